@@ -1,0 +1,50 @@
+// SecretKey: 32 key bytes in sodium_malloc'ed memory (guard pages, mlock'ed,
+// never swapped where the OS allows), wiped with sodium_memzero on destruction.
+// The only place key bytes live in Tidings.
+//
+// Thread safety: a const SecretKey may be read from any thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "tidings/status.h"
+
+namespace tidings::crypto {
+
+inline constexpr size_t kKeyBytes = 32;
+
+// Initializes libsodium. Idempotent and thread-safe; every crypto entry point
+// calls it, so callers need not.
+Status Init();
+
+class SecretKey {
+ public:
+  SecretKey() = default;  // empty; valid() is false
+  ~SecretKey();
+  SecretKey(SecretKey&& other) noexcept;
+  SecretKey& operator=(SecretKey&& other) noexcept;
+  SecretKey(const SecretKey&) = delete;
+  SecretKey& operator=(const SecretKey&) = delete;
+
+  // A fresh random key.
+  static Result<SecretKey> Random();
+  // Copies exactly kKeyBytes bytes; InvalidArgument for any other size. The
+  // caller should wipe its own copy.
+  static Result<SecretKey> FromBytes(std::span<const uint8_t> bytes);
+  // A second key with the same bytes (the original stays valid).
+  Result<SecretKey> Clone() const;
+
+  bool valid() const { return bytes_ != nullptr; }
+  // REQUIRES: valid()
+  const uint8_t* data() const { return bytes_; }
+  uint8_t* mutable_data() { return bytes_; }
+  static constexpr size_t size() { return kKeyBytes; }
+
+ private:
+  static Result<SecretKey> Allocate();
+  uint8_t* bytes_ = nullptr;
+};
+
+}  // namespace tidings::crypto
