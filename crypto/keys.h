@@ -65,9 +65,9 @@ class KeySource {
   KeySource(const KeySource&) = delete;
   KeySource& operator=(const KeySource&) = delete;
 
-  static KeySource Raw(SecretKey key);                  // from the app's keychain
+  static KeySource Raw(SecretKey key);                   // from the app's keychain
   static KeySource Passphrase(std::string_view phrase);  // Argon2id
-  static KeySource KeyFile(std::string path);           // 0600 file
+  static KeySource KeyFile(std::string path);            // 0600 file
 
   Kind kind() const { return kind_; }
   const SecretKey& raw() const { return raw_; }

@@ -80,7 +80,9 @@ class [[nodiscard]] Status {
 inline Status InvalidArgument(std::string m) { return {Code::kInvalidArgument, std::move(m)}; }
 inline Status NotFound(std::string m) { return {Code::kNotFound, std::move(m)}; }
 inline Status AlreadyExists(std::string m) { return {Code::kAlreadyExists, std::move(m)}; }
-inline Status FailedPrecondition(std::string m) { return {Code::kFailedPrecondition, std::move(m)}; }
+inline Status FailedPrecondition(std::string m) {
+  return {Code::kFailedPrecondition, std::move(m)};
+}
 inline Status Aborted(std::string m) { return {Code::kAborted, std::move(m)}; }
 inline Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
 inline Status DeadlineExceeded(std::string m) { return {Code::kDeadlineExceeded, std::move(m)}; }
@@ -100,7 +102,7 @@ inline Status Unimplemented(std::string m) { return {Code::kUnimplemented, std::
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {  // NOLINT
     if (status_.ok()) status_ = Internal("Result constructed from an OK status without a value");
   }
@@ -130,9 +132,9 @@ class [[nodiscard]] Result {
 #define TIDINGS_CONCAT(a, b) TIDINGS_CONCAT_INNER(a, b)
 
 // Returns early from the enclosing function if `expr` yields a non-OK Status.
-#define TIDINGS_RETURN_IF_ERROR(expr)               \
-  do {                                              \
-    ::tidings::Status tidings_status_ = (expr);     \
+#define TIDINGS_RETURN_IF_ERROR(expr)                  \
+  do {                                                 \
+    ::tidings::Status tidings_status_ = (expr);        \
     if (!tidings_status_.ok()) return tidings_status_; \
   } while (0)
 

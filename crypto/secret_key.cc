@@ -1,0 +1,61 @@
+#include "crypto/secret_key.h"
+
+#include <sodium.h>
+
+#include <cstring>
+
+namespace tidings::crypto {
+
+Status Init() {
+  // sodium_init is thread-safe and returns 1 when already initialized.
+  static const int rc = sodium_init();
+  if (rc < 0) return Internal("libsodium failed to initialize");
+  return Status::Ok();
+}
+
+SecretKey::~SecretKey() {
+  if (bytes_ != nullptr) sodium_free(bytes_);  // wipes before freeing
+}
+
+SecretKey::SecretKey(SecretKey&& other) noexcept : bytes_(other.bytes_) { other.bytes_ = nullptr; }
+
+SecretKey& SecretKey::operator=(SecretKey&& other) noexcept {
+  if (this != &other) {
+    if (bytes_ != nullptr) sodium_free(bytes_);
+    bytes_ = other.bytes_;
+    other.bytes_ = nullptr;
+  }
+  return *this;
+}
+
+Result<SecretKey> SecretKey::Allocate() {
+  TIDINGS_RETURN_IF_ERROR(Init());
+  SecretKey key;
+  key.bytes_ = static_cast<uint8_t*>(sodium_malloc(kKeyBytes));
+  if (key.bytes_ == nullptr) {
+    return ResourceExhausted("cannot allocate protected memory for a key (mlock limit?)");
+  }
+  return key;
+}
+
+Result<SecretKey> SecretKey::Random() {
+  TIDINGS_ASSIGN_OR_RETURN(SecretKey key, Allocate());
+  randombytes_buf(key.bytes_, kKeyBytes);
+  return key;
+}
+
+Result<SecretKey> SecretKey::FromBytes(std::span<const uint8_t> bytes) {
+  if (bytes.size() != kKeyBytes) {
+    return InvalidArgument("a key must be exactly 32 bytes, got " + std::to_string(bytes.size()));
+  }
+  TIDINGS_ASSIGN_OR_RETURN(SecretKey key, Allocate());
+  std::memcpy(key.bytes_, bytes.data(), kKeyBytes);
+  return key;
+}
+
+Result<SecretKey> SecretKey::Clone() const {
+  if (!valid()) return FailedPrecondition("cannot clone an empty key");
+  return FromBytes(std::span<const uint8_t>(bytes_, kKeyBytes));
+}
+
+}  // namespace tidings::crypto

@@ -1,0 +1,180 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <vector>
+
+#include "crypto/hash.h"
+#include "crypto/keys.h"
+#include "crypto/sealer.h"
+#include "crypto/stream_cipher.h"
+
+namespace tidings::crypto {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "tidings-crypto-XXXXXX").string();
+    path_ = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+std::span<const uint8_t> AsBytes(std::string_view s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+TEST(Hash, Sha256KnownAnswer) {
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  Sha256Hasher h;
+  h.Update("a");
+  h.Update("bc");
+  EXPECT_EQ(HexEncode(h.Finish()), Sha256Hex("abc"));
+}
+
+TEST(Hash, HmacSha256Rfc4231Case2) {
+  auto mac = HmacSha256(AsBytes("Jefe"), "what do ya want for nothing?");
+  EXPECT_EQ(HexEncode(mac), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST(Hash, HexRoundTripAndRejects) {
+  std::string out;
+  ASSERT_TRUE(HexDecode("00ff10Ab", &out));
+  EXPECT_EQ(HexEncode(AsBytes(out)), "00ff10ab");
+  EXPECT_FALSE(HexDecode("abc", &out));
+  EXPECT_FALSE(HexDecode("zz", &out));
+}
+
+TEST(Keys, SubkeysDifferPerPurposeAndAreDeterministic) {
+  auto master = SecretKey::Random();
+  ASSERT_TRUE(master.ok());
+  auto a = DeriveSubkey(*master, Purpose::kFileCipher);
+  auto b = DeriveSubkey(*master, Purpose::kRecordSeal);
+  auto a2 = DeriveSubkey(*master, Purpose::kFileCipher);
+  ASSERT_TRUE(a.ok() && b.ok() && a2.ok());
+  EXPECT_NE(0, std::memcmp(a->data(), b->data(), kKeyBytes));
+  EXPECT_EQ(0, std::memcmp(a->data(), a2->data(), kKeyBytes));
+}
+
+TEST(Keys, FromBytesRejectsWrongSize) {
+  std::vector<uint8_t> v(31, 1);
+  auto k = SecretKey::FromBytes(v);
+  EXPECT_EQ(k.status().code(), Code::kInvalidArgument);
+}
+
+TEST(Keys, PassphraseIsDeterministicForSaltAndDiffersOtherwise) {
+  PassphraseParams p = PassphraseParams::NewInteractive();
+  p.ops_limit = 1 + 1;  // keep the test fast; production uses interactive limits
+  p.mem_limit = 8 << 20;
+  auto k1 = DeriveFromPassphrase("correct horse", p);
+  auto k2 = DeriveFromPassphrase("correct horse", p);
+  auto k3 = DeriveFromPassphrase("wrong horse", p);
+  ASSERT_TRUE(k1.ok() && k2.ok() && k3.ok()) << k1.status().ToString();
+  EXPECT_EQ(0, std::memcmp(k1->data(), k2->data(), kKeyBytes));
+  EXPECT_NE(0, std::memcmp(k1->data(), k3->data(), kKeyBytes));
+  EXPECT_EQ(DeriveFromPassphrase("", p).status().code(), Code::kInvalidArgument);
+}
+
+TEST(Keys, KeyFileRoundTripAndChecks) {
+  TempDir dir;
+  auto key = SecretKey::Random();
+  ASSERT_TRUE(key.ok());
+  const std::string path = dir / "store.key";
+  ASSERT_TRUE(WriteKeyFile(path, *key).ok());
+  struct stat st {};
+  ASSERT_EQ(0, ::stat(path.c_str(), &st));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(WriteKeyFile(path, *key).code(), Code::kAlreadyExists);
+
+  auto loaded = LoadKeyFile(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(0, std::memcmp(loaded->data(), key->data(), kKeyBytes));
+
+  ASSERT_EQ(0, ::chmod(path.c_str(), 0644));
+  auto loose = LoadKeyFile(path);
+  EXPECT_EQ(loose.status().code(), Code::kPermissionDenied);
+  EXPECT_NE(loose.status().message().find("chmod 600"), std::string::npos);
+
+  EXPECT_EQ(LoadKeyFile(dir / "missing.key").status().code(), Code::kNotFound);
+
+  const std::string bad = dir / "bad.key";
+  { std::ofstream(bad) << "not a key"; }
+  ASSERT_EQ(0, ::chmod(bad.c_str(), 0600));
+  EXPECT_EQ(LoadKeyFile(bad).status().code(), Code::kInvalidArgument);
+}
+
+TEST(Sealer, RoundTripAndTamperDetection) {
+  auto key = SecretKey::Random();
+  ASSERT_TRUE(key.ok());
+  RecordSealer sealer(std::move(*key));
+  std::string sealed = sealer.Seal("key-1", "hello");
+  EXPECT_EQ(sealed.size(), 5 + kSealOverhead);
+  auto opened = sealer.Open("key-1", sealed);
+  ASSERT_TRUE(opened.ok());
+  EXPECT_EQ(*opened, "hello");
+
+  // Moved to another key: refused.
+  EXPECT_EQ(sealer.Open("key-2", sealed).status().code(), Code::kDataLoss);
+  // Any flipped bit: refused.
+  for (size_t i = 0; i < sealed.size(); ++i) {
+    std::string t = sealed;
+    t[i] ^= 0x01;
+    EXPECT_EQ(sealer.Open("key-1", t).status().code(), Code::kDataLoss) << "byte " << i;
+  }
+  EXPECT_EQ(sealer.Open("key-1", sealed.substr(0, 10)).status().code(), Code::kDataLoss);
+}
+
+TEST(Sealer, NoncesAreUnique) {
+  auto key = SecretKey::Random();
+  ASSERT_TRUE(key.ok());
+  RecordSealer sealer(std::move(*key));
+  std::set<std::string> nonces;
+  for (int i = 0; i < 1000; ++i) nonces.insert(sealer.Seal("k", "v").substr(0, kSealNonceBytes));
+  EXPECT_EQ(nonces.size(), 1000u);
+}
+
+TEST(Sealer, OtherKeyCannotOpen) {
+  auto k1 = SecretKey::Random();
+  auto k2 = SecretKey::Random();
+  ASSERT_TRUE(k1.ok() && k2.ok());
+  RecordSealer a(std::move(*k1)), b(std::move(*k2));
+  EXPECT_EQ(b.Open("k", a.Seal("k", "secret")).status().code(), Code::kDataLoss);
+}
+
+TEST(StreamCipher, RandomAccessMatchesOneShot) {
+  auto key = SecretKey::Random();
+  ASSERT_TRUE(key.ok());
+  uint8_t nonce[kStreamNonceBytes];
+  RandomBytes(nonce, sizeof(nonce));
+  std::vector<uint8_t> plain(1000);
+  for (size_t i = 0; i < plain.size(); ++i) plain[i] = static_cast<uint8_t>(i * 7);
+  std::vector<uint8_t> whole = plain;
+  XChaCha20XorAt(*key, nonce, 0, whole.data(), whole.size());
+  EXPECT_NE(whole, plain);
+  // Encrypt in odd-sized pieces at odd offsets: same ciphertext.
+  std::vector<uint8_t> pieces = plain;
+  size_t cuts[] = {0, 1, 63, 64, 65, 130, 511, 777, 1000};
+  for (size_t i = 0; i + 1 < std::size(cuts); ++i) {
+    XChaCha20XorAt(*key, nonce, cuts[i], pieces.data() + cuts[i], cuts[i + 1] - cuts[i]);
+  }
+  EXPECT_EQ(pieces, whole);
+  // And decrypts back.
+  XChaCha20XorAt(*key, nonce, 0, whole.data(), whole.size());
+  EXPECT_EQ(whole, plain);
+}
+
+}  // namespace
+}  // namespace tidings::crypto
