@@ -28,9 +28,9 @@ ErrorClass Classify(const Status& status);
 
 // The backend's answer for one pushed operation.
 struct PushAck {
-  Status status;                          // OK: accepted (or already there: idempotent)
-  std::string remote_id;                  // the backend's id, when it has one
-  uint64_t server_time_ms = 0;            // acceptance time
+  Status status;                 // OK: accepted (or already there: idempotent)
+  std::string remote_id;         // the backend's id, when it has one
+  uint64_t server_time_ms = 0;   // acceptance time
   std::optional<int64_t> retry_after_ms;  // the server asked to wait
 };
 
