@@ -67,13 +67,19 @@ struct PageRequest {
 
 // What a backend said about a pushed operation.
 struct RemoteAck {
-  std::string backend;     // backend name, e.g. "dynamodb"
-  std::string remote_id;   // the backend's id, may be empty
+  std::string backend;    // backend name, e.g. "dynamodb"
+  std::string remote_id;  // the backend's id, may be empty
   uint64_t server_time_ms = 0;
 };
 
 struct ChangeEvent {
-  enum class Kind { kMessageAdded, kMessageChanged, kMessageStateChanged, kConversationChanged, kOutboxChanged };
+  enum class Kind {
+    kMessageAdded,
+    kMessageChanged,
+    kMessageStateChanged,
+    kConversationChanged,
+    kOutboxChanged
+  };
   Kind kind;
   std::string conversation_id;
   std::string message_id;  // empty for conversation/outbox events
@@ -174,7 +180,8 @@ class Store {
   // ---- Maintenance ----
   virtual Result<StoreStats> Stats() = 0;
   // Decrypts and checks every record and index entry.
-  virtual Result<VerifyReport> Verify(std::function<void(uint64_t done, uint64_t total)> progress) = 0;
+  virtual Result<VerifyReport> Verify(
+      std::function<void(uint64_t done, uint64_t total)> progress) = 0;
   // Visits every message of every conversation in order (for export).
   virtual Status ForEachMessage(std::function<Status(const Message&)> visit) = 0;
   virtual Status Flush() = 0;    // memtables to SST files

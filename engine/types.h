@@ -11,10 +11,10 @@
 
 namespace tidings::engine {
 
-inline constexpr size_t kMaxBodyBytes = 64 * 1024;       // larger is TooLarge
+inline constexpr size_t kMaxBodyBytes = 64 * 1024;  // larger is TooLarge
 inline constexpr size_t kMaxMetadataEntries = 16;
-inline constexpr size_t kMaxMetadataBytes = 1024;        // keys + values
-inline constexpr size_t kMaxIdBytes = 128;               // ids of any kind
+inline constexpr size_t kMaxMetadataBytes = 1024;  // keys + values
+inline constexpr size_t kMaxIdBytes = 128;         // ids of any kind
 inline constexpr uint64_t kDefaultMaxDriftMs = 5 * 60 * 1000;
 
 // Position of an event in the total order every replica agrees on.
@@ -61,23 +61,23 @@ struct Message {
   std::string content_type = "text/plain";
   std::map<std::string, std::string> metadata;
   MessageState state = MessageState::kPending;
-  std::string failure_reason;                   // when state == kFailed
+  std::string failure_reason;                     // when state == kFailed
   std::map<std::string, std::string> remote_ids;  // backend name -> remote id
-  uint64_t server_time_ms = 0;                  // when a backend accepted it
-  OrderKey edited_at;                           // zero if never edited
+  uint64_t server_time_ms = 0;                    // when a backend accepted it
+  OrderKey edited_at;                             // zero if never edited
   bool deleted = false;
-  std::vector<Reaction> reactions;              // present reactions, sorted
+  std::vector<Reaction> reactions;  // present reactions, sorted
 };
 
 struct Conversation {
   std::string id;
   std::string title;
   std::vector<std::string> members;
-  OrderKey last_order;         // order key of the newest message
+  OrderKey last_order;  // order key of the newest message
   std::string last_message_id;
-  uint64_t message_count = 0;  // visible (not deleted) messages
-  uint64_t unread_count = 0;   // from others, after the local user's marker
-  std::map<std::string, OrderKey> read_markers;  // user -> newest read
+  uint64_t message_count = 0;                     // visible (not deleted) messages
+  uint64_t unread_count = 0;                      // from others, after the local user's marker
+  std::map<std::string, OrderKey> read_markers;   // user -> newest read
   std::map<std::string, std::string> remote_ids;  // backend -> e.g. channel ARN
 };
 
@@ -98,16 +98,16 @@ struct Operation {
   OpKind kind = OpKind::kSend;
   std::string op_id;  // unique; equals message_id for kSend
   std::string conversation_id;
-  std::string author;      // the user who made the change
-  OrderKey at;             // when it happened; for kSend the message's key
-  std::string message_id;  // the message created or targeted
-  std::string body;        // kSend, kEdit
-  std::string content_type;                   // kSend, kEdit
+  std::string author;                           // the user who made the change
+  OrderKey at;                                  // when it happened; for kSend the message's key
+  std::string message_id;                       // the message created or targeted
+  std::string body;                             // kSend, kEdit
+  std::string content_type;                     // kSend, kEdit
   std::map<std::string, std::string> metadata;  // kSend
-  std::string reaction;    // kReact, kUnreact
-  OrderKey read_up_to;     // kReadMarker
-  uint64_t server_time_ms = 0;  // set by the backend on remote operations
-  std::string remote_id;        // the backend's id for it, when known
+  std::string reaction;                         // kReact, kUnreact
+  OrderKey read_up_to;                          // kReadMarker
+  uint64_t server_time_ms = 0;                  // set by the backend on remote operations
+  std::string remote_id;                        // the backend's id for it, when known
 
   bool operator==(const Operation&) const = default;
 };

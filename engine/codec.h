@@ -1,0 +1,48 @@
+// Binary encoding helpers for records: varints and length-prefixed strings.
+// Readers are bounds-checked and never read past their input.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "engine/types.h"
+
+namespace tidings::engine {
+
+class Writer {
+ public:
+  explicit Writer(std::string* out) : out_(out) {}
+  void U8(uint8_t v) { out_->push_back(static_cast<char>(v)); }
+  void Varint(uint64_t v);
+  void Fixed64BE(uint64_t v);
+  void Bytes(std::string_view s);  // length-prefixed
+  void Key(const OrderKey& k) {
+    Varint(k.hlc);
+    Varint(k.replica);
+  }
+  void Map(const std::map<std::string, std::string>& m);
+
+ private:
+  std::string* out_;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+  bool U8(uint8_t* v);
+  bool Varint(uint64_t* v);
+  bool Fixed64BE(uint64_t* v);
+  bool Bytes(std::string* s);
+  bool Key(OrderKey* k) { return Varint(&k->hlc) && Varint(&k->replica); }
+  bool Map(std::map<std::string, std::string>* m);
+  bool done() const { return in_.empty(); }
+
+ private:
+  std::string_view in_;
+};
+
+void PutFixed64BE(std::string* out, uint64_t v);
+uint64_t GetFixed64BE(const char* p);
+
+}  // namespace tidings::engine

@@ -1,0 +1,1618 @@
+// Store implementation over RocksDB. See engine/store.h for the contract and
+// docs/engine.md for the on-disk format.
+#include "engine/store.h"
+
+#include <fcntl.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/utilities/options_util.h>
+#include <rocksdb/write_batch.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+
+#include "crypto/hash.h"
+#include "crypto/sealer.h"
+#include "engine/codec.h"
+#include "engine/encrypted_env.h"
+#include "engine/hlc.h"
+
+namespace tidings::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr uint32_t kSchemaVersion = 1;
+constexpr char kHeaderFile[] = "TIDINGS";
+constexpr char kDbDir[] = "db";
+constexpr char kHeaderMagic[8] = {'T', 'I', 'D', 'I', 'N', 'G', 'S', '1'};
+constexpr char kKeyCheckAd[] = "tidings-key-check";
+constexpr char kKeyCheckPlain[] = "tidings key check v1";
+constexpr uint64_t kUnreadCap = 10000;
+
+enum Cf : int {
+  kDefault,
+  kMessages,
+  kById,
+  kOutbox,
+  kConversations,
+  kCursors,
+  kMeta,
+  kPending,
+  kNumCf
+};
+const char* const kCfNames[kNumCf] = {"default",       "messages", "by_id", "outbox",
+                                      "conversations", "cursors",  "meta",  "pending"};
+
+// ---------------------------------------------------------------------------
+// Store header: plaintext, nothing secret, checksummed.
+
+struct Header {
+  uint32_t format = 1;
+  uint8_t key_kind = 0;  // crypto::KeySource::Kind
+  crypto::PassphraseParams params;
+  std::string key_check;  // sealed kKeyCheckPlain
+};
+
+std::string EncodeHeader(const Header& h) {
+  std::string out(kHeaderMagic, sizeof(kHeaderMagic));
+  Writer w(&out);
+  w.Varint(h.format);
+  w.U8(h.key_kind);
+  w.Varint(h.params.ops_limit);
+  w.Varint(h.params.mem_limit);
+  w.Bytes(
+      std::string_view(reinterpret_cast<const char*>(h.params.salt.data()), h.params.salt.size()));
+  w.Bytes(h.key_check);
+  auto digest = crypto::Sha256(out);
+  out.append(reinterpret_cast<const char*>(digest.data()), digest.size());
+  return out;
+}
+
+Status DecodeHeader(std::string_view in, Header* h, const std::string& path) {
+  Status corrupt = DataLoss("the store header " + path +
+                            " is corrupt; restore the store from a backup or re-create it");
+  if (in.size() < sizeof(kHeaderMagic) + 32) return corrupt;
+  std::string_view body = in.substr(0, in.size() - 32);
+  auto digest = crypto::Sha256(body);
+  if (std::memcmp(digest.data(), in.data() + body.size(), 32) != 0) return corrupt;
+  if (std::memcmp(body.data(), kHeaderMagic, sizeof(kHeaderMagic)) != 0) return corrupt;
+  Reader r(body.substr(sizeof(kHeaderMagic)));
+  uint64_t format, ops, mem;
+  std::string salt;
+  if (!r.Varint(&format) || !r.U8(&h->key_kind) || !r.Varint(&ops) || !r.Varint(&mem) ||
+      !r.Bytes(&salt) || salt.size() != crypto::kSaltBytes || !r.Bytes(&h->key_check)) {
+    return corrupt;
+  }
+  if (format != 1) {
+    return FailedPrecondition("store format " + std::to_string(format) +
+                              " is newer than this Tidings understands; upgrade Tidings");
+  }
+  h->format = static_cast<uint32_t>(format);
+  h->params.ops_limit = ops;
+  h->params.mem_limit = mem;
+  std::memcpy(h->params.salt.data(), salt.data(), salt.size());
+  return Status::Ok();
+}
+
+Status WriteFileAtomically(const std::string& path, std::string_view data) {
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return IOError("cannot create " + tmp + ": " + std::strerror(errno));
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ::close(fd);
+      return IOError("cannot write " + tmp + ": " + std::strerror(errno));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    ::close(fd);
+    return IOError("cannot sync " + tmp + ": " + std::strerror(errno));
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return IOError("cannot rename " + tmp + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+Result<std::string> ReadFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return NotFound(path + " does not exist");
+    return IOError("cannot open " + path + ": " + std::strerror(errno));
+  }
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      return IOError("cannot read " + path + ": " + std::strerror(errno));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > (1 << 20)) break;
+  }
+  ::close(fd);
+  return out;
+}
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  std::string detail = s.ToString();
+  if (s.IsCorruption()) {
+    return DataLoss(std::string(what) + ": the store's files are corrupt or were tampered with (" +
+                    detail + "); run `tidings verify` and restore from a backup");
+  }
+  if (s.IsIOError() && detail.find("lock") != std::string::npos) {
+    return Busy(std::string(what) +
+                ": the store is open for writing in another process (a running daemon?); "
+                "open it read-only or stop that process");
+  }
+  if (s.IsIOError() && detail.find("No space") != std::string::npos) {
+    return ResourceExhausted(std::string(what) + ": the disk is full (" + detail + ")");
+  }
+  if (s.IsIOError()) return IOError(std::string(what) + ": " + detail);
+  if (s.IsNotFound()) return NotFound(std::string(what) + ": " + detail);
+  if (s.IsInvalidArgument()) return InvalidArgument(std::string(what) + ": " + detail);
+  return Internal(std::string(what) + ": " + detail);
+}
+
+uint64_t SystemMillis() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// A RocksDB info logger that drops everything: RocksDB's LOG bypasses the
+// file cipher and was seen to contain user keys in hex.
+class NullLogger final : public rocksdb::Logger {
+ public:
+  using rocksdb::Logger::Logv;
+  void Logv(const char*, va_list) override {}
+};
+
+// ---------------------------------------------------------------------------
+// Records.
+
+struct ReactionState {
+  OrderKey at;
+  bool present = false;
+};
+
+// A message plus the merge state the public struct does not show.
+struct MessageRecord {
+  Message m;
+  std::map<std::pair<std::string, std::string>, ReactionState> reactions;  // (user, reaction)
+
+  void RefreshVisibleReactions() {
+    m.reactions.clear();
+    for (const auto& [k, v] : reactions) {
+      if (v.present) m.reactions.push_back(Reaction{k.first, k.second});
+    }
+    std::sort(m.reactions.begin(), m.reactions.end());
+  }
+};
+
+constexpr uint8_t kRecordVersion = 1;
+
+std::string EncodeMessage(const MessageRecord& r) {
+  std::string out;
+  Writer w(&out);
+  const Message& m = r.m;
+  w.U8(kRecordVersion);
+  w.Bytes(m.id);
+  w.Bytes(m.conversation_id);
+  w.Bytes(m.sender);
+  w.Key(m.order);
+  w.Bytes(m.body);
+  w.Bytes(m.content_type);
+  w.Map(m.metadata);
+  w.U8(static_cast<uint8_t>(m.state));
+  w.Bytes(m.failure_reason);
+  w.Map(m.remote_ids);
+  w.Varint(m.server_time_ms);
+  w.Key(m.edited_at);
+  w.U8(m.deleted ? 1 : 0);
+  w.Varint(r.reactions.size());
+  for (const auto& [k, v] : r.reactions) {
+    w.Bytes(k.first);
+    w.Bytes(k.second);
+    w.Key(v.at);
+    w.U8(v.present ? 1 : 0);
+  }
+  return out;
+}
+
+bool DecodeMessage(std::string_view in, MessageRecord* r) {
+  Reader rd(in);
+  Message& m = r->m;
+  uint8_t version, state, deleted;
+  uint64_t n;
+  if (!rd.U8(&version) || version != kRecordVersion || !rd.Bytes(&m.id) ||
+      !rd.Bytes(&m.conversation_id) || !rd.Bytes(&m.sender) || !rd.Key(&m.order) ||
+      !rd.Bytes(&m.body) || !rd.Bytes(&m.content_type) || !rd.Map(&m.metadata) || !rd.U8(&state) ||
+      state > 2 || !rd.Bytes(&m.failure_reason) || !rd.Map(&m.remote_ids) ||
+      !rd.Varint(&m.server_time_ms) || !rd.Key(&m.edited_at) || !rd.U8(&deleted) ||
+      !rd.Varint(&n) || n > in.size()) {
+    return false;
+  }
+  m.state = static_cast<MessageState>(state);
+  m.deleted = deleted != 0;
+  r->reactions.clear();
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string user, reaction;
+    ReactionState st;
+    uint8_t present;
+    if (!rd.Bytes(&user) || !rd.Bytes(&reaction) || !rd.Key(&st.at) || !rd.U8(&present))
+      return false;
+    st.present = present != 0;
+    r->reactions[{user, reaction}] = st;
+  }
+  if (!rd.done()) return false;
+  r->RefreshVisibleReactions();
+  return true;
+}
+
+std::string EncodeConversation(const Conversation& c) {
+  std::string out;
+  Writer w(&out);
+  w.U8(kRecordVersion);
+  w.Bytes(c.id);
+  w.Bytes(c.title);
+  w.Varint(c.members.size());
+  for (const auto& m : c.members) w.Bytes(m);
+  w.Key(c.last_order);
+  w.Bytes(c.last_message_id);
+  w.Varint(c.message_count);
+  w.Varint(c.read_markers.size());
+  for (const auto& [u, k] : c.read_markers) {
+    w.Bytes(u);
+    w.Key(k);
+  }
+  w.Map(c.remote_ids);
+  return out;
+}
+
+bool DecodeConversation(std::string_view in, Conversation* c) {
+  Reader r(in);
+  uint8_t version;
+  uint64_t n;
+  if (!r.U8(&version) || version != kRecordVersion || !r.Bytes(&c->id) || !r.Bytes(&c->title) ||
+      !r.Varint(&n) || n > in.size()) {
+    return false;
+  }
+  c->members.resize(static_cast<size_t>(n));
+  for (auto& m : c->members) {
+    if (!r.Bytes(&m)) return false;
+  }
+  if (!r.Key(&c->last_order) || !r.Bytes(&c->last_message_id) || !r.Varint(&c->message_count) ||
+      !r.Varint(&n) || n > in.size()) {
+    return false;
+  }
+  c->read_markers.clear();
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string u;
+    OrderKey k;
+    if (!r.Bytes(&u) || !r.Key(&k)) return false;
+    c->read_markers[u] = k;
+  }
+  return r.Map(&c->remote_ids) && r.done();
+}
+
+std::string EncodeOutbox(const OutboxEntry& e) {
+  std::string out;
+  Writer w(&out);
+  w.U8(kRecordVersion);
+  w.Bytes(EncodeOperation(e.op));
+  w.Varint(e.attempts);
+  w.Varint(static_cast<uint64_t>(e.next_attempt_ms));
+  w.Bytes(e.last_error);
+  w.U8(e.failed ? 1 : 0);
+  return out;
+}
+
+bool DecodeOutbox(std::string_view in, OutboxEntry* e) {
+  Reader r(in);
+  uint8_t version, failed;
+  std::string op;
+  uint64_t attempts, next;
+  if (!r.U8(&version) || version != kRecordVersion || !r.Bytes(&op) || !r.Varint(&attempts) ||
+      !r.Varint(&next) || !r.Bytes(&e->last_error) || !r.U8(&failed) || !r.done() ||
+      !DecodeOperation(op, &e->op)) {
+    return false;
+  }
+  e->attempts = static_cast<uint32_t>(attempts);
+  e->next_attempt_ms = static_cast<int64_t>(next);
+  e->failed = failed != 0;
+  return true;
+}
+
+Status ValidateId(std::string_view what, std::string_view id) {
+  if (id.empty()) return InvalidArgument(std::string(what) + " is empty");
+  if (id.size() > kMaxIdBytes) {
+    return TooLarge(std::string(what) + " is " + std::to_string(id.size()) +
+                    " bytes; the limit is " + std::to_string(kMaxIdBytes));
+  }
+  return Status::Ok();
+}
+
+Status ValidateContent(std::string_view body, const std::map<std::string, std::string>& metadata) {
+  if (body.size() > kMaxBodyBytes) {
+    return TooLarge("message body is " + std::to_string(body.size()) +
+                    " bytes; the limit is 65536 bytes (64 KiB): split it or send it as an "
+                    "attachment");
+  }
+  if (metadata.size() > kMaxMetadataEntries) {
+    return TooLarge("message metadata has " + std::to_string(metadata.size()) +
+                    " entries; the limit is " + std::to_string(kMaxMetadataEntries));
+  }
+  size_t bytes = 0;
+  for (const auto& [k, v] : metadata) bytes += k.size() + v.size();
+  if (bytes > kMaxMetadataBytes) {
+    return TooLarge("message metadata is " + std::to_string(bytes) + " bytes; the limit is " +
+                    std::to_string(kMaxMetadataBytes));
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------
+
+class StoreImpl;
+
+// The writes of one local call or one merged page, applied atomically. Reads
+// through a Txn see its own uncommitted writes.
+struct Txn {
+  rocksdb::WriteBatch batch;
+  std::map<std::pair<int, std::string>, std::optional<std::string>> overlay;  // plaintext
+  std::vector<ChangeEvent> events;
+};
+
+class StoreImpl final : public Store {
+ public:
+  StoreImpl(std::string path, StoreOptions options)
+      : path_(std::move(path)),
+        options_(std::move(options)),
+        clock_(options_.wall_clock_ms ? options_.wall_clock_ms : SystemMillis,
+               options_.max_clock_drift_ms) {}
+
+  ~StoreImpl() override { CloseDb(); }
+
+  Status Init(crypto::KeySource key);
+
+  const std::string& user_id() const override { return user_id_; }
+  uint64_t replica_id() const override { return replica_id_; }
+  const std::string& path() const override { return path_; }
+
+  Result<Conversation> PutConversation(const std::string& id, const std::string& title,
+                                       const std::vector<std::string>& members) override;
+  Result<Message> Send(const SendRequest& request) override;
+  Result<Message> Edit(const std::string& message_id, std::string_view new_body) override;
+  Status Delete(const std::string& message_id) override;
+  Status React(const std::string& message_id, const std::string& reaction, bool add) override;
+  Status MarkRead(const std::string& conversation_id, const OrderKey& up_to) override;
+
+  Result<Message> Get(const std::string& message_id) override;
+  Result<std::vector<Message>> Page(const PageRequest& request) override;
+  Result<Conversation> GetConversation(const std::string& id) override;
+  Result<std::vector<Conversation>> Conversations(size_t limit) override;
+  Result<std::vector<OutboxEntry>> Outbox(size_t limit,
+                                          const std::string& conversation_id) override;
+
+  Status AckOutbox(uint64_t seq, const RemoteAck& ack) override;
+  Status FailOutbox(uint64_t seq, std::string_view reason, bool permanent,
+                    int64_t next_attempt_ms) override;
+  Status RetryFailed(uint64_t seq) override;
+  Status DiscardFailed(uint64_t seq) override;
+  Result<std::string> GetCursor(std::string_view backend,
+                                const std::string& conversation_id) override;
+  Status Merge(std::string_view backend, const std::string& conversation_id,
+               std::span<const Operation> ops, std::string_view new_cursor) override;
+  Status PutSyncState(std::string_view key, std::string_view value) override;
+  Result<std::string> GetSyncState(std::string_view key) override;
+  Status SetConversationRemoteId(const std::string& conversation_id, std::string_view backend,
+                                 std::string_view remote_id) override;
+
+  uint64_t Subscribe(Listener listener) override;
+  void Unsubscribe(uint64_t token) override;
+
+  Result<StoreStats> Stats() override;
+  Result<VerifyReport> Verify(std::function<void(uint64_t, uint64_t)> progress) override;
+  Status ForEachMessage(std::function<Status(const Message&)> visit) override;
+  Status Flush() override;
+  Status Compact() override;
+  Status Refresh() override;
+
+ private:
+  // Keys: ids never appear in RocksDB keys, only their keyed hashes.
+  std::string Hash16(char domain, std::string_view data) const {
+    std::string in(1, domain);
+    in.append(data);
+    auto h = crypto::KeyedHash16(hash_key_, in);
+    return std::string(reinterpret_cast<const char*>(h.data()), h.size());
+  }
+  std::string ConvKey(const std::string& conv) const { return Hash16('c', conv); }
+  std::string IdKey(const std::string& id) const { return Hash16('m', id); }
+  std::string MsgKey(const std::string& conv, const OrderKey& k) const {
+    return ConvKey(conv) + k.Encode();
+  }
+  static std::string SeqKey(uint64_t seq) {
+    std::string k;
+    PutFixed64BE(&k, seq);
+    return k;
+  }
+  std::string Ad(int cf, std::string_view key) const {
+    std::string ad(kCfNames[cf]);
+    ad.push_back('\0');
+    ad.append(key);
+    return ad;
+  }
+
+  Status OpenDb(bool create);
+  void CloseDb();
+  Status CheckWritable() const {
+    if (options_.read_only) {
+      return FailedPrecondition("the store is open read-only; open it for writing to change it");
+    }
+    return Status::Ok();
+  }
+
+  // Reads and opens a sealed value. nullopt if absent.
+  Result<std::optional<std::string>> ReadSealed(int cf, const std::string& key);
+  Result<std::optional<std::string>> TxnRead(Txn& txn, int cf, const std::string& key);
+  void TxnPut(Txn& txn, int cf, const std::string& key, std::string_view plain);
+  void TxnDelete(Txn& txn, int cf, const std::string& key);
+  Status Commit(Txn& txn, std::unique_lock<std::mutex>& write_lock);
+  Status WaitDurable(uint64_t ticket);
+  void Notify(const std::vector<ChangeEvent>& events);
+
+  Result<std::optional<MessageRecord>> LoadMessage(Txn& txn, const std::string& id,
+                                                   std::string* msg_key);
+  Result<Conversation> LoadConversation(Txn& txn, const std::string& id, bool* existed);
+  void StoreConversation(Txn& txn, const Conversation& c) {
+    TxnPut(txn, kConversations, ConvKey(c.id), EncodeConversation(c));
+  }
+  void StoreMessage(Txn& txn, const std::string& key, const MessageRecord& r) {
+    TxnPut(txn, kMessages, key, EncodeMessage(r));
+  }
+  Status Apply(Txn& txn, const Operation& op, bool remote);
+  bool ApplyToRecord(MessageRecord& r, const Operation& op);
+  Status AddToOutbox(Txn& txn, const Operation& op);
+  void PutClock(Txn& txn) {
+    std::string v;
+    PutFixed64BE(&v, clock_.Current());
+    TxnPut(txn, kMeta, "hlc", v);
+  }
+  Result<uint64_t> CountUnread(const Conversation& c);
+  Result<Message> LocalOp(const std::string& message_id, OpKind kind, std::string_view body,
+                          const std::string& reaction);
+
+  const std::string path_;
+  StoreOptions options_;
+  HybridClock clock_;
+  std::string user_id_;
+  uint64_t replica_id_ = 0;
+
+  std::unique_ptr<rocksdb::Env> env_;
+  std::unique_ptr<crypto::RecordSealer> sealer_;
+  crypto::SecretKey hash_key_;
+  mutable std::shared_mutex db_mu_;  // exclusive only to reopen (Refresh)
+  rocksdb::DB* db_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
+  rocksdb::Options db_options_;
+
+  std::mutex write_mu_;      // serializes read-modify-write of records
+  uint64_t outbox_seq_ = 0;  // REQUIRES: write_mu_
+
+  // Group commit: writers write without sync under write_mu_, then one of
+  // them syncs the WAL for everyone written so far.
+  std::atomic<uint64_t> written_{0};
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  uint64_t synced_ = 0;   // REQUIRES: sync_mu_
+  bool syncing_ = false;  // REQUIRES: sync_mu_
+  Status sync_error_;     // REQUIRES: sync_mu_
+
+  std::mutex listeners_mu_;
+  std::map<uint64_t, Listener> listeners_;
+  uint64_t next_token_ = 1;
+};
+
+// Migrations from schema version N to N+1, applied in order at open.
+using Migration = std::function<Status(rocksdb::DB*, rocksdb::WriteBatch*)>;
+std::vector<Migration>& Migrations() {
+  static std::vector<Migration> migrations;  // index 0: v1 -> v2 (none yet)
+  return migrations;
+}
+
+Status StoreImpl::Init(crypto::KeySource key) {
+  TIDINGS_RETURN_IF_ERROR(crypto::Init());
+  const std::string header_path = path_ + "/" + kHeaderFile;
+  bool exists = fs::exists(header_path);
+  if (!exists && !options_.create_if_missing) {
+    return NotFound("no Tidings store at " + path_ + "; create one with `tidings init`");
+  }
+  if (exists && options_.error_if_exists) {
+    return AlreadyExists("a Tidings store already exists at " + path_);
+  }
+  if (key.kind() == crypto::KeySource::Kind::kNone) {
+    return InvalidArgument("no key given: pass a key file, a passphrase or raw key bytes");
+  }
+  Header header;
+  if (exists) {
+    TIDINGS_ASSIGN_OR_RETURN(std::string raw, ReadFile(header_path));
+    TIDINGS_RETURN_IF_ERROR(DecodeHeader(raw, &header, header_path));
+    if (header.key_kind != static_cast<uint8_t>(key.kind())) {
+      const char* want =
+          header.key_kind == static_cast<uint8_t>(crypto::KeySource::Kind::kPassphrase)
+              ? "a passphrase"
+              : "a key (key file or raw key bytes)";
+      if (!(header.key_kind != static_cast<uint8_t>(crypto::KeySource::Kind::kPassphrase) &&
+            key.kind() != crypto::KeySource::Kind::kPassphrase)) {
+        return WrongKey(std::string("this store is unlocked with ") + want);
+      }
+    }
+  } else {
+    if (options_.read_only) return NotFound("no Tidings store at " + path_);
+    if (options_.user_id.empty()) return InvalidArgument("a new store needs the local user id");
+    TIDINGS_RETURN_IF_ERROR(ValidateId("user id", options_.user_id));
+    std::error_code ec;
+    fs::create_directories(path_, ec);
+    if (ec) return IOError("cannot create store directory " + path_ + ": " + ec.message());
+    ::chmod(path_.c_str(), 0700);
+    header.key_kind = static_cast<uint8_t>(key.kind() == crypto::KeySource::Kind::kPassphrase
+                                               ? crypto::KeySource::Kind::kPassphrase
+                                               : key.kind());
+    if (key.kind() == crypto::KeySource::Kind::kPassphrase) {
+      header.params = crypto::PassphraseParams::NewInteractive();
+    }
+  }
+
+  crypto::SecretKey master;
+  switch (key.kind()) {
+    case crypto::KeySource::Kind::kRaw: {
+      TIDINGS_ASSIGN_OR_RETURN(master, key.raw().Clone());
+      break;
+    }
+    case crypto::KeySource::Kind::kKeyFile: {
+      TIDINGS_ASSIGN_OR_RETURN(master, crypto::LoadKeyFile(key.path()));
+      break;
+    }
+    case crypto::KeySource::Kind::kPassphrase: {
+      TIDINGS_ASSIGN_OR_RETURN(master,
+                               crypto::DeriveFromPassphrase(key.passphrase(), header.params));
+      break;
+    }
+    case crypto::KeySource::Kind::kNone:
+      return InvalidArgument("no key given");
+  }
+
+  TIDINGS_ASSIGN_OR_RETURN(crypto::SecretKey check_key,
+                           crypto::DeriveSubkey(master, crypto::Purpose::kKeyCheck));
+  crypto::RecordSealer checker(std::move(check_key));
+  if (exists) {
+    auto opened = checker.Open(kKeyCheckAd, header.key_check);
+    if (!opened.ok() || *opened != kKeyCheckPlain) {
+      return WrongKey("the key does not open the store at " + path_ +
+                      " (wrong key file or passphrase); nothing was changed");
+    }
+  } else {
+    header.key_check = checker.Seal(kKeyCheckAd, kKeyCheckPlain);
+  }
+
+  TIDINGS_ASSIGN_OR_RETURN(crypto::SecretKey file_key,
+                           crypto::DeriveSubkey(master, crypto::Purpose::kFileCipher));
+  TIDINGS_ASSIGN_OR_RETURN(crypto::SecretKey seal_key,
+                           crypto::DeriveSubkey(master, crypto::Purpose::kRecordSeal));
+  TIDINGS_ASSIGN_OR_RETURN(hash_key_, crypto::DeriveSubkey(master, crypto::Purpose::kKeyedHash));
+  sealer_ = std::make_unique<crypto::RecordSealer>(std::move(seal_key));
+  env_ = NewXChaChaEnv(std::move(file_key));
+
+  if (!exists) {
+    TIDINGS_RETURN_IF_ERROR(WriteFileAtomically(header_path, EncodeHeader(header)));
+  } else if (!fs::exists(path_ + "/" + kDbDir + "/CURRENT")) {
+    return DataLoss("the store at " + path_ + " has a header but no database files; restore it");
+  }
+  TIDINGS_RETURN_IF_ERROR(OpenDb(!exists));
+
+  // Identity and schema.
+  Txn txn;
+  auto version = TxnRead(txn, kMeta, "schema_version");
+  if (!version.ok()) return version.status();
+  if (!exists || !version->has_value()) {
+    if (options_.read_only) return DataLoss("the store at " + path_ + " has no schema version");
+    replica_id_ = crypto::RandomU64();
+    user_id_ = options_.user_id;
+    std::string v, r;
+    PutFixed64BE(&v, kSchemaVersion);
+    PutFixed64BE(&r, replica_id_);
+    TxnPut(txn, kMeta, "schema_version", v);
+    TxnPut(txn, kMeta, "replica_id", r);
+    TxnPut(txn, kMeta, "user_id", user_id_);
+    std::unique_lock<std::mutex> lock(write_mu_);
+    return Commit(txn, lock);
+  }
+  if ((*version)->size() != 8) return DataLoss("the store's schema version record is corrupt");
+  uint64_t schema = GetFixed64BE((*version)->data());
+  if (schema > kSchemaVersion) {
+    return FailedPrecondition("the store has schema v" + std::to_string(schema) +
+                              ", newer than this Tidings (v" + std::to_string(kSchemaVersion) +
+                              "); upgrade Tidings");
+  }
+  if (schema < kSchemaVersion) {
+    if (options_.read_only) {
+      return FailedPrecondition("the store needs a schema upgrade; open it for writing once");
+    }
+    for (uint64_t v = schema; v < kSchemaVersion; ++v) {
+      rocksdb::WriteBatch batch;
+      TIDINGS_RETURN_IF_ERROR(Migrations().at(static_cast<size_t>(v - 1))(db_, &batch));
+      Txn mt;
+      mt.batch = std::move(batch);
+      std::string nv;
+      PutFixed64BE(&nv, v + 1);
+      TxnPut(mt, kMeta, "schema_version", nv);
+      std::unique_lock<std::mutex> lock(write_mu_);
+      TIDINGS_RETURN_IF_ERROR(Commit(mt, lock));
+    }
+  }
+  auto replica = TxnRead(txn, kMeta, "replica_id");
+  auto user = TxnRead(txn, kMeta, "user_id");
+  if (!replica.ok()) return replica.status();
+  if (!user.ok()) return user.status();
+  if (!replica->has_value() || (*replica)->size() != 8 || !user->has_value()) {
+    return DataLoss("the store's identity records are missing or corrupt");
+  }
+  replica_id_ = GetFixed64BE((*replica)->data());
+  user_id_ = **user;
+  auto hlc = TxnRead(txn, kMeta, "hlc");
+  if (!hlc.ok()) return hlc.status();
+  if (hlc->has_value() && (*hlc)->size() == 8) clock_.Restore(GetFixed64BE((*hlc)->data()));
+  auto seq = TxnRead(txn, kMeta, "outbox_seq");
+  if (!seq.ok()) return seq.status();
+  if (seq->has_value() && (*seq)->size() == 8) outbox_seq_ = GetFixed64BE((*seq)->data());
+  return Status::Ok();
+}
+
+Status StoreImpl::OpenDb(bool create) {
+  rocksdb::Options& o = db_options_;
+  o.env = env_.get();
+  o.create_if_missing = create;
+  o.create_missing_column_families = !options_.read_only;
+  o.info_log = std::make_shared<NullLogger>();
+  o.recycle_log_file_num = 0;  // recycling rewrites a file under the same nonce
+  o.keep_log_file_num = 1;
+  o.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  o.paranoid_checks = true;
+  o.max_open_files = 256;
+  o.IncreaseParallelism(2);
+
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.block_cache = rocksdb::NewLRUCache(16 << 20);
+  table.whole_key_filtering = true;
+  rocksdb::ColumnFamilyOptions cf_options(o);
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  for (int i = 0; i < kNumCf; ++i) descs.emplace_back(kCfNames[i], cf_options);
+  const std::string db_path = path_ + "/" + kDbDir;
+  rocksdb::Status s;
+  if (options_.read_only) {
+    s = rocksdb::DB::OpenForReadOnly(o, db_path, descs, &cfs_, &db_);
+  } else {
+    s = rocksdb::DB::Open(o, db_path, descs, &cfs_, &db_);
+  }
+  if (!s.ok()) {
+    db_ = nullptr;
+    cfs_.clear();
+    return FromRocks(s, "cannot open the store at " + path_);
+  }
+  ::chmod(db_path.c_str(), 0700);
+  return Status::Ok();
+}
+
+void StoreImpl::CloseDb() {
+  if (db_ == nullptr) return;
+  for (auto* h : cfs_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  cfs_.clear();
+  db_->Close().PermitUncheckedError();
+  delete db_;
+  db_ = nullptr;
+}
+
+Result<std::optional<std::string>> StoreImpl::ReadSealed(int cf, const std::string& key) {
+  std::string sealed;
+  rocksdb::Status s;
+  {
+    std::shared_lock<std::shared_mutex> lock(db_mu_);
+    s = db_->Get(rocksdb::ReadOptions(), cfs_[static_cast<size_t>(cf)], key, &sealed);
+  }
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return FromRocks(s, "read failed");
+  auto plain = sealer_->Open(Ad(cf, key), sealed);
+  if (!plain.ok()) {
+    return DataLoss(std::string("a ") + kCfNames[cf] +
+                    " record failed authentication (corrupt or tampered); run `tidings verify`");
+  }
+  return std::optional<std::string>(std::move(*plain));
+}
+
+Result<std::optional<std::string>> StoreImpl::TxnRead(Txn& txn, int cf, const std::string& key) {
+  auto it = txn.overlay.find({cf, key});
+  if (it != txn.overlay.end()) return it->second;
+  return ReadSealed(cf, key);
+}
+
+void StoreImpl::TxnPut(Txn& txn, int cf, const std::string& key, std::string_view plain) {
+  std::string sealed;
+  sealer_->SealTo(Ad(cf, key), plain, &sealed);
+  txn.batch.Put(cfs_[static_cast<size_t>(cf)], key, sealed).PermitUncheckedError();
+  txn.overlay[{cf, key}] = std::string(plain);
+}
+
+void StoreImpl::TxnDelete(Txn& txn, int cf, const std::string& key) {
+  txn.batch.Delete(cfs_[static_cast<size_t>(cf)], key).PermitUncheckedError();
+  txn.overlay[{cf, key}] = std::nullopt;
+}
+
+Status StoreImpl::Commit(Txn& txn, std::unique_lock<std::mutex>& write_lock) {
+  rocksdb::WriteOptions wo;
+  wo.sync = false;
+  rocksdb::Status s;
+  {
+    std::shared_lock<std::shared_mutex> lock(db_mu_);
+    s = db_->Write(wo, &txn.batch);
+  }
+  if (!s.ok()) return FromRocks(s, "write failed");
+  const uint64_t ticket = written_.fetch_add(1) + 1;
+  write_lock.unlock();
+  if (options_.durability == Durability::kSync) TIDINGS_RETURN_IF_ERROR(WaitDurable(ticket));
+  Notify(txn.events);
+  return Status::Ok();
+}
+
+Status StoreImpl::WaitDurable(uint64_t ticket) {
+  std::unique_lock<std::mutex> lock(sync_mu_);
+  while (synced_ < ticket) {
+    if (syncing_) {
+      sync_cv_.wait(lock);
+      continue;
+    }
+    syncing_ = true;
+    const uint64_t target = written_.load();
+    lock.unlock();
+    rocksdb::Status s;
+    {
+      std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+      s = db_->SyncWAL();
+    }
+    lock.lock();
+    syncing_ = false;
+    if (s.ok()) {
+      synced_ = std::max(synced_, target);
+    } else {
+      sync_error_ = FromRocks(s, "cannot sync the write-ahead log");
+    }
+    sync_cv_.notify_all();
+    if (!s.ok()) return sync_error_;
+  }
+  return Status::Ok();
+}
+
+void StoreImpl::Notify(const std::vector<ChangeEvent>& events) {
+  if (events.empty()) return;
+  std::vector<Listener> listeners;
+  {
+    std::lock_guard<std::mutex> lock(listeners_mu_);
+    for (auto& [token, l] : listeners_) listeners.push_back(l);
+  }
+  for (const auto& e : events) {
+    for (auto& l : listeners) l(e);
+  }
+}
+
+uint64_t StoreImpl::Subscribe(Listener listener) {
+  std::lock_guard<std::mutex> lock(listeners_mu_);
+  uint64_t token = next_token_++;
+  listeners_[token] = std::move(listener);
+  return token;
+}
+
+void StoreImpl::Unsubscribe(uint64_t token) {
+  std::lock_guard<std::mutex> lock(listeners_mu_);
+  listeners_.erase(token);
+}
+
+Result<std::optional<MessageRecord>> StoreImpl::LoadMessage(Txn& txn, const std::string& id,
+                                                            std::string* msg_key) {
+  TIDINGS_ASSIGN_OR_RETURN(auto loc, TxnRead(txn, kById, IdKey(id)));
+  if (!loc.has_value()) return std::optional<MessageRecord>();
+  TIDINGS_ASSIGN_OR_RETURN(auto value, TxnRead(txn, kMessages, *loc));
+  MessageRecord rec;
+  if (!value.has_value() || !DecodeMessage(*value, &rec) || rec.m.id != id) {
+    return DataLoss(
+        "the index entry of a message points to a missing or wrong record; run "
+        "`tidings verify`");
+  }
+  if (msg_key != nullptr) *msg_key = *loc;
+  return std::optional<MessageRecord>(std::move(rec));
+}
+
+Result<Conversation> StoreImpl::LoadConversation(Txn& txn, const std::string& id, bool* existed) {
+  TIDINGS_ASSIGN_OR_RETURN(auto value, TxnRead(txn, kConversations, ConvKey(id)));
+  Conversation c;
+  if (!value.has_value()) {
+    if (existed != nullptr) *existed = false;
+    c.id = id;
+    return c;
+  }
+  if (!DecodeConversation(*value, &c) || c.id != id) {
+    return DataLoss("a conversation record is corrupt; run `tidings verify`");
+  }
+  if (existed != nullptr) *existed = true;
+  return c;
+}
+
+// Applies one edit/delete/reaction to a message. Returns true if it changed.
+// The rules are commutative and idempotent (DESIGN section 4).
+bool StoreImpl::ApplyToRecord(MessageRecord& r, const Operation& op) {
+  Message& m = r.m;
+  switch (op.kind) {
+    case OpKind::kEdit:
+      if (op.author != m.sender || m.deleted || !(m.edited_at < op.at)) return false;
+      m.body = op.body;
+      if (!op.content_type.empty()) m.content_type = op.content_type;
+      m.edited_at = op.at;
+      return true;
+    case OpKind::kDelete:
+      if (op.author != m.sender || m.deleted) return false;
+      m.deleted = true;
+      m.body.clear();
+      m.metadata.clear();
+      m.edited_at = OrderKey{};  // the tombstone beats every edit, in any order
+      return true;
+    case OpKind::kReact:
+    case OpKind::kUnreact: {
+      auto& st = r.reactions[{op.author, op.reaction}];
+      const bool present = op.kind == OpKind::kReact;
+      if (!st.at.IsZero() && !(st.at < op.at)) return false;
+      st.at = op.at;
+      st.present = present;
+      r.RefreshVisibleReactions();
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+Status StoreImpl::Apply(Txn& txn, const Operation& op, bool remote) {
+  switch (op.kind) {
+    case OpKind::kSend: {
+      std::string key;
+      TIDINGS_ASSIGN_OR_RETURN(auto existing, LoadMessage(txn, op.message_id, &key));
+      if (existing.has_value()) {
+        // Idempotent: a duplicate, or our own message coming back.
+        MessageRecord& r = *existing;
+        if (remote && r.m.state != MessageState::kSent) {
+          r.m.state = MessageState::kSent;
+          r.m.failure_reason.clear();
+          if (r.m.server_time_ms == 0) r.m.server_time_ms = op.server_time_ms;
+          StoreMessage(txn, key, r);
+          txn.events.push_back(
+              {ChangeEvent::Kind::kMessageStateChanged, r.m.conversation_id, r.m.id});
+        }
+        return Status::Ok();
+      }
+      MessageRecord r;
+      Message& m = r.m;
+      m.id = op.message_id;
+      m.conversation_id = op.conversation_id;
+      m.sender = op.author;
+      m.order = op.at;
+      // A remote hlc implausibly far ahead of the server's acceptance time is
+      // ordered at server time + drift: deterministic, as every replica sees
+      // the same server time.
+      const uint64_t drift = clock_.max_drift_ms();
+      if (remote && op.server_time_ms != 0 && op.at.millis() > op.server_time_ms + drift) {
+        m.order.hlc = (op.server_time_ms + drift) << 16;
+      }
+      m.body = op.body;
+      m.content_type = op.content_type.empty() ? "text/plain" : op.content_type;
+      m.metadata = op.metadata;
+      m.state = remote ? MessageState::kSent : MessageState::kPending;
+      m.server_time_ms = op.server_time_ms;
+      if (!op.remote_id.empty()) m.remote_ids["origin"] = op.remote_id;
+
+      // Operations that arrived before this message now apply.
+      const std::string prefix = IdKey(m.id);
+      std::vector<std::string> waiting_keys;
+      {
+        std::shared_lock<std::shared_mutex> lock(db_mu_);
+        std::unique_ptr<rocksdb::Iterator> it(
+            db_->NewIterator(rocksdb::ReadOptions(), cfs_[kPending]));
+        for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+          waiting_keys.push_back(it->key().ToString());
+        }
+        if (!it->status().ok()) return FromRocks(it->status(), "read failed");
+      }
+      for (auto& [k, v] : txn.overlay) {
+        if (k.first == kPending && v.has_value() && k.second.starts_with(prefix)) {
+          waiting_keys.push_back(k.second);
+        }
+      }
+      std::sort(waiting_keys.begin(), waiting_keys.end());
+      waiting_keys.erase(std::unique(waiting_keys.begin(), waiting_keys.end()), waiting_keys.end());
+      for (const auto& wk : waiting_keys) {
+        TIDINGS_ASSIGN_OR_RETURN(auto value, TxnRead(txn, kPending, wk));
+        if (!value.has_value()) continue;
+        Operation waiting;
+        if (!DecodeOperation(*value, &waiting)) {
+          return DataLoss("a waiting operation record is corrupt; run `tidings verify`");
+        }
+        ApplyToRecord(r, waiting);
+        TxnDelete(txn, kPending, wk);
+      }
+
+      key = MsgKey(m.conversation_id, m.order);
+      StoreMessage(txn, key, r);
+      TxnPut(txn, kById, IdKey(m.id), key);
+      bool existed = false;
+      TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, m.conversation_id, &existed));
+      if (!m.deleted) ++c.message_count;
+      if (c.last_order < m.order) {
+        c.last_order = m.order;
+        c.last_message_id = m.id;
+      }
+      StoreConversation(txn, c);
+      txn.events.push_back({ChangeEvent::Kind::kMessageAdded, m.conversation_id, m.id});
+      return Status::Ok();
+    }
+    case OpKind::kEdit:
+    case OpKind::kDelete:
+    case OpKind::kReact:
+    case OpKind::kUnreact: {
+      std::string key;
+      TIDINGS_ASSIGN_OR_RETURN(auto existing, LoadMessage(txn, op.message_id, &key));
+      if (!existing.has_value()) {
+        // The target has not arrived yet: the operation waits for it.
+        TxnPut(txn, kPending, IdKey(op.message_id) + Hash16('o', op.op_id), EncodeOperation(op));
+        return Status::Ok();
+      }
+      MessageRecord& r = *existing;
+      const bool was_deleted = r.m.deleted;
+      if (!ApplyToRecord(r, op)) return Status::Ok();
+      StoreMessage(txn, key, r);
+      if (!was_deleted && r.m.deleted) {
+        TIDINGS_ASSIGN_OR_RETURN(Conversation c,
+                                 LoadConversation(txn, r.m.conversation_id, nullptr));
+        if (c.message_count > 0) --c.message_count;
+        StoreConversation(txn, c);
+      }
+      txn.events.push_back({ChangeEvent::Kind::kMessageChanged, r.m.conversation_id, r.m.id});
+      return Status::Ok();
+    }
+    case OpKind::kReadMarker: {
+      TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, op.conversation_id, nullptr));
+      OrderKey& marker = c.read_markers[op.author];
+      if (!(marker < op.read_up_to)) return Status::Ok();
+      marker = op.read_up_to;
+      StoreConversation(txn, c);
+      txn.events.push_back({ChangeEvent::Kind::kConversationChanged, c.id, ""});
+      return Status::Ok();
+    }
+  }
+  return InvalidArgument("unknown operation kind");
+}
+
+Status StoreImpl::AddToOutbox(Txn& txn, const Operation& op) {
+  OutboxEntry e;
+  e.seq = ++outbox_seq_;
+  e.op = op;
+  TxnPut(txn, kOutbox, SeqKey(e.seq), EncodeOutbox(e));
+  std::string v;
+  PutFixed64BE(&v, outbox_seq_);
+  TxnPut(txn, kMeta, "outbox_seq", v);
+  txn.events.push_back({ChangeEvent::Kind::kOutboxChanged, op.conversation_id, ""});
+  return Status::Ok();
+}
+
+Result<Conversation> StoreImpl::PutConversation(const std::string& id, const std::string& title,
+                                                const std::vector<std::string>& members) {
+  TIDINGS_RETURN_IF_ERROR(CheckWritable());
+  TIDINGS_RETURN_IF_ERROR(ValidateId("conversation id", id));
+  if (title.size() > 1024) return TooLarge("conversation title is over 1024 bytes");
+  if (members.size() > 1000) return TooLarge("a conversation has at most 1000 members");
+  std::unique_lock<std::mutex> lock(write_mu_);
+  Txn txn;
+  TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, id, nullptr));
+  c.title = title;
+  c.members = members;
+  StoreConversation(txn, c);
+  txn.events.push_back({ChangeEvent::Kind::kConversationChanged, id, ""});
+  TIDINGS_RETURN_IF_ERROR(Commit(txn, lock));
+  return c;
+}
+
+Result<Message> StoreImpl::Send(const SendRequest& req) {
+  TIDINGS_RETURN_IF_ERROR(CheckWritable());
+  TIDINGS_RETURN_IF_ERROR(ValidateId("conversation id", req.conversation_id));
+  TIDINGS_RETURN_IF_ERROR(ValidateContent(req.body, req.metadata));
+  if (req.content_type.size() > 128) return TooLarge("content type is over 128 bytes");
+  if (!req.message_id.empty()) TIDINGS_RETURN_IF_ERROR(ValidateId("message id", req.message_id));
+
+  std::unique_lock<std::mutex> lock(write_mu_);
+  Txn txn;
+  Operation op;
+  op.kind = OpKind::kSend;
+  op.at = OrderKey{clock_.Tick(), replica_id_};
+  op.message_id = req.message_id.empty() ? NewMessageId(op.at.millis()) : req.message_id;
+  op.op_id = op.message_id;
+  op.conversation_id = req.conversation_id;
+  op.author = user_id_;
+  op.body = req.body;
+  op.content_type = req.content_type;
+  op.metadata = req.metadata;
+  if (!req.message_id.empty()) {
+    TIDINGS_ASSIGN_OR_RETURN(auto existing, LoadMessage(txn, op.message_id, nullptr));
+    if (existing.has_value()) return AlreadyExists("a message with this id already exists");
+  }
+  TIDINGS_RETURN_IF_ERROR(Apply(txn, op, /*remote=*/false));
+  TIDINGS_RETURN_IF_ERROR(AddToOutbox(txn, op));
+  PutClock(txn);
+  TIDINGS_ASSIGN_OR_RETURN(auto rec, LoadMessage(txn, op.message_id, nullptr));
+  TIDINGS_RETURN_IF_ERROR(Commit(txn, lock));
+  return std::move(rec->m);
+}
+
+Result<Message> StoreImpl::LocalOp(const std::string& message_id, OpKind kind,
+                                   std::string_view body, const std::string& reaction) {
+  TIDINGS_RETURN_IF_ERROR(CheckWritable());
+  TIDINGS_RETURN_IF_ERROR(ValidateId("message id", message_id));
+  std::unique_lock<std::mutex> lock(write_mu_);
+  Txn txn;
+  TIDINGS_ASSIGN_OR_RETURN(auto existing, LoadMessage(txn, message_id, nullptr));
+  if (!existing.has_value()) return NotFound("no message with this id in the store");
+  const Message& m = existing->m;
+  if ((kind == OpKind::kEdit || kind == OpKind::kDelete) && m.sender != user_id_) {
+    return PermissionDenied("only the sender of a message can edit or delete it");
+  }
+  if (kind == OpKind::kEdit && m.deleted) {
+    return FailedPrecondition("the message was deleted and can no longer be edited");
+  }
+  Operation op;
+  op.kind = kind;
+  op.at = OrderKey{clock_.Tick(), replica_id_};
+  op.op_id = NewMessageId(op.at.millis());
+  op.conversation_id = m.conversation_id;
+  op.author = user_id_;
+  op.message_id = message_id;
+  op.body = std::string(body);
+  if (kind == OpKind::kEdit) op.content_type = m.content_type;
+  op.reaction = reaction;
+  TIDINGS_RETURN_IF_ERROR(Apply(txn, op, /*remote=*/false));
+  TIDINGS_RETURN_IF_ERROR(AddToOutbox(txn, op));
+  PutClock(txn);
+  TIDINGS_ASSIGN_OR_RETURN(auto rec, LoadMessage(txn, message_id, nullptr));
+  TIDINGS_RETURN_IF_ERROR(Commit(txn, lock));
+  return std::move(rec->m);
+}
+
+Result<Message> StoreImpl::Edit(const std::string& message_id, std::string_view new_body) {
+  TIDINGS_RETURN_IF_ERROR(ValidateContent(new_body, {}));
+  return LocalOp(message_id, OpKind::kEdit, new_body, "");
+}
+
+Status StoreImpl::Delete(const std::string& message_id) {
+  return LocalOp(message_id, OpKind::kDelete, "", "").status();
+}
+
+Status StoreImpl::React(const std::string& message_id, const std::string& reaction, bool add) {
+  if (reaction.empty() || reaction.size() > 64) {
+    return InvalidArgument("a reaction must be 1 to 64 bytes");
+  }
+  return LocalOp(message_id, add ? OpKind::kReact : OpKind::kUnreact, "", reaction).status();
+}
+
+Status StoreImpl::MarkRead(const std::string& conversation_id, const OrderKey& up_to) {
+  TIDINGS_RETURN_IF_ERROR(CheckWritable());
+  TIDINGS_RETURN_IF_ERROR(ValidateId("conversation id", conversation_id));
+  std::unique_lock<std::mutex> lock(write_mu_);
+  Txn txn;
+  bool existed = false;
+  TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, conversation_id, &existed));
+  if (!existed) return NotFound("no conversation with this id in the store");
+  auto it = c.read_markers.find(user_id_);
+  if (it != c.read_markers.end() && !(it->second < up_to)) return Status::Ok();  // never back
+  Operation op;
+  op.kind = OpKind::kReadMarker;
+  op.at = OrderKey{clock_.Tick(), replica_id_};
+  op.op_id = NewMessageId(op.at.millis());
+  op.conversation_id = conversation_id;
+  op.author = user_id_;
+  op.read_up_to = up_to;
+  TIDINGS_RETURN_IF_ERROR(Apply(txn, op, false));
+  TIDINGS_RETURN_IF_ERROR(AddToOutbox(txn, op));
+  PutClock(txn);
+  return Commit(txn, lock);
+}
+
+Result<Message> StoreImpl::Get(const std::string& message_id) {
+  Txn txn;
+  TIDINGS_ASSIGN_OR_RETURN(auto rec, LoadMessage(txn, message_id, nullptr));
+  if (!rec.has_value()) return NotFound("no message with this id in the store");
+  return std::move(rec->m);
+}
+
+Result<std::vector<Message>> StoreImpl::Page(const PageRequest& req) {
+  TIDINGS_RETURN_IF_ERROR(ValidateId("conversation id", req.conversation_id));
+  if (req.before && req.after) return InvalidArgument("give at most one of before and after");
+  const std::string prefix = ConvKey(req.conversation_id);
+  const size_t limit = std::min<size_t>(req.limit == 0 ? 50 : req.limit, 10000);
+  std::vector<Message> out;
+  std::shared_lock<std::shared_mutex> lock(db_mu_);
+  rocksdb::ReadOptions ro;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[kMessages]));
+  auto decode = [&](Message* m) -> Status {
+    auto plain = sealer_->Open(Ad(kMessages, it->key().ToString()), it->value().ToStringView());
+    MessageRecord rec;
+    if (!plain.ok() || !DecodeMessage(*plain, &rec)) {
+      return DataLoss(
+          "a message record failed authentication (corrupt or tampered); run "
+          "`tidings verify`");
+    }
+    *m = std::move(rec.m);
+    return Status::Ok();
+  };
+  if (req.after) {
+    const std::string start = prefix + req.after->Encode();
+    for (it->Seek(start); it->Valid() && it->key().starts_with(prefix) && out.size() < limit;
+         it->Next()) {
+      if (it->key() == start) continue;
+      Message m;
+      TIDINGS_RETURN_IF_ERROR(decode(&m));
+      out.push_back(std::move(m));
+    }
+  } else {
+    const std::string end =
+        req.before ? prefix + req.before->Encode() : prefix + std::string(16, '\xff');
+    for (it->SeekForPrev(end); it->Valid() && it->key().starts_with(prefix) && out.size() < limit;
+         it->Prev()) {
+      if (req.before && it->key() == end) continue;
+      Message m;
+      TIDINGS_RETURN_IF_ERROR(decode(&m));
+      out.push_back(std::move(m));
+    }
+    std::reverse(out.begin(), out.end());
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "read failed");
+  return out;
+}
+
+Result<uint64_t> StoreImpl::CountUnread(const Conversation& c) {
+  OrderKey marker;
+  if (auto it = c.read_markers.find(user_id_); it != c.read_markers.end()) marker = it->second;
+  const std::string prefix = ConvKey(c.id);
+  const std::string start = prefix + marker.Encode();
+  uint64_t unread = 0;
+  std::shared_lock<std::shared_mutex> lock(db_mu_);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kMessages]));
+  for (it->Seek(start); it->Valid() && it->key().starts_with(prefix) && unread < kUnreadCap;
+       it->Next()) {
+    if (it->key() == start) continue;
+    auto plain = sealer_->Open(Ad(kMessages, it->key().ToString()), it->value().ToStringView());
+    MessageRecord rec;
+    if (!plain.ok() || !DecodeMessage(*plain, &rec)) {
+      return DataLoss("a message record failed authentication; run `tidings verify`");
+    }
+    if (!rec.m.deleted && rec.m.sender != user_id_) ++unread;
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "read failed");
+  return unread;
+}
+
+Result<Conversation> StoreImpl::GetConversation(const std::string& id) {
+  TIDINGS_RETURN_IF_ERROR(ValidateId("conversation id", id));
+  Txn txn;
+  bool existed = false;
+  TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, id, &existed));
+  if (!existed) return NotFound("no conversation with this id in the store");
+  TIDINGS_ASSIGN_OR_RETURN(c.unread_count, CountUnread(c));
+  return c;
+}
+
+Result<std::vector<Conversation>> StoreImpl::Conversations(size_t limit) {
+  std::vector<Conversation> all;
+  {
+    std::shared_lock<std::shared_mutex> lock(db_mu_);
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), cfs_[kConversations]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      auto plain =
+          sealer_->Open(Ad(kConversations, it->key().ToString()), it->value().ToStringView());
+      Conversation c;
+      if (!plain.ok() || !DecodeConversation(*plain, &c)) {
+        return DataLoss("a conversation record failed authentication; run `tidings verify`");
+      }
+      all.push_back(std::move(c));
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "read failed");
+  }
+  std::sort(all.begin(), all.end(), [](const Conversation& a, const Conversation& b) {
+    if (a.last_order != b.last_order) return b.last_order < a.last_order;
+    return a.id < b.id;
+  });
+  if (limit != 0 && all.size() > limit) all.resize(limit);
+  for (auto& c : all) {
+    TIDINGS_ASSIGN_OR_RETURN(c.unread_count, CountUnread(c));
+  }
+  return all;
+}
+
+Result<std::vector<OutboxEntry>> StoreImpl::Outbox(size_t limit,
+                                                   const std::string& conversation_id) {
+  std::vector<OutboxEntry> out;
+  std::shared_lock<std::shared_mutex> lock(db_mu_);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kOutbox]));
+  for (it->SeekToFirst(); it->Valid() && (limit == 0 || out.size() < limit); it->Next()) {
+    auto plain = sealer_->Open(Ad(kOutbox, it->key().ToString()), it->value().ToStringView());
+    OutboxEntry e;
+    if (!plain.ok() || it->key().size() != 8 || !DecodeOutbox(*plain, &e)) {
+      return DataLoss("an outbox record failed authentication; run `tidings verify`");
+    }
+    e.seq = GetFixed64BE(it->key().data());
+    if (!conversation_id.empty() && e.op.conversation_id != conversation_id) continue;
+    out.push_back(std::move(e));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "read failed");
+  return out;
+}
+
+Status StoreImpl::AckOutbox(uint64_t seq, const RemoteAck& ack) {
+  TIDINGS_RETURN_IF_ERROR(CheckWritable());
+  std::unique_lock<std::mutex> lock(write_mu_);
+  Txn txn;
+  TIDINGS_ASSIGN_OR_RETURN(auto value, TxnRead(txn, kOutbox, SeqKey(seq)));
+  if (!value.has_value()) return Status::Ok();  // already acknowledged
+  OutboxEntry e;
+  if (!DecodeOutbox(*value, &e)) return DataLoss("an outbox record is corrupt");
+  TxnDelete(txn, kOutbox, SeqKey(seq));
+  txn.events.push_back({ChangeEvent::Kind::kOutboxChanged, e.op.conversation_id, ""});
+  if (e.op.kind == OpKind::kSend) {
+    std::string key;
+    TIDINGS_ASSIGN_OR_RETURN(auto rec, LoadMessage(txn, e.op.message_id, &key));
+    if (rec.has_value()) {
+      rec->m.state = MessageState::kSent;
+      rec->m.failure_reason.clear();
+      if (!ack.remote_id.empty()) rec->m.remote_ids[ack.backend] = ack.remote_id;
+      if (rec->m.server_time_ms == 0) rec->m.server_time_ms = ack.server_time_ms;
+      StoreMessage(txn, key, *rec);
+      txn.events.push_back(
+          {ChangeEvent::Kind::kMessageStateChanged, rec->m.conversation_id, rec->m.id});
+    }
+  }
+  if (ack.server_time_ms != 0) clock_.Observe(ack.server_time_ms << 16);
+  return Commit(txn, lock);
+}
+
+Status StoreImpl::FailOutbox(uint64_t seq, std::string_view reason, bool permanent,
+                             int64_t next_attempt_ms) {
+  TIDINGS_RETURN_IF_ERROR(CheckWritable());
+  std::unique_lock<std::mutex> lock(write_mu_);
+  Txn txn;
+  TIDINGS_ASSIGN_OR_RETURN(auto value, TxnRead(txn, kOutbox, SeqKey(seq)));
+  if (!value.has_value()) return NotFound("no outbox entry " + std::to_string(seq));
+  OutboxEntry e;
+  if (!DecodeOutbox(*value, &e)) return DataLoss("an outbox record is corrupt");
+  e.attempts++;
+  e.last_error = std::string(reason.substr(0, 512));
+  e.next_attempt_ms = next_attempt_ms;
+  e.failed = permanent;
+  TxnPut(txn, kOutbox, SeqKey(seq), EncodeOutbox(e));
+  txn.events.push_back({ChangeEvent::Kind::kOutboxChanged, e.op.conversation_id, ""});
+  if (permanent && e.op.kind == OpKind::kSend) {
+    std::string key;
+    TIDINGS_ASSIGN_OR_RETURN(auto rec, LoadMessage(txn, e.op.message_id, &key));
+    if (rec.has_value() && rec->m.state == MessageState::kPending) {
+      rec->m.state = MessageState::kFailed;
+      rec->m.failure_reason = e.last_error;
+      StoreMessage(txn, key, *rec);
+      txn.events.push_back(
+          {ChangeEvent::Kind::kMessageStateChanged, rec->m.conversation_id, rec->m.id});
+    }
+  }
+  return Commit(txn, lock);
+}
+
+Status StoreImpl::RetryFailed(uint64_t seq) {
+  TIDINGS_RETURN_IF_ERROR(CheckWritable());
+  std::unique_lock<std::mutex> lock(write_mu_);
+  Txn txn;
+  TIDINGS_ASSIGN_OR_RETURN(auto value, TxnRead(txn, kOutbox, SeqKey(seq)));
+  if (!value.has_value()) return NotFound("no outbox entry " + std::to_string(seq));
+  OutboxEntry e;
+  if (!DecodeOutbox(*value, &e)) return DataLoss("an outbox record is corrupt");
+  if (!e.failed)
+    return FailedPrecondition("outbox entry " + std::to_string(seq) + " has not failed");
+  e.failed = false;
+  e.next_attempt_ms = 0;
+  e.attempts = 0;
+  TxnPut(txn, kOutbox, SeqKey(seq), EncodeOutbox(e));
+  txn.events.push_back({ChangeEvent::Kind::kOutboxChanged, e.op.conversation_id, ""});
+  if (e.op.kind == OpKind::kSend) {
+    std::string key;
+    TIDINGS_ASSIGN_OR_RETURN(auto rec, LoadMessage(txn, e.op.message_id, &key));
+    if (rec.has_value() && rec->m.state == MessageState::kFailed) {
+      rec->m.state = MessageState::kPending;
+      rec->m.failure_reason.clear();
+      StoreMessage(txn, key, *rec);
+      txn.events.push_back(
+          {ChangeEvent::Kind::kMessageStateChanged, rec->m.conversation_id, rec->m.id});
+    }
+  }
+  return Commit(txn, lock);
+}
+
+Status StoreImpl::DiscardFailed(uint64_t seq) {
+  TIDINGS_RETURN_IF_ERROR(CheckWritable());
+  std::unique_lock<std::mutex> lock(write_mu_);
+  Txn txn;
+  TIDINGS_ASSIGN_OR_RETURN(auto value, TxnRead(txn, kOutbox, SeqKey(seq)));
+  if (!value.has_value()) return NotFound("no outbox entry " + std::to_string(seq));
+  OutboxEntry e;
+  if (!DecodeOutbox(*value, &e)) return DataLoss("an outbox record is corrupt");
+  if (!e.failed) {
+    return FailedPrecondition("outbox entry " + std::to_string(seq) +
+                              " has not failed; only failed entries can be discarded");
+  }
+  TxnDelete(txn, kOutbox, SeqKey(seq));
+  txn.events.push_back({ChangeEvent::Kind::kOutboxChanged, e.op.conversation_id, ""});
+  return Commit(txn, lock);
+}
+
+Result<std::string> StoreImpl::GetCursor(std::string_view backend,
+                                         const std::string& conversation_id) {
+  std::string k(backend);
+  k.push_back('\0');
+  k.append(conversation_id);
+  TIDINGS_ASSIGN_OR_RETURN(auto value, ReadSealed(kCursors, Hash16('k', k)));
+  return value.value_or("");
+}
+
+Status StoreImpl::Merge(std::string_view backend, const std::string& conversation_id,
+                        std::span<const Operation> ops, std::string_view new_cursor) {
+  TIDINGS_RETURN_IF_ERROR(CheckWritable());
+  TIDINGS_RETURN_IF_ERROR(ValidateId("conversation id", conversation_id));
+  for (const auto& op : ops) {
+    TIDINGS_RETURN_IF_ERROR(ValidateId("remote message id", op.message_id));
+    TIDINGS_RETURN_IF_ERROR(ValidateContent(op.body, op.metadata));
+    if (!op.conversation_id.empty() && op.conversation_id != conversation_id) {
+      return InvalidArgument("a remote operation belongs to another conversation");
+    }
+  }
+  std::unique_lock<std::mutex> lock(write_mu_);
+  Txn txn;
+  for (const auto& in : ops) {
+    Operation op = in;
+    op.conversation_id = conversation_id;
+    clock_.Observe(op.at.hlc);
+    TIDINGS_RETURN_IF_ERROR(Apply(txn, op, /*remote=*/true));
+  }
+  std::string k(backend);
+  k.push_back('\0');
+  k.append(conversation_id);
+  TxnPut(txn, kCursors, Hash16('k', k), new_cursor);
+  PutClock(txn);
+  return Commit(txn, lock);
+}
+
+Status StoreImpl::PutSyncState(std::string_view key, std::string_view value) {
+  TIDINGS_RETURN_IF_ERROR(CheckWritable());
+  std::unique_lock<std::mutex> lock(write_mu_);
+  Txn txn;
+  TxnPut(txn, kCursors, Hash16('s', key), value);
+  return Commit(txn, lock);
+}
+
+Result<std::string> StoreImpl::GetSyncState(std::string_view key) {
+  TIDINGS_ASSIGN_OR_RETURN(auto value, ReadSealed(kCursors, Hash16('s', key)));
+  return value.value_or("");
+}
+
+Status StoreImpl::SetConversationRemoteId(const std::string& conversation_id,
+                                          std::string_view backend, std::string_view remote_id) {
+  TIDINGS_RETURN_IF_ERROR(CheckWritable());
+  std::unique_lock<std::mutex> lock(write_mu_);
+  Txn txn;
+  TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, conversation_id, nullptr));
+  c.remote_ids[std::string(backend)] = std::string(remote_id);
+  StoreConversation(txn, c);
+  return Commit(txn, lock);
+}
+
+Result<StoreStats> StoreImpl::Stats() {
+  StoreStats st;
+  st.schema_version = kSchemaVersion;
+  st.replica_id = replica_id_;
+  st.user_id = user_id_;
+  {
+    std::shared_lock<std::shared_mutex> lock(db_mu_);
+    auto count = [&](int cf) -> Result<uint64_t> {
+      uint64_t n = 0;
+      std::unique_ptr<rocksdb::Iterator> it(
+          db_->NewIterator(rocksdb::ReadOptions(), cfs_[static_cast<size_t>(cf)]));
+      for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
+      if (!it->status().ok()) return FromRocks(it->status(), "read failed");
+      return n;
+    };
+    TIDINGS_ASSIGN_OR_RETURN(st.messages, count(kMessages));
+    TIDINGS_ASSIGN_OR_RETURN(st.conversations, count(kConversations));
+  }
+  TIDINGS_ASSIGN_OR_RETURN(auto outbox, Outbox(0, ""));
+  st.outbox = outbox.size();
+  for (const auto& e : outbox) st.outbox_failed += e.failed ? 1 : 0;
+  std::error_code ec;
+  for (auto& entry : fs::recursive_directory_iterator(path_, ec)) {
+    if (entry.is_regular_file(ec)) st.disk_bytes += entry.file_size(ec);
+  }
+  return st;
+}
+
+Result<VerifyReport> StoreImpl::Verify(std::function<void(uint64_t, uint64_t)> progress) {
+  VerifyReport report;
+  std::shared_lock<std::shared_mutex> lock(db_mu_);
+  uint64_t total = 0;
+  for (int cf = 1; cf < kNumCf; ++cf) {
+    uint64_t n = 0;
+    db_->GetIntProperty(cfs_[static_cast<size_t>(cf)], "rocksdb.estimate-num-keys", &n);
+    total += n;
+  }
+  auto problem = [&](std::string detail) {
+    report.problems++;
+    if (report.details.size() < 100) report.details.push_back(std::move(detail));
+  };
+  std::map<std::string, std::string> index;  // by_id key -> message key
+  std::set<std::string> message_keys;
+  rocksdb::ReadOptions ro;
+  ro.verify_checksums = true;
+  ro.fill_cache = false;
+  for (int cf = 1; cf < kNumCf; ++cf) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[static_cast<size_t>(cf)]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      report.records_checked++;
+      if (progress && report.records_checked % 1024 == 0) progress(report.records_checked, total);
+      const std::string key = it->key().ToString();
+      auto plain = sealer_->Open(Ad(cf, key), it->value().ToStringView());
+      const std::string where =
+          std::string(kCfNames[cf]) + " record " +
+          crypto::HexEncode(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(key.data()),
+                                                     std::min<size_t>(key.size(), 32)));
+      if (!plain.ok()) {
+        problem(where + ": failed authentication");
+        continue;
+      }
+      bool ok = true;
+      switch (cf) {
+        case kMessages: {
+          MessageRecord rec;
+          ok = DecodeMessage(*plain, &rec) && key == MsgKey(rec.m.conversation_id, rec.m.order);
+          if (ok && rec.m.id.empty()) ok = false;
+          if (ok) {
+            message_keys.insert(key);
+            index.emplace(IdKey(rec.m.id), "?" + key);  // expected index entry
+          }
+          break;
+        }
+        case kById:
+          index[key] = *plain;
+          break;
+        case kOutbox: {
+          OutboxEntry e;
+          ok = key.size() == 8 && DecodeOutbox(*plain, &e);
+          break;
+        }
+        case kConversations: {
+          Conversation c;
+          ok = DecodeConversation(*plain, &c) && key == ConvKey(c.id);
+          break;
+        }
+        case kPending: {
+          Operation op;
+          ok = DecodeOperation(*plain, &op);
+          break;
+        }
+        default:
+          break;
+      }
+      if (!ok) problem(where + ": undecodable or misplaced record");
+    }
+    if (!it->status().ok()) {
+      problem(std::string(kCfNames[cf]) + ": " + it->status().ToString());
+    }
+  }
+  // Cross-check the by-id index against the messages.
+  for (const auto& [id_key, loc] : index) {
+    if (!loc.empty() && loc[0] == '?') {
+      problem("message " +
+              crypto::HexEncode(std::span<const uint8_t>(
+                  reinterpret_cast<const uint8_t*>(id_key.data()), id_key.size())) +
+              ": missing from the by-id index");
+    } else if (message_keys.count(loc) == 0) {
+      problem("by-id entry " +
+              crypto::HexEncode(std::span<const uint8_t>(
+                  reinterpret_cast<const uint8_t*>(id_key.data()), id_key.size())) +
+              ": points to a missing message");
+    }
+  }
+  if (progress) progress(report.records_checked, std::max(total, report.records_checked));
+  return report;
+}
+
+Status StoreImpl::ForEachMessage(std::function<Status(const Message&)> visit) {
+  std::shared_lock<std::shared_mutex> lock(db_mu_);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kMessages]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto plain = sealer_->Open(Ad(kMessages, it->key().ToString()), it->value().ToStringView());
+    MessageRecord rec;
+    if (!plain.ok() || !DecodeMessage(*plain, &rec)) {
+      return DataLoss("a message record failed authentication; run `tidings verify`");
+    }
+    TIDINGS_RETURN_IF_ERROR(visit(rec.m));
+  }
+  return FromRocks(it->status(), "read failed");
+}
+
+Status StoreImpl::Flush() {
+  TIDINGS_RETURN_IF_ERROR(CheckWritable());
+  std::shared_lock<std::shared_mutex> lock(db_mu_);
+  rocksdb::FlushOptions fo;
+  return FromRocks(db_->Flush(fo, cfs_), "flush failed");
+}
+
+Status StoreImpl::Compact() {
+  TIDINGS_RETURN_IF_ERROR(CheckWritable());
+  std::shared_lock<std::shared_mutex> lock(db_mu_);
+  for (auto* h : cfs_) {
+    TIDINGS_RETURN_IF_ERROR(
+        FromRocks(db_->CompactRange(rocksdb::CompactRangeOptions(), h, nullptr, nullptr),
+                  "compaction failed"));
+  }
+  return Status::Ok();
+}
+
+Status StoreImpl::Refresh() {
+  if (!options_.read_only) return Status::Ok();  // a writer always sees its own writes
+  std::unique_lock<std::shared_mutex> lock(db_mu_);
+  CloseDb();
+  return OpenDb(false);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path, crypto::KeySource key,
+                                           const StoreOptions& options) {
+  if (path.empty()) return InvalidArgument("no store path given (use --store or TIDINGS_STORE)");
+  auto store = std::make_unique<StoreImpl>(path, options);
+  TIDINGS_RETURN_IF_ERROR(store->Init(std::move(key)));
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace tidings::engine

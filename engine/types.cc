@@ -1,0 +1,199 @@
+#include "engine/types.h"
+
+#include <cstdio>
+
+#include "crypto/hash.h"
+#include "engine/codec.h"
+
+namespace tidings::engine {
+
+void Writer::Varint(uint64_t v) {
+  while (v >= 0x80) {
+    out_->push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out_->push_back(static_cast<char>(v));
+}
+
+void Writer::Fixed64BE(uint64_t v) { PutFixed64BE(out_, v); }
+
+void Writer::Bytes(std::string_view s) {
+  Varint(s.size());
+  out_->append(s);
+}
+
+void Writer::Map(const std::map<std::string, std::string>& m) {
+  Varint(m.size());
+  for (const auto& [k, v] : m) {
+    Bytes(k);
+    Bytes(v);
+  }
+}
+
+bool Reader::U8(uint8_t* v) {
+  if (in_.empty()) return false;
+  *v = static_cast<uint8_t>(in_[0]);
+  in_.remove_prefix(1);
+  return true;
+}
+
+bool Reader::Varint(uint64_t* v) {
+  uint64_t result = 0;
+  for (int shift = 0; shift <= 63; shift += 7) {
+    if (in_.empty()) return false;
+    auto byte = static_cast<uint8_t>(in_[0]);
+    in_.remove_prefix(1);
+    result |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) {
+      *v = result;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool Reader::Fixed64BE(uint64_t* v) {
+  if (in_.size() < 8) return false;
+  *v = GetFixed64BE(in_.data());
+  in_.remove_prefix(8);
+  return true;
+}
+
+bool Reader::Bytes(std::string* s) {
+  uint64_t n;
+  if (!Varint(&n) || n > in_.size()) return false;
+  s->assign(in_.data(), static_cast<size_t>(n));
+  in_.remove_prefix(static_cast<size_t>(n));
+  return true;
+}
+
+bool Reader::Map(std::map<std::string, std::string>* m) {
+  uint64_t n;
+  if (!Varint(&n) || n > in_.size()) return false;
+  m->clear();
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string k, v;
+    if (!Bytes(&k) || !Bytes(&v)) return false;
+    (*m)[std::move(k)] = std::move(v);
+  }
+  return true;
+}
+
+void PutFixed64BE(std::string* out, uint64_t v) {
+  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+
+uint64_t GetFixed64BE(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
+std::string OrderKey::Encode() const {
+  std::string out;
+  out.reserve(16);
+  PutFixed64BE(&out, hlc);
+  PutFixed64BE(&out, replica);
+  return out;
+}
+
+bool OrderKey::Decode(std::string_view bytes, OrderKey* out) {
+  if (bytes.size() != 16) return false;
+  out->hlc = GetFixed64BE(bytes.data());
+  out->replica = GetFixed64BE(bytes.data() + 8);
+  return true;
+}
+
+std::string OrderKey::ToString() const {
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%016llx-%016llx", static_cast<unsigned long long>(hlc),
+                static_cast<unsigned long long>(replica));
+  return buf;
+}
+
+std::string NewMessageId(uint64_t unix_ms) {
+  uint8_t b[16];
+  crypto::RandomBytes(b, sizeof(b));
+  for (int i = 0; i < 6; ++i) b[i] = static_cast<uint8_t>(unix_ms >> (8 * (5 - i)));
+  b[6] = static_cast<uint8_t>(0x70 | (b[6] & 0x0f));  // version 7
+  b[8] = static_cast<uint8_t>(0x80 | (b[8] & 0x3f));  // RFC 4122 variant
+  std::string hex = crypto::HexEncode(b);
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
+         hex.substr(16, 4) + "-" + hex.substr(20);
+}
+
+const char* MessageStateName(MessageState s) {
+  switch (s) {
+    case MessageState::kPending:
+      return "pending";
+    case MessageState::kSent:
+      return "sent";
+    case MessageState::kFailed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+const char* OpKindName(OpKind k) {
+  switch (k) {
+    case OpKind::kSend:
+      return "send";
+    case OpKind::kEdit:
+      return "edit";
+    case OpKind::kDelete:
+      return "delete";
+    case OpKind::kReact:
+      return "react";
+    case OpKind::kUnreact:
+      return "unreact";
+    case OpKind::kReadMarker:
+      return "read_marker";
+  }
+  return "unknown";
+}
+
+namespace {
+constexpr uint8_t kOpVersion = 1;
+}
+
+std::string EncodeOperation(const Operation& op) {
+  std::string out;
+  Writer w(&out);
+  w.U8(kOpVersion);
+  w.U8(static_cast<uint8_t>(op.kind));
+  w.Bytes(op.op_id);
+  w.Bytes(op.conversation_id);
+  w.Bytes(op.author);
+  w.Key(op.at);
+  w.Bytes(op.message_id);
+  w.Bytes(op.body);
+  w.Bytes(op.content_type);
+  w.Map(op.metadata);
+  w.Bytes(op.reaction);
+  w.Key(op.read_up_to);
+  w.Varint(op.server_time_ms);
+  w.Bytes(op.remote_id);
+  return out;
+}
+
+bool DecodeOperation(std::string_view bytes, Operation* out) {
+  Reader r(bytes);
+  uint8_t version, kind;
+  Operation op;
+  if (!r.U8(&version) || version != kOpVersion || !r.U8(&kind)) return false;
+  if (kind < static_cast<uint8_t>(OpKind::kSend) ||
+      kind > static_cast<uint8_t>(OpKind::kReadMarker))
+    return false;
+  op.kind = static_cast<OpKind>(kind);
+  if (!r.Bytes(&op.op_id) || !r.Bytes(&op.conversation_id) || !r.Bytes(&op.author) ||
+      !r.Key(&op.at) || !r.Bytes(&op.message_id) || !r.Bytes(&op.body) ||
+      !r.Bytes(&op.content_type) || !r.Map(&op.metadata) || !r.Bytes(&op.reaction) ||
+      !r.Key(&op.read_up_to) || !r.Varint(&op.server_time_ms) || !r.Bytes(&op.remote_id) ||
+      !r.done()) {
+    return false;
+  }
+  *out = std::move(op);
+  return true;
+}
+
+}  // namespace tidings::engine
