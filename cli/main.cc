@@ -15,6 +15,7 @@
 #include "cli/output.h"
 #include "crypto/keys.h"
 #include "engine/store.h"
+#include "sync/core/reconciler.h"
 
 namespace tidings::cli {
 
@@ -429,6 +430,47 @@ int CmdExport(const Globals& g, const std::string& output) {
   return s.ok() ? kExitOk : Fail(s);
 }
 
+int CmdStatus(const Globals& g, const std::vector<std::string>& backends) {
+  auto store = OpenStore(g, true);
+  if (!store.ok()) return Fail(store.status());
+  auto outbox = (*store)->Outbox(0);
+  if (!outbox.ok()) return Fail(outbox.status());
+  uint64_t failed = 0;
+  for (const auto& e : *outbox) failed += e.failed ? 1 : 0;
+  if (!g.json) {
+    std::printf("outbox: %zu pending, %llu failed\n", outbox->size() - failed,
+                static_cast<unsigned long long>(failed));
+  }
+  for (const auto& backend : backends) {
+    auto statuses = sync::ReadSyncStatus(**store, backend);
+    if (!statuses.ok()) return Fail(statuses.status());
+    for (const auto& st : *statuses) {
+      if (g.json) {
+        std::printf(
+            "{\"backend\":%s,\"conversation\":%s,\"cursor\":%s,\"outbox_depth\":%llu,"
+            "\"last_success\":%s,\"last_error\":%s,\"next_attempt\":%s,\"stopped\":%s}\n",
+            JsonString(backend).c_str(), JsonString(st.conversation_id).c_str(),
+            JsonString(st.cursor).c_str(), static_cast<unsigned long long>(st.outbox_depth),
+            JsonString(st.last_success_ms ? IsoTime(static_cast<uint64_t>(st.last_success_ms)) : "")
+                .c_str(),
+            JsonString(st.last_error).c_str(),
+            JsonString(st.next_attempt_ms ? IsoTime(static_cast<uint64_t>(st.next_attempt_ms)) : "")
+                .c_str(),
+            st.stopped ? "true" : "false");
+      } else {
+        std::printf("%-9s %-24s cursor=%-10s outbox=%llu last_ok=%s%s%s%s\n", backend.c_str(),
+                    st.conversation_id.c_str(), st.cursor.c_str(),
+                    static_cast<unsigned long long>(st.outbox_depth),
+                    st.last_success_ms ? IsoTime(static_cast<uint64_t>(st.last_success_ms)).c_str()
+                                       : "never",
+                    st.last_error.empty() ? "" : "  error: ", st.last_error.c_str(),
+                    st.stopped ? "  STOPPED (permission lost)" : "");
+      }
+    }
+  }
+  return kExitOk;
+}
+
 }  // namespace
 }  // namespace tidings::cli
 
@@ -503,6 +545,12 @@ int main(int argc, char** argv) {
     }
     rc = CmdOutbox(g, action, seq);
   });
+
+  std::vector<std::string> backends = {"dynamodb", "chime", "sim"};
+  auto* status =
+      app.add_subcommand("status", "sync status per conversation (works while a daemon syncs)");
+  status->add_option("--backend", backends, "only these backends");
+  status->callback([&] { rc = CmdStatus(g, backends); });
 
   app.add_subcommand("stats", "counts and sizes")->callback([&] { rc = CmdStats(g); });
   app.add_subcommand("verify", "decrypt and check every record and index")->callback([&] {
