@@ -284,9 +284,9 @@ tidings::Status Reconciler::Push(const std::string& conv) {
   if (!EnsureRemote(st, &ensured)) return ensured;
 
   const size_t max_batch = std::max<size_t>(1, backend_->max_batch());
-  bool one_by_one = false;  // isolating a permanent failure of a whole batch
+  size_t isolate_until = 0;  // one at a time below this: finding a refused op
   for (size_t start = 0; start < due.size();) {
-    const size_t n = std::min(one_by_one ? 1 : max_batch, due.size() - start);
+    const size_t n = std::min(start < isolate_until ? 1 : max_batch, due.size() - start);
     std::vector<engine::Operation> ops;
     ops.reserve(n);
     for (size_t i = 0; i < n; ++i) ops.push_back(due[start + i].op);
@@ -305,8 +305,8 @@ tidings::Status Reconciler::Push(const std::string& conv) {
           if (error.code() == Code::kPermissionDenied || error.code() == Code::kNotFound) {
             return ParkConversation(st, error);
           }
-          if (n > 1) {  // which one? retry them one at a time
-            one_by_one = true;
+          if (n > 1) {  // which one? retry this batch one at a time
+            isolate_until = start + n;
             continue;
           }
           TIDINGS_RETURN_IF_ERROR(store_->FailOutbox(due[start].seq, error.ToString(), true, 0));
