@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -13,9 +14,11 @@
 #include <sstream>
 
 #include "cli/output.h"
+#include "crypto/hash.h"
 #include "crypto/keys.h"
 #include "engine/store.h"
 #include "sync/core/reconciler.h"
+#include "sync/dynamodb/dynamodb_backend.h"
 
 namespace tidings::cli {
 
@@ -263,6 +266,14 @@ int CmdReact(const Globals& g, const std::string& id, const std::string& reactio
   return s.ok() ? kExitOk : Fail(s);
 }
 
+int CmdPutConversation(const Globals& g, const std::string& id, const std::string& title,
+                       const std::vector<std::string>& members) {
+  auto store = OpenStore(g, false);
+  if (!store.ok()) return Fail(store.status());
+  auto c = (*store)->PutConversation(id, title, members);
+  return c.ok() ? kExitOk : Fail(c.status());
+}
+
 int CmdConversations(const Globals& g, size_t limit) {
   auto store = OpenStore(g, true);
   if (!store.ok()) return Fail(store.status());
@@ -471,6 +482,68 @@ int CmdStatus(const Globals& g, const std::vector<std::string>& backends) {
   return kExitOk;
 }
 
+struct DynamoFlags {
+  std::string table;
+  std::string endpoint;
+  std::string region;
+  dynamodb::DynamoConfig Config(const std::string& user) const {
+    dynamodb::DynamoConfig c;
+    c.table = !table.empty()                          ? table
+              : std::getenv("TIDINGS_DYNAMODB_TABLE") ? std::getenv("TIDINGS_DYNAMODB_TABLE")
+                                                      : "tidings";
+    c.endpoint = endpoint;
+    c.region = region;
+    c.user_id = user;
+    return c;
+  }
+};
+
+int CmdSync(const Globals& g, const DynamoFlags& flags, int rounds) {
+  auto store = OpenStore(g, false);
+  if (!store.ok()) return Fail(store.status());
+  auto backend = dynamodb::DynamoBackend::Create(flags.Config((*store)->user_id()));
+  sync::Reconciler rec(
+      store->get(), backend.get(), {},
+      [] {
+        return static_cast<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+      },
+      [] { return crypto::RandomU64(); });
+  for (int i = 0; i < rounds; ++i) {
+    Status s = rec.SyncAll();
+    if (!s.ok()) return Fail(s);
+  }
+  auto convs = rec.Conversations();
+  if (!convs.ok()) return Fail(convs.status());
+  int errors = 0;
+  for (const auto& c : *convs) {
+    auto st = rec.GetStatus(c);
+    if (!st.last_error.empty()) {
+      ++errors;
+      std::fprintf(stderr, "tidings: %s: %s\n", c.c_str(), st.last_error.c_str());
+    }
+  }
+  auto outbox = (*store)->Outbox(0);
+  size_t left = outbox.ok() ? outbox->size() : 0;
+  if (g.json) {
+    std::printf("{\"conversations\":%zu,\"outbox\":%zu,\"errors\":%d}\n", convs->size(), left,
+                errors);
+  } else {
+    std::printf("synced %zu conversations; %zu operations still in the outbox\n", convs->size(),
+                left);
+  }
+  return errors ? kExitUnavailable : kExitOk;
+}
+
+int CmdCreateTable(const DynamoFlags& flags) {
+  auto backend = dynamodb::DynamoBackend::Create(flags.Config(""));
+  Status s = backend->CreateTable();
+  if (!s.ok()) return Fail(s);
+  std::printf("table %s is ready\n", flags.Config("").table.c_str());
+  return kExitOk;
+}
+
 }  // namespace
 }  // namespace tidings::cli
 
@@ -521,6 +594,15 @@ int main(int argc, char** argv) {
   react->add_flag("--remove", remove, "remove the reaction");
   react->callback([&] { rc = CmdReact(g, id, reaction, remove); });
 
+  std::string title;
+  std::vector<std::string> members;
+  auto* conv_cmd =
+      app.add_subcommand("conversation", "create or update a conversation (title, members)");
+  conv_cmd->add_option("id", conv, "conversation id")->required();
+  conv_cmd->add_option("--title", title, "title");
+  conv_cmd->add_option("--member", members, "member user id (repeat)");
+  conv_cmd->callback([&] { rc = CmdPutConversation(g, conv, title, members); });
+
   auto* convs = app.add_subcommand("conversations", "list conversations, most recent first");
   convs->add_option("--limit", limit, "at most this many");
   convs->callback([&] { rc = CmdConversations(g, limit); });
@@ -551,6 +633,27 @@ int main(int argc, char** argv) {
       app.add_subcommand("status", "sync status per conversation (works while a daemon syncs)");
   status->add_option("--backend", backends, "only these backends");
   status->callback([&] { rc = CmdStatus(g, backends); });
+
+  DynamoFlags dynamo;
+  int rounds = 2;
+  auto add_dynamo_flags = [&](CLI::App* cmd) {
+    cmd->add_option("--table", dynamo.table,
+                    "DynamoDB table (or TIDINGS_DYNAMODB_TABLE; default tidings)");
+    cmd->add_option("--endpoint", dynamo.endpoint,
+                    "endpoint URL (or AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL)");
+    cmd->add_option("--region", dynamo.region, "AWS region (or AWS_REGION)");
+  };
+  auto* sync_cmd =
+      app.add_subcommand("sync", "push the outbox and pull new messages once (DynamoDB)");
+  add_dynamo_flags(sync_cmd);
+  sync_cmd->add_option("--rounds", rounds, "push/pull rounds (default 2)");
+  sync_cmd->callback([&] { rc = CmdSync(g, dynamo, rounds); });
+  auto* ddb = app.add_subcommand("dynamodb", "DynamoDB administration");
+  auto* create_table =
+      ddb->add_subcommand("create-table", "create the table if missing (idempotent)");
+  add_dynamo_flags(create_table);
+  create_table->callback([&] { rc = CmdCreateTable(dynamo); });
+  ddb->require_subcommand(1);
 
   app.add_subcommand("stats", "counts and sizes")->callback([&] { rc = CmdStats(g); });
   app.add_subcommand("verify", "decrypt and check every record and index")->callback([&] {

@@ -129,6 +129,13 @@ Status WriteFileAtomically(const std::string& path, std::string_view data) {
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     return IOError("cannot rename " + tmp + ": " + std::strerror(errno));
   }
+  // Make the rename itself durable.
+  const std::string dir = fs::path(path).parent_path().string();
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
   return Status::Ok();
 }
 
@@ -638,7 +645,10 @@ Status StoreImpl::Init(crypto::KeySource key) {
   env_ = NewXChaChaEnv(std::move(file_key));
 
   if (!exists) {
-    TIDINGS_RETURN_IF_ERROR(WriteFileAtomically(header_path, EncodeHeader(header)));
+    // A database without a header is an interrupted creation (the header is
+    // written last): nothing in it was ever acknowledged, start over.
+    std::error_code ec;
+    fs::remove_all(path_ + "/" + kDbDir, ec);
   } else if (!fs::exists(path_ + "/" + kDbDir + "/CURRENT")) {
     return DataLoss("the store at " + path_ + " has a header but no database files; restore it");
   }
@@ -663,8 +673,13 @@ Status StoreImpl::Init(crypto::KeySource key) {
     TxnPut(txn, kMeta, "schema_version", v);
     TxnPut(txn, kMeta, "replica_id", r);
     TxnPut(txn, kMeta, "user_id", user_id_);
-    std::unique_lock<std::mutex> lock(write_mu_);
-    return Commit(txn, lock);
+    {
+      std::unique_lock<std::mutex> lock(write_mu_);
+      TIDINGS_RETURN_IF_ERROR(Commit(txn, lock));
+    }
+    TIDINGS_RETURN_IF_ERROR(FromRocks(db_->SyncWAL(), "cannot sync the new store"));
+    // The header goes last, atomically: its presence means "created".
+    return WriteFileAtomically(header_path, EncodeHeader(header));
   }
   if ((*version)->size() != 8) return DataLoss("the store's schema version record is corrupt");
   uint64_t schema = GetFixed64BE((*version)->data());
