@@ -10,8 +10,10 @@ namespace tidings::sync {
 namespace {
 
 constexpr int kRetryCost = 5;
-// A status whose only change is its timestamps is rewritten at most this
-// often: polling every 2 s must not mean a durable write every 2 s.
+// A status whose only change is its timestamps or cursor is rewritten at most
+// this often: polling every 2 s, or catching up page by page, must not mean
+// an extra durable write per poll or page (the cursor itself is written
+// atomically with each page by Store::Merge).
 constexpr int64_t kTimestampOnlyPersistMs = 30'000;
 
 // Sync-state keys. Conversation ids may contain anything but '\n' is not
@@ -41,12 +43,16 @@ tidings::Status AddToIndex(engine::Store& store, std::string_view key, const std
   return store.PutSyncState(key, raw);
 }
 
-std::string EncodeStatus(const ConversationStatus& s, bool with_times = true) {
+// with_progress false blanks what changes on every successful round (the
+// timestamps, and the cursor, which the store keeps durably on its own): used
+// to decide whether a status write can be skipped.
+std::string EncodeStatus(const ConversationStatus& s, bool with_progress = true) {
+  const bool with_times = with_progress;
   std::string out;
   engine::Writer w(&out);
   w.U8(2);
   w.Bytes(s.conversation_id);
-  w.Bytes(s.cursor);
+  w.Bytes(with_progress ? s.cursor : std::string());
   w.Varint(s.outbox_depth);
   w.Varint(with_times ? static_cast<uint64_t>(s.last_success_ms) : 0);
   w.Varint(with_times ? static_cast<uint64_t>(s.last_activity_ms) : 0);
@@ -480,6 +486,9 @@ Result<std::vector<ConversationStatus>> ReadSyncStatus(engine::Store& store,
   std::vector<ConversationStatus> out;
   for (const std::string& conv : SplitLines(index)) {
     TIDINGS_ASSIGN_OR_RETURN(ConversationStatus st, ReadOne(store, backend, conv));
+    // The status record lags the cursor by design (see Save); the store's
+    // cursor is exact.
+    TIDINGS_ASSIGN_OR_RETURN(st.cursor, store.GetCursor(backend, conv));
     TIDINGS_ASSIGN_OR_RETURN(auto outbox, store.Outbox(0, conv));
     st.outbox_depth = outbox.size();
     st.outbox_failed = static_cast<uint64_t>(
