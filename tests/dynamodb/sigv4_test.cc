@@ -41,7 +41,7 @@ TEST(SigV4, MatchesBotocore) {
     expected.push_back(line);
   }
   ASSERT_EQ(::pclose(p), 0) << "botocore vector script failed";
-  ASSERT_EQ(expected.size(), 4u);
+  ASSERT_EQ(expected.size(), 5u);
   const int64_t t = 1795523696;  // 2026-11-24T12:34:56Z
   struct Case {
     std::string method, url;
@@ -86,6 +86,23 @@ TEST(SigV4, MatchesBotocore) {
     ASSERT_TRUE(SignRequest(&r, c, {"us-east-1", cases[i].service, t}).ok());
     EXPECT_EQ(Auth(r), expected[i]) << "case " << i << "\n" << CanonicalRequest(r, "");
   }
+}
+
+TEST(SigV4, PresignedUrlMatchesBotocore) {
+  FILE* p = ::popen((std::string("python3 ") + SIGV4_VECTORS).c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string last;
+  char buf[2048];
+  while (std::fgets(buf, sizeof(buf), p)) last = buf;
+  ASSERT_EQ(::pclose(p), 0);
+  while (!last.empty() && last.back() == '\n') last.pop_back();
+  auto url =
+      PresignUrl("GET",
+                 "https://node001.ue1.ws-messaging.chime.aws/connect?arn=arn%3Aaws%3Achime%3Aus-"
+                 "east-1%3A1%3Aapp-instance%2Fa%2Fuser%2Fu&sessionId=abc",
+                 kCreds, {"us-east-1", "chime", 1795523696}, 10);
+  ASSERT_TRUE(url.ok());
+  EXPECT_EQ(*url, last);
 }
 
 TEST(SigV4, MissingCredentialsIsUnauthenticated) {
