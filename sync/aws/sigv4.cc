@@ -210,4 +210,44 @@ Status SignRequest(http::Request* request, const Credentials& credentials,
   return Status::Ok();
 }
 
+Result<std::string> PresignUrl(const std::string& method, const std::string& url,
+                               const Credentials& credentials, const SigningParams& params,
+                               int expires_seconds) {
+  if (credentials.access_key_id.empty() || credentials.secret_access_key.empty()) {
+    return Unauthenticated("no AWS credentials to presign with");
+  }
+  const std::string host = UrlHost(url);
+  if (host.empty()) return InvalidArgument("malformed URL: " + url);
+  if (expires_seconds < 1 || expires_seconds > 604800) {
+    return InvalidArgument("a presigned URL expires within 1 s to 7 days");
+  }
+  std::time_t t = static_cast<std::time_t>(params.unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char amz_date[17], date[9];
+  std::strftime(amz_date, sizeof(amz_date), "%Y%m%dT%H%M%SZ", &tm);
+  std::strftime(date, sizeof(date), "%Y%m%d", &tm);
+  const std::string scope =
+      std::string(date) + "/" + params.region + "/" + params.service + "/aws4_request";
+  std::string query =
+      "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=" +
+      UriEncode(credentials.access_key_id + "/" + scope, true) + "&X-Amz-Date=" + amz_date +
+      "&X-Amz-Expires=" + std::to_string(expires_seconds) + "&X-Amz-SignedHeaders=host";
+  if (!credentials.session_token.empty()) {
+    query += "&X-Amz-Security-Token=" + UriEncode(credentials.session_token, true);
+  }
+  std::string full = url + (url.find('?') == std::string::npos ? "?" : "&") + query;
+  http::Request r;
+  r.method = method;
+  r.url = full;
+  r.headers = {{"host", host}};
+  const std::string to_sign = std::string("AWS4-HMAC-SHA256\n") + amz_date + "\n" + scope + "\n" +
+                              crypto::Sha256Hex(CanonicalRequest(r, "host"));
+  std::string secret = "AWS4" + credentials.secret_access_key;
+  auto k_date = Hmac({reinterpret_cast<const uint8_t*>(secret.data()), secret.size()}, date);
+  auto k_signing = Hmac(Hmac(Hmac(k_date, params.region), params.service), "aws4_request");
+  std::fill(secret.begin(), secret.end(), '\0');
+  return full + "&X-Amz-Signature=" + Hex(Hmac(k_signing, to_sign));
+}
+
 }  // namespace tidings::aws

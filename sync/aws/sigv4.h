@@ -31,6 +31,13 @@ struct SigningParams {
 Status SignRequest(http::Request* request, const Credentials& credentials,
                    const SigningParams& params);
 
+// A presigned URL (query-string auth) for `method` on `url`, valid for
+// `expires_seconds` (the Chime messaging WebSocket connects with one). Only
+// host is signed; the payload hash is of the empty body.
+Result<std::string> PresignUrl(const std::string& method, const std::string& url,
+                               const Credentials& credentials, const SigningParams& params,
+                               int expires_seconds);
+
 // Exposed for tests and the emulator's verifier.
 std::string CanonicalRequest(const http::Request& request, const std::string& signed_headers);
 std::string UriEncode(std::string_view s, bool encode_slash);

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "../engine/test_util.h"
+#include "fault_proxy.h"
 #include "moto_fixture.h"
 #include "sync/core/reconciler.h"
 #include "sync/dynamodb/dynamodb_backend.h"
@@ -225,6 +226,67 @@ TEST(DynamoDb, PermanentErrorParksTheOperation) {
   EXPECT_TRUE(outbox->front().failed);
   EXPECT_EQ((*store)->Page({.conversation_id = "parked"})->front().state,
             engine::MessageState::kFailed);
+}
+
+// Every fault ends in success after retries (the AWS client's own, then the
+// reconciler's) or in a clear error - never in a lost or doubled message.
+TEST(DynamoDb, FaultsEndInSuccessOrClearErrorsNothingLostOrDoubled) {
+  using testing::Fault;
+  testing::FaultProxy proxy(moto->port());
+  testing::TempDir dir;
+  auto store =
+      engine::Store::Open(dir.path(), testing::TestKey(), testing::CreateOptions("faulty"));
+  ASSERT_TRUE(store.ok());
+  DynamoConfig c;
+  c.table = kTable;
+  c.user_id = "faulty";
+  c.region = "us-east-1";
+  c.endpoint = proxy.endpoint();
+  auto backend = DynamoBackend::Create(c, aws::StaticCredentials(moto->credentials()));
+  int64_t now = 0;
+  sync::Reconciler rec(
+      store->get(), backend.get(), {}, [&] { return now; }, [] { return 0; });
+
+  const std::vector<Fault> faults = {
+      Fault::k503,          Fault::kThrottle,         Fault::kDropRequest,
+      Fault::kLoseResponse, Fault::kTruncateResponse, Fault::kGarbleResponse,
+      Fault::kHtmlPage};
+  std::vector<std::string> sent;
+  for (Fault f : faults) {
+    auto m =
+        (*store)->Send({.conversation_id = "faults", .body = "m" + std::to_string(sent.size())});
+    ASSERT_TRUE(m.ok());
+    sent.push_back(m->id);
+    // The fault hits every attempt of one AWS call (3 attempts), so the
+    // reconciler sees the failure and retries on a later round.
+    proxy.Script({f, f, f});
+    for (int round = 0; round < 6 && !(*store)->Outbox(0)->empty(); ++round) {
+      Status s = rec.Push("faults");
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      now += 120'000;
+    }
+    auto outbox = (*store)->Outbox(0);
+    ASSERT_TRUE(outbox->empty()) << "fault " << static_cast<int>(f) << ": "
+                                 << (outbox->empty() ? "" : outbox->front().last_error);
+  }
+  proxy.Script({});
+  EXPECT_GE(backend->client().retries(), faults.size()) << "the AWS client retried";
+  std::map<std::string, int> count;
+  for (const auto& op : PullAll(*backend, "faults")) count[op.op_id]++;
+  EXPECT_EQ(count.size(), sent.size());
+  for (const auto& id : sent) EXPECT_EQ(count[id], 1) << "message " << id;
+  // Malformed answers are clear errors, never garbage.
+  proxy.Script({Fault::kGarbleResponse, Fault::kGarbleResponse, Fault::kGarbleResponse});
+  auto garbled = backend->Pull("faults", "", 10);
+  ASSERT_FALSE(garbled.ok());
+  EXPECT_TRUE(garbled.status().code() == Code::kUnavailable ||
+              garbled.status().code() == Code::kInvalidArgument)
+      << garbled.status().ToString();
+  proxy.Script({Fault::kHtmlPage, Fault::kHtmlPage, Fault::kHtmlPage});
+  auto html = backend->Pull("faults", "", 10);
+  ASSERT_FALSE(html.ok());
+  EXPECT_NE(html.status().message().find("text/html"), std::string::npos)
+      << html.status().ToString();
 }
 
 }  // namespace

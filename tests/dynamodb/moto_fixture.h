@@ -91,6 +91,7 @@ class MotoServer {
   }
   ~MotoServer() { Stop(); }
   std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int port() const { return port_; }
   const aws::Credentials& credentials() const { return creds_; }
 
  private:

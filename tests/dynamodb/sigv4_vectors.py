@@ -30,3 +30,10 @@ with mock.patch("botocore.auth.get_current_datetime", return_value=fixed):
         SigV4Auth(Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token),
                   service, "us-east-1").add_auth(req)
         print(req.headers["Authorization"])
+
+from botocore.auth import SigV4QueryAuth
+with mock.patch("botocore.auth.get_current_datetime", return_value=fixed):
+    req = AWSRequest(method="GET", url="https://node001.ue1.ws-messaging.chime.aws/connect?arn=arn%3Aaws%3Achime%3Aus-east-1%3A1%3Aapp-instance%2Fa%2Fuser%2Fu&sessionId=abc", data=b"")
+    SigV4QueryAuth(Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", None),
+                   "chime", "us-east-1", expires=10).add_auth(req)
+    print(req.url)
