@@ -277,9 +277,14 @@ tidings::Status Reconciler::Push(const std::string& conv) {
     outbox = store_->Outbox(0, conv);
     if (!outbox.ok()) return outbox.status();
   }
+  // Outbox order: parked entries are stepped over (they must not block the
+  // rest), but an entry still waiting out its backoff holds back everything
+  // behind it.
   std::vector<engine::OutboxEntry> due;
   for (auto& e : *outbox) {
-    if (is_due(e)) due.push_back(std::move(e));
+    if (e.failed) continue;
+    if (!is_due(e)) break;
+    due.push_back(std::move(e));
   }
   if (due.empty()) {
     TIDINGS_RETURN_IF_ERROR(CountOutbox(st));

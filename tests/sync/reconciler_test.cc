@@ -445,6 +445,24 @@ TEST_F(ReconcilerTest, DiscardFailedDropsOnlyParkedOperations) {
       << "a pending operation is not discarded";
 }
 
+TEST_F(ReconcilerTest, AnEntryWaitingOutItsBackoffHoldsBackTheOnesBehindIt) {
+  Send(1);
+  backend_.push_script = {Unavailable("HTTP 503")};
+  ASSERT_TRUE(rec_->Push("c").ok());
+  const int64_t retry_at = store_->Outbox(0)->front().next_attempt_ms;
+  ASSERT_GT(retry_at, now_);
+  // The conversation's backoff is cleared (Resume), a new message is queued:
+  // it must not overtake the first.
+  ASSERT_TRUE(rec_->Resume("c").ok());
+  Send(1);
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_EQ(backend_.pushed.size(), 0u);
+  now_ = retry_at;
+  ASSERT_TRUE(rec_->Push("c").ok());
+  ASSERT_EQ(backend_.pushed.size(), 2u);
+  EXPECT_EQ(store_->Get(backend_.pushed[0])->body, "m0");
+}
+
 TEST(Classify, MapsCodesToDecisions) {
   EXPECT_EQ(Classify(Unavailable("")), ErrorClass::kTransient);
   EXPECT_EQ(Classify(DeadlineExceeded("")), ErrorClass::kTransient);
