@@ -263,6 +263,7 @@ tidings::Status Reconciler::Push(const std::string& conv) {
   const int64_t now = clock_();
   if (st.next_attempt_ms > now) return tidings::Status::Ok();
   if (ShouldStop()) return Cancelled("sync stopped");
+  push_behind_.erase(conv);
 
   // Bounded read: a backlog of 100k offline writes is pushed over several
   // rounds, not decrypted into memory at once. Parked entries at the head can
@@ -374,6 +375,8 @@ tidings::Status Reconciler::Push(const std::string& conv) {
     start += n;
   }
   TIDINGS_RETURN_IF_ERROR(CountOutbox(st));
+  // A full round read as many entries as allowed: more may be waiting.
+  if (outbox->size() >= config_.max_push_per_round) push_behind_.insert(conv);
   return RecordSuccess(st, /*activity=*/true);
 }
 
@@ -441,15 +444,23 @@ Result<std::vector<std::string>> Reconciler::Conversations() {
 tidings::Status Reconciler::SyncAll() {
   TIDINGS_ASSIGN_OR_RETURN(auto convs, Conversations());
   for (const auto& c : convs) {
-    TIDINGS_RETURN_IF_ERROR(Push(c));
-    TIDINGS_RETURN_IF_ERROR(Pull(c));
+    // Bounded rounds until caught up (each round is bounded in memory; a
+    // failure ends the loop through the backoff, not HasMore).
+    do {
+      TIDINGS_RETURN_IF_ERROR(Push(c));
+      TIDINGS_RETURN_IF_ERROR(Pull(c));
+    } while (HasMore(c));
   }
   return tidings::Status::Ok();
 }
 
+bool Reconciler::HasMore(const std::string& conv) const {
+  return behind_.count(conv) > 0 || push_behind_.count(conv) > 0;
+}
+
 int64_t Reconciler::NextPollMs(const std::string& conv) {
   ConversationStatus& st = Load(conv);
-  if (behind_.count(conv)) return st.next_attempt_ms;
+  if (HasMore(conv)) return st.next_attempt_ms;
   const int64_t now = clock_();
   const int64_t idle_for = now - std::max(st.last_activity_ms, int64_t{0});
   int64_t interval = config_.active_poll_ms;

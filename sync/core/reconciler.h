@@ -98,8 +98,13 @@ class Reconciler {
   // Pulls pages after the durable cursor and merges each page with its
   // cursor atomically. Bounded per call. Same error contract as Push.
   tidings::Status Pull(const std::string& conversation_id);
-  // Push then pull every conversation known locally or remotely.
+  // Push then pull every conversation known locally or remotely, repeating
+  // bounded rounds until each is caught up (or backing off).
   tidings::Status SyncAll();
+  // The last Push or Pull of this conversation stopped at its per-call bound
+  // (max_push_per_round entries, max_pull_pages_per_round pages) with more
+  // waiting: call again now.
+  bool HasMore(const std::string& conversation_id) const;
 
   // Conversations this reconciler knows (local store + backend listing; a
   // failing listing other than Unauthenticated is ignored).
@@ -146,6 +151,7 @@ class Reconciler {
   std::map<std::string, std::string> persisted_;      // last written encoding
   std::set<std::string> indexed_;                     // in the persisted index
   std::set<std::string> behind_;                      // pull stopped at the page bound
+  std::set<std::string> push_behind_;                 // push stopped at its bound
 };
 
 // ---- For the CLI and embedders: persisted status, no running sync needed ----

@@ -55,7 +55,12 @@ Status SyncEngine::Start() {
   stopping_ = false;
   push_now_ = true;
   last_error_ = Status::Ok();
-  subscription_ = store_->Subscribe([this](const engine::ChangeEvent& e) { OnStoreEvent(e); });
+  relay_ = std::make_shared<Relay>();
+  relay_->engine = this;
+  subscription_ = store_->Subscribe([relay = relay_](const engine::ChangeEvent& e) {
+    std::lock_guard<std::mutex> relay_lock(relay->mu);
+    if (relay->engine != nullptr) relay->engine->OnStoreEvent(e);
+  });
   thread_ = std::thread([this] { Run(); });
   return Status::Ok();
 }
@@ -69,6 +74,10 @@ void SyncEngine::Stop() {
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   store_->Unsubscribe(subscription_);
+  {
+    std::lock_guard<std::mutex> lock(relay_->mu);  // waits out a callback in flight
+    relay_->engine = nullptr;
+  }
   {
     // Re-list conversations on the next Start. (Lock order: reconciler_mu_
     // before mu_, never the other way.)
@@ -153,8 +162,11 @@ Status SyncEngine::SyncOnce() {
   std::lock_guard<std::mutex> rlock(reconciler_mu_);
   TIDINGS_ASSIGN_OR_RETURN(auto convs, reconciler_->Conversations());
   for (const auto& c : convs) {
-    Status s = reconciler_->Push(c);
-    if (s.ok()) s = reconciler_->Pull(c);
+    Status s;
+    do {  // bounded rounds until caught up
+      s = reconciler_->Push(c);
+      if (s.ok()) s = reconciler_->Pull(c);
+    } while (s.ok() && reconciler_->HasMore(c));
     Report(c);
     TIDINGS_RETURN_IF_ERROR(s);
   }

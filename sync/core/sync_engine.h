@@ -119,6 +119,14 @@ class SyncEngine {
   std::atomic<bool> stopping_{false};
   std::atomic<std::thread::id> sync_thread_id_{};
   uint64_t subscription_ = 0;
+  // The store may still be running a copy of our store listener on a writer
+  // thread after Unsubscribe() returns; the listener reaches the engine only
+  // through this relay, which Stop() disconnects.
+  struct Relay {
+    std::mutex mu;
+    SyncEngine* engine = nullptr;  // REQUIRES: mu
+  };
+  std::shared_ptr<Relay> relay_;
 
   std::mutex mu_;
   std::condition_variable cv_;

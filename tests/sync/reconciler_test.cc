@@ -404,9 +404,17 @@ TEST_F(ReconcilerTest, LargeBacklogIsPushedOverBoundedRounds) {
   Send(10);
   ASSERT_TRUE(rec.Push("c").ok());
   EXPECT_EQ(backend_.pushed.size(), 4u);
+  EXPECT_TRUE(rec.HasMore("c"));
+  EXPECT_LE(rec.NextPollMs("c"), now_) << "come back at once";
   ASSERT_TRUE(rec.Push("c").ok());
   ASSERT_TRUE(rec.Push("c").ok());
   EXPECT_EQ(backend_.pushed.size(), 10u);
+  EXPECT_FALSE(rec.HasMore("c"));
+  // SyncAll repeats bounded rounds until caught up.
+  Send(9);
+  ASSERT_TRUE(rec.SyncAll().ok());
+  EXPECT_TRUE(store_->Outbox(0)->empty());
+  EXPECT_EQ(backend_.pushed.size(), 19u);
   for (int i = 0; i < 10; ++i) {
     auto m = store_->Get(backend_.pushed[static_cast<size_t>(i)]);
     EXPECT_EQ(m->body, "m" + std::to_string(i)) << "outbox order kept across rounds";

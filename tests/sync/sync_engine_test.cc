@@ -277,6 +277,29 @@ TEST_F(SyncEngineTest, SyncOnceIsRefusedWhileTheThreadRuns) {
   EXPECT_TRUE(engine_->SyncOnce().ok());
 }
 
+TEST_F(SyncEngineTest, EnginesComeAndGoWhileAnotherThreadWrites) {
+  // Store listeners may still be running on the writer's thread after
+  // Unsubscribe: destroying the engine must not leave them a dangling engine
+  // (ASan catches it if it does).
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (int i = 0; !done; ++i) {
+      if (!store_->Send({.conversation_id = "c", .body = std::to_string(i)}).ok()) return;
+    }
+  });
+  for (int i = 0; i < 20; ++i) {
+    auto engine = std::make_unique<SyncEngine>(store_.get(), &backend_, SyncConfig{});
+    ASSERT_TRUE(engine->SetListener([](const SyncEvent&) {}).ok());
+    ASSERT_TRUE(engine->Start().ok());
+    std::this_thread::sleep_for(2ms);
+    engine.reset();
+  }
+  done = true;
+  writer.join();
+  ASSERT_TRUE(SyncEngine(store_.get(), &backend_).SyncOnce().ok());
+  EXPECT_TRUE(store_->Outbox(0)->empty());
+}
+
 // A backend that only counts (the first version of this test).
 class CountingBackend final : public Backend {
  public:
