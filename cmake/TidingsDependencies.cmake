@@ -26,3 +26,11 @@ if(TIDINGS_BUILD_BENCH)
   pkg_check_modules(SQLCIPHER QUIET IMPORTED_TARGET sqlcipher)
 endif()
 find_package(Python3 COMPONENTS Interpreter REQUIRED)
+# Link RocksDB's shared library: its static archive is not built for shared
+# objects (initial-exec TLS), and libtidings.so must embed the engine.
+add_library(tidings_rocksdb INTERFACE)
+if(TARGET RocksDB::rocksdb-shared)
+  target_link_libraries(tidings_rocksdb INTERFACE RocksDB::rocksdb-shared)
+else()
+  target_link_libraries(tidings_rocksdb INTERFACE RocksDB::rocksdb)
+endif()

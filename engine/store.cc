@@ -495,6 +495,10 @@ class StoreImpl final : public Store {
   }
   Status Apply(Txn& txn, const Operation& op, bool remote);
   bool ApplyToRecord(MessageRecord& r, const Operation& op);
+  // A message whose hlc is beyond server time + drift moves to that position,
+  // so the sender (who ordered it by its own fast clock) agrees with everyone.
+  Status ClampToServerTime(Txn& txn, MessageRecord& r, const std::string& key,
+                           uint64_t server_time_ms);
   Status AddToOutbox(Txn& txn, const Operation& op);
   void PutClock(Txn& txn) {
     std::string v;
@@ -904,6 +908,31 @@ bool StoreImpl::ApplyToRecord(MessageRecord& r, const Operation& op) {
   }
 }
 
+// The logical part comes from the id, so two clamped messages of one sender in
+// the same millisecond still get distinct keys, identically on every replica.
+uint64_t ClampedHlc(uint64_t millis, const std::string& id) {
+  auto h = crypto::Sha256(id);
+  return (millis << 16) | (static_cast<uint64_t>(h[0]) << 8) | h[1];
+}
+
+Status StoreImpl::ClampToServerTime(Txn& txn, MessageRecord& r, const std::string& key,
+                                    uint64_t server_time_ms) {
+  const uint64_t drift = clock_.max_drift_ms();
+  if (server_time_ms == 0 || r.m.order.millis() <= server_time_ms + drift) return Status::Ok();
+  r.m.order.hlc = ClampedHlc(server_time_ms + drift, r.m.id);
+  const std::string new_key = MsgKey(r.m.conversation_id, r.m.order);
+  TxnDelete(txn, kMessages, key);
+  StoreMessage(txn, new_key, r);
+  TxnPut(txn, kById, IdKey(r.m.id), new_key);
+  TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, r.m.conversation_id, nullptr));
+  if (c.last_message_id == r.m.id) {
+    c.last_order = r.m.order;
+    StoreConversation(txn, c);
+  }
+  txn.events.push_back({ChangeEvent::Kind::kMessageChanged, r.m.conversation_id, r.m.id});
+  return Status::Ok();
+}
+
 Status StoreImpl::Apply(Txn& txn, const Operation& op, bool remote) {
   switch (op.kind) {
     case OpKind::kSend: {
@@ -920,6 +949,7 @@ Status StoreImpl::Apply(Txn& txn, const Operation& op, bool remote) {
           txn.events.push_back(
               {ChangeEvent::Kind::kMessageStateChanged, r.m.conversation_id, r.m.id});
         }
+        if (remote) TIDINGS_RETURN_IF_ERROR(ClampToServerTime(txn, r, key, op.server_time_ms));
         return Status::Ok();
       }
       MessageRecord r;
@@ -933,7 +963,7 @@ Status StoreImpl::Apply(Txn& txn, const Operation& op, bool remote) {
       // the same server time.
       const uint64_t drift = clock_.max_drift_ms();
       if (remote && op.server_time_ms != 0 && op.at.millis() > op.server_time_ms + drift) {
-        m.order.hlc = (op.server_time_ms + drift) << 16;
+        m.order.hlc = ClampedHlc(op.server_time_ms + drift, m.id);
       }
       m.body = op.body;
       m.content_type = op.content_type.empty() ? "text/plain" : op.content_type;
@@ -1305,6 +1335,7 @@ Status StoreImpl::AckOutbox(uint64_t seq, const RemoteAck& ack) {
       if (!ack.remote_id.empty()) rec->m.remote_ids[ack.backend] = ack.remote_id;
       if (rec->m.server_time_ms == 0) rec->m.server_time_ms = ack.server_time_ms;
       StoreMessage(txn, key, *rec);
+      TIDINGS_RETURN_IF_ERROR(ClampToServerTime(txn, *rec, key, ack.server_time_ms));
       txn.events.push_back(
           {ChangeEvent::Kind::kMessageStateChanged, rec->m.conversation_id, rec->m.id});
     }
@@ -1402,7 +1433,11 @@ Status StoreImpl::Merge(std::string_view backend, const std::string& conversatio
   TIDINGS_RETURN_IF_ERROR(CheckWritable());
   TIDINGS_RETURN_IF_ERROR(ValidateId("conversation id", conversation_id));
   for (const auto& op : ops) {
-    TIDINGS_RETURN_IF_ERROR(ValidateId("remote message id", op.message_id));
+    if (op.kind != OpKind::kReadMarker) {
+      TIDINGS_RETURN_IF_ERROR(ValidateId("remote message id", op.message_id));
+    }
+    TIDINGS_RETURN_IF_ERROR(ValidateId("remote operation id", op.op_id));
+    TIDINGS_RETURN_IF_ERROR(ValidateId("remote author", op.author));
     TIDINGS_RETURN_IF_ERROR(ValidateContent(op.body, op.metadata));
     if (!op.conversation_id.empty() && op.conversation_id != conversation_id) {
       return InvalidArgument("a remote operation belongs to another conversation");
