@@ -165,6 +165,14 @@ int CmdMarkRead(const Globals& g, const std::string& conv) {
   return s.ok() ? kExitOk : Fail(s);
 }
 
+int CmdPutConversation(const Globals& g, const std::string& id, const std::string& title,
+                       const std::vector<std::string>& members) {
+  auto store = OpenStore(g, Access::kWrite);
+  if (!store.ok()) return Fail(store.status());
+  api::Status s = store->PutConversation(id, title, members);
+  return s.ok() ? kExitOk : Fail(s);
+}
+
 int CmdConversations(const Globals& g, size_t limit) {
   auto store = OpenStore(g, Access::kRead);
   if (!store.ok()) return Fail(store.status());
@@ -398,6 +406,15 @@ int main(int argc, char** argv) {
   auto* mark_read = app.add_subcommand("mark-read", "mark a conversation read up to its newest message");
   mark_read->add_option("--conversation,-c", conv, "conversation id")->required();
   mark_read->callback([&] { rc = CmdMarkRead(g, conv); });
+
+  std::string title;
+  std::vector<std::string> members;
+  auto* conv_cmd =
+      app.add_subcommand("conversation", "create or update a conversation (title, members)");
+  conv_cmd->add_option("id", conv, "conversation id")->required();
+  conv_cmd->add_option("--title", title, "title");
+  conv_cmd->add_option("--member", members, "member user id (repeat)");
+  conv_cmd->callback([&] { rc = CmdPutConversation(g, conv, title, members); });
 
   auto* convs = app.add_subcommand("conversations", "list conversations, most recent first");
   convs->add_option("--limit", limit, "at most this many (0: all)");

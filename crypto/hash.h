@@ -42,6 +42,11 @@ std::string HexEncode(std::span<const uint8_t> bytes);
 // False if `hex` has odd length or a non-hex character.
 bool HexDecode(std::string_view hex, std::string* out);
 
+// Standard base64 with padding (AWS binary attributes, Chime bodies).
+std::string Base64Encode(std::string_view bytes);
+// False on invalid input.
+bool Base64Decode(std::string_view text, std::string* out);
+
 // Constant-time comparison (for MACs and signatures).
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 

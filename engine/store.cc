@@ -129,6 +129,13 @@ Status WriteFileAtomically(const std::string& path, std::string_view data) {
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     return IOError("cannot rename " + tmp + ": " + std::strerror(errno));
   }
+  // Make the rename itself durable.
+  const std::string dir = fs::path(path).parent_path().string();
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
   return Status::Ok();
 }
 
@@ -405,6 +412,7 @@ class StoreImpl final : public Store {
   Result<Conversation> PutConversation(const std::string& id, const std::string& title,
                                        const std::vector<std::string>& members) override;
   Result<Message> Send(const SendRequest& request) override;
+  Result<std::vector<Message>> SendMany(std::span<const SendRequest> requests) override;
   Result<Message> Edit(const std::string& message_id, std::string_view new_body) override;
   Status Delete(const std::string& message_id) override;
   Status React(const std::string& message_id, const std::string& reaction, bool add) override;
@@ -493,7 +501,9 @@ class StoreImpl final : public Store {
   void StoreMessage(Txn& txn, const std::string& key, const MessageRecord& r) {
     TxnPut(txn, kMessages, key, EncodeMessage(r));
   }
-  Status Apply(Txn& txn, const Operation& op, bool remote);
+  // fresh_id: a new random id made by this call, which cannot exist yet nor
+  // have operations waiting for it (saves two lookups per local send).
+  Status Apply(Txn& txn, const Operation& op, bool remote, bool fresh_id = false);
   bool ApplyToRecord(MessageRecord& r, const Operation& op);
   // A message whose hlc is beyond server time + drift moves to that position,
   // so the sender (who ordered it by its own fast clock) agrees with everyone.
@@ -506,6 +516,7 @@ class StoreImpl final : public Store {
     TxnPut(txn, kMeta, "hlc", v);
   }
   Result<uint64_t> CountUnread(const Conversation& c);
+  Result<Message> SendInTxn(Txn& txn, const SendRequest& req);  // REQUIRES: write_mu_
   Result<Message> LocalOp(const std::string& message_id, OpKind kind, std::string_view body,
                           const std::string& reaction);
 
@@ -523,7 +534,10 @@ class StoreImpl final : public Store {
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
   rocksdb::Options db_options_;
 
-  std::mutex write_mu_;      // serializes read-modify-write of records
+  std::mutex write_mu_;  // serializes read-modify-write of records
+  // False while the pending family is known to be empty, which saves an
+  // iterator per inserted message. Set before any waiting op is written.
+  std::atomic<bool> may_have_waiting_ops_{true};
   uint64_t outbox_seq_ = 0;  // REQUIRES: write_mu_
 
   // Group commit: writers write without sync under write_mu_, then one of
@@ -631,11 +645,19 @@ Status StoreImpl::Init(crypto::KeySource key) {
   env_ = NewXChaChaEnv(std::move(file_key));
 
   if (!exists) {
-    TIDINGS_RETURN_IF_ERROR(WriteFileAtomically(header_path, EncodeHeader(header)));
+    // A database without a header is an interrupted creation (the header is
+    // written last): nothing in it was ever acknowledged, start over.
+    std::error_code ec;
+    fs::remove_all(path_ + "/" + kDbDir, ec);
   } else if (!fs::exists(path_ + "/" + kDbDir + "/CURRENT")) {
     return DataLoss("the store at " + path_ + " has a header but no database files; restore it");
   }
   TIDINGS_RETURN_IF_ERROR(OpenDb(!exists));
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kPending]));
+    it->SeekToFirst();
+    may_have_waiting_ops_ = it->Valid() || !it->status().ok();
+  }
 
   // Identity and schema.
   Txn txn;
@@ -651,8 +673,13 @@ Status StoreImpl::Init(crypto::KeySource key) {
     TxnPut(txn, kMeta, "schema_version", v);
     TxnPut(txn, kMeta, "replica_id", r);
     TxnPut(txn, kMeta, "user_id", user_id_);
-    std::unique_lock<std::mutex> lock(write_mu_);
-    return Commit(txn, lock);
+    {
+      std::unique_lock<std::mutex> lock(write_mu_);
+      TIDINGS_RETURN_IF_ERROR(Commit(txn, lock));
+    }
+    TIDINGS_RETURN_IF_ERROR(FromRocks(db_->SyncWAL(), "cannot sync the new store"));
+    // The header goes last, atomically: its presence means "created".
+    return WriteFileAtomically(header_path, EncodeHeader(header));
   }
   if ((*version)->size() != 8) return DataLoss("the store's schema version record is corrupt");
   uint64_t schema = GetFixed64BE((*version)->data());
@@ -706,7 +733,9 @@ Status StoreImpl::OpenDb(bool create) {
   o.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   o.paranoid_checks = true;
   o.max_open_files = 256;
-  o.IncreaseParallelism(2);
+  o.max_background_jobs = 2;
+  o.skip_stats_update_on_db_open = true;
+  o.max_file_opening_threads = 1;  // a thread per column family per open otherwise
 
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
@@ -721,12 +750,22 @@ Status StoreImpl::OpenDb(bool create) {
   rocksdb::Status s;
   if (options_.read_only) {
     s = rocksdb::DB::OpenForReadOnly(o, db_path, descs, &cfs_, &db_);
+  } else if (create) {
+    // One manifest write and one OPTIONS file for all families, instead of
+    // one each: creating a store is 4x faster.
+    std::vector<rocksdb::ColumnFamilyDescriptor> first(descs.begin(), descs.begin() + 1);
+    s = rocksdb::DB::Open(o, db_path, first, &cfs_, &db_);
+    if (s.ok()) {
+      std::vector<rocksdb::ColumnFamilyHandle*> rest;
+      s = db_->CreateColumnFamilies(
+          std::vector<rocksdb::ColumnFamilyDescriptor>(descs.begin() + 1, descs.end()), &rest);
+      cfs_.insert(cfs_.end(), rest.begin(), rest.end());
+    }
   } else {
     s = rocksdb::DB::Open(o, db_path, descs, &cfs_, &db_);
   }
   if (!s.ok()) {
-    db_ = nullptr;
-    cfs_.clear();
+    CloseDb();
     return FromRocks(s, "cannot open the store at " + path_);
   }
   ::chmod(db_path.c_str(), 0700);
@@ -765,15 +804,14 @@ Result<std::optional<std::string>> StoreImpl::TxnRead(Txn& txn, int cf, const st
   return ReadSealed(cf, key);
 }
 
+// Writes are collected in the overlay (each key once, last value wins) and
+// sealed into the WriteBatch at commit: a page that touches a conversation
+// record a hundred times writes it once.
 void StoreImpl::TxnPut(Txn& txn, int cf, const std::string& key, std::string_view plain) {
-  std::string sealed;
-  sealer_->SealTo(Ad(cf, key), plain, &sealed);
-  txn.batch.Put(cfs_[static_cast<size_t>(cf)], key, sealed).PermitUncheckedError();
   txn.overlay[{cf, key}] = std::string(plain);
 }
 
 void StoreImpl::TxnDelete(Txn& txn, int cf, const std::string& key) {
-  txn.batch.Delete(cfs_[static_cast<size_t>(cf)], key).PermitUncheckedError();
   txn.overlay[{cf, key}] = std::nullopt;
 }
 
@@ -783,6 +821,17 @@ Status StoreImpl::Commit(Txn& txn, std::unique_lock<std::mutex>& write_lock) {
   rocksdb::Status s;
   {
     std::shared_lock<std::shared_mutex> lock(db_mu_);
+    std::string sealed;
+    for (const auto& [where, value] : txn.overlay) {
+      rocksdb::ColumnFamilyHandle* cf = cfs_[static_cast<size_t>(where.first)];
+      if (value.has_value()) {
+        sealed.clear();
+        sealer_->SealTo(Ad(where.first, where.second), *value, &sealed);
+        txn.batch.Put(cf, where.second, sealed).PermitUncheckedError();
+      } else {
+        txn.batch.Delete(cf, where.second).PermitUncheckedError();
+      }
+    }
     s = db_->Write(wo, &txn.batch);
   }
   if (!s.ok()) return FromRocks(s, "write failed");
@@ -933,11 +982,14 @@ Status StoreImpl::ClampToServerTime(Txn& txn, MessageRecord& r, const std::strin
   return Status::Ok();
 }
 
-Status StoreImpl::Apply(Txn& txn, const Operation& op, bool remote) {
+Status StoreImpl::Apply(Txn& txn, const Operation& op, bool remote, bool fresh_id) {
   switch (op.kind) {
     case OpKind::kSend: {
       std::string key;
-      TIDINGS_ASSIGN_OR_RETURN(auto existing, LoadMessage(txn, op.message_id, &key));
+      std::optional<MessageRecord> existing;
+      if (!fresh_id) {
+        TIDINGS_ASSIGN_OR_RETURN(existing, LoadMessage(txn, op.message_id, &key));
+      }
       if (existing.has_value()) {
         // Idempotent: a duplicate, or our own message coming back.
         MessageRecord& r = *existing;
@@ -975,7 +1027,7 @@ Status StoreImpl::Apply(Txn& txn, const Operation& op, bool remote) {
       // Operations that arrived before this message now apply.
       const std::string prefix = IdKey(m.id);
       std::vector<std::string> waiting_keys;
-      {
+      if (!fresh_id && may_have_waiting_ops_.load(std::memory_order_relaxed)) {
         std::shared_lock<std::shared_mutex> lock(db_mu_);
         std::unique_ptr<rocksdb::Iterator> it(
             db_->NewIterator(rocksdb::ReadOptions(), cfs_[kPending]));
@@ -1024,6 +1076,7 @@ Status StoreImpl::Apply(Txn& txn, const Operation& op, bool remote) {
       TIDINGS_ASSIGN_OR_RETURN(auto existing, LoadMessage(txn, op.message_id, &key));
       if (!existing.has_value()) {
         // The target has not arrived yet: the operation waits for it.
+        may_have_waiting_ops_.store(true, std::memory_order_relaxed);
         TxnPut(txn, kPending, IdKey(op.message_id) + Hash16('o', op.op_id), EncodeOperation(op));
         return Status::Ok();
       }
@@ -1083,14 +1136,32 @@ Result<Conversation> StoreImpl::PutConversation(const std::string& id, const std
 }
 
 Result<Message> StoreImpl::Send(const SendRequest& req) {
-  TIDINGS_RETURN_IF_ERROR(CheckWritable());
-  TIDINGS_RETURN_IF_ERROR(ValidateId("conversation id", req.conversation_id));
-  TIDINGS_RETURN_IF_ERROR(ValidateContent(req.body, req.metadata));
-  if (req.content_type.size() > 128) return TooLarge("content type is over 128 bytes");
-  if (!req.message_id.empty()) TIDINGS_RETURN_IF_ERROR(ValidateId("message id", req.message_id));
+  TIDINGS_ASSIGN_OR_RETURN(auto sent, SendMany(std::span<const SendRequest>(&req, 1)));
+  return std::move(sent.front());
+}
 
+Result<std::vector<Message>> StoreImpl::SendMany(std::span<const SendRequest> requests) {
+  TIDINGS_RETURN_IF_ERROR(CheckWritable());
+  if (requests.size() > 10000) return TooLarge("at most 10000 messages per batch");
+  for (const auto& req : requests) {
+    TIDINGS_RETURN_IF_ERROR(ValidateId("conversation id", req.conversation_id));
+    TIDINGS_RETURN_IF_ERROR(ValidateContent(req.body, req.metadata));
+    if (req.content_type.size() > 128) return TooLarge("content type is over 128 bytes");
+    if (!req.message_id.empty()) TIDINGS_RETURN_IF_ERROR(ValidateId("message id", req.message_id));
+  }
   std::unique_lock<std::mutex> lock(write_mu_);
   Txn txn;
+  std::vector<Message> out;
+  for (const auto& req : requests) {
+    TIDINGS_ASSIGN_OR_RETURN(Message m, SendInTxn(txn, req));
+    out.push_back(std::move(m));
+  }
+  PutClock(txn);
+  TIDINGS_RETURN_IF_ERROR(Commit(txn, lock));
+  return out;
+}
+
+Result<Message> StoreImpl::SendInTxn(Txn& txn, const SendRequest& req) {
   Operation op;
   op.kind = OpKind::kSend;
   op.at = OrderKey{clock_.Tick(), replica_id_};
@@ -1105,11 +1176,9 @@ Result<Message> StoreImpl::Send(const SendRequest& req) {
     TIDINGS_ASSIGN_OR_RETURN(auto existing, LoadMessage(txn, op.message_id, nullptr));
     if (existing.has_value()) return AlreadyExists("a message with this id already exists");
   }
-  TIDINGS_RETURN_IF_ERROR(Apply(txn, op, /*remote=*/false));
+  TIDINGS_RETURN_IF_ERROR(Apply(txn, op, /*remote=*/false, /*fresh_id=*/req.message_id.empty()));
   TIDINGS_RETURN_IF_ERROR(AddToOutbox(txn, op));
-  PutClock(txn);
   TIDINGS_ASSIGN_OR_RETURN(auto rec, LoadMessage(txn, op.message_id, nullptr));
-  TIDINGS_RETURN_IF_ERROR(Commit(txn, lock));
   return std::move(rec->m);
 }
 

@@ -126,6 +126,9 @@ class Store {
   // TooLarge over kMaxBodyBytes or metadata limits; InvalidArgument for an
   // empty conversation id. The message is pending until a backend acks it.
   virtual Result<Message> Send(const SendRequest& request) = 0;
+  // Several sends in one atomic batch (an imported backlog, a burst): all or
+  // nothing, one WAL write and at most one fsync.
+  virtual Result<std::vector<Message>> SendMany(std::span<const SendRequest> requests) = 0;
   // Only the sender may edit (PermissionDenied); FailedPrecondition once deleted.
   virtual Result<Message> Edit(const std::string& message_id, std::string_view new_body) = 0;
   virtual Status Delete(const std::string& message_id) = 0;

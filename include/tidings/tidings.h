@@ -400,7 +400,7 @@ TIDINGS_EXPORT tidings_code tidings_store_delete(tidings_store* store, const cha
  * Errors: NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION. Thread-safe. */
 TIDINGS_EXPORT tidings_code tidings_store_react(tidings_store* store, const char* message_id,
                                                 const char* reaction, bool add,
-                                                tidings_error* error);
+                                                    tidings_error* error);
 
 /* Moves the local user's read marker in a conversation forward to `up_to`
  * (never back). Errors: INVALID_ARGUMENT, FAILED_PRECONDITION. Thread-safe. */
@@ -482,7 +482,7 @@ TIDINGS_EXPORT tidings_code tidings_store_outbox_discard(tidings_store* store, u
  * ---------------------------------------------------------------------- */
 
 TIDINGS_EXPORT tidings_code tidings_store_stats(tidings_store* store, tidings_stats** out,
-                                                tidings_error* error);
+                                                    tidings_error* error);
 
 /* Called now and then with the work done so far; `total` is an estimate.
  * Runs on the calling thread. */
@@ -544,6 +544,90 @@ TIDINGS_EXPORT tidings_code tidings_store_subscribe(tidings_store* store,
  * Errors: NOT_FOUND (unknown token). Thread-safe. */
 TIDINGS_EXPORT tidings_code tidings_store_unsubscribe(tidings_store* store, uint64_t token,
                                                       tidings_error* error);
+
+/* ------------------------------------------------------------------------
+ * Sync
+ * ---------------------------------------------------------------------- */
+
+/* Where one conversation stands with one backend, as last recorded by the
+ * sync engine (persisted in the store, so any process can read it). */
+typedef struct tidings_sync_status {
+  const char* backend; /* "dynamodb", "chime", ... */
+  const char* conversation_id;
+  const char* cursor;        /* opaque resume point; "" before the first pull */
+  uint64_t outbox_depth;     /* operations waiting to be pushed */
+  int64_t last_success_ms;   /* Unix ms; 0: never */
+  int64_t last_activity_ms;  /* last push or pull that moved something */
+  const char* last_error;    /* "" when the last round succeeded */
+  int64_t next_attempt_ms;   /* backoff: not before this (0: now) */
+  uint32_t consecutive_failures;
+  bool stopped; /* permission lost: no more polling until fixed */
+} tidings_sync_status;
+
+typedef struct tidings_sync_status_list {
+  const tidings_sync_status* items;
+  size_t count;
+} tidings_sync_status_list;
+
+TIDINGS_EXPORT void tidings_sync_status_list_free(tidings_sync_status_list* list);
+
+/* The persisted sync status of every conversation for `backend` (NULL: every
+ * backend this build knows). Works on a read-only handle while another
+ * process syncs the store. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_sync_status(tidings_store* store, const char* backend,
+                                                      tidings_sync_status_list** out,
+                                                      tidings_error* error);
+
+/* Amazon DynamoDB (or a compatible local endpoint). Credentials come from the
+ * standard AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/
+ * AWS_SESSION_TOKEN, shared files); never pass them through this struct. */
+typedef struct tidings_dynamodb_config {
+  uint32_t struct_size; /* sizeof(tidings_dynamodb_config) or 0 */
+  const char* table;    /* NULL: "tidings" */
+  const char* region;   /* NULL: AWS_REGION */
+  const char* endpoint; /* NULL: AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL,
+                           else AWS; e.g. "http://127.0.0.1:4566" */
+} tidings_dynamodb_config;
+
+/* Creates the DynamoDB table (on-demand capacity) if it is missing and waits
+ * until it is active. Idempotent. Errors: UNAUTHENTICATED,
+ * PERMISSION_DENIED, UNAVAILABLE (retry), INVALID_ARGUMENT. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_dynamodb_create_table(const tidings_dynamodb_config* config,
+                                                          tidings_error* error);
+
+typedef struct tidings_sync tidings_sync; /* opaque */
+
+/* A sync engine for `store` with DynamoDB: it pushes the outbox (message ids
+ * are idempotency keys, so nothing is doubled) and pulls other replicas'
+ * operations. The store must be open for writing and outlive the handle.
+ * Nothing runs until tidings_sync_once or tidings_sync_start. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_sync_open_dynamodb(tidings_store* store,
+                                                       const tidings_dynamodb_config* config,
+                                                       tidings_sync** out, tidings_error* error);
+
+/* One full round on the calling thread: push then pull every conversation.
+ * OK when the round ran; per-conversation failures (retried later) are in
+ * tidings_sync_status. Errors: UNAUTHENTICATED (credentials: sync stops),
+ * FAILED_PRECONDITION (the background thread is running). */
+TIDINGS_EXPORT tidings_code tidings_sync_once(tidings_sync* sync, tidings_error* error);
+
+/* Starts syncing on a background thread: pushes right after local writes,
+ * polls active conversations every 2 s and idle ones up to every 60 s.
+ * Errors: FAILED_PRECONDITION if already running. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_sync_start(tidings_sync* sync, tidings_error* error);
+
+/* Stops the background thread and waits for it; nothing is lost (outbox and
+ * cursors are durable). Idempotent. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_sync_stop(tidings_sync* sync, tidings_error* error);
+
+/* The status of every conversation as of the last round. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_sync_get_status(tidings_sync* sync,
+                                                    tidings_sync_status_list** out,
+                                                    tidings_error* error);
+
+/* Stops (if running) and frees the handle; NULL is a no-op. Not thread-safe
+ * with other calls on the same handle. */
+TIDINGS_EXPORT void tidings_sync_close(tidings_sync* sync);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -85,7 +85,8 @@ int64_t Reconciler::Backoff(uint32_t failures, std::optional<int64_t> retry_afte
     cap = std::min<int64_t>(config_.max_backoff_ms, config_.base_backoff_ms << exp);
   }
   // Full jitter: uniform in [0, cap], but never sooner than the server asked.
-  int64_t wait = cap > 0 ? static_cast<int64_t>(random_() % static_cast<uint64_t>(cap + 1)) : 0;
+  const double unit = static_cast<double>(random_() >> 11) / 9007199254740992.0;  // [0, 1)
+  int64_t wait = static_cast<int64_t>(static_cast<double>(cap) * unit);
   if (retry_after) wait = std::max(wait, *retry_after);
   return wait;
 }

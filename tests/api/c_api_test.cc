@@ -565,3 +565,57 @@ TEST_F(CApiTest, OlderCallersStructSizeIsHonoured) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(CApiTest, SyncStatusAndSyncHandleAgainstADeadEndpoint) {
+  Send("general", "queued");
+  tidings_error e = Dirty();
+  tidings_sync_status_list* st = nullptr;
+  ASSERT_EQ(tidings_store_sync_status(store_, nullptr, &st, &e), TIDINGS_OK) << e.message;
+  ExpectCleared(e);
+  EXPECT_EQ(st->count, 0u);  // never synced
+  tidings_sync_status_list_free(st);
+
+  ::setenv("AWS_ACCESS_KEY_ID", "test", 0);
+  ::setenv("AWS_SECRET_ACCESS_KEY", "test", 0);
+  ::setenv("AWS_REGION", "us-east-1", 0);
+  tidings_dynamodb_config config{};
+  config.endpoint = "http://127.0.0.1:1";  // nothing listens there
+  tidings_sync* sync = nullptr;
+  ASSERT_EQ(tidings_sync_open_dynamodb(store_, &config, &sync, &e), TIDINGS_OK) << e.message;
+  // The round runs; the failure is per conversation, recorded for retry.
+  EXPECT_EQ(tidings_sync_once(sync, &e), TIDINGS_OK) << e.message;
+  ASSERT_EQ(tidings_sync_get_status(sync, &st, &e), TIDINGS_OK);
+  ASSERT_EQ(st->count, 1u);
+  EXPECT_STREQ(st->items[0].backend, "dynamodb");
+  EXPECT_STREQ(st->items[0].conversation_id, "general");
+  EXPECT_STRNE(st->items[0].last_error, "");
+  EXPECT_GT(st->items[0].next_attempt_ms, 0);
+  EXPECT_EQ(st->items[0].outbox_depth, 1u);
+  tidings_sync_status_list_free(st);
+  // Start/stop: a second start is refused, stop is idempotent, once refused
+  // while the thread runs.
+  ASSERT_EQ(tidings_sync_start(sync, &e), TIDINGS_OK) << e.message;
+  EXPECT_EQ(tidings_sync_start(sync, &e), TIDINGS_FAILED_PRECONDITION);
+  EXPECT_EQ(tidings_sync_once(sync, &e), TIDINGS_FAILED_PRECONDITION);
+  EXPECT_EQ(tidings_sync_stop(sync, &e), TIDINGS_OK);
+  EXPECT_EQ(tidings_sync_stop(sync, &e), TIDINGS_OK);
+  tidings_sync_close(sync);
+  tidings_sync_close(nullptr);
+
+  // The status persisted: a read-only handle (another process) sees it.
+  tidings_key_source key = tidings_key_raw(kKey);
+  tidings_open_options o{};
+  o.read_only = true;
+  tidings_store* ro = nullptr;
+  ASSERT_EQ(tidings_store_open(path_.c_str(), &key, &o, &ro, &e), TIDINGS_OK) << e.message;
+  ASSERT_EQ(tidings_store_sync_status(ro, "dynamodb", &st, &e), TIDINGS_OK) << e.message;
+  ASSERT_EQ(st->count, 1u);
+  EXPECT_STRNE(st->items[0].last_error, "");
+  tidings_sync_status_list_free(st);
+  tidings_store_close(ro);
+  EXPECT_EQ(tidings_sync_once(nullptr, &e), TIDINGS_INVALID_ARGUMENT);
+}
+
+}  // namespace

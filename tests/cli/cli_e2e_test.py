@@ -17,7 +17,7 @@ TIDINGS = sys.argv[1]
 HOLDER = sys.argv[2] if len(sys.argv) > 2 else None
 failures = []
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_KEY, EXIT_CORRUPT, EXIT_BUSY = range(7)
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_KEY, EXIT_CORRUPT, EXIT_BUSY, EXIT_UNAVAILABLE = range(8)
 
 
 def run(*args, stdin=None, env=None, expect=0):
@@ -205,6 +205,23 @@ with tempfile.TemporaryDirectory() as d:
     p = run("--store", pstore, "stats", env={"TIDINGS_PASSPHRASE": "wrong horse"}, expect=EXIT_KEY)
     check("horse" not in p.stderr, "the passphrase never appears in an error")
     run("--store", os.path.join(d, "p2"), "init", "--user", "b", "--passphrase", expect=EXIT_USAGE)
+
+    # Sync against a dead endpoint: exit 7, nothing lost, and `status` (read
+    # only) records the error and the backoff.
+    aws = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"}
+    before = len(jsonl(run(*g, "--json", "outbox"), "outbox before sync"))
+    p = run(*g, "sync", "--endpoint", "http://127.0.0.1:1", "--rounds", "1", env=aws,
+            expect=EXIT_UNAVAILABLE)
+    check("tidings status" in p.stderr, f"sync failure says where to look: {p.stderr}")
+    check(len(jsonl(run(*g, "--json", "outbox"), "outbox after sync")) == before,
+          "a failed sync keeps the outbox")
+    st = jsonl(run(*g, "--json", "status"), "status --json")
+    check(len(st) == 2 and all(r["backend"] == "dynamodb" and r["last_error"] and r["next_attempt"]
+                               for r in st), f"status rows: {st}")
+    check("outbox:" in run(*g, "status").stdout, "status human output")
+    run(*g, "conversation", "general", "--title", "General", "--member", "alice", "--member", "bob")
+    convs = jsonl(run(*g, "--json", "conversations"), "conversations after title")
+    check(any(c["id"] == "general" and c["title"] == "General" for c in convs), "conversation title")
 
     # Corrupt the store: verify must fail with exit 5.
     for root, _, files in os.walk(store):

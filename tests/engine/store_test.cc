@@ -458,3 +458,29 @@ TEST(Ids, UuidV7IsTimeOrderedAndWellFormed) {
 
 }  // namespace
 }  // namespace tidings::engine
+
+namespace tidings::engine {
+namespace {
+
+TEST(Store, SendManyIsAtomicAndOrdered) {
+  testing::TempDir dir;
+  auto store = Store::Open(dir.path(), testing::TestKey(), testing::CreateOptions());
+  ASSERT_TRUE(store.ok());
+  std::vector<SendRequest> batch;
+  for (int i = 0; i < 100; ++i) batch.push_back({.conversation_id = "c", .body = std::to_string(i)});
+  auto sent = (*store)->SendMany(batch);
+  ASSERT_TRUE(sent.ok());
+  EXPECT_EQ(sent->size(), 100u);
+  auto page = (*store)->Page({.conversation_id = "c", .limit = 200});
+  ASSERT_EQ(page->size(), 100u);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ((*page)[static_cast<size_t>(i)].body, std::to_string(i));
+  EXPECT_EQ((*store)->Outbox(0)->size(), 100u);
+  EXPECT_EQ((*store)->GetConversation("c")->message_count, 100u);
+  // One bad message: nothing is written.
+  batch[50].body = std::string(kMaxBodyBytes + 1, 'x');
+  EXPECT_EQ((*store)->SendMany(batch).status().code(), Code::kTooLarge);
+  EXPECT_EQ((*store)->Page({.conversation_id = "c", .limit = 500})->size(), 100u);
+}
+
+}  // namespace
+}  // namespace tidings::engine

@@ -3,7 +3,7 @@
 // off, over a faulty network; after healing they must converge byte for byte
 // with nothing lost and nothing doubled.
 //
-//   TIDINGS_SIM_SEEDS=N   number of seeds (default 2000; 300 under sanitizers)
+//   TIDINGS_SIM_SEEDS=N   number of seeds (default 2000; 200 under sanitizers)
 //   TIDINGS_SIM_SEED=S    replay exactly one seed
 //   TIDINGS_SIM_SHARD=i/n run the i-th of n interleaved slices of the seeds
 #include <gtest/gtest.h>
@@ -247,7 +247,7 @@ class Simulation {
 };
 
 TEST(Simulation, ReplicasConvergeWithNothingLostOrDoubled) {
-  uint64_t seeds = std::getenv("TIDINGS_SANITIZED") ? 300 : 2000;
+  uint64_t seeds = std::getenv("TIDINGS_SANITIZED") ? 200 : 2000;
   if (const char* s = std::getenv("TIDINGS_SIM_SEEDS")) seeds = std::strtoull(s, nullptr, 10);
   uint64_t first = 1, shard = 0, shards = 1;
   if (const char* s = std::getenv("TIDINGS_SIM_SHARD")) {

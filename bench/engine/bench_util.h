@@ -1,0 +1,63 @@
+// Shared pieces of the store benchmarks: message shapes and a temp dir.
+#pragma once
+
+#include <stdlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+inline constexpr size_t kBodyBytes = 300;
+
+inline size_t FixtureMessages() {
+  const char* n = std::getenv("TIDINGS_BENCH_MESSAGES");
+  return n ? std::strtoull(n, nullptr, 10) : 1'000'000;
+}
+inline constexpr size_t kConversations = 1000;
+
+inline std::string Body(uint64_t i) {
+  std::string b(kBodyBytes, 'a');
+  for (size_t k = 0; k < b.size(); ++k) b[k] = static_cast<char>('a' + (i * 7 + k) % 26);
+  return b;
+}
+
+inline std::string ConvId(uint64_t i) {
+  return "conversation-" + std::to_string(i % kConversations);
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = std::getenv("TIDINGS_BENCH_DIR");
+    std::string tmpl = std::string(base ? base : "/tmp") + "/tidings-bench-XXXXXX";
+    path_ = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+inline uint64_t DirBytes(const std::string& path) {
+  uint64_t total = 0;
+  for (auto& e : std::filesystem::recursive_directory_iterator(path)) {
+    if (e.is_regular_file()) total += e.file_size();
+  }
+  return total;
+}
+
+// p50/p99 of samples in microseconds.
+inline std::pair<double, double> Percentiles(std::vector<double> v) {
+  if (v.empty()) return {0, 0};
+  std::sort(v.begin(), v.end());
+  return {v[v.size() / 2], v[std::min(v.size() - 1, v.size() * 99 / 100)]};
+}
+
+}  // namespace bench

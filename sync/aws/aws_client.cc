@@ -1,0 +1,162 @@
+#include "sync/aws/aws_client.h"
+
+#include <zlib.h>
+
+#include <chrono>
+#include <ctime>
+#include <random>
+#include <thread>
+
+#include "sync/aws/json.h"
+
+namespace tidings::aws {
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// "Tue, 24 Nov 2026 14:03:05 GMT" -> Unix ms, 0 if unparsable.
+int64_t ParseHttpDate(const std::string& s) {
+  std::tm tm{};
+  if (strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S", &tm) == nullptr) return 0;
+  return static_cast<int64_t>(timegm(&tm)) * 1000;
+}
+
+bool Contains(std::string_view hay, std::string_view needle) {
+  return hay.find(needle) != std::string_view::npos;
+}
+
+}  // namespace
+
+Status ErrorFromResponse(const http::Response& r, std::string_view service) {
+  AwsErrorBody e;
+  std::string header = r.Header("x-amzn-errortype");
+  bool json = ParseErrorJson(r.body, &e);
+  if (!header.empty()) e.type = header.substr(0, header.find(':'));
+  if (!json && e.type.empty()) {
+    // XML auth errors (<Code>...</Code>) or an HTML page from a proxy.
+    auto open = r.body.find("<Code>"), close = r.body.find("</Code>");
+    if (open != std::string::npos && close != std::string::npos && close > open) {
+      e.type = r.body.substr(open + 6, close - open - 6);
+    }
+  }
+  std::string what = std::string(service) + " returned HTTP " + std::to_string(r.status);
+  if (!e.type.empty()) what += " " + e.type;
+  if (!e.message.empty()) what += ": " + e.message.substr(0, 300);
+  if (e.type.empty() && !json) {
+    what += " with an unexpected body (" +
+            (r.Header("content-type").empty() ? std::string("no content type")
+                                              : r.Header("content-type")) +
+            ")";
+  }
+  const std::string& t = e.type;
+  if (r.status == 429 || Contains(t, "Throttl") || t == "ProvisionedThroughputExceededException" ||
+      t == "RequestLimitExceeded" || t == "TooManyRequestsException" ||
+      t == "LimitExceededException") {
+    return Unavailable(what + "; retrying later");
+  }
+  if (t == "ConditionalCheckFailedException" || t == "TransactionConflictException") {
+    return Aborted(what);
+  }
+  if (t == "UnrecognizedClientException" || t == "InvalidSignatureException" ||
+      t == "SignatureDoesNotMatch" || Contains(t, "ExpiredToken") || t == "InvalidClientTokenId" ||
+      t == "MissingAuthenticationToken" || t == "IncompleteSignature" ||
+      t == "MissingAuthenticationTokenException" || t == "UnauthorizedException" ||
+      r.status == 401) {
+    return Unauthenticated(what + "; check the AWS credentials");
+  }
+  if (Contains(t, "AccessDenied") || t == "ForbiddenException" || r.status == 403) {
+    return PermissionDenied(what + "; the credentials lack a permission (see docs/dynamodb.md)");
+  }
+  if (t == "ResourceNotFoundException" || t == "NotFoundException" || r.status == 404) {
+    return NotFound(what);
+  }
+  if (r.status >= 500) return Unavailable(what + "; retrying later");
+  if (t == "ValidationException" || t == "SerializationException" || t == "BadRequestException") {
+    return InvalidArgument(what);
+  }
+  return FailedPrecondition(what);
+}
+
+AwsJsonClient::AwsJsonClient(ServiceConfig config, std::shared_ptr<CredentialsProvider> credentials,
+                             std::unique_ptr<http::HttpClient> http)
+    : config_(std::move(config)), credentials_(std::move(credentials)), http_(std::move(http)) {}
+
+int64_t AwsJsonClient::ServerNowMs() const { return NowMs() + skew_ms_; }
+
+Result<std::string> AwsJsonClient::Call(std::string_view operation, const std::string& body) {
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  bool skew_retried = false;
+  Status last;
+  for (int attempt = 0; attempt < config_.max_attempts; ++attempt) {
+    TIDINGS_ASSIGN_OR_RETURN(Credentials creds, credentials_->Get());
+    http::Request req;
+    req.method = "POST";
+    req.url = config_.endpoint + "/";
+    req.headers = {{"content-type", config_.content_type},
+                   {"x-amz-target", config_.target_prefix + "." + std::string(operation)}};
+    req.body = body;
+    TIDINGS_RETURN_IF_ERROR(
+        SignRequest(&req, creds, {config_.region, config_.signing_name, ServerNowMs() / 1000}));
+    ++requests_;
+    auto resp = http_->Send(req);
+    int64_t retry_after = -1;
+    int cost = 5;
+    if (!resp.ok()) {
+      last = resp.status();
+      if (last.code() == Code::kCancelled) return last;
+      if (last.code() == Code::kDeadlineExceeded) cost = 10;
+    } else {
+      if (int64_t server = ParseHttpDate(resp->Header("date")); server != 0) {
+        // Only trust large differences: the header has one-second resolution.
+        int64_t diff = server - NowMs();
+        if (diff > 60'000 || diff < -60'000) skew_ms_ = diff;
+      }
+      if (resp->status >= 200 && resp->status < 300) {
+        std::string crc = resp->Header("x-amz-crc32");
+        if (config_.verify_crc32 && !crc.empty()) {
+          uLong actual = crc32(0L, reinterpret_cast<const Bytef*>(resp->body.data()),
+                               static_cast<uInt>(resp->body.size()));
+          if (std::to_string(actual) != crc) {
+            last = Unavailable(config_.signing_name +
+                               " response failed its CRC32 check (corrupted "
+                               "in transit)");
+            continue;
+          }
+        }
+        quota_ = std::min(500, quota_ + 1);
+        return std::move(resp->body);
+      }
+      last = ErrorFromResponse(*resp, config_.signing_name);
+      AwsErrorBody e;
+      ParseErrorJson(resp->body, &e);
+      if (!skew_retried &&
+          (e.type == "RequestTimeTooSkewed" || e.type == "InvalidSignatureException") &&
+          (Contains(e.message, "Signature expired") || Contains(e.message, "skew") ||
+           e.type == "RequestTimeTooSkewed")) {
+        if (int64_t server = ParseHttpDate(resp->Header("date")); server != 0) {
+          skew_ms_ = server - NowMs();
+          skew_retried = true;
+          --attempt;
+          continue;
+        }
+      }
+      std::string ra = resp->Header("x-amz-retry-after");
+      if (!ra.empty()) retry_after = std::atoll(ra.c_str());
+    }
+    if (!last.IsRetryable() || last.code() == Code::kAborted) return last;
+    if (attempt + 1 >= config_.max_attempts || quota_ < cost) return last;
+    quota_ -= cost;
+    ++retries_;
+    int64_t cap = std::min<int64_t>(20'000, int64_t{100} << attempt);
+    int64_t wait = std::uniform_int_distribution<int64_t>(0, cap)(rng);
+    if (retry_after >= 0) wait = std::max(wait, retry_after);
+    std::this_thread::sleep_for(std::chrono::milliseconds(wait));
+  }
+  return last;
+}
+
+}  // namespace tidings::aws

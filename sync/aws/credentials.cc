@@ -1,0 +1,139 @@
+#include "sync/aws/credentials.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+
+namespace tidings::aws {
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+std::string Home() { return Env("HOME"); }
+
+std::string Strip(const std::string& s) {
+  size_t a = s.find_first_not_of(" \t\r");
+  size_t b = s.find_last_not_of(" \t\r");
+  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
+}
+
+class Static final : public CredentialsProvider {
+ public:
+  explicit Static(Credentials c) : c_(std::move(c)) {}
+  Result<Credentials> Get() override { return c_; }
+
+ private:
+  Credentials c_;
+};
+
+class Chain final : public CredentialsProvider {
+ public:
+  Result<Credentials> Get() override {
+    Credentials c;
+    c.access_key_id = Env("AWS_ACCESS_KEY_ID");
+    c.secret_access_key = Env("AWS_SECRET_ACCESS_KEY");
+    c.session_token = Env("AWS_SESSION_TOKEN");
+    if (!c.access_key_id.empty() && !c.secret_access_key.empty()) return c;
+    std::string file = Env("AWS_SHARED_CREDENTIALS_FILE");
+    if (file.empty()) file = Home() + "/.aws/credentials";
+    std::string profile = Env("AWS_PROFILE");
+    if (profile.empty()) profile = "default";
+    auto p = ReadProfile(file, profile, false);
+    c.access_key_id = p["aws_access_key_id"];
+    c.secret_access_key = p["aws_secret_access_key"];
+    c.session_token = p["aws_session_token"];
+    if (!c.access_key_id.empty() && !c.secret_access_key.empty()) return c;
+    return Unauthenticated(
+        "no AWS credentials found: set AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY, or a profile in " +
+        file + " (AWS_PROFILE=" + profile + ")");
+  }
+};
+
+class Callback final : public CredentialsProvider {
+ public:
+  Callback(std::function<Result<Credentials>()> fetch, int64_t before)
+      : fetch_(std::move(fetch)), before_(before) {}
+  Result<Credentials> Get() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cached_ && (cached_->expires_at_ms == 0 || cached_->expires_at_ms - before_ > NowMs())) {
+      return *cached_;
+    }
+    auto fresh = fetch_();
+    if (!fresh.ok()) return fresh.status().WithContext("the app's credentials callback failed");
+    cached_ = *fresh;
+    return *fresh;
+  }
+
+ private:
+  std::function<Result<Credentials>()> fetch_;
+  int64_t before_;
+  std::mutex mu_;
+  std::optional<Credentials> cached_;
+};
+
+}  // namespace
+
+std::map<std::string, std::string> ReadProfile(const std::string& path, const std::string& profile,
+                                               bool config_file) {
+  std::map<std::string, std::string> out;
+  std::ifstream in(path);
+  std::string line, section;
+  const std::string want = config_file && profile != "default" ? "profile " + profile : profile;
+  while (std::getline(in, line)) {
+    line = Strip(line);
+    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
+    if (line.front() == '[' && line.back() == ']') {
+      section = Strip(line.substr(1, line.size() - 2));
+      continue;
+    }
+    if (section != want) continue;
+    size_t eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    out[Strip(line.substr(0, eq))] = Strip(line.substr(eq + 1));
+  }
+  return out;
+}
+
+std::shared_ptr<CredentialsProvider> StaticCredentials(Credentials c) {
+  return std::make_shared<Static>(std::move(c));
+}
+
+std::shared_ptr<CredentialsProvider> DefaultCredentialsChain() { return std::make_shared<Chain>(); }
+
+std::shared_ptr<CredentialsProvider> CallbackCredentials(std::function<Result<Credentials>()> fetch,
+                                                         int64_t refresh_before_ms) {
+  return std::make_shared<Callback>(std::move(fetch), refresh_before_ms);
+}
+
+std::string ResolveRegion(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  for (const char* name : {"AWS_REGION", "AWS_DEFAULT_REGION"}) {
+    if (std::string v = Env(name); !v.empty()) return v;
+  }
+  std::string file = Env("AWS_CONFIG_FILE");
+  if (file.empty()) file = Home() + "/.aws/config";
+  std::string profile = Env("AWS_PROFILE");
+  auto p = ReadProfile(file, profile.empty() ? "default" : profile, true);
+  return p.count("region") ? p["region"] : "us-east-1";
+}
+
+std::string ResolveEndpoint(const std::string& configured, const std::string& env_service,
+                            const std::string& endpoint_prefix, const std::string& region) {
+  if (!configured.empty()) return configured;
+  if (std::string v = Env(("AWS_ENDPOINT_URL_" + env_service).c_str()); !v.empty()) return v;
+  if (std::string v = Env("AWS_ENDPOINT_URL"); !v.empty()) return v;
+  return "https://" + endpoint_prefix + "." + region + ".amazonaws.com";
+}
+
+}  // namespace tidings::aws

@@ -1,0 +1,45 @@
+// Where AWS credentials, region and endpoints come from. Secrets are never
+// logged or put in error messages.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "sync/aws/sigv4.h"
+
+namespace tidings::aws {
+
+class CredentialsProvider {
+ public:
+  virtual ~CredentialsProvider() = default;
+  // Unauthenticated with a message saying what to configure when none.
+  virtual Result<Credentials> Get() = 0;
+};
+
+// Fixed keys (tests, or an app that manages them itself).
+std::shared_ptr<CredentialsProvider> StaticCredentials(Credentials c);
+// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, then the
+// shared credentials file (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials)
+// for AWS_PROFILE (default "default").
+std::shared_ptr<CredentialsProvider> DefaultCredentialsChain();
+// An app supplies temporary credentials (e.g. from Cognito). They are cached
+// and fetched again `refresh_before_ms` before they expire.
+std::shared_ptr<CredentialsProvider> CallbackCredentials(std::function<Result<Credentials>()> fetch,
+                                                         int64_t refresh_before_ms = 5 * 60'000);
+
+// Region: AWS_REGION, AWS_DEFAULT_REGION, then the profile's config file.
+std::string ResolveRegion(const std::string& configured);
+// Endpoint: configured, else AWS_ENDPOINT_URL_<SERVICE> (e.g. _DYNAMODB),
+// else AWS_ENDPOINT_URL, else https://<prefix>.<region>.amazonaws.com.
+std::string ResolveEndpoint(const std::string& configured, const std::string& env_service,
+                            const std::string& endpoint_prefix, const std::string& region);
+
+// Parses an INI-style AWS file section ("[default]" or "[profile x]").
+std::map<std::string, std::string> ReadProfile(const std::string& path, const std::string& profile,
+                                               bool config_file);
+
+}  // namespace tidings::aws

@@ -1,0 +1,115 @@
+#include "sync/aws/json.h"
+
+#include <simdjson.h>
+
+#include <charconv>
+#include <cstdio>
+
+namespace tidings::aws {
+
+std::string JsonQuote(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out += "\"";
+  return out;
+}
+
+bool ParseErrorJson(std::string_view body, AwsErrorBody* out) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(body);
+  simdjson::dom::element doc;
+  if (parser.parse(padded).get(doc) || !doc.is_object()) return false;
+  std::string_view v;
+  for (const char* key : {"__type", "code", "Code"}) {
+    if (!doc[key].get_string().get(v)) {
+      out->type =
+          std::string(v.substr(v.find('#') == std::string_view::npos ? 0 : v.find('#') + 1));
+      break;
+    }
+  }
+  for (const char* key : {"message", "Message"}) {
+    if (!doc[key].get_string().get(v)) {
+      out->message = std::string(v);
+      break;
+    }
+  }
+  return true;
+}
+
+namespace {
+
+bool ParseU64(std::string_view s, uint64_t* out) {
+  auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+Status Malformed(std::string_view what) {
+  return InvalidArgument("malformed DynamoDB response: " + std::string(what));
+}
+
+}  // namespace
+
+Result<DynamoQueryResult> ParseDynamoQuery(std::string_view body) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(body);
+  simdjson::dom::element doc;
+  if (parser.parse(padded).get(doc) || !doc.is_object()) return Malformed("not a JSON object");
+  DynamoQueryResult result;
+  simdjson::dom::element last;
+  result.has_last_evaluated_key = !doc["LastEvaluatedKey"].get(last) && last.is_object();
+  simdjson::dom::array items;
+  if (doc["Items"].get_array().get(items)) return Malformed("no Items array");
+  for (simdjson::dom::element item : items) {
+    DynamoItem out;
+    std::string_view s;
+    if (item["pk"]["S"].get_string().get(s)) return Malformed("item without pk");
+    out.pk = std::string(s);
+    if (item["sk"]["N"].get_string().get(s) || !ParseU64(s, &out.sk))
+      return Malformed("item without numeric sk");
+    if (!item["o"]["B"].get_string().get(s)) out.ops_b64 = std::string(s);
+    if (!item["t"]["N"].get_string().get(s) && !ParseU64(s, &out.time_ms))
+      return Malformed("bad t");
+    if (!item["c"]["S"].get_string().get(s)) out.conversation = std::string(s);
+    result.items.push_back(std::move(out));
+  }
+  return result;
+}
+
+Result<std::string> ParseTableStatus(std::string_view body) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(body);
+  simdjson::dom::element doc;
+  std::string_view s;
+  if (parser.parse(padded).get(doc) || doc["Table"]["TableStatus"].get_string().get(s)) {
+    return Malformed("no Table.TableStatus");
+  }
+  return std::string(s);
+}
+
+}  // namespace tidings::aws

@@ -1,0 +1,47 @@
+// AWS Signature Version 4 (header authentication), with libsodium's SHA-256
+// and HMAC through crypto/hash.h. The rules that bite are handled here: the
+// path is percent-encoded once on the wire and again in the canonical
+// request; the query is sorted and encoded; Host carries a non-default port;
+// the payload hash is of the exact body bytes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "sync/http/http_client.h"
+#include "tidings/status.h"
+
+namespace tidings::aws {
+
+struct Credentials {
+  std::string access_key_id;
+  std::string secret_access_key;  // never logged
+  std::string session_token;      // empty unless temporary credentials
+  int64_t expires_at_ms = 0;      // 0: does not expire
+};
+
+struct SigningParams {
+  std::string region;
+  std::string service;  // signing name: "dynamodb", "chime"
+  int64_t unix_seconds = 0;
+};
+
+// Adds host, x-amz-date, x-amz-security-token (if any) and authorization
+// headers to `request`. InvalidArgument for a malformed URL or missing keys.
+Status SignRequest(http::Request* request, const Credentials& credentials,
+                   const SigningParams& params);
+
+// A presigned URL (query-string auth) for `method` on `url`, valid for
+// `expires_seconds` (the Chime messaging WebSocket connects with one). Only
+// host is signed; the payload hash is of the empty body.
+Result<std::string> PresignUrl(const std::string& method, const std::string& url,
+                               const Credentials& credentials, const SigningParams& params,
+                               int expires_seconds);
+
+// Exposed for tests and the emulator's verifier.
+std::string CanonicalRequest(const http::Request& request, const std::string& signed_headers);
+std::string UriEncode(std::string_view s, bool encode_slash);
+// "host[:port]" of a URL, "" if malformed.
+std::string UrlHost(const std::string& url);
+
+}  // namespace tidings::aws

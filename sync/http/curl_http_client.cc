@@ -1,0 +1,143 @@
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <mutex>
+
+#include "sync/http/http_client.h"
+
+namespace tidings::http {
+
+std::string Response::Header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (k == name) return v;
+  }
+  return "";
+}
+
+namespace {
+
+void GlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+class CurlHttpClient final : public HttpClient {
+ public:
+  explicit CurlHttpClient(const HttpOptions& options) : options_(options) {
+    GlobalInit();
+    curl_ = curl_easy_init();
+  }
+  ~CurlHttpClient() override {
+    if (curl_ != nullptr) curl_easy_cleanup(curl_);
+  }
+
+  Result<Response> Send(const Request& request) override {
+    if (cancelled_.load()) return Cancelled("the HTTP client was shut down");
+    if (curl_ == nullptr) return Internal("libcurl failed to initialize");
+    Response response;
+    Sink sink{&response, options_.max_response_bytes, false};
+    curl_easy_reset(curl_);  // keeps the connection cache
+    curl_easy_setopt(curl_, CURLOPT_URL, request.url.c_str());
+    curl_easy_setopt(curl_, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    if (request.method == "POST" || request.method == "PUT" || !request.body.empty()) {
+      curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, request.body.data());
+      curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE_LARGE,
+                       static_cast<curl_off_t>(request.body.size()));
+    } else if (request.method == "GET") {
+      curl_easy_setopt(curl_, CURLOPT_HTTPGET, 1L);
+    }
+    curl_slist* headers = nullptr;
+    for (const auto& [k, v] : request.headers) {
+      if (k == "host") continue;  // libcurl derives it from the URL
+      headers = curl_slist_append(headers, (k + ": " + v).c_str());
+    }
+    headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
+    curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl_, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(curl_, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
+    curl_easy_setopt(curl_, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
+    curl_easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT_MS, options_.connect_timeout_ms);
+    curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, options_.total_timeout_ms);
+    curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_LIMIT, options_.low_speed_bytes_per_s);
+    curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_TIME, options_.low_speed_time_s);
+    curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, &Sink::Write);
+    curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &sink);
+    curl_easy_setopt(curl_, CURLOPT_HEADERFUNCTION, &Sink::Header);
+    curl_easy_setopt(curl_, CURLOPT_HEADERDATA, &sink);
+    curl_easy_setopt(curl_, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl_, CURLOPT_XFERINFOFUNCTION, &Progress);
+    curl_easy_setopt(curl_, CURLOPT_XFERINFODATA, this);
+    CURLcode rc = curl_easy_perform(curl_);
+    curl_slist_free_all(headers);
+    if (rc != CURLE_OK) {
+      if (sink.overflow) {
+        return ResourceExhausted("the server's response exceeded " +
+                                 std::to_string(options_.max_response_bytes) + " bytes");
+      }
+      if (rc == CURLE_ABORTED_BY_CALLBACK) return Cancelled("request cancelled by shutdown");
+      std::string what = curl_easy_strerror(rc);
+      if (rc == CURLE_OPERATION_TIMEDOUT) {
+        return DeadlineExceeded("HTTP request timed out (" + what + "); the outcome is unknown");
+      }
+      return Unavailable("HTTP request failed: " + what);
+    }
+    curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &response.status);
+    return response;
+  }
+
+  void Cancel() override { cancelled_.store(true); }
+
+ private:
+  struct Sink {
+    Response* response;
+    size_t cap;
+    bool overflow;
+    static size_t Write(char* data, size_t size, size_t n, void* user) {
+      auto* self = static_cast<Sink*>(user);
+      if (self->response->body.size() + size * n > self->cap) {
+        self->overflow = true;
+        return 0;
+      }
+      self->response->body.append(data, size * n);
+      return size * n;
+    }
+    static size_t Header(char* data, size_t size, size_t n, void* user) {
+      auto* self = static_cast<Sink*>(user);
+      std::string_view line(data, size * n);
+      if (line.rfind("HTTP/", 0) == 0) self->response->headers.clear();  // redirects, 100s
+      auto colon = line.find(':');
+      if (colon != std::string_view::npos) {
+        std::string name(line.substr(0, colon));
+        std::transform(name.begin(), name.end(), name.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        std::string_view value = line.substr(colon + 1);
+        while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+          value.remove_prefix(1);
+        while (!value.empty() &&
+               (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) {
+          value.remove_suffix(1);
+        }
+        self->response->headers.emplace_back(std::move(name), std::string(value));
+      }
+      return size * n;
+    }
+  };
+
+  static int Progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    return static_cast<CurlHttpClient*>(user)->cancelled_.load() ? 1 : 0;
+  }
+
+  HttpOptions options_;
+  CURL* curl_ = nullptr;
+  std::atomic<bool> cancelled_{false};
+};
+
+}  // namespace
+
+std::unique_ptr<HttpClient> NewCurlHttpClient(const HttpOptions& options) {
+  return std::make_unique<CurlHttpClient>(options);
+}
+
+}  // namespace tidings::http

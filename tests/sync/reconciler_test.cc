@@ -1,0 +1,239 @@
+// Reconciler decisions with a scripted in-process backend and a fake clock.
+#include "sync/core/reconciler.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <deque>
+
+#include "../engine/test_util.h"
+
+namespace tidings::sync {
+namespace {
+
+class ScriptedBackend final : public Backend {
+ public:
+  std::string_view name() const override { return "scripted"; }
+  size_t max_batch() const override { return 3; }
+  Result<std::string> EnsureConversation(const engine::Conversation& c) override {
+    ensured.push_back(c.id);
+    return "remote-" + c.id;
+  }
+  Result<std::vector<PushAck>> Push(const std::string&,
+                                    std::span<const engine::Operation> ops) override {
+    batches.push_back(ops.size());
+    if (!push_script.empty()) {
+      Status s = push_script.front();
+      push_script.pop_front();
+      if (!s.ok()) return s;
+    }
+    std::vector<PushAck> acks;
+    for (const auto& op : ops) {
+      PushAck a;
+      if (throttle_retry_after > 0) {
+        a.status = ResourceExhausted("ThrottlingException");
+        a.retry_after_ms = throttle_retry_after;
+        acks.push_back(std::move(a));
+        continue;
+      }
+      if (reject_body.count(op.body)) a.status = InvalidArgument("ValidationException: rejected");
+      a.server_time_ms =
+          static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count());
+      a.remote_id = "r-" + op.op_id;
+      pushed.push_back(op.op_id);
+      acks.push_back(std::move(a));
+    }
+    return acks;
+  }
+  Result<PullPage> Pull(const std::string&, std::string_view cursor, size_t limit) override {
+    pulls++;
+    if (!pull_error.ok()) return pull_error;
+    size_t from = cursor.empty() ? 0 : std::stoul(std::string(cursor));
+    PullPage page;
+    for (size_t i = from; i < std::min(remote.size(), from + limit); ++i)
+      page.ops.push_back(remote[i]);
+    page.next_cursor = std::to_string(from + page.ops.size());
+    page.has_more = from + page.ops.size() < remote.size();
+    return page;
+  }
+  Result<std::vector<std::string>> ListConversations() override {
+    return std::vector<std::string>{"c"};
+  }
+
+  std::deque<Status> push_script;
+  int64_t throttle_retry_after = 0;
+  std::set<std::string> reject_body;
+  Status pull_error;
+  std::vector<engine::Operation> remote;
+  std::vector<size_t> batches;
+  std::vector<std::string> pushed, ensured;
+  int pulls = 0;
+};
+
+class ReconcilerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = engine::Store::Open(dir_.path(), testing::TestKey(), testing::CreateOptions("me"));
+    ASSERT_TRUE(s.ok());
+    store_ = std::move(*s);
+    rec_ = std::make_unique<Reconciler>(
+        store_.get(), &backend_, config_, [this] { return now_; }, [this] { return random_; });
+  }
+  void Send(int n) {
+    for (int i = 0; i < n; ++i) {
+      ASSERT_TRUE(store_->Send({.conversation_id = "c", .body = "m" + std::to_string(i)}).ok());
+    }
+  }
+  testing::TempDir dir_;
+  std::unique_ptr<engine::Store> store_;
+  ScriptedBackend backend_;
+  SyncConfig config_;
+  std::unique_ptr<Reconciler> rec_;
+  int64_t now_ = 1'000'000;
+  uint64_t random_ = ~uint64_t{0};  // jitter picks the top of the range
+};
+
+TEST_F(ReconcilerTest, PushesInOrderInBatchesAndMarksSent) {
+  Send(7);
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_EQ(backend_.batches, (std::vector<size_t>{3, 3, 1}));
+  EXPECT_EQ(backend_.ensured, std::vector<std::string>{"c"});
+  EXPECT_TRUE(store_->Outbox(0)->empty());
+  auto page = store_->Page({.conversation_id = "c"});
+  for (const auto& m : *page) EXPECT_EQ(m.state, engine::MessageState::kSent);
+  EXPECT_EQ(page->front().remote_ids.at("scripted"), "r-" + page->front().id);
+  EXPECT_EQ(store_->GetConversation("c")->remote_ids.at("scripted"), "remote-c");
+}
+
+TEST_F(ReconcilerTest, TransientFailureBacksOffWithJitterAndKeepsOrder) {
+  Send(4);
+  backend_.push_script = {Unavailable("HTTP 503")};
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_EQ(backend_.pushed.size(), 0u);
+  auto st = rec_->GetStatus("c");
+  EXPECT_EQ(st.consecutive_failures, 1u);
+  EXPECT_GT(st.next_attempt_ms, now_);
+  EXPECT_LE(st.next_attempt_ms, now_ + config_.base_backoff_ms * 2);
+  // Not due yet: nothing is sent, however often we are called.
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_EQ(backend_.batches.size(), 1u);
+  now_ = st.next_attempt_ms;
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_EQ(backend_.pushed.size(), 4u);
+  EXPECT_EQ(rec_->GetStatus("c").consecutive_failures, 0u);
+}
+
+TEST_F(ReconcilerTest, BackoffGrowsExponentiallyAndIsCapped) {
+  Send(1);
+  int64_t last_wait = 0;
+  for (int i = 0; i < 12; ++i) {
+    backend_.push_script = {Unavailable("down")};
+    ASSERT_TRUE(rec_->Push("c").ok());
+    int64_t wait = rec_->GetStatus("c").next_attempt_ms - now_;
+    EXPECT_GE(wait, std::min<int64_t>(last_wait, config_.max_backoff_ms));
+    EXPECT_LE(wait, config_.max_backoff_ms);
+    last_wait = wait;
+    now_ += wait;
+  }
+  EXPECT_GE(last_wait, config_.max_backoff_ms - 1);
+}
+
+TEST_F(ReconcilerTest, RetryAfterIsHonoured) {
+  Send(2);
+  random_ = 0;  // full jitter alone would allow an immediate retry
+  backend_.throttle_retry_after = 5000;
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_EQ(rec_->GetStatus("c").next_attempt_ms, now_ + 5000);
+  EXPECT_EQ(store_->Outbox(0)->size(), 2u);
+  EXPECT_FALSE(store_->Outbox(0)->front().failed) << "throttling is transient";
+}
+
+TEST_F(ReconcilerTest, PermanentFailureParksOnlyThatOperation) {
+  Send(3);
+  backend_.reject_body = {"m1"};
+  ASSERT_TRUE(rec_->Push("c").ok());
+  auto outbox = store_->Outbox(0);
+  ASSERT_EQ(outbox->size(), 1u);
+  EXPECT_TRUE(outbox->front().failed);
+  EXPECT_NE(outbox->front().last_error.find("ValidationException"), std::string::npos);
+  auto page = store_->Page({.conversation_id = "c"});
+  EXPECT_EQ((*page)[0].state, engine::MessageState::kSent);
+  EXPECT_EQ((*page)[1].state, engine::MessageState::kFailed);
+  EXPECT_EQ((*page)[2].state, engine::MessageState::kSent) << "the failure did not block the rest";
+  // Retry through the API: back to pending, pushed again once accepted.
+  backend_.reject_body.clear();
+  ASSERT_TRUE(store_->RetryFailed(outbox->front().seq).ok());
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_TRUE(store_->Outbox(0)->empty());
+}
+
+TEST_F(ReconcilerTest, AuthErrorStopsAndSurfaces) {
+  Send(2);
+  backend_.push_script = {Unauthenticated("UnrecognizedClientException")};
+  Status s = rec_->Push("c");
+  EXPECT_EQ(s.code(), Code::kUnauthenticated);
+  EXPECT_EQ(store_->Outbox(0)->size(), 2u);
+  EXPECT_FALSE(store_->Outbox(0)->front().failed);
+}
+
+TEST_F(ReconcilerTest, PermissionLossParksTheConversationAndStopsPolling) {
+  Send(2);
+  backend_.pull_error = PermissionDenied("ForbiddenException: not a member");
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  EXPECT_TRUE(rec_->GetStatus("c").stopped);
+  auto outbox = store_->Outbox(0);
+  ASSERT_EQ(outbox->size(), 2u);
+  EXPECT_TRUE(outbox->front().failed);
+  int pulls = backend_.pulls;
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  EXPECT_EQ(backend_.pulls, pulls) << "a stopped conversation is not polled";
+  EXPECT_EQ(store_->Page({.conversation_id = "c"})->size(), 2u) << "nothing lost locally";
+}
+
+TEST_F(ReconcilerTest, PullsPagesAndAdvancesTheDurableCursor) {
+  for (int i = 0; i < 250; ++i) {
+    engine::Operation op;
+    op.kind = engine::OpKind::kSend;
+    op.op_id = op.message_id = "remote-" + std::to_string(i);
+    op.author = "them";
+    op.at = {(uint64_t{1'000'000} + static_cast<uint64_t>(i)) << 16, 9};
+    op.body = "x";
+    op.server_time_ms = 1'000'000;
+    backend_.remote.push_back(op);
+  }
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  EXPECT_EQ(store_->GetCursor("scripted", "c").value(), "250");
+  EXPECT_EQ(store_->GetConversation("c")->message_count, 250u);
+  // Reopened reconciler resumes from the cursor: nothing re-fetched.
+  Reconciler again(
+      store_.get(), &backend_, config_, [this] { return now_; }, [] { return 1; });
+  int before = backend_.pulls;
+  ASSERT_TRUE(again.Pull("c").ok());
+  EXPECT_EQ(backend_.pulls, before + 1);
+  auto status = ReadSyncStatus(*store_, "scripted");
+  ASSERT_TRUE(status.ok());
+  ASSERT_EQ(status->size(), 1u);
+  EXPECT_EQ(status->front().cursor, "250");
+}
+
+TEST_F(ReconcilerTest, RetryBudgetStopsADeadNetworkFromSpinning) {
+  config_.retry_budget = 10;  // two retries' worth
+  Reconciler rec(
+      store_.get(), &backend_, config_, [this] { return now_; }, [] { return ~uint64_t{0}; });
+  Send(1);
+  std::vector<int64_t> waits;
+  for (int i = 0; i < 4; ++i) {
+    backend_.push_script = {Unavailable("down")};
+    ASSERT_TRUE(rec.Push("c").ok());
+    waits.push_back(rec.GetStatus("c").next_attempt_ms - now_);
+    now_ = rec.GetStatus("c").next_attempt_ms;
+  }
+  EXPECT_LT(waits[0], config_.max_backoff_ms);
+  EXPECT_GE(waits[2], config_.max_backoff_ms - 1) << "budget spent: wait the maximum";
+  EXPECT_GE(waits[3], config_.max_backoff_ms - 1);
+}
+
+}  // namespace
+}  // namespace tidings::sync
