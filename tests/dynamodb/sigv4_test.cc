@@ -4,7 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdio>
+
+#include "sync/aws/aws_client.h"
+#include "sync/aws/credentials.h"
 
 namespace tidings::aws {
 namespace {
@@ -103,6 +107,61 @@ TEST(SigV4, PresignedUrlMatchesBotocore) {
                  kCreds, {"us-east-1", "chime", 1795523696}, 10);
   ASSERT_TRUE(url.ok());
   EXPECT_EQ(*url, last);
+}
+
+TEST(Credentials, CallbackIsCachedAndRefreshedBeforeExpiry) {
+  int fetches = 0;
+  int64_t expires = 0;
+  auto provider = CallbackCredentials(
+      [&]() -> Result<Credentials> {
+        ++fetches;
+        return Credentials{"AK" + std::to_string(fetches), "secret", "token", expires};
+      },
+      /*refresh_before_ms=*/60'000);
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  expires = now + 3'600'000;  // valid for an hour: cached
+  EXPECT_EQ(provider->Get()->access_key_id, "AK1");
+  EXPECT_EQ(provider->Get()->access_key_id, "AK1");
+  EXPECT_EQ(fetches, 1);
+  expires = now + 30'000;  // the next ones expire within the refresh window
+  auto p2 = CallbackCredentials(
+      [&]() -> Result<Credentials> {
+        ++fetches;
+        return Credentials{"AK" + std::to_string(fetches), "secret", "", expires};
+      },
+      60'000);
+  EXPECT_EQ(p2->Get()->access_key_id, "AK2");
+  EXPECT_EQ(p2->Get()->access_key_id, "AK3") << "refreshed before expiry";
+  auto failing =
+      CallbackCredentials([]() -> Result<Credentials> { return Unavailable("offline"); });
+  EXPECT_EQ(failing->Get().status().code(), Code::kUnavailable);
+}
+
+TEST(AwsErrors, MappedToRetryableOrNot) {
+  auto err = [](long status, std::string body, std::string header = "") {
+    http::Response r;
+    r.status = status;
+    r.body = std::move(body);
+    if (!header.empty()) r.headers.emplace_back("x-amzn-errortype", header);
+    return ErrorFromResponse(r, "svc").code();
+  };
+  EXPECT_EQ(err(400, R"({"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException"})"),
+            Code::kUnavailable);
+  EXPECT_EQ(err(400, R"({"__type":"x#ConditionalCheckFailedException"})"), Code::kAborted);
+  EXPECT_EQ(err(400, R"({"__type":"x#UnrecognizedClientException"})"), Code::kUnauthenticated);
+  EXPECT_EQ(err(400, R"({"__type":"x#AccessDeniedException"})"), Code::kPermissionDenied);
+  EXPECT_EQ(err(400, R"({"__type":"x#ResourceNotFoundException"})"), Code::kNotFound);
+  EXPECT_EQ(err(400, R"({"__type":"x#ValidationException"})"), Code::kInvalidArgument);
+  EXPECT_EQ(
+      err(403, R"({"Code":"ForbiddenException","Message":"no"})", "ForbiddenException:http://x"),
+      Code::kPermissionDenied);
+  EXPECT_EQ(err(429, R"({"Code":"ThrottledClientException"})", "ThrottledClientException:"),
+            Code::kUnavailable);
+  EXPECT_EQ(err(403, "<Error><Code>SignatureDoesNotMatch</Code></Error>"), Code::kUnauthenticated);
+  EXPECT_EQ(err(502, "<html>bad gateway</html>"), Code::kUnavailable);
+  EXPECT_EQ(err(400, "not json at all"), Code::kFailedPrecondition);
 }
 
 TEST(SigV4, MissingCredentialsIsUnauthenticated) {
