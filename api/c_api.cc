@@ -510,8 +510,8 @@ tidings_code tidings_store_delete(tidings_store* store, const char* message_id,
   });
 }
 
-tidings_code tidings_store_react(tidings_store* store, const char* message_id,
-                                 const char* reaction, bool add, tidings_error* error) {
+tidings_code tidings_store_react(tidings_store* store, const char* message_id, const char* reaction,
+                                 bool add, tidings_error* error) {
   return Guard(error, store, [&](engine::Store& s) -> Status {
     TIDINGS_RETURN_IF_ERROR(RequireString(message_id, "message id"));
     TIDINGS_RETURN_IF_ERROR(RequireString(reaction, "reaction"));
@@ -527,9 +527,9 @@ tidings_code tidings_store_mark_read(tidings_store* store, const char* conversat
   });
 }
 
-tidings_code tidings_store_put_conversation(tidings_store* store, const char* id,
-                                            const char* title, const char* const* members,
-                                            size_t member_count, tidings_error* error) {
+tidings_code tidings_store_put_conversation(tidings_store* store, const char* id, const char* title,
+                                            const char* const* members, size_t member_count,
+                                            tidings_error* error) {
   return Guard(error, store, [&](engine::Store& s) -> Status {
     TIDINGS_RETURN_IF_ERROR(RequireString(id, "conversation id"));
     if (members == nullptr && member_count != 0) {
@@ -546,8 +546,8 @@ tidings_code tidings_store_put_conversation(tidings_store* store, const char* id
 
 // ---- Reads ----
 
-tidings_code tidings_store_get(tidings_store* store, const char* message_id,
-                               tidings_message** out, tidings_error* error) {
+tidings_code tidings_store_get(tidings_store* store, const char* message_id, tidings_message** out,
+                               tidings_error* error) {
   if (out != nullptr) *out = nullptr;
   return Guard(error, store, [&](engine::Store& s) -> Status {
     TIDINGS_RETURN_IF_ERROR(RequireString(message_id, "message id"));
@@ -597,8 +597,8 @@ tidings_code tidings_store_page_before(tidings_store* store, const char* convers
 }
 
 tidings_code tidings_store_page_after(tidings_store* store, const char* conversation_id,
-                                      tidings_order after, size_t limit,
-                                      tidings_message_list** out, tidings_error* error) {
+                                      tidings_order after, size_t limit, tidings_message_list** out,
+                                      tidings_error* error) {
   return Page(store, conversation_id, std::nullopt, tidings::capi::FromC(after), limit, out, error);
 }
 
@@ -642,8 +642,8 @@ tidings_code tidings_store_outbox(tidings_store* store, const char* conversation
   if (out != nullptr) *out = nullptr;
   return Guard(error, store, [&](engine::Store& s) -> Status {
     if (out == nullptr) return tidings::InvalidArgument("no place for the outbox (NULL)");
-    TIDINGS_ASSIGN_OR_RETURN(
-        auto entries, s.Outbox(limit, conversation_id == nullptr ? "" : conversation_id));
+    TIDINGS_ASSIGN_OR_RETURN(auto entries,
+                             s.Outbox(limit, conversation_id == nullptr ? "" : conversation_id));
     auto b = std::make_unique<tidings::capi::OutboxBacking>();
     b->entries = std::move(entries);
     for (const auto& e : b->entries) {
@@ -666,8 +666,7 @@ tidings_code tidings_store_outbox(tidings_store* store, const char* conversation
   });
 }
 
-tidings_code tidings_store_outbox_retry(tidings_store* store, uint64_t seq,
-                                        tidings_error* error) {
+tidings_code tidings_store_outbox_retry(tidings_store* store, uint64_t seq, tidings_error* error) {
   return Guard(error, store, [&](engine::Store& s) { return s.RetryFailed(seq); });
 }
 
@@ -699,9 +698,8 @@ tidings_code tidings_store_stats(tidings_store* store, tidings_stats** out, tidi
   });
 }
 
-tidings_code tidings_store_verify(tidings_store* store, tidings_progress_fn progress,
-                                  void* context, tidings_verify_report** out,
-                                  tidings_error* error) {
+tidings_code tidings_store_verify(tidings_store* store, tidings_progress_fn progress, void* context,
+                                  tidings_verify_report** out, tidings_error* error) {
   if (out != nullptr) *out = nullptr;
   return Guard(error, store, [&](engine::Store& s) -> Status {
     if (out == nullptr) return tidings::InvalidArgument("no place for the report (NULL)");
@@ -746,16 +744,15 @@ tidings_code tidings_store_subscribe(tidings_store* store, tidings_change_fn cal
     sub->fn = callback;
     sub->context = context;
     std::lock_guard<std::mutex> lock(store->subs_mu);
-    sub->engine_token = s.Subscribe(
-        [sub](const engine::ChangeEvent& e) { tidings::capi::Deliver(sub, e); });
+    sub->engine_token =
+        s.Subscribe([sub](const engine::ChangeEvent& e) { tidings::capi::Deliver(sub, e); });
     *token = store->next_token++;
     store->subs[*token] = sub;
     return Status::Ok();
   });
 }
 
-tidings_code tidings_store_unsubscribe(tidings_store* store, uint64_t token,
-                                       tidings_error* error) {
+tidings_code tidings_store_unsubscribe(tidings_store* store, uint64_t token, tidings_error* error) {
   return Guard(error, store, [&](engine::Store& s) -> Status {
     std::shared_ptr<tidings::capi::Subscription> sub;
     {

@@ -118,8 +118,7 @@ tidings_code tidings_dynamodb_create_table(const tidings_dynamodb_config* config
   });
 }
 
-tidings_code tidings_sync_open_dynamodb(tidings_store* store,
-                                        const tidings_dynamodb_config* config,
+tidings_code tidings_sync_open_dynamodb(tidings_store* store, const tidings_dynamodb_config* config,
                                         tidings_sync** out, tidings_error* error) {
   if (out != nullptr) *out = nullptr;
   return Guard(error, store, [&](tidings::engine::Store& s) -> Status {
@@ -159,7 +158,7 @@ tidings_code tidings_sync_stop(tidings_sync* sync, tidings_error* error) {
 }
 
 tidings_code tidings_sync_get_status(tidings_sync* sync, tidings_sync_status_list** out,
-                                 tidings_error* error) {
+                                     tidings_error* error) {
   if (out != nullptr) *out = nullptr;
   return Guard(error, [&]() -> Status {
     if (sync == nullptr) return tidings::InvalidArgument("no sync handle given (NULL)");

@@ -16,11 +16,11 @@ namespace tidings::cli {
 enum Exit : int {
   kExitOk = 0,
   kExitFailure = 1,
-  kExitUsage = 2,     // bad arguments or input
-  kExitNotFound = 3,  // no such store, key file, conversation, message
-  kExitKey = 4,       // wrong key or passphrase, key file problems, permission
-  kExitCorrupt = 5,   // corrupt or tampered data; verify found problems
-  kExitBusy = 6,      // the store is held for writing by another process
+  kExitUsage = 2,        // bad arguments or input
+  kExitNotFound = 3,     // no such store, key file, conversation, message
+  kExitKey = 4,          // wrong key or passphrase, key file problems, permission
+  kExitCorrupt = 5,      // corrupt or tampered data; verify found problems
+  kExitBusy = 6,         // the store is held for writing by another process
   kExitUnavailable = 7,  // network or service unavailable (retry later)
 };
 

@@ -210,7 +210,7 @@ int CmdLog(const Globals& g, const std::string& conv, size_t limit, const std::s
   if (a && b) return Fail(Usage("give at most one of --before and --after"));
   auto store = OpenStore(g, Access::kRead);
   if (!store.ok()) return Fail(store.status());
-  auto page = b ? store->Before(conv, *b, limit)
+  auto page = b   ? store->Before(conv, *b, limit)
               : a ? store->After(conv, *a, limit)
                   : store->Newest(conv, limit);
   if (page.status().code() == TIDINGS_NOT_FOUND) {
@@ -325,8 +325,8 @@ int CmdExport(const Globals& g, const std::string& output) {
       return Fail(errno == EEXIST
                       ? api::Status(TIDINGS_ALREADY_EXISTS,
                                     output + " already exists. Choose another --output file")
-                      : api::Status(TIDINGS_IO_ERROR, "cannot create " + output + ": " +
-                                                          std::strerror(errno)));
+                      : api::Status(TIDINGS_IO_ERROR,
+                                    "cannot create " + output + ": " + std::strerror(errno)));
     }
     out = ::fdopen(fd, "w");
   }
@@ -375,8 +375,9 @@ int main(int argc, char** argv) {
   int rc = kExitOk;
 
   auto* init = app.add_subcommand(
-      "init", "create a store, with a new key file beside it (<store>.key) unless --key-file "
-              "names one or a passphrase is used");
+      "init",
+      "create a store, with a new key file beside it (<store>.key) unless --key-file "
+      "names one or a passphrase is used");
   init->add_option("--user", user, "the local user id")->required();
   init->add_flag("--passphrase", passphrase,
                  "protect the store with a passphrase (TIDINGS_PASSPHRASE, or asked twice)");
@@ -403,7 +404,8 @@ int main(int argc, char** argv) {
   react->add_flag("--remove", remove, "remove the reaction");
   react->callback([&] { rc = CmdReact(g, id, reaction, remove); });
 
-  auto* mark_read = app.add_subcommand("mark-read", "mark a conversation read up to its newest message");
+  auto* mark_read =
+      app.add_subcommand("mark-read", "mark a conversation read up to its newest message");
   mark_read->add_option("--conversation,-c", conv, "conversation id")->required();
   mark_read->callback([&] { rc = CmdMarkRead(g, conv); });
 

@@ -86,8 +86,8 @@ int CmdSync(const Globals& g, const api::DynamoDbConfig& flags, int rounds) {
     std::printf("{\"conversations\":%zu,\"outbox\":%zu,\"errors\":%d}\n", statuses->size(), left,
                 errors);
   } else {
-    std::printf("synced %zu conversations; %zu operations still in the outbox\n",
-                statuses->size(), left);
+    std::printf("synced %zu conversations; %zu operations still in the outbox\n", statuses->size(),
+                left);
   }
   if (errors) {
     std::fprintf(stderr,
@@ -132,8 +132,9 @@ void AddSyncCommands(CLI::App& app, Globals& g, int& rc) {
     cmd->add_option("--region", dynamo.region, "AWS region (or AWS_REGION)");
   };
   auto* sync = app.add_subcommand(
-      "sync", "push the outbox and pull new messages, then exit (DynamoDB; credentials from "
-              "the AWS environment)");
+      "sync",
+      "push the outbox and pull new messages, then exit (DynamoDB; credentials from "
+      "the AWS environment)");
   add_dynamo_flags(sync);
   sync->add_option("--rounds", rounds, "push/pull rounds (default 2)")->check(CLI::Range(1, 100));
   sync->callback([&] { rc = CmdSync(g, dynamo, rounds); });

@@ -349,7 +349,7 @@ TIDINGS_EXPORT void tidings_stats_free(tidings_stats* stats);
 
 typedef struct tidings_verify_report {
   uint64_t records_checked;
-  uint64_t problems; /* 0: every record and index entry is intact */
+  uint64_t problems;          /* 0: every record and index entry is intact */
   const char* const* details; /* one line per problem: keys in hex, never
                                  contents */
   size_t detail_count;
@@ -363,11 +363,11 @@ TIDINGS_EXPORT void tidings_verify_report_free(tidings_verify_report* report);
  * ---------------------------------------------------------------------- */
 
 typedef struct tidings_send_request {
-  uint32_t struct_size;        /* sizeof(tidings_send_request) or 0 */
-  const char* conversation_id; /* required */
-  const char* body;            /* may be NULL when body_size is 0 */
-  size_t body_size;            /* at most 64 KiB */
-  const char* content_type;    /* NULL: "text/plain" */
+  uint32_t struct_size;         /* sizeof(tidings_send_request) or 0 */
+  const char* conversation_id;  /* required */
+  const char* body;             /* may be NULL when body_size is 0 */
+  size_t body_size;             /* at most 64 KiB */
+  const char* content_type;     /* NULL: "text/plain" */
   const tidings_pair* metadata; /* at most 16 pairs, 1 KiB in all */
   size_t metadata_count;
   const char* message_id; /* NULL: a new UUIDv7 (pass one to make a retried
@@ -400,7 +400,7 @@ TIDINGS_EXPORT tidings_code tidings_store_delete(tidings_store* store, const cha
  * Errors: NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION. Thread-safe. */
 TIDINGS_EXPORT tidings_code tidings_store_react(tidings_store* store, const char* message_id,
                                                 const char* reaction, bool add,
-                                                    tidings_error* error);
+                                                tidings_error* error);
 
 /* Moves the local user's read marker in a conversation forward to `up_to`
  * (never back). Errors: INVALID_ARGUMENT, FAILED_PRECONDITION. Thread-safe. */
@@ -462,9 +462,9 @@ TIDINGS_EXPORT tidings_code tidings_store_conversations(tidings_store* store, si
 
 /* Up to `limit` outbox entries (0: all) in outbox order; `conversation_id`
  * NULL or "" means every conversation. */
-TIDINGS_EXPORT tidings_code tidings_store_outbox(tidings_store* store,
-                                                 const char* conversation_id, size_t limit,
-                                                 tidings_outbox** out, tidings_error* error);
+TIDINGS_EXPORT tidings_code tidings_store_outbox(tidings_store* store, const char* conversation_id,
+                                                 size_t limit, tidings_outbox** out,
+                                                 tidings_error* error);
 
 /* Puts a failed (parked) outbox entry back in line; the sync engine sends it
  * again with the same idempotency key. Errors: NOT_FOUND,
@@ -482,7 +482,7 @@ TIDINGS_EXPORT tidings_code tidings_store_outbox_discard(tidings_store* store, u
  * ---------------------------------------------------------------------- */
 
 TIDINGS_EXPORT tidings_code tidings_store_stats(tidings_store* store, tidings_stats** out,
-                                                    tidings_error* error);
+                                                tidings_error* error);
 
 /* Called now and then with the work done so far; `total` is an estimate.
  * Runs on the calling thread. */
@@ -554,12 +554,12 @@ TIDINGS_EXPORT tidings_code tidings_store_unsubscribe(tidings_store* store, uint
 typedef struct tidings_sync_status {
   const char* backend; /* "dynamodb", "chime", ... */
   const char* conversation_id;
-  const char* cursor;        /* opaque resume point; "" before the first pull */
-  uint64_t outbox_depth;     /* operations waiting to be pushed */
-  int64_t last_success_ms;   /* Unix ms; 0: never */
-  int64_t last_activity_ms;  /* last push or pull that moved something */
-  const char* last_error;    /* "" when the last round succeeded */
-  int64_t next_attempt_ms;   /* backoff: not before this (0: now) */
+  const char* cursor;       /* opaque resume point; "" before the first pull */
+  uint64_t outbox_depth;    /* operations waiting to be pushed */
+  int64_t last_success_ms;  /* Unix ms; 0: never */
+  int64_t last_activity_ms; /* last push or pull that moved something */
+  const char* last_error;   /* "" when the last round succeeded */
+  int64_t next_attempt_ms;  /* backoff: not before this (0: now) */
   uint32_t consecutive_failures;
   bool stopped; /* permission lost: no more polling until fixed */
 } tidings_sync_status;

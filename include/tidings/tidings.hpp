@@ -46,9 +46,7 @@ class [[nodiscard]] Status {
   const std::string& message() const { return message_; }
   const char* code_name() const { return tidings_code_name(code_); }
   bool IsRetryable() const { return tidings_code_is_retryable(code_); }
-  std::string ToString() const {
-    return ok() ? "OK" : std::string(code_name()) + ": " + message_;
-  }
+  std::string ToString() const { return ok() ? "OK" : std::string(code_name()) + ": " + message_; }
   void IgnoreError() const {}
 
  private:
@@ -60,7 +58,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {  // NOLINT
     if (status_.ok()) status_ = Status(TIDINGS_INTERNAL, "Result made from OK without a value");
   }
@@ -289,17 +287,15 @@ struct ChangeEvent {
 class Key {
  public:
   static Key Raw(std::span<const uint8_t, TIDINGS_KEY_SIZE> bytes) {
-    return Key(TIDINGS_KEY_RAW, std::string(reinterpret_cast<const char*>(bytes.data()),
-                                            bytes.size()));
+    return Key(TIDINGS_KEY_RAW,
+               std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
   }
   static Key Passphrase(std::string_view utf8) {
     return Key(TIDINGS_KEY_PASSPHRASE, std::string(utf8));
   }
   static Key File(std::string path) { return Key(TIDINGS_KEY_FILE, std::move(path)); }
 
-  Key(Key&& other) noexcept : kind_(other.kind_), data_(std::move(other.data_)) {
-    other.Wipe();
-  }
+  Key(Key&& other) noexcept : kind_(other.kind_), data_(std::move(other.data_)) { other.Wipe(); }
   Key& operator=(Key&& other) noexcept {
     if (this != &other) {
       Wipe();
@@ -363,8 +359,8 @@ inline std::vector<SyncStatus> SyncStatusesFrom(const tidings_sync_status_list& 
   for (size_t i = 0; i < list.count; ++i) {
     const tidings_sync_status& c = list.items[i];
     out.push_back(SyncStatus{c.backend, c.conversation_id, c.cursor, c.outbox_depth,
-                             c.last_success_ms, c.last_activity_ms, c.last_error,
-                             c.next_attempt_ms, c.consecutive_failures, c.stopped});
+                             c.last_success_ms, c.last_activity_ms, c.last_error, c.next_attempt_ms,
+                             c.consecutive_failures, c.stopped});
   }
   return out;
 }
@@ -439,8 +435,7 @@ class Store {
     store.handle_ = std::make_shared<tidings_store*>(raw);
     return store;
   }
-  static Result<Store> Create(const std::string& path, const Key& key,
-                              const std::string& user_id) {
+  static Result<Store> Create(const std::string& path, const Key& key, const std::string& user_id) {
     OpenOptions o;
     o.create_if_missing = true;
     o.error_if_exists = true;
@@ -473,10 +468,9 @@ class Store {
     req.metadata = meta.data();
     req.metadata_count = meta.size();
     req.message_id = r.message_id.empty() ? nullptr : r.message_id.c_str();
-    return OneMessage(
-        [&](tidings_message** out, tidings_error* e) {
-          return tidings_store_send(c_handle(), &req, out, e);
-        });
+    return OneMessage([&](tidings_message** out, tidings_error* e) {
+      return tidings_store_send(c_handle(), &req, out, e);
+    });
   }
   Result<Message> Send(const std::string& conversation_id, std::string_view body) {
     SendRequest r;
@@ -486,8 +480,7 @@ class Store {
   }
   Result<Message> Edit(const std::string& message_id, std::string_view body) {
     return OneMessage([&](tidings_message** out, tidings_error* e) {
-      return tidings_store_edit(c_handle(), message_id.c_str(), body.data(), body.size(), out,
-                                e);
+      return tidings_store_edit(c_handle(), message_id.c_str(), body.data(), body.size(), out, e);
     });
   }
   Status Delete(const std::string& message_id) {
@@ -529,8 +522,8 @@ class Store {
   Result<std::vector<Message>> Before(const std::string& conversation_id, OrderKey before,
                                       size_t limit = 0) {
     return Messages([&](tidings_message_list** out, tidings_error* e) {
-      return tidings_store_page_before(c_handle(), conversation_id.c_str(), before.c(), limit,
-                                       out, e);
+      return tidings_store_page_before(c_handle(), conversation_id.c_str(), before.c(), limit, out,
+                                       e);
     });
   }
   Result<std::vector<Message>> After(const std::string& conversation_id, OrderKey after,
@@ -552,9 +545,8 @@ class Store {
   // Most recently active first; limit 0 means all.
   Result<std::vector<Conversation>> Conversations(size_t limit = 0) {
     tidings_conversation_list* raw = nullptr;
-    Status s = internal::Call([&](tidings_error* e) {
-      return tidings_store_conversations(c_handle(), limit, &raw, e);
-    });
+    Status s = internal::Call(
+        [&](tidings_error* e) { return tidings_store_conversations(c_handle(), limit, &raw, e); });
     if (!s.ok()) return s;
     internal::Owned<tidings_conversation_list, tidings_conversation_list_free> owned(raw);
     std::vector<Conversation> out;
@@ -574,8 +566,8 @@ class Store {
     for (size_t i = 0; i < raw->count; ++i) {
       const tidings_outbox_entry& c = raw->items[i];
       out.push_back(OutboxEntry{c.seq, c.kind, c.op_id, c.conversation_id, c.message_id,
-                                OrderKey::FromC(c.at), c.attempts, c.next_attempt_ms,
-                                c.last_error, c.failed});
+                                OrderKey::FromC(c.at), c.attempts, c.next_attempt_ms, c.last_error,
+                                c.failed});
     }
     return out;
   }
@@ -595,8 +587,8 @@ class Store {
         internal::Call([&](tidings_error* e) { return tidings_store_stats(c_handle(), &raw, e); });
     if (!s.ok()) return s;
     internal::Owned<tidings_stats, tidings_stats_free> owned(raw);
-    return Stats{raw->messages,       raw->conversations,  raw->outbox,  raw->outbox_failed,
-                 raw->disk_bytes,     raw->schema_version, raw->replica_id, raw->user_id};
+    return Stats{raw->messages,   raw->conversations,  raw->outbox,     raw->outbox_failed,
+                 raw->disk_bytes, raw->schema_version, raw->replica_id, raw->user_id};
   }
   // OK when the check ran; see the report's problems.
   Result<VerifyReport> Verify(std::function<void(uint64_t done, uint64_t total)> progress = {}) {
@@ -605,8 +597,7 @@ class Store {
       (*static_cast<std::function<void(uint64_t, uint64_t)>*>(ctx))(done, total);
     };
     Status s = internal::Call([&](tidings_error* e) {
-      return tidings_store_verify(c_handle(), progress ? +trampoline : nullptr, &progress, &raw,
-                                  e);
+      return tidings_store_verify(c_handle(), progress ? +trampoline : nullptr, &progress, &raw, e);
     });
     if (!s.ok()) return s;
     internal::Owned<tidings_verify_report, tidings_verify_report_free> owned(raw);
@@ -618,14 +609,11 @@ class Store {
   // returns false to stop (the result is then CANCELLED).
   Status ForEachMessage(const std::function<bool(const Message&)>& visit) {
     auto trampoline = [](void* ctx, const tidings_message* m) -> bool {
-      return (*static_cast<const std::function<bool(const Message&)>*>(ctx))(
-          Message::FromC(*m));
+      return (*static_cast<const std::function<bool(const Message&)>*>(ctx))(Message::FromC(*m));
     };
     return internal::Call([&](tidings_error* e) {
-      return tidings_store_for_each_message(c_handle(), +trampoline,
-                                            const_cast<std::function<bool(const Message&)>*>(
-                                                &visit),
-                                            e);
+      return tidings_store_for_each_message(
+          c_handle(), +trampoline, const_cast<std::function<bool(const Message&)>*>(&visit), e);
     });
   }
   Status Refresh() {

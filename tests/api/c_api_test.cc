@@ -18,9 +18,9 @@ namespace {
 
 using tidings::apitest::TempDir;
 
-const uint8_t kKey[TIDINGS_KEY_SIZE] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-                                         17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30,
-                                         31, 32};
+const uint8_t kKey[TIDINGS_KEY_SIZE] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11,
+                                        12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+                                        23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 
 // An error struct full of junk, to prove success clears it.
 tidings_error Dirty() {
@@ -100,8 +100,7 @@ TEST(CApiBasics, OpenMissingStoreIsNotFoundAndOutIsNulled) {
   tidings_key_source key = tidings_key_raw(kKey);
   tidings_store* out = reinterpret_cast<tidings_store*>(0x1);  // must be overwritten
   tidings_error e{};
-  EXPECT_EQ(tidings_store_open((dir / "none").c_str(), &key, nullptr, &out, &e),
-            TIDINGS_NOT_FOUND);
+  EXPECT_EQ(tidings_store_open((dir / "none").c_str(), &key, nullptr, &out, &e), TIDINGS_NOT_FOUND);
   EXPECT_EQ(out, nullptr);
   EXPECT_EQ(e.code, TIDINGS_NOT_FOUND);
   EXPECT_STRNE(e.message, "");
@@ -427,11 +426,11 @@ TEST_F(CApiTest, ForEachMessageVisitsAllAndCanStop) {
   ExpectCleared(e);
   ASSERT_EQ(seen.size(), 5u);
   int count = 0;
-  EXPECT_EQ(tidings_store_for_each_message(
-                store_,
-                [](void* ctx, const tidings_message*) { return ++*static_cast<int*>(ctx) < 2; },
-                &count, &e),
-            TIDINGS_CANCELLED);
+  EXPECT_EQ(
+      tidings_store_for_each_message(
+          store_, [](void* ctx, const tidings_message*) { return ++*static_cast<int*>(ctx) < 2; },
+          &count, &e),
+      TIDINGS_CANCELLED);
   EXPECT_EQ(count, 2);
 }
 

@@ -5,13 +5,13 @@
 
 #include "tidings/tidings.h"
 
-#define CHECK(cond)                                          \
-  do {                                                       \
-    if (!(cond)) {                                           \
-      fprintf(stderr, "c_smoke: %s failed: %s (%s)\n", #cond, \
-              tidings_code_name(err.code), err.message);      \
-      return 1;                                              \
-    }                                                        \
+#define CHECK(cond)                                                                        \
+  do {                                                                                     \
+    if (!(cond)) {                                                                         \
+      fprintf(stderr, "c_smoke: %s failed: %s (%s)\n", #cond, tidings_code_name(err.code), \
+              err.message);                                                                \
+      return 1;                                                                            \
+    }                                                                                      \
   } while (0)
 
 int main(int argc, char** argv) {

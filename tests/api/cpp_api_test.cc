@@ -113,8 +113,7 @@ TEST(CppApi, StoreRoundTripAndErrors) {
 
     EXPECT_EQ(store->Get("missing").status().code(), TIDINGS_NOT_FOUND);
     EXPECT_EQ(store->Newest("missing").status().code(), TIDINGS_NOT_FOUND);
-    EXPECT_EQ(store->Send("general", std::string(70000, 'x')).status().code(),
-              TIDINGS_TOO_LARGE);
+    EXPECT_EQ(store->Send("general", std::string(70000, 'x')).status().code(), TIDINGS_TOO_LARGE);
     EXPECT_EQ(store->RetryFailed((*outbox)[0].seq).code(), TIDINGS_FAILED_PRECONDITION);
   }  // closed by RAII: a writer can open it again at once
   std::array<uint8_t, TIDINGS_KEY_SIZE> wrong{};
