@@ -3,7 +3,8 @@
 // to push, when to retry, how to merge - lives in the reconciler.
 //
 // Errors are classified by Status code (see Classify below):
-//   transient  kUnavailable, kDeadlineExceeded, kResourceExhausted, kAborted
+//   transient  kUnavailable, kDeadlineExceeded, kResourceExhausted, kAborted,
+//              kCancelled (shutdown): retry with backoff
 //   auth       kUnauthenticated: stop syncing and surface it
 //   permanent  everything else (kPermissionDenied, kInvalidArgument,
 //              kTooLarge, ...): park the operation as failed with the reason
@@ -68,6 +69,12 @@ class Backend {
 
   // Ids of the conversations the user belongs to.
   virtual Result<std::vector<std::string>> ListConversations() = 0;
+
+  // The server's retry-after hint (ms) that came with the last failed call's
+  // error (a throttled or 503 response to a whole request), if any. Per
+  // operation hints travel in PushAck::retry_after_ms instead. The reconciler
+  // never retries sooner than this. Default: no hint.
+  virtual std::optional<int64_t> last_retry_after_ms() const { return std::nullopt; }
 };
 
 }  // namespace tidings::sync

@@ -122,7 +122,7 @@ void BM_NewestPage(benchmark::State& state) {
       ++rows;
     }
     sqlite3_reset(q);
-    if (rows != 50) std::abort();
+    if (static_cast<size_t>(rows) != std::min<size_t>(50, n / bench::kConversations)) std::abort();
     samples.push_back(
         std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - s).count());
   }

@@ -1,14 +1,31 @@
-// Merge throughput: pages of remote messages merged, with their cursor, into a
-// store that already holds N messages (TIDINGS_BENCH_MESSAGES, default 1M),
-// vs raw RocksDB writing the same data (message + index + cursor) without
-// encryption, in one run. Peak RSS while merging 100k messages is reported.
+// Merge throughput: pages of 50 and 100 remote messages merged, each page with
+// its cursor in one atomic write, into a store that already holds N messages
+// (TIDINGS_BENCH_MESSAGES, default 1M, spread over 1000 conversations), vs raw
+// RocksDB writing the same data (message + id index per message, the cursor
+// per page) without encryption, in one run:
+//
+//   BM_Merge_Tidings/P     Store::Merge of a page of P (sealing, keyed-hash
+//                          keys, merge rules, conversation summary, cursor)
+//   BM_Merge_Raw/P         the same keys' worth of plain RocksDB Puts
+//   BM_Pull_Reconciler/P   the whole pull path: backend page -> Reconciler ->
+//                          Merge + cursor + persisted status
+//   BM_Merge100k_Memory    100k messages pulled through the Reconciler in
+//                          pages of 100; RSS sampled after every page
+//                          (rss_start_MB, rss_peak_MB, rss_growth_MB)
+//
+// Both stores use the same durability (WAL written, not fsynced per write).
+// Command and figures: docs/sync.md.
 #include <benchmark/benchmark.h>
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
-#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
 
 #include "../engine/bench_util.h"
 #include "engine/store.h"
+#include "sync/core/reconciler.h"
 
 namespace {
 
@@ -16,28 +33,42 @@ using tidings::engine::Operation;
 using tidings::engine::OpKind;
 using tidings::engine::Store;
 
+constexpr uint64_t kT0 = 1'700'000'000'000;
+
 tidings::crypto::KeySource Key() {
   uint8_t k[32] = {5};
   return tidings::crypto::KeySource::Raw(tidings::crypto::SecretKey::FromBytes(k).value());
 }
 
-Operation Remote(uint64_t i) {
+Operation Remote(const std::string& conv, uint64_t i) {
   Operation op;
   op.kind = OpKind::kSend;
   op.op_id = op.message_id = "remote-" + std::to_string(i);
+  op.conversation_id = conv;
   op.author = "peer";
-  op.at = {(uint64_t{1'700'000'000'000} + i) << 16, 77};
+  op.at = {(kT0 + i) << 16, 77};
   op.body = bench::Body(i);
-  op.server_time_ms = 1'700'000'000'000 + i;
+  op.content_type = "text/plain";
+  op.server_time_ms = kT0 + i;
   return op;
 }
+
+double RssMB() {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return static_cast<double>(resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE))) / 1048576.0;
+}
+
+// Fixture ids are disjoint from the benchmarks' ("remote-" + i for i >= N).
+uint64_t next_id = 0;
 
 struct Fixture {
   bench::TempDir dir;
   std::unique_ptr<Store> store;
-  uint64_t next = 0;
 };
 
+// A store of N received messages (no outbox: they came from a backend).
 Fixture& Shared() {
   static Fixture* f = [] {
     auto* fx = new Fixture;
@@ -46,14 +77,21 @@ Fixture& Shared() {
     o.user_id = "bench";
     o.durability = tidings::engine::Durability::kRelaxed;
     fx->store = std::move(Store::Open(fx->dir.path(), Key(), o).value());
-    std::vector<tidings::engine::SendRequest> reqs(1000);
-    for (size_t i = 0; i < bench::FixtureMessages(); i += reqs.size()) {
-      for (size_t k = 0; k < reqs.size(); ++k) {
-        reqs[k].conversation_id = bench::ConvId(i + k);
-        reqs[k].body = bench::Body(i + k);
+    const uint64_t n = bench::FixtureMessages();
+    std::vector<Operation> page;
+    for (uint64_t c = 0; c < bench::kConversations; ++c) {
+      const std::string conv = bench::ConvId(c);
+      page.clear();
+      for (uint64_t i = c; i < n; i += bench::kConversations) {
+        page.push_back(Remote(conv, i));
+        if (page.size() == 1000) {
+          if (!fx->store->Merge("fixture", conv, page, std::to_string(i)).ok()) std::abort();
+          page.clear();
+        }
       }
-      if (!fx->store->SendMany(reqs).ok()) std::abort();
+      if (!fx->store->Merge("fixture", conv, page, "end").ok()) std::abort();
     }
+    next_id = n;
     return fx;
   }();
   return *f;
@@ -64,8 +102,8 @@ void BM_Merge_Tidings(benchmark::State& state) {
   const size_t page = static_cast<size_t>(state.range(0));
   std::vector<Operation> ops(page);
   for (auto _ : state) {
-    for (auto& op : ops) op = Remote(f.next++);
-    if (!f.store->Merge("bench", "merged", ops, std::to_string(f.next)).ok()) std::abort();
+    for (auto& op : ops) op = Remote("merged", next_id++);
+    if (!f.store->Merge("bench", "merged", ops, std::to_string(next_id)).ok()) std::abort();
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * page));
 }
@@ -73,54 +111,122 @@ BENCHMARK(BM_Merge_Tidings)->Arg(50)->Arg(100)->UseRealTime();
 
 void BM_Merge_Raw(benchmark::State& state) {
   static bench::TempDir dir;
+  static uint64_t raw_next = 0;
   static rocksdb::DB* db = [] {
     rocksdb::Options o;
     o.create_if_missing = true;
     rocksdb::DB* d = nullptr;
     if (!rocksdb::DB::Open(o, dir.path(), &d).ok()) std::abort();
-    for (size_t i = 0; i < bench::FixtureMessages(); i += 1000) {
+    const uint64_t n = bench::FixtureMessages();
+    for (uint64_t i = 0; i < n; i += 1000) {
       rocksdb::WriteBatch wb;
-      for (size_t k = 0; k < 1000; ++k)
-        wb.Put("m" + std::to_string(i + k), bench::Body(i + k)).PermitUncheckedError();
+      for (uint64_t k = i; k < std::min(n, i + 1000); ++k) {
+        Operation op = Remote(bench::ConvId(k), k);
+        std::string key = op.conversation_id + op.at.Encode();
+        wb.Put(key, op.body).PermitUncheckedError();
+        wb.Put("i" + op.message_id, key).PermitUncheckedError();
+      }
       if (!d->Write(rocksdb::WriteOptions(), &wb).ok()) std::abort();
     }
+    raw_next = n;
     return d;
   }();
-  static uint64_t next = 0;
   const size_t page = static_cast<size_t>(state.range(0));
   for (auto _ : state) {
     rocksdb::WriteBatch wb;
     for (size_t k = 0; k < page; ++k) {
-      Operation op = Remote(next++);
+      Operation op = Remote("merged", raw_next++);
       std::string key = "merged" + op.at.Encode();
       wb.Put(key, op.body).PermitUncheckedError();
       wb.Put("i" + op.message_id, key).PermitUncheckedError();
     }
-    wb.Put("cursor", std::to_string(next)).PermitUncheckedError();
+    wb.Put("cursor", std::to_string(raw_next)).PermitUncheckedError();
     if (!db->Write(rocksdb::WriteOptions(), &wb).ok()) std::abort();
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * page));
 }
 BENCHMARK(BM_Merge_Raw)->Arg(50)->Arg(100)->UseRealTime();
 
-// 100k messages merged in pages of 100: peak RSS before and after.
-void BM_Merge100kPeakMemory(benchmark::State& state) {
+// A backend that makes up an endless conversation: page i holds messages
+// [i*P, (i+1)*P) after `base`; nothing is kept in memory.
+class GeneratorBackend final : public tidings::sync::Backend {
+ public:
+  explicit GeneratorBackend(uint64_t base) : base_(base) {}
+  std::string_view name() const override { return "gen"; }
+  size_t max_batch() const override { return 100; }
+  tidings::Result<std::string> EnsureConversation(const tidings::engine::Conversation&) override {
+    return std::string();
+  }
+  tidings::Result<std::vector<tidings::sync::PushAck>> Push(const std::string&,
+                                                            std::span<const Operation>) override {
+    return tidings::Unimplemented("read-only");
+  }
+  tidings::Result<tidings::sync::PullPage> Pull(const std::string& conv, std::string_view cursor,
+                                                size_t limit) override {
+    const uint64_t from = cursor.empty() ? 0 : std::stoull(std::string(cursor));
+    const uint64_t to = std::min(available, from + limit);
+    tidings::sync::PullPage page;
+    for (uint64_t i = from; i < to; ++i) page.ops.push_back(Remote(conv, base_ + i));
+    page.next_cursor = std::to_string(to);
+    page.has_more = to < available;
+    return page;
+  }
+  tidings::Result<std::vector<std::string>> ListConversations() override {
+    return std::vector<std::string>{};
+  }
+  uint64_t available = 0;  // messages the server holds
+
+ private:
+  uint64_t base_;
+};
+
+void BM_Pull_Reconciler(benchmark::State& state) {
   Fixture& f = Shared();
-  rusage before{};
-  getrusage(RUSAGE_SELF, &before);
+  const size_t page = static_cast<size_t>(state.range(0));
+  const std::string conv = "pulled-" + std::to_string(page);
+  GeneratorBackend backend(next_id);
+  next_id += uint64_t{1} << 32;  // ids of this run stay disjoint
+  tidings::sync::SyncConfig config;
+  config.pull_page_size = page;
+  config.max_pull_pages_per_round = 1;
+  int64_t now = static_cast<int64_t>(kT0);
+  tidings::sync::Reconciler rec(
+      f.store.get(), &backend, config, [&] { return ++now; }, [] { return 1; });
   for (auto _ : state) {
-    std::vector<Operation> ops(100);
-    for (int p = 0; p < 1000; ++p) {
-      for (auto& op : ops) op = Remote(f.next++);
-      if (!f.store->Merge("bench", "big", ops, std::to_string(f.next)).ok()) std::abort();
+    backend.available += page;
+    if (!rec.Pull(conv).ok()) std::abort();
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * page));
+}
+BENCHMARK(BM_Pull_Reconciler)->Arg(50)->Arg(100)->UseRealTime();
+
+// 100k messages arrive while offline; the reconciler catches up in bounded
+// rounds of pages of 100. Memory must stay flat: RSS is sampled per round.
+void BM_Merge100k_Memory(benchmark::State& state) {
+  Fixture& f = Shared();
+  constexpr uint64_t kMessages = 100'000;
+  double start = 0, peak = 0;
+  for (auto _ : state) {
+    GeneratorBackend backend(next_id);
+    next_id += kMessages;
+    backend.available = kMessages;
+    tidings::sync::SyncConfig config;  // defaults: pages of 100, 20 per round
+    int64_t now = static_cast<int64_t>(kT0);
+    tidings::sync::Reconciler rec(
+        f.store.get(), &backend, config, [&] { return ++now; }, [] { return 1; });
+    start = peak = RssMB();
+    for (;;) {
+      if (!rec.Pull("backlog").ok()) std::abort();
+      peak = std::max(peak, RssMB());
+      if (rec.GetStatus("backlog").cursor == std::to_string(kMessages)) break;
     }
   }
-  rusage after{};
-  getrusage(RUSAGE_SELF, &after);
-  state.counters["peak_rss_MB_before"] = static_cast<double>(before.ru_maxrss) / 1024;
-  state.counters["peak_rss_MB_after"] = static_cast<double>(after.ru_maxrss) / 1024;
+  state.counters["rss_start_MB"] = start;
+  state.counters["rss_peak_MB"] = peak;
+  state.counters["rss_growth_MB"] = peak - start;
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kMessages));
 }
-BENCHMARK(BM_Merge100kPeakMemory)->Iterations(1)->UseRealTime();
+BENCHMARK(BM_Merge100k_Memory)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -1,7 +1,6 @@
 #include "sync/core/reconciler.h"
 
 #include <algorithm>
-#include <set>
 #include <sstream>
 
 #include "engine/codec.h"
@@ -11,44 +10,96 @@ namespace tidings::sync {
 namespace {
 
 constexpr int kRetryCost = 5;
+// A status whose only change is its timestamps or cursor is rewritten at most
+// this often: polling every 2 s, or catching up page by page, must not mean
+// an extra durable write per poll or page (the cursor itself is written
+// atomically with each page by Store::Merge).
+constexpr int64_t kTimestampOnlyPersistMs = 30'000;
 
+// Sync-state keys. Conversation ids may contain anything but '\n' is not
+// allowed in ids by the index format, so the index skips such ids (they still
+// sync; only `tidings status` would not list them).
 std::string StatusKey(std::string_view backend, const std::string& conv) {
   return "status\n" + std::string(backend) + "\n" + conv;
 }
 std::string IndexKey(std::string_view backend) { return "conversations\n" + std::string(backend); }
+constexpr std::string_view kBackendsKey = "backends";
 
-std::string EncodeStatus(const ConversationStatus& s) {
+std::vector<std::string> SplitLines(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) out.push_back(line);
+  }
+  return out;
+}
+
+// Adds `item` to the newline-separated set stored under `key`.
+tidings::Status AddToIndex(engine::Store& store, std::string_view key, const std::string& item) {
+  TIDINGS_ASSIGN_OR_RETURN(std::string raw, store.GetSyncState(key));
+  std::vector<std::string> items = SplitLines(raw);
+  if (std::find(items.begin(), items.end(), item) != items.end()) return tidings::Status::Ok();
+  raw += item + "\n";
+  return store.PutSyncState(key, raw);
+}
+
+// with_progress false blanks what changes on every successful round (the
+// timestamps, and the cursor, which the store keeps durably on its own): used
+// to decide whether a status write can be skipped.
+std::string EncodeStatus(const ConversationStatus& s, bool with_progress = true) {
+  const bool with_times = with_progress;
   std::string out;
   engine::Writer w(&out);
-  w.U8(1);
+  w.U8(2);
   w.Bytes(s.conversation_id);
-  w.Bytes(s.cursor);
+  w.Bytes(with_progress ? s.cursor : std::string());
   w.Varint(s.outbox_depth);
-  w.Varint(static_cast<uint64_t>(s.last_success_ms));
-  w.Varint(static_cast<uint64_t>(s.last_activity_ms));
+  w.Varint(with_times ? static_cast<uint64_t>(s.last_success_ms) : 0);
+  w.Varint(with_times ? static_cast<uint64_t>(s.last_activity_ms) : 0);
   w.Bytes(s.last_error);
   w.Varint(static_cast<uint64_t>(s.next_attempt_ms));
   w.Varint(s.consecutive_failures);
   w.U8(s.stopped ? 1 : 0);
+  w.Varint(s.outbox_failed);
   return out;
 }
 
 bool DecodeStatus(std::string_view in, ConversationStatus* s) {
   engine::Reader r(in);
   uint8_t v, stopped;
-  uint64_t depth, success, activity, next, failures;
-  if (!r.U8(&v) || v != 1 || !r.Bytes(&s->conversation_id) || !r.Bytes(&s->cursor) ||
+  uint64_t depth, success, activity, next, failures, failed = 0;
+  if (!r.U8(&v) || (v != 1 && v != 2) || !r.Bytes(&s->conversation_id) || !r.Bytes(&s->cursor) ||
       !r.Varint(&depth) || !r.Varint(&success) || !r.Varint(&activity) ||
       !r.Bytes(&s->last_error) || !r.Varint(&next) || !r.Varint(&failures) || !r.U8(&stopped)) {
     return false;
   }
+  if (v >= 2 && !r.Varint(&failed)) return false;
   s->outbox_depth = depth;
   s->last_success_ms = static_cast<int64_t>(success);
   s->last_activity_ms = static_cast<int64_t>(activity);
   s->next_attempt_ms = static_cast<int64_t>(next);
   s->consecutive_failures = static_cast<uint32_t>(failures);
   s->stopped = stopped != 0;
+  s->outbox_failed = failed;
   return true;
+}
+
+Result<ConversationStatus> ReadOne(engine::Store& store, std::string_view backend,
+                                   const std::string& conv) {
+  TIDINGS_ASSIGN_OR_RETURN(std::string raw, store.GetSyncState(StatusKey(backend, conv)));
+  ConversationStatus st;
+  st.conversation_id = conv;
+  if (!raw.empty() && !DecodeStatus(raw, &st)) return DataLoss("a sync status record is corrupt");
+  return st;
+}
+
+// Finds outbox entry `seq` (its conversation), or NotFound.
+Result<engine::OutboxEntry> FindOutboxEntry(engine::Store& store, uint64_t seq) {
+  TIDINGS_ASSIGN_OR_RETURN(auto all, store.Outbox(0));
+  for (auto& e : all) {
+    if (e.seq == seq) return std::move(e);
+  }
+  return NotFound("no outbox entry " + std::to_string(seq));
 }
 
 }  // namespace
@@ -81,12 +132,12 @@ int64_t Reconciler::Backoff(uint32_t failures, std::optional<int64_t> retry_afte
   int64_t cap = config_.max_backoff_ms;
   if (retry_tokens_ >= kRetryCost) {
     retry_tokens_ -= kRetryCost;
-    const uint32_t exp = std::min<uint32_t>(failures, 20);
+    const uint32_t exp = std::min<uint32_t>(failures > 0 ? failures - 1 : 0, 30);
     cap = std::min<int64_t>(config_.max_backoff_ms, config_.base_backoff_ms << exp);
   }
-  // Full jitter: uniform in [0, cap], but never sooner than the server asked.
+  // Full jitter: uniform in [1, cap], but never sooner than the server asked.
   const double unit = static_cast<double>(random_() >> 11) / 9007199254740992.0;  // [0, 1)
-  int64_t wait = static_cast<int64_t>(static_cast<double>(cap) * unit);
+  int64_t wait = 1 + static_cast<int64_t>(static_cast<double>(cap) * unit);
   if (retry_after) wait = std::max(wait, *retry_after);
   return wait;
 }
@@ -97,25 +148,36 @@ ConversationStatus& Reconciler::Load(const std::string& conv) {
   ConversationStatus st;
   st.conversation_id = conv;
   auto raw = store_->GetSyncState(StatusKey(backend_->name(), conv));
-  if (raw.ok() && !raw->empty()) {
-    ConversationStatus saved;
-    if (DecodeStatus(*raw, &saved) && saved.conversation_id == conv) st = saved;
+  ConversationStatus saved;
+  if (raw.ok() && !raw->empty() && DecodeStatus(*raw, &saved) && saved.conversation_id == conv) {
+    st = saved;
+    persisted_[conv] = *raw;
+    indexed_.insert(conv);
   }
   return status_.emplace(conv, st).first->second;
 }
 
-tidings::Status Reconciler::Save(const ConversationStatus& st) {
-  auto index = store_->GetSyncState(IndexKey(backend_->name()));
-  if (!index.ok()) return index.status();
-  std::set<std::string> known;
-  std::istringstream in(*index);
-  for (std::string line; std::getline(in, line);) known.insert(line);
-  if (known.insert(st.conversation_id).second) {
-    std::string joined;
-    for (const auto& c : known) joined += c + "\n";
-    TIDINGS_RETURN_IF_ERROR(store_->PutSyncState(IndexKey(backend_->name()), joined));
+tidings::Status Reconciler::Save(ConversationStatus& st) {
+  const std::string& conv = st.conversation_id;
+  std::string encoded = EncodeStatus(st);
+  auto prev = persisted_.find(conv);
+  if (prev != persisted_.end()) {
+    if (prev->second == encoded) return tidings::Status::Ok();
+    ConversationStatus old;
+    if (DecodeStatus(prev->second, &old) && EncodeStatus(old, false) == EncodeStatus(st, false) &&
+        st.last_success_ms - old.last_success_ms < kTimestampOnlyPersistMs &&
+        st.last_activity_ms - old.last_activity_ms < kTimestampOnlyPersistMs) {
+      return tidings::Status::Ok();
+    }
   }
-  return store_->PutSyncState(StatusKey(backend_->name(), st.conversation_id), EncodeStatus(st));
+  if (!indexed_.count(conv) && conv.find('\n') == std::string::npos) {
+    TIDINGS_RETURN_IF_ERROR(AddToIndex(*store_, kBackendsKey, std::string(backend_->name())));
+    TIDINGS_RETURN_IF_ERROR(AddToIndex(*store_, IndexKey(backend_->name()), conv));
+    indexed_.insert(conv);
+  }
+  TIDINGS_RETURN_IF_ERROR(store_->PutSyncState(StatusKey(backend_->name(), conv), encoded));
+  persisted_[conv] = std::move(encoded);
+  return tidings::Status::Ok();
 }
 
 void Reconciler::RecordFailure(ConversationStatus& st, const tidings::Status& error,
@@ -123,6 +185,32 @@ void Reconciler::RecordFailure(ConversationStatus& st, const tidings::Status& er
   st.consecutive_failures++;
   st.last_error = error.ToString();
   st.next_attempt_ms = clock_() + Backoff(st.consecutive_failures, retry_after);
+}
+
+tidings::Status Reconciler::RecordAuthError(ConversationStatus& st, const tidings::Status& error) {
+  // Surface it where `tidings status` looks; the caller stops syncing.
+  st.last_error = error.ToString();
+  Save(st).IgnoreError();  // the auth error is the one to report
+  return error;
+}
+
+tidings::Status Reconciler::RecordSuccess(ConversationStatus& st, bool activity) {
+  st.consecutive_failures = 0;
+  st.last_error.clear();
+  st.next_attempt_ms = 0;
+  st.last_success_ms = clock_();
+  if (activity) st.last_activity_ms = st.last_success_ms;
+  retry_tokens_ = std::min(config_.retry_budget, retry_tokens_ + 1);
+  return Save(st);
+}
+
+tidings::Status Reconciler::CountOutbox(ConversationStatus& st) {
+  auto left = store_->Outbox(config_.max_push_per_round, st.conversation_id);
+  if (!left.ok()) return left.status();
+  st.outbox_depth = left->size();
+  st.outbox_failed = static_cast<uint64_t>(
+      std::count_if(left->begin(), left->end(), [](const auto& e) { return e.failed; }));
+  return tidings::Status::Ok();
 }
 
 tidings::Status Reconciler::ParkConversation(ConversationStatus& st, const tidings::Status& error) {
@@ -134,9 +222,39 @@ tidings::Status Reconciler::ParkConversation(ConversationStatus& st, const tidin
   if (!pending.ok()) return pending.status();
   for (const auto& e : *pending) {
     if (e.failed) continue;
-    TIDINGS_RETURN_IF_ERROR(store_->FailOutbox(e.seq, error.message(), /*permanent=*/true, 0));
+    TIDINGS_RETURN_IF_ERROR(store_->FailOutbox(e.seq, error.ToString(), /*permanent=*/true, 0));
   }
+  TIDINGS_RETURN_IF_ERROR(CountOutbox(st));
   return Save(st);
+}
+
+bool Reconciler::EnsureRemote(ConversationStatus& st, tidings::Status* out) {
+  auto conversation = store_->GetConversation(st.conversation_id);
+  if (!conversation.ok() || conversation->remote_ids.count(std::string(backend_->name()))) {
+    return true;
+  }
+  auto remote = backend_->EnsureConversation(*conversation);
+  if (ShouldStop()) {
+    *out = Cancelled("sync stopped");
+    return false;
+  }
+  if (remote.ok()) {
+    *out = store_->SetConversationRemoteId(st.conversation_id, backend_->name(), *remote);
+    return out->ok();
+  }
+  switch (Classify(remote.status())) {
+    case ErrorClass::kAuth:
+      *out = RecordAuthError(st, remote.status());
+      break;
+    case ErrorClass::kTransient:
+      RecordFailure(st, remote.status(), backend_->last_retry_after_ms());
+      *out = Save(st);
+      break;
+    case ErrorClass::kPermanent:
+      *out = ParkConversation(st, remote.status());
+      break;
+  }
+  return false;
 }
 
 tidings::Status Reconciler::Push(const std::string& conv) {
@@ -144,94 +262,114 @@ tidings::Status Reconciler::Push(const std::string& conv) {
   if (st.stopped) return tidings::Status::Ok();
   const int64_t now = clock_();
   if (st.next_attempt_ms > now) return tidings::Status::Ok();
-  auto outbox = store_->Outbox(0, conv);
+  if (ShouldStop()) return Cancelled("sync stopped");
+
+  // Bounded read: a backlog of 100k offline writes is pushed over several
+  // rounds, not decrypted into memory at once. Parked entries at the head can
+  // hide due ones behind them, so in that case read them all.
+  auto outbox = store_->Outbox(config_.max_push_per_round, conv);
   if (!outbox.ok()) return outbox.status();
+  auto is_due = [now](const engine::OutboxEntry& e) {
+    return !e.failed && e.next_attempt_ms <= now;
+  };
+  if (outbox->size() >= config_.max_push_per_round &&
+      std::none_of(outbox->begin(), outbox->end(), is_due)) {
+    outbox = store_->Outbox(0, conv);
+    if (!outbox.ok()) return outbox.status();
+  }
   std::vector<engine::OutboxEntry> due;
   for (auto& e : *outbox) {
-    if (!e.failed && e.next_attempt_ms <= now) due.push_back(std::move(e));
+    if (is_due(e)) due.push_back(std::move(e));
   }
-  st.outbox_depth = outbox->size();
-  if (due.empty()) return tidings::Status::Ok();
-
-  auto conversation = store_->GetConversation(conv);
-  if (conversation.ok() && !conversation->remote_ids.count(std::string(backend_->name()))) {
-    auto remote = backend_->EnsureConversation(*conversation);
-    if (!remote.ok()) {
-      switch (Classify(remote.status())) {
-        case ErrorClass::kAuth:
-          return remote.status();
-        case ErrorClass::kTransient:
-          RecordFailure(st, remote.status(), std::nullopt);
-          return Save(st);
-        case ErrorClass::kPermanent:
-          return ParkConversation(st, remote.status());
-      }
-    }
-    TIDINGS_RETURN_IF_ERROR(store_->SetConversationRemoteId(conv, backend_->name(), *remote));
+  if (due.empty()) {
+    TIDINGS_RETURN_IF_ERROR(CountOutbox(st));
+    return Save(st);
   }
 
-  const size_t batch = std::max<size_t>(1, backend_->max_batch());
-  for (size_t start = 0; start < due.size(); start += batch) {
-    const size_t n = std::min(batch, due.size() - start);
+  tidings::Status ensured;
+  if (!EnsureRemote(st, &ensured)) return ensured;
+
+  const size_t max_batch = std::max<size_t>(1, backend_->max_batch());
+  size_t isolate_until = 0;  // one at a time below this: finding a refused op
+  for (size_t start = 0; start < due.size();) {
+    const size_t n = std::min(start < isolate_until ? 1 : max_batch, due.size() - start);
     std::vector<engine::Operation> ops;
+    ops.reserve(n);
     for (size_t i = 0; i < n; ++i) ops.push_back(due[start + i].op);
+    if (ShouldStop()) return Cancelled("sync stopped");
     auto acks = backend_->Push(conv, ops);
+    // Stopped (or crashed) with the answer in hand: record nothing. The
+    // entries stay pending and the retry is deduplicated by op id.
+    if (ShouldStop()) return Cancelled("sync stopped");
     if (!acks.ok() || acks->size() != n) {
       tidings::Status error =
           acks.ok() ? Internal("backend returned a wrong number of acks") : acks.status();
       switch (Classify(error)) {
         case ErrorClass::kAuth:
-          return error;
+          return RecordAuthError(st, error);
         case ErrorClass::kPermanent:
           if (error.code() == Code::kPermissionDenied || error.code() == Code::kNotFound) {
             return ParkConversation(st, error);
           }
-          for (size_t i = 0; i < n; ++i) {
-            TIDINGS_RETURN_IF_ERROR(
-                store_->FailOutbox(due[start + i].seq, error.message(), true, 0));
+          if (n > 1) {  // which one? retry this batch one at a time
+            isolate_until = start + n;
+            continue;
           }
+          TIDINGS_RETURN_IF_ERROR(store_->FailOutbox(due[start].seq, error.ToString(), true, 0));
+          start += n;
           continue;  // the rest is not blocked
         case ErrorClass::kTransient: {
-          RecordFailure(st, error, std::nullopt);
+          RecordFailure(st, error, backend_->last_retry_after_ms());
           for (size_t i = 0; i < n; ++i) {
-            TIDINGS_RETURN_IF_ERROR(
-                store_->FailOutbox(due[start + i].seq, error.message(), false, st.next_attempt_ms));
+            TIDINGS_RETURN_IF_ERROR(store_->FailOutbox(due[start + i].seq, error.ToString(), false,
+                                                       st.next_attempt_ms));
           }
+          TIDINGS_RETURN_IF_ERROR(CountOutbox(st));
           return Save(st);  // keep order: nothing behind it goes first
         }
       }
     }
+    // Per-operation answers: the accepted ones are done whatever happened to
+    // their neighbours; a transient refusal stops the conversation after
+    // this batch.
+    std::optional<tidings::Status> transient;
+    std::optional<int64_t> retry_after;
+    std::vector<uint64_t> retry_later;
     for (size_t i = 0; i < n; ++i) {
       const PushAck& ack = (*acks)[i];
       const engine::OutboxEntry& e = due[start + i];
       if (ack.status.ok()) {
         TIDINGS_RETURN_IF_ERROR(store_->AckOutbox(
             e.seq, {std::string(backend_->name()), ack.remote_id, ack.server_time_ms}));
-        retry_tokens_ = std::min(config_.retry_budget, retry_tokens_ + 1);
         continue;
       }
       switch (Classify(ack.status)) {
         case ErrorClass::kAuth:
-          return ack.status;
+          return RecordAuthError(st, ack.status);
         case ErrorClass::kPermanent:
-          TIDINGS_RETURN_IF_ERROR(store_->FailOutbox(e.seq, ack.status.message(), true, 0));
-          continue;
+          TIDINGS_RETURN_IF_ERROR(store_->FailOutbox(e.seq, ack.status.ToString(), true, 0));
+          break;
         case ErrorClass::kTransient:
-          RecordFailure(st, ack.status, ack.retry_after_ms);
-          for (size_t j = i; j < n; ++j) {
-            TIDINGS_RETURN_IF_ERROR(store_->FailOutbox(due[start + j].seq, ack.status.message(),
-                                                       false, st.next_attempt_ms));
-          }
-          return Save(st);
+          if (!transient) transient = ack.status;
+          if (ack.retry_after_ms)
+            retry_after = std::max(retry_after.value_or(0), *ack.retry_after_ms);
+          retry_later.push_back(e.seq);
+          break;
       }
     }
+    if (transient) {
+      RecordFailure(st, *transient, retry_after);
+      for (uint64_t seq : retry_later) {
+        TIDINGS_RETURN_IF_ERROR(
+            store_->FailOutbox(seq, transient->ToString(), false, st.next_attempt_ms));
+      }
+      TIDINGS_RETURN_IF_ERROR(CountOutbox(st));
+      return Save(st);
+    }
+    start += n;
   }
-  st.consecutive_failures = 0;
-  st.last_error.clear();
-  st.last_success_ms = st.last_activity_ms = clock_();
-  auto left = store_->Outbox(0, conv);
-  if (left.ok()) st.outbox_depth = left->size();
-  return Save(st);
+  TIDINGS_RETURN_IF_ERROR(CountOutbox(st));
+  return RecordSuccess(st, /*activity=*/true);
 }
 
 tidings::Status Reconciler::Pull(const std::string& conv) {
@@ -242,14 +380,21 @@ tidings::Status Reconciler::Pull(const std::string& conv) {
   if (!cursor.ok()) return cursor.status();
   std::string at = *cursor;
   bool merged_any = false;
-  for (size_t page = 0; page < config_.max_pull_pages_per_round; ++page) {
+  behind_.erase(conv);
+  for (size_t page = 0;; ++page) {
+    if (page == config_.max_pull_pages_per_round) {
+      behind_.insert(conv);  // more is ready: NextPollMs says "now"
+      break;
+    }
+    if (ShouldStop()) return Cancelled("sync stopped");
     auto result = backend_->Pull(conv, at, config_.pull_page_size);
+    if (ShouldStop()) return Cancelled("sync stopped");
     if (!result.ok()) {
       switch (Classify(result.status())) {
         case ErrorClass::kAuth:
-          return result.status();
+          return RecordAuthError(st, result.status());
         case ErrorClass::kTransient:
-          RecordFailure(st, result.status(), std::nullopt);
+          RecordFailure(st, result.status(), backend_->last_retry_after_ms());
           return Save(st);
         case ErrorClass::kPermanent:
           if (result.status().code() == Code::kPermissionDenied) {
@@ -261,18 +406,18 @@ tidings::Status Reconciler::Pull(const std::string& conv) {
     }
     // The page and its cursor in one atomic write: a crash neither skips nor
     // re-applies (and re-applying would be harmless: merges are idempotent).
-    TIDINGS_RETURN_IF_ERROR(
-        store_->Merge(backend_->name(), conv, result->ops, result->next_cursor));
+    // An empty page that does not move the cursor writes nothing.
+    if (!result->ops.empty() || result->next_cursor != at) {
+      TIDINGS_RETURN_IF_ERROR(
+          store_->Merge(backend_->name(), conv, result->ops, result->next_cursor));
+      at = result->next_cursor;
+      st.cursor = at;
+    }
     merged_any = merged_any || !result->ops.empty();
-    at = result->next_cursor;
     if (!result->has_more) break;
   }
   st.cursor = at;
-  st.consecutive_failures = 0;
-  st.last_error.clear();
-  st.last_success_ms = clock_();
-  if (merged_any) st.last_activity_ms = st.last_success_ms;
-  return Save(st);
+  return RecordSuccess(st, merged_any);
 }
 
 Result<std::vector<std::string>> Reconciler::Conversations() {
@@ -299,6 +444,7 @@ tidings::Status Reconciler::SyncAll() {
 
 int64_t Reconciler::NextPollMs(const std::string& conv) {
   ConversationStatus& st = Load(conv);
+  if (behind_.count(conv)) return st.next_attempt_ms;
   const int64_t now = clock_();
   const int64_t idle_for = now - std::max(st.last_activity_ms, int64_t{0});
   int64_t interval = config_.active_poll_ms;
@@ -311,20 +457,71 @@ int64_t Reconciler::NextPollMs(const std::string& conv) {
 
 ConversationStatus Reconciler::GetStatus(const std::string& conv) { return Load(conv); }
 
+tidings::Status Reconciler::Resume(const std::string& conv) {
+  ConversationStatus& st = Load(conv);
+  st.stopped = false;
+  st.next_attempt_ms = 0;
+  st.consecutive_failures = 0;
+  st.last_error.clear();
+  return Save(st);
+}
+
+tidings::Status Reconciler::RetryFailed(uint64_t seq) {
+  TIDINGS_ASSIGN_OR_RETURN(auto entry, FindOutboxEntry(*store_, seq));
+  TIDINGS_RETURN_IF_ERROR(store_->RetryFailed(seq));
+  return Resume(entry.op.conversation_id);
+}
+
+tidings::Status Reconciler::DiscardFailed(uint64_t seq) {
+  TIDINGS_ASSIGN_OR_RETURN(auto entry, FindOutboxEntry(*store_, seq));
+  TIDINGS_RETURN_IF_ERROR(store_->DiscardFailed(seq));
+  ConversationStatus& st = Load(entry.op.conversation_id);
+  TIDINGS_RETURN_IF_ERROR(CountOutbox(st));
+  return Save(st);
+}
+
 Result<std::vector<ConversationStatus>> ReadSyncStatus(engine::Store& store,
                                                        std::string_view backend) {
   TIDINGS_ASSIGN_OR_RETURN(std::string index, store.GetSyncState(IndexKey(backend)));
   std::vector<ConversationStatus> out;
-  std::istringstream in(index);
-  for (std::string conv; std::getline(in, conv);) {
-    TIDINGS_ASSIGN_OR_RETURN(std::string raw, store.GetSyncState(StatusKey(backend, conv)));
-    ConversationStatus st;
-    if (!DecodeStatus(raw, &st)) return DataLoss("a sync status record is corrupt");
-    auto outbox = store.Outbox(0, conv);
-    if (outbox.ok()) st.outbox_depth = outbox->size();
+  for (const std::string& conv : SplitLines(index)) {
+    TIDINGS_ASSIGN_OR_RETURN(ConversationStatus st, ReadOne(store, backend, conv));
+    // The status record lags the cursor by design (see Save); the store's
+    // cursor is exact.
+    TIDINGS_ASSIGN_OR_RETURN(st.cursor, store.GetCursor(backend, conv));
+    TIDINGS_ASSIGN_OR_RETURN(auto outbox, store.Outbox(0, conv));
+    st.outbox_depth = outbox.size();
+    st.outbox_failed = static_cast<uint64_t>(
+        std::count_if(outbox.begin(), outbox.end(), [](const auto& e) { return e.failed; }));
     out.push_back(std::move(st));
   }
   return out;
+}
+
+Result<std::vector<std::string>> SyncedBackends(engine::Store& store) {
+  TIDINGS_ASSIGN_OR_RETURN(std::string raw, store.GetSyncState(kBackendsKey));
+  return SplitLines(raw);
+}
+
+tidings::Status RetryFailedOperation(engine::Store& store, uint64_t seq) {
+  TIDINGS_ASSIGN_OR_RETURN(auto entry, FindOutboxEntry(store, seq));
+  TIDINGS_RETURN_IF_ERROR(store.RetryFailed(seq));
+  TIDINGS_ASSIGN_OR_RETURN(auto backends, SyncedBackends(store));
+  for (const auto& backend : backends) {
+    TIDINGS_ASSIGN_OR_RETURN(auto st, ReadOne(store, backend, entry.op.conversation_id));
+    if (!st.stopped && st.next_attempt_ms == 0) continue;
+    st.stopped = false;
+    st.next_attempt_ms = 0;
+    st.consecutive_failures = 0;
+    st.last_error.clear();
+    TIDINGS_RETURN_IF_ERROR(
+        store.PutSyncState(StatusKey(backend, entry.op.conversation_id), EncodeStatus(st)));
+  }
+  return tidings::Status::Ok();
+}
+
+tidings::Status DiscardFailedOperation(engine::Store& store, uint64_t seq) {
+  return store.DiscardFailed(seq);
 }
 
 }  // namespace tidings::sync

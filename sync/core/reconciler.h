@@ -4,13 +4,37 @@
 // tests, through the same calls. All waiting is expressed as "next attempt at
 // time T", never as sleeping.
 //
-// Thread safety: one thread at a time per Reconciler.
+// Decisions (docs/sync.md has the long form):
+//   push   the outbox of a conversation in outbox order, up to
+//          Backend::max_batch() operations per request. A transient failure
+//          (Classify) stops the conversation's push until a capped,
+//          full-jitter exponential backoff (never sooner than a server's
+//          retry-after) has passed, so nothing behind it overtakes it. A
+//          permanent failure parks only the operation it concerns (a batch
+//          refused as a whole is retried one operation at a time to find it);
+//          later operations and other conversations go on. PermissionDenied /
+//          NotFound for the conversation itself parks all its pending
+//          operations and stops polling it (`stopped`) until Resume().
+//          Unauthenticated is returned to the caller, which stops syncing.
+//   pull   pages of at most pull_page_size after the durable cursor, each
+//          merged together with its new cursor in one atomic Store::Merge, at
+//          most max_pull_pages_per_round pages per call (flat memory).
+//   budget a retry costs kRetryCost tokens, a success refunds one; with the
+//          bucket empty every failure waits the full capped backoff window,
+//          so a dead network costs one request per conversation per
+//          max_backoff_ms on average instead of spinning.
+//
+// Thread safety: one thread at a time per Reconciler (the cancellation
+// predicate may be flipped from any thread).
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "engine/store.h"
 #include "sync/backend.h"
@@ -20,28 +44,34 @@ namespace tidings::sync {
 struct SyncConfig {
   size_t pull_page_size = 100;           // operations per pull request
   size_t max_pull_pages_per_round = 20;  // bounds one round's memory and time
+  size_t max_push_per_round = 500;       // outbox entries read per push round
   int64_t base_backoff_ms = 500;         // first retry waits up to this (full jitter)
   int64_t max_backoff_ms = 60'000;       // cap of the exponential backoff
-  // Retry budget (AWS standard-mode style): a retry costs kRetryCost tokens, a
-  // success refunds one; with the bucket empty, failures wait the maximum
-  // backoff, so a dead network does not spin.
+  // Retry budget (AWS standard-mode style): a retry costs 5 tokens, a success
+  // refunds one; with the bucket empty, failures draw from the whole capped
+  // window, so a dead network does not spin.
   int retry_budget = 500;
   int64_t active_poll_ms = 2'000;         // poll interval of an active conversation
   int64_t idle_poll_ms = 60'000;          // ... backing off to this when idle
   int64_t active_window_ms = 5 * 60'000;  // activity this recent means "active"
 };
 
-// What a round found out; persisted so `tidings status` can show it.
+// What the reconciler knows about one conversation on one backend; persisted
+// (Store::PutSyncState) so `tidings status` in another process can show it.
 struct ConversationStatus {
   std::string conversation_id;
-  std::string cursor;
-  uint64_t outbox_depth = 0;
-  int64_t last_success_ms = 0;
+  std::string cursor;            // last merged position (as in Store::GetCursor)
+  uint64_t outbox_depth = 0;     // entries waiting (pending + failed); exact in
+                                 // ReadSyncStatus, capped at max_push_per_round
+                                 // in a live Reconciler
+  int64_t last_success_ms = 0;   // last round without error (Unix ms), 0 never
   int64_t last_activity_ms = 0;  // last time something was pushed or pulled
-  std::string last_error;        // empty when the last round succeeded
+  std::string last_error;        // "CODE: reason" of the last failure; empty
+                                 // after a success. Never message text.
   int64_t next_attempt_ms = 0;   // no push/pull before this (backoff)
   uint32_t consecutive_failures = 0;
-  bool stopped = false;  // permission lost: no more polling
+  bool stopped = false;        // permission lost: not polled until Resume()
+  uint64_t outbox_failed = 0;  // parked entries (need retry or discard)
 };
 
 class Reconciler {
@@ -49,45 +79,91 @@ class Reconciler {
   using Clock = std::function<int64_t()>;    // Unix ms
   using Random = std::function<uint64_t()>;  // uniform 64-bit
 
+  // store and backend must outlive the reconciler. clock and random are the
+  // seams the simulator and unit tests replace.
   Reconciler(engine::Store* store, Backend* backend, SyncConfig config, Clock clock, Random random);
 
+  // Once `cancelled` returns true, calls return Cancelled at the next step
+  // boundary (before a request, or after a response and before anything of
+  // it is written), leaving the store as a crash at that point would: the
+  // outbox and cursors are durable and op ids make the retry safe. Used by
+  // SyncEngine::Stop and by the simulator to crash a replica mid-sync.
+  void set_cancelled(std::function<bool()> cancelled) { cancelled_ = std::move(cancelled); }
+
   // Pushes due outbox entries of the conversation, in order, batched.
-  // Returns Unauthenticated (stop everything and surface it) or OK; every
-  // other failure is recorded in the outbox and the status.
+  // Returns OK (every backend failure is recorded in the outbox and the
+  // status), Unauthenticated (stop everything and surface it), Cancelled, or
+  // a store error.
   tidings::Status Push(const std::string& conversation_id);
   // Pulls pages after the durable cursor and merges each page with its
-  // cursor atomically. Bounded per round. Same error contract as Push.
+  // cursor atomically. Bounded per call. Same error contract as Push.
   tidings::Status Pull(const std::string& conversation_id);
   // Push then pull every conversation known locally or remotely.
   tidings::Status SyncAll();
 
-  // Conversations this reconciler knows (local store + backend listing).
+  // Conversations this reconciler knows (local store + backend listing; a
+  // failing listing other than Unauthenticated is ignored).
   Result<std::vector<std::string>> Conversations();
-  // When this conversation should next be polled, by activity.
+  // When this conversation should next be polled: soon after activity, then
+  // backing off from active_poll_ms to idle_poll_ms; never before a backoff
+  // ends; immediately if the last pull stopped at the page bound.
   int64_t NextPollMs(const std::string& conversation_id);
 
   ConversationStatus GetStatus(const std::string& conversation_id);
 
+  // Clears a stopped conversation's state and backoff so it is pushed and
+  // pulled again (after the user regained access, say). Parked operations
+  // stay parked; RetryFailed them.
+  tidings::Status Resume(const std::string& conversation_id);
+  // Store::RetryFailed / DiscardFailed plus the bookkeeping: a retried
+  // operation's conversation is resumed and becomes due now. NotFound for an
+  // unknown seq, FailedPrecondition if the entry is not parked.
+  tidings::Status RetryFailed(uint64_t seq);
+  tidings::Status DiscardFailed(uint64_t seq);
+
  private:
+  bool ShouldStop() const { return cancelled_ && cancelled_(); }
   int64_t Backoff(uint32_t failures, std::optional<int64_t> retry_after);
   void RecordFailure(ConversationStatus& st, const tidings::Status& error,
                      std::optional<int64_t> retry_after);
-  tidings::Status Save(const ConversationStatus& st);
+  tidings::Status RecordAuthError(ConversationStatus& st, const tidings::Status& error);
+  tidings::Status RecordSuccess(ConversationStatus& st, bool activity);
+  tidings::Status Save(ConversationStatus& st);
   ConversationStatus& Load(const std::string& conversation_id);
   tidings::Status ParkConversation(ConversationStatus& st, const tidings::Status& error);
+  // Returns false (and records/returns `out`) when the push should stop.
+  bool EnsureRemote(ConversationStatus& st, tidings::Status* out);
+  tidings::Status CountOutbox(ConversationStatus& st);
 
   engine::Store* store_;
   Backend* backend_;
   SyncConfig config_;
   Clock clock_;
   Random random_;
+  std::function<bool()> cancelled_;
   int retry_tokens_;
   std::map<std::string, ConversationStatus> status_;  // cache of persisted status
+  std::map<std::string, std::string> persisted_;      // last written encoding
+  std::set<std::string> indexed_;                     // in the persisted index
+  std::set<std::string> behind_;                      // pull stopped at the page bound
 };
 
-// Persisted status, readable from any process that can open the store
-// (read-only is enough): what `tidings status` prints.
+// ---- For the CLI and embedders: persisted status, no running sync needed ----
+
+// Status of every conversation the named backend has synced, from any store
+// handle (a read-only one opened while a daemon syncs the store is enough;
+// call Store::Refresh first to see its latest writes). outbox_depth and
+// outbox_failed are counted exactly from the store. Empty if never synced.
 Result<std::vector<ConversationStatus>> ReadSyncStatus(engine::Store& store,
                                                        std::string_view backend);
+// Names of the backends that have persisted status in this store.
+Result<std::vector<std::string>> SyncedBackends(engine::Store& store);
+// For a writable store with no SyncEngine running on it (e.g. `tidings outbox
+// retry|discard`): Store::RetryFailed / DiscardFailed, and for a retry also
+// clears the stopped flag and backoff of that conversation on every backend
+// so the next sync pushes it at once. With a SyncEngine running in this
+// process, call SyncEngine::RetryFailed / DiscardFailed instead.
+tidings::Status RetryFailedOperation(engine::Store& store, uint64_t seq);
+tidings::Status DiscardFailedOperation(engine::Store& store, uint64_t seq);
 
 }  // namespace tidings::sync

@@ -1,37 +1,61 @@
 #include "sync/core/sync_engine.h"
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 
 namespace tidings::sync {
 
 namespace {
-int64_t NowMs() {
+
+int64_t SystemNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+
+Reconciler::Random DefaultRandom() {
+  auto rng = std::make_shared<std::mt19937_64>(std::random_device{}());
+  return [rng] { return (*rng)(); };
+}
+
+// Compared to decide whether a status changed enough to report it.
+std::string Fingerprint(const ConversationStatus& s) {
+  return s.cursor + '\0' + std::to_string(s.outbox_depth) + '\0' + std::to_string(s.outbox_failed) +
+         '\0' + s.last_error + '\0' + std::to_string(s.next_attempt_ms) + '\0' +
+         (s.stopped ? "1" : "0");
+}
+
 }  // namespace
 
 SyncEngine::SyncEngine(engine::Store* store, Backend* backend, SyncConfig config)
-    : store_(store), backend_(backend), config_(config) {
-  auto rng = std::make_shared<std::mt19937_64>(std::random_device{}());
+    : SyncEngine(store, backend, config, SystemNowMs, DefaultRandom()) {}
+
+SyncEngine::SyncEngine(engine::Store* store, Backend* backend, SyncConfig config,
+                       Reconciler::Clock clock, Reconciler::Random random)
+    : store_(store), backend_(backend), config_(config), clock_(clock) {
   reconciler_ =
-      std::make_unique<Reconciler>(store_, backend_, config_, NowMs, [rng] { return (*rng)(); });
+      std::make_unique<Reconciler>(store_, backend_, config_, std::move(clock), std::move(random));
+  reconciler_->set_cancelled([this] { return stopping_.load(std::memory_order_relaxed); });
 }
 
 SyncEngine::~SyncEngine() { Stop(); }
+
+Status SyncEngine::SetListener(Listener listener) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (running_) return FailedPrecondition("set the listener before Start()");
+  listener_ = std::move(listener);
+  return Status::Ok();
+}
 
 Status SyncEngine::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (running_) return FailedPrecondition("sync is already running");
   running_ = true;
-  stop_ = false;
+  stopping_ = false;
   push_now_ = true;
   last_error_ = Status::Ok();
-  subscription_ = store_->Subscribe([this](const engine::ChangeEvent& e) {
-    if (e.kind == engine::ChangeEvent::Kind::kOutboxChanged) Poke();
-  });
+  subscription_ = store_->Subscribe([this](const engine::ChangeEvent& e) { OnStoreEvent(e); });
   thread_ = std::thread([this] { Run(); });
   return Status::Ok();
 }
@@ -40,13 +64,25 @@ void SyncEngine::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!running_) return;
-    stop_ = true;
+    stopping_ = true;
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   store_->Unsubscribe(subscription_);
+  {
+    // Re-list conversations on the next Start. (Lock order: reconciler_mu_
+    // before mu_, never the other way.)
+    std::lock_guard<std::mutex> rlock(reconciler_mu_);
+    next_listing_ms_ = 0;
+  }
   std::lock_guard<std::mutex> lock(mu_);
   running_ = false;
+  stopping_ = false;
+}
+
+bool SyncEngine::running() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return running_;
 }
 
 void SyncEngine::Poke() {
@@ -57,24 +93,79 @@ void SyncEngine::Poke() {
   cv_.notify_all();
 }
 
+void SyncEngine::Emit(const SyncEvent& e) {
+  if (listener_) listener_(e);
+}
+
+void SyncEngine::OnStoreEvent(const engine::ChangeEvent& e) {
+  using Kind = engine::ChangeEvent::Kind;
+  switch (e.kind) {
+    case Kind::kOutboxChanged:
+      // A local write queued something: push now. The sync thread's own
+      // outbox writes (acks, failures) must not wake it again.
+      if (std::this_thread::get_id() != sync_thread_id_.load()) Poke();
+      return;
+    case Kind::kMessageAdded:
+      Emit({.kind = SyncEvent::Kind::kMessageAdded,
+            .conversation_id = e.conversation_id,
+            .message_id = e.message_id});
+      return;
+    case Kind::kMessageChanged:
+      Emit({.kind = SyncEvent::Kind::kMessageChanged,
+            .conversation_id = e.conversation_id,
+            .message_id = e.message_id});
+      return;
+    case Kind::kMessageStateChanged: {
+      SyncEvent out{.kind = SyncEvent::Kind::kMessageState,
+                    .conversation_id = e.conversation_id,
+                    .message_id = e.message_id};
+      auto m = store_->Get(e.message_id);
+      if (m.ok()) {
+        out.state = m->state;
+        out.failure_reason = m->failure_reason;
+      }
+      Emit(out);
+      return;
+    }
+    case Kind::kConversationChanged:
+      return;
+  }
+}
+
+void SyncEngine::Report(const std::string& conv) {
+  ConversationStatus st = reconciler_->GetStatus(conv);
+  std::string fp = Fingerprint(st);
+  auto& last = last_reported_[conv];
+  const bool changed = last != fp;
+  last = std::move(fp);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    snapshot_[conv] = st;
+  }
+  if (changed) Emit({.kind = SyncEvent::Kind::kStatusChanged, .conversation_id = conv});
+}
+
 Status SyncEngine::SyncOnce() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (running_) return FailedPrecondition("sync is running in the background; stop it first");
+    if (running_) return FailedPrecondition("sync is running in the background; Poke() it");
   }
-  Status s = reconciler_->SyncAll();
-  auto convs = reconciler_->Conversations();
-  std::lock_guard<std::mutex> lock(mu_);
-  snapshot_.clear();
-  if (convs.ok()) {
-    for (const auto& c : *convs) snapshot_.push_back(reconciler_->GetStatus(c));
+  std::lock_guard<std::mutex> rlock(reconciler_mu_);
+  TIDINGS_ASSIGN_OR_RETURN(auto convs, reconciler_->Conversations());
+  for (const auto& c : convs) {
+    Status s = reconciler_->Push(c);
+    if (s.ok()) s = reconciler_->Pull(c);
+    Report(c);
+    TIDINGS_RETURN_IF_ERROR(s);
   }
-  return s;
+  return Status::Ok();
 }
 
 std::vector<ConversationStatus> SyncEngine::Snapshot() {
   std::lock_guard<std::mutex> lock(mu_);
-  return snapshot_;
+  std::vector<ConversationStatus> out;
+  for (const auto& [conv, st] : snapshot_) out.push_back(st);
+  return out;
 }
 
 Status SyncEngine::last_error() {
@@ -82,57 +173,82 @@ Status SyncEngine::last_error() {
   return last_error_;
 }
 
+Status SyncEngine::RetryFailed(uint64_t seq) {
+  {
+    std::lock_guard<std::mutex> rlock(reconciler_mu_);
+    TIDINGS_RETURN_IF_ERROR(reconciler_->RetryFailed(seq));
+  }
+  Poke();
+  return Status::Ok();
+}
+
+Status SyncEngine::DiscardFailed(uint64_t seq) {
+  std::lock_guard<std::mutex> rlock(reconciler_mu_);
+  return reconciler_->DiscardFailed(seq);
+}
+
+Status SyncEngine::Resume(const std::string& conversation_id) {
+  {
+    std::lock_guard<std::mutex> rlock(reconciler_mu_);
+    TIDINGS_RETURN_IF_ERROR(reconciler_->Resume(conversation_id));
+  }
+  Poke();
+  return Status::Ok();
+}
+
+Result<int64_t> SyncEngine::Round(bool push_now) {
+  std::lock_guard<std::mutex> rlock(reconciler_mu_);
+  int64_t now = clock_();
+  if (now >= next_listing_ms_ || convs_.empty()) {
+    TIDINGS_ASSIGN_OR_RETURN(convs_, reconciler_->Conversations());
+    next_listing_ms_ = now + config_.idle_poll_ms;
+  }
+  int64_t wake = next_listing_ms_;
+  for (const auto& c : convs_) {
+    if (stopping_) return Cancelled("sync stopped");
+    Status s;
+    if (push_now) s = reconciler_->Push(c);
+    if (s.ok() && reconciler_->NextPollMs(c) <= clock_()) {
+      s = reconciler_->Push(c);
+      if (s.ok()) s = reconciler_->Pull(c);
+    }
+    Report(c);
+    TIDINGS_RETURN_IF_ERROR(s);
+    wake = std::min(wake, reconciler_->NextPollMs(c));
+  }
+  return wake;
+}
+
 void SyncEngine::Run() {
-  std::vector<std::string> convs;
-  int64_t next_listing = 0;
+  sync_thread_id_ = std::this_thread::get_id();
   for (;;) {
     bool push_now;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (stop_) return;
+      if (stopping_) break;
       push_now = push_now_;
       push_now_ = false;
     }
-    int64_t now = NowMs();
-    Status error;
-    if (now >= next_listing || push_now) {
-      auto listed = reconciler_->Conversations();
-      if (listed.ok()) {
-        convs = *listed;
-        next_listing = now + config_.idle_poll_ms;
-      } else {
-        error = listed.status();
-      }
-    }
-    int64_t wake = now + config_.idle_poll_ms;
-    std::vector<ConversationStatus> snapshot;
-    for (const auto& c : convs) {
-      if (!error.ok()) break;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (stop_) return;
-      }
-      if (push_now) error = reconciler_->Push(c);
-      if (error.ok() && reconciler_->NextPollMs(c) <= NowMs()) {
-        error = reconciler_->Push(c);
-        if (error.ok()) error = reconciler_->Pull(c);
-      }
-      wake = std::min(wake, reconciler_->NextPollMs(c));
-      snapshot.push_back(reconciler_->GetStatus(c));
-    }
+    auto wake = Round(push_now);
+    if (!wake.ok() && wake.status().code() == Code::kCancelled) break;
     std::unique_lock<std::mutex> lock(mu_);
-    snapshot_ = std::move(snapshot);
-    if (!error.ok()) {
+    if (!wake.ok()) {
       // Auth errors stop sync until the app supplies new credentials and
       // restarts it; storage errors are surfaced the same way.
-      last_error_ = error;
-      running_ = true;  // Stop() still joins
-      cv_.wait(lock, [this] { return stop_; });
-      return;
+      last_error_ = wake.status();
+      lock.unlock();
+      Emit({.kind = wake.status().code() == Code::kUnauthenticated ? SyncEvent::Kind::kAuthError
+                                                                   : SyncEvent::Kind::kStoreError,
+            .error = wake.status()});
+      lock.lock();
+      cv_.wait(lock, [this] { return stopping_.load(); });
+      break;
     }
-    const int64_t wait_ms = std::max<int64_t>(10, wake - NowMs());
-    cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [this] { return stop_ || push_now_; });
+    const int64_t wait_ms = std::clamp<int64_t>(*wake - clock_(), 1, config_.idle_poll_ms);
+    cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
+                 [this] { return stopping_.load() || push_now_; });
   }
+  sync_thread_id_ = std::thread::id();
 }
 
 }  // namespace tidings::sync

@@ -1,17 +1,30 @@
-// SyncEngine: the production scheduler around a Reconciler. One thread per
-// engine pushes right after a local write (it subscribes to the store's
-// outbox changes), polls active conversations every 2 s and idle ones less
-// often (backing off to 60 s), and stops promptly on Stop(): the request in
-// flight finishes or times out (the HTTP client has timeouts), nothing is
-// lost because the outbox and cursors are durable.
+// SyncEngine: the production scheduler around a Reconciler, and the sync API
+// for embedders (the C/C++ API and the CLI wrap it).
 //
-// Events for new/changed messages and pending -> sent/failed transitions are
-// the store's own change notifications (engine::Store::Subscribe).
+// One thread per engine. It pushes right after a local write (it subscribes
+// to the store's outbox changes), polls active conversations every
+// active_poll_ms (2 s) and idle ones less often, backing off to idle_poll_ms
+// (60 s); it re-lists the backend's conversations every idle_poll_ms. Stop()
+// is prompt: the thread finishes or abandons the request in flight (an HTTP
+// backend bounds it by its timeouts) and records nothing of an abandoned
+// answer; nothing is lost because the outbox and the cursors are durable and
+// a re-sent operation is deduplicated by its id.
 //
-// Thread safety: Start/Stop/Poke/Snapshot may be called from any thread.
+// An Unauthenticated answer stops the thread: last_error() and the status of
+// the conversation say so, and a kAuthError event is emitted. Call Stop() and
+// Start() again once the app has new credentials. A store error stops it the
+// same way (kStoreError).
+//
+// Thread safety: every method may be called from any thread, except that the
+// listener must be set before Start(). Listener callbacks run on the thread
+// that made the change (the sync thread for remote changes and state
+// transitions); they must be quick and must not call Stop().
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -21,44 +34,98 @@
 
 namespace tidings::sync {
 
+struct SyncEvent {
+  enum class Kind {
+    kMessageAdded,    // a remote message arrived (merge)
+    kMessageChanged,  // edited, deleted, reacted to (local or remote)
+    kMessageState,    // pending -> sent / failed, or failed -> pending (retry)
+    kStatusChanged,   // a conversation's ConversationStatus changed
+    kAuthError,       // sync stopped: credentials refused (error has why)
+    kStoreError,      // sync stopped: the store failed (error has why)
+  };
+  Kind kind;
+  std::string conversation_id;
+  std::string message_id;                                       // message events
+  engine::MessageState state = engine::MessageState::kPending;  // kMessageState
+  std::string failure_reason;                                   // kMessageState, failed
+  tidings::Status error;                                        // kAuthError, kStoreError
+};
+
 class SyncEngine {
  public:
-  // The store and backend must outlive the engine.
+  using Listener = std::function<void(const SyncEvent&)>;
+
+  // The store and backend must outlive the engine. Clock and random default
+  // to the system clock and a random_device-seeded generator.
   SyncEngine(engine::Store* store, Backend* backend, SyncConfig config = {});
-  ~SyncEngine();
+  SyncEngine(engine::Store* store, Backend* backend, SyncConfig config, Reconciler::Clock clock,
+             Reconciler::Random random);
+  ~SyncEngine();  // Stop()s
   SyncEngine(const SyncEngine&) = delete;
   SyncEngine& operator=(const SyncEngine&) = delete;
 
+  // Events for new/changed messages, delivery state changes and status
+  // changes. Set before Start(); FailedPrecondition while running.
+  Status SetListener(Listener listener);
+
   // Starts the sync thread. FailedPrecondition if already running.
   Status Start();
-  // Stops and joins the thread. Idempotent.
+  // Stops and joins the thread. Idempotent; prompt (see above).
   void Stop();
+  bool running();
   // One full round (push then pull every conversation) on the caller's
-  // thread. FailedPrecondition while the thread runs.
+  // thread; with the thread running, FailedPrecondition (it is syncing
+  // already; Poke() it). Returns the first auth or store error, else OK
+  // (backend failures are recorded per conversation: see Status()).
   Status SyncOnce();
-  // Asks the thread to push now (e.g. another process wrote to the store).
+  // Asks the thread to push now (e.g. after a write it cannot see).
   void Poke();
 
+  // Status of every conversation synced so far (as persisted; outbox counts
+  // capped at max_push_per_round).
   std::vector<ConversationStatus> Snapshot();
-  // The last auth error (sync stops until Start() again), or OK.
+  // The error that stopped the thread (auth or store), or OK.
   Status last_error();
+
+  // Parked-operation handling with the engine's bookkeeping (see
+  // Reconciler::RetryFailed); safe while running; a retry pokes the thread.
+  Status RetryFailed(uint64_t seq);
+  Status DiscardFailed(uint64_t seq);
+  Status Resume(const std::string& conversation_id);
 
  private:
   void Run();
+  // One pass over the conversations; returns the wake-up time, or the error
+  // that stops the thread (auth/store). Cancelled when stopping.
+  Result<int64_t> Round(bool push_now);
+  // After the reconciler worked on `conv`: refresh the snapshot and emit a
+  // kStatusChanged if it changed. REQUIRES: reconciler_mu_
+  void Report(const std::string& conv);
+  void OnStoreEvent(const engine::ChangeEvent& e);
+  void Emit(const SyncEvent& e);
 
   engine::Store* store_;
   Backend* backend_;
   SyncConfig config_;
-  std::unique_ptr<Reconciler> reconciler_;
+  Reconciler::Clock clock_;
+  Listener listener_;
+
+  std::mutex reconciler_mu_;                          // one user of the reconciler at a time
+  std::unique_ptr<Reconciler> reconciler_;            // REQUIRES: reconciler_mu_
+  std::map<std::string, std::string> last_reported_;  // REQUIRES: reconciler_mu_
+  std::vector<std::string> convs_;                    // REQUIRES: reconciler_mu_
+  int64_t next_listing_ms_ = 0;                       // REQUIRES: reconciler_mu_
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::thread::id> sync_thread_id_{};
   uint64_t subscription_ = 0;
 
   std::mutex mu_;
   std::condition_variable cv_;
-  bool running_ = false;                      // REQUIRES: mu_
-  bool stop_ = false;                         // REQUIRES: mu_
-  bool push_now_ = false;                     // REQUIRES: mu_
-  Status last_error_;                         // REQUIRES: mu_
-  std::vector<ConversationStatus> snapshot_;  // REQUIRES: mu_
+  bool running_ = false;                                // REQUIRES: mu_
+  bool push_now_ = false;                               // REQUIRES: mu_
+  Status last_error_;                                   // REQUIRES: mu_
+  std::map<std::string, ConversationStatus> snapshot_;  // REQUIRES: mu_
   std::thread thread_;
 };
 

@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
+#include <set>
 
 #include "../engine/test_util.h"
 
@@ -22,10 +24,14 @@ class ScriptedBackend final : public Backend {
   Result<std::vector<PushAck>> Push(const std::string&,
                                     std::span<const engine::Operation> ops) override {
     batches.push_back(ops.size());
+    if (on_push) on_push();
     if (!push_script.empty()) {
       Status s = push_script.front();
       push_script.pop_front();
       if (!s.ok()) return s;
+    }
+    for (const auto& op : ops) {
+      if (reject_whole.count(op.body)) return InvalidArgument("ValidationException: batch");
     }
     std::vector<PushAck> acks;
     for (const auto& op : ops) {
@@ -37,6 +43,12 @@ class ScriptedBackend final : public Backend {
         continue;
       }
       if (reject_body.count(op.body)) a.status = InvalidArgument("ValidationException: rejected");
+      if (busy_body.count(op.body)) {
+        a.status = Unavailable("InternalServerError");
+        a.retry_after_ms = 7000;
+        acks.push_back(std::move(a));
+        continue;
+      }
       a.server_time_ms =
           static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                     std::chrono::system_clock::now().time_since_epoch())
@@ -49,6 +61,7 @@ class ScriptedBackend final : public Backend {
   }
   Result<PullPage> Pull(const std::string&, std::string_view cursor, size_t limit) override {
     pulls++;
+    if (on_pull) on_pull();
     if (!pull_error.ok()) return pull_error;
     size_t from = cursor.empty() ? 0 : std::stoul(std::string(cursor));
     PullPage page;
@@ -62,7 +75,12 @@ class ScriptedBackend final : public Backend {
     return std::vector<std::string>{"c"};
   }
 
+  std::optional<int64_t> last_retry_after_ms() const override { return retry_after_hint; }
+
   std::deque<Status> push_script;
+  std::optional<int64_t> retry_after_hint;
+  std::set<std::string> reject_whole, busy_body;
+  std::function<void()> on_push, on_pull;
   int64_t throttle_retry_after = 0;
   std::set<std::string> reject_body;
   Status pull_error;
@@ -233,6 +251,211 @@ TEST_F(ReconcilerTest, RetryBudgetStopsADeadNetworkFromSpinning) {
   EXPECT_LT(waits[0], config_.max_backoff_ms);
   EXPECT_GE(waits[2], config_.max_backoff_ms - 1) << "budget spent: wait the maximum";
   EXPECT_GE(waits[3], config_.max_backoff_ms - 1);
+}
+
+TEST_F(ReconcilerTest, BatchRefusedAsAWholeIsRetriedOneByOneToFindTheCulprit) {
+  Send(7);
+  backend_.reject_whole = {"m1"};
+  ASSERT_TRUE(rec_->Push("c").ok());
+  // m0-m2 refused as a whole -> one at a time (m1 is the culprit) -> back to
+  // full batches for the rest.
+  EXPECT_EQ(backend_.batches, (std::vector<size_t>{3, 1, 1, 1, 3, 1}));
+  auto outbox = store_->Outbox(0);
+  ASSERT_EQ(outbox->size(), 1u);
+  EXPECT_TRUE(outbox->front().failed);
+  EXPECT_EQ(outbox->front().op.body, "m1");
+  auto page = store_->Page({.conversation_id = "c"});
+  for (const auto& m : *page) {
+    EXPECT_EQ(m.state, m.body == "m1" ? engine::MessageState::kFailed : engine::MessageState::kSent)
+        << m.body;
+  }
+}
+
+TEST_F(ReconcilerTest, AcceptedNeighboursOfATransientRefusalAreAcked) {
+  Send(5);
+  backend_.busy_body = {"m1"};
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_EQ(backend_.batches, (std::vector<size_t>{3})) << "the next batch waits";
+  auto outbox = store_->Outbox(0);
+  ASSERT_EQ(outbox->size(), 3u);  // m1 (retry later), m3, m4 (not tried)
+  EXPECT_EQ(outbox->front().op.body, "m1");
+  EXPECT_FALSE(outbox->front().failed);
+  EXPECT_EQ(rec_->GetStatus("c").next_attempt_ms, now_ + 7000) << "per-op retry-after";
+  EXPECT_EQ(store_->Page({.conversation_id = "c"})->at(2).state, engine::MessageState::kSent);
+  backend_.busy_body.clear();
+  now_ += 7000;
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_TRUE(store_->Outbox(0)->empty());
+}
+
+TEST_F(ReconcilerTest, RequestLevelRetryAfterHintIsHonoured) {
+  Send(1);
+  random_ = 0;
+  backend_.push_script = {Unavailable("HTTP 503")};
+  backend_.retry_after_hint = 12'000;
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_EQ(rec_->GetStatus("c").next_attempt_ms, now_ + 12'000);
+  now_ += 11'999;
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_EQ(backend_.batches.size(), 1u) << "not before the server said";
+}
+
+TEST_F(ReconcilerTest, StopWithTheAnswerInHandRecordsNothingAndTheRetryReusesTheIds) {
+  Send(2);
+  bool stop = false;
+  rec_->set_cancelled([&] { return stop; });
+  backend_.on_push = [&] { stop = true; };  // the process dies while the server commits
+  EXPECT_EQ(rec_->Push("c").code(), Code::kCancelled);
+  ASSERT_EQ(backend_.pushed.size(), 2u);
+  auto outbox = store_->Outbox(0);
+  ASSERT_EQ(outbox->size(), 2u) << "nothing acked, nothing lost";
+  EXPECT_EQ(outbox->front().attempts, 0u) << "nothing recorded at all";
+  stop = false;
+  backend_.on_push = nullptr;
+  ASSERT_TRUE(rec_->Push("c").ok());
+  ASSERT_EQ(backend_.pushed.size(), 4u);
+  EXPECT_EQ(backend_.pushed[0], backend_.pushed[2]) << "same idempotency key on the retry";
+  EXPECT_EQ(backend_.pushed[1], backend_.pushed[3]);
+  EXPECT_TRUE(store_->Outbox(0)->empty());
+}
+
+engine::Operation RemoteSend(int i) {
+  engine::Operation op;
+  op.kind = engine::OpKind::kSend;
+  op.op_id = op.message_id = "remote-" + std::to_string(i);
+  op.author = "them";
+  op.at = {(uint64_t{1'000'000} + static_cast<uint64_t>(i)) << 16, 9};
+  op.body = "x";
+  op.server_time_ms = 1'000'000;
+  return op;
+}
+
+TEST_F(ReconcilerTest, CrashBetweenPagesKeepsCursorAndMessagesInStep) {
+  for (int i = 0; i < 35; ++i) backend_.remote.push_back(RemoteSend(i));
+  config_.pull_page_size = 10;
+  Reconciler rec(
+      store_.get(), &backend_, config_, [this] { return now_; }, [] { return 1; });
+  bool stop = false;
+  rec.set_cancelled([&] { return stop; });
+  backend_.on_pull = [&] { stop = backend_.pulls == 3; };  // dies holding page 3
+  EXPECT_EQ(rec.Pull("c").code(), Code::kCancelled);
+  EXPECT_EQ(store_->GetCursor("scripted", "c").value(), "20");
+  EXPECT_EQ(store_->GetConversation("c")->message_count, 20u)
+      << "merged exactly the cursor's pages";
+  stop = false;
+  backend_.on_pull = nullptr;
+  ASSERT_TRUE(rec.Pull("c").ok());
+  EXPECT_EQ(store_->GetCursor("scripted", "c").value(), "35");
+  EXPECT_EQ(store_->GetConversation("c")->message_count, 35u);
+}
+
+TEST_F(ReconcilerTest, PullIsBoundedPerRoundAndAsksToComeBackAtOnce) {
+  for (int i = 0; i < 50; ++i) backend_.remote.push_back(RemoteSend(i));
+  config_.pull_page_size = 10;
+  config_.max_pull_pages_per_round = 2;
+  Reconciler rec(
+      store_.get(), &backend_, config_, [this] { return now_; }, [] { return 1; });
+  ASSERT_TRUE(rec.Pull("c").ok());
+  EXPECT_EQ(backend_.pulls, 2);
+  EXPECT_EQ(store_->GetCursor("scripted", "c").value(), "20");
+  EXPECT_LE(rec.NextPollMs("c"), now_) << "more is waiting: poll again now";
+  ASSERT_TRUE(rec.Pull("c").ok());
+  ASSERT_TRUE(rec.Pull("c").ok());
+  EXPECT_EQ(store_->GetCursor("scripted", "c").value(), "50");
+  EXPECT_GT(rec.NextPollMs("c"), now_);
+}
+
+TEST_F(ReconcilerTest, PollIntervalBacksOffFromActiveToIdle) {
+  backend_.remote.push_back(RemoteSend(0));
+  ASSERT_TRUE(rec_->Pull("c").ok());  // activity now
+  EXPECT_EQ(rec_->NextPollMs("c"), now_ + config_.active_poll_ms);
+  // Quiet polls: the interval grows with the silence, capped at idle_poll_ms.
+  int64_t last = 0;
+  for (int i = 0; i < 300; ++i) {  // 2 s polls for active_window_ms, then longer
+    now_ = rec_->NextPollMs("c");
+    ASSERT_TRUE(rec_->Pull("c").ok());
+    int64_t interval = rec_->NextPollMs("c") - now_;
+    EXPECT_GE(interval, last);
+    EXPECT_LE(interval, config_.idle_poll_ms);
+    last = interval;
+  }
+  EXPECT_EQ(last, config_.idle_poll_ms);
+  backend_.remote.push_back(RemoteSend(1));
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  EXPECT_EQ(rec_->NextPollMs("c"), now_ + config_.active_poll_ms) << "active again";
+}
+
+TEST_F(ReconcilerTest, AuthErrorIsPersistedForStatus) {
+  Send(1);
+  backend_.push_script = {Unauthenticated("ExpiredTokenException")};
+  EXPECT_EQ(rec_->Push("c").code(), Code::kUnauthenticated);
+  auto status = ReadSyncStatus(*store_, "scripted");
+  ASSERT_TRUE(status.ok());
+  ASSERT_EQ(status->size(), 1u);
+  EXPECT_NE(status->front().last_error.find("UNAUTHENTICATED"), std::string::npos);
+  EXPECT_EQ(status->front().outbox_depth, 1u);
+  EXPECT_EQ(SyncedBackends(*store_).value(), std::vector<std::string>{"scripted"});
+}
+
+TEST_F(ReconcilerTest, LargeBacklogIsPushedOverBoundedRounds) {
+  config_.max_push_per_round = 4;
+  Reconciler rec(
+      store_.get(), &backend_, config_, [this] { return now_; }, [] { return 1; });
+  Send(10);
+  ASSERT_TRUE(rec.Push("c").ok());
+  EXPECT_EQ(backend_.pushed.size(), 4u);
+  ASSERT_TRUE(rec.Push("c").ok());
+  ASSERT_TRUE(rec.Push("c").ok());
+  EXPECT_EQ(backend_.pushed.size(), 10u);
+  for (int i = 0; i < 10; ++i) {
+    auto m = store_->Get(backend_.pushed[static_cast<size_t>(i)]);
+    EXPECT_EQ(m->body, "m" + std::to_string(i)) << "outbox order kept across rounds";
+  }
+}
+
+TEST_F(ReconcilerTest, RetryFailedOperationResumesAStoppedConversation) {
+  Send(1);
+  backend_.push_script = {PermissionDenied("ForbiddenException: not a member")};
+  ASSERT_TRUE(rec_->Push("c").ok());
+  ASSERT_TRUE(rec_->GetStatus("c").stopped);
+  const uint64_t seq = store_->Outbox(0)->front().seq;
+  // As the CLI does it, with no engine running: a fresh handle.
+  rec_.reset();
+  ASSERT_TRUE(RetryFailedOperation(*store_, seq).ok());
+  EXPECT_EQ(RetryFailedOperation(*store_, seq).code(), Code::kFailedPrecondition);
+  EXPECT_EQ(RetryFailedOperation(*store_, 999).code(), Code::kNotFound);
+  Reconciler rec(
+      store_.get(), &backend_, config_, [this] { return now_; }, [] { return 1; });
+  EXPECT_FALSE(rec.GetStatus("c").stopped);
+  ASSERT_TRUE(rec.Push("c").ok());
+  EXPECT_TRUE(store_->Outbox(0)->empty());
+}
+
+TEST_F(ReconcilerTest, DiscardFailedDropsOnlyParkedOperations) {
+  Send(2);
+  backend_.reject_body = {"m0"};
+  ASSERT_TRUE(rec_->Push("c").ok());
+  auto outbox = store_->Outbox(0);
+  ASSERT_EQ(outbox->size(), 1u);
+  ASSERT_TRUE(rec_->DiscardFailed(outbox->front().seq).ok());
+  EXPECT_TRUE(store_->Outbox(0)->empty());
+  EXPECT_EQ(rec_->GetStatus("c").outbox_depth, 0u);
+  Send(1);
+  EXPECT_EQ(rec_->DiscardFailed(store_->Outbox(0)->front().seq).code(), Code::kFailedPrecondition)
+      << "a pending operation is not discarded";
+}
+
+TEST(Classify, MapsCodesToDecisions) {
+  EXPECT_EQ(Classify(Unavailable("")), ErrorClass::kTransient);
+  EXPECT_EQ(Classify(DeadlineExceeded("")), ErrorClass::kTransient);
+  EXPECT_EQ(Classify(ResourceExhausted("")), ErrorClass::kTransient);
+  EXPECT_EQ(Classify(Aborted("")), ErrorClass::kTransient);
+  EXPECT_EQ(Classify(Cancelled("")), ErrorClass::kTransient);
+  EXPECT_EQ(Classify(Unauthenticated("")), ErrorClass::kAuth);
+  EXPECT_EQ(Classify(PermissionDenied("")), ErrorClass::kPermanent);
+  EXPECT_EQ(Classify(InvalidArgument("")), ErrorClass::kPermanent);
+  EXPECT_EQ(Classify(TooLarge("")), ErrorClass::kPermanent);
+  EXPECT_EQ(Classify(NotFound("")), ErrorClass::kPermanent);
 }
 
 }  // namespace

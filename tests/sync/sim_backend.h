@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -18,11 +19,23 @@ namespace tidings::sim {
 struct Faults {
   int drop = 0;           // percent: request lost, nothing applied
   int server_error = 0;   // percent: 503
-  int throttle = 0;       // percent: 429 with retry-after
+  int throttle = 0;       // percent: throttled (per op or whole request) with retry-after
   int lose_response = 0;  // percent: applied, but the client times out
   int delay = 0;          // percent: applied later, the client times out
   int duplicate = 0;      // percent: applied twice
+  int crash = 0;          // percent: the client process dies with the answer in hand
+  int auth = 0;           // percent: credentials expired (401)
 };
+
+// The server refuses these operations for good (a validation error): a send
+// whose body is
+// containing '!'. Deterministic, so every retry is refused too.
+// Only sends are refused: a refused edit would stay applied on its own
+// device (the store does not roll local edits back), which is a documented
+// local divergence, not a convergence failure (docs/sync.md).
+inline bool Rejected(const engine::Operation& op) {
+  return op.kind == engine::OpKind::kSend && op.body.find('!') != std::string::npos;
+}
 
 class SimServer {
  public:
@@ -59,6 +72,8 @@ struct SimWorld {
   SimServer server;
   Faults faults;
   std::set<int> partitioned;
+  std::set<int> crashing;              // replicas whose process "died" mid-sync
+  std::optional<int64_t> retry_after;  // of the last whole-request failure
   std::vector<DelayedPush> delayed;
   uint64_t requests = 0;
 
@@ -91,12 +106,23 @@ class SimBackend final : public sync::Backend {
                                           std::span<const engine::Operation> ops) override {
     TIDINGS_RETURN_IF_ERROR(Network());
     if (world_->Roll(world_->faults.throttle)) {
+      const int64_t wait = 500 + static_cast<int64_t>(world_->rng() % 3000);
+      if (world_->rng() % 2) {
+        world_->retry_after = wait;
+        return ResourceExhausted("ThrottlingException: rate exceeded");
+      }
       std::vector<sync::PushAck> acks(ops.size());
       for (auto& a : acks) {
         a.status = ResourceExhausted("ThrottlingException: rate exceeded");
-        a.retry_after_ms = 1000;
+        a.retry_after_ms = wait;
       }
       return acks;
+    }
+    // A refused operation fails the whole request half of the time (the
+    // reconciler must find it by retrying one at a time) or only its own ack.
+    const bool refuse_whole = world_->rng() % 2 == 0;
+    if (refuse_whole && std::any_of(ops.begin(), ops.end(), Rejected)) {
+      return InvalidArgument("ValidationException: invalid operation in batch");
     }
     if (world_->Roll(world_->faults.delay)) {
       world_->delayed.push_back({world_->now_ms + 1 + world_->rng() % 5000, conv,
@@ -105,6 +131,12 @@ class SimBackend final : public sync::Backend {
     }
     std::vector<sync::PushAck> acks;
     for (const auto& op : ops) {
+      if (Rejected(op)) {
+        sync::PushAck refused;
+        refused.status = InvalidArgument("ValidationException: invalid operation");
+        acks.push_back(std::move(refused));
+        continue;
+      }
       const auto& stored = world_->server.Apply(conv, op, world_->now_ms);
       if (world_->Roll(world_->faults.duplicate)) world_->server.Apply(conv, op, world_->now_ms);
       sync::PushAck ack;
@@ -115,6 +147,7 @@ class SimBackend final : public sync::Backend {
     if (world_->Roll(world_->faults.lose_response)) {
       return DeadlineExceeded("response lost after the server committed");
     }
+    if (world_->Roll(world_->faults.crash)) world_->crashing.insert(replica_);
     return acks;
   }
 
@@ -131,6 +164,7 @@ class SimBackend final : public sync::Backend {
     std::shuffle(page.ops.begin(), page.ops.end(), world_->rng);
     page.next_cursor = std::to_string(to);
     page.has_more = to < size;
+    if (world_->Roll(world_->faults.crash)) world_->crashing.insert(replica_);
     return page;
   }
 
@@ -141,12 +175,19 @@ class SimBackend final : public sync::Backend {
     return out;
   }
 
+  std::optional<int64_t> last_retry_after_ms() const override { return world_->retry_after; }
+
  private:
   Status Network() {
     world_->requests++;
+    world_->retry_after.reset();
     if (world_->partitioned.count(replica_)) return Unavailable("network unreachable (partition)");
     if (world_->Roll(world_->faults.drop)) return Unavailable("connection reset");
-    if (world_->Roll(world_->faults.server_error)) return Unavailable("HTTP 503 from the server");
+    if (world_->Roll(world_->faults.server_error)) {
+      if (world_->rng() % 2) world_->retry_after = 1000;  // 503 with Retry-After
+      return Unavailable("HTTP 503 from the server");
+    }
+    if (world_->Roll(world_->faults.auth)) return Unauthenticated("ExpiredTokenException");
     return Status::Ok();
   }
 

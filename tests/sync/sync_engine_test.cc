@@ -1,6 +1,8 @@
-// The production scheduler: pushes right after a local write, polls, stops
-// promptly. Uses an in-process backend (a unit test; the integration tests
-// use moto).
+// The production scheduler on a real thread and the real clock, against an
+// in-process loopback server (the simulator's server behind a mutex): push
+// right after a local write, poll for remote changes, events, prompt Stop()
+// with nothing lost, auth errors surfaced, status readable from a second
+// read-only handle.
 #include "sync/core/sync_engine.h"
 
 #include <gtest/gtest.h>
@@ -11,12 +13,271 @@
 #include <thread>
 
 #include "../engine/test_util.h"
+#include "sim_backend.h"
 
 namespace tidings::sync {
 namespace {
 
 using namespace std::chrono_literals;
 
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Thread-safe: the test thread adds remote operations while the sync thread
+// pushes and pulls.
+class LoopbackBackend final : public Backend {
+ public:
+  std::string_view name() const override { return "loop"; }
+  size_t max_batch() const override { return 10; }
+  Result<std::string> EnsureConversation(const engine::Conversation& c) override {
+    return "loop:" + c.id;
+  }
+  Result<std::vector<PushAck>> Push(const std::string& conv,
+                                    std::span<const engine::Operation> ops) override {
+    if (push_delay.count() > 0) std::this_thread::sleep_for(push_delay);
+    std::lock_guard<std::mutex> lock(mu_);
+    pushes++;
+    if (!fail_with.ok()) return fail_with;
+    std::vector<PushAck> acks;
+    for (const auto& op : ops) {
+      const auto& stored = server_.Apply(conv, op, static_cast<uint64_t>(NowMs()));
+      acks.push_back({.remote_id = stored.remote_id, .server_time_ms = stored.server_time_ms});
+    }
+    return acks;
+  }
+  Result<PullPage> Pull(const std::string& conv, std::string_view cursor, size_t limit) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    pulls++;
+    if (!fail_with.ok()) return fail_with;
+    PullPage page;
+    const size_t from = cursor.empty() ? 0 : std::stoul(std::string(cursor));
+    auto it = server_.logs().find(conv);
+    const size_t size = it == server_.logs().end() ? 0 : it->second.size();
+    const size_t to = std::min(size, from + limit);
+    for (size_t i = from; i < to; ++i) page.ops.push_back(it->second[i]);
+    page.next_cursor = std::to_string(to);
+    page.has_more = to < size;
+    return page;
+  }
+  Result<std::vector<std::string>> ListConversations() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> out;
+    for (const auto& [c, log] : server_.logs()) out.push_back(c);
+    return out;
+  }
+
+  void AddRemote(const engine::Operation& op) {
+    std::lock_guard<std::mutex> lock(mu_);
+    server_.Apply(op.conversation_id, op, static_cast<uint64_t>(NowMs()));
+  }
+  size_t Count(const std::string& conv, const std::string& op_id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = server_.logs().find(conv);
+    if (it == server_.logs().end()) return 0;
+    return static_cast<size_t>(std::count_if(it->second.begin(), it->second.end(),
+                                             [&](const auto& op) { return op.op_id == op_id; }));
+  }
+  void SetFailure(Status s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fail_with = std::move(s);
+  }
+
+  std::atomic<int> pushes{0}, pulls{0};
+  std::chrono::milliseconds push_delay{0};
+
+ private:
+  std::mutex mu_;
+  sim::SimServer server_;
+  Status fail_with;
+};
+
+// Waits up to `limit` for `cond`.
+template <typename F>
+bool Eventually(F cond, std::chrono::milliseconds limit = 5000ms) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return cond();
+}
+
+class SyncEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = engine::Store::Open(dir_ / "store", testing::TestKey(), testing::CreateOptions("me"));
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(*s);
+  }
+  void TearDown() override {
+    engine_.reset();
+    store_.reset();
+  }
+  void Make(SyncConfig config) {
+    engine_ = std::make_unique<SyncEngine>(store_.get(), &backend_, config);
+    ASSERT_TRUE(engine_
+                    ->SetListener([this](const SyncEvent& e) {
+                      std::lock_guard<std::mutex> lock(events_mu_);
+                      events_.push_back(e);
+                    })
+                    .ok());
+  }
+  bool SawEvent(SyncEvent::Kind kind, const std::string& message_id,
+                engine::MessageState state = engine::MessageState::kPending) {
+    std::lock_guard<std::mutex> lock(events_mu_);
+    for (const auto& e : events_) {
+      if (e.kind != kind || e.message_id != message_id) continue;
+      if (kind == SyncEvent::Kind::kMessageState && e.state != state) continue;
+      return true;
+    }
+    return false;
+  }
+  bool SawKind(SyncEvent::Kind kind) {
+    std::lock_guard<std::mutex> lock(events_mu_);
+    for (const auto& e : events_) {
+      if (e.kind == kind) return true;
+    }
+    return false;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<engine::Store> store_;
+  LoopbackBackend backend_;
+  std::unique_ptr<SyncEngine> engine_;
+  std::mutex events_mu_;
+  std::vector<SyncEvent> events_;
+};
+
+TEST_F(SyncEngineTest, PushesRightAfterALocalWriteNotAtTheNextPoll) {
+  SyncConfig config;
+  config.active_poll_ms = config.idle_poll_ms = 3'600'000;  // polling cannot explain it
+  Make(config);
+  ASSERT_TRUE(store_->PutConversation("c", "chat", {"me", "them"}).ok());
+  ASSERT_TRUE(engine_->Start().ok());
+  EXPECT_EQ(engine_->Start().code(), Code::kFailedPrecondition);
+  ASSERT_TRUE(Eventually([&] { return backend_.pulls.load() > 0; }));  // first round done
+  auto m = store_->Send({.conversation_id = "c", .body = "hello"});
+  ASSERT_TRUE(m.ok());
+  ASSERT_TRUE(Eventually([&] { return store_->Get(m->id)->state == engine::MessageState::kSent; }))
+      << "pushed on the outbox notification";
+  EXPECT_EQ(backend_.Count("c", m->id), 1u);
+  EXPECT_TRUE(Eventually([&] {
+    return SawEvent(SyncEvent::Kind::kMessageState, m->id, engine::MessageState::kSent);
+  }));
+  EXPECT_TRUE(Eventually([&] { return SawKind(SyncEvent::Kind::kStatusChanged); }));
+  auto start = std::chrono::steady_clock::now();
+  engine_->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s) << "Stop() is prompt";
+  EXPECT_FALSE(engine_->running());
+}
+
+TEST_F(SyncEngineTest, PollsRemoteChangesAndReportsThem) {
+  SyncConfig config;
+  config.active_poll_ms = 20;
+  config.idle_poll_ms = 40;
+  Make(config);
+  ASSERT_TRUE(engine_->Start().ok());
+  engine::Operation op;
+  op.kind = engine::OpKind::kSend;
+  op.op_id = op.message_id = "remote-1";
+  op.conversation_id = "c";
+  op.author = "them";
+  op.at = {static_cast<uint64_t>(NowMs()) << 16, 42};
+  op.body = "from afar";
+  backend_.AddRemote(op);
+  ASSERT_TRUE(Eventually([&] { return store_->Get("remote-1").ok(); }));
+  EXPECT_EQ(store_->Get("remote-1")->body, "from afar");
+  EXPECT_TRUE(Eventually([&] { return SawEvent(SyncEvent::Kind::kMessageAdded, "remote-1"); }));
+  engine_->Stop();
+  auto snapshot = engine_->Snapshot();
+  ASSERT_EQ(snapshot.size(), 1u);
+  EXPECT_EQ(snapshot[0].conversation_id, "c");
+  EXPECT_EQ(snapshot[0].cursor, "1");
+  EXPECT_GT(snapshot[0].last_success_ms, 0);
+}
+
+TEST_F(SyncEngineTest, StopDuringAPushIsPromptAndLosesNothing) {
+  backend_.push_delay = 300ms;  // a slow request in flight
+  Make({});
+  auto m = store_->Send({.conversation_id = "c", .body = "in flight"});
+  ASSERT_TRUE(m.ok());
+  ASSERT_TRUE(engine_->Start().ok());
+  std::this_thread::sleep_for(50ms);  // the push is on the wire
+  auto start = std::chrono::steady_clock::now();
+  engine_->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  // The server may have it, but the answer was abandoned: still queued, and
+  // the retry does not double it.
+  EXPECT_EQ(store_->Get(m->id)->state, engine::MessageState::kPending);
+  EXPECT_EQ(store_->Outbox(0)->size(), 1u);
+  backend_.push_delay = 0ms;
+  ASSERT_TRUE(engine_->SyncOnce().ok());
+  EXPECT_EQ(store_->Get(m->id)->state, engine::MessageState::kSent);
+  EXPECT_EQ(backend_.Count("c", m->id), 1u);
+}
+
+TEST_F(SyncEngineTest, AuthErrorStopsTheThreadAndIsVisibleToOtherReaders) {
+  backend_.SetFailure(Unauthenticated("ExpiredTokenException: token expired"));
+  Make({});
+  ASSERT_TRUE(store_->Send({.conversation_id = "c", .body = "secret-body-text"}).ok());
+  ASSERT_TRUE(engine_->Start().ok());
+  ASSERT_TRUE(Eventually([&] { return engine_->last_error().code() == Code::kUnauthenticated; }));
+  EXPECT_TRUE(Eventually([&] { return SawKind(SyncEvent::Kind::kAuthError); }));
+  const int pushes = backend_.pushes.load();
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(backend_.pushes.load(), pushes) << "stopped: no retry storm with bad credentials";
+  EXPECT_TRUE(engine_->running()) << "until the app calls Stop()";
+
+  // Another handle (what `tidings status` opens) sees the persisted status.
+  engine::StoreOptions ro;
+  ro.read_only = true;
+  auto reader = engine::Store::Open(dir_ / "store", testing::TestKey(), ro);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  auto status = ReadSyncStatus(**reader, "loop");
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  ASSERT_EQ(status->size(), 1u);
+  EXPECT_NE(status->front().last_error.find("UNAUTHENTICATED"), std::string::npos);
+  EXPECT_EQ(status->front().outbox_depth, 1u);
+  EXPECT_EQ(status->front().last_error.find("secret-body-text"), std::string::npos);
+
+  engine_->Stop();
+  backend_.SetFailure(Status::Ok());
+  ASSERT_TRUE(engine_->Start().ok()) << "restart with fresh credentials";
+  ASSERT_TRUE(Eventually([&] { return store_->Outbox(0)->empty(); }));
+  EXPECT_TRUE(engine_->last_error().ok());
+}
+
+TEST_F(SyncEngineTest, RetryFailedWhileRunningPushesAgain) {
+  Make({});
+  ASSERT_TRUE(store_->Send({.conversation_id = "c", .body = "x"}).ok());
+  backend_.SetFailure(InvalidArgument("ValidationException"));
+  ASSERT_TRUE(engine_->Start().ok());
+  ASSERT_TRUE(Eventually([&] {
+    auto o = store_->Outbox(0);
+    return o.ok() && o->size() == 1 && o->front().failed;
+  }));
+  backend_.SetFailure(Status::Ok());
+  const uint64_t seq = store_->Outbox(0)->front().seq;
+  ASSERT_TRUE(engine_->RetryFailed(seq).ok());
+  ASSERT_TRUE(Eventually([&] { return store_->Outbox(0)->empty(); }));
+  EXPECT_EQ(engine_->RetryFailed(seq).code(), Code::kNotFound);
+  engine_->Stop();
+}
+
+TEST_F(SyncEngineTest, SyncOnceIsRefusedWhileTheThreadRuns) {
+  Make({});
+  ASSERT_TRUE(engine_->Start().ok());
+  EXPECT_EQ(engine_->SyncOnce().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(engine_->SetListener(nullptr).code(), Code::kFailedPrecondition);
+  engine_->Stop();
+  engine_->Stop();  // idempotent
+  EXPECT_TRUE(engine_->SyncOnce().ok());
+}
+
+// A backend that only counts (the first version of this test).
 class CountingBackend final : public Backend {
  public:
   std::string_view name() const override { return "counting"; }
@@ -47,16 +308,6 @@ class CountingBackend final : public Backend {
   std::atomic<int> pushed{0}, pulls{0};
 };
 
-template <typename F>
-bool WaitFor(F&& cond, std::chrono::milliseconds limit) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return cond();
-}
-
 TEST(SyncEngine, PushesRightAfterALocalWriteAndStopsPromptly) {
   testing::TempDir dir;
   auto store = engine::Store::Open(dir.path(), testing::TestKey(), testing::CreateOptions("me"));
@@ -68,12 +319,12 @@ TEST(SyncEngine, PushesRightAfterALocalWriteAndStopsPromptly) {
   SyncEngine engine(store->get(), &backend, config);
   ASSERT_TRUE(engine.Start().ok());
   EXPECT_EQ(engine.Start().code(), Code::kFailedPrecondition);
-  ASSERT_TRUE(WaitFor([&] { return backend.pulls.load() > 0; }, 2000ms)) << "first round";
+  ASSERT_TRUE(Eventually([&] { return backend.pulls.load() > 0; }, 2000ms)) << "first round";
   auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE((*store)->Send({.conversation_id = "c", .body = "now"}).ok());
-  ASSERT_TRUE(WaitFor([&] { return backend.pushed.load() == 1; }, 2000ms));
+  ASSERT_TRUE(Eventually([&] { return backend.pushed.load() == 1; }, 2000ms));
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1000ms) << "pushed without waiting for a poll";
-  ASSERT_TRUE(WaitFor([&] { return (*store)->Outbox(0)->empty(); }, 2000ms));
+  ASSERT_TRUE(Eventually([&] { return (*store)->Outbox(0)->empty(); }, 2000ms));
   EXPECT_EQ((*store)->Page({.conversation_id = "c"})->front().state, engine::MessageState::kSent);
 
   auto s0 = std::chrono::steady_clock::now();
