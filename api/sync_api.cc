@@ -14,6 +14,7 @@ struct tidings_sync {
   std::unique_ptr<tidings::sync::Backend> backend;
   std::unique_ptr<tidings::sync::SyncEngine> engine;
   std::string backend_name;
+  tidings::engine::Store* store = nullptr;
 };
 
 namespace tidings::capi {
@@ -129,6 +130,7 @@ tidings_code tidings_sync_open_dynamodb(tidings_store* store, const tidings_dyna
     handle->backend = tidings::dynamodb::DynamoBackend::Create(std::move(dyn));
     if (!handle->backend) return tidings::Internal("could not set up the DynamoDB client");
     handle->backend_name = std::string(handle->backend->name());
+    handle->store = &s;
     handle->engine = std::make_unique<tidings::sync::SyncEngine>(&s, handle->backend.get());
     *out = handle.release();
     return Status::Ok();
@@ -164,7 +166,13 @@ tidings_code tidings_sync_get_status(tidings_sync* sync, tidings_sync_status_lis
     if (sync == nullptr) return tidings::InvalidArgument("no sync handle given (NULL)");
     if (out == nullptr) return tidings::InvalidArgument("no place for the status (NULL)");
     std::vector<tidings::capi::StatusRow> rows;
-    for (auto& st : sync->engine->Snapshot()) rows.push_back({sync->backend_name, std::move(st)});
+    for (auto& st : sync->engine->Snapshot()) {
+      // The depth now, as tidings_store_sync_status reports it, not as of the
+      // round.
+      auto outbox = sync->store->Outbox(0, st.conversation_id);
+      if (outbox.ok()) st.outbox_depth = outbox->size();
+      rows.push_back({sync->backend_name, std::move(st)});
+    }
     *out = tidings::capi::NewStatusList(std::move(rows));
     return Status::Ok();
   });
