@@ -1,369 +1,794 @@
-// The C API over engine::Store. Every entry point catches everything: no
-// exception crosses the C boundary.
-#include <cstdlib>
+// The C API over engine::Store. Every entry point goes through Guard(), which
+// turns a Status into a tidings_code plus a cleared-or-filled tidings_error
+// and catches any exception (bad_alloc included) at the boundary.
+#include <condition_variable>
+#include <cstddef>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <new>
+#include <string>
+#include <vector>
 
+#include "api/internal.h"
+#include "crypto/hash.h"
+#include "crypto/keys.h"
 #include "engine/store.h"
+#include "tidings/status.h"
 #include "tidings/tidings.h"
 
-struct tidings_store {
-  std::unique_ptr<tidings::engine::Store> impl;
-};
+#ifndef TIDINGS_VERSION_STRING
+#define TIDINGS_VERSION_STRING "0.0.0"
+#endif
 
+namespace tidings::capi {
 namespace {
 
-using tidings::Code;
-using tidings::Status;
+// The C enum mirrors tidings::Code value for value; this is checked here so
+// neither can drift.
+#define TIDINGS_MIRROR(c, k) \
+  static_assert(static_cast<int>(c) == static_cast<int>(Code::k), #c " must equal Code::" #k)
+TIDINGS_MIRROR(TIDINGS_OK, kOk);
+TIDINGS_MIRROR(TIDINGS_INVALID_ARGUMENT, kInvalidArgument);
+TIDINGS_MIRROR(TIDINGS_NOT_FOUND, kNotFound);
+TIDINGS_MIRROR(TIDINGS_ALREADY_EXISTS, kAlreadyExists);
+TIDINGS_MIRROR(TIDINGS_FAILED_PRECONDITION, kFailedPrecondition);
+TIDINGS_MIRROR(TIDINGS_ABORTED, kAborted);
+TIDINGS_MIRROR(TIDINGS_UNAVAILABLE, kUnavailable);
+TIDINGS_MIRROR(TIDINGS_DEADLINE_EXCEEDED, kDeadlineExceeded);
+TIDINGS_MIRROR(TIDINGS_PERMISSION_DENIED, kPermissionDenied);
+TIDINGS_MIRROR(TIDINGS_UNAUTHENTICATED, kUnauthenticated);
+TIDINGS_MIRROR(TIDINGS_RESOURCE_EXHAUSTED, kResourceExhausted);
+TIDINGS_MIRROR(TIDINGS_DATA_LOSS, kDataLoss);
+TIDINGS_MIRROR(TIDINGS_WRONG_KEY, kWrongKey);
+TIDINGS_MIRROR(TIDINGS_TOO_LARGE, kTooLarge);
+TIDINGS_MIRROR(TIDINGS_BUSY, kBusy);
+TIDINGS_MIRROR(TIDINGS_CANCELLED, kCancelled);
+TIDINGS_MIRROR(TIDINGS_IO_ERROR, kIOError);
+TIDINGS_MIRROR(TIDINGS_INTERNAL, kInternal);
+TIDINGS_MIRROR(TIDINGS_UNIMPLEMENTED, kUnimplemented);
+#undef TIDINGS_MIRROR
 
-static_assert(static_cast<int>(Code::kUnimplemented) == TIDINGS_UNIMPLEMENTED);
-static_assert(static_cast<int>(Code::kWrongKey) == TIDINGS_WRONG_KEY);
-static_assert(static_cast<int>(Code::kBusy) == TIDINGS_BUSY);
+constexpr int kLastCode = TIDINGS_UNIMPLEMENTED;
 
-tidings_code Report(const Status& s, tidings_error* err) {
-  if (err != nullptr) {
-    err->code = static_cast<tidings_code>(s.code());
-    std::strncpy(err->message, s.message().c_str(), sizeof(err->message) - 1);
-    err->message[sizeof(err->message) - 1] = '\0';
+// ---- Owned results: the public struct first, the storage it points into
+// behind it. Box is standard-layout, so a pointer to `pub` converts back to
+// the Box (they are pointer-interconvertible).
+
+template <typename Pub, typename Backing>
+struct Box {
+  Pub pub;
+  Backing* backing;
+};
+template <typename Pub, typename Backing>
+Pub* NewBox(std::unique_ptr<Backing> backing, const Pub& pub) {
+  auto* box = new Box<Pub, Backing>{pub, backing.release()};
+  return &box->pub;
+}
+template <typename Pub, typename Backing>
+void FreeBox(Pub* pub) {
+  if (pub == nullptr) return;
+  auto* box = reinterpret_cast<Box<Pub, Backing>*>(pub);
+  delete box->backing;
+  delete box;
+}
+
+struct MessageBacking {
+  engine::Message m;
+  MessageArrays arrays;
+};
+struct MessageListBacking {
+  std::vector<engine::Message> messages;  // never resized once items point in
+  std::vector<MessageArrays> arrays;
+  std::vector<tidings_message> items;
+};
+struct ConversationArrays {
+  std::vector<const char*> members;
+  std::vector<tidings_read_marker> markers;
+  std::vector<tidings_pair> remote_ids;
+};
+struct ConversationBacking {
+  engine::Conversation c;
+  ConversationArrays arrays;
+};
+struct ConversationListBacking {
+  std::vector<engine::Conversation> conversations;
+  std::vector<ConversationArrays> arrays;
+  std::vector<tidings_conversation> items;
+};
+struct OutboxBacking {
+  std::vector<engine::OutboxEntry> entries;
+  std::vector<tidings_outbox_entry> items;
+};
+struct StatsBacking {
+  engine::StoreStats stats;
+};
+struct VerifyBacking {
+  engine::VerifyReport report;
+  std::vector<const char*> details;
+};
+
+using MessageBox = Box<tidings_message, MessageBacking>;
+
+tidings_order ToC(const engine::OrderKey& k) { return tidings_order{k.hlc, k.replica}; }
+engine::OrderKey FromC(tidings_order o) {
+  engine::OrderKey k;
+  k.hlc = o.hlc;
+  k.replica = o.replica;
+  return k;
+}
+
+void PairsOf(const std::map<std::string, std::string>& map, std::vector<tidings_pair>* out) {
+  out->clear();
+  out->reserve(map.size());
+  for (const auto& [k, v] : map) out->push_back(tidings_pair{k.c_str(), v.c_str()});
+}
+
+tidings_message* NewMessage(engine::Message m) {
+  auto b = std::make_unique<MessageBacking>();
+  b->m = std::move(m);
+  tidings_message pub;
+  FillMessage(b->m, &b->arrays, &pub);
+  return NewBox<tidings_message, MessageBacking>(std::move(b), pub);
+}
+
+tidings_message_list* NewMessageList(std::vector<engine::Message> messages) {
+  auto b = std::make_unique<MessageListBacking>();
+  b->messages = std::move(messages);
+  b->arrays.resize(b->messages.size());
+  b->items.resize(b->messages.size());
+  for (size_t i = 0; i < b->messages.size(); ++i) {
+    FillMessage(b->messages[i], &b->arrays[i], &b->items[i]);
   }
-  return static_cast<tidings_code>(s.code());
+  tidings_message_list pub{b->items.data(), b->items.size()};
+  return NewBox<tidings_message_list, MessageListBacking>(std::move(b), pub);
 }
 
-tidings_code Ok(tidings_error* err) { return Report(Status::Ok(), err); }
-
-template <typename F>
-tidings_code Guard(tidings_error* err, F&& f) {
-  try {
-    return f();
-  } catch (const std::bad_alloc&) {
-    return Report(tidings::ResourceExhausted("out of memory"), err);
-  } catch (...) {
-    return Report(tidings::Internal("unexpected internal error; please report it"), err);
+void FillConversation(const engine::Conversation& c, ConversationArrays* a,
+                      tidings_conversation* out) {
+  a->members.clear();
+  for (const auto& m : c.members) a->members.push_back(m.c_str());
+  a->markers.clear();
+  for (const auto& [user, order] : c.read_markers) {
+    a->markers.push_back(tidings_read_marker{user.c_str(), ToC(order)});
   }
+  PairsOf(c.remote_ids, &a->remote_ids);
+  *out = tidings_conversation{};
+  out->id = c.id.c_str();
+  out->title = c.title.c_str();
+  out->members = a->members.data();
+  out->member_count = a->members.size();
+  out->last_order = ToC(c.last_order);
+  out->last_message_id = c.last_message_id.c_str();
+  out->message_count = c.message_count;
+  out->unread_count = c.unread_count;
+  out->read_markers = a->markers.data();
+  out->read_marker_count = a->markers.size();
+  out->remote_ids = a->remote_ids.data();
+  out->remote_id_count = a->remote_ids.size();
 }
 
-char* Dup(const std::string& s) {
-  char* out = static_cast<char*>(std::malloc(s.size() + 1));
-  if (out == nullptr) throw std::bad_alloc();
-  std::memcpy(out, s.data(), s.size());
-  out[s.size()] = '\0';
-  return out;
-}
+// ---- Subscriptions: the engine may still run a listener it copied before
+// Unsubscribe, so the C contract ("after unsubscribe returns, no more calls")
+// is kept here with an in-flight count.
 
-// Fills a tidings_message whose strings are malloc'ed copies.
-void Fill(const tidings::engine::Message& m, tidings_message* out) {
-  out->id = Dup(m.id);
-  out->conversation_id = Dup(m.conversation_id);
-  out->sender = Dup(m.sender);
-  out->order_hlc = m.order.hlc;
-  out->order_replica = m.order.replica;
-  auto* body = static_cast<uint8_t*>(std::malloc(m.body.size() + 1));
-  if (body == nullptr) throw std::bad_alloc();
-  std::memcpy(body, m.body.data(), m.body.size());
-  out->body = body;
-  out->body_len = m.body.size();
-  out->content_type = Dup(m.content_type);
-  out->state = static_cast<tidings_message_state>(m.state);
-  out->failure_reason = Dup(m.failure_reason);
-  out->edited = m.edited_at.IsZero() ? 0 : 1;
-  out->deleted = m.deleted ? 1 : 0;
-}
+struct Subscription {
+  tidings_change_fn fn = nullptr;
+  void* context = nullptr;
+  uint64_t engine_token = 0;
+  std::mutex mu;
+  std::condition_variable idle;
+  bool active = true;
+  int in_flight = 0;
+};
 
-void Release(tidings_message* m) {
-  std::free(const_cast<char*>(m->id));
-  std::free(const_cast<char*>(m->conversation_id));
-  std::free(const_cast<char*>(m->sender));
-  std::free(const_cast<uint8_t*>(m->body));
-  std::free(const_cast<char*>(m->content_type));
-  std::free(const_cast<char*>(m->failure_reason));
-}
+// Subscriptions whose callback this thread is running, so an unsubscribe
+// from inside a callback does not wait for itself.
+thread_local std::vector<const Subscription*> t_running;
 
-tidings_code Open(const char* path, tidings::crypto::KeySource key, const tidings_open_options* o,
-                  tidings_store** out, tidings_error* err) {
-  if (path == nullptr || out == nullptr) {
-    return Report(tidings::InvalidArgument("path and out must not be NULL"), err);
+void Deliver(const std::shared_ptr<Subscription>& sub, const engine::ChangeEvent& e) {
+  {
+    std::lock_guard<std::mutex> lock(sub->mu);
+    if (!sub->active) return;
+    ++sub->in_flight;
   }
-  tidings::engine::StoreOptions options;
-  if (o != nullptr) {
-    options.create_if_missing = o->create_if_missing != 0;
-    options.read_only = o->read_only != 0;
-    options.durability = o->durability == TIDINGS_DURABILITY_RELAXED
-                             ? tidings::engine::Durability::kRelaxed
-                             : tidings::engine::Durability::kSync;
-    if (o->user_id != nullptr) options.user_id = o->user_id;
+  t_running.push_back(sub.get());
+  tidings_change change;
+  switch (e.kind) {
+    case engine::ChangeEvent::Kind::kMessageAdded:
+      change.kind = TIDINGS_CHANGE_MESSAGE_ADDED;
+      break;
+    case engine::ChangeEvent::Kind::kMessageChanged:
+      change.kind = TIDINGS_CHANGE_MESSAGE_CHANGED;
+      break;
+    case engine::ChangeEvent::Kind::kMessageStateChanged:
+      change.kind = TIDINGS_CHANGE_MESSAGE_STATE_CHANGED;
+      break;
+    case engine::ChangeEvent::Kind::kConversationChanged:
+      change.kind = TIDINGS_CHANGE_CONVERSATION_CHANGED;
+      break;
+    case engine::ChangeEvent::Kind::kOutboxChanged:
+    default:
+      change.kind = TIDINGS_CHANGE_OUTBOX_CHANGED;
+      break;
   }
-  auto store = tidings::engine::Store::Open(path, std::move(key), options);
-  if (!store.ok()) return Report(store.status(), err);
-  *out = new tidings_store{std::move(*store)};
-  return Ok(err);
+  change.conversation_id = e.conversation_id.c_str();
+  change.message_id = e.message_id.c_str();
+  sub->fn(sub->context, &change);
+  t_running.pop_back();
+  std::lock_guard<std::mutex> lock(sub->mu);
+  --sub->in_flight;
+  sub->idle.notify_all();
 }
 
-bool Valid(tidings_store* store, tidings_error* err) {
-  if (store == nullptr) {
-    Report(tidings::InvalidArgument("store is NULL"), err);
-    return false;
+void Deactivate(engine::Store* store, const std::shared_ptr<Subscription>& sub) {
+  store->Unsubscribe(sub->engine_token);
+  bool inside = false;
+  for (const Subscription* s : t_running) inside = inside || s == sub.get();
+  std::unique_lock<std::mutex> lock(sub->mu);
+  sub->active = false;
+  sub->idle.wait(lock, [&] { return sub->in_flight == (inside ? 1 : 0); });
+}
+
+Result<crypto::KeySource> KeyFrom(const tidings_key_source* key) {
+  if (key == nullptr) return InvalidArgument("no key given");
+  switch (key->kind) {
+    case TIDINGS_KEY_RAW: {
+      if (key->data == nullptr || key->size != TIDINGS_KEY_SIZE) {
+        return InvalidArgument("a raw key must be exactly 32 bytes");
+      }
+      TIDINGS_ASSIGN_OR_RETURN(
+          crypto::SecretKey k,
+          crypto::SecretKey::FromBytes({static_cast<const uint8_t*>(key->data), key->size}));
+      return crypto::KeySource::Raw(std::move(k));
+    }
+    case TIDINGS_KEY_PASSPHRASE:
+      if (key->data == nullptr || key->size == 0) {
+        return InvalidArgument("the passphrase is empty; give a passphrase");
+      }
+      return crypto::KeySource::Passphrase(
+          std::string_view(static_cast<const char*>(key->data), key->size));
+    case TIDINGS_KEY_FILE:
+      if (key->data == nullptr || *static_cast<const char*>(key->data) == '\0') {
+        return InvalidArgument("no key file path given");
+      }
+      return crypto::KeySource::KeyFile(static_cast<const char*>(key->data));
   }
-  return true;
+  return InvalidArgument("unknown key kind; use tidings_key_raw, _passphrase or _file");
+}
+
+// A caller-filled struct may come from an older header: a field counts only
+// if struct_size covers it (0 means "this version's size").
+template <typename T>
+bool Has(const T* s, size_t offset, size_t size) {
+  return s->struct_size == 0 || s->struct_size >= offset + size;
+}
+#define TIDINGS_HAS(ptr, field) \
+  Has(ptr, offsetof(std::remove_pointer_t<decltype(ptr)>, field), sizeof((ptr)->field))
+
+Status RequireString(const char* s, const char* what) {
+  if (s == nullptr) return InvalidArgument(std::string("no ") + what + " given (NULL)");
+  return Status::Ok();
 }
 
 }  // namespace
 
+void FillMessage(const engine::Message& m, MessageArrays* a, tidings_message* out) {
+  a->reactions.clear();
+  for (const auto& r : m.reactions) {
+    a->reactions.push_back(tidings_reaction{r.user.c_str(), r.reaction.c_str()});
+  }
+  PairsOf(m.metadata, &a->metadata);
+  PairsOf(m.remote_ids, &a->remote_ids);
+  *out = tidings_message{};
+  out->id = m.id.c_str();
+  out->conversation_id = m.conversation_id.c_str();
+  out->sender = m.sender.c_str();
+  out->order = ToC(m.order);
+  out->body = m.body.c_str();
+  out->body_size = m.body.size();
+  out->content_type = m.content_type.c_str();
+  out->state = static_cast<tidings_message_state>(m.state);
+  out->failure_reason = m.failure_reason.c_str();
+  out->server_time_ms = m.server_time_ms;
+  out->edited_at = ToC(m.edited_at);
+  out->deleted = m.deleted;
+  out->reactions = a->reactions.data();
+  out->reaction_count = a->reactions.size();
+  out->metadata = a->metadata.data();
+  out->metadata_count = a->metadata.size();
+  out->remote_ids = a->remote_ids.data();
+  out->remote_id_count = a->remote_ids.size();
+}
+
+void SetError(tidings_error* error, tidings_code code, const std::string& message) {
+  if (error == nullptr) return;
+  error->code = code;
+  size_t n = std::min(message.size(), sizeof(error->message) - 1);
+  // Never cut a UTF-8 sequence in half: back up over continuation bytes.
+  if (n < message.size()) {
+    while (n > 0 && (static_cast<unsigned char>(message[n]) & 0xC0) == 0x80) --n;
+  }
+  std::memcpy(error->message, message.data(), n);
+  error->message[n] = '\0';
+}
+
+tidings_code ToCode(const Status& s, tidings_error* error) {
+  int code = static_cast<int>(s.code());
+  if (code < 0 || code > kLastCode) code = TIDINGS_INTERNAL;
+  SetError(error, static_cast<tidings_code>(code), s.message());
+  return static_cast<tidings_code>(code);
+}
+
+}  // namespace tidings::capi
+
+// ---------------------------------------------------------------------------
+
+struct tidings_store {
+  std::unique_ptr<tidings::engine::Store> store;
+  std::mutex subs_mu;
+  std::map<uint64_t, std::shared_ptr<tidings::capi::Subscription>> subs;
+  uint64_t next_token = 1;
+};
+
+namespace tidings::capi {
+engine::Store* EngineOf(tidings_store* store) { return store->store.get(); }
+}  // namespace tidings::capi
+
+using tidings::Status;
+using tidings::capi::Guard;
+using tidings::capi::RequireString;
+namespace engine = tidings::engine;
+
 extern "C" {
 
-tidings_code tidings_store_open_with_key(const char* path, const uint8_t* key, size_t key_len,
-                                         const tidings_open_options* options, tidings_store** out,
-                                         tidings_error* err) {
-  return Guard(err, [&] {
-    if (key == nullptr) return Report(tidings::InvalidArgument("key is NULL"), err);
-    auto secret = tidings::crypto::SecretKey::FromBytes(std::span<const uint8_t>(key, key_len));
-    if (!secret.ok()) return Report(secret.status(), err);
-    return Open(path, tidings::crypto::KeySource::Raw(std::move(*secret)), options, out, err);
+const char* tidings_code_name(tidings_code code) {
+  if (static_cast<int>(code) < 0 || static_cast<int>(code) > tidings::capi::kLastCode) {
+    return "UNKNOWN";
+  }
+  return tidings::CodeName(static_cast<tidings::Code>(code));
+}
+
+bool tidings_code_is_retryable(tidings_code code) {
+  return Status(static_cast<tidings::Code>(code), "").IsRetryable();
+}
+
+const char* tidings_version(void) { return TIDINGS_VERSION_STRING; }
+
+int tidings_order_compare(tidings_order a, tidings_order b) {
+  if (a.hlc != b.hlc) return a.hlc < b.hlc ? -1 : 1;
+  if (a.replica != b.replica) return a.replica < b.replica ? -1 : 1;
+  return 0;
+}
+
+const char* tidings_op_kind_name(tidings_op_kind kind) {
+  if (kind < TIDINGS_OP_SEND || kind > TIDINGS_OP_READ_MARKER) return "unknown";
+  return engine::OpKindName(static_cast<engine::OpKind>(kind));
+}
+
+tidings_code tidings_key_generate(uint8_t* out, size_t size, tidings_error* error) {
+  return Guard(error, [&]() -> Status {
+    if (out == nullptr || size != TIDINGS_KEY_SIZE) {
+      return tidings::InvalidArgument("the key buffer must be exactly 32 bytes");
+    }
+    tidings::crypto::RandomBytes(out, size);
+    return Status::Ok();
   });
 }
 
-tidings_code tidings_store_open_with_passphrase(const char* path, const char* passphrase,
-                                                const tidings_open_options* options,
-                                                tidings_store** out, tidings_error* err) {
-  return Guard(err, [&] {
-    if (passphrase == nullptr) return Report(tidings::InvalidArgument("passphrase is NULL"), err);
-    return Open(path, tidings::crypto::KeySource::Passphrase(passphrase), options, out, err);
+tidings_code tidings_key_file_create(const char* path, tidings_error* error) {
+  return Guard(error, [&]() -> Status {
+    TIDINGS_RETURN_IF_ERROR(RequireString(path, "key file path"));
+    TIDINGS_ASSIGN_OR_RETURN(auto key, tidings::crypto::SecretKey::Random());
+    return tidings::crypto::WriteKeyFile(path, key);
   });
 }
 
-tidings_code tidings_store_open_with_key_file(const char* path, const char* key_file,
-                                              const tidings_open_options* options,
-                                              tidings_store** out, tidings_error* err) {
-  return Guard(err, [&] {
-    if (key_file == nullptr) return Report(tidings::InvalidArgument("key_file is NULL"), err);
-    return Open(path, tidings::crypto::KeySource::KeyFile(key_file), options, out, err);
+tidings_code tidings_store_open(const char* path, const tidings_key_source* key,
+                                const tidings_open_options* options, tidings_store** out,
+                                tidings_error* error) {
+  if (out != nullptr) *out = nullptr;
+  return Guard(error, [&]() -> Status {
+    TIDINGS_RETURN_IF_ERROR(RequireString(path, "store path"));
+    if (out == nullptr) return tidings::InvalidArgument("no place for the store handle (NULL)");
+    engine::StoreOptions o;
+    if (options != nullptr) {
+      using tidings::capi::Has;
+      if (TIDINGS_HAS(options, create_if_missing)) o.create_if_missing = options->create_if_missing;
+      if (TIDINGS_HAS(options, error_if_exists)) o.error_if_exists = options->error_if_exists;
+      if (TIDINGS_HAS(options, read_only)) o.read_only = options->read_only;
+      if (TIDINGS_HAS(options, durability)) {
+        o.durability = options->durability == TIDINGS_DURABILITY_RELAXED
+                           ? engine::Durability::kRelaxed
+                           : engine::Durability::kSync;
+      }
+      if (TIDINGS_HAS(options, user_id) && options->user_id != nullptr) {
+        o.user_id = options->user_id;
+      }
+      if (TIDINGS_HAS(options, max_clock_drift_ms) && options->max_clock_drift_ms != 0) {
+        o.max_clock_drift_ms = options->max_clock_drift_ms;
+      }
+    }
+    TIDINGS_ASSIGN_OR_RETURN(auto source, tidings::capi::KeyFrom(key));
+    TIDINGS_ASSIGN_OR_RETURN(auto store, engine::Store::Open(path, std::move(source), o));
+    auto handle = std::make_unique<tidings_store>();
+    handle->store = std::move(store);
+    *out = handle.release();
+    return Status::Ok();
   });
+}
+
+tidings_code tidings_store_create(const char* path, const tidings_key_source* key,
+                                  const char* user_id, tidings_store** out, tidings_error* error) {
+  if (user_id == nullptr || *user_id == '\0') {
+    if (out != nullptr) *out = nullptr;
+    return tidings::capi::ToCode(tidings::InvalidArgument("a new store needs a user id"), error);
+  }
+  tidings_open_options o{};
+  o.struct_size = sizeof(o);
+  o.create_if_missing = true;
+  o.error_if_exists = true;
+  o.user_id = user_id;
+  return tidings_store_open(path, key, &o, out, error);
 }
 
 void tidings_store_close(tidings_store* store) {
+  if (store == nullptr) return;
   try {
+    std::map<uint64_t, std::shared_ptr<tidings::capi::Subscription>> subs;
+    {
+      std::lock_guard<std::mutex> lock(store->subs_mu);
+      subs.swap(store->subs);
+    }
+    for (auto& [token, sub] : subs) tidings::capi::Deactivate(store->store.get(), sub);
     delete store;
   } catch (...) {
+    // Nothing sensible to report from a destructor-like call; the engine
+    // releases its files in its destructor regardless.
   }
 }
 
-tidings_code tidings_store_send(tidings_store* store, const char* conversation_id,
-                                const uint8_t* body, size_t body_len, const char* content_type,
-                                char** out_id, tidings_error* err) {
-  return Guard(err, [&] {
-    if (!Valid(store, err))
-      return static_cast<tidings_code>(err ? err->code : TIDINGS_INVALID_ARGUMENT);
-    if (conversation_id == nullptr || (body == nullptr && body_len != 0)) {
-      return Report(tidings::InvalidArgument("conversation_id and body must not be NULL"), err);
+tidings_code tidings_store_refresh(tidings_store* store, tidings_error* error) {
+  return Guard(error, store, [&](engine::Store& s) { return s.Refresh(); });
+}
+
+// ---- Writes ----
+
+tidings_code tidings_store_send(tidings_store* store, const tidings_send_request* request,
+                                tidings_message** out, tidings_error* error) {
+  if (out != nullptr) *out = nullptr;
+  return Guard(error, store, [&](engine::Store& s) -> Status {
+    if (request == nullptr) return tidings::InvalidArgument("no send request given (NULL)");
+    TIDINGS_RETURN_IF_ERROR(RequireString(request->conversation_id, "conversation id"));
+    if (request->body == nullptr && request->body_size != 0) {
+      return tidings::InvalidArgument("body is NULL but body_size is not 0");
     }
-    tidings::engine::SendRequest r;
-    r.conversation_id = conversation_id;
-    r.body.assign(reinterpret_cast<const char*>(body), body_len);
-    if (content_type != nullptr) r.content_type = content_type;
-    auto m = store->impl->Send(r);
-    if (!m.ok()) return Report(m.status(), err);
-    if (out_id != nullptr) *out_id = Dup(m->id);
-    return Ok(err);
+    engine::SendRequest r;
+    r.conversation_id = request->conversation_id;
+    if (request->body_size != 0) r.body.assign(request->body, request->body_size);
+    if (request->content_type != nullptr) r.content_type = request->content_type;
+    if (request->metadata_count != 0) {
+      if (request->metadata == nullptr) {
+        return tidings::InvalidArgument("metadata is NULL but metadata_count is not 0");
+      }
+      for (size_t i = 0; i < request->metadata_count; ++i) {
+        const tidings_pair& p = request->metadata[i];
+        if (p.key == nullptr || p.value == nullptr) {
+          return tidings::InvalidArgument("a metadata key or value is NULL");
+        }
+        r.metadata[p.key] = p.value;
+      }
+    }
+    if (request->message_id != nullptr) r.message_id = request->message_id;
+    TIDINGS_ASSIGN_OR_RETURN(engine::Message m, s.Send(r));
+    if (out != nullptr) *out = tidings::capi::NewMessage(std::move(m));
+    return Status::Ok();
   });
 }
 
-tidings_code tidings_store_edit(tidings_store* store, const char* message_id, const uint8_t* body,
-                                size_t body_len, tidings_error* err) {
-  return Guard(err, [&] {
-    if (!Valid(store, err) || message_id == nullptr || (body == nullptr && body_len != 0)) {
-      return Report(tidings::InvalidArgument("store, message_id and body must not be NULL"), err);
+tidings_code tidings_store_edit(tidings_store* store, const char* message_id, const char* body,
+                                size_t body_size, tidings_message** out, tidings_error* error) {
+  if (out != nullptr) *out = nullptr;
+  return Guard(error, store, [&](engine::Store& s) -> Status {
+    TIDINGS_RETURN_IF_ERROR(RequireString(message_id, "message id"));
+    if (body == nullptr && body_size != 0) {
+      return tidings::InvalidArgument("body is NULL but body_size is not 0");
     }
-    auto m = store->impl->Edit(message_id,
-                               std::string_view(reinterpret_cast<const char*>(body), body_len));
-    return Report(m.status(), err);
+    std::string_view b = body_size == 0 ? std::string_view() : std::string_view(body, body_size);
+    TIDINGS_ASSIGN_OR_RETURN(engine::Message m, s.Edit(message_id, b));
+    if (out != nullptr) *out = tidings::capi::NewMessage(std::move(m));
+    return Status::Ok();
   });
 }
 
 tidings_code tidings_store_delete(tidings_store* store, const char* message_id,
-                                  tidings_error* err) {
-  return Guard(err, [&] {
-    if (!Valid(store, err) || message_id == nullptr) {
-      return Report(tidings::InvalidArgument("store and message_id must not be NULL"), err);
-    }
-    return Report(store->impl->Delete(message_id), err);
+                                  tidings_error* error) {
+  return Guard(error, store, [&](engine::Store& s) -> Status {
+    TIDINGS_RETURN_IF_ERROR(RequireString(message_id, "message id"));
+    return s.Delete(message_id);
   });
 }
 
 tidings_code tidings_store_react(tidings_store* store, const char* message_id, const char* reaction,
-                                 int add, tidings_error* err) {
-  return Guard(err, [&] {
-    if (!Valid(store, err) || message_id == nullptr || reaction == nullptr) {
-      return Report(tidings::InvalidArgument("store, message_id and reaction must not be NULL"),
-                    err);
-    }
-    return Report(store->impl->React(message_id, reaction, add != 0), err);
+                                 bool add, tidings_error* error) {
+  return Guard(error, store, [&](engine::Store& s) -> Status {
+    TIDINGS_RETURN_IF_ERROR(RequireString(message_id, "message id"));
+    TIDINGS_RETURN_IF_ERROR(RequireString(reaction, "reaction"));
+    return s.React(message_id, reaction, add);
   });
 }
 
 tidings_code tidings_store_mark_read(tidings_store* store, const char* conversation_id,
-                                     uint64_t hlc, uint64_t replica, tidings_error* err) {
-  return Guard(err, [&] {
-    if (!Valid(store, err) || conversation_id == nullptr) {
-      return Report(tidings::InvalidArgument("store and conversation_id must not be NULL"), err);
-    }
-    return Report(store->impl->MarkRead(conversation_id, {hlc, replica}), err);
+                                     tidings_order up_to, tidings_error* error) {
+  return Guard(error, store, [&](engine::Store& s) -> Status {
+    TIDINGS_RETURN_IF_ERROR(RequireString(conversation_id, "conversation id"));
+    return s.MarkRead(conversation_id, tidings::capi::FromC(up_to));
   });
 }
+
+tidings_code tidings_store_put_conversation(tidings_store* store, const char* id, const char* title,
+                                            const char* const* members, size_t member_count,
+                                            tidings_error* error) {
+  return Guard(error, store, [&](engine::Store& s) -> Status {
+    TIDINGS_RETURN_IF_ERROR(RequireString(id, "conversation id"));
+    if (members == nullptr && member_count != 0) {
+      return tidings::InvalidArgument("members is NULL but member_count is not 0");
+    }
+    std::vector<std::string> m;
+    for (size_t i = 0; i < member_count; ++i) {
+      TIDINGS_RETURN_IF_ERROR(RequireString(members[i], "member"));
+      m.emplace_back(members[i]);
+    }
+    return s.PutConversation(id, title == nullptr ? "" : title, m).status();
+  });
+}
+
+// ---- Reads ----
 
 tidings_code tidings_store_get(tidings_store* store, const char* message_id, tidings_message** out,
-                               tidings_error* err) {
-  return Guard(err, [&] {
-    if (!Valid(store, err) || message_id == nullptr || out == nullptr) {
-      return Report(tidings::InvalidArgument("store, message_id and out must not be NULL"), err);
-    }
-    auto m = store->impl->Get(message_id);
-    if (!m.ok()) return Report(m.status(), err);
-    auto* msg = static_cast<tidings_message*>(std::calloc(1, sizeof(tidings_message)));
-    if (msg == nullptr) throw std::bad_alloc();
-    Fill(*m, msg);
-    *out = msg;
-    return Ok(err);
+                               tidings_error* error) {
+  if (out != nullptr) *out = nullptr;
+  return Guard(error, store, [&](engine::Store& s) -> Status {
+    TIDINGS_RETURN_IF_ERROR(RequireString(message_id, "message id"));
+    if (out == nullptr) return tidings::InvalidArgument("no place for the message (NULL)");
+    TIDINGS_ASSIGN_OR_RETURN(engine::Message m, s.Get(message_id));
+    *out = tidings::capi::NewMessage(std::move(m));
+    return Status::Ok();
   });
 }
 
-tidings_code tidings_store_page(tidings_store* store, const char* conversation_id, size_t limit,
-                                int has_before, uint64_t before_hlc, uint64_t before_replica,
-                                tidings_message_list** out, tidings_error* err) {
-  return Guard(err, [&] {
-    if (!Valid(store, err) || conversation_id == nullptr || out == nullptr) {
-      return Report(tidings::InvalidArgument("store, conversation_id and out must not be NULL"),
-                    err);
-    }
-    tidings::engine::PageRequest req;
-    req.conversation_id = conversation_id;
-    req.limit = limit;
-    if (has_before) req.before = tidings::engine::OrderKey{before_hlc, before_replica};
-    auto page = store->impl->Page(req);
-    if (!page.ok()) return Report(page.status(), err);
-    auto* list = static_cast<tidings_message_list*>(std::calloc(1, sizeof(tidings_message_list)));
-    if (list == nullptr) throw std::bad_alloc();
-    list->items =
-        static_cast<tidings_message*>(std::calloc(page->size() + 1, sizeof(tidings_message)));
-    if (list->items == nullptr) {
-      std::free(list);
-      throw std::bad_alloc();
-    }
-    for (const auto& m : *page) Fill(m, &list->items[list->count++]);
-    *out = list;
-    return Ok(err);
+namespace {
+
+tidings_code Page(tidings_store* store, const char* conversation_id,
+                  std::optional<engine::OrderKey> before, std::optional<engine::OrderKey> after,
+                  size_t limit, tidings_message_list** out, tidings_error* error) {
+  if (out != nullptr) *out = nullptr;
+  return Guard(error, store, [&](engine::Store& s) -> Status {
+    TIDINGS_RETURN_IF_ERROR(RequireString(conversation_id, "conversation id"));
+    if (out == nullptr) return tidings::InvalidArgument("no place for the page (NULL)");
+    engine::PageRequest r;
+    r.conversation_id = conversation_id;
+    r.limit = limit;
+    r.before = before;
+    r.after = after;
+    TIDINGS_ASSIGN_OR_RETURN(auto messages, s.Page(r));
+    // An empty page of a conversation that does not exist is NOT_FOUND, so a
+    // mistyped id is not mistaken for an empty conversation.
+    if (messages.empty()) TIDINGS_RETURN_IF_ERROR(s.GetConversation(conversation_id).status());
+    *out = tidings::capi::NewMessageList(std::move(messages));
+    return Status::Ok();
   });
 }
 
-void tidings_message_free(tidings_message* message) {
-  if (message == nullptr) return;
-  Release(message);
-  std::free(message);
+}  // namespace
+
+tidings_code tidings_store_page_newest(tidings_store* store, const char* conversation_id,
+                                       size_t limit, tidings_message_list** out,
+                                       tidings_error* error) {
+  return Page(store, conversation_id, std::nullopt, std::nullopt, limit, out, error);
 }
 
-void tidings_message_list_free(tidings_message_list* list) {
-  if (list == nullptr) return;
-  for (size_t i = 0; i < list->count; ++i) Release(&list->items[i]);
-  std::free(list->items);
-  std::free(list);
+tidings_code tidings_store_page_before(tidings_store* store, const char* conversation_id,
+                                       tidings_order before, size_t limit,
+                                       tidings_message_list** out, tidings_error* error) {
+  return Page(store, conversation_id, tidings::capi::FromC(before), std::nullopt, limit, out,
+              error);
 }
 
-void tidings_string_free(char* s) { std::free(s); }
+tidings_code tidings_store_page_after(tidings_store* store, const char* conversation_id,
+                                      tidings_order after, size_t limit, tidings_message_list** out,
+                                      tidings_error* error) {
+  return Page(store, conversation_id, std::nullopt, tidings::capi::FromC(after), limit, out, error);
+}
+
+tidings_code tidings_store_get_conversation(tidings_store* store, const char* id,
+                                            tidings_conversation** out, tidings_error* error) {
+  if (out != nullptr) *out = nullptr;
+  return Guard(error, store, [&](engine::Store& s) -> Status {
+    TIDINGS_RETURN_IF_ERROR(RequireString(id, "conversation id"));
+    if (out == nullptr) return tidings::InvalidArgument("no place for the conversation (NULL)");
+    TIDINGS_ASSIGN_OR_RETURN(engine::Conversation c, s.GetConversation(id));
+    auto b = std::make_unique<tidings::capi::ConversationBacking>();
+    b->c = std::move(c);
+    tidings_conversation pub;
+    tidings::capi::FillConversation(b->c, &b->arrays, &pub);
+    *out = tidings::capi::NewBox<tidings_conversation>(std::move(b), pub);
+    return Status::Ok();
+  });
+}
 
 tidings_code tidings_store_conversations(tidings_store* store, size_t limit,
-                                         tidings_conversation_list** out, tidings_error* err) {
-  return Guard(err, [&] {
-    if (!Valid(store, err) || out == nullptr) {
-      return Report(tidings::InvalidArgument("store and out must not be NULL"), err);
+                                         tidings_conversation_list** out, tidings_error* error) {
+  if (out != nullptr) *out = nullptr;
+  return Guard(error, store, [&](engine::Store& s) -> Status {
+    if (out == nullptr) return tidings::InvalidArgument("no place for the list (NULL)");
+    TIDINGS_ASSIGN_OR_RETURN(auto convs, s.Conversations(limit));
+    auto b = std::make_unique<tidings::capi::ConversationListBacking>();
+    b->conversations = std::move(convs);
+    b->arrays.resize(b->conversations.size());
+    b->items.resize(b->conversations.size());
+    for (size_t i = 0; i < b->conversations.size(); ++i) {
+      tidings::capi::FillConversation(b->conversations[i], &b->arrays[i], &b->items[i]);
     }
-    auto convs = store->impl->Conversations(limit);
-    if (!convs.ok()) return Report(convs.status(), err);
-    auto* list =
-        static_cast<tidings_conversation_list*>(std::calloc(1, sizeof(tidings_conversation_list)));
-    if (list == nullptr) throw std::bad_alloc();
-    list->items = static_cast<tidings_conversation*>(
-        std::calloc(convs->size() + 1, sizeof(tidings_conversation)));
-    for (const auto& c : *convs) {
-      tidings_conversation& item = list->items[list->count++];
-      item.id = Dup(c.id);
-      item.title = Dup(c.title);
-      item.message_count = c.message_count;
-      item.unread_count = c.unread_count;
-      item.last_hlc = c.last_order.hlc;
+    tidings_conversation_list pub{b->items.data(), b->items.size()};
+    *out = tidings::capi::NewBox<tidings_conversation_list>(std::move(b), pub);
+    return Status::Ok();
+  });
+}
+
+tidings_code tidings_store_outbox(tidings_store* store, const char* conversation_id, size_t limit,
+                                  tidings_outbox** out, tidings_error* error) {
+  if (out != nullptr) *out = nullptr;
+  return Guard(error, store, [&](engine::Store& s) -> Status {
+    if (out == nullptr) return tidings::InvalidArgument("no place for the outbox (NULL)");
+    TIDINGS_ASSIGN_OR_RETURN(auto entries,
+                             s.Outbox(limit, conversation_id == nullptr ? "" : conversation_id));
+    auto b = std::make_unique<tidings::capi::OutboxBacking>();
+    b->entries = std::move(entries);
+    for (const auto& e : b->entries) {
+      tidings_outbox_entry c{};
+      c.seq = e.seq;
+      c.kind = static_cast<tidings_op_kind>(e.op.kind);
+      c.op_id = e.op.op_id.c_str();
+      c.conversation_id = e.op.conversation_id.c_str();
+      c.message_id = e.op.message_id.c_str();
+      c.at = tidings::capi::ToC(e.op.at);
+      c.attempts = e.attempts;
+      c.next_attempt_ms = e.next_attempt_ms;
+      c.last_error = e.last_error.c_str();
+      c.failed = e.failed;
+      b->items.push_back(c);
     }
-    *out = list;
-    return Ok(err);
+    tidings_outbox pub{b->items.data(), b->items.size()};
+    *out = tidings::capi::NewBox<tidings_outbox>(std::move(b), pub);
+    return Status::Ok();
   });
 }
 
-void tidings_conversation_list_free(tidings_conversation_list* list) {
-  if (list == nullptr) return;
-  for (size_t i = 0; i < list->count; ++i) {
-    std::free(const_cast<char*>(list->items[i].id));
-    std::free(const_cast<char*>(list->items[i].title));
-  }
-  std::free(list->items);
-  std::free(list);
+tidings_code tidings_store_outbox_retry(tidings_store* store, uint64_t seq, tidings_error* error) {
+  return Guard(error, store, [&](engine::Store& s) { return s.RetryFailed(seq); });
 }
 
-tidings_code tidings_store_outbox_depth(tidings_store* store, uint64_t* pending, uint64_t* failed,
-                                        tidings_error* err) {
-  return Guard(err, [&] {
-    if (!Valid(store, err)) return Report(tidings::InvalidArgument("store is NULL"), err);
-    auto outbox = store->impl->Outbox(0);
-    if (!outbox.ok()) return Report(outbox.status(), err);
-    uint64_t f = 0;
-    for (const auto& e : *outbox) f += e.failed ? 1 : 0;
-    if (pending != nullptr) *pending = outbox->size() - f;
-    if (failed != nullptr) *failed = f;
-    return Ok(err);
+tidings_code tidings_store_outbox_discard(tidings_store* store, uint64_t seq,
+                                          tidings_error* error) {
+  return Guard(error, store, [&](engine::Store& s) { return s.DiscardFailed(seq); });
+}
+
+// ---- Maintenance ----
+
+tidings_code tidings_store_stats(tidings_store* store, tidings_stats** out, tidings_error* error) {
+  if (out != nullptr) *out = nullptr;
+  return Guard(error, store, [&](engine::Store& s) -> Status {
+    if (out == nullptr) return tidings::InvalidArgument("no place for the stats (NULL)");
+    TIDINGS_ASSIGN_OR_RETURN(auto st, s.Stats());
+    auto b = std::make_unique<tidings::capi::StatsBacking>();
+    b->stats = std::move(st);
+    tidings_stats pub{};
+    pub.messages = b->stats.messages;
+    pub.conversations = b->stats.conversations;
+    pub.outbox = b->stats.outbox;
+    pub.outbox_failed = b->stats.outbox_failed;
+    pub.disk_bytes = b->stats.disk_bytes;
+    pub.schema_version = b->stats.schema_version;
+    pub.replica_id = b->stats.replica_id;
+    pub.user_id = b->stats.user_id.c_str();
+    *out = tidings::capi::NewBox<tidings_stats>(std::move(b), pub);
+    return Status::Ok();
   });
 }
 
-tidings_code tidings_store_retry_failed(tidings_store* store, uint64_t seq, tidings_error* err) {
-  return Guard(err, [&] {
-    if (!Valid(store, err)) return Report(tidings::InvalidArgument("store is NULL"), err);
-    return Report(store->impl->RetryFailed(seq), err);
+tidings_code tidings_store_verify(tidings_store* store, tidings_progress_fn progress, void* context,
+                                  tidings_verify_report** out, tidings_error* error) {
+  if (out != nullptr) *out = nullptr;
+  return Guard(error, store, [&](engine::Store& s) -> Status {
+    if (out == nullptr) return tidings::InvalidArgument("no place for the report (NULL)");
+    std::function<void(uint64_t, uint64_t)> cb;
+    if (progress != nullptr) cb = [&](uint64_t d, uint64_t t) { progress(context, d, t); };
+    TIDINGS_ASSIGN_OR_RETURN(auto report, s.Verify(cb));
+    auto b = std::make_unique<tidings::capi::VerifyBacking>();
+    b->report = std::move(report);
+    for (const auto& d : b->report.details) b->details.push_back(d.c_str());
+    tidings_verify_report pub{};
+    pub.records_checked = b->report.records_checked;
+    pub.problems = b->report.problems;
+    pub.details = b->details.data();
+    pub.detail_count = b->details.size();
+    *out = tidings::capi::NewBox<tidings_verify_report>(std::move(b), pub);
+    return Status::Ok();
   });
 }
 
-tidings_code tidings_store_discard_failed(tidings_store* store, uint64_t seq, tidings_error* err) {
-  return Guard(err, [&] {
-    if (!Valid(store, err)) return Report(tidings::InvalidArgument("store is NULL"), err);
-    return Report(store->impl->DiscardFailed(seq), err);
-  });
-}
-
-tidings_code tidings_store_verify(tidings_store* store, uint64_t* problems, tidings_error* err) {
-  return Guard(err, [&] {
-    if (!Valid(store, err)) return Report(tidings::InvalidArgument("store is NULL"), err);
-    auto report = store->impl->Verify(nullptr);
-    if (!report.ok()) return Report(report.status(), err);
-    if (problems != nullptr) *problems = report->problems;
-    return Ok(err);
-  });
-}
-
-uint64_t tidings_store_subscribe(tidings_store* store, tidings_listener listener, void* context) {
-  if (store == nullptr || listener == nullptr) return 0;
-  try {
-    return store->impl->Subscribe([listener, context](const tidings::engine::ChangeEvent& e) {
-      listener(context, static_cast<tidings_change_kind>(e.kind), e.conversation_id.c_str(),
-               e.message_id.c_str());
+tidings_code tidings_store_for_each_message(tidings_store* store, tidings_message_fn visit,
+                                            void* context, tidings_error* error) {
+  return Guard(error, store, [&](engine::Store& s) -> Status {
+    if (visit == nullptr) return tidings::InvalidArgument("no visitor given (NULL)");
+    tidings::capi::MessageArrays arrays;
+    return s.ForEachMessage([&](const engine::Message& m) -> Status {
+      tidings_message c;
+      tidings::capi::FillMessage(m, &arrays, &c);
+      if (!visit(context, &c)) return tidings::Cancelled("stopped by the visitor");
+      return Status::Ok();
     });
-  } catch (...) {
-    return 0;
-  }
+  });
 }
 
-void tidings_store_unsubscribe(tidings_store* store, uint64_t token) {
-  if (store == nullptr) return;
-  try {
-    store->impl->Unsubscribe(token);
-  } catch (...) {
-  }
+// ---- Notifications ----
+
+tidings_code tidings_store_subscribe(tidings_store* store, tidings_change_fn callback,
+                                     void* context, uint64_t* token, tidings_error* error) {
+  return Guard(error, store, [&](engine::Store& s) -> Status {
+    if (callback == nullptr) return tidings::InvalidArgument("no callback given (NULL)");
+    if (token == nullptr) return tidings::InvalidArgument("no place for the token (NULL)");
+    auto sub = std::make_shared<tidings::capi::Subscription>();
+    sub->fn = callback;
+    sub->context = context;
+    std::lock_guard<std::mutex> lock(store->subs_mu);
+    sub->engine_token =
+        s.Subscribe([sub](const engine::ChangeEvent& e) { tidings::capi::Deliver(sub, e); });
+    *token = store->next_token++;
+    store->subs[*token] = sub;
+    return Status::Ok();
+  });
 }
 
-const char* tidings_code_name(tidings_code code) {
-  return tidings::CodeName(static_cast<Code>(code));
+tidings_code tidings_store_unsubscribe(tidings_store* store, uint64_t token, tidings_error* error) {
+  return Guard(error, store, [&](engine::Store& s) -> Status {
+    std::shared_ptr<tidings::capi::Subscription> sub;
+    {
+      std::lock_guard<std::mutex> lock(store->subs_mu);
+      auto it = store->subs.find(token);
+      if (it == store->subs.end()) return tidings::NotFound("no subscription with this token");
+      sub = std::move(it->second);
+      store->subs.erase(it);
+    }
+    tidings::capi::Deactivate(&s, sub);
+    return Status::Ok();
+  });
+}
+
+// ---- Freeing ----
+
+void tidings_message_free(tidings_message* message) {
+  tidings::capi::FreeBox<tidings_message, tidings::capi::MessageBacking>(message);
+}
+void tidings_message_list_free(tidings_message_list* list) {
+  tidings::capi::FreeBox<tidings_message_list, tidings::capi::MessageListBacking>(list);
+}
+void tidings_conversation_free(tidings_conversation* conversation) {
+  tidings::capi::FreeBox<tidings_conversation, tidings::capi::ConversationBacking>(conversation);
+}
+void tidings_conversation_list_free(tidings_conversation_list* list) {
+  tidings::capi::FreeBox<tidings_conversation_list, tidings::capi::ConversationListBacking>(list);
+}
+void tidings_outbox_free(tidings_outbox* outbox) {
+  tidings::capi::FreeBox<tidings_outbox, tidings::capi::OutboxBacking>(outbox);
+}
+void tidings_stats_free(tidings_stats* stats) {
+  tidings::capi::FreeBox<tidings_stats, tidings::capi::StatsBacking>(stats);
+}
+void tidings_verify_report_free(tidings_verify_report* report) {
+  tidings::capi::FreeBox<tidings_verify_report, tidings::capi::VerifyBacking>(report);
 }
 
 }  // extern "C"

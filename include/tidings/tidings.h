@@ -1,22 +1,42 @@
-/* Tidings C API: the stable ABI for Swift, Kotlin/JNI and other embedders.
+/* tidings.h: the C API of Tidings, an embeddable, local-first, encrypted
+ * message store. This is the stable ABI; the shared library exports exactly
+ * the tidings_* functions declared here and nothing else.
  *
- * Conventions
- * - Every function returns a tidings_code; TIDINGS_OK (0) is success.
- * - Functions take an optional `tidings_error* err` (may be NULL). On failure
- *   it receives the code and a message saying what happened and what to do;
- *   on success it is CLEARED (code 0, empty message). Messages never contain
- *   message text, keys or credentials.
- * - Handles are opaque. Objects returned through out-parameters are owned by
- *   the caller and released with the matching tidings_*_free function.
- *   Strings inside returned objects live as long as the object.
- * - No C++ exception ever crosses this boundary.
- * - Thread safety: a tidings_store* may be used from any number of threads
- *   at once. Listener callbacks run on the thread that committed the change,
- *   after the commit; they must return quickly and must not close the store.
+ * Conventions (hold for every declaration unless it says otherwise):
+ *
+ *  Errors   Every function that can fail returns a tidings_code and, when the
+ *           caller passes a non-NULL `tidings_error* error`, fills it: on
+ *           failure with the code and a message that says what happened and
+ *           what to do; on success it is CLEARED (code TIDINGS_OK, empty
+ *           message), so a reused error struct never carries stale text.
+ *           Messages never contain message text, keys or passphrases. Branch
+ *           on the code, not on the message. No C++ exception ever crosses
+ *           this API: an unexpected one becomes TIDINGS_INTERNAL.
+ *  Output   Out-parameters (`**out`) are written only on success; on failure
+ *           they are set to NULL. Objects returned through them are owned by
+ *           the caller and freed with the matching tidings_*_free function
+ *           (each accepts NULL). Pointers inside a returned object (strings,
+ *           arrays) are owned by that object and valid until it is freed.
+ *  Structs  Structs returned by the library are allocated by it: never
+ *           allocate, copy by value or free them yourself; later versions
+ *           append fields at their end. Structs the caller fills (options,
+ *           requests) start with `struct_size`: zero-initialise them and set
+ *           it to sizeof(the struct) (or leave 0); a zero field means "the
+ *           default".
+ *  Strings  NUL-terminated UTF-8 unless a size is given. Message bodies are
+ *           byte strings with an explicit size (also NUL-terminated for
+ *           convenience).
+ *  Threads  A tidings_store may be used from any number of threads at once;
+ *           all store functions are thread-safe, except tidings_store_close,
+ *           which the caller must not race with any other call on the same
+ *           store. Returned objects are immutable: read them from any thread,
+ *           free each exactly once. Callbacks run on library threads as
+ *           documented at each one.
  */
 #ifndef TIDINGS_TIDINGS_H_
 #define TIDINGS_TIDINGS_H_
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,13 +44,28 @@
 extern "C" {
 #endif
 
-#if defined(__GNUC__)
-#define TIDINGS_EXPORT __attribute__((visibility("default")))
-#else
+#if defined(_WIN32)
 #define TIDINGS_EXPORT
+#else
+#define TIDINGS_EXPORT __attribute__((visibility("default")))
 #endif
 
-/* Mirrors tidings::Code (include/tidings/status.h); values never change. */
+/* ------------------------------------------------------------------------
+ * Errors
+ * ---------------------------------------------------------------------- */
+
+/* Status codes. Values mirror tidings::Code (include/tidings/status.h) and
+ * never change; new codes are only appended. What a caller should do:
+ *   retry with backoff:  UNAVAILABLE, ABORTED, DEADLINE_EXCEEDED,
+ *                        RESOURCE_EXHAUSTED (see tidings_code_is_retryable)
+ *   ask the user:        WRONG_KEY (key or passphrase does not open the
+ *                        store), PERMISSION_DENIED (e.g. key file readable by
+ *                        others), UNAUTHENTICATED (backend credentials)
+ *   fix the call:        INVALID_ARGUMENT, TOO_LARGE, NOT_FOUND,
+ *                        ALREADY_EXISTS, FAILED_PRECONDITION
+ *   open read-only:      BUSY (another process holds the store for writing)
+ *   restore / re-sync:   DATA_LOSS (corrupt or tampered data; never garbage)
+ *   report a bug:        INTERNAL */
 typedef enum tidings_code {
   TIDINGS_OK = 0,
   TIDINGS_INVALID_ARGUMENT = 1,
@@ -38,171 +73,564 @@ typedef enum tidings_code {
   TIDINGS_ALREADY_EXISTS = 3,
   TIDINGS_FAILED_PRECONDITION = 4,
   TIDINGS_ABORTED = 5,
-  TIDINGS_UNAVAILABLE = 6, /* transient: retry later */
+  TIDINGS_UNAVAILABLE = 6,
   TIDINGS_DEADLINE_EXCEEDED = 7,
   TIDINGS_PERMISSION_DENIED = 8,
   TIDINGS_UNAUTHENTICATED = 9,
   TIDINGS_RESOURCE_EXHAUSTED = 10,
-  TIDINGS_DATA_LOSS = 11, /* corrupt or tampered data */
-  TIDINGS_WRONG_KEY = 12, /* the key does not open this store */
+  TIDINGS_DATA_LOSS = 11,
+  TIDINGS_WRONG_KEY = 12,
   TIDINGS_TOO_LARGE = 13,
-  TIDINGS_BUSY = 14, /* another process holds the store for writing */
+  TIDINGS_BUSY = 14,
   TIDINGS_CANCELLED = 15,
   TIDINGS_IO_ERROR = 16,
   TIDINGS_INTERNAL = 17,
   TIDINGS_UNIMPLEMENTED = 18
 } tidings_code;
 
+/* Room for the message, including its NUL; longer messages are cut at a
+ * UTF-8 character boundary. */
+#define TIDINGS_ERROR_MESSAGE_SIZE 512
+
+/* Caller-allocated; pass NULL to any function if you only want the code. */
 typedef struct tidings_error {
   tidings_code code;
-  char message[512]; /* NUL-terminated; empty on success */
+  char message[TIDINGS_ERROR_MESSAGE_SIZE];
 } tidings_error;
 
-typedef struct tidings_store tidings_store;
+/* "OK", "WRONG_KEY", ...: a static string, never NULL ("UNKNOWN" for values
+ * this version does not know). Thread-safe. */
+TIDINGS_EXPORT const char* tidings_code_name(tidings_code code);
+
+/* True for codes worth retrying with backoff (see above). Thread-safe. */
+TIDINGS_EXPORT bool tidings_code_is_retryable(tidings_code code);
+
+/* The library version, e.g. "0.1.0": a static string. Thread-safe. */
+TIDINGS_EXPORT const char* tidings_version(void);
+
+/* ------------------------------------------------------------------------
+ * Keys
+ * ---------------------------------------------------------------------- */
+
+#define TIDINGS_KEY_SIZE 32
+
+typedef enum tidings_key_kind {
+  TIDINGS_KEY_RAW = 1,        /* 32 bytes from the app's keychain/keystore */
+  TIDINGS_KEY_PASSPHRASE = 2, /* stretched with Argon2id (salt in the store) */
+  TIDINGS_KEY_FILE = 3        /* path of a key file, mode 0600 or stricter */
+} tidings_key_kind;
+
+/* How to unlock a store. Borrowed: the library copies what it needs into
+ * locked memory during the call and wipes it afterwards; the caller should
+ * wipe its own copy. Build one with the helpers below. */
+typedef struct tidings_key_source {
+  tidings_key_kind kind;
+  const void* data; /* RAW: the key bytes; PASSPHRASE: UTF-8 bytes;
+                       FILE: a NUL-terminated path */
+  size_t size;      /* RAW: TIDINGS_KEY_SIZE; PASSPHRASE: byte count;
+                       FILE: ignored */
+} tidings_key_source;
+
+static inline tidings_key_source tidings_key_raw(const uint8_t key[TIDINGS_KEY_SIZE]) {
+  tidings_key_source k = {TIDINGS_KEY_RAW, key, TIDINGS_KEY_SIZE};
+  return k;
+}
+static inline tidings_key_source tidings_key_passphrase(const char* utf8, size_t size) {
+  tidings_key_source k = {TIDINGS_KEY_PASSPHRASE, utf8, size};
+  return k;
+}
+static inline tidings_key_source tidings_key_file(const char* path) {
+  tidings_key_source k = {TIDINGS_KEY_FILE, path, 0};
+  return k;
+}
+
+/* Fills `out` (`size` must be TIDINGS_KEY_SIZE) with a fresh random key for
+ * the app to keep in its keychain. Errors: INVALID_ARGUMENT. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_key_generate(uint8_t* out, size_t size, tidings_error* error);
+
+/* Writes a fresh random key to a new file `path` with mode 0600 (64 hex
+ * digits and a newline). Never overwrites: ALREADY_EXISTS if the file exists;
+ * IO_ERROR if it cannot be created. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_key_file_create(const char* path, tidings_error* error);
+
+/* ------------------------------------------------------------------------
+ * Opening a store
+ * ---------------------------------------------------------------------- */
+
+typedef struct tidings_store tidings_store; /* opaque */
 
 typedef enum tidings_durability {
-  TIDINGS_DURABILITY_SYNC = 0,   /* returns after the WAL is fsynced */
-  TIDINGS_DURABILITY_RELAXED = 1 /* survives a process crash, not a power cut */
+  TIDINGS_DURABILITY_SYNC = 0,   /* a write returns after its log is fsynced
+                                    (concurrent writers share fsyncs) */
+  TIDINGS_DURABILITY_RELAXED = 1 /* a power cut may lose the last writes; a
+                                    process crash does not */
 } tidings_durability;
 
 typedef struct tidings_open_options {
-  int create_if_missing;         /* non-zero: create the store */
-  int read_only;                 /* non-zero: inspect while another process writes */
-  tidings_durability durability; /* default SYNC */
-  const char* user_id;           /* required when creating; NULL otherwise */
+  uint32_t struct_size;   /* sizeof(tidings_open_options) or 0 */
+  bool create_if_missing; /* create the store if the directory has none */
+  bool error_if_exists;   /* ALREADY_EXISTS if there is one */
+  /* Open without the writer lock, so another process may hold the store for
+   * writing; writes then fail with FAILED_PRECONDITION. */
+  bool read_only;
+  tidings_durability durability;
+  /* The local user (sender of local messages): required to create a store;
+   * NULL on open means "as stored". */
+  const char* user_id;
+  uint64_t max_clock_drift_ms; /* 0: the default, 5 minutes */
 } tidings_open_options;
 
-/* Opening. The key is one of: 32 raw bytes (from the keychain/keystore), a
- * passphrase (Argon2id), or a key file path (must be mode 0600).
- * On success *out is a new handle; close it with tidings_store_close. */
-TIDINGS_EXPORT tidings_code tidings_store_open_with_key(const char* path, const uint8_t* key,
-                                                        size_t key_len,
-                                                        const tidings_open_options* options,
-                                                        tidings_store** out, tidings_error* err);
-TIDINGS_EXPORT tidings_code tidings_store_open_with_passphrase(const char* path,
-                                                               const char* passphrase,
-                                                               const tidings_open_options* options,
-                                                               tidings_store** out,
-                                                               tidings_error* err);
-TIDINGS_EXPORT tidings_code tidings_store_open_with_key_file(const char* path,
-                                                             const char* key_file,
-                                                             const tidings_open_options* options,
-                                                             tidings_store** out,
-                                                             tidings_error* err);
-/* Closes and frees the handle (NULL is allowed). No call may be in flight. */
+/* Opens the store in directory `path` (options NULL: open an existing store
+ * for writing with sync durability). On success *out is a new handle; close
+ * it with tidings_store_close.
+ * Errors: NOT_FOUND (no store there, or no key file), ALREADY_EXISTS,
+ * WRONG_KEY (the key does not open this store; nothing was modified),
+ * PERMISSION_DENIED (key file readable by group or others: chmod 600),
+ * DATA_LOSS (corrupt header or files), BUSY (another process holds it for
+ * writing: open read-only), INVALID_ARGUMENT, IO_ERROR. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_open(const char* path, const tidings_key_source* key,
+                                               const tidings_open_options* options,
+                                               tidings_store** out, tidings_error* error);
+
+/* Creates a new store in `path` for `user_id` (sync durability) and opens it:
+ * tidings_store_open with create_if_missing and error_if_exists.
+ * Errors as tidings_store_open; ALREADY_EXISTS if a store is there. */
+TIDINGS_EXPORT tidings_code tidings_store_create(const char* path, const tidings_key_source* key,
+                                                 const char* user_id, tidings_store** out,
+                                                 tidings_error* error);
+
+/* Closes the store and frees the handle (NULL is a no-op). Waits for
+ * callbacks in flight; after it returns no callback of this store runs.
+ * Everything written with sync durability is already on disk. NOT
+ * thread-safe with other calls on the same store. */
 TIDINGS_EXPORT void tidings_store_close(tidings_store* store);
 
+/* Read-only handles see the writer process's changes made after they opened
+ * only after this call. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_refresh(tidings_store* store, tidings_error* error);
+
+/* ------------------------------------------------------------------------
+ * Values
+ * ---------------------------------------------------------------------- */
+
+/* Position in the total order all replicas agree on: hlc is 48-bit Unix
+ * milliseconds << 16 | a 16-bit counter; ties broken by replica. Compare
+ * with tidings_order_compare. A value type: copy freely. */
+typedef struct tidings_order {
+  uint64_t hlc;
+  uint64_t replica;
+} tidings_order;
+
+/* <0, 0, >0 like strcmp. Thread-safe. */
+TIDINGS_EXPORT int tidings_order_compare(tidings_order a, tidings_order b);
+
+typedef struct tidings_pair { /* key -> value; both owned by the object */
+  const char* key;
+  const char* value;
+} tidings_pair;
+
+typedef struct tidings_reaction {
+  const char* user;
+  const char* reaction;
+} tidings_reaction;
+
 typedef enum tidings_message_state {
-  TIDINGS_PENDING = 0,
-  TIDINGS_SENT = 1,
-  TIDINGS_FAILED = 2
+  TIDINGS_MESSAGE_PENDING = 0, /* written locally, not yet acknowledged */
+  TIDINGS_MESSAGE_SENT = 1,    /* acknowledged by a backend or received */
+  TIDINGS_MESSAGE_FAILED = 2   /* refused permanently; see failure_reason */
 } tidings_message_state;
 
 typedef struct tidings_message {
-  const char* id;
+  const char* id; /* UUIDv7 text, or a backend's prefixed id */
   const char* conversation_id;
   const char* sender;
-  uint64_t order_hlc; /* order key: (order_hlc, order_replica) */
-  uint64_t order_replica;
-  const uint8_t* body; /* not NUL-terminated; body_len bytes */
-  size_t body_len;
+  tidings_order order;
+  const char* body; /* empty once deleted; NUL-terminated too */
+  size_t body_size;
   const char* content_type;
   tidings_message_state state;
-  const char* failure_reason; /* "" unless FAILED */
-  int edited;
-  int deleted;
+  const char* failure_reason; /* "" unless state is FAILED */
+  uint64_t server_time_ms;    /* when a backend accepted it; 0 if not yet */
+  tidings_order edited_at;    /* all zero if never edited */
+  bool deleted;
+  const tidings_reaction* reactions; /* sorted */
+  size_t reaction_count;
+  const tidings_pair* metadata;
+  size_t metadata_count;
+  const tidings_pair* remote_ids; /* backend name -> remote id */
+  size_t remote_id_count;
 } tidings_message;
 
+TIDINGS_EXPORT void tidings_message_free(tidings_message* message);
+
+/* Messages in ascending order. */
 typedef struct tidings_message_list {
-  tidings_message* items;
+  const tidings_message* items;
   size_t count;
 } tidings_message_list;
 
-/* Sends a message (pending until a backend acknowledges it). On success, if
- * out_id is not NULL, *out_id is a new string to free with tidings_string_free. */
-TIDINGS_EXPORT tidings_code tidings_store_send(tidings_store* store, const char* conversation_id,
-                                               const uint8_t* body, size_t body_len,
-                                               const char* content_type, char** out_id,
-                                               tidings_error* err);
-TIDINGS_EXPORT tidings_code tidings_store_edit(tidings_store* store, const char* message_id,
-                                               const uint8_t* body, size_t body_len,
-                                               tidings_error* err);
-TIDINGS_EXPORT tidings_code tidings_store_delete(tidings_store* store, const char* message_id,
-                                                 tidings_error* err);
-/* add != 0 adds the reaction, 0 removes it. */
-TIDINGS_EXPORT tidings_code tidings_store_react(tidings_store* store, const char* message_id,
-                                                const char* reaction, int add, tidings_error* err);
-/* Moves the local user's read marker up to (hlc, replica); never back. */
-TIDINGS_EXPORT tidings_code tidings_store_mark_read(tidings_store* store,
-                                                    const char* conversation_id, uint64_t hlc,
-                                                    uint64_t replica, tidings_error* err);
-
-/* Reads. *out is owned by the caller: tidings_message_free / _list_free. */
-TIDINGS_EXPORT tidings_code tidings_store_get(tidings_store* store, const char* message_id,
-                                              tidings_message** out, tidings_error* err);
-/* The newest `limit` messages (before == NULL) or the `limit` messages
- * strictly older than before_hlc/before_replica when has_before != 0;
- * ascending order. */
-TIDINGS_EXPORT tidings_code tidings_store_page(tidings_store* store, const char* conversation_id,
-                                               size_t limit, int has_before, uint64_t before_hlc,
-                                               uint64_t before_replica,
-                                               tidings_message_list** out, tidings_error* err);
-TIDINGS_EXPORT void tidings_message_free(tidings_message* message);
 TIDINGS_EXPORT void tidings_message_list_free(tidings_message_list* list);
-TIDINGS_EXPORT void tidings_string_free(char* s);
+
+typedef struct tidings_read_marker {
+  const char* user;
+  tidings_order up_to; /* the newest message this user has read */
+} tidings_read_marker;
 
 typedef struct tidings_conversation {
   const char* id;
   const char* title;
-  uint64_t message_count;
-  uint64_t unread_count;
-  uint64_t last_hlc;
+  const char* const* members;
+  size_t member_count;
+  tidings_order last_order; /* of the newest message; zero if none */
+  const char* last_message_id;
+  uint64_t message_count; /* visible (not deleted) messages */
+  uint64_t unread_count;  /* from others, after the local user's marker */
+  const tidings_read_marker* read_markers;
+  size_t read_marker_count;
+  const tidings_pair* remote_ids; /* backend name -> e.g. a channel ARN */
+  size_t remote_id_count;
 } tidings_conversation;
 
+TIDINGS_EXPORT void tidings_conversation_free(tidings_conversation* conversation);
+
+/* Most recently active first. */
 typedef struct tidings_conversation_list {
-  tidings_conversation* items;
+  const tidings_conversation* items;
   size_t count;
 } tidings_conversation_list;
 
-/* Most recently active first; limit 0 means all. */
-TIDINGS_EXPORT tidings_code tidings_store_conversations(tidings_store* store, size_t limit,
-                                                        tidings_conversation_list** out,
-                                                        tidings_error* err);
 TIDINGS_EXPORT void tidings_conversation_list_free(tidings_conversation_list* list);
 
-/* Outbox: counts, and retry/discard of operations parked as failed. */
-TIDINGS_EXPORT tidings_code tidings_store_outbox_depth(tidings_store* store, uint64_t* pending,
-                                                       uint64_t* failed, tidings_error* err);
-TIDINGS_EXPORT tidings_code tidings_store_retry_failed(tidings_store* store, uint64_t seq,
-                                                       tidings_error* err);
-TIDINGS_EXPORT tidings_code tidings_store_discard_failed(tidings_store* store, uint64_t seq,
-                                                         tidings_error* err);
+typedef enum tidings_op_kind {
+  TIDINGS_OP_SEND = 1,
+  TIDINGS_OP_EDIT = 2,
+  TIDINGS_OP_DELETE = 3,
+  TIDINGS_OP_REACT = 4,
+  TIDINGS_OP_UNREACT = 5,
+  TIDINGS_OP_READ_MARKER = 6
+} tidings_op_kind;
 
-/* Decrypts and checks every record; *problems receives the count found. */
-TIDINGS_EXPORT tidings_code tidings_store_verify(tidings_store* store, uint64_t* problems,
-                                                 tidings_error* err);
+/* "send", "edit", ...; "unknown" otherwise. Static. Thread-safe. */
+TIDINGS_EXPORT const char* tidings_op_kind_name(tidings_op_kind kind);
+
+/* An operation waiting to reach the backends. */
+typedef struct tidings_outbox_entry {
+  uint64_t seq; /* outbox order; the handle for retry/discard */
+  tidings_op_kind kind;
+  const char* op_id;
+  const char* conversation_id;
+  const char* message_id; /* the message created or targeted */
+  tidings_order at;
+  uint32_t attempts;
+  int64_t next_attempt_ms; /* Unix ms; not retried before */
+  const char* last_error;  /* "" if none; never message text or secrets */
+  bool failed;             /* parked: needs retry or discard */
+} tidings_outbox_entry;
+
+typedef struct tidings_outbox {
+  const tidings_outbox_entry* items; /* in outbox order */
+  size_t count;
+} tidings_outbox;
+
+TIDINGS_EXPORT void tidings_outbox_free(tidings_outbox* outbox);
+
+typedef struct tidings_stats {
+  uint64_t messages;
+  uint64_t conversations;
+  uint64_t outbox;
+  uint64_t outbox_failed;
+  uint64_t disk_bytes;
+  uint32_t schema_version;
+  uint64_t replica_id;
+  const char* user_id;
+} tidings_stats;
+
+TIDINGS_EXPORT void tidings_stats_free(tidings_stats* stats);
+
+typedef struct tidings_verify_report {
+  uint64_t records_checked;
+  uint64_t problems;          /* 0: every record and index entry is intact */
+  const char* const* details; /* one line per problem: keys in hex, never
+                                 contents */
+  size_t detail_count;
+} tidings_verify_report;
+
+TIDINGS_EXPORT void tidings_verify_report_free(tidings_verify_report* report);
+
+/* ------------------------------------------------------------------------
+ * Local writes. Each writes the change and its outbox entry in one atomic
+ * batch. On a read-only handle: FAILED_PRECONDITION.
+ * ---------------------------------------------------------------------- */
+
+typedef struct tidings_send_request {
+  uint32_t struct_size;         /* sizeof(tidings_send_request) or 0 */
+  const char* conversation_id;  /* required */
+  const char* body;             /* may be NULL when body_size is 0 */
+  size_t body_size;             /* at most 64 KiB */
+  const char* content_type;     /* NULL: "text/plain" */
+  const tidings_pair* metadata; /* at most 16 pairs, 1 KiB in all */
+  size_t metadata_count;
+  const char* message_id; /* NULL: a new UUIDv7 (pass one to make a retried
+                             send idempotent) */
+} tidings_send_request;
+
+/* Sends a message; it is pending until a backend acknowledges it. *out
+ * (optional: pass NULL if not needed) is the stored message.
+ * Errors: INVALID_ARGUMENT (no conversation id), TOO_LARGE (body or
+ * metadata over the limits), FAILED_PRECONDITION (read-only), IO_ERROR.
+ * Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_send(tidings_store* store,
+                                               const tidings_send_request* request,
+                                               tidings_message** out, tidings_error* error);
+
+/* Replaces the body of one of the local user's messages. *out optional.
+ * Errors: NOT_FOUND, PERMISSION_DENIED (someone else's message),
+ * FAILED_PRECONDITION (deleted, or read-only), TOO_LARGE. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_edit(tidings_store* store, const char* message_id,
+                                               const char* body, size_t body_size,
+                                               tidings_message** out, tidings_error* error);
+
+/* Deletes one of the local user's messages: its body is erased here and a
+ * tombstone travels to the other replicas. Errors: NOT_FOUND,
+ * PERMISSION_DENIED, FAILED_PRECONDITION. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_delete(tidings_store* store, const char* message_id,
+                                                 tidings_error* error);
+
+/* Adds (add = true) or removes the local user's `reaction` (e.g. "+1").
+ * Errors: NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_react(tidings_store* store, const char* message_id,
+                                                const char* reaction, bool add,
+                                                tidings_error* error);
+
+/* Moves the local user's read marker in a conversation forward to `up_to`
+ * (never back). Errors: INVALID_ARGUMENT, FAILED_PRECONDITION. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_mark_read(tidings_store* store,
+                                                    const char* conversation_id,
+                                                    tidings_order up_to, tidings_error* error);
+
+/* Creates or updates a conversation's title and members (local only).
+ * `members` may be NULL when member_count is 0. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_put_conversation(tidings_store* store, const char* id,
+                                                           const char* title,
+                                                           const char* const* members,
+                                                           size_t member_count,
+                                                           tidings_error* error);
+
+/* ------------------------------------------------------------------------
+ * Reads. DATA_LOSS from any of them means a record failed authentication:
+ * nothing unauthenticated is ever returned. All thread-safe.
+ * ---------------------------------------------------------------------- */
+
+/* Errors: NOT_FOUND, DATA_LOSS. */
+TIDINGS_EXPORT tidings_code tidings_store_get(tidings_store* store, const char* message_id,
+                                              tidings_message** out, tidings_error* error);
+
+/* The newest `limit` messages of a conversation (0: 50; at most 10000), in
+ * ascending order. Errors: NOT_FOUND (no such conversation), DATA_LOSS. */
+TIDINGS_EXPORT tidings_code tidings_store_page_newest(tidings_store* store,
+                                                      const char* conversation_id, size_t limit,
+                                                      tidings_message_list** out,
+                                                      tidings_error* error);
+
+/* Up to `limit` messages strictly older than `before`, the newest of them,
+ * ascending: pass the first message's order of the previous page to scroll
+ * back. Errors as tidings_store_page_newest. */
+TIDINGS_EXPORT tidings_code tidings_store_page_before(tidings_store* store,
+                                                      const char* conversation_id,
+                                                      tidings_order before, size_t limit,
+                                                      tidings_message_list** out,
+                                                      tidings_error* error);
+
+/* Up to `limit` messages strictly newer than `after`, the oldest of them,
+ * ascending. Errors as tidings_store_page_newest. */
+TIDINGS_EXPORT tidings_code tidings_store_page_after(tidings_store* store,
+                                                     const char* conversation_id,
+                                                     tidings_order after, size_t limit,
+                                                     tidings_message_list** out,
+                                                     tidings_error* error);
+
+/* Errors: NOT_FOUND, DATA_LOSS. */
+TIDINGS_EXPORT tidings_code tidings_store_get_conversation(tidings_store* store, const char* id,
+                                                           tidings_conversation** out,
+                                                           tidings_error* error);
+
+/* Up to `limit` conversations (0: all), most recently active first, with
+ * unread counts. */
+TIDINGS_EXPORT tidings_code tidings_store_conversations(tidings_store* store, size_t limit,
+                                                        tidings_conversation_list** out,
+                                                        tidings_error* error);
+
+/* Up to `limit` outbox entries (0: all) in outbox order; `conversation_id`
+ * NULL or "" means every conversation. */
+TIDINGS_EXPORT tidings_code tidings_store_outbox(tidings_store* store, const char* conversation_id,
+                                                 size_t limit, tidings_outbox** out,
+                                                 tidings_error* error);
+
+/* Puts a failed (parked) outbox entry back in line; the sync engine sends it
+ * again with the same idempotency key. Errors: NOT_FOUND,
+ * FAILED_PRECONDITION (the entry has not failed, or read-only). */
+TIDINGS_EXPORT tidings_code tidings_store_outbox_retry(tidings_store* store, uint64_t seq,
+                                                       tidings_error* error);
+
+/* Drops a failed outbox entry; the message stays, marked failed. Errors as
+ * tidings_store_outbox_retry. */
+TIDINGS_EXPORT tidings_code tidings_store_outbox_discard(tidings_store* store, uint64_t seq,
+                                                         tidings_error* error);
+
+/* ------------------------------------------------------------------------
+ * Maintenance
+ * ---------------------------------------------------------------------- */
+
+TIDINGS_EXPORT tidings_code tidings_store_stats(tidings_store* store, tidings_stats** out,
+                                                tidings_error* error);
+
+/* Called now and then with the work done so far; `total` is an estimate.
+ * Runs on the calling thread. */
+typedef void (*tidings_progress_fn)(void* context, uint64_t done, uint64_t total);
+
+/* Decrypts and checks every record and index entry. Returns OK when the
+ * check ran; the report's `problems` says whether the store is intact.
+ * `progress` may be NULL. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_verify(tidings_store* store, tidings_progress_fn progress,
+                                                 void* context, tidings_verify_report** out,
+                                                 tidings_error* error);
+
+/* Called once per message; `message` is borrowed for the call only. Return
+ * true to go on, false to stop. Runs on the calling thread; it must not
+ * close the store. */
+typedef bool (*tidings_message_fn)(void* context, const tidings_message* message);
+
+/* Visits every message of every conversation, each conversation in order
+ * (for export). Errors: CANCELLED (the visitor returned false), DATA_LOSS.
+ * Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_for_each_message(tidings_store* store,
+                                                           tidings_message_fn visit, void* context,
+                                                           tidings_error* error);
+
+/* ------------------------------------------------------------------------
+ * Change notifications
+ * ---------------------------------------------------------------------- */
 
 typedef enum tidings_change_kind {
-  TIDINGS_MESSAGE_ADDED = 0,
-  TIDINGS_MESSAGE_CHANGED = 1,
-  TIDINGS_MESSAGE_STATE_CHANGED = 2,
-  TIDINGS_CONVERSATION_CHANGED = 3,
-  TIDINGS_OUTBOX_CHANGED = 4
+  TIDINGS_CHANGE_MESSAGE_ADDED = 0,
+  TIDINGS_CHANGE_MESSAGE_CHANGED = 1,       /* edit, delete, reaction */
+  TIDINGS_CHANGE_MESSAGE_STATE_CHANGED = 2, /* pending -> sent / failed */
+  TIDINGS_CHANGE_CONVERSATION_CHANGED = 3,
+  TIDINGS_CHANGE_OUTBOX_CHANGED = 4
 } tidings_change_kind;
 
-/* Called after each commit. The strings are valid only during the call. */
-typedef void (*tidings_listener)(void* context, tidings_change_kind kind,
-                                 const char* conversation_id, const char* message_id);
-/* Returns a token for tidings_store_unsubscribe (never 0). */
-TIDINGS_EXPORT uint64_t tidings_store_subscribe(tidings_store* store, tidings_listener listener,
-                                                void* context);
-TIDINGS_EXPORT void tidings_store_unsubscribe(tidings_store* store, uint64_t token);
+typedef struct tidings_change {
+  tidings_change_kind kind;
+  const char* conversation_id;
+  const char* message_id; /* "" for conversation and outbox changes */
+} tidings_change;
 
-/* "WRONG_KEY" etc.; never NULL. */
-TIDINGS_EXPORT const char* tidings_code_name(tidings_code code);
+/* Called after a change is committed, on the thread that wrote it (a caller's
+ * thread or the sync engine's); `change` is borrowed for the call only. Keep
+ * it short: hand the work to your UI thread. It may call read functions and
+ * tidings_store_unsubscribe, but must not close the store. */
+typedef void (*tidings_change_fn)(void* context, const tidings_change* change);
+
+/* Registers `callback`; *token identifies the subscription. `context` is
+ * passed back untouched and must stay valid until unsubscribed. Only changes
+ * made through this process's handles are reported. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_subscribe(tidings_store* store,
+                                                    tidings_change_fn callback, void* context,
+                                                    uint64_t* token, tidings_error* error);
+
+/* Ends a subscription. When it returns, the callback is not running and will
+ * not be called again (unless called from inside that callback, which is
+ * allowed and returns at once), so `context` may be freed.
+ * Errors: NOT_FOUND (unknown token). Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_unsubscribe(tidings_store* store, uint64_t token,
+                                                      tidings_error* error);
+
+/* ------------------------------------------------------------------------
+ * Sync
+ * ---------------------------------------------------------------------- */
+
+/* Where one conversation stands with one backend, as last recorded by the
+ * sync engine (persisted in the store, so any process can read it). */
+typedef struct tidings_sync_status {
+  const char* backend; /* "dynamodb", "chime", ... */
+  const char* conversation_id;
+  const char* cursor;       /* opaque resume point; "" before the first pull */
+  uint64_t outbox_depth;    /* operations waiting to be pushed */
+  int64_t last_success_ms;  /* Unix ms; 0: never */
+  int64_t last_activity_ms; /* last push or pull that moved something */
+  const char* last_error;   /* "" when the last round succeeded */
+  int64_t next_attempt_ms;  /* backoff: not before this (0: now) */
+  uint32_t consecutive_failures;
+  bool stopped; /* permission lost: no more polling until fixed */
+} tidings_sync_status;
+
+typedef struct tidings_sync_status_list {
+  const tidings_sync_status* items;
+  size_t count;
+} tidings_sync_status_list;
+
+TIDINGS_EXPORT void tidings_sync_status_list_free(tidings_sync_status_list* list);
+
+/* The persisted sync status of every conversation for `backend` (NULL: every
+ * backend this build knows). Works on a read-only handle while another
+ * process syncs the store. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_sync_status(tidings_store* store, const char* backend,
+                                                      tidings_sync_status_list** out,
+                                                      tidings_error* error);
+
+/* Amazon DynamoDB (or a compatible local endpoint). Credentials come from the
+ * standard AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/
+ * AWS_SESSION_TOKEN, shared files); never pass them through this struct. */
+typedef struct tidings_dynamodb_config {
+  uint32_t struct_size; /* sizeof(tidings_dynamodb_config) or 0 */
+  const char* table;    /* NULL: "tidings" */
+  const char* region;   /* NULL: AWS_REGION */
+  const char* endpoint; /* NULL: AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL,
+                           else AWS; e.g. "http://127.0.0.1:4566" */
+} tidings_dynamodb_config;
+
+/* Creates the DynamoDB table (on-demand capacity) if it is missing and waits
+ * until it is active. Idempotent. Errors: UNAUTHENTICATED,
+ * PERMISSION_DENIED, UNAVAILABLE (retry), INVALID_ARGUMENT. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_dynamodb_create_table(const tidings_dynamodb_config* config,
+                                                          tidings_error* error);
+
+typedef struct tidings_sync tidings_sync; /* opaque */
+
+/* A sync engine for `store` with DynamoDB: it pushes the outbox (message ids
+ * are idempotency keys, so nothing is doubled) and pulls other replicas'
+ * operations. The store must be open for writing and outlive the handle.
+ * Nothing runs until tidings_sync_once or tidings_sync_start. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_sync_open_dynamodb(tidings_store* store,
+                                                       const tidings_dynamodb_config* config,
+                                                       tidings_sync** out, tidings_error* error);
+
+/* One full round on the calling thread: push then pull every conversation.
+ * OK when the round ran; per-conversation failures (retried later) are in
+ * tidings_sync_status. Errors: UNAUTHENTICATED (credentials: sync stops),
+ * FAILED_PRECONDITION (the background thread is running). */
+TIDINGS_EXPORT tidings_code tidings_sync_once(tidings_sync* sync, tidings_error* error);
+
+/* Starts syncing on a background thread: pushes right after local writes,
+ * polls active conversations every 2 s and idle ones up to every 60 s.
+ * Errors: FAILED_PRECONDITION if already running. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_sync_start(tidings_sync* sync, tidings_error* error);
+
+/* Stops the background thread and waits for it; nothing is lost (outbox and
+ * cursors are durable). Idempotent. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_sync_stop(tidings_sync* sync, tidings_error* error);
+
+/* The status of every conversation as of the last round. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_sync_get_status(tidings_sync* sync,
+                                                    tidings_sync_status_list** out,
+                                                    tidings_error* error);
+
+/* Stops (if running) and frees the handle; NULL is a no-op. Not thread-safe
+ * with other calls on the same handle. */
+TIDINGS_EXPORT void tidings_sync_close(tidings_sync* sync);
 
 #ifdef __cplusplus
-}
+} /* extern "C" */
 #endif
 
 #endif /* TIDINGS_TIDINGS_H_ */

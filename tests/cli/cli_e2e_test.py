@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """End-to-end test of the real `tidings` binary, run as a user runs it.
 
-Usage: cli_e2e_test.py /path/to/tidings
+Usage: cli_e2e_test.py /path/to/tidings /path/to/hold_store
+
+Every command runs in a fresh temp dir with a clean environment; output,
+--json parse-ability and exit codes are checked. All failures are collected
+and printed together.
 """
 import json
 import os
@@ -10,16 +14,21 @@ import sys
 import tempfile
 
 TIDINGS = sys.argv[1]
+HOLDER = sys.argv[2] if len(sys.argv) > 2 else None
 failures = []
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_KEY, EXIT_CORRUPT, EXIT_BUSY, EXIT_UNAVAILABLE = range(8)
 
 
 def run(*args, stdin=None, env=None, expect=0):
-    e = dict(os.environ)
-    e.pop("TIDINGS_PASSPHRASE", None)
+    e = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
     e.update(env or {})
-    p = subprocess.run([TIDINGS, *args], input=stdin, capture_output=True, text=True, env=e, timeout=60)
+    p = subprocess.run([TIDINGS, *args], input=stdin, capture_output=True, text=True, env=e,
+                       timeout=60, stdin=None if stdin is not None else subprocess.DEVNULL)
     if p.returncode != expect:
         failures.append(f"{args}: exit {p.returncode}, expected {expect}; stderr: {p.stderr.strip()}")
+    if p.returncode != 0 and not p.stderr.startswith("tidings: "):
+        failures.append(f"{args}: error not in the `tidings: ...` form: {p.stderr!r}")
     return p
 
 
@@ -28,86 +37,193 @@ def check(cond, what):
         failures.append(what)
 
 
+def jsonl(p, what):
+    try:
+        return [json.loads(line) for line in p.stdout.splitlines()]
+    except ValueError as err:
+        failures.append(f"{what}: not JSON Lines ({err}): {p.stdout[:200]!r}")
+        return []
+
+
+def mode(path):
+    return os.stat(path).st_mode & 0o777
+
+
 with tempfile.TemporaryDirectory() as d:
     store = os.path.join(d, "store")
     key = store + ".key"
     g = ["--store", store, "--key-file", key]
+
+    # --help documents the exit codes; no subcommand is a usage error.
+    h = run("--help")
+    check("Exit codes" in h.stdout and "5 corrupt" in h.stdout, "--help lists the exit codes")
+    run(expect=EXIT_USAGE)
+    run("frobnicate", expect=EXIT_USAGE)
+    run(*g, "send", "body-without-conversation", expect=EXIT_USAGE)
+
+    # init: a key file 0600 beside the store, never inside it.
     p = run("--store", store, "init", "--user", "alice")
-    check("created store" in p.stdout, "init announces the store")
-    check(oct(os.stat(key).st_mode & 0o777) == "0o600", "key file is 0600")
-    run("--store", store, "init", "--user", "alice", expect=2)  # already exists
+    check("created store" in p.stdout and key in p.stdout, f"init announces store and key: {p.stdout}")
+    check(os.path.isfile(key) and mode(key) == 0o600, "key file is 0600 at <store>.key")
+    check(not any(f.endswith(".key") for f in os.listdir(store)), "no key inside the store dir")
+    run("--store", store, "init", "--user", "alice", expect=EXIT_USAGE)  # already exists
+    # --json init, with the key in a place of our choosing.
+    js = os.path.join(d, "js")
+    p = run("--json", "--store", js, "--key-file", os.path.join(d, "keys-js"), "init", "--user", "x")
+    info = (jsonl(p, "init --json") or [{}])[0]
+    check(info.get("user") == "x" and info.get("key_file", "").endswith("keys-js"), f"init json {info}")
+    check(mode(os.path.join(d, "keys-js")) == 0o600, "--key-file for init is created 0600")
 
     ids = []
     for i in range(3):
         ids.append(run(*g, "send", "-c", "general", f"hello {i}").stdout.strip())
     ids.append(run(*g, "send", "-c", "general", stdin="from stdin\n").stdout.strip())
-    run(*g, "send", "-c", "random", "elsewhere")
+    sent = jsonl(run(*g, "--json", "send", "-c", "random", "elsewhere"), "send --json")
+    check(len(sent) == 1 and sent[0].get("body") == "elsewhere" and sent[0].get("state") == "pending",
+          f"send --json: {sent}")
     run(*g, "edit", ids[1], "hello 1, edited")
     run(*g, "delete", ids[2])
     run(*g, "react", ids[0], "+1")
+    run(*g, "edit", "no-such-id", "x", expect=EXIT_NOT_FOUND)
 
     log = run(*g, "log", "-c", "general").stdout.splitlines()
     check(len(log) == 4, f"log shows 4 messages, got {log}")
-    check("hello 0" in log[0] and "[+1 alice]" in log[0], "first message with reaction")
-    check("edited" in log[1], "edit shown")
-    check("(deleted)" in log[2], "delete shown")
-    check("from stdin" in log[3], "stdin body")
+    if len(log) == 4:
+        check("hello 0" in log[0] and "[+1 alice]" in log[0], "first message with reaction")
+        check("edited" in log[1], "edit shown")
+        check("(deleted)" in log[2], "delete shown")
+        check("from stdin" in log[3], "stdin body")
 
-    rows = [json.loads(l) for l in run(*g, "--json", "log", "-c", "general").stdout.splitlines()]
+    rows = jsonl(run(*g, "--json", "log", "-c", "general"), "log --json")
     check([r["id"] for r in rows] == ids, "json log in send order")
     check(all(r["state"] == "pending" for r in rows), "unsynced messages are pending")
-    check(rows[2]["deleted"] and rows[2]["body"] == "", "deleted body erased")
-    page = [json.loads(l) for l in run(*g, "--json", "log", "-c", "general", "--limit", "2",
-                                        "--before", rows[2]["order"]).stdout.splitlines()]
-    check([r["id"] for r in page] == ids[:2], "paging with --before")
+    if len(rows) == 4:
+        check(rows[2]["deleted"] and rows[2]["body"] == "", "deleted body erased")
+        page = jsonl(run(*g, "--json", "log", "-c", "general", "--limit", "2",
+                         "--before", rows[2]["order"]), "log --before")
+        check([r["id"] for r in page] == ids[:2], "paging with --before")
+        page = jsonl(run(*g, "--json", "log", "-c", "general", "--limit", "1",
+                         "--after", rows[0]["order"]), "log --after")
+        check([r["id"] for r in page] == ids[1:2], "paging with --after")
+        run(*g, "log", "-c", "general", "--before", rows[2]["order"], "--after", rows[0]["order"],
+            expect=EXIT_USAGE)
+    run(*g, "log", "-c", "general", "--before", "not-an-order", expect=EXIT_USAGE)
+    newest = jsonl(run(*g, "--json", "log", "-c", "general", "--limit", "1"), "log --limit")
+    check([r["id"] for r in newest] == ids[3:], "--limit keeps the newest")
 
-    convs = [json.loads(l) for l in run(*g, "--json", "conversations").stdout.splitlines()]
+    convs = jsonl(run(*g, "--json", "conversations"), "conversations --json")
     check([c["id"] for c in convs] == ["random", "general"], f"conversations by activity: {convs}")
-    check(convs[1]["messages"] == 3, "deleted message not counted")
+    if len(convs) == 2:
+        check(convs[1]["messages"] == 3, "deleted message not counted")
+    check("general" in run(*g, "conversations").stdout, "conversations human output")
+    run(*g, "mark-read", "-c", "general")
+    run(*g, "mark-read", "-c", "nope", expect=EXIT_NOT_FOUND)
 
-    outbox = [json.loads(l) for l in run(*g, "--json", "outbox").stdout.splitlines()]
-    check(len(outbox) == 8, f"8 operations queued, got {len(outbox)}")
-    check({o["kind"] for o in outbox} == {"send", "edit", "delete", "react"}, "operation kinds")
-    run(*g, "outbox", "discard", str(outbox[0]["seq"]), expect=1)  # only failed entries can be discarded
+    outbox = jsonl(run(*g, "--json", "outbox"), "outbox --json")
+    check(len(outbox) == 9, f"9 operations queued, got {len(outbox)}")
+    check({o["kind"] for o in outbox} == {"send", "edit", "delete", "react", "read_marker"},
+          f"operation kinds {[o['kind'] for o in outbox]}")
+    if outbox:
+        # Only failed entries can be retried or discarded.
+        p = run(*g, "outbox", "discard", str(outbox[0]["seq"]), expect=EXIT_FAIL)
+        check("has not failed" in p.stderr, f"discard explains: {p.stderr}")
+        run(*g, "outbox", "retry", str(outbox[0]["seq"]), expect=EXIT_FAIL)
+    run(*g, "outbox", "retry", "987654", expect=EXIT_NOT_FOUND)
+    run(*g, "outbox", "retry", expect=EXIT_USAGE)
 
-    stats = json.loads(run(*g, "--json", "stats").stdout)
-    check(stats["messages"] == 5 and stats["conversations"] == 2, f"stats {stats}")
-    v = run(*g, "--json", "verify")
-    check(json.loads(v.stdout)["problems"] == 0, "verify clean")
+    stats = (jsonl(run(*g, "--json", "stats"), "stats --json") or [{}])[0]
+    check(stats.get("messages") == 5 and stats.get("conversations") == 2, f"stats {stats}")
+    check(stats.get("user") == "alice" and stats.get("outbox") == 9, f"stats {stats}")
+    v = (jsonl(run(*g, "--json", "verify"), "verify --json") or [{}])[0]
+    check(v.get("problems") == 0 and v.get("records", 0) > 0, f"verify clean: {v}")
+    p = run(*g, "verify")
+    check("0 problems" in p.stdout and p.stderr == "", "verify human output; no progress bar off a tty")
 
+    exported = jsonl(run(*g, "export"), "export to stdout")
+    check(len(exported) == 5, "export to stdout has every message")
     out = os.path.join(d, "export.jsonl")
     run(*g, "export", "--output", out)
-    lines = [json.loads(l) for l in open(out)]
-    check(len(lines) == 5, "export has every message")
-    check(oct(os.stat(out).st_mode & 0o777) == "0o600", "export file is 0600")
-    run(*g, "export", "--output", out, expect=2)  # never overwrites
+    with open(out) as f:
+        lines = [json.loads(line) for line in f]
+    check(len(lines) == 5, "export file has every message")
+    check({m["body"] for m in lines} >= {"hello 0", "elsewhere", "from stdin"}, "export bodies")
+    check(mode(out) == 0o600, "export file is 0600")
+    run(*g, "export", "--output", out, expect=EXIT_USAGE)  # never overwrites
+
+    # Read-only commands work while another process holds the store for
+    # writing; a write is refused with BUSY.
+    if HOLDER:
+        holder = subprocess.Popen([HOLDER, store, key], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            check(holder.stdout.readline().strip() == "ready", "holder opened the store")
+            for cmd in (["log", "-c", "general"], ["conversations"], ["outbox"], ["stats"],
+                        ["verify"], ["export"]):
+                run(*g, *cmd)
+            p = run(*g, "send", "-c", "general", "while held", expect=EXIT_BUSY)
+            check("read-only" in p.stderr or "another process" in p.stderr, f"busy explained: {p.stderr}")
+        finally:
+            holder.stdin.close()
+            holder.wait(timeout=30)
+        check(holder.returncode == 0, "holder closed cleanly")
+        run(*g, "send", "-c", "general", "after release")
 
     # Errors: each with its exit code and a message on stderr.
-    p = run("--store", store, "--key-file", os.path.join(d, "missing.key"), "stats", expect=3)
+    p = run("--store", store, "--key-file", os.path.join(d, "missing.key"), "stats",
+            expect=EXIT_NOT_FOUND)
     check("does not exist" in p.stderr, "missing key file message")
     other = os.path.join(d, "other.key")
     with open(other, "w") as f:
         f.write("ab" * 32 + "\n")
     os.chmod(other, 0o600)
-    p = run("--store", store, "--key-file", other, "stats", expect=4)
+    p = run("--store", store, "--key-file", other, "stats", expect=EXIT_KEY)
     check("key does not open" in p.stderr, f"wrong key message: {p.stderr}")
     os.chmod(key, 0o644)
-    p = run(*g, "stats", expect=4)
+    p = run(*g, "stats", expect=EXIT_KEY)
     check("chmod 600" in p.stderr, "loose key file refused")
     os.chmod(key, 0o600)
-    run("--store", os.path.join(d, "nothing"), "--key-file", key, "stats", expect=3)
-    run(*g, "log", "-c", "no-such-conversation", expect=3)
-    run(*g, "send", "-c", "general", "x" * 70000, expect=2)
-    run("stats", env={"TIDINGS_STORE": ""}, expect=2)
+    p = run("--store", os.path.join(d, "nothing"), "--key-file", key, "stats", expect=EXIT_NOT_FOUND)
+    check("tidings init" in p.stderr, f"missing store says what to do: {p.stderr}")
+    p = run(*g, "log", "-c", "no-such-conversation", expect=EXIT_NOT_FOUND)
+    check("tidings conversations" in p.stderr, f"unknown conversation says what to do: {p.stderr}")
+    run(*g, "send", "-c", "general", "x" * 70000, expect=EXIT_USAGE)
+    p = run("stats", expect=EXIT_USAGE)
+    check("--store" in p.stderr, "no store: says to pass --store")
+    p = run("--store", store, "stats", expect=EXIT_USAGE)  # no key and no terminal
+    check("TIDINGS_PASSPHRASE" in p.stderr, f"no key: says how to give one: {p.stderr}")
+    # Environment variables stand in for the flags.
+    env = {"TIDINGS_STORE": store, "TIDINGS_KEY_FILE": key}
+    check(len(jsonl(run("--json", "log", "-c", "general", env=env), "env log")) == 5,
+          "TIDINGS_STORE and TIDINGS_KEY_FILE work")
 
-    # Passphrase stores.
+    # Passphrase stores: the secret only ever in the environment.
     pstore = os.path.join(d, "pstore")
-    run("--store", pstore, "init", "--user", "bob", env={"TIDINGS_PASSPHRASE": "correct horse"})
-    run("--store", pstore, "send", "-c", "c", "hi", env={"TIDINGS_PASSPHRASE": "correct horse"})
-    run("--store", pstore, "stats", env={"TIDINGS_PASSPHRASE": "wrong horse"}, expect=4)
+    penv = {"TIDINGS_PASSPHRASE": "correct horse"}
+    run("--store", pstore, "init", "--user", "bob", env=penv)
+    check(not os.path.exists(pstore + ".key"), "no key file for a passphrase store")
+    run("--store", pstore, "send", "-c", "c", "hi", env=penv)
+    p = run("--store", pstore, "stats", env={"TIDINGS_PASSPHRASE": "wrong horse"}, expect=EXIT_KEY)
+    check("horse" not in p.stderr, "the passphrase never appears in an error")
+    run("--store", os.path.join(d, "p2"), "init", "--user", "b", "--passphrase", expect=EXIT_USAGE)
 
-    # Corrupt the store: verify must fail with exit 5 (or the open reports corruption).
-    run(*g, "stats")
+    # Sync against a dead endpoint: exit 7, nothing lost, and `status` (read
+    # only) records the error and the backoff.
+    aws = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"}
+    before = len(jsonl(run(*g, "--json", "outbox"), "outbox before sync"))
+    p = run(*g, "sync", "--endpoint", "http://127.0.0.1:1", "--rounds", "1", env=aws,
+            expect=EXIT_UNAVAILABLE)
+    check("tidings status" in p.stderr, f"sync failure says where to look: {p.stderr}")
+    check(len(jsonl(run(*g, "--json", "outbox"), "outbox after sync")) == before,
+          "a failed sync keeps the outbox")
+    st = jsonl(run(*g, "--json", "status"), "status --json")
+    check(len(st) == 2 and all(r["backend"] == "dynamodb" and r["last_error"] and r["next_attempt"]
+                               for r in st), f"status rows: {st}")
+    check("outbox:" in run(*g, "status").stdout, "status human output")
+    run(*g, "conversation", "general", "--title", "General", "--member", "alice", "--member", "bob")
+    convs = jsonl(run(*g, "--json", "conversations"), "conversations after title")
+    check(any(c["id"] == "general" and c["title"] == "General" for c in convs), "conversation title")
+
+    # Corrupt the store: verify must fail with exit 5.
     for root, _, files in os.walk(store):
         for name in files:
             if name.endswith(".log") or name.endswith(".sst"):
@@ -119,8 +235,8 @@ with tempfile.TemporaryDirectory() as d:
                         b = f.read(1)
                         f.seek(size // 2)
                         f.write(bytes([b[0] ^ 0x40]))
-    p = run(*g, "verify", expect=5)
-    check("tidings:" in p.stderr, "corruption explained on stderr")
+    p = run(*g, "verify", expect=EXIT_CORRUPT)
+    check(p.stderr.startswith("tidings:") and "backup" in p.stderr, f"corruption explained: {p.stderr}")
 
 if failures:
     print("FAILED:\n  " + "\n  ".join(failures))

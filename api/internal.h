@@ -1,0 +1,59 @@
+// Shared by the api/ translation units; not installed, not part of the ABI.
+#pragma once
+
+#include <exception>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "engine/store.h"
+#include "tidings/status.h"
+#include "tidings/tidings.h"
+
+namespace tidings::capi {
+
+// The arrays a tidings_message points into, besides the engine::Message's own
+// strings.
+struct MessageArrays {
+  std::vector<tidings_reaction> reactions;
+  std::vector<tidings_pair> metadata;
+  std::vector<tidings_pair> remote_ids;
+};
+
+// Points *out at `m`'s strings and `a`'s arrays: valid while both live
+// unmoved.
+void FillMessage(const engine::Message& m, MessageArrays* a, tidings_message* out);
+
+// Fills `error` (if not NULL) with `code` and `message`, cut to fit at a
+// UTF-8 boundary.
+void SetError(tidings_error* error, tidings_code code, const std::string& message);
+
+// The C code of `s`; fills or clears `error`.
+tidings_code ToCode(const Status& s, tidings_error* error);
+
+engine::Store* EngineOf(tidings_store* store);
+
+// Runs `f` (returning Status) so that nothing escapes into C: any exception
+// becomes RESOURCE_EXHAUSTED (out of memory) or INTERNAL. The exception's text
+// is not copied into the error, as it could hold data we do not control.
+template <typename F>
+tidings_code Guard(tidings_error* error, F&& f) {
+  try {
+    return ToCode(f(), error);
+  } catch (const std::bad_alloc&) {
+    return ToCode(ResourceExhausted("out of memory"), error);
+  } catch (...) {
+    return ToCode(Internal("an unexpected exception inside Tidings; please report it"), error);
+  }
+}
+
+// As above for a store call: INVALID_ARGUMENT for a NULL store.
+template <typename F>
+tidings_code Guard(tidings_error* error, tidings_store* store, F&& f) {
+  return Guard(error, [&]() -> Status {
+    if (store == nullptr) return InvalidArgument("no store given (NULL)");
+    return f(*EngineOf(store));
+  });
+}
+
+}  // namespace tidings::capi

@@ -1,0 +1,190 @@
+// The sync part of the C API: persisted status, and a SyncEngine over the
+// DynamoDB backend. Same boundary rules as c_api.cc (see internal.h).
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api/internal.h"
+#include "sync/core/sync_engine.h"
+#include "sync/dynamodb/dynamodb_backend.h"
+#include "tidings/tidings.h"
+
+struct tidings_sync {
+  // Declared in this order so the engine (which uses the backend) goes first.
+  std::unique_ptr<tidings::sync::Backend> backend;
+  std::unique_ptr<tidings::sync::SyncEngine> engine;
+  std::string backend_name;
+  tidings::engine::Store* store = nullptr;
+};
+
+namespace tidings::capi {
+namespace {
+
+// Backends `tidings_store_sync_status(store, NULL, ...)` reports on.
+const char* const kBackends[] = {"dynamodb", "chime"};
+
+struct StatusRow {
+  std::string backend;
+  sync::ConversationStatus st;
+};
+struct StatusListBacking {
+  std::vector<StatusRow> rows;  // never resized once items point in
+  std::vector<tidings_sync_status> items;
+};
+struct StatusListBox {
+  tidings_sync_status_list pub;
+  StatusListBacking* backing;
+};
+
+tidings_sync_status_list* NewStatusList(std::vector<StatusRow> rows) {
+  auto* b = new StatusListBacking{std::move(rows), {}};
+  for (const auto& r : b->rows) {
+    tidings_sync_status c{};
+    c.backend = r.backend.c_str();
+    c.conversation_id = r.st.conversation_id.c_str();
+    c.cursor = r.st.cursor.c_str();
+    c.outbox_depth = r.st.outbox_depth;
+    c.last_success_ms = r.st.last_success_ms;
+    c.last_activity_ms = r.st.last_activity_ms;
+    c.last_error = r.st.last_error.c_str();
+    c.next_attempt_ms = r.st.next_attempt_ms;
+    c.consecutive_failures = r.st.consecutive_failures;
+    c.stopped = r.st.stopped;
+    b->items.push_back(c);
+  }
+  auto* box = new StatusListBox{{b->items.data(), b->items.size()}, b};
+  return &box->pub;
+}
+
+dynamodb::DynamoConfig DynamoFrom(const tidings_dynamodb_config* c) {
+  dynamodb::DynamoConfig out;
+  if (c == nullptr) return out;
+  auto has = [&](size_t offset, size_t size) {
+    return c->struct_size == 0 || c->struct_size >= offset + size;
+  };
+  if (has(offsetof(tidings_dynamodb_config, table), sizeof(c->table)) && c->table) {
+    out.table = c->table;
+  }
+  if (has(offsetof(tidings_dynamodb_config, region), sizeof(c->region)) && c->region) {
+    out.region = c->region;
+  }
+  if (has(offsetof(tidings_dynamodb_config, endpoint), sizeof(c->endpoint)) && c->endpoint) {
+    out.endpoint = c->endpoint;
+  }
+  return out;
+}
+
+}  // namespace
+}  // namespace tidings::capi
+
+using tidings::Status;
+using tidings::capi::Guard;
+
+extern "C" {
+
+void tidings_sync_status_list_free(tidings_sync_status_list* list) {
+  if (list == nullptr) return;
+  auto* box = reinterpret_cast<tidings::capi::StatusListBox*>(list);
+  delete box->backing;
+  delete box;
+}
+
+tidings_code tidings_store_sync_status(tidings_store* store, const char* backend,
+                                       tidings_sync_status_list** out, tidings_error* error) {
+  if (out != nullptr) *out = nullptr;
+  return Guard(error, store, [&](tidings::engine::Store& s) -> Status {
+    if (out == nullptr) return tidings::InvalidArgument("no place for the status (NULL)");
+    std::vector<std::string> names;
+    if (backend != nullptr) {
+      names.emplace_back(backend);
+    } else {
+      for (const char* b : tidings::capi::kBackends) names.emplace_back(b);
+    }
+    std::vector<tidings::capi::StatusRow> rows;
+    for (const auto& name : names) {
+      TIDINGS_ASSIGN_OR_RETURN(auto statuses, tidings::sync::ReadSyncStatus(s, name));
+      for (auto& st : statuses) rows.push_back({name, std::move(st)});
+    }
+    *out = tidings::capi::NewStatusList(std::move(rows));
+    return Status::Ok();
+  });
+}
+
+tidings_code tidings_dynamodb_create_table(const tidings_dynamodb_config* config,
+                                           tidings_error* error) {
+  return Guard(error, [&]() -> Status {
+    auto backend = tidings::dynamodb::DynamoBackend::Create(tidings::capi::DynamoFrom(config));
+    if (!backend) return tidings::Internal("could not set up the DynamoDB client");
+    return backend->CreateTable();
+  });
+}
+
+tidings_code tidings_sync_open_dynamodb(tidings_store* store, const tidings_dynamodb_config* config,
+                                        tidings_sync** out, tidings_error* error) {
+  if (out != nullptr) *out = nullptr;
+  return Guard(error, store, [&](tidings::engine::Store& s) -> Status {
+    if (out == nullptr) return tidings::InvalidArgument("no place for the sync handle (NULL)");
+    auto dyn = tidings::capi::DynamoFrom(config);
+    dyn.user_id = s.user_id();
+    auto handle = std::make_unique<tidings_sync>();
+    handle->backend = tidings::dynamodb::DynamoBackend::Create(std::move(dyn));
+    if (!handle->backend) return tidings::Internal("could not set up the DynamoDB client");
+    handle->backend_name = std::string(handle->backend->name());
+    handle->store = &s;
+    handle->engine = std::make_unique<tidings::sync::SyncEngine>(&s, handle->backend.get());
+    *out = handle.release();
+    return Status::Ok();
+  });
+}
+
+tidings_code tidings_sync_once(tidings_sync* sync, tidings_error* error) {
+  return Guard(error, [&]() -> Status {
+    if (sync == nullptr) return tidings::InvalidArgument("no sync handle given (NULL)");
+    return sync->engine->SyncOnce();
+  });
+}
+
+tidings_code tidings_sync_start(tidings_sync* sync, tidings_error* error) {
+  return Guard(error, [&]() -> Status {
+    if (sync == nullptr) return tidings::InvalidArgument("no sync handle given (NULL)");
+    return sync->engine->Start();
+  });
+}
+
+tidings_code tidings_sync_stop(tidings_sync* sync, tidings_error* error) {
+  return Guard(error, [&]() -> Status {
+    if (sync == nullptr) return tidings::InvalidArgument("no sync handle given (NULL)");
+    sync->engine->Stop();
+    return Status::Ok();
+  });
+}
+
+tidings_code tidings_sync_get_status(tidings_sync* sync, tidings_sync_status_list** out,
+                                     tidings_error* error) {
+  if (out != nullptr) *out = nullptr;
+  return Guard(error, [&]() -> Status {
+    if (sync == nullptr) return tidings::InvalidArgument("no sync handle given (NULL)");
+    if (out == nullptr) return tidings::InvalidArgument("no place for the status (NULL)");
+    std::vector<tidings::capi::StatusRow> rows;
+    for (auto& st : sync->engine->Snapshot()) {
+      // The depth now, as tidings_store_sync_status reports it, not as of the
+      // round.
+      auto outbox = sync->store->Outbox(0, st.conversation_id);
+      if (outbox.ok()) st.outbox_depth = outbox->size();
+      rows.push_back({sync->backend_name, std::move(st)});
+    }
+    *out = tidings::capi::NewStatusList(std::move(rows));
+    return Status::Ok();
+  });
+}
+
+void tidings_sync_close(tidings_sync* sync) {
+  if (sync == nullptr) return;
+  try {
+    sync->engine->Stop();
+    delete sync;
+  } catch (...) {
+  }
+}
+
+}  // extern "C"

@@ -1,0 +1,187 @@
+#include "cli/commands.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace tidings::cli {
+
+int ExitCodeFor(tidings_code code) {
+  switch (code) {
+    case TIDINGS_OK:
+      return kExitOk;
+    case TIDINGS_INVALID_ARGUMENT:
+    case TIDINGS_TOO_LARGE:
+    case TIDINGS_ALREADY_EXISTS:
+      return kExitUsage;
+    case TIDINGS_NOT_FOUND:
+      return kExitNotFound;
+    case TIDINGS_WRONG_KEY:
+    case TIDINGS_PERMISSION_DENIED:
+    case TIDINGS_UNAUTHENTICATED:
+      return kExitKey;
+    case TIDINGS_DATA_LOSS:
+      return kExitCorrupt;
+    case TIDINGS_BUSY:
+      return kExitBusy;
+    case TIDINGS_UNAVAILABLE:
+    case TIDINGS_DEADLINE_EXCEEDED:
+    case TIDINGS_RESOURCE_EXHAUSTED:
+      return kExitUnavailable;
+    default:
+      return kExitFailure;
+  }
+}
+
+namespace {
+
+// What to do, for codes whose message from the library may not say it.
+const char* Advice(tidings_code code) {
+  switch (code) {
+    case TIDINGS_WRONG_KEY:
+      return "Check --key-file, TIDINGS_KEY_FILE or TIDINGS_PASSPHRASE";
+    case TIDINGS_BUSY:
+      return "Another process holds the store for writing; stop it, or use a read-only command";
+    case TIDINGS_DATA_LOSS:
+      return "Run `tidings verify`; restore the store from a backup or re-sync it";
+    case TIDINGS_INTERNAL:
+      return "This is a bug in Tidings; please report it";
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace
+
+int Fail(const api::Status& s) {
+  std::string m = s.message().empty() ? s.code_name() : s.message();
+  while (!m.empty() && (m.back() == '.' || m.back() == ' ')) m.pop_back();
+  m += '.';
+  if (const char* advice = Advice(s.code()); advice && m.find(advice) == std::string::npos) {
+    m += ' ';
+    m += advice;
+    m += '.';
+  }
+  std::fprintf(stderr, "tidings: %s\n", m.c_str());
+  return ExitCodeFor(s.code());
+}
+
+api::Result<std::string> StorePath(const Globals& g) {
+  if (!g.store.empty()) return g.store;
+  if (const char* s = std::getenv("TIDINGS_STORE"); s && *s) return std::string(s);
+  return Usage("no store given. Pass --store DIR or set TIDINGS_STORE");
+}
+
+std::string KeyFilePath(const Globals& g) {
+  if (!g.key_file.empty()) return g.key_file;
+  if (const char* f = std::getenv("TIDINGS_KEY_FILE"); f && *f) return f;
+  return "";
+}
+
+std::string DefaultKeyFile(const std::string& store_path) {
+  std::string p = store_path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  return p + ".key";
+}
+
+namespace {
+
+// The terminal's settings while echo is off, restored on Ctrl-C too.
+int g_tty_fd = -1;
+termios g_tty_saved{};
+
+void RestoreTty(int sig) {
+  if (g_tty_fd >= 0) ::tcsetattr(g_tty_fd, TCSAFLUSH, &g_tty_saved);
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+// Reads a line from the controlling terminal with echo off. Uses /dev/tty,
+// not stdin, so `send` can still read a body from stdin. Returns false when
+// there is no terminal.
+bool PromptSecret(const char* prompt, std::string* out) {
+  int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return false;
+  termios old{};
+  if (::tcgetattr(fd, &old) != 0) {
+    ::close(fd);
+    return false;
+  }
+  g_tty_saved = old;
+  g_tty_fd = fd;
+  auto previous = ::signal(SIGINT, RestoreTty);
+  termios quiet = old;
+  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+  ::tcsetattr(fd, TCSAFLUSH, &quiet);
+  ssize_t ignored = ::write(fd, prompt, std::strlen(prompt));
+  out->clear();
+  char c;
+  while (::read(fd, &c, 1) == 1 && c != '\n') out->push_back(c);
+  ::tcsetattr(fd, TCSAFLUSH, &old);
+  ignored = ::write(fd, "\n", 1);
+  (void)ignored;
+  ::signal(SIGINT, previous);
+  g_tty_fd = -1;
+  ::close(fd);
+  return true;
+}
+
+void Wipe(std::string* s) {
+  volatile char* p = s->data();
+  for (size_t i = 0; i < s->size(); ++i) p[i] = 0;
+  s->clear();
+}
+
+}  // namespace
+
+api::Result<api::Key> ResolveKey(const Globals& g) {
+  if (std::string file = KeyFilePath(g); !file.empty()) return api::Key::File(file);
+  if (const char* p = std::getenv("TIDINGS_PASSPHRASE")) return api::Key::Passphrase(p);
+  std::string phrase;
+  if (PromptSecret("Passphrase: ", &phrase)) {
+    api::Key key = api::Key::Passphrase(phrase);
+    Wipe(&phrase);
+    return key;
+  }
+  return Usage(
+      "no key given. Pass --key-file FILE (or set TIDINGS_KEY_FILE), or set "
+      "TIDINGS_PASSPHRASE, or run on a terminal to be asked");
+}
+
+api::Result<api::Key> NewPassphrase() {
+  if (const char* p = std::getenv("TIDINGS_PASSPHRASE")) {
+    if (*p == '\0') return Usage("TIDINGS_PASSPHRASE is empty. Set a passphrase");
+    return api::Key::Passphrase(p);
+  }
+  std::string first, second;
+  if (!PromptSecret("New passphrase: ", &first)) {
+    return Usage("no terminal to ask for a passphrase. Set TIDINGS_PASSPHRASE");
+  }
+  bool ok = PromptSecret("Repeat it: ", &second) && first == second;
+  Wipe(&second);
+  if (!ok) {
+    Wipe(&first);
+    return Usage("the passphrases differ. Run init again");
+  }
+  if (first.empty()) return Usage("the passphrase is empty. Choose one");
+  api::Key key = api::Key::Passphrase(first);
+  Wipe(&first);
+  return key;
+}
+
+api::Result<api::Store> OpenStore(const Globals& g, Access access) {
+  auto path = StorePath(g);
+  if (!path.ok()) return path.status();
+  auto key = ResolveKey(g);
+  if (!key.ok()) return key.status();
+  api::OpenOptions o;
+  o.read_only = access == Access::kRead;
+  return api::Store::Open(*path, *key, o);
+}
+
+}  // namespace tidings::cli

@@ -1,0 +1,63 @@
+// What the CLI's commands share: global options, exit codes, error output,
+// and how a store is found and unlocked.
+#pragma once
+
+#include <string>
+
+#include "tidings/tidings.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace tidings::cli {
+
+// Documented in docs/cli.md and `tidings --help`; scripts branch on them.
+enum Exit : int {
+  kExitOk = 0,
+  kExitFailure = 1,
+  kExitUsage = 2,        // bad arguments or input
+  kExitNotFound = 3,     // no such store, key file, conversation, message
+  kExitKey = 4,          // wrong key or passphrase, key file problems, permission
+  kExitCorrupt = 5,      // corrupt or tampered data; verify found problems
+  kExitBusy = 6,         // the store is held for writing by another process
+  kExitUnavailable = 7,  // network or service unavailable (retry later)
+};
+
+int ExitCodeFor(tidings_code code);
+
+// Prints "tidings: <message>. <what to do>" to stderr and returns the exit
+// code for `s`.
+int Fail(const api::Status& s);
+
+inline api::Status Usage(std::string message) {
+  return api::Status(TIDINGS_INVALID_ARGUMENT, std::move(message));
+}
+
+struct Globals {
+  std::string store;
+  std::string key_file;
+  bool json = false;
+};
+
+// --store, else TIDINGS_STORE; INVALID_ARGUMENT if neither.
+api::Result<std::string> StorePath(const Globals& g);
+// --key-file, else TIDINGS_KEY_FILE, else "".
+std::string KeyFilePath(const Globals& g);
+// "<store>.key": beside the store directory, in its parent.
+std::string DefaultKeyFile(const std::string& store_path);
+
+// The key to open an existing store: a key file, else TIDINGS_PASSPHRASE,
+// else a prompt on the terminal (echo off). Secrets never come from argv.
+api::Result<api::Key> ResolveKey(const Globals& g);
+// A passphrase for a new store: TIDINGS_PASSPHRASE, else asked twice.
+api::Result<api::Key> NewPassphrase();
+
+enum class Access { kRead, kWrite };
+// kRead opens without the writer lock, so it works while a daemon syncs.
+api::Result<api::Store> OpenStore(const Globals& g, Access access);
+
+// `status`, `sync` and backend commands (cli/sync_commands.cc).
+void AddSyncCommands(CLI::App& app, Globals& g, int& rc);
+
+}  // namespace tidings::cli

@@ -1,0 +1,150 @@
+// `tidings status`, `tidings sync` and `tidings dynamodb create-table`, over
+// the sync part of the public API.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+
+#include "cli/commands.h"
+#include "cli/output.h"
+
+namespace tidings::cli {
+namespace {
+
+std::string TimeOrEmpty(int64_t ms) { return ms > 0 ? IsoTime(static_cast<uint64_t>(ms)) : ""; }
+
+int CmdStatus(const Globals& g, const std::vector<std::string>& backends) {
+  auto store = OpenStore(g, Access::kRead);
+  if (!store.ok()) return Fail(store.status());
+  auto outbox = store->Outbox();
+  if (!outbox.ok()) return Fail(outbox.status());
+  uint64_t failed = 0;
+  for (const auto& e : *outbox) failed += e.failed ? 1 : 0;
+  if (!g.json) {
+    std::printf("outbox: %llu pending, %llu failed\n",
+                static_cast<unsigned long long>(outbox->size() - failed),
+                static_cast<unsigned long long>(failed));
+  }
+  std::vector<api::SyncStatus> rows;
+  for (const auto& backend : backends.empty() ? std::vector<std::string>{""} : backends) {
+    auto statuses = store->GetSyncStatus(backend);
+    if (!statuses.ok()) return Fail(statuses.status());
+    rows.insert(rows.end(), statuses->begin(), statuses->end());
+  }
+  for (const auto& st : rows) {
+    if (g.json) {
+      std::printf(
+          "{\"backend\":%s,\"conversation\":%s,\"cursor\":%s,\"outbox_depth\":%llu,"
+          "\"last_success\":%s,\"last_error\":%s,\"next_attempt\":%s,\"failures\":%u,"
+          "\"stopped\":%s}\n",
+          JsonString(st.backend).c_str(), JsonString(st.conversation_id).c_str(),
+          JsonString(st.cursor).c_str(), static_cast<unsigned long long>(st.outbox_depth),
+          JsonString(TimeOrEmpty(st.last_success_ms)).c_str(), JsonString(st.last_error).c_str(),
+          JsonString(TimeOrEmpty(st.next_attempt_ms)).c_str(), st.consecutive_failures,
+          st.stopped ? "true" : "false");
+    } else {
+      std::string ok = st.last_success_ms ? TimeOrEmpty(st.last_success_ms) : "never";
+      std::printf("%-9s %-24s cursor=%-10s outbox=%llu last_ok=%s%s%s%s%s\n", st.backend.c_str(),
+                  st.conversation_id.c_str(), st.cursor.c_str(),
+                  static_cast<unsigned long long>(st.outbox_depth), ok.c_str(),
+                  st.last_error.empty() ? "" : "  error: ", st.last_error.c_str(),
+                  st.next_attempt_ms ? ("  next=" + TimeOrEmpty(st.next_attempt_ms)).c_str() : "",
+                  st.stopped ? "  STOPPED (permission lost)" : "");
+    }
+  }
+  return kExitOk;
+}
+
+api::DynamoDbConfig DynamoConfig(const api::DynamoDbConfig& flags) {
+  api::DynamoDbConfig c = flags;
+  if (c.table.empty()) {
+    const char* t = std::getenv("TIDINGS_DYNAMODB_TABLE");
+    c.table = t && *t ? t : "tidings";
+  }
+  return c;
+}
+
+int CmdSync(const Globals& g, const api::DynamoDbConfig& flags, int rounds) {
+  auto store = OpenStore(g, Access::kWrite);
+  if (!store.ok()) return Fail(store.status());
+  auto sync = api::Sync::OpenDynamoDb(*store, DynamoConfig(flags));
+  if (!sync.ok()) return Fail(sync.status());
+  for (int i = 0; i < rounds; ++i) {
+    api::Status s = sync->Once();
+    if (!s.ok()) return Fail(s);
+  }
+  auto statuses = sync->GetStatus();
+  if (!statuses.ok()) return Fail(statuses.status());
+  int errors = 0;
+  for (const auto& st : *statuses) {
+    if (st.last_error.empty()) continue;
+    ++errors;
+    std::fprintf(stderr, "tidings: %s: %s\n", st.conversation_id.c_str(), st.last_error.c_str());
+  }
+  auto outbox = store->Outbox();
+  size_t left = outbox.ok() ? outbox->size() : 0;
+  if (g.json) {
+    std::printf("{\"conversations\":%zu,\"outbox\":%zu,\"errors\":%d}\n", statuses->size(), left,
+                errors);
+  } else {
+    std::printf("synced %zu conversations; %zu operations still in the outbox\n", statuses->size(),
+                left);
+  }
+  if (errors) {
+    std::fprintf(stderr,
+                 "tidings: %d conversations did not sync. They are retried on the next sync; "
+                 "see `tidings status`.\n",
+                 errors);
+    return kExitUnavailable;
+  }
+  return kExitOk;
+}
+
+int CmdCreateTable(const Globals& g, const api::DynamoDbConfig& flags) {
+  api::DynamoDbConfig c = DynamoConfig(flags);
+  api::Status s = api::CreateDynamoDbTable(c);
+  if (!s.ok()) return Fail(s);
+  if (g.json) {
+    std::printf("{\"table\":%s,\"ready\":true}\n", JsonString(c.table).c_str());
+  } else {
+    std::printf("table %s is ready\n", c.table.c_str());
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddSyncCommands(CLI::App& app, Globals& g, int& rc) {
+  // Owned by the app's lifetime: main() keeps `app` until it returns.
+  static std::vector<std::string> backends;
+  static api::DynamoDbConfig dynamo;
+  static int rounds = 2;
+
+  auto* status = app.add_subcommand(
+      "status", "sync status per conversation (read-only: works while a daemon syncs)");
+  status->add_option("--backend", backends, "only this backend (repeat; default: all)");
+  status->callback([&] { rc = CmdStatus(g, backends); });
+
+  auto add_dynamo_flags = [&](CLI::App* cmd) {
+    cmd->add_option("--table", dynamo.table,
+                    "DynamoDB table (or TIDINGS_DYNAMODB_TABLE; default tidings)");
+    cmd->add_option("--endpoint", dynamo.endpoint,
+                    "endpoint URL (or AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL)");
+    cmd->add_option("--region", dynamo.region, "AWS region (or AWS_REGION)");
+  };
+  auto* sync = app.add_subcommand(
+      "sync",
+      "push the outbox and pull new messages, then exit (DynamoDB; credentials from "
+      "the AWS environment)");
+  add_dynamo_flags(sync);
+  sync->add_option("--rounds", rounds, "push/pull rounds (default 2)")->check(CLI::Range(1, 100));
+  sync->callback([&] { rc = CmdSync(g, dynamo, rounds); });
+
+  auto* ddb = app.add_subcommand("dynamodb", "DynamoDB administration");
+  auto* create_table =
+      ddb->add_subcommand("create-table", "create the table if missing (idempotent)");
+  add_dynamo_flags(create_table);
+  create_table->callback([&] { rc = CmdCreateTable(g, dynamo); });
+  ddb->require_subcommand(1);
+}
+
+}  // namespace tidings::cli

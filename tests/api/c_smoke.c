@@ -1,0 +1,57 @@
+/* Pure C, linked against libtidings.so only: proves tidings.h is valid C and
+ * that the exported symbols are all an app needs. Usage: c_smoke DIR */
+#include <stdio.h>
+#include <string.h>
+
+#include "tidings/tidings.h"
+
+#define CHECK(cond)                                                                        \
+  do {                                                                                     \
+    if (!(cond)) {                                                                         \
+      fprintf(stderr, "c_smoke: %s failed: %s (%s)\n", #cond, tidings_code_name(err.code), \
+              err.message);                                                                \
+      return 1;                                                                            \
+    }                                                                                      \
+  } while (0)
+
+int main(int argc, char** argv) {
+  tidings_error err;
+  char path[4096], key_path[4096];
+  tidings_store* store = NULL;
+  tidings_key_source key;
+  tidings_send_request req;
+  tidings_message* msg = NULL;
+  tidings_message_list* page = NULL;
+  const char* body = "hello from C";
+  memset(&err, 0, sizeof err);
+  if (argc != 2) return 2;
+  snprintf(path, sizeof path, "%s/store", argv[1]);
+  snprintf(key_path, sizeof key_path, "%s/store.key", argv[1]);
+
+  CHECK(tidings_key_file_create(key_path, &err) == TIDINGS_OK);
+  key = tidings_key_file(key_path);
+  CHECK(tidings_store_create(path, &key, "c-user", &store, &err) == TIDINGS_OK);
+  CHECK(err.code == TIDINGS_OK && err.message[0] == '\0');
+
+  memset(&req, 0, sizeof req);
+  req.struct_size = sizeof req;
+  req.conversation_id = "c-conv";
+  req.body = body;
+  req.body_size = strlen(body);
+  CHECK(tidings_store_send(store, &req, &msg, &err) == TIDINGS_OK);
+  CHECK(strcmp(msg->sender, "c-user") == 0);
+  tidings_message_free(msg);
+  tidings_store_close(store);
+
+  CHECK(tidings_store_open(path, &key, NULL, &store, &err) == TIDINGS_OK);
+  CHECK(tidings_store_page_newest(store, "c-conv", 10, &page, &err) == TIDINGS_OK);
+  CHECK(page->count == 1);
+  CHECK(page->items[0].body_size == strlen(body));
+  CHECK(memcmp(page->items[0].body, body, strlen(body)) == 0);
+  tidings_message_list_free(page);
+  CHECK(tidings_store_get(store, "missing", &msg, &err) == TIDINGS_NOT_FOUND);
+  CHECK(msg == NULL && err.code == TIDINGS_NOT_FOUND);
+  tidings_store_close(store);
+  printf("c_smoke: ok (libtidings %s)\n", tidings_version());
+  return 0;
+}
