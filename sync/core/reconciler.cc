@@ -10,6 +10,8 @@ namespace tidings::sync {
 namespace {
 
 constexpr int kRetryCost = 5;
+// Longest retry-after honoured as such (servers ask for seconds to minutes).
+constexpr int64_t kMaxRetryAfterMs = 15 * 60'000;
 // A status whose only change is its timestamps or cursor is rewritten at most
 // this often: polling every 2 s, or catching up page by page, must not mean
 // an extra durable write per poll or page (the cursor itself is written
@@ -138,8 +140,16 @@ int64_t Reconciler::Backoff(uint32_t failures, std::optional<int64_t> retry_afte
   // Full jitter: uniform in [1, cap], but never sooner than the server asked.
   const double unit = static_cast<double>(random_() >> 11) / 9007199254740992.0;  // [0, 1)
   int64_t wait = 1 + static_cast<int64_t>(static_cast<double>(cap) * unit);
-  if (retry_after) wait = std::max(wait, *retry_after);
+  if (retry_after) wait = std::max(wait, std::min(*retry_after, kMaxRetryAfterMs));
   return wait;
+}
+
+bool Reconciler::Waiting(int64_t next_attempt_ms, int64_t now) const {
+  // A wait longer than any backoff or plausible retry-after was computed with
+  // a wall clock that has since jumped back (the user fixed a wrong clock):
+  // ignore it rather than stall for hours.
+  const int64_t longest = std::max<int64_t>(config_.max_backoff_ms, kMaxRetryAfterMs);
+  return next_attempt_ms > now && next_attempt_ms - now <= longest;
 }
 
 ConversationStatus& Reconciler::Load(const std::string& conv) {
@@ -261,7 +271,7 @@ tidings::Status Reconciler::Push(const std::string& conv) {
   ConversationStatus& st = Load(conv);
   if (st.stopped) return tidings::Status::Ok();
   const int64_t now = clock_();
-  if (st.next_attempt_ms > now) return tidings::Status::Ok();
+  if (Waiting(st.next_attempt_ms, now)) return tidings::Status::Ok();
   if (ShouldStop()) return Cancelled("sync stopped");
   push_behind_.erase(conv);
 
@@ -270,8 +280,8 @@ tidings::Status Reconciler::Push(const std::string& conv) {
   // hide due ones behind them, so in that case read them all.
   auto outbox = store_->Outbox(config_.max_push_per_round, conv);
   if (!outbox.ok()) return outbox.status();
-  auto is_due = [now](const engine::OutboxEntry& e) {
-    return !e.failed && e.next_attempt_ms <= now;
+  auto is_due = [this, now](const engine::OutboxEntry& e) {
+    return !e.failed && !Waiting(e.next_attempt_ms, now);
   };
   if (outbox->size() >= config_.max_push_per_round &&
       std::none_of(outbox->begin(), outbox->end(), is_due)) {
@@ -383,7 +393,7 @@ tidings::Status Reconciler::Push(const std::string& conv) {
 tidings::Status Reconciler::Pull(const std::string& conv) {
   ConversationStatus& st = Load(conv);
   if (st.stopped) return tidings::Status::Ok();
-  if (st.next_attempt_ms > clock_()) return tidings::Status::Ok();
+  if (Waiting(st.next_attempt_ms, clock_())) return tidings::Status::Ok();
   auto cursor = store_->GetCursor(backend_->name(), conv);
   if (!cursor.ok()) return cursor.status();
   std::string at = *cursor;
@@ -460,15 +470,16 @@ bool Reconciler::HasMore(const std::string& conv) const {
 
 int64_t Reconciler::NextPollMs(const std::string& conv) {
   ConversationStatus& st = Load(conv);
-  if (HasMore(conv)) return st.next_attempt_ms;
   const int64_t now = clock_();
+  const int64_t next_attempt = Waiting(st.next_attempt_ms, now) ? st.next_attempt_ms : 0;
+  if (HasMore(conv)) return next_attempt;
   const int64_t idle_for = now - std::max(st.last_activity_ms, int64_t{0});
   int64_t interval = config_.active_poll_ms;
   if (st.last_activity_ms == 0 || idle_for > config_.active_window_ms) {
     // Back off from active to idle as the silence grows.
     interval = std::min(config_.idle_poll_ms, std::max(config_.active_poll_ms, idle_for / 10));
   }
-  return std::max(st.next_attempt_ms, st.last_success_ms + interval);
+  return std::max(next_attempt, std::min(st.last_success_ms, now) + interval);
 }
 
 ConversationStatus Reconciler::GetStatus(const std::string& conv) { return Load(conv); }

@@ -127,6 +127,7 @@ class Reconciler {
   tidings::Status DiscardFailed(uint64_t seq);
 
  private:
+  bool Waiting(int64_t next_attempt_ms, int64_t now) const;
   bool ShouldStop() const { return cancelled_ && cancelled_(); }
   int64_t Backoff(uint32_t failures, std::optional<int64_t> retry_after);
   void RecordFailure(ConversationStatus& st, const tidings::Status& error,

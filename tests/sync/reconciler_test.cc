@@ -471,6 +471,17 @@ TEST_F(ReconcilerTest, AnEntryWaitingOutItsBackoffHoldsBackTheOnesBehindIt) {
   EXPECT_EQ(store_->Get(backend_.pushed[0])->body, "m0");
 }
 
+TEST_F(ReconcilerTest, AWallClockJumpBackDoesNotStallSync) {
+  Send(1);
+  now_ += 86'400'000;  // the device's clock was a day ahead...
+  backend_.push_script = {Unavailable("HTTP 503")};
+  ASSERT_TRUE(rec_->Push("c").ok());
+  now_ -= 86'400'000;  // ...and the user fixed it
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_TRUE(store_->Outbox(0)->empty()) << "the day-long wait is not honoured";
+  EXPECT_LE(rec_->NextPollMs("c"), now_ + config_.idle_poll_ms);
+}
+
 TEST(Classify, MapsCodesToDecisions) {
   EXPECT_EQ(Classify(Unavailable("")), ErrorClass::kTransient);
   EXPECT_EQ(Classify(DeadlineExceeded("")), ErrorClass::kTransient);
