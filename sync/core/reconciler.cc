@@ -52,7 +52,7 @@ std::string EncodeStatus(const ConversationStatus& s, bool with_progress = true)
   const bool with_times = with_progress;
   std::string out;
   engine::Writer w(&out);
-  w.U8(2);
+  w.U8(3);
   w.Bytes(s.conversation_id);
   w.Bytes(with_progress ? s.cursor : std::string());
   w.Varint(s.outbox_depth);
@@ -63,19 +63,22 @@ std::string EncodeStatus(const ConversationStatus& s, bool with_progress = true)
   w.Varint(s.consecutive_failures);
   w.U8(s.stopped ? 1 : 0);
   w.Varint(s.outbox_failed);
+  w.Varint(s.skipped_ops);
   return out;
 }
 
 bool DecodeStatus(std::string_view in, ConversationStatus* s) {
   engine::Reader r(in);
   uint8_t v, stopped;
-  uint64_t depth, success, activity, next, failures, failed = 0;
-  if (!r.U8(&v) || (v != 1 && v != 2) || !r.Bytes(&s->conversation_id) || !r.Bytes(&s->cursor) ||
+  uint64_t depth, success, activity, next, failures, failed = 0, skipped = 0;
+  if (!r.U8(&v) || v < 1 || v > 3 || !r.Bytes(&s->conversation_id) || !r.Bytes(&s->cursor) ||
       !r.Varint(&depth) || !r.Varint(&success) || !r.Varint(&activity) ||
       !r.Bytes(&s->last_error) || !r.Varint(&next) || !r.Varint(&failures) || !r.U8(&stopped)) {
     return false;
   }
   if (v >= 2 && !r.Varint(&failed)) return false;
+  if (v >= 3 && !r.Varint(&skipped)) return false;
+  s->skipped_ops = skipped;
   s->outbox_depth = depth;
   s->last_success_ms = static_cast<int64_t>(success);
   s->last_activity_ms = static_cast<int64_t>(activity);
@@ -426,8 +429,7 @@ tidings::Status Reconciler::Pull(const std::string& conv) {
     // re-applies (and re-applying would be harmless: merges are idempotent).
     // An empty page that does not move the cursor writes nothing.
     if (!result->ops.empty() || result->next_cursor != at) {
-      TIDINGS_RETURN_IF_ERROR(
-          store_->Merge(backend_->name(), conv, result->ops, result->next_cursor));
+      TIDINGS_RETURN_IF_ERROR(MergePage(st, at, *result));
       at = result->next_cursor;
       st.cursor = at;
     }
@@ -436,6 +438,26 @@ tidings::Status Reconciler::Pull(const std::string& conv) {
   }
   st.cursor = at;
   return RecordSuccess(st, merged_any);
+}
+
+tidings::Status Reconciler::MergePage(ConversationStatus& st, const std::string& at,
+                                      const PullPage& page) {
+  const std::string& conv = st.conversation_id;
+  tidings::Status merged = store_->Merge(backend_->name(), conv, page.ops, page.next_cursor);
+  if (merged.code() != Code::kInvalidArgument && merged.code() != Code::kTooLarge) return merged;
+  // The store refuses something in this page (another client's malformed or
+  // oversized data). Stalling on it would stop the conversation forever:
+  // merge what is valid one operation at a time (cursor unchanged, so a
+  // crash here re-applies, harmlessly), skip the rest, then advance.
+  for (const auto& op : page.ops) {
+    tidings::Status one = store_->Merge(backend_->name(), conv, std::span(&op, 1), at);
+    if (one.code() == Code::kInvalidArgument || one.code() == Code::kTooLarge) {
+      st.skipped_ops++;
+      continue;
+    }
+    TIDINGS_RETURN_IF_ERROR(one);
+  }
+  return store_->Merge(backend_->name(), conv, {}, page.next_cursor);
 }
 
 Result<std::vector<std::string>> Reconciler::Conversations() {

@@ -18,7 +18,10 @@
 //          Unauthenticated is returned to the caller, which stops syncing.
 //   pull   pages of at most pull_page_size after the durable cursor, each
 //          merged together with its new cursor in one atomic Store::Merge, at
-//          most max_pull_pages_per_round pages per call (flat memory).
+//          most max_pull_pages_per_round pages per call (flat memory). A
+//          remote operation the store refuses as malformed (InvalidArgument,
+//          TooLarge) is skipped and counted (skipped_ops), not retried
+//          forever.
 //   budget a retry costs kRetryCost tokens, a success refunds one; with the
 //          bucket empty every failure waits the full capped backoff window,
 //          so a dead network costs one request per conversation per
@@ -72,6 +75,8 @@ struct ConversationStatus {
   uint32_t consecutive_failures = 0;
   bool stopped = false;        // permission lost: not polled until Resume()
   uint64_t outbox_failed = 0;  // parked entries (need retry or discard)
+  uint64_t skipped_ops = 0;    // remote operations the store refused as
+                               // malformed (skipped so sync goes on)
 };
 
 class Reconciler {
@@ -140,6 +145,7 @@ class Reconciler {
   // Returns false (and records/returns `out`) when the push should stop.
   bool EnsureRemote(ConversationStatus& st, tidings::Status* out);
   tidings::Status CountOutbox(ConversationStatus& st);
+  tidings::Status MergePage(ConversationStatus& st, const std::string& at, const PullPage& page);
 
   engine::Store* store_;
   Backend* backend_;

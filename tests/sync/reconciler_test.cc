@@ -482,6 +482,16 @@ TEST_F(ReconcilerTest, AWallClockJumpBackDoesNotStallSync) {
   EXPECT_LE(rec_->NextPollMs("c"), now_ + config_.idle_poll_ms);
 }
 
+TEST_F(ReconcilerTest, AMalformedRemoteOperationIsSkippedNotAStall) {
+  for (int i = 0; i < 5; ++i) backend_.remote.push_back(RemoteSend(i));
+  backend_.remote[2].op_id = backend_.remote[2].message_id = std::string(500, 'x');  // too long
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  EXPECT_EQ(store_->GetCursor("scripted", "c").value(), "5");
+  EXPECT_EQ(store_->GetConversation("c")->message_count, 4u);
+  EXPECT_EQ(rec_->GetStatus("c").skipped_ops, 1u);
+  EXPECT_EQ(ReadSyncStatus(*store_, "scripted")->front().skipped_ops, 1u) << "persisted";
+}
+
 TEST(Classify, MapsCodesToDecisions) {
   EXPECT_EQ(Classify(Unavailable("")), ErrorClass::kTransient);
   EXPECT_EQ(Classify(DeadlineExceeded("")), ErrorClass::kTransient);
