@@ -102,6 +102,14 @@ void SyncEngine::Poke() {
   cv_.notify_all();
 }
 
+void SyncEngine::PokeConversation(const std::string& conversation_id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    dirty_.insert(conversation_id);
+  }
+  cv_.notify_all();
+}
+
 void SyncEngine::Emit(const SyncEvent& e) {
   if (listener_) listener_(e);
 }
@@ -112,7 +120,9 @@ void SyncEngine::OnStoreEvent(const engine::ChangeEvent& e) {
     case Kind::kOutboxChanged:
       // A local write queued something: push now. The sync thread's own
       // outbox writes (acks, failures) must not wake it again.
-      if (std::this_thread::get_id() != sync_thread_id_.load()) Poke();
+      if (std::this_thread::get_id() != sync_thread_id_.load()) {
+        PokeConversation(e.conversation_id);
+      }
       return;
     case Kind::kMessageAdded:
       Emit({.kind = SyncEvent::Kind::kMessageAdded,
@@ -208,10 +218,13 @@ Status SyncEngine::Resume(const std::string& conversation_id) {
   return Status::Ok();
 }
 
-Result<int64_t> SyncEngine::Round(bool push_now) {
+Result<int64_t> SyncEngine::Round(bool push_all, const std::set<std::string>& dirty) {
   std::lock_guard<std::mutex> rlock(reconciler_mu_);
   int64_t now = clock_();
-  if (now >= next_listing_ms_ || convs_.empty()) {
+  const bool unknown = std::any_of(dirty.begin(), dirty.end(), [this](const std::string& c) {
+    return std::find(convs_.begin(), convs_.end(), c) == convs_.end();
+  });
+  if (now >= next_listing_ms_ || convs_.empty() || unknown) {
     TIDINGS_ASSIGN_OR_RETURN(convs_, reconciler_->Conversations());
     next_listing_ms_ = now + config_.idle_poll_ms;
   }
@@ -219,7 +232,7 @@ Result<int64_t> SyncEngine::Round(bool push_now) {
   for (const auto& c : convs_) {
     if (stopping_) return Cancelled("sync stopped");
     Status s;
-    if (push_now) s = reconciler_->Push(c);
+    if (push_all || dirty.count(c)) s = reconciler_->Push(c);
     if (s.ok() && reconciler_->NextPollMs(c) <= clock_()) {
       s = reconciler_->Push(c);
       if (s.ok()) s = reconciler_->Pull(c);
@@ -234,14 +247,16 @@ Result<int64_t> SyncEngine::Round(bool push_now) {
 void SyncEngine::Run() {
   sync_thread_id_ = std::this_thread::get_id();
   for (;;) {
-    bool push_now;
+    bool push_all;
+    std::set<std::string> dirty;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) break;
-      push_now = push_now_;
+      push_all = push_now_;
       push_now_ = false;
+      dirty.swap(dirty_);
     }
-    auto wake = Round(push_now);
+    auto wake = Round(push_all, dirty);
     if (!wake.ok() && wake.status().code() == Code::kCancelled) break;
     std::unique_lock<std::mutex> lock(mu_);
     if (!wake.ok()) {
@@ -258,7 +273,7 @@ void SyncEngine::Run() {
     }
     const int64_t wait_ms = std::clamp<int64_t>(*wake - clock_(), 1, config_.idle_poll_ms);
     cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
-                 [this] { return stopping_.load() || push_now_; });
+                 [this] { return stopping_.load() || push_now_ || !dirty_.empty(); });
   }
   sync_thread_id_ = std::thread::id();
 }

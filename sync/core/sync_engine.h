@@ -27,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -97,7 +98,9 @@ class SyncEngine {
   void Run();
   // One pass over the conversations; returns the wake-up time, or the error
   // that stops the thread (auth/store). Cancelled when stopping.
-  Result<int64_t> Round(bool push_now);
+  Result<int64_t> Round(bool push_all, const std::set<std::string>& dirty);
+  // A local write queued something in this conversation: push it now.
+  void PokeConversation(const std::string& conversation_id);
   // After the reconciler worked on `conv`: refresh the snapshot and emit a
   // kStatusChanged if it changed. REQUIRES: reconciler_mu_
   void Report(const std::string& conv);
@@ -130,9 +133,10 @@ class SyncEngine {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  bool running_ = false;                                // REQUIRES: mu_
-  bool push_now_ = false;                               // REQUIRES: mu_
-  Status last_error_;                                   // REQUIRES: mu_
+  bool running_ = false;         // REQUIRES: mu_
+  bool push_now_ = false;        // REQUIRES: mu_
+  std::set<std::string> dirty_;  // conversations with new local writes; REQUIRES: mu_
+  Status last_error_;            // REQUIRES: mu_
   std::map<std::string, ConversationStatus> snapshot_;  // REQUIRES: mu_
   std::thread thread_;
 };

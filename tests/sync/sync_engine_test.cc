@@ -174,6 +174,21 @@ TEST_F(SyncEngineTest, PushesRightAfterALocalWriteNotAtTheNextPoll) {
   EXPECT_FALSE(engine_->running());
 }
 
+TEST_F(SyncEngineTest, AWriteInANewConversationIsPushedAtOnceToo) {
+  SyncConfig config;
+  config.active_poll_ms = config.idle_poll_ms = 3'600'000;
+  Make(config);
+  ASSERT_TRUE(store_->PutConversation("old", "chat", {"me"}).ok());
+  ASSERT_TRUE(engine_->Start().ok());
+  ASSERT_TRUE(Eventually([&] { return backend_.pulls.load() > 0; }));
+  auto m = store_->Send({.conversation_id = "brand-new", .body = "hi"});
+  ASSERT_TRUE(m.ok());
+  ASSERT_TRUE(
+      Eventually([&] { return store_->Get(m->id)->state == engine::MessageState::kSent; }, 3000ms))
+      << "the scheduler learns the conversation from the write";
+  engine_->Stop();
+}
+
 TEST_F(SyncEngineTest, PollsRemoteChangesAndReportsThem) {
   SyncConfig config;
   config.active_poll_ms = 20;
