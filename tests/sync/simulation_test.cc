@@ -5,6 +5,7 @@
 //
 //   TIDINGS_SIM_SEEDS=N   number of seeds (default 2000; 200 under sanitizers)
 //   TIDINGS_SIM_SEED=S    replay exactly one seed
+//   TIDINGS_SIM_FIRST=S   start at seed S (soak runs beyond the regular ones)
 //   TIDINGS_SIM_SHARD=i/n run the i-th of n interleaved slices of the seeds
 #include <gtest/gtest.h>
 
@@ -323,6 +324,7 @@ TEST(Simulation, ReplicasConvergeWithNothingLostOrDoubled) {
   if (const char* s = std::getenv("TIDINGS_SIM_SHARD")) {
     std::sscanf(s, "%lu/%lu", &shard, &shards);
   }
+  if (const char* s = std::getenv("TIDINGS_SIM_FIRST")) first = std::strtoull(s, nullptr, 10);
   if (const char* s = std::getenv("TIDINGS_SIM_SEED")) {
     first = std::strtoull(s, nullptr, 10);
     seeds = 1;
