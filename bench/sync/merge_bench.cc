@@ -205,7 +205,9 @@ BENCHMARK(BM_Pull_Reconciler)->Arg(50)->Arg(100)->UseRealTime();
 // rounds of pages of 100. Memory must stay flat: RSS is sampled per round.
 void BM_Merge100k_Memory(benchmark::State& state) {
   Fixture& f = Shared();
-  constexpr uint64_t kMessages = 100'000;
+  // TIDINGS_BENCH_CATCHUP overrides the 100k (to see where RSS levels off).
+  const char* env = std::getenv("TIDINGS_BENCH_CATCHUP");
+  const uint64_t kMessages = env ? std::strtoull(env, nullptr, 10) : 100'000;
   double start = 0, peak = 0, peak_first_half = 0;
   for (auto _ : state) {
     GeneratorBackend backend(next_id);
