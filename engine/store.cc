@@ -510,6 +510,8 @@ class StoreImpl final : public Store {
   Status ClampToServerTime(Txn& txn, MessageRecord& r, const std::string& key,
                            uint64_t server_time_ms);
   Status AddToOutbox(Txn& txn, const Operation& op);
+  // nullopt if there is no entry `seq`; DataLoss if it does not decode.
+  Result<std::optional<OutboxEntry>> LoadOutbox(Txn& txn, uint64_t seq);
   void PutClock(Txn& txn) {
     std::string v;
     PutFixed64BE(&v, clock_.Current());
@@ -1106,6 +1108,16 @@ Status StoreImpl::Apply(Txn& txn, const Operation& op, bool remote, bool fresh_i
   return InvalidArgument("unknown operation kind");
 }
 
+Result<std::optional<OutboxEntry>> StoreImpl::LoadOutbox(Txn& txn, uint64_t seq) {
+  TIDINGS_ASSIGN_OR_RETURN(auto value, TxnRead(txn, kOutbox, SeqKey(seq)));
+  if (!value.has_value()) return std::optional<OutboxEntry>();
+  OutboxEntry e;
+  if (!DecodeOutbox(*value, &e))
+    return DataLoss("an outbox record is corrupt; run `tidings verify`");
+  e.seq = seq;
+  return std::optional<OutboxEntry>(std::move(e));
+}
+
 Status StoreImpl::AddToOutbox(Txn& txn, const Operation& op) {
   OutboxEntry e;
   e.seq = ++outbox_seq_;
@@ -1389,10 +1401,9 @@ Status StoreImpl::AckOutbox(uint64_t seq, const RemoteAck& ack) {
   TIDINGS_RETURN_IF_ERROR(CheckWritable());
   std::unique_lock<std::mutex> lock(write_mu_);
   Txn txn;
-  TIDINGS_ASSIGN_OR_RETURN(auto value, TxnRead(txn, kOutbox, SeqKey(seq)));
-  if (!value.has_value()) return Status::Ok();  // already acknowledged
-  OutboxEntry e;
-  if (!DecodeOutbox(*value, &e)) return DataLoss("an outbox record is corrupt");
+  TIDINGS_ASSIGN_OR_RETURN(auto entry, LoadOutbox(txn, seq));
+  if (!entry.has_value()) return Status::Ok();  // already acknowledged
+  OutboxEntry& e = *entry;
   TxnDelete(txn, kOutbox, SeqKey(seq));
   txn.events.push_back({ChangeEvent::Kind::kOutboxChanged, e.op.conversation_id, ""});
   if (e.op.kind == OpKind::kSend) {
@@ -1418,10 +1429,9 @@ Status StoreImpl::FailOutbox(uint64_t seq, std::string_view reason, bool permane
   TIDINGS_RETURN_IF_ERROR(CheckWritable());
   std::unique_lock<std::mutex> lock(write_mu_);
   Txn txn;
-  TIDINGS_ASSIGN_OR_RETURN(auto value, TxnRead(txn, kOutbox, SeqKey(seq)));
-  if (!value.has_value()) return NotFound("no outbox entry " + std::to_string(seq));
-  OutboxEntry e;
-  if (!DecodeOutbox(*value, &e)) return DataLoss("an outbox record is corrupt");
+  TIDINGS_ASSIGN_OR_RETURN(auto entry, LoadOutbox(txn, seq));
+  if (!entry.has_value()) return NotFound("no outbox entry " + std::to_string(seq));
+  OutboxEntry& e = *entry;
   e.attempts++;
   e.last_error = std::string(reason.substr(0, 512));
   e.next_attempt_ms = next_attempt_ms;
@@ -1446,10 +1456,9 @@ Status StoreImpl::RetryFailed(uint64_t seq) {
   TIDINGS_RETURN_IF_ERROR(CheckWritable());
   std::unique_lock<std::mutex> lock(write_mu_);
   Txn txn;
-  TIDINGS_ASSIGN_OR_RETURN(auto value, TxnRead(txn, kOutbox, SeqKey(seq)));
-  if (!value.has_value()) return NotFound("no outbox entry " + std::to_string(seq));
-  OutboxEntry e;
-  if (!DecodeOutbox(*value, &e)) return DataLoss("an outbox record is corrupt");
+  TIDINGS_ASSIGN_OR_RETURN(auto entry, LoadOutbox(txn, seq));
+  if (!entry.has_value()) return NotFound("no outbox entry " + std::to_string(seq));
+  OutboxEntry& e = *entry;
   if (!e.failed)
     return FailedPrecondition("outbox entry " + std::to_string(seq) + " has not failed");
   e.failed = false;
@@ -1475,10 +1484,9 @@ Status StoreImpl::DiscardFailed(uint64_t seq) {
   TIDINGS_RETURN_IF_ERROR(CheckWritable());
   std::unique_lock<std::mutex> lock(write_mu_);
   Txn txn;
-  TIDINGS_ASSIGN_OR_RETURN(auto value, TxnRead(txn, kOutbox, SeqKey(seq)));
-  if (!value.has_value()) return NotFound("no outbox entry " + std::to_string(seq));
-  OutboxEntry e;
-  if (!DecodeOutbox(*value, &e)) return DataLoss("an outbox record is corrupt");
+  TIDINGS_ASSIGN_OR_RETURN(auto entry, LoadOutbox(txn, seq));
+  if (!entry.has_value()) return NotFound("no outbox entry " + std::to_string(seq));
+  OutboxEntry& e = *entry;
   if (!e.failed) {
     return FailedPrecondition("outbox entry " + std::to_string(seq) +
                               " has not failed; only failed entries can be discarded");

@@ -164,7 +164,8 @@ TEST(CApiBasics, WrongKeyPassphraseAndKeyFileCodes) {
   tidings_store_close(s);
   ASSERT_EQ(::chmod(key_path.c_str(), 0644), 0);
   EXPECT_EQ(tidings_store_open(kpath.c_str(), &kf, nullptr, &s, &e), TIDINGS_PERMISSION_DENIED);
-  tidings_key_source missing = tidings_key_file((dir / "nope.key").c_str());
+  const std::string missing_path = dir / "nope.key";  // must outlive the key source
+  tidings_key_source missing = tidings_key_file(missing_path.c_str());
   EXPECT_EQ(tidings_store_open(kpath.c_str(), &missing, nullptr, &s, &e), TIDINGS_NOT_FOUND);
   // A raw key of the wrong size never reaches the engine.
   tidings_key_source short_key = {TIDINGS_KEY_RAW, kKey, 16};
