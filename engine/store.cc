@@ -512,6 +512,10 @@ class StoreImpl final : public Store {
   Status AddToOutbox(Txn& txn, const Operation& op);
   // nullopt if there is no entry `seq`; DataLoss if it does not decode.
   Result<std::optional<OutboxEntry>> LoadOutbox(Txn& txn, uint64_t seq);
+  // For a send entry whose message is in state `from`: moves it to `to` with
+  // `reason` (kept only for kFailed). Other entries and states: no change.
+  Status MoveSendState(Txn& txn, const OutboxEntry& e, MessageState from, MessageState to,
+                       std::string_view reason);
   void PutClock(Txn& txn) {
     std::string v;
     PutFixed64BE(&v, clock_.Current());
@@ -1118,6 +1122,20 @@ Result<std::optional<OutboxEntry>> StoreImpl::LoadOutbox(Txn& txn, uint64_t seq)
   return std::optional<OutboxEntry>(std::move(e));
 }
 
+Status StoreImpl::MoveSendState(Txn& txn, const OutboxEntry& e, MessageState from, MessageState to,
+                                std::string_view reason) {
+  if (e.op.kind != OpKind::kSend) return Status::Ok();
+  std::string key;
+  TIDINGS_ASSIGN_OR_RETURN(auto rec, LoadMessage(txn, e.op.message_id, &key));
+  if (!rec.has_value() || rec->m.state != from) return Status::Ok();
+  rec->m.state = to;
+  rec->m.failure_reason = to == MessageState::kFailed ? std::string(reason) : std::string();
+  StoreMessage(txn, key, *rec);
+  txn.events.push_back(
+      {ChangeEvent::Kind::kMessageStateChanged, rec->m.conversation_id, rec->m.id});
+  return Status::Ok();
+}
+
 Status StoreImpl::AddToOutbox(Txn& txn, const Operation& op) {
   OutboxEntry e;
   e.seq = ++outbox_seq_;
@@ -1438,16 +1456,9 @@ Status StoreImpl::FailOutbox(uint64_t seq, std::string_view reason, bool permane
   e.failed = permanent;
   TxnPut(txn, kOutbox, SeqKey(seq), EncodeOutbox(e));
   txn.events.push_back({ChangeEvent::Kind::kOutboxChanged, e.op.conversation_id, ""});
-  if (permanent && e.op.kind == OpKind::kSend) {
-    std::string key;
-    TIDINGS_ASSIGN_OR_RETURN(auto rec, LoadMessage(txn, e.op.message_id, &key));
-    if (rec.has_value() && rec->m.state == MessageState::kPending) {
-      rec->m.state = MessageState::kFailed;
-      rec->m.failure_reason = e.last_error;
-      StoreMessage(txn, key, *rec);
-      txn.events.push_back(
-          {ChangeEvent::Kind::kMessageStateChanged, rec->m.conversation_id, rec->m.id});
-    }
+  if (permanent) {
+    TIDINGS_RETURN_IF_ERROR(
+        MoveSendState(txn, e, MessageState::kPending, MessageState::kFailed, e.last_error));
   }
   return Commit(txn, lock);
 }
@@ -1466,17 +1477,7 @@ Status StoreImpl::RetryFailed(uint64_t seq) {
   e.attempts = 0;
   TxnPut(txn, kOutbox, SeqKey(seq), EncodeOutbox(e));
   txn.events.push_back({ChangeEvent::Kind::kOutboxChanged, e.op.conversation_id, ""});
-  if (e.op.kind == OpKind::kSend) {
-    std::string key;
-    TIDINGS_ASSIGN_OR_RETURN(auto rec, LoadMessage(txn, e.op.message_id, &key));
-    if (rec.has_value() && rec->m.state == MessageState::kFailed) {
-      rec->m.state = MessageState::kPending;
-      rec->m.failure_reason.clear();
-      StoreMessage(txn, key, *rec);
-      txn.events.push_back(
-          {ChangeEvent::Kind::kMessageStateChanged, rec->m.conversation_id, rec->m.id});
-    }
-  }
+  TIDINGS_RETURN_IF_ERROR(MoveSendState(txn, e, MessageState::kFailed, MessageState::kPending, ""));
   return Commit(txn, lock);
 }
 
