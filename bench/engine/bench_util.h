@@ -1,6 +1,7 @@
 // Shared pieces of the store benchmarks: message shapes and a temp dir.
 #pragma once
 
+#include <benchmark/benchmark.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -58,6 +59,27 @@ inline std::pair<double, double> Percentiles(std::vector<double> v) {
   if (v.empty()) return {0, 0};
   std::sort(v.begin(), v.end());
   return {v[v.size() / 2], v[std::min(v.size() - 1, v.size() * 99 / 100)]};
+}
+
+// Messages per conversation in the fixture, capped at the page size of 50.
+inline size_t ExpectedPage() { return std::min<size_t>(50, FixtureMessages() / kConversations); }
+
+inline double MillisSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+inline double MicrosSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The counters every newest-page benchmark reports.
+inline void ReportPageLatency(benchmark::State& state, std::vector<double> samples, double open_ms,
+                              const std::string& dir) {
+  auto [p50, p99] = Percentiles(std::move(samples));
+  state.counters["p50_us"] = p50;
+  state.counters["p99_us"] = p99;
+  state.counters["open_ms"] = open_ms;
+  state.counters["disk_MB"] = static_cast<double>(DirBytes(dir)) / 1e6;
+  state.counters["messages"] = static_cast<double>(FixtureMessages());
 }
 
 }  // namespace bench

@@ -108,8 +108,7 @@ void BM_NewestPage(benchmark::State& state) {
                      "SELECT id, body FROM messages WHERE conv = ? ORDER BY hlc DESC, replica DESC "
                      "LIMIT 50",
                      -1, &q, nullptr);
-  double open_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  double open_ms = bench::MillisSince(t0);
   std::vector<double> samples;
   uint64_t k = 0;
   for (auto _ : state) {
@@ -122,15 +121,10 @@ void BM_NewestPage(benchmark::State& state) {
       ++rows;
     }
     sqlite3_reset(q);
-    if (static_cast<size_t>(rows) != std::min<size_t>(50, n / bench::kConversations)) std::abort();
-    samples.push_back(
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - s).count());
+    if (static_cast<size_t>(rows) != bench::ExpectedPage()) std::abort();
+    samples.push_back(bench::MicrosSince(s));
   }
-  auto [p50, p99] = bench::Percentiles(samples);
-  state.counters["p50_us"] = p50;
-  state.counters["p99_us"] = p99;
-  state.counters["open_ms"] = open_ms;
-  state.counters["disk_MB"] = static_cast<double>(bench::DirBytes(dir.path())) / 1e6;
+  bench::ReportPageLatency(state, std::move(samples), open_ms, dir.path());
   state.SetLabel(kName);
   sqlite3_finalize(q);
   sqlite3_close(db);

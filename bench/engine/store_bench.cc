@@ -45,11 +45,6 @@ std::unique_ptr<rocksdb::DB> OpenRaw(const std::string& path) {
   return std::unique_ptr<rocksdb::DB>(db);
 }
 
-// Messages per conversation in the fixture, capped at the page size.
-size_t ExpectedPage() {
-  return std::min<size_t>(50, bench::FixtureMessages() / bench::kConversations);
-}
-
 std::string RawKey(uint64_t i) {
   std::string k(32, '\0');
   uint64_t conv = i % bench::kConversations;
@@ -159,23 +154,16 @@ void BM_NewestPage_Tidings(benchmark::State& state) {
   }
   auto t0 = std::chrono::steady_clock::now();
   auto store = OpenTidings(dir.path(), tidings::engine::Durability::kRelaxed);
-  double open_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  double open_ms = bench::MillisSince(t0);
   std::vector<double> samples;
   uint64_t q = 0;
   for (auto _ : state) {
     auto s = std::chrono::steady_clock::now();
     auto page = store->Page({.conversation_id = bench::ConvId(q++ * 7919), .limit = 50});
-    if (!page.ok() || page->size() != ExpectedPage()) std::abort();
-    samples.push_back(
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - s).count());
+    if (!page.ok() || page->size() != bench::ExpectedPage()) std::abort();
+    samples.push_back(bench::MicrosSince(s));
   }
-  auto [p50, p99] = bench::Percentiles(samples);
-  state.counters["p50_us"] = p50;
-  state.counters["p99_us"] = p99;
-  state.counters["open_ms"] = open_ms;
-  state.counters["disk_MB"] = static_cast<double>(bench::DirBytes(dir.path())) / 1e6;
-  state.counters["messages"] = static_cast<double>(n);
+  bench::ReportPageLatency(state, std::move(samples), open_ms, dir.path());
 }
 BENCHMARK(BM_NewestPage_Tidings)->Iterations(20000)->UseRealTime();
 
@@ -196,8 +184,7 @@ void BM_NewestPage_Raw(benchmark::State& state) {
   }
   auto t0 = std::chrono::steady_clock::now();
   auto db = OpenRaw(dir.path());
-  double open_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  double open_ms = bench::MillisSince(t0);
   std::vector<double> samples;
   uint64_t q = 0;
   for (auto _ : state) {
@@ -209,16 +196,10 @@ void BM_NewestPage_Raw(benchmark::State& state) {
          it->Valid() && it->key().starts_with(prefix) && page.size() < 50; it->Prev()) {
       page.push_back(it->value().ToString());
     }
-    if (page.size() != ExpectedPage()) std::abort();
-    samples.push_back(
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - s).count());
+    if (page.size() != bench::ExpectedPage()) std::abort();
+    samples.push_back(bench::MicrosSince(s));
   }
-  auto [p50, p99] = bench::Percentiles(samples);
-  state.counters["p50_us"] = p50;
-  state.counters["p99_us"] = p99;
-  state.counters["open_ms"] = open_ms;
-  state.counters["disk_MB"] = static_cast<double>(bench::DirBytes(dir.path())) / 1e6;
-  state.counters["messages"] = static_cast<double>(n);
+  bench::ReportPageLatency(state, std::move(samples), open_ms, dir.path());
 }
 BENCHMARK(BM_NewestPage_Raw)->Iterations(20000)->UseRealTime();
 
