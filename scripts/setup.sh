@@ -9,7 +9,7 @@ PACKAGES=(
   librocksdb-dev libsodium-dev libsimdjson-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libcpp-httplib-dev libssl-dev
-  libsqlite3-dev libsqlcipher-dev zlib1g-dev
+  libsqlite3-dev libsqlcipher-dev zlib1g-dev libtomlplusplus-dev
   clang-format
 )
 
