@@ -25,7 +25,10 @@ bool TryDaemon(const Globals& g, const api::Status& open_error,
                int* rc) {
   if (open_error.code() != TIDINGS_BUSY) return false;
   auto path = StorePath(g);
-  if (!path.ok() || !daemon::DaemonSocketPresent(*path)) return false;
+  if (!path.ok()) return false;
+  // No socket yet: a daemon may be starting (it binds the socket just after
+  // taking the store), or an app holds the store; wait a moment for either.
+  const int64_t deadline_ms = daemon::DaemonSocketPresent(*path) ? 20'000 : 1'000;
   auto key = ResolveKey(g);
   if (!key.ok()) {
     *rc = Fail(key.status());
@@ -41,7 +44,7 @@ bool TryDaemon(const Globals& g, const api::Status& open_error,
                                               : src.size);
   daemon::Fields fields;
   for (const auto& [k, v] : request) fields.Add(k, v);
-  auto answer = daemon::CallDaemon(*path, ck, std::move(fields));
+  auto answer = daemon::CallDaemon(*path, ck, std::move(fields), deadline_ms);
   volatile char* p = ck.data.data();
   for (size_t i = 0; i < ck.data.size(); ++i) p[i] = 0;
   if (!answer.ok()) {

@@ -30,6 +30,19 @@ namespace tidings::daemon {
 namespace {
 
 constexpr int64_t kStopGraceMs = 1'000;  // then requests in flight are abandoned
+constexpr int64_t kBusyWaitMs = 10'000;  // another writer holding the store at start
+
+const sigset_t& HandledSignals() {
+  static const sigset_t set = [] {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGTERM);
+    sigaddset(&s, SIGINT);
+    sigaddset(&s, SIGHUP);
+    return s;
+  }();
+  return set;
+}
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -503,7 +516,25 @@ Status Daemon::Run() {
   so.read_only = options_.check_config;
   so.durability =
       config_.durability == "relaxed" ? engine::Durability::kRelaxed : engine::Durability::kSync;
-  TIDINGS_ASSIGN_OR_RETURN(store_, engine::Store::Open(config_.store_path, KeyFor(config_), so));
+  // A writer that holds the store for a moment (`tidings send` while no
+  // daemon ran, an app at boot) delays the start instead of failing it.
+  const int64_t busy_until = NowMs() + kBusyWaitMs;
+  for (bool logged = false;;) {
+    auto opened = engine::Store::Open(config_.store_path, KeyFor(config_), so);
+    if (opened.ok()) {
+      store_ = std::move(opened).value();
+      break;
+    }
+    if (opened.status().code() != Code::kBusy || NowMs() >= busy_until) return opened.status();
+    if (!logged) {
+      Log(LogLevel::kInfo, "store.busy_waiting",
+          {{"store", config_.store_path}, {"wait_ms", std::to_string(kBusyWaitMs)}});
+      logged = true;
+    }
+    timespec wait{0, 50'000'000};
+    int sig = ::sigtimedwait(&HandledSignals(), nullptr, &wait);
+    if (sig == SIGTERM || sig == SIGINT) return Status::Ok();
+  }
   if (options_.check_config) {
     std::printf("configuration OK: store %s (user %s), backends %s, metrics %s, socket %s\n",
                 config_.store_path.c_str(), store_->user_id().c_str(),
@@ -558,15 +589,9 @@ Status Daemon::Run() {
        {"metrics", config_.metrics_listen.empty() ? "off" : config_.metrics_listen},
        {"config", config_.source.empty() ? "none" : config_.source}});
 
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGHUP);
   for (;;) {
     timespec timeout{0, 250'000'000};
-    siginfo_t info{};
-    int sig = ::sigtimedwait(&set, &info, &timeout);
+    int sig = ::sigtimedwait(&HandledSignals(), nullptr, &timeout);
     if (sig == SIGHUP) {
       Log(LogLevel::kInfo, "daemon.reloading", {{"signal", "SIGHUP"}});
       Reload();
@@ -592,12 +617,7 @@ Status Daemon::Run() {
 Status RunDaemon(const DaemonOptions& options) {
   // Before any thread exists, so every thread inherits the mask and only
   // sigtimedwait in Run() sees these signals.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  pthread_sigmask(SIG_BLOCK, &HandledSignals(), nullptr);
   ::signal(SIGPIPE, SIG_IGN);
   Daemon d(options);
   return d.Run();
