@@ -325,6 +325,26 @@ bool DecodeConversation(std::string_view in, Conversation* c) {
   return r.Map(&c->remote_ids) && r.done();
 }
 
+// Names stored one per line (meta "outbox_backends").
+std::vector<std::string> SplitNames(std::string_view joined) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < joined.size()) {
+    size_t end = joined.find('\n', start);
+    if (end == std::string_view::npos) end = joined.size();
+    if (end > start) out.emplace_back(joined.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// Whether `e` may leave the outbox: accepted by every required backend, or
+// by any one when there is no fan-out. Both lists are sorted.
+bool AckedByAll(const OutboxEntry& e, const std::vector<std::string>& required) {
+  if (required.empty()) return !e.acked_by.empty();
+  return std::includes(e.acked_by.begin(), e.acked_by.end(), required.begin(), required.end());
+}
+
 std::string EncodeOutbox(const OutboxEntry& e) {
   std::string out;
   Writer w(&out);
@@ -334,6 +354,11 @@ std::string EncodeOutbox(const OutboxEntry& e) {
   w.Varint(static_cast<uint64_t>(e.next_attempt_ms));
   w.Bytes(e.last_error);
   w.U8(e.failed ? 1 : 0);
+  // Appended field: entries written before fan-out existed simply end here.
+  if (!e.acked_by.empty()) {
+    w.Varint(e.acked_by.size());
+    for (const auto& b : e.acked_by) w.Bytes(b);
+  }
   return out;
 }
 
@@ -343,9 +368,19 @@ bool DecodeOutbox(std::string_view in, OutboxEntry* e) {
   std::string op;
   uint64_t attempts, next;
   if (!r.U8(&version) || version != kRecordVersion || !r.Bytes(&op) || !r.Varint(&attempts) ||
-      !r.Varint(&next) || !r.Bytes(&e->last_error) || !r.U8(&failed) || !r.done() ||
+      !r.Varint(&next) || !r.Bytes(&e->last_error) || !r.U8(&failed) ||
       !DecodeOperation(op, &e->op)) {
     return false;
+  }
+  e->acked_by.clear();
+  if (!r.done()) {
+    uint64_t n;
+    if (!r.Varint(&n) || n > 64) return false;
+    e->acked_by.resize(n);
+    for (auto& b : e->acked_by) {
+      if (!r.Bytes(&b)) return false;
+    }
+    if (!r.done()) return false;
   }
   e->attempts = static_cast<uint32_t>(attempts);
   e->next_attempt_ms = static_cast<int64_t>(next);
@@ -422,8 +457,13 @@ class StoreImpl final : public Store {
   Result<std::vector<Message>> Page(const PageRequest& request) override;
   Result<Conversation> GetConversation(const std::string& id) override;
   Result<std::vector<Conversation>> Conversations(size_t limit) override;
-  Result<std::vector<OutboxEntry>> Outbox(size_t limit,
-                                          const std::string& conversation_id) override;
+  Result<std::vector<OutboxEntry>> Outbox(size_t limit, const std::string& conversation_id,
+                                          std::string_view unacked_by) override;
+  Status SetOutboxBackends(std::vector<std::string> backend_names) override;
+  std::vector<std::string> OutboxBackends() const override {
+    std::lock_guard<std::mutex> lock(outbox_backends_mu_);
+    return outbox_backends_;
+  }
 
   Status AckOutbox(uint64_t seq, const RemoteAck& ack) override;
   Status FailOutbox(uint64_t seq, std::string_view reason, bool permanent,
@@ -545,6 +585,9 @@ class StoreImpl final : public Store {
   // iterator per inserted message. Set before any waiting op is written.
   std::atomic<bool> may_have_waiting_ops_{true};
   uint64_t outbox_seq_ = 0;  // REQUIRES: write_mu_
+  // Changed under write_mu_ too; the mutex lets readers skip write_mu_.
+  mutable std::mutex outbox_backends_mu_;
+  std::vector<std::string> outbox_backends_;  // sorted; see SetOutboxBackends
 
   // Group commit: writers write without sync under write_mu_, then one of
   // them syncs the WAL for everyone written so far.
@@ -725,6 +768,9 @@ Status StoreImpl::Init(crypto::KeySource key) {
   auto seq = TxnRead(txn, kMeta, "outbox_seq");
   if (!seq.ok()) return seq.status();
   if (seq->has_value() && (*seq)->size() == 8) outbox_seq_ = GetFixed64BE((*seq)->data());
+  auto fan_out = TxnRead(txn, kMeta, "outbox_backends");
+  if (!fan_out.ok()) return fan_out.status();
+  if (fan_out->has_value()) outbox_backends_ = SplitNames(**fan_out);
   return Status::Ok();
 }
 
@@ -1396,8 +1442,8 @@ Result<std::vector<Conversation>> StoreImpl::Conversations(size_t limit) {
   return all;
 }
 
-Result<std::vector<OutboxEntry>> StoreImpl::Outbox(size_t limit,
-                                                   const std::string& conversation_id) {
+Result<std::vector<OutboxEntry>> StoreImpl::Outbox(size_t limit, const std::string& conversation_id,
+                                                   std::string_view unacked_by) {
   std::vector<OutboxEntry> out;
   std::shared_lock<std::shared_mutex> lock(db_mu_);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kOutbox]));
@@ -1409,10 +1455,40 @@ Result<std::vector<OutboxEntry>> StoreImpl::Outbox(size_t limit,
     }
     e.seq = GetFixed64BE(it->key().data());
     if (!conversation_id.empty() && e.op.conversation_id != conversation_id) continue;
+    if (!unacked_by.empty() && std::binary_search(e.acked_by.begin(), e.acked_by.end(), unacked_by))
+      continue;
     out.push_back(std::move(e));
   }
   if (!it->status().ok()) return FromRocks(it->status(), "read failed");
   return out;
+}
+
+Status StoreImpl::SetOutboxBackends(std::vector<std::string> backend_names) {
+  TIDINGS_RETURN_IF_ERROR(CheckWritable());
+  std::sort(backend_names.begin(), backend_names.end());
+  backend_names.erase(std::unique(backend_names.begin(), backend_names.end()), backend_names.end());
+  for (const auto& name : backend_names) {
+    if (name.empty() || name.find('\n') != std::string::npos || name.size() > kMaxIdBytes)
+      return InvalidArgument("a backend name must be 1-128 bytes without newlines");
+  }
+  // Entries already accepted by every backend of the new list are done.
+  TIDINGS_ASSIGN_OR_RETURN(auto outbox, Outbox(0, "", ""));
+  std::unique_lock<std::mutex> lock(write_mu_);
+  Txn txn;
+  for (const auto& e : outbox) {
+    if (!e.acked_by.empty() && AckedByAll(e, backend_names)) {
+      TxnDelete(txn, kOutbox, SeqKey(e.seq));
+      txn.events.push_back({ChangeEvent::Kind::kOutboxChanged, e.op.conversation_id, ""});
+    }
+  }
+  std::string joined;
+  for (const auto& name : backend_names) joined += name + "\n";
+  TxnPut(txn, kMeta, "outbox_backends", joined);
+  {
+    std::lock_guard<std::mutex> guard(outbox_backends_mu_);
+    outbox_backends_ = backend_names;
+  }
+  return Commit(txn, lock);
 }
 
 Status StoreImpl::AckOutbox(uint64_t seq, const RemoteAck& ack) {
@@ -1422,7 +1498,16 @@ Status StoreImpl::AckOutbox(uint64_t seq, const RemoteAck& ack) {
   TIDINGS_ASSIGN_OR_RETURN(auto entry, LoadOutbox(txn, seq));
   if (!entry.has_value()) return Status::Ok();  // already acknowledged
   OutboxEntry& e = *entry;
-  TxnDelete(txn, kOutbox, SeqKey(seq));
+  auto at = std::lower_bound(e.acked_by.begin(), e.acked_by.end(), ack.backend);
+  if (at == e.acked_by.end() || *at != ack.backend) e.acked_by.insert(at, ack.backend);
+  if (AckedByAll(e, OutboxBackends())) {
+    TxnDelete(txn, kOutbox, SeqKey(seq));
+  } else {  // fan-out: the other backends still have to accept it
+    e.attempts = 0;
+    e.next_attempt_ms = 0;
+    e.last_error.clear();
+    TxnPut(txn, kOutbox, SeqKey(seq), EncodeOutbox(e));
+  }
   txn.events.push_back({ChangeEvent::Kind::kOutboxChanged, e.op.conversation_id, ""});
   if (e.op.kind == OpKind::kSend) {
     std::string key;
@@ -1452,7 +1537,9 @@ Status StoreImpl::FailOutbox(uint64_t seq, std::string_view reason, bool permane
   OutboxEntry& e = *entry;
   e.attempts++;
   e.last_error = std::string(reason.substr(0, 512));
-  e.next_attempt_ms = next_attempt_ms;
+  // With fan-out each backend's reconciler keeps its own backoff; a shared
+  // per-entry time would let one backend's outage hold back the others.
+  e.next_attempt_ms = OutboxBackends().empty() ? next_attempt_ms : 0;
   e.failed = permanent;
   TxnPut(txn, kOutbox, SeqKey(seq), EncodeOutbox(e));
   txn.events.push_back({ChangeEvent::Kind::kOutboxChanged, e.op.conversation_id, ""});
@@ -1579,7 +1666,7 @@ Result<StoreStats> StoreImpl::Stats() {
     TIDINGS_ASSIGN_OR_RETURN(st.messages, count(kMessages));
     TIDINGS_ASSIGN_OR_RETURN(st.conversations, count(kConversations));
   }
-  TIDINGS_ASSIGN_OR_RETURN(auto outbox, Outbox(0, ""));
+  TIDINGS_ASSIGN_OR_RETURN(auto outbox, Outbox(0, "", ""));
   st.outbox = outbox.size();
   for (const auto& e : outbox) st.outbox_failed += e.failed ? 1 : 0;
   std::error_code ec;

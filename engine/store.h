@@ -146,14 +146,27 @@ class Store {
   // Most recently active first.
   virtual Result<std::vector<Conversation>> Conversations(size_t limit) = 0;
   // Outbox in order; `conversation_id` empty means all conversations.
+  // `unacked_by` non-empty: only entries that backend has not accepted yet
+  // (what its reconciler still has to push).
   virtual Result<std::vector<OutboxEntry>> Outbox(size_t limit,
-                                                  const std::string& conversation_id = "") = 0;
+                                                  const std::string& conversation_id = "",
+                                                  std::string_view unacked_by = "") = 0;
 
   // ---- Sync (used by sync/; the reconciler makes the decisions) ----
 
   // The operation reached the backend: removes the outbox entry and, for a
-  // send, marks the message sent with the remote id - in one batch.
+  // send, marks the message sent with the remote id - in one batch. With
+  // several outbox backends the entry stays until every one of them acked
+  // it; the message is sent (delivered) from the first ack.
   virtual Status AckOutbox(uint64_t seq, const RemoteAck& ack) = 0;
+  // Fan-out (e.g. deliver through Chime and persist through DynamoDB): every
+  // operation must be accepted by each named backend before it leaves the
+  // outbox. Empty (the default): the first backend to accept it is enough.
+  // Persisted. Entries already accepted by every backend of the new list are
+  // removed. Backoff and parking stay per entry, shared by the backends: a
+  // permanent refusal by one parks the operation for all (docs/engine.md).
+  virtual Status SetOutboxBackends(std::vector<std::string> backend_names) = 0;
+  virtual std::vector<std::string> OutboxBackends() const = 0;
   // Records a failed attempt. permanent: parks the entry as failed (and a
   // sent message's state becomes failed with `reason`).
   virtual Status FailOutbox(uint64_t seq, std::string_view reason, bool permanent,

@@ -125,6 +125,9 @@ struct OutboxEntry {
   int64_t next_attempt_ms = 0;  // not before this wall-clock time
   std::string last_error;       // no message text, keys or credentials
   bool failed = false;          // parked: needs RetryFailed or DiscardFailed
+  // Backends that already accepted it, when the store fans out to several
+  // (Store::SetOutboxBackends); sorted. Empty otherwise.
+  std::vector<std::string> acked_by;
 };
 
 }  // namespace tidings::engine

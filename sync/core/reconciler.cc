@@ -218,7 +218,7 @@ tidings::Status Reconciler::RecordSuccess(ConversationStatus& st, bool activity)
 }
 
 tidings::Status Reconciler::CountOutbox(ConversationStatus& st) {
-  auto left = store_->Outbox(config_.max_push_per_round, st.conversation_id);
+  auto left = store_->Outbox(config_.max_push_per_round, st.conversation_id, backend_->name());
   if (!left.ok()) return left.status();
   st.outbox_depth = left->size();
   st.outbox_failed = static_cast<uint64_t>(
@@ -231,7 +231,7 @@ tidings::Status Reconciler::ParkConversation(ConversationStatus& st, const tidin
   // failed with the reason, stop polling; nothing local is lost.
   st.stopped = true;
   st.last_error = error.ToString();
-  auto pending = store_->Outbox(0, st.conversation_id);
+  auto pending = store_->Outbox(0, st.conversation_id, backend_->name());
   if (!pending.ok()) return pending.status();
   for (const auto& e : *pending) {
     if (e.failed) continue;
@@ -281,14 +281,14 @@ tidings::Status Reconciler::Push(const std::string& conv) {
   // Bounded read: a backlog of 100k offline writes is pushed over several
   // rounds, not decrypted into memory at once. Parked entries at the head can
   // hide due ones behind them, so in that case read them all.
-  auto outbox = store_->Outbox(config_.max_push_per_round, conv);
+  auto outbox = store_->Outbox(config_.max_push_per_round, conv, backend_->name());
   if (!outbox.ok()) return outbox.status();
   auto is_due = [this, now](const engine::OutboxEntry& e) {
     return !e.failed && !Waiting(e.next_attempt_ms, now);
   };
   if (outbox->size() >= config_.max_push_per_round &&
       std::none_of(outbox->begin(), outbox->end(), is_due)) {
-    outbox = store_->Outbox(0, conv);
+    outbox = store_->Outbox(0, conv, backend_->name());
     if (!outbox.ok()) return outbox.status();
   }
   // Outbox order: parked entries are stepped over (they must not block the
@@ -538,7 +538,7 @@ Result<std::vector<ConversationStatus>> ReadSyncStatus(engine::Store& store,
     // The status record lags the cursor by design (see Save); the store's
     // cursor is exact.
     TIDINGS_ASSIGN_OR_RETURN(st.cursor, store.GetCursor(backend, conv));
-    TIDINGS_ASSIGN_OR_RETURN(auto outbox, store.Outbox(0, conv));
+    TIDINGS_ASSIGN_OR_RETURN(auto outbox, store.Outbox(0, conv, backend));
     st.outbox_depth = outbox.size();
     st.outbox_failed = static_cast<uint64_t>(
         std::count_if(outbox.begin(), outbox.end(), [](const auto& e) { return e.failed; }));

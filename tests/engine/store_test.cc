@@ -397,6 +397,50 @@ TEST(Store, OutboxAckFailRetryDiscard) {
   EXPECT_TRUE(store->Outbox(0)->empty());
 }
 
+// Fan-out: deliver through one backend, persist through another. An entry
+// leaves the outbox only once both accepted it; each sees only its own work.
+TEST(Store, OutboxFansOutToEveryListedBackend) {
+  TempDir dir;
+  {
+    auto store = MustOpen(dir.path());
+    ASSERT_TRUE(store->SetOutboxBackends({"dynamodb", "chime", "chime"}).ok());
+    EXPECT_EQ(store->OutboxBackends(), (std::vector<std::string>{"chime", "dynamodb"}));
+    auto a = store->Send(Msg("c", "a"));
+    auto b = store->Send(Msg("c", "b"));
+    auto outbox = store->Outbox(0);
+    ASSERT_EQ(outbox->size(), 2u);
+    const uint64_t seq_a = (*outbox)[0].seq, seq_b = (*outbox)[1].seq;
+    ASSERT_TRUE(store->AckOutbox(seq_a, {"chime", "msg-1", 1234}).ok());
+    // Delivered (sent) at the first ack, but still owed to dynamodb.
+    EXPECT_EQ(store->Get(a->id)->state, MessageState::kSent);
+    EXPECT_EQ(store->Outbox(0)->size(), 2u);
+    EXPECT_EQ(store->Outbox(0, "c", "chime")->size(), 1u);
+    EXPECT_EQ(store->Outbox(0, "c", "dynamodb")->size(), 2u);
+    ASSERT_TRUE(store->AckOutbox(seq_a, {"chime", "msg-1", 1234}).ok());  // a duplicate ack
+    ASSERT_TRUE(store->AckOutbox(seq_a, {"dynamodb", "7", 1235}).ok());
+    EXPECT_EQ(store->Outbox(0)->size(), 1u);
+    EXPECT_EQ(store->Get(a->id)->remote_ids.at("chime"), "msg-1");
+    EXPECT_EQ(store->Get(a->id)->remote_ids.at("dynamodb"), "7");
+    // One backend's backoff does not hold back the other.
+    ASSERT_TRUE(store->FailOutbox(seq_b, "throttled", false, INT64_MAX).ok());
+    EXPECT_EQ(store->Outbox(0, "c", "dynamodb")->front().next_attempt_ms, 0);
+    ASSERT_TRUE(store->AckOutbox(seq_b, {"dynamodb", "8", 1236}).ok());
+    EXPECT_EQ(store->Get(b->id)->state, MessageState::kSent);
+  }
+  {  // the list and the partial acks persist
+    auto store = MustOpen(dir.path());
+    EXPECT_EQ(store->OutboxBackends(), (std::vector<std::string>{"chime", "dynamodb"}));
+    auto left = store->Outbox(0);
+    ASSERT_EQ(left->size(), 1u);
+    EXPECT_EQ(left->front().acked_by, std::vector<std::string>{"dynamodb"});
+    EXPECT_TRUE(store->Outbox(0, "", "dynamodb")->empty());
+    // Dropping chime from the list completes what dynamodb already has.
+    ASSERT_TRUE(store->SetOutboxBackends({"dynamodb"}).ok());
+    EXPECT_TRUE(store->Outbox(0)->empty());
+    EXPECT_EQ(store->SetOutboxBackends({""}).code(), Code::kInvalidArgument);
+  }
+}
+
 TEST(Store, UnreadCountsFollowTheReadMarker) {
   TempDir dir;
   auto store = MustOpen(dir.path());
@@ -467,7 +511,8 @@ TEST(Store, SendManyIsAtomicAndOrdered) {
   auto store = Store::Open(dir.path(), testing::TestKey(), testing::CreateOptions());
   ASSERT_TRUE(store.ok());
   std::vector<SendRequest> batch;
-  for (int i = 0; i < 100; ++i) batch.push_back({.conversation_id = "c", .body = std::to_string(i)});
+  for (int i = 0; i < 100; ++i)
+    batch.push_back({.conversation_id = "c", .body = std::to_string(i)});
   auto sent = (*store)->SendMany(batch);
   ASSERT_TRUE(sent.ok());
   EXPECT_EQ(sent->size(), 100u);

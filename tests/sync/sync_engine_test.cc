@@ -30,7 +30,8 @@ int64_t NowMs() {
 // pushes and pulls.
 class LoopbackBackend final : public Backend {
  public:
-  std::string_view name() const override { return "loop"; }
+  explicit LoopbackBackend(std::string name = "loop") : name_(std::move(name)) {}
+  std::string_view name() const override { return name_; }
   size_t max_batch() const override { return 10; }
   Result<std::string> EnsureConversation(const engine::Conversation& c) override {
     return "loop:" + c.id;
@@ -89,6 +90,7 @@ class LoopbackBackend final : public Backend {
   std::chrono::milliseconds push_delay{0};
 
  private:
+  const std::string name_;
   std::mutex mu_;
   sim::SimServer server_;
   Status fail_with;
@@ -345,6 +347,48 @@ class CountingBackend final : public Backend {
   }
   std::atomic<int> pushed{0}, pulls{0};
 };
+
+// Deliver through one backend, persist through another (the daemon's "both"
+// mode): one engine per backend on one store. An outage of the archive does
+// not delay delivery, and nothing leaves the outbox until both have it.
+TEST_F(SyncEngineTest, FanOutDeliversThroughOneBackendWhileTheOtherIsDown) {
+  LoopbackBackend archive("archive");
+  ASSERT_TRUE(store_->SetOutboxBackends({"loop", "archive"}).ok());
+  SyncConfig config;
+  config.active_poll_ms = 20;
+  config.idle_poll_ms = 40;
+  config.base_backoff_ms = 10;
+  config.max_backoff_ms = 50;
+  Make(config);
+  SyncEngine archiver(store_.get(), &archive, config);
+  archive.SetFailure(Unavailable("archive down"));
+  ASSERT_TRUE(engine_->Start().ok());
+  ASSERT_TRUE(archiver.Start().ok());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i) {
+    auto m = store_->Send({.conversation_id = "c", .body = "m" + std::to_string(i)});
+    ASSERT_TRUE(m.ok());
+    ids.push_back(m->id);
+  }
+  ASSERT_TRUE(Eventually([&] {
+    for (const auto& id : ids) {
+      if (store_->Get(id)->state != engine::MessageState::kSent) return false;
+    }
+    return true;
+  })) << "delivered while the archive is down";
+  EXPECT_EQ(store_->Outbox(0)->size(), ids.size()) << "still owed to the archive";
+  EXPECT_TRUE(store_->Outbox(0, "", "loop")->empty());
+  archive.SetFailure(Status::Ok());
+  ASSERT_TRUE(Eventually([&] { return store_->Outbox(0)->empty(); }));
+  for (const auto& id : ids) {
+    EXPECT_EQ(backend_.Count("c", id), 1u);
+    EXPECT_EQ(archive.Count("c", id), 1u);
+    auto m = store_->Get(id);
+    EXPECT_EQ(m->remote_ids.size(), 2u);
+  }
+  archiver.Stop();
+  engine_->Stop();
+}
 
 TEST(SyncEngine, PushesRightAfterALocalWriteAndStopsPromptly) {
   testing::TempDir dir;
