@@ -338,12 +338,11 @@ std::string Daemon::Metrics() {
   }
   header("tidings_sync_up", "gauge", "1 while the backend's sync runs, 0 when stopped by an error.");
   for (auto& r : rows) o << "tidings_sync_up{backend=\"" << r.name << "\"} " << (r.up ? 1 : 0) << '\n';
-  header("tidings_outbox_depth", "gauge",
-         "Operations waiting for the backend, summed over conversations (as of the last round).");
+  header("tidings_outbox_depth", "gauge", "Operations the backend has not accepted yet.");
   for (auto& r : rows) {
-    uint64_t depth = 0;
-    for (auto& s : r.snapshot) depth += s.outbox_depth;
-    o << "tidings_outbox_depth{backend=\"" << r.name << "\"} " << depth << '\n';
+    auto waiting = store_->Outbox(0, "", r.name);
+    o << "tidings_outbox_depth{backend=\"" << r.name << "\"} " << (waiting.ok() ? waiting->size() : 0)
+      << '\n';
   }
   header("tidings_pull_lag_seconds", "gauge",
          "Seconds since the least recently synced conversation last synced without error.");
@@ -483,12 +482,14 @@ void Daemon::Reload() {
   }
   if (SyncFingerprint(next) != SyncFingerprint(config_)) {
     StopSync();
-    Status st = StartSync(next);
+    Status st = store_->SetOutboxBackends(next.backends);
+    if (st.ok()) st = StartSync(next);
     if (!st.ok()) {
       Log(LogLevel::kError, "config.reload_failed",
           {{"error", st.message()}, {"what_to_do", "fix the file; still running on the old one"}});
       StopSync();
-      Status back = StartSync(config_);
+      Status back = store_->SetOutboxBackends(config_.backends);
+      if (back.ok()) back = StartSync(config_);
       if (!back.ok()) Log(LogLevel::kError, "sync.start_failed", {{"error", back.message()}});
       std::lock_guard<std::mutex> lock(counters_mu_);
       ++reloads_failed_;
@@ -543,10 +544,9 @@ Status Daemon::Run() {
                 config_.socket_enabled ? "on" : "off");
     return Status::Ok();
   }
-#ifdef TIDINGS_HAVE_OUTBOX_BACKENDS
-  // An outbox entry now stays until every configured backend acked it.
+  // With several backends (deliver through Chime, persist through
+  // DynamoDB) an operation leaves the outbox only once every one accepted it.
   TIDINGS_RETURN_IF_ERROR(store_->SetOutboxBackends(config_.backends));
-#endif
   TIDINGS_RETURN_IF_ERROR(StartMetrics(config_));
   if (config_.socket_enabled) {
     ExecuteHooks hooks;
