@@ -42,6 +42,7 @@ class Forwarder:
         self.lock = threading.Lock()
         self.conns = []
         self.listener = None
+        self.hang = False  # accept connections but never answer
 
     def start(self):
         self.listener = socket.socket()
@@ -51,6 +52,10 @@ class Forwarder:
         threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
 
     def stop(self):
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
+        except OSError:
+            pass
         self.listener.close()
         with self.lock:
             for s in self.conns:
@@ -67,6 +72,10 @@ class Forwarder:
                 a, _ = listener.accept()
             except OSError:
                 return
+            if self.hang:
+                with self.lock:
+                    self.conns.append(a)
+                continue
             try:
                 b = socket.create_connection(("127.0.0.1", self.target))
             except OSError:
@@ -129,7 +138,7 @@ idle_poll_ms = {IDLE_POLL_MS}
 base_backoff_ms = 100
 max_backoff_ms = {MAX_BACKOFF_MS}
 connect_timeout_ms = 1000
-request_timeout_ms = 3000
+request_timeout_ms = 30000
 [metrics]
 listen = "127.0.0.1:0"
 """)
@@ -188,8 +197,20 @@ listen = "127.0.0.1:0"
         sends = [op[2] for op in server_ops(moto.endpoint, moto.creds) if op[1] == 1]
         for i in ids:
             c.check(sends.count(i) == 1, f"{i} on the server {sends.count(i)} times")
-        c.check(dmn.stop() == 0, "clean exit")
+        # SIGTERM while a request hangs (the server accepts and never answers,
+        # request_timeout_ms is 30 s): the daemon abandons the request after
+        # its 1 s grace and exits promptly.
+        fwd.stop()
+        fwd.hang = True
+        fwd.start()
+        send("c0", "while hanging")
+        time.sleep(0.5)
+        t0 = time.time()
+        rc = dmn.stop()
+        took = time.time() - t0
         dmn = None
+        print(f"SIGTERM with a request hanging: exit {rc} after {took:.2f}s", flush=True)
+        c.check(rc == 0 and took < 2.5, f"SIGTERM with a hanging request: exit {rc} in {took:.2f}s")
     finally:
         if dmn:
             dmn.kill()
