@@ -141,7 +141,10 @@ class Daemon {
     int64_t failed_since_ms = 0;
   };
 
-  Result<std::unique_ptr<Runtime>> MakeRuntime(const std::string& name, const DaemonConfig& c);
+  Result<std::shared_ptr<Runtime>> MakeRuntime(const std::string& name, const DaemonConfig& c);
+  // The running engines, for callers that must not hold mu_ while they call
+  // into an engine (RetryFailed waits for a round in progress).
+  std::vector<std::shared_ptr<Runtime>> Runtimes();
   Status StartSync(const DaemonConfig& c);
   void StopSync();
   Status StartMetrics(const DaemonConfig& c);
@@ -159,7 +162,7 @@ class Daemon {
   const int64_t started_ms_ = NowMs();
 
   std::mutex mu_;  // guards runtimes_ and stats_; taken by HTTP handlers and socket hooks
-  std::vector<std::unique_ptr<Runtime>> runtimes_;
+  std::vector<std::shared_ptr<Runtime>> runtimes_;
   std::map<std::string, std::shared_ptr<BackendStats>> stats_;  // survive reloads
 
   std::mutex counters_mu_;
@@ -167,9 +170,14 @@ class Daemon {
   uint64_t reloads_ok_ = 0, reloads_failed_ = 0;
 };
 
-Result<std::unique_ptr<Daemon::Runtime>> Daemon::MakeRuntime(const std::string& name,
+std::vector<std::shared_ptr<Daemon::Runtime>> Daemon::Runtimes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return runtimes_;
+}
+
+Result<std::shared_ptr<Daemon::Runtime>> Daemon::MakeRuntime(const std::string& name,
                                                              const DaemonConfig& c) {
-  auto rt = std::make_unique<Runtime>();
+  auto rt = std::make_shared<Runtime>();
   rt->name = name;
   std::shared_ptr<BackendStats>& stats = stats_[name];
   if (!stats) stats = std::make_shared<BackendStats>();
@@ -228,7 +236,7 @@ Result<std::unique_ptr<Daemon::Runtime>> Daemon::MakeRuntime(const std::string& 
 }
 
 Status Daemon::StartSync(const DaemonConfig& c) {
-  std::vector<std::unique_ptr<Runtime>> fresh;
+  std::vector<std::shared_ptr<Runtime>> fresh;
   for (const auto& name : c.backends) {
     TIDINGS_ASSIGN_OR_RETURN(auto rt, MakeRuntime(name, c));
     fresh.push_back(std::move(rt));
@@ -246,7 +254,7 @@ Status Daemon::StartSync(const DaemonConfig& c) {
 }
 
 void Daemon::StopSync() {
-  std::vector<std::unique_ptr<Runtime>> old;
+  std::vector<std::shared_ptr<Runtime>> old;
   {
     std::lock_guard<std::mutex> lock(mu_);
     old.swap(runtimes_);
@@ -497,6 +505,18 @@ void Daemon::Reload() {
     }
   }
   config_ = std::move(next);
+  // A reload is also how an operator says "credentials fixed": engines that
+  // an error stopped start again now instead of after restart_after_error_ms.
+  for (auto& rt : Runtimes()) {
+    if (rt->engine->last_error().ok()) continue;
+    Log(LogLevel::kInfo, "sync.restarting", {{"backend", rt->name}, {"why", "SIGHUP"}});
+    rt->engine->Stop();
+    rt->failed_since_ms = 0;
+    Status restarted = rt->engine->Start();
+    if (!restarted.ok()) {
+      Log(LogLevel::kError, "sync.restart_failed", {{"error", restarted.ToString()}});
+    }
+  }
   {
     std::lock_guard<std::mutex> lock(counters_mu_);
     ++reloads_ok_;
@@ -551,20 +571,19 @@ Status Daemon::Run() {
   if (config_.socket_enabled) {
     ExecuteHooks hooks;
     hooks.poke = [this] {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (auto& rt : runtimes_) rt->engine->Poke();
+      for (auto& rt : Runtimes()) rt->engine->Poke();
     };
     hooks.retry_failed = [this](uint64_t seq) {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (runtimes_.empty()) return sync::RetryFailedOperation(*store_, seq);
-      Status s = runtimes_[0]->engine->RetryFailed(seq);
-      for (size_t i = 1; i < runtimes_.size(); ++i) runtimes_[i]->engine->Poke();
+      auto rts = Runtimes();
+      if (rts.empty()) return sync::RetryFailedOperation(*store_, seq);
+      Status s = rts[0]->engine->RetryFailed(seq);
+      for (size_t i = 1; i < rts.size(); ++i) rts[i]->engine->Poke();
       return s;
     };
     hooks.discard_failed = [this](uint64_t seq) {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (runtimes_.empty()) return sync::DiscardFailedOperation(*store_, seq);
-      return runtimes_[0]->engine->DiscardFailed(seq);
+      auto rts = Runtimes();
+      if (rts.empty()) return sync::DiscardFailedOperation(*store_, seq);
+      return rts[0]->engine->DiscardFailed(seq);
     };
     socket_ = std::make_unique<SocketServer>(
         store_.get(), hooks,

@@ -281,6 +281,9 @@ listen = "127.0.0.1:0"
         c.check(code == 503 and "UNAUTHENTICATED" in body, f"/healthz with bad credentials: {code} {body}")
         c.check(dmn_b.wait_log(r"sync\.waiting_to_restart.*fix the AWS credentials") is not None,
                 "auth stop logged with what to do")
+        dmn_b.signal(signal.SIGHUP)  # "credentials fixed": the stopped engine restarts now
+        c.check(dmn_b.wait_log(r"sync\.restarting backend=dynamodb why=SIGHUP") is not None,
+                "SIGHUP restarts a backend stopped by refused credentials")
         c.check(dmn_b.stop() == 0, "daemon with bad credentials stops cleanly")
 
         # ---- no secret or body in any log
