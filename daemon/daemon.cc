@@ -137,11 +137,15 @@ class Daemon {
     std::string name;
     std::unique_ptr<sync::Backend> backend;
     http::HttpClient* http = nullptr;  // owned by backend
+    std::shared_ptr<BackendStats> stats;
     std::unique_ptr<sync::SyncEngine> engine;
     int64_t failed_since_ms = 0;
   };
 
-  Result<std::shared_ptr<Runtime>> MakeRuntime(const std::string& name, const DaemonConfig& c);
+  // `first`: this engine also logs store-wide message events (every engine
+  // sees every store change; one is enough).
+  Result<std::shared_ptr<Runtime>> MakeRuntime(const std::string& name, const DaemonConfig& c,
+                                               bool first);
   // The running engines, for callers that must not hold mu_ while they call
   // into an engine (RetryFailed waits for a round in progress).
   std::vector<std::shared_ptr<Runtime>> Runtimes();
@@ -176,11 +180,16 @@ std::vector<std::shared_ptr<Daemon::Runtime>> Daemon::Runtimes() {
 }
 
 Result<std::shared_ptr<Daemon::Runtime>> Daemon::MakeRuntime(const std::string& name,
-                                                             const DaemonConfig& c) {
+                                                             const DaemonConfig& c, bool first) {
   auto rt = std::make_shared<Runtime>();
   rt->name = name;
-  std::shared_ptr<BackendStats>& stats = stats_[name];
-  if (!stats) stats = std::make_shared<BackendStats>();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::shared_ptr<BackendStats>& stats = stats_[name];
+    if (!stats) stats = std::make_shared<BackendStats>();
+    rt->stats = stats;
+  }
+  const std::shared_ptr<BackendStats>& stats = rt->stats;
   http::HttpOptions ho;
   ho.connect_timeout_ms = static_cast<long>(c.connect_timeout_ms);
   ho.total_timeout_ms = static_cast<long>(c.request_timeout_ms);
@@ -216,20 +225,20 @@ Result<std::shared_ptr<Daemon::Runtime>> Daemon::MakeRuntime(const std::string& 
   sc.base_backoff_ms = c.base_backoff_ms;
   sc.max_backoff_ms = c.max_backoff_ms;
   rt->engine = std::make_unique<sync::SyncEngine>(store_.get(), rt->backend.get(), sc);
-  TIDINGS_RETURN_IF_ERROR(rt->engine->SetListener([name](const sync::SyncEvent& e) {
+  TIDINGS_RETURN_IF_ERROR(rt->engine->SetListener([name, first](const sync::SyncEvent& e) {
     using K = sync::SyncEvent::Kind;
     if (e.kind == K::kAuthError || e.kind == K::kStoreError) {
-      Log(LogLevel::kError, "sync.stopped",
-          {{"backend", name}, {"error", e.error.ToString()}});
+      Log(LogLevel::kError, "sync.stopped", {{"backend", name}, {"error", e.error.ToString()}});
+    } else if (!first) {
+      return;
     } else if (e.kind == K::kMessageState && e.state == engine::MessageState::kFailed) {
       Log(LogLevel::kWarn, "message.failed",
-          {{"backend", name},
-           {"conversation", e.conversation_id},
+          {{"conversation", e.conversation_id},
            {"message", e.message_id},
            {"reason", e.failure_reason}});
     } else if (e.kind == K::kMessageAdded && LogEnabled(LogLevel::kDebug)) {
       Log(LogLevel::kDebug, "message.received",
-          {{"backend", name}, {"conversation", e.conversation_id}, {"message", e.message_id}});
+          {{"conversation", e.conversation_id}, {"message", e.message_id}});
     }
   }));
   return rt;
@@ -238,7 +247,7 @@ Result<std::shared_ptr<Daemon::Runtime>> Daemon::MakeRuntime(const std::string& 
 Status Daemon::StartSync(const DaemonConfig& c) {
   std::vector<std::shared_ptr<Runtime>> fresh;
   for (const auto& name : c.backends) {
-    TIDINGS_ASSIGN_OR_RETURN(auto rt, MakeRuntime(name, c));
+    TIDINGS_ASSIGN_OR_RETURN(auto rt, MakeRuntime(name, c, fresh.empty()));
     fresh.push_back(std::move(rt));
   }
   for (auto& rt : fresh) {
@@ -341,7 +350,7 @@ std::string Daemon::Metrics() {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& rt : runtimes_) {
       rows.push_back({rt->name, rt->engine->Snapshot(),
-                      rt->engine->running() && rt->engine->last_error().ok(), stats_[rt->name]});
+                      rt->engine->running() && rt->engine->last_error().ok(), rt->stats});
     }
   }
   header("tidings_sync_up", "gauge", "1 while the backend's sync runs, 0 when stopped by an error.");
