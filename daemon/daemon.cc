@@ -105,8 +105,7 @@ Status CheckCredentials(const DaemonConfig& c) {
     return InvalidArgument(
         "no AWS credentials for the " + Join(c.backends, " and ") +
         " backend: " + creds.status().message() +
-        ". Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for systemd: in the unit's "
-        "EnvironmentFile), or AWS_SHARED_CREDENTIALS_FILE / AWS_PROFILE");
+        ". Under systemd, put them in the unit's EnvironmentFile (docs/operations.md)");
   }
   return Status::Ok();
 }
