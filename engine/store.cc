@@ -825,7 +825,10 @@ Status StoreImpl::OpenDb(bool create) {
 
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  table.block_cache = rocksdb::NewLRUCache(16 << 20);
+  table.block_cache = rocksdb::NewLRUCache(options_.block_cache_bytes);
+  // Sealed values do not compress, so a 4 KiB block holds only ~9 messages;
+  // 16 KiB blocks make the newest page of a conversation one or two reads.
+  table.block_size = 16 << 10;
   table.whole_key_filtering = true;
   rocksdb::ColumnFamilyOptions cf_options(o);
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
@@ -1141,10 +1144,13 @@ Status StoreImpl::Apply(Txn& txn, const Operation& op, bool remote, bool fresh_i
         }
         if (!it->status().ok()) return FromRocks(it->status(), "read failed");
       }
-      for (auto& [k, v] : txn.overlay) {
-        if (k.first == kPending && v.has_value() && k.second.starts_with(prefix)) {
-          waiting_keys.push_back(k.second);
-        }
+      // Only the overlay's range for this prefix: a scan of the whole overlay
+      // made a batch of n sends O(n^2).
+      for (auto it = txn.overlay.lower_bound({kPending, prefix});
+           it != txn.overlay.end() && it->first.first == kPending &&
+           it->first.second.starts_with(prefix);
+           ++it) {
+        if (it->second.has_value()) waiting_keys.push_back(it->first.second);
       }
       std::sort(waiting_keys.begin(), waiting_keys.end());
       waiting_keys.erase(std::unique(waiting_keys.begin(), waiting_keys.end()), waiting_keys.end());
