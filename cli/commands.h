@@ -3,6 +3,8 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "tidings/tidings.hpp"
 
@@ -59,5 +61,15 @@ api::Result<api::Store> OpenStore(const Globals& g, Access access);
 
 // `status`, `sync` and backend commands (cli/sync_commands.cc).
 void AddSyncCommands(CLI::App& app, Globals& g, int& rc);
+
+// `tidings daemon` (cli/daemon_commands.cc).
+void AddDaemonCommand(CLI::App& app, Globals& g, int& rc);
+// A write command whose store open failed: if it failed with BUSY because a
+// daemon holds the store, runs `request` (daemon/protocol.h fields) through
+// the daemon's socket and returns true with *rc (and *id from the answer);
+// otherwise returns false and the caller reports `open_error` as usual.
+bool TryDaemon(const Globals& g, const api::Status& open_error,
+               const std::vector<std::pair<std::string, std::string>>& request, std::string* id,
+               int* rc);
 
 }  // namespace tidings::cli

@@ -68,6 +68,27 @@ std::string MessageLine(const api::Message& m) {
   return line;
 }
 
+// After a write the daemon made for us: the id, or with --json the message
+// as the store has it now (a read-only open sees the daemon's commit).
+int PrintWritten(const Globals& g, const std::string& id) {
+  if (!g.json) {
+    std::printf("%s\n", id.c_str());
+    return kExitOk;
+  }
+  auto store = OpenStore(g, Access::kRead);
+  if (!store.ok()) return Fail(store.status());
+  auto m = store->Get(id);
+  if (!m.ok()) return Fail(m.status());
+  std::printf("%s\n", MessageJson(*m).c_str());
+  return kExitOk;
+}
+
+int ViaDaemonOrFail(const Globals& g, const api::Status& open_error,
+                    const std::vector<std::pair<std::string, std::string>>& request) {
+  int rc;
+  return TryDaemon(g, open_error, request, nullptr, &rc) ? rc : Fail(open_error);
+}
+
 int CmdInit(const Globals& g, const std::string& user, bool passphrase) {
   auto path = StorePath(g);
   if (!path.ok()) return Fail(path.status());
@@ -122,7 +143,17 @@ int CmdSend(const Globals& g, const std::string& conv, std::string body, const s
     if (!body.empty() && body.back() == '\n') body.pop_back();
   }
   auto store = OpenStore(g, Access::kWrite);
-  if (!store.ok()) return Fail(store.status());
+  if (!store.ok()) {
+    std::string id;
+    int rc;
+    if (!TryDaemon(g, store.status(),
+                   {{"op", "send"}, {"conversation", conv}, {"body", body}, {"content_type", type}},
+                   &id, &rc)) {
+      return Fail(store.status());
+    }
+    if (rc == kExitOk) rc = PrintWritten(g, id);
+    return rc;
+  }
   api::SendRequest r;
   r.conversation_id = conv;
   r.body = std::move(body);
@@ -135,7 +166,14 @@ int CmdSend(const Globals& g, const std::string& conv, std::string body, const s
 
 int CmdEdit(const Globals& g, const std::string& id, const std::string& body) {
   auto store = OpenStore(g, Access::kWrite);
-  if (!store.ok()) return Fail(store.status());
+  if (!store.ok()) {
+    int rc;
+    if (!TryDaemon(g, store.status(), {{"op", "edit"}, {"id", id}, {"body", body}}, nullptr, &rc)) {
+      return Fail(store.status());
+    }
+    if (rc == kExitOk && g.json) rc = PrintWritten(g, id);
+    return rc;
+  }
   auto m = store->Edit(id, body);
   if (!m.ok()) return Fail(m.status());
   if (g.json) std::printf("%s\n", MessageJson(*m).c_str());
@@ -144,21 +182,29 @@ int CmdEdit(const Globals& g, const std::string& id, const std::string& body) {
 
 int CmdDelete(const Globals& g, const std::string& id) {
   auto store = OpenStore(g, Access::kWrite);
-  if (!store.ok()) return Fail(store.status());
+  if (!store.ok()) return ViaDaemonOrFail(g, store.status(), {{"op", "delete"}, {"id", id}});
   api::Status s = store->Delete(id);
   return s.ok() ? kExitOk : Fail(s);
 }
 
 int CmdReact(const Globals& g, const std::string& id, const std::string& reaction, bool remove) {
   auto store = OpenStore(g, Access::kWrite);
-  if (!store.ok()) return Fail(store.status());
+  if (!store.ok()) {
+    return ViaDaemonOrFail(g, store.status(),
+                           {{"op", "react"},
+                            {"id", id},
+                            {"reaction", reaction},
+                            {"remove", remove ? "1" : "0"}});
+  }
   api::Status s = store->React(id, reaction, !remove);
   return s.ok() ? kExitOk : Fail(s);
 }
 
 int CmdMarkRead(const Globals& g, const std::string& conv) {
   auto store = OpenStore(g, Access::kWrite);
-  if (!store.ok()) return Fail(store.status());
+  if (!store.ok()) {
+    return ViaDaemonOrFail(g, store.status(), {{"op", "mark-read"}, {"conversation", conv}});
+  }
   auto c = store->GetConversation(conv);
   if (!c.ok()) return Fail(c.status());
   api::Status s = store->MarkRead(conv, c->last_order);
@@ -168,7 +214,12 @@ int CmdMarkRead(const Globals& g, const std::string& conv) {
 int CmdPutConversation(const Globals& g, const std::string& id, const std::string& title,
                        const std::vector<std::string>& members) {
   auto store = OpenStore(g, Access::kWrite);
-  if (!store.ok()) return Fail(store.status());
+  if (!store.ok()) {
+    std::vector<std::pair<std::string, std::string>> req = {
+        {"op", "conversation"}, {"id", id}, {"title", title}};
+    for (const auto& m : members) req.emplace_back("member", m);
+    return ViaDaemonOrFail(g, store.status(), req);
+  }
   api::Status s = store->PutConversation(id, title, members);
   return s.ok() ? kExitOk : Fail(s);
 }
@@ -250,8 +301,17 @@ int CmdOutbox(const Globals& g) {
 
 int CmdOutboxAction(const Globals& g, const std::string& action, uint64_t seq) {
   auto store = OpenStore(g, Access::kWrite);
-  if (!store.ok()) return Fail(store.status());
-  api::Status s = action == "retry" ? store->RetryFailed(seq) : store->DiscardFailed(seq);
+  api::Status s;
+  if (!store.ok()) {
+    int rc;
+    if (!TryDaemon(g, store.status(), {{"op", "outbox-" + action}, {"seq", std::to_string(seq)}},
+                   nullptr, &rc)) {
+      return Fail(store.status());
+    }
+    if (rc != kExitOk) return rc;
+  } else {
+    s = action == "retry" ? store->RetryFailed(seq) : store->DiscardFailed(seq);
+  }
   if (!s.ok()) return Fail(s);
   if (!g.json) {
     std::printf("%s outbox entry %llu\n", action == "retry" ? "requeued" : "discarded",
@@ -449,6 +509,7 @@ int main(int argc, char** argv) {
   exp->callback([&] { rc = CmdExport(g, output); });
 
   AddSyncCommands(app, g, rc);
+  AddDaemonCommand(app, g, rc);
 
   try {
     app.parse(argc, argv);

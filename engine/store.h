@@ -45,6 +45,9 @@ struct StoreOptions {
   // store; stored in it. On open, empty means "as stored".
   std::string user_id;
   uint64_t max_clock_drift_ms = kDefaultMaxDriftMs;
+  // Decrypted blocks kept in memory. The newest page of a conversation is a
+  // few blocks; 32 MiB holds the newest pages of ~1,000 conversations.
+  size_t block_cache_bytes = 32 << 20;
   // Seam for tests and simulation: Unix milliseconds. Default: system clock.
   std::function<uint64_t()> wall_clock_ms;
 };

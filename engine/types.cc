@@ -122,6 +122,20 @@ std::string NewMessageId(uint64_t unix_ms) {
          hex.substr(16, 4) + "-" + hex.substr(20);
 }
 
+uint64_t UuidV7Millis(std::string_view id) {
+  // xxxxxxxx-xxxx-7xxx-...: the first 12 hex digits are the milliseconds.
+  if (id.size() != 36 || id[8] != '-' || id[13] != '-' || id[14] != '7') return 0;
+  uint64_t ms = 0;
+  for (size_t i = 0; i < 13; ++i) {
+    if (i == 8) continue;
+    const char c = id[i];
+    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (v < 0) return 0;
+    ms = ms << 4 | static_cast<uint64_t>(v);
+  }
+  return ms;
+}
+
 const char* MessageStateName(MessageState s) {
   switch (s) {
     case MessageState::kPending:

@@ -38,6 +38,8 @@ struct OrderKey {
 // backend's own id (prefixed, e.g. "chime:...") for messages from other
 // clients. They are the idempotency key everywhere.
 std::string NewMessageId(uint64_t unix_ms);  // UUIDv7, lowercase text form
+// The Unix milliseconds of a UUIDv7 in text form; 0 for any other id.
+uint64_t UuidV7Millis(std::string_view id);
 
 enum class MessageState : uint8_t {
   kPending = 0,  // written locally, not yet acknowledged by a backend

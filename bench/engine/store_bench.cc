@@ -31,6 +31,8 @@ std::unique_ptr<Store> OpenTidings(const std::string& path, tidings::engine::Dur
   o.create_if_missing = true;
   o.user_id = "bench";
   o.durability = d;
+  if (const char* mb = std::getenv("TIDINGS_BENCH_CACHE_MB"))
+    o.block_cache_bytes = std::strtoull(mb, nullptr, 10) << 20;
   auto s = Store::Open(path, Key(), o);
   if (!s.ok()) std::abort();
   return std::move(*s);

@@ -498,6 +498,39 @@ TEST(Ids, UuidV7IsTimeOrderedAndWellFormed) {
   EXPECT_EQ(a[14], '7');
   EXPECT_LT(a, b);
   EXPECT_NE(NewMessageId(1000), NewMessageId(1000));
+  EXPECT_EQ(UuidV7Millis(NewMessageId(1'700'000'000'123)), 1'700'000'000'123u);
+  EXPECT_EQ(UuidV7Millis("chime:4a1d-not-a-uuid"), 0u);
+  EXPECT_EQ(UuidV7Millis("0189a7f2-3c4d-4e5f-8a9b-0123456789ab"), 0u);  // v4
+  EXPECT_EQ(UuidV7Millis("0189a7f2-3c4d-7e5f-8a9b-0123456789AB"), 0x0189a7f23c4du);
+  EXPECT_EQ(UuidV7Millis("0189a7g2-3c4d-7e5f-8a9b-0123456789ab"), 0u);
+}
+
+// Ids from other clients (not UUIDv7) share the zero time prefix; lookups by
+// id must still find each one exactly.
+TEST(Store, LooksUpForeignAndLocalIdsAlike) {
+  TempDir dir;
+  auto store = MustOpen(dir.path());
+  std::vector<Operation> ops;
+  for (int i = 0; i < 50; ++i) {
+    Operation op;
+    op.kind = OpKind::kSend;
+    op.message_id = op.op_id = "chime:" + std::to_string(i);
+    op.author = "bob";
+    op.at = OrderKey{(uint64_t{1'700'000'000'000} + static_cast<uint64_t>(i)) << 16, 42};
+    op.body = "b" + std::to_string(i);
+    ops.push_back(op);
+  }
+  ASSERT_TRUE(store->Merge("sim", "c", ops, "x").ok());
+  auto mine = store->Send(Msg("c", "mine"));
+  ASSERT_TRUE(mine.ok());
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(store->Get("chime:" + std::to_string(i))->body, "b" + std::to_string(i));
+  }
+  EXPECT_EQ(store->Get(mine->id)->body, "mine");
+  EXPECT_EQ(store->Get("chime:50").status().code(), Code::kNotFound);
+  auto report = store->Verify(nullptr);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->problems, 0u);
 }
 
 }  // namespace

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Daemon benchmark: delivery latency from device A to device B through two
+`tidings daemon`s and a local DynamoDB (moto_server on 127.0.0.1), for several
+poll intervals, and the CPU an idle daemon uses.
+
+Usage: python3 bench/daemon/run.py build/cli/tidings [--messages N] [--idle-seconds S]
+
+Latency of one message = (B's daemon logs message.received for it) - (the
+message id's UUIDv7 timestamp, taken by the client just before it hands the
+message to A's daemon). Same machine, same clock. Messages are spaced by a
+random delay so they land at every phase of B's poll cycle.
+
+Idle CPU = utime+stime of the daemon process (/proc/PID/stat) over
+--idle-seconds with no writes, extrapolated to an hour."""
+import argparse
+import json
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests", "daemon"))
+from daemon_util import Daemon, Moto, clean_env  # noqa: E402
+
+ap = argparse.ArgumentParser()
+ap.add_argument("tidings")
+ap.add_argument("--messages", type=int, default=40)
+ap.add_argument("--idle-seconds", type=int, default=60)
+ap.add_argument("--polls", default="200,1000,2000")
+args = ap.parse_args()
+T = args.tidings
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def uuid7_ms(mid):
+    return int(mid.replace("-", "")[:12], 16)
+
+
+def pct(values, p):
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+with tempfile.TemporaryDirectory() as d:
+    moto = Moto(d)
+    env = clean_env({**moto.env(), "HOME": d})
+    subprocess.run([T, "dynamodb", "create-table"], env=env, check=True, capture_output=True)
+    results = []
+    for poll in [int(p) for p in args.polls.split(",")]:
+        run_dir = os.path.join(d, f"p{poll}")
+        os.makedirs(run_dir)
+        daemons, gl = [], {}
+        conv = f"bench-{poll}"
+        for name, user in (("a", "alice"), ("b", "bob")):
+            store, key = os.path.join(run_dir, name), os.path.join(run_dir, name + ".key")
+            subprocess.run([T, "--store", store, "init", "--user", user], env=env, check=True,
+                           capture_output=True)
+            gl[name] = ["--store", store, "--key-file", key]
+            cfg = os.path.join(run_dir, name + ".toml")
+            with open(cfg, "w") as f:
+                f.write(f'[store]\npath = "{store}"\nkey_file = "{key}"\n[sync]\n'
+                        f'active_poll_ms = {poll}\nidle_poll_ms = {max(poll, 2000)}\n'
+                        f'[log]\nlevel = "debug"\n')
+            if name == "a":
+                subprocess.run([T, *gl["a"], "conversation", conv, "--member", "bob"], env=env,
+                               check=True, capture_output=True)
+            daemons.append(Daemon.start(T, [], ["--config", cfg], env,
+                                        os.path.join(run_dir, name + ".log")))
+        # Warm-up: B learns the conversation (listing) and it becomes active.
+        first = subprocess.run([T, *gl["a"], "send", "-c", conv, "warm-up"], env=env,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        daemons[1].wait_log(re.escape(first), timeout=30)
+        ids = []
+        rng = random.Random(poll)
+        for i in range(args.messages):
+            time.sleep(rng.uniform(0.05, 0.05 + poll / 1000))
+            p = subprocess.run([T, *gl["a"], "send", "-c", conv, f"m{i}"], env=env,
+                               capture_output=True, text=True, check=True)
+            ids.append(p.stdout.strip())
+        daemons[1].wait_log(re.escape(ids[-1]), timeout=30)
+        time.sleep(poll / 1000 * 2 + 0.5)
+        received = {}
+        for line in daemons[1].log().splitlines():
+            m = re.match(r"(\S+) DEBUG message\.received .*message=(\S+)", line)
+            if m:
+                ts = time.mktime(time.strptime(m.group(1)[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+                received.setdefault(m.group(2), ts * 1000 + int(m.group(1)[20:23]))
+        lat = [received[i] - uuid7_ms(i) for i in ids if i in received]
+        for dm in daemons:
+            dm.stop()
+        results.append((poll, len(lat), pct(lat, 50), pct(lat, 99), max(lat)))
+        print(f"poll {poll} ms: {len(lat)}/{len(ids)} delivered, p50 {pct(lat, 50):.0f} ms, "
+              f"p99 {pct(lat, 99):.0f} ms, max {max(lat):.0f} ms", flush=True)
+
+    # Idle CPU: default poll settings, three synced conversations, no writes.
+    store, key = os.path.join(d, "idle"), os.path.join(d, "idle.key")
+    subprocess.run([T, "--store", store, "init", "--user", "idle"], env=env, check=True,
+                   capture_output=True)
+    for c in ("x", "y", "z"):
+        subprocess.run([T, "--store", store, "--key-file", key, "send", "-c", c, "hi"], env=env,
+                       check=True, capture_output=True)
+    idle = []
+    for label, extra in (("default (2 s active / 60 s idle poll)", ""),
+                         ("60 s poll", "active_poll_ms = 60000\n")):
+        cfg = os.path.join(d, "idle.toml")
+        with open(cfg, "w") as f:
+            f.write(f'[store]\npath = "{store}"\nkey_file = "{key}"\n[sync]\n{extra}')
+        dm = Daemon.start(T, [], ["--config", cfg], env, os.path.join(d, "idle.log"))
+        time.sleep(5)
+        c0, t0 = cpu_seconds(dm.proc.pid), time.time()
+        time.sleep(args.idle_seconds)
+        c1, t1 = cpu_seconds(dm.proc.pid), time.time()
+        dm.stop()
+        per_hour = (c1 - c0) / (t1 - t0) * 3600
+        idle.append((label, c1 - c0, t1 - t0, per_hour))
+        print(f"idle daemon, {label}: {c1 - c0:.2f} s CPU in {t1 - t0:.0f} s -> "
+              f"{per_hour:.1f} s CPU per hour ({per_hour / 36:.3f}% of a core)", flush=True)
+    moto.stop()
+    print(json.dumps({"latency": results, "idle": idle}))

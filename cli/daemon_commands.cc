@@ -1,0 +1,88 @@
+// `tidings daemon` and the write commands' hand-over to a running daemon.
+// This file is the CLI's only bridge to internal code: the daemon links the
+// engine, sync and backends directly (daemon/daemon.h), and a write refused
+// with BUSY goes through the daemon's socket (daemon/client.h).
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "cli/commands.h"
+#include "daemon/client.h"
+#include "daemon/daemon.h"
+
+namespace tidings::cli {
+namespace {
+
+api::Status ToApi(const tidings::Status& s) {
+  return api::Status(static_cast<tidings_code>(s.code()), s.message());
+}
+
+}  // namespace
+
+bool TryDaemon(const Globals& g, const api::Status& open_error,
+               const std::vector<std::pair<std::string, std::string>>& request, std::string* id,
+               int* rc) {
+  if (open_error.code() != TIDINGS_BUSY) return false;
+  auto path = StorePath(g);
+  if (!path.ok()) return false;
+  // No socket yet: a daemon may be starting (it binds the socket just after
+  // taking the store), or an app holds the store; wait a moment for either.
+  const int64_t deadline_ms = daemon::DaemonSocketPresent(*path) ? 20'000 : 1'000;
+  auto key = ResolveKey(g);
+  if (!key.ok()) {
+    *rc = Fail(key.status());
+    return true;
+  }
+  tidings_key_source src = key->source();
+  daemon::ClientKey ck;
+  ck.kind = src.kind == TIDINGS_KEY_FILE         ? daemon::ClientKey::Kind::kFile
+            : src.kind == TIDINGS_KEY_PASSPHRASE ? daemon::ClientKey::Kind::kPassphrase
+                                                 : daemon::ClientKey::Kind::kRaw;
+  ck.data.assign(static_cast<const char*>(src.data),
+                 src.kind == TIDINGS_KEY_FILE ? std::strlen(static_cast<const char*>(src.data))
+                                              : src.size);
+  daemon::Fields fields;
+  for (const auto& [k, v] : request) fields.Add(k, v);
+  auto answer = daemon::CallDaemon(*path, ck, std::move(fields), deadline_ms);
+  volatile char* p = ck.data.data();
+  for (size_t i = 0; i < ck.data.size(); ++i) p[i] = 0;
+  if (!answer.ok()) {
+    *rc = Fail(ToApi(answer.status()));
+    return true;
+  }
+  tidings::Status s = daemon::StatusFromFields(*answer);
+  if (!s.ok()) {
+    *rc = Fail(ToApi(s));
+    return true;
+  }
+  if (id != nullptr) *id = answer->Get("id");
+  *rc = kExitOk;
+  return true;
+}
+
+void AddDaemonCommand(CLI::App& app, Globals& g, int& rc) {
+  static daemon::DaemonOptions o;
+  auto* cmd = app.add_subcommand(
+      "daemon",
+      "keep the store in sync with the configured backends until SIGTERM (see docs/daemon.md)");
+  cmd->add_option("--config", o.config_path,
+                  "TOML configuration file (or TIDINGS_DAEMON_CONFIG); see "
+                  "packaging/tidings-daemon.example.toml");
+  cmd->add_flag("--check-config", o.check_config,
+                "validate the configuration, credentials and key, then exit (0 if fine)");
+  cmd->add_option("--log-format", o.log_format, "text (default) or json");
+  cmd->add_option("--log-level", o.log_level, "debug, info (default), warn or error");
+  cmd->callback([&] {
+    o.store_path = g.store.empty() && std::getenv("TIDINGS_STORE") ? std::getenv("TIDINGS_STORE")
+                                                                  : g.store;
+    o.key_file = KeyFilePath(g);
+    tidings::Status s = daemon::RunDaemon(o);
+    rc = s.ok() ? kExitOk
+                : (s.code() == tidings::Code::kInvalidArgument ? kExitUsage
+                                                              : ExitCodeFor(ToApi(s).code()));
+    if (!s.ok()) Fail(ToApi(s));
+  });
+}
+
+}  // namespace tidings::cli

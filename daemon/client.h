@@ -1,0 +1,39 @@
+// The client side of the daemon's socket, for `tidings send` and the other
+// write commands when a running daemon holds the store (they get BUSY
+// opening it): the request goes through the daemon, which commits it and
+// answers. If the daemon goes away meanwhile (stopped, killed), the request
+// is run directly against the store once its lock is free - the same code
+// the daemon runs (protocol.h Execute) - so a write is never refused just
+// because a daemon was restarting.
+//
+// Thread safety: functions are independent; no shared state.
+#pragma once
+
+#include <string>
+
+#include "daemon/protocol.h"
+
+namespace tidings::daemon {
+
+// How the caller unlocks the store (the CLI's --key-file / passphrase). The
+// data is secret: it stays in this process and is wiped by the owner.
+struct ClientKey {
+  enum class Kind { kFile, kPassphrase, kRaw };
+  Kind kind = Kind::kFile;
+  std::string data;  // path, passphrase, or 32 raw bytes
+};
+
+// True if `<store>/daemon.sock` exists (a daemon runs, or was killed).
+bool DaemonSocketPresent(const std::string& store_path);
+
+// Runs `request` (protocol.h) through the daemon, or directly when no daemon
+// holds the store any more, retrying for up to `deadline_ms` while the
+// daemon restarts or the store is busy. A send without "id" gets a fresh
+// message id first, so a retry after a lost answer is deduplicated. Returns
+// the answer's fields, or the error: Unauthenticated (the key does not match
+// the store the daemon serves), Busy (still held after the deadline), the
+// store's own errors (NotFound, TooLarge, ...).
+Result<Fields> CallDaemon(const std::string& store_path, const ClientKey& key, Fields request,
+                          int64_t deadline_ms = 20'000);
+
+}  // namespace tidings::daemon

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""kill -9 the daemon at random moments while it syncs and while an app keeps
+writing (through the daemon's socket while it runs, directly into the store
+while it is down). After a final clean run every acknowledged message is on
+the server exactly once, no operation is stored twice, and a second store
+that pulls converges with the first.
+
+Usage: daemon_kill_test.py /path/to/tidings
+Env: TIDINGS_DAEMON_KILL_SEED=S replays the kill timings of a run (printed at
+start); TIDINGS_DAEMON_KILL_ITERATIONS=N (default 200; 40 when
+TIDINGS_SANITIZED=1, where every process start is several times slower)."""
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from daemon_util import Checks, Daemon, Moto, clean_env, server_ops
+
+TIDINGS = sys.argv[1]
+sanitized = os.environ.get("TIDINGS_SANITIZED") == "1"
+iterations = int(os.environ.get("TIDINGS_DAEMON_KILL_ITERATIONS", 40 if sanitized else 200))
+seed = int(os.environ.get("TIDINGS_DAEMON_KILL_SEED", random.randrange(1, 1 << 31)))
+print(f"daemon kill test: {iterations} kills, seed {seed} "
+      f"(replay with TIDINGS_DAEMON_KILL_SEED={seed})", flush=True)
+rng = random.Random(seed)
+c = Checks()
+CONVS = ["ward-1", "ward-2", "ward-3"]
+
+with tempfile.TemporaryDirectory() as d:
+    moto = Moto(d)
+    try:
+        env = clean_env({**moto.env(), "HOME": d})
+        subprocess.run([TIDINGS, "dynamodb", "create-table"], env=env, check=True,
+                       capture_output=True)
+        store, key = os.path.join(d, "a"), os.path.join(d, "a.key")
+        g = ["--store", store, "--key-file", key]
+        subprocess.run([TIDINGS, "--store", store, "init", "--user", "kiosk"], env=env, check=True,
+                       capture_output=True)
+        cfg = os.path.join(d, "daemon.toml")
+        with open(cfg, "w") as f:
+            f.write(f"""[store]
+path = "{store}"
+key_file = "{key}"
+[sync]
+active_poll_ms = 100
+idle_poll_ms = 500
+base_backoff_ms = 20
+max_backoff_ms = 300
+""")
+
+        acked, unacked, stop = [], [], threading.Event()
+        write_rng = random.Random(seed + 1)
+
+        def writer():
+            i = 0
+            while not stop.is_set():
+                conv = CONVS[write_rng.randrange(len(CONVS))]
+                p = subprocess.run([TIDINGS, *g, "send", "-c", conv, f"msg {i}"], env=env,
+                                   capture_output=True, text=True, stdin=subprocess.DEVNULL)
+                if p.returncode == 0:
+                    acked.append((conv, p.stdout.strip()))
+                else:
+                    unacked.append(p.stderr.strip())
+                i += 1
+
+        t = threading.Thread(target=writer)
+        t.start()
+        t0 = time.time()
+        log_path = os.path.join(d, "daemon.log")
+        busy_exits = 0
+        for it in range(iterations):
+            dmn = Daemon.start(TIDINGS, [], ["--config", cfg], env, log_path)
+            time.sleep(rng.uniform(0.02, 0.35))
+            if dmn.proc.poll() is not None:
+                busy_exits += 1  # lost the race for the store to a direct write
+                c.check(dmn.proc.returncode == 6, f"daemon exited {dmn.proc.returncode} at kill {it}")
+                dmn.logf.close()
+            else:
+                dmn.kill()
+            time.sleep(rng.uniform(0, 0.05))  # down: the app writes directly
+        kill_secs = time.time() - t0
+        stop.set()
+        t.join()
+
+        # A final clean run pushes what is left.
+        dmn = Daemon.start(TIDINGS, [], ["--config", cfg], env, log_path)
+        deadline = time.time() + 60
+        left = None
+        while time.time() < deadline:
+            p = subprocess.run([TIDINGS, *g, "--json", "stats"], env=env, capture_output=True,
+                               text=True)
+            if p.returncode == 0:
+                left = json.loads(p.stdout)["outbox"]
+                if left == 0:
+                    break
+            time.sleep(0.2)
+        c.check(left == 0, f"outbox not drained after the final run: {left}")
+        c.check(dmn.stop() == 0, "final daemon stops with exit 0")
+        c.check(subprocess.run([TIDINGS, *g, "verify"], env=env, capture_output=True).returncode
+                == 0, "verify after the kills")
+
+        ops = server_ops(moto.endpoint, moto.creds)
+        counts = {}
+        for conv, kind, op_id in ops:
+            counts[op_id] = counts.get(op_id, 0) + 1
+        dups = [i for i, n in counts.items() if n > 1]
+        c.check(not dups, f"{len(dups)} operations stored twice on the server, e.g. {dups[:3]}")
+        sends = {op_id: conv for conv, kind, op_id in ops if kind == 1}
+        missing = [i for conv, i in acked if sends.get(i) != conv]
+        c.check(not missing, f"{len(missing)} acknowledged messages missing on the server, "
+                             f"e.g. {missing[:3]}")
+        c.check(len(acked) > iterations, f"only {len(acked)} acknowledged writes")
+
+        # A second device pulls and converges.
+        store_b, key_b = os.path.join(d, "b"), os.path.join(d, "b.key")
+        subprocess.run([TIDINGS, "--store", store_b, "init", "--user", "kiosk"], env=env,
+                       check=True, capture_output=True)
+        gb = ["--store", store_b, "--key-file", key_b]
+        p = subprocess.run([TIDINGS, *gb, "sync", "--rounds", "3"], env=env, capture_output=True,
+                           text=True)
+        c.check(p.returncode == 0, f"second store sync: {p.stderr}")
+        for conv in CONVS:
+            logs = []
+            for gg in (g, gb):
+                p = subprocess.run([TIDINGS, *gg, "--json", "log", "-c", conv, "--limit", "100000"],
+                                   env=env, capture_output=True, text=True)
+                logs.append([(m["id"], m["body"], m["order"]) for m in
+                             map(json.loads, p.stdout.splitlines())])
+            c.check(logs[0] == logs[1] and logs[0],
+                    f"{conv}: stores differ ({len(logs[0])} vs {len(logs[1])} messages)")
+        print(f"{iterations} kills in {kill_secs:.1f}s ({busy_exits} starts lost the store to a "
+              f"direct write), {len(acked)} acknowledged sends, {len(unacked)} refused, "
+              f"{len(ops)} operations on the server", flush=True)
+        for e in unacked[:5]:
+            print("  refused:", e)
+    finally:
+        moto.stop()
+
+c.finish(f"daemon.kill_during_sync (seed {seed})")

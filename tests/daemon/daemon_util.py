@@ -1,0 +1,227 @@
+"""Helpers for the daemon's end-to-end tests: a moto_server on 127.0.0.1 with
+an ephemeral port, the real `tidings` binary, a daemon process, /metrics
+parsing and a scan of the DynamoDB table that decodes the stored operations."""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+import boto3
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, timeout=30.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+class Moto:
+    """moto_server on 127.0.0.1; `auth` turns signature checking on after the
+    setup actions (then `creds` holds a least-privilege user's keys)."""
+
+    def __init__(self, workdir, moto_setup=None, port=None):
+        self.port = port or free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ)
+        if moto_setup:
+            env["INITIAL_NO_AUTH_ACTION_COUNT"] = "5"
+        self.log = open(os.path.join(workdir, f"moto-{self.port}.log"), "w")
+        self.proc = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(self.port)],
+                                     stdout=self.log, stderr=self.log, env=env)
+        if not wait_port(self.port):
+            raise RuntimeError("moto_server did not start")
+        self.creds = {"access_key": "test-access", "secret": "test-secret-DO-NOT-LOG-7c1f"}
+        if moto_setup:
+            out = subprocess.run(["python3", moto_setup, self.endpoint, "tidings"], check=True,
+                                 capture_output=True, text=True).stdout
+            self.creds = json.loads(out)
+
+    def env(self):
+        return {"AWS_ACCESS_KEY_ID": self.creds["access_key"],
+                "AWS_SECRET_ACCESS_KEY": self.creds["secret"], "AWS_REGION": "us-east-1",
+                "AWS_ENDPOINT_URL_DYNAMODB": self.endpoint}
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def clean_env(extra):
+    """The test's environment without any TIDINGS_ or AWS_ setting of the
+    caller, plus `extra`; HOME points at a dir without ~/.aws."""
+    e = {k: v for k, v in os.environ.items()
+         if not k.startswith("TIDINGS_") and not k.startswith("AWS_")}
+    e.update(extra)
+    return e
+
+
+def read_varint(b, i):
+    shift = value = 0
+    while True:
+        c = b[i]
+        i += 1
+        value |= (c & 0x7F) << shift
+        shift += 7
+        if not c & 0x80:
+            return value, i
+
+
+def server_ops(endpoint, creds, table="tidings", conversations=None):
+    """Every operation stored in the table: list of (conversation, kind, op_id).
+    Items hold varint-length-prefixed engine::EncodeOperation records: U8
+    version, U8 kind, then op_id as varint length + bytes."""
+    ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
+                       aws_access_key_id=creds["access_key"],
+                       aws_secret_access_key=creds["secret"])
+    ops = []
+    if conversations is not None:  # Query only (a least-privilege user may not Scan)
+        for conv in conversations:
+            kw = {"TableName": table, "KeyConditionExpression": "pk = :p",
+                  "ExpressionAttributeValues": {":p": {"S": "c#" + conv}}}
+            while True:
+                page = ddb.query(**kw)
+                ops += decode_items(page["Items"])
+                if "LastEvaluatedKey" not in page:
+                    break
+                kw["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return ops
+    kwargs = {"TableName": table}
+    while True:
+        page = ddb.scan(**kwargs)
+        ops += decode_items(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return ops
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def decode_items(items):
+    """(conversation, kind, op_id) of every operation in these message items."""
+    ops = []
+    for item in items:
+        pk = item["pk"]["S"]
+        if not pk.startswith("c#") or "o" not in item:
+            continue
+        blob = item["o"]["B"]
+        i = 0
+        while i < len(blob):
+            n, i = read_varint(blob, i)
+            rec = blob[i:i + n]
+            i += n
+            idlen, j = read_varint(rec, 2)
+            ops.append((pk[2:], rec[1], rec[j:j + idlen].decode()))
+    return ops
+
+
+def metrics(port):
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name, value = line.rsplit(" ", 1)
+        out[name] = float(value)
+    return out, text
+
+
+def healthz(port):
+    try:
+        r = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+class Daemon:
+    """A `tidings daemon` process; its stderr goes to a log file we can read."""
+
+    @classmethod
+    def start(cls, tidings, global_args, daemon_args, env, log_path):
+        d = cls.__new__(cls)
+        d.log_path = log_path
+        d.logf = open(log_path, "ab")
+        d.proc = subprocess.Popen([tidings, *global_args, "daemon", *daemon_args], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=d.logf,
+                                  stdin=subprocess.DEVNULL)
+        return d
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def wait_log(self, pattern, timeout=20.0):
+        end = time.time() + timeout
+        while time.time() < end:
+            m = re.search(pattern, self.log())
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        return re.search(pattern, self.log())
+
+    def metrics_port(self):
+        m = self.wait_log(r'metrics\.listening(?: address=\S+ port=|".*"port":")(\d+)')
+        return int(m.group(1)) if m else None
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=10):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+        return self.proc.returncode
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.logf.close()
+
+
+class Checks:
+    def __init__(self):
+        self.failures = []
+        self.lock = threading.Lock()
+
+    def check(self, cond, what):
+        if not cond:
+            with self.lock:
+                self.failures.append(what)
+        return cond
+
+    def finish(self, name):
+        if self.failures:
+            print(f"{name}: {len(self.failures)} failures:")
+            for f in self.failures:
+                print("  -", f)
+            raise SystemExit(1)
+        print(f"{name}: all checks passed")
