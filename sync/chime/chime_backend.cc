@@ -420,6 +420,17 @@ Result<sync::PushAck> ChimeBackend::PushOne(const std::string& channel_arn,
       EncodeBody(op.body, &e.body, &encoding);
       e.encoding = encoding;
     }
+    if (op.kind == engine::OpKind::kDelete) {
+      // The target's order key travels with the delete: the native redaction
+      // may strip the target's metadata before another device pulls it.
+      Envelope target;
+      if (auto it = known_.find(op.message_id);
+          it != known_.end() && ParseEnvelope(it->second.envelope, &target)) {
+        e.target_hlc = target.hlc;
+        e.target_replica = target.replica;
+        e.target_content_type = target.content_type;
+      }
+    }
     e.reaction = op.reaction;
     e.read_hlc = op.read_up_to.hlc;
     e.read_replica = op.read_up_to.replica;
@@ -633,6 +644,17 @@ Result<sync::PullPage> ChimeBackend::Pull(const std::string& conversation_id,
       if (op.kind == engine::OpKind::kEdit) op.content_type = e.content_type;
       op.reaction = e.reaction;
       op.read_up_to = {e.read_hlc, e.read_replica};
+      if (op.kind == engine::OpKind::kDelete && (e.target_hlc != 0 || e.target_replica != 0)) {
+        // The target as a placeholder first: ignored where the message
+        // exists (inserts are idempotent by id), the tombstone's place where
+        // the redaction left nothing to merge.
+        engine::Operation target = op;
+        target.kind = engine::OpKind::kSend;
+        target.op_id = op.message_id;
+        target.at = {e.target_hlc, e.target_replica};
+        target.content_type = e.target_content_type;
+        out.ops.push_back(std::move(target));
+      }
       out.ops.push_back(std::move(op));
       continue;
     }

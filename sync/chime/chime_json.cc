@@ -190,6 +190,11 @@ std::string WriteEnvelope(const Envelope& e, bool with_payload) {
   if (with_payload) {
     if (!e.body.empty()) out += ",\"b\":" + aws::JsonQuote(e.body);
     if (!e.reaction.empty()) out += ",\"re\":" + aws::JsonQuote(e.reaction);
+    if (e.target_hlc != 0 || e.target_replica != 0) {
+      out += ",\"t\":\"" + Hex64(e.target_hlc) + ":" + Hex64(e.target_replica) + "\"";
+      if (!e.target_content_type.empty())
+        out += ",\"tct\":" + aws::JsonQuote(e.target_content_type);
+    }
     if (e.read_hlc != 0 || e.read_replica != 0) {
       out += ",\"ru\":\"" + Hex64(e.read_hlc) + ":" + Hex64(e.read_replica) + "\"";
     }
@@ -216,7 +221,7 @@ bool ParseEnvelope(std::string_view json, Envelope* out) {
     *to = std::string(s);
     return true;
   };
-  std::string h, r, ru;
+  std::string h, r, ru, t;
   bool has_op = false;
   {
     element v;
@@ -225,7 +230,8 @@ bool ParseEnvelope(std::string_view json, Envelope* out) {
   if (!field("k", &e.kind) || !field("op", &e.op_id) || !field("id", &e.message_id) ||
       !field("a", &e.author) || !field("h", &h) || !field("r", &r) ||
       !field("ct", &e.content_type) || !field("enc", &e.encoding) || !field("b", &e.body) ||
-      !field("re", &e.reaction) || !field("ru", &ru)) {
+      !field("re", &e.reaction) || !field("ru", &ru) || !field("t", &t) ||
+      !field("tct", &e.target_content_type)) {
     return false;
   }
   if (e.kind.empty() || e.author.empty() || !ParseHex64(h, &e.hlc) || !ParseHex64(r, &e.replica)) {
@@ -237,6 +243,13 @@ bool ParseEnvelope(std::string_view json, Envelope* out) {
     size_t colon = ru.find(':');
     if (colon == std::string::npos || !ParseHex64(ru.substr(0, colon), &e.read_hlc) ||
         !ParseHex64(ru.substr(colon + 1), &e.read_replica)) {
+      return false;
+    }
+  }
+  if (!t.empty()) {
+    size_t colon = t.find(':');
+    if (colon == std::string::npos || !ParseHex64(t.substr(0, colon), &e.target_hlc) ||
+        !ParseHex64(t.substr(colon + 1), &e.target_replica)) {
       return false;
     }
   }

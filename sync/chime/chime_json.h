@@ -68,6 +68,10 @@ struct Envelope {
   std::string reaction;
   uint64_t read_hlc = 0, read_replica = 0;
   std::map<std::string, std::string> metadata;
+  // Deletes: the target's order key and content type, so a device that finds
+  // the target redacted (metadata gone) still places its tombstone.
+  uint64_t target_hlc = 0, target_replica = 0;
+  std::string target_content_type;
 };
 // Writes the envelope as compact JSON. `with_body` includes body, reaction and
 // read marker fields (op message Content); without, the header only.

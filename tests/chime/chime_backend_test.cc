@@ -315,25 +315,37 @@ TEST(ChimeBackend, OperationsTravelAsMessagesAndAreMirrored) {
   EXPECT_EQ(kept.hlc, send.at.hlc);
 
   // A fresh device pulls all of it back: same ops, same ids and order keys,
-  // whatever the native calls did to the original message.
-  auto other = f.Backend(kAlice);
-  auto page = other->Pull("c1", "", 50);
-  ASSERT_TRUE(page.ok()) << page.status().ToString();
-  std::vector<engine::OpKind> kinds;
-  for (const auto& op : page->ops) kinds.push_back(op.kind);
-  // The send (redacted by the mirror: a tombstone with it), then the ops.
-  ASSERT_EQ(kinds,
-            (std::vector<engine::OpKind>{engine::OpKind::kSend, engine::OpKind::kDelete,
-                                         engine::OpKind::kEdit, engine::OpKind::kReact,
-                                         engine::OpKind::kReadMarker, engine::OpKind::kDelete}));
-  EXPECT_EQ(page->ops[0].op_id, send.op_id);
-  EXPECT_EQ(page->ops[0].at, send.at);
-  EXPECT_EQ(page->ops[2].body, "fixed");
-  EXPECT_EQ(page->ops[2].at, edit.at);
-  EXPECT_EQ(page->ops[3].reaction, "👍");
-  EXPECT_EQ(page->ops[4].read_up_to, send.at);
-  EXPECT_EQ(page->ops[5].op_id, del.op_id);
-  for (const auto& op : page->ops) EXPECT_FALSE(op.remote_id.empty());
+  // whatever the native calls did to the original message. The redaction
+  // stripped the send's metadata, so the delete brings its place along.
+  for (bool keeps : {false, true}) {
+    f.server->redact_keeps_metadata = keeps;
+    if (keeps) {
+      auto& first = f.server->channels[*arn].messages[0];
+      first.metadata = Field(f.server->requests[2].body, "Metadata");
+    }
+    auto other = f.Backend(kAlice);
+    auto page = other->Pull("c1", "", 50);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    std::vector<engine::OpKind> kinds;
+    for (const auto& op : page->ops) kinds.push_back(op.kind);
+    using K = engine::OpKind;
+    std::vector<K> expected = {K::kEdit, K::kReact, K::kReadMarker, K::kSend, K::kDelete};
+    if (keeps) expected.insert(expected.begin(), {K::kSend, K::kDelete});  // tombstone
+    ASSERT_EQ(kinds, expected) << keeps;
+    const size_t o = keeps ? 2 : 0;
+    EXPECT_EQ(page->ops[o].body, "fixed");
+    EXPECT_EQ(page->ops[o].at, edit.at);
+    EXPECT_EQ(page->ops[o + 1].reaction, "👍");
+    EXPECT_EQ(page->ops[o + 2].read_up_to, send.at);
+    EXPECT_EQ(page->ops[o + 3].op_id, send.op_id) << "the target's place";
+    EXPECT_EQ(page->ops[o + 3].at, send.at);
+    EXPECT_EQ(page->ops[o + 4].op_id, del.op_id);
+    if (keeps) {
+      EXPECT_EQ(page->ops[0].op_id, send.op_id);
+      EXPECT_EQ(page->ops[0].at, send.at);
+    }
+    for (const auto& op : page->ops) EXPECT_FALSE(op.remote_id.empty());
+  }
 }
 
 TEST(ChimeBackend, MirrorFailureLosesNothingAndDoublesNothing) {

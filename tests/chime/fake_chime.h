@@ -63,7 +63,8 @@ class FakeChime {
   std::map<std::string, FakeChannel> channels;  // by ARN
   std::deque<Fault> faults;                     // consumed one per request
   int64_t now_ms = 1'700'000'000'000;
-  int64_t step_ms = 1;  // server time passing per request
+  int64_t step_ms = 1;                 // server time passing per request
+  bool redact_keeps_metadata = false;  // the emulator strips it, like Chime
   bool support_channel_id = true;
   int next_id = 1;
 
@@ -214,6 +215,7 @@ class FakeChime {
         if (req.method == "POST" && query.count("operation")) {
           m.redacted = true;
           m.content.clear();
+          if (!redact_keeps_metadata) m.metadata.clear();
         } else if (req.method == "PUT") {
           m.content = field("Content");
           m.metadata = field("Metadata");
