@@ -170,6 +170,7 @@ listen = "127.0.0.1:0"
         run([*g, "conversation", "conv-1", "--title", "T", "--member", "bob"], env, expect=0)
         run([*g, "edit", "no-such-id", "x"], env, expect=3)
         run([*g, "send", "-c", "conv-0", "x" * (70 * 1024)], env, expect=2)
+        p = run([*g, "daemon", "--poke"], env, expect=0)
         # Read-only commands while the daemon holds the store.
         for cmd in (["status"], ["log", "-c", "conv-0"], ["conversations"], ["outbox"], ["stats"],
                     ["verify"]):
@@ -220,6 +221,7 @@ listen = "127.0.0.1:0"
                      "tidings_last_success_timestamp_seconds{backend=\"dynamodb\"}",
                      "tidings_sync_up{backend=\"dynamodb\"} 1",
                      'tidings_socket_requests_total{op="send",result="ok"}',
+                     'tidings_socket_requests_total{op="poke",result="ok"} 1',
                      'tidings_socket_requests_total{op="auth",result="UNAUTHENTICATED"} 1']:
             c.check(name in text, f"/metrics lacks {name}")
         c.check(m.get('tidings_backend_requests_total{backend="dynamodb"}', 0) > 0, "requests > 0")
@@ -259,8 +261,9 @@ listen = "127.0.0.1:0"
             except ValueError:
                 c.check(False, f"log line not JSON: {line[:120]}")
         c.check('"level":"debug"' in log, "log level reloaded to debug")
-        # Writes work directly again once the daemon is gone.
+        # Writes work directly again once the daemon is gone; a poke says none runs.
         run([*g, "send", "-c", "conv-1", "direct"], env, expect=0)
+        run([*g, "daemon", "--poke"], env, expect=3)
 
         # ---- credentials the server refuses: 503 with the reason
         store_b, key_b = os.path.join(d, "b"), os.path.join(d, "b.key")
