@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <cctype>
 #include <chrono>
 #include <ctime>
 #include <random>
@@ -69,7 +70,9 @@ Status ErrorFromResponse(const http::Response& r, std::string_view service) {
     return Unauthenticated(what + "; check the AWS credentials");
   }
   if (Contains(t, "AccessDenied") || t == "ForbiddenException" || r.status == 403) {
-    return PermissionDenied(what + "; the credentials lack a permission (see docs/dynamodb.md)");
+    return PermissionDenied(what + "; the credentials lack a permission (see docs/" +
+                            (service == "chime" ? std::string("chime") : std::string("dynamodb")) +
+                            ".md)");
   }
   if (t == "ResourceNotFoundException" || t == "NotFoundException" || r.status == 404) {
     return NotFound(what);
@@ -81,30 +84,28 @@ Status ErrorFromResponse(const http::Response& r, std::string_view service) {
   return FailedPrecondition(what);
 }
 
-AwsJsonClient::AwsJsonClient(ServiceConfig config, std::shared_ptr<CredentialsProvider> credentials,
-                             std::unique_ptr<http::HttpClient> http)
+AwsTransport::AwsTransport(ServiceConfig config, std::shared_ptr<CredentialsProvider> credentials,
+                           std::unique_ptr<http::HttpClient> http)
     : config_(std::move(config)), credentials_(std::move(credentials)), http_(std::move(http)) {}
 
-int64_t AwsJsonClient::ServerNowMs() const { return NowMs() + skew_ms_; }
+int64_t AwsTransport::ServerNowMs() const { return NowMs() + skew_ms_; }
 
-Result<std::string> AwsJsonClient::Call(std::string_view operation, const std::string& body) {
+Result<http::Response> AwsTransport::Send(const http::Request& request) {
   static thread_local std::mt19937_64 rng(std::random_device{}());
   bool skew_retried = false;
   Status last;
+  last_error_type_.clear();
+  last_retry_after_ms_.reset();
   for (int attempt = 0; attempt < config_.max_attempts; ++attempt) {
     TIDINGS_ASSIGN_OR_RETURN(Credentials creds, credentials_->Get());
-    http::Request req;
-    req.method = "POST";
-    req.url = config_.endpoint + "/";
-    req.headers = {{"content-type", config_.content_type},
-                   {"x-amz-target", config_.target_prefix + "." + std::string(operation)}};
-    req.body = body;
+    http::Request req = request;
     TIDINGS_RETURN_IF_ERROR(
         SignRequest(&req, creds, {config_.region, config_.signing_name, ServerNowMs() / 1000}));
     ++requests_;
     auto resp = http_->Send(req);
     int64_t retry_after = -1;
     int cost = 5;
+    last_error_type_.clear();
     if (!resp.ok()) {
       last = resp.status();
       if (last.code() == Code::kCancelled) return last;
@@ -128,11 +129,16 @@ Result<std::string> AwsJsonClient::Call(std::string_view operation, const std::s
           }
         }
         quota_ = std::min(500, quota_ + 1);
-        return std::move(resp->body);
+        last_retry_after_ms_.reset();
+        return std::move(*resp);
       }
       last = ErrorFromResponse(*resp, config_.signing_name);
       AwsErrorBody e;
       ParseErrorJson(resp->body, &e);
+      if (std::string header = resp->Header("x-amzn-errortype"); !header.empty()) {
+        e.type = header.substr(0, header.find(':'));
+      }
+      last_error_type_ = e.type;
       if (!skew_retried &&
           (e.type == "RequestTimeTooSkewed" || e.type == "InvalidSignatureException") &&
           (Contains(e.message, "Signature expired") || Contains(e.message, "skew") ||
@@ -144,8 +150,13 @@ Result<std::string> AwsJsonClient::Call(std::string_view operation, const std::s
           continue;
         }
       }
-      std::string ra = resp->Header("x-amz-retry-after");
-      if (!ra.empty()) retry_after = std::atoll(ra.c_str());
+      if (std::string ra = resp->Header("x-amz-retry-after"); !ra.empty()) {
+        retry_after = std::atoll(ra.c_str());
+      } else if (std::string secs = resp->Header("retry-after");
+                 !secs.empty() && std::isdigit(static_cast<unsigned char>(secs[0]))) {
+        retry_after = std::atoll(secs.c_str()) * 1000;
+      }
+      if (retry_after >= 0) last_retry_after_ms_ = retry_after;
     }
     if (!last.IsRetryable() || last.code() == Code::kAborted) return last;
     if (attempt + 1 >= config_.max_attempts || quota_ < cost) return last;
@@ -157,6 +168,38 @@ Result<std::string> AwsJsonClient::Call(std::string_view operation, const std::s
     std::this_thread::sleep_for(std::chrono::milliseconds(wait));
   }
   return last;
+}
+
+AwsJsonClient::AwsJsonClient(ServiceConfig config, std::shared_ptr<CredentialsProvider> credentials,
+                             std::unique_ptr<http::HttpClient> http)
+    : transport_(std::move(config), std::move(credentials), std::move(http)) {}
+
+Result<std::string> AwsJsonClient::Call(std::string_view operation, const std::string& body) {
+  const ServiceConfig& config = transport_.config();
+  http::Request req;
+  req.method = "POST";
+  req.url = config.endpoint + "/";
+  req.headers = {{"content-type", config.content_type},
+                 {"x-amz-target", config.target_prefix + "." + std::string(operation)}};
+  req.body = body;
+  TIDINGS_ASSIGN_OR_RETURN(http::Response resp, transport_.Send(req));
+  return std::move(resp.body);
+}
+
+AwsRestClient::AwsRestClient(ServiceConfig config, std::shared_ptr<CredentialsProvider> credentials,
+                             std::unique_ptr<http::HttpClient> http)
+    : transport_(std::move(config), std::move(credentials), std::move(http)) {}
+
+Result<std::string> AwsRestClient::Call(std::string_view method, std::string_view path_and_query,
+                                        const http::Headers& headers, const std::string& body) {
+  http::Request req;
+  req.method = std::string(method);
+  req.url = transport_.config().endpoint + std::string(path_and_query);
+  req.headers = headers;
+  if (!body.empty()) req.headers.emplace_back("content-type", "application/json");
+  req.body = body;
+  TIDINGS_ASSIGN_OR_RETURN(http::Response resp, transport_.Send(req));
+  return std::move(resp.body);
 }
 
 }  // namespace tidings::aws

@@ -1,5 +1,8 @@
 // AwsJsonClient: one AWS JSON-protocol service (DynamoDB speaks
 // awsJson1_0) over an HttpClient: signing, error model and retries.
+// AwsRestClient: the same for a rest-json service (Chime SDK Messaging):
+// method, encoded path and query per operation, JSON bodies.
+// Both share AwsTransport (sign, send, retry, clock skew).
 //
 // Errors map to Status codes the reconciler classifies:
 //   throttling, 429, 5xx, CRC32 mismatch, transport errors -> Unavailable
@@ -16,6 +19,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "sync/aws/credentials.h"
@@ -36,18 +40,28 @@ struct ServiceConfig {
 // Maps a non-2xx response to a Status (exposed for tests and the Chime client).
 Status ErrorFromResponse(const http::Response& response, std::string_view service);
 
-class AwsJsonClient {
+// Signs and sends requests of one service with AWS standard-mode retries.
+class AwsTransport {
  public:
-  AwsJsonClient(ServiceConfig config, std::shared_ptr<CredentialsProvider> credentials,
-                std::unique_ptr<http::HttpClient> http);
+  AwsTransport(ServiceConfig config, std::shared_ptr<CredentialsProvider> credentials,
+               std::unique_ptr<http::HttpClient> http);
 
-  // Calls `operation` with a JSON body; returns the response body.
-  Result<std::string> Call(std::string_view operation, const std::string& body);
+  // Signs (fresh credentials and time on every attempt) and sends `request`
+  // (method, url, headers and body set; url relative to nothing: complete).
+  // Returns the 2xx response, or the last error mapped by ErrorFromResponse
+  // (or the transport's) after the retries allowed.
+  Result<http::Response> Send(const http::Request& request);
   // Server time estimate (ms) from the last Date header seen.
   int64_t ServerNowMs() const;
   void Cancel() { http_->Cancel(); }
   uint64_t requests() const { return requests_; }
   uint64_t retries() const { return retries_; }
+  // Of the last failed Send: the service's error type ("ConflictException",
+  // "" for a transport failure) and its retry hint (x-amz-retry-after in ms,
+  // or Retry-After in seconds), if any.
+  const std::string& last_error_type() const { return last_error_type_; }
+  std::optional<int64_t> last_retry_after_ms() const { return last_retry_after_ms_; }
+  const ServiceConfig& config() const { return config_; }
 
  private:
   ServiceConfig config_;
@@ -56,6 +70,46 @@ class AwsJsonClient {
   int64_t skew_ms_ = 0;  // server - local
   int quota_ = 500;
   uint64_t requests_ = 0, retries_ = 0;
+  std::string last_error_type_;
+  std::optional<int64_t> last_retry_after_ms_;
+};
+
+class AwsJsonClient {
+ public:
+  AwsJsonClient(ServiceConfig config, std::shared_ptr<CredentialsProvider> credentials,
+                std::unique_ptr<http::HttpClient> http);
+
+  // Calls `operation` with a JSON body; returns the response body.
+  Result<std::string> Call(std::string_view operation, const std::string& body);
+  // Server time estimate (ms) from the last Date header seen.
+  int64_t ServerNowMs() const { return transport_.ServerNowMs(); }
+  void Cancel() { transport_.Cancel(); }
+  uint64_t requests() const { return transport_.requests(); }
+  uint64_t retries() const { return transport_.retries(); }
+
+ private:
+  AwsTransport transport_;
+};
+
+// rest-json: the operation is the method and path; the body (if any) JSON.
+class AwsRestClient {
+ public:
+  AwsRestClient(ServiceConfig config, std::shared_ptr<CredentialsProvider> credentials,
+                std::unique_ptr<http::HttpClient> http);
+
+  // `path_and_query` is already percent-encoded ("/channels/arn%3A...?x=1").
+  // `headers` are added (e.g. x-amz-chime-bearer). Returns the response body.
+  Result<std::string> Call(std::string_view method, std::string_view path_and_query,
+                           const http::Headers& headers, const std::string& body);
+  int64_t ServerNowMs() const { return transport_.ServerNowMs(); }
+  void Cancel() { transport_.Cancel(); }
+  uint64_t requests() const { return transport_.requests(); }
+  uint64_t retries() const { return transport_.retries(); }
+  const std::string& last_error_type() const { return transport_.last_error_type(); }
+  std::optional<int64_t> last_retry_after_ms() const { return transport_.last_retry_after_ms(); }
+
+ private:
+  AwsTransport transport_;
 };
 
 }  // namespace tidings::aws

@@ -1,0 +1,276 @@
+#include "sync/chime/chime_json.h"
+
+#include <simdjson.h>
+
+#include <charconv>
+#include <cmath>
+#include <ctime>
+
+#include "sync/aws/json.h"
+
+namespace tidings::chime {
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::object;
+
+Status Malformed(std::string_view what) {
+  return InvalidArgument("malformed Chime response: " + std::string(what));
+}
+
+// "" if absent or not a string.
+std::string Str(const element& e, std::string_view key) {
+  std::string_view v;
+  if (e[key].get_string().get(v)) return "";
+  return std::string(v);
+}
+
+// ISO 8601 "2026-11-24T18:00:00.123Z" (or with an offset of Z only) -> ms.
+bool ParseIso8601(std::string_view s, int64_t* ms) {
+  std::tm tm{};
+  std::string str(s);
+  const char* rest = strptime(str.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (rest == nullptr) return false;
+  int64_t frac_ms = 0;
+  if (*rest == '.') {
+    ++rest;
+    int digits = 0;
+    while (*rest >= '0' && *rest <= '9') {
+      if (digits < 3) frac_ms = frac_ms * 10 + (*rest - '0');
+      ++digits;
+      ++rest;
+    }
+    for (; digits < 3; ++digits) frac_ms *= 10;
+  }
+  if (*rest != 'Z' && *rest != '\0' && std::string_view(rest) != "+00:00") return false;
+  *ms = static_cast<int64_t>(timegm(&tm)) * 1000 + frac_ms;
+  return true;
+}
+
+// rest-json timestamps are epoch seconds (with a fraction); accept ISO 8601
+// strings too. False if absent or malformed.
+bool Timestamp(const element& e, std::string_view key, int64_t* ms) {
+  element v;
+  if (e[key].get(v)) return false;
+  double d;
+  if (!v.get_double().get(d)) {
+    if (!std::isfinite(d) || d < 0 || d > 1e11) return false;
+    *ms = static_cast<int64_t>(std::llround(d * 1000.0));
+    return true;
+  }
+  std::string_view s;
+  if (!v.get_string().get(s)) {
+    double secs = 0;
+    auto r = std::from_chars(s.data(), s.data() + s.size(), secs);
+    if (r.ec == std::errc() && r.ptr == s.data() + s.size() && secs >= 0 && secs < 1e11) {
+      *ms = static_cast<int64_t>(std::llround(secs * 1000.0));
+      return true;
+    }
+    return ParseIso8601(s, ms);
+  }
+  return false;
+}
+
+bool Parse(simdjson::dom::parser& parser, const simdjson::padded_string& padded, element* doc) {
+  return !parser.parse(padded).get(*doc) && doc->is_object();
+}
+
+std::string Hex64(uint64_t v) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i) {
+    out[static_cast<size_t>(i)] = kHex[v & 15];
+    v >>= 4;
+  }
+  return out;
+}
+
+bool ParseHex64(std::string_view s, uint64_t* out) {
+  if (s.empty() || s.size() > 16) return false;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), *out, 16);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+}  // namespace
+
+Result<MessagesPage> ParseListChannelMessages(std::string_view body) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(body);
+  element doc;
+  if (!Parse(parser, padded, &doc)) return Malformed("ListChannelMessages is not a JSON object");
+  MessagesPage page;
+  page.next_token = Str(doc, "NextToken");
+  simdjson::dom::array messages;
+  element list;
+  if (doc["ChannelMessages"].get(list)) return page;  // absent: no messages
+  if (list.is_null()) return page;
+  if (list.get_array().get(messages)) return Malformed("ChannelMessages is not an array");
+  for (element m : messages) {
+    if (!m.is_object()) return Malformed("a channel message is not an object");
+    ChimeMessage out;
+    out.message_id = Str(m, "MessageId");
+    if (out.message_id.empty()) return Malformed("a channel message without MessageId");
+    if (!Timestamp(m, "CreatedTimestamp", &out.created_ms)) {
+      return Malformed("a channel message without a valid CreatedTimestamp");
+    }
+    out.content = Str(m, "Content");
+    out.metadata = Str(m, "Metadata");
+    out.content_type = Str(m, "ContentType");
+    out.type = Str(m, "Type");
+    element sender;
+    if (!m["Sender"].get(sender) && sender.is_object()) out.sender_arn = Str(sender, "Arn");
+    element status;
+    if (!m["Status"].get(status) && status.is_object()) out.status = Str(status, "Value");
+    bool redacted = false;
+    if (!m["Redacted"].get_bool().get(redacted)) out.redacted = redacted;
+    page.messages.push_back(std::move(out));
+  }
+  return page;
+}
+
+Result<ChannelsPage> ParseListChannelMemberships(std::string_view body) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(body);
+  element doc;
+  if (!Parse(parser, padded, &doc)) {
+    return Malformed("ListChannelMembershipsForAppInstanceUser is not a JSON object");
+  }
+  ChannelsPage page;
+  page.next_token = Str(doc, "NextToken");
+  element list;
+  if (doc["ChannelMemberships"].get(list) || list.is_null()) return page;
+  simdjson::dom::array memberships;
+  if (list.get_array().get(memberships)) return Malformed("ChannelMemberships is not an array");
+  for (element m : memberships) {
+    element summary;
+    if (!m.is_object() || m["ChannelSummary"].get(summary) || !summary.is_object()) {
+      return Malformed("a channel membership without ChannelSummary");
+    }
+    ChannelInfo c;
+    c.arn = Str(summary, "ChannelArn");
+    if (c.arn.empty()) return Malformed("a channel summary without ChannelArn");
+    c.name = Str(summary, "Name");
+    c.metadata = Str(summary, "Metadata");
+    page.channels.push_back(std::move(c));
+  }
+  return page;
+}
+
+Result<std::string> ParseStringField(std::string_view body, std::string_view field) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(body);
+  element doc;
+  std::string_view v;
+  if (!Parse(parser, padded, &doc) || doc[field].get_string().get(v) || v.empty()) {
+    return Malformed("no " + std::string(field));
+  }
+  return std::string(v);
+}
+
+bool IsUtf8(std::string_view s) { return simdjson::validate_utf8(s.data(), s.size()); }
+
+std::string WriteEnvelope(const Envelope& e, bool with_payload) {
+  std::string out = "{\"tidings\":1,\"k\":" + aws::JsonQuote(e.kind);
+  if (e.op_id != e.message_id || e.kind != "send") out += ",\"op\":" + aws::JsonQuote(e.op_id);
+  if (!e.message_id.empty()) out += ",\"id\":" + aws::JsonQuote(e.message_id);
+  out += ",\"a\":" + aws::JsonQuote(e.author);
+  out += ",\"h\":\"" + Hex64(e.hlc) + "\",\"r\":\"" + Hex64(e.replica) + "\"";
+  if (!e.content_type.empty()) out += ",\"ct\":" + aws::JsonQuote(e.content_type);
+  if (!e.encoding.empty()) out += ",\"enc\":" + aws::JsonQuote(e.encoding);
+  if (!e.metadata.empty()) {
+    out += ",\"md\":{";
+    bool first = true;
+    for (const auto& [k, v] : e.metadata) {
+      if (!first) out += ",";
+      first = false;
+      out += aws::JsonQuote(k) + ":" + aws::JsonQuote(v);
+    }
+    out += "}";
+  }
+  if (with_payload) {
+    if (!e.body.empty()) out += ",\"b\":" + aws::JsonQuote(e.body);
+    if (!e.reaction.empty()) out += ",\"re\":" + aws::JsonQuote(e.reaction);
+    if (e.read_hlc != 0 || e.read_replica != 0) {
+      out += ",\"ru\":\"" + Hex64(e.read_hlc) + ":" + Hex64(e.read_replica) + "\"";
+    }
+  }
+  out += "}";
+  return out;
+}
+
+bool ParseEnvelope(std::string_view json, Envelope* out) {
+  if (json.empty() || json.front() != '{') return false;
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(json);
+  element doc;
+  if (!Parse(parser, padded, &doc)) return false;
+  int64_t version = 0;
+  if (doc["tidings"].get_int64().get(version) || version != 1) return false;
+  Envelope e;
+  // Every present field must have the right type; absent ones stay empty.
+  auto field = [&](std::string_view key, std::string* to) {
+    element v;
+    if (doc[key].get(v)) return true;
+    std::string_view s;
+    if (v.get_string().get(s)) return false;
+    *to = std::string(s);
+    return true;
+  };
+  std::string h, r, ru;
+  bool has_op = false;
+  {
+    element v;
+    has_op = !doc["op"].get(v);
+  }
+  if (!field("k", &e.kind) || !field("op", &e.op_id) || !field("id", &e.message_id) ||
+      !field("a", &e.author) || !field("h", &h) || !field("r", &r) ||
+      !field("ct", &e.content_type) || !field("enc", &e.encoding) || !field("b", &e.body) ||
+      !field("re", &e.reaction) || !field("ru", &ru)) {
+    return false;
+  }
+  if (e.kind.empty() || e.author.empty() || !ParseHex64(h, &e.hlc) || !ParseHex64(r, &e.replica)) {
+    return false;
+  }
+  if (!has_op) e.op_id = e.message_id;
+  if (e.op_id.empty()) return false;
+  if (!ru.empty()) {
+    size_t colon = ru.find(':');
+    if (colon == std::string::npos || !ParseHex64(ru.substr(0, colon), &e.read_hlc) ||
+        !ParseHex64(ru.substr(colon + 1), &e.read_replica)) {
+      return false;
+    }
+  }
+  element md;
+  if (!doc["md"].get(md)) {
+    object obj;
+    if (md.get_object().get(obj)) return false;
+    for (auto [k, v] : obj) {
+      std::string_view s;
+      if (v.get_string().get(s)) return false;
+      e.metadata[std::string(k)] = std::string(s);
+    }
+  }
+  *out = std::move(e);
+  return true;
+}
+
+std::string WriteChannelMetadata(std::string_view conversation_id) {
+  return "{\"tidings\":1,\"conversation\":" + aws::JsonQuote(conversation_id) + "}";
+}
+
+std::optional<std::string> ParseChannelMetadata(std::string_view json) {
+  if (json.empty() || json.front() != '{') return std::nullopt;
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(json);
+  element doc;
+  if (!Parse(parser, padded, &doc)) return std::nullopt;
+  int64_t version = 0;
+  std::string_view id;
+  if (doc["tidings"].get_int64().get(version) || version != 1 ||
+      doc["conversation"].get_string().get(id) || id.empty()) {
+    return std::nullopt;
+  }
+  return std::string(id);
+}
+
+}  // namespace tidings::chime

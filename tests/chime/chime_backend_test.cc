@@ -1,0 +1,604 @@
+// The Chime backend against an in-process fake of the service (fake_chime.h):
+// request shapes (paths, encoded ARNs, query timestamps, headers, tokens,
+// metadata, base64, limits), the mapping back from channel messages, the
+// cursor and its overlap, error mapping, and the reconciler parking a
+// conversation the user was removed from.
+#include "sync/chime/chime_backend.h"
+
+#include <gtest/gtest.h>
+
+#include "../engine/test_util.h"
+#include "crypto/hash.h"
+#include "fake_chime.h"
+#include "sync/chime/chime_json.h"
+#include "sync/core/reconciler.h"
+
+namespace tidings::chime {
+namespace {
+
+const std::string kApp = "arn:aws:chime:us-east-1:123456789012:app-instance/app-1";
+const std::string kAlice = kApp + "/user/alice";
+const std::string kBob = kApp + "/user/bob";
+
+struct Fixture {
+  std::shared_ptr<testing::FakeChime> server = std::make_shared<testing::FakeChime>();
+  std::unique_ptr<ChimeBackend> Backend(const std::string& user = kAlice) {
+    ChimeConfig c;
+    c.app_instance_arn = kApp;
+    c.user_arn = user;
+    c.region = "us-east-1";
+    c.endpoint = "http://127.0.0.1:9";
+    auto b = ChimeBackend::Create(c, aws::StaticCredentials({"AKIDEXAMPLE", "secret", "", 0}),
+                                  std::make_unique<testing::FakeHttp>(server));
+    EXPECT_TRUE(b.ok()) << b.status().ToString();
+    return std::move(*b);
+  }
+  std::string Header(const http::Request& r, const std::string& name) {
+    for (const auto& [k, v] : r.headers)
+      if (k == name) return v;
+    return "";
+  }
+};
+
+engine::Conversation Conv(const std::string& id,
+                          std::vector<std::string> members = {"alice", "bob"}) {
+  engine::Conversation c;
+  c.id = id;
+  c.title = "Visit";
+  c.members = std::move(members);
+  return c;
+}
+
+engine::Operation Send(const std::string& id, const std::string& body) {
+  engine::Operation op;
+  op.kind = engine::OpKind::kSend;
+  op.op_id = op.message_id = id;
+  op.author = "alice";
+  op.at = {(uint64_t{1'700'000'000'000} << 16) | 3, 0xabcdef};
+  op.body = body;
+  op.content_type = "text/plain";
+  return op;
+}
+
+std::string Field(const std::string& json, const char* name) {
+  simdjson::dom::parser p;
+  simdjson::padded_string padded(json);
+  std::string_view v;
+  if (p.parse(padded)[name].get_string().get(v)) return "";
+  return std::string(v);
+}
+
+TEST(ChimeBackend, CreateRefusesMissingArns) {
+  auto bad = ChimeBackend::Create({"not-an-arn", kAlice, "us-east-1", "http://x"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("AppInstance ARN"), std::string::npos);
+  auto no_user = ChimeBackend::Create({kApp, "", "us-east-1", "http://x"});
+  EXPECT_EQ(no_user.status().code(), Code::kInvalidArgument);
+}
+
+TEST(ChimeBackend, EnsureConversationCreatesTheChannelWithMembers) {
+  Fixture f;
+  auto b = f.Backend();
+  auto arn = b->EnsureConversation(Conv("visit-1"));
+  ASSERT_TRUE(arn.ok()) << arn.status().ToString();
+  EXPECT_EQ(*arn, b->DefaultChannelArn("visit-1"));
+  ASSERT_EQ(f.server->requests.size(), 3u);  // listing, CreateChannel, bob's membership
+  const auto& list = f.server->requests[0];
+  EXPECT_EQ(list.method, "GET");
+  EXPECT_NE(list.url.find("/channels?scope=app-instance-user-memberships"), std::string::npos);
+  EXPECT_NE(list.url.find("app-instance-user-arn=arn%3Aaws%3Achime%3Aus-east-1%3A123456789012%"
+                          "3Aapp-instance%2Fapp-1%2Fuser%2Falice"),
+            std::string::npos)
+      << list.url;
+  const auto& create = f.server->requests[1];
+  EXPECT_EQ(create.method, "POST");
+  EXPECT_EQ(create.url, "http://127.0.0.1:9/channels");
+  EXPECT_EQ(Field(create.body, "AppInstanceArn"), kApp);
+  EXPECT_EQ(Field(create.body, "ChannelId"), arn->substr(kApp.size() + 9));
+  EXPECT_EQ(Field(create.body, "ClientRequestToken"), Field(create.body, "ChannelId"));
+  EXPECT_EQ(ParseChannelMetadata(Field(create.body, "Metadata")), "visit-1");
+  EXPECT_EQ(Field(create.body, "Name"), "Visit");
+  const auto& member = f.server->requests[2];
+  EXPECT_EQ(member.url,
+            "http://127.0.0.1:9/channels/" + aws::UriEncode(*arn, true) + "/memberships");
+  EXPECT_EQ(Field(member.body, "MemberArn"), kBob);
+  for (const auto& r : f.server->requests) {
+    EXPECT_EQ(f.Header(r, "x-amz-chime-bearer"), kAlice);
+    EXPECT_NE(f.Header(r, "authorization").find("/us-east-1/chime/aws4_request"),
+              std::string::npos);
+  }
+  // Cached: no more requests.
+  ASSERT_TRUE(b->EnsureConversation(Conv("visit-1")).ok());
+  EXPECT_EQ(f.server->requests.size(), 3u);
+}
+
+TEST(ChimeBackend, TwoDevicesCreatingOneConversationMeetOnOneChannel) {
+  Fixture f;
+  auto alice = f.Backend(kAlice), bob = f.Backend(kBob);
+  // Both list first (nothing there), then both create: the second gets a
+  // Conflict on the deterministic ChannelId and uses the same channel.
+  ASSERT_TRUE(alice->ListConversations().ok());
+  ASSERT_TRUE(bob->ListConversations().ok());
+  auto a = alice->EnsureConversation(Conv("shared"));
+  ASSERT_TRUE(a.ok());
+  f.server->channels[*a].members.erase(kBob);  // bob not yet added (a race)
+  auto b = bob->EnsureConversation(Conv("shared"));
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(*a, *b);
+  EXPECT_EQ(f.server->channels.size(), 1u);
+  // Listing maps the channel back to the conversation id.
+  f.server->channels[*a].members.insert(kBob);
+  auto listed = bob->ListConversations();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(*listed, std::vector<std::string>{"shared"});
+}
+
+TEST(ChimeBackend, SendShape) {
+  Fixture f;
+  auto b = f.Backend();
+  auto arn = b->EnsureConversation(Conv("c1"));
+  ASSERT_TRUE(arn.ok());
+  f.server->requests.clear();
+  engine::Operation op = Send("0190f3a2-b4c5-7000-8000-000000000001", "hello \"world\"\n");
+  op.metadata = {{"k", "v"}};
+  auto acks = b->Push("c1", std::span(&op, 1));
+  ASSERT_TRUE(acks.ok()) << acks.status().ToString();
+  ASSERT_EQ(acks->size(), 1u);
+  ASSERT_TRUE((*acks)[0].status.ok());
+  EXPECT_EQ((*acks)[0].remote_id.substr(0, 3), "msg");
+  EXPECT_GT((*acks)[0].server_time_ms, 0u);
+  ASSERT_EQ(f.server->requests.size(), 1u);
+  const auto& r = f.server->requests[0];
+  EXPECT_EQ(r.method, "POST");
+  EXPECT_EQ(r.url,
+            "http://127.0.0.1:9/channels/arn%3Aaws%3Achime%3Aus-east-1%3A123456789012%"
+            "3Aapp-instance%2Fapp-1%2Fchannel%2F" +
+                arn->substr(kApp.size() + 9) + "/messages");
+  EXPECT_EQ(Field(r.body, "ClientRequestToken"), op.message_id);
+  EXPECT_EQ(Field(r.body, "Persistence"), "PERSISTENT");
+  EXPECT_EQ(Field(r.body, "Type"), "STANDARD");
+  EXPECT_EQ(Field(r.body, "Content"), op.body);
+  EXPECT_EQ(Field(r.body, "ContentType"), "text/plain");
+  std::string metadata = Field(r.body, "Metadata");
+  EXPECT_LE(metadata.size(), kMaxMetadataBytes);
+  Envelope e;
+  ASSERT_TRUE(ParseEnvelope(metadata, &e)) << metadata;
+  EXPECT_EQ(e.kind, "send");
+  EXPECT_EQ(e.message_id, op.message_id);
+  EXPECT_EQ(e.op_id, op.op_id);
+  EXPECT_EQ(e.hlc, op.at.hlc);
+  EXPECT_EQ(e.replica, op.at.replica);
+  EXPECT_EQ(e.author, "alice");
+  EXPECT_EQ(e.metadata, op.metadata);
+  EXPECT_EQ(f.Header(r, "content-type"), "application/json");
+}
+
+TEST(ChimeBackend, BinaryBodiesAreBase64AndLimitsAreClearErrors) {
+  Fixture f;
+  auto b = f.Backend();
+  ASSERT_TRUE(b->EnsureConversation(Conv("c1")).ok());
+  f.server->requests.clear();
+  std::string binary = {'\xff', '\x00', '\x80', 'a'};
+  engine::Operation bin = Send("bin-00000001", binary);
+  engine::Operation big = Send("big-00000001", std::string(4097, 'x'));
+  engine::Operation big_bin = Send("bigbin-000001", std::string(3073, '\xff'));
+  engine::Operation fits = Send("fits-0000001", std::string(4096, 'y'));
+  engine::Operation meta = Send("meta-0000001", "x");
+  meta.metadata = {{"k", std::string(1000, 'm')}};
+  std::vector<engine::Operation> ops = {bin, big, big_bin, fits, meta};
+  auto acks = b->Push("c1", ops);
+  ASSERT_TRUE(acks.ok());
+  ASSERT_EQ(acks->size(), 5u);
+  EXPECT_TRUE((*acks)[0].status.ok());
+  EXPECT_EQ((*acks)[1].status.code(), Code::kTooLarge);
+  EXPECT_NE((*acks)[1].status.message().find("4096"), std::string::npos)
+      << (*acks)[1].status.ToString();
+  EXPECT_EQ((*acks)[2].status.code(), Code::kTooLarge);
+  EXPECT_NE((*acks)[2].status.message().find("base64"), std::string::npos);
+  EXPECT_TRUE((*acks)[3].status.ok()) << "4096 bytes is the limit, inclusive";
+  EXPECT_EQ((*acks)[4].status.code(), Code::kTooLarge);
+  EXPECT_NE((*acks)[4].status.message().find("1024"), std::string::npos);
+  EXPECT_EQ(sync::Classify((*acks)[1].status), sync::ErrorClass::kPermanent);
+  // Only the two that fit were sent, never a truncated one.
+  ASSERT_EQ(f.server->requests.size(), 2u);
+  EXPECT_EQ(Field(f.server->requests[0].body, "ContentType"), kBase64ContentType);
+  std::string decoded;
+  ASSERT_TRUE(crypto::Base64Decode(Field(f.server->requests[0].body, "Content"), &decoded));
+  EXPECT_EQ(decoded, binary);
+  // And it comes back as the same bytes.
+  auto page = b->Pull("c1", "", 100);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->ops.size(), 2u);
+  EXPECT_EQ(page->ops[0].body, binary);
+  EXPECT_EQ(page->ops[0].op_id, bin.op_id);
+  EXPECT_EQ(page->ops[1].body, fits.body);
+}
+
+TEST(ChimeBackend, RetriedSendIsNotDuplicated) {
+  Fixture f;
+  auto b = f.Backend();
+  ASSERT_TRUE(b->EnsureConversation(Conv("c1")).ok());
+  engine::Operation op = Send("dup-00000001", "once");
+  // 503 then throttled: the client's own retries, same token each time.
+  f.server->faults = {{503, "ServiceUnavailableException", "", ""},
+                      {429, "ThrottledClientException", "", ""}};
+  auto first = b->Push("c1", std::span(&op, 1));
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE((*first)[0].status.ok()) << (*first)[0].status.ToString();
+  // The reconciler retries after a lost answer: same id, same message.
+  auto again = b->Push("c1", std::span(&op, 1));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)[0].remote_id, (*first)[0].remote_id);
+  EXPECT_EQ(f.server->channels.begin()->second.messages.size(), 1u);
+  EXPECT_GE(b->client().retries(), 2u);
+}
+
+TEST(ChimeBackend, ThrottlingCarriesTheRetryHint) {
+  Fixture f;
+  auto b = f.Backend();
+  ASSERT_TRUE(b->EnsureConversation(Conv("c1")).ok());
+  engine::Operation ops[2] = {Send("t-000000001", "a"), Send("t-000000002", "b")};
+  for (int i = 0; i < 3; ++i)
+    f.server->faults.push_back({429, "ThrottledClientException", "", "50"});
+  auto acks = b->Push("c1", ops);
+  ASSERT_TRUE(acks.ok());
+  EXPECT_EQ((*acks)[0].status.code(), Code::kUnavailable);
+  EXPECT_EQ((*acks)[1].status.code(), Code::kUnavailable) << "nothing overtakes it";
+  EXPECT_EQ((*acks)[0].retry_after_ms, 50);
+  for (int i = 0; i < 3; ++i)
+    f.server->faults.push_back({429, "ThrottledClientException", "", "80"});
+  auto page = b->Pull("c1", "", 50);
+  EXPECT_EQ(page.status().code(), Code::kUnavailable);
+  EXPECT_EQ(b->last_retry_after_ms(), 80);
+  EXPECT_TRUE(f.server->channels.begin()->second.messages.empty());
+}
+
+TEST(ChimeBackend, OperationsTravelAsMessagesAndAreMirrored) {
+  Fixture f;
+  auto b = f.Backend();
+  auto arn = b->EnsureConversation(Conv("c1"));
+  ASSERT_TRUE(arn.ok());
+  engine::Operation send = Send("m-0000000001", "typo");
+  engine::Operation edit;
+  edit.kind = engine::OpKind::kEdit;
+  edit.op_id = "e-0000000001";
+  edit.message_id = send.message_id;
+  edit.author = "alice";
+  edit.at = {send.at.hlc + 5, send.at.replica};
+  edit.body = "fixed";
+  engine::Operation react = edit;
+  react.kind = engine::OpKind::kReact;
+  react.op_id = "r-0000000001";
+  react.body.clear();
+  react.reaction = "👍";
+  engine::Operation read = react;
+  read.kind = engine::OpKind::kReadMarker;
+  read.op_id = "rd-000000001";
+  read.message_id.clear();
+  read.reaction.clear();
+  read.read_up_to = send.at;
+  engine::Operation del = edit;
+  del.kind = engine::OpKind::kDelete;
+  del.op_id = "d-0000000001";
+  del.body.clear();
+  std::vector<engine::Operation> ops = {send, edit, react, read, del};
+  f.server->requests.clear();
+  auto acks = b->Push("c1", ops);
+  ASSERT_TRUE(acks.ok());
+  for (const auto& a : *acks) EXPECT_TRUE(a.status.ok()) << a.status.ToString();
+  EXPECT_EQ(b->mirror_failures(), 0u);
+  // send, edit + UpdateChannelMessage, react, read + UpdateChannelReadMarker,
+  // delete + RedactChannelMessage.
+  std::vector<std::string> shape;
+  for (const auto& r : f.server->requests) {
+    std::string path = r.url.substr(r.url.find("/channels/") + 10);
+    path = path.substr(path.find('/'));
+    shape.push_back(r.method + " " + path);
+  }
+  const std::string id = f.server->channels[*arn].messages[0].id;
+  EXPECT_EQ(shape, (std::vector<std::string>{"POST /messages", "POST /messages",
+                                             "PUT /messages/" + id, "POST /messages",
+                                             "POST /messages", "PUT /readMarker", "POST /messages",
+                                             "POST /messages/" + id + "?operation=redact"}));
+  const auto& edit_req = f.server->requests[1];
+  EXPECT_EQ(Field(edit_req.body, "ContentType"), kOpContentType);
+  EXPECT_EQ(Field(edit_req.body, "ClientRequestToken"), edit.op_id);
+  Envelope e;
+  ASSERT_TRUE(ParseEnvelope(Field(edit_req.body, "Content"), &e));
+  EXPECT_EQ(e.kind, "edit");
+  EXPECT_EQ(e.body, "fixed");
+  // The native update keeps the Tidings envelope of the original message.
+  Envelope kept;
+  ASSERT_TRUE(ParseEnvelope(Field(f.server->requests[2].body, "Metadata"), &kept));
+  EXPECT_EQ(kept.message_id, send.message_id);
+  EXPECT_EQ(kept.hlc, send.at.hlc);
+
+  // A fresh device pulls all of it back: same ops, same ids and order keys,
+  // whatever the native calls did to the original message.
+  auto other = f.Backend(kAlice);
+  auto page = other->Pull("c1", "", 50);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  std::vector<engine::OpKind> kinds;
+  for (const auto& op : page->ops) kinds.push_back(op.kind);
+  // The send (redacted by the mirror: a tombstone with it), then the ops.
+  ASSERT_EQ(kinds,
+            (std::vector<engine::OpKind>{engine::OpKind::kSend, engine::OpKind::kDelete,
+                                         engine::OpKind::kEdit, engine::OpKind::kReact,
+                                         engine::OpKind::kReadMarker, engine::OpKind::kDelete}));
+  EXPECT_EQ(page->ops[0].op_id, send.op_id);
+  EXPECT_EQ(page->ops[0].at, send.at);
+  EXPECT_EQ(page->ops[2].body, "fixed");
+  EXPECT_EQ(page->ops[2].at, edit.at);
+  EXPECT_EQ(page->ops[3].reaction, "👍");
+  EXPECT_EQ(page->ops[4].read_up_to, send.at);
+  EXPECT_EQ(page->ops[5].op_id, del.op_id);
+  for (const auto& op : page->ops) EXPECT_FALSE(op.remote_id.empty());
+}
+
+TEST(ChimeBackend, MirrorFailureLosesNothingAndDoublesNothing) {
+  Fixture f;
+  auto b = f.Backend();
+  auto arn = b->EnsureConversation(Conv("c1"));
+  ASSERT_TRUE(arn.ok());
+  engine::Operation send = Send("m-0000000002", "x");
+  ASSERT_TRUE(b->Push("c1", std::span(&send, 1)).ok());
+  engine::Operation edit = send;
+  edit.kind = engine::OpKind::kEdit;
+  edit.op_id = "e-0000000002";
+  edit.body = "y";
+  auto& fake = *f.server;
+  const size_t n = fake.channels[*arn].messages.size();
+  // Another process does not know the target's Chime id: the mirror is
+  // skipped (counted); the op message is delivered.
+  auto b2 = f.Backend();
+  auto r = b2->Push("c1", std::span(&edit, 1));
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE((*r)[0].status.ok());
+  EXPECT_EQ(b2->mirror_failures(), 1u);
+  EXPECT_EQ(fake.channels[*arn].messages.size(), n + 1);
+  // This one knows it, but every attempt of the native update fails.
+  edit.op_id = "e-0000000003";
+  for (int i = 0; i < 3; ++i)
+    fake.faults.push_back({500, "ServiceFailureException", "", "", "PUT"});
+  auto r2 = b->Push("c1", std::span(&edit, 1));
+  ASSERT_TRUE(r2.ok());
+  EXPECT_TRUE((*r2)[0].status.ok()) << "the op is delivered; only the mirror failed";
+  EXPECT_EQ(b->mirror_failures(), 1u);
+  EXPECT_EQ(b->last_retry_after_ms(), std::nullopt);
+  EXPECT_EQ(fake.channels[*arn].messages.size(), n + 2);
+  // The reconciler never heard and retries: nothing doubles.
+  auto r3 = b->Push("c1", std::span(&edit, 1));
+  ASSERT_TRUE(r3.ok());
+  EXPECT_EQ((*r3)[0].remote_id, (*r2)[0].remote_id);
+  EXPECT_EQ(fake.channels[*arn].messages.size(), n + 2);
+}
+
+std::map<std::string, std::string> Query(const std::string& url) {
+  std::map<std::string, std::string> out;
+  std::string q = url.substr(url.find('?') + 1);
+  size_t start = 0;
+  while (true) {
+    size_t amp = q.find('&', start);
+    std::string kv = q.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
+    out[kv.substr(0, kv.find('='))] = testing::UrlDecode(kv.substr(kv.find('=') + 1));
+    if (amp == std::string::npos) break;
+    start = amp + 1;
+  }
+  return out;
+}
+
+TEST(ChimeBackend, PullPagesAscendingWithOverlapAndDedupe) {
+  Fixture f;
+  auto b = f.Backend();
+  auto arn = b->EnsureConversation(Conv("c1"));
+  ASSERT_TRUE(arn.ok());
+  f.server->step_ms = 201;  // 120 messages over 24 s: the overlap holds ~25
+  std::vector<engine::Operation> ops;
+  for (int i = 0; i < 120; ++i) {
+    char id[32];
+    std::snprintf(id, sizeof(id), "p-%09d", i);
+    ops.push_back(Send(id, "m" + std::to_string(i)));
+  }
+  for (size_t i = 0; i < ops.size(); i += 20) {
+    auto acks = b->Push("c1", std::span(ops).subspan(i, 20));
+    ASSERT_TRUE(acks.ok());
+  }
+  f.server->requests.clear();
+  std::string cursor;
+  std::vector<std::string> got;
+  for (int page = 0; page < 10; ++page) {
+    auto p = b->Pull("c1", cursor, 100);  // capped at 50 per request
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    for (const auto& op : p->ops) got.push_back(op.op_id);
+    cursor = p->next_cursor;
+    if (!p->has_more) break;
+  }
+  ASSERT_EQ(got.size(), 120u);
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], ops[i].op_id);
+  ASSERT_EQ(f.server->requests.size(), 3u);
+  auto q0 = Query(f.server->requests[0].url);
+  EXPECT_EQ(q0["sort-order"], "ASCENDING");
+  EXPECT_EQ(q0["max-results"], "50");
+  EXPECT_EQ(q0.count("not-before"), 0u) << "from the beginning";
+  auto q1 = Query(f.server->requests[1].url);
+  EXPECT_EQ(q1["next-token"], "o50");
+  // A restart: a new backend continues from the persisted cursor. The new
+  // listing starts the overlap window before the newest message and returns
+  // nothing already merged.
+  const int64_t newest = f.server->channels[*arn].messages.back().created_ms;
+  auto fresh = f.Backend();
+  f.server->requests.clear();
+  auto again = fresh->Pull("c1", cursor, 100);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->ops.empty()) << "the overlap is deduplicated";
+  EXPECT_EQ(again->next_cursor, cursor) << "nothing new: the cursor does not move";
+  auto q = Query(f.server->requests.back().url);
+  char expect[64];
+  std::time_t secs = static_cast<std::time_t>((newest - kOverlapMs) / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  std::strftime(expect, sizeof(expect), "%Y-%m-%dT%H:%M:%S", &tm);
+  std::string iso = std::string(expect) + "." +
+                    std::to_string(1000 + (newest - kOverlapMs) % 1000).substr(1) + "000Z";
+  EXPECT_EQ(q["not-before"], iso);
+  EXPECT_NE(f.server->requests.back().url.find("not-before=" + aws::UriEncode(iso, true)),
+            std::string::npos);
+  // A message that became visible late, inside the overlap window, is found.
+  {
+    testing::FakeMessage m;
+    m.id = "late1";
+    m.content = "late";
+    m.sender = kBob;
+    m.created_ms = newest - 1000;
+    f.server->channels[*arn].messages.push_back(m);
+  }
+  auto with_late = fresh->Pull("c1", cursor, 100);
+  ASSERT_TRUE(with_late.ok());
+  ASSERT_EQ(with_late->ops.size(), 1u);
+  EXPECT_EQ(with_late->ops[0].op_id, "chime:late1");
+}
+
+TEST(ChimeBackend, OtherClientsMessagesMergeWithAStableOrder) {
+  Fixture f;
+  auto b = f.Backend();
+  auto arn = b->EnsureConversation(Conv("c1"));
+  ASSERT_TRUE(arn.ok());
+  f.server->ForeignMessage(*arn, kBob, "hi from boto3");
+  // Tidings-looking metadata that does not parse: a plain message.
+  f.server->ForeignMessage(*arn, kBob, "odd");
+  f.server->channels[*arn].messages.back().metadata = "{\"tidings\":1,\"k\":\"send\",\"h\":7}";
+  // A malformed op message: skipped.
+  f.server->ForeignMessage(*arn, kBob, "{not json");
+  f.server->channels[*arn].messages.back().content_type = kOpContentType;
+  // A bot outside the user namespace.
+  f.server->ForeignMessage(*arn, kApp + "/bot/helper", "beep");
+  auto page = b->Pull("c1", "", 50);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_EQ(page->ops.size(), 3u);
+  const auto& m = f.server->channels[*arn].messages;
+  const auto& op = page->ops[0];
+  EXPECT_EQ(op.kind, engine::OpKind::kSend);
+  EXPECT_EQ(op.message_id, "chime:" + m[0].id);
+  EXPECT_EQ(op.op_id, op.message_id);
+  EXPECT_EQ(op.author, "bob");
+  EXPECT_EQ(op.body, "hi from boto3");
+  EXPECT_EQ(op.content_type, "text/plain");
+  EXPECT_EQ(op.at.hlc, static_cast<uint64_t>(m[0].created_ms) << 16);
+  EXPECT_EQ(op.server_time_ms, static_cast<uint64_t>(m[0].created_ms));
+  EXPECT_EQ(op.remote_id, m[0].id);
+  EXPECT_EQ(page->ops[1].body, "odd");
+  EXPECT_EQ(page->ops[1].message_id, "chime:" + m[1].id);
+  EXPECT_EQ(page->ops[1].at.replica, op.at.replica) << "same sender, same replica hash";
+  EXPECT_EQ(page->ops[2].author, kApp + "/bot/helper");
+  EXPECT_NE(page->ops[2].at.replica, op.at.replica);
+  // Another device computes exactly the same operations.
+  auto other = f.Backend(kBob);
+  auto same = other->Pull("c1", "", 50);
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->ops, page->ops);
+}
+
+TEST(ChimeBackend, ErrorsAreMappedAndMalformedResponsesAreClear) {
+  Fixture f;
+  auto b = f.Backend();
+  ASSERT_TRUE(b->EnsureConversation(Conv("c1")).ok());
+  f.server->faults = {{200, "", "{\"ChannelMessages\":[{\"MessageId\":5}]}", "", ""}};
+  auto bad = b->Pull("c1", "", 50);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("malformed Chime response"), std::string::npos);
+  for (const char* body :
+       {"", "[]", "{\"ChannelMessages\":{}}", "{\"ChannelMessages\":[{}]}",
+        "{\"ChannelMessages\":[{\"MessageId\":\"x\",\"CreatedTimestamp\":\"y\"}]}", "\xff\xfe",
+        "{\"ChannelMessages\":[{\"MessageId\":\"x\"", "null"}) {
+    f.server->faults = {{200, "", body, "", ""}};
+    if (std::string(body).empty()) f.server->faults.front().body = " ";
+    auto r = b->Pull("c1", "", 50);
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << body;
+  }
+  f.server->faults = {{403, "ForbiddenException", "", "", ""}};
+  auto denied = b->Pull("c1", "", 50);
+  EXPECT_EQ(denied.status().code(), Code::kPermissionDenied);
+  EXPECT_NE(denied.status().message().find("removed"), std::string::npos);
+  EXPECT_NE(denied.status().message().find("docs/chime.md"), std::string::npos);
+  f.server->faults = {{404, "NotFoundException", "", "", ""}};
+  EXPECT_EQ(b->Pull("c1", "", 50).status().code(), Code::kNotFound);
+  f.server->faults = {{401, "UnauthorizedClientException", "", "", ""}};
+  EXPECT_EQ(b->Pull("c1", "", 50).status().code(), Code::kUnauthenticated);
+  // A NextToken the server no longer accepts: the listing starts again.
+  engine::Operation op = Send("tok-00000001", "x");
+  ASSERT_TRUE(b->Push("c1", std::span(&op, 1)).ok());
+  f.server->faults = {{400, "BadRequestException", "", "", "next-token"}};
+  f.server->requests.clear();
+  auto restarted = b->Pull("c1", "c1;-1;;0;o999", 50);
+  ASSERT_TRUE(restarted.ok()) << restarted.status().ToString();
+  EXPECT_EQ(restarted->ops.size(), 1u);
+  EXPECT_EQ(f.server->requests.size(), 2u);
+  // A cursor that does not parse starts from the beginning.
+  auto garbage = b->Pull("c1", "garbage;;", 50);
+  ASSERT_TRUE(garbage.ok());
+  EXPECT_EQ(garbage->ops.size(), 1u);
+}
+
+TEST(ChimeBackend, PullOfAConversationWithoutAChannelReadsNothing) {
+  Fixture f;
+  auto b = f.Backend();
+  auto page = b->Pull("local-only", "", 50);
+  ASSERT_TRUE(page.ok());
+  EXPECT_TRUE(page->ops.empty());
+  EXPECT_FALSE(page->has_more);
+  EXPECT_EQ(f.server->requests.size(), 1u) << "only the listing";
+}
+
+// Removal from a channel, end to end through the reconciler: the
+// conversation's pending operations are parked with the reason, it is no
+// longer polled, nothing local is lost and other conversations go on.
+TEST(ChimeBackend, RemovedFromAChannelParksOnlyThatConversation) {
+  Fixture f;
+  tidings::testing::TempDir dir;
+  auto store = engine::Store::Open(dir.path(), tidings::testing::TestKey(),
+                                   tidings::testing::CreateOptions("alice"));
+  ASSERT_TRUE(store.ok());
+  auto b = f.Backend();
+  int64_t now = 1'000;
+  sync::Reconciler rec(
+      store->get(), b.get(), {}, [&] { return now; }, [] { return 0; });
+  ASSERT_TRUE((*store)->PutConversation("kept", "Kept", {"alice", "bob"}).ok());
+  ASSERT_TRUE((*store)->PutConversation("lost", "Lost", {"alice", "bob"}).ok());
+  ASSERT_TRUE((*store)->Send({.conversation_id = "kept", .body = "k1"}).ok());
+  ASSERT_TRUE((*store)->Send({.conversation_id = "lost", .body = "l1"}).ok());
+  ASSERT_TRUE(rec.SyncAll().ok());
+  EXPECT_TRUE((*store)->Outbox(0)->empty());
+  // A moderator removes alice from "lost".
+  std::string lost_arn = b->DefaultChannelArn("lost");
+  f.server->channels[lost_arn].members.erase(kAlice);
+  auto pending = (*store)->Send({.conversation_id = "lost", .body = "l2"});
+  ASSERT_TRUE(pending.ok());
+  ASSERT_TRUE((*store)->Send({.conversation_id = "kept", .body = "k2"}).ok());
+  now += 10'000;
+  ASSERT_TRUE(rec.SyncAll().ok());
+  auto st = rec.GetStatus("lost");
+  EXPECT_TRUE(st.stopped);
+  EXPECT_NE(st.last_error.find("PERMISSION_DENIED"), std::string::npos) << st.last_error;
+  auto outbox = (*store)->Outbox(0);
+  ASSERT_EQ(outbox->size(), 1u);
+  EXPECT_TRUE(outbox->front().failed);
+  EXPECT_NE(outbox->front().last_error.find("removed"), std::string::npos);
+  auto lost = (*store)->Get(pending->id);
+  ASSERT_TRUE(lost.ok());
+  EXPECT_EQ(lost->state, engine::MessageState::kFailed);
+  EXPECT_EQ(lost->body, "l2") << "nothing local is lost";
+  EXPECT_EQ((*store)->Page({.conversation_id = "lost"})->size(), 2u);
+  // The other conversation goes on.
+  EXPECT_FALSE(rec.GetStatus("kept").stopped);
+  EXPECT_EQ(f.server->channels[b->DefaultChannelArn("kept")].messages.size(), 2u);
+  // And it is not polled any more.
+  size_t requests = f.server->requests.size();
+  now += 120'000;
+  ASSERT_TRUE(rec.Pull("lost").ok());
+  EXPECT_EQ(f.server->requests.size(), requests);
+}
+
+}  // namespace
+}  // namespace tidings::chime

@@ -1,0 +1,283 @@
+// An in-process fake of the Chime SDK Messaging routes the backend uses,
+// behind the http::HttpClient seam: request shapes are recorded for checks,
+// and faults are scripted per request. Not a conformance reference (the
+// emulator and botocore's model are); it follows the model's shapes.
+#pragma once
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "sync/aws/json.h"
+#include "sync/aws/sigv4.h"
+#include "sync/http/http_client.h"
+
+namespace tidings::chime::testing {
+
+inline std::string UrlDecode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+struct FakeMessage {
+  std::string id, content, metadata, content_type, sender, token;
+  int64_t created_ms = 0;
+  bool redacted = false;
+};
+
+struct FakeChannel {
+  std::string arn, name, metadata;
+  std::set<std::string> members;
+  std::vector<FakeMessage> messages;
+};
+
+class FakeChime {
+ public:
+  struct Fault {
+    long status;
+    std::string type;
+    std::string body;         // raw body instead of the JSON error (malformed tests)
+    std::string retry_after;  // ms
+    std::string match;        // only requests whose "METHOD url" contains this ("" = any)
+  };
+
+  // Every request, as received (after signing).
+  std::vector<http::Request> requests;
+  std::map<std::string, FakeChannel> channels;  // by ARN
+  std::deque<Fault> faults;                     // consumed one per request
+  int64_t now_ms = 1'700'000'000'000;
+  int64_t step_ms = 1;  // server time passing per request
+  bool support_channel_id = true;
+  int next_id = 1;
+
+  http::Response Handle(const http::Request& req) {
+    std::lock_guard<std::mutex> lock(mu_);
+    requests.push_back(req);
+    auto fault = std::find_if(faults.begin(), faults.end(), [&](const Fault& f) {
+      return f.match.empty() || (req.method + " " + req.url).find(f.match) != std::string::npos;
+    });
+    if (fault != faults.end()) {
+      Fault f = *fault;
+      faults.erase(fault);
+      http::Response r;
+      r.status = f.status;
+      if (!f.type.empty()) r.headers.push_back({"x-amzn-errortype", f.type});
+      if (!f.retry_after.empty()) r.headers.push_back({"x-amz-retry-after", f.retry_after});
+      r.body = !f.body.empty() ? f.body : "{\"Code\":\"" + f.type + "\",\"Message\":\"injected\"}";
+      return r;
+    }
+    now_ms += step_ms;
+    std::string bearer;
+    for (auto& [k, v] : req.headers)
+      if (k == "x-amz-chime-bearer") bearer = v;
+    std::string url = req.url.substr(req.url.find('/', 8));
+    std::string path = url.substr(0, url.find('?'));
+    std::map<std::string, std::string> query;
+    if (url.find('?') != std::string::npos) {
+      std::string q = url.substr(url.find('?') + 1);
+      size_t start = 0;
+      while (start <= q.size()) {
+        size_t amp = q.find('&', start);
+        std::string kv =
+            q.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
+        size_t eq = kv.find('=');
+        query[UrlDecode(kv.substr(0, eq))] =
+            eq == std::string::npos ? "" : UrlDecode(kv.substr(eq + 1));
+        if (amp == std::string::npos) break;
+        start = amp + 1;
+      }
+    }
+    std::vector<std::string> seg;
+    for (size_t p = 1; p <= path.size();) {
+      size_t slash = path.find('/', p);
+      seg.push_back(
+          UrlDecode(path.substr(p, slash == std::string::npos ? std::string::npos : slash - p)));
+      if (slash == std::string::npos) break;
+      p = slash + 1;
+    }
+    simdjson::dom::parser parser;
+    simdjson::dom::element body;
+    simdjson::padded_string padded(req.body);
+    if (!req.body.empty() && parser.parse(padded).get(body))
+      return Error(400, "BadRequestException");
+    auto field = [&](const char* name) -> std::string {
+      std::string_view v;
+      if (req.body.empty() || body[name].get_string().get(v)) return "";
+      return std::string(v);
+    };
+
+    if (seg.size() == 1 && seg[0] == "channels" && req.method == "GET") {
+      std::string out = "{\"ChannelMemberships\":[";
+      bool first = true;
+      for (auto& [arn, c] : channels) {
+        if (!c.members.count(bearer)) continue;
+        if (!first) out += ",";
+        first = false;
+        out += "{\"ChannelSummary\":{\"ChannelArn\":" + aws::JsonQuote(arn) +
+               ",\"Name\":" + aws::JsonQuote(c.name) +
+               (c.metadata.empty() ? "" : ",\"Metadata\":" + aws::JsonQuote(c.metadata)) + "}}";
+      }
+      return Ok(200, out + "]}");
+    }
+    if (seg.size() == 1 && seg[0] == "channels" && req.method == "POST") {
+      std::string id = support_channel_id && !field("ChannelId").empty()
+                           ? field("ChannelId")
+                           : "gen" + std::to_string(next_id++);
+      std::string arn = field("AppInstanceArn") + "/channel/" + id;
+      if (channels.count(arn)) return Error(409, "ConflictException");
+      FakeChannel& c = channels[arn];
+      c.arn = arn;
+      c.name = field("Name");
+      c.metadata = field("Metadata");
+      c.members.insert(bearer);
+      return Ok(201, "{\"ChannelArn\":" + aws::JsonQuote(arn) + "}");
+    }
+    if (seg.size() < 2 || seg[0] != "channels") return Error(404, "NotFoundException");
+    auto it = channels.find(seg[1]);
+    if (it == channels.end()) return Error(404, "NotFoundException");
+    FakeChannel& c = it->second;
+    if (!c.members.count(bearer)) return Error(403, "ForbiddenException");
+    if (seg.size() == 3 && seg[2] == "memberships" && req.method == "POST") {
+      if (c.members.count(field("MemberArn"))) return Error(409, "ConflictException");
+      c.members.insert(field("MemberArn"));
+      return Ok(201, "{\"ChannelArn\":" + aws::JsonQuote(c.arn) + "}");
+    }
+    if (seg.size() == 3 && seg[2] == "messages" && req.method == "POST") {
+      for (auto& m : c.messages) {
+        if (m.sender == bearer && m.token == field("ClientRequestToken")) {
+          return Ok(201, "{\"MessageId\":\"" + m.id + "\"}");
+        }
+      }
+      FakeMessage m;
+      m.id = "msg" + std::to_string(next_id++);
+      m.content = field("Content");
+      m.metadata = field("Metadata");
+      m.content_type = field("ContentType");
+      m.token = field("ClientRequestToken");
+      m.sender = bearer;
+      m.created_ms = now_ms;
+      c.messages.push_back(m);
+      return Ok(201,
+                "{\"ChannelArn\":" + aws::JsonQuote(c.arn) + ",\"MessageId\":\"" + m.id + "\"}");
+    }
+    if (seg.size() == 3 && seg[2] == "messages" && req.method == "GET") {
+      int64_t not_before = 0;
+      if (query.count("not-before")) not_before = ParseIso(query["not-before"]);
+      size_t offset = query.count("next-token") ? std::stoul(query["next-token"].substr(1)) : 0;
+      size_t max = query.count("max-results") ? std::stoul(query["max-results"]) : 50;
+      std::vector<const FakeMessage*> all;
+      for (auto& m : c.messages)
+        if (m.created_ms >= not_before) all.push_back(&m);
+      std::stable_sort(all.begin(), all.end(), [](const FakeMessage* a, const FakeMessage* b) {
+        return a->created_ms < b->created_ms;
+      });
+      std::string out = "{\"ChannelArn\":" + aws::JsonQuote(c.arn) + ",\"ChannelMessages\":[";
+      size_t end = std::min(all.size(), offset + max);
+      for (size_t i = offset; i < end; ++i) {
+        const FakeMessage& m = *all[i];
+        if (i > offset) out += ",";
+        char ts[64];
+        std::snprintf(ts, sizeof(ts), "%lld.%03lld", static_cast<long long>(m.created_ms / 1000),
+                      static_cast<long long>(m.created_ms % 1000));
+        out += "{\"MessageId\":\"" + m.id + "\",\"Content\":" + aws::JsonQuote(m.content) +
+               (m.metadata.empty() ? "" : ",\"Metadata\":" + aws::JsonQuote(m.metadata)) +
+               ",\"ContentType\":" + aws::JsonQuote(m.content_type) +
+               ",\"Type\":\"STANDARD\",\"CreatedTimestamp\":" + ts +
+               ",\"Sender\":{\"Arn\":" + aws::JsonQuote(m.sender) +
+               "},\"Redacted\":" + (m.redacted ? "true" : "false") + "}";
+      }
+      out += "]";
+      if (end < all.size()) out += ",\"NextToken\":\"o" + std::to_string(end) + "\"";
+      return Ok(200, out + "}");
+    }
+    if (seg.size() == 4 && seg[2] == "messages") {
+      for (auto& m : c.messages) {
+        if (m.id != seg[3]) continue;
+        if (m.sender != bearer) return Error(403, "ForbiddenException");
+        if (req.method == "POST" && query.count("operation")) {
+          m.redacted = true;
+          m.content.clear();
+        } else if (req.method == "PUT") {
+          m.content = field("Content");
+          m.metadata = field("Metadata");
+          m.content_type = field("ContentType");
+        }
+        return Ok(200, "{\"ChannelArn\":" + aws::JsonQuote(c.arn) + "}");
+      }
+      return Error(404, "NotFoundException");
+    }
+    if (seg.size() == 3 && seg[2] == "readMarker" && req.method == "PUT") {
+      read_markers[c.arn + " " + bearer] = now_ms;
+      return Ok(200, "{}");
+    }
+    return Error(400, "BadRequestException");
+  }
+
+  std::map<std::string, int64_t> read_markers;
+
+  // Creates a channel and message as another Chime client would.
+  void ForeignMessage(const std::string& arn, const std::string& sender, const std::string& text) {
+    std::lock_guard<std::mutex> lock(mu_);
+    FakeMessage m;
+    m.id = "foreign" + std::to_string(next_id++);
+    m.content = text;
+    m.sender = sender;
+    m.created_ms = ++now_ms;
+    channels[arn].messages.push_back(m);
+  }
+  std::mutex mu_;
+
+ private:
+  static int64_t ParseIso(const std::string& s) {
+    std::tm tm{};
+    const char* rest = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+    int64_t ms = static_cast<int64_t>(timegm(&tm)) * 1000;
+    if (rest && *rest == '.') ms += std::stoi(std::string(rest + 1, 3));
+    return ms;
+  }
+  static http::Response Ok(long status, std::string body) {
+    http::Response r;
+    r.status = status;
+    r.body = std::move(body);
+    return r;
+  }
+  static http::Response Error(long status, const std::string& type) {
+    http::Response r;
+    r.status = status;
+    r.headers.push_back({"x-amzn-errortype", type + ":http://internal.amazon.com/"});
+    r.body = "{\"Code\":\"" + type + "\",\"Message\":\"fake " + type + "\"}";
+    return r;
+  }
+};
+
+// The HttpClient the backend owns; the FakeChime is shared with the test.
+class FakeHttp final : public http::HttpClient {
+ public:
+  explicit FakeHttp(std::shared_ptr<FakeChime> server) : server_(std::move(server)) {}
+  Result<http::Response> Send(const http::Request& request) override {
+    return server_->Handle(request);
+  }
+  void Cancel() override {}
+
+ private:
+  std::shared_ptr<FakeChime> server_;
+};
+
+}  // namespace tidings::chime::testing
