@@ -61,6 +61,18 @@ bool TryDaemon(const Globals& g, const api::Status& open_error,
   return true;
 }
 
+int Poke(const Globals& g) {
+  auto path = StorePath(g);
+  if (!path.ok()) return Fail(path.status());
+  if (!daemon::DaemonSocketPresent(*path)) {
+    return Fail(api::Status(TIDINGS_NOT_FOUND, "no daemon runs for the store at " + *path +
+                                                   ". Start one with `tidings daemon`"));
+  }
+  int rc = kExitOk;
+  TryDaemon(g, api::Status(TIDINGS_BUSY, ""), {{"op", "poke"}}, nullptr, &rc);
+  return rc;
+}
+
 void AddDaemonCommand(CLI::App& app, Globals& g, int& rc) {
   static daemon::DaemonOptions o;
   auto* cmd = app.add_subcommand(
@@ -73,7 +85,15 @@ void AddDaemonCommand(CLI::App& app, Globals& g, int& rc) {
                 "validate the configuration, credentials and key, then exit (0 if fine)");
   cmd->add_option("--log-format", o.log_format, "text (default) or json");
   cmd->add_option("--log-level", o.log_level, "debug, info (default), warn or error");
+  static bool poke = false;
+  cmd->add_flag("--poke", poke,
+                "ask the daemon running on --store to push and pull every conversation now, "
+                "then exit");
   cmd->callback([&] {
+    if (poke) {
+      rc = Poke(g);
+      return;
+    }
     o.store_path = g.store.empty() && std::getenv("TIDINGS_STORE") ? std::getenv("TIDINGS_STORE")
                                                                   : g.store;
     o.key_file = KeyFilePath(g);

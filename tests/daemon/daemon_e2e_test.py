@@ -21,7 +21,8 @@ import sys
 import tempfile
 import time
 
-from daemon_util import Checks, Daemon, Moto, clean_env, healthz, metrics, server_ops, wait_port
+from daemon_util import (Checks, Daemon, Moto, clean_env, free_port, healthz, metrics, server_ops,
+                         wait_port)
 
 TIDINGS, MOTO_SETUP = sys.argv[1], sys.argv[2]
 MARKER = "BODY-MARKER-5f2e9a"
@@ -170,6 +171,7 @@ listen = "127.0.0.1:0"
         run([*g, "conversation", "conv-1", "--title", "T", "--member", "bob"], env, expect=0)
         run([*g, "edit", "no-such-id", "x"], env, expect=3)
         run([*g, "send", "-c", "conv-0", "x" * (70 * 1024)], env, expect=2)
+        p = run([*g, "daemon", "--poke"], env, expect=0)
         # Read-only commands while the daemon holds the store.
         for cmd in (["status"], ["log", "-c", "conv-0"], ["conversations"], ["outbox"], ["stats"],
                     ["verify"]):
@@ -220,6 +222,7 @@ listen = "127.0.0.1:0"
                      "tidings_last_success_timestamp_seconds{backend=\"dynamodb\"}",
                      "tidings_sync_up{backend=\"dynamodb\"} 1",
                      'tidings_socket_requests_total{op="send",result="ok"}',
+                     'tidings_socket_requests_total{op="poke",result="ok"} 1',
                      'tidings_socket_requests_total{op="auth",result="UNAUTHENTICATED"} 1']:
             c.check(name in text, f"/metrics lacks {name}")
         c.check(m.get('tidings_backend_requests_total{backend="dynamodb"}', 0) > 0, "requests > 0")
@@ -259,8 +262,42 @@ listen = "127.0.0.1:0"
             except ValueError:
                 c.check(False, f"log line not JSON: {line[:120]}")
         c.check('"level":"debug"' in log, "log level reloaded to debug")
-        # Writes work directly again once the daemon is gone.
+        # Writes work directly again once the daemon is gone; a poke says none runs.
         run([*g, "send", "-c", "conv-1", "direct"], env, expect=0)
+        run([*g, "daemon", "--poke"], env, expect=3)
+
+        # ---- both backends: deliver through Chime, persist through DynamoDB.
+        # Chime is unreachable here (a closed port: the emulator is not part
+        # of this test), so each operation must stay in the outbox for Chime
+        # after DynamoDB took it (Store::SetOutboxBackends).
+        dead = free_port()
+        cfg_both = os.path.join(d, "both.toml")
+        write(cfg_both, good.replace('backends = ["dynamodb"]', 'backends = ["chime", "dynamodb"]') +
+              '\n[chime]\napp_instance_arn = "arn:aws:chime:us-east-1:123456789012:app-instance/t"\n'
+              'user_arn = "arn:aws:chime:us-east-1:123456789012:app-instance/t/user/alice"\n'
+              f'endpoint = "http://127.0.0.1:{dead}"\n')
+        if "no Chime backend" in run(["daemon", "--config", cfg_both, "--check-config"], env).stderr:
+            print("this build has no Chime backend: the two-backend case is skipped")
+        else:
+            dmn = Daemon.start(TIDINGS, [], ["--config", cfg_both], env, os.path.join(d, "both.log"))
+            port = dmn.metrics_port()
+            both_id = run([*g, "send", "-c", "conv-1", "to both"], env, expect=0).stdout.strip()
+            deadline, m = time.time() + 20, {}
+            while time.time() < deadline:
+                m, _ = metrics(port)
+                if (m.get('tidings_outbox_depth{backend="dynamodb"}') == 0 and
+                        m.get('tidings_backend_errors_total{backend="chime",kind="unavailable"}', 0) > 0):
+                    break
+                time.sleep(0.2)
+            c.check(m.get('tidings_outbox_depth{backend="dynamodb"}') == 0, f"dynamodb took it: {m}")
+            c.check(m.get('tidings_outbox_depth{backend="chime"}', 0) >= 1, "still waiting for chime")
+            c.check(m.get('tidings_outbox_entries{state="pending"}', 0) >= 1,
+                    "the outbox keeps the entry until chime accepted it too")
+            on_server = [op[2] for op in server_ops(moto.endpoint, moto.creds,
+                                                     conversations=["conv-1"])]
+            c.check(on_server.count(both_id) == 1, "the message is on DynamoDB once")
+            c.check(dmn.stop() == 0, "two-backend daemon stops cleanly")
+            print("two backends: DynamoDB has the message once, the outbox keeps it for Chime")
 
         # ---- credentials the server refuses: 503 with the reason
         store_b, key_b = os.path.join(d, "b"), os.path.join(d, "b.key")

@@ -104,12 +104,19 @@ max_backoff_ms = 300
                 == 0, "verify after the kills")
 
         ops = server_ops(moto.endpoint, moto.creds)
+        # Every body is unique ("msg N"): a send applied twice under two ids
+        # (a retry that lost its id) would show here.
+        bodies = [body for _, kind, _, body in ops if kind == 1]
+        twice = sorted({b for b in bodies if bodies.count(b) > 1})
+        c.check(not twice, f"{len(twice)} bodies stored under two message ids, e.g. {twice[:3]}")
+        c.check(len(bodies) == len(set(bodies)) and len(bodies) >= len(acked),
+                f"{len(bodies)} send bodies on the server for {len(acked)} acknowledged sends")
         counts = {}
-        for conv, kind, op_id in ops:
+        for conv, kind, op_id, _ in ops:
             counts[op_id] = counts.get(op_id, 0) + 1
         dups = [i for i, n in counts.items() if n > 1]
         c.check(not dups, f"{len(dups)} operations stored twice on the server, e.g. {dups[:3]}")
-        sends = {op_id: conv for conv, kind, op_id in ops if kind == 1}
+        sends = {op_id: conv for conv, kind, op_id, _ in ops if kind == 1}
         missing = [i for conv, i in acked if sends.get(i) != conv]
         c.check(not missing, f"{len(missing)} acknowledged messages missing on the server, "
                              f"e.g. {missing[:3]}")

@@ -91,7 +91,7 @@ def read_varint(b, i):
 
 
 def server_ops(endpoint, creds, table="tidings", conversations=None):
-    """Every operation stored in the table: list of (conversation, kind, op_id).
+    """Every operation stored in the table: list of (conversation, kind, op_id, body).
     Items hold varint-length-prefixed engine::EncodeOperation records: U8
     version, U8 kind, then op_id as varint length + bytes."""
     ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
@@ -118,8 +118,23 @@ def server_ops(endpoint, creds, table="tidings", conversations=None):
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def op_body(rec):
+    """The body field of an encoded operation: after version, kind, op_id,
+    conversation_id, author, at (two varints) and message_id."""
+    i = 2
+    for _ in range(3):  # op_id, conversation_id, author
+        n, i = read_varint(rec, i)
+        i += n
+    _, i = read_varint(rec, i)
+    _, i = read_varint(rec, i)
+    n, i = read_varint(rec, i)  # message_id
+    i += n
+    n, i = read_varint(rec, i)
+    return rec[i:i + n].decode(errors="replace")
+
+
 def decode_items(items):
-    """(conversation, kind, op_id) of every operation in these message items."""
+    """(conversation, kind, op_id, body) of every operation in these items."""
     ops = []
     for item in items:
         pk = item["pk"]["S"]
@@ -132,7 +147,7 @@ def decode_items(items):
             rec = blob[i:i + n]
             i += n
             idlen, j = read_varint(rec, 2)
-            ops.append((pk[2:], rec[1], rec[j:j + idlen].decode()))
+            ops.append((pk[2:], rec[1], rec[j:j + idlen].decode(), op_body(rec)))
     return ops
 
 
