@@ -1,6 +1,7 @@
 """Helpers for the daemon's end-to-end tests: a moto_server on 127.0.0.1 with
 an ephemeral port, the real `tidings` binary, a daemon process, /metrics
 parsing and a scan of the DynamoDB table that decodes the stored operations."""
+import atexit
 import json
 import os
 import re
@@ -170,8 +171,20 @@ def healthz(port):
         return e.code, e.read().decode()
 
 
+_started = []  # every daemon a test started: killed at exit if still running
+
+
+@atexit.register
+def _kill_leftovers():
+    for proc in _started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 class Daemon:
-    """A `tidings daemon` process; its stderr goes to a log file we can read."""
+    """A `tidings daemon` process; its stderr goes to a log file we can read.
+    A test that fails with an exception leaves none behind (atexit)."""
 
     @classmethod
     def start(cls, tidings, global_args, daemon_args, env, log_path):
@@ -181,6 +194,7 @@ class Daemon:
         d.proc = subprocess.Popen([tidings, *global_args, "daemon", *daemon_args], env=env,
                                   stdout=subprocess.DEVNULL, stderr=d.logf,
                                   stdin=subprocess.DEVNULL)
+        _started.append(d.proc)
         return d
 
     def log(self):
