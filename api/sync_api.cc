@@ -1,10 +1,11 @@
 // The sync part of the C API: persisted status, and a SyncEngine over the
-// DynamoDB backend. Same boundary rules as c_api.cc (see internal.h).
+// DynamoDB or Chime backend. Same boundary rules as c_api.cc (see internal.h).
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "api/internal.h"
+#include "sync/chime/chime_backend.h"
 #include "sync/core/sync_engine.h"
 #include "sync/dynamodb/dynamodb_backend.h"
 #include "tidings/tidings.h"
@@ -74,6 +75,31 @@ dynamodb::DynamoConfig DynamoFrom(const tidings_dynamodb_config* c) {
   return out;
 }
 
+chime::ChimeConfig ChimeFrom(const tidings_chime_config* c) {
+  chime::ChimeConfig out;
+  if (c == nullptr) return out;
+  auto get = [&](size_t offset, size_t size, const char* v) -> std::string {
+    bool has = c->struct_size == 0 || c->struct_size >= offset + size;
+    return has && v != nullptr ? v : "";
+  };
+  out.app_instance_arn = get(offsetof(tidings_chime_config, app_instance_arn),
+                             sizeof(c->app_instance_arn), c->app_instance_arn);
+  out.user_arn = get(offsetof(tidings_chime_config, user_arn), sizeof(c->user_arn), c->user_arn);
+  out.region = get(offsetof(tidings_chime_config, region), sizeof(c->region), c->region);
+  out.endpoint = get(offsetof(tidings_chime_config, endpoint), sizeof(c->endpoint), c->endpoint);
+  return out;
+}
+
+Status OpenSync(engine::Store& s, std::unique_ptr<sync::Backend> backend, tidings_sync** out) {
+  auto handle = std::make_unique<tidings_sync>();
+  handle->backend = std::move(backend);
+  handle->backend_name = std::string(handle->backend->name());
+  handle->store = &s;
+  handle->engine = std::make_unique<sync::SyncEngine>(&s, handle->backend.get());
+  *out = handle.release();
+  return Status::Ok();
+}
+
 }  // namespace
 }  // namespace tidings::capi
 
@@ -126,14 +152,24 @@ tidings_code tidings_sync_open_dynamodb(tidings_store* store, const tidings_dyna
     if (out == nullptr) return tidings::InvalidArgument("no place for the sync handle (NULL)");
     auto dyn = tidings::capi::DynamoFrom(config);
     dyn.user_id = s.user_id();
-    auto handle = std::make_unique<tidings_sync>();
-    handle->backend = tidings::dynamodb::DynamoBackend::Create(std::move(dyn));
-    if (!handle->backend) return tidings::Internal("could not set up the DynamoDB client");
-    handle->backend_name = std::string(handle->backend->name());
-    handle->store = &s;
-    handle->engine = std::make_unique<tidings::sync::SyncEngine>(&s, handle->backend.get());
-    *out = handle.release();
-    return Status::Ok();
+    auto backend = tidings::dynamodb::DynamoBackend::Create(std::move(dyn));
+    if (!backend) return tidings::Internal("could not set up the DynamoDB client");
+    return tidings::capi::OpenSync(s, std::move(backend), out);
+  });
+}
+
+tidings_code tidings_sync_open_chime(tidings_store* store, const tidings_chime_config* config,
+                                     tidings_sync** out, tidings_error* error) {
+  if (out != nullptr) *out = nullptr;
+  return Guard(error, store, [&](tidings::engine::Store& s) -> Status {
+    if (out == nullptr) return tidings::InvalidArgument("no place for the sync handle (NULL)");
+    if (config == nullptr) {
+      return tidings::InvalidArgument(
+          "no Chime configuration given (NULL): app_instance_arn and user_arn are required");
+    }
+    TIDINGS_ASSIGN_OR_RETURN(
+        auto backend, tidings::chime::ChimeBackend::Create(tidings::capi::ChimeFrom(config)));
+    return tidings::capi::OpenSync(s, std::move(backend), out);
   });
 }
 

@@ -63,10 +63,42 @@ api::DynamoDbConfig DynamoConfig(const api::DynamoDbConfig& flags) {
   return c;
 }
 
-int CmdSync(const Globals& g, const api::DynamoDbConfig& flags, int rounds) {
+std::string EnvOr(const std::string& flag, const char* env) {
+  if (!flag.empty()) return flag;
+  const char* v = std::getenv(env);
+  return v ? v : "";
+}
+
+// Flags, then TIDINGS_CHIME_*; the user defaults to the store's own user
+// under the app instance (the ARN every member gets, see docs/chime.md).
+api::Result<api::ChimeConfig> ChimeConfig(api::Store& store, const api::ChimeConfig& flags) {
+  api::ChimeConfig c = flags;
+  c.app_instance_arn = EnvOr(c.app_instance_arn, "TIDINGS_CHIME_APP_INSTANCE_ARN");
+  c.user_arn = EnvOr(c.user_arn, "TIDINGS_CHIME_USER_ARN");
+  if (c.app_instance_arn.empty()) {
+    return api::Status(TIDINGS_INVALID_ARGUMENT,
+                       "syncing with Chime needs the app instance: give --chime-app-instance ARN "
+                       "or set TIDINGS_CHIME_APP_INSTANCE_ARN");
+  }
+  if (c.user_arn.empty()) {
+    auto stats = store.GetStats();
+    if (!stats.ok()) return stats.status();
+    c.user_arn = c.app_instance_arn + "/user/" + stats->user_id;
+  }
+  return c;
+}
+
+int CmdSync(const Globals& g, const std::string& backend, const api::DynamoDbConfig& dynamo,
+            const api::ChimeConfig& chime, int rounds) {
   auto store = OpenStore(g, Access::kWrite);
   if (!store.ok()) return Fail(store.status());
-  auto sync = api::Sync::OpenDynamoDb(*store, DynamoConfig(flags));
+  auto open = [&]() -> api::Result<api::Sync> {
+    if (backend != "chime") return api::Sync::OpenDynamoDb(*store, DynamoConfig(dynamo));
+    auto config = ChimeConfig(*store, chime);
+    if (!config.ok()) return config.status();
+    return api::Sync::OpenChime(*store, *config);
+  };
+  auto sync = open();
   if (!sync.ok()) return Fail(sync.status());
   for (int i = 0; i < rounds; ++i) {
     api::Status s = sync->Once();
@@ -117,6 +149,8 @@ void AddSyncCommands(CLI::App& app, Globals& g, int& rc) {
   // Owned by the app's lifetime: main() keeps `app` until it returns.
   static std::vector<std::string> backends;
   static api::DynamoDbConfig dynamo;
+  static api::ChimeConfig chime;
+  static std::string backend = "dynamodb";
   static int rounds = 2;
 
   auto* status = app.add_subcommand(
@@ -133,11 +167,23 @@ void AddSyncCommands(CLI::App& app, Globals& g, int& rc) {
   };
   auto* sync = app.add_subcommand(
       "sync",
-      "push the outbox and pull new messages, then exit (DynamoDB; credentials from "
-      "the AWS environment)");
+      "push the outbox and pull new messages, then exit (DynamoDB or Chime SDK Messaging; "
+      "credentials from the AWS environment)");
+  sync->add_option("--backend", backend, "dynamodb (default) or chime")
+      ->check(CLI::IsMember({"dynamodb", "chime"}));
   add_dynamo_flags(sync);
+  sync->add_option("--chime-app-instance", chime.app_instance_arn,
+                   "Chime app instance ARN (or TIDINGS_CHIME_APP_INSTANCE_ARN)");
+  sync->add_option("--chime-user", chime.user_arn,
+                   "AppInstanceUser ARN to act as (or TIDINGS_CHIME_USER_ARN; default: "
+                   "<app instance>/user/<the store's user>)");
+  sync->add_option("--chime-endpoint", chime.endpoint,
+                   "Chime messaging endpoint URL (or AWS_ENDPOINT_URL_CHIME_SDK_MESSAGING)");
   sync->add_option("--rounds", rounds, "push/pull rounds (default 2)")->check(CLI::Range(1, 100));
-  sync->callback([&] { rc = CmdSync(g, dynamo, rounds); });
+  sync->callback([&] {
+    if (backend == "chime") chime.region = dynamo.region;
+    rc = CmdSync(g, backend, dynamo, chime, rounds);
+  });
 
   auto* ddb = app.add_subcommand("dynamodb", "DynamoDB administration");
   auto* create_table =

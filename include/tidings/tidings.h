@@ -605,6 +605,26 @@ TIDINGS_EXPORT tidings_code tidings_sync_open_dynamodb(tidings_store* store,
                                                        const tidings_dynamodb_config* config,
                                                        tidings_sync** out, tidings_error* error);
 
+/* Amazon Chime SDK Messaging (or tidings-chime-local, the project's local
+ * emulator). Every call is made as `user_arn` (the x-amz-chime-bearer); a
+ * conversation is a channel of the app instance (docs/chime.md).
+ * Credentials come from the standard AWS chain, as for DynamoDB. */
+typedef struct tidings_chime_config {
+  uint32_t struct_size;         /* sizeof(tidings_chime_config) or 0 */
+  const char* app_instance_arn; /* required: arn:aws:chime:<region>:<account>:app-instance/<id> */
+  const char* user_arn;         /* required: the AppInstanceUser this device acts as */
+  const char* region;           /* NULL: AWS_REGION */
+  const char* endpoint;         /* NULL: AWS_ENDPOINT_URL_CHIME_SDK_MESSAGING, AWS_ENDPOINT_URL,
+                                   else AWS; e.g. "http://127.0.0.1:8081" */
+} tidings_chime_config;
+
+/* A sync engine for `store` with Chime SDK Messaging; same contract as
+ * tidings_sync_open_dynamodb. Errors: INVALID_ARGUMENT (an ARN missing or
+ * malformed: the message says which). Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_sync_open_chime(tidings_store* store,
+                                                    const tidings_chime_config* config,
+                                                    tidings_sync** out, tidings_error* error);
+
 /* One full round on the calling thread: push then pull every conversation.
  * OK when the round ran; per-conversation failures (retried later) are in
  * tidings_sync_status. Errors: UNAUTHENTICATED (credentials: sync stops),

@@ -276,6 +276,22 @@ struct DynamoDbConfig {
   }
 };
 
+struct ChimeConfig {
+  std::string app_instance_arn;  // required
+  std::string user_arn;          // required: the AppInstanceUser this device acts as
+  std::string region;            // empty: AWS_REGION
+  std::string endpoint;  // empty: AWS_ENDPOINT_URL_CHIME_SDK_MESSAGING / AWS_ENDPOINT_URL / AWS
+  tidings_chime_config c() const {
+    tidings_chime_config out{};
+    out.struct_size = sizeof(out);
+    out.app_instance_arn = app_instance_arn.c_str();
+    out.user_arn = user_arn.c_str();
+    out.region = region.empty() ? nullptr : region.c_str();
+    out.endpoint = endpoint.empty() ? nullptr : endpoint.c_str();
+    return out;
+  }
+};
+
 struct ChangeEvent {
   tidings_change_kind kind;
   std::string conversation_id;
@@ -680,7 +696,7 @@ class Store {
   std::shared_ptr<tidings_store*> handle_;
 };
 
-// A sync engine over DynamoDB for a Store that outlives it. Move-only;
+// A sync engine over DynamoDB or Chime for a Store that outlives it. Move-only;
 // stops and frees itself on destruction.
 class Sync {
  public:
@@ -690,6 +706,16 @@ class Sync {
     Status s = internal::Call([&](tidings_error* e) {
       return tidings_sync_open_dynamodb(store.c_handle(), &c, &raw, e);
     });
+    if (!s.ok()) return s;
+    Sync sync;
+    sync.handle_.reset(raw);
+    return sync;
+  }
+  static Result<Sync> OpenChime(Store& store, const ChimeConfig& config) {
+    tidings_chime_config c = config.c();
+    tidings_sync* raw = nullptr;
+    Status s = internal::Call(
+        [&](tidings_error* e) { return tidings_sync_open_chime(store.c_handle(), &c, &raw, e); });
     if (!s.ok()) return s;
     Sync sync;
     sync.handle_.reset(raw);

@@ -618,4 +618,34 @@ TEST_F(CApiTest, SyncStatusAndSyncHandleAgainstADeadEndpoint) {
   EXPECT_EQ(tidings_sync_once(nullptr, &e), TIDINGS_INVALID_ARGUMENT);
 }
 
+TEST_F(CApiTest, ChimeSyncNeedsItsArnsAndRecordsFailuresPerConversation) {
+  Send("general", "queued");
+  tidings_error e = Dirty();
+  tidings_sync* sync = nullptr;
+  EXPECT_EQ(tidings_sync_open_chime(store_, nullptr, &sync, &e), TIDINGS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(e.message).find("app_instance_arn"), std::string::npos) << e.message;
+  tidings_chime_config config{};
+  config.struct_size = sizeof(config);
+  config.app_instance_arn = "arn:aws:chime:us-east-1:123456789012:app-instance/app";
+  EXPECT_EQ(tidings_sync_open_chime(store_, &config, &sync, &e), TIDINGS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(e.message).find("user"), std::string::npos) << e.message;
+  EXPECT_EQ(sync, nullptr);
+
+  ::setenv("AWS_ACCESS_KEY_ID", "test", 0);
+  ::setenv("AWS_SECRET_ACCESS_KEY", "test", 0);
+  ::setenv("AWS_REGION", "us-east-1", 0);
+  config.user_arn = "arn:aws:chime:us-east-1:123456789012:app-instance/app/user/me";
+  config.endpoint = "http://127.0.0.1:1";  // nothing listens there
+  ASSERT_EQ(tidings_sync_open_chime(store_, &config, &sync, &e), TIDINGS_OK) << e.message;
+  EXPECT_EQ(tidings_sync_once(sync, &e), TIDINGS_OK) << e.message;
+  tidings_sync_status_list* st = nullptr;
+  ASSERT_EQ(tidings_sync_get_status(sync, &st, &e), TIDINGS_OK);
+  ASSERT_EQ(st->count, 1u);
+  EXPECT_STREQ(st->items[0].backend, "chime");
+  EXPECT_STRNE(st->items[0].last_error, "");
+  EXPECT_EQ(st->items[0].outbox_depth, 1u) << "nothing is lost while the server is away";
+  tidings_sync_status_list_free(st);
+  tidings_sync_close(sync);
+}
+
 }  // namespace
