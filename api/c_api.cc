@@ -15,6 +15,7 @@
 #include "crypto/hash.h"
 #include "crypto/keys.h"
 #include "engine/store.h"
+#include "sync/core/reconciler.h"
 #include "tidings/status.h"
 #include "tidings/tidings.h"
 
@@ -667,7 +668,10 @@ tidings_code tidings_store_outbox(tidings_store* store, const char* conversation
 }
 
 tidings_code tidings_store_outbox_retry(tidings_store* store, uint64_t seq, tidings_error* error) {
-  return Guard(error, store, [&](engine::Store& s) { return s.RetryFailed(seq); });
+  // Also clears the conversation's parked/backoff status on every backend, so
+  // the next sync (this process's or a daemon's after restart) sends it now.
+  return Guard(error, store,
+               [&](engine::Store& s) { return tidings::sync::RetryFailedOperation(s, seq); });
 }
 
 tidings_code tidings_store_outbox_discard(tidings_store* store, uint64_t seq,

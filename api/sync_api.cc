@@ -21,9 +21,6 @@ struct tidings_sync {
 namespace tidings::capi {
 namespace {
 
-// Backends `tidings_store_sync_status(store, NULL, ...)` reports on.
-const char* const kBackends[] = {"dynamodb", "chime"};
-
 struct StatusRow {
   std::string backend;
   sync::ConversationStatus st;
@@ -123,8 +120,8 @@ tidings_code tidings_store_sync_status(tidings_store* store, const char* backend
     std::vector<std::string> names;
     if (backend != nullptr) {
       names.emplace_back(backend);
-    } else {
-      for (const char* b : tidings::capi::kBackends) names.emplace_back(b);
+    } else {  // every backend that ever synced this store
+      TIDINGS_ASSIGN_OR_RETURN(names, tidings::sync::SyncedBackends(s));
     }
     std::vector<tidings::capi::StatusRow> rows;
     for (const auto& name : names) {

@@ -572,7 +572,7 @@ typedef struct tidings_sync_status_list {
 TIDINGS_EXPORT void tidings_sync_status_list_free(tidings_sync_status_list* list);
 
 /* The persisted sync status of every conversation for `backend` (NULL: every
- * backend this build knows). Works on a read-only handle while another
+ * backend that has synced this store). Works on a read-only handle while another
  * process syncs the store. Thread-safe. */
 TIDINGS_EXPORT tidings_code tidings_store_sync_status(tidings_store* store, const char* backend,
                                                       tidings_sync_status_list** out,
