@@ -48,6 +48,7 @@ enum class Purpose : uint64_t {
   kRecordSeal = 2,  // XChaCha20-Poly1305 record values
   kKeyedHash = 3,   // conversation keys in RocksDB keys
   kKeyCheck = 4,    // the header's wrong-key check
+  kRecordMac = 5,   // keyed BLAKE2b tags of record values (authenticated stores)
 };
 
 Result<SecretKey> DeriveSubkey(const SecretKey& master, Purpose purpose);

@@ -1,13 +1,20 @@
-// RecordSealer: authenticated encryption of stored values with
-// XChaCha20-Poly1305 (IETF construction). The record's RocksDB key is the
-// associated data, so a value moved to another key fails to open.
+// RecordSealer: protects stored values, bound to their RocksDB key (the
+// associated data), so a value moved to another key fails to open. Two modes:
+//
+//   kSealed         XChaCha20-Poly1305 (IETF): nonce (24) || ciphertext || tag (16).
+//   kAuthenticated  plaintext || tag (16), tag = keyed BLAKE2b-128 over
+//                   len(ad) || ad || plaintext. For stores whose files are
+//                   already encrypted by the file cipher: confidentiality
+//                   comes from that layer, integrity (the stream cipher is
+//                   malleable, RocksDB's CRCs are no MAC) from the tag - and
+//                   RocksDB can compress the blocks, which it cannot do with
+//                   ciphertext. Deterministic, so no nonce is stored.
 //
 // Nonces are a random 16-byte prefix chosen once per sealer plus a 64-bit
 // counter: one randombytes call per store open instead of one per record
 // (random nonces per record cost 2.4x the cipher itself), and still unique
 // because two sealers share a prefix with probability 2^-128.
 //
-// Sealed layout: nonce (24) || ciphertext || tag (16).
 // Thread safety: Seal and Open may be called concurrently.
 #pragma once
 
@@ -24,11 +31,16 @@ namespace tidings::crypto {
 inline constexpr size_t kSealNonceBytes = 24;
 inline constexpr size_t kSealTagBytes = 16;
 inline constexpr size_t kSealOverhead = kSealNonceBytes + kSealTagBytes;
+inline constexpr size_t kMacTagBytes = 16;
+
+enum class RecordProtection : uint8_t { kSealed = 0, kAuthenticated = 1 };
 
 class RecordSealer {
  public:
-  // Takes ownership of the key.
-  explicit RecordSealer(SecretKey key);
+  // Takes ownership of the key (32 bytes in both modes).
+  explicit RecordSealer(SecretKey key, RecordProtection mode = RecordProtection::kSealed);
+
+  RecordProtection mode() const { return mode_; }
 
   // Appends the sealed form of `plaintext` to *out.
   void SealTo(std::string_view associated_data, std::string_view plaintext, std::string* out) const;
@@ -37,9 +49,17 @@ class RecordSealer {
   // DataLoss (no detail, nothing returned) if the value was tampered with,
   // truncated, moved to another key, or sealed with another key.
   Result<std::string> Open(std::string_view associated_data, std::string_view sealed) const;
+  // The same without allocating on hot read paths: the plaintext is a view
+  // into `sealed` (authenticated mode) or into *scratch (sealed mode), valid
+  // while both are.
+  Result<std::string_view> OpenView(std::string_view associated_data, std::string_view sealed,
+                                    std::string* scratch) const;
 
  private:
+  void MacTo(std::string_view ad, std::string_view plaintext, uint8_t* tag) const;
+
   SecretKey key_;
+  RecordProtection mode_;
   uint8_t prefix_[16];
   mutable std::atomic<uint64_t> counter_{0};
 };

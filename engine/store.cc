@@ -3,6 +3,7 @@
 #include "engine/store.h"
 
 #include <fcntl.h>
+#include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
@@ -60,11 +61,13 @@ const char* const kCfNames[kNumCf] = {"default",       "messages", "by_id", "out
 // ---------------------------------------------------------------------------
 // Store header: plaintext, nothing secret, checksummed.
 
+// Format 1: sealed records. Format 2 adds the record protection byte.
 struct Header {
-  uint32_t format = 1;
+  uint32_t format = 2;
   uint8_t key_kind = 0;  // crypto::KeySource::Kind
   crypto::PassphraseParams params;
   std::string key_check;  // sealed kKeyCheckPlain
+  crypto::RecordProtection records = crypto::RecordProtection::kSealed;
 };
 
 std::string EncodeHeader(const Header& h) {
@@ -77,6 +80,7 @@ std::string EncodeHeader(const Header& h) {
   w.Bytes(
       std::string_view(reinterpret_cast<const char*>(h.params.salt.data()), h.params.salt.size()));
   w.Bytes(h.key_check);
+  if (h.format >= 2) w.U8(static_cast<uint8_t>(h.records));
   auto digest = crypto::Sha256(out);
   out.append(reinterpret_cast<const char*>(digest.data()), digest.size());
   return out;
@@ -97,9 +101,15 @@ Status DecodeHeader(std::string_view in, Header* h, const std::string& path) {
       !r.Bytes(&salt) || salt.size() != crypto::kSaltBytes || !r.Bytes(&h->key_check)) {
     return corrupt;
   }
-  if (format != 1) {
+  if (format != 1 && format != 2) {
     return FailedPrecondition("store format " + std::to_string(format) +
                               " is newer than this Tidings understands; upgrade Tidings");
+  }
+  h->records = crypto::RecordProtection::kSealed;
+  if (format >= 2) {
+    uint8_t records;
+    if (!r.U8(&records) || records > 1) return corrupt;
+    h->records = static_cast<crypto::RecordProtection>(records);
   }
   h->format = static_cast<uint32_t>(format);
   h->params.ops_limit = ops;
@@ -521,10 +531,15 @@ class StoreImpl final : public Store {
     return k;
   }
   std::string Ad(int cf, std::string_view key) const {
-    std::string ad(kCfNames[cf]);
-    ad.push_back('\0');
-    ad.append(key);
+    std::string ad;
+    AdInto(&ad, cf, key);
     return ad;
+  }
+  // Reuses *ad's capacity: read loops build one per record.
+  static void AdInto(std::string* ad, int cf, std::string_view key) {
+    ad->assign(kCfNames[cf]);
+    ad->push_back('\0');
+    ad->append(key);
   }
 
   Status OpenDb(bool create);
@@ -680,6 +695,8 @@ Status StoreImpl::Init(crypto::KeySource key) {
     if (key.kind() == crypto::KeySource::Kind::kPassphrase) {
       header.params = crypto::PassphraseParams::NewInteractive();
     }
+    header.records = options_.record_protection;
+    header.format = header.records == crypto::RecordProtection::kSealed ? 1 : 2;
   }
 
   crypto::SecretKey master;
@@ -716,10 +733,13 @@ Status StoreImpl::Init(crypto::KeySource key) {
 
   TIDINGS_ASSIGN_OR_RETURN(crypto::SecretKey file_key,
                            crypto::DeriveSubkey(master, crypto::Purpose::kFileCipher));
-  TIDINGS_ASSIGN_OR_RETURN(crypto::SecretKey seal_key,
-                           crypto::DeriveSubkey(master, crypto::Purpose::kRecordSeal));
+  TIDINGS_ASSIGN_OR_RETURN(
+      crypto::SecretKey seal_key,
+      crypto::DeriveSubkey(master, header.records == crypto::RecordProtection::kSealed
+                                       ? crypto::Purpose::kRecordSeal
+                                       : crypto::Purpose::kRecordMac));
   TIDINGS_ASSIGN_OR_RETURN(hash_key_, crypto::DeriveSubkey(master, crypto::Purpose::kKeyedHash));
-  sealer_ = std::make_unique<crypto::RecordSealer>(std::move(seal_key));
+  sealer_ = std::make_unique<crypto::RecordSealer>(std::move(seal_key), header.records);
   env_ = NewXChaChaEnv(std::move(file_key));
 
   if (!exists) {
@@ -826,12 +846,21 @@ Status StoreImpl::OpenDb(bool create) {
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.block_cache = rocksdb::NewLRUCache(options_.block_cache_bytes);
-  // Sealed values do not compress, so a 4 KiB block holds only ~9 messages;
-  // 16 KiB blocks make the newest page of a conversation one or two reads.
+  // 16 KiB blocks (before compression): the newest page of a conversation is
+  // one or two reads.
   table.block_size = 16 << 10;
   table.whole_key_filtering = true;
   rocksdb::ColumnFamilyOptions cf_options(o);
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  // Authenticated values are plaintext inside the encrypted files, so blocks
+  // compress (chat text ~2x) before the file cipher sees them; sealed values
+  // are ciphertext and would only cost the compressor's time.
+  cf_options.compression = rocksdb::kNoCompression;
+  if (sealer_->mode() == crypto::RecordProtection::kAuthenticated) {
+    for (auto c : rocksdb::GetSupportedCompressions()) {
+      if (c == rocksdb::kLZ4Compression) cf_options.compression = c;
+    }
+  }
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
   for (int i = 0; i < kNumCf; ++i) descs.emplace_back(kCfNames[i], cf_options);
@@ -1426,8 +1455,11 @@ Result<std::vector<Message>> StoreImpl::Page(const PageRequest& req) {
   std::shared_lock<std::shared_mutex> lock(db_mu_);
   rocksdb::ReadOptions ro;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[kMessages]));
+  out.reserve(std::min<size_t>(limit, 256));
+  std::string ad, scratch;
   auto decode = [&](Message* m) -> Status {
-    auto plain = sealer_->Open(Ad(kMessages, it->key().ToString()), it->value().ToStringView());
+    AdInto(&ad, kMessages, it->key().ToStringView());
+    auto plain = sealer_->OpenView(ad, it->value().ToStringView(), &scratch);
     MessageRecord rec;
     if (!plain.ok() || !DecodeMessage(*plain, &rec)) {
       return DataLoss(
@@ -1468,12 +1500,14 @@ Result<uint64_t> StoreImpl::CountUnread(const Conversation& c) {
   const std::string prefix = ConvKey(c.id);
   const std::string start = prefix + marker.Encode();
   uint64_t unread = 0;
+  std::string ad, scratch;
   std::shared_lock<std::shared_mutex> lock(db_mu_);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kMessages]));
   for (it->Seek(start); it->Valid() && it->key().starts_with(prefix) && unread < kUnreadCap;
        it->Next()) {
     if (it->key() == start) continue;
-    auto plain = sealer_->Open(Ad(kMessages, it->key().ToString()), it->value().ToStringView());
+    AdInto(&ad, kMessages, it->key().ToStringView());
+    auto plain = sealer_->OpenView(ad, it->value().ToStringView(), &scratch);
     MessageRecord rec;
     if (!plain.ok() || !DecodeMessage(*plain, &rec)) {
       return DataLoss("a message record failed authentication; run `tidings verify`");

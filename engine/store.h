@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "crypto/keys.h"
+#include "crypto/sealer.h"
 #include "engine/types.h"
 #include "tidings/status.h"
 
@@ -48,6 +49,11 @@ struct StoreOptions {
   // Decrypted blocks kept in memory. The newest page of a conversation is a
   // few blocks; 32 MiB holds the newest pages of ~1,000 conversations.
   size_t block_cache_bytes = 32 << 20;
+  // How a new store protects record values (an existing store keeps what its
+  // header says). kAuthenticated: MAC only, confidentiality from the file
+  // cipher, blocks LZ4-compressed - smaller and faster. kSealed: each value
+  // also encrypted on its own (the format of stores made before 2026-11).
+  crypto::RecordProtection record_protection = crypto::RecordProtection::kAuthenticated;
   // Seam for tests and simulation: Unix milliseconds. Default: system clock.
   std::function<uint64_t()> wall_clock_ms;
 };

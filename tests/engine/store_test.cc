@@ -326,6 +326,35 @@ TEST(Store, TamperedSstIsDetectedNeverGarbage) {
   EXPECT_GT(errors, 0) << (report->details.empty() ? "" : report->details[0]);
 }
 
+// Stores made before record authentication (format 1: every value sealed)
+// keep opening, reading and writing as they are.
+TEST(Store, SealedFormatStoresKeepWorking) {
+  TempDir dir;
+  StoreOptions old = CreateOptions("me");
+  old.record_protection = crypto::RecordProtection::kSealed;
+  std::string id;
+  {
+    auto store = Store::Open(dir.path(), TestKey(), old);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    id = (*store)->Send(Msg("c", "sealed one"))->id;
+    ASSERT_TRUE((*store)->Flush().ok());
+  }
+  auto store = Store::Open(dir.path(), TestKey(), StoreOptions{});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ((*store)->Get(id)->body, "sealed one");
+  ASSERT_TRUE((*store)->Send(Msg("c", "sealed two")).ok());
+  EXPECT_EQ((*store)->Page({.conversation_id = "c"})->size(), 2u);
+  auto report = (*store)->Verify(nullptr);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->problems, 0u);
+  store->reset();
+  // Still format 1 on disk: an older Tidings can open it.
+  std::ifstream f(dir / "TIDINGS", std::ios::binary);
+  std::string header((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  ASSERT_GT(header.size(), 9u);
+  EXPECT_EQ(header[8], 1) << "format byte";
+}
+
 TEST(Store, SecondWriterIsBusyReadOnlyWorks) {
   TempDir dir;
   auto writer = MustOpen(dir.path());
