@@ -43,8 +43,11 @@ int CmdStatus(const Globals& g, const std::vector<std::string>& backends) {
           st.stopped ? "true" : "false");
     } else {
       std::string ok = st.last_success_ms ? TimeOrEmpty(st.last_success_ms) : "never";
+      // Cursors are opaque and can be long (Chime's carries the ids seen in
+      // its overlap window); --json has them whole.
+      std::string cursor = st.cursor.size() > 24 ? st.cursor.substr(0, 21) + "..." : st.cursor;
       std::printf("%-9s %-24s cursor=%-10s outbox=%llu last_ok=%s%s%s%s%s\n", st.backend.c_str(),
-                  st.conversation_id.c_str(), st.cursor.c_str(),
+                  st.conversation_id.c_str(), cursor.c_str(),
                   static_cast<unsigned long long>(st.outbox_depth), ok.c_str(),
                   st.last_error.empty() ? "" : "  error: ", st.last_error.c_str(),
                   st.next_attempt_ms ? ("  next=" + TimeOrEmpty(st.next_attempt_ms)).c_str() : "",

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Daemon benchmark: delivery latency from device A to device B through two
-`tidings daemon`s and a local DynamoDB (moto_server on 127.0.0.1), for several
-poll intervals, and the CPU an idle daemon uses.
+`tidings daemon`s and a local backend - DynamoDB (moto_server) or Chime SDK
+Messaging (tidings-chime-local), both on 127.0.0.1 - for several poll
+intervals, and the CPU an idle daemon uses.
 
-Usage: python3 bench/daemon/run.py build/cli/tidings [--messages N] [--idle-seconds S]
+Usage: python3 bench/daemon/run.py build/cli/tidings [--backend dynamodb|chime]
+           [--messages N] [--idle-seconds S] [--polls 200,1000,2000]
 
 Latency of one message = (B's daemon logs message.received for it) - (the
 message id's UUIDv7 timestamp, taken by the client just before it hands the
@@ -24,15 +26,19 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests", "daemon"))
-from daemon_util import Daemon, Moto, clean_env  # noqa: E402
+from daemon_util import ChimeLocal, Daemon, Moto, clean_env  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("tidings")
 ap.add_argument("--messages", type=int, default=40)
 ap.add_argument("--idle-seconds", type=int, default=60)
 ap.add_argument("--polls", default="200,1000,2000")
+ap.add_argument("--backend", choices=["dynamodb", "chime"], default="dynamodb")
+ap.add_argument("--chime-local", help="tidings-chime-local (default: next to the build's cli/)")
 args = ap.parse_args()
 T = args.tidings
+CHIME_LOCAL = args.chime_local or os.path.join(os.path.dirname(os.path.abspath(T)), "..",
+                                               "emulator", "chime", "tidings-chime-local")
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -52,9 +58,22 @@ def pct(values, p):
 
 
 with tempfile.TemporaryDirectory() as d:
-    moto = Moto(d)
-    env = clean_env({**moto.env(), "HOME": d})
-    subprocess.run([T, "dynamodb", "create-table"], env=env, check=True, capture_output=True)
+    moto = chime = None
+    if args.backend == "chime":
+        chime = ChimeLocal(CHIME_LOCAL, d)
+        env = clean_env({"AWS_ACCESS_KEY_ID": chime.creds["access_key"],
+                         "AWS_SECRET_ACCESS_KEY": chime.creds["secret"],
+                         "AWS_REGION": "us-east-1", "HOME": d})
+    else:
+        moto = Moto(d)
+        env = clean_env({**moto.env(), "HOME": d})
+        subprocess.run([T, "dynamodb", "create-table"], env=env, check=True, capture_output=True)
+
+    SYNC_BACKENDS = 'backends = ["chime"]\n' if chime else ""
+
+    def backend_config(user):
+        return chime.config(user) if chime else ""
+
     results = []
     for poll in [int(p) for p in args.polls.split(",")]:
         run_dir = os.path.join(d, f"p{poll}")
@@ -70,7 +89,7 @@ with tempfile.TemporaryDirectory() as d:
             with open(cfg, "w") as f:
                 f.write(f'[store]\npath = "{store}"\nkey_file = "{key}"\n[sync]\n'
                         f'active_poll_ms = {poll}\nidle_poll_ms = {max(poll, 2000)}\n'
-                        f'[log]\nlevel = "debug"\n')
+                        f'{SYNC_BACKENDS}[log]\nlevel = "debug"\n{backend_config(user)}')
             if name == "a":
                 subprocess.run([T, *gl["a"], "conversation", conv, "--member", "bob"], env=env,
                                check=True, capture_output=True)
@@ -114,7 +133,8 @@ with tempfile.TemporaryDirectory() as d:
                          ("60 s poll", "active_poll_ms = 60000\n")):
         cfg = os.path.join(d, "idle.toml")
         with open(cfg, "w") as f:
-            f.write(f'[store]\npath = "{store}"\nkey_file = "{key}"\n[sync]\n{extra}')
+            f.write(f'[store]\npath = "{store}"\nkey_file = "{key}"\n[sync]\n{extra}'
+                    f'{SYNC_BACKENDS}{backend_config("idle")}')
         dm = Daemon.start(T, [], ["--config", cfg], env, os.path.join(d, "idle.log"))
         time.sleep(5)
         c0, t0 = cpu_seconds(dm.proc.pid), time.time()
@@ -125,5 +145,7 @@ with tempfile.TemporaryDirectory() as d:
         idle.append((label, c1 - c0, t1 - t0, per_hour))
         print(f"idle daemon, {label}: {c1 - c0:.2f} s CPU in {t1 - t0:.0f} s -> "
               f"{per_hour:.1f} s CPU per hour ({per_hour / 36:.3f}% of a core)", flush=True)
-    moto.stop()
+    for server in (moto, chime):
+        if server:
+            server.stop()
     print(json.dumps({"latency": results, "idle": idle}))

@@ -71,6 +71,44 @@ class Moto:
         self.log.close()
 
 
+class ChimeLocal:
+    """tidings-chime-local (the project's Chime SDK Messaging emulator) on
+    127.0.0.1 with an ephemeral port; SigV4 checked against `creds`."""
+
+    APP = "arn:aws:chime:us-east-1:123456789012:app-instance/tidings-daemon"
+
+    def __init__(self, binary, workdir):
+        self.creds = {"access_key": "AKIDDAEMONTEST", "secret": "chime-secret-DO-NOT-LOG-91ab"}
+        self.log = open(os.path.join(workdir, "chime-local.log"), "w")
+        self.proc = subprocess.Popen(
+            [binary, "--port", "0", "--access-key", self.creds["access_key"],
+             "--secret-key", self.creds["secret"]],
+            stdout=subprocess.PIPE, stderr=self.log, text=True)
+        _started.append(self.proc)
+        line = self.proc.stdout.readline()
+        if "listening on" not in line:
+            raise RuntimeError(f"tidings-chime-local did not start: {line!r}")
+        self.endpoint = line.split()[-1]
+
+    def user_arn(self, user):
+        return f"{self.APP}/user/{user}"
+
+    def config(self, user):
+        """The daemon's [chime] section for `user`."""
+        return (f'[chime]\napp_instance_arn = "{self.APP}"\nuser_arn = "{self.user_arn(user)}"\n'
+                f'region = "us-east-1"\nendpoint = "{self.endpoint}"\n')
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
 def clean_env(extra):
     """The test's environment without any TIDINGS_ or AWS_ setting of the
     caller, plus `extra`; HOME points at a dir without ~/.aws."""
