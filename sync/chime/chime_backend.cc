@@ -629,6 +629,12 @@ Result<sync::PullPage> ChimeBackend::Pull(const std::string& conversation_id,
     op.conversation_id = conversation_id;
     op.server_time_ms = static_cast<uint64_t>(m.created_ms);
     op.remote_id = m.message_id;
+    // Who Chime says sent it (it authenticated them), as a member id. The
+    // envelope's author is only a claim: a member could write another's name
+    // in it and so edit or delete their messages. Chime's sender wins.
+    std::string sender = StartsWith(m.sender_arn, user_prefix)
+                             ? m.sender_arn.substr(user_prefix.size())
+                             : m.sender_arn;
     Envelope e;
     if (m.content_type == kOpContentType) {
       // A Tidings operation. Malformed or unknown ones are skipped (an
@@ -638,7 +644,7 @@ Result<sync::PullPage> ChimeBackend::Pull(const std::string& conversation_id,
       op.kind = *kind;
       op.op_id = e.op_id;
       op.message_id = e.message_id;
-      op.author = e.author;
+      op.author = sender.empty() ? e.author : sender;
       op.at = {e.hlc, e.replica};
       if (op.kind == engine::OpKind::kEdit && !DecodeBody(e.body, e.encoding, &op.body)) continue;
       if (op.kind == engine::OpKind::kEdit) op.content_type = e.content_type;
@@ -663,7 +669,7 @@ Result<sync::PullPage> ChimeBackend::Pull(const std::string& conversation_id,
         (m.redacted || DecodeBody(m.content, e.encoding, &body_text))) {
       op.kind = engine::OpKind::kSend;
       op.op_id = op.message_id = e.message_id;
-      op.author = e.author;
+      op.author = sender.empty() ? e.author : sender;
       op.at = {e.hlc, e.replica};
       op.body = m.redacted ? "" : body_text;
       op.content_type = e.content_type;
@@ -689,9 +695,7 @@ Result<sync::PullPage> ChimeBackend::Pull(const std::string& conversation_id,
     if (m.redacted) continue;
     op.kind = engine::OpKind::kSend;
     op.op_id = op.message_id = "chime:" + m.message_id;
-    op.author = StartsWith(m.sender_arn, user_prefix) ? m.sender_arn.substr(user_prefix.size())
-                                                      : m.sender_arn;
-    if (op.author.empty()) op.author = "chime:unknown";
+    op.author = sender.empty() ? "chime:unknown" : sender;
     op.at = {static_cast<uint64_t>(m.created_ms) << 16, Hash64(m.sender_arn)};
     op.body = m.content;
     op.content_type = m.content_type.empty() ? "text/plain" : m.content_type;

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "../engine/test_util.h"
 #include "crypto/hash.h"
 #include "fake_chime.h"
@@ -509,6 +511,34 @@ TEST(ChimeBackend, OtherClientsMessagesMergeWithAStableOrder) {
   auto same = other->Pull("c1", "", 50);
   ASSERT_TRUE(same.ok());
   EXPECT_EQ(same->ops, page->ops);
+}
+
+// A member cannot pass as another: the author of a pulled operation is the
+// sender Chime authenticated, whatever the envelope claims.
+TEST(ChimeBackend, TheAuthorIsTheSenderChimeAuthenticatedNotTheEnvelopesClaim) {
+  Fixture f;
+  auto alice = f.Backend(kAlice);
+  auto bob = f.Backend(kBob);
+  ASSERT_TRUE(alice->EnsureConversation(Conv("c1")).ok());
+  ASSERT_TRUE(bob->ListConversations().ok());
+  engine::Operation forged = Send("m-0000000001", "I am alice, really");  // author "alice"
+  engine::Operation edit;
+  edit.kind = engine::OpKind::kEdit;
+  edit.op_id = "e-0000000001";
+  edit.message_id = "m-0000000002";  // alice's message, below
+  edit.author = "alice";
+  edit.at = {forged.at.hlc + 9, 7};
+  edit.body = "rewritten by bob";
+  ASSERT_TRUE(alice->Push("c1", std::vector<engine::Operation>{Send("m-0000000002", "mine")}).ok());
+  auto acks = bob->Push("c1", std::vector<engine::Operation>{forged, edit});
+  ASSERT_TRUE(acks.ok()) << acks.status().ToString();
+  auto page = alice->Pull("c1", "", 50);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  std::map<std::string, std::string> author;
+  for (const auto& op : page->ops) author[op.op_id] = op.author;
+  EXPECT_EQ(author["m-0000000002"], "alice");
+  EXPECT_EQ(author["m-0000000001"], "bob") << "the forged send is bob's";
+  EXPECT_EQ(author["e-0000000001"], "bob") << "so the engine can refuse bob's edit of alice's";
 }
 
 TEST(ChimeBackend, ErrorsAreMappedAndMalformedResponsesAreClear) {
