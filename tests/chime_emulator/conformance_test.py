@@ -107,7 +107,10 @@ class Emulator:
         self.proc = None
         self.endpoint = None
         self.stderr_file = None
+        self.stderr_text = ""
+        self.drainer = None
         self.returncode = None
+        self.clients = []
 
     def start(self):
         self.stderr_file = tempfile.TemporaryFile()
@@ -126,7 +129,8 @@ class Emulator:
             raise AssertionError(f"listening line names port {port}")
         self.endpoint = f"http://127.0.0.1:{port}"
         # Keep draining stdout so the emulator never blocks on a full pipe.
-        threading.Thread(target=self._drain, daemon=True).start()
+        self.drainer = threading.Thread(target=self._drain, daemon=True)
+        self.drainer.start()
         return self
 
     def _read_line(self, timeout):
@@ -161,7 +165,7 @@ class Emulator:
 
     def stderr_tail(self, limit=2000):
         if self.stderr_file is None:
-            return ""
+            return self.stderr_text[-limit:]
         try:
             self.stderr_file.seek(0)
             data = self.stderr_file.read()
@@ -175,6 +179,9 @@ class Emulator:
             return self.returncode
         proc, self.proc = self.proc, None
         _RUNNING.discard(self)
+        for c in self.clients:  # idle keep-alive connections would delay the shutdown
+            c.close()
+        self.clients = []
         problem = None
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -187,6 +194,13 @@ class Emulator:
         else:
             problem = f"had already exited with status {proc.returncode} before SIGTERM"
         self.returncode = proc.returncode
+        if self.drainer is not None:
+            self.drainer.join(timeout=2)
+            self.drainer = None
+        proc.stdout.close()
+        self.stderr_text = self.stderr_tail(100000)
+        self.stderr_file.close()
+        self.stderr_file = None
         if problem is None and proc.returncode != 0:
             problem = f"exited with status {proc.returncode} after SIGTERM (contract: 0)"
         if check and problem:
@@ -195,11 +209,15 @@ class Emulator:
 
     # -- clients ---------------------------------------------------------------
     def client(self, access=DEFAULT_ACCESS, secret=DEFAULT_SECRET, validate=True, **config):
-        cfg = Config(retries={"max_attempts": 1}, parameter_validation=validate,
-                     connect_timeout=5, read_timeout=15, **config)
-        return boto3.client("chime-sdk-messaging", endpoint_url=self.endpoint,
-                            region_name=REGION, aws_access_key_id=access,
-                            aws_secret_access_key=secret, config=cfg)
+        # total_max_attempts 1: no retry at all (retries={"max_attempts": 1} would still
+        # retry once: botocore counts max_attempts after the first attempt).
+        cfg = Config(retries={"total_max_attempts": 1, "mode": "standard"},
+                     parameter_validation=validate, connect_timeout=5, read_timeout=15, **config)
+        client = boto3.client("chime-sdk-messaging", endpoint_url=self.endpoint,
+                              region_name=REGION, aws_access_key_id=access,
+                              aws_secret_access_key=secret, config=cfg)
+        self.clients.append(client)
+        return client
 
     def admin(self, method, path, body=None):
         data = None if body is None else json.dumps(body).encode()
@@ -408,10 +426,11 @@ class EmulatorTestCase(unittest.TestCase):
         params.update(extra)
         return self.chime("SendChannelMessage", **params)
 
-    def list_all(self, channel, bearer, order="ASCENDING", page=50, client=None, **extra):
-        """All messages, following NextToken; returns (messages, page sizes)."""
+    def list_all(self, channel, bearer, order="ASCENDING", page=50, client=None, start=None,
+                 **extra):
+        """All messages, following NextToken (from start); returns (messages, page sizes)."""
         client = client or self.chime
-        out, sizes, kwargs = [], [], {}
+        out, sizes, kwargs = [], [], ({"NextToken": start} if start else {})
         for _ in range(1000):
             r = client("ListChannelMessages", ChannelArn=channel, ChimeBearer=bearer,
                        SortOrder=order, MaxResults=page, **extra, **kwargs)
@@ -1048,7 +1067,7 @@ class Paging(EmulatorTestCase):
         desc_token = r["NextToken"]
         new = [self.send(self.channel, BOB, f"late {i}")["MessageId"] for i in range(12)]
 
-        rest, _ = self.list_all(self.channel, ALICE, NextToken=asc_token)
+        rest, _ = self.list_all(self.channel, ALICE, start=asc_token)
         asc += [m["MessageId"] for m in rest]
         self.assertEqual(len(asc), len(set(asc)),
                          "ASCENDING paging with new messages between pages: duplicates")
@@ -1058,7 +1077,7 @@ class Paging(EmulatorTestCase):
         self.assertEqual(asc[self.N:], new[:len(asc) - self.N],
                          "ASCENDING paging: after the old messages only new ones, in order")
 
-        rest, _ = self.list_all(self.channel, ALICE, order="DESCENDING", NextToken=desc_token)
+        rest, _ = self.list_all(self.channel, ALICE, order="DESCENDING", start=desc_token)
         desc += [m["MessageId"] for m in rest]
         self.assertEqual(desc, self.ids[::-1],
                          "DESCENDING paging with new messages between pages: every old message "
