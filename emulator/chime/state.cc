@@ -527,7 +527,7 @@ Result<Reply> State::ListMessages(const Call& call) {
     }
   }
   TIDINGS_ASSIGN_OR_RETURN(Channel * c, Find(call));
-  const bool desc = call.Get("SortOrder") == "DESCENDING";
+  const bool desc = call.Get("SortOrder") != "ASCENDING";  // Chime: newest first by default
   const std::string scope = c->arn + (desc ? "\nD" : "\nA");
   if (call.Has("NextToken")) {
     TIDINGS_ASSIGN_OR_RETURN(std::string pos, ReadToken(call, scope));
