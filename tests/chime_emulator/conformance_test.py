@@ -375,6 +375,7 @@ class Chime:
 
     def error(self, op, code, status, **params):
         """Call op expecting the error code with the HTTP status; returns the error response."""
+        self.last_raw = None
         try:
             resp = getattr(self.client, xform_name(op))(**params)
         except ClientError as e:
@@ -387,6 +388,14 @@ class Chime:
             self.test.assertEqual(headers.get("x-amzn-errortype", "").split(":")[0], code,
                                   f"{op}: x-amzn-ErrorType header")
             self.test.assertTrue(r["Error"].get("Message"), f"{op}: {code} without a Message")
+            body = self.last_raw[3] if self.last_raw else b""
+            try:
+                raw = json.loads(body)
+            except ValueError:
+                raise AssertionError(f"{op}: {code} body is not JSON: {body[:200]!r}") from None
+            self.test.assertIsInstance(raw, dict, f"{op}: {code} body")
+            self.test.assertEqual(raw.get("Code"), code, f"{op}: error body Code ({raw})")
+            self.test.assertIsInstance(raw.get("Message"), str, f"{op}: error body Message")
             return r
         self.test.fail(f"{op}: expected {code} ({status}), the call succeeded: "
                        f"{ {k: v for k, v in resp.items() if k != 'ResponseMetadata'} }")
@@ -699,6 +708,65 @@ class Operations(EmulatorTestCase):
                    MessageId=self.send(arn, ALICE, "short")["MessageId"], Content="z" * 4096,
                    ChimeBearer=ALICE)
 
+    def test_request_id(self):
+        # AWS answers every request, success or error, with an x-amzn-RequestId header;
+        # boto3 reports it as ResponseMetadata.RequestId (and users log it).
+        arn = self.new_channel(ALICE)
+        ids = set()
+        for _ in range(2):
+            r = self.chime("DescribeChannel", ChannelArn=arn, ChimeBearer=ALICE)
+            self.assertTrue(r["ResponseMetadata"].get("RequestId"),
+                            "DescribeChannel: no x-amzn-RequestId header")
+            ids.add(r["ResponseMetadata"]["RequestId"])
+        self.assertEqual(len(ids), 2, "two requests, one RequestId")
+        e = self.chime.error("DescribeChannel", "ForbiddenException", 403, ChannelArn=arn,
+                             ChimeBearer=CAROL)
+        self.assertTrue(e["ResponseMetadata"].get("RequestId"),
+                        "ForbiddenException: no x-amzn-RequestId header")
+
+    def test_non_persistent_messages_are_not_stored(self):
+        arn = self.new_channel(ALICE, members=[BOB])
+        kept = self.send(arn, ALICE, "kept")["MessageId"]
+        r = self.chime("SendChannelMessage", ChannelArn=arn, Content="typing...",
+                       Type="STANDARD", Persistence="NON_PERSISTENT", ClientRequestToken=token(),
+                       ChimeBearer=BOB)
+        self.assertTrue(r.get("MessageId"), "SendChannelMessage NON_PERSISTENT: MessageId")
+        listed = [m["MessageId"] for m in self.list_all(arn, ALICE)[0]]
+        self.assertEqual(listed, [kept], "ListChannelMessages: a NON_PERSISTENT message is "
+                         "delivered, not stored (Chime), so it is not listed")
+
+    def test_concurrent_sends(self):
+        from concurrent.futures import ThreadPoolExecutor
+        arn = self.new_channel(ALICE, members=[BOB])
+        clients = [self.emu.client(ACCESS, SECRET) for _ in range(8)]
+
+        def send(i):
+            c = clients[i % len(clients)]
+            return c.send_channel_message(
+                ChannelArn=arn, Content=f"c{i}", Type="STANDARD", Persistence="PERSISTENT",
+                ClientRequestToken=f"conc-{i}", ChimeBearer=BOB if i % 2 else ALICE)["MessageId"]
+
+        def same_token(i):
+            c = clients[i % len(clients)]
+            return c.send_channel_message(
+                ChannelArn=arn, Content="once", Type="STANDARD", Persistence="PERSISTENT",
+                ClientRequestToken="conc-same", ChimeBearer=ALICE)["MessageId"]
+
+        with ThreadPoolExecutor(8) as pool:
+            ids = list(pool.map(send, range(160)))
+            same = list(pool.map(same_token, range(16)))
+        self.assertEqual(len(set(ids)), 160, "concurrent SendChannelMessage: MessageIds collide")
+        self.assertEqual(len(set(same)), 1, "16 concurrent sends with one ClientRequestToken: "
+                         f"{len(set(same))} different MessageIds")
+        msgs, _ = self.list_all(arn, ALICE)
+        got = [m["MessageId"] for m in msgs]
+        self.assertEqual(sorted(got), sorted(ids + same[:1]),
+                         "concurrent sends: every message exactly once, the token's once")
+        stamps = [m["CreatedTimestamp"] for m in msgs]
+        self.assertEqual(stamps, sorted(stamps), "concurrent sends: ascending listing order")
+        self.assertEqual([m["MessageId"] for m in self.list_all(arn, BOB, "DESCENDING")[0]],
+                         got[::-1], "concurrent sends: DESCENDING is the reverse")
+
     def test_list_channel_messages_default_order_is_descending(self):
         arn = self.new_channel(ALICE)
         ids = [self.send(arn, ALICE, f"m{i}")["MessageId"] for i in range(5)]
@@ -965,6 +1033,31 @@ class Auth(EmulatorTestCase):
         except urllib.error.HTTPError as e:
             status = e.code
         self.assertEqual(status, 403, "a signed header changed after signing must be refused")
+
+    def test_wrong_region(self):
+        # The credential scope names eu-west-1; the emulator is us-east-1.
+        c = boto3.client("chime-sdk-messaging", endpoint_url=self.emu.endpoint,
+                         region_name="eu-west-1", aws_access_key_id=ACCESS,
+                         aws_secret_access_key=SECRET,
+                         config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
+        self.emu.clients.append(c)
+        Chime(self, c).error("ListChannelMembershipsForAppInstanceUser", "ForbiddenException",
+                             403, AppInstanceUserArn=ALICE, ChimeBearer=ALICE)
+
+    def test_stale_signature(self):
+        # SigV4 requests are valid for 15 minutes (AWS refuses older x-amz-date).
+        import botocore.auth
+        real = botocore.auth.get_current_datetime
+        botocore.auth.get_current_datetime = lambda: real() - datetime.timedelta(hours=1)
+        try:
+            status, headers, body = self.emu.raw(
+                "GET", "/channels", query="scope=app-instance-user-memberships",
+                headers={"x-amz-chime-bearer": ALICE}, creds=(ACCESS, SECRET))
+        finally:
+            botocore.auth.get_current_datetime = real
+        self.assertEqual((status, headers.get("x-amzn-errortype", "").split(":")[0]),
+                         (403, "ForbiddenException"),
+                         f"a request signed an hour ago must be refused: {body[:200]!r}")
 
     def test_admin_needs_no_signature(self):
         status, body = self.emu.admin("GET", "/_emulator/healthz")
