@@ -1147,6 +1147,24 @@ class Paging(EmulatorTestCase):
                 self.assertEqual(self.window(order="DESCENDING", **bounds), want[::-1],
                                  f"ListChannelMessages DESCENDING, {name}")
 
+    def test_next_token_survives_deletions(self):
+        for order in ("ASCENDING", "DESCENDING"):
+            arn = self.new_channel(ALICE)
+            ids = [self.send(arn, ALICE, f"d{i}")["MessageId"] for i in range(120)]
+            want = ids if order == "ASCENDING" else ids[::-1]
+            r = self.chime("ListChannelMessages", ChannelArn=arn, ChimeBearer=ALICE,
+                           SortOrder=order, MaxResults=50)
+            self.assertEqual([m["MessageId"] for m in r["ChannelMessages"]], want[:50],
+                             f"ListChannelMessages {order} first page")
+            # Delete the last message of this page and the first of the next one.
+            for gone in (want[49], want[50]):
+                self.chime("DeleteChannelMessage", ChannelArn=arn, MessageId=gone,
+                           ChimeBearer=ALICE)
+            rest, _ = self.list_all(arn, ALICE, order=order, start=r["NextToken"])
+            self.assertEqual([m["MessageId"] for m in rest], want[51:],
+                             f"ListChannelMessages {order}: a NextToken taken before deletions "
+                             "resumes right after its page (nothing skipped, nothing repeated)")
+
     def test_zz_next_token_survives_new_messages(self):
         # zz: runs last in this class, it adds messages to the channel.
         self.ascending()
@@ -1256,6 +1274,42 @@ class Persistence(unittest.TestCase):
                          [m["MessageId"] for m in before[0]] + [fresh],
                          "messages after a restart: the old ones once, then the new one")
         self.assertEqual(emu2.stop(), 0, "SIGTERM: exit status")
+
+
+    def test_sigkill_keeps_every_acknowledged_mutation(self):
+        # "every acknowledged mutation durable before the response": kill -9, no goodbye.
+        data = tempfile.TemporaryDirectory(prefix="chime-conformance-kill-")
+        self.addCleanup(data.cleanup)
+        emu = Emulator("--data-dir", data.name).start()
+        self.addCleanup(emu.stop, check=False)
+        chime = Chime(self, emu.client())
+        arn = chime("CreateChannel", AppInstanceArn=APP, Name="killed",
+                    ClientRequestToken="kill-channel", ChimeBearer=ALICE,
+                    MemberArns=[BOB])["ChannelArn"]
+        ids = [chime("SendChannelMessage", ChannelArn=arn, Content=f"k{i}", Type="STANDARD",
+                     Persistence="PERSISTENT", ClientRequestToken=f"kill-{i}",
+                     ChimeBearer=ALICE)["MessageId"] for i in range(40)]
+        chime("RedactChannelMessage", ChannelArn=arn, MessageId=ids[7], ChimeBearer=ALICE)
+        chime("DeleteChannelMembership", ChannelArn=arn, MemberArn=BOB, ChimeBearer=ALICE)
+        emu.proc.kill()
+        emu.proc.wait()
+        emu.stop(check=False)
+
+        emu2 = Emulator("--data-dir", data.name).start()
+        self.addCleanup(emu2.stop, check=False)
+        chime2 = Chime(self, emu2.client())
+        r = chime2("ListChannelMessages", ChannelArn=arn, ChimeBearer=ALICE,
+                   SortOrder="ASCENDING", MaxResults=50)
+        self.assertEqual([m["MessageId"] for m in r["ChannelMessages"]], ids,
+                         "after kill -9 and a restart: every acknowledged message")
+        self.assertIs(r["ChannelMessages"][7].get("Redacted"), True,
+                      "after kill -9: the acknowledged redaction")
+        chime2.error("ListChannelMessages", "ForbiddenException", 403, ChannelArn=arn,
+                     ChimeBearer=BOB)
+        self.assertEqual(chime2("SendChannelMessage", ChannelArn=arn, Content="k39",
+                                Type="STANDARD", Persistence="PERSISTENT",
+                                ClientRequestToken="kill-39", ChimeBearer=ALICE)["MessageId"],
+                         ids[39], "after kill -9: the last token is still idempotent")
 
 
 class Faults(unittest.TestCase):
