@@ -354,5 +354,6 @@ Result<int> Server::Bind() {
 
 void Server::Run() { impl_->http.listen_after_bind(); }
 void Server::Stop() { impl_->http.stop(); }
+void Server::Quiesce() { impl_->mu.lock(); }  // never unlocked: the process exits
 
 }  // namespace chime_local

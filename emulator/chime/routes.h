@@ -41,6 +41,10 @@ class Server {
   tidings::Result<int> Bind();  // the port (ephemeral with port 0)
   void Run();                   // serves until Stop()
   void Stop();
+  // Waits for the mutation in progress (if any) and blocks all others, so
+  // the process may exit at once: every acknowledged mutation is already in
+  // the journal, and idle keep-alive connections need not time out first.
+  void Quiesce();
 
  private:
   struct Impl;
