@@ -66,6 +66,20 @@ std::string HttpDate() {
   return buf;
 }
 
+// A UUID-shaped id per request, as AWS sends (boto3: ResponseMetadata.RequestId).
+std::string RequestId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t a = rng(), b = rng();
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%08llx-%04llx-4%03llx-%04llx-%012llx",
+                static_cast<unsigned long long>(a >> 32),
+                static_cast<unsigned long long>((a >> 16) & 0xffff),
+                static_cast<unsigned long long>(a & 0xfff),
+                static_cast<unsigned long long>(0x8000 | ((b >> 48) & 0x3fff)),
+                static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
 void SendError(httplib::Response& res, int status, const std::string& code,
                const std::string& message) {
   res.status = status;
@@ -252,6 +266,7 @@ struct Server::Impl {
 
   void Handle(const httplib::Request& req, httplib::Response& res) {
     res.set_header("Date", HttpDate());
+    res.set_header("x-amzn-RequestId", RequestId());
     if (req.path.rfind("/_emulator/", 0) == 0) return Admin(req, res);
     int latency;
     {
