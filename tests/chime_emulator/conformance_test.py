@@ -708,6 +708,29 @@ class Operations(EmulatorTestCase):
                    MessageId=self.send(arn, ALICE, "short")["MessageId"], Content="z" * 4096,
                    ChimeBearer=ALICE)
 
+    def test_text_round_trip(self):
+        # boto3 sends JSON with \u escapes (surrogate pairs for emoji); every character must
+        # come back as sent, in every field that carries text.
+        content = ('Gr\u00fc\u00dfe \U0001F600 "quoted" \\ back/slash\nnew line\ttab '
+                   '\u0001\u001f \u4e2d\u6587 \u202e <tag> &amp; \u2028 end')
+        metadata = '{"k":"v \U0001F4AC \\"x\\""}'
+        name = "Station \u00e9t\u00e9 \U0001F3E5"
+        arn = self.new_channel(ALICE, name=name, Metadata=metadata)
+        ch = self.chime("DescribeChannel", ChannelArn=arn, ChimeBearer=ALICE)["Channel"]
+        self.assertEqual((ch["Name"], ch["Metadata"]), (name, metadata), "DescribeChannel text")
+        mid = self.send(arn, ALICE, content, Metadata=metadata)["MessageId"]
+        got = self.chime("GetChannelMessage", ChannelArn=arn, MessageId=mid,
+                         ChimeBearer=ALICE)["ChannelMessage"]
+        self.assertEqual((got["Content"], got["Metadata"]), (content, metadata),
+                         "GetChannelMessage: text changed on the way")
+        listed = self.list_all(arn, ALICE)[0][0]
+        self.assertEqual((listed["Content"], listed["Metadata"]), (content, metadata),
+                         "ListChannelMessages: text changed on the way")
+        self.send(arn, ALICE, "\U0001F600" * 1024)  # 4096 bytes
+        self.loose.error("SendChannelMessage", "BadRequestException", 400, ChannelArn=arn,
+                         Content="\U0001F600" * 1025, Type="STANDARD", Persistence="PERSISTENT",
+                         ClientRequestToken=token(), ChimeBearer=ALICE)  # 4100 bytes
+
     def test_request_id(self):
         # AWS answers every request, success or error, with an x-amzn-RequestId header;
         # boto3 reports it as ResponseMetadata.RequestId (and users log it).
