@@ -420,7 +420,8 @@ class EmulatorTestCase(unittest.TestCase):
 
     def new_channel(self, bearer, name="conformance", members=(), **extra):
         params = dict(AppInstanceArn=APP, Name=name, Mode="UNRESTRICTED", Privacy="PRIVATE",
-                      ClientRequestToken=token(), ChimeBearer=bearer, **extra)
+                      ClientRequestToken=token(), ChimeBearer=bearer)
+        params.update(extra)
         if members:
             params["MemberArns"] = list(members)
         arn = self.chime("CreateChannel", **params)["ChannelArn"]
@@ -526,6 +527,72 @@ class Operations(EmulatorTestCase):
         self.chime.error("ListChannelMessages", "ForbiddenException", 403, ChannelArn=arn,
                          ChimeBearer=CAROL)
 
+    def test_hidden_members(self):
+        # Model: "Hidden members are only returned if the type filter in
+        # ListChannelMemberships equals HIDDEN."
+        arn = self.new_channel(ALICE)
+        self.chime("CreateChannelMembership", ChannelArn=arn, MemberArn=BOB, Type="DEFAULT",
+                   ChimeBearer=ALICE)
+        self.chime("CreateChannelMembership", ChannelArn=arn, MemberArn=DAVE, Type="HIDDEN",
+                   ChimeBearer=ALICE)
+
+        def members(**kw):
+            return sorted(m["Member"]["Arn"] for m in self.chime(
+                "ListChannelMemberships", ChannelArn=arn, ChimeBearer=ALICE,
+                **kw)["ChannelMemberships"])
+
+        self.assertEqual(members(), sorted([ALICE, BOB]), "ListChannelMemberships, no Type")
+        self.assertEqual(members(Type="DEFAULT"), sorted([ALICE, BOB]),
+                         "ListChannelMemberships Type=DEFAULT")
+        self.assertEqual(members(Type="HIDDEN"), [DAVE], "ListChannelMemberships Type=HIDDEN")
+        d = self.chime("DescribeChannelMembershipForAppInstanceUser", ChannelArn=arn,
+                       AppInstanceUserArn=DAVE, ChimeBearer=DAVE)["ChannelMembership"]
+        self.assertEqual(d["AppInstanceUserMembershipSummary"].get("Type"), "HIDDEN",
+                         "DescribeChannelMembershipForAppInstanceUser of a hidden member")
+        self.send(arn, DAVE, "a hidden member is still a member")
+
+    def test_membership_permissions(self):
+        # Model (CreateChannel Mode): members add members to UNRESTRICTED channels, only
+        # moderators (the creator) to RESTRICTED ones. A member can leave the channel.
+        restricted = self.new_channel(ALICE, Mode="RESTRICTED", members=[BOB])
+        self.chime.error("CreateChannelMembership", "ForbiddenException", 403,
+                         ChannelArn=restricted, MemberArn=CAROL, Type="DEFAULT",
+                         ChimeBearer=BOB)
+        self.chime("CreateChannelMembership", ChannelArn=restricted, MemberArn=CAROL,
+                   Type="DEFAULT", ChimeBearer=ALICE)
+        open_ = self.new_channel(ALICE, members=[BOB])
+        self.chime("CreateChannelMembership", ChannelArn=open_, MemberArn=CAROL,
+                   Type="DEFAULT", ChimeBearer=BOB)
+        # A plain member cannot remove another one; anyone can leave.
+        self.chime.error("DeleteChannelMembership", "ForbiddenException", 403,
+                         ChannelArn=open_, MemberArn=CAROL, ChimeBearer=BOB)
+        self.chime("DeleteChannelMembership", ChannelArn=open_, MemberArn=BOB, ChimeBearer=BOB)
+        arns = sorted(m["Member"]["Arn"] for m in self.chime(
+            "ListChannelMemberships", ChannelArn=open_, ChimeBearer=ALICE)["ChannelMemberships"])
+        self.assertEqual(arns, sorted([ALICE, CAROL]), "after bob left")
+
+    def test_only_the_sender_edits(self):
+        # Model (CreateChannelMembership): a member can "edit their own messages".
+        arn = self.new_channel(ALICE, members=[BOB])
+        mid = self.send(arn, ALICE, "mine")["MessageId"]
+        self.chime.error("UpdateChannelMessage", "ForbiddenException", 403, ChannelArn=arn,
+                         MessageId=mid, Content="not yours", ChimeBearer=BOB)
+        got = self.chime("GetChannelMessage", ChannelArn=arn, MessageId=mid,
+                         ChimeBearer=BOB)["ChannelMessage"]
+        self.assertEqual(got["Content"], "mine", "a refused UpdateChannelMessage changed it")
+
+    def test_public_channel(self):
+        # Model (CreateChannelMembership): "Public Channels: You do not need to be a member
+        # to list messages, but you must be a member to send messages."
+        arn = self.new_channel(ALICE, Privacy="PUBLIC")
+        mid = self.send(arn, ALICE, "on the notice board")["MessageId"]
+        r = self.chime("ListChannelMessages", ChannelArn=arn, ChimeBearer=CAROL)
+        self.assertEqual([m["MessageId"] for m in r["ChannelMessages"]], [mid],
+                         "ListChannelMessages of a PUBLIC channel by a non-member")
+        self.chime.error("SendChannelMessage", "ForbiddenException", 403, ChannelArn=arn,
+                         Content="c", Type="STANDARD", Persistence="PERSISTENT",
+                         ClientRequestToken=token(), ChimeBearer=CAROL)
+
     def test_list_channel_memberships_paging(self):
         members = [user(f"m{i:02d}-{uuid.uuid4().hex[:6]}") for i in range(11)]
         arn = self.new_channel(ALICE)
@@ -589,6 +656,17 @@ class Operations(EmulatorTestCase):
         self.assertEqual(sorted(m["ChannelSummary"]["ChannelArn"] for m in r["ChannelMemberships"]),
                          sorted(a for a in made if a != gone),
                          "ListChannelMembershipsForAppInstanceUser after DeleteChannelMembership")
+
+    def test_memberships_for_app_instance_user_scope(self):
+        # Model: "Only an AppInstanceAdmin can call the API with a user ARN that is not their
+        # own." Without AppInstanceUserArn: the bearer's own channels.
+        me = user("frank-" + uuid.uuid4().hex[:8])
+        arn = self.new_channel(ALICE, members=[me])
+        r = self.chime("ListChannelMembershipsForAppInstanceUser", ChimeBearer=me)
+        self.assertEqual([m["ChannelSummary"]["ChannelArn"] for m in r["ChannelMemberships"]],
+                         [arn], "ListChannelMembershipsForAppInstanceUser without a user ARN")
+        self.chime.error("ListChannelMembershipsForAppInstanceUser", "ForbiddenException", 403,
+                         AppInstanceUserArn=me, ChimeBearer=BOB)
 
     def test_describe_membership_and_read_marker(self):
         arn = self.new_channel(ALICE, name="marker", members=[BOB])
@@ -813,7 +891,7 @@ class Validation(EmulatorTestCase):
         super().setUpClass()
         c = Chime(unittest.TestCase(), cls.emu.client(ACCESS, SECRET))
         cls.channel = c("CreateChannel", AppInstanceArn=APP, Name="validation",
-                        ClientRequestToken=token(), ChimeBearer=ALICE,
+                        Privacy="PRIVATE", ClientRequestToken=token(), ChimeBearer=ALICE,
                         MemberArns=[BOB])["ChannelArn"]
         cls.message = c("SendChannelMessage", ChannelArn=cls.channel, Content="hi",
                         Type="STANDARD", Persistence="PERSISTENT", ClientRequestToken=token(),
