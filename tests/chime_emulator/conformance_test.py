@@ -179,9 +179,7 @@ class Emulator:
             return self.returncode
         proc, self.proc = self.proc, None
         _RUNNING.discard(self)
-        for c in self.clients:  # idle keep-alive connections would delay the shutdown
-            c.close()
-        self.clients = []
+        self.close_clients()  # idle keep-alive connections delayed the shutdown once
         problem = None
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -218,6 +216,11 @@ class Emulator:
                               aws_secret_access_key=secret, config=cfg)
         self.clients.append(client)
         return client
+
+    def close_clients(self):
+        for c in self.clients:
+            c.close()
+        self.clients = []
 
     def admin(self, method, path, body=None):
         data = None if body is None else json.dumps(body).encode()
@@ -417,6 +420,7 @@ class EmulatorTestCase(unittest.TestCase):
         self.chime = Chime(self, self.emu.client(ACCESS, SECRET))
         # Server-side validation: boto3 would refuse some of these parameters itself.
         self.loose = Chime(self, self.emu.client(ACCESS, SECRET, validate=False))
+        self.addCleanup(self.emu.close_clients)
 
     def new_channel(self, bearer, name="conformance", members=(), **extra):
         params = dict(AppInstanceArn=APP, Name=name, Mode="UNRESTRICTED", Privacy="PRIVATE",
@@ -1494,6 +1498,25 @@ class Faults(unittest.TestCase):
         Chime(self, emu.client()).error(
             "ListChannelMembershipsForAppInstanceUser", "ThrottledClientException", 429,
             AppInstanceUserArn=ALICE, ChimeBearer=ALICE)
+
+
+class Connections(unittest.TestCase):
+    def test_many_idle_keep_alive_connections(self):
+        # 40 clients (devices, test helpers) each keep a connection open: the next request
+        # must not wait for one of them to time out.
+        emu = Emulator().start()
+        self.addCleanup(emu.stop)
+        slow = []
+        for n in range(40):
+            c = emu.client()
+            t0 = time.monotonic()
+            c.list_channel_memberships_for_app_instance_user(AppInstanceUserArn=ALICE,
+                                                             ChimeBearer=ALICE)
+            took = time.monotonic() - t0
+            if took > 1.0:
+                slow.append(f"client {n + 1}: {took:.1f} s")
+        self.assertEqual(slow, [], "a request waited while other clients held idle "
+                         "keep-alive connections")
 
 
 class CommandLine(unittest.TestCase):
