@@ -1500,6 +1500,19 @@ class Faults(unittest.TestCase):
             AppInstanceUserArn=ALICE, ChimeBearer=ALICE)
 
 
+    def test_error_rate_flag(self):
+        emu = Emulator("--error-rate", "1.0", "--seed", "7").start()
+        self.addCleanup(emu.stop)
+        try:
+            emu.client().list_channel_memberships_for_app_instance_user(
+                AppInstanceUserArn=ALICE, ChimeBearer=ALICE)
+            self.fail("--error-rate 1.0: the call succeeded")
+        except ClientError as e:
+            got = (e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"])
+            self.assertIn(got, [("ServiceFailureException", 500),
+                                ("ServiceUnavailableException", 503)], "--error-rate 1.0")
+
+
 class Connections(unittest.TestCase):
     def test_many_idle_keep_alive_connections(self):
         # 40 clients (devices, test helpers) each keep a connection open: the next request
@@ -1526,6 +1539,20 @@ class CommandLine(unittest.TestCase):
                 p = subprocess.run([BINARY] + args, capture_output=True, timeout=20)
                 self.assertEqual(p.returncode, 2, f"{args}: exit status (contract: 2)")
                 self.assertTrue(p.stderr.strip(), f"{args}: no message on stderr")
+
+    def test_region_flag(self):
+        emu = Emulator("--region", "eu-west-1").start()
+        self.addCleanup(emu.stop)
+        c = boto3.client("chime-sdk-messaging", endpoint_url=emu.endpoint,
+                         region_name="eu-west-1", aws_access_key_id=DEFAULT_ACCESS,
+                         aws_secret_access_key=DEFAULT_SECRET,
+                         config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
+        emu.clients.append(c)
+        Chime(self, c)("ListChannelMembershipsForAppInstanceUser", AppInstanceUserArn=ALICE,
+                       ChimeBearer=ALICE)
+        Chime(self, emu.client()).error(  # signed for us-east-1
+            "ListChannelMembershipsForAppInstanceUser", "ForbiddenException", 403,
+            AppInstanceUserArn=ALICE, ChimeBearer=ALICE)
 
     def test_env_credentials(self):
         emu = Emulator(env_overrides={"TIDINGS_CHIME_LOCAL_ACCESS_KEY": "AKIDFROMENV",
