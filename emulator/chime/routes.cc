@@ -4,6 +4,7 @@
 #include <simdjson.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <ctime>
 #include <mutex>
 #include <random>
@@ -103,6 +104,33 @@ void SendStatus(httplib::Response& res, const tidings::Status& s) {
       return SendError(res, 500, "ServiceFailureException", s.message());
   }
 }
+
+// cpp-httplib holds a worker for as long as a keep-alive connection is open,
+// so a fixed pool lets idle clients (devices, test helpers) stall the next
+// one for the keep-alive timeout: one thread per connection instead.
+class ThreadPerConnection final : public httplib::TaskQueue {
+ public:
+  void enqueue(std::function<void()> fn) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++active_;
+    }
+    std::thread([this, fn = std::move(fn)] {
+      fn();
+      std::lock_guard<std::mutex> lock(mu_);
+      if (--active_ == 0) idle_.notify_all();
+    }).detach();
+  }
+  void shutdown() override {
+    std::unique_lock<std::mutex> lock(mu_);
+    idle_.wait(lock, [this] { return active_ == 0; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable idle_;
+  size_t active_ = 0;
+};
 
 }  // namespace
 
@@ -345,7 +373,7 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   auto& http = impl->http;
   http.set_tcp_nodelay(true);  // without it every response waits ~40 ms (Nagle + delayed ACK)
   http.set_keep_alive_max_count(1u << 30);
-  http.new_task_queue = [] { return new httplib::ThreadPool(32); };
+  http.new_task_queue = [] { return new ThreadPerConnection(); };
   http.set_payload_max_length(1 << 20);
   // Every route goes through Impl::Handle (the pre-routing hook would run
   // before the body is read).

@@ -249,9 +249,15 @@ Result<Reply> State::Handle(const Call& call) {
 Result<State::Channel*> State::Find(const Call& call, bool member_only) {
   auto it = channels_.find(call.Get("ChannelArn"));
   if (it == channels_.end()) return NotFound("channel " + call.Get("ChannelArn") + " not found");
-  if (member_only && !it->second.members.count(call.Get("ChimeBearer"))) {
-    return PermissionDenied("the bearer " + call.Get("ChimeBearer") +
-                            " is not a member of channel " + it->first);
+  const std::string& bearer = call.Get("ChimeBearer");
+  // Chime: anyone in the app instance lists (reads) a PUBLIC channel's
+  // messages; sending and everything else needs membership.
+  const bool public_read = it->second.privacy == "PUBLIC" &&
+                           (call.op == "ListChannelMessages" || call.op == "GetChannelMessage" ||
+                            call.op == "DescribeChannel") &&
+                           AppOfUser(bearer) == it->first.substr(0, it->first.rfind("/channel/"));
+  if (member_only && !public_read && !it->second.members.count(bearer)) {
+    return PermissionDenied("the bearer " + bearer + " is not a member of channel " + it->first);
   }
   return &it->second;
 }
@@ -350,7 +356,8 @@ Result<Reply> State::CreateChannel(const Call& call) {
   c.arn = arn;
   c.name = call.Get("Name");
   c.mode = call.Has("Mode") ? call.Get("Mode") : "UNRESTRICTED";
-  c.privacy = call.Has("Privacy") ? call.Get("Privacy") : "PUBLIC";
+  // The model names no default; PRIVATE is the safe reading (members only).
+  c.privacy = call.Has("Privacy") ? call.Get("Privacy") : "PRIVATE";
   c.metadata = call.Get("Metadata");
   c.created_by = bearer;
   c.created_ms = c.updated_ms = Tick(c, call);
@@ -420,7 +427,8 @@ Result<Reply> State::ListMemberships(const Call& call) {
   std::string last;
   bool more = false;
   for (auto it = c->members.upper_bound(after); it != c->members.end(); ++it) {
-    if (call.Has("Type") && it->second.type != call.Get("Type")) continue;
+    // Like Chime: HIDDEN members only when asked for.
+    if (it->second.type != (call.Has("Type") ? call.Get("Type") : "DEFAULT")) continue;
     if (n == max) {
       more = true;
       break;

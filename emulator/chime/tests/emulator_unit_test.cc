@@ -131,6 +131,36 @@ TEST_F(StateTest, ValidationForbiddenAndRedact) {
   EXPECT_EQ(got->body.find("meta"), std::string::npos) << "redact strips metadata";
 }
 
+TEST_F(StateTest, PublicChannelsAreReadableByTheAppInstanceHiddenMembersListedOnRequest) {
+  ASSERT_TRUE(Do("CreateChannel", {{"ChimeBearer", kAlice},
+                                   {"AppInstanceArn", kApp},
+                                   {"Name", "board"},
+                                   {"Privacy", "PUBLIC"},
+                                   {"ClientRequestToken", "pub"},
+                                   {"ChannelId", "pub"}})
+                  .ok());
+  const std::string ch = kApp + "/channel/pub";
+  EXPECT_TRUE(Do("ListChannelMessages", {{"ChimeBearer", kBob}, {"ChannelArn", ch}}).ok());
+  EXPECT_EQ(Do("ListChannelMessages",
+               {{"ChimeBearer", "arn:aws:chime:us-east-1:1:app-instance/other/user/x"},
+                {"ChannelArn", ch}})
+                .status()
+                .code(),
+            tidings::Code::kPermissionDenied);
+  ASSERT_TRUE(
+      Do("CreateChannelMembership",
+         {{"ChimeBearer", kAlice}, {"ChannelArn", ch}, {"MemberArn", kBob}, {"Type", "HIDDEN"}})
+          .ok());
+  auto listed = Do("ListChannelMemberships", {{"ChimeBearer", kAlice}, {"ChannelArn", ch}});
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->body.find("/user/bob"), std::string::npos);
+  listed = Do("ListChannelMemberships",
+              {{"ChimeBearer", kAlice}, {"ChannelArn", ch}, {"Type", "HIDDEN"}});
+  ASSERT_TRUE(listed.ok());
+  EXPECT_NE(listed->body.find("/user/bob"), std::string::npos);
+  EXPECT_EQ(listed->body.find("/user/alice"), std::string::npos);
+}
+
 TEST(Routes, DecodesPercentEncodedArnsAndMapsQueryNames) {
   auto call = ParseRequest("GET",
                            "/channels/arn%3Aaws%3Achime%3Aus-east-1%3A1%3Aapp-instance%2Fa%2F"
