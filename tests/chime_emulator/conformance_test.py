@@ -1540,6 +1540,27 @@ class CommandLine(unittest.TestCase):
                 self.assertEqual(p.returncode, 2, f"{args}: exit status (contract: 2)")
                 self.assertTrue(p.stderr.strip(), f"{args}: no message on stderr")
 
+    def test_sigint_exits_0(self):
+        emu = Emulator().start()
+        self.addCleanup(emu.stop, check=False)
+        emu.client().list_channel_memberships_for_app_instance_user(
+            AppInstanceUserArn=ALICE, ChimeBearer=ALICE)
+        emu.close_clients()
+        emu.proc.send_signal(signal.SIGINT)
+        try:
+            rc = emu.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.fail("SIGINT: still running after 10 s")
+        self.assertEqual(rc, 0, f"SIGINT: exit status; stderr: {emu.stderr_tail()}")
+
+    def test_unusable_data_dir(self):
+        with tempfile.NamedTemporaryFile() as f:  # a file where a directory should be
+            p = subprocess.run([BINARY, "--port", "0", "--data-dir", f.name + "/sub"],
+                               capture_output=True, timeout=20)
+        self.assertNotEqual(p.returncode, 0, "--data-dir that cannot be created: exit status")
+        self.assertNotIn(b"listening on", p.stdout, "--data-dir unusable, yet listening")
+        self.assertIn(f.name.encode(), p.stderr, "the error names the data directory")
+
     def test_region_flag(self):
         emu = Emulator("--region", "eu-west-1").start()
         self.addCleanup(emu.stop)
