@@ -1015,6 +1015,16 @@ class Validation(EmulatorTestCase):
             with self.subTest(NextToken=tok):
                 self.bad("ListChannelMessages", ChannelArn=self.channel, ChimeBearer=ALICE,
                          NextToken=tok)
+        # A real token, but of another channel's listing.
+        other = self.new_channel(ALICE)
+        for i in range(3):
+            self.send(other, ALICE, f"o{i}")
+        foreign = self.chime("ListChannelMessages", ChannelArn=other, ChimeBearer=ALICE,
+                             MaxResults=1)["NextToken"]
+        self.chime("ListChannelMessages", ChannelArn=other, ChimeBearer=ALICE, MaxResults=1,
+                   NextToken=foreign)
+        self.bad("ListChannelMessages", ChannelArn=self.channel, ChimeBearer=ALICE,
+                 NextToken=foreign)
         self.bad("ListChannelMemberships", ChannelArn=self.channel, ChimeBearer=ALICE,
                  NextToken="garbage")
         self.bad("ListChannelMembershipsForAppInstanceUser", AppInstanceUserArn=ALICE,
