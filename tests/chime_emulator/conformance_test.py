@@ -206,10 +206,11 @@ class Emulator:
         return self.returncode
 
     # -- clients ---------------------------------------------------------------
-    def client(self, access=DEFAULT_ACCESS, secret=DEFAULT_SECRET, validate=True, **config):
+    def client(self, access=DEFAULT_ACCESS, secret=DEFAULT_SECRET, validate=True,
+               retries=None, **config):
         # total_max_attempts 1: no retry at all (retries={"max_attempts": 1} would still
         # retry once: botocore counts max_attempts after the first attempt).
-        cfg = Config(retries={"total_max_attempts": 1, "mode": "standard"},
+        cfg = Config(retries=retries or {"total_max_attempts": 1, "mode": "standard"},
                      parameter_validation=validate, connect_timeout=5, read_timeout=15, **config)
         client = boto3.client("chime-sdk-messaging", endpoint_url=self.endpoint,
                               region_name=REGION, aws_access_key_id=access,
@@ -1491,6 +1492,42 @@ class Faults(unittest.TestCase):
         again = self.send("ctf-1")["MessageId"]
         self.assertEqual(again, stored[0][0], "retry after commit_then_fail: same MessageId")
         self.assertEqual(self.listed(), stored, "retry after commit_then_fail: no duplicate")
+
+    def test_mixed_faults_with_retries(self):
+        # A client retrying with the same token ends with every message exactly once
+        # (retried here at once; boto3's own backoff would only make the test slow).
+        self.emu.set_faults({"throttle": 0.2, "error": 0.2, "commit_then_fail": 0.2,
+                             "seed": 42})
+        retrying = self.emu.client()
+        ids, failures = {}, 0
+        for i in range(80):
+            tok = f"mixed-{i}"
+            for _ in range(20):
+                try:
+                    ids[tok] = retrying.send_channel_message(
+                        ChannelArn=self.channel, Content=tok, Type="STANDARD",
+                        Persistence="PERSISTENT", ClientRequestToken=tok,
+                        ChimeBearer=ALICE)["MessageId"]
+                    break
+                except ClientError as e:
+                    failures += 1
+                    self.assertIn(e.response["ResponseMetadata"]["HTTPStatusCode"],
+                                  (429, 500, 503), f"SendChannelMessage {tok} under faults")
+            else:
+                self.fail(f"SendChannelMessage {tok}: 20 attempts failed")
+        self.emu.set_faults({})
+        self.assertGreater(failures, 0, "the faults never showed (seed 42, 20% each)")
+        listed, kwargs = [], {}
+        while True:
+            r = self.chime("ListChannelMessages", ChannelArn=self.channel, ChimeBearer=ALICE,
+                           SortOrder="ASCENDING", MaxResults=50, **kwargs)
+            listed += [(m["MessageId"], m["Content"]) for m in r["ChannelMessages"]]
+            if not r.get("NextToken"):
+                break
+            kwargs = {"NextToken": r["NextToken"]}
+        self.assertEqual(listed, [(ids[f"mixed-{i}"], f"mixed-{i}") for i in range(80)],
+                         "under throttle/error/commit_then_fail with retries: every message "
+                         "exactly once, in order, with the MessageId its sender was given")
 
     def test_latency(self):
         self.emu.set_faults({"latency_ms": 500})
