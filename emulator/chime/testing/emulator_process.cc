@@ -98,6 +98,7 @@ Status EmulatorProcess::Launch() {
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != parent) _exit(1);
     ::dup2(out[1], STDOUT_FILENO);
+    ::close_range(3, ~0u, 0);  // the test's sockets and files are not the emulator's
     ::execv(argv[0], argv.data());
     _exit(127);
   }
