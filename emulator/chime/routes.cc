@@ -1,0 +1,402 @@
+#include "emulator/chime/routes.h"
+
+#include <httplib.h>
+#include <simdjson.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <ctime>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "crypto/hash.h"
+#include "emulator/chime/journal.h"
+#include "sync/aws/json.h"
+
+namespace chime_local {
+namespace {
+
+using tidings::InvalidArgument;
+using tidings::Result;
+
+bool Decode(std::string_view s, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out->push_back(s[i]);
+      continue;
+    }
+    std::string raw;
+    if (i + 2 >= s.size() || !tidings::crypto::HexDecode(s.substr(i + 1, 2), &raw)) return false;
+    *out += raw;
+    i += 2;
+  }
+  return true;
+}
+
+// Query names of the model (querystring locationName) -> member names.
+const char* QueryMember(const std::string& name) {
+  static const std::pair<const char*, const char*> kNames[] = {
+      {"sort-order", "SortOrder"},
+      {"not-before", "NotBefore"},
+      {"not-after", "NotAfter"},
+      {"max-results", "MaxResults"},
+      {"next-token", "NextToken"},
+      {"type", "Type"},
+      {"app-instance-user-arn", "AppInstanceUserArn"},
+      {"sub-channel-id", "SubChannelId"}};
+  for (const auto& [q, m] : kNames)
+    if (name == q) return m;
+  return nullptr;
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string HttpDate() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return buf;
+}
+
+// A UUID-shaped id per request, as AWS sends (boto3: ResponseMetadata.RequestId).
+std::string RequestId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t a = rng(), b = rng();
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%08llx-%04llx-4%03llx-%04llx-%012llx",
+                static_cast<unsigned long long>(a >> 32),
+                static_cast<unsigned long long>((a >> 16) & 0xffff),
+                static_cast<unsigned long long>(a & 0xfff),
+                static_cast<unsigned long long>(0x8000 | ((b >> 48) & 0x3fff)),
+                static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
+void SendError(httplib::Response& res, int status, const std::string& code,
+               const std::string& message) {
+  res.status = status;
+  res.set_header("x-amzn-ErrorType", code);
+  res.set_content("{\"Code\":" + tidings::aws::JsonQuote(code) +
+                      ",\"Message\":" + tidings::aws::JsonQuote(message) + "}",
+                  "application/json");
+}
+
+void SendStatus(httplib::Response& res, const tidings::Status& s) {
+  switch (s.code()) {
+    case tidings::Code::kInvalidArgument:
+      return SendError(res, 400, "BadRequestException", s.message());
+    case tidings::Code::kPermissionDenied:
+      return SendError(res, 403, "ForbiddenException", s.message());
+    case tidings::Code::kNotFound:
+      return SendError(res, 404, "NotFoundException", s.message());
+    case tidings::Code::kAlreadyExists:
+      return SendError(res, 409, "ConflictException", s.message());
+    default:
+      return SendError(res, 500, "ServiceFailureException", s.message());
+  }
+}
+
+// cpp-httplib holds a worker for as long as a keep-alive connection is open,
+// so a fixed pool lets idle clients (devices, test helpers) stall the next
+// one for the keep-alive timeout: one thread per connection instead.
+class ThreadPerConnection final : public httplib::TaskQueue {
+ public:
+  void enqueue(std::function<void()> fn) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++active_;
+    }
+    std::thread([this, fn = std::move(fn)] {
+      fn();
+      std::lock_guard<std::mutex> lock(mu_);
+      if (--active_ == 0) idle_.notify_all();
+    }).detach();
+  }
+  void shutdown() override {
+    std::unique_lock<std::mutex> lock(mu_);
+    idle_.wait(lock, [this] { return active_ == 0; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable idle_;
+  size_t active_ = 0;
+};
+
+}  // namespace
+
+Result<Call> ParseRequest(const std::string& method, const std::string& target,
+                          const std::string& body) {
+  Call call;
+  const size_t q = target.find('?');
+  const std::string path = target.substr(0, q);
+  std::map<std::string, std::string> query;
+  if (q != std::string::npos) {
+    std::string text = target.substr(q + 1) + "&";
+    for (size_t start = 0, amp; (amp = text.find('&', start)) != std::string::npos;
+         start = amp + 1) {
+      std::string part = text.substr(start, amp - start), k, v;
+      if (part.empty()) continue;
+      size_t eq = part.find('=');
+      if (!Decode(part.substr(0, eq), &k) ||
+          !Decode(eq == std::string::npos ? "" : part.substr(eq + 1), &v)) {
+        return InvalidArgument("malformed percent-encoding in the query string");
+      }
+      query[k] = v;
+    }
+  }
+  std::vector<std::string> seg;
+  for (size_t start = 1; start <= path.size();) {
+    size_t slash = path.find('/', start);
+    std::string s;
+    if (!Decode(path.substr(start, slash == std::string::npos ? std::string::npos : slash - start),
+                &s)) {
+      return InvalidArgument("malformed percent-encoding in the path");
+    }
+    seg.push_back(s);
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  const std::string scope = query["scope"];
+  const size_t n = seg.size();
+  std::string& op = call.op;
+  if (n == 0 || seg[0] != "channels") {
+  } else if (n == 1) {
+    if (method == "POST") op = "CreateChannel";
+    if (method == "GET" && scope == "app-instance-user-memberships")
+      op = "ListChannelMembershipsForAppInstanceUser";
+  } else if (n == 2 && method == "GET") {
+    op = scope == "app-instance-user-membership" ? "DescribeChannelMembershipForAppInstanceUser"
+                                                 : "DescribeChannel";
+  } else if (n == 3 && seg[2] == "memberships") {
+    if (method == "POST") op = "CreateChannelMembership";
+    if (method == "GET") op = "ListChannelMemberships";
+  } else if (n == 4 && seg[2] == "memberships" && method == "DELETE") {
+    op = "DeleteChannelMembership";
+  } else if (n == 3 && seg[2] == "messages") {
+    if (method == "POST") op = "SendChannelMessage";
+    if (method == "GET") op = "ListChannelMessages";
+  } else if (n == 4 && seg[2] == "messages") {
+    if (method == "GET") op = "GetChannelMessage";
+    if (method == "PUT") op = "UpdateChannelMessage";
+    if (method == "DELETE") op = "DeleteChannelMessage";
+    if (method == "POST" && query["operation"] == "redact") op = "RedactChannelMessage";
+  } else if (n == 3 && seg[2] == "readMarker" && method == "PUT") {
+    op = "UpdateChannelReadMarker";
+  }
+  if (op.empty()) {
+    return tidings::NotFound("no emulated Chime SDK Messaging operation at " + method + " " + path);
+  }
+  if (!body.empty()) {
+    simdjson::dom::parser parser;
+    simdjson::padded_string padded(body);
+    simdjson::dom::object obj;
+    if (auto err = parser.parse(padded).get_object().get(obj)) {
+      return InvalidArgument(std::string("the request body is not a JSON object: ") +
+                             simdjson::error_message(err));
+    }
+    for (auto field : obj) {
+      const std::string key(field.key);
+      // Path, header and server-assigned fields never come from the body.
+      if (key.empty() || key[0] == '_' || key == "ChimeBearer" || key == "ChannelArn" ||
+          key == "MessageId") {
+        continue;
+      }
+      std::string_view v;
+      simdjson::dom::array list;
+      if (!field.value.get_string().get(v)) {
+        call.f[key] = std::string(v);
+      } else if (!field.value.get_array().get(list)) {
+        std::string joined;
+        for (auto item : list) {
+          if (item.get_string().get(v)) {
+            if (item.is_object()) break;  // Tags, Target: accepted, not emulated
+            return InvalidArgument(key + " must be a list of strings");
+          }
+          joined += (joined.empty() ? "" : "\n") + std::string(v);
+        }
+        if (!joined.empty()) call.f[key] = joined;
+      } else if (!field.value.is_object()) {
+        return InvalidArgument(key + " must be a string");
+      }
+    }
+  }
+  if (n >= 2) call.f["ChannelArn"] = seg[1];
+  if (n == 4 && seg[2] == "messages") call.f["MessageId"] = seg[3];
+  if (n == 4 && seg[2] == "memberships") call.f["MemberArn"] = seg[3];
+  for (const auto& [k, v] : query)
+    if (const char* member = QueryMember(k)) call.f[member] = v;
+  return call;
+}
+
+struct Server::Impl {
+  ServerOptions options;
+  httplib::Server http;
+  std::mutex mu;  // state, journal, rng, faults
+  State state;
+  std::unique_ptr<Journal> journal;
+  Faults faults;
+  std::mt19937_64 rng;
+  std::mt19937_64 ids{std::random_device{}()};
+
+  bool Roll(double p) { return p > 0 && std::uniform_real_distribution<double>(0, 1)(rng) < p; }
+
+  void Admin(const httplib::Request& req, httplib::Response& res) {
+    if (req.remote_addr != "127.0.0.1" && req.remote_addr != "::1") {
+      return SendError(res, 403, "ForbiddenException", "/_emulator/ is for loopback clients only");
+    }
+    if (req.path == "/_emulator/healthz" && req.method == "GET") {
+      res.set_content("ok", "text/plain");
+      return;
+    }
+    if (req.path != "/_emulator/faults" || req.method != "POST") {
+      return SendError(res, 404, "NotFoundException", "admin: POST faults, GET healthz");
+    }
+    simdjson::dom::parser parser;
+    simdjson::padded_string padded(req.body);
+    simdjson::dom::object obj;
+    Faults f;
+    if (parser.parse(padded).get_object().get(obj)) {
+      return SendError(res, 400, "BadRequestException", "faults: a JSON object");
+    }
+    for (auto field : obj) {
+      double v = 0;
+      if (field.value.get_double().get(v) || v < 0) {
+        return SendError(res, 400, "BadRequestException", "faults: non-negative numbers only");
+      }
+      if (field.key == "throttle")
+        f.throttle = v;
+      else if (field.key == "error")
+        f.error = v;
+      else if (field.key == "commit_then_fail")
+        f.commit_then_fail = v;
+      else if (field.key == "latency_ms")
+        f.latency_ms = static_cast<int>(v);
+      else if (field.key == "seed")
+        f.seed = static_cast<uint64_t>(v);
+      else
+        return SendError(res, 400, "BadRequestException", "faults: unknown field");
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    faults = f;
+    rng.seed(f.seed);
+    res.status = 204;
+  }
+
+  void Handle(const httplib::Request& req, httplib::Response& res) {
+    res.set_header("Date", HttpDate());
+    res.set_header("x-amzn-RequestId", RequestId());
+    if (req.path.rfind("/_emulator/", 0) == 0) return Admin(req, res);
+    int latency;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      latency = faults.latency_ms;
+    }
+    if (latency > 0) std::this_thread::sleep_for(std::chrono::milliseconds(latency));
+    tidings::http::Request signed_req{
+        req.method, "http://" + req.get_header_value("Host") + req.target, {}, req.body};
+    for (const auto& [k, v] : req.headers) signed_req.headers.emplace_back(k, v);
+    if (auto err = VerifySigV4(options.auth, signed_req, NowMs() / 1000)) {
+      return SendError(res, err->status, err->code, err->message);
+    }
+    auto call = ParseRequest(req.method, req.target, req.body);
+    if (!call.ok()) return SendStatus(res, call.status());
+    if (auto bearer = req.get_header_value("x-amz-chime-bearer"); !bearer.empty()) {
+      call->f["ChimeBearer"] = bearer;
+    }
+    const bool mutation = State::IsMutation(call->op);
+    Result<Reply> reply = Reply{};
+    bool fail_after = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (Roll(faults.throttle)) {
+        return SendError(res, 429, "ThrottledClientException", "injected: rate exceeded");
+      }
+      if (Roll(faults.error)) {
+        bool unavailable = Roll(0.5);
+        return SendError(res, unavailable ? 503 : 500,
+                         unavailable ? "ServiceUnavailableException" : "ServiceFailureException",
+                         "injected: server error, nothing applied");
+      }
+      if (mutation) {
+        call->f["_at"] = std::to_string(NowMs());
+        char id[40];
+        std::snprintf(id, sizeof(id), "%016llx%016llx", static_cast<unsigned long long>(ids()),
+                      static_cast<unsigned long long>(ids()));
+        call->f["_id"] = id;
+      }
+      reply = state.Handle(*call);
+      if (reply.ok() && reply->mutated && journal) {
+        if (auto s = journal->Append(State::Encode(*call)); !s.ok()) {
+          std::fprintf(stderr, "tidings-chime-local: %s\n", s.ToString().c_str());
+          return SendError(res, 500, "ServiceFailureException", "journal write failed");
+        }
+      }
+      fail_after = mutation && reply.ok() && Roll(faults.commit_then_fail);
+    }
+    if (!reply.ok()) return SendStatus(res, reply.status());
+    if (fail_after) {
+      return SendError(res, 500, "ServiceFailureException", "injected: applied, then failed");
+    }
+    res.status = reply->status;
+    if (reply->status != 204) res.set_content(reply->body, "application/json");
+  }
+};
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Server::~Server() = default;
+
+Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->faults = options.faults;
+  impl->rng.seed(options.faults.seed);
+  if (!options.data_dir.empty()) {
+    State* state = &impl->state;
+    auto journal = Journal::Open(options.data_dir, [state](std::string_view line) {
+      TIDINGS_ASSIGN_OR_RETURN(Call call, State::Decode(line));
+      return state->Handle(call).status();
+    });
+    if (!journal.ok()) return journal.status();
+    impl->journal = std::move(*journal);
+  }
+  Impl* p = impl.get();
+  auto& http = impl->http;
+  http.set_tcp_nodelay(true);  // without it every response waits ~40 ms (Nagle + delayed ACK)
+  http.set_keep_alive_max_count(1u << 30);
+  http.new_task_queue = [] { return new ThreadPerConnection(); };
+  http.set_payload_max_length(1 << 20);
+  // Every route goes through Impl::Handle (the pre-routing hook would run
+  // before the body is read).
+  auto handler = [p](const httplib::Request& req, httplib::Response& res) { p->Handle(req, res); };
+  http.Get(".*", handler).Post(".*", handler).Put(".*", handler).Delete(".*", handler);
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Result<int> Server::Bind() {
+  int port = impl_->options.port == 0
+                 ? impl_->http.bind_to_any_port(impl_->options.host)
+                 : (impl_->http.bind_to_port(impl_->options.host, impl_->options.port)
+                        ? impl_->options.port
+                        : -1);
+  if (port <= 0) {
+    return tidings::Unavailable("cannot listen on " + impl_->options.host + ":" +
+                                std::to_string(impl_->options.port) + " (in use, or a bad host)");
+  }
+  return port;
+}
+
+void Server::Run() { impl_->http.listen_after_bind(); }
+void Server::Stop() { impl_->http.stop(); }
+void Server::Quiesce() { impl_->mu.lock(); }  // never unlocked: the process exits
+
+}  // namespace chime_local

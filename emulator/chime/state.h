@@ -1,0 +1,92 @@
+// The channel/message model of tidings-chime-local: pure logic, no HTTP, no
+// I/O. A Call is one operation with its inputs as text (path, header, query
+// and body fields under their botocore member names); Handle validates it
+// against the model's limits, applies it and returns the response body.
+// Mutations also carry the server-assigned "_at" (ms) and "_id", so the
+// journal can replay exactly what was acknowledged.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "tidings/status.h"
+
+namespace chime_local {
+
+struct Call {
+  std::string op;                        // botocore operation name
+  std::map<std::string, std::string> f;  // lists (MemberArns) joined by '\n'
+
+  const std::string& Get(const std::string& key) const;
+  bool Has(const std::string& key) const { return f.count(key) != 0; }
+};
+
+struct Reply {
+  int status = 200;
+  std::string body;      // JSON, empty for 204
+  bool mutated = false;  // state changed: journal it before answering
+};
+
+// Errors: InvalidArgument -> 400 BadRequestException, PermissionDenied ->
+// 403 ForbiddenException, NotFound -> 404, AlreadyExists -> 409 Conflict.
+class State {
+ public:
+  tidings::Result<Reply> Handle(const Call& call);
+
+  static bool IsMutation(std::string_view op);
+  // One journal record per line (JSON object), and back.
+  static std::string Encode(const Call& call);
+  static tidings::Result<Call> Decode(std::string_view line);
+  // "2023-11-14T22:13:20.123Z" (also without fraction, or "+00:00") -> ms.
+  static bool ParseIso8601(std::string_view text, int64_t* ms);
+
+ private:
+  struct Member {
+    std::string type = "DEFAULT";
+    bool moderator = false;
+    int64_t created_ms = 0, read_ms = -1;
+  };
+  struct Message {
+    std::string id, content, metadata, content_type, type, persistence, sender;
+    int64_t created_ms = 0, updated_ms = 0, edited_ms = -1;
+    bool redacted = false, deleted = false;
+  };
+  struct Channel {
+    std::string arn, name, mode, privacy, metadata, created_by;
+    int64_t created_ms = 0, updated_ms = 0, last_message_ms = -1;
+    int64_t last_at = 0;  // server time is strictly increasing per channel
+    std::map<std::string, Member> members;
+    std::vector<Message> messages;  // ascending created_ms
+    std::unordered_map<std::string, size_t> by_id;
+    std::map<std::string, std::string> tokens;  // sender '\n' token -> id
+  };
+
+  tidings::Result<Channel*> Find(const Call& call, bool member_only = true);
+  tidings::Result<Message*> FindMessage(Channel& c, const Call& call);
+  static int64_t Tick(Channel& c, const Call& call);
+  static std::string Summary(const Channel& c);
+  static std::string MessageJson(const Channel& c, const Message& m, bool full);
+
+  tidings::Result<Reply> CreateChannel(const Call& call);
+  tidings::Result<Reply> DescribeChannel(const Call& call);
+  tidings::Result<Reply> CreateMembership(const Call& call);
+  tidings::Result<Reply> DeleteMembership(const Call& call);
+  tidings::Result<Reply> ListMemberships(const Call& call);
+  tidings::Result<Reply> ListForUser(const Call& call);
+  tidings::Result<Reply> DescribeForUser(const Call& call);
+  tidings::Result<Reply> SendMessage(const Call& call);
+  tidings::Result<Reply> ListMessages(const Call& call);
+  tidings::Result<Reply> GetMessage(const Call& call);
+  tidings::Result<Reply> UpdateMessage(const Call& call);
+  tidings::Result<Reply> RemoveMessage(const Call& call, bool redact);
+  tidings::Result<Reply> UpdateReadMarker(const Call& call);
+
+  std::map<std::string, Channel> channels_;            // by ARN
+  std::map<std::string, std::string> channel_tokens_;  // app '\n' token -> ARN
+};
+
+}  // namespace chime_local
