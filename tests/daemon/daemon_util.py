@@ -34,6 +34,17 @@ def wait_port(port, timeout=30.0):
     return False
 
 
+def terminate(proc, timeout=10):
+    """SIGTERM, then SIGKILL if it has not exited after `timeout` s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Moto:
     """moto_server on 127.0.0.1; `auth` turns signature checking on after the
     setup actions (then `creds` holds a least-privilege user's keys)."""
@@ -61,13 +72,7 @@ class Moto:
                 "AWS_ENDPOINT_URL_DYNAMODB": self.endpoint}
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self.log.close()
 
 
@@ -99,13 +104,7 @@ class ChimeLocal:
                 f'region = "us-east-1"\nendpoint = "{self.endpoint}"\n')
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self.log.close()
 
 
