@@ -508,7 +508,22 @@ class StoreImpl final : public Store {
     auto h = crypto::KeyedHash16(hash_key_, in);
     return std::string(reinterpret_cast<const char*>(h.data()), h.size());
   }
-  std::string ConvKey(const std::string& conv) const { return Hash16('c', conv); }
+  // A send hashes its conversation id three times (message key, summary read
+  // and write): the last one is remembered per thread. `instance_id_`, not
+  // `this`, names the store: a new store may reuse a freed one's address.
+  std::string ConvKey(const std::string& conv) const {
+    struct Memo {
+      uint64_t store = 0;
+      std::string conv, key;
+    };
+    thread_local Memo memo;
+    if (memo.store != instance_id_ || memo.conv != conv) {
+      memo.key = Hash16('c', conv);
+      memo.conv = conv;
+      memo.store = instance_id_;
+    }
+    return memo.key;
+  }
   // Time-prefixed (stores created since the option existed): the id's UUIDv7
   // milliseconds (zeros for other ids), then the keyed hash. New messages
   // then land next to each other in the memtable and in SST files instead of
@@ -574,7 +589,9 @@ class StoreImpl final : public Store {
   }
   // fresh_id: a new random id made by this call, which cannot exist yet nor
   // have operations waiting for it (saves two lookups per local send).
-  Status Apply(Txn& txn, const Operation& op, bool remote, bool fresh_id = false);
+  // `created`, if given, receives the message a new send created.
+  Status Apply(Txn& txn, const Operation& op, bool remote, bool fresh_id = false,
+               Message* created = nullptr);
   bool ApplyToRecord(MessageRecord& r, const Operation& op);
   // A message whose hlc is beyond server time + drift moves to that position,
   // so the sender (who ordered it by its own fast clock) agrees with everyone.
@@ -606,6 +623,11 @@ class StoreImpl final : public Store {
   HybridClock clock_;
   std::string user_id_;
   uint64_t replica_id_ = 0;
+  // Distinct for every StoreImpl of the process (see ConvKey).
+  const uint64_t instance_id_ = [] {
+    static std::atomic<uint64_t> next{1};
+    return next.fetch_add(1);
+  }();
   bool time_prefixed_ids_ = false;  // see IdKey; set once at open
 
   std::unique_ptr<rocksdb::Env> env_;
@@ -1119,7 +1141,8 @@ Status StoreImpl::ClampToServerTime(Txn& txn, MessageRecord& r, const std::strin
   return Status::Ok();
 }
 
-Status StoreImpl::Apply(Txn& txn, const Operation& op, bool remote, bool fresh_id) {
+Status StoreImpl::Apply(Txn& txn, const Operation& op, bool remote, bool fresh_id,
+                        Message* created) {
   switch (op.kind) {
     case OpKind::kSend: {
       std::string key;
@@ -1196,7 +1219,7 @@ Status StoreImpl::Apply(Txn& txn, const Operation& op, bool remote, bool fresh_i
 
       key = MsgKey(m.conversation_id, m.order);
       StoreMessage(txn, key, r);
-      TxnPut(txn, kById, IdKey(m.id), key);
+      TxnPut(txn, kById, prefix, key);  // prefix == IdKey(m.id)
       bool existed = false;
       TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, m.conversation_id, &existed));
       if (!m.deleted) ++c.message_count;
@@ -1206,6 +1229,10 @@ Status StoreImpl::Apply(Txn& txn, const Operation& op, bool remote, bool fresh_i
       }
       StoreConversation(txn, c);
       txn.events.push_back({ChangeEvent::Kind::kMessageAdded, m.conversation_id, m.id});
+      if (created != nullptr) {
+        r.RefreshVisibleReactions();  // as a read of the record would show it
+        *created = m;
+      }
       return Status::Ok();
     }
     case OpKind::kEdit:
@@ -1363,10 +1390,11 @@ Result<Message> StoreImpl::SendInTxn(Txn& txn, const SendRequest& req) {
     TIDINGS_ASSIGN_OR_RETURN(auto existing, LoadMessage(txn, op.message_id, nullptr));
     if (existing.has_value()) return AlreadyExists("a message with this id already exists");
   }
-  TIDINGS_RETURN_IF_ERROR(Apply(txn, op, /*remote=*/false, /*fresh_id=*/req.message_id.empty()));
+  Message created;
+  TIDINGS_RETURN_IF_ERROR(
+      Apply(txn, op, /*remote=*/false, /*fresh_id=*/req.message_id.empty(), &created));
   TIDINGS_RETURN_IF_ERROR(AddToOutbox(txn, op));
-  TIDINGS_ASSIGN_OR_RETURN(auto rec, LoadMessage(txn, op.message_id, nullptr));
-  return std::move(rec->m);
+  return created;
 }
 
 Result<Message> StoreImpl::LocalOp(const std::string& message_id, OpKind kind,
