@@ -343,6 +343,9 @@ Status ChimeBackend::AddMember(const std::string& channel_arn, const std::string
 
 Result<std::string> ChimeBackend::EnsureConversation(const engine::Conversation& c) {
   if (auto it = channels_.find(c.id); it != channels_.end()) return it->second;
+  std::set<std::string> members;
+  for (const auto& m : c.members) members.insert(MemberArn(m));
+  members.erase(config_.user_arn);  // the creator (or a listed member) already is
   std::string arn;
   if (StartsWith(c.id, "chime:")) {
     arn = config_.app_instance_arn + "/channel/" + c.id.substr(6);
@@ -358,10 +361,25 @@ Result<std::string> ChimeBackend::EnsureConversation(const engine::Conversation&
                          ",\"Mode\":\"UNRESTRICTED\",\"Privacy\":\"PRIVATE\",\"Metadata\":" +
                          aws::JsonQuote(WriteChannelMetadata(c.id)) +
                          ",\"ClientRequestToken\":" + aws::JsonQuote(channel_id) +
-                         ",\"ChannelId\":" + aws::JsonQuote(channel_id) + "}";
+                         ",\"ChannelId\":" + aws::JsonQuote(channel_id);
+      // The first members join with the channel, atomically: a member's
+      // device that finds the channel made (Conflict) must already be in it,
+      // or its first push would be refused as if it had been removed.
+      if (!members.empty()) {
+        body += ",\"MemberArns\":[";
+        size_t n = 0;
+        for (auto m = members.begin(); m != members.end() && n < kMaxCreateMembers; ++m, ++n) {
+          body += (n ? "," : "") + aws::JsonQuote(*m);
+        }
+        body += "]";
+      }
+      body += "}";
       auto created = Call("POST", "/channels", body);
       if (created.ok()) {
         TIDINGS_ASSIGN_OR_RETURN(arn, ParseStringField(*created, "ChannelArn"));
+        members.erase(members.begin(),
+                      std::next(members.begin(), static_cast<std::ptrdiff_t>(
+                                                     std::min(members.size(), kMaxCreateMembers))));
       } else if (client_->last_error_type() == "ConflictException") {
         arn = DefaultChannelArn(c.id);  // another device made it first
       } else {
@@ -369,9 +387,7 @@ Result<std::string> ChimeBackend::EnsureConversation(const engine::Conversation&
       }
     }
   }
-  std::set<std::string> members;
-  for (const auto& m : c.members) members.insert(MemberArn(m));
-  members.erase(config_.user_arn);  // the creator (or a listed member) already is
+  // The rest; idempotent (an existing member is a Conflict, ignored).
   for (const auto& m : members) TIDINGS_RETURN_IF_ERROR(AddMember(arn, m));
   channels_[c.id] = arn;
   return arn;

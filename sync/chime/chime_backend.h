@@ -52,6 +52,7 @@ inline constexpr size_t kMaxContentBytes = 4096;   // Content of a STANDARD mess
 inline constexpr size_t kMaxMetadataBytes = 1024;  // Metadata of a message or channel
 inline constexpr int64_t kOverlapMs = 5'000;       // pull re-reads this much before the cursor
 inline constexpr size_t kPageSize = 50;            // ListChannelMessages MaxResults cap
+inline constexpr size_t kMaxCreateMembers = 10;    // CreateChannel MemberArns cap
 inline constexpr char kOpContentType[] = "application/vnd.tidings.op+json";
 inline constexpr char kBase64ContentType[] = "application/vnd.tidings.base64";
 

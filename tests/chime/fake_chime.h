@@ -148,6 +148,13 @@ class FakeChime {
       c.name = field("Name");
       c.metadata = field("Metadata");
       c.members.insert(bearer);
+      simdjson::dom::array initial;
+      if (!req.body.empty() && !body["MemberArns"].get_array().get(initial)) {
+        for (auto m : initial) {
+          std::string_view v;
+          if (!m.get_string().get(v)) c.members.insert(std::string(v));
+        }
+      }
       return Ok(201, "{\"ChannelArn\":" + aws::JsonQuote(arn) + "}");
     }
     if (seg.size() < 2 || seg[0] != "channels") return Error(404, "NotFoundException");
