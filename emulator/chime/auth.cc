@@ -33,7 +33,11 @@ std::vector<std::string> Split(const std::string& s, char sep) {
   return out;
 }
 
-AuthError Forbidden(std::string message) { return {403, "ForbiddenException", std::move(message)}; }
+// The codes AWS's front end answers for any service, Chime SDK Messaging
+// included (not in the service model): all 403.
+AuthError InvalidSignature(std::string message) {
+  return {403, "InvalidSignatureException", std::move(message)};
+}
 
 bool ConstantTimeEqual(const std::string& a, const std::string& b) {
   if (a.size() != b.size()) return false;
@@ -48,12 +52,12 @@ std::optional<AuthError> VerifySigV4(const AuthConfig& config,
                                      const tidings::http::Request& request, int64_t now_seconds) {
   const std::string auth = Header(request, "authorization");
   if (auth.empty()) {
-    return AuthError{401, "UnauthorizedClientException",
-                     "missing Authorization header: sign requests with AWS SigV4"};
+    return AuthError{403, "MissingAuthenticationTokenException",
+                     "Missing Authentication Token: sign requests with AWS SigV4"};
   }
   const std::string kAlgorithm = "AWS4-HMAC-SHA256 ";
   if (auth.compare(0, kAlgorithm.size(), kAlgorithm) != 0) {
-    return Forbidden("only AWS4-HMAC-SHA256 signatures are accepted");
+    return InvalidSignature("only AWS4-HMAC-SHA256 signatures are accepted");
   }
   std::string credential, signed_headers, signature;
   for (std::string part : Split(auth.substr(kAlgorithm.size()), ',')) {
@@ -68,34 +72,36 @@ std::optional<AuthError> VerifySigV4(const AuthConfig& config,
   auto scope = Split(credential, '/');
   if (scope.size() != 5 || signed_headers.empty() || signature.empty() ||
       scope[4] != "aws4_request") {
-    return Forbidden("malformed Authorization header: Credential, SignedHeaders, Signature");
+    return AuthError{403, "IncompleteSignatureException",
+                     "malformed Authorization header: Credential, SignedHeaders, Signature"};
   }
   if (scope[0] != config.access_key) {
-    return AuthError{401, "UnauthorizedClientException",
-                     "unknown access key id; use the emulator's --access-key"};
+    return AuthError{403, "UnrecognizedClientException",
+                     "The security token included in the request is invalid (unknown access key "
+                     "id; use the emulator's --access-key)"};
   }
   if (scope[2] != config.region || scope[3] != config.service) {
-    return Forbidden("credential scope " + scope[2] + "/" + scope[3] + " does not match " +
-                     config.region + "/" + config.service);
+    return InvalidSignature("credential scope " + scope[2] + "/" + scope[3] + " does not match " +
+                            config.region + "/" + config.service);
   }
   auto names = Split(signed_headers, ';');
   if (std::find(names.begin(), names.end(), "host") == names.end()) {
-    return Forbidden("SignedHeaders must include host");
+    return InvalidSignature("SignedHeaders must include host");
   }
   const std::string amz_date = Header(request, "x-amz-date");
   std::tm tm{};
   const char* end =
       amz_date.size() == 16 ? strptime(amz_date.c_str(), "%Y%m%dT%H%M%SZ", &tm) : nullptr;
   if (end == nullptr || *end != '\0') {
-    return Forbidden("missing or malformed X-Amz-Date (YYYYMMDDTHHMMSSZ)");
+    return InvalidSignature("missing or malformed X-Amz-Date (YYYYMMDDTHHMMSSZ)");
   }
   if (amz_date.compare(0, 8, scope[1]) != 0) {
-    return Forbidden("the credential scope date does not match X-Amz-Date");
+    return InvalidSignature("the credential scope date does not match X-Amz-Date");
   }
   const int64_t at = static_cast<int64_t>(timegm(&tm));
   if (at < now_seconds - kMaxSkewSeconds || at > now_seconds + kMaxSkewSeconds) {
-    return Forbidden("signature expired: X-Amz-Date " + amz_date +
-                     " is more than 15 minutes from the server's time; check the clock");
+    return InvalidSignature("signature expired: X-Amz-Date " + amz_date +
+                            " is more than 15 minutes from the server's time; check the clock");
   }
   const std::string payload_hash = tidings::crypto::Sha256Hex(request.body);
   const std::string claimed = Header(request, "x-amz-content-sha256");
@@ -116,7 +122,7 @@ std::optional<AuthError> VerifySigV4(const AuthConfig& config,
   const std::string expected =
       tidings::crypto::HexEncode(tidings::crypto::HmacSha256(key, to_sign));
   if (!ConstantTimeEqual(expected, signature)) {
-    return Forbidden(
+    return InvalidSignature(
         "The request signature we calculated does not match the signature you provided. Check "
         "your AWS Secret Access Key and signing method.");
   }

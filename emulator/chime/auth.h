@@ -17,8 +17,14 @@ struct AuthConfig {
 };
 
 struct AuthError {
-  int status;        // 401 or 403 (400 for a payload hash mismatch)
-  std::string code;  // UnauthorizedClientException, ForbiddenException, ...
+  // 403 (400 for a payload hash mismatch), with the codes AWS's front end
+  // uses for every service: InvalidSignatureException (wrong signature,
+  // expired, wrong scope), UnrecognizedClientException (unknown access key),
+  // MissingAuthenticationTokenException (unsigned),
+  // IncompleteSignatureException (malformed Authorization). Clients treat
+  // them as bad credentials, not as a permission refused on a channel.
+  int status;
+  std::string code;
   std::string message;
 };
 

@@ -1088,9 +1088,9 @@ class Auth(EmulatorTestCase):
 
     def test_wrong_secret(self):
         bad = Chime(self, self.emu.client(ACCESS, SECRET + "x"))
-        bad.error("ListChannelMembershipsForAppInstanceUser", "ForbiddenException", 403,
+        bad.error("ListChannelMembershipsForAppInstanceUser", "InvalidSignatureException", 403,
                   AppInstanceUserArn=ALICE, ChimeBearer=ALICE)
-        bad.error("CreateChannel", "ForbiddenException", 403, AppInstanceArn=APP, Name="n",
+        bad.error("CreateChannel", "InvalidSignatureException", 403, AppInstanceArn=APP, Name="n",
                   ClientRequestToken=token(), ChimeBearer=ALICE)
 
     def test_unknown_access_key(self):
@@ -1098,22 +1098,24 @@ class Auth(EmulatorTestCase):
         for access, secret in (("AKIDUNKNOWN", SECRET), (DEFAULT_ACCESS, DEFAULT_SECRET)):
             with self.subTest(access=access):
                 bad = Chime(self, self.emu.client(access, secret))
-                bad.error("CreateChannel", "UnauthorizedClientException", 401,
+                bad.error("CreateChannel", "UnrecognizedClientException", 403,
                           AppInstanceArn=APP, Name="n", ClientRequestToken=token(),
                           ChimeBearer=ALICE)
 
     def test_unsigned(self):
         bad = Chime(self, self.emu.client(ACCESS, SECRET, signature_version=UNSIGNED))
-        bad.error("ListChannelMembershipsForAppInstanceUser", "UnauthorizedClientException", 401,
+        bad.error("ListChannelMembershipsForAppInstanceUser",
+                  "MissingAuthenticationTokenException", 403,
                   AppInstanceUserArn=ALICE, ChimeBearer=ALICE)
         status, headers, body = self.emu.raw("GET", "/channels",
                                              query="scope=app-instance-user-memberships",
                                              headers={"x-amz-chime-bearer": ALICE}, sign=False)
-        self.assertEqual(status, 401, "no Authorization header")
+        self.assertEqual(status, 403, "no Authorization header")
         self.assertTrue(headers.get("x-amzn-errortype", "").startswith(
-            "UnauthorizedClientException"), f"x-amzn-ErrorType: {headers}")
+            "MissingAuthenticationTokenException"), f"x-amzn-ErrorType: {headers}")
         err = json.loads(body)
-        self.assertEqual(err.get("Code"), "UnauthorizedClientException", f"error body {err}")
+        self.assertEqual(err.get("Code"), "MissingAuthenticationTokenException",
+                         f"error body {err}")
         self.assertTrue(err.get("Message"), f"error body without Message: {err}")
 
     def test_tampered_body(self):
@@ -1126,7 +1128,7 @@ class Auth(EmulatorTestCase):
                                              creds=(ACCESS, SECRET),
                                              headers={"x-amz-chime-bearer": ALICE})
         self.assertEqual((status, headers.get("x-amzn-errortype", "").split(":")[0]),
-                         (403, "ForbiddenException"),
+                         (403, "InvalidSignatureException"),
                          f"a body changed after signing must be refused: {body[:200]!r}")
         self.assertEqual(self.list_all(arn, ALICE)[0], [], "the tampered message was stored")
         # The same request untampered works (so the refusal above was the signature).
@@ -1157,8 +1159,9 @@ class Auth(EmulatorTestCase):
                          aws_secret_access_key=SECRET,
                          config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
         self.emu.clients.append(c)
-        Chime(self, c).error("ListChannelMembershipsForAppInstanceUser", "ForbiddenException",
-                             403, AppInstanceUserArn=ALICE, ChimeBearer=ALICE)
+        Chime(self, c).error("ListChannelMembershipsForAppInstanceUser",
+                             "InvalidSignatureException", 403, AppInstanceUserArn=ALICE,
+                             ChimeBearer=ALICE)
 
     def test_stale_signature(self):
         # SigV4 requests are valid for 15 minutes (AWS refuses older x-amz-date).
@@ -1172,7 +1175,7 @@ class Auth(EmulatorTestCase):
         finally:
             botocore.auth.get_current_datetime = real
         self.assertEqual((status, headers.get("x-amzn-errortype", "").split(":")[0]),
-                         (403, "ForbiddenException"),
+                         (403, "InvalidSignatureException"),
                          f"a request signed an hour ago must be refused: {body[:200]!r}")
 
     def test_admin_needs_no_signature(self):
@@ -1619,7 +1622,7 @@ class CommandLine(unittest.TestCase):
         Chime(self, c)("ListChannelMembershipsForAppInstanceUser", AppInstanceUserArn=ALICE,
                        ChimeBearer=ALICE)
         Chime(self, emu.client()).error(  # signed for us-east-1
-            "ListChannelMembershipsForAppInstanceUser", "ForbiddenException", 403,
+            "ListChannelMembershipsForAppInstanceUser", "InvalidSignatureException", 403,
             AppInstanceUserArn=ALICE, ChimeBearer=ALICE)
 
     def test_env_credentials(self):

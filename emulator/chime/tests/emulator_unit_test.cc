@@ -194,15 +194,16 @@ TEST(SigV4, AcceptsTheClientSignerAndRefusesWrongSecretsSkewAndTampering) {
   };
   EXPECT_FALSE(VerifySigV4(config, sign("secret", now), now).has_value());
   EXPECT_FALSE(VerifySigV4(config, sign("secret", now - 800), now).has_value()) << "skew ok";
-  EXPECT_EQ(VerifySigV4(config, sign("wrong", now), now)->code, "ForbiddenException");
-  EXPECT_EQ(VerifySigV4(config, sign("secret", now - 1000), now)->code, "ForbiddenException");
+  EXPECT_EQ(VerifySigV4(config, sign("wrong", now), now)->code, "InvalidSignatureException");
+  EXPECT_EQ(VerifySigV4(config, sign("secret", now - 1000), now)->code,
+            "InvalidSignatureException");
   auto tampered = sign("secret", now);
   tampered.body = "{\"Content\":\"ho\"}";
   EXPECT_TRUE(VerifySigV4(config, tampered, now).has_value());
   tidings::http::Request unsigned_req{"GET", "http://127.0.0.1:9/channels", {}, ""};
-  EXPECT_EQ(VerifySigV4(config, unsigned_req, now)->status, 401);
+  EXPECT_EQ(VerifySigV4(config, unsigned_req, now)->code, "MissingAuthenticationTokenException");
   AuthConfig other{"OTHER", "secret", "us-east-1"};
-  EXPECT_EQ(VerifySigV4(other, sign("secret", now), now)->code, "UnauthorizedClientException");
+  EXPECT_EQ(VerifySigV4(other, sign("secret", now), now)->code, "UnrecognizedClientException");
 }
 
 TEST(Journal, ReplaysRecordsIgnoresATornTailAndIsPrivate) {
