@@ -40,8 +40,9 @@ wait_for_line() {
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=AKIDTIDINGSDEMO AWS_SECRET_ACCESS_KEY=demo-secret
 app=arn:aws:chime:us-east-1:123456789012:app-instance/tidings-demo
 
-"$chime_bin" --port 0 --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" \
-  >"$work/chime.out" 2>"$work/chime.log" &
+# The secret through the environment: argv is visible to every user (ps).
+TIDINGS_CHIME_LOCAL_SECRET_KEY=$AWS_SECRET_ACCESS_KEY \
+  "$chime_bin" --port 0 --access-key "$AWS_ACCESS_KEY_ID" >"$work/chime.out" 2>"$work/chime.log" &
 pids+=($!)
 chime_url=$(wait_for_line "$work/chime.out" "listening on" | awk '{ print $NF }')
 backends=chime

@@ -41,9 +41,9 @@ def run(*args, env=None, expect=0):
 
 
 with tempfile.TemporaryDirectory() as d:
-    server = subprocess.Popen([CHIME_LOCAL, "--port", "0", "--access-key", ACCESS,
-                               "--secret-key", SECRET], stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True)
+    server = subprocess.Popen([CHIME_LOCAL, "--port", "0", "--access-key", ACCESS],
+                              env={**os.environ, "TIDINGS_CHIME_LOCAL_SECRET_KEY": SECRET},
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         line = server.stdout.readline()
         if "listening on" not in line:

@@ -85,9 +85,9 @@ class ChimeLocal:
     def __init__(self, binary, workdir):
         self.creds = {"access_key": "AKIDDAEMONTEST", "secret": "chime-secret-DO-NOT-LOG-91ab"}
         self.log = open(os.path.join(workdir, "chime-local.log"), "w")
-        self.proc = subprocess.Popen(
-            [binary, "--port", "0", "--access-key", self.creds["access_key"],
-             "--secret-key", self.creds["secret"]],
+        self.proc = subprocess.Popen(  # the secret in the environment, not in argv
+            [binary, "--port", "0", "--access-key", self.creds["access_key"]],
+            env={**os.environ, "TIDINGS_CHIME_LOCAL_SECRET_KEY": self.creds["secret"]},
             stdout=subprocess.PIPE, stderr=self.log, text=True)
         _started.append(self.proc)
         line = self.proc.stdout.readline()

@@ -64,8 +64,6 @@ Status EmulatorProcess::Launch() {
                                    "0",
                                    "--access-key",
                                    options_.access_key,
-                                   "--secret-key",
-                                   options_.secret_key,
                                    "--region",
                                    options_.region,
                                    "--throttle-rate",
@@ -83,6 +81,14 @@ Status EmulatorProcess::Launch() {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // The secret goes in the environment, not argv (which `ps` shows anyone).
+  std::string secret = "TIDINGS_CHIME_LOCAL_SECRET_KEY=" + options_.secret_key;
+  std::vector<char*> envp;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "TIDINGS_CHIME_LOCAL_", 20) != 0) envp.push_back(*e);
+  }
+  envp.push_back(secret.data());
+  envp.push_back(nullptr);
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0)
     return tidings::IOError("pipe: " + std::string(strerror(errno)));
@@ -99,7 +105,7 @@ Status EmulatorProcess::Launch() {
     if (::getppid() != parent) _exit(1);
     ::dup2(out[1], STDOUT_FILENO);
     ::close_range(3, ~0u, 0);  // the test's sockets and files are not the emulator's
-    ::execv(argv[0], argv.data());
+    ::execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
   ::close(out[1]);
