@@ -1,6 +1,8 @@
 // The sync part of the C API: persisted status, and a SyncEngine over the
 // DynamoDB or Chime backend. Same boundary rules as c_api.cc (see internal.h).
+#include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,36 +56,32 @@ tidings_sync_status_list* NewStatusList(std::vector<StatusRow> rows) {
   return &box->pub;
 }
 
+// A string field of a versioned config struct; nullopt when it is NULL or
+// the caller's struct predates it (struct_size too small; 0 means "current").
+template <typename Config>
+std::optional<std::string> Field(const Config* c, size_t offset, const char* const& value) {
+  bool has = c->struct_size == 0 || c->struct_size >= offset + sizeof(value);
+  if (!has || value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
 dynamodb::DynamoConfig DynamoFrom(const tidings_dynamodb_config* c) {
   dynamodb::DynamoConfig out;
   if (c == nullptr) return out;
-  auto has = [&](size_t offset, size_t size) {
-    return c->struct_size == 0 || c->struct_size >= offset + size;
-  };
-  if (has(offsetof(tidings_dynamodb_config, table), sizeof(c->table)) && c->table) {
-    out.table = c->table;
-  }
-  if (has(offsetof(tidings_dynamodb_config, region), sizeof(c->region)) && c->region) {
-    out.region = c->region;
-  }
-  if (has(offsetof(tidings_dynamodb_config, endpoint), sizeof(c->endpoint)) && c->endpoint) {
-    out.endpoint = c->endpoint;
-  }
+  if (auto table = Field(c, offsetof(tidings_dynamodb_config, table), c->table)) out.table = *table;
+  out.region = Field(c, offsetof(tidings_dynamodb_config, region), c->region).value_or("");
+  out.endpoint = Field(c, offsetof(tidings_dynamodb_config, endpoint), c->endpoint).value_or("");
   return out;
 }
 
 chime::ChimeConfig ChimeFrom(const tidings_chime_config* c) {
   chime::ChimeConfig out;
   if (c == nullptr) return out;
-  auto get = [&](size_t offset, size_t size, const char* v) -> std::string {
-    bool has = c->struct_size == 0 || c->struct_size >= offset + size;
-    return has && v != nullptr ? v : "";
-  };
-  out.app_instance_arn = get(offsetof(tidings_chime_config, app_instance_arn),
-                             sizeof(c->app_instance_arn), c->app_instance_arn);
-  out.user_arn = get(offsetof(tidings_chime_config, user_arn), sizeof(c->user_arn), c->user_arn);
-  out.region = get(offsetof(tidings_chime_config, region), sizeof(c->region), c->region);
-  out.endpoint = get(offsetof(tidings_chime_config, endpoint), sizeof(c->endpoint), c->endpoint);
+  out.app_instance_arn =
+      Field(c, offsetof(tidings_chime_config, app_instance_arn), c->app_instance_arn).value_or("");
+  out.user_arn = Field(c, offsetof(tidings_chime_config, user_arn), c->user_arn).value_or("");
+  out.region = Field(c, offsetof(tidings_chime_config, region), c->region).value_or("");
+  out.endpoint = Field(c, offsetof(tidings_chime_config, endpoint), c->endpoint).value_or("");
   return out;
 }
 

@@ -343,9 +343,13 @@ Status ChimeBackend::AddMember(const std::string& channel_arn, const std::string
 
 Result<std::string> ChimeBackend::EnsureConversation(const engine::Conversation& c) {
   if (auto it = channels_.find(c.id); it != channels_.end()) return it->second;
-  std::set<std::string> members;
-  for (const auto& m : c.members) members.insert(MemberArn(m));
-  members.erase(config_.user_arn);  // the creator (or a listed member) already is
+  // The other members, sorted and unique; the first `joined` of them are in
+  // the channel already because they joined with it.
+  std::set<std::string> others;
+  for (const auto& m : c.members) others.insert(MemberArn(m));
+  others.erase(config_.user_arn);  // the creator (or a listed member) already is
+  const std::vector<std::string> members(others.begin(), others.end());
+  size_t joined = 0;
   std::string arn;
   if (StartsWith(c.id, "chime:")) {
     arn = config_.app_instance_arn + "/channel/" + c.id.substr(6);
@@ -365,11 +369,11 @@ Result<std::string> ChimeBackend::EnsureConversation(const engine::Conversation&
       // The first members join with the channel, atomically: a member's
       // device that finds the channel made (Conflict) must already be in it,
       // or its first push would be refused as if it had been removed.
-      if (!members.empty()) {
+      const size_t with_channel = std::min(members.size(), kMaxCreateMembers);
+      if (with_channel > 0) {
         body += ",\"MemberArns\":[";
-        size_t n = 0;
-        for (auto m = members.begin(); m != members.end() && n < kMaxCreateMembers; ++m, ++n) {
-          body += (n ? "," : "") + aws::JsonQuote(*m);
+        for (size_t i = 0; i < with_channel; ++i) {
+          body += (i ? "," : "") + aws::JsonQuote(members[i]);
         }
         body += "]";
       }
@@ -377,9 +381,7 @@ Result<std::string> ChimeBackend::EnsureConversation(const engine::Conversation&
       auto created = Call("POST", "/channels", body);
       if (created.ok()) {
         TIDINGS_ASSIGN_OR_RETURN(arn, ParseStringField(*created, "ChannelArn"));
-        members.erase(members.begin(),
-                      std::next(members.begin(), static_cast<std::ptrdiff_t>(
-                                                     std::min(members.size(), kMaxCreateMembers))));
+        joined = with_channel;
       } else if (client_->last_error_type() == "ConflictException") {
         arn = DefaultChannelArn(c.id);  // another device made it first
       } else {
@@ -388,7 +390,9 @@ Result<std::string> ChimeBackend::EnsureConversation(const engine::Conversation&
     }
   }
   // The rest; idempotent (an existing member is a Conflict, ignored).
-  for (const auto& m : members) TIDINGS_RETURN_IF_ERROR(AddMember(arn, m));
+  for (size_t i = joined; i < members.size(); ++i) {
+    TIDINGS_RETURN_IF_ERROR(AddMember(arn, members[i]));
+  }
   channels_[c.id] = arn;
   return arn;
 }
