@@ -36,7 +36,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr uint32_t kSchemaVersion = 1;
+// v2: a local send's outbox entry may refer to its message's body, and
+// message records may end with the sequence of that entry. v1 data is valid
+// v2 data, so v1 stores open read-only too; v1 code refuses v2 stores.
+constexpr uint32_t kSchemaVersion = 2;
+constexpr uint32_t kOldestSchemaReadable = 1;
 constexpr char kHeaderFile[] = "TIDINGS";
 constexpr char kDbDir[] = "db";
 constexpr char kHeaderMagic[8] = {'T', 'I', 'D', 'I', 'N', 'G', 'S', '1'};
@@ -220,6 +224,10 @@ struct ReactionState {
 struct MessageRecord {
   Message m;
   std::map<std::pair<std::string, std::string>, ReactionState> reactions;  // (user, reaction)
+  // The outbox entry of this local send while it may still refer to the body
+  // here instead of carrying a copy (see OutboxRecord); 0 if none. May name an
+  // entry already gone: readers check.
+  uint64_t send_seq = 0;
 
   void RefreshVisibleReactions() {
     m.reactions.clear();
@@ -257,6 +265,8 @@ std::string EncodeMessage(const MessageRecord& r) {
     w.Key(v.at);
     w.U8(v.present ? 1 : 0);
   }
+  // Appended field (schema v2): records without it simply end here.
+  if (r.send_seq != 0) w.Varint(r.send_seq);
   return out;
 }
 
@@ -285,6 +295,8 @@ bool DecodeMessage(std::string_view in, MessageRecord* r) {
     st.present = present != 0;
     r->reactions[{user, reaction}] = st;
   }
+  r->send_seq = 0;
+  if (!rd.done() && (!rd.Varint(&r->send_seq) || r->send_seq == 0)) return false;
   if (!rd.done()) return false;
   r->RefreshVisibleReactions();
   return true;
@@ -356,10 +368,24 @@ bool AckedByAll(const OutboxEntry& e, const std::vector<std::string>& required) 
   return std::includes(e.acked_by.begin(), e.acked_by.end(), required.begin(), required.end());
 }
 
-std::string EncodeOutbox(const OutboxEntry& e) {
+// An outbox entry as stored. A local send's entry normally does not copy the
+// message body (half of a pending message's bytes): it refers to the body of
+// the message record, which Apply keeps unchanged until the entry is gone or
+// has been given its own copy (MaterializeOutboxBody, before any edit or
+// delete of that message). Record version 2 marks such entries; the operation
+// inside has an empty body, filled in by readers that hand the entry out.
+struct OutboxRecord {
+  OutboxEntry e;
+  bool body_by_ref = false;
+};
+
+constexpr uint8_t kOutboxBodyByRef = 2;
+
+std::string EncodeOutbox(const OutboxRecord& r) {
+  const OutboxEntry& e = r.e;
   std::string out;
   Writer w(&out);
-  w.U8(kRecordVersion);
+  w.U8(r.body_by_ref ? kOutboxBodyByRef : kRecordVersion);
   w.Bytes(EncodeOperation(e.op));
   w.Varint(e.attempts);
   w.Varint(static_cast<uint64_t>(e.next_attempt_ms));
@@ -373,16 +399,19 @@ std::string EncodeOutbox(const OutboxEntry& e) {
   return out;
 }
 
-bool DecodeOutbox(std::string_view in, OutboxEntry* e) {
+bool DecodeOutbox(std::string_view in, OutboxRecord* out) {
+  OutboxEntry* e = &out->e;
   Reader r(in);
   uint8_t version, failed;
   std::string op;
   uint64_t attempts, next;
-  if (!r.U8(&version) || version != kRecordVersion || !r.Bytes(&op) || !r.Varint(&attempts) ||
-      !r.Varint(&next) || !r.Bytes(&e->last_error) || !r.U8(&failed) ||
-      !DecodeOperation(op, &e->op)) {
+  if (!r.U8(&version) || (version != kRecordVersion && version != kOutboxBodyByRef) ||
+      !r.Bytes(&op) || !r.Varint(&attempts) || !r.Varint(&next) || !r.Bytes(&e->last_error) ||
+      !r.U8(&failed) || !DecodeOperation(op, &e->op)) {
     return false;
   }
+  out->body_by_ref = version == kOutboxBodyByRef;
+  if (out->body_by_ref && (e->op.kind != OpKind::kSend || !e->op.body.empty())) return false;
   e->acked_by.clear();
   if (!r.done()) {
     uint64_t n;
@@ -568,6 +597,9 @@ class StoreImpl final : public Store {
 
   // Reads and opens a sealed value. nullopt if absent.
   Result<std::optional<std::string>> ReadSealed(int cf, const std::string& key);
+  // The same with db_mu_ already held (shared).
+  Result<std::optional<std::string>> ReadSealedLocked(int cf, const std::string& key,
+                                                      const rocksdb::ReadOptions& ro);
   Result<std::optional<std::string>> TxnRead(Txn& txn, int cf, const std::string& key);
   void TxnPut(Txn& txn, int cf, const std::string& key, std::string_view plain);
   void TxnDelete(Txn& txn, int cf, const std::string& key);
@@ -590,20 +622,32 @@ class StoreImpl final : public Store {
   // fresh_id: a new random id made by this call, which cannot exist yet nor
   // have operations waiting for it (saves two lookups per local send).
   // `created`, if given, receives the message a new send created.
+  // send_seq: for a local send, the outbox entry that will carry it (see
+  // OutboxRecord).
   Status Apply(Txn& txn, const Operation& op, bool remote, bool fresh_id = false,
-               Message* created = nullptr);
+               Message* created = nullptr, uint64_t send_seq = 0);
   bool ApplyToRecord(MessageRecord& r, const Operation& op);
   // A message whose hlc is beyond server time + drift moves to that position,
   // so the sender (who ordered it by its own fast clock) agrees with everyone.
   Status ClampToServerTime(Txn& txn, MessageRecord& r, const std::string& key,
                            uint64_t server_time_ms);
-  Status AddToOutbox(Txn& txn, const Operation& op);      // REQUIRES: write_mu_
+  // body_by_ref: the entry refers to the body of the message op created
+  // (OutboxRecord).
+  void AddToOutbox(Txn& txn, const Operation& op,
+                   bool body_by_ref = false);             // REQUIRES: write_mu_
   void RemoveFromOutbox(Txn& txn, const OutboxEntry& e);  // REQUIRES: write_mu_
+  // Before a message's body changes: if send entry `seq` still refers to it,
+  // the entry gets its own copy of `body` (the body as sent).
+  Status MaterializeOutboxBody(Txn& txn, uint64_t seq, std::string body);
+  // Fills in the body of an entry that refers to its message, read as of
+  // `ro` (the snapshot the entry was read at). REQUIRES: db_mu_ held shared.
+  Status FillOutboxBody(OutboxRecord& r, const rocksdb::ReadOptions& ro);
   // At open: the clock and the outbox sequence also continue from the newest
   // outbox entry (local writes do not rewrite meta).
   Status RecoverHighWater();
-  // nullopt if there is no entry `seq`; DataLoss if it does not decode.
-  Result<std::optional<OutboxEntry>> LoadOutbox(Txn& txn, uint64_t seq);
+  // nullopt if there is no entry `seq`; DataLoss if it does not decode. The
+  // body of a by-reference entry stays empty (store it back as it is).
+  Result<std::optional<OutboxRecord>> LoadOutbox(Txn& txn, uint64_t seq);
   // For a send entry whose message is in state `from`: moves it to `to` with
   // `reason` (kept only for kFailed). Other entries and states: no change.
   Status MoveSendState(Txn& txn, const OutboxEntry& e, MessageState from, MessageState to,
@@ -672,7 +716,10 @@ class StoreImpl final : public Store {
 // Migrations from schema version N to N+1, applied in order at open.
 using Migration = std::function<Status(rocksdb::DB*, rocksdb::WriteBatch*)>;
 std::vector<Migration>& Migrations() {
-  static std::vector<Migration> migrations;  // index 0: v1 -> v2 (none yet)
+  static std::vector<Migration> migrations = {
+      // v1 -> v2: nothing to rewrite, only the version moves on.
+      [](rocksdb::DB*, rocksdb::WriteBatch*) { return Status::Ok(); },
+  };
   return migrations;
 }
 
@@ -810,10 +857,10 @@ Status StoreImpl::Init(crypto::KeySource key) {
                               ", newer than this Tidings (v" + std::to_string(kSchemaVersion) +
                               "); upgrade Tidings");
   }
-  if (schema < kSchemaVersion) {
-    if (options_.read_only) {
-      return FailedPrecondition("the store needs a schema upgrade; open it for writing once");
-    }
+  if (schema < kSchemaVersion && options_.read_only && schema < kOldestSchemaReadable) {
+    return FailedPrecondition("the store needs a schema upgrade; open it for writing once");
+  }
+  if (schema < kSchemaVersion && !options_.read_only) {
     for (uint64_t v = schema; v < kSchemaVersion; ++v) {
       rocksdb::WriteBatch batch;
       TIDINGS_RETURN_IF_ERROR(Migrations().at(static_cast<size_t>(v - 1))(db_, &batch));
@@ -922,12 +969,14 @@ void StoreImpl::CloseDb() {
 }
 
 Result<std::optional<std::string>> StoreImpl::ReadSealed(int cf, const std::string& key) {
+  std::shared_lock<std::shared_mutex> lock(db_mu_);
+  return ReadSealedLocked(cf, key, rocksdb::ReadOptions());
+}
+
+Result<std::optional<std::string>> StoreImpl::ReadSealedLocked(int cf, const std::string& key,
+                                                               const rocksdb::ReadOptions& ro) {
   std::string sealed;
-  rocksdb::Status s;
-  {
-    std::shared_lock<std::shared_mutex> lock(db_mu_);
-    s = db_->Get(rocksdb::ReadOptions(), cfs_[static_cast<size_t>(cf)], key, &sealed);
-  }
+  rocksdb::Status s = db_->Get(ro, cfs_[static_cast<size_t>(cf)], key, &sealed);
   if (s.IsNotFound()) return std::optional<std::string>();
   if (!s.ok()) return FromRocks(s, "read failed");
   auto plain = sealer_->Open(Ad(cf, key), sealed);
@@ -1141,8 +1190,8 @@ Status StoreImpl::ClampToServerTime(Txn& txn, MessageRecord& r, const std::strin
   return Status::Ok();
 }
 
-Status StoreImpl::Apply(Txn& txn, const Operation& op, bool remote, bool fresh_id,
-                        Message* created) {
+Status StoreImpl::Apply(Txn& txn, const Operation& op, bool remote, bool fresh_id, Message* created,
+                        uint64_t send_seq) {
   switch (op.kind) {
     case OpKind::kSend: {
       std::string key;
@@ -1216,6 +1265,7 @@ Status StoreImpl::Apply(Txn& txn, const Operation& op, bool remote, bool fresh_i
         ApplyToRecord(r, waiting);
         TxnDelete(txn, kPending, wk);
       }
+      r.send_seq = send_seq;
 
       key = MsgKey(m.conversation_id, m.order);
       StoreMessage(txn, key, r);
@@ -1249,7 +1299,17 @@ Status StoreImpl::Apply(Txn& txn, const Operation& op, bool remote, bool fresh_i
       }
       MessageRecord& r = *existing;
       const bool was_deleted = r.m.deleted;
-      if (!ApplyToRecord(r, op)) return Status::Ok();
+      if (r.send_seq != 0 && (op.kind == OpKind::kEdit || op.kind == OpKind::kDelete)) {
+        // The send may still be in the outbox, referring to this body.
+        std::string sent_body = r.m.body;
+        if (!ApplyToRecord(r, op)) return Status::Ok();
+        if (r.m.body != sent_body) {
+          TIDINGS_RETURN_IF_ERROR(MaterializeOutboxBody(txn, r.send_seq, std::move(sent_body)));
+          r.send_seq = 0;
+        }
+      } else if (!ApplyToRecord(r, op)) {
+        return Status::Ok();
+      }
       StoreMessage(txn, key, r);
       if (!was_deleted && r.m.deleted) {
         TIDINGS_ASSIGN_OR_RETURN(Conversation c,
@@ -1273,14 +1333,42 @@ Status StoreImpl::Apply(Txn& txn, const Operation& op, bool remote, bool fresh_i
   return InvalidArgument("unknown operation kind");
 }
 
-Result<std::optional<OutboxEntry>> StoreImpl::LoadOutbox(Txn& txn, uint64_t seq) {
+Result<std::optional<OutboxRecord>> StoreImpl::LoadOutbox(Txn& txn, uint64_t seq) {
   TIDINGS_ASSIGN_OR_RETURN(auto value, TxnRead(txn, kOutbox, SeqKey(seq)));
-  if (!value.has_value()) return std::optional<OutboxEntry>();
-  OutboxEntry e;
-  if (!DecodeOutbox(*value, &e))
+  if (!value.has_value()) return std::optional<OutboxRecord>();
+  OutboxRecord r;
+  if (!DecodeOutbox(*value, &r))
     return DataLoss("an outbox record is corrupt; run `tidings verify`");
-  e.seq = seq;
-  return std::optional<OutboxEntry>(std::move(e));
+  r.e.seq = seq;
+  return std::optional<OutboxRecord>(std::move(r));
+}
+
+Status StoreImpl::MaterializeOutboxBody(Txn& txn, uint64_t seq, std::string body) {
+  TIDINGS_ASSIGN_OR_RETURN(auto entry, LoadOutbox(txn, seq));
+  if (!entry.has_value() || !entry->body_by_ref) return Status::Ok();
+  entry->e.op.body = std::move(body);
+  entry->body_by_ref = false;
+  TxnPut(txn, kOutbox, SeqKey(seq), EncodeOutbox(*entry));
+  return Status::Ok();
+}
+
+Status StoreImpl::FillOutboxBody(OutboxRecord& r, const rocksdb::ReadOptions& ro) {
+  if (!r.body_by_ref) return Status::Ok();
+  const std::string& id = r.e.op.message_id;
+  TIDINGS_ASSIGN_OR_RETURN(auto loc, ReadSealedLocked(kById, IdKey(id), ro));
+  std::optional<std::string> value;
+  if (loc.has_value()) {
+    TIDINGS_ASSIGN_OR_RETURN(value, ReadSealedLocked(kMessages, *loc, ro));
+  }
+  MessageRecord rec;
+  if (!value.has_value() || !DecodeMessage(*value, &rec) || rec.m.id != id ||
+      rec.send_seq != r.e.seq) {
+    return DataLoss(
+        "an outbox entry refers to a message that is missing or changed; run `tidings verify`");
+  }
+  r.e.op.body = std::move(rec.m.body);
+  r.body_by_ref = false;
+  return Status::Ok();
 }
 
 Status StoreImpl::MoveSendState(Txn& txn, const OutboxEntry& e, MessageState from, MessageState to,
@@ -1297,15 +1385,18 @@ Status StoreImpl::MoveSendState(Txn& txn, const OutboxEntry& e, MessageState fro
   return Status::Ok();
 }
 
-Status StoreImpl::AddToOutbox(Txn& txn, const Operation& op) {
-  OutboxEntry e;
-  e.seq = ++outbox_seq_;
-  e.op = op;
+void StoreImpl::AddToOutbox(Txn& txn, const Operation& op, bool body_by_ref) {
+  OutboxRecord r;
+  r.e.seq = ++outbox_seq_;
+  r.e.op = op;
+  if (body_by_ref) {
+    r.e.op.body.clear();
+    r.body_by_ref = true;
+  }
   // No meta write per entry: the newest entry is the high-water mark of both
   // the outbox sequence and the clock (see RecoverHighWater).
-  TxnPut(txn, kOutbox, SeqKey(e.seq), EncodeOutbox(e));
+  TxnPut(txn, kOutbox, SeqKey(r.e.seq), EncodeOutbox(r));
   txn.events.push_back({ChangeEvent::Kind::kOutboxChanged, op.conversation_id, ""});
-  return Status::Ok();
 }
 
 void StoreImpl::RemoveFromOutbox(Txn& txn, const OutboxEntry& e) {
@@ -1324,12 +1415,12 @@ Status StoreImpl::RecoverHighWater() {
   if (!it->status().ok()) return FromRocks(it->status(), "read failed");
   if (!it->Valid()) return Status::Ok();
   auto plain = sealer_->Open(Ad(kOutbox, it->key().ToString()), it->value().ToStringView());
-  OutboxEntry e;
-  if (!plain.ok() || it->key().size() != 8 || !DecodeOutbox(*plain, &e)) {
+  OutboxRecord r;
+  if (!plain.ok() || it->key().size() != 8 || !DecodeOutbox(*plain, &r)) {
     return DataLoss("an outbox record failed authentication; run `tidings verify`");
   }
   outbox_seq_ = std::max(outbox_seq_, GetFixed64BE(it->key().data()));
-  clock_.Restore(e.op.at.hlc);
+  clock_.Restore(r.e.op.at.hlc);
   return Status::Ok();
 }
 
@@ -1391,9 +1482,12 @@ Result<Message> StoreImpl::SendInTxn(Txn& txn, const SendRequest& req) {
     if (existing.has_value()) return AlreadyExists("a message with this id already exists");
   }
   Message created;
+  const uint64_t seq = outbox_seq_ + 1;  // the entry AddToOutbox writes next
   TIDINGS_RETURN_IF_ERROR(
-      Apply(txn, op, /*remote=*/false, /*fresh_id=*/req.message_id.empty(), &created));
-  TIDINGS_RETURN_IF_ERROR(AddToOutbox(txn, op));
+      Apply(txn, op, /*remote=*/false, /*fresh_id=*/req.message_id.empty(), &created, seq));
+  // The entry refers to the message's body unless operations that were
+  // waiting for this id already changed it.
+  AddToOutbox(txn, op, /*body_by_ref=*/!op.body.empty() && created.body == op.body);
   return created;
 }
 
@@ -1423,7 +1517,7 @@ Result<Message> StoreImpl::LocalOp(const std::string& message_id, OpKind kind,
   if (kind == OpKind::kEdit) op.content_type = m.content_type;
   op.reaction = reaction;
   TIDINGS_RETURN_IF_ERROR(Apply(txn, op, /*remote=*/false));
-  TIDINGS_RETURN_IF_ERROR(AddToOutbox(txn, op));
+  AddToOutbox(txn, op);
   TIDINGS_ASSIGN_OR_RETURN(auto rec, LoadMessage(txn, message_id, nullptr));
   TIDINGS_RETURN_IF_ERROR(Commit(txn, lock));
   return std::move(rec->m);
@@ -1463,7 +1557,7 @@ Status StoreImpl::MarkRead(const std::string& conversation_id, const OrderKey& u
   op.author = user_id_;
   op.read_up_to = up_to;
   TIDINGS_RETURN_IF_ERROR(Apply(txn, op, false));
-  TIDINGS_RETURN_IF_ERROR(AddToOutbox(txn, op));
+  AddToOutbox(txn, op);
   return Commit(txn, lock);
 }
 
@@ -1588,17 +1682,25 @@ Result<std::vector<OutboxEntry>> StoreImpl::Outbox(size_t limit, const std::stri
                                                    std::string_view unacked_by) {
   std::vector<OutboxEntry> out;
   std::shared_lock<std::shared_mutex> lock(db_mu_);
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kOutbox]));
+  // Entries and the message bodies they refer to are read at one snapshot:
+  // a concurrent edit gives the entry its own copy of the body in the same
+  // batch that changes the message.
+  rocksdb::ManagedSnapshot snapshot(db_);
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot.snapshot();
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[kOutbox]));
   for (it->SeekToFirst(); it->Valid() && (limit == 0 || out.size() < limit); it->Next()) {
     auto plain = sealer_->Open(Ad(kOutbox, it->key().ToString()), it->value().ToStringView());
-    OutboxEntry e;
-    if (!plain.ok() || it->key().size() != 8 || !DecodeOutbox(*plain, &e)) {
+    OutboxRecord r;
+    if (!plain.ok() || it->key().size() != 8 || !DecodeOutbox(*plain, &r)) {
       return DataLoss("an outbox record failed authentication; run `tidings verify`");
     }
+    OutboxEntry& e = r.e;
     e.seq = GetFixed64BE(it->key().data());
     if (!conversation_id.empty() && e.op.conversation_id != conversation_id) continue;
     if (!unacked_by.empty() && std::binary_search(e.acked_by.begin(), e.acked_by.end(), unacked_by))
       continue;
+    TIDINGS_RETURN_IF_ERROR(FillOutboxBody(r, ro));
     out.push_back(std::move(e));
   }
   if (!it->status().ok()) return FromRocks(it->status(), "read failed");
@@ -1636,16 +1738,17 @@ Status StoreImpl::AckOutbox(uint64_t seq, const RemoteAck& ack) {
   Txn txn;
   TIDINGS_ASSIGN_OR_RETURN(auto entry, LoadOutbox(txn, seq));
   if (!entry.has_value()) return Status::Ok();  // already acknowledged
-  OutboxEntry& e = *entry;
+  OutboxEntry& e = entry->e;
   auto at = std::lower_bound(e.acked_by.begin(), e.acked_by.end(), ack.backend);
   if (at == e.acked_by.end() || *at != ack.backend) e.acked_by.insert(at, ack.backend);
-  if (AckedByAll(e, OutboxBackends())) {
+  const bool done = AckedByAll(e, OutboxBackends());
+  if (done) {
     RemoveFromOutbox(txn, e);
   } else {  // fan-out: the other backends still have to accept it
     e.attempts = 0;
     e.next_attempt_ms = 0;
     e.last_error.clear();
-    TxnPut(txn, kOutbox, SeqKey(seq), EncodeOutbox(e));
+    TxnPut(txn, kOutbox, SeqKey(seq), EncodeOutbox(*entry));
     txn.events.push_back({ChangeEvent::Kind::kOutboxChanged, e.op.conversation_id, ""});
   }
   if (e.op.kind == OpKind::kSend) {
@@ -1656,6 +1759,7 @@ Status StoreImpl::AckOutbox(uint64_t seq, const RemoteAck& ack) {
       rec->m.failure_reason.clear();
       if (!ack.remote_id.empty()) rec->m.remote_ids[ack.backend] = ack.remote_id;
       if (rec->m.server_time_ms == 0) rec->m.server_time_ms = ack.server_time_ms;
+      if (done && rec->send_seq == seq) rec->send_seq = 0;  // nothing refers to it now
       StoreMessage(txn, key, *rec);
       TIDINGS_RETURN_IF_ERROR(ClampToServerTime(txn, *rec, key, ack.server_time_ms));
       txn.events.push_back(
@@ -1673,14 +1777,14 @@ Status StoreImpl::FailOutbox(uint64_t seq, std::string_view reason, bool permane
   Txn txn;
   TIDINGS_ASSIGN_OR_RETURN(auto entry, LoadOutbox(txn, seq));
   if (!entry.has_value()) return NotFound("no outbox entry " + std::to_string(seq));
-  OutboxEntry& e = *entry;
+  OutboxEntry& e = entry->e;
   e.attempts++;
   e.last_error = std::string(reason.substr(0, 512));
   // With fan-out each backend's reconciler keeps its own backoff; a shared
   // per-entry time would let one backend's outage hold back the others.
   e.next_attempt_ms = OutboxBackends().empty() ? next_attempt_ms : 0;
   e.failed = permanent;
-  TxnPut(txn, kOutbox, SeqKey(seq), EncodeOutbox(e));
+  TxnPut(txn, kOutbox, SeqKey(seq), EncodeOutbox(*entry));
   txn.events.push_back({ChangeEvent::Kind::kOutboxChanged, e.op.conversation_id, ""});
   if (permanent) {
     TIDINGS_RETURN_IF_ERROR(
@@ -1695,13 +1799,13 @@ Status StoreImpl::RetryFailed(uint64_t seq) {
   Txn txn;
   TIDINGS_ASSIGN_OR_RETURN(auto entry, LoadOutbox(txn, seq));
   if (!entry.has_value()) return NotFound("no outbox entry " + std::to_string(seq));
-  OutboxEntry& e = *entry;
+  OutboxEntry& e = entry->e;
   if (!e.failed)
     return FailedPrecondition("outbox entry " + std::to_string(seq) + " has not failed");
   e.failed = false;
   e.next_attempt_ms = 0;
   e.attempts = 0;
-  TxnPut(txn, kOutbox, SeqKey(seq), EncodeOutbox(e));
+  TxnPut(txn, kOutbox, SeqKey(seq), EncodeOutbox(*entry));
   txn.events.push_back({ChangeEvent::Kind::kOutboxChanged, e.op.conversation_id, ""});
   TIDINGS_RETURN_IF_ERROR(MoveSendState(txn, e, MessageState::kFailed, MessageState::kPending, ""));
   return Commit(txn, lock);
@@ -1713,7 +1817,7 @@ Status StoreImpl::DiscardFailed(uint64_t seq) {
   Txn txn;
   TIDINGS_ASSIGN_OR_RETURN(auto entry, LoadOutbox(txn, seq));
   if (!entry.has_value()) return NotFound("no outbox entry " + std::to_string(seq));
-  OutboxEntry& e = *entry;
+  OutboxEntry& e = entry->e;
   if (!e.failed) {
     return FailedPrecondition("outbox entry " + std::to_string(seq) +
                               " has not failed; only failed entries can be discarded");
@@ -1827,9 +1931,13 @@ Result<VerifyReport> StoreImpl::Verify(std::function<void(uint64_t, uint64_t)> p
     report.problems++;
     if (report.details.size() < 100) report.details.push_back(std::move(detail));
   };
-  std::map<std::string, std::string> index;  // by_id key -> message key
-  std::set<std::string> message_keys;
+  std::map<std::string, std::string> index;              // by_id key -> message key
+  std::map<std::string, uint64_t> message_keys;          // -> the send entry it may back
+  std::vector<std::pair<std::string, uint64_t>> by_ref;  // (by_id key, seq) of such entries
+  // One snapshot, so records written while verifying do not look inconsistent.
+  rocksdb::ManagedSnapshot snapshot(db_);
   rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot.snapshot();
   ro.verify_checksums = true;
   ro.fill_cache = false;
   for (int cf = 1; cf < kNumCf; ++cf) {
@@ -1854,7 +1962,7 @@ Result<VerifyReport> StoreImpl::Verify(std::function<void(uint64_t, uint64_t)> p
           ok = DecodeMessage(*plain, &rec) && key == MsgKey(rec.m.conversation_id, rec.m.order);
           if (ok && rec.m.id.empty()) ok = false;
           if (ok) {
-            message_keys.insert(key);
+            message_keys.emplace(key, rec.send_seq);
             index.emplace(IdKey(rec.m.id), "?" + key);  // expected index entry
           }
           break;
@@ -1863,8 +1971,10 @@ Result<VerifyReport> StoreImpl::Verify(std::function<void(uint64_t, uint64_t)> p
           index[key] = *plain;
           break;
         case kOutbox: {
-          OutboxEntry e;
-          ok = key.size() == 8 && DecodeOutbox(*plain, &e);
+          OutboxRecord r;
+          ok = key.size() == 8 && DecodeOutbox(*plain, &r);
+          if (ok && r.body_by_ref)
+            by_ref.emplace_back(IdKey(r.e.op.message_id), GetFixed64BE(key.data()));
           break;
         }
         case kConversations: {
@@ -1898,6 +2008,18 @@ Result<VerifyReport> StoreImpl::Verify(std::function<void(uint64_t, uint64_t)> p
               crypto::HexEncode(std::span<const uint8_t>(
                   reinterpret_cast<const uint8_t*>(id_key.data()), id_key.size())) +
               ": points to a missing message");
+    }
+  }
+  // An outbox entry that refers to its message's body needs that message,
+  // still marked as backing it.
+  for (const auto& [id_key, seq] : by_ref) {
+    auto loc = index.find(id_key);
+    std::string msg_key;
+    if (loc != index.end()) msg_key = loc->second[0] == '?' ? loc->second.substr(1) : loc->second;
+    auto msg = message_keys.find(msg_key);
+    if (msg == message_keys.end() || msg->second != seq) {
+      problem("outbox entry " + std::to_string(seq) +
+              ": refers to the body of a message that is missing or was changed");
     }
   }
   if (progress) progress(report.records_checked, std::max(total, report.records_checked));

@@ -3,8 +3,9 @@
 // A store is a directory holding a small plaintext header (format version,
 // key derivation parameters, a sealed key check; nothing secret) and a RocksDB
 // database whose every file (WAL, SST, MANIFEST, OPTIONS) is encrypted with a
-// per-file XChaCha20 stream and whose values are additionally sealed with
-// XChaCha20-Poly1305 bound to their keys. See docs/ARCHITECTURE.md.
+// per-file XChaCha20 stream and whose values are additionally authenticated
+// with a keyed BLAKE2b tag bound to their keys (stores made before 2026-11:
+// sealed with XChaCha20-Poly1305). See docs/engine.md.
 //
 // Thread safety: all methods may be called from any thread concurrently.
 // Writes are serialized per store in the order RocksDB commits them; reads

@@ -426,6 +426,90 @@ TEST(Store, OutboxAckFailRetryDiscard) {
   EXPECT_TRUE(store->Outbox(0)->empty());
 }
 
+// A send's outbox entry does not copy the body (it refers to the message),
+// yet what is pushed is always the body as sent: edits and deletes, local or
+// merged from the user's other device, and failed attempts do not change it.
+TEST(Store, OutboxSendsTheBodyAsSentWhateverHappensToTheMessage) {
+  TempDir dir;
+  std::string edited_id, deleted_id, remote_edited_id;
+  {
+    auto store = MustOpen(dir.path());
+    auto a = store->Send(Msg("c", "first words"));
+    auto b = store->Send(Msg("c", "regrettable words"));
+    auto c = store->Send(Msg("c", "typo'd words"));
+    ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+    edited_id = a->id, deleted_id = b->id, remote_edited_id = c->id;
+    auto first = store->Outbox(0);
+    ASSERT_EQ(first->size(), 3u);
+    ASSERT_TRUE(store->FailOutbox((*first)[0].seq, "throttled", false, 0).ok());
+    ASSERT_TRUE(store->Edit(a->id, "better words").ok());
+    ASSERT_TRUE(store->Edit(a->id, "best words").ok());
+    ASSERT_TRUE(store->Delete(b->id).ok());
+    Operation edit;  // the same user, on another device
+    edit.kind = OpKind::kEdit;
+    edit.op_id = "other-device-edit";
+    edit.conversation_id = "c";
+    edit.author = "alice";
+    edit.at = OrderKey{c->order.hlc + 1, c->order.replica + 1};
+    edit.message_id = c->id;
+    edit.body = "typo fixed";
+    ASSERT_TRUE(store->Merge("sim", "c", std::span<const Operation>(&edit, 1), "x").ok());
+    EXPECT_EQ(store->Get(c->id)->body, "typo fixed");
+  }
+  auto store = MustOpen(dir.path());
+  auto outbox = store->Outbox(0);
+  ASSERT_TRUE(outbox.ok()) << outbox.status().ToString();
+  std::map<std::string, std::string> sent;  // message id -> body of its send
+  std::vector<std::string> edits;
+  for (const auto& e : *outbox) {
+    if (e.op.kind == OpKind::kSend) sent[e.op.message_id] = e.op.body;
+    if (e.op.kind == OpKind::kEdit) edits.push_back(e.op.body);
+  }
+  EXPECT_EQ(sent[edited_id], "first words");
+  EXPECT_EQ(sent[deleted_id], "regrettable words");
+  EXPECT_EQ(sent[remote_edited_id], "typo'd words");
+  EXPECT_EQ(edits, (std::vector<std::string>{"better words", "best words"}));
+  EXPECT_EQ(store->Get(edited_id)->body, "best words");
+  EXPECT_TRUE(store->Get(deleted_id)->body.empty());
+  auto report = store->Verify(nullptr);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->problems, 0u) << (report->details.empty() ? "" : report->details[0]);
+
+  // Acknowledged, then edited: the next edit needs no copy and verify agrees.
+  ASSERT_TRUE(store->AckOutbox(outbox->front().seq, {"sim", "r-1", 1234}).ok());
+  ASSERT_TRUE(store->Edit(edited_id, "final words").ok());
+  EXPECT_EQ(store->Verify(nullptr)->problems, 0u);
+}
+
+// A send given its own id may find operations waiting for that id (made on
+// the user's other device and merged first): the message shows them, the
+// outbox still sends the body the caller gave.
+TEST(Store, SendWithAnIdThatHasWaitingEditsSendsTheCallersBody) {
+  TempDir dir;
+  auto store = MustOpen(dir.path());
+  const std::string id = NewMessageId(1'700'000'000'000);
+  Operation edit;
+  edit.kind = OpKind::kEdit;
+  edit.op_id = "early-edit";
+  edit.conversation_id = "c";
+  edit.author = "alice";
+  edit.at = OrderKey{(uint64_t{1'800'000'000'000} << 16), 99};
+  edit.message_id = id;
+  edit.body = "edited elsewhere";
+  ASSERT_TRUE(store->Merge("sim", "c", std::span<const Operation>(&edit, 1), "x").ok());
+  SendRequest r = Msg("c", "as typed");
+  r.message_id = id;
+  auto m = store->Send(r);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->body, "edited elsewhere");
+  auto outbox = store->Outbox(0);
+  ASSERT_EQ(outbox->size(), 1u);
+  EXPECT_EQ(outbox->front().op.body, "as typed");
+  ASSERT_TRUE(store->Delete(id).ok());
+  EXPECT_EQ(store->Outbox(0)->front().op.body, "as typed");
+  EXPECT_EQ(store->Verify(nullptr)->problems, 0u);
+}
+
 // Fan-out: deliver through one backend, persist through another. An entry
 // leaves the outbox only once both accepted it; each sees only its own work.
 TEST(Store, OutboxFansOutToEveryListedBackend) {
