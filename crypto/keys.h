@@ -44,11 +44,12 @@ Result<SecretKey> LoadKeyFile(const std::string& path);
 Status WriteKeyFile(const std::string& path, const SecretKey& key);
 
 enum class Purpose : uint64_t {
-  kFileCipher = 1,  // RocksDB file stream cipher
-  kRecordSeal = 2,  // XChaCha20-Poly1305 record values
-  kKeyedHash = 3,   // conversation keys in RocksDB keys
-  kKeyCheck = 4,    // the header's wrong-key check
-  kRecordMac = 5,   // keyed BLAKE2b tags of record values (authenticated stores)
+  kFileCipher = 1,        // RocksDB file stream cipher
+  kRecordSeal = 2,        // XChaCha20-Poly1305 record values
+  kKeyedHash = 3,         // conversation keys in RocksDB keys
+  kKeyCheck = 4,          // the header's wrong-key check
+  kRecordMac = 5,         // keyed BLAKE2b tags of record values (authenticated stores)
+  kRecordMacSipHash = 6,  // SipHash-128 tags of record values (format-3 stores)
 };
 
 Result<SecretKey> DeriveSubkey(const SecretKey& master, Purpose purpose);

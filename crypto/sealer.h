@@ -9,6 +9,14 @@
 //                   malleable, RocksDB's CRCs are no MAC) from the tag - and
 //                   RocksDB can compress the blocks, which it cannot do with
 //                   ciphertext. Deterministic, so no nonce is stored.
+//   kAuthenticatedSipHash
+//                   the same with tag = SipHash-2-4-128 (libsodium's
+//                   crypto_shorthash_siphashx24) under the first 16 key
+//                   bytes: a PRF built for short inputs, 3.4x cheaper than
+//                   BLAKE2b on a 470-byte record (0.22 vs 0.76 us), which
+//                   was a third of a page read. Forging a tag without the
+//                   key takes ~2^127 tries, each one a read on the victim's
+//                   device. The default for new stores.
 //
 // Nonces are a random 16-byte prefix chosen once per sealer plus a 64-bit
 // counter: one randombytes call per store open instead of one per record
@@ -33,7 +41,13 @@ inline constexpr size_t kSealTagBytes = 16;
 inline constexpr size_t kSealOverhead = kSealNonceBytes + kSealTagBytes;
 inline constexpr size_t kMacTagBytes = 16;
 
-enum class RecordProtection : uint8_t { kSealed = 0, kAuthenticated = 1 };
+enum class RecordProtection : uint8_t {
+  kSealed = 0,
+  kAuthenticated = 1,
+  kAuthenticatedSipHash = 2,
+};
+// Whether values are plaintext || tag (files encrypted by the file cipher).
+inline bool IsAuthenticatedOnly(RecordProtection p) { return p != RecordProtection::kSealed; }
 
 class RecordSealer {
  public:

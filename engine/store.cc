@@ -65,7 +65,9 @@ const char* const kCfNames[kNumCf] = {"default",       "messages", "by_id", "out
 // ---------------------------------------------------------------------------
 // Store header: plaintext, nothing secret, checksummed.
 
-// Format 1: sealed records. Format 2 adds the record protection byte.
+// Format 1: sealed records. Format 2 adds the record protection byte
+// (BLAKE2b tags). Format 3: SipHash tags - older Tidings refuses it with
+// "upgrade Tidings" instead of reading the byte as corruption.
 struct Header {
   uint32_t format = 2;
   uint8_t key_kind = 0;  // crypto::KeySource::Kind
@@ -105,14 +107,14 @@ Status DecodeHeader(std::string_view in, Header* h, const std::string& path) {
       !r.Bytes(&salt) || salt.size() != crypto::kSaltBytes || !r.Bytes(&h->key_check)) {
     return corrupt;
   }
-  if (format != 1 && format != 2) {
+  if (format < 1 || format > 3) {
     return FailedPrecondition("store format " + std::to_string(format) +
                               " is newer than this Tidings understands; upgrade Tidings");
   }
   h->records = crypto::RecordProtection::kSealed;
   if (format >= 2) {
     uint8_t records;
-    if (!r.U8(&records) || records > 1) return corrupt;
+    if (!r.U8(&records) || records > (format == 2 ? 1 : 2)) return corrupt;
     h->records = static_cast<crypto::RecordProtection>(records);
   }
   h->format = static_cast<uint32_t>(format);
@@ -120,6 +122,19 @@ Status DecodeHeader(std::string_view in, Header* h, const std::string& path) {
   h->params.mem_limit = mem;
   std::memcpy(h->params.salt.data(), salt.data(), salt.size());
   return Status::Ok();
+}
+
+// Each record protection has its own sub-key.
+crypto::Purpose RecordKeyPurpose(crypto::RecordProtection p) {
+  switch (p) {
+    case crypto::RecordProtection::kSealed:
+      return crypto::Purpose::kRecordSeal;
+    case crypto::RecordProtection::kAuthenticated:
+      return crypto::Purpose::kRecordMac;
+    case crypto::RecordProtection::kAuthenticatedSipHash:
+      break;
+  }
+  return crypto::Purpose::kRecordMacSipHash;
 }
 
 Status WriteFileAtomically(const std::string& path, std::string_view data) {
@@ -765,7 +780,9 @@ Status StoreImpl::Init(crypto::KeySource key) {
       header.params = crypto::PassphraseParams::NewInteractive();
     }
     header.records = options_.record_protection;
-    header.format = header.records == crypto::RecordProtection::kSealed ? 1 : 2;
+    header.format = header.records == crypto::RecordProtection::kSealed          ? 1
+                    : header.records == crypto::RecordProtection::kAuthenticated ? 2
+                                                                                 : 3;
   }
 
   crypto::SecretKey master;
@@ -802,11 +819,8 @@ Status StoreImpl::Init(crypto::KeySource key) {
 
   TIDINGS_ASSIGN_OR_RETURN(crypto::SecretKey file_key,
                            crypto::DeriveSubkey(master, crypto::Purpose::kFileCipher));
-  TIDINGS_ASSIGN_OR_RETURN(
-      crypto::SecretKey seal_key,
-      crypto::DeriveSubkey(master, header.records == crypto::RecordProtection::kSealed
-                                       ? crypto::Purpose::kRecordSeal
-                                       : crypto::Purpose::kRecordMac));
+  TIDINGS_ASSIGN_OR_RETURN(crypto::SecretKey seal_key,
+                           crypto::DeriveSubkey(master, RecordKeyPurpose(header.records)));
   TIDINGS_ASSIGN_OR_RETURN(hash_key_, crypto::DeriveSubkey(master, crypto::Purpose::kKeyedHash));
   sealer_ = std::make_unique<crypto::RecordSealer>(std::move(seal_key), header.records);
   env_ = NewXChaChaEnv(std::move(file_key));
@@ -915,9 +929,12 @@ Status StoreImpl::OpenDb(bool create) {
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.block_cache = rocksdb::NewLRUCache(options_.block_cache_bytes);
-  // 16 KiB blocks (before compression): the newest page of a conversation is
-  // one or two reads.
-  table.block_size = 16 << 10;
+  // 8 KiB blocks (before compression): the newest page of a conversation
+  // (50 x ~450 bytes) is three or four blocks, so the default 32 MiB cache
+  // holds the newest pages of ~1,000 conversations. With 16 KiB blocks the
+  // same pages needed ~40 MiB and a page read missed the cache: p50 1.5x
+  // slower, for 4% less disk.
+  table.block_size = 8 << 10;
   table.whole_key_filtering = true;
   rocksdb::ColumnFamilyOptions cf_options(o);
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
@@ -925,7 +942,7 @@ Status StoreImpl::OpenDb(bool create) {
   // compress (chat text ~2x) before the file cipher sees them; sealed values
   // are ciphertext and would only cost the compressor's time.
   cf_options.compression = rocksdb::kNoCompression;
-  if (sealer_->mode() == crypto::RecordProtection::kAuthenticated) {
+  if (crypto::IsAuthenticatedOnly(sealer_->mode())) {
     for (auto c : rocksdb::GetSupportedCompressions()) {
       if (c == rocksdb::kLZ4Compression) cf_options.compression = c;
     }

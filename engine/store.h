@@ -51,10 +51,12 @@ struct StoreOptions {
   // few blocks; 32 MiB holds the newest pages of ~1,000 conversations.
   size_t block_cache_bytes = 32 << 20;
   // How a new store protects record values (an existing store keeps what its
-  // header says). kAuthenticated: MAC only, confidentiality from the file
-  // cipher, blocks LZ4-compressed - smaller and faster. kSealed: each value
-  // also encrypted on its own (the format of stores made before 2026-11).
-  crypto::RecordProtection record_protection = crypto::RecordProtection::kAuthenticated;
+  // header says). kAuthenticatedSipHash: a SipHash-128 tag only,
+  // confidentiality from the file cipher, blocks LZ4-compressed - smaller and
+  // faster. kAuthenticated: the same with BLAKE2b tags (stores made
+  // 2026-11-29 to 2026-11-30). kSealed: each value also encrypted on its own
+  // (stores made before).
+  crypto::RecordProtection record_protection = crypto::RecordProtection::kAuthenticatedSipHash;
   // Seam for tests and simulation: Unix milliseconds. Default: system clock.
   std::function<uint64_t()> wall_clock_ms;
 };

@@ -138,13 +138,16 @@ void BM_DurableAppend_Raw(benchmark::State& state) {
 }
 BENCHMARK(BM_DurableAppend_Raw)->UseRealTime()->MinTime(2.0);
 
-// Newest-50 page in a store of N messages over 1,000 conversations.
-void BM_NewestPage_Tidings(benchmark::State& state) {
-  bench::TempDir dir;
-  const size_t n = bench::FixtureMessages();
-  {
+// Newest-50 page in a store of N messages over 1,000 conversations. Each
+// fixture is built once per process, so with --benchmark_repetitions and
+// --benchmark_enable_random_interleaving (scripts/bench.sh) the Tidings and
+// raw repetitions alternate and a noisy neighbour hits both alike.
+const std::string& TidingsPageFixture() {
+  static bench::TempDir dir;
+  static bool built = [] {
     auto store = OpenTidings(dir.path(), tidings::engine::Durability::kRelaxed);
     std::vector<tidings::engine::SendRequest> reqs(1000);
+    const size_t n = bench::FixtureMessages();
     for (size_t i = 0; i < n; i += reqs.size()) {
       for (size_t k = 0; k < reqs.size(); ++k) {
         reqs[k].conversation_id = bench::ConvId(i + k);
@@ -153,9 +156,35 @@ void BM_NewestPage_Tidings(benchmark::State& state) {
       if (!store->SendMany(reqs).ok()) std::abort();
     }
     if (!store->Flush().ok() || !store->Compact().ok()) std::abort();
-  }
+    return true;
+  }();
+  (void)built;
+  return dir.path();
+}
+
+const std::string& RawPageFixture() {
+  static bench::TempDir dir;
+  static bool built = [] {
+    auto db = OpenRaw(dir.path());
+    const size_t n = bench::FixtureMessages();
+    for (size_t i = 0; i < n; i += 1000) {
+      rocksdb::WriteBatch wb;
+      for (size_t k = 0; k < 1000; ++k) AddRaw(&wb, i + k, true);
+      if (!db->Write(rocksdb::WriteOptions(), &wb).ok()) std::abort();
+    }
+    // Tidings keeps its unsynced outbox, so the raw store keeps its too.
+    db->Flush(rocksdb::FlushOptions()).PermitUncheckedError();
+    db->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr).PermitUncheckedError();
+    return true;
+  }();
+  (void)built;
+  return dir.path();
+}
+
+void BM_NewestPage_Tidings(benchmark::State& state) {
+  const std::string& path = TidingsPageFixture();
   auto t0 = std::chrono::steady_clock::now();
-  auto store = OpenTidings(dir.path(), tidings::engine::Durability::kRelaxed);
+  auto store = OpenTidings(path, tidings::engine::Durability::kRelaxed);
   double open_ms = bench::MillisSince(t0);
   std::vector<double> samples;
   uint64_t q = 0;
@@ -165,27 +194,14 @@ void BM_NewestPage_Tidings(benchmark::State& state) {
     if (!page.ok() || page->size() != bench::ExpectedPage()) std::abort();
     samples.push_back(bench::MicrosSince(s));
   }
-  bench::ReportPageLatency(state, std::move(samples), open_ms, dir.path());
+  bench::ReportPageLatency(state, std::move(samples), open_ms, path);
 }
 BENCHMARK(BM_NewestPage_Tidings)->Iterations(20000)->UseRealTime();
 
 void BM_NewestPage_Raw(benchmark::State& state) {
-  bench::TempDir dir;
-  const size_t n = bench::FixtureMessages();
-  {
-    auto db = OpenRaw(dir.path());
-    for (size_t i = 0; i < n; i += 1000) {
-      rocksdb::WriteBatch wb;
-      for (size_t k = 0; k < 1000; ++k) AddRaw(&wb, i + k, true);
-      if (!db->Write(rocksdb::WriteOptions(), &wb).ok()) std::abort();
-    }
-    // Outbox entries are acknowledged in a synced store; drop them like Tidings would keep them?
-    // Tidings keeps its unsynced outbox too, so the raw store keeps them as well.
-    db->Flush(rocksdb::FlushOptions()).PermitUncheckedError();
-    db->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr).PermitUncheckedError();
-  }
+  const std::string& path = RawPageFixture();
   auto t0 = std::chrono::steady_clock::now();
-  auto db = OpenRaw(dir.path());
+  auto db = OpenRaw(path);
   double open_ms = bench::MillisSince(t0);
   std::vector<double> samples;
   uint64_t q = 0;
@@ -201,7 +217,7 @@ void BM_NewestPage_Raw(benchmark::State& state) {
     if (page.size() != bench::ExpectedPage()) std::abort();
     samples.push_back(bench::MicrosSince(s));
   }
-  bench::ReportPageLatency(state, std::move(samples), open_ms, dir.path());
+  bench::ReportPageLatency(state, std::move(samples), open_ms, path);
 }
 BENCHMARK(BM_NewestPage_Raw)->Iterations(20000)->UseRealTime();
 

@@ -154,34 +154,45 @@ TEST(Sealer, OtherKeyCannotOpen) {
   EXPECT_EQ(b.Open("k", a.Seal("k", "secret")).status().code(), Code::kDataLoss);
 }
 
-TEST(Sealer, AuthenticatedModeTagsWithoutEncryptingAndRefusesTampering) {
-  auto key = SecretKey::Random();
-  ASSERT_TRUE(key.ok());
-  auto copy = key->Clone();
-  ASSERT_TRUE(copy.ok());
-  RecordSealer mac(std::move(*key), RecordProtection::kAuthenticated);
-  RecordSealer other_mode(std::move(*copy), RecordProtection::kSealed);
-  std::string tagged = mac.Seal("key-1", "hello");
-  EXPECT_EQ(tagged.size(), 5 + kMacTagBytes);
-  EXPECT_EQ(tagged.substr(0, 5), "hello") << "the file cipher encrypts; the tag authenticates";
-  EXPECT_EQ(mac.Seal("key-1", "hello"), tagged) << "deterministic: no nonce to store";
-  EXPECT_EQ(*mac.Open("key-1", tagged), "hello");
-  EXPECT_EQ(*mac.Open("k", mac.Seal("k", "")), "");
-  EXPECT_EQ(mac.Open("key-2", tagged).status().code(), Code::kDataLoss);
-  // The associated data is length-prefixed: moving bytes between it and the
-  // value does not keep the tag valid.
-  EXPECT_EQ(mac.Open("key-1h", mac.Seal("key-1", "hello").substr(1)).status().code(),
-            Code::kDataLoss);
-  for (size_t i = 0; i < tagged.size(); ++i) {
-    std::string t = tagged;
-    t[i] ^= 0x01;
-    EXPECT_EQ(mac.Open("key-1", t).status().code(), Code::kDataLoss) << "byte " << i;
+TEST(Sealer, AuthenticatedModesTagWithoutEncryptingAndRefuseTampering) {
+  for (auto mode : {RecordProtection::kAuthenticated, RecordProtection::kAuthenticatedSipHash}) {
+    SCOPED_TRACE(static_cast<int>(mode));
+    auto key = SecretKey::Random();
+    ASSERT_TRUE(key.ok());
+    auto copy = key->Clone();
+    auto copy2 = key->Clone();
+    ASSERT_TRUE(copy.ok() && copy2.ok());
+    RecordSealer mac(std::move(*key), mode);
+    RecordSealer sealed_mode(std::move(*copy), RecordProtection::kSealed);
+    RecordSealer other_mac(std::move(*copy2), mode == RecordProtection::kAuthenticated
+                                                  ? RecordProtection::kAuthenticatedSipHash
+                                                  : RecordProtection::kAuthenticated);
+    std::string tagged = mac.Seal("key-1", "hello");
+    EXPECT_EQ(tagged.size(), 5 + kMacTagBytes);
+    EXPECT_EQ(tagged.substr(0, 5), "hello") << "the file cipher encrypts; the tag authenticates";
+    EXPECT_EQ(mac.Seal("key-1", "hello"), tagged) << "deterministic: no nonce to store";
+    EXPECT_EQ(*mac.Open("key-1", tagged), "hello");
+    EXPECT_EQ(*mac.Open("k", mac.Seal("k", "")), "");
+    std::string big(70000, 'b');
+    EXPECT_EQ(*mac.Open("k", mac.Seal("k", big)), big);
+    EXPECT_EQ(mac.Open("key-2", tagged).status().code(), Code::kDataLoss);
+    // The associated data is length-prefixed: moving bytes between it and the
+    // value does not keep the tag valid.
+    EXPECT_EQ(mac.Open("key-1h", mac.Seal("key-1", "hello").substr(1)).status().code(),
+              Code::kDataLoss);
+    for (size_t i = 0; i < tagged.size(); ++i) {
+      std::string t = tagged;
+      t[i] ^= 0x01;
+      EXPECT_EQ(mac.Open("key-1", t).status().code(), Code::kDataLoss) << "byte " << i;
+    }
+    EXPECT_EQ(mac.Open("key-1", tagged.substr(0, 10)).status().code(), Code::kDataLoss);
+    EXPECT_EQ(mac.Open("key-1", "short").status().code(), Code::kDataLoss);
+    // Same key bytes, other mode: neither opens the other's records.
+    EXPECT_EQ(sealed_mode.Open("key-1", tagged).status().code(), Code::kDataLoss);
+    EXPECT_EQ(mac.Open("key-1", sealed_mode.Seal("key-1", "hello")).status().code(),
+              Code::kDataLoss);
+    EXPECT_EQ(other_mac.Open("key-1", tagged).status().code(), Code::kDataLoss);
   }
-  EXPECT_EQ(mac.Open("key-1", tagged.substr(0, 10)).status().code(), Code::kDataLoss);
-  EXPECT_EQ(mac.Open("key-1", "short").status().code(), Code::kDataLoss);
-  // Same key bytes, other mode: neither opens the other's records.
-  EXPECT_EQ(other_mode.Open("key-1", tagged).status().code(), Code::kDataLoss);
-  EXPECT_EQ(mac.Open("key-1", other_mode.Seal("key-1", "hello")).status().code(), Code::kDataLoss);
 }
 
 TEST(StreamCipher, RandomAccessMatchesOneShot) {

@@ -326,33 +326,45 @@ TEST(Store, TamperedSstIsDetectedNeverGarbage) {
   EXPECT_GT(errors, 0) << (report->details.empty() ? "" : report->details[0]);
 }
 
-// Stores made before record authentication (format 1: every value sealed)
-// keep opening, reading and writing as they are.
-TEST(Store, SealedFormatStoresKeepWorking) {
-  TempDir dir;
-  StoreOptions old = CreateOptions("me");
-  old.record_protection = crypto::RecordProtection::kSealed;
-  std::string id;
-  {
-    auto store = Store::Open(dir.path(), TestKey(), old);
+// Stores made with earlier record protections - format 1 (every value
+// sealed) and format 2 (BLAKE2b tags) - keep opening, reading and writing as
+// they are; new stores get format 3 (SipHash tags).
+TEST(Store, EarlierFormatStoresKeepWorking) {
+  struct Case {
+    crypto::RecordProtection protection;
+    char format;
+  };
+  for (Case c : {Case{crypto::RecordProtection::kSealed, 1},
+                 Case{crypto::RecordProtection::kAuthenticated, 2},
+                 Case{crypto::RecordProtection::kAuthenticatedSipHash, 3}}) {
+    SCOPED_TRACE(static_cast<int>(c.format));
+    TempDir dir;
+    StoreOptions old = CreateOptions("me");
+    old.record_protection = c.protection;
+    std::string id;
+    {
+      auto store = Store::Open(dir.path(), TestKey(), old);
+      ASSERT_TRUE(store.ok()) << store.status().ToString();
+      id = (*store)->Send(Msg("c", "first one"))->id;
+      ASSERT_TRUE((*store)->Flush().ok());
+    }
+    auto store = Store::Open(dir.path(), TestKey(), StoreOptions{});
     ASSERT_TRUE(store.ok()) << store.status().ToString();
-    id = (*store)->Send(Msg("c", "sealed one"))->id;
-    ASSERT_TRUE((*store)->Flush().ok());
+    EXPECT_EQ((*store)->Get(id)->body, "first one");
+    ASSERT_TRUE((*store)->Send(Msg("c", "second one")).ok());
+    EXPECT_EQ((*store)->Page({.conversation_id = "c"})->size(), 2u);
+    auto report = (*store)->Verify(nullptr);
+    ASSERT_TRUE(report.ok());
+    EXPECT_EQ(report->problems, 0u);
+    store->reset();
+    // Still its own format on disk: the Tidings that made it can open it.
+    std::ifstream f(dir / "TIDINGS", std::ios::binary);
+    std::string header((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    ASSERT_GT(header.size(), 9u);
+    EXPECT_EQ(header[8], c.format) << "format byte";
   }
-  auto store = Store::Open(dir.path(), TestKey(), StoreOptions{});
-  ASSERT_TRUE(store.ok()) << store.status().ToString();
-  EXPECT_EQ((*store)->Get(id)->body, "sealed one");
-  ASSERT_TRUE((*store)->Send(Msg("c", "sealed two")).ok());
-  EXPECT_EQ((*store)->Page({.conversation_id = "c"})->size(), 2u);
-  auto report = (*store)->Verify(nullptr);
-  ASSERT_TRUE(report.ok());
-  EXPECT_EQ(report->problems, 0u);
-  store->reset();
-  // Still format 1 on disk: an older Tidings can open it.
-  std::ifstream f(dir / "TIDINGS", std::ios::binary);
-  std::string header((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  ASSERT_GT(header.size(), 9u);
-  EXPECT_EQ(header[8], 1) << "format byte";
+  StoreOptions fresh = CreateOptions("me");
+  EXPECT_EQ(fresh.record_protection, crypto::RecordProtection::kAuthenticatedSipHash);
 }
 
 TEST(Store, SecondWriterIsBusyReadOnlyWorks) {
