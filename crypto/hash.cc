@@ -48,6 +48,15 @@ std::array<uint8_t, 16> KeyedHash16(const SecretKey& key, std::string_view data)
   return out;
 }
 
+std::array<uint8_t, 16> SipHash16(const SecretKey& key, std::string_view data) {
+  static_assert(crypto_shorthash_siphashx24_BYTES == 16);
+  static_assert(crypto_shorthash_siphashx24_KEYBYTES <= kKeyBytes);
+  std::array<uint8_t, 16> out;
+  crypto_shorthash_siphashx24(out.data(), reinterpret_cast<const uint8_t*>(data.data()),
+                              data.size(), key.data());
+  return out;
+}
+
 void RandomBytes(uint8_t* out, size_t n) {
   Init().IgnoreError();
   randombytes_buf(out, n);

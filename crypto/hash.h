@@ -34,6 +34,9 @@ Digest256 HmacSha256(std::span<const uint8_t> key, std::string_view data);
 // Keyed BLAKE2b truncated to 16 bytes: equal inputs give equal outputs, but
 // without the key the output reveals nothing about the input.
 std::array<uint8_t, 16> KeyedHash16(const SecretKey& key, std::string_view data);
+// The same property from SipHash-2-4-128 under the key's first 16 bytes: a
+// PRF built for short inputs, ~5x cheaper than BLAKE2b on an id.
+std::array<uint8_t, 16> SipHash16(const SecretKey& key, std::string_view data);
 
 void RandomBytes(uint8_t* out, size_t n);
 uint64_t RandomU64();
