@@ -257,9 +257,11 @@ struct MessageRecord {
 constexpr uint8_t kRecordVersion = 1;
 
 std::string EncodeMessage(const MessageRecord& r) {
-  std::string out;
-  Writer w(&out);
   const Message& m = r.m;
+  std::string out;
+  out.reserve(96 + m.id.size() + m.conversation_id.size() + m.sender.size() + m.body.size() +
+              m.content_type.size());  // grows on for metadata, reactions
+  Writer w(&out);
   w.U8(kRecordVersion);
   w.Bytes(m.id);
   w.Bytes(m.conversation_id);
@@ -320,6 +322,7 @@ bool DecodeMessage(std::string_view in, MessageRecord* r) {
 
 std::string EncodeConversation(const Conversation& c) {
   std::string out;
+  out.reserve(128 + c.id.size() + c.title.size() + c.last_message_id.size());
   Writer w(&out);
   w.U8(kRecordVersion);
   w.Bytes(c.id);
@@ -656,7 +659,7 @@ class StoreImpl final : public Store {
                            uint64_t server_time_ms);
   // body_by_ref: the entry refers to the body of the message op created
   // (OutboxRecord).
-  void AddToOutbox(Txn& txn, const Operation& op,
+  void AddToOutbox(Txn& txn, Operation op,
                    bool body_by_ref = false);             // REQUIRES: write_mu_
   void RemoveFromOutbox(Txn& txn, const OutboxEntry& e);  // REQUIRES: write_mu_
   // Before a message's body changes: if send entry `seq` still refers to it,
@@ -972,6 +975,13 @@ Status StoreImpl::OpenDb(bool create) {
       descs.back().options.memtable_insert_with_hint_prefix_extractor.reset(
           rocksdb::NewFixedPrefixTransform(hint_prefix));
     }
+    // Every merged message first asks by_id whether it is a duplicate, and
+    // the answer is almost always no: a Bloom filter over the memtable
+    // answers that without searching the skiplist (SST files have theirs).
+    if (i == kById) {
+      descs.back().options.memtable_whole_key_filtering = true;
+      descs.back().options.memtable_prefix_bloom_size_ratio = 0.02;
+    }
   }
   const std::string db_path = path_ + "/" + kDbDir;
   rocksdb::Status s;
@@ -1055,12 +1065,13 @@ Status StoreImpl::Commit(Txn& txn, std::unique_lock<std::mutex>& write_lock) {
   rocksdb::Status s;
   {
     std::shared_lock<std::shared_mutex> lock(db_mu_);
-    std::string sealed;
+    std::string sealed, ad;
     for (const auto& [where, value] : txn.overlay) {
       rocksdb::ColumnFamilyHandle* cf = cfs_[static_cast<size_t>(where.first)];
       if (value.has_value()) {
         sealed.clear();
-        sealer_->SealTo(Ad(where.first, where.second), *value, &sealed);
+        AdInto(&ad, where.first, where.second);
+        sealer_->SealTo(ad, *value, &sealed);
         txn.batch.Put(cf, where.second, sealed).PermitUncheckedError();
       } else {
         txn.batch.Delete(cf, where.second).PermitUncheckedError();
@@ -1425,10 +1436,10 @@ Status StoreImpl::MoveSendState(Txn& txn, const OutboxEntry& e, MessageState fro
   return Status::Ok();
 }
 
-void StoreImpl::AddToOutbox(Txn& txn, const Operation& op, bool body_by_ref) {
+void StoreImpl::AddToOutbox(Txn& txn, Operation op, bool body_by_ref) {
   OutboxRecord r;
   r.e.seq = ++outbox_seq_;
-  r.e.op = op;
+  r.e.op = std::move(op);
   if (body_by_ref) {
     r.e.op.body.clear();
     r.body_by_ref = true;
@@ -1436,7 +1447,7 @@ void StoreImpl::AddToOutbox(Txn& txn, const Operation& op, bool body_by_ref) {
   // No meta write per entry: the newest entry is the high-water mark of both
   // the outbox sequence and the clock (see RecoverHighWater).
   TxnPut(txn, kOutbox, SeqKey(r.e.seq), EncodeOutbox(r));
-  txn.events.push_back({ChangeEvent::Kind::kOutboxChanged, op.conversation_id, ""});
+  txn.events.push_back({ChangeEvent::Kind::kOutboxChanged, r.e.op.conversation_id, ""});
 }
 
 void StoreImpl::RemoveFromOutbox(Txn& txn, const OutboxEntry& e) {
@@ -1527,7 +1538,8 @@ Result<Message> StoreImpl::SendInTxn(Txn& txn, const SendRequest& req) {
       Apply(txn, op, /*remote=*/false, /*fresh_id=*/req.message_id.empty(), &created, seq));
   // The entry refers to the message's body unless operations that were
   // waiting for this id already changed it.
-  AddToOutbox(txn, op, /*body_by_ref=*/!op.body.empty() && created.body == op.body);
+  const bool body_by_ref = !op.body.empty() && created.body == op.body;
+  AddToOutbox(txn, std::move(op), body_by_ref);
   return created;
 }
 

@@ -205,6 +205,8 @@ constexpr uint8_t kOpVersion = 1;
 
 std::string EncodeOperation(const Operation& op) {
   std::string out;
+  out.reserve(64 + op.op_id.size() + op.conversation_id.size() + op.author.size() +
+              op.message_id.size() + op.body.size() + op.content_type.size());
   Writer w(&out);
   w.U8(kOpVersion);
   w.U8(static_cast<uint8_t>(op.kind));

@@ -20,6 +20,7 @@ for b in sqlite sqlcipher; do
   build-bench/bench/engine/tidings_${b}_bench --benchmark_min_time=1 \
     --benchmark_out="$out/$b.json" --benchmark_out_format=json | tee "$out/$b.txt"
 done
-build-bench/bench/sync/tidings_merge_bench --benchmark_min_time=1 \
+build-bench/bench/sync/tidings_merge_bench --benchmark_min_time=1 --benchmark_repetitions=3 \
+  --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true \
   --benchmark_out="$out/merge.json" --benchmark_out_format=json | tee "$out/merge.txt"
 python3 bench/dynamodb/run.py build-bench/bench/dynamodb/tidings_dynamodb_bench 5000 | tee "$out/dynamodb.txt"
