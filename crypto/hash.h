@@ -1,5 +1,5 @@
-// Hashes and MACs: SHA-256 and HMAC-SHA-256 for SigV4, keyed BLAKE2b for
-// opaque storage keys, random bytes, hex.
+// Hashes and MACs: SHA-256 and HMAC-SHA-256 for SigV4, keyed BLAKE2b and
+// SipHash for opaque storage keys, random bytes, hex.
 #pragma once
 
 #include <array>

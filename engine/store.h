@@ -4,7 +4,7 @@
 // key derivation parameters, a sealed key check; nothing secret) and a RocksDB
 // database whose every file (WAL, SST, MANIFEST, OPTIONS) is encrypted with a
 // per-file XChaCha20 stream and whose values are additionally authenticated
-// with a keyed BLAKE2b tag bound to their keys (stores made before 2026-11:
+// with a SipHash-128 tag bound to their keys (older stores: a BLAKE2b tag, or
 // sealed with XChaCha20-Poly1305). See docs/engine.md.
 //
 // Thread safety: all methods may be called from any thread concurrently.
