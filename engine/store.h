@@ -53,9 +53,8 @@ struct StoreOptions {
   // How a new store protects record values (an existing store keeps what its
   // header says). kAuthenticatedSipHash: a SipHash-128 tag only,
   // confidentiality from the file cipher, blocks LZ4-compressed - smaller and
-  // faster. kAuthenticated: the same with BLAKE2b tags (stores made
-  // 2026-11-29 to 2026-11-30). kSealed: each value also encrypted on its own
-  // (stores made before).
+  // faster. kAuthenticated: the same with BLAKE2b tags (format 2). kSealed:
+  // each value also encrypted on its own (format 1, the oldest stores).
   crypto::RecordProtection record_protection = crypto::RecordProtection::kAuthenticatedSipHash;
   // Seam for tests and simulation: Unix milliseconds. Default: system clock.
   std::function<uint64_t()> wall_clock_ms;
