@@ -519,6 +519,10 @@ class StoreImpl final : public Store {
   Result<std::vector<OutboxEntry>> Outbox(size_t limit, const std::string& conversation_id,
                                           std::string_view unacked_by) override;
   Status SetOutboxBackends(std::vector<std::string> backend_names) override;
+  // Outbox() for callers that count or look at acks only: by-reference
+  // entries keep their empty body, which saves two reads each.
+  Result<std::vector<OutboxEntry>> ScanOutbox(size_t limit, const std::string& conversation_id,
+                                              std::string_view unacked_by, bool with_bodies);
   std::vector<std::string> OutboxBackends() const override {
     std::lock_guard<std::mutex> lock(outbox_backends_mu_);
     return outbox_backends_;
@@ -1732,6 +1736,13 @@ Result<std::vector<Conversation>> StoreImpl::Conversations(size_t limit) {
 
 Result<std::vector<OutboxEntry>> StoreImpl::Outbox(size_t limit, const std::string& conversation_id,
                                                    std::string_view unacked_by) {
+  return ScanOutbox(limit, conversation_id, unacked_by, /*with_bodies=*/true);
+}
+
+Result<std::vector<OutboxEntry>> StoreImpl::ScanOutbox(size_t limit,
+                                                       const std::string& conversation_id,
+                                                       std::string_view unacked_by,
+                                                       bool with_bodies) {
   std::vector<OutboxEntry> out;
   std::shared_lock<std::shared_mutex> lock(db_mu_);
   // Entries and the message bodies they refer to are read at one snapshot:
@@ -1752,7 +1763,7 @@ Result<std::vector<OutboxEntry>> StoreImpl::Outbox(size_t limit, const std::stri
     if (!conversation_id.empty() && e.op.conversation_id != conversation_id) continue;
     if (!unacked_by.empty() && std::binary_search(e.acked_by.begin(), e.acked_by.end(), unacked_by))
       continue;
-    TIDINGS_RETURN_IF_ERROR(FillOutboxBody(r, ro));
+    if (with_bodies) TIDINGS_RETURN_IF_ERROR(FillOutboxBody(r, ro));
     out.push_back(std::move(e));
   }
   if (!it->status().ok()) return FromRocks(it->status(), "read failed");
@@ -1768,7 +1779,7 @@ Status StoreImpl::SetOutboxBackends(std::vector<std::string> backend_names) {
       return InvalidArgument("a backend name must be 1-128 bytes without newlines");
   }
   // Entries already accepted by every backend of the new list are done.
-  TIDINGS_ASSIGN_OR_RETURN(auto outbox, Outbox(0, "", ""));
+  TIDINGS_ASSIGN_OR_RETURN(auto outbox, ScanOutbox(0, "", "", /*with_bodies=*/false));
   std::unique_lock<std::mutex> lock(write_mu_);
   Txn txn;
   for (const auto& e : outbox) {
@@ -1960,7 +1971,7 @@ Result<StoreStats> StoreImpl::Stats() {
     TIDINGS_ASSIGN_OR_RETURN(st.messages, count(kMessages));
     TIDINGS_ASSIGN_OR_RETURN(st.conversations, count(kConversations));
   }
-  TIDINGS_ASSIGN_OR_RETURN(auto outbox, Outbox(0, "", ""));
+  TIDINGS_ASSIGN_OR_RETURN(auto outbox, ScanOutbox(0, "", "", /*with_bodies=*/false));
   st.outbox = outbox.size();
   for (const auto& e : outbox) st.outbox_failed += e.failed ? 1 : 0;
   std::error_code ec;
