@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "crypto/hash.h"
+
 namespace tidings::crypto {
 
 static_assert(kSealNonceBytes == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
@@ -17,9 +19,6 @@ RecordSealer::RecordSealer(SecretKey key, RecordProtection mode)
   randombytes_buf(prefix_, sizeof(prefix_));
 }
 
-static_assert(kMacTagBytes == crypto_shorthash_siphashx24_BYTES);
-static_assert(crypto_shorthash_siphashx24_KEYBYTES <= 32);
-
 void RecordSealer::MacTo(std::string_view ad, std::string_view plaintext, uint8_t* tag) const {
   if (mode_ == RecordProtection::kAuthenticatedSipHash) {
     // libsodium's SipHash takes one buffer: the same framing, gathered.
@@ -29,8 +28,9 @@ void RecordSealer::MacTo(std::string_view ad, std::string_view plaintext, uint8_
     for (int i = 0; i < 8; ++i) input.push_back(static_cast<char>(ad_len >> (8 * i)));
     input.append(ad);
     input.append(plaintext);
-    crypto_shorthash_siphashx24(tag, reinterpret_cast<const uint8_t*>(input.data()), input.size(),
-                                key_.data());
+    const auto mac = SipHash16(key_, input);
+    static_assert(mac.size() == kMacTagBytes);
+    std::memcpy(tag, mac.data(), mac.size());
     return;
   }
   crypto_generichash_state st;

@@ -888,7 +888,7 @@ Status StoreImpl::Init(crypto::KeySource key) {
                               ", newer than this Tidings (v" + std::to_string(kSchemaVersion) +
                               "); upgrade Tidings");
   }
-  if (schema < kSchemaVersion && options_.read_only && schema < kOldestSchemaReadable) {
+  if (options_.read_only && schema < kOldestSchemaReadable) {
     return FailedPrecondition("the store needs a schema upgrade; open it for writing once");
   }
   if (schema < kSchemaVersion && !options_.read_only) {

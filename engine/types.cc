@@ -144,14 +144,8 @@ std::string NewMessageId(uint64_t unix_ms) {
   for (int i = 0; i < 6; ++i) b[i] = static_cast<uint8_t>(unix_ms >> (8 * (5 - i)));
   b[6] = static_cast<uint8_t>(0x70 | (b[6] & 0x0f));  // version 7
   b[8] = static_cast<uint8_t>(0x80 | (b[8] & 0x3f));  // RFC 4122 variant
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id(36, '-');  // 8-4-4-4-12 hex digits
-  size_t at = 0;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) ++at;
-    id[at++] = kHex[b[i] >> 4];
-    id[at++] = kHex[b[i] & 15];
-  }
+  std::string id = crypto::HexEncode(b);
+  for (size_t dash : {8, 13, 18, 23}) id.insert(dash, 1, '-');  // 8-4-4-4-12
   return id;
 }
 
