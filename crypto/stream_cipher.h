@@ -14,9 +14,23 @@ namespace tidings::crypto {
 
 inline constexpr size_t kStreamNonceBytes = 24;
 
-// XORs data[0, n) in place with the keystream at byte `offset` of the stream
-// (key, nonce). REQUIRES: key.valid(), nonce points to kStreamNonceBytes.
-void XChaCha20XorAt(const SecretKey& key, const uint8_t* nonce, uint64_t offset, uint8_t* data,
-                    size_t n);
+// The keystream XChaCha20(key, nonce) of one file. XChaCha20 is ChaCha20
+// keyed with HChaCha20(key, nonce[0..16]) and nonced with nonce[16..24]; the
+// stream derives that subkey once instead of on every call (twice per WAL
+// append otherwise). The output is exactly libsodium's XChaCha20.
+//
+// Thread safety: XorAt may be called from any thread.
+class XChaCha20Stream {
+ public:
+  // REQUIRES: key.valid(), nonce points to kStreamNonceBytes.
+  static Result<XChaCha20Stream> Create(const SecretKey& key, const uint8_t* nonce);
+
+  // XORs data[0, n) in place with the keystream at byte `offset`.
+  void XorAt(uint64_t offset, uint8_t* data, size_t n) const;
+
+ private:
+  SecretKey subkey_;
+  uint8_t chacha_nonce_[8] = {};
+};
 
 }  // namespace tidings::crypto

@@ -15,12 +15,10 @@ constexpr size_t kPrefixBytes = 64;  // marker + nonce, zero padded
 
 class XChaChaStream final : public rocksdb::BlockAccessCipherStream {
  public:
-  XChaChaStream(const crypto::SecretKey* key, const uint8_t* nonce) : key_(key) {
-    std::memcpy(nonce_, nonce, sizeof(nonce_));
-  }
+  explicit XChaChaStream(crypto::XChaCha20Stream stream) : stream_(std::move(stream)) {}
   size_t BlockSize() override { return 64; }
   rocksdb::Status Encrypt(uint64_t offset, char* data, size_t size) override {
-    crypto::XChaCha20XorAt(*key_, nonce_, offset, reinterpret_cast<uint8_t*>(data), size);
+    stream_.XorAt(offset, reinterpret_cast<uint8_t*>(data), size);
     return rocksdb::Status::OK();
   }
   rocksdb::Status Decrypt(uint64_t offset, char* data, size_t size) override {
@@ -37,8 +35,7 @@ class XChaChaStream final : public rocksdb::BlockAccessCipherStream {
   }
 
  private:
-  const crypto::SecretKey* key_;
-  uint8_t nonce_[crypto::kStreamNonceBytes];
+  crypto::XChaCha20Stream stream_;
 };
 
 class XChaChaProvider final : public rocksdb::EncryptionProvider {
@@ -66,8 +63,10 @@ class XChaChaProvider final : public rocksdb::EncryptionProvider {
     if (prefix.size() < kPrefixBytes || std::memcmp(prefix.data(), kMarker, sizeof(kMarker)) != 0) {
       return rocksdb::Status::Corruption("not a Tidings-encrypted file: " + fname);
     }
-    result->reset(new XChaChaStream(
-        &key_, reinterpret_cast<const uint8_t*>(prefix.data()) + sizeof(kMarker)));
+    auto stream = crypto::XChaCha20Stream::Create(
+        key_, reinterpret_cast<const uint8_t*>(prefix.data()) + sizeof(kMarker));
+    if (!stream.ok()) return rocksdb::Status::IOError("cannot set up the file cipher for " + fname);
+    result->reset(new XChaChaStream(std::move(*stream)));
     return rocksdb::Status::OK();
   }
 
