@@ -638,6 +638,19 @@ tidings_code tidings_store_conversations(tidings_store* store, size_t limit,
   });
 }
 
+tidings_code tidings_store_outbox_count(tidings_store* store, const char* conversation_id,
+                                        uint64_t* pending, uint64_t* failed, tidings_error* error) {
+  if (pending != nullptr) *pending = 0;
+  if (failed != nullptr) *failed = 0;
+  return Guard(error, store, [&](engine::Store& s) -> Status {
+    TIDINGS_ASSIGN_OR_RETURN(auto counts,
+                             s.CountOutbox(conversation_id == nullptr ? "" : conversation_id));
+    if (pending != nullptr) *pending = counts.pending;
+    if (failed != nullptr) *failed = counts.failed;
+    return Status::Ok();
+  });
+}
+
 tidings_code tidings_store_outbox(tidings_store* store, const char* conversation_id, size_t limit,
                                   tidings_outbox** out, tidings_error* error) {
   if (out != nullptr) *out = nullptr;

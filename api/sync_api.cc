@@ -200,8 +200,8 @@ tidings_code tidings_sync_get_status(tidings_sync* sync, tidings_sync_status_lis
     for (auto& st : sync->engine->Snapshot()) {
       // The depth now, as tidings_store_sync_status reports it, not as of the
       // round.
-      auto outbox = sync->store->Outbox(0, st.conversation_id);
-      if (outbox.ok()) st.outbox_depth = outbox->size();
+      auto outbox = sync->store->CountOutbox(st.conversation_id);
+      if (outbox.ok()) st.outbox_depth = outbox->total();
       rows.push_back({sync->backend_name, std::move(st)});
     }
     *out = tidings::capi::NewStatusList(std::move(rows));

@@ -15,14 +15,12 @@ std::string TimeOrEmpty(int64_t ms) { return ms > 0 ? IsoTime(static_cast<uint64
 int CmdStatus(const Globals& g, const std::vector<std::string>& backends) {
   auto store = OpenStore(g, Access::kRead);
   if (!store.ok()) return Fail(store.status());
-  auto outbox = store->Outbox();
+  auto outbox = store->CountOutbox();
   if (!outbox.ok()) return Fail(outbox.status());
-  uint64_t failed = 0;
-  for (const auto& e : *outbox) failed += e.failed ? 1 : 0;
   if (!g.json) {
     std::printf("outbox: %llu pending, %llu failed\n",
-                static_cast<unsigned long long>(outbox->size() - failed),
-                static_cast<unsigned long long>(failed));
+                static_cast<unsigned long long>(outbox->pending),
+                static_cast<unsigned long long>(outbox->failed));
   }
   std::vector<api::SyncStatus> rows;
   for (const auto& backend : backends.empty() ? std::vector<std::string>{""} : backends) {
@@ -115,8 +113,8 @@ int CmdSync(const Globals& g, const std::string& backend, const api::DynamoDbCon
     ++errors;
     std::fprintf(stderr, "tidings: %s: %s\n", st.conversation_id.c_str(), st.last_error.c_str());
   }
-  auto outbox = store->Outbox();
-  size_t left = outbox.ok() ? outbox->size() : 0;
+  auto outbox = store->CountOutbox();
+  const auto left = static_cast<size_t>(outbox.ok() ? outbox->total() : 0);
   if (g.json) {
     std::printf("{\"conversations\":%zu,\"outbox\":%zu,\"errors\":%d}\n", statuses->size(), left,
                 errors);

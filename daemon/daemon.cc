@@ -290,8 +290,8 @@ void Daemon::StopSync() {
 Status Daemon::StartMetrics(const DaemonConfig& c) {
   if (c.metrics_listen.empty()) return Status::Ok();
   TIDINGS_ASSIGN_OR_RETURN(ListenAddress addr, ParseListen(c.metrics_listen));
-  auto server = std::make_unique<MetricsServer>([this] { return Health(); },
-                                                [this] { return Metrics(); });
+  auto server =
+      std::make_unique<MetricsServer>([this] { return Health(); }, [this] { return Metrics(); });
   TIDINGS_ASSIGN_OR_RETURN(int port, server->Start(addr.host, addr.port));
   metrics_ = std::move(server);
   Log(LogLevel::kInfo, "metrics.listening",
@@ -329,14 +329,11 @@ std::string Daemon::Metrics() {
   };
   {
     // Exact, store-wide (entries wait until acknowledged).
-    uint64_t pending = 0, failed = 0;
-    auto outbox = store_->Outbox(0, "");
-    if (outbox.ok()) {
-      for (const auto& e : *outbox) (e.failed ? failed : pending) += 1;
-    }
+    auto outbox = store_->CountOutbox();
+    const engine::OutboxCounts counts = outbox.ok() ? *outbox : engine::OutboxCounts{};
     header("tidings_outbox_entries", "gauge", "Operations waiting in the store's outbox.");
-    o << "tidings_outbox_entries{state=\"pending\"} " << pending << '\n'
-      << "tidings_outbox_entries{state=\"failed\"} " << failed << '\n';
+    o << "tidings_outbox_entries{state=\"pending\"} " << counts.pending << '\n'
+      << "tidings_outbox_entries{state=\"failed\"} " << counts.failed << '\n';
   }
   struct Row {
     std::string name;
@@ -352,13 +349,15 @@ std::string Daemon::Metrics() {
                       rt->engine->running() && rt->engine->last_error().ok(), rt->stats});
     }
   }
-  header("tidings_sync_up", "gauge", "1 while the backend's sync runs, 0 when stopped by an error.");
-  for (auto& r : rows) o << "tidings_sync_up{backend=\"" << r.name << "\"} " << (r.up ? 1 : 0) << '\n';
+  header("tidings_sync_up", "gauge",
+         "1 while the backend's sync runs, 0 when stopped by an error.");
+  for (auto& r : rows)
+    o << "tidings_sync_up{backend=\"" << r.name << "\"} " << (r.up ? 1 : 0) << '\n';
   header("tidings_outbox_depth", "gauge", "Operations the backend has not accepted yet.");
   for (auto& r : rows) {
-    auto waiting = store_->Outbox(0, "", r.name);
-    o << "tidings_outbox_depth{backend=\"" << r.name << "\"} " << (waiting.ok() ? waiting->size() : 0)
-      << '\n';
+    auto waiting = store_->CountOutbox("", r.name);
+    o << "tidings_outbox_depth{backend=\"" << r.name << "\"} "
+      << (waiting.ok() ? waiting->total() : 0) << '\n';
   }
   header("tidings_pull_lag_seconds", "gauge",
          "Seconds since the least recently synced conversation last synced without error.");

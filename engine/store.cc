@@ -519,10 +519,18 @@ class StoreImpl final : public Store {
   Result<std::vector<OutboxEntry>> Outbox(size_t limit, const std::string& conversation_id,
                                           std::string_view unacked_by) override;
   Status SetOutboxBackends(std::vector<std::string> backend_names) override;
+  Result<OutboxCounts> CountOutbox(const std::string& conversation_id, std::string_view unacked_by,
+                                   uint64_t limit) override;
+  Result<OutboxEntry> GetOutboxEntry(uint64_t seq) override;
   // Outbox() for callers that count or look at acks only: by-reference
   // entries keep their empty body, which saves two reads each.
   Result<std::vector<OutboxEntry>> ScanOutbox(size_t limit, const std::string& conversation_id,
                                               std::string_view unacked_by, bool with_bodies);
+  // Calls `visit` with each entry of `conversation_id` (all when empty) that
+  // `unacked_by` (if given) has not accepted, in order, until it returns
+  // false. Bodies are filled in only when `with_bodies`.
+  Status VisitOutbox(const std::string& conversation_id, std::string_view unacked_by,
+                     bool with_bodies, const std::function<bool(OutboxEntry&&)>& visit);
   std::vector<std::string> OutboxBackends() const override {
     std::lock_guard<std::mutex> lock(outbox_backends_mu_);
     return outbox_backends_;
@@ -1744,6 +1752,27 @@ Result<std::vector<OutboxEntry>> StoreImpl::ScanOutbox(size_t limit,
                                                        std::string_view unacked_by,
                                                        bool with_bodies) {
   std::vector<OutboxEntry> out;
+  TIDINGS_RETURN_IF_ERROR(
+      VisitOutbox(conversation_id, unacked_by, with_bodies, [&](OutboxEntry&& e) {
+        out.push_back(std::move(e));
+        return limit == 0 || out.size() < limit;
+      }));
+  return out;
+}
+
+Result<OutboxCounts> StoreImpl::CountOutbox(const std::string& conversation_id,
+                                            std::string_view unacked_by, uint64_t limit) {
+  OutboxCounts counts;
+  TIDINGS_RETURN_IF_ERROR(
+      VisitOutbox(conversation_id, unacked_by, /*with_bodies=*/false, [&](OutboxEntry&& e) {
+        ++(e.failed ? counts.failed : counts.pending);
+        return limit == 0 || counts.total() < limit;
+      }));
+  return counts;
+}
+
+Status StoreImpl::VisitOutbox(const std::string& conversation_id, std::string_view unacked_by,
+                              bool with_bodies, const std::function<bool(OutboxEntry&&)>& visit) {
   std::shared_lock<std::shared_mutex> lock(db_mu_);
   // Entries and the message bodies they refer to are read at one snapshot:
   // a concurrent edit gives the entry its own copy of the body in the same
@@ -1752,7 +1781,7 @@ Result<std::vector<OutboxEntry>> StoreImpl::ScanOutbox(size_t limit,
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot ? snapshot->snapshot() : nullptr;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[kOutbox]));
-  for (it->SeekToFirst(); it->Valid() && (limit == 0 || out.size() < limit); it->Next()) {
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
     auto plain = sealer_->Open(Ad(kOutbox, it->key().ToString()), it->value().ToStringView());
     OutboxRecord r;
     if (!plain.ok() || it->key().size() != 8 || !DecodeOutbox(*plain, &r)) {
@@ -1764,10 +1793,29 @@ Result<std::vector<OutboxEntry>> StoreImpl::ScanOutbox(size_t limit,
     if (!unacked_by.empty() && std::binary_search(e.acked_by.begin(), e.acked_by.end(), unacked_by))
       continue;
     if (with_bodies) TIDINGS_RETURN_IF_ERROR(FillOutboxBody(r, ro));
-    out.push_back(std::move(e));
+    if (!visit(std::move(e))) return Status::Ok();
   }
   if (!it->status().ok()) return FromRocks(it->status(), "read failed");
-  return out;
+  return Status::Ok();
+}
+
+Result<OutboxEntry> StoreImpl::GetOutboxEntry(uint64_t seq) {
+  std::shared_lock<std::shared_mutex> lock(db_mu_);
+  auto snapshot = ConsistentView();  // the entry and the body it refers to
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot ? snapshot->snapshot() : nullptr;
+  TIDINGS_ASSIGN_OR_RETURN(auto plain, ReadSealedLocked(kOutbox, SeqKey(seq), ro));
+  if (!plain.has_value()) {
+    return NotFound("no outbox entry " + std::to_string(seq) +
+                    " (it was sent or discarded; `tidings outbox` lists what is left)");
+  }
+  OutboxRecord r;
+  if (!DecodeOutbox(*plain, &r)) {
+    return DataLoss("an outbox record is corrupt; run `tidings verify`");
+  }
+  r.e.seq = seq;
+  TIDINGS_RETURN_IF_ERROR(FillOutboxBody(r, ro));
+  return std::move(r.e);
 }
 
 Status StoreImpl::SetOutboxBackends(std::vector<std::string> backend_names) {
@@ -1971,9 +2019,9 @@ Result<StoreStats> StoreImpl::Stats() {
     TIDINGS_ASSIGN_OR_RETURN(st.messages, count(kMessages));
     TIDINGS_ASSIGN_OR_RETURN(st.conversations, count(kConversations));
   }
-  TIDINGS_ASSIGN_OR_RETURN(auto outbox, ScanOutbox(0, "", "", /*with_bodies=*/false));
-  st.outbox = outbox.size();
-  for (const auto& e : outbox) st.outbox_failed += e.failed ? 1 : 0;
+  TIDINGS_ASSIGN_OR_RETURN(auto outbox, CountOutbox("", "", 0));
+  st.outbox = outbox.total();
+  st.outbox_failed = outbox.failed;
   std::error_code ec;
   for (auto& entry : fs::recursive_directory_iterator(path_, ec)) {
     if (entry.is_regular_file(ec)) st.disk_bytes += entry.file_size(ec);

@@ -162,6 +162,14 @@ class Store {
   virtual Result<std::vector<OutboxEntry>> Outbox(size_t limit,
                                                   const std::string& conversation_id = "",
                                                   std::string_view unacked_by = "") = 0;
+  // What Outbox(0, conversation_id, unacked_by) returns, counted, without
+  // reading the message bodies entries refer to or holding the entries: for
+  // gauges and status lines. limit != 0: stops counting at limit entries.
+  virtual Result<OutboxCounts> CountOutbox(const std::string& conversation_id = "",
+                                           std::string_view unacked_by = "",
+                                           uint64_t limit = 0) = 0;
+  // One entry, as Outbox() returns it; NotFound once it left the outbox.
+  virtual Result<OutboxEntry> GetOutboxEntry(uint64_t seq) = 0;
 
   // ---- Sync (used by sync/; the reconciler makes the decisions) ----
 

@@ -132,4 +132,11 @@ struct OutboxEntry {
   std::vector<std::string> acked_by;
 };
 
+// Outbox entries by state (Store::CountOutbox).
+struct OutboxCounts {
+  uint64_t pending = 0;  // waiting for their first or next attempt
+  uint64_t failed = 0;   // parked
+  uint64_t total() const { return pending + failed; }
+};
+
 }  // namespace tidings::engine

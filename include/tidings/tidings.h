@@ -466,6 +466,15 @@ TIDINGS_EXPORT tidings_code tidings_store_outbox(tidings_store* store, const cha
                                                  size_t limit, tidings_outbox** out,
                                                  tidings_error* error);
 
+/* Counts the outbox entries tidings_store_outbox would list (limit 0), by
+ * state, without reading the messages they send: cheap enough for a status
+ * line or a badge. `conversation_id` NULL or "" means every conversation.
+ * On success *pending and *failed (either may be NULL) hold the counts. */
+TIDINGS_EXPORT tidings_code tidings_store_outbox_count(tidings_store* store,
+                                                       const char* conversation_id,
+                                                       uint64_t* pending, uint64_t* failed,
+                                                       tidings_error* error);
+
 /* Puts a failed (parked) outbox entry back in line; the sync engine sends it
  * again with the same idempotency key. Errors: NOT_FOUND,
  * FAILED_PRECONDITION (the entry has not failed, or read-only). */

@@ -587,6 +587,21 @@ class Store {
     }
     return out;
   }
+  struct OutboxCounts {
+    uint64_t pending = 0;
+    uint64_t failed = 0;
+    uint64_t total() const { return pending + failed; }
+  };
+  // What Outbox(conversation_id) lists, counted, without reading the messages.
+  Result<OutboxCounts> CountOutbox(const std::string& conversation_id = "") {
+    OutboxCounts c;
+    Status s = internal::Call([&](tidings_error* e) {
+      return tidings_store_outbox_count(c_handle(), conversation_id.c_str(), &c.pending, &c.failed,
+                                        e);
+    });
+    if (!s.ok()) return s;
+    return c;
+  }
   Status RetryFailed(uint64_t seq) {
     return internal::Call(
         [&](tidings_error* e) { return tidings_store_outbox_retry(c_handle(), seq, e); });

@@ -98,15 +98,6 @@ Result<ConversationStatus> ReadOne(engine::Store& store, std::string_view backen
   return st;
 }
 
-// Finds outbox entry `seq` (its conversation), or NotFound.
-Result<engine::OutboxEntry> FindOutboxEntry(engine::Store& store, uint64_t seq) {
-  TIDINGS_ASSIGN_OR_RETURN(auto all, store.Outbox(0));
-  for (auto& e : all) {
-    if (e.seq == seq) return std::move(e);
-  }
-  return NotFound("no outbox entry " + std::to_string(seq));
-}
-
 }  // namespace
 
 ErrorClass Classify(const tidings::Status& status) {
@@ -218,11 +209,10 @@ tidings::Status Reconciler::RecordSuccess(ConversationStatus& st, bool activity)
 }
 
 tidings::Status Reconciler::CountOutbox(ConversationStatus& st) {
-  auto left = store_->Outbox(config_.max_push_per_round, st.conversation_id, backend_->name());
-  if (!left.ok()) return left.status();
-  st.outbox_depth = left->size();
-  st.outbox_failed = static_cast<uint64_t>(
-      std::count_if(left->begin(), left->end(), [](const auto& e) { return e.failed; }));
+  TIDINGS_ASSIGN_OR_RETURN(auto left, store_->CountOutbox(st.conversation_id, backend_->name(),
+                                                          config_.max_push_per_round));
+  st.outbox_depth = left.total();
+  st.outbox_failed = left.failed;
   return tidings::Status::Ok();
 }
 
@@ -516,13 +506,13 @@ tidings::Status Reconciler::Resume(const std::string& conv) {
 }
 
 tidings::Status Reconciler::RetryFailed(uint64_t seq) {
-  TIDINGS_ASSIGN_OR_RETURN(auto entry, FindOutboxEntry(*store_, seq));
+  TIDINGS_ASSIGN_OR_RETURN(auto entry, store_->GetOutboxEntry(seq));
   TIDINGS_RETURN_IF_ERROR(store_->RetryFailed(seq));
   return Resume(entry.op.conversation_id);
 }
 
 tidings::Status Reconciler::DiscardFailed(uint64_t seq) {
-  TIDINGS_ASSIGN_OR_RETURN(auto entry, FindOutboxEntry(*store_, seq));
+  TIDINGS_ASSIGN_OR_RETURN(auto entry, store_->GetOutboxEntry(seq));
   TIDINGS_RETURN_IF_ERROR(store_->DiscardFailed(seq));
   ConversationStatus& st = Load(entry.op.conversation_id);
   TIDINGS_RETURN_IF_ERROR(CountOutbox(st));
@@ -538,10 +528,9 @@ Result<std::vector<ConversationStatus>> ReadSyncStatus(engine::Store& store,
     // The status record lags the cursor by design (see Save); the store's
     // cursor is exact.
     TIDINGS_ASSIGN_OR_RETURN(st.cursor, store.GetCursor(backend, conv));
-    TIDINGS_ASSIGN_OR_RETURN(auto outbox, store.Outbox(0, conv, backend));
-    st.outbox_depth = outbox.size();
-    st.outbox_failed = static_cast<uint64_t>(
-        std::count_if(outbox.begin(), outbox.end(), [](const auto& e) { return e.failed; }));
+    TIDINGS_ASSIGN_OR_RETURN(auto outbox, store.CountOutbox(conv, backend));
+    st.outbox_depth = outbox.total();
+    st.outbox_failed = outbox.failed;
     out.push_back(std::move(st));
   }
   return out;
@@ -553,7 +542,7 @@ Result<std::vector<std::string>> SyncedBackends(engine::Store& store) {
 }
 
 tidings::Status RetryFailedOperation(engine::Store& store, uint64_t seq) {
-  TIDINGS_ASSIGN_OR_RETURN(auto entry, FindOutboxEntry(store, seq));
+  TIDINGS_ASSIGN_OR_RETURN(auto entry, store.GetOutboxEntry(seq));
   TIDINGS_RETURN_IF_ERROR(store.RetryFailed(seq));
   TIDINGS_ASSIGN_OR_RETURN(auto backends, SyncedBackends(store));
   for (const auto& backend : backends) {

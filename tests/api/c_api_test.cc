@@ -372,6 +372,14 @@ TEST_F(CApiTest, OutboxStatsVerifyAndRetryDiscardCodes) {
   ASSERT_EQ(tidings_store_outbox(store_, "other", 0, &ob, &e), TIDINGS_OK);
   EXPECT_EQ(ob->count, 1u);
   tidings_outbox_free(ob);
+  uint64_t pending = 99, failed = 99;
+  ASSERT_EQ(tidings_store_outbox_count(store_, nullptr, &pending, &failed, &e), TIDINGS_OK);
+  EXPECT_EQ(pending, 4u);
+  EXPECT_EQ(failed, 0u);
+  ASSERT_EQ(tidings_store_outbox_count(store_, "general", &pending, nullptr, &e), TIDINGS_OK);
+  EXPECT_EQ(pending, 3u);
+  EXPECT_EQ(tidings_store_outbox_count(nullptr, "", &pending, &failed, &e),
+            TIDINGS_INVALID_ARGUMENT);
 
   // Only failed entries can be retried or discarded.
   EXPECT_EQ(tidings_store_outbox_retry(store_, seq, &e), TIDINGS_FAILED_PRECONDITION);

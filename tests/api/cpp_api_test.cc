@@ -93,6 +93,10 @@ TEST(CppApi, StoreRoundTripAndErrors) {
     ASSERT_TRUE(outbox.ok());
     EXPECT_EQ(outbox->size(), 4u);  // send, send, edit, react
     EXPECT_STREQ((*outbox)[2].kind_name(), "edit");
+    auto counts = store->CountOutbox();
+    ASSERT_TRUE(counts.ok());
+    EXPECT_EQ(counts->pending, 4u);
+    EXPECT_EQ(counts->total(), 4u);
     auto stats = store->GetStats();
     ASSERT_TRUE(stats.ok());
     EXPECT_EQ(stats->messages, 2u);

@@ -440,6 +440,50 @@ TEST(Store, OutboxAckFailRetryDiscard) {
   EXPECT_TRUE(store->Outbox(0)->empty());
 }
 
+// CountOutbox counts what Outbox lists - per state, conversation, backend
+// and limit - and GetOutboxEntry returns one entry as Outbox does.
+TEST(Store, OutboxCountsAndSingleEntriesMatchTheList) {
+  TempDir dir;
+  auto store = MustOpen(dir.path());
+  ASSERT_TRUE(store->SetOutboxBackends({"chime", "dynamodb"}).ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store->Send(Msg("c", "c" + std::to_string(i))).ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(store->Send(Msg("d", "d" + std::to_string(i))).ok());
+  auto outbox = store->Outbox(0);
+  ASSERT_EQ(outbox->size(), 8u);
+  ASSERT_TRUE(store->FailOutbox((*outbox)[1].seq, "denied", true, 0).ok());
+  ASSERT_TRUE(store->FailOutbox((*outbox)[6].seq, "denied", true, 0).ok());
+  ASSERT_TRUE(store->AckOutbox((*outbox)[0].seq, {"chime", "m-0", 1}).ok());
+  const auto counts = [&](const std::string& conv, std::string_view backend, uint64_t limit = 0) {
+    auto c = store->CountOutbox(conv, backend, limit);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return std::pair<uint64_t, uint64_t>(c->pending, c->failed);
+  };
+  using P = std::pair<uint64_t, uint64_t>;
+  EXPECT_EQ(counts("", ""), (P{6, 2}));
+  EXPECT_EQ(counts("c", ""), (P{4, 1}));
+  EXPECT_EQ(counts("d", ""), (P{2, 1}));
+  EXPECT_EQ(counts("c", "chime"), (P{3, 1}));  // entry 0 is chime's already
+  EXPECT_EQ(counts("c", "dynamodb"), (P{4, 1}));
+  EXPECT_EQ(counts("nobody", ""), (P{0, 0}));
+  EXPECT_EQ(counts("", "", 3), (P{2, 1}));  // stops at the limit
+  for (const char* conv : {"", "c", "d"}) {
+    for (const char* backend : {"", "chime", "dynamodb"}) {
+      auto c = store->CountOutbox(conv, backend);
+      EXPECT_EQ(c->total(), store->Outbox(0, conv, backend)->size()) << conv << "/" << backend;
+    }
+  }
+  auto stats = store->Stats();
+  EXPECT_EQ(stats->outbox, 8u);
+  EXPECT_EQ(stats->outbox_failed, 2u);
+
+  auto one = store->GetOutboxEntry((*outbox)[6].seq);
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  EXPECT_EQ(one->op.message_id, (*outbox)[6].op.message_id);
+  EXPECT_EQ(one->op.body, "d1");  // the body the entry refers to, filled in
+  EXPECT_TRUE(one->failed);
+  EXPECT_EQ(store->GetOutboxEntry(999999).status().code(), Code::kNotFound);
+}
+
 // A send's outbox entry does not copy the body (it refers to the message),
 // yet what is pushed is always the body as sent: edits and deletes, local or
 // merged from the user's other device, and failed attempts do not change it.
