@@ -1,6 +1,8 @@
 #include "engine/encrypted_env.h"
 
 #include <rocksdb/env_encryption.h>
+#include <rocksdb/file_system.h>
+#include <sys/stat.h>
 
 #include <cstring>
 
@@ -77,11 +79,62 @@ class XChaChaProvider final : public rocksdb::EncryptionProvider {
 };
 
 // Owns the provider so it lives as long as the Env.
+// Makes every file RocksDB creates owner-only (0600): RocksDB creates them
+// 0644 (less the umask), and the store directory's 0700 should not be the only
+// thing between another local user and the (encrypted) data. Scoped to this
+// Env: RocksDB's process-wide switch (Env::SetAllowNonOwnerAccess) would also
+// change the files of the embedding app's own RocksDB databases.
+class PrivateFiles final : public rocksdb::FileSystemWrapper {
+ public:
+  explicit PrivateFiles(const std::shared_ptr<rocksdb::FileSystem>& base)
+      : rocksdb::FileSystemWrapper(base) {}
+  const char* Name() const override { return "TidingsPrivateFiles"; }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                    rocksdb::IODebugContext* dbg) override {
+    return OwnerOnly(f, target()->NewWritableFile(f, o, r, dbg));
+  }
+  rocksdb::IOStatus ReopenWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                       std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                       rocksdb::IODebugContext* dbg) override {
+    return OwnerOnly(f, target()->ReopenWritableFile(f, o, r, dbg));
+  }
+  rocksdb::IOStatus ReuseWritableFile(const std::string& f, const std::string& old,
+                                      const rocksdb::FileOptions& o,
+                                      std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                      rocksdb::IODebugContext* dbg) override {
+    return OwnerOnly(f, target()->ReuseWritableFile(f, old, o, r, dbg));
+  }
+  rocksdb::IOStatus NewRandomRWFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSRandomRWFile>* r,
+                                    rocksdb::IODebugContext* dbg) override {
+    return OwnerOnly(f, target()->NewRandomRWFile(f, o, r, dbg));
+  }
+  rocksdb::IOStatus LockFile(const std::string& f, const rocksdb::IOOptions& o,
+                             rocksdb::FileLock** lock, rocksdb::IODebugContext* dbg) override {
+    rocksdb::IOStatus s = target()->LockFile(f, o, lock, dbg);
+    if (s.ok()) ::chmod(f.c_str(), S_IRUSR | S_IWUSR);  // empty; failing would leak the lock
+    return s;
+  }
+
+ private:
+  // The file is created before the chmod, inside the 0700 store directory,
+  // and is empty until the call returns.
+  static rocksdb::IOStatus OwnerOnly(const std::string& fname, rocksdb::IOStatus created) {
+    if (created.ok() && ::chmod(fname.c_str(), S_IRUSR | S_IWUSR) != 0) {
+      return rocksdb::IOStatus::IOError("cannot make " + fname + " private (mode 0600)",
+                                        std::strerror(errno));
+    }
+    return created;
+  }
+};
+
 class OwningEnv final : public rocksdb::EnvWrapper {
  public:
   explicit OwningEnv(std::shared_ptr<rocksdb::EncryptionProvider> provider)
-      : rocksdb::EnvWrapper(std::unique_ptr<rocksdb::Env>(
-            rocksdb::NewEncryptedEnv(rocksdb::Env::Default(), provider))),
+      : rocksdb::EnvWrapper(rocksdb::NewCompositeEnv(rocksdb::NewEncryptedFS(
+            std::make_shared<PrivateFiles>(rocksdb::FileSystem::Default()), provider))),
         provider_(std::move(provider)) {}
   const char* Name() const override { return "TidingsEncryptedEnv"; }
 

@@ -1018,6 +1018,17 @@ Status StoreImpl::OpenDb(bool create) {
     return FromRocks(s, "cannot open the store at " + path_);
   }
   ::chmod(db_path.c_str(), 0700);
+  if (!options_.read_only) {
+    // Files of stores made before RocksDB's files were created 0600
+    // (engine/encrypted_env.cc) become private too.
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(db_path, ec)) {
+      struct stat st {};
+      if (::stat(e.path().c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0) {
+        ::chmod(e.path().c_str(), S_IRUSR | S_IWUSR);
+      }
+    }
+  }
   return Status::Ok();
 }
 
