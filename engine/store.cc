@@ -1654,16 +1654,18 @@ Result<std::vector<Message>> StoreImpl::Page(const PageRequest& req) {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[kMessages]));
   out.reserve(std::min<size_t>(limit, 256));
   std::string ad, scratch;
-  auto decode = [&](Message* m) -> Status {
+  // One record, decoded into again and again; its message moves out each time
+  // (DecodeMessage sets every field).
+  MessageRecord rec;
+  auto append = [&]() -> Status {
     AdInto(&ad, kMessages, it->key().ToStringView());
     auto plain = sealer_->OpenView(ad, it->value().ToStringView(), &scratch);
-    MessageRecord rec;
     if (!plain.ok() || !DecodeMessage(*plain, &rec)) {
       return DataLoss(
           "a message record failed authentication (corrupt or tampered); run "
           "`tidings verify`");
     }
-    *m = std::move(rec.m);
+    out.push_back(std::move(rec.m));
     return Status::Ok();
   };
   if (req.after) {
@@ -1671,9 +1673,7 @@ Result<std::vector<Message>> StoreImpl::Page(const PageRequest& req) {
     for (it->Seek(start); it->Valid() && it->key().starts_with(prefix) && out.size() < limit;
          it->Next()) {
       if (it->key() == start) continue;
-      Message m;
-      TIDINGS_RETURN_IF_ERROR(decode(&m));
-      out.push_back(std::move(m));
+      TIDINGS_RETURN_IF_ERROR(append());
     }
   } else {
     const std::string end =
@@ -1681,9 +1681,7 @@ Result<std::vector<Message>> StoreImpl::Page(const PageRequest& req) {
     for (it->SeekForPrev(end); it->Valid() && it->key().starts_with(prefix) && out.size() < limit;
          it->Prev()) {
       if (req.before && it->key() == end) continue;
-      Message m;
-      TIDINGS_RETURN_IF_ERROR(decode(&m));
-      out.push_back(std::move(m));
+      TIDINGS_RETURN_IF_ERROR(append());
     }
     std::reverse(out.begin(), out.end());
   }
