@@ -13,6 +13,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <memory>
@@ -167,6 +168,8 @@ const std::string& TidingsPageFixture() {
       if (!store->SendMany(reqs).ok()) std::abort();
     }
     if (!store->Flush().ok() || !store->Compact().ok()) std::abort();
+    store.reset();
+    ::sync();  // the fixture's write-back must not land in the next timed run
     return true;
   }();
   (void)built;
@@ -186,6 +189,8 @@ const std::string& RawPageFixture() {
     // Tidings keeps its unsynced outbox, so the raw store keeps its too.
     db->Flush(rocksdb::FlushOptions()).PermitUncheckedError();
     db->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr).PermitUncheckedError();
+    db.reset();
+    ::sync();
     return true;
   }();
   (void)built;
