@@ -1020,14 +1020,17 @@ Status StoreImpl::OpenDb(bool create) {
   ::chmod(db_path.c_str(), 0700);
   if (!options_.read_only) {
     // Files of stores made before RocksDB's files were created 0600
-    // (engine/encrypted_env.cc) become private too.
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(db_path, ec)) {
+    // (engine/encrypted_env.cc), or copied with looser modes, become private.
+    const auto tighten = [](const fs::path& file) {
       struct stat st {};
-      if (::stat(e.path().c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0) {
-        ::chmod(e.path().c_str(), S_IRUSR | S_IWUSR);
+      if (::stat(file.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0) {
+        ::chmod(file.c_str(), S_IRUSR | S_IWUSR);
       }
-    }
+    };
+    ::chmod(path_.c_str(), 0700);
+    tighten(fs::path(path_) / kHeaderFile);
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(db_path, ec)) tighten(e.path());
   }
   return Status::Ok();
 }

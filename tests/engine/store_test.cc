@@ -359,6 +359,9 @@ TEST(Store, SchemaV1StoreFromTheLastReleaseOpensAndMigrates) {
   TempDir dir;
   const fs::path data = TIDINGS_ENGINE_TEST_DATA;
   fs::copy(data / "schema-v1-store", dir / "s", fs::copy_options::recursive);
+  for (const auto& e : fs::recursive_directory_iterator(dir / "s")) {  // as git checks out
+    fs::permissions(e.path(), e.is_directory() ? fs::perms(0755) : fs::perms(0644));
+  }
   fs::copy_file(data / "schema-v1-store.key", dir / "k");
   fs::permissions(dir / "k", fs::perms::owner_read | fs::perms::owner_write);
   const auto key = [&] { return crypto::KeySource::KeyFile(dir / "k"); };
