@@ -5,10 +5,13 @@ while it is down). After a final clean run every acknowledged message is on
 the server exactly once, no operation is stored twice, and a second store
 that pulls converges with the first.
 
-Usage: daemon_kill_test.py /path/to/tidings
+Usage: daemon_kill_test.py /path/to/tidings [--chime /path/to/tidings-chime-local]
+Backends: DynamoDB (moto_server), or with --chime Chime SDK Messaging (the
+project's emulator; exactly-once then rests on ClientRequestToken).
 Env: TIDINGS_DAEMON_KILL_SEED=S replays the kill timings of a run (printed at
-start); TIDINGS_DAEMON_KILL_ITERATIONS=N (default 200; 40 when
-TIDINGS_SANITIZED=1, where every process start is several times slower)."""
+start); TIDINGS_DAEMON_KILL_ITERATIONS=N (default 200, 100 on Chime; a quarter
+of that when TIDINGS_SANITIZED=1, where every process start is several times
+slower)."""
 import json
 import os
 import random
@@ -18,24 +21,33 @@ import tempfile
 import threading
 import time
 
-from daemon_util import Checks, Daemon, Moto, clean_env, server_ops
+from daemon_util import ChimeLocal, Checks, Daemon, Moto, clean_env, server_ops
 
 TIDINGS = sys.argv[1]
+CHIME_LOCAL = sys.argv[3] if len(sys.argv) > 3 and sys.argv[2] == "--chime" else None
+BACKEND = "chime" if CHIME_LOCAL else "dynamodb"
 sanitized = os.environ.get("TIDINGS_SANITIZED") == "1"
-iterations = int(os.environ.get("TIDINGS_DAEMON_KILL_ITERATIONS", 40 if sanitized else 200))
+default_iterations = 100 if CHIME_LOCAL else 200
+iterations = int(os.environ.get("TIDINGS_DAEMON_KILL_ITERATIONS",
+                                default_iterations // 4 if sanitized else default_iterations))
 seed = int(os.environ.get("TIDINGS_DAEMON_KILL_SEED", random.randrange(1, 1 << 31)))
-print(f"daemon kill test: {iterations} kills, seed {seed} "
+print(f"daemon kill test ({BACKEND}): {iterations} kills, seed {seed} "
       f"(replay with TIDINGS_DAEMON_KILL_SEED={seed})", flush=True)
 rng = random.Random(seed)
 c = Checks()
 CONVS = ["ward-1", "ward-2", "ward-3"]
 
 with tempfile.TemporaryDirectory() as d:
-    moto = Moto(d)
+    server = ChimeLocal(CHIME_LOCAL, d) if CHIME_LOCAL else Moto(d)
     try:
-        env = clean_env({**moto.env(), "HOME": d})
-        subprocess.run([TIDINGS, "dynamodb", "create-table"], env=env, check=True,
-                       capture_output=True)
+        if CHIME_LOCAL:
+            env = clean_env({"AWS_ACCESS_KEY_ID": server.creds["access_key"],
+                             "AWS_SECRET_ACCESS_KEY": server.creds["secret"],
+                             "AWS_REGION": "us-east-1", "HOME": d})
+        else:
+            env = clean_env({**server.env(), "HOME": d})
+            subprocess.run([TIDINGS, "dynamodb", "create-table"], env=env, check=True,
+                           capture_output=True)
         store, key = os.path.join(d, "a"), os.path.join(d, "a.key")
         g = ["--store", store, "--key-file", key]
         subprocess.run([TIDINGS, "--store", store, "init", "--user", "kiosk"], env=env, check=True,
@@ -50,7 +62,7 @@ active_poll_ms = 100
 idle_poll_ms = 500
 base_backoff_ms = 20
 max_backoff_ms = 300
-""")
+""" + ('backends = ["chime"]\n' + server.config("kiosk") if CHIME_LOCAL else ""))
 
         acked, unacked, stop = [], [], threading.Event()
         write_rng = random.Random(seed + 1)
@@ -103,7 +115,8 @@ max_backoff_ms = 300
         c.check(subprocess.run([TIDINGS, *g, "verify"], env=env, capture_output=True).returncode
                 == 0, "verify after the kills")
 
-        ops = server_ops(moto.endpoint, moto.creds)
+        ops = (server.server_ops("kiosk") if CHIME_LOCAL else
+               server_ops(server.endpoint, server.creds))
         # Every body is unique ("msg N"): a send applied twice under two ids
         # (a retry that lost its id) would show here.
         bodies = [body for _, kind, _, body in ops if kind == 1]
@@ -127,8 +140,10 @@ max_backoff_ms = 300
         subprocess.run([TIDINGS, "--store", store_b, "init", "--user", "kiosk"], env=env,
                        check=True, capture_output=True)
         gb = ["--store", store_b, "--key-file", key_b]
-        p = subprocess.run([TIDINGS, *gb, "sync", "--rounds", "3"], env=env, capture_output=True,
-                           text=True)
+        chime_flags = (["--backend", "chime", "--chime-app-instance", server.APP,
+                        "--chime-endpoint", server.endpoint] if CHIME_LOCAL else [])
+        p = subprocess.run([TIDINGS, *gb, "sync", "--rounds", "3", *chime_flags], env=env,
+                           capture_output=True, text=True)
         c.check(p.returncode == 0, f"second store sync: {p.stderr}")
         for conv in CONVS:
             logs = []
@@ -145,6 +160,6 @@ max_backoff_ms = 300
         for e in unacked[:5]:
             print("  refused:", e)
     finally:
-        moto.stop()
+        server.stop()
 
-c.finish(f"daemon.kill_during_sync (seed {seed})")
+c.finish(f"daemon.kill_during_sync{'_chime' if CHIME_LOCAL else ''} (seed {seed})")

@@ -107,6 +107,43 @@ class ChimeLocal:
         terminate(self.proc)
         self.log.close()
 
+    def server_ops(self, user):
+        """Every operation in the channels `user` is a member of, read with
+        boto3 as that user: list of (conversation, kind, op_id, body), kind
+        as engine::OpKind (1 = send). The message metadata is Tidings'
+        envelope header; a send's content is its text (a native Chime
+        message), any other operation's content its envelope."""
+        kinds = {"send": 1, "edit": 2, "delete": 3, "react": 4, "unreact": 5, "read": 6}
+        chime = boto3.client("chime-sdk-messaging", endpoint_url=self.endpoint,
+                             region_name="us-east-1", aws_access_key_id=self.creds["access_key"],
+                             aws_secret_access_key=self.creds["secret"])
+        bearer = self.user_arn(user)
+        channels, kw = [], {"AppInstanceUserArn": bearer, "ChimeBearer": bearer}
+        while True:
+            page = chime.list_channel_memberships_for_app_instance_user(**kw)
+            channels += [m["ChannelSummary"] for m in page["ChannelMemberships"]]
+            if not page.get("NextToken"):
+                break
+            kw["NextToken"] = page["NextToken"]
+        ops = []
+        for ch in channels:
+            conv = json.loads(ch.get("Metadata") or "{}").get("conversation", ch["Name"])
+            kw = {"ChannelArn": ch["ChannelArn"], "ChimeBearer": bearer, "MaxResults": 50}
+            while True:
+                page = chime.list_channel_messages(**kw)
+                for m in page["ChannelMessages"]:
+                    head = json.loads(m.get("Metadata") or "{}")
+                    kind = kinds.get(head.get("k"), 0)
+                    body = m.get("Content", "")
+                    if kind != 1:
+                        body = json.loads(body or "{}").get("b", "")
+                    ops.append((conv, kind, head.get("op", head.get("id")), body))
+                if not page.get("NextToken"):
+                    break
+                kw["NextToken"] = page["NextToken"]
+        chime.close()
+        return ops
+
 
 def clean_env(extra):
     """The test's environment without any TIDINGS_ or AWS_ setting of the
