@@ -1244,16 +1244,25 @@ bool StoreImpl::ApplyToRecord(MessageRecord& r, const Operation& op) {
 
 // The logical part comes from the id, so two clamped messages of one sender in
 // the same millisecond still get distinct keys, identically on every replica.
-uint64_t ClampedHlc(uint64_t millis, const std::string& id) {
+// Where a message from a clock implausibly far ahead is ordered: at `millis`
+// (server time + drift), then by its id's SHA-256 - 16 bits as the logical
+// counter and 64 more as the replica. Every message of a batch the server
+// accepted in one millisecond is clamped to the same millis, so 16 bits alone
+// collided (a batch of 25: ~0.5%), and the later message overwrote the
+// earlier one's record. Every replica computes the same key from the same
+// server time and id.
+OrderKey ClampedOrder(uint64_t millis, const std::string& id) {
   auto h = crypto::Sha256(id);
-  return (millis << 16) | (static_cast<uint64_t>(h[0]) << 8) | h[1];
+  uint64_t replica = 0;
+  for (size_t i = 2; i < 10; ++i) replica = (replica << 8) | h[i];
+  return OrderKey{(millis << 16) | (static_cast<uint64_t>(h[0]) << 8) | h[1], replica};
 }
 
 Status StoreImpl::ClampToServerTime(Txn& txn, MessageRecord& r, const std::string& key,
                                     uint64_t server_time_ms) {
   const uint64_t drift = clock_.max_drift_ms();
   if (server_time_ms == 0 || r.m.order.millis() <= server_time_ms + drift) return Status::Ok();
-  r.m.order.hlc = ClampedHlc(server_time_ms + drift, r.m.id);
+  r.m.order = ClampedOrder(server_time_ms + drift, r.m.id);
   const std::string new_key = MsgKey(r.m.conversation_id, r.m.order);
   TxnDelete(txn, kMessages, key);
   StoreMessage(txn, new_key, r);
@@ -1301,7 +1310,7 @@ Status StoreImpl::Apply(Txn& txn, const Operation& op, bool remote, bool fresh_i
       // the same server time.
       const uint64_t drift = clock_.max_drift_ms();
       if (remote && op.server_time_ms != 0 && op.at.millis() > op.server_time_ms + drift) {
-        m.order.hlc = ClampedHlc(op.server_time_ms + drift, m.id);
+        m.order = ClampedOrder(op.server_time_ms + drift, m.id);
       }
       m.body = op.body;
       m.content_type = op.content_type.empty() ? "text/plain" : op.content_type;
