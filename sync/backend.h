@@ -29,9 +29,9 @@ ErrorClass Classify(const Status& status);
 
 // The backend's answer for one pushed operation.
 struct PushAck {
-  Status status;                 // OK: accepted (or already there: idempotent)
-  std::string remote_id;         // the backend's id, when it has one
-  uint64_t server_time_ms = 0;   // acceptance time
+  Status status;                          // OK: accepted (or already there: idempotent)
+  std::string remote_id;                  // the backend's id, when it has one
+  uint64_t server_time_ms = 0;            // acceptance time
   std::optional<int64_t> retry_after_ms;  // the server asked to wait
 };
 
@@ -55,6 +55,14 @@ class Backend {
   // Makes sure the conversation exists remotely (e.g. a Chime channel with
   // its members). Returns the remote id to remember (may be empty).
   virtual Result<std::string> EnsureConversation(const engine::Conversation& conversation) = 0;
+  // The conversation's member list changed after EnsureConversation made it
+  // remotely (`remote_id` is what that returned): adds the members the remote
+  // side lacks. Members are never removed here. Default: nothing to do (a
+  // backend without membership, such as DynamoDB).
+  virtual Status AddMembers(const engine::Conversation& /*conversation*/,
+                            const std::string& /*remote_id*/) {
+    return Status::Ok();
+  }
 
   // Pushes operations of one conversation, in outbox order. Returns one ack
   // per operation, in order; a non-OK Result means none is known to have been

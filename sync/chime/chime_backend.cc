@@ -397,6 +397,15 @@ Result<std::string> ChimeBackend::EnsureConversation(const engine::Conversation&
   return arn;
 }
 
+Status ChimeBackend::AddMembers(const engine::Conversation& c, const std::string& channel_arn) {
+  std::set<std::string> others;
+  for (const auto& m : c.members) others.insert(MemberArn(m));
+  others.erase(config_.user_arn);
+  // Idempotent: an existing member is a Conflict, ignored by AddMember.
+  for (const auto& member : others) TIDINGS_RETURN_IF_ERROR(AddMember(channel_arn, member));
+  return Status::Ok();
+}
+
 void ChimeBackend::Remember(const std::string& message_id, Known known) {
   auto [it, inserted] = known_.insert_or_assign(message_id, std::move(known));
   if (!inserted) return;

@@ -68,6 +68,8 @@ class ChimeBackend final : public sync::Backend {
   // Chime has no batch send: each operation is one request.
   size_t max_batch() const override { return 20; }
   Result<std::string> EnsureConversation(const engine::Conversation& conversation) override;
+  Status AddMembers(const engine::Conversation& conversation,
+                    const std::string& channel_arn) override;
   Result<std::vector<sync::PushAck>> Push(const std::string& conversation_id,
                                           std::span<const engine::Operation> ops) override;
   Result<sync::PullPage> Pull(const std::string& conversation_id, std::string_view cursor,

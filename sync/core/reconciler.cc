@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "crypto/hash.h"
 #include "engine/codec.h"
 
 namespace tidings::sync {
@@ -25,6 +26,18 @@ std::string StatusKey(std::string_view backend, const std::string& conv) {
   return "status\n" + std::string(backend) + "\n" + conv;
 }
 std::string IndexKey(std::string_view backend) { return "conversations\n" + std::string(backend); }
+// The member list last made remote, as a digest (sorted, so order does not
+// matter).
+std::string MembersKey(std::string_view backend, const std::string& conv) {
+  return "members\n" + std::string(backend) + "\n" + conv;
+}
+std::string MembersDigest(const engine::Conversation& c) {
+  std::vector<std::string> members = c.members;
+  std::sort(members.begin(), members.end());
+  std::string joined;
+  for (const auto& m : members) joined += m + "\n";
+  return crypto::Sha256Hex(joined);
+}
 constexpr std::string_view kBackendsKey = "backends";
 
 std::vector<std::string> SplitLines(const std::string& s) {
@@ -233,8 +246,32 @@ tidings::Status Reconciler::ParkConversation(ConversationStatus& st, const tidin
 
 bool Reconciler::EnsureRemote(ConversationStatus& st, tidings::Status* out) {
   auto conversation = store_->GetConversation(st.conversation_id);
-  if (!conversation.ok() || conversation->remote_ids.count(std::string(backend_->name()))) {
-    return true;
+  if (!conversation.ok()) return true;
+  const std::string backend(backend_->name());
+  const std::string members_key = MembersKey(backend, st.conversation_id);
+  const std::string digest = MembersDigest(*conversation);
+  if (auto remote = conversation->remote_ids.find(backend);
+      remote != conversation->remote_ids.end()) {
+    // Members added since the conversation was made remotely (a doctor
+    // joining a care team) join with this push. A store from before the
+    // digest was kept adds every member once: idempotent.
+    auto made_with = store_->GetSyncState(members_key);
+    if (!made_with.ok()) {
+      *out = made_with.status();
+      return false;
+    }
+    if (*made_with == digest) return true;
+    tidings::Status added = backend_->AddMembers(*conversation, remote->second);
+    if (ShouldStop()) {
+      *out = Cancelled("sync stopped");
+      return false;
+    }
+    if (added.ok()) {
+      *out = store_->PutSyncState(members_key, digest);
+      return out->ok();
+    }
+    RemoteFailed(st, added, out);
+    return false;
   }
   auto remote = backend_->EnsureConversation(*conversation);
   if (ShouldStop()) {
@@ -242,22 +279,28 @@ bool Reconciler::EnsureRemote(ConversationStatus& st, tidings::Status* out) {
     return false;
   }
   if (remote.ok()) {
-    *out = store_->SetConversationRemoteId(st.conversation_id, backend_->name(), *remote);
+    *out = store_->SetConversationRemoteId(st.conversation_id, backend, *remote);
+    if (out->ok()) *out = store_->PutSyncState(members_key, digest);
     return out->ok();
   }
-  switch (Classify(remote.status())) {
+  RemoteFailed(st, remote.status(), out);
+  return false;
+}
+
+void Reconciler::RemoteFailed(ConversationStatus& st, const tidings::Status& error,
+                              tidings::Status* out) {
+  switch (Classify(error)) {
     case ErrorClass::kAuth:
-      *out = RecordAuthError(st, remote.status());
+      *out = RecordAuthError(st, error);
       break;
     case ErrorClass::kTransient:
-      RecordFailure(st, remote.status(), backend_->last_retry_after_ms());
+      RecordFailure(st, error, backend_->last_retry_after_ms());
       *out = Save(st);
       break;
     case ErrorClass::kPermanent:
-      *out = ParkConversation(st, remote.status());
+      *out = ParkConversation(st, error);
       break;
   }
-  return false;
 }
 
 tidings::Status Reconciler::Push(const std::string& conv) {

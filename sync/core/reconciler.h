@@ -143,7 +143,11 @@ class Reconciler {
   ConversationStatus& Load(const std::string& conversation_id);
   tidings::Status ParkConversation(ConversationStatus& st, const tidings::Status& error);
   // Returns false (and records/returns `out`) when the push should stop.
+  // Makes the conversation remotely on its first push; later pushes add the
+  // members added since (Backend::AddMembers).
   bool EnsureRemote(ConversationStatus& st, tidings::Status* out);
+  // Records a failed EnsureConversation/AddMembers by its class.
+  void RemoteFailed(ConversationStatus& st, const tidings::Status& error, tidings::Status* out);
   tidings::Status CountOutbox(ConversationStatus& st);
   tidings::Status MergePage(ConversationStatus& st, const std::string& at, const PullPage& page);
 

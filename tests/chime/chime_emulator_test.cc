@@ -166,6 +166,38 @@ TEST_F(Emulator, TwoStoresConvergeWithOfflineSendsEditsAndDeletes) {
   for (const auto& [id, n] : count) EXPECT_EQ(n, 1) << id;
 }
 
+// A member added to a conversation after its channel exists joins the
+// channel with the next push, and reads what was said before.
+TEST_F(Emulator, MembersAddedLaterJoinTheChannel) {
+  tidings::testing::TempDir dir;
+  auto a = Open(dir, "alice"), c = Open(dir, "carol");
+  ASSERT_TRUE(a->PutConversation("visit-2", "Visit", {"alice", "bob"}).ok());
+  ASSERT_TRUE(a->Send({.conversation_id = "visit-2", .body = "before carol"}).ok());
+  auto ba = Backend("alice");
+  Clock ca;
+  sync::Reconciler ra(a.get(), ba.get(), {}, std::ref(ca), [] { return 1; });
+  ASSERT_TRUE(ra.SyncAll().ok());
+  auto listed = Backend("carol")->ListConversations();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->empty()) << "carol is not a member yet";
+
+  ASSERT_TRUE(a->PutConversation("visit-2", "Visit", {"alice", "bob", "carol"}).ok());
+  ASSERT_TRUE(a->Send({.conversation_id = "visit-2", .body = "welcome carol"}).ok());
+  ASSERT_TRUE(ra.SyncAll().ok());
+  auto bc = Backend("carol");
+  listed = bc->ListConversations();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(*listed, std::vector<std::string>{"visit-2"});
+  Clock cc;
+  sync::Reconciler rc(c.get(), bc.get(), {}, std::ref(cc), [] { return 1; });
+  for (int round = 0; round < 2; ++round) ASSERT_TRUE(rc.SyncAll().ok());
+  auto page = c->Page({.conversation_id = "visit-2"});
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].body, "before carol");
+  EXPECT_EQ((*page)[1].body, "welcome carol");
+}
+
 TEST_F(Emulator, Boto3AndTidingsReadEachOther) {
   tidings::testing::TempDir dir;
   auto a = Open(dir, "alice");

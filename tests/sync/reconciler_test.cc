@@ -21,6 +21,11 @@ class ScriptedBackend final : public Backend {
     ensured.push_back(c.id);
     return "remote-" + c.id;
   }
+  Status AddMembers(const engine::Conversation& c, const std::string& remote_id) override {
+    added_members.push_back(remote_id + ":" + std::to_string(c.members.size()));
+    if (!add_members_error.ok()) return add_members_error;
+    return Status::Ok();
+  }
   Result<std::vector<PushAck>> Push(const std::string&,
                                     std::span<const engine::Operation> ops) override {
     batches.push_back(ops.size());
@@ -86,7 +91,8 @@ class ScriptedBackend final : public Backend {
   Status pull_error;
   std::vector<engine::Operation> remote;
   std::vector<size_t> batches;
-  std::vector<std::string> pushed, ensured;
+  std::vector<std::string> pushed, ensured, added_members;
+  Status add_members_error;
   int pulls = 0;
 };
 
@@ -123,6 +129,38 @@ TEST_F(ReconcilerTest, PushesInOrderInBatchesAndMarksSent) {
   for (const auto& m : *page) EXPECT_EQ(m.state, engine::MessageState::kSent);
   EXPECT_EQ(page->front().remote_ids.at("scripted"), "r-" + page->front().id);
   EXPECT_EQ(store_->GetConversation("c")->remote_ids.at("scripted"), "remote-c");
+}
+
+// Members added after the conversation was made remotely are added with the
+// next push, once; an unchanged list (in any order) adds nobody; a transient
+// failure to add them holds the push back and retries.
+TEST_F(ReconcilerTest, MembersAddedLaterAreAddedOnceWithTheNextPush) {
+  ASSERT_TRUE(store_->PutConversation("c", "", {"me", "bob"}).ok());
+  Send(1);
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_EQ(backend_.ensured, std::vector<std::string>{"c"});
+  EXPECT_TRUE(backend_.added_members.empty());                        // made with its members
+  ASSERT_TRUE(store_->PutConversation("c", "", {"bob", "me"}).ok());  // same set
+  Send(1);
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_TRUE(backend_.added_members.empty());
+
+  ASSERT_TRUE(store_->PutConversation("c", "", {"me", "bob", "carol"}).ok());
+  backend_.add_members_error = Unavailable("HTTP 503");
+  Send(1);
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_EQ(backend_.added_members, std::vector<std::string>{"remote-c:3"});
+  EXPECT_EQ(store_->Outbox(0)->size(), 1u) << "held back until the members are in";
+  EXPECT_EQ(rec_->GetStatus("c").consecutive_failures, 1u);
+  backend_.add_members_error = Status::Ok();
+  now_ = rec_->GetStatus("c").next_attempt_ms;
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_EQ(backend_.added_members.size(), 2u);
+  EXPECT_TRUE(store_->Outbox(0)->empty());
+  Send(1);
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_EQ(backend_.added_members.size(), 2u) << "added once";
+  EXPECT_EQ(backend_.ensured.size(), 1u);
 }
 
 TEST_F(ReconcilerTest, TransientFailureBacksOffWithJitterAndKeepsOrder) {
