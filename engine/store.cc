@@ -872,6 +872,9 @@ Status StoreImpl::Init(crypto::KeySource key) {
   if (!exists || !version->has_value()) {
     if (options_.read_only) return DataLoss("the store at " + path_ + " has no schema version");
     replica_id_ = crypto::RandomU64();
+    if (options_.id_random) {
+      options_.id_random(reinterpret_cast<uint8_t*>(&replica_id_), sizeof(replica_id_));
+    }
     user_id_ = options_.user_id;
     std::string v, r;
     PutFixed64BE(&v, kSchemaVersion);
@@ -1556,7 +1559,8 @@ Result<Message> StoreImpl::SendInTxn(Txn& txn, const SendRequest& req) {
   Operation op;
   op.kind = OpKind::kSend;
   op.at = OrderKey{clock_.Tick(), replica_id_};
-  op.message_id = req.message_id.empty() ? NewMessageId(op.at.millis()) : req.message_id;
+  op.message_id =
+      req.message_id.empty() ? NewMessageId(op.at.millis(), options_.id_random) : req.message_id;
   op.op_id = op.message_id;
   op.conversation_id = req.conversation_id;
   op.author = user_id_;
@@ -1596,7 +1600,7 @@ Result<Message> StoreImpl::LocalOp(const std::string& message_id, OpKind kind,
   Operation op;
   op.kind = kind;
   op.at = OrderKey{clock_.Tick(), replica_id_};
-  op.op_id = NewMessageId(op.at.millis());
+  op.op_id = NewMessageId(op.at.millis(), options_.id_random);
   op.conversation_id = m.conversation_id;
   op.author = user_id_;
   op.message_id = message_id;
@@ -1639,7 +1643,7 @@ Status StoreImpl::MarkRead(const std::string& conversation_id, const OrderKey& u
   Operation op;
   op.kind = OpKind::kReadMarker;
   op.at = OrderKey{clock_.Tick(), replica_id_};
-  op.op_id = NewMessageId(op.at.millis());
+  op.op_id = NewMessageId(op.at.millis(), options_.id_random);
   op.conversation_id = conversation_id;
   op.author = user_id_;
   op.read_up_to = up_to;

@@ -58,6 +58,11 @@ struct StoreOptions {
   crypto::RecordProtection record_protection = crypto::RecordProtection::kAuthenticatedSipHash;
   // Seam for tests and simulation: Unix milliseconds. Default: system clock.
   std::function<uint64_t()> wall_clock_ms;
+  // Seam for deterministic simulation only: the random bits of the message
+  // and operation ids this store makes and of a new store's replica id, so
+  // that a seed replays a run exactly. Called under the store's write lock.
+  // Default: the OS CSPRNG. Keys and nonces never come from here.
+  RandomBytes id_random;
 };
 
 struct SendRequest {

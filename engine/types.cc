@@ -138,9 +138,13 @@ void IdRandomBytes(uint8_t* out, size_t n) {
 
 }  // namespace
 
-std::string NewMessageId(uint64_t unix_ms) {
+std::string NewMessageId(uint64_t unix_ms, const RandomBytes& random) {
   uint8_t b[16];
-  IdRandomBytes(b + 6, 10);
+  if (random) {
+    random(b + 6, 10);
+  } else {
+    IdRandomBytes(b + 6, 10);
+  }
   for (int i = 0; i < 6; ++i) b[i] = static_cast<uint8_t>(unix_ms >> (8 * (5 - i)));
   b[6] = static_cast<uint8_t>(0x70 | (b[6] & 0x0f));  // version 7
   b[8] = static_cast<uint8_t>(0x80 | (b[8] & 0x3f));  // RFC 4122 variant

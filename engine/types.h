@@ -4,6 +4,7 @@
 
 #include <compare>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -37,7 +38,11 @@ struct OrderKey {
 // Message ids are strings: UUIDv7 text for messages made by Tidings, and the
 // backend's own id (prefixed, e.g. "chime:...") for messages from other
 // clients. They are the idempotency key everywhere.
-std::string NewMessageId(uint64_t unix_ms);  // UUIDv7, lowercase text form
+// Where ids take their random bits. Empty: the OS CSPRNG, through a
+// per-thread pool. Deterministic simulation passes a seeded generator.
+using RandomBytes = std::function<void(uint8_t* out, size_t n)>;
+// UUIDv7, lowercase text form.
+std::string NewMessageId(uint64_t unix_ms, const RandomBytes& random = {});
 // The Unix milliseconds of a UUIDv7 in text form; 0 for any other id.
 uint64_t UuidV7Millis(std::string_view id);
 
