@@ -78,7 +78,6 @@ class XChaChaProvider final : public rocksdb::EncryptionProvider {
   crypto::SecretKey key_;
 };
 
-// Owns the provider so it lives as long as the Env.
 // Makes every file RocksDB creates owner-only (0600): RocksDB creates them
 // 0644 (less the umask), and the store directory's 0700 should not be the only
 // thing between another local user and the (encrypted) data. Scoped to this
@@ -130,6 +129,7 @@ class PrivateFiles final : public rocksdb::FileSystemWrapper {
   }
 };
 
+// Owns the provider so it lives as long as the Env.
 class OwningEnv final : public rocksdb::EnvWrapper {
  public:
   explicit OwningEnv(std::shared_ptr<rocksdb::EncryptionProvider> provider)

@@ -871,9 +871,10 @@ Status StoreImpl::Init(crypto::KeySource key) {
   if (!version.ok()) return version.status();
   if (!exists || !version->has_value()) {
     if (options_.read_only) return DataLoss("the store at " + path_ + " has no schema version");
-    replica_id_ = crypto::RandomU64();
     if (options_.id_random) {
       options_.id_random(reinterpret_cast<uint8_t*>(&replica_id_), sizeof(replica_id_));
+    } else {
+      replica_id_ = crypto::RandomU64();
     }
     user_id_ = options_.user_id;
     std::string v, r;
@@ -1245,8 +1246,6 @@ bool StoreImpl::ApplyToRecord(MessageRecord& r, const Operation& op) {
   }
 }
 
-// The logical part comes from the id, so two clamped messages of one sender in
-// the same millisecond still get distinct keys, identically on every replica.
 // Where a message from a clock implausibly far ahead is ordered: at `millis`
 // (server time + drift), then by its id's SHA-256 - 16 bits as the logical
 // counter and 64 more as the replica. Every message of a batch the server
@@ -1256,8 +1255,7 @@ bool StoreImpl::ApplyToRecord(MessageRecord& r, const Operation& op) {
 // server time and id.
 OrderKey ClampedOrder(uint64_t millis, const std::string& id) {
   auto h = crypto::Sha256(id);
-  uint64_t replica = 0;
-  for (size_t i = 2; i < 10; ++i) replica = (replica << 8) | h[i];
+  const uint64_t replica = GetFixed64BE(reinterpret_cast<const char*>(h.data()) + 2);
   return OrderKey{(millis << 16) | (static_cast<uint64_t>(h[0]) << 8) | h[1], replica};
 }
 

@@ -343,12 +343,9 @@ Status ChimeBackend::AddMember(const std::string& channel_arn, const std::string
 
 Result<std::string> ChimeBackend::EnsureConversation(const engine::Conversation& c) {
   if (auto it = channels_.find(c.id); it != channels_.end()) return it->second;
-  // The other members, sorted and unique; the first `joined` of them are in
-  // the channel already because they joined with it.
-  std::set<std::string> others;
-  for (const auto& m : c.members) others.insert(MemberArn(m));
-  others.erase(config_.user_arn);  // the creator (or a listed member) already is
-  const std::vector<std::string> members(others.begin(), others.end());
+  // The first `joined` of the other members are in the channel already
+  // because they joined with it (the creator, or a listed member, already is).
+  const std::vector<std::string> members = OtherMemberArns(c);
   size_t joined = 0;
   std::string arn;
   if (StartsWith(c.id, "chime:")) {
@@ -397,12 +394,18 @@ Result<std::string> ChimeBackend::EnsureConversation(const engine::Conversation&
   return arn;
 }
 
-Status ChimeBackend::AddMembers(const engine::Conversation& c, const std::string& channel_arn) {
+std::vector<std::string> ChimeBackend::OtherMemberArns(const engine::Conversation& c) const {
   std::set<std::string> others;
   for (const auto& m : c.members) others.insert(MemberArn(m));
   others.erase(config_.user_arn);
+  return {others.begin(), others.end()};
+}
+
+Status ChimeBackend::AddMembers(const engine::Conversation& c, const std::string& channel_arn) {
   // Idempotent: an existing member is a Conflict, ignored by AddMember.
-  for (const auto& member : others) TIDINGS_RETURN_IF_ERROR(AddMember(channel_arn, member));
+  for (const auto& member : OtherMemberArns(c)) {
+    TIDINGS_RETURN_IF_ERROR(AddMember(channel_arn, member));
+  }
   return Status::Ok();
 }
 

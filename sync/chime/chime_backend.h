@@ -102,6 +102,8 @@ class ChimeBackend final : public sync::Backend {
   // (refreshed at most every 30 s), else the default ARN (*guessed = true).
   Result<std::string> ResolveChannel(const std::string& conversation_id, bool* guessed);
   Status AddMember(const std::string& channel_arn, const std::string& member_arn);
+  // The members' ARNs other than this device's user, sorted and unique.
+  std::vector<std::string> OtherMemberArns(const engine::Conversation& c) const;
   Result<sync::PushAck> PushOne(const std::string& channel_arn, const engine::Operation& op);
   void Mirror(const std::string& channel_arn, const engine::Operation& op);
   void Remember(const std::string& message_id, Known known);
