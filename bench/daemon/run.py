@@ -61,9 +61,7 @@ with tempfile.TemporaryDirectory() as d:
     moto = chime = None
     if args.backend == "chime":
         chime = ChimeLocal(CHIME_LOCAL, d)
-        env = clean_env({"AWS_ACCESS_KEY_ID": chime.creds["access_key"],
-                         "AWS_SECRET_ACCESS_KEY": chime.creds["secret"],
-                         "AWS_REGION": "us-east-1", "HOME": d})
+        env = clean_env({**chime.env(), "HOME": d})
     else:
         moto = Moto(d)
         env = clean_env({**moto.env(), "HOME": d})

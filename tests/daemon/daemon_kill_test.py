@@ -9,9 +9,8 @@ Usage: daemon_kill_test.py /path/to/tidings [--chime /path/to/tidings-chime-loca
 Backends: DynamoDB (moto_server), or with --chime Chime SDK Messaging (the
 project's emulator; exactly-once then rests on ClientRequestToken).
 Env: TIDINGS_DAEMON_KILL_SEED=S replays the kill timings of a run (printed at
-start); TIDINGS_DAEMON_KILL_ITERATIONS=N (default 200, 100 on Chime; a quarter
-of that when TIDINGS_SANITIZED=1, where every process start is several times
-slower)."""
+start); TIDINGS_DAEMON_KILL_ITERATIONS=N (default 200, 100 on Chime; 40 and 25
+when TIDINGS_SANITIZED=1, where every process start is several times slower)."""
 import json
 import os
 import random
@@ -27,9 +26,9 @@ TIDINGS = sys.argv[1]
 CHIME_LOCAL = sys.argv[3] if len(sys.argv) > 3 and sys.argv[2] == "--chime" else None
 BACKEND = "chime" if CHIME_LOCAL else "dynamodb"
 sanitized = os.environ.get("TIDINGS_SANITIZED") == "1"
-default_iterations = 100 if CHIME_LOCAL else 200
-iterations = int(os.environ.get("TIDINGS_DAEMON_KILL_ITERATIONS",
-                                default_iterations // 4 if sanitized else default_iterations))
+# (normal, sanitized) kills per backend
+default_iterations = {"dynamodb": (200, 40), "chime": (100, 25)}[BACKEND][sanitized]
+iterations = int(os.environ.get("TIDINGS_DAEMON_KILL_ITERATIONS", default_iterations))
 seed = int(os.environ.get("TIDINGS_DAEMON_KILL_SEED", random.randrange(1, 1 << 31)))
 print(f"daemon kill test ({BACKEND}): {iterations} kills, seed {seed} "
       f"(replay with TIDINGS_DAEMON_KILL_SEED={seed})", flush=True)
@@ -40,12 +39,8 @@ CONVS = ["ward-1", "ward-2", "ward-3"]
 with tempfile.TemporaryDirectory() as d:
     server = ChimeLocal(CHIME_LOCAL, d) if CHIME_LOCAL else Moto(d)
     try:
-        if CHIME_LOCAL:
-            env = clean_env({"AWS_ACCESS_KEY_ID": server.creds["access_key"],
-                             "AWS_SECRET_ACCESS_KEY": server.creds["secret"],
-                             "AWS_REGION": "us-east-1", "HOME": d})
-        else:
-            env = clean_env({**server.env(), "HOME": d})
+        env = clean_env({**server.env(), "HOME": d})
+        if not CHIME_LOCAL:
             subprocess.run([TIDINGS, "dynamodb", "create-table"], env=env, check=True,
                            capture_output=True)
         store, key = os.path.join(d, "a"), os.path.join(d, "a.key")

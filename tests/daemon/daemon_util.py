@@ -98,6 +98,11 @@ class ChimeLocal:
     def user_arn(self, user):
         return f"{self.APP}/user/{user}"
 
+    def env(self):
+        """AWS settings for a `tidings` process that talks to this emulator."""
+        return {"AWS_ACCESS_KEY_ID": self.creds["access_key"],
+                "AWS_SECRET_ACCESS_KEY": self.creds["secret"], "AWS_REGION": "us-east-1"}
+
     def config(self, user):
         """The daemon's [chime] section for `user`."""
         return (f'[chime]\napp_instance_arn = "{self.APP}"\nuser_arn = "{self.user_arn(user)}"\n'

@@ -217,6 +217,21 @@ TEST(Store, KeyFileAndPassphrase) {
       Code::kWrongKey);
 }
 
+// Checks that `root` and everything under it is owner-only; returns the
+// number of regular files.
+size_t ExpectOwnerOnly(const fs::path& root) {
+  size_t files = 0;
+  struct stat st {};
+  EXPECT_EQ(0, ::stat(root.c_str(), &st));
+  EXPECT_EQ(st.st_mode & 077, 0u) << root << " is readable by others";
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    EXPECT_EQ(0, ::stat(e.path().c_str(), &st));
+    EXPECT_EQ(st.st_mode & 077, 0u) << e.path() << " is readable by others";
+    files += e.is_regular_file();
+  }
+  return files;
+}
+
 // Every file and directory of a store is owner-only, whatever the umask:
 // the header, and everything RocksDB writes (WAL, SST, MANIFEST, OPTIONS,
 // CURRENT, IDENTITY, LOCK), after writes, flush, compaction and reopen.
@@ -230,17 +245,7 @@ TEST(Store, FilesArePrivate) {
     ASSERT_TRUE(store->Compact().ok());
   }
   ::umask(old_umask);
-  size_t files = 0;
-  for (const auto& e : fs::recursive_directory_iterator(dir / "s")) {
-    struct stat st {};
-    ASSERT_EQ(0, ::stat(e.path().c_str(), &st));
-    EXPECT_EQ(st.st_mode & 077, 0u) << e.path() << " is readable by others";
-    files += e.is_regular_file();
-  }
-  EXPECT_GE(files, 6u);
-  struct stat st {};
-  ASSERT_EQ(0, ::stat((dir / "s").c_str(), &st));
-  EXPECT_EQ(st.st_mode & 077, 0u);
+  EXPECT_GE(ExpectOwnerOnly(dir / "s"), 6u);
 }
 
 std::string ReadAll(const std::string& path) {
@@ -435,11 +440,7 @@ TEST(Store, SchemaV1StoreFromTheLastReleaseOpensAndMigrates) {
     auto report = (*s)->Verify(nullptr);
     EXPECT_EQ(report->problems, 0u) << (report->details.empty() ? "" : report->details[0]);
   }
-  for (const auto& e : fs::recursive_directory_iterator(dir / "s")) {
-    struct stat st {};
-    ASSERT_EQ(0, ::stat(e.path().c_str(), &st));
-    EXPECT_EQ(st.st_mode & 077, 0u) << e.path() << " is still readable by others";
-  }
+  ExpectOwnerOnly(dir / "s");
 }
 
 TEST(Store, EarlierFormatStoresKeepWorking) {
