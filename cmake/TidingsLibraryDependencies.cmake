@@ -1,0 +1,25 @@
+# What libtidings links from the system, as imported targets. The build reads
+# this file (TidingsDependencies.cmake) and so does an app's
+# find_package(Tidings): it is installed beside TidingsConfig.cmake, so the
+# targets named by libtidings.a's link interface exist in both. Every
+# dependency is a Debian package.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+if(NOT TARGET PkgConfig::SODIUM)
+  pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
+endif()
+find_package(RocksDB CONFIG QUIET)
+if(NOT TARGET RocksDB::rocksdb-shared)
+  # No RocksDB CMake package: the library itself, under the config's name.
+  find_library(ROCKSDB_LIB rocksdb REQUIRED)
+  add_library(RocksDB::rocksdb-shared UNKNOWN IMPORTED)
+  set_target_properties(RocksDB::rocksdb-shared PROPERTIES IMPORTED_LOCATION ${ROCKSDB_LIB})
+endif()
+find_package(CURL REQUIRED)
+find_package(simdjson CONFIG QUIET)
+if(NOT TARGET simdjson::simdjson)
+  find_library(SIMDJSON_LIB simdjson REQUIRED)
+  add_library(simdjson::simdjson UNKNOWN IMPORTED)
+  set_target_properties(simdjson::simdjson PROPERTIES IMPORTED_LOCATION ${SIMDJSON_LIB})
+endif()
+find_package(ZLIB REQUIRED)
