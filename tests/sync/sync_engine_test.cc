@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -34,11 +35,13 @@ class LoopbackBackend final : public Backend {
   std::string_view name() const override { return name_; }
   size_t max_batch() const override { return 10; }
   Result<std::string> EnsureConversation(const engine::Conversation& c) override {
+    requests++;
     return "loop:" + c.id;
   }
   Result<std::vector<PushAck>> Push(const std::string& conv,
                                     std::span<const engine::Operation> ops) override {
-    if (push_delay.count() > 0) std::this_thread::sleep_for(push_delay);
+    requests++;
+    if (push_hold.count() > 0) HoldOnTheWire();
     std::lock_guard<std::mutex> lock(mu_);
     pushes++;
     if (!fail_with.ok()) return fail_with;
@@ -50,6 +53,7 @@ class LoopbackBackend final : public Backend {
     return acks;
   }
   Result<PullPage> Pull(const std::string& conv, std::string_view cursor, size_t limit) override {
+    requests++;
     std::lock_guard<std::mutex> lock(mu_);
     pulls++;
     if (!fail_with.ok()) return fail_with;
@@ -64,6 +68,7 @@ class LoopbackBackend final : public Backend {
     return page;
   }
   Result<std::vector<std::string>> ListConversations() override {
+    requests++;
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<std::string> out;
     for (const auto& [c, log] : server_.logs()) out.push_back(c);
@@ -86,14 +91,43 @@ class LoopbackBackend final : public Backend {
     fail_with = std::move(s);
   }
 
+  // Waits until a push has reached the backend (and is held there).
+  bool AwaitPushOnTheWire(std::chrono::milliseconds limit) {
+    std::unique_lock<std::mutex> lock(wire_mu_);
+    return wire_cv_.wait_for(lock, limit, [&] { return pushes_arrived_ > 0; });
+  }
+  // When the last held push returned its answer.
+  std::chrono::steady_clock::time_point answered_at() {
+    std::lock_guard<std::mutex> lock(wire_mu_);
+    return answered_at_;
+  }
+
   std::atomic<int> pushes{0}, pulls{0};
-  std::chrono::milliseconds push_delay{0};
+  std::atomic<int> requests{0};  // calls of any kind
+  // Each push is held this long after it arrives, like a slow request that
+  // cannot be cancelled.
+  std::chrono::milliseconds push_hold{0};
 
  private:
+  void HoldOnTheWire() {
+    {
+      std::lock_guard<std::mutex> lock(wire_mu_);
+      pushes_arrived_++;
+    }
+    wire_cv_.notify_all();
+    std::this_thread::sleep_for(push_hold);
+    std::lock_guard<std::mutex> lock(wire_mu_);
+    answered_at_ = std::chrono::steady_clock::now();
+  }
+
   const std::string name_;
   std::mutex mu_;
   sim::SimServer server_;
   Status fail_with;
+  std::mutex wire_mu_;
+  std::condition_variable wire_cv_;
+  int pushes_arrived_ = 0;                             // REQUIRES: wire_mu_
+  std::chrono::steady_clock::time_point answered_at_;  // REQUIRES: wire_mu_
 };
 
 // Waits up to `limit` for `cond`.
@@ -216,21 +250,33 @@ TEST_F(SyncEngineTest, PollsRemoteChangesAndReportsThem) {
   EXPECT_GT(snapshot[0].last_success_ms, 0);
 }
 
+// Stop() with a push on the wire: the thread records nothing of the answer,
+// starts no other request, and Stop() returns as soon as the answer is back
+// (the request itself cannot be cut short).
 TEST_F(SyncEngineTest, StopDuringAPushIsPromptAndLosesNothing) {
-  backend_.push_delay = 300ms;  // a slow request in flight
+  backend_.push_hold = 500ms;
   Make({});
   auto m = store_->Send({.conversation_id = "c", .body = "in flight"});
   ASSERT_TRUE(m.ok());
+  const auto started = std::chrono::steady_clock::now();
   ASSERT_TRUE(engine_->Start().ok());
-  std::this_thread::sleep_for(50ms);  // the push is on the wire
-  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(backend_.AwaitPushOnTheWire(5s));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1s)
+      << "Start() pushes the outbox at once, not at the first poll (2 s)";
+  const int requests = backend_.requests.load();
+  const auto stop_called = std::chrono::steady_clock::now();
   engine_->Stop();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
-  // The server may have it, but the answer was abandoned: still queued, and
-  // the retry does not double it.
+  const auto stop_returned = std::chrono::steady_clock::now();
+  ASSERT_LT(stop_called, backend_.answered_at())
+      << "the test thread called Stop() only after the held push had returned";
+  EXPECT_LT(stop_returned - backend_.answered_at(), 200ms)
+      << "Stop() returns as soon as the request in flight is answered";
+  EXPECT_EQ(backend_.requests.load(), requests) << "no request starts after Stop()";
+  // The server has it, but the answer was abandoned: still queued, and the
+  // retry does not double it.
   EXPECT_EQ(store_->Get(m->id)->state, engine::MessageState::kPending);
   EXPECT_EQ(store_->Outbox(0)->size(), 1u);
-  backend_.push_delay = 0ms;
+  backend_.push_hold = 0ms;
   ASSERT_TRUE(engine_->SyncOnce().ok());
   EXPECT_EQ(store_->Get(m->id)->state, engine::MessageState::kSent);
   EXPECT_EQ(backend_.Count("c", m->id), 1u);
