@@ -62,13 +62,16 @@ run_app() {
   echo "install_test: $(basename "$(dirname "$exe")")/$(basename "$exe"): $(cat "$work/step.log")"
 }
 
-# find_package(Tidings)
-quietly "$cmake" -S "$app" -B "$work/cmake-app" -DCMAKE_PREFIX_PATH="$prefix" \
-  -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx"
-quietly "$cmake" --build "$work/cmake-app" -j2
+# find_package(Tidings), from a C project and from a C++ one.
+for lang in C CXX; do
+  quietly "$cmake" -S "$app" -B "$work/cmake-$lang" -DAPP_LANGUAGE=$lang \
+    -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx"
+  quietly "$cmake" --build "$work/cmake-$lang" -j2
+done
 for kind in shared static; do
-  run_app "$work/cmake-app/app_c_$kind" $kind
-  run_app "$work/cmake-app/app_cpp_$kind" $kind
+  run_app "$work/cmake-C/app_c_$kind" $kind
+  run_app "$work/cmake-CXX/app_cpp_$kind" $kind
 done
 
 # pkg-config. With both libraries installed the linker takes the shared one
