@@ -312,12 +312,12 @@ struct tidings_store {
 // them (its vectors are never resized once filled). Callers see only
 // pointers to single items, so tidings_message and the others may grow.
 struct tidings_message_list {
-  std::vector<tidings::engine::Message> messages;
+  std::vector<tidings::engine::Message> values;
   std::vector<tidings::capi::MessageArrays> arrays;
   std::vector<tidings_message> items;
 };
 struct tidings_conversation_list {
-  std::vector<tidings::engine::Conversation> conversations;
+  std::vector<tidings::engine::Conversation> values;
   std::vector<tidings::capi::ConversationArrays> arrays;
   std::vector<tidings_conversation> items;
 };
@@ -328,6 +328,19 @@ struct tidings_outbox_list {
 
 namespace tidings::capi {
 engine::Store* EngineOf(tidings_store* store) { return store->store.get(); }
+
+// A new List of `values`, each item filled by fill(value, &arrays, &item).
+template <typename List, typename Values, typename Fill>
+List* NewList(Values values, Fill fill) {
+  auto list = std::make_unique<List>();
+  list->values = std::move(values);
+  list->arrays.resize(list->values.size());
+  list->items.resize(list->values.size());
+  for (size_t i = 0; i < list->values.size(); ++i) {
+    fill(list->values[i], &list->arrays[i], &list->items[i]);
+  }
+  return list.release();
+}
 
 template <typename List>
 size_t CountOf(const List* list) {
@@ -580,14 +593,8 @@ tidings_code Page(tidings_store* store, const char* conversation_id,
     // An empty page of a conversation that does not exist is NOT_FOUND, so a
     // mistyped id is not mistaken for an empty conversation.
     if (messages.empty()) TIDINGS_RETURN_IF_ERROR(s.GetConversation(conversation_id).status());
-    auto list = std::make_unique<tidings_message_list>();
-    list->messages = std::move(messages);
-    list->arrays.resize(list->messages.size());
-    list->items.resize(list->messages.size());
-    for (size_t i = 0; i < list->messages.size(); ++i) {
-      tidings::capi::FillMessage(list->messages[i], &list->arrays[i], &list->items[i]);
-    }
-    *out = list.release();
+    *out = tidings::capi::NewList<tidings_message_list>(std::move(messages),
+                                                        tidings::capi::FillMessage);
     return Status::Ok();
   });
 }
@@ -635,14 +642,8 @@ tidings_code tidings_store_conversations(tidings_store* store, size_t limit,
   return Guard(error, store, [&](engine::Store& s) -> Status {
     if (out == nullptr) return tidings::InvalidArgument("no place for the list (NULL)");
     TIDINGS_ASSIGN_OR_RETURN(auto convs, s.Conversations(limit));
-    auto list = std::make_unique<tidings_conversation_list>();
-    list->conversations = std::move(convs);
-    list->arrays.resize(list->conversations.size());
-    list->items.resize(list->conversations.size());
-    for (size_t i = 0; i < list->conversations.size(); ++i) {
-      tidings::capi::FillConversation(list->conversations[i], &list->arrays[i], &list->items[i]);
-    }
-    *out = list.release();
+    *out = tidings::capi::NewList<tidings_conversation_list>(std::move(convs),
+                                                             tidings::capi::FillConversation);
     return Status::Ok();
   });
 }

@@ -236,4 +236,62 @@ TEST_F(AbiTest, ListsWorkForACallerCompiledAgainstASmallerStruct) {
   tidings_message_list_free(page);
 }
 
+// Prefixes of the other listed structs, as an older caller would declare
+// them.
+struct ConversationV1 {
+  const char* id;
+  const char* title;
+  const char* const* members;
+  size_t member_count;
+};
+struct OutboxEntryV1 {
+  uint64_t seq;
+  tidings_op_kind kind;
+  const char* op_id;
+  const char* conversation_id;
+  const char* message_id;
+};
+static_assert(offsetof(ConversationV1, member_count) ==
+              offsetof(tidings_conversation, member_count));
+static_assert(offsetof(OutboxEntryV1, message_id) == offsetof(tidings_outbox_entry, message_id));
+
+TEST_F(AbiTest, ConversationAndOutboxListsWorkForASmallerStruct) {
+  const char* convs[] = {"a", "b", "c"};
+  const char* members[] = {"alice", "bob"};
+  for (const char* c : convs) {
+    tidings_send_request r;
+    tidings_send_request_init(&r);
+    r.conversation_id = c;
+    ASSERT_EQ(tidings_store_send(store_, &r, nullptr, nullptr), TIDINGS_OK);
+    ASSERT_EQ(tidings_store_put_conversation(store_, c, c, members, 2, nullptr), TIDINGS_OK);
+  }
+  tidings_conversation_list* list = nullptr;
+  ASSERT_EQ(tidings_store_conversations(store_, 0, &list, nullptr), TIDINGS_OK);
+  ASSERT_EQ(tidings_conversation_list_count(list), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    ConversationV1 old;
+    std::memcpy(&old, tidings_conversation_list_at(list, i), sizeof(old));
+    EXPECT_STREQ(old.id, old.title) << "item " << i;
+    ASSERT_EQ(old.member_count, 2u);
+    EXPECT_STREQ(old.members[1], "bob");
+  }
+  EXPECT_EQ(tidings_conversation_list_at(list, 3), nullptr);
+  tidings_conversation_list_free(list);
+
+  tidings_outbox_list* outbox = nullptr;
+  ASSERT_EQ(tidings_store_outbox(store_, nullptr, 0, &outbox, nullptr), TIDINGS_OK);
+  ASSERT_EQ(tidings_outbox_list_count(outbox), 3u);
+  uint64_t last_seq = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    OutboxEntryV1 old;
+    std::memcpy(&old, tidings_outbox_list_at(outbox, i), sizeof(old));
+    EXPECT_GT(old.seq, last_seq);
+    last_seq = old.seq;
+    EXPECT_EQ(old.kind, TIDINGS_OP_SEND);
+    EXPECT_STREQ(old.conversation_id, convs[i]);
+  }
+  EXPECT_EQ(tidings_outbox_list_at(outbox, 3), nullptr);
+  tidings_outbox_list_free(outbox);
+}
+
 }  // namespace
