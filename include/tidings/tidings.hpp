@@ -380,10 +380,10 @@ using Owned = std::unique_ptr<T, std::integral_constant<decltype(Free), Free>>;
 
 // Copies every item of a C list (read through its _count and _at functions)
 // into a vector of value types, then frees the list.
-template <typename Value, typename List, typename Item, void (*Free)(List*)>
+template <typename Value, typename List, typename Item>
 std::vector<Value> TakeList(List* list, size_t (*count)(const List*),
-                            const Item* (*at)(const List*, size_t)) {
-  Owned<List, Free> owned(list);
+                            const Item* (*at)(const List*, size_t), void (*free_list)(List*)) {
+  std::unique_ptr<List, void (*)(List*)> owned(list, free_list);
   std::vector<Value> out;
   const size_t n = count(list);
   out.reserve(n);
@@ -587,9 +587,9 @@ class Store {
     Status s = internal::Call(
         [&](tidings_error* e) { return tidings_store_conversations(c_handle(), limit, &raw, e); });
     if (!s.ok()) return s;
-    return internal::TakeList<Conversation, tidings_conversation_list, tidings_conversation,
-                              tidings_conversation_list_free>(raw, tidings_conversation_list_count,
-                                                              tidings_conversation_list_at);
+    return internal::TakeList<Conversation>(raw, tidings_conversation_list_count,
+                                            tidings_conversation_list_at,
+                                            tidings_conversation_list_free);
   }
   // In outbox order; empty conversation id means all; limit 0 means all.
   Result<std::vector<OutboxEntry>> Outbox(const std::string& conversation_id = "",
@@ -599,9 +599,8 @@ class Store {
       return tidings_store_outbox(c_handle(), conversation_id.c_str(), limit, &raw, e);
     });
     if (!s.ok()) return s;
-    return internal::TakeList<OutboxEntry, tidings_outbox_list, tidings_outbox_entry,
-                              tidings_outbox_list_free>(raw, tidings_outbox_list_count,
-                                                        tidings_outbox_list_at);
+    return internal::TakeList<OutboxEntry>(raw, tidings_outbox_list_count, tidings_outbox_list_at,
+                                           tidings_outbox_list_free);
   }
   struct OutboxCounts {
     uint64_t pending = 0;
@@ -715,9 +714,8 @@ class Store {
     tidings_message_list* raw = nullptr;
     Status s = internal::Call([&](tidings_error* e) { return f(&raw, e); });
     if (!s.ok()) return s;
-    return internal::TakeList<Message, tidings_message_list, tidings_message,
-                              tidings_message_list_free>(raw, tidings_message_list_count,
-                                                         tidings_message_list_at);
+    return internal::TakeList<Message>(raw, tidings_message_list_count, tidings_message_list_at,
+                                       tidings_message_list_free);
   }
 
   // Shared with Subscriptions (weakly) so one outliving the Store sees it
