@@ -79,28 +79,14 @@ struct MessageBacking {
   engine::Message m;
   MessageArrays arrays;
 };
-struct MessageListBacking {
-  std::vector<engine::Message> messages;  // never resized once items point in
-  std::vector<MessageArrays> arrays;
-  std::vector<tidings_message> items;
-};
 struct ConversationArrays {
   std::vector<const char*> members;
-  std::vector<tidings_read_marker> markers;
-  std::vector<tidings_pair> remote_ids;
+  PointedArray<tidings_read_marker> markers;
+  PointedArray<tidings_pair> remote_ids;
 };
 struct ConversationBacking {
   engine::Conversation c;
   ConversationArrays arrays;
-};
-struct ConversationListBacking {
-  std::vector<engine::Conversation> conversations;
-  std::vector<ConversationArrays> arrays;
-  std::vector<tidings_conversation> items;
-};
-struct OutboxBacking {
-  std::vector<engine::OutboxEntry> entries;
-  std::vector<tidings_outbox_entry> items;
 };
 struct StatsBacking {
   engine::StoreStats stats;
@@ -110,8 +96,6 @@ struct VerifyBacking {
   std::vector<const char*> details;
 };
 
-using MessageBox = Box<tidings_message, MessageBacking>;
-
 tidings_order ToC(const engine::OrderKey& k) { return tidings_order{k.hlc, k.replica}; }
 engine::OrderKey FromC(tidings_order o) {
   engine::OrderKey k;
@@ -120,10 +104,11 @@ engine::OrderKey FromC(tidings_order o) {
   return k;
 }
 
-void PairsOf(const std::map<std::string, std::string>& map, std::vector<tidings_pair>* out) {
-  out->clear();
-  out->reserve(map.size());
-  for (const auto& [k, v] : map) out->push_back(tidings_pair{k.c_str(), v.c_str()});
+void PairsOf(const std::map<std::string, std::string>& map, PointedArray<tidings_pair>* out) {
+  std::vector<tidings_pair> pairs;
+  pairs.reserve(map.size());
+  for (const auto& [k, v] : map) pairs.push_back(tidings_pair{k.c_str(), v.c_str()});
+  out->Set(std::move(pairs));
 }
 
 tidings_message* NewMessage(engine::Message m) {
@@ -134,26 +119,15 @@ tidings_message* NewMessage(engine::Message m) {
   return NewBox<tidings_message, MessageBacking>(std::move(b), pub);
 }
 
-tidings_message_list* NewMessageList(std::vector<engine::Message> messages) {
-  auto b = std::make_unique<MessageListBacking>();
-  b->messages = std::move(messages);
-  b->arrays.resize(b->messages.size());
-  b->items.resize(b->messages.size());
-  for (size_t i = 0; i < b->messages.size(); ++i) {
-    FillMessage(b->messages[i], &b->arrays[i], &b->items[i]);
-  }
-  tidings_message_list pub{b->items.data(), b->items.size()};
-  return NewBox<tidings_message_list, MessageListBacking>(std::move(b), pub);
-}
-
 void FillConversation(const engine::Conversation& c, ConversationArrays* a,
                       tidings_conversation* out) {
   a->members.clear();
   for (const auto& m : c.members) a->members.push_back(m.c_str());
-  a->markers.clear();
+  std::vector<tidings_read_marker> markers;
   for (const auto& [user, order] : c.read_markers) {
-    a->markers.push_back(tidings_read_marker{user.c_str(), ToC(order)});
+    markers.push_back(tidings_read_marker{user.c_str(), ToC(order)});
   }
+  a->markers.Set(std::move(markers));
   PairsOf(c.remote_ids, &a->remote_ids);
   *out = tidings_conversation{};
   out->id = c.id.c_str();
@@ -164,10 +138,10 @@ void FillConversation(const engine::Conversation& c, ConversationArrays* a,
   out->last_message_id = c.last_message_id.c_str();
   out->message_count = c.message_count;
   out->unread_count = c.unread_count;
-  out->read_markers = a->markers.data();
-  out->read_marker_count = a->markers.size();
-  out->remote_ids = a->remote_ids.data();
-  out->remote_id_count = a->remote_ids.size();
+  out->read_markers = a->markers.ptrs.data();
+  out->read_marker_count = a->markers.ptrs.size();
+  out->remote_ids = a->remote_ids.ptrs.data();
+  out->remote_id_count = a->remote_ids.ptrs.size();
 }
 
 // ---- Subscriptions: the engine may still run a listener it copied before
@@ -259,14 +233,14 @@ Result<crypto::KeySource> KeyFrom(const tidings_key_source* key) {
   return InvalidArgument("unknown key kind; use tidings_key_raw, _passphrase or _file");
 }
 
-// A caller-filled struct may come from an older header: a field counts only
-// if struct_size covers it (0 means "this version's size").
-template <typename T>
-bool Has(const T* s, size_t offset, size_t size) {
-  return s->struct_size == 0 || s->struct_size >= offset + size;
-}
-#define TIDINGS_HAS(ptr, field) \
-  Has(ptr, offsetof(std::remove_pointer_t<decltype(ptr)>, field), sizeof((ptr)->field))
+// The first published version of each caller-filled struct ends with this
+// field. Never change these: fields appended later are read only when the
+// caller's struct_size covers them (ReadCallerStruct).
+constexpr size_t kOpenOptionsV1 = TIDINGS_END_OF(tidings_open_options, max_clock_drift_ms);
+constexpr size_t kSendRequestV1 = TIDINGS_END_OF(tidings_send_request, message_id);
+// Where each ends in this library.
+constexpr size_t kOpenOptionsKnown = TIDINGS_END_OF(tidings_open_options, max_clock_drift_ms);
+constexpr size_t kSendRequestKnown = TIDINGS_END_OF(tidings_send_request, message_id);
 
 Status RequireString(const char* s, const char* what) {
   if (s == nullptr) return InvalidArgument(std::string("no ") + what + " given (NULL)");
@@ -276,10 +250,11 @@ Status RequireString(const char* s, const char* what) {
 }  // namespace
 
 void FillMessage(const engine::Message& m, MessageArrays* a, tidings_message* out) {
-  a->reactions.clear();
+  std::vector<tidings_reaction> reactions;
   for (const auto& r : m.reactions) {
-    a->reactions.push_back(tidings_reaction{r.user.c_str(), r.reaction.c_str()});
+    reactions.push_back(tidings_reaction{r.user.c_str(), r.reaction.c_str()});
   }
+  a->reactions.Set(std::move(reactions));
   PairsOf(m.metadata, &a->metadata);
   PairsOf(m.remote_ids, &a->remote_ids);
   *out = tidings_message{};
@@ -295,12 +270,12 @@ void FillMessage(const engine::Message& m, MessageArrays* a, tidings_message* ou
   out->server_time_ms = m.server_time_ms;
   out->edited_at = ToC(m.edited_at);
   out->deleted = m.deleted;
-  out->reactions = a->reactions.data();
-  out->reaction_count = a->reactions.size();
-  out->metadata = a->metadata.data();
-  out->metadata_count = a->metadata.size();
-  out->remote_ids = a->remote_ids.data();
-  out->remote_id_count = a->remote_ids.size();
+  out->reactions = a->reactions.ptrs.data();
+  out->reaction_count = a->reactions.ptrs.size();
+  out->metadata = a->metadata.ptrs.data();
+  out->metadata_count = a->metadata.ptrs.size();
+  out->remote_ids = a->remote_ids.ptrs.data();
+  out->remote_id_count = a->remote_ids.ptrs.size();
 }
 
 void SetError(tidings_error* error, tidings_code code, const std::string& message) {
@@ -333,8 +308,49 @@ struct tidings_store {
   uint64_t next_token = 1;
 };
 
+// The lists: each owns the engine values and the C structs that point into
+// them (its vectors are never resized once filled). Callers see only
+// pointers to single items, so tidings_message and the others may grow.
+struct tidings_message_list {
+  std::vector<tidings::engine::Message> values;
+  std::vector<tidings::capi::MessageArrays> arrays;
+  std::vector<tidings_message> items;
+};
+struct tidings_conversation_list {
+  std::vector<tidings::engine::Conversation> values;
+  std::vector<tidings::capi::ConversationArrays> arrays;
+  std::vector<tidings_conversation> items;
+};
+struct tidings_outbox_list {
+  std::vector<tidings::engine::OutboxEntry> entries;
+  std::vector<tidings_outbox_entry> items;
+};
+
 namespace tidings::capi {
 engine::Store* EngineOf(tidings_store* store) { return store->store.get(); }
+
+// A new List of `values`, each item filled by fill(value, &arrays, &item).
+template <typename List, typename Values, typename Fill>
+List* NewList(Values values, Fill fill) {
+  auto list = std::make_unique<List>();
+  list->values = std::move(values);
+  list->arrays.resize(list->values.size());
+  list->items.resize(list->values.size());
+  for (size_t i = 0; i < list->values.size(); ++i) {
+    fill(list->values[i], &list->arrays[i], &list->items[i]);
+  }
+  return list.release();
+}
+
+template <typename List>
+size_t CountOf(const List* list) {
+  return list == nullptr ? 0 : list->items.size();
+}
+template <typename List>
+auto ItemAt(const List* list, size_t index) -> decltype(&list->items[0]) {
+  if (list == nullptr || index >= list->items.size()) return nullptr;
+  return &list->items[index];
+}
 }  // namespace tidings::capi
 
 using tidings::Status;
@@ -395,21 +411,17 @@ tidings_code tidings_store_open(const char* path, const tidings_key_source* key,
     if (out == nullptr) return tidings::InvalidArgument("no place for the store handle (NULL)");
     engine::StoreOptions o;
     if (options != nullptr) {
-      using tidings::capi::Has;
-      if (TIDINGS_HAS(options, create_if_missing)) o.create_if_missing = options->create_if_missing;
-      if (TIDINGS_HAS(options, error_if_exists)) o.error_if_exists = options->error_if_exists;
-      if (TIDINGS_HAS(options, read_only)) o.read_only = options->read_only;
-      if (TIDINGS_HAS(options, durability)) {
-        o.durability = options->durability == TIDINGS_DURABILITY_RELAXED
-                           ? engine::Durability::kRelaxed
-                           : engine::Durability::kSync;
-      }
-      if (TIDINGS_HAS(options, user_id) && options->user_id != nullptr) {
-        o.user_id = options->user_id;
-      }
-      if (TIDINGS_HAS(options, max_clock_drift_ms) && options->max_clock_drift_ms != 0) {
-        o.max_clock_drift_ms = options->max_clock_drift_ms;
-      }
+      TIDINGS_ASSIGN_OR_RETURN(tidings_open_options c,
+                               tidings::capi::ReadCallerStruct(
+                                   options, tidings::capi::kOpenOptionsV1,
+                                   tidings::capi::kOpenOptionsKnown, "tidings_open_options"));
+      o.create_if_missing = c.create_if_missing;
+      o.error_if_exists = c.error_if_exists;
+      o.read_only = c.read_only;
+      o.durability = c.durability == TIDINGS_DURABILITY_RELAXED ? engine::Durability::kRelaxed
+                                                                : engine::Durability::kSync;
+      if (c.user_id != nullptr) o.user_id = c.user_id;
+      if (c.max_clock_drift_ms != 0) o.max_clock_drift_ms = c.max_clock_drift_ms;
     }
     TIDINGS_ASSIGN_OR_RETURN(auto source, tidings::capi::KeyFrom(key));
     TIDINGS_ASSIGN_OR_RETURN(auto store, engine::Store::Open(path, std::move(source), o));
@@ -426,8 +438,8 @@ tidings_code tidings_store_create(const char* path, const tidings_key_source* ke
     if (out != nullptr) *out = nullptr;
     return tidings::capi::ToCode(tidings::InvalidArgument("a new store needs a user id"), error);
   }
-  tidings_open_options o{};
-  o.struct_size = sizeof(o);
+  tidings_open_options o;
+  tidings_open_options_init(&o);
   o.create_if_missing = true;
   o.error_if_exists = true;
   o.user_id = user_id;
@@ -461,27 +473,31 @@ tidings_code tidings_store_send(tidings_store* store, const tidings_send_request
   if (out != nullptr) *out = nullptr;
   return Guard(error, store, [&](engine::Store& s) -> Status {
     if (request == nullptr) return tidings::InvalidArgument("no send request given (NULL)");
-    TIDINGS_RETURN_IF_ERROR(RequireString(request->conversation_id, "conversation id"));
-    if (request->body == nullptr && request->body_size != 0) {
+    TIDINGS_ASSIGN_OR_RETURN(
+        tidings_send_request req,
+        tidings::capi::ReadCallerStruct(request, tidings::capi::kSendRequestV1,
+                                        tidings::capi::kSendRequestKnown, "tidings_send_request"));
+    TIDINGS_RETURN_IF_ERROR(RequireString(req.conversation_id, "conversation id"));
+    if (req.body == nullptr && req.body_size != 0) {
       return tidings::InvalidArgument("body is NULL but body_size is not 0");
     }
     engine::SendRequest r;
-    r.conversation_id = request->conversation_id;
-    if (request->body_size != 0) r.body.assign(request->body, request->body_size);
-    if (request->content_type != nullptr) r.content_type = request->content_type;
-    if (request->metadata_count != 0) {
-      if (request->metadata == nullptr) {
+    r.conversation_id = req.conversation_id;
+    if (req.body_size != 0) r.body.assign(req.body, req.body_size);
+    if (req.content_type != nullptr) r.content_type = req.content_type;
+    if (req.metadata_count != 0) {
+      if (req.metadata == nullptr) {
         return tidings::InvalidArgument("metadata is NULL but metadata_count is not 0");
       }
-      for (size_t i = 0; i < request->metadata_count; ++i) {
-        const tidings_pair& p = request->metadata[i];
-        if (p.key == nullptr || p.value == nullptr) {
-          return tidings::InvalidArgument("a metadata key or value is NULL");
+      for (size_t i = 0; i < req.metadata_count; ++i) {
+        const tidings_pair* p = req.metadata[i];
+        if (p == nullptr || p->key == nullptr || p->value == nullptr) {
+          return tidings::InvalidArgument("a metadata pair, key or value is NULL");
         }
-        r.metadata[p.key] = p.value;
+        r.metadata[p->key] = p->value;
       }
     }
-    if (request->message_id != nullptr) r.message_id = request->message_id;
+    if (req.message_id != nullptr) r.message_id = req.message_id;
     TIDINGS_ASSIGN_OR_RETURN(engine::Message m, s.Send(r));
     if (out != nullptr) *out = tidings::capi::NewMessage(std::move(m));
     return Status::Ok();
@@ -577,7 +593,8 @@ tidings_code Page(tidings_store* store, const char* conversation_id,
     // An empty page of a conversation that does not exist is NOT_FOUND, so a
     // mistyped id is not mistaken for an empty conversation.
     if (messages.empty()) TIDINGS_RETURN_IF_ERROR(s.GetConversation(conversation_id).status());
-    *out = tidings::capi::NewMessageList(std::move(messages));
+    *out = tidings::capi::NewList<tidings_message_list>(std::move(messages),
+                                                        tidings::capi::FillMessage);
     return Status::Ok();
   });
 }
@@ -625,15 +642,8 @@ tidings_code tidings_store_conversations(tidings_store* store, size_t limit,
   return Guard(error, store, [&](engine::Store& s) -> Status {
     if (out == nullptr) return tidings::InvalidArgument("no place for the list (NULL)");
     TIDINGS_ASSIGN_OR_RETURN(auto convs, s.Conversations(limit));
-    auto b = std::make_unique<tidings::capi::ConversationListBacking>();
-    b->conversations = std::move(convs);
-    b->arrays.resize(b->conversations.size());
-    b->items.resize(b->conversations.size());
-    for (size_t i = 0; i < b->conversations.size(); ++i) {
-      tidings::capi::FillConversation(b->conversations[i], &b->arrays[i], &b->items[i]);
-    }
-    tidings_conversation_list pub{b->items.data(), b->items.size()};
-    *out = tidings::capi::NewBox<tidings_conversation_list>(std::move(b), pub);
+    *out = tidings::capi::NewList<tidings_conversation_list>(std::move(convs),
+                                                             tidings::capi::FillConversation);
     return Status::Ok();
   });
 }
@@ -652,15 +662,15 @@ tidings_code tidings_store_outbox_count(tidings_store* store, const char* conver
 }
 
 tidings_code tidings_store_outbox(tidings_store* store, const char* conversation_id, size_t limit,
-                                  tidings_outbox** out, tidings_error* error) {
+                                  tidings_outbox_list** out, tidings_error* error) {
   if (out != nullptr) *out = nullptr;
   return Guard(error, store, [&](engine::Store& s) -> Status {
     if (out == nullptr) return tidings::InvalidArgument("no place for the outbox (NULL)");
     TIDINGS_ASSIGN_OR_RETURN(auto entries,
                              s.Outbox(limit, conversation_id == nullptr ? "" : conversation_id));
-    auto b = std::make_unique<tidings::capi::OutboxBacking>();
-    b->entries = std::move(entries);
-    for (const auto& e : b->entries) {
+    auto list = std::make_unique<tidings_outbox_list>();
+    list->entries = std::move(entries);
+    for (const auto& e : list->entries) {
       tidings_outbox_entry c{};
       c.seq = e.seq;
       c.kind = static_cast<tidings_op_kind>(e.op.kind);
@@ -672,10 +682,9 @@ tidings_code tidings_store_outbox(tidings_store* store, const char* conversation
       c.next_attempt_ms = e.next_attempt_ms;
       c.last_error = e.last_error.c_str();
       c.failed = e.failed;
-      b->items.push_back(c);
+      list->items.push_back(c);
     }
-    tidings_outbox pub{b->items.data(), b->items.size()};
-    *out = tidings::capi::NewBox<tidings_outbox>(std::move(b), pub);
+    *out = list.release();
     return Status::Ok();
   });
 }
@@ -789,18 +798,31 @@ tidings_code tidings_store_unsubscribe(tidings_store* store, uint64_t token, tid
 void tidings_message_free(tidings_message* message) {
   tidings::capi::FreeBox<tidings_message, tidings::capi::MessageBacking>(message);
 }
-void tidings_message_list_free(tidings_message_list* list) {
-  tidings::capi::FreeBox<tidings_message_list, tidings::capi::MessageListBacking>(list);
+size_t tidings_message_list_count(const tidings_message_list* list) {
+  return tidings::capi::CountOf(list);
 }
+const tidings_message* tidings_message_list_at(const tidings_message_list* list, size_t index) {
+  return tidings::capi::ItemAt(list, index);
+}
+void tidings_message_list_free(tidings_message_list* list) { delete list; }
 void tidings_conversation_free(tidings_conversation* conversation) {
   tidings::capi::FreeBox<tidings_conversation, tidings::capi::ConversationBacking>(conversation);
 }
-void tidings_conversation_list_free(tidings_conversation_list* list) {
-  tidings::capi::FreeBox<tidings_conversation_list, tidings::capi::ConversationListBacking>(list);
+size_t tidings_conversation_list_count(const tidings_conversation_list* list) {
+  return tidings::capi::CountOf(list);
 }
-void tidings_outbox_free(tidings_outbox* outbox) {
-  tidings::capi::FreeBox<tidings_outbox, tidings::capi::OutboxBacking>(outbox);
+const tidings_conversation* tidings_conversation_list_at(const tidings_conversation_list* list,
+                                                         size_t index) {
+  return tidings::capi::ItemAt(list, index);
 }
+void tidings_conversation_list_free(tidings_conversation_list* list) { delete list; }
+size_t tidings_outbox_list_count(const tidings_outbox_list* list) {
+  return tidings::capi::CountOf(list);
+}
+const tidings_outbox_entry* tidings_outbox_list_at(const tidings_outbox_list* list, size_t index) {
+  return tidings::capi::ItemAt(list, index);
+}
+void tidings_outbox_list_free(tidings_outbox_list* list) { delete list; }
 void tidings_stats_free(tidings_stats* stats) {
   tidings::capi::FreeBox<tidings_stats, tidings::capi::StatsBacking>(stats);
 }

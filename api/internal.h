@@ -4,20 +4,35 @@
 #include <exception>
 #include <new>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "api/struct_size.h"
 #include "engine/store.h"
 #include "tidings/status.h"
 #include "tidings/tidings.h"
 
 namespace tidings::capi {
 
+// Structs a returned object points to, and the arrays of pointers to them
+// that it exposes (so each struct may grow): `ptrs[i]` is `&items[i]`.
+template <typename T>
+struct PointedArray {
+  std::vector<T> items;
+  std::vector<const T*> ptrs;
+  void Set(std::vector<T> v) {
+    items = std::move(v);
+    ptrs.clear();
+    for (const T& t : items) ptrs.push_back(&t);
+  }
+};
+
 // The arrays a tidings_message points into, besides the engine::Message's own
 // strings.
 struct MessageArrays {
-  std::vector<tidings_reaction> reactions;
-  std::vector<tidings_pair> metadata;
-  std::vector<tidings_pair> remote_ids;
+  PointedArray<tidings_reaction> reactions;
+  PointedArray<tidings_pair> metadata;
+  PointedArray<tidings_pair> remote_ids;
 };
 
 // Points *out at `m`'s strings and `a`'s arrays: valid while both live

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -142,15 +143,21 @@ void Wipe(std::string* s) {
 api::Result<api::Key> ResolveKey(const Globals& g) {
   if (std::string file = KeyFilePath(g); !file.empty()) return api::Key::File(file);
   if (const char* p = std::getenv("TIDINGS_PASSPHRASE")) return api::Key::Passphrase(p);
+  // Where `init` put the key. Its mode is checked when the store opens.
+  std::string beside;
+  if (auto path = StorePath(g); path.ok()) {
+    beside = DefaultKeyFile(*path);
+    if (struct stat st{}; ::stat(beside.c_str(), &st) == 0) return api::Key::File(beside);
+  }
   std::string phrase;
   if (PromptSecret("Passphrase: ", &phrase)) {
     api::Key key = api::Key::Passphrase(phrase);
     Wipe(&phrase);
     return key;
   }
-  return Usage(
-      "no key given. Pass --key-file FILE (or set TIDINGS_KEY_FILE), or set "
-      "TIDINGS_PASSPHRASE, or run on a terminal to be asked");
+  return Usage("no key given" + (beside.empty() ? "" : " and no key file at " + beside) +
+               ". Pass --key-file FILE (or set TIDINGS_KEY_FILE), or set TIDINGS_PASSPHRASE, or "
+               "run on a terminal to be asked");
 }
 
 api::Result<api::Key> NewPassphrase() {

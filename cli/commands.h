@@ -49,8 +49,10 @@ std::string KeyFilePath(const Globals& g);
 // "<store>.key": beside the store directory, in its parent.
 std::string DefaultKeyFile(const std::string& store_path);
 
-// The key to open an existing store: a key file, else TIDINGS_PASSPHRASE,
-// else a prompt on the terminal (echo off). Secrets never come from argv.
+// The key to open an existing store, first found of: --key-file,
+// TIDINGS_KEY_FILE, TIDINGS_PASSPHRASE, the file `init` creates
+// (DefaultKeyFile), a prompt on the terminal (echo off). Secrets never come
+// from argv.
 api::Result<api::Key> ResolveKey(const Globals& g);
 // A passphrase for a new store: TIDINGS_PASSPHRASE, else asked twice.
 api::Result<api::Key> NewPassphrase();

@@ -23,39 +23,56 @@
 namespace tidings::cli {
 namespace {
 
+// A body as JSON text when it is text (a text type and valid UTF-8), else
+// byte for byte as "body_base64".
+bool BodyIsText(const api::Message& m) { return IsTextType(m.content_type) && IsUtf8(m.body); }
+
 std::string MessageJson(const api::Message& m) {
   std::ostringstream o;
   o << "{\"id\":" << JsonString(m.id) << ",\"conversation\":" << JsonString(m.conversation_id)
     << ",\"sender\":" << JsonString(m.sender) << ",\"order\":" << JsonString(m.order.ToString())
     << ",\"time\":" << JsonString(IsoTime(m.order.millis()))
     << ",\"state\":" << JsonString(api::MessageStateName(m.state))
-    << ",\"content_type\":" << JsonString(m.content_type) << ",\"body\":" << JsonString(m.body)
+    << ",\"content_type\":" << JsonString(m.content_type)
+    << (BodyIsText(m) ? ",\"body\":" + JsonString(m.body)
+                      : ",\"body_base64\":\"" + Base64(m.body) + "\"")
     << ",\"edited\":" << (m.edited_at.IsZero() ? "false" : "true")
     << ",\"deleted\":" << (m.deleted ? "true" : "false") << ",\"reactions\":[";
   for (size_t i = 0; i < m.reactions.size(); ++i) {
     o << (i ? "," : "") << "{\"user\":" << JsonString(m.reactions[i].user)
       << ",\"reaction\":" << JsonString(m.reactions[i].reaction) << "}";
   }
-  o << "],\"metadata\":{";
-  bool first = true;
-  for (const auto& [k, v] : m.metadata) {
-    o << (first ? "" : ",") << JsonString(k) << ":" << JsonString(v);
-    first = false;
-  }
-  o << "},\"remote_ids\":{";
-  first = true;
-  for (const auto& [k, v] : m.remote_ids) {
-    o << (first ? "" : ",") << JsonString(k) << ":" << JsonString(v);
-    first = false;
-  }
-  o << "}";
+  o << "],\"metadata\":" << JsonObject(m.metadata)
+    << ",\"remote_ids\":" << JsonObject(m.remote_ids);
   if (m.state == api::MessageState::kFailed) o << ",\"failure\":" << JsonString(m.failure_reason);
   o << "}";
   return o.str();
 }
 
+// Read markers as {"user": {"order": ..., "time": ...}}: the order is what
+// `log --after` takes.
+std::string ConversationJson(const api::Conversation& c) {
+  std::ostringstream o;
+  o << "{\"id\":" << JsonString(c.id) << ",\"title\":" << JsonString(c.title) << ",\"members\":[";
+  for (size_t i = 0; i < c.members.size(); ++i) o << (i ? "," : "") << JsonString(c.members[i]);
+  o << "],\"messages\":" << c.message_count << ",\"unread\":" << c.unread_count
+    << ",\"last_activity\":" << JsonString(IsoTime(c.last_order.millis()))
+    << ",\"last_order\":" << JsonString(c.last_order.ToString()) << ",\"read_markers\":{";
+  bool first = true;
+  for (const auto& [user, up_to] : c.read_markers) {
+    o << (first ? "" : ",") << JsonString(user) << ":{\"order\":" << JsonString(up_to.ToString())
+      << ",\"time\":" << JsonString(IsoTime(up_to.millis())) << "}";
+    first = false;
+  }
+  o << "},\"remote_ids\":" << JsonObject(c.remote_ids) << "}";
+  return o.str();
+}
+
 std::string MessageLine(const api::Message& m) {
-  std::string body = m.deleted ? "(deleted)" : m.body;
+  std::string body =
+      m.deleted       ? "(deleted)"
+      : BodyIsText(m) ? m.body
+                      : "(" + std::to_string(m.body.size()) + " bytes of " + m.content_type + ")";
   for (auto& c : body) {
     if (c == '\n' || c == '\r') c = ' ';
   }
@@ -135,13 +152,23 @@ int CmdInit(const Globals& g, const std::string& user, bool passphrase) {
   return kExitOk;
 }
 
+// A text body must be UTF-8: anything else would be stored as text it is not.
+api::Status CheckBody(std::string_view body, const std::string& type) {
+  if (!IsTextType(type) || IsUtf8(body)) return api::Status();
+  return Usage("the body is not valid UTF-8, but its content type " + type +
+               " is text. Convert it to UTF-8, or pass --content-type "
+               "application/octet-stream (or the data's real type) to send it as bytes");
+}
+
 int CmdSend(const Globals& g, const std::string& conv, std::string body, const std::string& type) {
   if (body == "-" || body.empty()) {
     std::ostringstream in;
     in << std::cin.rdbuf();
     body = in.str();
-    if (!body.empty() && body.back() == '\n') body.pop_back();
+    // The newline a shell or editor ends text with; bytes are kept as they are.
+    if (IsTextType(type) && !body.empty() && body.back() == '\n') body.pop_back();
   }
+  if (api::Status s = CheckBody(body, type); !s.ok()) return Fail(s);
   auto store = OpenStore(g, Access::kWrite);
   if (!store.ok()) {
     std::string id;
@@ -165,6 +192,14 @@ int CmdSend(const Globals& g, const std::string& conv, std::string body, const s
 }
 
 int CmdEdit(const Globals& g, const std::string& id, const std::string& body) {
+  if (!IsUtf8(body)) {
+    // Only a message of a binary type may take bytes that are not UTF-8.
+    auto reader = OpenStore(g, Access::kRead);
+    if (!reader.ok()) return Fail(reader.status());
+    auto m = reader->Get(id);
+    if (!m.ok()) return Fail(m.status());
+    if (api::Status s = CheckBody(body, m->content_type); !s.ok()) return Fail(s);
+  }
   auto store = OpenStore(g, Access::kWrite);
   if (!store.ok()) {
     int rc;
@@ -231,14 +266,7 @@ int CmdConversations(const Globals& g, size_t limit) {
   if (!convs.ok()) return Fail(convs.status());
   for (const auto& c : *convs) {
     if (g.json) {
-      std::printf(
-          "{\"id\":%s,\"title\":%s,\"messages\":%llu,\"unread\":%llu,\"last_activity\":%s,"
-          "\"last_order\":%s}\n",
-          JsonString(c.id).c_str(), JsonString(c.title).c_str(),
-          static_cast<unsigned long long>(c.message_count),
-          static_cast<unsigned long long>(c.unread_count),
-          JsonString(IsoTime(c.last_order.millis())).c_str(),
-          JsonString(c.last_order.ToString()).c_str());
+      std::printf("%s\n", ConversationJson(c).c_str());
     } else {
       std::printf("%-30s %6llu messages %5llu unread  last %s\n", c.id.c_str(),
                   static_cast<unsigned long long>(c.message_count),
@@ -415,9 +443,10 @@ int main(int argc, char** argv) {
   CLI::App app{"tidings: an encrypted, local-first message store and sync engine"};
   app.footer(
       "Store: --store or TIDINGS_STORE. Key: --key-file or TIDINGS_KEY_FILE, else\n"
-      "TIDINGS_PASSPHRASE, else a prompt on the terminal (secrets are never taken as\n"
-      "arguments). Read-only commands (conversations, log, outbox, stats, verify,\n"
-      "export, status) also work while another process holds the store.\n"
+      "TIDINGS_PASSPHRASE, else <store>.key (made by init), else a prompt on the\n"
+      "terminal (secrets are never taken as arguments). Read-only commands\n"
+      "(conversations, log, outbox, stats, verify, export, status) also work while\n"
+      "another process holds the store.\n"
       "Exit codes: 0 ok, 1 failure, 2 bad arguments or input, 3 not found, 4 wrong key\n"
       "or key file problem, 5 corrupt data (verify found problems), 6 store busy (held\n"
       "by another process), 7 network or service unavailable. See docs/cli.md.");

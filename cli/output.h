@@ -4,44 +4,29 @@
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
+#include <map>
 #include <string>
 #include <string_view>
 
 namespace tidings::cli {
 
-// JSON string literal with escapes (valid UTF-8 is passed through).
-inline std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out += "\"";
-  return out;
-}
+// JSON string literal with escapes. Valid UTF-8 passes through; a byte that
+// is not part of a valid UTF-8 sequence becomes U+FFFD, so the output is
+// always valid JSON (bodies that must survive byte for byte use Base64).
+std::string JsonString(std::string_view s);
+
+// {"k":"v",...} with JsonString keys and values.
+std::string JsonObject(const std::map<std::string, std::string>& map);
+
+// True if `s` is entirely valid UTF-8 (no overlong forms, no surrogates).
+bool IsUtf8(std::string_view s);
+
+// Standard Base64 with padding.
+std::string Base64(std::string_view bytes);
+
+// True if a body of this content type is text, and so must be UTF-8:
+// text/*, JSON and XML types ("" counts as the default, text/plain).
+bool IsTextType(std::string_view content_type);
 
 // "2026-11-24T14:03:05.123Z"
 inline std::string IsoTime(uint64_t unix_ms) {

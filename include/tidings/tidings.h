@@ -19,10 +19,21 @@
  *           arrays) are owned by that object and valid until it is freed.
  *  Structs  Structs returned by the library are allocated by it: never
  *           allocate, copy by value or free them yourself; later versions
- *           append fields at their end. Structs the caller fills (options,
- *           requests) start with `struct_size`: zero-initialise them and set
- *           it to sizeof(the struct) (or leave 0); a zero field means "the
- *           default".
+ *           append fields at their end, so read them only through the
+ *           pointers the library gives you. For the same reason a list is an
+ *           opaque handle read with tidings_<list>_count and _at, and an array
+ *           of structs inside a returned struct is an array of pointers.
+ *           Structs the caller fills (options, requests) start with
+ *           `struct_size`: initialise each with its tidings_<struct>_init
+ *           function below, which zeroes it and sets struct_size to the size
+ *           you compiled against, then set the fields you need; a zero field
+ *           means "the default". The library reads only the fields your
+ *           struct_size covers and refuses with INVALID_ARGUMENT a
+ *           struct_size of 0, one smaller than the first published version of
+ *           the struct, or a larger one (a newer header than the library)
+ *           whose fields this library does not know are not all zero.
+ *           The value types tidings_error, tidings_order and
+ *           tidings_key_source never grow.
  *  Strings  NUL-terminated UTF-8 unless a size is given. Message bodies are
  *           byte strings with an explicit size (also NUL-terminated for
  *           convenience).
@@ -39,6 +50,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h> /* memset, for the tidings_*_init functions */
 
 #ifdef __cplusplus
 extern "C" {
@@ -166,8 +178,9 @@ typedef enum tidings_durability {
                                     process crash does not */
 } tidings_durability;
 
+/* Initialise with tidings_open_options_init. */
 typedef struct tidings_open_options {
-  uint32_t struct_size;   /* sizeof(tidings_open_options) or 0 */
+  uint32_t struct_size;   /* set by tidings_open_options_init */
   bool create_if_missing; /* create the store if the directory has none */
   bool error_if_exists;   /* ALREADY_EXISTS if there is one */
   /* Open without the writer lock, so another process may hold the store for
@@ -179,6 +192,16 @@ typedef struct tidings_open_options {
   const char* user_id;
   uint64_t max_clock_drift_ms; /* 0: the default, 5 minutes */
 } tidings_open_options;
+
+/* Zeroes *options (every field its default) and sets struct_size to the size
+ * this header declares. Inline, so the size is the one you compiled with:
+ *   tidings_open_options o;
+ *   tidings_open_options_init(&o);
+ *   o.create_if_missing = true; */
+static inline void tidings_open_options_init(tidings_open_options* options) {
+  memset(options, 0, sizeof *options);
+  options->struct_size = (uint32_t)sizeof *options;
+}
 
 /* Opens the store in directory `path` (options NULL: open an existing store
  * for writing with sync durability). On success *out is a new handle; close
@@ -224,7 +247,8 @@ typedef struct tidings_order {
 /* <0, 0, >0 like strcmp. Thread-safe. */
 TIDINGS_EXPORT int tidings_order_compare(tidings_order a, tidings_order b);
 
-typedef struct tidings_pair { /* key -> value; both owned by the object */
+/* key -> value. In a returned object both strings are owned by it. */
+typedef struct tidings_pair {
   const char* key;
   const char* value;
 } tidings_pair;
@@ -253,21 +277,26 @@ typedef struct tidings_message {
   uint64_t server_time_ms;    /* when a backend accepted it; 0 if not yet */
   tidings_order edited_at;    /* all zero if never edited */
   bool deleted;
-  const tidings_reaction* reactions; /* sorted */
+  const tidings_reaction* const* reactions; /* sorted */
   size_t reaction_count;
-  const tidings_pair* metadata;
+  const tidings_pair* const* metadata;
   size_t metadata_count;
-  const tidings_pair* remote_ids; /* backend name -> remote id */
+  const tidings_pair* const* remote_ids; /* backend name -> remote id */
   size_t remote_id_count;
 } tidings_message;
 
 TIDINGS_EXPORT void tidings_message_free(tidings_message* message);
 
-/* Messages in ascending order. */
-typedef struct tidings_message_list {
-  const tidings_message* items;
-  size_t count;
-} tidings_message_list;
+/* Messages in ascending order. Opaque: read it with the functions below. */
+typedef struct tidings_message_list tidings_message_list;
+
+/* The number of messages; 0 for NULL. Thread-safe. */
+TIDINGS_EXPORT size_t tidings_message_list_count(const tidings_message_list* list);
+
+/* The message at `index` (0 is the oldest), owned by the list; NULL past the
+ * end or for a NULL list. Thread-safe. */
+TIDINGS_EXPORT const tidings_message* tidings_message_list_at(const tidings_message_list* list,
+                                                              size_t index);
 
 TIDINGS_EXPORT void tidings_message_list_free(tidings_message_list* list);
 
@@ -285,19 +314,25 @@ typedef struct tidings_conversation {
   const char* last_message_id;
   uint64_t message_count; /* visible (not deleted) messages */
   uint64_t unread_count;  /* from others, after the local user's marker */
-  const tidings_read_marker* read_markers;
+  /* Sorted by user. */
+  const tidings_read_marker* const* read_markers;
   size_t read_marker_count;
-  const tidings_pair* remote_ids; /* backend name -> e.g. a channel ARN */
+  const tidings_pair* const* remote_ids; /* backend name -> e.g. a channel ARN */
   size_t remote_id_count;
 } tidings_conversation;
 
 TIDINGS_EXPORT void tidings_conversation_free(tidings_conversation* conversation);
 
-/* Most recently active first. */
-typedef struct tidings_conversation_list {
-  const tidings_conversation* items;
-  size_t count;
-} tidings_conversation_list;
+/* Most recently active first. Opaque, like tidings_message_list. */
+typedef struct tidings_conversation_list tidings_conversation_list;
+
+/* The number of conversations; 0 for NULL. Thread-safe. */
+TIDINGS_EXPORT size_t tidings_conversation_list_count(const tidings_conversation_list* list);
+
+/* The conversation at `index` (0 is the most recently active), owned by the
+ * list; NULL past the end or for a NULL list. Thread-safe. */
+TIDINGS_EXPORT const tidings_conversation* tidings_conversation_list_at(
+    const tidings_conversation_list* list, size_t index);
 
 TIDINGS_EXPORT void tidings_conversation_list_free(tidings_conversation_list* list);
 
@@ -327,12 +362,18 @@ typedef struct tidings_outbox_entry {
   bool failed;             /* parked: needs retry or discard */
 } tidings_outbox_entry;
 
-typedef struct tidings_outbox {
-  const tidings_outbox_entry* items; /* in outbox order */
-  size_t count;
-} tidings_outbox;
+/* Outbox entries in outbox order. Opaque, like tidings_message_list. */
+typedef struct tidings_outbox_list tidings_outbox_list;
 
-TIDINGS_EXPORT void tidings_outbox_free(tidings_outbox* outbox);
+/* The number of entries; 0 for NULL. Thread-safe. */
+TIDINGS_EXPORT size_t tidings_outbox_list_count(const tidings_outbox_list* list);
+
+/* The entry at `index`, owned by the list; NULL past the end or for a NULL
+ * list. Thread-safe. */
+TIDINGS_EXPORT const tidings_outbox_entry* tidings_outbox_list_at(const tidings_outbox_list* list,
+                                                                  size_t index);
+
+TIDINGS_EXPORT void tidings_outbox_list_free(tidings_outbox_list* list);
 
 typedef struct tidings_stats {
   uint64_t messages;
@@ -362,17 +403,25 @@ TIDINGS_EXPORT void tidings_verify_report_free(tidings_verify_report* report);
  * batch. On a read-only handle: FAILED_PRECONDITION.
  * ---------------------------------------------------------------------- */
 
+/* Initialise with tidings_send_request_init. */
 typedef struct tidings_send_request {
-  uint32_t struct_size;         /* sizeof(tidings_send_request) or 0 */
-  const char* conversation_id;  /* required */
-  const char* body;             /* may be NULL when body_size is 0 */
-  size_t body_size;             /* at most 64 KiB */
-  const char* content_type;     /* NULL: "text/plain" */
-  const tidings_pair* metadata; /* at most 16 pairs, 1 KiB in all */
+  uint32_t struct_size;        /* set by tidings_send_request_init */
+  const char* conversation_id; /* required */
+  const char* body;            /* may be NULL when body_size is 0 */
+  size_t body_size;            /* at most 64 KiB */
+  const char* content_type;    /* NULL: "text/plain" */
+  /* At most 16 pairs, 1 KiB in all; may be NULL when metadata_count is 0. */
+  const tidings_pair* const* metadata;
   size_t metadata_count;
   const char* message_id; /* NULL: a new UUIDv7 (pass one to make a retried
                              send idempotent) */
 } tidings_send_request;
+
+/* Zeroes *request and sets struct_size; see tidings_open_options_init. */
+static inline void tidings_send_request_init(tidings_send_request* request) {
+  memset(request, 0, sizeof *request);
+  request->struct_size = (uint32_t)sizeof *request;
+}
 
 /* Sends a message; it is pending until a backend acknowledges it. *out
  * (optional: pass NULL if not needed) is the stored message.
@@ -463,7 +512,7 @@ TIDINGS_EXPORT tidings_code tidings_store_conversations(tidings_store* store, si
 /* Up to `limit` outbox entries (0: all) in outbox order; `conversation_id`
  * NULL or "" means every conversation. */
 TIDINGS_EXPORT tidings_code tidings_store_outbox(tidings_store* store, const char* conversation_id,
-                                                 size_t limit, tidings_outbox** out,
+                                                 size_t limit, tidings_outbox_list** out,
                                                  tidings_error* error);
 
 /* Counts the outbox entries tidings_store_outbox would list (limit 0), by

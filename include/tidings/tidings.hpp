@@ -175,13 +175,13 @@ struct Message {
     out.edited_at = OrderKey::FromC(m.edited_at);
     out.deleted = m.deleted;
     for (size_t i = 0; i < m.reaction_count; ++i) {
-      out.reactions.push_back({m.reactions[i].user, m.reactions[i].reaction});
+      out.reactions.push_back({m.reactions[i]->user, m.reactions[i]->reaction});
     }
     for (size_t i = 0; i < m.metadata_count; ++i) {
-      out.metadata[m.metadata[i].key] = m.metadata[i].value;
+      out.metadata[m.metadata[i]->key] = m.metadata[i]->value;
     }
     for (size_t i = 0; i < m.remote_id_count; ++i) {
-      out.remote_ids[m.remote_ids[i].key] = m.remote_ids[i].value;
+      out.remote_ids[m.remote_ids[i]->key] = m.remote_ids[i]->value;
     }
     return out;
   }
@@ -208,10 +208,10 @@ struct Conversation {
     out.message_count = c.message_count;
     out.unread_count = c.unread_count;
     for (size_t i = 0; i < c.read_marker_count; ++i) {
-      out.read_markers[c.read_markers[i].user] = OrderKey::FromC(c.read_markers[i].up_to);
+      out.read_markers[c.read_markers[i]->user] = OrderKey::FromC(c.read_markers[i]->up_to);
     }
     for (size_t i = 0; i < c.remote_id_count; ++i) {
-      out.remote_ids[c.remote_ids[i].key] = c.remote_ids[i].value;
+      out.remote_ids[c.remote_ids[i]->key] = c.remote_ids[i]->value;
     }
     return out;
   }
@@ -230,6 +230,14 @@ struct OutboxEntry {
   bool failed = false;
 
   const char* kind_name() const { return tidings_op_kind_name(kind); }
+
+  static OutboxEntry FromC(const tidings_outbox_entry& c) {
+    return OutboxEntry{c.seq,        c.kind,
+                       c.op_id,      c.conversation_id,
+                       c.message_id, OrderKey::FromC(c.at),
+                       c.attempts,   c.next_attempt_ms,
+                       c.last_error, c.failed};
+  }
 };
 
 struct Stats {
@@ -370,6 +378,19 @@ Status Call(F&& f) {
 template <typename T, void (*Free)(T*)>
 using Owned = std::unique_ptr<T, std::integral_constant<decltype(Free), Free>>;
 
+// Copies every item of a C list (read through its _count and _at functions)
+// into a vector of value types, then frees the list.
+template <typename Value, typename List, typename Item>
+std::vector<Value> TakeList(List* list, size_t (*count)(const List*),
+                            const Item* (*at)(const List*, size_t), void (*free_list)(List*)) {
+  std::unique_ptr<List, void (*)(List*)> owned(list, free_list);
+  std::vector<Value> out;
+  const size_t n = count(list);
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) out.push_back(Value::FromC(*at(list, i)));
+  return out;
+}
+
 inline std::vector<SyncStatus> SyncStatusesFrom(const tidings_sync_status_list& list) {
   std::vector<SyncStatus> out;
   for (size_t i = 0; i < list.count; ++i) {
@@ -434,8 +455,8 @@ class Store {
   // See tidings_store_open for the error codes.
   static Result<Store> Open(const std::string& path, const Key& key,
                             const OpenOptions& options = {}) {
-    tidings_open_options o{};
-    o.struct_size = sizeof(o);
+    tidings_open_options o;
+    tidings_open_options_init(&o);
     o.create_if_missing = options.create_if_missing;
     o.error_if_exists = options.error_if_exists;
     o.read_only = options.read_only;
@@ -475,14 +496,16 @@ class Store {
   Result<Message> Send(const SendRequest& r) {
     std::vector<tidings_pair> meta;
     for (const auto& [k, v] : r.metadata) meta.push_back({k.c_str(), v.c_str()});
-    tidings_send_request req{};
-    req.struct_size = sizeof(req);
+    std::vector<const tidings_pair*> meta_ptrs;
+    for (const auto& p : meta) meta_ptrs.push_back(&p);
+    tidings_send_request req;
+    tidings_send_request_init(&req);
     req.conversation_id = r.conversation_id.c_str();
     req.body = r.body.data();
     req.body_size = r.body.size();
     req.content_type = r.content_type.empty() ? nullptr : r.content_type.c_str();
-    req.metadata = meta.data();
-    req.metadata_count = meta.size();
+    req.metadata = meta_ptrs.data();
+    req.metadata_count = meta_ptrs.size();
     req.message_id = r.message_id.empty() ? nullptr : r.message_id.c_str();
     return OneMessage([&](tidings_message** out, tidings_error* e) {
       return tidings_store_send(c_handle(), &req, out, e);
@@ -564,28 +587,20 @@ class Store {
     Status s = internal::Call(
         [&](tidings_error* e) { return tidings_store_conversations(c_handle(), limit, &raw, e); });
     if (!s.ok()) return s;
-    internal::Owned<tidings_conversation_list, tidings_conversation_list_free> owned(raw);
-    std::vector<Conversation> out;
-    for (size_t i = 0; i < raw->count; ++i) out.push_back(Conversation::FromC(raw->items[i]));
-    return out;
+    return internal::TakeList<Conversation>(raw, tidings_conversation_list_count,
+                                            tidings_conversation_list_at,
+                                            tidings_conversation_list_free);
   }
   // In outbox order; empty conversation id means all; limit 0 means all.
   Result<std::vector<OutboxEntry>> Outbox(const std::string& conversation_id = "",
                                           size_t limit = 0) {
-    tidings_outbox* raw = nullptr;
+    tidings_outbox_list* raw = nullptr;
     Status s = internal::Call([&](tidings_error* e) {
       return tidings_store_outbox(c_handle(), conversation_id.c_str(), limit, &raw, e);
     });
     if (!s.ok()) return s;
-    internal::Owned<tidings_outbox, tidings_outbox_free> owned(raw);
-    std::vector<OutboxEntry> out;
-    for (size_t i = 0; i < raw->count; ++i) {
-      const tidings_outbox_entry& c = raw->items[i];
-      out.push_back(OutboxEntry{c.seq, c.kind, c.op_id, c.conversation_id, c.message_id,
-                                OrderKey::FromC(c.at), c.attempts, c.next_attempt_ms, c.last_error,
-                                c.failed});
-    }
-    return out;
+    return internal::TakeList<OutboxEntry>(raw, tidings_outbox_list_count, tidings_outbox_list_at,
+                                           tidings_outbox_list_free);
   }
   struct OutboxCounts {
     uint64_t pending = 0;
@@ -699,11 +714,8 @@ class Store {
     tidings_message_list* raw = nullptr;
     Status s = internal::Call([&](tidings_error* e) { return f(&raw, e); });
     if (!s.ok()) return s;
-    internal::Owned<tidings_message_list, tidings_message_list_free> owned(raw);
-    std::vector<Message> out;
-    out.reserve(raw->count);
-    for (size_t i = 0; i < raw->count; ++i) out.push_back(Message::FromC(raw->items[i]));
-    return out;
+    return internal::TakeList<Message>(raw, tidings_message_list_count, tidings_message_list_at,
+                                       tidings_message_list_free);
   }
 
   // Shared with Subscriptions (weakly) so one outliving the Store sees it

@@ -41,8 +41,8 @@ class CApiTest : public ::testing::Test {
   void SetUp() override {
     path_ = dir_ / "store";
     tidings_key_source key = tidings_key_raw(kKey);
-    tidings_open_options o{};
-    o.struct_size = sizeof(o);
+    tidings_open_options o;
+    tidings_open_options_init(&o);
     o.create_if_missing = true;
     o.user_id = "alice";
     o.durability = TIDINGS_DURABILITY_RELAXED;
@@ -53,8 +53,8 @@ class CApiTest : public ::testing::Test {
   void TearDown() override { tidings_store_close(store_); }
 
   std::string Send(const char* conv, const std::string& body) {
-    tidings_send_request r{};
-    r.struct_size = sizeof(r);
+    tidings_send_request r;
+    tidings_send_request_init(&r);
     r.conversation_id = conv;
     r.body = body.data();
     r.body_size = body.size();
@@ -120,7 +120,14 @@ TEST(CApiBasics, NullArgumentsAreInvalidNotCrashes) {
   tidings_message_list_free(nullptr);
   tidings_conversation_free(nullptr);
   tidings_conversation_list_free(nullptr);
-  tidings_outbox_free(nullptr);
+  tidings_outbox_list_free(nullptr);
+  // A NULL list is empty.
+  EXPECT_EQ(tidings_message_list_count(nullptr), 0u);
+  EXPECT_EQ(tidings_message_list_at(nullptr, 0), nullptr);
+  EXPECT_EQ(tidings_conversation_list_count(nullptr), 0u);
+  EXPECT_EQ(tidings_conversation_list_at(nullptr, 0), nullptr);
+  EXPECT_EQ(tidings_outbox_list_count(nullptr), 0u);
+  EXPECT_EQ(tidings_outbox_list_at(nullptr, 0), nullptr);
   tidings_stats_free(nullptr);
   tidings_verify_report_free(nullptr);
 }
@@ -220,25 +227,29 @@ TEST_F(CApiTest, SendGetPageRoundTrip) {
 
   tidings_message_list* page = nullptr;
   ASSERT_EQ(tidings_store_page_newest(store_, "general", 3, &page, &e), TIDINGS_OK) << e.message;
-  ASSERT_EQ(page->count, 3u);
-  EXPECT_STREQ(page->items[0].id, ids[2].c_str());
-  EXPECT_STREQ(page->items[2].id, ids[4].c_str());
-  EXPECT_EQ(std::string(page->items[2].body, page->items[2].body_size), "hello 4");
-  EXPECT_LT(tidings_order_compare(page->items[0].order, page->items[1].order), 0);
-  tidings_order first = page->items[0].order;
+  ASSERT_EQ(tidings_message_list_count(page), 3u);
+  EXPECT_STREQ(tidings_message_list_at(page, 0)->id, ids[2].c_str());
+  EXPECT_STREQ(tidings_message_list_at(page, 2)->id, ids[4].c_str());
+  EXPECT_EQ(std::string(tidings_message_list_at(page, 2)->body,
+                        tidings_message_list_at(page, 2)->body_size),
+            "hello 4");
+  EXPECT_LT(tidings_order_compare(tidings_message_list_at(page, 0)->order,
+                                  tidings_message_list_at(page, 1)->order),
+            0);
+  tidings_order first = tidings_message_list_at(page, 0)->order;
   tidings_message_list_free(page);
 
   ASSERT_EQ(tidings_store_page_before(store_, "general", first, 10, &page, &e), TIDINGS_OK);
-  ASSERT_EQ(page->count, 2u);
-  EXPECT_STREQ(page->items[0].id, ids[0].c_str());
-  EXPECT_STREQ(page->items[1].id, ids[1].c_str());
-  tidings_order second = page->items[1].order;
+  ASSERT_EQ(tidings_message_list_count(page), 2u);
+  EXPECT_STREQ(tidings_message_list_at(page, 0)->id, ids[0].c_str());
+  EXPECT_STREQ(tidings_message_list_at(page, 1)->id, ids[1].c_str());
+  tidings_order second = tidings_message_list_at(page, 1)->order;
   tidings_message_list_free(page);
 
   ASSERT_EQ(tidings_store_page_after(store_, "general", second, 2, &page, &e), TIDINGS_OK);
-  ASSERT_EQ(page->count, 2u);
-  EXPECT_STREQ(page->items[0].id, ids[2].c_str());
-  EXPECT_STREQ(page->items[1].id, ids[3].c_str());
+  ASSERT_EQ(tidings_message_list_count(page), 2u);
+  EXPECT_STREQ(tidings_message_list_at(page, 0)->id, ids[2].c_str());
+  EXPECT_STREQ(tidings_message_list_at(page, 1)->id, ids[3].c_str());
   tidings_message_list_free(page);
 
   // An unknown conversation is NOT_FOUND, not an empty page.
@@ -252,18 +263,20 @@ TEST_F(CApiTest, SendGetPageRoundTrip) {
   tidings_key_source key = tidings_key_raw(kKey);
   ASSERT_EQ(tidings_store_open(path_.c_str(), &key, nullptr, &store_, &e), TIDINGS_OK);
   ASSERT_EQ(tidings_store_page_newest(store_, "general", 0, &page, &e), TIDINGS_OK);
-  EXPECT_EQ(page->count, 5u);
+  EXPECT_EQ(tidings_message_list_count(page), 5u);
   tidings_message_list_free(page);
 }
 
 TEST_F(CApiTest, SendRequestOptionsAndLimits) {
   tidings_pair meta[] = {{"k1", "v1"}, {"k2", "v2"}};
-  tidings_send_request r{};  // struct_size 0: "this version"
+  const tidings_pair* meta_ptrs[] = {&meta[0], &meta[1]};
+  tidings_send_request r;
+  tidings_send_request_init(&r);
   r.conversation_id = "c";
   r.body = "x";
   r.body_size = 1;
   r.content_type = "text/markdown";
-  r.metadata = meta;
+  r.metadata = meta_ptrs;
   r.metadata_count = 2;
   r.message_id = "my-own-id";
   tidings_message* m = nullptr;
@@ -272,8 +285,8 @@ TEST_F(CApiTest, SendRequestOptionsAndLimits) {
   EXPECT_STREQ(m->id, "my-own-id");
   EXPECT_STREQ(m->content_type, "text/markdown");
   ASSERT_EQ(m->metadata_count, 2u);
-  EXPECT_STREQ(m->metadata[1].key, "k2");
-  EXPECT_STREQ(m->metadata[1].value, "v2");
+  EXPECT_STREQ(m->metadata[1]->key, "k2");
+  EXPECT_STREQ(m->metadata[1]->value, "v2");
   tidings_message_free(m);
 
   std::string big(64 * 1024 + 1, 'x');
@@ -312,8 +325,8 @@ TEST_F(CApiTest, EditDeleteReactMarkReadAndConversations) {
 
   ASSERT_EQ(tidings_store_get(store_, a.c_str(), &m, &e), TIDINGS_OK);
   ASSERT_EQ(m->reaction_count, 1u);
-  EXPECT_STREQ(m->reactions[0].user, "alice");
-  EXPECT_STREQ(m->reactions[0].reaction, "+1");
+  EXPECT_STREQ(m->reactions[0]->user, "alice");
+  EXPECT_STREQ(m->reactions[0]->reaction, "+1");
   tidings_order a_order = m->order;
   tidings_message_free(m);
   ASSERT_EQ(tidings_store_get(store_, b.c_str(), &m, &e), TIDINGS_OK);
@@ -334,20 +347,21 @@ TEST_F(CApiTest, EditDeleteReactMarkReadAndConversations) {
   EXPECT_STREQ(c->members[1], "bob");
   EXPECT_EQ(c->message_count, 1u);  // the deleted one does not count
   ASSERT_EQ(c->read_marker_count, 1u);
-  EXPECT_STREQ(c->read_markers[0].user, "alice");
-  EXPECT_EQ(tidings_order_compare(c->read_markers[0].up_to, a_order), 0);
+  EXPECT_STREQ(c->read_markers[0]->user, "alice");
+  EXPECT_EQ(tidings_order_compare(c->read_markers[0]->up_to, a_order), 0);
   tidings_conversation_free(c);
   EXPECT_EQ(tidings_store_get_conversation(store_, "nope", &c, &e), TIDINGS_NOT_FOUND);
 
   tidings_conversation_list* list = nullptr;
   ASSERT_EQ(tidings_store_conversations(store_, 0, &list, &e), TIDINGS_OK);
-  ASSERT_EQ(list->count, 2u);
+  ASSERT_EQ(tidings_conversation_list_count(list), 2u);
   // Most recently active first: "general" had the last write (its title).
-  std::vector<std::string> order = {list->items[0].id, list->items[1].id};
+  std::vector<std::string> order = {tidings_conversation_list_at(list, 0)->id,
+                                    tidings_conversation_list_at(list, 1)->id};
   tidings_conversation_list_free(list);
   EXPECT_EQ(order.size(), 2u);
   ASSERT_EQ(tidings_store_conversations(store_, 1, &list, &e), TIDINGS_OK);
-  EXPECT_EQ(list->count, 1u);
+  EXPECT_EQ(tidings_conversation_list_count(list), 1u);
   tidings_conversation_list_free(list);
 }
 
@@ -358,20 +372,20 @@ TEST_F(CApiTest, OutboxStatsVerifyAndRetryDiscardCodes) {
   ASSERT_EQ(tidings_store_react(store_, id.c_str(), "ok", true, &e), TIDINGS_OK);
   Send("other", "three");
 
-  tidings_outbox* ob = nullptr;
+  tidings_outbox_list* ob = nullptr;
   ASSERT_EQ(tidings_store_outbox(store_, nullptr, 0, &ob, &e), TIDINGS_OK) << e.message;
   ExpectCleared(e);
-  ASSERT_EQ(ob->count, 4u);
-  EXPECT_EQ(ob->items[0].kind, TIDINGS_OP_SEND);
-  EXPECT_EQ(ob->items[2].kind, TIDINGS_OP_REACT);
-  EXPECT_STREQ(ob->items[2].message_id, id.c_str());
-  EXPECT_FALSE(ob->items[0].failed);
-  EXPECT_LT(ob->items[0].seq, ob->items[1].seq);
-  uint64_t seq = ob->items[0].seq;
-  tidings_outbox_free(ob);
+  ASSERT_EQ(tidings_outbox_list_count(ob), 4u);
+  EXPECT_EQ(tidings_outbox_list_at(ob, 0)->kind, TIDINGS_OP_SEND);
+  EXPECT_EQ(tidings_outbox_list_at(ob, 2)->kind, TIDINGS_OP_REACT);
+  EXPECT_STREQ(tidings_outbox_list_at(ob, 2)->message_id, id.c_str());
+  EXPECT_FALSE(tidings_outbox_list_at(ob, 0)->failed);
+  EXPECT_LT(tidings_outbox_list_at(ob, 0)->seq, tidings_outbox_list_at(ob, 1)->seq);
+  uint64_t seq = tidings_outbox_list_at(ob, 0)->seq;
+  tidings_outbox_list_free(ob);
   ASSERT_EQ(tidings_store_outbox(store_, "other", 0, &ob, &e), TIDINGS_OK);
-  EXPECT_EQ(ob->count, 1u);
-  tidings_outbox_free(ob);
+  EXPECT_EQ(tidings_outbox_list_count(ob), 1u);
+  tidings_outbox_list_free(ob);
   uint64_t pending = 99, failed = 99;
   ASSERT_EQ(tidings_store_outbox_count(store_, nullptr, &pending, &failed, &e), TIDINGS_OK);
   EXPECT_EQ(pending, 4u);
@@ -499,7 +513,8 @@ TEST_F(CApiTest, ConcurrentWritersAndSubscriberThenClose) {
     threads.emplace_back([this, t] {
       for (int i = 0; i < 25; ++i) {
         std::string body = "t" + std::to_string(t) + "-" + std::to_string(i);
-        tidings_send_request req{};
+        tidings_send_request req;
+        tidings_send_request_init(&req);
         req.conversation_id = "busy";
         req.body = body.data();
         req.body_size = body.size();
@@ -511,9 +526,11 @@ TEST_F(CApiTest, ConcurrentWritersAndSubscriberThenClose) {
   EXPECT_EQ(r.added.load(), 100);
   tidings_message_list* page = nullptr;
   ASSERT_EQ(tidings_store_page_newest(store_, "busy", 1000, &page, nullptr), TIDINGS_OK);
-  EXPECT_EQ(page->count, 100u);
-  for (size_t i = 1; i < page->count; ++i) {
-    EXPECT_LT(tidings_order_compare(page->items[i - 1].order, page->items[i].order), 0);
+  EXPECT_EQ(tidings_message_list_count(page), 100u);
+  for (size_t i = 1; i < tidings_message_list_count(page); ++i) {
+    EXPECT_LT(tidings_order_compare(tidings_message_list_at(page, i - 1)->order,
+                                    tidings_message_list_at(page, i)->order),
+              0);
   }
   tidings_message_list_free(page);
   tidings_store_close(store_);
@@ -529,16 +546,17 @@ TEST_F(CApiTest, ReadOnlyHandleBesideAWriter) {
   EXPECT_EQ(tidings_store_open(path_.c_str(), &key, nullptr, &second, &e), TIDINGS_BUSY)
       << e.message;
   // ...a read-only handle works beside the writer and refuses writes.
-  tidings_open_options o{};
-  o.struct_size = sizeof(o);
+  tidings_open_options o;
+  tidings_open_options_init(&o);
   o.read_only = true;
   tidings_store* ro = nullptr;
   ASSERT_EQ(tidings_store_open(path_.c_str(), &key, &o, &ro, &e), TIDINGS_OK) << e.message;
   tidings_message_list* page = nullptr;
   ASSERT_EQ(tidings_store_page_newest(ro, "c", 10, &page, &e), TIDINGS_OK) << e.message;
-  EXPECT_EQ(page->count, 1u);
+  EXPECT_EQ(tidings_message_list_count(page), 1u);
   tidings_message_list_free(page);
-  tidings_send_request r{};
+  tidings_send_request r;
+  tidings_send_request_init(&r);
   r.conversation_id = "c";
   EXPECT_EQ(tidings_store_send(ro, &r, nullptr, &e), TIDINGS_FAILED_PRECONDITION);
 
@@ -546,30 +564,9 @@ TEST_F(CApiTest, ReadOnlyHandleBesideAWriter) {
   Send("c", "later");
   ASSERT_EQ(tidings_store_refresh(ro, &e), TIDINGS_OK) << e.message;
   ASSERT_EQ(tidings_store_page_newest(ro, "c", 10, &page, &e), TIDINGS_OK);
-  EXPECT_EQ(page->count, 2u);
+  EXPECT_EQ(tidings_message_list_count(page), 2u);
   tidings_message_list_free(page);
   tidings_store_close(ro);
-}
-
-TEST_F(CApiTest, OlderCallersStructSizeIsHonoured) {
-  // A caller built against a header whose tidings_open_options ended before
-  // `durability`: fields past its struct_size are ignored, not read.
-  tidings_store_close(store_);
-  store_ = nullptr;
-  struct Padded {
-    tidings_open_options o;
-  } p;
-  std::memset(&p, 0xAB, sizeof(p));  // garbage after the declared size
-  p.o.struct_size = offsetof(tidings_open_options, durability);
-  p.o.create_if_missing = false;
-  p.o.error_if_exists = false;
-  p.o.read_only = true;
-  tidings_key_source key = tidings_key_raw(kKey);
-  tidings_error e{};
-  ASSERT_EQ(tidings_store_open(path_.c_str(), &key, &p.o, &store_, &e), TIDINGS_OK) << e.message;
-  tidings_send_request r{};
-  r.conversation_id = "c";
-  EXPECT_EQ(tidings_store_send(store_, &r, nullptr, &e), TIDINGS_FAILED_PRECONDITION);
 }
 
 }  // namespace
@@ -614,7 +611,8 @@ TEST_F(CApiTest, SyncStatusAndSyncHandleAgainstADeadEndpoint) {
 
   // The status persisted: a read-only handle (another process) sees it.
   tidings_key_source key = tidings_key_raw(kKey);
-  tidings_open_options o{};
+  tidings_open_options o;
+  tidings_open_options_init(&o);
   o.read_only = true;
   tidings_store* ro = nullptr;
   ASSERT_EQ(tidings_store_open(path_.c_str(), &key, &o, &ro, &e), TIDINGS_OK) << e.message;

@@ -1,5 +1,7 @@
-/* Pure C, linked against libtidings.so only: proves tidings.h is valid C and
- * that the exported symbols are all an app needs. Usage: c_smoke DIR */
+/* Linked against libtidings.so only: proves tidings.h is valid C (and C++:
+ * c_smoke_cxx.cc compiles this file as C++), clean under -Wall -Wextra
+ * -Werror, and that the exported symbols are all an app needs. It follows
+ * the README's C example. Usage: c_smoke DIR */
 #include <stdio.h>
 #include <string.h>
 
@@ -19,9 +21,11 @@ int main(int argc, char** argv) {
   char path[4096], key_path[4096];
   tidings_store* store = NULL;
   tidings_key_source key;
+  tidings_open_options options;
   tidings_send_request req;
   tidings_message* msg = NULL;
   tidings_message_list* page = NULL;
+  const tidings_message* item = NULL;
   const char* body = "hello from C";
   memset(&err, 0, sizeof err);
   if (argc != 2) return 2;
@@ -33,8 +37,7 @@ int main(int argc, char** argv) {
   CHECK(tidings_store_create(path, &key, "c-user", &store, &err) == TIDINGS_OK);
   CHECK(err.code == TIDINGS_OK && err.message[0] == '\0');
 
-  memset(&req, 0, sizeof req);
-  req.struct_size = sizeof req;
+  tidings_send_request_init(&req);
   req.conversation_id = "c-conv";
   req.body = body;
   req.body_size = strlen(body);
@@ -43,11 +46,15 @@ int main(int argc, char** argv) {
   tidings_message_free(msg);
   tidings_store_close(store);
 
-  CHECK(tidings_store_open(path, &key, NULL, &store, &err) == TIDINGS_OK);
+  tidings_open_options_init(&options);
+  options.durability = TIDINGS_DURABILITY_RELAXED;
+  CHECK(tidings_store_open(path, &key, &options, &store, &err) == TIDINGS_OK);
   CHECK(tidings_store_page_newest(store, "c-conv", 10, &page, &err) == TIDINGS_OK);
-  CHECK(page->count == 1);
-  CHECK(page->items[0].body_size == strlen(body));
-  CHECK(memcmp(page->items[0].body, body, strlen(body)) == 0);
+  CHECK(tidings_message_list_count(page) == 1);
+  item = tidings_message_list_at(page, 0);
+  CHECK(item != NULL && item->body_size == strlen(body));
+  CHECK(memcmp(item->body, body, strlen(body)) == 0);
+  CHECK(tidings_message_list_at(page, 1) == NULL);
   tidings_message_list_free(page);
   CHECK(tidings_store_get(store, "missing", &msg, &err) == TIDINGS_NOT_FOUND);
   CHECK(msg == NULL && err.code == TIDINGS_NOT_FOUND);

@@ -7,6 +7,7 @@ Every command runs in a fresh temp dir with a clean environment; output,
 --json parse-ability and exit codes are checked. All failures are collected
 and printed together.
 """
+import base64
 import json
 import os
 import subprocess
@@ -47,6 +48,102 @@ def jsonl(p, what):
 
 def mode(path):
     return os.stat(path).st_mode & 0o777
+
+
+def run_raw(*args, stdin=b"", expect=0):
+    """run() with bytes in and out, for bodies and ids that are not UTF-8."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
+    p = subprocess.run([TIDINGS, *args], input=stdin, capture_output=True, env=e, timeout=60)
+    if p.returncode != expect:
+        failures.append(f"{args}: exit {p.returncode}, expected {expect}; stderr: {p.stderr!r}")
+    return p
+
+
+def jsonl_raw(p, what):
+    """JSON Lines from bytes: the output must be valid UTF-8 and valid JSON."""
+    try:
+        return [json.loads(line) for line in p.stdout.decode("utf-8").splitlines()]
+    except ValueError as err:  # UnicodeDecodeError is a ValueError too
+        failures.append(f"{what}: not UTF-8 JSON Lines ({err}): {p.stdout[:200]!r}")
+        return []
+
+
+def test_key_is_found_where_init_put_it(d):
+    """After `init`, commands find <store>.key without --key-file."""
+    store = os.path.join(d, "found")
+    run("--store", store, "init", "--user", "alice")
+    sent = run("--store", store, "send", "-c", "c", "no key flag").stdout.strip()
+    rows = jsonl(run("--store", store, "--json", "log", "-c", "c"), "log without --key-file")
+    check([r["id"] for r in rows] == [sent], f"the key beside the store opens it: {rows}")
+    check(len(jsonl(run("--json", "stats", env={"TIDINGS_STORE": store}), "stats via env")) == 1,
+          "TIDINGS_STORE alone finds the key too")
+    # An explicit key still wins over the one beside the store.
+    other = os.path.join(d, "found-other.key")
+    run("--store", os.path.join(d, "found-other"), "--key-file", other, "init", "--user", "x")
+    p = run("--store", store, "--key-file", other, "stats", expect=EXIT_KEY)
+    check("key does not open" in p.stderr, f"--key-file is used, not <store>.key: {p.stderr}")
+    # The key found beside the store is held to the same mode rule.
+    os.chmod(store + ".key", 0o644)
+    p = run("--store", store, "stats", expect=EXIT_KEY)
+    check("chmod 600" in p.stderr, f"a loose <store>.key is refused: {p.stderr}")
+    os.chmod(store + ".key", 0o600)
+
+
+def test_conversations_json_has_members_and_read_markers(d):
+    store = os.path.join(d, "members")
+    run("--store", store, "init", "--user", "alice")
+    g = ["--store", store, "--key-file", store + ".key"]
+    run(*g, "send", "-c", "general", "hi")
+    run(*g, "conversation", "general", "--title", "General", "--member", "alice", "--member", "bob")
+    convs = jsonl(run(*g, "--json", "conversations"), "conversations --json")
+    check(len(convs) == 1 and convs[0].get("members") == ["alice", "bob"], f"members: {convs}")
+    check(convs and convs[0].get("read_markers") == {}, f"no read markers yet: {convs}")
+    run(*g, "mark-read", "-c", "general")
+    last = (jsonl(run(*g, "--json", "log", "-c", "general"), "log") or [{}])[-1]
+    convs = jsonl(run(*g, "--json", "conversations"), "conversations --json after mark-read")
+    marker = convs[0].get("read_markers", {}).get("alice", {}) if convs else {}
+    check(marker.get("order") == last["order"] and marker.get("time") == last["time"],
+          f"alice's read marker is at the last message: {marker} vs {last}")
+    check(convs and convs[0].get("unread") == 0 and convs[0].get("remote_ids") == {},
+          f"conversation json: {convs}")
+
+
+def test_bodies_that_are_not_utf8(d):
+    store = os.path.join(d, "bytes")
+    run("--store", store, "init", "--user", "alice")
+    g = ["--store", store, "--key-file", store + ".key"]
+    run(*g, "send", "-c", "c", "a text message")
+    # Text (the default type) that is not UTF-8 is refused, with what to do.
+    bad = b"caf\xe9 latin-1\n"
+    p = run_raw(*g, "send", "-c", "c", stdin=bad, expect=EXIT_USAGE)
+    err = p.stderr.decode()
+    check(err.startswith("tidings: ") and "not valid UTF-8" in err and "--content-type" in err,
+          f"non-UTF-8 text explained: {err}")
+    p = run_raw(*g, "send", "-c", "c", "--content-type", "text/markdown", stdin=bad,
+                expect=EXIT_USAGE)
+    # With a binary type the bytes are kept exactly, trailing newline and all.
+    blob = bytes(range(256)) + b"\n"
+    run_raw(*g, "send", "-c", "c", "--content-type", "application/octet-stream", stdin=blob)
+    rows = jsonl_raw(run_raw(*g, "--json", "log", "-c", "c"), "log --json with a binary body")
+    check(len(rows) == 2, f"the refused sends stored nothing: {rows}")
+    if len(rows) == 2:
+        check(rows[0].get("body") == "a text message" and "body_base64" not in rows[0],
+              f"text stays text: {rows[0]}")
+        check("body" not in rows[1] and base64.b64decode(rows[1].get("body_base64", "")) == blob,
+              f"bytes round-trip as body_base64: {rows[1]}")
+        # The human log does not print the raw bytes.
+        line = run(*g, "log", "-c", "c").stdout.splitlines()[1]
+        check("(257 bytes of application/octet-stream)" in line, f"binary in log: {line}")
+        # A text message cannot be edited into bytes that are not UTF-8.
+        run_raw(*g, "edit", rows[0]["id"], b"\xff", expect=EXIT_USAGE)
+        run_raw(*g, "edit", rows[1]["id"], b"\xff")
+    # Names that are not UTF-8 (from argv) still give valid JSON.
+    run_raw(*g, "send", "-c", b"room-\xff", "hello")
+    convs = jsonl_raw(run_raw(*g, "--json", "conversations"), "conversations with a bad id")
+    check(any(c["id"] == "room-\ufffd" for c in convs), f"invalid bytes become U+FFFD: {convs}")
+    rows = jsonl_raw(run_raw(*g, "--json", "log", "-c", b"room-\xff"), "log of a bad id")
+    check([r["body"] for r in rows] == ["hello"], f"log --json of a non-UTF-8 id: {rows}")
+    check(len(jsonl_raw(run_raw(*g, "export"), "export")) == 3, "export is valid JSON Lines")
 
 
 with tempfile.TemporaryDirectory() as d:
@@ -189,8 +286,10 @@ with tempfile.TemporaryDirectory() as d:
     run(*g, "send", "-c", "general", "x" * 70000, expect=EXIT_USAGE)
     p = run("stats", expect=EXIT_USAGE)
     check("--store" in p.stderr, "no store: says to pass --store")
-    p = run("--store", store, "stats", expect=EXIT_USAGE)  # no key and no terminal
-    check("TIDINGS_PASSPHRASE" in p.stderr, f"no key: says how to give one: {p.stderr}")
+    # No key given, none beside the store, and no terminal.
+    p = run("--store", os.path.join(d, "keyless"), "stats", expect=EXIT_USAGE)
+    check("TIDINGS_PASSPHRASE" in p.stderr and "keyless.key" in p.stderr,
+          f"no key: says where it looked and how to give one: {p.stderr}")
     # Environment variables stand in for the flags.
     env = {"TIDINGS_STORE": store, "TIDINGS_KEY_FILE": key}
     check(len(jsonl(run("--json", "log", "-c", "general", env=env), "env log")) == 5,
@@ -237,6 +336,11 @@ with tempfile.TemporaryDirectory() as d:
                         f.write(bytes([b[0] ^ 0x40]))
     p = run(*g, "verify", expect=EXIT_CORRUPT)
     check(p.stderr.startswith("tidings:") and "backup" in p.stderr, f"corruption explained: {p.stderr}")
+
+    for test in (test_key_is_found_where_init_put_it,
+                 test_conversations_json_has_members_and_read_markers,
+                 test_bodies_that_are_not_utf8):
+        test(d)
 
 if failures:
     print("FAILED:\n  " + "\n  ".join(failures))
