@@ -18,12 +18,14 @@
 #include "backend_harness.h"
 #include "sync/core/reconciler.h"
 #include "tests/common/pull_all.h"
+#include "tests/common/same_conversation.h"
 #include "tests/engine/test_util.h"
 
 namespace tidings::conformance {
 namespace {
 
 using engine::Operation;
+using tidings::testing::ExpectSameConversation;
 using tidings::testing::PullAll;
 using tidings::testing::TempDir;
 
@@ -78,6 +80,19 @@ class BackendConformance : public ::testing::TestWithParam<std::string> {
     auto d = std::make_unique<Device>(*harness_, dir_, User(name));
     return d->ok() ? std::move(d) : nullptr;
   }
+  // Two devices, alice's and bob's, each with the conversation of both
+  // (null on a failure already reported).
+  std::pair<std::unique_ptr<Device>, std::unique_ptr<Device>> AliceAndBob(const std::string& conv) {
+    auto a = NewDevice("alice"), b = NewDevice("bob");
+    const std::vector<std::string> members = {User("alice"), User("bob")};
+    for (Device* d : {a.get(), b.get()}) {
+      if (d == nullptr || !d->store().PutConversation(conv, "Visit", members).ok()) {
+        ADD_FAILURE() << "cannot make the conversation on both devices";
+        return {};
+      }
+    }
+    return {std::move(a), std::move(b)};
+  }
   // Syncs every device in turn, `rounds` times.
   static void SyncRounds(std::initializer_list<Device*> devices, int rounds) {
     for (int round = 0; round < rounds; ++round) {
@@ -93,37 +108,14 @@ Result<std::vector<engine::Message>> All(engine::Store& store, const std::string
   return store.Page({.conversation_id = conv, .limit = 1000});
 }
 
-// The two stores show the same conversation: same messages in the same
-// order, with the same bodies, deletions, reactions and read markers.
-void ExpectSameConversation(engine::Store& a, engine::Store& b, const std::string& conv,
-                            size_t expected) {
-  auto pa = All(a, conv), pb = All(b, conv);
-  ASSERT_TRUE(pa.ok() && pb.ok());
-  ASSERT_EQ(pa->size(), expected);
-  ASSERT_EQ(pb->size(), expected);
-  for (size_t i = 0; i < expected; ++i) {
-    EXPECT_EQ((*pa)[i].id, (*pb)[i].id) << i;
-    EXPECT_EQ((*pa)[i].order, (*pb)[i].order) << i;
-    EXPECT_EQ((*pa)[i].body, (*pb)[i].body) << i;
-    EXPECT_EQ((*pa)[i].deleted, (*pb)[i].deleted) << i;
-    EXPECT_EQ((*pa)[i].reactions, (*pb)[i].reactions) << i;
-  }
-  auto ca = a.GetConversation(conv), cb = b.GetConversation(conv);
-  ASSERT_TRUE(ca.ok() && cb.ok());
-  EXPECT_EQ(ca->read_markers, cb->read_markers);
-}
-
 bool Contains(const std::vector<std::string>& v, const std::string& x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
 
 TEST_P(BackendConformance, TwoStoresConvergeAfterOfflineWrites) {
-  auto a = NewDevice("alice"), b = NewDevice("bob");
-  ASSERT_TRUE(a && b);
   const std::string conv = "offline";
-  const std::vector<std::string> members = {User("alice"), User("bob")};
-  ASSERT_TRUE(a->store().PutConversation(conv, "Visit", members).ok());
-  ASSERT_TRUE(b->store().PutConversation(conv, "Visit", members).ok());
+  auto [a, b] = AliceAndBob(conv);
+  ASSERT_TRUE(a && b);
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(a->store().Send({.conversation_id = conv, .body = "a" + std::to_string(i)}).ok());
     ASSERT_TRUE(b->store().Send({.conversation_id = conv, .body = "b" + std::to_string(i)}).ok());
@@ -147,12 +139,9 @@ TEST_P(BackendConformance, TwoStoresConvergeAfterOfflineWrites) {
 }
 
 TEST_P(BackendConformance, EditsDeletesReactionsAndReadMarkersConverge) {
-  auto a = NewDevice("alice"), b = NewDevice("bob");
-  ASSERT_TRUE(a && b);
   const std::string conv = "changes";
-  const std::vector<std::string> members = {User("alice"), User("bob")};
-  ASSERT_TRUE(a->store().PutConversation(conv, "Visit", members).ok());
-  ASSERT_TRUE(b->store().PutConversation(conv, "Visit", members).ok());
+  auto [a, b] = AliceAndBob(conv);
+  ASSERT_TRUE(a && b);
   auto typo = a->store().Send({.conversation_id = conv, .body = "typo"});
   auto oops = b->store().Send({.conversation_id = conv, .body = "oops"});
   auto kept = b->store().Send({.conversation_id = conv, .body = "kept"});

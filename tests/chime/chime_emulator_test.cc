@@ -16,6 +16,7 @@
 #include "sync/chime/chime_json.h"
 #include "sync/core/reconciler.h"
 #include "tests/common/pull_all.h"
+#include "tests/common/same_conversation.h"
 
 namespace tidings::chime {
 namespace {
@@ -90,21 +91,7 @@ std::unique_ptr<engine::Store> Open(const tidings::testing::TempDir& dir, const 
   return std::move(*s);
 }
 
-void ExpectSameConversation(engine::Store& a, engine::Store& b, const std::string& conv,
-                            size_t expected) {
-  auto pa = a.Page({.conversation_id = conv, .limit = 1000});
-  auto pb = b.Page({.conversation_id = conv, .limit = 1000});
-  ASSERT_TRUE(pa.ok() && pb.ok());
-  ASSERT_EQ(pa->size(), expected);
-  ASSERT_EQ(pb->size(), expected);
-  for (size_t i = 0; i < expected; ++i) {
-    EXPECT_EQ((*pa)[i].id, (*pb)[i].id) << i;
-    EXPECT_EQ((*pa)[i].order, (*pb)[i].order) << i;
-    EXPECT_EQ((*pa)[i].body, (*pb)[i].body) << i;
-    EXPECT_EQ((*pa)[i].deleted, (*pb)[i].deleted) << i;
-    EXPECT_EQ((*pa)[i].reactions, (*pb)[i].reactions) << i;
-  }
-}
+using tidings::testing::ExpectSameConversation;
 
 TEST_F(Emulator, Boto3AndTidingsReadEachOther) {
   tidings::testing::TempDir dir;
