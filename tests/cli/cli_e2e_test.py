@@ -9,9 +9,11 @@ a case are reported together (tests/common/tidings_unittest.py).
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 import tidings_unittest  # noqa: E402
@@ -87,12 +89,31 @@ class Init(CliTestCase):
 
 class WithMessages(CliTestCase):
     """alice's store with 4 messages in general (one edited, one deleted, one
-    with a reaction), 1 in random, general marked read: 9 operations queued."""
+    with a reaction), 1 in random, general marked read: 9 operations queued.
+    Made once by CLI commands (checked), then copied for each case."""
+
+    _template = None  # (dir, message ids, failed checks of making it)
 
     def setUp(self):
         super().setUp()
-        run, check, g = self.run_cli, self.check, self.g
-        run("--store", self.store, "init", "--user", "alice")
+        if WithMessages._template is None:
+            made = tempfile.TemporaryDirectory()
+            unittest.addModuleCleanup(made.cleanup)
+            failed_before = len(self._failed_checks)
+            ids = self.populate(os.path.join(made.name, "store"))
+            WithMessages._template = (made.name, ids, self._failed_checks[failed_before:])
+        else:
+            made, ids, failed = WithMessages._template
+            for what in failed:
+                self.check(False, f"making the store: {what}")
+            shutil.copytree(os.path.join(made, "store"), self.store)
+            shutil.copy2(os.path.join(made, "store.key"), self.key)
+        self.ids = list(ids)
+
+    def populate(self, store):
+        run, check = self.run_cli, self.check
+        g = ["--store", store, "--key-file", store + ".key"]
+        run("--store", store, "init", "--user", "alice")
         ids = []
         for i in range(3):
             ids.append(run(*g, "send", "-c", "general", f"hello {i}").stdout.strip())
@@ -106,7 +127,10 @@ class WithMessages(CliTestCase):
         run(*g, "edit", "no-such-id", "x", expect=EXIT_NOT_FOUND)
         run(*g, "mark-read", "-c", "general")
         run(*g, "mark-read", "-c", "nope", expect=EXIT_NOT_FOUND)
-        self.ids = ids
+        if store != self.store:
+            shutil.copytree(store, self.store)
+            shutil.copy2(store + ".key", self.key)
+        return ids
 
 
 class Log(WithMessages):
