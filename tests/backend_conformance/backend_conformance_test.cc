@@ -72,9 +72,11 @@ class BackendConformance : public ::testing::TestWithParam<std::string> {
     harness_ = *harness;
   }
 
-  // A user of this case alone (cases share the server).
+  // A user of this case alone (the cases of a backend share its server):
+  // "alice-TwoStoresConvergeAfterOfflineWrites".
   std::string User(const std::string& name) const {
-    return name + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    const std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    return name + "-" + test.substr(0, test.find('/'));  // without the "/backend" suffix
   }
   std::unique_ptr<Device> NewDevice(const std::string& name) {
     auto d = std::make_unique<Device>(*harness_, dir_, User(name));
