@@ -10,17 +10,12 @@
 #include <cstring>
 #include <thread>
 
+#include "common/clock.h"
 #include "crypto/hash.h"
 #include "crypto/keys.h"
 
 namespace tidings::daemon {
 namespace {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 Result<crypto::KeySource> MakeKey(const ClientKey& key) {
   switch (key.kind) {
@@ -134,14 +129,15 @@ Result<Fields> CallDaemon(const std::string& store_path, const ClientKey& key, F
                               .count())));
   }
   const std::string socket_path = store_path + "/" + kSocketName;
-  const int64_t deadline = NowMs() + deadline_ms;
+  const int64_t deadline = MonotonicMs() + deadline_ms;
   std::string secret;
   bool secret_fresh = false;
   int auth_refusals = 0;
   Status last = Busy("the store stayed busy and no daemon answered on " + socket_path +
                      "; check that the daemon runs (`systemctl status tidings-daemon`)");
-  for (int attempt = 0; NowMs() < deadline; ++attempt) {
-    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(attempt < 10 ? 20 : 100));
+  for (int attempt = 0; MonotonicMs() < deadline; ++attempt) {
+    if (attempt > 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(attempt < 10 ? 20 : 100));
     int fd = Connect(socket_path);
     if (fd < 0) {
       // No daemon listening: write directly once the lock is free.

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <vector>
 
+#include "common/clock.h"
 #include "daemon/backend_stats.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
@@ -42,12 +43,6 @@ const sigset_t& HandledSignals() {
     return s;
   }();
   return set;
-}
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 std::string Join(const std::vector<std::string>& v, const char* sep = ",") {
@@ -162,7 +157,7 @@ class Daemon {
   std::unique_ptr<engine::Store> store_;
   std::unique_ptr<SocketServer> socket_;
   std::unique_ptr<MetricsServer> metrics_;
-  const int64_t started_ms_ = NowMs();
+  const int64_t started_ms_ = WallMs();
 
   std::mutex mu_;  // guards runtimes_ and stats_; taken by HTTP handlers and socket hooks
   std::vector<std::shared_ptr<Runtime>> runtimes_;
@@ -323,7 +318,7 @@ void Daemon::CountSocket(const std::string& op, const std::string& result) {
 
 std::string Daemon::Metrics() {
   std::ostringstream o;
-  const int64_t now = NowMs();
+  const int64_t now = WallMs();
   auto header = [&](const char* name, const char* type, const char* help) {
     o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
   };
@@ -429,7 +424,7 @@ std::string Daemon::Metrics() {
 }
 
 void Daemon::Supervise() {
-  const int64_t now = NowMs();
+  const int64_t now = WallMs();
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& rt : runtimes_) {
     Status err = rt->engine->last_error();
@@ -546,14 +541,15 @@ Status Daemon::Run() {
       config_.durability == "relaxed" ? engine::Durability::kRelaxed : engine::Durability::kSync;
   // A writer that holds the store for a moment (`tidings send` while no
   // daemon ran, an app at boot) delays the start instead of failing it.
-  const int64_t busy_until = NowMs() + kBusyWaitMs;
+  const int64_t busy_until = MonotonicMs() + kBusyWaitMs;
   for (bool logged = false;;) {
     auto opened = engine::Store::Open(config_.store_path, KeyFor(config_), so);
     if (opened.ok()) {
       store_ = std::move(opened).value();
       break;
     }
-    if (opened.status().code() != Code::kBusy || NowMs() >= busy_until) return opened.status();
+    if (opened.status().code() != Code::kBusy || MonotonicMs() >= busy_until)
+      return opened.status();
     if (!logged) {
       Log(LogLevel::kInfo, "store.busy_waiting",
           {{"store", config_.store_path}, {"wait_ms", std::to_string(kBusyWaitMs)}});
@@ -627,14 +623,15 @@ Status Daemon::Run() {
     }
     Supervise();
   }
-  const int64_t stop_start = NowMs();
+  const int64_t stop_start = MonotonicMs();
   // New writes stop first (those being executed are committed and answered),
   // then sync, then the endpoints; the store closes last.
   if (socket_) socket_->Stop();
   StopSync();
   if (metrics_) metrics_->Stop();
   store_.reset();
-  Log(LogLevel::kInfo, "daemon.stopped", {{"shutdown_ms", std::to_string(NowMs() - stop_start)}});
+  Log(LogLevel::kInfo, "daemon.stopped",
+      {{"shutdown_ms", std::to_string(MonotonicMs() - stop_start)}});
   return Status::Ok();
 }
 

@@ -58,7 +58,7 @@ class Backend {
   // The conversation's member list changed after EnsureConversation made it
   // remotely (`remote_id` is what that returned): adds the members the remote
   // side lacks. Members are never removed here. Default: nothing to do (a
-  // backend without membership, such as DynamoDB).
+  // backend without membership, such as the simulator's).
   virtual Status AddMembers(const engine::Conversation& /*conversation*/,
                             const std::string& /*remote_id*/) {
     return Status::Ok();

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <benchmark/benchmark.h>
-#include <stdlib.h>
 
 #include <algorithm>
 #include <chrono>
@@ -11,6 +10,8 @@
 #include <filesystem>
 #include <string>
 #include <vector>
+
+#include "tests/common/temp_dir.h"
 
 namespace bench {
 
@@ -75,18 +76,17 @@ inline std::string ConvId(uint64_t i) {
   return "conversation-" + std::to_string(i % kConversations);
 }
 
-class TempDir {
+// Under $TIDINGS_BENCH_DIR (default /tmp), so a run can put the fixture on
+// the disk it measures.
+class TempDir : public tidings::testing::TempDir {
  public:
-  TempDir() {
-    const char* base = std::getenv("TIDINGS_BENCH_DIR");
-    std::string tmpl = std::string(base ? base : "/tmp") + "/tidings-bench-XXXXXX";
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
+  TempDir() : tidings::testing::TempDir("tidings-bench", Parent()) {}
 
  private:
-  std::string path_;
+  static std::filesystem::path Parent() {
+    const char* base = std::getenv("TIDINGS_BENCH_DIR");
+    return base ? base : "/tmp";
+  }
 };
 
 inline uint64_t DirBytes(const std::string& path) {

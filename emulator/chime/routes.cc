@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
 #include "crypto/hash.h"
 #include "emulator/chime/journal.h"
 #include "sync/aws/json.h"
@@ -50,12 +51,6 @@ const char* QueryMember(const std::string& name) {
   for (const auto& [q, m] : kNames)
     if (name == q) return m;
   return nullptr;
-}
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 std::string HttpDate() {
@@ -305,7 +300,7 @@ struct Server::Impl {
     tidings::http::Request signed_req{
         req.method, "http://" + req.get_header_value("Host") + req.target, {}, req.body};
     for (const auto& [k, v] : req.headers) signed_req.headers.emplace_back(k, v);
-    if (auto err = VerifySigV4(options.auth, signed_req, NowMs() / 1000)) {
+    if (auto err = VerifySigV4(options.auth, signed_req, tidings::WallMs() / 1000)) {
       return SendError(res, err->status, err->code, err->message);
     }
     auto call = ParseRequest(req.method, req.target, req.body);
@@ -328,7 +323,7 @@ struct Server::Impl {
                          "injected: server error, nothing applied");
       }
       if (mutation) {
-        call->f["_at"] = std::to_string(NowMs());
+        call->f["_at"] = std::to_string(tidings::WallMs());
         char id[40];
         std::snprintf(id, sizeof(id), "%016llx%016llx", static_cast<unsigned long long>(ids()),
                       static_cast<unsigned long long>(ids()));

@@ -8,16 +8,11 @@
 #include <random>
 #include <thread>
 
+#include "common/clock.h"
 #include "sync/aws/json.h"
 
 namespace tidings::aws {
 namespace {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // "Tue, 24 Nov 2026 14:03:05 GMT" -> Unix ms, 0 if unparsable.
 int64_t ParseHttpDate(const std::string& s) {
@@ -88,7 +83,7 @@ AwsTransport::AwsTransport(ServiceConfig config, std::shared_ptr<CredentialsProv
                            std::unique_ptr<http::HttpClient> http)
     : config_(std::move(config)), credentials_(std::move(credentials)), http_(std::move(http)) {}
 
-int64_t AwsTransport::ServerNowMs() const { return NowMs() + skew_ms_; }
+int64_t AwsTransport::ServerNowMs() const { return WallMs() + skew_ms_; }
 
 Result<http::Response> AwsTransport::Send(const http::Request& request) {
   static thread_local std::mt19937_64 rng(std::random_device{}());
@@ -113,7 +108,7 @@ Result<http::Response> AwsTransport::Send(const http::Request& request) {
     } else {
       if (int64_t server = ParseHttpDate(resp->Header("date")); server != 0) {
         // Only trust large differences: the header has one-second resolution.
-        int64_t diff = server - NowMs();
+        int64_t diff = server - WallMs();
         if (diff > 60'000 || diff < -60'000) skew_ms_ = diff;
       }
       if (resp->status >= 200 && resp->status < 300) {
@@ -144,7 +139,7 @@ Result<http::Response> AwsTransport::Send(const http::Request& request) {
           (Contains(e.message, "Signature expired") || Contains(e.message, "skew") ||
            e.type == "RequestTimeTooSkewed")) {
         if (int64_t server = ParseHttpDate(resp->Header("date")); server != 0) {
-          skew_ms_ = server - NowMs();
+          skew_ms_ = server - WallMs();
           skew_retried = true;
           --attempt;
           continue;

@@ -1,18 +1,13 @@
 #include "sync/aws/credentials.h"
 
-#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <map>
 
+#include "common/clock.h"
+
 namespace tidings::aws {
 namespace {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string Env(const char* name) {
   const char* v = std::getenv(name);
@@ -66,7 +61,7 @@ class Callback final : public CredentialsProvider {
       : fetch_(std::move(fetch)), before_(before) {}
   Result<Credentials> Get() override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (cached_ && (cached_->expires_at_ms == 0 || cached_->expires_at_ms - before_ > NowMs())) {
+    if (cached_ && (cached_->expires_at_ms == 0 || cached_->expires_at_ms - before_ > WallMs())) {
       return *cached_;
     }
     auto fresh = fetch_();

@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <charconv>
-#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <set>
 
+#include "common/clock.h"
 #include "crypto/hash.h"
 #include "sync/aws/json.h"
 #include "sync/aws/sigv4.h"
@@ -19,12 +19,6 @@ constexpr int64_t kListingMaxAgeMs = 30'000;  // refresh for unknown conversatio
 constexpr size_t kMaxSeen = 256;              // boundary ids kept in the cursor
 constexpr size_t kMaxKnown = 4096;            // message id -> Chime id cache
 constexpr char kCursorVersion[] = "c1";
-
-int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string Enc(std::string_view s) { return aws::UriEncode(s, /*encode_slash=*/true); }
 
@@ -312,7 +306,7 @@ Result<std::vector<std::string>> ChimeBackend::ListConversations() {
     channels_[id] = arn;
     out.push_back(id);
   }
-  listed_at_ms_ = SteadyMs();
+  listed_at_ms_ = MonotonicMs();
   return out;
 }
 
@@ -323,7 +317,7 @@ Result<std::string> ChimeBackend::ResolveChannel(const std::string& conversation
   if (StartsWith(conversation_id, "chime:")) {
     return config_.app_instance_arn + "/channel/" + conversation_id.substr(6);
   }
-  if (listed_at_ms_ < 0 || SteadyMs() - listed_at_ms_ > kListingMaxAgeMs) {
+  if (listed_at_ms_ < 0 || MonotonicMs() - listed_at_ms_ > kListingMaxAgeMs) {
     TIDINGS_RETURN_IF_ERROR(ListConversations().status());
     if (auto it = channels_.find(conversation_id); it != channels_.end()) return it->second;
   }

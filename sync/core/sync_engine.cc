@@ -4,15 +4,11 @@
 #include <chrono>
 #include <random>
 
+#include "common/clock.h"
+
 namespace tidings::sync {
 
 namespace {
-
-int64_t SystemNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 Reconciler::Random DefaultRandom() {
   auto rng = std::make_shared<std::mt19937_64>(std::random_device{}());
@@ -29,7 +25,7 @@ std::string Fingerprint(const ConversationStatus& s) {
 }  // namespace
 
 SyncEngine::SyncEngine(engine::Store* store, Backend* backend, SyncConfig config)
-    : SyncEngine(store, backend, config, SystemNowMs, DefaultRandom()) {}
+    : SyncEngine(store, backend, config, WallMs, DefaultRandom()) {}
 
 SyncEngine::SyncEngine(engine::Store* store, Backend* backend, SyncConfig config,
                        Reconciler::Clock clock, Reconciler::Random random)

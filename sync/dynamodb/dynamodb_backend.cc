@@ -98,6 +98,10 @@ Result<std::string> DynamoBackend::EnsureConversation(const engine::Conversation
   return "c#" + c.id;
 }
 
+Status DynamoBackend::AddMembers(const engine::Conversation& c, const std::string& /*remote_id*/) {
+  return EnsureConversation(c).status();
+}
+
 Result<std::vector<sync::PushAck>> DynamoBackend::Push(const std::string& conv,
                                                        std::span<const engine::Operation> ops) {
   const std::string pk = "c#" + conv;

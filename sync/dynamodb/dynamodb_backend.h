@@ -42,6 +42,10 @@ class DynamoBackend final : public sync::Backend {
   std::string_view name() const override { return "dynamodb"; }
   size_t max_batch() const override { return 100; }
   Result<std::string> EnsureConversation(const engine::Conversation& conversation) override;
+  // Writes the membership items again (idempotent), so members added later
+  // list the conversation.
+  Status AddMembers(const engine::Conversation& conversation,
+                    const std::string& remote_id) override;
   Result<std::vector<sync::PushAck>> Push(const std::string& conversation_id,
                                           std::span<const engine::Operation> ops) override;
   Result<sync::PullPage> Pull(const std::string& conversation_id, std::string_view cursor,

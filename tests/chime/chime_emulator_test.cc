@@ -1,7 +1,8 @@
 // The Chime backend against the real emulator (tidings-chime-local, started
-// by the test on 127.0.0.1 with an ephemeral port; SigV4 verified): two
-// stores converge, boto3 interop both ways, throttling and 5xx without
-// duplicates, an emulator restart mid-pull, removal from a channel.
+// by the test on 127.0.0.1 with an ephemeral port; SigV4 verified): boto3
+// interop both ways, throttling and 5xx without duplicates, an emulator
+// restart mid-pull, removal from a channel. Convergence is the backend
+// conformance suite's (tests/backend_conformance).
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -14,6 +15,8 @@
 #include "sync/chime/chime_backend.h"
 #include "sync/chime/chime_json.h"
 #include "sync/core/reconciler.h"
+#include "tests/common/pull_all.h"
+#include "tests/common/same_conversation.h"
 
 namespace tidings::chime {
 namespace {
@@ -55,17 +58,7 @@ class Emulator : public ::testing::Test {
   std::vector<engine::Operation> ServerOps(const std::string& user, const std::string& conv) {
     auto b = Backend(user);
     EXPECT_TRUE(b->ListConversations().ok());
-    std::vector<engine::Operation> all;
-    std::string cursor;
-    for (int i = 0; i < 1000; ++i) {
-      auto page = b->Pull(conv, cursor, 50);
-      EXPECT_TRUE(page.ok()) << page.status().ToString();
-      if (!page.ok()) break;
-      all.insert(all.end(), page->ops.begin(), page->ops.end());
-      cursor = page->next_cursor;
-      if (!page->has_more) break;
-    }
-    return all;
+    return tidings::testing::PullAll(*b, conv, 50);
   }
 
   std::string Python(const std::string& user, const std::string& args) {
@@ -98,105 +91,7 @@ std::unique_ptr<engine::Store> Open(const tidings::testing::TempDir& dir, const 
   return std::move(*s);
 }
 
-void ExpectSameConversation(engine::Store& a, engine::Store& b, const std::string& conv,
-                            size_t expected) {
-  auto pa = a.Page({.conversation_id = conv, .limit = 1000});
-  auto pb = b.Page({.conversation_id = conv, .limit = 1000});
-  ASSERT_TRUE(pa.ok() && pb.ok());
-  ASSERT_EQ(pa->size(), expected);
-  ASSERT_EQ(pb->size(), expected);
-  for (size_t i = 0; i < expected; ++i) {
-    EXPECT_EQ((*pa)[i].id, (*pb)[i].id) << i;
-    EXPECT_EQ((*pa)[i].order, (*pb)[i].order) << i;
-    EXPECT_EQ((*pa)[i].body, (*pb)[i].body) << i;
-    EXPECT_EQ((*pa)[i].deleted, (*pb)[i].deleted) << i;
-    EXPECT_EQ((*pa)[i].reactions, (*pb)[i].reactions) << i;
-  }
-}
-
-TEST_F(Emulator, TwoStoresConvergeWithOfflineSendsEditsAndDeletes) {
-  tidings::testing::TempDir dir;
-  auto a = Open(dir, "alice"), b = Open(dir, "bob");
-  ASSERT_TRUE(a->PutConversation("visit-1", "Visit", {"alice", "bob"}).ok());
-  ASSERT_TRUE(b->PutConversation("visit-1", "Visit", {"alice", "bob"}).ok());
-  for (int i = 0; i < 5; ++i) {
-    ASSERT_TRUE(
-        a->Send({.conversation_id = "visit-1", .body = "from alice " + std::to_string(i)}).ok());
-    ASSERT_TRUE(
-        b->Send({.conversation_id = "visit-1", .body = "from bob " + std::to_string(i)}).ok());
-  }
-  std::string cipher = {'\x01', '\xff', '\x00', '\x80'};
-  ASSERT_TRUE(a->Send({.conversation_id = "visit-1", .body = cipher}).ok());
-  auto edited = a->Send({.conversation_id = "visit-1", .body = "typo"});
-  ASSERT_TRUE(a->Edit(edited->id, "fixed").ok());
-  auto gone = b->Send({.conversation_id = "visit-1", .body = "oops"});
-  ASSERT_TRUE(b->Delete(gone->id).ok());
-
-  auto ba = Backend("alice"), bb = Backend("bob");
-  Clock ca, cb;
-  sync::Reconciler ra(a.get(), ba.get(), {}, std::ref(ca), [] { return 1; });
-  sync::Reconciler rb(b.get(), bb.get(), {}, std::ref(cb), [] { return 1; });
-  for (int round = 0; round < 3; ++round) {
-    ASSERT_TRUE(ra.SyncAll().ok());
-    ASSERT_TRUE(rb.SyncAll().ok());
-    if (round == 0) {  // bob has alice's messages now
-      ASSERT_TRUE(b->React(edited->id, "ok", true).ok());
-    }
-  }
-  EXPECT_TRUE(a->Outbox(0)->empty());
-  EXPECT_TRUE(b->Outbox(0)->empty());
-  ExpectSameConversation(*a, *b, "visit-1", 13);
-  EXPECT_EQ(b->Get(edited->id)->body, "fixed");
-  EXPECT_EQ(b->Get(edited->id)->reactions.size(), 1u);
-  EXPECT_TRUE(a->Get(gone->id)->deleted);
-  auto page = b->Page({.conversation_id = "visit-1", .limit = 100});
-  bool found_cipher = false;
-  for (const auto& m : *page) found_cipher = found_cipher || m.body == cipher;
-  EXPECT_TRUE(found_cipher) << "binary bodies arrive byte for byte";
-  auto mine = a->Page({.conversation_id = "visit-1", .limit = 100});
-  ASSERT_TRUE(mine.ok());
-  for (const auto& m : *mine) EXPECT_EQ(m.state, engine::MessageState::kSent);
-  // One channel, and every operation exactly once on the server.
-  auto listed = bb->ListConversations();
-  ASSERT_TRUE(listed.ok());
-  EXPECT_EQ(*listed, std::vector<std::string>{"visit-1"});
-  std::map<std::string, int> count;
-  for (const auto& op : ServerOps("alice", "visit-1")) count[op.op_id]++;
-  EXPECT_EQ(count.size(), 16u);  // 13 sends (one deleted), edit, delete, reaction
-  for (const auto& [id, n] : count) EXPECT_EQ(n, 1) << id;
-}
-
-// A member added to a conversation after its channel exists joins the
-// channel with the next push, and reads what was said before.
-TEST_F(Emulator, MembersAddedLaterJoinTheChannel) {
-  tidings::testing::TempDir dir;
-  auto a = Open(dir, "alice"), c = Open(dir, "carol");
-  ASSERT_TRUE(a->PutConversation("visit-2", "Visit", {"alice", "bob"}).ok());
-  ASSERT_TRUE(a->Send({.conversation_id = "visit-2", .body = "before carol"}).ok());
-  auto ba = Backend("alice");
-  Clock ca;
-  sync::Reconciler ra(a.get(), ba.get(), {}, std::ref(ca), [] { return 1; });
-  ASSERT_TRUE(ra.SyncAll().ok());
-  auto listed = Backend("carol")->ListConversations();
-  ASSERT_TRUE(listed.ok());
-  EXPECT_TRUE(listed->empty()) << "carol is not a member yet";
-
-  ASSERT_TRUE(a->PutConversation("visit-2", "Visit", {"alice", "bob", "carol"}).ok());
-  ASSERT_TRUE(a->Send({.conversation_id = "visit-2", .body = "welcome carol"}).ok());
-  ASSERT_TRUE(ra.SyncAll().ok());
-  auto bc = Backend("carol");
-  listed = bc->ListConversations();
-  ASSERT_TRUE(listed.ok());
-  EXPECT_EQ(*listed, std::vector<std::string>{"visit-2"});
-  Clock cc;
-  sync::Reconciler rc(c.get(), bc.get(), {}, std::ref(cc), [] { return 1; });
-  for (int round = 0; round < 2; ++round) ASSERT_TRUE(rc.SyncAll().ok());
-  auto page = c->Page({.conversation_id = "visit-2"});
-  ASSERT_TRUE(page.ok()) << page.status().ToString();
-  ASSERT_EQ(page->size(), 2u);
-  EXPECT_EQ((*page)[0].body, "before carol");
-  EXPECT_EQ((*page)[1].body, "welcome carol");
-}
+using tidings::testing::ExpectSameConversation;
 
 TEST_F(Emulator, Boto3AndTidingsReadEachOther) {
   tidings::testing::TempDir dir;

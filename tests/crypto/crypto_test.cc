@@ -14,24 +14,14 @@
 #include "crypto/keys.h"
 #include "crypto/sealer.h"
 #include "crypto/stream_cipher.h"
+#include "tests/common/temp_dir.h"
 
 namespace tidings::crypto {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "tidings-crypto-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using tidings::testing::TempDir;
 
 std::span<const uint8_t> AsBytes(std::string_view s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};

@@ -8,7 +8,6 @@ import re
 import signal
 import socket
 import subprocess
-import threading
 import time
 import urllib.request
 
@@ -313,23 +312,3 @@ class Daemon:
         self.proc.kill()
         self.proc.wait()
         self.logf.close()
-
-
-class Checks:
-    def __init__(self):
-        self.failures = []
-        self.lock = threading.Lock()
-
-    def check(self, cond, what):
-        if not cond:
-            with self.lock:
-                self.failures.append(what)
-        return cond
-
-    def finish(self, name):
-        if self.failures:
-            print(f"{name}: {len(self.failures)} failures:")
-            for f in self.failures:
-                print("  -", f)
-            raise SystemExit(1)
-        print(f"{name}: all checks passed")

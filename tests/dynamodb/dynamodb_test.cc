@@ -1,6 +1,7 @@
 // The DynamoDB backend against a real moto_server with signature checks and
 // IAM policy enforcement on: every request is signed by an IAM user holding
-// only the least-privilege policy from docs/dynamodb.md.
+// only the least-privilege policy from docs/dynamodb.md. Convergence is the
+// backend conformance suite's (tests/backend_conformance).
 #include <gtest/gtest.h>
 
 #include <set>
@@ -11,6 +12,7 @@
 #include "moto_fixture.h"
 #include "sync/core/reconciler.h"
 #include "sync/dynamodb/dynamodb_backend.h"
+#include "tests/common/pull_all.h"
 
 namespace tidings::dynamodb {
 namespace {
@@ -49,19 +51,7 @@ std::unique_ptr<DynamoBackend> Backend(const std::string& user) {
   return Backend(user, moto->credentials());
 }
 
-std::vector<engine::Operation> PullAll(DynamoBackend& b, const std::string& conv) {
-  std::vector<engine::Operation> all;
-  std::string cursor;
-  for (int i = 0; i < 1000; ++i) {
-    auto page = b.Pull(conv, cursor, 100);
-    EXPECT_TRUE(page.ok()) << page.status().ToString();
-    if (!page.ok()) break;
-    all.insert(all.end(), page->ops.begin(), page->ops.end());
-    cursor = page->next_cursor;
-    if (!page->has_more) break;
-  }
-  return all;
-}
+using testing::PullAll;
 
 engine::Operation Op(const std::string& id, const std::string& body) {
   engine::Operation op;
@@ -71,59 +61,6 @@ engine::Operation Op(const std::string& id, const std::string& body) {
   op.at = {uint64_t{1'700'000'000'000} << 16, 1};
   op.body = body;
   return op;
-}
-
-TEST(DynamoDb, TwoStoresConvergeThroughDynamoDb) {
-  testing::TempDir dir;
-  auto a = engine::Store::Open(dir / "a", testing::TestKey(), testing::CreateOptions("alice"));
-  auto b = engine::Store::Open(dir / "b", testing::TestKey(), testing::CreateOptions("bob"));
-  ASSERT_TRUE(a.ok() && b.ok());
-  // Offline on both sides.
-  ASSERT_TRUE((*a)->PutConversation("visit-1", "Visit", {"alice", "bob"}).ok());
-  for (int i = 0; i < 5; ++i) {
-    ASSERT_TRUE(
-        (*a)->Send({.conversation_id = "visit-1", .body = "from alice " + std::to_string(i)}).ok());
-    ASSERT_TRUE(
-        (*b)->Send({.conversation_id = "visit-1", .body = "from bob " + std::to_string(i)}).ok());
-  }
-  auto edited = (*a)->Send({.conversation_id = "visit-1", .body = "typo"});
-  ASSERT_TRUE((*a)->Edit(edited->id, "fixed").ok());
-  auto gone = (*b)->Send({.conversation_id = "visit-1", .body = "oops"});
-  ASSERT_TRUE((*b)->Delete(gone->id).ok());
-
-  auto ba = Backend("alice"), bb = Backend("bob");
-  sync::SyncConfig config;
-  sync::Reconciler ra(
-      a->get(), ba.get(), config, [] { return int64_t{0}; }, [] { return 1; });
-  sync::Reconciler rb(
-      b->get(), bb.get(), config, [] { return int64_t{0}; }, [] { return 1; });
-  for (int round = 0; round < 3; ++round) {
-    ASSERT_TRUE(ra.SyncAll().ok());
-    ASSERT_TRUE(rb.SyncAll().ok());
-  }
-  auto pa = (*a)->Page({.conversation_id = "visit-1", .limit = 100});
-  auto pb = (*b)->Page({.conversation_id = "visit-1", .limit = 100});
-  ASSERT_TRUE(pa.ok() && pb.ok());
-  ASSERT_EQ(pa->size(), 12u);
-  ASSERT_EQ(pa->size(), pb->size());
-  for (size_t i = 0; i < pa->size(); ++i) {
-    EXPECT_EQ((*pa)[i].id, (*pb)[i].id);
-    EXPECT_EQ((*pa)[i].body, (*pb)[i].body);
-    EXPECT_EQ((*pa)[i].deleted, (*pb)[i].deleted);
-    EXPECT_EQ((*pa)[i].state, engine::MessageState::kSent);
-  }
-  EXPECT_EQ((*b)->Get(edited->id)->body, "fixed");
-  EXPECT_TRUE((*a)->Get(gone->id)->deleted);
-  EXPECT_TRUE((*a)->Outbox(0)->empty());
-  EXPECT_TRUE((*b)->Outbox(0)->empty());
-  // bob learned the conversation from the membership listing too.
-  auto listed = bb->ListConversations();
-  ASSERT_TRUE(listed.ok());
-  EXPECT_EQ(*listed, std::vector<std::string>{"visit-1"});
-  // Each send exactly once on the server.
-  std::map<std::string, int> count;
-  for (const auto& op : PullAll(*ba, "visit-1")) count[op.op_id]++;
-  for (const auto& [id, n] : count) EXPECT_EQ(n, 1) << id;
 }
 
 TEST(DynamoDb, ConcurrentAppendersLeaveNoGapsAndNoDuplicates) {
@@ -155,24 +92,6 @@ TEST(DynamoDb, ConcurrentAppendersLeaveNoGapsAndNoDuplicates) {
   EXPECT_EQ(sks.size(), all.size());
   for (int sk = 1; sk <= kWriters * kPer; ++sk)
     EXPECT_TRUE(sks.count(std::to_string(sk))) << "gap at " << sk;
-}
-
-TEST(DynamoDb, RetryAfterAmbiguousOutcomeIsNotDuplicated) {
-  std::vector<engine::Operation> ops;
-  for (int i = 0; i < 30; ++i)
-    ops.push_back(Op("amb-" + std::to_string(i), "body " + std::to_string(i)));
-  auto first = Backend("u");
-  auto acks = first->Push("ambiguous", ops);
-  ASSERT_TRUE(acks.ok()) << acks.status().ToString();
-  // The client never heard (a new process retries with the same ids).
-  auto second = Backend("u");
-  auto again = second->Push("ambiguous", ops);
-  ASSERT_TRUE(again.ok());
-  for (size_t i = 0; i < ops.size(); ++i) {
-    EXPECT_TRUE((*again)[i].status.ok());
-    EXPECT_EQ((*again)[i].remote_id, (*acks)[i].remote_id);
-  }
-  EXPECT_EQ(PullAll(*second, "ambiguous").size(), ops.size());
 }
 
 TEST(DynamoDb, BacklogGoesUpInFewRequests) {

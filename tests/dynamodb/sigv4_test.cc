@@ -4,9 +4,9 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cstdio>
 
+#include "common/clock.h"
 #include "sync/aws/aws_client.h"
 #include "sync/aws/credentials.h"
 
@@ -118,9 +118,7 @@ TEST(Credentials, CallbackIsCachedAndRefreshedBeforeExpiry) {
         return Credentials{"AK" + std::to_string(fetches), "secret", "token", expires};
       },
       /*refresh_before_ms=*/60'000);
-  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  const int64_t now = WallMs();
   expires = now + 3'600'000;  // valid for an hour: cached
   EXPECT_EQ(provider->Get()->access_key_id, "AK1");
   EXPECT_EQ(provider->Get()->access_key_id, "AK1");

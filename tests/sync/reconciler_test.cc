@@ -3,12 +3,12 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <deque>
 #include <functional>
 #include <set>
 
 #include "../engine/test_util.h"
+#include "common/clock.h"
 
 namespace tidings::sync {
 namespace {
@@ -54,10 +54,7 @@ class ScriptedBackend final : public Backend {
         acks.push_back(std::move(a));
         continue;
       }
-      a.server_time_ms =
-          static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::chrono::system_clock::now().time_since_epoch())
-                                    .count());
+      a.server_time_ms = static_cast<uint64_t>(WallMs());
       a.remote_id = "r-" + op.op_id;
       pushed.push_back(op.op_id);
       acks.push_back(std::move(a));

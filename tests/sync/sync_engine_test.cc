@@ -14,18 +14,13 @@
 #include <thread>
 
 #include "../engine/test_util.h"
+#include "common/clock.h"
 #include "sim_backend.h"
 
 namespace tidings::sync {
 namespace {
 
 using namespace std::chrono_literals;
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Thread-safe: the test thread adds remote operations while the sync thread
 // pushes and pulls.
@@ -47,7 +42,7 @@ class LoopbackBackend final : public Backend {
     if (!fail_with.ok()) return fail_with;
     std::vector<PushAck> acks;
     for (const auto& op : ops) {
-      const auto& stored = server_.Apply(conv, op, static_cast<uint64_t>(NowMs()));
+      const auto& stored = server_.Apply(conv, op, static_cast<uint64_t>(WallMs()));
       acks.push_back({.remote_id = stored.remote_id, .server_time_ms = stored.server_time_ms});
     }
     return acks;
@@ -77,7 +72,7 @@ class LoopbackBackend final : public Backend {
 
   void AddRemote(const engine::Operation& op) {
     std::lock_guard<std::mutex> lock(mu_);
-    server_.Apply(op.conversation_id, op, static_cast<uint64_t>(NowMs()));
+    server_.Apply(op.conversation_id, op, static_cast<uint64_t>(WallMs()));
   }
   size_t Count(const std::string& conv, const std::string& op_id) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -236,7 +231,7 @@ TEST_F(SyncEngineTest, PollsRemoteChangesAndReportsThem) {
   op.op_id = op.message_id = "remote-1";
   op.conversation_id = "c";
   op.author = "them";
-  op.at = {static_cast<uint64_t>(NowMs()) << 16, 42};
+  op.at = {static_cast<uint64_t>(WallMs()) << 16, 42};
   op.body = "from afar";
   backend_.AddRemote(op);
   ASSERT_TRUE(Eventually([&] { return store_->Get("remote-1").ok(); }));
@@ -375,11 +370,7 @@ class CountingBackend final : public Backend {
                                     std::span<const engine::Operation> ops) override {
     pushed += static_cast<int>(ops.size());
     std::vector<PushAck> acks(ops.size());
-    for (auto& a : acks)
-      a.server_time_ms =
-          static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::chrono::system_clock::now().time_since_epoch())
-                                    .count());
+    for (auto& a : acks) a.server_time_ms = static_cast<uint64_t>(WallMs());
     return acks;
   }
   Result<PullPage> Pull(const std::string&, std::string_view cursor, size_t) override {

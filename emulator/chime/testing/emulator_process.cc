@@ -17,16 +17,12 @@
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
+
 namespace chime_local::testing {
 namespace {
 
 using tidings::Status;
-
-int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string Num(double v) {
   char buf[64];
@@ -36,11 +32,11 @@ std::string Num(double v) {
 
 // Waits up to `timeout_ms` for `pid`; true if it exited (status in *wstatus).
 bool WaitFor(pid_t pid, int timeout_ms, int* wstatus) {
-  const int64_t deadline = SteadyMs() + timeout_ms;
+  const int64_t deadline = tidings::MonotonicMs() + timeout_ms;
   for (;;) {
     pid_t r = ::waitpid(pid, wstatus, WNOHANG);
     if (r == pid || (r < 0 && errno == ECHILD)) return true;
-    if (SteadyMs() > deadline) return false;
+    if (tidings::MonotonicMs() > deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }
@@ -112,10 +108,10 @@ Status EmulatorProcess::Launch() {
   pid_ = pid;
   // Read its one line: "tidings-chime-local listening on http://127.0.0.1:PORT".
   std::string line;
-  const int64_t deadline = SteadyMs() + options_.start_timeout_ms;
+  const int64_t deadline = tidings::MonotonicMs() + options_.start_timeout_ms;
   bool eof = false;
   while (line.find('\n') == std::string::npos && !eof) {
-    int64_t left = deadline - SteadyMs();
+    int64_t left = deadline - tidings::MonotonicMs();
     if (left <= 0) break;
     pollfd pfd{out[0], POLLIN, 0};
     if (::poll(&pfd, 1, static_cast<int>(left)) <= 0) continue;
