@@ -7,41 +7,9 @@
 #include <string>
 #include <string_view>
 
-namespace tidings::cli {
+#include "common/json_string.h"
 
-// JSON string literal with escapes (valid UTF-8 is passed through).
-inline std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out += "\"";
-  return out;
-}
+namespace tidings::cli {
 
 // "2026-11-24T14:03:05.123Z"
 inline std::string IsoTime(uint64_t unix_ms) {

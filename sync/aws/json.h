@@ -1,4 +1,5 @@
-// JSON for the AWS protocols. simdjson is included only by json.cc, and its
+// JSON reading for the AWS protocols (writing escapes strings with
+// common/json_string.h). simdjson is included only by json.cc, and its
 // types never leave it (they dangle after the next parse).
 #pragma once
 
@@ -10,9 +11,6 @@
 #include "tidings/status.h"
 
 namespace tidings::aws {
-
-// A JSON string literal, escaped.
-std::string JsonQuote(std::string_view s);
 
 struct AwsErrorBody {
   std::string type;     // "ConditionalCheckFailedException" (namespace stripped)

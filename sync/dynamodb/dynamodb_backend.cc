@@ -4,6 +4,7 @@
 #include <set>
 #include <thread>
 
+#include "common/json_string.h"
 #include "crypto/hash.h"
 #include "engine/codec.h"
 #include "sync/aws/json.h"
@@ -14,7 +15,7 @@ namespace {
 constexpr size_t kMaxItemPayload = 300 * 1024;  // well under DynamoDB's 400 KB
 
 std::string N(uint64_t v) { return "{\"N\":\"" + std::to_string(v) + "\"}"; }
-std::string S(std::string_view v) { return "{\"S\":" + aws::JsonQuote(v) + "}"; }
+std::string S(std::string_view v) { return "{\"S\":" + JsonString(v) + "}"; }
 
 std::string PackOps(std::span<const engine::Operation> ops) {
   std::string out;
@@ -77,7 +78,7 @@ Result<aws::DynamoQueryResult> DynamoBackend::Query(const std::string& pk,
                                                     std::optional<uint64_t> after, bool descending,
                                                     size_t limit) {
   std::string body =
-      "{\"TableName\":" + aws::JsonQuote(config_.table) + ",\"KeyConditionExpression\":\"" +
+      "{\"TableName\":" + JsonString(config_.table) + ",\"KeyConditionExpression\":\"" +
       (after ? "pk = :p AND sk > :s" : "pk = :p") +
       "\",\"ExpressionAttributeValues\":{\":p\":" + S(pk) + (after ? ",\":s\":" + N(*after) : "") +
       "},\"ConsistentRead\":true" + (descending ? ",\"ScanIndexForward\":false" : "") +
@@ -90,7 +91,7 @@ Result<std::string> DynamoBackend::EnsureConversation(const engine::Conversation
   std::set<std::string> members(c.members.begin(), c.members.end());
   if (!config_.user_id.empty()) members.insert(config_.user_id);
   for (const auto& m : members) {
-    std::string body = "{\"TableName\":" + aws::JsonQuote(config_.table) +
+    std::string body = "{\"TableName\":" + JsonString(config_.table) +
                        ",\"Item\":{\"pk\":" + S("m#" + m) + ",\"sk\":" + N(Hash53(c.id)) +
                        ",\"c\":" + S(c.id) + "}}";
     TIDINGS_RETURN_IF_ERROR(client_->Call("PutItem", body).status());
@@ -164,7 +165,7 @@ Result<std::vector<sync::PushAck>> DynamoBackend::Push(const std::string& conv,
     std::vector<engine::Operation> packed;
     for (size_t i : batch) packed.push_back(ops[i]);
     const uint64_t now = static_cast<uint64_t>(client_->ServerNowMs());
-    std::string body = "{\"TableName\":" + aws::JsonQuote(config_.table) +
+    std::string body = "{\"TableName\":" + JsonString(config_.table) +
                        ",\"Item\":{\"pk\":" + S(pk) + ",\"sk\":" + N(head + 1) +
                        ",\"t\":" + N(now) + ",\"o\":{\"B\":\"" +
                        crypto::Base64Encode(PackOps(packed)) +
@@ -242,7 +243,7 @@ Result<std::vector<std::string>> DynamoBackend::ListConversations() {
 
 Status DynamoBackend::CreateTable() {
   std::string body =
-      "{\"TableName\":" + aws::JsonQuote(config_.table) +
+      "{\"TableName\":" + JsonString(config_.table) +
       ",\"AttributeDefinitions\":[{\"AttributeName\":\"pk\",\"AttributeType\":\"S\"},"
       "{\"AttributeName\":\"sk\",\"AttributeType\":\"N\"}],\"KeySchema\":[{\"AttributeName\":"
       "\"pk\",\"KeyType\":\"HASH\"},{\"AttributeName\":\"sk\",\"KeyType\":\"RANGE\"}],"
@@ -255,7 +256,7 @@ Status DynamoBackend::CreateTable() {
   for (int i = 0; i < 120; ++i) {
     TIDINGS_ASSIGN_OR_RETURN(
         std::string resp,
-        client_->Call("DescribeTable", "{\"TableName\":" + aws::JsonQuote(config_.table) + "}"));
+        client_->Call("DescribeTable", "{\"TableName\":" + JsonString(config_.table) + "}"));
     TIDINGS_ASSIGN_OR_RETURN(std::string status, aws::ParseTableStatus(resp));
     if (status == "ACTIVE") return Status::Ok();
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
