@@ -9,7 +9,7 @@
 
 #include "common/json_string.h"
 #include "crypto/hash.h"
-#include "sync/aws/sigv4.h"
+#include "sync/aws_protocol/sigv4.h"
 #include "sync/chime/chime_json.h"
 
 namespace tidings::chime {

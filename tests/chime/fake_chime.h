@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "common/json_string.h"
-#include "sync/aws/sigv4.h"
+#include "sync/aws_protocol/sigv4.h"
 #include "sync/http/http_client.h"
 
 namespace tidings::chime::testing {

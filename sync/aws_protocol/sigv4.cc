@@ -1,4 +1,4 @@
-#include "sync/aws/sigv4.h"
+#include "sync/aws_protocol/sigv4.h"
 
 #include <algorithm>
 #include <cctype>
