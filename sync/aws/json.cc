@@ -61,6 +61,8 @@ Result<DynamoQueryResult> ParseDynamoQuery(std::string_view body) {
     if (!item["o"]["B"].get_string().get(s)) out.ops_b64 = std::string(s);
     if (!item["t"]["N"].get_string().get(s) && !ParseU64(s, &out.time_ms))
       return Malformed("bad t");
+    if (!item["v"]["N"].get_string().get(s) && !ParseU64(s, &out.format))
+      return Malformed("bad v");
     if (!item["c"]["S"].get_string().get(s)) out.conversation = std::string(s);
     result.items.push_back(std::move(out));
   }

@@ -24,6 +24,7 @@ struct DynamoItem {
   std::string pk;
   uint64_t sk = 0;
   std::string ops_b64;       // attribute "o" (B)
+  uint64_t format = 0;       // attribute "v" (N); absent: 0 (docs/dynamodb.md)
   uint64_t time_ms = 0;      // attribute "t" (N)
   std::string conversation;  // attribute "c" (S), membership items only
 };

@@ -6,8 +6,9 @@
 
 #include "common/json_string.h"
 #include "crypto/hash.h"
-#include "engine/codec.h"
 #include "sync/aws/json.h"
+#include "sync/wire/bytes.h"
+#include "sync/wire/operation_codec.h"
 
 namespace tidings::dynamodb {
 namespace {
@@ -17,35 +18,39 @@ constexpr size_t kMaxItemPayload = 300 * 1024;  // well under DynamoDB's 400 KB
 std::string N(uint64_t v) { return "{\"N\":\"" + std::to_string(v) + "\"}"; }
 std::string S(std::string_view v) { return "{\"S\":" + JsonString(v) + "}"; }
 
+// The item format, attribute "v": 1 = wire-codec operations, each
+// length-prefixed, in "o". Items without "v" are format 0, written before the
+// wire codec: the same framing around the store's own operation encoding,
+// read as wire::DecodeLegacyOperation (docs/dynamodb.md).
+constexpr uint64_t kItemFormat = 1;
+
 std::string PackOps(std::span<const engine::Operation> ops) {
   std::string out;
-  engine::Writer w(&out);
-  for (engine::Operation op : ops) {
-    op.server_time_ms = 0;
-    op.remote_id.clear();
-    w.Bytes(engine::EncodeOperation(op));
-  }
+  wire::ByteWriter w(&out);
+  for (const engine::Operation& op : ops) w.Bytes(wire::EncodeOperation(op));
   return out;
 }
 
 Result<std::vector<engine::Operation>> UnpackOps(const aws::DynamoItem& item) {
-  std::string raw;
-  if (!crypto::Base64Decode(item.ops_b64, &raw)) {
-    return InvalidArgument("malformed DynamoDB item (bad base64) at sk " + std::to_string(item.sk));
+  const std::string where = "DynamoDB item at sk " + std::to_string(item.sk);
+  if (item.format > kItemFormat) {
+    return FailedPrecondition(where + " has format " + std::to_string(item.format) +
+                              ", newer than this build reads (" + std::to_string(kItemFormat) +
+                              "): upgrade Tidings");
   }
+  std::string raw;
+  if (!crypto::Base64Decode(item.ops_b64, &raw)) return DataLoss(where + ": bad base64");
+  const auto decode = item.format == 0 ? wire::DecodeLegacyOperation : wire::DecodeOperation;
   std::vector<engine::Operation> ops;
-  engine::Reader r(raw);
-  size_t index = 0;
+  wire::ByteReader r(raw, where);
   while (!r.done()) {
     std::string bytes;
-    engine::Operation op;
-    if (!r.Bytes(&bytes) || !engine::DecodeOperation(bytes, &op)) {
-      return InvalidArgument("malformed operation in DynamoDB item at sk " +
-                             std::to_string(item.sk));
-    }
-    op.server_time_ms = item.time_ms;
-    op.remote_id = std::to_string(item.sk) + "/" + std::to_string(index++);
-    ops.push_back(std::move(op));
+    TIDINGS_RETURN_IF_ERROR(r.Bytes("operation", &bytes));
+    Result<engine::Operation> op = decode(bytes);
+    if (!op.ok()) return Status(op.status().code(), where + ": " + op.status().message());
+    op->server_time_ms = item.time_ms;
+    op->remote_id = std::to_string(item.sk) + "/" + std::to_string(ops.size());
+    ops.push_back(std::move(*op));
   }
   return ops;
 }
@@ -167,7 +172,7 @@ Result<std::vector<sync::PushAck>> DynamoBackend::Push(const std::string& conv,
     const uint64_t now = static_cast<uint64_t>(client_->ServerNowMs());
     std::string body = "{\"TableName\":" + JsonString(config_.table) +
                        ",\"Item\":{\"pk\":" + S(pk) + ",\"sk\":" + N(head + 1) +
-                       ",\"t\":" + N(now) + ",\"o\":{\"B\":\"" +
+                       ",\"t\":" + N(now) + ",\"v\":" + N(kItemFormat) + ",\"o\":{\"B\":\"" +
                        crypto::Base64Encode(PackOps(packed)) +
                        "\"}},\"ConditionExpression\":\"attribute_not_exists(sk)\"}";
     auto put = client_->Call("PutItem", body);
