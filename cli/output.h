@@ -8,18 +8,20 @@
 #include <string>
 #include <string_view>
 
+#include "common/json_string.h"
+
 namespace tidings::cli {
 
-// JSON string literal with escapes. Valid UTF-8 passes through; a byte that
-// is not part of a valid UTF-8 sequence becomes U+FFFD, so the output is
-// always valid JSON (bodies that must survive byte for byte use Base64).
-std::string JsonString(std::string_view s);
+// JSON string literal (common/json_string.h): valid UTF-8 passes through; a
+// byte that is not UTF-8 becomes U+FFFD, so the output is always valid JSON
+// (bodies that must survive byte for byte use Base64).
+using tidings::JsonString;
 
 // {"k":"v",...} with JsonString keys and values.
 std::string JsonObject(const std::map<std::string, std::string>& map);
 
 // True if `s` is entirely valid UTF-8 (no overlong forms, no surrogates).
-bool IsUtf8(std::string_view s);
+inline bool IsUtf8(std::string_view s) { return tidings::IsValidUtf8(s); }
 
 // Standard Base64 with padding.
 std::string Base64(std::string_view bytes);

@@ -8,6 +8,8 @@
 #include <ctime>
 #include <mutex>
 
+#include "common/json_string.h"
+
 namespace tidings::daemon {
 namespace {
 
@@ -40,38 +42,6 @@ std::string Now() {
   char out[48];
   std::snprintf(out, sizeof(out), "%s.%03dZ", buf, static_cast<int>(ms % 1000));
   return out;
-}
-
-void AppendJsonString(std::string* out, const std::string& s) {
-  out->push_back('"');
-  for (unsigned char ch : s) {
-    switch (ch) {
-      case '"':
-        *out += "\\\"";
-        break;
-      case '\\':
-        *out += "\\\\";
-        break;
-      case '\n':
-        *out += "\\n";
-        break;
-      case '\r':
-        *out += "\\r";
-        break;
-      case '\t':
-        *out += "\\t";
-        break;
-      default:
-        if (ch < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", ch);
-          *out += buf;
-        } else {
-          out->push_back(static_cast<char>(ch));
-        }
-    }
-  }
-  out->push_back('"');
 }
 
 // Text values with spaces or quotes are quoted so lines stay parseable.

@@ -15,7 +15,7 @@
 
 #include "../../tests/engine/test_util.h"
 #include "emulator/chime/testing/emulator_process.h"
-#include "sync/aws/sigv4.h"
+#include "sync/aws_protocol/sigv4.h"
 #include "sync/chime/chime_backend.h"
 #include "sync/core/reconciler.h"
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "crypto/hash.h"
-#include "sync/aws/sigv4.h"
+#include "sync/aws_protocol/sigv4.h"
 
 namespace chime_local {
 namespace {

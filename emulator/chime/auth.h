@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include "sync/http/http_client.h"
+#include "sync/http/message.h"
 
 namespace chime_local {
 

@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/json_string.h"
 #include "crypto/hash.h"
 #include "emulator/chime/journal.h"
-#include "sync/aws/json.h"
 
 namespace chime_local {
 namespace {
@@ -80,8 +80,8 @@ void SendError(httplib::Response& res, int status, const std::string& code,
                const std::string& message) {
   res.status = status;
   res.set_header("x-amzn-ErrorType", code);
-  res.set_content("{\"Code\":" + tidings::aws::JsonQuote(code) +
-                      ",\"Message\":" + tidings::aws::JsonQuote(message) + "}",
+  res.set_content("{\"Code\":" + tidings::JsonString(code) +
+                      ",\"Message\":" + tidings::JsonString(message) + "}",
                   "application/json");
 }
 

@@ -7,8 +7,8 @@
 #include <ctime>
 #include <initializer_list>
 
+#include "common/json_string.h"
 #include "crypto/hash.h"
-#include "sync/aws/json.h"
 
 namespace chime_local {
 namespace {
@@ -21,7 +21,7 @@ using tidings::Status;
 
 constexpr size_t kMaxContent = 4096, kMaxControlContent = 30, kMaxMetadata = 1024;
 
-std::string Q(std::string_view s) { return tidings::aws::JsonQuote(s); }
+std::string Q(std::string_view s) { return tidings::JsonString(s); }
 
 std::string Ts(int64_t ms) {
   char buf[32];

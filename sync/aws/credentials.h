@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "sync/aws/sigv4.h"
+#include "sync/aws_protocol/sigv4.h"
 
 namespace tidings::aws {
 

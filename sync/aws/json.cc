@@ -3,42 +3,8 @@
 #include <simdjson.h>
 
 #include <charconv>
-#include <cstdio>
 
 namespace tidings::aws {
-
-std::string JsonQuote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out += "\"";
-  return out;
-}
 
 bool ParseErrorJson(std::string_view body, AwsErrorBody* out) {
   simdjson::dom::parser parser;
@@ -95,6 +61,8 @@ Result<DynamoQueryResult> ParseDynamoQuery(std::string_view body) {
     if (!item["o"]["B"].get_string().get(s)) out.ops_b64 = std::string(s);
     if (!item["t"]["N"].get_string().get(s) && !ParseU64(s, &out.time_ms))
       return Malformed("bad t");
+    if (!item["v"]["N"].get_string().get(s) && !ParseU64(s, &out.format))
+      return Malformed("bad v");
     if (!item["c"]["S"].get_string().get(s)) out.conversation = std::string(s);
     result.items.push_back(std::move(out));
   }

@@ -1,4 +1,5 @@
-// JSON for the AWS protocols. simdjson is included only by json.cc, and its
+// JSON reading for the AWS protocols (writing escapes strings with
+// common/json_string.h). simdjson is included only by json.cc, and its
 // types never leave it (they dangle after the next parse).
 #pragma once
 
@@ -10,9 +11,6 @@
 #include "tidings/status.h"
 
 namespace tidings::aws {
-
-// A JSON string literal, escaped.
-std::string JsonQuote(std::string_view s);
 
 struct AwsErrorBody {
   std::string type;     // "ConditionalCheckFailedException" (namespace stripped)
@@ -26,6 +24,7 @@ struct DynamoItem {
   std::string pk;
   uint64_t sk = 0;
   std::string ops_b64;       // attribute "o" (B)
+  uint64_t format = 0;       // attribute "v" (N); absent: 0 (docs/dynamodb.md)
   uint64_t time_ms = 0;      // attribute "t" (N)
   std::string conversation;  // attribute "c" (S), membership items only
 };

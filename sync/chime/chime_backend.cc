@@ -7,9 +7,9 @@
 #include <set>
 
 #include "common/clock.h"
+#include "common/json_string.h"
 #include "crypto/hash.h"
-#include "sync/aws/json.h"
-#include "sync/aws/sigv4.h"
+#include "sync/aws_protocol/sigv4.h"
 #include "sync/chime/chime_json.h"
 
 namespace tidings::chime {
@@ -327,7 +327,7 @@ Result<std::string> ChimeBackend::ResolveChannel(const std::string& conversation
 
 Status ChimeBackend::AddMember(const std::string& channel_arn, const std::string& member_arn) {
   auto added = Call("POST", "/channels/" + Enc(channel_arn) + "/memberships",
-                    "{\"MemberArn\":" + aws::JsonQuote(member_arn) + ",\"Type\":\"DEFAULT\"}");
+                    "{\"MemberArn\":" + JsonString(member_arn) + ",\"Type\":\"DEFAULT\"}");
   if (added.ok()) return Status::Ok();
   // Already a member (Conflict), or a member Tidings may not add (unknown
   // user, restricted channel): the conversation goes on without them.
@@ -351,12 +351,12 @@ Result<std::string> ChimeBackend::EnsureConversation(const engine::Conversation&
       arn = it->second;
     } else {
       std::string channel_id = DefaultChannelArn(c.id).substr(config_.app_instance_arn.size() + 9);
-      std::string body = "{\"AppInstanceArn\":" + aws::JsonQuote(config_.app_instance_arn) +
-                         ",\"Name\":" + aws::JsonQuote(ChannelName(c)) +
+      std::string body = "{\"AppInstanceArn\":" + JsonString(config_.app_instance_arn) +
+                         ",\"Name\":" + JsonString(ChannelName(c)) +
                          ",\"Mode\":\"UNRESTRICTED\",\"Privacy\":\"PRIVATE\",\"Metadata\":" +
-                         aws::JsonQuote(WriteChannelMetadata(c.id)) +
-                         ",\"ClientRequestToken\":" + aws::JsonQuote(channel_id) +
-                         ",\"ChannelId\":" + aws::JsonQuote(channel_id);
+                         JsonString(WriteChannelMetadata(c.id)) +
+                         ",\"ClientRequestToken\":" + JsonString(channel_id) +
+                         ",\"ChannelId\":" + JsonString(channel_id);
       // The first members join with the channel, atomically: a member's
       // device that finds the channel made (Conflict) must already be in it,
       // or its first push would be refused as if it had been removed.
@@ -364,7 +364,7 @@ Result<std::string> ChimeBackend::EnsureConversation(const engine::Conversation&
       if (with_channel > 0) {
         body += ",\"MemberArns\":[";
         for (size_t i = 0; i < with_channel; ++i) {
-          body += (i ? "," : "") + aws::JsonQuote(members[i]);
+          body += (i ? "," : "") + JsonString(members[i]);
         }
         body += "]";
       }
@@ -474,11 +474,11 @@ Result<sync::PushAck> ChimeBackend::PushOne(const std::string& channel_arn,
                     std::string(KindName(op.kind)) + " needs " + std::to_string(metadata.size()) +
                     " (ids, author and the message's own metadata): shorten the metadata");
   }
-  std::string body = "{\"Content\":" + aws::JsonQuote(content) +
-                     ",\"Type\":\"STANDARD\",\"Persistence\":\"PERSISTENT\",\"Metadata\":" +
-                     aws::JsonQuote(metadata) +
-                     ",\"ClientRequestToken\":" + aws::JsonQuote(Token(op.op_id)) +
-                     ",\"ContentType\":" + aws::JsonQuote(content_type) + "}";
+  std::string body =
+      "{\"Content\":" + JsonString(content) +
+      ",\"Type\":\"STANDARD\",\"Persistence\":\"PERSISTENT\",\"Metadata\":" + JsonString(metadata) +
+      ",\"ClientRequestToken\":" + JsonString(Token(op.op_id)) +
+      ",\"ContentType\":" + JsonString(content_type) + "}";
   TIDINGS_ASSIGN_OR_RETURN(std::string resp,
                            Call("POST", "/channels/" + Enc(channel_arn) + "/messages", body));
   TIDINGS_ASSIGN_OR_RETURN(std::string message_id, ParseStringField(resp, "MessageId"));
@@ -519,7 +519,7 @@ void ChimeBackend::Mirror(const std::string& channel_arn, const engine::Operatio
     } else {
       std::string content, encoding;
       EncodeBody(op.body, &content, &encoding);
-      std::string body = "{\"Content\":" + aws::JsonQuote(content);
+      std::string body = "{\"Content\":" + JsonString(content);
       if (!known.envelope.empty()) {
         // Keep the Tidings envelope (id, order, author): without it a device
         // pulling later would take the message for another client's. Its
@@ -536,11 +536,12 @@ void ChimeBackend::Mirror(const std::string& channel_arn, const engine::Operatio
           ++mirror_failures_;
           return;
         }
-        body += ",\"Metadata\":" + aws::JsonQuote(metadata);
+        body += ",\"Metadata\":" + JsonString(metadata);
         Remember(op.message_id, {target, metadata});
       }
-      body += ",\"ContentType\":" +
-              aws::JsonQuote(encoding == "b64" ? kBase64ContentType : "text/plain") + "}";
+      body +=
+          ",\"ContentType\":" + JsonString(encoding == "b64" ? kBase64ContentType : "text/plain") +
+          "}";
       if (content.size() > kMaxContentBytes) {
         ++mirror_failures_;
         return;

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <ctime>
 
-#include "sync/aws/json.h"
+#include "common/json_string.h"
 
 namespace tidings::chime {
 namespace {
@@ -170,30 +170,29 @@ Result<std::string> ParseStringField(std::string_view body, std::string_view fie
 bool IsUtf8(std::string_view s) { return simdjson::validate_utf8(s.data(), s.size()); }
 
 std::string WriteEnvelope(const Envelope& e, bool with_payload) {
-  std::string out = "{\"tidings\":1,\"k\":" + aws::JsonQuote(e.kind);
-  if (e.op_id != e.message_id || e.kind != "send") out += ",\"op\":" + aws::JsonQuote(e.op_id);
-  if (!e.message_id.empty()) out += ",\"id\":" + aws::JsonQuote(e.message_id);
-  out += ",\"a\":" + aws::JsonQuote(e.author);
+  std::string out = "{\"tidings\":1,\"k\":" + JsonString(e.kind);
+  if (e.op_id != e.message_id || e.kind != "send") out += ",\"op\":" + JsonString(e.op_id);
+  if (!e.message_id.empty()) out += ",\"id\":" + JsonString(e.message_id);
+  out += ",\"a\":" + JsonString(e.author);
   out += ",\"h\":\"" + Hex64(e.hlc) + "\",\"r\":\"" + Hex64(e.replica) + "\"";
-  if (!e.content_type.empty()) out += ",\"ct\":" + aws::JsonQuote(e.content_type);
-  if (!e.encoding.empty()) out += ",\"enc\":" + aws::JsonQuote(e.encoding);
+  if (!e.content_type.empty()) out += ",\"ct\":" + JsonString(e.content_type);
+  if (!e.encoding.empty()) out += ",\"enc\":" + JsonString(e.encoding);
   if (!e.metadata.empty()) {
     out += ",\"md\":{";
     bool first = true;
     for (const auto& [k, v] : e.metadata) {
       if (!first) out += ",";
       first = false;
-      out += aws::JsonQuote(k) + ":" + aws::JsonQuote(v);
+      out += JsonString(k) + ":" + JsonString(v);
     }
     out += "}";
   }
   if (with_payload) {
-    if (!e.body.empty()) out += ",\"b\":" + aws::JsonQuote(e.body);
-    if (!e.reaction.empty()) out += ",\"re\":" + aws::JsonQuote(e.reaction);
+    if (!e.body.empty()) out += ",\"b\":" + JsonString(e.body);
+    if (!e.reaction.empty()) out += ",\"re\":" + JsonString(e.reaction);
     if (e.target_hlc != 0 || e.target_replica != 0) {
       out += ",\"t\":\"" + Hex64(e.target_hlc) + ":" + Hex64(e.target_replica) + "\"";
-      if (!e.target_content_type.empty())
-        out += ",\"tct\":" + aws::JsonQuote(e.target_content_type);
+      if (!e.target_content_type.empty()) out += ",\"tct\":" + JsonString(e.target_content_type);
     }
     if (e.read_hlc != 0 || e.read_replica != 0) {
       out += ",\"ru\":\"" + Hex64(e.read_hlc) + ":" + Hex64(e.read_replica) + "\"";
@@ -268,7 +267,7 @@ bool ParseEnvelope(std::string_view json, Envelope* out) {
 }
 
 std::string WriteChannelMetadata(std::string_view conversation_id) {
-  return "{\"tidings\":1,\"conversation\":" + aws::JsonQuote(conversation_id) + "}";
+  return "{\"tidings\":1,\"conversation\":" + JsonString(conversation_id) + "}";
 }
 
 std::optional<std::string> ParseChannelMetadata(std::string_view json) {

@@ -113,21 +113,6 @@ Result<ConversationStatus> ReadOne(engine::Store& store, std::string_view backen
 
 }  // namespace
 
-ErrorClass Classify(const tidings::Status& status) {
-  switch (status.code()) {
-    case Code::kUnavailable:
-    case Code::kDeadlineExceeded:
-    case Code::kResourceExhausted:
-    case Code::kAborted:
-    case Code::kCancelled:
-      return ErrorClass::kTransient;
-    case Code::kUnauthenticated:
-      return ErrorClass::kAuth;
-    default:
-      return ErrorClass::kPermanent;
-  }
-}
-
 Reconciler::Reconciler(engine::Store* store, Backend* backend, SyncConfig config, Clock clock,
                        Random random)
     : store_(store),

@@ -4,9 +4,11 @@
 #include <set>
 #include <thread>
 
+#include "common/json_string.h"
 #include "crypto/hash.h"
-#include "engine/codec.h"
 #include "sync/aws/json.h"
+#include "sync/wire/bytes.h"
+#include "sync/wire/operation_codec.h"
 
 namespace tidings::dynamodb {
 namespace {
@@ -14,37 +16,41 @@ namespace {
 constexpr size_t kMaxItemPayload = 300 * 1024;  // well under DynamoDB's 400 KB
 
 std::string N(uint64_t v) { return "{\"N\":\"" + std::to_string(v) + "\"}"; }
-std::string S(std::string_view v) { return "{\"S\":" + aws::JsonQuote(v) + "}"; }
+std::string S(std::string_view v) { return "{\"S\":" + JsonString(v) + "}"; }
+
+// The item format, attribute "v": 1 = wire-codec operations, each
+// length-prefixed, in "o". Items without "v" are format 0, written before the
+// wire codec: the same framing around the store's own operation encoding,
+// read as wire::DecodeLegacyOperation (docs/dynamodb.md).
+constexpr uint64_t kItemFormat = 1;
 
 std::string PackOps(std::span<const engine::Operation> ops) {
   std::string out;
-  engine::Writer w(&out);
-  for (engine::Operation op : ops) {
-    op.server_time_ms = 0;
-    op.remote_id.clear();
-    w.Bytes(engine::EncodeOperation(op));
-  }
+  wire::ByteWriter w(&out);
+  for (const engine::Operation& op : ops) w.Bytes(wire::EncodeOperation(op));
   return out;
 }
 
 Result<std::vector<engine::Operation>> UnpackOps(const aws::DynamoItem& item) {
-  std::string raw;
-  if (!crypto::Base64Decode(item.ops_b64, &raw)) {
-    return InvalidArgument("malformed DynamoDB item (bad base64) at sk " + std::to_string(item.sk));
+  const std::string where = "DynamoDB item at sk " + std::to_string(item.sk);
+  if (item.format > kItemFormat) {
+    return FailedPrecondition(where + " has format " + std::to_string(item.format) +
+                              ", newer than this build reads (" + std::to_string(kItemFormat) +
+                              "): upgrade Tidings");
   }
+  std::string raw;
+  if (!crypto::Base64Decode(item.ops_b64, &raw)) return DataLoss(where + ": bad base64");
+  const auto decode = item.format == 0 ? wire::DecodeLegacyOperation : wire::DecodeOperation;
   std::vector<engine::Operation> ops;
-  engine::Reader r(raw);
-  size_t index = 0;
+  wire::ByteReader r(raw, where);
   while (!r.done()) {
     std::string bytes;
-    engine::Operation op;
-    if (!r.Bytes(&bytes) || !engine::DecodeOperation(bytes, &op)) {
-      return InvalidArgument("malformed operation in DynamoDB item at sk " +
-                             std::to_string(item.sk));
-    }
-    op.server_time_ms = item.time_ms;
-    op.remote_id = std::to_string(item.sk) + "/" + std::to_string(index++);
-    ops.push_back(std::move(op));
+    TIDINGS_RETURN_IF_ERROR(r.Bytes("operation", &bytes));
+    Result<engine::Operation> op = decode(bytes);
+    if (!op.ok()) return Status(op.status().code(), where + ": " + op.status().message());
+    op->server_time_ms = item.time_ms;
+    op->remote_id = std::to_string(item.sk) + "/" + std::to_string(ops.size());
+    ops.push_back(std::move(*op));
   }
   return ops;
 }
@@ -77,7 +83,7 @@ Result<aws::DynamoQueryResult> DynamoBackend::Query(const std::string& pk,
                                                     std::optional<uint64_t> after, bool descending,
                                                     size_t limit) {
   std::string body =
-      "{\"TableName\":" + aws::JsonQuote(config_.table) + ",\"KeyConditionExpression\":\"" +
+      "{\"TableName\":" + JsonString(config_.table) + ",\"KeyConditionExpression\":\"" +
       (after ? "pk = :p AND sk > :s" : "pk = :p") +
       "\",\"ExpressionAttributeValues\":{\":p\":" + S(pk) + (after ? ",\":s\":" + N(*after) : "") +
       "},\"ConsistentRead\":true" + (descending ? ",\"ScanIndexForward\":false" : "") +
@@ -90,7 +96,7 @@ Result<std::string> DynamoBackend::EnsureConversation(const engine::Conversation
   std::set<std::string> members(c.members.begin(), c.members.end());
   if (!config_.user_id.empty()) members.insert(config_.user_id);
   for (const auto& m : members) {
-    std::string body = "{\"TableName\":" + aws::JsonQuote(config_.table) +
+    std::string body = "{\"TableName\":" + JsonString(config_.table) +
                        ",\"Item\":{\"pk\":" + S("m#" + m) + ",\"sk\":" + N(Hash53(c.id)) +
                        ",\"c\":" + S(c.id) + "}}";
     TIDINGS_RETURN_IF_ERROR(client_->Call("PutItem", body).status());
@@ -168,9 +174,9 @@ Result<std::vector<sync::PushAck>> DynamoBackend::Push(const std::string& conv,
     std::vector<engine::Operation> packed;
     for (size_t i : batch) packed.push_back(ops[i]);
     const uint64_t now = static_cast<uint64_t>(client_->ServerNowMs());
-    std::string body = "{\"TableName\":" + aws::JsonQuote(config_.table) +
+    std::string body = "{\"TableName\":" + JsonString(config_.table) +
                        ",\"Item\":{\"pk\":" + S(pk) + ",\"sk\":" + N(head + 1) +
-                       ",\"t\":" + N(now) + ",\"o\":{\"B\":\"" +
+                       ",\"t\":" + N(now) + ",\"v\":" + N(kItemFormat) + ",\"o\":{\"B\":\"" +
                        crypto::Base64Encode(PackOps(packed)) +
                        "\"}},\"ConditionExpression\":\"attribute_not_exists(sk)\"}";
     auto put = client_->Call("PutItem", body);
@@ -246,7 +252,7 @@ Result<std::vector<std::string>> DynamoBackend::ListConversations() {
 
 Status DynamoBackend::CreateTable() {
   std::string body =
-      "{\"TableName\":" + aws::JsonQuote(config_.table) +
+      "{\"TableName\":" + JsonString(config_.table) +
       ",\"AttributeDefinitions\":[{\"AttributeName\":\"pk\",\"AttributeType\":\"S\"},"
       "{\"AttributeName\":\"sk\",\"AttributeType\":\"N\"}],\"KeySchema\":[{\"AttributeName\":"
       "\"pk\",\"KeyType\":\"HASH\"},{\"AttributeName\":\"sk\",\"KeyType\":\"RANGE\"}],"
@@ -259,7 +265,7 @@ Status DynamoBackend::CreateTable() {
   for (int i = 0; i < 120; ++i) {
     TIDINGS_ASSIGN_OR_RETURN(
         std::string resp,
-        client_->Call("DescribeTable", "{\"TableName\":" + aws::JsonQuote(config_.table) + "}"));
+        client_->Call("DescribeTable", "{\"TableName\":" + JsonString(config_.table) + "}"));
     TIDINGS_ASSIGN_OR_RETURN(std::string status, aws::ParseTableStatus(resp));
     if (status == "ACTIVE") return Status::Ok();
     std::this_thread::sleep_for(std::chrono::milliseconds(500));

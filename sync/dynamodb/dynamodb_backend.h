@@ -1,8 +1,10 @@
 // The DynamoDB backend: one table, one gapless log per conversation.
 //
 //   messages    pk = "c#" + conversation id, sk = 1, 2, 3, ... (gapless)
-//               o  = operations (binary: varint length + engine::EncodeOperation each)
+//               o  = operations (binary: varint length + wire::EncodeOperation each)
 //               t  = acceptance time (ms, the server's clock from its Date header)
+//               v  = item format: 1; absent on items written before the wire
+//                    codec (format 0, read as legacy operations)
 //   membership  pk = "m#" + user id, sk = 53-bit hash of the conversation id,
 //               c  = conversation id
 //

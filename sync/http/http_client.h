@@ -9,29 +9,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <utility>
-#include <vector>
 
+#include "sync/http/message.h"
 #include "tidings/status.h"
 
 namespace tidings::http {
-
-using Headers = std::vector<std::pair<std::string, std::string>>;
-
-struct Request {
-  std::string method = "POST";
-  std::string url;  // scheme://host[:port]/path?query, path already encoded
-  Headers headers;
-  std::string body;
-};
-
-struct Response {
-  long status = 0;
-  Headers headers;  // names lowercased
-  std::string body;
-  // First value of a header (name lowercase), or "".
-  std::string Header(std::string_view name) const;
-};
 
 struct HttpOptions {
   long connect_timeout_ms = 5'000;

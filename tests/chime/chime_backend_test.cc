@@ -103,7 +103,7 @@ TEST(ChimeBackend, EnsureConversationCreatesTheChannelWithMembers) {
   EXPECT_EQ(Field(create.body, "ClientRequestToken"), Field(create.body, "ChannelId"));
   EXPECT_EQ(ParseChannelMetadata(Field(create.body, "Metadata")), "visit-1");
   EXPECT_EQ(Field(create.body, "Name"), "Visit");
-  EXPECT_NE(create.body.find("\"MemberArns\":[" + aws::JsonQuote(kBob) + "]"), std::string::npos)
+  EXPECT_NE(create.body.find("\"MemberArns\":[" + JsonString(kBob) + "]"), std::string::npos)
       << create.body;
   for (const auto& r : f.server->requests) {
     EXPECT_EQ(f.Header(r, "x-amz-chime-bearer"), kAlice);

@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "sync/aws/json.h"
-#include "sync/aws/sigv4.h"
+#include "common/json_string.h"
+#include "sync/aws_protocol/sigv4.h"
 #include "sync/http/http_client.h"
 
 namespace tidings::chime::testing {
@@ -131,9 +131,9 @@ class FakeChime {
         if (!c.members.count(bearer)) continue;
         if (!first) out += ",";
         first = false;
-        out += "{\"ChannelSummary\":{\"ChannelArn\":" + aws::JsonQuote(arn) +
-               ",\"Name\":" + aws::JsonQuote(c.name) +
-               (c.metadata.empty() ? "" : ",\"Metadata\":" + aws::JsonQuote(c.metadata)) + "}}";
+        out += "{\"ChannelSummary\":{\"ChannelArn\":" + JsonString(arn) +
+               ",\"Name\":" + JsonString(c.name) +
+               (c.metadata.empty() ? "" : ",\"Metadata\":" + JsonString(c.metadata)) + "}}";
       }
       return Ok(200, out + "]}");
     }
@@ -155,7 +155,7 @@ class FakeChime {
           if (!m.get_string().get(v)) c.members.insert(std::string(v));
         }
       }
-      return Ok(201, "{\"ChannelArn\":" + aws::JsonQuote(arn) + "}");
+      return Ok(201, "{\"ChannelArn\":" + JsonString(arn) + "}");
     }
     if (seg.size() < 2 || seg[0] != "channels") return Error(404, "NotFoundException");
     auto it = channels.find(seg[1]);
@@ -165,7 +165,7 @@ class FakeChime {
     if (seg.size() == 3 && seg[2] == "memberships" && req.method == "POST") {
       if (c.members.count(field("MemberArn"))) return Error(409, "ConflictException");
       c.members.insert(field("MemberArn"));
-      return Ok(201, "{\"ChannelArn\":" + aws::JsonQuote(c.arn) + "}");
+      return Ok(201, "{\"ChannelArn\":" + JsonString(c.arn) + "}");
     }
     if (seg.size() == 3 && seg[2] == "messages" && req.method == "POST") {
       for (auto& m : c.messages) {
@@ -182,8 +182,7 @@ class FakeChime {
       m.sender = bearer;
       m.created_ms = now_ms;
       c.messages.push_back(m);
-      return Ok(201,
-                "{\"ChannelArn\":" + aws::JsonQuote(c.arn) + ",\"MessageId\":\"" + m.id + "\"}");
+      return Ok(201, "{\"ChannelArn\":" + JsonString(c.arn) + ",\"MessageId\":\"" + m.id + "\"}");
     }
     if (seg.size() == 3 && seg[2] == "messages" && req.method == "GET") {
       int64_t not_before = 0;
@@ -196,7 +195,7 @@ class FakeChime {
       std::stable_sort(all.begin(), all.end(), [](const FakeMessage* a, const FakeMessage* b) {
         return a->created_ms < b->created_ms;
       });
-      std::string out = "{\"ChannelArn\":" + aws::JsonQuote(c.arn) + ",\"ChannelMessages\":[";
+      std::string out = "{\"ChannelArn\":" + JsonString(c.arn) + ",\"ChannelMessages\":[";
       size_t end = std::min(all.size(), offset + max);
       for (size_t i = offset; i < end; ++i) {
         const FakeMessage& m = *all[i];
@@ -204,11 +203,11 @@ class FakeChime {
         char ts[64];
         std::snprintf(ts, sizeof(ts), "%lld.%03lld", static_cast<long long>(m.created_ms / 1000),
                       static_cast<long long>(m.created_ms % 1000));
-        out += "{\"MessageId\":\"" + m.id + "\",\"Content\":" + aws::JsonQuote(m.content) +
-               (m.metadata.empty() ? "" : ",\"Metadata\":" + aws::JsonQuote(m.metadata)) +
-               ",\"ContentType\":" + aws::JsonQuote(m.content_type) +
+        out += "{\"MessageId\":\"" + m.id + "\",\"Content\":" + JsonString(m.content) +
+               (m.metadata.empty() ? "" : ",\"Metadata\":" + JsonString(m.metadata)) +
+               ",\"ContentType\":" + JsonString(m.content_type) +
                ",\"Type\":\"STANDARD\",\"CreatedTimestamp\":" + ts +
-               ",\"Sender\":{\"Arn\":" + aws::JsonQuote(m.sender) +
+               ",\"Sender\":{\"Arn\":" + JsonString(m.sender) +
                "},\"Redacted\":" + (m.redacted ? "true" : "false") + "}";
       }
       out += "]";
@@ -228,7 +227,7 @@ class FakeChime {
           m.metadata = field("Metadata");
           m.content_type = field("ContentType");
         }
-        return Ok(200, "{\"ChannelArn\":" + aws::JsonQuote(c.arn) + "}");
+        return Ok(200, "{\"ChannelArn\":" + JsonString(c.arn) + "}");
       }
       return Error(404, "NotFoundException");
     }

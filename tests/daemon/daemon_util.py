@@ -171,8 +171,9 @@ def read_varint(b, i):
 
 def server_ops(endpoint, creds, table="tidings", conversations=None):
     """Every operation stored in the table: list of (conversation, kind, op_id, body).
-    Items hold varint-length-prefixed engine::EncodeOperation records: U8
-    version, U8 kind, then op_id as varint length + bytes."""
+    Items hold varint-length-prefixed wire::EncodeOperation records
+    (docs/sync.md; items without "v" hold the legacy encoding): U8 version,
+    U8 kind, then op_id as varint length + bytes."""
     ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
                        aws_access_key_id=creds["access_key"],
                        aws_secret_access_key=creds["secret"])
@@ -197,15 +198,19 @@ def server_ops(endpoint, creds, table="tidings", conversations=None):
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def op_body(rec):
+def op_body(rec, item_format):
     """The body field of an encoded operation: after version, kind, op_id,
-    conversation_id, author, at (two varints) and message_id."""
+    conversation_id, author, at (two fixed64; two varints in item format 0)
+    and message_id."""
     i = 2
     for _ in range(3):  # op_id, conversation_id, author
         n, i = read_varint(rec, i)
         i += n
-    _, i = read_varint(rec, i)
-    _, i = read_varint(rec, i)
+    if item_format == 0:
+        _, i = read_varint(rec, i)
+        _, i = read_varint(rec, i)
+    else:
+        i += 16
     n, i = read_varint(rec, i)  # message_id
     i += n
     n, i = read_varint(rec, i)
@@ -220,13 +225,14 @@ def decode_items(items):
         if not pk.startswith("c#") or "o" not in item:
             continue
         blob = item["o"]["B"]
+        item_format = int(item.get("v", {"N": "0"})["N"])
         i = 0
         while i < len(blob):
             n, i = read_varint(blob, i)
             rec = blob[i:i + n]
             i += n
             idlen, j = read_varint(rec, 2)
-            ops.append((pk[2:], rec[1], rec[j:j + idlen].decode(), op_body(rec)))
+            ops.append((pk[2:], rec[1], rec[j:j + idlen].decode(), op_body(rec, item_format)))
     return ops
 
 

@@ -8,6 +8,8 @@
 #include <thread>
 
 #include "../engine/test_util.h"
+#include "crypto/hash.h"
+#include "engine/codec.h"
 #include "fault_proxy.h"
 #include "moto_fixture.h"
 #include "sync/core/reconciler.h"
@@ -103,6 +105,52 @@ TEST(DynamoDb, BacklogGoesUpInFewRequests) {
   ASSERT_TRUE(acks.ok());
   EXPECT_LE(b->client().requests() - before, 3u) << "one tail read and one put";
   EXPECT_EQ(PullAll(*b, "backlog").size(), 100u);
+}
+
+// Puts one log item with `o` (base64 of `ops`) and, unless empty, `v`.
+void PutLogItem(DynamoBackend& b, const std::string& conv, uint64_t sk, const std::string& ops,
+                const std::string& format) {
+  const std::string body = "{\"TableName\":\"" + std::string(kTable) +
+                           "\",\"Item\":{\"pk\":{\"S\":\"c#" + conv + "\"},\"sk\":{\"N\":\"" +
+                           std::to_string(sk) + "\"},\"t\":{\"N\":\"1700000000000\"}," +
+                           (format.empty() ? "" : "\"v\":{\"N\":\"" + format + "\"},") +
+                           "\"o\":{\"B\":\"" + crypto::Base64Encode(ops) + "\"}}}";
+  auto put = b.client().Call("PutItem", body);
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+}
+
+// Items written before the wire codec (no "v": the store's own operation
+// encoding, length-prefixed) still sync; a newer format or a corrupt item is
+// a clear error naming the item.
+TEST(DynamoDb, ReadsLegacyItemsAndRefusesUnknownFormats) {
+  auto b = Backend("u");
+  engine::Operation legacy = Op("legacy-1", "written by an earlier build");
+  legacy.conversation_id = "formats";
+  std::string framed;
+  engine::Writer(&framed).Bytes(engine::EncodeOperation(legacy));
+  PutLogItem(*b, "formats", 1, framed, "");
+  auto ops = PullAll(*b, "formats");
+  ASSERT_EQ(ops.size(), 1u);
+  EXPECT_EQ(ops[0].op_id, "legacy-1");
+  EXPECT_EQ(ops[0].body, "written by an earlier build");
+  EXPECT_EQ(ops[0].remote_id, "1/0");
+  // A new push appends after it, in the current format.
+  auto acks = b->Push("formats", std::vector<engine::Operation>{Op("current-1", "now")});
+  ASSERT_TRUE(acks.ok()) << acks.status().ToString();
+  EXPECT_EQ((*acks)[0].remote_id, "2/0");
+  EXPECT_EQ(PullAll(*b, "formats").size(), 2u);
+
+  PutLogItem(*b, "formats", 3, framed, "2");
+  auto newer = b->Pull("formats", "2", 10);
+  ASSERT_FALSE(newer.ok());
+  EXPECT_EQ(newer.status().code(), Code::kFailedPrecondition) << newer.status().ToString();
+  EXPECT_NE(newer.status().message().find("sk 3"), std::string::npos);
+
+  PutLogItem(*b, "formats-corrupt", 1, framed.substr(0, framed.size() - 3), "");
+  auto corrupt = b->Pull("formats-corrupt", "", 10);
+  ASSERT_FALSE(corrupt.ok());
+  EXPECT_EQ(corrupt.status().code(), Code::kDataLoss) << corrupt.status().ToString();
+  EXPECT_NE(corrupt.status().message().find("sk 1"), std::string::npos);
 }
 
 TEST(DynamoDb, ErrorsAreClearAndClassified) {

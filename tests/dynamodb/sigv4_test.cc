@@ -1,6 +1,6 @@
 // SigV4 against AWS's published get-vanilla example and against vectors
 // produced by botocore's own signer (python3 with botocore).
-#include "sync/aws/sigv4.h"
+#include "sync/aws_protocol/sigv4.h"
 
 #include <gtest/gtest.h>
 

@@ -11,7 +11,7 @@
 #include "emulator/chime/journal.h"
 #include "emulator/chime/routes.h"
 #include "emulator/chime/state.h"
-#include "sync/aws/sigv4.h"
+#include "sync/aws_protocol/sigv4.h"
 
 namespace chime_local {
 namespace {

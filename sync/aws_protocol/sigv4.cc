@@ -1,4 +1,4 @@
-#include "sync/aws/sigv4.h"
+#include "sync/aws_protocol/sigv4.h"
 
 #include <algorithm>
 #include <cctype>
@@ -37,6 +37,33 @@ std::string Hex(const crypto::Digest256& d) { return crypto::HexEncode(d); }
 
 crypto::Digest256 Hmac(std::span<const uint8_t> key, std::string_view data) {
   return crypto::HmacSha256(key, data);
+}
+
+// The request time as SigV4 writes it, and the credential scope it signs for.
+struct Stamp {
+  std::string amz_date;  // 20261204T171500Z
+  std::string date;      // 20261204
+  std::string scope;     // date/region/service/aws4_request
+};
+
+Stamp StampFor(const SigningParams& params) {
+  std::time_t t = static_cast<std::time_t>(params.unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char amz_date[17], date[9];
+  std::strftime(amz_date, sizeof(amz_date), "%Y%m%dT%H%M%SZ", &tm);
+  std::strftime(date, sizeof(date), "%Y%m%d", &tm);
+  return {amz_date, date,
+          std::string(date) + "/" + params.region + "/" + params.service + "/aws4_request"};
+}
+
+// The derived signing key: HMAC chain over date, region, service.
+crypto::Digest256 SigningKey(const std::string& secret_access_key, const std::string& date,
+                             const SigningParams& params) {
+  std::string secret = "AWS4" + secret_access_key;
+  auto k_date = Hmac({reinterpret_cast<const uint8_t*>(secret.data()), secret.size()}, date);
+  std::fill(secret.begin(), secret.end(), '\0');
+  return Hmac(Hmac(Hmac(k_date, params.region), params.service), "aws4_request");
 }
 
 // Splits a URL into path and query (both as on the wire).
@@ -163,12 +190,8 @@ Status SignRequest(http::Request* request, const Credentials& credentials,
   }
   const std::string host = UrlHost(request->url);
   if (host.empty()) return InvalidArgument("malformed endpoint URL: " + request->url);
-  std::time_t t = static_cast<std::time_t>(params.unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char amz_date[17], date[9];
-  std::strftime(amz_date, sizeof(amz_date), "%Y%m%dT%H%M%SZ", &tm);
-  std::strftime(date, sizeof(date), "%Y%m%d", &tm);
+  const Stamp stamp = StampFor(params);
+  const std::string& amz_date = stamp.amz_date;
 
   auto& h = request->headers;
   h.erase(std::remove_if(h.begin(), h.end(),
@@ -193,17 +216,11 @@ Status SignRequest(http::Request* request, const Credentials& credentials,
   std::string signed_headers;
   for (const auto& n : names) signed_headers += (signed_headers.empty() ? "" : ";") + n;
 
-  const std::string scope =
-      std::string(date) + "/" + params.region + "/" + params.service + "/aws4_request";
+  const std::string& scope = stamp.scope;
   const std::string to_sign = std::string("AWS4-HMAC-SHA256\n") + amz_date + "\n" + scope + "\n" +
                               crypto::Sha256Hex(CanonicalRequest(*request, signed_headers));
-  std::string secret = "AWS4" + credentials.secret_access_key;
-  auto k_date = Hmac({reinterpret_cast<const uint8_t*>(secret.data()), secret.size()}, date);
-  auto k_region = Hmac(k_date, params.region);
-  auto k_service = Hmac(k_region, params.service);
-  auto k_signing = Hmac(k_service, "aws4_request");
-  const std::string signature = Hex(Hmac(k_signing, to_sign));
-  std::fill(secret.begin(), secret.end(), '\0');
+  const std::string signature =
+      Hex(Hmac(SigningKey(credentials.secret_access_key, stamp.date, params), to_sign));
   h.emplace_back("authorization", "AWS4-HMAC-SHA256 Credential=" + credentials.access_key_id + "/" +
                                       scope + ", SignedHeaders=" + signed_headers +
                                       ", Signature=" + signature);
@@ -221,14 +238,9 @@ Result<std::string> PresignUrl(const std::string& method, const std::string& url
   if (expires_seconds < 1 || expires_seconds > 604800) {
     return InvalidArgument("a presigned URL expires within 1 s to 7 days");
   }
-  std::time_t t = static_cast<std::time_t>(params.unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char amz_date[17], date[9];
-  std::strftime(amz_date, sizeof(amz_date), "%Y%m%dT%H%M%SZ", &tm);
-  std::strftime(date, sizeof(date), "%Y%m%d", &tm);
-  const std::string scope =
-      std::string(date) + "/" + params.region + "/" + params.service + "/aws4_request";
+  const Stamp stamp = StampFor(params);
+  const std::string& amz_date = stamp.amz_date;
+  const std::string& scope = stamp.scope;
   std::string query =
       "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=" +
       UriEncode(credentials.access_key_id + "/" + scope, true) + "&X-Amz-Date=" + amz_date +
@@ -243,11 +255,8 @@ Result<std::string> PresignUrl(const std::string& method, const std::string& url
   r.headers = {{"host", host}};
   const std::string to_sign = std::string("AWS4-HMAC-SHA256\n") + amz_date + "\n" + scope + "\n" +
                               crypto::Sha256Hex(CanonicalRequest(r, "host"));
-  std::string secret = "AWS4" + credentials.secret_access_key;
-  auto k_date = Hmac({reinterpret_cast<const uint8_t*>(secret.data()), secret.size()}, date);
-  auto k_signing = Hmac(Hmac(Hmac(k_date, params.region), params.service), "aws4_request");
-  std::fill(secret.begin(), secret.end(), '\0');
-  return full + "&X-Amz-Signature=" + Hex(Hmac(k_signing, to_sign));
+  return full + "&X-Amz-Signature=" +
+         Hex(Hmac(SigningKey(credentials.secret_access_key, stamp.date, params), to_sign));
 }
 
 }  // namespace tidings::aws

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-#include "sync/http/http_client.h"
+#include "sync/http/message.h"
 #include "tidings/status.h"
 
 namespace tidings::aws {

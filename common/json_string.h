@@ -1,0 +1,25 @@
+// JSON string literals: the one escaper every layer uses (the AWS request
+// bodies, the emulator's responses, the CLI's --json output, the daemon's
+// JSON log lines).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace tidings {
+
+// Appends `s` to `out` as a JSON string literal: quotes, backslash and the
+// control characters below 0x20 are escaped (\n, \r, \t by name, the rest as
+// \u00XX); valid UTF-8 is copied as is, and a byte that does not start a
+// valid UTF-8 sequence becomes U+FFFD, so the result is always valid JSON.
+// A caller whose bytes must survive exactly encodes them first (base64).
+void AppendJsonString(std::string* out, std::string_view s);
+
+// `s` as a JSON string literal (AppendJsonString into a new string).
+std::string JsonString(std::string_view s);
+
+// True if `s` is entirely valid UTF-8: no overlong forms, no surrogates,
+// nothing above U+10FFFF, no truncated sequence.
+bool IsValidUtf8(std::string_view s);
+
+}  // namespace tidings

@@ -1,0 +1,139 @@
+#include "sync/wire/operation_codec.h"
+
+#include <utility>
+
+#include "sync/wire/bytes.h"
+
+namespace tidings::wire {
+namespace {
+
+constexpr std::string_view kSubject = "malformed wire operation";
+
+void PutKey(ByteWriter& w, const engine::OrderKey& k) {
+  w.Fixed64BE(k.hlc);
+  w.Fixed64BE(k.replica);
+}
+
+Status GetKey(ByteReader& r, std::string_view field, engine::OrderKey* k) {
+  TIDINGS_RETURN_IF_ERROR(r.Fixed64BE(field, &k->hlc));
+  return r.Fixed64BE(field, &k->replica);
+}
+
+Status GetKind(ByteReader& r, engine::OpKind* kind) {
+  uint8_t raw = 0;
+  TIDINGS_RETURN_IF_ERROR(r.U8("kind", &raw));
+  if (raw < static_cast<uint8_t>(engine::OpKind::kSend) ||
+      raw > static_cast<uint8_t>(engine::OpKind::kReadMarker)) {
+    return r.Error("kind", "is unknown (" + std::to_string(raw) + ")");
+  }
+  *kind = static_cast<engine::OpKind>(raw);
+  return Status::Ok();
+}
+
+// Canonical metadata: keys strictly ascending, so one map has one encoding.
+// (The legacy encoding wrote a std::map in order too.)
+Status GetMetadata(ByteReader& r, std::map<std::string, std::string>* m) {
+  uint64_t n = 0;
+  TIDINGS_RETURN_IF_ERROR(r.Varint("metadata count", &n));
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string key, value;
+    TIDINGS_RETURN_IF_ERROR(r.Bytes("metadata key", &key));
+    if (!m->empty() && key <= m->rbegin()->first) {
+      return r.Error("metadata key", "is out of order or repeated");
+    }
+    TIDINGS_RETURN_IF_ERROR(r.Bytes("metadata value", &value));
+    m->emplace_hint(m->end(), std::move(key), std::move(value));
+  }
+  return Status::Ok();
+}
+
+// The legacy encoding's order keys: two varints.
+Status GetLegacyKey(ByteReader& r, std::string_view field, engine::OrderKey* k) {
+  TIDINGS_RETURN_IF_ERROR(r.Varint(field, &k->hlc));
+  return r.Varint(field, &k->replica);
+}
+
+Status ExpectEnd(const ByteReader& r) {
+  if (!r.done()) return r.Error("end", "expected, but bytes are left over");
+  return Status::Ok();
+}
+
+// The fields every version has, in this order; versions differ in how order
+// keys are written.
+using KeyReader = Status (*)(ByteReader&, std::string_view, engine::OrderKey*);
+
+Status GetFields(ByteReader& r, KeyReader get_key, engine::Operation* op) {
+  TIDINGS_RETURN_IF_ERROR(GetKind(r, &op->kind));
+  TIDINGS_RETURN_IF_ERROR(r.Bytes("op_id", &op->op_id));
+  TIDINGS_RETURN_IF_ERROR(r.Bytes("conversation_id", &op->conversation_id));
+  TIDINGS_RETURN_IF_ERROR(r.Bytes("author", &op->author));
+  TIDINGS_RETURN_IF_ERROR(get_key(r, "at", &op->at));
+  TIDINGS_RETURN_IF_ERROR(r.Bytes("message_id", &op->message_id));
+  TIDINGS_RETURN_IF_ERROR(r.Bytes("body", &op->body));
+  TIDINGS_RETURN_IF_ERROR(r.Bytes("content_type", &op->content_type));
+  TIDINGS_RETURN_IF_ERROR(GetMetadata(r, &op->metadata));
+  TIDINGS_RETURN_IF_ERROR(r.Bytes("reaction", &op->reaction));
+  return get_key(r, "read_up_to", &op->read_up_to);
+}
+
+}  // namespace
+
+std::string EncodeOperation(const engine::Operation& op) {
+  std::string out;
+  out.reserve(64 + op.op_id.size() + op.conversation_id.size() + op.author.size() +
+              op.message_id.size() + op.body.size() + op.content_type.size());
+  ByteWriter w(&out);
+  w.U8(kOperationVersion);
+  w.U8(static_cast<uint8_t>(op.kind));
+  w.Bytes(op.op_id);
+  w.Bytes(op.conversation_id);
+  w.Bytes(op.author);
+  PutKey(w, op.at);
+  w.Bytes(op.message_id);
+  w.Bytes(op.body);
+  w.Bytes(op.content_type);
+  w.Varint(op.metadata.size());
+  for (const auto& [key, value] : op.metadata) {
+    w.Bytes(key);
+    w.Bytes(value);
+  }
+  w.Bytes(op.reaction);
+  PutKey(w, op.read_up_to);
+  return out;
+}
+
+Result<engine::Operation> DecodeOperation(std::string_view bytes) {
+  ByteReader r(bytes, kSubject);
+  uint8_t version = 0;
+  TIDINGS_RETURN_IF_ERROR(r.U8("version", &version));
+  if (version == 0) return r.Error("version", "is 0, which no operation is written with");
+  if (version > kOperationVersion) {
+    return FailedPrecondition("a wire operation has version " + std::to_string(version) +
+                              " but this build reads up to version " +
+                              std::to_string(kOperationVersion) +
+                              ": it was written by a newer Tidings; upgrade this one");
+  }
+  engine::Operation op;
+  TIDINGS_RETURN_IF_ERROR(GetFields(r, GetKey, &op));
+  TIDINGS_RETURN_IF_ERROR(ExpectEnd(r));
+  return op;
+}
+
+Result<engine::Operation> DecodeLegacyOperation(std::string_view bytes) {
+  ByteReader r(bytes, "malformed legacy (version 0) operation");
+  uint8_t engine_version = 0;
+  TIDINGS_RETURN_IF_ERROR(r.U8("version", &engine_version));
+  if (engine_version != 1) return r.Error("version", "is not the legacy encoding's 1");
+  engine::Operation op;
+  TIDINGS_RETURN_IF_ERROR(GetFields(r, GetLegacyKey, &op));
+  // The store's server_time_ms and remote_id followed; the backend that
+  // delivers an operation sets its own, so these are read and dropped.
+  uint64_t server_time_ms = 0;
+  std::string remote_id;
+  TIDINGS_RETURN_IF_ERROR(r.Varint("server_time_ms", &server_time_ms));
+  TIDINGS_RETURN_IF_ERROR(r.Bytes("remote_id", &remote_id));
+  TIDINGS_RETURN_IF_ERROR(ExpectEnd(r));
+  return op;
+}
+
+}  // namespace tidings::wire

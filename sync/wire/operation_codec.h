@@ -1,0 +1,48 @@
+// The wire encoding of one engine::Operation: the bytes a backend stores or
+// sends for an operation, versioned apart from the store's own record
+// encoding (engine/) so that either can change without the other.
+//
+// This is the operation only, with no framing: a backend frames several
+// (DynamoDB: length-prefixed inside one item, docs/dynamodb.md), and an
+// envelope (signing, encryption) wraps these bytes as they are.
+//
+// Version 1, every integer as written by wire::ByteWriter:
+//   u8 version (1) | u8 kind (engine::OpKind, 1..6)
+//   bytes op_id | bytes conversation_id | bytes author
+//   fixed64 at.hlc | fixed64 at.replica
+//   bytes message_id | bytes body | bytes content_type
+//   varint n | n x (bytes key, bytes value)   metadata, keys strictly ascending
+//   bytes reaction
+//   fixed64 read_up_to.hlc | fixed64 read_up_to.replica
+// and nothing after. server_time_ms and remote_id are not encoded: the
+// backend that delivers an operation sets them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "engine/types.h"
+#include "tidings/status.h"
+
+namespace tidings::wire {
+
+inline constexpr uint8_t kOperationVersion = 1;
+
+// Never fails: every Operation has an encoding.
+std::string EncodeOperation(const engine::Operation& op);
+
+// The operation in `bytes`, with server_time_ms 0 and remote_id empty.
+// DataLoss for anything malformed (empty, truncated, an unknown kind, a
+// varint over 64 bits, metadata keys out of order, bytes left over);
+// FailedPrecondition for a version this build does not read (written by a
+// newer Tidings: upgrade). Never reads outside `bytes`.
+Result<engine::Operation> DecodeOperation(std::string_view bytes);
+
+// Version 0: the encoding DynamoDB items held before this codec existed (the
+// store's record encoding of an operation, engine encoding version 1).
+// Read-only, so that tables written by earlier builds still sync; nothing
+// writes it. Same errors as DecodeOperation.
+Result<engine::Operation> DecodeLegacyOperation(std::string_view bytes);
+
+}  // namespace tidings::wire
