@@ -186,6 +186,29 @@ Status OpenSync(tidings_store* store, const tidings_sync_options* options, tidin
   return Status::Ok();
 }
 
+// The accessors of an opaque list with `items`.
+template <typename List>
+size_t ListCount(const List* list) {
+  return list == nullptr ? 0 : list->items.size();
+}
+template <typename List>
+auto ListAt(const List* list, size_t index) -> decltype(&list->items[0]) {
+  if (list == nullptr || index >= list->items.size()) return nullptr;
+  return &list->items[index];
+}
+
+// tidings_sync_open with the defaults, then `add` (AddDynamo, AddChime).
+template <typename Config>
+Status OpenWith(tidings_store* store, const Config* config, tidings_sync** out,
+                Status (*add)(tidings_sync&, const Config*)) {
+  tidings_sync* sync = nullptr;
+  TIDINGS_RETURN_IF_ERROR(OpenSync(store, nullptr, &sync));
+  std::unique_ptr<tidings_sync> owned(sync);
+  TIDINGS_RETURN_IF_ERROR(add(*sync, config));
+  *out = owned.release();
+  return Status::Ok();
+}
+
 // As Guard, for a call on a sync handle: INVALID_ARGUMENT for NULL.
 template <typename F>
 tidings_code GuardSync(tidings_error* error, tidings_sync* sync, F&& f) {
@@ -206,27 +229,21 @@ using tidings::capi::SyncHandle;
 extern "C" {
 
 size_t tidings_sync_status_list_count(const tidings_sync_status_list* list) {
-  return list == nullptr ? 0 : list->items.size();
+  return tidings::capi::ListCount(list);
 }
-
 const tidings_sync_status* tidings_sync_status_list_at(const tidings_sync_status_list* list,
                                                        size_t index) {
-  if (list == nullptr || index >= list->items.size()) return nullptr;
-  return &list->items[index];
+  return tidings::capi::ListAt(list, index);
 }
-
 void tidings_sync_status_list_free(tidings_sync_status_list* list) { delete list; }
 
 size_t tidings_sync_backend_list_count(const tidings_sync_backend_list* list) {
-  return list == nullptr ? 0 : list->items.size();
+  return tidings::capi::ListCount(list);
 }
-
 const tidings_sync_backend* tidings_sync_backend_list_at(const tidings_sync_backend_list* list,
                                                          size_t index) {
-  if (list == nullptr || index >= list->items.size()) return nullptr;
-  return &list->items[index];
+  return tidings::capi::ListAt(list, index);
 }
-
 void tidings_sync_backend_list_free(tidings_sync_backend_list* list) { delete list; }
 
 tidings_code tidings_store_sync_status(tidings_store* store, const char* backend,
@@ -289,27 +306,15 @@ tidings_code tidings_sync_add_chime(tidings_sync* sync, const tidings_chime_conf
 tidings_code tidings_sync_open_dynamodb(tidings_store* store, const tidings_dynamodb_config* config,
                                         tidings_sync** out, tidings_error* error) {
   if (out != nullptr) *out = nullptr;
-  return Guard(error, [&]() -> Status {
-    tidings_sync* sync = nullptr;
-    TIDINGS_RETURN_IF_ERROR(tidings::capi::OpenSync(store, nullptr, &sync));
-    std::unique_ptr<tidings_sync> owned(sync);
-    TIDINGS_RETURN_IF_ERROR(tidings::capi::AddDynamo(*sync, config));
-    *out = owned.release();
-    return Status::Ok();
-  });
+  return Guard(
+      error, [&] { return tidings::capi::OpenWith(store, config, out, tidings::capi::AddDynamo); });
 }
 
 tidings_code tidings_sync_open_chime(tidings_store* store, const tidings_chime_config* config,
                                      tidings_sync** out, tidings_error* error) {
   if (out != nullptr) *out = nullptr;
-  return Guard(error, [&]() -> Status {
-    tidings_sync* sync = nullptr;
-    TIDINGS_RETURN_IF_ERROR(tidings::capi::OpenSync(store, nullptr, &sync));
-    std::unique_ptr<tidings_sync> owned(sync);
-    TIDINGS_RETURN_IF_ERROR(tidings::capi::AddChime(*sync, config));
-    *out = owned.release();
-    return Status::Ok();
-  });
+  return Guard(
+      error, [&] { return tidings::capi::OpenWith(store, config, out, tidings::capi::AddChime); });
 }
 
 tidings_code tidings_sync_once(tidings_sync* sync, tidings_error* error) {

@@ -74,6 +74,17 @@ class CSyncApiTest : public ::testing::Test {
     tidings_error e{};
     ASSERT_EQ(tidings_store_send(store_, &r, nullptr, &e), TIDINGS_OK) << e.message;
   }
+  // Another process's view of the store.
+  tidings_store* OpenReadOnly() {
+    tidings_key_source key = tidings_key_raw(kKey);
+    tidings_open_options o{};
+    o.struct_size = sizeof(o);
+    o.read_only = true;
+    tidings_store* ro = nullptr;
+    tidings_error e{};
+    EXPECT_EQ(tidings_store_open(path_.c_str(), &key, &o, &ro, &e), TIDINGS_OK) << e.message;
+    return ro;
+  }
   // A handle over Chime then DynamoDB, both at `endpoint`.
   tidings_sync* OpenBoth(const tidings_sync_options* o, const char* endpoint) {
     tidings_error e{};
@@ -139,12 +150,8 @@ TEST_F(CSyncApiTest, OneBackendAgainstADeadEndpointAndTheStatusLists) {
   tidings_sync_close(nullptr);
 
   // The status persisted: a read-only handle (another process) sees it.
-  tidings_key_source key = tidings_key_raw(kKey);
-  tidings_open_options o{};
-  o.struct_size = sizeof(o);
-  o.read_only = true;
-  tidings_store* ro = nullptr;
-  ASSERT_EQ(tidings_store_open(path_.c_str(), &key, &o, &ro, &e), TIDINGS_OK) << e.message;
+  tidings_store* ro = OpenReadOnly();
+  ASSERT_NE(ro, nullptr);
   ASSERT_EQ(tidings_store_sync_status(ro, "dynamodb", &st, &e), TIDINGS_OK) << e.message;
   ASSERT_EQ(tidings_sync_status_list_count(st), 1u);
   EXPECT_STRNE(tidings_sync_status_list_at(st, 0)->last_error, "");
@@ -330,12 +337,8 @@ TEST_F(CSyncApiTest, AuthMacNeedsTheStoresSecretWhichOnlyItsKeyOpens) {
   EXPECT_NE(std::memcmp(mac, again, sizeof(mac)), 0);
 
   // Another process (a read-only handle) computes the same MAC ...
-  tidings_key_source key = tidings_key_raw(kKey);
-  tidings_open_options o{};
-  o.struct_size = sizeof(o);
-  o.read_only = true;
-  tidings_store* ro = nullptr;
-  ASSERT_EQ(tidings_store_open(path_.c_str(), &key, &o, &ro, &e), TIDINGS_OK) << e.message;
+  tidings_store* ro = OpenReadOnly();
+  ASSERT_NE(ro, nullptr);
   ASSERT_EQ(tidings_store_auth_mac(ro, "x", 1, again, sizeof(again), &e), TIDINGS_OK);
   EXPECT_EQ(std::memcmp(mac, again, sizeof(mac)), 0);
   EXPECT_EQ(tidings_store_auth_rotate(ro, &e), TIDINGS_FAILED_PRECONDITION);
