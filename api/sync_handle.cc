@@ -87,7 +87,9 @@ Status SyncHandle::SetListener(tidings_sync_event_fn callback, void* context) {
   return Status::Ok();
 }
 
-Status SyncHandle::ApplyOutboxBackends() {
+Status SyncHandle::BeforeSyncing() {
+  if (started_) return FailedPrecondition("the sync handle is started: it is syncing already");
+  if (slots_.empty()) return FailedPrecondition("the sync handle has no backend: add one first");
   if (!options_.require_every_backend) return Status::Ok();
   std::vector<std::string> names;
   for (const auto& s : slots_) names.push_back(s->name);
@@ -96,9 +98,7 @@ Status SyncHandle::ApplyOutboxBackends() {
 
 Status SyncHandle::Once() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (started_) return FailedPrecondition("the sync handle is started: it is syncing already");
-  if (slots_.empty()) return FailedPrecondition("the sync handle has no backend: add one first");
-  TIDINGS_RETURN_IF_ERROR(ApplyOutboxBackends());
+  TIDINGS_RETURN_IF_ERROR(BeforeSyncing());
   for (auto& s : slots_) {
     if (s->cancelled) TIDINGS_RETURN_IF_ERROR(Build(*s, s == slots_.front()));
     TIDINGS_RETURN_IF_ERROR(s->engine->SyncOnce());
@@ -108,9 +108,7 @@ Status SyncHandle::Once() {
 
 Status SyncHandle::Start() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (started_) return FailedPrecondition("the sync handle is started already");
-  if (slots_.empty()) return FailedPrecondition("the sync handle has no backend: add one first");
-  TIDINGS_RETURN_IF_ERROR(ApplyOutboxBackends());
+  TIDINGS_RETURN_IF_ERROR(BeforeSyncing());
   for (auto& s : slots_) {
     Status st = s->cancelled ? Build(*s, s == slots_.front()) : Status::Ok();
     if (st.ok()) st = s->engine->Start();

@@ -81,8 +81,9 @@ class SyncHandle {
 
   // (Re)creates the slot's transport, backend and engine. REQUIRES: mu_
   Status Build(Slot& slot, bool first);
-  // Records the backends in the store when asked to. REQUIRES: mu_
-  Status ApplyOutboxBackends();
+  // FailedPrecondition when started or without backends; else records the
+  // backends in the store when asked to (require_every_backend). REQUIRES: mu_
+  Status BeforeSyncing();
   void StopLocked();  // REQUIRES: mu_
   void Emit(const tidings_sync_event& event) const;
 
