@@ -173,6 +173,7 @@ class Daemon {
   Status StartMetrics(const DaemonConfig& c);
   void Reload();
   void Supervise();
+  void Restart(api::Sync& sync, const std::string& backend, const char* why);
   HealthAnswer Health();
   std::string Metrics();
   void CountSocket(const std::string& op, const std::string& result);
@@ -183,7 +184,16 @@ class Daemon {
   std::unique_ptr<SocketServer> socket_;
   std::unique_ptr<MetricsServer> metrics_;
   const int64_t started_ms_ = NowMs();
-  std::map<std::string, int64_t> failed_since_ms_;  // backend -> first seen stopped; main thread
+
+  // Backends an error stopped, from the handle's STOPPED events: the
+  // supervision restarts them without polling the handle.
+  struct Stopped {
+    api::Status error;
+    int64_t since_ms = 0;
+    bool logged = false;  // sync.waiting_to_restart
+  };
+  std::mutex stopped_mu_;
+  std::map<std::string, Stopped> stopped_;  // REQUIRES: stopped_mu_
 
   std::mutex mu_;  // guards sync_ and carried_; taken by HTTP handlers and socket hooks
   std::shared_ptr<api::Sync> sync_;  // null while stopped (starting, reloading)
@@ -226,7 +236,12 @@ Status Daemon::StartSync(const DaemonConfig& c) {
     }
     TIDINGS_RETURN_IF_ERROR(FromApi(added));
   }
-  TIDINGS_RETURN_IF_ERROR(FromApi(sync->SetListener(LogSyncEvent)));
+  TIDINGS_RETURN_IF_ERROR(FromApi(sync->SetListener([this](const api::SyncEvent& e) {
+    LogSyncEvent(e);
+    if (e.kind != TIDINGS_SYNC_STOPPED) return;
+    std::lock_guard<std::mutex> lock(stopped_mu_);
+    stopped_[e.backend] = Stopped{e.error, NowMs(), false};
+  })));
   TIDINGS_RETURN_IF_ERROR(FromApi(sync->Start()));
   for (const auto& name : c.backends) {
     Log(LogLevel::kInfo, "sync.started",
@@ -250,6 +265,10 @@ void Daemon::StopSync() {
   // (the handle reports it). Either way nothing of an abandoned answer is
   // recorded and the retry after restart is deduplicated by operation id.
   old->Stop().IgnoreError();
+  {
+    std::lock_guard<std::mutex> lock(stopped_mu_);
+    stopped_.clear();  // a new handle starts every backend
+  }
   auto backends = old->Backends();
   if (!backends.ok()) return;
   std::lock_guard<std::mutex> lock(mu_);
@@ -324,32 +343,39 @@ std::string Daemon::Metrics() {
 void Daemon::Supervise() {
   auto sync = CurrentSync();
   if (!sync) return;
-  auto backends = sync->Backends();
-  if (!backends.ok()) return;
   const int64_t now = NowMs();
-  for (const auto& b : *backends) {
-    if (b.stopped_by.ok()) {
-      failed_since_ms_.erase(b.name);
-      continue;
-    }
-    auto [since, first] = failed_since_ms_.try_emplace(b.name, now);
-    if (first) {
-      Log(LogLevel::kError, "sync.waiting_to_restart",
-          {{"backend", b.name},
-           {"error", b.stopped_by.ToString()},
-           {"restart_in_ms", std::to_string(config_.restart_after_error_ms)},
-           {"what_to_do", b.stopped_by.code() == TIDINGS_UNAUTHENTICATED
-                              ? "fix the AWS credentials, then send SIGHUP"
-                              : "check the store and disk, then send SIGHUP"}});
-      continue;
-    }
-    if (now - since->second >= config_.restart_after_error_ms) {
-      Log(LogLevel::kInfo, "sync.restarting", {{"backend", b.name}});
-      failed_since_ms_.erase(since);
-      api::Status s = sync->Restart(b.name);
-      if (!s.ok()) Log(LogLevel::kError, "sync.restart_failed", {{"error", s.ToString()}});
+  std::vector<std::string> due;
+  {
+    std::lock_guard<std::mutex> lock(stopped_mu_);
+    for (auto it = stopped_.begin(); it != stopped_.end();) {
+      Stopped& st = it->second;
+      if (!st.logged) {
+        st.logged = true;
+        Log(LogLevel::kError, "sync.waiting_to_restart",
+            {{"backend", it->first},
+             {"error", st.error.ToString()},
+             {"restart_in_ms", std::to_string(config_.restart_after_error_ms)},
+             {"what_to_do", st.error.code() == TIDINGS_UNAUTHENTICATED
+                                ? "fix the AWS credentials, then send SIGHUP"
+                                : "check the store and disk, then send SIGHUP"}});
+      }
+      if (now - st.since_ms < config_.restart_after_error_ms) {
+        ++it;
+        continue;
+      }
+      due.push_back(it->first);
+      it = stopped_.erase(it);
     }
   }
+  for (const auto& name : due) Restart(*sync, name, "");
+}
+
+void Daemon::Restart(api::Sync& sync, const std::string& backend, const char* why) {
+  LogFields fields = {{"backend", backend}};
+  if (*why != '\0') fields.emplace_back("why", why);
+  Log(LogLevel::kInfo, "sync.restarting", fields);
+  api::Status s = sync.Restart(backend);
+  if (!s.ok()) Log(LogLevel::kError, "sync.restart_failed", {{"error", s.ToString()}});
 }
 
 void Daemon::Reload() {
@@ -407,16 +433,12 @@ void Daemon::Reload() {
   // A reload is also how an operator says "credentials fixed": engines that
   // an error stopped start again now instead of after restart_after_error_ms.
   if (auto sync = CurrentSync()) {
-    auto backends = sync->Backends();
-    for (const auto& b : backends.ok() ? *backends : std::vector<api::SyncBackend>{}) {
-      if (b.stopped_by.ok()) continue;
-      Log(LogLevel::kInfo, "sync.restarting", {{"backend", b.name}, {"why", "SIGHUP"}});
-      failed_since_ms_.erase(b.name);
-      api::Status restarted = sync->Restart(b.name);
-      if (!restarted.ok()) {
-        Log(LogLevel::kError, "sync.restart_failed", {{"error", restarted.ToString()}});
-      }
+    std::map<std::string, Stopped> stopped;
+    {
+      std::lock_guard<std::mutex> lock(stopped_mu_);
+      stopped.swap(stopped_);
     }
+    for (const auto& [name, st] : stopped) Restart(*sync, name, "SIGHUP");
   }
   {
     std::lock_guard<std::mutex> lock(counters_mu_);
