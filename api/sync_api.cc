@@ -1,98 +1,221 @@
-// The sync part of the C API: persisted status, and a SyncEngine over the
-// DynamoDB or Chime backend. Same boundary rules as c_api.cc (see internal.h).
+// The sync part of the C API (tidings_sync.h): persisted status, backend
+// configuration and the multi-backend sync handle (api/sync_handle.h). Same
+// boundary rules as c_api.cc (see internal.h).
 #include <cstddef>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "api/internal.h"
+#include "api/sync_handle.h"
+#include "sync/aws/credentials.h"
 #include "sync/chime/chime_backend.h"
-#include "sync/core/sync_engine.h"
 #include "sync/dynamodb/dynamodb_backend.h"
-#include "tidings/tidings.h"
+#include "tidings/tidings_sync.h"
 
 struct tidings_sync {
-  // Declared in this order so the engine (which uses the backend) goes first.
-  std::unique_ptr<tidings::sync::Backend> backend;
-  std::unique_ptr<tidings::sync::SyncEngine> engine;
-  std::string backend_name;
   tidings::engine::Store* store = nullptr;
+  std::unique_ptr<tidings::capi::SyncHandle> handle;
+};
+
+struct tidings_sync_status_list {
+  std::vector<std::pair<std::string, tidings::sync::ConversationStatus>> rows;
+  std::vector<tidings_sync_status> items;  // point into rows
+};
+
+struct tidings_sync_backend_list {
+  std::vector<tidings::capi::SyncHandle::BackendState> rows;
+  std::vector<std::vector<tidings_sync_error_count>> error_counts;
+  std::vector<std::vector<const tidings_sync_error_count*>> error_pointers;
+  std::vector<std::string> stopped_why;
+  std::vector<tidings_sync_backend> items;
 };
 
 namespace tidings::capi {
 namespace {
 
-struct StatusRow {
-  std::string backend;
-  sync::ConversationStatus st;
-};
-struct StatusListBacking {
-  std::vector<StatusRow> rows;  // never resized once items point in
-  std::vector<tidings_sync_status> items;
-};
-struct StatusListBox {
-  tidings_sync_status_list pub;
-  StatusListBacking* backing;
-};
-
-tidings_sync_status_list* NewStatusList(std::vector<StatusRow> rows) {
-  auto* b = new StatusListBacking{std::move(rows), {}};
-  for (const auto& r : b->rows) {
+tidings_sync_status_list* NewStatusList(
+    std::vector<std::pair<std::string, sync::ConversationStatus>> rows) {
+  auto list = std::make_unique<tidings_sync_status_list>();
+  list->rows = std::move(rows);
+  for (const auto& [backend, st] : list->rows) {
     tidings_sync_status c{};
-    c.backend = r.backend.c_str();
-    c.conversation_id = r.st.conversation_id.c_str();
-    c.cursor = r.st.cursor.c_str();
-    c.outbox_depth = r.st.outbox_depth;
-    c.last_success_ms = r.st.last_success_ms;
-    c.last_activity_ms = r.st.last_activity_ms;
-    c.last_error = r.st.last_error.c_str();
-    c.next_attempt_ms = r.st.next_attempt_ms;
-    c.consecutive_failures = r.st.consecutive_failures;
-    c.stopped = r.st.stopped;
-    b->items.push_back(c);
+    c.backend = backend.c_str();
+    c.conversation_id = st.conversation_id.c_str();
+    c.cursor = st.cursor.c_str();
+    c.outbox_depth = st.outbox_depth;
+    c.last_success_ms = st.last_success_ms;
+    c.last_activity_ms = st.last_activity_ms;
+    c.last_error = st.last_error.c_str();
+    c.next_attempt_ms = st.next_attempt_ms;
+    c.consecutive_failures = st.consecutive_failures;
+    c.stopped = st.stopped;
+    list->items.push_back(c);
   }
-  auto* box = new StatusListBox{{b->items.data(), b->items.size()}, b};
-  return &box->pub;
+  return list.release();
 }
 
-// A string field of a versioned config struct; nullopt when it is NULL or
-// the caller's struct predates it (struct_size too small; 0 means "current").
-template <typename Config>
-std::optional<std::string> Field(const Config* c, size_t offset, const char* const& value) {
-  bool has = c->struct_size == 0 || c->struct_size >= offset + sizeof(value);
-  if (!has || value == nullptr) return std::nullopt;
-  return std::string(value);
+tidings_sync_backend_list* NewBackendList(std::vector<SyncHandle::BackendState> rows) {
+  auto list = std::make_unique<tidings_sync_backend_list>();
+  list->rows = std::move(rows);
+  const size_t n = list->rows.size();
+  list->error_counts.resize(n);
+  list->error_pointers.resize(n);
+  list->stopped_why.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const auto& r = list->rows[i];
+    for (const auto& [code, count] : r.errors) {
+      list->error_counts[i].push_back({static_cast<tidings_code>(code), count});
+    }
+    for (const auto& c : list->error_counts[i]) list->error_pointers[i].push_back(&c);
+    list->stopped_why[i] = r.stopped_by.message();
+    tidings_sync_backend b{};
+    b.name = r.name.c_str();
+    b.running = r.running;
+    b.stopped_by = static_cast<tidings_code>(r.stopped_by.code());
+    b.stopped_why = list->stopped_why[i].c_str();
+    b.outbox_depth = r.outbox_depth;
+    b.requests = r.requests;
+    b.retries = r.retries;
+    b.last_success_ms = r.last_ok_ms;
+    b.errors = list->error_pointers[i].data();
+    b.error_count = list->error_pointers[i].size();
+    list->items.push_back(b);
+  }
+  return list.release();
 }
 
-dynamodb::DynamoConfig DynamoFrom(const tidings_dynamodb_config* c) {
+std::string Text(const char* s) { return s == nullptr ? "" : s; }
+
+Result<dynamodb::DynamoConfig> DynamoFrom(const tidings_dynamodb_config* c) {
+  if (c == nullptr) return InvalidArgument("no DynamoDB configuration given (NULL)");
+  if (c->struct_size == 0) {
+    return InvalidArgument(
+        "tidings_dynamodb_config.struct_size is 0: prepare it with tidings_dynamodb_config_init");
+  }
   dynamodb::DynamoConfig out;
-  if (c == nullptr) return out;
-  if (auto table = Field(c, offsetof(tidings_dynamodb_config, table), c->table)) out.table = *table;
-  out.region = Field(c, offsetof(tidings_dynamodb_config, region), c->region).value_or("");
-  out.endpoint = Field(c, offsetof(tidings_dynamodb_config, endpoint), c->endpoint).value_or("");
+  // Every field so far was in the first version of the struct.
+  if (c->table != nullptr) out.table = c->table;
+  out.region = Text(c->region);
+  out.endpoint = Text(c->endpoint);
   return out;
 }
 
-chime::ChimeConfig ChimeFrom(const tidings_chime_config* c) {
+Result<chime::ChimeConfig> ChimeFrom(const tidings_chime_config* c) {
+  if (c == nullptr) {
+    return InvalidArgument(
+        "no Chime configuration given (NULL): app_instance_arn and user_arn are required");
+  }
+  if (c->struct_size == 0) {
+    return InvalidArgument(
+        "tidings_chime_config.struct_size is 0: prepare it with tidings_chime_config_init");
+  }
   chime::ChimeConfig out;
-  if (c == nullptr) return out;
-  out.app_instance_arn =
-      Field(c, offsetof(tidings_chime_config, app_instance_arn), c->app_instance_arn).value_or("");
-  out.user_arn = Field(c, offsetof(tidings_chime_config, user_arn), c->user_arn).value_or("");
-  out.region = Field(c, offsetof(tidings_chime_config, region), c->region).value_or("");
-  out.endpoint = Field(c, offsetof(tidings_chime_config, endpoint), c->endpoint).value_or("");
+  out.app_instance_arn = Text(c->app_instance_arn);
+  out.user_arn = Text(c->user_arn);
+  out.region = Text(c->region);
+  out.endpoint = Text(c->endpoint);
   return out;
 }
 
-Status OpenSync(engine::Store& s, std::unique_ptr<sync::Backend> backend, tidings_sync** out) {
-  auto handle = std::make_unique<tidings_sync>();
-  handle->backend = std::move(backend);
-  handle->backend_name = std::string(handle->backend->name());
-  handle->store = &s;
-  handle->engine = std::make_unique<sync::SyncEngine>(&s, handle->backend.get());
-  *out = handle.release();
+// An option past the caller's struct_size is the default.
+template <typename T>
+T Option(const tidings_sync_options* o, size_t offset, const T& value) {
+  return o->struct_size >= offset + sizeof(T) ? value : T{};
+}
+
+Result<SyncOptions> OptionsFrom(const tidings_sync_options* o) {
+  SyncOptions out;
+  if (o == nullptr) return out;
+  if (o->struct_size == 0) {
+    return InvalidArgument(
+        "tidings_sync_options.struct_size is 0: prepare it with tidings_sync_options_init");
+  }
+#define TIDINGS_OPTION(field) Option(o, offsetof(tidings_sync_options, field), o->field)
+  const int64_t durations[] = {
+      TIDINGS_OPTION(active_poll_ms),     TIDINGS_OPTION(idle_poll_ms),
+      TIDINGS_OPTION(base_backoff_ms),    TIDINGS_OPTION(max_backoff_ms),
+      TIDINGS_OPTION(connect_timeout_ms), TIDINGS_OPTION(request_timeout_ms),
+      TIDINGS_OPTION(stop_grace_ms)};
+  for (int64_t d : durations) {
+    if (d < 0) return InvalidArgument("tidings_sync_options: durations must not be negative");
+  }
+  if (durations[0] > 0) out.config.active_poll_ms = durations[0];
+  if (durations[1] > 0) out.config.idle_poll_ms = durations[1];
+  if (durations[2] > 0) out.config.base_backoff_ms = durations[2];
+  if (durations[3] > 0) out.config.max_backoff_ms = durations[3];
+  if (durations[4] > 0) out.http.connect_timeout_ms = static_cast<long>(durations[4]);
+  if (durations[5] > 0) out.http.total_timeout_ms = static_cast<long>(durations[5]);
+  out.stop_grace_ms = durations[6];
+  out.require_every_backend = TIDINGS_OPTION(require_every_backend);
+#undef TIDINGS_OPTION
+  return out;
+}
+
+Status AddDynamo(tidings_sync& sync, const tidings_dynamodb_config* config) {
+  TIDINGS_ASSIGN_OR_RETURN(auto dc, DynamoFrom(config));
+  dc.user_id = sync.store->user_id();
+  return sync.handle->Add(
+      "dynamodb",
+      [dc](std::unique_ptr<http::HttpClient> http) -> Result<std::unique_ptr<sync::Backend>> {
+        auto backend = dynamodb::DynamoBackend::Create(dc, nullptr, std::move(http));
+        if (!backend) return Internal("could not set up the DynamoDB client");
+        return std::unique_ptr<sync::Backend>(std::move(backend));
+      });
+}
+
+Status AddChime(tidings_sync& sync, const tidings_chime_config* config) {
+  TIDINGS_ASSIGN_OR_RETURN(auto cc, ChimeFrom(config));
+  return sync.handle->Add(
+      "chime",
+      [cc](std::unique_ptr<http::HttpClient> http) -> Result<std::unique_ptr<sync::Backend>> {
+        TIDINGS_ASSIGN_OR_RETURN(auto backend,
+                                 chime::ChimeBackend::Create(cc, nullptr, std::move(http)));
+        return std::unique_ptr<sync::Backend>(std::move(backend));
+      });
+}
+
+Status OpenSync(tidings_store* store, const tidings_sync_options* options, tidings_sync** out) {
+  if (store == nullptr) return InvalidArgument("no store given (NULL)");
+  if (out == nullptr) return InvalidArgument("no place for the sync handle (NULL)");
+  TIDINGS_ASSIGN_OR_RETURN(auto o, OptionsFrom(options));
+  auto sync = std::make_unique<tidings_sync>();
+  sync->store = EngineOf(store);
+  sync->handle = std::make_unique<SyncHandle>(sync->store, std::move(o));
+  *out = sync.release();
   return Status::Ok();
+}
+
+// The accessors of an opaque list with `items`.
+template <typename List>
+size_t ListCount(const List* list) {
+  return list == nullptr ? 0 : list->items.size();
+}
+template <typename List>
+auto ListAt(const List* list, size_t index) -> decltype(&list->items[0]) {
+  if (list == nullptr || index >= list->items.size()) return nullptr;
+  return &list->items[index];
+}
+
+// tidings_sync_open with the defaults, then `add` (AddDynamo, AddChime).
+template <typename Config>
+Status OpenWith(tidings_store* store, const Config* config, tidings_sync** out,
+                Status (*add)(tidings_sync&, const Config*)) {
+  tidings_sync* sync = nullptr;
+  TIDINGS_RETURN_IF_ERROR(OpenSync(store, nullptr, &sync));
+  std::unique_ptr<tidings_sync> owned(sync);
+  TIDINGS_RETURN_IF_ERROR(add(*sync, config));
+  *out = owned.release();
+  return Status::Ok();
+}
+
+// As Guard, for a call on a sync handle: INVALID_ARGUMENT for NULL.
+template <typename F>
+tidings_code GuardSync(tidings_error* error, tidings_sync* sync, F&& f) {
+  return Guard(error, [&]() -> Status {
+    if (sync == nullptr) return InvalidArgument("no sync handle given (NULL)");
+    return f(*sync->handle);
+  });
 }
 
 }  // namespace
@@ -100,15 +223,28 @@ Status OpenSync(engine::Store& s, std::unique_ptr<sync::Backend> backend, tiding
 
 using tidings::Status;
 using tidings::capi::Guard;
+using tidings::capi::GuardSync;
+using tidings::capi::SyncHandle;
 
 extern "C" {
 
-void tidings_sync_status_list_free(tidings_sync_status_list* list) {
-  if (list == nullptr) return;
-  auto* box = reinterpret_cast<tidings::capi::StatusListBox*>(list);
-  delete box->backing;
-  delete box;
+size_t tidings_sync_status_list_count(const tidings_sync_status_list* list) {
+  return tidings::capi::ListCount(list);
 }
+const tidings_sync_status* tidings_sync_status_list_at(const tidings_sync_status_list* list,
+                                                       size_t index) {
+  return tidings::capi::ListAt(list, index);
+}
+void tidings_sync_status_list_free(tidings_sync_status_list* list) { delete list; }
+
+size_t tidings_sync_backend_list_count(const tidings_sync_backend_list* list) {
+  return tidings::capi::ListCount(list);
+}
+const tidings_sync_backend* tidings_sync_backend_list_at(const tidings_sync_backend_list* list,
+                                                         size_t index) {
+  return tidings::capi::ListAt(list, index);
+}
+void tidings_sync_backend_list_free(tidings_sync_backend_list* list) { delete list; }
 
 tidings_code tidings_store_sync_status(tidings_store* store, const char* backend,
                                        tidings_sync_status_list** out, tidings_error* error) {
@@ -121,10 +257,10 @@ tidings_code tidings_store_sync_status(tidings_store* store, const char* backend
     } else {  // every backend that ever synced this store
       TIDINGS_ASSIGN_OR_RETURN(names, tidings::sync::SyncedBackends(s));
     }
-    std::vector<tidings::capi::StatusRow> rows;
+    std::vector<std::pair<std::string, tidings::sync::ConversationStatus>> rows;
     for (const auto& name : names) {
       TIDINGS_ASSIGN_OR_RETURN(auto statuses, tidings::sync::ReadSyncStatus(s, name));
-      for (auto& st : statuses) rows.push_back({name, std::move(st)});
+      for (auto& st : statuses) rows.emplace_back(name, std::move(st));
     }
     *out = tidings::capi::NewStatusList(std::move(rows));
     return Status::Ok();
@@ -134,85 +270,122 @@ tidings_code tidings_store_sync_status(tidings_store* store, const char* backend
 tidings_code tidings_dynamodb_create_table(const tidings_dynamodb_config* config,
                                            tidings_error* error) {
   return Guard(error, [&]() -> Status {
-    auto backend = tidings::dynamodb::DynamoBackend::Create(tidings::capi::DynamoFrom(config));
+    TIDINGS_ASSIGN_OR_RETURN(auto dc, tidings::capi::DynamoFrom(config));
+    auto backend = tidings::dynamodb::DynamoBackend::Create(std::move(dc));
     if (!backend) return tidings::Internal("could not set up the DynamoDB client");
     return backend->CreateTable();
   });
 }
 
+tidings_code tidings_aws_credentials_check(tidings_error* error) {
+  return Guard(error, []() -> Status {
+    auto creds = tidings::aws::DefaultCredentialsChain()->Get();
+    if (creds.ok()) return Status::Ok();
+    return tidings::Unauthenticated(creds.status().message());
+  });
+}
+
+tidings_code tidings_sync_open(tidings_store* store, const tidings_sync_options* options,
+                               tidings_sync** out, tidings_error* error) {
+  if (out != nullptr) *out = nullptr;
+  return Guard(error, [&]() { return tidings::capi::OpenSync(store, options, out); });
+}
+
+tidings_code tidings_sync_add_dynamodb(tidings_sync* sync, const tidings_dynamodb_config* config,
+                                       tidings_error* error) {
+  return GuardSync(error, sync,
+                   [&](SyncHandle&) { return tidings::capi::AddDynamo(*sync, config); });
+}
+
+tidings_code tidings_sync_add_chime(tidings_sync* sync, const tidings_chime_config* config,
+                                    tidings_error* error) {
+  return GuardSync(error, sync,
+                   [&](SyncHandle&) { return tidings::capi::AddChime(*sync, config); });
+}
+
 tidings_code tidings_sync_open_dynamodb(tidings_store* store, const tidings_dynamodb_config* config,
                                         tidings_sync** out, tidings_error* error) {
   if (out != nullptr) *out = nullptr;
-  return Guard(error, store, [&](tidings::engine::Store& s) -> Status {
-    if (out == nullptr) return tidings::InvalidArgument("no place for the sync handle (NULL)");
-    auto dyn = tidings::capi::DynamoFrom(config);
-    dyn.user_id = s.user_id();
-    auto backend = tidings::dynamodb::DynamoBackend::Create(std::move(dyn));
-    if (!backend) return tidings::Internal("could not set up the DynamoDB client");
-    return tidings::capi::OpenSync(s, std::move(backend), out);
-  });
+  return Guard(
+      error, [&] { return tidings::capi::OpenWith(store, config, out, tidings::capi::AddDynamo); });
 }
 
 tidings_code tidings_sync_open_chime(tidings_store* store, const tidings_chime_config* config,
                                      tidings_sync** out, tidings_error* error) {
   if (out != nullptr) *out = nullptr;
-  return Guard(error, store, [&](tidings::engine::Store& s) -> Status {
-    if (out == nullptr) return tidings::InvalidArgument("no place for the sync handle (NULL)");
-    if (config == nullptr) {
-      return tidings::InvalidArgument(
-          "no Chime configuration given (NULL): app_instance_arn and user_arn are required");
-    }
-    TIDINGS_ASSIGN_OR_RETURN(
-        auto backend, tidings::chime::ChimeBackend::Create(tidings::capi::ChimeFrom(config)));
-    return tidings::capi::OpenSync(s, std::move(backend), out);
-  });
+  return Guard(
+      error, [&] { return tidings::capi::OpenWith(store, config, out, tidings::capi::AddChime); });
 }
 
 tidings_code tidings_sync_once(tidings_sync* sync, tidings_error* error) {
-  return Guard(error, [&]() -> Status {
-    if (sync == nullptr) return tidings::InvalidArgument("no sync handle given (NULL)");
-    return sync->engine->SyncOnce();
-  });
+  return GuardSync(error, sync, [](SyncHandle& h) { return h.Once(); });
 }
 
 tidings_code tidings_sync_start(tidings_sync* sync, tidings_error* error) {
-  return Guard(error, [&]() -> Status {
-    if (sync == nullptr) return tidings::InvalidArgument("no sync handle given (NULL)");
-    return sync->engine->Start();
-  });
+  return GuardSync(error, sync, [](SyncHandle& h) { return h.Start(); });
 }
 
 tidings_code tidings_sync_stop(tidings_sync* sync, tidings_error* error) {
-  return Guard(error, [&]() -> Status {
-    if (sync == nullptr) return tidings::InvalidArgument("no sync handle given (NULL)");
-    sync->engine->Stop();
+  return GuardSync(error, sync, [](SyncHandle& h) {
+    h.Stop();
     return Status::Ok();
   });
+}
+
+tidings_code tidings_sync_restart(tidings_sync* sync, const char* backend, tidings_error* error) {
+  return GuardSync(error, sync,
+                   [&](SyncHandle& h) { return h.Restart(backend == nullptr ? "" : backend); });
+}
+
+tidings_code tidings_sync_poke(tidings_sync* sync, tidings_error* error) {
+  return GuardSync(error, sync, [](SyncHandle& h) {
+    h.Poke();
+    return Status::Ok();
+  });
+}
+
+tidings_code tidings_sync_outbox_retry(tidings_sync* sync, uint64_t seq, tidings_error* error) {
+  return GuardSync(error, sync, [&](SyncHandle& h) { return h.RetryFailed(seq); });
+}
+
+tidings_code tidings_sync_outbox_discard(tidings_sync* sync, uint64_t seq, tidings_error* error) {
+  return GuardSync(error, sync, [&](SyncHandle& h) { return h.DiscardFailed(seq); });
+}
+
+tidings_code tidings_sync_set_listener(tidings_sync* sync, tidings_sync_event_fn callback,
+                                       void* context, tidings_error* error) {
+  return GuardSync(error, sync, [&](SyncHandle& h) { return h.SetListener(callback, context); });
 }
 
 tidings_code tidings_sync_get_status(tidings_sync* sync, tidings_sync_status_list** out,
                                      tidings_error* error) {
   if (out != nullptr) *out = nullptr;
-  return Guard(error, [&]() -> Status {
-    if (sync == nullptr) return tidings::InvalidArgument("no sync handle given (NULL)");
+  return GuardSync(error, sync, [&](SyncHandle& h) -> Status {
     if (out == nullptr) return tidings::InvalidArgument("no place for the status (NULL)");
-    std::vector<tidings::capi::StatusRow> rows;
-    for (auto& st : sync->engine->Snapshot()) {
-      // The depth now, as tidings_store_sync_status reports it, not as of the
-      // round.
-      auto outbox = sync->store->CountOutbox(st.conversation_id);
-      if (outbox.ok()) st.outbox_depth = outbox->total();
-      rows.push_back({sync->backend_name, std::move(st)});
+    auto rows = h.Statuses();
+    for (auto& [backend, st] : rows) {
+      // What this backend still has to push, now rather than as of its round.
+      auto waiting = sync->store->CountOutbox(st.conversation_id, backend);
+      if (waiting.ok()) st.outbox_depth = waiting->total();
     }
     *out = tidings::capi::NewStatusList(std::move(rows));
     return Status::Ok();
   });
 }
 
+tidings_code tidings_sync_backends(tidings_sync* sync, tidings_sync_backend_list** out,
+                                   tidings_error* error) {
+  if (out != nullptr) *out = nullptr;
+  return GuardSync(error, sync, [&](SyncHandle& h) -> Status {
+    if (out == nullptr) return tidings::InvalidArgument("no place for the backends (NULL)");
+    TIDINGS_ASSIGN_OR_RETURN(auto rows, h.Backends());
+    *out = tidings::capi::NewBackendList(std::move(rows));
+    return Status::Ok();
+  });
+}
+
 void tidings_sync_close(tidings_sync* sync) {
-  if (sync == nullptr) return;
   try {
-    sync->engine->Stop();
     delete sync;
   } catch (...) {
   }

@@ -1,11 +1,10 @@
-// `tidings daemon` and the write commands' hand-over to a running daemon.
-// This file is the CLI's only bridge to internal code: the daemon links the
-// engine, sync and backends directly (daemon/daemon.h), and a write refused
-// with BUSY goes through the daemon's socket (daemon/client.h).
+// `tidings daemon` and the write commands' hand-over to a running daemon:
+// the daemon (daemon/daemon.h) stands on the public API like the rest of the
+// CLI, and a write refused with BUSY goes through its socket
+// (daemon/client.h).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 
 #include "cli/commands.h"
 #include "daemon/client.h"
@@ -34,19 +33,9 @@ bool TryDaemon(const Globals& g, const api::Status& open_error,
     *rc = Fail(key.status());
     return true;
   }
-  tidings_key_source src = key->source();
-  daemon::ClientKey ck;
-  ck.kind = src.kind == TIDINGS_KEY_FILE         ? daemon::ClientKey::Kind::kFile
-            : src.kind == TIDINGS_KEY_PASSPHRASE ? daemon::ClientKey::Kind::kPassphrase
-                                                 : daemon::ClientKey::Kind::kRaw;
-  ck.data.assign(static_cast<const char*>(src.data),
-                 src.kind == TIDINGS_KEY_FILE ? std::strlen(static_cast<const char*>(src.data))
-                                              : src.size);
   daemon::Fields fields;
   for (const auto& [k, v] : request) fields.Add(k, v);
-  auto answer = daemon::CallDaemon(*path, ck, std::move(fields), deadline_ms);
-  volatile char* p = ck.data.data();
-  for (size_t i = 0; i < ck.data.size(); ++i) p[i] = 0;
+  auto answer = daemon::CallDaemon(*path, *key, std::move(fields), deadline_ms);
   if (!answer.ok()) {
     *rc = Fail(ToApi(answer.status()));
     return true;
@@ -94,13 +83,13 @@ void AddDaemonCommand(CLI::App& app, Globals& g, int& rc) {
       rc = Poke(g);
       return;
     }
-    o.store_path = g.store.empty() && std::getenv("TIDINGS_STORE") ? std::getenv("TIDINGS_STORE")
-                                                                  : g.store;
+    o.store_path =
+        g.store.empty() && std::getenv("TIDINGS_STORE") ? std::getenv("TIDINGS_STORE") : g.store;
     o.key_file = KeyFilePath(g);
     tidings::Status s = daemon::RunDaemon(o);
     rc = s.ok() ? kExitOk
                 : (s.code() == tidings::Code::kInvalidArgument ? kExitUsage
-                                                              : ExitCodeFor(ToApi(s).code()));
+                                                               : ExitCodeFor(ToApi(s).code()));
     if (!s.ok()) Fail(ToApi(s));
   });
 }

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "tidings/tidings_sync.hpp"
 
 namespace tidings::cli {
 namespace {
@@ -24,7 +25,7 @@ int CmdStatus(const Globals& g, const std::vector<std::string>& backends) {
   }
   std::vector<api::SyncStatus> rows;
   for (const auto& backend : backends.empty() ? std::vector<std::string>{""} : backends) {
-    auto statuses = store->GetSyncStatus(backend);
+    auto statuses = api::GetSyncStatus(*store, backend);
     if (!statuses.ok()) return Fail(statuses.status());
     rows.insert(rows.end(), statuses->begin(), statuses->end());
   }

@@ -8,46 +8,40 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include "common/clock.h"
-#include "crypto/hash.h"
-#include "crypto/keys.h"
 
 namespace tidings::daemon {
 namespace {
 
-Result<crypto::KeySource> MakeKey(const ClientKey& key) {
-  switch (key.kind) {
-    case ClientKey::Kind::kFile:
-      return crypto::KeySource::KeyFile(key.data);
-    case ClientKey::Kind::kPassphrase:
-      return crypto::KeySource::Passphrase(key.data);
-    case ClientKey::Kind::kRaw: {
-      TIDINGS_ASSIGN_OR_RETURN(
-          auto k, crypto::SecretKey::FromBytes(std::span<const uint8_t>(
-                      reinterpret_cast<const uint8_t*>(key.data.data()), key.data.size())));
-      return crypto::KeySource::Raw(std::move(k));
-    }
-  }
-  return InvalidArgument("no key");
-}
-
-Result<std::unique_ptr<engine::Store>> OpenStore(const std::string& path, const ClientKey& key,
-                                                 bool read_only) {
-  TIDINGS_ASSIGN_OR_RETURN(auto source, MakeKey(key));
-  engine::StoreOptions o;
+Result<api::Store> OpenStore(const std::string& path, const api::Key& key, bool read_only) {
+  api::OpenOptions o;
   o.read_only = read_only;
-  return engine::Store::Open(path, std::move(source), o);
+  auto store = api::Store::Open(path, key, o);
+  if (!store.ok()) return FromApi(store.status());
+  return std::move(store).value();
 }
 
-// The daemon's current socket secret, read from the sealed store: proves we
-// hold the key without ever sending it.
-Result<std::string> ReadSecret(const std::string& path, const ClientKey& key) {
-  TIDINGS_ASSIGN_OR_RETURN(auto store, OpenStore(path, key, /*read_only=*/true));
-  TIDINGS_ASSIGN_OR_RETURN(std::string secret, store->GetSyncState(kSocketSecretKey));
-  if (secret.empty()) return Unavailable("the daemon has not published its socket secret yet");
-  return secret;
+// A UUIDv7 (48-bit Unix ms, then random bits) chosen before the first
+// attempt, so a send retried after a lost answer is recognised.
+std::string NewMessageId() {
+  const auto ms = static_cast<uint64_t>(WallMs());
+  std::string random = NewNonce();
+  unsigned char b[16];
+  for (int i = 0; i < 6; ++i) b[i] = static_cast<unsigned char>(ms >> (40 - 8 * i));
+  std::memcpy(b + 6, random.data(), 10);
+  b[6] = static_cast<unsigned char>(0x70 | (b[6] & 0x0f));  // version 7
+  b[8] = static_cast<unsigned char>(0x80 | (b[8] & 0x3f));  // RFC 9562 variant
+  static const char kHex[] = "0123456789abcdef";
+  std::string id;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) id += '-';
+    id += kHex[b[i] >> 4];
+    id += kHex[b[i] & 0xf];
+  }
+  return id;
 }
 
 // fd >= 0 connected; -1 no daemon listening (ENOENT / ECONNREFUSED).
@@ -72,8 +66,7 @@ int Connect(const std::string& socket_path) {
 // Kinds of outcome of one attempt through the socket.
 enum class Attempt { kAnswered, kRetry, kRefused };
 
-Attempt TrySocket(int fd, const std::string& secret, const Fields& request, Fields* answer,
-                  Status* error) {
+Attempt TrySocket(int fd, api::Store& store, const Fields& request, Fields* answer, Status* error) {
   auto hello = ReadFrame(fd);
   if (!hello.ok()) return Attempt::kRetry;
   if (hello->Get("op") == "error") {
@@ -85,12 +78,13 @@ Attempt TrySocket(int fd, const std::string& secret, const Fields& request, Fiel
     *error = FailedPrecondition("the daemon speaks another protocol version; upgrade tidings");
     return Attempt::kRefused;
   }
-  std::string nonce(kNonceBytes, '\0');
-  crypto::RandomBytes(reinterpret_cast<uint8_t*>(nonce.data()), nonce.size());
-  if (!WriteFrame(fd, Fields{{"op", "auth"},
-                             {"nonce", nonce},
-                             {"mac", AuthMac(secret, "client", server_nonce, nonce)}})
-           .ok()) {
+  const std::string nonce = NewNonce();
+  auto mac = AuthMac(store, "client", server_nonce, nonce);
+  if (!mac.ok()) {
+    *error = mac.status();
+    return mac.status().code() == Code::kUnavailable ? Attempt::kRetry : Attempt::kRefused;
+  }
+  if (!WriteFrame(fd, Fields{{"op", "auth"}, {"nonce", nonce}, {"mac", *mac}}).ok()) {
     return Attempt::kRetry;
   }
   auto ok = ReadFrame(fd);
@@ -99,7 +93,8 @@ Attempt TrySocket(int fd, const std::string& secret, const Fields& request, Fiel
     *error = StatusFromFields(*ok);
     return Attempt::kRefused;
   }
-  if (!crypto::ConstantTimeEquals(ok->Get("mac"), AuthMac(secret, "server", nonce, server_nonce))) {
+  auto expected = AuthMac(store, "server", nonce, server_nonce);
+  if (!expected.ok() || !SameMac(ok->Get("mac"), *expected)) {
     *error = Unauthenticated("the process on the daemon socket did not prove it holds the store");
     return Attempt::kRefused;
   }
@@ -120,18 +115,14 @@ bool DaemonSocketPresent(const std::string& store_path) {
   return ::lstat((store_path + "/" + kSocketName).c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-Result<Fields> CallDaemon(const std::string& store_path, const ClientKey& key, Fields request,
+Result<Fields> CallDaemon(const std::string& store_path, const api::Key& key, Fields request,
                           int64_t deadline_ms) {
-  if (request.Get("op") == "send" && request.Get("id").empty()) {
-    request.Add("id", engine::NewMessageId(static_cast<uint64_t>(
-                          std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count())));
-  }
+  if (request.Get("op") == "send" && request.Get("id").empty()) request.Add("id", NewMessageId());
   const std::string socket_path = store_path + "/" + kSocketName;
   const int64_t deadline = MonotonicMs() + deadline_ms;
-  std::string secret;
-  bool secret_fresh = false;
+  // A read-only handle, for the MACs under the daemon's current secret; a
+  // daemon that restarted has a new one, so it is reopened after failures.
+  std::optional<api::Store> reader;
   int auth_refusals = 0;
   Status last = Busy("the store stayed busy and no daemon answered on " + socket_path +
                      "; check that the daemon runs (`systemctl status tidings-daemon`)");
@@ -141,41 +132,42 @@ Result<Fields> CallDaemon(const std::string& store_path, const ClientKey& key, F
     int fd = Connect(socket_path);
     if (fd < 0) {
       // No daemon listening: write directly once the lock is free.
+      reader.reset();
       auto store = OpenStore(store_path, key, /*read_only=*/false);
-      if (store.ok()) return Execute(**store, request, {});
+      if (store.ok()) return Execute(*store, request, {});
       if (store.status().code() != Code::kBusy) return store.status();
       last = store.status();
       continue;
     }
-    if (secret.empty() || !secret_fresh) {
-      auto s = ReadSecret(store_path, key);
-      if (!s.ok()) {
+    if (!reader) {
+      auto opened = OpenStore(store_path, key, /*read_only=*/true);
+      if (!opened.ok()) {
         ::close(fd);
-        if (s.status().code() == Code::kWrongKey || s.status().code() == Code::kNotFound ||
-            s.status().code() == Code::kPermissionDenied) {
-          return s.status();
+        const Code code = opened.status().code();
+        if (code == Code::kWrongKey || code == Code::kNotFound || code == Code::kPermissionDenied) {
+          return opened.status();
         }
-        last = s.status();
+        last = opened.status();
         continue;
       }
-      secret = std::move(s).value();
-      secret_fresh = true;
+      reader = std::move(opened).value();
     }
     Fields answer;
     Status error;
-    Attempt a = TrySocket(fd, secret, request, &answer, &error);
+    Attempt a = TrySocket(fd, *reader, request, &answer, &error);
     ::close(fd);
     if (a == Attempt::kAnswered) return answer;
     if (a == Attempt::kRefused) {
       // The daemon may have restarted with a new secret: read it once more.
       if (error.code() == Code::kUnauthenticated && ++auth_refusals < 2) {
-        secret_fresh = false;
+        reader.reset();
         last = error;
         continue;
       }
       return error;
     }
-    secret_fresh = false;  // a restart makes a new secret
+    if (!error.ok()) last = error;
+    reader.reset();  // a restart makes a new secret
   }
   return last;
 }

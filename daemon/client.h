@@ -15,14 +15,6 @@
 
 namespace tidings::daemon {
 
-// How the caller unlocks the store (the CLI's --key-file / passphrase). The
-// data is secret: it stays in this process and is wiped by the owner.
-struct ClientKey {
-  enum class Kind { kFile, kPassphrase, kRaw };
-  Kind kind = Kind::kFile;
-  std::string data;  // path, passphrase, or 32 raw bytes
-};
-
 // True if `<store>/daemon.sock` exists (a daemon runs, or was killed).
 bool DaemonSocketPresent(const std::string& store_path);
 
@@ -33,7 +25,9 @@ bool DaemonSocketPresent(const std::string& store_path);
 // the answer's fields, or the error: Unauthenticated (the key does not match
 // the store the daemon serves), Busy (still held after the deadline), the
 // store's own errors (NotFound, TooLarge, ...).
-Result<Fields> CallDaemon(const std::string& store_path, const ClientKey& key, Fields request,
+// `key` unlocks the store (the CLI's --key-file / passphrase); it stays in
+// this process.
+Result<Fields> CallDaemon(const std::string& store_path, const api::Key& key, Fields request,
                           int64_t deadline_ms = 20'000);
 
 }  // namespace tidings::daemon

@@ -14,18 +14,12 @@
 #include <vector>
 
 #include "common/clock.h"
-#include "daemon/backend_stats.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
 #include "daemon/metrics_server.h"
 #include "daemon/socket_server.h"
-#include "engine/store.h"
-#include "sync/aws/credentials.h"
-#include "sync/core/sync_engine.h"
-#include "sync/dynamodb/dynamodb_backend.h"
-#ifdef TIDINGS_HAVE_CHIME
-#include "sync/chime/chime_backend.h"
-#endif
+#include "tidings/tidings_sync.hpp"
 
 namespace tidings::daemon {
 namespace {
@@ -49,12 +43,6 @@ std::string Join(const std::vector<std::string>& v, const char* sep = ",") {
   std::string out;
   for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
   return out;
-}
-
-std::string Seconds(int64_t ms) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.3f", static_cast<double>(ms) / 1000.0);
-  return buf;
 }
 
 // Everything the configuration decides, resolved: file, environment, flags.
@@ -95,19 +83,62 @@ Result<DaemonConfig> Resolve(const DaemonOptions& o) {
 // Missing AWS credentials are a configuration error: found now, not at the
 // first request hours later.
 Status CheckCredentials(const DaemonConfig& c) {
-  auto creds = aws::DefaultCredentialsChain()->Get();
+  api::Status creds = api::CheckAwsCredentials();
   if (!creds.ok()) {
     return InvalidArgument(
-        "no AWS credentials for the " + Join(c.backends, " and ") +
-        " backend: " + creds.status().message() +
+        "no AWS credentials for the " + Join(c.backends, " and ") + " backend: " + creds.message() +
         ". Under systemd, put them in the unit's EnvironmentFile (docs/operations.md)");
   }
   return Status::Ok();
 }
 
-crypto::KeySource KeyFor(const DaemonConfig& c) {
-  if (!c.key_file.empty()) return crypto::KeySource::KeyFile(c.key_file);
-  return crypto::KeySource::Passphrase(std::getenv("TIDINGS_PASSPHRASE"));
+api::Key KeyFor(const DaemonConfig& c) {
+  if (!c.key_file.empty()) return api::Key::File(c.key_file);
+  return api::Key::Passphrase(std::getenv("TIDINGS_PASSPHRASE"));
+}
+
+// Counters of a backend over handles that were closed (reloads), so the
+// metrics' counters keep counting from the daemon's start.
+struct CarriedCounters {
+  uint64_t requests = 0;
+  uint64_t retries = 0;
+  int64_t last_success_ms = 0;
+  std::map<tidings_code, uint64_t> errors;
+
+  void Add(const api::SyncBackend& b) {
+    requests += b.requests;
+    retries += b.retries;
+    last_success_ms = std::max(last_success_ms, b.last_success_ms);
+    for (const auto& [code, n] : b.errors) errors[code] += n;
+  }
+  void AddTo(api::SyncBackend* b) const {
+    b->requests += requests;
+    b->retries += retries;
+    b->last_success_ms = std::max(last_success_ms, b->last_success_ms);
+    for (const auto& [code, n] : errors) b->errors[code] += n;
+  }
+};
+
+void LogSyncEvent(const api::SyncEvent& e) {
+  switch (e.kind) {
+    case TIDINGS_SYNC_STOPPED:
+      Log(LogLevel::kError, "sync.stopped",
+          {{"backend", e.backend}, {"error", e.error.ToString()}});
+      break;
+    case TIDINGS_SYNC_MESSAGE_FAILED:
+      Log(LogLevel::kWarn, "message.failed",
+          {{"conversation", e.conversation_id}, {"message", e.message_id}, {"reason", e.message}});
+      break;
+    case TIDINGS_SYNC_MESSAGE_RECEIVED:
+      if (LogEnabled(LogLevel::kDebug)) {
+        Log(LogLevel::kDebug, "message.received",
+            {{"conversation", e.conversation_id}, {"message", e.message_id}});
+      }
+      break;
+    case TIDINGS_SYNC_REQUEST_ABANDONED:
+      Log(LogLevel::kInfo, "sync.abandoning_request", {{"backend", e.backend}});
+      break;
+  }
 }
 
 // The sync-relevant part of a configuration: a change here rebuilds engines.
@@ -127,159 +158,119 @@ class Daemon {
   Status Run();
 
  private:
-  struct Runtime {
-    std::string name;
-    std::unique_ptr<sync::Backend> backend;
-    http::HttpClient* http = nullptr;  // owned by backend
-    std::shared_ptr<BackendStats> stats;
-    std::unique_ptr<sync::SyncEngine> engine;
-    int64_t failed_since_ms = 0;
-  };
-
-  // `first`: this engine also logs store-wide message events (every engine
-  // sees every store change; one is enough).
-  Result<std::shared_ptr<Runtime>> MakeRuntime(const std::string& name, const DaemonConfig& c,
-                                               bool first);
-  // The running engines, for callers that must not hold mu_ while they call
-  // into an engine (RetryFailed waits for a round in progress).
-  std::vector<std::shared_ptr<Runtime>> Runtimes();
+  // Opens the store, waiting a while if another writer holds it. Sets *stop
+  // when a signal asked to stop meanwhile.
+  Status OpenStore(bool* stop);
   Status StartSync(const DaemonConfig& c);
   void StopSync();
+  std::shared_ptr<api::Sync> CurrentSync();
+  Status StartSocket();
   Status StartMetrics(const DaemonConfig& c);
   void Reload();
   void Supervise();
+  void Restart(api::Sync& sync, const std::string& backend, const char* why);
   HealthAnswer Health();
   std::string Metrics();
   void CountSocket(const std::string& op, const std::string& result);
 
   DaemonOptions options_;
   DaemonConfig config_;
-  std::unique_ptr<engine::Store> store_;
+  api::Store store_;
   std::unique_ptr<SocketServer> socket_;
   std::unique_ptr<MetricsServer> metrics_;
   const int64_t started_ms_ = WallMs();
 
-  std::mutex mu_;  // guards runtimes_ and stats_; taken by HTTP handlers and socket hooks
-  std::vector<std::shared_ptr<Runtime>> runtimes_;
-  std::map<std::string, std::shared_ptr<BackendStats>> stats_;  // survive reloads
+  // Backends an error stopped, from the handle's STOPPED events: the
+  // supervision restarts them without polling the handle.
+  struct Stopped {
+    api::Status error;
+    int64_t since_ms = 0;
+    bool logged = false;  // sync.waiting_to_restart
+  };
+  std::mutex stopped_mu_;
+  std::map<std::string, Stopped> stopped_;  // REQUIRES: stopped_mu_
+
+  std::mutex mu_;  // guards sync_ and carried_; taken by HTTP handlers and socket hooks
+  std::shared_ptr<api::Sync> sync_;  // null while stopped (starting, reloading)
+  std::map<std::string, CarriedCounters> carried_;
 
   std::mutex counters_mu_;
   std::map<std::pair<std::string, std::string>, uint64_t> socket_requests_;
   uint64_t reloads_ok_ = 0, reloads_failed_ = 0;
 };
 
-std::vector<std::shared_ptr<Daemon::Runtime>> Daemon::Runtimes() {
+std::shared_ptr<api::Sync> Daemon::CurrentSync() {
   std::lock_guard<std::mutex> lock(mu_);
-  return runtimes_;
-}
-
-Result<std::shared_ptr<Daemon::Runtime>> Daemon::MakeRuntime(const std::string& name,
-                                                             const DaemonConfig& c, bool first) {
-  auto rt = std::make_shared<Runtime>();
-  rt->name = name;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::shared_ptr<BackendStats>& stats = stats_[name];
-    if (!stats) stats = std::make_shared<BackendStats>();
-    rt->stats = stats;
-  }
-  const std::shared_ptr<BackendStats>& stats = rt->stats;
-  http::HttpOptions ho;
-  ho.connect_timeout_ms = static_cast<long>(c.connect_timeout_ms);
-  ho.total_timeout_ms = static_cast<long>(c.request_timeout_ms);
-  auto http = std::make_unique<CountingHttpClient>(http::NewCurlHttpClient(ho), stats, name);
-  rt->http = http.get();
-  if (name == "dynamodb") {
-    dynamodb::DynamoConfig dc;
-    dc.table = c.dynamodb_table;
-    dc.user_id = store_->user_id();
-    dc.region = c.dynamodb_region;
-    dc.endpoint = c.dynamodb_endpoint;
-    rt->backend = dynamodb::DynamoBackend::Create(std::move(dc), nullptr, std::move(http));
-    if (!rt->backend) return Internal("could not set up the DynamoDB client");
-  } else if (name == "chime") {
-#ifdef TIDINGS_HAVE_CHIME
-    chime::ChimeConfig cc;
-    cc.app_instance_arn = c.chime_app_instance_arn;
-    cc.user_arn = c.chime_user_arn;
-    cc.region = c.chime_region;
-    cc.endpoint = c.chime_endpoint;
-    TIDINGS_ASSIGN_OR_RETURN(rt->backend,
-                             chime::ChimeBackend::Create(std::move(cc), nullptr, std::move(http)));
-#else
-    return InvalidArgument(
-        "this build of tidings has no Chime backend; remove \"chime\" from sync.backends");
-#endif
-  } else {
-    return InvalidArgument("unknown backend " + name);
-  }
-  sync::SyncConfig sc;
-  sc.active_poll_ms = c.active_poll_ms;
-  sc.idle_poll_ms = c.idle_poll_ms;
-  sc.base_backoff_ms = c.base_backoff_ms;
-  sc.max_backoff_ms = c.max_backoff_ms;
-  rt->engine = std::make_unique<sync::SyncEngine>(store_.get(), rt->backend.get(), sc);
-  TIDINGS_RETURN_IF_ERROR(rt->engine->SetListener([name, first](const sync::SyncEvent& e) {
-    using K = sync::SyncEvent::Kind;
-    if (e.kind == K::kAuthError || e.kind == K::kStoreError) {
-      Log(LogLevel::kError, "sync.stopped", {{"backend", name}, {"error", e.error.ToString()}});
-    } else if (!first) {
-      return;
-    } else if (e.kind == K::kMessageState && e.state == engine::MessageState::kFailed) {
-      Log(LogLevel::kWarn, "message.failed",
-          {{"conversation", e.conversation_id},
-           {"message", e.message_id},
-           {"reason", e.failure_reason}});
-    } else if (e.kind == K::kMessageAdded && LogEnabled(LogLevel::kDebug)) {
-      Log(LogLevel::kDebug, "message.received",
-          {{"conversation", e.conversation_id}, {"message", e.message_id}});
-    }
-  }));
-  return rt;
+  return sync_;
 }
 
 Status Daemon::StartSync(const DaemonConfig& c) {
-  std::vector<std::shared_ptr<Runtime>> fresh;
+  api::SyncOptions o;
+  o.active_poll_ms = c.active_poll_ms;
+  o.idle_poll_ms = c.idle_poll_ms;
+  o.base_backoff_ms = c.base_backoff_ms;
+  o.max_backoff_ms = c.max_backoff_ms;
+  o.connect_timeout_ms = c.connect_timeout_ms;
+  o.request_timeout_ms = c.request_timeout_ms;
+  o.stop_grace_ms = kStopGraceMs;
+  // With several backends (deliver through Chime, persist through
+  // DynamoDB) an operation leaves the outbox only once every one accepted it.
+  o.require_every_backend = true;
+  auto opened = api::Sync::Open(store_, o);
+  if (!opened.ok()) return FromApi(opened.status());
+  auto sync = std::make_shared<api::Sync>(std::move(opened).value());
   for (const auto& name : c.backends) {
-    TIDINGS_ASSIGN_OR_RETURN(auto rt, MakeRuntime(name, c, fresh.empty()));
-    fresh.push_back(std::move(rt));
+    api::Status added;
+    if (name == "dynamodb") {
+      added = sync->AddDynamoDb({c.dynamodb_table, c.dynamodb_region, c.dynamodb_endpoint});
+    } else if (name == "chime") {
+      added = sync->AddChime(
+          {c.chime_app_instance_arn, c.chime_user_arn, c.chime_region, c.chime_endpoint});
+    } else {
+      return InvalidArgument("unknown backend " + name);
+    }
+    TIDINGS_RETURN_IF_ERROR(FromApi(added));
   }
-  for (auto& rt : fresh) {
-    TIDINGS_RETURN_IF_ERROR(rt->engine->Start());
+  TIDINGS_RETURN_IF_ERROR(FromApi(sync->SetListener([this](const api::SyncEvent& e) {
+    LogSyncEvent(e);
+    if (e.kind != TIDINGS_SYNC_STOPPED) return;
+    std::lock_guard<std::mutex> lock(stopped_mu_);
+    stopped_[e.backend] = Stopped{e.error, WallMs(), false};
+  })));
+  TIDINGS_RETURN_IF_ERROR(FromApi(sync->Start()));
+  for (const auto& name : c.backends) {
     Log(LogLevel::kInfo, "sync.started",
-        {{"backend", rt->name},
+        {{"backend", name},
          {"active_poll_ms", std::to_string(c.active_poll_ms)},
          {"idle_poll_ms", std::to_string(c.idle_poll_ms)}});
   }
   std::lock_guard<std::mutex> lock(mu_);
-  runtimes_ = std::move(fresh);
+  sync_ = std::move(sync);
   return Status::Ok();
 }
 
 void Daemon::StopSync() {
-  std::vector<std::shared_ptr<Runtime>> old;
+  std::shared_ptr<api::Sync> old;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    old.swap(runtimes_);
+    old.swap(sync_);
   }
-  // Stop() lets the request in flight finish; after the grace period it is
-  // cancelled. Either way nothing of an abandoned answer is recorded and the
-  // retry after restart is deduplicated by operation id.
-  std::vector<std::future<void>> stops;
-  for (auto& rt : old) {
-    sync::SyncEngine* e = rt->engine.get();
-    stops.push_back(std::async(std::launch::async, [e] { e->Stop(); }));
+  if (!old) return;
+  // Requests in flight finish; after the grace period they are abandoned
+  // (the handle reports it). Either way nothing of an abandoned answer is
+  // recorded and the retry after restart is deduplicated by operation id.
+  old->Stop().IgnoreError();
+  {
+    std::lock_guard<std::mutex> lock(stopped_mu_);
+    stopped_.clear();  // a new handle starts every backend
   }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kStopGraceMs);
-  for (size_t i = 0; i < stops.size(); ++i) {
-    if (stops[i].wait_until(deadline) != std::future_status::ready) {
-      Log(LogLevel::kInfo, "sync.abandoning_request", {{"backend", old[i]->name}});
-      old[i]->http->Cancel();
-    }
+  auto backends = old->Backends();
+  if (!backends.ok()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& b : *backends) {
+    carried_[b.name].Add(b);
+    Log(LogLevel::kInfo, "sync.stopped_cleanly", {{"backend", b.name}});
   }
-  for (auto& f : stops) f.wait();
-  for (auto& rt : old) Log(LogLevel::kInfo, "sync.stopped_cleanly", {{"backend", rt->name}});
-  old.clear();  // engines before their backends (Runtime member order)
 }
 
 Status Daemon::StartMetrics(const DaemonConfig& c) {
@@ -295,17 +286,18 @@ Status Daemon::StartMetrics(const DaemonConfig& c) {
 }
 
 HealthAnswer Daemon::Health() {
-  std::lock_guard<std::mutex> lock(mu_);
+  auto sync = CurrentSync();
+  if (!sync) return {false, "sync is not running (starting or reloading)"};
+  auto backends = sync->Backends();
+  if (!backends.ok()) return {false, backends.status().ToString()};
   HealthAnswer h;
-  if (runtimes_.empty()) return {false, "sync is not running (starting or reloading)"};
-  for (auto& rt : runtimes_) {
-    Status err = rt->engine->last_error();
-    if (!err.ok()) {
+  for (const auto& b : *backends) {
+    if (!b.stopped_by.ok()) {
       h.healthy = false;
-      h.reason += (h.reason.empty() ? "" : "; ") + rt->name + " stopped: " + err.ToString();
-    } else if (!rt->engine->running()) {
+      h.reason += (h.reason.empty() ? "" : "; ") + b.name + " stopped: " + b.stopped_by.ToString();
+    } else if (!b.running) {
       h.healthy = false;
-      h.reason += (h.reason.empty() ? "" : "; ") + rt->name + " is not running";
+      h.reason += (h.reason.empty() ? "" : "; ") + b.name + " is not running";
     }
   }
   return h;
@@ -317,140 +309,68 @@ void Daemon::CountSocket(const std::string& op, const std::string& result) {
 }
 
 std::string Daemon::Metrics() {
-  std::ostringstream o;
-  const int64_t now = WallMs();
-  auto header = [&](const char* name, const char* type, const char* help) {
-    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
-  };
-  {
-    // Exact, store-wide (entries wait until acknowledged).
-    auto outbox = store_->CountOutbox();
-    const engine::OutboxCounts counts = outbox.ok() ? *outbox : engine::OutboxCounts{};
-    header("tidings_outbox_entries", "gauge", "Operations waiting in the store's outbox.");
-    o << "tidings_outbox_entries{state=\"pending\"} " << counts.pending << '\n'
-      << "tidings_outbox_entries{state=\"failed\"} " << counts.failed << '\n';
+  MetricsInput in;
+  in.now_ms = WallMs();
+  in.started_ms = started_ms_;
+  if (auto outbox = store_.CountOutbox(); outbox.ok()) {
+    in.outbox_pending = outbox->pending;
+    in.outbox_failed = outbox->failed;
   }
-  struct Row {
-    std::string name;
-    std::vector<sync::ConversationStatus> snapshot;
-    bool up;
-    std::shared_ptr<BackendStats> stats;
-  };
-  std::vector<Row> rows;
+  if (auto sync = CurrentSync()) {
+    if (auto backends = sync->Backends(); backends.ok()) in.backends = std::move(backends).value();
+    if (auto status = sync->GetStatus(); status.ok()) in.conversations = std::move(status).value();
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& rt : runtimes_) {
-      rows.push_back({rt->name, rt->engine->Snapshot(),
-                      rt->engine->running() && rt->engine->last_error().ok(), rt->stats});
-    }
-  }
-  header("tidings_sync_up", "gauge",
-         "1 while the backend's sync runs, 0 when stopped by an error.");
-  for (auto& r : rows)
-    o << "tidings_sync_up{backend=\"" << r.name << "\"} " << (r.up ? 1 : 0) << '\n';
-  header("tidings_outbox_depth", "gauge", "Operations the backend has not accepted yet.");
-  for (auto& r : rows) {
-    auto waiting = store_->CountOutbox("", r.name);
-    o << "tidings_outbox_depth{backend=\"" << r.name << "\"} "
-      << (waiting.ok() ? waiting->total() : 0) << '\n';
-  }
-  header("tidings_pull_lag_seconds", "gauge",
-         "Seconds since the least recently synced conversation last synced without error.");
-  for (auto& r : rows) {
-    int64_t oldest = 0;
-    for (auto& s : r.snapshot) {
-      if (s.stopped) continue;
-      int64_t t = s.last_success_ms > 0 ? s.last_success_ms : started_ms_;
-      oldest = oldest == 0 ? t : std::min(oldest, t);
-    }
-    if (oldest == 0) {
-      int64_t ok = r.stats->last_ok_ms.load();
-      oldest = ok > 0 ? ok : started_ms_;
-    }
-    o << "tidings_pull_lag_seconds{backend=\"" << r.name << "\"} " << Seconds(now - oldest) << '\n';
-  }
-  header("tidings_last_success_timestamp_seconds", "gauge",
-         "Unix time of the backend's last successful answer (0: none since start).");
-  for (auto& r : rows) {
-    o << "tidings_last_success_timestamp_seconds{backend=\"" << r.name << "\"} "
-      << Seconds(r.stats->last_ok_ms.load()) << '\n';
-  }
-  header("tidings_conversations", "gauge", "Conversations synced with the backend.");
-  for (auto& r : rows) {
-    o << "tidings_conversations{backend=\"" << r.name << "\"} " << r.snapshot.size() << '\n';
-  }
-  header("tidings_conversations_failing", "gauge",
-         "Conversations whose last round failed (backing off) or that stopped.");
-  for (auto& r : rows) {
-    size_t n = 0;
-    for (auto& s : r.snapshot) n += (!s.last_error.empty() || s.stopped) ? 1 : 0;
-    o << "tidings_conversations_failing{backend=\"" << r.name << "\"} " << n << '\n';
-  }
-  header("tidings_backend_requests_total", "counter", "HTTP requests sent to the backend.");
-  for (auto& r : rows) {
-    o << "tidings_backend_requests_total{backend=\"" << r.name << "\"} " << r.stats->requests.load()
-      << '\n';
-  }
-  header("tidings_backend_retries_total", "counter",
-         "Requests that repeated an identical request that had failed.");
-  for (auto& r : rows) {
-    o << "tidings_backend_retries_total{backend=\"" << r.name << "\"} " << r.stats->retries.load()
-      << '\n';
-  }
-  header("tidings_backend_errors_total", "counter",
-         "Failed requests by kind (status code name: unavailable, deadline_exceeded, "
-         "unauthenticated, aborted, ...).");
-  for (auto& r : rows) {
-    for (auto& [kind, n] : r.stats->Errors()) {
-      o << "tidings_backend_errors_total{backend=\"" << r.name << "\",kind=\"" << kind << "\"} "
-        << n << '\n';
+    for (auto& b : in.backends) {
+      if (auto it = carried_.find(b.name); it != carried_.end()) it->second.AddTo(&b);
     }
   }
   {
     std::lock_guard<std::mutex> lock(counters_mu_);
-    header("tidings_socket_requests_total", "counter",
-           "Requests from local clients on the daemon socket, by operation and result.");
-    for (auto& [k, n] : socket_requests_) {
-      o << "tidings_socket_requests_total{op=\"" << k.first << "\",result=\"" << k.second << "\"} "
-        << n << '\n';
-    }
-    header("tidings_config_reloads_total", "counter", "SIGHUP reloads by result.");
-    o << "tidings_config_reloads_total{result=\"ok\"} " << reloads_ok_ << '\n'
-      << "tidings_config_reloads_total{result=\"failed\"} " << reloads_failed_ << '\n';
+    in.socket_requests = socket_requests_;
+    in.reloads_ok = reloads_ok_;
+    in.reloads_failed = reloads_failed_;
   }
-  header("tidings_daemon_start_time_seconds", "gauge", "Unix time the daemon started.");
-  o << "tidings_daemon_start_time_seconds " << Seconds(started_ms_) << '\n';
-  return o.str();
+  return RenderMetrics(in);
 }
 
 void Daemon::Supervise() {
+  auto sync = CurrentSync();
+  if (!sync) return;
   const int64_t now = WallMs();
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto& rt : runtimes_) {
-    Status err = rt->engine->last_error();
-    if (err.ok()) {
-      rt->failed_since_ms = 0;
-      continue;
-    }
-    if (rt->failed_since_ms == 0) {
-      rt->failed_since_ms = now;
-      Log(LogLevel::kError, "sync.waiting_to_restart",
-          {{"backend", rt->name},
-           {"error", err.ToString()},
-           {"restart_in_ms", std::to_string(config_.restart_after_error_ms)},
-           {"what_to_do", err.code() == Code::kUnauthenticated
-                              ? "fix the AWS credentials, then send SIGHUP"
-                              : "check the store and disk, then send SIGHUP"}});
-      continue;
-    }
-    if (now - rt->failed_since_ms >= config_.restart_after_error_ms) {
-      Log(LogLevel::kInfo, "sync.restarting", {{"backend", rt->name}});
-      rt->engine->Stop();
-      rt->failed_since_ms = 0;
-      Status s = rt->engine->Start();
-      if (!s.ok()) Log(LogLevel::kError, "sync.restart_failed", {{"error", s.ToString()}});
+  std::vector<std::string> due;
+  {
+    std::lock_guard<std::mutex> lock(stopped_mu_);
+    for (auto it = stopped_.begin(); it != stopped_.end();) {
+      Stopped& st = it->second;
+      if (!st.logged) {
+        st.logged = true;
+        Log(LogLevel::kError, "sync.waiting_to_restart",
+            {{"backend", it->first},
+             {"error", st.error.ToString()},
+             {"restart_in_ms", std::to_string(config_.restart_after_error_ms)},
+             {"what_to_do", st.error.code() == TIDINGS_UNAUTHENTICATED
+                                ? "fix the AWS credentials, then send SIGHUP"
+                                : "check the store and disk, then send SIGHUP"}});
+      }
+      if (now - st.since_ms < config_.restart_after_error_ms) {
+        ++it;
+        continue;
+      }
+      due.push_back(it->first);
+      it = stopped_.erase(it);
     }
   }
+  for (const auto& name : due) Restart(*sync, name, "");
+}
+
+void Daemon::Restart(api::Sync& sync, const std::string& backend, const char* why) {
+  LogFields fields = {{"backend", backend}};
+  if (*why != '\0') fields.emplace_back("why", why);
+  Log(LogLevel::kInfo, "sync.restarting", fields);
+  api::Status s = sync.Restart(backend);
+  if (!s.ok()) Log(LogLevel::kError, "sync.restart_failed", {{"error", s.ToString()}});
 }
 
 void Daemon::Reload() {
@@ -492,14 +412,12 @@ void Daemon::Reload() {
   }
   if (SyncFingerprint(next) != SyncFingerprint(config_)) {
     StopSync();
-    Status st = store_->SetOutboxBackends(next.backends);
-    if (st.ok()) st = StartSync(next);
+    Status st = StartSync(next);
     if (!st.ok()) {
       Log(LogLevel::kError, "config.reload_failed",
           {{"error", st.message()}, {"what_to_do", "fix the file; still running on the old one"}});
       StopSync();
-      Status back = store_->SetOutboxBackends(config_.backends);
-      if (back.ok()) back = StartSync(config_);
+      Status back = StartSync(config_);
       if (!back.ok()) Log(LogLevel::kError, "sync.start_failed", {{"error", back.message()}});
       std::lock_guard<std::mutex> lock(counters_mu_);
       ++reloads_failed_;
@@ -509,15 +427,13 @@ void Daemon::Reload() {
   config_ = std::move(next);
   // A reload is also how an operator says "credentials fixed": engines that
   // an error stopped start again now instead of after restart_after_error_ms.
-  for (auto& rt : Runtimes()) {
-    if (rt->engine->last_error().ok()) continue;
-    Log(LogLevel::kInfo, "sync.restarting", {{"backend", rt->name}, {"why", "SIGHUP"}});
-    rt->engine->Stop();
-    rt->failed_since_ms = 0;
-    Status restarted = rt->engine->Start();
-    if (!restarted.ok()) {
-      Log(LogLevel::kError, "sync.restart_failed", {{"error", restarted.ToString()}});
+  if (auto sync = CurrentSync()) {
+    std::map<std::string, Stopped> stopped;
+    {
+      std::lock_guard<std::mutex> lock(stopped_mu_);
+      stopped.swap(stopped_);
     }
+    for (const auto& [name, st] : stopped) Restart(*sync, name, "SIGHUP");
   }
   {
     std::lock_guard<std::mutex> lock(counters_mu_);
@@ -529,27 +445,24 @@ void Daemon::Reload() {
        {"metrics", config_.metrics_listen.empty() ? "off" : config_.metrics_listen}});
 }
 
-Status Daemon::Run() {
-  TIDINGS_ASSIGN_OR_RETURN(config_, Resolve(options_));
-  SetLogLevel(config_.log_level);
-  SetLogFormat(config_.log_format);
-  TIDINGS_RETURN_IF_ERROR(CheckCredentials(config_));
-
-  engine::StoreOptions so;
-  so.read_only = options_.check_config;
-  so.durability =
-      config_.durability == "relaxed" ? engine::Durability::kRelaxed : engine::Durability::kSync;
+Status Daemon::OpenStore(bool* stop) {
+  api::OpenOptions o;
+  o.read_only = options_.check_config;
+  o.durability =
+      config_.durability == "relaxed" ? TIDINGS_DURABILITY_RELAXED : TIDINGS_DURABILITY_SYNC;
+  const api::Key key = KeyFor(config_);
   // A writer that holds the store for a moment (`tidings send` while no
   // daemon ran, an app at boot) delays the start instead of failing it.
   const int64_t busy_until = MonotonicMs() + kBusyWaitMs;
   for (bool logged = false;;) {
-    auto opened = engine::Store::Open(config_.store_path, KeyFor(config_), so);
+    auto opened = api::Store::Open(config_.store_path, key, o);
     if (opened.ok()) {
       store_ = std::move(opened).value();
-      break;
+      return Status::Ok();
     }
-    if (opened.status().code() != Code::kBusy || MonotonicMs() >= busy_until)
-      return opened.status();
+    if (opened.status().code() != TIDINGS_BUSY || MonotonicMs() >= busy_until) {
+      return FromApi(opened.status());
+    }
     if (!logged) {
       Log(LogLevel::kInfo, "store.busy_waiting",
           {{"store", config_.store_path}, {"wait_ms", std::to_string(kBusyWaitMs)}});
@@ -557,41 +470,53 @@ Status Daemon::Run() {
     }
     timespec wait{0, 50'000'000};
     int sig = ::sigtimedwait(&HandledSignals(), nullptr, &wait);
-    if (sig == SIGTERM || sig == SIGINT) return Status::Ok();
+    if (sig == SIGTERM || sig == SIGINT) {
+      *stop = true;
+      return Status::Ok();
+    }
   }
+}
+
+Status Daemon::StartSocket() {
+  ExecuteHooks hooks;
+  hooks.poke = [this] {
+    if (auto sync = CurrentSync()) sync->Poke().IgnoreError();
+  };
+  // While sync is stopped (a reload), the store's own calls do the same.
+  hooks.retry_failed = [this](uint64_t seq) {
+    auto sync = CurrentSync();
+    return FromApi(sync ? sync->RetryFailed(seq) : store_.RetryFailed(seq));
+  };
+  hooks.discard_failed = [this](uint64_t seq) {
+    auto sync = CurrentSync();
+    return FromApi(sync ? sync->DiscardFailed(seq) : store_.DiscardFailed(seq));
+  };
+  socket_ = std::make_unique<SocketServer>(
+      &store_, config_.store_path, hooks,
+      [this](const std::string& op, const std::string& r) { CountSocket(op, r); });
+  return socket_->Start();
+}
+
+Status Daemon::Run() {
+  TIDINGS_ASSIGN_OR_RETURN(config_, Resolve(options_));
+  SetLogLevel(config_.log_level);
+  SetLogFormat(config_.log_format);
+  TIDINGS_RETURN_IF_ERROR(CheckCredentials(config_));
+  bool stop = false;
+  TIDINGS_RETURN_IF_ERROR(OpenStore(&stop));
+  if (stop) return Status::Ok();
   if (options_.check_config) {
+    auto stats = store_.GetStats();
+    if (!stats.ok()) return FromApi(stats.status());
     std::printf("configuration OK: store %s (user %s), backends %s, metrics %s, socket %s\n",
-                config_.store_path.c_str(), store_->user_id().c_str(),
-                Join(config_.backends).c_str(),
+                config_.store_path.c_str(), stats->user_id.c_str(), Join(config_.backends).c_str(),
                 config_.metrics_listen.empty() ? "off" : config_.metrics_listen.c_str(),
                 config_.socket_enabled ? "on" : "off");
     return Status::Ok();
   }
-  // With several backends (deliver through Chime, persist through
-  // DynamoDB) an operation leaves the outbox only once every one accepted it.
-  TIDINGS_RETURN_IF_ERROR(store_->SetOutboxBackends(config_.backends));
   TIDINGS_RETURN_IF_ERROR(StartMetrics(config_));
   if (config_.socket_enabled) {
-    ExecuteHooks hooks;
-    hooks.poke = [this] {
-      for (auto& rt : Runtimes()) rt->engine->Poke();
-    };
-    hooks.retry_failed = [this](uint64_t seq) {
-      auto rts = Runtimes();
-      if (rts.empty()) return sync::RetryFailedOperation(*store_, seq);
-      Status s = rts[0]->engine->RetryFailed(seq);
-      for (size_t i = 1; i < rts.size(); ++i) rts[i]->engine->Poke();
-      return s;
-    };
-    hooks.discard_failed = [this](uint64_t seq) {
-      auto rts = Runtimes();
-      if (rts.empty()) return sync::DiscardFailedOperation(*store_, seq);
-      return rts[0]->engine->DiscardFailed(seq);
-    };
-    socket_ = std::make_unique<SocketServer>(
-        store_.get(), hooks,
-        [this](const std::string& op, const std::string& r) { CountSocket(op, r); });
-    Status s = socket_->Start();
+    Status s = StartSocket();
     if (!s.ok()) {
       if (metrics_) metrics_->Stop();
       return s;
@@ -629,7 +554,7 @@ Status Daemon::Run() {
   if (socket_) socket_->Stop();
   StopSync();
   if (metrics_) metrics_->Stop();
-  store_.reset();
+  store_.Close();
   Log(LogLevel::kInfo, "daemon.stopped",
       {{"shutdown_ms", std::to_string(MonotonicMs() - stop_start)}});
   return Status::Ok();

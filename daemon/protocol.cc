@@ -1,13 +1,11 @@
 #include "daemon/protocol.h"
 
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include "crypto/hash.h"
-#include "sync/core/reconciler.h"
 
 namespace tidings::daemon {
 namespace {
@@ -17,7 +15,8 @@ void PutU16(std::string* out, size_t v) {
   out->push_back(static_cast<char>(v & 0xff));
 }
 void PutU32(std::string* out, size_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out->push_back(static_cast<char>((v >> shift) & 0xff));
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out->push_back(static_cast<char>((v >> shift) & 0xff));
 }
 uint32_t GetU32(const unsigned char* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
@@ -28,7 +27,8 @@ Status WriteAll(int fd, const char* data, size_t size) {
   while (done < size) {
     ssize_t n = ::send(fd, data + done, size - done, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Unavailable(std::string("the daemon connection failed: ") + std::strerror(errno));
+    if (n <= 0)
+      return Unavailable(std::string("the daemon connection failed: ") + std::strerror(errno));
     done += static_cast<size_t>(n);
   }
   return Status::Ok();
@@ -59,6 +59,7 @@ Result<uint64_t> ParseSeq(const std::string& s) {
 Fields Ok() { return Fields{{"op", "ok"}}; }
 
 Fields FromStatus(const Status& s) { return s.ok() ? Ok() : ErrorFields(s); }
+Fields FromApiStatus(const api::Status& s) { return FromStatus(FromApi(s)); }
 
 }  // namespace
 
@@ -137,16 +138,31 @@ Result<Fields> ReadFrame(int fd) {
   return f;
 }
 
-std::string AuthMac(std::string_view secret, std::string_view role, std::string_view first_nonce,
-                    std::string_view second_nonce) {
+Result<std::string> AuthMac(api::Store& store, std::string_view role, std::string_view first_nonce,
+                            std::string_view second_nonce) {
   std::string data = "tidings-daemon-v1 ";
   data += role;
   data += first_nonce;
   data += second_nonce;
-  auto mac = crypto::HmacSha256(
-      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(secret.data()), secret.size()),
-      data);
-  return std::string(reinterpret_cast<const char*>(mac.data()), mac.size());
+  auto mac = api::AuthMac(store, data);
+  if (!mac.ok()) return FromApi(mac.status());
+  return std::move(mac).value();
+}
+
+bool SameMac(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+std::string NewNonce() {
+  std::string nonce(kNonceBytes, '\0');
+  for (size_t done = 0; done < nonce.size();) {
+    ssize_t n = ::getrandom(nonce.data() + done, nonce.size() - done, 0);
+    if (n > 0) done += static_cast<size_t>(n);
+  }
+  return nonce;
 }
 
 Fields ErrorFields(const Status& s) {
@@ -157,48 +173,49 @@ Status StatusFromFields(const Fields& f) {
   if (f.Get("op") == "ok") return Status::Ok();
   const std::string name = f.Get("code");
   for (int c = 1; c <= static_cast<int>(Code::kUnimplemented); ++c) {
-    if (name == CodeName(static_cast<Code>(c))) return Status(static_cast<Code>(c), f.Get("message"));
+    if (name == CodeName(static_cast<Code>(c)))
+      return Status(static_cast<Code>(c), f.Get("message"));
   }
   return Internal("the daemon answered with an unknown error: " + f.Get("message"));
 }
 
-Fields Execute(engine::Store& store, const Fields& req, const ExecuteHooks& hooks) {
+Fields Execute(api::Store& store, const Fields& req, const ExecuteHooks& hooks) {
   const std::string op = req.Get("op");
   if (op == "send") {
-    engine::SendRequest r;
+    api::SendRequest r;
     r.conversation_id = req.Get("conversation");
     r.body = req.Get("body");
     if (req.Has("content_type")) r.content_type = req.Get("content_type");
     r.message_id = req.Get("id");
     auto m = store.Send(r);
-    if (!m.ok() && m.status().code() == Code::kAlreadyExists && !r.message_id.empty()) {
+    if (!m.ok() && m.status().code() == TIDINGS_ALREADY_EXISTS && !r.message_id.empty()) {
       // The retry of a send that was committed but whose answer was lost.
       auto existing = store.Get(r.message_id);
-      if (existing.ok() && existing->conversation_id == r.conversation_id &&
-          existing->sender == store.user_id()) {
+      auto stats = store.GetStats();
+      if (existing.ok() && stats.ok() && existing->conversation_id == r.conversation_id &&
+          existing->sender == stats->user_id) {
         return Fields{{"op", "ok"}, {"id", existing->id}};
       }
     }
-    if (!m.ok()) return ErrorFields(m.status());
+    if (!m.ok()) return FromApiStatus(m.status());
     return Fields{{"op", "ok"}, {"id", m->id}};
   }
   if (op == "edit") {
     auto m = store.Edit(req.Get("id"), req.Get("body"));
-    if (!m.ok()) return ErrorFields(m.status());
+    if (!m.ok()) return FromApiStatus(m.status());
     return Fields{{"op", "ok"}, {"id", m->id}};
   }
-  if (op == "delete") return FromStatus(store.Delete(req.Get("id")));
+  if (op == "delete") return FromApiStatus(store.Delete(req.Get("id")));
   if (op == "react") {
-    return FromStatus(store.React(req.Get("id"), req.Get("reaction"), req.Get("remove") != "1"));
+    return FromApiStatus(store.React(req.Get("id"), req.Get("reaction"), req.Get("remove") != "1"));
   }
   if (op == "mark-read") {
     auto c = store.GetConversation(req.Get("conversation"));
-    if (!c.ok()) return ErrorFields(c.status());
-    return FromStatus(store.MarkRead(c->id, c->last_order));
+    if (!c.ok()) return FromApiStatus(c.status());
+    return FromApiStatus(store.MarkRead(c->id, c->last_order));
   }
   if (op == "conversation") {
-    auto c = store.PutConversation(req.Get("id"), req.Get("title"), req.All("member"));
-    return c.ok() ? Ok() : ErrorFields(c.status());
+    return FromApiStatus(store.PutConversation(req.Get("id"), req.Get("title"), req.All("member")));
   }
   if (op == "outbox-retry" || op == "outbox-discard") {
     auto seq = ParseSeq(req.Get("seq"));
@@ -206,8 +223,7 @@ Fields Execute(engine::Store& store, const Fields& req, const ExecuteHooks& hook
     const bool retry = op == "outbox-retry";
     const auto& hook = retry ? hooks.retry_failed : hooks.discard_failed;
     if (hook) return FromStatus(hook(*seq));
-    return FromStatus(retry ? sync::RetryFailedOperation(store, *seq)
-                           : sync::DiscardFailedOperation(store, *seq));
+    return FromApiStatus(retry ? store.RetryFailed(*seq) : store.DiscardFailed(*seq));
   }
   if (op == "poke") {
     if (hooks.poke) hooks.poke();

@@ -10,10 +10,11 @@
 // "tidings-daemon-v1 client" || server nonce || client nonce)}; the daemon
 // checks it (constant time) and answers {op=ok, mac=HMAC-SHA256(K,
 // "tidings-daemon-v1 server" || client nonce || server nonce)} so the client
-// knows it reached the daemon, or {op=error} and closes. K is a random
-// 32-byte secret the daemon makes at every start and keeps sealed in the
-// store (sync state kSocketSecretKey): only a holder of the store key can
-// open the store and read it. Neither key nor secret crosses the socket.
+// knows it reached the daemon, or {op=error} and closes. K is the store's
+// auth secret (tidings_store_auth_rotate): 32 random bytes the daemon makes
+// at every start and the library keeps sealed in the store, so only a
+// holder of the store key can open the store and MAC with it
+// (tidings_store_auth_mac). Neither key nor secret crosses the socket.
 //
 // Then requests and answers, one at a time: {op=send|edit|delete|react|
 // mark-read|conversation|outbox-retry|outbox-discard|poke, ...} ->
@@ -27,15 +28,19 @@
 #include <utility>
 #include <vector>
 
-#include "engine/store.h"
 #include "tidings/status.h"
+#include "tidings/tidings_sync.hpp"
 
 namespace tidings::daemon {
 
 inline constexpr uint32_t kMaxFrame = 1 << 20;
 inline constexpr size_t kNonceBytes = 32;
 inline constexpr char kSocketName[] = "daemon.sock";
-inline constexpr char kSocketSecretKey[] = "daemon/socket-secret";
+
+// A public API status as the daemon's own.
+inline Status FromApi(const api::Status& s) {
+  return s.ok() ? Status::Ok() : Status(static_cast<Code>(s.code()), s.message());
+}
 
 class Fields {
  public:
@@ -63,8 +68,14 @@ bool DecodeFields(std::string_view bytes, Fields* out);
 Status WriteFrame(int fd, const Fields& f);
 Result<Fields> ReadFrame(int fd);
 
-std::string AuthMac(std::string_view secret, std::string_view role, std::string_view first_nonce,
-                    std::string_view second_nonce);
+// The handshake's MAC for `role` ("client", "server") under the store's auth
+// secret; Unavailable until the daemon rotated one in.
+Result<std::string> AuthMac(api::Store& store, std::string_view role, std::string_view first_nonce,
+                            std::string_view second_nonce);
+// Compares MACs in constant time.
+bool SameMac(std::string_view a, std::string_view b);
+// kNonceBytes fresh random bytes.
+std::string NewNonce();
 
 // A Status as an error frame and back.
 Fields ErrorFields(const Status& s);
@@ -83,6 +94,6 @@ struct ExecuteHooks {
 // no daemon runs), so both behave the same. A send with an `id` whose
 // message already exists with the same conversation and sender answers ok:
 // it is the retry of a send whose answer was lost.
-Fields Execute(engine::Store& store, const Fields& request, const ExecuteHooks& hooks);
+Fields Execute(api::Store& store, const Fields& request, const ExecuteHooks& hooks);
 
 }  // namespace tidings::daemon

@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "crypto/hash.h"
 #include "daemon/log.h"
 
 namespace tidings::daemon {
@@ -27,19 +26,16 @@ void SetTimeouts(int fd) {
 
 }  // namespace
 
-SocketServer::SocketServer(engine::Store* store, ExecuteHooks hooks,
+SocketServer::SocketServer(api::Store* store, const std::string& store_path, ExecuteHooks hooks,
                            std::function<void(const std::string&, const std::string&)> count)
     : store_(store), hooks_(std::move(hooks)), count_(std::move(count)) {
-  path_ = store_->path() + "/" + kSocketName;
+  path_ = store_path + "/" + kSocketName;
 }
 
 SocketServer::~SocketServer() { Stop(); }
 
 Status SocketServer::Start() {
-  std::string secret(32, '\0');
-  crypto::RandomBytes(reinterpret_cast<uint8_t*>(secret.data()), secret.size());
-  TIDINGS_RETURN_IF_ERROR(store_->PutSyncState(kSocketSecretKey, secret));
-  secret_ = std::move(secret);
+  TIDINGS_RETURN_IF_ERROR(FromApi(api::RotateAuthSecret(*store_)));
 
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -53,7 +49,8 @@ Status SocketServer::Start() {
   // daemon that was killed: replace it.
   ::unlink(path_.c_str());
   listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) return IOError(std::string("cannot create a socket: ") + std::strerror(errno));
+  if (listen_fd_ < 0)
+    return IOError(std::string("cannot create a socket: ") + std::strerror(errno));
   mode_t old = ::umask(0177);  // created 0600, never briefly wider
   int rc = ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
   int bind_errno = errno;
@@ -61,7 +58,8 @@ Status SocketServer::Start() {
   if (rc != 0 || ::chmod(path_.c_str(), 0600) != 0 || ::listen(listen_fd_, 64) != 0) {
     ::close(listen_fd_);
     listen_fd_ = -1;
-    return IOError("cannot listen on " + path_ + ": " + std::strerror(rc != 0 ? bind_errno : errno));
+    return IOError("cannot listen on " + path_ + ": " +
+                   std::strerror(rc != 0 ? bind_errno : errno));
   }
   if (::pipe2(wake_, O_CLOEXEC) != 0) return IOError("cannot create a pipe");
   stopping_ = false;
@@ -137,17 +135,20 @@ void SocketServer::AcceptLoop() {
 }
 
 bool SocketServer::Authenticate(int fd) {
-  std::string nonce(kNonceBytes, '\0');
-  crypto::RandomBytes(reinterpret_cast<uint8_t*>(nonce.data()), nonce.size());
+  const std::string nonce = NewNonce();
   if (!WriteFrame(fd, Fields{{"op", "hello"}, {"version", "1"}, {"nonce", nonce}}).ok()) {
     return false;
   }
   auto auth = ReadFrame(fd);
   if (!auth.ok()) return false;
   const std::string client_nonce = auth->Get("nonce");
+  auto expected = AuthMac(*store_, "client", nonce, client_nonce);
+  if (!expected.ok()) {
+    WriteFrame(fd, ErrorFields(expected.status())).IgnoreError();
+    return false;
+  }
   const bool good = auth->Get("op") == "auth" && client_nonce.size() == kNonceBytes &&
-                    crypto::ConstantTimeEquals(auth->Get("mac"),
-                                               AuthMac(secret_, "client", nonce, client_nonce));
+                    SameMac(auth->Get("mac"), *expected);
   if (!good) {
     Log(LogLevel::kWarn, "socket.auth_refused",
         {{"reason", "the client did not prove it holds the store key"}});
@@ -157,9 +158,12 @@ bool SocketServer::Authenticate(int fd) {
         .IgnoreError();
     return false;
   }
-  return WriteFrame(fd, Fields{{"op", "ok"},
-                               {"mac", AuthMac(secret_, "server", client_nonce, nonce)}})
-      .ok();
+  auto answer = AuthMac(*store_, "server", client_nonce, nonce);
+  if (!answer.ok()) {
+    WriteFrame(fd, ErrorFields(answer.status())).IgnoreError();
+    return false;
+  }
+  return WriteFrame(fd, Fields{{"op", "ok"}, {"mac", *answer}}).ok();
 }
 
 void SocketServer::Serve(int fd) {

@@ -1,6 +1,6 @@
 // The daemon's side of the local socket (protocol.h): accepts clients,
 // authenticates them by challenge-response, and runs their writes through the
-// daemon's Store, answering only after the commit.
+// daemon's store, answering only after the commit.
 //
 // Thread safety: Start and Stop from one thread; connections are served on
 // their own threads (at most kMaxClients at once; more wait in the backlog).
@@ -15,19 +15,19 @@
 #include <thread>
 
 #include "daemon/protocol.h"
-#include "engine/store.h"
 
 namespace tidings::daemon {
 
 class SocketServer {
  public:
-  // `store` must outlive the server. `count` is told each request's op and
-  // result ("ok" or the error code name), for metrics.
-  SocketServer(engine::Store* store, ExecuteHooks hooks,
+  // `store` (open for writing, in directory `store_path`) must outlive the
+  // server. `count` is told each request's op and result ("ok" or the error
+  // code name), for metrics.
+  SocketServer(api::Store* store, const std::string& store_path, ExecuteHooks hooks,
                std::function<void(const std::string& op, const std::string& result)> count);
   ~SocketServer();  // Stop()s
 
-  // Makes a fresh secret (kept sealed in the store), replaces a stale socket
+  // Rotates the store's auth secret (protocol.h), replaces a stale socket
   // left by a killed daemon, binds `<store>/daemon.sock` with mode 0600 and
   // starts accepting. Errors: IOError (cannot bind), store errors.
   Status Start();
@@ -43,11 +43,10 @@ class SocketServer {
   void Serve(int fd);
   bool Authenticate(int fd);
 
-  engine::Store* store_;
+  api::Store* store_;
   ExecuteHooks hooks_;
   std::function<void(const std::string&, const std::string&)> count_;
   std::string path_;
-  std::string secret_;
   int listen_fd_ = -1;
   int wake_[2] = {-1, -1};  // self-pipe: Stop() wakes the accept loop
   std::atomic<bool> stopping_{false};

@@ -257,49 +257,6 @@ struct VerifyReport {
   std::vector<std::string> details;  // keys in hex, never contents
 };
 
-struct SyncStatus {
-  std::string backend;
-  std::string conversation_id;
-  std::string cursor;
-  uint64_t outbox_depth = 0;
-  int64_t last_success_ms = 0;  // 0: never
-  int64_t last_activity_ms = 0;
-  std::string last_error;  // empty when the last round succeeded
-  int64_t next_attempt_ms = 0;
-  uint32_t consecutive_failures = 0;
-  bool stopped = false;
-};
-
-struct DynamoDbConfig {
-  std::string table;     // empty: "tidings"
-  std::string region;    // empty: AWS_REGION
-  std::string endpoint;  // empty: AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL / AWS
-  tidings_dynamodb_config c() const {
-    tidings_dynamodb_config out{};
-    out.struct_size = sizeof(out);
-    out.table = table.empty() ? nullptr : table.c_str();
-    out.region = region.empty() ? nullptr : region.c_str();
-    out.endpoint = endpoint.empty() ? nullptr : endpoint.c_str();
-    return out;
-  }
-};
-
-struct ChimeConfig {
-  std::string app_instance_arn;  // required
-  std::string user_arn;          // required: the AppInstanceUser this device acts as
-  std::string region;            // empty: AWS_REGION
-  std::string endpoint;  // empty: AWS_ENDPOINT_URL_CHIME_SDK_MESSAGING / AWS_ENDPOINT_URL / AWS
-  tidings_chime_config c() const {
-    tidings_chime_config out{};
-    out.struct_size = sizeof(out);
-    out.app_instance_arn = app_instance_arn.c_str();
-    out.user_arn = user_arn.c_str();
-    out.region = region.empty() ? nullptr : region.c_str();
-    out.endpoint = endpoint.empty() ? nullptr : endpoint.c_str();
-    return out;
-  }
-};
-
 struct ChangeEvent {
   tidings_change_kind kind;
   std::string conversation_id;
@@ -388,17 +345,6 @@ std::vector<Value> TakeList(List* list, size_t (*count)(const List*),
   const size_t n = count(list);
   out.reserve(n);
   for (size_t i = 0; i < n; ++i) out.push_back(Value::FromC(*at(list, i)));
-  return out;
-}
-
-inline std::vector<SyncStatus> SyncStatusesFrom(const tidings_sync_status_list& list) {
-  std::vector<SyncStatus> out;
-  for (size_t i = 0; i < list.count; ++i) {
-    const tidings_sync_status& c = list.items[i];
-    out.push_back(SyncStatus{c.backend, c.conversation_id, c.cursor, c.outbox_depth,
-                             c.last_success_ms, c.last_activity_ms, c.last_error, c.next_attempt_ms,
-                             c.consecutive_failures, c.stopped});
-  }
   return out;
 }
 }  // namespace internal
@@ -666,18 +612,6 @@ class Store {
     return internal::Call([&](tidings_error* e) { return tidings_store_refresh(c_handle(), e); });
   }
 
-  // Persisted sync status per conversation; backend empty means all.
-  Result<std::vector<SyncStatus>> GetSyncStatus(const std::string& backend = "") {
-    tidings_sync_status_list* raw = nullptr;
-    Status s = internal::Call([&](tidings_error* e) {
-      return tidings_store_sync_status(c_handle(), backend.empty() ? nullptr : backend.c_str(),
-                                       &raw, e);
-    });
-    if (!s.ok()) return s;
-    internal::Owned<tidings_sync_status_list, tidings_sync_status_list_free> owned(raw);
-    return internal::SyncStatusesFrom(*raw);
-  }
-
   // `callback` runs on the writing thread after each commit (see
   // tidings_change_fn); exceptions it throws are swallowed at the boundary.
   Result<Subscription> Subscribe(std::function<void(const ChangeEvent&)> callback) {
@@ -722,60 +656,6 @@ class Store {
   // closed instead of touching a freed handle.
   std::shared_ptr<tidings_store*> handle_;
 };
-
-// A sync engine over DynamoDB or Chime for a Store that outlives it. Move-only;
-// stops and frees itself on destruction.
-class Sync {
- public:
-  static Result<Sync> OpenDynamoDb(Store& store, const DynamoDbConfig& config = {}) {
-    tidings_dynamodb_config c = config.c();
-    tidings_sync* raw = nullptr;
-    Status s = internal::Call([&](tidings_error* e) {
-      return tidings_sync_open_dynamodb(store.c_handle(), &c, &raw, e);
-    });
-    if (!s.ok()) return s;
-    Sync sync;
-    sync.handle_.reset(raw);
-    return sync;
-  }
-  static Result<Sync> OpenChime(Store& store, const ChimeConfig& config) {
-    tidings_chime_config c = config.c();
-    tidings_sync* raw = nullptr;
-    Status s = internal::Call(
-        [&](tidings_error* e) { return tidings_sync_open_chime(store.c_handle(), &c, &raw, e); });
-    if (!s.ok()) return s;
-    Sync sync;
-    sync.handle_.reset(raw);
-    return sync;
-  }
-  // One push-then-pull round on this thread.
-  Status Once() {
-    return internal::Call([&](tidings_error* e) { return tidings_sync_once(handle_.get(), e); });
-  }
-  Status Start() {
-    return internal::Call([&](tidings_error* e) { return tidings_sync_start(handle_.get(), e); });
-  }
-  Status Stop() {
-    return internal::Call([&](tidings_error* e) { return tidings_sync_stop(handle_.get(), e); });
-  }
-  Result<std::vector<SyncStatus>> GetStatus() {
-    tidings_sync_status_list* raw = nullptr;
-    Status s = internal::Call(
-        [&](tidings_error* e) { return tidings_sync_get_status(handle_.get(), &raw, e); });
-    if (!s.ok()) return s;
-    internal::Owned<tidings_sync_status_list, tidings_sync_status_list_free> owned(raw);
-    return internal::SyncStatusesFrom(*raw);
-  }
-
- private:
-  internal::Owned<tidings_sync, tidings_sync_close> handle_;
-};
-
-// Creates the DynamoDB table if missing (idempotent).
-inline Status CreateDynamoDbTable(const DynamoDbConfig& config = {}) {
-  tidings_dynamodb_config c = config.c();
-  return internal::Call([&](tidings_error* e) { return tidings_dynamodb_create_table(&c, e); });
-}
 
 // A fresh random key file (mode 0600); never overwrites.
 inline Status CreateKeyFile(const std::string& path) {

@@ -1,17 +1,16 @@
 // Unit tests of the daemon's pieces that need no server: configuration
-// parsing and validation, the socket protocol's framing and Execute, the
-// request counting transport.
+// parsing and validation, the socket protocol's framing, MACs and Execute,
+// the metrics page. Like the daemon, they use only the public API.
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <map>
 
-#include <gtest/gtest.h>
-
-#include "daemon/backend_stats.h"
 #include "daemon/config.h"
+#include "daemon/metrics.h"
 #include "daemon/protocol.h"
-#include "tests/engine/test_util.h"
+#include "tests/api/api_test_util.h"
 
 namespace tidings::daemon {
 namespace {
@@ -25,14 +24,27 @@ EnvLookup Env(std::map<std::string, std::string> vars) {
   };
 }
 
+const uint8_t kKey[TIDINGS_KEY_SIZE] = {7};
+
+api::Store NewStore(const std::string& path) {
+  api::OpenOptions o;
+  o.create_if_missing = true;
+  o.user_id = "alice";
+  o.durability = TIDINGS_DURABILITY_RELAXED;
+  auto store = api::Store::Open(path, api::Key::Raw(kKey), o);
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  return std::move(store).value();
+}
+
 Result<DaemonConfig> Parse(const std::string& text, std::map<std::string, std::string> env = {}) {
   return ParseConfig(text, "d.toml", Env(std::move(env)));
 }
 
 TEST(DaemonConfig, DefaultsAndValues) {
-  auto c = Parse("[store]\npath = \"/s\"\n[sync]\nbackends = [\"chime\", \"dynamodb\"]\n"
-                 "active_poll_ms = 300\n[chime]\napp_instance_arn = \"arn:aws:chime:x\"\n"
-                 "user_arn = \"arn:aws:chime:y\"\n[metrics]\nlisten = \"[::1]:0\"\n");
+  auto c = Parse(
+      "[store]\npath = \"/s\"\n[sync]\nbackends = [\"chime\", \"dynamodb\"]\n"
+      "active_poll_ms = 300\n[chime]\napp_instance_arn = \"arn:aws:chime:x\"\n"
+      "user_arn = \"arn:aws:chime:y\"\n[metrics]\nlisten = \"[::1]:0\"\n");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->store_path, "/s");
   EXPECT_EQ(c->backends, (std::vector<std::string>{"chime", "dynamodb"}));
@@ -43,12 +55,12 @@ TEST(DaemonConfig, DefaultsAndValues) {
 }
 
 TEST(DaemonConfig, EnvironmentOverridesTheFile) {
-  auto c = Parse("[sync]\nactive_poll_ms = 300\n",
-                 {{"TIDINGS_DAEMON_SYNC_ACTIVE_POLL_MS", "400"},
-                  {"TIDINGS_DAEMON_SYNC_BACKENDS", " dynamodb "},
-                  {"TIDINGS_DAEMON_METRICS_LISTEN", "127.0.0.1:9464"},
-                  {"TIDINGS_DAEMON_SOCKET_ENABLED", "false"},
-                  {"TIDINGS_DAEMON_LOG_FORMAT", "json"}});
+  auto c =
+      Parse("[sync]\nactive_poll_ms = 300\n", {{"TIDINGS_DAEMON_SYNC_ACTIVE_POLL_MS", "400"},
+                                               {"TIDINGS_DAEMON_SYNC_BACKENDS", " dynamodb "},
+                                               {"TIDINGS_DAEMON_METRICS_LISTEN", "127.0.0.1:9464"},
+                                               {"TIDINGS_DAEMON_SOCKET_ENABLED", "false"},
+                                               {"TIDINGS_DAEMON_LOG_FORMAT", "json"}});
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->active_poll_ms, 400);
   EXPECT_EQ(c->backends, std::vector<std::string>{"dynamodb"});
@@ -80,7 +92,9 @@ TEST(DaemonConfig, ErrorsNameTheLineTheKeyAndTheFix) {
       {"[metrics]\nlisten = \"127.0.0.1\"\n", {}, {"HOST:PORT"}},
       {"[metrics]\nlisten = \"127.0.0.1:70000\"\n", {}, {"valid port"}},
       {"[sync\n", {}, {"d.toml:1:", "TOML"}},
-      {"", {{"TIDINGS_DAEMON_SOCKET_ENABLED", "maybe"}}, {"TIDINGS_DAEMON_SOCKET_ENABLED", "true or false"}},
+      {"",
+       {{"TIDINGS_DAEMON_SOCKET_ENABLED", "maybe"}},
+       {"TIDINGS_DAEMON_SOCKET_ENABLED", "true or false"}},
       {"", {{"TIDINGS_DAEMON_SYNC_BACKENDS", "s3"}}, {"TIDINGS_DAEMON_SYNC_BACKENDS", "\"s3\""}},
   };
   for (const auto& k : cases) {
@@ -155,27 +169,44 @@ TEST(DaemonProtocol, FramesOverASocketAndOversizedFramesRefused) {
   ::close(sv[1]);
 }
 
-TEST(DaemonProtocol, MacsDependOnRoleNoncesAndSecret) {
-  const std::string k1(32, 'a'), k2(32, 'b'), n1(32, '1'), n2(32, '2');
-  EXPECT_EQ(AuthMac(k1, "client", n1, n2), AuthMac(k1, "client", n1, n2));
-  EXPECT_NE(AuthMac(k1, "client", n1, n2), AuthMac(k1, "server", n1, n2));
-  EXPECT_NE(AuthMac(k1, "client", n1, n2), AuthMac(k1, "client", n2, n1));
-  EXPECT_NE(AuthMac(k1, "client", n1, n2), AuthMac(k2, "client", n1, n2));
-  EXPECT_EQ(AuthMac(k1, "client", n1, n2).size(), 32u);
+TEST(DaemonProtocol, MacsDependOnRoleNoncesAndTheStoresSecret) {
+  apitest::TempDir dir;
+  api::Store s1 = NewStore(dir / "s1");
+  api::Store s2 = NewStore(dir / "s2");
+  const std::string n1(32, '1'), n2(32, '2');
+  // No secret before the daemon rotates one in: retry later.
+  EXPECT_EQ(AuthMac(s1, "client", n1, n2).status().code(), Code::kUnavailable);
+  ASSERT_TRUE(api::RotateAuthSecret(s1).ok());
+  ASSERT_TRUE(api::RotateAuthSecret(s2).ok());
+  auto mac = [](api::Store& s, const char* role, const std::string& a, const std::string& b) {
+    auto m = AuthMac(s, role, a, b);
+    EXPECT_TRUE(m.ok()) << m.status().ToString();
+    return m.ok() ? *m : std::string();
+  };
+  const std::string first = mac(s1, "client", n1, n2);
+  EXPECT_EQ(first.size(), 32u);
+  EXPECT_TRUE(SameMac(first, mac(s1, "client", n1, n2)));
+  EXPECT_FALSE(SameMac(first, mac(s1, "server", n1, n2)));
+  EXPECT_FALSE(SameMac(first, mac(s1, "client", n2, n1)));
+  EXPECT_FALSE(SameMac(first, mac(s2, "client", n1, n2)));  // another store's secret
+  // A restarted daemon rotates: old MACs no longer match.
+  ASSERT_TRUE(api::RotateAuthSecret(s1).ok());
+  EXPECT_FALSE(SameMac(first, mac(s1, "client", n1, n2)));
+  EXPECT_FALSE(SameMac(first, first.substr(0, 31)));
+  EXPECT_EQ(NewNonce().size(), kNonceBytes);
+  EXPECT_NE(NewNonce(), NewNonce());
 }
 
 TEST(DaemonProtocol, ExecuteRunsWritesAndDeduplicatesARetriedSend) {
-  testing::TempDir dir;
-  auto store = engine::Store::Open(dir / "s", testing::TestKey(), testing::CreateOptions());
-  ASSERT_TRUE(store.ok());
-  engine::Store& s = **store;
+  apitest::TempDir dir;
+  api::Store s = NewStore(dir / "s");
   Fields send{{"op", "send"}, {"conversation", "c"}, {"body", "hi"}, {"id", "m-1"}};
   Fields a = Execute(s, send, {});
   ASSERT_EQ(a.Get("op"), "ok") << a.Get("message");
   EXPECT_EQ(a.Get("id"), "m-1");
   // The same send again (its answer was lost): ok, still one message.
   EXPECT_EQ(Execute(s, send, {}).Get("op"), "ok");
-  EXPECT_EQ(s.Outbox(0)->size(), 1u);
+  EXPECT_EQ(s.Outbox()->size(), 1u);
   // The same id in another conversation is not a retry.
   Fields other{{"op", "send"}, {"conversation", "d"}, {"body", "hi"}, {"id", "m-1"}};
   EXPECT_EQ(Execute(s, other, {}).Get("code"), "ALREADY_EXISTS");
@@ -183,57 +214,88 @@ TEST(DaemonProtocol, ExecuteRunsWritesAndDeduplicatesARetriedSend) {
   EXPECT_EQ(s.Get("m-1")->body, "hey");
   EXPECT_EQ(Execute(s, Fields{{"op", "react"}, {"id", "m-1"}, {"reaction", "+1"}}, {}).Get("op"),
             "ok");
+  EXPECT_EQ(s.Get("m-1")->reactions.size(), 1u);
   EXPECT_EQ(Execute(s, Fields{{"op", "mark-read"}, {"conversation", "c"}}, {}).Get("op"), "ok");
   EXPECT_EQ(Execute(s, Fields{{"op", "delete"}, {"id", "m-1"}}, {}).Get("op"), "ok");
   EXPECT_TRUE(s.Get("m-1")->deleted);
   EXPECT_EQ(Execute(s, Fields{{"op", "delete"}, {"id", "nope"}}, {}).Get("code"), "NOT_FOUND");
+  EXPECT_EQ(Execute(s,
+                    Fields{{"op", "conversation"},
+                           {"id", "c"},
+                           {"title", "T"},
+                           {"member", "alice"},
+                           {"member", "bob"}},
+                    {})
+                .Get("op"),
+            "ok");
+  EXPECT_EQ(s.GetConversation("c")->members.size(), 2u);
   EXPECT_EQ(Execute(s, Fields{{"op", "outbox-retry"}, {"seq", "x1"}}, {}).Get("code"),
             "INVALID_ARGUMENT");
+  // Without hooks (no daemon), straight to the store: the entry has not failed.
+  const uint64_t seq = s.Outbox()->front().seq;
+  EXPECT_EQ(
+      Execute(s, Fields{{"op", "outbox-retry"}, {"seq", std::to_string(seq)}}, {}).Get("code"),
+      "FAILED_PRECONDITION");
   EXPECT_EQ(Execute(s, Fields{{"op", "frobnicate"}}, {}).Get("code"), "INVALID_ARGUMENT");
   int pokes = 0;
+  uint64_t retried = 0;
   ExecuteHooks hooks;
   hooks.poke = [&] { ++pokes; };
+  hooks.retry_failed = [&](uint64_t n) {
+    retried = n;
+    return Status::Ok();
+  };
   EXPECT_EQ(Execute(s, Fields{{"op", "poke"}}, hooks).Get("op"), "ok");
   EXPECT_EQ(pokes, 1);
+  EXPECT_EQ(Execute(s, Fields{{"op", "outbox-retry"}, {"seq", "42"}}, hooks).Get("op"), "ok");
+  EXPECT_EQ(retried, 42u);
   // Errors come back as frames and turn into the same Status.
   Status st = StatusFromFields(ErrorFields(TooLarge("too big")));
   EXPECT_EQ(st.code(), Code::kTooLarge);
   EXPECT_EQ(st.message(), "too big");
 }
 
-class ScriptedHttp final : public http::HttpClient {
- public:
-  std::vector<Result<http::Response>> answers;
-  Result<http::Response> Send(const http::Request&) override {
-    auto r = answers.front();
-    answers.erase(answers.begin());
-    return r;
+TEST(DaemonMetrics, PageHasEveryBackendsCountersAndLag) {
+  MetricsInput in;
+  in.started_ms = 1'000'000;
+  in.now_ms = 1'010'000;
+  in.outbox_pending = 3;
+  api::SyncBackend chime;
+  chime.name = "chime";
+  chime.running = true;
+  chime.requests = 9;
+  chime.retries = 2;
+  chime.last_success_ms = 1'004'000;
+  chime.errors = {{TIDINGS_UNAVAILABLE, 4}, {TIDINGS_DEADLINE_EXCEEDED, 1}};
+  api::SyncBackend dynamo;
+  dynamo.name = "dynamodb";
+  dynamo.stopped_by = api::Status(TIDINGS_UNAUTHENTICATED, "expired");
+  dynamo.outbox_depth = 5;
+  in.backends = {chime, dynamo};
+  api::SyncStatus ok{"chime", "a", "", 0, 1'008'000, 0, "", 0, 0, false};
+  api::SyncStatus failing{"chime", "b", "", 0, 1'006'000, 0, "UNAVAILABLE: x", 0, 1, false};
+  in.conversations = {ok, failing};
+  in.socket_requests[{"send", "ok"}] = 2;
+  const std::string page = RenderMetrics(in);
+  for (const char* line : {
+           "tidings_outbox_entries{state=\"pending\"} 3\n",
+           "tidings_sync_up{backend=\"chime\"} 1\n",
+           "tidings_sync_up{backend=\"dynamodb\"} 0\n",
+           "tidings_outbox_depth{backend=\"dynamodb\"} 5\n",
+           "tidings_pull_lag_seconds{backend=\"chime\"} 4.000\n",      // oldest success: b
+           "tidings_pull_lag_seconds{backend=\"dynamodb\"} 10.000\n",  // nothing yet: start
+           "tidings_last_success_timestamp_seconds{backend=\"chime\"} 1004.000\n",
+           "tidings_conversations{backend=\"chime\"} 2\n",
+           "tidings_conversations_failing{backend=\"chime\"} 1\n",
+           "tidings_backend_requests_total{backend=\"chime\"} 9\n",
+           "tidings_backend_retries_total{backend=\"chime\"} 2\n",
+           "tidings_backend_errors_total{backend=\"chime\",kind=\"deadline_exceeded\"} 1\n",
+           "tidings_backend_errors_total{backend=\"chime\",kind=\"unavailable\"} 4\n",
+           "tidings_socket_requests_total{op=\"send\",result=\"ok\"} 2\n",
+           "tidings_daemon_start_time_seconds 1000.000\n",
+       }) {
+    EXPECT_NE(page.find(line), std::string::npos) << line << "\nnot in:\n" << page;
   }
-  void Cancel() override {}
-};
-
-TEST(DaemonStats, CountsRequestsRetriesAndErrorsByKind) {
-  auto inner = std::make_unique<ScriptedHttp>();
-  http::Response ok;
-  ok.status = 200;
-  http::Response throttled;
-  throttled.status = 400;
-  throttled.body = R"({"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException"})";
-  inner->answers = {Unavailable("connection refused"), Result<http::Response>(throttled),
-                    Result<http::Response>(ok), Result<http::Response>(ok)};
-  auto stats = std::make_shared<BackendStats>();
-  CountingHttpClient client(std::move(inner), stats, "dynamodb");
-  http::Request put{"POST", "http://x/", {}, "{\"put\":1}"};
-  http::Request query{"POST", "http://x/", {}, "{\"query\":1}"};
-  EXPECT_FALSE(client.Send(put).ok());  // fails
-  EXPECT_TRUE(client.Send(put).ok());   // retry (same request), throttled
-  EXPECT_TRUE(client.Send(put).ok());   // retry, succeeds
-  EXPECT_TRUE(client.Send(query).ok());  // a different request: not a retry
-  EXPECT_EQ(stats->requests.load(), 4u);
-  EXPECT_EQ(stats->retries.load(), 2u);
-  auto errors = stats->Errors();
-  EXPECT_EQ(errors["unavailable"], 2u);  // refused connection + throttling
-  EXPECT_GT(stats->last_ok_ms.load(), 0);
 }
 
 }  // namespace

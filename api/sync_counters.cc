@@ -1,36 +1,29 @@
-#include "daemon/backend_stats.h"
+#include "api/sync_counters.h"
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 
 #include "crypto/hash.h"
 #include "sync/aws/aws_client.h"
 
-namespace tidings::daemon {
+namespace tidings::capi {
 namespace {
 
 constexpr size_t kFailedMemory = 256;  // fingerprints remembered as "failed"
 
-std::string KindOf(Code code) {
-  std::string k = CodeName(code);
-  for (auto& ch : k) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return k;
-}
-
 }  // namespace
 
-std::map<std::string, uint64_t> BackendStats::Errors() {
+std::map<Code, uint64_t> BackendCounters::Errors() {
   std::lock_guard<std::mutex> lock(mu_);
   return errors_;
 }
 
-void BackendStats::CountError(const std::string& kind) {
+void BackendCounters::CountError(Code code) {
   std::lock_guard<std::mutex> lock(mu_);
-  ++errors_[kind];
+  ++errors_[code];
 }
 
-bool BackendStats::NoteFailed(const std::string& fingerprint, bool failed) {
+bool BackendCounters::NoteFailed(const std::string& fingerprint, bool failed) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = std::find(failed_.begin(), failed_.end(), fingerprint);
   const bool was = it != failed_.end();
@@ -46,23 +39,23 @@ Result<http::Response> CountingHttpClient::Send(const http::Request& request) {
   // The signature headers change on every attempt; method, URL and body do not.
   const std::string fingerprint = crypto::Sha256Hex(request.method + ' ' + request.url + '\n' +
                                                     crypto::Sha256Hex(request.body));
-  stats_->requests.fetch_add(1);
+  counters_->requests.fetch_add(1);
   auto response = inner_->Send(request);
   bool failed = true;
   if (!response.ok()) {
-    stats_->CountError(KindOf(response.status().code()));
+    counters_->CountError(response.status().code());
   } else if (response->status < 200 || response->status > 299) {
-    stats_->CountError(KindOf(aws::ErrorFromResponse(*response, service_).code()));
+    counters_->CountError(aws::ErrorFromResponse(*response, service_).code());
   } else {
     failed = false;
-    stats_->last_ok_ms.store(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count());
+    counters_->last_ok_ms.store(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count());
   }
   // Counted after the fact: a retry is an attempt whose previous identical
   // attempt failed.
-  if (stats_->NoteFailed(fingerprint, failed)) stats_->retries.fetch_add(1);
+  if (counters_->NoteFailed(fingerprint, failed)) counters_->retries.fetch_add(1);
   return response;
 }
 
-}  // namespace tidings::daemon
+}  // namespace tidings::capi

@@ -1,0 +1,217 @@
+#include "api/sync_handle.h"
+
+#include <future>
+
+namespace tidings::capi {
+namespace {
+
+tidings_sync_event Event(tidings_sync_event_kind kind, const std::string& backend) {
+  tidings_sync_event e{};
+  e.kind = kind;
+  e.backend = backend.c_str();
+  e.conversation_id = "";
+  e.message_id = "";
+  e.code = TIDINGS_OK;
+  e.message = "";
+  return e;
+}
+
+}  // namespace
+
+SyncHandle::SyncHandle(engine::Store* store, SyncOptions options)
+    : store_(store), options_(std::move(options)) {}
+
+SyncHandle::~SyncHandle() {
+  std::lock_guard<std::mutex> lock(mu_);
+  StopLocked();
+}
+
+void SyncHandle::Emit(const tidings_sync_event& event) const {
+  if (listener_ != nullptr) listener_(listener_context_, &event);
+}
+
+Status SyncHandle::Build(Slot& slot, bool first) {
+  slot.engine.reset();  // before the backend it uses
+  slot.backend.reset();
+  auto http = std::make_unique<CountingHttpClient>(http::NewCurlHttpClient(options_.http),
+                                                   slot.counters, slot.name);
+  slot.http = http.get();
+  TIDINGS_ASSIGN_OR_RETURN(slot.backend, slot.make(std::move(http)));
+  slot.cancelled = false;
+  slot.engine = std::make_unique<sync::SyncEngine>(store_, slot.backend.get(), options_.config);
+  // Every engine sees every store change; message events come from the
+  // first only, so each is reported once.
+  const std::string* name = &slot.name;
+  return slot.engine->SetListener([this, name, first](const sync::SyncEvent& e) {
+    using K = sync::SyncEvent::Kind;
+    if (e.kind == K::kAuthError || e.kind == K::kStoreError) {
+      tidings_sync_event out = Event(TIDINGS_SYNC_STOPPED, *name);
+      std::string message = e.error.message();
+      out.code = static_cast<tidings_code>(e.error.code());
+      out.message = message.c_str();
+      Emit(out);
+    } else if (first && e.kind == K::kMessageState && e.state == engine::MessageState::kFailed) {
+      tidings_sync_event out = Event(TIDINGS_SYNC_MESSAGE_FAILED, *name);
+      out.conversation_id = e.conversation_id.c_str();
+      out.message_id = e.message_id.c_str();
+      out.message = e.failure_reason.c_str();
+      Emit(out);
+    } else if (first && e.kind == K::kMessageAdded) {
+      tidings_sync_event out = Event(TIDINGS_SYNC_MESSAGE_RECEIVED, *name);
+      out.conversation_id = e.conversation_id.c_str();
+      out.message_id = e.message_id.c_str();
+      Emit(out);
+    }
+  });
+}
+
+Status SyncHandle::Add(const std::string& name, BackendFactory make) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (started_) return FailedPrecondition("the sync handle is started: add backends before");
+  for (const auto& s : slots_) {
+    if (s->name == name) return AlreadyExists("the sync handle has the " + name + " backend");
+  }
+  auto slot = std::make_unique<Slot>();
+  slot->name = name;
+  slot->make = std::move(make);
+  TIDINGS_RETURN_IF_ERROR(Build(*slot, slots_.empty()));
+  slots_.push_back(std::move(slot));
+  return Status::Ok();
+}
+
+Status SyncHandle::SetListener(tidings_sync_event_fn callback, void* context) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (started_) return FailedPrecondition("the sync handle is started: set the listener before");
+  listener_ = callback;
+  listener_context_ = context;
+  return Status::Ok();
+}
+
+Status SyncHandle::BeforeSyncing() {
+  if (started_) return FailedPrecondition("the sync handle is started: it is syncing already");
+  if (slots_.empty()) return FailedPrecondition("the sync handle has no backend: add one first");
+  if (!options_.require_every_backend) return Status::Ok();
+  std::vector<std::string> names;
+  for (const auto& s : slots_) names.push_back(s->name);
+  return store_->SetOutboxBackends(std::move(names));
+}
+
+Status SyncHandle::Once() {
+  std::lock_guard<std::mutex> lock(mu_);
+  TIDINGS_RETURN_IF_ERROR(BeforeSyncing());
+  for (auto& s : slots_) {
+    if (s->cancelled) TIDINGS_RETURN_IF_ERROR(Build(*s, s == slots_.front()));
+    TIDINGS_RETURN_IF_ERROR(s->engine->SyncOnce());
+  }
+  return Status::Ok();
+}
+
+Status SyncHandle::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  TIDINGS_RETURN_IF_ERROR(BeforeSyncing());
+  for (auto& s : slots_) {
+    Status st = s->cancelled ? Build(*s, s == slots_.front()) : Status::Ok();
+    if (st.ok()) st = s->engine->Start();
+    if (!st.ok()) {
+      StopLocked();
+      return st;
+    }
+  }
+  started_ = true;
+  return Status::Ok();
+}
+
+void SyncHandle::Stop() {
+  std::lock_guard<std::mutex> lock(mu_);
+  StopLocked();
+}
+
+void SyncHandle::StopLocked() {
+  std::vector<std::future<void>> stops;
+  for (auto& s : slots_) {
+    sync::SyncEngine* e = s->engine.get();
+    stops.push_back(std::async(std::launch::async, [e] { e->Stop(); }));
+  }
+  if (options_.stop_grace_ms > 0) {
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.stop_grace_ms);
+    for (size_t i = 0; i < stops.size(); ++i) {
+      if (stops[i].wait_until(deadline) == std::future_status::ready) continue;
+      // Nothing of the abandoned answer is recorded; the retry is deduplicated.
+      Emit(Event(TIDINGS_SYNC_REQUEST_ABANDONED, slots_[i]->name));
+      slots_[i]->http->Cancel();
+      slots_[i]->cancelled = true;  // a cancelled transport refuses every later request
+    }
+  }
+  for (auto& f : stops) f.wait();
+  started_ = false;
+}
+
+Status SyncHandle::Restart(const std::string& backend) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!started_) return FailedPrecondition("the sync handle is not started: start it instead");
+  bool found = false;
+  for (auto& s : slots_) {
+    if (backend.empty() ? s->engine->last_error().ok() : s->name != backend) continue;
+    found = true;
+    s->engine->Stop();
+    if (s->cancelled) TIDINGS_RETURN_IF_ERROR(Build(*s, s == slots_.front()));
+    TIDINGS_RETURN_IF_ERROR(s->engine->Start());
+  }
+  if (!found && !backend.empty()) {
+    return NotFound("the sync handle has no " + backend + " backend");
+  }
+  return Status::Ok();
+}
+
+void SyncHandle::Poke() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!started_) return;
+  for (auto& s : slots_) s->engine->Poke();
+}
+
+Status SyncHandle::RetryFailed(uint64_t seq) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (slots_.empty()) return sync::RetryFailedOperation(*store_, seq);
+  // The first engine does the bookkeeping (and pokes its thread); the others
+  // only need to hear about it.
+  Status s = slots_.front()->engine->RetryFailed(seq);
+  for (size_t i = 1; i < slots_.size(); ++i) slots_[i]->engine->Poke();
+  return s;
+}
+
+Status SyncHandle::DiscardFailed(uint64_t seq) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (slots_.empty()) return sync::DiscardFailedOperation(*store_, seq);
+  return slots_.front()->engine->DiscardFailed(seq);
+}
+
+std::vector<std::pair<std::string, sync::ConversationStatus>> SyncHandle::Statuses() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::pair<std::string, sync::ConversationStatus>> out;
+  for (auto& s : slots_) {
+    for (auto& st : s->engine->Snapshot()) out.emplace_back(s->name, std::move(st));
+  }
+  return out;
+}
+
+Result<std::vector<SyncHandle::BackendState>> SyncHandle::Backends() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<BackendState> out;
+  for (auto& s : slots_) {
+    BackendState b;
+    b.name = s->name;
+    b.running = s->engine->running();
+    b.stopped_by = s->engine->last_error();
+    TIDINGS_ASSIGN_OR_RETURN(auto waiting, store_->CountOutbox("", s->name));
+    b.outbox_depth = waiting.total();
+    b.requests = s->counters->requests.load();
+    b.retries = s->counters->retries.load();
+    b.last_ok_ms = s->counters->last_ok_ms.load();
+    b.errors = s->counters->Errors();
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+}  // namespace tidings::capi

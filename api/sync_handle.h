@@ -1,0 +1,101 @@
+// The object behind a tidings_sync: one store, several backends, one
+// SyncEngine per backend (the daemon's ["chime", "dynamodb"] fan-out, or one
+// backend for an app). It adds to the engines what a long-running process
+// needs from them together: start and stop in parallel with a grace period,
+// restarting one backend, request counters per backend, and one listener
+// that reports each message event once.
+//
+// Thread safety: every method may be called from any thread; mu_ serialises
+// them (a SyncOnce round holds it). The listener runs on engine threads and
+// never takes mu_, so Stop() may join them while holding it.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "api/sync_counters.h"
+#include "sync/core/sync_engine.h"
+#include "tidings/tidings_sync.h"
+
+namespace tidings::capi {
+
+struct SyncOptions {
+  sync::SyncConfig config;
+  http::HttpOptions http;
+  int64_t stop_grace_ms = 0;  // 0: wait for the request in flight
+  bool require_every_backend = false;
+};
+
+class SyncHandle {
+ public:
+  // Makes a backend over the given transport (the handle wraps it to count).
+  using BackendFactory =
+      std::function<Result<std::unique_ptr<sync::Backend>>(std::unique_ptr<http::HttpClient>)>;
+
+  struct BackendState {
+    std::string name;
+    bool running = false;
+    Status stopped_by;
+    uint64_t outbox_depth = 0;
+    uint64_t requests = 0;
+    uint64_t retries = 0;
+    int64_t last_ok_ms = 0;
+    std::map<Code, uint64_t> errors;
+  };
+
+  // `store` must outlive the handle.
+  SyncHandle(engine::Store* store, SyncOptions options);
+  ~SyncHandle();  // Stop()s; engines go before their backends
+
+  // Builds the backend at once, so a bad configuration fails here.
+  Status Add(const std::string& name, BackendFactory make);
+  Status SetListener(tidings_sync_event_fn callback, void* context);
+
+  Status Once();
+  Status Start();
+  void Stop();
+  Status Restart(const std::string& backend);  // "": those an error stopped
+  void Poke();
+  Status RetryFailed(uint64_t seq);
+  Status DiscardFailed(uint64_t seq);
+
+  // Backend name and conversation status, backend by backend.
+  std::vector<std::pair<std::string, sync::ConversationStatus>> Statuses();
+  Result<std::vector<BackendState>> Backends();
+
+ private:
+  struct Slot {
+    std::string name;
+    BackendFactory make;
+    std::shared_ptr<BackendCounters> counters = std::make_shared<BackendCounters>();
+    http::HttpClient* http = nullptr;  // owned by backend
+    bool cancelled = false;            // http was cancelled: rebuild before starting
+    std::unique_ptr<sync::Backend> backend;
+    std::unique_ptr<sync::SyncEngine> engine;  // declared after: destroyed first
+  };
+
+  // (Re)creates the slot's transport, backend and engine. REQUIRES: mu_
+  Status Build(Slot& slot, bool first);
+  // FailedPrecondition when started or without backends; else records the
+  // backends in the store when asked to (require_every_backend). REQUIRES: mu_
+  Status BeforeSyncing();
+  void StopLocked();  // REQUIRES: mu_
+  void Emit(const tidings_sync_event& event) const;
+
+  engine::Store* const store_;
+  const SyncOptions options_;
+  // Set only while stopped, read by engine threads started after.
+  tidings_sync_event_fn listener_ = nullptr;
+  void* listener_context_ = nullptr;
+
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Slot>> slots_;  // REQUIRES: mu_
+  bool started_ = false;                      // REQUIRES: mu_
+};
+
+}  // namespace tidings::capi

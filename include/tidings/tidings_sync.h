@@ -1,0 +1,328 @@
+/* tidings_sync.h: the sync part of the C API - keeping a store in step with
+ * remote backends (Amazon DynamoDB, Amazon Chime SDK Messaging) - and the
+ * proof of key that lets the processes sharing a store trust each other.
+ * Part of the same stable ABI as tidings.h, whose conventions (errors,
+ * output, structs, strings, threads) hold here too. In short:
+ *
+ *  Lists    Opaque handles read with _count and _at (the item at an index,
+ *           NULL past the end), freed with _free (NULL is a no-op). Items
+ *           are owned by the list and valid until it is freed.
+ *  Structs  The caller fills structs that start with `struct_size`; it is
+ *           mandatory (0 is INVALID_ARGUMENT): prepare one with its
+ *           tidings_*_init function, then set the fields you need. A zero
+ *           field means "the default".
+ *  AWS      Credentials come from the standard AWS chain
+ *           (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN,
+ *           shared files) and never pass through this API.
+ */
+#ifndef TIDINGS_TIDINGS_SYNC_H_
+#define TIDINGS_TIDINGS_SYNC_H_
+
+#include <string.h>
+
+#include "tidings/tidings.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------
+ * Persisted sync status
+ * ---------------------------------------------------------------------- */
+
+/* Where one conversation stands with one backend, as last recorded by the
+ * sync engine (persisted in the store, so any process can read it). */
+typedef struct tidings_sync_status {
+  const char* backend; /* "dynamodb", "chime", ... */
+  const char* conversation_id;
+  const char* cursor;       /* opaque resume point; "" before the first pull */
+  uint64_t outbox_depth;    /* operations waiting to be pushed */
+  int64_t last_success_ms;  /* Unix ms; 0: never */
+  int64_t last_activity_ms; /* last push or pull that moved something */
+  const char* last_error;   /* "" when the last round succeeded */
+  int64_t next_attempt_ms;  /* backoff: not before this (0: now) */
+  uint32_t consecutive_failures;
+  bool stopped; /* permission lost: no more polling until fixed */
+} tidings_sync_status;
+
+typedef struct tidings_sync_status_list tidings_sync_status_list; /* opaque */
+
+/* 0 for NULL. Thread-safe. */
+TIDINGS_EXPORT size_t tidings_sync_status_list_count(const tidings_sync_status_list* list);
+/* The status at `index`, NULL past the end (or for a NULL list). Grouped by
+ * backend (in the order the backends were added), then by conversation.
+ * Thread-safe. */
+TIDINGS_EXPORT const tidings_sync_status* tidings_sync_status_list_at(
+    const tidings_sync_status_list* list, size_t index);
+TIDINGS_EXPORT void tidings_sync_status_list_free(tidings_sync_status_list* list);
+
+/* The persisted sync status of every conversation for `backend` (NULL: every
+ * backend that has synced this store). Works on a read-only handle while
+ * another process syncs the store. Errors: DATA_LOSS, INVALID_ARGUMENT.
+ * Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_sync_status(tidings_store* store, const char* backend,
+                                                      tidings_sync_status_list** out,
+                                                      tidings_error* error);
+
+/* ------------------------------------------------------------------------
+ * Backends
+ * ---------------------------------------------------------------------- */
+
+/* Amazon DynamoDB (or a compatible local endpoint). */
+typedef struct tidings_dynamodb_config {
+  uint32_t struct_size; /* sizeof(tidings_dynamodb_config): use the _init */
+  const char* table;    /* NULL: "tidings" */
+  const char* region;   /* NULL: AWS_REGION */
+  const char* endpoint; /* NULL: AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL,
+                           else AWS; e.g. "http://127.0.0.1:4566" */
+} tidings_dynamodb_config;
+
+static inline void tidings_dynamodb_config_init(tidings_dynamodb_config* config) {
+  memset(config, 0, sizeof *config);
+  config->struct_size = sizeof *config;
+}
+
+/* Amazon Chime SDK Messaging (or tidings-chime-local, the project's local
+ * emulator). Every call is made as `user_arn` (the x-amz-chime-bearer); a
+ * conversation is a channel of the app instance (docs/chime.md). */
+typedef struct tidings_chime_config {
+  uint32_t struct_size;         /* sizeof(tidings_chime_config): use the _init */
+  const char* app_instance_arn; /* required: arn:aws:chime:<region>:<account>:app-instance/<id> */
+  const char* user_arn;         /* required: the AppInstanceUser this device acts as */
+  const char* region;           /* NULL: AWS_REGION */
+  const char* endpoint;         /* NULL: AWS_ENDPOINT_URL_CHIME_SDK_MESSAGING, AWS_ENDPOINT_URL,
+                                   else AWS; e.g. "http://127.0.0.1:8081" */
+} tidings_chime_config;
+
+static inline void tidings_chime_config_init(tidings_chime_config* config) {
+  memset(config, 0, sizeof *config);
+  config->struct_size = sizeof *config;
+}
+
+/* Creates the DynamoDB table (on-demand capacity) if it is missing and waits
+ * until it is active. Idempotent. Errors: UNAUTHENTICATED,
+ * PERMISSION_DENIED, UNAVAILABLE (retry), INVALID_ARGUMENT. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_dynamodb_create_table(const tidings_dynamodb_config* config,
+                                                          tidings_error* error);
+
+/* Looks for AWS credentials the way the backends will, without any request:
+ * OK if the chain has some. Call it at start-up to report missing
+ * credentials at once rather than at the first request. Errors:
+ * UNAUTHENTICATED (the message says where it looked). Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_aws_credentials_check(tidings_error* error);
+
+/* ------------------------------------------------------------------------
+ * A sync handle: one store, one or more backends
+ * ---------------------------------------------------------------------- */
+
+typedef struct tidings_sync tidings_sync; /* opaque */
+
+typedef struct tidings_sync_options {
+  uint32_t struct_size;       /* sizeof(tidings_sync_options): use the _init */
+  int64_t active_poll_ms;     /* poll of an active conversation; 0: 2 s */
+  int64_t idle_poll_ms;       /* ... backing off to this when idle; 0: 60 s */
+  int64_t base_backoff_ms;    /* first retry after a failure; 0: 0.5 s */
+  int64_t max_backoff_ms;     /* cap of the exponential backoff; 0: 60 s */
+  int64_t connect_timeout_ms; /* per HTTP connection; 0: 5 s */
+  int64_t request_timeout_ms; /* per HTTP request; 0: 30 s */
+  /* How long tidings_sync_stop lets a request in flight finish before it
+   * abandons it (nothing of an abandoned answer is recorded; the operation is
+   * sent again later and deduplicated by its id). 0: wait for it, bounded by
+   * request_timeout_ms. */
+  int64_t stop_grace_ms;
+  /* true: an operation leaves the outbox only once every backend of this
+   * handle accepted it (e.g. delivered through Chime and persisted in
+   * DynamoDB). The handle records its backends in the store when it starts
+   * or runs a round; the store remembers them for later handles. false: the
+   * store's setting stays as it is (by default, the first backend to accept
+   * an operation is enough). docs/engine.md has the details. */
+  bool require_every_backend;
+} tidings_sync_options;
+
+static inline void tidings_sync_options_init(tidings_sync_options* options) {
+  memset(options, 0, sizeof *options);
+  options->struct_size = sizeof *options;
+}
+
+/* A sync handle for `store` with no backend yet: add them with
+ * tidings_sync_add_*, then run tidings_sync_once or tidings_sync_start.
+ * It pushes the outbox (operation ids are idempotency keys, so nothing is
+ * doubled) and pulls other replicas' operations, with one thread per backend
+ * while started. `options` NULL: the defaults. The store must be open for
+ * writing and outlive the handle. Errors: INVALID_ARGUMENT (NULL store or
+ * out, struct_size 0, a negative duration). Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_sync_open(tidings_store* store,
+                                              const tidings_sync_options* options,
+                                              tidings_sync** out, tidings_error* error);
+
+/* Adds a backend to the handle; backends are synced in the order added.
+ * Errors: INVALID_ARGUMENT (NULL or bad config: the message says which
+ * field), ALREADY_EXISTS (the handle has this backend),
+ * FAILED_PRECONDITION (the handle is started). Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_sync_add_dynamodb(tidings_sync* sync,
+                                                      const tidings_dynamodb_config* config,
+                                                      tidings_error* error);
+TIDINGS_EXPORT tidings_code tidings_sync_add_chime(tidings_sync* sync,
+                                                   const tidings_chime_config* config,
+                                                   tidings_error* error);
+
+/* tidings_sync_open with the default options, then tidings_sync_add_*: a
+ * handle with one backend. Errors as those two. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_sync_open_dynamodb(tidings_store* store,
+                                                       const tidings_dynamodb_config* config,
+                                                       tidings_sync** out, tidings_error* error);
+TIDINGS_EXPORT tidings_code tidings_sync_open_chime(tidings_store* store,
+                                                    const tidings_chime_config* config,
+                                                    tidings_sync** out, tidings_error* error);
+
+/* One full round on the calling thread, backend after backend: push then
+ * pull every conversation. OK when the round ran; per-conversation failures
+ * (retried later) are in tidings_sync_get_status. Errors: UNAUTHENTICATED
+ * (credentials), FAILED_PRECONDITION (started, or no backend), store errors.
+ * Other calls on the handle wait for the round. */
+TIDINGS_EXPORT tidings_code tidings_sync_once(tidings_sync* sync, tidings_error* error);
+
+/* Starts one background thread per backend: each pushes right after local
+ * writes, polls active conversations every active_poll_ms and idle ones up
+ * to every idle_poll_ms. An UNAUTHENTICATED answer or a store error stops
+ * that backend's thread (see tidings_sync_backends and the STOPPED event)
+ * until tidings_sync_restart. Errors: FAILED_PRECONDITION (already started,
+ * or no backend). Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_sync_start(tidings_sync* sync, tidings_error* error);
+
+/* Stops every backend's thread (in parallel) and waits for them, abandoning
+ * requests in flight after stop_grace_ms; nothing is lost (outbox and
+ * cursors are durable). The handle may be started again. Idempotent.
+ * Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_sync_stop(tidings_sync* sync, tidings_error* error);
+
+/* Restarts the thread of `backend` ("dynamodb", "chime"), or with NULL of
+ * every backend an error stopped: for after the app fixed the credentials.
+ * Errors: NOT_FOUND (no such backend on this handle), FAILED_PRECONDITION
+ * (the handle is not started). Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_sync_restart(tidings_sync* sync, const char* backend,
+                                                 tidings_error* error);
+
+/* Asks every started backend to push and pull every conversation now (e.g.
+ * after a write another process made). Does nothing when not started.
+ * Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_sync_poke(tidings_sync* sync, tidings_error* error);
+
+/* tidings_store_outbox_retry / _discard for a store this handle syncs: the
+ * same, plus the handle's bookkeeping (the retried operation is sent at once
+ * by every started backend). Errors as those. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_sync_outbox_retry(tidings_sync* sync, uint64_t seq,
+                                                      tidings_error* error);
+TIDINGS_EXPORT tidings_code tidings_sync_outbox_discard(tidings_sync* sync, uint64_t seq,
+                                                        tidings_error* error);
+
+/* The status of every conversation with every backend of the handle, as of
+ * the backends' last rounds; outbox_depth counts what that backend has not
+ * accepted yet, now. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_sync_get_status(tidings_sync* sync,
+                                                    tidings_sync_status_list** out,
+                                                    tidings_error* error);
+
+/* Failed requests to a backend with one error code. */
+typedef struct tidings_sync_error_count {
+  tidings_code code; /* UNAVAILABLE, DEADLINE_EXCEEDED, UNAUTHENTICATED, ... */
+  uint64_t count;
+} tidings_sync_error_count;
+
+/* One backend of a handle, now; counters run from tidings_sync_open. */
+typedef struct tidings_sync_backend {
+  const char* name;        /* "dynamodb", "chime" */
+  bool running;            /* its thread runs */
+  tidings_code stopped_by; /* the error that stopped its thread; OK if none */
+  const char* stopped_why; /* its message; "" if none */
+  uint64_t outbox_depth;   /* operations this backend has not accepted yet */
+  uint64_t requests;       /* HTTP requests sent */
+  uint64_t retries;        /* requests that repeated an identical failed one */
+  int64_t last_success_ms; /* Unix ms of the last 2xx answer; 0: none yet */
+  const tidings_sync_error_count* const* errors; /* failed requests by code */
+  size_t error_count;
+} tidings_sync_backend;
+
+typedef struct tidings_sync_backend_list tidings_sync_backend_list; /* opaque */
+
+/* 0 for NULL. Thread-safe. */
+TIDINGS_EXPORT size_t tidings_sync_backend_list_count(const tidings_sync_backend_list* list);
+/* The backend at `index` in the order added; NULL past the end. */
+TIDINGS_EXPORT const tidings_sync_backend* tidings_sync_backend_list_at(
+    const tidings_sync_backend_list* list, size_t index);
+TIDINGS_EXPORT void tidings_sync_backend_list_free(tidings_sync_backend_list* list);
+
+/* Every backend of the handle: health and counters, e.g. for a metrics
+ * endpoint. Errors: store errors (outbox depth). Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_sync_backends(tidings_sync* sync,
+                                                  tidings_sync_backend_list** out,
+                                                  tidings_error* error);
+
+typedef enum tidings_sync_event_kind {
+  TIDINGS_SYNC_STOPPED = 0,          /* a backend's thread stopped: code and
+                                        message say why (UNAUTHENTICATED:
+                                        credentials; other: the store) */
+  TIDINGS_SYNC_MESSAGE_RECEIVED = 1, /* a remote message was merged */
+  TIDINGS_SYNC_MESSAGE_FAILED = 2,   /* a backend refused a local message for
+                                        good; message says why */
+  TIDINGS_SYNC_REQUEST_ABANDONED = 3 /* tidings_sync_stop abandoned a request
+                                        after stop_grace_ms */
+} tidings_sync_event_kind;
+
+typedef struct tidings_sync_event {
+  tidings_sync_event_kind kind;
+  const char* backend;
+  const char* conversation_id; /* "" unless a message event */
+  const char* message_id;      /* "" unless a message event */
+  tidings_code code;           /* STOPPED: the error; else OK */
+  const char* message;         /* STOPPED, MESSAGE_FAILED: why; else "" */
+} tidings_sync_event;
+
+/* Called on a sync thread (or the thread inside tidings_sync_stop for
+ * REQUEST_ABANDONED); `event` is borrowed for the call only. Keep it short;
+ * it may read the store but must not call tidings_sync_* on this handle.
+ * Message events are reported once, whatever the number of backends. */
+typedef void (*tidings_sync_event_fn)(void* context, const tidings_sync_event* event);
+
+/* Sets (or with NULL clears) the handle's one listener. `context` is passed
+ * back untouched and must stay valid until the handle is closed or the
+ * listener replaced. Errors: FAILED_PRECONDITION (started: set it before).
+ * Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_sync_set_listener(tidings_sync* sync,
+                                                      tidings_sync_event_fn callback, void* context,
+                                                      tidings_error* error);
+
+/* Stops (if started) and frees the handle; NULL is a no-op. Not thread-safe
+ * with other calls on the same handle. */
+TIDINGS_EXPORT void tidings_sync_close(tidings_sync* sync);
+
+/* ------------------------------------------------------------------------
+ * Proof of key between local processes
+ *
+ * A process that holds a store (a sync daemon) and another that wants it to
+ * write for it must trust each other without sending the key. The holder
+ * rotates an auth secret - 32 random bytes kept sealed in the store, so only
+ * a holder of the store key can read it - and both sides MAC a challenge
+ * with it (docs/daemon.md has the handshake).
+ * ---------------------------------------------------------------------- */
+
+#define TIDINGS_AUTH_MAC_SIZE 32
+
+/* Replaces the store's auth secret with fresh random bytes. Errors:
+ * FAILED_PRECONDITION (read-only handle), store errors. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_auth_rotate(tidings_store* store, tidings_error* error);
+
+/* HMAC-SHA256 of `data` under the store's current auth secret, into `mac`
+ * (`mac_size` must be TIDINGS_AUTH_MAC_SIZE). A read-only handle sees a
+ * secret rotated after it opened only after tidings_store_refresh.
+ * Errors: UNAVAILABLE (no secret rotated in yet: retry), INVALID_ARGUMENT,
+ * DATA_LOSS. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_auth_mac(tidings_store* store, const void* data,
+                                                   size_t size, uint8_t* mac, size_t mac_size,
+                                                   tidings_error* error);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* TIDINGS_TIDINGS_SYNC_H_ */

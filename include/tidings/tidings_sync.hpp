@@ -1,0 +1,305 @@
+// tidings_sync.hpp: the C++ layer over tidings_sync.h, in the style of
+// tidings.hpp (header-only, RAII, errors as api::Status / api::Result, no
+// exceptions of its own).
+//
+// Thread safety: as the C API. A Sync may be used from many threads at once;
+// moving or destroying it must not race with other calls on it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tidings/tidings.hpp"
+#include "tidings/tidings_sync.h"
+
+namespace tidings::api {
+
+struct SyncStatus {
+  std::string backend;
+  std::string conversation_id;
+  std::string cursor;
+  uint64_t outbox_depth = 0;
+  int64_t last_success_ms = 0;  // 0: never
+  int64_t last_activity_ms = 0;
+  std::string last_error;  // empty when the last round succeeded
+  int64_t next_attempt_ms = 0;
+  uint32_t consecutive_failures = 0;
+  bool stopped = false;
+};
+
+struct DynamoDbConfig {
+  std::string table;     // empty: "tidings"
+  std::string region;    // empty: AWS_REGION
+  std::string endpoint;  // empty: AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL / AWS
+  // Borrows this config's strings.
+  tidings_dynamodb_config c() const {
+    tidings_dynamodb_config out;
+    tidings_dynamodb_config_init(&out);
+    out.table = table.empty() ? nullptr : table.c_str();
+    out.region = region.empty() ? nullptr : region.c_str();
+    out.endpoint = endpoint.empty() ? nullptr : endpoint.c_str();
+    return out;
+  }
+};
+
+struct ChimeConfig {
+  std::string app_instance_arn;  // required
+  std::string user_arn;          // required: the AppInstanceUser this device acts as
+  std::string region;            // empty: AWS_REGION
+  std::string endpoint;  // empty: AWS_ENDPOINT_URL_CHIME_SDK_MESSAGING / AWS_ENDPOINT_URL / AWS
+  tidings_chime_config c() const {
+    tidings_chime_config out;
+    tidings_chime_config_init(&out);
+    out.app_instance_arn = app_instance_arn.c_str();
+    out.user_arn = user_arn.c_str();
+    out.region = region.empty() ? nullptr : region.c_str();
+    out.endpoint = endpoint.empty() ? nullptr : endpoint.c_str();
+    return out;
+  }
+};
+
+// tidings_sync_options; zero means the default.
+struct SyncOptions {
+  int64_t active_poll_ms = 0;
+  int64_t idle_poll_ms = 0;
+  int64_t base_backoff_ms = 0;
+  int64_t max_backoff_ms = 0;
+  int64_t connect_timeout_ms = 0;
+  int64_t request_timeout_ms = 0;
+  int64_t stop_grace_ms = 0;
+  bool require_every_backend = false;
+  tidings_sync_options c() const {
+    tidings_sync_options out;
+    tidings_sync_options_init(&out);
+    out.active_poll_ms = active_poll_ms;
+    out.idle_poll_ms = idle_poll_ms;
+    out.base_backoff_ms = base_backoff_ms;
+    out.max_backoff_ms = max_backoff_ms;
+    out.connect_timeout_ms = connect_timeout_ms;
+    out.request_timeout_ms = request_timeout_ms;
+    out.stop_grace_ms = stop_grace_ms;
+    out.require_every_backend = require_every_backend;
+    return out;
+  }
+};
+
+// One backend of a Sync, now (tidings_sync_backend).
+struct SyncBackend {
+  std::string name;
+  bool running = false;
+  Status stopped_by;  // OK unless an error stopped its thread
+  uint64_t outbox_depth = 0;
+  uint64_t requests = 0;
+  uint64_t retries = 0;
+  int64_t last_success_ms = 0;
+  std::map<tidings_code, uint64_t> errors;  // failed requests by code
+};
+
+struct SyncEvent {
+  tidings_sync_event_kind kind;
+  std::string backend;
+  std::string conversation_id;
+  std::string message_id;
+  Status error;         // STOPPED: why
+  std::string message;  // STOPPED, MESSAGE_FAILED: why
+};
+
+namespace internal {
+inline std::vector<SyncStatus> SyncStatusesFrom(const tidings_sync_status_list* list) {
+  std::vector<SyncStatus> out;
+  for (size_t i = 0; i < tidings_sync_status_list_count(list); ++i) {
+    const tidings_sync_status& c = *tidings_sync_status_list_at(list, i);
+    out.push_back(SyncStatus{c.backend, c.conversation_id, c.cursor, c.outbox_depth,
+                             c.last_success_ms, c.last_activity_ms, c.last_error, c.next_attempt_ms,
+                             c.consecutive_failures, c.stopped});
+  }
+  return out;
+}
+}  // namespace internal
+
+// A sync handle over one or more backends for a Store that outlives it.
+// Move-only; stops and frees itself on destruction.
+class Sync {
+ public:
+  Sync(Sync&&) noexcept = default;
+  // The old handle stops before its listener goes.
+  Sync& operator=(Sync&& o) noexcept {
+    if (this != &o) {
+      handle_ = std::move(o.handle_);
+      listener_ = std::move(o.listener_);
+    }
+    return *this;
+  }
+
+  // No backend yet: AddDynamoDb / AddChime, then Once or Start.
+  static Result<Sync> Open(Store& store, const SyncOptions& options = {}) {
+    tidings_sync_options o = options.c();
+    return Make([&](tidings_sync** raw, tidings_error* e) {
+      return tidings_sync_open(store.c_handle(), &o, raw, e);
+    });
+  }
+  static Result<Sync> OpenDynamoDb(Store& store, const DynamoDbConfig& config = {}) {
+    tidings_dynamodb_config c = config.c();
+    return Make([&](tidings_sync** raw, tidings_error* e) {
+      return tidings_sync_open_dynamodb(store.c_handle(), &c, raw, e);
+    });
+  }
+  static Result<Sync> OpenChime(Store& store, const ChimeConfig& config) {
+    tidings_chime_config c = config.c();
+    return Make([&](tidings_sync** raw, tidings_error* e) {
+      return tidings_sync_open_chime(store.c_handle(), &c, raw, e);
+    });
+  }
+
+  Status AddDynamoDb(const DynamoDbConfig& config = {}) {
+    tidings_dynamodb_config c = config.c();
+    return Do(
+        [&](tidings_sync* h, tidings_error* e) { return tidings_sync_add_dynamodb(h, &c, e); });
+  }
+  Status AddChime(const ChimeConfig& config) {
+    tidings_chime_config c = config.c();
+    return Do([&](tidings_sync* h, tidings_error* e) { return tidings_sync_add_chime(h, &c, e); });
+  }
+  // Before Start; see tidings_sync_event_fn for where it runs. Exceptions it
+  // throws are swallowed at the boundary.
+  Status SetListener(std::function<void(const SyncEvent&)> listener) {
+    auto owned = std::make_unique<std::function<void(const SyncEvent&)>>(std::move(listener));
+    auto trampoline = [](void* ctx, const tidings_sync_event* ev) {
+      try {
+        SyncEvent out{ev->kind,
+                      ev->backend,
+                      ev->conversation_id,
+                      ev->message_id,
+                      Status(ev->code, ev->code == TIDINGS_OK ? "" : ev->message),
+                      ev->message};
+        (*static_cast<std::function<void(const SyncEvent&)>*>(ctx))(out);
+      } catch (...) {
+      }
+    };
+    Status s = Do([&](tidings_sync* h, tidings_error* e) {
+      return tidings_sync_set_listener(h, +trampoline, owned.get(), e);
+    });
+    if (s.ok()) listener_ = std::move(owned);
+    return s;
+  }
+
+  // One push-then-pull round on this thread, backend after backend.
+  Status Once() { return Do(tidings_sync_once); }
+  Status Start() { return Do(tidings_sync_start); }
+  Status Stop() { return Do(tidings_sync_stop); }
+  // `backend` empty: every backend an error stopped.
+  Status Restart(const std::string& backend = "") {
+    return Do([&](tidings_sync* h, tidings_error* e) {
+      return tidings_sync_restart(h, backend.empty() ? nullptr : backend.c_str(), e);
+    });
+  }
+  Status Poke() { return Do(tidings_sync_poke); }
+  Status RetryFailed(uint64_t seq) {
+    return Do(
+        [&](tidings_sync* h, tidings_error* e) { return tidings_sync_outbox_retry(h, seq, e); });
+  }
+  Status DiscardFailed(uint64_t seq) {
+    return Do(
+        [&](tidings_sync* h, tidings_error* e) { return tidings_sync_outbox_discard(h, seq, e); });
+  }
+
+  Result<std::vector<SyncStatus>> GetStatus() {
+    tidings_sync_status_list* raw = nullptr;
+    Status s =
+        Do([&](tidings_sync* h, tidings_error* e) { return tidings_sync_get_status(h, &raw, e); });
+    if (!s.ok()) return s;
+    internal::Owned<tidings_sync_status_list, tidings_sync_status_list_free> owned(raw);
+    return internal::SyncStatusesFrom(raw);
+  }
+  Result<std::vector<SyncBackend>> Backends() {
+    tidings_sync_backend_list* raw = nullptr;
+    Status s =
+        Do([&](tidings_sync* h, tidings_error* e) { return tidings_sync_backends(h, &raw, e); });
+    if (!s.ok()) return s;
+    internal::Owned<tidings_sync_backend_list, tidings_sync_backend_list_free> owned(raw);
+    std::vector<SyncBackend> out;
+    for (size_t i = 0; i < tidings_sync_backend_list_count(raw); ++i) {
+      const tidings_sync_backend& b = *tidings_sync_backend_list_at(raw, i);
+      SyncBackend r{b.name,
+                    b.running,
+                    Status(b.stopped_by, b.stopped_why),
+                    b.outbox_depth,
+                    b.requests,
+                    b.retries,
+                    b.last_success_ms,
+                    {}};
+      for (size_t j = 0; j < b.error_count; ++j) r.errors[b.errors[j]->code] = b.errors[j]->count;
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  // The C handle, for calls this layer does not wrap. Owned by this Sync.
+  tidings_sync* c_handle() const { return handle_.get(); }
+
+ private:
+  Sync() = default;
+  template <typename F>
+  static Result<Sync> Make(F&& open) {
+    tidings_sync* raw = nullptr;
+    Status s = internal::Call([&](tidings_error* e) { return open(&raw, e); });
+    if (!s.ok()) return s;
+    Sync sync;
+    sync.handle_.reset(raw);
+    return sync;
+  }
+  template <typename F>
+  Status Do(F&& f) {
+    return internal::Call([&](tidings_error* e) { return f(handle_.get(), e); });
+  }
+
+  // Declared first so the handle (whose threads call it) goes first.
+  std::unique_ptr<std::function<void(const SyncEvent&)>> listener_;
+  internal::Owned<tidings_sync, tidings_sync_close> handle_;
+};
+
+// Persisted sync status per conversation (tidings_store_sync_status);
+// backend empty means every backend.
+inline Result<std::vector<SyncStatus>> GetSyncStatus(Store& store,
+                                                     const std::string& backend = "") {
+  tidings_sync_status_list* raw = nullptr;
+  Status s = internal::Call([&](tidings_error* e) {
+    return tidings_store_sync_status(store.c_handle(), backend.empty() ? nullptr : backend.c_str(),
+                                     &raw, e);
+  });
+  if (!s.ok()) return s;
+  internal::Owned<tidings_sync_status_list, tidings_sync_status_list_free> owned(raw);
+  return internal::SyncStatusesFrom(raw);
+}
+
+// Creates the DynamoDB table if missing (idempotent).
+inline Status CreateDynamoDbTable(const DynamoDbConfig& config = {}) {
+  tidings_dynamodb_config c = config.c();
+  return internal::Call([&](tidings_error* e) { return tidings_dynamodb_create_table(&c, e); });
+}
+
+// OK if the AWS credentials chain has credentials (tidings_aws_credentials_check).
+inline Status CheckAwsCredentials() { return internal::Call(tidings_aws_credentials_check); }
+
+// Proof of key between local processes (see tidings_sync.h).
+inline Status RotateAuthSecret(Store& store) {
+  return internal::Call(
+      [&](tidings_error* e) { return tidings_store_auth_rotate(store.c_handle(), e); });
+}
+// HMAC-SHA256 of `data` under the store's auth secret: TIDINGS_AUTH_MAC_SIZE bytes.
+inline Result<std::string> AuthMac(Store& store, std::string_view data) {
+  std::string mac(TIDINGS_AUTH_MAC_SIZE, '\0');
+  Status s = internal::Call([&](tidings_error* e) {
+    return tidings_store_auth_mac(store.c_handle(), data.data(), data.size(),
+                                  reinterpret_cast<uint8_t*>(mac.data()), mac.size(), e);
+  });
+  if (!s.ok()) return s;
+  return mac;
+}
+
+}  // namespace tidings::api
