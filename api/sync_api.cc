@@ -90,7 +90,7 @@ Status OpenSync(engine::Store& s, std::unique_ptr<sync::Backend> backend, tiding
   handle->backend = std::move(backend);
   handle->backend_name = std::string(handle->backend->name());
   handle->store = &s;
-  handle->engine = std::make_unique<sync::SyncEngine>(&s, handle->backend.get());
+  handle->engine = std::make_unique<sync::SyncEngine>(&s.sync_log(), handle->backend.get());
   *out = handle.release();
   return Status::Ok();
 }
@@ -119,11 +119,11 @@ tidings_code tidings_store_sync_status(tidings_store* store, const char* backend
     if (backend != nullptr) {
       names.emplace_back(backend);
     } else {  // every backend that ever synced this store
-      TIDINGS_ASSIGN_OR_RETURN(names, tidings::sync::SyncedBackends(s));
+      TIDINGS_ASSIGN_OR_RETURN(names, tidings::sync::SyncedBackends(s.sync_log()));
     }
     std::vector<tidings::capi::StatusRow> rows;
     for (const auto& name : names) {
-      TIDINGS_ASSIGN_OR_RETURN(auto statuses, tidings::sync::ReadSyncStatus(s, name));
+      TIDINGS_ASSIGN_OR_RETURN(auto statuses, tidings::sync::ReadSyncStatus(s.sync_log(), name));
       for (auto& st : statuses) rows.push_back({name, std::move(st)});
     }
     *out = tidings::capi::NewStatusList(std::move(rows));

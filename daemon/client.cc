@@ -12,6 +12,7 @@
 
 #include "crypto/hash.h"
 #include "crypto/keys.h"
+#include "engine/sync_log.h"
 
 namespace tidings::daemon {
 namespace {
@@ -50,7 +51,7 @@ Result<std::unique_ptr<engine::Store>> OpenStore(const std::string& path, const 
 // hold the key without ever sending it.
 Result<std::string> ReadSecret(const std::string& path, const ClientKey& key) {
   TIDINGS_ASSIGN_OR_RETURN(auto store, OpenStore(path, key, /*read_only=*/true));
-  TIDINGS_ASSIGN_OR_RETURN(std::string secret, store->GetSyncState(kSocketSecretKey));
+  TIDINGS_ASSIGN_OR_RETURN(std::string secret, store->sync_log().GetSyncState(kSocketSecretKey));
   if (secret.empty()) return Unavailable("the daemon has not published its socket secret yet");
   return secret;
 }

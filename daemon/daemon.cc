@@ -223,7 +223,7 @@ Result<std::shared_ptr<Daemon::Runtime>> Daemon::MakeRuntime(const std::string& 
   sc.idle_poll_ms = c.idle_poll_ms;
   sc.base_backoff_ms = c.base_backoff_ms;
   sc.max_backoff_ms = c.max_backoff_ms;
-  rt->engine = std::make_unique<sync::SyncEngine>(store_.get(), rt->backend.get(), sc);
+  rt->engine = std::make_unique<sync::SyncEngine>(&store_->sync_log(), rt->backend.get(), sc);
   TIDINGS_RETURN_IF_ERROR(rt->engine->SetListener([name, first](const sync::SyncEvent& e) {
     using K = sync::SyncEvent::Kind;
     if (e.kind == K::kAuthError || e.kind == K::kStoreError) {
@@ -497,13 +497,13 @@ void Daemon::Reload() {
   }
   if (SyncFingerprint(next) != SyncFingerprint(config_)) {
     StopSync();
-    Status st = store_->SetOutboxBackends(next.backends);
+    Status st = store_->sync_log().SetOutboxBackends(next.backends);
     if (st.ok()) st = StartSync(next);
     if (!st.ok()) {
       Log(LogLevel::kError, "config.reload_failed",
           {{"error", st.message()}, {"what_to_do", "fix the file; still running on the old one"}});
       StopSync();
-      Status back = store_->SetOutboxBackends(config_.backends);
+      Status back = store_->sync_log().SetOutboxBackends(config_.backends);
       if (back.ok()) back = StartSync(config_);
       if (!back.ok()) Log(LogLevel::kError, "sync.start_failed", {{"error", back.message()}});
       std::lock_guard<std::mutex> lock(counters_mu_);
@@ -573,7 +573,7 @@ Status Daemon::Run() {
   }
   // With several backends (deliver through Chime, persist through
   // DynamoDB) an operation leaves the outbox only once every one accepted it.
-  TIDINGS_RETURN_IF_ERROR(store_->SetOutboxBackends(config_.backends));
+  TIDINGS_RETURN_IF_ERROR(store_->sync_log().SetOutboxBackends(config_.backends));
   TIDINGS_RETURN_IF_ERROR(StartMetrics(config_));
   if (config_.socket_enabled) {
     ExecuteHooks hooks;
@@ -582,14 +582,14 @@ Status Daemon::Run() {
     };
     hooks.retry_failed = [this](uint64_t seq) {
       auto rts = Runtimes();
-      if (rts.empty()) return sync::RetryFailedOperation(*store_, seq);
+      if (rts.empty()) return sync::RetryFailedOperation(store_->sync_log(), seq);
       Status s = rts[0]->engine->RetryFailed(seq);
       for (size_t i = 1; i < rts.size(); ++i) rts[i]->engine->Poke();
       return s;
     };
     hooks.discard_failed = [this](uint64_t seq) {
       auto rts = Runtimes();
-      if (rts.empty()) return sync::DiscardFailedOperation(*store_, seq);
+      if (rts.empty()) return sync::DiscardFailedOperation(store_->sync_log(), seq);
       return rts[0]->engine->DiscardFailed(seq);
     };
     socket_ = std::make_unique<SocketServer>(

@@ -206,8 +206,8 @@ Fields Execute(engine::Store& store, const Fields& req, const ExecuteHooks& hook
     const bool retry = op == "outbox-retry";
     const auto& hook = retry ? hooks.retry_failed : hooks.discard_failed;
     if (hook) return FromStatus(hook(*seq));
-    return FromStatus(retry ? sync::RetryFailedOperation(store, *seq)
-                           : sync::DiscardFailedOperation(store, *seq));
+    return FromStatus(retry ? sync::RetryFailedOperation(store.sync_log(), *seq)
+                            : sync::DiscardFailedOperation(store.sync_log(), *seq));
   }
   if (op == "poke") {
     if (hooks.poke) hooks.poke();

@@ -12,6 +12,7 @@
 
 #include "crypto/hash.h"
 #include "daemon/log.h"
+#include "engine/sync_log.h"
 
 namespace tidings::daemon {
 namespace {
@@ -38,7 +39,7 @@ SocketServer::~SocketServer() { Stop(); }
 Status SocketServer::Start() {
   std::string secret(32, '\0');
   crypto::RandomBytes(reinterpret_cast<uint8_t*>(secret.data()), secret.size());
-  TIDINGS_RETURN_IF_ERROR(store_->PutSyncState(kSocketSecretKey, secret));
+  TIDINGS_RETURN_IF_ERROR(store_->sync_log().PutSyncState(kSocketSecretKey, secret));
   secret_ = std::move(secret);
 
   sockaddr_un addr{};

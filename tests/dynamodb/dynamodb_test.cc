@@ -94,9 +94,9 @@ TEST(DynamoDb, TwoStoresConvergeThroughDynamoDb) {
   auto ba = Backend("alice"), bb = Backend("bob");
   sync::SyncConfig config;
   sync::Reconciler ra(
-      a->get(), ba.get(), config, [] { return int64_t{0}; }, [] { return 1; });
+      &(*a)->sync_log(), ba.get(), config, [] { return int64_t{0}; }, [] { return 1; });
   sync::Reconciler rb(
-      b->get(), bb.get(), config, [] { return int64_t{0}; }, [] { return 1; });
+      &(*b)->sync_log(), bb.get(), config, [] { return int64_t{0}; }, [] { return 1; });
   for (int round = 0; round < 3; ++round) {
     ASSERT_TRUE(ra.SyncAll().ok());
     ASSERT_TRUE(rb.SyncAll().ok());
@@ -219,7 +219,7 @@ TEST(DynamoDb, PermanentErrorParksTheOperation) {
   ASSERT_TRUE((*store)->Send({.conversation_id = "parked", .body = "x"}).ok());
   auto backend = Backend("carol", moto->credentials(), "forbidden-table");
   sync::Reconciler rec(
-      store->get(), backend.get(), {}, [] { return int64_t{0}; }, [] { return 1; });
+      &(*store)->sync_log(), backend.get(), {}, [] { return int64_t{0}; }, [] { return 1; });
   ASSERT_TRUE(rec.Push("parked").ok());
   auto outbox = (*store)->Outbox(0);
   ASSERT_EQ(outbox->size(), 1u);
@@ -245,7 +245,7 @@ TEST(DynamoDb, FaultsEndInSuccessOrClearErrorsNothingLostOrDoubled) {
   auto backend = DynamoBackend::Create(c, aws::StaticCredentials(moto->credentials()));
   int64_t now = 0;
   sync::Reconciler rec(
-      store->get(), backend.get(), {}, [&] { return now; }, [] { return 0; });
+      &(*store)->sync_log(), backend.get(), {}, [&] { return now; }, [] { return 0; });
 
   const std::vector<Fault> faults = {
       Fault::k503,          Fault::kThrottle,         Fault::kDropRequest,
