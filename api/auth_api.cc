@@ -6,6 +6,7 @@
 
 #include "api/internal.h"
 #include "crypto/hash.h"
+#include "engine/sync_log.h"
 #include "tidings/tidings_sync.h"
 
 namespace {
@@ -26,7 +27,7 @@ tidings_code tidings_store_auth_rotate(tidings_store* store, tidings_error* erro
   return Guard(error, store, [&](tidings::engine::Store& s) {
     std::string secret(kAuthSecretBytes, '\0');
     tidings::crypto::RandomBytes(reinterpret_cast<uint8_t*>(secret.data()), secret.size());
-    return s.PutSyncState(kAuthSecretKey, secret);
+    return s.sync_log().PutSyncState(kAuthSecretKey, secret);
   });
 }
 
@@ -37,7 +38,7 @@ tidings_code tidings_store_auth_mac(tidings_store* store, const void* data, size
       return tidings::InvalidArgument("the MAC needs TIDINGS_AUTH_MAC_SIZE (32) bytes of room");
     }
     if (data == nullptr && size > 0) return tidings::InvalidArgument("no data given (NULL)");
-    TIDINGS_ASSIGN_OR_RETURN(std::string secret, s.GetSyncState(kAuthSecretKey));
+    TIDINGS_ASSIGN_OR_RETURN(std::string secret, s.sync_log().GetSyncState(kAuthSecretKey));
     if (secret.empty()) {
       return tidings::Unavailable(
           "the store has no auth secret yet (its writer has not rotated one in): retry");

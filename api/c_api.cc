@@ -692,8 +692,9 @@ tidings_code tidings_store_outbox(tidings_store* store, const char* conversation
 tidings_code tidings_store_outbox_retry(tidings_store* store, uint64_t seq, tidings_error* error) {
   // Also clears the conversation's parked/backoff status on every backend, so
   // the next sync (this process's or a daemon's after restart) sends it now.
-  return Guard(error, store,
-               [&](engine::Store& s) { return tidings::sync::RetryFailedOperation(s, seq); });
+  return Guard(error, store, [&](engine::Store& s) {
+    return tidings::sync::RetryFailedOperation(s.sync_log(), seq);
+  });
 }
 
 tidings_code tidings_store_outbox_discard(tidings_store* store, uint64_t seq,

@@ -181,7 +181,7 @@ Status OpenSync(tidings_store* store, const tidings_sync_options* options, tidin
   TIDINGS_ASSIGN_OR_RETURN(auto o, OptionsFrom(options));
   auto sync = std::make_unique<tidings_sync>();
   sync->store = EngineOf(store);
-  sync->handle = std::make_unique<SyncHandle>(sync->store, std::move(o));
+  sync->handle = std::make_unique<SyncHandle>(&sync->store->sync_log(), std::move(o));
   *out = sync.release();
   return Status::Ok();
 }
@@ -255,11 +255,11 @@ tidings_code tidings_store_sync_status(tidings_store* store, const char* backend
     if (backend != nullptr) {
       names.emplace_back(backend);
     } else {  // every backend that ever synced this store
-      TIDINGS_ASSIGN_OR_RETURN(names, tidings::sync::SyncedBackends(s));
+      TIDINGS_ASSIGN_OR_RETURN(names, tidings::sync::SyncedBackends(s.sync_log()));
     }
     std::vector<std::pair<std::string, tidings::sync::ConversationStatus>> rows;
     for (const auto& name : names) {
-      TIDINGS_ASSIGN_OR_RETURN(auto statuses, tidings::sync::ReadSyncStatus(s, name));
+      TIDINGS_ASSIGN_OR_RETURN(auto statuses, tidings::sync::ReadSyncStatus(s.sync_log(), name));
       for (auto& st : statuses) rows.emplace_back(name, std::move(st));
     }
     *out = tidings::capi::NewStatusList(std::move(rows));

@@ -18,7 +18,7 @@ tidings_sync_event Event(tidings_sync_event_kind kind, const std::string& backen
 
 }  // namespace
 
-SyncHandle::SyncHandle(engine::Store* store, SyncOptions options)
+SyncHandle::SyncHandle(engine::SyncLog* store, SyncOptions options)
     : store_(store), options_(std::move(options)) {}
 
 SyncHandle::~SyncHandle() {

@@ -49,7 +49,7 @@ class SyncHandle {
   };
 
   // `store` must outlive the handle.
-  SyncHandle(engine::Store* store, SyncOptions options);
+  SyncHandle(engine::SyncLog* store, SyncOptions options);
   ~SyncHandle();  // Stop()s; engines go before their backends
 
   // Builds the backend at once, so a bad configuration fails here.
@@ -87,7 +87,7 @@ class SyncHandle {
   void StopLocked();  // REQUIRES: mu_
   void Emit(const tidings_sync_event& event) const;
 
-  engine::Store* const store_;
+  engine::SyncLog* const store_;
   const SyncOptions options_;
   // Set only while stopped, read by engine threads started after.
   tidings_sync_event_fn listener_ = nullptr;

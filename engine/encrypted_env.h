@@ -5,7 +5,7 @@
 // stream calls the cipher per 64-byte block, 7x slower).
 //
 // Integrity is not this layer's job (a stream cipher is malleable): records
-// are sealed with XChaCha20-Poly1305 above it (engine/store.cc).
+// are sealed or authenticated above it (crypto::RecordSealer, engine/txn.cc).
 //
 // Keystream reuse: RocksDB recycles WAL files when recycle_log_file_num > 0,
 // rewriting a file in place under the same prefix; the store keeps it at 0.

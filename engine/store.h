@@ -7,6 +7,13 @@
 // with a SipHash-128 tag bound to their keys (older stores: a BLAKE2b tag, or
 // sealed with XChaCha20-Poly1305). See docs/engine.md.
 //
+// Two interfaces over one store: Store, here, is what an app calls (open,
+// local writes, reads, notifications, maintenance); SyncLog
+// (engine/sync_log.h) is what sync calls (outbox acks, cursors, merge, sync
+// state). Both extend StoreReader (engine/store_reader.h), the reads they
+// share. The implementation is spread over engine/*.cc by job; see
+// docs/engine.md.
+//
 // Thread safety: all methods may be called from any thread concurrently.
 // Writes are serialized per store in the order RocksDB commits them; reads
 // never block writes. Listeners run on the writing thread after the commit,
@@ -24,6 +31,7 @@
 
 #include "crypto/keys.h"
 #include "crypto/sealer.h"
+#include "engine/store_reader.h"
 #include "engine/types.h"
 #include "tidings/status.h"
 
@@ -31,7 +39,8 @@ namespace tidings::engine {
 
 enum class Durability {
   kSync,     // a write returns after its WAL record is fsynced; concurrent
-             // writers share fsyncs (RocksDB group commit)
+             // writers share fsyncs (the store's own group commit: one
+             // writer syncs the WAL for all written so far)
   kRelaxed,  // a write returns after the OS has it; a power cut may lose the
              // last writes, a process crash does not
 };
@@ -81,26 +90,6 @@ struct PageRequest {
   std::optional<OrderKey> after;   // messages strictly newer than this
 };
 
-// What a backend said about a pushed operation.
-struct RemoteAck {
-  std::string backend;    // backend name, e.g. "dynamodb"
-  std::string remote_id;  // the backend's id, may be empty
-  uint64_t server_time_ms = 0;
-};
-
-struct ChangeEvent {
-  enum class Kind {
-    kMessageAdded,
-    kMessageChanged,
-    kMessageStateChanged,
-    kConversationChanged,
-    kOutboxChanged
-  };
-  Kind kind;
-  std::string conversation_id;
-  std::string message_id;  // empty for conversation/outbox events
-};
-
 struct StoreStats {
   uint64_t messages = 0;
   uint64_t conversations = 0;
@@ -118,7 +107,11 @@ struct VerifyReport {
   std::vector<std::string> details;  // keys in hex, never contents
 };
 
-class Store {
+class SyncLog;
+
+// The app's interface to a store. Reads shared with sync (Get, conversations,
+// the outbox, Subscribe) are in StoreReader.
+class Store : public virtual StoreReader {
  public:
   // Opens (or creates) the store in directory `path`.
   // Errors: NotFound (no store, create_if_missing false), AlreadyExists,
@@ -128,11 +121,15 @@ class Store {
   // files, IOError.
   static Result<std::unique_ptr<Store>> Open(const std::string& path, crypto::KeySource key,
                                              const StoreOptions& options);
-  virtual ~Store() = default;
 
   virtual const std::string& user_id() const = 0;
   virtual uint64_t replica_id() const = 0;
   virtual const std::string& path() const = 0;
+
+  // The same store as sync sees it (engine/sync_log.h): what the owner of a
+  // Store hands the sync engine that pushes and pulls it. Valid as long as
+  // this Store; apps do not call it.
+  virtual SyncLog& sync_log() = 0;
 
   // ---- Local writes: each is one atomic batch with its outbox entry. ----
 
@@ -152,78 +149,26 @@ class Store {
   // Moves the local user's read marker forward to `up_to` (never back).
   virtual Status MarkRead(const std::string& conversation_id, const OrderKey& up_to) = 0;
 
-  // ---- Reads ----
+  // ---- Reads (and StoreReader's) ----
 
-  // NotFound if absent; DataLoss if the record fails authentication.
-  virtual Result<Message> Get(const std::string& message_id) = 0;
   // Messages in ascending order.
   virtual Result<std::vector<Message>> Page(const PageRequest& request) = 0;
-  virtual Result<Conversation> GetConversation(const std::string& id) = 0;
-  // Most recently active first.
-  virtual Result<std::vector<Conversation>> Conversations(size_t limit) = 0;
-  // Outbox in order; `conversation_id` empty means all conversations.
-  // `unacked_by` non-empty: only entries that backend has not accepted yet
-  // (what its reconciler still has to push).
-  virtual Result<std::vector<OutboxEntry>> Outbox(size_t limit,
-                                                  const std::string& conversation_id = "",
-                                                  std::string_view unacked_by = "") = 0;
-  // What Outbox(0, conversation_id, unacked_by) returns, counted, without
-  // reading the message bodies entries refer to or holding the entries: for
-  // gauges and status lines. limit != 0: stops counting at limit entries.
-  virtual Result<OutboxCounts> CountOutbox(const std::string& conversation_id = "",
-                                           std::string_view unacked_by = "",
-                                           uint64_t limit = 0) = 0;
-  // One entry, as Outbox() returns it; NotFound once it left the outbox.
-  virtual Result<OutboxEntry> GetOutboxEntry(uint64_t seq) = 0;
+  // Visits every message of every conversation in order (for export).
+  virtual Status ForEachMessage(std::function<Status(const Message&)> visit) = 0;
 
-  // ---- Sync (used by sync/; the reconciler makes the decisions) ----
+  // ---- Parked operations: the user decides ----
 
-  // The operation reached the backend: removes the outbox entry and, for a
-  // send, marks the message sent with the remote id - in one batch. With
-  // several outbox backends the entry stays until every one of them acked
-  // it; the message is sent (delivered) from the first ack.
-  virtual Status AckOutbox(uint64_t seq, const RemoteAck& ack) = 0;
-  // Fan-out (e.g. deliver through Chime and persist through DynamoDB): every
-  // operation must be accepted by each named backend before it leaves the
-  // outbox. Empty (the default): the first backend to accept it is enough.
-  // Persisted. Entries already accepted by every backend of the new list are
-  // removed. Backoff and parking stay per entry, shared by the backends: a
-  // permanent refusal by one parks the operation for all (docs/engine.md).
-  virtual Status SetOutboxBackends(std::vector<std::string> backend_names) = 0;
-  virtual std::vector<std::string> OutboxBackends() const = 0;
-  // Records a failed attempt. permanent: parks the entry as failed (and a
-  // sent message's state becomes failed with `reason`).
-  virtual Status FailOutbox(uint64_t seq, std::string_view reason, bool permanent,
-                            int64_t next_attempt_ms) = 0;
-  virtual Status RetryFailed(uint64_t seq) = 0;    // back to pending
-  virtual Status DiscardFailed(uint64_t seq) = 0;  // drop the operation
-  // Cursor bytes for (backend, conversation); empty string if none yet.
-  virtual Result<std::string> GetCursor(std::string_view backend,
-                                        const std::string& conversation_id) = 0;
-  // Merges remote operations and sets the cursor in one atomic batch:
-  // idempotent, order-independent (DESIGN section 4). Remote times advance the
-  // local clock within the drift bound.
-  virtual Status Merge(std::string_view backend, const std::string& conversation_id,
-                       std::span<const Operation> ops, std::string_view new_cursor) = 0;
-  // Opaque per-key state the sync engine keeps (status, backoff); readable by
-  // other processes.
-  virtual Status PutSyncState(std::string_view key, std::string_view value) = 0;
-  virtual Result<std::string> GetSyncState(std::string_view key) = 0;  // "" if none
-  virtual Status SetConversationRemoteId(const std::string& conversation_id,
-                                         std::string_view backend, std::string_view remote_id) = 0;
-
-  // ---- Notifications ----
-  using Listener = std::function<void(const ChangeEvent&)>;
-  virtual uint64_t Subscribe(Listener listener) = 0;
-  virtual void Unsubscribe(uint64_t token) = 0;
+  // A failed (parked) outbox entry goes back to pending; FailedPrecondition
+  // if it has not failed, NotFound if it is gone.
+  virtual Status RetryFailed(uint64_t seq) = 0;
+  // Drops a failed entry's operation; FailedPrecondition if it has not failed.
+  virtual Status DiscardFailed(uint64_t seq) = 0;
 
   // ---- Maintenance ----
   virtual Result<StoreStats> Stats() = 0;
   // Decrypts and checks every record and index entry.
   virtual Result<VerifyReport> Verify(
       std::function<void(uint64_t done, uint64_t total)> progress) = 0;
-  // Visits every message of every conversation in order (for export).
-  virtual Status ForEachMessage(std::function<Status(const Message&)> visit) = 0;
   virtual Status Flush() = 0;    // memtables to SST files
   virtual Status Compact() = 0;  // full compaction (tests, maintenance)
   // Re-reads the files from disk: read-only instances use this to see writes

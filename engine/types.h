@@ -89,7 +89,7 @@ struct Conversation {
 };
 
 // One change to the log. Local calls create operations (and queue them in the
-// outbox); backends deliver remote ones to Store::Merge. Merging an operation
+// outbox); backends deliver remote ones to SyncLog::Merge. Merging an operation
 // is idempotent and commutative (DESIGN section 4).
 enum class OpKind : uint8_t {
   kSend = 1,
@@ -133,7 +133,7 @@ struct OutboxEntry {
   std::string last_error;       // no message text, keys or credentials
   bool failed = false;          // parked: needs RetryFailed or DiscardFailed
   // Backends that already accepted it, when the store fans out to several
-  // (Store::SetOutboxBackends); sorted. Empty otherwise.
+  // (SyncLog::SetOutboxBackends); sorted. Empty otherwise.
   std::vector<std::string> acked_by;
 };
 

@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
     config.pull_page_size = 50;
     config.max_pull_pages_per_round = 1000;
     sync::Reconciler rec(
-        store->get(), backend.get(), config, [] { return int64_t{0}; }, [] { return 1; });
+        &(*store)->sync_log(), backend.get(), config, [] { return int64_t{0}; }, [] { return 1; });
     t = std::chrono::steady_clock::now();
     cpu0 = CpuSeconds();
     if (!backend->ListConversations().ok() || !rec.Pull("bench").ok()) return 1;

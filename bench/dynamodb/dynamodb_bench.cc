@@ -10,6 +10,7 @@
 #include <string>
 
 #include "../engine/bench_util.h"
+#include "engine/store.h"
 #include "sync/core/reconciler.h"
 #include "sync/dynamodb/dynamodb_backend.h"
 
@@ -35,7 +36,7 @@ int main(int argc, char** argv) {
       dir.path(), crypto::KeySource::Raw(crypto::SecretKey::FromBytes(k).value()), o);
   if (!store.ok()) return 1;
   sync::Reconciler rec(
-      store->get(), backend.get(), {}, [] { return int64_t{0}; }, [] { return 1; });
+      &(*store)->sync_log(), backend.get(), {}, [] { return int64_t{0}; }, [] { return 1; });
   size_t messages = 0;
   auto t0 = std::chrono::steady_clock::now();
   if (mode == "push") {

@@ -26,6 +26,7 @@
 
 #include "../engine/bench_util.h"
 #include "engine/store.h"
+#include "engine/sync_log.h"
 #include "sync/core/reconciler.h"
 
 namespace {
@@ -86,11 +87,12 @@ Fixture& Shared() {
       for (uint64_t i = c; i < n; i += bench::kConversations) {
         page.push_back(Remote(conv, i));
         if (page.size() == 1000) {
-          if (!fx->store->Merge("fixture", conv, page, std::to_string(i)).ok()) std::abort();
+          if (!fx->store->sync_log().Merge("fixture", conv, page, std::to_string(i)).ok())
+            std::abort();
           page.clear();
         }
       }
-      if (!fx->store->Merge("fixture", conv, page, "end").ok()) std::abort();
+      if (!fx->store->sync_log().Merge("fixture", conv, page, "end").ok()) std::abort();
     }
     next_id = n;
     return fx;
@@ -104,7 +106,8 @@ void BM_Merge_Tidings(benchmark::State& state) {
   std::vector<Operation> ops(page);
   for (auto _ : state) {
     for (auto& op : ops) op = Remote("merged", next_id++);
-    if (!f.store->Merge("bench", "merged", ops, std::to_string(next_id)).ok()) std::abort();
+    if (!f.store->sync_log().Merge("bench", "merged", ops, std::to_string(next_id)).ok())
+      std::abort();
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * page));
 }
@@ -192,7 +195,7 @@ void BM_Pull_Reconciler(benchmark::State& state) {
   config.max_pull_pages_per_round = 1;
   int64_t now = static_cast<int64_t>(kT0);
   tidings::sync::Reconciler rec(
-      f.store.get(), &backend, config, [&] { return ++now; }, [] { return 1; });
+      &f.store->sync_log(), &backend, config, [&] { return ++now; }, [] { return 1; });
   for (auto _ : state) {
     backend.available += page;
     if (!rec.Pull(conv).ok()) std::abort();
@@ -216,7 +219,7 @@ void BM_Merge100k_Memory(benchmark::State& state) {
     tidings::sync::SyncConfig config;  // defaults: pages of 100, 20 per round
     int64_t now = static_cast<int64_t>(kT0);
     tidings::sync::Reconciler rec(
-        f.store.get(), &backend, config, [&] { return ++now; }, [] { return 1; });
+        &f.store->sync_log(), &backend, config, [&] { return ++now; }, [] { return 1; });
     start = peak = RssMB();
     for (;;) {
       if (!rec.Pull("backlog").ok()) std::abort();

@@ -16,7 +16,7 @@ constexpr int64_t kMaxRetryAfterMs = 15 * 60'000;
 // A status whose only change is its timestamps or cursor is rewritten at most
 // this often: polling every 2 s, or catching up page by page, must not mean
 // an extra durable write per poll or page (the cursor itself is written
-// atomically with each page by Store::Merge).
+// atomically with each page by SyncLog::Merge).
 constexpr int64_t kTimestampOnlyPersistMs = 30'000;
 
 // Sync-state keys. Conversation ids may contain anything but '\n' is not
@@ -50,7 +50,7 @@ std::vector<std::string> SplitLines(const std::string& s) {
 }
 
 // Adds `item` to the newline-separated set stored under `key`.
-tidings::Status AddToIndex(engine::Store& store, std::string_view key, const std::string& item) {
+tidings::Status AddToIndex(engine::SyncLog& store, std::string_view key, const std::string& item) {
   TIDINGS_ASSIGN_OR_RETURN(std::string raw, store.GetSyncState(key));
   std::vector<std::string> items = SplitLines(raw);
   if (std::find(items.begin(), items.end(), item) != items.end()) return tidings::Status::Ok();
@@ -102,7 +102,7 @@ bool DecodeStatus(std::string_view in, ConversationStatus* s) {
   return true;
 }
 
-Result<ConversationStatus> ReadOne(engine::Store& store, std::string_view backend,
+Result<ConversationStatus> ReadOne(engine::SyncLog& store, std::string_view backend,
                                    const std::string& conv) {
   TIDINGS_ASSIGN_OR_RETURN(std::string raw, store.GetSyncState(StatusKey(backend, conv)));
   ConversationStatus st;
@@ -113,7 +113,7 @@ Result<ConversationStatus> ReadOne(engine::Store& store, std::string_view backen
 
 }  // namespace
 
-Reconciler::Reconciler(engine::Store* store, Backend* backend, SyncConfig config, Clock clock,
+Reconciler::Reconciler(engine::SyncLog* store, Backend* backend, SyncConfig config, Clock clock,
                        Random random)
     : store_(store),
       backend_(backend),
@@ -547,7 +547,7 @@ tidings::Status Reconciler::DiscardFailed(uint64_t seq) {
   return Save(st);
 }
 
-Result<std::vector<ConversationStatus>> ReadSyncStatus(engine::Store& store,
+Result<std::vector<ConversationStatus>> ReadSyncStatus(engine::SyncLog& store,
                                                        std::string_view backend) {
   TIDINGS_ASSIGN_OR_RETURN(std::string index, store.GetSyncState(IndexKey(backend)));
   std::vector<ConversationStatus> out;
@@ -564,12 +564,12 @@ Result<std::vector<ConversationStatus>> ReadSyncStatus(engine::Store& store,
   return out;
 }
 
-Result<std::vector<std::string>> SyncedBackends(engine::Store& store) {
+Result<std::vector<std::string>> SyncedBackends(engine::SyncLog& store) {
   TIDINGS_ASSIGN_OR_RETURN(std::string raw, store.GetSyncState(kBackendsKey));
   return SplitLines(raw);
 }
 
-tidings::Status RetryFailedOperation(engine::Store& store, uint64_t seq) {
+tidings::Status RetryFailedOperation(engine::SyncLog& store, uint64_t seq) {
   TIDINGS_ASSIGN_OR_RETURN(auto entry, store.GetOutboxEntry(seq));
   TIDINGS_RETURN_IF_ERROR(store.RetryFailed(seq));
   TIDINGS_ASSIGN_OR_RETURN(auto backends, SyncedBackends(store));
@@ -586,7 +586,7 @@ tidings::Status RetryFailedOperation(engine::Store& store, uint64_t seq) {
   return tidings::Status::Ok();
 }
 
-tidings::Status DiscardFailedOperation(engine::Store& store, uint64_t seq) {
+tidings::Status DiscardFailedOperation(engine::SyncLog& store, uint64_t seq) {
   return store.DiscardFailed(seq);
 }
 

@@ -17,7 +17,7 @@
 //          operations and stops polling it (`stopped`) until Resume().
 //          Unauthenticated is returned to the caller, which stops syncing.
 //   pull   pages of at most pull_page_size after the durable cursor, each
-//          merged together with its new cursor in one atomic Store::Merge, at
+//          merged together with its new cursor in one atomic SyncLog::Merge, at
 //          most max_pull_pages_per_round pages per call (flat memory). A
 //          remote operation the store refuses as malformed (InvalidArgument,
 //          TooLarge) is skipped and counted (skipped_ops), not retried
@@ -39,7 +39,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/store.h"
+#include "engine/sync_log.h"
 #include "sync/backend.h"
 
 namespace tidings::sync {
@@ -60,10 +60,10 @@ struct SyncConfig {
 };
 
 // What the reconciler knows about one conversation on one backend; persisted
-// (Store::PutSyncState) so `tidings status` in another process can show it.
+// (SyncLog::PutSyncState) so `tidings status` in another process can show it.
 struct ConversationStatus {
   std::string conversation_id;
-  std::string cursor;            // last merged position (as in Store::GetCursor)
+  std::string cursor;            // last merged position (as in SyncLog::GetCursor)
   uint64_t outbox_depth = 0;     // entries waiting (pending + failed); exact in
                                  // ReadSyncStatus, capped at max_push_per_round
                                  // in a live Reconciler
@@ -86,7 +86,8 @@ class Reconciler {
 
   // store and backend must outlive the reconciler. clock and random are the
   // seams the simulator and unit tests replace.
-  Reconciler(engine::Store* store, Backend* backend, SyncConfig config, Clock clock, Random random);
+  Reconciler(engine::SyncLog* store, Backend* backend, SyncConfig config, Clock clock,
+             Random random);
 
   // Once `cancelled` returns true, calls return Cancelled at the next step
   // boundary (before a request, or after a response and before anything of
@@ -125,7 +126,7 @@ class Reconciler {
   // pulled again (after the user regained access, say). Parked operations
   // stay parked; RetryFailed them.
   tidings::Status Resume(const std::string& conversation_id);
-  // Store::RetryFailed / DiscardFailed plus the bookkeeping: a retried
+  // SyncLog::RetryFailed / DiscardFailed plus the bookkeeping: a retried
   // operation's conversation is resumed and becomes due now. NotFound for an
   // unknown seq, FailedPrecondition if the entry is not parked.
   tidings::Status RetryFailed(uint64_t seq);
@@ -151,7 +152,7 @@ class Reconciler {
   tidings::Status CountOutbox(ConversationStatus& st);
   tidings::Status MergePage(ConversationStatus& st, const std::string& at, const PullPage& page);
 
-  engine::Store* store_;
+  engine::SyncLog* store_;
   Backend* backend_;
   SyncConfig config_;
   Clock clock_;
@@ -171,16 +172,16 @@ class Reconciler {
 // handle (a read-only one opened while a daemon syncs the store is enough;
 // call Store::Refresh first to see its latest writes). outbox_depth and
 // outbox_failed are counted exactly from the store. Empty if never synced.
-Result<std::vector<ConversationStatus>> ReadSyncStatus(engine::Store& store,
+Result<std::vector<ConversationStatus>> ReadSyncStatus(engine::SyncLog& store,
                                                        std::string_view backend);
 // Names of the backends that have persisted status in this store.
-Result<std::vector<std::string>> SyncedBackends(engine::Store& store);
+Result<std::vector<std::string>> SyncedBackends(engine::SyncLog& store);
 // For a writable store with no SyncEngine running on it (e.g. `tidings outbox
-// retry|discard`): Store::RetryFailed / DiscardFailed, and for a retry also
+// retry|discard`): SyncLog::RetryFailed / DiscardFailed, and for a retry also
 // clears the stopped flag and backoff of that conversation on every backend
 // so the next sync pushes it at once. With a SyncEngine running in this
 // process, call SyncEngine::RetryFailed / DiscardFailed instead.
-tidings::Status RetryFailedOperation(engine::Store& store, uint64_t seq);
-tidings::Status DiscardFailedOperation(engine::Store& store, uint64_t seq);
+tidings::Status RetryFailedOperation(engine::SyncLog& store, uint64_t seq);
+tidings::Status DiscardFailedOperation(engine::SyncLog& store, uint64_t seq);
 
 }  // namespace tidings::sync

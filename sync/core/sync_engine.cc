@@ -24,10 +24,10 @@ std::string Fingerprint(const ConversationStatus& s) {
 
 }  // namespace
 
-SyncEngine::SyncEngine(engine::Store* store, Backend* backend, SyncConfig config)
+SyncEngine::SyncEngine(engine::SyncLog* store, Backend* backend, SyncConfig config)
     : SyncEngine(store, backend, config, WallMs, DefaultRandom()) {}
 
-SyncEngine::SyncEngine(engine::Store* store, Backend* backend, SyncConfig config,
+SyncEngine::SyncEngine(engine::SyncLog* store, Backend* backend, SyncConfig config,
                        Reconciler::Clock clock, Reconciler::Random random)
     : store_(store), backend_(backend), config_(config), clock_(clock) {
   reconciler_ =

@@ -58,8 +58,8 @@ class SyncEngine {
 
   // The store and backend must outlive the engine. Clock and random default
   // to the system clock and a random_device-seeded generator.
-  SyncEngine(engine::Store* store, Backend* backend, SyncConfig config = {});
-  SyncEngine(engine::Store* store, Backend* backend, SyncConfig config, Reconciler::Clock clock,
+  SyncEngine(engine::SyncLog* store, Backend* backend, SyncConfig config = {});
+  SyncEngine(engine::SyncLog* store, Backend* backend, SyncConfig config, Reconciler::Clock clock,
              Reconciler::Random random);
   ~SyncEngine();  // Stop()s
   SyncEngine(const SyncEngine&) = delete;
@@ -107,7 +107,7 @@ class SyncEngine {
   void OnStoreEvent(const engine::ChangeEvent& e);
   void Emit(const SyncEvent& e);
 
-  engine::Store* store_;
+  engine::SyncLog* store_;
   Backend* backend_;
   SyncConfig config_;
   Reconciler::Clock clock_;

@@ -47,9 +47,9 @@ class Device {
     backend_ = harness.Connect(user);
     EXPECT_NE(backend_, nullptr) << "cannot make a backend for " << user;
     if (store_ && backend_) {
-      reconciler_ =
-          std::make_unique<sync::Reconciler>(store_.get(), backend_.get(), sync::SyncConfig{},
-                                             std::ref(clock_), [] { return uint64_t{1}; });
+      reconciler_ = std::make_unique<sync::Reconciler>(&store_->sync_log(), backend_.get(),
+                                                       sync::SyncConfig{}, std::ref(clock_),
+                                                       [] { return uint64_t{1}; });
     }
   }
   bool ok() const { return reconciler_ != nullptr; }

@@ -605,7 +605,7 @@ TEST(ChimeBackend, RemovedFromAChannelParksOnlyThatConversation) {
   auto b = f.Backend();
   int64_t now = 1'000;
   sync::Reconciler rec(
-      store->get(), b.get(), {}, [&] { return now; }, [] { return 0; });
+      &(*store)->sync_log(), b.get(), {}, [&] { return now; }, [] { return 0; });
   ASSERT_TRUE((*store)->PutConversation("kept", "Kept", {"alice", "bob"}).ok());
   ASSERT_TRUE((*store)->PutConversation("lost", "Lost", {"alice", "bob"}).ok());
   ASSERT_TRUE((*store)->Send({.conversation_id = "kept", .body = "k1"}).ok());

@@ -101,7 +101,7 @@ TEST_F(Emulator, Boto3AndTidingsReadEachOther) {
   ASSERT_TRUE(mine.ok());
   auto ba = Backend("alice");
   Clock clock;
-  sync::Reconciler ra(a.get(), ba.get(), {}, std::ref(clock), [] { return 1; });
+  sync::Reconciler ra(&a->sync_log(), ba.get(), {}, std::ref(clock), [] { return 1; });
   ASSERT_TRUE(ra.SyncAll().ok());
   const std::string arn = ba->DefaultChannelArn("interop");
   // carol uses boto3: she reads the Tidings message and answers.
@@ -128,7 +128,7 @@ TEST_F(Emulator, ThrottlingAndServerErrorsRetryWithoutDuplicates) {
   ASSERT_TRUE(a->PutConversation("faults", "Faults", {"alice"}).ok());
   auto ba = Backend("alice");
   Clock clock;
-  sync::Reconciler ra(a.get(), ba.get(), {}, std::ref(clock), [] { return 7; });
+  sync::Reconciler ra(&a->sync_log(), ba.get(), {}, std::ref(clock), [] { return 7; });
   ASSERT_TRUE(ra.SyncAll().ok());  // the channel, without faults
   std::set<std::string> sent;
   for (int i = 0; i < 30; ++i) {
@@ -175,7 +175,7 @@ TEST_F(PersistentEmulator, RestartMidPullResumesFromTheCursor) {
   }
   auto ba = Backend("alice");
   Clock ca, cb;
-  sync::Reconciler ra(a.get(), ba.get(), {}, std::ref(ca), [] { return 1; });
+  sync::Reconciler ra(&a->sync_log(), ba.get(), {}, std::ref(ca), [] { return 1; });
   ASSERT_TRUE(ra.SyncAll().ok());
   // bob pulls one page of 20, then the server restarts (state from
   // --data-dir), then he goes on from his persisted cursor - with a new
@@ -185,14 +185,14 @@ TEST_F(PersistentEmulator, RestartMidPullResumesFromTheCursor) {
   one_page.max_pull_pages_per_round = 1;
   {
     auto bb = Backend("bob");
-    sync::Reconciler rb(b.get(), bb.get(), one_page, std::ref(cb), [] { return 1; });
+    sync::Reconciler rb(&b->sync_log(), bb.get(), one_page, std::ref(cb), [] { return 1; });
     ASSERT_TRUE(bb->ListConversations().ok());
     ASSERT_TRUE(rb.Pull("restart").ok());
   }
   EXPECT_EQ(b->Page({.conversation_id = "restart", .limit = 100})->size(), 20u);
   ASSERT_TRUE(emu_->Restart().ok());
   auto bb = Backend("bob");
-  sync::Reconciler rb(b.get(), bb.get(), one_page, std::ref(cb), [] { return 1; });
+  sync::Reconciler rb(&b->sync_log(), bb.get(), one_page, std::ref(cb), [] { return 1; });
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(rb.SyncAll().ok());
   ExpectSameConversation(*a, *b, "restart", 60);
   std::map<std::string, int> count;
@@ -210,8 +210,8 @@ TEST_F(Emulator, RemovalFromAChannelParksItAndOthersContinue) {
   }
   auto ba = Backend("alice"), bb = Backend("bob");
   Clock ca, cb;
-  sync::Reconciler ra(a.get(), ba.get(), {}, std::ref(ca), [] { return 1; });
-  sync::Reconciler rb(b.get(), bb.get(), {}, std::ref(cb), [] { return 1; });
+  sync::Reconciler ra(&a->sync_log(), ba.get(), {}, std::ref(ca), [] { return 1; });
+  sync::Reconciler rb(&b->sync_log(), bb.get(), {}, std::ref(cb), [] { return 1; });
   ASSERT_TRUE(ra.SyncAll().ok());
   ASSERT_TRUE(rb.SyncAll().ok());
   ASSERT_EQ(b->Page({.conversation_id = "lost"})->size(), 1u);

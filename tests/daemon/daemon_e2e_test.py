@@ -275,7 +275,7 @@ listen = "127.0.0.1:0"
                 # ---- both backends: deliver through Chime, persist through DynamoDB.
                 # Chime is unreachable here (a closed port: the emulator is not part
                 # of this test), so each operation must stay in the outbox for Chime
-                # after DynamoDB took it (Store::SetOutboxBackends).
+                # after DynamoDB took it (SyncLog::SetOutboxBackends).
                 dead = free_port()
                 cfg_both = os.path.join(d, "both.toml")
                 write(cfg_both, good.replace('backends = ["dynamodb"]', 'backends = ["chime", "dynamodb"]') +

@@ -186,7 +186,7 @@ TEST(DynamoDb, PermanentErrorParksTheOperation) {
   ASSERT_TRUE((*store)->Send({.conversation_id = "parked", .body = "x"}).ok());
   auto backend = Backend("carol", moto->credentials(), "forbidden-table");
   sync::Reconciler rec(
-      store->get(), backend.get(), {}, [] { return int64_t{0}; }, [] { return 1; });
+      &(*store)->sync_log(), backend.get(), {}, [] { return int64_t{0}; }, [] { return 1; });
   ASSERT_TRUE(rec.Push("parked").ok());
   auto outbox = (*store)->Outbox(0);
   ASSERT_EQ(outbox->size(), 1u);
@@ -212,7 +212,7 @@ TEST(DynamoDb, FaultsEndInSuccessOrClearErrorsNothingLostOrDoubled) {
   auto backend = DynamoBackend::Create(c, aws::StaticCredentials(moto->credentials()));
   int64_t now = 0;
   sync::Reconciler rec(
-      store->get(), backend.get(), {}, [&] { return now; }, [] { return 0; });
+      &(*store)->sync_log(), backend.get(), {}, [&] { return now; }, [] { return 0; });
 
   const std::vector<Fault> faults = {
       Fault::k503,          Fault::kThrottle,         Fault::kDropRequest,

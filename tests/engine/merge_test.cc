@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "crypto/hash.h"
+#include "engine/sync_log.h"
 #include "test_util.h"
 
 namespace tidings::engine {
@@ -88,10 +89,11 @@ std::string MergeInOrder(const std::string& dir, const std::vector<Operation>& o
   auto store = Store::Open(dir, TestKey(), CreateOptions("dave"));
   EXPECT_TRUE(store.ok());
   if (one_batch) {
-    EXPECT_TRUE((*store)->Merge("sim", "c", ops, "x").ok());
+    EXPECT_TRUE((*store)->sync_log().Merge("sim", "c", ops, "x").ok());
   } else {
     for (const auto& op : ops) {
-      EXPECT_TRUE((*store)->Merge("sim", "c", std::span<const Operation>(&op, 1), "x").ok());
+      EXPECT_TRUE(
+          (*store)->sync_log().Merge("sim", "c", std::span<const Operation>(&op, 1), "x").ok());
     }
   }
   return Digest(**store);
@@ -144,9 +146,11 @@ TEST(Merge, OperationsWaitForTheirTarget) {
   ASSERT_TRUE(store.ok());
   auto ops = Scenario();
   Operation edit = ops[2];
-  ASSERT_TRUE((*store)->Merge("sim", "c", std::span<const Operation>(&edit, 1), "1").ok());
+  ASSERT_TRUE(
+      (*store)->sync_log().Merge("sim", "c", std::span<const Operation>(&edit, 1), "1").ok());
   EXPECT_EQ((*store)->Get("m1").status().code(), Code::kNotFound);
-  ASSERT_TRUE((*store)->Merge("sim", "c", std::span<const Operation>(&ops[0], 1), "2").ok());
+  ASSERT_TRUE(
+      (*store)->sync_log().Merge("sim", "c", std::span<const Operation>(&ops[0], 1), "2").ok());
   EXPECT_EQ((*store)->Get("m1")->body, "second edit");
   auto report = (*store)->Verify(nullptr);
   ASSERT_TRUE(report.ok());
@@ -166,7 +170,8 @@ TEST(Merge, RemoteClockFarAheadIsOrderedAtServerTimePlusDrift) {
   skewed.author = "eve";
   skewed.at = OrderKey{(now + 86'400'000) << 16, 5};  // a day ahead
   skewed.server_time_ms = now;
-  ASSERT_TRUE((*store)->Merge("sim", "c", std::span<const Operation>(&skewed, 1), "1").ok());
+  ASSERT_TRUE(
+      (*store)->sync_log().Merge("sim", "c", std::span<const Operation>(&skewed, 1), "1").ok());
   auto m = (*store)->Get("future");
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->order.millis(), now + kDefaultMaxDriftMs);
@@ -216,7 +221,10 @@ TEST(Merge, FarAheadMessagesClampedToOneMillisecondKeepTheirOwnPlaces) {
     std::vector<Operation> in = ops;
     if (reversed) std::reverse(in.begin(), in.end());
     for (const auto& op : in) {
-      ASSERT_TRUE((*store)->Merge("sim", "c", std::span<const Operation>(&op, 1), op.op_id).ok());
+      ASSERT_TRUE((*store)
+                      ->sync_log()
+                      .Merge("sim", "c", std::span<const Operation>(&op, 1), op.op_id)
+                      .ok());
     }
     for (const std::string& id : {first, second}) {
       auto m = (*store)->Get(id);
@@ -246,7 +254,8 @@ TEST(Merge, OwnMessageEchoedBackBecomesSent) {
   ASSERT_TRUE(m.ok());
   Operation echo = (*store)->Outbox(0)->front().op;
   echo.server_time_ms = 5;
-  ASSERT_TRUE((*store)->Merge("sim", "c", std::span<const Operation>(&echo, 1), "1").ok());
+  ASSERT_TRUE(
+      (*store)->sync_log().Merge("sim", "c", std::span<const Operation>(&echo, 1), "1").ok());
   EXPECT_EQ((*store)->Get(m->id)->state, MessageState::kSent);
   EXPECT_EQ((*store)->GetConversation("c")->message_count, 1u);
 }

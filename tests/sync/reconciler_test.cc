@@ -100,7 +100,8 @@ class ReconcilerTest : public ::testing::Test {
     ASSERT_TRUE(s.ok());
     store_ = std::move(*s);
     rec_ = std::make_unique<Reconciler>(
-        store_.get(), &backend_, config_, [this] { return now_; }, [this] { return random_; });
+        &store_->sync_log(), &backend_, config_, [this] { return now_; },
+        [this] { return random_; });
   }
   void Send(int n) {
     for (int i = 0; i < n; ++i) {
@@ -257,15 +258,15 @@ TEST_F(ReconcilerTest, PullsPagesAndAdvancesTheDurableCursor) {
     backend_.remote.push_back(op);
   }
   ASSERT_TRUE(rec_->Pull("c").ok());
-  EXPECT_EQ(store_->GetCursor("scripted", "c").value(), "250");
+  EXPECT_EQ(store_->sync_log().GetCursor("scripted", "c").value(), "250");
   EXPECT_EQ(store_->GetConversation("c")->message_count, 250u);
   // Reopened reconciler resumes from the cursor: nothing re-fetched.
   Reconciler again(
-      store_.get(), &backend_, config_, [this] { return now_; }, [] { return 1; });
+      &store_->sync_log(), &backend_, config_, [this] { return now_; }, [] { return 1; });
   int before = backend_.pulls;
   ASSERT_TRUE(again.Pull("c").ok());
   EXPECT_EQ(backend_.pulls, before + 1);
-  auto status = ReadSyncStatus(*store_, "scripted");
+  auto status = ReadSyncStatus(store_->sync_log(), "scripted");
   ASSERT_TRUE(status.ok());
   ASSERT_EQ(status->size(), 1u);
   EXPECT_EQ(status->front().cursor, "250");
@@ -274,7 +275,8 @@ TEST_F(ReconcilerTest, PullsPagesAndAdvancesTheDurableCursor) {
 TEST_F(ReconcilerTest, RetryBudgetStopsADeadNetworkFromSpinning) {
   config_.retry_budget = 10;  // two retries' worth
   Reconciler rec(
-      store_.get(), &backend_, config_, [this] { return now_; }, [] { return ~uint64_t{0}; });
+      &store_->sync_log(), &backend_, config_, [this] { return now_; },
+      [] { return ~uint64_t{0}; });
   Send(1);
   std::vector<int64_t> waits;
   for (int i = 0; i < 4; ++i) {
@@ -369,18 +371,18 @@ TEST_F(ReconcilerTest, CrashBetweenPagesKeepsCursorAndMessagesInStep) {
   for (int i = 0; i < 35; ++i) backend_.remote.push_back(RemoteSend(i));
   config_.pull_page_size = 10;
   Reconciler rec(
-      store_.get(), &backend_, config_, [this] { return now_; }, [] { return 1; });
+      &store_->sync_log(), &backend_, config_, [this] { return now_; }, [] { return 1; });
   bool stop = false;
   rec.set_cancelled([&] { return stop; });
   backend_.on_pull = [&] { stop = backend_.pulls == 3; };  // dies holding page 3
   EXPECT_EQ(rec.Pull("c").code(), Code::kCancelled);
-  EXPECT_EQ(store_->GetCursor("scripted", "c").value(), "20");
+  EXPECT_EQ(store_->sync_log().GetCursor("scripted", "c").value(), "20");
   EXPECT_EQ(store_->GetConversation("c")->message_count, 20u)
       << "merged exactly the cursor's pages";
   stop = false;
   backend_.on_pull = nullptr;
   ASSERT_TRUE(rec.Pull("c").ok());
-  EXPECT_EQ(store_->GetCursor("scripted", "c").value(), "35");
+  EXPECT_EQ(store_->sync_log().GetCursor("scripted", "c").value(), "35");
   EXPECT_EQ(store_->GetConversation("c")->message_count, 35u);
 }
 
@@ -389,14 +391,14 @@ TEST_F(ReconcilerTest, PullIsBoundedPerRoundAndAsksToComeBackAtOnce) {
   config_.pull_page_size = 10;
   config_.max_pull_pages_per_round = 2;
   Reconciler rec(
-      store_.get(), &backend_, config_, [this] { return now_; }, [] { return 1; });
+      &store_->sync_log(), &backend_, config_, [this] { return now_; }, [] { return 1; });
   ASSERT_TRUE(rec.Pull("c").ok());
   EXPECT_EQ(backend_.pulls, 2);
-  EXPECT_EQ(store_->GetCursor("scripted", "c").value(), "20");
+  EXPECT_EQ(store_->sync_log().GetCursor("scripted", "c").value(), "20");
   EXPECT_LE(rec.NextPollMs("c"), now_) << "more is waiting: poll again now";
   ASSERT_TRUE(rec.Pull("c").ok());
   ASSERT_TRUE(rec.Pull("c").ok());
-  EXPECT_EQ(store_->GetCursor("scripted", "c").value(), "50");
+  EXPECT_EQ(store_->sync_log().GetCursor("scripted", "c").value(), "50");
   EXPECT_GT(rec.NextPollMs("c"), now_);
 }
 
@@ -424,18 +426,18 @@ TEST_F(ReconcilerTest, AuthErrorIsPersistedForStatus) {
   Send(1);
   backend_.push_script = {Unauthenticated("ExpiredTokenException")};
   EXPECT_EQ(rec_->Push("c").code(), Code::kUnauthenticated);
-  auto status = ReadSyncStatus(*store_, "scripted");
+  auto status = ReadSyncStatus(store_->sync_log(), "scripted");
   ASSERT_TRUE(status.ok());
   ASSERT_EQ(status->size(), 1u);
   EXPECT_NE(status->front().last_error.find("UNAUTHENTICATED"), std::string::npos);
   EXPECT_EQ(status->front().outbox_depth, 1u);
-  EXPECT_EQ(SyncedBackends(*store_).value(), std::vector<std::string>{"scripted"});
+  EXPECT_EQ(SyncedBackends(store_->sync_log()).value(), std::vector<std::string>{"scripted"});
 }
 
 TEST_F(ReconcilerTest, LargeBacklogIsPushedOverBoundedRounds) {
   config_.max_push_per_round = 4;
   Reconciler rec(
-      store_.get(), &backend_, config_, [this] { return now_; }, [] { return 1; });
+      &store_->sync_log(), &backend_, config_, [this] { return now_; }, [] { return 1; });
   Send(10);
   ASSERT_TRUE(rec.Push("c").ok());
   EXPECT_EQ(backend_.pushed.size(), 4u);
@@ -464,11 +466,11 @@ TEST_F(ReconcilerTest, RetryFailedOperationResumesAStoppedConversation) {
   const uint64_t seq = store_->Outbox(0)->front().seq;
   // As the CLI does it, with no engine running: a fresh handle.
   rec_.reset();
-  ASSERT_TRUE(RetryFailedOperation(*store_, seq).ok());
-  EXPECT_EQ(RetryFailedOperation(*store_, seq).code(), Code::kFailedPrecondition);
-  EXPECT_EQ(RetryFailedOperation(*store_, 999).code(), Code::kNotFound);
+  ASSERT_TRUE(RetryFailedOperation(store_->sync_log(), seq).ok());
+  EXPECT_EQ(RetryFailedOperation(store_->sync_log(), seq).code(), Code::kFailedPrecondition);
+  EXPECT_EQ(RetryFailedOperation(store_->sync_log(), 999).code(), Code::kNotFound);
   Reconciler rec(
-      store_.get(), &backend_, config_, [this] { return now_; }, [] { return 1; });
+      &store_->sync_log(), &backend_, config_, [this] { return now_; }, [] { return 1; });
   EXPECT_FALSE(rec.GetStatus("c").stopped);
   ASSERT_TRUE(rec.Push("c").ok());
   EXPECT_TRUE(store_->Outbox(0)->empty());
@@ -521,10 +523,10 @@ TEST_F(ReconcilerTest, AMalformedRemoteOperationIsSkippedNotAStall) {
   for (int i = 0; i < 5; ++i) backend_.remote.push_back(RemoteSend(i));
   backend_.remote[2].op_id = backend_.remote[2].message_id = std::string(500, 'x');  // too long
   ASSERT_TRUE(rec_->Pull("c").ok());
-  EXPECT_EQ(store_->GetCursor("scripted", "c").value(), "5");
+  EXPECT_EQ(store_->sync_log().GetCursor("scripted", "c").value(), "5");
   EXPECT_EQ(store_->GetConversation("c")->message_count, 4u);
   EXPECT_EQ(rec_->GetStatus("c").skipped_ops, 1u);
-  EXPECT_EQ(ReadSyncStatus(*store_, "scripted")->front().skipped_ops, 1u) << "persisted";
+  EXPECT_EQ(ReadSyncStatus(store_->sync_log(), "scripted")->front().skipped_ops, 1u) << "persisted";
 }
 
 TEST(Classify, MapsCodesToDecisions) {

@@ -167,7 +167,7 @@ class Simulation {
     sync::SyncConfig config;
     config.pull_page_size = 7;  // small pages: exercise paging and cursors
     r.reconciler = std::make_unique<sync::Reconciler>(
-        r.store.get(), r.backend.get(), config,
+        &r.store->sync_log(), r.backend.get(), config,
         [w, skew] { return static_cast<int64_t>(w->now_ms) + skew; }, [w] { return w->rng(); });
     r.reconciler->set_cancelled([w, i] { return w->crashing.count(i) > 0; });
     return "";

@@ -148,7 +148,7 @@ class SyncEngineTest : public ::testing::Test {
     store_.reset();
   }
   void Make(SyncConfig config) {
-    engine_ = std::make_unique<SyncEngine>(store_.get(), &backend_, config);
+    engine_ = std::make_unique<SyncEngine>(&store_->sync_log(), &backend_, config);
     ASSERT_TRUE(engine_
                     ->SetListener([this](const SyncEvent& e) {
                       std::lock_guard<std::mutex> lock(events_mu_);
@@ -294,7 +294,7 @@ TEST_F(SyncEngineTest, AuthErrorStopsTheThreadAndIsVisibleToOtherReaders) {
   ro.read_only = true;
   auto reader = engine::Store::Open(dir_ / "store", testing::TestKey(), ro);
   ASSERT_TRUE(reader.ok()) << reader.status().ToString();
-  auto status = ReadSyncStatus(**reader, "loop");
+  auto status = ReadSyncStatus((*reader)->sync_log(), "loop");
   ASSERT_TRUE(status.ok()) << status.status().ToString();
   ASSERT_EQ(status->size(), 1u);
   EXPECT_NE(status->front().last_error.find("UNAUTHENTICATED"), std::string::npos);
@@ -346,7 +346,7 @@ TEST_F(SyncEngineTest, EnginesComeAndGoWhileAnotherThreadWrites) {
     }
   });
   for (int i = 0; i < 20; ++i) {
-    auto engine = std::make_unique<SyncEngine>(store_.get(), &backend_, SyncConfig{});
+    auto engine = std::make_unique<SyncEngine>(&store_->sync_log(), &backend_, SyncConfig{});
     ASSERT_TRUE(engine->SetListener([](const SyncEvent&) {}).ok());
     ASSERT_TRUE(engine->Start().ok());
     std::this_thread::sleep_for(2ms);
@@ -354,7 +354,7 @@ TEST_F(SyncEngineTest, EnginesComeAndGoWhileAnotherThreadWrites) {
   }
   done = true;
   writer.join();
-  ASSERT_TRUE(SyncEngine(store_.get(), &backend_).SyncOnce().ok());
+  ASSERT_TRUE(SyncEngine(&store_->sync_log(), &backend_).SyncOnce().ok());
   EXPECT_TRUE(store_->Outbox(0)->empty());
 }
 
@@ -390,14 +390,14 @@ class CountingBackend final : public Backend {
 // not delay delivery, and nothing leaves the outbox until both have it.
 TEST_F(SyncEngineTest, FanOutDeliversThroughOneBackendWhileTheOtherIsDown) {
   LoopbackBackend archive("archive");
-  ASSERT_TRUE(store_->SetOutboxBackends({"loop", "archive"}).ok());
+  ASSERT_TRUE(store_->sync_log().SetOutboxBackends({"loop", "archive"}).ok());
   SyncConfig config;
   config.active_poll_ms = 20;
   config.idle_poll_ms = 40;
   config.base_backoff_ms = 10;
   config.max_backoff_ms = 50;
   Make(config);
-  SyncEngine archiver(store_.get(), &archive, config);
+  SyncEngine archiver(&store_->sync_log(), &archive, config);
   archive.SetFailure(Unavailable("archive down"));
   ASSERT_TRUE(engine_->Start().ok());
   ASSERT_TRUE(archiver.Start().ok());
@@ -435,7 +435,7 @@ TEST(SyncEngine, PushesRightAfterALocalWriteAndStopsPromptly) {
   SyncConfig config;
   config.active_poll_ms = 60'000;  // so only the write can trigger the push
   config.idle_poll_ms = 60'000;
-  SyncEngine engine(store->get(), &backend, config);
+  SyncEngine engine(&(*store)->sync_log(), &backend, config);
   ASSERT_TRUE(engine.Start().ok());
   EXPECT_EQ(engine.Start().code(), Code::kFailedPrecondition);
   ASSERT_TRUE(Eventually([&] { return backend.pulls.load() > 0; }, 2000ms)) << "first round";
@@ -451,7 +451,7 @@ TEST(SyncEngine, PushesRightAfterALocalWriteAndStopsPromptly) {
   EXPECT_LT(std::chrono::steady_clock::now() - s0, 1000ms) << "stop is prompt";
   engine.Stop();  // idempotent
   EXPECT_TRUE(engine.SyncOnce().ok());
-  auto status = ReadSyncStatus(**store, "counting");
+  auto status = ReadSyncStatus((*store)->sync_log(), "counting");
   ASSERT_TRUE(status.ok());
   ASSERT_EQ(status->size(), 1u);
   EXPECT_GT(status->front().last_success_ms, 0);

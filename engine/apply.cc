@@ -1,0 +1,269 @@
+// Applying one operation, local or remote, to the records: the merge rules
+// (commutative and idempotent, DESIGN section 4), operations that wait for
+// their message, and ordering clamped to server time.
+#include <algorithm>
+
+#include "engine/store_impl.h"
+
+namespace tidings::engine {
+namespace {
+
+// Where a message from a clock implausibly far ahead is ordered: at `millis`
+// (server time + drift), then by its id's SHA-256 - 16 bits as the logical
+// counter and 64 more as the replica. Every message of a batch the server
+// accepted in one millisecond is clamped to the same millis, so 16 bits alone
+// collided (a batch of 25: ~0.5%), and the later message overwrote the
+// earlier one's record. Every replica computes the same key from the same
+// server time and id.
+OrderKey ClampedOrder(uint64_t millis, const std::string& id) {
+  auto h = crypto::Sha256(id);
+  const uint64_t replica = GetFixed64BE(reinterpret_cast<const char*>(h.data()) + 2);
+  return OrderKey{(millis << 16) | (static_cast<uint64_t>(h[0]) << 8) | h[1], replica};
+}
+
+// The record a send creates, before waiting operations apply to it.
+MessageRecord NewRecord(const Operation& op, bool remote, uint64_t drift) {
+  MessageRecord r;
+  Message& m = r.m;
+  m.id = op.message_id;
+  m.conversation_id = op.conversation_id;
+  m.sender = op.author;
+  m.order = op.at;
+  // A remote hlc implausibly far ahead of the server's acceptance time is
+  // ordered at server time + drift: deterministic, as every replica sees
+  // the same server time.
+  if (remote && op.server_time_ms != 0 && op.at.millis() > op.server_time_ms + drift) {
+    m.order = ClampedOrder(op.server_time_ms + drift, m.id);
+  }
+  m.body = op.body;
+  m.content_type = op.content_type.empty() ? "text/plain" : op.content_type;
+  m.metadata = op.metadata;
+  m.state = remote ? MessageState::kSent : MessageState::kPending;
+  m.server_time_ms = op.server_time_ms;
+  if (!op.remote_id.empty()) m.remote_ids["origin"] = op.remote_id;
+  return r;
+}
+
+}  // namespace
+
+Result<std::optional<MessageRecord>> StoreImpl::LoadMessage(Txn& txn, const std::string& id,
+                                                            std::string* msg_key) {
+  TIDINGS_ASSIGN_OR_RETURN(auto loc, TxnRead(txn, kById, IdKey(id)));
+  if (!loc.has_value()) return std::optional<MessageRecord>();
+  TIDINGS_ASSIGN_OR_RETURN(auto value, TxnRead(txn, kMessages, *loc));
+  MessageRecord rec;
+  if (!value.has_value() || !DecodeMessage(*value, &rec) || rec.m.id != id) {
+    return DataLoss(
+        "the index entry of a message points to a missing or wrong record; run "
+        "`tidings verify`");
+  }
+  if (msg_key != nullptr) *msg_key = *loc;
+  return std::optional<MessageRecord>(std::move(rec));
+}
+
+Result<Conversation> StoreImpl::LoadConversation(Txn& txn, const std::string& id, bool* existed) {
+  TIDINGS_ASSIGN_OR_RETURN(auto value, TxnRead(txn, kConversations, ConvKey(id)));
+  Conversation c;
+  if (!value.has_value()) {
+    if (existed != nullptr) *existed = false;
+    c.id = id;
+    return c;
+  }
+  if (!DecodeConversation(*value, &c) || c.id != id) {
+    return DataLoss("a conversation record is corrupt; run `tidings verify`");
+  }
+  if (existed != nullptr) *existed = true;
+  return c;
+}
+
+// Applies one edit/delete/reaction to a message. Returns true if it changed.
+// The rules are commutative and idempotent (DESIGN section 4).
+bool StoreImpl::ApplyToRecord(MessageRecord& r, const Operation& op) {
+  Message& m = r.m;
+  switch (op.kind) {
+    case OpKind::kEdit:
+      if (op.author != m.sender || m.deleted || !(m.edited_at < op.at)) return false;
+      m.body = op.body;
+      if (!op.content_type.empty()) m.content_type = op.content_type;
+      m.edited_at = op.at;
+      return true;
+    case OpKind::kDelete:
+      if (op.author != m.sender || m.deleted) return false;
+      m.deleted = true;
+      m.body.clear();
+      m.metadata.clear();
+      m.edited_at = OrderKey{};  // the tombstone beats every edit, in any order
+      return true;
+    case OpKind::kReact:
+    case OpKind::kUnreact: {
+      auto& st = r.reactions[{op.author, op.reaction}];
+      const bool present = op.kind == OpKind::kReact;
+      if (!st.at.IsZero() && !(st.at < op.at)) return false;
+      st.at = op.at;
+      st.present = present;
+      r.RefreshVisibleReactions();
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+Status StoreImpl::ClampToServerTime(Txn& txn, MessageRecord& r, const std::string& key,
+                                    uint64_t server_time_ms) {
+  const uint64_t drift = clock_.max_drift_ms();
+  if (server_time_ms == 0 || r.m.order.millis() <= server_time_ms + drift) return Status::Ok();
+  r.m.order = ClampedOrder(server_time_ms + drift, r.m.id);
+  const std::string new_key = MsgKey(r.m.conversation_id, r.m.order);
+  TxnDelete(txn, kMessages, key);
+  StoreMessage(txn, new_key, r);
+  TxnPut(txn, kById, IdKey(r.m.id), new_key);
+  TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, r.m.conversation_id, nullptr));
+  if (c.last_message_id == r.m.id) {
+    c.last_order = r.m.order;
+    StoreConversation(txn, c);
+  }
+  txn.events.push_back({ChangeEvent::Kind::kMessageChanged, r.m.conversation_id, r.m.id});
+  return Status::Ok();
+}
+
+Status StoreImpl::Apply(Txn& txn, const Operation& op, bool remote, bool fresh_id, Message* created,
+                        uint64_t send_seq) {
+  switch (op.kind) {
+    case OpKind::kSend:
+      return ApplySend(txn, op, remote, fresh_id, created, send_seq);
+    case OpKind::kEdit:
+    case OpKind::kDelete:
+    case OpKind::kReact:
+    case OpKind::kUnreact:
+      return ApplyToMessage(txn, op);
+    case OpKind::kReadMarker:
+      return ApplyReadMarker(txn, op);
+  }
+  return InvalidArgument("unknown operation kind");
+}
+
+Status StoreImpl::ApplySend(Txn& txn, const Operation& op, bool remote, bool fresh_id,
+                            Message* created, uint64_t send_seq) {
+  std::string key;
+  std::optional<MessageRecord> existing;
+  if (!fresh_id) {
+    TIDINGS_ASSIGN_OR_RETURN(existing, LoadMessage(txn, op.message_id, &key));
+  }
+  if (existing.has_value()) return ApplyDuplicateSend(txn, op, remote, *existing, key);
+  MessageRecord r = NewRecord(op, remote, clock_.max_drift_ms());
+  Message& m = r.m;
+  // Operations that arrived before this message now apply.
+  const std::string prefix = IdKey(m.id);
+  TIDINGS_RETURN_IF_ERROR(ApplyWaitingOps(txn, prefix, fresh_id, r));
+  r.send_seq = send_seq;
+
+  key = MsgKey(m.conversation_id, m.order);
+  StoreMessage(txn, key, r);
+  TxnPut(txn, kById, prefix, key);  // prefix == IdKey(m.id)
+  bool existed = false;
+  TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, m.conversation_id, &existed));
+  if (!m.deleted) ++c.message_count;
+  if (c.last_order < m.order) {
+    c.last_order = m.order;
+    c.last_message_id = m.id;
+  }
+  StoreConversation(txn, c);
+  txn.events.push_back({ChangeEvent::Kind::kMessageAdded, m.conversation_id, m.id});
+  if (created != nullptr) {
+    r.RefreshVisibleReactions();  // as a read of the record would show it
+    *created = m;
+  }
+  return Status::Ok();
+}
+
+Status StoreImpl::ApplyDuplicateSend(Txn& txn, const Operation& op, bool remote, MessageRecord& r,
+                                     const std::string& key) {
+  if (remote && r.m.state != MessageState::kSent) {
+    r.m.state = MessageState::kSent;
+    r.m.failure_reason.clear();
+    if (r.m.server_time_ms == 0) r.m.server_time_ms = op.server_time_ms;
+    StoreMessage(txn, key, r);
+    txn.events.push_back({ChangeEvent::Kind::kMessageStateChanged, r.m.conversation_id, r.m.id});
+  }
+  if (remote) TIDINGS_RETURN_IF_ERROR(ClampToServerTime(txn, r, key, op.server_time_ms));
+  return Status::Ok();
+}
+
+Status StoreImpl::ApplyWaitingOps(Txn& txn, const std::string& prefix, bool fresh_id,
+                                  MessageRecord& r) {
+  std::vector<std::string> waiting_keys;
+  if (!fresh_id && may_have_waiting_ops_.load(std::memory_order_relaxed)) {
+    std::shared_lock<std::shared_mutex> lock(db_mu_);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kPending]));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      waiting_keys.push_back(it->key().ToString());
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "read failed");
+  }
+  // Only the overlay's range for this prefix: a scan of the whole overlay
+  // made a batch of n sends O(n^2).
+  for (auto it = txn.overlay.lower_bound({kPending, prefix});
+       it != txn.overlay.end() && it->first.first == kPending &&
+       it->first.second.starts_with(prefix);
+       ++it) {
+    if (it->second.has_value()) waiting_keys.push_back(it->first.second);
+  }
+  std::sort(waiting_keys.begin(), waiting_keys.end());
+  waiting_keys.erase(std::unique(waiting_keys.begin(), waiting_keys.end()), waiting_keys.end());
+  for (const auto& wk : waiting_keys) {
+    TIDINGS_ASSIGN_OR_RETURN(auto value, TxnRead(txn, kPending, wk));
+    if (!value.has_value()) continue;
+    Operation waiting;
+    if (!DecodeOperation(*value, &waiting)) {
+      return DataLoss("a waiting operation record is corrupt; run `tidings verify`");
+    }
+    ApplyToRecord(r, waiting);
+    TxnDelete(txn, kPending, wk);
+  }
+  return Status::Ok();
+}
+
+Status StoreImpl::ApplyToMessage(Txn& txn, const Operation& op) {
+  std::string key;
+  TIDINGS_ASSIGN_OR_RETURN(auto existing, LoadMessage(txn, op.message_id, &key));
+  if (!existing.has_value()) {
+    // The target has not arrived yet: the operation waits for it.
+    may_have_waiting_ops_.store(true, std::memory_order_relaxed);
+    TxnPut(txn, kPending, IdKey(op.message_id) + Hash16('o', op.op_id), EncodeOperation(op));
+    return Status::Ok();
+  }
+  MessageRecord& r = *existing;
+  const bool was_deleted = r.m.deleted;
+  if (r.send_seq != 0 && (op.kind == OpKind::kEdit || op.kind == OpKind::kDelete)) {
+    // The send may still be in the outbox, referring to this body.
+    std::string sent_body = r.m.body;
+    if (!ApplyToRecord(r, op)) return Status::Ok();
+    if (r.m.body != sent_body) {
+      TIDINGS_RETURN_IF_ERROR(MaterializeOutboxBody(txn, r.send_seq, std::move(sent_body)));
+      r.send_seq = 0;
+    }
+  } else if (!ApplyToRecord(r, op)) {
+    return Status::Ok();
+  }
+  StoreMessage(txn, key, r);
+  if (!was_deleted && r.m.deleted) {
+    TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, r.m.conversation_id, nullptr));
+    if (c.message_count > 0) --c.message_count;
+    StoreConversation(txn, c);
+  }
+  txn.events.push_back({ChangeEvent::Kind::kMessageChanged, r.m.conversation_id, r.m.id});
+  return Status::Ok();
+}
+
+Status StoreImpl::ApplyReadMarker(Txn& txn, const Operation& op) {
+  TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, op.conversation_id, nullptr));
+  OrderKey& marker = c.read_markers[op.author];
+  if (!(marker < op.read_up_to)) return Status::Ok();
+  marker = op.read_up_to;
+  StoreConversation(txn, c);
+  txn.events.push_back({ChangeEvent::Kind::kConversationChanged, c.id, ""});
+  return Status::Ok();
+}
+
+}  // namespace tidings::engine

@@ -1,0 +1,59 @@
+// Maintenance: statistics, flush and compaction.
+#include <filesystem>
+
+#include "engine/store_impl.h"
+
+namespace tidings::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+}  // namespace
+
+Result<StoreStats> StoreImpl::Stats() {
+  StoreStats st;
+  st.schema_version = kSchemaVersion;
+  st.replica_id = replica_id_;
+  st.user_id = user_id_;
+  {
+    std::shared_lock<std::shared_mutex> lock(db_mu_);
+    auto count = [&](int cf) -> Result<uint64_t> {
+      uint64_t n = 0;
+      std::unique_ptr<rocksdb::Iterator> it(
+          db_->NewIterator(rocksdb::ReadOptions(), cfs_[static_cast<size_t>(cf)]));
+      for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
+      if (!it->status().ok()) return FromRocks(it->status(), "read failed");
+      return n;
+    };
+    TIDINGS_ASSIGN_OR_RETURN(st.messages, count(kMessages));
+    TIDINGS_ASSIGN_OR_RETURN(st.conversations, count(kConversations));
+  }
+  TIDINGS_ASSIGN_OR_RETURN(auto outbox, CountOutbox("", "", 0));
+  st.outbox = outbox.total();
+  st.outbox_failed = outbox.failed;
+  std::error_code ec;
+  for (auto& entry : fs::recursive_directory_iterator(path_, ec)) {
+    if (entry.is_regular_file(ec)) st.disk_bytes += entry.file_size(ec);
+  }
+  return st;
+}
+
+Status StoreImpl::Flush() {
+  TIDINGS_RETURN_IF_ERROR(CheckWritable());
+  std::shared_lock<std::shared_mutex> lock(db_mu_);
+  rocksdb::FlushOptions fo;
+  return FromRocks(db_->Flush(fo, cfs_), "flush failed");
+}
+
+Status StoreImpl::Compact() {
+  TIDINGS_RETURN_IF_ERROR(CheckWritable());
+  std::shared_lock<std::shared_mutex> lock(db_mu_);
+  for (auto* h : cfs_) {
+    TIDINGS_RETURN_IF_ERROR(
+        FromRocks(db_->CompactRange(rocksdb::CompactRangeOptions(), h, nullptr, nullptr),
+                  "compaction failed"));
+  }
+  return Status::Ok();
+}
+
+}  // namespace tidings::engine

@@ -1,0 +1,49 @@
+// Schema versions: what the records in the database mean (kSchemaVersion in
+// engine/store_impl.h), and the migrations from each version to the next.
+#include <functional>
+
+#include "engine/store_impl.h"
+
+namespace tidings::engine {
+namespace {
+
+// Migrations from schema version N to N+1, applied in order at open.
+using Migration = std::function<Status(rocksdb::DB*, rocksdb::WriteBatch*)>;
+std::vector<Migration>& Migrations() {
+  static std::vector<Migration> migrations = {
+      // v1 -> v2: nothing to rewrite, only the version moves on.
+      [](rocksdb::DB*, rocksdb::WriteBatch*) { return Status::Ok(); },
+  };
+  return migrations;
+}
+
+}  // namespace
+
+Status StoreImpl::UpgradeSchema(const std::string& version) {
+  if (version.size() != 8) return DataLoss("the store's schema version record is corrupt");
+  uint64_t schema = GetFixed64BE(version.data());
+  if (schema > kSchemaVersion) {
+    return FailedPrecondition("the store has schema v" + std::to_string(schema) +
+                              ", newer than this Tidings (v" + std::to_string(kSchemaVersion) +
+                              "); upgrade Tidings");
+  }
+  if (options_.read_only && schema < kOldestSchemaReadable) {
+    return FailedPrecondition("the store needs a schema upgrade; open it for writing once");
+  }
+  if (schema < kSchemaVersion && !options_.read_only) {
+    for (uint64_t v = schema; v < kSchemaVersion; ++v) {
+      rocksdb::WriteBatch batch;
+      TIDINGS_RETURN_IF_ERROR(Migrations().at(static_cast<size_t>(v - 1))(db_, &batch));
+      Txn mt;
+      mt.batch = std::move(batch);
+      std::string nv;
+      PutFixed64BE(&nv, v + 1);
+      TxnPut(mt, kMeta, "schema_version", nv);
+      std::unique_lock<std::mutex> lock(write_mu_);
+      TIDINGS_RETURN_IF_ERROR(Commit(mt, lock));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace tidings::engine

@@ -1,0 +1,80 @@
+// SyncLog: a store as sync sees it - the outbox to push and its acks, the
+// remote operations to merge and the cursors they came to, and sync's own
+// persisted state. sync/ (the Reconciler and the SyncEngine) takes a SyncLog,
+// never a Store: it cannot send, edit or read pages as the app does, and the
+// app's interface (engine/store.h) has none of these methods.
+//
+// Getting one: the owner of a Store (the C API, the daemon) hands sync
+// `store.sync_log()`: the same store, valid as long as the Store is.
+//
+// Thread safety: as Store (engine/store.h).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/store_reader.h"
+#include "engine/types.h"
+#include "tidings/status.h"
+
+namespace tidings::engine {
+
+// What a backend said about a pushed operation.
+struct RemoteAck {
+  std::string backend;    // backend name, e.g. "dynamodb"
+  std::string remote_id;  // the backend's id, may be empty
+  uint64_t server_time_ms = 0;
+};
+
+class SyncLog : public virtual StoreReader {
+ public:
+  // ---- The outbox: the reconciler decides, the store records ----
+
+  // The operation reached the backend: removes the outbox entry and, for a
+  // send, marks the message sent with the remote id - in one batch. With
+  // several outbox backends the entry stays until every one of them acked
+  // it; the message is sent (delivered) from the first ack.
+  virtual Status AckOutbox(uint64_t seq, const RemoteAck& ack) = 0;
+  // Records a failed attempt. permanent: parks the entry as failed (and a
+  // sent message's state becomes failed with `reason`).
+  virtual Status FailOutbox(uint64_t seq, std::string_view reason, bool permanent,
+                            int64_t next_attempt_ms) = 0;
+  // As Store::RetryFailed and Store::DiscardFailed, for sync's
+  // RetryFailedOperation / DiscardFailedOperation, which also resume the
+  // conversation's sync.
+  virtual Status RetryFailed(uint64_t seq) = 0;
+  virtual Status DiscardFailed(uint64_t seq) = 0;
+  // Fan-out (e.g. deliver through Chime and persist through DynamoDB): every
+  // operation must be accepted by each named backend before it leaves the
+  // outbox. Empty (the default): the first backend to accept it is enough.
+  // Persisted. Entries already accepted by every backend of the new list are
+  // removed. Backoff and parking stay per entry, shared by the backends: a
+  // permanent refusal by one parks the operation for all (docs/engine.md).
+  virtual Status SetOutboxBackends(std::vector<std::string> backend_names) = 0;
+  virtual std::vector<std::string> OutboxBackends() const = 0;
+
+  // ---- Pulling ----
+
+  // Cursor bytes for (backend, conversation); empty string if none yet.
+  virtual Result<std::string> GetCursor(std::string_view backend,
+                                        const std::string& conversation_id) = 0;
+  // Merges remote operations and sets the cursor in one atomic batch:
+  // idempotent, order-independent (DESIGN section 4). Remote times advance the
+  // local clock within the drift bound.
+  virtual Status Merge(std::string_view backend, const std::string& conversation_id,
+                       std::span<const Operation> ops, std::string_view new_cursor) = 0;
+
+  // ---- Sync's own state ----
+
+  // Opaque per-key state the sync engine keeps (status, backoff); readable by
+  // other processes.
+  virtual Status PutSyncState(std::string_view key, std::string_view value) = 0;
+  virtual Result<std::string> GetSyncState(std::string_view key) = 0;  // "" if none
+  virtual Status SetConversationRemoteId(const std::string& conversation_id,
+                                         std::string_view backend, std::string_view remote_id) = 0;
+};
+
+}  // namespace tidings::engine

@@ -1,0 +1,144 @@
+// The transaction overlay and commit: a Txn collects one call's writes as
+// plaintext, reads through it see them, and Commit seals them into one
+// WriteBatch. Durable commits share WAL fsyncs by hand (group commit, see
+// WaitDurable); listeners hear of a write after it committed.
+#include "engine/store_impl.h"
+
+namespace tidings::engine {
+
+Result<std::optional<std::string>> StoreImpl::ReadSealed(int cf, const std::string& key) {
+  std::shared_lock<std::shared_mutex> lock(db_mu_);
+  return ReadSealedLocked(cf, key, rocksdb::ReadOptions());
+}
+
+Result<std::optional<std::string>> StoreImpl::ReadSealedLocked(int cf, const std::string& key,
+                                                               const rocksdb::ReadOptions& ro) {
+  std::string sealed;
+  rocksdb::Status s = db_->Get(ro, cfs_[static_cast<size_t>(cf)], key, &sealed);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return FromRocks(s, "read failed");
+  auto plain = sealer_->Open(Ad(cf, key), sealed);
+  if (!plain.ok()) {
+    return DataLoss(std::string("a ") + kCfNames[cf] +
+                    " record failed authentication (corrupt or tampered); run `tidings verify`");
+  }
+  return std::optional<std::string>(std::move(*plain));
+}
+
+Result<std::optional<std::string>> StoreImpl::TxnRead(Txn& txn, int cf, const std::string& key) {
+  auto it = txn.overlay.find({cf, key});
+  if (it != txn.overlay.end()) return it->second;
+  if (cf == kConversations && !options_.read_only) {
+    std::lock_guard<std::mutex> lock(summary_cache_mu_);
+    auto hit = summary_cache_.find(key);
+    if (hit != summary_cache_.end()) return std::optional<std::string>(hit->second);
+  }
+  return ReadSealed(cf, key);
+}
+
+// Writes are collected in the overlay (each key once, last value wins) and
+// sealed into the WriteBatch at commit: a page that touches a conversation
+// record a hundred times writes it once.
+void StoreImpl::TxnPut(Txn& txn, int cf, const std::string& key, std::string plain) {
+  txn.overlay[{cf, key}] = std::move(plain);
+}
+
+void StoreImpl::TxnDelete(Txn& txn, int cf, const std::string& key) {
+  txn.overlay[{cf, key}] = std::nullopt;
+}
+
+Status StoreImpl::Commit(Txn& txn, std::unique_lock<std::mutex>& write_lock) {
+  rocksdb::WriteOptions wo;
+  wo.sync = false;
+  rocksdb::Status s;
+  {
+    std::shared_lock<std::shared_mutex> lock(db_mu_);
+    std::string sealed, ad;
+    for (const auto& [where, value] : txn.overlay) {
+      rocksdb::ColumnFamilyHandle* cf = cfs_[static_cast<size_t>(where.first)];
+      if (value.has_value()) {
+        sealed.clear();
+        AdInto(&ad, where.first, where.second);
+        sealer_->SealTo(ad, *value, &sealed);
+        txn.batch.Put(cf, where.second, sealed).PermitUncheckedError();
+      } else {
+        txn.batch.Delete(cf, where.second).PermitUncheckedError();
+      }
+    }
+    s = db_->Write(wo, &txn.batch);
+  }
+  if (!s.ok()) return FromRocks(s, "write failed");
+  if (!options_.read_only) CacheSummaries(txn);
+  const uint64_t ticket = written_.fetch_add(1) + 1;
+  write_lock.unlock();
+  if (options_.durability == Durability::kSync) TIDINGS_RETURN_IF_ERROR(WaitDurable(ticket));
+  Notify(txn.events);
+  return Status::Ok();
+}
+
+void StoreImpl::CacheSummaries(const Txn& txn) {
+  std::lock_guard<std::mutex> lock(summary_cache_mu_);
+  auto first = txn.overlay.lower_bound({kConversations, std::string()});
+  for (auto it = first; it != txn.overlay.end() && it->first.first == kConversations; ++it) {
+    if (!it->second.has_value()) {
+      summary_cache_.erase(it->first.second);
+      continue;
+    }
+    if (summary_cache_.size() >= kSummaryCacheEntries) summary_cache_.clear();
+    summary_cache_[it->first.second] = *it->second;
+  }
+}
+
+Status StoreImpl::WaitDurable(uint64_t ticket) {
+  std::unique_lock<std::mutex> lock(sync_mu_);
+  while (synced_ < ticket) {
+    if (syncing_) {
+      sync_cv_.wait(lock);
+      continue;
+    }
+    syncing_ = true;
+    const uint64_t target = written_.load();
+    lock.unlock();
+    rocksdb::Status s;
+    {
+      std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+      s = db_->SyncWAL();
+    }
+    lock.lock();
+    syncing_ = false;
+    if (s.ok()) {
+      synced_ = std::max(synced_, target);
+    } else {
+      sync_error_ = FromRocks(s, "cannot sync the write-ahead log");
+    }
+    sync_cv_.notify_all();
+    if (!s.ok()) return sync_error_;
+  }
+  return Status::Ok();
+}
+
+void StoreImpl::Notify(const std::vector<ChangeEvent>& events) {
+  if (events.empty()) return;
+  std::vector<Listener> listeners;
+  {
+    std::lock_guard<std::mutex> lock(listeners_mu_);
+    for (auto& [token, l] : listeners_) listeners.push_back(l);
+  }
+  for (const auto& e : events) {
+    for (auto& l : listeners) l(e);
+  }
+}
+
+uint64_t StoreImpl::Subscribe(Listener listener) {
+  std::lock_guard<std::mutex> lock(listeners_mu_);
+  uint64_t token = next_token_++;
+  listeners_[token] = std::move(listener);
+  return token;
+}
+
+void StoreImpl::Unsubscribe(uint64_t token) {
+  std::lock_guard<std::mutex> lock(listeners_mu_);
+  listeners_.erase(token);
+}
+
+}  // namespace tidings::engine

@@ -1,0 +1,140 @@
+// Verify: decrypts and checks every record, then the indexes across them -
+// the by-id index against the messages, and outbox entries that refer to
+// their message's body against that message.
+#include <algorithm>
+
+#include "engine/store_impl.h"
+
+namespace tidings::engine {
+namespace {
+
+std::string Hex(std::string_view bytes) {
+  return crypto::HexEncode(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+}
+
+}  // namespace
+
+// What the scan of the records found, for the cross-checks after it.
+struct StoreImpl::VerifyScan {
+  VerifyReport report;
+  std::map<std::string, std::string> indexed;            // by_id key -> message key, as stored
+  std::map<std::string, std::string> expected;           // IdKey(message id) -> its message key
+  std::map<std::string, uint64_t> message_keys;          // -> the send entry it may back
+  std::vector<std::pair<std::string, uint64_t>> by_ref;  // (by_id key, seq) of such entries
+
+  void Problem(std::string detail) {
+    report.problems++;
+    if (report.details.size() < 100) report.details.push_back(std::move(detail));
+  }
+};
+
+Result<VerifyReport> StoreImpl::Verify(std::function<void(uint64_t, uint64_t)> progress) {
+  VerifyScan scan;
+  VerifyReport& report = scan.report;
+  std::shared_lock<std::shared_mutex> lock(db_mu_);
+  uint64_t total = 0;
+  for (int cf = 1; cf < kNumCf; ++cf) {
+    uint64_t n = 0;
+    db_->GetIntProperty(cfs_[static_cast<size_t>(cf)], "rocksdb.estimate-num-keys", &n);
+    total += n;
+  }
+  // One snapshot, so records written while verifying do not look inconsistent.
+  auto snapshot = ConsistentView();
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot ? snapshot->snapshot() : nullptr;
+  ro.verify_checksums = true;
+  ro.fill_cache = false;
+  for (int cf = 1; cf < kNumCf; ++cf) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[static_cast<size_t>(cf)]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      report.records_checked++;
+      if (progress && report.records_checked % 1024 == 0) progress(report.records_checked, total);
+      const std::string key = it->key().ToString();
+      auto plain = sealer_->Open(Ad(cf, key), it->value().ToStringView());
+      const std::string where =
+          std::string(kCfNames[cf]) + " record " +
+          Hex(std::string_view(key).substr(0, std::min<size_t>(key.size(), 32)));
+      if (!plain.ok()) {
+        scan.Problem(where + ": failed authentication");
+        continue;
+      }
+      if (!VerifyRecord(cf, key, *plain, scan)) {
+        scan.Problem(where + ": undecodable or misplaced record");
+      }
+    }
+    if (!it->status().ok()) {
+      scan.Problem(std::string(kCfNames[cf]) + ": " + it->status().ToString());
+    }
+  }
+  CrossCheck(scan);
+  if (progress) progress(report.records_checked, std::max(total, report.records_checked));
+  return std::move(scan.report);
+}
+
+bool StoreImpl::VerifyRecord(int cf, const std::string& key, std::string_view plain,
+                             VerifyScan& scan) const {
+  switch (cf) {
+    case kMessages: {
+      MessageRecord rec;
+      bool ok = DecodeMessage(plain, &rec) && key == MsgKey(rec.m.conversation_id, rec.m.order);
+      if (ok && rec.m.id.empty()) ok = false;
+      if (ok) {
+        scan.message_keys.emplace(key, rec.send_seq);
+        scan.expected.emplace(IdKey(rec.m.id), key);
+      }
+      return ok;
+    }
+    case kById:
+      scan.indexed[key] = std::string(plain);
+      return true;
+    case kOutbox: {
+      OutboxRecord r;
+      bool ok = key.size() == 8 && DecodeOutbox(plain, &r);
+      if (ok && r.body_by_ref) {
+        scan.by_ref.emplace_back(IdKey(r.e.op.message_id), GetFixed64BE(key.data()));
+      }
+      return ok;
+    }
+    case kConversations: {
+      Conversation c;
+      return DecodeConversation(plain, &c) && key == ConvKey(c.id);
+    }
+    case kPending: {
+      Operation op;
+      return DecodeOperation(plain, &op);
+    }
+    default:
+      return true;
+  }
+}
+
+void StoreImpl::CrossCheck(VerifyScan& scan) {
+  // The by-id index against the messages.
+  for (const auto& [id_key, msg_key] : scan.expected) {
+    auto entry = scan.indexed.find(id_key);
+    if (entry == scan.indexed.end()) {
+      scan.Problem("message " + Hex(id_key) + ": missing from the by-id index");
+    } else if (entry->second != msg_key) {
+      scan.Problem("by-id entry " + Hex(id_key) + ": points to another message's key");
+    }
+  }
+  for (const auto& [id_key, msg_key] : scan.indexed) {
+    if (scan.message_keys.count(msg_key) == 0) {
+      scan.Problem("by-id entry " + Hex(id_key) + ": points to a missing message");
+    }
+  }
+  // An outbox entry that refers to its message's body needs that message,
+  // still marked as backing it.
+  for (const auto& [id_key, seq] : scan.by_ref) {
+    auto loc = scan.expected.find(id_key);
+    auto msg =
+        loc == scan.expected.end() ? scan.message_keys.end() : scan.message_keys.find(loc->second);
+    if (msg == scan.message_keys.end() || msg->second != seq) {
+      scan.Problem("outbox entry " + std::to_string(seq) +
+                   ": refers to the body of a message that is missing or was changed");
+    }
+  }
+}
+
+}  // namespace tidings::engine

@@ -1,0 +1,101 @@
+// Schema versions and migrations (engine/schema.cc).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "store_test_util.h"
+
+namespace tidings::engine {
+namespace {
+
+// A store written by the last release before schema v2 - by that release's
+// own CLI (tests/engine/data/make_schema_v1_store.sh), not a simulation of
+// it: pending sends whose outbox entries hold their bodies, an edit, a
+// delete, a reaction, a read marker, two conversations, data in SST files
+// and in the WAL, files 0644. It opens read-only as it is, then migrates on
+// the first writable open, and old and new entries both send what was sent.
+TEST(Store, SchemaV1StoreFromTheLastReleaseOpensAndMigrates) {
+  TempDir dir;
+  const fs::path data = TIDINGS_ENGINE_TEST_DATA;
+  fs::copy(data / "schema-v1-store", dir / "s", fs::copy_options::recursive);
+  for (const auto& e : fs::recursive_directory_iterator(dir / "s")) {  // as git checks out
+    fs::permissions(e.path(), e.is_directory() ? fs::perms(0755) : fs::perms(0644));
+  }
+  fs::copy_file(data / "schema-v1-store.key", dir / "k");
+  fs::permissions(dir / "k", fs::perms::owner_read | fs::perms::owner_write);
+  const auto key = [&] { return crypto::KeySource::KeyFile(dir / "k"); };
+
+  const auto check = [](Store& s) {
+    auto ward = s.Page({.conversation_id = "ward-7"});
+    ASSERT_TRUE(ward.ok()) << ward.status().ToString();
+    ASSERT_EQ(ward->size(), 3u);
+    EXPECT_EQ((*ward)[0].body, "first, edited");
+    EXPECT_FALSE((*ward)[0].edited_at.IsZero());
+    EXPECT_TRUE((*ward)[1].deleted);
+    EXPECT_EQ((*ward)[2].body, "third");
+    EXPECT_EQ((*ward)[2].reactions, (std::vector<Reaction>{{"alice", "ok"}}));
+    for (const auto& m : *ward) EXPECT_EQ(m.sender, "alice");
+    auto conv = s.GetConversation("ward-7");
+    ASSERT_TRUE(conv.ok());
+    EXPECT_EQ(conv->title, "Ward 7");
+    EXPECT_EQ(conv->members, (std::vector<std::string>{"alice", "dr-bob"}));
+    auto clinic = s.Page({.conversation_id = "clinic"});
+    ASSERT_EQ(clinic->size(), 1u);
+    EXPECT_EQ(clinic->front().body, "hello clinic");
+    auto outbox = s.Outbox(0);
+    ASSERT_TRUE(outbox.ok()) << outbox.status().ToString();
+    ASSERT_GE(outbox->size(), 8u);
+    const std::vector<OpKind> kinds = {OpKind::kSend, OpKind::kSend,      OpKind::kSend,
+                                       OpKind::kEdit, OpKind::kDelete,    OpKind::kReact,
+                                       OpKind::kSend, OpKind::kReadMarker};
+    for (size_t i = 0; i < kinds.size(); ++i) EXPECT_EQ((*outbox)[i].op.kind, kinds[i]) << i;
+    EXPECT_EQ((*outbox)[0].op.body, "first, as typed");  // the send, as sent
+    EXPECT_EQ((*outbox)[1].op.body, "second");
+    EXPECT_EQ((*outbox)[2].op.body, "third");
+    EXPECT_EQ((*outbox)[3].op.body, "first, edited");
+    EXPECT_EQ((*outbox)[6].op.body, "hello clinic");
+    auto report = s.Verify(nullptr);
+    ASSERT_TRUE(report.ok());
+    EXPECT_EQ(report->problems, 0u) << (report->details.empty() ? "" : report->details[0]);
+  };
+
+  {
+    StoreOptions ro;
+    ro.read_only = true;
+    auto s = Store::Open(dir / "s", key(), ro);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    check(**s);
+  }
+  std::string first_id;
+  {
+    auto s = Store::Open(dir / "s", key(), StoreOptions{});  // migrates
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    check(**s);
+    first_id = (*s)->Page({.conversation_id = "ward-7"})->front().id;
+    // An entry written by v1 keeps its own body through a later edit, and a
+    // send after the migration refers to its message.
+    ASSERT_TRUE((*s)->Edit(first_id, "first, again").ok());
+    ASSERT_TRUE((*s)->Send(Msg("ward-7", "fourth")).ok());
+    auto outbox = (*s)->Outbox(0);
+    ASSERT_EQ(outbox->size(), 10u);
+    EXPECT_EQ((*outbox)[0].op.body, "first, as typed");
+    EXPECT_EQ((*outbox)[9].op.body, "fourth");
+    ASSERT_TRUE((*s)->sync_log().AckOutbox((*outbox)[0].seq, {"sim", "r-1", 1}).ok());
+    EXPECT_EQ((*s)->Get(first_id)->state, MessageState::kSent);
+  }
+  {
+    auto s = Store::Open(dir / "s", key(), StoreOptions{});
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ((*s)->Get(first_id)->body, "first, again");
+    auto outbox = (*s)->Outbox(0);
+    ASSERT_EQ(outbox->size(), 9u);
+    EXPECT_EQ(outbox->front().op.body, "second");
+    EXPECT_EQ(outbox->back().op.body, "fourth");
+    auto report = (*s)->Verify(nullptr);
+    EXPECT_EQ(report->problems, 0u) << (report->details.empty() ? "" : report->details[0]);
+  }
+  ExpectOwnerOnly(dir / "s");
+}
+
+}  // namespace
+}  // namespace tidings::engine
