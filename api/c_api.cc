@@ -16,7 +16,7 @@
 #include "crypto/keys.h"
 #include "engine/store.h"
 #include "sync/core/reconciler.h"
-#include "tidings/status.h"
+#include "common/status.h"
 #include "tidings/tidings.h"
 
 #ifndef TIDINGS_VERSION_STRING

@@ -9,7 +9,7 @@
 
 #include "api/struct_size.h"
 #include "engine/store.h"
-#include "tidings/status.h"
+#include "common/status.h"
 #include "tidings/tidings.h"
 
 namespace tidings::capi {

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <string>
 
-#include "tidings/status.h"
+#include "common/status.h"
 
 namespace tidings::capi {
 

@@ -438,6 +438,8 @@ int CmdExport(const Globals& g, const std::string& output) {
 }  // namespace
 }  // namespace tidings::cli
 
+// Long, and on purpose: the table of subcommands, one short block each, in the
+// order --help lists them (the commands themselves are the Cmd* functions).
 int main(int argc, char** argv) {
   using namespace tidings::cli;
   CLI::App app{"tidings: an encrypted, local-first message store and sync engine"};

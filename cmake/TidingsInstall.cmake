@@ -1,5 +1,5 @@
 # cmake --install: what an app developer and an operator get (docs/install.md).
-#   include/tidings/                  the public headers (not status.h: internal)
+#   include/tidings/                  the public headers
 #   lib/libtidings.so.<version>       the C API, SONAME libtidings.so.<major>
 #   lib/libtidings.a                  the C API and every internal object
 #   lib/cmake/Tidings/                find_package(Tidings): Tidings::tidings,
@@ -11,8 +11,7 @@
 # Expects api/ and cli/ to be added first.
 include(CMakePackageConfigHelpers)
 
-install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/tidings DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-        PATTERN status.h EXCLUDE)
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/tidings DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS tidings_shared tidings_static EXPORT TidingsTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})

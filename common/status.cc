@@ -1,4 +1,4 @@
-#include "tidings/status.h"
+#include "common/status.h"
 
 namespace tidings {
 

@@ -32,7 +32,7 @@
 #include <string_view>
 
 #include "crypto/secret_key.h"
-#include "tidings/status.h"
+#include "common/status.h"
 
 namespace tidings::crypto {
 

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <span>
 
-#include "tidings/status.h"
+#include "common/status.h"
 
 namespace tidings::crypto {
 

@@ -73,6 +73,8 @@ auto Millis(int64_t DaemonConfig::*member, int64_t min, int64_t max) {
   };
 }
 
+// Long, and on purpose: one row per configuration key, the table that
+// parsing, validation and `--check-config` all read.
 const std::vector<Field>& Fields() {
   static const std::vector<Field> fields = {
       {"store", "path", Type::kString, Str(&DaemonConfig::store_path), false},

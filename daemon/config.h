@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "tidings/status.h"
+#include "common/status.h"
 
 namespace tidings::daemon {
 

@@ -10,7 +10,7 @@
 
 #include <string>
 
-#include "tidings/status.h"
+#include "common/status.h"
 
 namespace tidings::daemon {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <thread>
 
-#include "tidings/status.h"
+#include "common/status.h"
 
 namespace httplib {
 class Server;

@@ -28,7 +28,7 @@
 #include <utility>
 #include <vector>
 
-#include "tidings/status.h"
+#include "common/status.h"
 #include "tidings/tidings_sync.hpp"
 
 namespace tidings::daemon {

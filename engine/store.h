@@ -33,7 +33,7 @@
 #include "crypto/sealer.h"
 #include "engine/store_reader.h"
 #include "engine/types.h"
-#include "tidings/status.h"
+#include "common/status.h"
 
 namespace tidings::engine {
 

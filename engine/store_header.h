@@ -11,7 +11,7 @@
 
 #include "crypto/keys.h"
 #include "crypto/sealer.h"
-#include "tidings/status.h"
+#include "common/status.h"
 
 namespace tidings::engine {
 

@@ -18,7 +18,7 @@
 
 #include "engine/store_reader.h"
 #include "engine/types.h"
-#include "tidings/status.h"
+#include "common/status.h"
 
 namespace tidings::engine {
 

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "engine/types.h"
-#include "tidings/status.h"
+#include "common/status.h"
 
 namespace tidings::sync {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "tidings/status.h"
+#include "common/status.h"
 
 namespace chime_local {
 

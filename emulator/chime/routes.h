@@ -9,7 +9,7 @@
 
 #include "emulator/chime/auth.h"
 #include "emulator/chime/state.h"
-#include "tidings/status.h"
+#include "common/status.h"
 
 namespace chime_local {
 

@@ -13,7 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "tidings/status.h"
+#include "common/status.h"
 
 namespace chime_local {
 

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tidings/status.h"
+#include "common/status.h"
 
 namespace tidings::aws {
 

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "sync/http/message.h"
-#include "tidings/status.h"
+#include "common/status.h"
 
 namespace tidings::aws {
 

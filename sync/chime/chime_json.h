@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tidings/status.h"
+#include "common/status.h"
 
 namespace tidings::chime {
 

@@ -288,14 +288,9 @@ void Reconciler::RemoteFailed(ConversationStatus& st, const tidings::Status& err
   }
 }
 
-tidings::Status Reconciler::Push(const std::string& conv) {
-  ConversationStatus& st = Load(conv);
-  if (st.stopped) return tidings::Status::Ok();
-  const int64_t now = clock_();
-  if (Waiting(st.next_attempt_ms, now)) return tidings::Status::Ok();
-  if (ShouldStop()) return Cancelled("sync stopped");
-  push_behind_.erase(conv);
-
+tidings::Result<std::vector<engine::OutboxEntry>> Reconciler::DueEntries(const std::string& conv,
+                                                                         int64_t now,
+                                                                         bool* read_full) {
   // Bounded read: a backlog of 100k offline writes is pushed over several
   // rounds, not decrypted into memory at once. Parked entries at the head can
   // hide due ones behind them, so in that case read them all.
@@ -309,6 +304,7 @@ tidings::Status Reconciler::Push(const std::string& conv) {
     outbox = store_->Outbox(0, conv, backend_->name());
     if (!outbox.ok()) return outbox.status();
   }
+  *read_full = outbox->size() >= config_.max_push_per_round;
   // Outbox order: parked entries are stepped over (they must not block the
   // rest), but an entry still waiting out its backoff holds back everything
   // behind it.
@@ -318,6 +314,19 @@ tidings::Status Reconciler::Push(const std::string& conv) {
     if (!is_due(e)) break;
     due.push_back(std::move(e));
   }
+  return due;
+}
+
+tidings::Status Reconciler::Push(const std::string& conv) {
+  ConversationStatus& st = Load(conv);
+  if (st.stopped) return tidings::Status::Ok();
+  const int64_t now = clock_();
+  if (Waiting(st.next_attempt_ms, now)) return tidings::Status::Ok();
+  if (ShouldStop()) return Cancelled("sync stopped");
+  push_behind_.erase(conv);
+
+  bool read_full = false;
+  TIDINGS_ASSIGN_OR_RETURN(std::vector<engine::OutboxEntry> due, DueEntries(conv, now, &read_full));
   if (due.empty()) {
     TIDINGS_RETURN_IF_ERROR(CountOutbox(st));
     return Save(st);
@@ -366,25 +375,38 @@ tidings::Status Reconciler::Push(const std::string& conv) {
         }
       }
     }
-    // Per-operation answers: the accepted ones are done whatever happened to
-    // their neighbours; a transient refusal stops the conversation after
-    // this batch.
-    std::optional<tidings::Status> transient;
-    std::optional<int64_t> retry_after;
-    std::vector<uint64_t> retry_later;
-    for (size_t i = 0; i < n; ++i) {
-      const PushAck& ack = (*acks)[i];
-      const engine::OutboxEntry& e = due[start + i];
-      if (ack.status.ok()) {
-        TIDINGS_RETURN_IF_ERROR(store_->AckOutbox(
-            e.seq, {std::string(backend_->name()), ack.remote_id, ack.server_time_ms}));
-        continue;
-      }
+    tidings::Status stopped;
+    if (!RecordAcks(st, std::span(due).subspan(start, n), *acks, &stopped)) return stopped;
+    start += n;
+  }
+  TIDINGS_RETURN_IF_ERROR(CountOutbox(st));
+  // A full round read as many entries as allowed: more may be waiting.
+  if (read_full) push_behind_.insert(conv);
+  return RecordSuccess(st, /*activity=*/true);
+}
+
+bool Reconciler::RecordAcks(ConversationStatus& st, std::span<const engine::OutboxEntry> batch,
+                            const std::vector<PushAck>& acks, tidings::Status* out) {
+  // Per-operation answers: the accepted ones are done whatever happened to
+  // their neighbours; a transient refusal stops the conversation after
+  // this batch.
+  std::optional<tidings::Status> transient;
+  std::optional<int64_t> retry_after;
+  std::vector<uint64_t> retry_later;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const PushAck& ack = acks[i];
+    const engine::OutboxEntry& e = batch[i];
+    tidings::Status recorded;
+    if (ack.status.ok()) {
+      recorded = store_->AckOutbox(
+          e.seq, {std::string(backend_->name()), ack.remote_id, ack.server_time_ms});
+    } else {
       switch (Classify(ack.status)) {
         case ErrorClass::kAuth:
-          return RecordAuthError(st, ack.status);
+          *out = RecordAuthError(st, ack.status);
+          return false;
         case ErrorClass::kPermanent:
-          TIDINGS_RETURN_IF_ERROR(store_->FailOutbox(e.seq, ack.status.ToString(), true, 0));
+          recorded = store_->FailOutbox(e.seq, ack.status.ToString(), true, 0);
           break;
         case ErrorClass::kTransient:
           if (!transient) transient = ack.status;
@@ -394,21 +416,20 @@ tidings::Status Reconciler::Push(const std::string& conv) {
           break;
       }
     }
-    if (transient) {
-      RecordFailure(st, *transient, retry_after);
-      for (uint64_t seq : retry_later) {
-        TIDINGS_RETURN_IF_ERROR(
-            store_->FailOutbox(seq, transient->ToString(), false, st.next_attempt_ms));
-      }
-      TIDINGS_RETURN_IF_ERROR(CountOutbox(st));
-      return Save(st);
+    if (!recorded.ok()) {
+      *out = recorded;
+      return false;
     }
-    start += n;
   }
-  TIDINGS_RETURN_IF_ERROR(CountOutbox(st));
-  // A full round read as many entries as allowed: more may be waiting.
-  if (outbox->size() >= config_.max_push_per_round) push_behind_.insert(conv);
-  return RecordSuccess(st, /*activity=*/true);
+  if (!transient) return true;
+  RecordFailure(st, *transient, retry_after);
+  for (uint64_t seq : retry_later) {
+    *out = store_->FailOutbox(seq, transient->ToString(), false, st.next_attempt_ms);
+    if (!out->ok()) return false;
+  }
+  *out = CountOutbox(st);
+  if (out->ok()) *out = Save(st);
+  return false;
 }
 
 tidings::Status Reconciler::Pull(const std::string& conv) {

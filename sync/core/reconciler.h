@@ -36,6 +36,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -150,6 +151,14 @@ class Reconciler {
   // Records a failed EnsureConversation/AddMembers by its class.
   void RemoteFailed(ConversationStatus& st, const tidings::Status& error, tidings::Status* out);
   tidings::Status CountOutbox(ConversationStatus& st);
+  // The conversation's entries to push now, in outbox order; *read_full:
+  // the read hit its per-round bound, so more may wait behind them.
+  tidings::Result<std::vector<engine::OutboxEntry>> DueEntries(const std::string& conversation_id,
+                                                               int64_t now, bool* read_full);
+  // Records the backend's per-operation answers to one pushed batch. Returns
+  // false (with `out` what Push returns) when the conversation stops here.
+  bool RecordAcks(ConversationStatus& st, std::span<const engine::OutboxEntry> batch,
+                  const std::vector<PushAck>& acks, tidings::Status* out);
   tidings::Status MergePage(ConversationStatus& st, const std::string& at, const PullPage& page);
 
   engine::SyncLog* store_;

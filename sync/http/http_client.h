@@ -11,7 +11,7 @@
 #include <string>
 
 #include "sync/http/message.h"
-#include "tidings/status.h"
+#include "common/status.h"
 
 namespace tidings::http {
 

@@ -23,7 +23,7 @@
 #include <string_view>
 
 #include "engine/types.h"
-#include "tidings/status.h"
+#include "common/status.h"
 
 namespace tidings::wire {
 

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "sync/backend.h"
-#include "tidings/status.h"
+#include "common/status.h"
 
 namespace tidings::conformance {
 

@@ -105,6 +105,10 @@ class CheckLayersTest(unittest.TestCase):
                            "sync/core/sync_engine.h")
         self.expect_caught("daemon/client.cc", '#include "crypto/hash.h"', "crypto/hash.h")
 
+    def test_a_public_header_including_an_internal_one(self):
+        self.expect_caught("include/tidings/tidings.hpp", '#include "common/status.h"',
+                           "common/status.h")
+
     def test_libsodium_outside_crypto(self):
         self.expect_caught("engine/hlc.cc", "#include <sodium.h>", "sodium.h")
 

@@ -11,7 +11,7 @@
 #include <memory>
 #include <string>
 
-#include "tidings/status.h"
+#include "common/status.h"
 
 namespace chime_local::testing {
 
