@@ -6,6 +6,7 @@
 
 #include "api/internal.h"
 #include "crypto/hash.h"
+#include "crypto/secret_key.h"
 #include "engine/sync_log.h"
 #include "tidings/tidings_sync.h"
 
@@ -25,9 +26,11 @@ extern "C" {
 
 tidings_code tidings_store_auth_rotate(tidings_store* store, tidings_error* error) {
   return Guard(error, store, [&](tidings::engine::Store& s) {
-    std::string secret(kAuthSecretBytes, '\0');
-    tidings::crypto::RandomBytes(reinterpret_cast<uint8_t*>(secret.data()), secret.size());
-    return s.sync_log().PutSyncState(kAuthSecretKey, secret);
+    static_assert(kAuthSecretBytes == tidings::crypto::SecretKey::size());
+    TIDINGS_ASSIGN_OR_RETURN(auto secret, tidings::crypto::SecretKey::Random());
+    return s.sync_log().PutSyncState(kAuthSecretKey,
+                                     std::string_view(reinterpret_cast<const char*>(secret.data()),
+                                                      tidings::crypto::SecretKey::size()));
   });
 }
 
@@ -43,9 +46,13 @@ tidings_code tidings_store_auth_mac(tidings_store* store, const void* data, size
       return tidings::Unavailable(
           "the store has no auth secret yet (its writer has not rotated one in): retry");
     }
-    auto digest = tidings::crypto::HmacSha256(
-        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(secret.data()), secret.size()),
-        std::string_view(static_cast<const char*>(data), size));
+    auto key = tidings::crypto::SecretKey::FromBytes(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(secret.data()), secret.size()));
+    tidings::crypto::Wipe(&secret);
+    if (!key.ok()) return tidings::DataLoss("the store's auth secret has the wrong size");
+    auto digest =
+        tidings::crypto::HmacSha256(std::span<const uint8_t>(key->data(), key->size()),
+                                    std::string_view(static_cast<const char*>(data), size));
     std::memcpy(mac, digest.data(), digest.size());
     return Status::Ok();
   });

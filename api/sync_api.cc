@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "api/internal.h"
+#include "api/struct_size.h"
 #include "api/sync_handle.h"
 #include "sync/aws/credentials.h"
 #include "sync/chime/chime_backend.h"
@@ -87,68 +88,61 @@ tidings_sync_backend_list* NewBackendList(std::vector<SyncHandle::BackendState> 
 
 std::string Text(const char* s) { return s == nullptr ? "" : s; }
 
-Result<dynamodb::DynamoConfig> DynamoFrom(const tidings_dynamodb_config* c) {
-  if (c == nullptr) return InvalidArgument("no DynamoDB configuration given (NULL)");
-  if (c->struct_size == 0) {
-    return InvalidArgument(
-        "tidings_dynamodb_config.struct_size is 0: prepare it with tidings_dynamodb_config_init");
-  }
+// The sync structs as first published; fields appended later are read only
+// when the caller's struct_size covers them (ReadCallerStruct).
+constexpr size_t kDynamoConfigV1 = TIDINGS_END_OF(tidings_dynamodb_config, endpoint);
+constexpr size_t kDynamoConfigKnown = TIDINGS_END_OF(tidings_dynamodb_config, endpoint);
+constexpr size_t kChimeConfigV1 = TIDINGS_END_OF(tidings_chime_config, endpoint);
+constexpr size_t kChimeConfigKnown = TIDINGS_END_OF(tidings_chime_config, endpoint);
+constexpr size_t kSyncOptionsV1 = TIDINGS_END_OF(tidings_sync_options, require_every_backend);
+constexpr size_t kSyncOptionsKnown = TIDINGS_END_OF(tidings_sync_options, require_every_backend);
+
+Result<dynamodb::DynamoConfig> DynamoFrom(const tidings_dynamodb_config* in) {
+  if (in == nullptr) return InvalidArgument("no DynamoDB configuration given (NULL)");
+  TIDINGS_ASSIGN_OR_RETURN(
+      auto c, ReadCallerStruct(in, kDynamoConfigV1, kDynamoConfigKnown, "tidings_dynamodb_config"));
   dynamodb::DynamoConfig out;
-  // Every field so far was in the first version of the struct.
-  if (c->table != nullptr) out.table = c->table;
-  out.region = Text(c->region);
-  out.endpoint = Text(c->endpoint);
+  if (c.table != nullptr) out.table = c.table;
+  out.region = Text(c.region);
+  out.endpoint = Text(c.endpoint);
   return out;
 }
 
-Result<chime::ChimeConfig> ChimeFrom(const tidings_chime_config* c) {
-  if (c == nullptr) {
+Result<chime::ChimeConfig> ChimeFrom(const tidings_chime_config* in) {
+  if (in == nullptr) {
     return InvalidArgument(
         "no Chime configuration given (NULL): app_instance_arn and user_arn are required");
   }
-  if (c->struct_size == 0) {
-    return InvalidArgument(
-        "tidings_chime_config.struct_size is 0: prepare it with tidings_chime_config_init");
-  }
+  TIDINGS_ASSIGN_OR_RETURN(
+      auto c, ReadCallerStruct(in, kChimeConfigV1, kChimeConfigKnown, "tidings_chime_config"));
   chime::ChimeConfig out;
-  out.app_instance_arn = Text(c->app_instance_arn);
-  out.user_arn = Text(c->user_arn);
-  out.region = Text(c->region);
-  out.endpoint = Text(c->endpoint);
+  out.app_instance_arn = Text(c.app_instance_arn);
+  out.user_arn = Text(c.user_arn);
+  out.region = Text(c.region);
+  out.endpoint = Text(c.endpoint);
   return out;
 }
 
-// An option past the caller's struct_size is the default.
-template <typename T>
-T Option(const tidings_sync_options* o, size_t offset, const T& value) {
-  return o->struct_size >= offset + sizeof(T) ? value : T{};
-}
-
-Result<SyncOptions> OptionsFrom(const tidings_sync_options* o) {
+Result<SyncOptions> OptionsFrom(const tidings_sync_options* in) {
   SyncOptions out;
-  if (o == nullptr) return out;
-  if (o->struct_size == 0) {
-    return InvalidArgument(
-        "tidings_sync_options.struct_size is 0: prepare it with tidings_sync_options_init");
-  }
-#define TIDINGS_OPTION(field) Option(o, offsetof(tidings_sync_options, field), o->field)
-  const int64_t durations[] = {
-      TIDINGS_OPTION(active_poll_ms),     TIDINGS_OPTION(idle_poll_ms),
-      TIDINGS_OPTION(base_backoff_ms),    TIDINGS_OPTION(max_backoff_ms),
-      TIDINGS_OPTION(connect_timeout_ms), TIDINGS_OPTION(request_timeout_ms),
-      TIDINGS_OPTION(stop_grace_ms)};
+  if (in == nullptr) return out;
+  TIDINGS_ASSIGN_OR_RETURN(
+      auto o, ReadCallerStruct(in, kSyncOptionsV1, kSyncOptionsKnown, "tidings_sync_options"));
+  const int64_t durations[] = {o.active_poll_ms, o.idle_poll_ms,       o.base_backoff_ms,
+                               o.max_backoff_ms, o.connect_timeout_ms, o.request_timeout_ms,
+                               o.stop_grace_ms};
   for (int64_t d : durations) {
     if (d < 0) return InvalidArgument("tidings_sync_options: durations must not be negative");
   }
-  if (durations[0] > 0) out.config.active_poll_ms = durations[0];
-  if (durations[1] > 0) out.config.idle_poll_ms = durations[1];
-  if (durations[2] > 0) out.config.base_backoff_ms = durations[2];
-  if (durations[3] > 0) out.config.max_backoff_ms = durations[3];
-  if (durations[4] > 0) out.http.connect_timeout_ms = static_cast<long>(durations[4]);
-  if (durations[5] > 0) out.http.total_timeout_ms = static_cast<long>(durations[5]);
-  out.stop_grace_ms = durations[6];
-  out.require_every_backend = TIDINGS_OPTION(require_every_backend);
-#undef TIDINGS_OPTION
+  if (o.active_poll_ms > 0) out.config.active_poll_ms = o.active_poll_ms;
+  if (o.idle_poll_ms > 0) out.config.idle_poll_ms = o.idle_poll_ms;
+  if (o.base_backoff_ms > 0) out.config.base_backoff_ms = o.base_backoff_ms;
+  if (o.max_backoff_ms > 0) out.config.max_backoff_ms = o.max_backoff_ms;
+  if (o.connect_timeout_ms > 0)
+    out.http.connect_timeout_ms = static_cast<long>(o.connect_timeout_ms);
+  if (o.request_timeout_ms > 0) out.http.total_timeout_ms = static_cast<long>(o.request_timeout_ms);
+  out.stop_grace_ms = o.stop_grace_ms;
+  out.require_every_backend = o.require_every_backend;
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "common/clock.h"
 #include "crypto/hash.h"
 #include "sync/aws/aws_client.h"
 
@@ -48,9 +49,7 @@ Result<http::Response> CountingHttpClient::Send(const http::Request& request) {
     counters_->CountError(aws::ErrorFromResponse(*response, service_).code());
   } else {
     failed = false;
-    counters_->last_ok_ms.store(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::chrono::system_clock::now().time_since_epoch())
-                                    .count());
+    counters_->last_ok_ms.store(WallMs());
   }
   // Counted after the fact: a retry is an attempt whose previous identical
   // attempt failed.

@@ -30,19 +30,18 @@ void SyncHandle::Emit(const tidings_sync_event& event) const {
   if (listener_ != nullptr) listener_(listener_context_, &event);
 }
 
+// Builds into locals and swaps them in only when all is built, so a failed
+// rebuild leaves the slot as it was, never without an engine.
 Status SyncHandle::Build(Slot& slot, bool first) {
-  slot.engine.reset();  // before the backend it uses
-  slot.backend.reset();
   auto http = std::make_unique<CountingHttpClient>(http::NewCurlHttpClient(options_.http),
                                                    slot.counters, slot.name);
-  slot.http = http.get();
-  TIDINGS_ASSIGN_OR_RETURN(slot.backend, slot.make(std::move(http)));
-  slot.cancelled = false;
-  slot.engine = std::make_unique<sync::SyncEngine>(store_, slot.backend.get(), options_.config);
+  CountingHttpClient* http_view = http.get();
+  TIDINGS_ASSIGN_OR_RETURN(std::unique_ptr<sync::Backend> backend, slot.make(std::move(http)));
+  auto built = std::make_unique<sync::SyncEngine>(store_, backend.get(), options_.config);
   // Every engine sees every store change; message events come from the
   // first only, so each is reported once.
   const std::string* name = &slot.name;
-  return slot.engine->SetListener([this, name, first](const sync::SyncEvent& e) {
+  TIDINGS_RETURN_IF_ERROR(built->SetListener([this, name, first](const sync::SyncEvent& e) {
     using K = sync::SyncEvent::Kind;
     if (e.kind == K::kAuthError || e.kind == K::kStoreError) {
       tidings_sync_event out = Event(TIDINGS_SYNC_STOPPED, *name);
@@ -62,7 +61,13 @@ Status SyncHandle::Build(Slot& slot, bool first) {
       out.message_id = e.message_id.c_str();
       Emit(out);
     }
-  });
+  }));
+  slot.engine.reset();  // before the backend it uses
+  slot.backend = std::move(backend);
+  slot.http = http_view;
+  slot.engine = std::move(built);
+  slot.cancelled = false;
+  return Status::Ok();
 }
 
 Status SyncHandle::Add(const std::string& name, BackendFactory make) {

@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "daemon/config.h"
+
 namespace tidings::cli {
 
 int ExitCodeFor(tidings_code code) {
@@ -85,9 +87,7 @@ std::string KeyFilePath(const Globals& g) {
 }
 
 std::string DefaultKeyFile(const std::string& store_path) {
-  std::string p = store_path;
-  while (p.size() > 1 && p.back() == '/') p.pop_back();
-  return p + ".key";
+  return daemon::KeyFileBesideStore(store_path);
 }
 
 namespace {

@@ -160,14 +160,19 @@ api::Status CheckBody(std::string_view body, const std::string& type) {
                "application/octet-stream (or the data's real type) to send it as bytes");
 }
 
+// A body given as '-' comes from stdin, so message text need not be in argv
+// (where `ps` shows it to other users). The newline a shell or editor ends
+// text with is dropped; bytes are kept as they are.
+std::string ReadBodyFromStdin(bool text) {
+  std::ostringstream in;
+  in << std::cin.rdbuf();
+  std::string body = in.str();
+  if (text && !body.empty() && body.back() == '\n') body.pop_back();
+  return body;
+}
+
 int CmdSend(const Globals& g, const std::string& conv, std::string body, const std::string& type) {
-  if (body == "-" || body.empty()) {
-    std::ostringstream in;
-    in << std::cin.rdbuf();
-    body = in.str();
-    // The newline a shell or editor ends text with; bytes are kept as they are.
-    if (IsTextType(type) && !body.empty() && body.back() == '\n') body.pop_back();
-  }
+  if (body == "-" || body.empty()) body = ReadBodyFromStdin(IsTextType(type));
   if (api::Status s = CheckBody(body, type); !s.ok()) return Fail(s);
   auto store = OpenStore(g, Access::kWrite);
   if (!store.ok()) {
@@ -191,7 +196,11 @@ int CmdSend(const Globals& g, const std::string& conv, std::string body, const s
   return kExitOk;
 }
 
-int CmdEdit(const Globals& g, const std::string& id, const std::string& body) {
+int CmdEdit(const Globals& g, const std::string& id, std::string body) {
+  if (body == "-") {
+    std::string in = ReadBodyFromStdin(/*text=*/false);
+    body = IsUtf8(in) && !in.empty() && in.back() == '\n' ? in.substr(0, in.size() - 1) : in;
+  }
   if (!IsUtf8(body)) {
     // Only a message of a binary type may take bytes that are not UTF-8.
     auto reader = OpenStore(g, Access::kRead);
@@ -482,7 +491,7 @@ int main(int argc, char** argv) {
 
   auto* edit = app.add_subcommand("edit", "edit one of your messages");
   edit->add_option("id", id, "message id")->required();
-  edit->add_option("body", body, "new body")->required();
+  edit->add_option("body", body, "new body; '-' or nothing reads stdin");
   edit->callback([&] { rc = CmdEdit(g, id, body); });
 
   auto* del = app.add_subcommand("delete", "delete one of your messages");

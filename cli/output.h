@@ -15,7 +15,7 @@ namespace tidings::cli {
 // JSON string literal (common/json_string.h): valid UTF-8 passes through; a
 // byte that is not UTF-8 becomes U+FFFD, so the output is always valid JSON
 // (bodies that must survive byte for byte use Base64).
-using tidings::JsonString;
+inline std::string JsonString(std::string_view s) { return tidings::JsonText(s); }
 
 // {"k":"v",...} with JsonString keys and values.
 std::string JsonObject(const std::map<std::string, std::string>& map);

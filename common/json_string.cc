@@ -34,15 +34,19 @@ size_t Utf8SequenceLength(std::string_view s) {
 
 }  // namespace
 
-void AppendJsonString(std::string* out, std::string_view s) {
+void AppendJsonString(std::string* out, std::string_view s, InvalidUtf8 invalid) {
   static constexpr char kHex[] = "0123456789abcdef";
   out->reserve(out->size() + s.size() + 2);
   out->push_back('"');
   while (!s.empty()) {
     const size_t n = Utf8SequenceLength(s);
     const unsigned char c = static_cast<unsigned char>(s[0]);
-    if (n == 0) {
-      *out += "\xEF\xBF\xBD";  // U+FFFD for a byte that is not UTF-8
+    if (n == 0) {  // a byte that is not UTF-8
+      if (invalid == InvalidUtf8::kReplace) {
+        *out += "\xEF\xBF\xBD";  // U+FFFD
+      } else {
+        out->push_back(s[0]);
+      }
       s.remove_prefix(1);
       continue;
     }
@@ -70,9 +74,9 @@ void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
 }
 
-std::string JsonString(std::string_view s) {
+std::string JsonString(std::string_view s, InvalidUtf8 invalid) {
   std::string out;
-  AppendJsonString(&out, s);
+  AppendJsonString(&out, s, invalid);
   return out;
 }
 

@@ -13,6 +13,11 @@ Status Init() {
   return Status::Ok();
 }
 
+void Wipe(std::string* s) {
+  if (!s->empty()) sodium_memzero(s->data(), s->size());
+  s->clear();
+}
+
 SecretKey::~SecretKey() {
   if (bytes_ != nullptr) sodium_free(bytes_);  // wipes before freeing
 }

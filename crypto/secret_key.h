@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "common/status.h"
 
@@ -18,6 +19,10 @@ inline constexpr size_t kKeyBytes = 32;
 // Initializes libsodium. Idempotent and thread-safe; every crypto entry point
 // calls it, so callers need not.
 Status Init();
+
+// Overwrites `s` with zeros (sodium_memzero, which the compiler may not
+// elide) and empties it: for secrets that had to pass through a std::string.
+void Wipe(std::string* s);
 
 class SecretKey {
  public:

@@ -1,6 +1,7 @@
 #include "daemon/config.h"
 
 #include <arpa/inet.h>
+#include <toml++/toml.h>
 
 #include <algorithm>
 #include <cctype>
@@ -8,8 +9,6 @@
 #include <fstream>
 #include <sstream>
 #include <variant>
-
-#include <toml++/toml.h>
 
 namespace tidings::daemon {
 namespace {
@@ -297,8 +296,8 @@ Status CheckCombination(const DaemonConfig& c) {
   if (c.idle_poll_ms < c.active_poll_ms) {
     return InvalidArgument(where + ": sync.idle_poll_ms (" + std::to_string(c.idle_poll_ms) +
                            ") is shorter than sync.active_poll_ms (" +
-                           std::to_string(c.active_poll_ms) + "). Make idle_poll_ms >= " +
-                           "active_poll_ms");
+                           std::to_string(c.active_poll_ms) +
+                           "). Make idle_poll_ms >= " + "active_poll_ms");
   }
   if (c.max_backoff_ms < c.base_backoff_ms) {
     return InvalidArgument(where + ": sync.max_backoff_ms is shorter than sync.base_backoff_ms. " +
@@ -456,6 +455,12 @@ Result<DaemonConfig> LoadConfig(const std::string& path, const EnvLookup& env) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ParseConfig(ss.str(), path, env);
+}
+
+std::string KeyFileBesideStore(const std::string& store_path) {
+  std::string p = store_path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  return p + ".key";
 }
 
 }  // namespace tidings::daemon

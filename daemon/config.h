@@ -85,4 +85,8 @@ Result<ListenAddress> ParseListen(const std::string& listen);
 // The environment variable that overrides `section.key`.
 std::string EnvName(const std::string& section, const std::string& key);
 
+// Where `tidings init` puts a store's key file: `<store>.key`, beside the
+// store directory (trailing slashes ignored).
+std::string KeyFileBesideStore(const std::string& store_path);
+
 }  // namespace tidings::daemon

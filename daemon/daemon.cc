@@ -73,7 +73,13 @@ Result<DaemonConfig> Resolve(const DaemonOptions& o) {
                            ", or pass --store DIR or set TIDINGS_STORE");
   }
   if (c.key_file.empty() && std::getenv("TIDINGS_PASSPHRASE") == nullptr) {
-    return InvalidArgument("no key for the store: set store.key_file in " + where +
+    // The key `tidings init` made beside the store, as every command finds it.
+    const std::string beside = KeyFileBesideStore(c.store_path);
+    if (::access(beside.c_str(), F_OK) == 0) c.key_file = beside;
+  }
+  if (c.key_file.empty() && std::getenv("TIDINGS_PASSPHRASE") == nullptr) {
+    return InvalidArgument("no key for the store: none at " + KeyFileBesideStore(c.store_path) +
+                           "; set store.key_file in " + where +
                            ", or pass --key-file / set TIDINGS_KEY_FILE, or set "
                            "TIDINGS_PASSPHRASE");
   }
@@ -370,7 +376,11 @@ void Daemon::Restart(api::Sync& sync, const std::string& backend, const char* wh
   if (*why != '\0') fields.emplace_back("why", why);
   Log(LogLevel::kInfo, "sync.restarting", fields);
   api::Status s = sync.Restart(backend);
-  if (!s.ok()) Log(LogLevel::kError, "sync.restart_failed", {{"error", s.ToString()}});
+  if (s.ok()) return;
+  Log(LogLevel::kError, "sync.restart_failed", {{"backend", backend}, {"error", s.ToString()}});
+  // Tried again after restart_after_error_ms, like a backend an error stopped.
+  std::lock_guard<std::mutex> lock(stopped_mu_);
+  stopped_[backend] = Stopped{s, WallMs(), /*logged=*/true};
 }
 
 void Daemon::Reload() {

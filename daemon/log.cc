@@ -53,7 +53,7 @@ void AppendTextValue(std::string* out, const std::string& v) {
   if (plain) {
     *out += v;
   } else {
-    AppendJsonString(out, v);
+    AppendJsonString(out, v, InvalidUtf8::kReplace);
   }
 }
 
@@ -77,12 +77,12 @@ void Log(LogLevel level, const std::string& event, const LogFields& fields) {
   std::string line;
   if (g_json) {
     line = "{\"ts\":\"" + Now() + "\",\"level\":\"" + LevelName(level) + "\",\"event\":";
-    AppendJsonString(&line, event);
+    AppendJsonString(&line, event, InvalidUtf8::kReplace);
     for (const auto& [k, v] : fields) {
       line.push_back(',');
-      AppendJsonString(&line, k);
+      AppendJsonString(&line, k, InvalidUtf8::kReplace);
       line.push_back(':');
-      AppendJsonString(&line, v);
+      AppendJsonString(&line, v, InvalidUtf8::kReplace);
     }
     line += "}\n";
   } else {

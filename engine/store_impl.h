@@ -33,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/clock.h"
 #include "crypto/hash.h"
 #include "crypto/sealer.h"
 #include "engine/codec.h"
@@ -67,9 +68,11 @@ enum Cf : int {
 inline constexpr const char* kCfNames[kNumCf] = {"default",       "messages", "by_id", "outbox",
                                                  "conversations", "cursors",  "meta",  "pending"};
 
+// The wall clock as the HLC reads it: Unix milliseconds.
+inline uint64_t WallMillis() { return static_cast<uint64_t>(WallMs()); }
+
 // A RocksDB status as ours, saying what to do: `what` is the failed action.
 Status FromRocks(const rocksdb::Status& s, std::string_view what);
-uint64_t SystemMillis();
 // InvalidArgument (empty) or TooLarge (over kMaxIdBytes), naming `what`.
 Status ValidateId(std::string_view what, std::string_view id);
 // TooLarge over kMaxBodyBytes or the metadata limits.
@@ -90,7 +93,7 @@ class StoreImpl final : public Store, public SyncLog {
   StoreImpl(std::string path, StoreOptions options)
       : path_(std::move(path)),
         options_(std::move(options)),
-        clock_(options_.wall_clock_ms ? options_.wall_clock_ms : SystemMillis,
+        clock_(options_.wall_clock_ms ? options_.wall_clock_ms : WallMillis,
                options_.max_clock_drift_ms) {}
 
   ~StoreImpl() override { CloseDb(); }

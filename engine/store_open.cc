@@ -61,12 +61,6 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   return Internal(std::string(what) + ": " + detail);
 }
 
-uint64_t SystemMillis() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
-
 namespace {
 
 // Whether `key` is the kind of key the store was made with.

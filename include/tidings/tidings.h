@@ -66,7 +66,7 @@ extern "C" {
  * Errors
  * ---------------------------------------------------------------------- */
 
-/* Status codes. Values mirror tidings::Code (include/tidings/status.h) and
+/* Status codes. Values mirror the library's internal tidings::Code and
  * never change; new codes are only appended. What a caller should do:
  *   retry with backoff:  UNAVAILABLE, ABORTED, DEADLINE_EXCEEDED,
  *                        RESOURCE_EXHAUSTED (see tidings_code_is_retryable)

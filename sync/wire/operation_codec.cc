@@ -106,7 +106,11 @@ Result<engine::Operation> DecodeOperation(std::string_view bytes) {
   ByteReader r(bytes, kSubject);
   uint8_t version = 0;
   TIDINGS_RETURN_IF_ERROR(r.U8("version", &version));
-  if (version == 0) return r.Error("version", "is 0, which no operation is written with");
+  if (version < kFirstOperationVersion) {
+    return r.Error("version", "is " + std::to_string(version) +
+                                  ", which no wire operation is written with (1 is the store's "
+                                  "own encoding: a legacy item read as a wire one?)");
+  }
   if (version > kOperationVersion) {
     return FailedPrecondition("a wire operation has version " + std::to_string(version) +
                               " but this build reads up to version " +

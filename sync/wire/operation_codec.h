@@ -6,8 +6,10 @@
 // (DynamoDB: length-prefixed inside one item, docs/dynamodb.md), and an
 // envelope (signing, encryption) wraps these bytes as they are.
 //
-// Version 1, every integer as written by wire::ByteWriter:
-//   u8 version (1) | u8 kind (engine::OpKind, 1..6)
+// Version 2 (the first: byte 1 starts the store's own encoding, which legacy
+// items hold, so an older reader refuses these bytes rather than misreading
+// them), every integer as written by wire::ByteWriter:
+//   u8 version (2) | u8 kind (engine::OpKind, 1..6)
 //   bytes op_id | bytes conversation_id | bytes author
 //   fixed64 at.hlc | fixed64 at.replica
 //   bytes message_id | bytes body | bytes content_type
@@ -22,12 +24,13 @@
 #include <string>
 #include <string_view>
 
-#include "engine/types.h"
 #include "common/status.h"
+#include "engine/types.h"
 
 namespace tidings::wire {
 
-inline constexpr uint8_t kOperationVersion = 1;
+inline constexpr uint8_t kFirstOperationVersion = 2;
+inline constexpr uint8_t kOperationVersion = 2;
 
 // Never fails: every Operation has an encoding.
 std::string EncodeOperation(const engine::Operation& op);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -188,16 +189,41 @@ TEST_F(CSyncApiTest, ConfigsNeedTheirStructSizeAndChimeItsArns) {
   o.max_backoff_ms = -1;
   EXPECT_EQ(tidings_sync_open(store_, &o, &sync, &e), TIDINGS_INVALID_ARGUMENT);
   EXPECT_EQ(sync, nullptr);
-  // An older caller's smaller options: the fields past it are defaults.
+  // Smaller than any published version: refused, and nothing past
+  // struct_size is read (the struct sits at the very end of a heap block, so
+  // the sanitizer build catches a read past it).
+  const size_t older = offsetof(tidings_sync_options, connect_timeout_ms);
+  auto* block = static_cast<unsigned char*>(std::malloc(older));
+  ASSERT_NE(block, nullptr);
+  std::memset(block, 0, older);
+  const uint32_t older_size = static_cast<uint32_t>(older);
+  std::memcpy(block, &older_size, sizeof(older_size));
+  EXPECT_EQ(tidings_sync_open(store_, reinterpret_cast<tidings_sync_options*>(block), &sync, &e),
+            TIDINGS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(e.message).find("smaller than any version"), std::string::npos)
+      << e.message;
+  std::free(block);
+  // A newer header's fields this library does not know must be zero.
   struct {
     tidings_sync_options o;
-  } padded;
-  std::memset(&padded, 0xff, sizeof(padded));
-  padded.o.struct_size = offsetof(tidings_sync_options, connect_timeout_ms);
-  padded.o.active_poll_ms = padded.o.idle_poll_ms = 0;
-  padded.o.base_backoff_ms = padded.o.max_backoff_ms = 0;
-  ASSERT_EQ(tidings_sync_open(store_, &padded.o, &sync, &e), TIDINGS_OK) << e.message;
+    int64_t newer_field;
+  } newer;
+  tidings_sync_options_init(&newer.o);
+  newer.newer_field = 0;
+  newer.o.struct_size = sizeof(newer);
+  ASSERT_EQ(tidings_sync_open(store_, &newer.o, &sync, &e), TIDINGS_OK) << e.message;
   tidings_sync_close(sync);
+  newer.newer_field = 1;
+  EXPECT_EQ(tidings_sync_open(store_, &newer.o, &sync, &e), TIDINGS_INVALID_ARGUMENT);
+  // The backend configs go through the same check.
+  tidings_dynamodb_config tiny;
+  tidings_dynamodb_config_init(&tiny);
+  tiny.struct_size = 4;
+  EXPECT_EQ(tidings_sync_open_dynamodb(store_, &tiny, &sync, &e), TIDINGS_INVALID_ARGUMENT);
+  tidings_chime_config tiny_chime;
+  tidings_chime_config_init(&tiny_chime);
+  tiny_chime.struct_size = 4;
+  EXPECT_EQ(tidings_sync_open_chime(store_, &tiny_chime, &sync, &e), TIDINGS_INVALID_ARGUMENT);
 }
 
 TEST_F(CSyncApiTest, SeveralBackendsInOneHandle) {

@@ -391,6 +391,18 @@ class ConversationsJson(CliTestCase):
               f"conversation json: {convs}")
 
 
+class BodiesFromStdin(CliTestCase):
+    def test_send_and_edit_read_the_text_from_stdin(self):
+        """Message text need not be in argv, where `ps` shows it."""
+        run, check, jsonl, g = self.run_cli, self.check, self.jsonl, self.g
+        run("--store", self.store, "init", "--user", "alice")
+        sent = run(*g, "send", "-c", "c", stdin="from stdin\n").stdout.strip()
+        run(*g, "edit", sent, stdin="edited on stdin\n")
+        run(*g, "edit", sent, "-", stdin="edited again\n")
+        rows = jsonl(run(*g, "--json", "log", "-c", "c"), "log")
+        check([r.get("body") for r in rows] == ["edited again"], f"bodies from stdin: {rows}")
+
+
 class BinaryBodies(CliTestCase):
     def test_bodies_that_are_not_utf8(self):
         run, run_raw, check, jsonl_raw, d = self.run_cli, self.run_raw, self.check, self.jsonl_raw, self.d

@@ -29,11 +29,19 @@ TEST(JsonString, AppendsToWhatIsThere) {
 }
 
 TEST(JsonString, ReplacesBytesThatAreNotUtf8SoTheOutputIsAlwaysJson) {
-  EXPECT_EQ(JsonString("caf\xe9"), "\"caf\xEF\xBF\xBD\"");            // Latin-1
-  EXPECT_EQ(JsonString("\xc0\xaf"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");  // overlong '/'
-  EXPECT_EQ(JsonString("\xed\xa0\x80"),                               // a surrogate
+  EXPECT_EQ(JsonText("caf\xe9"), "\"caf\xEF\xBF\xBD\"");            // Latin-1
+  EXPECT_EQ(JsonText("\xc0\xaf"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");  // overlong '/'
+  EXPECT_EQ(JsonText("\xed\xa0\x80"),                               // a surrogate
             "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
-  EXPECT_EQ(JsonString("\xf0\x9f\x91"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");  // cut
+  EXPECT_EQ(JsonText("\xf0\x9f\x91"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");  // cut
+}
+
+TEST(JsonString, CopiesBytesThatAreNotUtf8ForRequestsByDefault) {
+  // A server refuses the request rather than storing other bytes than sent.
+  EXPECT_EQ(JsonString("caf\xe9"), "\"caf\xe9\"");
+  std::string out;
+  AppendJsonString(&out, "\xff\n", InvalidUtf8::kReplace);
+  EXPECT_EQ(out, "\"\xEF\xBF\xBD\\n\"");
 }
 
 TEST(IsValidUtf8, AcceptsUtf8AndRefusesEverythingElse) {

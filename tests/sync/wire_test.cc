@@ -76,7 +76,7 @@ TEST(WireCodec, LeavesOutWhatTheBackendSets) {
 
 // The layout is the format: a change to it must be a new version, so the
 // bytes of one operation are pinned here.
-TEST(WireCodec, VersionOneLayoutIsPinned) {
+TEST(WireCodec, VersionTwoLayoutIsPinned) {
   Operation op;
   op.kind = OpKind::kReact;
   op.op_id = "o";
@@ -88,7 +88,7 @@ TEST(WireCodec, VersionOneLayoutIsPinned) {
   op.reaction = "r";
   op.read_up_to = {0, 0x04};
   const std::string expected =
-      std::string("\x01\x04", 2) +
+      std::string("\x02\x04", 2) +
       "\x01o\x01"
       "c\x01"
       "a" +
@@ -250,8 +250,13 @@ TEST(WireCodec, ReadsLegacyVersionZero) {
       EXPECT_EQ(cut.status().code(), Code::kDataLoss);
     }
   }
-  // A version-1 wire operation is not a legacy one.
+  // A wire operation is not a legacy one, nor a legacy one a wire one.
   EXPECT_FALSE(DecodeLegacyOperation(wire::EncodeOperation(EveryKind()[3])).ok());
+  std::string legacy_first = wire::EncodeOperation(EveryKind()[3]);
+  legacy_first[0] = '\x01';
+  auto misread = wire::DecodeOperation(legacy_first);
+  ASSERT_FALSE(misread.ok());
+  EXPECT_EQ(misread.status().code(), Code::kDataLoss);
 }
 
 TEST(WireBytes, ReaderNamesTheFieldAndStaysInBounds) {
