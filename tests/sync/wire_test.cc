@@ -168,7 +168,8 @@ TEST(WireCodec, NonMinimalVarintIsDataLoss) {
 }
 
 TEST(WireCodec, OverlongVarintIsDataLoss) {
-  std::string bytes = std::string("\x01\x01", 2) + std::string(10, '\xff') + "\x01";
+  std::string bytes =
+      std::string({static_cast<char>(kOperationVersion), 1}) + std::string(10, '\xff') + "\x01";
   auto bad = wire::DecodeOperation(bytes);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), Code::kDataLoss);
