@@ -75,13 +75,13 @@ Result<DaemonConfig> Resolve(const DaemonOptions& o) {
   if (c.key_file.empty() && std::getenv("TIDINGS_PASSPHRASE") == nullptr) {
     // The key `tidings init` made beside the store, as every command finds it.
     const std::string beside = KeyFileBesideStore(c.store_path);
-    if (::access(beside.c_str(), F_OK) == 0) c.key_file = beside;
-  }
-  if (c.key_file.empty() && std::getenv("TIDINGS_PASSPHRASE") == nullptr) {
-    return InvalidArgument("no key for the store: none at " + KeyFileBesideStore(c.store_path) +
-                           "; set store.key_file in " + where +
-                           ", or pass --key-file / set TIDINGS_KEY_FILE, or set "
-                           "TIDINGS_PASSPHRASE");
+    if (::access(beside.c_str(), F_OK) != 0) {
+      return InvalidArgument("no key for the store: none at " + beside +
+                             "; set store.key_file in " + where +
+                             ", or pass --key-file / set TIDINGS_KEY_FILE, or set "
+                             "TIDINGS_PASSPHRASE");
+    }
+    c.key_file = beside;
   }
   return c;
 }

@@ -358,6 +358,13 @@ class KeyLookup(CliTestCase):
         check([r["id"] for r in rows] == [sent], f"the key beside the store opens it: {rows}")
         check(len(jsonl(run("--json", "stats", env={"TIDINGS_STORE": store}), "stats via env")) == 1,
               "TIDINGS_STORE alone finds the key too")
+        # So does `tidings daemon` (checked without starting it).
+        aws = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y", "AWS_REGION": "us-east-1"}
+        p = run("--store", store, "daemon", "--check-config", env=aws)
+        check("configuration OK" in p.stdout, f"the daemon finds <store>.key: {p.stdout}")
+        p = run("--store", os.path.join(d, "keyless-daemon"), "daemon", "--check-config", env=aws,
+                expect=EXIT_USAGE)
+        check("keyless-daemon.key" in p.stderr, f"the daemon says where it looked: {p.stderr}")
         # An explicit key still wins over the one beside the store.
         other = os.path.join(d, "found-other.key")
         run("--store", os.path.join(d, "found-other"), "--key-file", other, "init", "--user", "x")
