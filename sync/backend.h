@@ -19,8 +19,8 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/types.h"
 #include "common/status.h"
+#include "engine/types.h"
 
 namespace tidings::sync {
 
@@ -41,6 +41,48 @@ struct PullPage {
   std::vector<engine::Operation> ops;
   std::string next_cursor;  // resume point after this page
   bool has_more = false;    // another page is ready now
+};
+
+// ---- Sealed logs: end-to-end encrypted conversations (docs/security.md) ----
+//
+// A sealed conversation's remote log is named by an opaque log id and holds
+// opaque frames (sync/e2e/frame.h): the backend stores them, returns them in
+// one order every reader sees, deduplicates them by id, and says who wrote
+// each one when it can authenticate that. It never sees a conversation id, a
+// title or a message.
+
+// One opaque unit of a sealed log.
+struct Frame {
+  // Idempotency key: pushing a frame whose id the log already holds stores
+  // nothing new and acks OK. At most 64 characters of [A-Za-z0-9._-].
+  std::string id;
+  std::string bytes;  // at most Backend::max_frame_bytes()
+  // Set on pull:
+  // The user the backend authenticated as this frame's writer (Chime: the
+  // message's sender AppInstanceUser); empty on a backend that cannot
+  // authenticate writers (DynamoDB: any member may write any item).
+  std::string sender;
+  uint64_t server_time_ms = 0;  // acceptance time
+  std::string remote_id;        // the backend's id for it, when it has one
+};
+
+struct FramePage {
+  std::vector<Frame> frames;  // in log order; may repeat frames already seen
+  std::string next_cursor;    // resume point after this page
+  bool has_more = false;      // another page is ready now
+  // Who made the remote log and who may read it, when the backend has such a
+  // notion (Chime: the channel's CreatedBy and its members' users), so the
+  // reader can refuse a log made or joined by someone outside the
+  // conversation. Empty otherwise (DynamoDB, the simulator). Set at least on
+  // a pull from the start (empty cursor).
+  std::string log_creator;
+  std::vector<std::string> log_members;
+};
+
+// A sealed log as the reconciler asks a backend to make it.
+struct SealedLog {
+  std::string log_id;                // "e" + 32 lowercase hex digits (opaque)
+  std::vector<std::string> members;  // users who must be able to list and read it
 };
 
 class Backend {
@@ -83,6 +125,51 @@ class Backend {
   // operation hints travel in PushAck::retry_after_ms instead. The reconciler
   // never retries sooner than this. Default: no hint.
   virtual std::optional<int64_t> last_retry_after_ms() const { return std::nullopt; }
+
+  // ---- Sealed logs (see Frame). A backend without them returns
+  // Unimplemented, and its conversations stay in plaintext mode. ----
+
+  // Largest Frame::bytes this backend carries (Chime: what fits in a
+  // message's 4 KB Content after base64). 0: no sealed logs.
+  virtual size_t max_frame_bytes() const { return 0; }
+  // True if Frame::sender is authenticated by the backend (Chime); false if
+  // the reader must check writers another way (DynamoDB: FetchDevices).
+  virtual bool authenticates_senders() const { return false; }
+  // Makes the log exist remotely with these members able to list and read
+  // it, adding members it lacks (never removing any). Idempotent. Returns the
+  // remote id to remember (may be empty).
+  virtual Result<std::string> EnsureLog(const SealedLog& /*log*/) { return NoSealedLogs(); }
+  // Appends frames in order; one ack per frame, as Push.
+  virtual Result<std::vector<PushAck>> PushFrames(const std::string& /*log_id*/,
+                                                  std::span<const Frame> /*frames*/) {
+    return NoSealedLogs();
+  }
+  // The next page after `cursor` ("" = from the beginning), at most `limit`.
+  virtual Result<FramePage> PullFrames(const std::string& /*log_id*/, std::string_view /*cursor*/,
+                                       size_t /*limit*/) {
+    return NoSealedLogs();
+  }
+  // Ids of the sealed logs the user was made a member of.
+  virtual Result<std::vector<std::string>> ListLogs() { return NoSealedLogs(); }
+
+  // ---- The device directory: device records (sync/e2e/identity.h), each
+  // signed by its device, published where only their user can write. ----
+
+  // Publishes this user's device record (idempotent). A backend that
+  // authenticates frame senders returns OK and does nothing: records travel
+  // as frames in each log instead.
+  virtual Status PublishDevice(std::string_view /*record*/) { return NoSealedLogs(); }
+  // The records `user` published, as only `user` could have written them
+  // (DynamoDB: the user's own partition, which IAM's dynamodb:LeadingKeys
+  // restricts to that user). Unimplemented where authenticates_senders().
+  virtual Result<std::vector<std::string>> FetchDevices(const std::string& /*user*/) {
+    return NoSealedLogs();
+  }
+
+ protected:
+  static Status NoSealedLogs() {
+    return Unimplemented("this backend does not carry end-to-end encrypted conversations");
+  }
 };
 
 }  // namespace tidings::sync
