@@ -15,6 +15,12 @@ Result<std::string> StoreImpl::GetCursor(std::string_view backend,
 
 Status StoreImpl::Merge(std::string_view backend, const std::string& conversation_id,
                         std::span<const Operation> ops, std::string_view new_cursor) {
+  return Merge(backend, conversation_id, ops, new_cursor, {});
+}
+
+Status StoreImpl::Merge(std::string_view backend, const std::string& conversation_id,
+                        std::span<const Operation> ops, std::string_view new_cursor,
+                        std::span<const SyncStateWrite> state) {
   TIDINGS_RETURN_IF_ERROR(CheckWritable());
   TIDINGS_RETURN_IF_ERROR(ValidateId("conversation id", conversation_id));
   for (const auto& op : ops) {
@@ -40,7 +46,26 @@ Status StoreImpl::Merge(std::string_view backend, const std::string& conversatio
   k.push_back('\0');
   k.append(conversation_id);
   TxnPut(txn, kCursors, Hash16('k', k), std::string(new_cursor));
+  PutStates(txn, state);
   PutClock(txn);
+  return Commit(txn, lock);
+}
+
+void StoreImpl::PutStates(Txn& txn, std::span<const SyncStateWrite> writes) {
+  for (const auto& w : writes) {
+    if (w.value.empty()) {
+      TxnDelete(txn, kCursors, Hash16('s', w.key));
+    } else {
+      TxnPut(txn, kCursors, Hash16('s', w.key), w.value);
+    }
+  }
+}
+
+Status StoreImpl::PutSyncStates(std::span<const SyncStateWrite> writes) {
+  TIDINGS_RETURN_IF_ERROR(CheckWritable());
+  std::unique_lock<std::mutex> lock(write_mu_);
+  Txn txn;
+  PutStates(txn, writes);
   return Commit(txn, lock);
 }
 
