@@ -82,6 +82,25 @@ Result<std::string> StoreImpl::GetSyncState(std::string_view key) {
   return value.value_or("");
 }
 
+Status StoreImpl::SetConversationInfo(const std::string& conversation_id, const std::string& title,
+                                      const std::vector<std::string>& members) {
+  TIDINGS_RETURN_IF_ERROR(CheckWritable());
+  TIDINGS_RETURN_IF_ERROR(ValidateId("conversation id", conversation_id));
+  if (title.size() > 1024 || members.size() > 1000) {
+    return InvalidArgument("a remote conversation's title or member list is over the limits");
+  }
+  for (const auto& m : members) TIDINGS_RETURN_IF_ERROR(ValidateId("remote member", m));
+  std::unique_lock<std::mutex> lock(write_mu_);
+  Txn txn;
+  TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, conversation_id, nullptr));
+  if (c.title == title && c.members == members) return Status::Ok();
+  c.title = title;
+  c.members = members;
+  StoreConversation(txn, c);
+  txn.events.push_back({ChangeEvent::Kind::kConversationChanged, conversation_id, ""});
+  return Commit(txn, lock);
+}
+
 Status StoreImpl::SetConversationRemoteId(const std::string& conversation_id,
                                           std::string_view backend, std::string_view remote_id) {
   TIDINGS_RETURN_IF_ERROR(CheckWritable());

@@ -122,7 +122,6 @@ class Store : public virtual StoreReader {
   static Result<std::unique_ptr<Store>> Open(const std::string& path, crypto::KeySource key,
                                              const StoreOptions& options);
 
-  virtual const std::string& user_id() const = 0;
   virtual uint64_t replica_id() const = 0;
   virtual const std::string& path() const = 0;
 

@@ -151,6 +151,8 @@ class StoreImpl final : public Store, public SyncLog {
                std::span<const Operation> ops, std::string_view new_cursor,
                std::span<const SyncStateWrite> state) override;
   Status PutSyncStates(std::span<const SyncStateWrite> writes) override;
+  Status SetConversationInfo(const std::string& conversation_id, const std::string& title,
+                             const std::vector<std::string>& members) override;
   Status PutSyncState(std::string_view key, std::string_view value) override;
   Result<std::string> GetSyncState(std::string_view key) override;
   Status SetConversationRemoteId(const std::string& conversation_id, std::string_view backend,

@@ -34,6 +34,9 @@ class StoreReader {
  public:
   virtual ~StoreReader() = default;
 
+  // The local user (sender of local messages), as stored.
+  virtual const std::string& user_id() const = 0;
+
   // NotFound if absent; DataLoss if the record fails authentication.
   virtual Result<Message> Get(const std::string& message_id) = 0;
   virtual Result<Conversation> GetConversation(const std::string& id) = 0;

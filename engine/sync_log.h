@@ -88,6 +88,11 @@ class SyncLog : public virtual StoreReader {
   // Several writes (SyncStateWrite: empty value deletes) in one atomic batch.
   virtual Status PutSyncStates(std::span<const SyncStateWrite> writes) = 0;
   virtual Result<std::string> GetSyncState(std::string_view key) = 0;  // "" if none
+  // A conversation's title and members as the remote side now has them (an
+  // end-to-end epoch carries both); creates the conversation if this device
+  // has not seen it yet.
+  virtual Status SetConversationInfo(const std::string& conversation_id, const std::string& title,
+                                     const std::vector<std::string>& members) = 0;
   virtual Status SetConversationRemoteId(const std::string& conversation_id,
                                          std::string_view backend, std::string_view remote_id) = 0;
 };

@@ -232,8 +232,9 @@ void Session::Refresh(const std::string& user, const FetchDevices& fetch, bool f
   const uint64_t now = options_.now_ms();
   auto it = refreshed_.find(user);
   if (!force && it != refreshed_.end() && now - it->second < options_.directory_refresh_ms) return;
-  if (force && it != refreshed_.end() && now - it->second < 1'000)
-    return;  // once per second at most
+  // Forced (an unknown device, an unauthenticated announcement): at most
+  // once per user per page or push, however many frames ask.
+  if (force && !refreshed_now_.insert(user).second) return;
   refreshed_[user] = now;
   auto records = fetch(user);
   if (!records.ok()) return;  // a failed fetch leaves the device unknown for now
@@ -328,6 +329,7 @@ Result<std::vector<sync::Frame>> Session::ControlFrames(LogState& log,
                                                         const engine::Conversation& conversation,
                                                         const FetchDevices& fetch) {
   std::vector<sync::Frame> frames;
+  refreshed_now_.clear();
   if (!log.announced) {
     frames.push_back(
         {"a." + keys_.device_id(), EncodeAnnouncement(keys_.record().Encode()), "", 0, ""});
@@ -455,7 +457,7 @@ void Session::PinAnnouncement(LogState& log, const sync::Frame& frame, const Fet
     // Not authenticated by this backend: only a hint that a member has a
     // device we may not know. Refresh the members' directory entries.
     if (const Epoch* e = log.current()) {
-      for (const auto& m : e->info.members) Refresh(m, fetch, /*force=*/false, &out->writes);
+      for (const auto& m : e->info.members) Refresh(m, fetch, /*force=*/true, &out->writes);
     }
     return;
   }
@@ -642,6 +644,7 @@ void Session::CheckLogMembers(LogState& log) {
 Result<OpenResult> Session::OpenPage(LogState& log, const sync::FramePage& page,
                                      const FetchDevices& fetch) {
   OpenResult out;
+  refreshed_now_.clear();
   if (!page.log_creator.empty()) log.log_creator = page.log_creator;
   if (!page.log_members.empty()) log.log_members = page.log_members;
   CheckLogMembers(log);

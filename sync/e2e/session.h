@@ -144,6 +144,7 @@ class Session {
   Directory directory_;
   std::map<std::string, std::unique_ptr<LogState>> logs_;
   std::map<std::string, uint64_t> refreshed_;     // user -> last FetchDevices (ms)
+  std::set<std::string> refreshed_now_;            // fetched during this page or push
   std::vector<engine::SyncStateWrite> deferred_;  // written with the next StateWrites
 };
 
