@@ -29,11 +29,11 @@
 #include <string_view>
 #include <vector>
 
+#include "common/status.h"
 #include "crypto/keys.h"
 #include "crypto/sealer.h"
 #include "engine/store_reader.h"
 #include "engine/types.h"
-#include "common/status.h"
 
 namespace tidings::engine {
 

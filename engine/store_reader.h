@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/types.h"
 #include "common/status.h"
+#include "engine/types.h"
 
 namespace tidings::engine {
 

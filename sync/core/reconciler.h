@@ -210,6 +210,7 @@ class Reconciler {
   std::set<std::string> push_behind_;                 // push stopped at its bound
   std::unique_ptr<e2e::Session> session_;
   bool published_ = false;  // this device's record is in the backend's directory
+  std::map<std::string, std::string> saved_state_;  // sync-state key -> digest last written
 };
 
 // ---- For the CLI and embedders: persisted status, no running sync needed ----

@@ -4,6 +4,7 @@
 // reconciler.cc does for plaintext operations).
 #include <algorithm>
 
+#include "crypto/hash.h"
 #include "crypto/secret_key.h"
 #include "sync/core/reconciler.h"
 
@@ -85,7 +86,18 @@ void Reconciler::NoteLog(ConversationStatus& st, const e2e::LogState& log) {
 
 tidings::Status Reconciler::SaveLog(e2e::LogState& log) {
   auto writes = session_->StateWrites(log);
-  tidings::Status st = store_->PutSyncStates(writes);
+  // A poll that changed nothing writes nothing (a durable write per poll per
+  // conversation would cost more than the poll).
+  std::erase_if(writes, [this](engine::SyncStateWrite& w) {
+    const std::string digest = crypto::Sha256Hex(w.value);
+    const bool unchanged = saved_state_[w.key] == digest;
+    if (unchanged) crypto::Wipe(&w.value);
+    return unchanged;
+  });
+  tidings::Status st = writes.empty() ? tidings::Status::Ok() : store_->PutSyncStates(writes);
+  if (st.ok()) {
+    for (const auto& w : writes) saved_state_[w.key] = crypto::Sha256Hex(w.value);
+  }
   WipeWrites(&writes);
   return st;
 }
@@ -114,8 +126,8 @@ tidings::Status Reconciler::PushSealed(ConversationStatus& st) {
   TIDINGS_ASSIGN_OR_RETURN(e2e::LogState * log, session_->LogForConversation(conv));
   NoteLog(st, *log);
   if (!log->refused.empty()) {
-    return ParkConversation(st, PermissionDenied("refusing the conversation's server log: " +
-                                                 log->refused));
+    return ParkConversation(
+        st, PermissionDenied("refusing the conversation's server log: " + log->refused));
   }
   const int64_t now = clock_();
   bool read_full = false;
@@ -134,6 +146,28 @@ tidings::Status Reconciler::PushSealed(ConversationStatus& st) {
     if (ShouldStop()) return Cancelled("sync stopped");
     if (!published.ok()) return Failed(st, published);
     published_ = true;
+  }
+  // The conversation's other logs (made apart by another device) take no
+  // operations, but their keys must still reach every member's devices.
+  TIDINGS_ASSIGN_OR_RETURN(auto others, session_->BoundLogs(conv));
+  for (const auto& id : others) {
+    if (id == log->log_id) continue;
+    TIDINGS_ASSIGN_OR_RETURN(e2e::LogState * other, session_->LogById(id));
+    if (!other->refused.empty()) continue;
+    TIDINGS_ASSIGN_OR_RETURN(auto frames,
+                             session_->ControlFrames(*other, *conversation, Fetcher()));
+    TIDINGS_RETURN_IF_ERROR(SaveLog(*other));
+    if (frames.empty()) continue;
+    auto acks = backend_->PushFrames(other->log_id, frames);
+    if (ShouldStop()) return Cancelled("sync stopped");
+    if (!acks.ok() || acks->size() != frames.size()) {
+      return Failed(
+          st, acks.ok() ? Internal("backend returned a wrong number of acks") : acks.status());
+    }
+    for (size_t i = 0; i < frames.size(); ++i) {
+      if ((*acks)[i].status.ok()) session_->ControlAcked(*other, frames[i]);
+    }
+    TIDINGS_RETURN_IF_ERROR(SaveLog(*other));
   }
   TIDINGS_ASSIGN_OR_RETURN(auto control, session_->ControlFrames(*log, *conversation, Fetcher()));
   // A new epoch's key is durable before anything sealed under it leaves.
@@ -235,6 +269,9 @@ tidings::Status Reconciler::CommitPage(e2e::LogState& log, const e2e::OpenResult
       result = store_->PutSyncStates(writes);
     }
   }
+  if (result.ok()) {
+    for (const auto& w : writes) saved_state_[w.key] = crypto::Sha256Hex(w.value);
+  }
   WipeWrites(&writes);
   TIDINGS_RETURN_IF_ERROR(result);
   if (log.bound() && opened.conversation_info) {
@@ -267,20 +304,31 @@ tidings::Status Reconciler::PullLog(e2e::LogState& log, ConversationStatus* st) 
 
 tidings::Status Reconciler::PullSealed(ConversationStatus& st) {
   behind_.erase(st.conversation_id);
-  TIDINGS_ASSIGN_OR_RETURN(e2e::LogState * log, session_->LogForConversation(st.conversation_id));
-  if (!log->refused.empty()) {
-    NoteLog(st, *log);
-    return ParkConversation(st, PermissionDenied("refusing the conversation's server log: " +
-                                                 log->refused));
-  }
+  TIDINGS_ASSIGN_OR_RETURN(e2e::LogState * primary,
+                           session_->LogForConversation(st.conversation_id));
+  TIDINGS_ASSIGN_OR_RETURN(auto ids, session_->BoundLogs(st.conversation_id));
+  if (ids.empty()) ids.push_back(primary->log_id);
   const int64_t activity_before = st.last_activity_ms;
-  tidings::Status pulled = PullLog(*log, &st);
-  NoteLog(st, *log);
-  if (!pulled.ok()) {
-    if (pulled.code() == Code::kCancelled) return pulled;
-    return Failed(st, pulled);
+  uint64_t rejected = 0, pending = 0;
+  for (const auto& id : ids) {
+    TIDINGS_ASSIGN_OR_RETURN(e2e::LogState * log, session_->LogById(id));
+    if (!log->refused.empty()) {
+      NoteLog(st, *log);
+      return ParkConversation(
+          st, PermissionDenied("refusing the conversation's server log: " + log->refused));
+    }
+    tidings::Status pulled = PullLog(*log, &st);
+    NoteLog(st, *log);
+    rejected += log->rejected;
+    pending += log->pending.size();
+    if (!pulled.ok()) {
+      if (pulled.code() == Code::kCancelled) return pulled;
+      return Failed(st, pulled);
+    }
   }
-  st.cursor = log->cursor;
+  st.rejected_frames = rejected;
+  st.pending_frames = pending;
+  st.cursor = primary->cursor;
   return RecordSuccess(st, st.last_activity_ms != activity_before);
 }
 

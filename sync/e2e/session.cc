@@ -138,10 +138,32 @@ Result<std::unique_ptr<Session>> Session::Open(engine::SyncLog* store, SessionOp
 
 // ---- Modes and logs ----
 
-Result<std::pair<Mode, std::string>> Session::GetMode(const std::string& conversation_id) {
-  TIDINGS_ASSIGN_OR_RETURN(std::string log_id,
+Result<std::vector<std::string>> Session::BoundLogs(const std::string& conversation_id) {
+  TIDINGS_ASSIGN_OR_RETURN(std::string v,
                            store_->GetSyncState(BindingKey(options_.backend, conversation_id)));
-  if (!log_id.empty()) return std::pair(Mode::kSealed, log_id);
+  std::vector<std::string> ids;
+  size_t start = 0;
+  while (start < v.size()) {
+    size_t end = v.find('\n', start);
+    if (end == std::string::npos) end = v.size();
+    if (end > start) ids.push_back(v.substr(start, end - start));
+    start = end + 1;
+  }
+  for (const auto& [id, log] : logs_) {
+    if (log->conversation_id == conversation_id &&
+        std::find(ids.begin(), ids.end(), id) == ids.end()) {
+      ids.push_back(id);
+    }
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+Result<std::pair<Mode, std::string>> Session::GetMode(const std::string& conversation_id) {
+  TIDINGS_ASSIGN_OR_RETURN(auto logs, BoundLogs(conversation_id));
+  // Two devices that made the same conversation apart made two logs: every
+  // device pulls both and pushes to the smallest id, so they meet there.
+  if (!logs.empty()) return std::pair(Mode::kSealed, logs.front());
   TIDINGS_ASSIGN_OR_RETURN(std::string v, store_->GetSyncState(ModeKey(conversation_id)));
   if (v.empty()) return std::pair(Mode::kUnset, std::string());
   if (v == "plain") return std::pair(Mode::kPlain, std::string());
@@ -216,7 +238,10 @@ std::vector<engine::SyncStateWrite> Session::StateWrites(const LogState& log) {
   deferred_.clear();
   writes.push_back({LogStateKey(options_.backend, log.log_id), EncodeLogState(log)});
   if (log.bound()) {
-    writes.push_back({BindingKey(options_.backend, log.conversation_id), log.log_id});
+    auto bound = BoundLogs(log.conversation_id);
+    if (bound.ok()) {
+      writes.push_back({BindingKey(options_.backend, log.conversation_id), Joined(bound.value())});
+    }
     writes.push_back({ModeKey(log.conversation_id), "e2e"});
   }
   auto known = KnownLogs();
@@ -539,12 +564,19 @@ Session::Verdict Session::OpenShare(LogState& log, const sync::Frame& frame,
     return Reject(log, out, "a new epoch started by someone outside the conversation");
   }
   if (!log.bound()) {
-    // First share to this device: the log belongs to this conversation,
-    // unless the conversation already has another sealed log (a squatter's).
-    auto mode = GetMode(s.conversation_id);
-    if (mode.ok() && mode->first == Mode::kSealed && !mode->second.empty() &&
-        mode->second != log.log_id) {
-      return Reject(log, out, "a second sealed log for a conversation that has one");
+    // First share to this device: the log belongs to this conversation. A
+    // conversation this device already has may gain a second log (two
+    // devices made it apart), but only one whose members are the
+    // conversation's: a log made by or with anyone else is a squatter's.
+    auto local = store_->GetConversation(s.conversation_id);
+    if (local.ok() && !local->members.empty()) {
+      std::set<std::string> allowed(local->members.begin(), local->members.end());
+      allowed.insert(options_.user);
+      for (const auto& m : info->members) {
+        if (!allowed.count(m)) {
+          return Reject(log, out, "a log for a known conversation with someone outside it");
+        }
+      }
     }
     Bind(log, s.conversation_id, s.log_secret);
   }

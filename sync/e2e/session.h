@@ -79,7 +79,10 @@ class Session {
   const SessionOptions& options() const { return options_; }
 
   // ---- Conversations and their logs ----
-  // The mode and, when sealed and bound on this backend, the log id.
+  // The sealed logs of a conversation on this backend, smallest id first.
+  Result<std::vector<std::string>> BoundLogs(const std::string& conversation_id);
+  // The mode and, when sealed and bound on this backend, the log it pushes
+  // to (the smallest bound id).
   Result<std::pair<Mode, std::string>> GetMode(const std::string& conversation_id);
   Status SetMode(const std::string& conversation_id, Mode mode);
   // The sealed log of an end-to-end conversation, made with a fresh log
@@ -144,7 +147,7 @@ class Session {
   Directory directory_;
   std::map<std::string, std::unique_ptr<LogState>> logs_;
   std::map<std::string, uint64_t> refreshed_;     // user -> last FetchDevices (ms)
-  std::set<std::string> refreshed_now_;            // fetched during this page or push
+  std::set<std::string> refreshed_now_;           // fetched during this page or push
   std::vector<engine::SyncStateWrite> deferred_;  // written with the next StateWrites
 };
 

@@ -39,7 +39,8 @@ class FrameBackend final : public Backend {
   Result<std::string> EnsureConversation(const engine::Conversation&) override {
     return Unimplemented("plaintext");
   }
-  Result<std::vector<PushAck>> Push(const std::string&, std::span<const engine::Operation>) override {
+  Result<std::vector<PushAck>> Push(const std::string&,
+                                    std::span<const engine::Operation>) override {
     return Unimplemented("plaintext");
   }
   Result<PullPage> Pull(const std::string&, std::string_view, size_t) override {
@@ -78,7 +79,8 @@ class FrameBackend final : public Backend {
     FramePage page;
     const auto& log = server_->logs[log_id];
     size_t from = cursor.empty() ? 0 : std::stoul(std::string(cursor));
-    for (size_t i = from; i < std::min(log.size(), from + limit); ++i) page.frames.push_back(log[i]);
+    for (size_t i = from; i < std::min(log.size(), from + limit); ++i)
+      page.frames.push_back(log[i]);
     page.next_cursor = std::to_string(from + page.frames.size());
     page.has_more = from + page.frames.size() < log.size();
     return page;
@@ -119,7 +121,8 @@ struct Device {
   int64_t now = 1'700'000'000'000;
 
   Device(FrameServer* server, const std::string& user) {
-    store = engine::Store::Open(dir.path(), testing::TestKey(), testing::CreateOptions(user)).value();
+    store =
+        engine::Store::Open(dir.path(), testing::TestKey(), testing::CreateOptions(user)).value();
     backend = std::make_unique<FrameBackend>(server, user);
     reconciler = std::make_unique<Reconciler>(
         &store->sync_log(), backend.get(), SyncConfig{}, [this] { return now += 10; },
@@ -137,7 +140,8 @@ struct Device {
     return out;
   }
   std::string LogId(const std::string& conv) {
-    return store->sync_log().GetSyncState(e2e::BindingKey("frames", conv)).value();
+    std::string ids = store->sync_log().GetSyncState(e2e::BindingKey("frames", conv)).value();
+    return ids.substr(0, ids.find('\n'));
   }
 };
 
@@ -160,14 +164,6 @@ TEST_P(E2eSync, TwoUsersConvergeAndTheServerHoldsNoPlaintext) {
       doctor.store->PutConversation("consult-CANARYCONV", "Title CANARYTITLE", {"patient"}).ok());
   ASSERT_TRUE(doctor.store->Send({"consult-CANARYCONV", "ibuprofen 400 mg CANARYBODY"}).ok());
   SyncAll({&doctor, &patient});
-  for (auto& [id, frames] : server.logs) {
-    for (auto& f : frames) fprintf(stderr, "DBG log %s frame %s sender=%s\n", id.c_str(), f.id.c_str(), f.sender.c_str());
-  }
-  for (auto& [u, recs] : server.directory) fprintf(stderr, "DBG dir %s %zu\n", u.c_str(), recs.size());
-  {
-    auto logs = patient.store->sync_log().GetSyncState(e2e::LogsKey("frames")).value();
-    fprintf(stderr, "DBG patient logs: %s\n", logs.c_str());
-  }
   ASSERT_TRUE(patient.store->Send({"consult-CANARYCONV", "thanks CANARYREPLY"}).ok());
   SyncAll({&doctor, &patient});
 
@@ -180,10 +176,11 @@ TEST_P(E2eSync, TwoUsersConvergeAndTheServerHoldsNoPlaintext) {
 
   const std::string wire = server.AllBytes();
   ASSERT_FALSE(wire.empty());
-  for (std::string marker : {"CANARYUSER", "CANARYCONV", "CANARYTITLE", "CANARYBODY", "CANARYREPLY"}) {
+  for (std::string marker :
+       {"CANARYUSER", "CANARYCONV", "CANARYTITLE", "CANARYBODY", "CANARYREPLY"}) {
     EXPECT_EQ(wire.find(marker), std::string::npos) << marker;
-    EXPECT_EQ(wire.find(crypto::HexEncode(std::span(
-                  reinterpret_cast<const uint8_t*>(marker.data()), marker.size()))),
+    EXPECT_EQ(wire.find(crypto::HexEncode(
+                  std::span(reinterpret_cast<const uint8_t*>(marker.data()), marker.size()))),
               std::string::npos);
   }
   EXPECT_EQ(doctor.reconciler->GetStatus("consult-CANARYCONV").rejected_frames, 0u);
@@ -285,10 +282,44 @@ TEST_P(E2eSync, AnOversizedMessageFailsWithThisConversationsLimit) {
       << outbox->front().last_error;
 }
 
+TEST_P(E2eSync, TwoDevicesThatMadeTheSameConversationApartMeet) {
+  Device doctor(&server, "doctor");
+  Device patient(&server, "patient");
+  ASSERT_TRUE(doctor.store->PutConversation("consult-42", "", {"patient"}).ok());
+  ASSERT_TRUE(patient.store->PutConversation("consult-42", "", {"doctor"}).ok());
+  ASSERT_TRUE(doctor.store->Send({"consult-42", "from the doctor"}).ok());
+  ASSERT_TRUE(patient.store->Send({"consult-42", "from the patient"}).ok());
+  SyncAll({&doctor, &patient}, 4);
+  EXPECT_EQ(server.logs.size(), 2u);
+  ASSERT_TRUE(doctor.store->Send({"consult-42", "later"}).ok());
+  SyncAll({&doctor, &patient}, 3);
+  EXPECT_EQ(doctor.Bodies("consult-42").size(), 3u);
+  EXPECT_EQ(patient.Bodies("consult-42"), doctor.Bodies("consult-42"));
+  EXPECT_EQ(doctor.LogId("consult-42"), patient.LogId("consult-42"));
+}
+
+TEST_P(E2eSync, ALogMadeByAnOutsiderForAKnownConversationIsRefused) {
+  Device doctor(&server, "doctor");
+  Device patient(&server, "patient");
+  Device squatter(&server, "squatter");
+  ASSERT_TRUE(doctor.store->PutConversation("consult-42", "", {"patient"}).ok());
+  ASSERT_TRUE(doctor.store->Send({"consult-42", "private"}).ok());
+  SyncAll({&doctor, &patient});
+  // The squatter makes "consult-42" too, with the doctor and the patient.
+  ASSERT_TRUE(squatter.store->PutConversation("consult-42", "", {"doctor", "patient"}).ok());
+  ASSERT_TRUE(squatter.store->Send({"consult-42", "squatted"}).ok());
+  SyncAll({&squatter, &doctor, &patient, &squatter, &doctor, &patient});
+  ASSERT_TRUE(doctor.store->Send({"consult-42", "still private"}).ok());
+  SyncAll({&doctor, &patient, &squatter});
+  const std::vector<std::string> want = {"private", "still private"};
+  EXPECT_EQ(doctor.Bodies("consult-42"), want);
+  EXPECT_EQ(patient.Bodies("consult-42"), want);
+  // Nothing of the doctor's reached the squatter.
+  for (const auto& body : squatter.Bodies("consult-42")) EXPECT_EQ(body, "squatted");
+}
+
 INSTANTIATE_TEST_SUITE_P(Senders, E2eSync, ::testing::Values(true, false),
-                         [](const auto& p) {
-                           return p.param ? "Authenticated" : "Directory";
-                         });
+                         [](const auto& p) { return p.param ? "Authenticated" : "Directory"; });
 
 }  // namespace
 }  // namespace tidings::sync
