@@ -468,18 +468,11 @@ Result<std::vector<sync::PushAck>> ChimeBackend::Push(const std::string& convers
   if (auto it = refused_.find(conversation_id); it != refused_.end()) return it->second;
   bool guessed = false;
   TIDINGS_ASSIGN_OR_RETURN(std::string arn, ResolveChannel(conversation_id, &guessed));
-  auto refused = [&](const Status& error) {
-    if (refused_.count(conversation_id)) return error;
-    return Status(error.code(),
-                  "Chime refused access to the channel of conversation " + conversation_id +
-                      " (removed from it, or it was deleted): " + std::string(error.message()));
-  };
+  auto refused = [&](const Status& error) { return ChannelRefused(conversation_id, error); };
   // Nothing goes into a channel made or joined by someone outside the
   // conversation.
   if (Status verified = VerifyChannel(conversation_id, arn); !verified.ok()) {
-    const bool unreadable =
-        verified.code() == Code::kPermissionDenied || verified.code() == Code::kNotFound;
-    return unreadable ? refused(verified) : verified;
+    return refused(verified);
   }
   return PushEach(
       ops.size(),
@@ -532,6 +525,16 @@ Result<ChimeBackend::NewMessages> ChimeBackend::ListNewMessages(const std::strin
   return out;
 }
 
+Status ChimeBackend::ChannelRefused(const std::string& conversation_id, const Status& error) const {
+  const bool unreadable =
+      error.code() == Code::kPermissionDenied || error.code() == Code::kNotFound;
+  // A refusal for squatting says so itself.
+  if (!unreadable || refused_.count(conversation_id)) return error;
+  return Status(error.code(),
+                "Chime refused access to the channel of conversation " + conversation_id +
+                    " (removed from it, or it was deleted): " + std::string(error.message()));
+}
+
 Result<sync::PullPage> ChimeBackend::Pull(const std::string& conversation_id,
                                           std::string_view cursor, size_t limit) {
   if (auto it = refused_.find(conversation_id); it != refused_.end()) return it->second;
@@ -546,16 +549,7 @@ Result<sync::PullPage> ChimeBackend::Pull(const std::string& conversation_id,
   }
   Status verified = VerifyChannel(conversation_id, arn);
   auto listed = verified.ok() ? ListNewMessages(arn, cursor, limit) : verified;
-  if (!listed.ok()) {
-    const Status& error = listed.status();
-    if (!refused_.count(conversation_id) &&
-        (error.code() == Code::kPermissionDenied || error.code() == Code::kNotFound)) {
-      return Status(error.code(),
-                    "Chime refused access to the channel of conversation " + conversation_id +
-                        " (removed from it, or it was deleted): " + std::string(error.message()));
-    }
-    return error;
-  }
+  if (!listed.ok()) return ChannelRefused(conversation_id, listed.status());
   // Where this device knows the members, only their messages count.
   auto allowed = allowed_.find(conversation_id);
   for (const ChimeMessage& m : listed->messages) {

@@ -188,6 +188,9 @@ class ChimeBackend final : public sync::Backend {
   Result<sync::PushAck> SendMessage(const std::string& channel_arn, const std::string& content,
                                     const std::string& metadata, const std::string& content_type,
                                     std::string_view token_of);
+  // A 403/404 on the conversation's channel as the reconciler shows it
+  // (removed from it); other errors as they are.
+  Status ChannelRefused(const std::string& conversation_id, const Status& error) const;
   // Pushes `n` items with `push_one`, one ack each: after a transient
   // failure the rest waits; a channel-wide refusal of the first item fails
   // the call with `refused(error)`.

@@ -62,15 +62,12 @@ Result<std::string> ChimeBackend::EnsureLog(const sync::SealedLog& log) {
     const std::vector<std::string> members(wanted.begin(), wanted.end());
     size_t joined = 0;
     bool made = false;
-    TIDINGS_ASSIGN_OR_RETURN(std::string created,
-                             CreateChannel(kLogChannelPrefix + log.log_id, kLogChannelName,
-                                           kSealedChannelMetadata, members, &joined, &made));
-    (void)created;  // the same ARN: the id is ours to choose
-    ensured =
-        logs_
-            .emplace(log.log_id, std::set<std::string>(members.begin(),
-                                                       members.begin() + static_cast<long>(joined)))
-            .first;
+    // Its ARN is LogChannelArn's: the ChannelId is ours to choose.
+    TIDINGS_RETURN_IF_ERROR(CreateChannel(kLogChannelPrefix + log.log_id, kLogChannelName,
+                                          kSealedChannelMetadata, members, &joined, &made)
+                                .status());
+    std::set<std::string> in_it(members.begin(), members.begin() + static_cast<long>(joined));
+    ensured = logs_.emplace(log.log_id, std::move(in_it)).first;
   }
   // The members it lacks (all of them after a Conflict: an existing member
   // is a Conflict, ignored by AddMember).
