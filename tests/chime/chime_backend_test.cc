@@ -653,5 +653,70 @@ TEST(ChimeBackend, RemovedFromAChannelParksOnlyThatConversation) {
   EXPECT_EQ(f.server->requests.size(), requests);
 }
 
+TEST(ChimeBackend, SealedLogShapesAndMalformedFramesSkipped) {
+  Fixture f;
+  auto b = f.Backend();
+  const std::string log = "e" + std::string(32, '7');
+  EXPECT_EQ(b->EnsureLog({"visit-1", {"alice"}}).status().code(), Code::kInvalidArgument);
+  auto arn = b->EnsureLog({log, {"alice", "bob"}});
+  ASSERT_TRUE(arn.ok()) << arn.status().ToString();
+  const auto create = f.server->requests.back();
+  EXPECT_EQ(Field(create.body, "ChannelId"), "tidings-" + log);
+  EXPECT_EQ(Field(create.body, "Name"), "tidings") << "no title";
+  EXPECT_EQ(Field(create.body, "Metadata"), "{\"tidings\":\"e2e1\"}") << "no conversation id";
+  EXPECT_EQ(Field(create.body, "Privacy"), "PRIVATE");
+  EXPECT_NE(create.body.find("\"MemberArns\":[" + JsonString(kBob) + "]"), std::string::npos);
+  const size_t requests = f.server->requests.size();
+  ASSERT_TRUE(b->EnsureLog({log, {"alice", "bob"}}).ok());
+  EXPECT_EQ(f.server->requests.size(), requests) << "ensured already: no request";
+
+  std::vector<sync::Frame> frames(1);
+  frames[0].id = "k.1.0123abcd";
+  frames[0].bytes = "\xE1\x02 key share";
+  ASSERT_TRUE(b->PushFrames(log, frames).ok());
+  const auto send = f.server->requests.back();
+  const std::string token = Field(send.body, "ClientRequestToken");
+  EXPECT_GE(token.size(), 2u);
+  EXPECT_LE(token.size(), 64u);
+  for (char c : token)
+    EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') << token;
+  EXPECT_EQ(Field(send.body, "Content"), crypto::Base64Encode(frames[0].bytes));
+  EXPECT_EQ(ParseFrameMetadata(Field(send.body, "Metadata")), "k.1.0123abcd");
+
+  // Not frames: bad base64, a redacted frame, a frame id outside the
+  // alphabet, another client's text.
+  f.server->ForeignMessage(*arn, kBob, "!!not base64");
+  f.server->channels[*arn].messages.back().metadata = WriteFrameMetadata("o.1");
+  f.server->ForeignMessage(*arn, kBob, " ");
+  f.server->channels[*arn].messages.back().metadata = WriteFrameMetadata("o.2");
+  f.server->channels[*arn].messages.back().redacted = true;
+  f.server->ForeignMessage(*arn, kBob, "4QE=");
+  f.server->channels[*arn].messages.back().metadata = WriteFrameMetadata("bad id/");
+  f.server->ForeignMessage(*arn, kBob, "hello");
+  auto page = b->PullFrames(log, "", 50);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_EQ(page->frames.size(), 1u);
+  EXPECT_EQ(page->frames[0].bytes, frames[0].bytes);
+  EXPECT_EQ(page->frames[0].sender, "alice");
+  EXPECT_EQ(page->skipped, 4u);
+  EXPECT_EQ(page->log_creator, "alice");
+  EXPECT_EQ(page->log_members, (std::vector<std::string>{"alice", "bob"}));
+  auto next = b->PullFrames(log, page->next_cursor, 50);
+  ASSERT_TRUE(next.ok());
+  EXPECT_TRUE(next->frames.empty());
+  EXPECT_TRUE(next->log_creator.empty()) << "only from the start";
+
+  // Refused before any request: a bad id, an empty or oversized frame.
+  frames[0].id = "has space";
+  EXPECT_EQ((*b->PushFrames(log, frames))[0].status.code(), Code::kInvalidArgument);
+  frames[0].id = "o.3";
+  frames[0].bytes.assign(kMaxFrameBytes + 1, 'x');
+  EXPECT_EQ((*b->PushFrames(log, frames))[0].status.code(), Code::kTooLarge);
+  frames[0].bytes.clear();
+  EXPECT_EQ((*b->PushFrames(log, frames))[0].status.code(), Code::kInvalidArgument);
+  EXPECT_EQ(b->FetchDevices("bob").status().code(), Code::kUnimplemented);
+  EXPECT_TRUE(b->PublishDevice("record").ok());
+}
+
 }  // namespace
 }  // namespace tidings::chime
