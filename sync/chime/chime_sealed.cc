@@ -1,5 +1,6 @@
 // ChimeBackend's sealed logs: an end-to-end encrypted conversation's frames
 // as messages of a channel whose name says nothing (docs/chime.md).
+#include <cctype>
 #include <set>
 
 #include "crypto/hash.h"
