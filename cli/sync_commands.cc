@@ -24,6 +24,15 @@ int CmdStatus(const Globals& g, const std::vector<std::string>& backends) {
                 static_cast<unsigned long long>(outbox->pending),
                 static_cast<unsigned long long>(outbox->failed));
   }
+  // Key changes are never silent: how many, and the newest.
+  auto changes = api::GetKeyEvents(*store);
+  if (!changes.ok()) return Fail(changes.status());
+  if (!g.json && !changes->empty()) {
+    const api::KeyEvent& e = changes->back();
+    std::printf("key changes: %zu, newest %s: %s %s %s. Compare fingerprints: `tidings keys`\n",
+                changes->size(), IsoTime(e.at_ms).c_str(), e.user.c_str(), e.kind_name(),
+                e.device_id.c_str());
+  }
   // Each conversation's mode (end-to-end, pending first sync, plaintext).
   auto convs = store->Conversations(0);
   if (!convs.ok()) return Fail(convs.status());

@@ -98,6 +98,8 @@ class Keys(KeysCase):
         check([(c["change"], c["user"], c["device"]) for c in changes] == [("new-device", "bob", second)],
               f"key changes: {changes}")
         check("key changes" in run(*g, "keys").stdout, "keys lists key changes")
+        status = run(*g, "status").stdout
+        check("key changes: 1" in status and second in status, f"status shows it: {status}")
 
     def test_unknown_device_and_own_device(self):
         run, check, g = self.run_cli, self.check, self.g
