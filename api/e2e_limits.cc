@@ -63,8 +63,8 @@ std::string OnBackend(const std::string& name) {
 
 Status TooLargeFor(size_t limit, const Smallest& on, size_t needs, std::string_view note) {
   return TooLarge("this conversation can carry at most " + std::to_string(limit) +
-                  " bytes per message on " + OnBackend(on.backend) + "; this one needs " +
-                  std::to_string(needs) + std::string(note) +
+                  " bytes per message on " + OnBackend(on.backend) + "; this one is " +
+                  std::to_string(needs) + " bytes" + std::string(note) +
                   ". Shorten it or split it into several messages");
 }
 
@@ -80,7 +80,7 @@ Status CheckSealed(const Smallest& frame, const engine::Operation& shape, size_t
   if (frame.bytes == 0) return Status::Ok();
   const size_t limit = e2e::MaxSealedBody(frame.bytes, shape);
   if (body <= limit) return Status::Ok();
-  return TooLargeFor(limit, frame, body, " (end-to-end encrypted)");
+  return TooLargeFor(limit, frame, body, " (the conversation is end-to-end encrypted)");
 }
 
 // What the Chime backend writes as a plaintext send's Content: UTF-8 text as

@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cli_e2e_test as base  # noqa: E402
@@ -126,6 +127,43 @@ class Keys(KeysCase):
             holder.stdin.close()
             holder.wait(timeout=30)
             holder.stdout.close()
+
+
+class ThroughDaemon(KeysCase):
+    def test_writes_go_through_the_daemon_that_holds_the_store(self):
+        run, check, g = self.run_cli, self.check, self.g
+        bob = self.helper("pin", "bob")[0]
+        cfg = os.path.join(self.d, "daemon.toml")
+        with open(cfg, "w") as f:
+            f.write(f'[store]\npath = "{self.store}"\nkey_file = "{self.key}"\n'
+                    '[sync]\nbackends = ["dynamodb"]\n'
+                    '[dynamodb]\nendpoint = "http://127.0.0.1:1"\n'  # nothing listens
+                    '[metrics]\nlisten = "127.0.0.1:0"\n')
+        log = open(os.path.join(self.d, "daemon.log"), "w")
+        self.addCleanup(log.close)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
+        daemon = subprocess.Popen([base.TIDINGS, "daemon", "--config", cfg], env={**env, **AWS},
+                                  stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL)
+        try:
+            sock = os.path.join(self.store, "daemon.sock")
+            for _ in range(200):
+                if os.path.exists(sock) or daemon.poll() is not None:
+                    break
+                time.sleep(0.05)
+            check(os.path.exists(sock), "the daemon listens")
+            run(*g, "conversation", "create", "p", "--plaintext", "--member", "alice", "--member", "bob")
+            run(*g, "conversation", "create", "p", expect=base.EXIT_USAGE)
+            check(re.search(r"conversation p\s+plaintext", run(*g, "status").stdout), "created plaintext")
+            run(*g, "keys", "verify", "bob", bob)
+            _, devices, _ = self.keys_json()
+            check([d["trust"] for d in devices if d["device"] == bob] == ["verified"], f"{devices}")
+            run(*g, "keys", "remove", "bob", "0" * 32, expect=base.EXIT_NOT_FOUND)
+            run(*g, "conversation", "upgrade", "p")
+            check(not re.search(r"conversation p\s+plaintext", run(*g, "status").stdout), "upgraded")
+        finally:
+            daemon.terminate()
+            daemon.wait(timeout=30)
+        check(daemon.returncode == 0, f"the daemon stopped cleanly: {daemon.returncode}")
 
 
 class Modes(KeysCase):
