@@ -83,16 +83,35 @@ Status CheckSealed(const Smallest& frame, const engine::Operation& shape, size_t
   return TooLargeFor(limit, frame, body, " (the conversation is end-to-end encrypted)");
 }
 
-// What the Chime backend writes as a plaintext send's Content: UTF-8 text as
-// is (an empty body as one space), anything else base64.
-Status CheckPlainSend(const Smallest& content, std::string_view body) {
+// What the Chime backend writes for a plaintext send: as Content the body,
+// UTF-8 text as is (an empty body as one space), anything else base64; as
+// Metadata Tidings' envelope, with the ids, author, content type and the
+// message's own metadata.
+Status CheckPlainSend(const Smallest& content, const engine::Operation& shape,
+                      std::string_view body) {
   if (content.bytes == 0) return Status::Ok();
   const bool text = chime::IsUtf8(body);
   const size_t needs = text ? std::max<size_t>(body.size(), 1) : (body.size() + 2) / 3 * 4;
-  if (needs <= content.bytes) return Status::Ok();
-  if (text) return TooLargeFor(content.bytes, content, body.size(), "");
-  return TooLargeFor(content.bytes / 4 * 3, content, body.size(),
-                     " (a binary body travels base64-encoded)");
+  if (needs > content.bytes) {
+    if (text) return TooLargeFor(content.bytes, content, body.size(), "");
+    return TooLargeFor(content.bytes / 4 * 3, content, body.size(),
+                       " (a binary body travels base64-encoded)");
+  }
+  if (content.backend != "chime") return Status::Ok();
+  chime::Envelope e;
+  e.kind = "send";
+  e.op_id = e.message_id = shape.message_id;
+  e.author = shape.author;
+  e.content_type = shape.content_type;
+  e.encoding = body.empty() ? "empty" : text ? "" : "b64";
+  e.metadata = shape.metadata;
+  const size_t metadata = chime::WriteEnvelope(e, /*with_payload=*/false).size();
+  if (metadata <= chime::kMaxMetadataBytes) return Status::Ok();
+  return TooLarge("this conversation's messages carry at most " +
+                  std::to_string(chime::kMaxMetadataBytes) +
+                  " bytes of metadata on Chime, with the message's ids, author and content "
+                  "type; this one's is " +
+                  std::to_string(metadata) + " bytes. Shorten the message metadata");
 }
 
 // A plaintext edit travels as Tidings' JSON envelope in the Content, its
@@ -158,9 +177,6 @@ Status CheckSend(engine::Store& store, const engine::SendRequest& request) {
   if (text.empty()) return Status::Ok();  // never synced: nothing to check against
   const auto all = ParseLimits(text);
   TIDINGS_ASSIGN_OR_RETURN(bool plain, IsPlaintext(store, request.conversation_id));
-  if (plain) {
-    return CheckPlainSend(SmallestOf(all, &BackendLimits::plain_content_bytes), request.body);
-  }
   engine::Operation shape;
   shape.kind = engine::OpKind::kSend;
   shape.message_id = request.message_id.empty() ? kIdShape : request.message_id;
@@ -169,6 +185,10 @@ Status CheckSend(engine::Store& store, const engine::SendRequest& request) {
   shape.author = store.user_id();
   shape.content_type = request.content_type;
   shape.metadata = request.metadata;
+  if (plain) {
+    return CheckPlainSend(SmallestOf(all, &BackendLimits::plain_content_bytes), shape,
+                          request.body);
+  }
   return CheckSealed(SmallestOf(all, &BackendLimits::sealed_frame_bytes), shape,
                      request.body.size());
 }

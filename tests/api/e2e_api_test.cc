@@ -355,6 +355,22 @@ TEST_F(E2eApiTest, APlaintextSendIsCheckedAgainstChimeContentAtTheExactLimit) {
   EXPECT_EQ(LimitIn(e), 3'072u);
   EXPECT_EQ(Send("interop", binary.substr(1), &e, nullptr, "application/octet-stream"), TIDINGS_OK)
       << e.message;
+  // Chime's 1024 bytes of message metadata hold Tidings' envelope too: 1000
+  // bytes of the message's own metadata pass the store's limit, not Chime's.
+  const std::string value(990, 'v');
+  const tidings_pair pair{"k", value.c_str()};
+  const tidings_pair* pairs[] = {&pair};
+  tidings_send_request r;
+  tidings_send_request_init(&r);
+  r.conversation_id = "interop";
+  r.body = "hi";
+  r.body_size = 2;
+  r.metadata = pairs;
+  r.metadata_count = 1;
+  EXPECT_EQ(tidings_store_send(store_, &r, nullptr, &e), TIDINGS_TOO_LARGE);
+  EXPECT_NE(std::strstr(e.message, "1024 bytes of metadata on Chime"), nullptr) << e.message;
+  r.conversation_id = "secret";  // sealed: the metadata is inside the frame's limit
+  EXPECT_EQ(tidings_store_send(store_, &r, nullptr, &e), TIDINGS_OK) << e.message;
   // An edit travels in Tidings' JSON envelope: less room.
   const std::string id = m->id;
   tidings_message_free(m);
