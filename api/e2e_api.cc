@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "api/e2e_mode.h"
 #include "api/internal.h"
 #include "common/clock.h"
 #include "crypto/secret_key.h"
-#include "sync/core/reconciler.h"
 #include "sync/e2e/directory.h"
 #include "sync/e2e/log_state.h"
 #include "sync/e2e/session.h"
@@ -165,17 +165,16 @@ Status KeyEvents(engine::Store& s, uint64_t after, tidings_key_event_list** out)
   return Status::Ok();
 }
 
-// "plain", or "e2e" and bound to a sealed log on a backend: the mode as
-// sync will use it. Anything else is end-to-end once it first syncs.
-Result<tidings_conversation_mode> Mode(engine::Store& s, const std::string& id) {
+Result<tidings_conversation_mode> ApiMode(engine::Store& s, const std::string& id) {
   TIDINGS_RETURN_IF_ERROR(s.GetConversation(id).status());
-  TIDINGS_ASSIGN_OR_RETURN(std::string mode, s.sync_log().GetSyncState(e2e::ModeKey(id)));
-  if (mode == "plain") return TIDINGS_MODE_PLAINTEXT;
-  if (mode != "e2e") return TIDINGS_MODE_END_TO_END_PENDING;
-  TIDINGS_ASSIGN_OR_RETURN(auto backends, sync::SyncedBackends(s.sync_log()));
-  for (const auto& b : backends) {
-    TIDINGS_ASSIGN_OR_RETURN(std::string log, s.sync_log().GetSyncState(e2e::BindingKey(b, id)));
-    if (!log.empty()) return TIDINGS_MODE_END_TO_END;
+  TIDINGS_ASSIGN_OR_RETURN(Mode mode, ModeOf(s, id));
+  switch (mode) {
+    case Mode::kEndToEnd:
+      return TIDINGS_MODE_END_TO_END;
+    case Mode::kPlaintext:
+      return TIDINGS_MODE_PLAINTEXT;
+    case Mode::kEndToEndPending:
+      break;
   }
   return TIDINGS_MODE_END_TO_END_PENDING;
 }
@@ -197,10 +196,12 @@ Status CreateConversation(engine::Store& s, const std::string& id, const std::st
   return st;
 }
 
+// Decided end-to-end, so sync seals it from now on: also a conversation
+// whose plaintext history would otherwise keep it plaintext.
 Status Upgrade(engine::Store& s, const std::string& id) {
   TIDINGS_RETURN_IF_ERROR(s.GetConversation(id).status());
   TIDINGS_ASSIGN_OR_RETURN(std::string mode, s.sync_log().GetSyncState(e2e::ModeKey(id)));
-  if (mode != "plain") return Status::Ok();  // end-to-end already
+  if (mode == "e2e") return Status::Ok();
   return s.sync_log().PutSyncState(e2e::ModeKey(id), "e2e");
 }
 
@@ -334,7 +335,7 @@ tidings_code tidings_store_conversation_mode(tidings_store* store, const char* i
   return Guard(error, store, [&](engine::Store& s) -> Status {
     TIDINGS_RETURN_IF_ERROR(tidings::capi::RequireId(id));
     if (out == nullptr) return tidings::InvalidArgument("no place for the mode (NULL)");
-    TIDINGS_ASSIGN_OR_RETURN(*out, tidings::capi::Mode(s, id));
+    TIDINGS_ASSIGN_OR_RETURN(*out, tidings::capi::ApiMode(s, id));
     return Status::Ok();
   });
 }

@@ -4,10 +4,10 @@
 #include <charconv>
 #include <vector>
 
+#include "api/e2e_mode.h"
 #include "crypto/hash.h"
 #include "sync/chime/chime_backend.h"
 #include "sync/chime/chime_json.h"
-#include "sync/e2e/log_state.h"
 #include "sync/e2e/session.h"
 
 namespace tidings::capi {
@@ -69,9 +69,8 @@ Status TooLargeFor(size_t limit, const Smallest& on, size_t needs, std::string_v
 }
 
 Result<bool> IsPlaintext(engine::Store& store, const std::string& conversation_id) {
-  TIDINGS_ASSIGN_OR_RETURN(std::string mode,
-                           store.sync_log().GetSyncState(e2e::ModeKey(conversation_id)));
-  return mode == "plain";
+  TIDINGS_ASSIGN_OR_RETURN(Mode mode, ModeOf(store, conversation_id));
+  return mode == Mode::kPlaintext;
 }
 
 // The end-to-end limit: the body of an operation shaped like `shape` must

@@ -455,7 +455,9 @@ typedef enum tidings_conversation_mode {
   TIDINGS_MODE_END_TO_END_PENDING = 0,
   TIDINGS_MODE_END_TO_END = 1, /* sealed: servers hold only ciphertext */
   TIDINGS_MODE_PLAINTEXT = 2   /* readable on the servers, for interop with
-                                  Chime clients that are not Tidings */
+                                  Chime clients that are not Tidings; also a
+                                  conversation synced in plaintext before it
+                                  had a mode, until it is upgraded */
 } tidings_conversation_mode;
 
 /* "end-to-end (pending first sync)", "end-to-end", "plaintext"; "unknown"
@@ -480,7 +482,8 @@ TIDINGS_EXPORT tidings_code tidings_store_create_conversation(tidings_store* sto
                                                               size_t member_count, bool plaintext,
                                                               tidings_error* error);
 
-/* Upgrades a plaintext conversation to end-to-end: from its next sync on its
+/* Upgrades a plaintext conversation (made so, or synced in plaintext before
+ * it had a mode) to end-to-end: from its next sync on its
  * operations go to a new sealed log (the old plaintext log is still pulled
  * for history). An end-to-end conversation is left as it is (OK); there is
  * no way back to plaintext. Errors: NOT_FOUND, FAILED_PRECONDITION

@@ -56,9 +56,9 @@ class E2eApiTest : public ::testing::Test {
     ASSERT_EQ(tidings_store_open(path_.c_str(), &key, &o, &store_, &e), TIDINGS_OK) << e.message;
   }
 
-  // Pins a new device of `user` in the closed store, as a sync round that
-  // met it would; returns its device id.
-  std::string PinDevice(const std::string& user) {
+  // Runs `f` on the closed store's sync state, as a sync round would write.
+  template <typename F>
+  void AsSync(F&& f) {
     tidings_store_close(store_);
     store_ = nullptr;
     auto key = tidings::crypto::SecretKey::FromBytes(std::span<const uint8_t>(kKey));
@@ -67,14 +67,22 @@ class E2eApiTest : public ::testing::Test {
     auto store = tidings::engine::Store::Open(
         path_, tidings::crypto::KeySource::Raw(std::move(key).value()), o);
     EXPECT_TRUE(store.ok()) << store.status().message();
-    auto device = tidings::e2e::DeviceKeys::Generate(user, 1'000);
-    EXPECT_TRUE(device.ok());
-    tidings::e2e::Directory dir(&(*store)->sync_log());
-    std::vector<tidings::engine::SyncStateWrite> writes;
-    EXPECT_TRUE(dir.Pin(device->record(), 2'000, &writes).ok());
-    EXPECT_TRUE((*store)->sync_log().PutSyncStates(writes).ok());
+    f((*store)->sync_log());
     store->reset();
     Reopen();
+  }
+
+  // Pins a new device of `user`, as a sync round that met it would; returns
+  // its device id.
+  std::string PinDevice(const std::string& user) {
+    auto device = tidings::e2e::DeviceKeys::Generate(user, 1'000);
+    EXPECT_TRUE(device.ok());
+    AsSync([&](tidings::engine::SyncLog& log) {
+      tidings::e2e::Directory dir(&log);
+      std::vector<tidings::engine::SyncStateWrite> writes;
+      EXPECT_TRUE(dir.Pin(device->record(), 2'000, &writes).ok());
+      EXPECT_TRUE(log.PutSyncStates(writes).ok());
+    });
     return device->device_id();
   }
 
@@ -295,6 +303,27 @@ TEST_F(E2eApiTest, ConversationModesCreateUpgradeAndRead) {
   ASSERT_EQ(tidings_store_get_conversation(store_, "interop", &c, &e), TIDINGS_OK);
   EXPECT_EQ(c->member_count, 2u);
   tidings_conversation_free(c);
+}
+
+TEST_F(E2eApiTest, AConversationWithPlaintextHistoryStaysPlaintextUntilUpgraded) {
+  // Synced before modes existed: a Chime channel, no mode recorded. Sync
+  // keeps it plaintext (its history is there), and so do the read and the
+  // limits.
+  Create("old", false);
+  EXPECT_EQ(ModeOf("old"), TIDINGS_MODE_END_TO_END_PENDING);
+  AsSync([](tidings::engine::SyncLog& log) {
+    EXPECT_TRUE(log.SetConversationRemoteId("old", "chime", "arn:channel").ok());
+  });
+  EXPECT_EQ(ModeOf("old"), TIDINGS_MODE_PLAINTEXT);
+  SyncWithChime();
+  tidings_error e{};
+  EXPECT_EQ(Send("old", std::string(4'096, 'x'), &e), TIDINGS_OK) << e.message;
+  tidings_code code = Send("old", std::string(4'097, 'x'), &e);
+  EXPECT_EQ(code, TIDINGS_TOO_LARGE);
+  EXPECT_EQ(LimitIn(e), 4'096u);
+  ASSERT_EQ(tidings_store_upgrade_conversation(store_, "old", &e), TIDINGS_OK) << e.message;
+  EXPECT_EQ(ModeOf("old"), TIDINGS_MODE_END_TO_END_PENDING);
+  EXPECT_EQ(Send("old", std::string(4'096, 'x'), &e), TIDINGS_TOO_LARGE);  // sealed now
 }
 
 TEST_F(E2eApiTest, WithoutAChimeHandleALargeMessageIsAccepted) {
