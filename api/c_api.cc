@@ -11,12 +11,13 @@
 #include <string>
 #include <vector>
 
+#include "api/e2e_limits.h"
 #include "api/internal.h"
+#include "common/status.h"
 #include "crypto/hash.h"
 #include "crypto/keys.h"
 #include "engine/store.h"
 #include "sync/core/reconciler.h"
-#include "common/status.h"
 #include "tidings/tidings.h"
 
 #ifndef TIDINGS_VERSION_STRING
@@ -425,6 +426,7 @@ tidings_code tidings_store_open(const char* path, const tidings_key_source* key,
     }
     TIDINGS_ASSIGN_OR_RETURN(auto source, tidings::capi::KeyFrom(key));
     TIDINGS_ASSIGN_OR_RETURN(auto store, engine::Store::Open(path, std::move(source), o));
+    if (!o.read_only) TIDINGS_RETURN_IF_ERROR(tidings::capi::EnsureDeviceKeys(*store));
     auto handle = std::make_unique<tidings_store>();
     handle->store = std::move(store);
     *out = handle.release();
@@ -498,6 +500,7 @@ tidings_code tidings_store_send(tidings_store* store, const tidings_send_request
       }
     }
     if (req.message_id != nullptr) r.message_id = req.message_id;
+    TIDINGS_RETURN_IF_ERROR(tidings::capi::CheckSend(s, r));
     TIDINGS_ASSIGN_OR_RETURN(engine::Message m, s.Send(r));
     if (out != nullptr) *out = tidings::capi::NewMessage(std::move(m));
     return Status::Ok();
@@ -513,6 +516,7 @@ tidings_code tidings_store_edit(tidings_store* store, const char* message_id, co
       return tidings::InvalidArgument("body is NULL but body_size is not 0");
     }
     std::string_view b = body_size == 0 ? std::string_view() : std::string_view(body, body_size);
+    TIDINGS_RETURN_IF_ERROR(tidings::capi::CheckEdit(s, message_id, b));
     TIDINGS_ASSIGN_OR_RETURN(engine::Message m, s.Edit(message_id, b));
     if (out != nullptr) *out = tidings::capi::NewMessage(std::move(m));
     return Status::Ok();

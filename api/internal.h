@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "api/struct_size.h"
-#include "engine/store.h"
 #include "common/status.h"
+#include "engine/store.h"
 #include "tidings/tidings.h"
 
 namespace tidings::capi {
@@ -47,6 +47,10 @@ void SetError(tidings_error* error, tidings_code code, const std::string& messag
 tidings_code ToCode(const Status& s, tidings_error* error);
 
 engine::Store* EngineOf(tidings_store* store);
+
+// This device's end-to-end keys, made and saved if the store has none: a
+// writable open calls it, so `tidings init` makes them (api/e2e_api.cc).
+Status EnsureDeviceKeys(engine::Store& store);
 
 // Runs `f` (returning Status) so that nothing escapes into C: any exception
 // becomes RESOURCE_EXHAUSTED (out of memory) or INTERNAL. The exception's text

@@ -351,6 +351,11 @@ tidings_code tidings_sync_set_listener(tidings_sync* sync, tidings_sync_event_fn
   return GuardSync(error, sync, [&](SyncHandle& h) { return h.SetListener(callback, context); });
 }
 
+tidings_code tidings_sync_set_key_listener(tidings_sync* sync, tidings_key_event_fn callback,
+                                           void* context, tidings_error* error) {
+  return GuardSync(error, sync, [&](SyncHandle& h) { return h.SetKeyListener(callback, context); });
+}
+
 tidings_code tidings_sync_get_status(tidings_sync* sync, tidings_sync_status_list** out,
                                      tidings_error* error) {
   if (out != nullptr) *out = nullptr;

@@ -1,9 +1,16 @@
 #include "api/sync_handle.h"
 
+#include <charconv>
 #include <future>
+
+#include "api/e2e_limits.h"
+#include "sync/e2e/directory.h"
 
 namespace tidings::capi {
 namespace {
+
+// The seq of the last key-change event a key listener was handed.
+constexpr std::string_view kKeyEventsDeliveredKey = "e2e/events-delivered";
 
 tidings_sync_event Event(tidings_sync_event_kind kind, const std::string& backend) {
   tidings_sync_event e{};
@@ -43,6 +50,7 @@ Status SyncHandle::Build(Slot& slot, bool first) {
   const std::string* name = &slot.name;
   TIDINGS_RETURN_IF_ERROR(built->SetListener([this, name, first](const sync::SyncEvent& e) {
     using K = sync::SyncEvent::Kind;
+    if (e.kind == K::kStatusChanged) DeliverKeyEvents();  // a round moved on
     if (e.kind == K::kAuthError || e.kind == K::kStoreError) {
       tidings_sync_event out = Event(TIDINGS_SYNC_STOPPED, *name);
       std::string message = e.error.message();
@@ -80,6 +88,7 @@ Status SyncHandle::Add(const std::string& name, BackendFactory make) {
   slot->name = name;
   slot->make = std::move(make);
   TIDINGS_RETURN_IF_ERROR(Build(*slot, slots_.empty()));
+  TIDINGS_RETURN_IF_ERROR(RecordLimits(*store_, name, LimitsOf(name, *slot->backend)));
   slots_.push_back(std::move(slot));
   return Status::Ok();
 }
@@ -90,6 +99,38 @@ Status SyncHandle::SetListener(tidings_sync_event_fn callback, void* context) {
   listener_ = callback;
   listener_context_ = context;
   return Status::Ok();
+}
+
+Status SyncHandle::SetKeyListener(tidings_key_event_fn callback, void* context) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (started_) {
+    return FailedPrecondition("the sync handle is started: set the key listener before");
+  }
+  std::lock_guard<std::mutex> key_lock(key_mu_);
+  key_listener_ = callback;
+  key_listener_context_ = context;
+  return Status::Ok();
+}
+
+void SyncHandle::DeliverKeyEvents() {
+  std::lock_guard<std::mutex> lock(key_mu_);
+  if (key_listener_ == nullptr) return;
+  auto delivered_text = store_->GetSyncState(kKeyEventsDeliveredKey);
+  if (!delivered_text.ok()) return;  // tried again after the next round
+  uint64_t delivered = 0;
+  std::from_chars(delivered_text->data(), delivered_text->data() + delivered_text->size(),
+                  delivered);
+  e2e::Directory directory(store_);
+  auto events = directory.EventsAfter(delivered);
+  if (!events.ok() || events->empty()) return;
+  for (const auto& e : *events) {
+    const tidings_key_event out{e.seq, static_cast<tidings_key_event_kind>(e.kind), e.user.c_str(),
+                                e.device_id.c_str(), e.at_ms};
+    key_listener_(key_listener_context_, &out);
+    delivered = e.seq;
+  }
+  // If this write fails the events come again: repeated, never dropped.
+  (void)store_->PutSyncState(kKeyEventsDeliveredKey, std::to_string(delivered));
 }
 
 Status SyncHandle::BeforeSyncing() {
@@ -108,6 +149,7 @@ Status SyncHandle::Once() {
     if (s->cancelled) TIDINGS_RETURN_IF_ERROR(Build(*s, s == slots_.front()));
     TIDINGS_RETURN_IF_ERROR(s->engine->SyncOnce());
   }
+  DeliverKeyEvents();
   return Status::Ok();
 }
 

@@ -2,8 +2,9 @@
 // SyncEngine per backend (the daemon's ["chime", "dynamodb"] fan-out, or one
 // backend for an app). It adds to the engines what a long-running process
 // needs from them together: start and stop in parallel with a grace period,
-// restarting one backend, request counters per backend, and one listener
-// that reports each message event once.
+// restarting one backend, request counters per backend, one listener that
+// reports each message event once, the limits of its backends recorded in
+// the store (api/e2e_limits.h) and the key-change listener.
 //
 // Thread safety: every method may be called from any thread; mu_ serialises
 // them (a SyncOnce round holds it). The listener runs on engine threads and
@@ -55,6 +56,7 @@ class SyncHandle {
   // Builds the backend at once, so a bad configuration fails here.
   Status Add(const std::string& name, BackendFactory make);
   Status SetListener(tidings_sync_event_fn callback, void* context);
+  Status SetKeyListener(tidings_key_event_fn callback, void* context);
 
   Status Once();
   Status Start();
@@ -86,12 +88,20 @@ class SyncHandle {
   Status BeforeSyncing();
   void StopLocked();  // REQUIRES: mu_
   void Emit(const tidings_sync_event& event) const;
+  // Hands the key listener every key-change event after the last one
+  // delivered (persisted, so none is dropped across handles or restarts).
+  // Runs on engine threads after their rounds; serialised by key_mu_.
+  void DeliverKeyEvents();
 
   engine::SyncLog* const store_;
   const SyncOptions options_;
   // Set only while stopped, read by engine threads started after.
   tidings_sync_event_fn listener_ = nullptr;
   void* listener_context_ = nullptr;
+
+  tidings_key_event_fn key_listener_ = nullptr;
+  void* key_listener_context_ = nullptr;
+  std::mutex key_mu_;  // one delivery at a time; never held with mu_ wanted
 
   std::mutex mu_;
   std::vector<std::unique_ptr<Slot>> slots_;  // REQUIRES: mu_

@@ -64,6 +64,11 @@ api::Result<api::Store> OpenStore(const Globals& g, Access access);
 // `status`, `sync` and backend commands (cli/sync_commands.cc).
 void AddSyncCommands(CLI::App& app, Globals& g, int& rc);
 
+// `tidings keys` and its subcommands (cli/keys_commands.cc).
+void AddKeysCommands(CLI::App& app, Globals& g, int& rc);
+// `tidings conversation create` and `upgrade`, under `conversation`.
+void AddConversationCommands(CLI::App& conversation, Globals& g, int& rc);
+
 // `tidings daemon` (cli/daemon_commands.cc).
 void AddDaemonCommand(CLI::App& app, Globals& g, int& rc);
 // A write command whose store open failed: if it failed with BUSY because a

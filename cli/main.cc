@@ -234,11 +234,9 @@ int CmdDelete(const Globals& g, const std::string& id) {
 int CmdReact(const Globals& g, const std::string& id, const std::string& reaction, bool remove) {
   auto store = OpenStore(g, Access::kWrite);
   if (!store.ok()) {
-    return ViaDaemonOrFail(g, store.status(),
-                           {{"op", "react"},
-                            {"id", id},
-                            {"reaction", reaction},
-                            {"remove", remove ? "1" : "0"}});
+    return ViaDaemonOrFail(
+        g, store.status(),
+        {{"op", "react"}, {"id", id}, {"reaction", reaction}, {"remove", remove ? "1" : "0"}});
   }
   api::Status s = store->React(id, reaction, !remove);
   return s.ok() ? kExitOk : Fail(s);
@@ -511,12 +509,17 @@ int main(int argc, char** argv) {
 
   std::string title;
   std::vector<std::string> members;
-  auto* conv_cmd =
-      app.add_subcommand("conversation", "create or update a conversation (title, members)");
-  conv_cmd->add_option("id", conv, "conversation id")->required();
+  auto* conv_cmd = app.add_subcommand(
+      "conversation", "create or update a conversation (title, members); create, upgrade");
+  conv_cmd->add_option("id", conv, "conversation id");
   conv_cmd->add_option("--title", title, "title");
   conv_cmd->add_option("--member", members, "member user id (repeat)");
-  conv_cmd->callback([&] { rc = CmdPutConversation(g, conv, title, members); });
+  AddConversationCommands(*conv_cmd, g, rc);
+  conv_cmd->callback([&] {
+    if (!conv_cmd->get_subcommands().empty()) return;
+    rc = conv.empty() ? Fail(Usage("give a conversation id, or `create ID` / `upgrade ID`"))
+                      : CmdPutConversation(g, conv, title, members);
+  });
 
   auto* convs = app.add_subcommand("conversations", "list conversations, most recent first");
   convs->add_option("--limit", limit, "at most this many (0: all)");
@@ -549,6 +552,7 @@ int main(int argc, char** argv) {
   exp->callback([&] { rc = CmdExport(g, output); });
 
   AddSyncCommands(app, g, rc);
+  AddKeysCommands(app, g, rc);
   AddDaemonCommand(app, g, rc);
 
   try {

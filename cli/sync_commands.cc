@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 
 #include "cli/commands.h"
 #include "cli/output.h"
@@ -23,6 +24,25 @@ int CmdStatus(const Globals& g, const std::vector<std::string>& backends) {
                 static_cast<unsigned long long>(outbox->pending),
                 static_cast<unsigned long long>(outbox->failed));
   }
+  // Key changes are never silent: how many, and the newest.
+  auto changes = api::GetKeyEvents(*store);
+  if (!changes.ok()) return Fail(changes.status());
+  if (!g.json && !changes->empty()) {
+    const api::KeyEvent& e = changes->back();
+    std::printf("key changes: %zu, newest %s: %s %s %s. Compare fingerprints: `tidings keys`\n",
+                changes->size(), IsoTime(e.at_ms).c_str(), e.user.c_str(), e.kind_name(),
+                e.device_id.c_str());
+  }
+  // Each conversation's mode (end-to-end, pending first sync, plaintext).
+  auto convs = store->Conversations(0);
+  if (!convs.ok()) return Fail(convs.status());
+  std::map<std::string, std::string> modes;
+  for (const auto& c : *convs) {
+    auto mode = api::GetConversationMode(*store, c.id);
+    if (!mode.ok()) return Fail(mode.status());
+    modes[c.id] = tidings_conversation_mode_name(*mode);
+    if (!g.json) std::printf("conversation %-24s %s\n", c.id.c_str(), modes[c.id].c_str());
+  }
   std::vector<api::SyncStatus> rows;
   for (const auto& backend : backends.empty() ? std::vector<std::string>{""} : backends) {
     auto statuses = api::GetSyncStatus(*store, backend);
@@ -34,12 +54,12 @@ int CmdStatus(const Globals& g, const std::vector<std::string>& backends) {
       std::printf(
           "{\"backend\":%s,\"conversation\":%s,\"cursor\":%s,\"outbox_depth\":%llu,"
           "\"last_success\":%s,\"last_error\":%s,\"next_attempt\":%s,\"failures\":%u,"
-          "\"stopped\":%s}\n",
+          "\"stopped\":%s,\"mode\":%s}\n",
           JsonString(st.backend).c_str(), JsonString(st.conversation_id).c_str(),
           JsonString(st.cursor).c_str(), static_cast<unsigned long long>(st.outbox_depth),
           JsonString(TimeOrEmpty(st.last_success_ms)).c_str(), JsonString(st.last_error).c_str(),
           JsonString(TimeOrEmpty(st.next_attempt_ms)).c_str(), st.consecutive_failures,
-          st.stopped ? "true" : "false");
+          st.stopped ? "true" : "false", JsonString(modes[st.conversation_id]).c_str());
     } else {
       std::string ok = st.last_success_ms ? TimeOrEmpty(st.last_success_ms) : "never";
       // Cursors are opaque and can be long (Chime's carries the ids seen in

@@ -217,6 +217,27 @@ Fields Execute(api::Store& store, const Fields& req, const ExecuteHooks& hooks) 
   if (op == "conversation") {
     return FromApiStatus(store.PutConversation(req.Get("id"), req.Get("title"), req.All("member")));
   }
+  if (op == "conversation-create") {
+    return FromApiStatus(api::CreateConversation(store, req.Get("id"), req.Get("title"),
+                                                 req.All("member"), req.Get("plaintext") == "1"));
+  }
+  if (op == "conversation-upgrade") {
+    api::Status s = api::UpgradeConversation(store, req.Get("id"));
+    if (s.ok() && hooks.poke) hooks.poke();  // its first sealed push, now
+    return FromApiStatus(s);
+  }
+  if (op == "keys-trust") {
+    const std::string trust = req.Get("trust");
+    if (trust != "verified" && trust != "removed" && trust != "unverified") {
+      return ErrorFields(InvalidArgument("trust must be verified, removed or unverified"));
+    }
+    const tidings_trust t = trust == "verified"  ? TIDINGS_TRUST_VERIFIED
+                            : trust == "removed" ? TIDINGS_TRUST_REMOVED
+                                                 : TIDINGS_TRUST_UNVERIFIED;
+    api::Status s = api::SetDeviceTrust(store, req.Get("user"), req.Get("device"), t);
+    if (s.ok() && t == TIDINGS_TRUST_REMOVED && hooks.poke) hooks.poke();  // a new epoch
+    return FromApiStatus(s);
+  }
   if (op == "outbox-retry" || op == "outbox-discard") {
     auto seq = ParseSeq(req.Get("seq"));
     if (!seq.ok()) return ErrorFields(seq.status());

@@ -17,7 +17,8 @@
 // (tidings_store_auth_mac). Neither key nor secret crosses the socket.
 //
 // Then requests and answers, one at a time: {op=send|edit|delete|react|
-// mark-read|conversation|outbox-retry|outbox-discard|poke, ...} ->
+// mark-read|conversation|conversation-create|conversation-upgrade|
+// keys-trust|outbox-retry|outbox-discard|poke, ...} ->
 // {op=ok, ...} after the write is committed, or {op=error, code, message}.
 #pragma once
 

@@ -426,7 +426,9 @@ static inline void tidings_send_request_init(tidings_send_request* request) {
 /* Sends a message; it is pending until a backend acknowledges it. *out
  * (optional: pass NULL if not needed) is the stored message.
  * Errors: INVALID_ARGUMENT (no conversation id), TOO_LARGE (body or
- * metadata over the limits), FAILED_PRECONDITION (read-only), IO_ERROR.
+ * metadata over the limits, or over what this conversation's backends carry
+ * once a sync handle recorded them: the message gives the exact number of
+ * bytes, see tidings_sync.h), FAILED_PRECONDITION (read-only), IO_ERROR.
  * Thread-safe. */
 TIDINGS_EXPORT tidings_code tidings_store_send(tidings_store* store,
                                                const tidings_send_request* request,
@@ -434,7 +436,8 @@ TIDINGS_EXPORT tidings_code tidings_store_send(tidings_store* store,
 
 /* Replaces the body of one of the local user's messages. *out optional.
  * Errors: NOT_FOUND, PERMISSION_DENIED (someone else's message),
- * FAILED_PRECONDITION (deleted, or read-only), TOO_LARGE. Thread-safe. */
+ * FAILED_PRECONDITION (deleted, or read-only), TOO_LARGE (as for a send).
+ * Thread-safe. */
 TIDINGS_EXPORT tidings_code tidings_store_edit(tidings_store* store, const char* message_id,
                                                const char* body, size_t body_size,
                                                tidings_message** out, tidings_error* error);

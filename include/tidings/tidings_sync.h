@@ -321,6 +321,176 @@ TIDINGS_EXPORT tidings_code tidings_store_auth_mac(tidings_store* store, const v
                                                    size_t size, uint8_t* mac, size_t mac_size,
                                                    tidings_error* error);
 
+/* ------------------------------------------------------------------------
+ * End-to-end encryption: device keys, trust, key changes, modes
+ *
+ * Every store is a device with its own signing and box keys, made on its
+ * first writable open and kept in the encrypted store; they never leave it
+ * and no call here returns them. Other users' devices are pinned on first use
+ * (as the backend authenticates them) and listed with a trust state; a new
+ * device of a known user, or a changed key, is a key-change event. Two people
+ * compare fingerprints (30 digits in 6 groups of 5) out of band, then mark
+ * the other's device verified. docs/security.md has the design.
+ * ---------------------------------------------------------------------- */
+
+/* This device. */
+typedef struct tidings_identity {
+  const char* user;
+  const char* device_id;        /* 32 lowercase hex digits */
+  const char* fingerprint;      /* this device's: "12345 67890 ..." */
+  const char* user_fingerprint; /* over the user's pinned devices not removed */
+} tidings_identity;
+
+TIDINGS_EXPORT void tidings_identity_free(tidings_identity* identity);
+
+/* This store's device and fingerprints. Works on a read-only handle.
+ * Errors: NOT_FOUND (a store made by an older version, not yet opened for
+ * writing: open it for writing once), DATA_LOSS. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_identity(tidings_store* store, tidings_identity** out,
+                                                   tidings_error* error);
+
+typedef enum tidings_trust {
+  TIDINGS_TRUST_UNVERIFIED = 0, /* pinned on first use, not compared */
+  TIDINGS_TRUST_VERIFIED = 1,   /* fingerprints compared out of band */
+  TIDINGS_TRUST_REMOVED = 2     /* gets no conversation key from this device
+                                   any more; the next push starts a new epoch
+                                   without it */
+} tidings_trust;
+
+/* "unverified", "verified", "removed"; "unknown" otherwise. Static. */
+TIDINGS_EXPORT const char* tidings_trust_name(tidings_trust trust);
+
+/* A pinned device of a user. */
+typedef struct tidings_device {
+  const char* user;
+  const char* device_id;   /* 32 lowercase hex digits */
+  const char* fingerprint; /* "12345 67890 ..." */
+  tidings_trust trust;
+  uint64_t first_seen_ms; /* Unix ms when this store pinned it */
+  bool this_device;       /* the store's own device */
+} tidings_device;
+
+typedef struct tidings_device_list tidings_device_list; /* opaque */
+
+/* 0 for NULL. Thread-safe. */
+TIDINGS_EXPORT size_t tidings_device_list_count(const tidings_device_list* list);
+/* The device at `index`, NULL past the end (or for a NULL list): by user,
+ * then first seen. Thread-safe. */
+TIDINGS_EXPORT const tidings_device* tidings_device_list_at(const tidings_device_list* list,
+                                                            size_t index);
+TIDINGS_EXPORT void tidings_device_list_free(tidings_device_list* list);
+
+/* The pinned devices of `user`, or with NULL of every user the store knows
+ * (itself, the members of its conversations, users met through sync). An
+ * unknown user has none (an empty list). Works on a read-only handle.
+ * Errors: DATA_LOSS. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_devices(tidings_store* store, const char* user,
+                                                  tidings_device_list** out, tidings_error* error);
+
+/* Sets the trust of `user`'s pinned device `device_id`: VERIFIED after
+ * comparing fingerprints out of band, REMOVED to stop sharing keys with it
+ * (or back to UNVERIFIED). Errors: NOT_FOUND (no such device is pinned for
+ * that user: the message says how to list them), FAILED_PRECONDITION (this
+ * store's own device cannot be removed; read-only), INVALID_ARGUMENT.
+ * Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_set_device_trust(tidings_store* store, const char* user,
+                                                           const char* device_id,
+                                                           tidings_trust trust,
+                                                           tidings_error* error);
+
+typedef enum tidings_key_event_kind {
+  TIDINGS_KEY_EVENT_NEW_DEVICE = 1,  /* a known user has a device not seen before */
+  TIDINGS_KEY_EVENT_KEY_CONFLICT = 2 /* a record contradicts a pinned one (the
+                                        pinned one is kept) */
+} tidings_key_event_kind;
+
+/* "new-device", "key-conflict"; "unknown" otherwise. Static. */
+TIDINGS_EXPORT const char* tidings_key_event_kind_name(tidings_key_event_kind kind);
+
+/* A change in a known user's device keys: show it to the user. */
+typedef struct tidings_key_event {
+  uint64_t seq; /* 1, 2, 3 ... per store */
+  tidings_key_event_kind kind;
+  const char* user;
+  const char* device_id;
+  uint64_t at_ms; /* Unix ms when this store learned it */
+} tidings_key_event;
+
+typedef struct tidings_key_event_list tidings_key_event_list; /* opaque */
+
+/* 0 for NULL. Thread-safe. */
+TIDINGS_EXPORT size_t tidings_key_event_list_count(const tidings_key_event_list* list);
+/* The event at `index`, oldest first; NULL past the end. Thread-safe. */
+TIDINGS_EXPORT const tidings_key_event* tidings_key_event_list_at(
+    const tidings_key_event_list* list, size_t index);
+TIDINGS_EXPORT void tidings_key_event_list_free(tidings_key_event_list* list);
+
+/* The key-change events with seq > `after` (0: all kept; the newest 256 are
+ * kept), oldest first. Works on a read-only handle. Errors: DATA_LOSS.
+ * Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_key_events(tidings_store* store, uint64_t after,
+                                                     tidings_key_event_list** out,
+                                                     tidings_error* error);
+
+/* Called on a sync thread after a round that learned key-change events, once
+ * per event, oldest first; `event` is borrowed for the call only. Keep it
+ * short; it may read the store but must not call tidings_sync_* on this
+ * handle. */
+typedef void (*tidings_key_event_fn)(void* context, const tidings_key_event* event);
+
+/* Sets (or with NULL clears) the handle's key-change listener. No event is
+ * dropped: the store remembers the last seq delivered to a key-change
+ * listener, so events learned while none was set (or by another process)
+ * come at the next round. `context` must stay valid until the handle is
+ * closed or the listener replaced. Errors: FAILED_PRECONDITION (started: set
+ * it before). Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_sync_set_key_listener(tidings_sync* sync,
+                                                          tidings_key_event_fn callback,
+                                                          void* context, tidings_error* error);
+
+/* How a conversation travels. */
+typedef enum tidings_conversation_mode {
+  /* The default for a new conversation: end-to-end encrypted from its first
+   * sync on (nothing of it has left the device yet). */
+  TIDINGS_MODE_END_TO_END_PENDING = 0,
+  TIDINGS_MODE_END_TO_END = 1, /* sealed: servers hold only ciphertext */
+  TIDINGS_MODE_PLAINTEXT = 2   /* readable on the servers, for interop with
+                                  Chime clients that are not Tidings; also a
+                                  conversation synced in plaintext before it
+                                  had a mode, until it is upgraded */
+} tidings_conversation_mode;
+
+/* "end-to-end (pending first sync)", "end-to-end", "plaintext"; "unknown"
+ * otherwise. Static. */
+TIDINGS_EXPORT const char* tidings_conversation_mode_name(tidings_conversation_mode mode);
+
+/* The mode of conversation `id`. Works on a read-only handle. Errors:
+ * NOT_FOUND (no such conversation), DATA_LOSS. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_conversation_mode(tidings_store* store, const char* id,
+                                                            tidings_conversation_mode* out,
+                                                            tidings_error* error);
+
+/* Creates conversation `id` (title and members as
+ * tidings_store_put_conversation): end-to-end by default, or with
+ * `plaintext` true in plaintext mode, explicitly. Errors: ALREADY_EXISTS
+ * (the conversation exists: its mode is kept; upgrade it to change it),
+ * INVALID_ARGUMENT, TOO_LARGE, FAILED_PRECONDITION (read-only).
+ * Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_create_conversation(tidings_store* store, const char* id,
+                                                              const char* title,
+                                                              const char* const* members,
+                                                              size_t member_count, bool plaintext,
+                                                              tidings_error* error);
+
+/* Upgrades a plaintext conversation (made so, or synced in plaintext before
+ * it had a mode) to end-to-end: from its next sync on its
+ * operations go to a new sealed log (the old plaintext log is still pulled
+ * for history). An end-to-end conversation is left as it is (OK); there is
+ * no way back to plaintext. Errors: NOT_FOUND, FAILED_PRECONDITION
+ * (read-only). Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_upgrade_conversation(tidings_store* store, const char* id,
+                                                               tidings_error* error);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

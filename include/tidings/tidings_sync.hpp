@@ -100,6 +100,34 @@ struct SyncBackend {
   std::map<tidings_code, uint64_t> errors;  // failed requests by code
 };
 
+// End-to-end encryption (see tidings_sync.h): no key ever crosses the API,
+// only ids and fingerprints ("12345 67890 ...", 6 groups of 5 digits).
+struct Identity {
+  std::string user;
+  std::string device_id;
+  std::string fingerprint;       // this device's
+  std::string user_fingerprint;  // over the user's devices not removed
+};
+
+struct Device {
+  std::string user;
+  std::string device_id;
+  std::string fingerprint;
+  tidings_trust trust = TIDINGS_TRUST_UNVERIFIED;
+  uint64_t first_seen_ms = 0;
+  bool this_device = false;
+  const char* trust_name() const { return tidings_trust_name(trust); }
+};
+
+struct KeyEvent {
+  uint64_t seq = 0;
+  tidings_key_event_kind kind = TIDINGS_KEY_EVENT_NEW_DEVICE;
+  std::string user;
+  std::string device_id;
+  uint64_t at_ms = 0;
+  const char* kind_name() const { return tidings_key_event_kind_name(kind); }
+};
+
 struct SyncEvent {
   tidings_sync_event_kind kind;
   std::string backend;
@@ -110,6 +138,9 @@ struct SyncEvent {
 };
 
 namespace internal {
+inline KeyEvent KeyEventFrom(const tidings_key_event& e) {
+  return KeyEvent{e.seq, e.kind, e.user, e.device_id, e.at_ms};
+}
 inline std::vector<SyncStatus> SyncStatusesFrom(const tidings_sync_status_list* list) {
   std::vector<SyncStatus> out;
   for (size_t i = 0; i < tidings_sync_status_list_count(list); ++i) {
@@ -132,6 +163,7 @@ class Sync {
     if (this != &o) {
       handle_ = std::move(o.handle_);
       listener_ = std::move(o.listener_);
+      key_listener_ = std::move(o.key_listener_);
     }
     return *this;
   }
@@ -185,6 +217,24 @@ class Sync {
       return tidings_sync_set_listener(h, +trampoline, owned.get(), e);
     });
     if (s.ok()) listener_ = std::move(owned);
+    return s;
+  }
+
+  // Before Start; called on a sync thread once per key-change event, after
+  // the round that learned it (tidings_sync_set_key_listener). Exceptions
+  // it throws are swallowed at the boundary.
+  Status SetKeyListener(std::function<void(const KeyEvent&)> listener) {
+    auto owned = std::make_unique<std::function<void(const KeyEvent&)>>(std::move(listener));
+    auto trampoline = [](void* ctx, const tidings_key_event* ev) {
+      try {
+        (*static_cast<std::function<void(const KeyEvent&)>*>(ctx))(internal::KeyEventFrom(*ev));
+      } catch (...) {
+      }
+    };
+    Status s = Do([&](tidings_sync* h, tidings_error* e) {
+      return tidings_sync_set_key_listener(h, +trampoline, owned.get(), e);
+    });
+    if (s.ok()) key_listener_ = std::move(owned);
     return s;
   }
 
@@ -258,8 +308,9 @@ class Sync {
     return internal::Call([&](tidings_error* e) { return f(handle_.get(), e); });
   }
 
-  // Declared first so the handle (whose threads call it) goes first.
+  // Declared first so the handle (whose threads call them) goes first.
   std::unique_ptr<std::function<void(const SyncEvent&)>> listener_;
+  std::unique_ptr<std::function<void(const KeyEvent&)>> key_listener_;
   internal::Owned<tidings_sync, tidings_sync_close> handle_;
 };
 
@@ -285,6 +336,92 @@ inline Status CreateDynamoDbTable(const DynamoDbConfig& config = {}) {
 
 // OK if the AWS credentials chain has credentials (tidings_aws_credentials_check).
 inline Status CheckAwsCredentials() { return internal::Call(tidings_aws_credentials_check); }
+
+// ---- End-to-end encryption (see tidings_sync.h) ----
+
+// This store's device and fingerprints.
+inline Result<Identity> GetIdentity(Store& store) {
+  tidings_identity* raw = nullptr;
+  Status s = internal::Call(
+      [&](tidings_error* e) { return tidings_store_identity(store.c_handle(), &raw, e); });
+  if (!s.ok()) return s;
+  internal::Owned<tidings_identity, tidings_identity_free> owned(raw);
+  return Identity{raw->user, raw->device_id, raw->fingerprint, raw->user_fingerprint};
+}
+
+// The pinned devices of `user`, or (empty) of every user the store knows.
+inline Result<std::vector<Device>> GetDevices(Store& store, const std::string& user = "") {
+  tidings_device_list* raw = nullptr;
+  Status s = internal::Call([&](tidings_error* e) {
+    return tidings_store_devices(store.c_handle(), user.empty() ? nullptr : user.c_str(), &raw, e);
+  });
+  if (!s.ok()) return s;
+  internal::Owned<tidings_device_list, tidings_device_list_free> owned(raw);
+  std::vector<Device> out;
+  for (size_t i = 0; i < tidings_device_list_count(raw); ++i) {
+    const tidings_device& d = *tidings_device_list_at(raw, i);
+    out.push_back(
+        Device{d.user, d.device_id, d.fingerprint, d.trust, d.first_seen_ms, d.this_device});
+  }
+  return out;
+}
+
+inline Status SetDeviceTrust(Store& store, const std::string& user, const std::string& device_id,
+                             tidings_trust trust) {
+  return internal::Call([&](tidings_error* e) {
+    return tidings_store_set_device_trust(store.c_handle(), user.c_str(), device_id.c_str(), trust,
+                                          e);
+  });
+}
+// After comparing fingerprints out of band.
+inline Status VerifyDevice(Store& store, const std::string& user, const std::string& device_id) {
+  return SetDeviceTrust(store, user, device_id, TIDINGS_TRUST_VERIFIED);
+}
+// It gets no key from this device any more; the next push starts a new epoch.
+inline Status RemoveDevice(Store& store, const std::string& user, const std::string& device_id) {
+  return SetDeviceTrust(store, user, device_id, TIDINGS_TRUST_REMOVED);
+}
+
+// Key-change events with seq > after, oldest first.
+inline Result<std::vector<KeyEvent>> GetKeyEvents(Store& store, uint64_t after = 0) {
+  tidings_key_event_list* raw = nullptr;
+  Status s = internal::Call(
+      [&](tidings_error* e) { return tidings_store_key_events(store.c_handle(), after, &raw, e); });
+  if (!s.ok()) return s;
+  internal::Owned<tidings_key_event_list, tidings_key_event_list_free> owned(raw);
+  std::vector<KeyEvent> out;
+  for (size_t i = 0; i < tidings_key_event_list_count(raw); ++i) {
+    out.push_back(internal::KeyEventFrom(*tidings_key_event_list_at(raw, i)));
+  }
+  return out;
+}
+
+inline Result<tidings_conversation_mode> GetConversationMode(Store& store, const std::string& id) {
+  tidings_conversation_mode mode = TIDINGS_MODE_END_TO_END_PENDING;
+  Status s = internal::Call([&](tidings_error* e) {
+    return tidings_store_conversation_mode(store.c_handle(), id.c_str(), &mode, e);
+  });
+  if (!s.ok()) return s;
+  return mode;
+}
+
+// A new conversation: end-to-end, or with `plaintext` in plaintext mode.
+inline Status CreateConversation(Store& store, const std::string& id, const std::string& title,
+                                 const std::vector<std::string>& members, bool plaintext = false) {
+  std::vector<const char*> m;
+  for (const auto& s : members) m.push_back(s.c_str());
+  return internal::Call([&](tidings_error* e) {
+    return tidings_store_create_conversation(store.c_handle(), id.c_str(), title.c_str(), m.data(),
+                                             m.size(), plaintext, e);
+  });
+}
+
+// A plaintext conversation becomes end-to-end from its next sync on.
+inline Status UpgradeConversation(Store& store, const std::string& id) {
+  return internal::Call([&](tidings_error* e) {
+    return tidings_store_upgrade_conversation(store.c_handle(), id.c_str(), e);
+  });
+}
 
 // Proof of key between local processes (see tidings_sync.h).
 inline Status RotateAuthSecret(Store& store) {

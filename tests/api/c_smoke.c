@@ -1,11 +1,12 @@
 /* Linked against libtidings.so only: proves tidings.h is valid C (and C++:
  * c_smoke_cxx.cc compiles this file as C++), clean under -Wall -Wextra
  * -Werror, and that the exported symbols are all an app needs. It follows
- * the README's C example. Usage: c_smoke DIR */
+ * the README's C example, then reads this device's identity and makes a
+ * plaintext conversation (tidings_sync.h). Usage: c_smoke DIR */
 #include <stdio.h>
 #include <string.h>
 
-#include "tidings/tidings.h"
+#include "tidings/tidings_sync.h"
 
 #define CHECK(cond)                                                                        \
   do {                                                                                     \
@@ -27,6 +28,8 @@ int main(int argc, char** argv) {
   tidings_message_list* page = NULL;
   const tidings_message* item = NULL;
   const char* body = "hello from C";
+  tidings_identity* me = NULL;
+  tidings_conversation_mode mode = TIDINGS_MODE_END_TO_END;
   memset(&err, 0, sizeof err);
   if (argc != 2) return 2;
   snprintf(path, sizeof path, "%s/store", argv[1]);
@@ -58,6 +61,12 @@ int main(int argc, char** argv) {
   tidings_message_list_free(page);
   CHECK(tidings_store_get(store, "missing", &msg, &err) == TIDINGS_NOT_FOUND);
   CHECK(msg == NULL && err.code == TIDINGS_NOT_FOUND);
+  CHECK(tidings_store_identity(store, &me, &err) == TIDINGS_OK);
+  CHECK(strlen(me->device_id) == 32 && strlen(me->fingerprint) == 35); /* 6 groups of 5 */
+  tidings_identity_free(me);
+  CHECK(tidings_store_create_conversation(store, "c-plain", "", NULL, 0, true, &err) == TIDINGS_OK);
+  CHECK(tidings_store_conversation_mode(store, "c-plain", &mode, &err) == TIDINGS_OK);
+  CHECK(mode == TIDINGS_MODE_PLAINTEXT);
   tidings_store_close(store);
   printf("c_smoke: ok (libtidings %s)\n", tidings_version());
   return 0;

@@ -255,6 +255,36 @@ TEST(DaemonProtocol, ExecuteRunsWritesAndDeduplicatesARetriedSend) {
   EXPECT_EQ(st.message(), "too big");
 }
 
+TEST(DaemonProtocol, ExecuteCarriesConversationModesAndDeviceTrust) {
+  apitest::TempDir dir;
+  api::Store s = NewStore(dir / "s");
+  int pokes = 0;
+  ExecuteHooks hooks;
+  hooks.poke = [&] { ++pokes; };
+  EXPECT_EQ(
+      Execute(
+          s,
+          Fields{
+              {"op", "conversation-create"}, {"id", "p"}, {"member", "alice"}, {"plaintext", "1"}},
+          hooks)
+          .Get("op"),
+      "ok");
+  EXPECT_EQ(*api::GetConversationMode(s, "p"), TIDINGS_MODE_PLAINTEXT);
+  EXPECT_EQ(Execute(s, Fields{{"op", "conversation-create"}, {"id", "p"}}, hooks).Get("code"),
+            "ALREADY_EXISTS");
+  EXPECT_EQ(Execute(s, Fields{{"op", "conversation-upgrade"}, {"id", "p"}}, hooks).Get("op"), "ok");
+  EXPECT_EQ(*api::GetConversationMode(s, "p"), TIDINGS_MODE_END_TO_END_PENDING);
+  EXPECT_EQ(pokes, 1);  // the upgrade syncs at once
+  const std::string me = api::GetIdentity(s)->device_id;
+  Fields verify{{"op", "keys-trust"}, {"user", "alice"}, {"device", me}, {"trust", "verified"}};
+  EXPECT_EQ(Execute(s, verify, hooks).Get("op"), "ok");
+  EXPECT_EQ(api::GetDevices(s, "alice")->at(0).trust, TIDINGS_TRUST_VERIFIED);
+  Fields unknown{{"op", "keys-trust"}, {"user", "bob"}, {"device", me}, {"trust", "removed"}};
+  EXPECT_EQ(Execute(s, unknown, hooks).Get("code"), "NOT_FOUND");
+  Fields bad{{"op", "keys-trust"}, {"user", "alice"}, {"device", me}, {"trust", "maybe"}};
+  EXPECT_EQ(Execute(s, bad, hooks).Get("code"), "INVALID_ARGUMENT");
+}
+
 TEST(DaemonMetrics, PageHasEveryBackendsCountersAndLag) {
   MetricsInput in;
   in.started_ms = 1'000'000;
