@@ -298,6 +298,9 @@ tidings::Status Reconciler::PullLog(e2e::LogState& log, ConversationStatus* st) 
       TIDINGS_RETURN_IF_ERROR(CommitPage(log, opened, result->next_cursor, st));
     }
     if (st && !opened.ops.empty()) st->last_activity_ms = clock_();
+    // A device that just announced itself may need keys: push again now
+    // rather than at the next poll.
+    if (st && opened.devices_learned) push_behind_.insert(st->conversation_id);
     if (!result->has_more) return tidings::Status::Ok();
   }
 }

@@ -265,7 +265,9 @@ void Session::Refresh(const std::string& user, const FetchDevices& fetch, bool f
   if (!records.ok()) return;  // a failed fetch leaves the device unknown for now
   for (const auto& bytes : records.value()) {
     auto rec = DecodeDeviceRecord(bytes, user);
-    if (rec.ok()) (void)directory_.Pin(rec.value(), now, writes);
+    if (!rec.ok()) continue;
+    auto pinned = directory_.Pin(rec.value(), now, writes);
+    if (pinned.ok() && pinned.value()) pinned_new_ = true;
   }
 }
 
@@ -491,7 +493,8 @@ void Session::PinAnnouncement(LogState& log, const sync::Frame& frame, const Fet
     Reject(log, out, "an announcement whose signature does not verify");
     return;
   }
-  (void)directory_.Pin(rec.value(), options_.now_ms(), &out->writes);
+  auto pinned = directory_.Pin(rec.value(), options_.now_ms(), &out->writes);
+  if (pinned.ok() && pinned.value()) out->devices_learned = true;
 }
 
 Session::Verdict Session::OpenShare(LogState& log, const sync::Frame& frame,
@@ -677,6 +680,7 @@ Result<OpenResult> Session::OpenPage(LogState& log, const sync::FramePage& page,
                                      const FetchDevices& fetch) {
   OpenResult out;
   refreshed_now_.clear();
+  pinned_new_ = false;
   if (!page.log_creator.empty()) log.log_creator = page.log_creator;
   if (!page.log_members.empty()) log.log_members = page.log_members;
   CheckLogMembers(log);
@@ -707,6 +711,7 @@ Result<OpenResult> Session::OpenPage(LogState& log, const sync::FramePage& page,
     log.dropped_pending += drop;
   }
   log.cursor = page.next_cursor;
+  out.devices_learned = out.devices_learned || pinned_new_;
   return out;
 }
 

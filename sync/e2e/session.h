@@ -66,6 +66,7 @@ struct OpenResult {
   std::vector<engine::SyncStateWrite> writes;  // directory pins and key events
   uint64_t rejected = 0;                       // frames skipped by this call
   bool keys_learned = false;                   // a new epoch key arrived
+  bool devices_learned = false;                // a device was pinned (push again: it may need keys)
   // The current epoch's conversation facts, when this call changed them.
   std::optional<EpochInfo> conversation_info;
 };
@@ -147,6 +148,7 @@ class Session {
   Directory directory_;
   std::map<std::string, std::unique_ptr<LogState>> logs_;
   std::map<std::string, uint64_t> refreshed_;     // user -> last FetchDevices (ms)
+  bool pinned_new_ = false;                       // a Refresh during this page pinned a device
   std::set<std::string> refreshed_now_;           // fetched during this page or push
   std::vector<engine::SyncStateWrite> deferred_;  // written with the next StateWrites
 };

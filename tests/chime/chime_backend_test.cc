@@ -615,8 +615,10 @@ TEST(ChimeBackend, RemovedFromAChannelParksOnlyThatConversation) {
   ASSERT_TRUE(store.ok());
   auto b = f.Backend();
   int64_t now = 1'000;
+  sync::SyncConfig plaintext;  // parking a refused plaintext channel
+  plaintext.end_to_end_default = false;
   sync::Reconciler rec(
-      &(*store)->sync_log(), b.get(), {}, [&] { return now; }, [] { return 0; });
+      &(*store)->sync_log(), b.get(), plaintext, [&] { return now; }, [] { return 0; });
   ASSERT_TRUE((*store)->PutConversation("kept", "Kept", {"alice", "bob"}).ok());
   ASSERT_TRUE((*store)->PutConversation("lost", "Lost", {"alice", "bob"}).ok());
   ASSERT_TRUE((*store)->Send({.conversation_id = "kept", .body = "k1"}).ok());

@@ -23,6 +23,14 @@
 namespace tidings::chime {
 namespace {
 
+// These tests read Tidings' plaintext mapping with boto3 (interop), so their
+// conversations are in plaintext mode; sealed logs have their own tests.
+sync::SyncConfig Plaintext() {
+  sync::SyncConfig c;
+  c.end_to_end_default = false;
+  return c;
+}
+
 using chime_local::testing::EmulatorFaults;
 using chime_local::testing::EmulatorOptions;
 using chime_local::testing::EmulatorProcess;
@@ -103,7 +111,7 @@ TEST_F(Emulator, Boto3AndTidingsReadEachOther) {
   ASSERT_TRUE(mine.ok());
   auto ba = Backend("alice");
   Clock clock;
-  sync::Reconciler ra(&a->sync_log(), ba.get(), {}, std::ref(clock), [] { return 1; });
+  sync::Reconciler ra(&a->sync_log(), ba.get(), Plaintext(), std::ref(clock), [] { return 1; });
   ASSERT_TRUE(ra.SyncAll().ok());
   const std::string arn = ba->DefaultChannelArn("interop");
   // carol uses boto3: she reads the Tidings message and answers.
@@ -130,7 +138,7 @@ TEST_F(Emulator, ThrottlingAndServerErrorsRetryWithoutDuplicates) {
   ASSERT_TRUE(a->PutConversation("faults", "Faults", {"alice"}).ok());
   auto ba = Backend("alice");
   Clock clock;
-  sync::Reconciler ra(&a->sync_log(), ba.get(), {}, std::ref(clock), [] { return 7; });
+  sync::Reconciler ra(&a->sync_log(), ba.get(), Plaintext(), std::ref(clock), [] { return 7; });
   ASSERT_TRUE(ra.SyncAll().ok());  // the channel, without faults
   std::set<std::string> sent;
   for (int i = 0; i < 30; ++i) {
@@ -177,12 +185,12 @@ TEST_F(PersistentEmulator, RestartMidPullResumesFromTheCursor) {
   }
   auto ba = Backend("alice");
   Clock ca, cb;
-  sync::Reconciler ra(&a->sync_log(), ba.get(), {}, std::ref(ca), [] { return 1; });
+  sync::Reconciler ra(&a->sync_log(), ba.get(), Plaintext(), std::ref(ca), [] { return 1; });
   ASSERT_TRUE(ra.SyncAll().ok());
   // bob pulls one page of 20, then the server restarts (state from
   // --data-dir), then he goes on from his persisted cursor - with a new
   // backend, as after his own restart.
-  sync::SyncConfig one_page;
+  sync::SyncConfig one_page = Plaintext();
   one_page.pull_page_size = 20;
   one_page.max_pull_pages_per_round = 1;
   {
@@ -212,8 +220,8 @@ TEST_F(Emulator, RemovalFromAChannelParksItAndOthersContinue) {
   }
   auto ba = Backend("alice"), bb = Backend("bob");
   Clock ca, cb;
-  sync::Reconciler ra(&a->sync_log(), ba.get(), {}, std::ref(ca), [] { return 1; });
-  sync::Reconciler rb(&b->sync_log(), bb.get(), {}, std::ref(cb), [] { return 1; });
+  sync::Reconciler ra(&a->sync_log(), ba.get(), Plaintext(), std::ref(ca), [] { return 1; });
+  sync::Reconciler rb(&b->sync_log(), bb.get(), Plaintext(), std::ref(cb), [] { return 1; });
   ASSERT_TRUE(ra.SyncAll().ok());
   ASSERT_TRUE(rb.SyncAll().ok());
   ASSERT_EQ(b->Page({.conversation_id = "lost"})->size(), 1u);
@@ -419,7 +427,8 @@ TEST_F(Emulator, AChannelMadeBySomeoneOutsideTheConversationIsRefused) {
   ASSERT_NE(made.find(arn), std::string::npos) << made;
 
   Clock clock;
-  sync::Reconciler rd(&doctor->sync_log(), bd.get(), {}, std::ref(clock), [] { return 1; });
+  sync::Reconciler rd(&doctor->sync_log(), bd.get(), Plaintext(), std::ref(clock),
+                      [] { return 1; });
   ASSERT_TRUE(rd.SyncAll().ok());
   auto st = rd.GetStatus("consult-42");
   EXPECT_TRUE(st.stopped);

@@ -60,6 +60,12 @@ class KillDuringSync(tidings_unittest.TestCase):
                 g = ["--store", store, "--key-file", key]
                 subprocess.run([TIDINGS, "--store", store, "init", "--user", "kiosk"], env=env, check=True,
                                capture_output=True)
+                # Plaintext mode: the check below reads every operation on the
+                # server with boto3. The sealed path's crashes are the
+                # simulation's (sync.simulation.*) and e2e_sync_test's.
+                for conv in CONVS:
+                    subprocess.run([TIDINGS, *g, "conversation", "create", conv, "--plaintext"],
+                                   env=env, check=True, capture_output=True)
                 cfg = os.path.join(d, "daemon.toml")
                 with open(cfg, "w") as f:
                     f.write(f"""[store]
