@@ -47,9 +47,9 @@ pids+=($!)
 chime_url=$(wait_for_line "$work/chime.out" "listening on" | awk '{ print $NF }')
 backends=chime
 echo "== local backends on 127.0.0.1: Chime SDK Messaging emulator at $chime_url"
-if command -v moto_server >/dev/null 2>&1; then
+if python3 -c "import moto" >/dev/null 2>&1; then
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  moto_server -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+  python3 tests/common/moto_server.py -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do
     python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null && break

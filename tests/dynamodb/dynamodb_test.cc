@@ -20,7 +20,7 @@ namespace tidings::dynamodb {
 namespace {
 
 testing::MotoServer* moto = nullptr;
-const char* kTable = "tidings-test";
+const char* kTable = "tidings";  // the table the device policy names
 
 class MotoEnvironment : public ::testing::Environment {
  public:
