@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's first command: two devices work offline, then come online and
 # converge through local backends - the Chime SDK Messaging emulator
-# (tidings-chime-local) for delivery and, when moto_server is installed, a
+# (tidings-chime-local) for delivery and, when moto is installed, a
 # local DynamoDB for persistence - each device running `tidings daemon` as a
 # kiosk would. No AWS account needed; everything listens on 127.0.0.1 only and
 # nothing is left running or behind but build/.
@@ -56,10 +56,10 @@ if python3 -c "import moto" >/dev/null 2>&1; then
     sleep 0.1
   done
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
-  echo "   and DynamoDB (moto_server) at $AWS_ENDPOINT_URL_DYNAMODB: $("$bin" dynamodb create-table)"
+  echo "   and DynamoDB (moto, tests/common/moto_server.py) at $AWS_ENDPOINT_URL_DYNAMODB: $("$bin" dynamodb create-table)"
   backends=chime,dynamodb
 else
-  echo "   (moto_server is not installed: Chime only; scripts/setup.sh installs it)"
+  echo "   (moto is not installed: Chime only; scripts/setup.sh installs it)"
 fi
 
 doctor() { "$bin" --store "$work/doctor" --key-file "$work/doctor.key" "$@"; }
