@@ -212,10 +212,13 @@ TEST(DynamoDb, FaultsEndInSuccessOrClearErrorsNothingLostOrDoubled) {
   c.user_id = "faulty";
   c.region = "us-east-1";
   c.endpoint = proxy.endpoint();
-  auto backend = DynamoBackend::Create(c, aws::StaticCredentials(moto->credentials()));
+  auto backend = DynamoBackend::Create(c, aws::StaticCredentials(moto->CredentialsFor("faulty")));
   int64_t now = 0;
+  // The plaintext log, whose items this test reads back to count each message.
+  sync::SyncConfig config;
+  config.end_to_end_default = false;
   sync::Reconciler rec(
-      &(*store)->sync_log(), backend.get(), {}, [&] { return now; }, [] { return 0; });
+      &(*store)->sync_log(), backend.get(), config, [&] { return now; }, [] { return 0; });
 
   const std::vector<Fault> faults = {
       Fault::k503,          Fault::kThrottle,         Fault::kDropRequest,

@@ -7,9 +7,11 @@
 
 #include <set>
 
+#include "../engine/test_util.h"
 #include "crypto/hash.h"
 #include "crypto/public_key.h"
 #include "moto_fixture.h"
+#include "sync/core/reconciler.h"
 #include "sync/dynamodb/dynamodb_backend.h"
 #include "sync/wire/bytes.h"
 #include "sync/wire/operation_codec.h"
@@ -279,6 +281,59 @@ TEST(DynamoPlaintextLog, GarbageIsSkippedCountedAndNeverFreezesIt) {
     EXPECT_EQ(ids, (std::vector<std::string>{"p-1", "p-2", "p-3", "p-4"})) << "limit " << limit;
     EXPECT_EQ(skipped, 3u) << "limit " << limit;
   }
+}
+
+// The reconciler over this backend: two stores, each its own IAM identity,
+// converge on an end-to-end conversation, and the table holds no message text.
+TEST(DynamoSealedLog, TwoStoresConvergeAndTheTableHoldsNoPlaintext) {
+  const std::string marker = "MARKER-c0ffee-body";
+  testing::TempDir dir;
+  struct Side {
+    std::unique_ptr<engine::Store> store;
+    std::unique_ptr<DynamoBackend> backend;
+    std::unique_ptr<sync::Reconciler> rec;
+  };
+  auto side = [&](const std::string& user) {
+    Side s;
+    auto opened = engine::Store::Open(dir / user, tidings::testing::TestKey(),
+                                      tidings::testing::CreateOptions(user));
+    EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+    s.store = std::move(opened).value();
+    s.backend = Device(user);
+    s.rec = std::make_unique<sync::Reconciler>(
+        &s.store->sync_log(), s.backend.get(), sync::SyncConfig{},
+        [] { return int64_t{1'700'000'000'000}; }, [] { return uint64_t{1}; });
+    return s;
+  };
+  Side a = side("hana"), b = side("ivan");
+  ASSERT_TRUE(a.store->PutConversation("consult-e2e", "Visit", {"hana", "ivan"}).ok());
+  ASSERT_TRUE(a.store->Send({.conversation_id = "consult-e2e", .body = marker}).ok());
+  for (int round = 0; round < 3; ++round) {
+    Status sa = a.rec->SyncAll();
+    Status sb = b.rec->SyncAll();
+    ASSERT_TRUE(sa.ok() && sb.ok()) << sa.ToString() << " / " << sb.ToString();
+  }
+  auto got = b.store->Page({.conversation_id = "consult-e2e"});
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0].body, marker);
+
+  // The conversation travelled as a sealed log; nothing in it, nor a
+  // plaintext log, carries the body or the conversation id.
+  auto logs = b.backend->ListLogs();
+  ASSERT_TRUE(logs.ok());
+  ASSERT_FALSE(logs->empty());
+  for (const auto& log : *logs) {
+    uint64_t skipped = 0;
+    for (const auto& f : PullAllFrames(*b.backend, log, 100, &skipped)) {
+      EXPECT_EQ(f.bytes.find(marker), std::string::npos);
+      EXPECT_EQ(f.bytes.find("consult-e2e"), std::string::npos);
+    }
+    EXPECT_EQ(skipped, 0u);
+  }
+  auto plain = b.backend->Pull("consult-e2e", "", 100);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(plain->ops.empty());
 }
 
 }  // namespace
