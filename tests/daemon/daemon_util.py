@@ -235,10 +235,23 @@ def op_body(rec, item_format):
 
 
 def decode_items(items):
-    """(conversation, kind, op_id, body) of every operation in these items."""
+    """(conversation, kind, op_id, body) of every operation in these items.
+    A sealed operation (frame "o.<op id>" in an end-to-end conversation's
+    "l#" item, docs/dynamodb.md) shows only its op id: (log id, None, op_id,
+    None)."""
     ops = []
     for item in items:
         pk = item["pk"]["S"]
+        if pk.startswith("l#") and "f" in item:
+            blob, i = item["f"]["B"], 0
+            while i < len(blob):
+                n, i = read_varint(blob, i)
+                frame_id = blob[i:i + n].decode()
+                n, i = read_varint(blob, i + n)
+                i += n
+                if frame_id.startswith("o."):
+                    ops.append((pk[2:], None, frame_id[2:], None))
+            continue
         if not pk.startswith("c#") or "o" not in item:
             continue
         blob = item["o"]["B"]
