@@ -111,7 +111,7 @@ class EmulatorHarness final : public BackendHarness {
 
 class MotoHarness final : public BackendHarness {
  public:
-  static constexpr char kTable[] = "tidings-conformance";
+  static constexpr char kTable[] = "tidings";  // the table the device policy names
 
   static Result<std::unique_ptr<BackendHarness>> Start() {
     auto h = std::make_unique<MotoHarness>();
@@ -125,7 +125,7 @@ class MotoHarness final : public BackendHarness {
     c.user_id = user;
     c.region = "us-east-1";
     c.endpoint = moto_.endpoint();
-    return dynamodb::DynamoBackend::Create(c, aws::StaticCredentials(moto_.credentials()));
+    return dynamodb::DynamoBackend::Create(c, aws::StaticCredentials(moto_.CredentialsFor(user)));
   }
   bool lists_by_member() const override { return true; }
 
