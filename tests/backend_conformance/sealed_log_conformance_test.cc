@@ -29,9 +29,10 @@ class SealedLogConformance : public ::testing::TestWithParam<std::string> {
     auto probe = harness_->Connect(User("probe"));
     ASSERT_NE(probe, nullptr);
     if (probe->max_frame_bytes() == 0) {
-      GTEST_SKIP() << GetParam()
-                   << " carries no sealed logs (max_frame_bytes() is 0): its conversations stay "
-                      "in plaintext mode";
+      GTEST_SKIP()
+          << "the " << GetParam()
+          << " backend carries no sealed logs (max_frame_bytes() is 0): its conversations stay "
+             "in plaintext mode";
     }
     max_frame_bytes_ = probe->max_frame_bytes();
     authenticates_senders_ = probe->authenticates_senders();
