@@ -41,7 +41,7 @@ struct PullPage {
   std::vector<engine::Operation> ops;
   std::string next_cursor;  // resume point after this page
   bool has_more = false;    // another page is ready now
-  uint64_t skipped = 0;     // items the backend could not decode, skipped
+  uint64_t skipped = 0;  // items the backend could not decode, skipped
 };
 
 // ---- Sealed logs: end-to-end encrypted conversations (docs/security.md) ----
@@ -71,7 +71,7 @@ struct FramePage {
   std::vector<Frame> frames;  // in log order; may repeat frames already seen
   std::string next_cursor;    // resume point after this page
   bool has_more = false;      // another page is ready now
-  uint64_t skipped = 0;       // items the backend could not decode, skipped
+  uint64_t skipped = 0;  // items the backend could not decode, skipped
   // Who made the remote log and who may read it, when the backend has such a
   // notion (Chime: the channel's CreatedBy and its members' users), so the
   // reader can refuse a log made or joined by someone outside the
