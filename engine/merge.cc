@@ -15,6 +15,12 @@ Result<std::string> StoreImpl::GetCursor(std::string_view backend,
 
 Status StoreImpl::Merge(std::string_view backend, const std::string& conversation_id,
                         std::span<const Operation> ops, std::string_view new_cursor) {
+  return Merge(backend, conversation_id, ops, new_cursor, {});
+}
+
+Status StoreImpl::Merge(std::string_view backend, const std::string& conversation_id,
+                        std::span<const Operation> ops, std::string_view new_cursor,
+                        std::span<const SyncStateWrite> state) {
   TIDINGS_RETURN_IF_ERROR(CheckWritable());
   TIDINGS_RETURN_IF_ERROR(ValidateId("conversation id", conversation_id));
   for (const auto& op : ops) {
@@ -40,7 +46,26 @@ Status StoreImpl::Merge(std::string_view backend, const std::string& conversatio
   k.push_back('\0');
   k.append(conversation_id);
   TxnPut(txn, kCursors, Hash16('k', k), std::string(new_cursor));
+  PutStates(txn, state);
   PutClock(txn);
+  return Commit(txn, lock);
+}
+
+void StoreImpl::PutStates(Txn& txn, std::span<const SyncStateWrite> writes) {
+  for (const auto& w : writes) {
+    if (w.value.empty()) {
+      TxnDelete(txn, kCursors, Hash16('s', w.key));
+    } else {
+      TxnPut(txn, kCursors, Hash16('s', w.key), w.value);
+    }
+  }
+}
+
+Status StoreImpl::PutSyncStates(std::span<const SyncStateWrite> writes) {
+  TIDINGS_RETURN_IF_ERROR(CheckWritable());
+  std::unique_lock<std::mutex> lock(write_mu_);
+  Txn txn;
+  PutStates(txn, writes);
   return Commit(txn, lock);
 }
 
@@ -55,6 +80,25 @@ Status StoreImpl::PutSyncState(std::string_view key, std::string_view value) {
 Result<std::string> StoreImpl::GetSyncState(std::string_view key) {
   TIDINGS_ASSIGN_OR_RETURN(auto value, ReadSealed(kCursors, Hash16('s', key)));
   return value.value_or("");
+}
+
+Status StoreImpl::SetConversationInfo(const std::string& conversation_id, const std::string& title,
+                                      const std::vector<std::string>& members) {
+  TIDINGS_RETURN_IF_ERROR(CheckWritable());
+  TIDINGS_RETURN_IF_ERROR(ValidateId("conversation id", conversation_id));
+  if (title.size() > 1024 || members.size() > 1000) {
+    return InvalidArgument("a remote conversation's title or member list is over the limits");
+  }
+  for (const auto& m : members) TIDINGS_RETURN_IF_ERROR(ValidateId("remote member", m));
+  std::unique_lock<std::mutex> lock(write_mu_);
+  Txn txn;
+  TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, conversation_id, nullptr));
+  if (c.title == title && c.members == members) return Status::Ok();
+  c.title = title;
+  c.members = members;
+  StoreConversation(txn, c);
+  txn.events.push_back({ChangeEvent::Kind::kConversationChanged, conversation_id, ""});
+  return Commit(txn, lock);
 }
 
 Status StoreImpl::SetConversationRemoteId(const std::string& conversation_id,

@@ -29,11 +29,11 @@
 #include <string_view>
 #include <vector>
 
+#include "common/status.h"
 #include "crypto/keys.h"
 #include "crypto/sealer.h"
 #include "engine/store_reader.h"
 #include "engine/types.h"
-#include "common/status.h"
 
 namespace tidings::engine {
 
@@ -122,7 +122,6 @@ class Store : public virtual StoreReader {
   static Result<std::unique_ptr<Store>> Open(const std::string& path, crypto::KeySource key,
                                              const StoreOptions& options);
 
-  virtual const std::string& user_id() const = 0;
   virtual uint64_t replica_id() const = 0;
   virtual const std::string& path() const = 0;
 

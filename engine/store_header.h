@@ -9,9 +9,9 @@
 #include <string>
 #include <string_view>
 
+#include "common/status.h"
 #include "crypto/keys.h"
 #include "crypto/sealer.h"
-#include "common/status.h"
 
 namespace tidings::engine {
 

@@ -147,6 +147,12 @@ class StoreImpl final : public Store, public SyncLog {
                                 const std::string& conversation_id) override;
   Status Merge(std::string_view backend, const std::string& conversation_id,
                std::span<const Operation> ops, std::string_view new_cursor) override;
+  Status Merge(std::string_view backend, const std::string& conversation_id,
+               std::span<const Operation> ops, std::string_view new_cursor,
+               std::span<const SyncStateWrite> state) override;
+  Status PutSyncStates(std::span<const SyncStateWrite> writes) override;
+  Status SetConversationInfo(const std::string& conversation_id, const std::string& title,
+                             const std::vector<std::string>& members) override;
   Status PutSyncState(std::string_view key, std::string_view value) override;
   Result<std::string> GetSyncState(std::string_view key) override;
   Status SetConversationRemoteId(const std::string& conversation_id, std::string_view backend,
@@ -257,6 +263,7 @@ class StoreImpl final : public Store, public SyncLog {
   Result<std::optional<std::string>> TxnRead(Txn& txn, int cf, const std::string& key);
   void TxnPut(Txn& txn, int cf, const std::string& key, std::string plain);
   void TxnDelete(Txn& txn, int cf, const std::string& key);
+  void PutStates(Txn& txn, std::span<const SyncStateWrite> writes);
   Status Commit(Txn& txn, std::unique_lock<std::mutex>& write_lock);
   // After a successful write (REQUIRES: write_mu_): the conversation records
   // it wrote become the cached ones.

@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/types.h"
 #include "common/status.h"
+#include "engine/types.h"
 
 namespace tidings::engine {
 
@@ -33,6 +33,9 @@ struct ChangeEvent {
 class StoreReader {
  public:
   virtual ~StoreReader() = default;
+
+  // The local user (sender of local messages), as stored.
+  virtual const std::string& user_id() const = 0;
 
   // NotFound if absent; DataLoss if the record fails authentication.
   virtual Result<Message> Get(const std::string& message_id) = 0;

@@ -16,11 +16,18 @@
 #include <string_view>
 #include <vector>
 
+#include "common/status.h"
 #include "engine/store_reader.h"
 #include "engine/types.h"
-#include "common/status.h"
 
 namespace tidings::engine {
+
+// One write of sync's own state (SyncLog::PutSyncState); an empty value
+// deletes the key.
+struct SyncStateWrite {
+  std::string key;
+  std::string value;
+};
 
 // What a backend said about a pushed operation.
 struct RemoteAck {
@@ -66,13 +73,26 @@ class SyncLog : public virtual StoreReader {
   // local clock within the drift bound.
   virtual Status Merge(std::string_view backend, const std::string& conversation_id,
                        std::span<const Operation> ops, std::string_view new_cursor) = 0;
+  // The same, with sync-state writes in the same atomic batch: state that
+  // must move together with the cursor (end-to-end keys learned from the
+  // page, frames kept until their key arrives).
+  virtual Status Merge(std::string_view backend, const std::string& conversation_id,
+                       std::span<const Operation> ops, std::string_view new_cursor,
+                       std::span<const SyncStateWrite> state) = 0;
 
   // ---- Sync's own state ----
 
   // Opaque per-key state the sync engine keeps (status, backoff); readable by
   // other processes.
   virtual Status PutSyncState(std::string_view key, std::string_view value) = 0;
+  // Several writes (SyncStateWrite: empty value deletes) in one atomic batch.
+  virtual Status PutSyncStates(std::span<const SyncStateWrite> writes) = 0;
   virtual Result<std::string> GetSyncState(std::string_view key) = 0;  // "" if none
+  // A conversation's title and members as the remote side now has them (an
+  // end-to-end epoch carries both); creates the conversation if this device
+  // has not seen it yet.
+  virtual Status SetConversationInfo(const std::string& conversation_id, const std::string& title,
+                                     const std::vector<std::string>& members) = 0;
   virtual Status SetConversationRemoteId(const std::string& conversation_id,
                                          std::string_view backend, std::string_view remote_id) = 0;
 };

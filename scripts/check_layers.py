@@ -34,7 +34,9 @@ LAYERS = {
                        "sync/wire/", "crypto/"] + ENGINE_TYPES + COMMON,
     "sync/chime/": ["sync/aws/", "sync/aws_protocol/", "sync/http/", "sync/backend.h",
                     "sync/wire/", "crypto/"] + ENGINE_TYPES + COMMON,
-    "sync/core/": ["sync/backend.h", "engine/", "crypto/"] + COMMON,
+    "sync/e2e/": ["sync/backend.h", "sync/wire/", "engine/sync_log.h", "engine/store_reader.h",
+                  "crypto/"] + ENGINE_TYPES + COMMON,
+    "sync/core/": ["sync/backend.h", "sync/e2e/", "engine/", "crypto/"] + COMMON,
     "api/": ["sync/", "engine/", "crypto/"] + PUBLIC_API + COMMON,
     "include/tidings/": [],  # installed: only each other
     "emulator/": ["sync/aws_protocol/", "crypto/"] + HTTP_MESSAGE + COMMON,

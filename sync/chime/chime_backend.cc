@@ -10,21 +10,18 @@
 #include "common/json_string.h"
 #include "crypto/hash.h"
 #include "sync/aws_protocol/sigv4.h"
+#include "sync/chime/chime_internal.h"
 #include "sync/chime/chime_json.h"
 
 namespace tidings::chime {
 namespace {
 
-constexpr int64_t kListingMaxAgeMs = 30'000;  // refresh for unknown conversations
-constexpr size_t kMaxSeen = 256;              // boundary ids kept in the cursor
-constexpr size_t kMaxKnown = 4096;            // message id -> Chime id cache
+constexpr size_t kMaxSeen = 256;    // boundary ids kept in the cursor
+constexpr size_t kMaxKnown = 4096;  // message id -> Chime id cache
 constexpr char kCursorVersion[] = "c1";
 
-std::string Enc(std::string_view s) { return aws::UriEncode(s, /*encode_slash=*/true); }
-
-bool StartsWith(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
-}
+using internal::Enc;
+using internal::StartsWith;
 
 // The query-string timestamp format botocore uses for rest-json:
 // ISO 8601, microseconds only when there is a fraction.
@@ -194,21 +191,6 @@ void Prune(Cursor* c) {
   }
 }
 
-// Channel names: 1-256 printable characters; cut on a UTF-8 boundary.
-std::string ChannelName(const engine::Conversation& c) {
-  std::string name = c.title.empty() ? c.id : c.title;
-  for (char& ch : name) {
-    if (static_cast<unsigned char>(ch) < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') ch = ' ';
-  }
-  if (name.size() > 256) {
-    size_t cut = 256;
-    while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80) --cut;
-    name.resize(cut);
-  }
-  if (name.empty() || !IsUtf8(name)) name = c.id;
-  return name;
-}
-
 }  // namespace
 
 Result<std::unique_ptr<ChimeBackend>> ChimeBackend::Create(
@@ -275,132 +257,6 @@ Result<std::string> ChimeBackend::Call(std::string_view method, const std::strin
   auto result = client_->Call(method, path, {{"x-amz-chime-bearer", config_.user_arn}}, body);
   last_retry_after_ms_ = result.ok() ? std::nullopt : client_->last_retry_after_ms();
   return result;
-}
-
-Result<std::vector<std::string>> ChimeBackend::ListConversations() {
-  std::map<std::string, std::string> found;  // conversation -> channel
-  std::string token;
-  for (int page = 0; page < 1000; ++page) {
-    std::string path = "/channels?scope=app-instance-user-memberships&app-instance-user-arn=" +
-                       Enc(config_.user_arn) + "&max-results=50";
-    if (!token.empty()) path += "&next-token=" + Enc(token);
-    TIDINGS_ASSIGN_OR_RETURN(std::string body, Call("GET", path));
-    TIDINGS_ASSIGN_OR_RETURN(ChannelsPage channels, ParseListChannelMemberships(body));
-    for (const auto& c : channels.channels) {
-      std::string id = ConversationIdFor(c.arn, c.metadata);
-      // Two channels claiming one conversation (made by clients that did not
-      // use the deterministic ChannelId): every device picks the same one.
-      auto it = found.find(id);
-      if (it == found.end()) {
-        found[id] = c.arn;
-      } else if (it->second != DefaultChannelArn(id) &&
-                 (c.arn == DefaultChannelArn(id) || c.arn < it->second)) {
-        it->second = c.arn;
-      }
-    }
-    token = channels.next_token;
-    if (token.empty()) break;
-  }
-  std::vector<std::string> out;
-  for (const auto& [id, arn] : found) {
-    channels_[id] = arn;
-    out.push_back(id);
-  }
-  listed_at_ms_ = MonotonicMs();
-  return out;
-}
-
-Result<std::string> ChimeBackend::ResolveChannel(const std::string& conversation_id,
-                                                 bool* guessed) {
-  *guessed = false;
-  if (auto it = channels_.find(conversation_id); it != channels_.end()) return it->second;
-  if (StartsWith(conversation_id, "chime:")) {
-    return config_.app_instance_arn + "/channel/" + conversation_id.substr(6);
-  }
-  if (listed_at_ms_ < 0 || MonotonicMs() - listed_at_ms_ > kListingMaxAgeMs) {
-    TIDINGS_RETURN_IF_ERROR(ListConversations().status());
-    if (auto it = channels_.find(conversation_id); it != channels_.end()) return it->second;
-  }
-  *guessed = true;
-  return DefaultChannelArn(conversation_id);
-}
-
-Status ChimeBackend::AddMember(const std::string& channel_arn, const std::string& member_arn) {
-  auto added = Call("POST", "/channels/" + Enc(channel_arn) + "/memberships",
-                    "{\"MemberArn\":" + JsonString(member_arn) + ",\"Type\":\"DEFAULT\"}");
-  if (added.ok()) return Status::Ok();
-  // Already a member (Conflict), or a member Tidings may not add (unknown
-  // user, restricted channel): the conversation goes on without them.
-  if (sync::Classify(added.status()) == sync::ErrorClass::kPermanent) return Status::Ok();
-  return added.status();
-}
-
-Result<std::string> ChimeBackend::EnsureConversation(const engine::Conversation& c) {
-  if (auto it = channels_.find(c.id); it != channels_.end()) return it->second;
-  // The first `joined` of the other members are in the channel already
-  // because they joined with it (the creator, or a listed member, already is).
-  const std::vector<std::string> members = OtherMemberArns(c);
-  size_t joined = 0;
-  std::string arn;
-  if (StartsWith(c.id, "chime:")) {
-    arn = config_.app_instance_arn + "/channel/" + c.id.substr(6);
-  } else {
-    // Another device (ours or a member's) may have made it already.
-    TIDINGS_RETURN_IF_ERROR(ListConversations().status());
-    if (auto it = channels_.find(c.id); it != channels_.end()) {
-      arn = it->second;
-    } else {
-      std::string channel_id = DefaultChannelArn(c.id).substr(config_.app_instance_arn.size() + 9);
-      std::string body = "{\"AppInstanceArn\":" + JsonString(config_.app_instance_arn) +
-                         ",\"Name\":" + JsonString(ChannelName(c)) +
-                         ",\"Mode\":\"UNRESTRICTED\",\"Privacy\":\"PRIVATE\",\"Metadata\":" +
-                         JsonString(WriteChannelMetadata(c.id)) +
-                         ",\"ClientRequestToken\":" + JsonString(channel_id) +
-                         ",\"ChannelId\":" + JsonString(channel_id);
-      // The first members join with the channel, atomically: a member's
-      // device that finds the channel made (Conflict) must already be in it,
-      // or its first push would be refused as if it had been removed.
-      const size_t with_channel = std::min(members.size(), kMaxCreateMembers);
-      if (with_channel > 0) {
-        body += ",\"MemberArns\":[";
-        for (size_t i = 0; i < with_channel; ++i) {
-          body += (i ? "," : "") + JsonString(members[i]);
-        }
-        body += "]";
-      }
-      body += "}";
-      auto created = Call("POST", "/channels", body);
-      if (created.ok()) {
-        TIDINGS_ASSIGN_OR_RETURN(arn, ParseStringField(*created, "ChannelArn"));
-        joined = with_channel;
-      } else if (client_->last_error_type() == "ConflictException") {
-        arn = DefaultChannelArn(c.id);  // another device made it first
-      } else {
-        return created.status();
-      }
-    }
-  }
-  // The rest; idempotent (an existing member is a Conflict, ignored).
-  for (size_t i = joined; i < members.size(); ++i) {
-    TIDINGS_RETURN_IF_ERROR(AddMember(arn, members[i]));
-  }
-  channels_[c.id] = arn;
-  return arn;
-}
-
-std::vector<std::string> ChimeBackend::OtherMemberArns(const engine::Conversation& c) const {
-  std::set<std::string> others;
-  for (const auto& m : c.members) others.insert(MemberArn(m));
-  others.erase(config_.user_arn);
-  return {others.begin(), others.end()};
-}
-
-Status ChimeBackend::AddMembers(const engine::Conversation& c, const std::string& channel_arn) {
-  // Idempotent: an existing member is a Conflict, ignored by AddMember.
-  for (const auto& member : OtherMemberArns(c)) {
-    TIDINGS_RETURN_IF_ERROR(AddMember(channel_arn, member));
-  }
-  return Status::Ok();
 }
 
 void ChimeBackend::Remember(const std::string& message_id, Known known) {
@@ -474,18 +330,27 @@ Result<sync::PushAck> ChimeBackend::PushOne(const std::string& channel_arn,
                     std::string(KindName(op.kind)) + " needs " + std::to_string(metadata.size()) +
                     " (ids, author and the message's own metadata): shorten the metadata");
   }
+  TIDINGS_ASSIGN_OR_RETURN(sync::PushAck ack,
+                           SendMessage(channel_arn, content, metadata, content_type, op.op_id));
+  if (op.kind == engine::OpKind::kSend) Remember(op.message_id, {ack.remote_id, metadata});
+  return ack;
+}
+
+Result<sync::PushAck> ChimeBackend::SendMessage(const std::string& channel_arn,
+                                                const std::string& content,
+                                                const std::string& metadata,
+                                                const std::string& content_type,
+                                                std::string_view token_of) {
   std::string body =
       "{\"Content\":" + JsonString(content) +
       ",\"Type\":\"STANDARD\",\"Persistence\":\"PERSISTENT\",\"Metadata\":" + JsonString(metadata) +
-      ",\"ClientRequestToken\":" + JsonString(Token(op.op_id)) +
+      ",\"ClientRequestToken\":" + JsonString(Token(token_of)) +
       ",\"ContentType\":" + JsonString(content_type) + "}";
   TIDINGS_ASSIGN_OR_RETURN(std::string resp,
                            Call("POST", "/channels/" + Enc(channel_arn) + "/messages", body));
-  TIDINGS_ASSIGN_OR_RETURN(std::string message_id, ParseStringField(resp, "MessageId"));
   sync::PushAck ack;
-  ack.remote_id = message_id;
+  TIDINGS_ASSIGN_OR_RETURN(ack.remote_id, ParseStringField(resp, "MessageId"));
   ack.server_time_ms = static_cast<uint64_t>(client_->ServerNowMs());
-  if (op.kind == engine::OpKind::kSend) Remember(op.message_id, {message_id, metadata});
   return ack;
 }
 
@@ -553,13 +418,12 @@ void ChimeBackend::Mirror(const std::string& channel_arn, const engine::Operatio
   last_retry_after_ms_.reset();  // the mirror's hints are not the operation's
 }
 
-Result<std::vector<sync::PushAck>> ChimeBackend::Push(const std::string& conversation_id,
-                                                      std::span<const engine::Operation> ops) {
-  bool guessed = false;
-  TIDINGS_ASSIGN_OR_RETURN(std::string arn, ResolveChannel(conversation_id, &guessed));
+Result<std::vector<sync::PushAck>> ChimeBackend::PushEach(
+    size_t n, const std::function<Result<sync::PushAck>(size_t)>& push_one,
+    const std::function<Status(const Status&)>& refused) {
   std::vector<sync::PushAck> acks;
   std::optional<Status> stop;  // a transient or channel-wide failure: the rest waits
-  for (size_t i = 0; i < ops.size(); ++i) {
+  for (size_t i = 0; i < n; ++i) {
     if (stop) {
       sync::PushAck waiting;
       waiting.status = *stop;
@@ -567,10 +431,9 @@ Result<std::vector<sync::PushAck>> ChimeBackend::Push(const std::string& convers
       acks.push_back(std::move(waiting));
       continue;
     }
-    auto ack = PushOne(arn, ops[i]);
+    auto ack = push_one(i);
     if (ack.ok()) {
       acks.push_back(std::move(*ack));
-      Mirror(arn, ops[i]);
       continue;
     }
     const Status& error = ack.status();
@@ -580,16 +443,14 @@ Result<std::vector<sync::PushAck>> ChimeBackend::Push(const std::string& convers
     if (channel_wide && (i == 0 || error.code() == Code::kUnauthenticated)) {
       if (error.code() == Code::kUnauthenticated) return error;
       // Removed from the channel (or it is gone): the reconciler parks the
-      // conversation's pending operations with this reason.
-      return Status(error.code(),
-                    "Chime refused access to the channel of conversation " + conversation_id +
-                        " (removed from it, or it was deleted): " + std::string(error.message()));
+      // conversation's pending items with this reason.
+      return refused(error);
     }
     sync::PushAck failed;
     if (channel_wide) {
       // Accepted ones stay accepted; the rest is retried and the next
       // attempt's first request gets (and reports) the channel-wide error.
-      stop = Unavailable("not sent: Chime refused an earlier operation of this batch (" +
+      stop = Unavailable("not sent: Chime refused an earlier item of this batch (" +
                          std::string(error.message()) + ")");
       failed.status = *stop;
     } else {
@@ -602,18 +463,31 @@ Result<std::vector<sync::PushAck>> ChimeBackend::Push(const std::string& convers
   return acks;
 }
 
-Result<sync::PullPage> ChimeBackend::Pull(const std::string& conversation_id,
-                                          std::string_view cursor_text, size_t limit) {
-  Cursor cursor = DecodeCursor(cursor_text);
+Result<std::vector<sync::PushAck>> ChimeBackend::Push(const std::string& conversation_id,
+                                                      std::span<const engine::Operation> ops) {
+  if (auto it = refused_.find(conversation_id); it != refused_.end()) return it->second;
   bool guessed = false;
   TIDINGS_ASSIGN_OR_RETURN(std::string arn, ResolveChannel(conversation_id, &guessed));
-  sync::PullPage out;
-  if (guessed) {
-    // Not among the user's channels: nothing to read (yet). Pushing to it
-    // reports a removal; a channel made later shows up in the listing.
-    out.next_cursor = std::string(cursor_text);
-    return out;
+  auto refused = [&](const Status& error) { return ChannelRefused(conversation_id, error); };
+  // Nothing goes into a channel made or joined by someone outside the
+  // conversation.
+  if (Status verified = VerifyChannel(conversation_id, arn); !verified.ok()) {
+    return refused(verified);
   }
+  return PushEach(
+      ops.size(),
+      [&](size_t i) -> Result<sync::PushAck> {
+        auto ack = PushOne(arn, ops[i]);
+        if (ack.ok()) Mirror(arn, ops[i]);
+        return ack;
+      },
+      refused);
+}
+
+Result<ChimeBackend::NewMessages> ChimeBackend::ListNewMessages(const std::string& arn,
+                                                                std::string_view cursor_text,
+                                                                size_t limit) {
+  Cursor cursor = DecodeCursor(cursor_text);
   const size_t max_results = std::clamp<size_t>(limit, 1, kPageSize);
   Result<std::string> body = std::string();
   int64_t from = -1;
@@ -634,100 +508,14 @@ Result<sync::PullPage> ChimeBackend::Pull(const std::string& conversation_id,
     }
     break;
   }
-  if (!body.ok()) {
-    if (body.status().code() == Code::kPermissionDenied ||
-        body.status().code() == Code::kNotFound) {
-      return Status(
-          body.status().code(),
-          "Chime refused access to the channel of conversation " + conversation_id +
-              " (removed from it, or it was deleted): " + std::string(body.status().message()));
-    }
-    return body.status();
-  }
+  if (!body.ok()) return body.status();
   TIDINGS_ASSIGN_OR_RETURN(MessagesPage page, ParseListChannelMessages(*body));
-  const std::string user_prefix = config_.app_instance_arn + "/user/";
-  for (const ChimeMessage& m : page.messages) {
-    if (cursor.seen.count(m.message_id)) continue;  // already merged (overlap)
+  NewMessages out;
+  for (ChimeMessage& m : page.messages) {
+    if (cursor.seen.count(m.message_id)) continue;  // already returned (overlap)
     cursor.seen[m.message_id] = m.created_ms;
     cursor.high = std::max(cursor.high, m.created_ms);
-    if (m.type == "CONTROL" || m.status == "DENIED" || m.status == "FAILED") continue;
-
-    engine::Operation op;
-    op.conversation_id = conversation_id;
-    op.server_time_ms = static_cast<uint64_t>(m.created_ms);
-    op.remote_id = m.message_id;
-    // Who Chime says sent it (it authenticated them), as a member id. The
-    // envelope's author is only a claim: a member could write another's name
-    // in it and so edit or delete their messages. Chime's sender wins.
-    std::string sender = StartsWith(m.sender_arn, user_prefix)
-                             ? m.sender_arn.substr(user_prefix.size())
-                             : m.sender_arn;
-    Envelope e;
-    if (m.content_type == kOpContentType) {
-      // A Tidings operation. Malformed or unknown ones are skipped (an
-      // op's JSON shown as a chat message would help nobody).
-      auto kind = ParseEnvelope(m.content, &e) ? KindOf(e.kind) : std::nullopt;
-      if (m.redacted || !kind || *kind == engine::OpKind::kSend) continue;
-      op.kind = *kind;
-      op.op_id = e.op_id;
-      op.message_id = e.message_id;
-      op.author = sender.empty() ? e.author : sender;
-      op.at = {e.hlc, e.replica};
-      if (op.kind == engine::OpKind::kEdit && !DecodeBody(e.body, e.encoding, &op.body)) continue;
-      if (op.kind == engine::OpKind::kEdit) op.content_type = e.content_type;
-      op.reaction = e.reaction;
-      op.read_up_to = {e.read_hlc, e.read_replica};
-      if (op.kind == engine::OpKind::kDelete && (e.target_hlc != 0 || e.target_replica != 0)) {
-        // The target as a placeholder first: ignored where the message
-        // exists (inserts are idempotent by id), the tombstone's place where
-        // the redaction left nothing to merge.
-        engine::Operation target = op;
-        target.kind = engine::OpKind::kSend;
-        target.op_id = op.message_id;
-        target.at = {e.target_hlc, e.target_replica};
-        target.content_type = e.target_content_type;
-        out.ops.push_back(std::move(target));
-      }
-      out.ops.push_back(std::move(op));
-      continue;
-    }
-    std::string body_text;
-    if (ParseEnvelope(m.metadata, &e) && e.kind == "send" &&
-        (m.redacted || DecodeBody(m.content, e.encoding, &body_text))) {
-      op.kind = engine::OpKind::kSend;
-      op.op_id = op.message_id = e.message_id;
-      op.author = sender.empty() ? e.author : sender;
-      op.at = {e.hlc, e.replica};
-      op.body = m.redacted ? "" : body_text;
-      op.content_type = e.content_type;
-      op.metadata = e.metadata;
-      Remember(op.message_id, {m.message_id, m.metadata});
-      out.ops.push_back(op);
-      if (m.redacted) {
-        // Redacted by someone (a Tidings delete's native mirror, or another
-        // client): a tombstone, the same on every device that sees it.
-        engine::Operation del = op;
-        del.kind = engine::OpKind::kDelete;
-        del.op_id = "chime-redacted:" + m.message_id;
-        del.body.clear();
-        del.content_type.clear();
-        del.metadata.clear();
-        out.ops.push_back(std::move(del));
-      }
-      continue;
-    }
-    // Another Chime client's message (or Tidings metadata that does not
-    // parse): a plain message ordered by the server's time, identically on
-    // every replica.
-    if (m.redacted) continue;
-    op.kind = engine::OpKind::kSend;
-    op.op_id = op.message_id = "chime:" + m.message_id;
-    op.author = sender.empty() ? "chime:unknown" : sender;
-    op.at = {static_cast<uint64_t>(m.created_ms) << 16, Hash64(m.sender_arn)};
-    op.body = m.content;
-    op.content_type = m.content_type.empty() ? "text/plain" : m.content_type;
-    Remember(op.message_id, {m.message_id, ""});
-    out.ops.push_back(std::move(op));
+    out.messages.push_back(std::move(m));
   }
   Prune(&cursor);
   cursor.token = page.next_token;
@@ -735,6 +523,128 @@ Result<sync::PullPage> ChimeBackend::Pull(const std::string& conversation_id,
   out.has_more = !cursor.token.empty();
   out.next_cursor = EncodeCursor(cursor);
   return out;
+}
+
+Status ChimeBackend::ChannelRefused(const std::string& conversation_id, const Status& error) const {
+  const bool unreadable =
+      error.code() == Code::kPermissionDenied || error.code() == Code::kNotFound;
+  // A refusal for squatting says so itself.
+  if (!unreadable || refused_.count(conversation_id)) return error;
+  return Status(error.code(),
+                "Chime refused access to the channel of conversation " + conversation_id +
+                    " (removed from it, or it was deleted): " + std::string(error.message()));
+}
+
+Result<sync::PullPage> ChimeBackend::Pull(const std::string& conversation_id,
+                                          std::string_view cursor, size_t limit) {
+  if (auto it = refused_.find(conversation_id); it != refused_.end()) return it->second;
+  bool guessed = false;
+  TIDINGS_ASSIGN_OR_RETURN(std::string arn, ResolveChannel(conversation_id, &guessed));
+  sync::PullPage out;
+  if (guessed) {
+    // Not among the user's channels: nothing to read (yet). Pushing to it
+    // reports a removal; a channel made later shows up in the listing.
+    out.next_cursor = std::string(cursor);
+    return out;
+  }
+  Status verified = VerifyChannel(conversation_id, arn);
+  auto listed = verified.ok() ? ListNewMessages(arn, cursor, limit) : verified;
+  if (!listed.ok()) return ChannelRefused(conversation_id, listed.status());
+  // Where this device knows the members, only their messages count.
+  auto allowed = allowed_.find(conversation_id);
+  for (const ChimeMessage& m : listed->messages) {
+    if (m.type == "CONTROL" || m.status == "DENIED" || m.status == "FAILED") continue;
+    if (allowed != allowed_.end() && !allowed->second.count(m.sender_arn)) {
+      ++out.skipped;
+      continue;
+    }
+    if (!AppendOperations(conversation_id, m, &out.ops)) ++out.skipped;
+  }
+  out.next_cursor = std::move(listed->next_cursor);
+  out.has_more = listed->has_more;
+  return out;
+}
+
+bool ChimeBackend::AppendOperations(const std::string& conversation_id, const ChimeMessage& m,
+                                    std::vector<engine::Operation>* ops) {
+  engine::Operation op;
+  op.conversation_id = conversation_id;
+  op.server_time_ms = static_cast<uint64_t>(m.created_ms);
+  op.remote_id = m.message_id;
+  // Who Chime says sent it (it authenticated them), as a member id. The
+  // envelope's author is only a claim: a member could write another's name
+  // in it and so edit or delete their messages. Chime's sender wins.
+  const std::string sender = UserOf(m.sender_arn);
+  Envelope e;
+  if (m.content_type == kOpContentType) {
+    // A Tidings operation. Malformed or unknown ones are skipped (an op's
+    // JSON shown as a chat message would help nobody).
+    if (m.redacted) return true;
+    auto kind = ParseEnvelope(m.content, &e) ? KindOf(e.kind) : std::nullopt;
+    if (!kind || *kind == engine::OpKind::kSend) return false;
+    op.kind = *kind;
+    op.op_id = e.op_id;
+    op.message_id = e.message_id;
+    op.author = sender.empty() ? e.author : sender;
+    op.at = {e.hlc, e.replica};
+    if (op.kind == engine::OpKind::kEdit && !DecodeBody(e.body, e.encoding, &op.body)) {
+      return false;
+    }
+    if (op.kind == engine::OpKind::kEdit) op.content_type = e.content_type;
+    op.reaction = e.reaction;
+    op.read_up_to = {e.read_hlc, e.read_replica};
+    if (op.kind == engine::OpKind::kDelete && (e.target_hlc != 0 || e.target_replica != 0)) {
+      // The target as a placeholder first: ignored where the message exists
+      // (inserts are idempotent by id), the tombstone's place where the
+      // redaction left nothing to merge.
+      engine::Operation target = op;
+      target.kind = engine::OpKind::kSend;
+      target.op_id = op.message_id;
+      target.at = {e.target_hlc, e.target_replica};
+      target.content_type = e.target_content_type;
+      ops->push_back(std::move(target));
+    }
+    ops->push_back(std::move(op));
+    return true;
+  }
+  std::string body_text;
+  if (ParseEnvelope(m.metadata, &e) && e.kind == "send" &&
+      (m.redacted || DecodeBody(m.content, e.encoding, &body_text))) {
+    op.kind = engine::OpKind::kSend;
+    op.op_id = op.message_id = e.message_id;
+    op.author = sender.empty() ? e.author : sender;
+    op.at = {e.hlc, e.replica};
+    op.body = m.redacted ? "" : body_text;
+    op.content_type = e.content_type;
+    op.metadata = e.metadata;
+    Remember(op.message_id, {m.message_id, m.metadata});
+    ops->push_back(op);
+    if (m.redacted) {
+      // Redacted by someone (a Tidings delete's native mirror, or another
+      // client): a tombstone, the same on every device that sees it.
+      engine::Operation del = op;
+      del.kind = engine::OpKind::kDelete;
+      del.op_id = "chime-redacted:" + m.message_id;
+      del.body.clear();
+      del.content_type.clear();
+      del.metadata.clear();
+      ops->push_back(std::move(del));
+    }
+    return true;
+  }
+  // Another Chime client's message (or Tidings metadata that does not
+  // parse): a plain message ordered by the server's time, identically on
+  // every replica.
+  if (m.redacted) return true;
+  op.kind = engine::OpKind::kSend;
+  op.op_id = op.message_id = "chime:" + m.message_id;
+  op.author = sender.empty() ? "chime:unknown" : sender;
+  op.at = {static_cast<uint64_t>(m.created_ms) << 16, Hash64(m.sender_arn)};
+  op.body = m.content;
+  op.content_type = m.content_type.empty() ? "text/plain" : m.content_type;
+  Remember(op.message_id, {m.message_id, ""});
+  ops->push_back(std::move(op));
+  return true;
 }
 
 }  // namespace tidings::chime

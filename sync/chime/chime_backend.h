@@ -18,6 +18,17 @@
 //                 UpdateChannelReadMarker for other Chime clients.
 //   pull          ListChannelMessages ASCENDING from the cursor's time minus
 //                 kOverlapMs, 50 per page, deduplicated by MessageId.
+//   squatting     a conversation whose member list this device knows refuses
+//                 a channel made by, or holding, a user outside it, and skips
+//                 messages from non-members (PullPage::skipped).
+//
+// Sealed logs (end-to-end encrypted conversations, chime_sealed.cc):
+//   log           channel "tidings-" + log id, Name "tidings", Metadata
+//                 {"tidings":"e2e1"}: no conversation id, no title.
+//   frame         one STANDARD message: Content base64(frame bytes), Metadata
+//                 {"tidings":"f1","id":"<frame id>"}, ClientRequestToken
+//                 derived from the frame id (retries store one message).
+//                 Chime's Sender is the frame's authenticated sender.
 //
 // Errors: 403 ForbiddenException on a channel (removed from it) is
 // PermissionDenied, 404 NotFound; throttling and 5xx are Unavailable after
@@ -30,13 +41,17 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "sync/aws/aws_client.h"
 #include "sync/backend.h"
+#include "sync/chime/chime_json.h"
 
 namespace tidings::chime {
 
@@ -55,6 +70,9 @@ inline constexpr size_t kPageSize = 50;            // ListChannelMessages MaxRes
 inline constexpr size_t kMaxCreateMembers = 10;    // CreateChannel MemberArns cap
 inline constexpr char kOpContentType[] = "application/vnd.tidings.op+json";
 inline constexpr char kBase64ContentType[] = "application/vnd.tidings.base64";
+inline constexpr char kFrameContentType[] = "application/vnd.tidings.frame";
+// A frame's bytes travel base64-encoded in a message's Content.
+inline constexpr size_t kMaxFrameBytes = kMaxContentBytes / 4 * 3;  // 3072
 
 class ChimeBackend final : public sync::Backend {
  public:
@@ -77,6 +95,33 @@ class ChimeBackend final : public sync::Backend {
   Result<std::vector<std::string>> ListConversations() override;
   std::optional<int64_t> last_retry_after_ms() const override { return last_retry_after_ms_; }
 
+  // ---- Sealed logs (chime_sealed.cc) ----
+  size_t max_frame_bytes() const override { return kMaxFrameBytes; }
+  // Chime authenticates every message's Sender.
+  bool authenticates_senders() const override { return true; }
+  // Creates the log's channel with the members (a Conflict: it exists, and
+  // the members it lacks are added). Returns its ARN. InvalidArgument for a
+  // log id that is not "e" + 32 lowercase hex digits.
+  Result<std::string> EnsureLog(const sync::SealedLog& log) override;
+  Result<std::vector<sync::PushAck>> PushFrames(const std::string& log_id,
+                                                std::span<const sync::Frame> frames) override;
+  // Messages that are not frames (another client's text, a malformed frame)
+  // are skipped and counted. From the empty cursor, also the channel's
+  // creator and members (DescribeChannel, ListChannelMemberships).
+  Result<sync::FramePage> PullFrames(const std::string& log_id, std::string_view cursor,
+                                     size_t limit) override;
+  Result<std::vector<std::string>> ListLogs() override;
+  // Device records travel as announcement frames, which Chime's Sender
+  // authenticates: there is no directory to publish to or fetch from.
+  Status PublishDevice(std::string_view /*record*/) override { return Status::Ok(); }
+  Result<std::vector<std::string>> FetchDevices(const std::string& /*user*/) override {
+    return Unimplemented(
+        "Chime has no device directory: device records are announcement frames in each log");
+  }
+
+  // The channel ARN of a sealed log.
+  std::string LogChannelArn(const std::string& log_id) const;
+
   // The channel ARN Tidings uses for a conversation it creates (deterministic).
   std::string DefaultChannelArn(const std::string& conversation_id) const;
   // The AppInstanceUser ARN of a conversation member: "arn:..." as is,
@@ -94,6 +139,17 @@ class ChimeBackend final : public sync::Backend {
     std::string chime_message_id;
     std::string envelope;  // its Metadata as written ("" for other clients' messages)
   };
+  // Messages of a channel after a cursor that no earlier page returned.
+  struct NewMessages {
+    std::vector<ChimeMessage> messages;
+    std::string next_cursor;
+    bool has_more = false;
+  };
+  // Who made a channel and who is in it (DEFAULT and HIDDEN), as ARNs.
+  struct ChannelPeople {
+    std::string creator;
+    std::vector<std::string> members;
+  };
   ChimeBackend(ChimeConfig config, std::unique_ptr<aws::AwsRestClient> client);
 
   Result<std::string> Call(std::string_view method, const std::string& path,
@@ -101,10 +157,54 @@ class ChimeBackend final : public sync::Backend {
   // The channel for a conversation: cached, "chime:" ids, the listing
   // (refreshed at most every 30 s), else the default ARN (*guessed = true).
   Result<std::string> ResolveChannel(const std::string& conversation_id, bool* guessed);
+  // Every channel the user is a member of.
+  Result<std::vector<ChannelInfo>> ListMyChannels();
+  // CreateChannel with ChannelId (and ClientRequestToken) `channel_id`; the
+  // first members (at most kMaxCreateMembers) join with it, atomically, and
+  // *joined says how many; *made: this call made it. A Conflict (it exists)
+  // returns its ARN, *joined 0, *made false.
+  Result<std::string> CreateChannel(const std::string& channel_id, const std::string& name,
+                                    const std::string& metadata,
+                                    const std::vector<std::string>& members, size_t* joined,
+                                    bool* made);
   Status AddMember(const std::string& channel_arn, const std::string& member_arn);
+  Result<ChannelPeople> DescribePeople(const std::string& channel_arn);
+  // Keeps the conversation's member list for VerifyChannel and Pull.
+  void LearnMembers(const engine::Conversation& c);
+  // Squatting: refuses (PermissionDenied, remembered) the conversation's
+  // channel if its creator or a member is outside the member list this
+  // device was given (EnsureConversation, AddMembers). OK when no list is
+  // known (an invitation found in the listing) or it passed in the last 30 s.
+  Status VerifyChannel(const std::string& conversation_id, const std::string& channel_arn);
+  // The member id of an AppInstanceUser ARN of this app instance (the ARN
+  // itself otherwise).
+  std::string UserOf(const std::string& arn) const;
+  // The log id of a sealed log's channel, nullopt for any other channel.
+  std::optional<std::string> LogIdOf(const ChannelInfo& channel) const;
+  Result<NewMessages> ListNewMessages(const std::string& channel_arn, std::string_view cursor,
+                                      size_t limit);
+  // SendChannelMessage (STANDARD, PERSISTENT); `token_of` is the idempotency
+  // key the ClientRequestToken is made from.
+  Result<sync::PushAck> SendMessage(const std::string& channel_arn, const std::string& content,
+                                    const std::string& metadata, const std::string& content_type,
+                                    std::string_view token_of);
+  // A 403/404 on the conversation's channel as the reconciler shows it
+  // (removed from it); other errors as they are.
+  Status ChannelRefused(const std::string& conversation_id, const Status& error) const;
+  // Pushes `n` items with `push_one`, one ack each: after a transient
+  // failure the rest waits; a channel-wide refusal of the first item fails
+  // the call with `refused(error)`.
+  Result<std::vector<sync::PushAck>> PushEach(
+      size_t n, const std::function<Result<sync::PushAck>(size_t)>& push_one,
+      const std::function<Status(const Status&)>& refused);
   // The members' ARNs other than this device's user, sorted and unique.
   std::vector<std::string> OtherMemberArns(const engine::Conversation& c) const;
   Result<sync::PushAck> PushOne(const std::string& channel_arn, const engine::Operation& op);
+  Result<sync::PushAck> PushFrame(const std::string& channel_arn, const sync::Frame& frame);
+  // The operations one message of a Tidings channel carries; false if it
+  // carries none it could decode (counted as skipped).
+  bool AppendOperations(const std::string& conversation_id, const ChimeMessage& m,
+                        std::vector<engine::Operation>* ops);
   void Mirror(const std::string& channel_arn, const engine::Operation& op);
   void Remember(const std::string& message_id, Known known);
   std::optional<std::string> ChannelIdOf(const std::string& arn) const;
@@ -118,6 +218,13 @@ class ChimeBackend final : public sync::Backend {
   std::deque<std::string> known_order_;          // eviction order of known_
   std::optional<int64_t> last_retry_after_ms_;
   uint64_t mirror_failures_ = 0;
+  // Squatting checks (VerifyChannel): conversation -> its members' ARNs
+  // (and this user's); channels that passed; refusals.
+  std::map<std::string, std::set<std::string>> allowed_;
+  std::map<std::string, int64_t> verified_;  // "<conversation>\n<channel ARN>" -> steady ms
+  std::map<std::string, Status> refused_;
+  // Sealed logs ensured by this process: log id -> member ARNs in it.
+  std::map<std::string, std::set<std::string>> logs_;
 };
 
 }  // namespace tidings::chime

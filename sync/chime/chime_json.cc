@@ -156,6 +156,42 @@ Result<ChannelsPage> ParseListChannelMemberships(std::string_view body) {
   return page;
 }
 
+Result<std::string> ParseChannelCreator(std::string_view body) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(body);
+  element doc, channel, creator;
+  if (!Parse(parser, padded, &doc) || doc["Channel"].get(channel) || !channel.is_object() ||
+      channel["CreatedBy"].get(creator) || !creator.is_object()) {
+    return Malformed("DescribeChannel without Channel.CreatedBy");
+  }
+  std::string arn = Str(creator, "Arn");
+  if (arn.empty()) return Malformed("DescribeChannel without Channel.CreatedBy.Arn");
+  return arn;
+}
+
+Result<MembersPage> ParseChannelMemberships(std::string_view body) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(body);
+  element doc;
+  if (!Parse(parser, padded, &doc)) return Malformed("ListChannelMemberships is not a JSON object");
+  MembersPage page;
+  page.next_token = Str(doc, "NextToken");
+  element list;
+  if (doc["ChannelMemberships"].get(list) || list.is_null()) return page;
+  simdjson::dom::array memberships;
+  if (list.get_array().get(memberships)) return Malformed("ChannelMemberships is not an array");
+  for (element m : memberships) {
+    element member;
+    if (!m.is_object() || m["Member"].get(member) || !member.is_object()) {
+      return Malformed("a channel membership without Member");
+    }
+    std::string arn = Str(member, "Arn");
+    if (arn.empty()) return Malformed("a channel member without Arn");
+    page.member_arns.push_back(std::move(arn));
+  }
+  return page;
+}
+
 Result<std::string> ParseStringField(std::string_view body, std::string_view field) {
   simdjson::dom::parser parser;
   simdjson::padded_string padded(body);
@@ -280,6 +316,33 @@ std::optional<std::string> ParseChannelMetadata(std::string_view json) {
   std::string_view id;
   if (doc["tidings"].get_int64().get(version) || version != 1 ||
       doc["conversation"].get_string().get(id) || id.empty()) {
+    return std::nullopt;
+  }
+  return std::string(id);
+}
+
+bool IsSealedChannelMetadata(std::string_view json) {
+  if (json.empty() || json.front() != '{') return false;
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(json);
+  element doc;
+  std::string_view version;
+  return Parse(parser, padded, &doc) && !doc["tidings"].get_string().get(version) &&
+         version == "e2e1";
+}
+
+std::string WriteFrameMetadata(std::string_view frame_id) {
+  return "{\"tidings\":\"f1\",\"id\":" + JsonString(frame_id) + "}";
+}
+
+std::optional<std::string> ParseFrameMetadata(std::string_view json) {
+  if (json.empty() || json.front() != '{') return std::nullopt;
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(json);
+  element doc;
+  std::string_view version, id;
+  if (!Parse(parser, padded, &doc) || doc["tidings"].get_string().get(version) || version != "f1" ||
+      doc["id"].get_string().get(id) || id.empty()) {
     return std::nullopt;
   }
   return std::string(id);

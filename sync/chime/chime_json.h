@@ -46,6 +46,16 @@ struct ChannelsPage {
 };
 Result<ChannelsPage> ParseListChannelMemberships(std::string_view body);
 
+// DescribeChannel: the ARN of Channel.CreatedBy.
+Result<std::string> ParseChannelCreator(std::string_view body);
+
+// One page of ListChannelMemberships: the members' ARNs.
+struct MembersPage {
+  std::vector<std::string> member_arns;
+  std::string next_token;
+};
+Result<MembersPage> ParseChannelMemberships(std::string_view body);
+
 // A top-level string field of a response ("ChannelArn", "MessageId").
 Result<std::string> ParseStringField(std::string_view body, std::string_view field);
 
@@ -84,5 +94,17 @@ bool ParseEnvelope(std::string_view json, Envelope* out);
 std::string WriteChannelMetadata(std::string_view conversation_id);
 // The conversation id, or nullopt if not Tidings channel metadata.
 std::optional<std::string> ParseChannelMetadata(std::string_view json);
+
+// A sealed log's channel Metadata: {"tidings":"e2e1"} (no conversation id,
+// no title: docs/chime.md).
+inline constexpr char kSealedChannelMetadata[] = "{\"tidings\":\"e2e1\"}";
+bool IsSealedChannelMetadata(std::string_view json);
+
+// A frame message's Metadata: {"tidings":"f1","id":"<frame id>"}. The id
+// travels here because ListChannelMessages does not return the
+// ClientRequestToken.
+std::string WriteFrameMetadata(std::string_view frame_id);
+// The frame id, or nullopt if `json` does not mark a frame.
+std::optional<std::string> ParseFrameMetadata(std::string_view json);
 
 }  // namespace tidings::chime

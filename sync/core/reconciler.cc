@@ -65,7 +65,7 @@ std::string EncodeStatus(const ConversationStatus& s, bool with_progress = true)
   const bool with_times = with_progress;
   std::string out;
   engine::Writer w(&out);
-  w.U8(3);
+  w.U8(4);
   w.Bytes(s.conversation_id);
   w.Bytes(with_progress ? s.cursor : std::string());
   w.Varint(s.outbox_depth);
@@ -77,6 +77,10 @@ std::string EncodeStatus(const ConversationStatus& s, bool with_progress = true)
   w.U8(s.stopped ? 1 : 0);
   w.Varint(s.outbox_failed);
   w.Varint(s.skipped_ops);
+  w.U8(s.end_to_end ? 1 : 0);
+  w.Varint(s.rejected_frames);
+  w.Varint(s.pending_frames);
+  w.Bytes(s.last_rejection);
   return out;
 }
 
@@ -84,13 +88,21 @@ bool DecodeStatus(std::string_view in, ConversationStatus* s) {
   engine::Reader r(in);
   uint8_t v, stopped;
   uint64_t depth, success, activity, next, failures, failed = 0, skipped = 0;
-  if (!r.U8(&v) || v < 1 || v > 3 || !r.Bytes(&s->conversation_id) || !r.Bytes(&s->cursor) ||
+  if (!r.U8(&v) || v < 1 || v > 4 || !r.Bytes(&s->conversation_id) || !r.Bytes(&s->cursor) ||
       !r.Varint(&depth) || !r.Varint(&success) || !r.Varint(&activity) ||
       !r.Bytes(&s->last_error) || !r.Varint(&next) || !r.Varint(&failures) || !r.U8(&stopped)) {
     return false;
   }
   if (v >= 2 && !r.Varint(&failed)) return false;
   if (v >= 3 && !r.Varint(&skipped)) return false;
+  if (v >= 4) {
+    uint8_t e2e = 0;
+    if (!r.U8(&e2e) || !r.Varint(&s->rejected_frames) || !r.Varint(&s->pending_frames) ||
+        !r.Bytes(&s->last_rejection)) {
+      return false;
+    }
+    s->end_to_end = e2e != 0;
+  }
   s->skipped_ops = skipped;
   s->outbox_depth = depth;
   s->last_success_ms = static_cast<int64_t>(success);
@@ -320,11 +332,16 @@ tidings::Result<std::vector<engine::OutboxEntry>> Reconciler::DueEntries(const s
 tidings::Status Reconciler::Push(const std::string& conv) {
   ConversationStatus& st = Load(conv);
   if (st.stopped) return tidings::Status::Ok();
-  const int64_t now = clock_();
-  if (Waiting(st.next_attempt_ms, now)) return tidings::Status::Ok();
+  if (Waiting(st.next_attempt_ms, clock_())) return tidings::Status::Ok();
   if (ShouldStop()) return Cancelled("sync stopped");
   push_behind_.erase(conv);
+  TIDINGS_ASSIGN_OR_RETURN(st.end_to_end, Sealed(conv));
+  return st.end_to_end ? PushSealed(st) : PushPlain(st);
+}
 
+tidings::Status Reconciler::PushPlain(ConversationStatus& st) {
+  const std::string& conv = st.conversation_id;
+  const int64_t now = clock_();
   bool read_full = false;
   TIDINGS_ASSIGN_OR_RETURN(std::vector<engine::OutboxEntry> due, DueEntries(conv, now, &read_full));
   if (due.empty()) {
@@ -436,6 +453,16 @@ tidings::Status Reconciler::Pull(const std::string& conv) {
   ConversationStatus& st = Load(conv);
   if (st.stopped) return tidings::Status::Ok();
   if (Waiting(st.next_attempt_ms, clock_())) return tidings::Status::Ok();
+  TIDINGS_ASSIGN_OR_RETURN(st.end_to_end, Sealed(conv));
+  if (!st.end_to_end) return PullPlain(st);
+  // An upgraded conversation's plaintext history is still pulled.
+  TIDINGS_ASSIGN_OR_RETURN(std::string plain_cursor, store_->GetCursor(backend_->name(), conv));
+  if (!plain_cursor.empty()) TIDINGS_RETURN_IF_ERROR(PullPlain(st));
+  return PullSealed(st);
+}
+
+tidings::Status Reconciler::PullPlain(ConversationStatus& st) {
+  const std::string& conv = st.conversation_id;
   auto cursor = store_->GetCursor(backend_->name(), conv);
   if (!cursor.ok()) return cursor.status();
   std::string at = *cursor;
@@ -500,14 +527,31 @@ tidings::Status Reconciler::MergePage(ConversationStatus& st, const std::string&
 }
 
 Result<std::vector<std::string>> Reconciler::Conversations() {
+  TIDINGS_RETURN_IF_ERROR(Session().status());
   std::set<std::string> all;
   TIDINGS_ASSIGN_OR_RETURN(auto local, store_->Conversations(0));
   for (const auto& c : local) all.insert(c.id);
   auto remote = backend_->ListConversations();
   if (remote.ok()) {
-    all.insert(remote->begin(), remote->end());
+    for (const auto& id : *remote) {
+      // Someone made it in plaintext on the server: it stays plaintext here
+      // until a member upgrades it.
+      if (!all.count(id) && session_) {
+        TIDINGS_ASSIGN_OR_RETURN(auto mode, session_->GetMode(id));
+        if (mode.first == e2e::Mode::kUnset) {
+          TIDINGS_RETURN_IF_ERROR(session_->SetMode(id, e2e::Mode::kPlain));
+        }
+      }
+      all.insert(id);
+    }
   } else if (Classify(remote.status()) == ErrorClass::kAuth) {
     return remote.status();
+  }
+  auto bound = DiscoverLogs();
+  if (bound.ok()) {
+    all.insert(bound->begin(), bound->end());
+  } else if (Classify(bound.status()) == ErrorClass::kAuth) {
+    return bound.status();
   }
   return std::vector<std::string>(all.begin(), all.end());
 }

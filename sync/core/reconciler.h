@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <span>
@@ -42,6 +43,7 @@
 
 #include "engine/sync_log.h"
 #include "sync/backend.h"
+#include "sync/e2e/session.h"
 
 namespace tidings::sync {
 
@@ -58,6 +60,10 @@ struct SyncConfig {
   int64_t active_poll_ms = 2'000;         // poll interval of an active conversation
   int64_t idle_poll_ms = 60'000;          // ... backing off to this when idle
   int64_t active_window_ms = 5 * 60'000;  // activity this recent means "active"
+  // New conversations (never synced, no mode set) are end-to-end encrypted
+  // on a backend that carries sealed logs. false: plaintext unless a
+  // conversation is set to end-to-end (tests that read the server in clear).
+  bool end_to_end_default = true;
 };
 
 // What the reconciler knows about one conversation on one backend; persisted
@@ -78,6 +84,11 @@ struct ConversationStatus {
   uint64_t outbox_failed = 0;  // parked entries (need retry or discard)
   uint64_t skipped_ops = 0;    // remote operations the store refused as
                                // malformed (skipped so sync goes on)
+  // End-to-end encryption (docs/security.md):
+  bool end_to_end = false;       // the conversation's operations travel sealed
+  uint64_t rejected_frames = 0;  // pulled frames skipped as forged, foreign or broken
+  uint64_t pending_frames = 0;   // pulled frames waiting for the key that opens them
+  std::string last_rejection;    // why the newest rejected frame was (no content)
 };
 
 class Reconciler {
@@ -160,6 +171,30 @@ class Reconciler {
   bool RecordAcks(ConversationStatus& st, std::span<const engine::OutboxEntry> batch,
                   const std::vector<PushAck>& acks, tidings::Status* out);
   tidings::Status MergePage(ConversationStatus& st, const std::string& at, const PullPage& page);
+  tidings::Status PushPlain(ConversationStatus& st);
+  tidings::Status PullPlain(ConversationStatus& st);
+  // How a backend failure ends a push or pull; OK-or-error to return.
+  tidings::Status Failed(ConversationStatus& st, const tidings::Status& error);
+
+  // ---- End-to-end (sealed_sync.cc) ----
+  // The session, made on first use on a backend that carries sealed logs;
+  // null on one that does not.
+  Result<e2e::Session*> Session();
+  // Whether the conversation travels sealed; decides and records the mode of
+  // a conversation that has none.
+  Result<bool> Sealed(const std::string& conversation_id);
+  tidings::Status PushSealed(ConversationStatus& st);
+  tidings::Status PullSealed(ConversationStatus& st);
+  // Logs the backend lists that no conversation here is bound to yet: pulls
+  // them until a key share names their conversation, announcing this device
+  // so members re-share the keys. Returns the conversations bound.
+  Result<std::vector<std::string>> DiscoverLogs();
+  tidings::Status PullLog(e2e::LogState& log, ConversationStatus* st);
+  tidings::Status CommitPage(e2e::LogState& log, const e2e::OpenResult& opened,
+                             const std::string& cursor, ConversationStatus* st);
+  tidings::Status SaveLog(e2e::LogState& log);
+  e2e::FetchDevices Fetcher();
+  void NoteLog(ConversationStatus& st, const e2e::LogState& log);
 
   engine::SyncLog* store_;
   Backend* backend_;
@@ -173,6 +208,9 @@ class Reconciler {
   std::set<std::string> indexed_;                     // in the persisted index
   std::set<std::string> behind_;                      // pull stopped at the page bound
   std::set<std::string> push_behind_;                 // push stopped at its bound
+  std::unique_ptr<e2e::Session> session_;
+  bool published_ = false;  // this device's record is in the backend's directory
+  std::map<std::string, std::string> saved_state_;  // sync-state key -> digest last written
 };
 
 // ---- For the CLI and embedders: persisted status, no running sync needed ----

@@ -2,8 +2,11 @@
 
 usage: boto3_client.py ENDPOINT ACCESS BEARER send CHANNEL_ARN TEXT
        boto3_client.py ENDPOINT ACCESS BEARER list CHANNEL_ARN
+       boto3_client.py ENDPOINT ACCESS BEARER describe CHANNEL_ARN
+       boto3_client.py ENDPOINT ACCESS BEARER create CHANNEL_ID METADATA MEMBER_ARN...
 The secret comes from BOTO3_CLIENT_SECRET (not argv, which `ps` shows).
-Prints JSON (the SendChannelMessage response, or all messages ascending).
+Prints JSON (the SendChannelMessage or CreateChannel response, all messages
+ascending, or the channel's Name, Metadata and CreatedBy).
 """
 import json
 import os
@@ -31,8 +34,21 @@ elif command == "list":
                                          SortOrder="ASCENDING", MaxResults=50, **kwargs)
         for m in r.get("ChannelMessages", []):
             out.append({"MessageId": m["MessageId"], "Content": m.get("Content", ""),
-                        "Metadata": m.get("Metadata", ""), "ContentType": m.get("ContentType", "")})
+                        "Metadata": m.get("Metadata", ""), "ContentType": m.get("ContentType", ""),
+                        "Sender": m["Sender"]["Arn"]})
         if not r.get("NextToken"):
             break
         kwargs = {"NextToken": r["NextToken"]}
     print(json.dumps(out))
+elif command == "describe":
+    c = client.describe_channel(ChannelArn=channel, ChimeBearer=bearer)["Channel"]
+    print(json.dumps({"Name": c["Name"], "Metadata": c.get("Metadata", ""),
+                      "CreatedBy": c["CreatedBy"]["Arn"]}))
+elif command == "create":
+    # A channel made by hand (a squatter's), with the deterministic id.
+    app = bearer.rsplit("/user/", 1)[0]
+    r = client.create_channel(
+        AppInstanceArn=app, Name="squat", Mode="UNRESTRICTED", Privacy="PRIVATE",
+        Metadata=sys.argv[6], ClientRequestToken=channel, ChannelId=channel,
+        MemberArns=sys.argv[7:], ChimeBearer=bearer)
+    print(json.dumps({"ChannelArn": r["ChannelArn"]}))

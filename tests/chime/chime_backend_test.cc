@@ -485,11 +485,13 @@ TEST(ChimeBackend, OtherClientsMessagesMergeWithAStableOrder) {
   // A malformed op message: skipped.
   f.server->ForeignMessage(*arn, kBob, "{not json");
   f.server->channels[*arn].messages.back().content_type = kOpContentType;
-  // A bot outside the user namespace.
+  // A bot outside the user namespace, and so outside the conversation's
+  // members: skipped, like the malformed op message.
   f.server->ForeignMessage(*arn, kApp + "/bot/helper", "beep");
   auto page = b->Pull("c1", "", 50);
   ASSERT_TRUE(page.ok()) << page.status().ToString();
-  ASSERT_EQ(page->ops.size(), 3u);
+  ASSERT_EQ(page->ops.size(), 2u);
+  EXPECT_EQ(page->skipped, 2u);
   const auto& m = f.server->channels[*arn].messages;
   const auto& op = page->ops[0];
   EXPECT_EQ(op.kind, engine::OpKind::kSend);
@@ -504,13 +506,22 @@ TEST(ChimeBackend, OtherClientsMessagesMergeWithAStableOrder) {
   EXPECT_EQ(page->ops[1].body, "odd");
   EXPECT_EQ(page->ops[1].message_id, "chime:" + m[1].id);
   EXPECT_EQ(page->ops[1].at.replica, op.at.replica) << "same sender, same replica hash";
-  EXPECT_EQ(page->ops[2].author, kApp + "/bot/helper");
-  EXPECT_NE(page->ops[2].at.replica, op.at.replica);
   // Another device computes exactly the same operations.
   auto other = f.Backend(kBob);
+  ASSERT_TRUE(other->EnsureConversation(Conv("c1")).ok());
   auto same = other->Pull("c1", "", 50);
   ASSERT_TRUE(same.ok());
   EXPECT_EQ(same->ops, page->ops);
+  // A device without the member list (an invitation found in the listing)
+  // cannot tell members apart: it takes the bot's message, with its own
+  // stable order key.
+  auto invited = f.Backend(kBob);
+  auto all = invited->Pull("c1", "", 50);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->ops.size(), 3u);
+  EXPECT_EQ(all->skipped, 1u);
+  EXPECT_EQ(all->ops[2].author, kApp + "/bot/helper");
+  EXPECT_NE(all->ops[2].at.replica, op.at.replica);
 }
 
 // A member cannot pass as another: the author of a pulled operation is the
@@ -640,6 +651,71 @@ TEST(ChimeBackend, RemovedFromAChannelParksOnlyThatConversation) {
   now += 120'000;
   ASSERT_TRUE(rec.Pull("lost").ok());
   EXPECT_EQ(f.server->requests.size(), requests);
+}
+
+TEST(ChimeBackend, SealedLogShapesAndMalformedFramesSkipped) {
+  Fixture f;
+  auto b = f.Backend();
+  const std::string log = "e" + std::string(32, '7');
+  EXPECT_EQ(b->EnsureLog({"visit-1", {"alice"}}).status().code(), Code::kInvalidArgument);
+  auto arn = b->EnsureLog({log, {"alice", "bob"}});
+  ASSERT_TRUE(arn.ok()) << arn.status().ToString();
+  const auto create = f.server->requests.back();
+  EXPECT_EQ(Field(create.body, "ChannelId"), "tidings-" + log);
+  EXPECT_EQ(Field(create.body, "Name"), "tidings") << "no title";
+  EXPECT_EQ(Field(create.body, "Metadata"), "{\"tidings\":\"e2e1\"}") << "no conversation id";
+  EXPECT_EQ(Field(create.body, "Privacy"), "PRIVATE");
+  EXPECT_NE(create.body.find("\"MemberArns\":[" + JsonString(kBob) + "]"), std::string::npos);
+  const size_t requests = f.server->requests.size();
+  ASSERT_TRUE(b->EnsureLog({log, {"alice", "bob"}}).ok());
+  EXPECT_EQ(f.server->requests.size(), requests) << "ensured already: no request";
+
+  std::vector<sync::Frame> frames(1);
+  frames[0].id = "k.1.0123abcd";
+  frames[0].bytes = "\xE1\x02 key share";
+  ASSERT_TRUE(b->PushFrames(log, frames).ok());
+  const auto send = f.server->requests.back();
+  const std::string token = Field(send.body, "ClientRequestToken");
+  EXPECT_GE(token.size(), 2u);
+  EXPECT_LE(token.size(), 64u);
+  for (char c : token)
+    EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') << token;
+  EXPECT_EQ(Field(send.body, "Content"), crypto::Base64Encode(frames[0].bytes));
+  EXPECT_EQ(ParseFrameMetadata(Field(send.body, "Metadata")), "k.1.0123abcd");
+
+  // Not frames: bad base64, a redacted frame, a frame id outside the
+  // alphabet, another client's text.
+  f.server->ForeignMessage(*arn, kBob, "!!not base64");
+  f.server->channels[*arn].messages.back().metadata = WriteFrameMetadata("o.1");
+  f.server->ForeignMessage(*arn, kBob, " ");
+  f.server->channels[*arn].messages.back().metadata = WriteFrameMetadata("o.2");
+  f.server->channels[*arn].messages.back().redacted = true;
+  f.server->ForeignMessage(*arn, kBob, "4QE=");
+  f.server->channels[*arn].messages.back().metadata = WriteFrameMetadata("bad id/");
+  f.server->ForeignMessage(*arn, kBob, "hello");
+  auto page = b->PullFrames(log, "", 50);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_EQ(page->frames.size(), 1u);
+  EXPECT_EQ(page->frames[0].bytes, frames[0].bytes);
+  EXPECT_EQ(page->frames[0].sender, "alice");
+  EXPECT_EQ(page->skipped, 4u);
+  EXPECT_EQ(page->log_creator, "alice");
+  EXPECT_EQ(page->log_members, (std::vector<std::string>{"alice", "bob"}));
+  auto next = b->PullFrames(log, page->next_cursor, 50);
+  ASSERT_TRUE(next.ok());
+  EXPECT_TRUE(next->frames.empty());
+  EXPECT_TRUE(next->log_creator.empty()) << "only from the start";
+
+  // Refused before any request: a bad id, an empty or oversized frame.
+  frames[0].id = "has space";
+  EXPECT_EQ((*b->PushFrames(log, frames))[0].status.code(), Code::kInvalidArgument);
+  frames[0].id = "o.3";
+  frames[0].bytes.assign(kMaxFrameBytes + 1, 'x');
+  EXPECT_EQ((*b->PushFrames(log, frames))[0].status.code(), Code::kTooLarge);
+  frames[0].bytes.clear();
+  EXPECT_EQ((*b->PushFrames(log, frames))[0].status.code(), Code::kInvalidArgument);
+  EXPECT_EQ(b->FetchDevices("bob").status().code(), Code::kUnimplemented);
+  EXPECT_TRUE(b->PublishDevice("record").ok());
 }
 
 }  // namespace

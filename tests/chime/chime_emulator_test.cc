@@ -1,8 +1,9 @@
 // The Chime backend against the real emulator (tidings-chime-local, started
 // by the test on 127.0.0.1 with an ephemeral port; SigV4 verified): boto3
 // interop both ways, throttling and 5xx without duplicates, an emulator
-// restart mid-pull, removal from a channel. Convergence is the backend
-// conformance suite's (tests/backend_conformance).
+// restart mid-pull, removal from a channel, sealed logs (frames, what boto3
+// sees of them), channel squatting. Convergence is the backend conformance
+// suite's (tests/backend_conformance).
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include <set>
 
 #include "../engine/test_util.h"
+#include "crypto/hash.h"
 #include "emulator/chime/testing/emulator_process.h"
 #include "sync/chime/chime_backend.h"
 #include "sync/chime/chime_json.h"
@@ -241,6 +243,247 @@ TEST_F(Emulator, RemovalFromAChannelParksItAndOthersContinue) {
   ASSERT_TRUE(ra.SyncAll().ok());
   EXPECT_EQ(a->Page({.conversation_id = "kept"})->size(), 2u) << "the other conversation goes on";
   EXPECT_EQ(a->Page({.conversation_id = "lost"})->size(), 1u);
+}
+
+// ---- Sealed logs ----
+
+const std::string kLog = "e0123456789abcdef0123456789abcdef";
+
+sync::Frame MakeFrame(const std::string& id, std::string bytes) {
+  sync::Frame f;
+  f.id = id;
+  f.bytes = std::move(bytes);
+  return f;
+}
+
+// Every frame of a log, read page by page (small pages: the cursor moves).
+sync::FramePage PullAllFrames(ChimeBackend& b, const std::string& log_id) {
+  sync::FramePage all;
+  std::string cursor;
+  for (int i = 0; i < 100; ++i) {
+    auto page = b.PullFrames(log_id, cursor, 2);
+    EXPECT_TRUE(page.ok()) << page.status().ToString();
+    if (!page.ok()) break;
+    if (cursor.empty()) {
+      all.log_creator = page->log_creator;
+      all.log_members = page->log_members;
+    } else {
+      EXPECT_TRUE(page->log_creator.empty()) << "only from the start";
+    }
+    for (auto& f : page->frames) all.frames.push_back(std::move(f));
+    all.skipped += page->skipped;
+    cursor = page->next_cursor;
+    if (!page->has_more) break;
+  }
+  return all;
+}
+
+TEST_F(Emulator, FramesRoundTripInOrderWithTheirSender) {
+  auto alice = Backend("alice"), bob = Backend("bob");
+  EXPECT_EQ(alice->max_frame_bytes(), 3072u);
+  EXPECT_TRUE(alice->authenticates_senders());
+  auto arn = alice->EnsureLog({kLog, {"alice", "bob"}});
+  ASSERT_TRUE(arn.ok()) << arn.status().ToString();
+  EXPECT_EQ(*arn, kApp + "/channel/tidings-" + kLog);
+  ASSERT_TRUE(bob->EnsureLog({kLog, {"alice", "bob"}}).ok()) << "idempotent (a Conflict)";
+  const std::string binary("\xE1\x03\x00\xFF\x80 frame", 10);
+  std::vector<sync::Frame> first = {MakeFrame("a.0123abcd", binary),
+                                    MakeFrame("k.1.0123abcd", std::string(3072, '\xE1'))};
+  auto acks = alice->PushFrames(kLog, first);
+  ASSERT_TRUE(acks.ok()) << acks.status().ToString();
+  ASSERT_EQ(acks->size(), 2u);
+  for (const auto& ack : *acks) {
+    EXPECT_TRUE(ack.status.ok()) << ack.status.ToString();
+    EXPECT_FALSE(ack.remote_id.empty());
+  }
+  std::vector<sync::Frame> second = {MakeFrame("o.0190-b0b", "\xE1\x03 from bob")};
+  ASSERT_TRUE(bob->PushFrames(kLog, second).ok());
+
+  auto all = PullAllFrames(*bob, kLog);
+  ASSERT_EQ(all.frames.size(), 3u);
+  EXPECT_EQ(all.skipped, 0u);
+  EXPECT_EQ(all.frames[0].id, "a.0123abcd");
+  EXPECT_EQ(all.frames[0].bytes, binary);
+  EXPECT_EQ(all.frames[0].sender, "alice");
+  EXPECT_EQ(all.frames[0].remote_id, (*acks)[0].remote_id);
+  EXPECT_EQ(all.frames[1].bytes, std::string(3072, '\xE1')) << "the limit fits";
+  EXPECT_EQ(all.frames[2].id, "o.0190-b0b");
+  EXPECT_EQ(all.frames[2].sender, "bob") << "Chime's Sender, not a claim";
+  EXPECT_LE(all.frames[0].server_time_ms, all.frames[1].server_time_ms);
+  EXPECT_LE(all.frames[1].server_time_ms, all.frames[2].server_time_ms);
+  EXPECT_GT(all.frames[0].server_time_ms, 0u);
+  EXPECT_EQ(all.log_creator, "alice");
+  EXPECT_EQ(std::set<std::string>(all.log_members.begin(), all.log_members.end()),
+            (std::set<std::string>{"alice", "bob"}));
+
+  // What Chime and another Chime client see: a channel named "tidings" with
+  // no conversation in its metadata, and base64 in every message.
+  std::string described = Python("bob", "describe " + *arn);
+  EXPECT_NE(described.find("\"Name\": \"tidings\""), std::string::npos) << described;
+  EXPECT_NE(described.find(R"("Metadata": "{\"tidings\":\"e2e1\"}")"), std::string::npos)
+      << described;
+  std::string listed = Python("bob", "list " + *arn);
+  EXPECT_NE(listed.find(crypto::Base64Encode(binary)), std::string::npos) << listed;
+  EXPECT_EQ(listed.find(" from bob"), std::string::npos) << "no frame byte in clear";
+
+  // Over the limit: refused before sending, naming the limit.
+  std::vector<sync::Frame> big = {MakeFrame("o.big", std::string(3073, 'x'))};
+  auto too_big = alice->PushFrames(kLog, big);
+  ASSERT_TRUE(too_big.ok());
+  EXPECT_EQ((*too_big)[0].status.code(), Code::kTooLarge);
+  EXPECT_NE((*too_big)[0].status.message().find("3072"), std::string::npos);
+}
+
+TEST_F(Emulator, ARetriedFramePushStoresOneMessage) {
+  auto alice = Backend("alice");
+  ASSERT_TRUE(alice->EnsureLog({kLog, {"alice"}}).ok());
+  std::vector<sync::Frame> frames = {MakeFrame("o.0190aa", "\xE1\x03one"),
+                                     MakeFrame("o.0190bb", "\xE1\x03two")};
+  auto acks = alice->PushFrames(kLog, frames);
+  ASSERT_TRUE(acks.ok());
+  // The client never heard: a new process retries with the same frame ids.
+  auto again = Backend("alice")->PushFrames(kLog, frames);
+  ASSERT_TRUE(again.ok());
+  for (size_t i = 0; i < frames.size(); ++i) {
+    EXPECT_TRUE((*again)[i].status.ok());
+    EXPECT_EQ((*again)[i].remote_id, (*acks)[i].remote_id) << i;
+  }
+  auto all = PullAllFrames(*alice, kLog);
+  ASSERT_EQ(all.frames.size(), 2u);
+  std::string listed = Python("alice", "list " + alice->LogChannelArn(kLog));
+  size_t messages = 0;
+  for (size_t at = 0; (at = listed.find("\"MessageId\"", at)) != std::string::npos; ++at) {
+    ++messages;
+  }
+  EXPECT_EQ(messages, 2u) << listed;
+}
+
+TEST_F(Emulator, AMessageThatIsNotAFrameIsSkippedAndCounted) {
+  auto alice = Backend("alice");
+  auto arn = alice->EnsureLog({kLog, {"alice", "bob"}});
+  ASSERT_TRUE(arn.ok());
+  std::vector<sync::Frame> one = {MakeFrame("a.1", "\xE1\x01")};
+  ASSERT_TRUE(alice->PushFrames(kLog, one).ok());
+  Python("bob", "send " + *arn + " 'plain text from another client'");
+  std::vector<sync::Frame> two = {MakeFrame("a.2", "\xE1\x01")};
+  ASSERT_TRUE(alice->PushFrames(kLog, two).ok());
+  auto all = PullAllFrames(*alice, kLog);
+  ASSERT_EQ(all.frames.size(), 2u);
+  EXPECT_EQ(all.frames[0].id, "a.1");
+  EXPECT_EQ(all.frames[1].id, "a.2");
+  EXPECT_EQ(all.skipped, 1u);
+}
+
+TEST_F(Emulator, ListLogsListsOnlyTheSealedLogsTheUserIsIn) {
+  const std::string shared = "e" + std::string(32, 'a'), alone = "e" + std::string(32, 'b');
+  auto alice = Backend("alice"), bob = Backend("bob");
+  ASSERT_TRUE(alice->EnsureLog({shared, {"alice", "bob"}}).ok());
+  ASSERT_TRUE(alice->EnsureLog({alone, {"alice"}}).ok());
+  engine::Conversation plain;
+  plain.id = "plain";
+  plain.members = {"alice", "bob"};
+  ASSERT_TRUE(alice->EnsureConversation(plain).ok());
+  auto logs = bob->ListLogs();
+  ASSERT_TRUE(logs.ok()) << logs.status().ToString();
+  EXPECT_EQ(*logs, std::vector<std::string>{shared});
+  auto mine = alice->ListLogs();
+  ASSERT_TRUE(mine.ok());
+  EXPECT_EQ(std::set<std::string>(mine->begin(), mine->end()),
+            (std::set<std::string>{shared, alone}));
+  // A sealed log is no plaintext conversation.
+  auto conversations = bob->ListConversations();
+  ASSERT_TRUE(conversations.ok());
+  EXPECT_EQ(*conversations, std::vector<std::string>{"plain"});
+  // A member added later sees it.
+  ASSERT_TRUE(alice->EnsureLog({alone, {"alice", "bob"}}).ok());
+  EXPECT_EQ(bob->ListLogs()->size(), 2u);
+  EXPECT_EQ(PullAllFrames(*bob, alone).log_members.size(), 2u);
+}
+
+// ---- Channel squatting (plaintext conversations) ----
+
+TEST_F(Emulator, AChannelMadeBySomeoneOutsideTheConversationIsRefused) {
+  tidings::testing::TempDir dir;
+  auto doctor = Open(dir, "doctor");
+  ASSERT_TRUE(doctor->PutConversation("consult-42", "Consult", {"doctor", "patient"}).ok());
+  auto sent = doctor->Send({.conversation_id = "consult-42", .body = "your results are in"});
+  ASSERT_TRUE(sent.ok());
+  auto bd = Backend("doctor");
+  // mallory, outside the conversation, makes its channel first (the id is a
+  // hash of the conversation id) and adds the doctor and the patient.
+  const std::string arn = bd->DefaultChannelArn("consult-42");
+  const std::string channel_id = arn.substr(arn.rfind('/') + 1);
+  std::string made =
+      Python("mallory", "create " + channel_id + " '" + WriteChannelMetadata("consult-42") + "' " +
+                            UserArn("doctor") + " " + UserArn("patient"));
+  ASSERT_NE(made.find(arn), std::string::npos) << made;
+
+  Clock clock;
+  sync::Reconciler rd(&doctor->sync_log(), bd.get(), {}, std::ref(clock), [] { return 1; });
+  ASSERT_TRUE(rd.SyncAll().ok());
+  auto st = rd.GetStatus("consult-42");
+  EXPECT_TRUE(st.stopped);
+  EXPECT_NE(st.last_error.find("channel " + channel_id +
+                               " was created by a user outside the conversation; refusing it"),
+            std::string::npos)
+      << st.last_error;
+  EXPECT_EQ(doctor->Get(sent->id)->state, engine::MessageState::kFailed);
+  ASSERT_TRUE(rd.SyncAll().ok());
+  EXPECT_EQ(Python("mallory", "list " + arn), "[]\n") << "nothing reached the squatter";
+  // Its messages are not pulled either.
+  Python("mallory", "send " + arn + " 'click this link'");
+  auto pulled = bd->Pull("consult-42", "", 50);
+  EXPECT_EQ(pulled.status().code(), Code::kPermissionDenied);
+}
+
+TEST_F(Emulator, AChannelWithAMemberOutsideTheConversationIsRefused) {
+  auto patient = Backend("patient"), doctor = Backend("doctor");
+  engine::Conversation c;
+  c.id = "consult-43";
+  c.members = {"doctor", "patient"};
+  // The patient's device made it with mallory in it (any list may be wrong).
+  engine::Conversation with_mallory = c;
+  with_mallory.members.push_back("mallory");
+  ASSERT_TRUE(patient->EnsureConversation(with_mallory).ok());
+  auto refused = doctor->EnsureConversation(c);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kPermissionDenied);
+  EXPECT_NE(refused.status().message().find("has members outside the conversation"),
+            std::string::npos)
+      << refused.status().ToString();
+  engine::Operation op;
+  op.kind = engine::OpKind::kSend;
+  op.op_id = op.message_id = "m-1";
+  op.conversation_id = c.id;
+  op.author = "doctor";
+  op.at = {1, 1};
+  op.body = "private";
+  EXPECT_EQ(doctor->Push(c.id, std::span(&op, 1)).status().code(), Code::kPermissionDenied);
+  // Once the doctor's list has mallory too, the channel is fine.
+  ASSERT_TRUE(doctor->EnsureConversation(with_mallory).ok());
+}
+
+TEST_F(Emulator, MessagesFromSendersOutsideTheConversationAreSkippedAndCounted) {
+  auto doctor = Backend("doctor"), patient = Backend("patient");
+  engine::Conversation c;
+  c.id = "consult-44";
+  c.members = {"doctor", "patient"};
+  auto arn = doctor->EnsureConversation(c);
+  ASSERT_TRUE(arn.ok());
+  ASSERT_TRUE(doctor->Pull(c.id, "", 50).ok());  // checked: made by the doctor
+  // The patient's device (its list differs) adds mallory, who writes.
+  engine::Conversation more = c;
+  more.members.push_back("mallory");
+  ASSERT_TRUE(patient->AddMembers(more, *arn).ok());
+  // Within the doctor's last check (30 s) mallory's messages are skipped;
+  // the next check refuses the channel.
+  Python("mallory", "send " + *arn + " 'from outside'");
+  Python("patient", "send " + *arn + " 'from the patient'");
+  auto page = doctor->Pull(c.id, "", 50);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_EQ(page->ops.size(), 1u);
+  EXPECT_EQ(page->ops[0].body, "from the patient");
+  EXPECT_EQ(page->skipped, 1u);
 }
 
 }  // namespace

@@ -43,7 +43,7 @@ struct FakeMessage {
 };
 
 struct FakeChannel {
-  std::string arn, name, metadata;
+  std::string arn, name, metadata, created_by;
   std::set<std::string> members;
   std::vector<FakeMessage> messages;
 };
@@ -147,6 +147,7 @@ class FakeChime {
       c.arn = arn;
       c.name = field("Name");
       c.metadata = field("Metadata");
+      c.created_by = bearer;
       c.members.insert(bearer);
       simdjson::dom::array initial;
       if (!req.body.empty() && !body["MemberArns"].get_array().get(initial)) {
@@ -162,6 +163,22 @@ class FakeChime {
     if (it == channels.end()) return Error(404, "NotFoundException");
     FakeChannel& c = it->second;
     if (!c.members.count(bearer)) return Error(403, "ForbiddenException");
+    if (seg.size() == 2 && req.method == "GET") {  // DescribeChannel
+      return Ok(200, "{\"Channel\":{\"ChannelArn\":" + JsonString(c.arn) +
+                         ",\"Name\":" + JsonString(c.name) + ",\"CreatedBy\":{\"Arn\":" +
+                         JsonString(c.created_by) + ",\"Name\":\"x\"}}}");
+    }
+    if (seg.size() == 3 && seg[2] == "memberships" && req.method == "GET") {
+      // Every member is DEFAULT here; one page.
+      std::string out = "{\"ChannelArn\":" + JsonString(c.arn) + ",\"ChannelMemberships\":[";
+      bool first = true;
+      for (const auto& m : c.members) {
+        if (query["type"] == "HIDDEN") break;
+        out += std::string(first ? "" : ",") + "{\"Member\":{\"Arn\":" + JsonString(m) + "}}";
+        first = false;
+      }
+      return Ok(200, out + "]}");
+    }
     if (seg.size() == 3 && seg[2] == "memberships" && req.method == "POST") {
       if (c.members.count(field("MemberArn"))) return Error(409, "ConflictException");
       c.members.insert(field("MemberArn"));

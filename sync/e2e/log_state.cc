@@ -1,0 +1,173 @@
+#include "sync/e2e/log_state.h"
+
+#include "crypto/hash.h"
+#include "crypto/public_key.h"
+#include "sync/wire/bytes.h"
+
+namespace tidings::e2e {
+namespace {
+
+constexpr uint8_t kVersion = 1;
+
+std::string_view KeyView(const crypto::SecretKey& k) {
+  return k.valid() ? std::string_view(reinterpret_cast<const char*>(k.data()), k.size())
+                   : std::string_view();
+}
+
+Result<crypto::SecretKey> KeyFrom(std::string_view bytes) {
+  if (bytes.empty()) return crypto::SecretKey();
+  return crypto::SecretKey::FromBytes(
+      std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+}
+
+void PutList(wire::ByteWriter& w, const std::vector<std::string>& list) {
+  w.Varint(list.size());
+  for (const auto& s : list) w.Bytes(s);
+}
+
+Status GetList(wire::ByteReader& r, std::string_view field, std::vector<std::string>* list) {
+  uint64_t n = 0;
+  TIDINGS_RETURN_IF_ERROR(r.Varint(field, &n));
+  if (n > 100'000) return r.Error(field, "is too long");
+  list->resize(n);
+  for (auto& s : *list) TIDINGS_RETURN_IF_ERROR(r.Bytes(field, &s));
+  return Status::Ok();
+}
+
+void PutId(wire::ByteWriter& w, const EpochId& id) {
+  w.Varint(id.number);
+  w.Bytes(id.sharer);
+}
+
+Status GetId(wire::ByteReader& r, EpochId* id) {
+  TIDINGS_RETURN_IF_ERROR(r.Varint("epoch", &id->number));
+  return r.Bytes("epoch sharer", &id->sharer);
+}
+
+void PutFrame(wire::ByteWriter& w, const sync::Frame& f) {
+  w.Bytes(f.id);
+  w.Bytes(f.bytes);
+  w.Bytes(f.sender);
+  w.Varint(f.server_time_ms);
+  w.Bytes(f.remote_id);
+}
+
+Status GetFrame(wire::ByteReader& r, sync::Frame* f) {
+  TIDINGS_RETURN_IF_ERROR(r.Bytes("frame id", &f->id));
+  TIDINGS_RETURN_IF_ERROR(r.Bytes("frame", &f->bytes));
+  TIDINGS_RETURN_IF_ERROR(r.Bytes("sender", &f->sender));
+  TIDINGS_RETURN_IF_ERROR(r.Varint("time", &f->server_time_ms));
+  return r.Bytes("remote id", &f->remote_id);
+}
+
+}  // namespace
+
+const Epoch* LogState::current() const {
+  if (chain.empty()) return nullptr;
+  auto it = epochs.find(chain.back());
+  return it == epochs.end() ? nullptr : &it->second;
+}
+
+std::string EncodeLogState(const LogState& s) {
+  std::string out;
+  wire::ByteWriter w(&out);
+  w.U8(kVersion);
+  w.Bytes(s.log_id);
+  w.Bytes(s.conversation_id);
+  w.Bytes(KeyView(s.log_secret));
+  w.Varint(s.epochs.size());
+  for (const auto& [id, e] : s.epochs) {
+    PutId(w, id);
+    w.Bytes(KeyView(e.key));
+    w.Bytes(EncodeEpochInfo(e.info));
+    PutList(w, e.delivered);
+  }
+  w.Varint(s.chain.size());
+  for (const auto& id : s.chain) PutId(w, id);
+  w.Bytes(s.cursor);
+  w.U8(s.announced ? 1 : 0);
+  w.Bytes(s.ensured_members);
+  w.Bytes(s.refused);
+  w.Bytes(s.log_creator);
+  PutList(w, s.log_members);
+  w.Varint(s.pending.size());
+  for (const auto& p : s.pending) {
+    PutFrame(w, p.frame);
+    PutId(w, p.current_at);
+  }
+  w.Varint(s.rejected);
+  w.Bytes(s.last_rejection);
+  w.Varint(s.dropped_pending);
+  return out;
+}
+
+Result<LogState> DecodeLogState(std::string_view bytes) {
+  wire::ByteReader r(bytes, "sealed log state");
+  LogState s;
+  uint8_t version = 0, flag = 0;
+  uint64_t n = 0;
+  std::string key;
+  TIDINGS_RETURN_IF_ERROR(r.U8("version", &version));
+  if (version != kVersion) return r.Error("version", "is not 1");
+  TIDINGS_RETURN_IF_ERROR(r.Bytes("log id", &s.log_id));
+  TIDINGS_RETURN_IF_ERROR(r.Bytes("conversation id", &s.conversation_id));
+  TIDINGS_RETURN_IF_ERROR(r.Bytes("log secret", &key));
+  TIDINGS_ASSIGN_OR_RETURN(s.log_secret, KeyFrom(key));
+  crypto::Wipe(&key);
+  TIDINGS_RETURN_IF_ERROR(r.Varint("epochs", &n));
+  for (uint64_t i = 0; i < n; ++i) {
+    Epoch e;
+    std::string info;
+    TIDINGS_RETURN_IF_ERROR(GetId(r, &e.id));
+    TIDINGS_RETURN_IF_ERROR(r.Bytes("epoch key", &key));
+    TIDINGS_ASSIGN_OR_RETURN(e.key, KeyFrom(key));
+    crypto::Wipe(&key);
+    TIDINGS_RETURN_IF_ERROR(r.Bytes("epoch info", &info));
+    TIDINGS_ASSIGN_OR_RETURN(e.info, DecodeEpochInfo(info));
+    TIDINGS_RETURN_IF_ERROR(GetList(r, "delivered", &e.delivered));
+    EpochId id = e.id;
+    s.epochs.emplace(std::move(id), std::move(e));
+  }
+  TIDINGS_RETURN_IF_ERROR(r.Varint("chain", &n));
+  s.chain.resize(n);
+  for (auto& id : s.chain) TIDINGS_RETURN_IF_ERROR(GetId(r, &id));
+  TIDINGS_RETURN_IF_ERROR(r.Bytes("cursor", &s.cursor));
+  TIDINGS_RETURN_IF_ERROR(r.U8("announced", &flag));
+  s.announced = flag != 0;
+  TIDINGS_RETURN_IF_ERROR(r.Bytes("ensured", &s.ensured_members));
+  TIDINGS_RETURN_IF_ERROR(r.Bytes("refused", &s.refused));
+  TIDINGS_RETURN_IF_ERROR(r.Bytes("creator", &s.log_creator));
+  TIDINGS_RETURN_IF_ERROR(GetList(r, "log members", &s.log_members));
+  TIDINGS_RETURN_IF_ERROR(r.Varint("pending", &n));
+  s.pending.resize(n);
+  for (auto& p : s.pending) {
+    TIDINGS_RETURN_IF_ERROR(GetFrame(r, &p.frame));
+    TIDINGS_RETURN_IF_ERROR(GetId(r, &p.current_at));
+  }
+  TIDINGS_RETURN_IF_ERROR(r.Varint("rejected", &s.rejected));
+  TIDINGS_RETURN_IF_ERROR(r.Bytes("last rejection", &s.last_rejection));
+  TIDINGS_RETURN_IF_ERROR(r.Varint("dropped", &s.dropped_pending));
+  if (!r.done()) return r.Error("end", "expected, but bytes are left over");
+  return s;
+}
+
+std::string LogStateKey(std::string_view backend, std::string_view log_id) {
+  return "e2e/" + std::string(backend) + "/log/" + std::string(log_id);
+}
+
+std::string ModeKey(std::string_view conversation_id) {
+  return "e2e/mode/" + std::string(conversation_id);
+}
+
+std::string BindingKey(std::string_view backend, std::string_view conversation_id) {
+  return "e2e/" + std::string(backend) + "/conv/" + std::string(conversation_id);
+}
+
+std::string LogsKey(std::string_view backend) { return "e2e/" + std::string(backend) + "/logs"; }
+
+std::string LogIdOf(const crypto::SecretKey& log_secret) {
+  const std::string h = crypto::Blake2b("tidings-log-v1", 16, KeyView(log_secret));
+  return "e" + crypto::HexEncode(std::span(reinterpret_cast<const uint8_t*>(h.data()), h.size()));
+}
+
+}  // namespace tidings::e2e

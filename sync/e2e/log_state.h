@@ -1,0 +1,81 @@
+// What this device knows about one sealed log on one backend: the
+// conversation it carries, its epochs and their keys, the current epoch, the
+// pull cursor, frames waiting for a key, and counters. Persisted as one
+// record in the store's sync state ("e2e/<backend>/log/<log id>"), written
+// in the same atomic batch as the operations a page merged.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "crypto/secret_key.h"
+#include "sync/backend.h"
+#include "sync/e2e/frame.h"
+
+namespace tidings::e2e {
+
+struct EpochId {
+  uint64_t number = 0;
+  std::string sharer;  // device id that made the key
+  auto operator<=>(const EpochId&) const = default;
+};
+
+struct Epoch {
+  EpochId id;
+  crypto::SecretKey key;
+  EpochInfo info;
+  std::vector<std::string> delivered;  // devices known to hold the key, sorted
+};
+
+// A frame that cannot open yet (its epoch key has not arrived), with the
+// epoch that was current where it sits in the log: membership is judged as
+// of there when it opens.
+struct PendingFrame {
+  sync::Frame frame;
+  EpochId current_at;
+};
+
+struct LogState {
+  std::string log_id;
+  std::string conversation_id;   // empty until a key share to this device names it
+  crypto::SecretKey log_secret;  // invalid until then
+  std::map<EpochId, Epoch> epochs;
+  std::vector<EpochId> chain;  // the current epoch after each accepted new epoch, in log order
+  std::string cursor;
+  bool announced = false;       // this device's announcement is in the log
+  std::string ensured_members;  // members EnsureLog last made, "\n"-joined
+  std::string refused;          // why this log is refused; empty: in use
+  std::string log_creator;      // as the backend reported (Chime), empty elsewhere
+  std::vector<std::string> log_members;
+  std::vector<PendingFrame> pending;
+  uint64_t rejected = 0;         // frames skipped as forged, foreign or broken
+  std::string last_rejection;    // why the newest one was (no content)
+  uint64_t dropped_pending = 0;  // waiting frames dropped over the bound
+
+  const Epoch* current() const;
+  bool bound() const { return !conversation_id.empty(); }
+};
+
+// One log's record. Holds key bytes: only the encrypted store may keep it;
+// the caller wipes its copy after the write.
+std::string EncodeLogState(const LogState& s);
+Result<LogState> DecodeLogState(std::string_view bytes);
+
+std::string LogStateKey(std::string_view backend, std::string_view log_id);
+// conversation id -> its mode, for every backend: "plain", "e2e", or absent
+// (never synced: new conversations become end-to-end).
+std::string ModeKey(std::string_view conversation_id);
+// conversation id -> the id of its sealed log on this backend.
+std::string BindingKey(std::string_view backend, std::string_view conversation_id);
+// Log ids of this backend this device knows, "\n"-joined.
+std::string LogsKey(std::string_view backend);
+
+// "e" + 32 hex: keyed BLAKE2b-128 of "tidings-log-v1" under the log secret.
+std::string LogIdOf(const crypto::SecretKey& log_secret);
+
+}  // namespace tidings::e2e

@@ -1,0 +1,325 @@
+// End-to-end encrypted sync through the reconciler, with an in-process frame
+// server (one total order per log, dedup by frame id, a per-user directory).
+// The simulation (simulation_test.cc) and the moto and emulator suites cover
+// the same paths with faults and real servers.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+
+#include "../engine/test_util.h"
+#include "crypto/hash.h"
+#include "sync/core/reconciler.h"
+#include "sync/e2e/frame.h"
+
+namespace tidings::sync {
+namespace {
+
+struct FrameServer {
+  bool authenticate = true;  // Chime-like; false: DynamoDB-like
+  std::map<std::string, std::vector<Frame>> logs;
+  std::map<std::string, std::set<std::string>> members;  // log -> users
+  std::map<std::string, std::vector<std::string>> directory;
+  uint64_t time = 1;
+
+  std::string AllBytes() const {
+    std::string all;
+    for (const auto& [id, frames] : logs) {
+      for (const auto& f : frames) all += f.id + f.bytes;
+    }
+    return all;
+  }
+};
+
+class FrameBackend final : public Backend {
+ public:
+  FrameBackend(FrameServer* server, std::string user) : server_(server), user_(std::move(user)) {}
+  std::string_view name() const override { return "frames"; }
+  size_t max_batch() const override { return 10; }
+  Result<std::string> EnsureConversation(const engine::Conversation&) override {
+    return Unimplemented("plaintext");
+  }
+  Result<std::vector<PushAck>> Push(const std::string&,
+                                    std::span<const engine::Operation>) override {
+    return Unimplemented("plaintext");
+  }
+  Result<PullPage> Pull(const std::string&, std::string_view, size_t) override {
+    return Unimplemented("plaintext");
+  }
+  Result<std::vector<std::string>> ListConversations() override {
+    return std::vector<std::string>{};
+  }
+  size_t max_frame_bytes() const override { return 3072; }
+  bool authenticates_senders() const override { return server_->authenticate; }
+  Result<std::string> EnsureLog(const SealedLog& log) override {
+    server_->members[log.log_id].insert(log.members.begin(), log.members.end());
+    return log.log_id;
+  }
+  Result<std::vector<PushAck>> PushFrames(const std::string& log_id,
+                                          std::span<const Frame> frames) override {
+    if (fail_pushes) return Unavailable("the test's network is down");
+    std::vector<PushAck> acks;
+    auto& log = server_->logs[log_id];
+    for (const auto& f : frames) {
+      if (f.bytes.size() > max_frame_bytes()) return InvalidArgument("frame too large");
+      bool dup = std::any_of(log.begin(), log.end(), [&](const Frame& g) { return g.id == f.id; });
+      if (!dup) {
+        Frame stored = f;
+        stored.sender = server_->authenticate ? user_ : "";
+        stored.server_time_ms = server_->time++;
+        stored.remote_id = "r" + std::to_string(stored.server_time_ms);
+        log.push_back(std::move(stored));
+      }
+      acks.push_back({});
+    }
+    return acks;
+  }
+  Result<FramePage> PullFrames(const std::string& log_id, std::string_view cursor,
+                               size_t limit) override {
+    FramePage page;
+    const auto& log = server_->logs[log_id];
+    size_t from = cursor.empty() ? 0 : std::stoul(std::string(cursor));
+    for (size_t i = from; i < std::min(log.size(), from + limit); ++i)
+      page.frames.push_back(log[i]);
+    page.next_cursor = std::to_string(from + page.frames.size());
+    page.has_more = from + page.frames.size() < log.size();
+    return page;
+  }
+  Result<std::vector<std::string>> ListLogs() override {
+    std::vector<std::string> out;
+    for (const auto& [id, users] : server_->members) {
+      if (users.count(user_)) out.push_back(id);
+    }
+    return out;
+  }
+  Status PublishDevice(std::string_view record) override {
+    auto& mine = server_->directory[user_];
+    if (std::find(mine.begin(), mine.end(), record) == mine.end()) mine.emplace_back(record);
+    return Status::Ok();
+  }
+  Result<std::vector<std::string>> FetchDevices(const std::string& user) override {
+    return server_->directory[user];
+  }
+  // An attacker's raw append: any bytes, as this backend's user.
+  void Inject(const std::string& log_id, Frame f) {
+    f.sender = server_->authenticate ? user_ : f.sender;
+    f.server_time_ms = server_->time++;
+    server_->logs[log_id].push_back(std::move(f));
+  }
+  bool fail_pushes = false;
+
+ private:
+  FrameServer* server_;
+  std::string user_;
+};
+
+struct Device {
+  testing::TempDir dir;
+  std::unique_ptr<engine::Store> store;
+  std::unique_ptr<FrameBackend> backend;
+  std::unique_ptr<Reconciler> reconciler;
+  int64_t now = 1'700'000'000'000;
+
+  Device(FrameServer* server, const std::string& user) {
+    store =
+        engine::Store::Open(dir.path(), testing::TestKey(), testing::CreateOptions(user)).value();
+    backend = std::make_unique<FrameBackend>(server, user);
+    reconciler = std::make_unique<Reconciler>(
+        &store->sync_log(), backend.get(), SyncConfig{}, [this] { return now += 10; },
+        [] { return uint64_t{42}; });
+  }
+  void Sync() { ASSERT_TRUE(reconciler->SyncAll().ok()); }
+  std::vector<std::string> Bodies(const std::string& conv) {
+    engine::PageRequest req;
+    req.conversation_id = conv;
+    req.limit = 1000;
+    std::vector<std::string> out;
+    auto page = store->Page(req);
+    if (!page.ok()) return out;
+    for (const auto& m : *page) out.push_back(m.body);
+    return out;
+  }
+  std::string LogId(const std::string& conv) {
+    std::string ids = store->sync_log().GetSyncState(e2e::BindingKey("frames", conv)).value();
+    return ids.substr(0, ids.find('\n'));
+  }
+};
+
+void SyncAll(std::vector<Device*> devices, int rounds = 3) {
+  for (int i = 0; i < rounds; ++i) {
+    for (auto* d : devices) d->Sync();
+  }
+}
+
+class E2eSync : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { server.authenticate = GetParam(); }
+  FrameServer server;
+};
+
+TEST_P(E2eSync, TwoUsersConvergeAndTheServerHoldsNoPlaintext) {
+  Device doctor(&server, "doctor-CANARYUSER");
+  Device patient(&server, "patient");
+  ASSERT_TRUE(
+      doctor.store->PutConversation("consult-CANARYCONV", "Title CANARYTITLE", {"patient"}).ok());
+  ASSERT_TRUE(doctor.store->Send({"consult-CANARYCONV", "ibuprofen 400 mg CANARYBODY"}).ok());
+  SyncAll({&doctor, &patient});
+  ASSERT_TRUE(patient.store->Send({"consult-CANARYCONV", "thanks CANARYREPLY"}).ok());
+  SyncAll({&doctor, &patient});
+
+  const std::vector<std::string> want = {"ibuprofen 400 mg CANARYBODY", "thanks CANARYREPLY"};
+  EXPECT_EQ(doctor.Bodies("consult-CANARYCONV"), want);
+  EXPECT_EQ(patient.Bodies("consult-CANARYCONV"), want);
+  auto conv = patient.store->GetConversation("consult-CANARYCONV");
+  ASSERT_TRUE(conv.ok());
+  EXPECT_EQ(conv->title, "Title CANARYTITLE");
+
+  const std::string wire = server.AllBytes();
+  ASSERT_FALSE(wire.empty());
+  for (std::string marker :
+       {"CANARYUSER", "CANARYCONV", "CANARYTITLE", "CANARYBODY", "CANARYREPLY"}) {
+    EXPECT_EQ(wire.find(marker), std::string::npos) << marker;
+    EXPECT_EQ(wire.find(crypto::HexEncode(
+                  std::span(reinterpret_cast<const uint8_t*>(marker.data()), marker.size()))),
+              std::string::npos);
+  }
+  EXPECT_EQ(doctor.reconciler->GetStatus("consult-CANARYCONV").rejected_frames, 0u);
+  EXPECT_TRUE(doctor.reconciler->GetStatus("consult-CANARYCONV").end_to_end);
+}
+
+TEST_P(E2eSync, PlaintextModeIsExplicitAndStaysPlaintext) {
+  Device doctor(&server, "doctor");
+  ASSERT_TRUE(doctor.store->PutConversation("c", "", {"patient"}).ok());
+  ASSERT_TRUE(doctor.store->sync_log().PutSyncState(e2e::ModeKey("c"), "plain").ok());
+  ASSERT_TRUE(doctor.store->Send({"c", "hello"}).ok());
+  doctor.Sync();  // this backend has no plaintext path: the push fails, nothing is sealed
+  EXPECT_TRUE(server.logs.empty());
+  EXPECT_FALSE(doctor.reconciler->GetStatus("c").end_to_end);
+}
+
+TEST_P(E2eSync, ForgedAndGarbageFramesAreSkippedCountedAndDoNotStall) {
+  Device doctor(&server, "doctor");
+  Device patient(&server, "patient");
+  Device mallory(&server, "mallory");
+  ASSERT_TRUE(doctor.store->PutConversation("c", "", {"patient"}).ok());
+  ASSERT_TRUE(doctor.store->Send({"c", "one"}).ok());
+  SyncAll({&doctor, &patient});
+  const std::string log = doctor.LogId("c");
+  ASSERT_FALSE(log.empty());
+
+  // Garbage, a frame of another type with broken bytes, a copy of a real
+  // frame under another id (replay), and one from a device nobody knows.
+  mallory.backend->Inject(log, {"g1", "not a frame", "", 0, ""});
+  mallory.backend->Inject(log, {"g2", std::string("\xE1\x03garbage", 9), "", 0, ""});
+  mallory.backend->Inject(log, {"g3", server.logs[log].back().bytes, "", 0, ""});
+  ASSERT_TRUE(mallory.store->PutConversation("m", "", {"doctor"}).ok());
+  ASSERT_TRUE(mallory.store->Send({"m", "mallory's"}).ok());
+  mallory.Sync();
+  const std::string other_log = mallory.LogId("m");
+  ASSERT_FALSE(other_log.empty());
+  // mallory's own sealed op replayed into the doctor's log
+  mallory.backend->Inject(log, {"g4", server.logs[other_log].back().bytes, "", 0, ""});
+
+  ASSERT_TRUE(doctor.store->Send({"c", "two"}).ok());
+  SyncAll({&doctor, &patient});
+  const std::vector<std::string> want = {"one", "two"};
+  EXPECT_EQ(doctor.Bodies("c"), want);
+  EXPECT_EQ(patient.Bodies("c"), want);
+  // g1, g2 and g4 are rejected; g3 is the same operation again (idempotent).
+  EXPECT_GE(patient.reconciler->GetStatus("c").rejected_frames, 3u);
+  EXPECT_FALSE(patient.reconciler->GetStatus("c").last_rejection.empty());
+}
+
+TEST_P(E2eSync, ARemovedMemberCannotOpenWhatFollows) {
+  Device doctor(&server, "doctor");
+  Device patient(&server, "patient");
+  Device nurse(&server, "nurse");
+  ASSERT_TRUE(doctor.store->PutConversation("c", "", {"patient", "nurse"}).ok());
+  ASSERT_TRUE(doctor.store->Send({"c", "before"}).ok());
+  SyncAll({&doctor, &patient, &nurse});
+  EXPECT_EQ(nurse.Bodies("c"), std::vector<std::string>{"before"});
+
+  ASSERT_TRUE(doctor.store->PutConversation("c", "", {"patient"}).ok());
+  ASSERT_TRUE(doctor.store->Send({"c", "after"}).ok());
+  SyncAll({&doctor, &patient, &nurse});
+  EXPECT_EQ(patient.Bodies("c"), (std::vector<std::string>{"before", "after"}));
+  EXPECT_EQ(nurse.Bodies("c"), std::vector<std::string>{"before"});
+  // The nurse's device keeps syncing without error; what it cannot open waits.
+  EXPECT_TRUE(nurse.reconciler->GetStatus("c").last_error.empty());
+
+  // And what the removed nurse still posts is refused by the others.
+  ASSERT_TRUE(nurse.store->Send({"c", "from the removed nurse"}).ok());
+  SyncAll({&doctor, &patient, &nurse});
+  EXPECT_EQ(patient.Bodies("c"), (std::vector<std::string>{"before", "after"}));
+  EXPECT_EQ(doctor.Bodies("c"), (std::vector<std::string>{"before", "after"}));
+}
+
+TEST_P(E2eSync, MessagesWaitForTheirKeyAndOpenWhenItComes) {
+  Device doctor(&server, "doctor");
+  Device patient(&server, "patient");
+  ASSERT_TRUE(doctor.store->PutConversation("c", "", {"patient"}).ok());
+  ASSERT_TRUE(doctor.store->Send({"c", "first"}).ok());
+  SyncAll({&doctor, &patient});
+  // A second device of the patient appears after the messages were sent.
+  Device patient2(&server, "patient");
+  SyncAll({&patient2, &doctor, &patient, &patient2});
+  EXPECT_EQ(patient2.Bodies("c"), std::vector<std::string>{"first"});
+  ASSERT_TRUE(patient2.store->Send({"c", "from the new phone"}).ok());
+  SyncAll({&patient2, &doctor, &patient});
+  EXPECT_EQ(doctor.Bodies("c"), (std::vector<std::string>{"first", "from the new phone"}));
+}
+
+TEST_P(E2eSync, AnOversizedMessageFailsWithThisConversationsLimit) {
+  Device doctor(&server, "doctor");
+  ASSERT_TRUE(doctor.store->PutConversation("c", "", {"patient"}).ok());
+  ASSERT_TRUE(doctor.store->Send({"c", std::string(5000, 'x')}).ok());
+  doctor.Sync();
+  auto outbox = doctor.store->sync_log().Outbox(0, "c", "frames");
+  ASSERT_TRUE(outbox.ok());
+  ASSERT_EQ(outbox->size(), 1u);
+  EXPECT_TRUE(outbox->front().failed);
+  EXPECT_NE(outbox->front().last_error.find("bytes of body"), std::string::npos)
+      << outbox->front().last_error;
+}
+
+TEST_P(E2eSync, TwoDevicesThatMadeTheSameConversationApartMeet) {
+  Device doctor(&server, "doctor");
+  Device patient(&server, "patient");
+  ASSERT_TRUE(doctor.store->PutConversation("consult-42", "", {"patient"}).ok());
+  ASSERT_TRUE(patient.store->PutConversation("consult-42", "", {"doctor"}).ok());
+  ASSERT_TRUE(doctor.store->Send({"consult-42", "from the doctor"}).ok());
+  ASSERT_TRUE(patient.store->Send({"consult-42", "from the patient"}).ok());
+  SyncAll({&doctor, &patient}, 4);
+  EXPECT_EQ(server.logs.size(), 2u);
+  ASSERT_TRUE(doctor.store->Send({"consult-42", "later"}).ok());
+  SyncAll({&doctor, &patient}, 3);
+  EXPECT_EQ(doctor.Bodies("consult-42").size(), 3u);
+  EXPECT_EQ(patient.Bodies("consult-42"), doctor.Bodies("consult-42"));
+  EXPECT_EQ(doctor.LogId("consult-42"), patient.LogId("consult-42"));
+}
+
+TEST_P(E2eSync, ALogMadeByAnOutsiderForAKnownConversationIsRefused) {
+  Device doctor(&server, "doctor");
+  Device patient(&server, "patient");
+  Device squatter(&server, "squatter");
+  ASSERT_TRUE(doctor.store->PutConversation("consult-42", "", {"patient"}).ok());
+  ASSERT_TRUE(doctor.store->Send({"consult-42", "private"}).ok());
+  SyncAll({&doctor, &patient});
+  // The squatter makes "consult-42" too, with the doctor and the patient.
+  ASSERT_TRUE(squatter.store->PutConversation("consult-42", "", {"doctor", "patient"}).ok());
+  ASSERT_TRUE(squatter.store->Send({"consult-42", "squatted"}).ok());
+  SyncAll({&squatter, &doctor, &patient, &squatter, &doctor, &patient});
+  ASSERT_TRUE(doctor.store->Send({"consult-42", "still private"}).ok());
+  SyncAll({&doctor, &patient, &squatter});
+  const std::vector<std::string> want = {"private", "still private"};
+  EXPECT_EQ(doctor.Bodies("consult-42"), want);
+  EXPECT_EQ(patient.Bodies("consult-42"), want);
+  // Nothing of the doctor's reached the squatter.
+  for (const auto& body : squatter.Bodies("consult-42")) EXPECT_EQ(body, "squatted");
+}
+
+INSTANTIATE_TEST_SUITE_P(Senders, E2eSync, ::testing::Values(true, false),
+                         [](const auto& p) { return p.param ? "Authenticated" : "Directory"; });
+
+}  // namespace
+}  // namespace tidings::sync
