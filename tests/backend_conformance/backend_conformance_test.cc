@@ -36,10 +36,13 @@ struct SteppingClock {
 };
 
 // A device: its own encrypted store, a backend acting for its user, and the
-// reconciler between them.
+// reconciler between them. New conversations are plaintext unless
+// `end_to_end` (and the backend carries sealed logs): the plaintext cases read
+// operations and conversations on the server.
 class Device {
  public:
-  Device(BackendHarness& harness, const TempDir& dir, const std::string& user) {
+  Device(BackendHarness& harness, const TempDir& dir, const std::string& user,
+         bool end_to_end = false) {
     auto opened = engine::Store::Open(dir / user, tidings::testing::TestKey(),
                                       tidings::testing::CreateOptions(user));
     EXPECT_TRUE(opened.ok()) << opened.status().ToString();
@@ -47,9 +50,11 @@ class Device {
     backend_ = harness.Connect(user);
     EXPECT_NE(backend_, nullptr) << "cannot make a backend for " << user;
     if (store_ && backend_) {
-      reconciler_ = std::make_unique<sync::Reconciler>(&store_->sync_log(), backend_.get(),
-                                                       sync::SyncConfig{}, std::ref(clock_),
-                                                       [] { return uint64_t{1}; });
+      sync::SyncConfig config;
+      config.end_to_end_default = end_to_end;
+      reconciler_ =
+          std::make_unique<sync::Reconciler>(&store_->sync_log(), backend_.get(), config,
+                                             std::ref(clock_), [] { return uint64_t{1}; });
     }
   }
   bool ok() const { return reconciler_ != nullptr; }
