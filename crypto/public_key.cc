@@ -29,6 +29,42 @@ class ExpandedSigningKey {
 
 }  // namespace
 
+SigningKey::~SigningKey() {
+  if (expanded_ != nullptr) sodium_free(expanded_);  // sodium_free wipes
+}
+
+SigningKey::SigningKey(SigningKey&& other) noexcept
+    : expanded_(other.expanded_), public_key_(other.public_key_) {
+  other.expanded_ = nullptr;
+}
+
+SigningKey& SigningKey::operator=(SigningKey&& other) noexcept {
+  if (this != &other) {
+    if (expanded_ != nullptr) sodium_free(expanded_);
+    expanded_ = other.expanded_;
+    public_key_ = other.public_key_;
+    other.expanded_ = nullptr;
+  }
+  return *this;
+}
+
+Result<SigningKey> SigningKey::FromSeed(const SecretKey& seed) {
+  TIDINGS_RETURN_IF_ERROR(Init());
+  if (!seed.valid()) return InvalidArgument("no signing key");
+  SigningKey key;
+  key.expanded_ = static_cast<uint8_t*>(sodium_malloc(crypto_sign_SECRETKEYBYTES));
+  if (key.expanded_ == nullptr) return ResourceExhausted("cannot allocate secure memory for a key");
+  crypto_sign_seed_keypair(key.public_key_.data(), key.expanded_, seed.data());
+  return key;
+}
+
+std::string SigningKey::Sign(std::string_view message) const {
+  std::string signature(kSignatureBytes, '\0');
+  crypto_sign_detached(reinterpret_cast<unsigned char*>(signature.data()), nullptr, U(message),
+                       message.size(), expanded_);
+  return signature;
+}
+
 Result<PublicKey> SigningPublicKey(const SecretKey& seed) {
   TIDINGS_RETURN_IF_ERROR(Init());
   if (!seed.valid()) return InvalidArgument("no signing key");

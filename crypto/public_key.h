@@ -28,6 +28,28 @@ inline constexpr size_t kAeadTagBytes = 16;
 using PublicKey = std::array<uint8_t, kPublicKeyBytes>;
 
 // ---- Ed25519 ----
+// An expanded Ed25519 signing key (64 bytes) in sodium memory, made once from
+// a seed: signing with it skips the key derivation and the secure-memory
+// allocation that Sign(seed, ...) pays on every call. Move-only; wiped.
+class SigningKey {
+ public:
+  SigningKey() = default;
+  ~SigningKey();
+  SigningKey(SigningKey&& other) noexcept;
+  SigningKey& operator=(SigningKey&& other) noexcept;
+  SigningKey(const SigningKey&) = delete;
+  SigningKey& operator=(const SigningKey&) = delete;
+
+  static Result<SigningKey> FromSeed(const SecretKey& seed);
+  const PublicKey& public_key() const { return public_key_; }
+  // 64-byte detached signature of `message`. REQUIRES: made by FromSeed.
+  std::string Sign(std::string_view message) const;
+
+ private:
+  uint8_t* expanded_ = nullptr;  // sodium_malloc'd, 64 bytes
+  PublicKey public_key_{};
+};
+
 // The public key of a signing seed.
 Result<PublicKey> SigningPublicKey(const SecretKey& seed);
 // 64-byte detached signature of `message`.

@@ -128,9 +128,10 @@ Result<DeviceKeys> DeviceKeys::FromSecrets(std::string_view sign_seed, std::stri
   DeviceRecord& rec = keys.record_;
   rec.user = std::move(user);
   rec.created_ms = created_ms;
-  TIDINGS_ASSIGN_OR_RETURN(rec.sign_pk, crypto::SigningPublicKey(keys.sign_seed_));
+  TIDINGS_ASSIGN_OR_RETURN(keys.signing_, crypto::SigningKey::FromSeed(keys.sign_seed_));
+  rec.sign_pk = keys.signing_.public_key();
   TIDINGS_ASSIGN_OR_RETURN(rec.box_pk, crypto::BoxPublicKey(keys.box_secret_));
-  TIDINGS_ASSIGN_OR_RETURN(rec.signature, crypto::Sign(keys.sign_seed_, SignedPart(rec)));
+  rec.signature = keys.signing_.Sign(SignedPart(rec));
   keys.device_id_ = rec.device_id();
   return keys;
 }
@@ -168,7 +169,8 @@ std::string DeviceKeys::Serialize() const {
 }
 
 Result<std::string> DeviceKeys::Sign(std::string_view message) const {
-  return crypto::Sign(sign_seed_, message);
+  if (!valid()) return FailedPrecondition("this device has no signing key");
+  return signing_.Sign(message);
 }
 
 Result<std::string> DeviceKeys::OpenSealed(std::string_view sealed) const {

@@ -72,6 +72,7 @@ class DeviceKeys {
   static Result<DeviceKeys> FromSecrets(std::string_view sign_seed, std::string_view box_secret,
                                         std::string user, uint64_t created_ms);
   crypto::SecretKey sign_seed_;
+  crypto::SigningKey signing_;  // expanded once: every sealed frame is signed
   crypto::SecretKey box_secret_;
   DeviceRecord record_;
   std::string device_id_;

@@ -13,6 +13,7 @@
 #include "moto_fixture.h"
 #include "sync/core/reconciler.h"
 #include "sync/dynamodb/dynamodb_backend.h"
+#include "sync/e2e/session.h"
 #include "sync/wire/bytes.h"
 #include "sync/wire/operation_codec.h"
 
@@ -334,6 +335,113 @@ TEST(DynamoSealedLog, TwoStoresConvergeAndTheTableHoldsNoPlaintext) {
   auto plain = b.backend->Pull("consult-e2e", "", 100);
   ASSERT_TRUE(plain.ok());
   EXPECT_TRUE(plain->ops.empty());
+}
+
+// Forgeries written with raw boto3 and valid keys into a conversation's
+// sealed log, each at the next free sk as an attacker would: a frame with a
+// flipped byte (bad signature), a frame replayed from another conversation,
+// an operation signed by a device that claims to be a member but is not one
+// of hers, garbage. The honest devices skip and count each, and agree.
+TEST(DynamoSealedLog, ForgedFramesAreRejectedCountedAndTheDevicesAgree) {
+  testing::TempDir dir;
+  struct Side {
+    std::unique_ptr<engine::Store> store;
+    std::unique_ptr<DynamoBackend> backend;
+    std::unique_ptr<sync::Reconciler> rec;
+  };
+  int64_t now = 1'700'000'000'000;
+  auto side = [&](const std::string& user) {
+    Side s;
+    s.store = engine::Store::Open(dir / user, tidings::testing::TestKey(),
+                                  tidings::testing::CreateOptions(user))
+                  .value();
+    s.backend = Device(user);
+    s.rec = std::make_unique<sync::Reconciler>(
+        &s.store->sync_log(), s.backend.get(), sync::SyncConfig{}, [&] { return now += 1000; },
+        [] { return uint64_t{1}; });
+    return s;
+  };
+  Side a = side("kira"), b = side("liam");
+  auto sync_both = [&] {
+    for (int round = 0; round < 3; ++round) {
+      ASSERT_TRUE(a.rec->SyncAll().ok());
+      ASSERT_TRUE(b.rec->SyncAll().ok());
+    }
+  };
+  ASSERT_TRUE(a.store->PutConversation("consult", "Visit", {"kira", "liam"}).ok());
+  ASSERT_TRUE(a.store->PutConversation("other", "Other", {"kira", "liam"}).ok());
+  ASSERT_TRUE(a.store->Send({.conversation_id = "consult", .body = "one"}).ok());
+  ASSERT_TRUE(a.store->Send({.conversation_id = "other", .body = "elsewhere"}).ok());
+  sync_both();
+
+  auto log_of = [&](const std::string& conv) {
+    std::string ids = a.store->sync_log().GetSyncState(e2e::BindingKey("dynamodb", conv)).value();
+    return ids.substr(0, ids.find('\n'));
+  };
+  const std::string log = log_of("consult"), other = log_of("other");
+  ASSERT_FALSE(log.empty());
+  auto frames = PullAllFrames(*b.backend, log, 100);
+  auto other_frames = PullAllFrames(*b.backend, other, 100);
+  ASSERT_FALSE(frames.empty());
+  ASSERT_FALSE(other_frames.empty());
+  const sync::Frame& real = frames.back();       // kira's sealed "one"
+  const sync::Frame& replay = other_frames.back();  // kira's "elsewhere"
+  ASSERT_EQ(real.id.rfind("o.", 0), 0u);
+  ASSERT_EQ(replay.id.rfind("o.", 0), 0u);
+  uint64_t head = std::stoull(real.remote_id.substr(0, real.remote_id.find('/')));
+
+  // A device of mallory's that says it is kira's: her own keys, author "kira".
+  auto impostor = engine::Store::Open(dir / "impostor", tidings::testing::TestKey(),
+                                      tidings::testing::CreateOptions("kira"))
+                      .value();
+  ASSERT_TRUE(impostor->PutConversation("consult", "Visit", {"kira", "liam"}).ok());
+  auto sent = impostor->Send({.conversation_id = "consult", .body = "I am kira"});
+  ASSERT_TRUE(sent.ok());
+  e2e::SessionOptions o;
+  o.backend = "forgery";
+  o.user = "kira";
+  o.max_frame_bytes = 65536;
+  o.now_ms = [] { return uint64_t{1'700'000'000'000}; };
+  auto session = e2e::Session::Open(&impostor->sync_log(), o).value();
+  auto* ilog = session->LogForConversation("consult").value();
+  auto conv = impostor->GetConversation("consult").value();
+  ASSERT_TRUE(session->ControlFrames(*ilog, conv, {}).ok());
+  auto outbox = impostor->Outbox(0).value();
+  ASSERT_FALSE(outbox.empty());
+  auto impersonation = session->Seal(*ilog, outbox.front().op).value();
+  // Into the real log: the log id inside the frame must be the real one, or
+  // it is refused as a copy from another log before anything else.
+  auto sealed = e2e::DecodeSealedOp(impersonation.bytes, nullptr).value();
+  sealed.log_id = log;
+  impersonation.bytes = e2e::EncodeSealedOp(sealed);
+
+  std::string flipped = real.bytes;
+  flipped[flipped.size() / 2] ^= 0x01;
+  const std::string t = "\"t\":{\"N\":\"1700000000000\"},\"v\":{\"N\":\"2\"}";
+  auto frame_item = [&](const std::string& id, const std::string& bytes) {
+    std::string f;
+    wire::ByteWriter w(&f);
+    w.Bytes(id);
+    w.Bytes(bytes);
+    return Item("l#" + log, std::to_string(++head), t + "," + Binary("f", f));
+  };
+  EXPECT_EQ(Forge("mallory", frame_item("o.flipped", flipped)), "ok\n");
+  EXPECT_EQ(Forge("mallory", frame_item("o.replayed", replay.bytes)), "ok\n");
+  EXPECT_EQ(Forge("mallory", frame_item(impersonation.id, impersonation.bytes)), "ok\n");
+  EXPECT_EQ(Forge("mallory", frame_item("o.garbage", "\xE1\x03 not a frame")), "ok\n");
+
+  ASSERT_TRUE(a.store->Send({.conversation_id = "consult", .body = "two"}).ok());
+  sync_both();
+  for (Side* s : {&a, &b}) {
+    auto page = s->store->Page({.conversation_id = "consult"});
+    ASSERT_TRUE(page.ok());
+    std::vector<std::string> bodies;
+    for (const auto& m : *page) bodies.push_back(m.body);
+    EXPECT_EQ(bodies, (std::vector<std::string>{"one", "two"}));
+  }
+  auto st = b.rec->GetStatus("consult");
+  EXPECT_GE(st.rejected_frames, 4u) << st.last_rejection;
+  EXPECT_TRUE(st.last_error.empty()) << st.last_error;
 }
 
 }  // namespace
