@@ -11,6 +11,8 @@
 //
 //   tidings_e2e_sync_bench chime [messages=2000] [runs=3]
 //       starts tidings-chime-local on 127.0.0.1 itself
+//   tidings_e2e_sync_bench dynamodb ENDPOINT TABLE [messages=2000] [runs=3]
+//       against a running moto (bench/e2e/run_dynamodb.py starts one)
 // Command and figures: bench/RESULTS.md.
 #include <time.h>
 
@@ -26,6 +28,7 @@
 #include "emulator/chime/testing/emulator_process.h"
 #include "sync/chime/chime_backend.h"
 #include "sync/core/reconciler.h"
+#include "sync/dynamodb/dynamodb_backend.h"
 
 using namespace tidings;
 
@@ -62,7 +65,7 @@ struct Device {
   Clock clock;
   std::unique_ptr<sync::Reconciler> reconciler;
 
-  Device(const MakeBackend& make, const std::string& user, bool sealed) {
+  Device(const MakeBackend& make, const std::string& user, bool sealed, size_t page) {
     auto s = engine::Store::Open(dir.path(), tidings::testing::TestKey(),
                                  tidings::testing::CreateOptions(user));
     if (!s.ok()) Fail("open store", s.status());
@@ -70,7 +73,7 @@ struct Device {
     backend = make(user);
     sync::SyncConfig config;
     config.end_to_end_default = sealed;
-    config.pull_page_size = 50;  // Chime's largest page
+    config.pull_page_size = page;
     config.max_pull_pages_per_round = 1000;
     config.max_push_per_round = 5000;
     reconciler = std::make_unique<sync::Reconciler>(&store->sync_log(), backend.get(), config,
@@ -90,9 +93,10 @@ struct Figures {
   double push_s = 0, pull_s = 0, push_cpu_s = 0, pull_cpu_s = 0;
 };
 
-Figures Measure(const MakeBackend& make, int messages, bool sealed, const std::string& tag) {
+Figures Measure(const MakeBackend& make, size_t page, int messages, bool sealed,
+                const std::string& tag) {
   const std::string writer_user = "w" + tag, reader_user = "r" + tag, conv = "c" + tag;
-  Device writer(make, writer_user, sealed), reader(make, reader_user, sealed);
+  Device writer(make, writer_user, sealed, page), reader(make, reader_user, sealed, page);
   if (auto c = writer.store->PutConversation(conv, "Bench", {reader_user}); !c.ok()) {
     Fail("PutConversation", c.status());
   }
@@ -138,12 +142,13 @@ double Median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-int Run(const MakeBackend& make, const char* server, int messages, int runs) {
+// page: operations per pull request (Chime returns at most 50 messages).
+int Run(const MakeBackend& make, const char* server, size_t page, int messages, int runs) {
   std::vector<double> push[2], pull[2];  // msg/s; [0] plaintext, [1] end-to-end
   for (int run = 0; run < runs; ++run) {
     for (int k = 0; k < 2; ++k) {
       const bool sealed = (run % 2 == 0) ? k == 1 : k == 0;
-      Figures f = Measure(make, messages, sealed, std::to_string(run) + (sealed ? "s" : "p"));
+      Figures f = Measure(make, page, messages, sealed, std::to_string(run) + (sealed ? "s" : "p"));
       push[sealed].push_back(messages / f.push_s);
       pull[sealed].push_back(messages / f.pull_s);
       std::printf(
@@ -175,17 +180,36 @@ int RunChime(int messages, int runs) {
     if (!b.ok()) Fail("ChimeBackend", b.status());
     return std::move(*b);
   };
-  int rc = Run(make, "chime", messages, runs);
+  int rc = Run(make, "chime", 50, messages, runs);
   return (*emu)->Stop().ok() ? rc : 1;
+}
+
+int RunDynamo(const std::string& endpoint, const std::string& table, int messages, int runs) {
+  MakeBackend make = [&](const std::string& user) -> std::unique_ptr<sync::Backend> {
+    dynamodb::DynamoConfig c;
+    c.table = table;
+    c.user_id = user;
+    c.region = "us-east-1";
+    c.endpoint = endpoint;
+    return dynamodb::DynamoBackend::Create(c, aws::StaticCredentials({"bench", "bench", "", 0}));
+  };
+  return Run(make, "dynamodb", 100, messages, runs);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   const std::string server = argc > 1 ? argv[1] : "chime";
-  const int messages = argc > 2 ? std::atoi(argv[2]) : 2000;
-  const int runs = argc > 3 ? std::atoi(argv[3]) : 3;
-  if (server == "chime") return RunChime(messages, runs);
-  std::fprintf(stderr, "usage: %s chime [messages] [runs]\n", argv[0]);
+  if (server == "chime") {
+    return RunChime(argc > 2 ? std::atoi(argv[2]) : 2000, argc > 3 ? std::atoi(argv[3]) : 3);
+  }
+  if (server == "dynamodb" && argc > 3) {
+    return RunDynamo(argv[2], argv[3], argc > 4 ? std::atoi(argv[4]) : 2000,
+                     argc > 5 ? std::atoi(argv[5]) : 3);
+  }
+  std::fprintf(stderr,
+               "usage: %s chime [messages] [runs]\n       %s dynamodb ENDPOINT TABLE [messages] "
+               "[runs]\n",
+               argv[0], argv[0]);
   return 2;
 }
