@@ -51,11 +51,15 @@ double Seconds(std::chrono::steady_clock::time_point since) {
   std::exit(1);
 }
 
-// A clock that moves two minutes per call, so no backoff or poll interval
-// holds a round back.
+// Wall-clock Unix ms, as the daemon's reconciler reads it: the directory
+// refresh interval (FetchDevices at most once a minute per user) holds as in
+// production. A faster fake clock would refresh on every push and page.
 struct Clock {
-  int64_t now = 1'700'000'000'000;
-  int64_t operator()() { return now += 120'000; }
+  int64_t operator()() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
 };
 
 struct Device {
