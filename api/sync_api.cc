@@ -51,6 +51,11 @@ tidings_sync_status_list* NewStatusList(
     c.next_attempt_ms = st.next_attempt_ms;
     c.consecutive_failures = st.consecutive_failures;
     c.stopped = st.stopped;
+    c.skipped_ops = st.skipped_ops;
+    c.end_to_end = st.end_to_end;
+    c.rejected_frames = st.rejected_frames;
+    c.pending_frames = st.pending_frames;
+    c.last_rejection = st.last_rejection.c_str();
     list->items.push_back(c);
   }
   return list.release();

@@ -54,12 +54,17 @@ int CmdStatus(const Globals& g, const std::vector<std::string>& backends) {
       std::printf(
           "{\"backend\":%s,\"conversation\":%s,\"cursor\":%s,\"outbox_depth\":%llu,"
           "\"last_success\":%s,\"last_error\":%s,\"next_attempt\":%s,\"failures\":%u,"
-          "\"stopped\":%s,\"mode\":%s}\n",
+          "\"stopped\":%s,\"mode\":%s,\"skipped\":%llu,\"rejected_frames\":%llu,"
+          "\"pending_frames\":%llu,\"last_rejection\":%s}\n",
           JsonString(st.backend).c_str(), JsonString(st.conversation_id).c_str(),
           JsonString(st.cursor).c_str(), static_cast<unsigned long long>(st.outbox_depth),
           JsonString(TimeOrEmpty(st.last_success_ms)).c_str(), JsonString(st.last_error).c_str(),
           JsonString(TimeOrEmpty(st.next_attempt_ms)).c_str(), st.consecutive_failures,
-          st.stopped ? "true" : "false", JsonString(modes[st.conversation_id]).c_str());
+          st.stopped ? "true" : "false", JsonString(modes[st.conversation_id]).c_str(),
+          static_cast<unsigned long long>(st.skipped_ops),
+          static_cast<unsigned long long>(st.rejected_frames),
+          static_cast<unsigned long long>(st.pending_frames),
+          JsonString(st.last_rejection).c_str());
     } else {
       std::string ok = st.last_success_ms ? TimeOrEmpty(st.last_success_ms) : "never";
       // Cursors are opaque and can be long (Chime's carries the ids seen in
@@ -71,6 +76,15 @@ int CmdStatus(const Globals& g, const std::vector<std::string>& backends) {
                   st.last_error.empty() ? "" : "  error: ", st.last_error.c_str(),
                   st.next_attempt_ms ? ("  next=" + TimeOrEmpty(st.next_attempt_ms)).c_str() : "",
                   st.stopped ? "  STOPPED (permission lost)" : "");
+      if (st.rejected_frames || st.pending_frames || st.skipped_ops) {
+        std::printf(
+            "          refused %llu forged or broken frames (newest: %s), %llu waiting for "
+            "their key, %llu malformed operations skipped\n",
+            static_cast<unsigned long long>(st.rejected_frames),
+            st.last_rejection.empty() ? "-" : st.last_rejection.c_str(),
+            static_cast<unsigned long long>(st.pending_frames),
+            static_cast<unsigned long long>(st.skipped_ops));
+      }
     }
   }
   return kExitOk;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's first command: two devices work offline, then come online and
 # converge through local backends - the Chime SDK Messaging emulator
-# (tidings-chime-local) for delivery and, when moto_server is installed, a
+# (tidings-chime-local) for delivery and, when moto is installed, a
 # local DynamoDB for persistence - each device running `tidings daemon` as a
 # kiosk would. No AWS account needed; everything listens on 127.0.0.1 only and
 # nothing is left running or behind but build/.
@@ -47,19 +47,19 @@ pids+=($!)
 chime_url=$(wait_for_line "$work/chime.out" "listening on" | awk '{ print $NF }')
 backends=chime
 echo "== local backends on 127.0.0.1: Chime SDK Messaging emulator at $chime_url"
-if command -v moto_server >/dev/null 2>&1; then
+if python3 -c "import moto" >/dev/null 2>&1; then
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  moto_server -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+  python3 tests/common/moto_server.py -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do
     python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null && break
     sleep 0.1
   done
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
-  echo "   and DynamoDB (moto_server) at $AWS_ENDPOINT_URL_DYNAMODB: $("$bin" dynamodb create-table)"
+  echo "   and DynamoDB (moto, tests/common/moto_server.py) at $AWS_ENDPOINT_URL_DYNAMODB: $("$bin" dynamodb create-table)"
   backends=chime,dynamodb
 else
-  echo "   (moto_server is not installed: Chime only; scripts/setup.sh installs it)"
+  echo "   (moto is not installed: Chime only; scripts/setup.sh installs it)"
 fi
 
 doctor() { "$bin" --store "$work/doctor" --key-file "$work/doctor.key" "$@"; }

@@ -5,6 +5,7 @@ Tidings (C++, bench/dynamodb/dynamodb_bench) vs boto3 loops.
   python3 bench/dynamodb/run.py build/bench/dynamodb/tidings_dynamodb_bench [N]
 """
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -15,7 +16,9 @@ import boto3
 binary = sys.argv[1]
 n = int(sys.argv[2]) if len(sys.argv) > 2 else 5000
 s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
-moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)],
+moto_server = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests",
+                           "common", "moto_server.py")  # DynamoDB requests serialised
+moto = subprocess.Popen(["python3", moto_server, "-H", "127.0.0.1", "-p", str(port)],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 endpoint = f"http://127.0.0.1:{port}"
 try:

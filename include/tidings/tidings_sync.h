@@ -43,6 +43,13 @@ typedef struct tidings_sync_status {
   int64_t next_attempt_ms;  /* backoff: not before this (0: now) */
   uint32_t consecutive_failures;
   bool stopped; /* permission lost: no more polling until fixed */
+  /* Remote operations the store refused as malformed, skipped so sync goes on. */
+  uint64_t skipped_ops;
+  /* End-to-end encryption (docs/security.md): */
+  bool end_to_end;            /* the conversation travels sealed */
+  uint64_t rejected_frames;   /* pulled frames refused as forged, foreign or broken */
+  uint64_t pending_frames;    /* pulled frames waiting for the key that opens them */
+  const char* last_rejection; /* why the newest refused frame was; "" if none */
 } tidings_sync_status;
 
 typedef struct tidings_sync_status_list tidings_sync_status_list; /* opaque */

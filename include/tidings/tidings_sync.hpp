@@ -30,6 +30,11 @@ struct SyncStatus {
   int64_t next_attempt_ms = 0;
   uint32_t consecutive_failures = 0;
   bool stopped = false;
+  uint64_t skipped_ops = 0;
+  bool end_to_end = false;
+  uint64_t rejected_frames = 0;  // refused as forged, foreign or broken
+  uint64_t pending_frames = 0;   // waiting for their key
+  std::string last_rejection;
 };
 
 struct DynamoDbConfig {
@@ -147,7 +152,8 @@ inline std::vector<SyncStatus> SyncStatusesFrom(const tidings_sync_status_list* 
     const tidings_sync_status& c = *tidings_sync_status_list_at(list, i);
     out.push_back(SyncStatus{c.backend, c.conversation_id, c.cursor, c.outbox_depth,
                              c.last_success_ms, c.last_activity_ms, c.last_error, c.next_attempt_ms,
-                             c.consecutive_failures, c.stopped});
+                             c.consecutive_failures, c.stopped, c.skipped_ops, c.end_to_end,
+                             c.rejected_frames, c.pending_frames, c.last_rejection});
   }
   return out;
 }

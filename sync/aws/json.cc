@@ -56,14 +56,23 @@ Result<DynamoQueryResult> ParseDynamoQuery(std::string_view body) {
     std::string_view s;
     if (item["pk"]["S"].get_string().get(s)) return Malformed("item without pk");
     out.pk = std::string(s);
-    if (item["sk"]["N"].get_string().get(s) || !ParseU64(s, &out.sk))
-      return Malformed("item without numeric sk");
-    if (!item["o"]["B"].get_string().get(s)) out.ops_b64 = std::string(s);
-    if (!item["t"]["N"].get_string().get(s) && !ParseU64(s, &out.time_ms))
-      return Malformed("bad t");
-    if (!item["v"]["N"].get_string().get(s) && !ParseU64(s, &out.format))
-      return Malformed("bad v");
-    if (!item["c"]["S"].get_string().get(s)) out.conversation = std::string(s);
+    if (item["sk"]["N"].get_string().get(s)) return Malformed("item without numeric sk");
+    out.sk_number = std::string(s);
+    if (!ParseU64(s, &out.sk)) out.malformed = "sk " + out.sk_number + " is not a whole number";
+    auto text = [&](const char* name, const char* type, std::string* to) {
+      if (!item[name][type].get_string().get(s)) *to = std::string(s);
+    };
+    auto number = [&](const char* name, uint64_t* to) {
+      if (!item[name]["N"].get_string().get(s) && !ParseU64(s, to) && out.malformed.empty())
+        out.malformed = std::string("attribute ") + name + " is not a whole number";
+    };
+    text("o", "B", &out.ops_b64);
+    text("f", "B", &out.frames_b64);
+    text("r", "B", &out.record_b64);
+    text("c", "S", &out.conversation);
+    text("l", "S", &out.log_id);
+    number("t", &out.time_ms);
+    number("v", &out.format);
     result.items.push_back(std::move(out));
   }
   return result;

@@ -491,6 +491,7 @@ tidings::Status Reconciler::PullPlain(ConversationStatus& st) {
           return Save(st);
       }
     }
+    st.skipped_ops += result->skipped;  // undecodable items the backend passed
     // The page and its cursor in one atomic write: a crash neither skips nor
     // re-applies (and re-applying would be harmless: merges are idempotent).
     // An empty page that does not move the cursor writes nothing.

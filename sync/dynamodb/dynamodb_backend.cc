@@ -1,14 +1,14 @@
 #include "sync/dynamodb/dynamodb_backend.h"
 
 #include <chrono>
+#include <optional>
 #include <set>
 #include <thread>
 
 #include "common/json_string.h"
 #include "crypto/hash.h"
+#include "crypto/public_key.h"
 #include "sync/aws/json.h"
-#include "sync/wire/bytes.h"
-#include "sync/wire/operation_codec.h"
 
 namespace tidings::dynamodb {
 namespace {
@@ -17,49 +17,44 @@ constexpr size_t kMaxItemPayload = 300 * 1024;  // well under DynamoDB's 400 KB
 
 std::string N(uint64_t v) { return "{\"N\":\"" + std::to_string(v) + "\"}"; }
 std::string S(std::string_view v) { return "{\"S\":" + JsonString(v) + "}"; }
-
-// The item format, attribute "v": 1 = wire-codec operations, each
-// length-prefixed, in "o". Items without "v" are format 0, written before the
-// wire codec: the same framing around the store's own operation encoding,
-// read as wire::DecodeLegacyOperation (docs/dynamodb.md).
-constexpr uint64_t kItemFormat = 1;
-
-std::string PackOps(std::span<const engine::Operation> ops) {
-  std::string out;
-  wire::ByteWriter w(&out);
-  for (const engine::Operation& op : ops) w.Bytes(wire::EncodeOperation(op));
-  return out;
-}
-
-Result<std::vector<engine::Operation>> UnpackOps(const aws::DynamoItem& item) {
-  const std::string where = "DynamoDB item at sk " + std::to_string(item.sk);
-  if (item.format > kItemFormat) {
-    return FailedPrecondition(where + " has format " + std::to_string(item.format) +
-                              ", newer than this build reads (" + std::to_string(kItemFormat) +
-                              "): upgrade Tidings");
-  }
-  std::string raw;
-  if (!crypto::Base64Decode(item.ops_b64, &raw)) return DataLoss(where + ": bad base64");
-  const auto decode = item.format == 0 ? wire::DecodeLegacyOperation : wire::DecodeOperation;
-  std::vector<engine::Operation> ops;
-  wire::ByteReader r(raw, where);
-  while (!r.done()) {
-    std::string bytes;
-    TIDINGS_RETURN_IF_ERROR(r.Bytes("operation", &bytes));
-    Result<engine::Operation> op = decode(bytes);
-    if (!op.ok()) return Status(op.status().code(), where + ": " + op.status().message());
-    op->server_time_ms = item.time_ms;
-    op->remote_id = std::to_string(item.sk) + "/" + std::to_string(ops.size());
-    ops.push_back(std::move(*op));
-  }
-  return ops;
-}
+std::string B(std::string_view bytes) { return "{\"B\":\"" + crypto::Base64Encode(bytes) + "\"}"; }
 
 uint64_t Hash53(const std::string& s) {
   auto d = crypto::Sha256(s);
   uint64_t v = 0;
   for (int i = 0; i < 8; ++i) v = (v << 8) | d[static_cast<size_t>(i)];
   return v >> 11;  // fits a DynamoDB number exactly
+}
+
+// A cursor is the sk of the last item pulled, as DynamoDB wrote it: a whole
+// number for every item Tidings writes, but any number a foreign writer put
+// there, so the next page starts after that item too.
+bool ValidCursor(std::string_view cursor) {
+  if (cursor.size() > 64) return false;
+  for (char c : cursor) {
+    if (!((c >= '0' && c <= '9') || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E'))
+      return false;
+  }
+  return true;
+}
+
+// A log id as the reconciler makes them: "e" + 32 lowercase hex digits.
+bool ValidLogId(std::string_view id) {
+  if (id.size() != 33 || id[0] != 'e') return false;
+  for (char c : id.substr(1)) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+using IdsResult = Result<std::vector<std::pair<std::string, std::string>>>;
+
+template <typename Entry>
+std::vector<std::pair<std::string, std::string>> IdsOf(const std::vector<Entry>& entries,
+                                                       std::string Entry::*id) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const Entry& e : entries) out.emplace_back(e.*id, e.remote_id);
+  return out;
 }
 
 }  // namespace
@@ -79,27 +74,51 @@ std::unique_ptr<DynamoBackend> DynamoBackend::Create(
   return std::unique_ptr<DynamoBackend>(new DynamoBackend(std::move(config), std::move(client)));
 }
 
-Result<aws::DynamoQueryResult> DynamoBackend::Query(const std::string& pk,
-                                                    std::optional<uint64_t> after, bool descending,
-                                                    size_t limit) {
+std::string DynamoBackend::UserTag(std::string_view user) {
+  std::string hash = crypto::Blake2b("tidings-user-v1" + std::string(user), 16);
+  return crypto::HexEncode(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(hash.data()), hash.size()));
+}
+
+Result<aws::DynamoQueryResult> DynamoBackend::Query(const std::string& pk, std::string_view after,
+                                                    bool descending, size_t limit) {
+  const bool from_start = after.empty();
   std::string body =
       "{\"TableName\":" + JsonString(config_.table) + ",\"KeyConditionExpression\":\"" +
-      (after ? "pk = :p AND sk > :s" : "pk = :p") +
-      "\",\"ExpressionAttributeValues\":{\":p\":" + S(pk) + (after ? ",\":s\":" + N(*after) : "") +
+      (from_start ? "pk = :p" : "pk = :p AND sk > :s") +
+      "\",\"ExpressionAttributeValues\":{\":p\":" + S(pk) +
+      (from_start ? "" : ",\":s\":{\"N\":" + JsonString(after) + "}") +
       "},\"ConsistentRead\":true" + (descending ? ",\"ScanIndexForward\":false" : "") +
       ",\"Limit\":" + std::to_string(limit) + "}";
   TIDINGS_ASSIGN_OR_RETURN(std::string resp, client_->Call("Query", body));
   return aws::ParseDynamoQuery(resp);
 }
 
+Status DynamoBackend::PutItem(const std::string& item_json, bool if_new) {
+  std::string body = "{\"TableName\":" + JsonString(config_.table) + ",\"Item\":" + item_json +
+                     (if_new ? ",\"ConditionExpression\":\"attribute_not_exists(sk)\"" : "") + "}";
+  return client_->Call("PutItem", body).status();
+}
+
+Result<std::vector<aws::DynamoItem>> DynamoBackend::QueryAll(const std::string& pk) {
+  std::vector<aws::DynamoItem> out;
+  std::string after;
+  for (int page = 0; page < 100; ++page) {
+    TIDINGS_ASSIGN_OR_RETURN(auto result, Query(pk, after, false, 500));
+    if (result.items.empty()) break;
+    after = result.items.back().sk_number;
+    for (auto& item : result.items) out.push_back(std::move(item));
+    if (!result.has_last_evaluated_key) break;
+  }
+  return out;
+}
+
 Result<std::string> DynamoBackend::EnsureConversation(const engine::Conversation& c) {
   std::set<std::string> members(c.members.begin(), c.members.end());
   if (!config_.user_id.empty()) members.insert(config_.user_id);
   for (const auto& m : members) {
-    std::string body = "{\"TableName\":" + JsonString(config_.table) +
-                       ",\"Item\":{\"pk\":" + S("m#" + m) + ",\"sk\":" + N(Hash53(c.id)) +
-                       ",\"c\":" + S(c.id) + "}}";
-    TIDINGS_RETURN_IF_ERROR(client_->Call("PutItem", body).status());
+    TIDINGS_RETURN_IF_ERROR(PutItem("{\"pk\":" + S("m#" + m) + ",\"sk\":" + N(Hash53(c.id)) +
+                                    ",\"c\":" + S(c.id) + "}"));
   }
   return "c#" + c.id;
 }
@@ -108,94 +127,93 @@ Status DynamoBackend::AddMembers(const engine::Conversation& c, const std::strin
   return EnsureConversation(c).status();
 }
 
-Result<std::vector<sync::PushAck>> DynamoBackend::Push(const std::string& conv,
-                                                       std::span<const engine::Operation> ops) {
-  const std::string pk = "c#" + conv;
-  std::vector<std::optional<sync::PushAck>> acks(ops.size());
-  std::map<std::string, size_t> waiting;  // op id -> index
-  for (size_t i = 0; i < ops.size(); ++i) waiting[ops[i].op_id] = i;
+Result<std::vector<sync::PushAck>> DynamoBackend::Append(const std::string& pk, const LogKind& kind,
+                                                         std::span<const PackedEntry> entries) {
+  std::vector<std::optional<sync::PushAck>> acks(entries.size());
+  std::map<std::string, size_t> waiting;  // entry id -> index
+  for (size_t i = 0; i < entries.size(); ++i) waiting[entries[i].id] = i;
 
-  auto absorb = [&](const aws::DynamoQueryResult& page, uint64_t* head) -> Status {
+  // Takes in stored items: moves the head, acknowledges entries already there.
+  auto absorb = [&](const aws::DynamoQueryResult& page, uint64_t* head) {
     for (const auto& item : page.items) {
+      if (!item.malformed.empty()) continue;  // not a Tidings item (a foreign sk): no entry of ours
       *head = std::max(*head, item.sk);
-      TIDINGS_ASSIGN_OR_RETURN(auto stored, UnpackOps(item));
-      for (const auto& op : stored) {
-        auto it = waiting.find(op.op_id);
+      // An item this build cannot read (a newer format) holds none of the
+      // entries this build writes: appending after it is safe, and a reader
+      // that cannot read it says so.
+      auto stored = kind.ids(item);
+      if (!stored.ok()) continue;
+      for (const auto& [id, remote_id] : *stored) {
+        auto it = waiting.find(id);
         if (it == waiting.end()) continue;
         sync::PushAck ack;  // already there: a retry after an ambiguous outcome
-        ack.remote_id = op.remote_id;
+        ack.remote_id = remote_id;
         ack.server_time_ms = item.time_ms;
         acks[it->second] = ack;
         waiting.erase(it);
       }
     }
-    return Status::Ok();
   };
 
   Status failure;
   for (int round = 0; round < 50 && !waiting.empty(); ++round) {
-    // Read the tail: find the head, and ops that already made it.
+    // Read the tail: find the head, and entries that already made it.
     uint64_t head = 0;
-    auto known = known_head_.find(conv);
+    auto known = known_head_.find(pk);
     if (known == known_head_.end()) {
-      auto tail = Query(pk, std::nullopt, /*descending=*/true, 25);
+      auto tail = Query(pk, "", /*descending=*/true, 25);
       if (!tail.ok()) {
         failure = tail.status();
         break;
       }
-      if (Status s = absorb(*tail, &head); !s.ok()) return s;
+      absorb(*tail, &head);
     } else {
       head = known->second;
       bool more = true;
       while (more) {
-        auto page = Query(pk, head, false, 100);
+        auto page = Query(pk, std::to_string(head), false, 100);
         if (!page.ok()) {
           failure = page.status();
           break;
         }
-        if (Status s = absorb(*page, &head); !s.ok()) return s;
+        absorb(*page, &head);
         more = page->has_last_evaluated_key && !page->items.empty();
       }
       if (!failure.ok()) break;
     }
-    known_head_[conv] = head;
+    known_head_[pk] = head;
     if (waiting.empty()) break;
 
-    // Pack the next operations, in order, into one item.
+    // Pack the next entries, in order, into one item.
     std::vector<size_t> batch;
-    size_t bytes = 0;
-    for (size_t i = 0; i < ops.size(); ++i) {
-      if (acks[i] || !waiting.count(ops[i].op_id)) continue;
-      size_t size = ops[i].body.size() + 256;
-      if (!batch.empty() && bytes + size > kMaxItemPayload) break;
+    std::string packed;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (acks[i] || !waiting.count(entries[i].id)) continue;
+      if (!batch.empty() && packed.size() + entries[i].encoded.size() > kMaxItemPayload) break;
       batch.push_back(i);
-      bytes += size;
+      packed += entries[i].encoded;
     }
-    std::vector<engine::Operation> packed;
-    for (size_t i : batch) packed.push_back(ops[i]);
     const uint64_t now = static_cast<uint64_t>(client_->ServerNowMs());
-    std::string body = "{\"TableName\":" + JsonString(config_.table) +
-                       ",\"Item\":{\"pk\":" + S(pk) + ",\"sk\":" + N(head + 1) +
-                       ",\"t\":" + N(now) + ",\"v\":" + N(kItemFormat) + ",\"o\":{\"B\":\"" +
-                       crypto::Base64Encode(PackOps(packed)) +
-                       "\"}},\"ConditionExpression\":\"attribute_not_exists(sk)\"}";
-    auto put = client_->Call("PutItem", body);
+    Status put =
+        PutItem("{\"pk\":" + S(pk) + ",\"sk\":" + N(head + 1) + ",\"t\":" + N(now) +
+                    ",\"v\":" + N(kind.format) + ",\"" + kind.attribute + "\":" + B(packed) + "}",
+                /*if_new=*/true);
     if (put.ok()) {
-      known_head_[conv] = head + 1;
+      known_head_[pk] = head + 1;
       for (size_t k = 0; k < batch.size(); ++k) {
         sync::PushAck ack;
         ack.remote_id = std::to_string(head + 1) + "/" + std::to_string(k);
         ack.server_time_ms = now;
         acks[batch[k]] = ack;
-        waiting.erase(ops[batch[k]].op_id);
+        waiting.erase(entries[batch[k]].id);
       }
       continue;
     }
-    if (put.status().code() == Code::kAborted) continue;  // lost the race: re-read the tail
+    if (put.code() == Code::kAborted) continue;  // lost the race: re-read the tail
     // Ambiguous or failed: forget the head so the next attempt re-reads the
     // tail and finds the item if the server did commit it.
-    known_head_.erase(conv);
-    failure = put.status();
+    known_head_.erase(pk);
+    failure = put;
     break;
   }
   if (!waiting.empty() && failure.ok())
@@ -216,36 +234,151 @@ Result<std::vector<sync::PushAck>> DynamoBackend::Push(const std::string& conv,
   return out;
 }
 
-Result<sync::PullPage> DynamoBackend::Pull(const std::string& conv, std::string_view cursor,
-                                           size_t limit) {
-  uint64_t after = 0;
-  if (!cursor.empty()) after = std::strtoull(std::string(cursor).c_str(), nullptr, 10);
-  TIDINGS_ASSIGN_OR_RETURN(auto page, Query("c#" + conv, after, false, std::max<size_t>(1, limit)));
-  sync::PullPage out;
-  uint64_t last = after;
-  for (const auto& item : page.items) {
-    TIDINGS_ASSIGN_OR_RETURN(auto ops, UnpackOps(item));
-    for (auto& op : ops) out.ops.push_back(std::move(op));
-    last = std::max(last, item.sk);
+Result<std::string> DynamoBackend::PullLog(
+    const std::string& pk, std::string_view cursor, size_t limit,
+    const std::function<Status(const aws::DynamoItem&)>& take, bool* has_more) {
+  if (!ValidCursor(cursor)) {
+    return InvalidArgument(
+        "DynamoDB cursor is not a number; pull from the start (an empty cursor)");
   }
-  out.next_cursor = std::to_string(last);
+  TIDINGS_ASSIGN_OR_RETURN(auto page, Query(pk, cursor, false, std::max<size_t>(1, limit)));
+  for (const auto& item : page.items) TIDINGS_RETURN_IF_ERROR(take(item));
   // moto omits LastEvaluatedKey on the last page; DynamoDB may send one with
   // an empty next page. Either way an empty page ends the round.
-  out.has_more = page.has_last_evaluated_key && !page.items.empty();
+  *has_more = page.has_last_evaluated_key && !page.items.empty();
+  return page.items.empty() ? std::string(cursor) : page.items.back().sk_number;
+}
+
+Result<std::vector<sync::PushAck>> DynamoBackend::Push(const std::string& conv,
+                                                       std::span<const engine::Operation> ops) {
+  std::vector<PackedEntry> entries;
+  for (const auto& op : ops) entries.push_back(PackOperation(op));
+  static const LogKind kOps{"o", kOpsFormat, [](const aws::DynamoItem& item) -> IdsResult {
+                              TIDINGS_ASSIGN_OR_RETURN(auto u, UnpackOperations(item));
+                              return IdsOf(u.entries, &engine::Operation::op_id);
+                            }};
+  return Append("c#" + conv, kOps, entries);
+}
+
+Result<sync::PullPage> DynamoBackend::Pull(const std::string& conv, std::string_view cursor,
+                                           size_t limit) {
+  sync::PullPage out;
+  auto next = PullLog(
+      "c#" + conv, cursor, limit,
+      [&](const aws::DynamoItem& item) -> Status {
+        TIDINGS_ASSIGN_OR_RETURN(auto unpacked, UnpackOperations(item));
+        for (auto& op : unpacked.entries) out.ops.push_back(std::move(op));
+        out.skipped += unpacked.skipped;
+        return Status::Ok();
+      },
+      &out.has_more);
+  TIDINGS_RETURN_IF_ERROR(next.status());
+  out.next_cursor = std::move(*next);
   return out;
 }
 
 Result<std::vector<std::string>> DynamoBackend::ListConversations() {
   if (config_.user_id.empty()) return std::vector<std::string>{};
+  TIDINGS_ASSIGN_OR_RETURN(auto items, QueryAll("m#" + config_.user_id));
   std::vector<std::string> out;
-  std::optional<uint64_t> after;
-  for (int page = 0; page < 100; ++page) {
-    TIDINGS_ASSIGN_OR_RETURN(auto result, Query("m#" + config_.user_id, after, false, 500));
-    for (const auto& item : result.items) {
-      if (!item.conversation.empty()) out.push_back(item.conversation);
-      after = item.sk;
+  for (const auto& item : items) {
+    if (!item.conversation.empty()) out.push_back(item.conversation);
+  }
+  return out;
+}
+
+Result<std::string> DynamoBackend::EnsureLog(const sync::SealedLog& log) {
+  if (!ValidLogId(log.log_id)) return InvalidArgument("a sealed log id is \"e\" + 32 hex digits");
+  std::set<std::string> members(log.members.begin(), log.members.end());
+  if (!config_.user_id.empty()) members.insert(config_.user_id);
+  for (const auto& m : members) {
+    TIDINGS_RETURN_IF_ERROR(PutItem("{\"pk\":" + S("i#" + UserTag(m)) + ",\"sk\":" +
+                                    N(Hash53(log.log_id)) + ",\"l\":" + S(log.log_id) + "}"));
+  }
+  return "l#" + log.log_id;
+}
+
+Result<std::vector<sync::PushAck>> DynamoBackend::PushFrames(const std::string& log_id,
+                                                             std::span<const sync::Frame> frames) {
+  if (!ValidLogId(log_id)) return InvalidArgument("a sealed log id is \"e\" + 32 hex digits");
+  // Frames this backend cannot store get their own permanent ack; the rest go up.
+  std::vector<std::optional<sync::PushAck>> refused(frames.size());
+  std::vector<PackedEntry> entries;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    sync::PushAck ack;
+    if (!ValidFrameId(frames[i].id)) {
+      ack.status = InvalidArgument("a frame id is 1 to 64 of [A-Za-z0-9._-]");
+    } else if (frames[i].bytes.size() > kMaxFrameBytes) {
+      ack.status =
+          TooLarge("a frame is " + std::to_string(frames[i].bytes.size()) +
+                   " bytes; DynamoDB frames are at most " + std::to_string(kMaxFrameBytes));
+    } else {
+      entries.push_back(PackFrame(frames[i]));
+      continue;
     }
-    if (!result.has_last_evaluated_key || result.items.empty()) break;
+    refused[i] = std::move(ack);
+  }
+  static const LogKind kFrames{"f", kFramesFormat, [](const aws::DynamoItem& item) -> IdsResult {
+                                 TIDINGS_ASSIGN_OR_RETURN(auto u, UnpackFrames(item));
+                                 return IdsOf(u.entries, &sync::Frame::id);
+                               }};
+  std::vector<sync::PushAck> appended;
+  if (!entries.empty()) {
+    TIDINGS_ASSIGN_OR_RETURN(appended, Append("l#" + log_id, kFrames, entries));
+  }
+  std::vector<sync::PushAck> out;
+  size_t next = 0;
+  for (auto& r : refused) out.push_back(r ? std::move(*r) : std::move(appended[next++]));
+  return out;
+}
+
+Result<sync::FramePage> DynamoBackend::PullFrames(const std::string& log_id,
+                                                  std::string_view cursor, size_t limit) {
+  if (!ValidLogId(log_id)) return InvalidArgument("a sealed log id is \"e\" + 32 hex digits");
+  sync::FramePage out;
+  auto next = PullLog(
+      "l#" + log_id, cursor, limit,
+      [&](const aws::DynamoItem& item) -> Status {
+        TIDINGS_ASSIGN_OR_RETURN(auto unpacked, UnpackFrames(item));
+        for (auto& frame : unpacked.entries) out.frames.push_back(std::move(frame));
+        out.skipped += unpacked.skipped;
+        return Status::Ok();
+      },
+      &out.has_more);
+  TIDINGS_RETURN_IF_ERROR(next.status());
+  out.next_cursor = std::move(*next);
+  return out;
+}
+
+Result<std::vector<std::string>> DynamoBackend::ListLogs() {
+  if (config_.user_id.empty()) return std::vector<std::string>{};
+  TIDINGS_ASSIGN_OR_RETURN(auto items, QueryAll("i#" + UserTag(config_.user_id)));
+  std::set<std::string> logs;  // anyone may invite anyone: keep only well-formed ids
+  for (const auto& item : items) {
+    if (ValidLogId(item.log_id)) logs.insert(item.log_id);
+  }
+  return std::vector<std::string>(logs.begin(), logs.end());
+}
+
+Status DynamoBackend::PublishDevice(std::string_view record) {
+  if (config_.user_id.empty()) {
+    return FailedPrecondition("publishing a device record needs the DynamoDB user id (user_id)");
+  }
+  // sk = hash of the whole record: publishing the same record again
+  // rewrites the same item.
+  return PutItem("{\"pk\":" + S("d#" + UserTag(config_.user_id)) +
+                 ",\"sk\":" + N(Hash53(std::string(record))) + ",\"r\":" + B(record) + "}");
+}
+
+Result<std::vector<std::string>> DynamoBackend::FetchDevices(const std::string& user) {
+  TIDINGS_ASSIGN_OR_RETURN(auto items, QueryAll("d#" + UserTag(user)));
+  std::vector<std::string> out;
+  for (const auto& item : items) {
+    std::string record;
+    if (item.malformed.empty() && !item.record_b64.empty() &&
+        crypto::Base64Decode(item.record_b64, &record)) {
+      out.push_back(std::move(record));
+    }
   }
   return out;
 }

@@ -146,6 +146,7 @@ Result<bool> Directory::Pin(const DeviceRecord& record, uint64_t now_ms,
   const bool known_user = !devices->empty();
   devices->push_back({record, Trust::kUnverified, now_ms});
   writes->push_back({DirectoryKey(record.user), EncodeUser(*devices)});
+  if (!known_user) TIDINGS_RETURN_IF_ERROR(AddKnownUser(record.user, writes));
   if (known_user) {
     TIDINGS_RETURN_IF_ERROR(
         AddEvent({0, record.user, id, KeyEventKind::kNewDevice, now_ms}, writes));
@@ -163,6 +164,26 @@ Status Directory::SetTrust(const std::string& user, const std::string& device_id
   }
   return NotFound("no device " + device_id + " is known for user " + user +
                   " (run `tidings keys` to list the devices this store has seen)");
+}
+
+Status Directory::AddKnownUser(const std::string& user,
+                               std::vector<engine::SyncStateWrite>* writes) {
+  std::string joined;
+  bool pending = false;
+  for (auto it = writes->rbegin(); it != writes->rend(); ++it) {
+    if (it->key == kKnownUsersKey) {
+      joined = it->value;
+      pending = true;
+      break;
+    }
+  }
+  if (!pending) {
+    TIDINGS_ASSIGN_OR_RETURN(joined, store_->GetSyncState(kKnownUsersKey));
+  }
+  if (("\n" + joined).find("\n" + user + "\n") != std::string::npos) return Status::Ok();
+  joined += user + "\n";
+  writes->push_back({std::string(kKnownUsersKey), joined});
+  return Status::Ok();
 }
 
 Status Directory::AddEvent(KeyEvent event, std::vector<engine::SyncStateWrite>* writes) {

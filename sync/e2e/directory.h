@@ -72,6 +72,8 @@ class Directory {
   Result<std::vector<PinnedDevice>*> Load(const std::string& user);
   std::string EncodeUser(const std::vector<PinnedDevice>& devices) const;
   Status AddEvent(KeyEvent event, std::vector<engine::SyncStateWrite>* writes);
+  // Adds `user` to the "\n"-joined list under kKnownUsersKey.
+  Status AddKnownUser(const std::string& user, std::vector<engine::SyncStateWrite>* writes);
 
   engine::SyncLog* store_;
   std::map<std::string, std::vector<PinnedDevice>> users_;

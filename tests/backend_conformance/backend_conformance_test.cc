@@ -36,10 +36,13 @@ struct SteppingClock {
 };
 
 // A device: its own encrypted store, a backend acting for its user, and the
-// reconciler between them.
+// reconciler between them. New conversations are plaintext unless
+// `end_to_end` (and the backend carries sealed logs): the plaintext cases read
+// operations and conversations on the server.
 class Device {
  public:
-  Device(BackendHarness& harness, const TempDir& dir, const std::string& user) {
+  Device(BackendHarness& harness, const TempDir& dir, const std::string& user,
+         bool end_to_end = false) {
     auto opened = engine::Store::Open(dir / user, tidings::testing::TestKey(),
                                       tidings::testing::CreateOptions(user));
     EXPECT_TRUE(opened.ok()) << opened.status().ToString();
@@ -47,15 +50,18 @@ class Device {
     backend_ = harness.Connect(user);
     EXPECT_NE(backend_, nullptr) << "cannot make a backend for " << user;
     if (store_ && backend_) {
-      reconciler_ = std::make_unique<sync::Reconciler>(&store_->sync_log(), backend_.get(),
-                                                       sync::SyncConfig{}, std::ref(clock_),
-                                                       [] { return uint64_t{1}; });
+      sync::SyncConfig config;
+      config.end_to_end_default = end_to_end;
+      reconciler_ =
+          std::make_unique<sync::Reconciler>(&store_->sync_log(), backend_.get(), config,
+                                             std::ref(clock_), [] { return uint64_t{1}; });
     }
   }
   bool ok() const { return reconciler_ != nullptr; }
   engine::Store& store() { return *store_; }
   sync::Backend& backend() { return *backend_; }
   Status Sync() { return reconciler_->SyncAll(); }
+  sync::Reconciler& reconciler() { return *reconciler_; }
 
  private:
   std::unique_ptr<engine::Store> store_;
@@ -78,8 +84,8 @@ class BackendConformance : public ::testing::TestWithParam<std::string> {
     const std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     return name + "-" + test.substr(0, test.find('/'));  // without the "/backend" suffix
   }
-  std::unique_ptr<Device> NewDevice(const std::string& name) {
-    auto d = std::make_unique<Device>(*harness_, dir_, User(name));
+  std::unique_ptr<Device> NewDevice(const std::string& name, bool end_to_end = false) {
+    auto d = std::make_unique<Device>(*harness_, dir_, User(name), end_to_end);
     return d->ok() ? std::move(d) : nullptr;
   }
   // Two devices, alice's and bob's, each with the conversation of both
@@ -321,6 +327,64 @@ TEST_P(BackendConformance, MembersAddedLaterReadTheConversation) {
   ASSERT_EQ(page->size(), 2u);
   EXPECT_EQ((*page)[0].body, "before carol");
   EXPECT_EQ((*page)[1].body, "welcome carol");
+}
+
+// ---- End-to-end conversations (docs/security.md), on every backend that
+// carries sealed logs ----
+
+// Skips the case where the backend carries no sealed logs.
+#define SKIP_WITHOUT_SEALED_LOGS(device)                                                    \
+  if ((device).backend().max_frame_bytes() == 0) {                                          \
+    GTEST_SKIP() << "the " << GetParam()                                                    \
+                 << " backend carries no sealed logs: its conversations stay in plaintext"; \
+  }
+
+TEST_P(BackendConformance, EndToEndConversationsConverge) {
+  auto a = NewDevice("alice", /*end_to_end=*/true), b = NewDevice("bob", /*end_to_end=*/true);
+  ASSERT_TRUE(a && b);
+  SKIP_WITHOUT_SEALED_LOGS(*a);
+  const std::string conv = "sealed";
+  // Only alice makes it: bob learns it from the log he was made a member of.
+  ASSERT_TRUE(a->store().PutConversation(conv, "Visit", {User("alice"), User("bob")}).ok());
+  auto first = a->store().Send({.conversation_id = conv, .body = "first"});
+  ASSERT_TRUE(first.ok());
+  SyncRounds({a.get(), b.get()}, 3);
+  ASSERT_TRUE(b->store().Send({.conversation_id = conv, .body = "reply"}).ok());
+  ASSERT_TRUE(b->store().React(first->id, "ok", true).ok());
+  ASSERT_TRUE(a->store().Edit(first->id, "first, edited").ok());
+  SyncRounds({a.get(), b.get()}, 3);
+
+  ExpectSameConversation(a->store(), b->store(), conv, 2);
+  EXPECT_EQ(b->store().Get(first->id)->body, "first, edited");
+  EXPECT_EQ(a->store().Get(first->id)->reactions.size(), 1u);
+  for (Device* d : {a.get(), b.get()}) {
+    const auto status = d->reconciler().GetStatus(conv);
+    EXPECT_TRUE(status.end_to_end);
+    EXPECT_EQ(status.rejected_frames, 0u) << status.last_rejection;
+    EXPECT_EQ(status.pending_frames, 0u);
+    EXPECT_TRUE(d->store().Outbox(0)->empty());
+  }
+}
+
+TEST_P(BackendConformance, EndToEndMembersAddedLaterReadFromTheirJoinOn) {
+  auto a = NewDevice("alice", true), c = NewDevice("carol", true);
+  ASSERT_TRUE(a && c);
+  SKIP_WITHOUT_SEALED_LOGS(*a);
+  const std::string conv = "sealed-members";
+  ASSERT_TRUE(a->store().PutConversation(conv, "Visit", {User("alice"), User("bob")}).ok());
+  ASSERT_TRUE(a->store().Send({.conversation_id = conv, .body = "before carol"}).ok());
+  SyncRounds({a.get(), c.get()}, 2);
+  auto page = All(c->store(), conv);
+  EXPECT_TRUE(!page.ok() || page->empty()) << "carol is not a member yet";
+
+  ASSERT_TRUE(
+      a->store().PutConversation(conv, "Visit", {User("alice"), User("bob"), User("carol")}).ok());
+  ASSERT_TRUE(a->store().Send({.conversation_id = conv, .body = "welcome carol"}).ok());
+  SyncRounds({a.get(), c.get()}, 3);
+  page = All(c->store(), conv);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_EQ(page->size(), 1u) << "new members do not read history from before they joined";
+  EXPECT_EQ((*page)[0].body, "welcome carol");
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, BackendConformance, ::testing::ValuesIn(HarnessNames()),

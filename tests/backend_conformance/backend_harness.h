@@ -4,7 +4,10 @@
 // one) would open them.
 //
 //   sim         the simulator's in-memory server (tests/sync/sim_backend.h),
-//               no faults
+//               no faults; sealed logs as DynamoDB (no authenticated senders,
+//               a device directory)
+//   sim_auth    the same, with sealed logs as Chime (authenticated senders,
+//               members-only logs, no directory)
 //   fake_chime  ChimeBackend over the in-process fake (tests/chime/fake_chime.h)
 //   emulator    ChimeBackend over tidings-chime-local on 127.0.0.1 (SigV4 on)
 //   moto        DynamoBackend over moto_server on 127.0.0.1 (SigV4 and IAM on)
@@ -15,8 +18,8 @@
 #include <string_view>
 #include <vector>
 
-#include "sync/backend.h"
 #include "common/status.h"
+#include "sync/backend.h"
 
 namespace tidings::conformance {
 

@@ -20,7 +20,8 @@ const std::string kApp = "arn:aws:chime:us-east-1:123456789012:app-instance/conf
 // it, and a server time far from theirs would clamp their order.
 class LiveSimBackend final : public sync::Backend {
  public:
-  LiveSimBackend(sim::SimWorld* world, int replica) : world_(world), backend_(world, replica) {}
+  LiveSimBackend(sim::SimWorld* world, int replica, const std::string& user)
+      : world_(world), backend_(world, replica, user) {}
   std::string_view name() const override { return backend_.name(); }
   size_t max_batch() const override { return backend_.max_batch(); }
   Result<std::string> EnsureConversation(const engine::Conversation& c) override {
@@ -42,6 +43,35 @@ class LiveSimBackend final : public sync::Backend {
     return backend_.ListConversations();
   }
 
+  size_t max_frame_bytes() const override { return backend_.max_frame_bytes(); }
+  bool authenticates_senders() const override { return backend_.authenticates_senders(); }
+  Result<std::string> EnsureLog(const sync::SealedLog& log) override {
+    Tick();
+    return backend_.EnsureLog(log);
+  }
+  Result<std::vector<sync::PushAck>> PushFrames(const std::string& log_id,
+                                                std::span<const sync::Frame> frames) override {
+    Tick();
+    return backend_.PushFrames(log_id, frames);
+  }
+  Result<sync::FramePage> PullFrames(const std::string& log_id, std::string_view cursor,
+                                     size_t limit) override {
+    Tick();
+    return backend_.PullFrames(log_id, cursor, limit);
+  }
+  Result<std::vector<std::string>> ListLogs() override {
+    Tick();
+    return backend_.ListLogs();
+  }
+  Status PublishDevice(std::string_view record) override {
+    Tick();
+    return backend_.PublishDevice(record);
+  }
+  Result<std::vector<std::string>> FetchDevices(const std::string& user) override {
+    Tick();
+    return backend_.FetchDevices(user);
+  }
+
  private:
   void Tick() { world_->now_ms = std::max(world_->now_ms + 1, static_cast<uint64_t>(WallMs())); }
 
@@ -49,10 +79,15 @@ class LiveSimBackend final : public sync::Backend {
   sim::SimBackend backend_;
 };
 
+// `authenticates_senders`: the server names each frame's writer, as Chime
+// ("sim_auth"), or not, as DynamoDB ("sim").
 class SimHarness final : public BackendHarness {
  public:
-  std::unique_ptr<sync::Backend> Connect(const std::string&) override {
-    return std::make_unique<LiveSimBackend>(&world_, next_replica_++);
+  explicit SimHarness(bool authenticates_senders) {
+    world_.authenticates_senders = authenticates_senders;
+  }
+  std::unique_ptr<sync::Backend> Connect(const std::string& user) override {
+    return std::make_unique<LiveSimBackend>(&world_, next_replica_++, user);
   }
   bool lists_by_member() const override { return false; }
 
@@ -111,7 +146,7 @@ class EmulatorHarness final : public BackendHarness {
 
 class MotoHarness final : public BackendHarness {
  public:
-  static constexpr char kTable[] = "tidings-conformance";
+  static constexpr char kTable[] = "tidings";  // the table the device policy names
 
   static Result<std::unique_ptr<BackendHarness>> Start() {
     auto h = std::make_unique<MotoHarness>();
@@ -125,7 +160,7 @@ class MotoHarness final : public BackendHarness {
     c.user_id = user;
     c.region = "us-east-1";
     c.endpoint = moto_.endpoint();
-    return dynamodb::DynamoBackend::Create(c, aws::StaticCredentials(moto_.credentials()));
+    return dynamodb::DynamoBackend::Create(c, aws::StaticCredentials(moto_.CredentialsFor(user)));
   }
   bool lists_by_member() const override { return true; }
 
@@ -134,7 +169,9 @@ class MotoHarness final : public BackendHarness {
 };
 
 Result<std::unique_ptr<BackendHarness>> Make(std::string_view name) {
-  if (name == "sim") return std::unique_ptr<BackendHarness>(std::make_unique<SimHarness>());
+  if (name == "sim" || name == "sim_auth") {
+    return std::unique_ptr<BackendHarness>(std::make_unique<SimHarness>(name == "sim_auth"));
+  }
   if (name == "fake_chime") {
     return std::unique_ptr<BackendHarness>(std::make_unique<FakeChimeHarness>());
   }
@@ -146,7 +183,8 @@ Result<std::unique_ptr<BackendHarness>> Make(std::string_view name) {
 }  // namespace
 
 const std::vector<std::string>& HarnessNames() {
-  static const std::vector<std::string> names = {"sim", "fake_chime", "emulator", "moto"};
+  static const std::vector<std::string> names = {"sim", "sim_auth", "fake_chime", "emulator",
+                                                 "moto"};
   return names;
 }
 

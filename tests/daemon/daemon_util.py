@@ -1,4 +1,4 @@
-"""Helpers for the daemon's end-to-end tests: a moto_server on 127.0.0.1 with
+"""Helpers for the daemon's end-to-end tests: a moto server on 127.0.0.1 with
 an ephemeral port, the real `tidings` binary, a daemon process, /metrics
 parsing and a scan of the DynamoDB table that decodes the stored operations."""
 import atexit
@@ -12,6 +12,11 @@ import time
 import urllib.request
 
 import boto3
+
+# moto_server with the IAM conditions of the documented policy enforced and
+# DynamoDB requests serialised (tests/common/moto_server.py).
+MOTO_SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common",
+                           "moto_server.py")
 
 
 def free_port():
@@ -45,8 +50,9 @@ def terminate(proc, timeout=10):
 
 
 class Moto:
-    """moto_server on 127.0.0.1; `auth` turns signature checking on after the
-    setup actions (then `creds` holds a least-privilege user's keys)."""
+    """moto on 127.0.0.1 (tests/common/moto_server.py); `moto_setup` turns
+    signature checking and IAM on after the setup actions (then `creds` holds
+    a least-privilege user's keys)."""
 
     def __init__(self, workdir, moto_setup=None, port=None):
         self.port = port or free_port()
@@ -55,15 +61,26 @@ class Moto:
         if moto_setup:
             env["INITIAL_NO_AUTH_ACTION_COUNT"] = "5"
         self.log = open(os.path.join(workdir, f"moto-{self.port}.log"), "w")
-        self.proc = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=self.log, stderr=self.log, env=env)
+        self.proc = subprocess.Popen(
+            ["python3", MOTO_SERVER, "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=self.log, stderr=self.log, env=env)
         if not wait_port(self.port):
-            raise RuntimeError("moto_server did not start")
+            raise RuntimeError("moto server (tests/common/moto_server.py) did not start")
+        self.moto_setup = moto_setup
         self.creds = {"access_key": "test-access", "secret": "test-secret-DO-NOT-LOG-7c1f"}
         if moto_setup:
             out = subprocess.run(["python3", moto_setup, self.endpoint, "tidings"], check=True,
                                  capture_output=True, text=True).stdout
             self.creds = json.loads(out)
+
+    def creds_for(self, user):
+        """Keys of an IAM user of its own for Tidings user `user` (tagged
+        tidings-user-tag = T(user), the device policy only); needs moto_setup."""
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": self.creds["admin_access_key"],
+               "AWS_SECRET_ACCESS_KEY": self.creds["admin_secret"]}
+        out = subprocess.run(["python3", self.moto_setup, "--add-user", self.endpoint, user],
+                             check=True, capture_output=True, text=True, env=env).stdout
+        return json.loads(out)
 
     def env(self):
         return {"AWS_ACCESS_KEY_ID": self.creds["access_key"],
@@ -218,10 +235,23 @@ def op_body(rec, item_format):
 
 
 def decode_items(items):
-    """(conversation, kind, op_id, body) of every operation in these items."""
+    """(conversation, kind, op_id, body) of every operation in these items.
+    A sealed operation (frame "o.<op id>" in an end-to-end conversation's
+    "l#" item, docs/dynamodb.md) shows only its op id: (log id, None, op_id,
+    None)."""
     ops = []
     for item in items:
         pk = item["pk"]["S"]
+        if pk.startswith("l#") and "f" in item:
+            blob, i = item["f"]["B"], 0
+            while i < len(blob):
+                n, i = read_varint(blob, i)
+                frame_id = blob[i:i + n].decode()
+                n, i = read_varint(blob, i + n)
+                i += n
+                if frame_id.startswith("o."):
+                    ops.append((pk[2:], None, frame_id[2:], None))
+            continue
         if not pk.startswith("c#") or "o" not in item:
             continue
         blob = item["o"]["B"]

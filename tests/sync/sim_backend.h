@@ -1,17 +1,22 @@
-// The simulator's server and network: an in-memory per-conversation log with
-// a seeded network that drops, delays (applies late), duplicates and fails
-// requests, loses responses after the server committed, and partitions
-// replicas. Used only by tests.
+// The simulator's network and backend: a seeded network in front of the
+// in-memory server (sim_server.h) that drops, delays (applies late),
+// duplicates and fails requests, loses responses after the server committed,
+// and partitions replicas - for plaintext operations and sealed-log frames
+// alike. The server authenticates frame writers as Chime does, or not, as
+// DynamoDB does (SimWorld::authenticates_senders), so a simulation runs both
+// ways. SimAdversary writes what a user with valid credentials can write by
+// hand. Used only by tests.
 #pragma once
 
 #include <algorithm>
-#include <map>
 #include <optional>
 #include <random>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "sim_server.h"
 #include "sync/backend.h"
 
 namespace tidings::sim {
@@ -22,14 +27,13 @@ struct Faults {
   int throttle = 0;       // percent: throttled (per op or whole request) with retry-after
   int lose_response = 0;  // percent: applied, but the client times out
   int delay = 0;          // percent: applied later, the client times out
-  int duplicate = 0;      // percent: applied twice
+  int duplicate = 0;      // percent: applied twice; a frame page repeats frames
   int crash = 0;          // percent: the client process dies with the answer in hand
   int auth = 0;           // percent: credentials expired (401)
 };
 
 // The server refuses these operations for good (a validation error): a send
-// whose body is
-// containing '!'. Deterministic, so every retry is refused too.
+// whose body contains '!'. Deterministic, so every retry is refused too.
 // Only sends are refused: a refused edit would stay applied on its own
 // device (the store does not roll local edits back), which is a documented
 // local divergence, not a convergence failure (docs/sync.md).
@@ -37,32 +41,49 @@ inline bool Rejected(const engine::Operation& op) {
   return op.kind == engine::OpKind::kSend && op.body.find('!') != std::string::npos;
 }
 
-class SimServer {
- public:
-  // Returns the stored copy (first acceptance wins: idempotent by op id).
-  const engine::Operation& Apply(const std::string& conv, engine::Operation op, uint64_t now_ms) {
-    auto& seen = seen_[conv];
-    auto it = seen.find(op.op_id);
-    auto& log = log_[conv];
-    if (it != seen.end()) return log[it->second];
-    op.conversation_id = conv;
-    op.server_time_ms = now_ms;
-    op.remote_id = "srv-" + std::to_string(log.size());
-    seen[op.op_id] = log.size();
-    log.push_back(std::move(op));
-    return log.back();
+// Largest frame the simulator's server carries: Chime's (4 KB of message
+// Content hold 3072 bytes after base64).
+inline constexpr size_t kSimMaxFrameBytes = 3072;
+
+// 1-64 characters of [A-Za-z0-9._-] (sync::Frame::id).
+inline bool ValidFrameId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
+}
+
+// "e" + 32 lowercase hex digits (sync::SealedLog::log_id).
+inline bool ValidLogId(std::string_view id) {
+  return id.size() == 33 && id[0] == 'e' && std::all_of(id.begin() + 1, id.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// Why the server refuses this frame for good (every retry too), or OK.
+inline Status CheckFrame(const sync::Frame& frame) {
+  if (!ValidFrameId(frame.id)) {
+    return InvalidArgument("ValidationException: a frame id is 1-64 characters of [A-Za-z0-9._-]");
   }
-  const std::map<std::string, std::vector<engine::Operation>>& logs() const { return log_; }
+  if (frame.bytes.size() > kSimMaxFrameBytes) {
+    return TooLarge("ValidationException: a frame of " + std::to_string(frame.bytes.size()) +
+                    " bytes; this server carries at most " + std::to_string(kSimMaxFrameBytes));
+  }
+  return Status::Ok();
+}
 
- private:
-  std::map<std::string, std::vector<engine::Operation>> log_;
-  std::map<std::string, std::map<std::string, size_t>> seen_;
-};
+// What a client sends of a frame: its id and bytes; the server sets the rest.
+inline sync::Frame Sent(const sync::Frame& frame) { return {.id = frame.id, .bytes = frame.bytes}; }
 
+// A request the network holds and the server applies later.
 struct DelayedPush {
   uint64_t deliver_at;
-  std::string conv;
+  std::string conv;  // operations: their conversation
   std::vector<engine::Operation> ops;
+  std::string log_id;  // frames: their log and writer
+  std::vector<sync::Frame> frames;
+  std::string writer;
 };
 
 struct SimWorld {
@@ -71,6 +92,14 @@ struct SimWorld {
   uint64_t now_ms = 1'700'000'000'000;
   SimServer server;
   Faults faults;
+  // Sealed logs: true, as Chime - Frame::sender is the writer's user, only a
+  // log's members read, write and add members to it (its creator is one),
+  // frame ids are deduplicated per writer, pages name the log's creator and
+  // members, and there is no device directory (records travel as frames).
+  // False, as DynamoDB - no sender, anyone who knows a log id reads and writes
+  // it, frame ids are deduplicated per log, and each user publishes device
+  // records under their own user.
+  bool authenticates_senders = false;
   std::set<int> partitioned;
   std::set<int> crashing;              // replicas whose process "died" mid-sync
   std::optional<int64_t> retry_after;  // of the last whole-request failure
@@ -82,6 +111,9 @@ struct SimWorld {
     for (auto it = delayed.begin(); it != delayed.end();) {
       if (all || it->deliver_at <= now_ms) {
         for (auto& op : it->ops) server.Apply(it->conv, op, now_ms);
+        for (auto& f : it->frames) {
+          server.AppendFrame(it->log_id, f, it->writer, authenticates_senders, now_ms);
+        }
         it = delayed.erase(it);
       } else {
         ++it;
@@ -92,8 +124,13 @@ struct SimWorld {
 
 class SimBackend final : public sync::Backend {
  public:
-  SimBackend(SimWorld* world, int replica) : world_(world), replica_(replica) {}
+  // Acts for `user`: the writer of its frames, the owner of the device
+  // records it publishes, whose logs ListLogs lists. Sealed-log and directory
+  // calls fail (FailedPrecondition) on a backend made without a user.
+  SimBackend(SimWorld* world, int replica, std::string user = {})
+      : world_(world), replica_(replica), user_(std::move(user)) {}
 
+  const std::string& user() const { return user_; }
   std::string_view name() const override { return "sim"; }
   size_t max_batch() const override { return 5; }
 
@@ -105,19 +142,7 @@ class SimBackend final : public sync::Backend {
   Result<std::vector<sync::PushAck>> Push(const std::string& conv,
                                           std::span<const engine::Operation> ops) override {
     TIDINGS_RETURN_IF_ERROR(Network());
-    if (world_->Roll(world_->faults.throttle)) {
-      const int64_t wait = 500 + static_cast<int64_t>(world_->rng() % 3000);
-      if (world_->rng() % 2) {
-        world_->retry_after = wait;
-        return ResourceExhausted("ThrottlingException: rate exceeded");
-      }
-      std::vector<sync::PushAck> acks(ops.size());
-      for (auto& a : acks) {
-        a.status = ResourceExhausted("ThrottlingException: rate exceeded");
-        a.retry_after_ms = wait;
-      }
-      return acks;
-    }
+    if (auto throttled = Throttled(ops.size())) return std::move(*throttled);
     // A refused operation fails the whole request half of the time (the
     // reconciler must find it by retrying one at a time) or only its own ack.
     const bool refuse_whole = world_->rng() % 2 == 0;
@@ -125,8 +150,9 @@ class SimBackend final : public sync::Backend {
       return InvalidArgument("ValidationException: invalid operation in batch");
     }
     if (world_->Roll(world_->faults.delay)) {
-      world_->delayed.push_back({world_->now_ms + 1 + world_->rng() % 5000, conv,
-                                 std::vector<engine::Operation>(ops.begin(), ops.end())});
+      world_->delayed.push_back({.deliver_at = world_->now_ms + 1 + world_->rng() % 5000,
+                                 .conv = conv,
+                                 .ops = std::vector<engine::Operation>(ops.begin(), ops.end())});
       return DeadlineExceeded("request timed out");
     }
     std::vector<sync::PushAck> acks;
@@ -144,11 +170,7 @@ class SimBackend final : public sync::Backend {
       ack.server_time_ms = stored.server_time_ms;
       acks.push_back(std::move(ack));
     }
-    if (world_->Roll(world_->faults.lose_response)) {
-      return DeadlineExceeded("response lost after the server committed");
-    }
-    if (world_->Roll(world_->faults.crash)) world_->crashing.insert(replica_);
-    return acks;
+    return Answer(std::move(acks));
   }
 
   Result<sync::PullPage> Pull(const std::string& conv, std::string_view cursor,
@@ -177,6 +199,151 @@ class SimBackend final : public sync::Backend {
 
   std::optional<int64_t> last_retry_after_ms() const override { return world_->retry_after; }
 
+  // ---- Sealed logs and the device directory ----
+
+  size_t max_frame_bytes() const override { return kSimMaxFrameBytes; }
+  bool authenticates_senders() const override { return world_->authenticates_senders; }
+
+  Result<std::string> EnsureLog(const sync::SealedLog& log) override {
+    TIDINGS_RETURN_IF_ERROR(Network());
+    TIDINGS_RETURN_IF_ERROR(EnsureLogAs(*world_, user_, log));
+    if (world_->Roll(world_->faults.lose_response)) {
+      return DeadlineExceeded("response lost after the server committed");
+    }
+    return "sim:" + log.log_id;
+  }
+
+  Result<std::vector<sync::PushAck>> PushFrames(const std::string& log_id,
+                                                std::span<const sync::Frame> frames) override {
+    TIDINGS_RETURN_IF_ERROR(Network());
+    TIDINGS_RETURN_IF_ERROR(Readable(*world_, user_, log_id).status());
+    if (auto throttled = Throttled(frames.size())) return std::move(*throttled);
+    if (world_->Roll(world_->faults.delay)) {
+      DelayedPush later{.deliver_at = world_->now_ms + 1 + world_->rng() % 5000,
+                        .log_id = log_id,
+                        .writer = user_};
+      for (const auto& f : frames) {
+        if (CheckFrame(f).ok()) later.frames.push_back(Sent(f));
+      }
+      world_->delayed.push_back(std::move(later));
+      return DeadlineExceeded("request timed out");
+    }
+    std::vector<sync::PushAck> acks;
+    for (const auto& f : frames) {
+      sync::PushAck ack;
+      ack.status = CheckFrame(f);
+      if (ack.status.ok()) {
+        const sync::Frame& stored = Append(log_id, f);
+        ack.remote_id = stored.remote_id;
+        ack.server_time_ms = stored.server_time_ms;
+        if (world_->Roll(world_->faults.duplicate)) Append(log_id, f);
+      }
+      acks.push_back(std::move(ack));
+    }
+    return Answer(std::move(acks));
+  }
+
+  Result<sync::FramePage> PullFrames(const std::string& log_id, std::string_view cursor,
+                                     size_t limit) override {
+    TIDINGS_RETURN_IF_ERROR(Network());
+    TIDINGS_ASSIGN_OR_RETURN(const SimLog* log, Readable(*world_, user_, log_id));
+    if (limit == 0) return InvalidArgument("a pull asks for at least one frame");
+    TIDINGS_ASSIGN_OR_RETURN(size_t from, ParseCursor(cursor, log->entries.size()));
+    // A page may start with frames already seen (a request answered twice, a
+    // page boundary read again): FramePage allows it, readers deduplicate.
+    if (from > 0 && world_->Roll(world_->faults.duplicate)) {
+      from -= 1 + world_->rng() % std::min<size_t>(from, 2);
+    }
+    sync::FramePage page;
+    size_t i = from;
+    for (; i < log->entries.size() && page.frames.size() < limit; ++i) {
+      const SimEntry& entry = log->entries[i];
+      if (entry.garbage) {
+        page.skipped++;
+        continue;
+      }
+      page.frames.push_back(entry.frame);
+      if (!world_->authenticates_senders) page.frames.back().sender.clear();
+    }
+    page.next_cursor = std::to_string(i);
+    page.has_more = i < log->entries.size();
+    if (world_->authenticates_senders) {
+      page.log_creator = log->creator;
+      page.log_members = log->members;
+    }
+    if (world_->Roll(world_->faults.crash)) world_->crashing.insert(replica_);
+    return page;
+  }
+
+  Result<std::vector<std::string>> ListLogs() override {
+    TIDINGS_RETURN_IF_ERROR(Network());
+    TIDINGS_RETURN_IF_ERROR(HasUser(user_));
+    return world_->server.LogsOf(user_);
+  }
+
+  Status PublishDevice(std::string_view record) override {
+    TIDINGS_RETURN_IF_ERROR(Network());
+    TIDINGS_RETURN_IF_ERROR(PublishAs(*world_, user_, record));
+    if (world_->Roll(world_->faults.lose_response)) {
+      return DeadlineExceeded("response lost after the server committed");
+    }
+    return Status::Ok();
+  }
+
+  Result<std::vector<std::string>> FetchDevices(const std::string& user) override {
+    TIDINGS_RETURN_IF_ERROR(Network());
+    if (world_->authenticates_senders) return NoDirectory();
+    return world_->server.Devices(user);
+  }
+
+  // ---- What the server enforces, for SimBackend and SimAdversary alike ----
+
+  static Status HasUser(const std::string& user) {
+    if (!user.empty()) return Status::Ok();
+    return FailedPrecondition("this SimBackend acts for no user: pass one to its constructor");
+  }
+  // The log, if `user` may read and write it: on an authenticating server
+  // only its members may; otherwise anyone who knows its id.
+  static Result<const SimLog*> Readable(const SimWorld& world, const std::string& user,
+                                        const std::string& log_id) {
+    TIDINGS_RETURN_IF_ERROR(HasUser(user));
+    if (!ValidLogId(log_id)) return InvalidArgument("a log id is \"e\" + 32 lowercase hex digits");
+    const SimLog* log = world.server.sealed_log(log_id);
+    if (log == nullptr) return NotFound("no sealed log " + log_id + ": EnsureLog makes it");
+    if (world.authenticates_senders && !log->IsMember(user)) {
+      return PermissionDenied("ForbiddenException: " + user + " is not a member of log " + log_id);
+    }
+    return log;
+  }
+  static Status EnsureLogAs(SimWorld& world, const std::string& user, const sync::SealedLog& log) {
+    TIDINGS_RETURN_IF_ERROR(HasUser(user));
+    if (!ValidLogId(log.log_id)) {
+      return InvalidArgument("a log id is \"e\" + 32 lowercase hex digits");
+    }
+    std::vector<std::string> members = log.members;
+    if (world.authenticates_senders) {
+      const SimLog* existing = world.server.sealed_log(log.log_id);
+      if (existing != nullptr && !existing->IsMember(user)) {
+        return PermissionDenied("ForbiddenException: " + user + " is not a member of log " +
+                                log.log_id);
+      }
+      if (existing == nullptr) members.insert(members.begin(), user);  // Chime: the creator is one
+    }
+    world.server.EnsureLog(log.log_id, user, members);
+    return Status::Ok();
+  }
+  static Status PublishAs(SimWorld& world, const std::string& user, std::string_view record) {
+    if (world.authenticates_senders) return Status::Ok();  // records travel as frames
+    TIDINGS_RETURN_IF_ERROR(HasUser(user));
+    if (record.empty()) return InvalidArgument("an empty device record");
+    world.server.PublishDevice(user, std::string(record));
+    return Status::Ok();
+  }
+  static Status NoDirectory() {
+    return Unimplemented(
+        "this server authenticates frame senders: device records travel as announcement frames");
+  }
+
  private:
   Status Network() {
     world_->requests++;
@@ -191,8 +358,52 @@ class SimBackend final : public sync::Backend {
     return Status::Ok();
   }
 
+  // Throttled as a whole request or per item (each with a retry-after), or
+  // not at all (nullopt).
+  std::optional<Result<std::vector<sync::PushAck>>> Throttled(size_t items) {
+    if (!world_->Roll(world_->faults.throttle)) return std::nullopt;
+    const int64_t wait = 500 + static_cast<int64_t>(world_->rng() % 3000);
+    if (world_->rng() % 2) {
+      world_->retry_after = wait;
+      return ResourceExhausted("ThrottlingException: rate exceeded");
+    }
+    std::vector<sync::PushAck> acks(items);
+    for (auto& a : acks) {
+      a.status = ResourceExhausted("ThrottlingException: rate exceeded");
+      a.retry_after_ms = wait;
+    }
+    return acks;
+  }
+
+  // The server committed `acks`; the answer may still be lost, or the client
+  // die holding it.
+  Result<std::vector<sync::PushAck>> Answer(std::vector<sync::PushAck> acks) {
+    if (world_->Roll(world_->faults.lose_response)) {
+      return DeadlineExceeded("response lost after the server committed");
+    }
+    if (world_->Roll(world_->faults.crash)) world_->crashing.insert(replica_);
+    return acks;
+  }
+
+  const sync::Frame& Append(const std::string& log_id, const sync::Frame& frame) {
+    return world_->server.AppendFrame(log_id, Sent(frame), user_, world_->authenticates_senders,
+                                      world_->now_ms);
+  }
+
+  static Result<size_t> ParseCursor(std::string_view cursor, size_t size) {
+    if (cursor.empty()) return size_t{0};
+    size_t at = 0;
+    for (char c : cursor) {
+      if (c < '0' || c > '9' || at > size) return InvalidArgument("not a cursor of this server");
+      at = at * 10 + static_cast<size_t>(c - '0');
+    }
+    if (at > size) return InvalidArgument("not a cursor of this server");
+    return at;
+  }
+
   SimWorld* world_;
   int replica_;
+  std::string user_;
 };
 
 }  // namespace tidings::sim

@@ -163,9 +163,11 @@ class Simulation {
     auto store = engine::Store::Open(r.path, testing::TestKey(), o);
     if (!store.ok()) return "open: " + store.status().ToString();
     r.store = std::move(*store);
-    r.backend = std::make_unique<SimBackend>(&world_, i);
+    r.backend = std::make_unique<SimBackend>(&world_, i, r.user);
     sync::SyncConfig config;
     config.pull_page_size = 7;  // small pages: exercise paging and cursors
+    // Plaintext conversations: the checks read operations on the server.
+    config.end_to_end_default = false;
     r.reconciler = std::make_unique<sync::Reconciler>(
         &r.store->sync_log(), r.backend.get(), config,
         [w, skew] { return static_cast<int64_t>(w->now_ms) + skew; }, [w] { return w->rng(); });
