@@ -140,6 +140,7 @@ tidings::Status Reconciler::PushSealed(ConversationStatus& st) {
     if (ShouldStop()) return Cancelled("sync stopped");
     if (!made.ok()) return Failed(st, made.status());
     log->ensured_members = members;
+    log->on_server = true;
   }
   if (!published_ && !backend_->authenticates_senders()) {
     tidings::Status published = backend_->PublishDevice(session_->keys().record().Encode());
@@ -153,17 +154,21 @@ tidings::Status Reconciler::PushSealed(ConversationStatus& st) {
   for (const auto& id : others) {
     if (id == log->log_id) continue;
     TIDINGS_ASSIGN_OR_RETURN(e2e::LogState * other, session_->LogById(id));
-    if (!other->refused.empty()) continue;
+    // Refused, or made here and never made remotely (another log became the
+    // one to push to first): nothing to share there.
+    if (!other->refused.empty() || !other->on_server) {
+      continue;
+    }
     TIDINGS_ASSIGN_OR_RETURN(auto frames,
                              session_->ControlFrames(*other, *conversation, Fetcher()));
     TIDINGS_RETURN_IF_ERROR(SaveLog(*other));
     if (frames.empty()) continue;
     auto acks = backend_->PushFrames(other->log_id, frames);
     if (ShouldStop()) return Cancelled("sync stopped");
-    if (!acks.ok() || acks->size() != frames.size()) {
-      return Failed(
-          st, acks.ok() ? Internal("backend returned a wrong number of acks") : acks.status());
+    if (!acks.ok() && Classify(acks.status()) == ErrorClass::kAuth) {
+      return RecordAuthError(st, acks.status());
     }
+    if (!acks.ok() || acks->size() != frames.size()) continue;  // again next round
     for (size_t i = 0; i < frames.size(); ++i) {
       if ((*acks)[i].status.ok()) session_->ControlAcked(*other, frames[i]);
     }
@@ -315,6 +320,7 @@ tidings::Status Reconciler::PullSealed(ConversationStatus& st) {
   uint64_t rejected = 0, pending = 0;
   for (const auto& id : ids) {
     TIDINGS_ASSIGN_OR_RETURN(e2e::LogState * log, session_->LogById(id));
+    if (!log->on_server) continue;  // nothing pushed yet: nothing to pull
     if (!log->refused.empty()) {
       NoteLog(st, *log);
       return ParkConversation(
@@ -343,12 +349,14 @@ Result<std::vector<std::string>> Reconciler::DiscoverLogs() {
     if (listed.status().code() == Code::kUnimplemented) return bound;
     return listed.status();
   }
+  const std::set<std::string> from_server(listed->begin(), listed->end());
   TIDINGS_ASSIGN_OR_RETURN(auto known, session_->KnownLogs());
   for (const auto& id : known) {
     if (std::find(listed->begin(), listed->end(), id) == listed->end()) listed->push_back(id);
   }
   for (const auto& id : *listed) {
     TIDINGS_ASSIGN_OR_RETURN(e2e::LogState * log, session_->LogById(id));
+    if (from_server.count(id)) log->on_server = true;
     if (log->bound()) {
       bound.push_back(log->conversation_id);
       continue;

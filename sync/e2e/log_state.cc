@@ -86,8 +86,10 @@ std::string EncodeLogState(const LogState& s) {
   for (const auto& id : s.chain) PutId(w, id);
   w.Bytes(s.cursor);
   w.U8(s.announced ? 1 : 0);
+  w.U8(s.on_server ? 1 : 0);
   w.Bytes(s.ensured_members);
   w.Bytes(s.refused);
+  w.Bytes(s.stranger);
   w.Bytes(s.log_creator);
   PutList(w, s.log_members);
   w.Varint(s.pending.size());
@@ -134,8 +136,11 @@ Result<LogState> DecodeLogState(std::string_view bytes) {
   TIDINGS_RETURN_IF_ERROR(r.Bytes("cursor", &s.cursor));
   TIDINGS_RETURN_IF_ERROR(r.U8("announced", &flag));
   s.announced = flag != 0;
+  TIDINGS_RETURN_IF_ERROR(r.U8("on server", &flag));
+  s.on_server = flag != 0;
   TIDINGS_RETURN_IF_ERROR(r.Bytes("ensured", &s.ensured_members));
   TIDINGS_RETURN_IF_ERROR(r.Bytes("refused", &s.refused));
+  TIDINGS_RETURN_IF_ERROR(r.Bytes("stranger", &s.stranger));
   TIDINGS_RETURN_IF_ERROR(r.Bytes("creator", &s.log_creator));
   TIDINGS_RETURN_IF_ERROR(GetList(r, "log members", &s.log_members));
   TIDINGS_RETURN_IF_ERROR(r.Varint("pending", &n));

@@ -48,9 +48,14 @@ struct LogState {
   std::vector<EpochId> chain;  // the current epoch after each accepted new epoch, in log order
   std::string cursor;
   bool announced = false;       // this device's announcement is in the log
+  bool on_server = false;       // made remotely (EnsureLog) or listed by the backend
   std::string ensured_members;  // members EnsureLog last made, "\n"-joined
   std::string refused;          // why this log is refused; empty: in use
-  std::string log_creator;      // as the backend reported (Chime), empty elsewhere
+  // A user the backend lists as able to read the log whom no epoch this
+  // device opened names (noted in the status, not refused: see
+  // Session::CheckLogMembers).
+  std::string stranger;
+  std::string log_creator;  // as the backend reported (Chime), empty elsewhere
   std::vector<std::string> log_members;
   std::vector<PendingFrame> pending;
   uint64_t rejected = 0;         // frames skipped as forged, foreign or broken

@@ -85,6 +85,17 @@ std::string OpFrameId(const std::string& op_id) {
   return "o.h" + crypto::HexEncode(std::span(reinterpret_cast<const uint8_t*>(h.data()), h.size()));
 }
 
+// Control frame ids end in random bits: on a server where anyone may write
+// any id (DynamoDB), a predictable id could be taken first by someone else,
+// and the honest frame would be acknowledged as "already there" and lost.
+// (Operation frames are named by their op id, random and unknown until the
+// frame is in the log.)
+std::string RandomTag() {
+  uint8_t bytes[5];
+  crypto::RandomBytes(bytes, sizeof bytes);
+  return crypto::HexEncode(std::span(bytes, sizeof bytes));
+}
+
 std::string ShortHash(std::string_view data) {
   const std::string h = crypto::Blake2b(data, 6);
   return crypto::HexEncode(std::span(reinterpret_cast<const uint8_t*>(h.data()), h.size()));
@@ -343,7 +354,7 @@ Result<std::vector<sync::Frame>> Session::ShareFrames(LogState& log, const Epoch
     sync::Frame frame;
     frame.id = (reshare ? "r." : "k.") + std::to_string(epoch.id.number) + "." +
                epoch.id.sharer.substr(0, 12) + "." + keys_.device_id().substr(0, 12) + "." +
-               ShortHash(recipient_ids);
+               ShortHash(recipient_ids) + "." + RandomTag();
     frame.bytes = EncodeKeyShare(f);
     frames.push_back(std::move(frame));
   }
@@ -358,8 +369,8 @@ Result<std::vector<sync::Frame>> Session::ControlFrames(LogState& log,
   std::vector<sync::Frame> frames;
   refreshed_now_.clear();
   if (!log.announced) {
-    frames.push_back(
-        {"a." + keys_.device_id(), EncodeAnnouncement(keys_.record().Encode()), "", 0, ""});
+    frames.push_back({"a." + keys_.device_id() + "." + RandomTag(),
+                      EncodeAnnouncement(keys_.record().Encode()), "", 0, ""});
   }
   if (!log.bound()) return frames;
 
@@ -396,7 +407,8 @@ Result<std::vector<sync::Frame>> Session::ControlFrames(LogState& log,
     TIDINGS_ASSIGN_OR_RETURN(e.key, crypto::SecretKey::Random());
     e.info = {log.conversation_id, conversation.title, members, device_ids,
               std::vector<std::string>(removed.begin(), removed.end())};
-    e.delivered = device_ids;
+    // Delivered only once the backend took the share (ControlAcked): a share
+    // lost with a failed push is re-shared by the next push instead.
     TIDINGS_ASSIGN_OR_RETURN(auto shares, ShareFrames(log, e, devices, /*reshare=*/false));
     frames.insert(frames.end(), shares.begin(), shares.end());
     EpochId id = e.id;
@@ -569,16 +581,24 @@ Session::Verdict Session::OpenShare(LogState& log, const sync::Frame& frame,
   if (!log.bound()) {
     // First share to this device: the log belongs to this conversation. A
     // conversation this device already has may gain a second log (two
-    // devices made it apart), but only one whose members are the
-    // conversation's: a log made by or with anyone else is a squatter's.
+    // members made it apart), but only from one of its members: a log for
+    // it signed by anyone else is a squatter's.
     auto local = store_->GetConversation(s.conversation_id);
     if (local.ok() && !local->members.empty()) {
       std::set<std::string> allowed(local->members.begin(), local->members.end());
       allowed.insert(options_.user);
-      for (const auto& m : info->members) {
-        if (!allowed.count(m)) {
-          return Reject(log, out, "a log for a known conversation with someone outside it");
+      auto bound = BoundLogs(s.conversation_id);
+      if (bound.ok()) {
+        for (const auto& other : bound.value()) {
+          auto it = logs_.find(other);
+          if (it == logs_.end()) continue;
+          for (const auto& [eid, e] : it->second->epochs) {
+            allowed.insert(e.info.members.begin(), e.info.members.end());
+          }
         }
+      }
+      if (!allowed.count(s.signer_user)) {
+        return Reject(log, out, "a log for a known conversation from someone outside it");
       }
     }
     Bind(log, s.conversation_id, s.log_secret);
@@ -663,17 +683,22 @@ Session::Verdict Session::OpenFrame(LogState& log, const sync::Frame& frame,
 }
 
 void Session::CheckLogMembers(LogState& log) {
+  // The channel's own creator and members (Chime) are not what decides
+  // membership here: a device that joined late cannot open the early epochs
+  // that name the creator, and channel members are never removed. Signed
+  // epochs decide; an outsider in the channel can neither open nor have a
+  // frame accepted. A stranger in the member list is only noted.
   if (log.log_creator.empty() && log.log_members.empty()) return;
-  std::set<std::string> allowed;
-  for (const auto& [id, e] : log.epochs)
-    allowed.insert(e.info.members.begin(), e.info.members.end());
-  if (allowed.empty()) return;
-  if (!log.log_creator.empty() && !allowed.count(log.log_creator)) {
-    log.refused = "the log was created by a user outside the conversation";
-  }
+  std::set<std::string> known;
+  for (const auto& [id, e] : log.epochs) known.insert(e.info.members.begin(), e.info.members.end());
+  if (known.empty()) return;
   for (const auto& m : log.log_members) {
-    if (!allowed.count(m)) log.refused = "the log has a member outside the conversation";
+    if (!known.count(m)) {
+      log.stranger = m;
+      return;
+    }
   }
+  log.stranger.clear();
 }
 
 Result<OpenResult> Session::OpenPage(LogState& log, const sync::FramePage& page,

@@ -98,11 +98,13 @@ class ChimeLocal:
 
     APP = "arn:aws:chime:us-east-1:123456789012:app-instance/tidings-daemon"
 
-    def __init__(self, binary, workdir):
+    def __init__(self, binary, workdir, data_dir=None):
         self.creds = {"access_key": "AKIDDAEMONTEST", "secret": "chime-secret-DO-NOT-LOG-91ab"}
         self.log = open(os.path.join(workdir, "chime-local.log"), "w")
+        self.data_dir = data_dir  # the emulator's journal (journal.jsonl), when given
+        extra = ["--data-dir", data_dir] if data_dir else []
         self.proc = subprocess.Popen(  # the secret in the environment, not in argv
-            [binary, "--port", "0", "--access-key", self.creds["access_key"]],
+            [binary, "--port", "0", "--access-key", self.creds["access_key"], *extra],
             env={**os.environ, "TIDINGS_CHIME_LOCAL_SECRET_KEY": self.creds["secret"]},
             stdout=subprocess.PIPE, stderr=self.log, text=True)
         _started.append(self.proc)

@@ -13,9 +13,11 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <set>
 #include <sstream>
 
 #include "../engine/test_util.h"
+#include "sim_adversary.h"
 #include "sim_backend.h"
 #include "sync/core/reconciler.h"
 
@@ -39,7 +41,15 @@ struct Replica {
 
 class Simulation {
  public:
-  explicit Simulation(uint64_t seed) : seed_(seed), world_(seed) {}
+  // sealed: the conversations are end-to-end encrypted (every replica's
+  // users are members, plus a "ghost" user with no device who joins and
+  // leaves), titles change (each change is a new epoch), and an adversary
+  // with valid credentials writes garbage and replays into the logs. Even
+  // seeds run against a server that authenticates writers (Chime), odd ones
+  // against one that does not (DynamoDB: the device directory vouches).
+  Simulation(uint64_t seed, bool sealed = false) : seed_(seed), sealed_(sealed), world_(seed) {
+    world_.authenticates_senders = sealed && seed % 2 == 0;
+  }
 
   // Returns an empty string on success, else a description of the failure.
   std::string Run() {
@@ -62,6 +72,11 @@ class Simulation {
     for (int i = 0; i < n; ++i) {
       if (auto err = Open(i); !err.empty()) return err;
     }
+    if (sealed_) {
+      for (int i = 0; i < n; ++i) {
+        if (auto err = Members(i, "t0", true); !err.empty()) return err;
+      }
+    }
     world_.faults = {.drop = 5,
                      .server_error = 5,
                      .throttle = 5,
@@ -81,7 +96,9 @@ class Simulation {
       }
       const int r = static_cast<int>(rng() % replicas_.size());
       const uint64_t action = rng() % 100;
-      if (action < 45) {
+      if (sealed_ && action < 4) {
+        if (auto err = SealedChange(r, action); !err.empty()) return err;
+      } else if (action < 45) {
         if (auto err = LocalOp(r); !err.empty()) return err;
       } else if (action < 97) {
         const std::string& c = conversations_[rng() % conversations_.size()];
@@ -96,7 +113,9 @@ class Simulation {
     world_.partitioned.clear();
     world_.faults = {};
     world_.DeliverDelayed(true);
-    for (int round = 0; round < 12; ++round) {
+    // End-to-end needs more rounds: a device announces, a member re-shares
+    // the keys, then the device reads.
+    for (int round = 0; round < (sealed_ ? 20 : 12); ++round) {
       world_.now_ms += 120'000;  // past every backoff
       for (size_t i = 0; i < replicas_.size(); ++i) {
         auto all = replicas_[i].reconciler->Conversations();
@@ -167,11 +186,56 @@ class Simulation {
     sync::SyncConfig config;
     config.pull_page_size = 7;  // small pages: exercise paging and cursors
     // Plaintext conversations: the checks read operations on the server.
-    config.end_to_end_default = false;
+    config.end_to_end_default = sealed_;
     r.reconciler = std::make_unique<sync::Reconciler>(
         &r.store->sync_log(), r.backend.get(), config,
         [w, skew] { return static_cast<int64_t>(w->now_ms) + skew; }, [w] { return w->rng(); });
     r.reconciler->set_cancelled([w, i] { return w->crashing.count(i) > 0; });
+    return "";
+  }
+
+  // Every user of the run (and the ghost, when `ghost`) is a member of every
+  // conversation, under `title`, on replica i.
+  std::string Members(int i, const std::string& title, bool ghost) {
+    std::set<std::string> users;
+    for (const auto& r : replicas_) users.insert(r.user);
+    if (ghost) users.insert("ghost");
+    std::vector<std::string> members(users.begin(), users.end());
+    for (const auto& conv : conversations_) {
+      auto c = replicas_[static_cast<size_t>(i)].store->PutConversation(conv, title, members);
+      if (!c.ok()) return "members: " + c.status().ToString();
+    }
+    return "";
+  }
+
+  // A membership or title change (a new epoch), or the adversary at work.
+  std::string SealedChange(int r, uint64_t action) {
+    std::mt19937_64& rng = world_.rng;
+    if (action < 2) {
+      return Members(r, "t" + std::to_string(rng() % 1000), rng() % 2 == 0);
+    }
+    // The adversary: a user with valid credentials outside the conversations.
+    const auto& logs = world_.server.sealed_logs();
+    if (logs.empty()) return "";
+    auto it = logs.begin();
+    std::advance(it, static_cast<long>(rng() % logs.size()));
+    SimAdversary mallory(&world_, "mallory");
+    if (world_.authenticates_senders) {
+      // Chime lets only members write: mallory can only make her own logs.
+      (void)mallory.EnsureLog(it->first, {"mallory"});
+      return "";
+    }
+    if (rng() % 2 == 0 || it->second.entries.empty()) {
+      (void)mallory.AppendGarbage(it->first);
+      return "";
+    }
+    // A replay: a frame of another log (or this one) under a new id.
+    auto other = logs.begin();
+    std::advance(other, static_cast<long>(rng() % logs.size()));
+    if (other->second.entries.empty()) return "";
+    sync::Frame copy = other->second.entries[rng() % other->second.entries.size()].frame;
+    copy.id = "x" + std::to_string(rng() % 100000);
+    (void)mallory.Append(it->first, copy);
     return "";
   }
 
@@ -266,17 +330,41 @@ class Simulation {
     for (size_t i = 0; i < replicas_.size(); ++i) {
       std::string d = Digest(replicas_[i]);
       if (d != reference) {
-        return "replica " + std::to_string(i) + " diverged:\n--- replica 1\n" + reference +
+        std::string why;
+        for (size_t k = 0; k < replicas_.size(); ++k) {
+          for (const auto& conv : conversations_) {
+            auto st = replicas_[k].reconciler->GetStatus(conv);
+            why += "replica " + std::to_string(k) + " " + conv +
+                   ": e2e=" + std::to_string(st.end_to_end) +
+                   " pending=" + std::to_string(st.pending_frames) +
+                   " rejected=" + std::to_string(st.rejected_frames) + " (" + st.last_rejection +
+                   ") error=" + st.last_error + "\n";
+          }
+        }
+        return why + "replica " + std::to_string(i) + " diverged:\n--- replica 1\n" + reference +
                "--- replica " + std::to_string(i) + "\n" + d;
       }
       auto outbox = replicas_[i].store->Outbox(0);
       if (!outbox->empty()) return "replica " + std::to_string(i) + " still has an outbox";
     }
-    // Every acknowledged send exists exactly once on the server and on every replica.
+    // Every acknowledged send exists exactly once on the server and on every
+    // replica. Sealed: once per log as its frame "o.<id>" (the conversation's
+    // two logs, when two devices made it apart, may both hold a retried one).
     std::map<std::string, int> on_server;
     for (const auto& [conv, log] : world_.server.logs()) {
       for (const auto& op : log) {
         if (op.kind == engine::OpKind::kSend) on_server[op.message_id]++;
+      }
+    }
+    for (const auto& [id, log] : world_.server.sealed_logs()) {
+      std::map<std::string, int> in_log;
+      for (const auto& e : log.entries) {
+        if (e.frame.id.rfind("o.", 0) == 0) in_log[e.frame.id.substr(2)]++;
+      }
+      for (const auto& [msg, n] : in_log) {
+        if (n > 1)
+          return "message " + msg + " is in sealed log " + id + " " + std::to_string(n) + " times";
+        on_server[msg] = 1;
       }
     }
     std::vector<std::map<std::string, int>> on_replica(replicas_.size());
@@ -327,6 +415,7 @@ class Simulation {
   }
 
   uint64_t seed_;
+  bool sealed_ = false;
   SimWorld world_;
   testing::TempDir dir_;
   std::vector<std::string> conversations_;
@@ -349,8 +438,11 @@ TEST(Simulation, ASeedReplaysExactly) {
   }
 }
 
-TEST(Simulation, ReplicasConvergeWithNothingLostOrDoubled) {
-  uint64_t seeds = std::getenv("TIDINGS_SANITIZED") ? 200 : 2000;
+void RunSeeds(bool sealed) {
+  // End-to-end runs the most seeds: it is the newer and larger state space.
+  // The plaintext mode has run 2,000 seeds a build since it was written.
+  const bool sanitized = std::getenv("TIDINGS_SANITIZED") != nullptr;
+  uint64_t seeds = sealed ? (sanitized ? 200 : 2000) : (sanitized ? 100 : 1000);
   if (const char* s = std::getenv("TIDINGS_SIM_SEEDS")) seeds = std::strtoull(s, nullptr, 10);
   uint64_t first = 1, shard = 0, shards = 1;
   if (const char* s = std::getenv("TIDINGS_SIM_SHARD")) {
@@ -371,20 +463,37 @@ TEST(Simulation, ReplicasConvergeWithNothingLostOrDoubled) {
   uint64_t ran = 0, requests = 0, crashes = 0;
   for (uint64_t seed = first; seed < first + seeds; ++seed) {
     if (shards > 1 && seed % shards != shard) continue;
-    Simulation sim(seed);
+    Simulation sim(seed, sealed);
     std::string failure = sim.Run();
     ++ran;
     requests += sim.requests();
     crashes += static_cast<uint64_t>(sim.crashes());
     ASSERT_EQ(failure, "") << "simulation seed " << seed
-                           << " failed; replay with TIDINGS_SIM_SEED=" << seed;
+                           << " failed; replay with TIDINGS_SIM_SEED=" << seed
+                           << (sealed ? " (end-to-end)" : "");
   }
   ASSERT_GT(ran, 0u) << "no seed ran: TIDINGS_SIM_FIRST=" << first << " TIDINGS_SIM_SEEDS=" << seeds
                      << " select none of shard " << shard << "/" << shards << "; run at least "
                      << shards << " seeds";
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("simulation: %lu seeds passed in %.1f s (%lu requests, %lu crashes)\n", ran, secs,
-              requests, crashes);
+  std::printf("simulation%s: %lu seeds passed in %.1f s (%lu requests, %lu crashes)\n",
+              sealed ? " (end-to-end)" : "", ran, secs, requests, crashes);
+}
+
+TEST(Simulation, ReplicasConvergeWithNothingLostOrDoubled) { RunSeeds(/*sealed=*/false); }
+
+// The same with end-to-end encrypted conversations: epochs, membership and
+// title changes, devices whose keys arrive after the messages they open,
+// forged and garbage frames, over both kinds of server.
+TEST(Simulation, SealedReplicasConvergeWithNothingLostOrDoubled) { RunSeeds(/*sealed=*/true); }
+
+TEST(Simulation, ASealedSeedReplaysExactly) {
+  for (uint64_t seed : {8u, 11u}) {
+    Simulation a(seed, true), b(seed, true);
+    ASSERT_EQ(a.Run(), "") << "seed " << seed;
+    ASSERT_EQ(b.Run(), "") << "seed " << seed;
+    EXPECT_EQ(a.FinalState(), b.FinalState()) << "seed " << seed;
+  }
 }
 
 }  // namespace
