@@ -222,7 +222,9 @@ Result<int64_t> SyncEngine::Round(bool push_all, const std::set<std::string>& di
   });
   if (now >= next_listing_ms_ || convs_.empty() || unknown) {
     TIDINGS_ASSIGN_OR_RETURN(convs_, reconciler_->Conversations());
-    next_listing_ms_ = now + config_.idle_poll_ms;
+    // Listing is how a device learns of conversations others made (and of
+    // the sealed logs it was invited to): every 10 polls, at most idle_poll_ms.
+    next_listing_ms_ = now + std::min(config_.idle_poll_ms, 10 * config_.active_poll_ms);
   }
   int64_t wake = next_listing_ms_;
   for (const auto& c : convs_) {

@@ -117,8 +117,8 @@ Result<std::string> DynamoBackend::EnsureConversation(const engine::Conversation
   std::set<std::string> members(c.members.begin(), c.members.end());
   if (!config_.user_id.empty()) members.insert(config_.user_id);
   for (const auto& m : members) {
-    TIDINGS_RETURN_IF_ERROR(PutItem("{\"pk\":" + S("m#" + m) + ",\"sk\":" + N(Hash53(c.id)) +
-                                    ",\"c\":" + S(c.id) + "}"));
+    TIDINGS_RETURN_IF_ERROR(PutItem("{\"pk\":" + S("m#" + UserTag(m)) +
+                                    ",\"sk\":" + N(Hash53(c.id)) + ",\"c\":" + S(c.id) + "}"));
   }
   return "c#" + c.id;
 }
@@ -279,7 +279,7 @@ Result<sync::PullPage> DynamoBackend::Pull(const std::string& conv, std::string_
 
 Result<std::vector<std::string>> DynamoBackend::ListConversations() {
   if (config_.user_id.empty()) return std::vector<std::string>{};
-  TIDINGS_ASSIGN_OR_RETURN(auto items, QueryAll("m#" + config_.user_id));
+  TIDINGS_ASSIGN_OR_RETURN(auto items, QueryAll("m#" + UserTag(config_.user_id)));
   std::vector<std::string> out;
   for (const auto& item : items) {
     if (!item.conversation.empty()) out.push_back(item.conversation);

@@ -384,11 +384,15 @@ TEST(DynamoSealedLog, ForgedFramesAreRejectedCountedAndTheDevicesAgree) {
   auto other_frames = PullAllFrames(*b.backend, other, 100);
   ASSERT_FALSE(frames.empty());
   ASSERT_FALSE(other_frames.empty());
-  const sync::Frame& real = frames.back();       // kira's sealed "one"
-  const sync::Frame& replay = other_frames.back();  // kira's "elsewhere"
-  ASSERT_EQ(real.id.rfind("o.", 0), 0u);
-  ASSERT_EQ(replay.id.rfind("o.", 0), 0u);
-  uint64_t head = std::stoull(real.remote_id.substr(0, real.remote_id.find('/')));
+  auto last_op = [](const std::vector<sync::Frame>& all) {
+    auto it = std::find_if(all.rbegin(), all.rend(),
+                           [](const sync::Frame& f) { return f.id.rfind("o.", 0) == 0; });
+    EXPECT_NE(it, all.rend());
+    return *it;
+  };
+  const sync::Frame real = last_op(frames);          // kira's sealed "one"
+  const sync::Frame replay = last_op(other_frames);  // kira's "elsewhere"
+  uint64_t head = std::stoull(frames.back().remote_id.substr(0, frames.back().remote_id.find('/')));
 
   // A device of mallory's that says it is kira's: her own keys, author "kira".
   auto impostor = engine::Store::Open(dir / "impostor", tidings::testing::TestKey(),
@@ -440,7 +444,11 @@ TEST(DynamoSealedLog, ForgedFramesAreRejectedCountedAndTheDevicesAgree) {
     EXPECT_EQ(bodies, (std::vector<std::string>{"one", "two"}));
   }
   auto st = b.rec->GetStatus("consult");
-  EXPECT_GE(st.rejected_frames, 4u) << st.last_rejection;
+  // The flipped, replayed and garbage frames are refused. The impostor's is
+  // sealed under an epoch no member made: it cannot be told from a message
+  // whose key is on its way, so it waits (counted, bounded) and never opens.
+  EXPECT_GE(st.rejected_frames, 3u) << st.last_rejection;
+  EXPECT_GE(st.rejected_frames + st.pending_frames, 4u);
   EXPECT_TRUE(st.last_error.empty()) << st.last_error;
 }
 
