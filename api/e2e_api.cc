@@ -2,6 +2,7 @@
 // the pinned devices of other users and their trust, key-change events, and
 // conversation modes. Keys never cross it: only ids and fingerprints. Same
 // boundary rules as c_api.cc (see internal.h).
+#include <cstring>
 #include <algorithm>
 #include <memory>
 #include <set>
@@ -285,8 +286,15 @@ tidings_code tidings_store_devices(tidings_store* store, const char* user,
 tidings_code tidings_store_set_device_trust(tidings_store* store, const char* user,
                                             const char* device_id, tidings_trust trust,
                                             tidings_error* error) {
+  // A C caller may pass any int: read it as one (loading an out-of-range
+  // enum is undefined in C++), and let SetTrust refuse what it does not know.
+  int raw = 0;
+  std::memcpy(&raw, &trust, sizeof raw);
   return Guard(error, store, [&](engine::Store& s) {
-    return tidings::capi::SetTrust(s, user, device_id, trust);
+    if (raw < 0 || raw > 2) return tidings::InvalidArgument("unknown trust value");
+    tidings_trust t{};
+    std::memcpy(&t, &raw, sizeof t);
+    return tidings::capi::SetTrust(s, user, device_id, t);
   });
 }
 
