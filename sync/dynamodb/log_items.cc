@@ -67,7 +67,8 @@ Result<Unpacked<engine::Operation>> UnpackOperations(const aws::DynamoItem& item
     return out;
   }
   const auto decode = item.format == 0 ? wire::DecodeLegacyOperation : wire::DecodeOperation;
-  wire::ByteReader r(*raw, Where(item));
+  const std::string where = Where(item);  // the reader keeps a view of it
+  wire::ByteReader r(*raw, where);
   for (size_t index = 0; !r.done(); ++index) {
     std::string bytes;
     if (!r.Bytes("operation", &bytes).ok()) {
@@ -94,7 +95,8 @@ Result<Unpacked<sync::Frame>> UnpackFrames(const aws::DynamoItem& item) {
     out.skipped = 1;
     return out;
   }
-  wire::ByteReader r(*raw, Where(item));
+  const std::string where = Where(item);  // the reader keeps a view of it
+  wire::ByteReader r(*raw, where);
   for (size_t index = 0; !r.done(); ++index) {
     sync::Frame frame;
     if (!r.Bytes("frame id", &frame.id).ok() || !r.Bytes("frame", &frame.bytes).ok()) {

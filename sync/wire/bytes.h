@@ -26,7 +26,8 @@ class ByteWriter {
 
 class ByteReader {
  public:
-  // `subject` names the input in errors ("wire operation").
+  // `subject` names the input in errors ("wire operation"). Both are views:
+  // the caller keeps `in` and `subject` alive while the reader is used.
   ByteReader(std::string_view in, std::string_view subject) : in_(in), subject_(subject) {}
 
   // Each reads one value or returns DataLoss("<subject>: <field> ...") and

@@ -194,10 +194,6 @@ TEST(DynamoSealedLog, NoUserWritesAnotherUsersDeviceRecords) {
 // frames apart); the honest reader skips and counts what is not a Tidings
 // item and goes on with the frames after it.
 TEST(DynamoSealedLog, GarbageInALogIsSkippedCountedAndNeverFreezesIt) {
-  if (std::getenv("TIDINGS_SANITIZED")) {
-    GTEST_SKIP() << "ASan reports a heap-use-after-free in this case (issue #15 note); "
-                    "skipped under sanitizers until it is fixed";
-  }
   const std::string log = LogId("garbage");
   auto alice = Device("alice");
   ASSERT_TRUE(alice->EnsureLog({log, {"alice", "bob"}}).ok());
