@@ -2,8 +2,8 @@
 // the pinned devices of other users and their trust, key-change events, and
 // conversation modes. Keys never cross it: only ids and fingerprints. Same
 // boundary rules as c_api.cc (see internal.h).
-#include <cstring>
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <set>
 #include <string>
@@ -12,6 +12,7 @@
 #include "api/e2e_mode.h"
 #include "api/internal.h"
 #include "common/clock.h"
+#include "common/lines.h"
 #include "crypto/secret_key.h"
 #include "sync/e2e/directory.h"
 #include "sync/e2e/log_state.h"
@@ -69,12 +70,7 @@ Result<std::vector<std::string>> KnownUsers(engine::Store& s) {
   TIDINGS_ASSIGN_OR_RETURN(auto convs, s.Conversations(0));
   for (const auto& c : convs) users.insert(c.members.begin(), c.members.end());
   TIDINGS_ASSIGN_OR_RETURN(std::string met, s.sync_log().GetSyncState(e2e::kKnownUsersKey));
-  size_t start = 0;
-  while (start < met.size()) {
-    size_t end = std::min(met.find('\n', start), met.size());
-    if (end > start) users.insert(met.substr(start, end - start));
-    start = end + 1;
-  }
+  for (auto& user : SplitLines(met)) users.insert(std::move(user));
   return std::vector<std::string>(users.begin(), users.end());
 }
 

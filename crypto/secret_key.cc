@@ -58,6 +58,15 @@ Result<SecretKey> SecretKey::FromBytes(std::span<const uint8_t> bytes) {
   return key;
 }
 
+Result<SecretKey> SecretKey::FromBytes(std::string_view bytes) {
+  return FromBytes(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+}
+
+std::string_view SecretKey::view() const {
+  return valid() ? std::string_view(reinterpret_cast<const char*>(bytes_), kKeyBytes)
+                 : std::string_view();
+}
+
 Result<SecretKey> SecretKey::Clone() const {
   if (!valid()) return FailedPrecondition("cannot clone an empty key");
   return FromBytes(std::span<const uint8_t>(bytes_, kKeyBytes));

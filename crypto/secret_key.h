@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 
@@ -38,6 +39,8 @@ class SecretKey {
   // Copies exactly kKeyBytes bytes; InvalidArgument for any other size. The
   // caller should wipe its own copy.
   static Result<SecretKey> FromBytes(std::span<const uint8_t> bytes);
+  // The same, from the bytes of a string (a decoded record field).
+  static Result<SecretKey> FromBytes(std::string_view bytes);
   // A second key with the same bytes (the original stays valid).
   Result<SecretKey> Clone() const;
 
@@ -46,6 +49,9 @@ class SecretKey {
   const uint8_t* data() const { return bytes_; }
   uint8_t* mutable_data() { return bytes_; }
   static constexpr size_t size() { return kKeyBytes; }
+  // The key bytes as a string view (empty when !valid()), for byte APIs and
+  // encoders; the view lives as long as the key.
+  std::string_view view() const;
 
  private:
   static Result<SecretKey> Allocate();

@@ -1,8 +1,8 @@
 #include "sync/core/reconciler.h"
 
 #include <algorithm>
-#include <sstream>
 
+#include "common/lines.h"
 #include "crypto/hash.h"
 #include "engine/codec.h"
 
@@ -39,15 +39,6 @@ std::string MembersDigest(const engine::Conversation& c) {
   return crypto::Sha256Hex(joined);
 }
 constexpr std::string_view kBackendsKey = "backends";
-
-std::vector<std::string> SplitLines(const std::string& s) {
-  std::vector<std::string> out;
-  std::istringstream in(s);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) out.push_back(line);
-  }
-  return out;
-}
 
 // Adds `item` to the newline-separated set stored under `key`.
 tidings::Status AddToIndex(engine::SyncLog& store, std::string_view key, const std::string& item) {

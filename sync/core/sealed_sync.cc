@@ -4,6 +4,7 @@
 // reconciler.cc does for plaintext operations).
 #include <algorithm>
 
+#include "common/lines.h"
 #include "crypto/hash.h"
 #include "crypto/secret_key.h"
 #include "sync/core/reconciler.h"
@@ -27,18 +28,6 @@ std::string MemberList(const engine::Conversation& c, const std::string& me) {
   members.erase(std::unique(members.begin(), members.end()), members.end());
   std::string out;
   for (const auto& m : members) out += m + "\n";
-  return out;
-}
-
-std::vector<std::string> Lines(const std::string& joined) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start < joined.size()) {
-    size_t end = joined.find('\n', start);
-    if (end == std::string::npos) end = joined.size();
-    if (end > start) out.push_back(joined.substr(start, end - start));
-    start = end + 1;
-  }
   return out;
 }
 
@@ -125,10 +114,6 @@ tidings::Status Reconciler::PushSealed(ConversationStatus& st) {
   if (!conversation.ok()) return tidings::Status::Ok();  // nothing local to push yet
   TIDINGS_ASSIGN_OR_RETURN(e2e::LogState * log, session_->LogForConversation(conv));
   NoteLog(st, *log);
-  if (!log->refused.empty()) {
-    return ParkConversation(
-        st, PermissionDenied("refusing the conversation's server log: " + log->refused));
-  }
   const int64_t now = clock_();
   bool read_full = false;
   TIDINGS_ASSIGN_OR_RETURN(std::vector<engine::OutboxEntry> due, DueEntries(conv, now, &read_full));
@@ -136,7 +121,7 @@ tidings::Status Reconciler::PushSealed(ConversationStatus& st) {
   // The log exists remotely with every member able to read it.
   const std::string members = MemberList(*conversation, store_->user_id());
   if (log->ensured_members != members) {
-    auto made = backend_->EnsureLog({log->log_id, Lines(members)});
+    auto made = backend_->EnsureLog({log->log_id, SplitLines(members)});
     if (ShouldStop()) return Cancelled("sync stopped");
     if (!made.ok()) return Failed(st, made.status());
     log->ensured_members = members;
@@ -154,11 +139,9 @@ tidings::Status Reconciler::PushSealed(ConversationStatus& st) {
   for (const auto& id : others) {
     if (id == log->log_id) continue;
     TIDINGS_ASSIGN_OR_RETURN(e2e::LogState * other, session_->LogById(id));
-    // Refused, or made here and never made remotely (another log became the
-    // one to push to first): nothing to share there.
-    if (!other->refused.empty() || !other->on_server) {
-      continue;
-    }
+    // Made here and never made remotely (another log became the one to push
+    // to first): nothing to share there.
+    if (!other->on_server) continue;
     TIDINGS_ASSIGN_OR_RETURN(auto frames,
                              session_->ControlFrames(*other, *conversation, Fetcher()));
     TIDINGS_RETURN_IF_ERROR(SaveLog(*other));
@@ -321,11 +304,6 @@ tidings::Status Reconciler::PullSealed(ConversationStatus& st) {
   for (const auto& id : ids) {
     TIDINGS_ASSIGN_OR_RETURN(e2e::LogState * log, session_->LogById(id));
     if (!log->on_server) continue;  // nothing pushed yet: nothing to pull
-    if (!log->refused.empty()) {
-      NoteLog(st, *log);
-      return ParkConversation(
-          st, PermissionDenied("refusing the conversation's server log: " + log->refused));
-    }
     tidings::Status pulled = PullLog(*log, &st);
     NoteLog(st, *log);
     rejected += log->rejected;
@@ -361,7 +339,6 @@ Result<std::vector<std::string>> Reconciler::DiscoverLogs() {
       bound.push_back(log->conversation_id);
       continue;
     }
-    if (!log->refused.empty()) continue;
     // Say who we are, so a member gives this device the keys.
     if (!log->announced) {
       if (!published_ && !backend_->authenticates_senders()) {

@@ -9,15 +9,10 @@ namespace {
 
 constexpr uint8_t kVersion = 1;
 
-std::string_view KeyView(const crypto::SecretKey& k) {
-  return k.valid() ? std::string_view(reinterpret_cast<const char*>(k.data()), k.size())
-                   : std::string_view();
-}
-
+// An absent key is stored as no bytes.
 Result<crypto::SecretKey> KeyFrom(std::string_view bytes) {
   if (bytes.empty()) return crypto::SecretKey();
-  return crypto::SecretKey::FromBytes(
-      std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+  return crypto::SecretKey::FromBytes(bytes);
 }
 
 void PutList(wire::ByteWriter& w, const std::vector<std::string>& list) {
@@ -74,11 +69,11 @@ std::string EncodeLogState(const LogState& s) {
   w.U8(kVersion);
   w.Bytes(s.log_id);
   w.Bytes(s.conversation_id);
-  w.Bytes(KeyView(s.log_secret));
+  w.Bytes(s.log_secret.view());
   w.Varint(s.epochs.size());
   for (const auto& [id, e] : s.epochs) {
     PutId(w, id);
-    w.Bytes(KeyView(e.key));
+    w.Bytes(e.key.view());
     w.Bytes(EncodeEpochInfo(e.info));
     PutList(w, e.delivered);
   }
@@ -88,7 +83,7 @@ std::string EncodeLogState(const LogState& s) {
   w.U8(s.announced ? 1 : 0);
   w.U8(s.on_server ? 1 : 0);
   w.Bytes(s.ensured_members);
-  w.Bytes(s.refused);
+  w.Bytes("");  // a reserved field, always empty; readers skip it
   w.Bytes(s.stranger);
   w.Bytes(s.log_creator);
   PutList(w, s.log_members);
@@ -139,7 +134,8 @@ Result<LogState> DecodeLogState(std::string_view bytes) {
   TIDINGS_RETURN_IF_ERROR(r.U8("on server", &flag));
   s.on_server = flag != 0;
   TIDINGS_RETURN_IF_ERROR(r.Bytes("ensured", &s.ensured_members));
-  TIDINGS_RETURN_IF_ERROR(r.Bytes("refused", &s.refused));
+  std::string reserved;
+  TIDINGS_RETURN_IF_ERROR(r.Bytes("reserved", &reserved));
   TIDINGS_RETURN_IF_ERROR(r.Bytes("stranger", &s.stranger));
   TIDINGS_RETURN_IF_ERROR(r.Bytes("creator", &s.log_creator));
   TIDINGS_RETURN_IF_ERROR(GetList(r, "log members", &s.log_members));
@@ -171,7 +167,7 @@ std::string BindingKey(std::string_view backend, std::string_view conversation_i
 std::string LogsKey(std::string_view backend) { return "e2e/" + std::string(backend) + "/logs"; }
 
 std::string LogIdOf(const crypto::SecretKey& log_secret) {
-  const std::string h = crypto::Blake2b("tidings-log-v1", 16, KeyView(log_secret));
+  const std::string h = crypto::Blake2b("tidings-log-v1", 16, log_secret.view());
   return "e" + crypto::HexEncode(std::span(reinterpret_cast<const uint8_t*>(h.data()), h.size()));
 }
 

@@ -50,7 +50,6 @@ struct LogState {
   bool announced = false;       // this device's announcement is in the log
   bool on_server = false;       // made remotely (EnsureLog) or listed by the backend
   std::string ensured_members;  // members EnsureLog last made, "\n"-joined
-  std::string refused;          // why this log is refused; empty: in use
   // A user the backend lists as able to read the log whom no epoch this
   // device opened names (noted in the status, not refused: see
   // Session::CheckLogMembers).

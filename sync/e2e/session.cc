@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/lines.h"
 #include "crypto/hash.h"
 #include "crypto/public_key.h"
 #include "sync/wire/bytes.h"
@@ -13,15 +14,6 @@ namespace {
 constexpr std::string_view kShareContext = "tidings-share-v1";
 constexpr std::string_view kOpContext = "tidings-op-v1";
 constexpr std::string_view kInfoContext = "tidings-epoch-info-v1";
-
-std::string_view KeyView(const crypto::SecretKey& k) {
-  return {reinterpret_cast<const char*>(k.data()), k.size()};
-}
-
-Result<crypto::SecretKey> KeyFrom(std::string_view bytes) {
-  return crypto::SecretKey::FromBytes(
-      std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
-}
 
 // What a signature covers: a context, the conversation (known to members
 // only, so a frame copied into another conversation fails), the frame body.
@@ -152,14 +144,7 @@ Result<std::unique_ptr<Session>> Session::Open(engine::SyncLog* store, SessionOp
 Result<std::vector<std::string>> Session::BoundLogs(const std::string& conversation_id) {
   TIDINGS_ASSIGN_OR_RETURN(std::string v,
                            store_->GetSyncState(BindingKey(options_.backend, conversation_id)));
-  std::vector<std::string> ids;
-  size_t start = 0;
-  while (start < v.size()) {
-    size_t end = v.find('\n', start);
-    if (end == std::string::npos) end = v.size();
-    if (end > start) ids.push_back(v.substr(start, end - start));
-    start = end + 1;
-  }
+  std::vector<std::string> ids = SplitLines(v);
   for (const auto& [id, log] : logs_) {
     if (log->conversation_id == conversation_id &&
         std::find(ids.begin(), ids.end(), id) == ids.end()) {
@@ -189,14 +174,7 @@ Status Session::SetMode(const std::string& conversation_id, Mode mode) {
 
 Result<std::vector<std::string>> Session::KnownLogs() {
   TIDINGS_ASSIGN_OR_RETURN(std::string v, store_->GetSyncState(LogsKey(options_.backend)));
-  std::vector<std::string> ids;
-  size_t start = 0;
-  while (start < v.size()) {
-    size_t end = v.find('\n', start);
-    if (end == std::string::npos) end = v.size();
-    if (end > start) ids.push_back(v.substr(start, end - start));
-    start = end + 1;
-  }
+  std::vector<std::string> ids = SplitLines(v);
   for (const auto& [id, log] : logs_) {
     if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
   }
@@ -240,7 +218,7 @@ Result<LogState*> Session::LogForConversation(const std::string& conversation_id
 void Session::Bind(LogState& log, const std::string& conversation_id,
                    const std::string& log_secret) {
   log.conversation_id = conversation_id;
-  auto key = KeyFrom(log_secret);
+  auto key = crypto::SecretKey::FromBytes(log_secret);
   if (key.ok()) log.log_secret = std::move(key).value();
 }
 
@@ -311,13 +289,9 @@ Result<std::vector<PinnedDevice>> Session::MemberDevices(const std::vector<std::
 Result<std::vector<sync::Frame>> Session::ShareFrames(LogState& log, const Epoch& epoch,
                                                       const std::vector<PinnedDevice>& recipients,
                                                       bool reshare) {
-  const std::string secret_log(KeyView(log.log_secret));
-  ShareSecret secret{log.conversation_id,
-                     secret_log,
-                     epoch.id.number,
-                     epoch.id.sharer,
-                     std::string(KeyView(epoch.key)),
-                     options_.user};
+  // Both secrets are copied into `secret` only for the encoding, then wiped.
+  ShareSecret secret{log.conversation_id, std::string(log.log_secret.view()), epoch.id.number,
+                     epoch.id.sharer,     std::string(epoch.key.view()),      options_.user};
   std::string plain = EncodeShareSecret(secret);
   crypto::Wipe(&secret.log_secret);
   crypto::Wipe(&secret.epoch_key);
@@ -348,6 +322,7 @@ Result<std::vector<sync::Frame>> Session::ShareFrames(LogState& log, const Epoch
     auto sig = keys_.Sign(SigInput(kShareContext, log.conversation_id, EncodeKeyShareBody(f)));
     if (!sig.ok()) {
       crypto::Wipe(&plain);
+      crypto::Wipe(&info_plain);
       return sig.status();
     }
     f.signature = std::move(sig).value();
@@ -542,7 +517,7 @@ Session::Verdict Session::OpenShare(LogState& log, const sync::Frame& frame,
   if (s.epoch != f.epoch || s.epoch_sharer != f.epoch_sharer) {
     return Reject(log, out, "a key share whose sealed part names another epoch");
   }
-  auto log_secret = KeyFrom(s.log_secret);
+  auto log_secret = crypto::SecretKey::FromBytes(s.log_secret);
   if (!log_secret.ok() || LogIdOf(log_secret.value()) != log.log_id) {
     return Reject(log, out, "a key share for another log");
   }
@@ -560,7 +535,7 @@ Session::Verdict Session::OpenShare(LogState& log, const sync::Frame& frame,
                                SigInput(kShareContext, s.conversation_id, body), f.signature)) {
     return Reject(log, out, "a key share with a bad signature");
   }
-  auto epoch_key = KeyFrom(s.epoch_key);
+  auto epoch_key = crypto::SecretKey::FromBytes(s.epoch_key);
   if (!epoch_key.ok()) return Reject(log, out, "a key share with a malformed key");
   auto info_plain = crypto::AeadOpen(epoch_key.value(), InfoAd(log.log_id, id), f.info);
   if (!info_plain.ok()) return Reject(log, out, "a key share whose epoch info does not open");
@@ -710,10 +685,6 @@ Result<OpenResult> Session::OpenPage(LogState& log, const sync::FramePage& page,
   if (!page.log_members.empty()) log.log_members = page.log_members;
   CheckLogMembers(log);
   for (const auto& frame : page.frames) {
-    if (!log.refused.empty()) {
-      Reject(log, &out, log.refused);
-      continue;
-    }
     const EpochId current_at = log.chain.empty() ? EpochId{} : log.chain.back();
     if (OpenFrame(log, frame, current_at, fetch, &out) == Verdict::kPending) {
       log.pending.push_back({frame, current_at});
