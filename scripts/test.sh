@@ -20,8 +20,7 @@ fi
 jobs=$(nproc)
 cmake -S . -B "$build_dir" "${cmake_args[@]}" >/dev/null
 cmake --build "$build_dir" -j"$jobs"
-# A failed test runs once more: moto 5 checks a DynamoDB condition and writes
-# the item without a lock, so DynamoDb.ConcurrentAppendersLeaveNoGapsAndNoDuplicates
-# can lose a conditional-put race that DynamoDB itself never loses (about 1 run
-# in 20 on a loaded 2-core machine). A real failure fails both runs.
+# A failed test runs once more (docs/TESTING.md says why it was added and
+# what closed that race); a real failure fails both runs, and CTest names
+# every test that needed the second.
 ctest --test-dir "$build_dir" --output-on-failure -j"$jobs" --timeout 900 --repeat until-pass:2
