@@ -8,7 +8,8 @@ PACKAGES=(
   build-essential cmake pkg-config git python3 python3-pip
   librocksdb-dev libsodium-dev libsimdjson-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcli11-dev libcpp-httplib-dev libssl-dev
+  libcli11-dev libcpp-httplib-dev libssl-dev openssl
+  libboost-dev libboost-system-dev
   libsqlite3-dev libsqlcipher-dev zlib1g-dev libtomlplusplus-dev
   clang-format
 )
