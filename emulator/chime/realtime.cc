@@ -104,8 +104,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // code 0: drop the TCP connection (the client sees 1006).
   void Close(int code, const std::string& reason) {
     if (closing_) return;
-    closing_ = true;
-    DropQueued();
+    Gone();  // no more events, and no longer counted, whether the peer answers or not
     if (code == 0) {
       beast::error_code ignored;
       beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -240,7 +239,7 @@ void Realtime::Impl::Accept() {
 
 void Realtime::Impl::Added(const std::shared_ptr<Session>& s) {
   // Kicked: the same user connecting again with the same session id.
-  for (const auto& other : sessions) {
+  for (const auto& other : std::vector<std::shared_ptr<Session>>(sessions)) {
     if (!s->session_id().empty() && other->user() == s->user() &&
         other->session_id() == s->session_id()) {
       other->Close(4003, "kicked: the same session connected again");
