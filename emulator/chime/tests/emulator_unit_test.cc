@@ -11,6 +11,7 @@
 #include "emulator/chime/journal.h"
 #include "emulator/chime/routes.h"
 #include "emulator/chime/state.h"
+#include "emulator/chime/testing/emulator_process.h"
 #include "sync/aws_protocol/sigv4.h"
 
 namespace chime_local {
@@ -98,6 +99,46 @@ TEST_F(StateTest, PagesStayValidWhileMessagesArriveAndTimesIncrease) {
   auto bad = Do("ListChannelMessages",
                 {{"ChimeBearer", kAlice}, {"ChannelArn", ch}, {"NextToken", token + "x"}});
   EXPECT_EQ(bad.status().code(), tidings::Code::kInvalidArgument);
+}
+
+TEST_F(StateTest, ChangesCarryEventsForTheMembersOfTheMoment) {
+  const std::string ch = Channel();
+  ASSERT_TRUE(
+      Do("CreateChannelMembership",
+         {{"ChimeBearer", kAlice}, {"ChannelArn", ch}, {"MemberArn", kBob}, {"Type", "DEFAULT"}})
+          .ok());
+  auto sent = Send(ch, "t1", "hi \"there\"");
+  ASSERT_TRUE(sent.ok());
+  ASSERT_EQ(sent->events.size(), 1u);
+  const Event& e = sent->events[0];
+  EXPECT_EQ(e.type, "CREATE_CHANNEL_MESSAGE");
+  EXPECT_EQ(e.message_type, "STANDARD");
+  EXPECT_EQ(e.recipients, (std::vector<std::string>{kAlice, kBob}));
+  EXPECT_NE(e.payload.find(R"("Content":"hi \"there\"")"), std::string::npos) << e.payload;
+  EXPECT_NE(e.payload.find(R"("CreatedTimestamp":"2023-11-14T22:13:20.)"), std::string::npos)
+      << "ISO-8601 with milliseconds: " << e.payload;
+  auto again = Send(ch, "t1", "hi \"there\"");
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->events.empty()) << "an idempotent retry changes nothing, tells no one";
+  auto left = Do("DeleteChannelMembership",
+                 {{"ChimeBearer", kBob}, {"ChannelArn", ch}, {"MemberArn", kBob}});
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->events.size(), 1u);
+  EXPECT_EQ(left->events[0].type, "DELETE_CHANNEL_MEMBERSHIP");
+  EXPECT_EQ(left->events[0].recipients, (std::vector<std::string>{kAlice, kBob}))
+      << "the member who left hears it too";
+  auto typing = Do("SendChannelMessage", {{"ChimeBearer", kAlice},
+                                          {"ChannelArn", ch},
+                                          {"Content", "typing"},
+                                          {"Type", "CONTROL"},
+                                          {"Persistence", "NON_PERSISTENT"},
+                                          {"ClientRequestToken", "t2"}});
+  ASSERT_TRUE(typing.ok());
+  EXPECT_FALSE(typing->mutated) << "NON_PERSISTENT: not stored, not journaled";
+  ASSERT_EQ(typing->events.size(), 1u);
+  EXPECT_EQ(typing->events[0].recipients, (std::vector<std::string>{kAlice}))
+      << "bob left: he hears nothing more";
+  EXPECT_EQ(typing->events[0].message_type, "CONTROL");
 }
 
 TEST_F(StateTest, ValidationForbiddenAndRedact) {
@@ -312,6 +353,34 @@ TEST(Journal, ReplaysRecordsIgnoresATornTailAndIsPrivate) {
   EXPECT_EQ(seen.size(), 3u) << "the torn tail was cut, the next record is whole";
   std::remove((dir + "/journal.jsonl").c_str());
   ::rmdir(dir.c_str());
+}
+
+TEST(EmulatorProcess, ServesTheWebSocketWithATestCertificateAndKeepsItsPortOnRestart) {
+  char tmpl[] = "/tmp/chime-tls-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  auto tls = testing::MakeTestTls(tmpl);
+  ASSERT_TRUE(tls.ok()) << tls.status().ToString();
+  testing::EmulatorOptions o;
+  o.tls_cert = tls->cert_file;
+  o.tls_key = tls->key_file;
+  auto emu = testing::EmulatorProcess::Start(o);
+  ASSERT_TRUE(emu.ok()) << emu.status().ToString();
+  const int ws_port = (*emu)->ws_port();
+  EXPECT_GT(ws_port, 0);
+  auto sessions = (*emu)->RealtimeSessions();
+  ASSERT_TRUE(sessions.ok()) << sessions.status().ToString();
+  EXPECT_EQ(*sessions, 0);
+  auto dropped = (*emu)->DropSockets("", 0);
+  ASSERT_TRUE(dropped.ok()) << dropped.status().ToString();
+  EXPECT_EQ(*dropped, 0);
+  EXPECT_TRUE((*emu)->SetRealtimeFaults({0, 503, 0}).ok());
+  EXPECT_FALSE((*emu)->SetRealtimeFaults({0, 200, 0}).ok()) << "not an error status";
+  ASSERT_TRUE((*emu)->Restart().ok());
+  EXPECT_EQ((*emu)->ws_port(), ws_port);
+  ASSERT_TRUE((*emu)->Stop().ok());
+  for (const char* f : {"ca.pem", "ca.key", "ca.srl", "cert.pem", "key.pem", "req.csr", "ext.cnf"})
+    std::remove((std::string(tmpl) + "/" + f).c_str());
+  ::rmdir(tmpl);
 }
 
 TEST(State, ParsesIso8601) {
