@@ -157,6 +157,35 @@ class Routing(RealtimeTestCase):
                          ChimeBearer=ALICE)
 
 
+class Persistence(unittest.TestCase):
+    def test_new_mutations_survive_a_restart(self):
+        data = tempfile.TemporaryDirectory(prefix="chime-realtime-")
+        self.addCleanup(data.cleanup)
+        emu = Emulator("--data-dir", data.name).start()
+        self.addCleanup(emu.stop, check=False)
+        chime = Chime(self, emu.client())
+
+        def channel(name):
+            return chime("CreateChannel", AppInstanceArn=APP, Name=name, ChimeBearer=ALICE,
+                         ClientRequestToken=uuid.uuid4().hex)["ChannelArn"]
+
+        kept, gone = channel("kept"), channel("gone")
+        chime("BatchCreateChannelMembership", ChannelArn=kept, MemberArns=[BOB, CAROL],
+              ChimeBearer=ALICE)
+        chime("UpdateChannel", ChannelArn=kept, Name="renamed", Metadata="md", ChimeBearer=ALICE)
+        chime("DeleteChannel", ChannelArn=gone, ChimeBearer=ALICE)
+        self.assertEqual(emu.stop(), 0)
+        emu.start()
+        chime = Chime(self, emu.client())
+        described = chime("DescribeChannel", ChannelArn=kept, ChimeBearer=CAROL)["Channel"]
+        self.assertEqual((described["Name"], described["Metadata"]), ("renamed", "md"))
+        members = chime("ListChannelMemberships", ChannelArn=kept, ChimeBearer=ALICE)
+        self.assertEqual(sorted(m["Member"]["Arn"] for m in members["ChannelMemberships"]),
+                         sorted([ALICE, BOB, CAROL]))
+        chime.error("DescribeChannel", "NotFoundException", 404, ChannelArn=gone,
+                    ChimeBearer=ALICE)
+
+
 class SignatureWording(RealtimeTestCase):
     def test_expired_signature_is_worded_as_aws_words_it(self):
         real = botocore.auth.get_current_datetime
