@@ -186,17 +186,6 @@ Result<Call> State::Decode(std::string_view line) {
   return call;
 }
 
-std::string State::Iso8601(int64_t ms) {
-  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
-}
-
 bool State::ParseIso8601(std::string_view s, int64_t* ms) {
   // YYYY-MM-DDTHH:MM:SS[.fff...](Z|+00:00)
   if (s.size() < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
@@ -316,57 +305,6 @@ std::string State::MessageJson(const Channel& c, const Message& m, bool full) {
   out += ",\"Sender\":" + Identity(m.sender) + ",\"Redacted\":" + (m.redacted ? "true" : "false");
   if (full) out += ",\"Persistence\":" + Q(m.persistence);
   return out + ",\"Status\":{\"Value\":\"SENT\"}}";
-}
-
-namespace {
-template <typename M>
-std::vector<std::string> MemberArns(const std::map<std::string, M>& members) {
-  std::vector<std::string> out;
-  for (const auto& [arn, m] : members) out.push_back(arn);
-  return out;
-}
-}  // namespace
-
-// The WebSocket payloads: the model's shapes with ISO-8601 timestamps, as
-// the Chime SDK's messaging session delivers them.
-Event State::MessageEvent(const Channel& c, const Message& m, const std::string& type) {
-  std::string p = "{\"ChannelArn\":" + Q(c.arn) + ",\"MessageId\":" + Q(m.id);
-  if (type != "DELETE_CHANNEL_MESSAGE") {
-    if (!m.redacted) p += ",\"Content\":" + Q(m.content);
-    if (!m.metadata.empty()) p += ",\"Metadata\":" + Q(m.metadata);
-    if (!m.content_type.empty()) p += ",\"ContentType\":" + Q(m.content_type);
-  }
-  p += ",\"Type\":" + Q(m.type) + ",\"Persistence\":" + Q(m.persistence) +
-       ",\"CreatedTimestamp\":" + Q(Iso8601(m.created_ms)) +
-       ",\"LastUpdatedTimestamp\":" + Q(Iso8601(m.updated_ms));
-  if (m.edited_ms >= 0) p += ",\"LastEditedTimestamp\":" + Q(Iso8601(m.edited_ms));
-  p += ",\"Sender\":" + Identity(m.sender) + ",\"Redacted\":" + (m.redacted ? "true" : "false") +
-       ",\"Status\":{\"Value\":\"SENT\"}}";
-  return Event{type, m.type, c.arn, std::move(p), MemberArns(c.members)};
-}
-
-Event State::ChannelEvent(const Channel& c, const std::string& type) {
-  std::string p = "{\"Name\":" + Q(c.name) + ",\"ChannelArn\":" + Q(c.arn) +
-                  ",\"Mode\":" + Q(c.mode) + ",\"Privacy\":" + Q(c.privacy);
-  if (!c.metadata.empty()) p += ",\"Metadata\":" + Q(c.metadata);
-  p += ",\"CreatedBy\":" + Identity(c.created_by) +
-       ",\"CreatedTimestamp\":" + Q(Iso8601(c.created_ms)) +
-       ",\"LastUpdatedTimestamp\":" + Q(Iso8601(c.updated_ms));
-  if (c.last_message_ms >= 0) p += ",\"LastMessageTimestamp\":" + Q(Iso8601(c.last_message_ms));
-  return Event{type, "SYSTEM", c.arn, p + "}", MemberArns(c.members)};
-}
-
-Event State::MembershipEvent(const Channel& c, const std::string& member,
-                             const std::string& invoked_by, const std::string& type) {
-  auto it = c.members.find(member);
-  const Member m = it == c.members.end() ? Member{} : it->second;
-  std::string p = "{\"ChannelArn\":" + Q(c.arn) + ",\"Member\":" + Identity(member) +
-                  ",\"InvitedBy\":" + Identity(invoked_by) + ",\"Type\":" + Q(m.type) +
-                  ",\"CreatedTimestamp\":" + Q(Iso8601(m.created_ms)) +
-                  ",\"LastUpdatedTimestamp\":" + Q(Iso8601(c.last_at)) + "}";
-  Event e{type, "SYSTEM", c.arn, std::move(p), MemberArns(c.members)};
-  if (it == c.members.end()) e.recipients.push_back(member);  // the one removed hears it too
-  return e;
 }
 
 Result<Reply> State::CreateChannel(const Call& call) {
