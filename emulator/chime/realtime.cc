@@ -3,6 +3,7 @@
 // state; other threads reach it with asio::post, so nothing here locks.
 #include "emulator/chime/realtime.h"
 
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
@@ -13,6 +14,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <chrono>
+#include <ctime>
 #include <deque>
 #include <future>
 #include <thread>
@@ -40,6 +42,15 @@ std::string Frame(const std::string& type, const std::string& message_type,
   std::string headers = "{\"x-amz-chime-event-type\":" + tidings::JsonString(type) +
                         ",\"x-amz-chime-message-type\":" + tidings::JsonString(message_type);
   return "{\"Headers\":" + headers + "},\"Payload\":" + tidings::JsonString(payload) + "}";
+}
+
+std::string HttpDate() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return buf;
 }
 
 // "<arn>/user/<id>" of an app instance: the only userArn /connect accepts.
@@ -127,6 +138,7 @@ class Session : public std::enable_shared_from_this<Session> {
     auto res = std::make_shared<http::response<http::string_body>>(status, request_.version());
     res->set(http::field::content_type, "application/json");
     res->set("x-amzn-ErrorType", code);
+    res->set(http::field::date, HttpDate());  // a client with a wrong clock corrects it from this
     res->keep_alive(false);
     res->body() = "{\"Code\":" + tidings::JsonString(code) +
                   ",\"Message\":" + tidings::JsonString(message) + "}";

@@ -212,6 +212,19 @@ class Connect(RealtimeTestCase):
         for bad in ("bob", "arn:aws:iam::123456789012:user/bob", APP + "/channel/c",
                     APP + "/user/"):
             self.refused(403, who=bad)
+        # A device whose clock is 20 minutes slow: refused, worded so, and told the time.
+        host_port = self.host_port()
+        real = botocore.auth.get_current_datetime
+        botocore.auth.get_current_datetime = lambda: real() - datetime.timedelta(minutes=20)
+        try:
+            url = presign(host_port, BOB, "slow", ACCESS, SECRET)
+        finally:
+            botocore.auth.get_current_datetime = real
+        with self.assertRaises(Refused) as cm:
+            WebSocket(url, self.ca)
+        self.assertEqual(cm.exception.status, 403)
+        self.assertIn(b"Signature expired", cm.exception.body)
+        self.assertRegex(cm.exception.head, rb"(?i)\r\ndate: \w{3}, \d\d \w{3} \d{4} ")
         # A URL valid for 1 s, used 2 s later.
         url = presign(self.host_port(), BOB, "s", ACCESS, SECRET, expires=1)
         time.sleep(2.1)

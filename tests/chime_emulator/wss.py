@@ -46,9 +46,9 @@ def presign(host_port, user_arn, session_id, access, secret, region="us-east-1",
 
 
 class Refused(Exception):
-    def __init__(self, status, body):
+    def __init__(self, status, body, head=b""):
         super().__init__(f"HTTP {status}: {body[:300]!r}")
-        self.status, self.body = status, body
+        self.status, self.body, self.head = status, body, head
 
 
 class Closed(Exception):
@@ -91,7 +91,7 @@ class WebSocket:
                     break
                 self.buf += chunk
             self.sock.close()
-            raise Refused(status, self.buf)
+            raise Refused(status, self.buf, head)
 
     def _read(self, n):
         while len(self.buf) < n:
