@@ -8,7 +8,8 @@ PACKAGES=(
   build-essential cmake pkg-config git python3 python3-pip
   librocksdb-dev libsodium-dev libsimdjson-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcli11-dev libcpp-httplib-dev libssl-dev
+  libcli11-dev libcpp-httplib-dev libssl-dev openssl
+  libboost-dev libboost-system-dev
   libsqlite3-dev libsqlcipher-dev zlib1g-dev libtomlplusplus-dev
   clang-format
 )
@@ -33,4 +34,20 @@ if ! command -v moto_server >/dev/null 2>&1 || ! python3 -c "import boto3, botoc
   echo "setup: installing moto[server] and boto3 with pip"
   python3 -m pip install --quiet "moto[server]" boto3 2>/dev/null ||
     python3 -m pip install --quiet --break-system-packages "moto[server]" boto3
+fi
+
+# tests/js runs the official Chime SDK for JavaScript (amazon-chime-sdk-js)
+# against the emulator under Node 20+ (Debian 12's nodejs is 18: too old for
+# the SDK). Its packages come from the npm registry, pinned by
+# tests/js/package-lock.json; without node and npm that test is skipped.
+js_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/js"
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  if [ ! -d "$js_dir/node_modules/amazon-chime-sdk-js" ] ||
+    [ "$js_dir/package-lock.json" -nt "$js_dir/node_modules/.package-lock.json" ]; then
+    echo "setup: npm ci in tests/js"
+    (cd "$js_dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error) ||
+      echo "setup: npm ci failed in tests/js; its test will be skipped" >&2
+  fi
+else
+  echo "setup: no node/npm (Node 20+): the tests/js Chime SDK for JavaScript test will be skipped"
 fi

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -41,7 +42,7 @@ struct PullPage {
   std::vector<engine::Operation> ops;
   std::string next_cursor;  // resume point after this page
   bool has_more = false;    // another page is ready now
-  uint64_t skipped = 0;  // items the backend could not decode, skipped
+  uint64_t skipped = 0;     // items the backend could not decode, skipped
 };
 
 // ---- Sealed logs: end-to-end encrypted conversations (docs/security.md) ----
@@ -71,7 +72,7 @@ struct FramePage {
   std::vector<Frame> frames;  // in log order; may repeat frames already seen
   std::string next_cursor;    // resume point after this page
   bool has_more = false;      // another page is ready now
-  uint64_t skipped = 0;  // items the backend could not decode, skipped
+  uint64_t skipped = 0;       // items the backend could not decode, skipped
   // Who made the remote log and who may read it, when the backend has such a
   // notion (Chime: the channel's CreatedBy and its members' users), so the
   // reader can refuse a log made or joined by someone outside the
@@ -85,6 +86,36 @@ struct FramePage {
 struct SealedLog {
   std::string log_id;                // "e" + 32 lowercase hex digits (opaque)
   std::vector<std::string> members;  // users who must be able to list and read it
+};
+
+// ---- Real-time delivery (optional; see Backend::StartRealtime) ----
+
+// One raw event from a backend's push channel (Chime's messaging WebSocket),
+// delivered on the backend's own I/O thread and interpreted later, on the
+// sync thread, by Backend::AcceptEvent.
+struct RealtimeEvent {
+  enum class Kind {
+    kEstablished,  // a session is up; every event after this one is delivered
+                   // while it stays up (Chime's SESSION_ESTABLISHED): gap-fill
+                   // every conversation from its durable cursor now
+    kLost,         // the session dropped (reconnecting with backoff, or
+                   // refused for good: `detail` says why); poll meanwhile
+    kEvent,        // anything else: `type` and `payload` as the server sent them
+  };
+  Kind kind = Kind::kEvent;
+  std::string type;     // the server's event type ("CREATE_CHANNEL_MESSAGE", ...)
+  std::string payload;  // the server's payload (Chime: the JSON of the object)
+  std::string detail;   // kLost: why, for status and logs (never message text)
+};
+using RealtimeListener = std::function<void(RealtimeEvent)>;
+
+// What an accepted event asks the sync thread to do.
+struct EventEffect {
+  std::vector<std::string> pull_conversations;  // pull these now, from their cursors
+  std::vector<std::string> pull_logs;           // sealed logs to pull now
+  bool relist = false;                          // conversations or memberships changed
+  std::string typing_conversation;              // non-empty: `typing_user` is typing there
+  std::string typing_user;
 };
 
 class Backend {
@@ -167,6 +198,30 @@ class Backend {
   virtual Result<std::vector<std::string>> FetchDevices(const std::string& /*user*/) {
     return NoSealedLogs();
   }
+
+  // ---- Real-time delivery. A backend without it returns Unimplemented from
+  // StartRealtime and the sync engine keeps polling. ----
+
+  // Starts the backend's push channel on its own thread; `listener` gets
+  // every RealtimeEvent there and must only queue it (it may not call the
+  // backend). The channel reconnects by itself (full-jitter backoff,
+  // re-resolving endpoint and credentials) until StopRealtime().
+  virtual Status StartRealtime(RealtimeListener /*listener*/) {
+    return Unimplemented("this backend has no real-time channel; polling instead");
+  }
+  // Stops and joins the push channel. Idempotent; safe without a Start.
+  virtual void StopRealtime() {}
+  // The network came back or the app came to the foreground: reconnect now,
+  // skipping the backoff. A no-op without a push channel.
+  virtual void PokeRealtime() {}
+  // On the sync thread: what a kEvent means. Events the backend does not
+  // understand, or that concern no conversation of this device, are an empty
+  // effect, never an error; an error is a transient failure to interpret it
+  // (the engine then pulls everything).
+  virtual Result<EventEffect> AcceptEvent(const RealtimeEvent& /*event*/) { return EventEffect{}; }
+  // Tells the conversation's other members this user is typing. Never
+  // stored; a no-op (OK) on a backend without typing indicators.
+  virtual Status SendTyping(const std::string& /*conversation_id*/) { return Status::Ok(); }
 
  protected:
   static Status NoSealedLogs() {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -28,9 +29,25 @@ struct AuthError {
   std::string message;
 };
 
+// X-Amz-Date `amz_date` (= `signed_at`, epoch seconds) more than 15 minutes
+// from now: 403 InvalidSignatureException worded as AWS words it
+// ("Signature expired: 20261204T000000Z is now earlier than 20261204T000500Z
+// (20261204T002000Z - 15 min.)", or "Signature not yet current: ...").
+std::optional<AuthError> SkewError(const std::string& amz_date, int64_t signed_at,
+                                   int64_t now_seconds);
+
 // `request.url` is "http://HOST" + the raw request target (path still
 // percent-encoded). nullopt: the signature is valid.
 std::optional<AuthError> VerifySigV4(const AuthConfig& config,
                                      const tidings::http::Request& request, int64_t now_seconds);
+
+// A query-presigned request (the messaging WebSocket's `GET /connect`):
+// X-Amz-Algorithm/Credential/Date/Expires/SignedHeaders/Signature in the
+// query instead of an Authorization header; refused once X-Amz-Date +
+// X-Amz-Expires has passed. `request.url` as above, with the host header.
+// Fills `params` with the decoded query (the X-Amz-Signature left out).
+std::optional<AuthError> VerifyPresigned(const AuthConfig& config,
+                                         const tidings::http::Request& request, int64_t now_seconds,
+                                         std::map<std::string, std::string>* params);
 
 }  // namespace chime_local

@@ -21,6 +21,11 @@ int main(int argc, char** argv) {
   app.add_option("--host", o.host, "address to listen on");
   app.add_option("--port", o.port, "port (0: ephemeral)")->check(CLI::Range(0, 65535));
   app.add_option("--data-dir", o.data_dir, "keep state in this directory (journal)");
+  app.add_option("--tls-cert", o.tls_cert,
+                 "PEM certificate (chain) of the messaging WebSocket; with --tls-key turns it on");
+  app.add_option("--tls-key", o.tls_key, "its PEM private key");
+  app.add_option("--ws-port", o.ws_port, "WebSocket port (0: ephemeral)")
+      ->check(CLI::Range(0, 65535));
   app.add_option("--access-key", o.auth.access_key, "accepted SigV4 access key id");
   app.add_option("--secret-key", o.auth.secret_key, "its secret");
   app.add_option("--region", o.auth.region, "signing region");

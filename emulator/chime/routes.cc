@@ -15,6 +15,7 @@
 #include "common/json_string.h"
 #include "crypto/hash.h"
 #include "emulator/chime/journal.h"
+#include "emulator/chime/realtime.h"
 
 namespace chime_local {
 namespace {
@@ -50,6 +51,109 @@ const char* QueryMember(const std::string& name) {
       {"sub-channel-id", "SubChannelId"}};
   for (const auto& [q, m] : kNames)
     if (name == q) return m;
+  return nullptr;
+}
+
+// Every operation of the botocore model (chime-sdk-messaging 2021-05-15):
+// method, path ("{}" is one label), the query that tells operations on the
+// same path apart, and whether the emulator serves it. Routes with a query
+// come first, so they win over the plain path.
+struct Route {
+  const char* method;
+  const char* path;
+  const char* query;  // "key=value" or ""
+  const char* op;
+  bool emulated;
+};
+constexpr Route kRoutes[] = {
+    {"GET", "/channels", "scope=app-instance-user-memberships",
+     "ListChannelMembershipsForAppInstanceUser", true},
+    {"GET", "/channels", "scope=app-instance-user-moderated-channels",
+     "ListChannelsModeratedByAppInstanceUser", false},
+    {"GET", "/channels", "scope=channel-flow-associations", "ListChannelsAssociatedWithChannelFlow",
+     false},
+    {"POST", "/channels", "operation=search", "SearchChannels", false},
+    {"GET", "/channels/{}", "scope=app-instance-user-membership",
+     "DescribeChannelMembershipForAppInstanceUser", true},
+    {"GET", "/channels/{}", "scope=app-instance-user-moderated-channel",
+     "DescribeChannelModeratedByAppInstanceUser", true},
+    {"POST", "/channels/{}", "operation=channel-flow-callback", "ChannelFlowCallback", false},
+    {"POST", "/channels/{}/memberships", "operation=batch-create", "BatchCreateChannelMembership",
+     true},
+    {"GET", "/channels/{}/messages/{}", "scope=message-status", "GetChannelMessageStatus", true},
+    {"POST", "/channels/{}/messages/{}", "operation=redact", "RedactChannelMessage", true},
+    {"POST", "/tags", "operation=tag-resource", "TagResource", false},
+    {"POST", "/tags", "operation=untag-resource", "UntagResource", false},
+    {"DELETE", "/app-instances/{}/streaming-configurations", "",
+     "DeleteMessagingStreamingConfigurations", false},
+    {"GET", "/app-instances/{}/streaming-configurations", "", "GetMessagingStreamingConfigurations",
+     false},
+    {"PUT", "/app-instances/{}/streaming-configurations", "", "PutMessagingStreamingConfigurations",
+     false},
+    {"GET", "/channel-flows", "", "ListChannelFlows", false},
+    {"POST", "/channel-flows", "", "CreateChannelFlow", false},
+    {"DELETE", "/channel-flows/{}", "", "DeleteChannelFlow", false},
+    {"GET", "/channel-flows/{}", "", "DescribeChannelFlow", false},
+    {"PUT", "/channel-flows/{}", "", "UpdateChannelFlow", false},
+    {"GET", "/channels", "", "ListChannels", false},
+    {"POST", "/channels", "", "CreateChannel", true},
+    {"DELETE", "/channels/{}", "", "DeleteChannel", true},
+    {"GET", "/channels/{}", "", "DescribeChannel", true},
+    {"PUT", "/channels/{}", "", "UpdateChannel", true},
+    {"GET", "/channels/{}/bans", "", "ListChannelBans", false},
+    {"POST", "/channels/{}/bans", "", "CreateChannelBan", false},
+    {"DELETE", "/channels/{}/bans/{}", "", "DeleteChannelBan", false},
+    {"GET", "/channels/{}/bans/{}", "", "DescribeChannelBan", false},
+    {"PUT", "/channels/{}/channel-flow", "", "AssociateChannelFlow", false},
+    {"DELETE", "/channels/{}/channel-flow/{}", "", "DisassociateChannelFlow", false},
+    {"PUT", "/channels/{}/expiration-settings", "", "PutChannelExpirationSettings", false},
+    {"GET", "/channels/{}/memberships", "", "ListChannelMemberships", true},
+    {"POST", "/channels/{}/memberships", "", "CreateChannelMembership", true},
+    {"DELETE", "/channels/{}/memberships/{}", "", "DeleteChannelMembership", true},
+    {"GET", "/channels/{}/memberships/{}", "", "DescribeChannelMembership", false},
+    {"GET", "/channels/{}/memberships/{}/preferences", "", "GetChannelMembershipPreferences",
+     false},
+    {"PUT", "/channels/{}/memberships/{}/preferences", "", "PutChannelMembershipPreferences",
+     false},
+    {"GET", "/channels/{}/messages", "", "ListChannelMessages", true},
+    {"POST", "/channels/{}/messages", "", "SendChannelMessage", true},
+    {"DELETE", "/channels/{}/messages/{}", "", "DeleteChannelMessage", true},
+    {"GET", "/channels/{}/messages/{}", "", "GetChannelMessage", true},
+    {"PUT", "/channels/{}/messages/{}", "", "UpdateChannelMessage", true},
+    {"GET", "/channels/{}/moderators", "", "ListChannelModerators", false},
+    {"POST", "/channels/{}/moderators", "", "CreateChannelModerator", false},
+    {"DELETE", "/channels/{}/moderators/{}", "", "DeleteChannelModerator", false},
+    {"GET", "/channels/{}/moderators/{}", "", "DescribeChannelModerator", false},
+    {"PUT", "/channels/{}/readMarker", "", "UpdateChannelReadMarker", true},
+    {"GET", "/channels/{}/subchannels", "", "ListSubChannels", false},
+    {"GET", "/endpoints/messaging-session", "", "GetMessagingSessionEndpoint", true},
+    {"GET", "/tags", "", "ListTagsForResource", false},
+};
+
+bool PathMatches(std::string_view pattern, const std::vector<std::string>& seg) {
+  size_t i = 0, start = 1;
+  for (;;) {
+    size_t slash = pattern.find('/', start);
+    std::string_view part = pattern.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    if (i >= seg.size() || (part == "{}" ? seg[i].empty() : seg[i] != part)) return false;
+    ++i;
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return i == seg.size();
+}
+
+const Route* Match(const std::string& method, const std::vector<std::string>& seg,
+                   const std::map<std::string, std::string>& query) {
+  for (const Route& r : kRoutes) {
+    if (method != r.method || !PathMatches(r.path, seg)) continue;
+    std::string_view q = r.query;
+    if (q.empty()) return &r;
+    const size_t eq = q.find('=');
+    auto it = query.find(std::string(q.substr(0, eq)));
+    if (it != query.end() && it->second == q.substr(eq + 1)) return &r;
+  }
   return nullptr;
 }
 
@@ -95,6 +199,9 @@ void SendStatus(httplib::Response& res, const tidings::Status& s) {
       return SendError(res, 404, "NotFoundException", s.message());
     case tidings::Code::kAlreadyExists:
       return SendError(res, 409, "ConflictException", s.message());
+    case tidings::Code::kUnimplemented:
+      // Not NotFoundException: that is a modeled error cleanup code acts on.
+      return SendError(res, 400, "UnsupportedOperation", s.message());
     default:
       return SendError(res, 500, "ServiceFailureException", s.message());
   }
@@ -161,36 +268,19 @@ Result<Call> ParseRequest(const std::string& method, const std::string& target,
     if (slash == std::string::npos) break;
     start = slash + 1;
   }
-  const std::string scope = query["scope"];
+  const Route* route = Match(method, seg, query);
+  if (route == nullptr) {
+    return tidings::Unimplemented("no Chime SDK Messaging operation at " + method + " " + path +
+                                  " (botocore model chime-sdk-messaging 2021-05-15)");
+  }
+  if (!route->emulated) {
+    return tidings::Unimplemented(std::string("tidings-chime-local does not emulate ") + route->op +
+                                  " (" + method + " " + route->path +
+                                  (route->query[0] ? std::string("?") + route->query : "") +
+                                  "); emulator/chime/README.md lists what it does");
+  }
   const size_t n = seg.size();
-  std::string& op = call.op;
-  if (n == 0 || seg[0] != "channels") {
-  } else if (n == 1) {
-    if (method == "POST") op = "CreateChannel";
-    if (method == "GET" && scope == "app-instance-user-memberships")
-      op = "ListChannelMembershipsForAppInstanceUser";
-  } else if (n == 2 && method == "GET") {
-    op = scope == "app-instance-user-membership" ? "DescribeChannelMembershipForAppInstanceUser"
-                                                 : "DescribeChannel";
-  } else if (n == 3 && seg[2] == "memberships") {
-    if (method == "POST") op = "CreateChannelMembership";
-    if (method == "GET") op = "ListChannelMemberships";
-  } else if (n == 4 && seg[2] == "memberships" && method == "DELETE") {
-    op = "DeleteChannelMembership";
-  } else if (n == 3 && seg[2] == "messages") {
-    if (method == "POST") op = "SendChannelMessage";
-    if (method == "GET") op = "ListChannelMessages";
-  } else if (n == 4 && seg[2] == "messages") {
-    if (method == "GET") op = "GetChannelMessage";
-    if (method == "PUT") op = "UpdateChannelMessage";
-    if (method == "DELETE") op = "DeleteChannelMessage";
-    if (method == "POST" && query["operation"] == "redact") op = "RedactChannelMessage";
-  } else if (n == 3 && seg[2] == "readMarker" && method == "PUT") {
-    op = "UpdateChannelReadMarker";
-  }
-  if (op.empty()) {
-    return tidings::NotFound("no emulated Chime SDK Messaging operation at " + method + " " + path);
-  }
+  call.op = route->op;
   if (!body.empty()) {
     simdjson::dom::parser parser;
     simdjson::padded_string padded(body);
@@ -225,7 +315,7 @@ Result<Call> ParseRequest(const std::string& method, const std::string& target,
       }
     }
   }
-  if (n >= 2) call.f["ChannelArn"] = seg[1];
+  if (n >= 2 && seg[0] == "channels") call.f["ChannelArn"] = seg[1];
   if (n == 4 && seg[2] == "messages") call.f["MessageId"] = seg[3];
   if (n == 4 && seg[2] == "memberships") call.f["MemberArn"] = seg[3];
   for (const auto& [k, v] : query)
@@ -239,11 +329,72 @@ struct Server::Impl {
   std::mutex mu;  // state, journal, rng, faults
   State state;
   std::unique_ptr<Journal> journal;
+  std::unique_ptr<Realtime> realtime;  // the messaging WebSocket; null without TLS
   Faults faults;
   std::mt19937_64 rng;
   std::mt19937_64 ids{std::random_device{}()};
 
   bool Roll(double p) { return p > 0 && std::uniform_real_distribution<double>(0, 1)(rng) < p; }
+
+  // The WebSocket's state and fault switches (README.md, "Admin endpoints").
+  void RealtimeAdmin(const httplib::Request& req, httplib::Response& res) {
+    if (!realtime) {
+      return SendError(res, 400, "BadRequestException",
+                       "the messaging WebSocket is off (start with --tls-cert and --tls-key)");
+    }
+    if (req.path == "/_emulator/realtime" && req.method == "GET") {
+      res.set_content("{\"port\":" + std::to_string(realtime->port()) +
+                          ",\"sessions\":" + std::to_string(realtime->sessions()) + "}",
+                      "application/json");
+      return;
+    }
+    simdjson::dom::parser parser;
+    simdjson::padded_string padded(req.body.empty() ? std::string("{}") : req.body);
+    simdjson::dom::object obj;
+    if (req.method != "POST" || parser.parse(padded).get_object().get(obj)) {
+      return SendError(res, 400, "BadRequestException",
+                       "realtime: POST a JSON object to realtime/drop or realtime/faults");
+    }
+    std::string user;
+    int64_t code = 0, delay_ms = 0, refuse_status = 0, refuse_close = 0;
+    for (auto field : obj) {
+      std::string_view text;
+      int64_t* number = field.key == "code"            ? &code
+                        : field.key == "delay_ms"      ? &delay_ms
+                        : field.key == "refuse_status" ? &refuse_status
+                        : field.key == "refuse_close"  ? &refuse_close
+                                                       : nullptr;
+      if (field.key == "user" && !field.value.get_string().get(text)) {
+        user = std::string(text);
+      } else if (number == nullptr || field.value.get_int64().get(*number) || *number < 0 ||
+                 *number > 600000) {
+        return SendError(
+            res, 400, "BadRequestException",
+            "realtime: unknown field or not a number 0-600000: " + std::string(field.key));
+      }
+    }
+    if (req.path == "/_emulator/realtime/drop") {
+      if (code != 0 && (code < 1000 || code > 4999 || code == 1005 || code == 1006)) {
+        return SendError(res, 400, "BadRequestException",
+                         "realtime/drop: code 0 (abrupt, seen as 1006) or a close code 1000-4999");
+      }
+      const size_t n = realtime->Drop(user, static_cast<int>(code));
+      res.set_content("{\"dropped\":" + std::to_string(n) + "}", "application/json");
+      return;
+    }
+    if (req.path == "/_emulator/realtime/faults") {
+      if ((refuse_status != 0 && (refuse_status < 400 || refuse_status > 599)) ||
+          (refuse_close != 0 && (refuse_close < 1000 || refuse_close > 4999))) {
+        return SendError(res, 400, "BadRequestException",
+                         "realtime/faults: refuse_status 400-599, refuse_close 1000-4999");
+      }
+      realtime->SetDelayMs(static_cast<int>(delay_ms));
+      realtime->SetRefuse(static_cast<int>(refuse_status), static_cast<int>(refuse_close));
+      res.status = 204;
+      return;
+    }
+    return SendError(res, 404, "NotFoundException", "realtime: GET realtime, POST drop, faults");
+  }
 
   void Admin(const httplib::Request& req, httplib::Response& res) {
     if (req.remote_addr != "127.0.0.1" && req.remote_addr != "::1") {
@@ -253,8 +404,11 @@ struct Server::Impl {
       res.set_content("ok", "text/plain");
       return;
     }
+    if (req.path.rfind("/_emulator/realtime", 0) == 0) return RealtimeAdmin(req, res);
     if (req.path != "/_emulator/faults" || req.method != "POST") {
-      return SendError(res, 404, "NotFoundException", "admin: POST faults, GET healthz");
+      return SendError(res, 404, "NotFoundException",
+                       "admin: POST faults, GET healthz, GET realtime, POST realtime/drop, "
+                       "POST realtime/faults");
     }
     simdjson::dom::parser parser;
     simdjson::padded_string padded(req.body);
@@ -287,6 +441,23 @@ struct Server::Impl {
     res.status = 204;
   }
 
+  // {"Endpoint":{"Url":"host:port"}}: where the Chime SDK opens wss://.../connect.
+  void SessionEndpoint(const httplib::Request& req, httplib::Response& res) {
+    if (!realtime) {
+      return SendError(res, 400, "UnsupportedOperation",
+                       "the messaging WebSocket is off: start tidings-chime-local with "
+                       "--tls-cert and --tls-key");
+    }
+    std::string host = options.host;
+    if (host == "0.0.0.0" || host == "::") {  // the address the client reached us on
+      host = req.get_header_value("Host");
+      if (size_t colon = host.rfind(':'); colon != std::string::npos) host.resize(colon);
+    }
+    res.set_content("{\"Endpoint\":{\"Url\":" +
+                        tidings::JsonString(host + ":" + std::to_string(realtime->port())) + "}}",
+                    "application/json");
+  }
+
   void Handle(const httplib::Request& req, httplib::Response& res) {
     res.set_header("Date", HttpDate());
     res.set_header("x-amzn-RequestId", RequestId());
@@ -305,6 +476,7 @@ struct Server::Impl {
     }
     auto call = ParseRequest(req.method, req.target, req.body);
     if (!call.ok()) return SendStatus(res, call.status());
+    if (call->op == "GetMessagingSessionEndpoint") return SessionEndpoint(req, res);
     if (auto bearer = req.get_header_value("x-amz-chime-bearer"); !bearer.empty()) {
       call->f["ChimeBearer"] = bearer;
     }
@@ -336,6 +508,10 @@ struct Server::Impl {
           return SendError(res, 500, "ServiceFailureException", "journal write failed");
         }
       }
+      // Under the lock, so every socket sees events in commit order.
+      if (reply.ok() && realtime) {
+        for (const Event& e : reply->events) realtime->Publish(e);
+      }
       fail_after = mutation && reply.ok() && Roll(faults.commit_then_fail);
     }
     if (!reply.ok()) return SendStatus(res, reply.status());
@@ -355,6 +531,15 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   impl->options = options;
   impl->faults = options.faults;
   impl->rng.seed(options.faults.seed);
+  if (!options.tls_cert.empty() || !options.tls_key.empty()) {
+    if (options.tls_cert.empty() || options.tls_key.empty()) {
+      return InvalidArgument("--tls-cert and --tls-key go together (PEM files)");
+    }
+    auto realtime = Realtime::Start(
+        {options.host, options.ws_port, options.tls_cert, options.tls_key, options.auth});
+    if (!realtime.ok()) return realtime.status();
+    impl->realtime = std::move(*realtime);
+  }
   if (!options.data_dir.empty()) {
     State* state = &impl->state;
     auto journal = Journal::Open(options.data_dir, [state](std::string_view line) {

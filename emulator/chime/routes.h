@@ -7,9 +7,9 @@
 #include <memory>
 #include <string>
 
+#include "common/status.h"
 #include "emulator/chime/auth.h"
 #include "emulator/chime/state.h"
-#include "common/status.h"
 
 namespace chime_local {
 
@@ -23,6 +23,9 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 0;
   std::string data_dir;  // empty: in memory
+  // The messaging WebSocket (wss://host:ws_port/connect), on only with both.
+  std::string tls_cert, tls_key;  // PEM files
+  int ws_port = 0;                // 0: ephemeral
   AuthConfig auth;
   Faults faults;
 };

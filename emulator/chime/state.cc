@@ -154,7 +154,8 @@ const std::string& Call::Get(const std::string& key) const {
 bool State::IsMutation(std::string_view op) {
   for (const char* m : {"CreateChannel", "CreateChannelMembership", "DeleteChannelMembership",
                         "SendChannelMessage", "UpdateChannelMessage", "DeleteChannelMessage",
-                        "RedactChannelMessage", "UpdateChannelReadMarker"}) {
+                        "RedactChannelMessage", "UpdateChannelReadMarker", "UpdateChannel",
+                        "DeleteChannel", "BatchCreateChannelMembership"}) {
     if (op == m) return true;
   }
   return false;
@@ -243,6 +244,11 @@ Result<Reply> State::Handle(const Call& call) {
   if (op == "DeleteChannelMessage") return RemoveMessage(call, false);
   if (op == "RedactChannelMessage") return RemoveMessage(call, true);
   if (op == "UpdateChannelReadMarker") return UpdateReadMarker(call);
+  if (op == "UpdateChannel") return UpdateChannel(call);
+  if (op == "DeleteChannel") return DeleteChannel(call);
+  if (op == "BatchCreateChannelMembership") return BatchCreateMembership(call);
+  if (op == "GetChannelMessageStatus") return MessageStatus(call);
+  if (op == "DescribeChannelModeratedByAppInstanceUser") return DescribeModerated(call);
   return InvalidArgument("operation " + op + " is not emulated");
 }
 
@@ -367,7 +373,9 @@ Result<Reply> State::CreateChannel(const Call& call) {
     mem.moderator = mem.moderator || moderator;
   }
   channel_tokens_[token_key] = arn;
-  return Reply{201, "{\"ChannelArn\":" + Q(arn) + "}", true};
+  Reply reply{201, "{\"ChannelArn\":" + Q(arn) + "}", true, {}};
+  reply.events.push_back(ChannelEvent(c, "CREATE_CHANNEL"));
+  return reply;
 }
 
 Result<Reply> State::DescribeChannel(const Call& call) {
@@ -398,7 +406,11 @@ Result<Reply> State::CreateMembership(const Call& call) {
   Member& m = c->members[member];
   m.type = call.Get("Type");
   m.created_ms = Tick(*c, call);
-  return Reply{201, "{\"ChannelArn\":" + Q(c->arn) + ",\"Member\":" + Identity(member) + "}", true};
+  Reply reply{
+      201, "{\"ChannelArn\":" + Q(c->arn) + ",\"Member\":" + Identity(member) + "}", true, {}};
+  reply.events.push_back(
+      MembershipEvent(*c, member, call.Get("ChimeBearer"), "CREATE_CHANNEL_MEMBERSHIP"));
+  return reply;
 }
 
 Result<Reply> State::DeleteMembership(const Call& call) {
@@ -411,7 +423,9 @@ Result<Reply> State::DeleteMembership(const Call& call) {
   }
   if (!c->members.erase(member)) return NotFound(member + " is not a member of " + c->arn);
   Tick(*c, call);
-  return Reply{204, "", true};
+  Reply reply{204, "", true, {}};
+  reply.events.push_back(MembershipEvent(*c, member, bearer, "DELETE_CHANNEL_MEMBERSHIP"));
+  return reply;
 }
 
 Result<Reply> State::ListMemberships(const Call& call) {
@@ -508,7 +522,6 @@ Result<Reply> State::SendMessage(const Call& call) {
   };
   const std::string key = bearer + "\n" + call.Get("ClientRequestToken");
   if (auto t = c->tokens.find(key); t != c->tokens.end()) return reply(t->second, false);
-  if (call.Get("Persistence") == "NON_PERSISTENT") return reply(call.Get("_id"), false);
   Message m;
   m.id = call.Get("_id");
   m.content = call.Get("Content");
@@ -517,11 +530,23 @@ Result<Reply> State::SendMessage(const Call& call) {
   m.type = call.Get("Type");
   m.persistence = call.Get("Persistence");
   m.sender = bearer;
+  if (m.persistence == "NON_PERSISTENT") {
+    // Fanned out to the members' sockets, never stored or listed.
+    int64_t at = 0;
+    for (char ch : call.Get("_at"))
+      if (ch >= '0' && ch <= '9') at = at * 10 + (ch - '0');
+    m.created_ms = m.updated_ms = at;
+    Reply r = reply(m.id, false);
+    r.events.push_back(MessageEvent(*c, m, "CREATE_CHANNEL_MESSAGE"));
+    return r;
+  }
   m.created_ms = m.updated_ms = c->last_message_ms = Tick(*c, call);
   c->by_id[m.id] = c->messages.size();
   c->tokens[key] = m.id;
   c->messages.push_back(std::move(m));
-  return reply(c->messages.back().id, true);
+  Reply r = reply(c->messages.back().id, true);
+  r.events.push_back(MessageEvent(*c, c->messages.back(), "CREATE_CHANNEL_MESSAGE"));
+  return r;
 }
 
 Result<Reply> State::ListMessages(const Call& call) {
@@ -596,10 +621,13 @@ Result<Reply> State::UpdateMessage(const Call& call) {
   if (call.Has("Metadata")) m->metadata = call.Get("Metadata");
   if (call.Has("ContentType")) m->content_type = call.Get("ContentType");
   m->edited_ms = m->updated_ms = Tick(*c, call);
-  return Reply{200,
-               "{\"ChannelArn\":" + Q(c->arn) + ",\"MessageId\":" + Q(m->id) +
-                   ",\"Status\":{\"Value\":\"SENT\"}}",
-               true};
+  Reply reply{200,
+              "{\"ChannelArn\":" + Q(c->arn) + ",\"MessageId\":" + Q(m->id) +
+                  ",\"Status\":{\"Value\":\"SENT\"}}",
+              true,
+              {}};
+  reply.events.push_back(MessageEvent(*c, *m, "UPDATE_CHANNEL_MESSAGE"));
+  return reply;
 }
 
 Result<Reply> State::RemoveMessage(const Call& call, bool redact) {
@@ -612,19 +640,112 @@ Result<Reply> State::RemoveMessage(const Call& call, bool redact) {
   m->updated_ms = Tick(*c, call);
   if (!redact) {
     m->deleted = true;
-    return Reply{204, "", true};
+    Reply reply{204, "", true, {}};
+    reply.events.push_back(MessageEvent(*c, *m, "DELETE_CHANNEL_MESSAGE"));
+    return reply;
   }
   // Like Chime: a redacted message keeps its place, without content or metadata.
   m->redacted = true;
   m->content.clear();
   m->metadata.clear();
-  return Reply{200, "{\"ChannelArn\":" + Q(c->arn) + ",\"MessageId\":" + Q(m->id) + "}", true};
+  Reply reply{200, "{\"ChannelArn\":" + Q(c->arn) + ",\"MessageId\":" + Q(m->id) + "}", true, {}};
+  reply.events.push_back(MessageEvent(*c, *m, "REDACT_CHANNEL_MESSAGE"));
+  return reply;
 }
 
 Result<Reply> State::UpdateReadMarker(const Call& call) {
   TIDINGS_ASSIGN_OR_RETURN(Channel * c, Find(call));
   c->members[call.Get("ChimeBearer")].read_ms = Tick(*c, call);
-  return Reply{200, "{\"ChannelArn\":" + Q(c->arn) + "}", true};
+  return Reply{200, "{\"ChannelArn\":" + Q(c->arn) + "}", true, {}};
+}
+
+Result<Reply> State::UpdateChannel(const Call& call) {
+  TIDINGS_RETURN_IF_ERROR(CheckLen(call, "Name", 1, 256));
+  TIDINGS_RETURN_IF_ERROR(CheckEnum(call, "Mode", {"UNRESTRICTED", "RESTRICTED"}));
+  TIDINGS_RETURN_IF_ERROR(CheckLen(call, "Metadata", 0, kMaxMetadata));
+  TIDINGS_ASSIGN_OR_RETURN(Channel * c, Find(call));
+  if (!c->members[call.Get("ChimeBearer")].moderator) {
+    return PermissionDenied("only moderators update a channel");
+  }
+  if (call.Has("Name")) c->name = call.Get("Name");
+  if (call.Has("Mode")) c->mode = call.Get("Mode");
+  if (call.Has("Metadata")) c->metadata = call.Get("Metadata");
+  c->updated_ms = Tick(*c, call);
+  Reply reply{200, "{\"ChannelArn\":" + Q(c->arn) + "}", true, {}};
+  reply.events.push_back(ChannelEvent(*c, "UPDATE_CHANNEL"));
+  return reply;
+}
+
+Result<Reply> State::DeleteChannel(const Call& call) {
+  TIDINGS_ASSIGN_OR_RETURN(Channel * c, Find(call));
+  if (!c->members[call.Get("ChimeBearer")].moderator) {
+    return PermissionDenied("only moderators delete a channel");
+  }
+  c->updated_ms = Tick(*c, call);
+  Reply reply{204, "", true, {}};
+  reply.events.push_back(ChannelEvent(*c, "DELETE_CHANNEL"));
+  for (auto t = channel_tokens_.begin(); t != channel_tokens_.end();) {
+    t = t->second == c->arn ? channel_tokens_.erase(t) : std::next(t);
+  }
+  channels_.erase(c->arn);
+  return reply;
+}
+
+Result<Reply> State::BatchCreateMembership(const Call& call) {
+  TIDINGS_RETURN_IF_ERROR(Required(call, "MemberArns"));
+  TIDINGS_RETURN_IF_ERROR(CheckEnum(call, "Type", {"DEFAULT", "HIDDEN"}));
+  TIDINGS_ASSIGN_OR_RETURN(Channel * c, Find(call));
+  const std::string& bearer = call.Get("ChimeBearer");
+  if (c->mode == "RESTRICTED" && !c->members[bearer].moderator) {
+    return PermissionDenied("only moderators add members to a RESTRICTED channel");
+  }
+  const std::string app = c->arn.substr(0, c->arn.rfind("/channel/"));
+  const std::string type = call.Has("Type") ? call.Get("Type") : "DEFAULT";
+  std::vector<std::string> arns;
+  std::string all = call.Get("MemberArns") + "\n";
+  for (size_t p = 0, nl; (nl = all.find('\n', p)) != std::string::npos; p = nl + 1)
+    arns.push_back(all.substr(p, nl - p));
+  if (arns.size() > 100) return InvalidArgument("MemberArns must list 1 to 100 ARNs");
+  Reply reply{200, "", false, {}};
+  std::string added, errors;
+  for (const std::string& arn : arns) {
+    const char* code = AppOfUser(arn) != app        ? "BadRequest"
+                       : c->members.count(arn) != 0 ? "Conflict"
+                                                    : nullptr;
+    if (code != nullptr) {
+      errors += std::string(errors.empty() ? "" : ",") + "{\"MemberArn\":" + Q(arn) +
+                ",\"ErrorCode\":" + Q(code) + ",\"ErrorMessage\":" +
+                Q(*code == 'B' ? "not an AppInstanceUser of " + app : "already a member") + "}";
+      continue;
+    }
+    Member& m = c->members[arn];
+    m.type = type;
+    m.created_ms = Tick(*c, call);
+    reply.mutated = true;
+    added += std::string(added.empty() ? "" : ",") + Identity(arn);
+    reply.events.push_back(MembershipEvent(*c, arn, bearer, "CREATE_CHANNEL_MEMBERSHIP"));
+  }
+  reply.body = "{\"BatchChannelMemberships\":{\"InvitedBy\":" + Identity(bearer) +
+               ",\"Type\":" + Q(type) + ",\"Members\":[" + added + "],\"ChannelArn\":" + Q(c->arn) +
+               "},\"Errors\":[" + errors + "]}";
+  return reply;
+}
+
+Result<Reply> State::MessageStatus(const Call& call) {
+  TIDINGS_ASSIGN_OR_RETURN(Channel * c, Find(call));
+  TIDINGS_RETURN_IF_ERROR(FindMessage(*c, call).status());
+  return Reply{200, "{\"Status\":{\"Value\":\"SENT\"}}", false, {}};  // no channel flows
+}
+
+Result<Reply> State::DescribeModerated(const Call& call) {
+  TIDINGS_RETURN_IF_ERROR(CheckArn(call, "AppInstanceUserArn"));
+  TIDINGS_ASSIGN_OR_RETURN(Channel * c, Find(call));
+  const std::string& user = call.Get("AppInstanceUserArn");
+  auto m = c->members.find(user);
+  if (m == c->members.end() || !m->second.moderator) {
+    return NotFound(user + " does not moderate channel " + c->arn);
+  }
+  return Reply{200, "{\"Channel\":{\"ChannelSummary\":" + Summary(*c) + "}}}", false, {}};
 }
 
 }  // namespace chime_local

@@ -25,10 +25,21 @@ struct Call {
   bool Has(const std::string& key) const { return f.count(key) != 0; }
 };
 
+// What the messaging WebSocket tells channel members about a change
+// (realtime.h frames and fans it out).
+struct Event {
+  std::string type;          // x-amz-chime-event-type: CREATE_CHANNEL_MESSAGE, ...
+  std::string message_type;  // x-amz-chime-message-type: STANDARD, CONTROL, SYSTEM
+  std::string channel_arn;
+  std::string payload;                  // the JSON object (ChannelMessage, Channel, ...)
+  std::vector<std::string> recipients;  // AppInstanceUser ARNs
+};
+
 struct Reply {
   int status = 200;
   std::string body;      // JSON, empty for 204
   bool mutated = false;  // state changed: journal it before answering
+  std::vector<Event> events;
 };
 
 // Errors: InvalidArgument -> 400 BadRequestException, PermissionDenied ->
@@ -43,6 +54,8 @@ class State {
   static tidings::Result<Call> Decode(std::string_view line);
   // "2023-11-14T22:13:20.123Z" (also without fraction, or "+00:00") -> ms.
   static bool ParseIso8601(std::string_view text, int64_t* ms);
+  // ms -> "2023-11-14T22:13:20.123Z" (the WebSocket payloads' timestamps).
+  static std::string Iso8601(int64_t ms);
 
  private:
   struct Member {
@@ -70,6 +83,10 @@ class State {
   static int64_t Tick(Channel& c, const Call& call);
   static std::string Summary(const Channel& c);
   static std::string MessageJson(const Channel& c, const Message& m, bool full);
+  static Event MessageEvent(const Channel& c, const Message& m, const std::string& type);
+  static Event ChannelEvent(const Channel& c, const std::string& type);
+  static Event MembershipEvent(const Channel& c, const std::string& member,
+                               const std::string& invoked_by, const std::string& type);
 
   tidings::Result<Reply> CreateChannel(const Call& call);
   tidings::Result<Reply> DescribeChannel(const Call& call);
@@ -84,6 +101,11 @@ class State {
   tidings::Result<Reply> UpdateMessage(const Call& call);
   tidings::Result<Reply> RemoveMessage(const Call& call, bool redact);
   tidings::Result<Reply> UpdateReadMarker(const Call& call);
+  tidings::Result<Reply> UpdateChannel(const Call& call);
+  tidings::Result<Reply> DeleteChannel(const Call& call);
+  tidings::Result<Reply> BatchCreateMembership(const Call& call);
+  tidings::Result<Reply> MessageStatus(const Call& call);
+  tidings::Result<Reply> DescribeModerated(const Call& call);
 
   std::map<std::string, Channel> channels_;            // by ARN
   std::map<std::string, std::string> channel_tokens_;  // app '\n' token -> ARN

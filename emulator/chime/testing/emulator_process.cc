@@ -74,6 +74,13 @@ Status EmulatorProcess::Launch() {
     args.push_back("--data-dir");
     args.push_back(options_.data_dir);
   }
+  if (!options_.tls_cert.empty()) {
+    for (const std::string& a :
+         {std::string("--tls-cert"), options_.tls_cert, std::string("--tls-key"), options_.tls_key,
+          std::string("--ws-port"), std::to_string(ws_port_)}) {
+      args.push_back(a);
+    }
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -135,6 +142,14 @@ Status EmulatorProcess::Launch() {
   }
   port_ = std::atoi(line.c_str() + at + kPrefix.size());
   endpoint_ = "http://127.0.0.1:" + std::to_string(port_);
+  if (!options_.tls_cert.empty()) {
+    auto r = Admin("GET", "/_emulator/realtime", "");
+    const size_t key = r.ok() ? r->second.find("\"port\":") : std::string::npos;
+    if (!r.ok() || r->first != 200 || key == std::string::npos) {
+      return tidings::Unavailable("tidings-chime-local: GET /_emulator/realtime failed");
+    }
+    ws_port_ = std::atoi(r->second.c_str() + key + 7);
+  }
   return Status::Ok();
 }
 
@@ -161,13 +176,58 @@ Status EmulatorProcess::Restart() {
 }
 
 Status EmulatorProcess::SetFaults(const EmulatorFaults& f) {
-  if (pid_ <= 0) return tidings::FailedPrecondition("the emulator is not running");
   const std::string body = "{\"throttle\":" + Num(f.throttle) + ",\"error\":" + Num(f.error) +
                            ",\"commit_then_fail\":" + Num(f.commit_then_fail) +
                            ",\"latency_ms\":" + std::to_string(f.latency_ms) +
                            ",\"seed\":" + std::to_string(f.seed) + "}";
+  TIDINGS_ASSIGN_OR_RETURN(auto r, Admin("POST", "/_emulator/faults", body));
+  if (r.first != 204) {
+    return tidings::Unavailable("POST /_emulator/faults failed: " + std::to_string(r.first) + " " +
+                                r.second.substr(0, 200));
+  }
+  return Status::Ok();
+}
+
+tidings::Result<int> EmulatorProcess::RealtimeSessions() {
+  TIDINGS_ASSIGN_OR_RETURN(auto r, Admin("GET", "/_emulator/realtime", ""));
+  const size_t key = r.second.find("\"sessions\":");
+  if (r.first != 200 || key == std::string::npos) {
+    return tidings::Unavailable("GET /_emulator/realtime failed: " + std::to_string(r.first) + " " +
+                                r.second.substr(0, 200));
+  }
+  return std::atoi(r.second.c_str() + key + 11);
+}
+
+tidings::Result<int> EmulatorProcess::DropSockets(const std::string& user_arn, int code) {
+  std::string body = "{\"code\":" + std::to_string(code);
+  if (!user_arn.empty()) body += ",\"user\":\"" + user_arn + "\"";  // ARNs need no escaping
+  TIDINGS_ASSIGN_OR_RETURN(auto r, Admin("POST", "/_emulator/realtime/drop", body + "}"));
+  const size_t key = r.second.find("\"dropped\":");
+  if (r.first != 200 || key == std::string::npos) {
+    return tidings::Unavailable("POST /_emulator/realtime/drop failed: " + std::to_string(r.first) +
+                                " " + r.second.substr(0, 200));
+  }
+  return std::atoi(r.second.c_str() + key + 10);
+}
+
+Status EmulatorProcess::SetRealtimeFaults(const RealtimeFaults& f) {
+  const std::string body = "{\"delay_ms\":" + std::to_string(f.delay_ms) +
+                           ",\"refuse_status\":" + std::to_string(f.refuse_status) +
+                           ",\"refuse_close\":" + std::to_string(f.refuse_close) + "}";
+  TIDINGS_ASSIGN_OR_RETURN(auto r, Admin("POST", "/_emulator/realtime/faults", body));
+  if (r.first != 204) {
+    return tidings::Unavailable("POST /_emulator/realtime/faults failed: " +
+                                std::to_string(r.first) + " " + r.second.substr(0, 200));
+  }
+  return Status::Ok();
+}
+
+tidings::Result<std::pair<int, std::string>> EmulatorProcess::Admin(const std::string& method,
+                                                                    const std::string& path,
+                                                                    const std::string& body) {
+  if (pid_ <= 0) return tidings::FailedPrecondition("the emulator is not running");
   const std::string request =
-      "POST /_emulator/faults HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port_) +
+      method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port_) +
       "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
       "\r\nConnection: close\r\n\r\n" + body;
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -185,11 +245,60 @@ Status EmulatorProcess::SetFaults(const EmulatorFaults& f) {
       response.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
-  if (response.rfind("HTTP/1.1 204", 0) != 0) {
-    return tidings::Unavailable("POST /_emulator/faults failed: '" +
-                                response.substr(0, response.find('\r')) + "'");
+  if (response.rfind("HTTP/1.1 ", 0) != 0) {
+    return tidings::Unavailable(method + " " + path + ": no HTTP response from the emulator");
+  }
+  const size_t blank = response.find("\r\n\r\n");
+  return std::make_pair(std::atoi(response.c_str() + 9),
+                        blank == std::string::npos ? std::string() : response.substr(blank + 4));
+}
+
+namespace {
+
+// Runs `openssl args...` quietly; OK if it exits 0.
+Status RunOpenssl(std::vector<std::string> args) {
+  args.insert(args.begin(), "openssl");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) return tidings::IOError("fork: " + std::string(strerror(errno)));
+  if (pid == 0) {
+    int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, STDOUT_FILENO);
+    ::dup2(null, STDERR_FILENO);
+    ::execvp("openssl", argv.data());
+    _exit(127);
+  }
+  int ws = 0;
+  if (!WaitFor(pid, 60000, &ws) || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+    return tidings::Unavailable("`openssl " + args[1] +
+                                "` failed: is the openssl command installed (scripts/setup.sh)?");
   }
   return Status::Ok();
+}
+
+}  // namespace
+
+tidings::Result<TestTls> MakeTestTls(const std::string& dir) {
+  TestTls t{dir + "/ca.pem", dir + "/cert.pem", dir + "/key.pem"};
+  const std::string ca_key = dir + "/ca.key", csr = dir + "/req.csr", ext = dir + "/ext.cnf";
+  TIDINGS_RETURN_IF_ERROR(
+      RunOpenssl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out",
+                  t.ca_file, "-days", "2", "-subj", "/CN=tidings throwaway test CA"}));
+  TIDINGS_RETURN_IF_ERROR(RunOpenssl({"req", "-newkey", "rsa:2048", "-nodes", "-keyout", t.key_file,
+                                      "-out", csr, "-subj", "/CN=127.0.0.1"}));
+  FILE* f = std::fopen(ext.c_str(), "w");
+  if (f == nullptr) return tidings::IOError("cannot write " + ext);
+  std::fputs(
+      "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+      "extendedKeyUsage=serverAuth\n",
+      f);
+  std::fclose(f);
+  TIDINGS_RETURN_IF_ERROR(
+      RunOpenssl({"x509", "-req", "-in", csr, "-CA", t.ca_file, "-CAkey", ca_key, "-CAcreateserial",
+                  "-out", t.cert_file, "-days", "2", "-extfile", ext}));
+  return t;
 }
 
 }  // namespace chime_local::testing

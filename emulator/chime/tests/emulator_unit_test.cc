@@ -11,6 +11,7 @@
 #include "emulator/chime/journal.h"
 #include "emulator/chime/routes.h"
 #include "emulator/chime/state.h"
+#include "emulator/chime/testing/emulator_process.h"
 #include "sync/aws_protocol/sigv4.h"
 
 namespace chime_local {
@@ -100,6 +101,46 @@ TEST_F(StateTest, PagesStayValidWhileMessagesArriveAndTimesIncrease) {
   EXPECT_EQ(bad.status().code(), tidings::Code::kInvalidArgument);
 }
 
+TEST_F(StateTest, ChangesCarryEventsForTheMembersOfTheMoment) {
+  const std::string ch = Channel();
+  ASSERT_TRUE(
+      Do("CreateChannelMembership",
+         {{"ChimeBearer", kAlice}, {"ChannelArn", ch}, {"MemberArn", kBob}, {"Type", "DEFAULT"}})
+          .ok());
+  auto sent = Send(ch, "t1", "hi \"there\"");
+  ASSERT_TRUE(sent.ok());
+  ASSERT_EQ(sent->events.size(), 1u);
+  const Event& e = sent->events[0];
+  EXPECT_EQ(e.type, "CREATE_CHANNEL_MESSAGE");
+  EXPECT_EQ(e.message_type, "STANDARD");
+  EXPECT_EQ(e.recipients, (std::vector<std::string>{kAlice, kBob}));
+  EXPECT_NE(e.payload.find(R"("Content":"hi \"there\"")"), std::string::npos) << e.payload;
+  EXPECT_NE(e.payload.find(R"("CreatedTimestamp":"2023-11-14T22:13:20.)"), std::string::npos)
+      << "ISO-8601 with milliseconds: " << e.payload;
+  auto again = Send(ch, "t1", "hi \"there\"");
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->events.empty()) << "an idempotent retry changes nothing, tells no one";
+  auto left = Do("DeleteChannelMembership",
+                 {{"ChimeBearer", kBob}, {"ChannelArn", ch}, {"MemberArn", kBob}});
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->events.size(), 1u);
+  EXPECT_EQ(left->events[0].type, "DELETE_CHANNEL_MEMBERSHIP");
+  EXPECT_EQ(left->events[0].recipients, (std::vector<std::string>{kAlice, kBob}))
+      << "the member who left hears it too";
+  auto typing = Do("SendChannelMessage", {{"ChimeBearer", kAlice},
+                                          {"ChannelArn", ch},
+                                          {"Content", "typing"},
+                                          {"Type", "CONTROL"},
+                                          {"Persistence", "NON_PERSISTENT"},
+                                          {"ClientRequestToken", "t2"}});
+  ASSERT_TRUE(typing.ok());
+  EXPECT_FALSE(typing->mutated) << "NON_PERSISTENT: not stored, not journaled";
+  ASSERT_EQ(typing->events.size(), 1u);
+  EXPECT_EQ(typing->events[0].recipients, (std::vector<std::string>{kAlice}))
+      << "bob left: he hears nothing more";
+  EXPECT_EQ(typing->events[0].message_type, "CONTROL");
+}
+
 TEST_F(StateTest, ValidationForbiddenAndRedact) {
   const std::string ch = Channel();
   EXPECT_EQ(Send(ch, "big", std::string(4097, 'x')).status().code(),
@@ -173,11 +214,37 @@ TEST(Routes, DecodesPercentEncodedArnsAndMapsQueryNames) {
   EXPECT_EQ(call->Get("NotBefore"), "2023-11-14T22:13:20Z");
   EXPECT_EQ(ParseRequest("POST", "/channels", "{nope").status().code(),
             tidings::Code::kInvalidArgument);
-  EXPECT_EQ(ParseRequest("GET", "/meetings", "").status().code(), tidings::Code::kNotFound);
+  EXPECT_EQ(ParseRequest("GET", "/meetings", "").status().code(), tidings::Code::kUnimplemented);
   auto body = ParseRequest("POST", "/channels", R"({"Name":"n","_at":"1","MemberArns":["a","b"]})");
   ASSERT_TRUE(body.ok());
   EXPECT_FALSE(body->Has("_at")) << "server-assigned fields never come from the body";
   EXPECT_EQ(body->Get("MemberArns"), "a\nb");
+}
+
+TEST(Routes, TellsOperationsOnTheSamePathApartByTheirQuery) {
+  const std::string ch =
+      "/channels/arn%3Aaws%3Achime%3Aus-east-1%3A1%3Aapp-instance%2Fa%2Fchannel%2Fc";
+  auto op = [](const std::string& method, const std::string& target) {
+    auto call = ParseRequest(method, target, "");
+    return call.ok() ? call->op : call.status().ToString();
+  };
+  EXPECT_EQ(op("GET", ch + "/messages/m1?scope=message-status"), "GetChannelMessageStatus");
+  EXPECT_EQ(op("GET", ch + "/messages/m1"), "GetChannelMessage");
+  EXPECT_EQ(op("GET", ch + "?scope=app-instance-user-moderated-channel&app-instance-user-arn=u"),
+            "DescribeChannelModeratedByAppInstanceUser");
+  EXPECT_EQ(op("GET", ch), "DescribeChannel");
+  EXPECT_EQ(op("POST", ch + "/memberships?operation=batch-create"), "BatchCreateChannelMembership");
+  EXPECT_EQ(op("POST", ch + "/memberships"), "CreateChannelMembership");
+  EXPECT_EQ(op("GET", "/endpoints/messaging-session"), "GetMessagingSessionEndpoint");
+  EXPECT_EQ(op("PUT", ch), "UpdateChannel");
+  EXPECT_EQ(op("DELETE", ch), "DeleteChannel");
+  // Operations of the model the emulator does not serve: never NotFound
+  // (a modeled error that cleanup code acts on), never another handler.
+  auto search = ParseRequest("POST", "/channels?operation=search", "{}");
+  EXPECT_EQ(search.status().code(), tidings::Code::kUnimplemented);
+  EXPECT_NE(search.status().message().find("SearchChannels"), std::string::npos);
+  EXPECT_EQ(ParseRequest("GET", ch + "/bans", "").status().code(), tidings::Code::kUnimplemented);
+  EXPECT_EQ(ParseRequest("GET", "/channels", "").status().code(), tidings::Code::kUnimplemented);
 }
 
 TEST(SigV4, AcceptsTheClientSignerAndRefusesWrongSecretsSkewAndTampering) {
@@ -204,6 +271,55 @@ TEST(SigV4, AcceptsTheClientSignerAndRefusesWrongSecretsSkewAndTampering) {
   EXPECT_EQ(VerifySigV4(config, unsigned_req, now)->code, "MissingAuthenticationTokenException");
   AuthConfig other{"OTHER", "secret", "us-east-1"};
   EXPECT_EQ(VerifySigV4(other, sign("secret", now), now)->code, "UnrecognizedClientException");
+}
+
+TEST(SigV4, WordsClockSkewAsAwsDoes) {
+  const int64_t now = 1'796'343'600;  // 2026-12-04T00:20:00Z
+  auto expired = SkewError("20261204T000000Z", now - 1200, now);
+  ASSERT_TRUE(expired.has_value());
+  EXPECT_EQ(expired->status, 403);
+  EXPECT_EQ(expired->code, "InvalidSignatureException");
+  EXPECT_EQ(expired->message,
+            "Signature expired: 20261204T000000Z is now earlier than 20261204T000500Z "
+            "(20261204T002000Z - 15 min.)");
+  auto early = SkewError("20261204T004000Z", now + 1200, now);
+  ASSERT_TRUE(early.has_value());
+  EXPECT_EQ(early->message,
+            "Signature not yet current: 20261204T004000Z is still later than 20261204T003500Z "
+            "(20261204T002000Z + 15 min.)");
+  EXPECT_FALSE(SkewError("20261204T000600Z", now - 840, now).has_value());
+}
+
+TEST(SigV4, VerifiesPresignedConnectUrls) {
+  AuthConfig config{"AKID", "secret", "us-east-1"};
+  const int64_t now = 1'700'000'000;
+  const std::string base =
+      "https://127.0.0.1:4443/connect?userArn=" + tidings::aws::UriEncode(kAlice, true) +
+      "&sessionId=s-1";
+  auto presign = [&](const std::string& key, const std::string& secret, int64_t at) {
+    auto url =
+        tidings::aws::PresignUrl("GET", base, {key, secret, "", 0}, {"us-east-1", "chime", at}, 10);
+    EXPECT_TRUE(url.ok());
+    return tidings::http::Request{"GET", *url, {{"Host", "127.0.0.1:4443"}}, ""};
+  };
+  std::map<std::string, std::string> params;
+  EXPECT_FALSE(VerifyPresigned(config, presign("AKID", "secret", now), now + 3, &params));
+  EXPECT_EQ(params["userArn"], kAlice);
+  EXPECT_EQ(params["sessionId"], "s-1");
+  auto wrong = VerifyPresigned(config, presign("AKID", "wrong", now), now, &params);
+  ASSERT_TRUE(wrong.has_value());
+  EXPECT_EQ(wrong->code, "InvalidSignatureException");
+  auto expired = VerifyPresigned(config, presign("AKID", "secret", now), now + 11, &params);
+  ASSERT_TRUE(expired.has_value());
+  EXPECT_EQ(expired->message.rfind("Signature expired", 0), 0u) << expired->message;
+  EXPECT_EQ(VerifyPresigned(config, presign("OTHER", "secret", now), now, &params)->code,
+            "UnrecognizedClientException");
+  auto tampered = presign("AKID", "secret", now);
+  tampered.url.replace(tampered.url.find("s-1"), 3, "s-2");
+  EXPECT_TRUE(VerifyPresigned(config, tampered, now, &params).has_value());
+  tidings::http::Request bare{"GET", base, {{"Host", "127.0.0.1:4443"}}, ""};
+  EXPECT_EQ(VerifyPresigned(config, bare, now, &params)->code,
+            "MissingAuthenticationTokenException");
 }
 
 TEST(Journal, ReplaysRecordsIgnoresATornTailAndIsPrivate) {
@@ -237,6 +353,34 @@ TEST(Journal, ReplaysRecordsIgnoresATornTailAndIsPrivate) {
   EXPECT_EQ(seen.size(), 3u) << "the torn tail was cut, the next record is whole";
   std::remove((dir + "/journal.jsonl").c_str());
   ::rmdir(dir.c_str());
+}
+
+TEST(EmulatorProcess, ServesTheWebSocketWithATestCertificateAndKeepsItsPortOnRestart) {
+  char tmpl[] = "/tmp/chime-tls-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  auto tls = testing::MakeTestTls(tmpl);
+  ASSERT_TRUE(tls.ok()) << tls.status().ToString();
+  testing::EmulatorOptions o;
+  o.tls_cert = tls->cert_file;
+  o.tls_key = tls->key_file;
+  auto emu = testing::EmulatorProcess::Start(o);
+  ASSERT_TRUE(emu.ok()) << emu.status().ToString();
+  const int ws_port = (*emu)->ws_port();
+  EXPECT_GT(ws_port, 0);
+  auto sessions = (*emu)->RealtimeSessions();
+  ASSERT_TRUE(sessions.ok()) << sessions.status().ToString();
+  EXPECT_EQ(*sessions, 0);
+  auto dropped = (*emu)->DropSockets("", 0);
+  ASSERT_TRUE(dropped.ok()) << dropped.status().ToString();
+  EXPECT_EQ(*dropped, 0);
+  EXPECT_TRUE((*emu)->SetRealtimeFaults({0, 503, 0}).ok());
+  EXPECT_FALSE((*emu)->SetRealtimeFaults({0, 200, 0}).ok()) << "not an error status";
+  ASSERT_TRUE((*emu)->Restart().ok());
+  EXPECT_EQ((*emu)->ws_port(), ws_port);
+  ASSERT_TRUE((*emu)->Stop().ok());
+  for (const char* f : {"ca.pem", "ca.key", "ca.srl", "cert.pem", "key.pem", "req.csr", "ext.cnf"})
+    std::remove((std::string(tmpl) + "/" + f).c_str());
+  ::rmdir(tmpl);
 }
 
 TEST(State, ParsesIso8601) {
