@@ -8,10 +8,14 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 
 import boto3
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "chime_emulator"))
+from wss import make_ca  # noqa: E402  (a throwaway CA for the emulator's WebSocket)
 
 # moto_server with the IAM conditions of the documented policy enforced and
 # DynamoDB requests serialised (tests/common/moto_server.py).
@@ -98,13 +102,28 @@ class ChimeLocal:
 
     APP = "arn:aws:chime:us-east-1:123456789012:app-instance/tidings-daemon"
 
-    def __init__(self, binary, workdir, data_dir=None):
+    def __init__(self, binary, workdir, data_dir=None, tls=False):
+        """tls: also serve the messaging WebSocket, with a certificate from a
+        throwaway CA (made with openssl) that env() names in AWS_CA_BUNDLE."""
+        self.binary, self.workdir, self.data_dir = binary, workdir, data_dir
         self.creds = {"access_key": "AKIDDAEMONTEST", "secret": "chime-secret-DO-NOT-LOG-91ab"}
-        self.log = open(os.path.join(workdir, "chime-local.log"), "w")
-        self.data_dir = data_dir  # the emulator's journal (journal.jsonl), when given
-        extra = ["--data-dir", data_dir] if data_dir else []
+        self.ca = self.cert = self.key = None
+        if tls:
+            tls_dir = os.path.join(workdir, "chime-tls")
+            os.makedirs(tls_dir, exist_ok=True)
+            self.ca, self.cert, self.key = make_ca(tls_dir)
+        self.port = self.ws_port = 0
+        self.start()
+
+    def start(self):
+        """Starts the emulator; after restart(), on the ports it had before."""
+        self.log = open(os.path.join(self.workdir, "chime-local.log"), "a")
+        extra = ["--data-dir", self.data_dir] if self.data_dir else []
+        if self.cert:
+            extra += ["--tls-cert", self.cert, "--tls-key", self.key, "--ws-port", str(self.ws_port)]
         self.proc = subprocess.Popen(  # the secret in the environment, not in argv
-            [binary, "--port", "0", "--access-key", self.creds["access_key"], *extra],
+            [self.binary, "--port", str(self.port), "--access-key", self.creds["access_key"],
+             *extra],
             env={**os.environ, "TIDINGS_CHIME_LOCAL_SECRET_KEY": self.creds["secret"]},
             stdout=subprocess.PIPE, stderr=self.log, text=True)
         _started.append(self.proc)
@@ -112,14 +131,46 @@ class ChimeLocal:
         if "listening on" not in line:
             raise RuntimeError(f"tidings-chime-local did not start: {line!r}")
         self.endpoint = line.split()[-1]
+        self.port = int(self.endpoint.rsplit(":", 1)[1])
+        if self.cert and not self.ws_port:
+            self.ws_port = self.admin("GET", "/_emulator/realtime")["port"]
+
+    def restart(self):
+        """Stops the emulator (its sockets drop) and starts it again on the
+        same ports; with a data_dir its journal keeps every message."""
+        self.stop()
+        self.start()
+
+    def admin(self, method, path, body=None):
+        """An admin call (/_emulator/...): the JSON answer."""
+        req = urllib.request.Request(self.endpoint + path, method=method,
+                                     data=None if body is None else json.dumps(body).encode())
+        with urllib.request.urlopen(req, timeout=10) as r:
+            text = r.read().decode()
+        return json.loads(text) if text.strip() else {}
+
+    def drop_sockets(self, user=None, code=0):
+        """Drops the WebSocket sessions (of `user`): code 0 abruptly, else
+        with that close code."""
+        body = {"code": code}
+        if user:
+            body["user"] = self.user_arn(user)
+        return self.admin("POST", "/_emulator/realtime/drop", body)
+
+    def realtime_faults(self, **faults):
+        """delay_ms, refuse_status, refuse_close (emulator/chime/README.md)."""
+        return self.admin("POST", "/_emulator/realtime/faults", faults)
 
     def user_arn(self, user):
         return f"{self.APP}/user/{user}"
 
     def env(self):
         """AWS settings for a `tidings` process that talks to this emulator."""
-        return {"AWS_ACCESS_KEY_ID": self.creds["access_key"],
-                "AWS_SECRET_ACCESS_KEY": self.creds["secret"], "AWS_REGION": "us-east-1"}
+        env = {"AWS_ACCESS_KEY_ID": self.creds["access_key"],
+               "AWS_SECRET_ACCESS_KEY": self.creds["secret"], "AWS_REGION": "us-east-1"}
+        if self.ca:
+            env["AWS_CA_BUNDLE"] = self.ca
+        return env
 
     def config(self, user):
         """The daemon's [chime] section for `user`."""
