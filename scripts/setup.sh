@@ -10,6 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libcpp-httplib-dev libssl-dev
   libsqlite3-dev libsqlcipher-dev zlib1g-dev libtomlplusplus-dev
+  libboost-dev libboost-system-dev openssl
   clang-format
 )
 
