@@ -176,6 +176,13 @@ class TlsWsServer {
     beast::http::request<beast::http::string_body> request;
     beast::http::read(ws.next_layer(), buffer, request, ec);
     if (ec) return;
+    if (!websocket::is_upgrade(request)) {  // a plain HTTPS request: answer "ok"
+      beast::http::response<beast::http::string_body> ok{beast::http::status::ok, 11};
+      ok.body() = "ok";
+      ok.prepare_payload();
+      beast::http::write(ws.next_layer(), ok, ec);
+      return;
+    }
     ws.accept(request, ec);
     if (ec) return;
     Script script;
@@ -552,6 +559,21 @@ TEST_F(MessagingSessionTest, TheCaComesFromAwsCaBundle) {
   events = AwaitEvents(1);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].kind, Kind::kLost);
+}
+
+// The REST transport (libcurl) trusts AWS_CA_BUNDLE too.
+TEST_F(MessagingSessionTest, LibcurlTrustsAwsCaBundleToo) {
+  Serve();
+  http::Request get;
+  get.method = "GET";
+  get.url = "https://127.0.0.1:" + std::to_string(server_->port()) + "/";
+  auto refused = http::NewCurlHttpClient()->Send(get);
+  EXPECT_FALSE(refused.ok()) << "the test CA is not in the system store";
+  setenv("AWS_CA_BUNDLE", pki_->ca.c_str(), 1);
+  auto answered = http::NewCurlHttpClient()->Send(get);
+  ASSERT_TRUE(answered.ok()) << answered.status().ToString();
+  EXPECT_EQ(answered->status, 200);
+  EXPECT_EQ(answered->body, "ok");
 }
 
 TEST_F(MessagingSessionTest, AMissedPongIsADeadSocket) {
