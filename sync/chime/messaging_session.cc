@@ -25,7 +25,6 @@
 #include <random>
 #include <thread>
 
-#include "common/clock.h"
 #include "sync/aws/aws_client.h"
 #include "sync/aws_protocol/sigv4.h"
 
@@ -124,7 +123,6 @@ class MessagingSession::Impl {
       auto rng = std::make_shared<std::mt19937_64>(std::random_device{}());
       config_.random = [rng] { return (*rng)(); };
     }
-    if (!config_.wall_clock_ms) config_.wall_clock_ms = WallMs;
     if (config_.ca_file.empty()) {
       if (const char* env = std::getenv("AWS_CA_BUNDLE")) config_.ca_file = env;
     }
@@ -160,7 +158,9 @@ class MessagingSession::Impl {
   asio::awaitable<Outcome> Connect();
   // Reads frames until the socket ends. REQUIRES: the session's thread.
   asio::awaitable<Outcome> Serve(Socket& socket);
-  Result<std::string> ResolveEndpoint();
+  // The socket's host[:port]; *server_now_ms: the server's time as the
+  // REST call's Date header showed it (a skewed local clock corrected).
+  Result<std::string> ResolveEndpoint(int64_t* server_now_ms);
   void Emit(sync::RealtimeEvent e) {
     if (listener_) listener_(std::move(e));
   }
@@ -198,6 +198,10 @@ asio::awaitable<void> MessagingSession::Impl::Loop() {
       const int64_t wait = FullJitterMs(failures++, config_.base_backoff_ms, config_.max_backoff_ms,
                                         config_.random());
       wake_.expires_after(std::chrono::milliseconds(wait));
+    } else if (poked_.exchange(false)) {  // poked while the last connection ran
+      for_good = false;
+      failures = 0;
+      continue;
     } else {
       wake_.expires_at(asio::steady_timer::time_point::max());
     }
@@ -210,7 +214,7 @@ asio::awaitable<void> MessagingSession::Impl::Loop() {
   }
 }
 
-Result<std::string> MessagingSession::Impl::ResolveEndpoint() {
+Result<std::string> MessagingSession::Impl::ResolveEndpoint(int64_t* server_now_ms) {
   auto http = config_.make_http ? config_.make_http() : http::NewCurlHttpClient();
   http::HttpClient* raw = http.get();
   {
@@ -226,6 +230,7 @@ Result<std::string> MessagingSession::Impl::ResolveEndpoint() {
   service.verify_crc32 = false;
   aws::AwsRestClient client(service, config_.credentials, std::move(http));
   auto body = client.Call("GET", "/endpoints/messaging-session", {}, "");
+  *server_now_ms = client.ServerNowMs();
   {
     std::lock_guard<std::mutex> lock(rest_mu_);
     rest_http_ = nullptr;
@@ -242,7 +247,8 @@ Result<std::string> MessagingSession::Impl::ResolveEndpoint() {
 
 asio::awaitable<Outcome> MessagingSession::Impl::Connect() {
   Outcome out;
-  auto endpoint = ResolveEndpoint();
+  int64_t server_now_ms = 0;
+  auto endpoint = ResolveEndpoint(&server_now_ms);
   if (!endpoint.ok()) {
     out.detail = "GetMessagingSessionEndpoint failed: " + endpoint.status().ToString();
     co_return out;
@@ -258,8 +264,10 @@ asio::awaitable<Outcome> MessagingSession::Impl::Connect() {
     co_return out;
   }
   const std::string session_id = SessionId(config_.random(), config_.random());
+  // Signed at the server's time: a device clock minutes off still connects.
+  const int64_t now_ms = config_.wall_clock_ms ? config_.wall_clock_ms() : server_now_ms;
   aws::SigningParams signing{
-      .region = config_.region, .service = "chime", .unix_seconds = config_.wall_clock_ms() / 1000};
+      .region = config_.region, .service = "chime", .unix_seconds = now_ms / 1000};
   auto url = aws::PresignUrl("GET", ConnectUrl(*endpoint, config_.user_arn, session_id),
                              *credentials, signing, config_.presign_expires_s);
   if (!url.ok()) {

@@ -5,7 +5,8 @@
 //             backend's client belongs to the sync thread) -> "host[:port]"
 //   connect   wss://<host>/connect?userArn=..&sessionId=.. presigned with
 //             SigV4 (service "chime") and the credentials as they are now
-//             (a provider may have refreshed them), over TLS verified against
+//             (a provider may have refreshed them), at the server's time (a
+//             skewed device clock still connects), over TLS verified against
 //             the system's CAs plus AWS_CA_BUNDLE, host name checked
 //   run       every text frame {"Headers":{"x-amz-chime-event-type":T,..},
 //             "Payload":P} is handed on as a RealtimeEvent; frames before
@@ -56,7 +57,10 @@ struct MessagingSessionConfig {
   int64_t max_backoff_ms = 30'000;
   int presign_expires_s = 60;
   // Seams for tests: uniform 64-bit randomness (backoff jitter, session id)
-  // and Unix ms (the presign time). Empty: random_device, the system clock.
+  // and Unix ms (the presign time). Empty: random_device, and the server's
+  // time as the GetMessagingSessionEndpoint answer's Date header showed it
+  // (the system clock corrected by the REST client when it is over a minute
+  // off).
   std::function<uint64_t()> random;
   std::function<int64_t()> wall_clock_ms;
 };

@@ -57,6 +57,11 @@ Status SyncEngine::Start() {
     std::lock_guard<std::mutex> relay_lock(relay->mu);
     if (relay->engine != nullptr) relay->engine->OnStoreEvent(e);
   });
+  // Nothing of an earlier run's push channel is taken for this one.
+  events_.clear();
+  events_overflow_ = false;
+  typing_.clear();
+  realtime_ = RealtimeStatus{.detail = "starting"};
   thread_ = std::thread([this] { Run(); });
   return Status::Ok();
 }
@@ -256,6 +261,7 @@ void SyncEngine::OnRealtime(RealtimeEvent e) {
 }
 
 void SyncEngine::StartRealtime() {
+  // No lock held: a backend may call the listener before this returns.
   Status started = backend_->StartRealtime([this](RealtimeEvent e) { OnRealtime(std::move(e)); });
   std::lock_guard<std::mutex> lock(mu_);
   realtime_ = RealtimeStatus{};

@@ -138,7 +138,8 @@ class SyncEngine {
     std::set<std::string> typing;       // SendTyping requests
   };
   void Run();
-  // Starts the backend's push channel; false if it has none.
+  // On the sync thread as it starts: starts the backend's push channel and
+  // records whether there is one.
   void StartRealtime();
   // One pass over the conversations; returns the wake-up time, or the error
   // that stops the thread (auth/store). Cancelled when stopping.

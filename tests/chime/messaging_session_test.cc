@@ -217,13 +217,17 @@ class TlsWsServer {
 class EndpointHttp final : public http::HttpClient {
  public:
   EndpointHttp(std::string url, std::shared_ptr<std::atomic<int>> calls,
-               std::shared_ptr<std::string> last_url)
-      : url_(std::move(url)), calls_(std::move(calls)), last_url_(std::move(last_url)) {}
+               std::shared_ptr<std::string> last_url, std::string date = "")
+      : url_(std::move(url)),
+        calls_(std::move(calls)),
+        last_url_(std::move(last_url)),
+        date_(std::move(date)) {}
   Result<http::Response> Send(const http::Request& request) override {
     ++*calls_;
     *last_url_ = request.method + " " + request.url;
     http::Response r;
     r.status = 200;
+    if (!date_.empty()) r.headers.push_back({"date", date_});
     r.body = R"({"Endpoint":{"Url":")" + url_ + R"("}})";
     return r;
   }
@@ -233,6 +237,7 @@ class EndpointHttp final : public http::HttpClient {
   std::string url_;
   std::shared_ptr<std::atomic<int>> calls_;
   std::shared_ptr<std::string> last_url_;
+  std::string date_;  // the Date header to answer with, if any
 };
 
 // Counts the credential look-ups (one per connect: a provider may refresh).
@@ -559,6 +564,29 @@ TEST_F(MessagingSessionTest, TheCaComesFromAwsCaBundle) {
   events = AwaitEvents(1);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].kind, Kind::kLost);
+}
+
+// A device clock far off: the URL is signed at the server's time, as the
+// GetMessagingSessionEndpoint answer's Date header showed it.
+TEST_F(MessagingSessionTest, TheUrlIsSignedAtTheServersTime) {
+  Serve();
+  server_->SetScript([](Ws& ws, int, const std::string&) {
+    ws.text(true);
+    ws.write(asio::buffer(Frame("SESSION_ESTABLISHED", "")));
+    HoldOpen(ws);
+  });
+  auto config = Config();
+  config.wall_clock_ms = nullptr;  // production: the server's time
+  const std::string url = "127.0.0.1:" + std::to_string(server_->port());
+  // The server's clock reads 2031-05-06 07:08:09 (this machine's does not).
+  config.make_http = [url, calls = endpoint_calls_, last = endpoint_request_] {
+    return std::make_unique<EndpointHttp>(url, calls, last, "Tue, 06 May 2031 07:08:09 GMT");
+  };
+  Start(config);
+  auto events = AwaitEvents(1);
+  ASSERT_EQ(events.size(), 1u);
+  const std::string target = server_->targets().at(0);
+  EXPECT_NE(target.find("X-Amz-Date=20310506T0708"), std::string::npos) << target;
 }
 
 // The REST transport (libcurl) trusts AWS_CA_BUNDLE too.
