@@ -384,8 +384,12 @@ Result<int64_t> SyncEngine::Round(Work& work) {
         now + (healthy_ ? 10 * config_.idle_poll_ms
                         : std::min(config_.idle_poll_ms, 10 * config_.active_poll_ms));
   }
-  // A gap fill owes every conversation, those just listed included.
+  // A gap fill owes every conversation, those just listed included; an
+  // event about a conversation no listing knows is dropped.
   if (pull_all) owed_.insert(convs_.begin(), convs_.end());
+  std::erase_if(owed_, [this](const std::string& c) {
+    return std::find(convs_.begin(), convs_.end(), c) == convs_.end();
+  });
   int64_t wake = next_listing_ms_;
   for (const auto& c : convs_) {
     if (stopping_) return Cancelled("sync stopped");
