@@ -26,6 +26,7 @@
 
 #include "common/json_string.h"
 #include "sync/aws_protocol/sigv4.h"
+#include "sync/chime/chime_backend.h"
 
 namespace tidings::chime {
 namespace {
@@ -587,6 +588,61 @@ TEST_F(MessagingSessionTest, TheUrlIsSignedAtTheServersTime) {
   ASSERT_EQ(events.size(), 1u);
   const std::string target = server_->targets().at(0);
   EXPECT_NE(target.find("X-Amz-Date=20310506T0708"), std::string::npos) << target;
+}
+
+// ChimeBackend's push channel: a thin owner of a session made from the
+// backend's configuration (user, region, REST endpoint, credentials).
+TEST_F(MessagingSessionTest, TheChimeBackendOwnsASessionMadeFromItsConfig) {
+  Serve();
+  server_->SetScript([](Ws& ws, int, const std::string&) {
+    ws.text(true);
+    ws.write(asio::buffer(Frame("SESSION_ESTABLISHED", "")));
+    ws.write(asio::buffer(Frame("CREATE_CHANNEL_MESSAGE", R"({"MessageId":"m"})")));
+    HoldOpen(ws);
+  });
+  ChimeConfig config;
+  config.app_instance_arn = "arn:aws:chime:eu-west-1:111122223333:app-instance/app";
+  config.user_arn = kUser;
+  config.region = "eu-west-1";
+  config.endpoint = "http://127.0.0.1:1";  // REST: only the endpoint call, answered below
+  auto backend = ChimeBackend::Create(config, credentials_);
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  auto& rt = (*backend)->realtime_config();
+  EXPECT_EQ(rt.user_arn, kUser);
+  EXPECT_EQ(rt.region, "eu-west-1");
+  EXPECT_EQ(rt.rest_endpoint, "http://127.0.0.1:1");
+  rt.make_http = Config().make_http;
+  rt.ca_file = pki_->ca;
+  std::mutex mu;
+  std::vector<sync::RealtimeEvent> got;
+  ASSERT_TRUE((*backend)
+                  ->StartRealtime([&](sync::RealtimeEvent e) {
+                    std::lock_guard<std::mutex> lock(mu);
+                    got.push_back(std::move(e));
+                  })
+                  .ok());
+  EXPECT_EQ((*backend)->StartRealtime(nullptr).code(), Code::kFailedPrecondition);
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (got.size() >= 2 || std::chrono::steady_clock::now() > deadline) break;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].kind, Kind::kEstablished);
+    EXPECT_EQ(got[1].payload, R"({"MessageId":"m"})");
+  }
+  EXPECT_EQ(*endpoint_request_, "GET http://127.0.0.1:1/endpoints/messaging-session");
+  EXPECT_NE(server_->targets().at(0).find("%2Fchime%2Faws4_request"), std::string::npos);
+  EXPECT_NE(server_->targets().at(0).find("eu-west-1"), std::string::npos);
+  (*backend)->PokeRealtime();  // connected: nothing to do
+  (*backend)->StopRealtime();
+  (*backend)->StopRealtime();  // idempotent
+  EXPECT_EQ(server_->connections(), 1);
 }
 
 // The REST transport (libcurl) trusts AWS_CA_BUNDLE too.
