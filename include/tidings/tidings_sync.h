@@ -327,8 +327,9 @@ typedef enum tidings_sync_event_kind {
   TIDINGS_SYNC_TYPING = 4,            /* `user` is typing in conversation_id
                                          (show it for a few seconds) */
   TIDINGS_SYNC_REALTIME = 5           /* a backend's push channel came up (code
-                                         OK) or went down (UNAVAILABLE, message
-                                         says why; polling meanwhile) */
+                                         OK) or went down, or failed to come
+                                         up after the start (UNAVAILABLE,
+                                         message says why; polling meanwhile) */
 } tidings_sync_event_kind;
 
 typedef struct tidings_sync_event {

@@ -271,14 +271,18 @@ void SyncEngine::StartRealtime() {
 
 void SyncEngine::SetConnected(bool connected, const std::string& detail) {
   const bool changed = healthy_ != connected;
+  // Reported: every change, and the first failure after a start (a channel
+  // that never comes up), but not each failed retry after it.
+  const bool report = changed || (!connected && !down_reported_);
   healthy_ = connected;
+  down_reported_ = !connected;
   {
     std::lock_guard<std::mutex> lock(mu_);
     realtime_.connected = connected;
     realtime_.detail = detail;
     if (changed) realtime_.changed_ms = clock_();
   }
-  if (changed) Emit({.kind = SyncEvent::Kind::kRealtimeChanged});
+  if (report) Emit({.kind = SyncEvent::Kind::kRealtimeChanged});
 }
 
 void SyncEngine::TakeEvents(Work& work, bool* relist, bool* pull_all) {
@@ -405,6 +409,7 @@ void SyncEngine::Run() {
   {
     std::lock_guard<std::mutex> rlock(reconciler_mu_);
     healthy_ = false;
+    down_reported_ = false;
     owed_.clear();
   }
   StartRealtime();

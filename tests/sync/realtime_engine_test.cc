@@ -169,6 +169,10 @@ TEST_F(RealtimeEngineTest, EstablishedGapFillsEveryConversationThenStopsPolling)
   ASSERT_TRUE(backend_.Lost());
   ASSERT_TRUE(Eventually([&] { return !engine_->realtime().connected; }));
   EXPECT_EQ(engine_->realtime().detail, "code 1006");
+  // Reported: up, then down; not each failed retry while down.
+  ASSERT_TRUE(backend_.Lost());
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(Events(SyncEvent::Kind::kRealtimeChanged).size(), 2u);
   for (int jump = 0; jump < 2; ++jump) {
     const int before = backend_.pulls.load();
     now_ += 3'600'000;
@@ -177,6 +181,17 @@ TEST_F(RealtimeEngineTest, EstablishedGapFillsEveryConversationThenStopsPolling)
   }
   engine_->Stop();
   EXPECT_FALSE(backend_.Established()) << "Stop() stops the channel";
+}
+
+TEST_F(RealtimeEngineTest, AChannelThatNeverComesUpIsReportedOnce) {
+  StartWithTwoConversations();
+  ASSERT_TRUE(backend_.Lost());
+  ASSERT_TRUE(Eventually([&] { return engine_->realtime().detail == "code 1006"; }));
+  ASSERT_TRUE(backend_.Lost());
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(Events(SyncEvent::Kind::kRealtimeChanged).size(), 1u);
+  EXPECT_FALSE(engine_->realtime().connected);
+  engine_->Stop();
 }
 
 TEST_F(RealtimeEngineTest, AnEventPullsItsConversationAtOnceAndABurstPullsOnce) {
