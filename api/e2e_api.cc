@@ -2,8 +2,8 @@
 // the pinned devices of other users and their trust, key-change events, and
 // conversation modes. Keys never cross it: only ids and fingerprints. Same
 // boundary rules as c_api.cc (see internal.h).
-#include <algorithm>
 #include <cstring>
+#include <algorithm>
 #include <memory>
 #include <set>
 #include <string>
