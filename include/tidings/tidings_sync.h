@@ -226,9 +226,9 @@ TIDINGS_EXPORT tidings_code tidings_sync_once(tidings_sync* sync, tidings_error*
  * WebSocket) connects it too: while it is up nothing is polled, remote
  * changes arrive within milliseconds and typing indicators work; while it is
  * down (reconnecting with backoff) polling resumes. See the REALTIME event
- * and tidings_sync_backend.realtime_*. An UNAUTHENTICATED answer or a store error stops
- * that backend's thread (see tidings_sync_backends and the STOPPED event)
- * until tidings_sync_restart. Errors: FAILED_PRECONDITION (already started,
+ * and tidings_sync_backend.realtime_*. An UNAUTHENTICATED answer or a store
+ * error stops that backend's thread (see tidings_sync_backends and the
+ * STOPPED event) until tidings_sync_restart. Errors: FAILED_PRECONDITION (already started,
  * or no backend). Thread-safe. */
 TIDINGS_EXPORT tidings_code tidings_sync_start(tidings_sync* sync, tidings_error* error);
 
