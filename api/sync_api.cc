@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "api/app_credentials.h"
 #include "api/internal.h"
 #include "api/struct_size.h"
 #include "api/sync_handle.h"
@@ -16,6 +17,8 @@
 
 struct tidings_sync {
   tidings::engine::Store* store = nullptr;
+  // The app's credentials callback, or null for the default chain.
+  std::shared_ptr<tidings::aws::CredentialsProvider> credentials;
   std::unique_ptr<tidings::capi::SyncHandle> handle;
 };
 
@@ -29,6 +32,7 @@ struct tidings_sync_backend_list {
   std::vector<std::vector<tidings_sync_error_count>> error_counts;
   std::vector<std::vector<const tidings_sync_error_count*>> error_pointers;
   std::vector<std::string> stopped_why;
+  std::vector<std::string> realtime_detail;
   std::vector<tidings_sync_backend> items;
 };
 
@@ -68,6 +72,7 @@ tidings_sync_backend_list* NewBackendList(std::vector<SyncHandle::BackendState> 
   list->error_counts.resize(n);
   list->error_pointers.resize(n);
   list->stopped_why.resize(n);
+  list->realtime_detail.resize(n);
   for (size_t i = 0; i < n; ++i) {
     const auto& r = list->rows[i];
     for (const auto& [code, count] : r.errors) {
@@ -86,6 +91,10 @@ tidings_sync_backend_list* NewBackendList(std::vector<SyncHandle::BackendState> 
     b.last_success_ms = r.last_ok_ms;
     b.errors = list->error_pointers[i].data();
     b.error_count = list->error_pointers[i].size();
+    list->realtime_detail[i] = r.realtime.detail;
+    b.realtime_available = r.realtime.available;
+    b.realtime_connected = r.realtime.connected;
+    b.realtime_detail = list->realtime_detail[i].c_str();
     list->items.push_back(b);
   }
   return list.release();
@@ -100,7 +109,7 @@ constexpr size_t kDynamoConfigKnown = TIDINGS_END_OF(tidings_dynamodb_config, en
 constexpr size_t kChimeConfigV1 = TIDINGS_END_OF(tidings_chime_config, endpoint);
 constexpr size_t kChimeConfigKnown = TIDINGS_END_OF(tidings_chime_config, endpoint);
 constexpr size_t kSyncOptionsV1 = TIDINGS_END_OF(tidings_sync_options, require_every_backend);
-constexpr size_t kSyncOptionsKnown = TIDINGS_END_OF(tidings_sync_options, require_every_backend);
+constexpr size_t kSyncOptionsKnown = TIDINGS_END_OF(tidings_sync_options, credentials_context);
 
 Result<dynamodb::DynamoConfig> DynamoFrom(const tidings_dynamodb_config* in) {
   if (in == nullptr) return InvalidArgument("no DynamoDB configuration given (NULL)");
@@ -148,6 +157,9 @@ Result<SyncOptions> OptionsFrom(const tidings_sync_options* in) {
   if (o.request_timeout_ms > 0) out.http.total_timeout_ms = static_cast<long>(o.request_timeout_ms);
   out.stop_grace_ms = o.stop_grace_ms;
   out.require_every_backend = o.require_every_backend;
+  if (o.credentials != nullptr) {
+    out.credentials = AppCredentials(o.credentials, o.credentials_context);
+  }
   return out;
 }
 
@@ -156,8 +168,9 @@ Status AddDynamo(tidings_sync& sync, const tidings_dynamodb_config* config) {
   dc.user_id = sync.store->user_id();
   return sync.handle->Add(
       "dynamodb",
-      [dc](std::unique_ptr<http::HttpClient> http) -> Result<std::unique_ptr<sync::Backend>> {
-        auto backend = dynamodb::DynamoBackend::Create(dc, nullptr, std::move(http));
+      [dc, credentials = sync.credentials](
+          std::unique_ptr<http::HttpClient> http) -> Result<std::unique_ptr<sync::Backend>> {
+        auto backend = dynamodb::DynamoBackend::Create(dc, credentials, std::move(http));
         if (!backend) return Internal("could not set up the DynamoDB client");
         return std::unique_ptr<sync::Backend>(std::move(backend));
       });
@@ -167,9 +180,10 @@ Status AddChime(tidings_sync& sync, const tidings_chime_config* config) {
   TIDINGS_ASSIGN_OR_RETURN(auto cc, ChimeFrom(config));
   return sync.handle->Add(
       "chime",
-      [cc](std::unique_ptr<http::HttpClient> http) -> Result<std::unique_ptr<sync::Backend>> {
+      [cc, credentials = sync.credentials](
+          std::unique_ptr<http::HttpClient> http) -> Result<std::unique_ptr<sync::Backend>> {
         TIDINGS_ASSIGN_OR_RETURN(auto backend,
-                                 chime::ChimeBackend::Create(cc, nullptr, std::move(http)));
+                                 chime::ChimeBackend::Create(cc, credentials, std::move(http)));
         return std::unique_ptr<sync::Backend>(std::move(backend));
       });
 }
@@ -180,6 +194,7 @@ Status OpenSync(tidings_store* store, const tidings_sync_options* options, tidin
   TIDINGS_ASSIGN_OR_RETURN(auto o, OptionsFrom(options));
   auto sync = std::make_unique<tidings_sync>();
   sync->store = EngineOf(store);
+  sync->credentials = o.credentials;
   sync->handle = std::make_unique<SyncHandle>(&sync->store->sync_log(), std::move(o));
   *out = sync.release();
   return Status::Ok();
@@ -340,6 +355,16 @@ tidings_code tidings_sync_poke(tidings_sync* sync, tidings_error* error) {
   return GuardSync(error, sync, [](SyncHandle& h) {
     h.Poke();
     return Status::Ok();
+  });
+}
+
+tidings_code tidings_sync_typing(tidings_sync* sync, const char* conversation_id,
+                                 tidings_error* error) {
+  return GuardSync(error, sync, [&](SyncHandle& h) {
+    if (conversation_id == nullptr || *conversation_id == '\0') {
+      return tidings::InvalidArgument("no conversation id given (NULL or empty)");
+    }
+    return h.Typing(conversation_id);
   });
 }
 

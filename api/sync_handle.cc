@@ -20,6 +20,7 @@ tidings_sync_event Event(tidings_sync_event_kind kind, const std::string& backen
   e.message_id = "";
   e.code = TIDINGS_OK;
   e.message = "";
+  e.user = "";
   return e;
 }
 
@@ -48,9 +49,25 @@ Status SyncHandle::Build(Slot& slot, bool first) {
   // Every engine sees every store change; message events come from the
   // first only, so each is reported once.
   const std::string* name = &slot.name;
-  TIDINGS_RETURN_IF_ERROR(built->SetListener([this, name, first](const sync::SyncEvent& e) {
+  sync::SyncEngine* engine = built.get();
+  TIDINGS_RETURN_IF_ERROR(built->SetListener([this, name, first, engine](const sync::SyncEvent& e) {
     using K = sync::SyncEvent::Kind;
     if (e.kind == K::kStatusChanged) DeliverKeyEvents();  // a round moved on
+    if (e.kind == K::kTyping) {
+      tidings_sync_event out = Event(TIDINGS_SYNC_TYPING, *name);
+      out.conversation_id = e.conversation_id.c_str();
+      out.user = e.user.c_str();
+      Emit(out);
+      return;
+    }
+    if (e.kind == K::kRealtimeChanged) {
+      const sync::RealtimeStatus rt = engine->realtime();
+      tidings_sync_event out = Event(TIDINGS_SYNC_REALTIME, *name);
+      out.code = rt.connected ? TIDINGS_OK : TIDINGS_UNAVAILABLE;
+      out.message = rt.detail.c_str();
+      Emit(out);
+      return;
+    }
     if (e.kind == K::kAuthError || e.kind == K::kStoreError) {
       tidings_sync_event out = Event(TIDINGS_SYNC_STOPPED, *name);
       std::string message = e.error.message();
@@ -217,6 +234,15 @@ void SyncHandle::Poke() {
   for (auto& s : slots_) s->engine->Poke();
 }
 
+Status SyncHandle::Typing(const std::string& conversation_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!started_) return FailedPrecondition("the sync handle is not started: start it first");
+  for (auto& s : slots_) {
+    if (s->engine->running()) TIDINGS_RETURN_IF_ERROR(s->engine->SendTyping(conversation_id));
+  }
+  return Status::Ok();
+}
+
 Status SyncHandle::RetryFailed(uint64_t seq) {
   std::lock_guard<std::mutex> lock(mu_);
   if (slots_.empty()) return sync::RetryFailedOperation(*store_, seq);
@@ -256,6 +282,7 @@ Result<std::vector<SyncHandle::BackendState>> SyncHandle::Backends() {
     b.retries = s->counters->retries.load();
     b.last_ok_ms = s->counters->last_ok_ms.load();
     b.errors = s->counters->Errors();
+    b.realtime = s->engine->realtime();
     out.push_back(std::move(b));
   }
   return out;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "api/sync_counters.h"
+#include "sync/aws/credentials.h"
 #include "sync/core/sync_engine.h"
 #include "tidings/tidings_sync.h"
 
@@ -30,6 +31,9 @@ struct SyncOptions {
   http::HttpOptions http;
   int64_t stop_grace_ms = 0;  // 0: wait for the request in flight
   bool require_every_backend = false;
+  // The app's credentials callback (tidings_sync_options.credentials); null:
+  // the default chain.
+  std::shared_ptr<aws::CredentialsProvider> credentials;
 };
 
 class SyncHandle {
@@ -47,6 +51,7 @@ class SyncHandle {
     uint64_t retries = 0;
     int64_t last_ok_ms = 0;
     std::map<Code, uint64_t> errors;
+    sync::RealtimeStatus realtime;
   };
 
   // `store` must outlive the handle.
@@ -63,6 +68,9 @@ class SyncHandle {
   void Stop();
   Status Restart(const std::string& backend);  // "": those an error stopped
   void Poke();
+  // SyncEngine::SendTyping on every engine (a backend without typing
+  // indicators ignores it). FailedPrecondition when not started.
+  Status Typing(const std::string& conversation_id);
   Status RetryFailed(uint64_t seq);
   Status DiscardFailed(uint64_t seq);
 

@@ -23,3 +23,8 @@ if(NOT TARGET simdjson::simdjson)
   set_target_properties(simdjson::simdjson PROPERTIES IMPORTED_LOCATION ${SIMDJSON_LIB})
 endif()
 find_package(ZLIB REQUIRED)
+# The Chime messaging WebSocket (sync/chime/messaging_session.cc): Boost.Beast
+# over Boost.Asio with OpenSSL. Header-only: Boost.System's error codes are
+# header-only since Boost 1.69, so nothing of Boost is linked.
+find_package(Boost 1.74 REQUIRED)
+find_package(OpenSSL REQUIRED)

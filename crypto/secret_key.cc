@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <cstring>
+#include <utility>
 
 namespace tidings::crypto {
 
@@ -16,6 +17,33 @@ Status Init() {
 void Wipe(std::string* s) {
   if (!s->empty()) sodium_memzero(s->data(), s->size());
   s->clear();
+}
+
+SecretBytes::~SecretBytes() {
+  if (data_ != nullptr) sodium_free(data_);  // wipes before freeing
+}
+
+SecretBytes::SecretBytes(SecretBytes&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+
+SecretBytes& SecretBytes::operator=(SecretBytes&& other) noexcept {
+  if (this != &other) {
+    if (data_ != nullptr) sodium_free(data_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
+
+Result<SecretBytes> SecretBytes::Copy(std::string_view bytes) {
+  SecretBytes out;
+  if (bytes.empty()) return out;
+  TIDINGS_RETURN_IF_ERROR(Init());
+  out.data_ = static_cast<char*>(sodium_malloc(bytes.size()));
+  if (out.data_ == nullptr) return ResourceExhausted("no locked memory left for a secret");
+  std::memcpy(out.data_, bytes.data(), bytes.size());
+  out.size_ = bytes.size();
+  return out;
 }
 
 SecretKey::~SecretKey() {

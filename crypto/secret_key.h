@@ -58,4 +58,26 @@ class SecretKey {
   uint8_t* bytes_ = nullptr;
 };
 
+// Secret bytes of any length (an AWS secret key, a session token) in
+// sodium_malloc'ed memory, wiped on destruction, for secrets kept between
+// uses; the empty value allocates nothing.
+class SecretBytes {
+ public:
+  SecretBytes() = default;
+  ~SecretBytes();
+  SecretBytes(SecretBytes&& other) noexcept;
+  SecretBytes& operator=(SecretBytes&& other) noexcept;
+  SecretBytes(const SecretBytes&) = delete;
+  SecretBytes& operator=(const SecretBytes&) = delete;
+
+  // ResourceExhausted if locked memory cannot be had.
+  static Result<SecretBytes> Copy(std::string_view bytes);
+  std::string_view view() const { return {data_, size_}; }
+  bool empty() const { return size_ == 0; }
+
+ private:
+  char* data_ = nullptr;
+  size_t size_ = 0;
+};
+
 }  // namespace tidings::crypto

@@ -144,6 +144,15 @@ void LogSyncEvent(const api::SyncEvent& e) {
     case TIDINGS_SYNC_REQUEST_ABANDONED:
       Log(LogLevel::kInfo, "sync.abandoning_request", {{"backend", e.backend}});
       break;
+    case TIDINGS_SYNC_REALTIME:  // the reason never holds a URL, key or message text
+      if (e.error.ok()) {
+        Log(LogLevel::kInfo, "realtime.up", {{"backend", e.backend}});
+      } else {
+        Log(LogLevel::kWarn, "realtime.down", {{"backend", e.backend}, {"reason", e.message}});
+      }
+      break;
+    case TIDINGS_SYNC_TYPING:
+      break;
   }
 }
 
@@ -500,6 +509,11 @@ Status Daemon::StartSocket() {
   hooks.discard_failed = [this](uint64_t seq) {
     auto sync = CurrentSync();
     return FromApi(sync ? sync->DiscardFailed(seq) : store_.DiscardFailed(seq));
+  };
+  hooks.typing = [this](const std::string& conversation) {
+    auto sync = CurrentSync();
+    if (!sync) return FailedPrecondition("sync is stopped (reloading): try again");
+    return FromApi(sync->Typing(conversation));
   };
   socket_ = std::make_unique<SocketServer>(
       &store_, config_.store_path, hooks,

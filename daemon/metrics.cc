@@ -74,6 +74,9 @@ std::string RenderMetrics(const MetricsInput& in) {
   p.PerBackend(in, "tidings_sync_up", "gauge",
                "1 while the backend's sync runs, 0 when stopped by an error.",
                [](const api::SyncBackend& b) { return b.running && b.stopped_by.ok() ? 1 : 0; });
+  p.PerBackend(in, "tidings_realtime_connected", "gauge",
+               "1 while the backend's push channel (Chime's WebSocket) is up: nothing is polled.",
+               [](const api::SyncBackend& b) { return b.realtime_connected ? 1 : 0; });
   p.PerBackend(in, "tidings_outbox_depth", "gauge", "Operations the backend has not accepted yet.",
                [](const api::SyncBackend& b) { return b.outbox_depth; });
   p.PerBackend(in, "tidings_pull_lag_seconds", "gauge",

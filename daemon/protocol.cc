@@ -250,6 +250,13 @@ Fields Execute(api::Store& store, const Fields& req, const ExecuteHooks& hooks) 
     if (hooks.poke) hooks.poke();
     return Ok();
   }
+  if (op == "typing") {
+    if (!hooks.typing) {
+      return ErrorFields(FailedPrecondition(
+          "typing indicators need the daemon's sync running: start `tidings daemon`"));
+    }
+    return FromStatus(hooks.typing(req.Get("conversation")));
+  }
   return ErrorFields(InvalidArgument("unknown request \"" + op + "\""));
 }
 

@@ -88,6 +88,8 @@ struct ExecuteHooks {
   std::function<void()> poke;
   std::function<Status(uint64_t)> retry_failed;
   std::function<Status(uint64_t)> discard_failed;
+  // This user is typing in a conversation (rate-limited, never stored).
+  std::function<Status(const std::string&)> typing;
 };
 
 // Runs one request against a writable store and returns the answer frame.

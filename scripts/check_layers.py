@@ -53,6 +53,8 @@ EXTERNAL = {
     "rocksdb/": ["engine/"],
     "curl/": ["sync/http/"],
     "simdjson.h": ["sync/", "emulator/"],
+    "boost/": ["sync/chime/", "emulator/"],
+    "openssl/": ["sync/chime/", "emulator/"],
 }
 
 SOURCE_SUFFIXES = (".h", ".hpp", ".c", ".cc", ".cpp")

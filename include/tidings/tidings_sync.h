@@ -13,7 +13,9 @@
  *           field means "the default".
  *  AWS      Credentials come from the standard AWS chain
  *           (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN,
- *           shared files) and never pass through this API.
+ *           shared files), or from the app through a callback
+ *           (tidings_sync_options.credentials: e.g. refreshing Cognito
+ *           credentials). They never appear in an error or a log.
  */
 #ifndef TIDINGS_TIDINGS_SYNC_H_
 #define TIDINGS_TIDINGS_SYNC_H_
@@ -124,6 +126,30 @@ TIDINGS_EXPORT tidings_code tidings_aws_credentials_check(tidings_error* error);
 
 typedef struct tidings_sync tidings_sync; /* opaque */
 
+/* Where an app hands over AWS credentials (temporary ones, e.g. from
+ * Cognito, or long-term keys): opaque, valid only inside the callback. */
+typedef struct tidings_aws_credentials_sink tidings_aws_credentials_sink;
+
+/* Inside a tidings_aws_credentials_fn: hands over the credentials. The
+ * library copies them at once (the secret key and the session token into
+ * locked, wiped memory), so wipe your copies after. `session_token` NULL or
+ * "": long-term keys. `expires_at_ms`: Unix ms; 0, they do not expire.
+ * Errors: INVALID_ARGUMENT (NULL sink, no access key id or secret key),
+ * RESOURCE_EXHAUSTED (no locked memory). Not for use outside the callback. */
+TIDINGS_EXPORT tidings_code tidings_aws_credentials_set(
+    tidings_aws_credentials_sink* sink, const char* access_key_id, const char* secret_access_key,
+    const char* session_token, int64_t expires_at_ms, tidings_error* error);
+
+/* Calls tidings_aws_credentials_set and returns TIDINGS_OK, or returns why
+ * there are none now (UNAUTHENTICATED: sync stops until
+ * tidings_sync_restart; anything else: retried with backoff). Called on a
+ * sync thread, never twice at once for one handle: at the first request and
+ * again 5 minutes before the credentials expire (an unexpired set is kept if
+ * a refresh fails). Keep it quick (hand over what the app already fetched)
+ * and never call tidings_sync_* on the handle from it. */
+typedef tidings_code (*tidings_aws_credentials_fn)(void* context,
+                                                   tidings_aws_credentials_sink* sink);
+
 typedef struct tidings_sync_options {
   uint32_t struct_size;       /* sizeof(tidings_sync_options): use the _init */
   int64_t active_poll_ms;     /* poll of an active conversation; 0: 2 s */
@@ -144,6 +170,11 @@ typedef struct tidings_sync_options {
    * store's setting stays as it is (by default, the first backend to accept
    * an operation is enough). docs/engine.md has the details. */
   bool require_every_backend;
+  /* Where every backend of the handle gets AWS credentials: NULL, the
+   * standard chain; else this callback, with `credentials_context` passed
+   * back untouched (it must stay valid until the handle is closed). */
+  tidings_aws_credentials_fn credentials;
+  void* credentials_context;
 } tidings_sync_options;
 
 static inline void tidings_sync_options_init(tidings_sync_options* options) {
@@ -191,9 +222,13 @@ TIDINGS_EXPORT tidings_code tidings_sync_once(tidings_sync* sync, tidings_error*
 
 /* Starts one background thread per backend: each pushes right after local
  * writes, polls active conversations every active_poll_ms and idle ones up
- * to every idle_poll_ms. An UNAUTHENTICATED answer or a store error stops
- * that backend's thread (see tidings_sync_backends and the STOPPED event)
- * until tidings_sync_restart. Errors: FAILED_PRECONDITION (already started,
+ * to every idle_poll_ms. A backend with a push channel (Chime's messaging
+ * WebSocket) connects it too: while it is up nothing is polled, remote
+ * changes arrive within milliseconds and typing indicators work; while it is
+ * down (reconnecting with backoff) polling resumes. See the REALTIME event
+ * and tidings_sync_backend.realtime_*. An UNAUTHENTICATED answer or a store
+ * error stops that backend's thread (see tidings_sync_backends and the
+ * STOPPED event) until tidings_sync_restart. Errors: FAILED_PRECONDITION (already started,
  * or no backend). Thread-safe. */
 TIDINGS_EXPORT tidings_code tidings_sync_start(tidings_sync* sync, tidings_error* error);
 
@@ -211,9 +246,20 @@ TIDINGS_EXPORT tidings_code tidings_sync_restart(tidings_sync* sync, const char*
                                                  tidings_error* error);
 
 /* Asks every started backend to push and pull every conversation now (e.g.
- * after a write another process made). Does nothing when not started.
+ * after a write another process made), skipping any backoff once, and to
+ * reconnect its push channel at once: call it when the network comes back
+ * or the app comes to the foreground. Does nothing when not started.
  * Thread-safe. */
 TIDINGS_EXPORT tidings_code tidings_sync_poke(tidings_sync* sync, tidings_error* error);
+
+/* Tells the other members of `conversation_id` that this user is typing
+ * (Chime: a NON_PERSISTENT message; never stored anywhere). Call it on
+ * keystrokes: at most one indicator per conversation per 3 s is sent, the
+ * calls in between are dropped (OK). Others' typing arrives as TYPING
+ * events. A backend without typing indicators ignores it (OK). Errors:
+ * FAILED_PRECONDITION (not started), INVALID_ARGUMENT. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_sync_typing(tidings_sync* sync, const char* conversation_id,
+                                                tidings_error* error);
 
 /* tidings_store_outbox_retry / _discard for a store this handle syncs: the
  * same, plus the handle's bookkeeping (the retried operation is sent at once
@@ -248,6 +294,10 @@ typedef struct tidings_sync_backend {
   int64_t last_success_ms; /* Unix ms of the last 2xx answer; 0: none yet */
   const tidings_sync_error_count* const* errors; /* failed requests by code */
   size_t error_count;
+  /* The push channel (Chime's messaging WebSocket): */
+  bool realtime_available;     /* the backend has one and it runs */
+  bool realtime_connected;     /* up: nothing is polled meanwhile */
+  const char* realtime_detail; /* why it is down; "" while up */
 } tidings_sync_backend;
 
 typedef struct tidings_sync_backend_list tidings_sync_backend_list; /* opaque */
@@ -266,27 +316,35 @@ TIDINGS_EXPORT tidings_code tidings_sync_backends(tidings_sync* sync,
                                                   tidings_error* error);
 
 typedef enum tidings_sync_event_kind {
-  TIDINGS_SYNC_STOPPED = 0,          /* a backend's thread stopped: code and
-                                        message say why (UNAUTHENTICATED:
-                                        credentials; other: the store) */
-  TIDINGS_SYNC_MESSAGE_RECEIVED = 1, /* a remote message was merged */
-  TIDINGS_SYNC_MESSAGE_FAILED = 2,   /* a backend refused a local message for
-                                        good; message says why */
-  TIDINGS_SYNC_REQUEST_ABANDONED = 3 /* tidings_sync_stop abandoned a request
+  TIDINGS_SYNC_STOPPED = 0,           /* a backend's thread stopped: code and
+                                         message say why (UNAUTHENTICATED:
+                                         credentials; other: the store) */
+  TIDINGS_SYNC_MESSAGE_RECEIVED = 1,  /* a remote message was merged */
+  TIDINGS_SYNC_MESSAGE_FAILED = 2,    /* a backend refused a local message for
+                                         good; message says why */
+  TIDINGS_SYNC_REQUEST_ABANDONED = 3, /* tidings_sync_stop abandoned a request
                                         after stop_grace_ms */
+  TIDINGS_SYNC_TYPING = 4,            /* `user` is typing in conversation_id
+                                         (show it for a few seconds) */
+  TIDINGS_SYNC_REALTIME = 5           /* a backend's push channel came up (code
+                                         OK) or went down, or failed to come
+                                         up after the start (UNAVAILABLE,
+                                         message says why; polling meanwhile) */
 } tidings_sync_event_kind;
 
 typedef struct tidings_sync_event {
   tidings_sync_event_kind kind;
   const char* backend;
-  const char* conversation_id; /* "" unless a message event */
+  const char* conversation_id; /* "" unless a message or TYPING event */
   const char* message_id;      /* "" unless a message event */
-  tidings_code code;           /* STOPPED: the error; else OK */
-  const char* message;         /* STOPPED, MESSAGE_FAILED: why; else "" */
+  tidings_code code;           /* STOPPED: the error; REALTIME: OK when up; else OK */
+  const char* message;         /* STOPPED, MESSAGE_FAILED, REALTIME: why; else "" */
+  const char* user;            /* TYPING: who; else "" */
 } tidings_sync_event;
 
 /* Called on a sync thread (or the thread inside tidings_sync_stop for
- * REQUEST_ABANDONED); `event` is borrowed for the call only. Keep it short;
+ * REQUEST_ABANDONED); `event` is borrowed for the call only. Ignore kinds
+ * you do not know: later versions add some. Keep it short;
  * it may read the store but must not call tidings_sync_* on this handle.
  * Message events are reported once, whatever the number of backends. */
 typedef void (*tidings_sync_event_fn)(void* context, const tidings_sync_event* event);

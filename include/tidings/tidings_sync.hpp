@@ -68,6 +68,32 @@ struct ChimeConfig {
   }
 };
 
+// AWS credentials an app hands over (tidings_aws_credentials_fn).
+struct AwsCredentials {
+  std::string access_key_id;
+  std::string secret_access_key;
+  std::string session_token;  // empty: long-term keys
+  int64_t expires_at_ms = 0;  // Unix ms; 0: they do not expire
+};
+// Called on a sync thread at the first request and 5 minutes before the
+// credentials expire; an error Status is why there are none now
+// (UNAUTHENTICATED stops sync until Restart). Exceptions it throws count
+// as UNAVAILABLE.
+using CredentialsFn = std::function<Result<AwsCredentials>()>;
+
+namespace internal {
+inline tidings_code CredentialsTrampoline(void* context, tidings_aws_credentials_sink* sink) {
+  try {
+    Result<AwsCredentials> c = (*static_cast<CredentialsFn*>(context))();
+    if (!c.ok()) return c.status().code();
+    return tidings_aws_credentials_set(sink, c->access_key_id.c_str(), c->secret_access_key.c_str(),
+                                       c->session_token.c_str(), c->expires_at_ms, nullptr);
+  } catch (...) {
+    return TIDINGS_UNAVAILABLE;
+  }
+}
+}  // namespace internal
+
 // tidings_sync_options; zero means the default.
 struct SyncOptions {
   int64_t active_poll_ms = 0;
@@ -78,6 +104,7 @@ struct SyncOptions {
   int64_t request_timeout_ms = 0;
   int64_t stop_grace_ms = 0;
   bool require_every_backend = false;
+  CredentialsFn credentials;  // empty: the standard AWS chain
   tidings_sync_options c() const {
     tidings_sync_options out;
     tidings_sync_options_init(&out);
@@ -103,6 +130,9 @@ struct SyncBackend {
   uint64_t retries = 0;
   int64_t last_success_ms = 0;
   std::map<tidings_code, uint64_t> errors;  // failed requests by code
+  bool realtime_available = false;          // it has a push channel, running
+  bool realtime_connected = false;          // up: nothing is polled
+  std::string realtime_detail;              // why it is down
 };
 
 // End-to-end encryption (see tidings_sync.h): no key ever crosses the API,
@@ -139,7 +169,8 @@ struct SyncEvent {
   std::string conversation_id;
   std::string message_id;
   Status error;         // STOPPED: why
-  std::string message;  // STOPPED, MESSAGE_FAILED: why
+  std::string message;  // STOPPED, MESSAGE_FAILED, REALTIME: why
+  std::string user;     // TYPING: who
 };
 
 namespace internal {
@@ -170,6 +201,7 @@ class Sync {
       handle_ = std::move(o.handle_);
       listener_ = std::move(o.listener_);
       key_listener_ = std::move(o.key_listener_);
+      credentials_ = std::move(o.credentials_);
     }
     return *this;
   }
@@ -177,9 +209,17 @@ class Sync {
   // No backend yet: AddDynamoDb / AddChime, then Once or Start.
   static Result<Sync> Open(Store& store, const SyncOptions& options = {}) {
     tidings_sync_options o = options.c();
-    return Make([&](tidings_sync** raw, tidings_error* e) {
+    std::unique_ptr<CredentialsFn> credentials;
+    if (options.credentials) {
+      credentials = std::make_unique<CredentialsFn>(options.credentials);
+      o.credentials = internal::CredentialsTrampoline;
+      o.credentials_context = credentials.get();
+    }
+    Result<Sync> sync = Make([&](tidings_sync** raw, tidings_error* e) {
       return tidings_sync_open(store.c_handle(), &o, raw, e);
     });
+    if (sync.ok()) sync->credentials_ = std::move(credentials);
+    return sync;
   }
   static Result<Sync> OpenDynamoDb(Store& store, const DynamoDbConfig& config = {}) {
     tidings_dynamodb_config c = config.c();
@@ -214,7 +254,8 @@ class Sync {
                       ev->conversation_id,
                       ev->message_id,
                       Status(ev->code, ev->code == TIDINGS_OK ? "" : ev->message),
-                      ev->message};
+                      ev->message,
+                      ev->user};
         (*static_cast<std::function<void(const SyncEvent&)>*>(ctx))(out);
       } catch (...) {
       }
@@ -254,7 +295,15 @@ class Sync {
       return tidings_sync_restart(h, backend.empty() ? nullptr : backend.c_str(), e);
     });
   }
+  // The network came back or the app came to the foreground: retry and
+  // reconnect now, skipping backoffs (tidings_sync_poke).
   Status Poke() { return Do(tidings_sync_poke); }
+  // This user is typing in the conversation (rate-limited, never stored).
+  Status Typing(const std::string& conversation_id) {
+    return Do([&](tidings_sync* h, tidings_error* e) {
+      return tidings_sync_typing(h, conversation_id.c_str(), e);
+    });
+  }
   Status RetryFailed(uint64_t seq) {
     return Do(
         [&](tidings_sync* h, tidings_error* e) { return tidings_sync_outbox_retry(h, seq, e); });
@@ -288,7 +337,10 @@ class Sync {
                     b.requests,
                     b.retries,
                     b.last_success_ms,
-                    {}};
+                    {},
+                    b.realtime_available,
+                    b.realtime_connected,
+                    b.realtime_detail};
       for (size_t j = 0; j < b.error_count; ++j) r.errors[b.errors[j]->code] = b.errors[j]->count;
       out.push_back(std::move(r));
     }
@@ -315,6 +367,7 @@ class Sync {
   }
 
   // Declared first so the handle (whose threads call them) goes first.
+  std::unique_ptr<CredentialsFn> credentials_;
   std::unique_ptr<std::function<void(const SyncEvent&)>> listener_;
   std::unique_ptr<std::function<void(const KeyEvent&)>> key_listener_;
   internal::Owned<tidings_sync, tidings_sync_close> handle_;

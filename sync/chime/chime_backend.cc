@@ -221,9 +221,13 @@ Result<std::unique_ptr<ChimeBackend>> ChimeBackend::Create(
   service.verify_crc32 = false;
   if (!credentials) credentials = aws::DefaultCredentialsChain();
   if (!http) http = http::NewCurlHttpClient();
+  MessagingSessionConfig realtime = internal::RealtimeConfigFor(config, service, credentials);
   auto client =
       std::make_unique<aws::AwsRestClient>(service, std::move(credentials), std::move(http));
-  return std::unique_ptr<ChimeBackend>(new ChimeBackend(std::move(config), std::move(client)));
+  auto backend =
+      std::unique_ptr<ChimeBackend>(new ChimeBackend(std::move(config), std::move(client)));
+  backend->realtime_config_ = std::move(realtime);
+  return backend;
 }
 
 ChimeBackend::ChimeBackend(ChimeConfig config, std::unique_ptr<aws::AwsRestClient> client)

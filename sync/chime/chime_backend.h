@@ -44,6 +44,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -52,6 +53,7 @@
 #include "sync/aws/aws_client.h"
 #include "sync/backend.h"
 #include "sync/chime/chime_json.h"
+#include "sync/chime/messaging_session.h"
 
 namespace tidings::chime {
 
@@ -118,6 +120,16 @@ class ChimeBackend final : public sync::Backend {
     return Unimplemented(
         "Chime has no device directory: device records are announcement frames in each log");
   }
+
+  // ---- Real-time delivery (chime_realtime.cc): the messaging WebSocket
+  // (messaging_session.h) on its own thread. Unlike the rest of a Backend,
+  // these three may be called from any thread. ----
+  Status StartRealtime(sync::RealtimeListener listener) override;
+  void StopRealtime() override;
+  void PokeRealtime() override;
+  // The session's settings, as Create made them; change them before
+  // StartRealtime (tests shorten the timeouts).
+  MessagingSessionConfig& realtime_config() { return realtime_config_; }
 
   // The channel ARN of a sealed log.
   std::string LogChannelArn(const std::string& log_id) const;
@@ -225,6 +237,10 @@ class ChimeBackend final : public sync::Backend {
   std::map<std::string, Status> refused_;
   // Sealed logs ensured by this process: log id -> member ARNs in it.
   std::map<std::string, std::set<std::string>> logs_;
+
+  MessagingSessionConfig realtime_config_;
+  std::mutex realtime_mu_;
+  std::unique_ptr<MessagingSession> session_;  // REQUIRES: realtime_mu_; destroyed first
 };
 
 }  // namespace tidings::chime

@@ -299,8 +299,9 @@ tidings::Result<std::vector<engine::OutboxEntry>> Reconciler::DueEntries(const s
   // hide due ones behind them, so in that case read them all.
   auto outbox = store_->Outbox(config_.max_push_per_round, conv, backend_->name());
   if (!outbox.ok()) return outbox.status();
-  auto is_due = [this, now](const engine::OutboxEntry& e) {
-    return !e.failed && !Waiting(e.next_attempt_ms, now);
+  const bool retry_now = retry_now_.count(conv) > 0;
+  auto is_due = [this, now, retry_now](const engine::OutboxEntry& e) {
+    return !e.failed && (retry_now || !Waiting(e.next_attempt_ms, now));
   };
   if (outbox->size() >= config_.max_push_per_round &&
       std::none_of(outbox->begin(), outbox->end(), is_due)) {
@@ -327,7 +328,9 @@ tidings::Status Reconciler::Push(const std::string& conv) {
   if (ShouldStop()) return Cancelled("sync stopped");
   push_behind_.erase(conv);
   TIDINGS_ASSIGN_OR_RETURN(st.end_to_end, Sealed(conv));
-  return st.end_to_end ? PushSealed(st) : PushPlain(st);
+  tidings::Status pushed = st.end_to_end ? PushSealed(st) : PushPlain(st);
+  retry_now_.erase(conv);
+  return pushed;
 }
 
 tidings::Status Reconciler::PushPlain(ConversationStatus& st) {
@@ -580,6 +583,14 @@ int64_t Reconciler::NextPollMs(const std::string& conv) {
 }
 
 ConversationStatus Reconciler::GetStatus(const std::string& conv) { return Load(conv); }
+
+void Reconciler::RetryNow() {
+  for (auto& [conv, st] : status_) {
+    if (st.stopped) continue;
+    st.next_attempt_ms = 0;  // persisted with the next save
+    retry_now_.insert(conv);
+  }
+}
 
 tidings::Status Reconciler::Resume(const std::string& conv) {
   ConversationStatus& st = Load(conv);

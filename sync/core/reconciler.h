@@ -134,6 +134,14 @@ class Reconciler {
 
   ConversationStatus GetStatus(const std::string& conversation_id);
 
+  // The network came back (SyncEngine::Poke): every conversation's backoff
+  // and its outbox entries' are skipped once, so the next Push and Pull of
+  // each go out at once. Stopped conversations stay stopped.
+  void RetryNow();
+  // The conversation a sealed log carries; "" if this device has not bound
+  // the log to one (yet) or the backend carries no sealed logs.
+  Result<std::string> ConversationOfLog(const std::string& log_id);
+
   // Clears a stopped conversation's state and backoff so it is pushed and
   // pulled again (after the user regained access, say). Parked operations
   // stay parked; RetryFailed them.
@@ -208,6 +216,7 @@ class Reconciler {
   std::set<std::string> indexed_;                     // in the persisted index
   std::set<std::string> behind_;                      // pull stopped at the page bound
   std::set<std::string> push_behind_;                 // push stopped at its bound
+  std::set<std::string> retry_now_;                   // entries due despite backoff (RetryNow)
   std::unique_ptr<e2e::Session> session_;
   bool published_ = false;  // this device's record is in the backend's directory
   std::map<std::string, std::string> saved_state_;  // sync-state key -> digest last written

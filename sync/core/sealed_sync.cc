@@ -45,6 +45,13 @@ Result<e2e::Session*> Reconciler::Session() {
   return session_.get();
 }
 
+Result<std::string> Reconciler::ConversationOfLog(const std::string& log_id) {
+  TIDINGS_ASSIGN_OR_RETURN(e2e::Session * session, Session());
+  if (session == nullptr) return std::string();
+  TIDINGS_ASSIGN_OR_RETURN(e2e::LogState * log, session->LogById(log_id));
+  return log->conversation_id;
+}
+
 e2e::FetchDevices Reconciler::Fetcher() {
   if (backend_->authenticates_senders()) return {};
   return [this](const std::string& user) { return backend_->FetchDevices(user); };

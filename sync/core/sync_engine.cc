@@ -57,6 +57,11 @@ Status SyncEngine::Start() {
     std::lock_guard<std::mutex> relay_lock(relay->mu);
     if (relay->engine != nullptr) relay->engine->OnStoreEvent(e);
   });
+  // Nothing of an earlier run's push channel is taken for this one.
+  events_.clear();
+  events_overflow_ = false;
+  typing_.clear();
+  realtime_ = RealtimeStatus{.detail = "starting"};
   thread_ = std::thread([this] { Run(); });
   return Status::Ok();
 }
@@ -94,8 +99,31 @@ void SyncEngine::Poke() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     push_now_ = true;
+    retry_now_ = true;
+  }
+  backend_->PokeRealtime();
+  cv_.notify_all();
+}
+
+Status SyncEngine::SendTyping(const std::string& conversation_id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!running_) return FailedPrecondition("sync is not running: start it to send typing");
+    const int64_t now = clock_();
+    auto [it, first] = typing_sent_.try_emplace(conversation_id, now);
+    if (!first) {
+      if (now - it->second < kTypingIntervalMs && now >= it->second) return Status::Ok();
+      it->second = now;
+    }
+    typing_.insert(conversation_id);
   }
   cv_.notify_all();
+  return Status::Ok();
+}
+
+RealtimeStatus SyncEngine::realtime() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return realtime_;
 }
 
 void SyncEngine::PokeConversation(const std::string& conversation_id) {
@@ -214,47 +242,193 @@ Status SyncEngine::Resume(const std::string& conversation_id) {
   return Status::Ok();
 }
 
-Result<int64_t> SyncEngine::Round(bool push_all, const std::set<std::string>& dirty) {
+namespace {
+// Events queued beyond this are dropped and replaced by a pull of everything
+// (a stalled sync thread must not grow memory without bound).
+constexpr size_t kMaxQueuedEvents = 10'000;
+}  // namespace
+
+void SyncEngine::OnRealtime(RealtimeEvent e) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (e.kind == RealtimeEvent::Kind::kEvent && events_.size() >= kMaxQueuedEvents) {
+      events_overflow_ = true;
+    } else {
+      events_.push_back(std::move(e));
+    }
+  }
+  cv_.notify_all();
+}
+
+void SyncEngine::StartRealtime() {
+  // No lock held: a backend may call the listener before this returns.
+  Status started = backend_->StartRealtime([this](RealtimeEvent e) { OnRealtime(std::move(e)); });
+  std::lock_guard<std::mutex> lock(mu_);
+  realtime_ = RealtimeStatus{};
+  realtime_.available = started.ok();
+  realtime_.detail = started.ok() ? "connecting" : started.message();
+}
+
+void SyncEngine::SetConnected(bool connected, const std::string& detail) {
+  const bool changed = healthy_ != connected;
+  // Reported: every change, and the first failure after a start (a channel
+  // that never comes up), but not each failed retry after it.
+  const bool report = changed || (!connected && !down_reported_);
+  healthy_ = connected;
+  down_reported_ = !connected;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    realtime_.connected = connected;
+    realtime_.detail = detail;
+    if (changed) realtime_.changed_ms = clock_();
+  }
+  if (report) Emit({.kind = SyncEvent::Kind::kRealtimeChanged});
+}
+
+void SyncEngine::TakeEvents(Work& work, bool* relist, bool* pull_all) {
+  *pull_all = work.overflow;
+  *relist = work.overflow;
+  for (const RealtimeEvent& e : work.events) {
+    if (e.kind == RealtimeEvent::Kind::kEstablished) {
+      SetConnected(true, "");
+      *pull_all = true;  // gap fill: everything since the durable cursors
+      *relist = true;    // and conversations made while the socket was down
+      continue;
+    }
+    if (e.kind == RealtimeEvent::Kind::kLost) {
+      SetConnected(false, e.detail);
+      continue;
+    }
+    auto effect = backend_->AcceptEvent(e);
+    if (!effect.ok()) {  // could not interpret it: pull everything instead
+      *pull_all = true;
+      continue;
+    }
+    for (const auto& c : effect->pull_conversations) {
+      owed_.insert(c);
+      if (std::find(convs_.begin(), convs_.end(), c) == convs_.end()) *relist = true;
+    }
+    for (const auto& log : effect->pull_logs) {
+      auto conv = reconciler_->ConversationOfLog(log);
+      if (conv.ok() && !conv->empty()) {
+        owed_.insert(*conv);
+      } else {
+        *relist = true;  // a log not bound here yet: the listing discovers it
+      }
+    }
+    *relist = *relist || effect->relist;
+    if (!effect->typing_conversation.empty()) {
+      Emit({.kind = SyncEvent::Kind::kTyping,
+            .conversation_id = effect->typing_conversation,
+            .user = effect->typing_user});
+    }
+  }
+}
+
+Status SyncEngine::PullOwed(const std::string& conv) {
+  TIDINGS_RETURN_IF_ERROR(reconciler_->Pull(conv));
+  const ConversationStatus st = reconciler_->GetStatus(conv);
+  if (st.stopped || (st.consecutive_failures == 0 && !reconciler_->HasMore(conv))) {
+    owed_.erase(conv);
+  }
+  return Status::Ok();
+}
+
+Status SyncEngine::Visit(const std::string& conv, bool push, int64_t* wake) {
+  const int64_t now = clock_();
+  if (push) TIDINGS_RETURN_IF_ERROR(reconciler_->Push(conv));
+  if (!healthy_ && reconciler_->NextPollMs(conv) <= now) {
+    // Polling (no push channel, or it is down): as before the socket.
+    TIDINGS_RETURN_IF_ERROR(reconciler_->Push(conv));
+    TIDINGS_RETURN_IF_ERROR(PullOwed(conv));
+  } else {
+    // Only what is owed: an event named it, a gap fill, a page bound hit, or
+    // a push waiting out its backoff. The reconciler skips what is backing off.
+    ConversationStatus st = reconciler_->GetStatus(conv);
+    if (!push && st.outbox_depth > st.outbox_failed) {
+      TIDINGS_RETURN_IF_ERROR(reconciler_->Push(conv));
+    }
+    if (owed_.count(conv) || reconciler_->HasMore(conv)) {
+      TIDINGS_RETURN_IF_ERROR(PullOwed(conv));
+    }
+  }
+  // When it is next due. Something owed or a push waiting out its backoff
+  // wakes the thread when the backoff ends (at the latest after a second:
+  // an outbox entry may still wait out a backoff of its own).
+  const ConversationStatus st = reconciler_->GetStatus(conv);
+  if (!healthy_) *wake = std::min(*wake, reconciler_->NextPollMs(conv));
+  if (st.stopped) return Status::Ok();
+  if (reconciler_->HasMore(conv)) {
+    *wake = std::min(*wake, now + 1);
+  } else if (owed_.count(conv) || (healthy_ && st.outbox_depth > st.outbox_failed)) {
+    *wake = std::min(*wake, st.next_attempt_ms > now ? st.next_attempt_ms : now + 1'000);
+  }
+  return Status::Ok();
+}
+
+Result<int64_t> SyncEngine::Round(Work& work) {
   std::lock_guard<std::mutex> rlock(reconciler_mu_);
-  int64_t now = clock_();
-  const bool unknown = std::any_of(dirty.begin(), dirty.end(), [this](const std::string& c) {
+  for (const auto& c : work.typing) {
+    (void)backend_->SendTyping(c);  // best effort: never retried, never stored
+  }
+  if (work.retry_now) reconciler_->RetryNow();
+  bool relist = false, pull_all = false;
+  TakeEvents(work, &relist, &pull_all);
+  const int64_t now = clock_();
+  const bool unknown = std::any_of(work.dirty.begin(), work.dirty.end(), [this](const auto& c) {
     return std::find(convs_.begin(), convs_.end(), c) == convs_.end();
   });
-  if (now >= next_listing_ms_ || convs_.empty() || unknown) {
+  if (relist || now >= next_listing_ms_ || convs_.empty() || unknown) {
     TIDINGS_ASSIGN_OR_RETURN(convs_, reconciler_->Conversations());
     // Listing is how a device learns of conversations others made (and of
-    // the sealed logs it was invited to): every 10 polls, at most idle_poll_ms.
-    next_listing_ms_ = now + std::min(config_.idle_poll_ms, 10 * config_.active_poll_ms);
+    // the sealed logs it was invited to): every 10 polls, at most
+    // idle_poll_ms. With the push channel up, membership events ask for it
+    // and the timer is only a safety net (10 x idle_poll_ms).
+    next_listing_ms_ =
+        now + (healthy_ ? 10 * config_.idle_poll_ms
+                        : std::min(config_.idle_poll_ms, 10 * config_.active_poll_ms));
   }
+  // A gap fill owes every conversation, those just listed included; an
+  // event about a conversation no listing knows is dropped.
+  if (pull_all) owed_.insert(convs_.begin(), convs_.end());
+  std::erase_if(owed_, [this](const std::string& c) {
+    return std::find(convs_.begin(), convs_.end(), c) == convs_.end();
+  });
   int64_t wake = next_listing_ms_;
   for (const auto& c : convs_) {
     if (stopping_) return Cancelled("sync stopped");
-    Status s;
-    if (push_all || dirty.count(c)) s = reconciler_->Push(c);
-    if (s.ok() && reconciler_->NextPollMs(c) <= clock_()) {
-      s = reconciler_->Push(c);
-      if (s.ok()) s = reconciler_->Pull(c);
-    }
+    Status s = Visit(c, work.push_all || work.dirty.count(c), &wake);
     Report(c);
     TIDINGS_RETURN_IF_ERROR(s);
-    wake = std::min(wake, reconciler_->NextPollMs(c));
   }
   return wake;
 }
 
 void SyncEngine::Run() {
   sync_thread_id_ = std::this_thread::get_id();
+  {
+    std::lock_guard<std::mutex> rlock(reconciler_mu_);
+    healthy_ = false;
+    down_reported_ = false;
+    owed_.clear();
+  }
+  StartRealtime();
   for (;;) {
-    bool push_all;
-    std::set<std::string> dirty;
+    Work work;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) break;
-      push_all = push_now_;
+      work.push_all = push_now_;
       push_now_ = false;
-      dirty.swap(dirty_);
+      work.retry_now = retry_now_;
+      retry_now_ = false;
+      work.dirty.swap(dirty_);
+      work.events.swap(events_);
+      work.overflow = events_overflow_;
+      events_overflow_ = false;
+      work.typing.swap(typing_);
     }
-    auto wake = Round(push_all, dirty);
+    auto wake = Round(work);
     if (!wake.ok() && wake.status().code() == Code::kCancelled) break;
     std::unique_lock<std::mutex> lock(mu_);
     if (!wake.ok()) {
@@ -262,6 +436,7 @@ void SyncEngine::Run() {
       // restarts it; storage errors are surfaced the same way.
       last_error_ = wake.status();
       lock.unlock();
+      backend_->StopRealtime();
       Emit({.kind = wake.status().code() == Code::kUnauthenticated ? SyncEvent::Kind::kAuthError
                                                                    : SyncEvent::Kind::kStoreError,
             .error = wake.status()});
@@ -270,8 +445,16 @@ void SyncEngine::Run() {
       break;
     }
     const int64_t wait_ms = std::clamp<int64_t>(*wake - clock_(), 1, config_.idle_poll_ms);
-    cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
-                 [this] { return stopping_.load() || push_now_ || !dirty_.empty(); });
+    cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [this] {
+      return stopping_.load() || push_now_ || !dirty_.empty() || !events_.empty() ||
+             events_overflow_ || !typing_.empty();
+    });
+  }
+  backend_->StopRealtime();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    realtime_.connected = false;
+    realtime_.detail = "sync stopped";
   }
   sync_thread_id_ = std::thread::id();
 }

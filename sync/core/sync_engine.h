@@ -4,7 +4,15 @@
 // One thread per engine. It pushes right after a local write (it subscribes
 // to the store's outbox changes), polls active conversations every
 // active_poll_ms (2 s) and idle ones less often, backing off to idle_poll_ms
-// (60 s); it re-lists the backend's conversations every idle_poll_ms. Stop()
+// (60 s); it re-lists the backend's conversations every idle_poll_ms.
+//
+// A backend with a push channel (Backend::StartRealtime: Chime's messaging
+// WebSocket) replaces the polling while its session is established: on
+// kEstablished every conversation is pulled from its durable cursor (gap
+// fill) and periodic pulls stop; an event is interpreted on the sync thread
+// (Backend::AcceptEvent) and the conversations it names are pulled at once,
+// one pull per conversation for a burst of events; on kLost polling resumes.
+// Pushes go out right after local writes either way. Stop()
 // is prompt: the thread finishes or abandons the request in flight (an HTTP
 // backend bounds it by its timeouts) and records nothing of an abandoned
 // answer; nothing is lost because the outbox and the cursors are durable and
@@ -37,12 +45,14 @@ namespace tidings::sync {
 
 struct SyncEvent {
   enum class Kind {
-    kMessageAdded,    // a remote message arrived (merge)
-    kMessageChanged,  // edited, deleted, reacted to (local or remote)
-    kMessageState,    // pending -> sent / failed, or failed -> pending (retry)
-    kStatusChanged,   // a conversation's ConversationStatus changed
-    kAuthError,       // sync stopped: credentials refused (error has why)
-    kStoreError,      // sync stopped: the store failed (error has why)
+    kMessageAdded,     // a remote message arrived (merge)
+    kMessageChanged,   // edited, deleted, reacted to (local or remote)
+    kMessageState,     // pending -> sent / failed, or failed -> pending (retry)
+    kStatusChanged,    // a conversation's ConversationStatus changed
+    kAuthError,        // sync stopped: credentials refused (error has why)
+    kStoreError,       // sync stopped: the store failed (error has why)
+    kRealtimeChanged,  // the push channel came up or went down (see realtime())
+    kTyping,           // `user` is typing in `conversation_id` (never stored)
   };
   Kind kind;
   std::string conversation_id;
@@ -50,6 +60,15 @@ struct SyncEvent {
   engine::MessageState state = engine::MessageState::kPending;  // kMessageState
   std::string failure_reason;                                   // kMessageState, failed
   tidings::Status error;                                        // kAuthError, kStoreError
+  std::string user;                                             // kTyping
+};
+
+// The backend's push channel as the engine sees it.
+struct RealtimeStatus {
+  bool available = false;  // the backend has one and it is started
+  bool connected = false;  // established: no periodic pulls meanwhile
+  std::string detail;      // why it is down ("" while connected); no secrets
+  int64_t changed_ms = 0;  // when `connected` last changed (Unix ms), 0 never
 };
 
 class SyncEngine {
@@ -79,8 +98,22 @@ class SyncEngine {
   // already; Poke() it). Returns the first auth or store error, else OK
   // (backend failures are recorded per conversation: see Status()).
   Status SyncOnce();
-  // Asks the thread to push now (e.g. after a write it cannot see).
+  // Asks the thread to push and pull every conversation now (e.g. after a
+  // write it cannot see), and, for the network coming back or an app coming
+  // to the foreground, to retry at once: backoffs are skipped once and the
+  // push channel reconnects without waiting out its backoff.
   void Poke();
+
+  // Tells the conversation's other members this user is typing (the backend
+  // sends it from the sync thread; never stored). At most one per
+  // conversation per kTypingIntervalMs: calls in between are dropped (OK).
+  // FailedPrecondition when not running. A backend without typing
+  // indicators ignores it.
+  Status SendTyping(const std::string& conversation_id);
+  static constexpr int64_t kTypingIntervalMs = 3'000;
+
+  // The push channel now.
+  RealtimeStatus realtime();
 
   // Status of every conversation synced so far (as persisted; outbox counts
   // capped at max_push_per_round).
@@ -95,10 +128,35 @@ class SyncEngine {
   Status Resume(const std::string& conversation_id);
 
  private:
+  // What the sync thread takes from the queues for one round.
+  struct Work {
+    bool push_all = false;
+    bool retry_now = false;
+    std::set<std::string> dirty;        // local writes
+    std::vector<RealtimeEvent> events;  // from the push channel, in order
+    bool overflow = false;              // events were dropped: pull everything
+    std::set<std::string> typing;       // SendTyping requests
+  };
   void Run();
+  // On the sync thread as it starts: starts the backend's push channel and
+  // records whether there is one.
+  void StartRealtime();
   // One pass over the conversations; returns the wake-up time, or the error
   // that stops the thread (auth/store). Cancelled when stopping.
-  Result<int64_t> Round(bool push_all, const std::set<std::string>& dirty);
+  Result<int64_t> Round(Work& work);
+  // Interprets the queued push-channel events: connection state, what to
+  // pull (owed_), whether to re-list, whether to pull everything (a gap
+  // fill). REQUIRES: reconciler_mu_
+  void TakeEvents(Work& work, bool* relist, bool* pull_all);
+  // Push and/or pull one conversation as the schedule says; lowers *wake to
+  // when it is next due. REQUIRES: reconciler_mu_
+  Status Visit(const std::string& conv, bool push, int64_t* wake);
+  // Pulls `conv` now if its backoff allows; it stays owed until a pull
+  // succeeds. REQUIRES: reconciler_mu_
+  Status PullOwed(const std::string& conv);
+  // The push channel's listener: queues (any thread).
+  void OnRealtime(RealtimeEvent e);
+  void SetConnected(bool connected, const std::string& detail);
   // A local write queued something in this conversation: push it now.
   void PokeConversation(const std::string& conversation_id);
   // After the reconciler worked on `conv`: refresh the snapshot and emit a
@@ -118,6 +176,9 @@ class SyncEngine {
   std::map<std::string, std::string> last_reported_;  // REQUIRES: reconciler_mu_
   std::vector<std::string> convs_;                    // REQUIRES: reconciler_mu_
   int64_t next_listing_ms_ = 0;                       // REQUIRES: reconciler_mu_
+  bool healthy_ = false;        // push channel established: no polling; REQUIRES: reconciler_mu_
+  bool down_reported_ = false;  // a kRealtimeChanged said it is down; REQUIRES: reconciler_mu_
+  std::set<std::string> owed_;  // to pull now (events, gap fill); REQUIRES: reconciler_mu_
 
   std::atomic<bool> stopping_{false};
   std::atomic<std::thread::id> sync_thread_id_{};
@@ -133,10 +194,16 @@ class SyncEngine {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  bool running_ = false;         // REQUIRES: mu_
-  bool push_now_ = false;        // REQUIRES: mu_
-  std::set<std::string> dirty_;  // conversations with new local writes; REQUIRES: mu_
-  Status last_error_;            // REQUIRES: mu_
+  bool running_ = false;               // REQUIRES: mu_
+  bool push_now_ = false;              // REQUIRES: mu_
+  std::set<std::string> dirty_;        // conversations with new local writes; REQUIRES: mu_
+  bool retry_now_ = false;             // Poke: skip backoffs once; REQUIRES: mu_
+  std::vector<RealtimeEvent> events_;  // queued by the push channel; REQUIRES: mu_
+  bool events_overflow_ = false;       // REQUIRES: mu_
+  std::set<std::string> typing_;       // to send; REQUIRES: mu_
+  std::map<std::string, int64_t> typing_sent_;          // conversation -> last sent; REQUIRES: mu_
+  RealtimeStatus realtime_;                             // REQUIRES: mu_
+  Status last_error_;                                   // REQUIRES: mu_
   std::map<std::string, ConversationStatus> snapshot_;  // REQUIRES: mu_
   std::thread thread_;
 };

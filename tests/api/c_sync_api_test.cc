@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -350,6 +351,104 @@ TEST_F(CSyncApiTest, CredentialsCheckSaysWhatIsMissing) {
   ::unsetenv("AWS_SHARED_CREDENTIALS_FILE");
   ::setenv("AWS_ACCESS_KEY_ID", saved_id.c_str(), 1);
   ::setenv("AWS_SECRET_ACCESS_KEY", saved_secret.c_str(), 1);
+}
+
+// The app's credentials: counts the calls; `refuse` makes it say there are
+// none. The secret must never show in an error or event.
+struct AppCredentials {
+  std::atomic<int> calls{0};
+  std::atomic<bool> refuse{false};
+  static tidings_code Fetch(void* ctx, tidings_aws_credentials_sink* sink) {
+    auto* self = static_cast<AppCredentials*>(ctx);
+    ++self->calls;
+    if (self->refuse) return TIDINGS_UNAUTHENTICATED;
+    return tidings_aws_credentials_set(sink, "AKIDFROMTHEAPP", "app-secret-never-shown",
+                                       "app-token", 0, nullptr);
+  }
+};
+
+struct RealtimeEvents {
+  std::mutex mu;
+  std::vector<std::string> seen;  // "kind backend code message"
+  static void Record(void* ctx, const tidings_sync_event* ev) {
+    auto* self = static_cast<RealtimeEvents*>(ctx);
+    std::lock_guard<std::mutex> lock(self->mu);
+    self->seen.push_back(std::to_string(ev->kind) + " " + ev->backend + " " +
+                         tidings_code_name(ev->code) + " " + ev->message + " " + ev->user);
+  }
+  std::string All() {
+    std::lock_guard<std::mutex> lock(mu);
+    std::string out;
+    for (const auto& s : seen) out += s + "\n";
+    return out;
+  }
+};
+
+TEST_F(CSyncApiTest, CredentialsFromTheAppTypingAndThePushChannelsStatus) {
+  tidings_error e{};
+  EXPECT_EQ(tidings_aws_credentials_set(nullptr, "a", "b", nullptr, 0, &e),
+            TIDINGS_INVALID_ARGUMENT);
+  AppCredentials app;
+  RealtimeEvents events;
+  tidings_sync_options o;
+  tidings_sync_options_init(&o);
+  o.credentials = AppCredentials::Fetch;
+  o.credentials_context = &app;
+  tidings_sync* sync = OpenBoth(&o, kRefused);
+  ASSERT_EQ(tidings_sync_set_listener(sync, RealtimeEvents::Record, &events, &e), TIDINGS_OK);
+  EXPECT_EQ(tidings_sync_typing(sync, "general", &e), TIDINGS_FAILED_PRECONDITION);
+  EXPECT_NE(std::string(e.message).find("not started"), std::string::npos) << e.message;
+  EXPECT_EQ(tidings_sync_typing(sync, nullptr, &e), TIDINGS_INVALID_ARGUMENT);
+
+  ASSERT_EQ(tidings_sync_start(sync, &e), TIDINGS_OK) << e.message;
+  // Both backends sign with the app's credentials (the environment's are
+  // set too, and not used): the callback is asked, once, then cached.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (app.calls.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(app.calls.load(), 1) << "fetched once, kept while valid (no expiry given)";
+  EXPECT_EQ(tidings_sync_typing(sync, "general", &e), TIDINGS_OK) << e.message;
+  EXPECT_EQ(tidings_sync_typing(sync, "general", &e), TIDINGS_OK) << "rate-limited, not refused";
+
+  // Chime has a push channel (down: nothing listens), DynamoDB none.
+  tidings_sync_backend_list* bl = nullptr;
+  bool chime_down_with_reason = false;
+  while (!chime_down_with_reason &&
+         std::chrono::steady_clock::now() < deadline + std::chrono::seconds(5)) {
+    ASSERT_EQ(tidings_sync_backends(sync, &bl, &e), TIDINGS_OK) << e.message;
+    const tidings_sync_backend* chime = tidings_sync_backend_list_at(bl, 0);
+    EXPECT_FALSE(chime->realtime_connected);
+    chime_down_with_reason =
+        chime->realtime_available &&
+        std::string(chime->realtime_detail).find("GetMessagingSessionEndpoint") !=
+            std::string::npos;
+    const tidings_sync_backend* dynamo = tidings_sync_backend_list_at(bl, 1);
+    EXPECT_FALSE(dynamo->realtime_available);
+    EXPECT_FALSE(dynamo->realtime_connected);
+    tidings_sync_backend_list_free(bl);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(chime_down_with_reason) << "the reason the channel is down is shown";
+  EXPECT_EQ(tidings_sync_poke(sync, &e), TIDINGS_OK);
+  tidings_sync_close(sync);
+  EXPECT_EQ(events.All().find("app-secret-never-shown"), std::string::npos);
+
+  // A callback with nothing to give stops sync as bad credentials do.
+  app.refuse = true;
+  sync = OpenBoth(&o, kRefused);
+  ASSERT_EQ(tidings_sync_set_listener(sync, RealtimeEvents::Record, &events, &e), TIDINGS_OK);
+  Send("general");
+  ASSERT_EQ(tidings_sync_start(sync, &e), TIDINGS_OK) << e.message;
+  bool stopped = false;
+  const auto later = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!stopped && std::chrono::steady_clock::now() < later) {
+    stopped = events.All().find("0 chime UNAUTHENTICATED the app's AWS credentials callback") !=
+              std::string::npos;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(stopped) << events.All();
+  tidings_sync_close(sync);
 }
 
 TEST_F(CSyncApiTest, AuthMacNeedsTheStoresSecretWhichOnlyItsKeyOpens) {

@@ -4,7 +4,10 @@
 #include <stdlib.h>
 
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/api/api_test_util.h"
@@ -67,6 +70,48 @@ TEST(CppSyncApi, HandleOverTwoBackendsStatusCountersAndAuth) {
   ASSERT_TRUE(mac.ok());
   EXPECT_EQ(mac->size(), size_t{TIDINGS_AUTH_MAC_SIZE});
   EXPECT_TRUE(api::CheckAwsCredentials().ok());
+}
+
+// The app's credentials as a std::function the Sync keeps alive (also
+// across a move), typing and the push channel's state.
+TEST(CppSyncApi, CredentialsFunctionTypingAndThePushChannel) {
+  ::setenv("AWS_REGION", "us-east-1", 0);
+  TempDir dir;
+  std::array<uint8_t, TIDINGS_KEY_SIZE> key{};
+  key.fill(6);
+  auto store = api::Store::Create(dir / "s", api::Key::Raw(key), "alice");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  std::atomic<int> asked{0};
+  api::SyncOptions o;
+  o.credentials = [&]() -> api::Result<api::AwsCredentials> {
+    ++asked;
+    return api::AwsCredentials{"AKIDCPP", "cpp-secret", "cpp-token", 0};
+  };
+  auto opened = api::Sync::Open(*store, o);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  api::Sync sync = std::move(opened).value();
+  ASSERT_TRUE(sync.AddChime({"arn:aws:chime:us-east-1:123456789012:app-instance/app",
+                             "arn:aws:chime:us-east-1:123456789012:app-instance/app/user/me", "",
+                             "http://127.0.0.1:1"})
+                  .ok());
+  EXPECT_EQ(sync.Typing("general").code(), TIDINGS_FAILED_PRECONDITION);
+  ASSERT_TRUE(sync.Start().ok());
+  EXPECT_TRUE(sync.Typing("general").ok());
+  EXPECT_TRUE(sync.Poke().ok());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  bool down_with_reason = false;
+  while (!down_with_reason && std::chrono::steady_clock::now() < deadline) {
+    auto backends = sync.Backends();
+    ASSERT_TRUE(backends.ok());
+    EXPECT_FALSE((*backends)[0].realtime_connected);
+    down_with_reason =
+        (*backends)[0].realtime_available &&
+        (*backends)[0].realtime_detail.find("GetMessagingSessionEndpoint") != std::string::npos;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(down_with_reason);
+  EXPECT_GE(asked.load(), 1) << "the function signed the requests";
+  ASSERT_TRUE(sync.Stop().ok());
 }
 
 }  // namespace

@@ -237,6 +237,18 @@ TEST(DaemonProtocol, ExecuteRunsWritesAndDeduplicatesARetriedSend) {
       Execute(s, Fields{{"op", "outbox-retry"}, {"seq", std::to_string(seq)}}, {}).Get("code"),
       "FAILED_PRECONDITION");
   EXPECT_EQ(Execute(s, Fields{{"op", "frobnicate"}}, {}).Get("code"), "INVALID_ARGUMENT");
+  // Typing goes to the running sync only (never to the store).
+  EXPECT_EQ(Execute(s, Fields{{"op", "typing"}, {"conversation", "c"}}, {}).Get("code"),
+            "FAILED_PRECONDITION");
+  ExecuteHooks typing_hooks;
+  std::string typed_in;
+  typing_hooks.typing = [&](const std::string& c) {
+    typed_in = c;
+    return Status::Ok();
+  };
+  EXPECT_EQ(Execute(s, Fields{{"op", "typing"}, {"conversation", "c"}}, typing_hooks).Get("op"),
+            "ok");
+  EXPECT_EQ(typed_in, "c");
   int pokes = 0;
   uint64_t retried = 0;
   ExecuteHooks hooks;
@@ -297,6 +309,7 @@ TEST(DaemonMetrics, PageHasEveryBackendsCountersAndLag) {
   chime.retries = 2;
   chime.last_success_ms = 1'004'000;
   chime.errors = {{TIDINGS_UNAVAILABLE, 4}, {TIDINGS_DEADLINE_EXCEEDED, 1}};
+  chime.realtime_available = chime.realtime_connected = true;
   api::SyncBackend dynamo;
   dynamo.name = "dynamodb";
   dynamo.stopped_by = api::Status(TIDINGS_UNAUTHENTICATED, "expired");
@@ -311,6 +324,8 @@ TEST(DaemonMetrics, PageHasEveryBackendsCountersAndLag) {
            "tidings_outbox_entries{state=\"pending\"} 3\n",
            "tidings_sync_up{backend=\"chime\"} 1\n",
            "tidings_sync_up{backend=\"dynamodb\"} 0\n",
+           "tidings_realtime_connected{backend=\"chime\"} 1\n",
+           "tidings_realtime_connected{backend=\"dynamodb\"} 0\n",
            "tidings_outbox_depth{backend=\"dynamodb\"} 5\n",
            "tidings_pull_lag_seconds{backend=\"chime\"} 4.000\n",      // oldest success: b
            "tidings_pull_lag_seconds{backend=\"dynamodb\"} 10.000\n",  // nothing yet: start

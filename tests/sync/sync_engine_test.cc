@@ -15,126 +15,12 @@
 
 #include "../engine/test_util.h"
 #include "common/clock.h"
-#include "sim_backend.h"
+#include "loopback_backend.h"
 
 namespace tidings::sync {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Thread-safe: the test thread adds remote operations while the sync thread
-// pushes and pulls.
-class LoopbackBackend final : public Backend {
- public:
-  explicit LoopbackBackend(std::string name = "loop") : name_(std::move(name)) {}
-  std::string_view name() const override { return name_; }
-  size_t max_batch() const override { return 10; }
-  Result<std::string> EnsureConversation(const engine::Conversation& c) override {
-    requests++;
-    return "loop:" + c.id;
-  }
-  Result<std::vector<PushAck>> Push(const std::string& conv,
-                                    std::span<const engine::Operation> ops) override {
-    requests++;
-    if (push_hold.count() > 0) HoldOnTheWire();
-    std::lock_guard<std::mutex> lock(mu_);
-    pushes++;
-    if (!fail_with.ok()) return fail_with;
-    std::vector<PushAck> acks;
-    for (const auto& op : ops) {
-      const auto& stored = server_.Apply(conv, op, static_cast<uint64_t>(WallMs()));
-      acks.push_back({.remote_id = stored.remote_id, .server_time_ms = stored.server_time_ms});
-    }
-    return acks;
-  }
-  Result<PullPage> Pull(const std::string& conv, std::string_view cursor, size_t limit) override {
-    requests++;
-    std::lock_guard<std::mutex> lock(mu_);
-    pulls++;
-    if (!fail_with.ok()) return fail_with;
-    PullPage page;
-    const size_t from = cursor.empty() ? 0 : std::stoul(std::string(cursor));
-    auto it = server_.logs().find(conv);
-    const size_t size = it == server_.logs().end() ? 0 : it->second.size();
-    const size_t to = std::min(size, from + limit);
-    for (size_t i = from; i < to; ++i) page.ops.push_back(it->second[i]);
-    page.next_cursor = std::to_string(to);
-    page.has_more = to < size;
-    return page;
-  }
-  Result<std::vector<std::string>> ListConversations() override {
-    requests++;
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<std::string> out;
-    for (const auto& [c, log] : server_.logs()) out.push_back(c);
-    return out;
-  }
-
-  void AddRemote(const engine::Operation& op) {
-    std::lock_guard<std::mutex> lock(mu_);
-    server_.Apply(op.conversation_id, op, static_cast<uint64_t>(WallMs()));
-  }
-  size_t Count(const std::string& conv, const std::string& op_id) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = server_.logs().find(conv);
-    if (it == server_.logs().end()) return 0;
-    return static_cast<size_t>(std::count_if(it->second.begin(), it->second.end(),
-                                             [&](const auto& op) { return op.op_id == op_id; }));
-  }
-  void SetFailure(Status s) {
-    std::lock_guard<std::mutex> lock(mu_);
-    fail_with = std::move(s);
-  }
-
-  // Waits until a push has reached the backend (and is held there).
-  bool AwaitPushOnTheWire(std::chrono::milliseconds limit) {
-    std::unique_lock<std::mutex> lock(wire_mu_);
-    return wire_cv_.wait_for(lock, limit, [&] { return pushes_arrived_ > 0; });
-  }
-  // When the last held push returned its answer.
-  std::chrono::steady_clock::time_point answered_at() {
-    std::lock_guard<std::mutex> lock(wire_mu_);
-    return answered_at_;
-  }
-
-  std::atomic<int> pushes{0}, pulls{0};
-  std::atomic<int> requests{0};  // calls of any kind
-  // Each push is held this long after it arrives, like a slow request that
-  // cannot be cancelled.
-  std::chrono::milliseconds push_hold{0};
-
- private:
-  void HoldOnTheWire() {
-    {
-      std::lock_guard<std::mutex> lock(wire_mu_);
-      pushes_arrived_++;
-    }
-    wire_cv_.notify_all();
-    std::this_thread::sleep_for(push_hold);
-    std::lock_guard<std::mutex> lock(wire_mu_);
-    answered_at_ = std::chrono::steady_clock::now();
-  }
-
-  const std::string name_;
-  std::mutex mu_;
-  sim::SimServer server_;
-  Status fail_with;
-  std::mutex wire_mu_;
-  std::condition_variable wire_cv_;
-  int pushes_arrived_ = 0;                             // REQUIRES: wire_mu_
-  std::chrono::steady_clock::time_point answered_at_;  // REQUIRES: wire_mu_
-};
-
-// Waits up to `limit` for `cond`.
-template <typename F>
-bool Eventually(F cond, std::chrono::milliseconds limit = 5000ms) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return cond();
-}
 
 class SyncEngineTest : public ::testing::Test {
  protected:
