@@ -18,7 +18,7 @@ namespace {
 
 constexpr size_t kMaxSeen = 256;    // boundary ids kept in the cursor
 constexpr size_t kMaxKnown = 4096;  // message id -> Chime id cache
-constexpr char kCursorVersion[] = "c1";
+constexpr char kCursorVersion[] = "c2";
 
 using internal::Enc;
 using internal::StartsWith;
@@ -122,11 +122,21 @@ Status TooLargeContent(const engine::Operation& op, size_t bytes, bool base64) {
                   ": shorten it or send it as an attachment");
 }
 
-// ---- cursor: "c1;<high ms>;<id~age,...>;<listing from ms>;<next token>" ----
+// ---- cursor: "c2;<high>;<id~age,...>;<listing from>;<settled>;<listing at>;<token>" ----
+//
+// Chime may make a message visible to ListChannelMessages a little after a
+// later one (CreatedTimestamp order is not visibility order), so a listing
+// starts kOverlapMs before the point known complete, and ids seen there are
+// skipped. That point is measured in the server's time: a listing whose
+// first page the server answered at T saw every message created before
+// T - kOverlapMs. A caught-up conversation therefore re-reads nothing once
+// its newest message is kOverlapMs old (docs/chime.md).
 struct Cursor {
   int64_t high = -1;                    // newest CreatedTimestamp merged, -1 none
-  std::map<std::string, int64_t> seen;  // MessageId -> CreatedTimestamp, >= high - overlap
+  std::map<std::string, int64_t> seen;  // MessageId -> CreatedTimestamp, >= the next start
   int64_t listing_from = -1;            // NotBefore of the listing in progress
+  int64_t settled = -1;                 // every message created before this was listed
+  int64_t listing_at = -1;              // server time of the listing's first page, -1 unknown
   std::string token;                    // its NextToken, "" between listings
 };
 
@@ -135,18 +145,24 @@ bool ParseI64(std::string_view s, int64_t* out) {
   return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size();
 }
 
+// Where the next listing starts: kOverlapMs before the point known complete
+// (-1: from the beginning).
+int64_t NextListingStart(const Cursor& c) { return c.settled < 0 ? -1 : c.settled; }
+
 // A cursor that does not parse starts over from the beginning: slower, never
-// wrong (merges are idempotent).
+// wrong (merges are idempotent). A "c1" cursor (the overlap measured from the
+// newest message) resumes from high - kOverlapMs.
 Cursor DecodeCursor(std::string_view s) {
   Cursor c;
+  const bool v1 = StartsWith(s, "c1;");
   std::vector<std::string_view> parts;
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < (v1 ? 4 : 6); ++i) {
     size_t semi = s.find(';');
     if (semi == std::string_view::npos) return Cursor{};
     parts.push_back(s.substr(0, semi));
     s.remove_prefix(semi + 1);
   }
-  if (parts[0] != kCursorVersion || !ParseI64(parts[1], &c.high)) return Cursor{};
+  if ((!v1 && parts[0] != kCursorVersion) || !ParseI64(parts[1], &c.high)) return Cursor{};
   std::string_view ids = parts[2];
   while (!ids.empty()) {
     size_t comma = ids.find(',');
@@ -159,8 +175,13 @@ Cursor DecodeCursor(std::string_view s) {
     ids.remove_prefix(comma + 1);
   }
   if (!parts[3].empty() && !ParseI64(parts[3], &c.listing_from)) return Cursor{};
+  if (v1) {
+    c.settled = c.high < 0 ? -1 : std::max<int64_t>(0, c.high - kOverlapMs);
+  } else if (!ParseI64(parts[4], &c.settled) || !ParseI64(parts[5], &c.listing_at)) {
+    return Cursor{};
+  }
   c.token = std::string(s);
-  if (c.token.empty()) c.listing_from = -1;
+  if (c.token.empty()) c.listing_from = c.listing_at = -1;
   return c;
 }
 
@@ -174,14 +195,27 @@ std::string EncodeCursor(const Cursor& c) {
   }
   out += ";";
   if (!c.token.empty()) out += std::to_string(c.listing_from);
+  out +=
+      ";" + std::to_string(c.settled) + ";" + std::to_string(c.token.empty() ? -1 : c.listing_at);
   out += ";" + c.token;
   return out;
 }
 
-// Keeps the ids that a listing from high - overlap can return again.
+// A listing reached its last page: everything created before its first
+// page's time minus the overlap was listed. Without a server time (no Date
+// header) the overlap is measured back from the newest message instead.
+void Settle(Cursor* c) {
+  int64_t complete = c->listing_at >= 0 ? c->listing_at - kOverlapMs
+                     : c->high >= 0     ? c->high - kOverlapMs
+                                        : -1;
+  c->settled = std::max(c->settled, complete);
+}
+
+// Keeps the ids that the next listing can return again.
 void Prune(Cursor* c) {
+  const int64_t from = c->token.empty() ? NextListingStart(*c) : c->listing_from;
   for (auto it = c->seen.begin(); it != c->seen.end();) {
-    it = it->second < c->high - kOverlapMs ? c->seen.erase(it) : std::next(it);
+    it = it->second < from ? c->seen.erase(it) : std::next(it);
   }
   while (c->seen.size() > kMaxSeen) {  // a very busy channel: drop the oldest
     auto oldest =
@@ -219,6 +253,7 @@ Result<std::unique_ptr<ChimeBackend>> ChimeBackend::Create(
                                           service.region);
   service.content_type = "application/json";
   service.verify_crc32 = false;
+  service.wall_clock_ms = config.wall_clock_ms;
   if (!credentials) credentials = aws::DefaultCredentialsChain();
   if (!http) http = http::NewCurlHttpClient();
   auto client =
@@ -492,9 +527,7 @@ Result<ChimeBackend::NewMessages> ChimeBackend::ListNewMessages(const std::strin
   Result<std::string> body = std::string();
   int64_t from = -1;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    from = !cursor.token.empty() ? cursor.listing_from
-           : cursor.high < 0     ? -1
-                                 : std::max<int64_t>(0, cursor.high - kOverlapMs);
+    from = !cursor.token.empty() ? cursor.listing_from : NextListingStart(cursor);
     std::string path = "/channels/" + Enc(arn) +
                        "/messages?sort-order=ASCENDING&max-results=" + std::to_string(max_results);
     if (from >= 0) path += "&not-before=" + Enc(Iso8601(from));
@@ -509,7 +542,14 @@ Result<ChimeBackend::NewMessages> ChimeBackend::ListNewMessages(const std::strin
     break;
   }
   if (!body.ok()) return body.status();
+  if (cursor.token.empty()) {
+    // The first page of a listing: when the server answered it (the Date
+    // header has whole seconds, so a second earlier to be safe).
+    const int64_t date = client_->last_response_date_ms();
+    cursor.listing_at = date > 0 ? date - 1000 : -1;
+  }
   TIDINGS_ASSIGN_OR_RETURN(MessagesPage page, ParseListChannelMessages(*body));
+  messages_listed_ += page.messages.size();
   NewMessages out;
   for (ChimeMessage& m : page.messages) {
     if (cursor.seen.count(m.message_id)) continue;  // already returned (overlap)
@@ -517,9 +557,10 @@ Result<ChimeBackend::NewMessages> ChimeBackend::ListNewMessages(const std::strin
     cursor.high = std::max(cursor.high, m.created_ms);
     out.messages.push_back(std::move(m));
   }
-  Prune(&cursor);
   cursor.token = page.next_token;
   cursor.listing_from = cursor.token.empty() ? -1 : from;
+  if (cursor.token.empty()) Settle(&cursor);
+  Prune(&cursor);
   out.has_more = !cursor.token.empty();
   out.next_cursor = EncodeCursor(cursor);
   return out;

@@ -60,12 +60,15 @@ struct ChimeConfig {
   std::string user_arn;          // the AppInstanceUser every call is made as (bearer)
   std::string region;            // empty: AWS_REGION / AWS_DEFAULT_REGION / profile
   std::string endpoint;  // empty: AWS_ENDPOINT_URL_CHIME_SDK_MESSAGING / AWS_ENDPOINT_URL / AWS
+  // This device's wall clock (Unix ms) for signing; empty: the system's.
+  // Tests set one that is off (the client corrects skew from the server).
+  std::function<int64_t()> wall_clock_ms;
 };
 
 // Limits of the service (and of this backend's use of it).
 inline constexpr size_t kMaxContentBytes = 4096;   // Content of a STANDARD message
 inline constexpr size_t kMaxMetadataBytes = 1024;  // Metadata of a message or channel
-inline constexpr int64_t kOverlapMs = 5'000;       // pull re-reads this much before the cursor
+inline constexpr int64_t kOverlapMs = 5'000;       // a listing re-reads this much (server time)
 inline constexpr size_t kPageSize = 50;            // ListChannelMessages MaxResults cap
 inline constexpr size_t kMaxCreateMembers = 10;    // CreateChannel MemberArns cap
 inline constexpr char kOpContentType[] = "application/vnd.tidings.op+json";
@@ -133,6 +136,9 @@ class ChimeBackend final : public sync::Backend {
   // skipped because the target's Chime MessageId was not known. The
   // operation itself was delivered as a message either way.
   uint64_t mirror_failures() const { return mirror_failures_; }
+  // Messages ListChannelMessages returned to this backend, re-reads of the
+  // overlap included (what a pull costs; tests and benchmarks).
+  uint64_t messages_listed() const { return messages_listed_; }
 
  private:
   struct Known {  // a Tidings message this process has sent or pulled
@@ -218,6 +224,7 @@ class ChimeBackend final : public sync::Backend {
   std::deque<std::string> known_order_;          // eviction order of known_
   std::optional<int64_t> last_retry_after_ms_;
   uint64_t mirror_failures_ = 0;
+  uint64_t messages_listed_ = 0;
   // Squatting checks (VerifyChannel): conversation -> its members' ARNs
   // (and this user's); channels that passed; refusals.
   std::map<std::string, std::set<std::string>> allowed_;

@@ -6,12 +6,15 @@
 // suite's (tests/backend_conformance).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "../engine/test_util.h"
+#include "common/clock.h"
 #include "crypto/hash.h"
 #include "emulator/chime/testing/emulator_process.h"
 #include "sync/chime/chime_backend.h"
@@ -52,8 +55,10 @@ class Emulator : public ::testing::Test {
   }
   virtual EmulatorOptions Options() { return {}; }
 
-  std::unique_ptr<ChimeBackend> Backend(const std::string& user) {
+  // `clock_off_ms`: this device's clock is that far off the server's.
+  std::unique_ptr<ChimeBackend> Backend(const std::string& user, int64_t clock_off_ms = 0) {
     ChimeConfig c;
+    if (clock_off_ms != 0) c.wall_clock_ms = [clock_off_ms] { return WallMs() + clock_off_ms; };
     c.app_instance_arn = kApp;
     c.user_arn = UserArn(user);
     c.region = "us-east-1";
@@ -164,6 +169,71 @@ TEST_F(Emulator, ThrottlingAndServerErrorsRetryWithoutDuplicates) {
   for (const auto& id : sent) EXPECT_EQ(count[id], 1) << id;
   ASSERT_TRUE(ra.SyncAll().ok());
   EXPECT_EQ(a->Page({.conversation_id = "faults", .limit = 100})->size(), sent.size());
+}
+
+TEST_F(Emulator, ADeviceWhoseClockIsTwentyMinutesOffSyncs) {
+  tidings::testing::TempDir dir;
+  auto a = Open(dir, "alice"), b = Open(dir, "bob");
+  ASSERT_TRUE(a->PutConversation("skew", "Skew", {"alice", "bob"}).ok());
+  auto sent = a->Send({.conversation_id = "skew", .body = "from a slow clock"});
+  ASSERT_TRUE(sent.ok());
+  // alice's clock is 20 minutes slow, bob's 20 minutes fast: each first
+  // request is refused as expired (or not yet current), the client takes
+  // the server's time from the answer and signs again.
+  auto ba = Backend("alice", -20 * 60'000), bb = Backend("bob", 20 * 60'000);
+  Clock ca, cb;
+  sync::Reconciler ra(&a->sync_log(), ba.get(), Plaintext(), std::ref(ca), [] { return 1; });
+  sync::Reconciler rb(&b->sync_log(), bb.get(), Plaintext(), std::ref(cb), [] { return 2; });
+  Status synced = ra.SyncAll();
+  ASSERT_TRUE(synced.ok()) << synced.ToString();
+  EXPECT_EQ(ra.GetStatus("skew").last_error, "");
+  EXPECT_TRUE(a->Outbox(0)->empty());
+  synced = rb.SyncAll();
+  ASSERT_TRUE(synced.ok()) << synced.ToString();
+  EXPECT_EQ(rb.GetStatus("skew").last_error, "");
+  auto got = b->Get(sent->id);
+  ASSERT_TRUE(got.ok()) << rb.GetStatus("skew").last_error;
+  EXPECT_EQ(got->body, "from a slow clock");
+  for (auto* backend : {ba.get(), bb.get()}) {
+    EXPECT_NEAR(static_cast<double>(backend->client().ServerNowMs()), static_cast<double>(WallMs()),
+                5'000)
+        << "the signing clock follows the server's";
+  }
+}
+
+TEST_F(Emulator, ACaughtUpPollReReadsNothingOnceTheOverlapHasPassed) {
+  tidings::testing::TempDir dir;
+  auto a = Open(dir, "alice"), b = Open(dir, "bob");
+  ASSERT_TRUE(a->PutConversation("backlog", "Backlog", {"alice", "bob"}).ok());
+  for (int i = 0; i < 120; ++i) {
+    ASSERT_TRUE(a->Send({.conversation_id = "backlog", .body = "b" + std::to_string(i)}).ok());
+  }
+  auto ba = Backend("alice"), bb = Backend("bob");
+  Clock ca, cb;
+  sync::Reconciler ra(&a->sync_log(), ba.get(), Plaintext(), std::ref(ca), [] { return 1; });
+  sync::Reconciler rb(&b->sync_log(), bb.get(), Plaintext(), std::ref(cb), [] { return 2; });
+  ASSERT_TRUE(ra.SyncAll().ok());  // the backlog is flushed in a burst
+  ASSERT_TRUE(rb.SyncAll().ok());
+  EXPECT_EQ(b->Page({.conversation_id = "backlog", .limit = 200})->size(), 120u);
+  // Within the overlap window a poll may read the burst again; once the
+  // window has passed in server time, one listing settles it ...
+  std::this_thread::sleep_for(std::chrono::milliseconds(kOverlapMs + 2'000));
+  ASSERT_TRUE(rb.Pull("backlog").ok());
+  // ... and from then on a poll is one request that reads nothing merged.
+  for (int poll = 0; poll < 3; ++poll) {
+    const uint64_t requests = bb->client().requests(), listed = bb->messages_listed();
+    ASSERT_TRUE(rb.Pull("backlog").ok());
+    EXPECT_EQ(bb->client().requests() - requests, 1u) << "poll " << poll;
+    EXPECT_EQ(bb->messages_listed() - listed, 0u) << "poll " << poll;
+  }
+  // New messages still arrive, and only they are read.
+  auto late = a->Send({.conversation_id = "backlog", .body = "after the backlog"});
+  ASSERT_TRUE(late.ok());
+  ASSERT_TRUE(ra.SyncAll().ok());
+  const uint64_t listed = bb->messages_listed();
+  ASSERT_TRUE(rb.Pull("backlog").ok());
+  EXPECT_EQ(bb->messages_listed() - listed, 1u);
+  EXPECT_EQ(b->Get(late->id)->body, "after the backlog");
 }
 
 class PersistentEmulator : public Emulator {
