@@ -20,8 +20,14 @@ constexpr size_t kMaxSeen = 256;    // boundary ids kept in the cursor
 constexpr size_t kMaxKnown = 4096;  // message id -> Chime id cache
 constexpr char kCursorVersion[] = "c2";
 
+using internal::DecodeBody;
 using internal::Enc;
+using internal::EncodeBody;
+using internal::Hash64;
+using internal::KindName;
+using internal::KindOf;
 using internal::StartsWith;
+using internal::Token;
 
 // The query-string timestamp format botocore uses for rest-json:
 // ISO 8601, microseconds only when there is a fraction.
@@ -38,80 +44,6 @@ std::string Iso8601(int64_t ms) {
     out += frac;
   }
   return out + "Z";
-}
-
-// ClientRequestToken: 2-64 of [-_a-zA-Z0-9]. Op ids (UUIDv7 text) already
-// are; anything else is hashed, deterministically, so retries agree.
-std::string Token(std::string_view id) {
-  bool ok = id.size() >= 2 && id.size() <= 64;
-  for (char c : id) {
-    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
-  }
-  if (ok) return std::string(id);
-  return "t" + crypto::Sha256Hex(id).substr(0, 40);
-}
-
-uint64_t Hash64(std::string_view s) {
-  auto d = crypto::Sha256(s);
-  uint64_t v = 0;
-  for (size_t i = 0; i < 8; ++i) v = (v << 8) | d[i];
-  return v;
-}
-
-const char* KindName(engine::OpKind k) {
-  switch (k) {
-    case engine::OpKind::kSend:
-      return "send";
-    case engine::OpKind::kEdit:
-      return "edit";
-    case engine::OpKind::kDelete:
-      return "delete";
-    case engine::OpKind::kReact:
-      return "react";
-    case engine::OpKind::kUnreact:
-      return "unreact";
-    case engine::OpKind::kReadMarker:
-      return "read";
-  }
-  return "";
-}
-
-std::optional<engine::OpKind> KindOf(std::string_view k) {
-  if (k == "send") return engine::OpKind::kSend;
-  if (k == "edit") return engine::OpKind::kEdit;
-  if (k == "delete") return engine::OpKind::kDelete;
-  if (k == "react") return engine::OpKind::kReact;
-  if (k == "unreact") return engine::OpKind::kUnreact;
-  if (k == "read") return engine::OpKind::kReadMarker;
-  return std::nullopt;
-}
-
-// A body as Chime Content: UTF-8 text as is, anything else base64; Content
-// may not be empty, so an empty body is a marked single space.
-void EncodeBody(const std::string& body, std::string* content, std::string* encoding) {
-  if (body.empty()) {
-    *content = " ";
-    *encoding = "empty";
-  } else if (IsUtf8(body)) {
-    *content = body;
-    encoding->clear();
-  } else {
-    *content = crypto::Base64Encode(body);
-    *encoding = "b64";
-  }
-}
-
-bool DecodeBody(const std::string& content, const std::string& encoding, std::string* body) {
-  if (encoding.empty()) {
-    *body = content;
-    return true;
-  }
-  if (encoding == "empty") {
-    body->clear();
-    return true;
-  }
-  if (encoding == "b64") return crypto::Base64Decode(content, body);
-  return false;
 }
 
 Status TooLargeContent(const engine::Operation& op, size_t bytes, bool base64) {
@@ -227,6 +159,80 @@ void Prune(Cursor* c) {
 
 }  // namespace
 
+namespace internal {
+
+std::string Token(std::string_view id) {
+  bool ok = id.size() >= 2 && id.size() <= 64;
+  for (char c : id) {
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
+  }
+  if (ok) return std::string(id);
+  return "t" + crypto::Sha256Hex(id).substr(0, 40);
+}
+
+uint64_t Hash64(std::string_view s) {
+  auto d = crypto::Sha256(s);
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8; ++i) v = (v << 8) | d[i];
+  return v;
+}
+
+const char* KindName(engine::OpKind k) {
+  switch (k) {
+    case engine::OpKind::kSend:
+      return "send";
+    case engine::OpKind::kEdit:
+      return "edit";
+    case engine::OpKind::kDelete:
+      return "delete";
+    case engine::OpKind::kReact:
+      return "react";
+    case engine::OpKind::kUnreact:
+      return "unreact";
+    case engine::OpKind::kReadMarker:
+      return "read";
+  }
+  return "";
+}
+
+std::optional<engine::OpKind> KindOf(std::string_view k) {
+  if (k == "send") return engine::OpKind::kSend;
+  if (k == "edit") return engine::OpKind::kEdit;
+  if (k == "delete") return engine::OpKind::kDelete;
+  if (k == "react") return engine::OpKind::kReact;
+  if (k == "unreact") return engine::OpKind::kUnreact;
+  if (k == "read") return engine::OpKind::kReadMarker;
+  return std::nullopt;
+}
+
+void EncodeBody(const std::string& body, std::string* content, std::string* encoding) {
+  if (body.empty()) {
+    *content = " ";
+    *encoding = "empty";
+  } else if (IsUtf8(body)) {
+    *content = body;
+    encoding->clear();
+  } else {
+    *content = crypto::Base64Encode(body);
+    *encoding = "b64";
+  }
+}
+
+bool DecodeBody(const std::string& content, const std::string& encoding, std::string* body) {
+  if (encoding.empty()) {
+    *body = content;
+    return true;
+  }
+  if (encoding == "empty") {
+    body->clear();
+    return true;
+  }
+  if (encoding == "b64") return crypto::Base64Decode(content, body);
+  return false;
+}
+
+}  // namespace internal
+
 Result<std::unique_ptr<ChimeBackend>> ChimeBackend::Create(
     ChimeConfig config, std::shared_ptr<aws::CredentialsProvider> credentials,
     std::unique_ptr<http::HttpClient> http) {
@@ -340,12 +346,20 @@ Result<sync::PushAck> ChimeBackend::PushOne(const std::string& channel_arn,
     if (op.kind == engine::OpKind::kDelete) {
       // The target's order key travels with the delete: the native redaction
       // may strip the target's metadata before another device pulls it.
+      // And its Chime MessageId and time: every device then derives the
+      // same tombstone for the redacted message (chime_mirror.cc), whether
+      // it lists it redacted or pulls this operation.
       Envelope target;
-      if (auto it = known_.find(op.message_id);
-          it != known_.end() && ParseEnvelope(it->second.envelope, &target)) {
-        e.target_hlc = target.hlc;
-        e.target_replica = target.replica;
-        e.target_content_type = target.content_type;
+      if (auto known = TargetOf(channel_arn, op, /*need_created=*/true)) {
+        if (ParseEnvelope(known->envelope, &target)) {
+          e.target_hlc = target.hlc;
+          e.target_replica = target.replica;
+          e.target_content_type = target.content_type;
+        }
+        if (known->created_ms > 0) {
+          e.target_chime_id = known->chime_message_id;
+          e.target_created_ms = known->created_ms;
+        }
       }
     }
     e.reaction = op.reaction;
@@ -367,7 +381,7 @@ Result<sync::PushAck> ChimeBackend::PushOne(const std::string& channel_arn,
   }
   TIDINGS_ASSIGN_OR_RETURN(sync::PushAck ack,
                            SendMessage(channel_arn, content, metadata, content_type, op.op_id));
-  if (op.kind == engine::OpKind::kSend) Remember(op.message_id, {ack.remote_id, metadata});
+  if (op.kind == engine::OpKind::kSend) Remember(op.message_id, {ack.remote_id, metadata, 0});
   return ack;
 }
 
@@ -387,70 +401,6 @@ Result<sync::PushAck> ChimeBackend::SendMessage(const std::string& channel_arn,
   TIDINGS_ASSIGN_OR_RETURN(ack.remote_id, ParseStringField(resp, "MessageId"));
   ack.server_time_ms = static_cast<uint64_t>(client_->ServerNowMs());
   return ack;
-}
-
-void ChimeBackend::Mirror(const std::string& channel_arn, const engine::Operation& op) {
-  if (op.kind != engine::OpKind::kEdit && op.kind != engine::OpKind::kDelete &&
-      op.kind != engine::OpKind::kReadMarker) {
-    return;  // sends are the message itself; reactions have no native form
-  }
-  const std::string channel = "/channels/" + Enc(channel_arn);
-  Result<std::string> done = std::string();
-  if (op.kind == engine::OpKind::kReadMarker) {
-    done = Call("PUT", channel + "/readMarker");
-  } else {
-    // The target's Chime MessageId: known from this process's sends and
-    // pulls, or part of the id of another client's message.
-    std::string target;
-    Known known;
-    if (auto it = known_.find(op.message_id); it != known_.end()) {
-      known = it->second;
-      target = known.chime_message_id;
-    } else if (StartsWith(op.message_id, "chime:")) {
-      target = op.message_id.substr(6);
-    }
-    if (target.empty()) {
-      ++mirror_failures_;  // unknown here (sent before a restart): op message only
-      return;
-    }
-    const std::string path = channel + "/messages/" + Enc(target);
-    if (op.kind == engine::OpKind::kDelete) {
-      done = Call("POST", path + "?operation=redact");
-    } else {
-      std::string content, encoding;
-      EncodeBody(op.body, &content, &encoding);
-      std::string body = "{\"Content\":" + JsonString(content);
-      if (!known.envelope.empty()) {
-        // Keep the Tidings envelope (id, order, author): without it a device
-        // pulling later would take the message for another client's. Its
-        // encoding now describes the new content.
-        Envelope e;
-        if (!ParseEnvelope(known.envelope, &e)) {
-          ++mirror_failures_;
-          return;
-        }
-        e.encoding = encoding;
-        if (!op.content_type.empty()) e.content_type = op.content_type;
-        std::string metadata = WriteEnvelope(e, false);
-        if (metadata.size() > kMaxMetadataBytes) {
-          ++mirror_failures_;
-          return;
-        }
-        body += ",\"Metadata\":" + JsonString(metadata);
-        Remember(op.message_id, {target, metadata});
-      }
-      body +=
-          ",\"ContentType\":" + JsonString(encoding == "b64" ? kBase64ContentType : "text/plain") +
-          "}";
-      if (content.size() > kMaxContentBytes) {
-        ++mirror_failures_;
-        return;
-      }
-      done = Call("PUT", path, body);
-    }
-  }
-  if (!done.ok()) ++mirror_failures_;
-  last_retry_after_ms_.reset();  // the mirror's hints are not the operation's
 }
 
 Result<std::vector<sync::PushAck>> ChimeBackend::PushEach(
@@ -603,89 +553,8 @@ Result<sync::PullPage> ChimeBackend::Pull(const std::string& conversation_id,
   }
   out.next_cursor = std::move(listed->next_cursor);
   out.has_more = listed->has_more;
+  TIDINGS_RETURN_IF_ERROR(AppendChangesBehind(conversation_id, arn, &out));
   return out;
-}
-
-bool ChimeBackend::AppendOperations(const std::string& conversation_id, const ChimeMessage& m,
-                                    std::vector<engine::Operation>* ops) {
-  engine::Operation op;
-  op.conversation_id = conversation_id;
-  op.server_time_ms = static_cast<uint64_t>(m.created_ms);
-  op.remote_id = m.message_id;
-  // Who Chime says sent it (it authenticated them), as a member id. The
-  // envelope's author is only a claim: a member could write another's name
-  // in it and so edit or delete their messages. Chime's sender wins.
-  const std::string sender = UserOf(m.sender_arn);
-  Envelope e;
-  if (m.content_type == kOpContentType) {
-    // A Tidings operation. Malformed or unknown ones are skipped (an op's
-    // JSON shown as a chat message would help nobody).
-    if (m.redacted) return true;
-    auto kind = ParseEnvelope(m.content, &e) ? KindOf(e.kind) : std::nullopt;
-    if (!kind || *kind == engine::OpKind::kSend) return false;
-    op.kind = *kind;
-    op.op_id = e.op_id;
-    op.message_id = e.message_id;
-    op.author = sender.empty() ? e.author : sender;
-    op.at = {e.hlc, e.replica};
-    if (op.kind == engine::OpKind::kEdit && !DecodeBody(e.body, e.encoding, &op.body)) {
-      return false;
-    }
-    if (op.kind == engine::OpKind::kEdit) op.content_type = e.content_type;
-    op.reaction = e.reaction;
-    op.read_up_to = {e.read_hlc, e.read_replica};
-    if (op.kind == engine::OpKind::kDelete && (e.target_hlc != 0 || e.target_replica != 0)) {
-      // The target as a placeholder first: ignored where the message exists
-      // (inserts are idempotent by id), the tombstone's place where the
-      // redaction left nothing to merge.
-      engine::Operation target = op;
-      target.kind = engine::OpKind::kSend;
-      target.op_id = op.message_id;
-      target.at = {e.target_hlc, e.target_replica};
-      target.content_type = e.target_content_type;
-      ops->push_back(std::move(target));
-    }
-    ops->push_back(std::move(op));
-    return true;
-  }
-  std::string body_text;
-  if (ParseEnvelope(m.metadata, &e) && e.kind == "send" &&
-      (m.redacted || DecodeBody(m.content, e.encoding, &body_text))) {
-    op.kind = engine::OpKind::kSend;
-    op.op_id = op.message_id = e.message_id;
-    op.author = sender.empty() ? e.author : sender;
-    op.at = {e.hlc, e.replica};
-    op.body = m.redacted ? "" : body_text;
-    op.content_type = e.content_type;
-    op.metadata = e.metadata;
-    Remember(op.message_id, {m.message_id, m.metadata});
-    ops->push_back(op);
-    if (m.redacted) {
-      // Redacted by someone (a Tidings delete's native mirror, or another
-      // client): a tombstone, the same on every device that sees it.
-      engine::Operation del = op;
-      del.kind = engine::OpKind::kDelete;
-      del.op_id = "chime-redacted:" + m.message_id;
-      del.body.clear();
-      del.content_type.clear();
-      del.metadata.clear();
-      ops->push_back(std::move(del));
-    }
-    return true;
-  }
-  // Another Chime client's message (or Tidings metadata that does not
-  // parse): a plain message ordered by the server's time, identically on
-  // every replica.
-  if (m.redacted) return true;
-  op.kind = engine::OpKind::kSend;
-  op.op_id = op.message_id = "chime:" + m.message_id;
-  op.author = sender.empty() ? "chime:unknown" : sender;
-  op.at = {static_cast<uint64_t>(m.created_ms) << 16, Hash64(m.sender_arn)};
-  op.body = m.content;
-  op.content_type = m.content_type.empty() ? "text/plain" : m.content_type;
-  Remember(op.message_id, {m.message_id, ""});
-  ops->push_back(std::move(op));
-  return true;
 }
 
 }  // namespace tidings::chime

@@ -2,9 +2,12 @@
 // interface.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "engine/types.h"
 #include "sync/aws_protocol/sigv4.h"
 
 namespace tidings::chime::internal {
@@ -15,5 +18,19 @@ inline std::string Enc(std::string_view s) { return aws::UriEncode(s, /*encode_s
 inline bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
+
+// ClientRequestToken: 2-64 of [-_a-zA-Z0-9]; other ids are hashed,
+// deterministically, so retries agree.
+std::string Token(std::string_view id);
+// 64 bits of SHA-256(s): a stable replica id for another client's sender.
+uint64_t Hash64(std::string_view s);
+// "send", "edit", ... and back.
+const char* KindName(engine::OpKind k);
+std::optional<engine::OpKind> KindOf(std::string_view k);
+// A body as Chime Content: UTF-8 text as is, anything else base64 (encoding
+// "b64"); Content may not be empty, so an empty body is a marked single
+// space (encoding "empty").
+void EncodeBody(const std::string& body, std::string* content, std::string* encoding);
+bool DecodeBody(const std::string& content, const std::string& encoding, std::string* body);
 
 }  // namespace tidings::chime::internal

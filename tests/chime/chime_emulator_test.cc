@@ -236,6 +236,145 @@ TEST_F(Emulator, ACaughtUpPollReReadsNothingOnceTheOverlapHasPassed) {
   EXPECT_EQ(b->Get(late->id)->body, "after the backlog");
 }
 
+// The MessageId of a boto3 "send" answer.
+std::string SentId(const std::string& sent) {
+  std::string id = sent.substr(sent.find(": \"") + 3);
+  return id.substr(0, id.find('"'));
+}
+
+TEST_F(Emulator, AnotherClientsEditsAndRedactionsConvergeOnEveryDevice) {
+  tidings::testing::TempDir dir;
+  auto a = Open(dir, "alice"), b = Open(dir, "bob"), e = Open(dir, "erin");
+  const std::vector<std::string> members = {"alice", "bob", "carol", "erin"};
+  ASSERT_TRUE(a->PutConversation("edits", "Edits", members).ok());
+  ASSERT_TRUE(a->Send({.conversation_id = "edits", .body = "from tidings"}).ok());
+  auto ba = Backend("alice"), bb = Backend("bob");
+  Clock ca, cb, ce;
+  sync::Reconciler ra(&a->sync_log(), ba.get(), Plaintext(), std::ref(ca), [] { return 1; });
+  sync::Reconciler rb(&b->sync_log(), bb.get(), Plaintext(), std::ref(cb), [] { return 2; });
+  ASSERT_TRUE(ra.SyncAll().ok());
+  const std::string arn = ba->DefaultChannelArn("edits");
+  // carol, on another Chime client, writes three messages; alice's and
+  // bob's devices pull them.
+  std::vector<std::string> ids;
+  for (const char* text : {"first", "secnod", "third"}) {
+    ids.push_back(SentId(Python("carol", "send " + arn + " '" + text + "'")));
+  }
+  ASSERT_TRUE(ra.SyncAll().ok());
+  ASSERT_TRUE(rb.SyncAll().ok());
+  ASSERT_EQ(b->Get("chime:" + ids[1])->body, "secnod");
+  // Then she fixes a typo and takes one back.
+  Python("carol", "update " + arn + " " + ids[1] + " 'second'");
+  Python("carol", "redact " + arn + " " + ids[2]);
+
+  // bob's device has a socket: the events say what changed behind his
+  // cursor, and his next pull merges it.
+  for (const auto& [type, id] :
+       {std::pair{"UPDATE_CHANNEL_MESSAGE", ids[1]}, std::pair{"REDACT_CHANNEL_MESSAGE", ids[2]}}) {
+    sync::RealtimeEvent event;
+    event.type = type;
+    event.payload = Python("carol", "event " + arn + " " + id);
+    auto effect = bb->AcceptEvent(event);
+    ASSERT_TRUE(effect.ok()) << effect.status().ToString();
+    EXPECT_EQ(effect->pull_conversations, std::vector<std::string>{"edits"});
+  }
+  ASSERT_TRUE(rb.Pull("edits").ok());
+  EXPECT_EQ(b->Get("chime:" + ids[1])->body, "second");
+  EXPECT_TRUE(b->Get("chime:" + ids[2])->deleted);
+  // alice's device had none: its next rescan (after a reconnect, or once a
+  // minute while polling) finds them.
+  ASSERT_TRUE(ra.SyncAll().ok());
+  EXPECT_EQ(a->Get("chime:" + ids[1])->body, "secnod") << "no rescan due yet";
+  ba->RequestRescan();
+  ASSERT_TRUE(ra.SyncAll().ok());
+  EXPECT_EQ(a->Get("chime:" + ids[1])->body, "second");
+  EXPECT_TRUE(a->Get("chime:" + ids[2])->deleted);
+  // erin's device pulls for the first time afterwards.
+  auto be = Backend("erin");
+  sync::Reconciler re(&e->sync_log(), be.get(), Plaintext(), std::ref(ce), [] { return 3; });
+  ASSERT_TRUE(re.SyncAll().ok());
+  ExpectSameConversation(*a, *b, "edits", 4);
+  ExpectSameConversation(*a, *e, "edits", 4);
+  for (auto* store : {a.get(), b.get(), e.get()}) {
+    auto edited = store->Get("chime:" + ids[1]);
+    EXPECT_EQ(edited->body, "second");
+    EXPECT_FALSE(edited->edited_at.IsZero()) << "the same edit everywhere";
+    EXPECT_EQ(edited->edited_at, a->Get("chime:" + ids[1])->edited_at);
+  }
+}
+
+TEST_F(Emulator, NativeEditsAndRedactionsSurviveARestart) {
+  tidings::testing::TempDir dir;
+  auto a = Open(dir, "alice");
+  ASSERT_TRUE(a->PutConversation("restart", "R", {"alice", "carol"}).ok());
+  auto keep = a->Send({.conversation_id = "restart", .body = "typo"});
+  auto drop = a->Send({.conversation_id = "restart", .body = "oops"});
+  ASSERT_TRUE(keep.ok() && drop.ok());
+  Clock clock;
+  {  // one process (a one-shot `tidings sync`) sends them
+    auto ba = Backend("alice");
+    sync::Reconciler ra(&a->sync_log(), ba.get(), Plaintext(), std::ref(clock), [] { return 1; });
+    ASSERT_TRUE(ra.SyncAll().ok());
+  }
+  ASSERT_TRUE(a->Edit(keep->id, "fixed").ok());
+  ASSERT_TRUE(a->Delete(drop->id).ok());
+  // The next process edits and deletes them: natively, for carol's client.
+  auto ba = Backend("alice");
+  sync::Reconciler ra(&a->sync_log(), ba.get(), Plaintext(), std::ref(clock), [] { return 1; });
+  ASSERT_TRUE(ra.SyncAll().ok());
+  EXPECT_EQ(ba->mirror_failures(), 0u);
+  std::string listed = Python("carol", "list " + ba->DefaultChannelArn("restart"));
+  EXPECT_NE(listed.find("\"Content\": \"fixed\""), std::string::npos) << listed;
+  EXPECT_EQ(listed.find("\"Content\": \"typo\""), std::string::npos) << listed;
+  EXPECT_EQ(listed.find("oops"), std::string::npos) << listed;
+  EXPECT_NE(listed.find("\"Redacted\": true"), std::string::npos) << listed;
+  // And a device reading it all afresh agrees with the one that wrote it.
+  auto b = Open(dir, "carol");
+  auto bc = Backend("carol");
+  Clock cc;
+  sync::Reconciler rc(&b->sync_log(), bc.get(), Plaintext(), std::ref(cc), [] { return 2; });
+  ASSERT_TRUE(rc.SyncAll().ok());
+  ASSERT_TRUE(ra.SyncAll().ok());
+  EXPECT_EQ(b->Get(keep->id)->body, "fixed");
+  EXPECT_TRUE(b->Get(drop->id)->deleted);
+  ExpectSameConversation(*a, *b, "restart", a->Page({.conversation_id = "restart"})->size());
+}
+
+TEST_F(Emulator, TypingIsSentNeverStoredAndRecognised) {
+  auto alice = Backend("alice"), bob = Backend("bob");
+  engine::Conversation c;
+  c.id = "typing";
+  c.members = {"alice", "bob"};
+  auto arn = alice->EnsureConversation(c);
+  ASSERT_TRUE(arn.ok());
+  ASSERT_TRUE(alice->SendTyping("typing").ok());
+  EXPECT_EQ(Python("bob", "list " + *arn), "[]\n") << "never stored";
+  EXPECT_TRUE(alice->SendTyping("no-such-conversation").ok()) << "no channel: nobody to tell";
+  // What bob's session receives for it.
+  sync::RealtimeEvent event;
+  event.type = "CREATE_CHANNEL_MESSAGE";
+  event.payload =
+      "{\"ChannelArn\":\"" + *arn +
+      "\",\"MessageId\":\"t1\",\"Content\":\"tidings:typing\",\"Type\":\"CONTROL\","
+      "\"Persistence\":\"NON_PERSISTENT\",\"CreatedTimestamp\":\"2026-12-04T23:59:00.123Z\","
+      "\"Sender\":{\"Arn\":\"" +
+      UserArn("alice") + "\",\"Name\":\"alice\"}}";
+  auto effect = bob->AcceptEvent(event);
+  ASSERT_TRUE(effect.ok()) << effect.status().ToString();
+  EXPECT_EQ(effect->typing_conversation, "typing");
+  EXPECT_EQ(effect->typing_user, "alice");
+  EXPECT_TRUE(effect->pull_conversations.empty());
+  EXPECT_TRUE(alice->AcceptEvent(event)->typing_conversation.empty()) << "not our own";
+  // Channel and membership events ask for a relist; garbage is no effect.
+  event.type = "CREATE_CHANNEL_MEMBERSHIP";
+  EXPECT_TRUE(bob->AcceptEvent(event)->relist);
+  event.type = "UPDATE_CHANNEL_MESSAGE";
+  event.payload = "not json";
+  auto garbage = bob->AcceptEvent(event);
+  ASSERT_TRUE(garbage.ok());
+  EXPECT_TRUE(garbage->pull_conversations.empty() && !garbage->relist);
+}
+
 class PersistentEmulator : public Emulator {
  protected:
   EmulatorOptions Options() override {
