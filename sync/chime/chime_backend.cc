@@ -54,7 +54,8 @@ Status TooLargeContent(const engine::Operation& op, size_t bytes, bool base64) {
                   ": shorten it or send it as an attachment");
 }
 
-// ---- cursor: "c2;<high>;<id~age,...>;<listing from>;<settled>;<listing at>;<token>" ----
+// ---- cursor: "c2;<high>;<id~age,...>;<listing from>;<settled>;<listing at>;
+//               <redacted id*created*sender,...>;<token>" ----
 //
 // Chime may make a message visible to ListChannelMessages a little after a
 // later one (CreatedTimestamp order is not visibility order), so a listing
@@ -69,12 +70,58 @@ struct Cursor {
   int64_t listing_from = -1;            // NotBefore of the listing in progress
   int64_t settled = -1;                 // every message created before this was listed
   int64_t listing_at = -1;              // server time of the listing's first page, -1 unknown
-  std::string token;                    // its NextToken, "" between listings
+  // Redacted messages of unknown origin this listing found (MessageId ->
+  // CreatedTimestamp and sender ARN): tombstones once the listing caught up,
+  // unless a Tidings delete operation in it claimed them (see Pull).
+  std::map<std::string, std::pair<int64_t, std::string>> redacted;
+  std::string token;  // its NextToken, "" between listings
 };
 
 bool ParseI64(std::string_view s, int64_t* out) {
   auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
   return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+std::string Unescape(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned v = 0;
+    if (s[i] == '%' && i + 2 < s.size() + 0 &&
+        std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16).ptr == s.data() + i + 3) {
+      out.push_back(static_cast<char>(v));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+bool DecodeRedacted(std::string_view s,
+                    std::map<std::string, std::pair<int64_t, std::string>>* out) {
+  while (!s.empty()) {
+    size_t comma = s.find(',');
+    std::string_view one = s.substr(0, comma);
+    size_t a = one.find('*'), b = one.rfind('*');
+    int64_t created = 0;
+    if (a == std::string_view::npos || a == b ||
+        !ParseI64(one.substr(a + 1, b - a - 1), &created)) {
+      return false;
+    }
+    (*out)[Unescape(one.substr(0, a))] = {created, Unescape(one.substr(b + 1))};
+    if (comma == std::string_view::npos) break;
+    s.remove_prefix(comma + 1);
+  }
+  return true;
+}
+
+// A redacted message whose Metadata is gone (Chime strips it): another
+// client's, or a Tidings message deleted natively - which the Tidings delete
+// operation that follows it in the channel claims.
+bool UnknownRedaction(const ChimeMessage& m) {
+  Envelope e;
+  return m.redacted && m.content_type != kOpContentType && m.type != "CONTROL" &&
+         !(ParseEnvelope(m.metadata, &e) && e.kind == "send");
 }
 
 // Where the next listing starts: kOverlapMs before the point known complete
@@ -88,7 +135,7 @@ Cursor DecodeCursor(std::string_view s) {
   Cursor c;
   const bool v1 = StartsWith(s, "c1;");
   std::vector<std::string_view> parts;
-  for (int i = 0; i < (v1 ? 4 : 6); ++i) {
+  for (int i = 0; i < (v1 ? 4 : 7); ++i) {
     size_t semi = s.find(';');
     if (semi == std::string_view::npos) return Cursor{};
     parts.push_back(s.substr(0, semi));
@@ -109,7 +156,8 @@ Cursor DecodeCursor(std::string_view s) {
   if (!parts[3].empty() && !ParseI64(parts[3], &c.listing_from)) return Cursor{};
   if (v1) {
     c.settled = c.high < 0 ? -1 : std::max<int64_t>(0, c.high - kOverlapMs);
-  } else if (!ParseI64(parts[4], &c.settled) || !ParseI64(parts[5], &c.listing_at)) {
+  } else if (!ParseI64(parts[4], &c.settled) || !ParseI64(parts[5], &c.listing_at) ||
+             !DecodeRedacted(parts[6], &c.redacted)) {
     return Cursor{};
   }
   c.token = std::string(s);
@@ -129,6 +177,12 @@ std::string EncodeCursor(const Cursor& c) {
   if (!c.token.empty()) out += std::to_string(c.listing_from);
   out +=
       ";" + std::to_string(c.settled) + ";" + std::to_string(c.token.empty() ? -1 : c.listing_at);
+  out += ";";
+  first = true;
+  for (const auto& [id, r] : c.redacted) {
+    out += (first ? "" : ",") + Enc(id) + "*" + std::to_string(r.first) + "*" + Enc(r.second);
+    first = false;
+  }
   out += ";" + c.token;
   return out;
 }
@@ -505,11 +559,32 @@ Result<ChimeBackend::NewMessages> ChimeBackend::ListNewMessages(const std::strin
     if (cursor.seen.count(m.message_id)) continue;  // already returned (overlap)
     cursor.seen[m.message_id] = m.created_ms;
     cursor.high = std::max(cursor.high, m.created_ms);
+    if (UnknownRedaction(m)) {
+      cursor.redacted[m.message_id] = {m.created_ms, m.sender_arn};
+      continue;
+    }
+    Envelope e;
+    if (m.content_type == kOpContentType && ParseEnvelope(m.content, &e) &&
+        !e.target_chime_id.empty()) {
+      cursor.redacted.erase(e.target_chime_id);  // a Tidings delete's own redaction
+    }
     out.messages.push_back(std::move(m));
   }
   cursor.token = page.next_token;
   cursor.listing_from = cursor.token.empty() ? -1 : from;
-  if (cursor.token.empty()) Settle(&cursor);
+  if (cursor.token.empty()) {
+    Settle(&cursor);
+    // Caught up: the redactions no Tidings delete claimed are tombstones.
+    for (auto& [id, r] : cursor.redacted) {
+      ChimeMessage m;
+      m.message_id = id;
+      m.created_ms = r.first;
+      m.sender_arn = std::move(r.second);
+      m.redacted = true;
+      out.messages.push_back(std::move(m));
+    }
+    cursor.redacted.clear();
+  }
   Prune(&cursor);
   out.has_more = !cursor.token.empty();
   out.next_cursor = EncodeCursor(cursor);

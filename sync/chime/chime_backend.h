@@ -245,9 +245,11 @@ class ChimeBackend final : public sync::Backend {
   // The operations the state of an edited or redacted message carries:
   // the Tidings edit written into its Metadata, or another client's edit
   // (op id "chime-edit:<MessageId>:<ms>", at LastEditedTimestamp), or a
-  // tombstone (redacted). Deterministic: every device derives the same ones.
+  // tombstone of "chime:<MessageId>" (redacted; with `placeholder` its
+  // place first, for a device that never had it). Deterministic: every
+  // device derives the same ones.
   void AppendStateOperations(const std::string& conversation_id, const ChimeMessage& m,
-                             std::vector<engine::Operation>* ops);
+                             bool placeholder, std::vector<engine::Operation>* ops);
   // The operations of messages behind the cursor that changed: remembered
   // events, then (when due) a rescan of the newest kRescanMessages.
   Status AppendChangesBehind(const std::string& conversation_id, const std::string& channel_arn,

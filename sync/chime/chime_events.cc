@@ -122,7 +122,7 @@ Status ChimeBackend::AppendChangesBehind(const std::string& conversation_id,
   };
   if (auto it = behind_.find(conversation_id); it != behind_.end()) {
     for (const auto& [id, m] : it->second) {
-      if (from_member(m)) AppendStateOperations(conversation_id, m, &page->ops);
+      if (from_member(m)) AppendStateOperations(conversation_id, m, false, &page->ops);
     }
     behind_.erase(it);
   }
@@ -147,7 +147,7 @@ Status ChimeBackend::AppendChangesBehind(const std::string& conversation_id,
   messages_listed_ += recent->messages.size();
   for (const ChimeMessage& m : recent->messages) {
     if ((m.edited_ms > 0 || m.redacted) && from_member(m)) {
-      AppendStateOperations(conversation_id, m, &page->ops);
+      AppendStateOperations(conversation_id, m, false, &page->ops);
     }
   }
   rescanned_at_[conversation_id] = now;

@@ -66,8 +66,11 @@ void ChimeBackend::Mirror(const std::string& channel_arn, const engine::Operatio
   if (op.kind == engine::OpKind::kReadMarker) {
     done = Call("PUT", channel + "/readMarker");
   } else {
-    // A delete's target was read by PushOne already.
-    std::optional<Known> target = TargetOf(channel_arn, op, /*need_created=*/false);
+    // A delete redacts only a target whose time its operation message
+    // carried (PushOne read it): devices listing the redacted message then
+    // know it for that delete's (ListNewMessages).
+    std::optional<Known> target =
+        TargetOf(channel_arn, op, /*need_created=*/op.kind == engine::OpKind::kDelete);
     if (!target) {
       ++mirror_failures_;  // its MessageId is unknown: the op message only
       return;
@@ -119,7 +122,7 @@ void ChimeBackend::Mirror(const std::string& channel_arn, const engine::Operatio
 }
 
 void ChimeBackend::AppendStateOperations(const std::string& conversation_id, const ChimeMessage& m,
-                                         std::vector<engine::Operation>* ops) {
+                                         bool placeholder, std::vector<engine::Operation>* ops) {
   if (m.content_type == kOpContentType || m.type == "CONTROL") return;  // never edited
   engine::Operation op;
   op.conversation_id = conversation_id;
@@ -128,13 +131,15 @@ void ChimeBackend::AppendStateOperations(const std::string& conversation_id, con
   op.author = UserOf(m.sender_arn);
   if (op.author.empty()) op.author = "chime:unknown";
   if (m.redacted) {
-    // Chime stripped its Metadata: whoever made it, every device sees the
-    // same tombstone "chime:<MessageId>" (a Tidings delete carries it too).
+    // Chime stripped its Metadata: another client's message, whose tombstone
+    // is "chime:<MessageId>" on every device. Where it was in fact a Tidings
+    // message, the delete waits for a message that never comes (invisible);
+    // the Tidings delete operation brings that message's own tombstone.
     op.kind = engine::OpKind::kSend;
     op.op_id = op.message_id = "chime:" + m.message_id;
     op.at = ServerOrder(m);
     op.content_type = "text/plain";
-    ops->push_back(op);
+    if (placeholder) ops->push_back(op);  // its place, for a device that never had it
     op.kind = engine::OpKind::kDelete;
     op.op_id = "chime-tombstone:" + m.message_id;
     op.content_type.clear();
@@ -203,17 +208,7 @@ bool ChimeBackend::AppendOperations(const std::string& conversation_id, const Ch
       target.content_type = e.target_content_type;
       ops->push_back(std::move(target));
     }
-    ops->push_back(op);
-    if (op.kind == engine::OpKind::kDelete && !e.target_chime_id.empty()) {
-      // The native redaction's tombstone, as a device listing the redacted
-      // message derives it (the same user sent both).
-      ChimeMessage redacted;
-      redacted.message_id = e.target_chime_id;
-      redacted.created_ms = e.target_created_ms;
-      redacted.sender_arn = m.sender_arn;
-      redacted.redacted = true;
-      AppendStateOperations(conversation_id, redacted, ops);
-    }
+    ops->push_back(std::move(op));
     return true;
   }
   std::string body_text;
@@ -239,12 +234,14 @@ bool ChimeBackend::AppendOperations(const std::string& conversation_id, const Ch
       del.metadata.clear();
       ops->push_back(std::move(del));
     } else {
-      AppendStateOperations(conversation_id, m, ops);  // its edit, if any
+      AppendStateOperations(conversation_id, m, false, ops);  // its edit, if any
     }
     return true;
   }
   if (m.redacted) {
-    AppendStateOperations(conversation_id, m, ops);  // a tombstone
+    // Unclaimed by a Tidings delete in the listing (ListNewMessages): a
+    // tombstone at its place.
+    AppendStateOperations(conversation_id, m, /*placeholder=*/true, ops);
     return true;
   }
   // Another Chime client's message (or Tidings metadata that does not
@@ -258,7 +255,7 @@ bool ChimeBackend::AppendOperations(const std::string& conversation_id, const Ch
   op.content_type = m.content_type.empty() ? "text/plain" : m.content_type;
   Remember(op.message_id, {m.message_id, "", m.created_ms});
   ops->push_back(std::move(op));
-  AppendStateOperations(conversation_id, m, ops);  // its edit, if any
+  AppendStateOperations(conversation_id, m, false, ops);  // its edit, if any
   return true;
 }
 
