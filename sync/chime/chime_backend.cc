@@ -419,11 +419,19 @@ Result<sync::PushAck> ChimeBackend::PushOne(const std::string& channel_arn,
     e.reaction = op.reaction;
     e.read_hlc = op.read_up_to.hlc;
     e.read_replica = op.read_up_to.replica;
-    content = WriteEnvelope(e, /*with_payload=*/true);
     content_type = kOpContentType;
+    // What other clients show is a line of text, not JSON: the operation
+    // rides in Metadata (an edit's new body in Content, after
+    // kEditPrefix). When that does not fit, the whole operation is the
+    // Content, as JSON, and Metadata its header.
     Envelope header = e;
     header.body.clear();
-    metadata = WriteEnvelope(header, /*with_payload=*/false);
+    metadata = WriteEnvelope(header, /*with_payload=*/true);
+    content = internal::OpText(op.kind, e.reaction, e.body);
+    if (metadata.size() > kMaxMetadataBytes || content.size() > kMaxContentBytes) {
+      content = WriteEnvelope(e, /*with_payload=*/true);
+      metadata = WriteEnvelope(header, /*with_payload=*/false);
+    }
   }
   if (content.size() > kMaxContentBytes) {
     return TooLargeContent(op, content.size(), e.encoding == "b64");
@@ -564,7 +572,7 @@ Result<ChimeBackend::NewMessages> ChimeBackend::ListNewMessages(const std::strin
       continue;
     }
     Envelope e;
-    if (m.content_type == kOpContentType && ParseEnvelope(m.content, &e) &&
+    if (m.content_type == kOpContentType && internal::ParseOpMessage(m, &e) &&
         !e.target_chime_id.empty()) {
       cursor.redacted.erase(e.target_chime_id);  // a Tidings delete's own redaction
     }

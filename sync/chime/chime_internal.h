@@ -33,4 +33,23 @@ std::optional<engine::OpKind> KindOf(std::string_view k);
 void EncodeBody(const std::string& body, std::string* content, std::string* encoding);
 bool DecodeBody(const std::string& content, const std::string& encoding, std::string* body);
 
+// An operation message's Content when its envelope is in Metadata: what
+// other clients show ("reacted 👍"); an edit's is kEditPrefix + its new
+// body as encoded.
+inline constexpr char kEditPrefix[] = "\u270f\ufe0f edited: ";
+std::string OpText(engine::OpKind kind, const std::string& reaction,
+                   const std::string& encoded_body);
+}  // namespace tidings::chime::internal
+
+namespace tidings::chime {
+struct ChimeMessage;
+struct Envelope;
+}  // namespace tidings::chime
+
+namespace tidings::chime::internal {
+// The envelope of an operation message, in either form (JSON Content, or
+// Metadata plus OpText Content); an edit's body as encoded. False if it is
+// neither.
+bool ParseOpMessage(const ChimeMessage& m, Envelope* e);
+
 }  // namespace tidings::chime::internal

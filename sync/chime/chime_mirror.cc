@@ -28,6 +28,39 @@ engine::OrderKey ServerOrder(const ChimeMessage& m) {
 
 }  // namespace
 
+namespace internal {
+
+std::string OpText(engine::OpKind kind, const std::string& reaction,
+                   const std::string& encoded_body) {
+  switch (kind) {
+    case engine::OpKind::kEdit:
+      return kEditPrefix + encoded_body;
+    case engine::OpKind::kDelete:
+      return "\U0001F5D1\uFE0F deleted a message";
+    case engine::OpKind::kReact:
+      return "reacted " + reaction;
+    case engine::OpKind::kUnreact:
+      return "took back a reaction " + reaction;
+    case engine::OpKind::kReadMarker:
+      return "\u2713 read";
+    case engine::OpKind::kSend:
+      break;
+  }
+  return " ";
+}
+
+bool ParseOpMessage(const ChimeMessage& m, Envelope* e) {
+  if (!m.content.empty() && m.content.front() == '{') return ParseEnvelope(m.content, e);
+  if (!ParseEnvelope(m.metadata, e)) return false;
+  if (e->kind == "edit") {
+    if (!StartsWith(m.content, kEditPrefix)) return false;
+    e->body = m.content.substr(sizeof(kEditPrefix) - 1);
+  }
+  return true;
+}
+
+}  // namespace internal
+
 std::optional<ChimeBackend::Known> ChimeBackend::TargetOf(const std::string& channel_arn,
                                                           const engine::Operation& op,
                                                           bool need_created) {
@@ -184,7 +217,7 @@ bool ChimeBackend::AppendOperations(const std::string& conversation_id, const Ch
     // A Tidings operation. Malformed or unknown ones are skipped (an op's
     // JSON shown as a chat message would help nobody).
     if (m.redacted) return true;
-    auto kind = ParseEnvelope(m.content, &e) ? KindOf(e.kind) : std::nullopt;
+    auto kind = internal::ParseOpMessage(m, &e) ? KindOf(e.kind) : std::nullopt;
     if (!kind || *kind == engine::OpKind::kSend) return false;
     op.kind = *kind;
     op.op_id = e.op_id;

@@ -308,10 +308,15 @@ TEST(ChimeBackend, OperationsTravelAsMessagesAndAreMirrored) {
   const auto& edit_req = f.server->requests[1];
   EXPECT_EQ(Field(edit_req.body, "ContentType"), kOpContentType);
   EXPECT_EQ(Field(edit_req.body, "ClientRequestToken"), edit.op_id);
+  // Other clients show a line of text; the operation rides in Metadata.
+  EXPECT_EQ(Field(edit_req.body, "Content"), "\u270f\ufe0f edited: fixed");
   Envelope e;
-  ASSERT_TRUE(ParseEnvelope(Field(edit_req.body, "Content"), &e));
+  ASSERT_TRUE(ParseEnvelope(Field(edit_req.body, "Metadata"), &e));
   EXPECT_EQ(e.kind, "edit");
-  EXPECT_EQ(e.body, "fixed");
+  EXPECT_EQ(e.op_id, edit.op_id);
+  EXPECT_EQ(Field(f.server->requests[3].body, "Content"), "reacted 👍");
+  EXPECT_EQ(Field(f.server->requests[4].body, "Content"), "\u2713 read");
+  EXPECT_EQ(Field(f.server->requests[7].body, "Content"), "\U0001F5D1\uFE0F deleted a message");
   // The native update keeps the Tidings envelope of the original message.
   Envelope kept;
   ASSERT_TRUE(ParseEnvelope(Field(f.server->requests[2].body, "Metadata"), &kept));

@@ -340,6 +340,35 @@ TEST_F(Emulator, NativeEditsAndRedactionsSurviveARestart) {
   ExpectSameConversation(*a, *b, "restart", a->Page({.conversation_id = "restart"})->size());
 }
 
+TEST_F(Emulator, OtherClientsSeeNoOperationAsJson) {
+  tidings::testing::TempDir dir;
+  auto a = Open(dir, "alice"), b = Open(dir, "bob");
+  ASSERT_TRUE(a->PutConversation("clean", "Clean", {"alice", "bob", "carol"}).ok());
+  auto m = a->Send({.conversation_id = "clean", .body = "hello"});
+  ASSERT_TRUE(m.ok());
+  ASSERT_TRUE(a->React(m->id, "👍", true).ok());
+  ASSERT_TRUE(a->React(m->id, "👍", false).ok());
+  ASSERT_TRUE(a->MarkRead("clean", m->order).ok());
+  ASSERT_TRUE(a->Edit(m->id, "hello, world").ok());
+  auto gone = a->Send({.conversation_id = "clean", .body = "never mind"});
+  ASSERT_TRUE(gone.ok());
+  ASSERT_TRUE(a->Delete(gone->id).ok());
+  auto ba = Backend("alice"), bb = Backend("bob");
+  Clock ca, cb;
+  sync::Reconciler ra(&a->sync_log(), ba.get(), Plaintext(), std::ref(ca), [] { return 1; });
+  sync::Reconciler rb(&b->sync_log(), bb.get(), Plaintext(), std::ref(cb), [] { return 2; });
+  ASSERT_TRUE(ra.SyncAll().ok());
+  std::string listed = Python("carol", "list " + ba->DefaultChannelArn("clean"));
+  EXPECT_EQ(listed.find("\"Content\": \"{"), std::string::npos) << listed;
+  EXPECT_NE(listed.find("\"Content\": \"hello, world\""), std::string::npos) << listed;
+  EXPECT_NE(listed.find("reacted"), std::string::npos) << listed;
+  // Tidings devices still learn every operation.
+  ASSERT_TRUE(rb.SyncAll().ok());
+  ExpectSameConversation(*a, *b, "clean", 2);
+  EXPECT_EQ(b->Get(m->id)->body, "hello, world");
+  EXPECT_TRUE(b->Get(gone->id)->deleted);
+}
+
 TEST_F(Emulator, TypingIsSentNeverStoredAndRecognised) {
   auto alice = Backend("alice"), bob = Backend("bob");
   engine::Conversation c;
