@@ -13,7 +13,9 @@
 //                 Metadata = Tidings envelope (id, hlc, replica, author, ...),
 //                 Content = body (base64 when it is not UTF-8).
 //   edit/delete/  a message of its own, ContentType
-//   react/read    application/vnd.tidings.op+json, plus (best effort) the
+//   react/read    application/vnd.tidings.op+json: a line of text in Content
+//                 ("reacted 👍"), the operation in Metadata (JSON Content
+//                 when it does not fit); plus (best effort) the
 //                 native UpdateChannelMessage (the edit operation in the
 //                 target's Metadata) / RedactChannelMessage /
 //                 UpdateChannelReadMarker for other Chime clients. The
