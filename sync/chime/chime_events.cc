@@ -17,7 +17,8 @@ using internal::Enc;
 using internal::StartsWith;
 using internal::Token;
 
-constexpr size_t kMaxBehind = 1000;  // remembered changed messages per conversation
+constexpr size_t kMaxBehind = 1000;      // remembered changed messages per conversation
+constexpr int64_t kRelistMinMs = 1'000;  // listings for unknown channels, at most
 
 bool IsMessageEvent(const std::string& type) {
   return type == "CREATE_CHANNEL_MESSAGE" || type == "UPDATE_CHANNEL_MESSAGE" ||
@@ -38,7 +39,10 @@ Result<std::optional<std::string>> ChimeBackend::ConversationOfChannel(
     for (const auto& [conversation, arn] : channels_) {
       if (arn == channel_arn) return std::optional<std::string>(conversation);
     }
-    if (attempt == 0) TIDINGS_RETURN_IF_ERROR(ListConversations().status());
+    // A burst of events from a channel not (yet) listed costs one listing
+    // a second at most.
+    if (attempt > 0 || (listed_at_ms_ >= 0 && MonotonicMs() - listed_at_ms_ < kRelistMinMs)) break;
+    TIDINGS_RETURN_IF_ERROR(ListConversations().status());
   }
   return std::optional<std::string>();
 }
@@ -95,7 +99,7 @@ Result<sync::EventEffect> ChimeBackend::AcceptEvent(const sync::RealtimeEvent& e
 Status ChimeBackend::SendTyping(const std::string& conversation_id) {
   static std::atomic<uint64_t> counter{0};
   std::string arn;
-  if (StartsWith(conversation_id, "e") &&
+  if (!channels_.count(conversation_id) &&
       LogIdOf({LogChannelArn(conversation_id), "", kSealedChannelMetadata})) {
     arn = LogChannelArn(conversation_id);  // a sealed log: the marker says nothing more
   } else {
@@ -146,7 +150,8 @@ Status ChimeBackend::AppendChangesBehind(const std::string& conversation_id,
   if (!recent.ok()) return Status::Ok();
   messages_listed_ += recent->messages.size();
   for (const ChimeMessage& m : recent->messages) {
-    if ((m.edited_ms > 0 || m.redacted) && from_member(m)) {
+    if ((m.edited_ms > 0 || m.redacted) && from_member(m) && m.status != "DENIED" &&
+        m.status != "FAILED") {
       AppendStateOperations(conversation_id, m, false, &page->ops);
     }
   }

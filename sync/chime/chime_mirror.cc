@@ -75,7 +75,10 @@ std::optional<ChimeBackend::Known> ChimeBackend::TargetOf(const std::string& cha
   // tombstone): one GetChannelMessage, once per process and message.
   auto got = Call("GET", "/channels/" + Enc(channel_arn) + "/messages/" + Enc(chime_id));
   last_retry_after_ms_.reset();  // a hint for this read is not the operation's
-  if (!got.ok()) return it != known_.end() ? std::optional<Known>(it->second) : std::nullopt;
+  if (!got.ok()) {
+    if (it == known_.end() || need_created) return std::nullopt;
+    return it->second;
+  }
   auto m = ParseChannelMessage(*got, /*wrapped=*/true);
   if (!m.ok() || m->redacted) return std::nullopt;
   Known known{chime_id, "", m->created_ms};
