@@ -364,6 +364,26 @@ void ChimeBackend::Remember(const std::string& message_id, Known known) {
   }
 }
 
+void ChimeBackend::AddDeleteTarget(const std::string& channel_arn, const engine::Operation& op,
+                                   Envelope* e) {
+  // The target's order key travels with the delete: the native redaction
+  // may strip the target's metadata before another device pulls it. And its
+  // Chime MessageId and time, so a device listing the redacted message knows
+  // it for this delete's (ListNewMessages).
+  auto known = TargetOf(channel_arn, op, /*need_created=*/true);
+  if (!known) return;
+  Envelope target;
+  if (ParseEnvelope(known->envelope, &target)) {
+    e->target_hlc = target.hlc;
+    e->target_replica = target.replica;
+    e->target_content_type = target.content_type;
+  }
+  if (known->created_ms > 0) {
+    e->target_chime_id = known->chime_message_id;
+    e->target_created_ms = known->created_ms;
+  }
+}
+
 Result<sync::PushAck> ChimeBackend::PushOne(const std::string& channel_arn,
                                             const engine::Operation& op) {
   Envelope e;
@@ -397,25 +417,7 @@ Result<sync::PushAck> ChimeBackend::PushOne(const std::string& channel_arn,
       EncodeBody(op.body, &e.body, &encoding);
       e.encoding = encoding;
     }
-    if (op.kind == engine::OpKind::kDelete) {
-      // The target's order key travels with the delete: the native redaction
-      // may strip the target's metadata before another device pulls it.
-      // And its Chime MessageId and time: every device then derives the
-      // same tombstone for the redacted message (chime_mirror.cc), whether
-      // it lists it redacted or pulls this operation.
-      Envelope target;
-      if (auto known = TargetOf(channel_arn, op, /*need_created=*/true)) {
-        if (ParseEnvelope(known->envelope, &target)) {
-          e.target_hlc = target.hlc;
-          e.target_replica = target.replica;
-          e.target_content_type = target.content_type;
-        }
-        if (known->created_ms > 0) {
-          e.target_chime_id = known->chime_message_id;
-          e.target_created_ms = known->created_ms;
-        }
-      }
-    }
+    if (op.kind == engine::OpKind::kDelete) AddDeleteTarget(channel_arn, op, &e);
     e.reaction = op.reaction;
     e.read_hlc = op.read_up_to.hlc;
     e.read_replica = op.read_up_to.replica;

@@ -51,6 +51,7 @@
 // Thread safety: one thread at a time (like every sync::Backend).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -150,9 +151,10 @@ class ChimeBackend final : public sync::Backend {
   // kTypingMarker as a NON_PERSISTENT CONTROL message to the conversation's
   // channel (a sealed log's, when `conversation_id` is a log id).
   Status SendTyping(const std::string& conversation_id) override;
-  // Events may have been missed (a reconnect): the next pull of every
-  // conversation rescans recent history for edits and redactions.
-  void RequestRescan() { rescanned_at_.clear(); }
+  // Events may have been missed (a messaging session was established
+  // again): the next pull of every conversation rescans recent history for
+  // edits and redactions. Safe from any thread (the session's listener).
+  void RequestRescan() { rescan_all_.store(true); }
 
   // The channel ARN of a sealed log.
   std::string LogChannelArn(const std::string& log_id) const;
@@ -239,11 +241,18 @@ class ChimeBackend final : public sync::Backend {
   // The members' ARNs other than this device's user, sorted and unique.
   std::vector<std::string> OtherMemberArns(const engine::Conversation& c) const;
   Result<sync::PushAck> PushOne(const std::string& channel_arn, const engine::Operation& op);
+  // A delete's envelope names its target: order key, content type, Chime
+  // MessageId and CreatedTimestamp (TargetOf), when they are known.
+  void AddDeleteTarget(const std::string& channel_arn, const engine::Operation& op, Envelope* e);
   Result<sync::PushAck> PushFrame(const std::string& channel_arn, const sync::Frame& frame);
   // The operations one message of a Tidings channel carries; false if it
   // carries none it could decode (counted as skipped).
   bool AppendOperations(const std::string& conversation_id, const ChimeMessage& m,
                         std::vector<engine::Operation>* ops);
+  // The operation of a Tidings operation message (`op` has its conversation,
+  // times, remote id and authenticated author set).
+  bool AppendOperationMessage(engine::Operation op, const ChimeMessage& m,
+                              std::vector<engine::Operation>* ops);
   // The operations the state of an edited or redacted message carries:
   // the Tidings edit written into its Metadata, or another client's edit
   // (op id "chime-edit:<MessageId>:<ms>", at LastEditedTimestamp), or a
@@ -278,6 +287,7 @@ class ChimeBackend final : public sync::Backend {
   // MessageId -> its newest state (bounded).
   std::map<std::string, std::map<std::string, ChimeMessage>> behind_;
   std::map<std::string, int64_t> rescanned_at_;  // conversation -> steady ms
+  std::atomic<bool> rescan_all_{false};          // RequestRescan()
   std::deque<std::string> known_order_;          // eviction order of known_
   std::optional<int64_t> last_retry_after_ms_;
   uint64_t mirror_failures_ = 0;

@@ -4,6 +4,7 @@
 // listing from the cursor never returns again - from remembered events and
 // a bounded rescan of recent history.
 #include <atomic>
+#include <string>
 
 #include "common/clock.h"
 #include "common/json_string.h"
@@ -135,6 +136,7 @@ Status ChimeBackend::AppendChangesBehind(const std::string& conversation_id,
   // process (or RequestRescan), then at most every kRescanIntervalMs, after
   // the listing caught up.
   const int64_t now = MonotonicMs();
+  if (rescan_all_.exchange(false)) rescanned_at_.clear();
   auto last = rescanned_at_.find(conversation_id);
   if (page->has_more || (last != rescanned_at_.end() && now - last->second < kRescanIntervalMs)) {
     return Status::Ok();

@@ -9,6 +9,7 @@
 
 #include "engine/types.h"
 #include "sync/aws_protocol/sigv4.h"
+#include "sync/chime/chime_json.h"
 
 namespace tidings::chime::internal {
 
@@ -39,14 +40,6 @@ bool DecodeBody(const std::string& content, const std::string& encoding, std::st
 inline constexpr char kEditPrefix[] = "\u270f\ufe0f edited: ";
 std::string OpText(engine::OpKind kind, const std::string& reaction,
                    const std::string& encoded_body);
-}  // namespace tidings::chime::internal
-
-namespace tidings::chime {
-struct ChimeMessage;
-struct Envelope;
-}  // namespace tidings::chime
-
-namespace tidings::chime::internal {
 // The envelope of an operation message, in either form (JSON Content, or
 // Metadata plus OpText Content); an edit's body as encoded. False if it is
 // neither.

@@ -205,6 +205,40 @@ void ChimeBackend::AppendStateOperations(const std::string& conversation_id, con
   ops->push_back(std::move(op));
 }
 
+bool ChimeBackend::AppendOperationMessage(engine::Operation op, const ChimeMessage& m,
+                                          std::vector<engine::Operation>* ops) {
+  // Malformed or unknown ones are skipped (an op's JSON shown as a chat
+  // message would help nobody).
+  if (m.redacted) return true;
+  Envelope e;
+  auto kind = internal::ParseOpMessage(m, &e) ? KindOf(e.kind) : std::nullopt;
+  if (!kind || *kind == engine::OpKind::kSend) return false;
+  op.kind = *kind;
+  op.op_id = e.op_id;
+  op.message_id = e.message_id;
+  if (op.author.empty()) op.author = e.author;
+  op.at = {e.hlc, e.replica};
+  if (op.kind == engine::OpKind::kEdit && !DecodeBody(e.body, e.encoding, &op.body)) {
+    return false;
+  }
+  if (op.kind == engine::OpKind::kEdit) op.content_type = e.content_type;
+  op.reaction = e.reaction;
+  op.read_up_to = {e.read_hlc, e.read_replica};
+  if (op.kind == engine::OpKind::kDelete && (e.target_hlc != 0 || e.target_replica != 0)) {
+    // The target as a placeholder first: ignored where the message exists
+    // (inserts are idempotent by id), the tombstone's place where the
+    // redaction left nothing to merge.
+    engine::Operation target = op;
+    target.kind = engine::OpKind::kSend;
+    target.op_id = op.message_id;
+    target.at = {e.target_hlc, e.target_replica};
+    target.content_type = e.target_content_type;
+    ops->push_back(std::move(target));
+  }
+  ops->push_back(std::move(op));
+  return true;
+}
+
 bool ChimeBackend::AppendOperations(const std::string& conversation_id, const ChimeMessage& m,
                                     std::vector<engine::Operation>* ops) {
   engine::Operation op;
@@ -215,38 +249,11 @@ bool ChimeBackend::AppendOperations(const std::string& conversation_id, const Ch
   // envelope's author is only a claim: a member could write another's name
   // in it and so edit or delete their messages. Chime's sender wins.
   const std::string sender = UserOf(m.sender_arn);
-  Envelope e;
   if (m.content_type == kOpContentType) {
-    // A Tidings operation. Malformed or unknown ones are skipped (an op's
-    // JSON shown as a chat message would help nobody).
-    if (m.redacted) return true;
-    auto kind = internal::ParseOpMessage(m, &e) ? KindOf(e.kind) : std::nullopt;
-    if (!kind || *kind == engine::OpKind::kSend) return false;
-    op.kind = *kind;
-    op.op_id = e.op_id;
-    op.message_id = e.message_id;
-    op.author = sender.empty() ? e.author : sender;
-    op.at = {e.hlc, e.replica};
-    if (op.kind == engine::OpKind::kEdit && !DecodeBody(e.body, e.encoding, &op.body)) {
-      return false;
-    }
-    if (op.kind == engine::OpKind::kEdit) op.content_type = e.content_type;
-    op.reaction = e.reaction;
-    op.read_up_to = {e.read_hlc, e.read_replica};
-    if (op.kind == engine::OpKind::kDelete && (e.target_hlc != 0 || e.target_replica != 0)) {
-      // The target as a placeholder first: ignored where the message exists
-      // (inserts are idempotent by id), the tombstone's place where the
-      // redaction left nothing to merge.
-      engine::Operation target = op;
-      target.kind = engine::OpKind::kSend;
-      target.op_id = op.message_id;
-      target.at = {e.target_hlc, e.target_replica};
-      target.content_type = e.target_content_type;
-      ops->push_back(std::move(target));
-    }
-    ops->push_back(std::move(op));
-    return true;
+    op.author = sender;
+    return AppendOperationMessage(std::move(op), m, ops);  // a Tidings operation
   }
+  Envelope e;
   std::string body_text;
   if (ParseEnvelope(m.metadata, &e) && e.kind == "send" &&
       (m.redacted || DecodeBody(m.content, e.encoding, &body_text))) {
