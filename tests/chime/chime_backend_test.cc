@@ -491,6 +491,63 @@ TEST(ChimeBackend, PullPagesAscendingWithOverlapAndDedupe) {
   EXPECT_EQ(with_late->ops[0].op_id, "chime:late1");
 }
 
+TEST(ChimeBackend, EventsNameWhatToPullAndAnOldCursorStillReads) {
+  Fixture f;
+  auto b = f.Backend();
+  auto arn = b->EnsureConversation(Conv("c1"));
+  ASSERT_TRUE(arn.ok());
+  ASSERT_TRUE(b->ListConversations().ok());
+  f.server->ForeignMessage(*arn, kBob, "to be deleted");
+  auto first = b->Pull("c1", "", 50);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->ops.size(), 1u);
+  const std::string id = f.server->channels[*arn].messages.back().id;
+  auto event = [&](const std::string& type, const std::string& channel) {
+    sync::RealtimeEvent e;
+    e.type = type;
+    e.payload = "{\"ChannelArn\":\"" + channel + "\",\"MessageId\":\"" + id +
+                "\",\"Content\":\"\",\"Type\":\"STANDARD\",\"Persistence\":\"PERSISTENT\","
+                "\"CreatedTimestamp\":\"2023-11-14T22:13:20.123Z\",\"Sender\":{\"Arn\":\"" +
+                kBob + "\"}}";
+    auto effect = b->AcceptEvent(e);
+    EXPECT_TRUE(effect.ok()) << effect.status().ToString();
+    return effect.ok() ? *effect : sync::EventEffect{};
+  };
+  // An administrator's deletion: the message left the listing for good; the
+  // next pull tombstones it anyway (no placeholder: this device has it).
+  auto deleted = event("DELETE_CHANNEL_MESSAGE", *arn);
+  EXPECT_EQ(deleted.pull_conversations, std::vector<std::string>{"c1"});
+  auto next = b->Pull("c1", first->next_cursor, 50);
+  ASSERT_TRUE(next.ok());
+  ASSERT_EQ(next->ops.size(), 1u);
+  EXPECT_EQ(next->ops[0].kind, engine::OpKind::kDelete);
+  EXPECT_EQ(next->ops[0].message_id, "chime:" + id);
+  EXPECT_EQ(next->ops[0].op_id, "chime-tombstone:" + id);
+  EXPECT_EQ(next->ops[0].author, "bob");
+  EXPECT_TRUE(b->Pull("c1", next->next_cursor, 50)->ops.empty()) << "remembered once";
+  // A sealed log's channel: pull the log. A channel this user is not in:
+  // relist (after one listing).
+  const std::string log = "e" + std::string(32, 'c');
+  EXPECT_EQ(event("CREATE_CHANNEL_MESSAGE", b->LogChannelArn(log)).pull_logs,
+            std::vector<std::string>{log});
+  const size_t before = f.server->requests.size();
+  EXPECT_TRUE(event("CREATE_CHANNEL_MESSAGE", kApp + "/channel/unknown").relist);
+  EXPECT_TRUE(event("CREATE_CHANNEL_MESSAGE", kApp + "/channel/unknown").relist);
+  EXPECT_LE(f.server->requests.size() - before, 1u) << "at most one listing a second";
+
+  // A cursor written by an older build ("c1") resumes 5 s before its newest.
+  f.server->requests.clear();
+  const int64_t newest = f.server->channels[*arn].messages.back().created_ms;
+  auto old = b->Pull("c1", "c1;" + std::to_string(newest) + ";;;", 50);
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  bool listed_from_overlap = false;
+  for (const auto& r : f.server->requests) {
+    auto q = Query(r.url);
+    if (q["sort-order"] == "ASCENDING") listed_from_overlap = !q["not-before"].empty();
+  }
+  EXPECT_TRUE(listed_from_overlap);
+}
+
 TEST(ChimeBackend, OtherClientsMessagesMergeWithAStableOrder) {
   Fixture f;
   auto b = f.Backend();
