@@ -25,7 +25,41 @@ bool Contains(std::string_view hay, std::string_view needle) {
   return hay.find(needle) != std::string_view::npos;
 }
 
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// "20261204T001000Z" -> Unix ms, 0 if it is not one.
+int64_t ParseAmzDate(std::string_view s) {
+  if (s.size() < 16) return 0;
+  std::string text(s.substr(0, 16));
+  std::tm tm{};
+  const char* end = strptime(text.c_str(), "%Y%m%dT%H%M%SZ", &tm);
+  if (end == nullptr || *end != '\0') return 0;
+  return static_cast<int64_t>(timegm(&tm)) * 1000;
+}
+
 }  // namespace
+
+bool IsClockSkewError(std::string_view type, std::string_view message) {
+  const std::string t = Lower(type), m = Lower(message);
+  if (Contains(t, "requesttimetooskewed")) return true;
+  for (std::string_view words : {"signature expired", "signature not yet current",
+                                 "request time too skewed", "too skewed", "clock skew"}) {
+    if (Contains(m, words)) return true;
+  }
+  // InvalidSignatureException "... expired ..." is about the request time;
+  // an expired token has its own types (ExpiredToken...).
+  return Contains(t, "invalidsignature") && Contains(m, "expired");
+}
+
+int64_t ServerTimeFromSkewMessage(std::string_view message) {
+  size_t open = message.find('(');
+  if (open == std::string_view::npos) return 0;
+  return ParseAmzDate(message.substr(open + 1));
+}
 
 Status ErrorFromResponse(const http::Response& r, std::string_view service) {
   AwsErrorBody e;
@@ -83,7 +117,11 @@ AwsTransport::AwsTransport(ServiceConfig config, std::shared_ptr<CredentialsProv
                            std::unique_ptr<http::HttpClient> http)
     : config_(std::move(config)), credentials_(std::move(credentials)), http_(std::move(http)) {}
 
-int64_t AwsTransport::ServerNowMs() const { return WallMs() + skew_ms_; }
+int64_t AwsTransport::LocalNowMs() const {
+  return config_.wall_clock_ms ? config_.wall_clock_ms() : WallMs();
+}
+
+int64_t AwsTransport::ServerNowMs() const { return LocalNowMs() + skew_ms_; }
 
 Result<http::Response> AwsTransport::Send(const http::Request& request) {
   static thread_local std::mt19937_64 rng(std::random_device{}());
@@ -91,6 +129,7 @@ Result<http::Response> AwsTransport::Send(const http::Request& request) {
   Status last;
   last_error_type_.clear();
   last_retry_after_ms_.reset();
+  last_date_ms_ = 0;
   for (int attempt = 0; attempt < config_.max_attempts; ++attempt) {
     TIDINGS_ASSIGN_OR_RETURN(Credentials creds, credentials_->Get());
     http::Request req = request;
@@ -106,9 +145,10 @@ Result<http::Response> AwsTransport::Send(const http::Request& request) {
       if (last.code() == Code::kCancelled) return last;
       if (last.code() == Code::kDeadlineExceeded) cost = 10;
     } else {
-      if (int64_t server = ParseHttpDate(resp->Header("date")); server != 0) {
+      last_date_ms_ = ParseHttpDate(resp->Header("date"));
+      if (int64_t server = last_date_ms_; server != 0) {
         // Only trust large differences: the header has one-second resolution.
-        int64_t diff = server - WallMs();
+        int64_t diff = server - LocalNowMs();
         if (diff > 60'000 || diff < -60'000) skew_ms_ = diff;
       }
       if (resp->status >= 200 && resp->status < 300) {
@@ -134,12 +174,13 @@ Result<http::Response> AwsTransport::Send(const http::Request& request) {
         e.type = header.substr(0, header.find(':'));
       }
       last_error_type_ = e.type;
-      if (!skew_retried &&
-          (e.type == "RequestTimeTooSkewed" || e.type == "InvalidSignatureException") &&
-          (Contains(e.message, "Signature expired") || Contains(e.message, "skew") ||
-           e.type == "RequestTimeTooSkewed")) {
-        if (int64_t server = ParseHttpDate(resp->Header("date")); server != 0) {
-          skew_ms_ = server - WallMs();
+      if (!skew_retried && IsClockSkewError(e.type, e.message)) {
+        // AWS's message names the server's time to the second; the Date
+        // header does too (a proxy may drop it).
+        int64_t server = ServerTimeFromSkewMessage(e.message);
+        if (server == 0) server = ParseHttpDate(resp->Header("date"));
+        if (server != 0) {
+          skew_ms_ = server - LocalNowMs();
           skew_retried = true;
           --attempt;
           continue;

@@ -13,14 +13,19 @@
 // Retries follow AWS standard mode: at most 3 attempts, full-jitter
 // exponential backoff (base 100 ms, cap 20 s), a retry quota (500 tokens, 5
 // per retry, 10 per timeout, 1 back per success), x-amz-retry-after honoured.
-// A clock-skew rejection corrects the signing clock from the Date header.
+// A clock-skew rejection (IsClockSkewError) corrects the signing clock from
+// the response's Date header (or the server time AWS writes into the
+// message) and retries once.
 //
 // Thread safety: one thread at a time.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "sync/aws/credentials.h"
 #include "sync/http/http_client.h"
@@ -35,7 +40,21 @@ struct ServiceConfig {
   std::string content_type = "application/x-amz-json-1.0";
   bool verify_crc32 = true;  // DynamoDB sends x-amz-crc32
   int max_attempts = 3;
+  // This device's wall clock (Unix ms); empty: WallMs(). Tests set a clock
+  // that is off to exercise the skew recovery.
+  std::function<int64_t()> wall_clock_ms;
 };
+
+// True if an error response says the request's time is too far from the
+// server's (the signature is expired or not yet current), in the words of
+// AWS ("Signature expired: 20261204T000000Z is now earlier than ...",
+// "Signature not yet current: ...", RequestTimeTooSkewed) or of the local
+// emulator ("signature expired: ... check the clock"), case-insensitively.
+bool IsClockSkewError(std::string_view type, std::string_view message);
+// The server's time (Unix ms) AWS writes into a skew message, e.g. the
+// "20261204T001000Z" of "... is now earlier than 20261204T000500Z
+// (20261204T001000Z - 5 min.)"; 0 if it has none.
+int64_t ServerTimeFromSkewMessage(std::string_view message);
 
 // Maps a non-2xx response to a Status (exposed for tests and the Chime client).
 Status ErrorFromResponse(const http::Response& response, std::string_view service);
@@ -53,6 +72,9 @@ class AwsTransport {
   Result<http::Response> Send(const http::Request& request);
   // Server time estimate (ms) from the last Date header seen.
   int64_t ServerNowMs() const;
+  // The Date header of the last response (Unix ms, whole seconds), 0 if it
+  // had none: when the server answered.
+  int64_t last_response_date_ms() const { return last_date_ms_; }
   void Cancel() { http_->Cancel(); }
   uint64_t requests() const { return requests_; }
   uint64_t retries() const { return retries_; }
@@ -67,7 +89,10 @@ class AwsTransport {
   ServiceConfig config_;
   std::shared_ptr<CredentialsProvider> credentials_;
   std::unique_ptr<http::HttpClient> http_;
+  int64_t LocalNowMs() const;
+
   int64_t skew_ms_ = 0;  // server - local
+  int64_t last_date_ms_ = 0;
   int quota_ = 500;
   uint64_t requests_ = 0, retries_ = 0;
   std::string last_error_type_;
@@ -102,6 +127,7 @@ class AwsRestClient {
   Result<std::string> Call(std::string_view method, std::string_view path_and_query,
                            const http::Headers& headers, const std::string& body);
   int64_t ServerNowMs() const { return transport_.ServerNowMs(); }
+  int64_t last_response_date_ms() const { return transport_.last_response_date_ms(); }
   void Cancel() { transport_.Cancel(); }
   uint64_t requests() const { return transport_.requests(); }
   uint64_t retries() const { return transport_.retries(); }

@@ -18,10 +18,16 @@ namespace {
 
 constexpr size_t kMaxSeen = 256;    // boundary ids kept in the cursor
 constexpr size_t kMaxKnown = 4096;  // message id -> Chime id cache
-constexpr char kCursorVersion[] = "c1";
+constexpr char kCursorVersion[] = "c2";
 
+using internal::DecodeBody;
 using internal::Enc;
+using internal::EncodeBody;
+using internal::Hash64;
+using internal::KindName;
+using internal::KindOf;
 using internal::StartsWith;
+using internal::Token;
 
 // The query-string timestamp format botocore uses for rest-json:
 // ISO 8601, microseconds only when there is a fraction.
@@ -40,8 +46,175 @@ std::string Iso8601(int64_t ms) {
   return out + "Z";
 }
 
-// ClientRequestToken: 2-64 of [-_a-zA-Z0-9]. Op ids (UUIDv7 text) already
-// are; anything else is hashed, deterministically, so retries agree.
+Status TooLargeContent(const engine::Operation& op, size_t bytes, bool base64) {
+  return TooLarge(std::string("Chime SDK Messaging accepts at most 4096 bytes of message content; "
+                              "this ") +
+                  KindName(op.kind) + " needs " + std::to_string(bytes) + " bytes" +
+                  (base64 ? " (binary bodies are base64-encoded, so at most 3072 bytes)" : "") +
+                  ": shorten it or send it as an attachment");
+}
+
+// ---- cursor: "c2;<high>;<id~age,...>;<listing from>;<settled>;<listing at>;
+//               <redacted id*created*sender,...>;<token>" ----
+//
+// Chime may make a message visible to ListChannelMessages a little after a
+// later one (CreatedTimestamp order is not visibility order), so a listing
+// starts kOverlapMs before the point known complete, and ids seen there are
+// skipped. That point is measured in the server's time: a listing whose
+// first page the server answered at T saw every message created before
+// T - kOverlapMs. A caught-up conversation therefore re-reads nothing once
+// its newest message is kOverlapMs old (docs/chime.md).
+struct Cursor {
+  int64_t high = -1;                    // newest CreatedTimestamp merged, -1 none
+  std::map<std::string, int64_t> seen;  // MessageId -> CreatedTimestamp, >= the next start
+  int64_t listing_from = -1;            // NotBefore of the listing in progress
+  int64_t settled = -1;                 // every message created before this was listed
+  int64_t listing_at = -1;              // server time of the listing's first page, -1 unknown
+  // Redacted messages of unknown origin this listing found (MessageId ->
+  // CreatedTimestamp and sender ARN): tombstones once the listing caught up,
+  // unless a Tidings delete operation in it claimed them (see Pull).
+  std::map<std::string, std::pair<int64_t, std::string>> redacted;
+  std::string token;  // its NextToken, "" between listings
+};
+
+bool ParseI64(std::string_view s, int64_t* out) {
+  auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+std::string Unescape(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned v = 0;
+    if (s[i] == '%' && i + 2 < s.size() + 0 &&
+        std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16).ptr == s.data() + i + 3) {
+      out.push_back(static_cast<char>(v));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+bool DecodeRedacted(std::string_view s,
+                    std::map<std::string, std::pair<int64_t, std::string>>* out) {
+  while (!s.empty()) {
+    size_t comma = s.find(',');
+    std::string_view one = s.substr(0, comma);
+    size_t a = one.find('*'), b = one.rfind('*');
+    int64_t created = 0;
+    if (a == std::string_view::npos || a == b ||
+        !ParseI64(one.substr(a + 1, b - a - 1), &created)) {
+      return false;
+    }
+    (*out)[Unescape(one.substr(0, a))] = {created, Unescape(one.substr(b + 1))};
+    if (comma == std::string_view::npos) break;
+    s.remove_prefix(comma + 1);
+  }
+  return true;
+}
+
+// A redacted message whose Metadata is gone (Chime strips it): another
+// client's, or a Tidings message deleted natively - which the Tidings delete
+// operation that follows it in the channel claims.
+bool UnknownRedaction(const ChimeMessage& m) {
+  Envelope e;
+  return m.redacted && m.content_type != kOpContentType && m.type != "CONTROL" &&
+         !(ParseEnvelope(m.metadata, &e) && e.kind == "send");
+}
+
+// Where the next listing starts: kOverlapMs before the point known complete
+// (-1: from the beginning).
+int64_t NextListingStart(const Cursor& c) { return c.settled < 0 ? -1 : c.settled; }
+
+// A cursor that does not parse starts over from the beginning: slower, never
+// wrong (merges are idempotent). A "c1" cursor (the overlap measured from the
+// newest message) resumes from high - kOverlapMs.
+Cursor DecodeCursor(std::string_view s) {
+  Cursor c;
+  const bool v1 = StartsWith(s, "c1;");
+  std::vector<std::string_view> parts;
+  for (int i = 0; i < (v1 ? 4 : 7); ++i) {
+    size_t semi = s.find(';');
+    if (semi == std::string_view::npos) return Cursor{};
+    parts.push_back(s.substr(0, semi));
+    s.remove_prefix(semi + 1);
+  }
+  if ((!v1 && parts[0] != kCursorVersion) || !ParseI64(parts[1], &c.high)) return Cursor{};
+  std::string_view ids = parts[2];
+  while (!ids.empty()) {
+    size_t comma = ids.find(',');
+    std::string_view one = ids.substr(0, comma);
+    size_t tilde = one.find('~');
+    int64_t age = 0;
+    if (tilde == std::string_view::npos || !ParseI64(one.substr(tilde + 1), &age)) return Cursor{};
+    c.seen[std::string(one.substr(0, tilde))] = c.high - age;
+    if (comma == std::string_view::npos) break;
+    ids.remove_prefix(comma + 1);
+  }
+  if (!parts[3].empty() && !ParseI64(parts[3], &c.listing_from)) return Cursor{};
+  if (v1) {
+    c.settled = c.high < 0 ? -1 : std::max<int64_t>(0, c.high - kOverlapMs);
+  } else if (!ParseI64(parts[4], &c.settled) || !ParseI64(parts[5], &c.listing_at) ||
+             !DecodeRedacted(parts[6], &c.redacted)) {
+    return Cursor{};
+  }
+  c.token = std::string(s);
+  if (c.token.empty()) c.listing_from = c.listing_at = -1;
+  return c;
+}
+
+std::string EncodeCursor(const Cursor& c) {
+  std::string out = std::string(kCursorVersion) + ";" + std::to_string(c.high) + ";";
+  bool first = true;
+  for (const auto& [id, created] : c.seen) {
+    if (!first) out += ",";
+    first = false;
+    out += id + "~" + std::to_string(c.high - created);
+  }
+  out += ";";
+  if (!c.token.empty()) out += std::to_string(c.listing_from);
+  out +=
+      ";" + std::to_string(c.settled) + ";" + std::to_string(c.token.empty() ? -1 : c.listing_at);
+  out += ";";
+  first = true;
+  for (const auto& [id, r] : c.redacted) {
+    out += (first ? "" : ",") + Enc(id) + "*" + std::to_string(r.first) + "*" + Enc(r.second);
+    first = false;
+  }
+  out += ";" + c.token;
+  return out;
+}
+
+// A listing reached its last page: everything created before its first
+// page's time minus the overlap was listed. Without a server time (no Date
+// header) the overlap is measured back from the newest message instead.
+void Settle(Cursor* c) {
+  int64_t complete = c->listing_at >= 0 ? c->listing_at - kOverlapMs
+                     : c->high >= 0     ? c->high - kOverlapMs
+                                        : -1;
+  c->settled = std::max(c->settled, complete);
+}
+
+// Keeps the ids that the next listing can return again.
+void Prune(Cursor* c) {
+  const int64_t from = c->token.empty() ? NextListingStart(*c) : c->listing_from;
+  for (auto it = c->seen.begin(); it != c->seen.end();) {
+    it = it->second < from ? c->seen.erase(it) : std::next(it);
+  }
+  while (c->seen.size() > kMaxSeen) {  // a very busy channel: drop the oldest
+    auto oldest =
+        std::min_element(c->seen.begin(), c->seen.end(),
+                         [](const auto& a, const auto& b) { return a.second < b.second; });
+    c->seen.erase(oldest);
+  }
+}
+
+}  // namespace
+
+namespace internal {
+
 std::string Token(std::string_view id) {
   bool ok = id.size() >= 2 && id.size() <= 64;
   for (char c : id) {
@@ -86,8 +259,6 @@ std::optional<engine::OpKind> KindOf(std::string_view k) {
   return std::nullopt;
 }
 
-// A body as Chime Content: UTF-8 text as is, anything else base64; Content
-// may not be empty, so an empty body is a marked single space.
 void EncodeBody(const std::string& body, std::string* content, std::string* encoding) {
   if (body.empty()) {
     *content = " ";
@@ -114,84 +285,7 @@ bool DecodeBody(const std::string& content, const std::string& encoding, std::st
   return false;
 }
 
-Status TooLargeContent(const engine::Operation& op, size_t bytes, bool base64) {
-  return TooLarge(std::string("Chime SDK Messaging accepts at most 4096 bytes of message content; "
-                              "this ") +
-                  KindName(op.kind) + " needs " + std::to_string(bytes) + " bytes" +
-                  (base64 ? " (binary bodies are base64-encoded, so at most 3072 bytes)" : "") +
-                  ": shorten it or send it as an attachment");
-}
-
-// ---- cursor: "c1;<high ms>;<id~age,...>;<listing from ms>;<next token>" ----
-struct Cursor {
-  int64_t high = -1;                    // newest CreatedTimestamp merged, -1 none
-  std::map<std::string, int64_t> seen;  // MessageId -> CreatedTimestamp, >= high - overlap
-  int64_t listing_from = -1;            // NotBefore of the listing in progress
-  std::string token;                    // its NextToken, "" between listings
-};
-
-bool ParseI64(std::string_view s, int64_t* out) {
-  auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size();
-}
-
-// A cursor that does not parse starts over from the beginning: slower, never
-// wrong (merges are idempotent).
-Cursor DecodeCursor(std::string_view s) {
-  Cursor c;
-  std::vector<std::string_view> parts;
-  for (int i = 0; i < 4; ++i) {
-    size_t semi = s.find(';');
-    if (semi == std::string_view::npos) return Cursor{};
-    parts.push_back(s.substr(0, semi));
-    s.remove_prefix(semi + 1);
-  }
-  if (parts[0] != kCursorVersion || !ParseI64(parts[1], &c.high)) return Cursor{};
-  std::string_view ids = parts[2];
-  while (!ids.empty()) {
-    size_t comma = ids.find(',');
-    std::string_view one = ids.substr(0, comma);
-    size_t tilde = one.find('~');
-    int64_t age = 0;
-    if (tilde == std::string_view::npos || !ParseI64(one.substr(tilde + 1), &age)) return Cursor{};
-    c.seen[std::string(one.substr(0, tilde))] = c.high - age;
-    if (comma == std::string_view::npos) break;
-    ids.remove_prefix(comma + 1);
-  }
-  if (!parts[3].empty() && !ParseI64(parts[3], &c.listing_from)) return Cursor{};
-  c.token = std::string(s);
-  if (c.token.empty()) c.listing_from = -1;
-  return c;
-}
-
-std::string EncodeCursor(const Cursor& c) {
-  std::string out = std::string(kCursorVersion) + ";" + std::to_string(c.high) + ";";
-  bool first = true;
-  for (const auto& [id, created] : c.seen) {
-    if (!first) out += ",";
-    first = false;
-    out += id + "~" + std::to_string(c.high - created);
-  }
-  out += ";";
-  if (!c.token.empty()) out += std::to_string(c.listing_from);
-  out += ";" + c.token;
-  return out;
-}
-
-// Keeps the ids that a listing from high - overlap can return again.
-void Prune(Cursor* c) {
-  for (auto it = c->seen.begin(); it != c->seen.end();) {
-    it = it->second < c->high - kOverlapMs ? c->seen.erase(it) : std::next(it);
-  }
-  while (c->seen.size() > kMaxSeen) {  // a very busy channel: drop the oldest
-    auto oldest =
-        std::min_element(c->seen.begin(), c->seen.end(),
-                         [](const auto& a, const auto& b) { return a.second < b.second; });
-    c->seen.erase(oldest);
-  }
-}
-
-}  // namespace
+}  // namespace internal
 
 Result<std::unique_ptr<ChimeBackend>> ChimeBackend::Create(
     ChimeConfig config, std::shared_ptr<aws::CredentialsProvider> credentials,
@@ -219,6 +313,7 @@ Result<std::unique_ptr<ChimeBackend>> ChimeBackend::Create(
                                           service.region);
   service.content_type = "application/json";
   service.verify_crc32 = false;
+  service.wall_clock_ms = config.wall_clock_ms;
   if (!credentials) credentials = aws::DefaultCredentialsChain();
   if (!http) http = http::NewCurlHttpClient();
   MessagingSessionConfig realtime = internal::RealtimeConfigFor(config, service, credentials);
@@ -273,6 +368,26 @@ void ChimeBackend::Remember(const std::string& message_id, Known known) {
   }
 }
 
+void ChimeBackend::AddDeleteTarget(const std::string& channel_arn, const engine::Operation& op,
+                                   Envelope* e) {
+  // The target's order key travels with the delete: the native redaction
+  // may strip the target's metadata before another device pulls it. And its
+  // Chime MessageId and time, so a device listing the redacted message knows
+  // it for this delete's (ListNewMessages).
+  auto known = TargetOf(channel_arn, op, /*need_created=*/true);
+  if (!known) return;
+  Envelope target;
+  if (ParseEnvelope(known->envelope, &target)) {
+    e->target_hlc = target.hlc;
+    e->target_replica = target.replica;
+    e->target_content_type = target.content_type;
+  }
+  if (known->created_ms > 0) {
+    e->target_chime_id = known->chime_message_id;
+    e->target_created_ms = known->created_ms;
+  }
+}
+
 Result<sync::PushAck> ChimeBackend::PushOne(const std::string& channel_arn,
                                             const engine::Operation& op) {
   Envelope e;
@@ -306,25 +421,23 @@ Result<sync::PushAck> ChimeBackend::PushOne(const std::string& channel_arn,
       EncodeBody(op.body, &e.body, &encoding);
       e.encoding = encoding;
     }
-    if (op.kind == engine::OpKind::kDelete) {
-      // The target's order key travels with the delete: the native redaction
-      // may strip the target's metadata before another device pulls it.
-      Envelope target;
-      if (auto it = known_.find(op.message_id);
-          it != known_.end() && ParseEnvelope(it->second.envelope, &target)) {
-        e.target_hlc = target.hlc;
-        e.target_replica = target.replica;
-        e.target_content_type = target.content_type;
-      }
-    }
+    if (op.kind == engine::OpKind::kDelete) AddDeleteTarget(channel_arn, op, &e);
     e.reaction = op.reaction;
     e.read_hlc = op.read_up_to.hlc;
     e.read_replica = op.read_up_to.replica;
-    content = WriteEnvelope(e, /*with_payload=*/true);
     content_type = kOpContentType;
+    // What other clients show is a line of text, not JSON: the operation
+    // rides in Metadata (an edit's new body in Content, after
+    // kEditPrefix). When that does not fit, the whole operation is the
+    // Content, as JSON, and Metadata its header.
     Envelope header = e;
     header.body.clear();
-    metadata = WriteEnvelope(header, /*with_payload=*/false);
+    metadata = WriteEnvelope(header, /*with_payload=*/true);
+    content = internal::OpText(op.kind, e.reaction, e.body);
+    if (metadata.size() > kMaxMetadataBytes || content.size() > kMaxContentBytes) {
+      content = WriteEnvelope(e, /*with_payload=*/true);
+      metadata = WriteEnvelope(header, /*with_payload=*/false);
+    }
   }
   if (content.size() > kMaxContentBytes) {
     return TooLargeContent(op, content.size(), e.encoding == "b64");
@@ -336,7 +449,7 @@ Result<sync::PushAck> ChimeBackend::PushOne(const std::string& channel_arn,
   }
   TIDINGS_ASSIGN_OR_RETURN(sync::PushAck ack,
                            SendMessage(channel_arn, content, metadata, content_type, op.op_id));
-  if (op.kind == engine::OpKind::kSend) Remember(op.message_id, {ack.remote_id, metadata});
+  if (op.kind == engine::OpKind::kSend) Remember(op.message_id, {ack.remote_id, metadata, 0});
   return ack;
 }
 
@@ -356,70 +469,6 @@ Result<sync::PushAck> ChimeBackend::SendMessage(const std::string& channel_arn,
   TIDINGS_ASSIGN_OR_RETURN(ack.remote_id, ParseStringField(resp, "MessageId"));
   ack.server_time_ms = static_cast<uint64_t>(client_->ServerNowMs());
   return ack;
-}
-
-void ChimeBackend::Mirror(const std::string& channel_arn, const engine::Operation& op) {
-  if (op.kind != engine::OpKind::kEdit && op.kind != engine::OpKind::kDelete &&
-      op.kind != engine::OpKind::kReadMarker) {
-    return;  // sends are the message itself; reactions have no native form
-  }
-  const std::string channel = "/channels/" + Enc(channel_arn);
-  Result<std::string> done = std::string();
-  if (op.kind == engine::OpKind::kReadMarker) {
-    done = Call("PUT", channel + "/readMarker");
-  } else {
-    // The target's Chime MessageId: known from this process's sends and
-    // pulls, or part of the id of another client's message.
-    std::string target;
-    Known known;
-    if (auto it = known_.find(op.message_id); it != known_.end()) {
-      known = it->second;
-      target = known.chime_message_id;
-    } else if (StartsWith(op.message_id, "chime:")) {
-      target = op.message_id.substr(6);
-    }
-    if (target.empty()) {
-      ++mirror_failures_;  // unknown here (sent before a restart): op message only
-      return;
-    }
-    const std::string path = channel + "/messages/" + Enc(target);
-    if (op.kind == engine::OpKind::kDelete) {
-      done = Call("POST", path + "?operation=redact");
-    } else {
-      std::string content, encoding;
-      EncodeBody(op.body, &content, &encoding);
-      std::string body = "{\"Content\":" + JsonString(content);
-      if (!known.envelope.empty()) {
-        // Keep the Tidings envelope (id, order, author): without it a device
-        // pulling later would take the message for another client's. Its
-        // encoding now describes the new content.
-        Envelope e;
-        if (!ParseEnvelope(known.envelope, &e)) {
-          ++mirror_failures_;
-          return;
-        }
-        e.encoding = encoding;
-        if (!op.content_type.empty()) e.content_type = op.content_type;
-        std::string metadata = WriteEnvelope(e, false);
-        if (metadata.size() > kMaxMetadataBytes) {
-          ++mirror_failures_;
-          return;
-        }
-        body += ",\"Metadata\":" + JsonString(metadata);
-        Remember(op.message_id, {target, metadata});
-      }
-      body +=
-          ",\"ContentType\":" + JsonString(encoding == "b64" ? kBase64ContentType : "text/plain") +
-          "}";
-      if (content.size() > kMaxContentBytes) {
-        ++mirror_failures_;
-        return;
-      }
-      done = Call("PUT", path, body);
-    }
-  }
-  if (!done.ok()) ++mirror_failures_;
-  last_retry_after_ms_.reset();  // the mirror's hints are not the operation's
 }
 
 Result<std::vector<sync::PushAck>> ChimeBackend::PushEach(
@@ -496,9 +545,7 @@ Result<ChimeBackend::NewMessages> ChimeBackend::ListNewMessages(const std::strin
   Result<std::string> body = std::string();
   int64_t from = -1;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    from = !cursor.token.empty() ? cursor.listing_from
-           : cursor.high < 0     ? -1
-                                 : std::max<int64_t>(0, cursor.high - kOverlapMs);
+    from = !cursor.token.empty() ? cursor.listing_from : NextListingStart(cursor);
     std::string path = "/channels/" + Enc(arn) +
                        "/messages?sort-order=ASCENDING&max-results=" + std::to_string(max_results);
     if (from >= 0) path += "&not-before=" + Enc(Iso8601(from));
@@ -513,17 +560,46 @@ Result<ChimeBackend::NewMessages> ChimeBackend::ListNewMessages(const std::strin
     break;
   }
   if (!body.ok()) return body.status();
+  if (cursor.token.empty()) {
+    // The first page of a listing: when the server answered it (the Date
+    // header has whole seconds, so a second earlier to be safe).
+    const int64_t date = client_->last_response_date_ms();
+    cursor.listing_at = date > 0 ? date - 1000 : -1;
+  }
   TIDINGS_ASSIGN_OR_RETURN(MessagesPage page, ParseListChannelMessages(*body));
+  messages_listed_ += page.messages.size();
   NewMessages out;
   for (ChimeMessage& m : page.messages) {
     if (cursor.seen.count(m.message_id)) continue;  // already returned (overlap)
     cursor.seen[m.message_id] = m.created_ms;
     cursor.high = std::max(cursor.high, m.created_ms);
+    if (UnknownRedaction(m)) {
+      cursor.redacted[m.message_id] = {m.created_ms, m.sender_arn};
+      continue;
+    }
+    Envelope e;
+    if (m.content_type == kOpContentType && internal::ParseOpMessage(m, &e) &&
+        !e.target_chime_id.empty()) {
+      cursor.redacted.erase(e.target_chime_id);  // a Tidings delete's own redaction
+    }
     out.messages.push_back(std::move(m));
   }
-  Prune(&cursor);
   cursor.token = page.next_token;
   cursor.listing_from = cursor.token.empty() ? -1 : from;
+  if (cursor.token.empty()) {
+    Settle(&cursor);
+    // Caught up: the redactions no Tidings delete claimed are tombstones.
+    for (auto& [id, r] : cursor.redacted) {
+      ChimeMessage m;
+      m.message_id = id;
+      m.created_ms = r.first;
+      m.sender_arn = std::move(r.second);
+      m.redacted = true;
+      out.messages.push_back(std::move(m));
+    }
+    cursor.redacted.clear();
+  }
+  Prune(&cursor);
   out.has_more = !cursor.token.empty();
   out.next_cursor = EncodeCursor(cursor);
   return out;
@@ -566,89 +642,8 @@ Result<sync::PullPage> ChimeBackend::Pull(const std::string& conversation_id,
   }
   out.next_cursor = std::move(listed->next_cursor);
   out.has_more = listed->has_more;
+  TIDINGS_RETURN_IF_ERROR(AppendChangesBehind(conversation_id, arn, &out));
   return out;
-}
-
-bool ChimeBackend::AppendOperations(const std::string& conversation_id, const ChimeMessage& m,
-                                    std::vector<engine::Operation>* ops) {
-  engine::Operation op;
-  op.conversation_id = conversation_id;
-  op.server_time_ms = static_cast<uint64_t>(m.created_ms);
-  op.remote_id = m.message_id;
-  // Who Chime says sent it (it authenticated them), as a member id. The
-  // envelope's author is only a claim: a member could write another's name
-  // in it and so edit or delete their messages. Chime's sender wins.
-  const std::string sender = UserOf(m.sender_arn);
-  Envelope e;
-  if (m.content_type == kOpContentType) {
-    // A Tidings operation. Malformed or unknown ones are skipped (an op's
-    // JSON shown as a chat message would help nobody).
-    if (m.redacted) return true;
-    auto kind = ParseEnvelope(m.content, &e) ? KindOf(e.kind) : std::nullopt;
-    if (!kind || *kind == engine::OpKind::kSend) return false;
-    op.kind = *kind;
-    op.op_id = e.op_id;
-    op.message_id = e.message_id;
-    op.author = sender.empty() ? e.author : sender;
-    op.at = {e.hlc, e.replica};
-    if (op.kind == engine::OpKind::kEdit && !DecodeBody(e.body, e.encoding, &op.body)) {
-      return false;
-    }
-    if (op.kind == engine::OpKind::kEdit) op.content_type = e.content_type;
-    op.reaction = e.reaction;
-    op.read_up_to = {e.read_hlc, e.read_replica};
-    if (op.kind == engine::OpKind::kDelete && (e.target_hlc != 0 || e.target_replica != 0)) {
-      // The target as a placeholder first: ignored where the message exists
-      // (inserts are idempotent by id), the tombstone's place where the
-      // redaction left nothing to merge.
-      engine::Operation target = op;
-      target.kind = engine::OpKind::kSend;
-      target.op_id = op.message_id;
-      target.at = {e.target_hlc, e.target_replica};
-      target.content_type = e.target_content_type;
-      ops->push_back(std::move(target));
-    }
-    ops->push_back(std::move(op));
-    return true;
-  }
-  std::string body_text;
-  if (ParseEnvelope(m.metadata, &e) && e.kind == "send" &&
-      (m.redacted || DecodeBody(m.content, e.encoding, &body_text))) {
-    op.kind = engine::OpKind::kSend;
-    op.op_id = op.message_id = e.message_id;
-    op.author = sender.empty() ? e.author : sender;
-    op.at = {e.hlc, e.replica};
-    op.body = m.redacted ? "" : body_text;
-    op.content_type = e.content_type;
-    op.metadata = e.metadata;
-    Remember(op.message_id, {m.message_id, m.metadata});
-    ops->push_back(op);
-    if (m.redacted) {
-      // Redacted by someone (a Tidings delete's native mirror, or another
-      // client): a tombstone, the same on every device that sees it.
-      engine::Operation del = op;
-      del.kind = engine::OpKind::kDelete;
-      del.op_id = "chime-redacted:" + m.message_id;
-      del.body.clear();
-      del.content_type.clear();
-      del.metadata.clear();
-      ops->push_back(std::move(del));
-    }
-    return true;
-  }
-  // Another Chime client's message (or Tidings metadata that does not
-  // parse): a plain message ordered by the server's time, identically on
-  // every replica.
-  if (m.redacted) return true;
-  op.kind = engine::OpKind::kSend;
-  op.op_id = op.message_id = "chime:" + m.message_id;
-  op.author = sender.empty() ? "chime:unknown" : sender;
-  op.at = {static_cast<uint64_t>(m.created_ms) << 16, Hash64(m.sender_arn)};
-  op.body = m.content;
-  op.content_type = m.content_type.empty() ? "text/plain" : m.content_type;
-  Remember(op.message_id, {m.message_id, ""});
-  ops->push_back(std::move(op));
-  return true;
 }
 
 }  // namespace tidings::chime

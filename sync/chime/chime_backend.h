@@ -13,11 +13,23 @@
 //                 Metadata = Tidings envelope (id, hlc, replica, author, ...),
 //                 Content = body (base64 when it is not UTF-8).
 //   edit/delete/  a message of its own, ContentType
-//   react/read    application/vnd.tidings.op+json, plus (best effort) the
-//                 native UpdateChannelMessage / RedactChannelMessage /
-//                 UpdateChannelReadMarker for other Chime clients.
-//   pull          ListChannelMessages ASCENDING from the cursor's time minus
-//                 kOverlapMs, 50 per page, deduplicated by MessageId.
+//   react/read    application/vnd.tidings.op+json: a line of text in Content
+//                 ("reacted 👍"), the operation in Metadata (JSON Content
+//                 when it does not fit); plus (best effort) the
+//                 native UpdateChannelMessage (the edit operation in the
+//                 target's Metadata) / RedactChannelMessage /
+//                 UpdateChannelReadMarker for other Chime clients. The
+//                 target's MessageId comes from this process or from the
+//                 operation's remote_id (the reconciler fills in the one the
+//                 store kept), so mirroring survives restarts.
+//   pull          ListChannelMessages ASCENDING from the point known
+//                 complete (server time) minus kOverlapMs, 50 per page,
+//                 deduplicated by MessageId.
+//   others' edits an edited or redacted message yields deterministic edit /
+//                 delete operations (chime_mirror.cc); events remember them
+//                 for the next pull (chime_events.cc), and a pull rescans the
+//                 newest kRescanMessages every kRescanIntervalMs.
+//   typing        a NON_PERSISTENT CONTROL message kTypingMarker.
 //   squatting     a conversation whose member list this device knows refuses
 //                 a channel made by, or holding, a user outside it, and skips
 //                 messages from non-members (PullPage::skipped).
@@ -39,6 +51,7 @@
 // Thread safety: one thread at a time (like every sync::Backend).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -62,17 +75,26 @@ struct ChimeConfig {
   std::string user_arn;          // the AppInstanceUser every call is made as (bearer)
   std::string region;            // empty: AWS_REGION / AWS_DEFAULT_REGION / profile
   std::string endpoint;  // empty: AWS_ENDPOINT_URL_CHIME_SDK_MESSAGING / AWS_ENDPOINT_URL / AWS
+  // This device's wall clock (Unix ms) for signing; empty: the system's.
+  // Tests set one that is off (the client corrects skew from the server).
+  std::function<int64_t()> wall_clock_ms;
 };
 
 // Limits of the service (and of this backend's use of it).
 inline constexpr size_t kMaxContentBytes = 4096;   // Content of a STANDARD message
 inline constexpr size_t kMaxMetadataBytes = 1024;  // Metadata of a message or channel
-inline constexpr int64_t kOverlapMs = 5'000;       // pull re-reads this much before the cursor
+inline constexpr int64_t kOverlapMs = 5'000;       // a listing re-reads this much (server time)
 inline constexpr size_t kPageSize = 50;            // ListChannelMessages MaxResults cap
 inline constexpr size_t kMaxCreateMembers = 10;    // CreateChannel MemberArns cap
 inline constexpr char kOpContentType[] = "application/vnd.tidings.op+json";
 inline constexpr char kBase64ContentType[] = "application/vnd.tidings.base64";
 inline constexpr char kFrameContentType[] = "application/vnd.tidings.frame";
+// Rescan of recent history for edits and redactions made by other clients
+// while no event could tell (docs/chime.md has the cost).
+inline constexpr size_t kRescanMessages = 50;         // one DESCENDING page
+inline constexpr int64_t kRescanIntervalMs = 60'000;  // per conversation, while polling
+// The Content of a typing indicator (NON_PERSISTENT CONTROL: never stored).
+inline constexpr char kTypingMarker[] = "tidings:typing";
 // A frame's bytes travel base64-encoded in a message's Content.
 inline constexpr size_t kMaxFrameBytes = kMaxContentBytes / 4 * 3;  // 3072
 
@@ -130,6 +152,20 @@ class ChimeBackend final : public sync::Backend {
   // The session's settings, as Create made them; change them before
   // StartRealtime (tests shorten the timeouts).
   MessagingSessionConfig& realtime_config() { return realtime_config_; }
+  // ---- Real-time (chime_events.cc) ----
+  // A messaging-session event: message events name their conversation (or
+  // sealed log) to pull; an edit, redaction or deletion is remembered so
+  // that pull yields its operation although the message is behind the
+  // cursor; channel and membership events ask for a relist; another user's
+  // typing marker is a typing effect.
+  Result<sync::EventEffect> AcceptEvent(const sync::RealtimeEvent& event) override;
+  // kTypingMarker as a NON_PERSISTENT CONTROL message to the conversation's
+  // channel (a sealed log's, when `conversation_id` is a log id).
+  Status SendTyping(const std::string& conversation_id) override;
+  // Events may have been missed (a messaging session was established
+  // again): the next pull of every conversation rescans recent history for
+  // edits and redactions. Safe from any thread (the session's listener).
+  void RequestRescan() { rescan_all_.store(true); }
 
   // The channel ARN of a sealed log.
   std::string LogChannelArn(const std::string& log_id) const;
@@ -145,11 +181,15 @@ class ChimeBackend final : public sync::Backend {
   // skipped because the target's Chime MessageId was not known. The
   // operation itself was delivered as a message either way.
   uint64_t mirror_failures() const { return mirror_failures_; }
+  // Messages ListChannelMessages returned to this backend, re-reads of the
+  // overlap included (what a pull costs; tests and benchmarks).
+  uint64_t messages_listed() const { return messages_listed_; }
 
  private:
   struct Known {  // a Tidings message this process has sent or pulled
     std::string chime_message_id;
-    std::string envelope;  // its Metadata as written ("" for other clients' messages)
+    std::string envelope;    // its Metadata as written ("" for other clients' messages)
+    int64_t created_ms = 0;  // its CreatedTimestamp, 0 if not read (a send's)
   };
   // Messages of a channel after a cursor that no earlier page returned.
   struct NewMessages {
@@ -212,11 +252,38 @@ class ChimeBackend final : public sync::Backend {
   // The members' ARNs other than this device's user, sorted and unique.
   std::vector<std::string> OtherMemberArns(const engine::Conversation& c) const;
   Result<sync::PushAck> PushOne(const std::string& channel_arn, const engine::Operation& op);
+  // A delete's envelope names its target: order key, content type, Chime
+  // MessageId and CreatedTimestamp (TargetOf), when they are known.
+  void AddDeleteTarget(const std::string& channel_arn, const engine::Operation& op, Envelope* e);
   Result<sync::PushAck> PushFrame(const std::string& channel_arn, const sync::Frame& frame);
   // The operations one message of a Tidings channel carries; false if it
   // carries none it could decode (counted as skipped).
   bool AppendOperations(const std::string& conversation_id, const ChimeMessage& m,
                         std::vector<engine::Operation>* ops);
+  // The operation of a Tidings operation message (`op` has its conversation,
+  // times, remote id and authenticated author set).
+  bool AppendOperationMessage(engine::Operation op, const ChimeMessage& m,
+                              std::vector<engine::Operation>* ops);
+  // The operations the state of an edited or redacted message carries:
+  // the Tidings edit written into its Metadata, or another client's edit
+  // (op id "chime-edit:<MessageId>:<ms>", at LastEditedTimestamp), or a
+  // tombstone of "chime:<MessageId>" (redacted; with `placeholder` its
+  // place first, for a device that never had it). Deterministic: every
+  // device derives the same ones.
+  void AppendStateOperations(const std::string& conversation_id, const ChimeMessage& m,
+                             bool placeholder, std::vector<engine::Operation>* ops);
+  // The operations of messages behind the cursor that changed: remembered
+  // events, then (when due) a rescan of the newest kRescanMessages.
+  Status AppendChangesBehind(const std::string& conversation_id, const std::string& channel_arn,
+                             sync::PullPage* page);
+  // The conversation a channel ARN belongs to (the listing is refreshed once
+  // if it is unknown); nullopt if none of this user's.
+  Result<std::optional<std::string>> ConversationOfChannel(const std::string& channel_arn);
+  // The target of an edit or delete: its MessageId and Metadata (and with
+  // `need_created` its CreatedTimestamp), from this process, or from
+  // `op.remote_id` (the reconciler's) and GetChannelMessage.
+  std::optional<Known> TargetOf(const std::string& channel_arn, const engine::Operation& op,
+                                bool need_created);
   void Mirror(const std::string& channel_arn, const engine::Operation& op);
   void Remember(const std::string& message_id, Known known);
   std::optional<std::string> ChannelIdOf(const std::string& arn) const;
@@ -227,9 +294,15 @@ class ChimeBackend final : public sync::Backend {
   std::map<std::string, std::string> channels_;  // conversation id -> channel ARN
   int64_t listed_at_ms_ = -1;                    // last full listing (steady ms)
   std::map<std::string, Known> known_;           // message id -> Chime ids (bounded)
+  // Changed messages behind the cursor, from events: conversation ->
+  // MessageId -> its newest state (bounded).
+  std::map<std::string, std::map<std::string, ChimeMessage>> behind_;
+  std::map<std::string, int64_t> rescanned_at_;  // conversation -> steady ms
+  std::atomic<bool> rescan_all_{false};          // RequestRescan()
   std::deque<std::string> known_order_;          // eviction order of known_
   std::optional<int64_t> last_retry_after_ms_;
   uint64_t mirror_failures_ = 0;
+  uint64_t messages_listed_ = 0;
   // Squatting checks (VerifyChannel): conversation -> its members' ARNs
   // (and this user's); channels that passed; refusals.
   std::map<std::string, std::set<std::string>> allowed_;

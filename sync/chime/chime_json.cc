@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "common/json_string.h"
+#include "crypto/hash.h"
 
 namespace tidings::chime {
 namespace {
@@ -91,6 +92,33 @@ bool ParseHex64(std::string_view s, uint64_t* out) {
   return r.ec == std::errc() && r.ptr == s.data() + s.size();
 }
 
+Status ReadMessage(const element& m, ChimeMessage* out) {
+  if (!m.is_object()) return Malformed("a channel message is not an object");
+  out->message_id = Str(m, "MessageId");
+  if (out->message_id.empty()) return Malformed("a channel message without MessageId");
+  if (!Timestamp(m, "CreatedTimestamp", &out->created_ms)) {
+    return Malformed("a channel message without a valid CreatedTimestamp");
+  }
+  element edited;
+  if (!m["LastEditedTimestamp"].get(edited) && !edited.is_null() &&
+      !Timestamp(m, "LastEditedTimestamp", &out->edited_ms)) {
+    return Malformed("a channel message with an invalid LastEditedTimestamp");
+  }
+  out->channel_arn = Str(m, "ChannelArn");
+  out->content = Str(m, "Content");
+  out->metadata = Str(m, "Metadata");
+  out->content_type = Str(m, "ContentType");
+  out->type = Str(m, "Type");
+  out->persistence = Str(m, "Persistence");
+  element sender;
+  if (!m["Sender"].get(sender) && sender.is_object()) out->sender_arn = Str(sender, "Arn");
+  element status;
+  if (!m["Status"].get(status) && status.is_object()) out->status = Str(status, "Value");
+  bool redacted = false;
+  if (!m["Redacted"].get_bool().get(redacted)) out->redacted = redacted;
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<MessagesPage> ParseListChannelMessages(std::string_view body) {
@@ -106,26 +134,22 @@ Result<MessagesPage> ParseListChannelMessages(std::string_view body) {
   if (list.is_null()) return page;
   if (list.get_array().get(messages)) return Malformed("ChannelMessages is not an array");
   for (element m : messages) {
-    if (!m.is_object()) return Malformed("a channel message is not an object");
     ChimeMessage out;
-    out.message_id = Str(m, "MessageId");
-    if (out.message_id.empty()) return Malformed("a channel message without MessageId");
-    if (!Timestamp(m, "CreatedTimestamp", &out.created_ms)) {
-      return Malformed("a channel message without a valid CreatedTimestamp");
-    }
-    out.content = Str(m, "Content");
-    out.metadata = Str(m, "Metadata");
-    out.content_type = Str(m, "ContentType");
-    out.type = Str(m, "Type");
-    element sender;
-    if (!m["Sender"].get(sender) && sender.is_object()) out.sender_arn = Str(sender, "Arn");
-    element status;
-    if (!m["Status"].get(status) && status.is_object()) out.status = Str(status, "Value");
-    bool redacted = false;
-    if (!m["Redacted"].get_bool().get(redacted)) out.redacted = redacted;
+    TIDINGS_RETURN_IF_ERROR(ReadMessage(m, &out));
     page.messages.push_back(std::move(out));
   }
   return page;
+}
+
+Result<ChimeMessage> ParseChannelMessage(std::string_view json, bool wrapped) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(json);
+  element doc;
+  if (!Parse(parser, padded, &doc)) return Malformed("a channel message is not a JSON object");
+  if (wrapped && doc["ChannelMessage"].get(doc)) return Malformed("no ChannelMessage");
+  ChimeMessage out;
+  TIDINGS_RETURN_IF_ERROR(ReadMessage(doc, &out));
+  return out;
 }
 
 Result<ChannelsPage> ParseListChannelMemberships(std::string_view body) {
@@ -203,6 +227,10 @@ Result<std::string> ParseStringField(std::string_view body, std::string_view fie
   return std::string(v);
 }
 
+std::string ContentHash(std::string_view content) {
+  return crypto::Sha256Hex(content).substr(0, 16);
+}
+
 bool IsUtf8(std::string_view s) { return simdjson::validate_utf8(s.data(), s.size()); }
 
 std::string WriteEnvelope(const Envelope& e, bool with_payload) {
@@ -234,6 +262,15 @@ std::string WriteEnvelope(const Envelope& e, bool with_payload) {
       out += ",\"ru\":\"" + Hex64(e.read_hlc) + ":" + Hex64(e.read_replica) + "\"";
     }
   }
+  if (!e.target_chime_id.empty()) {
+    out += ",\"tm\":" + JsonString(e.target_chime_id) +
+           ",\"tc\":" + std::to_string(e.target_created_ms);
+  }
+  if (!e.edit_op_id.empty()) {
+    out += ",\"eo\":" + JsonString(e.edit_op_id) + ",\"eh\":\"" + Hex64(e.edit_hlc) + ":" +
+           Hex64(e.edit_replica) + "\",\"ch\":" + JsonString(e.content_hash);
+    if (!e.edit_content_type.empty()) out += ",\"ect\":" + JsonString(e.edit_content_type);
+  }
   out += "}";
   return out;
 }
@@ -256,7 +293,7 @@ bool ParseEnvelope(std::string_view json, Envelope* out) {
     *to = std::string(s);
     return true;
   };
-  std::string h, r, ru, t;
+  std::string h, r, ru, t, eh;
   bool has_op = false;
   {
     element v;
@@ -266,8 +303,21 @@ bool ParseEnvelope(std::string_view json, Envelope* out) {
       !field("a", &e.author) || !field("h", &h) || !field("r", &r) ||
       !field("ct", &e.content_type) || !field("enc", &e.encoding) || !field("b", &e.body) ||
       !field("re", &e.reaction) || !field("ru", &ru) || !field("t", &t) ||
-      !field("tct", &e.target_content_type)) {
+      !field("tct", &e.target_content_type) || !field("tm", &e.target_chime_id) ||
+      !field("eo", &e.edit_op_id) || !field("eh", &eh) || !field("ch", &e.content_hash) ||
+      !field("ect", &e.edit_content_type)) {
     return false;
+  }
+  if (!e.target_chime_id.empty() &&
+      (doc["tc"].get_int64().get(e.target_created_ms) || e.target_created_ms <= 0)) {
+    return false;
+  }
+  if (!e.edit_op_id.empty()) {
+    size_t colon = eh.find(':');
+    if (colon == std::string::npos || !ParseHex64(eh.substr(0, colon), &e.edit_hlc) ||
+        !ParseHex64(eh.substr(colon + 1), &e.edit_replica)) {
+      return false;
+    }
   }
   if (e.kind.empty() || e.author.empty() || !ParseHex64(h, &e.hlc) || !ParseHex64(r, &e.replica)) {
     return false;

@@ -15,16 +15,20 @@
 
 namespace tidings::chime {
 
-// One ChannelMessageSummary of ListChannelMessages.
+// One ChannelMessageSummary of ListChannelMessages (or the ChannelMessage of
+// GetChannelMessage and of a messaging-session event).
 struct ChimeMessage {
+  std::string channel_arn;  // events and GetChannelMessage only
   std::string message_id;
   std::string content;
   std::string metadata;
   std::string content_type;
   std::string sender_arn;
-  std::string type;    // STANDARD / CONTROL
-  std::string status;  // Status.Value (SENT, PENDING, FAILED, DENIED), "" if absent
+  std::string type;         // STANDARD / CONTROL
+  std::string status;       // Status.Value (SENT, PENDING, FAILED, DENIED), "" if absent
+  std::string persistence;  // PERSISTENT / NON_PERSISTENT, "" if absent
   int64_t created_ms = 0;
+  int64_t edited_ms = 0;  // LastEditedTimestamp, 0 if never edited
   bool redacted = false;
 };
 
@@ -33,6 +37,9 @@ struct MessagesPage {
   std::string next_token;  // "" on the last page
 };
 Result<MessagesPage> ParseListChannelMessages(std::string_view body);
+// A ChannelMessage object: a messaging-session event's Payload, or (with
+// `wrapped`) GetChannelMessage's {"ChannelMessage":{...}}.
+Result<ChimeMessage> ParseChannelMessage(std::string_view json, bool wrapped);
 
 // One ChannelMembershipForAppInstanceUserSummary.ChannelSummary.
 struct ChannelInfo {
@@ -82,7 +89,19 @@ struct Envelope {
   // the target redacted (metadata gone) still places its tombstone.
   uint64_t target_hlc = 0, target_replica = 0;
   std::string target_content_type;
+  std::string target_chime_id;    // deletes: the target's Chime MessageId, if known,
+  int64_t target_created_ms = 0;  // and its CreatedTimestamp
+  // A send's Metadata after a native edit (UpdateChannelMessage by Tidings):
+  // the edit operation, so a device that sees the edited message (an event,
+  // a rescan) merges that very operation; `content_hash` tells it from a
+  // later edit by another client (ContentHash of the Content it wrote).
+  std::string edit_op_id;
+  uint64_t edit_hlc = 0, edit_replica = 0;
+  std::string edit_content_type;
+  std::string content_hash;
 };
+// 16 hex digits of SHA-256(content).
+std::string ContentHash(std::string_view content);
 // Writes the envelope as compact JSON. `with_body` includes body, reaction and
 // read marker fields (op message Content); without, the header only.
 std::string WriteEnvelope(const Envelope& e, bool with_payload);

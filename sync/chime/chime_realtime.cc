@@ -20,7 +20,13 @@ Status ChimeBackend::StartRealtime(sync::RealtimeListener listener) {
   std::lock_guard<std::mutex> lock(realtime_mu_);
   if (session_) return FailedPrecondition("the Chime messaging session is already started");
   auto session = std::make_unique<MessagingSession>(realtime_config_);
-  TIDINGS_RETURN_IF_ERROR(session->Start(std::move(listener)));
+  // Events may have been missed before a session is established: the next
+  // pulls rescan recent history for other clients' edits and redactions.
+  auto relay = [this, listener = std::move(listener)](sync::RealtimeEvent e) {
+    if (e.kind == sync::RealtimeEvent::Kind::kEstablished) RequestRescan();
+    listener(std::move(e));
+  };
+  TIDINGS_RETURN_IF_ERROR(session->Start(std::move(relay)));
   session_ = std::move(session);
   return Status::Ok();
 }

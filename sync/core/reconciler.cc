@@ -321,6 +321,21 @@ tidings::Result<std::vector<engine::OutboxEntry>> Reconciler::DueEntries(const s
   return due;
 }
 
+void Reconciler::AddTargetRemoteId(engine::Operation* op) {
+  if ((op->kind != engine::OpKind::kEdit && op->kind != engine::OpKind::kDelete) ||
+      !op->remote_id.empty()) {
+    return;
+  }
+  auto target = store_->Get(op->message_id);
+  if (!target.ok()) return;  // not here (yet): the backend does without
+  const auto& ids = target->remote_ids;
+  if (auto it = ids.find(std::string(backend_->name())); it != ids.end()) {
+    op->remote_id = it->second;  // this backend acked its send
+  } else if (auto origin = ids.find("origin"); origin != ids.end()) {
+    op->remote_id = origin->second;  // it was pulled
+  }
+}
+
 tidings::Status Reconciler::Push(const std::string& conv) {
   ConversationStatus& st = Load(conv);
   if (st.stopped) return tidings::Status::Ok();
@@ -352,7 +367,10 @@ tidings::Status Reconciler::PushPlain(ConversationStatus& st) {
     const size_t n = std::min(start < isolate_until ? 1 : max_batch, due.size() - start);
     std::vector<engine::Operation> ops;
     ops.reserve(n);
-    for (size_t i = 0; i < n; ++i) ops.push_back(due[start + i].op);
+    for (size_t i = 0; i < n; ++i) {
+      ops.push_back(due[start + i].op);
+      AddTargetRemoteId(&ops.back());
+    }
     if (ShouldStop()) return Cancelled("sync stopped");
     auto acks = backend_->Push(conv, ops);
     // Stopped (or crashed) with the answer in hand: record nothing. The

@@ -141,6 +141,10 @@ class Reconciler {
   // The conversation a sealed log carries; "" if this device has not bound
   // the log to one (yet) or the backend carries no sealed logs.
   Result<std::string> ConversationOfLog(const std::string& log_id);
+  // Where the backend addresses the conversation's typing signal: its
+  // primary sealed log for an end-to-end conversation with one, else the
+  // conversation itself.
+  Result<std::string> TypingAddress(const std::string& conv);
 
   // Clears a stopped conversation's state and backoff so it is pushed and
   // pulled again (after the user regained access, say). Parked operations
@@ -179,6 +183,11 @@ class Reconciler {
   bool RecordAcks(ConversationStatus& st, std::span<const engine::OutboxEntry> batch,
                   const std::vector<PushAck>& acks, tidings::Status* out);
   tidings::Status MergePage(ConversationStatus& st, const std::string& at, const PullPage& page);
+  // An edit or delete about to be pushed carries its target's remote id in
+  // `remote_id` (as the store kept it from this backend's ack of the send,
+  // or from the pull that brought it), so a backend can mirror it natively
+  // in a later process (Chime: the target's MessageId).
+  void AddTargetRemoteId(engine::Operation* op);
   tidings::Status PushPlain(ConversationStatus& st);
   tidings::Status PullPlain(ConversationStatus& st);
   // How a backend failure ends a push or pull; OK-or-error to return.

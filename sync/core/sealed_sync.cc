@@ -48,8 +48,18 @@ Result<e2e::Session*> Reconciler::Session() {
 Result<std::string> Reconciler::ConversationOfLog(const std::string& log_id) {
   TIDINGS_ASSIGN_OR_RETURN(e2e::Session * session, Session());
   if (session == nullptr) return std::string();
+  // Only a log this device knows: LogById would start a state for any id.
+  TIDINGS_ASSIGN_OR_RETURN(auto known, session->KnownLogs());
+  if (std::find(known.begin(), known.end(), log_id) == known.end()) return std::string();
   TIDINGS_ASSIGN_OR_RETURN(e2e::LogState * log, session->LogById(log_id));
   return log->conversation_id;
+}
+
+Result<std::string> Reconciler::TypingAddress(const std::string& conv) {
+  TIDINGS_ASSIGN_OR_RETURN(e2e::Session * session, Session());
+  if (session == nullptr) return conv;
+  TIDINGS_ASSIGN_OR_RETURN(auto mode, session->GetMode(conv));
+  return mode.first == e2e::Mode::kSealed && !mode.second.empty() ? mode.second : conv;
 }
 
 e2e::FetchDevices Reconciler::Fetcher() {

@@ -318,9 +318,12 @@ void SyncEngine::TakeEvents(Work& work, bool* relist, bool* pull_all) {
     }
     *relist = *relist || effect->relist;
     if (!effect->typing_conversation.empty()) {
-      Emit({.kind = SyncEvent::Kind::kTyping,
-            .conversation_id = effect->typing_conversation,
-            .user = effect->typing_user});
+      // A sealed log's channel names the log: say which conversation it is.
+      std::string conv = effect->typing_conversation;
+      auto bound = reconciler_->ConversationOfLog(conv);
+      if (bound.ok() && !bound->empty()) conv = *bound;
+      Emit(
+          {.kind = SyncEvent::Kind::kTyping, .conversation_id = conv, .user = effect->typing_user});
     }
   }
 }
@@ -368,8 +371,9 @@ Status SyncEngine::Visit(const std::string& conv, bool push, int64_t* wake) {
 
 Result<int64_t> SyncEngine::Round(Work& work) {
   std::lock_guard<std::mutex> rlock(reconciler_mu_);
-  for (const auto& c : work.typing) {
-    (void)backend_->SendTyping(c);  // best effort: never retried, never stored
+  for (const auto& c : work.typing) {  // best effort: never retried, never stored
+    auto where = reconciler_->TypingAddress(c);
+    if (where.ok()) (void)backend_->SendTyping(*where);
   }
   if (work.retry_now) reconciler_->RetryNow();
   bool relist = false, pull_all = false;

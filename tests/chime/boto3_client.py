@@ -3,11 +3,16 @@
 usage: boto3_client.py ENDPOINT ACCESS BEARER send CHANNEL_ARN TEXT
        boto3_client.py ENDPOINT ACCESS BEARER list CHANNEL_ARN
        boto3_client.py ENDPOINT ACCESS BEARER describe CHANNEL_ARN
+       boto3_client.py ENDPOINT ACCESS BEARER update CHANNEL_ARN MESSAGE_ID TEXT
+       boto3_client.py ENDPOINT ACCESS BEARER redact CHANNEL_ARN MESSAGE_ID
+       boto3_client.py ENDPOINT ACCESS BEARER event CHANNEL_ARN MESSAGE_ID
+         (the message as a messaging-session event's Payload carries it)
        boto3_client.py ENDPOINT ACCESS BEARER create CHANNEL_ID METADATA MEMBER_ARN...
 The secret comes from BOTO3_CLIENT_SECRET (not argv, which `ps` shows).
 Prints JSON (the SendChannelMessage or CreateChannel response, all messages
 ascending, or the channel's Name, Metadata and CreatedBy).
 """
+import datetime
 import json
 import os
 import sys
@@ -22,6 +27,14 @@ client = boto3.client(
     "chime-sdk-messaging", endpoint_url=endpoint, region_name="us-east-1",
     aws_access_key_id=access, aws_secret_access_key=secret,
     config=Config(retries={"mode": "standard", "max_attempts": 5}))
+
+
+def iso(t):
+    """A timestamp as the messaging session writes it: ISO 8601 UTC with ms."""
+    t = t.astimezone(datetime.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000)
+
+
 if command == "send":
     r = client.send_channel_message(
         ChannelArn=channel, Content=sys.argv[6], Type="STANDARD", Persistence="PERSISTENT",
@@ -35,7 +48,8 @@ elif command == "list":
         for m in r.get("ChannelMessages", []):
             out.append({"MessageId": m["MessageId"], "Content": m.get("Content", ""),
                         "Metadata": m.get("Metadata", ""), "ContentType": m.get("ContentType", ""),
-                        "Sender": m["Sender"]["Arn"]})
+                        "Sender": m["Sender"]["Arn"], "Redacted": m.get("Redacted", False),
+                        "Edited": "LastEditedTimestamp" in m})
         if not r.get("NextToken"):
             break
         kwargs = {"NextToken": r["NextToken"]}
@@ -52,3 +66,18 @@ elif command == "create":
         Metadata=sys.argv[6], ClientRequestToken=channel, ChannelId=channel,
         MemberArns=sys.argv[7:], ChimeBearer=bearer)
     print(json.dumps({"ChannelArn": r["ChannelArn"]}))
+elif command == "update":
+    client.update_channel_message(ChannelArn=channel, MessageId=sys.argv[6], Content=sys.argv[7],
+                                  ChimeBearer=bearer)
+    print("{}")
+elif command == "redact":
+    client.redact_channel_message(ChannelArn=channel, MessageId=sys.argv[6], ChimeBearer=bearer)
+    print("{}")
+elif command == "event":
+    m = client.get_channel_message(ChannelArn=channel, MessageId=sys.argv[6],
+                                   ChimeBearer=bearer)["ChannelMessage"]
+    m.pop("ResponseMetadata", None)
+    for k in ("CreatedTimestamp", "LastUpdatedTimestamp", "LastEditedTimestamp"):
+        if k in m:
+            m[k] = iso(m[k])
+    print(json.dumps(m))

@@ -299,22 +299,31 @@ TEST(ChimeBackend, OperationsTravelAsMessagesAndAreMirrored) {
     shape.push_back(r.method + " " + path);
   }
   const std::string id = f.server->channels[*arn].messages[0].id;
-  EXPECT_EQ(shape, (std::vector<std::string>{"POST /messages", "POST /messages",
-                                             "PUT /messages/" + id, "POST /messages",
-                                             "POST /messages", "PUT /readMarker", "POST /messages",
-                                             "POST /messages/" + id + "?operation=redact"}));
+  // The delete reads its target first (its time: the tombstone every device
+  // derives from the redaction).
+  EXPECT_EQ(shape, (std::vector<std::string>{
+                       "POST /messages", "POST /messages", "PUT /messages/" + id, "POST /messages",
+                       "POST /messages", "PUT /readMarker", "GET /messages/" + id, "POST /messages",
+                       "POST /messages/" + id + "?operation=redact"}));
   const auto& edit_req = f.server->requests[1];
   EXPECT_EQ(Field(edit_req.body, "ContentType"), kOpContentType);
   EXPECT_EQ(Field(edit_req.body, "ClientRequestToken"), edit.op_id);
+  // Other clients show a line of text; the operation rides in Metadata.
+  EXPECT_EQ(Field(edit_req.body, "Content"), "\u270f\ufe0f edited: fixed");
   Envelope e;
-  ASSERT_TRUE(ParseEnvelope(Field(edit_req.body, "Content"), &e));
+  ASSERT_TRUE(ParseEnvelope(Field(edit_req.body, "Metadata"), &e));
   EXPECT_EQ(e.kind, "edit");
-  EXPECT_EQ(e.body, "fixed");
+  EXPECT_EQ(e.op_id, edit.op_id);
+  EXPECT_EQ(Field(f.server->requests[3].body, "Content"), "reacted 👍");
+  EXPECT_EQ(Field(f.server->requests[4].body, "Content"), "\u2713 read");
+  EXPECT_EQ(Field(f.server->requests[7].body, "Content"), "\U0001F5D1\uFE0F deleted a message");
   // The native update keeps the Tidings envelope of the original message.
   Envelope kept;
   ASSERT_TRUE(ParseEnvelope(Field(f.server->requests[2].body, "Metadata"), &kept));
   EXPECT_EQ(kept.message_id, send.message_id);
   EXPECT_EQ(kept.hlc, send.at.hlc);
+  EXPECT_EQ(kept.edit_op_id, edit.op_id) << "and the edit itself";
+  EXPECT_EQ(kept.edit_hlc, edit.at.hlc);
 
   // A fresh device pulls all of it back: same ops, same ids and order keys,
   // whatever the native calls did to the original message. The redaction
@@ -328,25 +337,28 @@ TEST(ChimeBackend, OperationsTravelAsMessagesAndAreMirrored) {
     auto other = f.Backend(kAlice);
     auto page = other->Pull("c1", "", 50);
     ASSERT_TRUE(page.ok()) << page.status().ToString();
-    std::vector<engine::OpKind> kinds;
-    for (const auto& op : page->ops) kinds.push_back(op.kind);
-    using K = engine::OpKind;
-    std::vector<K> expected = {K::kEdit, K::kReact, K::kReadMarker, K::kSend, K::kDelete};
-    if (keeps) expected.insert(expected.begin(), {K::kSend, K::kDelete});  // tombstone
-    ASSERT_EQ(kinds, expected) << keeps;
-    const size_t o = keeps ? 2 : 0;
-    EXPECT_EQ(page->ops[o].body, "fixed");
-    EXPECT_EQ(page->ops[o].at, edit.at);
-    EXPECT_EQ(page->ops[o + 1].reaction, "👍");
-    EXPECT_EQ(page->ops[o + 2].read_up_to, send.at);
-    EXPECT_EQ(page->ops[o + 3].op_id, send.op_id) << "the target's place";
-    EXPECT_EQ(page->ops[o + 3].at, send.at);
-    EXPECT_EQ(page->ops[o + 4].op_id, del.op_id);
-    if (keeps) {
-      EXPECT_EQ(page->ops[0].op_id, send.op_id);
-      EXPECT_EQ(page->ops[0].at, send.at);
+    std::map<std::string, engine::Operation> by_id;
+    std::vector<std::string> order;
+    for (const auto& op : page->ops) {
+      EXPECT_FALSE(op.remote_id.empty());
+      if (by_id.emplace(op.op_id, op).second) order.push_back(op.op_id);
     }
-    for (const auto& op : page->ops) EXPECT_FALSE(op.remote_id.empty());
+    ASSERT_EQ(by_id.count(edit.op_id), 1u) << keeps;
+    EXPECT_EQ(by_id[edit.op_id].body, "fixed");
+    EXPECT_EQ(by_id[edit.op_id].at, edit.at);
+    EXPECT_EQ(by_id[react.op_id].reaction, "👍");
+    EXPECT_EQ(by_id[read.op_id].read_up_to, send.at);
+    ASSERT_EQ(by_id.count(send.op_id), 1u) << "the target's place";
+    EXPECT_EQ(by_id[send.op_id].at, send.at);
+    EXPECT_EQ(by_id[del.op_id].kind, engine::OpKind::kDelete);
+    // The redacted message is the delete's own (its operation names it): no
+    // second, foreign-looking tombstone takes a place in the conversation.
+    for (const auto& op : page->ops) {
+      EXPECT_FALSE(op.kind == engine::OpKind::kSend && op.message_id == "chime:" + id) << keeps;
+    }
+    EXPECT_EQ(by_id.count(edit.op_id) + by_id.count(react.op_id) + by_id.count(read.op_id) +
+                  by_id.count(send.op_id) + by_id.count(del.op_id),
+              5u);
   }
 }
 
@@ -430,7 +442,8 @@ TEST(ChimeBackend, PullPagesAscendingWithOverlapAndDedupe) {
   }
   ASSERT_EQ(got.size(), 120u);
   for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], ops[i].op_id);
-  ASSERT_EQ(f.server->requests.size(), 3u);
+  ASSERT_EQ(f.server->requests.size(), 4u) << "three pages and a rescan";
+  EXPECT_EQ(Query(f.server->requests[3].url)["sort-order"], "DESCENDING");
   auto q0 = Query(f.server->requests[0].url);
   EXPECT_EQ(q0["sort-order"], "ASCENDING");
   EXPECT_EQ(q0["max-results"], "50");
@@ -444,10 +457,16 @@ TEST(ChimeBackend, PullPagesAscendingWithOverlapAndDedupe) {
   auto fresh = f.Backend();
   f.server->requests.clear();
   auto again = fresh->Pull("c1", cursor, 100);
+  const std::string listing_url = [&] {
+    for (const auto& r : f.server->requests) {
+      if (r.url.find("sort-order=ASCENDING") != std::string::npos) return r.url;
+    }
+    return std::string();
+  }();
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->ops.empty()) << "the overlap is deduplicated";
   EXPECT_EQ(again->next_cursor, cursor) << "nothing new: the cursor does not move";
-  auto q = Query(f.server->requests.back().url);
+  auto q = Query(listing_url);
   char expect[64];
   std::time_t secs = static_cast<std::time_t>((newest - kOverlapMs) / 1000);
   std::tm tm{};
@@ -456,8 +475,7 @@ TEST(ChimeBackend, PullPagesAscendingWithOverlapAndDedupe) {
   std::string iso = std::string(expect) + "." +
                     std::to_string(1000 + (newest - kOverlapMs) % 1000).substr(1) + "000Z";
   EXPECT_EQ(q["not-before"], iso);
-  EXPECT_NE(f.server->requests.back().url.find("not-before=" + aws::UriEncode(iso, true)),
-            std::string::npos);
+  EXPECT_NE(listing_url.find("not-before=" + aws::UriEncode(iso, true)), std::string::npos);
   // A message that became visible late, inside the overlap window, is found.
   {
     testing::FakeMessage m;
@@ -471,6 +489,63 @@ TEST(ChimeBackend, PullPagesAscendingWithOverlapAndDedupe) {
   ASSERT_TRUE(with_late.ok());
   ASSERT_EQ(with_late->ops.size(), 1u);
   EXPECT_EQ(with_late->ops[0].op_id, "chime:late1");
+}
+
+TEST(ChimeBackend, EventsNameWhatToPullAndAnOldCursorStillReads) {
+  Fixture f;
+  auto b = f.Backend();
+  auto arn = b->EnsureConversation(Conv("c1"));
+  ASSERT_TRUE(arn.ok());
+  ASSERT_TRUE(b->ListConversations().ok());
+  f.server->ForeignMessage(*arn, kBob, "to be deleted");
+  auto first = b->Pull("c1", "", 50);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->ops.size(), 1u);
+  const std::string id = f.server->channels[*arn].messages.back().id;
+  auto event = [&](const std::string& type, const std::string& channel) {
+    sync::RealtimeEvent e;
+    e.type = type;
+    e.payload = "{\"ChannelArn\":\"" + channel + "\",\"MessageId\":\"" + id +
+                "\",\"Content\":\"\",\"Type\":\"STANDARD\",\"Persistence\":\"PERSISTENT\","
+                "\"CreatedTimestamp\":\"2023-11-14T22:13:20.123Z\",\"Sender\":{\"Arn\":\"" +
+                kBob + "\"}}";
+    auto effect = b->AcceptEvent(e);
+    EXPECT_TRUE(effect.ok()) << effect.status().ToString();
+    return effect.ok() ? *effect : sync::EventEffect{};
+  };
+  // An administrator's deletion: the message left the listing for good; the
+  // next pull tombstones it anyway (no placeholder: this device has it).
+  auto deleted = event("DELETE_CHANNEL_MESSAGE", *arn);
+  EXPECT_EQ(deleted.pull_conversations, std::vector<std::string>{"c1"});
+  auto next = b->Pull("c1", first->next_cursor, 50);
+  ASSERT_TRUE(next.ok());
+  ASSERT_EQ(next->ops.size(), 1u);
+  EXPECT_EQ(next->ops[0].kind, engine::OpKind::kDelete);
+  EXPECT_EQ(next->ops[0].message_id, "chime:" + id);
+  EXPECT_EQ(next->ops[0].op_id, "chime-tombstone:" + id);
+  EXPECT_EQ(next->ops[0].author, "bob");
+  EXPECT_TRUE(b->Pull("c1", next->next_cursor, 50)->ops.empty()) << "remembered once";
+  // A sealed log's channel: pull the log. A channel this user is not in:
+  // relist (after one listing).
+  const std::string log = "e" + std::string(32, 'c');
+  EXPECT_EQ(event("CREATE_CHANNEL_MESSAGE", b->LogChannelArn(log)).pull_logs,
+            std::vector<std::string>{log});
+  const size_t before = f.server->requests.size();
+  EXPECT_TRUE(event("CREATE_CHANNEL_MESSAGE", kApp + "/channel/unknown").relist);
+  EXPECT_TRUE(event("CREATE_CHANNEL_MESSAGE", kApp + "/channel/unknown").relist);
+  EXPECT_LE(f.server->requests.size() - before, 1u) << "at most one listing a second";
+
+  // A cursor written by an older build ("c1") resumes 5 s before its newest.
+  f.server->requests.clear();
+  const int64_t newest = f.server->channels[*arn].messages.back().created_ms;
+  auto old = b->Pull("c1", "c1;" + std::to_string(newest) + ";;;", 50);
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  bool listed_from_overlap = false;
+  for (const auto& r : f.server->requests) {
+    auto q = Query(r.url);
+    if (q["sort-order"] == "ASCENDING") listed_from_overlap = !q["not-before"].empty();
+  }
+  EXPECT_TRUE(listed_from_overlap);
 }
 
 TEST(ChimeBackend, OtherClientsMessagesMergeWithAStableOrder) {
@@ -587,7 +662,7 @@ TEST(ChimeBackend, ErrorsAreMappedAndMalformedResponsesAreClear) {
   auto restarted = b->Pull("c1", "c1;-1;;0;o999", 50);
   ASSERT_TRUE(restarted.ok()) << restarted.status().ToString();
   EXPECT_EQ(restarted->ops.size(), 1u);
-  EXPECT_EQ(f.server->requests.size(), 2u);
+  EXPECT_EQ(f.server->requests.size(), 3u) << "refused, listed again, rescanned";
   // A cursor that does not parse starts from the beginning.
   auto garbage = b->Pull("c1", "garbage;;", 50);
   ASSERT_TRUE(garbage.ok());

@@ -6,12 +6,15 @@
 // suite's (tests/backend_conformance).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "../engine/test_util.h"
+#include "common/clock.h"
 #include "crypto/hash.h"
 #include "emulator/chime/testing/emulator_process.h"
 #include "sync/chime/chime_backend.h"
@@ -52,8 +55,10 @@ class Emulator : public ::testing::Test {
   }
   virtual EmulatorOptions Options() { return {}; }
 
-  std::unique_ptr<ChimeBackend> Backend(const std::string& user) {
+  // `clock_off_ms`: this device's clock is that far off the server's.
+  std::unique_ptr<ChimeBackend> Backend(const std::string& user, int64_t clock_off_ms = 0) {
     ChimeConfig c;
+    if (clock_off_ms != 0) c.wall_clock_ms = [clock_off_ms] { return WallMs() + clock_off_ms; };
     c.app_instance_arn = kApp;
     c.user_arn = UserArn(user);
     c.region = "us-east-1";
@@ -164,6 +169,239 @@ TEST_F(Emulator, ThrottlingAndServerErrorsRetryWithoutDuplicates) {
   for (const auto& id : sent) EXPECT_EQ(count[id], 1) << id;
   ASSERT_TRUE(ra.SyncAll().ok());
   EXPECT_EQ(a->Page({.conversation_id = "faults", .limit = 100})->size(), sent.size());
+}
+
+TEST_F(Emulator, ADeviceWhoseClockIsTwentyMinutesOffSyncs) {
+  tidings::testing::TempDir dir;
+  auto a = Open(dir, "alice"), b = Open(dir, "bob");
+  ASSERT_TRUE(a->PutConversation("skew", "Skew", {"alice", "bob"}).ok());
+  auto sent = a->Send({.conversation_id = "skew", .body = "from a slow clock"});
+  ASSERT_TRUE(sent.ok());
+  // alice's clock is 20 minutes slow, bob's 20 minutes fast: each first
+  // request is refused as expired (or not yet current), the client takes
+  // the server's time from the answer and signs again.
+  auto ba = Backend("alice", -20 * 60'000), bb = Backend("bob", 20 * 60'000);
+  Clock ca, cb;
+  sync::Reconciler ra(&a->sync_log(), ba.get(), Plaintext(), std::ref(ca), [] { return 1; });
+  sync::Reconciler rb(&b->sync_log(), bb.get(), Plaintext(), std::ref(cb), [] { return 2; });
+  Status synced = ra.SyncAll();
+  ASSERT_TRUE(synced.ok()) << synced.ToString();
+  EXPECT_EQ(ra.GetStatus("skew").last_error, "");
+  EXPECT_TRUE(a->Outbox(0)->empty());
+  synced = rb.SyncAll();
+  ASSERT_TRUE(synced.ok()) << synced.ToString();
+  EXPECT_EQ(rb.GetStatus("skew").last_error, "");
+  auto got = b->Get(sent->id);
+  ASSERT_TRUE(got.ok()) << rb.GetStatus("skew").last_error;
+  EXPECT_EQ(got->body, "from a slow clock");
+  for (auto* backend : {ba.get(), bb.get()}) {
+    EXPECT_NEAR(static_cast<double>(backend->client().ServerNowMs()), static_cast<double>(WallMs()),
+                5'000)
+        << "the signing clock follows the server's";
+  }
+}
+
+TEST_F(Emulator, ACaughtUpPollReReadsNothingOnceTheOverlapHasPassed) {
+  tidings::testing::TempDir dir;
+  auto a = Open(dir, "alice"), b = Open(dir, "bob");
+  ASSERT_TRUE(a->PutConversation("backlog", "Backlog", {"alice", "bob"}).ok());
+  for (int i = 0; i < 120; ++i) {
+    ASSERT_TRUE(a->Send({.conversation_id = "backlog", .body = "b" + std::to_string(i)}).ok());
+  }
+  auto ba = Backend("alice"), bb = Backend("bob");
+  Clock ca, cb;
+  sync::Reconciler ra(&a->sync_log(), ba.get(), Plaintext(), std::ref(ca), [] { return 1; });
+  sync::Reconciler rb(&b->sync_log(), bb.get(), Plaintext(), std::ref(cb), [] { return 2; });
+  ASSERT_TRUE(ra.SyncAll().ok());  // the backlog is flushed in a burst
+  ASSERT_TRUE(rb.SyncAll().ok());
+  EXPECT_EQ(b->Page({.conversation_id = "backlog", .limit = 200})->size(), 120u);
+  // Within the overlap window a poll may read the burst again; once the
+  // window has passed in server time, one listing settles it ...
+  std::this_thread::sleep_for(std::chrono::milliseconds(kOverlapMs + 2'000));
+  ASSERT_TRUE(rb.Pull("backlog").ok());
+  // ... and from then on a poll is one request that reads nothing merged.
+  for (int poll = 0; poll < 3; ++poll) {
+    const uint64_t requests = bb->client().requests(), listed = bb->messages_listed();
+    ASSERT_TRUE(rb.Pull("backlog").ok());
+    EXPECT_EQ(bb->client().requests() - requests, 1u) << "poll " << poll;
+    EXPECT_EQ(bb->messages_listed() - listed, 0u) << "poll " << poll;
+  }
+  // New messages still arrive, and only they are read.
+  auto late = a->Send({.conversation_id = "backlog", .body = "after the backlog"});
+  ASSERT_TRUE(late.ok());
+  ASSERT_TRUE(ra.SyncAll().ok());
+  const uint64_t listed = bb->messages_listed();
+  ASSERT_TRUE(rb.Pull("backlog").ok());
+  EXPECT_EQ(bb->messages_listed() - listed, 1u);
+  EXPECT_EQ(b->Get(late->id)->body, "after the backlog");
+}
+
+// The MessageId of a boto3 "send" answer.
+std::string SentId(const std::string& sent) {
+  std::string id = sent.substr(sent.find(": \"") + 3);
+  return id.substr(0, id.find('"'));
+}
+
+TEST_F(Emulator, AnotherClientsEditsAndRedactionsConvergeOnEveryDevice) {
+  tidings::testing::TempDir dir;
+  auto a = Open(dir, "alice"), b = Open(dir, "bob"), e = Open(dir, "erin");
+  const std::vector<std::string> members = {"alice", "bob", "carol", "erin"};
+  ASSERT_TRUE(a->PutConversation("edits", "Edits", members).ok());
+  ASSERT_TRUE(a->Send({.conversation_id = "edits", .body = "from tidings"}).ok());
+  auto ba = Backend("alice"), bb = Backend("bob");
+  Clock ca, cb, ce;
+  sync::Reconciler ra(&a->sync_log(), ba.get(), Plaintext(), std::ref(ca), [] { return 1; });
+  sync::Reconciler rb(&b->sync_log(), bb.get(), Plaintext(), std::ref(cb), [] { return 2; });
+  ASSERT_TRUE(ra.SyncAll().ok());
+  const std::string arn = ba->DefaultChannelArn("edits");
+  // carol, on another Chime client, writes three messages; alice's and
+  // bob's devices pull them.
+  std::vector<std::string> ids;
+  for (const char* text : {"first", "secnod", "third"}) {
+    ids.push_back(SentId(Python("carol", "send " + arn + " '" + text + "'")));
+  }
+  ASSERT_TRUE(ra.SyncAll().ok());
+  ASSERT_TRUE(rb.SyncAll().ok());
+  ASSERT_EQ(b->Get("chime:" + ids[1])->body, "secnod");
+  // Then she fixes a typo and takes one back.
+  Python("carol", "update " + arn + " " + ids[1] + " 'second'");
+  Python("carol", "redact " + arn + " " + ids[2]);
+
+  // bob's device has a socket: the events say what changed behind his
+  // cursor, and his next pull merges it.
+  for (const auto& [type, id] :
+       {std::pair{"UPDATE_CHANNEL_MESSAGE", ids[1]}, std::pair{"REDACT_CHANNEL_MESSAGE", ids[2]}}) {
+    sync::RealtimeEvent event;
+    event.type = type;
+    event.payload = Python("carol", "event " + arn + " " + id);
+    auto effect = bb->AcceptEvent(event);
+    ASSERT_TRUE(effect.ok()) << effect.status().ToString();
+    EXPECT_EQ(effect->pull_conversations, std::vector<std::string>{"edits"});
+  }
+  ASSERT_TRUE(rb.Pull("edits").ok());
+  EXPECT_EQ(b->Get("chime:" + ids[1])->body, "second");
+  EXPECT_TRUE(b->Get("chime:" + ids[2])->deleted);
+  // alice's device had none: its next rescan (after a reconnect, or once a
+  // minute while polling) finds them.
+  ASSERT_TRUE(ra.SyncAll().ok());
+  EXPECT_EQ(a->Get("chime:" + ids[1])->body, "secnod") << "no rescan due yet";
+  ba->RequestRescan();
+  ASSERT_TRUE(ra.SyncAll().ok());
+  EXPECT_EQ(a->Get("chime:" + ids[1])->body, "second");
+  EXPECT_TRUE(a->Get("chime:" + ids[2])->deleted);
+  // erin's device pulls for the first time afterwards.
+  auto be = Backend("erin");
+  sync::Reconciler re(&e->sync_log(), be.get(), Plaintext(), std::ref(ce), [] { return 3; });
+  ASSERT_TRUE(re.SyncAll().ok());
+  ExpectSameConversation(*a, *b, "edits", 4);
+  ExpectSameConversation(*a, *e, "edits", 4);
+  for (auto* store : {a.get(), b.get(), e.get()}) {
+    auto edited = store->Get("chime:" + ids[1]);
+    EXPECT_EQ(edited->body, "second");
+    EXPECT_FALSE(edited->edited_at.IsZero()) << "the same edit everywhere";
+    EXPECT_EQ(edited->edited_at, a->Get("chime:" + ids[1])->edited_at);
+  }
+}
+
+TEST_F(Emulator, NativeEditsAndRedactionsSurviveARestart) {
+  tidings::testing::TempDir dir;
+  auto a = Open(dir, "alice");
+  ASSERT_TRUE(a->PutConversation("restart", "R", {"alice", "carol"}).ok());
+  auto keep = a->Send({.conversation_id = "restart", .body = "typo"});
+  auto drop = a->Send({.conversation_id = "restart", .body = "oops"});
+  ASSERT_TRUE(keep.ok() && drop.ok());
+  Clock clock;
+  {  // one process (a one-shot `tidings sync`) sends them
+    auto ba = Backend("alice");
+    sync::Reconciler ra(&a->sync_log(), ba.get(), Plaintext(), std::ref(clock), [] { return 1; });
+    ASSERT_TRUE(ra.SyncAll().ok());
+  }
+  ASSERT_TRUE(a->Edit(keep->id, "fixed").ok());
+  ASSERT_TRUE(a->Delete(drop->id).ok());
+  // The next process edits and deletes them: natively, for carol's client.
+  auto ba = Backend("alice");
+  sync::Reconciler ra(&a->sync_log(), ba.get(), Plaintext(), std::ref(clock), [] { return 1; });
+  ASSERT_TRUE(ra.SyncAll().ok());
+  EXPECT_EQ(ba->mirror_failures(), 0u);
+  std::string listed = Python("carol", "list " + ba->DefaultChannelArn("restart"));
+  EXPECT_NE(listed.find("\"Content\": \"fixed\""), std::string::npos) << listed;
+  EXPECT_EQ(listed.find("\"Content\": \"typo\""), std::string::npos) << listed;
+  EXPECT_EQ(listed.find("oops"), std::string::npos) << listed;
+  EXPECT_NE(listed.find("\"Redacted\": true"), std::string::npos) << listed;
+  // And a device reading it all afresh agrees with the one that wrote it.
+  auto b = Open(dir, "carol");
+  auto bc = Backend("carol");
+  Clock cc;
+  sync::Reconciler rc(&b->sync_log(), bc.get(), Plaintext(), std::ref(cc), [] { return 2; });
+  ASSERT_TRUE(rc.SyncAll().ok());
+  ASSERT_TRUE(ra.SyncAll().ok());
+  EXPECT_EQ(b->Get(keep->id)->body, "fixed");
+  EXPECT_TRUE(b->Get(drop->id)->deleted);
+  ExpectSameConversation(*a, *b, "restart", a->Page({.conversation_id = "restart"})->size());
+}
+
+TEST_F(Emulator, OtherClientsSeeNoOperationAsJson) {
+  tidings::testing::TempDir dir;
+  auto a = Open(dir, "alice"), b = Open(dir, "bob");
+  ASSERT_TRUE(a->PutConversation("clean", "Clean", {"alice", "bob", "carol"}).ok());
+  auto m = a->Send({.conversation_id = "clean", .body = "hello"});
+  ASSERT_TRUE(m.ok());
+  ASSERT_TRUE(a->React(m->id, "👍", true).ok());
+  ASSERT_TRUE(a->React(m->id, "👍", false).ok());
+  ASSERT_TRUE(a->MarkRead("clean", m->order).ok());
+  ASSERT_TRUE(a->Edit(m->id, "hello, world").ok());
+  auto gone = a->Send({.conversation_id = "clean", .body = "never mind"});
+  ASSERT_TRUE(gone.ok());
+  ASSERT_TRUE(a->Delete(gone->id).ok());
+  auto ba = Backend("alice"), bb = Backend("bob");
+  Clock ca, cb;
+  sync::Reconciler ra(&a->sync_log(), ba.get(), Plaintext(), std::ref(ca), [] { return 1; });
+  sync::Reconciler rb(&b->sync_log(), bb.get(), Plaintext(), std::ref(cb), [] { return 2; });
+  ASSERT_TRUE(ra.SyncAll().ok());
+  std::string listed = Python("carol", "list " + ba->DefaultChannelArn("clean"));
+  EXPECT_EQ(listed.find("\"Content\": \"{"), std::string::npos) << listed;
+  EXPECT_NE(listed.find("\"Content\": \"hello, world\""), std::string::npos) << listed;
+  EXPECT_NE(listed.find("reacted"), std::string::npos) << listed;
+  // Tidings devices still learn every operation.
+  ASSERT_TRUE(rb.SyncAll().ok());
+  ExpectSameConversation(*a, *b, "clean", 2);
+  EXPECT_EQ(b->Get(m->id)->body, "hello, world");
+  EXPECT_TRUE(b->Get(gone->id)->deleted);
+}
+
+TEST_F(Emulator, TypingIsSentNeverStoredAndRecognised) {
+  auto alice = Backend("alice"), bob = Backend("bob");
+  engine::Conversation c;
+  c.id = "typing";
+  c.members = {"alice", "bob"};
+  auto arn = alice->EnsureConversation(c);
+  ASSERT_TRUE(arn.ok());
+  ASSERT_TRUE(alice->SendTyping("typing").ok());
+  EXPECT_EQ(Python("bob", "list " + *arn), "[]\n") << "never stored";
+  EXPECT_TRUE(alice->SendTyping("no-such-conversation").ok()) << "no channel: nobody to tell";
+  // What bob's session receives for it.
+  sync::RealtimeEvent event;
+  event.type = "CREATE_CHANNEL_MESSAGE";
+  event.payload =
+      "{\"ChannelArn\":\"" + *arn +
+      "\",\"MessageId\":\"t1\",\"Content\":\"tidings:typing\",\"Type\":\"CONTROL\","
+      "\"Persistence\":\"NON_PERSISTENT\",\"CreatedTimestamp\":\"2026-12-04T23:59:00.123Z\","
+      "\"Sender\":{\"Arn\":\"" +
+      UserArn("alice") + "\",\"Name\":\"alice\"}}";
+  auto effect = bob->AcceptEvent(event);
+  ASSERT_TRUE(effect.ok()) << effect.status().ToString();
+  EXPECT_EQ(effect->typing_conversation, "typing");
+  EXPECT_EQ(effect->typing_user, "alice");
+  EXPECT_TRUE(effect->pull_conversations.empty());
+  EXPECT_TRUE(alice->AcceptEvent(event)->typing_conversation.empty()) << "not our own";
+  // Channel and membership events ask for a relist; garbage is no effect.
+  event.type = "CREATE_CHANNEL_MEMBERSHIP";
+  EXPECT_TRUE(bob->AcceptEvent(event)->relist);
+  event.type = "UPDATE_CHANNEL_MESSAGE";
+  event.payload = "not json";
+  auto garbage = bob->AcceptEvent(event);
+  ASSERT_TRUE(garbage.ok());
+  EXPECT_TRUE(garbage->pull_conversations.empty() && !garbage->relist);
 }
 
 class PersistentEmulator : public Emulator {

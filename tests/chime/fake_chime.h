@@ -39,6 +39,7 @@ inline std::string UrlDecode(std::string_view s) {
 struct FakeMessage {
   std::string id, content, metadata, content_type, sender, token;
   int64_t created_ms = 0;
+  int64_t edited_ms = 0;
   bool redacted = false;
 };
 
@@ -206,26 +207,19 @@ class FakeChime {
       if (query.count("not-before")) not_before = ParseIso(query["not-before"]);
       size_t offset = query.count("next-token") ? std::stoul(query["next-token"].substr(1)) : 0;
       size_t max = query.count("max-results") ? std::stoul(query["max-results"]) : 50;
+      const bool desc = query["sort-order"] == "DESCENDING";
       std::vector<const FakeMessage*> all;
       for (auto& m : c.messages)
         if (m.created_ms >= not_before) all.push_back(&m);
       std::stable_sort(all.begin(), all.end(), [](const FakeMessage* a, const FakeMessage* b) {
         return a->created_ms < b->created_ms;
       });
+      if (desc) std::reverse(all.begin(), all.end());
       std::string out = "{\"ChannelArn\":" + JsonString(c.arn) + ",\"ChannelMessages\":[";
       size_t end = std::min(all.size(), offset + max);
       for (size_t i = offset; i < end; ++i) {
-        const FakeMessage& m = *all[i];
         if (i > offset) out += ",";
-        char ts[64];
-        std::snprintf(ts, sizeof(ts), "%lld.%03lld", static_cast<long long>(m.created_ms / 1000),
-                      static_cast<long long>(m.created_ms % 1000));
-        out += "{\"MessageId\":\"" + m.id + "\",\"Content\":" + JsonString(m.content) +
-               (m.metadata.empty() ? "" : ",\"Metadata\":" + JsonString(m.metadata)) +
-               ",\"ContentType\":" + JsonString(m.content_type) +
-               ",\"Type\":\"STANDARD\",\"CreatedTimestamp\":" + ts +
-               ",\"Sender\":{\"Arn\":" + JsonString(m.sender) +
-               "},\"Redacted\":" + (m.redacted ? "true" : "false") + "}";
+        out += MessageJson(*all[i]);
       }
       out += "]";
       if (end < all.size()) out += ",\"NextToken\":\"o" + std::to_string(end) + "\"";
@@ -234,6 +228,7 @@ class FakeChime {
     if (seg.size() == 4 && seg[2] == "messages") {
       for (auto& m : c.messages) {
         if (m.id != seg[3]) continue;
+        if (req.method == "GET") return Ok(200, "{\"ChannelMessage\":" + MessageJson(m) + "}");
         if (m.sender != bearer) return Error(403, "ForbiddenException");
         if (req.method == "POST" && query.count("operation")) {
           m.redacted = true;
@@ -243,6 +238,7 @@ class FakeChime {
           m.content = field("Content");
           m.metadata = field("Metadata");
           m.content_type = field("ContentType");
+          m.edited_ms = now_ms;
         }
         return Ok(200, "{\"ChannelArn\":" + JsonString(c.arn) + "}");
       }
@@ -270,6 +266,21 @@ class FakeChime {
   std::mutex mu_;
 
  private:
+  static std::string Seconds(int64_t ms) {
+    char ts[64];
+    std::snprintf(ts, sizeof(ts), "%lld.%03lld", static_cast<long long>(ms / 1000),
+                  static_cast<long long>(ms % 1000));
+    return ts;
+  }
+  static std::string MessageJson(const FakeMessage& m) {
+    return "{\"MessageId\":\"" + m.id + "\",\"Content\":" + JsonString(m.content) +
+           (m.metadata.empty() ? "" : ",\"Metadata\":" + JsonString(m.metadata)) +
+           ",\"ContentType\":" + JsonString(m.content_type) +
+           ",\"Type\":\"STANDARD\",\"CreatedTimestamp\":" + Seconds(m.created_ms) +
+           (m.edited_ms > 0 ? ",\"LastEditedTimestamp\":" + Seconds(m.edited_ms) : "") +
+           ",\"Sender\":{\"Arn\":" + JsonString(m.sender) +
+           "},\"Redacted\":" + (m.redacted ? "true" : "false") + "}";
+  }
   static int64_t ParseIso(const std::string& s) {
     std::tm tm{};
     const char* rest = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);

@@ -162,6 +162,39 @@ TEST(AwsErrors, MappedToRetryableOrNot) {
   EXPECT_EQ(err(400, "not json at all"), Code::kFailedPrecondition);
 }
 
+TEST(AwsErrors, ClockSkewIsRecognisedInEveryWording) {
+  // AWS (Chime, DynamoDB), both directions of skew.
+  EXPECT_TRUE(IsClockSkewError("InvalidSignatureException",
+                               "Signature expired: 20261204T000000Z is now earlier than "
+                               "20261204T001500Z (20261204T002000Z - 5 min.)"));
+  EXPECT_TRUE(IsClockSkewError("InvalidSignatureException",
+                               "Signature not yet current: 20261204T004000Z is still later than "
+                               "20261204T002500Z (20261204T002000Z + 5 min.)"));
+  EXPECT_TRUE(IsClockSkewError("RequestTimeTooSkewed", ""));
+  EXPECT_TRUE(IsClockSkewError("",
+                               "The difference between the request time and the current "
+                               "time is too large. Request time too skewed"));
+  // The local emulator's wording, and case does not matter.
+  EXPECT_TRUE(IsClockSkewError("InvalidSignatureException",
+                               "signature expired: X-Amz-Date 20261204T000000Z is more than 15 "
+                               "minutes from the server's time; check the clock"));
+  EXPECT_TRUE(IsClockSkewError("invalidsignatureexception", "The signature has EXPIRED"));
+  // Not skew: a wrong secret, an expired token.
+  EXPECT_FALSE(IsClockSkewError("InvalidSignatureException",
+                                "The request signature we calculated does not match the signature "
+                                "you provided."));
+  EXPECT_FALSE(IsClockSkewError("ExpiredTokenException",
+                                "The security token included in the request is expired"));
+  EXPECT_FALSE(IsClockSkewError("UnrecognizedClientException", "expired"));
+
+  // The server time AWS names in parentheses.
+  EXPECT_EQ(ServerTimeFromSkewMessage("Signature expired: 20261204T000000Z is now earlier than "
+                                      "20261204T001500Z (20261204T002000Z - 5 min.)"),
+            int64_t{1796342400000} + 20 * 60'000);
+  EXPECT_EQ(ServerTimeFromSkewMessage("signature expired: check the clock"), 0);
+  EXPECT_EQ(ServerTimeFromSkewMessage("expired (soon)"), 0);
+}
+
 TEST(SigV4, MissingCredentialsIsUnauthenticated) {
   http::Request r;
   r.url = "https://example.amazonaws.com/";
