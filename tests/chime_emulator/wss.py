@@ -6,6 +6,7 @@ a dropped connection)."""
 import base64
 import json
 import os
+import shutil
 import socket
 import ssl
 import struct
@@ -21,16 +22,21 @@ from botocore.credentials import Credentials
 def make_ca(directory):
     """CA + a certificate for 127.0.0.1 signed by it: (ca.pem, cert.pem, key.pem)."""
     p = lambda name: os.path.join(directory, name)
-    run = lambda *args: subprocess.run(["openssl", *args], check=True, capture_output=True)
+    # Made as if two days ago (libfaketime, when installed), so a device whose
+    # clock is slow by minutes still finds the certificate valid, as it would
+    # a real one.
+    backdate = ["faketime", "-f", "-2d"] if shutil.which("faketime") else []
+    run = lambda *args: subprocess.run([*backdate, "openssl", *args], check=True,
+                                       capture_output=True)
     run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p("ca.key"), "-out",
-        p("ca.pem"), "-days", "2", "-subj", "/CN=tidings throwaway test CA")
+        p("ca.pem"), "-days", "4", "-subj", "/CN=tidings throwaway test CA")
     run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", p("key.pem"), "-out", p("req.csr"),
         "-subj", "/CN=127.0.0.1")
     with open(p("ext.cnf"), "w") as f:
         f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
                 "extendedKeyUsage=serverAuth\n")
     run("x509", "-req", "-in", p("req.csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"),
-        "-CAcreateserial", "-out", p("cert.pem"), "-days", "2", "-extfile", p("ext.cnf"))
+        "-CAcreateserial", "-out", p("cert.pem"), "-days", "4", "-extfile", p("ext.cnf"))
     return p("ca.pem"), p("cert.pem"), p("key.pem")
 
 
