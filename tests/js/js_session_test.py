@@ -40,8 +40,8 @@ SKIP = 77
 class JsSession:
     """messaging_session.js as a child: JSON lines out, JSON commands in."""
 
-    def __init__(self, endpoint, who, ca, session_id=None):
-        env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS, AWS_SECRET_ACCESS_KEY=SECRET,
+    def __init__(self, endpoint, who, ca, session_id=None, access=ACCESS, secret=SECRET):
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=access, AWS_SECRET_ACCESS_KEY=secret,
                    AWS_REGION="us-east-1", NODE_EXTRA_CA_CERTS=ca,
                    NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
         for k in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy",
