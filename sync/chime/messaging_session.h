@@ -45,6 +45,8 @@ struct MessagingSessionConfig {
   std::string user_arn;       // the AppInstanceUser (userArn, and the bearer)
   std::string region;         // SigV4 region of the presigned URL
   std::string rest_endpoint;  // scheme://host[:port] of the REST API
+  // Shared with the backend's REST client: Get() is called from both
+  // threads (every provider in sync/aws and the API's is thread-safe).
   std::shared_ptr<aws::CredentialsProvider> credentials;
   // A fresh transport for GetMessagingSessionEndpoint (one per connect).
   // Empty: libcurl.
