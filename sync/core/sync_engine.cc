@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <random>
 
 #include "common/clock.h"
@@ -276,6 +277,8 @@ void SyncEngine::SetConnected(bool connected, const std::string& detail) {
   const bool report = changed || (!connected && !down_reported_);
   healthy_ = connected;
   down_reported_ = !connected;
+  // Polling again: the listing timer runs again from now.
+  if (changed && !connected) next_listing_ms_ = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     realtime_.connected = connected;
@@ -386,11 +389,11 @@ Result<int64_t> SyncEngine::Round(Work& work) {
     TIDINGS_ASSIGN_OR_RETURN(convs_, reconciler_->Conversations());
     // Listing is how a device learns of conversations others made (and of
     // the sealed logs it was invited to): every 10 polls, at most
-    // idle_poll_ms. With the push channel up, membership events ask for it
-    // and the timer is only a safety net (10 x idle_poll_ms).
-    next_listing_ms_ =
-        now + (healthy_ ? 10 * config_.idle_poll_ms
-                        : std::min(config_.idle_poll_ms, 10 * config_.active_poll_ms));
+    // idle_poll_ms. With the push channel up, membership and channel events
+    // ask for it (a session delivers every event while it is up), so there
+    // is no timer: an idle socket costs pings only.
+    next_listing_ms_ = healthy_ ? std::numeric_limits<int64_t>::max()
+                                : now + std::min(config_.idle_poll_ms, 10 * config_.active_poll_ms);
   }
   // A gap fill owes every conversation, those just listed included; an
   // event about a conversation no listing knows is dropped.

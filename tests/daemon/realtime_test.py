@@ -149,6 +149,18 @@ class RealtimeDelivery(tidings_unittest.TestCase):
         got = self.converge(a, b, 20)
         self.check(got[-1][1] == "plain over the socket 19", f"newest body: {got[-1]}")
 
+    def test_a_conversation_made_while_the_socket_is_up(self):
+        # No listing timer runs while the socket is up: the membership event
+        # is how B learns of it.
+        a, b = self.pair()
+        a.run(*a.g, "conversation", "create", "followup", "--member", "bob")
+        a.send("followup", "a new conversation")
+        end, got = time.time() + 30, []
+        while time.time() < end and not got:
+            got = b.messages("followup")
+            time.sleep(0.2)
+        self.check([m[1] for m in got] == ["a new conversation"], f"B got it: {got}")
+
     def test_a_gap_of_500_while_the_socket_is_down(self):
         a, b = self.pair()
         a.send("consult", "before the gap")
