@@ -143,7 +143,8 @@ TIDINGS_EXPORT tidings_code tidings_aws_credentials_set(
 /* Calls tidings_aws_credentials_set and returns TIDINGS_OK, or returns why
  * there are none now (UNAUTHENTICATED: sync stops until
  * tidings_sync_restart; anything else: retried with backoff). Called on a
- * sync thread, never twice at once for one handle: at the first request and
+ * sync thread or a Chime messaging session's thread, never twice at once
+ * for one handle: at the first request and
  * again 5 minutes before the credentials expire (an unexpired set is kept if
  * a refresh fails). Keep it quick (hand over what the app already fetched)
  * and never call tidings_sync_* on the handle from it. */

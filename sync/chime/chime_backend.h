@@ -293,6 +293,7 @@ class ChimeBackend final : public sync::Backend {
   std::unique_ptr<aws::AwsRestClient> client_;
   std::map<std::string, std::string> channels_;  // conversation id -> channel ARN
   int64_t listed_at_ms_ = -1;                    // last full listing (steady ms)
+  int64_t event_listed_at_ms_ = -1;              // last listing an event asked for, even failed
   std::map<std::string, Known> known_;           // message id -> Chime ids (bounded)
   // Changed messages behind the cursor, from events: conversation ->
   // MessageId -> its newest state (bounded).

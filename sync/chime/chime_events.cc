@@ -41,9 +41,14 @@ Result<std::optional<std::string>> ChimeBackend::ConversationOfChannel(
       if (arn == channel_arn) return std::optional<std::string>(conversation);
     }
     // A burst of events from a channel not (yet) listed costs one listing
-    // a second at most.
-    if (attempt > 0 || (listed_at_ms_ >= 0 && MonotonicMs() - listed_at_ms_ < kRelistMinMs)) break;
-    TIDINGS_RETURN_IF_ERROR(ListConversations().status());
+    // a second at most, failed ones included (throttling is not amplified);
+    // a failed listing leaves the channel unknown: the engine relists.
+    const int64_t now = MonotonicMs();
+    if (attempt > 0 || (event_listed_at_ms_ >= 0 && now - event_listed_at_ms_ < kRelistMinMs)) {
+      break;
+    }
+    event_listed_at_ms_ = now;
+    if (!ListConversations().ok()) break;
   }
   return std::optional<std::string>();
 }

@@ -128,9 +128,30 @@ class MessagingSession::Impl {
     }
   }
 
+  // The session's thread. Nothing may escape it: an exception inside the
+  // loop (out of memory, a TLS library failure) is reported as kLost and the
+  // loop starts again after the longest backoff.
   void Run() {
-    asio::co_spawn(io_, Loop(), asio::detached);
-    io_.run();
+    bool pause_first = false;
+    for (;;) {
+      bool failed = false;
+      asio::co_spawn(io_, Loop(pause_first), [&failed](std::exception_ptr e) {
+        if (e) failed = true;
+      });
+      try {
+        io_.run();
+      } catch (...) {
+        failed = true;
+      }
+      if (!failed || stopping()) return;
+      established_ = false;
+      live_ = nullptr;
+      Emit({.kind = sync::RealtimeEvent::Kind::kLost,
+            .detail = "the messaging session failed internally (out of memory or a TLS "
+                      "library error); reconnecting"});
+      pause_first = true;
+      io_.restart();
+    }
   }
 
   void RequestStop() {
@@ -142,19 +163,28 @@ class MessagingSession::Impl {
     asio::post(io_, [this] {
       boost::system::error_code ignored;
       if (live_ != nullptr) live_->close(ignored);
-      wake_.cancel();
+      CancelWake();
     });
   }
 
   void Poke() {
     poked_ = true;
-    asio::post(io_, [this] { wake_.cancel(); });
+    asio::post(io_, [this] { CancelWake(); });
   }
 
   std::atomic<bool> established_{false};
 
  private:
-  asio::awaitable<void> Loop();
+  // Connects, serves and reconnects until stopped; `pause_first`: wait the
+  // longest backoff before the first attempt (after an internal failure).
+  asio::awaitable<void> Loop(bool pause_first);
+  // Ends a backoff wait. Never throws (it runs inside posted handlers).
+  void CancelWake() {
+    try {
+      wake_.cancel();
+    } catch (...) {  // a timer cancel fails only if the OS refuses: the wait ends at its time
+    }
+  }
   asio::awaitable<Outcome> Connect();
   // Reads frames until the socket ends. REQUIRES: the session's thread.
   asio::awaitable<Outcome> Serve(Socket& socket);
@@ -181,11 +211,14 @@ class MessagingSession::Impl {
   http::HttpClient* rest_http_ = nullptr;  // the REST call in flight; REQUIRES: rest_mu_
 };
 
-asio::awaitable<void> MessagingSession::Impl::Loop() {
+asio::awaitable<void> MessagingSession::Impl::Loop(bool pause_first) {
   uint32_t failures = 0;  // since the last SESSION_ESTABLISHED
   bool for_good = false;
   while (!stopping()) {
-    if (!for_good) {
+    if (pause_first) {
+      pause_first = false;
+      wake_.expires_after(std::chrono::milliseconds(config_.max_backoff_ms));
+    } else if (!for_good) {
       Outcome out = co_await Connect();
       established_ = false;
       if (stopping()) break;
@@ -351,10 +384,12 @@ asio::awaitable<Outcome> MessagingSession::Impl::Serve(Socket& socket) {
   // SESSION_ESTABLISHED must come within connect_timeout_ms.
   asio::steady_timer deadline(io_);
   deadline.expires_after(std::chrono::milliseconds(config_.connect_timeout_ms));
-  bool late = false;
-  deadline.async_wait([this, &late](const boost::system::error_code& ec) {
+  // Shared with the handler: its completion may already be queued when the
+  // read fails, and then it runs after this frame is gone.
+  auto late = std::make_shared<bool>(false);
+  deadline.async_wait([this, late](const boost::system::error_code& ec) {
     if (ec || established_) return;  // cancelled: in time, or the frame is gone
-    late = true;
+    *late = true;
     boost::system::error_code ignored;
     if (live_ != nullptr) live_->close(ignored);
   });
@@ -377,8 +412,8 @@ asio::awaitable<Outcome> MessagingSession::Impl::Serve(Socket& socket) {
       } else {
         out.reconnect = ShouldReconnect(kAbnormalClose);
         out.detail =
-            late ? "no SESSION_ESTABLISHED within " + std::to_string(config_.connect_timeout_ms) +
-                       " ms"
+            *late ? "no SESSION_ESTABLISHED within " + std::to_string(config_.connect_timeout_ms) +
+                        " ms"
             : ec == beast::error::timeout
                 ? "no answer to a ping within " + std::to_string(config_.ping_interval_ms) + " ms"
                 : "socket lost (" + ec.message() + ")";
@@ -412,8 +447,13 @@ Status MessagingSession::Start(sync::RealtimeListener listener) {
   std::lock_guard<std::mutex> lock(mu_);
   if (impl_) return FailedPrecondition("the messaging session is already started");
   if (!config_.credentials) return InvalidArgument("the messaging session needs credentials");
-  impl_ = std::make_unique<Impl>(config_, std::move(listener));
-  thread_ = std::thread([impl = impl_.get()] { impl->Run(); });
+  try {
+    impl_ = std::make_unique<Impl>(config_, std::move(listener));
+    thread_ = std::thread([impl = impl_.get()] { impl->Run(); });
+  } catch (const std::exception& e) {  // no thread, no random device, no memory
+    impl_.reset();
+    return Internal(std::string("cannot start the messaging session: ") + e.what());
+  }
   return Status::Ok();
 }
 

@@ -101,6 +101,7 @@ void SyncEngine::Poke() {
     std::lock_guard<std::mutex> lock(mu_);
     push_now_ = true;
     retry_now_ = true;
+    pull_all_now_ = true;  // the app came back: whatever a stale socket missed
   }
   backend_->PokeRealtime();
   cv_.notify_all();
@@ -381,12 +382,19 @@ Result<int64_t> SyncEngine::Round(Work& work) {
   if (work.retry_now) reconciler_->RetryNow();
   bool relist = false, pull_all = false;
   TakeEvents(work, &relist, &pull_all);
+  pull_all = pull_all || work.pull_all;
   const int64_t now = clock_();
   const bool unknown = std::any_of(work.dirty.begin(), work.dirty.end(), [this](const auto& c) {
     return std::find(convs_.begin(), convs_.end(), c) == convs_.end();
   });
   if (relist || now >= next_listing_ms_ || convs_.empty() || unknown) {
+    std::vector<std::string> before = std::move(convs_);
     TIDINGS_ASSIGN_OR_RETURN(convs_, reconciler_->Conversations());
+    // A conversation new to this device (a membership event, an invitation)
+    // is pulled now: with the socket up nothing else would pull it.
+    for (const auto& c : convs_) {
+      if (std::find(before.begin(), before.end(), c) == before.end()) owed_.insert(c);
+    }
     // Listing is how a device learns of conversations others made (and of
     // the sealed logs it was invited to): every 10 polls, at most
     // idle_poll_ms. With the push channel up, membership and channel events
@@ -429,6 +437,8 @@ void SyncEngine::Run() {
       push_now_ = false;
       work.retry_now = retry_now_;
       retry_now_ = false;
+      work.pull_all = pull_all_now_;
+      pull_all_now_ = false;
       work.dirty.swap(dirty_);
       work.events.swap(events_);
       work.overflow = events_overflow_;
@@ -442,6 +452,7 @@ void SyncEngine::Run() {
       // Auth errors stop sync until the app supplies new credentials and
       // restarts it; storage errors are surfaced the same way.
       last_error_ = wake.status();
+      realtime_.connected = false;  // stopped with the thread's work
       lock.unlock();
       backend_->StopRealtime();
       Emit({.kind = wake.status().code() == Code::kUnauthenticated ? SyncEvent::Kind::kAuthError

@@ -135,6 +135,7 @@ class SyncEngine {
     std::set<std::string> dirty;        // local writes
     std::vector<RealtimeEvent> events;  // from the push channel, in order
     bool overflow = false;              // events were dropped: pull everything
+    bool pull_all = false;              // Poke: pull every conversation now
     std::set<std::string> typing;       // SendTyping requests
   };
   void Run();
@@ -198,6 +199,7 @@ class SyncEngine {
   bool push_now_ = false;              // REQUIRES: mu_
   std::set<std::string> dirty_;        // conversations with new local writes; REQUIRES: mu_
   bool retry_now_ = false;             // Poke: skip backoffs once; REQUIRES: mu_
+  bool pull_all_now_ = false;          // Poke: pull everything once; REQUIRES: mu_
   std::vector<RealtimeEvent> events_;  // queued by the push channel; REQUIRES: mu_
   bool events_overflow_ = false;       // REQUIRES: mu_
   std::set<std::string> typing_;       // to send; REQUIRES: mu_
