@@ -27,6 +27,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests", "daemon"))
+from measure import cpu_seconds, log_ms, pct, uuid7_ms  # noqa: E402
 from daemon_util import ChimeLocal, Daemon, clean_env, metrics  # noqa: E402
 
 ap = argparse.ArgumentParser()
@@ -39,28 +40,7 @@ args = ap.parse_args()
 T = args.tidings
 CHIME_LOCAL = args.chime_local or os.path.join(os.path.dirname(os.path.abspath(T)), "..",
                                                "emulator", "chime", "tidings-chime-local")
-TICKS = os.sysconf("SC_CLK_TCK")
 CONV = "bench"
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def uuid7_ms(mid):
-    return int(mid.replace("-", "")[:12], 16)
-
-
-def pct(values, p):
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
-
-
-def log_ms(stamp):
-    t = time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
-    return t * 1000 + int(stamp[20:23])
 
 
 class Pair:

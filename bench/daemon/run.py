@@ -26,6 +26,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests", "daemon"))
+from measure import cpu_seconds, log_ms, pct, uuid7_ms  # noqa: E402
 from daemon_util import ChimeLocal, Daemon, Moto, clean_env  # noqa: E402
 
 ap = argparse.ArgumentParser()
@@ -39,23 +40,6 @@ args = ap.parse_args()
 T = args.tidings
 CHIME_LOCAL = args.chime_local or os.path.join(os.path.dirname(os.path.abspath(T)), "..",
                                                "emulator", "chime", "tidings-chime-local")
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def uuid7_ms(mid):
-    return int(mid.replace("-", "")[:12], 16)
-
-
-def pct(values, p):
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
-
 
 with tempfile.TemporaryDirectory() as d:
     moto = chime = None
@@ -110,8 +94,7 @@ with tempfile.TemporaryDirectory() as d:
         for line in daemons[1].log().splitlines():
             m = re.match(r"(\S+) DEBUG message\.received .*message=(\S+)", line)
             if m:
-                ts = time.mktime(time.strptime(m.group(1)[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
-                received.setdefault(m.group(2), ts * 1000 + int(m.group(1)[20:23]))
+                received.setdefault(m.group(2), log_ms(m.group(1)))
         lat = [received[i] - uuid7_ms(i) for i in ids if i in received]
         for dm in daemons:
             dm.stop()
