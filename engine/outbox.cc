@@ -17,18 +17,6 @@ bool AckedByAll(const OutboxEntry& e, const std::vector<std::string>& required) 
 
 }  // namespace
 
-std::vector<std::string> SplitNames(std::string_view joined) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start < joined.size()) {
-    size_t end = joined.find('\n', start);
-    if (end == std::string_view::npos) end = joined.size();
-    if (end > start) out.emplace_back(joined.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
 Result<std::optional<OutboxRecord>> StoreImpl::LoadOutbox(Txn& txn, uint64_t seq) {
   TIDINGS_ASSIGN_OR_RETURN(auto value, TxnRead(txn, kOutbox, SeqKey(seq)));
   if (!value.has_value()) return std::optional<OutboxRecord>();

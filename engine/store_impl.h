@@ -77,8 +77,6 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what);
 Status ValidateId(std::string_view what, std::string_view id);
 // TooLarge over kMaxBodyBytes or the metadata limits.
 Status ValidateContent(std::string_view body, const std::map<std::string, std::string>& metadata);
-// The names of meta "outbox_backends", stored one per line.
-std::vector<std::string> SplitNames(std::string_view joined);
 
 // The writes of one local call or one merged page, applied atomically. Reads
 // through a Txn see its own uncommitted writes.

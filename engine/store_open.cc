@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "common/lines.h"
 #include "engine/encrypted_env.h"
 #include "engine/store_impl.h"
 
@@ -236,7 +237,7 @@ Status StoreImpl::LoadIdentity() {
   time_prefixed_ids_ = id_keys->has_value() && **id_keys == "time-prefixed";
   auto fan_out = TxnRead(txn, kMeta, "outbox_backends");
   if (!fan_out.ok()) return fan_out.status();
-  if (fan_out->has_value()) outbox_backends_ = SplitNames(**fan_out);
+  if (fan_out->has_value()) outbox_backends_ = SplitLines(**fan_out);  // one name per line
   return RecoverHighWater();
 }
 

@@ -50,6 +50,21 @@ std::string AmzDate(int64_t seconds) {
 
 }  // namespace
 
+bool PercentDecode(std::string_view s, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out->push_back(s[i]);
+      continue;
+    }
+    std::string raw;
+    if (i + 2 >= s.size() || !tidings::crypto::HexDecode(s.substr(i + 1, 2), &raw)) return false;
+    *out += raw;
+    i += 2;
+  }
+  return true;
+}
+
 // AWS's words, which clients (Tidings' AWS client, the SDKs) match to
 // correct their clock from the response's Date header.
 std::optional<AuthError> SkewError(const std::string& amz_date, int64_t signed_at,
@@ -155,21 +170,6 @@ std::optional<AuthError> Check(const AuthConfig& config, const tidings::http::Re
         "your AWS Secret Access Key and signing method.");
   }
   return std::nullopt;
-}
-
-bool PercentDecode(std::string_view s, std::string* out) {
-  out->clear();
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out->push_back(s[i]);
-      continue;
-    }
-    std::string raw;
-    if (i + 2 >= s.size() || !tidings::crypto::HexDecode(s.substr(i + 1, 2), &raw)) return false;
-    *out += raw;
-    i += 2;
-  }
-  return true;
 }
 
 }  // namespace

@@ -36,6 +36,10 @@ struct AuthError {
 std::optional<AuthError> SkewError(const std::string& amz_date, int64_t signed_at,
                                    int64_t now_seconds);
 
+// Decodes %XX escapes (the query and path of a request target); false for
+// a malformed escape.
+bool PercentDecode(std::string_view s, std::string* out);
+
 // `request.url` is "http://HOST" + the raw request target (path still
 // percent-encoded). nullopt: the signature is valid.
 std::optional<AuthError> VerifySigV4(const AuthConfig& config,

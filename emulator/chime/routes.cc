@@ -23,21 +23,6 @@ namespace {
 using tidings::InvalidArgument;
 using tidings::Result;
 
-bool Decode(std::string_view s, std::string* out) {
-  out->clear();
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out->push_back(s[i]);
-      continue;
-    }
-    std::string raw;
-    if (i + 2 >= s.size() || !tidings::crypto::HexDecode(s.substr(i + 1, 2), &raw)) return false;
-    *out += raw;
-    i += 2;
-  }
-  return true;
-}
-
 // Query names of the model (querystring locationName) -> member names.
 const char* QueryMember(const std::string& name) {
   static const std::pair<const char*, const char*> kNames[] = {
@@ -249,8 +234,8 @@ Result<Call> ParseRequest(const std::string& method, const std::string& target,
       std::string part = text.substr(start, amp - start), k, v;
       if (part.empty()) continue;
       size_t eq = part.find('=');
-      if (!Decode(part.substr(0, eq), &k) ||
-          !Decode(eq == std::string::npos ? "" : part.substr(eq + 1), &v)) {
+      if (!PercentDecode(part.substr(0, eq), &k) ||
+          !PercentDecode(eq == std::string::npos ? "" : part.substr(eq + 1), &v)) {
         return InvalidArgument("malformed percent-encoding in the query string");
       }
       query[k] = v;
@@ -260,8 +245,9 @@ Result<Call> ParseRequest(const std::string& method, const std::string& target,
   for (size_t start = 1; start <= path.size();) {
     size_t slash = path.find('/', start);
     std::string s;
-    if (!Decode(path.substr(start, slash == std::string::npos ? std::string::npos : slash - start),
-                &s)) {
+    if (!PercentDecode(
+            path.substr(start, slash == std::string::npos ? std::string::npos : slash - start),
+            &s)) {
       return InvalidArgument("malformed percent-encoding in the path");
     }
     seg.push_back(s);
