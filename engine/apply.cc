@@ -199,7 +199,7 @@ Status StoreImpl::ApplyWaitingOps(Txn& txn, const std::string& prefix, bool fres
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       waiting_keys.push_back(it->key().ToString());
     }
-    if (!it->status().ok()) return FromRocks(it->status(), "read failed");
+    TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
   }
   // Only the overlay's range for this prefix: a scan of the whole overlay
   // made a batch of n sends O(n^2).

@@ -22,7 +22,7 @@ Result<StoreStats> StoreImpl::Stats() {
       std::unique_ptr<rocksdb::Iterator> it(
           db_->NewIterator(rocksdb::ReadOptions(), cfs_[static_cast<size_t>(cf)]));
       for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
-      if (!it->status().ok()) return FromRocks(it->status(), "read failed");
+      TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
       return n;
     };
     TIDINGS_ASSIGN_OR_RETURN(st.messages, count(kMessages));

@@ -116,7 +116,7 @@ void StoreImpl::RemoveFromOutbox(Txn& txn, const OutboxEntry& e) {
 Status StoreImpl::RecoverHighWater() {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kOutbox]));
   it->SeekToLast();
-  if (!it->status().ok()) return FromRocks(it->status(), "read failed");
+  TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
   if (!it->Valid()) return Status::Ok();
   auto plain = sealer_->Open(Ad(kOutbox, it->key().ToString()), it->value().ToStringView());
   OutboxRecord r;
@@ -181,7 +181,7 @@ Status StoreImpl::VisitOutbox(const std::string& conversation_id, std::string_vi
     if (with_bodies) TIDINGS_RETURN_IF_ERROR(FillOutboxBody(r, ro));
     if (!visit(std::move(e))) return Status::Ok();
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "read failed");
+  TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
   return Status::Ok();
 }
 

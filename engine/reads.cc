@@ -60,7 +60,7 @@ Result<std::vector<Message>> StoreImpl::Page(const PageRequest& req) {
     }
     std::reverse(out.begin(), out.end());
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "read failed");
+  TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
   return out;
 }
 
@@ -84,7 +84,7 @@ Result<uint64_t> StoreImpl::CountUnread(const Conversation& c) {
     }
     if (!rec.m.deleted && rec.m.sender != user_id_) ++unread;
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "read failed");
+  TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
   return unread;
 }
 
@@ -113,7 +113,7 @@ Result<std::vector<Conversation>> StoreImpl::Conversations(size_t limit) {
       }
       all.push_back(std::move(c));
     }
-    if (!it->status().ok()) return FromRocks(it->status(), "read failed");
+    TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
   }
   std::sort(all.begin(), all.end(), [](const Conversation& a, const Conversation& b) {
     if (a.last_order != b.last_order) return b.last_order < a.last_order;
@@ -137,7 +137,7 @@ Status StoreImpl::ForEachMessage(std::function<Status(const Message&)> visit) {
     }
     TIDINGS_RETURN_IF_ERROR(visit(rec.m));
   }
-  return FromRocks(it->status(), "read failed");
+  return ReadDone(*it);
 }
 
 }  // namespace tidings::engine

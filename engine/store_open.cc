@@ -31,14 +31,6 @@ crypto::Purpose RecordKeyPurpose(crypto::RecordProtection p) {
   return crypto::Purpose::kRecordMacSipHash;
 }
 
-// A RocksDB info logger that drops everything: RocksDB's LOG bypasses the
-// file cipher and was seen to contain user keys in hex.
-class NullLogger final : public rocksdb::Logger {
- public:
-  using rocksdb::Logger::Logv;
-  void Logv(const char*, va_list) override {}
-};
-
 }  // namespace
 
 Status FromRocks(const rocksdb::Status& s, std::string_view what) {
@@ -128,7 +120,8 @@ Status StoreImpl::Init(crypto::KeySource key) {
   {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kPending]));
     it->SeekToFirst();
-    may_have_waiting_ops_ = it->Valid() || !it->status().ok();
+    TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
+    may_have_waiting_ops_ = it->Valid();
   }
 
   // Identity and schema.
@@ -302,12 +295,18 @@ Status StoreImpl::OpenDb(bool create) {
   o.env = env_.get();
   o.create_if_missing = create;
   o.create_missing_column_families = !options_.read_only;
-  o.info_log = std::make_shared<NullLogger>();
+  // RocksDB's LOG bypasses the file cipher and was seen to contain user keys
+  // in hex: no log is written, but corruption it reports becomes an error.
+  o.info_log = watch_.NewLogger();
+  o.listeners = {watch_.NewListener()};
   o.recycle_log_file_num = 0;  // recycling rewrites a file under the same nonce
   o.keep_log_file_num = 1;
   o.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   o.paranoid_checks = true;
-  o.max_open_files = 256;
+  // Every table is opened, and its meta blocks checked, at open (and at
+  // creation by a flush or compaction): a damaged table fails the open
+  // instead of a later read, and no read path opens tables lazily.
+  o.max_open_files = -1;
   o.max_background_jobs = 2;
   o.skip_stats_update_on_db_open = true;
   o.max_file_opening_threads = 1;  // a thread per column family per open otherwise
@@ -315,6 +314,7 @@ Status StoreImpl::OpenDb(bool create) {
   const auto descs = FamilyDescriptors(o, options_.block_cache_bytes,
                                        crypto::IsAuthenticatedOnly(sealer_->mode()));
   const std::string db_path = path_ + "/" + kDbDir;
+  watch_.Reset();
   rocksdb::Status s;
   if (options_.read_only) {
     s = rocksdb::DB::OpenForReadOnly(o, db_path, descs, &cfs_, &db_);
@@ -335,6 +335,10 @@ Status StoreImpl::OpenDb(bool create) {
   if (!s.ok()) {
     CloseDb();
     return FromRocks(s, "cannot open the store at " + path_);
+  }
+  if (Status damaged = watch_.status(); !damaged.ok()) {
+    CloseDb();
+    return damaged;
   }
   ::chmod(db_path.c_str(), 0700);
   if (!options_.read_only) TightenFileModes(db_path);

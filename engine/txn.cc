@@ -15,8 +15,9 @@ Result<std::optional<std::string>> StoreImpl::ReadSealedLocked(int cf, const std
                                                                const rocksdb::ReadOptions& ro) {
   std::string sealed;
   rocksdb::Status s = db_->Get(ro, cfs_[static_cast<size_t>(cf)], key, &sealed);
+  if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "read failed");
+  TIDINGS_RETURN_IF_ERROR(watch_.status());  // a NotFound may be a hidden record
   if (s.IsNotFound()) return std::optional<std::string>();
-  if (!s.ok()) return FromRocks(s, "read failed");
   auto plain = sealer_->Open(Ad(cf, key), sealed);
   if (!plain.ok()) {
     return DataLoss(std::string("a ") + kCfNames[cf] +
