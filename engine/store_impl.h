@@ -95,7 +95,7 @@ class StoreImpl final : public Store, public SyncLog {
         clock_(options_.wall_clock_ms ? options_.wall_clock_ms : WallMillis,
                options_.max_clock_drift_ms) {}
 
-  ~StoreImpl() override { CloseDb(); }
+  ~StoreImpl() override { CloseDb(/*settle=*/true); }
 
   Status Init(crypto::KeySource key);
 
@@ -246,7 +246,9 @@ class StoreImpl final : public Store, public SyncLog {
   // Files of stores made before RocksDB's files were created 0600, or copied
   // with looser modes, become private.
   void TightenFileModes(const std::string& db_path) const;
-  void CloseDb();
+  // settle: a writer first flushes and lets compactions finish (bounded,
+  // engine/settle.h), so short-lived writers keep the file count bounded.
+  void CloseDb(bool settle = false);
   // After a scan: the iterator's error, else a corruption RocksDB reported
   // only in its log or in the background while the scan ran (a table it
   // opened despite a bad properties block may have hidden records). Every

@@ -11,12 +11,18 @@
 
 #include "common/lines.h"
 #include "engine/encrypted_env.h"
+#include "engine/settle.h"
 #include "engine/store_impl.h"
 
 namespace tidings::engine {
 namespace {
 
 namespace fs = std::filesystem;
+
+// How long a closing writer waits for RocksDB's compactions (settle.h): ample
+// for the few small level-0 tables a short-lived writer leaves; a larger
+// compaction is abandoned and runs again in a later writer.
+constexpr std::chrono::milliseconds kSettleBudget{3000};
 
 // Each record protection has its own sub-key.
 crypto::Purpose RecordKeyPurpose(crypto::RecordProtection p) {
@@ -358,8 +364,11 @@ void StoreImpl::TightenFileModes(const std::string& db_path) const {
   for (const auto& e : fs::directory_iterator(db_path, ec)) tighten(e.path());
 }
 
-void StoreImpl::CloseDb() {
+void StoreImpl::CloseDb(bool settle) {
   if (db_ == nullptr) return;
+  if (settle && !options_.read_only && watch_.status().ok()) {
+    SettleBeforeClose(db_, cfs_, kSettleBudget);
+  }
   for (auto* h : cfs_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   cfs_.clear();
   db_->Close().PermitUncheckedError();
