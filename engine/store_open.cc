@@ -12,6 +12,7 @@
 #include "common/lines.h"
 #include "engine/encrypted_env.h"
 #include "engine/settle.h"
+#include "engine/store_dir.h"
 #include "engine/store_impl.h"
 
 namespace tidings::engine {
@@ -104,6 +105,7 @@ Status StoreImpl::Init(crypto::KeySource key) {
   if (key.kind() == crypto::KeySource::Kind::kNone) {
     return InvalidArgument("no key given: pass a key file, a passphrase or raw key bytes");
   }
+  if (!exists && !options_.read_only) TIDINGS_RETURN_IF_ERROR(CheckNewStoreDirectory(path_));
   Header header;
   if (exists) {
     TIDINGS_ASSIGN_OR_RETURN(std::string raw, ReadFile(header_path));
@@ -115,10 +117,8 @@ Status StoreImpl::Init(crypto::KeySource key) {
   TIDINGS_RETURN_IF_ERROR(UnlockKeys(key, exists, &header));
 
   if (!exists) {
-    // A database without a header is an interrupted creation (the header is
-    // written last): nothing in it was ever acknowledged, start over.
-    std::error_code ec;
-    fs::remove_all(path_ + "/" + kDbDir, ec);
+    // Only a creation this code marked as begun is ever cleared (store_dir.h).
+    TIDINGS_RETURN_IF_ERROR(BeginCreation(path_));
   } else if (!fs::exists(path_ + "/" + kDbDir + "/CURRENT")) {
     return DataLoss("the store at " + path_ + " has a header but no database files; restore it");
   }
@@ -136,8 +136,11 @@ Status StoreImpl::Init(crypto::KeySource key) {
   if (!version.ok()) return version.status();
   if (!exists || !version->has_value()) {
     if (options_.read_only) return DataLoss("the store at " + path_ + " has no schema version");
-    return CreateIdentity(header_path, header);
+    TIDINGS_RETURN_IF_ERROR(CreateIdentity(header_path, header));
+    EndCreation(path_);
+    return Status::Ok();
   }
+  if (!options_.read_only) EndCreation(path_);
   TIDINGS_RETURN_IF_ERROR(UpgradeSchema(**version));
   return LoadIdentity();
 }
