@@ -11,6 +11,7 @@
 
 #include "common/lines.h"
 #include "engine/encrypted_env.h"
+#include "engine/open_retry.h"
 #include "engine/settle.h"
 #include "engine/store_dir.h"
 #include "engine/store_impl.h"
@@ -24,6 +25,10 @@ namespace fs = std::filesystem;
 // for the few small level-0 tables a short-lived writer leaves; a larger
 // compaction is abandoned and runs again in a later writer.
 constexpr std::chrono::milliseconds kSettleBudget{3000};
+
+// Read-only opens that raced a writer's file deletions: 8 attempts back off
+// for 5 + 10 + ... + 640 ms, ~1.3 s in all, before the failure is reported.
+constexpr int kReadOnlyOpenAttempts = 8;
 
 // Each record protection has its own sub-key.
 crypto::Purpose RecordKeyPurpose(crypto::RecordProtection p) {
@@ -326,7 +331,16 @@ Status StoreImpl::OpenDb(bool create) {
   watch_.Reset();
   rocksdb::Status s;
   if (options_.read_only) {
-    s = rocksdb::DB::OpenForReadOnly(o, db_path, descs, &cfs_, &db_);
+    // A writer may delete files between the MANIFEST read and their open: a
+    // race, tried again on a fresh MANIFEST (open_retry.h).
+    s = OpenRetryingVanishedFiles(
+        [&] {
+          CloseDb();
+          cfs_.clear();
+          watch_.Reset();
+          return rocksdb::DB::OpenForReadOnly(o, db_path, descs, &cfs_, &db_);
+        },
+        db_path, kReadOnlyOpenAttempts);
   } else if (create) {
     // One manifest write and one OPTIONS file for all families, instead of
     // one each: creating a store is 4x faster.
