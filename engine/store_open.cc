@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 // How long a closing writer waits for RocksDB's compactions (settle.h): ample
 // for the few small level-0 tables a short-lived writer leaves; a larger
 // compaction is abandoned and runs again in a later writer.
-constexpr std::chrono::milliseconds kSettleBudget{3000};
+constexpr std::chrono::milliseconds kSettleBudget{1000};
 
 // Read-only opens that raced a writer's file deletions: 8 attempts back off
 // for 5 + 10 + ... + 640 ms, ~1.3 s in all, before the failure is reported.
