@@ -750,6 +750,30 @@ tidings_code tidings_store_verify(tidings_store* store, tidings_progress_fn prog
   });
 }
 
+tidings_code tidings_store_backup(tidings_store* store, const char* backup_path,
+                                  tidings_progress_fn progress, void* context,
+                                  tidings_error* error) {
+  return Guard(error, store, [&](engine::Store& s) -> Status {
+    TIDINGS_RETURN_IF_ERROR(RequireString(backup_path, "backup file path"));
+    std::function<void(uint64_t, uint64_t)> cb;
+    if (progress != nullptr) cb = [&](uint64_t d, uint64_t t) { progress(context, d, t); };
+    return s.Backup(backup_path, cb);
+  });
+}
+
+tidings_code tidings_store_restore(const char* backup_path, const char* store_path,
+                                   const tidings_key_source* key, tidings_progress_fn progress,
+                                   void* context, tidings_error* error) {
+  return Guard(error, [&]() -> Status {
+    TIDINGS_RETURN_IF_ERROR(RequireString(backup_path, "backup file path"));
+    TIDINGS_RETURN_IF_ERROR(RequireString(store_path, "store path"));
+    TIDINGS_ASSIGN_OR_RETURN(auto source, tidings::capi::KeyFrom(key));
+    std::function<void(uint64_t, uint64_t)> cb;
+    if (progress != nullptr) cb = [&](uint64_t d, uint64_t t) { progress(context, d, t); };
+    return engine::Store::Restore(backup_path, store_path, std::move(source), cb);
+  });
+}
+
 tidings_code tidings_store_for_each_message(tidings_store* store, tidings_message_fn visit,
                                             void* context, tidings_error* error) {
   return Guard(error, store, [&](engine::Store& s) -> Status {

@@ -413,6 +413,11 @@ int CmdExport(const Globals& g, const std::string& output) {
   auto store = OpenStore(g, Access::kRead);
   if (!store.ok()) return Fail(store.status());
   FILE* out = stdout;
+  if (::isatty(2)) {
+    std::fprintf(stderr,
+                 "tidings: warning: export writes every message as plaintext. For a copy that "
+                 "stays encrypted, use `tidings backup FILE`\n");
+  }
   if (!output.empty()) {
     // 0600 and never over an existing file: an export is plaintext.
     int fd = ::open(output.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -553,6 +558,7 @@ int main(int argc, char** argv) {
 
   AddSyncCommands(app, g, rc);
   AddKeysCommands(app, g, rc);
+  AddBackupCommands(app, g, rc);
   AddDaemonCommand(app, g, rc);
 
   try {

@@ -50,6 +50,7 @@ enum class Purpose : uint64_t {
   kKeyCheck = 4,          // the header's wrong-key check
   kRecordMac = 5,         // keyed BLAKE2b tags of record values (authenticated stores)
   kRecordMacSipHash = 6,  // SipHash-128 tags of record values (format-3 stores)
+  kBackup = 7,            // backup files (engine/backup.h)
 };
 
 Result<SecretKey> DeriveSubkey(const SecretKey& master, Purpose purpose);

@@ -168,6 +168,22 @@ class Store : public virtual StoreReader {
   // Decrypts and checks every record and index entry.
   virtual Result<VerifyReport> Verify(
       std::function<void(uint64_t done, uint64_t total)> progress) = 0;
+  // Writes an encrypted, authenticated, consistent snapshot of the store to
+  // the new file `backup_path` (mode 0600), readable only with this store's
+  // key (engine/backup.cc has the format). AlreadyExists if the file exists;
+  // DataLoss if a record fails authentication (the backup would carry it).
+  virtual Status Backup(const std::string& backup_path,
+                        std::function<void(uint64_t done, uint64_t total)> progress) = 0;
+  // Makes the store in `store_path` (new, or an empty directory) from a
+  // backup, unlocked with the key of the store it was made from. Nothing
+  // appears at `store_path` unless the whole backup verified. The restored
+  // store is the same device as the original (replica id, device keys):
+  // restore a lost store, do not run both. WrongKey, DataLoss (a damaged,
+  // cut or altered backup), AlreadyExists (`store_path` is not empty),
+  // InvalidArgument (not a backup), FailedPrecondition (a newer format).
+  static Status Restore(const std::string& backup_path, const std::string& store_path,
+                        crypto::KeySource key,
+                        std::function<void(uint64_t done, uint64_t total)> progress);
   virtual Status Flush() = 0;    // memtables to SST files
   virtual Status Compact() = 0;  // full compaction (tests, maintenance)
   // Re-reads the files from disk: read-only instances use this to see writes

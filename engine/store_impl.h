@@ -11,6 +11,7 @@
 //   merge.cc         Merge, cursors, sync state, remote ids
 //   verify.cc        Verify
 //   maintenance.cc   Stats, Flush, Compact
+//   backup.cc        Backup, Restore
 //
 // Not part of the engine's interface: include engine/store.h or
 // engine/sync_log.h instead.
@@ -163,6 +164,11 @@ class StoreImpl final : public Store, public SyncLog {
   Result<StoreStats> Stats() override;
   Result<VerifyReport> Verify(std::function<void(uint64_t, uint64_t)> progress) override;
   Status ForEachMessage(std::function<Status(const Message&)> visit) override;
+  Status Backup(const std::string& backup_path,
+                std::function<void(uint64_t, uint64_t)> progress) override;
+  // Store::Restore's work, in this (new, empty) directory (backup.cc).
+  Status RestoreFrom(crypto::KeySource key, const std::string& backup_path,
+                     std::function<void(uint64_t, uint64_t)> progress);
   Status Flush() override;
   Status Compact() override;
   Status Refresh() override;
@@ -371,6 +377,7 @@ class StoreImpl final : public Store, public SyncLog {
   CorruptionWatch watch_;  // RocksDB's log and background errors; see ReadDone
   std::unique_ptr<crypto::RecordSealer> sealer_;
   crypto::SecretKey hash_key_;
+  crypto::SecretKey backup_key_;     // backup files' stream key (backup.cc)
   bool siphash_keys_ = false;        // format 3: Hash16 is SipHash, else BLAKE2b
   mutable std::shared_mutex db_mu_;  // exclusive only to reopen (Refresh)
   rocksdb::DB* db_ = nullptr;

@@ -191,6 +191,7 @@ Status StoreImpl::UnlockKeys(const crypto::KeySource& key, bool exists, Header* 
   TIDINGS_ASSIGN_OR_RETURN(crypto::SecretKey seal_key,
                            crypto::DeriveSubkey(master, RecordKeyPurpose(header->records)));
   TIDINGS_ASSIGN_OR_RETURN(hash_key_, crypto::DeriveSubkey(master, crypto::Purpose::kKeyedHash));
+  TIDINGS_ASSIGN_OR_RETURN(backup_key_, crypto::DeriveSubkey(master, crypto::Purpose::kBackup));
   siphash_keys_ = header->records == crypto::RecordProtection::kAuthenticatedSipHash;
   sealer_ = std::make_unique<crypto::RecordSealer>(std::move(seal_key), header->records);
   env_ = NewXChaChaEnv(std::move(file_key));

@@ -556,6 +556,32 @@ TIDINGS_EXPORT tidings_code tidings_store_verify(tidings_store* store, tidings_p
                                                  void* context, tidings_verify_report** out,
                                                  tidings_error* error);
 
+/* Writes an encrypted, authenticated, consistent snapshot of the store to
+ * the new file `backup_path` (mode 0600). Only this store's key (passphrase,
+ * key file or raw key) opens it, and any change to the file is detected on
+ * restore. Works on read-only handles too, so a backup can be taken beside
+ * a running daemon. `progress` may be NULL.
+ * Errors: ALREADY_EXISTS (never overwrites), DATA_LOSS (a record of the
+ * store failed authentication: run verify), RESOURCE_EXHAUSTED (disk full),
+ * IO_ERROR. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_backup(tidings_store* store, const char* backup_path,
+                                                 tidings_progress_fn progress, void* context,
+                                                 tidings_error* error);
+
+/* Makes the store in `store_path` (a new or empty directory) from a backup,
+ * unlocked with `key`, the key of the store the backup was made from. Nothing
+ * appears at `store_path` unless the whole backup verified. The restored
+ * store is the same device as the original: restore a lost store rather than
+ * running both. Open it afterwards with tidings_store_open.
+ * Errors: WRONG_KEY, DATA_LOSS (damaged, cut or altered backup),
+ * ALREADY_EXISTS (`store_path` is not empty), INVALID_ARGUMENT (not a
+ * backup), NOT_FOUND, FAILED_PRECONDITION (made by a newer Tidings),
+ * IO_ERROR. Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_restore(const char* backup_path, const char* store_path,
+                                                  const tidings_key_source* key,
+                                                  tidings_progress_fn progress, void* context,
+                                                  tidings_error* error);
+
 /* Called once per message; `message` is borrowed for the call only. Return
  * true to go on, false to stop. Runs on the calling thread; it must not
  * close the store. */

@@ -332,6 +332,10 @@ Status Call(F&& f) {
   tidings_code code = f(&e);
   return Status::FromError(code, e);
 }
+// A tidings_progress_fn whose context is a std::function<void(uint64_t, uint64_t)>.
+inline void ProgressTrampoline(void* ctx, uint64_t done, uint64_t total) {
+  (*static_cast<std::function<void(uint64_t, uint64_t)>*>(ctx))(done, total);
+}
 template <typename T, void (*Free)(T*)>
 using Owned = std::unique_ptr<T, std::integral_constant<decltype(Free), Free>>;
 
@@ -596,6 +600,25 @@ class Store {
     VerifyReport r{raw->records_checked, raw->problems, {}};
     for (size_t i = 0; i < raw->detail_count; ++i) r.details.emplace_back(raw->details[i]);
     return r;
+  }
+  // See tidings_store_backup.
+  Status Backup(const std::string& backup_path,
+                std::function<void(uint64_t done, uint64_t total)> progress = {}) {
+    return internal::Call([&](tidings_error* e) {
+      return tidings_store_backup(c_handle(), backup_path.c_str(),
+                                  progress ? internal::ProgressTrampoline : nullptr, &progress, e);
+    });
+  }
+  // See tidings_store_restore.
+  static Status Restore(const std::string& backup_path, const std::string& store_path,
+                        const Key& key,
+                        std::function<void(uint64_t done, uint64_t total)> progress = {}) {
+    tidings_key_source k = key.source();
+    return internal::Call([&](tidings_error* e) {
+      return tidings_store_restore(backup_path.c_str(), store_path.c_str(), &k,
+                                   progress ? internal::ProgressTrampoline : nullptr, &progress,
+                                   e);
+    });
   }
   // Every message, conversation by conversation, each in order. `visit`
   // returns false to stop (the result is then CANCELLED).

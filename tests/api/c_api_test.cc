@@ -432,6 +432,39 @@ TEST_F(CApiTest, OutboxStatsVerifyAndRetryDiscardCodes) {
   tidings_verify_report_free(report);
 }
 
+TEST_F(CApiTest, BackupAndRestore) {
+  for (int i = 0; i < 5; ++i) Send("a", "m" + std::to_string(i));
+  const std::string backup = dir_ / "b.tidbak", restored = dir_ / "restored";
+  tidings_error e = Dirty();
+  ASSERT_EQ(tidings_store_backup(store_, backup.c_str(), nullptr, nullptr, &e), TIDINGS_OK)
+      << e.message;
+  ExpectCleared(e);
+  EXPECT_EQ(tidings_store_backup(store_, backup.c_str(), nullptr, nullptr, &e),
+            TIDINGS_ALREADY_EXISTS);
+  EXPECT_EQ(tidings_store_backup(store_, nullptr, nullptr, nullptr, &e), TIDINGS_INVALID_ARGUMENT);
+
+  uint8_t wrong[TIDINGS_KEY_SIZE] = {1};
+  tidings_key_source wrong_key = tidings_key_raw(wrong);
+  EXPECT_EQ(tidings_store_restore(backup.c_str(), restored.c_str(), &wrong_key, nullptr, nullptr,
+                                  &e),
+            TIDINGS_WRONG_KEY);
+  tidings_key_source key = tidings_key_raw(kKey);
+  uint64_t last = 0;
+  ASSERT_EQ(tidings_store_restore(
+                backup.c_str(), restored.c_str(), &key,
+                [](void* ctx, uint64_t done, uint64_t) { *static_cast<uint64_t*>(ctx) = done; },
+                &last, &e),
+            TIDINGS_OK)
+      << e.message;
+  tidings_store* copy = nullptr;
+  ASSERT_EQ(tidings_store_open(restored.c_str(), &key, nullptr, &copy, &e), TIDINGS_OK);
+  tidings_stats* st = nullptr;
+  ASSERT_EQ(tidings_store_stats(copy, &st, &e), TIDINGS_OK);
+  EXPECT_EQ(st->messages, 5u);
+  tidings_stats_free(st);
+  tidings_store_close(copy);
+}
+
 TEST_F(CApiTest, ForEachMessageVisitsAllAndCanStop) {
   for (int i = 0; i < 4; ++i) Send("a", "m" + std::to_string(i));
   Send("b", "x");

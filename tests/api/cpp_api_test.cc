@@ -44,6 +44,27 @@ TEST(CppApi, ResultAndStatus) {
   EXPECT_TRUE(api::Status(TIDINGS_UNAVAILABLE, "x").IsRetryable());
 }
 
+TEST(CppApi, BackupAndRestore) {
+  TempDir dir;
+  const std::string path = dir / "s", backup = dir / "b.tidbak", restored = dir / "r";
+  {
+    auto store = api::Store::Create(path, TestKey(), "alice");
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE(store->Send("general", "hello").ok());
+    uint64_t calls = 0;
+    ASSERT_TRUE(store->Backup(backup, [&](uint64_t, uint64_t) { ++calls; }).ok());
+    EXPECT_GT(calls, 0u);
+    EXPECT_EQ(store->Backup(backup).code(), TIDINGS_ALREADY_EXISTS);
+  }
+  ASSERT_TRUE(api::Store::Restore(backup, restored, TestKey()).ok());
+  auto copy = api::Store::Open(restored, TestKey());
+  ASSERT_TRUE(copy.ok()) << copy.status().ToString();
+  auto page = copy->Newest("general");
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->size(), 1u);
+  EXPECT_EQ((*page)[0].body, "hello");
+}
+
 TEST(CppApi, StoreRoundTripAndErrors) {
   TempDir dir;
   const std::string path = dir / "s";

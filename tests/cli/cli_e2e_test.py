@@ -232,6 +232,40 @@ class Export(WithMessages):
         run(*g, "export", "--output", out, expect=EXIT_USAGE)  # never overwrites
 
 
+class Backup(WithMessages):
+    def test_backup_restores_the_same_store_and_refuses_a_wrong_key_or_damage(self):
+        run, check, g, jsonl = self.run_cli, self.check, self.g, self.jsonl
+        backup = os.path.join(self.d, "store.tidbak")
+        run(*g, "backup", backup)
+        check(mode(backup) == 0o600, "backup file is 0600")
+        with open(backup, "rb") as f:
+            data = f.read()
+        check(b"hello 0" not in data and b"alice" not in data, "the backup holds no plaintext")
+        run(*g, "backup", backup, expect=EXIT_USAGE)  # never overwrites
+        restored = os.path.join(self.d, "restored")
+        r = ["--store", restored, "--key-file", self.key]
+        run(*r, "restore", backup)
+        check(jsonl(run(*r, "--json", "export"), "restored export") == jsonl(run(*g, "--json", "export"), "export"),
+              "the restored store has the same messages")
+        stats = (jsonl(run(*r, "--json", "stats"), "stats") or [{}])[0]
+        check(stats.get("outbox") == 9 and stats.get("user") == "alice", f"restored stats {stats}")
+        run(*r, "verify")
+        run(*r, "send", "-c", "general", "after restore")
+        run(*r, "restore", backup, expect=EXIT_USAGE)  # never over a store
+
+        other_key = os.path.join(self.d, "other.key")
+        run("--store", os.path.join(self.d, "other"), "--key-file", other_key, "init", "--user", "x")
+        p = run("--store", os.path.join(self.d, "r2"), "--key-file", other_key, "restore", backup,
+                expect=EXIT_KEY)
+        check(not os.path.exists(os.path.join(self.d, "r2")), f"a wrong key restores nothing: {p.stderr}")
+        damaged = os.path.join(self.d, "damaged.tidbak")
+        with open(damaged, "wb") as f:
+            f.write(data[:len(data) // 2] + bytes([data[len(data) // 2] ^ 1]) + data[len(data) // 2 + 1:])
+        run("--store", os.path.join(self.d, "r3"), "--key-file", self.key, "restore", damaged,
+            expect=EXIT_CORRUPT)
+        check(not os.path.exists(os.path.join(self.d, "r3")), "a damaged backup restores nothing")
+
+
 class HeldStore(WithMessages):
     def test_reads_work_while_another_process_writes_and_a_write_is_busy(self):
         if not HOLDER:
