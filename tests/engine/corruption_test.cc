@@ -337,5 +337,27 @@ TEST(Corruption, FlipsInEveryBlockTypeAreDetected) {
   }
 }
 
+// No block checksum covers the footer's checksum type (kXXH3 = 4; bit 2
+// flipped is kNoChecksum, which turns the table's checks off) or its format
+// version (5; bit 0 flipped is 4, which still reads): verify compares them.
+TEST(Corruption, FooterFieldsNoChecksumCoversFailVerify) {
+  TempDir pristine, work;
+  MakeStore(pristine.path(), Made::kFlushed);
+  for (const Table& table : Tables(pristine.path())) {
+    if (table.family != "messages") continue;
+    const size_t footer = table.regions.at("footer").begin;
+    const size_t version = table.regions.at("footer ").begin;
+    for (auto [offset, bit] : {std::pair<size_t, int>{footer, 2}, {version, 0}}) {
+      const std::string trial = work / "trial";
+      fs::remove_all(trial);
+      fs::copy(pristine.path(), trial, fs::copy_options::recursive);
+      FlipBit(trial + "/db/" + fs::path(table.path).filename().string(), offset, bit);
+      Outcome o = ReadBack(trial, true);
+      EXPECT_FALSE(o.shortened);
+      EXPECT_TRUE(o.verified) << "footer offset " << offset << " bit " << bit;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tidings::engine
