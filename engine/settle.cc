@@ -53,9 +53,6 @@ void MergeSmallTables(rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHa
 bool SettleBeforeClose(rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHandle*>& cfs,
                        std::chrono::milliseconds budget) {
   const auto deadline = std::chrono::steady_clock::now() + budget;
-  rocksdb::FlushOptions fo;
-  fo.allow_write_stall = true;
-  db->Flush(fo, cfs).PermitUncheckedError();
   MergeSmallTables(db, cfs);
   while (Busy(db, cfs)) {
     if (std::chrono::steady_clock::now() >= deadline) return false;

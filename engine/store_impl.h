@@ -252,7 +252,7 @@ class StoreImpl final : public Store, public SyncLog {
   // Files of stores made before RocksDB's files were created 0600, or copied
   // with looser modes, become private.
   void TightenFileModes(const std::string& db_path) const;
-  // settle: a writer first flushes and lets compactions finish (bounded,
+  // settle: a writer first merges small tables and lets compactions finish (bounded,
   // engine/settle.h), so short-lived writers keep the file count bounded.
   void CloseDb(bool settle = false);
   // After a scan: the iterator's error, else a corruption RocksDB reported
