@@ -65,6 +65,13 @@ struct StoreOptions {
   // faster. kAuthenticated: the same with BLAKE2b tags (format 2). kSealed:
   // each value also encrypted on its own (format 1, the oldest stores).
   crypto::RecordProtection record_protection = crypto::RecordProtection::kAuthenticatedSipHash;
+  // How hard Argon2id works when a new store is unlocked with a passphrase
+  // (crypto/keys.h): interactive for phones, moderate or sensitive for
+  // kiosks and servers. An existing store keeps its header's limits.
+  crypto::PassphraseProfile passphrase_profile = crypto::PassphraseProfile::kInteractive;
+  // Testing seam: create the store in an older header format (1-3, the
+  // format its record protection had) as older Tidings did. 0: the newest.
+  uint32_t create_format = 0;
   // Seam for tests and simulation: Unix milliseconds. Default: system clock.
   std::function<uint64_t()> wall_clock_ms;
   // Seam for deterministic simulation only: the random bits of the message
