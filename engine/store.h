@@ -1,7 +1,8 @@
 // Store: the encrypted, durable message log on the device.
 //
 // A store is a directory holding a small plaintext header (format version,
-// key derivation parameters, a sealed key check; nothing secret) and a RocksDB
+// key derivation parameters, the data keys wrapped under the key source's
+// key, a store id; authenticated, nothing secret in the clear) and a RocksDB
 // database whose every file (WAL, SST, MANIFEST, OPTIONS) is encrypted with a
 // per-file XChaCha20 stream and whose values are additionally authenticated
 // with a SipHash-128 tag bound to their keys (older stores: a BLAKE2b tag, or
@@ -123,7 +124,8 @@ class Store : public virtual StoreReader {
   // Opens (or creates) the store in directory `path`.
   // Errors: NotFound (no store, create_if_missing false), AlreadyExists,
   // WrongKey (the key does not open this store; nothing is modified),
-  // DataLoss (corrupt header or files), Busy (another process holds the
+  // DataLoss (corrupt or tampered header, absurd Argon2id limits in it, or
+  // corrupt files), Busy (another process holds the
   // writer lock; open read-only instead), PermissionDenied / NotFound for key
   // files, IOError.
   static Result<std::unique_ptr<Store>> Open(const std::string& path, crypto::KeySource key,
