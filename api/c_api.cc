@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "common/status.h"
 #include "crypto/hash.h"
 #include "crypto/keys.h"
+#include "engine/rekey.h"
 #include "engine/store.h"
 #include "sync/core/reconciler.h"
 #include "tidings/tidings.h"
@@ -240,7 +242,26 @@ Result<crypto::KeySource> KeyFrom(const tidings_key_source* key) {
 constexpr size_t kOpenOptionsV1 = TIDINGS_END_OF(tidings_open_options, max_clock_drift_ms);
 constexpr size_t kSendRequestV1 = TIDINGS_END_OF(tidings_send_request, message_id);
 // Where each ends in this library.
-constexpr size_t kOpenOptionsKnown = TIDINGS_END_OF(tidings_open_options, max_clock_drift_ms);
+constexpr size_t kOpenOptionsKnown = TIDINGS_END_OF(tidings_open_options, passphrase_profile);
+constexpr size_t kRekeyOptionsV1 = TIDINGS_END_OF(tidings_rekey_options, progress_context);
+constexpr size_t kRekeyOptionsKnown = TIDINGS_END_OF(tidings_rekey_options, progress_context);
+
+// DEFAULT: nullopt (the caller's default applies).
+Result<std::optional<crypto::PassphraseProfile>> ProfileFrom(tidings_passphrase_profile p) {
+  switch (p) {
+    case TIDINGS_PASSPHRASE_DEFAULT:
+      return std::optional<crypto::PassphraseProfile>();
+    case TIDINGS_PASSPHRASE_INTERACTIVE:
+      return std::optional(crypto::PassphraseProfile::kInteractive);
+    case TIDINGS_PASSPHRASE_MODERATE:
+      return std::optional(crypto::PassphraseProfile::kModerate);
+    case TIDINGS_PASSPHRASE_SENSITIVE:
+      return std::optional(crypto::PassphraseProfile::kSensitive);
+  }
+  return InvalidArgument(
+      "unknown passphrase profile; use TIDINGS_PASSPHRASE_INTERACTIVE, "
+      "_MODERATE or _SENSITIVE");
+}
 constexpr size_t kSendRequestKnown = TIDINGS_END_OF(tidings_send_request, message_id);
 
 Status RequireString(const char* s, const char* what) {
@@ -423,6 +444,8 @@ tidings_code tidings_store_open(const char* path, const tidings_key_source* key,
                                                                 : engine::Durability::kSync;
       if (c.user_id != nullptr) o.user_id = c.user_id;
       if (c.max_clock_drift_ms != 0) o.max_clock_drift_ms = c.max_clock_drift_ms;
+      TIDINGS_ASSIGN_OR_RETURN(auto profile, tidings::capi::ProfileFrom(c.passphrase_profile));
+      if (profile) o.passphrase_profile = *profile;
     }
     TIDINGS_ASSIGN_OR_RETURN(auto source, tidings::capi::KeyFrom(key));
     TIDINGS_ASSIGN_OR_RETURN(auto store, engine::Store::Open(path, std::move(source), o));
@@ -431,6 +454,32 @@ tidings_code tidings_store_open(const char* path, const tidings_key_source* key,
     handle->store = std::move(store);
     *out = handle.release();
     return Status::Ok();
+  });
+}
+
+tidings_code tidings_store_rekey(const char* path, const tidings_key_source* key,
+                                 const tidings_rekey_options* options, tidings_error* error) {
+  return Guard(error, [&]() -> Status {
+    TIDINGS_RETURN_IF_ERROR(RequireString(path, "store path"));
+    engine::RekeyOptions o;
+    if (options != nullptr) {
+      TIDINGS_ASSIGN_OR_RETURN(tidings_rekey_options c,
+                               tidings::capi::ReadCallerStruct(
+                                   options, tidings::capi::kRekeyOptionsV1,
+                                   tidings::capi::kRekeyOptionsKnown, "tidings_rekey_options"));
+      if (c.new_key != nullptr) {
+        TIDINGS_ASSIGN_OR_RETURN(o.new_key, tidings::capi::KeyFrom(c.new_key));
+      }
+      TIDINGS_ASSIGN_OR_RETURN(o.profile, tidings::capi::ProfileFrom(c.passphrase_profile));
+      o.rotate_data_key = c.rotate_data_key;
+      if (c.progress != nullptr) {
+        o.progress = [fn = c.progress, ctx = c.progress_context](uint64_t d, uint64_t t) {
+          fn(ctx, d, t);
+        };
+      }
+    }
+    TIDINGS_ASSIGN_OR_RETURN(auto source, tidings::capi::KeyFrom(key));
+    return engine::Rekey(path, std::move(source), std::move(o)).status();
   });
 }
 

@@ -160,20 +160,20 @@ api::Result<api::Key> ResolveKey(const Globals& g) {
                "run on a terminal to be asked");
 }
 
-api::Result<api::Key> NewPassphrase() {
-  if (const char* p = std::getenv("TIDINGS_PASSPHRASE")) {
-    if (*p == '\0') return Usage("TIDINGS_PASSPHRASE is empty. Set a passphrase");
+api::Result<api::Key> NewPassphrase(const char* env) {
+  if (const char* p = std::getenv(env)) {
+    if (*p == '\0') return Usage(std::string(env) + " is empty. Set a passphrase");
     return api::Key::Passphrase(p);
   }
   std::string first, second;
   if (!PromptSecret("New passphrase: ", &first)) {
-    return Usage("no terminal to ask for a passphrase. Set TIDINGS_PASSPHRASE");
+    return Usage(std::string("no terminal to ask for a passphrase. Set ") + env);
   }
   bool ok = PromptSecret("Repeat it: ", &second) && first == second;
   Wipe(&second);
   if (!ok) {
     Wipe(&first);
-    return Usage("the passphrases differ. Run init again");
+    return Usage("the passphrases differ. Run the command again");
   }
   if (first.empty()) return Usage("the passphrase is empty. Choose one");
   api::Key key = api::Key::Passphrase(first);

@@ -54,8 +54,8 @@ std::string DefaultKeyFile(const std::string& store_path);
 // (DefaultKeyFile), a prompt on the terminal (echo off). Secrets never come
 // from argv.
 api::Result<api::Key> ResolveKey(const Globals& g);
-// A passphrase for a new store: TIDINGS_PASSPHRASE, else asked twice.
-api::Result<api::Key> NewPassphrase();
+// A new passphrase: the environment variable `env`, else asked twice.
+api::Result<api::Key> NewPassphrase(const char* env = "TIDINGS_PASSPHRASE");
 
 enum class Access { kRead, kWrite };
 // kRead opens without the writer lock, so it works while a daemon syncs.
@@ -71,6 +71,10 @@ void AddConversationCommands(CLI::App& conversation, Globals& g, int& rc);
 
 // `tidings backup` and `tidings restore` (cli/backup_commands.cc).
 void AddBackupCommands(CLI::App& app, Globals& g, int& rc);
+// `tidings rekey` (cli/rekey_command.cc).
+void AddRekeyCommand(CLI::App& app, Globals& g, int& rc);
+// "interactive", "moderate", "sensitive"; "" is the default.
+api::Result<tidings_passphrase_profile> ParseProfile(const std::string& name);
 
 // `tidings daemon` (cli/daemon_commands.cc).
 void AddDaemonCommand(CLI::App& app, Globals& g, int& rc);

@@ -106,7 +106,8 @@ int ViaDaemonOrFail(const Globals& g, const api::Status& open_error,
   return TryDaemon(g, open_error, request, nullptr, &rc) ? rc : Fail(open_error);
 }
 
-int CmdInit(const Globals& g, const std::string& user, bool passphrase) {
+int CmdInit(const Globals& g, const std::string& user, bool passphrase,
+            const std::string& profile_name) {
   auto path = StorePath(g);
   if (!path.ok()) return Fail(path.status());
   std::string key_file = KeyFilePath(g);
@@ -129,7 +130,14 @@ int CmdInit(const Globals& g, const std::string& user, bool passphrase) {
     }
     key.emplace(api::Key::File(key_file));
   }
-  auto store = api::Store::Create(*path, *key, user);
+  auto profile = ParseProfile(profile_name);
+  if (!profile.ok()) return Fail(profile.status());
+  api::OpenOptions options;
+  options.create_if_missing = true;
+  options.error_if_exists = true;
+  options.user_id = user;
+  options.passphrase_profile = *profile;
+  auto store = api::Store::Open(*path, *key, options);
   if (!store.ok()) {
     if (!created_key.empty()) ::unlink(created_key.c_str());
     return Fail(store.status());
@@ -484,7 +492,11 @@ int main(int argc, char** argv) {
   init->add_option("--user", user, "the local user id")->required();
   init->add_flag("--passphrase", passphrase,
                  "protect the store with a passphrase (TIDINGS_PASSPHRASE, or asked twice)");
-  init->callback([&] { rc = CmdInit(g, user, passphrase); });
+  std::string profile;
+  init->add_option("--passphrase-profile", profile,
+                   "Argon2id limits: interactive (default; phones), moderate (kiosks) or "
+                   "sensitive (servers)");
+  init->callback([&] { rc = CmdInit(g, user, passphrase, profile); });
 
   auto* send = app.add_subcommand("send", "send a message (body from the argument or stdin)");
   send->add_option("--conversation,-c", conv, "conversation id")->required();
@@ -560,6 +572,7 @@ int main(int argc, char** argv) {
   AddKeysCommands(app, g, rc);
   AddBackupCommands(app, g, rc);
   AddDaemonCommand(app, g, rc);
+  AddRekeyCommand(app, g, rc);
 
   try {
     app.parse(argc, argv);

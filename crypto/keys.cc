@@ -34,25 +34,55 @@ Status ReadSmallFile(int fd, const std::string& path, std::string* out, size_t c
 
 }  // namespace
 
-PassphraseParams PassphraseParams::NewInteractive() {
+static_assert(crypto_pwhash_OPSLIMIT_SENSITIVE * 4 == kMaxOpsLimit);
+static_assert(uint64_t{crypto_pwhash_MEMLIMIT_SENSITIVE} * 4 == kMaxMemLimit);
+
+Result<PassphraseProfile> ParsePassphraseProfile(std::string_view name) {
+  if (name == "interactive") return PassphraseProfile::kInteractive;
+  if (name == "moderate") return PassphraseProfile::kModerate;
+  if (name == "sensitive") return PassphraseProfile::kSensitive;
+  return InvalidArgument("unknown passphrase profile '" + std::string(name) +
+                         "'; use interactive, moderate or sensitive");
+}
+
+PassphraseParams PassphraseParams::New(PassphraseProfile profile) {
   PassphraseParams p;
   Init().IgnoreError();
-  p.ops_limit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
-  p.mem_limit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+  switch (profile) {
+    case PassphraseProfile::kInteractive:
+      p.ops_limit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+      p.mem_limit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+      break;
+    case PassphraseProfile::kModerate:
+      p.ops_limit = crypto_pwhash_OPSLIMIT_MODERATE;
+      p.mem_limit = crypto_pwhash_MEMLIMIT_MODERATE;
+      break;
+    case PassphraseProfile::kSensitive:
+      p.ops_limit = crypto_pwhash_OPSLIMIT_SENSITIVE;
+      p.mem_limit = crypto_pwhash_MEMLIMIT_SENSITIVE;
+      break;
+  }
   randombytes_buf(p.salt.data(), p.salt.size());
   return p;
+}
+
+Status CheckPassphraseParams(const PassphraseParams& params) {
+  if (params.ops_limit < crypto_pwhash_OPSLIMIT_MIN || params.ops_limit > kMaxOpsLimit) {
+    return InvalidArgument("Argon2id passes " + std::to_string(params.ops_limit) +
+                           " are outside 1.." + std::to_string(kMaxOpsLimit));
+  }
+  if (params.mem_limit < crypto_pwhash_MEMLIMIT_MIN || params.mem_limit > kMaxMemLimit) {
+    return InvalidArgument("Argon2id memory " + std::to_string(params.mem_limit >> 20) +
+                           " MiB is outside 8 KiB..4 GiB");
+  }
+  return Status::Ok();
 }
 
 Result<SecretKey> DeriveFromPassphrase(std::string_view passphrase,
                                        const PassphraseParams& params) {
   TIDINGS_RETURN_IF_ERROR(Init());
   if (passphrase.empty()) return InvalidArgument("the passphrase is empty");
-  if (params.ops_limit < crypto_pwhash_OPSLIMIT_MIN ||
-      params.ops_limit > crypto_pwhash_OPSLIMIT_MAX ||
-      params.mem_limit < crypto_pwhash_MEMLIMIT_MIN ||
-      params.mem_limit > crypto_pwhash_MEMLIMIT_MAX) {
-    return InvalidArgument("Argon2id parameters in the store header are out of range");
-  }
+  TIDINGS_RETURN_IF_ERROR(CheckPassphraseParams(params));
   TIDINGS_ASSIGN_OR_RETURN(SecretKey key, SecretKey::Random());
   if (crypto_pwhash(key.mutable_data(), kKeyBytes, passphrase.data(), passphrase.size(),
                     params.salt.data(), params.ops_limit, static_cast<size_t>(params.mem_limit),

@@ -1,4 +1,6 @@
 // Where the 32-byte master key comes from, and the sub-keys derived from it.
+// In format-4 stores the master key is a key-encryption key that unwraps the
+// data keys (crypto/key_wrap.h); in older stores it is the data key itself.
 //
 //   raw bytes   from the embedding app's keychain/keystore (SecretKey::FromBytes)
 //   passphrase  Argon2id; parameters and salt live in the store header
@@ -13,25 +15,45 @@
 #include <string>
 #include <string_view>
 
-#include "crypto/secret_key.h"
 #include "common/status.h"
+#include "crypto/secret_key.h"
 
 namespace tidings::crypto {
 
 inline constexpr size_t kSaltBytes = 16;
+
+// How hard Argon2id works for a passphrase, by libsodium's named limits:
+//   interactive  2 passes over 64 MiB: well under a second on a phone
+//   moderate     3 passes over 256 MiB: about a second on a laptop (kiosks)
+//   sensitive    4 passes over 1 GiB: several seconds (servers, cold storage)
+enum class PassphraseProfile { kInteractive, kModerate, kSensitive };
+
+// Parses "interactive", "moderate" or "sensitive"; InvalidArgument otherwise.
+Result<PassphraseProfile> ParsePassphraseProfile(std::string_view name);
+
+// The most a store header may ask for: the sensitive profile's passes and
+// memory, times four. A header beyond them is refused before any derivation
+// (an ops limit of 2^32-1 would make unlock hang for hours).
+inline constexpr uint64_t kMaxOpsLimit = 16;
+inline constexpr uint64_t kMaxMemLimit = uint64_t{4} << 30;  // 4 GiB
 
 struct PassphraseParams {
   uint64_t ops_limit = 0;
   uint64_t mem_limit = 0;  // bytes
   std::array<uint8_t, kSaltBytes> salt{};
 
-  // Argon2id "interactive" limits (about 64 MiB, tuned by libsodium for a
-  // sub-second unlock on phones) and a fresh random salt.
-  static PassphraseParams NewInteractive();
+  // The profile's limits and a fresh random salt.
+  static PassphraseParams New(PassphraseProfile profile);
+  static PassphraseParams NewInteractive() { return New(PassphraseProfile::kInteractive); }
 };
 
-// InvalidArgument for an empty passphrase or out-of-range parameters;
-// ResourceExhausted if the machine cannot allocate mem_limit.
+// InvalidArgument (saying which limit) if the parameters are below
+// libsodium's minimum or above kMaxOpsLimit / kMaxMemLimit.
+Status CheckPassphraseParams(const PassphraseParams& params);
+
+// InvalidArgument for an empty passphrase or out-of-range parameters
+// (CheckPassphraseParams); ResourceExhausted if the machine cannot allocate
+// mem_limit.
 Result<SecretKey> DeriveFromPassphrase(std::string_view passphrase, const PassphraseParams& params);
 
 // NotFound if the file is missing; PermissionDenied if group or others may
@@ -50,7 +72,9 @@ enum class Purpose : uint64_t {
   kKeyCheck = 4,          // the header's wrong-key check
   kRecordMac = 5,         // keyed BLAKE2b tags of record values (authenticated stores)
   kRecordMacSipHash = 6,  // SipHash-128 tags of record values (format-3 stores)
-  kBackup = 7,            // backup files (engine/backup.h)
+  kKeyWrap = 7,           // from the key source: the KEK that wraps the data keys (format 4)
+  kHeaderMac = 8,         // from the data key: the header's HMAC-SHA-256 (format 4)
+  kBackup = 9,            // from the data key: backup files (engine/backup.cc)
 };
 
 Result<SecretKey> DeriveSubkey(const SecretKey& master, Purpose purpose);

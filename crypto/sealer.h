@@ -14,9 +14,16 @@
 //                   crypto_shorthash_siphashx24) under the first 16 key
 //                   bytes: a PRF built for short inputs, 3.4x cheaper than
 //                   BLAKE2b on a 470-byte record (0.22 vs 0.76 us), which
-//                   was a third of a page read. Forging a tag without the
-//                   key takes ~2^127 tries, each one a read on the victim's
-//                   device. The default for new stores.
+//                   was a third of a page read. The default for new stores.
+//                   Its bound is a claim, not a proof: the SipHash paper
+//                   analyses the 64-bit output; for SipHash-128, a later
+//                   variant, the designers claim (reference README) the
+//                   maximum PRF security for its 128-bit key and tag - a
+//                   blind forgery succeeds with probability 2^-128 per try,
+//                   and key search of 2^s keys with 2^(s-128). It has had
+//                   less published cryptanalysis than the 64-bit output.
+//                   Each try here costs the attacker a write to the
+//                   victim's disk and a read. docs/security.md, "At rest".
 //
 // Nonces are a random 16-byte prefix chosen once per sealer plus a 64-bit
 // counter: one randombytes call per store open instead of one per record

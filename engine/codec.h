@@ -37,6 +37,7 @@ class Reader {
   bool Key(OrderKey* k) { return Varint(&k->hlc) && Varint(&k->replica); }
   bool Map(std::map<std::string, std::string>* m);
   bool done() const { return in_.empty(); }
+  size_t remaining() const { return in_.size(); }
 
  private:
   std::string_view in_;

@@ -1,7 +1,8 @@
 // Store: the encrypted, durable message log on the device.
 //
 // A store is a directory holding a small plaintext header (format version,
-// key derivation parameters, a sealed key check; nothing secret) and a RocksDB
+// key derivation parameters, the data keys wrapped under the key source's
+// key, a store id; authenticated, nothing secret in the clear) and a RocksDB
 // database whose every file (WAL, SST, MANIFEST, OPTIONS) is encrypted with a
 // per-file XChaCha20 stream and whose values are additionally authenticated
 // with a SipHash-128 tag bound to their keys (older stores: a BLAKE2b tag, or
@@ -65,6 +66,13 @@ struct StoreOptions {
   // faster. kAuthenticated: the same with BLAKE2b tags (format 2). kSealed:
   // each value also encrypted on its own (format 1, the oldest stores).
   crypto::RecordProtection record_protection = crypto::RecordProtection::kAuthenticatedSipHash;
+  // How hard Argon2id works when a new store is unlocked with a passphrase
+  // (crypto/keys.h): interactive for phones, moderate or sensitive for
+  // kiosks and servers. An existing store keeps its header's limits.
+  crypto::PassphraseProfile passphrase_profile = crypto::PassphraseProfile::kInteractive;
+  // Testing seam: create the store in an older header format (1-3, the
+  // format its record protection had) as older Tidings did. 0: the newest.
+  uint32_t create_format = 0;
   // Seam for tests and simulation: Unix milliseconds. Default: system clock.
   std::function<uint64_t()> wall_clock_ms;
   // Seam for deterministic simulation only: the random bits of the message
@@ -116,7 +124,8 @@ class Store : public virtual StoreReader {
   // Opens (or creates) the store in directory `path`.
   // Errors: NotFound (no store, create_if_missing false), AlreadyExists,
   // WrongKey (the key does not open this store; nothing is modified),
-  // DataLoss (corrupt header or files), Busy (another process holds the
+  // DataLoss (corrupt or tampered header, absurd Argon2id limits in it, or
+  // corrupt files), Busy (another process holds the
   // writer lock; open read-only instead), PermissionDenied / NotFound for key
   // files, IOError.
   static Result<std::unique_ptr<Store>> Open(const std::string& path, crypto::KeySource key,

@@ -15,7 +15,28 @@ namespace tidings::engine {
 
 namespace fs = std::filesystem;
 
-std::string EncodeHeader(const Header& h) {
+namespace {
+
+constexpr size_t kMacBytes = 32;
+constexpr uint8_t kFlagStoreIdInAd = 1;
+
+crypto::Digest256 HeaderMac(const crypto::SecretKey& key, std::string_view body) {
+  return crypto::HmacSha256(std::span<const uint8_t>(key.data(), key.size()), body);
+}
+
+// "db" or "db-" and decimal digits: never a path that leaves the store.
+bool ValidDbDir(std::string_view dir) {
+  if (dir == "db") return true;
+  if (dir.size() < 4 || dir.size() > 24 || dir.substr(0, 3) != "db-") return false;
+  for (char c : dir.substr(3)) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string EncodeHeader(const Header& h, const crypto::SecretKey& mac_key) {
   std::string out(kHeaderMagic, sizeof(kHeaderMagic));
   Writer w(&out);
   w.Varint(h.format);
@@ -26,6 +47,15 @@ std::string EncodeHeader(const Header& h) {
       std::string_view(reinterpret_cast<const char*>(h.params.salt.data()), h.params.salt.size()));
   w.Bytes(h.key_check);
   if (h.format >= 2) w.U8(static_cast<uint8_t>(h.records));
+  if (h.format >= 4) {
+    w.Bytes(h.wrapped_keys);
+    w.Bytes(h.store_id);
+    w.Bytes(h.db_dir);
+    w.Varint(h.generation);
+    w.U8(h.store_id_in_ad ? kFlagStoreIdInAd : 0);
+    const auto mac = HeaderMac(mac_key, out);
+    out.append(reinterpret_cast<const char*>(mac.data()), mac.size());
+  }
   auto digest = crypto::Sha256(out);
   out.append(reinterpret_cast<const char*>(digest.data()), digest.size());
   return out;
@@ -46,7 +76,7 @@ Status DecodeHeader(std::string_view in, Header* h, const std::string& path) {
       !r.Bytes(&salt) || salt.size() != crypto::kSaltBytes || !r.Bytes(&h->key_check)) {
     return corrupt;
   }
-  if (format < 1 || format > 3) {
+  if (format < 1 || format > kNewestFormat) {
     return FailedPrecondition("store format " + std::to_string(format) +
                               " is newer than this Tidings understands; upgrade Tidings");
   }
@@ -56,10 +86,44 @@ Status DecodeHeader(std::string_view in, Header* h, const std::string& path) {
     if (!r.U8(&records) || records > (format == 2 ? 1 : 2)) return corrupt;
     h->records = static_cast<crypto::RecordProtection>(records);
   }
+  if (format >= 4) {
+    uint8_t flags;
+    if (!r.Bytes(&h->wrapped_keys) || !r.Bytes(&h->store_id) ||
+        h->store_id.size() != kStoreIdBytes || !r.Bytes(&h->db_dir) || !ValidDbDir(h->db_dir) ||
+        !r.Varint(&h->generation) || !r.U8(&flags) || (flags & ~kFlagStoreIdInAd) != 0 ||
+        r.remaining() != kMacBytes) {
+      return corrupt;
+    }
+    h->store_id_in_ad = (flags & kFlagStoreIdInAd) != 0;
+    h->authenticated.assign(body.substr(0, body.size() - kMacBytes));
+    h->mac.assign(body.substr(body.size() - kMacBytes));
+  }
   h->format = static_cast<uint32_t>(format);
   h->params.ops_limit = ops;
   h->params.mem_limit = mem;
   std::memcpy(h->params.salt.data(), salt.data(), salt.size());
+  if (h->key_kind == static_cast<uint8_t>(crypto::KeySource::Kind::kPassphrase)) {
+    // Unauthenticated until unlocked: refuse limits that would hang the
+    // derivation before deriving anything.
+    Status params = crypto::CheckPassphraseParams(h->params);
+    if (!params.ok()) {
+      return DataLoss("the store header " + path + " asks for absurd passphrase limits (" +
+                      params.message() +
+                      "); it is corrupt or was tampered with: restore it from a backup");
+    }
+  }
+  return Status::Ok();
+}
+
+Status VerifyHeaderMac(const Header& h, const crypto::SecretKey& mac_key, const std::string& path) {
+  if (h.format < 4) return Status::Ok();
+  const auto mac = HeaderMac(mac_key, h.authenticated);
+  if (h.mac.size() != mac.size() ||
+      !crypto::ConstantTimeEquals(
+          h.mac, std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()))) {
+    return DataLoss("the store header " + path +
+                    " was changed without the store's key (tampered); restore it from a backup");
+  }
   return Status::Ok();
 }
 

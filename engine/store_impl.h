@@ -43,6 +43,7 @@
 #include "engine/records.h"
 #include "engine/store.h"
 #include "engine/store_header.h"
+#include "engine/store_keys.h"
 #include "engine/sync_log.h"
 
 namespace tidings::engine {
@@ -89,6 +90,8 @@ struct Txn {
 };
 
 class StoreImpl final : public Store, public SyncLog {
+  friend class Rekeyer;  // rekey.cc: reads one store's records into another
+
  public:
   StoreImpl(std::string path, StoreOptions options)
       : path_(std::move(path)),
@@ -223,9 +226,12 @@ class StoreImpl final : public Store, public SyncLog {
     AdInto(&ad, cf, key);
     return ad;
   }
-  // Reuses *ad's capacity: read loops build one per record.
-  static void AdInto(std::string* ad, int cf, std::string_view key) {
-    ad->assign(kCfNames[cf]);
+  // Reuses *ad's capacity: read loops build one per record. Stores whose
+  // header says so (new and rotated stores) bind the store id too, so one
+  // store's records do not verify under another's header.
+  void AdInto(std::string* ad, int cf, std::string_view key) const {
+    ad->assign(ad_prefix_);
+    ad->append(kCfNames[cf]);
     ad->push_back('\0');
     ad->append(key);
   }
@@ -237,11 +243,17 @@ class StoreImpl final : public Store, public SyncLog {
     return std::make_unique<rocksdb::ManagedSnapshot>(db_);
   }
 
-  // Init's steps (store_open.cc, schema.cc).
+  // Init's steps (store_open.cc, store_keys.cc, rekey.cc, schema.cc).
   Status CreateDirectoryAndHeader(const crypto::KeySource& key, Header* header);
   // Checks the key against the header's key check (or makes the check for a
   // new header) and derives the file, record and hash sub-keys.
   Status UnlockKeys(const crypto::KeySource& key, bool exists, Header* header);
+  // Makes the unlocked keys the ones this store runs with, and takes the
+  // database directory and record binding from `header` (store_keys.cc).
+  void InstallKeys(StoreKeys keys, const Header& header);
+  // A writer's open removes database directories the header does not name:
+  // what an interrupted or finished data-key rotation left (rekey.cc).
+  void RemoveStaleDbDirs() const;
   // A new store: replica id, user, schema version; then the header, last.
   Status CreateIdentity(const std::string& header_path, const Header& header);
   // `version`: the stored schema_version record. Refuses newer schemas and
@@ -373,6 +385,12 @@ class StoreImpl final : public Store, public SyncLog {
   }();
   bool time_prefixed_ids_ = false;  // see IdKey; set once at open
 
+  // Set from the header at open (InstallKeys).
+  std::string db_dir_ = kDbDir;       // the database directory under path_
+  std::string ad_prefix_;             // the store id, when record tags bind it
+  crypto::SecretKey header_mac_key_;  // format 4: signs a header this store writes
+  bool keep_data_key_ = false;        // a rekey needs the data key itself
+  crypto::SecretKey data_key_;        // only when keep_data_key_
   std::unique_ptr<rocksdb::Env> env_;
   CorruptionWatch watch_;  // RocksDB's log and background errors; see ReadDone
   std::unique_ptr<crypto::RecordSealer> sealer_;

@@ -15,6 +15,7 @@
 #include "engine/settle.h"
 #include "engine/store_dir.h"
 #include "engine/store_impl.h"
+#include "engine/store_keys.h"
 
 namespace tidings::engine {
 namespace {
@@ -29,19 +30,6 @@ constexpr std::chrono::milliseconds kSettleBudget{1000};
 // Read-only opens that raced a writer's file deletions: 8 attempts back off
 // for 5 + 10 + ... + 640 ms, ~1.3 s in all, before the failure is reported.
 constexpr int kReadOnlyOpenAttempts = 8;
-
-// Each record protection has its own sub-key.
-crypto::Purpose RecordKeyPurpose(crypto::RecordProtection p) {
-  switch (p) {
-    case crypto::RecordProtection::kSealed:
-      return crypto::Purpose::kRecordSeal;
-    case crypto::RecordProtection::kAuthenticated:
-      return crypto::Purpose::kRecordMac;
-    case crypto::RecordProtection::kAuthenticatedSipHash:
-      break;
-  }
-  return crypto::Purpose::kRecordMacSipHash;
-}
 
 }  // namespace
 
@@ -66,37 +54,6 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   return Internal(std::string(what) + ": " + detail);
 }
 
-namespace {
-
-// Whether `key` is the kind of key the store was made with.
-Status CheckKeyKind(const Header& header, const crypto::KeySource& key) {
-  if (header.key_kind == static_cast<uint8_t>(key.kind())) return Status::Ok();
-  const char* want = header.key_kind == static_cast<uint8_t>(crypto::KeySource::Kind::kPassphrase)
-                         ? "a passphrase"
-                         : "a key (key file or raw key bytes)";
-  if (!(header.key_kind != static_cast<uint8_t>(crypto::KeySource::Kind::kPassphrase) &&
-        key.kind() != crypto::KeySource::Kind::kPassphrase)) {
-    return WrongKey(std::string("this store is unlocked with ") + want);
-  }
-  return Status::Ok();
-}
-
-Result<crypto::SecretKey> MasterKey(const crypto::KeySource& key, const Header& header) {
-  switch (key.kind()) {
-    case crypto::KeySource::Kind::kRaw:
-      return key.raw().Clone();
-    case crypto::KeySource::Kind::kKeyFile:
-      return crypto::LoadKeyFile(key.path());
-    case crypto::KeySource::Kind::kPassphrase:
-      return crypto::DeriveFromPassphrase(key.passphrase(), header.params);
-    case crypto::KeySource::Kind::kNone:
-      break;
-  }
-  return InvalidArgument("no key given");
-}
-
-}  // namespace
-
 Status StoreImpl::Init(crypto::KeySource key) {
   TIDINGS_RETURN_IF_ERROR(crypto::Init());
   const std::string header_path = path_ + "/" + kHeaderFile;
@@ -115,7 +72,6 @@ Status StoreImpl::Init(crypto::KeySource key) {
   if (exists) {
     TIDINGS_ASSIGN_OR_RETURN(std::string raw, ReadFile(header_path));
     TIDINGS_RETURN_IF_ERROR(DecodeHeader(raw, &header, header_path));
-    TIDINGS_RETURN_IF_ERROR(CheckKeyKind(header, key));
   } else {
     TIDINGS_RETURN_IF_ERROR(CreateDirectoryAndHeader(key, &header));
   }
@@ -124,10 +80,11 @@ Status StoreImpl::Init(crypto::KeySource key) {
   if (!exists) {
     // Only a creation this code marked as begun is ever cleared (store_dir.h).
     TIDINGS_RETURN_IF_ERROR(BeginCreation(path_));
-  } else if (!fs::exists(path_ + "/" + kDbDir + "/CURRENT")) {
+  } else if (!fs::exists(path_ + "/" + db_dir_ + "/CURRENT")) {
     return DataLoss("the store at " + path_ + " has a header but no database files; restore it");
   }
   TIDINGS_RETURN_IF_ERROR(OpenDb(!exists));
+  if (!options_.read_only) RemoveStaleDbDirs();
   {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kPending]));
     it->SeekToFirst();
@@ -154,47 +111,25 @@ Status StoreImpl::CreateDirectoryAndHeader(const crypto::KeySource& key, Header*
   if (options_.read_only) return NotFound("no Tidings store at " + path_);
   if (options_.user_id.empty()) return InvalidArgument("a new store needs the local user id");
   TIDINGS_RETURN_IF_ERROR(ValidateId("user id", options_.user_id));
+  if (key.kind() == crypto::KeySource::Kind::kNone) return InvalidArgument("no key given");
   std::error_code ec;
   fs::create_directories(path_, ec);
   if (ec) return IOError("cannot create store directory " + path_ + ": " + ec.message());
   ::chmod(path_.c_str(), 0700);
-  header->key_kind = static_cast<uint8_t>(key.kind() == crypto::KeySource::Kind::kPassphrase
-                                              ? crypto::KeySource::Kind::kPassphrase
-                                              : key.kind());
-  if (key.kind() == crypto::KeySource::Kind::kPassphrase) {
-    header->params = crypto::PassphraseParams::NewInteractive();
-  }
   header->records = options_.record_protection;
-  header->format = header->records == crypto::RecordProtection::kSealed          ? 1
-                   : header->records == crypto::RecordProtection::kAuthenticated ? 2
-                                                                                 : 3;
   return Status::Ok();
 }
 
 Status StoreImpl::UnlockKeys(const crypto::KeySource& key, bool exists, Header* header) {
-  TIDINGS_ASSIGN_OR_RETURN(crypto::SecretKey master, MasterKey(key, *header));
-  TIDINGS_ASSIGN_OR_RETURN(crypto::SecretKey check_key,
-                           crypto::DeriveSubkey(master, crypto::Purpose::kKeyCheck));
-  crypto::RecordSealer checker(std::move(check_key));
+  StoreKeys keys;
   if (exists) {
-    auto opened = checker.Open(kKeyCheckAd, header->key_check);
-    if (!opened.ok() || *opened != kKeyCheckPlain) {
-      return WrongKey("the key does not open the store at " + path_ +
-                      " (wrong key file or passphrase); nothing was changed");
-    }
+    TIDINGS_ASSIGN_OR_RETURN(keys, UnlockHeader(*header, key, path_));
   } else {
-    header->key_check = checker.Seal(kKeyCheckAd, kKeyCheckPlain);
+    TIDINGS_ASSIGN_OR_RETURN(
+        keys, NewStoreKeys(key, crypto::PassphraseParams::New(options_.passphrase_profile),
+                           options_.create_format, header));
   }
-
-  TIDINGS_ASSIGN_OR_RETURN(crypto::SecretKey file_key,
-                           crypto::DeriveSubkey(master, crypto::Purpose::kFileCipher));
-  TIDINGS_ASSIGN_OR_RETURN(crypto::SecretKey seal_key,
-                           crypto::DeriveSubkey(master, RecordKeyPurpose(header->records)));
-  TIDINGS_ASSIGN_OR_RETURN(hash_key_, crypto::DeriveSubkey(master, crypto::Purpose::kKeyedHash));
-  TIDINGS_ASSIGN_OR_RETURN(backup_key_, crypto::DeriveSubkey(master, crypto::Purpose::kBackup));
-  siphash_keys_ = header->records == crypto::RecordProtection::kAuthenticatedSipHash;
-  sealer_ = std::make_unique<crypto::RecordSealer>(std::move(seal_key), header->records);
-  env_ = NewXChaChaEnv(std::move(file_key));
+  InstallKeys(std::move(keys), *header);
   return Status::Ok();
 }
 
@@ -220,7 +155,7 @@ Status StoreImpl::CreateIdentity(const std::string& header_path, const Header& h
   }
   TIDINGS_RETURN_IF_ERROR(FromRocks(db_->SyncWAL(), "cannot sync the new store"));
   // The header goes last, atomically: its presence means "created".
-  return WriteFileAtomically(header_path, EncodeHeader(header));
+  return WriteFileAtomically(header_path, EncodeHeader(header, header_mac_key_));
 }
 
 Status StoreImpl::LoadIdentity() {
@@ -328,7 +263,7 @@ Status StoreImpl::OpenDb(bool create) {
 
   const auto descs = FamilyDescriptors(o, options_.block_cache_bytes,
                                        crypto::IsAuthenticatedOnly(sealer_->mode()));
-  const std::string db_path = path_ + "/" + kDbDir;
+  const std::string db_path = path_ + "/" + db_dir_;
   watch_.Reset();
   rocksdb::Status s;
   if (options_.read_only) {

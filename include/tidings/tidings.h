@@ -178,6 +178,18 @@ typedef enum tidings_durability {
                                     process crash does not */
 } tidings_durability;
 
+/* How hard Argon2id works on a passphrase (libsodium's limits): INTERACTIVE
+ * 64 MiB, well under a second on a phone; MODERATE 256 MiB, about a second on
+ * a laptop (kiosks); SENSITIVE 1 GiB, several seconds (servers). DEFAULT:
+ * interactive for a new store, the store's current limits for a rekey that
+ * keeps a passphrase. */
+typedef enum tidings_passphrase_profile {
+  TIDINGS_PASSPHRASE_DEFAULT = 0,
+  TIDINGS_PASSPHRASE_INTERACTIVE = 1,
+  TIDINGS_PASSPHRASE_MODERATE = 2,
+  TIDINGS_PASSPHRASE_SENSITIVE = 3
+} tidings_passphrase_profile;
+
 /* Initialise with tidings_open_options_init. */
 typedef struct tidings_open_options {
   uint32_t struct_size;   /* set by tidings_open_options_init */
@@ -191,6 +203,9 @@ typedef struct tidings_open_options {
    * NULL on open means "as stored". */
   const char* user_id;
   uint64_t max_clock_drift_ms; /* 0: the default, 5 minutes */
+  /* A new passphrase store's Argon2id limits; an existing store keeps its
+   * own. */
+  tidings_passphrase_profile passphrase_profile;
 } tidings_open_options;
 
 /* Zeroes *options (every field its default) and sets struct_size to the size
@@ -231,6 +246,44 @@ TIDINGS_EXPORT void tidings_store_close(tidings_store* store);
 /* Read-only handles see the writer process's changes made after they opened
  * only after this call. Thread-safe. */
 TIDINGS_EXPORT tidings_code tidings_store_refresh(tidings_store* store, tidings_error* error);
+
+/* Called now and then with the work done so far; `total` is an estimate.
+ * Runs on the calling thread. */
+typedef void (*tidings_progress_fn)(void* context, uint64_t done, uint64_t total);
+
+/* Initialise with tidings_rekey_options_init. */
+typedef struct tidings_rekey_options {
+  uint32_t struct_size; /* set by tidings_rekey_options_init */
+  /* The key that unlocks the store afterwards (a new passphrase, key file or
+   * raw key); NULL keeps the current one. Borrowed, like every key source. */
+  const tidings_key_source* new_key;
+  tidings_passphrase_profile passphrase_profile;
+  /* Also re-encrypt the whole store under a new data key (minutes for large
+   * stores; crash-safe). Without it, only the key wrapping changes
+   * (seconds; no data is rewritten). */
+  bool rotate_data_key;
+  tidings_progress_fn progress; /* may be NULL; rotation only */
+  void* progress_context;
+} tidings_rekey_options;
+
+static inline void tidings_rekey_options_init(tidings_rekey_options* options) {
+  memset(options, 0, sizeof *options);
+  options->struct_size = (uint32_t)sizeof *options;
+}
+
+/* Changes the key of the closed store in `path`, unlocked with `key`: a new
+ * passphrase or key source (the data keys are wrapped again), and with
+ * rotate_data_key a new data key (every record is re-encrypted into a new
+ * database directory; killed at any moment, the store opens with the old key
+ * or the new one, never neither). Stores of older formats are upgraded.
+ * Errors: WRONG_KEY (`key` does not open it; nothing changed), BUSY (open
+ * for writing elsewhere: close it first), DATA_LOSS (a corrupt record or
+ * header; nothing changed), NOT_FOUND / PERMISSION_DENIED /
+ * INVALID_ARGUMENT for the new key, IO_ERROR. Thread-safe; do not open the
+ * store during the call. */
+TIDINGS_EXPORT tidings_code tidings_store_rekey(const char* path, const tidings_key_source* key,
+                                                const tidings_rekey_options* options,
+                                                tidings_error* error);
 
 /* ------------------------------------------------------------------------
  * Values
@@ -544,10 +597,6 @@ TIDINGS_EXPORT tidings_code tidings_store_outbox_discard(tidings_store* store, u
 
 TIDINGS_EXPORT tidings_code tidings_store_stats(tidings_store* store, tidings_stats** out,
                                                 tidings_error* error);
-
-/* Called now and then with the work done so far; `total` is an estimate.
- * Runs on the calling thread. */
-typedef void (*tidings_progress_fn)(void* context, uint64_t done, uint64_t total);
 
 /* Decrypts and checks every record and index entry. Returns OK when the
  * check ran; the report's `problems` says whether the store is intact.

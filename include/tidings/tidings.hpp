@@ -314,6 +314,16 @@ struct OpenOptions {
   tidings_durability durability = TIDINGS_DURABILITY_SYNC;
   std::string user_id;              // required to create
   uint64_t max_clock_drift_ms = 0;  // 0: default
+  // A new passphrase store's Argon2id limits (see tidings_passphrase_profile).
+  tidings_passphrase_profile passphrase_profile = TIDINGS_PASSPHRASE_DEFAULT;
+};
+
+// See tidings_store_rekey.
+struct RekeyOptions {
+  const Key* new_key = nullptr;  // borrowed; nullptr keeps the current key
+  tidings_passphrase_profile passphrase_profile = TIDINGS_PASSPHRASE_DEFAULT;
+  bool rotate_data_key = false;
+  std::function<void(uint64_t done, uint64_t total)> progress;  // rotation only
 };
 
 struct SendRequest {
@@ -413,6 +423,7 @@ class Store {
     o.durability = options.durability;
     o.user_id = options.user_id.empty() ? nullptr : options.user_id.c_str();
     o.max_clock_drift_ms = options.max_clock_drift_ms;
+    o.passphrase_profile = options.passphrase_profile;
     tidings_key_source k = key.source();
     tidings_store* raw = nullptr;
     Status s = internal::Call(
@@ -421,6 +432,28 @@ class Store {
     Store store;
     store.handle_ = std::make_shared<tidings_store*>(raw);
     return store;
+  }
+  // Changes the key of the closed store at `path` (tidings_store_rekey).
+  static Status Rekey(const std::string& path, const Key& key, const RekeyOptions& options = {}) {
+    tidings_rekey_options o;
+    tidings_rekey_options_init(&o);
+    tidings_key_source next{};
+    if (options.new_key != nullptr) {
+      next = options.new_key->source();
+      o.new_key = &next;
+    }
+    o.passphrase_profile = options.passphrase_profile;
+    o.rotate_data_key = options.rotate_data_key;
+    auto trampoline = [](void* ctx, uint64_t done, uint64_t total) {
+      (*static_cast<const std::function<void(uint64_t, uint64_t)>*>(ctx))(done, total);
+    };
+    if (options.progress) {
+      o.progress = +trampoline;
+      o.progress_context = const_cast<std::function<void(uint64_t, uint64_t)>*>(&options.progress);
+    }
+    tidings_key_source k = key.source();
+    return internal::Call(
+        [&](tidings_error* e) { return tidings_store_rekey(path.c_str(), &k, &o, e); });
   }
   static Result<Store> Create(const std::string& path, const Key& key, const std::string& user_id) {
     OpenOptions o;

@@ -603,3 +603,63 @@ TEST_F(CApiTest, ReadOnlyHandleBesideAWriter) {
 }
 
 }  // namespace
+
+namespace {
+
+struct Progress {
+  int calls = 0;
+  uint64_t last_done = 0;
+};
+
+void CountProgress(void* context, uint64_t done, uint64_t total) {
+  auto* p = static_cast<Progress*>(context);
+  ++p->calls;
+  p->last_done = done;
+  EXPECT_LE(done, total);
+}
+
+// A new passphrase and a new data key, through the C API: the old key stops
+// opening the store, the new one opens it with its messages.
+TEST_F(CApiTest, RekeyChangesTheKeyAndRotatesTheDataKey) {
+  const std::string id = Send("c", "kept across the rekey");
+  tidings_key_source old_key = tidings_key_raw(kKey);
+  tidings_error e = Dirty();
+  EXPECT_EQ(tidings_store_rekey(path_.c_str(), &old_key, nullptr, &e), TIDINGS_BUSY)
+      << "the store is still open";
+  tidings_store_close(store_);
+  store_ = nullptr;
+
+  const char phrase[] = "new passphrase";
+  tidings_key_source next = tidings_key_passphrase(phrase, sizeof(phrase) - 1);
+  tidings_rekey_options o;
+  tidings_rekey_options_init(&o);
+  o.new_key = &next;
+  o.rotate_data_key = true;
+  Progress progress;
+  o.progress = CountProgress;
+  o.progress_context = &progress;
+  e = Dirty();
+  ASSERT_EQ(tidings_store_rekey(path_.c_str(), &old_key, &o, &e), TIDINGS_OK) << e.message;
+  ExpectCleared(e);
+  EXPECT_GT(progress.calls, 0);
+  EXPECT_GT(progress.last_done, 0u);
+
+  EXPECT_EQ(tidings_store_open(path_.c_str(), &old_key, nullptr, &store_, &e), TIDINGS_WRONG_KEY);
+  ASSERT_EQ(tidings_store_open(path_.c_str(), &next, nullptr, &store_, &e), TIDINGS_OK)
+      << e.message;
+  tidings_message* m = nullptr;
+  ASSERT_EQ(tidings_store_get(store_, id.c_str(), &m, &e), TIDINGS_OK) << e.message;
+  EXPECT_STREQ(m->body, "kept across the rekey");
+  tidings_message_free(m);
+
+  // The wrong current key changes nothing.
+  tidings_store_close(store_);
+  store_ = nullptr;
+  o.rotate_data_key = false;
+  o.progress = nullptr;
+  EXPECT_EQ(tidings_store_rekey(path_.c_str(), &old_key, &o, &e), TIDINGS_WRONG_KEY);
+  o.passphrase_profile = static_cast<tidings_passphrase_profile>(9);
+  EXPECT_EQ(tidings_store_rekey(path_.c_str(), &next, &o, &e), TIDINGS_INVALID_ARGUMENT);
+}
+
+}  // namespace

@@ -194,4 +194,32 @@ TEST(CppApi, MovedStoreKeepsWorking) {
   EXPECT_EQ(api::CreateKeyFile(dir / "k.key").code(), TIDINGS_ALREADY_EXISTS);
 }
 
+// Moving a store from a raw key to a key file and rotating its data key.
+TEST(CppApi, RekeyToAKeyFileAndRotate) {
+  TempDir dir;
+  const std::string path = dir / "s";
+  std::string id;
+  {
+    auto store = api::Store::Create(path, TestKey(), "me");
+    ASSERT_TRUE(store.ok());
+    id = store->Send("general", "hello")->id;
+  }
+  ASSERT_TRUE(api::CreateKeyFile(dir / "k.key").ok());
+  const api::Key file = api::Key::File(dir / "k.key");
+  api::RekeyOptions o;
+  o.new_key = &file;
+  ASSERT_TRUE(api::Store::Rekey(path, TestKey(), o).ok());
+  EXPECT_EQ(api::Store::Open(path, TestKey()).status().code(), TIDINGS_WRONG_KEY);
+
+  uint64_t done = 0;
+  api::RekeyOptions rotate;
+  rotate.rotate_data_key = true;
+  rotate.progress = [&](uint64_t d, uint64_t) { done = d; };
+  ASSERT_TRUE(api::Store::Rekey(path, file, rotate).ok());
+  EXPECT_GT(done, 0u);
+  auto store = api::Store::Open(path, file);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  EXPECT_EQ(store->Get(id)->body, "hello");
+}
+
 }  // namespace
