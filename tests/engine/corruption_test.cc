@@ -15,6 +15,7 @@
 
 #include "crypto/keys.h"
 #include "crypto/stream_cipher.h"
+#include "engine/corruption_watch.h"
 #include "store_test_util.h"
 
 namespace tidings::engine {
@@ -357,6 +358,16 @@ TEST(Corruption, FlipsInEveryBlockTypeAreDetected) {
       EXPECT_EQ(tally[type].verified + tally[type].no_op, tally[type].tried) << type;
     }
   }
+}
+
+TEST(Corruption, WatchTellsCorruptionLinesFromOthers) {
+  EXPECT_TRUE(CorruptionWatch::IsCorruptionLine(
+      "Encountered error while reading data from properties block Corruption: block checksum "
+      "mismatch: stored = 1, computed = 2 in /s/db/000012.sst offset 4000 size 300"));
+  EXPECT_TRUE(CorruptionWatch::IsCorruptionLine("Cannot find Properties block from file."));
+  EXPECT_FALSE(CorruptionWatch::IsCorruptionLine(
+      "(ignoring error) /s/db/000004.log: dropping 32 bytes; Corruption: truncated record"));
+  EXPECT_FALSE(CorruptionWatch::IsCorruptionLine("Deleting obsolete file 000012.sst failed"));
 }
 
 // No block checksum covers the footer's checksum type (kXXH3 = 4; bit 2
