@@ -1,0 +1,30 @@
+// What the `tidings` process does with its own secrets before it touches
+// any: no core dumps, and the passphrase out of the environment
+// (docs/security.md, "Secrets in memory").
+//
+// Thread safety: call DisableCoreDumps and TakeEnvPassphrase first thing in
+// main, before any thread starts; EnvPassphrase may then be called from any
+// thread.
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+namespace tidings::daemon {
+
+// prctl(PR_SET_DUMPABLE, 0): a crash writes no core file, and another
+// process of the same user can neither ptrace this one nor read
+// /proc/PID/mem (root, with CAP_SYS_PTRACE, still can).
+void DisableCoreDumps();
+
+// Moves TIDINGS_PASSPHRASE out of the environment: the value is copied into
+// memory this process keeps (wiped at exit), overwritten with zeros where
+// the environment held it (so /proc/PID/environ shows no trace) and unset,
+// so child processes never inherit it. A no-op when it is not set.
+void TakeEnvPassphrase();
+
+// The passphrase TakeEnvPassphrase took, or nullopt when there was none.
+// The view lives until the process exits.
+std::optional<std::string_view> EnvPassphrase();
+
+}  // namespace tidings::daemon
