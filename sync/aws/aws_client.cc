@@ -130,6 +130,8 @@ Result<http::Response> AwsTransport::Send(const http::Request& request) {
   last_error_type_.clear();
   last_retry_after_ms_.reset();
   last_date_ms_ = 0;
+  // Nothing signed ever goes out in the clear beyond this machine.
+  TIDINGS_RETURN_IF_ERROR(CheckEndpoint(request.url));
   for (int attempt = 0; attempt < config_.max_attempts; ++attempt) {
     TIDINGS_ASSIGN_OR_RETURN(Credentials creds, credentials_->Get());
     http::Request req = request;

@@ -1,5 +1,6 @@
 #include "sync/aws/credentials.h"
 
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -129,6 +130,63 @@ std::string ResolveEndpoint(const std::string& configured, const std::string& en
   if (std::string v = Env(("AWS_ENDPOINT_URL_" + env_service).c_str()); !v.empty()) return v;
   if (std::string v = Env("AWS_ENDPOINT_URL"); !v.empty()) return v;
   return "https://" + endpoint_prefix + "." + region + ".amazonaws.com";
+}
+
+namespace {
+
+bool IsLoopbackHost(std::string_view host) {
+  if (host == "[::1]") return true;
+  std::string lower(host);
+  for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (lower == "localhost") return true;
+  // 127.a.b.c, each part a decimal number up to 255.
+  if (lower.rfind("127.", 0) != 0) return false;
+  int parts = 0;
+  size_t i = 0;
+  while (i <= lower.size()) {
+    size_t dot = lower.find('.', i);
+    if (dot == std::string::npos) dot = lower.size();
+    const std::string part = lower.substr(i, dot - i);
+    if (part.empty() || part.size() > 3 ||
+        part.find_first_not_of("0123456789") != std::string::npos || std::stoi(part) > 255) {
+      return false;
+    }
+    ++parts;
+    i = dot + 1;
+  }
+  return parts == 4;
+}
+
+// The host of scheme://host[:port][/path], IPv6 literals with brackets.
+std::string_view HostOf(std::string_view rest) {
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (const size_t at = rest.rfind('@'); at != std::string_view::npos) rest.remove_prefix(at + 1);
+  if (!rest.empty() && rest.front() == '[') return rest.substr(0, rest.find(']') + 1);
+  return rest.substr(0, rest.find(':'));
+}
+
+}  // namespace
+
+Status CheckEndpoint(std::string_view url) {
+  constexpr std::string_view kHttps = "https://", kHttp = "http://";
+  if (url.substr(0, kHttps.size()) == kHttps && !HostOf(url.substr(kHttps.size())).empty()) {
+    return Status::Ok();
+  }
+  const std::string shown(url.substr(0, 200));
+  if (url.substr(0, kHttp.size()) != kHttp) {
+    return InvalidArgument("the endpoint " + shown + " is not an https:// URL; use https://host");
+  }
+  if (!IsLoopbackHost(HostOf(url.substr(kHttp.size())))) {
+    return InvalidArgument("the endpoint " + shown +
+                           " is plain http:// to a host other than this machine; use https:// "
+                           "(http:// is allowed only on loopback: 127.0.0.0/8, ::1, localhost)");
+  }
+  return Status::Ok();
+}
+
+Status CheckEndpointSetting(const std::string& configured, const std::string& env_service) {
+  // The region only shapes the default (https) URL.
+  return CheckEndpoint(ResolveEndpoint(configured, env_service, "x", "us-east-1"));
 }
 
 }  // namespace tidings::aws
