@@ -293,6 +293,10 @@ tidings_code tidings_dynamodb_create_table(const tidings_dynamodb_config* config
   });
 }
 
+tidings_code tidings_aws_environment_take(tidings_error* error) {
+  return Guard(error, []() -> Status { return tidings::aws::TakeEnvironmentCredentials(); });
+}
+
 tidings_code tidings_aws_credentials_check(tidings_error* error) {
   return Guard(error, []() -> Status {
     auto creds = tidings::aws::DefaultCredentialsChain()->Get();

@@ -451,8 +451,11 @@ int CmdExport(const Globals& g, const std::string& output) {
 int main(int argc, char** argv) {
   using namespace tidings::cli;
   // Before any secret is read, and before any thread (the daemon's too).
+  tidings::daemon::WipeFreedMemoryInDaemon(argc, argv);
   tidings::daemon::DisableCoreDumps();
   tidings::daemon::TakeEnvPassphrase();
+  // On failure (no locked memory) they stay in the environment and are used from there.
+  tidings::daemon::TakeEnvAwsSecrets().IgnoreError();
   CLI::App app{"tidings: an encrypted, local-first message store and sync engine"};
   app.footer(
       "Store: --store or TIDINGS_STORE. Key: --key-file or TIDINGS_KEY_FILE, else\n"

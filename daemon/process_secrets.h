@@ -8,7 +8,10 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <string_view>
+
+#include "common/status.h"
 
 namespace tidings::daemon {
 
@@ -22,6 +25,20 @@ void DisableCoreDumps();
 // the environment held it (so /proc/PID/environ shows no trace) and unset,
 // so child processes never inherit it. A no-op when it is not set.
 void TakeEnvPassphrase();
+
+// Moves the AWS secrets out of the environment the same way, into the
+// library's locked memory (api::TakeAwsEnvironment). Errors: as that.
+Status TakeEnvAwsSecrets();
+
+// For `tidings daemon` (the args of main): message text passes through the
+// daemon's heap for as long as it runs, so freed heap memory is overwritten
+// (glibc's malloc perturb, with the per-thread cache off so that every free
+// is overwritten). glibc reads these settings only when a program starts:
+// unless GLIBC_TUNABLES already has them, this re-executes /proc/self/exe
+// with them added, and returns only when that is not needed or failed.
+// Call first thing in main, before the environment is touched. Other
+// commands return at once.
+void WipeFreedMemoryInDaemon(int argc, char** argv);
 
 // The passphrase TakeEnvPassphrase took, or nullopt when there was none.
 // The view lives until the process exits.

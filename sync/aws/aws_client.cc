@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "crypto/secret_key.h"
 #include "sync/aws/json.h"
 
 namespace tidings::aws {
@@ -139,6 +140,9 @@ Result<http::Response> AwsTransport::Send(const http::Request& request) {
         SignRequest(&req, creds, {config_.region, config_.signing_name, ServerNowMs() / 1000}));
     ++requests_;
     auto resp = http_->Send(req);
+    for (auto& [name, value] : req.headers) {
+      if (name == "x-amz-security-token") crypto::Wipe(&value);  // a session token
+    }
     int64_t retry_after = -1;
     int cost = 5;
     last_error_type_.clear();

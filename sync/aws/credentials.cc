@@ -2,10 +2,12 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 
 #include "common/clock.h"
+#include "crypto/secret_key.h"
 
 namespace tidings::aws {
 namespace {
@@ -23,6 +25,31 @@ std::string Strip(const std::string& s) {
   return a == std::string::npos ? "" : s.substr(a, b - a + 1);
 }
 
+// The environment's credentials once TakeEnvironmentCredentials moved them.
+struct TakenEnvironment {
+  std::mutex mu;
+  bool taken = false;
+  std::string access_key_id;  // not secret
+  crypto::SecretBytes secret_access_key, session_token;
+};
+
+TakenEnvironment& Taken() {
+  static TakenEnvironment* taken = new TakenEnvironment;  // used until exit
+  return *taken;
+}
+
+// The value of `name`, zeroed where the environment holds it, then unset.
+Result<crypto::SecretBytes> TakeVariable(const char* name) {
+  char* value = std::getenv(name);
+  if (value == nullptr) return crypto::SecretBytes();
+  const size_t size = std::strlen(value);
+  auto copy = crypto::SecretBytes::Copy(std::string_view(value, size));
+  if (!copy.ok()) return copy.status();  // left where it was
+  ::explicit_bzero(value, size);
+  ::unsetenv(name);
+  return copy;
+}
+
 class Static final : public CredentialsProvider {
  public:
   explicit Static(Credentials c) : c_(std::move(c)) {}
@@ -36,9 +63,20 @@ class Chain final : public CredentialsProvider {
  public:
   Result<Credentials> Get() override {
     Credentials c;
-    c.access_key_id = Env("AWS_ACCESS_KEY_ID");
-    c.secret_access_key = Env("AWS_SECRET_ACCESS_KEY");
-    c.session_token = Env("AWS_SESSION_TOKEN");
+    {
+      TakenEnvironment& t = Taken();
+      std::lock_guard<std::mutex> lock(t.mu);
+      if (t.taken) {
+        c.access_key_id = t.access_key_id;
+        c.secret_access_key = std::string(t.secret_access_key.view());
+        c.session_token = std::string(t.session_token.view());
+      }
+    }
+    if (c.access_key_id.empty() || c.secret_access_key.empty()) {
+      c.access_key_id = Env("AWS_ACCESS_KEY_ID");
+      c.secret_access_key = Env("AWS_SECRET_ACCESS_KEY");
+      c.session_token = Env("AWS_SESSION_TOKEN");
+    }
     if (!c.access_key_id.empty() && !c.secret_access_key.empty()) return c;
     std::string file = Env("AWS_SHARED_CREDENTIALS_FILE");
     if (file.empty()) file = Home() + "/.aws/credentials";
@@ -99,6 +137,20 @@ std::map<std::string, std::string> ReadProfile(const std::string& path, const st
     out[Strip(line.substr(0, eq))] = Strip(line.substr(eq + 1));
   }
   return out;
+}
+
+Status TakeEnvironmentCredentials() {
+  TakenEnvironment& t = Taken();
+  std::lock_guard<std::mutex> lock(t.mu);
+  if (t.taken) return Status::Ok();
+  TIDINGS_ASSIGN_OR_RETURN(auto secret, TakeVariable("AWS_SECRET_ACCESS_KEY"));
+  TIDINGS_ASSIGN_OR_RETURN(auto token, TakeVariable("AWS_SESSION_TOKEN"));
+  t.access_key_id = Env("AWS_ACCESS_KEY_ID");
+  ::unsetenv("AWS_ACCESS_KEY_ID");
+  t.secret_access_key = std::move(secret);
+  t.session_token = std::move(token);
+  t.taken = true;
+  return Status::Ok();
 }
 
 std::shared_ptr<CredentialsProvider> StaticCredentials(Credentials c) {

@@ -21,6 +21,13 @@ class CredentialsProvider {
   virtual Result<Credentials> Get() = 0;
 };
 
+// Moves AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN out of
+// the environment (values zeroed in place, then unset) into process-wide
+// locked memory (crypto::SecretBytes) that DefaultCredentialsChain reads
+// first. Call before other threads start. ResourceExhausted without locked
+// memory.
+Status TakeEnvironmentCredentials();
+
 // Fixed keys (tests, or an app that manages them itself).
 std::shared_ptr<CredentialsProvider> StaticCredentials(Credentials c);
 // AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, then the
