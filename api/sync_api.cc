@@ -170,6 +170,7 @@ Status AddDynamo(tidings_sync& sync, const tidings_dynamodb_config* config) {
       "dynamodb",
       [dc, credentials = sync.credentials](
           std::unique_ptr<http::HttpClient> http) -> Result<std::unique_ptr<sync::Backend>> {
+        TIDINGS_RETURN_IF_ERROR(aws::CheckEndpointSetting(dc.endpoint, "DYNAMODB"));
         auto backend = dynamodb::DynamoBackend::Create(dc, credentials, std::move(http));
         if (!backend) return Internal("could not set up the DynamoDB client");
         return std::unique_ptr<sync::Backend>(std::move(backend));
@@ -285,10 +286,15 @@ tidings_code tidings_dynamodb_create_table(const tidings_dynamodb_config* config
                                            tidings_error* error) {
   return Guard(error, [&]() -> Status {
     TIDINGS_ASSIGN_OR_RETURN(auto dc, tidings::capi::DynamoFrom(config));
+    TIDINGS_RETURN_IF_ERROR(tidings::aws::CheckEndpointSetting(dc.endpoint, "DYNAMODB"));
     auto backend = tidings::dynamodb::DynamoBackend::Create(std::move(dc));
     if (!backend) return tidings::Internal("could not set up the DynamoDB client");
     return backend->CreateTable();
   });
+}
+
+tidings_code tidings_aws_environment_take(tidings_error* error) {
+  return Guard(error, []() -> Status { return tidings::aws::TakeEnvironmentCredentials(); });
 }
 
 tidings_code tidings_aws_credentials_check(tidings_error* error) {

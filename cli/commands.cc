@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <cstring>
 
 #include "daemon/config.h"
+#include "daemon/process_secrets.h"
 
 namespace tidings::cli {
 
@@ -102,10 +104,49 @@ void RestoreTty(int sig) {
   ::raise(sig);
 }
 
+// A passphrase typed at the prompt, read byte by byte into one page that is
+// locked in RAM, left out of core dumps and zeroed before it is unmapped: no
+// growing string leaves copies of it in freed memory.
+class PromptBuffer {
+ public:
+  static constexpr size_t kCapacity = 4096;
+  PromptBuffer() {
+    void* m =
+        ::mmap(nullptr, kCapacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return;
+    data_ = static_cast<char*>(m);
+    ::mlock(data_, kCapacity);  // best effort: RLIMIT_MEMLOCK may refuse
+    ::madvise(data_, kCapacity, MADV_DONTDUMP);
+  }
+  ~PromptBuffer() {
+    if (data_ == nullptr) return;
+    ::explicit_bzero(data_, kCapacity);
+    ::munlock(data_, kCapacity);
+    ::munmap(data_, kCapacity);
+  }
+  PromptBuffer(const PromptBuffer&) = delete;
+  PromptBuffer& operator=(const PromptBuffer&) = delete;
+
+  // False when the buffer is full (or could not be mapped).
+  bool Push(char c) {
+    if (data_ == nullptr || size_ == kCapacity) return false;
+    data_[size_++] = c;
+    return true;
+  }
+  std::string_view view() const { return {data_ == nullptr ? "" : data_, size_}; }
+  bool overflowed() const { return overflowed_; }
+  void set_overflowed() { overflowed_ = true; }
+
+ private:
+  char* data_ = nullptr;
+  size_t size_ = 0;
+  bool overflowed_ = false;
+};
+
 // Reads a line from the controlling terminal with echo off. Uses /dev/tty,
 // not stdin, so `send` can still read a body from stdin. Returns false when
 // there is no terminal.
-bool PromptSecret(const char* prompt, std::string* out) {
+bool PromptSecret(const char* prompt, PromptBuffer* out) {
   int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
   if (fd < 0) return false;
   termios old{};
@@ -120,9 +161,11 @@ bool PromptSecret(const char* prompt, std::string* out) {
   quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
   ::tcsetattr(fd, TCSAFLUSH, &quiet);
   ssize_t ignored = ::write(fd, prompt, std::strlen(prompt));
-  out->clear();
   char c;
-  while (::read(fd, &c, 1) == 1 && c != '\n') out->push_back(c);
+  while (::read(fd, &c, 1) == 1 && c != '\n') {
+    if (!out->Push(c)) out->set_overflowed();
+  }
+  c = 0;
   ::tcsetattr(fd, TCSAFLUSH, &old);
   ignored = ::write(fd, "\n", 1);
   (void)ignored;
@@ -132,28 +175,21 @@ bool PromptSecret(const char* prompt, std::string* out) {
   return true;
 }
 
-void Wipe(std::string* s) {
-  volatile char* p = s->data();
-  for (size_t i = 0; i < s->size(); ++i) p[i] = 0;
-  s->clear();
-}
-
 }  // namespace
 
 api::Result<api::Key> ResolveKey(const Globals& g) {
   if (std::string file = KeyFilePath(g); !file.empty()) return api::Key::File(file);
-  if (const char* p = std::getenv("TIDINGS_PASSPHRASE")) return api::Key::Passphrase(p);
+  if (auto p = daemon::EnvPassphrase()) return api::Key::Passphrase(*p);
   // Where `init` put the key. Its mode is checked when the store opens.
   std::string beside;
   if (auto path = StorePath(g); path.ok()) {
     beside = DefaultKeyFile(*path);
     if (struct stat st{}; ::stat(beside.c_str(), &st) == 0) return api::Key::File(beside);
   }
-  std::string phrase;
+  PromptBuffer phrase;
   if (PromptSecret("Passphrase: ", &phrase)) {
-    api::Key key = api::Key::Passphrase(phrase);
-    Wipe(&phrase);
-    return key;
+    if (phrase.overflowed()) return Usage("the passphrase is longer than 4096 bytes");
+    return api::Key::Passphrase(phrase.view());
   }
   return Usage("no key given" + (beside.empty() ? "" : " and no key file at " + beside) +
                ". Pass --key-file FILE (or set TIDINGS_KEY_FILE), or set TIDINGS_PASSPHRASE, or "
@@ -161,24 +197,21 @@ api::Result<api::Key> ResolveKey(const Globals& g) {
 }
 
 api::Result<api::Key> NewPassphrase(const char* env) {
-  if (const char* p = std::getenv(env)) {
-    if (*p == '\0') return Usage(std::string(env) + " is empty. Set a passphrase");
-    return api::Key::Passphrase(p);
+  if (auto p = daemon::EnvPassphrase(env)) {
+    if (p->empty()) return Usage(std::string(env) + " is empty. Set a passphrase");
+    return api::Key::Passphrase(*p);
   }
-  std::string first, second;
+  PromptBuffer first, second;
   if (!PromptSecret("New passphrase: ", &first)) {
     return Usage(std::string("no terminal to ask for a passphrase. Set ") + env);
   }
-  bool ok = PromptSecret("Repeat it: ", &second) && first == second;
-  Wipe(&second);
-  if (!ok) {
-    Wipe(&first);
+  if (!PromptSecret("Repeat it: ", &second) || first.view() != second.view()) {
     return Usage("the passphrases differ. Run the command again");
   }
-  if (first.empty()) return Usage("the passphrase is empty. Choose one");
-  api::Key key = api::Key::Passphrase(first);
-  Wipe(&first);
-  return key;
+  if (first.overflowed())
+    return Usage("the passphrase is longer than 4096 bytes. Choose a shorter one");
+  if (first.view().empty()) return Usage("the passphrase is empty. Choose one");
+  return api::Key::Passphrase(first.view());
 }
 
 api::Result<api::Store> OpenStore(const Globals& g, Access access) {

@@ -18,6 +18,7 @@
 
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "daemon/process_secrets.h"
 #include "tidings/tidings.hpp"
 
 namespace tidings::cli {
@@ -111,7 +112,7 @@ int CmdInit(const Globals& g, const std::string& user, bool passphrase,
   auto path = StorePath(g);
   if (!path.ok()) return Fail(path.status());
   std::string key_file = KeyFilePath(g);
-  bool use_passphrase = key_file.empty() && (passphrase || std::getenv("TIDINGS_PASSPHRASE"));
+  bool use_passphrase = key_file.empty() && (passphrase || daemon::EnvPassphrase());
   std::string created_key;
   std::optional<api::Key> key;
   if (use_passphrase) {
@@ -462,6 +463,12 @@ int CmdExport(const Globals& g, const std::string& output) {
 // order --help lists them (the commands themselves are the Cmd* functions).
 int main(int argc, char** argv) {
   using namespace tidings::cli;
+  // Before any secret is read, and before any thread (the daemon's too).
+  tidings::daemon::WipeFreedMemoryInDaemon(argc, argv);
+  tidings::daemon::DisableCoreDumps();
+  tidings::daemon::TakeEnvPassphrase();
+  // On failure (no locked memory) they stay in the environment and are used from there.
+  tidings::daemon::TakeEnvAwsSecrets().IgnoreError();
   CLI::App app{"tidings: an encrypted, local-first message store and sync engine"};
   app.footer(
       "Store: --store or TIDINGS_STORE. Key: --key-file or TIDINGS_KEY_FILE, else\n"

@@ -24,11 +24,14 @@ void RecordSealer::MacTo(std::string_view ad, std::string_view plaintext, uint8_
     // libsodium's SipHash takes one buffer: the same framing, gathered.
     thread_local std::string input;
     input.clear();
+    input.reserve(8 + ad.size() + plaintext.size());  // no reallocation leaves a copy behind
     const uint64_t ad_len = ad.size();
     for (int i = 0; i < 8; ++i) input.push_back(static_cast<char>(ad_len >> (8 * i)));
     input.append(ad);
     input.append(plaintext);
     const auto mac = SipHash16(key_, input);
+    sodium_memzero(input.data(), input.size());  // it held the plaintext
+    input.clear();
     static_assert(mac.size() == kMacTagBytes);
     std::memcpy(tag, mac.data(), mac.size());
     return;

@@ -91,7 +91,8 @@ Attempt TrySocket(int fd, api::Store& store, const Fields& request, Fields* answ
   if (!ok.ok()) return Attempt::kRetry;
   if (ok->Get("op") != "ok") {
     *error = StatusFromFields(*ok);
-    return Attempt::kRefused;
+    // Unavailable: every client slot is taken for now.
+    return error->code() == Code::kUnavailable ? Attempt::kRetry : Attempt::kRefused;
   }
   auto expected = AuthMac(store, "server", nonce, server_nonce);
   if (!expected.ok() || !SameMac(ok->Get("mac"), *expected)) {

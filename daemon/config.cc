@@ -127,7 +127,7 @@ const std::vector<Field>& Fields() {
        [](DaemonConfig& c, const Value& v) -> std::string {
          const auto& e = std::get<std::string>(v);
          if (!e.empty() && e.rfind("http://", 0) != 0 && e.rfind("https://", 0) != 0) {
-           return "must start with https:// (or http:// for a local test server)";
+           return "must start with https:// (http:// only for a test server on loopback)";
          }
          c.dynamodb_endpoint = e;
          return "";
@@ -151,7 +151,7 @@ const std::vector<Field>& Fields() {
        [](DaemonConfig& c, const Value& v) -> std::string {
          const auto& e = std::get<std::string>(v);
          if (!e.empty() && e.rfind("http://", 0) != 0 && e.rfind("https://", 0) != 0) {
-           return "must start with https:// (or http:// for a local test server)";
+           return "must start with https:// (http:// only for a test server on loopback)";
          }
          c.chime_endpoint = e;
          return "";

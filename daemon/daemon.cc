@@ -18,6 +18,7 @@
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "daemon/metrics_server.h"
+#include "daemon/process_secrets.h"
 #include "daemon/socket_server.h"
 #include "tidings/tidings_sync.hpp"
 
@@ -72,7 +73,7 @@ Result<DaemonConfig> Resolve(const DaemonOptions& o) {
     return InvalidArgument("no store given: set store.path in " + where +
                            ", or pass --store DIR or set TIDINGS_STORE");
   }
-  if (c.key_file.empty() && std::getenv("TIDINGS_PASSPHRASE") == nullptr) {
+  if (c.key_file.empty() && !EnvPassphrase()) {
     // The key `tidings init` made beside the store, as every command finds it.
     const std::string beside = KeyFileBesideStore(c.store_path);
     if (::access(beside.c_str(), F_OK) != 0) {
@@ -100,7 +101,7 @@ Status CheckCredentials(const DaemonConfig& c) {
 
 api::Key KeyFor(const DaemonConfig& c) {
   if (!c.key_file.empty()) return api::Key::File(c.key_file);
-  return api::Key::Passphrase(std::getenv("TIDINGS_PASSPHRASE"));
+  return api::Key::Passphrase(EnvPassphrase().value_or(""));
 }
 
 // Counters of a backend over handles that were closed (reloads), so the
@@ -591,6 +592,7 @@ Status RunDaemon(const DaemonOptions& options) {
   // sigtimedwait in Run() sees these signals.
   pthread_sigmask(SIG_BLOCK, &HandledSignals(), nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+  DisableCoreDumps();  // main did too; a daemon embedded elsewhere needs it as well
   Daemon d(options);
   return d.Run();
 }

@@ -21,6 +21,25 @@ std::string Kind(tidings_code code) {
   return k;
 }
 
+// A label value in the Prometheus text format: backslash, double quote and
+// newline escaped, so no value can end its label or line.
+std::string Label(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char ch : v) {
+    if (ch == '\\') {
+      out += "\\\\";
+    } else if (ch == '"') {
+      out += "\\\"";
+    } else if (ch == '\n') {
+      out += "\\n";
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
 class Page {
  public:
   void Header(const char* name, const char* type, const char* help) {
@@ -31,7 +50,7 @@ class Page {
                   F value) {
     Header(name, type, help);
     for (const auto& b : in.backends) {
-      o_ << name << "{backend=\"" << b.name << "\"} " << value(b) << '\n';
+      o_ << name << "{backend=\"" << Label(b.name) << "\"} " << value(b) << '\n';
     }
   }
   std::ostringstream& out() { return o_; }
@@ -103,15 +122,15 @@ std::string RenderMetrics(const MetricsInput& in) {
     std::map<std::string, uint64_t> by_kind;  // sorted by kind, as before
     for (const auto& [code, n] : b.errors) by_kind[Kind(code)] += n;
     for (const auto& [kind, n] : by_kind) {
-      o << "tidings_backend_errors_total{backend=\"" << b.name << "\",kind=\"" << kind << "\"} "
-        << n << '\n';
+      o << "tidings_backend_errors_total{backend=\"" << Label(b.name) << "\",kind=\"" << Label(kind)
+        << "\"} " << n << '\n';
     }
   }
   p.Header("tidings_socket_requests_total", "counter",
            "Requests from local clients on the daemon socket, by operation and result.");
   for (const auto& [k, n] : in.socket_requests) {
-    o << "tidings_socket_requests_total{op=\"" << k.first << "\",result=\"" << k.second << "\"} "
-      << n << '\n';
+    o << "tidings_socket_requests_total{op=\"" << Label(k.first) << "\",result=\""
+      << Label(k.second) << "\"} " << n << '\n';
   }
   p.Header("tidings_config_reloads_total", "counter", "SIGHUP reloads by result.");
   o << "tidings_config_reloads_total{result=\"ok\"} " << in.reloads_ok << '\n'

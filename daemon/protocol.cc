@@ -179,6 +179,26 @@ Status StatusFromFields(const Fields& f) {
   return Internal("the daemon answered with an unknown error: " + f.Get("message"));
 }
 
+bool IsRequestOp(std::string_view op) {
+  static constexpr std::string_view kOps[] = {"send",
+                                              "edit",
+                                              "delete",
+                                              "react",
+                                              "mark-read",
+                                              "conversation",
+                                              "conversation-create",
+                                              "conversation-upgrade",
+                                              "keys-trust",
+                                              "outbox-retry",
+                                              "outbox-discard",
+                                              "poke",
+                                              "typing"};
+  for (std::string_view known : kOps) {
+    if (op == known) return true;
+  }
+  return false;
+}
+
 Fields Execute(api::Store& store, const Fields& req, const ExecuteHooks& hooks) {
   const std::string op = req.Get("op");
   if (op == "send") {

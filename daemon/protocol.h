@@ -99,4 +99,8 @@ struct ExecuteHooks {
 // it is the retry of a send whose answer was lost.
 Fields Execute(api::Store& store, const Fields& request, const ExecuteHooks& hooks);
 
+// True for the ops Execute knows (a new request kind is added to both), so
+// metrics give each its own series and fold anything else into one.
+bool IsRequestOp(std::string_view op);
+
 }  // namespace tidings::daemon

@@ -74,12 +74,10 @@ void SocketServer::Stop() {
   ssize_t ignored = ::write(wake_[1], &b, 1);
   (void)ignored;
   if (acceptor_.joinable()) acceptor_.join();
-  std::map<int, std::thread> clients;
-  std::list<std::thread> finished;
   {
     std::lock_guard<std::mutex> lock(mu_);
     // Ends reads only: a request being executed still commits and answers.
-    for (auto& [fd, t] : clients_) ::shutdown(fd, SHUT_RD);
+    for (auto& [fd, c] : clients_) ::shutdown(fd, SHUT_RD);
   }
   for (;;) {
     std::thread t;
@@ -107,14 +105,16 @@ void SocketServer::Stop() {
 }
 
 void SocketServer::AcceptLoop() {
+  auto wait = std::chrono::milliseconds(1000);
   while (!stopping_) {
     pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
-    int n = ::poll(fds, 2, 1000);
+    int n = ::poll(fds, 2, static_cast<int>(wait.count()));
     {
       std::list<std::thread> done;
       {
         std::lock_guard<std::mutex> lock(mu_);
         done.swap(finished_);
+        wait = ExpireHandshakes();
       }
       for (auto& t : done) t.join();
     }
@@ -124,14 +124,55 @@ void SocketServer::AcceptLoop() {
     if (fd < 0) continue;
     SetTimeouts(fd);
     std::lock_guard<std::mutex> lock(mu_);
-    if (clients_.size() >= kMaxClients) {
-      WriteFrame(fd, ErrorFields(Unavailable("the daemon is serving too many clients; retry")))
-          .IgnoreError();
-      ::close(fd);
-      continue;
-    }
-    clients_.emplace(fd, std::thread([this, fd] { Serve(fd); }));
+    EvictOldestHandshake();
+    Client& c = clients_[fd];
+    c.accepted = std::chrono::steady_clock::now();
+    c.thread = std::thread([this, fd] { Serve(fd); });
+    wait = std::min(wait, std::chrono::milliseconds(kHandshakeDeadline));
   }
+}
+
+std::chrono::milliseconds SocketServer::ExpireHandshakes() {
+  const auto now = std::chrono::steady_clock::now();
+  auto next = std::chrono::milliseconds(1000);
+  for (auto& [fd, c] : clients_) {
+    if (c.authenticated || c.closing) continue;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        c.accepted + kHandshakeDeadline - now);
+    if (left.count() <= 0) {
+      // The fd stays open (its thread closes it), so it cannot be reused yet.
+      ::shutdown(fd, SHUT_RDWR);
+      c.closing = true;
+      count_("handshake", "DEADLINE_EXCEEDED");
+    } else {
+      next = std::min(next, left + std::chrono::milliseconds(1));
+    }
+  }
+  return next;
+}
+
+void SocketServer::EvictOldestHandshake() {
+  size_t pending = 0;
+  std::map<int, Client>::iterator oldest = clients_.end();
+  for (auto it = clients_.begin(); it != clients_.end(); ++it) {
+    if (it->second.authenticated || it->second.closing) continue;
+    ++pending;
+    if (oldest == clients_.end() || it->second.accepted < oldest->second.accepted) oldest = it;
+  }
+  if (pending < kMaxHandshakes) return;
+  ::shutdown(oldest->first, SHUT_RDWR);
+  oldest->second.closing = true;
+  count_("handshake", "RESOURCE_EXHAUSTED");
+}
+
+bool SocketServer::Promote(int fd) {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t serving = 0;
+  for (const auto& [other, c] : clients_) serving += c.authenticated && !c.closing ? 1 : 0;
+  auto it = clients_.find(fd);
+  if (it == clients_.end() || it->second.closing || serving >= kMaxClients) return false;
+  it->second.authenticated = true;
+  return true;
 }
 
 bool SocketServer::Authenticate(int fd) {
@@ -163,6 +204,11 @@ bool SocketServer::Authenticate(int fd) {
     WriteFrame(fd, ErrorFields(answer.status())).IgnoreError();
     return false;
   }
+  if (!Promote(fd)) {
+    WriteFrame(fd, ErrorFields(Unavailable("the daemon is serving too many clients; retry")))
+        .IgnoreError();
+    return false;
+  }
   return WriteFrame(fd, Fields{{"op", "ok"}, {"mac", *answer}}).ok();
 }
 
@@ -174,7 +220,9 @@ void SocketServer::Serve(int fd) {
       const std::string op = request->Get("op");
       Fields answer = Execute(*store_, *request, hooks_);
       const std::string result = answer.Get("op") == "ok" ? "ok" : answer.Get("code");
-      count_(op, result);
+      // A client names the op: unknown names share one series, so they
+      // cannot grow the metrics page without bound.
+      count_(IsRequestOp(op) ? op : "other", result);
       Log(LogLevel::kDebug, "socket.request", {{"op", op}, {"result", result}});
       if (!WriteFrame(fd, answer).ok()) break;
     }
@@ -184,7 +232,7 @@ void SocketServer::Serve(int fd) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = clients_.find(fd);
   if (it != clients_.end()) {
-    finished_.push_back(std::move(it->second));
+    finished_.push_back(std::move(it->second.thread));
     clients_.erase(it);
   }
   ::close(fd);

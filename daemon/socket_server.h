@@ -3,10 +3,16 @@
 // daemon's store, answering only after the commit.
 //
 // Thread safety: Start and Stop from one thread; connections are served on
-// their own threads (at most kMaxClients at once; more wait in the backlog).
+// their own threads.
+//
+// Idle connections cannot starve clients: a connection must finish the
+// handshake within kHandshakeDeadline or it is closed, and at most
+// kMaxHandshakes may be in the handshake at once (a new one closes the
+// oldest). Authenticated clients have their own kMaxClients slots.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <list>
 #include <map>
 #include <memory>
@@ -38,8 +44,26 @@ class SocketServer {
   const std::string& path() const { return path_; }
 
  private:
-  static constexpr int kMaxClients = 16;
+  static constexpr size_t kMaxClients = 16;     // authenticated
+  static constexpr size_t kMaxHandshakes = 16;  // not yet authenticated
+  static constexpr std::chrono::milliseconds kHandshakeDeadline{3000};
+
+  struct Client {
+    std::thread thread;
+    std::chrono::steady_clock::time_point accepted;
+    bool authenticated = false;
+    bool closing = false;  // shut down by the server; the thread is ending
+  };
+
   void AcceptLoop();
+  // Shuts down handshakes past their deadline; returns the time until the
+  // next deadline. REQUIRES: mu_ held
+  std::chrono::milliseconds ExpireHandshakes();
+  // Makes room for a new handshake by closing the oldest. REQUIRES: mu_ held
+  void EvictOldestHandshake();
+  // A client that just authenticated takes a client slot; false when all
+  // are taken.
+  bool Promote(int fd);
   void Serve(int fd);
   bool Authenticate(int fd);
 
@@ -53,8 +77,8 @@ class SocketServer {
   std::thread acceptor_;
 
   std::mutex mu_;
-  std::map<int, std::thread> clients_;  // fd -> thread; REQUIRES: mu_
-  std::list<std::thread> finished_;     // to join; REQUIRES: mu_
+  std::map<int, Client> clients_;    // by fd; REQUIRES: mu_
+  std::list<std::thread> finished_;  // to join; REQUIRES: mu_
 };
 
 }  // namespace tidings::daemon

@@ -120,6 +120,17 @@ TIDINGS_EXPORT tidings_code tidings_dynamodb_create_table(const tidings_dynamodb
  * UNAUTHENTICATED (the message says where it looked). Thread-safe. */
 TIDINGS_EXPORT tidings_code tidings_aws_credentials_check(tidings_error* error);
 
+/* Moves AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (with AWS_ACCESS_KEY_ID)
+ * out of the environment into locked memory that is wiped at exit: the
+ * credentials chain uses them from there, and the environment (and
+ * /proc/PID/environ, and child processes) no longer has them - the values are
+ * overwritten with zeros, then unset. For a process that owns its
+ * environment (`tidings` and its daemon do this at start); an app that reads
+ * AWS_* itself should not. Call before other threads start (setenv/getenv are
+ * not thread-safe). OK also when none are set. Errors: RESOURCE_EXHAUSTED
+ * (no locked memory). */
+TIDINGS_EXPORT tidings_code tidings_aws_environment_take(tidings_error* error);
+
 /* ------------------------------------------------------------------------
  * A sync handle: one store, one or more backends
  * ---------------------------------------------------------------------- */

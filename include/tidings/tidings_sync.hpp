@@ -396,6 +396,9 @@ inline Status CreateDynamoDbTable(const DynamoDbConfig& config = {}) {
 // OK if the AWS credentials chain has credentials (tidings_aws_credentials_check).
 inline Status CheckAwsCredentials() { return internal::Call(tidings_aws_credentials_check); }
 
+// Moves the AWS secrets out of the environment (tidings_aws_environment_take).
+inline Status TakeAwsEnvironment() { return internal::Call(tidings_aws_environment_take); }
+
 // ---- End-to-end encryption (see tidings_sync.h) ----
 
 // This store's device and fingerprints.

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "crypto/secret_key.h"
 #include "sync/aws/json.h"
 
 namespace tidings::aws {
@@ -130,6 +131,8 @@ Result<http::Response> AwsTransport::Send(const http::Request& request) {
   last_error_type_.clear();
   last_retry_after_ms_.reset();
   last_date_ms_ = 0;
+  // Nothing signed ever goes out in the clear beyond this machine.
+  TIDINGS_RETURN_IF_ERROR(CheckEndpoint(request.url));
   for (int attempt = 0; attempt < config_.max_attempts; ++attempt) {
     TIDINGS_ASSIGN_OR_RETURN(Credentials creds, credentials_->Get());
     http::Request req = request;
@@ -137,6 +140,9 @@ Result<http::Response> AwsTransport::Send(const http::Request& request) {
         SignRequest(&req, creds, {config_.region, config_.signing_name, ServerNowMs() / 1000}));
     ++requests_;
     auto resp = http_->Send(req);
+    for (auto& [name, value] : req.headers) {
+      if (name == "x-amz-security-token") crypto::Wipe(&value);  // a session token
+    }
     int64_t retry_after = -1;
     int cost = 5;
     last_error_type_.clear();

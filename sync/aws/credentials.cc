@@ -1,10 +1,13 @@
 #include "sync/aws/credentials.h"
 
+#include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 
 #include "common/clock.h"
+#include "crypto/secret_key.h"
 
 namespace tidings::aws {
 namespace {
@@ -22,6 +25,31 @@ std::string Strip(const std::string& s) {
   return a == std::string::npos ? "" : s.substr(a, b - a + 1);
 }
 
+// The environment's credentials once TakeEnvironmentCredentials moved them.
+struct TakenEnvironment {
+  std::mutex mu;
+  bool taken = false;
+  std::string access_key_id;  // not secret
+  crypto::SecretBytes secret_access_key, session_token;
+};
+
+TakenEnvironment& Taken() {
+  static TakenEnvironment* taken = new TakenEnvironment;  // used until exit
+  return *taken;
+}
+
+// The value of `name`, zeroed where the environment holds it, then unset.
+Result<crypto::SecretBytes> TakeVariable(const char* name) {
+  char* value = std::getenv(name);
+  if (value == nullptr) return crypto::SecretBytes();
+  const size_t size = std::strlen(value);
+  auto copy = crypto::SecretBytes::Copy(std::string_view(value, size));
+  if (!copy.ok()) return copy.status();  // left where it was
+  ::explicit_bzero(value, size);
+  ::unsetenv(name);
+  return copy;
+}
+
 class Static final : public CredentialsProvider {
  public:
   explicit Static(Credentials c) : c_(std::move(c)) {}
@@ -35,9 +63,20 @@ class Chain final : public CredentialsProvider {
  public:
   Result<Credentials> Get() override {
     Credentials c;
-    c.access_key_id = Env("AWS_ACCESS_KEY_ID");
-    c.secret_access_key = Env("AWS_SECRET_ACCESS_KEY");
-    c.session_token = Env("AWS_SESSION_TOKEN");
+    {
+      TakenEnvironment& t = Taken();
+      std::lock_guard<std::mutex> lock(t.mu);
+      if (t.taken) {
+        c.access_key_id = t.access_key_id;
+        c.secret_access_key = std::string(t.secret_access_key.view());
+        c.session_token = std::string(t.session_token.view());
+      }
+    }
+    if (c.access_key_id.empty() || c.secret_access_key.empty()) {
+      c.access_key_id = Env("AWS_ACCESS_KEY_ID");
+      c.secret_access_key = Env("AWS_SECRET_ACCESS_KEY");
+      c.session_token = Env("AWS_SESSION_TOKEN");
+    }
     if (!c.access_key_id.empty() && !c.secret_access_key.empty()) return c;
     std::string file = Env("AWS_SHARED_CREDENTIALS_FILE");
     if (file.empty()) file = Home() + "/.aws/credentials";
@@ -100,6 +139,20 @@ std::map<std::string, std::string> ReadProfile(const std::string& path, const st
   return out;
 }
 
+Status TakeEnvironmentCredentials() {
+  TakenEnvironment& t = Taken();
+  std::lock_guard<std::mutex> lock(t.mu);
+  if (t.taken) return Status::Ok();
+  TIDINGS_ASSIGN_OR_RETURN(auto secret, TakeVariable("AWS_SECRET_ACCESS_KEY"));
+  TIDINGS_ASSIGN_OR_RETURN(auto token, TakeVariable("AWS_SESSION_TOKEN"));
+  t.access_key_id = Env("AWS_ACCESS_KEY_ID");
+  ::unsetenv("AWS_ACCESS_KEY_ID");
+  t.secret_access_key = std::move(secret);
+  t.session_token = std::move(token);
+  t.taken = true;
+  return Status::Ok();
+}
+
 std::shared_ptr<CredentialsProvider> StaticCredentials(Credentials c) {
   return std::make_shared<Static>(std::move(c));
 }
@@ -129,6 +182,63 @@ std::string ResolveEndpoint(const std::string& configured, const std::string& en
   if (std::string v = Env(("AWS_ENDPOINT_URL_" + env_service).c_str()); !v.empty()) return v;
   if (std::string v = Env("AWS_ENDPOINT_URL"); !v.empty()) return v;
   return "https://" + endpoint_prefix + "." + region + ".amazonaws.com";
+}
+
+namespace {
+
+bool IsLoopbackHost(std::string_view host) {
+  if (host == "[::1]") return true;
+  std::string lower(host);
+  for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (lower == "localhost") return true;
+  // 127.a.b.c, each part a decimal number up to 255.
+  if (lower.rfind("127.", 0) != 0) return false;
+  int parts = 0;
+  size_t i = 0;
+  while (i <= lower.size()) {
+    size_t dot = lower.find('.', i);
+    if (dot == std::string::npos) dot = lower.size();
+    const std::string part = lower.substr(i, dot - i);
+    if (part.empty() || part.size() > 3 ||
+        part.find_first_not_of("0123456789") != std::string::npos || std::stoi(part) > 255) {
+      return false;
+    }
+    ++parts;
+    i = dot + 1;
+  }
+  return parts == 4;
+}
+
+// The host of scheme://host[:port][/path], IPv6 literals with brackets.
+std::string_view HostOf(std::string_view rest) {
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (const size_t at = rest.rfind('@'); at != std::string_view::npos) rest.remove_prefix(at + 1);
+  if (!rest.empty() && rest.front() == '[') return rest.substr(0, rest.find(']') + 1);
+  return rest.substr(0, rest.find(':'));
+}
+
+}  // namespace
+
+Status CheckEndpoint(std::string_view url) {
+  constexpr std::string_view kHttps = "https://", kHttp = "http://";
+  if (url.substr(0, kHttps.size()) == kHttps && !HostOf(url.substr(kHttps.size())).empty()) {
+    return Status::Ok();
+  }
+  const std::string shown(url.substr(0, 200));
+  if (url.substr(0, kHttp.size()) != kHttp) {
+    return InvalidArgument("the endpoint " + shown + " is not an https:// URL; use https://host");
+  }
+  if (!IsLoopbackHost(HostOf(url.substr(kHttp.size())))) {
+    return InvalidArgument("the endpoint " + shown +
+                           " is plain http:// to a host other than this machine; use https:// "
+                           "(http:// is allowed only on loopback: 127.0.0.0/8, ::1, localhost)");
+  }
+  return Status::Ok();
+}
+
+Status CheckEndpointSetting(const std::string& configured, const std::string& env_service) {
+  // The region only shapes the default (https) URL.
+  return CheckEndpoint(ResolveEndpoint(configured, env_service, "x", "us-east-1"));
 }
 
 }  // namespace tidings::aws

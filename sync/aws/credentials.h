@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "sync/aws_protocol/sigv4.h"
 
@@ -19,6 +20,13 @@ class CredentialsProvider {
   // Unauthenticated with a message saying what to configure when none.
   virtual Result<Credentials> Get() = 0;
 };
+
+// Moves AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN out of
+// the environment (values zeroed in place, then unset) into process-wide
+// locked memory (crypto::SecretBytes) that DefaultCredentialsChain reads
+// first. Call before other threads start. ResourceExhausted without locked
+// memory.
+Status TakeEnvironmentCredentials();
 
 // Fixed keys (tests, or an app that manages them itself).
 std::shared_ptr<CredentialsProvider> StaticCredentials(Credentials c);
@@ -37,6 +45,15 @@ std::string ResolveRegion(const std::string& configured);
 // else AWS_ENDPOINT_URL, else https://<prefix>.<region>.amazonaws.com.
 std::string ResolveEndpoint(const std::string& configured, const std::string& env_service,
                             const std::string& endpoint_prefix, const std::string& region);
+
+// Requests carry credentials-derived signatures and message data: an
+// endpoint must be https://, or http:// on loopback only (127.0.0.0/8, ::1,
+// localhost; a local test server). InvalidArgument, saying so, otherwise.
+// Every AwsTransport checks its endpoint with this before any request.
+Status CheckEndpoint(std::string_view url);
+// The same for the endpoint ResolveEndpoint would pick from `configured`
+// and the environment, so a backend is refused when it is added.
+Status CheckEndpointSetting(const std::string& configured, const std::string& env_service);
 
 // Parses an INI-style AWS file section ("[default]" or "[profile x]").
 std::map<std::string, std::string> ReadProfile(const std::string& path, const std::string& profile,

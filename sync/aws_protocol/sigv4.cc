@@ -6,6 +6,7 @@
 #include <map>
 
 #include "crypto/hash.h"
+#include "crypto/secret_key.h"
 
 namespace tidings::aws {
 namespace {
@@ -62,7 +63,7 @@ crypto::Digest256 SigningKey(const std::string& secret_access_key, const std::st
                              const SigningParams& params) {
   std::string secret = "AWS4" + secret_access_key;
   auto k_date = Hmac({reinterpret_cast<const uint8_t*>(secret.data()), secret.size()}, date);
-  std::fill(secret.begin(), secret.end(), '\0');
+  crypto::Wipe(&secret);
   return Hmac(Hmac(Hmac(k_date, params.region), params.service), "aws4_request");
 }
 
@@ -179,6 +180,11 @@ std::string CanonicalRequest(const http::Request& request, const std::string& si
   }
   return request.method + "\n" + canonical_uri + "\n" + canonical_query + "\n" + canonical_headers +
          "\n" + signed_headers + "\n" + crypto::Sha256Hex(request.body);
+}
+
+Credentials::~Credentials() {
+  crypto::Wipe(&secret_access_key);
+  crypto::Wipe(&session_token);
 }
 
 Status SignRequest(http::Request* request, const Credentials& credentials,

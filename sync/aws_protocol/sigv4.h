@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <string>
 
-#include "sync/http/message.h"
 #include "common/status.h"
+#include "sync/http/message.h"
 
 namespace tidings::aws {
 
@@ -18,6 +18,8 @@ struct Credentials {
   std::string secret_access_key;  // never logged
   std::string session_token;      // empty unless temporary credentials
   int64_t expires_at_ms = 0;      // 0: does not expire
+  // Every copy wipes its secrets when it goes (one is made per request).
+  ~Credentials();
 };
 
 struct SigningParams {

@@ -311,6 +311,7 @@ Result<std::unique_ptr<ChimeBackend>> ChimeBackend::Create(
   service.region = aws::ResolveRegion(config.region);
   service.endpoint = aws::ResolveEndpoint(config.endpoint, "CHIME_SDK_MESSAGING", "messaging-chime",
                                           service.region);
+  TIDINGS_RETURN_IF_ERROR(aws::CheckEndpoint(service.endpoint));
   service.content_type = "application/json";
   service.verify_crc32 = false;
   service.wall_clock_ms = config.wall_clock_ms;

@@ -203,3 +203,70 @@ TEST(SigV4, MissingCredentialsIsUnauthenticated) {
 
 }  // namespace
 }  // namespace tidings::aws
+
+namespace tidings::aws {
+namespace {
+
+TEST(Endpoint, HttpsAnywhereHttpOnlyOnLoopback) {
+  for (const char* ok : {"https://dynamodb.us-east-1.amazonaws.com", "https://10.0.0.5:8443/",
+                         "http://127.0.0.1:8000", "http://127.9.8.7", "http://localhost:4566/",
+                         "http://LOCALHOST", "http://[::1]:9000"}) {
+    EXPECT_TRUE(CheckEndpoint(ok).ok()) << ok << ": " << CheckEndpoint(ok).ToString();
+  }
+  for (const char* refused :
+       {"http://10.0.0.5:8000", "http://example.com", "http://127.0.0.1.evil.example",
+        "http://localhost.evil.example", "http://127.0.0.1@evil.example/", "http://[::2]:80",
+        "http://128.0.0.1", "http://127.0.0.256", "http://127.1", "ftp://127.0.0.1", "https://",
+        "dynamodb.us-east-1.amazonaws.com", ""}) {
+    Status s = CheckEndpoint(refused);
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << refused;
+    EXPECT_NE(s.message().find("https://"), std::string::npos) << s.message();
+  }
+  EXPECT_NE(CheckEndpoint("http://10.0.0.5").message().find("loopback"), std::string::npos);
+}
+
+TEST(Endpoint, TheEnvironmentsEndpointIsCheckedToo) {
+  ::setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://10.0.0.5:8000", 1);
+  EXPECT_EQ(CheckEndpointSetting("", "DYNAMODB").code(), Code::kInvalidArgument);
+  EXPECT_TRUE(CheckEndpointSetting("http://127.0.0.1:8000", "DYNAMODB").ok());
+  ::unsetenv("AWS_ENDPOINT_URL_DYNAMODB");
+  ::setenv("AWS_ENDPOINT_URL", "http://db.example:8000", 1);
+  EXPECT_EQ(CheckEndpointSetting("", "DYNAMODB").code(), Code::kInvalidArgument);
+  ::unsetenv("AWS_ENDPOINT_URL");
+  EXPECT_TRUE(CheckEndpointSetting("", "DYNAMODB").ok());  // the https default
+}
+
+// An HttpClient that counts what it was asked to send.
+class CountingHttp final : public http::HttpClient {
+ public:
+  explicit CountingHttp(int* sent) : sent_(sent) {}
+  Result<http::Response> Send(const http::Request&) override {
+    ++*sent_;
+    return http::Response{200, {}, "{}"};
+  }
+  void Cancel() override {}
+
+ private:
+  int* sent_;
+};
+
+TEST(Endpoint, NoRequestLeavesForAPlainHttpRemoteHost) {
+  int sent = 0;
+  ServiceConfig service;
+  service.signing_name = "dynamodb";
+  service.region = "us-east-1";
+  service.verify_crc32 = false;
+  service.endpoint = "http://10.0.0.5:8000";
+  AwsJsonClient remote(service, StaticCredentials({"AKID", "secret", "", 0}),
+                       std::make_unique<CountingHttp>(&sent));
+  EXPECT_EQ(remote.Call("ListTables", "{}").status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(sent, 0);
+  service.endpoint = "http://127.0.0.1:8000";
+  AwsJsonClient local(service, StaticCredentials({"AKID", "secret", "", 0}),
+                      std::make_unique<CountingHttp>(&sent));
+  EXPECT_TRUE(local.Call("ListTables", "{}").ok());
+  EXPECT_EQ(sent, 1);
+}
+
+}  // namespace
+}  // namespace tidings::aws
