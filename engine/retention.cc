@@ -270,14 +270,20 @@ Result<OrderKey> StoreImpl::DueHorizon(const std::string& conversation_id, const
   OrderKey key;
   if (p.keep_last != 0) {
     // The newest keep_last records stay; the next older one is the horizon.
-    it->SeekForPrev(prefix + std::string(16, '\xff'));
-    for (uint64_t kept = 0; kept < p.keep_last && it->Valid() && it->key().starts_with(prefix);
-         ++kept) {
-      it->Prev();
-    }
-    if (it->Valid() && it->key().starts_with(prefix) &&
-        OrderKey::Decode(it->key().ToStringView().substr(kConvKeyBytes), &key)) {
-      horizon = std::max(horizon, key);
+    // A message refused for good (failed) never reaches other devices, so it
+    // does not count: every device counts the same records.
+    uint64_t kept = 0;
+    for (it->SeekForPrev(prefix + std::string(16, '\xff'));
+         it->Valid() && it->key().starts_with(prefix); it->Prev()) {
+      auto plain = sealer_->Open(Ad(kMessages, it->key().ToString()), it->value().ToStringView());
+      MessageRecord rec;
+      if (!plain.ok() || !DecodeMessage(*plain, &rec)) {
+        return DataLoss("a message record failed authentication; run `tidings verify`");
+      }
+      if (rec.m.state == MessageState::kFailed) continue;
+      if (kept++ < p.keep_last) continue;
+      horizon = std::max(horizon, rec.m.order);
+      break;
     }
   }
   *due = false;

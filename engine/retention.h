@@ -19,9 +19,10 @@ struct RetentionPolicy {
   // Keep messages ordered (by their order key's time) within this many days
   // of now; 0: no time limit.
   uint32_t keep_days = 0;
-  // Keep the newest N message records of each conversation (a deleted
-  // message's tombstone counts: records only ever grow, so every replica
-  // computes the same horizon once it has the same records); 0: no limit.
+  // Keep the newest N messages of each conversation; 0: no limit. A deleted
+  // message's tombstone counts (records only ever grow, so every replica
+  // computes the same horizon once it has the same records); a message
+  // refused for good (failed) does not, as it never leaves its device.
   uint64_t keep_last = 0;
 
   bool empty() const { return keep_days == 0 && keep_last == 0; }
