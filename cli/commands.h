@@ -69,6 +69,9 @@ void AddKeysCommands(CLI::App& app, Globals& g, int& rc);
 // `tidings conversation create` and `upgrade`, under `conversation`.
 void AddConversationCommands(CLI::App& conversation, Globals& g, int& rc);
 
+// `tidings retention` (cli/retention_commands.cc).
+void AddRetentionCommand(CLI::App& app, Globals& g, int& rc);
+
 // `tidings daemon` (cli/daemon_commands.cc).
 void AddDaemonCommand(CLI::App& app, Globals& g, int& rc);
 // A write command whose store open failed: if it failed with BUSY because a

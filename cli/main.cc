@@ -554,6 +554,7 @@ int main(int argc, char** argv) {
   AddSyncCommands(app, g, rc);
   AddKeysCommands(app, g, rc);
   AddDaemonCommand(app, g, rc);
+  AddRetentionCommand(app, g, rc);
 
   try {
     app.parse(argc, argv);
