@@ -117,6 +117,9 @@ class State {
   // When channel `c` expires (ms), or -1 if it does not.
   static int64_t ExpiresAt(const Channel& c);
   static std::string ExpirationJson(const Channel& c);
+  // ExpirationSettings (flattened by the router): both fields, in the
+  // model's bounds; absent is fine (no settings).
+  static tidings::Status CheckExpirationSettings(const Call& call);
 
   std::map<std::string, Channel> channels_;            // by ARN
   std::map<std::string, std::string> channel_tokens_;  // app '\n' token -> ARN
