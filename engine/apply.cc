@@ -114,6 +114,9 @@ Status StoreImpl::ClampToServerTime(Txn& txn, MessageRecord& r, const std::strin
   const uint64_t drift = clock_.max_drift_ms();
   if (server_time_ms == 0 || r.m.order.millis() <= server_time_ms + drift) return Status::Ok();
   r.m.order = ClampedOrder(server_time_ms + drift, r.m.id);
+  // Moved down to or below the purge horizon: it goes, as a purge would.
+  TIDINGS_ASSIGN_OR_RETURN(bool purged, SkipPurgedSend(txn, r.m.conversation_id, r.m.order));
+  if (purged) return PurgeInTxn(txn, r, key);
   const std::string new_key = MsgKey(r.m.conversation_id, r.m.order);
   TxnDelete(txn, kMessages, key);
   StoreMessage(txn, new_key, r);

@@ -211,6 +211,22 @@ Result<bool> StoreImpl::SkipPurgedTarget(Txn& txn, const Operation& op) {
   return skip;
 }
 
+Status StoreImpl::PurgeInTxn(Txn& txn, const MessageRecord& r, const std::string& key) {
+  TxnDelete(txn, kMessages, key);
+  TxnDelete(txn, kById, IdKey(r.m.id));
+  TxnPut(txn, kMeta, kPurgedPrefix + IdKey(r.m.id), "");
+  if (r.send_seq != 0) {
+    TIDINGS_ASSIGN_OR_RETURN(auto entry, LoadOutbox(txn, r.send_seq));
+    if (entry.has_value() && entry->e.op.kind == OpKind::kSend) RemoveFromOutbox(txn, entry->e);
+  }
+  TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, r.m.conversation_id, nullptr));
+  if (!r.m.deleted && c.message_count > 0) --c.message_count;
+  if (c.last_message_id == r.m.id) c.last_message_id.clear();
+  StoreConversation(txn, c);
+  txn.events.push_back({ChangeEvent::Kind::kConversationChanged, r.m.conversation_id, ""});
+  return Status::Ok();
+}
+
 // ---- The purge ----
 
 Result<PurgeReport> StoreImpl::PurgeExpired() {
@@ -281,6 +297,13 @@ Result<OrderKey> StoreImpl::DueHorizon(const std::string& conversation_id, const
         return DataLoss("a message record failed authentication; run `tidings verify`");
       }
       if (rec.m.state == MessageState::kFailed) continue;
+      // Accepted, but ordered beyond server time + drift (a device clock far
+      // ahead): it moves down when it comes back (ClampToServerTime), to
+      // where every other device has it; until then it does not count.
+      if (rec.m.server_time_ms != 0 &&
+          rec.m.order.millis() > rec.m.server_time_ms + clock_.max_drift_ms()) {
+        continue;
+      }
       if (kept++ < p.keep_last) continue;
       horizon = std::max(horizon, rec.m.order);
       break;

@@ -362,6 +362,9 @@ class StoreImpl final : public Store, public SyncLog {
   // that message was purged or the operation is at or below the horizon.
   Result<bool> SkipPurgedTarget(Txn& txn, const Operation& op);
   void CountSkipped(Txn& txn);  // REQUIRES: write_mu_
+  // Removes one message record stored at `key` as a purge does (index entry,
+  // purged mark, its send's outbox entry, the summary). REQUIRES: write_mu_.
+  Status PurgeInTxn(Txn& txn, const MessageRecord& r, const std::string& key);
   // Commit for a write that changes the retention state to `state`.
   Status CommitRetention(Txn& txn, std::unique_lock<std::mutex>& write_lock,
                          std::shared_ptr<const RetentionState> state);

@@ -468,7 +468,8 @@ class Simulation {
       }
       auto report = replicas_[i].store->Verify(nullptr);
       if (!report.ok() || report->problems != 0) {
-        return "replica " + std::to_string(i) + " does not verify after purging";
+        return "replica " + std::to_string(i) + " does not verify after purging: " +
+               (report.ok() ? report->details.front() : report.status().ToString());
       }
     }
     return "";
