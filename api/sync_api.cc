@@ -166,6 +166,11 @@ Result<SyncOptions> OptionsFrom(const tidings_sync_options* in) {
 Status AddDynamo(tidings_sync& sync, const tidings_dynamodb_config* config) {
   TIDINGS_ASSIGN_OR_RETURN(auto dc, DynamoFrom(config));
   dc.user_id = sync.store->user_id();
+  // Items carry a TTL while their conversation keeps messages N days.
+  dc.keep_days = [store = sync.store](const std::string& conversation_id) -> uint32_t {
+    auto p = store->EffectiveRetention(conversation_id);
+    return p.ok() ? p->keep_days : 0;
+  };
   return sync.handle->Add(
       "dynamodb",
       [dc, credentials = sync.credentials](
@@ -179,6 +184,11 @@ Status AddDynamo(tidings_sync& sync, const tidings_dynamodb_config* config) {
 
 Status AddChime(tidings_sync& sync, const tidings_chime_config* config) {
   TIDINGS_ASSIGN_OR_RETURN(auto cc, ChimeFrom(config));
+  // Channels expire while their conversation keeps messages N days.
+  cc.keep_days = [store = sync.store](const std::string& conversation_id) -> uint32_t {
+    auto p = store->EffectiveRetention(conversation_id);
+    return p.ok() ? p->keep_days : 0;
+  };
   return sync.handle->Add(
       "chime",
       [cc, credentials = sync.credentials](

@@ -75,6 +75,8 @@ void AddBackupCommands(CLI::App& app, Globals& g, int& rc);
 void AddRekeyCommand(CLI::App& app, Globals& g, int& rc);
 // "interactive", "moderate", "sensitive"; "" is the default.
 api::Result<tidings_passphrase_profile> ParseProfile(const std::string& name);
+// `tidings retention` (cli/retention_commands.cc).
+void AddRetentionCommand(CLI::App& app, Globals& g, int& rc);
 
 // `tidings daemon` (cli/daemon_commands.cc).
 void AddDaemonCommand(CLI::App& app, Globals& g, int& rc);

@@ -580,6 +580,7 @@ int main(int argc, char** argv) {
   AddBackupCommands(app, g, rc);
   AddDaemonCommand(app, g, rc);
   AddRekeyCommand(app, g, rc);
+  AddRetentionCommand(app, g, rc);
 
   try {
     app.parse(argc, argv);

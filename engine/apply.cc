@@ -114,6 +114,9 @@ Status StoreImpl::ClampToServerTime(Txn& txn, MessageRecord& r, const std::strin
   const uint64_t drift = clock_.max_drift_ms();
   if (server_time_ms == 0 || r.m.order.millis() <= server_time_ms + drift) return Status::Ok();
   r.m.order = ClampedOrder(server_time_ms + drift, r.m.id);
+  // Moved down to or below the purge horizon: it goes, as a purge would.
+  TIDINGS_ASSIGN_OR_RETURN(bool purged, SkipPurgedSend(txn, r.m.conversation_id, r.m.order));
+  if (purged) return PurgeInTxn(txn, r, key);
   const std::string new_key = MsgKey(r.m.conversation_id, r.m.order);
   TxnDelete(txn, kMessages, key);
   StoreMessage(txn, new_key, r);
@@ -153,6 +156,10 @@ Status StoreImpl::ApplySend(Txn& txn, const Operation& op, bool remote, bool fre
   if (existing.has_value()) return ApplyDuplicateSend(txn, op, remote, *existing, key);
   MessageRecord r = NewRecord(op, remote, clock_.max_drift_ms());
   Message& m = r.m;
+  if (remote) {  // a purged message stays purged (engine/retention.cc)
+    TIDINGS_ASSIGN_OR_RETURN(bool purged, SkipPurgedSend(txn, m.conversation_id, m.order));
+    if (purged) return Status::Ok();
+  }
   // Operations that arrived before this message now apply.
   const std::string prefix = IdKey(m.id);
   TIDINGS_RETURN_IF_ERROR(ApplyWaitingOps(txn, prefix, fresh_id, r));
@@ -228,6 +235,8 @@ Status StoreImpl::ApplyToMessage(Txn& txn, const Operation& op) {
   std::string key;
   TIDINGS_ASSIGN_OR_RETURN(auto existing, LoadMessage(txn, op.message_id, &key));
   if (!existing.has_value()) {
+    TIDINGS_ASSIGN_OR_RETURN(bool purged, SkipPurgedTarget(txn, op));
+    if (purged) return Status::Ok();
     // The target has not arrived yet: the operation waits for it.
     may_have_waiting_ops_.store(true, std::memory_order_relaxed);
     TxnPut(txn, kPending, IdKey(op.message_id) + Hash16('o', op.op_id), EncodeOperation(op));

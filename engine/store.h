@@ -33,6 +33,7 @@
 #include "common/status.h"
 #include "crypto/keys.h"
 #include "crypto/sealer.h"
+#include "engine/retention.h"
 #include "engine/store_reader.h"
 #include "engine/types.h"
 
@@ -198,6 +199,29 @@ class Store : public virtual StoreReader {
   // Re-reads the files from disk: read-only instances use this to see writes
   // made by the writer process since they opened.
   virtual Status Refresh() = 0;
+
+  // ---- Retention (engine/retention.h, docs/engine.md "Retention") ----
+
+  // Sets the policy of `conversation_id`, or the store-wide one when it is
+  // empty; an empty policy removes it (the conversation then follows the
+  // store-wide policy). Local configuration, not synced: every replica purges
+  // by its own policy. Takes effect at the next purge. InvalidArgument over
+  // kMaxKeepDays or for a bad conversation id; FailedPrecondition read-only.
+  virtual Status SetRetention(const std::string& conversation_id,
+                              const RetentionPolicy& policy) = 0;
+  // The policy as set for `conversation_id` (store-wide when empty); an empty
+  // policy if none is.
+  virtual Result<RetentionPolicy> GetRetention(const std::string& conversation_id) = 0;
+  // Every per-conversation policy, by conversation id.
+  virtual Result<std::vector<ConversationRetention>> RetentionPolicies() = 0;
+  // Purges what the policies no longer keep - messages with their edits,
+  // reactions and index entries, outbox entries that refer to them, parked
+  // operations at or below a horizon - then flushes and compacts the purged
+  // ranges so their text leaves the disk (the WAL files that held it are
+  // deleted by the flush). Raises each purged conversation's watermark, below
+  // which merges skip remote operations. Cheap when nothing is due; runs at
+  // every writable open. FailedPrecondition read-only.
+  virtual Result<PurgeReport> PurgeExpired() = 0;
 };
 
 }  // namespace tidings::engine

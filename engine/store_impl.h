@@ -12,6 +12,7 @@
 //   verify.cc        Verify
 //   maintenance.cc   Stats, Flush, Compact
 //   backup.cc        Backup, Restore
+//   retention.cc     retention policies, purges, the purge watermarks
 //
 // Not part of the engine's interface: include engine/store.h or
 // engine/sync_log.h instead.
@@ -70,6 +71,11 @@ enum Cf : int {
 };
 inline constexpr const char* kCfNames[kNumCf] = {"default",       "messages", "by_id", "outbox",
                                                  "conversations", "cursors",  "meta",  "pending"};
+
+// Meta keys of retention (engine/retention.cc) that Verify checks against:
+// + ConvKey, a conversation's purge watermark; + IdKey, a purged message.
+inline constexpr char kWatermarkPrefix[] = "purge_wm:";
+inline constexpr char kPurgedPrefix[] = "purged:";
 
 // The wall clock as the HLC reads it: Unix milliseconds.
 inline uint64_t WallMillis() { return static_cast<uint64_t>(WallMs()); }
@@ -176,7 +182,14 @@ class StoreImpl final : public Store, public SyncLog {
   Status Compact() override;
   Status Refresh() override;
 
+  Status SetRetention(const std::string& conversation_id, const RetentionPolicy& policy) override;
+  Result<RetentionPolicy> GetRetention(const std::string& conversation_id) override;
+  Result<std::vector<ConversationRetention>> RetentionPolicies() override;
+  Result<RetentionPolicy> EffectiveRetention(const std::string& conversation_id) override;
+  Result<PurgeReport> PurgeExpired() override;
+
  private:
+  friend struct RetentionTestPeer;  // tests/engine/retention_test.cc: SST files
   // Keys: ids never appear in RocksDB keys, only their keyed hashes.
   std::string Hash16(char domain, std::string_view data) const {
     std::string in(1, domain);
@@ -364,6 +377,34 @@ class StoreImpl final : public Store, public SyncLog {
     PutFixed64BE(&v, clock_.Current());
     TxnPut(txn, kMeta, "hlc", v);
   }
+  // Retention (retention.cc). The policies and watermarks as stored, loaded
+  // once by writers (read-only instances read them every time).
+  struct RetentionState;
+  Result<std::shared_ptr<const RetentionState>> LoadRetention();
+  // Everything of `conversation_id` at or below the returned key is purged
+  // or due: the stored watermark, or the time policy's horizon now if later.
+  Result<OrderKey> PurgeHorizon(const std::string& conversation_id);
+  // For a remote send ordered at `order` (REQUIRES: write_mu_): true if it is
+  // at or below its conversation's horizon; counts it skipped.
+  Result<bool> SkipPurgedSend(Txn& txn, const std::string& conversation_id, const OrderKey& order);
+  // For a remote edit, delete or (un)reaction whose message is absent: true if
+  // that message was purged or the operation is at or below the horizon.
+  Result<bool> SkipPurgedTarget(Txn& txn, const Operation& op);
+  void CountSkipped(Txn& txn);  // REQUIRES: write_mu_
+  // Removes one message record stored at `key` as a purge does (index entry,
+  // purged mark, its send's outbox entry, the summary). REQUIRES: write_mu_.
+  Status PurgeInTxn(Txn& txn, const MessageRecord& r, const std::string& key);
+  // Commit for a write that changes the retention state to `state`.
+  Status CommitRetention(Txn& txn, std::unique_lock<std::mutex>& write_lock,
+                         std::shared_ptr<const RetentionState> state);
+  // The purge's steps: the horizon a policy sets now, one conversation's
+  // messages (chunked commits), outbox entries and parked operations.
+  Result<OrderKey> DueHorizon(const std::string& conversation_id, const RetentionPolicy& p,
+                              bool* due);
+  Status PurgeConversation(const std::string& conversation_id, const OrderKey& horizon,
+                           PurgeReport& report);
+  Status PurgeReferences(PurgeReport& report);
+  Status CompactPurged(const std::vector<std::string>& conversation_ids);
   Result<uint64_t> CountUnread(const Conversation& c);
   // Verify's steps (verify.cc): one record, then the indexes across records.
   struct VerifyScan;
@@ -427,6 +468,9 @@ class StoreImpl final : public Store, public SyncLog {
   uint64_t synced_ = 0;   // REQUIRES: sync_mu_
   bool syncing_ = false;  // REQUIRES: sync_mu_
   Status sync_error_;     // REQUIRES: sync_mu_
+
+  std::mutex retention_mu_;                          // after write_mu_, before db_mu_
+  std::shared_ptr<const RetentionState> retention_;  // REQUIRES: retention_mu_; null: not loaded
 
   std::mutex listeners_mu_;
   std::map<uint64_t, Listener> listeners_;

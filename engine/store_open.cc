@@ -341,6 +341,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, crypto::KeyS
   if (path.empty()) return InvalidArgument("no store path given (use --store or TIDINGS_STORE)");
   auto store = std::make_unique<StoreImpl>(path, options);
   TIDINGS_RETURN_IF_ERROR(store->Init(std::move(key)));
+  if (!options.read_only) TIDINGS_RETURN_IF_ERROR(store->PurgeExpired().status());
   return std::unique_ptr<Store>(std::move(store));
 }
 

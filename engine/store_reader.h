@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "engine/retention.h"
 #include "engine/types.h"
 
 namespace tidings::engine {
@@ -56,6 +57,9 @@ class StoreReader {
                                            uint64_t limit = 0) = 0;
   // One entry, as Outbox() returns it; NotFound once it left the outbox.
   virtual Result<OutboxEntry> GetOutboxEntry(uint64_t seq) = 0;
+  // The retention policy that applies to `conversation_id`: its own, else
+  // the store-wide one (backends set remote expiry from it).
+  virtual Result<RetentionPolicy> EffectiveRetention(const std::string& conversation_id) = 0;
 
   // Listeners run on the writing thread after the commit, outside internal
   // locks; they must not call back into a write of the same store

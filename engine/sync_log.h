@@ -95,6 +95,12 @@ class SyncLog : public virtual StoreReader {
                                      const std::vector<std::string>& members) = 0;
   virtual Status SetConversationRemoteId(const std::string& conversation_id,
                                          std::string_view backend, std::string_view remote_id) = 0;
+
+  // ---- Retention ----
+
+  // As Store::PurgeExpired: the sync engine runs it now and then
+  // (SyncConfig::purge_interval_ms).
+  virtual Result<PurgeReport> PurgeExpired() = 0;
 };
 
 }  // namespace tidings::engine

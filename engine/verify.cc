@@ -1,10 +1,12 @@
 // Verify: decrypts and checks every record, then the indexes across them -
 // the by-id index against the messages, and outbox entries that refer to
-// their message's body against that message.
+// their message's body against that message, and that a purge left nothing
+// at or below a conversation's purge watermark (engine/retention.cc).
 #include <rocksdb/table.h>
 
 #include <algorithm>
 #include <cstring>
+#include <set>
 
 #include "engine/store_impl.h"
 
@@ -62,6 +64,8 @@ struct StoreImpl::VerifyScan {
   std::map<std::string, std::string> expected;           // IdKey(message id) -> its message key
   std::map<std::string, uint64_t> message_keys;          // -> the send entry it may back
   std::vector<std::pair<std::string, uint64_t>> by_ref;  // (by_id key, seq) of such entries
+  std::map<std::string, OrderKey> watermarks;            // ConvKey -> purge watermark
+  std::set<std::string> purged;                          // IdKey of purged messages
 
   void Problem(std::string detail) {
     report.problems++;
@@ -150,6 +154,12 @@ bool StoreImpl::VerifyRecord(int cf, const std::string& key, std::string_view pl
       Operation op;
       return DecodeOperation(plain, &op);
     }
+    case kMeta:
+      if (key.starts_with(kWatermarkPrefix)) {
+        return OrderKey::Decode(plain, &scan.watermarks[key.substr(sizeof(kWatermarkPrefix) - 1)]);
+      }
+      if (key.starts_with(kPurgedPrefix)) scan.purged.insert(key.substr(sizeof(kPurgedPrefix) - 1));
+      return true;
     default:
       return true;
   }
@@ -168,6 +178,21 @@ void StoreImpl::CrossCheck(VerifyScan& scan) {
   for (const auto& [id_key, msg_key] : scan.indexed) {
     if (scan.message_keys.count(msg_key) == 0) {
       scan.Problem("by-id entry " + Hex(id_key) + ": points to a missing message");
+    }
+  }
+  // A purge leaves nothing at or below a conversation's watermark, and no
+  // message it marked purged.
+  for (const auto& [msg_key, seq] : scan.message_keys) {
+    OrderKey order;
+    auto wm = scan.watermarks.find(msg_key.substr(0, 16));
+    if (wm != scan.watermarks.end() && OrderKey::Decode(msg_key.substr(16), &order) &&
+        !(wm->second < order)) {
+      scan.Problem("message " + Hex(msg_key) + ": at or below its conversation's purge watermark");
+    }
+  }
+  for (const auto& [id_key, msg_key] : scan.expected) {
+    if (scan.purged.count(id_key) != 0) {
+      scan.Problem("message " + Hex(msg_key) + ": purged, yet still stored");
     }
   }
   // An outbox entry that refers to its message's body needs that message,

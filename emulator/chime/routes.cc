@@ -91,7 +91,7 @@ constexpr Route kRoutes[] = {
     {"GET", "/channels/{}/bans/{}", "", "DescribeChannelBan", false},
     {"PUT", "/channels/{}/channel-flow", "", "AssociateChannelFlow", false},
     {"DELETE", "/channels/{}/channel-flow/{}", "", "DisassociateChannelFlow", false},
-    {"PUT", "/channels/{}/expiration-settings", "", "PutChannelExpirationSettings", false},
+    {"PUT", "/channels/{}/expiration-settings", "", "PutChannelExpirationSettings", true},
     {"GET", "/channels/{}/memberships", "", "ListChannelMemberships", true},
     {"POST", "/channels/{}/memberships", "", "CreateChannelMembership", true},
     {"DELETE", "/channels/{}/memberships/{}", "", "DeleteChannelMembership", true},
@@ -296,6 +296,21 @@ Result<Call> ParseRequest(const std::string& method, const std::string& target,
           joined += (joined.empty() ? "" : "\n") + std::string(v);
         }
         if (!joined.empty()) call.f[key] = joined;
+      } else if (key == "ExpirationSettings" && field.value.is_object()) {
+        // Flattened: ExpirationDays (a number) and ExpirationCriterion.
+        for (auto setting : field.value.get_object()) {
+          int64_t days = 0;
+          if (setting.key == "ExpirationDays" && !setting.value.get_int64().get(days)) {
+            call.f["ExpirationDays"] = std::to_string(days);
+          } else if (setting.key == "ExpirationCriterion" && !setting.value.get_string().get(v)) {
+            call.f["ExpirationCriterion"] = std::string(v);
+          } else {
+            return InvalidArgument(
+                "ExpirationSettings holds ExpirationDays (a number) and "
+                "ExpirationCriterion (a string)");
+          }
+        }
+        call.f["ExpirationSettings"] = "";
       } else if (!field.value.is_object()) {
         return InvalidArgument(key + " must be a string");
       }
@@ -321,6 +336,43 @@ struct Server::Impl {
   std::mt19937_64 ids{std::random_device{}()};
 
   bool Roll(double p) { return p > 0 && std::uniform_real_distribution<double>(0, 1)(rng) < p; }
+
+  // Server time: the wall clock plus what POST /_emulator/clock moved it on
+  // (not persisted), so tests see channels expire without waiting days.
+  int64_t clock_offset_ms = 0;  // REQUIRES: mu
+  int64_t NowMs() const { return tidings::WallMs() + clock_offset_ms; }
+
+  // Channels whose expiration time has passed go before the next call sees
+  // them, as one journaled call, with DELETE_CHANNEL events. REQUIRES: mu.
+  tidings::Status ExpireChannels() {
+    const int64_t now = NowMs();
+    if (!state.AnyExpired(now)) return tidings::Status::Ok();
+    Call expire{"_ExpireChannels", {{"_at", std::to_string(now)}}};
+    auto reply = state.Handle(expire);
+    if (!reply.ok()) return reply.status();
+    if (journal) TIDINGS_RETURN_IF_ERROR(journal->Append(State::Encode(expire)));
+    if (realtime) {
+      for (const Event& e : reply->events) realtime->Publish(e);
+    }
+    return tidings::Status::Ok();
+  }
+
+  void Clock(const httplib::Request& req, httplib::Response& res) {
+    simdjson::dom::parser parser;
+    simdjson::padded_string padded(req.body.empty() ? std::string("{}") : req.body);
+    simdjson::dom::object obj;
+    int64_t advance = 0;
+    if (req.method == "POST" && (parser.parse(padded).get_object().get(obj) ||
+                                 obj["advance_ms"].get_int64().get(advance) || advance < 0)) {
+      return SendError(res, 400, "BadRequestException",
+                       "clock: POST {\"advance_ms\": N} with N >= 0, or GET");
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    clock_offset_ms += advance;
+    res.set_content("{\"now_ms\":" + std::to_string(NowMs()) +
+                        ",\"offset_ms\":" + std::to_string(clock_offset_ms) + "}",
+                    "application/json");
+  }
 
   // The WebSocket's state and fault switches (README.md, "Admin endpoints").
   void RealtimeAdmin(const httplib::Request& req, httplib::Response& res) {
@@ -391,10 +443,11 @@ struct Server::Impl {
       return;
     }
     if (req.path.rfind("/_emulator/realtime", 0) == 0) return RealtimeAdmin(req, res);
+    if (req.path == "/_emulator/clock") return Clock(req, res);
     if (req.path != "/_emulator/faults" || req.method != "POST") {
       return SendError(res, 404, "NotFoundException",
                        "admin: POST faults, GET healthz, GET realtime, POST realtime/drop, "
-                       "POST realtime/faults");
+                       "POST realtime/faults, GET or POST clock");
     }
     simdjson::dom::parser parser;
     simdjson::padded_string padded(req.body);
@@ -481,11 +534,14 @@ struct Server::Impl {
                          "injected: server error, nothing applied");
       }
       if (mutation) {
-        call->f["_at"] = std::to_string(tidings::WallMs());
+        call->f["_at"] = std::to_string(NowMs());
         char id[40];
         std::snprintf(id, sizeof(id), "%016llx%016llx", static_cast<unsigned long long>(ids()),
                       static_cast<unsigned long long>(ids()));
         call->f["_id"] = id;
+      }
+      if (auto s = ExpireChannels(); !s.ok()) {
+        return SendError(res, 500, "ServiceFailureException", "journal write failed");
       }
       reply = state.Handle(*call);
       if (reply.ok() && reply->mutated && journal) {

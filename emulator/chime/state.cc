@@ -152,10 +152,11 @@ const std::string& Call::Get(const std::string& key) const {
 }
 
 bool State::IsMutation(std::string_view op) {
-  for (const char* m : {"CreateChannel", "CreateChannelMembership", "DeleteChannelMembership",
-                        "SendChannelMessage", "UpdateChannelMessage", "DeleteChannelMessage",
-                        "RedactChannelMessage", "UpdateChannelReadMarker", "UpdateChannel",
-                        "DeleteChannel", "BatchCreateChannelMembership"}) {
+  for (const char* m :
+       {"CreateChannel", "CreateChannelMembership", "DeleteChannelMembership", "SendChannelMessage",
+        "UpdateChannelMessage", "DeleteChannelMessage", "RedactChannelMessage",
+        "UpdateChannelReadMarker", "UpdateChannel", "DeleteChannel", "BatchCreateChannelMembership",
+        "PutChannelExpirationSettings", "_ExpireChannels"}) {
     if (op == m) return true;
   }
   return false;
@@ -227,6 +228,7 @@ bool State::ParseIso8601(std::string_view s, int64_t* ms) {
 }
 
 Result<Reply> State::Handle(const Call& call) {
+  if (call.op == "_ExpireChannels") return ExpireChannels(call);
   TIDINGS_RETURN_IF_ERROR(CheckArn(call, "ChimeBearer"));
   if (call.Has("ChannelArn")) TIDINGS_RETURN_IF_ERROR(CheckArn(call, "ChannelArn"));
   const std::string& op = call.op;
@@ -249,6 +251,7 @@ Result<Reply> State::Handle(const Call& call) {
   if (op == "BatchCreateChannelMembership") return BatchCreateMembership(call);
   if (op == "GetChannelMessageStatus") return MessageStatus(call);
   if (op == "DescribeChannelModeratedByAppInstanceUser") return DescribeModerated(call);
+  if (op == "PutChannelExpirationSettings") return PutExpiration(call);
   return InvalidArgument("operation " + op + " is not emulated");
 }
 
@@ -315,6 +318,7 @@ Result<Reply> State::CreateChannel(const Call& call) {
   TIDINGS_RETURN_IF_ERROR(CheckEnum(call, "Privacy", {"PUBLIC", "PRIVATE"}));
   TIDINGS_RETURN_IF_ERROR(CheckLen(call, "Metadata", 0, kMaxMetadata));
   TIDINGS_RETURN_IF_ERROR(CheckToken(call, "ClientRequestToken"));
+  TIDINGS_RETURN_IF_ERROR(CheckExpirationSettings(call));
   const std::string& app = call.Get("AppInstanceArn");
   const std::string& bearer = call.Get("ChimeBearer");
   if (app.find(":app-instance/") == std::string::npos) {
@@ -367,6 +371,10 @@ Result<Reply> State::CreateChannel(const Call& call) {
   c.metadata = call.Get("Metadata");
   c.created_by = bearer;
   c.created_ms = c.updated_ms = Tick(c, call);
+  if (call.Has("ExpirationSettings")) {
+    c.expiration_days = std::stoll(call.Get("ExpirationDays"));
+    c.expiration_criterion = call.Get("ExpirationCriterion");
+  }
   for (const auto& [m, moderator] : members) {
     Member& mem = c.members[m];
     mem.created_ms = c.created_ms;
@@ -380,10 +388,12 @@ Result<Reply> State::CreateChannel(const Call& call) {
 
 Result<Reply> State::DescribeChannel(const Call& call) {
   TIDINGS_ASSIGN_OR_RETURN(Channel * c, Find(call));
+  const std::string expiration =
+      c->expiration_days == 0 ? "" : ",\"ExpirationSettings\":" + ExpirationJson(*c);
   return Reply{200,
                "{\"Channel\":" + Summary(*c) + ",\"CreatedBy\":" + Identity(c->created_by) +
                    ",\"CreatedTimestamp\":" + Ts(c->created_ms) +
-                   ",\"LastUpdatedTimestamp\":" + Ts(c->updated_ms) + "}}",
+                   ",\"LastUpdatedTimestamp\":" + Ts(c->updated_ms) + expiration + "}}",
                false};
 }
 

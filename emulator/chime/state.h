@@ -47,6 +47,10 @@ struct Reply {
 class State {
  public:
   tidings::Result<Reply> Handle(const Call& call);
+  // True if a channel's expiration settings say it is gone at `now_ms`; the
+  // server then applies the call {"_ExpireChannels", _at = now_ms}, which
+  // deletes every such channel.
+  bool AnyExpired(int64_t now_ms) const;
 
   static bool IsMutation(std::string_view op);
   // One journal record per line (JSON object), and back.
@@ -71,7 +75,9 @@ class State {
   struct Channel {
     std::string arn, name, mode, privacy, metadata, created_by;
     int64_t created_ms = 0, updated_ms = 0, last_message_ms = -1;
-    int64_t last_at = 0;  // server time is strictly increasing per channel
+    int64_t last_at = 0;               // server time is strictly increasing per channel
+    int64_t expiration_days = 0;       // 0: never expires
+    std::string expiration_criterion;  // CREATED_TIMESTAMP, LAST_MESSAGE_TIMESTAMP
     std::map<std::string, Member> members;
     std::vector<Message> messages;  // ascending created_ms
     std::unordered_map<std::string, size_t> by_id;
@@ -106,6 +112,14 @@ class State {
   tidings::Result<Reply> BatchCreateMembership(const Call& call);
   tidings::Result<Reply> MessageStatus(const Call& call);
   tidings::Result<Reply> DescribeModerated(const Call& call);
+  tidings::Result<Reply> PutExpiration(const Call& call);
+  tidings::Result<Reply> ExpireChannels(const Call& call);
+  // When channel `c` expires (ms), or -1 if it does not.
+  static int64_t ExpiresAt(const Channel& c);
+  static std::string ExpirationJson(const Channel& c);
+  // ExpirationSettings (flattened by the router): both fields, in the
+  // model's bounds; absent is fine (no settings).
+  static tidings::Status CheckExpirationSettings(const Call& call);
 
   std::map<std::string, Channel> channels_;            // by ARN
   std::map<std::string, std::string> channel_tokens_;  // app '\n' token -> ARN

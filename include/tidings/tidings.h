@@ -644,6 +644,65 @@ TIDINGS_EXPORT tidings_code tidings_store_for_each_message(tidings_store* store,
                                                            tidings_error* error);
 
 /* ------------------------------------------------------------------------
+ * Retention: how long messages are kept (docs/engine.md, "Retention").
+ * A policy is local configuration of this store, not synced; every device
+ * with the same policy ends up with the same messages.
+ * ---------------------------------------------------------------------- */
+
+/* Sets the policy of `conversation_id`, or the store-wide one when it is NULL
+ * or "". keep_days: keep messages from the last N days (by message time; 0:
+ * no time limit, at most 36500). keep_last: keep the newest N messages of
+ * each conversation (deleted ones count; 0: no limit). Both 0: removes the
+ * policy (a conversation then follows the store-wide one). Applies at the
+ * next purge (tidings_store_purge_expired, the next writable open, the sync
+ * engine's periodic purge). Errors: INVALID_ARGUMENT, FAILED_PRECONDITION
+ * (read-only). Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_set_retention(tidings_store* store,
+                                                        const char* conversation_id,
+                                                        uint32_t keep_days, uint64_t keep_last,
+                                                        tidings_error* error);
+
+/* The policy as set for `conversation_id` (store-wide when NULL or ""); both
+ * 0 when none is. `effective` true: the one that applies to the
+ * conversation (its own, else the store-wide one). Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_get_retention(tidings_store* store,
+                                                        const char* conversation_id, bool effective,
+                                                        uint32_t* keep_days, uint64_t* keep_last,
+                                                        tidings_error* error);
+
+/* Called once per conversation that has its own policy; `conversation_id`
+ * is borrowed for the call only. Return false to stop. */
+typedef bool (*tidings_retention_fn)(void* context, const char* conversation_id, uint32_t keep_days,
+                                     uint64_t keep_last);
+
+/* Visits every per-conversation policy, by conversation id. Errors:
+ * CANCELLED (the visitor returned false). Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_for_each_retention(tidings_store* store,
+                                                             tidings_retention_fn visit,
+                                                             void* context, tidings_error* error);
+
+/* What a purge did. Initialise with tidings_purge_report_init: the library
+ * fills the fields the caller's struct_size covers. */
+typedef struct tidings_purge_report {
+  uint32_t struct_size;
+  uint64_t messages_purged; /* message records removed (deleted ones too) */
+  uint64_t conversations;   /* conversations that lost messages */
+  uint64_t outbox_dropped;  /* unsent changes to purged messages, dropped */
+  uint64_t remote_skipped;  /* remote changes at or below a purge horizon that
+                               sync skipped, over the store's lifetime */
+} tidings_purge_report;
+
+TIDINGS_EXPORT void tidings_purge_report_init(tidings_purge_report* report);
+
+/* Purges now what the policies no longer keep, then compacts the purged
+ * ranges so their text leaves the disk. Cheap when nothing is due. `report`
+ * may be NULL. Errors: FAILED_PRECONDITION (read-only), DATA_LOSS, IO_ERROR.
+ * Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_store_purge_expired(tidings_store* store,
+                                                        tidings_purge_report* report,
+                                                        tidings_error* error);
+
+/* ------------------------------------------------------------------------
  * Change notifications
  * ---------------------------------------------------------------------- */
 

@@ -251,6 +251,25 @@ struct Stats {
   std::string user_id;
 };
 
+// See tidings_store_set_retention. Both 0: no policy.
+struct RetentionPolicy {
+  uint32_t keep_days = 0;
+  uint64_t keep_last = 0;
+  bool empty() const { return keep_days == 0 && keep_last == 0; }
+};
+
+struct ConversationRetention {
+  std::string conversation_id;
+  RetentionPolicy policy;
+};
+
+struct PurgeReport {
+  uint64_t messages_purged = 0;
+  uint64_t conversations = 0;
+  uint64_t outbox_dropped = 0;
+  uint64_t remote_skipped = 0;
+};
+
 struct VerifyReport {
   uint64_t records_checked = 0;
   uint64_t problems = 0;
@@ -666,6 +685,49 @@ class Store {
   }
   Status Refresh() {
     return internal::Call([&](tidings_error* e) { return tidings_store_refresh(c_handle(), e); });
+  }
+
+  // ---- Retention (see tidings.h, "Retention") ----
+  // `conversation_id` empty: the store-wide policy. An empty policy removes it.
+  Status SetRetention(const std::string& conversation_id, RetentionPolicy policy) {
+    return internal::Call([&](tidings_error* e) {
+      return tidings_store_set_retention(c_handle(), conversation_id.c_str(), policy.keep_days,
+                                         policy.keep_last, e);
+    });
+  }
+  // As set; `effective`: the one that applies (the conversation's own, else
+  // the store-wide one).
+  Result<RetentionPolicy> GetRetention(const std::string& conversation_id, bool effective = false) {
+    RetentionPolicy p;
+    Status s = internal::Call([&](tidings_error* e) {
+      return tidings_store_get_retention(c_handle(), conversation_id.c_str(), effective,
+                                         &p.keep_days, &p.keep_last, e);
+    });
+    if (!s.ok()) return s;
+    return p;
+  }
+  // Every per-conversation policy, by conversation id.
+  Result<std::vector<ConversationRetention>> RetentionPolicies() {
+    std::vector<ConversationRetention> out;
+    auto trampoline = [](void* ctx, const char* id, uint32_t days, uint64_t last) -> bool {
+      static_cast<std::vector<ConversationRetention>*>(ctx)->push_back(
+          ConversationRetention{id, RetentionPolicy{days, last}});
+      return true;
+    };
+    Status s = internal::Call([&](tidings_error* e) {
+      return tidings_store_for_each_retention(c_handle(), +trampoline, &out, e);
+    });
+    if (!s.ok()) return s;
+    return out;
+  }
+  Result<PurgeReport> PurgeExpired() {
+    tidings_purge_report raw;
+    tidings_purge_report_init(&raw);
+    Status s = internal::Call(
+        [&](tidings_error* e) { return tidings_store_purge_expired(c_handle(), &raw, e); });
+    if (!s.ok()) return s;
+    return PurgeReport{raw.messages_purged, raw.conversations, raw.outbox_dropped,
+                       raw.remote_skipped};
   }
 
   // `callback` runs on the writing thread after each commit (see

@@ -78,6 +78,11 @@ struct ChimeConfig {
   // This device's wall clock (Unix ms) for signing; empty: the system's.
   // Tests set one that is off (the client corrects skew from the server).
   std::function<int64_t()> wall_clock_ms;
+  // The days a conversation's time-based retention policy keeps messages (0:
+  // none). Its channel gets ExpirationSettings (that many days after the
+  // last message) when this device creates or next ensures it; Chime then
+  // deletes an idle channel with its messages (docs/chime.md). Unset: none.
+  std::function<uint32_t(const std::string& conversation_id)> keep_days;
 };
 
 // Limits of the service (and of this backend's use of it).
@@ -215,10 +220,15 @@ class ChimeBackend final : public sync::Backend {
   // first members (at most kMaxCreateMembers) join with it, atomically, and
   // *joined says how many; *made: this call made it. A Conflict (it exists)
   // returns its ARN, *joined 0, *made false.
+  // keep_days != 0: with ExpirationSettings (ChimeConfig::keep_days).
   Result<std::string> CreateChannel(const std::string& channel_id, const std::string& name,
                                     const std::string& metadata,
                                     const std::vector<std::string>& members, size_t* joined,
-                                    bool* made);
+                                    bool* made, uint32_t keep_days = 0);
+  // PutChannelExpirationSettings from the conversation's policy, once per
+  // process and policy; only moderators may, so a refusal is not an error.
+  Status SyncExpiration(const std::string& conversation_id, const std::string& channel_arn);
+  std::map<std::string, uint32_t> expiration_days_;  // conversation -> days last set
   Status AddMember(const std::string& channel_arn, const std::string& member_arn);
   Result<ChannelPeople> DescribePeople(const std::string& channel_arn);
   // Keeps the conversation's member list for VerifyChannel and Pull.

@@ -35,6 +35,14 @@ std::string ChannelName(const engine::Conversation& c) {
   return name;
 }
 
+// A retention policy of `days` as channel expiration: Chime deletes the
+// channel, with its messages, that long after its last message - when every
+// message is older than the policy keeps.
+std::string ExpirationSettings(uint32_t days) {
+  return "{\"ExpirationDays\":" + std::to_string(std::min<uint32_t>(days, 5475)) +
+         ",\"ExpirationCriterion\":\"LAST_MESSAGE_TIMESTAMP\"}";
+}
+
 }  // namespace
 
 Result<std::vector<ChannelInfo>> ChimeBackend::ListMyChannels() {
@@ -107,7 +115,7 @@ Result<std::string> ChimeBackend::CreateChannel(const std::string& channel_id,
                                                 const std::string& name,
                                                 const std::string& metadata,
                                                 const std::vector<std::string>& members,
-                                                size_t* joined, bool* made) {
+                                                size_t* joined, bool* made, uint32_t keep_days) {
   *joined = 0;
   *made = false;
   std::string body =
@@ -125,6 +133,7 @@ Result<std::string> ChimeBackend::CreateChannel(const std::string& channel_id,
     for (size_t i = 0; i < with_channel; ++i) body += (i ? "," : "") + JsonString(members[i]);
     body += "]";
   }
+  if (keep_days != 0) body += ",\"ExpirationSettings\":" + ExpirationSettings(keep_days);
   body += "}";
   auto created = Call("POST", "/channels", body);
   if (created.ok()) {
@@ -163,7 +172,8 @@ Result<std::string> ChimeBackend::EnsureConversation(const engine::Conversation&
       std::string channel_id = DefaultChannelArn(c.id).substr(config_.app_instance_arn.size() + 9);
       TIDINGS_ASSIGN_OR_RETURN(
           arn, CreateChannel(channel_id, ChannelName(c), WriteChannelMetadata(c.id), members,
-                             &joined, &made));
+                             &joined, &made, config_.keep_days ? config_.keep_days(c.id) : 0));
+      if (made && config_.keep_days) expiration_days_[c.id] = config_.keep_days(c.id);
     }
   }
   // Made here and now: ours. Otherwise make sure nobody outside the
@@ -182,8 +192,26 @@ Result<std::string> ChimeBackend::EnsureConversation(const engine::Conversation&
   for (size_t i = joined; i < members.size(); ++i) {
     TIDINGS_RETURN_IF_ERROR(AddMember(arn, members[i]));
   }
+  TIDINGS_RETURN_IF_ERROR(SyncExpiration(c.id, arn));
   channels_[c.id] = arn;
   return arn;
+}
+
+Status ChimeBackend::SyncExpiration(const std::string& conversation_id,
+                                    const std::string& channel_arn) {
+  if (!config_.keep_days) return Status::Ok();
+  const uint32_t days = config_.keep_days(conversation_id);
+  auto known = expiration_days_.find(conversation_id);
+  // Unknown and no policy: nothing to set (and no call per conversation).
+  if (known == expiration_days_.end() ? days == 0 : known->second == days) return Status::Ok();
+  const std::string body =
+      days == 0 ? "{}" : "{\"ExpirationSettings\":" + ExpirationSettings(days) + "}";
+  auto put = Call("PUT", "/channels/" + Enc(channel_arn) + "/expiration-settings", body);
+  if (!put.ok() && sync::Classify(put.status()) != sync::ErrorClass::kPermanent) {
+    return put.status();
+  }
+  expiration_days_[conversation_id] = days;
+  return Status::Ok();
 }
 
 std::vector<std::string> ChimeBackend::OtherMemberArns(const engine::Conversation& c) const {

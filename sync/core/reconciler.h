@@ -64,6 +64,9 @@ struct SyncConfig {
   // on a backend that carries sealed logs. false: plaintext unless a
   // conversation is set to end-to-end (tests that read the server in clear).
   bool end_to_end_default = true;
+  // How often the sync engine runs the store's retention purge
+  // (SyncLog::PurgeExpired; cheap when nothing is due). 0: never.
+  int64_t purge_interval_ms = 3'600'000;
 };
 
 // What the reconciler knows about one conversation on one backend; persisted

@@ -384,6 +384,12 @@ Result<int64_t> SyncEngine::Round(Work& work) {
   TakeEvents(work, &relist, &pull_all);
   pull_all = pull_all || work.pull_all;
   const int64_t now = clock_();
+  // Retention: what the policies no longer keep goes before this round's
+  // pulls, which skip it from then on (engine/retention.cc).
+  if (config_.purge_interval_ms > 0 && now >= next_purge_ms_) {
+    TIDINGS_RETURN_IF_ERROR(store_->PurgeExpired().status());
+    next_purge_ms_ = now + config_.purge_interval_ms;
+  }
   const bool unknown = std::any_of(work.dirty.begin(), work.dirty.end(), [this](const auto& c) {
     return std::find(convs_.begin(), convs_.end(), c) == convs_.end();
   });

@@ -177,6 +177,7 @@ class SyncEngine {
   std::map<std::string, std::string> last_reported_;  // REQUIRES: reconciler_mu_
   std::vector<std::string> convs_;                    // REQUIRES: reconciler_mu_
   int64_t next_listing_ms_ = 0;                       // REQUIRES: reconciler_mu_
+  int64_t next_purge_ms_ = 0;                         // REQUIRES: reconciler_mu_
   bool healthy_ = false;        // push channel established: no polling; REQUIRES: reconciler_mu_
   bool down_reported_ = false;  // a kRealtimeChanged said it is down; REQUIRES: reconciler_mu_
   std::set<std::string> owed_;  // to pull now (events, gap fill); REQUIRES: reconciler_mu_

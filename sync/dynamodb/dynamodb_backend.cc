@@ -128,7 +128,8 @@ Status DynamoBackend::AddMembers(const engine::Conversation& c, const std::strin
 }
 
 Result<std::vector<sync::PushAck>> DynamoBackend::Append(const std::string& pk, const LogKind& kind,
-                                                         std::span<const PackedEntry> entries) {
+                                                         std::span<const PackedEntry> entries,
+                                                         uint32_t keep_days) {
   std::vector<std::optional<sync::PushAck>> acks(entries.size());
   std::map<std::string, size_t> waiting;  // entry id -> index
   for (size_t i = 0; i < entries.size(); ++i) waiting[entries[i].id] = i;
@@ -181,6 +182,11 @@ Result<std::vector<sync::PushAck>> DynamoBackend::Append(const std::string& pk, 
       }
       if (!failure.ok()) break;
     }
+    // Under a TTL an empty log may be one whose items all expired: readers'
+    // cursors are past sk 1, so the log goes on above every earlier sk.
+    if (head == 0 && keep_days != 0) {
+      head = static_cast<uint64_t>(client_->ServerNowMs()) - 1;
+    }
     known_head_[pk] = head;
     if (waiting.empty()) break;
 
@@ -194,10 +200,12 @@ Result<std::vector<sync::PushAck>> DynamoBackend::Append(const std::string& pk, 
       packed += entries[i].encoded;
     }
     const uint64_t now = static_cast<uint64_t>(client_->ServerNowMs());
-    Status put =
-        PutItem("{\"pk\":" + S(pk) + ",\"sk\":" + N(head + 1) + ",\"t\":" + N(now) +
-                    ",\"v\":" + N(kind.format) + ",\"" + kind.attribute + "\":" + B(packed) + "}",
-                /*if_new=*/true);
+    const std::string ttl =
+        keep_days == 0 ? "" : ",\"ttl\":" + N(now / 1000 + uint64_t{keep_days} * 86400);
+    Status put = PutItem("{\"pk\":" + S(pk) + ",\"sk\":" + N(head + 1) + ",\"t\":" + N(now) +
+                             ",\"v\":" + N(kind.format) + ",\"" + kind.attribute +
+                             "\":" + B(packed) + ttl + "}",
+                         /*if_new=*/true);
     if (put.ok()) {
       known_head_[pk] = head + 1;
       for (size_t k = 0; k < batch.size(); ++k) {
@@ -257,7 +265,7 @@ Result<std::vector<sync::PushAck>> DynamoBackend::Push(const std::string& conv,
                               TIDINGS_ASSIGN_OR_RETURN(auto u, UnpackOperations(item));
                               return IdsOf(u.entries, &engine::Operation::op_id);
                             }};
-  return Append("c#" + conv, kOps, entries);
+  return Append("c#" + conv, kOps, entries, config_.keep_days ? config_.keep_days(conv) : 0);
 }
 
 Result<sync::PullPage> DynamoBackend::Pull(const std::string& conv, std::string_view cursor,
@@ -400,10 +408,25 @@ Status DynamoBackend::CreateTable() {
         std::string resp,
         client_->Call("DescribeTable", "{\"TableName\":" + JsonString(config_.table) + "}"));
     TIDINGS_ASSIGN_OR_RETURN(std::string status, aws::ParseTableStatus(resp));
-    if (status == "ACTIVE") return Status::Ok();
+    if (status == "ACTIVE") return EnableTimeToLive();
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   return DeadlineExceeded("table " + config_.table + " did not become ACTIVE within a minute");
+}
+
+// DynamoDB deletes items whose "ttl" (epoch seconds) has passed only once TTL
+// is on for that attribute; turning it on again is an error, so ask first.
+Status DynamoBackend::EnableTimeToLive() {
+  const std::string table = "{\"TableName\":" + JsonString(config_.table);
+  TIDINGS_ASSIGN_OR_RETURN(std::string ttl, client_->Call("DescribeTimeToLive", table + "}"));
+  if (ttl.find("\"ENABLED\"") != std::string::npos ||
+      ttl.find("\"ENABLING\"") != std::string::npos) {
+    return Status::Ok();
+  }
+  return client_
+      ->Call("UpdateTimeToLive",
+             table + ",\"TimeToLiveSpecification\":{\"Enabled\":true,\"AttributeName\":\"ttl\"}}")
+      .status();
 }
 
 }  // namespace tidings::dynamodb

@@ -5,6 +5,10 @@
 //                   t  = acceptance time (ms, the server's clock from its Date header)
 //                   v  = item format: 1; absent on items written before the wire
 //                        codec (format 0, read as legacy operations)
+//                   ttl = epoch seconds after which DynamoDB's TTL may delete the
+//                        item, while the conversation has a time-based retention
+//                        policy; a log whose items all expired restarts at sk =
+//                        the server's time in ms, above every sk before it
 //   membership      pk = "m#" + user id, sk = 53-bit hash of the conversation id,
 //                   c  = conversation id
 //   sealed log      pk = "l#" + log id, sk = 1, 2, 3, ... (gapless)
@@ -45,6 +49,11 @@ struct DynamoConfig {
   std::string user_id;   // whose conversations ListConversations returns
   std::string region;    // empty: AWS_REGION / profile
   std::string endpoint;  // empty: AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL / AWS
+  // The days a conversation's time-based retention policy keeps messages (0:
+  // none); items of its log are written with a "ttl" attribute that long
+  // after their acceptance, so DynamoDB's TTL deletes them (docs/dynamodb.md).
+  // Unset: no TTL.
+  std::function<uint32_t(const std::string& conversation_id)> keep_days;
 };
 
 class DynamoBackend final : public sync::Backend {
@@ -87,9 +96,11 @@ class DynamoBackend final : public sync::Backend {
   // principal tag tidings-user-tag holds it (docs/dynamodb.md).
   static std::string UserTag(std::string_view user);
 
-  // Creates the table (on-demand capacity) if it does not exist and waits
-  // until it is ACTIVE. Idempotent.
+  // Creates the table (on-demand capacity) if it does not exist, waits until
+  // it is ACTIVE and turns TTL on for the "ttl" attribute. Idempotent.
   Status CreateTable();
+  // Turns TTL on for the "ttl" attribute unless it is on already.
+  Status EnableTimeToLive();
   aws::AwsJsonClient& client() { return *client_; }
 
  private:
@@ -113,8 +124,10 @@ class DynamoBackend final : public sync::Backend {
   };
   // Appends entries in order to the gapless log `pk`, exactly once; one ack
   // per entry, as Push.
+  // keep_days != 0: the items get a "ttl" attribute (DynamoConfig::keep_days).
   Result<std::vector<sync::PushAck>> Append(const std::string& pk, const LogKind& kind,
-                                            std::span<const PackedEntry> entries);
+                                            std::span<const PackedEntry> entries,
+                                            uint32_t keep_days = 0);
   // Reads the page of log `pk` after `cursor` ("" = the start), handing each
   // item to `take` (whose error ends the pull). Returns the cursor after it.
   Result<std::string> PullLog(const std::string& pk, std::string_view cursor, size_t limit,

@@ -465,6 +465,44 @@ TEST_F(CApiTest, BackupAndRestore) {
   tidings_store_close(copy);
 }
 
+// Retention through the C API: set, read back (as set and effective), list,
+// purge with a report sized by the caller's struct.
+TEST_F(CApiTest, RetentionPolicyAndPurge) {
+  for (int i = 0; i < 5; ++i) Send("a", "m" + std::to_string(i));
+  Send("b", "x");
+  tidings_error e = Dirty();
+  ASSERT_EQ(tidings_store_set_retention(store_, nullptr, 30, 0, &e), TIDINGS_OK) << e.message;
+  ASSERT_EQ(tidings_store_set_retention(store_, "a", 0, 2, &e), TIDINGS_OK) << e.message;
+  EXPECT_EQ(tidings_store_set_retention(store_, "", 40000, 0, &e), TIDINGS_INVALID_ARGUMENT);
+  uint32_t days = 9;
+  uint64_t last = 9;
+  ASSERT_EQ(tidings_store_get_retention(store_, "b", true, &days, &last, &e), TIDINGS_OK);
+  EXPECT_EQ(days, 30u) << "b follows the store-wide policy";
+  EXPECT_EQ(last, 0u);
+  ASSERT_EQ(tidings_store_get_retention(store_, "b", false, &days, &last, &e), TIDINGS_OK);
+  EXPECT_EQ(days, 0u) << "b has no policy of its own";
+  std::vector<std::string> seen;
+  ASSERT_EQ(tidings_store_for_each_retention(
+                store_,
+                [](void* ctx, const char* id, uint32_t, uint64_t keep_last) {
+                  static_cast<std::vector<std::string>*>(ctx)->push_back(std::string(id) + "=" +
+                                                                         std::to_string(keep_last));
+                  return true;
+                },
+                &seen, &e),
+            TIDINGS_OK);
+  EXPECT_EQ(seen, std::vector<std::string>{"a=2"});
+  tidings_purge_report report;
+  tidings_purge_report_init(&report);
+  ASSERT_EQ(tidings_store_purge_expired(store_, &report, &e), TIDINGS_OK) << e.message;
+  EXPECT_EQ(report.messages_purged, 3u);
+  EXPECT_EQ(report.conversations, 1u);
+  EXPECT_EQ(report.outbox_dropped, 3u) << "the purged sends were never pushed";
+  report.struct_size = 4;
+  EXPECT_EQ(tidings_store_purge_expired(store_, &report, &e), TIDINGS_INVALID_ARGUMENT);
+  EXPECT_EQ(tidings_store_purge_expired(store_, nullptr, &e), TIDINGS_OK);
+}
+
 TEST_F(CApiTest, ForEachMessageVisitsAllAndCanStop) {
   for (int i = 0; i < 4; ++i) Send("a", "m" + std::to_string(i));
   Send("b", "x");

@@ -115,6 +115,35 @@ TEST(ChimeBackend, EnsureConversationCreatesTheChannelWithMembers) {
   EXPECT_EQ(f.server->requests.size(), 2u);
 }
 
+// A conversation that keeps messages N days gets a channel that expires N
+// days after its last message; one without a policy gets none, and no extra
+// request either.
+TEST(ChimeBackend, RetentionSetsChannelExpiration) {
+  Fixture f;
+  ChimeConfig c;
+  c.app_instance_arn = kApp;
+  c.user_arn = kAlice;
+  c.region = "us-east-1";
+  c.endpoint = "http://127.0.0.1:9";
+  c.keep_days = [](const std::string& conv) -> uint32_t { return conv == "short" ? 7 : 0; };
+  auto b = ChimeBackend::Create(c, aws::StaticCredentials({"AKIDEXAMPLE", "secret", "", 0}),
+                                std::make_unique<testing::FakeHttp>(f.server));
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE((*b)->EnsureConversation(Conv("short")).ok());
+  ASSERT_TRUE((*b)->EnsureConversation(Conv("long")).ok());
+  std::vector<std::string> creates;
+  for (const auto& r : f.server->requests) {
+    EXPECT_EQ(r.url.find("expiration-settings"), std::string::npos) << "made here: set at create";
+    if (r.method == "POST" && r.url == "http://127.0.0.1:9/channels") creates.push_back(r.body);
+  }
+  ASSERT_EQ(creates.size(), 2u);
+  EXPECT_NE(creates[0].find("\"ExpirationSettings\":{\"ExpirationDays\":7,"
+                            "\"ExpirationCriterion\":\"LAST_MESSAGE_TIMESTAMP\"}"),
+            std::string::npos)
+      << creates[0];
+  EXPECT_EQ(creates[1].find("ExpirationSettings"), std::string::npos) << creates[1];
+}
+
 TEST(ChimeBackend, TwoDevicesCreatingOneConversationMeetOnOneChannel) {
   Fixture f;
   auto alice = f.Backend(kAlice), bob = f.Backend(kBob);

@@ -1634,6 +1634,81 @@ class CommandLine(unittest.TestCase):
             ChimeBearer=ALICE)
 
 
+class Expiration(unittest.TestCase):
+    """ExpirationSettings (CreateChannel, PutChannelExpirationSettings, DescribeChannel) and
+    channels that expire on the server's clock, which POST /_emulator/clock moves on."""
+
+    def setUp(self):
+        self.emu = Emulator().start()
+        self.addCleanup(self.emu.stop)
+        self.chime = Chime(self, self.emu.client())
+        self.loose = Chime(self, self.emu.client(validate=False))
+
+    def advance(self, days):
+        status, body = self.emu.admin("POST", "/_emulator/clock",
+                                      {"advance_ms": int(days * 86_400_000)})
+        self.assertEqual(status, 200, f"POST /_emulator/clock: {body[:200]!r}")
+
+    def channel(self, **extra):
+        return self.chime("CreateChannel", AppInstanceArn=APP, Name="expiring",
+                          ClientRequestToken=token(), ChimeBearer=ALICE, **extra)["ChannelArn"]
+
+    def settings(self, arn):
+        return self.chime("DescribeChannel", ChannelArn=arn,
+                          ChimeBearer=ALICE)["Channel"].get("ExpirationSettings")
+
+    def listed(self):
+        r = self.chime("ListChannelMembershipsForAppInstanceUser", AppInstanceUserArn=ALICE,
+                       ChimeBearer=ALICE)
+        return {m["ChannelSummary"]["ChannelArn"] for m in r["ChannelMemberships"]}
+
+    def test_settings_and_expiry(self):
+        by_created = self.channel(ExpirationSettings={"ExpirationDays": 2,
+                                                      "ExpirationCriterion": "CREATED_TIMESTAMP"})
+        by_last = self.channel()
+        forever = self.channel()
+        put = self.chime("PutChannelExpirationSettings", ChannelArn=by_last, ChimeBearer=ALICE,
+                         ExpirationSettings={"ExpirationDays": 3,
+                                             "ExpirationCriterion": "LAST_MESSAGE_TIMESTAMP"})
+        self.assertEqual(put["ChannelArn"], by_last)
+        self.assertEqual(put["ExpirationSettings"]["ExpirationDays"], 3)
+        self.assertEqual(self.settings(by_created),
+                         {"ExpirationDays": 2, "ExpirationCriterion": "CREATED_TIMESTAMP"})
+        self.assertEqual(self.settings(by_last),
+                         {"ExpirationDays": 3, "ExpirationCriterion": "LAST_MESSAGE_TIMESTAMP"})
+        self.assertIsNone(self.settings(forever), "no settings: DescribeChannel shows none")
+
+        self.advance(1.5)
+        self.chime("SendChannelMessage", ChannelArn=by_last, Content="still here",
+                   Type="STANDARD", Persistence="PERSISTENT", ClientRequestToken=token(),
+                   ChimeBearer=ALICE)
+        self.advance(1)  # 2.5 days after creation, 1 day after by_last's message
+        self.chime.error("DescribeChannel", "NotFoundException", 404, ChannelArn=by_created,
+                         ChimeBearer=ALICE)
+        self.assertEqual(self.listed(), {by_last, forever})
+        self.advance(2.5)  # 3.5 days after by_last's message
+        self.chime.error("ListChannelMessages", "NotFoundException", 404, ChannelArn=by_last,
+                         ChimeBearer=ALICE)
+        self.assertEqual(self.listed(), {forever})
+
+        # Out of the model's bounds; removing the settings; moderators only.
+        self.loose.error("PutChannelExpirationSettings", "BadRequestException", 400,
+                         ChannelArn=forever, ChimeBearer=ALICE,
+                         ExpirationSettings={"ExpirationDays": 0,
+                                             "ExpirationCriterion": "CREATED_TIMESTAMP"})
+        self.chime("PutChannelExpirationSettings", ChannelArn=forever, ChimeBearer=ALICE,
+                   ExpirationSettings={"ExpirationDays": 30,
+                                       "ExpirationCriterion": "CREATED_TIMESTAMP"})
+        self.chime("PutChannelExpirationSettings", ChannelArn=forever, ChimeBearer=ALICE)
+        self.assertIsNone(self.settings(forever), "settings removed")
+        self.advance(40)
+        self.assertEqual(self.listed(), {forever})
+        self.chime("CreateChannelMembership", ChannelArn=forever, MemberArn=BOB, Type="DEFAULT",
+                   ChimeBearer=ALICE)
+        self.chime.error("PutChannelExpirationSettings", "ForbiddenException", 403,
+                         ChannelArn=forever, ChimeBearer=BOB)
+
+
 if __name__ == "__main__":
     if len(sys.argv) < 2 or not os.access(sys.argv[1], os.X_OK):
         sys.stderr.write(f"usage: {sys.argv[0]} PATH/TO/tidings-chime-local [unittest args]\n")

@@ -217,6 +217,31 @@ class StatsAndVerify(WithMessages):
         check("0 problems" in p.stdout and p.stderr == "", "verify human output; no progress bar off a tty")
 
 
+class Retention(WithMessages):
+    def test_show_set_purge_and_clear(self):
+        run, check, g, jsonl = self.run_cli, self.check, self.g, self.jsonl
+        rows = jsonl(run(*g, "--json", "retention"), "retention --json")
+        check(rows == [{"conversation": "", "keep_days": 0, "keep_last": 0}], f"no policy: {rows}")
+        run(*g, "retention", "-c", "general", "--keep-last", "2")
+        run(*g, "retention", "--keep-days", "90")
+        p = run(*g, "retention")
+        check(p.stdout == "store-wide: keep 90 days\ngeneral: keep the last 2 messages\n",
+              f"retention: {p.stdout!r}")
+        p = run(*g, "retention", "-c", "random")
+        check(p.stdout == "random: keep 90 days\n", f"random follows the store: {p.stdout!r}")
+        run(*g, "retention", "--purge-now")  # the writable open purged already
+        log = jsonl(run(*g, "--json", "log", "-c", "general"), "log --json")
+        check([m.get("body") for m in log] == ["", "from stdin"],
+              f"the last 2 of general (one a tombstone): {log}")
+        run(*g, "retention", "--keep-days", "40000", expect=EXIT_USAGE)
+        run(*g, "retention", "--clear", "--keep-days", "3", expect=EXIT_USAGE)
+        run(*g, "retention", "-c", "general", "--clear")
+        p = run(*g, "retention")
+        check(p.stdout == "store-wide: keep 90 days\n", f"cleared: {p.stdout!r}")
+        v = (jsonl(run(*g, "--json", "verify"), "verify --json") or [{}])[0]
+        check(v.get("problems") == 0, f"verify after the purge: {v}")
+
+
 class Export(WithMessages):
     def test_export_to_stdout_and_to_a_0600_file(self):
         run, check, g = self.run_cli, self.check, self.g

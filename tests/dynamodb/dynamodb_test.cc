@@ -4,6 +4,7 @@
 // backend conformance suite's (tests/backend_conformance).
 #include <gtest/gtest.h>
 
+#include <ctime>
 #include <set>
 #include <thread>
 
@@ -105,6 +106,54 @@ TEST(DynamoDb, BacklogGoesUpInFewRequests) {
   ASSERT_TRUE(acks.ok());
   EXPECT_LE(b->client().requests() - before, 3u) << "one tail read and one put";
   EXPECT_EQ(PullAll(*b, "backlog").size(), 100u);
+}
+
+// A conversation under a time-based retention policy: its items carry a
+// "ttl" (epoch seconds, keep_days after acceptance) and its log starts above
+// every sk a fully expired log could have had; other conversations' items
+// carry none. The table setup turns TTL on, idempotently.
+TEST(DynamoDb, TimeRetentionWritesTtlAttributes) {
+  auto admin = Backend("admin", moto->admin_credentials());
+  ASSERT_TRUE(admin->EnableTimeToLive().ok());
+  ASSERT_TRUE(admin->EnableTimeToLive().ok()) << "a second time: already on";
+  auto described = admin->client().Call("DescribeTimeToLive", "{\"TableName\":\"tidings\"}");
+  ASSERT_TRUE(described.ok()) << described.status().ToString();
+  EXPECT_NE(described->find("\"ttl\""), std::string::npos) << *described;
+
+  DynamoConfig c;
+  c.table = kTable;
+  c.user_id = "tidings-device";
+  c.region = "us-east-1";
+  c.endpoint = moto->endpoint();
+  c.keep_days = [](const std::string& conv) -> uint32_t { return conv == "expiring" ? 7 : 0; };
+  auto b = DynamoBackend::Create(c, aws::StaticCredentials(moto->credentials()));
+  const uint64_t now_s = static_cast<uint64_t>(std::time(nullptr));
+  for (const std::string conv : {"expiring", "kept"}) {
+    auto acks = b->Push(conv, std::vector<engine::Operation>{Op(conv + "-1", "x")});
+    ASSERT_TRUE(acks.ok() && (*acks)[0].status.ok()) << conv;
+  }
+  auto items = [&](const std::string& conv) {
+    auto resp =
+        b->client().Call("Query",
+                         "{\"TableName\":\"tidings\",\"KeyConditionExpression\":\"pk = :p\","
+                         "\"ExpressionAttributeValues\":{\":p\":{\"S\":\"c#" +
+                             conv + "\"}}}");
+    EXPECT_TRUE(resp.ok()) << resp.status().ToString();
+    return resp.ok() ? *resp : std::string();
+  };
+  const std::string expiring = items("expiring");
+  const size_t at = expiring.find("\"ttl\"");
+  ASSERT_NE(at, std::string::npos) << expiring;
+  const size_t digits = expiring.find_first_of("0123456789", at);
+  ASSERT_NE(digits, std::string::npos) << expiring;
+  const uint64_t ttl = std::stoull(expiring.substr(digits));
+  EXPECT_NEAR(static_cast<double>(ttl), static_cast<double>(now_s + 7 * 86400), 3600.0);
+  EXPECT_EQ(items("kept").find("\"ttl\""), std::string::npos);
+  auto first = b->Pull("expiring", "", 10);
+  ASSERT_TRUE(first.ok());
+  EXPECT_GT(std::stoull(first->next_cursor), uint64_t{1'000'000'000'000})
+      << "sk = server time in ms";
+  EXPECT_EQ(PullAll(*b, "expiring").size(), 1u);
 }
 
 // Puts one log item with `o` (base64 of `ops`) and, unless empty, `v`.

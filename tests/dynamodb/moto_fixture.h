@@ -158,6 +158,8 @@ class MotoServer {
   // The IAM user every test uses unless it asks for CredentialsFor(user);
   // tagged as Tidings user "tidings-device".
   const aws::Credentials& credentials() const { return creds_; }
+  // The bootstrap administrator (every action): table setup such as TTL.
+  const aws::Credentials& admin_credentials() const { return admin_; }
 
  private:
   static std::string Field(const std::string& json, const std::string& name) {
