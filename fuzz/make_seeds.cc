@@ -189,9 +189,12 @@ void Chime(const std::vector<engine::Operation>& ops) {
   Seed("chime_json", "list_memberships", 3,
        "{\"ChannelMemberships\":[{\"ChannelSummary\":{\"Name\":\"team\",\"ChannelArn\":"
        "\"arn:aws:chime:us-east-1:1:app-instance/a/channel/c\",\"Metadata\":" +
-           JsonString(chime::WriteChannelMetadata("team")) +
-           "}}],\"Memberships\":[{\"Member\":{\"Arn\":\"arn:aws:chime:us-east-1:1:"
-           "app-instance/a/user/bob\"}}],\"NextToken\":\"n\"}");
+           JsonString(chime::WriteChannelMetadata("team")) + "}}],\"NextToken\":\"n\"}");
+  Seed("chime_json", "channel_memberships", 3,
+       "{\"ChannelArn\":\"arn:aws:chime:us-east-1:1:app-instance/a/channel/c\","
+       "\"ChannelMemberships\":[{\"Type\":\"DEFAULT\",\"Member\":{\"Arn\":"
+       "\"arn:aws:chime:us-east-1:1:app-instance/a/user/bob\",\"Name\":\"bob\"}}],"
+       "\"NextToken\":\"n\"}");
   Seed("chime_json", "describe_channel", 4,
        "{\"Channel\":{\"ChannelArn\":\"arn:aws:chime:us-east-1:1:app-instance/a/channel/c\","
        "\"CreatedBy\":{\"Arn\":\"arn:aws:chime:us-east-1:1:app-instance/a/user/alice\"}}}");
