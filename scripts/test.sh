@@ -34,6 +34,13 @@ case "$mode" in
     ;;
 esac
 
+# A tree configured with another compiler (build-asan/ was GCC's) starts over:
+# CMake would drop the other options along with the old cache.
+cache="$build_dir/CMakeCache.txt"
+if [[ -n "$mode" && -f "$cache" ]] && ! grep -q '^CMAKE_CXX_COMPILER:.*clang' "$cache"; then
+  rm -rf "$build_dir"
+fi
+
 jobs=$(nproc)
 cmake -S . -B "$build_dir" "${cmake_args[@]}" >/dev/null
 if [[ "$mode" == "--tsan" ]]; then
