@@ -15,6 +15,11 @@ build_dir=${FUZZ_BUILD_DIR:-build-asan}
 targets=(records operation_codec dynamodb_items chime_json messaging_events e2e_frames daemon_frames
   store_header key_file)
 
+# The same configuration as scripts/test.sh --sanitize, so both share the
+# tree; a tree configured with GCC starts over.
+if [[ -f "$build_dir/CMakeCache.txt" ]] && ! grep -q '^CMAKE_CXX_COMPILER:.*clang' "$build_dir/CMakeCache.txt"; then
+  rm -rf "$build_dir"
+fi
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
   -DCMAKE_CXX_COMPILER=clang++ -DTIDINGS_FUZZ=ON -DTIDINGS_BUILD_BENCH=OFF >/dev/null
 
