@@ -1,24 +1,51 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the whole test suite.
 #   scripts/test.sh              release build with debug info, in build/
-#   scripts/test.sh --sanitize   ASan + UBSan build of the tests, in build-asan/
-# Long soak and fuzz runs are behind TIDINGS_SOAK=1 (see docs/TESTING.md).
+#   scripts/test.sh --sanitize   clang ASan + UBSan build of the tests and the
+#                                fuzz targets (smoke runs, label fuzz), in build-asan/
+#   scripts/test.sh --tsan       clang ThreadSanitizer build of the engine, sync
+#                                and daemon tests, in build-tsan/
+# Long soak and fuzz runs are behind TIDINGS_SOAK=1 and scripts/fuzz.sh (see
+# docs/TESTING.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
+mode=${1:-}
 build_dir=build
 cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
-if [[ "${1:-}" == "--sanitize" ]]; then
-  build_dir=build-asan
-  cmake_args+=(-DTIDINGS_SANITIZE=ON -DTIDINGS_BUILD_BENCH=OFF)
-  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
-  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-  export TIDINGS_SANITIZED=1
+clang=(-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++)
+case "$mode" in
+  "") ;;
+  --sanitize)
+    build_dir=build-asan
+    cmake_args+=("${clang[@]}" -DTIDINGS_FUZZ=ON -DTIDINGS_BUILD_BENCH=OFF)
+    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+    export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+    export TIDINGS_SANITIZED=1
+    ;;
+  --tsan)
+    build_dir=build-tsan
+    cmake_args+=("${clang[@]}" -DTIDINGS_TSAN=ON -DTIDINGS_BUILD_BENCH=OFF)
+    ;;
+  *)
+    echo "usage: scripts/test.sh [--sanitize | --tsan]" >&2
+    exit 2
+    ;;
+esac
+
+# A tree configured with another compiler (build-asan/ was GCC's) starts over:
+# CMake would drop the other options along with the old cache.
+cache="$build_dir/CMakeCache.txt"
+if [[ -n "$mode" && -f "$cache" ]] && ! grep -q '^CMAKE_CXX_COMPILER:.*clang' "$cache"; then
+  rm -rf "$build_dir"
 fi
 
 jobs=$(nproc)
 cmake -S . -B "$build_dir" "${cmake_args[@]}" >/dev/null
+if [[ "$mode" == "--tsan" ]]; then
+  exec bash scripts/tsan.sh "$build_dir"
+fi
 cmake --build "$build_dir" -j"$jobs"
 # A failed test runs once more (docs/TESTING.md says why it was added and
 # what closed that race); a real failure fails both runs, and CTest names

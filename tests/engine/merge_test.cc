@@ -160,8 +160,8 @@ TEST(Merge, OperationsWaitForTheirTarget) {
 TEST(Merge, RemoteClockFarAheadIsOrderedAtServerTimePlusDrift) {
   TempDir dir;
   StoreOptions o = CreateOptions("dave");
-  const uint64_t now = 1'700'000'000'000;
-  o.wall_clock_ms = [now] { return now; };
+  constexpr uint64_t now = 1'700'000'000'000;
+  o.wall_clock_ms = [] { return now; };
   auto store = Store::Open(dir.path(), TestKey(), o);
   ASSERT_TRUE(store.ok());
   Operation skewed;
@@ -199,7 +199,7 @@ TEST(Merge, FarAheadMessagesClampedToOneMillisecondKeepTheirOwnPlaces) {
     auto [it, fresh] = seen.emplace(top, id);
     if (!fresh) first = it->second, second = id;
   }
-  const uint64_t now = 1'700'000'000'000;
+  constexpr uint64_t now = 1'700'000'000'000;
   std::vector<Operation> ops;
   for (const std::string& id : {first, second}) {
     Operation op;
@@ -215,7 +215,7 @@ TEST(Merge, FarAheadMessagesClampedToOneMillisecondKeepTheirOwnPlaces) {
   for (bool reversed : {false, true}) {
     TempDir dir;
     StoreOptions o = CreateOptions("dave");
-    o.wall_clock_ms = [now] { return now; };
+    o.wall_clock_ms = [] { return now; };
     auto store = Store::Open(dir.path(), TestKey(), o);
     ASSERT_TRUE(store.ok());
     std::vector<Operation> in = ops;

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The ThreadSanitizer run (scripts/test.sh --tsan configures BUILD_DIR): builds
+# only the tests of the code that runs threads - the engine (RocksDB's
+# background threads call our file cipher), the sync engines and the daemon -
+# and runs each gtest binary whole, then the daemon end to end. Races inside
+# the uninstrumented Debian libraries are suppressed by tests/tsan.supp, never
+# races in our code (docs/TESTING.md, "ThreadSanitizer").
+#   scripts/tsan.sh BUILD_DIR
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${1:?usage: scripts/tsan.sh BUILD_DIR}
+
+gtests=(
+  tests/engine/tidings_engine_test
+  tests/sync/tidings_sync_engine_test
+  tests/sync/tidings_realtime_engine_test
+  tests/sync/tidings_reconciler_test
+  tests/sync/tidings_e2e_sync_test
+  tests/daemon/tidings_daemon_unit_test
+)
+targets=(tidings_cli)
+for t in "${gtests[@]}"; do targets+=("$(basename "$t")"); done
+cmake --build "$build_dir" -j"$(nproc)" --target "${targets[@]}"
+
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp ${TSAN_OPTIONS:-}"
+export TIDINGS_SANITIZED=1
+failed=()
+for t in "${gtests[@]}"; do
+  echo "tsan: $t"
+  "$build_dir/$t" --gtest_brief=1 || failed+=("$t")
+done
+ctest --test-dir "$build_dir" --output-on-failure --timeout 900 -R '^daemon\.end_to_end$' ||
+  failed+=(daemon.end_to_end)
+if ((${#failed[@]})); then
+  echo "tsan: failed: ${failed[*]}" >&2
+  exit 1
+fi
+echo "tsan: no races"
