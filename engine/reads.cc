@@ -98,23 +98,26 @@ Result<Conversation> StoreImpl::GetConversation(const std::string& id) {
   return c;
 }
 
-Result<std::vector<Conversation>> StoreImpl::Conversations(size_t limit) {
+Result<std::vector<Conversation>> StoreImpl::AllConversations() {
   std::vector<Conversation> all;
-  {
-    std::shared_lock<std::shared_mutex> lock(db_mu_);
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions(), cfs_[kConversations]));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      auto plain =
-          sealer_->Open(Ad(kConversations, it->key().ToString()), it->value().ToStringView());
-      Conversation c;
-      if (!plain.ok() || !DecodeConversation(*plain, &c)) {
-        return DataLoss("a conversation record failed authentication; run `tidings verify`");
-      }
-      all.push_back(std::move(c));
+  std::shared_lock<std::shared_mutex> lock(db_mu_);
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), cfs_[kConversations]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto plain =
+        sealer_->Open(Ad(kConversations, it->key().ToString()), it->value().ToStringView());
+    Conversation c;
+    if (!plain.ok() || !DecodeConversation(*plain, &c)) {
+      return DataLoss("a conversation record failed authentication; run `tidings verify`");
     }
-    TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
+    all.push_back(std::move(c));
   }
+  TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
+  return all;
+}
+
+Result<std::vector<Conversation>> StoreImpl::Conversations(size_t limit) {
+  TIDINGS_ASSIGN_OR_RETURN(std::vector<Conversation> all, AllConversations());
   std::sort(all.begin(), all.end(), [](const Conversation& a, const Conversation& b) {
     if (a.last_order != b.last_order) return b.last_order < a.last_order;
     return a.id < b.id;

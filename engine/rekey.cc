@@ -168,7 +168,7 @@ class Rekeyer {
           TIDINGS_RETURN_IF_ERROR(WriteBatch(wo, &batch, done, total));
         }
       }
-      TIDINGS_RETURN_IF_ERROR(FromRocks(it->status(), "cannot read the store"));
+      TIDINGS_RETURN_IF_ERROR(src_->ReadDone(*it));
       TIDINGS_RETURN_IF_ERROR(WriteBatch(wo, &batch, done, total));
     }
     return done;

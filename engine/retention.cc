@@ -89,7 +89,7 @@ Result<std::shared_ptr<const StoreImpl::RetentionState>> StoreImpl::LoadRetentio
         return BadRetentionRecord();
       }
     }
-    if (!it->status().ok()) return FromRocks(it->status(), "read failed");
+    TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
   }
   std::string sealed;
   auto s = db_->Get(rocksdb::ReadOptions(), cfs_[kMeta], kStorePolicyKey, &sealed);
@@ -243,19 +243,8 @@ Result<PurgeReport> StoreImpl::PurgeExpired() {
   if (state->store.empty() && state->conversations.empty()) return report;
   std::vector<std::string> ids;
   {
-    std::shared_lock<std::shared_mutex> lock(db_mu_);
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions(), cfs_[kConversations]));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      auto plain =
-          sealer_->Open(Ad(kConversations, it->key().ToString()), it->value().ToStringView());
-      Conversation c;
-      if (!plain.ok() || !DecodeConversation(*plain, &c)) {
-        return DataLoss("a conversation record failed authentication; run `tidings verify`");
-      }
-      ids.push_back(std::move(c.id));
-    }
-    if (!it->status().ok()) return FromRocks(it->status(), "read failed");
+    TIDINGS_ASSIGN_OR_RETURN(std::vector<Conversation> all, AllConversations());
+    for (auto& c : all) ids.push_back(std::move(c.id));
   }
   std::vector<std::string> purged;
   for (const auto& id : ids) {
@@ -316,7 +305,7 @@ Result<OrderKey> StoreImpl::DueHorizon(const std::string& conversation_id, const
            OrderKey::Decode(it->key().ToStringView().substr(kConvKeyBytes), &key) &&
            !(horizon < key);
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "read failed");
+  TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
   return horizon;
 }
 
@@ -351,7 +340,7 @@ Status StoreImpl::PurgeConversation(const std::string& conversation_id, const Or
         ids.insert(rec.m.id);
         if (rec.send_seq != 0) sends.push_back(rec.send_seq);
       }
-      if (!it->status().ok()) return FromRocks(it->status(), "read failed");
+      TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
       more = ids.size() == kPurgeChunk;
     }
     // A send still in the outbox may refer to a purged body: it goes in the
@@ -414,7 +403,7 @@ Status StoreImpl::PurgeReferences(PurgeReport& report) {
       }
       waiting.emplace_back(key, std::move(op));
     }
-    if (!it->status().ok()) return FromRocks(it->status(), "read failed");
+    TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
   }
   for (const auto& [key, op] : waiting) {
     TIDINGS_ASSIGN_OR_RETURN(OrderKey horizon, PurgeHorizon(op.conversation_id));

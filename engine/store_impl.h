@@ -406,6 +406,8 @@ class StoreImpl final : public Store, public SyncLog {
   Status PurgeReferences(PurgeReport& report);
   Status CompactPurged(const std::vector<std::string>& conversation_ids);
   Result<uint64_t> CountUnread(const Conversation& c);
+  // Every conversation record, unsorted, without unread counts.
+  Result<std::vector<Conversation>> AllConversations();
   // Verify's steps (verify.cc): one record, then the indexes across records.
   struct VerifyScan;
   bool VerifyRecord(int cf, const std::string& key, std::string_view plain, VerifyScan& scan) const;
