@@ -1,5 +1,6 @@
 #include "engine/open_retry.h"
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <filesystem>
@@ -67,8 +68,12 @@ rocksdb::Status OpenRetryingVanishedFiles(const std::function<rocksdb::Status()>
     }
     s = open();
     if (!NamesVanishedFile(s, db_path)) return s;
+    backoff = std::min(backoff, std::chrono::milliseconds(320));
   }
-  return s;
+  // Every attempt raced the writer: still no sign of damage.
+  return rocksdb::Status::TryAgain(
+      "the store's files changed under every attempt to open it (another process is "
+      "compacting it); try again");
 }
 
 }  // namespace tidings::engine

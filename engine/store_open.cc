@@ -27,9 +27,10 @@ namespace fs = std::filesystem;
 // compaction is abandoned and runs again in a later writer.
 constexpr std::chrono::milliseconds kSettleBudget{1000};
 
-// Read-only opens that raced a writer's file deletions: 8 attempts back off
-// for 5 + 10 + ... + 640 ms, ~1.3 s in all, before the failure is reported.
-constexpr int kReadOnlyOpenAttempts = 8;
+// Read-only opens that raced a writer's file deletions: 16 attempts back off
+// for 5 + 10 + ... + 320 ms, then 320 ms each, ~3.5 s in all, before the
+// open gives up with UNAVAILABLE.
+constexpr int kReadOnlyOpenAttempts = 16;
 
 }  // namespace
 
@@ -50,6 +51,7 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   }
   if (s.IsIOError()) return IOError(std::string(what) + ": " + detail);
   if (s.IsNotFound()) return NotFound(std::string(what) + ": " + detail);
+  if (s.IsTryAgain()) return Unavailable(std::string(what) + ": " + detail);
   if (s.IsInvalidArgument()) return InvalidArgument(std::string(what) + ": " + detail);
   return Internal(std::string(what) + ": " + detail);
 }

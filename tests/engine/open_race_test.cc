@@ -30,13 +30,17 @@ TEST(OpenRace, ReadOnlyOpensDuringCompactionsNeverFalselyAlarm) {
       rounds++;
     }
   });
-  int alarms = 0, refresh_alarms = 0;
+  int alarms = 0, refresh_alarms = 0, gave_up = 0;
   StoreOptions ro;
   ro.read_only = true;
   // At least one writer round per three opens (the threads' shares vary).
   int i = 0;
   for (; i < opens || (rounds.load() < opens / 3 && i < 4 * opens); ++i) {
     auto reader = Store::Open(dir.path(), TestKey(), ro);
+    if (!reader.ok() && reader.status().code() == Code::kUnavailable) {
+      ++gave_up;  // raced on every attempt: "try again", no alarm
+      continue;
+    }
     if (!reader.ok()) {
       ++alarms;
       ADD_FAILURE() << "read-only open " << i << ": " << reader.status().ToString();
@@ -54,7 +58,8 @@ TEST(OpenRace, ReadOnlyOpensDuringCompactionsNeverFalselyAlarm) {
   churn.join();
   std::cout << i << " read-only opens (and refreshes) during " << rounds.load()
             << " flush/compaction rounds: " << alarms << " open and " << refresh_alarms
-            << " refresh false alarms\n";
+            << " refresh false alarms, " << gave_up << " gave up racing\n";
+  EXPECT_LE(gave_up, i / 10);  // a try-again now and then, not instead of opening
 }
 
 }  // namespace
