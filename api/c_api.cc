@@ -247,8 +247,9 @@ constexpr size_t kRekeyOptionsV1 = TIDINGS_END_OF(tidings_rekey_options, progres
 constexpr size_t kRekeyOptionsKnown = TIDINGS_END_OF(tidings_rekey_options, progress_context);
 
 // DEFAULT: nullopt (the caller's default applies).
-Result<std::optional<crypto::PassphraseProfile>> ProfileFrom(tidings_passphrase_profile p) {
-  switch (p) {
+Result<std::optional<crypto::PassphraseProfile>> ProfileFrom(
+    const tidings_passphrase_profile& profile) {
+  switch (RawEnum(profile)) {
     case TIDINGS_PASSPHRASE_DEFAULT:
       return std::optional<crypto::PassphraseProfile>();
     case TIDINGS_PASSPHRASE_INTERACTIVE:
@@ -383,14 +384,13 @@ namespace engine = tidings::engine;
 extern "C" {
 
 const char* tidings_code_name(tidings_code code) {
-  if (static_cast<int>(code) < 0 || static_cast<int>(code) > tidings::capi::kLastCode) {
-    return "UNKNOWN";
-  }
-  return tidings::CodeName(static_cast<tidings::Code>(code));
+  const int raw = tidings::capi::RawEnum(code);
+  if (raw < 0 || raw > tidings::capi::kLastCode) return "UNKNOWN";
+  return tidings::CodeName(static_cast<tidings::Code>(raw));
 }
 
 bool tidings_code_is_retryable(tidings_code code) {
-  return Status(static_cast<tidings::Code>(code), "").IsRetryable();
+  return Status(static_cast<tidings::Code>(tidings::capi::RawEnum(code)), "").IsRetryable();
 }
 
 const char* tidings_version(void) { return TIDINGS_VERSION_STRING; }
@@ -402,8 +402,9 @@ int tidings_order_compare(tidings_order a, tidings_order b) {
 }
 
 const char* tidings_op_kind_name(tidings_op_kind kind) {
-  if (kind < TIDINGS_OP_SEND || kind > TIDINGS_OP_READ_MARKER) return "unknown";
-  return engine::OpKindName(static_cast<engine::OpKind>(kind));
+  const int raw = tidings::capi::RawEnum(kind);
+  if (raw < TIDINGS_OP_SEND || raw > TIDINGS_OP_READ_MARKER) return "unknown";
+  return engine::OpKindName(static_cast<engine::OpKind>(raw));
 }
 
 tidings_code tidings_key_generate(uint8_t* out, size_t size, tidings_error* error) {

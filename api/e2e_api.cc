@@ -252,11 +252,12 @@ tidings_code tidings_store_identity(tidings_store* store, tidings_identity** out
 }
 
 const char* tidings_trust_name(tidings_trust trust) {
-  switch (trust) {
+  switch (tidings::capi::RawEnum(trust)) {
     case TIDINGS_TRUST_UNVERIFIED:
     case TIDINGS_TRUST_VERIFIED:
     case TIDINGS_TRUST_REMOVED:
-      return tidings::e2e::TrustName(static_cast<tidings::e2e::Trust>(trust));
+      return tidings::e2e::TrustName(
+          static_cast<tidings::e2e::Trust>(tidings::capi::RawEnum(trust)));
   }
   return "unknown";
 }
@@ -295,10 +296,11 @@ tidings_code tidings_store_set_device_trust(tidings_store* store, const char* us
 }
 
 const char* tidings_key_event_kind_name(tidings_key_event_kind kind) {
-  switch (kind) {
+  switch (tidings::capi::RawEnum(kind)) {
     case TIDINGS_KEY_EVENT_NEW_DEVICE:
     case TIDINGS_KEY_EVENT_KEY_CONFLICT:
-      return tidings::e2e::KeyEventKindName(static_cast<tidings::e2e::KeyEventKind>(kind));
+      return tidings::e2e::KeyEventKindName(
+          static_cast<tidings::e2e::KeyEventKind>(tidings::capi::RawEnum(kind)));
   }
   return "unknown";
 }
@@ -323,7 +325,7 @@ tidings_code tidings_store_key_events(tidings_store* store, uint64_t after,
 }
 
 const char* tidings_conversation_mode_name(tidings_conversation_mode mode) {
-  switch (mode) {
+  switch (tidings::capi::RawEnum(mode)) {
     case TIDINGS_MODE_END_TO_END_PENDING:
       return "end-to-end (pending first sync)";
     case TIDINGS_MODE_END_TO_END:

@@ -1,6 +1,7 @@
 // Shared by the api/ translation units; not installed, not part of the ABI.
 #pragma once
 
+#include <cstring>
 #include <exception>
 #include <new>
 #include <string>
@@ -13,6 +14,18 @@
 #include "tidings/tidings.h"
 
 namespace tidings::capi {
+
+// The integer a C caller put in an enum-typed parameter or field, read
+// without an enum load: a C app may pass any int, and reading one outside
+// the enum's values as the enum type is undefined in C++ (clang's UBSan
+// stops there).
+template <typename Enum>
+int RawEnum(const Enum& e) {
+  static_assert(sizeof(Enum) == sizeof(int));
+  int v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
 
 // Structs a returned object points to, and the arrays of pointers to them
 // that it exposes (so each struct may grow): `ptrs[i]` is `&items[i]`.
