@@ -98,17 +98,8 @@ class BackupFile {
       return errno == EEXIST ? AlreadyExists(path_ + " appeared while backing up; choose another")
                              : IOError("cannot create " + path_ + ": " + std::strerror(errno));
     }
-    SyncParent(path_);
+    SyncParentDirectory(path_);
     return Status::Ok();
-  }
-  static void SyncParent(const std::string& path) {
-    std::string dir = fs::path(path).parent_path().string();
-    if (dir.empty()) dir = ".";
-    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
   }
 
  private:
@@ -337,7 +328,7 @@ Status Store::Restore(const std::string& backup_path, const std::string& store_p
     fs::remove_all(staging, ec);
     return s;
   }
-  BackupFile::SyncParent(store_path);
+  SyncParentDirectory(store_path);
   return Status::Ok();
 }
 

@@ -1,8 +1,5 @@
 #include "engine/store_dir.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <filesystem>
 #include <system_error>
 
@@ -20,13 +17,6 @@ bool HasFiles(const fs::path& dir) {
     if (e.is_regular_file(ec)) return true;
   }
   return false;
-}
-
-void SyncDirectory(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
 }
 
 }  // namespace

@@ -149,14 +149,20 @@ Status WriteFileAtomically(const std::string& path, std::string_view data) {
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     return IOError("cannot rename " + tmp + ": " + std::strerror(errno));
   }
-  // Make the rename itself durable.
-  const std::string dir = fs::path(path).parent_path().string();
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  SyncParentDirectory(path);  // the rename itself durable
   return Status::Ok();
+}
+
+void SyncDirectory(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+void SyncParentDirectory(const std::string& path) {
+  const std::string dir = fs::path(path).parent_path().string();
+  SyncDirectory(dir.empty() ? "." : dir);
 }
 
 Result<std::string> ReadFile(const std::string& path) {

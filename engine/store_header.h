@@ -67,6 +67,11 @@ Status VerifyHeaderMac(const Header& h, const crypto::SecretKey& mac_key, const 
 // Replaces `path` with `data`: written to a temporary file, fsynced, renamed
 // over `path`, and the rename made durable.
 Status WriteFileAtomically(const std::string& path, std::string_view data);
+// fsync of directory `dir`, so a rename or removal in it is durable. Best
+// effort: a directory that cannot be opened is left as it is.
+void SyncDirectory(const std::string& dir);
+// The parent directory of `path` ("." for a bare name), synced.
+void SyncParentDirectory(const std::string& path);
 // The first MiB or so of `path`; NotFound if it does not exist.
 Result<std::string> ReadFile(const std::string& path);
 
