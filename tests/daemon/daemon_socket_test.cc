@@ -19,6 +19,7 @@
 #include "daemon/metrics.h"
 #include "daemon/socket_server.h"
 #include "tests/api/api_test_util.h"
+#include "tests/daemon/daemon_test_util.h"
 
 namespace tidings::daemon {
 namespace {
@@ -27,15 +28,7 @@ using Clock = std::chrono::steady_clock;
 
 const uint8_t kKey[TIDINGS_KEY_SIZE] = {9};
 
-api::Store NewStore(const std::string& path) {
-  api::OpenOptions o;
-  o.create_if_missing = true;
-  o.user_id = "alice";
-  o.durability = TIDINGS_DURABILITY_RELAXED;
-  auto store = api::Store::Open(path, api::Key::Raw(kKey), o);
-  EXPECT_TRUE(store.ok()) << store.status().ToString();
-  return std::move(store).value();
-}
+api::Store NewStore(const std::string& path) { return daemon::NewStore(path, kKey); }
 
 int64_t MsSince(Clock::time_point t0) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();

@@ -11,6 +11,7 @@
 #include "daemon/metrics.h"
 #include "daemon/protocol.h"
 #include "tests/api/api_test_util.h"
+#include "tests/daemon/daemon_test_util.h"
 
 namespace tidings::daemon {
 namespace {
@@ -26,15 +27,7 @@ EnvLookup Env(std::map<std::string, std::string> vars) {
 
 const uint8_t kKey[TIDINGS_KEY_SIZE] = {7};
 
-api::Store NewStore(const std::string& path) {
-  api::OpenOptions o;
-  o.create_if_missing = true;
-  o.user_id = "alice";
-  o.durability = TIDINGS_DURABILITY_RELAXED;
-  auto store = api::Store::Open(path, api::Key::Raw(kKey), o);
-  EXPECT_TRUE(store.ok()) << store.status().ToString();
-  return std::move(store).value();
-}
+api::Store NewStore(const std::string& path) { return daemon::NewStore(path, kKey); }
 
 Result<DaemonConfig> Parse(const std::string& text, std::map<std::string, std::string> env = {}) {
   return ParseConfig(text, "d.toml", Env(std::move(env)));
