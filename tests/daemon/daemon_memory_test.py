@@ -19,6 +19,7 @@ Needs root (CAP_SYS_PTRACE: the daemon is not dumpable); skipped otherwise.
 Usage: daemon_memory_test.py /path/to/tidings [unittest arguments]"""
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -122,10 +123,15 @@ class DaemonMemory(tidings_unittest.TestCase):
             for root, dirs, files in os.walk(d):
                 for name in [root, *(os.path.join(root, x) for x in dirs + files)]:
                     os.chown(name, NOBODY, NOBODY)
+            # nobody must reach the binary: a checkout under a 0700 directory
+            # (mktemp -d) hides it, so it runs from a copy here.
+            binary = os.path.join(d, "tidings")
+            shutil.copy2(TIDINGS, binary)
+            os.chmod(binary, 0o755)
             phrase = "ppHIDDEN" + secrets.token_hex(8)
             # `send -` waits for its body on stdin: alive while we look.
             proc = subprocess.Popen(
-                [TIDINGS, "--store", store, "--key-file", key, "send", "-c", "c", "-"],
+                [binary, "--store", store, "--key-file", key, "send", "-c", "c", "-"],
                 env={**env, "TIDINGS_PASSPHRASE": phrase}, stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, user=NOBODY, group=NOBODY)
             try:
