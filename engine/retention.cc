@@ -275,8 +275,11 @@ Result<OrderKey> StoreImpl::DueHorizon(const std::string& conversation_id, const
   OrderKey key;
   if (p.keep_last != 0) {
     // The newest keep_last records stay; the next older one is the horizon.
-    // A message refused for good (failed) never reaches other devices, so it
-    // does not count: every device counts the same records.
+    // Only records whose place is final count, so that every device counts
+    // the same records and no horizon ever passes the one all devices reach:
+    // a message refused for good (failed) never reaches other devices, and a
+    // local send not yet acknowledged (pending) may still move down when the
+    // server's time comes back (ClampToServerTime).
     uint64_t kept = 0;
     for (it->SeekForPrev(prefix + std::string(16, '\xff'));
          it->Valid() && it->key().starts_with(prefix); it->Prev()) {
@@ -285,7 +288,7 @@ Result<OrderKey> StoreImpl::DueHorizon(const std::string& conversation_id, const
       if (!plain.ok() || !DecodeMessage(*plain, &rec)) {
         return DataLoss("a message record failed authentication; run `tidings verify`");
       }
-      if (rec.m.state == MessageState::kFailed) continue;
+      if (rec.m.state != MessageState::kSent) continue;
       // Accepted, but ordered beyond server time + drift (a device clock far
       // ahead): it moves down when it comes back (ClampToServerTime), to
       // where every other device has it; until then it does not count.

@@ -22,7 +22,9 @@ struct RetentionPolicy {
   // Keep the newest N messages of each conversation; 0: no limit. A deleted
   // message's tombstone counts (records only ever grow, so every replica
   // computes the same horizon once it has the same records); a message
-  // refused for good (failed) does not, as it never leaves its device.
+  // refused for good (failed) does not, as it never leaves its device, and
+  // nor does a local send until a backend acknowledges it (its place can
+  // still change), so an offline device keeps its unsent messages on top.
   uint64_t keep_last = 0;
 
   bool empty() const { return keep_days == 0 && keep_last == 0; }
