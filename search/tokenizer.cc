@@ -1,0 +1,176 @@
+#include "search/tokenizer.h"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+#include "search/stemmer.h"
+#include "search/utf8.h"
+
+namespace tidings::search::internal {
+namespace {
+
+bool IsAsciiDigit(char c) { return c >= '0' && c <= '9'; }
+
+// Encodes cps[0, n), composed, cut to at most max_bytes on a code point
+// boundary.
+std::string EncodeComposed(int32_t* cps, size_t n, size_t max_bytes) {
+  n = Compose(cps, n);
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    const size_t before = out.size();
+    AppendUtf8(cps[i], &out);
+    if (out.size() > max_bytes) {
+      out.resize(before);
+      break;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void Tokenizer::Run(std::string_view text) {
+  // Offsets are 32-bit; a message is far smaller.
+  text = text.substr(0, std::numeric_limits<uint32_t>::max());
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const auto at = static_cast<uint32_t>(i);
+    if (c < 0x80) {
+      if ((c == '.' || c == ',') && kind_ == WordKind::kDigits && i + 1 < text.size() &&
+          IsAsciiDigit(text[i + 1])) {
+        AppendToWord(c, at + 1);  // the decimal point or thousands comma of a number
+      } else {
+        const int32_t folded = (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+        OnCodePoint(folded, Classify(folded), at, at + 1);
+      }
+      ++i;
+      continue;
+    }
+    const Decoded d = DecodeAt(text, i);
+    if (d.cp < 0) {  // invalid UTF-8: a separator
+      FlushWord();
+      FlushUnits();
+      ++i;
+      continue;
+    }
+    int32_t folded[kMaxFolded];
+    const size_t n = FoldCodePoint(d.cp, folded);
+    for (size_t k = 0; k < n; ++k) OnCodePoint(folded[k], Classify(folded[k]), at, at + d.len);
+    i += d.len;
+  }
+  FlushWord();
+  FlushUnits();
+}
+
+void Tokenizer::OnCodePoint(int32_t cp, CharClass cls, uint32_t begin, uint32_t end) {
+  switch (cls) {
+    case CharClass::kLetter:
+      AddToWord(cp, WordKind::kLetters, begin, end);
+      break;
+    case CharClass::kDigit:
+      AddToWord(cp, WordKind::kDigits, begin, end);
+      break;
+    case CharClass::kBigram:
+      FlushWord();
+      AddUnit(cp, begin, end);
+      break;
+    case CharClass::kMark:  // part of the character before it; alone, nothing
+      if (kind_ != WordKind::kNone) {
+        AppendToWord(cp, end);
+      } else if (have_cur_) {
+        if (cur_.n < kMaxUnitCodePoints) cur_.cps[cur_.n++] = cp;
+        cur_.end = end;
+      }
+      break;
+    case CharClass::kDiacritic:  // folded away, but the token's text covers it
+      if (kind_ != WordKind::kNone) {
+        word_end_ = end;
+      } else if (have_cur_) {
+        cur_.end = end;
+      }
+      break;
+    case CharClass::kSeparator:
+      FlushWord();
+      FlushUnits();
+      break;
+  }
+}
+
+void Tokenizer::AddToWord(int32_t cp, WordKind kind, uint32_t begin, uint32_t end) {
+  if (kind_ != kind) {
+    FlushWord();
+    FlushUnits();
+    kind_ = kind;
+    word_len_ = 0;
+    word_ascii_ = true;
+    word_begin_ = begin;
+  }
+  AppendToWord(cp, end);
+}
+
+void Tokenizer::AppendToWord(int32_t cp, uint32_t end) {
+  if (word_len_ < kMaxWordCodePoints) word_[word_len_++] = cp;
+  if (cp >= 0x80) word_ascii_ = false;
+  word_end_ = end;
+}
+
+void Tokenizer::FlushWord() {
+  if (kind_ == WordKind::kNone) return;
+  std::string term;
+  if (word_ascii_) {
+    const size_t n = std::min(word_len_, kMaxTermBytes);
+    term.resize(n);
+    for (size_t i = 0; i < n; ++i) term[i] = static_cast<char>(word_[i]);
+  } else {
+    term = EncodeComposed(word_, word_len_, kMaxTermBytes);
+  }
+  const bool stem = stemmer_ != nullptr && kind_ == WordKind::kLetters && word_ascii_;
+  kind_ = WordKind::kNone;
+  if (!term.empty()) Emit(std::move(term), word_begin_, word_end_, stem);
+}
+
+void Tokenizer::AddUnit(int32_t cp, uint32_t begin, uint32_t end) {
+  if (have_cur_) FinishUnit();
+  cur_.cps[0] = cp;
+  cur_.n = 1;
+  cur_.begin = begin;
+  cur_.end = end;
+  have_cur_ = true;
+}
+
+// The current character takes no more marks: pair it with the previous one.
+void Tokenizer::FinishUnit() {
+  std::string unit = EncodeComposed(cur_.cps, cur_.n, kMaxUnitBytes);
+  if (have_prev_) Emit(prev_ + unit, prev_begin_, cur_.end, false);
+  prev_ = std::move(unit);
+  prev_begin_ = cur_.begin;
+  have_prev_ = true;
+  have_cur_ = false;
+}
+
+void Tokenizer::FlushUnits() {
+  if (!have_cur_) return;
+  if (have_prev_) {
+    FinishUnit();
+  } else {
+    Emit(EncodeComposed(cur_.cps, cur_.n, kMaxUnitBytes), cur_.begin, cur_.end, false);
+  }
+  have_prev_ = false;
+  have_cur_ = false;
+}
+
+void Tokenizer::Emit(std::string term, uint32_t begin, uint32_t end, bool stem) {
+  Token& token = out_->emplace_back();
+  token.term = std::move(term);
+  token.position = position_++;
+  token.begin = begin;
+  token.end = end;
+  if (stem && stemmer_->Stem(token.term, &stem_buffer_)) {
+    token.unstemmed = std::move(token.term);
+    token.term = stem_buffer_;
+  }
+}
+
+}  // namespace tidings::search::internal
