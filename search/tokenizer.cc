@@ -11,6 +11,7 @@ namespace tidings::search::internal {
 namespace {
 
 bool IsAsciiDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsAsciiLetter(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
 
 // Encodes cps[0, n), composed, cut to at most max_bytes on a code point
 // boundary.
@@ -36,32 +37,61 @@ void Tokenizer::Run(std::string_view text) {
   size_t i = 0;
   while (i < text.size()) {
     const auto c = static_cast<unsigned char>(text[i]);
-    const auto at = static_cast<uint32_t>(i);
-    if (c < 0x80) {
-      if ((c == '.' || c == ',') && kind_ == WordKind::kDigits && i + 1 < text.size() &&
-          IsAsciiDigit(text[i + 1])) {
-        AppendToWord(c, at + 1);  // the decimal point or thousands comma of a number
-      } else {
-        const int32_t folded = (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
-        OnCodePoint(folded, Classify(folded), at, at + 1);
-      }
+    if (c >= 0x80) {
+      i = OnNonAscii(text, i);
+    } else if (IsAsciiLetter(c) && kind_ != WordKind::kLetters) {
+      i = OnAsciiLetters(text, i);
+    } else {
+      OnAscii(text, i);
       ++i;
-      continue;
     }
-    const Decoded d = DecodeAt(text, i);
-    if (d.cp < 0) {  // invalid UTF-8: a separator
-      FlushWord();
-      FlushUnits();
-      ++i;
-      continue;
-    }
-    int32_t folded[kMaxFolded];
-    const size_t n = FoldCodePoint(d.cp, folded);
-    for (size_t k = 0; k < n; ++k) OnCodePoint(folded[k], Classify(folded[k]), at, at + d.len);
-    i += d.len;
   }
   FlushWord();
   FlushUnits();
+}
+
+// The fast path of chat text: a word of ASCII letters alone, emitted from
+// the text without going through word_.
+size_t Tokenizer::OnAsciiLetters(std::string_view text, size_t begin) {
+  size_t end = begin;
+  while (end < text.size() && IsAsciiLetter(static_cast<unsigned char>(text[end]))) ++end;
+  if (end < text.size() && static_cast<unsigned char>(text[end]) >= 0x80) {
+    OnAscii(text, begin);  // the word may go on with accents or other letters
+    return begin + 1;
+  }
+  FlushWord();
+  FlushUnits();
+  Token& token = NewToken(static_cast<uint32_t>(begin), static_cast<uint32_t>(end));
+  token.term.assign(text.substr(begin, std::min(end - begin, kMaxTermBytes)));
+  for (char& c : token.term) c = static_cast<char>(c | 0x20);  // lower case
+  if (stemmer_ != nullptr) Stem(&token);
+  return end;
+}
+
+void Tokenizer::OnAscii(std::string_view text, size_t i) {
+  const auto c = static_cast<unsigned char>(text[i]);
+  const auto at = static_cast<uint32_t>(i);
+  if ((c == '.' || c == ',') && kind_ == WordKind::kDigits && i + 1 < text.size() &&
+      IsAsciiDigit(text[i + 1])) {
+    AppendToWord(c, at + 1);  // the decimal point or thousands comma of a number
+    return;
+  }
+  const int32_t folded = (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+  OnCodePoint(folded, Classify(folded), at, at + 1);
+}
+
+size_t Tokenizer::OnNonAscii(std::string_view text, size_t i) {
+  const Decoded d = DecodeAt(text, i);
+  if (d.cp < 0) {  // invalid UTF-8: a separator
+    FlushWord();
+    FlushUnits();
+    return i + 1;
+  }
+  const auto at = static_cast<uint32_t>(i);
+  int32_t folded[kMaxFolded];
+  const size_t n = FoldCodePoint(d.cp, folded);
+  for (size_t k = 0; k < n; ++k) OnCodePoint(folded[k], Classify(folded[k]), at, at + d.len);
+  return i + d.len;
 }
 
 void Tokenizer::OnCodePoint(int32_t cp, CharClass cls, uint32_t begin, uint32_t end) {
@@ -161,16 +191,24 @@ void Tokenizer::FlushUnits() {
   have_cur_ = false;
 }
 
-void Tokenizer::Emit(std::string term, uint32_t begin, uint32_t end, bool stem) {
+Token& Tokenizer::NewToken(uint32_t begin, uint32_t end) {
   Token& token = out_->emplace_back();
-  token.term = std::move(term);
   token.position = position_++;
   token.begin = begin;
   token.end = end;
-  if (stem && stemmer_->Stem(token.term, &stem_buffer_)) {
-    token.unstemmed = std::move(token.term);
-    token.term = stem_buffer_;
-  }
+  return token;
+}
+
+void Tokenizer::Emit(std::string term, uint32_t begin, uint32_t end, bool stem) {
+  Token& token = NewToken(begin, end);
+  token.term = std::move(term);
+  if (stem) Stem(&token);
+}
+
+void Tokenizer::Stem(Token* token) {
+  if (!stemmer_->Stem(token->term, &stem_buffer_)) return;
+  token->unstemmed = std::move(token->term);
+  token->term = stem_buffer_;
 }
 
 }  // namespace tidings::search::internal

@@ -42,6 +42,9 @@ class Tokenizer {
     uint32_t end = 0;
   };
 
+  size_t OnAsciiLetters(std::string_view text, size_t begin);
+  void OnAscii(std::string_view text, size_t i);
+  size_t OnNonAscii(std::string_view text, size_t i);
   void OnCodePoint(int32_t cp, CharClass cls, uint32_t begin, uint32_t end);
   void AddToWord(int32_t cp, WordKind kind, uint32_t begin, uint32_t end);
   void AppendToWord(int32_t cp, uint32_t end);
@@ -49,7 +52,9 @@ class Tokenizer {
   void FinishUnit();
   void FlushWord();
   void FlushUnits();
+  Token& NewToken(uint32_t begin, uint32_t end);  // the next position's token, term empty
   void Emit(std::string term, uint32_t begin, uint32_t end, bool stem);
+  void Stem(Token* token);  // REQUIRES: stemmer_
 
   std::vector<Token>* out_;
   EnglishStemmer* stemmer_;
