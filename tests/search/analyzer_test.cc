@@ -143,6 +143,27 @@ TEST(AnalyzerTest, StemmingIsSafeFromManyThreads) {
   EXPECT_EQ(mismatches, (std::vector<int>{0, 0, 0, 0}));
 }
 
+TEST(AnalyzerTest, StemsTheSameWithAWarmCacheAsWithACold) {
+  // More distinct words than the stemmer's cache has entries, so entries
+  // are replaced; every word's stem must not depend on what came before.
+  std::string text;
+  for (int i = 0; i < 5000; ++i) {
+    text += i % 3 == 0 ? " running" : i % 3 == 1 ? " cats" : " jumped";
+    for (int k = i; k > 0; k /= 26) text += static_cast<char>('a' + k % 26);
+  }
+  const Analyzer warm(AnalyzerOptions{.stem_english = true});
+  const auto first = Terms(warm, text);
+  EXPECT_EQ(Terms(warm, text), first);
+  const Analyzer cold(AnalyzerOptions{.stem_english = true});
+  Strings one_by_one;
+  for (const Token& t : Tokens(Analyzer(), text)) {
+    const auto stemmed = Terms(Analyzer(AnalyzerOptions{.stem_english = true}), t.term);
+    one_by_one.insert(one_by_one.end(), stemmed.begin(), stemmed.end());
+  }
+  EXPECT_EQ(first, one_by_one);
+  EXPECT_EQ(Terms(cold, "running cats jumped"), (Strings{"run", "cat", "jump"}));
+}
+
 TEST(AnalyzerTest, LongWordsAreCutOnACodePointBoundary) {
   const Analyzer a;
   EXPECT_EQ(Terms(a, std::string(200, 'a')), Strings{std::string(kMaxTermBytes, 'a')});
