@@ -26,7 +26,7 @@ class EnglishStemmer {
 
  private:
   // Chat repeats a small vocabulary: a direct-mapped cache of recent words
-  // spares Snowball's ~150 ns a word for most of them.
+  // spares Snowball's ~200 ns a word for most of them.
   static constexpr size_t kCacheEntries = 1024;
   struct CacheEntry {
     std::string word;  // empty: unused
