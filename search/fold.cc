@@ -91,8 +91,10 @@ CharClass Classify(int32_t cp) {
 
 size_t FoldCodePoint(int32_t cp, int32_t out[kMaxFolded]) {
   // utf8proc would split a hangul syllable into jamo, and drop the zero
-  // width space (ignorable) that marks a word break.
-  if ((cp >= kHangulFirst && cp <= kHangulLast) || cp == kZeroWidthSpace) {
+  // width space (ignorable) that marks a word break. CJK Unified
+  // Ideographs have no decomposition and no case: Chinese skips utf8proc.
+  if ((cp >= kHangulFirst && cp <= kHangulLast) || cp == kZeroWidthSpace ||
+      (cp >= 0x4E00 && cp <= 0x9FFF)) {
     out[0] = cp;
     return 1;
   }

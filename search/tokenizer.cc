@@ -13,20 +13,18 @@ namespace {
 bool IsAsciiDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsAsciiLetter(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
 
-// Encodes cps[0, n), composed, cut to at most max_bytes on a code point
-// boundary.
-std::string EncodeComposed(int32_t* cps, size_t n, size_t max_bytes) {
-  n = Compose(cps, n);
-  std::string out;
+// Encodes cps[0, n), composed if `compose` (only combining marks compose),
+// cut to at most max_bytes (<= kMaxTermBytes) on a code point boundary.
+std::string Encode(int32_t* cps, size_t n, size_t max_bytes, bool compose) {
+  if (compose) n = Compose(cps, n);
+  char buf[kMaxTermBytes + 4];
+  size_t len = 0;
   for (size_t i = 0; i < n; ++i) {
-    const size_t before = out.size();
-    AppendUtf8(cps[i], &out);
-    if (out.size() > max_bytes) {
-      out.resize(before);
-      break;
-    }
+    const size_t cp_len = EncodeUtf8(cps[i], buf + len);
+    if (len + cp_len > max_bytes) break;
+    len += cp_len;
   }
-  return out;
+  return std::string(buf, len);
 }
 
 }  // namespace
@@ -109,6 +107,7 @@ void Tokenizer::OnCodePoint(int32_t cp, CharClass cls, uint32_t begin, uint32_t 
     case CharClass::kMark:  // part of the character before it; alone, nothing
       if (kind_ != WordKind::kNone) {
         AppendToWord(cp, end);
+        word_marks_ = true;
       } else if (have_cur_) {
         if (cur_.n < kMaxUnitCodePoints) cur_.cps[cur_.n++] = cp;
         cur_.end = end;
@@ -135,6 +134,7 @@ void Tokenizer::AddToWord(int32_t cp, WordKind kind, uint32_t begin, uint32_t en
     kind_ = kind;
     word_len_ = 0;
     word_ascii_ = true;
+    word_marks_ = false;
     word_begin_ = begin;
   }
   AppendToWord(cp, end);
@@ -154,7 +154,7 @@ void Tokenizer::FlushWord() {
     term.resize(n);
     for (size_t i = 0; i < n; ++i) term[i] = static_cast<char>(word_[i]);
   } else {
-    term = EncodeComposed(word_, word_len_, kMaxTermBytes);
+    term = Encode(word_, word_len_, kMaxTermBytes, word_marks_);
   }
   const bool stem = stemmer_ != nullptr && kind_ == WordKind::kLetters && word_ascii_;
   kind_ = WordKind::kNone;
@@ -172,7 +172,7 @@ void Tokenizer::AddUnit(int32_t cp, uint32_t begin, uint32_t end) {
 
 // The current character takes no more marks: pair it with the previous one.
 void Tokenizer::FinishUnit() {
-  std::string unit = EncodeComposed(cur_.cps, cur_.n, kMaxUnitBytes);
+  std::string unit = Encode(cur_.cps, cur_.n, kMaxUnitBytes, cur_.n > 1);
   if (have_prev_) Emit(prev_ + unit, prev_begin_, cur_.end, false);
   prev_ = std::move(unit);
   prev_begin_ = cur_.begin;
@@ -185,7 +185,7 @@ void Tokenizer::FlushUnits() {
   if (have_prev_) {
     FinishUnit();
   } else {
-    Emit(EncodeComposed(cur_.cps, cur_.n, kMaxUnitBytes), cur_.begin, cur_.end, false);
+    Emit(Encode(cur_.cps, cur_.n, kMaxUnitBytes, cur_.n > 1), cur_.begin, cur_.end, false);
   }
   have_prev_ = false;
   have_cur_ = false;

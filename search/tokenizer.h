@@ -65,6 +65,7 @@ class Tokenizer {
   int32_t word_[kMaxWordCodePoints];
   size_t word_len_ = 0;
   bool word_ascii_ = true;
+  bool word_marks_ = false;  // holds combining marks: compose before encoding
   uint32_t word_begin_ = 0;
   uint32_t word_end_ = 0;
 

@@ -19,6 +19,10 @@ struct Decoded {
 // forms, surrogates and values above U+10FFFF are invalid.
 Decoded DecodeAt(std::string_view text, size_t i);
 
+// Writes the UTF-8 form of a valid code point to out[0, 4), returns its
+// length.
+size_t EncodeUtf8(int32_t cp, char* out);
+
 // Appends the UTF-8 form of a valid code point.
 void AppendUtf8(int32_t cp, std::string* out);
 

@@ -66,12 +66,41 @@ void Analyze(benchmark::State& state, bool stem, bool unique) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// The slow path: text that is not ASCII (accents, Cyrillic, CJK bigrams).
+void BM_AnalyzeNonAscii(benchmark::State& state) {
+  const Analyzer analyzer;
+  const std::string sentences[] = {
+      "Grüße aus München! Der Arzt sagt: zweimal täglich 400 mg Ibuprofen. ",
+      "Привет! Врач сказал принимать ибупрофен два раза в день. ",
+      "医者は一日二回イブプロフェンを飲むように言いました。東京都に住んでいます。",
+  };
+  std::vector<std::string> messages;
+  for (const std::string& sentence : sentences) {
+    std::string text;
+    while (text.size() < 300) text += sentence;
+    messages.push_back(std::move(text));
+  }
+  std::vector<Token> tokens;
+  size_t i = 0;
+  int64_t bytes = 0;
+  for (auto _ : state) {
+    const std::string& text = messages[i++ % messages.size()];
+    tokens.clear();
+    analyzer.Analyze(text, &tokens);
+    benchmark::DoNotOptimize(tokens.data());
+    bytes += static_cast<int64_t>(text.size());
+  }
+  state.SetBytesProcessed(bytes);
+  state.SetItemsProcessed(state.iterations());
+}
+
 void BM_Analyze(benchmark::State& state) { Analyze(state, false, false); }
 void BM_AnalyzeStemmed(benchmark::State& state) { Analyze(state, true, false); }
 void BM_AnalyzeStemmedUniqueWords(benchmark::State& state) { Analyze(state, true, true); }
 BENCHMARK(BM_Analyze);
 BENCHMARK(BM_AnalyzeStemmed);
 BENCHMARK(BM_AnalyzeStemmedUniqueWords);
+BENCHMARK(BM_AnalyzeNonAscii);
 
 }  // namespace
 

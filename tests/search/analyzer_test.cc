@@ -34,6 +34,10 @@ TEST(AnalyzerTest, KeepsMarksThatArePartOfTheSpelling) {
   const Analyzer a;
   // Devanagari vowel signs are combining marks but not accents.
   EXPECT_EQ(Terms(a, "नमस्ते"), Strings{"नमस्ते"});
+  // Kept marks are composed (NFKC): ऩ written as न + nukta is U+0929.
+  EXPECT_EQ(Terms(a, "\u0928\u093C"), Strings{"\u0929"});
+  EXPECT_EQ(Terms(a, "\u0929"), Strings{"\u0929"});
+  EXPECT_EQ(Terms(a, "\u304B\u3099"), Strings{"\u304C"});  // か + voiced mark = が
   // Half-width katakana with its voiced mark composes to full-width ガ.
   EXPECT_EQ(Terms(a, "\uFF76\uFF9E"), Strings{"ガ"});
 }
