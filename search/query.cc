@@ -10,9 +10,6 @@
 namespace tidings::search {
 namespace {
 
-// Terms in all clauses together: each costs the index a posting list read.
-constexpr size_t kMaxQueryTerms = 4 * kMaxQueryClauses;
-
 bool IsSpace(int32_t cp) {
   if (cp < 0x80) return cp == ' ' || (cp >= '\t' && cp <= '\r');
   const auto category = utf8proc_get_property(cp)->category;
