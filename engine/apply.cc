@@ -190,10 +190,12 @@ Status StoreImpl::ApplySend(Txn& txn, const Operation& op, bool remote, bool fre
 Status StoreImpl::ApplyDuplicateSend(Txn& txn, const Operation& op, bool remote, MessageRecord& r,
                                      const std::string& key) {
   if (remote && r.m.state != MessageState::kSent) {
+    const bool was_indexed = Indexed(r);
     r.m.state = MessageState::kSent;
     r.m.failure_reason.clear();
     if (r.m.server_time_ms == 0) r.m.server_time_ms = op.server_time_ms;
     StoreMessage(txn, key, r);
+    IndexStateChange(txn, key, r, was_indexed);
     txn.events.push_back({ChangeEvent::Kind::kMessageStateChanged, r.m.conversation_id, r.m.id});
   }
   if (remote) TIDINGS_RETURN_IF_ERROR(ClampToServerTime(txn, r, key, op.server_time_ms));

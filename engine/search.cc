@@ -29,7 +29,7 @@ namespace {
 using search_index::PostingValue;
 
 constexpr double kK1 = 1.2, kB = 0.75;  // BM25's usual constants
-constexpr double kRecencyBoost = 0.5;   // a message of now scores up to 1.5x
+constexpr double kRecencyBoost = 0.5;   // the newest hit scores up to 1.5x
 constexpr double kRecencyHalfLifeDays = 30;
 constexpr size_t kCancelCheckEvery = 4096;
 
@@ -288,13 +288,9 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
   }
 
   // BM25 per clause (a phrase's frequency is its rarest term's), blended
-  // with recency.
-  uint64_t n = search_totals_.messages;
-  if (!request.conversation_id.empty()) {
-    TIDINGS_ASSIGN_OR_RETURN(auto summary, ReadSealedLocked(kConversations, scope, record_ro));
-    Conversation conv;
-    n = summary.has_value() && DecodeConversation(*summary, &conv) ? conv.message_count : 0;
-  }
+  // with recency. N is the store's indexed messages whatever the scope: a
+  // conversation filter narrows the hits, not the statistics.
+  const uint64_t n = search_totals_.messages;
   const double avg_terms = search_totals_.messages == 0
                                ? 1.0
                                : static_cast<double>(search_totals_.terms) /
@@ -306,7 +302,10 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
     const double d = static_cast<double>(df[k]), all = static_cast<double>(std::max(n, df[k]));
     idf[k] = std::log(1.0 + (all - d + 0.5) / (d + 0.5));
   }
-  const double now_ms = static_cast<double>(clock_.WallMs());
+  // Recency is measured back from the newest hit, not from this device's
+  // clock: replicas with the same messages rank them alike.
+  double newest_ms = 0;
+  for (const auto& c : candidates) newest_ms = std::max(newest_ms, double(c.order.millis()));
   for (auto& c : candidates) {
     double bm25 = 0;
     const double len = static_cast<double>(c.message_terms) / avg_terms;
@@ -314,8 +313,7 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
       const double tf = c.tf[k];
       bm25 += idf[k] * tf * (kK1 + 1) / (tf + kK1 * (1 - kB + kB * len));
     }
-    const double age_days =
-        std::max(0.0, now_ms - static_cast<double>(c.order.millis())) / kMillisPerDay;
+    const double age_days = (newest_ms - static_cast<double>(c.order.millis())) / kMillisPerDay;
     c.score = bm25 * (1 + kRecencyBoost * std::exp2(-age_days / kRecencyHalfLifeDays));
   }
 

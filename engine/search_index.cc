@@ -54,7 +54,18 @@ bool DecodePosting(std::string_view in, PostingValue* v) {
 }  // namespace search_index
 
 bool StoreImpl::Indexed(const MessageRecord& r) {
-  return !r.m.deleted && !r.m.body.empty() && r.m.content_type.starts_with("text/");
+  // A send refused for good stays on its device only: out of the index, so
+  // that replicas with the same messages have the same index (and rank alike).
+  return !r.m.deleted && r.m.state != MessageState::kFailed && !r.m.body.empty() &&
+         r.m.content_type.starts_with("text/");
+}
+
+void StoreImpl::IndexStateChange(Txn& txn, const std::string& key, const MessageRecord& r,
+                                 bool was_indexed) {
+  if (was_indexed == Indexed(r)) return;
+  MessageRecord text = r;  // the postings of its text, whatever its state
+  text.m.state = MessageState::kSent;
+  IndexMessage(txn, key, text, /*add=*/!was_indexed);
 }
 
 size_t StoreImpl::MessagePostings(

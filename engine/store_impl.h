@@ -439,8 +439,12 @@ class StoreImpl final : public Store, public SyncLog {
   // record out and new in. Writes straight to txn.batch (postings are never
   // read back within a batch). REQUIRES: write_mu_.
   void IndexMessage(Txn& txn, const std::string& key, const MessageRecord& r, bool add);
-  // Whether a record's text is in the index: not deleted, a text/* body.
+  // Whether a record's text is in the index: not deleted, not failed, a
+  // text/* body.
   static bool Indexed(const MessageRecord& r);
+  // After a change of `r`'s state only: adds or removes its postings if that
+  // moved it in or out of the index (was_indexed: Indexed before).
+  void IndexStateChange(Txn& txn, const std::string& key, const MessageRecord& r, bool was_indexed);
   // From the state's cursor (resuming), or from nothing (the postings and
   // totals cleared first); commits every kBuildChunk messages.
   Status BuildSearchIndex(bool from_scratch, std::string cursor,

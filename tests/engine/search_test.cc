@@ -248,6 +248,22 @@ TEST(Search, PostingsHoldNoText) {
   }
 }
 
+// A send refused for good never leaves its device: it leaves the index
+// (replicas with the same messages rank alike), and comes back if retried.
+TEST(Search, FailedSendsLeaveTheIndexUntilRetried) {
+  Searchable s;
+  s.Send("a", "refill the prescription");
+  auto outbox = s.store->Outbox(0);
+  ASSERT_EQ(outbox->size(), 1u);
+  const uint64_t seq = outbox->front().seq;
+  ASSERT_TRUE(s.store->sync_log().FailOutbox(seq, "refused", /*permanent=*/true, 0).ok());
+  EXPECT_EQ(s.Find({.query = "prescription"}).total, 0u);
+  s.ExpectVerifies();
+  ASSERT_TRUE(s.store->RetryFailed(seq).ok());
+  EXPECT_EQ(s.Find({.query = "prescription"}).total, 1u);
+  s.ExpectVerifies();
+}
+
 TEST(Search, VerifyFindsAnIndexThatDiffersAndARebuildMends) {
   Searchable s;
   for (int i = 0; i < 20; ++i) s.Send("a", "message number " + std::to_string(i) + " about fever");
