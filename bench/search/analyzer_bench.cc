@@ -49,9 +49,9 @@ std::vector<std::string> Messages(size_t count, size_t bytes, bool unique) {
   return messages;
 }
 
-void Analyze(benchmark::State& state, bool stem, bool unique) {
-  const Analyzer analyzer(AnalyzerOptions{.stem_english = stem});
-  const auto messages = Messages(4096, 300, unique);
+// Analyzes `messages` in turn, one per iteration.
+void AnalyzeEach(benchmark::State& state, const Analyzer& analyzer,
+                 const std::vector<std::string>& messages) {
   std::vector<Token> tokens;
   size_t i = 0;
   int64_t bytes = 0;
@@ -64,6 +64,11 @@ void Analyze(benchmark::State& state, bool stem, bool unique) {
   }
   state.SetBytesProcessed(bytes);
   state.SetItemsProcessed(state.iterations());
+}
+
+void Analyze(benchmark::State& state, bool stem, bool unique) {
+  const Analyzer analyzer(AnalyzerOptions{.stem_english = stem});
+  AnalyzeEach(state, analyzer, Messages(4096, 300, unique));
 }
 
 // The slow path: text that is not ASCII (accents, Cyrillic, CJK bigrams).
@@ -80,18 +85,7 @@ void BM_AnalyzeNonAscii(benchmark::State& state) {
     while (text.size() < 300) text += sentence;
     messages.push_back(std::move(text));
   }
-  std::vector<Token> tokens;
-  size_t i = 0;
-  int64_t bytes = 0;
-  for (auto _ : state) {
-    const std::string& text = messages[i++ % messages.size()];
-    tokens.clear();
-    analyzer.Analyze(text, &tokens);
-    benchmark::DoNotOptimize(tokens.data());
-    bytes += static_cast<int64_t>(text.size());
-  }
-  state.SetBytesProcessed(bytes);
-  state.SetItemsProcessed(state.iterations());
+  AnalyzeEach(state, analyzer, messages);
 }
 
 void BM_Analyze(benchmark::State& state) { Analyze(state, false, false); }
