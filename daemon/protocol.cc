@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "daemon/search_op.h"
+
 namespace tidings::daemon {
 namespace {
 
@@ -192,7 +194,9 @@ bool IsRequestOp(std::string_view op) {
                                               "outbox-retry",
                                               "outbox-discard",
                                               "poke",
-                                              "typing"};
+                                              "typing",
+                                              "search",
+                                              "search-rebuild"};
   for (std::string_view known : kOps) {
     if (op == known) return true;
   }
@@ -266,6 +270,8 @@ Fields Execute(api::Store& store, const Fields& req, const ExecuteHooks& hooks) 
     if (hook) return FromStatus(hook(*seq));
     return FromApiStatus(retry ? store.RetryFailed(*seq) : store.DiscardFailed(*seq));
   }
+  if (op == "search") return ExecuteSearch(store, req);
+  if (op == "search-rebuild") return FromApiStatus(api::RebuildSearchIndex(store));
   if (op == "poke") {
     if (hooks.poke) hooks.poke();
     return Ok();
