@@ -259,6 +259,61 @@ class Export(WithMessages):
         run(*g, "export", "--output", out, expect=EXIT_USAGE)  # never overwrites
 
 
+class Search(WithMessages):
+    def test_search_filters_pages_and_explains_bad_queries(self):
+        run, check, g, ids, jsonl = self.run_cli, self.check, self.g, self.ids, self.jsonl
+        hits = jsonl(run(*g, "search", "hello", "--json"), "search --json")
+        # "hello 2" was deleted: its text left the index with it.
+        check(sorted(h.get("message_id") for h in hits) == sorted(ids[:2]), f"hello: {hits}")
+        for h in hits:
+            check(set(h) >= {"message_id", "conversation", "sender", "order", "score", "snippet", "marks"},
+                  f"hit fields: {h}")
+            marked = [h["snippet"].encode()[b:e].decode() for b, e in h.get("marks", [])]
+            check(marked == ["hello"] and h.get("conversation") == "general" and h.get("sender") == "alice",
+                  f"marks and fields: {h}")
+        newest = jsonl(run(*g, "--json", "search", "hel*", "--newest", "--limit", "1"), "--newest")
+        check([h.get("message_id") for h in newest] == [ids[1]], f"newest first: {newest}")
+        second = jsonl(run(*g, "--json", "search", "hel*", "--newest", "--offset", "1", "--limit", "1"),
+                       "--offset")
+        check([h.get("message_id") for h in second] == [ids[0]], f"second page: {second}")
+        check(jsonl(run(*g, "--json", "search", "edited", "-c", "general"), "-c")[0].get("message_id") == ids[1],
+              "the edited text is found")
+        for empty in (["-c", "random"], ["--sender", "bob"], ["--from", "2999-01-01"],
+                      ["--to", "2000-01-01T00:00:00Z"]):
+            p = run(*g, "search", "hello", *empty)
+            check(p.stdout == "" and "0 of 0 hits" in p.stderr, f"{empty} filters out every hit: {p.stdout!r}")
+        p = run(*g, "search", "hello", "-c", "general")
+        lines = p.stdout.splitlines()
+        check(len(lines) == 2 and all("  general  alice: " in l and "[hello]" in l for l in lines),
+              f"one line a hit, the match in [brackets] off a terminal: {lines}")
+        check(p.stderr == "2 of 2 hits\n", f"the count on stderr: {p.stderr!r}")
+        p = run(*g, "search", "h*", expect=EXIT_USAGE)
+        check("letters before *" in p.stderr, f"the engine says what to type: {p.stderr}")
+        run(*g, "search", expect=EXIT_USAGE)
+        run(*g, "search", "hello", "--from", "yesterday", expect=EXIT_USAGE)
+        run(*g, "search", "hello", "--limit", "1001", expect=EXIT_USAGE)
+        run(*g, "search", "--rebuild", "hello", expect=EXIT_USAGE)
+        check(run(*g, "search", "--rebuild").stdout == "rebuilt the search index\n", "rebuild")
+        again = jsonl(run(*g, "search", "hello", "--json"), "after the rebuild")
+        check(again == hits, f"the rebuild gives the same hits: {again}")
+
+    def test_search_works_beside_a_writer_and_a_rebuild_is_busy(self):
+        if not HOLDER:
+            self.skipTest("no hold_store binary given")
+        run, check, g = self.run_cli, self.check, self.g
+        holder = subprocess.Popen([HOLDER, self.store, self.key], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            check(holder.stdout.readline().strip() == "ready", "holder opened the store")
+            hits = self.jsonl(run(*g, "--json", "search", "elsewhere"), "search beside a writer")
+            check(len(hits) == 1 and hits[0].get("conversation") == "random", f"hits: {hits}")
+            run(*g, "search", "--rebuild", expect=EXIT_BUSY)
+        finally:
+            holder.stdin.close()
+            holder.wait(timeout=30)
+            holder.stdout.close()
+
+
 class Backup(WithMessages):
     def test_backup_restores_the_same_store_and_refuses_a_wrong_key_or_damage(self):
         run, check, g, jsonl = self.run_cli, self.check, self.g, self.jsonl
