@@ -31,12 +31,15 @@ class CSearchApiTest : public ::testing::Test {
   void SetUp() override { ASSERT_EQ(Open(false, false), TIDINGS_OK); }
   void TearDown() override { tidings_store_close(store_); }
 
-  tidings_code Open(bool read_only, bool index_off) {
+  tidings_code Open(bool read_only, bool index_off, tidings_progress_fn progress = nullptr,
+                    void* context = nullptr) {
     tidings_store_close(store_);
     store_ = nullptr;
     tidings_key_source key = tidings_key_raw(kKey);
     tidings_open_options o;
     tidings_open_options_init(&o);
+    o.open_progress = progress;
+    o.open_progress_context = context;
     o.create_if_missing = true;
     o.user_id = "alice";
     o.durability = TIDINGS_DURABILITY_RELAXED;
@@ -253,8 +256,28 @@ TEST_F(CSearchApiTest, OpenOptionsTurnTheIndexOff) {
   ASSERT_EQ(Open(false, true), TIDINGS_OK);
   EXPECT_EQ(Search("hello").code, TIDINGS_FAILED_PRECONDITION);
   Send("a", "hello again");
-  ASSERT_EQ(Open(false, false), TIDINGS_OK);  // rebuilds
+  uint64_t built = 0;
+  auto progress = [](void* ctx, uint64_t done, uint64_t) { *static_cast<uint64_t*>(ctx) = done; };
+  ASSERT_EQ(Open(false, false, progress, &built), TIDINGS_OK);  // rebuilds
+  EXPECT_EQ(built, 2u) << "open_progress saw the build";
   EXPECT_EQ(Search("hello").total, 2u);
+}
+
+TEST_F(CSearchApiTest, ARequestFromANewerHeaderIsReadOrRefused) {
+  Send("a", "hello");
+  // A newer header's request: 8 more bytes, which this library cannot read.
+  struct Newer {
+    tidings_search_request r;
+    uint64_t later_field;
+  } newer;
+  std::memset(&newer, 0, sizeof newer);
+  newer.r.struct_size = sizeof newer;
+  newer.r.query = "hello";
+  EXPECT_EQ(Search(newer.r).total, 1u) << "unknown fields left zero are fine";
+  newer.later_field = 1;
+  Hits refused = Search(newer.r);
+  EXPECT_EQ(refused.code, TIDINGS_INVALID_ARGUMENT);
+  EXPECT_NE(refused.error.find("older than the header"), std::string::npos) << refused.error;
 }
 
 }  // namespace
