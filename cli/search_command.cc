@@ -2,8 +2,7 @@
 // docs/search.md for the query syntax), and `--rebuild` of its index.
 //
 // A search opens the store read-only, like `log`, so it works beside a
-// daemon that holds it; `--rebuild` writes, so it goes through the daemon's
-// socket when one holds the store (daemon/search_op.h).
+// daemon that holds it; `--rebuild` needs the store to itself.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -89,20 +88,20 @@ std::string HitJson(const api::SearchHit& h) {
          ",\"snippet\":" + JsonString(h.snippet) + ",\"marks\":[" + marks + "]}";
 }
 
+// Not handed to a daemon (it takes minutes on a large store, longer than a
+// socket client waits): a held store is exit 6, saying what to do.
 int Rebuild(const Globals& g, bool json) {
   auto store = OpenStore(g, Access::kWrite);
-  if (!store.ok()) {
-    int rc = kExitOk;
-    if (!TryDaemon(g, store.status(), {{"op", "search-rebuild"}}, nullptr, &rc)) {
-      return Fail(store.status());
-    }
-    if (rc != kExitOk) return rc;
-  } else {
-    Progress progress("search index");
-    api::Status s =
-        api::RebuildSearchIndex(*store, [&](uint64_t d, uint64_t t) { progress.Update(d, t); });
-    if (!s.ok()) return Fail(s);
+  if (!store.ok() && store.status().code() == TIDINGS_BUSY) {
+    return Fail(api::Status(TIDINGS_BUSY,
+                            "another process (a daemon, an app) holds the store for writing. "
+                            "Stop it, run `tidings search --rebuild`, then start it again"));
   }
+  if (!store.ok()) return Fail(store.status());
+  Progress progress("search index");
+  api::Status s =
+      api::RebuildSearchIndex(*store, [&](uint64_t d, uint64_t t) { progress.Update(d, t); });
+  if (!s.ok()) return Fail(s);
   std::printf(json ? "{\"rebuilt\":true}\n" : "rebuilt the search index\n");
   return kExitOk;
 }

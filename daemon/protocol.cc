@@ -195,8 +195,7 @@ bool IsRequestOp(std::string_view op) {
                                               "outbox-discard",
                                               "poke",
                                               "typing",
-                                              "search",
-                                              "search-rebuild"};
+                                              "search"};
   for (std::string_view known : kOps) {
     if (op == known) return true;
   }
@@ -271,7 +270,6 @@ Fields Execute(api::Store& store, const Fields& req, const ExecuteHooks& hooks) 
     return FromApiStatus(retry ? store.RetryFailed(*seq) : store.DiscardFailed(*seq));
   }
   if (op == "search") return ExecuteSearch(store, req);
-  if (op == "search-rebuild") return FromApiStatus(api::RebuildSearchIndex(store));
   if (op == "poke") {
     if (hooks.poke) hooks.poke();
     return Ok();

@@ -6,12 +6,13 @@
 // {op=ok, total, then for each hit, in order: id, conversation, sender,
 //  order ("hlc-replica" hex), score, snippet, marks ("begin-end ..." bytes of
 //  the snippet)}: the hit fields repeat, the i-th of each name is hit i.
-// {op=search-rebuild} -> {op=ok} once the index is built again.
 //
 // One request cannot hog the daemon: at most kMaxSocketSearchLimit hits,
 // and a search still running after kSearchDeadlineMs is cancelled
 // (DEADLINE_EXCEEDED: narrow the query). An answer larger than a frame is
-// TOO_LARGE (ask for fewer hits).
+// TOO_LARGE (ask for fewer hits). There is no rebuild op: a rebuild takes
+// minutes on a large store, longer than a client waits for an answer; stop
+// the daemon and run `tidings search --rebuild`.
 #pragma once
 
 #include <cstddef>

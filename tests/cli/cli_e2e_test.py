@@ -307,7 +307,8 @@ class Search(WithMessages):
             check(holder.stdout.readline().strip() == "ready", "holder opened the store")
             hits = self.jsonl(run(*g, "--json", "search", "elsewhere"), "search beside a writer")
             check(len(hits) == 1 and hits[0].get("conversation") == "random", f"hits: {hits}")
-            run(*g, "search", "--rebuild", expect=EXIT_BUSY)
+            p = run(*g, "search", "--rebuild", expect=EXIT_BUSY)
+            check("Stop it" in p.stderr, f"busy says what to do: {p.stderr}")
         finally:
             holder.stdin.close()
             holder.wait(timeout=30)
