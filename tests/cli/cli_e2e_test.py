@@ -10,6 +10,7 @@ a case are reported together (tests/common/tidings_unittest.py).
 import base64
 import json
 import os
+import pty
 import shutil
 import subprocess
 import sys
@@ -296,6 +297,30 @@ class Search(WithMessages):
         check(run(*g, "search", "--rebuild").stdout == "rebuilt the search index\n", "rebuild")
         again = jsonl(run(*g, "search", "hello", "--json"), "after the rebuild")
         check(again == hits, f"the rebuild gives the same hits: {again}")
+
+    def test_on_a_terminal_matches_are_bold_and_control_bytes_blank(self):
+        run, check, g = self.run_cli, self.check, self.g
+        run(*g, "send", "-c", "general", "alarm \x1b[2J wipes the screen")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_") and k != "NO_COLOR"}
+        primary, secondary = pty.openpty()
+        try:
+            p = subprocess.run([TIDINGS, *g, "search", "alarm"], stdout=secondary,
+                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, timeout=60)
+            os.close(secondary)
+            out = b""
+            while True:
+                try:
+                    chunk = os.read(primary, 4096)
+                except OSError:  # EIO: the terminal's other end closed
+                    break
+                if not chunk:
+                    break
+                out += chunk
+        finally:
+            os.close(primary)
+        check(p.returncode == 0, f"search on a terminal: exit {p.returncode}")
+        check(b"\x1b[1malarm\x1b[0m" in out, f"the match in bold: {out!r}")
+        check(b"\x1b[2J" not in out and b"  [2J wipes" in out, f"the message's escape blanked: {out!r}")
 
     def test_search_works_beside_a_writer_and_a_rebuild_is_busy(self):
         if not HOLDER:
