@@ -448,7 +448,7 @@ tidings_code tidings_store_open(const char* path, const tidings_key_source* key,
       TIDINGS_ASSIGN_OR_RETURN(auto profile, tidings::capi::ProfileFrom(c.passphrase_profile));
       if (profile) o.passphrase_profile = *profile;
       o.search_index = !c.search_index_off;
-      o.search_stem_english = c.search_stem_english;
+      if (c.search_stem_english != 0) o.search_stem_english = c.search_stem_english > 0;
       if (c.open_progress != nullptr) {
         o.open_progress = [fn = c.open_progress, ctx = c.open_progress_context](
                               uint64_t d, uint64_t t) { fn(ctx, d, t); };

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <queue>
 
 #include "engine/search_index.h"
@@ -54,6 +55,7 @@ class KeyCursor {
   std::string_view message_key() const {
     return it_->key().ToStringView().substr(search_index::kTermHashBytes);
   }
+  bool WellFormed() const { return it_->key().size() == search_index::kPostingKeyBytes; }
   rocksdb::Slice key() const { return it_->key(); }
   rocksdb::Slice value() const { return it_->value(); }
   void Next() { it_->Next(); }
@@ -96,9 +98,14 @@ struct Source {
     df++;
     Settle();
   }
-  // At `key` or after it, counting what it passes.
-  void AdvanceTo(const std::string& key) {
-    while (valid && current < key) Advance();
+  // At `key` or after it, counting what it passes; false if `stop` said so
+  // (checked every kCancelCheckEvery postings).
+  bool AdvanceTo(const std::string& key, const std::function<bool()>& stop) {
+    while (valid && current < key) {
+      if (df % kCancelCheckEvery == 0 && stop()) return false;
+      Advance();
+    }
+    return true;
   }
 };
 
@@ -137,11 +144,6 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
   if (!search_enabled_) {
     return FailedPrecondition("the search index is off for this store; open it with the index on");
   }
-  if (!search_ready_ || cfs_[kSearch] == nullptr) {
-    return FailedPrecondition(
-        "the search index of this store is not built yet; open the store for writing once "
-        "(it builds then)");
-  }
   if (request.limit > kMaxSearchLimit) {
     return InvalidArgument("ask for at most " + std::to_string(kMaxSearchLimit) + " hits a page");
   }
@@ -149,11 +151,17 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
     TIDINGS_RETURN_IF_ERROR(ValidateId("conversation id", request.conversation_id));
   }
   TIDINGS_ASSIGN_OR_RETURN(search::Query query, search::ParseQuery(request.query, analyzer_));
-  auto cancelled = [&] {
+  const std::function<bool()> cancelled = [&] {
     return request.cancel != nullptr && request.cancel->load(std::memory_order_relaxed);
   };
 
+  if (cancelled()) return Cancelled("the search was cancelled");
   std::shared_lock<std::shared_mutex> lock(db_mu_);
+  if (!search_ready_ || cfs_[kSearch] == nullptr) {
+    return FailedPrecondition(
+        "the search index of this store is not built (or is being rebuilt); open the store for "
+        "writing once, or run `tidings search --rebuild`");
+  }
   auto snapshot = ConsistentView();
   const rocksdb::Snapshot* snap = snapshot ? snapshot->snapshot() : nullptr;
   const std::string scope =
@@ -171,7 +179,11 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
         keys.push_back(search_index::kTermDomain + t.term);
       } else {
         const std::string_view indexed = search::Analyzer::IndexedPrefix(t.term);
-        if (indexed.empty()) {  // exactly kPrefixChars: itself, or longer words
+        if (indexed.empty() && analyzer_.options().stem_english) {
+          // Stemmed, a 3-letter word's term is its stem ("try" is "tri"): its
+          // unstemmed prefix is indexed too (search_index.cc).
+          keys.push_back(search_index::kPrefixDomain + t.term);
+        } else if (indexed.empty()) {  // exactly kPrefixChars: itself, or longer words
           keys.push_back(search_index::kTermDomain + t.term);
           keys.push_back(search_index::kPrefixDomain + t.term);
         } else {
@@ -251,7 +263,7 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
     for (const auto& s : sources) target = std::max(target, s.current);
     bool match = true;
     for (auto& s : sources) {
-      s.AdvanceTo(target);
+      if (!s.AdvanceTo(target, cancelled)) return Cancelled("the search was cancelled");
       match = match && s.valid && s.current == target;
     }
     if (!match) continue;
@@ -260,6 +272,9 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
       merged.positions.clear();
       for (auto& cur : sources[k].cursors) {
         if (!cur->Valid() || cur->message_key() != target) continue;
+        if (!cur->WellFormed()) {
+          return DataLoss("a search index record has a malformed key; run `tidings verify`");
+        }
         AdInto(&ad, kSearch, cur->key().ToStringView());
         auto plain = sealer_->Open(ad, cur->value().ToStringView());
         PostingValue v;
@@ -271,6 +286,8 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
         merged.positions.insert(merged.positions.end(), v.positions.begin(), v.positions.end());
       }
       std::sort(merged.positions.begin(), merged.positions.end());
+      merged.positions.erase(std::unique(merged.positions.begin(), merged.positions.end()),
+                             merged.positions.end());
       sources[k].Advance();
     }
     Candidate c;
@@ -288,13 +305,17 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
   }
 
   // BM25 per clause (a phrase's frequency is its rarest term's), blended
-  // with recency. N is the store's indexed messages whatever the scope: a
-  // conversation filter narrows the hits, not the statistics.
-  const uint64_t n = search_totals_.messages;
-  const double avg_terms = search_totals_.messages == 0
-                               ? 1.0
-                               : static_cast<double>(search_totals_.terms) /
-                                     static_cast<double>(search_totals_.messages);
+  // with recency. N and the average length are the store's, read at the
+  // snapshot the postings were; df is counted in the searched scope.
+  TIDINGS_ASSIGN_OR_RETURN(auto totals,
+                           ReadSealedLocked(kMeta, search_index::kTotalsKey, record_ro));
+  uint64_t n = 0, all_terms = 0;
+  if (totals.has_value() && totals->size() == 16) {
+    n = GetFixed64BE(totals->data());
+    all_terms = GetFixed64BE(totals->data() + 8);
+  }
+  const double avg_terms =
+      n == 0 || all_terms == 0 ? 1.0 : static_cast<double>(all_terms) / static_cast<double>(n);
   std::vector<double> idf(query.clauses.size(), 0);
   std::vector<uint64_t> df(query.clauses.size(), UINT64_MAX);
   for (const auto& s : sources) df[s.clause] = std::min(df[s.clause], s.df);
@@ -328,10 +349,9 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
     const Candidate& c = candidates[k];
     TIDINGS_ASSIGN_OR_RETURN(auto plain, ReadSealedLocked(kMessages, c.message_key, record_ro));
     MessageRecord rec;
-    if (!plain.has_value() || !DecodeMessage(*plain, &rec)) {
-      return DataLoss(
-          "the search index names a message that is missing or corrupt; run `tidings verify`");
-    }
+    if (!plain.has_value()) continue;  // a stale posting: verify reports it
+    if (!DecodeMessage(*plain, &rec))
+      return DataLoss("a message record is corrupt; run `tidings verify`");
     std::vector<search::Token> tokens;
     analyzer_.Analyze(rec.m.body, &tokens);
     search::Snippet snippet =

@@ -90,43 +90,55 @@ Status StoreImpl::LoadSearchTotals() {
   TIDINGS_ASSIGN_OR_RETURN(auto v, TxnRead(txn, kMeta, search_index::kTotalsKey));
   search_totals_ = {};
   if (!v.has_value()) return Status::Ok();
-  if (v->size() != 16)
-    return DataLoss("the search index's totals record is corrupt; run `tidings verify`");
+  if (v->size() != 16) {
+    return DataLoss(
+        "the search index's totals record is corrupt; rebuild it with `tidings search --rebuild`");
+  }
   search_totals_.messages = GetFixed64BE(v->data());
   search_totals_.terms = GetFixed64BE(v->data() + 8);
   return Status::Ok();
 }
 
 Status StoreImpl::PrepareSearchIndex() {
+  // The index is derived data: a damaged state or totals record never keeps
+  // the store from opening. A reader cannot search (Search and verify say
+  // so); a writer builds the index again.
   Txn txn;
-  TIDINGS_ASSIGN_OR_RETURN(auto raw, TxnRead(txn, kMeta, search_index::kStateKey));
   SearchState state;
-  if (raw.has_value() && !DecodeState(*raw, &state)) {
-    if (options_.read_only) return DataLoss("the search index's state record is corrupt");
-    state = {};  // a writer rebuilds it
+  bool damaged = false;
+  auto raw = TxnRead(txn, kMeta, search_index::kStateKey);
+  if (!raw.ok() || (raw->has_value() && !DecodeState(**raw, &state))) {
+    state = {};
+    damaged = true;
   }
+  const bool totals_ok = LoadSearchTotals().ok();
+  damaged = damaged || !totals_ok;
+  const bool stem = options_.search_stem_english.value_or(
+      state.kind == SearchState::kMissing ? false : state.stem);
   if (options_.read_only) {
     // The index as the writer made it, with the writer's settings.
-    search_ready_ = state.kind == SearchState::kComplete && cfs_[kSearch] != nullptr;
-    if (search_ready_ && state.stem != analyzer_.options().stem_english) {
+    search_ready_ = !damaged && state.kind == SearchState::kComplete && cfs_[kSearch] != nullptr;
+    if (state.stem != analyzer_.options().stem_english) {
       analyzer_ = search::Analyzer(search::AnalyzerOptions{.stem_english = state.stem});
     }
-    return LoadSearchTotals();
+    return Status::Ok();
+  }
+  if (stem != analyzer_.options().stem_english) {
+    analyzer_ = search::Analyzer(search::AnalyzerOptions{.stem_english = stem});
   }
   if (!search_enabled_) {
-    if (state.kind == SearchState::kOff) return Status::Ok();
+    if (state.kind == SearchState::kOff && !damaged) return Status::Ok();
     Txn off;
     TxnPut(off, kMeta, search_index::kStateKey, "off");
     std::unique_lock<std::mutex> lock(write_mu_);
     return Commit(off, lock);
   }
-  const bool same = state.stem == options_.search_stem_english;
+  const bool same = !damaged && state.stem == stem;
   if (state.kind == SearchState::kComplete && same) {
     search_ready_ = true;
-    return LoadSearchTotals();
+    return Status::Ok();
   }
   const bool resume = state.kind == SearchState::kBuilding && same;
-  TIDINGS_RETURN_IF_ERROR(LoadSearchTotals());
   return BuildSearchIndex(!resume, resume ? state.cursor : "", options_.open_progress);
 }
 
@@ -140,20 +152,33 @@ Status StoreImpl::RebuildSearchIndex(std::function<void(uint64_t, uint64_t)> pro
 
 Status StoreImpl::BuildSearchIndex(bool from_scratch, std::string cursor,
                                    const std::function<void(uint64_t, uint64_t)>& progress) {
-  search_ready_ = false;
   const bool stem = analyzer_.options().stem_english;
-  if (from_scratch) {
+  {
+    // From here writers index only what the build has passed (IndexMessage
+    // skips keys beyond build_cursor_), so nothing is counted twice.
     std::unique_lock<std::mutex> lock(write_mu_);
-    const std::string end(search_index::kPostingKeyBytes + 1, '\xff');
-    Txn clear;
-    clear.batch.DeleteRange(cfs_[kSearch], "", end).PermitUncheckedError();
-    TxnDelete(clear, kMeta, search_index::kTotalsKey);
-    TxnPut(clear, kMeta, search_index::kStateKey, EncodeState({SearchState::kBuilding, stem, ""}));
-    TIDINGS_RETURN_IF_ERROR(Commit(clear, lock));
-    search_totals_ = {};
-    cursor.clear();
+    search_ready_ = false;
+    building_ = true;
+    build_cursor_ = from_scratch ? std::string() : cursor;
+    if (from_scratch) {
+      const std::string end(search_index::kPostingKeyBytes + 1, '\xff');
+      Txn clear;
+      clear.batch.DeleteRange(cfs_[kSearch], "", end).PermitUncheckedError();
+      // Commit zeroes the totals under the lock, with the state.
+      clear.indexed_messages = -static_cast<int64_t>(search_totals_.messages);
+      clear.indexed_terms = -static_cast<int64_t>(search_totals_.terms);
+      TxnPut(clear, kMeta, search_index::kStateKey,
+             EncodeState({SearchState::kBuilding, stem, ""}));
+      Status s = Commit(clear, lock);
+      if (!s.ok()) {
+        if (!lock.owns_lock()) lock.lock();
+        building_ = false;
+        return s;
+      }
+      cursor.clear();
+    }
   }
-  uint64_t total = 0, done = 0;
+  uint64_t total = 0, done = 0, skipped = 0;
   db_->GetIntProperty(cfs_[kMessages], "rocksdb.estimate-num-keys", &total);
   for (bool more = true; more;) {
     std::unique_lock<std::mutex> lock(write_mu_);
@@ -167,25 +192,39 @@ Status StoreImpl::BuildSearchIndex(bool from_scratch, std::string cursor,
       if (it->Valid() && !cursor.empty() && it->key() == cursor) it->Next();
       std::string ad;
       for (; it->Valid() && n < kBuildChunk; it->Next(), ++n) {
+        cursor = it->key().ToString();
+        build_cursor_ = cursor;
         AdInto(&ad, kMessages, it->key().ToStringView());
         auto plain = sealer_->Open(ad, it->value().ToStringView());
         MessageRecord rec;
         if (!plain.ok() || !DecodeMessage(*plain, &rec)) {
-          return DataLoss("a message record failed authentication; run `tidings verify`");
+          ++skipped;  // verify reports the record; the index is derived data
+          continue;
         }
-        cursor = it->key().ToString();
         IndexMessage(txn, cursor, rec, /*add=*/true);
       }
-      TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
+      if (Status read = ReadDone(*it); !read.ok()) {
+        building_ = false;
+        return read;
+      }
       more = n == kBuildChunk;
     }
+    if (!more) building_ = false;  // under write_mu_: writers index everything again
     done += n;
     const SearchState next = more ? SearchState{SearchState::kBuilding, stem, cursor}
                                   : SearchState{SearchState::kComplete, stem, ""};
     TxnPut(txn, kMeta, search_index::kStateKey, EncodeState(next));
-    TIDINGS_RETURN_IF_ERROR(Commit(txn, lock));
+    Status s = Commit(txn, lock);
+    if (!s.ok()) {
+      if (!lock.owns_lock()) lock.lock();
+      building_ = false;
+      return s;
+    }
     if (progress) progress(done, std::max(total, done));
   }
+  // Records that failed authentication (`skipped`) are left out: verify
+  // reports them, and the store opens all the same.
+  (void)skipped;
   search_ready_ = true;
   return Status::Ok();
 }

@@ -79,9 +79,16 @@ size_t StoreImpl::MessagePostings(
   if (tokens.empty()) return 0;
   // Positions per distinct key: whole terms, and the prefixes of long ones.
   std::map<std::string, std::vector<uint32_t>> postings;
+  const bool stem = analyzer_.options().stem_english;
   for (const auto& t : tokens) {
     postings[kTermDomain + t.term].push_back(t.position);
     std::string_view prefix = search::Analyzer::IndexedPrefix(t.folded());
+    // Stemmed, a 3-letter word's term may not be itself ("try" is "tri"):
+    // its own x posting is what a 3-letter prefix query reads (search.cc).
+    if (prefix.empty() && stem &&
+        search::Analyzer::CodePoints(t.folded()) == search::kPrefixChars) {
+      prefix = t.folded();
+    }
     if (!prefix.empty()) postings[kPrefixDomain + std::string(prefix)].push_back(t.position);
   }
   PostingValue v;
@@ -102,6 +109,7 @@ size_t StoreImpl::MessagePostings(
 
 void StoreImpl::IndexMessage(Txn& txn, const std::string& key, const MessageRecord& r, bool add) {
   if (!search_enabled_ || cfs_[kSearch] == nullptr) return;
+  if (building_ && key > build_cursor_) return;  // the build indexes it when it gets there
   std::string sealed, ad;
   const size_t terms =
       MessagePostings(key, r, [&](const std::string& pkey, const std::string& value) {

@@ -77,7 +77,8 @@ struct StoreOptions {
   // next open with it on rebuilds it. English stemming: a store's index is
   // rebuilt when this changes.
   bool search_index = true;
-  bool search_stem_english = false;
+  // nullopt: as the store's index was built (off for a new store).
+  std::optional<bool> search_stem_english;
   // Called while a writable open builds the search index of a store made
   // before it (or after the settings changed): messages done, of about total.
   std::function<void(uint64_t done, uint64_t total)> open_progress;

@@ -115,7 +115,8 @@ class StoreImpl final : public Store, public SyncLog {
         options_(std::move(options)),
         clock_(options_.wall_clock_ms ? options_.wall_clock_ms : WallMillis,
                options_.max_clock_drift_ms),
-        analyzer_(search::AnalyzerOptions{.stem_english = options_.search_stem_english}),
+        analyzer_(
+            search::AnalyzerOptions{.stem_english = options_.search_stem_english.value_or(false)}),
         search_enabled_(options_.search_index) {}
 
   ~StoreImpl() override { CloseDb(/*settle=*/true); }
@@ -527,9 +528,11 @@ class StoreImpl final : public Store, public SyncLog {
   // The index: null family handle when a read-only open met a store made
   // before it. Totals change under write_mu_ (Commit).
   search::Analyzer analyzer_;
-  bool search_enabled_ = true;  // false: StoreOptions::search_index off
-  bool search_ready_ = false;   // the state record says complete
-  SearchTotals search_totals_;  // REQUIRES: write_mu_ (writers)
+  bool search_enabled_ = true;             // false: StoreOptions::search_index off
+  std::atomic<bool> search_ready_{false};  // the state record says complete
+  bool building_ = false;                  // REQUIRES: write_mu_; a build runs, at build_cursor_
+  std::string build_cursor_;               // REQUIRES: write_mu_; the last message key it indexed
+  SearchTotals search_totals_;             // REQUIRES: write_mu_ (writers)
 
   std::mutex retention_mu_;                          // after write_mu_, before db_mu_
   std::shared_ptr<const RetentionState> retention_;  // REQUIRES: retention_mu_; null: not loaded

@@ -362,9 +362,13 @@ rocksdb::Status StoreImpl::OpenReadOnly(const rocksdb::Options& o, const std::st
 
 Status StoreImpl::Refresh() {
   if (!options_.read_only) return Status::Ok();  // a writer always sees its own writes
-  std::unique_lock<std::shared_mutex> lock(db_mu_);
-  CloseDb();
-  return OpenDb(false);
+  {
+    std::unique_lock<std::shared_mutex> lock(db_mu_);
+    CloseDb();
+    TIDINGS_RETURN_IF_ERROR(OpenDb(false));
+  }
+  // The writer may have built, rebuilt or turned off the index since.
+  return PrepareSearchIndex();
 }
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path, crypto::KeySource key,

@@ -213,9 +213,10 @@ typedef struct tidings_open_options {
   /* The full-text index (tidings_search.h): on unless this is set; writes
    * then skip it and searches fail. The next open with it on rebuilds it. */
   bool search_index_off;
-  /* English stemming in the index ("running" finds "run"); a change
-   * rebuilds the index at a writable open. */
-  bool search_stem_english;
+  /* English stemming in the index ("running" finds "run"): 0 keeps what the
+   * store's index was built with (off for a new store), 1 turns it on, -1
+   * off; a change rebuilds the index at a writable open. */
+  int search_stem_english;
   /* Called while a writable open builds the index of a store made before it
    * (or after the settings changed): messages done, of about total. May be
    * NULL. */

@@ -335,8 +335,10 @@ struct OpenOptions {
   uint64_t max_clock_drift_ms = 0;  // 0: default
   // A new passphrase store's Argon2id limits (see tidings_passphrase_profile).
   tidings_passphrase_profile passphrase_profile = TIDINGS_PASSPHRASE_DEFAULT;
-  bool search_index = true;          // the full-text index (tidings_search.hpp)
-  bool search_stem_english = false;  // a change rebuilds the index
+  bool search_index = true;  // the full-text index (tidings_search.hpp)
+  // English stemming: nullopt keeps what the store's index has (off for a
+  // new store); a change rebuilds the index.
+  std::optional<bool> search_stem_english;
 };
 
 // See tidings_store_rekey.
@@ -446,7 +448,8 @@ class Store {
     o.max_clock_drift_ms = options.max_clock_drift_ms;
     o.passphrase_profile = options.passphrase_profile;
     o.search_index_off = !options.search_index;
-    o.search_stem_english = options.search_stem_english;
+    o.search_stem_english =
+        options.search_stem_english.has_value() ? (*options.search_stem_english ? 1 : -1) : 0;
     tidings_key_source k = key.source();
     tidings_store* raw = nullptr;
     Status s = internal::Call(

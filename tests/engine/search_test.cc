@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <thread>
 
 #include "engine/store_impl.h"
 #include "store_test_util.h"
@@ -35,6 +36,13 @@ struct SearchTestPeer {
       all += it->key().ToString() + it->value().ToString();
     }
     return all;
+  }
+  // Overwrites a meta record with a valid tag around bytes that do not
+  // decode (a bug's or an old build's record, not random damage).
+  static void PutMeta(Store& s, const std::string& key, const std::string& plain) {
+    StoreImpl& impl = Impl(s);
+    const std::string sealed = impl.sealer_->Seal(impl.Ad(kMeta, key), plain);
+    ASSERT_TRUE(impl.db_->Put(rocksdb::WriteOptions(), impl.cfs_[kMeta], key, sealed).ok());
   }
   // Deletes one posting behind the store's back (as damage would).
   static void DropOnePosting(Store& s) {
@@ -334,6 +342,75 @@ TEST(Search, AnInterruptedBuildResumes) {
   s.Reopen(o);
   EXPECT_EQ(progress, (std::vector<uint64_t>{1000, 1500})) << "resumed after 2,000";
   EXPECT_EQ(s.Find({.query = "wound care"}).total, 3500u);
+  s.ExpectVerifies();
+}
+
+// The index is derived data: a state or totals record that does not decode
+// never keeps the store from opening. A reader cannot search; a writer
+// builds the index again.
+TEST(Search, ADamagedStateRecordIsRebuiltNotFatal) {
+  for (const char* key : {"search_state", "search_totals"}) {
+    Searchable s;
+    s.Send("a", "iodine swab");
+    SearchTestPeer::PutMeta(*s.store, key, "garbage");
+    s.store.reset();
+    StoreOptions ro = s.Options();
+    ro.read_only = true;
+    {
+      auto reader = MustOpen(s.dir.path(), ro);
+      ASSERT_NE(reader, nullptr) << key;
+      EXPECT_EQ(reader->Search({.query = "iodine"}).status().code(), Code::kFailedPrecondition);
+      EXPECT_EQ(reader->Page({.conversation_id = "a"})->size(), 1u);
+    }
+    s.Reopen(s.Options());
+    EXPECT_EQ(s.Find({.query = "iodine"}).total, 1u) << key;
+    s.ExpectVerifies();
+  }
+}
+
+// Stemmed, a 3-letter word's term is its stem ("try" is "tri"); a 3-letter
+// prefix still finds the word itself, and not a word that only stems to it.
+TEST(Search, StemmedPrefixesFindThreeLetterWords) {
+  Searchable s;
+  StoreOptions o = s.Options();
+  o.search_stem_english = true;
+  s.Reopen(o);
+  s.Send("a", "let us try again");
+  s.Send("a", "she was trying hard");
+  s.Send("a", "the baby will cry");
+  EXPECT_EQ(s.Find({.query = "try*"}).total, 2u);
+  EXPECT_EQ(s.Find({.query = "tri*"}).total, 0u);
+  EXPECT_EQ(s.Find({.query = "cri*"}).total, 0u);
+  EXPECT_EQ(s.Find({.query = "cry*"}).total, 1u);
+  EXPECT_EQ(s.Find({.query = "tries"}).total, 2u) << "stems meet";
+  // An open that does not say keeps the store's stemming.
+  s.Reopen(s.Options());
+  EXPECT_EQ(s.Find({.query = "tries"}).total, 2u);
+  s.ExpectVerifies();
+}
+
+// A rebuild while other threads send and delete leaves an exact index.
+TEST(Search, ARebuildBesideWritersLeavesAnExactIndex) {
+  Searchable s;
+  std::vector<SendRequest> batch;
+  for (int i = 0; i < 5000; ++i)
+    batch.push_back(Msg("c" + std::to_string(i % 7), "gauze " + std::to_string(i)));
+  auto sent = s.store->SendMany(batch);
+  ASSERT_TRUE(sent.ok());
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) {
+      auto m = s.store->Send(Msg("c" + std::to_string(i % 7), "gauze extra " + std::to_string(i)));
+      ASSERT_TRUE(m.ok());
+      if (i % 3 == 0) {
+        const auto& victim = (*sent)[static_cast<size_t>(i) % sent->size()];
+        ASSERT_TRUE(s.store->Delete(victim.id).ok());
+      }
+    }
+  });
+  ASSERT_TRUE(s.store->RebuildSearchIndex(nullptr).ok());
+  stop = true;
+  writer.join();
   s.ExpectVerifies();
 }
 
