@@ -294,7 +294,7 @@ BENCHMARK(BM_SearchIndexSize)->Iterations(1);
 const bool kRegistered = [] {
   for (const bs::QueryCase& query : bs::kQueries) {
     benchmark::RegisterBenchmark((std::string("BM_Search/") + query.name).c_str(), BM_Search, query)
-        ->Iterations(static_cast<int64_t>(bs::QueryIterations()))
+        ->Iterations(bs::QueryIterations(query))
         ->UseManualTime();
   }
   return true;

@@ -134,7 +134,7 @@ void BM_Search(benchmark::State& state, const bs::QueryCase& query) {
 const bool kRegistered = [] {
   for (const bs::QueryCase& query : bs::kQueries) {
     benchmark::RegisterBenchmark((std::string("BM_Search/") + query.name).c_str(), BM_Search, query)
-        ->Iterations(static_cast<int64_t>(bs::QueryIterations()))
+        ->Iterations(bs::QueryIterations(query))
         ->UseManualTime();
   }
   return true;
