@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Runs the search suites (Tidings, SQLite FTS5, SQLCipher FTS4) and prints
+# Runs the search suites (Tidings, SQLite FTS5 and FTS4, SQLCipher FTS4) and prints
 # the tables of bench/RESULTS.md's "Search" section from the medians.
 #
 #   bench/search/run.sh [BUILD_DIR [SUITE...]]
 #
-# BUILD_DIR defaults to build; SUITEs are tidings, sqlite and sqlcipher (all
-# three by default). Raw JSON goes to BUILD_DIR/results/search-N (N: the
+# BUILD_DIR defaults to build; SUITEs are tidings, sqlite (FTS5), sqlite_fts4
+# and sqlcipher (FTS4), all four by default. Raw JSON goes to BUILD_DIR/results/search-N (N: the
 # fixture size), and the tables come from every suite's JSON there, so a
 # later run of one suite is compared with the others' earlier run.
 #
@@ -19,14 +19,14 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}
 shift || true
-suites=("${@:-tidings sqlite sqlcipher}")
+suites=("${@:-tidings sqlite sqlite_fts4 sqlcipher}")
 out=$build/results/search-${TIDINGS_BENCH_MESSAGES:-1000000}
 mkdir -p "$out"
 for name in ${suites[*]}; do
   case $name in
     tidings) suite=tidings_search_bench ;;
-    sqlite | sqlcipher) suite=tidings_search_${name}_bench ;;
-    *) echo "unknown suite $name (tidings, sqlite, sqlcipher)" >&2 && exit 2 ;;
+    sqlite | sqlite_fts4 | sqlcipher) suite=tidings_search_${name}_bench ;;
+    *) echo "unknown suite $name (tidings, sqlite, sqlite_fts4, sqlcipher)" >&2 && exit 2 ;;
   esac
   "$build/bench/search/$suite" --benchmark_min_time=0.5 \
     --benchmark_repetitions="${TIDINGS_BENCH_REPETITIONS:-5}" \
@@ -38,12 +38,15 @@ import json, re, sys
 rows = {}  # (benchmark, engine) -> counters of the median
 for path in sys.argv[1:]:
     for b in json.load(open(path))["benchmarks"]:
-        if b.get("aggregate_name") != "median":
+        # The median of the repetitions; a single repetition has no aggregates.
+        if b.get("aggregate_name", "median") != "median":
+            continue
+        if b.get("run_type") == "iteration" and b.get("repetitions", 1) > 1:
             continue
         name = re.sub(r"/(iterations:\d+|manual_time|real_time)", "", b["run_name"])
         engine = b.get("label", "").split(" index")[0]
         rows[(name, engine)] = b
-engines = ["tidings", "sqlite_fts5", "sqlcipher_fts4"]
+engines = ["tidings", "sqlite_fts5", "sqlite_fts4", "sqlcipher_fts4"]
 def get(name, engine, key):
     b = rows.get((name, engine))
     return b.get(key) if b else None
@@ -51,13 +54,16 @@ def fmt(v, digits=0):
     return "-" if v is None else f"{v:,.{digits}f}"
 def ratio(a, b):
     return "-" if a is None or b is None or a == 0 else f"{b / a:.1f}x"
-print("\n| query | matches | Tidings p50 / p99 (us) | FTS5 p50 / p99 | SQLCipher FTS4 p50 / p99 | FTS5 / Tidings p50 | SQLCipher / Tidings p50 |")
-print("|---|---|---|---|---|---|---|")
+print("\n| query | matches | Tidings p50 / p99 (us) | SQLite FTS5 p50 / p99 | SQLite FTS4 p50 / p99 | SQLCipher FTS4 p50 / p99 | FTS5 / Tidings p50 | SQLCipher / Tidings p50 |")
+print("|---|---|---|---|---|---|---|---|")
 for q in ["rare", "common", "two_terms", "prefix", "phrase", "folded"]:
     n = f"BM_Search/{q}"
     cells = [f"{fmt(get(n, e, 'p50_us'), 1)} / {fmt(get(n, e, 'p99_us'), 1)}" for e in engines]
-    matches = get(n, "sqlite_fts5", "matches") or get(n, "tidings", "matches")
-    print(f"| {q} | {fmt(matches)} | " + " | ".join(cells) +
+    # Every engine should find the same messages; a difference shows as a/b/c.
+    found = [get(n, e, "matches") for e in engines]
+    seen = sorted({m for m in found if m is not None})
+    matches = fmt(seen[0]) if len(seen) == 1 else "/".join(fmt(m) for m in found)
+    print(f"| {q} | {matches} | " + " | ".join(cells) +
           f" | {ratio(get(n, 'tidings', 'p50_us'), get(n, 'sqlite_fts5', 'p50_us'))}"
           f" | {ratio(get(n, 'tidings', 'p50_us'), get(n, 'sqlcipher_fts4', 'p50_us'))} |")
 print("\n| append (msg/s) | index off | index on | on / off |")

@@ -115,7 +115,7 @@ void BM_Search(benchmark::State& state, const bs::QueryCase& query) {
                  bs::kRareMessages);
     std::abort();
   }
-  for (size_t k = 0; k < bs::kWarmupQueries; ++k) RunQuery(*store, query.text);
+  for (size_t k = 0; k < bs::WarmupQueries(query); ++k) RunQuery(*store, query.text);
   std::vector<double> samples;
   size_t hits = 0;
   for (auto _ : state) {

@@ -155,7 +155,8 @@ inline int64_t QueryIterations(const QueryCase& query) {
   const size_t all = n ? std::strtoull(n, nullptr, 10) : 200;
   return static_cast<int64_t>(std::max<size_t>(10, all / query.iterations_divisor));
 }
-inline constexpr size_t kWarmupQueries = 20;
+// Untimed queries before the timed ones, divided like the iterations.
+inline size_t WarmupQueries(const QueryCase& query) { return 20 / query.iterations_divisor; }
 
 // A fixture kept on disk between runs, keyed by engine and size:
 // $TIDINGS_BENCH_DIR (default /tmp)/tidings-search-bench/<engine>-<n>-v1.
