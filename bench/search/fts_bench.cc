@@ -247,18 +247,13 @@ void BM_Search(benchmark::State& state, const bs::QueryCase& query) {
     std::abort();
   }
   for (size_t k = 0; k < bs::WarmupQueries(query); ++k) RunQuery(q, query.text);
-  std::vector<double> samples;
+  bs::QueryClock clock;
   size_t hits = 0;
   for (auto _ : state) {
-    auto t0 = std::chrono::steady_clock::now();
-    hits = RunQuery(q, query.text);
-    const double us = bench::MicrosSince(t0);
+    hits = clock.Time(state, [&] { return RunQuery(q, query.text); });
     if (hits != want) std::abort();
-    samples.push_back(us);
-    state.SetIterationTime(us / 1e6);
   }
-  bs::ReportQuery(state, std::move(samples), static_cast<double>(matches),
-                  static_cast<double>(hits));
+  clock.Report(state, static_cast<double>(matches), static_cast<double>(hits));
   state.counters["db_MB"] = facts.at("db_MB");
   state.SetLabel(kName);
   sqlite3_finalize(q);

@@ -19,6 +19,8 @@
 // or starts with a vowel: none collides with a planted word.
 #pragma once
 
+#include <time.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -191,17 +193,44 @@ inline std::string FixturePath(const std::string& engine) {
          std::to_string(FixtureMessages()) + "-v1";
 }
 
-// Latency counters of one query type: p50/p99 over the timed iterations,
-// the matches of the query and the hits of the first page.
-inline void ReportQuery(benchmark::State& state, std::vector<double> samples, double matches,
-                        double hits) {
-  auto [p50, p99] = Percentiles(std::move(samples));
-  state.counters["p50_us"] = p50;
-  state.counters["p99_us"] = p99;
-  state.counters["matches"] = matches;
-  state.counters["hits"] = hits;
-  state.counters["messages"] = static_cast<double>(FixtureMessages());
-}
+// The wall-clock and CPU time of each timed query, reported as p50/p99
+// counters with the query's matches and the hits of its page. CPU time is
+// the calling thread's: on a shared machine it shows the work without the
+// waits for a core; wall time is what a user sees.
+class QueryClock {
+ public:
+  template <typename Query>
+  auto Time(benchmark::State& state, Query&& query) {
+    const double cpu0 = ThreadCpuMicros();
+    const auto t0 = std::chrono::steady_clock::now();
+    auto result = query();
+    const double us = MicrosSince(t0);
+    cpu_.push_back(ThreadCpuMicros() - cpu0);
+    wall_.push_back(us);
+    state.SetIterationTime(us / 1e6);
+    return result;
+  }
+
+  void Report(benchmark::State& state, double matches, double hits) {
+    auto [p50, p99] = Percentiles(std::move(wall_));
+    auto [cpu_p50, cpu_p99] = Percentiles(std::move(cpu_));
+    state.counters["p50_us"] = p50;
+    state.counters["p99_us"] = p99;
+    state.counters["cpu_p50_us"] = cpu_p50;
+    state.counters["cpu_p99_us"] = cpu_p99;
+    state.counters["matches"] = matches;
+    state.counters["hits"] = hits;
+    state.counters["messages"] = static_cast<double>(FixtureMessages());
+  }
+
+ private:
+  static double ThreadCpuMicros() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
+  }
+  std::vector<double> wall_, cpu_;
+};
 
 inline void ReportFacts(benchmark::State& state, const FixtureFacts& facts) {
   for (auto& [k, v] : facts) state.counters[k] = v;
