@@ -5,7 +5,8 @@
 #   bench/search/run.sh [BUILD_DIR [SUITE...]]
 #
 # BUILD_DIR defaults to build; SUITEs are tidings, sqlite (FTS5), sqlite_fts4
-# and sqlcipher (FTS4), all four by default. Raw JSON goes to BUILD_DIR/results/search-N (N: the
+# and sqlcipher (FTS4), all four by default; "report" runs none and prints
+# the tables of the JSON already there. Raw JSON goes to BUILD_DIR/results/search-N (N: the
 # fixture size), and the tables come from every suite's JSON there, so a
 # later run of one suite is compared with the others' earlier run.
 #
@@ -24,9 +25,10 @@ out=$build/results/search-${TIDINGS_BENCH_MESSAGES:-1000000}
 mkdir -p "$out"
 for name in ${suites[*]}; do
   case $name in
+    report) continue ;;
     tidings) suite=tidings_search_bench ;;
     sqlite | sqlite_fts4 | sqlcipher) suite=tidings_search_${name}_bench ;;
-    *) echo "unknown suite $name (tidings, sqlite, sqlite_fts4, sqlcipher)" >&2 && exit 2 ;;
+    *) echo "unknown suite $name (tidings, sqlite, sqlite_fts4, sqlcipher, report)" >&2 && exit 2 ;;
   esac
   "$build/bench/search/$suite" --benchmark_min_time=0.5 \
     --benchmark_repetitions="${TIDINGS_BENCH_REPETITIONS:-5}" \
