@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "bench/search/search_corpus.h"
+#include "engine/search.h"
 #include "engine/store.h"
 
 namespace {
