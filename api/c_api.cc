@@ -242,7 +242,7 @@ Result<crypto::KeySource> KeyFrom(const tidings_key_source* key) {
 constexpr size_t kOpenOptionsV1 = TIDINGS_END_OF(tidings_open_options, max_clock_drift_ms);
 constexpr size_t kSendRequestV1 = TIDINGS_END_OF(tidings_send_request, message_id);
 // Where each ends in this library.
-constexpr size_t kOpenOptionsKnown = TIDINGS_END_OF(tidings_open_options, passphrase_profile);
+constexpr size_t kOpenOptionsKnown = TIDINGS_END_OF(tidings_open_options, open_progress_context);
 constexpr size_t kRekeyOptionsV1 = TIDINGS_END_OF(tidings_rekey_options, progress_context);
 constexpr size_t kRekeyOptionsKnown = TIDINGS_END_OF(tidings_rekey_options, progress_context);
 
@@ -447,6 +447,12 @@ tidings_code tidings_store_open(const char* path, const tidings_key_source* key,
       if (c.max_clock_drift_ms != 0) o.max_clock_drift_ms = c.max_clock_drift_ms;
       TIDINGS_ASSIGN_OR_RETURN(auto profile, tidings::capi::ProfileFrom(c.passphrase_profile));
       if (profile) o.passphrase_profile = *profile;
+      o.search_index = !c.search_index_off;
+      o.search_stem_english = c.search_stem_english;
+      if (c.open_progress != nullptr) {
+        o.open_progress = [fn = c.open_progress, ctx = c.open_progress_context](
+                              uint64_t d, uint64_t t) { fn(ctx, d, t); };
+      }
     }
     TIDINGS_ASSIGN_OR_RETURN(auto source, tidings::capi::KeyFrom(key));
     TIDINGS_ASSIGN_OR_RETURN(auto store, engine::Store::Open(path, std::move(source), o));

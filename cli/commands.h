@@ -78,6 +78,9 @@ api::Result<tidings_passphrase_profile> ParseProfile(const std::string& name);
 // `tidings retention` (cli/retention_commands.cc).
 void AddRetentionCommand(CLI::App& app, Globals& g, int& rc);
 
+// `tidings search` (cli/search_command.cc).
+void AddSearchCommand(CLI::App& app, Globals& g, int& rc);
+
 // `tidings daemon` (cli/daemon_commands.cc).
 void AddDaemonCommand(CLI::App& app, Globals& g, int& rc);
 // A write command whose store open failed: if it failed with BUSY because a

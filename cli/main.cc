@@ -474,8 +474,8 @@ int main(int argc, char** argv) {
       "Store: --store or TIDINGS_STORE. Key: --key-file or TIDINGS_KEY_FILE, else\n"
       "TIDINGS_PASSPHRASE, else <store>.key (made by init), else a prompt on the\n"
       "terminal (secrets are never taken as arguments). Read-only commands\n"
-      "(conversations, log, outbox, stats, verify, export, status) also work while\n"
-      "another process holds the store.\n"
+      "(conversations, log, search, outbox, stats, verify, export, status) also work\n"
+      "while another process holds the store.\n"
       "Exit codes: 0 ok, 1 failure, 2 bad arguments or input, 3 not found, 4 wrong key\n"
       "or key file problem, 5 corrupt data (verify found problems), 6 store busy (held\n"
       "by another process), 7 network or service unavailable. See docs/cli.md.");
@@ -581,6 +581,7 @@ int main(int argc, char** argv) {
   AddDaemonCommand(app, g, rc);
   AddRekeyCommand(app, g, rc);
   AddRetentionCommand(app, g, rc);
+  AddSearchCommand(app, g, rc);
 
   try {
     app.parse(argc, argv);

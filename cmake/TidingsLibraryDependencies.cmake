@@ -23,6 +23,18 @@ if(NOT TARGET simdjson::simdjson)
   set_target_properties(simdjson::simdjson PROPERTIES IMPORTED_LOCATION ${SIMDJSON_LIB})
 endif()
 find_package(ZLIB REQUIRED)
+# Search's text processing (search/): Unicode folding with utf8proc, English
+# stemming with Snowball's libstemmer, which has no pkg-config file.
+if(NOT TARGET PkgConfig::UTF8PROC)
+  pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)
+endif()
+if(NOT TARGET Snowball::stemmer)
+  find_path(STEMMER_INCLUDE_DIR libstemmer.h REQUIRED)
+  find_library(STEMMER_LIB stemmer REQUIRED)
+  add_library(Snowball::stemmer UNKNOWN IMPORTED)
+  set_target_properties(Snowball::stemmer PROPERTIES IMPORTED_LOCATION ${STEMMER_LIB}
+                        INTERFACE_INCLUDE_DIRECTORIES ${STEMMER_INCLUDE_DIR})
+endif()
 # The Chime messaging WebSocket (sync/chime/messaging_session.cc): Boost.Beast
 # over Boost.Asio with OpenSSL. Header-only: Boost.System's error codes are
 # header-only since Boost 1.69, so nothing of Boost is linked.

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "daemon/search_op.h"
+
 namespace tidings::daemon {
 namespace {
 
@@ -192,7 +194,8 @@ bool IsRequestOp(std::string_view op) {
                                               "outbox-retry",
                                               "outbox-discard",
                                               "poke",
-                                              "typing"};
+                                              "typing",
+                                              "search"};
   for (std::string_view known : kOps) {
     if (op == known) return true;
   }
@@ -266,6 +269,7 @@ Fields Execute(api::Store& store, const Fields& req, const ExecuteHooks& hooks) 
     if (hook) return FromStatus(hook(*seq));
     return FromApiStatus(retry ? store.RetryFailed(*seq) : store.DiscardFailed(*seq));
   }
+  if (op == "search") return ExecuteSearch(store, req);
   if (op == "poke") {
     if (hooks.poke) hooks.poke();
     return Ok();

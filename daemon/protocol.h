@@ -20,6 +20,7 @@
 // mark-read|conversation|conversation-create|conversation-upgrade|
 // keys-trust|outbox-retry|outbox-discard|poke, ...} ->
 // {op=ok, ...} after the write is committed, or {op=error, code, message}.
+// Search: {op=search, ...} (daemon/search_op.h).
 #pragma once
 
 #include <cstdint>

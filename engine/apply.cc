@@ -120,6 +120,8 @@ Status StoreImpl::ClampToServerTime(Txn& txn, MessageRecord& r, const std::strin
   const std::string new_key = MsgKey(r.m.conversation_id, r.m.order);
   TxnDelete(txn, kMessages, key);
   StoreMessage(txn, new_key, r);
+  IndexMessage(txn, key, r, /*add=*/false);  // postings name the record's key
+  IndexMessage(txn, new_key, r, /*add=*/true);
   TxnPut(txn, kById, IdKey(r.m.id), new_key);
   TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, r.m.conversation_id, nullptr));
   if (c.last_message_id == r.m.id) {
@@ -167,6 +169,7 @@ Status StoreImpl::ApplySend(Txn& txn, const Operation& op, bool remote, bool fre
 
   key = MsgKey(m.conversation_id, m.order);
   StoreMessage(txn, key, r);
+  IndexMessage(txn, key, r, /*add=*/true);
   TxnPut(txn, kById, prefix, key);  // prefix == IdKey(m.id)
   bool existed = false;
   TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, m.conversation_id, &existed));
@@ -187,10 +190,12 @@ Status StoreImpl::ApplySend(Txn& txn, const Operation& op, bool remote, bool fre
 Status StoreImpl::ApplyDuplicateSend(Txn& txn, const Operation& op, bool remote, MessageRecord& r,
                                      const std::string& key) {
   if (remote && r.m.state != MessageState::kSent) {
+    const bool was_indexed = Indexed(r);
     r.m.state = MessageState::kSent;
     r.m.failure_reason.clear();
     if (r.m.server_time_ms == 0) r.m.server_time_ms = op.server_time_ms;
     StoreMessage(txn, key, r);
+    IndexStateChange(txn, key, r, was_indexed);
     txn.events.push_back({ChangeEvent::Kind::kMessageStateChanged, r.m.conversation_id, r.m.id});
   }
   if (remote) TIDINGS_RETURN_IF_ERROR(ClampToServerTime(txn, r, key, op.server_time_ms));
@@ -244,6 +249,10 @@ Status StoreImpl::ApplyToMessage(Txn& txn, const Operation& op) {
   }
   MessageRecord& r = *existing;
   const bool was_deleted = r.m.deleted;
+  // An edit or delete changes what the index holds: the old text leaves it.
+  const bool text_changes = op.kind == OpKind::kEdit || op.kind == OpKind::kDelete;
+  std::optional<MessageRecord> before;
+  if (text_changes && Indexed(r)) before = r;
   if (r.send_seq != 0 && (op.kind == OpKind::kEdit || op.kind == OpKind::kDelete)) {
     // The send may still be in the outbox, referring to this body.
     std::string sent_body = r.m.body;
@@ -256,6 +265,13 @@ Status StoreImpl::ApplyToMessage(Txn& txn, const Operation& op) {
     return Status::Ok();
   }
   StoreMessage(txn, key, r);
+  if (before.has_value() &&
+      (before->m.body != r.m.body || r.m.deleted || before->m.content_type != r.m.content_type)) {
+    IndexMessage(txn, key, *before, /*add=*/false);
+    IndexMessage(txn, key, r, /*add=*/true);
+  } else if (text_changes && !before.has_value()) {
+    IndexMessage(txn, key, r, /*add=*/true);  // e.g. an empty body edited to text
+  }
   if (!was_deleted && r.m.deleted) {
     TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, r.m.conversation_id, nullptr));
     if (c.message_count > 0) --c.message_count;

@@ -184,6 +184,7 @@ Status StoreImpl::Backup(const std::string& backup_path,
   uint64_t total = 0, done = 0;
   for (auto* h : cfs_) {
     uint64_t n = 0;
+    if (h == nullptr) continue;  // a family a read-only open found missing
     db_->GetIntProperty(h, "rocksdb.estimate-num-keys", &n);
     total += n;
   }
@@ -194,6 +195,7 @@ Status StoreImpl::Backup(const std::string& backup_path,
   ro.fill_cache = false;
   std::string ad;
   for (int cf = 0; cf < kNumCf; ++cf) {
+    if (cfs_[static_cast<size_t>(cf)] == nullptr) continue;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[static_cast<size_t>(cf)]));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       // A damaged record would restore as a damaged record: say so now.

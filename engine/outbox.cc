@@ -81,9 +81,11 @@ Status StoreImpl::MoveSendState(Txn& txn, const OutboxEntry& e, MessageState fro
   std::string key;
   TIDINGS_ASSIGN_OR_RETURN(auto rec, LoadMessage(txn, e.op.message_id, &key));
   if (!rec.has_value() || rec->m.state != from) return Status::Ok();
+  const bool was_indexed = Indexed(*rec);
   rec->m.state = to;
   rec->m.failure_reason = to == MessageState::kFailed ? std::string(reason) : std::string();
   StoreMessage(txn, key, *rec);
+  IndexStateChange(txn, key, *rec, was_indexed);
   txn.events.push_back(
       {ChangeEvent::Kind::kMessageStateChanged, rec->m.conversation_id, rec->m.id});
   return Status::Ok();
@@ -251,12 +253,14 @@ Status StoreImpl::AckOutbox(uint64_t seq, const RemoteAck& ack) {
     std::string key;
     TIDINGS_ASSIGN_OR_RETURN(auto rec, LoadMessage(txn, e.op.message_id, &key));
     if (rec.has_value()) {
+      const bool was_indexed = Indexed(*rec);
       rec->m.state = MessageState::kSent;
       rec->m.failure_reason.clear();
       if (!ack.remote_id.empty()) rec->m.remote_ids[ack.backend] = ack.remote_id;
       if (rec->m.server_time_ms == 0) rec->m.server_time_ms = ack.server_time_ms;
       if (done && rec->send_seq == seq) rec->send_seq = 0;  // nothing refers to it now
       StoreMessage(txn, key, *rec);
+      IndexStateChange(txn, key, *rec, was_indexed);
       TIDINGS_RETURN_IF_ERROR(ClampToServerTime(txn, *rec, key, ack.server_time_ms));
       txn.events.push_back(
           {ChangeEvent::Kind::kMessageStateChanged, rec->m.conversation_id, rec->m.id});

@@ -213,6 +213,7 @@ Result<bool> StoreImpl::SkipPurgedTarget(Txn& txn, const Operation& op) {
 
 Status StoreImpl::PurgeInTxn(Txn& txn, const MessageRecord& r, const std::string& key) {
   TxnDelete(txn, kMessages, key);
+  IndexMessage(txn, key, r, /*add=*/false);
   TxnDelete(txn, kById, IdKey(r.m.id));
   TxnPut(txn, kMeta, kPurgedPrefix + IdKey(r.m.id), "");
   if (r.send_seq != 0) {
@@ -337,6 +338,7 @@ Status StoreImpl::PurgeConversation(const std::string& conversation_id, const Or
           return DataLoss("a message record failed authentication; run `tidings verify`");
         }
         TxnDelete(txn, kMessages, key);
+        IndexMessage(txn, key, rec, /*add=*/false);
         TxnDelete(txn, kById, IdKey(rec.m.id));
         TxnPut(txn, kMeta, kPurgedPrefix + IdKey(rec.m.id), "");
         if (!rec.m.deleted) ++visible;

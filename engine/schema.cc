@@ -13,6 +13,10 @@ std::vector<Migration>& Migrations() {
   static std::vector<Migration> migrations = {
       // v1 -> v2: nothing to rewrite, only the version moves on.
       [](rocksdb::DB*, rocksdb::WriteBatch*) { return Status::Ok(); },
+      // v2 -> v3: the search family. Its index is built after the schema
+      // moved on (PrepareSearchIndex, engine/search_build.cc): resumable,
+      // in chunks, with progress - not one batch.
+      [](rocksdb::DB*, rocksdb::WriteBatch*) { return Status::Ok(); },
   };
   return migrations;
 }

@@ -34,6 +34,7 @@
 #include "crypto/keys.h"
 #include "crypto/sealer.h"
 #include "engine/retention.h"
+#include "engine/search.h"
 #include "engine/store_reader.h"
 #include "engine/types.h"
 
@@ -71,6 +72,15 @@ struct StoreOptions {
   // (crypto/keys.h): interactive for phones, moderate or sensitive for
   // kiosks and servers. An existing store keeps its header's limits.
   crypto::PassphraseProfile passphrase_profile = crypto::PassphraseProfile::kInteractive;
+  // The full-text index (engine/search.h, docs/search.md), kept in the same
+  // batch as every message change. Off: writes skip it and Search fails; the
+  // next open with it on rebuilds it. English stemming: a store's index is
+  // rebuilt when this changes.
+  bool search_index = true;
+  bool search_stem_english = false;
+  // Called while a writable open builds the search index of a store made
+  // before it (or after the settings changed): messages done, of about total.
+  std::function<void(uint64_t done, uint64_t total)> open_progress;
   // Testing seam: create the store in an older header format (1-3, the
   // format its record protection had) as older Tidings did. 0: the newest.
   uint32_t create_format = 0;
@@ -164,6 +174,17 @@ class Store : public virtual StoreReader {
   virtual Result<std::vector<Message>> Page(const PageRequest& request) = 0;
   // Visits every message of every conversation in order (for export).
   virtual Status ForEachMessage(std::function<Status(const Message&)> visit) = 0;
+  // Full-text search over the local plaintext (engine/search.h), the same
+  // for end-to-end encrypted conversations. InvalidArgument for a query
+  // search/query.h refuses (saying what to type), Cancelled if
+  // request.cancel was set, FailedPrecondition while the index of a store
+  // made before it is still being built.
+  virtual Result<SearchResult> Search(const SearchRequest& request) = 0;
+  // Builds the search index again from the messages (after `verify` found it
+  // differs from them). Resumable: an interrupted rebuild goes on at the next
+  // writable open. FailedPrecondition read-only or with the index off.
+  virtual Status RebuildSearchIndex(
+      std::function<void(uint64_t done, uint64_t total)> progress) = 0;
 
   // ---- Parked operations: the user decides ----
 

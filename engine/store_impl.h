@@ -13,6 +13,9 @@
 //   maintenance.cc   Stats, Flush, Compact
 //   backup.cc        Backup, Restore
 //   retention.cc     retention policies, purges, the purge watermarks
+//   search_index.cc  the full-text index: postings kept with the messages
+//   search_build.cc  building the index of a store made before it; verify
+//   search.cc        Search: running a query over the index
 //
 // Not part of the engine's interface: include engine/store.h or
 // engine/sync_log.h instead.
@@ -46,13 +49,16 @@
 #include "engine/store_header.h"
 #include "engine/store_keys.h"
 #include "engine/sync_log.h"
+#include "search/analyzer.h"
 
 namespace tidings::engine {
 
 // v2: a local send's outbox entry may refer to its message's body, and
 // message records may end with the sequence of that entry. v1 data is valid
 // v2 data, so v1 stores open read-only too; v1 code refuses v2 stores.
-inline constexpr uint32_t kSchemaVersion = 2;
+// v3: the search family; a writable open builds the index of older stores
+// (search_build.cc). v2 data is valid v3 data.
+inline constexpr uint32_t kSchemaVersion = 3;
 inline constexpr uint32_t kOldestSchemaReadable = 1;
 inline constexpr char kDbDir[] = "db";
 
@@ -67,10 +73,12 @@ enum Cf : int {
   kCursors,
   kMeta,
   kPending,
+  kSearch,  // the full-text index (engine/search_index.h)
   kNumCf
 };
-inline constexpr const char* kCfNames[kNumCf] = {"default",       "messages", "by_id", "outbox",
-                                                 "conversations", "cursors",  "meta",  "pending"};
+inline constexpr const char* kCfNames[kNumCf] = {"default", "messages",      "by_id",
+                                                 "outbox",  "conversations", "cursors",
+                                                 "meta",    "pending",       "search"};
 
 // Meta keys of retention (engine/retention.cc) that Verify checks against:
 // + ConvKey, a conversation's purge watermark; + IdKey, a purged message.
@@ -93,6 +101,9 @@ struct Txn {
   rocksdb::WriteBatch batch;
   std::map<std::pair<int, std::string>, std::optional<std::string>> overlay;  // plaintext
   std::vector<ChangeEvent> events;
+  // What the batch's postings add to the index's totals (search_index.cc).
+  int64_t indexed_messages = 0;
+  int64_t indexed_terms = 0;
 };
 
 class StoreImpl final : public Store, public SyncLog {
@@ -103,11 +114,17 @@ class StoreImpl final : public Store, public SyncLog {
       : path_(std::move(path)),
         options_(std::move(options)),
         clock_(options_.wall_clock_ms ? options_.wall_clock_ms : WallMillis,
-               options_.max_clock_drift_ms) {}
+               options_.max_clock_drift_ms),
+        analyzer_(search::AnalyzerOptions{.stem_english = options_.search_stem_english}),
+        search_enabled_(options_.search_index) {}
 
   ~StoreImpl() override { CloseDb(/*settle=*/true); }
 
   Status Init(crypto::KeySource key);
+  // After Init. A writer builds or rebuilds the search index when its state
+  // record says it is missing, partial or made with other settings
+  // (resumable); a reader takes the writer's settings (search_build.cc).
+  Status PrepareSearchIndex();
 
   const std::string& user_id() const override { return user_id_; }
   uint64_t replica_id() const override { return replica_id_; }
@@ -188,8 +205,12 @@ class StoreImpl final : public Store, public SyncLog {
   Result<RetentionPolicy> EffectiveRetention(const std::string& conversation_id) override;
   Result<PurgeReport> PurgeExpired() override;
 
+  Result<SearchResult> Search(const SearchRequest& request) override;
+  Status RebuildSearchIndex(std::function<void(uint64_t, uint64_t)> progress) override;
+
  private:
   friend struct RetentionTestPeer;  // tests/engine/retention_test.cc: SST files
+  friend struct SearchTestPeer;     // tests/engine/search_test.cc: raw postings
   // Keys: ids never appear in RocksDB keys, only their keyed hashes.
   std::string Hash16(char domain, std::string_view data) const {
     std::string in(1, domain);
@@ -274,6 +295,9 @@ class StoreImpl final : public Store, public SyncLog {
   Status UpgradeSchema(const std::string& version);
   Status LoadIdentity();
   Status OpenDb(bool create);
+  // OpenForReadOnly of the families the database has (search may not yet).
+  rocksdb::Status OpenReadOnly(const rocksdb::Options& o, const std::string& db_path,
+                               std::vector<rocksdb::ColumnFamilyDescriptor> descs);
   // Files of stores made before RocksDB's files were created 0600, or copied
   // with looser modes, become private.
   void TightenFileModes(const std::string& db_path) const;
@@ -405,6 +429,34 @@ class StoreImpl final : public Store, public SyncLog {
                            PurgeReport& report);
   Status PurgeReferences(PurgeReport& report);
   Status CompactPurged(const std::vector<std::string>& conversation_ids);
+  // The search index (search_index.cc, search_build.cc, search.cc).
+  struct SearchTotals {
+    uint64_t messages = 0;  // messages indexed
+    uint64_t terms = 0;     // their tokens, for BM25's average length
+  };
+  // Adds (or removes) the postings of message record `r` stored at `key`:
+  // every change of a message's text, key or existence calls both, old
+  // record out and new in. Writes straight to txn.batch (postings are never
+  // read back within a batch). REQUIRES: write_mu_.
+  void IndexMessage(Txn& txn, const std::string& key, const MessageRecord& r, bool add);
+  // Whether a record's text is in the index: not deleted, not failed, a
+  // text/* body.
+  static bool Indexed(const MessageRecord& r);
+  // After a change of `r`'s state only: adds or removes its postings if that
+  // moved it in or out of the index (was_indexed: Indexed before).
+  void IndexStateChange(Txn& txn, const std::string& key, const MessageRecord& r, bool was_indexed);
+  // From the state's cursor (resuming), or from nothing (the postings and
+  // totals cleared first); commits every kBuildChunk messages.
+  Status BuildSearchIndex(bool from_scratch, std::string cursor,
+                          const std::function<void(uint64_t, uint64_t)>& progress);
+  Status LoadSearchTotals();
+  // Calls `visit` with each posting (key, plain value) of record `r` stored
+  // at `key`; returns its token count (0 if not indexed).
+  size_t MessagePostings(
+      const std::string& key, const MessageRecord& r,
+      const std::function<void(const std::string&, const std::string&)>& visit) const;
+  // Verify's check: the postings are exactly what the messages make.
+  Status VerifySearchIndex(VerifyReport& report);
   Result<uint64_t> CountUnread(const Conversation& c);
   // Every conversation record, unsorted, without unread counts.
   Result<std::vector<Conversation>> AllConversations();
@@ -412,6 +464,7 @@ class StoreImpl final : public Store, public SyncLog {
   struct VerifyScan;
   bool VerifyRecord(int cf, const std::string& key, std::string_view plain, VerifyScan& scan) const;
   static void CrossCheck(VerifyScan& scan);
+  void CheckSearchIndex(VerifyScan& scan, const rocksdb::ReadOptions& ro);
   Result<Message> SendInTxn(Txn& txn, const SendRequest& req);  // REQUIRES: write_mu_
   Result<Message> LocalOp(const std::string& message_id, OpKind kind, std::string_view body,
                           const std::string& reaction);
@@ -470,6 +523,13 @@ class StoreImpl final : public Store, public SyncLog {
   uint64_t synced_ = 0;   // REQUIRES: sync_mu_
   bool syncing_ = false;  // REQUIRES: sync_mu_
   Status sync_error_;     // REQUIRES: sync_mu_
+
+  // The index: null family handle when a read-only open met a store made
+  // before it. Totals change under write_mu_ (Commit).
+  search::Analyzer analyzer_;
+  bool search_enabled_ = true;  // false: StoreOptions::search_index off
+  bool search_ready_ = false;   // the state record says complete
+  SearchTotals search_totals_;  // REQUIRES: write_mu_ (writers)
 
   std::mutex retention_mu_;                          // after write_mu_, before db_mu_
   std::shared_ptr<const RetentionState> retention_;  // REQUIRES: retention_mu_; null: not loaded

@@ -6,12 +6,14 @@
 #include <rocksdb/table.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
 #include "common/lines.h"
 #include "engine/encrypted_env.h"
 #include "engine/open_retry.h"
+#include "engine/search_index.h"
 #include "engine/settle.h"
 #include "engine/store_dir.h"
 #include "engine/store_impl.h"
@@ -236,6 +238,16 @@ std::vector<rocksdb::ColumnFamilyDescriptor> FamilyDescriptors(const rocksdb::Op
       descs.back().options.memtable_whole_key_filtering = true;
       descs.back().options.memtable_prefix_bloom_size_ratio = 0.02;
     }
+    // The index is read by term (a key prefix): a prefix Bloom filter
+    // answers "no such word" without a block read; whole keys are never
+    // looked up.
+    if (i == kSearch) {
+      rocksdb::BlockBasedTableOptions by_term = table;
+      by_term.whole_key_filtering = false;
+      descs.back().options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(by_term));
+      descs.back().options.prefix_extractor.reset(
+          rocksdb::NewFixedPrefixTransform(search_index::kTermHashBytes));
+    }
   }
   return descs;
 }
@@ -276,7 +288,7 @@ Status StoreImpl::OpenDb(bool create) {
           CloseDb();
           cfs_.clear();
           watch_.Reset();
-          return rocksdb::DB::OpenForReadOnly(o, db_path, descs, &cfs_, &db_);
+          return OpenReadOnly(o, db_path, descs);
         },
         db_path, kReadOnlyOpenAttempts);
   } else if (create) {
@@ -324,11 +336,28 @@ void StoreImpl::CloseDb(bool settle) {
   if (settle && !options_.read_only && watch_.status().ok()) {
     SettleBeforeClose(db_, cfs_, kSettleBudget);
   }
-  for (auto* h : cfs_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  for (auto* h : cfs_) {
+    if (h != nullptr) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  }
   cfs_.clear();
   db_->Close().PermitUncheckedError();
   delete db_;
   db_ = nullptr;
+}
+
+rocksdb::Status StoreImpl::OpenReadOnly(const rocksdb::Options& o, const std::string& db_path,
+                                        std::vector<rocksdb::ColumnFamilyDescriptor> descs) {
+  // A store no writer opened since the search family was added lacks it: it
+  // opens without, and Search says to open it for writing once.
+  std::vector<std::string> present;
+  rocksdb::Status s = rocksdb::DB::ListColumnFamilies(o, db_path, &present);
+  if (!s.ok()) return s;
+  const bool has_search =
+      std::find(present.begin(), present.end(), kCfNames[kSearch]) != present.end();
+  if (!has_search) descs.pop_back();
+  s = rocksdb::DB::OpenForReadOnly(o, db_path, descs, &cfs_, &db_);
+  if (s.ok() && !has_search) cfs_.push_back(nullptr);
+  return s;
 }
 
 Status StoreImpl::Refresh() {
@@ -343,6 +372,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, crypto::KeyS
   if (path.empty()) return InvalidArgument("no store path given (use --store or TIDINGS_STORE)");
   auto store = std::make_unique<StoreImpl>(path, options);
   TIDINGS_RETURN_IF_ERROR(store->Init(std::move(key)));
+  TIDINGS_RETURN_IF_ERROR(store->PrepareSearchIndex());
   if (!options.read_only) TIDINGS_RETURN_IF_ERROR(store->PurgeExpired().status());
   return std::unique_ptr<Store>(std::move(store));
 }

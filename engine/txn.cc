@@ -2,6 +2,7 @@
 // plaintext, reads through it see them, and Commit seals them into one
 // WriteBatch. Durable commits share WAL fsyncs by hand (group commit, see
 // WaitDurable); listeners hear of a write after it committed.
+#include "engine/search_index.h"
 #include "engine/store_impl.h"
 
 namespace tidings::engine {
@@ -52,6 +53,17 @@ Status StoreImpl::Commit(Txn& txn, std::unique_lock<std::mutex>& write_lock) {
   rocksdb::WriteOptions wo;
   wo.sync = false;
   rocksdb::Status s;
+  SearchTotals totals = search_totals_;
+  if (txn.indexed_messages != 0 || txn.indexed_terms != 0) {
+    totals.messages = static_cast<uint64_t>(
+        std::max<int64_t>(0, static_cast<int64_t>(totals.messages) + txn.indexed_messages));
+    totals.terms = static_cast<uint64_t>(
+        std::max<int64_t>(0, static_cast<int64_t>(totals.terms) + txn.indexed_terms));
+    std::string v;
+    PutFixed64BE(&v, totals.messages);
+    PutFixed64BE(&v, totals.terms);
+    TxnPut(txn, kMeta, search_index::kTotalsKey, std::move(v));
+  }
   {
     std::shared_lock<std::shared_mutex> lock(db_mu_);
     std::string sealed, ad;
@@ -69,6 +81,7 @@ Status StoreImpl::Commit(Txn& txn, std::unique_lock<std::mutex>& write_lock) {
     s = db_->Write(wo, &txn.batch);
   }
   if (!s.ok()) return FromRocks(s, "write failed");
+  search_totals_ = totals;
   if (!options_.read_only) CacheSummaries(txn);
   const uint64_t ticket = written_.fetch_add(1) + 1;
   write_lock.unlock();

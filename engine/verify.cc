@@ -1,13 +1,15 @@
 // Verify: decrypts and checks every record, then the indexes across them -
 // the by-id index against the messages, and outbox entries that refer to
 // their message's body against that message, and that a purge left nothing
-// at or below a conversation's purge watermark (engine/retention.cc).
+// at or below a conversation's purge watermark (engine/retention.cc), and
+// that the search index holds exactly the postings the messages make.
 #include <rocksdb/table.h>
 
 #include <algorithm>
 #include <cstring>
 #include <set>
 
+#include "engine/search_index.h"
 #include "engine/store_impl.h"
 
 namespace tidings::engine {
@@ -66,6 +68,20 @@ struct StoreImpl::VerifyScan {
   std::vector<std::pair<std::string, uint64_t>> by_ref;  // (by_id key, seq) of such entries
   std::map<std::string, OrderKey> watermarks;            // ConvKey -> purge watermark
   std::set<std::string> purged;                          // IdKey of purged messages
+  // The search index, compared as order-independent digests of (key, value)
+  // pairs: what the messages make against what the family holds.
+  struct Digest {
+    uint64_t count = 0, sum = 0, mixed = 0;
+    void Add(const std::string& hash16) {
+      count++;
+      sum += GetFixed64BE(hash16.data());
+      mixed ^= GetFixed64BE(hash16.data() + 8);
+    }
+    bool operator==(const Digest&) const = default;
+  };
+  bool check_search = false;
+  Digest postings_expected, postings_found;
+  uint64_t indexed_messages = 0, indexed_terms = 0;
 
   void Problem(std::string detail) {
     report.problems++;
@@ -78,7 +94,9 @@ Result<VerifyReport> StoreImpl::Verify(std::function<void(uint64_t, uint64_t)> p
   VerifyReport& report = scan.report;
   std::shared_lock<std::shared_mutex> lock(db_mu_);
   uint64_t total = 0;
+  scan.check_search = search_ready_ && search_enabled_ && cfs_[kSearch] != nullptr;
   for (int cf = 1; cf < kNumCf; ++cf) {
+    if (cfs_[static_cast<size_t>(cf)] == nullptr) continue;
     uint64_t n = 0;
     db_->GetIntProperty(cfs_[static_cast<size_t>(cf)], "rocksdb.estimate-num-keys", &n);
     total += n;
@@ -95,6 +113,7 @@ Result<VerifyReport> StoreImpl::Verify(std::function<void(uint64_t, uint64_t)> p
   ro.verify_checksums = true;
   ro.fill_cache = false;
   for (int cf = 1; cf < kNumCf; ++cf) {
+    if (cfs_[static_cast<size_t>(cf)] == nullptr) continue;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[static_cast<size_t>(cf)]));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       report.records_checked++;
@@ -118,6 +137,7 @@ Result<VerifyReport> StoreImpl::Verify(std::function<void(uint64_t, uint64_t)> p
   }
   if (auto damaged = watch_.status(); !damaged.ok()) scan.Problem(damaged.message());
   CrossCheck(scan);
+  if (scan.check_search) CheckSearchIndex(scan, ro);
   if (progress) progress(report.records_checked, std::max(total, report.records_checked));
   return std::move(scan.report);
 }
@@ -132,6 +152,16 @@ bool StoreImpl::VerifyRecord(int cf, const std::string& key, std::string_view pl
       if (ok) {
         scan.message_keys.emplace(key, rec.send_seq);
         scan.expected.emplace(IdKey(rec.m.id), key);
+      }
+      if (ok && scan.check_search) {
+        const size_t terms =
+            MessagePostings(key, rec, [&](const std::string& k, const std::string& v) {
+              scan.postings_expected.Add(Hash16('v', k + v));
+            });
+        if (terms != 0) {
+          scan.indexed_messages++;
+          scan.indexed_terms += terms;
+        }
       }
       return ok;
     }
@@ -154,6 +184,14 @@ bool StoreImpl::VerifyRecord(int cf, const std::string& key, std::string_view pl
       Operation op;
       return DecodeOperation(plain, &op);
     }
+    case kSearch: {
+      search_index::PostingValue v;
+      if (key.size() != search_index::kPostingKeyBytes || !search_index::DecodePosting(plain, &v)) {
+        return false;
+      }
+      scan.postings_found.Add(Hash16('v', key + std::string(plain)));
+      return true;
+    }
     case kMeta:
       if (key.starts_with(kWatermarkPrefix)) {
         return OrderKey::Decode(plain, &scan.watermarks[key.substr(sizeof(kWatermarkPrefix) - 1)]);
@@ -162,6 +200,31 @@ bool StoreImpl::VerifyRecord(int cf, const std::string& key, std::string_view pl
       return true;
     default:
       return true;
+  }
+}
+
+void StoreImpl::CheckSearchIndex(VerifyScan& scan, const rocksdb::ReadOptions& ro) {
+  const auto& want = scan.postings_expected;
+  const auto& have = scan.postings_found;
+  if (!(want == have)) {
+    scan.Problem("search index: " + std::to_string(have.count) + " postings differ from the " +
+                 std::to_string(want.count) +
+                 " the messages make; rebuild it with `tidings search --rebuild`");
+  }
+  std::string totals;
+  auto s = db_->Get(ro, cfs_[kMeta], search_index::kTotalsKey, &totals);
+  uint64_t messages = 0, terms = 0;
+  if (s.ok()) {
+    auto plain = sealer_->Open(Ad(kMeta, search_index::kTotalsKey), totals);
+    if (plain.ok() && plain->size() == 16) {
+      messages = GetFixed64BE(plain->data());
+      terms = GetFixed64BE(plain->data() + 8);
+    }
+  }
+  if (messages != scan.indexed_messages || terms != scan.indexed_terms) {
+    scan.Problem("search index: its totals (" + std::to_string(messages) +
+                 " messages) differ from " + std::to_string(scan.indexed_messages) +
+                 " indexed; rebuild it with `tidings search --rebuild`");
   }
 }
 

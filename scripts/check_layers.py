@@ -24,7 +24,8 @@ HTTP_MESSAGE = ["sync/http/message.h"]
 LAYERS = {
     "common/": [],
     "crypto/": COMMON,
-    "engine/": ["crypto/"] + COMMON,
+    "search/": COMMON,  # text processing for the index: pure functions
+    "engine/": ["search/", "crypto/"] + COMMON,
     "sync/wire/": ENGINE_TYPES + COMMON,
     "sync/backend.": ENGINE_TYPES + COMMON,
     "sync/http/": COMMON,
@@ -52,6 +53,8 @@ EXTERNAL = {
     "sodium.h": ["crypto/"],
     "sodium/": ["crypto/"],
     "rocksdb/": ["engine/"],
+    "utf8proc.h": ["search/"],
+    "libstemmer.h": ["search/"],
     "curl/": ["sync/http/"],
     "simdjson.h": ["sync/", "emulator/"],
     "boost/": ["sync/chime/", "emulator/"],

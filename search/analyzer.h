@@ -24,10 +24,15 @@ struct AnalyzerOptions {
 };
 
 struct Token {
-  std::string term;        // folded (and stemmed) UTF-8, never empty
-  uint32_t position = 0;   // word position: a phrase's words are consecutive
-  uint32_t begin = 0;      // byte range of the original text it came from
+  std::string term;       // folded (and stemmed) UTF-8, never empty
+  uint32_t position = 0;  // word position: a phrase's words are consecutive
+  uint32_t begin = 0;     // byte range of the original text it came from
   uint32_t end = 0;
+  // The folded term before stemming, only where stemming changed it (empty
+  // otherwise, to spare a copy): what a prefix query compares with.
+  std::string unstemmed;
+
+  std::string_view folded() const { return unstemmed.empty() ? std::string_view(term) : unstemmed; }
 };
 
 // A prefix query needs at least this many characters (code points) of a
@@ -50,7 +55,9 @@ class Analyzer {
   void Analyze(std::string_view text, std::vector<Token>* out) const;
 
   // Folds one query word for a prefix match, without stemming (a stemmed
-  // prefix would not be a prefix of the stemmed word): "Ibu" -> "ibu".
+  // prefix would not be a prefix of the stemmed word): "Ibu" -> "ibu". A
+  // word the analyzer splits folds to its last term; one with no letters or
+  // digits to "".
   std::string FoldPrefix(std::string_view word) const;
 
   // The first kPrefixChars code points of `term`, if it has more than that

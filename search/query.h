@@ -2,6 +2,9 @@
 // a phrase (the words adjacent, in order); a word ending in * is a prefix
 // (search-as-you-type: "ibu*"). A bare word the analyzer splits into several
 // terms (CJK bigrams, "e-mail", "400mg") is a phrase of them, as in FTS5.
+// Curly quotes work as '"' does. A prefix on CJK is searched as the bigram
+// itself (a bigram already matches inside longer runs). docs/search.md has
+// the rules.
 #pragma once
 
 #include <string>
@@ -32,9 +35,11 @@ struct Query {
 
 // InvalidArgument, saying what to type instead, for a query with no words
 // ("type a word to search for"), a prefix shorter than kPrefixChars
-// characters, or more than kMaxQueryClauses clauses. An unclosed quote
+// characters, more than kMaxQueryClauses clauses or more than kMaxQueryTerms
+// terms in all. The message never repeats the query. An unclosed quote
 // closes at the end.
 inline constexpr size_t kMaxQueryClauses = 16;
+inline constexpr size_t kMaxQueryTerms = 4 * kMaxQueryClauses;
 Result<Query> ParseQuery(std::string_view text, const Analyzer& analyzer);
 
 // Where a query matches in a message's tokens (from Analyzer::Analyze of its

@@ -37,6 +37,8 @@ std::unique_ptr<Store> OpenTidings(const std::string& path, tidings::engine::Dur
   o.create_if_missing = true;
   o.user_id = "bench";
   o.durability = d;
+  // TIDINGS_BENCH_SEARCH_INDEX=0: the store without its full-text index.
+  if (const char* idx = std::getenv("TIDINGS_BENCH_SEARCH_INDEX")) o.search_index = idx[0] != '0';
   if (const char* mb = std::getenv("TIDINGS_BENCH_CACHE_MB"))
     o.block_cache_bytes = std::strtoull(mb, nullptr, 10) << 20;
   auto s = Store::Open(path, Key(), o);

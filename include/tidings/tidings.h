@@ -190,6 +190,10 @@ typedef enum tidings_passphrase_profile {
   TIDINGS_PASSPHRASE_SENSITIVE = 3
 } tidings_passphrase_profile;
 
+/* Called now and then with the work done so far; `total` is an estimate.
+ * Runs on the calling thread. */
+typedef void (*tidings_progress_fn)(void* context, uint64_t done, uint64_t total);
+
 /* Initialise with tidings_open_options_init. */
 typedef struct tidings_open_options {
   uint32_t struct_size;   /* set by tidings_open_options_init */
@@ -206,6 +210,17 @@ typedef struct tidings_open_options {
   /* A new passphrase store's Argon2id limits; an existing store keeps its
    * own. */
   tidings_passphrase_profile passphrase_profile;
+  /* The full-text index (tidings_search.h): on unless this is set; writes
+   * then skip it and searches fail. The next open with it on rebuilds it. */
+  bool search_index_off;
+  /* English stemming in the index ("running" finds "run"); a change
+   * rebuilds the index at a writable open. */
+  bool search_stem_english;
+  /* Called while a writable open builds the index of a store made before it
+   * (or after the settings changed): messages done, of about total. May be
+   * NULL. */
+  tidings_progress_fn open_progress;
+  void* open_progress_context;
 } tidings_open_options;
 
 /* Zeroes *options (every field its default) and sets struct_size to the size
@@ -246,10 +261,6 @@ TIDINGS_EXPORT void tidings_store_close(tidings_store* store);
 /* Read-only handles see the writer process's changes made after they opened
  * only after this call. Thread-safe. */
 TIDINGS_EXPORT tidings_code tidings_store_refresh(tidings_store* store, tidings_error* error);
-
-/* Called now and then with the work done so far; `total` is an estimate.
- * Runs on the calling thread. */
-typedef void (*tidings_progress_fn)(void* context, uint64_t done, uint64_t total);
 
 /* Initialise with tidings_rekey_options_init. */
 typedef struct tidings_rekey_options {

@@ -335,6 +335,8 @@ struct OpenOptions {
   uint64_t max_clock_drift_ms = 0;  // 0: default
   // A new passphrase store's Argon2id limits (see tidings_passphrase_profile).
   tidings_passphrase_profile passphrase_profile = TIDINGS_PASSPHRASE_DEFAULT;
+  bool search_index = true;          // the full-text index (tidings_search.hpp)
+  bool search_stem_english = false;  // a change rebuilds the index
 };
 
 // See tidings_store_rekey.
@@ -443,6 +445,8 @@ class Store {
     o.user_id = options.user_id.empty() ? nullptr : options.user_id.c_str();
     o.max_clock_drift_ms = options.max_clock_drift_ms;
     o.passphrase_profile = options.passphrase_profile;
+    o.search_index_off = !options.search_index;
+    o.search_stem_english = options.search_stem_english;
     tidings_key_source k = key.source();
     tidings_store* raw = nullptr;
     Status s = internal::Call(
@@ -668,8 +672,7 @@ class Store {
     tidings_key_source k = key.source();
     return internal::Call([&](tidings_error* e) {
       return tidings_store_restore(backup_path.c_str(), store_path.c_str(), &k,
-                                   progress ? internal::ProgressTrampoline : nullptr, &progress,
-                                   e);
+                                   progress ? internal::ProgressTrampoline : nullptr, &progress, e);
     });
   }
   // Every message, conversation by conversation, each in order. `visit`

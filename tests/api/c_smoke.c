@@ -2,10 +2,12 @@
  * c_smoke_cxx.cc compiles this file as C++), clean under -Wall -Wextra
  * -Werror, and that the exported symbols are all an app needs. It follows
  * the README's C example, then reads this device's identity and makes a
- * plaintext conversation (tidings_sync.h). Usage: c_smoke DIR */
+ * plaintext conversation (tidings_sync.h) and searches (tidings_search.h).
+ * Usage: c_smoke DIR */
 #include <stdio.h>
 #include <string.h>
 
+#include "tidings/tidings_search.h"
 #include "tidings/tidings_sync.h"
 
 #define CHECK(cond)                                                                        \
@@ -30,6 +32,9 @@ int main(int argc, char** argv) {
   const char* body = "hello from C";
   tidings_identity* me = NULL;
   tidings_conversation_mode mode = TIDINGS_MODE_END_TO_END;
+  tidings_search_request search;
+  tidings_search_result* hits = NULL;
+  const tidings_search_hit* hit = NULL;
   memset(&err, 0, sizeof err);
   if (argc != 2) return 2;
   snprintf(path, sizeof path, "%s/store", argv[1]);
@@ -67,6 +72,16 @@ int main(int argc, char** argv) {
   CHECK(tidings_store_create_conversation(store, "c-plain", "", NULL, 0, true, &err) == TIDINGS_OK);
   CHECK(tidings_store_conversation_mode(store, "c-plain", &mode, &err) == TIDINGS_OK);
   CHECK(mode == TIDINGS_MODE_PLAINTEXT);
+
+  tidings_search_request_init(&search);
+  search.query = "hel*";
+  CHECK(tidings_store_search(store, &search, &hits, &err) == TIDINGS_OK);
+  CHECK(tidings_search_result_count(hits) == 1 && tidings_search_result_total(hits) == 1);
+  hit = tidings_search_result_at(hits, 0);
+  CHECK(hit != NULL && strcmp(hit->conversation_id, "c-conv") == 0);
+  CHECK(hit->mark_count == 1 && hit->marks[0].begin == 0 && hit->marks[0].end == 5);
+  CHECK(hit->snippet_size == strlen(body) && memcmp(hit->snippet, body, strlen(body)) == 0);
+  tidings_search_result_free(hits);
   tidings_store_close(store);
   printf("c_smoke: ok (libtidings %s)\n", tidings_version());
   return 0;

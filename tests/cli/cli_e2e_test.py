@@ -10,6 +10,7 @@ a case are reported together (tests/common/tidings_unittest.py).
 import base64
 import json
 import os
+import pty
 import shutil
 import subprocess
 import sys
@@ -257,6 +258,86 @@ class Export(WithMessages):
         check({m["body"] for m in lines} >= {"hello 0", "elsewhere", "from stdin"}, "export bodies")
         check(mode(out) == 0o600, "export file is 0600")
         run(*g, "export", "--output", out, expect=EXIT_USAGE)  # never overwrites
+
+
+class Search(WithMessages):
+    def test_search_filters_pages_and_explains_bad_queries(self):
+        run, check, g, ids, jsonl = self.run_cli, self.check, self.g, self.ids, self.jsonl
+        hits = jsonl(run(*g, "search", "hello", "--json"), "search --json")
+        # "hello 2" was deleted: its text left the index with it.
+        check(sorted(h.get("message_id") for h in hits) == sorted(ids[:2]), f"hello: {hits}")
+        for h in hits:
+            check(set(h) >= {"message_id", "conversation", "sender", "order", "score", "snippet", "marks"},
+                  f"hit fields: {h}")
+            marked = [h["snippet"].encode()[b:e].decode() for b, e in h.get("marks", [])]
+            check(marked == ["hello"] and h.get("conversation") == "general" and h.get("sender") == "alice",
+                  f"marks and fields: {h}")
+        newest = jsonl(run(*g, "--json", "search", "hel*", "--newest", "--limit", "1"), "--newest")
+        check([h.get("message_id") for h in newest] == [ids[1]], f"newest first: {newest}")
+        second = jsonl(run(*g, "--json", "search", "hel*", "--newest", "--offset", "1", "--limit", "1"),
+                       "--offset")
+        check([h.get("message_id") for h in second] == [ids[0]], f"second page: {second}")
+        check(jsonl(run(*g, "--json", "search", "edited", "-c", "general"), "-c")[0].get("message_id") == ids[1],
+              "the edited text is found")
+        for empty in (["-c", "random"], ["--sender", "bob"], ["--from", "2999-01-01"],
+                      ["--to", "2000-01-01T00:00:00Z"]):
+            p = run(*g, "search", "hello", *empty)
+            check(p.stdout == "" and "0 of 0 hits" in p.stderr, f"{empty} filters out every hit: {p.stdout!r}")
+        p = run(*g, "search", "hello", "-c", "general")
+        lines = p.stdout.splitlines()
+        check(len(lines) == 2 and all("  general  alice: " in l and "[hello]" in l for l in lines),
+              f"one line a hit, the match in [brackets] off a terminal: {lines}")
+        check(p.stderr == "2 of 2 hits\n", f"the count on stderr: {p.stderr!r}")
+        p = run(*g, "search", "h*", expect=EXIT_USAGE)
+        check("letters before *" in p.stderr, f"the engine says what to type: {p.stderr}")
+        run(*g, "search", expect=EXIT_USAGE)
+        run(*g, "search", "hello", "--from", "yesterday", expect=EXIT_USAGE)
+        run(*g, "search", "hello", "--limit", "1001", expect=EXIT_USAGE)
+        run(*g, "search", "--rebuild", "hello", expect=EXIT_USAGE)
+        check(run(*g, "search", "--rebuild").stdout == "rebuilt the search index\n", "rebuild")
+        again = jsonl(run(*g, "search", "hello", "--json"), "after the rebuild")
+        check(again == hits, f"the rebuild gives the same hits: {again}")
+
+    def test_on_a_terminal_matches_are_bold_and_control_bytes_blank(self):
+        run, check, g = self.run_cli, self.check, self.g
+        run(*g, "send", "-c", "general", "alarm \x1b[2J wipes the screen")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_") and k != "NO_COLOR"}
+        primary, secondary = pty.openpty()
+        try:
+            p = subprocess.run([TIDINGS, *g, "search", "alarm"], stdout=secondary,
+                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, timeout=60)
+            os.close(secondary)
+            out = b""
+            while True:
+                try:
+                    chunk = os.read(primary, 4096)
+                except OSError:  # EIO: the terminal's other end closed
+                    break
+                if not chunk:
+                    break
+                out += chunk
+        finally:
+            os.close(primary)
+        check(p.returncode == 0, f"search on a terminal: exit {p.returncode}")
+        check(b"\x1b[1malarm\x1b[0m" in out, f"the match in bold: {out!r}")
+        check(b"\x1b[2J" not in out and b"  [2J wipes" in out, f"the message's escape blanked: {out!r}")
+
+    def test_search_works_beside_a_writer_and_a_rebuild_is_busy(self):
+        if not HOLDER:
+            self.skipTest("no hold_store binary given")
+        run, check, g = self.run_cli, self.check, self.g
+        holder = subprocess.Popen([HOLDER, self.store, self.key], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            check(holder.stdout.readline().strip() == "ready", "holder opened the store")
+            hits = self.jsonl(run(*g, "--json", "search", "elsewhere"), "search beside a writer")
+            check(len(hits) == 1 and hits[0].get("conversation") == "random", f"hits: {hits}")
+            p = run(*g, "search", "--rebuild", expect=EXIT_BUSY)
+            check("Stop it" in p.stderr, f"busy says what to do: {p.stderr}")
+        finally:
+            holder.stdin.close()
+            holder.wait(timeout=30)
+            holder.stdout.close()
 
 
 class Backup(WithMessages):

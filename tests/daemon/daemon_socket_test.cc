@@ -1,7 +1,8 @@
 // The daemon's socket server against idle and hostile local clients: idle
 // connections that never authenticate cannot starve a real client and are
 // closed after the handshake deadline; op names a client makes up cannot
-// grow the metrics page; labels cannot forge a metrics line.
+// grow the metrics page; labels cannot forge a metrics line; a search
+// answers over the socket as the store does, under its limit and deadline.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -17,6 +18,7 @@
 
 #include "daemon/client.h"
 #include "daemon/metrics.h"
+#include "daemon/search_op.h"
 #include "daemon/socket_server.h"
 #include "tests/api/api_test_util.h"
 #include "tests/daemon/daemon_test_util.h"
@@ -122,6 +124,69 @@ TEST(DaemonSocket, MadeUpOpsShareOneSeries) {
   EXPECT_EQ(by_op.size(), 2u) << "a series per made-up op";
   EXPECT_EQ(by_op["other"], 300);
   EXPECT_EQ(by_op["poke"], 1);
+}
+
+TEST(DaemonSocket, SearchAnswersAsTheStoreDoes) {
+  apitest::TempDir dir;
+  const std::string path = dir / "s";
+  api::Store store = NewStore(path);
+  ASSERT_TRUE(store.Send("clinic", "Take 400 mg of ibuprofen after food").ok());
+  ASSERT_TRUE(store.Send("pharmacy", "ibuprofen is out of stock").ok());
+  ASSERT_TRUE(store.Send("clinic", "see you").ok());
+  Counts counts;
+  SocketServer server(&store, path, {}, counts.Fn());
+  ASSERT_TRUE(server.Start().ok());
+  auto call = [&](const Fields& request) {
+    auto answer = CallDaemon(path, api::Key::Raw(kKey), request, 10'000);
+    EXPECT_TRUE(answer.ok()) << answer.status().ToString();
+    return answer.ok() ? SearchResultFromFields(*answer)
+                       : Result<api::SearchResult>(answer.status());
+  };
+
+  const api::SearchRequest r{.query = "ibu*", .order = api::SearchOrder::kNewest};
+  auto direct = api::Search(store, r);
+  ASSERT_TRUE(direct.ok());
+  auto remote = call(SearchFields(r));
+  ASSERT_TRUE(remote.ok()) << remote.status().ToString();
+  EXPECT_EQ(remote->total, 2u);
+  ASSERT_EQ(remote->hits.size(), direct->hits.size());
+  for (size_t i = 0; i < direct->hits.size(); ++i) {
+    const api::SearchHit &a = remote->hits[i], &b = direct->hits[i];
+    EXPECT_EQ(a.message_id, b.message_id);
+    EXPECT_EQ(a.conversation_id, b.conversation_id);
+    EXPECT_EQ(a.sender, b.sender);
+    EXPECT_EQ(a.order, b.order);
+    EXPECT_EQ(a.snippet, b.snippet);
+    EXPECT_EQ(a.marks, b.marks);
+  }
+  auto one = call(SearchFields({.query = "ibuprofen", .conversation_id = "pharmacy"}));
+  ASSERT_TRUE(one.ok());
+  ASSERT_EQ(one->hits.size(), 1u);
+  EXPECT_EQ(one->hits[0].snippet, "ibuprofen is out of stock");
+
+  EXPECT_EQ(call(SearchFields({.query = "i*"})).status().code(), Code::kInvalidArgument);
+  auto big = call(SearchFields({.query = "ibuprofen", .limit = kMaxSocketSearchLimit + 1}));
+  EXPECT_EQ(big.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(big.status().message().find("offset"), std::string::npos);
+  EXPECT_EQ(call(Fields{{"op", "search"}, {"query", "x"}, {"order", "oldest"}}).status().code(),
+            Code::kInvalidArgument);
+  server.Stop();
+  EXPECT_EQ(counts.Of("search", "ok"), 2) << "search has its own metrics series";
+  EXPECT_EQ(counts.Of("search", "INVALID_ARGUMENT"), 3);
+}
+
+TEST(DaemonSocket, ASearchPastItsDeadlineStops) {
+  apitest::TempDir dir;
+  api::Store store = NewStore(dir / "s");
+  for (int i = 0; i < 6000; ++i) {
+    ASSERT_TRUE(store.Send("a", "common words " + std::to_string(i)).ok());
+  }
+  const Fields request{{"op", "search"}, {"query", "common"}};
+  Fields late = ExecuteSearch(store, request, 0);
+  EXPECT_EQ(StatusFromFields(late).code(), Code::kDeadlineExceeded) << late.Get("message");
+  auto in_time = SearchResultFromFields(ExecuteSearch(store, request));
+  ASSERT_TRUE(in_time.ok()) << in_time.status().ToString();
+  EXPECT_EQ(in_time->total, 6000u);
 }
 
 TEST(DaemonMetrics, LabelsAreEscapedSoNoLineCanBeForged) {

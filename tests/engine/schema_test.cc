@@ -65,17 +65,35 @@ TEST(Store, SchemaV1StoreFromTheLastReleaseOpensAndMigrates) {
     auto s = Store::Open(dir / "s", key(), ro);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     check(**s);
+    // Made before the search index: a reader cannot search until a writer
+    // built it.
+    EXPECT_EQ((*s)->Search({.query = "clinic"}).status().code(), Code::kFailedPrecondition);
   }
   std::string first_id;
   {
-    auto s = Store::Open(dir / "s", key(), StoreOptions{});  // migrates
+    auto s = Store::Open(dir / "s", key(), StoreOptions{});  // migrates, builds the index
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     check(**s);
+    auto found = [&](const std::string& q) {
+      auto r = (*s)->Search({.query = q});
+      EXPECT_TRUE(r.ok()) << r.status().ToString();
+      std::vector<std::string> bodies;
+      for (const auto& h : r.ok() ? r->hits : std::vector<SearchHit>{}) {
+        bodies.push_back((*s)->Get(h.message_id)->body);
+      }
+      return bodies;
+    };
+    EXPECT_EQ(found("clinic"), std::vector<std::string>{"hello clinic"});
+    EXPECT_EQ(found("first"), std::vector<std::string>{"first, edited"});
+    EXPECT_TRUE(found("second").empty()) << "deleted before the index existed";
+    EXPECT_TRUE(found("typed").empty()) << "edited away before the index existed";
     first_id = (*s)->Page({.conversation_id = "ward-7"})->front().id;
     // An entry written by v1 keeps its own body through a later edit, and a
     // send after the migration refers to its message.
     ASSERT_TRUE((*s)->Edit(first_id, "first, again").ok());
     ASSERT_TRUE((*s)->Send(Msg("ward-7", "fourth")).ok());
+    EXPECT_TRUE(found("edited").empty());
+    EXPECT_EQ(found("again").size(), 1u);
     auto outbox = (*s)->Outbox(0);
     ASSERT_EQ(outbox->size(), 10u);
     EXPECT_EQ((*outbox)[0].op.body, "first, as typed");

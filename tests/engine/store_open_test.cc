@@ -99,8 +99,18 @@ TEST(Store, NoPlaintextOnDisk) {
     for (int i = 0; i < 50; ++i) ASSERT_TRUE(store->Send(Msg(conv, body)).ok());  // WAL only
     ASSERT_TRUE(store->Compact().ok());
     for (int i = 0; i < 50; ++i) ASSERT_TRUE(store->Send(Msg(conv, body)).ok());
+    // The index holds every body's words (folded to lower case): it must
+    // add no readable text either.
+    auto found = store->Search({.query = "bodymarker7a1fedited"});
+    ASSERT_TRUE(found.ok()) << found.status().ToString();
+    EXPECT_EQ(found->total, 20u);
   }
   std::vector<std::string> markers = {body, conv, sender, "METAMARKER55e0"};
+  for (auto m : std::vector<std::string>(markers)) {
+    std::transform(m.begin(), m.end(), m.begin(), ::tolower);
+    markers.push_back(m);
+    markers.push_back(m.substr(0, 3) == "bod" ? m + "edited" : m);
+  }
   for (auto m : std::vector<std::string>(markers)) {
     markers.push_back(crypto::HexEncode(
         std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(m.data()), m.size())));

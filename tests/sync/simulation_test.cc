@@ -345,8 +345,34 @@ class Simulation {
     return out.str();
   }
 
+  // What a few searches return on replica `r`: ids, scores, snippets and
+  // marks, in order, for both orders. Replicas with the same messages must
+  // agree exactly (the index and its statistics follow the messages only).
+  std::string Searches(Replica& r) {
+    std::ostringstream out;
+    out.precision(17);  // scores must agree to the last bit
+    for (const char* q : {"from", "user 1", "edited", "\"from user\"", "use*", "edit*", "user-0"}) {
+      for (auto order : {engine::SearchOrder::kRelevance, engine::SearchOrder::kNewest}) {
+        auto res = r.store->Search({.query = q, .order = order, .limit = 30});
+        out << q << ": ";
+        if (!res.ok()) {
+          out << res.status().ToString() << "\n";
+          continue;
+        }
+        out << res->total << "\n";
+        for (const auto& h : res->hits) {
+          out << "  " << h.message_id << " " << h.score << " [" << h.snippet << "]";
+          for (auto [b, e] : h.marks) out << " " << b << "-" << e;
+          out << "\n";
+        }
+      }
+    }
+    return out.str();
+  }
+
   std::string Check() {
     const std::string reference = Digest(replicas_[1]);
+    const std::string searched = Searches(replicas_[1]);
     for (size_t i = 0; i < replicas_.size(); ++i) {
       std::string d = Digest(replicas_[i]);
       if (d != reference) {
@@ -366,6 +392,10 @@ class Simulation {
       }
       auto outbox = replicas_[i].store->Outbox(0);
       if (!outbox->empty()) return "replica " + std::to_string(i) + " still has an outbox";
+      if (std::string found = Searches(replicas_[i]); found != searched) {
+        return "replica " + std::to_string(i) + " searches differently:\n--- replica 1\n" +
+               searched + "--- replica " + std::to_string(i) + "\n" + found;
+      }
     }
     // Every acknowledged send exists exactly once on the server and on every
     // replica. Sealed: once per log as its frame "o.<id>" (the conversation's

@@ -1,0 +1,345 @@
+// Search: one query over the index (engine/search_index.h).
+//
+// The query's clauses (search/query.h) become sources, one per term: the
+// postings of a whole term, or for a prefix the postings of its first
+// search::kPrefixChars characters (and of the whole term when the prefix is
+// exactly that long). All sources are read together in message-key order,
+// a merge join: every posting is visited once, which counts each source's
+// document frequency exactly (BM25's idf, the same on every replica with
+// the same messages), and the messages every source holds are candidates.
+// A candidate passes the filters (time from its key, sender from its
+// posting), phrase positions, and, for a prefix longer than what the index
+// keeps, a match of its own text. Scores are BM25 blended with recency; the
+// best offset + limit are kept, and only those hits' records are read for
+// their snippets.
+#include <rocksdb/db.h>
+
+#include <algorithm>
+#include <cmath>
+#include <queue>
+
+#include "engine/search_index.h"
+#include "engine/store_impl.h"
+#include "search/query.h"
+#include "search/snippet.h"
+
+namespace tidings::engine {
+namespace {
+
+using search_index::PostingValue;
+
+constexpr double kK1 = 1.2, kB = 0.75;  // BM25's usual constants
+constexpr double kRecencyBoost = 0.5;   // the newest hit scores up to 1.5x
+constexpr double kRecencyHalfLifeDays = 30;
+constexpr size_t kCancelCheckEvery = 4096;
+
+// The postings of one key in the search's scope, in message-key order.
+class KeyCursor {
+ public:
+  KeyCursor(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, const rocksdb::Snapshot* snap,
+            std::string lower)
+      : lower_(std::move(lower)), upper_(Successor(lower_)) {
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snap;
+    ro.prefix_same_as_start = true;
+    if (!upper_.empty()) {
+      upper_slice_ = rocksdb::Slice(upper_);
+      ro.iterate_upper_bound = &upper_slice_;
+    }
+    it_.reset(db->NewIterator(ro, cf));
+    it_->Seek(lower_);
+  }
+  bool Valid() const { return it_->Valid() && it_->key().starts_with(lower_); }
+  // The message key of the current posting.
+  std::string_view message_key() const {
+    return it_->key().ToStringView().substr(search_index::kTermHashBytes);
+  }
+  rocksdb::Slice key() const { return it_->key(); }
+  rocksdb::Slice value() const { return it_->value(); }
+  void Next() { it_->Next(); }
+  const rocksdb::Iterator& iterator() const { return *it_; }
+
+ private:
+  // The smallest key after every key that starts with `s` ("" if none).
+  static std::string Successor(std::string s) {
+    while (!s.empty() && static_cast<unsigned char>(s.back()) == 0xff) s.pop_back();
+    if (!s.empty()) s.back() = static_cast<char>(static_cast<unsigned char>(s.back()) + 1);
+    return s;
+  }
+  std::string lower_, upper_;
+  rocksdb::Slice upper_slice_;
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+
+// One term of the query: one or two keys, read as the union of their
+// postings.
+struct Source {
+  size_t clause = 0;
+  std::vector<std::unique_ptr<KeyCursor>> cursors;
+  uint64_t df = 0;      // messages in scope with this term
+  std::string current;  // the smallest message key among the cursors
+  bool valid = false;
+
+  void Settle() {
+    valid = false;
+    for (auto& c : cursors) {
+      if (!c->Valid()) continue;
+      if (!valid || c->message_key() < current) current = std::string(c->message_key());
+      valid = true;
+    }
+  }
+  // Past `current` (every cursor on it moves), counting it.
+  void Advance() {
+    for (auto& c : cursors) {
+      if (c->Valid() && c->message_key() == current) c->Next();
+    }
+    df++;
+    Settle();
+  }
+  // At `key` or after it, counting what it passes.
+  void AdvanceTo(const std::string& key) {
+    while (valid && current < key) Advance();
+  }
+};
+
+// What ranking needs of a candidate that passed every filter.
+struct Candidate {
+  std::string message_key;
+  OrderKey order;
+  uint32_t message_terms = 0;
+  std::vector<uint32_t> tf;  // per clause: term frequency, or phrase matches
+  double score = 0;
+};
+
+// Best first: higher score (kRelevance), then newer; order keys are unique.
+bool Better(const Candidate& a, const Candidate& b, SearchOrder order) {
+  if (order == SearchOrder::kRelevance && a.score != b.score) return a.score > b.score;
+  return b.order < a.order;
+}
+
+// How often a phrase's terms stand at consecutive positions: `terms` are the
+// sorted positions of each of its terms, in the phrase's order.
+uint32_t PhraseMatches(const std::vector<const std::vector<uint32_t>*>& terms) {
+  uint32_t n = 0;
+  for (uint32_t p : *terms[0]) {
+    bool all = true;
+    for (size_t i = 1; i < terms.size() && all; ++i) {
+      all = std::binary_search(terms[i]->begin(), terms[i]->end(), p + static_cast<uint32_t>(i));
+    }
+    n += all ? 1 : 0;
+  }
+  return n;
+}
+
+}  // namespace
+
+Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
+  if (!search_enabled_) {
+    return FailedPrecondition("the search index is off for this store; open it with the index on");
+  }
+  if (!search_ready_ || cfs_[kSearch] == nullptr) {
+    return FailedPrecondition(
+        "the search index of this store is not built yet; open the store for writing once "
+        "(it builds then)");
+  }
+  if (request.limit > kMaxSearchLimit) {
+    return InvalidArgument("ask for at most " + std::to_string(kMaxSearchLimit) + " hits a page");
+  }
+  if (!request.conversation_id.empty()) {
+    TIDINGS_RETURN_IF_ERROR(ValidateId("conversation id", request.conversation_id));
+  }
+  TIDINGS_ASSIGN_OR_RETURN(search::Query query, search::ParseQuery(request.query, analyzer_));
+  auto cancelled = [&] {
+    return request.cancel != nullptr && request.cancel->load(std::memory_order_relaxed);
+  };
+
+  std::shared_lock<std::shared_mutex> lock(db_mu_);
+  auto snapshot = ConsistentView();
+  const rocksdb::Snapshot* snap = snapshot ? snapshot->snapshot() : nullptr;
+  const std::string scope =
+      request.conversation_id.empty() ? std::string() : ConvKey(request.conversation_id);
+
+  // The sources, and whether a candidate's text must be matched too.
+  std::vector<Source> sources;
+  bool match_text = false;
+  for (size_t ci = 0; ci < query.clauses.size(); ++ci) {
+    for (const auto& t : query.clauses[ci].terms) {
+      Source src;
+      src.clause = ci;
+      std::vector<std::string> keys;
+      if (!t.prefix) {
+        keys.push_back(search_index::kTermDomain + t.term);
+      } else {
+        const std::string_view indexed = search::Analyzer::IndexedPrefix(t.term);
+        if (indexed.empty()) {  // exactly kPrefixChars: itself, or longer words
+          keys.push_back(search_index::kTermDomain + t.term);
+          keys.push_back(search_index::kPrefixDomain + t.term);
+        } else {
+          keys.push_back(search_index::kPrefixDomain + std::string(indexed));
+          match_text = true;
+        }
+      }
+      for (const auto& k : keys) {
+        std::string lower =
+            Hash16(k[0], std::string_view(k).substr(1)).substr(0, search_index::kTermHashBytes) +
+            scope;
+        src.cursors.push_back(std::make_unique<KeyCursor>(db_, cfs_[kSearch], snap, lower));
+      }
+      src.Settle();
+      sources.push_back(std::move(src));
+    }
+  }
+
+  // Filters that need no record: time from the key, sender from a posting.
+  uint32_t sender_hash = 0;
+  if (!request.sender.empty()) {
+    const std::string h = Hash16(search_index::kSenderDomain, request.sender);
+    for (int k = 0; k < 4; ++k) sender_hash = sender_hash << 8 | static_cast<uint8_t>(h[k]);
+  }
+  rocksdb::ReadOptions record_ro;
+  record_ro.snapshot = snap;
+  // A candidate's postings (one per source) against the filters, phrases
+  // and, when a prefix is longer than the index keeps, its text.
+  auto accept = [&](const std::string& key, std::vector<PostingValue>& postings,
+                    Candidate* out) -> Result<bool> {
+    if (!request.sender.empty() && postings[0].sender != sender_hash) return false;
+    if (!OrderKey::Decode(std::string_view(key).substr(16), &out->order)) {
+      return DataLoss("a search index record names a malformed message key; run `tidings verify`");
+    }
+    const uint64_t ms = out->order.millis();
+    if (ms < request.from_ms || (request.to_ms != 0 && ms >= request.to_ms)) return false;
+    out->tf.assign(query.clauses.size(), 0);
+    for (size_t first = 0; first < sources.size();) {
+      const size_t clause = sources[first].clause;
+      std::vector<const std::vector<uint32_t>*> terms;
+      size_t end = first;
+      for (; end < sources.size() && sources[end].clause == clause; ++end) {
+        terms.push_back(&postings[end].positions);
+      }
+      out->tf[clause] =
+          terms.size() == 1 ? static_cast<uint32_t>(terms[0]->size()) : PhraseMatches(terms);
+      if (out->tf[clause] == 0) return false;
+      first = end;
+    }
+    out->message_terms = postings[0].message_terms;
+    if (match_text) {
+      TIDINGS_ASSIGN_OR_RETURN(auto plain, ReadSealedLocked(kMessages, key, record_ro));
+      MessageRecord rec;
+      if (!plain.has_value()) return false;  // the index runs ahead of nothing; verify says so
+      if (!DecodeMessage(*plain, &rec))
+        return DataLoss("a message record is corrupt; run `tidings verify`");
+      std::vector<search::Token> tokens;
+      analyzer_.Analyze(rec.m.body, &tokens);
+      if (search::MatchTokens(query, tokens).empty()) return false;
+    }
+    out->message_key = key;
+    return true;
+  };
+
+  // The merge join: candidates are the message keys every source holds.
+  std::vector<Candidate> candidates;
+  size_t steps = 0;
+  std::string ad, target;
+  auto all_valid = [&] {
+    return std::all_of(sources.begin(), sources.end(), [](const Source& s) { return s.valid; });
+  };
+  std::vector<PostingValue> postings(sources.size());
+  while (all_valid()) {
+    if (++steps % kCancelCheckEvery == 0 && cancelled())
+      return Cancelled("the search was cancelled");
+    target = sources[0].current;
+    for (const auto& s : sources) target = std::max(target, s.current);
+    bool match = true;
+    for (auto& s : sources) {
+      s.AdvanceTo(target);
+      match = match && s.valid && s.current == target;
+    }
+    if (!match) continue;
+    for (size_t k = 0; k < sources.size(); ++k) {
+      PostingValue& merged = postings[k];
+      merged.positions.clear();
+      for (auto& cur : sources[k].cursors) {
+        if (!cur->Valid() || cur->message_key() != target) continue;
+        AdInto(&ad, kSearch, cur->key().ToStringView());
+        auto plain = sealer_->Open(ad, cur->value().ToStringView());
+        PostingValue v;
+        if (!plain.ok() || !search_index::DecodePosting(*plain, &v)) {
+          return DataLoss("a search index record failed authentication; run `tidings verify`");
+        }
+        merged.message_terms = v.message_terms;
+        merged.sender = v.sender;
+        merged.positions.insert(merged.positions.end(), v.positions.begin(), v.positions.end());
+      }
+      std::sort(merged.positions.begin(), merged.positions.end());
+      sources[k].Advance();
+    }
+    Candidate c;
+    TIDINGS_ASSIGN_OR_RETURN(bool ok, accept(target, postings, &c));
+    if (ok) candidates.push_back(std::move(c));
+  }
+  // Every posting counts towards its source's frequency.
+  for (auto& s : sources) {
+    while (s.valid) {
+      if (++steps % kCancelCheckEvery == 0 && cancelled())
+        return Cancelled("the search was cancelled");
+      s.Advance();
+    }
+    for (auto& cur : s.cursors) TIDINGS_RETURN_IF_ERROR(ReadDone(cur->iterator()));
+  }
+
+  // BM25 per clause (a phrase's frequency is its rarest term's), blended
+  // with recency. N is the store's indexed messages whatever the scope: a
+  // conversation filter narrows the hits, not the statistics.
+  const uint64_t n = search_totals_.messages;
+  const double avg_terms = search_totals_.messages == 0
+                               ? 1.0
+                               : static_cast<double>(search_totals_.terms) /
+                                     static_cast<double>(search_totals_.messages);
+  std::vector<double> idf(query.clauses.size(), 0);
+  std::vector<uint64_t> df(query.clauses.size(), UINT64_MAX);
+  for (const auto& s : sources) df[s.clause] = std::min(df[s.clause], s.df);
+  for (size_t k = 0; k < idf.size(); ++k) {
+    const double d = static_cast<double>(df[k]), all = static_cast<double>(std::max(n, df[k]));
+    idf[k] = std::log(1.0 + (all - d + 0.5) / (d + 0.5));
+  }
+  // Recency is measured back from the newest hit, not from this device's
+  // clock: replicas with the same messages rank them alike.
+  double newest_ms = 0;
+  for (const auto& c : candidates) newest_ms = std::max(newest_ms, double(c.order.millis()));
+  for (auto& c : candidates) {
+    double bm25 = 0;
+    const double len = static_cast<double>(c.message_terms) / avg_terms;
+    for (size_t k = 0; k < idf.size(); ++k) {
+      const double tf = c.tf[k];
+      bm25 += idf[k] * tf * (kK1 + 1) / (tf + kK1 * (1 - kB + kB * len));
+    }
+    const double age_days = (newest_ms - static_cast<double>(c.order.millis())) / kMillisPerDay;
+    c.score = bm25 * (1 + kRecencyBoost * std::exp2(-age_days / kRecencyHalfLifeDays));
+  }
+
+  // The page: the best offset + limit, in order; only their records are read.
+  SearchResult result;
+  result.total = candidates.size();
+  const size_t want = std::min(candidates.size(), request.offset + request.limit);
+  auto better = [&](const Candidate& a, const Candidate& b) { return Better(a, b, request.order); };
+  std::partial_sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(want),
+                    candidates.end(), better);
+  for (size_t k = request.offset; k < want; ++k) {
+    const Candidate& c = candidates[k];
+    TIDINGS_ASSIGN_OR_RETURN(auto plain, ReadSealedLocked(kMessages, c.message_key, record_ro));
+    MessageRecord rec;
+    if (!plain.has_value() || !DecodeMessage(*plain, &rec)) {
+      return DataLoss(
+          "the search index names a message that is missing or corrupt; run `tidings verify`");
+    }
+    std::vector<search::Token> tokens;
+    analyzer_.Analyze(rec.m.body, &tokens);
+    search::Snippet snippet =
+        search::MakeSnippet(rec.m.body, tokens, search::MatchTokens(query, tokens));
+    result.hits.push_back(SearchHit{rec.m.id, rec.m.conversation_id, rec.m.sender, rec.m.order,
+                                    c.score, std::move(snippet.text), std::move(snippet.marks)});
+  }
+  return result;
+}
+
+}  // namespace tidings::engine

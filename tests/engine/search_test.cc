@@ -1,0 +1,367 @@
+// Search (engine/search.cc, engine/search_index.cc, engine/search_build.cc):
+// what a query finds and in which order, that the index follows every
+// change of a message, its rebuild, and verify's check of it.
+#include <gtest/gtest.h>
+#include <rocksdb/db.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "engine/store_impl.h"
+#include "store_test_util.h"
+
+namespace tidings::engine {
+
+// Reaches into the store: raw records of the search family.
+struct SearchTestPeer {
+  static StoreImpl& Impl(Store& s) { return dynamic_cast<StoreImpl&>(s); }
+  static size_t Postings(Store& s) {
+    StoreImpl& impl = Impl(s);
+    std::unique_ptr<rocksdb::Iterator> it(
+        impl.db_->NewIterator(rocksdb::ReadOptions(), impl.cfs_[kSearch]));
+    size_t n = 0;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
+    return n;
+  }
+  // Every raw key and value of the search family, as RocksDB holds them
+  // under the file cipher.
+  static std::string AllBytes(Store& s) {
+    StoreImpl& impl = Impl(s);
+    std::unique_ptr<rocksdb::Iterator> it(
+        impl.db_->NewIterator(rocksdb::ReadOptions(), impl.cfs_[kSearch]));
+    std::string all;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      all += it->key().ToString() + it->value().ToString();
+    }
+    return all;
+  }
+  // Deletes one posting behind the store's back (as damage would).
+  static void DropOnePosting(Store& s) {
+    StoreImpl& impl = Impl(s);
+    std::unique_ptr<rocksdb::Iterator> it(
+        impl.db_->NewIterator(rocksdb::ReadOptions(), impl.cfs_[kSearch]));
+    it->SeekToFirst();
+    ASSERT_TRUE(it->Valid());
+    ASSERT_TRUE(impl.db_->Delete(rocksdb::WriteOptions(), impl.cfs_[kSearch], it->key()).ok());
+  }
+};
+
+namespace {
+
+constexpr uint64_t kDay = 24ull * 3600 * 1000;
+constexpr uint64_t kNow = 1'760'000'000'000;
+
+struct Searchable {
+  TempDir dir;
+  std::shared_ptr<std::atomic<uint64_t>> now = std::make_shared<std::atomic<uint64_t>>(kNow);
+  std::unique_ptr<Store> store;
+
+  StoreOptions Options(bool index = true) {
+    StoreOptions o = CreateOptions();
+    auto clock = now;
+    o.wall_clock_ms = [clock] { return clock->load(); };
+    o.search_index = index;
+    return o;
+  }
+  Searchable() { store = MustOpen(dir.path(), Options()); }
+  void Reopen(StoreOptions o) {
+    store.reset();
+    store = MustOpen(dir.path(), o);
+  }
+  Message Send(const std::string& conv, const std::string& body) {
+    auto m = store->Send(Msg(conv, body));
+    EXPECT_TRUE(m.ok()) << m.status().ToString();
+    return m.ok() ? *m : Message{};
+  }
+  SearchResult Find(SearchRequest r) {
+    auto res = store->Search(r);
+    EXPECT_TRUE(res.ok()) << r.query << ": " << res.status().ToString();
+    return res.ok() ? *res : SearchResult{};
+  }
+  // The bodies of the hits of `query`, best first.
+  std::vector<std::string> Bodies(const std::string& query, const std::string& conv = "") {
+    std::vector<std::string> out;
+    for (const auto& h : Find({.query = query, .conversation_id = conv}).hits) {
+      out.push_back(store->Get(h.message_id)->body);
+    }
+    return out;
+  }
+  void ExpectVerifies() {
+    auto report = store->Verify(nullptr);
+    ASSERT_TRUE(report.ok());
+    EXPECT_EQ(report->problems, 0u) << report->details.front();
+  }
+};
+
+using Bodies = std::vector<std::string>;
+
+TEST(Search, TermsAreAndedAndFoldedAndTheSnippetMarksThem) {
+  Searchable s;
+  s.Send("a", "Take 400 mg of ibuprofen after food");
+  s.Send("a", "Dr. Müller will call you tomorrow");
+  s.Send("b", "ibuprofen is out of stock");
+  EXPECT_EQ(s.Bodies("muller"), Bodies{"Dr. Müller will call you tomorrow"});
+  EXPECT_EQ(s.Bodies("MÜLLER call"), Bodies{"Dr. Müller will call you tomorrow"});
+  EXPECT_EQ(s.Bodies("ibuprofen food"), Bodies{"Take 400 mg of ibuprofen after food"});
+  EXPECT_TRUE(s.Bodies("ibuprofen aspirin").empty()) << "every word must match";
+  EXPECT_EQ(s.Bodies("ibuprofen").size(), 2u);
+  EXPECT_EQ(s.Bodies("ibuprofen", "b"), Bodies{"ibuprofen is out of stock"});
+
+  auto res = s.Find({.query = "\"400 mg\" ibuprofen"});
+  ASSERT_EQ(res.hits.size(), 1u);
+  const SearchHit& h = res.hits[0];
+  EXPECT_EQ(h.conversation_id, "a");
+  EXPECT_EQ(h.sender, "alice");
+  std::vector<std::string> marked;
+  for (auto [b, e] : h.marks) marked.push_back(h.snippet.substr(b, e - b));
+  EXPECT_EQ(marked, (Bodies{"400", "mg", "ibuprofen"}));
+}
+
+TEST(Search, PhrasesNeedAdjacentWordsInOrder) {
+  Searchable s;
+  s.Send("a", "blood pressure was high");
+  s.Send("a", "pressure on the blood vessel");
+  s.Send("a", "the 400mg tablet");
+  EXPECT_EQ(s.Bodies("\"blood pressure\""), Bodies{"blood pressure was high"});
+  EXPECT_EQ(s.Bodies("blood pressure").size(), 2u);
+  EXPECT_EQ(s.Bodies("\"400 mg\""), Bodies{"the 400mg tablet"});
+  EXPECT_TRUE(s.Bodies("\"pressure blood\"").empty());
+}
+
+TEST(Search, PrefixesFindEveryCompletion) {
+  Searchable s;
+  s.Send("a", "ibuprofen twice a day");
+  s.Send("a", "Ibuprofène en France");
+  s.Send("a", "an ibu is not a word");
+  s.Send("a", "ibis are birds");
+  EXPECT_EQ(s.Bodies("ibu*").size(), 3u);
+  EXPECT_EQ(s.Bodies("ibup*").size(), 2u) << "longer than the indexed 3: the text decides";
+  EXPECT_EQ(s.Bodies("ibupro* day"), Bodies{"ibuprofen twice a day"});
+  EXPECT_EQ(s.store->Search({.query = "ib*"}).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(s.store->Search({.query = "   "}).status().code(), Code::kInvalidArgument);
+}
+
+TEST(Search, FiltersBySenderAndTime) {
+  Searchable s;
+  s.Send("a", "fever since monday");
+  *s.now += 3 * kDay;
+  s.Send("a", "fever is gone");
+  Operation op;
+  op.kind = OpKind::kSend;
+  op.op_id = op.message_id = "remote-1";
+  op.conversation_id = "a";
+  op.author = "bob";
+  op.at = OrderKey{(kNow + kDay) << 16, 9};
+  op.body = "no fever here, says bob";
+  op.server_time_ms = kNow + kDay;
+  ASSERT_TRUE(s.store->sync_log().Merge("test", "a", std::vector<Operation>{op}, "c1").ok());
+
+  EXPECT_EQ(s.Find({.query = "fever"}).total, 3u);
+  auto bob = s.Find({.query = "fever", .sender = "bob"});
+  ASSERT_EQ(bob.hits.size(), 1u);
+  EXPECT_EQ(bob.hits[0].message_id, "remote-1");
+  EXPECT_EQ(s.Find({.query = "fever", .sender = "carol"}).total, 0u);
+  auto early = s.Find({.query = "fever", .to_ms = kNow + kDay / 2});
+  ASSERT_EQ(early.hits.size(), 1u);
+  EXPECT_EQ(s.store->Get(early.hits[0].message_id)->body, "fever since monday");
+  EXPECT_EQ(s.Find({.query = "fever", .from_ms = kNow + 2 * kDay}).total, 1u);
+}
+
+TEST(Search, RanksByRelevanceThenRecencyAndPages) {
+  Searchable s;
+  s.Send("a", "rash on the arm, a small rash, the rash itches");  // most about it
+  s.Send("a", "a rash");                                          // short
+  s.Send("a", "we talked about many things today and also about a rash briefly at the end");
+  auto res = s.Find({.query = "rash"});
+  ASSERT_EQ(res.hits.size(), 3u);
+  EXPECT_EQ(s.store->Get(res.hits[0].message_id)->body.substr(0, 7), "rash on");
+  EXPECT_GT(res.hits[0].score, res.hits[1].score);
+  EXPECT_GT(res.hits[1].score, res.hits[2].score);
+  EXPECT_EQ(s.store->Get(res.hits[2].message_id)->body.substr(0, 6), "we tal");
+
+  // The same words, older: recency breaks the tie.
+  *s.now += 90 * kDay;
+  s.Send("a", "a rash");
+  auto again = s.Find({.query = "a rash"});
+  EXPECT_EQ(again.hits[0].order, s.store->Page({.conversation_id = "a", .limit = 1})->back().order);
+
+  // Paging: offset and limit over the same order; newest-first on request.
+  auto all = s.Find({.query = "rash", .limit = 10});
+  auto page2 = s.Find({.query = "rash", .offset = 2, .limit = 2});
+  ASSERT_EQ(all.hits.size(), 4u);
+  ASSERT_EQ(page2.hits.size(), 2u);
+  EXPECT_EQ(page2.total, 4u);
+  EXPECT_EQ(page2.hits[0].message_id, all.hits[2].message_id);
+  auto newest = s.Find({.query = "rash", .order = SearchOrder::kNewest});
+  for (size_t i = 1; i < newest.hits.size(); ++i) {
+    EXPECT_LT(newest.hits[i].order, newest.hits[i - 1].order);
+  }
+}
+
+TEST(Search, EditedDeletedAndPurgedTextIsNotFound) {
+  Searchable s;
+  auto m = s.Send("a", "the secret word is marmalade");
+  s.Send("a", "marmalade for breakfast");
+  auto gone = s.Send("a", "delete this marmalade note");
+  ASSERT_TRUE(s.store->Edit(m.id, "the secret word is jam").ok());
+  ASSERT_TRUE(s.store->Delete(gone.id).ok());
+  EXPECT_EQ(s.Bodies("marmalade"), Bodies{"marmalade for breakfast"});
+  EXPECT_EQ(s.Bodies("jam"), Bodies{"the secret word is jam"});
+  EXPECT_TRUE(s.Bodies("note").empty());
+
+  // Remote edits and deletes, merged.
+  Operation edit;
+  edit.kind = OpKind::kEdit;
+  edit.op_id = "e1";
+  edit.message_id = m.id;
+  edit.conversation_id = "a";
+  edit.author = "alice";
+  edit.at = OrderKey{(kNow + 5000) << 16, 3};
+  edit.body = "the secret word is honey";
+  edit.server_time_ms = kNow + 5000;
+  ASSERT_TRUE(s.store->sync_log().Merge("test", "a", std::vector<Operation>{edit}, "c1").ok());
+  EXPECT_TRUE(s.Bodies("jam").empty());
+  EXPECT_EQ(s.Bodies("honey").size(), 1u);
+
+  // A purge takes the index entries with the messages.
+  ASSERT_TRUE(s.store->SetRetention("a", RetentionPolicy{.keep_days = 1}).ok());
+  *s.now += 3 * kDay;
+  ASSERT_TRUE(s.store->PurgeExpired().ok());
+  EXPECT_TRUE(s.Bodies("honey").empty());
+  EXPECT_TRUE(s.Bodies("marmalade").empty());
+  EXPECT_EQ(SearchTestPeer::Postings(*s.store), 0u);
+  s.ExpectVerifies();
+}
+
+// Below the file cipher too, the index holds no word, prefix or sender in
+// clear: terms are keyed hashes, values are positions and counts.
+TEST(Search, PostingsHoldNoText) {
+  Searchable s;
+  s.Send("a", "zebramarker quokkamarker Zebramarker");
+  ASSERT_EQ(s.Find({.query = "zebramarker"}).total, 1u);
+  ASSERT_EQ(s.Find({.query = "quo*"}).total, 1u);
+  const std::string raw = SearchTestPeer::AllBytes(*s.store);
+  EXPECT_GT(raw.size(), 100u);
+  for (std::string marker : {"zebra", "quokka", "marker", "quo", "zeb", "alice"}) {
+    EXPECT_EQ(raw.find(marker), std::string::npos) << marker;
+  }
+}
+
+// A send refused for good never leaves its device: it leaves the index
+// (replicas with the same messages rank alike), and comes back if retried.
+TEST(Search, FailedSendsLeaveTheIndexUntilRetried) {
+  Searchable s;
+  s.Send("a", "refill the prescription");
+  auto outbox = s.store->Outbox(0);
+  ASSERT_EQ(outbox->size(), 1u);
+  const uint64_t seq = outbox->front().seq;
+  ASSERT_TRUE(s.store->sync_log().FailOutbox(seq, "refused", /*permanent=*/true, 0).ok());
+  EXPECT_EQ(s.Find({.query = "prescription"}).total, 0u);
+  s.ExpectVerifies();
+  ASSERT_TRUE(s.store->RetryFailed(seq).ok());
+  EXPECT_EQ(s.Find({.query = "prescription"}).total, 1u);
+  s.ExpectVerifies();
+}
+
+TEST(Search, VerifyFindsAnIndexThatDiffersAndARebuildMends) {
+  Searchable s;
+  for (int i = 0; i < 20; ++i) s.Send("a", "message number " + std::to_string(i) + " about fever");
+  s.ExpectVerifies();
+  SearchTestPeer::DropOnePosting(*s.store);
+  auto report = s.store->Verify(nullptr);
+  ASSERT_TRUE(report.ok());
+  ASSERT_GT(report->problems, 0u);
+  EXPECT_NE(report->details.front().find("tidings search --rebuild"), std::string::npos);
+  uint64_t last = 0;
+  ASSERT_TRUE(s.store->RebuildSearchIndex([&](uint64_t done, uint64_t) { last = done; }).ok());
+  EXPECT_EQ(last, 20u);
+  s.ExpectVerifies();
+  EXPECT_EQ(s.Find({.query = "fever"}).total, 20u);
+}
+
+// Results after a rebuild of a store made without the index equal those of
+// incremental indexing.
+TEST(Search, AnIndexBuiltLaterGivesTheSameResults) {
+  Searchable inc;
+  Searchable later;
+  later.Reopen(later.Options(/*index=*/false));
+  for (int i = 0; i < 2500; ++i) {
+    const std::string body = "note " + std::to_string(i % 37) + " dose " + std::to_string(i % 5) +
+                             (i % 11 == 0 ? " ibuprofen" : "");
+    inc.Send("c" + std::to_string(i % 3), body);
+    later.Send("c" + std::to_string(i % 3), body);
+  }
+  EXPECT_EQ(later.store->Search({.query = "dose"}).status().code(), Code::kFailedPrecondition);
+  std::vector<uint64_t> progress;
+  StoreOptions o = later.Options();
+  o.open_progress = [&](uint64_t done, uint64_t) { progress.push_back(done); };
+  later.Reopen(o);
+  EXPECT_EQ(progress, (std::vector<uint64_t>{1000, 2000, 2500}));
+  for (std::string q : {"ibuprofen", "dose 3", "\"note 12\"", "ibu*", "note"}) {
+    auto a = inc.Find({.query = q, .limit = 50}), b = later.Find({.query = q, .limit = 50});
+    ASSERT_EQ(a.total, b.total) << q;
+    for (size_t i = 0; i < a.hits.size(); ++i) {
+      EXPECT_EQ(a.hits[i].order.hlc >> 16, b.hits[i].order.hlc >> 16) << q;
+      EXPECT_EQ(a.hits[i].score, b.hits[i].score) << q;
+      EXPECT_EQ(a.hits[i].snippet, b.hits[i].snippet) << q;
+    }
+  }
+  later.ExpectVerifies();
+}
+
+// A build killed part way goes on from its last chunk at the next open.
+TEST(Search, AnInterruptedBuildResumes) {
+  Searchable s;
+  s.Reopen(s.Options(/*index=*/false));
+  for (int i = 0; i < 3500; ++i) s.Send("a", "entry " + std::to_string(i) + " wound care");
+  s.store.reset();
+  pid_t child = fork();
+  if (child == 0) {
+    StoreOptions o = s.Options();
+    o.open_progress = [](uint64_t done, uint64_t) {
+      if (done >= 2000) _exit(0);  // killed after two chunks committed
+    };
+    (void)Store::Open(s.dir.path(), TestKey(7), o);
+    _exit(1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  std::vector<uint64_t> progress;
+  StoreOptions o = s.Options();
+  o.open_progress = [&](uint64_t done, uint64_t) { progress.push_back(done); };
+  s.Reopen(o);
+  EXPECT_EQ(progress, (std::vector<uint64_t>{1000, 1500})) << "resumed after 2,000";
+  EXPECT_EQ(s.Find({.query = "wound care"}).total, 3500u);
+  s.ExpectVerifies();
+}
+
+TEST(Search, ACancelledSearchStops) {
+  Searchable s;
+  std::vector<SendRequest> batch;
+  for (int i = 0; i < 9000; ++i) batch.push_back(Msg("a", "common words " + std::to_string(i)));
+  ASSERT_TRUE(s.store->SendMany(batch).ok());
+  std::atomic<bool> cancel{true};
+  EXPECT_EQ(s.store->Search({.query = "common", .cancel = &cancel}).status().code(),
+            Code::kCancelled);
+  cancel = false;
+  EXPECT_EQ(s.Find({.query = "common", .cancel = &cancel}).total, 9000u);
+}
+
+TEST(Search, LimitsAndReadOnlyStores) {
+  Searchable s;
+  s.Send("a", "hello there");
+  EXPECT_EQ(s.store->Search({.query = "hello", .limit = kMaxSearchLimit + 1}).status().code(),
+            Code::kInvalidArgument);
+  s.store.reset();
+  StoreOptions ro = s.Options();
+  ro.read_only = true;
+  auto reader = MustOpen(s.dir.path(), ro);
+  auto res = reader->Search({.query = "hello"});
+  ASSERT_TRUE(res.ok()) << res.status().ToString();
+  EXPECT_EQ(res->total, 1u);
+}
+
+}  // namespace
+}  // namespace tidings::engine
