@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,23 @@ inline uint64_t SplitMix(uint64_t x) {
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
   return x ^ (x >> 31);
 }
+// The common words of chat text (bench/search adds rare ones).
+inline constexpr const char* kChatWords[] = {
+    "the",      "pain",     "is",       "better",    "today",       "doctor",
+    "please",   "take",     "with",     "food",      "after",       "morning",
+    "evening",  "and",      "we",       "can",       "move",        "check",
+    "up",       "to",       "Monday",   "Tuesday",   "works",       "for",
+    "me",       "thanks",   "how",      "are",       "you",         "feeling",
+    "dose",     "mg",       "tablet",   "twice",     "a",           "day",
+    "blood",    "pressure", "was",      "high",      "low",         "results",
+    "arrived",  "look",     "fine",     "call",      "if",          "it",
+    "gets",     "worse",    "fever",    "since",     "yesterday",   "night",
+    "sleep",    "slept",    "not",      "well",      "appointment", "at",
+    "clinic",   "nurse",    "will",     "see",       "your",        "prescription",
+    "refill",   "ready",    "pharmacy", "insurance", "form",        "signed",
+    "question", "about",    "side",     "effects",   "dizzy",       "headache",
+    "stomach",  "ok"};
+
 inline std::string Body(uint64_t i) {
   static const bool pattern = [] {
     const char* t = std::getenv("TIDINGS_BENCH_TEXT");
@@ -44,27 +62,12 @@ inline std::string Body(uint64_t i) {
     for (size_t k = 0; k < b.size(); ++k) b[k] = static_cast<char>('a' + (i * 7 + k) % 26);
     return b;
   }
-  static const char* const kWords[] = {
-      "the",      "pain",     "is",       "better",    "today",       "doctor",
-      "please",   "take",     "with",     "food",      "after",       "morning",
-      "evening",  "and",      "we",       "can",       "move",        "check",
-      "up",       "to",       "Monday",   "Tuesday",   "works",       "for",
-      "me",       "thanks",   "how",      "are",       "you",         "feeling",
-      "dose",     "mg",       "tablet",   "twice",     "a",           "day",
-      "blood",    "pressure", "was",      "high",      "low",         "results",
-      "arrived",  "look",     "fine",     "call",      "if",          "it",
-      "gets",     "worse",    "fever",    "since",     "yesterday",   "night",
-      "sleep",    "slept",    "not",      "well",      "appointment", "at",
-      "clinic",   "nurse",    "will",     "see",       "your",        "prescription",
-      "refill",   "ready",    "pharmacy", "insurance", "form",        "signed",
-      "question", "about",    "side",     "effects",   "dizzy",       "headache",
-      "stomach",  "ok"};
-  constexpr uint64_t kCount = sizeof(kWords) / sizeof(kWords[0]);
+  constexpr uint64_t kCount = std::size(kChatWords);
   uint64_t r = SplitMix(i);
   while (b.size() < kBodyBytes) {
     if (!b.empty()) b.push_back(r % 9 == 0 ? '.' : ' ');
     if (r % 9 == 0) b.push_back(' ');
-    b.append(kWords[r % kCount]);
+    b.append(kChatWords[r % kCount]);
     if (r % 13 == 0) b.append(" " + std::to_string(r % 1000));
     r = SplitMix(r);
   }
