@@ -50,10 +50,12 @@ class DaemonMemory(tidings_unittest.TestCase):
     # ASan keeps freed memory in quarantine unwiped, and its shadow maps are
     # terabytes to read: the release build's run is the one that counts.
     @unittest.skipIf(os.environ.get("TIDINGS_SANITIZED"), "a sanitizer's allocator keeps freed memory")
-    # Not yet steady: on a clean build it found a sent text once outside a
-    # store record and the AWS secret in anonymous memory (libcurl's buffers
-    # are the suspects), where it passed in another tree. An audit run until
-    # that is closed (docs/TESTING.md, TIDINGS_SOAK).
+    # Not yet steady: the text checks pass (15 of 15 runs: every copy is a
+    # version of its message record in the memtable), but 2 runs in 10 found
+    # the AWS secret three times in anonymous memory: aws::Credentials holds
+    # it in a std::string, copied per request, so a scan during a request
+    # sees the copies in flight (wiped when they go). An audit run until the
+    # credentials share one locked copy (docs/TESTING.md, TIDINGS_SOAK).
     @unittest.skipUnless(os.environ.get("TIDINGS_SOAK"), "the memory audit runs with TIDINGS_SOAK=1")
     def test_memory_holds_text_only_in_the_store(self):
         with tempfile.TemporaryDirectory() as d:
@@ -99,7 +101,10 @@ class DaemonMemory(tidings_unittest.TestCase):
                 with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
                     for marker, msg_id in markers.items():
                         where = hits[marker.encode()]
-                        self.check(1 <= len(where) <= 2,
+                        # Every version of the message record the memtable
+                        # still holds (sent, then acknowledged, then marked
+                        # synced) is a copy; each must be a store record.
+                        self.check(1 <= len(where) <= 4,
                                    f"{marker}: {len(where)} copies in {sorted({n for _, n in where})}")
                         for addr, name in where:
                             mem.seek(addr - 120)
