@@ -9,6 +9,7 @@
 #include <atomic>
 #include <thread>
 
+#include "engine/search_index.h"
 #include "engine/store_impl.h"
 #include "store_test_util.h"
 
@@ -103,6 +104,39 @@ struct Searchable {
 };
 
 using Bodies = std::vector<std::string>;
+
+// A posting's value round-trips, and no bytes make its decoder read past
+// its input, size a vector from a hostile count or accept a bad position.
+TEST(Search, PostingValuesDecodeOnlyWhenWellFormed) {
+  search_index::PostingValue v{.message_terms = 52, .sender = 0xdeadbeef, .positions = {0, 3, 700}};
+  std::string enc;
+  search_index::EncodePosting(v, &enc);
+  search_index::PostingValue back;
+  ASSERT_TRUE(search_index::DecodePosting(enc, &back));
+  EXPECT_EQ(back.message_terms, 52u);
+  EXPECT_EQ(back.sender, 0xdeadbeefu);
+  EXPECT_EQ(back.positions, (std::vector<uint32_t>{0, 3, 700}));
+  for (size_t cut = 0; cut < enc.size(); ++cut) {
+    EXPECT_FALSE(search_index::DecodePosting(enc.substr(0, cut), &back)) << cut;
+  }
+  EXPECT_FALSE(search_index::DecodePosting(enc + "x", &back)) << "trailing bytes";
+  std::string huge_count = enc.substr(0, 5) + std::string("\xff\xff\xff\xff\x0f");
+  EXPECT_FALSE(search_index::DecodePosting(huge_count, &back));
+  std::string repeated = enc;
+  repeated[repeated.size() - 2] = 0;  // a zero delta: the same position twice
+  EXPECT_FALSE(search_index::DecodePosting(repeated, &back));
+  uint64_t x = 88172645463325252ull;
+  for (int i = 0; i < 20000; ++i) {
+    std::string junk(static_cast<size_t>(i % 24), '\0');
+    for (char& c : junk) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      c = static_cast<char>(x);
+    }
+    if (search_index::DecodePosting(junk, &back)) {
+      EXPECT_LE(back.positions.size(), junk.size());
+    }
+  }
+}
 
 TEST(Search, TermsAreAndedAndFoldedAndTheSnippetMarksThem) {
   Searchable s;
