@@ -192,10 +192,8 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
         }
       }
       for (const auto& k : keys) {
-        std::string lower =
-            Hash16(k[0], std::string_view(k).substr(1)).substr(0, search_index::kTermHashBytes) +
-            scope;
-        src.cursors.push_back(std::make_unique<KeyCursor>(db_, cfs_[kSearch], snap, lower));
+        src.cursors.push_back(std::make_unique<KeyCursor>(
+            db_, cfs_[kSearch], snap, TermHash(k[0], std::string_view(k).substr(1)) + scope));
       }
       src.Settle();
       sources.push_back(std::move(src));
@@ -203,11 +201,7 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
   }
 
   // Filters that need no record: time from the key, sender from a posting.
-  uint32_t sender_hash = 0;
-  if (!request.sender.empty()) {
-    const std::string h = Hash16(search_index::kSenderDomain, request.sender);
-    for (int k = 0; k < 4; ++k) sender_hash = sender_hash << 8 | static_cast<uint8_t>(h[k]);
-  }
+  const uint32_t sender_hash = request.sender.empty() ? 0 : SenderHash(request.sender);
   rocksdb::ReadOptions record_ro;
   record_ro.snapshot = snap;
   // A candidate's postings (one per source) against the filters, phrases

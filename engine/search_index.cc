@@ -93,12 +93,10 @@ size_t StoreImpl::MessagePostings(
   }
   PostingValue v;
   v.message_terms = static_cast<uint32_t>(tokens.size());
-  const std::string sender = Hash16(kSenderDomain, r.m.sender);
-  for (int i = 0; i < 4; ++i) v.sender = v.sender << 8 | static_cast<uint8_t>(sender[i]);
+  v.sender = SenderHash(r.m.sender);
   std::string pkey, value;
   for (auto& [term, positions] : postings) {
-    pkey = Hash16(term[0], std::string_view(term).substr(1)).substr(0, kTermHashBytes);
-    pkey += key;
+    pkey = TermHash(term[0], std::string_view(term).substr(1)) + key;
     v.positions = std::move(positions);
     value.clear();
     EncodePosting(v, &value);

@@ -45,6 +45,7 @@
 #include "engine/corruption_watch.h"
 #include "engine/hlc.h"
 #include "engine/records.h"
+#include "engine/search_index.h"
 #include "engine/store.h"
 #include "engine/store_header.h"
 #include "engine/store_keys.h"
@@ -218,6 +219,16 @@ class StoreImpl final : public Store, public SyncLog {
     in.append(data);
     auto h = siphash_keys_ ? crypto::SipHash16(hash_key_, in) : crypto::KeyedHash16(hash_key_, in);
     return std::string(reinterpret_cast<const char*>(h.data()), h.size());
+  }
+  // The search index's hashes (engine/search_index.h): T(domain, text), the
+  // first 8 bytes of Hash16, and U(sender), its first 4 as a number.
+  std::string TermHash(char domain, std::string_view text) const {
+    return Hash16(domain, text).substr(0, search_index::kTermHashBytes);
+  }
+  uint32_t SenderHash(std::string_view sender) const {
+    const std::string h = Hash16(search_index::kSenderDomain, sender);
+    return uint32_t{uint8_t(h[0])} << 24 | uint32_t{uint8_t(h[1])} << 16 |
+           uint32_t{uint8_t(h[2])} << 8 | uint8_t(h[3]);
   }
   // A send hashes its conversation id three times (message key, summary read
   // and write): the last one is remembered per thread. `instance_id_`, not
