@@ -7,6 +7,7 @@
 
 #include <cstdio>
 
+#include "bench/engine/sqlite_util.h"
 #include "bench_util.h"
 
 namespace {
@@ -17,24 +18,10 @@ constexpr const char* kName = "sqlcipher";
 constexpr const char* kName = "sqlite";
 #endif
 
-void Exec(sqlite3* db, const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::fprintf(stderr, "%s: %s\n", sql, err ? err : "?");
-    std::abort();
-  }
-}
+using bench::sqlite::Exec;
 
 sqlite3* Open(const std::string& path) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) std::abort();
-#ifdef TIDINGS_SQLCIPHER
-  Exec(db, "PRAGMA key = \"x'0909090909090909090909090909090909090909090909090909090909090909'\"");
-  Exec(db, "PRAGMA cipher_page_size = 4096");
-#endif
-  Exec(db, "PRAGMA page_size = 4096");
-  Exec(db, "PRAGMA journal_mode = WAL");
-  Exec(db, "PRAGMA synchronous = NORMAL");
+  sqlite3* db = bench::sqlite::OpenConfigured(path);
   Exec(db,
        "CREATE TABLE IF NOT EXISTS messages (conv TEXT NOT NULL, hlc INTEGER NOT NULL, "
        "replica INTEGER NOT NULL, id TEXT NOT NULL UNIQUE, body BLOB NOT NULL, "
@@ -43,31 +30,10 @@ sqlite3* Open(const std::string& path) {
   return db;
 }
 
-struct Inserter {
-  explicit Inserter(sqlite3* handle) : db(handle) {
-    sqlite3_prepare_v2(db, "INSERT INTO messages VALUES (?, ?, ?, ?, ?)", -1, &msg, nullptr);
-    sqlite3_prepare_v2(db, "INSERT INTO outbox (op) VALUES (?)", -1, &out, nullptr);
-  }
-  ~Inserter() {
-    sqlite3_finalize(msg);
-    sqlite3_finalize(out);
-  }
-  void Insert(uint64_t i) {
-    std::string conv = bench::ConvId(i), id = "id-" + std::to_string(i), body = bench::Body(i);
-    sqlite3_bind_text(msg, 1, conv.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(msg, 2, static_cast<int64_t>(i));
-    sqlite3_bind_int64(msg, 3, 1);
-    sqlite3_bind_text(msg, 4, id.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_blob(msg, 5, body.data(), static_cast<int>(body.size()), SQLITE_TRANSIENT);
-    if (sqlite3_step(msg) != SQLITE_DONE) std::abort();
-    sqlite3_reset(msg);
-    sqlite3_bind_blob(out, 1, body.data(), static_cast<int>(body.size()), SQLITE_TRANSIENT);
-    if (sqlite3_step(out) != SQLITE_DONE) std::abort();
-    sqlite3_reset(out);
-  }
-  sqlite3* db;
-  sqlite3_stmt* msg = nullptr;
-  sqlite3_stmt* out = nullptr;
+// The store suite's messages, bodies as BLOBs.
+struct Inserter : bench::sqlite::Inserter {
+  explicit Inserter(sqlite3* db) : bench::sqlite::Inserter(db, /*body_as_text=*/false) {}
+  void Insert(uint64_t i) { bench::sqlite::Inserter::Insert(i, bench::Body(i)); }
 };
 
 void BM_Append(benchmark::State& state) {

@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "bench/engine/sqlite_util.h"
 #include "bench/search/search_corpus.h"
 
 namespace {
@@ -66,22 +67,8 @@ constexpr const char* kQuery =
 #endif
 constexpr const char* kCount = "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?1";
 
-void Exec(sqlite3* db, const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::fprintf(stderr, "%s: %s\n", sql, err ? err : "?");
-    std::abort();
-  }
-}
-
-sqlite3_stmt* Prepare(sqlite3* db, const char* sql) {
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) != SQLITE_OK) {
-    std::fprintf(stderr, "%s: %s\n", sql, sqlite3_errmsg(db));
-    std::abort();
-  }
-  return stmt;
-}
+using bench::sqlite::Exec;
+using bench::sqlite::Prepare;
 
 #ifdef TIDINGS_FTS4
 // bm25(matchinfo(t, 'pcnalx')) with FTS5's constants (k1 1.2, b 0.75, the
@@ -108,24 +95,16 @@ void Bm25(sqlite3_context* ctx, int, sqlite3_value** argv) {
 }
 #endif
 
-// SQLite and SQLCipher as bench/engine/sqlite_bench.cc sets them up (WAL,
-// synchronous=NORMAL, 4 KiB pages, SQLCipher keyed), with a 32 MiB page
-// cache like Tidings' block cache. A rowid table (FTS wants an integer key)
-// with the same unique keys.
+// SQLite and SQLCipher as the store suite sets them up
+// (bench::sqlite::OpenConfigured), with a 32 MiB page cache like Tidings'
+// block cache. A rowid table (FTS wants an integer key) with the same unique
+// keys.
 sqlite3* Open(const std::string& path, bool index) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) std::abort();
-#ifdef TIDINGS_SQLCIPHER
-  Exec(db, "PRAGMA key = \"x'0909090909090909090909090909090909090909090909090909090909090909'\"");
-  Exec(db, "PRAGMA cipher_page_size = 4096");
-#endif
+  sqlite3* db = bench::sqlite::OpenConfigured(path);
 #ifdef TIDINGS_FTS4
   sqlite3_create_function(db, "bm25", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr, Bm25, nullptr,
                           nullptr);
 #endif
-  Exec(db, "PRAGMA page_size = 4096");
-  Exec(db, "PRAGMA journal_mode = WAL");
-  Exec(db, "PRAGMA synchronous = NORMAL");
   Exec(db, "PRAGMA cache_size = -32768");
   sqlite3_stmt* exists = Prepare(db, "SELECT 1 FROM sqlite_master WHERE name = 'messages'");
   const bool created = sqlite3_step(exists) == SQLITE_ROW;
@@ -141,31 +120,12 @@ sqlite3* Open(const std::string& path, bool index) {
   return db;
 }
 
-struct Inserter {
-  explicit Inserter(sqlite3* db)
-      : msg(Prepare(db,
-                    "INSERT INTO messages (conv, hlc, replica, id, body) VALUES (?, ?, ?, ?, ?)")),
-        out(Prepare(db, "INSERT INTO outbox (op) VALUES (?)")) {}
-  ~Inserter() {
-    sqlite3_finalize(msg);
-    sqlite3_finalize(out);
-  }
+// The search corpus's messages, bodies as TEXT (what the FTS triggers read).
+struct Inserter : bench::sqlite::Inserter {
+  explicit Inserter(sqlite3* db) : bench::sqlite::Inserter(db, /*body_as_text=*/true) {}
   void Insert(uint64_t i) {
-    std::string conv = bench::ConvId(i), id = "id-" + std::to_string(i);
-    const std::string body = bs::SearchBody(i, bench::FixtureMessages());
-    sqlite3_bind_text(msg, 1, conv.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(msg, 2, static_cast<int64_t>(i));
-    sqlite3_bind_int64(msg, 3, 1);
-    sqlite3_bind_text(msg, 4, id.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(msg, 5, body.data(), static_cast<int>(body.size()), SQLITE_TRANSIENT);
-    if (sqlite3_step(msg) != SQLITE_DONE) std::abort();
-    sqlite3_reset(msg);
-    sqlite3_bind_blob(out, 1, body.data(), static_cast<int>(body.size()), SQLITE_TRANSIENT);
-    if (sqlite3_step(out) != SQLITE_DONE) std::abort();
-    sqlite3_reset(out);
+    bench::sqlite::Inserter::Insert(i, bs::SearchBody(i, bench::FixtureMessages()));
   }
-  sqlite3_stmt* msg;
-  sqlite3_stmt* out;
 };
 
 double FileMB(const std::string& path) {
@@ -296,14 +256,7 @@ void BM_SearchIndexSize(benchmark::State& state) {
 }
 BENCHMARK(BM_SearchIndexSize)->Iterations(1);
 
-const bool kRegistered = [] {
-  for (const bs::QueryCase& query : bs::kQueries) {
-    benchmark::RegisterBenchmark((std::string("BM_Search/") + query.name).c_str(), BM_Search, query)
-        ->Iterations(bs::QueryIterations(query))
-        ->UseManualTime();
-  }
-  return true;
-}();
+const bool kRegistered = bs::RegisterQueries(BM_Search);
 
 }  // namespace
 

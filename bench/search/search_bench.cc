@@ -127,14 +127,7 @@ void BM_Search(benchmark::State& state, const bs::QueryCase& query) {
   state.SetLabel("tidings");
 }
 
-const bool kRegistered = [] {
-  for (const bs::QueryCase& query : bs::kQueries) {
-    benchmark::RegisterBenchmark((std::string("BM_Search/") + query.name).c_str(), BM_Search, query)
-        ->Iterations(bs::QueryIterations(query))
-        ->UseManualTime();
-  }
-  return true;
-}();
+const bool kRegistered = bs::RegisterQueries(BM_Search);
 #endif
 
 // Appends as store_bench.cc's BM_Append_Tidings (Send for batch 1, SendMany

@@ -157,6 +157,17 @@ inline int64_t QueryIterations(const QueryCase& query) {
   const size_t all = n ? std::strtoull(n, nullptr, 10) : 200;
   return static_cast<int64_t>(std::max<size_t>(10, all / query.iterations_divisor));
 }
+
+// Registers BM_Search/<query> for every query of kQueries, each timed by
+// `run` (manual time) for QueryIterations of it.
+inline bool RegisterQueries(void (*run)(benchmark::State&, const QueryCase&)) {
+  for (const QueryCase& query : kQueries) {
+    benchmark::RegisterBenchmark((std::string("BM_Search/") + query.name).c_str(), run, query)
+        ->Iterations(QueryIterations(query))
+        ->UseManualTime();
+  }
+  return true;
+}
 // Untimed queries before the timed ones, divided like the iterations.
 inline size_t WarmupQueries(const QueryCase& query) { return 20 / query.iterations_divisor; }
 
