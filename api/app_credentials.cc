@@ -11,8 +11,8 @@
 struct tidings_aws_credentials_sink {
   bool set = false;
   std::string key_id;  // not a secret
-  tidings::crypto::SecretBytes secret;
-  tidings::crypto::SecretBytes token;
+  tidings::crypto::SharedSecret secret;
+  tidings::crypto::SharedSecret token;
   int64_t expires_at_ms = 0;
 };
 
@@ -36,8 +36,8 @@ class AppCredentialsProvider final : public aws::CredentialsProvider {
     }
     aws::Credentials out;
     out.access_key_id = current_.key_id;
-    out.secret_access_key = std::string(current_.secret.view());
-    out.session_token = std::string(current_.token.view());
+    out.secret_access_key = current_.secret;
+    out.session_token = current_.token;
     out.expires_at_ms = current_.expires_at_ms;
     return out;
   }
@@ -95,8 +95,8 @@ extern "C" tidings_code tidings_aws_credentials_set(tidings_aws_credentials_sink
     TIDINGS_ASSIGN_OR_RETURN(auto token, tidings::crypto::SecretBytes::Copy(
                                              session_token == nullptr ? "" : session_token));
     sink->key_id = access_key_id;
-    sink->secret = std::move(secret);
-    sink->token = std::move(token);
+    sink->secret = tidings::crypto::SharedSecret(std::move(secret));
+    sink->token = tidings::crypto::SharedSecret(std::move(token));
     sink->expires_at_ms = expires_at_ms > 0 ? expires_at_ms : 0;
     sink->set = true;
     return tidings::Status::Ok();

@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <cstring>
+#include <new>
 #include <utility>
 
 namespace tidings::crypto {
@@ -44,6 +45,17 @@ Result<SecretBytes> SecretBytes::Copy(std::string_view bytes) {
   std::memcpy(out.data_, bytes.data(), bytes.size());
   out.size_ = bytes.size();
   return out;
+}
+
+SharedSecret::SharedSecret(std::string_view bytes) {
+  if (bytes.empty()) return;
+  auto copy = SecretBytes::Copy(bytes);
+  if (!copy.ok()) throw std::bad_alloc();
+  bytes_ = std::make_shared<const SecretBytes>(std::move(*copy));
+}
+
+SharedSecret::SharedSecret(SecretBytes bytes) {
+  if (!bytes.empty()) bytes_ = std::make_shared<const SecretBytes>(std::move(bytes));
 }
 
 SecretKey::~SecretKey() {

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -78,6 +79,26 @@ class SecretBytes {
  private:
   char* data_ = nullptr;
   size_t size_ = 0;
+};
+
+// A secret held by many short-lived copies of a struct (AWS credentials are
+// copied per request): the copies share one SecretBytes, so the bytes exist
+// once, locked, and are wiped when the last holder goes. Converts from a
+// string so credentials read as plain values; a failure to get locked
+// memory there throws std::bad_alloc, as the string's own copy would.
+class SharedSecret {
+ public:
+  SharedSecret() = default;
+  SharedSecret(std::string_view bytes);  // NOLINT(google-explicit-constructor)
+  SharedSecret(const std::string& bytes) : SharedSecret(std::string_view(bytes)) {}  // NOLINT
+  SharedSecret(const char* bytes) : SharedSecret(std::string_view(bytes)) {}         // NOLINT
+  explicit SharedSecret(SecretBytes bytes);
+
+  std::string_view view() const { return bytes_ ? bytes_->view() : std::string_view(); }
+  bool empty() const { return view().empty(); }
+
+ private:
+  std::shared_ptr<const SecretBytes> bytes_;
 };
 
 }  // namespace tidings::crypto

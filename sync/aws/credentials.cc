@@ -1,9 +1,12 @@
 #include "sync/aws/credentials.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <map>
 
 #include "common/clock.h"
@@ -19,18 +22,12 @@ std::string Env(const char* name) {
 
 std::string Home() { return Env("HOME"); }
 
-std::string Strip(const std::string& s) {
-  size_t a = s.find_first_not_of(" \t\r");
-  size_t b = s.find_last_not_of(" \t\r");
-  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
-}
-
 // The environment's credentials once TakeEnvironmentCredentials moved them.
 struct TakenEnvironment {
   std::mutex mu;
   bool taken = false;
   std::string access_key_id;  // not secret
-  crypto::SecretBytes secret_access_key, session_token;
+  crypto::SharedSecret secret_access_key, session_token;
 };
 
 TakenEnvironment& Taken() {
@@ -59,39 +56,80 @@ class Static final : public CredentialsProvider {
   Credentials c_;
 };
 
+std::string_view EnvView(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::string_view(v) : std::string_view();
+}
+
+// Where the file's credentials were read from, to read them again only when
+// the file changes (each read leaves the secret in the parser's buffers
+// until they are wiped; reading once per change keeps that rare).
+struct FileStamp {
+  std::string path, profile;
+  int64_t mtime_ns = -1;
+  int64_t size = -1;
+  bool operator==(const FileStamp&) const = default;
+};
+
+FileStamp StampOf(const std::string& path, const std::string& profile) {
+  FileStamp stamp{path, profile};
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    stamp.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+    stamp.size = st.st_size;
+  }
+  return stamp;
+}
+
+// Every copy of the returned credentials shares the chain's one locked copy
+// of each secret: nothing is copied per request.
 class Chain final : public CredentialsProvider {
  public:
   Result<Credentials> Get() override {
-    Credentials c;
     {
       TakenEnvironment& t = Taken();
       std::lock_guard<std::mutex> lock(t.mu);
-      if (t.taken) {
-        c.access_key_id = t.access_key_id;
-        c.secret_access_key = std::string(t.secret_access_key.view());
-        c.session_token = std::string(t.session_token.view());
+      if (t.taken && !t.access_key_id.empty() && !t.secret_access_key.empty()) {
+        return Credentials{t.access_key_id, t.secret_access_key, t.session_token, 0};
       }
     }
-    if (c.access_key_id.empty() || c.secret_access_key.empty()) {
-      c.access_key_id = Env("AWS_ACCESS_KEY_ID");
-      c.secret_access_key = Env("AWS_SECRET_ACCESS_KEY");
-      c.session_token = Env("AWS_SESSION_TOKEN");
+    std::lock_guard<std::mutex> lock(mu_);
+    // The environment, when nobody took it (a library that never called
+    // TakeEnvironmentCredentials): compared in place, copied on a change.
+    const std::string_view key_id = EnvView("AWS_ACCESS_KEY_ID");
+    const std::string_view secret = EnvView("AWS_SECRET_ACCESS_KEY");
+    const std::string_view token = EnvView("AWS_SESSION_TOKEN");
+    if (!key_id.empty() && !secret.empty()) {
+      if (env_.access_key_id != key_id || env_.secret_access_key.view() != secret ||
+          env_.session_token.view() != token) {
+        env_ = Credentials{std::string(key_id), secret, token, 0};
+      }
+      return env_;
     }
-    if (!c.access_key_id.empty() && !c.secret_access_key.empty()) return c;
     std::string file = Env("AWS_SHARED_CREDENTIALS_FILE");
     if (file.empty()) file = Home() + "/.aws/credentials";
     std::string profile = Env("AWS_PROFILE");
     if (profile.empty()) profile = "default";
-    auto p = ReadProfile(file, profile, false);
-    c.access_key_id = p["aws_access_key_id"];
-    c.secret_access_key = p["aws_secret_access_key"];
-    c.session_token = p["aws_session_token"];
-    if (!c.access_key_id.empty() && !c.secret_access_key.empty()) return c;
+    FileStamp stamp = StampOf(file, profile);
+    if (!(stamp == file_stamp_)) {
+      auto p = ReadProfile(file, profile, false);
+      file_ = Credentials{p["aws_access_key_id"], p["aws_secret_access_key"],
+                          p["aws_session_token"], 0};
+      for (auto& [name, value] : p) crypto::Wipe(&value);
+      file_stamp_ = std::move(stamp);
+    }
+    if (!file_.access_key_id.empty() && !file_.secret_access_key.empty()) return file_;
     return Unauthenticated(
         "no AWS credentials found: set AWS_ACCESS_KEY_ID and "
         "AWS_SECRET_ACCESS_KEY, or a profile in " +
         file + " (AWS_PROFILE=" + profile + ")");
   }
+
+ private:
+  std::mutex mu_;
+  Credentials env_;       // REQUIRES: mu_
+  Credentials file_;      // REQUIRES: mu_
+  FileStamp file_stamp_;  // REQUIRES: mu_
 };
 
 class Callback final : public CredentialsProvider {
@@ -120,22 +158,47 @@ class Callback final : public CredentialsProvider {
 
 std::map<std::string, std::string> ReadProfile(const std::string& path, const std::string& profile,
                                                bool config_file) {
+  // The file holds secrets: read whole into one buffer, parsed in place and
+  // wiped, so no stream or line buffer is freed holding them.
+  std::string content;
+  if (int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
+    struct stat st;
+    if (::fstat(fd, &st) == 0 && st.st_size > 0 && st.st_size < (1 << 20)) {
+      content.resize(static_cast<size_t>(st.st_size));
+      size_t got = 0;
+      while (got < content.size()) {
+        const ssize_t n = ::read(fd, content.data() + got, content.size() - got);
+        if (n <= 0) break;
+        got += static_cast<size_t>(n);
+      }
+      content.resize(got);  // shrinking keeps the buffer, wiped below
+    }
+    ::close(fd);
+  }
+  auto strip = [](std::string_view v) {
+    const size_t a = v.find_first_not_of(" \t\r");
+    const size_t b = v.find_last_not_of(" \t\r");
+    return a == std::string_view::npos ? std::string_view() : v.substr(a, b - a + 1);
+  };
   std::map<std::string, std::string> out;
-  std::ifstream in(path);
-  std::string line, section;
   const std::string want = config_file && profile != "default" ? "profile " + profile : profile;
-  while (std::getline(in, line)) {
-    line = Strip(line);
+  std::string_view rest = content;
+  bool in_section = false;
+  while (!rest.empty()) {
+    const size_t eol = rest.find('\n');
+    std::string_view line = strip(rest.substr(0, eol));
+    rest.remove_prefix(eol == std::string_view::npos ? rest.size() : eol + 1);
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;
     if (line.front() == '[' && line.back() == ']') {
-      section = Strip(line.substr(1, line.size() - 2));
+      in_section = strip(line.substr(1, line.size() - 2)) == want;
       continue;
     }
-    if (section != want) continue;
-    size_t eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    out[Strip(line.substr(0, eq))] = Strip(line.substr(eq + 1));
+    if (!in_section) continue;
+    const size_t eq = line.find('=');
+    if (eq == std::string_view::npos) continue;
+    out[std::string(strip(line.substr(0, eq)))] = std::string(strip(line.substr(eq + 1)));
   }
+  crypto::Wipe(&content);
   return out;
 }
 
@@ -147,8 +210,8 @@ Status TakeEnvironmentCredentials() {
   TIDINGS_ASSIGN_OR_RETURN(auto token, TakeVariable("AWS_SESSION_TOKEN"));
   t.access_key_id = Env("AWS_ACCESS_KEY_ID");
   ::unsetenv("AWS_ACCESS_KEY_ID");
-  t.secret_access_key = std::move(secret);
-  t.session_token = std::move(token);
+  t.secret_access_key = crypto::SharedSecret(std::move(secret));
+  t.session_token = crypto::SharedSecret(std::move(token));
   t.taken = true;
   return Status::Ok();
 }

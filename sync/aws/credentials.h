@@ -55,7 +55,8 @@ Status CheckEndpoint(std::string_view url);
 // and the environment, so a backend is refused when it is added.
 Status CheckEndpointSetting(const std::string& configured, const std::string& env_service);
 
-// Parses an INI-style AWS file section ("[default]" or "[profile x]").
+// Parses an INI-style AWS file section ("[default]" or "[profile x]"). The
+// file's bytes are wiped after parsing; the caller wipes secret values.
 std::map<std::string, std::string> ReadProfile(const std::string& path, const std::string& profile,
                                                bool config_file);
 

@@ -59,9 +59,11 @@ Stamp StampFor(const SigningParams& params) {
 }
 
 // The derived signing key: HMAC chain over date, region, service.
-crypto::Digest256 SigningKey(const std::string& secret_access_key, const std::string& date,
+crypto::Digest256 SigningKey(std::string_view secret_access_key, const std::string& date,
                              const SigningParams& params) {
-  std::string secret = "AWS4" + secret_access_key;
+  std::string secret;
+  secret.reserve(4 + secret_access_key.size());  // one buffer, wiped below
+  secret.append("AWS4").append(secret_access_key);
   auto k_date = Hmac({reinterpret_cast<const uint8_t*>(secret.data()), secret.size()}, date);
   crypto::Wipe(&secret);
   return Hmac(Hmac(Hmac(k_date, params.region), params.service), "aws4_request");
@@ -182,11 +184,6 @@ std::string CanonicalRequest(const http::Request& request, const std::string& si
          "\n" + signed_headers + "\n" + crypto::Sha256Hex(request.body);
 }
 
-Credentials::~Credentials() {
-  crypto::Wipe(&secret_access_key);
-  crypto::Wipe(&session_token);
-}
-
 Status SignRequest(http::Request* request, const Credentials& credentials,
                    const SigningParams& params) {
   if (credentials.access_key_id.empty() || credentials.secret_access_key.empty()) {
@@ -210,7 +207,7 @@ Status SignRequest(http::Request* request, const Credentials& credentials,
   h.emplace_back("host", host);
   h.emplace_back("x-amz-date", amz_date);
   if (!credentials.session_token.empty())
-    h.emplace_back("x-amz-security-token", credentials.session_token);
+    h.emplace_back("x-amz-security-token", std::string(credentials.session_token.view()));
 
   std::vector<std::string> names;
   for (const auto& [k, v] : h) {
@@ -226,7 +223,7 @@ Status SignRequest(http::Request* request, const Credentials& credentials,
   const std::string to_sign = std::string("AWS4-HMAC-SHA256\n") + amz_date + "\n" + scope + "\n" +
                               crypto::Sha256Hex(CanonicalRequest(*request, signed_headers));
   const std::string signature =
-      Hex(Hmac(SigningKey(credentials.secret_access_key, stamp.date, params), to_sign));
+      Hex(Hmac(SigningKey(credentials.secret_access_key.view(), stamp.date, params), to_sign));
   h.emplace_back("authorization", "AWS4-HMAC-SHA256 Credential=" + credentials.access_key_id + "/" +
                                       scope + ", SignedHeaders=" + signed_headers +
                                       ", Signature=" + signature);
@@ -252,7 +249,8 @@ Result<std::string> PresignUrl(const std::string& method, const std::string& url
       UriEncode(credentials.access_key_id + "/" + scope, true) + "&X-Amz-Date=" + amz_date +
       "&X-Amz-Expires=" + std::to_string(expires_seconds) + "&X-Amz-SignedHeaders=host";
   if (!credentials.session_token.empty()) {
-    query += "&X-Amz-Security-Token=" + UriEncode(credentials.session_token, true);
+    query +=
+        "&X-Amz-Security-Token=" + UriEncode(std::string(credentials.session_token.view()), true);
   }
   std::string full = url + (url.find('?') == std::string::npos ? "?" : "&") + query;
   http::Request r;
@@ -262,7 +260,7 @@ Result<std::string> PresignUrl(const std::string& method, const std::string& url
   const std::string to_sign = std::string("AWS4-HMAC-SHA256\n") + amz_date + "\n" + scope + "\n" +
                               crypto::Sha256Hex(CanonicalRequest(r, "host"));
   return full + "&X-Amz-Signature=" +
-         Hex(Hmac(SigningKey(credentials.secret_access_key, stamp.date, params), to_sign));
+         Hex(Hmac(SigningKey(credentials.secret_access_key.view(), stamp.date, params), to_sign));
 }
 
 }  // namespace tidings::aws

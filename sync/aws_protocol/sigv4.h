@@ -9,17 +9,18 @@
 #include <string>
 
 #include "common/status.h"
+#include "crypto/secret_key.h"
 #include "sync/http/message.h"
 
 namespace tidings::aws {
 
+// Copied per request: the secrets are shared, locked and wiped, never
+// duplicated by a copy.
 struct Credentials {
   std::string access_key_id;
-  std::string secret_access_key;  // never logged
-  std::string session_token;      // empty unless temporary credentials
-  int64_t expires_at_ms = 0;      // 0: does not expire
-  // Every copy wipes its secrets when it goes (one is made per request).
-  ~Credentials();
+  crypto::SharedSecret secret_access_key;  // never logged
+  crypto::SharedSecret session_token;      // empty unless temporary credentials
+  int64_t expires_at_ms = 0;               // 0: does not expire
 };
 
 struct SigningParams {

@@ -1,7 +1,7 @@
 """Reads a running process's memory the way an auditor does: every readable
 mapping of /proc/PID/maps through /proc/PID/mem (root, or CAP_SYS_PTRACE: the
 daemon is not dumpable, so its own user cannot). Finds where byte strings
-occur, by mapping."""
+occur, by mapping, with what precedes them."""
 import re
 
 
@@ -19,8 +19,10 @@ def mappings(pid):
     return out
 
 
-def find(pid, needles):
-    """{needle: [(address, mapping name), ...]} over every readable mapping."""
+def find(pid, needles, context=120):
+    """{needle: [(address, mapping name, the `context` bytes before it), ...]}
+    over every readable mapping. The bytes before are taken from the same
+    read as the hit: a live buffer may be rewritten a moment later."""
     hits = {n: [] for n in needles}
     pattern = re.compile(b"|".join(re.escape(n) for n in needles))
     with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
@@ -31,5 +33,6 @@ def find(pid, needles):
             except OSError:
                 continue  # e.g. a guard page of sodium_malloc
             for m in pattern.finditer(data):
-                hits[m.group(0)].append((lo + m.start(), name or "[anon]"))
+                before = data[max(0, m.start() - context):m.start()]
+                hits[m.group(0)].append((lo + m.start(), name or "[anon]", before))
     return hits

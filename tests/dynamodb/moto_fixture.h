@@ -126,7 +126,7 @@ class MotoServer {
     }
     if (env) {
       env_strings.push_back("AWS_ACCESS_KEY_ID=" + env->access_key_id);
-      env_strings.push_back("AWS_SECRET_ACCESS_KEY=" + env->secret_access_key);
+      env_strings.push_back("AWS_SECRET_ACCESS_KEY=" + std::string(env->secret_access_key.view()));
     }
     std::vector<char*> envp;
     for (auto& e : env_strings) envp.push_back(e.data());

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 #include "common/clock.h"
 #include "sync/aws/aws_client.h"
@@ -135,6 +138,69 @@ TEST(Credentials, CallbackIsCachedAndRefreshedBeforeExpiry) {
   auto failing =
       CallbackCredentials([]() -> Result<Credentials> { return Unavailable("offline"); });
   EXPECT_EQ(failing->Get().status().code(), Code::kUnavailable);
+}
+
+TEST(Credentials, CopiesShareOneLockedSecret) {
+  Credentials a{"AK", "the-secret", "the-token", 0};
+  Credentials b = a;  // as every request does
+  EXPECT_EQ(b.secret_access_key.view(), "the-secret");
+  EXPECT_EQ(a.secret_access_key.view().data(), b.secret_access_key.view().data())
+      << "a copy must not duplicate the secret";
+  EXPECT_EQ(a.session_token.view().data(), b.session_token.view().data());
+  Credentials none{"AK", "", "", 0};
+  EXPECT_TRUE(none.secret_access_key.empty());
+}
+
+// The shared credentials file: the profile's section only, comments and
+// blanks skipped, whitespace trimmed; read again when the file changes.
+TEST(Credentials, ProfileFileIsReadAndReReadOnChange) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("tidings-creds-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto file = dir / "credentials";
+  auto write = [&](const std::string& text) { std::ofstream(file, std::ios::trunc) << text; };
+  write(
+      "[default]\naws_access_key_id = AKDEFAULT\naws_secret_access_key = s-default\n"
+      "# a comment\n\n[clinic]\r\n ; another\n aws_access_key_id=AKCLINIC \n"
+      "aws_secret_access_key =  s-clinic\t\naws_session_token = tok\n[other]\n"
+      "aws_access_key_id = AKOTHER\n");
+  auto saved = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::optional<std::string>(v ? std::optional<std::string>(v) : std::nullopt);
+  };
+  const auto id = saved("AWS_ACCESS_KEY_ID"), secret = saved("AWS_SECRET_ACCESS_KEY");
+  ::unsetenv("AWS_ACCESS_KEY_ID");
+  ::unsetenv("AWS_SECRET_ACCESS_KEY");
+  ::setenv("AWS_SHARED_CREDENTIALS_FILE", file.c_str(), 1);
+  ::setenv("AWS_PROFILE", "clinic", 1);
+
+  auto chain = DefaultCredentialsChain();
+  auto first = chain->Get();
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->access_key_id, "AKCLINIC");
+  EXPECT_EQ(first->secret_access_key.view(), "s-clinic");
+  EXPECT_EQ(first->session_token.view(), "tok");
+  auto again = chain->Get();
+  EXPECT_EQ(again->secret_access_key.view().data(), first->secret_access_key.view().data())
+      << "an unchanged file is not read again";
+
+  write("[clinic]\naws_access_key_id = AKROTATED\naws_secret_access_key = s-rotated-longer\n");
+  auto rotated = chain->Get();
+  ASSERT_TRUE(rotated.ok());
+  EXPECT_EQ(rotated->access_key_id, "AKROTATED");
+  EXPECT_EQ(rotated->secret_access_key.view(), "s-rotated-longer");
+  EXPECT_TRUE(rotated->session_token.empty());
+
+  ::setenv("AWS_PROFILE", "other", 1);  // no secret in that section
+  auto other = chain->Get();
+  EXPECT_EQ(other.status().code(), Code::kUnauthenticated);
+  EXPECT_EQ(other.status().message().find("s-rotated"), std::string::npos) << "no secret in errors";
+
+  ::unsetenv("AWS_PROFILE");
+  ::unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+  if (id) ::setenv("AWS_ACCESS_KEY_ID", id->c_str(), 1);
+  if (secret) ::setenv("AWS_SECRET_ACCESS_KEY", secret->c_str(), 1);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(AwsErrors, MappedToRetryableOrNot) {
