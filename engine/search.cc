@@ -165,21 +165,7 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
   search_index::TailIndex read_tail;  // a reader's: the tail records at the snapshot
   if (options_.read_only) {
     tail_lock.unlock();
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(index_ro, cfs_[kSearch]));
-    const std::string first(1, search_index::kTailTag);
-    std::string ad;
-    for (it->Seek(first); it->Valid() && it->key().starts_with(first); it->Next()) {
-      const std::string_view k = it->key().ToStringView();
-      AdInto(&ad, kSearch, k);
-      auto plain = sealer_->Open(ad, it->value().ToStringView());
-      search_index::MessagePostings m;
-      if (k.size() != search_index::kTailKeyBytes || !plain.ok() ||
-          !search_index::DecodeTail(*plain, &m)) {
-        return DataLoss("a search index record failed authentication; run `tidings verify`");
-      }
-      read_tail.Put(std::string(k.substr(1)), std::move(m));
-    }
-    TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
+    TIDINGS_RETURN_IF_ERROR(ReadSearchTail(index_ro, /*skip_damaged=*/false, &read_tail));
   }
   const search_index::TailIndex& tail = options_.read_only ? read_tail : search_tail_;
   for (size_t k = 0; k < sources.size(); ++k) {

@@ -329,12 +329,10 @@ void StoreImpl::ApplySearchTail(const Txn& txn) {
   }
 }
 
-Status StoreImpl::LoadSearchTail() {
+Status StoreImpl::ReadSearchTail(const rocksdb::ReadOptions& ro, bool skip_damaged,
+                                 search_index::TailIndex* out) {
   using namespace search_index;
-  std::unique_lock<std::shared_mutex> tail_lock(search_tail_mu_);
-  search_tail_.Clear();
-  std::shared_lock<std::shared_mutex> lock(db_mu_);
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kSearch]));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[kSearch]));
   const std::string first(1, kTailTag);
   std::string ad;
   for (it->Seek(first); it->Valid() && it->key().starts_with(first); it->Next()) {
@@ -342,11 +340,21 @@ Status StoreImpl::LoadSearchTail() {
     AdInto(&ad, kSearch, k);
     auto plain = sealer_->Open(ad, it->value().ToStringView());
     search_index::MessagePostings m;
-    // A damaged record is left out: verify reports it.
-    if (k.size() != kTailKeyBytes || !plain.ok() || !DecodeTail(*plain, &m)) continue;
-    search_tail_.Put(std::string(k.substr(1)), std::move(m));
+    if (k.size() != kTailKeyBytes || !plain.ok() || !DecodeTail(*plain, &m)) {
+      if (skip_damaged) continue;
+      return DataLoss("a search index record failed authentication; run `tidings verify`");
+    }
+    out->Put(std::string(k.substr(1)), std::move(m));
   }
   return ReadDone(*it);
+}
+
+Status StoreImpl::LoadSearchTail() {
+  std::unique_lock<std::shared_mutex> tail_lock(search_tail_mu_);
+  search_tail_.Clear();
+  std::shared_lock<std::shared_mutex> lock(db_mu_);
+  // A damaged record is left out: verify reports it, and the store opens.
+  return ReadSearchTail(rocksdb::ReadOptions(), /*skip_damaged=*/true, &search_tail_);
 }
 
 void StoreImpl::FoldSearchTail() {

@@ -461,6 +461,10 @@ class StoreImpl final : public Store, public SyncLog {
   void RemoveFolded(Txn& txn, const std::string& key, const search_index::MessagePostings& m);
   // The in-memory tail follows a committed txn. REQUIRES: search_tail_mu_.
   void ApplySearchTail(const Txn& txn);
+  // The tail records at `ro` into `out`; a damaged one is DataLoss, or
+  // skipped. REQUIRES: db_mu_ (shared).
+  Status ReadSearchTail(const rocksdb::ReadOptions& ro, bool skip_damaged,
+                        search_index::TailIndex* out);
   // The tail records into memory (a writer's open). REQUIRES: write_mu_ or
   // no writer yet.
   Status LoadSearchTail();
