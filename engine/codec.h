@@ -34,6 +34,8 @@ class Reader {
   bool Varint(uint64_t* v);
   bool Fixed64BE(uint64_t* v);
   bool Bytes(std::string* s);
+  // The next `n` bytes as they are (no length prefix), viewing the input.
+  bool Raw(size_t n, std::string_view* s);
   bool Key(OrderKey* k) { return Varint(&k->hlc) && Varint(&k->replica); }
   bool Map(std::map<std::string, std::string>* m);
   bool done() const { return in_.empty(); }

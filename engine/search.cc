@@ -34,74 +34,29 @@ constexpr double kRecencyBoost = 0.5;   // the newest hit scores up to 1.5x
 constexpr double kRecencyHalfLifeDays = 30;
 constexpr size_t kCancelCheckEvery = 4096;
 
-// The postings of one key in the search's scope, in message-key order.
-class KeyCursor {
- public:
-  KeyCursor(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, const rocksdb::Snapshot* snap,
-            std::string lower)
-      : lower_(std::move(lower)), upper_(Successor(lower_)) {
-    rocksdb::ReadOptions ro;
-    ro.snapshot = snap;
-    ro.prefix_same_as_start = true;
-    if (!upper_.empty()) {
-      upper_slice_ = rocksdb::Slice(upper_);
-      ro.iterate_upper_bound = &upper_slice_;
-    }
-    it_.reset(db->NewIterator(ro, cf));
-    it_->Seek(lower_);
-  }
-  bool Valid() const { return it_->Valid() && it_->key().starts_with(lower_); }
-  // The message key of the current posting.
-  std::string_view message_key() const {
-    return it_->key().ToStringView().substr(search_index::kTermHashBytes);
-  }
-  bool WellFormed() const { return it_->key().size() == search_index::kPostingKeyBytes; }
-  rocksdb::Slice key() const { return it_->key(); }
-  rocksdb::Slice value() const { return it_->value(); }
-  void Next() { it_->Next(); }
-  const rocksdb::Iterator& iterator() const { return *it_; }
-
- private:
-  // The smallest key after every key that starts with `s` ("" if none).
-  static std::string Successor(std::string s) {
-    while (!s.empty() && static_cast<unsigned char>(s.back()) == 0xff) s.pop_back();
-    if (!s.empty()) s.back() = static_cast<char>(static_cast<unsigned char>(s.back()) + 1);
-    return s;
-  }
-  std::string lower_, upper_;
-  rocksdb::Slice upper_slice_;
-  std::unique_ptr<rocksdb::Iterator> it_;
-};
-
-// One term of the query: one or two keys, read as the union of their
-// postings.
+// One term of the query: the postings of one or two keys (a prefix reads
+// its prefix postings and, when exactly that long, the term's), from the
+// blocks and the tail, in one list in message-key order (a message in both
+// keys appears twice, adjacent).
 struct Source {
   size_t clause = 0;
-  std::vector<std::unique_ptr<KeyCursor>> cursors;
-  uint64_t df = 0;      // messages in scope with this term
-  std::string current;  // the smallest message key among the cursors
-  bool valid = false;
+  std::vector<search_index::BlockEntry> entries;
+  size_t at = 0;
+  uint64_t df = 0;  // messages in scope with this term
 
-  void Settle() {
-    valid = false;
-    for (auto& c : cursors) {
-      if (!c->Valid()) continue;
-      if (!valid || c->message_key() < current) current = std::string(c->message_key());
-      valid = true;
-    }
-  }
-  // Past `current` (every cursor on it moves), counting it.
+  bool valid() const { return at < entries.size(); }
+  const std::string& current() const { return entries[at].message_key; }
+  // Past `current` (each of its entries), counting it.
   void Advance() {
-    for (auto& c : cursors) {
-      if (c->Valid() && c->message_key() == current) c->Next();
-    }
+    size_t next = at + 1;
+    while (next < entries.size() && entries[next].message_key == entries[at].message_key) ++next;
+    at = next;
     df++;
-    Settle();
   }
   // At `key` or after it, counting what it passes; false if `stop` said so
   // (checked every kCancelCheckEvery postings).
   bool AdvanceTo(const std::string& key, const std::function<bool()>& stop) {
-    while (valid && current < key) {
+    while (valid() && current() < key) {
       if (df % kCancelCheckEvery == 0 && stop()) return false;
       Advance();
     }
@@ -156,19 +111,23 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
   };
 
   if (cancelled()) return Cancelled("the search was cancelled");
+  // The snapshot and the tail are taken together: a commit changes the tail
+  // records and the writer's copy of them under search_tail_mu_ (taken
+  // before db_mu_, as a commit does).
+  std::shared_lock<std::shared_mutex> tail_lock(search_tail_mu_);
   std::shared_lock<std::shared_mutex> lock(db_mu_);
   if (!search_ready_ || cfs_[kSearch] == nullptr) {
     return FailedPrecondition(
         "the search index of this store is not built (or is being rebuilt); open the store for "
         "writing once, or run `tidings search --rebuild`");
   }
-  auto snapshot = ConsistentView();
-  const rocksdb::Snapshot* snap = snapshot ? snapshot->snapshot() : nullptr;
   const std::string scope =
       request.conversation_id.empty() ? std::string() : ConvKey(request.conversation_id);
 
-  // The sources, and whether a candidate's text must be matched too.
+  // The sources' term hashes, and whether a candidate's text must be
+  // matched too.
   std::vector<Source> sources;
+  std::vector<std::vector<std::string>> hashes;  // per source
   bool match_text = false;
   for (size_t ci = 0; ci < query.clauses.size(); ++ci) {
     for (const auto& t : query.clauses[ci].terms) {
@@ -191,13 +150,53 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
           match_text = true;
         }
       }
+      hashes.emplace_back();
       for (const auto& k : keys) {
-        src.cursors.push_back(std::make_unique<KeyCursor>(
-            db_, cfs_[kSearch], snap, TermHash(k[0], std::string_view(k).substr(1)) + scope));
+        hashes.back().push_back(TermHash(k[0], std::string_view(k).substr(1)));
       }
-      src.Settle();
       sources.push_back(std::move(src));
     }
+  }
+
+  auto snapshot = ConsistentView();
+  const rocksdb::Snapshot* snap = snapshot ? snapshot->snapshot() : nullptr;
+  rocksdb::ReadOptions index_ro;
+  index_ro.snapshot = snap;
+  search_index::TailIndex read_tail;  // a reader's: the tail records at the snapshot
+  if (options_.read_only) {
+    tail_lock.unlock();
+    TIDINGS_RETURN_IF_ERROR(ReadSearchTail(index_ro, /*skip_damaged=*/false, &read_tail));
+  }
+  const search_index::TailIndex& tail = options_.read_only ? read_tail : search_tail_;
+  for (size_t k = 0; k < sources.size(); ++k) {
+    for (const auto& h : hashes[k]) tail.Collect(h, scope, &sources[k].entries);
+  }
+  if (tail_lock.owns_lock()) tail_lock.unlock();
+
+  // The blocks of each source's keys, in scope.
+  std::vector<search_index::BlockEntry> block;
+  std::string ad;
+  for (size_t k = 0; k < sources.size(); ++k) {
+    auto& entries = sources[k].entries;
+    for (const auto& h : hashes[k]) {
+      const std::string first = search_index::kBlockTag + h;
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(index_ro, cfs_[kSearch]));
+      for (it->Seek(first); it->Valid() && it->key().starts_with(first); it->Next()) {
+        if (cancelled()) return Cancelled("the search was cancelled");
+        AdInto(&ad, kSearch, it->key().ToStringView());
+        auto plain = sealer_->Open(ad, it->value().ToStringView());
+        if (it->key().size() != search_index::kBlockKeyBytes || !plain.ok() ||
+            !search_index::DecodeBlock(*plain, &block)) {
+          return DataLoss("a search index record failed authentication; run `tidings verify`");
+        }
+        for (auto& e : block) {
+          if (e.message_key.starts_with(scope)) entries.push_back(std::move(e));
+        }
+      }
+      TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
+    }
+    std::sort(entries.begin(), entries.end(),
+              [](const auto& a, const auto& b) { return a.message_key < b.message_key; });
   }
 
   // Filters that need no record: time from the key, sender from a posting.
@@ -245,35 +244,30 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
   // The merge join: candidates are the message keys every source holds.
   std::vector<Candidate> candidates;
   size_t steps = 0;
-  std::string ad, target;
+  std::string target;
   auto all_valid = [&] {
-    return std::all_of(sources.begin(), sources.end(), [](const Source& s) { return s.valid; });
+    return std::all_of(sources.begin(), sources.end(), [](const Source& s) { return s.valid(); });
   };
   std::vector<PostingValue> postings(sources.size());
+  PostingValue v;
   while (all_valid()) {
     if (++steps % kCancelCheckEvery == 0 && cancelled())
       return Cancelled("the search was cancelled");
-    target = sources[0].current;
-    for (const auto& s : sources) target = std::max(target, s.current);
+    target = sources[0].current();
+    for (const auto& s : sources) target = std::max(target, s.current());
     bool match = true;
     for (auto& s : sources) {
       if (!s.AdvanceTo(target, cancelled)) return Cancelled("the search was cancelled");
-      match = match && s.valid && s.current == target;
+      match = match && s.valid() && s.current() == target;
     }
     if (!match) continue;
     for (size_t k = 0; k < sources.size(); ++k) {
       PostingValue& merged = postings[k];
       merged.positions.clear();
-      for (auto& cur : sources[k].cursors) {
-        if (!cur->Valid() || cur->message_key() != target) continue;
-        if (!cur->WellFormed()) {
-          return DataLoss("a search index record has a malformed key; run `tidings verify`");
-        }
-        AdInto(&ad, kSearch, cur->key().ToStringView());
-        auto plain = sealer_->Open(ad, cur->value().ToStringView());
-        PostingValue v;
-        if (!plain.ok() || !search_index::DecodePosting(*plain, &v)) {
-          return DataLoss("a search index record failed authentication; run `tidings verify`");
+      const auto& entries = sources[k].entries;
+      for (size_t e = sources[k].at; e < entries.size() && entries[e].message_key == target; ++e) {
+        if (!search_index::DecodePosting(entries[e].value, &v)) {
+          return DataLoss("a search index record is corrupt; run `tidings verify`");
         }
         merged.message_terms = v.message_terms;
         merged.sender = v.sender;
@@ -290,12 +284,11 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
   }
   // Every posting counts towards its source's frequency.
   for (auto& s : sources) {
-    while (s.valid) {
+    while (s.valid()) {
       if (++steps % kCancelCheckEvery == 0 && cancelled())
         return Cancelled("the search was cancelled");
       s.Advance();
     }
-    for (auto& cur : s.cursors) TIDINGS_RETURN_IF_ERROR(ReadDone(cur->iterator()));
   }
 
   // BM25 per clause (a phrase's frequency is its rarest term's), blended

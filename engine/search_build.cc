@@ -3,11 +3,13 @@
 // rebuilding on request, and verify's check that the postings are exactly
 // what the messages make.
 //
-// State (meta "search_state", sealed like every record): "complete S",
-// "building S CURSOR" or "off", where S is the stemming setting (0/1) and
-// CURSOR the hex message key the build reached. A build commits its
-// postings, the totals and the cursor together every kBuildChunk messages,
-// so a build killed at any point goes on from its last chunk.
+// State (meta "search_state", sealed like every record): "blocks complete
+// S", "blocks building S CURSOR" or "off", where S is the stemming setting
+// (0/1) and CURSOR the hex message key the build reached; "blocks" names the
+// layout of engine/search_index.h (a state without it is an index of an
+// older layout, built again). A build commits its postings, the totals and
+// the cursor together every kBuildChunk messages, so a build killed at any
+// point goes on from its last chunk.
 #include <rocksdb/db.h>
 
 #include <functional>
@@ -24,7 +26,8 @@ constexpr size_t kBuildChunk = 1000;
 struct SearchState {
   enum Kind { kMissing, kOff, kBuilding, kComplete } kind = kMissing;
   bool stem = false;
-  std::string cursor;  // kBuilding: the last message key indexed
+  std::string cursor;       // kBuilding: the last message key indexed
+  bool old_layout = false;  // postings one record each: built again
 };
 
 std::string Hex(std::string_view bytes) {
@@ -32,12 +35,14 @@ std::string Hex(std::string_view bytes) {
       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
 }
 
+constexpr std::string_view kLayout = "blocks ";
+
 std::string EncodeState(const SearchState& s) {
   switch (s.kind) {
     case SearchState::kComplete:
-      return std::string("complete ") + (s.stem ? "1" : "0");
+      return std::string(kLayout) + "complete " + (s.stem ? "1" : "0");
     case SearchState::kBuilding:
-      return std::string("building ") + (s.stem ? "1 " : "0 ") + Hex(s.cursor);
+      return std::string(kLayout) + "building " + (s.stem ? "1 " : "0 ") + Hex(s.cursor);
     default:
       return "off";
   }
@@ -47,6 +52,11 @@ bool DecodeState(std::string_view in, SearchState* s) {
   if (in == "off") {
     s->kind = SearchState::kOff;
     return true;
+  }
+  if (in.starts_with(kLayout)) {
+    in.remove_prefix(kLayout.size());
+  } else {
+    s->old_layout = true;
   }
   auto stem = [&](std::string_view rest) {
     if (rest.empty() || (rest[0] != '0' && rest[0] != '1')) return false;
@@ -99,7 +109,8 @@ Status StoreImpl::PrepareSearchIndex() {
       state.kind == SearchState::kMissing ? false : state.stem);
   if (options_.read_only) {
     // The index as the writer made it, with the writer's settings.
-    search_ready_ = !damaged && state.kind == SearchState::kComplete && cfs_[kSearch] != nullptr;
+    search_ready_ = !damaged && !state.old_layout && state.kind == SearchState::kComplete &&
+                    cfs_[kSearch] != nullptr;
     if (state.stem != analyzer_.options().stem_english) {
       analyzer_ = search::Analyzer(search::AnalyzerOptions{.stem_english = state.stem});
     }
@@ -115,7 +126,8 @@ Status StoreImpl::PrepareSearchIndex() {
     std::unique_lock<std::mutex> lock(write_mu_);
     return Commit(off, lock);
   }
-  const bool same = !damaged && state.stem == stem;
+  const bool same = !damaged && !state.old_layout && state.stem == stem;
+  if (same) TIDINGS_RETURN_IF_ERROR(LoadSearchTail());  // else the build clears it
   if (state.kind == SearchState::kComplete && same) {
     search_ready_ = true;
     return Status::Ok();
@@ -143,9 +155,10 @@ Status StoreImpl::BuildSearchIndex(bool from_scratch, std::string cursor,
     building_ = true;
     build_cursor_ = from_scratch ? std::string() : cursor;
     if (from_scratch) {
-      const std::string end(search_index::kPostingKeyBytes + 1, '\xff');
+      const std::string end(search_index::kTailKeyBytes + 1, '\xff');  // past every key
       Txn clear;
       clear.batch.DeleteRange(cfs_[kSearch], "", end).PermitUncheckedError();
+      clear.search_tail_clear = true;
       // Commit zeroes the totals under the lock, with the state.
       clear.indexed_messages = -static_cast<int64_t>(search_totals_.messages);
       clear.indexed_terms = -static_cast<int64_t>(search_totals_.terms);

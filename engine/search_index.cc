@@ -51,6 +51,130 @@ bool DecodePosting(std::string_view in, PostingValue* v) {
   return r.done();
 }
 
+void EncodeTail(const MessagePostings& m, std::string* out) {
+  Writer w(out);
+  w.Varint(m.postings.size());
+  for (const auto& [term, value] : m.postings) {
+    out->append(term);
+    w.Bytes(value);
+  }
+}
+
+bool DecodeTail(std::string_view in, MessagePostings* m) {
+  Reader r(in);
+  uint64_t count = 0;
+  // Every posting takes more than kTermHashBytes: a larger count is corrupt.
+  if (!r.Varint(&count) || count == 0 || count > in.size() / kTermHashBytes) return false;
+  m->postings.clear();
+  m->postings.reserve(count);
+  std::string_view term;
+  for (uint64_t i = 0; i < count; ++i) {
+    std::string value;
+    if (!r.Raw(kTermHashBytes, &term) || !r.Bytes(&value)) return false;
+    if (i > 0 && term <= m->postings.back().first) return false;
+    m->postings.emplace_back(std::string(term), std::move(value));
+  }
+  return r.done();
+}
+
+void EncodeBlock(const std::vector<std::pair<std::string_view, std::string_view>>& entries,
+                 std::string* out) {
+  Writer w(out);
+  w.Varint(entries.size());
+  std::string_view last;
+  for (const auto& [key, value] : entries) {
+    size_t shared = 0;
+    while (shared < last.size() && shared < key.size() && last[shared] == key[shared]) ++shared;
+    w.Varint(shared);
+    out->append(key.substr(shared));
+    w.Bytes(value);
+    last = key;
+  }
+}
+
+bool DecodeBlock(std::string_view in, std::vector<BlockEntry>* entries) {
+  Reader r(in);
+  uint64_t count = 0;
+  if (!r.Varint(&count) || count == 0 || count > in.size()) return false;
+  entries->clear();
+  entries->reserve(count);
+  std::string last;
+  std::string_view rest;
+  for (uint64_t i = 0; i < count; ++i) {
+    uint64_t shared = 0;
+    BlockEntry e;
+    if (!r.Varint(&shared) || shared > (i == 0 ? 0 : kMessageKeyBytes - 1) ||
+        !r.Raw(kMessageKeyBytes - shared, &rest) || !r.Bytes(&e.value)) {
+      return false;
+    }
+    e.message_key.reserve(kMessageKeyBytes);
+    e.message_key.assign(last, 0, shared).append(rest);
+    if (i > 0 && e.message_key <= last) return false;
+    last = e.message_key;
+    entries->push_back(std::move(e));
+  }
+  return r.done();
+}
+
+std::string TailKey(std::string_view message_key) {
+  std::string k(1, kTailTag);
+  return k.append(message_key);
+}
+
+std::string FoldedKey(std::string_view message_key) {
+  std::string k(1, kFoldedTag);
+  return k.append(message_key);
+}
+
+std::string BlockKey(std::string_view term_hash, uint64_t fold) {
+  std::string k(1, kBlockTag);
+  k.append(term_hash);
+  PutFixed64BE(&k, fold);
+  return k;
+}
+
+namespace {
+uint64_t TermNumber(std::string_view term_hash) { return GetFixed64BE(term_hash.data()); }
+}  // namespace
+
+void TailIndex::Put(const std::string& message_key, MessagePostings m) {
+  Erase(message_key);
+  auto [it, inserted] = messages_.emplace(message_key, std::move(m));
+  for (const auto& [term, value] : it->second.postings) {
+    terms_[TermNumber(term)].push_back(&it->first);
+  }
+}
+
+void TailIndex::Erase(const std::string& message_key) {
+  auto it = messages_.find(message_key);
+  if (it == messages_.end()) return;
+  for (const auto& [term, value] : it->second.postings) {
+    auto t = terms_.find(TermNumber(term));
+    if (t == terms_.end()) continue;
+    std::erase(t->second, &it->first);
+    if (t->second.empty()) terms_.erase(t);
+  }
+  messages_.erase(it);
+}
+
+void TailIndex::Clear() {
+  messages_.clear();
+  terms_.clear();
+}
+
+void TailIndex::Collect(const std::string& term_hash, std::string_view scope,
+                        std::vector<BlockEntry>* out) const {
+  auto t = terms_.find(TermNumber(term_hash));
+  if (t == terms_.end()) return;
+  for (const std::string* key : t->second) {
+    if (!key->starts_with(scope)) continue;
+    const auto& postings = messages_.at(*key).postings;
+    auto p = std::lower_bound(postings.begin(), postings.end(), term_hash,
+                              [](const auto& e, const std::string& h) { return e.first < h; });
+    if (p != postings.end() && p->first == term_hash) out->push_back({*key, p->second});
+  }
+}
+
 }  // namespace search_index
 
 bool StoreImpl::Indexed(const MessageRecord& r) {
@@ -68,20 +192,20 @@ void StoreImpl::IndexStateChange(Txn& txn, const std::string& key, const Message
   IndexMessage(txn, key, text, /*add=*/!was_indexed);
 }
 
-size_t StoreImpl::MessagePostings(
-    const std::string& key, const MessageRecord& r,
-    const std::function<void(const std::string&, const std::string&)>& visit) const {
+size_t StoreImpl::AnalyzePostings(const MessageRecord& r,
+                                  search_index::MessagePostings* out) const {
   using namespace search_index;
+  out->postings.clear();
   if (!Indexed(r)) return 0;
   thread_local std::vector<search::Token> tokens;
   tokens.clear();
   analyzer_.Analyze(r.m.body, &tokens);
   if (tokens.empty()) return 0;
   // Positions per distinct key: whole terms, and the prefixes of long ones.
-  std::map<std::string, std::vector<uint32_t>> postings;
+  std::map<std::string, std::vector<uint32_t>> terms;
   const bool stem = analyzer_.options().stem_english;
   for (const auto& t : tokens) {
-    postings[kTermDomain + t.term].push_back(t.position);
+    terms[kTermDomain + t.term].push_back(t.position);
     std::string_view prefix = search::Analyzer::IndexedPrefix(t.folded());
     // Stemmed, a 3-letter word's term may not be itself ("try" is "tri"):
     // its own x posting is what a 3-letter prefix query reads (search.cc).
@@ -89,41 +213,188 @@ size_t StoreImpl::MessagePostings(
         search::Analyzer::CodePoints(t.folded()) == search::kPrefixChars) {
       prefix = t.folded();
     }
-    if (!prefix.empty()) postings[kPrefixDomain + std::string(prefix)].push_back(t.position);
+    if (!prefix.empty()) terms[kPrefixDomain + std::string(prefix)].push_back(t.position);
   }
+  // By term hash; two terms with one hash (2^-64 a pair) share a posting.
+  std::vector<std::pair<std::string, std::vector<uint32_t>>> hashed;
+  hashed.reserve(terms.size());
+  for (auto& [term, positions] : terms) {
+    hashed.emplace_back(TermHash(term[0], std::string_view(term).substr(1)), std::move(positions));
+  }
+  std::sort(hashed.begin(), hashed.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   PostingValue v;
   v.message_terms = static_cast<uint32_t>(tokens.size());
   v.sender = SenderHash(r.m.sender);
-  std::string pkey, value;
-  for (auto& [term, positions] : postings) {
-    pkey = TermHash(term[0], std::string_view(term).substr(1)) + key;
-    v.positions = std::move(positions);
-    value.clear();
+  out->postings.reserve(hashed.size());
+  for (size_t k = 0; k < hashed.size(); ++k) {
+    v.positions = std::move(hashed[k].second);
+    while (k + 1 < hashed.size() && hashed[k + 1].first == hashed[k].first) {
+      v.positions.insert(v.positions.end(), hashed[k + 1].second.begin(),
+                         hashed[k + 1].second.end());
+      ++k;
+    }
+    std::sort(v.positions.begin(), v.positions.end());
+    v.positions.erase(std::unique(v.positions.begin(), v.positions.end()), v.positions.end());
+    std::string value;
     EncodePosting(v, &value);
-    visit(pkey, value);
+    out->postings.emplace_back(std::move(hashed[k].first), std::move(value));
   }
   return tokens.size();
 }
 
+size_t StoreImpl::ForEachPosting(
+    const std::string& key, const MessageRecord& r,
+    const std::function<void(const std::string&, const std::string&)>& visit) const {
+  search_index::MessagePostings m;
+  const size_t terms = AnalyzePostings(r, &m);
+  for (const auto& [term, value] : m.postings) visit(term + key, value);
+  return terms;
+}
+
+bool StoreImpl::InSearchTail(const Txn& txn, const std::string& key) const {
+  for (auto it = txn.search_tail.rbegin(); it != txn.search_tail.rend(); ++it) {
+    if (it->first == key) return it->second.has_value();
+  }
+  return !txn.search_tail_clear && search_tail_.contains(key);
+}
+
 void StoreImpl::IndexMessage(Txn& txn, const std::string& key, const MessageRecord& r, bool add) {
+  using namespace search_index;
   if (!search_enabled_ || cfs_[kSearch] == nullptr) return;
   if (building_ && key > build_cursor_) return;  // the build indexes it when it gets there
-  std::string sealed, ad;
-  const size_t terms =
-      MessagePostings(key, r, [&](const std::string& pkey, const std::string& value) {
-        if (!add) {
-          txn.batch.Delete(cfs_[kSearch], pkey).PermitUncheckedError();
-          return;
-        }
-        sealed.clear();
-        AdInto(&ad, kSearch, pkey);
-        sealer_->SealTo(ad, value, &sealed);
-        txn.batch.Put(cfs_[kSearch], pkey, sealed).PermitUncheckedError();
-      });
+  search_index::MessagePostings m;
+  const size_t terms = AnalyzePostings(r, &m);
   if (terms == 0) return;
+  const std::string tail_key = TailKey(key);
+  if (add) {
+    std::string value, sealed, ad;
+    EncodeTail(m, &value);
+    AdInto(&ad, kSearch, tail_key);
+    sealer_->SealTo(ad, value, &sealed);
+    txn.batch.Put(cfs_[kSearch], tail_key, sealed).PermitUncheckedError();
+    txn.search_tail.emplace_back(key, std::move(m));
+  } else if (InSearchTail(txn, key)) {
+    txn.batch.Delete(cfs_[kSearch], tail_key).PermitUncheckedError();
+    txn.search_tail.emplace_back(key, std::nullopt);
+  } else {
+    RemoveFolded(txn, key, m);
+  }
   const int64_t sign = add ? 1 : -1;
   txn.indexed_messages += sign;
   txn.indexed_terms += sign * static_cast<int64_t>(terms);
+}
+
+void StoreImpl::RemoveFolded(Txn& txn, const std::string& key,
+                             const search_index::MessagePostings& m) {
+  using namespace search_index;
+  // Rare (an edit, delete, redaction or purge of a message already folded):
+  // each of its terms' blocks from its fold is rewritten without it, so its
+  // postings leave the disk as its text does. Errors leave the postings;
+  // verify reports them and a rebuild clears them.
+  const std::string folded_key = FoldedKey(key);
+  auto fold = TxnRead(txn, kSearch, folded_key);
+  if (!fold.ok() || !fold->has_value() || (*fold)->size() != kFoldIdBytes) return;
+  const uint64_t fold_id = GetFixed64BE((*fold)->data());
+  std::vector<BlockEntry> entries;
+  std::vector<std::pair<std::string_view, std::string_view>> kept;
+  for (const auto& [term, value] : m.postings) {
+    const std::string block_key = BlockKey(term, fold_id);
+    auto block = TxnRead(txn, kSearch, block_key);
+    if (!block.ok() || !block->has_value() || !DecodeBlock(**block, &entries)) continue;
+    kept.clear();
+    for (const auto& e : entries) {
+      if (e.message_key != key) kept.emplace_back(e.message_key, e.value);
+    }
+    if (kept.size() == entries.size()) continue;
+    if (kept.empty()) {
+      TxnDelete(txn, kSearch, block_key);
+      continue;
+    }
+    std::string rewritten;
+    EncodeBlock(kept, &rewritten);
+    TxnPut(txn, kSearch, block_key, std::move(rewritten));
+  }
+  TxnDelete(txn, kSearch, folded_key);
+}
+
+void StoreImpl::ApplySearchTail(const Txn& txn) {
+  if (txn.search_tail_clear) search_tail_.Clear();
+  for (const auto& [key, postings] : txn.search_tail) {
+    if (postings.has_value()) {
+      search_tail_.Put(key, *postings);
+    } else {
+      search_tail_.Erase(key);
+    }
+  }
+}
+
+Status StoreImpl::ReadSearchTail(const rocksdb::ReadOptions& ro, bool skip_damaged,
+                                 search_index::TailIndex* out) {
+  using namespace search_index;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[kSearch]));
+  const std::string first(1, kTailTag);
+  std::string ad;
+  for (it->Seek(first); it->Valid() && it->key().starts_with(first); it->Next()) {
+    const std::string_view k = it->key().ToStringView();
+    AdInto(&ad, kSearch, k);
+    auto plain = sealer_->Open(ad, it->value().ToStringView());
+    search_index::MessagePostings m;
+    if (k.size() != kTailKeyBytes || !plain.ok() || !DecodeTail(*plain, &m)) {
+      if (skip_damaged) continue;
+      return DataLoss("a search index record failed authentication; run `tidings verify`");
+    }
+    out->Put(std::string(k.substr(1)), std::move(m));
+  }
+  return ReadDone(*it);
+}
+
+Status StoreImpl::LoadSearchTail() {
+  std::unique_lock<std::shared_mutex> tail_lock(search_tail_mu_);
+  search_tail_.Clear();
+  std::shared_lock<std::shared_mutex> lock(db_mu_);
+  // A damaged record is left out: verify reports it, and the store opens.
+  return ReadSearchTail(rocksdb::ReadOptions(), /*skip_damaged=*/true, &search_tail_);
+}
+
+void StoreImpl::FoldSearchTail() {
+  using namespace search_index;
+  if (search_tail_.size() < std::max<size_t>(1, options_.search_fold_every) ||
+      cfs_[kSearch] == nullptr) {
+    return;
+  }
+  // The tail's postings by term, each list in message-key order (the tail
+  // is walked in key order). Views into the tail, which lives until the
+  // batch is written.
+  std::unordered_map<std::string_view, std::vector<std::pair<std::string_view, std::string_view>>>
+      terms;
+  for (const auto& [key, m] : search_tail_.messages()) {
+    for (const auto& [term, value] : m.postings) terms[term].emplace_back(key, value);
+  }
+  rocksdb::WriteBatch batch;
+  std::string fold_id, sealed, ad, value, block_key;
+  const uint64_t fold = db_->GetLatestSequenceNumber() + 1;  // never repeats
+  PutFixed64BE(&fold_id, fold);
+  auto put = [&](const std::string& k, std::string_view plain) {
+    sealed.clear();
+    AdInto(&ad, kSearch, k);
+    sealer_->SealTo(ad, plain, &sealed);
+    batch.Put(cfs_[kSearch], k, sealed).PermitUncheckedError();
+  };
+  for (const auto& [term, entries] : terms) {
+    value.clear();
+    EncodeBlock(entries, &value);
+    put(BlockKey(term, fold), value);
+  }
+  for (const auto& [key, m] : search_tail_.messages()) {
+    put(FoldedKey(key), fold_id);
+    batch.Delete(cfs_[kSearch], TailKey(key)).PermitUncheckedError();
+  }
+  std::unique_lock<std::shared_mutex> tail_lock(search_tail_mu_);
+  std::shared_lock<std::shared_mutex> lock(db_mu_);
+  rocksdb::WriteOptions wo;
+  wo.sync = false;  // the next durable write syncs it; lost, the tail is still there
+  if (db_->Write(wo, &batch).ok()) search_tail_.Clear();
 }
 
 }  // namespace tidings::engine

@@ -79,6 +79,10 @@ struct StoreOptions {
   bool search_index = true;
   // nullopt: as the store's index was built (off for a new store).
   std::optional<bool> search_stem_english;
+  // Messages the index keeps as one record each (its tail, also held in the
+  // writer's memory, ~1 KB a message) before folding them into per-term
+  // blocks (engine/search_index.h). Fewer: less memory, more blocks a term.
+  size_t search_fold_every = 2048;
   // Called while a writable open builds the search index of a store made
   // before it (or after the settings changed): messages done, of about total.
   std::function<void(uint64_t done, uint64_t total)> open_progress;

@@ -105,6 +105,10 @@ struct Txn {
   // What the batch's postings add to the index's totals (search_index.cc).
   int64_t indexed_messages = 0;
   int64_t indexed_terms = 0;
+  // The index's tail records the batch writes (postings) or deletes
+  // (nullopt), in order, for the writer's in-memory copy; clear: all go.
+  std::vector<std::pair<std::string, std::optional<search_index::MessagePostings>>> search_tail;
+  bool search_tail_clear = false;
 };
 
 class StoreImpl final : public Store, public SyncLog {
@@ -448,9 +452,27 @@ class StoreImpl final : public Store, public SyncLog {
   };
   // Adds (or removes) the postings of message record `r` stored at `key`:
   // every change of a message's text, key or existence calls both, old
-  // record out and new in. Writes straight to txn.batch (postings are never
-  // read back within a batch). REQUIRES: write_mu_.
+  // record out and new in. An add writes the message's tail record straight
+  // to txn.batch; a removal deletes it, or rewrites the blocks of its fold.
+  // REQUIRES: write_mu_.
   void IndexMessage(Txn& txn, const std::string& key, const MessageRecord& r, bool add);
+  // Whether `key`'s postings are in the tail, counting the txn's changes.
+  bool InSearchTail(const Txn& txn, const std::string& key) const;
+  void RemoveFolded(Txn& txn, const std::string& key, const search_index::MessagePostings& m);
+  // The in-memory tail follows a committed txn. REQUIRES: search_tail_mu_.
+  void ApplySearchTail(const Txn& txn);
+  // The tail records at `ro` into `out`; a damaged one is DataLoss, or
+  // skipped. REQUIRES: db_mu_ (shared).
+  Status ReadSearchTail(const rocksdb::ReadOptions& ro, bool skip_damaged,
+                        search_index::TailIndex* out);
+  // The tail records into memory (a writer's open). REQUIRES: write_mu_ or
+  // no writer yet.
+  Status LoadSearchTail();
+  // Once the tail holds StoreOptions::search_fold_every messages: its postings become blocks, in
+  // one batch. REQUIRES: write_mu_.
+  void FoldSearchTail();
+  // `r`'s postings by term hash; returns its token count (0: not indexed).
+  size_t AnalyzePostings(const MessageRecord& r, search_index::MessagePostings* out) const;
   // Whether a record's text is in the index: not deleted, not failed, a
   // text/* body.
   static bool Indexed(const MessageRecord& r);
@@ -464,7 +486,7 @@ class StoreImpl final : public Store, public SyncLog {
   Status LoadSearchTotals();
   // Calls `visit` with each posting (key, plain value) of record `r` stored
   // at `key`; returns its token count (0 if not indexed).
-  size_t MessagePostings(
+  size_t ForEachPosting(
       const std::string& key, const MessageRecord& r,
       const std::function<void(const std::string&, const std::string&)>& visit) const;
   // Verify's check: the postings are exactly what the messages make.
@@ -544,6 +566,11 @@ class StoreImpl final : public Store, public SyncLog {
   bool building_ = false;                  // REQUIRES: write_mu_; a build runs, at build_cursor_
   std::string build_cursor_;               // REQUIRES: write_mu_; the last message key it indexed
   SearchTotals search_totals_;             // REQUIRES: write_mu_ (writers)
+  // The writer's copy of the index's tail records. Exclusive: a commit that
+  // changes them (the write and the copy change together); shared: a query
+  // taking its snapshot and reading the copy. After write_mu_, before db_mu_.
+  mutable std::shared_mutex search_tail_mu_;
+  search_index::TailIndex search_tail_;  // REQUIRES: search_tail_mu_
 
   std::mutex retention_mu_;                          // after write_mu_, before db_mu_
   std::shared_ptr<const RetentionState> retention_;  // REQUIRES: retention_mu_; null: not loaded

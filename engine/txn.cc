@@ -65,6 +65,11 @@ Status StoreImpl::Commit(Txn& txn, std::unique_lock<std::mutex>& write_lock) {
     TxnPut(txn, kMeta, search_index::kTotalsKey, std::move(v));
   }
   {
+    // A change of the index's tail is written and copied to memory together
+    // (queries take their snapshot and read the copy under the shared lock).
+    std::unique_lock<std::shared_mutex> tail_lock(search_tail_mu_, std::defer_lock);
+    const bool tail_changes = !txn.search_tail.empty() || txn.search_tail_clear;
+    if (tail_changes) tail_lock.lock();
     std::shared_lock<std::shared_mutex> lock(db_mu_);
     std::string sealed, ad;
     for (const auto& [where, value] : txn.overlay) {
@@ -79,9 +84,11 @@ Status StoreImpl::Commit(Txn& txn, std::unique_lock<std::mutex>& write_lock) {
       }
     }
     s = db_->Write(wo, &txn.batch);
+    if (s.ok() && tail_changes) ApplySearchTail(txn);
   }
   if (!s.ok()) return FromRocks(s, "write failed");
   search_totals_ = totals;
+  FoldSearchTail();
   if (!options_.read_only) CacheSummaries(txn);
   const uint64_t ticket = written_.fetch_add(1) + 1;
   write_lock.unlock();

@@ -70,6 +70,13 @@ bool Reader::Bytes(std::string* s) {
   return true;
 }
 
+bool Reader::Raw(size_t n, std::string_view* s) {
+  if (n > in_.size()) return false;
+  *s = in_.substr(0, n);
+  in_.remove_prefix(n);
+  return true;
+}
+
 bool Reader::Map(std::map<std::string, std::string>* m) {
   uint64_t n;
   if (!Varint(&n) || n > in_.size()) return false;

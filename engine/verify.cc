@@ -82,6 +82,7 @@ struct StoreImpl::VerifyScan {
   bool check_search = false;
   Digest postings_expected, postings_found;
   uint64_t indexed_messages = 0, indexed_terms = 0;
+  uint64_t index_messages_found = 0;  // tail and folded records: one per indexed message
 
   void Problem(std::string detail) {
     report.problems++;
@@ -155,7 +156,7 @@ bool StoreImpl::VerifyRecord(int cf, const std::string& key, std::string_view pl
       }
       if (ok && scan.check_search) {
         const size_t terms =
-            MessagePostings(key, rec, [&](const std::string& k, const std::string& v) {
+            ForEachPosting(key, rec, [&](const std::string& k, const std::string& v) {
               scan.postings_expected.Add(Hash16('v', k + v));
             });
         if (terms != 0) {
@@ -185,12 +186,36 @@ bool StoreImpl::VerifyRecord(int cf, const std::string& key, std::string_view pl
       return DecodeOperation(plain, &op);
     }
     case kSearch: {
-      search_index::PostingValue v;
-      if (key.size() != search_index::kPostingKeyBytes || !search_index::DecodePosting(plain, &v)) {
-        return false;
+      using namespace search_index;
+      const auto found = [&](std::string_view term, std::string_view message_key,
+                             std::string_view value) {
+        std::string posting(term);
+        posting.append(message_key).append(value);
+        scan.postings_found.Add(Hash16('v', posting));
+      };
+      switch (key.empty() ? '\0' : key[0]) {
+        case kTailTag: {
+          MessagePostings m;
+          if (key.size() != kTailKeyBytes || !DecodeTail(plain, &m)) return false;
+          for (const auto& [term, value] : m.postings) found(term, key.substr(1), value);
+          scan.index_messages_found++;
+          return true;
+        }
+        case kBlockTag: {
+          std::vector<BlockEntry> entries;
+          if (key.size() != kBlockKeyBytes || !DecodeBlock(plain, &entries)) return false;
+          for (const auto& e : entries) {
+            found(std::string_view(key).substr(1, kTermHashBytes), e.message_key, e.value);
+          }
+          return true;
+        }
+        case kFoldedTag:
+          if (key.size() != kTailKeyBytes || plain.size() != kFoldIdBytes) return false;
+          scan.index_messages_found++;
+          return true;
+        default:
+          return false;
       }
-      scan.postings_found.Add(Hash16('v', key + std::string(plain)));
-      return true;
     }
     case kMeta:
       if (key.starts_with(kWatermarkPrefix)) {
@@ -220,6 +245,11 @@ void StoreImpl::CheckSearchIndex(VerifyScan& scan, const rocksdb::ReadOptions& r
       messages = GetFixed64BE(plain->data());
       terms = GetFixed64BE(plain->data() + 8);
     }
+  }
+  if (scan.index_messages_found != scan.indexed_messages) {
+    scan.Problem("search index: " + std::to_string(scan.index_messages_found) +
+                 " messages have postings, " + std::to_string(scan.indexed_messages) +
+                 " should; rebuild it with `tidings search --rebuild`");
   }
   if (messages != scan.indexed_messages || terms != scan.indexed_terms) {
     scan.Problem("search index: its totals (" + std::to_string(messages) +

@@ -26,6 +26,16 @@ struct SearchTestPeer {
     for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
     return n;
   }
+  // Records of the search family whose key starts with `tag`
+  // (engine/search_index.h: tail, block, folded).
+  static size_t Count(Store& s, char tag) {
+    StoreImpl& impl = Impl(s);
+    std::unique_ptr<rocksdb::Iterator> it(
+        impl.db_->NewIterator(rocksdb::ReadOptions(), impl.cfs_[kSearch]));
+    size_t n = 0;
+    for (it->Seek(std::string(1, tag)); it->Valid() && it->key()[0] == tag; it->Next()) ++n;
+    return n;
+  }
   // Every raw key and value of the search family, as RocksDB holds them
   // under the file cipher.
   static std::string AllBytes(Store& s) {
@@ -58,6 +68,18 @@ struct SearchTestPeer {
 
 namespace {
 
+// How many messages the index's tail holds before a fold (the test's
+// parameter): every test runs with postings in the tail only, in blocks only,
+// and in both.
+size_t g_fold_every = 2048;
+
+class Search : public ::testing::TestWithParam<size_t> {
+ protected:
+  void SetUp() override { g_fold_every = GetParam(); }
+};
+INSTANTIATE_TEST_SUITE_P(Fold, Search, ::testing::Values(2048, 1, 3),
+                         [](const auto& p) { return "every" + std::to_string(p.param); });
+
 constexpr uint64_t kDay = 24ull * 3600 * 1000;
 constexpr uint64_t kNow = 1'760'000'000'000;
 
@@ -71,6 +93,7 @@ struct Searchable {
     auto clock = now;
     o.wall_clock_ms = [clock] { return clock->load(); };
     o.search_index = index;
+    o.search_fold_every = g_fold_every;
     return o;
   }
   Searchable() { store = MustOpen(dir.path(), Options()); }
@@ -107,7 +130,7 @@ using Bodies = std::vector<std::string>;
 
 // A posting's value round-trips, and no bytes make its decoder read past
 // its input, size a vector from a hostile count or accept a bad position.
-TEST(Search, PostingValuesDecodeOnlyWhenWellFormed) {
+TEST_P(Search, PostingValuesDecodeOnlyWhenWellFormed) {
   search_index::PostingValue v{.message_terms = 52, .sender = 0xdeadbeef, .positions = {0, 3, 700}};
   std::string enc;
   search_index::EncodePosting(v, &enc);
@@ -138,7 +161,7 @@ TEST(Search, PostingValuesDecodeOnlyWhenWellFormed) {
   }
 }
 
-TEST(Search, TermsAreAndedAndFoldedAndTheSnippetMarksThem) {
+TEST_P(Search, TermsAreAndedAndFoldedAndTheSnippetMarksThem) {
   Searchable s;
   s.Send("a", "Take 400 mg of ibuprofen after food");
   s.Send("a", "Dr. Müller will call you tomorrow");
@@ -160,7 +183,7 @@ TEST(Search, TermsAreAndedAndFoldedAndTheSnippetMarksThem) {
   EXPECT_EQ(marked, (Bodies{"400", "mg", "ibuprofen"}));
 }
 
-TEST(Search, PhrasesNeedAdjacentWordsInOrder) {
+TEST_P(Search, PhrasesNeedAdjacentWordsInOrder) {
   Searchable s;
   s.Send("a", "blood pressure was high");
   s.Send("a", "pressure on the blood vessel");
@@ -171,7 +194,7 @@ TEST(Search, PhrasesNeedAdjacentWordsInOrder) {
   EXPECT_TRUE(s.Bodies("\"pressure blood\"").empty());
 }
 
-TEST(Search, PrefixesFindEveryCompletion) {
+TEST_P(Search, PrefixesFindEveryCompletion) {
   Searchable s;
   s.Send("a", "ibuprofen twice a day");
   s.Send("a", "Ibuprofène en France");
@@ -184,7 +207,7 @@ TEST(Search, PrefixesFindEveryCompletion) {
   EXPECT_EQ(s.store->Search({.query = "   "}).status().code(), Code::kInvalidArgument);
 }
 
-TEST(Search, FiltersBySenderAndTime) {
+TEST_P(Search, FiltersBySenderAndTime) {
   Searchable s;
   s.Send("a", "fever since monday");
   *s.now += 3 * kDay;
@@ -210,7 +233,7 @@ TEST(Search, FiltersBySenderAndTime) {
   EXPECT_EQ(s.Find({.query = "fever", .from_ms = kNow + 2 * kDay}).total, 1u);
 }
 
-TEST(Search, RanksByRelevanceThenRecencyAndPages) {
+TEST_P(Search, RanksByRelevanceThenRecencyAndPages) {
   Searchable s;
   s.Send("a", "rash on the arm, a small rash, the rash itches");  // most about it
   s.Send("a", "a rash");                                          // short
@@ -241,7 +264,7 @@ TEST(Search, RanksByRelevanceThenRecencyAndPages) {
   }
 }
 
-TEST(Search, EditedDeletedAndPurgedTextIsNotFound) {
+TEST_P(Search, EditedDeletedAndPurgedTextIsNotFound) {
   Searchable s;
   auto m = s.Send("a", "the secret word is marmalade");
   s.Send("a", "marmalade for breakfast");
@@ -276,9 +299,57 @@ TEST(Search, EditedDeletedAndPurgedTextIsNotFound) {
   s.ExpectVerifies();
 }
 
+// Messages stay in the tail (a record each) until search_fold_every of them
+// fold into per-term blocks; a folded message's edit or delete rewrites its
+// blocks, and a reopened writer (its tail read back from disk) and a reader
+// find the same.
+TEST_P(Search, TheTailFoldsIntoBlocksAndFoldedTextLeavesThem) {
+  Searchable s;
+  std::vector<Message> sent;
+  for (int i = 0; i < 7; ++i) {
+    sent.push_back(s.Send("a", "note " + std::to_string(i) + (i == 0 ? " zebra" : " okapi")));
+  }
+  const size_t every = GetParam();
+  const size_t tail = 7 % every;
+  EXPECT_EQ(SearchTestPeer::Count(*s.store, search_index::kTailTag), tail);
+  EXPECT_EQ(SearchTestPeer::Count(*s.store, search_index::kFoldedTag), 7 - tail);
+  EXPECT_EQ(SearchTestPeer::Count(*s.store, search_index::kBlockTag) > 0, tail < 7);
+  EXPECT_EQ(s.Find({.query = "note"}).total, 7u);
+  EXPECT_EQ(s.Bodies("zebra"), Bodies{"note 0 zebra"});
+
+  // The first message is folded unless the tail holds all of them.
+  ASSERT_TRUE(s.store->Edit(sent[0].id, "note 0 giraffe").ok());
+  EXPECT_TRUE(s.Bodies("zebra").empty());
+  EXPECT_EQ(s.Bodies("giraffe"), Bodies{"note 0 giraffe"});
+  ASSERT_TRUE(s.store->Delete(sent[1].id).ok());
+  EXPECT_EQ(s.Find({.query = "okapi"}).total, 5u);
+  EXPECT_EQ(s.Find({.query = "note"}).total, 6u);
+  s.ExpectVerifies();
+
+  auto expect_same = [&](Store& store) {
+    auto all = store.Search({.query = "note"});
+    ASSERT_TRUE(all.ok()) << all.status().ToString();
+    EXPECT_EQ(all->total, 6u);
+    auto giraffe = store.Search({.query = "gir*"});
+    ASSERT_TRUE(giraffe.ok());
+    ASSERT_EQ(giraffe->total, 1u);
+    EXPECT_EQ(giraffe->hits[0].message_id, sent[0].id);
+  };
+  StoreOptions ro = s.Options();
+  ro.read_only = true;
+  auto reader = MustOpen(s.dir.path(), ro);
+  expect_same(*reader);
+  reader.reset();
+  s.Reopen(s.Options());
+  expect_same(*s.store);
+  s.Send("a", "note 7 okapi");  // folds on top of the reloaded tail
+  EXPECT_EQ(s.Find({.query = "okapi"}).total, 6u);
+  s.ExpectVerifies();
+}
+
 // Below the file cipher too, the index holds no word, prefix or sender in
 // clear: terms are keyed hashes, values are positions and counts.
-TEST(Search, PostingsHoldNoText) {
+TEST_P(Search, PostingsHoldNoText) {
   Searchable s;
   s.Send("a", "zebramarker quokkamarker Zebramarker");
   ASSERT_EQ(s.Find({.query = "zebramarker"}).total, 1u);
@@ -292,7 +363,7 @@ TEST(Search, PostingsHoldNoText) {
 
 // A send refused for good never leaves its device: it leaves the index
 // (replicas with the same messages rank alike), and comes back if retried.
-TEST(Search, FailedSendsLeaveTheIndexUntilRetried) {
+TEST_P(Search, FailedSendsLeaveTheIndexUntilRetried) {
   Searchable s;
   s.Send("a", "refill the prescription");
   auto outbox = s.store->Outbox(0);
@@ -306,7 +377,7 @@ TEST(Search, FailedSendsLeaveTheIndexUntilRetried) {
   s.ExpectVerifies();
 }
 
-TEST(Search, VerifyFindsAnIndexThatDiffersAndARebuildMends) {
+TEST_P(Search, VerifyFindsAnIndexThatDiffersAndARebuildMends) {
   Searchable s;
   for (int i = 0; i < 20; ++i) s.Send("a", "message number " + std::to_string(i) + " about fever");
   s.ExpectVerifies();
@@ -324,7 +395,7 @@ TEST(Search, VerifyFindsAnIndexThatDiffersAndARebuildMends) {
 
 // Results after a rebuild of a store made without the index equal those of
 // incremental indexing.
-TEST(Search, AnIndexBuiltLaterGivesTheSameResults) {
+TEST_P(Search, AnIndexBuiltLaterGivesTheSameResults) {
   Searchable inc;
   Searchable later;
   later.Reopen(later.Options(/*index=*/false));
@@ -353,7 +424,7 @@ TEST(Search, AnIndexBuiltLaterGivesTheSameResults) {
 }
 
 // A build killed part way goes on from its last chunk at the next open.
-TEST(Search, AnInterruptedBuildResumes) {
+TEST_P(Search, AnInterruptedBuildResumes) {
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer)
   GTEST_SKIP() << "ThreadSanitizer cannot follow a child that starts threads after fork; "
@@ -388,7 +459,7 @@ TEST(Search, AnInterruptedBuildResumes) {
 // The index is derived data: a state or totals record that does not decode
 // never keeps the store from opening. A reader cannot search; a writer
 // builds the index again.
-TEST(Search, ADamagedStateRecordIsRebuiltNotFatal) {
+TEST_P(Search, ADamagedStateRecordIsRebuiltNotFatal) {
   for (const char* key : {"search_state", "search_totals"}) {
     Searchable s;
     s.Send("a", "iodine swab");
@@ -410,7 +481,7 @@ TEST(Search, ADamagedStateRecordIsRebuiltNotFatal) {
 
 // Stemmed, a 3-letter word's term is its stem ("try" is "tri"); a 3-letter
 // prefix still finds the word itself, and not a word that only stems to it.
-TEST(Search, StemmedPrefixesFindThreeLetterWords) {
+TEST_P(Search, StemmedPrefixesFindThreeLetterWords) {
   Searchable s;
   StoreOptions o = s.Options();
   o.search_stem_english = true;
@@ -430,7 +501,7 @@ TEST(Search, StemmedPrefixesFindThreeLetterWords) {
 }
 
 // A rebuild while other threads send and delete leaves an exact index.
-TEST(Search, ARebuildBesideWritersLeavesAnExactIndex) {
+TEST_P(Search, ARebuildBesideWritersLeavesAnExactIndex) {
   Searchable s;
   std::vector<SendRequest> batch;
   for (int i = 0; i < 5000; ++i)
@@ -454,7 +525,7 @@ TEST(Search, ARebuildBesideWritersLeavesAnExactIndex) {
   s.ExpectVerifies();
 }
 
-TEST(Search, ACancelledSearchStops) {
+TEST_P(Search, ACancelledSearchStops) {
   Searchable s;
   std::vector<SendRequest> batch;
   for (int i = 0; i < 9000; ++i) batch.push_back(Msg("a", "common words " + std::to_string(i)));
@@ -466,7 +537,7 @@ TEST(Search, ACancelledSearchStops) {
   EXPECT_EQ(s.Find({.query = "common", .cancel = &cancel}).total, 9000u);
 }
 
-TEST(Search, LimitsAndReadOnlyStores) {
+TEST_P(Search, LimitsAndReadOnlyStores) {
   Searchable s;
   s.Send("a", "hello there");
   EXPECT_EQ(s.store->Search({.query = "hello", .limit = kMaxSearchLimit + 1}).status().code(),
