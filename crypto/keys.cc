@@ -15,23 +15,6 @@ namespace {
 
 constexpr char kKdfContext[crypto_kdf_CONTEXTBYTES + 1] = "tidings1";
 
-// Reads at most `cap` bytes; the buffer is wiped by the caller.
-Status ReadSmallFile(int fd, const std::string& path, std::string* out, size_t cap) {
-  out->resize(cap + 1);
-  size_t got = 0;
-  while (got < out->size()) {
-    ssize_t n = ::read(fd, out->data() + got, out->size() - got);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return IOError("cannot read key file " + path + ": " + std::strerror(errno));
-    }
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
-  }
-  out->resize(got);
-  return Status::Ok();
-}
-
 }  // namespace
 
 static_assert(crypto_pwhash_OPSLIMIT_SENSITIVE * 4 == kMaxOpsLimit);
@@ -120,7 +103,7 @@ Result<SecretKey> LoadKeyFile(const std::string& path) {
                             " is accessible by group or others; run: chmod 600 " + path);
   }
   std::string buf;
-  Status s = ReadSmallFile(fd, path, &buf, 128);
+  Status s = ReadSecretFile(fd, "key file " + path, 128, &buf);
   ::close(fd);
   Result<SecretKey> result =
       InvalidArgument("key file " + path + " must hold 32 raw bytes or 64 hex digits");

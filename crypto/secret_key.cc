@@ -1,7 +1,9 @@
 #include "crypto/secret_key.h"
 
 #include <sodium.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <new>
 #include <utility>
@@ -45,6 +47,23 @@ Result<SecretBytes> SecretBytes::Copy(std::string_view bytes) {
   std::memcpy(out.data_, bytes.data(), bytes.size());
   out.size_ = bytes.size();
   return out;
+}
+
+Status ReadSecretFile(int fd, std::string_view what, size_t cap, std::string* out) {
+  out->resize(cap + 1);
+  size_t got = 0;
+  while (got < out->size()) {
+    ssize_t n = ::read(fd, out->data() + got, out->size() - got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      out->resize(got);
+      return IOError("cannot read " + std::string(what) + ": " + std::strerror(errno));
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  out->resize(got);  // shrinking keeps the buffer: the caller's wipe covers what was read
+  return Status::Ok();
 }
 
 SharedSecret::SharedSecret(std::string_view bytes) {

@@ -162,16 +162,10 @@ std::map<std::string, std::string> ReadProfile(const std::string& path, const st
   // wiped, so no stream or line buffer is freed holding them.
   std::string content;
   if (int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
-    struct stat st;
-    if (::fstat(fd, &st) == 0 && st.st_size > 0 && st.st_size < (1 << 20)) {
-      content.resize(static_cast<size_t>(st.st_size));
-      size_t got = 0;
-      while (got < content.size()) {
-        const ssize_t n = ::read(fd, content.data() + got, content.size() - got);
-        if (n <= 0) break;
-        got += static_cast<size_t>(n);
-      }
-      content.resize(got);  // shrinking keeps the buffer, wiped below
+    constexpr size_t kMaxFile = (1 << 20) - 1;
+    // Unreadable or too long: no credentials from it, as a missing file.
+    if (!crypto::ReadSecretFile(fd, path, kMaxFile, &content).ok() || content.size() > kMaxFile) {
+      crypto::Wipe(&content);
     }
     ::close(fd);
   }
