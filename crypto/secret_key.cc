@@ -63,6 +63,9 @@ Status ReadSecretFile(int fd, std::string_view what, size_t cap, std::string* ou
     got += static_cast<size_t>(n);
   }
   out->resize(got);  // shrinking keeps the buffer: the caller's wipe covers what was read
+  if (got > cap)
+    return InvalidArgument(std::string(what) + " is longer than " + std::to_string(cap) +
+                           " bytes; it is not the file that was meant");
   return Status::Ok();
 }
 

@@ -26,10 +26,10 @@ Status Init();
 // elide) and empties it: for secrets that had to pass through a std::string.
 void Wipe(std::string* s);
 
-// Reads at most `cap` + 1 bytes of `fd` (more than `cap`: the file is too
-// long) into `out`, whose buffer is sized once, so no reallocation leaves a
-// copy of a secret behind; the caller wipes `out`. `what` names the file in
-// errors.
+// Reads all of `fd` into `out`, whose buffer is sized once (`cap` + 1), so
+// no reallocation leaves a copy of a secret behind; the caller wipes `out`,
+// also after an error. A file longer than `cap` bytes is InvalidArgument, never
+// a silently shortened secret. `what` names the file in errors.
 Status ReadSecretFile(int fd, std::string_view what, size_t cap, std::string* out);
 
 class SecretKey {

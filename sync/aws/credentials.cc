@@ -164,7 +164,7 @@ std::map<std::string, std::string> ReadProfile(const std::string& path, const st
   if (int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
     constexpr size_t kMaxFile = (1 << 20) - 1;
     // Unreadable or too long: no credentials from it, as a missing file.
-    if (!crypto::ReadSecretFile(fd, path, kMaxFile, &content).ok() || content.size() > kMaxFile) {
+    if (!crypto::ReadSecretFile(fd, path, kMaxFile, &content).ok()) {
       crypto::Wipe(&content);
     }
     ::close(fd);

@@ -106,6 +106,20 @@ TEST(Keys, KeyFileRoundTripAndChecks) {
   { std::ofstream(bad) << "not a key"; }
   ASSERT_EQ(0, ::chmod(bad.c_str(), 0600));
   EXPECT_EQ(LoadKeyFile(bad).status().code(), Code::kInvalidArgument);
+
+  // A hex key whose line ends fill the read limit, followed by more bytes: the
+  // file is refused whole, never read as the key its first 129 bytes spell
+  // (found by the key file fuzzer).
+  const std::string padded = dir / "padded.key";
+  {
+    std::ofstream out(padded, std::ios::binary);
+    out << std::string(64, 'a') << std::string(70, '\r') << std::string("junk\n", 5);
+  }
+  ASSERT_EQ(0, ::chmod(padded.c_str(), 0600));
+  auto long_file = LoadKeyFile(padded);
+  EXPECT_EQ(long_file.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(long_file.status().message().find("longer than 128 bytes"), std::string::npos)
+      << long_file.status().ToString();
 }
 
 TEST(Sealer, RoundTripAndTamperDetection) {
