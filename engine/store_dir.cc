@@ -27,10 +27,14 @@ Status CheckNewStoreDirectory(const std::string& path) {
   if (!fs::is_directory(path, ec)) {
     return FailedPrecondition(path + " exists and is not a directory; choose a new path");
   }
+  // What an interrupted creation leaves: the database, the marker, and the
+  // temporary files of WriteFileAtomically (header or marker) killed mid-write.
   const std::string header_tmp = std::string(kHeaderFile) + ".tmp";
+  const std::string marker_tmp = std::string(kCreatingMarker) + ".tmp";
   for (const auto& e : fs::directory_iterator(path, ec)) {
     const std::string name = e.path().filename().string();
-    if (name == kDbDir || name == kCreatingMarker || name == header_tmp) continue;
+    if (name == kDbDir || name == kCreatingMarker || name == header_tmp || name == marker_tmp)
+      continue;
     return FailedPrecondition(path + " is not empty and is not a Tidings store (it holds " + name +
                               "); create the store in a new or empty directory");
   }
