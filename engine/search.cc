@@ -3,10 +3,11 @@
 // The query's clauses (search/query.h) become sources, one per term: the
 // postings of a whole term, or for a prefix the postings of its first
 // search::kPrefixChars characters (and of the whole term when the prefix is
-// exactly that long). All sources are read together in message-key order,
-// a merge join: every posting is visited once, which counts each source's
-// document frequency exactly (BM25's idf, the same on every replica with
-// the same messages), and the messages every source holds are candidates.
+// exactly that long). Each source's postings are decoded without copies
+// (views of the blocks' plaintexts) and sorted by message key, which counts
+// its document frequency exactly (BM25's idf, the same on every replica with
+// the same messages); a merge join that gallops through the longer lists
+// makes the messages every source holds candidates.
 // A candidate passes the filters (time from its key, sender from its
 // posting), phrase positions, and, for a prefix longer than what the index
 // keeps, a match of its own text. Scores are BM25 blended with recency; the
@@ -15,7 +16,10 @@
 #include <rocksdb/db.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstring>
+#include <deque>
 #include <functional>
 #include <queue>
 
@@ -34,42 +38,70 @@ constexpr double kRecencyBoost = 0.5;   // the newest hit scores up to 1.5x
 constexpr double kRecencyHalfLifeDays = 30;
 constexpr size_t kCancelCheckEvery = 4096;
 
+// A posting as a query reads it: its message key, and its encoded
+// PostingValue, a view into a buffer the query holds (Arena).
+struct Posting {
+  std::array<char, search_index::kMessageKeyBytes> key;
+  std::string_view value;
+
+  std::string_view message_key() const { return {key.data(), key.size()}; }
+};
+
+bool KeyLess(const Posting& a, const Posting& b) { return a.message_key() < b.message_key(); }
+
+// The plaintexts the postings view: a deque, so adding one moves none.
+using Arena = std::deque<std::string>;
+
 // One term of the query: the postings of one or two keys (a prefix reads
 // its prefix postings and, when exactly that long, the term's), from the
 // blocks and the tail, in one list in message-key order (a message in both
 // keys appears twice, adjacent).
 struct Source {
   size_t clause = 0;
-  std::vector<search_index::BlockEntry> entries;
+  std::vector<Posting> entries;
   size_t at = 0;
   uint64_t df = 0;  // messages in scope with this term
 
   bool valid() const { return at < entries.size(); }
-  const std::string& current() const { return entries[at].message_key; }
-  // Past `current` (each of its entries), counting it.
-  void Advance() {
-    size_t next = at + 1;
-    while (next < entries.size() && entries[next].message_key == entries[at].message_key) ++next;
-    at = next;
-    df++;
-  }
-  // At `key` or after it, counting what it passes; false if `stop` said so
-  // (checked every kCancelCheckEvery postings).
-  bool AdvanceTo(const std::string& key, const std::function<bool()>& stop) {
-    while (valid() && current() < key) {
-      if (df % kCancelCheckEvery == 0 && stop()) return false;
-      Advance();
+  std::string_view current() const { return entries[at].message_key(); }
+  // Sorts the postings and counts the messages they name.
+  void Sort() {
+    std::sort(entries.begin(), entries.end(), KeyLess);
+    for (size_t i = 0; i < entries.size(); ++i) {
+      df += i == 0 || entries[i].message_key() != entries[i - 1].message_key();
     }
-    return true;
+  }
+  // Past `current` (each of its entries).
+  void Advance() {
+    const std::string_view key = current();
+    do ++at;
+    while (valid() && current() == key);
+  }
+  // At the first posting of `key` or after it: a galloping search, so a
+  // rare term's source skips through a common one's in O(log) steps.
+  void AdvanceTo(std::string_view key) {
+    if (!valid() || current() >= key) return;
+    size_t step = 1, low = at;
+    while (low + step < entries.size() && entries[low + step].message_key() < key) {
+      low += step;
+      step *= 2;
+    }
+    const auto from = entries.begin() + static_cast<std::ptrdiff_t>(low + 1);
+    const auto to =
+        entries.begin() + static_cast<std::ptrdiff_t>(std::min(low + step + 1, entries.size()));
+    at = static_cast<size_t>(
+        std::lower_bound(from, to, key,
+                         [](const Posting& p, std::string_view k) { return p.message_key() < k; }) -
+        entries.begin());
   }
 };
 
 // What ranking needs of a candidate that passed every filter.
 struct Candidate {
-  std::string message_key;
+  std::array<char, search_index::kMessageKeyBytes> message_key;
   OrderKey order;
   uint32_t message_terms = 0;
-  std::vector<uint32_t> tf;  // per clause: term frequency, or phrase matches
+  size_t tf = 0;  // its per-clause term frequencies (or phrase matches) start here in `tfs`
   double score = 0;
 };
 
@@ -168,13 +200,25 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
     TIDINGS_RETURN_IF_ERROR(ReadSearchTail(index_ro, /*skip_damaged=*/false, &read_tail));
   }
   const search_index::TailIndex& tail = options_.read_only ? read_tail : search_tail_;
+  auto malformed_key = [] {
+    return DataLoss("a search index record names a malformed message key; run `tidings verify`");
+  };
+  Arena arena;
+  std::vector<search_index::BlockEntry> tail_entries;
   for (size_t k = 0; k < sources.size(); ++k) {
-    for (const auto& h : hashes[k]) tail.Collect(h, scope, &sources[k].entries);
+    tail_entries.clear();
+    for (const auto& h : hashes[k]) tail.Collect(h, scope, &tail_entries);
+    for (auto& e : tail_entries) {
+      if (e.message_key.size() != search_index::kMessageKeyBytes) return malformed_key();
+      Posting p;
+      std::memcpy(p.key.data(), e.message_key.data(), p.key.size());
+      p.value = arena.emplace_back(std::move(e.value));
+      sources[k].entries.push_back(p);
+    }
   }
   if (tail_lock.owns_lock()) tail_lock.unlock();
 
   // The blocks of each source's keys, in scope.
-  std::vector<search_index::BlockEntry> block;
   std::string ad;
   for (size_t k = 0; k < sources.size(); ++k) {
     auto& entries = sources[k].entries;
@@ -185,18 +229,24 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
         if (cancelled()) return Cancelled("the search was cancelled");
         AdInto(&ad, kSearch, it->key().ToStringView());
         auto plain = sealer_->Open(ad, it->value().ToStringView());
-        if (it->key().size() != search_index::kBlockKeyBytes || !plain.ok() ||
-            !search_index::DecodeBlock(*plain, &block)) {
+        if (it->key().size() != search_index::kBlockKeyBytes || !plain.ok()) {
           return DataLoss("a search index record failed authentication; run `tidings verify`");
         }
-        for (auto& e : block) {
-          if (e.message_key.starts_with(scope)) entries.push_back(std::move(e));
+        search_index::BlockReader reader(arena.emplace_back(std::move(*plain)));
+        Posting p;
+        std::string_view key;
+        while (reader.Next(&key, &p.value)) {
+          if (!key.starts_with(scope)) continue;
+          std::memcpy(p.key.data(), key.data(), p.key.size());
+          entries.push_back(p);
+        }
+        if (!reader.ok()) {
+          return DataLoss("a search index record is corrupt; run `tidings verify`");
         }
       }
       TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
     }
-    std::sort(entries.begin(), entries.end(),
-              [](const auto& a, const auto& b) { return a.message_key < b.message_key; });
+    sources[k].Sort();
   }
 
   // Filters that need no record: time from the key, sender from a posting.
@@ -204,16 +254,16 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
   rocksdb::ReadOptions record_ro;
   record_ro.snapshot = snap;
   // A candidate's postings (one per source) against the filters, phrases
-  // and, when a prefix is longer than the index keeps, its text.
-  auto accept = [&](const std::string& key, std::vector<PostingValue>& postings,
-                    Candidate* out) -> Result<bool> {
+  // and, when a prefix is longer than the index keeps, its text; `tf` gets
+  // its per-clause frequencies.
+  std::string key_copy;
+  auto accept = [&](std::string_view key, std::vector<PostingValue>& postings,
+                    std::vector<uint32_t>* tf, Candidate* out) -> Result<bool> {
     if (!request.sender.empty() && postings[0].sender != sender_hash) return false;
-    if (!OrderKey::Decode(std::string_view(key).substr(16), &out->order)) {
-      return DataLoss("a search index record names a malformed message key; run `tidings verify`");
-    }
+    if (!OrderKey::Decode(key.substr(16), &out->order)) return malformed_key();
     const uint64_t ms = out->order.millis();
     if (ms < request.from_ms || (request.to_ms != 0 && ms >= request.to_ms)) return false;
-    out->tf.assign(query.clauses.size(), 0);
+    tf->assign(query.clauses.size(), 0);
     for (size_t first = 0; first < sources.size();) {
       const size_t clause = sources[first].clause;
       std::vector<const std::vector<uint32_t>*> terms;
@@ -221,14 +271,15 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
       for (; end < sources.size() && sources[end].clause == clause; ++end) {
         terms.push_back(&postings[end].positions);
       }
-      out->tf[clause] =
+      (*tf)[clause] =
           terms.size() == 1 ? static_cast<uint32_t>(terms[0]->size()) : PhraseMatches(terms);
-      if (out->tf[clause] == 0) return false;
+      if ((*tf)[clause] == 0) return false;
       first = end;
     }
     out->message_terms = postings[0].message_terms;
     if (match_text) {
-      TIDINGS_ASSIGN_OR_RETURN(auto plain, ReadSealedLocked(kMessages, key, record_ro));
+      key_copy.assign(key);
+      TIDINGS_ASSIGN_OR_RETURN(auto plain, ReadSealedLocked(kMessages, key_copy, record_ro));
       MessageRecord rec;
       if (!plain.has_value()) return false;  // the index runs ahead of nothing; verify says so
       if (!DecodeMessage(*plain, &rec))
@@ -237,14 +288,14 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
       analyzer_.Analyze(rec.m.body, &tokens);
       if (search::MatchTokens(query, tokens).empty()) return false;
     }
-    out->message_key = key;
+    std::memcpy(out->message_key.data(), key.data(), out->message_key.size());
     return true;
   };
 
   // The merge join: candidates are the message keys every source holds.
   std::vector<Candidate> candidates;
+  std::vector<uint32_t> tfs, tf;  // candidates' frequencies, query.clauses.size() each
   size_t steps = 0;
-  std::string target;
   auto all_valid = [&] {
     return std::all_of(sources.begin(), sources.end(), [](const Source& s) { return s.valid(); });
   };
@@ -253,11 +304,12 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
   while (all_valid()) {
     if (++steps % kCancelCheckEvery == 0 && cancelled())
       return Cancelled("the search was cancelled");
-    target = sources[0].current();
+    // A view of one source's key: the sources' lists do not change here.
+    std::string_view target = sources[0].current();
     for (const auto& s : sources) target = std::max(target, s.current());
     bool match = true;
     for (auto& s : sources) {
-      if (!s.AdvanceTo(target, cancelled)) return Cancelled("the search was cancelled");
+      s.AdvanceTo(target);
       match = match && s.valid() && s.current() == target;
     }
     if (!match) continue;
@@ -265,7 +317,8 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
       PostingValue& merged = postings[k];
       merged.positions.clear();
       const auto& entries = sources[k].entries;
-      for (size_t e = sources[k].at; e < entries.size() && entries[e].message_key == target; ++e) {
+      for (size_t e = sources[k].at; e < entries.size() && entries[e].message_key() == target;
+           ++e) {
         if (!search_index::DecodePosting(entries[e].value, &v)) {
           return DataLoss("a search index record is corrupt; run `tidings verify`");
         }
@@ -279,16 +332,11 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
       sources[k].Advance();
     }
     Candidate c;
-    TIDINGS_ASSIGN_OR_RETURN(bool ok, accept(target, postings, &c));
-    if (ok) candidates.push_back(std::move(c));
-  }
-  // Every posting counts towards its source's frequency.
-  for (auto& s : sources) {
-    while (s.valid()) {
-      if (++steps % kCancelCheckEvery == 0 && cancelled())
-        return Cancelled("the search was cancelled");
-      s.Advance();
-    }
+    TIDINGS_ASSIGN_OR_RETURN(bool ok, accept(target, postings, &tf, &c));
+    if (!ok) continue;
+    c.tf = tfs.size();
+    tfs.insert(tfs.end(), tf.begin(), tf.end());
+    candidates.push_back(c);
   }
 
   // BM25 per clause (a phrase's frequency is its rarest term's), blended
@@ -318,8 +366,8 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
     double bm25 = 0;
     const double len = static_cast<double>(c.message_terms) / avg_terms;
     for (size_t k = 0; k < idf.size(); ++k) {
-      const double tf = c.tf[k];
-      bm25 += idf[k] * tf * (kK1 + 1) / (tf + kK1 * (1 - kB + kB * len));
+      const double f = tfs[c.tf + k];
+      bm25 += idf[k] * f * (kK1 + 1) / (f + kK1 * (1 - kB + kB * len));
     }
     const double age_days = (newest_ms - static_cast<double>(c.order.millis())) / kMillisPerDay;
     c.score = bm25 * (1 + kRecencyBoost * std::exp2(-age_days / kRecencyHalfLifeDays));
@@ -334,7 +382,8 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
                     candidates.end(), better);
   for (size_t k = request.offset; k < want; ++k) {
     const Candidate& c = candidates[k];
-    TIDINGS_ASSIGN_OR_RETURN(auto plain, ReadSealedLocked(kMessages, c.message_key, record_ro));
+    key_copy.assign(c.message_key.data(), c.message_key.size());
+    TIDINGS_ASSIGN_OR_RETURN(auto plain, ReadSealedLocked(kMessages, key_copy, record_ro));
     MessageRecord rec;
     if (!plain.has_value()) continue;  // a stale posting: verify reports it
     if (!DecodeMessage(*plain, &rec))

@@ -3,6 +3,7 @@
 // the record.
 #include "engine/search_index.h"
 
+#include <cstring>
 #include <functional>
 #include <map>
 
@@ -92,28 +93,41 @@ void EncodeBlock(const std::vector<std::pair<std::string_view, std::string_view>
   }
 }
 
-bool DecodeBlock(std::string_view in, std::vector<BlockEntry>* entries) {
-  Reader r(in);
-  uint64_t count = 0;
-  if (!r.Varint(&count) || count == 0 || count > in.size()) return false;
-  entries->clear();
-  entries->reserve(count);
-  std::string last;
+BlockReader::BlockReader(std::string_view block) : in_(block) {
+  Reader r(in_);
+  // Every entry takes more than a byte: a larger count is corrupt.
+  ok_ = r.Varint(&left_) && left_ != 0 && left_ <= block.size();
+  in_ = in_.substr(in_.size() - r.remaining());
+}
+
+bool BlockReader::Next(std::string_view* message_key, std::string_view* value) {
+  if (!ok_ || left_ == 0) return false;
+  Reader r(in_);
+  uint64_t shared = 0, size = 0;
   std::string_view rest;
-  for (uint64_t i = 0; i < count; ++i) {
-    uint64_t shared = 0;
-    BlockEntry e;
-    if (!r.Varint(&shared) || shared > (i == 0 ? 0 : kMessageKeyBytes - 1) ||
-        !r.Raw(kMessageKeyBytes - shared, &rest) || !r.Bytes(&e.value)) {
-      return false;
-    }
-    e.message_key.reserve(kMessageKeyBytes);
-    e.message_key.assign(last, 0, shared).append(rest);
-    if (i > 0 && e.message_key <= last) return false;
-    last = e.message_key;
-    entries->push_back(std::move(e));
+  ok_ = r.Varint(&shared) && shared <= (first_ ? 0 : kMessageKeyBytes - 1) &&
+        r.Raw(kMessageKeyBytes - shared, &rest) && r.Varint(&size) && r.Raw(size, value);
+  if (!ok_) return false;
+  // Strictly ascending: the first byte that differs from the last key's must
+  // be greater (a repeated or smaller key is corrupt).
+  if (!first_ && static_cast<uint8_t>(rest[0]) <= static_cast<uint8_t>(key_[shared])) {
+    ok_ = false;
+    return false;
   }
-  return r.done();
+  std::memcpy(key_ + shared, rest.data(), rest.size());
+  *message_key = std::string_view(key_, kMessageKeyBytes);
+  first_ = false;
+  --left_;
+  in_ = in_.substr(in_.size() - r.remaining());
+  return true;
+}
+
+bool DecodeBlock(std::string_view in, std::vector<BlockEntry>* entries) {
+  entries->clear();
+  BlockReader reader(in);
+  std::string_view key, value;
+  while (reader.Next(&key, &value)) entries->push_back({std::string(key), std::string(value)});
+  return reader.ok();
 }
 
 std::string TailKey(std::string_view message_key) {

@@ -82,6 +82,25 @@ struct BlockEntry {
 void EncodeBlock(const std::vector<BlockEntry>& entries, std::string* out);
 bool DecodeBlock(std::string_view in, std::vector<BlockEntry>* entries);
 
+// Reads a block's entries in order without copying them (queries read
+// blocks of thousands of postings).
+class BlockReader {
+ public:
+  explicit BlockReader(std::string_view block);
+  // The next entry: its message key (valid until the next call) and its
+  // encoded PostingValue (a view of the block). False at the end, or at a
+  // malformed entry; then ok() says which.
+  bool Next(std::string_view* message_key, std::string_view* value);
+  // Every entry was read and the block held nothing else.
+  bool ok() const { return ok_ && left_ == 0 && in_.empty(); }
+
+ private:
+  std::string_view in_;
+  uint64_t left_ = 0;
+  bool first_ = true, ok_ = true;
+  char key_[kMessageKeyBytes] = {};
+};
+
 std::string TailKey(std::string_view message_key);
 std::string FoldedKey(std::string_view message_key);
 std::string BlockKey(std::string_view term_hash, uint64_t fold);
