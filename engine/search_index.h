@@ -79,7 +79,9 @@ struct BlockEntry {
   std::string message_key;
   std::string value;  // an encoded PostingValue
 };
-void EncodeBlock(const std::vector<BlockEntry>& entries, std::string* out);
+// Entries are (message key, encoded PostingValue), in ascending key order.
+void EncodeBlock(const std::vector<std::pair<std::string_view, std::string_view>>& entries,
+                 std::string* out);
 bool DecodeBlock(std::string_view in, std::vector<BlockEntry>* entries);
 
 // Reads a block's entries in order without copying them (queries read
