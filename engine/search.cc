@@ -4,15 +4,17 @@
 // postings of a whole term, or for a prefix the postings of its first
 // search::kPrefixChars characters (and of the whole term when the prefix is
 // exactly that long). Each source's postings are decoded without copies
-// (views of the blocks' plaintexts) and sorted by message key, which counts
-// its document frequency exactly (BM25's idf, the same on every replica with
-// the same messages); a merge join that gallops through the longer lists
-// makes the messages every source holds candidates.
+// (views of the blocks' plaintexts) into one list ordered by fold, then
+// message key (PostingKey), which is the order the blocks are read in; one
+// pass counts its document frequency exactly (BM25's idf, the same on every
+// replica with the same messages), and a merge join that gallops through
+// the longer lists makes the messages every source holds candidates.
 // A candidate passes the filters (time from its key, sender from its
 // posting), phrase positions, and, for a prefix longer than what the index
 // keeps, a match of its own text. Scores are BM25 blended with recency; the
 // best offset + limit are kept, and only those hits' records are read for
 // their snippets.
+#include <endian.h>
 #include <rocksdb/db.h>
 
 #include <algorithm>
@@ -38,23 +40,61 @@ constexpr double kRecencyBoost = 0.5;   // the newest hit scores up to 1.5x
 constexpr double kRecencyHalfLifeDays = 30;
 constexpr size_t kCancelCheckEvery = 4096;
 
-// A posting as a query reads it: its message key, and its encoded
-// PostingValue, a view into a buffer the query holds (Arena).
-struct Posting {
-  std::array<char, search_index::kMessageKeyBytes> key;
-  std::string_view value;
+// Where a posting stands in a source's list: its fold (the tail is
+// kTailFold), then its message key. Every posting of a message is in one
+// fold (a fold takes whole messages), so the sources agree on this order,
+// and each block, read in fold order, is already in it: a source is sorted
+// without a sort. Compared as five numbers (the key as big-endian words),
+// which orders keys as their bytes, without a memcmp call.
+struct PostingKey {
+  static constexpr uint64_t kTailFold = UINT64_MAX;
+  std::array<uint64_t, 1 + search_index::kMessageKeyBytes / 8> words;
 
-  std::string_view message_key() const { return {key.data(), key.size()}; }
+  static PostingKey Of(uint64_t fold, std::string_view message_key) {
+    PostingKey k;
+    k.words[0] = fold;
+    for (size_t i = 1; i < k.words.size(); ++i) {
+      uint64_t w;
+      std::memcpy(&w, message_key.data() + 8 * (i - 1), 8);
+      k.words[i] = be64toh(w);
+    }
+    return k;
+  }
+  // The message key's bytes.
+  void MessageKeyTo(std::string* out) const {
+    out->resize(search_index::kMessageKeyBytes);
+    for (size_t i = 1; i < words.size(); ++i) {
+      const uint64_t w = htobe64(words[i]);
+      std::memcpy(out->data() + 8 * (i - 1), &w, 8);
+    }
+  }
+  // Its order key (the message key's last 16 bytes).
+  bool OrderTo(OrderKey* out) const {
+    char bytes[16];
+    for (size_t i = 0; i < 2; ++i) {
+      const uint64_t w = htobe64(words[3 + i]);
+      std::memcpy(bytes + 8 * i, &w, 8);
+    }
+    return OrderKey::Decode(std::string_view(bytes, sizeof bytes), out);
+  }
+  auto operator<=>(const PostingKey&) const = default;
 };
 
-bool KeyLess(const Posting& a, const Posting& b) { return a.message_key() < b.message_key(); }
+// A posting as a query reads it: where it stands, and its encoded
+// PostingValue, a view into a buffer the query holds (Arena).
+struct Posting {
+  PostingKey key;
+  std::string_view value;
+};
+
+bool KeyLess(const Posting& a, const Posting& b) { return a.key < b.key; }
 
 // The plaintexts the postings view: a deque, so adding one moves none.
 using Arena = std::deque<std::string>;
 
 // One term of the query: the postings of one or two keys (a prefix reads
 // its prefix postings and, when exactly that long, the term's), from the
-// blocks and the tail, in one list in message-key order (a message in both
+// blocks and the tail, in one list in PostingKey order (a message in both
 // keys appears twice, adjacent).
 struct Source {
   size_t clause = 0;
@@ -63,26 +103,30 @@ struct Source {
   uint64_t df = 0;  // messages in scope with this term
 
   bool valid() const { return at < entries.size(); }
-  std::string_view current() const { return entries[at].message_key(); }
-  // Sorts the postings and counts the messages they name.
-  void Sort() {
-    std::sort(entries.begin(), entries.end(), KeyLess);
+  const PostingKey& current() const { return entries[at].key; }
+  // Merges the ordered runs that start at `runs` (one per key read) and
+  // counts the messages the postings name.
+  void Merge(const std::vector<size_t>& runs) {
+    for (size_t r = 1; r < runs.size(); ++r) {
+      std::inplace_merge(entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(runs[r]),
+                         entries.end(), KeyLess);
+    }
     for (size_t i = 0; i < entries.size(); ++i) {
-      df += i == 0 || entries[i].message_key() != entries[i - 1].message_key();
+      df += i == 0 || entries[i].key != entries[i - 1].key;
     }
   }
   // Past `current` (each of its entries).
   void Advance() {
-    const std::string_view key = current();
+    const PostingKey key = current();
     do ++at;
     while (valid() && current() == key);
   }
   // At the first posting of `key` or after it: a galloping search, so a
   // rare term's source skips through a common one's in O(log) steps.
-  void AdvanceTo(std::string_view key) {
+  void AdvanceTo(const PostingKey& key) {
     if (!valid() || current() >= key) return;
     size_t step = 1, low = at;
-    while (low + step < entries.size() && entries[low + step].message_key() < key) {
+    while (low + step < entries.size() && entries[low + step].key < key) {
       low += step;
       step *= 2;
     }
@@ -91,14 +135,14 @@ struct Source {
         entries.begin() + static_cast<std::ptrdiff_t>(std::min(low + step + 1, entries.size()));
     at = static_cast<size_t>(
         std::lower_bound(from, to, key,
-                         [](const Posting& p, std::string_view k) { return p.message_key() < k; }) -
+                         [](const Posting& p, const PostingKey& k) { return p.key < k; }) -
         entries.begin());
   }
 };
 
 // What ranking needs of a candidate that passed every filter.
 struct Candidate {
-  std::array<char, search_index::kMessageKeyBytes> message_key;
+  PostingKey message_key;
   OrderKey order;
   uint32_t message_terms = 0;
   size_t tf = 0;  // its per-clause term frequencies (or phrase matches) start here in `tfs`
@@ -204,49 +248,57 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
     return DataLoss("a search index record names a malformed message key; run `tidings verify`");
   };
   Arena arena;
+  // Each source's tail postings, per key it reads, in key order.
+  std::vector<std::vector<std::vector<Posting>>> tails(sources.size());
   std::vector<search_index::BlockEntry> tail_entries;
   for (size_t k = 0; k < sources.size(); ++k) {
-    tail_entries.clear();
-    for (const auto& h : hashes[k]) tail.Collect(h, scope, &tail_entries);
-    for (auto& e : tail_entries) {
-      if (e.message_key.size() != search_index::kMessageKeyBytes) return malformed_key();
-      Posting p;
-      std::memcpy(p.key.data(), e.message_key.data(), p.key.size());
-      p.value = arena.emplace_back(std::move(e.value));
-      sources[k].entries.push_back(p);
+    for (const auto& h : hashes[k]) {
+      tail_entries.clear();
+      tail.Collect(h, scope, &tail_entries);
+      auto& run = tails[k].emplace_back();
+      for (auto& e : tail_entries) {
+        if (e.message_key.size() != search_index::kMessageKeyBytes) return malformed_key();
+        run.push_back({PostingKey::Of(PostingKey::kTailFold, e.message_key),
+                       arena.emplace_back(std::move(e.value))});
+      }
+      std::sort(run.begin(), run.end(), KeyLess);
     }
   }
   if (tail_lock.owns_lock()) tail_lock.unlock();
 
-  // The blocks of each source's keys, in scope.
+  // Per key a source reads: its blocks in fold order, then its tail (one
+  // ordered run); the runs of a two-key prefix are merged.
   std::string ad;
+  std::vector<size_t> runs;
   for (size_t k = 0; k < sources.size(); ++k) {
     auto& entries = sources[k].entries;
-    for (const auto& h : hashes[k]) {
-      const std::string first = search_index::kBlockTag + h;
+    runs.clear();
+    for (size_t hk = 0; hk < hashes[k].size(); ++hk) {
+      runs.push_back(entries.size());
+      const std::string first = search_index::kBlockTag + hashes[k][hk];
       std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(index_ro, cfs_[kSearch]));
       for (it->Seek(first); it->Valid() && it->key().starts_with(first); it->Next()) {
         if (cancelled()) return Cancelled("the search was cancelled");
-        AdInto(&ad, kSearch, it->key().ToStringView());
+        const std::string_view block_key = it->key().ToStringView();
+        AdInto(&ad, kSearch, block_key);
         auto plain = sealer_->Open(ad, it->value().ToStringView());
-        if (it->key().size() != search_index::kBlockKeyBytes || !plain.ok()) {
+        if (block_key.size() != search_index::kBlockKeyBytes || !plain.ok()) {
           return DataLoss("a search index record failed authentication; run `tidings verify`");
         }
+        const uint64_t fold = GetFixed64BE(block_key.data() + first.size());
         search_index::BlockReader reader(arena.emplace_back(std::move(*plain)));
-        Posting p;
-        std::string_view key;
-        while (reader.Next(&key, &p.value)) {
-          if (!key.starts_with(scope)) continue;
-          std::memcpy(p.key.data(), key.data(), p.key.size());
-          entries.push_back(p);
+        std::string_view key, value;
+        while (reader.Next(&key, &value)) {
+          if (key.starts_with(scope)) entries.push_back({PostingKey::Of(fold, key), value});
         }
-        if (!reader.ok()) {
+        if (!reader.ok() || fold == PostingKey::kTailFold) {
           return DataLoss("a search index record is corrupt; run `tidings verify`");
         }
       }
       TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
+      entries.insert(entries.end(), tails[k][hk].begin(), tails[k][hk].end());
     }
-    sources[k].Sort();
+    sources[k].Merge(runs);
   }
 
   // Filters that need no record: time from the key, sender from a posting.
@@ -257,10 +309,10 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
   // and, when a prefix is longer than the index keeps, its text; `tf` gets
   // its per-clause frequencies.
   std::string key_copy;
-  auto accept = [&](std::string_view key, std::vector<PostingValue>& postings,
+  auto accept = [&](const PostingKey& key, std::vector<PostingValue>& postings,
                     std::vector<uint32_t>* tf, Candidate* out) -> Result<bool> {
     if (!request.sender.empty() && postings[0].sender != sender_hash) return false;
-    if (!OrderKey::Decode(key.substr(16), &out->order)) return malformed_key();
+    if (!key.OrderTo(&out->order)) return malformed_key();
     const uint64_t ms = out->order.millis();
     if (ms < request.from_ms || (request.to_ms != 0 && ms >= request.to_ms)) return false;
     tf->assign(query.clauses.size(), 0);
@@ -278,7 +330,7 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
     }
     out->message_terms = postings[0].message_terms;
     if (match_text) {
-      key_copy.assign(key);
+      key.MessageKeyTo(&key_copy);
       TIDINGS_ASSIGN_OR_RETURN(auto plain, ReadSealedLocked(kMessages, key_copy, record_ro));
       MessageRecord rec;
       if (!plain.has_value()) return false;  // the index runs ahead of nothing; verify says so
@@ -288,7 +340,7 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
       analyzer_.Analyze(rec.m.body, &tokens);
       if (search::MatchTokens(query, tokens).empty()) return false;
     }
-    std::memcpy(out->message_key.data(), key.data(), out->message_key.size());
+    out->message_key = key;
     return true;
   };
 
@@ -304,8 +356,7 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
   while (all_valid()) {
     if (++steps % kCancelCheckEvery == 0 && cancelled())
       return Cancelled("the search was cancelled");
-    // A view of one source's key: the sources' lists do not change here.
-    std::string_view target = sources[0].current();
+    PostingKey target = sources[0].current();
     for (const auto& s : sources) target = std::max(target, s.current());
     bool match = true;
     for (auto& s : sources) {
@@ -317,8 +368,7 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
       PostingValue& merged = postings[k];
       merged.positions.clear();
       const auto& entries = sources[k].entries;
-      for (size_t e = sources[k].at; e < entries.size() && entries[e].message_key() == target;
-           ++e) {
+      for (size_t e = sources[k].at; e < entries.size() && entries[e].key == target; ++e) {
         if (!search_index::DecodePosting(entries[e].value, &v)) {
           return DataLoss("a search index record is corrupt; run `tidings verify`");
         }
@@ -382,7 +432,7 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
                     candidates.end(), better);
   for (size_t k = request.offset; k < want; ++k) {
     const Candidate& c = candidates[k];
-    key_copy.assign(c.message_key.data(), c.message_key.size());
+    c.message_key.MessageKeyTo(&key_copy);
     TIDINGS_ASSIGN_OR_RETURN(auto plain, ReadSealedLocked(kMessages, key_copy, record_ro));
     MessageRecord rec;
     if (!plain.has_value()) continue;  // a stale posting: verify reports it
