@@ -107,9 +107,10 @@ struct Source {
   // Merges the ordered runs that start at `runs` (one per key read) and
   // counts the messages the postings name.
   void Merge(const std::vector<size_t>& runs) {
-    for (size_t r = 1; r < runs.size(); ++r) {
+    for (size_t r = 1; r < runs.size(); ++r) {  // [0, runs[r]) is sorted: add run r
+      const size_t end = r + 1 < runs.size() ? runs[r + 1] : entries.size();
       std::inplace_merge(entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(runs[r]),
-                         entries.end(), KeyLess);
+                         entries.begin() + static_cast<std::ptrdiff_t>(end), KeyLess);
     }
     for (size_t i = 0; i < entries.size(); ++i) {
       df += i == 0 || entries[i].key != entries[i - 1].key;
