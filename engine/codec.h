@@ -2,7 +2,10 @@
 // Readers are bounds-checked and never read past their input.
 #pragma once
 
+#include <endian.h>
+
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -45,7 +48,21 @@ class Reader {
   std::string_view in_;
 };
 
-void PutFixed64BE(std::string* out, uint64_t v);
-uint64_t GetFixed64BE(const char* p);
+// Big-endian 64-bit words (keys sort as their bytes). Inline: search
+// queries convert every posting's key with them.
+inline void EncodeFixed64BE(char* out, uint64_t v) {
+  v = htobe64(v);
+  std::memcpy(out, &v, 8);
+}
+inline void PutFixed64BE(std::string* out, uint64_t v) {
+  char bytes[8];
+  EncodeFixed64BE(bytes, v);
+  out->append(bytes, 8);
+}
+inline uint64_t GetFixed64BE(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return be64toh(v);
+}
 
 }  // namespace tidings::engine

@@ -14,13 +14,11 @@
 // keeps, a match of its own text. Scores are BM25 blended with recency; the
 // best offset + limit are kept, and only those hits' records are read for
 // their snippets.
-#include <endian.h>
 #include <rocksdb/db.h>
 
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <cstring>
 #include <deque>
 #include <functional>
 #include <queue>
@@ -54,27 +52,19 @@ struct PostingKey {
     PostingKey k;
     k.words[0] = fold;
     for (size_t i = 1; i < k.words.size(); ++i) {
-      uint64_t w;
-      std::memcpy(&w, message_key.data() + 8 * (i - 1), 8);
-      k.words[i] = be64toh(w);
+      k.words[i] = GetFixed64BE(message_key.data() + 8 * (i - 1));
     }
     return k;
   }
   // The message key's bytes.
   void MessageKeyTo(std::string* out) const {
     out->resize(search_index::kMessageKeyBytes);
-    for (size_t i = 1; i < words.size(); ++i) {
-      const uint64_t w = htobe64(words[i]);
-      std::memcpy(out->data() + 8 * (i - 1), &w, 8);
-    }
+    for (size_t i = 1; i < words.size(); ++i) EncodeFixed64BE(out->data() + 8 * (i - 1), words[i]);
   }
   // Its order key (the message key's last 16 bytes).
   bool OrderTo(OrderKey* out) const {
     char bytes[16];
-    for (size_t i = 0; i < 2; ++i) {
-      const uint64_t w = htobe64(words[3 + i]);
-      std::memcpy(bytes + 8 * i, &w, 8);
-    }
+    for (size_t i = 0; i < 2; ++i) EncodeFixed64BE(bytes + 8 * i, words[3 + i]);
     return OrderKey::Decode(std::string_view(bytes, sizeof bytes), out);
   }
   auto operator<=>(const PostingKey&) const = default;

@@ -89,16 +89,6 @@ bool Reader::Map(std::map<std::string, std::string>* m) {
   return true;
 }
 
-void PutFixed64BE(std::string* out, uint64_t v) {
-  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>(v >> (8 * i)));
-}
-
-uint64_t GetFixed64BE(const char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
-
 std::string OrderKey::Encode() const {
   std::string out;
   out.reserve(16);
