@@ -29,8 +29,8 @@ Status CheckNewStoreDirectory(const std::string& path) {
   }
   // What an interrupted creation leaves: the database, the marker, and the
   // temporary files of WriteFileAtomically (header or marker) killed mid-write.
-  const std::string header_tmp = std::string(kHeaderFile) + ".tmp";
-  const std::string marker_tmp = std::string(kCreatingMarker) + ".tmp";
+  const std::string header_tmp = std::string(kHeaderFile) + kAtomicWriteSuffix;
+  const std::string marker_tmp = std::string(kCreatingMarker) + kAtomicWriteSuffix;
   for (const auto& e : fs::directory_iterator(path, ec)) {
     const std::string name = e.path().filename().string();
     if (name == kDbDir || name == kCreatingMarker || name == header_tmp || name == marker_tmp)

@@ -128,7 +128,7 @@ Status VerifyHeaderMac(const Header& h, const crypto::SecretKey& mac_key, const 
 }
 
 Status WriteFileAtomically(const std::string& path, std::string_view data) {
-  const std::string tmp = path + ".tmp";
+  const std::string tmp = path + kAtomicWriteSuffix;
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return IOError("cannot create " + tmp + ": " + std::strerror(errno));
   size_t done = 0;

@@ -64,8 +64,9 @@ Status DecodeHeader(std::string_view in, Header* h, const std::string& path);
 // (the header was changed by someone without the key). OK for formats 1-3.
 Status VerifyHeaderMac(const Header& h, const crypto::SecretKey& mac_key, const std::string& path);
 
-// Replaces `path` with `data`: written to a temporary file, fsynced, renamed
-// over `path`, and the rename made durable.
+// Replaces `path` with `data`: written to `path` + kAtomicWriteSuffix,
+// fsynced, renamed over `path`, and the rename made durable.
+inline constexpr char kAtomicWriteSuffix[] = ".tmp";
 Status WriteFileAtomically(const std::string& path, std::string_view data);
 // fsync of directory `dir`, so a rename or removal in it is durable. Best
 // effort: a directory that cannot be opened is left as it is.

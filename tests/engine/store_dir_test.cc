@@ -64,7 +64,7 @@ TEST(StoreDir, CreationKilledWhileWritingItsMarkerStartsOver) {
   // Killed inside the marker's own atomic write: only the marker's temporary
   // file exists (seen in the kill -9 test).
   TempDir dir;
-  std::ofstream(dir / (std::string(kCreatingMarker) + ".tmp")).put('\0');
+  std::ofstream(dir / (std::string(kCreatingMarker) + kAtomicWriteSuffix)).put('\0');
   auto store = MustOpen(dir.path());
   ASSERT_NE(store, nullptr);
   EXPECT_TRUE(fs::exists(dir / kHeaderFile));
