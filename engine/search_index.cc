@@ -191,6 +191,21 @@ void TailIndex::Collect(const std::string& term_hash, std::string_view scope,
 
 }  // namespace search_index
 
+uint64_t StoreImpl::TermNumber(char domain, std::string_view text) const {
+  // The hashed input is the domain byte and the text, as Hash16 spells it;
+  // a term is at most search::kMaxTermBytes, so it fits on the stack.
+  char buffer[1 + search::kMaxTermBytes];
+  if (text.size() >= sizeof buffer) {
+    return GetFixed64BE(TermHash(domain, text).data());
+  }
+  buffer[0] = domain;
+  std::memcpy(buffer + 1, text.data(), text.size());
+  const std::string_view in(buffer, 1 + text.size());
+  const auto h =
+      siphash_keys_ ? crypto::SipHash16(hash_key_, in) : crypto::KeyedHash16(hash_key_, in);
+  return GetFixed64BE(reinterpret_cast<const char*>(h.data()));
+}
+
 bool StoreImpl::Indexed(const MessageRecord& r) {
   // A send refused for good stays on its device only: out of the index, so
   // that replicas with the same messages have the same index (and rank alike).
@@ -215,11 +230,15 @@ size_t StoreImpl::AnalyzePostings(const MessageRecord& r,
   tokens.clear();
   analyzer_.Analyze(r.m.body, &tokens);
   if (tokens.empty()) return 0;
-  // Positions per distinct key: whole terms, and the prefixes of long ones.
-  std::map<std::string, std::vector<uint32_t>> terms;
+  // Every occurrence of a whole term, and of the prefix of a long one, as
+  // (hash, position); sorted, a key's occurrences are adjacent with their
+  // positions ascending. Sends index every message, so nothing here
+  // allocates per term. Two keys with one hash (2^-64 a pair) share a posting.
+  thread_local std::vector<std::pair<uint64_t, uint32_t>> occurrences;
+  occurrences.clear();
   const bool stem = analyzer_.options().stem_english;
   for (const auto& t : tokens) {
-    terms[kTermDomain + t.term].push_back(t.position);
+    occurrences.emplace_back(TermNumber(kTermDomain, t.term), t.position);
     std::string_view prefix = search::Analyzer::IndexedPrefix(t.folded());
     // Stemmed, a 3-letter word's term may not be itself ("try" is "tri"):
     // its own x posting is what a 3-letter prefix query reads (search.cc).
@@ -227,32 +246,26 @@ size_t StoreImpl::AnalyzePostings(const MessageRecord& r,
         search::Analyzer::CodePoints(t.folded()) == search::kPrefixChars) {
       prefix = t.folded();
     }
-    if (!prefix.empty()) terms[kPrefixDomain + std::string(prefix)].push_back(t.position);
+    if (!prefix.empty()) occurrences.emplace_back(TermNumber(kPrefixDomain, prefix), t.position);
   }
-  // By term hash; two terms with one hash (2^-64 a pair) share a posting.
-  std::vector<std::pair<std::string, std::vector<uint32_t>>> hashed;
-  hashed.reserve(terms.size());
-  for (auto& [term, positions] : terms) {
-    hashed.emplace_back(TermHash(term[0], std::string_view(term).substr(1)), std::move(positions));
-  }
-  std::sort(hashed.begin(), hashed.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(occurrences.begin(), occurrences.end());
   PostingValue v;
   v.message_terms = static_cast<uint32_t>(tokens.size());
   v.sender = SenderHash(r.m.sender);
-  out->postings.reserve(hashed.size());
-  for (size_t k = 0; k < hashed.size(); ++k) {
-    v.positions = std::move(hashed[k].second);
-    while (k + 1 < hashed.size() && hashed[k + 1].first == hashed[k].first) {
-      v.positions.insert(v.positions.end(), hashed[k + 1].second.begin(),
-                         hashed[k + 1].second.end());
-      ++k;
+  out->postings.reserve(occurrences.size());
+  for (size_t i = 0; i < occurrences.size();) {
+    const uint64_t hash = occurrences[i].first;
+    v.positions.clear();
+    for (; i < occurrences.size() && occurrences[i].first == hash; ++i) {
+      if (v.positions.empty() || v.positions.back() != occurrences[i].second) {
+        v.positions.push_back(occurrences[i].second);
+      }
     }
-    std::sort(v.positions.begin(), v.positions.end());
-    v.positions.erase(std::unique(v.positions.begin(), v.positions.end()), v.positions.end());
+    std::string term(kTermHashBytes, '\0');
+    EncodeFixed64BE(term.data(), hash);
     std::string value;
     EncodePosting(v, &value);
-    out->postings.emplace_back(std::move(hashed[k].first), std::move(value));
+    out->postings.emplace_back(std::move(term), std::move(value));
   }
   return tokens.size();
 }
@@ -332,11 +345,11 @@ void StoreImpl::RemoveFolded(Txn& txn, const std::string& key,
   TxnDelete(txn, kSearch, folded_key);
 }
 
-void StoreImpl::ApplySearchTail(const Txn& txn) {
+void StoreImpl::ApplySearchTail(Txn& txn) {
   if (txn.search_tail_clear) search_tail_.Clear();
-  for (const auto& [key, postings] : txn.search_tail) {
+  for (auto& [key, postings] : txn.search_tail) {
     if (postings.has_value()) {
-      search_tail_.Put(key, *postings);
+      search_tail_.Put(key, std::move(*postings));
     } else {
       search_tail_.Erase(key);
     }

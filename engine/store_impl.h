@@ -229,6 +229,9 @@ class StoreImpl final : public Store, public SyncLog {
   std::string TermHash(char domain, std::string_view text) const {
     return Hash16(domain, text).substr(0, search_index::kTermHashBytes);
   }
+  // TermHash as a number (its bytes big-endian), without allocating: what
+  // indexing a message calls for each of its terms.
+  uint64_t TermNumber(char domain, std::string_view text) const;
   uint32_t SenderHash(std::string_view sender) const {
     const std::string h = Hash16(search_index::kSenderDomain, sender);
     return uint32_t{uint8_t(h[0])} << 24 | uint32_t{uint8_t(h[1])} << 16 |
@@ -460,7 +463,7 @@ class StoreImpl final : public Store, public SyncLog {
   bool InSearchTail(const Txn& txn, const std::string& key) const;
   void RemoveFolded(Txn& txn, const std::string& key, const search_index::MessagePostings& m);
   // The in-memory tail follows a committed txn. REQUIRES: search_tail_mu_.
-  void ApplySearchTail(const Txn& txn);
+  void ApplySearchTail(Txn& txn);
   // The tail records at `ro` into `out`; a damaged one is DataLoss, or
   // skipped. REQUIRES: db_mu_ (shared).
   Status ReadSearchTail(const rocksdb::ReadOptions& ro, bool skip_damaged,

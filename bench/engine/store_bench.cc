@@ -39,6 +39,9 @@ std::unique_ptr<Store> OpenTidings(const std::string& path, tidings::engine::Dur
   o.durability = d;
   // TIDINGS_BENCH_SEARCH_INDEX=0: the store without its full-text index.
   if (const char* idx = std::getenv("TIDINGS_BENCH_SEARCH_INDEX")) o.search_index = idx[0] != '0';
+  // TIDINGS_BENCH_FOLD_EVERY: messages the index's tail holds before a fold.
+  if (const char* n = std::getenv("TIDINGS_BENCH_FOLD_EVERY"))
+    o.search_fold_every = std::strtoull(n, nullptr, 10);
   if (const char* mb = std::getenv("TIDINGS_BENCH_CACHE_MB"))
     o.block_cache_bytes = std::strtoull(mb, nullptr, 10) << 20;
   auto s = Store::Open(path, Key(), o);

@@ -55,6 +55,13 @@ struct SearchTestPeer {
     const std::string sealed = impl.sealer_->Seal(impl.Ad(kMeta, key), plain);
     ASSERT_TRUE(impl.db_->Put(rocksdb::WriteOptions(), impl.cfs_[kMeta], key, sealed).ok());
   }
+  // The allocation-free term hash indexing uses, and the one queries use.
+  static uint64_t TermNumber(Store& s, char domain, std::string_view text) {
+    return Impl(s).TermNumber(domain, text);
+  }
+  static std::string TermHash(Store& s, char domain, std::string_view text) {
+    return Impl(s).TermHash(domain, text);
+  }
   // Deletes one posting behind the store's back (as damage would).
   static void DropOnePosting(Store& s) {
     StoreImpl& impl = Impl(s);
@@ -160,6 +167,24 @@ TEST_P(Search, PostingValuesDecodeOnlyWhenWellFormed) {
       EXPECT_LE(back.positions.size(), junk.size());
     }
   }
+}
+
+// Indexing hashes terms into a buffer of its own (no allocation per term);
+// queries look them up with TermHash: the two must agree on every length,
+// including terms longer than the buffer.
+TEST_P(Search, IndexingAndQueriesHashTermsAlike) {
+  Searchable s;
+  for (char domain : {search_index::kTermDomain, search_index::kPrefixDomain}) {
+    for (size_t n : {0, 1, 3, 63, 64, 65, 200}) {
+      const std::string text(n, 'q');
+      const std::string h = SearchTestPeer::TermHash(*s.store, domain, text);
+      ASSERT_EQ(h.size(), search_index::kTermHashBytes);
+      EXPECT_EQ(SearchTestPeer::TermNumber(*s.store, domain, text), GetFixed64BE(h.data()))
+          << domain << n;
+    }
+  }
+  EXPECT_NE(SearchTestPeer::TermNumber(*s.store, 't', "abc"),
+            SearchTestPeer::TermNumber(*s.store, 'x', "abc"));
 }
 
 TEST_P(Search, TermsAreAndedAndFoldedAndTheSnippetMarksThem) {
