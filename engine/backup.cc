@@ -49,15 +49,6 @@ std::string HeaderAd(std::string_view header) {
   return ad;
 }
 
-void PutFixed32BE(std::string* out, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out->push_back(static_cast<char>(v >> shift));
-}
-
-uint32_t GetFixed32BE(const char* p) {
-  const auto* u = reinterpret_cast<const unsigned char*>(p);
-  return uint32_t{u[0]} << 24 | uint32_t{u[1]} << 16 | uint32_t{u[2]} << 8 | uint32_t{u[3]};
-}
-
 // The backup file being written: under `path`.partial until it is whole,
 // then linked to `path` (which never replaces an existing file).
 class BackupFile {

@@ -48,7 +48,7 @@ class Reader {
   std::string_view in_;
 };
 
-// Big-endian 64-bit words (keys sort as their bytes). Inline: search
+// Big-endian 64- and 32-bit words (keys sort as their bytes). Inline: search
 // queries convert every posting's key with them.
 inline void EncodeFixed64BE(char* out, uint64_t v) {
   v = htobe64(v);
@@ -63,6 +63,15 @@ inline uint64_t GetFixed64BE(const char* p) {
   uint64_t v;
   std::memcpy(&v, p, 8);
   return be64toh(v);
+}
+inline void PutFixed32BE(std::string* out, uint32_t v) {
+  v = htobe32(v);
+  out->append(reinterpret_cast<const char*>(&v), 4);
+}
+inline uint32_t GetFixed32BE(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return be32toh(v);
 }
 
 }  // namespace tidings::engine

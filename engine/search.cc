@@ -5,15 +5,16 @@
 // search::kPrefixChars characters (and of the whole term when the prefix is
 // exactly that long). Each source's postings are decoded without copies
 // (views of the blocks' plaintexts) into one list ordered by fold, then
-// message key (PostingKey), which is the order the blocks are read in; one
-// pass counts its document frequency exactly (BM25's idf, the same on every
-// replica with the same messages), and a merge join that gallops through
-// the longer lists makes the messages every source holds candidates.
-// A candidate passes the filters (time from its key, sender from its
-// posting), phrase positions, and, for a prefix longer than what the index
-// keeps, a match of its own text. Scores are BM25 blended with recency; the
-// best offset + limit are kept, and only those hits' records are read for
-// their snippets.
+// document number (the tail: message key), which is the order the blocks
+// are read in (PostingKey); one pass counts its document frequency exactly
+// (BM25's idf, the same on every replica with the same messages), and a
+// merge join that gallops through the longer lists makes the messages every
+// source holds candidates. A candidate's phrase positions are checked, then
+// its document (key, length and sender, from its fold's docs records, each
+// read once) against the filters (conversation and time from its key), and,
+// for a prefix longer than what the index keeps, its own text. Scores are
+// BM25 blended with recency; the best offset + limit are kept, and only
+// those hits' records are read for their snippets.
 #include <rocksdb/db.h>
 
 #include <algorithm>
@@ -39,14 +40,16 @@ constexpr double kRecencyHalfLifeDays = 30;
 constexpr size_t kCancelCheckEvery = 4096;
 
 // Where a posting stands in a source's list: its fold (the tail is
-// kTailFold), then its message key. Every posting of a message is in one
-// fold (a fold takes whole messages), so the sources agree on this order,
-// and each block, read in fold order, is already in it: a source is sorted
-// without a sort. Compared as five numbers (the key as big-endian words),
-// which orders keys as their bytes, without a memcmp call.
+// kTailFold), then, in a fold, its document number, and in the tail its
+// message key. Every posting of a message is in one fold (a fold takes whole
+// messages) and a fold numbers its documents in key order, so the sources
+// agree on this order, and each block, read in fold order, is already in it:
+// a source is sorted without a sort, and joined without its keys. Compared
+// as five numbers (a key as big-endian words, which orders keys as their
+// bytes, without a memcmp call).
 struct PostingKey {
   static constexpr uint64_t kTailFold = UINT64_MAX;
-  std::array<uint64_t, 1 + search_index::kMessageKeyBytes / 8> words;
+  std::array<uint64_t, 1 + search_index::kMessageKeyBytes / 8> words{};
 
   static PostingKey Of(uint64_t fold, std::string_view message_key) {
     PostingKey k;
@@ -56,12 +59,21 @@ struct PostingKey {
     }
     return k;
   }
-  // The message key's bytes.
+  static PostingKey OfDoc(uint64_t fold, uint32_t doc) {
+    PostingKey k;
+    k.words[0] = fold;
+    k.words[1] = doc;
+    return k;
+  }
+  bool folded() const { return words[0] != kTailFold; }
+  uint64_t fold() const { return words[0]; }
+  uint32_t doc() const { return static_cast<uint32_t>(words[1]); }
+  // A key made by Of: the message key's bytes.
   void MessageKeyTo(std::string* out) const {
     out->resize(search_index::kMessageKeyBytes);
     for (size_t i = 1; i < words.size(); ++i) EncodeFixed64BE(out->data() + 8 * (i - 1), words[i]);
   }
-  // Its order key (the message key's last 16 bytes).
+  // A key made by Of: its order key (the message key's last 16 bytes).
   bool OrderTo(OrderKey* out) const {
     char bytes[16];
     for (size_t i = 0; i < 2; ++i) EncodeFixed64BE(bytes + 8 * i, words[3 + i]);
@@ -70,11 +82,15 @@ struct PostingKey {
   auto operator<=>(const PostingKey&) const = default;
 };
 
-// A posting as a query reads it: where it stands, and its encoded
-// PostingValue, a view into a buffer the query holds (Arena).
+// A posting as a query reads it: where it stands and its encoded
+// positions, a view into a buffer the query holds (Arena); a tail posting
+// carries its message's length and sender too (a folded one finds them in
+// its fold's docs, once it is a candidate).
 struct Posting {
   PostingKey key;
-  std::string_view value;
+  uint32_t message_terms = 0;
+  uint32_t sender = 0;
+  std::string_view positions;
 };
 
 bool KeyLess(const Posting& a, const Posting& b) { return a.key < b.key; }
@@ -90,7 +106,7 @@ struct Source {
   size_t clause = 0;
   std::vector<Posting> entries;
   size_t at = 0;
-  uint64_t df = 0;  // messages in scope with this term
+  uint64_t df = 0;  // messages with this term
 
   bool valid() const { return at < entries.size(); }
   const PostingKey& current() const { return entries[at].key; }
@@ -131,9 +147,32 @@ struct Source {
   }
 };
 
+void DeleteCachedDocs(const rocksdb::Slice& /*key*/, void* value) {
+  delete static_cast<std::string*>(value);
+}
+
+// The block cache handles a query holds, released when it returns.
+class CacheHandles {
+ public:
+  explicit CacheHandles(rocksdb::Cache* cache) : cache_(cache) {}
+  CacheHandles(const CacheHandles&) = delete;
+  CacheHandles& operator=(const CacheHandles&) = delete;
+  ~CacheHandles() {
+    for (auto* h : held_) cache_->Release(h);
+  }
+  const std::string* Hold(rocksdb::Cache::Handle* h) {
+    held_.push_back(h);
+    return static_cast<const std::string*>(cache_->Value(h));
+  }
+
+ private:
+  rocksdb::Cache* cache_;
+  std::vector<rocksdb::Cache::Handle*> held_;
+};
+
 // What ranking needs of a candidate that passed every filter.
 struct Candidate {
-  PostingKey message_key;
+  PostingKey message_key;  // made by PostingKey::Of
   OrderKey order;
   uint32_t message_terms = 0;
   size_t tf = 0;  // its per-clause term frequencies (or phrase matches) start here in `tfs`
@@ -238,24 +277,76 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
   auto malformed_key = [] {
     return DataLoss("a search index record names a malformed message key; run `tidings verify`");
   };
+  auto corrupt = [] { return DataLoss("a search index record is corrupt; run `tidings verify`"); };
   Arena arena;
-  // Each source's tail postings, per key it reads, in key order.
+  // Each source's tail postings, per key it reads, in key order. Every
+  // source reads the whole index; the conversation filter is a candidate's
+  // (so df counts the term's messages in the whole store).
   std::vector<std::vector<std::vector<Posting>>> tails(sources.size());
-  std::vector<search_index::BlockEntry> tail_entries;
+  std::vector<std::pair<std::string, std::string>> tail_entries;
   for (size_t k = 0; k < sources.size(); ++k) {
     for (const auto& h : hashes[k]) {
       tail_entries.clear();
-      tail.Collect(h, scope, &tail_entries);
+      tail.Collect(h, &tail_entries);
       auto& run = tails[k].emplace_back();
-      for (auto& e : tail_entries) {
-        if (e.message_key.size() != search_index::kMessageKeyBytes) return malformed_key();
-        run.push_back({PostingKey::Of(PostingKey::kTailFold, e.message_key),
-                       arena.emplace_back(std::move(e.value))});
+      for (auto& [message_key, value] : tail_entries) {
+        if (message_key.size() != search_index::kMessageKeyBytes) return malformed_key();
+        Posting p{.key = PostingKey::Of(PostingKey::kTailFold, message_key)};
+        if (!search_index::SplitPosting(arena.emplace_back(std::move(value)), &p.message_terms,
+                                        &p.sender, &p.positions)) {
+          return corrupt();
+        }
+        run.push_back(p);
       }
       std::sort(run.begin(), run.end(), KeyLess);
     }
   }
   if (tail_lock.owns_lock()) tail_lock.unlock();
+
+  // A fold's documents, kDocsPerChunk a record, read only for candidates:
+  // the plaintext of (fold, chunk), or an empty view for a record that is
+  // not there. Once authenticated, a docs record is kept in the block cache
+  // (under a key of its own, DocsCacheKey), so queries do not read and check
+  // it again. A document is only ever removed (zeroed), and fold ids never
+  // repeat, so a cached record newer than this query's snapshot can only
+  // lack a document the snapshot still holds: `at_snapshot` reads it again.
+  // Candidates come in (fold, document) order, so a record is wanted by one
+  // run of them: only the last one read is kept at hand.
+  std::pair<uint64_t, uint32_t> last_docs{PostingKey::kTailFold, 0};
+  std::string_view last_docs_view;
+  CacheHandles held(block_cache_.get());
+  char cache_key[search_index::kDocsCacheKeyBytes];
+  auto docs = [&](uint64_t fold, uint32_t chunk,
+                  bool at_snapshot = false) -> Result<std::string_view> {
+    if (!at_snapshot && last_docs == std::pair(fold, chunk)) return last_docs_view;
+    last_docs = {PostingKey::kTailFold, 0};  // until the record is read
+    const std::string_view key = search_index::DocsCacheKeyTo(fold, chunk, cache_key);
+    const std::string_view docs_key = key.substr(key.size() - search_index::kDocsKeyBytes);
+    std::string_view view;
+    if (auto* h = at_snapshot ? nullptr : block_cache_->Lookup(key)) {
+      view = *held.Hold(h);
+    } else {
+      TIDINGS_ASSIGN_OR_RETURN(auto plain,
+                               ReadSealedLocked(kSearch, std::string(docs_key), index_ro));
+      if (plain.has_value() && !search_index::ValidDocs(*plain)) return corrupt();
+      if (!plain.has_value()) {
+        view = {};
+      } else if (at_snapshot) {
+        view = arena.emplace_back(std::move(*plain));
+      } else {
+        auto* value = new std::string(std::move(*plain));
+        rocksdb::Cache::Handle* added = nullptr;
+        if (block_cache_->Insert(key, value, value->size(), &DeleteCachedDocs, &added).ok()) {
+          view = *held.Hold(added);
+        } else {
+          view = arena.emplace_back(std::move(*value));
+          delete value;
+        }
+      }
+    }
+    last_docs = {fold, chunk};
+    return last_docs_view = view;
+  };
 
   // Per key a source reads: its blocks in fold order, then its tail (one
   // ordered run); the runs of a two-key prefix are merged.
@@ -277,14 +368,14 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
           return DataLoss("a search index record failed authentication; run `tidings verify`");
         }
         const uint64_t fold = GetFixed64BE(block_key.data() + first.size());
+        if (fold == PostingKey::kTailFold) return corrupt();
         search_index::BlockReader reader(arena.emplace_back(std::move(*plain)));
-        std::string_view key, value;
-        while (reader.Next(&key, &value)) {
-          if (key.starts_with(scope)) entries.push_back({PostingKey::Of(fold, key), value});
+        uint32_t doc = 0;
+        std::string_view positions;
+        while (reader.Next(&doc, &positions)) {
+          entries.push_back({.key = PostingKey::OfDoc(fold, doc), .positions = positions});
         }
-        if (!reader.ok() || fold == PostingKey::kTailFold) {
-          return DataLoss("a search index record is corrupt; run `tidings verify`");
-        }
+        if (!reader.ok()) return corrupt();
       }
       TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
       entries.insert(entries.end(), tails[k][hk].begin(), tails[k][hk].end());
@@ -292,20 +383,17 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
     sources[k].Merge(runs);
   }
 
-  // Filters that need no record: time from the key, sender from a posting.
+  // The filters need no message record: a candidate's conversation and time
+  // are in its key, its sender's hash in its document (or tail posting).
   const uint32_t sender_hash = request.sender.empty() ? 0 : SenderHash(request.sender);
   rocksdb::ReadOptions record_ro;
   record_ro.snapshot = snap;
-  // A candidate's postings (one per source) against the filters, phrases
+  // A candidate's postings (one per source) against phrases, the filters
   // and, when a prefix is longer than the index keeps, its text; `tf` gets
   // its per-clause frequencies.
   std::string key_copy;
-  auto accept = [&](const PostingKey& key, std::vector<PostingValue>& postings,
+  auto accept = [&](const PostingKey& at, std::vector<PostingValue>& postings,
                     std::vector<uint32_t>* tf, Candidate* out) -> Result<bool> {
-    if (!request.sender.empty() && postings[0].sender != sender_hash) return false;
-    if (!key.OrderTo(&out->order)) return malformed_key();
-    const uint64_t ms = out->order.millis();
-    if (ms < request.from_ms || (request.to_ms != 0 && ms >= request.to_ms)) return false;
     tf->assign(query.clauses.size(), 0);
     for (size_t first = 0; first < sources.size();) {
       const size_t clause = sources[first].clause;
@@ -319,9 +407,31 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
       if ((*tf)[clause] == 0) return false;
       first = end;
     }
+    // The message: a folded posting names a document of its fold.
+    uint32_t sender = postings[0].sender;
     out->message_terms = postings[0].message_terms;
+    if (at.folded()) {
+      const uint32_t chunk_number = at.doc() / search_index::kDocsPerChunk;
+      TIDINGS_ASSIGN_OR_RETURN(std::string_view chunk, docs(at.fold(), chunk_number));
+      search_index::Doc d;
+      if (!search_index::DocAt(chunk, at.doc(), &d)) {
+        TIDINGS_ASSIGN_OR_RETURN(chunk, docs(at.fold(), chunk_number, /*at_snapshot=*/true));
+        // A posting of a document its fold does not hold: verify reports it.
+        if (!search_index::DocAt(chunk, at.doc(), &d)) return corrupt();
+      }
+      out->message_key = PostingKey::Of(at.fold(), d.message_key);
+      out->message_terms = d.message_terms;
+      sender = d.sender;
+    } else {
+      out->message_key = at;
+    }
+    if (!request.sender.empty() && sender != sender_hash) return false;
+    out->message_key.MessageKeyTo(&key_copy);
+    if (!key_copy.starts_with(scope)) return false;
+    if (!out->message_key.OrderTo(&out->order)) return malformed_key();
+    const uint64_t ms = out->order.millis();
+    if (ms < request.from_ms || (request.to_ms != 0 && ms >= request.to_ms)) return false;
     if (match_text) {
-      key.MessageKeyTo(&key_copy);
       TIDINGS_ASSIGN_OR_RETURN(auto plain, ReadSealedLocked(kMessages, key_copy, record_ro));
       MessageRecord rec;
       if (!plain.has_value()) return false;  // the index runs ahead of nothing; verify says so
@@ -331,7 +441,6 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
       analyzer_.Analyze(rec.m.body, &tokens);
       if (search::MatchTokens(query, tokens).empty()) return false;
     }
-    out->message_key = key;
     return true;
   };
 
@@ -360,16 +469,16 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
       merged.positions.clear();
       const auto& entries = sources[k].entries;
       for (size_t e = sources[k].at; e < entries.size() && entries[e].key == target; ++e) {
-        if (!search_index::DecodePosting(entries[e].value, &v)) {
-          return DataLoss("a search index record is corrupt; run `tidings verify`");
-        }
-        merged.message_terms = v.message_terms;
-        merged.sender = v.sender;
+        if (!search_index::DecodePositions(entries[e].positions, &v.positions)) return corrupt();
+        merged.message_terms = entries[e].message_terms;
+        merged.sender = entries[e].sender;
         merged.positions.insert(merged.positions.end(), v.positions.begin(), v.positions.end());
       }
-      std::sort(merged.positions.begin(), merged.positions.end());
-      merged.positions.erase(std::unique(merged.positions.begin(), merged.positions.end()),
-                             merged.positions.end());
+      if (merged.positions.size() != v.positions.size()) {  // two runs of one prefix
+        std::sort(merged.positions.begin(), merged.positions.end());
+        merged.positions.erase(std::unique(merged.positions.begin(), merged.positions.end()),
+                               merged.positions.end());
+      }
       sources[k].Advance();
     }
     Candidate c;
@@ -382,7 +491,7 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
 
   // BM25 per clause (a phrase's frequency is its rarest term's), blended
   // with recency. N and the average length are the store's, read at the
-  // snapshot the postings were; df is counted in the searched scope.
+  // snapshot the postings were; df too counts the whole store.
   TIDINGS_ASSIGN_OR_RETURN(auto totals,
                            ReadSealedLocked(kMeta, search_index::kTotalsKey, record_ro));
   uint64_t n = 0, all_terms = 0;

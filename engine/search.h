@@ -41,8 +41,8 @@ struct SearchHit {
   std::string conversation_id;
   std::string sender;
   OrderKey order;
-  double score = 0;     // kRelevance: higher is better
-  std::string snippet;  // a piece of the body (search/snippet.h)
+  double score = 0;                                  // kRelevance: higher is better
+  std::string snippet;                               // a piece of the body (search/snippet.h)
   std::vector<std::pair<uint32_t, uint32_t>> marks;  // matched byte ranges of snippet
 };
 

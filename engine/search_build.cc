@@ -3,11 +3,12 @@
 // rebuilding on request, and verify's check that the postings are exactly
 // what the messages make.
 //
-// State (meta "search_state", sealed like every record): "blocks complete
-// S", "blocks building S CURSOR" or "off", where S is the stemming setting
-// (0/1) and CURSOR the hex message key the build reached; "blocks" names the
+// State (meta "search_state", sealed like every record): "docs complete
+// S", "docs building S CURSOR" or "off", where S is the stemming setting
+// (0/1) and CURSOR the hex message key the build reached; "docs" names the
 // layout of engine/search_index.h (a state without it is an index of an
-// older layout, built again). A build commits its postings, the totals and
+// older layout, built again: "blocks", whose blocks spelled every posting's
+// message key, or no name, one record per posting). A build commits its postings, the totals and
 // the cursor together every kBuildChunk messages, so a build killed at any
 // point goes on from its last chunk.
 #include <rocksdb/db.h>
@@ -35,7 +36,8 @@ std::string Hex(std::string_view bytes) {
       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
 }
 
-constexpr std::string_view kLayout = "blocks ";
+constexpr std::string_view kLayout = "docs ";
+constexpr std::string_view kOlderLayouts[] = {"blocks "};
 
 std::string EncodeState(const SearchState& s) {
   switch (s.kind) {
@@ -57,6 +59,9 @@ bool DecodeState(std::string_view in, SearchState* s) {
     in.remove_prefix(kLayout.size());
   } else {
     s->old_layout = true;
+    for (std::string_view older : kOlderLayouts) {
+      if (in.starts_with(older)) in.remove_prefix(older.size());
+    }
   }
   auto stem = [&](std::string_view rest) {
     if (rest.empty() || (rest[0] != '0' && rest[0] != '1')) return false;

@@ -13,43 +13,94 @@
 namespace tidings::engine {
 namespace search_index {
 
-void EncodePosting(const PostingValue& v, std::string* out) {
+void EncodePositions(const std::vector<uint32_t>& positions, std::string* out) {
   Writer w(out);
-  w.Varint(v.message_terms);
-  for (int shift = 24; shift >= 0; shift -= 8) w.U8(static_cast<uint8_t>(v.sender >> shift));
-  w.Varint(v.positions.size());
+  w.Varint(positions.size());
   uint32_t last = 0;
-  for (uint32_t p : v.positions) {
+  for (uint32_t p : positions) {
     w.Varint(p - last);
     last = p;
   }
 }
 
-bool DecodePosting(std::string_view in, PostingValue* v) {
-  Reader r(in);
-  uint64_t terms = 0, count = 0;
-  if (!r.Varint(&terms) || terms > UINT32_MAX) return false;
-  v->message_terms = static_cast<uint32_t>(terms);
-  v->sender = 0;
-  for (int i = 0; i < 4; ++i) {
-    uint8_t b = 0;
-    if (!r.U8(&b)) return false;
-    v->sender = v->sender << 8 | b;
-  }
+namespace {
+// Reads encoded positions from `r`; `out` may be null (only checked).
+bool ReadPositions(Reader& r, size_t max_count, std::vector<uint32_t>* out) {
   // Every position costs at least a byte: a count beyond the bytes left is
   // corrupt, and is refused before it sizes anything.
-  if (!r.Varint(&count) || count == 0 || count > in.size()) return false;
-  v->positions.clear();
-  v->positions.reserve(count);
+  uint64_t count = 0;
+  if (!r.Varint(&count) || count == 0 || count > max_count) return false;
+  if (out != nullptr) {
+    out->clear();
+    out->reserve(count);
+  }
   uint64_t at = 0;
   for (uint64_t i = 0; i < count; ++i) {
     uint64_t delta = 0;
     if (!r.Varint(&delta) || (i > 0 && delta == 0)) return false;
     at += delta;
     if (at > UINT32_MAX) return false;
-    v->positions.push_back(static_cast<uint32_t>(at));
+    if (out != nullptr) out->push_back(static_cast<uint32_t>(at));
   }
-  return r.done();
+  return true;
+}
+}  // namespace
+
+bool DecodePositions(std::string_view in, std::vector<uint32_t>* out) {
+  Reader r(in);
+  return ReadPositions(r, in.size(), out) && r.done();
+}
+
+void EncodePosting(const PostingValue& v, std::string* out) {
+  Writer w(out);
+  w.Varint(v.message_terms);
+  for (int shift = 24; shift >= 0; shift -= 8) w.U8(static_cast<uint8_t>(v.sender >> shift));
+  EncodePositions(v.positions, out);
+}
+
+bool SplitPosting(std::string_view in, uint32_t* message_terms, uint32_t* sender,
+                  std::string_view* positions) {
+  Reader r(in);
+  uint64_t terms = 0;
+  if (!r.Varint(&terms) || terms > UINT32_MAX) return false;
+  *message_terms = static_cast<uint32_t>(terms);
+  *sender = 0;
+  for (int i = 0; i < 4; ++i) {
+    uint8_t b = 0;
+    if (!r.U8(&b)) return false;
+    *sender = *sender << 8 | b;
+  }
+  *positions = in.substr(in.size() - r.remaining());
+  return true;
+}
+
+bool DecodePosting(std::string_view in, PostingValue* v) {
+  std::string_view positions;
+  return SplitPosting(in, &v->message_terms, &v->sender, &positions) &&
+         DecodePositions(positions, &v->positions);
+}
+
+void EncodeDoc(const Doc& d, std::string* out) {
+  out->append(d.message_key);
+  PutFixed32BE(out, d.message_terms);
+  PutFixed32BE(out, d.sender);
+}
+
+bool DocAt(std::string_view chunk, uint32_t i, Doc* out) {
+  const size_t at = (i % kDocsPerChunk) * kDocBytes;
+  if (at + kDocBytes > chunk.size()) return false;
+  const std::string_view doc = chunk.substr(at, kDocBytes);
+  static constexpr char kRemoved[kDocBytes] = {};
+  if (std::memcmp(doc.data(), kRemoved, kDocBytes) == 0) return false;
+  out->message_key = doc.substr(0, kMessageKeyBytes);
+  out->message_terms = GetFixed32BE(doc.data() + kMessageKeyBytes);
+  out->sender = GetFixed32BE(doc.data() + kMessageKeyBytes + 4);
+  return true;
+}
+
+bool ValidDocs(std::string_view chunk) {
+  return !chunk.empty() && chunk.size() % kDocBytes == 0 &&
+         chunk.size() <= kDocsPerChunk * kDocBytes;
 }
 
 void EncodeTail(const MessagePostings& m, std::string* out) {
@@ -68,28 +119,31 @@ bool DecodeTail(std::string_view in, MessagePostings* m) {
   if (!r.Varint(&count) || count == 0 || count > in.size() / kTermHashBytes) return false;
   m->postings.clear();
   m->postings.reserve(count);
-  std::string_view term;
+  std::string_view term, positions;
+  uint32_t terms = 0, sender = 0, first_terms = 0, first_sender = 0;
   for (uint64_t i = 0; i < count; ++i) {
     std::string value;
     if (!r.Raw(kTermHashBytes, &term) || !r.Bytes(&value)) return false;
     if (i > 0 && term <= m->postings.back().first) return false;
+    // Well-formed postings of one message: one length and one sender.
+    if (!SplitPosting(value, &terms, &sender, &positions) || !DecodePositions(positions, nullptr))
+      return false;
+    if (i == 0) first_terms = terms, first_sender = sender;
+    if (terms != first_terms || sender != first_sender) return false;
     m->postings.emplace_back(std::string(term), std::move(value));
   }
   return r.done();
 }
 
-void EncodeBlock(const std::vector<std::pair<std::string_view, std::string_view>>& entries,
+void EncodeBlock(const std::vector<std::pair<uint32_t, std::string_view>>& entries,
                  std::string* out) {
   Writer w(out);
   w.Varint(entries.size());
-  std::string_view last;
-  for (const auto& [key, value] : entries) {
-    size_t shared = 0;
-    while (shared < last.size() && shared < key.size() && last[shared] == key[shared]) ++shared;
-    w.Varint(shared);
-    out->append(key.substr(shared));
-    w.Bytes(value);
-    last = key;
+  uint32_t last = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    w.Varint(i == 0 ? entries[i].first : entries[i].first - last);
+    out->append(entries[i].second);
+    last = entries[i].first;
   }
 }
 
@@ -100,22 +154,18 @@ BlockReader::BlockReader(std::string_view block) : in_(block) {
   in_ = in_.substr(in_.size() - r.remaining());
 }
 
-bool BlockReader::Next(std::string_view* message_key, std::string_view* value) {
+bool BlockReader::Next(uint32_t* doc, std::string_view* positions) {
   if (!ok_ || left_ == 0) return false;
   Reader r(in_);
-  uint64_t shared = 0, size = 0;
-  std::string_view rest;
-  ok_ = r.Varint(&shared) && shared <= (first_ ? 0 : kMessageKeyBytes - 1) &&
-        r.Raw(kMessageKeyBytes - shared, &rest) && r.Varint(&size) && r.Raw(size, value);
+  uint64_t delta = 0;
+  // Strictly ascending: after the first, a delta is at least 1.
+  ok_ = r.Varint(&delta) && (first_ || delta != 0) && doc_ + delta <= UINT32_MAX;
+  const size_t start = in_.size() - r.remaining();
+  ok_ = ok_ && ReadPositions(r, in_.size(), nullptr);
   if (!ok_) return false;
-  // Strictly ascending: the first byte that differs from the last key's must
-  // be greater (a repeated or smaller key is corrupt).
-  if (!first_ && static_cast<uint8_t>(rest[0]) <= static_cast<uint8_t>(key_[shared])) {
-    ok_ = false;
-    return false;
-  }
-  std::memcpy(key_ + shared, rest.data(), rest.size());
-  *message_key = std::string_view(key_, kMessageKeyBytes);
+  doc_ += delta;
+  *doc = static_cast<uint32_t>(doc_);
+  *positions = in_.substr(start, in_.size() - r.remaining() - start);
   first_ = false;
   --left_;
   in_ = in_.substr(in_.size() - r.remaining());
@@ -125,8 +175,9 @@ bool BlockReader::Next(std::string_view* message_key, std::string_view* value) {
 bool DecodeBlock(std::string_view in, std::vector<BlockEntry>* entries) {
   entries->clear();
   BlockReader reader(in);
-  std::string_view key, value;
-  while (reader.Next(&key, &value)) entries->push_back({std::string(key), std::string(value)});
+  uint32_t doc = 0;
+  std::string_view positions;
+  while (reader.Next(&doc, &positions)) entries->push_back({doc, std::string(positions)});
   return reader.ok();
 }
 
@@ -147,6 +198,22 @@ std::string BlockKey(std::string_view term_hash, uint64_t fold) {
   return k;
 }
 
+std::string DocsKey(uint64_t fold, uint32_t chunk) {
+  std::string k(1, kDocsTag);
+  PutFixed64BE(&k, fold);
+  PutFixed32BE(&k, chunk);
+  return k;
+}
+
+std::string_view DocsCacheKeyTo(uint64_t fold, uint32_t chunk, char* buffer) {
+  char* at = std::copy(kDocsCachePrefix.begin(), kDocsCachePrefix.end(), buffer);
+  *at++ = kDocsTag;
+  EncodeFixed64BE(at, fold);
+  chunk = htobe32(chunk);
+  std::memcpy(at + kFoldIdBytes, &chunk, sizeof chunk);
+  return std::string_view(buffer, kDocsCacheKeyBytes);
+}
+
 namespace {
 uint64_t TermNumber(std::string_view term_hash) { return GetFixed64BE(term_hash.data()); }
 }  // namespace
@@ -155,7 +222,7 @@ void TailIndex::Put(const std::string& message_key, MessagePostings m) {
   Erase(message_key);
   auto [it, inserted] = messages_.emplace(message_key, std::move(m));
   for (const auto& [term, value] : it->second.postings) {
-    terms_[TermNumber(term)].push_back(&it->first);
+    terms_[TermNumber(term)].push_back(&*it);
   }
 }
 
@@ -165,7 +232,7 @@ void TailIndex::Erase(const std::string& message_key) {
   for (const auto& [term, value] : it->second.postings) {
     auto t = terms_.find(TermNumber(term));
     if (t == terms_.end()) continue;
-    std::erase(t->second, &it->first);
+    std::erase(t->second, &*it);
     if (t->second.empty()) terms_.erase(t);
   }
   messages_.erase(it);
@@ -176,16 +243,15 @@ void TailIndex::Clear() {
   terms_.clear();
 }
 
-void TailIndex::Collect(const std::string& term_hash, std::string_view scope,
-                        std::vector<BlockEntry>* out) const {
+void TailIndex::Collect(const std::string& term_hash,
+                        std::vector<std::pair<std::string, std::string>>* out) const {
   auto t = terms_.find(TermNumber(term_hash));
   if (t == terms_.end()) return;
-  for (const std::string* key : t->second) {
-    if (!key->starts_with(scope)) continue;
-    const auto& postings = messages_.at(*key).postings;
+  for (const Entry* message : t->second) {
+    const auto& postings = message->second.postings;
     auto p = std::lower_bound(postings.begin(), postings.end(), term_hash,
                               [](const auto& e, const std::string& h) { return e.first < h; });
-    if (p != postings.end() && p->first == term_hash) out->push_back({*key, p->second});
+    if (p != postings.end() && p->first == term_hash) out->emplace_back(message->first, p->second);
   }
 }
 
@@ -316,22 +382,24 @@ void StoreImpl::RemoveFolded(Txn& txn, const std::string& key,
                              const search_index::MessagePostings& m) {
   using namespace search_index;
   // Rare (an edit, delete, redaction or purge of a message already folded):
-  // each of its terms' blocks from its fold is rewritten without it, so its
-  // postings leave the disk as its text does. Errors leave the postings;
-  // verify reports them and a rebuild clears them.
+  // each of its terms' blocks from its fold is rewritten without it and its
+  // document is zeroed, so its postings and its key leave the disk as its
+  // text does. Errors leave the postings; verify reports them and a rebuild
+  // clears them.
   const std::string folded_key = FoldedKey(key);
-  auto fold = TxnRead(txn, kSearch, folded_key);
-  if (!fold.ok() || !fold->has_value() || (*fold)->size() != kFoldIdBytes) return;
-  const uint64_t fold_id = GetFixed64BE((*fold)->data());
+  auto folded = TxnRead(txn, kSearch, folded_key);
+  if (!folded.ok() || !folded->has_value() || (*folded)->size() != kFoldedValueBytes) return;
+  const uint64_t fold = GetFixed64BE((*folded)->data());
+  const uint32_t doc = GetFixed32BE((*folded)->data() + kFoldIdBytes);
   std::vector<BlockEntry> entries;
-  std::vector<std::pair<std::string_view, std::string_view>> kept;
+  std::vector<std::pair<uint32_t, std::string_view>> kept;
   for (const auto& [term, value] : m.postings) {
-    const std::string block_key = BlockKey(term, fold_id);
+    const std::string block_key = BlockKey(term, fold);
     auto block = TxnRead(txn, kSearch, block_key);
     if (!block.ok() || !block->has_value() || !DecodeBlock(**block, &entries)) continue;
     kept.clear();
     for (const auto& e : entries) {
-      if (e.message_key != key) kept.emplace_back(e.message_key, e.value);
+      if (e.doc != doc) kept.emplace_back(e.doc, e.positions);
     }
     if (kept.size() == entries.size()) continue;
     if (kept.empty()) {
@@ -342,7 +410,29 @@ void StoreImpl::RemoveFolded(Txn& txn, const std::string& key,
     EncodeBlock(kept, &rewritten);
     TxnPut(txn, kSearch, block_key, std::move(rewritten));
   }
+  const std::string docs_key = DocsKey(fold, doc / kDocsPerChunk);
+  auto docs = TxnRead(txn, kSearch, docs_key);
+  Doc d;
+  if (docs.ok() && docs->has_value() && ValidDocs(**docs) && DocAt(**docs, doc, &d) &&
+      d.message_key == key) {
+    std::string zeroed = std::move(**docs);
+    zeroed.replace((doc % kDocsPerChunk) * kDocBytes, kDocBytes, kDocBytes, '\0');
+    if (zeroed.find_first_not_of('\0') == std::string::npos) {
+      TxnDelete(txn, kSearch, docs_key);  // its last document
+    } else {
+      TxnPut(txn, kSearch, docs_key, std::move(zeroed));
+    }
+  }
   TxnDelete(txn, kSearch, folded_key);
+}
+
+void StoreImpl::ForgetCachedDocs(const Txn& txn) {
+  if (block_cache_ == nullptr) return;
+  for (const auto& [where, value] : txn.overlay) {
+    if (where.first == kSearch && where.second.starts_with(search_index::kDocsTag)) {
+      block_cache_->Erase(search_index::DocsCacheKey(where.second));
+    }
+  }
 }
 
 void StoreImpl::ApplySearchTail(Txn& txn) {
@@ -390,32 +480,44 @@ void StoreImpl::FoldSearchTail() {
       cfs_[kSearch] == nullptr) {
     return;
   }
-  // The tail's postings by term, each list in message-key order (the tail
-  // is walked in key order). Views into the tail, which lives until the
-  // batch is written.
-  std::unordered_map<std::string_view, std::vector<std::pair<std::string_view, std::string_view>>>
-      terms;
-  for (const auto& [key, m] : search_tail_.messages()) {
-    for (const auto& [term, value] : m.postings) terms[term].emplace_back(key, value);
-  }
+  // The tail's messages become the fold's documents, numbered in key order
+  // (the tail is walked in key order), and their postings the blocks, by
+  // term, each in document order. Views into the tail, which lives until
+  // the batch is written.
+  std::unordered_map<std::string_view, std::vector<std::pair<uint32_t, std::string_view>>> terms;
   rocksdb::WriteBatch batch;
-  std::string fold_id, sealed, ad, value, block_key;
+  std::string folded, sealed, ad, value, docs;
   const uint64_t fold = db_->GetLatestSequenceNumber() + 1;  // never repeats
-  PutFixed64BE(&fold_id, fold);
   auto put = [&](const std::string& k, std::string_view plain) {
     sealed.clear();
     AdInto(&ad, kSearch, k);
     sealer_->SealTo(ad, plain, &sealed);
     batch.Put(cfs_[kSearch], k, sealed).PermitUncheckedError();
   };
+  uint32_t doc = 0;
+  for (const auto& [key, m] : search_tail_.messages()) {
+    Doc d{.message_key = key};
+    std::string_view positions;
+    for (const auto& [term, posting] : m.postings) {
+      // A tail record decoded well: its postings split (they did at decode).
+      SplitPosting(posting, &d.message_terms, &d.sender, &positions);
+      terms[term].emplace_back(doc, positions);
+    }
+    EncodeDoc(d, &docs);
+    folded.clear();
+    PutFixed64BE(&folded, fold);
+    PutFixed32BE(&folded, doc);
+    put(FoldedKey(key), folded);
+    batch.Delete(cfs_[kSearch], TailKey(key)).PermitUncheckedError();
+    if (++doc % kDocsPerChunk == 0 || doc == search_tail_.size()) {
+      put(DocsKey(fold, (doc - 1) / kDocsPerChunk), docs);
+      docs.clear();
+    }
+  }
   for (const auto& [term, entries] : terms) {
     value.clear();
     EncodeBlock(entries, &value);
     put(BlockKey(term, fold), value);
-  }
-  for (const auto& [key, m] : search_tail_.messages()) {
-    put(FoldedKey(key), fold_id);
-    batch.Delete(cfs_[kSearch], TailKey(key)).PermitUncheckedError();
   }
   std::unique_lock<std::shared_mutex> tail_lock(search_tail_mu_);
   std::shared_lock<std::shared_mutex> lock(db_mu_);

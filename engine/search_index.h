@@ -6,13 +6,20 @@
 //            record per message, written in the batch that writes the
 //            message (recent messages, up to StoreOptions::search_fold_every)
 //   block    'b' || T(term) || fold id     -> the postings of one term from
-//            one fold, sorted by message key (key prefix-compressed)
-//   folded   'w' || message key            -> the fold id holding its postings
+//            one fold: per message its document number and the positions
+//   docs     'd' || fold id || chunk       -> the fold's documents, numbered
+//            in message-key order, kDocsPerChunk a record: message key,
+//            token count and U(sender)
+//   folded   'w' || message key            -> its fold id and document number
 //
 // A fold (engine/search_index.cc) turns the tail into blocks in one batch:
 // a message costs one index record when it is written instead of one per
 // term (a chat message has ~66 postings; writing each as its own record
 // made a send 10x slower), and a term's postings are read as a few blocks.
+// In a block a posting names its message by document number (a byte or two,
+// delta-coded), so the 32-byte key, the length and the sender are stored once
+// per message, in the docs records, not once per term. Document order is key
+// order, so (fold, document) orders postings as (fold, key) does.
 // The writer keeps the tail in memory too (TailIndex); a reader decodes the
 // tail records at its snapshot.
 //
@@ -42,14 +49,21 @@ namespace tidings::engine::search_index {
 inline constexpr size_t kTermHashBytes = 8;
 inline constexpr size_t kMessageKeyBytes = 32;
 inline constexpr size_t kFoldIdBytes = 8;
+inline constexpr size_t kChunkBytes = 4;  // a docs record's chunk number, big-endian
+inline constexpr size_t kDocsPerChunk = 64;
+// A document: message key, token count (4, big-endian), U(sender) (4).
+inline constexpr size_t kDocBytes = kMessageKeyBytes + 8;
 inline constexpr char kTermDomain = 't';
 inline constexpr char kPrefixDomain = 'x';
 inline constexpr char kSenderDomain = 'u';
 inline constexpr char kTailTag = 'f';
 inline constexpr char kBlockTag = 'b';
+inline constexpr char kDocsTag = 'd';
 inline constexpr char kFoldedTag = 'w';
 inline constexpr size_t kTailKeyBytes = 1 + kMessageKeyBytes;
 inline constexpr size_t kBlockKeyBytes = 1 + kTermHashBytes + kFoldIdBytes;
+inline constexpr size_t kDocsKeyBytes = 1 + kFoldIdBytes + kChunkBytes;
+inline constexpr size_t kFoldedValueBytes = kFoldIdBytes + 4;  // fold id, document number
 inline constexpr char kTotalsKey[] = "search_totals";
 inline constexpr char kStateKey[] = "search_state";
 
@@ -71,16 +85,37 @@ struct MessagePostings {
 void EncodeTail(const MessagePostings& m, std::string* out);
 bool DecodeTail(std::string_view in, MessagePostings* m);
 
-// A block's value: varint count, then per posting (in message-key order) a
-// varint count of bytes shared with the previous message key, the rest of
-// the key (kMessageKeyBytes in all), a varint length and the encoded
-// PostingValue.
-struct BlockEntry {
-  std::string message_key;
-  std::string value;  // an encoded PostingValue
+// Positions: a varint count, then the ascending positions delta-coded (the
+// first from 0). Decoding checks that they ascend and that nothing follows.
+void EncodePositions(const std::vector<uint32_t>& positions, std::string* out);
+bool DecodePositions(std::string_view in, std::vector<uint32_t>* out);
+// An encoded PostingValue's token count and sender, and a view of its
+// encoded positions, without decoding them.
+bool SplitPosting(std::string_view in, uint32_t* message_terms, uint32_t* sender,
+                  std::string_view* positions);
+
+// A fold's document: what the docs records keep of each message.
+struct Doc {
+  std::string_view message_key;
+  uint32_t message_terms = 0;
+  uint32_t sender = 0;
 };
-// Entries are (message key, encoded PostingValue), in ascending key order.
-void EncodeBlock(const std::vector<std::pair<std::string_view, std::string_view>>& entries,
+void EncodeDoc(const Doc& d, std::string* out);  // appends kDocBytes
+// Document `i` of a docs record's plaintext `chunk` (its i % kDocsPerChunk
+// entry). False when the record holds no such document, or when it was
+// removed (its entry is zeroed when its message leaves the index).
+bool DocAt(std::string_view chunk, uint32_t i, Doc* out);
+bool ValidDocs(std::string_view chunk);
+
+// A block's value: varint count, then per posting (in document order) the
+// document number as a varint delta from the previous one (the first as
+// itself) and the encoded positions.
+struct BlockEntry {
+  uint32_t doc = 0;
+  std::string positions;  // encoded
+};
+// Entries are (document, encoded positions), in ascending document order.
+void EncodeBlock(const std::vector<std::pair<uint32_t, std::string_view>>& entries,
                  std::string* out);
 bool DecodeBlock(std::string_view in, std::vector<BlockEntry>* entries);
 
@@ -89,23 +124,33 @@ bool DecodeBlock(std::string_view in, std::vector<BlockEntry>* entries);
 class BlockReader {
  public:
   explicit BlockReader(std::string_view block);
-  // The next entry: its message key (valid until the next call) and its
-  // encoded PostingValue (a view of the block). False at the end, or at a
+  // The next entry: its document number and its encoded positions (a view
+  // of the block, checked by DecodePositions). False at the end, or at a
   // malformed entry; then ok() says which.
-  bool Next(std::string_view* message_key, std::string_view* value);
+  bool Next(uint32_t* doc, std::string_view* positions);
   // Every entry was read and the block held nothing else.
   bool ok() const { return ok_ && left_ == 0 && in_.empty(); }
 
  private:
   std::string_view in_;
   uint64_t left_ = 0;
+  uint64_t doc_ = 0;
   bool first_ = true, ok_ = true;
-  char key_[kMessageKeyBytes] = {};
 };
 
 std::string TailKey(std::string_view message_key);
 std::string FoldedKey(std::string_view message_key);
 std::string BlockKey(std::string_view term_hash, uint64_t fold);
+std::string DocsKey(uint64_t fold, uint32_t chunk);
+// A docs record's key in the store's block cache (whose own keys are of
+// another length): a fixed prefix, then the record's key. Written into
+// `buffer`, of kDocsCacheKeyBytes.
+inline constexpr std::string_view kDocsCachePrefix = "tidings.search.docs/";
+inline constexpr size_t kDocsCacheKeyBytes = kDocsCachePrefix.size() + kDocsKeyBytes;
+std::string_view DocsCacheKeyTo(uint64_t fold, uint32_t chunk, char* buffer);
+inline std::string DocsCacheKey(std::string_view docs_key) {
+  return std::string(kDocsCachePrefix).append(docs_key);
+}
 
 // The writer's copy of the tail records, for queries: term hash -> the
 // messages holding it. Changed only at commit (engine/txn.cc).
@@ -116,17 +161,18 @@ class TailIndex {
   void Clear();
   size_t size() const { return messages_.size(); }
   bool contains(const std::string& message_key) const { return messages_.count(message_key); }
-  // Appends the postings of `term_hash` of messages whose key starts with
-  // `scope`, unsorted.
-  void Collect(const std::string& term_hash, std::string_view scope,
-               std::vector<BlockEntry>* out) const;
+  // Appends the postings of `term_hash`, unsorted: (message key, encoded
+  // PostingValue), copied.
+  void Collect(const std::string& term_hash,
+               std::vector<std::pair<std::string, std::string>>* out) const;
   const std::map<std::string, MessagePostings>& messages() const { return messages_; }
 
  private:
   std::map<std::string, MessagePostings> messages_;  // by message key
-  // term hash (its 8 bytes as a number) -> keys of the messages holding it
+  // term hash (its 8 bytes as a number) -> the messages holding it
   // (pointers into messages_, whose nodes do not move).
-  std::unordered_map<uint64_t, std::vector<const std::string*>> terms_;
+  using Entry = std::map<std::string, MessagePostings>::value_type;
+  std::unordered_map<uint64_t, std::vector<const Entry*>> terms_;
 };
 
 }  // namespace tidings::engine::search_index

@@ -21,6 +21,7 @@
 // engine/sync_log.h instead.
 #pragma once
 
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
@@ -464,6 +465,8 @@ class StoreImpl final : public Store, public SyncLog {
   void RemoveFolded(Txn& txn, const std::string& key, const search_index::MessagePostings& m);
   // The in-memory tail follows a committed txn. REQUIRES: search_tail_mu_.
   void ApplySearchTail(Txn& txn);
+  // After a commit: docs records it rewrote leave the block cache.
+  void ForgetCachedDocs(const Txn& txn);
   // The tail records at `ro` into `out`; a damaged one is DataLoss, or
   // skipped. REQUIRES: db_mu_ (shared).
   Status ReadSearchTail(const rocksdb::ReadOptions& ro, bool skip_damaged,
@@ -499,7 +502,7 @@ class StoreImpl final : public Store, public SyncLog {
   Result<std::vector<Conversation>> AllConversations();
   // Verify's steps (verify.cc): one record, then the indexes across records.
   struct VerifyScan;
-  bool VerifyRecord(int cf, const std::string& key, std::string_view plain, VerifyScan& scan) const;
+  bool VerifyRecord(int cf, const std::string& key, std::string_view plain, VerifyScan& scan);
   static void CrossCheck(VerifyScan& scan);
   void CheckSearchIndex(VerifyScan& scan, const rocksdb::ReadOptions& ro);
   Result<Message> SendInTxn(Txn& txn, const SendRequest& req);  // REQUIRES: write_mu_
@@ -532,6 +535,9 @@ class StoreImpl final : public Store, public SyncLog {
   bool siphash_keys_ = false;        // format 3: Hash16 is SipHash, else BLAKE2b
   mutable std::shared_mutex db_mu_;  // exclusive only to reopen (Refresh)
   rocksdb::DB* db_ = nullptr;
+  // The blocks of every family, and the search index's authenticated docs
+  // records (engine/search.cc), in one budget: StoreOptions::block_cache_bytes.
+  std::shared_ptr<rocksdb::Cache> block_cache_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
   rocksdb::Options db_options_;
 

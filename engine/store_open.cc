@@ -192,12 +192,12 @@ namespace {
 
 // The options of every column family: Bloom filters, an 8 KiB-block cache,
 // LZ4 for authenticated-only stores, and per-family memtable tuning.
-std::vector<rocksdb::ColumnFamilyDescriptor> FamilyDescriptors(const rocksdb::Options& o,
-                                                               size_t block_cache_bytes,
-                                                               bool authenticated_only) {
+std::vector<rocksdb::ColumnFamilyDescriptor> FamilyDescriptors(
+    const rocksdb::Options& o, std::shared_ptr<rocksdb::Cache> block_cache,
+    bool authenticated_only) {
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  table.block_cache = rocksdb::NewLRUCache(block_cache_bytes);
+  table.block_cache = std::move(block_cache);
   // 8 KiB blocks (before compression): the newest page of a conversation
   // (50 x ~450 bytes) is three or four blocks, so the default 32 MiB cache
   // holds the newest pages of ~1,000 conversations. With 16 KiB blocks the
@@ -275,8 +275,11 @@ Status StoreImpl::OpenDb(bool create) {
   o.skip_stats_update_on_db_open = true;
   o.max_file_opening_threads = 1;  // a thread per column family per open otherwise
 
-  const auto descs = FamilyDescriptors(o, options_.block_cache_bytes,
-                                       crypto::IsAuthenticatedOnly(sealer_->mode()));
+  // One cache for every family's blocks and the search index's documents
+  // (engine/search.cc).
+  if (block_cache_ == nullptr) block_cache_ = rocksdb::NewLRUCache(options_.block_cache_bytes);
+  const auto descs =
+      FamilyDescriptors(o, block_cache_, crypto::IsAuthenticatedOnly(sealer_->mode()));
   const std::string db_path = path_ + "/" + db_dir_;
   watch_.Reset();
   rocksdb::Status s;

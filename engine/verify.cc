@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <set>
+#include <unordered_map>
 
 #include "engine/search_index.h"
 #include "engine/store_impl.h"
@@ -82,7 +83,11 @@ struct StoreImpl::VerifyScan {
   bool check_search = false;
   Digest postings_expected, postings_found;
   uint64_t indexed_messages = 0, indexed_terms = 0;
-  uint64_t index_messages_found = 0;  // tail and folded records: one per indexed message
+  uint64_t index_messages_found = 0;         // tail and folded records: one per indexed message
+  const rocksdb::ReadOptions* ro = nullptr;  // the scan's snapshot
+  // Docs records the blocks' postings name, by key (at most ~26 MB of them).
+  static constexpr size_t kMaxDocsCached = 10000;
+  std::unordered_map<std::string, std::string> docs;
 
   void Problem(std::string detail) {
     report.problems++;
@@ -113,6 +118,7 @@ Result<VerifyReport> StoreImpl::Verify(std::function<void(uint64_t, uint64_t)> p
   ro.snapshot = snapshot ? snapshot->snapshot() : nullptr;
   ro.verify_checksums = true;
   ro.fill_cache = false;
+  scan.ro = &ro;
   for (int cf = 1; cf < kNumCf; ++cf) {
     if (cfs_[static_cast<size_t>(cf)] == nullptr) continue;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[static_cast<size_t>(cf)]));
@@ -144,7 +150,7 @@ Result<VerifyReport> StoreImpl::Verify(std::function<void(uint64_t, uint64_t)> p
 }
 
 bool StoreImpl::VerifyRecord(int cf, const std::string& key, std::string_view plain,
-                             VerifyScan& scan) const {
+                             VerifyScan& scan) {
   switch (cf) {
     case kMessages: {
       MessageRecord rec;
@@ -202,15 +208,42 @@ bool StoreImpl::VerifyRecord(int cf, const std::string& key, std::string_view pl
           return true;
         }
         case kBlockTag: {
-          std::vector<BlockEntry> entries;
-          if (key.size() != kBlockKeyBytes || !DecodeBlock(plain, &entries)) return false;
-          for (const auto& e : entries) {
-            found(std::string_view(key).substr(1, kTermHashBytes), e.message_key, e.value);
+          if (key.size() != kBlockKeyBytes) return false;
+          const uint64_t fold = GetFixed64BE(key.data() + 1 + kTermHashBytes);
+          BlockReader reader(plain);
+          uint32_t doc = 0;
+          std::string_view positions;
+          std::string value;
+          Doc d;
+          while (reader.Next(&doc, &positions)) {
+            // Its document, from the fold's docs record at the scan's snapshot.
+            std::string docs_key = DocsKey(fold, doc / kDocsPerChunk);
+            auto cached = scan.docs.find(docs_key);
+            if (cached == scan.docs.end()) {
+              if (scan.docs.size() >= VerifyScan::kMaxDocsCached) scan.docs.clear();
+              auto docs = ReadSealedLocked(kSearch, docs_key, *scan.ro);
+              cached =
+                  scan.docs
+                      .emplace(std::move(docs_key),
+                               docs.ok() && docs->has_value() ? std::move(**docs) : std::string())
+                      .first;
+            }
+            if (!DocAt(cached->second, doc, &d) || !DecodePositions(positions, nullptr)) {
+              return false;
+            }
+            value.clear();
+            Writer w(&value);
+            w.Varint(d.message_terms);
+            for (int shift = 24; shift >= 0; shift -= 8) w.U8(uint8_t(d.sender >> shift));
+            value.append(positions);
+            found(std::string_view(key).substr(1, kTermHashBytes), d.message_key, value);
           }
-          return true;
+          return reader.ok();
         }
+        case kDocsTag:
+          return key.size() == kDocsKeyBytes && ValidDocs(plain);
         case kFoldedTag:
-          if (key.size() != kTailKeyBytes || plain.size() != kFoldIdBytes) return false;
+          if (key.size() != kTailKeyBytes || plain.size() != kFoldedValueBytes) return false;
           scan.index_messages_found++;
           return true;
         default:

@@ -1,9 +1,9 @@
 // The store's record codecs (engine/records.h, engine/types.h,
 // engine/search_index.h): messages, conversations, outbox entries,
-// operations, order keys, and the search index's postings, tail records and
-// blocks. A record that decodes re-encodes to bytes that decode to the same
-// encoding again, an operation round-trips exactly, and a block's message
-// keys are whole and strictly ascending.
+// operations, order keys, and the search index's postings, tail records,
+// blocks and docs records. A record that decodes re-encodes to bytes that
+// decode to the same encoding again, an operation round-trips exactly, a
+// block's documents strictly ascend, and a document is read back as written.
 #include <string>
 
 #include "engine/records.h"
@@ -28,7 +28,7 @@ void CheckStable(const T& first, Encode encode, Decode decode) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  auto [choice, in] = tidings::fuzz::SplitInput(data, size, 8);
+  auto [choice, in] = tidings::fuzz::SplitInput(data, size, 9);
   switch (choice) {
     case 0: {
       MessageRecord r;
@@ -87,19 +87,33 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::vector<BlockEntry> entries;
       if (DecodeBlock(in, &entries)) {
         FUZZ_CHECK(!entries.empty());
-        std::vector<std::pair<std::string_view, std::string_view>> views;
+        std::vector<std::pair<uint32_t, std::string_view>> views;
         for (const auto& e : entries) {
-          FUZZ_CHECK(e.message_key.size() == kMessageKeyBytes);
-          FUZZ_CHECK(views.empty() || views.back().first < e.message_key);
-          views.emplace_back(e.message_key, e.value);
+          FUZZ_CHECK(views.empty() || views.back().first < e.doc);
+          FUZZ_CHECK(DecodePositions(e.positions, nullptr));
+          views.emplace_back(e.doc, e.positions);
         }
         std::string bytes;
         EncodeBlock(views, &bytes);
         std::vector<BlockEntry> again;
         FUZZ_CHECK(DecodeBlock(bytes, &again) && again.size() == entries.size());
         for (size_t i = 0; i < again.size(); ++i) {
-          FUZZ_CHECK(again[i].message_key == entries[i].message_key &&
-                     again[i].value == entries[i].value);
+          FUZZ_CHECK(again[i].doc == entries[i].doc && again[i].positions == entries[i].positions);
+        }
+      }
+      break;
+    }
+    case 8: {
+      if (ValidDocs(in)) {
+        Doc d;
+        for (uint32_t i = 0; i < kDocsPerChunk; ++i) {
+          const bool held = (i + 1) * kDocBytes <= in.size();
+          if (DocAt(in, i, &d)) {
+            FUZZ_CHECK(held && d.message_key.size() == kMessageKeyBytes);
+            std::string again;
+            EncodeDoc(d, &again);
+            FUZZ_CHECK(again == in.substr(i * kDocBytes, kDocBytes));
+          }
         }
       }
       break;

@@ -51,9 +51,12 @@ struct SearchTestPeer {
   // Overwrites a meta record with a valid tag around bytes that do not
   // decode (a bug's or an old build's record, not random damage).
   static void PutMeta(Store& s, const std::string& key, const std::string& plain) {
+    Put(s, kMeta, key, plain);
+  }
+  static void Put(Store& s, int cf, const std::string& key, const std::string& plain) {
     StoreImpl& impl = Impl(s);
-    const std::string sealed = impl.sealer_->Seal(impl.Ad(kMeta, key), plain);
-    ASSERT_TRUE(impl.db_->Put(rocksdb::WriteOptions(), impl.cfs_[kMeta], key, sealed).ok());
+    const std::string sealed = impl.sealer_->Seal(impl.Ad(cf, key), plain);
+    ASSERT_TRUE(impl.db_->Put(rocksdb::WriteOptions(), impl.cfs_[cf], key, sealed).ok());
   }
   // The allocation-free term hash indexing uses, and the one queries use.
   static uint64_t TermNumber(Store& s, char domain, std::string_view text) {
@@ -61,6 +64,29 @@ struct SearchTestPeer {
   }
   static std::string TermHash(Store& s, char domain, std::string_view text) {
     return Impl(s).TermHash(domain, text);
+  }
+  // Puts a copy of every docs record with all its documents removed in the
+  // block cache, as a query would find it after a removal committed since
+  // its snapshot. Returns how many.
+  static size_t CacheDocsWithoutDocuments(Store& s) {
+    StoreImpl& impl = Impl(s);
+    std::unique_ptr<rocksdb::Iterator> it(
+        impl.db_->NewIterator(rocksdb::ReadOptions(), impl.cfs_[kSearch]));
+    size_t n = 0;
+    const std::string first(1, search_index::kDocsTag);
+    for (it->Seek(first); it->Valid() && it->key().starts_with(first); it->Next(), ++n) {
+      auto plain =
+          impl.sealer_->Open(impl.Ad(kSearch, it->key().ToString()), it->value().ToStringView());
+      EXPECT_TRUE(plain.ok());
+      auto* removed = new std::string(plain.ok() ? plain->size() : 0, '\0');
+      const std::string key = search_index::DocsCacheKey(it->key().ToString());
+      EXPECT_TRUE(
+          impl.block_cache_
+              ->Insert(key, removed, removed->size(),
+                       [](const rocksdb::Slice&, void* v) { delete static_cast<std::string*>(v); })
+              .ok());
+    }
+    return n;
   }
   // Deletes one posting behind the store's back (as damage would).
   static void DropOnePosting(Store& s) {
@@ -340,6 +366,8 @@ TEST_P(Search, TheTailFoldsIntoBlocksAndFoldedTextLeavesThem) {
   EXPECT_EQ(SearchTestPeer::Count(*s.store, search_index::kTailTag), tail);
   EXPECT_EQ(SearchTestPeer::Count(*s.store, search_index::kFoldedTag), 7 - tail);
   EXPECT_EQ(SearchTestPeer::Count(*s.store, search_index::kBlockTag) > 0, tail < 7);
+  const size_t folds = 7 / every;  // a docs record each (kDocsPerChunk > 3)
+  EXPECT_EQ(SearchTestPeer::Count(*s.store, search_index::kDocsTag), folds);
   EXPECT_EQ(s.Find({.query = "note"}).total, 7u);
   EXPECT_EQ(s.Bodies("zebra"), Bodies{"note 0 zebra"});
 
@@ -370,6 +398,13 @@ TEST_P(Search, TheTailFoldsIntoBlocksAndFoldedTextLeavesThem) {
   expect_same(*s.store);
   s.Send("a", "note 7 okapi");  // folds on top of the reloaded tail
   EXPECT_EQ(s.Find({.query = "okapi"}).total, 6u);
+  s.ExpectVerifies();
+
+  // The first fold's last document leaves: so does its docs record, with
+  // the keys of the messages it named.
+  ASSERT_TRUE(s.store->Delete(sent[2].id).ok());
+  EXPECT_EQ(SearchTestPeer::Count(*s.store, search_index::kDocsTag), every == 3 ? 2u : 0u);
+  EXPECT_EQ(s.Find({.query = "okapi"}).total, 5u);
   s.ExpectVerifies();
 }
 
@@ -503,6 +538,43 @@ TEST_P(Search, ADamagedStateRecordIsRebuiltNotFatal) {
     EXPECT_EQ(s.Find({.query = "iodine"}).total, 1u) << key;
     s.ExpectVerifies();
   }
+}
+
+// Queries keep authenticated docs records in the block cache. A document is
+// only ever removed, so a cached record may be newer than a query's snapshot
+// and lack a document the snapshot's postings name: the query reads that
+// record at its snapshot instead of reporting corruption.
+TEST_P(Search, ACachedDocsRecordNewerThanTheQueryIsReadAgain) {
+  Searchable s;
+  for (int i = 0; i < 7; ++i) s.Send("a", "note " + std::to_string(i) + " okapi");
+  EXPECT_EQ(s.Find({.query = "okapi"}).total, 7u);
+  const size_t poisoned = SearchTestPeer::CacheDocsWithoutDocuments(*s.store);
+  EXPECT_EQ(poisoned, 7 / GetParam());
+  EXPECT_EQ(s.Find({.query = "okapi"}).total, 7u);
+  EXPECT_EQ(s.Bodies("note"), s.Bodies("okapi"));
+}
+
+// An index of the older "blocks" layout (postings spelling their message
+// keys) is not read: a reader cannot search it, and a writer builds the
+// current one in its place, leaving none of the old records.
+TEST_P(Search, AnIndexOfTheOlderBlocksLayoutIsBuiltAgain) {
+  Searchable s;
+  s.Send("a", "iodine swab");
+  const std::string old_block = std::string(1, search_index::kBlockTag) + std::string(16, 'o');
+  SearchTestPeer::Put(*s.store, kSearch, old_block, "an old layout's block");
+  SearchTestPeer::PutMeta(*s.store, "search_state", "blocks complete 0");
+  s.store.reset();
+  StoreOptions ro = s.Options();
+  ro.read_only = true;
+  {
+    auto reader = MustOpen(s.dir.path(), ro);
+    ASSERT_NE(reader, nullptr);
+    EXPECT_EQ(reader->Search({.query = "iodine"}).status().code(), Code::kFailedPrecondition);
+  }
+  s.Reopen(s.Options());
+  EXPECT_EQ(s.Find({.query = "iodine"}).total, 1u);
+  EXPECT_EQ(SearchTestPeer::AllBytes(*s.store).find(old_block), std::string::npos);
+  s.ExpectVerifies();
 }
 
 // Stemmed, a 3-letter word's term is its stem ("try" is "tri"); a 3-letter
