@@ -338,7 +338,17 @@ def healthz(port):
         return e.code, e.read().decode()
 
 
-_started = []  # every daemon a test started: killed at exit if still running
+_started = []  # every server and daemon a test started: killed at exit if still running
+_groups = []  # every daemon's process group (a wrapper such as faketime forks the daemon)
+
+
+def _signal_group(pgid, sig):
+    """Signals every process of a group; False when none is left."""
+    try:
+        os.killpg(pgid, sig)
+        return True
+    except ProcessLookupError:
+        return False
 
 
 @atexit.register
@@ -347,11 +357,16 @@ def _kill_leftovers():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    for pgid in _groups:
+        _signal_group(pgid, signal.SIGKILL)
 
 
 class Daemon:
     """A `tidings daemon` process; its stderr goes to a log file we can read.
-    A test that fails with an exception leaves none behind (atexit)."""
+    It runs in a process group of its own, which stop() and kill() signal: a
+    wrapper in front of it (faketime forks the daemon and does not pass
+    signals on) leaves no daemon behind. A test that fails with an exception
+    leaves none behind either (atexit)."""
 
     @classmethod
     def start(cls, tidings, global_args, daemon_args, env, log_path):
@@ -360,8 +375,9 @@ class Daemon:
         d.logf = open(log_path, "ab")
         d.proc = subprocess.Popen([tidings, *global_args, "daemon", *daemon_args], env=env,
                                   stdout=subprocess.DEVNULL, stderr=d.logf,
-                                  stdin=subprocess.DEVNULL)
+                                  stdin=subprocess.DEVNULL, start_new_session=True)
         _started.append(d.proc)
+        _groups.append(d.proc.pid)
         return d
 
     def log(self):
@@ -387,17 +403,19 @@ class Daemon:
         self.proc.send_signal(sig)
 
     def stop(self, timeout=10):
+        """SIGTERM to the group; SIGKILL if any of it is left after `timeout` s."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            _signal_group(self.proc.pid, signal.SIGTERM)
+        end = time.time() + timeout
+        while time.time() < end and (self.proc.poll() is None or
+                                     _signal_group(self.proc.pid, 0)):
+            time.sleep(0.02)
+        if _signal_group(self.proc.pid, signal.SIGKILL) or self.proc.poll() is None:
+            self.proc.wait()
         self.logf.close()
         return self.proc.returncode
 
     def kill(self):
-        self.proc.kill()
+        _signal_group(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
         self.logf.close()
