@@ -147,7 +147,7 @@ struct Source {
   }
 };
 
-void DeleteCachedDocs(const rocksdb::Slice& /*key*/, void* value) {
+void DeleteCachedRecord(const rocksdb::Slice& /*key*/, void* value) {
   delete static_cast<std::string*>(value);
 }
 
@@ -172,7 +172,7 @@ class CacheHandles {
 
 // What ranking needs of a candidate that passed every filter.
 struct Candidate {
-  PostingKey message_key;  // made by PostingKey::Of
+  PostingKey where;  // its postings' place: fold and document, or tail and key
   OrderKey order;
   uint32_t message_terms = 0;
   size_t tf = 0;  // its per-clause term frequencies (or phrase matches) start here in `tfs`
@@ -303,49 +303,69 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
   }
   if (tail_lock.owns_lock()) tail_lock.unlock();
 
-  // A fold's documents, kDocsPerChunk a record, read only for candidates:
-  // the plaintext of (fold, chunk), or an empty view for a record that is
-  // not there. Once authenticated, a docs record is kept in the block cache
-  // (under a key of its own, DocsCacheKey), so queries do not read and check
-  // it again. A document is only ever removed (zeroed), and fold ids never
-  // repeat, so a cached record newer than this query's snapshot can only
-  // lack a document the snapshot still holds: `at_snapshot` reads it again.
-  // Candidates come in (fold, document) order, so a record is wanted by one
-  // run of them: only the last one read is kept at hand.
-  std::pair<uint64_t, uint32_t> last_docs{PostingKey::kTailFold, 0};
-  std::string_view last_docs_view;
+  // A fold's ranks (one record) and documents (kDocsPerChunk a record),
+  // read only for candidates: a candidate's rank always, its document for a
+  // conversation or sender filter and for the page. Once authenticated, a
+  // record is kept in the block cache (under a key of its own, CacheKey), so
+  // queries do not read and check it again. A document is only ever removed
+  // (zeroed), and fold ids never repeat, so a cached record newer than this
+  // query's snapshot can only lack a document the snapshot still holds:
+  // `at_snapshot` reads it again. Candidates come in (fold, document) order,
+  // so a record is wanted by one run of them: only the last one read of each
+  // kind is kept at hand.
   CacheHandles held(block_cache_.get());
-  char cache_key[search_index::kDocsCacheKeyBytes];
-  auto docs = [&](uint64_t fold, uint32_t chunk,
-                  bool at_snapshot = false) -> Result<std::string_view> {
-    if (!at_snapshot && last_docs == std::pair(fold, chunk)) return last_docs_view;
-    last_docs = {PostingKey::kTailFold, 0};  // until the record is read
-    const std::string_view key = search_index::DocsCacheKeyTo(fold, chunk, cache_key);
-    const std::string_view docs_key = key.substr(key.size() - search_index::kDocsKeyBytes);
-    std::string_view view;
-    if (auto* h = at_snapshot ? nullptr : block_cache_->Lookup(key)) {
-      view = *held.Hold(h);
-    } else {
-      TIDINGS_ASSIGN_OR_RETURN(auto plain,
-                               ReadSealedLocked(kSearch, std::string(docs_key), index_ro));
-      if (plain.has_value() && !search_index::ValidDocs(*plain)) return corrupt();
-      if (!plain.has_value()) {
-        view = {};
-      } else if (at_snapshot) {
-        view = arena.emplace_back(std::move(*plain));
-      } else {
-        auto* value = new std::string(std::move(*plain));
-        rocksdb::Cache::Handle* added = nullptr;
-        if (block_cache_->Insert(key, value, value->size(), &DeleteCachedDocs, &added).ok()) {
-          view = *held.Hold(added);
-        } else {
-          view = arena.emplace_back(std::move(*value));
-          delete value;
-        }
-      }
+  auto read_record = [&](const std::string& record_key, bool at_snapshot,
+                         bool (*valid)(std::string_view)) -> Result<std::string_view> {
+    const std::string cache_key = search_index::CacheKey(record_key);
+    if (!at_snapshot) {
+      if (auto* h = block_cache_->Lookup(cache_key)) return std::string_view(*held.Hold(h));
     }
-    last_docs = {fold, chunk};
-    return last_docs_view = view;
+    TIDINGS_ASSIGN_OR_RETURN(auto plain, ReadSealedLocked(kSearch, record_key, index_ro));
+    if (!plain.has_value()) return std::string_view();
+    if (!valid(*plain)) return corrupt();
+    if (at_snapshot) return std::string_view(arena.emplace_back(std::move(*plain)));
+    auto* value = new std::string(std::move(*plain));
+    rocksdb::Cache::Handle* added = nullptr;
+    if (!block_cache_->Insert(cache_key, value, value->size(), &DeleteCachedRecord, &added).ok()) {
+      std::string_view kept = arena.emplace_back(std::move(*value));
+      delete value;
+      return kept;
+    }
+    return std::string_view(*held.Hold(added));
+  };
+  uint64_t last_ranks_fold = PostingKey::kTailFold;
+  std::string_view last_ranks;
+  auto rank_of = [&](const PostingKey& at) -> Result<search_index::Rank> {
+    search_index::Rank rank;
+    if (last_ranks_fold != at.fold()) {
+      last_ranks_fold = PostingKey::kTailFold;
+      TIDINGS_ASSIGN_OR_RETURN(last_ranks, read_record(search_index::RanksKey(at.fold()), false,
+                                                       search_index::ValidRanks));
+      last_ranks_fold = at.fold();
+    }
+    if (search_index::RankAt(last_ranks, at.doc(), &rank)) return rank;
+    TIDINGS_ASSIGN_OR_RETURN(
+        last_ranks, read_record(search_index::RanksKey(at.fold()), true, search_index::ValidRanks));
+    // A posting of a document its fold does not hold: verify reports it.
+    if (!search_index::RankAt(last_ranks, at.doc(), &rank)) return corrupt();
+    return rank;
+  };
+  std::pair<uint64_t, uint32_t> last_docs_chunk{PostingKey::kTailFold, 0};
+  std::string_view last_docs;
+  auto doc_of = [&](const PostingKey& at) -> Result<search_index::Doc> {
+    search_index::Doc d;
+    const std::pair<uint64_t, uint32_t> chunk(
+        at.fold(), static_cast<uint32_t>(at.doc() / search_index::kDocsPerChunk));
+    const std::string key = search_index::DocsKey(chunk.first, chunk.second);
+    if (last_docs_chunk != chunk) {
+      last_docs_chunk = {PostingKey::kTailFold, 0};
+      TIDINGS_ASSIGN_OR_RETURN(last_docs, read_record(key, false, search_index::ValidDocs));
+      last_docs_chunk = chunk;
+    }
+    if (search_index::DocAt(last_docs, at.doc(), &d)) return d;
+    TIDINGS_ASSIGN_OR_RETURN(last_docs, read_record(key, true, search_index::ValidDocs));
+    if (!search_index::DocAt(last_docs, at.doc(), &d)) return corrupt();
+    return d;
   };
 
   // Per key a source reads: its blocks in fold order, then its tail (one
@@ -391,6 +411,16 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
   // A candidate's postings (one per source) against phrases, the filters
   // and, when a prefix is longer than the index keeps, its text; `tf` gets
   // its per-clause frequencies.
+  // A candidate's message key: in its document, or its tail posting's own.
+  auto message_key_of = [&](const PostingKey& at, std::string* out) -> Status {
+    if (!at.folded()) {
+      at.MessageKeyTo(out);
+      return Status::Ok();
+    }
+    TIDINGS_ASSIGN_OR_RETURN(const search_index::Doc d, doc_of(at));
+    out->assign(d.message_key);
+    return Status::Ok();
+  };
   std::string key_copy;
   auto accept = [&](const PostingKey& at, std::vector<PostingValue>& postings,
                     std::vector<uint32_t>* tf, Candidate* out) -> Result<bool> {
@@ -410,28 +440,26 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
     // The message: a folded posting names a document of its fold.
     uint32_t sender = postings[0].sender;
     out->message_terms = postings[0].message_terms;
+    out->where = at;
     if (at.folded()) {
-      const uint32_t chunk_number = at.doc() / search_index::kDocsPerChunk;
-      TIDINGS_ASSIGN_OR_RETURN(std::string_view chunk, docs(at.fold(), chunk_number));
-      search_index::Doc d;
-      if (!search_index::DocAt(chunk, at.doc(), &d)) {
-        TIDINGS_ASSIGN_OR_RETURN(chunk, docs(at.fold(), chunk_number, /*at_snapshot=*/true));
-        // A posting of a document its fold does not hold: verify reports it.
-        if (!search_index::DocAt(chunk, at.doc(), &d)) return corrupt();
+      TIDINGS_ASSIGN_OR_RETURN(const search_index::Rank rank, rank_of(at));
+      out->message_terms = rank.message_terms;
+      if (!OrderKey::Decode(rank.order, &out->order)) return malformed_key();
+      if (!scope.empty() || !request.sender.empty()) {
+        TIDINGS_ASSIGN_OR_RETURN(const search_index::Doc d, doc_of(at));
+        if (!d.message_key.starts_with(scope)) return false;
+        sender = d.sender;
       }
-      out->message_key = PostingKey::Of(at.fold(), d.message_key);
-      out->message_terms = d.message_terms;
-      sender = d.sender;
     } else {
-      out->message_key = at;
+      at.MessageKeyTo(&key_copy);
+      if (!key_copy.starts_with(scope)) return false;
+      if (!at.OrderTo(&out->order)) return malformed_key();
     }
     if (!request.sender.empty() && sender != sender_hash) return false;
-    out->message_key.MessageKeyTo(&key_copy);
-    if (!key_copy.starts_with(scope)) return false;
-    if (!out->message_key.OrderTo(&out->order)) return malformed_key();
     const uint64_t ms = out->order.millis();
     if (ms < request.from_ms || (request.to_ms != 0 && ms >= request.to_ms)) return false;
     if (match_text) {
+      TIDINGS_RETURN_IF_ERROR(message_key_of(at, &key_copy));
       TIDINGS_ASSIGN_OR_RETURN(auto plain, ReadSealedLocked(kMessages, key_copy, record_ro));
       MessageRecord rec;
       if (!plain.has_value()) return false;  // the index runs ahead of nothing; verify says so
@@ -532,7 +560,7 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
                     candidates.end(), better);
   for (size_t k = request.offset; k < want; ++k) {
     const Candidate& c = candidates[k];
-    c.message_key.MessageKeyTo(&key_copy);
+    TIDINGS_RETURN_IF_ERROR(message_key_of(c.where, &key_copy));
     TIDINGS_ASSIGN_OR_RETURN(auto plain, ReadSealedLocked(kMessages, key_copy, record_ro));
     MessageRecord rec;
     if (!plain.has_value()) continue;  // a stale posting: verify reports it

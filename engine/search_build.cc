@@ -3,12 +3,13 @@
 // rebuilding on request, and verify's check that the postings are exactly
 // what the messages make.
 //
-// State (meta "search_state", sealed like every record): "docs complete
-// S", "docs building S CURSOR" or "off", where S is the stemming setting
-// (0/1) and CURSOR the hex message key the build reached; "docs" names the
+// State (meta "search_state", sealed like every record): "ranks complete
+// S", "ranks building S CURSOR" or "off", where S is the stemming setting
+// (0/1) and CURSOR the hex message key the build reached; "ranks" names the
 // layout of engine/search_index.h (a state without it is an index of an
-// older layout, built again: "blocks", whose blocks spelled every posting's
-// message key, or no name, one record per posting). A build commits its postings, the totals and
+// older layout, built again: "docs", without ranks records; "blocks", whose
+// blocks spelled every posting's message key; or no name, one record per
+// posting). A build commits its postings, the totals and
 // the cursor together every kBuildChunk messages, so a build killed at any
 // point goes on from its last chunk.
 #include <rocksdb/db.h>
@@ -36,8 +37,8 @@ std::string Hex(std::string_view bytes) {
       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
 }
 
-constexpr std::string_view kLayout = "docs ";
-constexpr std::string_view kOlderLayouts[] = {"blocks "};
+constexpr std::string_view kLayout = "ranks ";
+constexpr std::string_view kOlderLayouts[] = {"docs ", "blocks "};
 
 std::string EncodeState(const SearchState& s) {
   switch (s.kind) {

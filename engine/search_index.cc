@@ -98,6 +98,21 @@ bool DocAt(std::string_view chunk, uint32_t i, Doc* out) {
   return true;
 }
 
+void EncodeRank(const Rank& r, std::string* out) {
+  PutFixed32BE(out, r.message_terms);
+  out->append(r.order);
+}
+
+bool RankAt(std::string_view ranks, uint32_t i, Rank* out) {
+  const size_t at = size_t{i} * kRankBytes;
+  if (at + kRankBytes > ranks.size()) return false;
+  out->message_terms = GetFixed32BE(ranks.data() + at);
+  out->order = ranks.substr(at + 4, kOrderKeyBytes);
+  return out->message_terms != 0;  // an indexed message has a token
+}
+
+bool ValidRanks(std::string_view ranks) { return !ranks.empty() && ranks.size() % kRankBytes == 0; }
+
 bool ValidDocs(std::string_view chunk) {
   return !chunk.empty() && chunk.size() % kDocBytes == 0 &&
          chunk.size() <= kDocsPerChunk * kDocBytes;
@@ -205,13 +220,10 @@ std::string DocsKey(uint64_t fold, uint32_t chunk) {
   return k;
 }
 
-std::string_view DocsCacheKeyTo(uint64_t fold, uint32_t chunk, char* buffer) {
-  char* at = std::copy(kDocsCachePrefix.begin(), kDocsCachePrefix.end(), buffer);
-  *at++ = kDocsTag;
-  EncodeFixed64BE(at, fold);
-  chunk = htobe32(chunk);
-  std::memcpy(at + kFoldIdBytes, &chunk, sizeof chunk);
-  return std::string_view(buffer, kDocsCacheKeyBytes);
+std::string RanksKey(uint64_t fold) {
+  std::string k(1, kRanksTag);
+  PutFixed64BE(&k, fold);
+  return k;
 }
 
 namespace {
@@ -410,27 +422,35 @@ void StoreImpl::RemoveFolded(Txn& txn, const std::string& key,
     EncodeBlock(kept, &rewritten);
     TxnPut(txn, kSearch, block_key, std::move(rewritten));
   }
+  // Its document and its rank are zeroed; a record left with none goes.
+  auto remove = [&](const std::string& record_key, size_t offset, size_t bytes) {
+    auto record = TxnRead(txn, kSearch, record_key);
+    if (!record.ok() || !record->has_value() || (*record)->size() < offset + bytes) return;
+    std::string zeroed = std::move(**record);
+    zeroed.replace(offset, bytes, bytes, '\0');
+    if (zeroed.find_first_not_of('\0') == std::string::npos) {
+      TxnDelete(txn, kSearch, record_key);
+    } else {
+      TxnPut(txn, kSearch, record_key, std::move(zeroed));
+    }
+  };
+  Doc d;
   const std::string docs_key = DocsKey(fold, doc / kDocsPerChunk);
   auto docs = TxnRead(txn, kSearch, docs_key);
-  Doc d;
   if (docs.ok() && docs->has_value() && ValidDocs(**docs) && DocAt(**docs, doc, &d) &&
       d.message_key == key) {
-    std::string zeroed = std::move(**docs);
-    zeroed.replace((doc % kDocsPerChunk) * kDocBytes, kDocBytes, kDocBytes, '\0');
-    if (zeroed.find_first_not_of('\0') == std::string::npos) {
-      TxnDelete(txn, kSearch, docs_key);  // its last document
-    } else {
-      TxnPut(txn, kSearch, docs_key, std::move(zeroed));
-    }
+    remove(docs_key, (doc % kDocsPerChunk) * kDocBytes, kDocBytes);
+    remove(RanksKey(fold), size_t{doc} * kRankBytes, kRankBytes);
   }
   TxnDelete(txn, kSearch, folded_key);
 }
 
-void StoreImpl::ForgetCachedDocs(const Txn& txn) {
+void StoreImpl::ForgetCachedIndexRecords(const Txn& txn) {
   if (block_cache_ == nullptr) return;
   for (const auto& [where, value] : txn.overlay) {
-    if (where.first == kSearch && where.second.starts_with(search_index::kDocsTag)) {
-      block_cache_->Erase(search_index::DocsCacheKey(where.second));
+    if (where.first == kSearch && (where.second.starts_with(search_index::kDocsTag) ||
+                                   where.second.starts_with(search_index::kRanksTag))) {
+      block_cache_->Erase(search_index::CacheKey(where.second));
     }
   }
 }
@@ -486,7 +506,7 @@ void StoreImpl::FoldSearchTail() {
   // the batch is written.
   std::unordered_map<std::string_view, std::vector<std::pair<uint32_t, std::string_view>>> terms;
   rocksdb::WriteBatch batch;
-  std::string folded, sealed, ad, value, docs;
+  std::string folded, sealed, ad, value, docs, ranks;
   const uint64_t fold = db_->GetLatestSequenceNumber() + 1;  // never repeats
   auto put = [&](const std::string& k, std::string_view plain) {
     sealed.clear();
@@ -504,6 +524,8 @@ void StoreImpl::FoldSearchTail() {
       terms[term].emplace_back(doc, positions);
     }
     EncodeDoc(d, &docs);
+    EncodeRank({d.message_terms, std::string_view(key).substr(kMessageKeyBytes - kOrderKeyBytes)},
+               &ranks);
     folded.clear();
     PutFixed64BE(&folded, fold);
     PutFixed32BE(&folded, doc);
@@ -514,6 +536,7 @@ void StoreImpl::FoldSearchTail() {
       docs.clear();
     }
   }
+  if (!ranks.empty()) put(RanksKey(fold), ranks);
   for (const auto& [term, entries] : terms) {
     value.clear();
     EncodeBlock(entries, &value);

@@ -10,6 +10,8 @@
 //   docs     'd' || fold id || chunk       -> the fold's documents, numbered
 //            in message-key order, kDocsPerChunk a record: message key,
 //            token count and U(sender)
+//   ranks    'r' || fold id                -> what ranking needs of each of
+//            the fold's documents, in one record: token count, order key
 //   folded   'w' || message key            -> its fold id and document number
 //
 // A fold (engine/search_index.cc) turns the tail into blocks in one batch:
@@ -19,7 +21,10 @@
 // In a block a posting names its message by document number (a byte or two,
 // delta-coded), so the 32-byte key, the length and the sender are stored once
 // per message, in the docs records, not once per term. Document order is key
-// order, so (fold, document) orders postings as (fold, key) does.
+// order, so (fold, document) orders postings as (fold, key) does. Ranking
+// reads every candidate's length and time: the ranks record keeps those
+// (20 bytes a document) apart from the docs (40), so that a query reads one
+// small record per fold and the docs only for filters and its page.
 // The writer keeps the tail in memory too (TailIndex); a reader decodes the
 // tail records at its snapshot.
 //
@@ -59,10 +64,15 @@ inline constexpr char kSenderDomain = 'u';
 inline constexpr char kTailTag = 'f';
 inline constexpr char kBlockTag = 'b';
 inline constexpr char kDocsTag = 'd';
+inline constexpr char kRanksTag = 'r';
 inline constexpr char kFoldedTag = 'w';
 inline constexpr size_t kTailKeyBytes = 1 + kMessageKeyBytes;
 inline constexpr size_t kBlockKeyBytes = 1 + kTermHashBytes + kFoldIdBytes;
 inline constexpr size_t kDocsKeyBytes = 1 + kFoldIdBytes + kChunkBytes;
+inline constexpr size_t kRanksKeyBytes = 1 + kFoldIdBytes;
+// A document's rank: token count (4, big-endian), order key (16).
+inline constexpr size_t kOrderKeyBytes = 16;
+inline constexpr size_t kRankBytes = 4 + kOrderKeyBytes;
 inline constexpr size_t kFoldedValueBytes = kFoldIdBytes + 4;  // fold id, document number
 inline constexpr char kTotalsKey[] = "search_totals";
 inline constexpr char kStateKey[] = "search_state";
@@ -107,6 +117,18 @@ void EncodeDoc(const Doc& d, std::string* out);  // appends kDocBytes
 bool DocAt(std::string_view chunk, uint32_t i, Doc* out);
 bool ValidDocs(std::string_view chunk);
 
+// A fold's ranks: per document, its token count and its order key (the
+// message key's last kOrderKeyBytes).
+struct Rank {
+  uint32_t message_terms = 0;
+  std::string_view order;  // an encoded OrderKey
+};
+void EncodeRank(const Rank& r, std::string* out);  // appends kRankBytes
+// Document `i`'s rank in a ranks record's plaintext; false when the record
+// holds no such document or it was removed (zeroed, as in the docs).
+bool RankAt(std::string_view ranks, uint32_t i, Rank* out);
+bool ValidRanks(std::string_view ranks);
+
 // A block's value: varint count, then per posting (in document order) the
 // document number as a varint delta from the previous one (the first as
 // itself) and the encoded positions.
@@ -142,14 +164,12 @@ std::string TailKey(std::string_view message_key);
 std::string FoldedKey(std::string_view message_key);
 std::string BlockKey(std::string_view term_hash, uint64_t fold);
 std::string DocsKey(uint64_t fold, uint32_t chunk);
-// A docs record's key in the store's block cache (whose own keys are of
-// another length): a fixed prefix, then the record's key. Written into
-// `buffer`, of kDocsCacheKeyBytes.
-inline constexpr std::string_view kDocsCachePrefix = "tidings.search.docs/";
-inline constexpr size_t kDocsCacheKeyBytes = kDocsCachePrefix.size() + kDocsKeyBytes;
-std::string_view DocsCacheKeyTo(uint64_t fold, uint32_t chunk, char* buffer);
-inline std::string DocsCacheKey(std::string_view docs_key) {
-  return std::string(kDocsCachePrefix).append(docs_key);
+std::string RanksKey(uint64_t fold);
+// A docs or ranks record's key in the store's block cache (whose own keys
+// are of another length): a fixed prefix, then the record's key.
+inline constexpr std::string_view kCachePrefix = "tidings.search/";
+inline std::string CacheKey(std::string_view record_key) {
+  return std::string(kCachePrefix).append(record_key);
 }
 
 // The writer's copy of the tail records, for queries: term hash -> the

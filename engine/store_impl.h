@@ -465,8 +465,8 @@ class StoreImpl final : public Store, public SyncLog {
   void RemoveFolded(Txn& txn, const std::string& key, const search_index::MessagePostings& m);
   // The in-memory tail follows a committed txn. REQUIRES: search_tail_mu_.
   void ApplySearchTail(Txn& txn);
-  // After a commit: docs records it rewrote leave the block cache.
-  void ForgetCachedDocs(const Txn& txn);
+  // After a commit: docs and ranks records it rewrote leave the block cache.
+  void ForgetCachedIndexRecords(const Txn& txn);
   // The tail records at `ro` into `out`; a damaged one is DataLoss, or
   // skipped. REQUIRES: db_mu_ (shared).
   Status ReadSearchTail(const rocksdb::ReadOptions& ro, bool skip_damaged,

@@ -85,7 +85,7 @@ Status StoreImpl::Commit(Txn& txn, std::unique_lock<std::mutex>& write_lock) {
     }
     s = db_->Write(wo, &txn.batch);
     if (s.ok() && tail_changes) ApplySearchTail(txn);
-    if (s.ok()) ForgetCachedDocs(txn);
+    if (s.ok()) ForgetCachedIndexRecords(txn);
   }
   if (!s.ok()) return FromRocks(s, "write failed");
   search_totals_ = totals;

@@ -85,7 +85,8 @@ struct StoreImpl::VerifyScan {
   uint64_t indexed_messages = 0, indexed_terms = 0;
   uint64_t index_messages_found = 0;         // tail and folded records: one per indexed message
   const rocksdb::ReadOptions* ro = nullptr;  // the scan's snapshot
-  // Docs records the blocks' postings name, by key (at most ~26 MB of them).
+  // Docs and ranks records the blocks' postings name, by key (at most
+  // ~26 MB of docs; ranks are one record a fold).
   static constexpr size_t kMaxDocsCached = 10000;
   std::unordered_map<std::string, std::string> docs;
 
@@ -215,20 +216,29 @@ bool StoreImpl::VerifyRecord(int cf, const std::string& key, std::string_view pl
           std::string_view positions;
           std::string value;
           Doc d;
-          while (reader.Next(&doc, &positions)) {
-            // Its document, from the fold's docs record at the scan's snapshot.
-            std::string docs_key = DocsKey(fold, doc / kDocsPerChunk);
-            auto cached = scan.docs.find(docs_key);
-            if (cached == scan.docs.end()) {
-              if (scan.docs.size() >= VerifyScan::kMaxDocsCached) scan.docs.clear();
-              auto docs = ReadSealedLocked(kSearch, docs_key, *scan.ro);
-              cached =
-                  scan.docs
-                      .emplace(std::move(docs_key),
-                               docs.ok() && docs->has_value() ? std::move(**docs) : std::string())
-                      .first;
+          // A docs or ranks record, read once at the scan's snapshot (the
+          // cache is emptied between postings only, so what one posting
+          // reads stays valid while it is checked).
+          auto record = [&](std::string record_key) -> const std::string& {
+            auto it = scan.docs.find(record_key);
+            if (it == scan.docs.end()) {
+              auto read = ReadSealedLocked(kSearch, record_key, *scan.ro);
+              it = scan.docs
+                       .emplace(std::move(record_key),
+                                read.ok() && read->has_value() ? std::move(**read) : std::string())
+                       .first;
             }
-            if (!DocAt(cached->second, doc, &d) || !DecodePositions(positions, nullptr)) {
+            return it->second;
+          };
+          while (reader.Next(&doc, &positions)) {
+            if (scan.docs.size() >= VerifyScan::kMaxDocsCached) scan.docs.clear();
+            // Its document, and its rank, which must say what the document says.
+            Rank rank;
+            if (!DocAt(record(DocsKey(fold, doc / kDocsPerChunk)), doc, &d) ||
+                !DecodePositions(positions, nullptr) ||
+                !RankAt(record(RanksKey(fold)), doc, &rank) ||
+                rank.message_terms != d.message_terms ||
+                rank.order != d.message_key.substr(kMessageKeyBytes - kOrderKeyBytes)) {
               return false;
             }
             value.clear();
@@ -242,6 +252,8 @@ bool StoreImpl::VerifyRecord(int cf, const std::string& key, std::string_view pl
         }
         case kDocsTag:
           return key.size() == kDocsKeyBytes && ValidDocs(plain);
+        case kRanksTag:
+          return key.size() == kRanksKeyBytes && ValidRanks(plain);
         case kFoldedTag:
           if (key.size() != kTailKeyBytes || plain.size() != kFoldedValueBytes) return false;
           scan.index_messages_found++;

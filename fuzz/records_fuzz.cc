@@ -1,9 +1,10 @@
 // The store's record codecs (engine/records.h, engine/types.h,
 // engine/search_index.h): messages, conversations, outbox entries,
 // operations, order keys, and the search index's postings, tail records,
-// blocks and docs records. A record that decodes re-encodes to bytes that
-// decode to the same encoding again, an operation round-trips exactly, a
-// block's documents strictly ascend, and a document is read back as written.
+// blocks, docs and ranks records. A record that decodes re-encodes to bytes
+// that decode to the same encoding again, an operation round-trips exactly,
+// a block's documents strictly ascend, and a document or rank is read back as
+// written.
 #include <string>
 
 #include "engine/records.h"
@@ -104,6 +105,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     }
     case 8: {
+      if (ValidRanks(in)) {
+        Rank r;
+        for (uint32_t i = 0; i < in.size() / kRankBytes; ++i) {
+          if (RankAt(in, i, &r)) {
+            FUZZ_CHECK(r.message_terms != 0 && r.order.size() == kOrderKeyBytes);
+            std::string again;
+            EncodeRank(r, &again);
+            FUZZ_CHECK(again == in.substr(i * kRankBytes, kRankBytes));
+          }
+        }
+      }
       if (ValidDocs(in)) {
         Doc d;
         for (uint32_t i = 0; i < kDocsPerChunk; ++i) {

@@ -65,21 +65,21 @@ struct SearchTestPeer {
   static std::string TermHash(Store& s, char domain, std::string_view text) {
     return Impl(s).TermHash(domain, text);
   }
-  // Puts a copy of every docs record with all its documents removed in the
-  // block cache, as a query would find it after a removal committed since
-  // its snapshot. Returns how many.
-  static size_t CacheDocsWithoutDocuments(Store& s) {
+  // Puts a copy of every docs or ranks record (`tag`) with all its
+  // documents removed in the block cache, as a query would find it after a
+  // removal committed since its snapshot. Returns how many.
+  static size_t CacheWithoutDocuments(Store& s, char tag) {
     StoreImpl& impl = Impl(s);
     std::unique_ptr<rocksdb::Iterator> it(
         impl.db_->NewIterator(rocksdb::ReadOptions(), impl.cfs_[kSearch]));
     size_t n = 0;
-    const std::string first(1, search_index::kDocsTag);
+    const std::string first(1, tag);
     for (it->Seek(first); it->Valid() && it->key().starts_with(first); it->Next(), ++n) {
       auto plain =
           impl.sealer_->Open(impl.Ad(kSearch, it->key().ToString()), it->value().ToStringView());
       EXPECT_TRUE(plain.ok());
       auto* removed = new std::string(plain.ok() ? plain->size() : 0, '\0');
-      const std::string key = search_index::DocsCacheKey(it->key().ToString());
+      const std::string key = search_index::CacheKey(it->key().ToString());
       EXPECT_TRUE(
           impl.block_cache_
               ->Insert(key, removed, removed->size(),
@@ -368,6 +368,7 @@ TEST_P(Search, TheTailFoldsIntoBlocksAndFoldedTextLeavesThem) {
   EXPECT_EQ(SearchTestPeer::Count(*s.store, search_index::kBlockTag) > 0, tail < 7);
   const size_t folds = 7 / every;  // a docs record each (kDocsPerChunk > 3)
   EXPECT_EQ(SearchTestPeer::Count(*s.store, search_index::kDocsTag), folds);
+  EXPECT_EQ(SearchTestPeer::Count(*s.store, search_index::kRanksTag), folds);
   EXPECT_EQ(s.Find({.query = "note"}).total, 7u);
   EXPECT_EQ(s.Bodies("zebra"), Bodies{"note 0 zebra"});
 
@@ -400,10 +401,11 @@ TEST_P(Search, TheTailFoldsIntoBlocksAndFoldedTextLeavesThem) {
   EXPECT_EQ(s.Find({.query = "okapi"}).total, 6u);
   s.ExpectVerifies();
 
-  // The first fold's last document leaves: so does its docs record, with
-  // the keys of the messages it named.
+  // The first fold's last document leaves: so do its docs and ranks
+  // records, with the keys of the messages they named.
   ASSERT_TRUE(s.store->Delete(sent[2].id).ok());
   EXPECT_EQ(SearchTestPeer::Count(*s.store, search_index::kDocsTag), every == 3 ? 2u : 0u);
+  EXPECT_EQ(SearchTestPeer::Count(*s.store, search_index::kRanksTag), every == 3 ? 2u : 0u);
   EXPECT_EQ(s.Find({.query = "okapi"}).total, 5u);
   s.ExpectVerifies();
 }
@@ -546,23 +548,28 @@ TEST_P(Search, ADamagedStateRecordIsRebuiltNotFatal) {
 // record at its snapshot instead of reporting corruption.
 TEST_P(Search, ACachedDocsRecordNewerThanTheQueryIsReadAgain) {
   Searchable s;
-  for (int i = 0; i < 7; ++i) s.Send("a", "note " + std::to_string(i) + " okapi");
+  for (int i = 0; i < 7; ++i) s.Send(i % 2 ? "a" : "b", "note " + std::to_string(i) + " okapi");
   EXPECT_EQ(s.Find({.query = "okapi"}).total, 7u);
-  const size_t poisoned = SearchTestPeer::CacheDocsWithoutDocuments(*s.store);
-  EXPECT_EQ(poisoned, 7 / GetParam());
-  EXPECT_EQ(s.Find({.query = "okapi"}).total, 7u);
-  EXPECT_EQ(s.Bodies("note"), s.Bodies("okapi"));
+  EXPECT_EQ(s.Find({.query = "okapi", .conversation_id = "a"}).total, 3u);
+  for (char tag : {search_index::kRanksTag, search_index::kDocsTag}) {
+    EXPECT_EQ(SearchTestPeer::CacheWithoutDocuments(*s.store, tag), 7 / GetParam()) << tag;
+    EXPECT_EQ(s.Find({.query = "okapi"}).total, 7u) << tag;
+    EXPECT_EQ(s.Find({.query = "okapi", .conversation_id = "a"}).total, 3u) << tag;
+    EXPECT_EQ(s.Bodies("note"), s.Bodies("okapi")) << tag;
+  }
 }
 
-// An index of the older "blocks" layout (postings spelling their message
-// keys) is not read: a reader cannot search it, and a writer builds the
-// current one in its place, leaving none of the old records.
+// An index of an older layout ("blocks": postings spelling their message
+// keys; "docs": no ranks records) is not read: a reader cannot search it,
+// and a writer builds the current one in its place, leaving none of the old
+// records.
 TEST_P(Search, AnIndexOfTheOlderBlocksLayoutIsBuiltAgain) {
   Searchable s;
   s.Send("a", "iodine swab");
   const std::string old_block = std::string(1, search_index::kBlockTag) + std::string(16, 'o');
   SearchTestPeer::Put(*s.store, kSearch, old_block, "an old layout's block");
-  SearchTestPeer::PutMeta(*s.store, "search_state", "blocks complete 0");
+  SearchTestPeer::PutMeta(*s.store, "search_state",
+                          GetParam() == 3 ? "docs complete 0" : "blocks complete 0");
   s.store.reset();
   StoreOptions ro = s.Options();
   ro.read_only = true;
