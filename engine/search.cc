@@ -10,9 +10,10 @@
 // (BM25's idf, the same on every replica with the same messages), and a
 // merge join that gallops through the longer lists makes the messages every
 // source holds candidates. A candidate's phrase positions are checked, then
-// its document (key, length and sender, from its fold's docs records, each
-// read once) against the filters (conversation and time from its key), and,
-// for a prefix longer than what the index keeps, its own text. Scores are
+// its rank (length and order key, from its fold's ranks record) and, with a
+// conversation or sender filter, its document (key and sender, from the
+// fold's docs records) against the filters, and, for a prefix longer than
+// what the index keeps, its own text. Scores are
 // BM25 blended with recency; the best offset + limit are kept, and only
 // those hits' records are read for their snippets.
 #include <rocksdb/db.h>
@@ -22,6 +23,7 @@
 #include <cmath>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <queue>
 
 #include "engine/search_index.h"
@@ -151,23 +153,31 @@ void DeleteCachedRecord(const rocksdb::Slice& /*key*/, void* value) {
   delete static_cast<std::string*>(value);
 }
 
-// The block cache handles a query holds, released when it returns.
+// The block cache handles a query holds: one per kind of record, released
+// when the query moves to another record of that kind, and when it returns.
 class CacheHandles {
  public:
+  enum Kind { kRanks, kDocs, kKinds };
   explicit CacheHandles(rocksdb::Cache* cache) : cache_(cache) {}
   CacheHandles(const CacheHandles&) = delete;
   CacheHandles& operator=(const CacheHandles&) = delete;
   ~CacheHandles() {
-    for (auto* h : held_) cache_->Release(h);
+    for (auto* h : held_) Release(h);
   }
-  const std::string* Hold(rocksdb::Cache::Handle* h) {
-    held_.push_back(h);
-    return static_cast<const std::string*>(cache_->Value(h));
+  // Holds `h` (null: nothing) in place of the last one of its kind.
+  std::string_view Hold(Kind kind, rocksdb::Cache::Handle* h) {
+    Release(held_[kind]);
+    held_[kind] = h;
+    return h == nullptr ? std::string_view()
+                        : std::string_view(*static_cast<const std::string*>(cache_->Value(h)));
   }
 
  private:
+  void Release(rocksdb::Cache::Handle* h) {
+    if (h != nullptr) cache_->Release(h);
+  }
   rocksdb::Cache* cache_;
-  std::vector<rocksdb::Cache::Handle*> held_;
+  rocksdb::Cache::Handle* held_[kKinds] = {};
 };
 
 // What ranking needs of a candidate that passed every filter.
@@ -264,6 +274,9 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
     }
   }
 
+  // Read before the snapshot: a commit that rewrites a docs or ranks record
+  // moves the epoch before it erases the record's cached copy.
+  const uint64_t cache_epoch = search_cache_epoch_.load();
   auto snapshot = ConsistentView();
   const rocksdb::Snapshot* snap = snapshot ? snapshot->snapshot() : nullptr;
   rocksdb::ReadOptions index_ro;
@@ -310,62 +323,72 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
   // queries do not read and check it again. A document is only ever removed
   // (zeroed), and fold ids never repeat, so a cached record newer than this
   // query's snapshot can only lack a document the snapshot still holds:
-  // `at_snapshot` reads it again. Candidates come in (fold, document) order,
-  // so a record is wanted by one run of them: only the last one read of each
-  // kind is kept at hand.
+  // `at_snapshot` reads it again; a record read at a snapshot older than a
+  // commit that rewrote it is not cached (the epoch moved). Candidates come
+  // in (fold, document) order, so a record is wanted by one run of them:
+  // only the last one read of each kind is held. A document this snapshot
+  // does not hold either is a stale posting, skipped (verify reports it).
   CacheHandles held(block_cache_.get());
-  auto read_record = [&](const std::string& record_key, bool at_snapshot,
+  auto read_record = [&](CacheHandles::Kind kind, const std::string& record_key, bool at_snapshot,
                          bool (*valid)(std::string_view)) -> Result<std::string_view> {
     const std::string cache_key = search_index::CacheKey(record_key);
     if (!at_snapshot) {
-      if (auto* h = block_cache_->Lookup(cache_key)) return std::string_view(*held.Hold(h));
+      if (auto* h = block_cache_->Lookup(cache_key)) return held.Hold(kind, h);
     }
     TIDINGS_ASSIGN_OR_RETURN(auto plain, ReadSealedLocked(kSearch, record_key, index_ro));
-    if (!plain.has_value()) return std::string_view();
-    if (!valid(*plain)) return corrupt();
-    if (at_snapshot) return std::string_view(arena.emplace_back(std::move(*plain)));
+    if (plain.has_value() && !valid(*plain)) return corrupt();
+    if (!plain.has_value()) return held.Hold(kind, nullptr);
+    if (at_snapshot || search_cache_epoch_.load() != cache_epoch) {
+      held.Hold(kind, nullptr);
+      return std::string_view(arena.emplace_back(std::move(*plain)));
+    }
     auto* value = new std::string(std::move(*plain));
     rocksdb::Cache::Handle* added = nullptr;
     if (!block_cache_->Insert(cache_key, value, value->size(), &DeleteCachedRecord, &added).ok()) {
+      held.Hold(kind, nullptr);
       std::string_view kept = arena.emplace_back(std::move(*value));
       delete value;
       return kept;
     }
-    return std::string_view(*held.Hold(added));
+    return held.Hold(kind, added);
   };
   uint64_t last_ranks_fold = PostingKey::kTailFold;
   std::string_view last_ranks;
-  auto rank_of = [&](const PostingKey& at) -> Result<search_index::Rank> {
+  auto rank_of = [&](const PostingKey& at) -> Result<std::optional<search_index::Rank>> {
     search_index::Rank rank;
+    const std::string key = search_index::RanksKey(at.fold());
     if (last_ranks_fold != at.fold()) {
       last_ranks_fold = PostingKey::kTailFold;
-      TIDINGS_ASSIGN_OR_RETURN(last_ranks, read_record(search_index::RanksKey(at.fold()), false,
-                                                       search_index::ValidRanks));
+      TIDINGS_ASSIGN_OR_RETURN(
+          last_ranks, read_record(CacheHandles::kRanks, key, false, search_index::ValidRanks));
       last_ranks_fold = at.fold();
     }
-    if (search_index::RankAt(last_ranks, at.doc(), &rank)) return rank;
+    if (search_index::RankAt(last_ranks, at.doc(), &rank)) return std::optional(rank);
     TIDINGS_ASSIGN_OR_RETURN(
-        last_ranks, read_record(search_index::RanksKey(at.fold()), true, search_index::ValidRanks));
-    // A posting of a document its fold does not hold: verify reports it.
-    if (!search_index::RankAt(last_ranks, at.doc(), &rank)) return corrupt();
-    return rank;
+        last_ranks, read_record(CacheHandles::kRanks, key, true, search_index::ValidRanks));
+    if (!search_index::RankAt(last_ranks, at.doc(), &rank)) {
+      return std::optional<search_index::Rank>();
+    }
+    return std::optional(rank);
   };
   std::pair<uint64_t, uint32_t> last_docs_chunk{PostingKey::kTailFold, 0};
   std::string_view last_docs;
-  auto doc_of = [&](const PostingKey& at) -> Result<search_index::Doc> {
+  auto doc_of = [&](const PostingKey& at) -> Result<std::optional<search_index::Doc>> {
     search_index::Doc d;
     const std::pair<uint64_t, uint32_t> chunk(
         at.fold(), static_cast<uint32_t>(at.doc() / search_index::kDocsPerChunk));
     const std::string key = search_index::DocsKey(chunk.first, chunk.second);
     if (last_docs_chunk != chunk) {
       last_docs_chunk = {PostingKey::kTailFold, 0};
-      TIDINGS_ASSIGN_OR_RETURN(last_docs, read_record(key, false, search_index::ValidDocs));
+      TIDINGS_ASSIGN_OR_RETURN(
+          last_docs, read_record(CacheHandles::kDocs, key, false, search_index::ValidDocs));
       last_docs_chunk = chunk;
     }
-    if (search_index::DocAt(last_docs, at.doc(), &d)) return d;
-    TIDINGS_ASSIGN_OR_RETURN(last_docs, read_record(key, true, search_index::ValidDocs));
-    if (!search_index::DocAt(last_docs, at.doc(), &d)) return corrupt();
-    return d;
+    if (search_index::DocAt(last_docs, at.doc(), &d)) return std::optional(d);
+    TIDINGS_ASSIGN_OR_RETURN(last_docs,
+                             read_record(CacheHandles::kDocs, key, true, search_index::ValidDocs));
+    if (!search_index::DocAt(last_docs, at.doc(), &d)) return std::optional<search_index::Doc>();
+    return std::optional(d);
   };
 
   // Per key a source reads: its blocks in fold order, then its tail (one
@@ -411,15 +434,17 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
   // A candidate's postings (one per source) against phrases, the filters
   // and, when a prefix is longer than the index keeps, its text; `tf` gets
   // its per-clause frequencies.
-  // A candidate's message key: in its document, or its tail posting's own.
-  auto message_key_of = [&](const PostingKey& at, std::string* out) -> Status {
+  // A candidate's message key: in its document, or its tail posting's own;
+  // false for a stale posting.
+  auto message_key_of = [&](const PostingKey& at, std::string* out) -> Result<bool> {
     if (!at.folded()) {
       at.MessageKeyTo(out);
-      return Status::Ok();
+      return true;
     }
-    TIDINGS_ASSIGN_OR_RETURN(const search_index::Doc d, doc_of(at));
-    out->assign(d.message_key);
-    return Status::Ok();
+    TIDINGS_ASSIGN_OR_RETURN(const auto d, doc_of(at));
+    if (!d.has_value()) return false;
+    out->assign(d->message_key);
+    return true;
   };
   std::string key_copy;
   auto accept = [&](const PostingKey& at, std::vector<PostingValue>& postings,
@@ -442,13 +467,14 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
     out->message_terms = postings[0].message_terms;
     out->where = at;
     if (at.folded()) {
-      TIDINGS_ASSIGN_OR_RETURN(const search_index::Rank rank, rank_of(at));
-      out->message_terms = rank.message_terms;
-      if (!OrderKey::Decode(rank.order, &out->order)) return malformed_key();
+      TIDINGS_ASSIGN_OR_RETURN(const auto rank, rank_of(at));
+      if (!rank.has_value()) return false;
+      out->message_terms = rank->message_terms;
+      if (!OrderKey::Decode(rank->order, &out->order)) return malformed_key();
       if (!scope.empty() || !request.sender.empty()) {
-        TIDINGS_ASSIGN_OR_RETURN(const search_index::Doc d, doc_of(at));
-        if (!d.message_key.starts_with(scope)) return false;
-        sender = d.sender;
+        TIDINGS_ASSIGN_OR_RETURN(const auto d, doc_of(at));
+        if (!d.has_value() || !d->message_key.starts_with(scope)) return false;
+        sender = d->sender;
       }
     } else {
       at.MessageKeyTo(&key_copy);
@@ -459,7 +485,8 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
     const uint64_t ms = out->order.millis();
     if (ms < request.from_ms || (request.to_ms != 0 && ms >= request.to_ms)) return false;
     if (match_text) {
-      TIDINGS_RETURN_IF_ERROR(message_key_of(at, &key_copy));
+      TIDINGS_ASSIGN_OR_RETURN(const bool held_key, message_key_of(at, &key_copy));
+      if (!held_key) return false;
       TIDINGS_ASSIGN_OR_RETURN(auto plain, ReadSealedLocked(kMessages, key_copy, record_ro));
       MessageRecord rec;
       if (!plain.has_value()) return false;  // the index runs ahead of nothing; verify says so
@@ -560,7 +587,8 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
                     candidates.end(), better);
   for (size_t k = request.offset; k < want; ++k) {
     const Candidate& c = candidates[k];
-    TIDINGS_RETURN_IF_ERROR(message_key_of(c.where, &key_copy));
+    TIDINGS_ASSIGN_OR_RETURN(const bool held_key, message_key_of(c.where, &key_copy));
+    if (!held_key) continue;  // a stale posting: verify reports it
     TIDINGS_ASSIGN_OR_RETURN(auto plain, ReadSealedLocked(kMessages, key_copy, record_ro));
     MessageRecord rec;
     if (!plain.has_value()) continue;  // a stale posting: verify reports it

@@ -37,9 +37,9 @@ bool ReadPositions(Reader& r, size_t max_count, std::vector<uint32_t>* out) {
   uint64_t at = 0;
   for (uint64_t i = 0; i < count; ++i) {
     uint64_t delta = 0;
-    if (!r.Varint(&delta) || (i > 0 && delta == 0)) return false;
+    // Checked before adding: a 64-bit delta could wrap `at` around.
+    if (!r.Varint(&delta) || (i > 0 && delta == 0) || delta > UINT32_MAX - at) return false;
     at += delta;
-    if (at > UINT32_MAX) return false;
     if (out != nullptr) out->push_back(static_cast<uint32_t>(at));
   }
   return true;
@@ -174,7 +174,7 @@ bool BlockReader::Next(uint32_t* doc, std::string_view* positions) {
   Reader r(in_);
   uint64_t delta = 0;
   // Strictly ascending: after the first, a delta is at least 1.
-  ok_ = r.Varint(&delta) && (first_ || delta != 0) && doc_ + delta <= UINT32_MAX;
+  ok_ = r.Varint(&delta) && (first_ || delta != 0) && delta <= UINT32_MAX - doc_;
   const size_t start = in_.size() - r.remaining();
   ok_ = ok_ && ReadPositions(r, in_.size(), nullptr);
   if (!ok_) return false;
@@ -403,6 +403,16 @@ void StoreImpl::RemoveFolded(Txn& txn, const std::string& key,
   if (!folded.ok() || !folded->has_value() || (*folded)->size() != kFoldedValueBytes) return;
   const uint64_t fold = GetFixed64BE((*folded)->data());
   const uint32_t doc = GetFixed32BE((*folded)->data() + kFoldIdBytes);
+  // Only the document the folded record names, if it is this message's:
+  // otherwise the blocks' entries of that number are another message's.
+  Doc d;
+  const std::string docs_key = DocsKey(fold, doc / kDocsPerChunk);
+  auto docs = TxnRead(txn, kSearch, docs_key);
+  if (!docs.ok() || !docs->has_value() || !ValidDocs(**docs) || !DocAt(**docs, doc, &d) ||
+      d.message_key != key) {
+    TxnDelete(txn, kSearch, folded_key);
+    return;
+  }
   std::vector<BlockEntry> entries;
   std::vector<std::pair<uint32_t, std::string_view>> kept;
   for (const auto& [term, value] : m.postings) {
@@ -434,22 +444,21 @@ void StoreImpl::RemoveFolded(Txn& txn, const std::string& key,
       TxnPut(txn, kSearch, record_key, std::move(zeroed));
     }
   };
-  Doc d;
-  const std::string docs_key = DocsKey(fold, doc / kDocsPerChunk);
-  auto docs = TxnRead(txn, kSearch, docs_key);
-  if (docs.ok() && docs->has_value() && ValidDocs(**docs) && DocAt(**docs, doc, &d) &&
-      d.message_key == key) {
-    remove(docs_key, (doc % kDocsPerChunk) * kDocBytes, kDocBytes);
-    remove(RanksKey(fold), size_t{doc} * kRankBytes, kRankBytes);
-  }
+  remove(docs_key, (doc % kDocsPerChunk) * kDocBytes, kDocBytes);
+  remove(RanksKey(fold), size_t{doc} * kRankBytes, kRankBytes);
   TxnDelete(txn, kSearch, folded_key);
 }
 
 void StoreImpl::ForgetCachedIndexRecords(const Txn& txn) {
   if (block_cache_ == nullptr) return;
+  bool moved = false;
   for (const auto& [where, value] : txn.overlay) {
     if (where.first == kSearch && (where.second.starts_with(search_index::kDocsTag) ||
                                    where.second.starts_with(search_index::kRanksTag))) {
+      // First the epoch: a query that read the old record at an older
+      // snapshot then does not cache it after this erase (engine/search.cc).
+      if (!moved) search_cache_epoch_.fetch_add(1);
+      moved = true;
       block_cache_->Erase(search_index::CacheKey(where.second));
     }
   }
@@ -494,6 +503,24 @@ Status StoreImpl::LoadSearchTail() {
   return ReadSearchTail(rocksdb::ReadOptions(), /*skip_damaged=*/true, &search_tail_);
 }
 
+uint64_t StoreImpl::NextFoldId() {
+  using namespace search_index;
+  // The database's next sequence number, which grows; but a restore or a
+  // rekey copies the records into a new database whose sequence starts
+  // lower, so also past the largest fold that still has documents.
+  uint64_t next = db_->GetLatestSequenceNumber() + 1;
+  rocksdb::ReadOptions ro;
+  ro.total_order_seek = true;  // across the family's term prefixes
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[kSearch]));
+  for (char tag : {kDocsTag, kRanksTag}) {
+    it->SeekForPrev(std::string(1, tag) + std::string(kFoldIdBytes + kChunkBytes, '\xff'));
+    if (it->Valid() && it->key().size() > kFoldIdBytes && it->key()[0] == tag) {
+      next = std::max(next, GetFixed64BE(it->key().data() + 1) + 1);
+    }
+  }
+  return next;
+}
+
 void StoreImpl::FoldSearchTail() {
   using namespace search_index;
   if (search_tail_.size() < std::max<size_t>(1, options_.search_fold_every) ||
@@ -507,7 +534,7 @@ void StoreImpl::FoldSearchTail() {
   std::unordered_map<std::string_view, std::vector<std::pair<uint32_t, std::string_view>>> terms;
   rocksdb::WriteBatch batch;
   std::string folded, sealed, ad, value, docs, ranks;
-  const uint64_t fold = db_->GetLatestSequenceNumber() + 1;  // never repeats
+  const uint64_t fold = NextFoldId();
   auto put = [&](const std::string& k, std::string_view plain) {
     sealed.clear();
     AdInto(&ad, kSearch, k);

@@ -477,6 +477,7 @@ class StoreImpl final : public Store, public SyncLog {
   // Once the tail holds StoreOptions::search_fold_every messages: its postings become blocks, in
   // one batch. REQUIRES: write_mu_.
   void FoldSearchTail();
+  uint64_t NextFoldId();  // a fold id no fold with documents has
   // `r`'s postings by term hash; returns its token count (0: not indexed).
   size_t AnalyzePostings(const MessageRecord& r, search_index::MessagePostings* out) const;
   // Whether a record's text is in the index: not deleted, not failed, a
@@ -536,8 +537,11 @@ class StoreImpl final : public Store, public SyncLog {
   mutable std::shared_mutex db_mu_;  // exclusive only to reopen (Refresh)
   rocksdb::DB* db_ = nullptr;
   // The blocks of every family, and the search index's authenticated docs
-  // records (engine/search.cc), in one budget: StoreOptions::block_cache_bytes.
+  // and ranks records (engine/search.cc), in one budget:
+  // StoreOptions::block_cache_bytes. A commit that rewrites such a record
+  // moves the epoch, then erases its cached copy.
   std::shared_ptr<rocksdb::Cache> block_cache_;
+  std::atomic<uint64_t> search_cache_epoch_{0};
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
   rocksdb::Options db_options_;
 

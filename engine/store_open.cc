@@ -239,8 +239,8 @@ std::vector<rocksdb::ColumnFamilyDescriptor> FamilyDescriptors(
       descs.back().options.memtable_prefix_bloom_size_ratio = 0.02;
     }
     // The index is read by term (a key prefix): a prefix Bloom filter
-    // answers "no such word" without a block read; whole keys are never
-    // looked up.
+    // answers "no such word" without a block read. Whole keys (a fold's docs
+    // and ranks records) are looked up for found candidates only.
     if (i == kSearch) {
       rocksdb::BlockBasedTableOptions by_term = table;
       by_term.whole_key_filtering = false;

@@ -85,10 +85,13 @@ struct StoreImpl::VerifyScan {
   uint64_t indexed_messages = 0, indexed_terms = 0;
   uint64_t index_messages_found = 0;         // tail and folded records: one per indexed message
   const rocksdb::ReadOptions* ro = nullptr;  // the scan's snapshot
-  // Docs and ranks records the blocks' postings name, by key (at most
-  // ~26 MB of docs; ranks are one record a fold).
-  static constexpr size_t kMaxDocsCached = 10000;
-  std::unordered_map<std::string, std::string> docs;
+  // Docs and ranks records that postings and folded records name, by key.
+  static constexpr size_t kMaxIndexRecordBytes = 64 << 20;
+  std::unordered_map<std::string, std::string> index_records;
+  size_t index_record_bytes = 0;
+  // Documents and ranks not zeroed, and folded records: equal in an index
+  // whose removals left no key behind.
+  uint64_t live_documents = 0, live_ranks = 0, folded_found = 0;
 
   void Problem(std::string detail) {
     report.problems++;
@@ -200,6 +203,34 @@ bool StoreImpl::VerifyRecord(int cf, const std::string& key, std::string_view pl
         posting.append(message_key).append(value);
         scan.postings_found.Add(Hash16('v', posting));
       };
+      // A docs or ranks record, read once at the scan's snapshot. The cache
+      // is emptied between postings only, so what one posting reads stays
+      // valid while it is checked.
+      auto record = [&](std::string record_key) -> const std::string& {
+        auto it = scan.index_records.find(record_key);
+        if (it == scan.index_records.end()) {
+          auto read = ReadSealedLocked(kSearch, record_key, *scan.ro);
+          it = scan.index_records
+                   .emplace(std::move(record_key),
+                            read.ok() && read->has_value() ? std::move(**read) : std::string())
+                   .first;
+          scan.index_record_bytes += it->second.size();
+        }
+        return it->second;
+      };
+      auto bound_records = [&] {
+        if (scan.index_record_bytes < VerifyScan::kMaxIndexRecordBytes) return;
+        scan.index_records.clear();
+        scan.index_record_bytes = 0;
+      };
+      // The live entries of a docs or ranks record.
+      auto live = [](std::string_view entries, size_t bytes) {
+        uint64_t n = 0;
+        for (size_t at = 0; at + bytes <= entries.size(); at += bytes) {
+          n += entries.substr(at, bytes).find_first_not_of('\0') != std::string_view::npos;
+        }
+        return n;
+      };
       switch (key.empty() ? '\0' : key[0]) {
         case kTailTag: {
           MessagePostings m;
@@ -216,22 +247,8 @@ bool StoreImpl::VerifyRecord(int cf, const std::string& key, std::string_view pl
           std::string_view positions;
           std::string value;
           Doc d;
-          // A docs or ranks record, read once at the scan's snapshot (the
-          // cache is emptied between postings only, so what one posting
-          // reads stays valid while it is checked).
-          auto record = [&](std::string record_key) -> const std::string& {
-            auto it = scan.docs.find(record_key);
-            if (it == scan.docs.end()) {
-              auto read = ReadSealedLocked(kSearch, record_key, *scan.ro);
-              it = scan.docs
-                       .emplace(std::move(record_key),
-                                read.ok() && read->has_value() ? std::move(**read) : std::string())
-                       .first;
-            }
-            return it->second;
-          };
           while (reader.Next(&doc, &positions)) {
-            if (scan.docs.size() >= VerifyScan::kMaxDocsCached) scan.docs.clear();
+            bound_records();
             // Its document, and its rank, which must say what the document says.
             Rank rank;
             if (!DocAt(record(DocsKey(fold, doc / kDocsPerChunk)), doc, &d) ||
@@ -251,13 +268,28 @@ bool StoreImpl::VerifyRecord(int cf, const std::string& key, std::string_view pl
           return reader.ok();
         }
         case kDocsTag:
-          return key.size() == kDocsKeyBytes && ValidDocs(plain);
-        case kRanksTag:
-          return key.size() == kRanksKeyBytes && ValidRanks(plain);
-        case kFoldedTag:
-          if (key.size() != kTailKeyBytes || plain.size() != kFoldedValueBytes) return false;
-          scan.index_messages_found++;
+          if (key.size() != kDocsKeyBytes || !ValidDocs(plain)) return false;
+          scan.live_documents += live(plain, kDocBytes);
           return true;
+        case kRanksTag:
+          if (key.size() != kRanksKeyBytes || !ValidRanks(plain)) return false;
+          scan.live_ranks += live(plain, kRankBytes);
+          return true;
+        case kFoldedTag: {
+          if (key.size() != kTailKeyBytes || plain.size() != kFoldedValueBytes) return false;
+          // It names a document of its fold that is this message's.
+          bound_records();
+          const uint64_t fold = GetFixed64BE(plain.data());
+          const uint32_t doc = GetFixed32BE(plain.data() + kFoldIdBytes);
+          Doc d;
+          if (!DocAt(record(DocsKey(fold, doc / kDocsPerChunk)), doc, &d) ||
+              d.message_key != std::string_view(key).substr(1)) {
+            return false;
+          }
+          scan.index_messages_found++;
+          scan.folded_found++;
+          return true;
+        }
         default:
           return false;
       }
@@ -300,6 +332,13 @@ void StoreImpl::CheckSearchIndex(VerifyScan& scan, const rocksdb::ReadOptions& r
     scan.Problem("search index: its totals (" + std::to_string(messages) +
                  " messages) differ from " + std::to_string(scan.indexed_messages) +
                  " indexed; rebuild it with `tidings search --rebuild`");
+  }
+  // A document or rank no folded record names is a key left behind.
+  if (scan.live_documents != scan.folded_found || scan.live_ranks != scan.folded_found) {
+    scan.Problem("search index: " + std::to_string(scan.live_documents) + " documents and " +
+                 std::to_string(scan.live_ranks) + " ranks for " +
+                 std::to_string(scan.folded_found) +
+                 " folded messages; rebuild it with `tidings search --rebuild`");
   }
 }
 

@@ -88,6 +88,22 @@ struct SearchTestPeer {
     }
     return n;
   }
+  // The largest fold id that has a ranks record, and the id the next fold
+  // gets; and the database's next sequence number.
+  static uint64_t LargestFold(Store& s) {
+    StoreImpl& impl = Impl(s);
+    rocksdb::ReadOptions ro;
+    ro.total_order_seek = true;
+    std::unique_ptr<rocksdb::Iterator> it(impl.db_->NewIterator(ro, impl.cfs_[kSearch]));
+    uint64_t largest = 0;
+    const std::string first(1, search_index::kRanksTag);
+    for (it->Seek(first); it->Valid() && it->key().starts_with(first); it->Next()) {
+      largest = std::max(largest, GetFixed64BE(it->key().data() + 1));
+    }
+    return largest;
+  }
+  static uint64_t NextFoldId(Store& s) { return Impl(s).NextFoldId(); }
+  static uint64_t NextSequence(Store& s) { return Impl(s).db_->GetLatestSequenceNumber() + 1; }
   // Deletes one posting behind the store's back (as damage would).
   static void DropOnePosting(Store& s) {
     StoreImpl& impl = Impl(s);
@@ -182,6 +198,15 @@ TEST_P(Search, PostingValuesDecodeOnlyWhenWellFormed) {
   std::string repeated = enc;
   repeated[repeated.size() - 2] = 0;  // a zero delta: the same position twice
   EXPECT_FALSE(search_index::DecodePosting(repeated, &back));
+  // A delta of nearly 2^64 would wrap a position (or a block's document
+  // number) around to a smaller one: refused, not decoded out of order.
+  const std::string wrap("\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 10);
+  EXPECT_FALSE(search_index::DecodePosting(enc.substr(0, 5) + "\x02\x01" + wrap, &back));
+  std::vector<search_index::BlockEntry> entries;
+  EXPECT_TRUE(search_index::DecodeBlock(std::string("\x02\x05\x01\x00\x01\x01\x00", 7), &entries));
+  EXPECT_FALSE(search_index::DecodeBlock(
+      std::string("\x02\x05\x01\x00", 4) + "\xfd" + wrap.substr(1) + std::string("\x01\x00", 2),
+      &entries));
   uint64_t x = 88172645463325252ull;
   for (int i = 0; i < 20000; ++i) {
     std::string junk(static_cast<size_t>(i % 24), '\0');
@@ -557,6 +582,43 @@ TEST_P(Search, ACachedDocsRecordNewerThanTheQueryIsReadAgain) {
     EXPECT_EQ(s.Find({.query = "okapi", .conversation_id = "a"}).total, 3u) << tag;
     EXPECT_EQ(s.Bodies("note"), s.Bodies("okapi")) << tag;
   }
+}
+
+// Fold ids come from the database's sequence number, but a restore copies
+// the records into a new database whose sequence starts lower: the next
+// fold must still not take an id a fold with documents has (its blocks and
+// documents would mix with the new fold's).
+TEST_P(Search, FoldIdsStayNewAfterARestore) {
+  if (GetParam() != 3) GTEST_SKIP() << "needs folds";
+  Searchable s;
+  for (int i = 0; i < 30; ++i) {
+    s.Send("a", "note " + std::to_string(i) + " okapi");
+    // Other writes move the sequence far past what a restore copies.
+    for (int j = 0; j < 20; ++j) ASSERT_TRUE(s.store->PutConversation("b", "B", {"x"}).ok());
+  }
+  const std::string backup = s.dir.path() + "/b.tidbak";
+  ASSERT_TRUE(s.store->Backup(backup, nullptr).ok());
+  s.store.reset();
+  const std::string restored = s.dir.path() + "/restored";
+  ASSERT_TRUE(Store::Restore(backup, restored, TestKey(7), nullptr).ok());
+  auto store = MustOpen(restored, s.Options());
+  ASSERT_NE(store, nullptr);
+  const uint64_t largest = SearchTestPeer::LargestFold(*store);
+  ASSERT_GT(largest, 0u);
+  EXPECT_LE(SearchTestPeer::NextSequence(*store), largest) << "the scenario: a lower sequence";
+  EXPECT_GT(SearchTestPeer::NextFoldId(*store), largest);
+  for (int i = 30; i < 36; ++i) {
+    ASSERT_TRUE(store
+                    ->Send(SendRequest{.conversation_id = "a",
+                                       .body = "note " + std::to_string(i) + " okapi"})
+                    .ok());
+  }
+  auto all = store->Search({.query = "okapi", .limit = 100});
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(all->total, 36u);
+  auto report = store->Verify(nullptr);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->problems, 0u) << (report->details.empty() ? "" : report->details[0]);
 }
 
 // An index of an older layout ("blocks": postings spelling their message
