@@ -51,10 +51,16 @@ bool DecodePositions(std::string_view in, std::vector<uint32_t>* out) {
   return ReadPositions(r, in.size(), out) && r.done();
 }
 
-void EncodePosting(const PostingValue& v, std::string* out) {
+void EncodePosting(uint32_t message_terms, uint32_t sender, std::string_view positions,
+                   std::string* out) {
   Writer w(out);
-  w.Varint(v.message_terms);
-  for (int shift = 24; shift >= 0; shift -= 8) w.U8(static_cast<uint8_t>(v.sender >> shift));
+  w.Varint(message_terms);
+  for (int shift = 24; shift >= 0; shift -= 8) w.U8(static_cast<uint8_t>(sender >> shift));
+  out->append(positions);
+}
+
+void EncodePosting(const PostingValue& v, std::string* out) {
+  EncodePosting(v.message_terms, v.sender, {}, out);
   EncodePositions(v.positions, out);
 }
 

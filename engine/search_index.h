@@ -84,6 +84,10 @@ struct PostingValue {
 };
 
 void EncodePosting(const PostingValue& v, std::string* out);
+// An encoded PostingValue from its parts, its positions already encoded (as
+// a block holds them): what SplitPosting takes apart.
+void EncodePosting(uint32_t message_terms, uint32_t sender, std::string_view positions,
+                   std::string* out);
 bool DecodePosting(std::string_view in, PostingValue* v);
 
 // One message's postings: (term hash, encoded PostingValue), sorted by hash.

@@ -259,10 +259,7 @@ bool StoreImpl::VerifyRecord(int cf, const std::string& key, std::string_view pl
               return false;
             }
             value.clear();
-            Writer w(&value);
-            w.Varint(d.message_terms);
-            for (int shift = 24; shift >= 0; shift -= 8) w.U8(uint8_t(d.sender >> shift));
-            value.append(positions);
+            EncodePosting(d.message_terms, d.sender, positions, &value);
             found(std::string_view(key).substr(1, kTermHashBytes), d.message_key, value);
           }
           return reader.ok();
