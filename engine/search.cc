@@ -3,28 +3,26 @@
 // The query's clauses (search/query.h) become sources, one per term: the
 // postings of a whole term, or for a prefix the postings of its first
 // search::kPrefixChars characters (and of the whole term when the prefix is
-// exactly that long). Each source's postings are decoded without copies
-// (views of the blocks' plaintexts) into one list ordered by fold, then
-// document number (the tail: message key), which is the order the blocks
-// are read in (PostingKey); one pass counts its document frequency exactly
-// (BM25's idf, the same on every replica with the same messages), and a
-// merge join that gallops through the longer lists makes the messages every
-// source holds candidates. A candidate's phrase positions are checked, then
-// its rank (length and order key, from its fold's ranks record) and, with a
-// conversation or sender filter, its document (key and sender, from the
-// fold's docs records) against the filters, and, for a prefix longer than
-// what the index keeps, its own text. Scores are
-// BM25 blended with recency; the best offset + limit are kept, and only
-// those hits' records are read for their snippets.
+// exactly that long). The blocks are read a fold at a time, every source's
+// keys side by side: a source's postings in the fold are views of its
+// blocks' plaintexts, in document order, and counted for its document
+// frequency (BM25's idf, exact, the same on every replica with the same
+// messages); a merge join on document numbers that gallops through the
+// longer lists makes the documents every source holds candidates. The tail
+// is joined last, its messages numbered in key order. A candidate's phrase
+// positions are checked, then its rank (length and order key, from its
+// fold's ranks record) and, with a conversation or sender filter, its
+// document (key and sender, from the fold's docs records) against the
+// filters, and, for a prefix longer than what the index keeps, its own text.
+// Scores are BM25 blended with recency; the best offset + limit are kept,
+// and only those hits' records are read for their snippets.
 #include <rocksdb/db.h>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <deque>
 #include <functional>
 #include <optional>
-#include <queue>
 
 #include "engine/search_index.h"
 #include "engine/store_impl.h"
@@ -41,101 +39,66 @@ constexpr double kRecencyBoost = 0.5;   // the newest hit scores up to 1.5x
 constexpr double kRecencyHalfLifeDays = 30;
 constexpr size_t kCancelCheckEvery = 4096;
 
-// Where a posting stands in a source's list: its fold (the tail is
-// kTailFold), then, in a fold, its document number, and in the tail its
-// message key. Every posting of a message is in one fold (a fold takes whole
-// messages) and a fold numbers its documents in key order, so the sources
-// agree on this order, and each block, read in fold order, is already in it:
-// a source is sorted without a sort, and joined without its keys. Compared
-// as five numbers (a key as big-endian words, which orders keys as their
-// bytes, without a memcmp call).
-struct PostingKey {
+// Where a posting stands: its fold (the tail is kTailFold) and its document
+// number there. In the tail, a message's number is its place among the tail
+// messages the query reads, in key order (TailDocs). A fold numbers its
+// documents in key order, so every source orders its postings alike, and
+// each block is already in that order: a source is joined on a number, not
+// on the message's key.
+struct Place {
   static constexpr uint64_t kTailFold = UINT64_MAX;
-  std::array<uint64_t, 1 + search_index::kMessageKeyBytes / 8> words{};
-
-  static PostingKey Of(uint64_t fold, std::string_view message_key) {
-    PostingKey k;
-    k.words[0] = fold;
-    for (size_t i = 1; i < k.words.size(); ++i) {
-      k.words[i] = GetFixed64BE(message_key.data() + 8 * (i - 1));
-    }
-    return k;
-  }
-  static PostingKey OfDoc(uint64_t fold, uint32_t doc) {
-    PostingKey k;
-    k.words[0] = fold;
-    k.words[1] = doc;
-    return k;
-  }
-  bool folded() const { return words[0] != kTailFold; }
-  uint64_t fold() const { return words[0]; }
-  uint32_t doc() const { return static_cast<uint32_t>(words[1]); }
-  // A key made by Of: the message key's bytes.
-  void MessageKeyTo(std::string* out) const {
-    out->resize(search_index::kMessageKeyBytes);
-    for (size_t i = 1; i < words.size(); ++i) EncodeFixed64BE(out->data() + 8 * (i - 1), words[i]);
-  }
-  // A key made by Of: its order key (the message key's last 16 bytes).
-  bool OrderTo(OrderKey* out) const {
-    char bytes[16];
-    for (size_t i = 0; i < 2; ++i) EncodeFixed64BE(bytes + 8 * i, words[3 + i]);
-    return OrderKey::Decode(std::string_view(bytes, sizeof bytes), out);
-  }
-  auto operator<=>(const PostingKey&) const = default;
+  uint64_t fold = 0;
+  uint32_t doc = 0;
+  bool folded() const { return fold != kTailFold; }
 };
 
-// A posting as a query reads it: where it stands and its encoded
-// positions, a view into a buffer the query holds (Arena); a tail posting
-// carries its message's length and sender too (a folded one finds them in
-// its fold's docs, once it is a candidate).
-struct Posting {
-  PostingKey key;
-  uint32_t message_terms = 0;
-  uint32_t sender = 0;
+// A posting as a query reads it: its document in the fold at hand and its
+// encoded positions, a view of the fold's block (or of a tail record).
+struct FoldPosting {
+  uint32_t doc = 0;
   std::string_view positions;
 };
 
-bool KeyLess(const Posting& a, const Posting& b) { return a.key < b.key; }
+bool DocLess(const FoldPosting& a, const FoldPosting& b) { return a.doc < b.doc; }
 
 // The plaintexts the postings view: a deque, so adding one moves none.
 using Arena = std::deque<std::string>;
 
 // One term of the query: the postings of one or two keys (a prefix reads
-// its prefix postings and, when exactly that long, the term's), from the
-// blocks and the tail, in one list in PostingKey order (a message in both
-// keys appears twice, adjacent).
+// its prefix postings and, when exactly that long, the term's). A query reads
+// them a fold at a time: `entries` holds the fold's, in document order (a
+// message under both keys appears twice, adjacent). The vectors are reused
+// from fold to fold, so a query over a million messages allocates a few
+// hundred postings' worth, not a list of every posting.
 struct Source {
   size_t clause = 0;
-  std::vector<Posting> entries;
+  std::vector<FoldPosting> entries;
   size_t at = 0;
   uint64_t df = 0;  // messages with this term
 
   bool valid() const { return at < entries.size(); }
-  const PostingKey& current() const { return entries[at].key; }
-  // Merges the ordered runs that start at `runs` (one per key read) and
-  // counts the messages the postings name.
-  void Merge(const std::vector<size_t>& runs) {
-    for (size_t r = 1; r < runs.size(); ++r) {  // [0, runs[r]) is sorted: add run r
-      const size_t end = r + 1 < runs.size() ? runs[r + 1] : entries.size();
-      std::inplace_merge(entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(runs[r]),
-                         entries.begin() + static_cast<std::ptrdiff_t>(end), KeyLess);
-    }
+  uint32_t current() const { return entries[at].doc; }
+  // Once a fold's entries are in: orders them unless they are one block's
+  // (already ascending), and counts the messages they name.
+  void Start(bool sorted) {
+    if (!sorted) std::sort(entries.begin(), entries.end(), DocLess);
+    at = 0;
     for (size_t i = 0; i < entries.size(); ++i) {
-      df += i == 0 || entries[i].key != entries[i - 1].key;
+      df += i == 0 || entries[i].doc != entries[i - 1].doc;
     }
   }
   // Past `current` (each of its entries).
   void Advance() {
-    const PostingKey key = current();
+    const uint32_t doc = current();
     do ++at;
-    while (valid() && current() == key);
+    while (valid() && current() == doc);
   }
-  // At the first posting of `key` or after it: a galloping search, so a
+  // At the first posting of `doc` or after it: a galloping search, so a
   // rare term's source skips through a common one's in O(log) steps.
-  void AdvanceTo(const PostingKey& key) {
-    if (!valid() || current() >= key) return;
+  void AdvanceTo(uint32_t doc) {
+    if (!valid() || current() >= doc) return;
     size_t step = 1, low = at;
-    while (low + step < entries.size() && entries[low + step].key < key) {
+    while (low + step < entries.size() && entries[low + step].doc < doc) {
       low += step;
       step *= 2;
     }
@@ -143,10 +106,40 @@ struct Source {
     const auto to =
         entries.begin() + static_cast<std::ptrdiff_t>(std::min(low + step + 1, entries.size()));
     at = static_cast<size_t>(
-        std::lower_bound(from, to, key,
-                         [](const Posting& p, const PostingKey& k) { return p.key < k; }) -
+        std::lower_bound(from, to, doc,
+                         [](const FoldPosting& p, uint32_t d) { return p.doc < d; }) -
         entries.begin());
   }
+};
+
+// One key's blocks ('b' || T(term) || fold), in fold order, opened one at a
+// time. A block's postings are views of its plaintext: of the iterator's
+// value, or of `scratch_`, so they stay valid until Next.
+class BlockCursor {
+ public:
+  BlockCursor(std::unique_ptr<rocksdb::Iterator> it, std::string prefix)
+      : it_(std::move(it)), prefix_(std::move(prefix)) {
+    it_->Seek(prefix_);
+  }
+  bool valid() const { return it_->Valid() && it_->key().starts_with(prefix_); }
+  rocksdb::Iterator& iterator() { return *it_; }
+  std::string_view key() const { return it_->key().ToStringView(); }
+  std::string_view value() const { return it_->value().ToStringView(); }
+  std::string* scratch() { return &scratch_; }
+  void Next() { it_->Next(); }
+
+ private:
+  std::unique_ptr<rocksdb::Iterator> it_;
+  std::string prefix_;
+  std::string scratch_;
+};
+
+// The tail messages a query reads, numbered in key order (Place::doc):
+// their keys, token counts and senders.
+struct TailDoc {
+  std::string_view message_key;
+  uint32_t message_terms = 0;
+  uint32_t sender = 0;
 };
 
 void DeleteCachedRecord(const rocksdb::Slice& /*key*/, void* value) {
@@ -198,7 +191,7 @@ class CacheHandles {
 
 // What ranking needs of a candidate that passed every filter.
 struct Candidate {
-  PostingKey where;  // its postings' place: fold and document, or tail and key
+  Place where;  // its postings' fold and document
   OrderKey order;
   uint32_t message_terms = 0;
   size_t tf = 0;  // its per-clause term frequencies (or phrase matches) start here in `tfs`
@@ -308,26 +301,55 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
   };
   auto corrupt = [] { return DataLoss("a search index record is corrupt; run `tidings verify`"); };
   Arena arena;
-  // Each source's tail postings, per key it reads, in key order. Every
-  // source reads the whole index; the conversation filter is a candidate's
-  // (so df counts the term's messages in the whole store).
-  std::vector<std::vector<std::vector<Posting>>> tails(sources.size());
-  std::vector<std::pair<std::string, std::string>> tail_entries;
-  for (size_t k = 0; k < sources.size(); ++k) {
-    for (const auto& h : hashes[k]) {
-      tail_entries.clear();
-      tail.Collect(h, &tail_entries);
-      auto& run = tails[k].emplace_back();
-      for (auto& [message_key, value] : tail_entries) {
-        if (message_key.size() != search_index::kMessageKeyBytes) return malformed_key();
-        Posting p{.key = PostingKey::Of(PostingKey::kTailFold, message_key)};
-        if (!search_index::SplitPosting(arena.emplace_back(std::move(value)), &p.message_terms,
-                                        &p.sender, &p.positions)) {
-          return corrupt();
+  // The tail postings of each source, per key it reads, and the tail
+  // messages they name, numbered in key order. Every source reads the whole
+  // index; the conversation filter is a candidate's (so df counts the
+  // term's messages in the whole store).
+  std::vector<std::vector<std::vector<FoldPosting>>> tails(sources.size());
+  std::vector<TailDoc> tail_docs;
+  {
+    std::vector<std::pair<std::string, std::string>> collected;
+    std::vector<std::vector<std::pair<std::string_view, std::string_view>>> per_key;  // key, value
+    for (size_t k = 0; k < sources.size(); ++k) {
+      for (const auto& h : hashes[k]) {
+        collected.clear();
+        tail.Collect(h, &collected);
+        auto& run = per_key.emplace_back();
+        for (auto& [message_key, value] : collected) {
+          if (message_key.size() != search_index::kMessageKeyBytes) return malformed_key();
+          run.emplace_back(arena.emplace_back(std::move(message_key)),
+                           arena.emplace_back(std::move(value)));
         }
-        run.push_back(p);
       }
-      std::sort(run.begin(), run.end(), KeyLess);
+    }
+    for (const auto& run : per_key) {
+      for (const auto& [message_key, value] : run)
+        tail_docs.push_back({.message_key = message_key});
+    }
+    auto key_less = [](const TailDoc& a, const TailDoc& b) {
+      return a.message_key < b.message_key;
+    };
+    std::sort(tail_docs.begin(), tail_docs.end(), key_less);
+    tail_docs.erase(std::unique(tail_docs.begin(), tail_docs.end(),
+                                [](const TailDoc& a, const TailDoc& b) {
+                                  return a.message_key == b.message_key;
+                                }),
+                    tail_docs.end());
+    size_t r = 0;
+    for (size_t k = 0; k < sources.size(); ++k) {
+      for (size_t hk = 0; hk < hashes[k].size(); ++hk, ++r) {
+        auto& postings = tails[k].emplace_back();
+        for (const auto& [message_key, value] : per_key[r]) {
+          const auto at = std::lower_bound(tail_docs.begin(), tail_docs.end(),
+                                           TailDoc{.message_key = message_key}, key_less);
+          FoldPosting p{.doc = static_cast<uint32_t>(at - tail_docs.begin())};
+          // A message's postings agree on its length and sender (DecodeTail).
+          if (!search_index::SplitPosting(value, &at->message_terms, &at->sender, &p.positions)) {
+            return corrupt();
+          }
+          postings.push_back(p);
+        }
+      }
     }
   }
   if (tail_lock.owns_lock()) tail_lock.unlock();
@@ -368,93 +390,59 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
     }
     return held.Hold(kind, added);
   };
-  uint64_t last_ranks_fold = PostingKey::kTailFold;
+  uint64_t last_ranks_fold = Place::kTailFold;
   std::string_view last_ranks;
-  auto rank_of = [&](const PostingKey& at) -> Result<std::optional<search_index::Rank>> {
+  auto rank_of = [&](const Place& at) -> Result<std::optional<search_index::Rank>> {
     search_index::Rank rank;
-    const std::string key = search_index::RanksKey(at.fold());
-    if (last_ranks_fold != at.fold()) {
-      last_ranks_fold = PostingKey::kTailFold;
+    if (last_ranks_fold != at.fold) {
+      last_ranks_fold = Place::kTailFold;
       TIDINGS_ASSIGN_OR_RETURN(
-          last_ranks, read_record(CacheHandles::kRanks, key, false, search_index::ValidRanks));
-      last_ranks_fold = at.fold();
+          last_ranks, read_record(CacheHandles::kRanks, search_index::RanksKey(at.fold), false,
+                                  search_index::ValidRanks));
+      last_ranks_fold = at.fold;
     }
-    if (search_index::RankAt(last_ranks, at.doc(), &rank)) return std::optional(rank);
+    if (search_index::RankAt(last_ranks, at.doc, &rank)) return std::optional(rank);
     TIDINGS_ASSIGN_OR_RETURN(
-        last_ranks, read_record(CacheHandles::kRanks, key, true, search_index::ValidRanks));
-    if (!search_index::RankAt(last_ranks, at.doc(), &rank)) {
+        last_ranks, read_record(CacheHandles::kRanks, search_index::RanksKey(at.fold), true,
+                                search_index::ValidRanks));
+    if (!search_index::RankAt(last_ranks, at.doc, &rank)) {
       return std::optional<search_index::Rank>();
     }
     return std::optional(rank);
   };
-  std::pair<uint64_t, uint32_t> last_docs_chunk{PostingKey::kTailFold, 0};
+  std::pair<uint64_t, uint32_t> last_docs_chunk{Place::kTailFold, 0};
   std::string_view last_docs;
-  auto doc_of = [&](const PostingKey& at) -> Result<std::optional<search_index::Doc>> {
+  auto doc_of = [&](const Place& at) -> Result<std::optional<search_index::Doc>> {
     search_index::Doc d;
     const std::pair<uint64_t, uint32_t> chunk(
-        at.fold(), static_cast<uint32_t>(at.doc() / search_index::kDocsPerChunk));
-    const std::string key = search_index::DocsKey(chunk.first, chunk.second);
+        at.fold, static_cast<uint32_t>(at.doc / search_index::kDocsPerChunk));
     if (last_docs_chunk != chunk) {
-      last_docs_chunk = {PostingKey::kTailFold, 0};
+      last_docs_chunk = {Place::kTailFold, 0};
       TIDINGS_ASSIGN_OR_RETURN(
-          last_docs, read_record(CacheHandles::kDocs, key, false, search_index::ValidDocs));
+          last_docs,
+          read_record(CacheHandles::kDocs, search_index::DocsKey(chunk.first, chunk.second), false,
+                      search_index::ValidDocs));
       last_docs_chunk = chunk;
     }
-    if (search_index::DocAt(last_docs, at.doc(), &d)) return std::optional(d);
-    TIDINGS_ASSIGN_OR_RETURN(last_docs,
-                             read_record(CacheHandles::kDocs, key, true, search_index::ValidDocs));
-    if (!search_index::DocAt(last_docs, at.doc(), &d)) return std::optional<search_index::Doc>();
+    if (search_index::DocAt(last_docs, at.doc, &d)) return std::optional(d);
+    TIDINGS_ASSIGN_OR_RETURN(
+        last_docs,
+        read_record(CacheHandles::kDocs, search_index::DocsKey(chunk.first, chunk.second), true,
+                    search_index::ValidDocs));
+    if (!search_index::DocAt(last_docs, at.doc, &d)) return std::optional<search_index::Doc>();
     return std::optional(d);
   };
-
-  // Per key a source reads: its blocks in fold order, then its tail (one
-  // ordered run); the runs of a two-key prefix are merged.
-  std::string ad;
-  std::vector<size_t> runs;
-  for (size_t k = 0; k < sources.size(); ++k) {
-    auto& entries = sources[k].entries;
-    runs.clear();
-    for (size_t hk = 0; hk < hashes[k].size(); ++hk) {
-      runs.push_back(entries.size());
-      const std::string first = search_index::kBlockTag + hashes[k][hk];
-      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(index_ro, cfs_[kSearch]));
-      for (it->Seek(first); it->Valid() && it->key().starts_with(first); it->Next()) {
-        if (cancelled()) return Cancelled("the search was cancelled");
-        const std::string_view block_key = it->key().ToStringView();
-        AdInto(&ad, kSearch, block_key);
-        auto plain = sealer_->Open(ad, it->value().ToStringView());
-        if (block_key.size() != search_index::kBlockKeyBytes || !plain.ok()) {
-          return DataLoss("a search index record failed authentication; run `tidings verify`");
-        }
-        const uint64_t fold = GetFixed64BE(block_key.data() + first.size());
-        if (fold == PostingKey::kTailFold) return corrupt();
-        search_index::BlockReader reader(arena.emplace_back(std::move(*plain)));
-        uint32_t doc = 0;
-        std::string_view positions;
-        while (reader.Next(&doc, &positions)) {
-          entries.push_back({.key = PostingKey::OfDoc(fold, doc), .positions = positions});
-        }
-        if (!reader.ok()) return corrupt();
-      }
-      TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
-      entries.insert(entries.end(), tails[k][hk].begin(), tails[k][hk].end());
-    }
-    sources[k].Merge(runs);
-  }
 
   // The filters need no message record: a candidate's conversation and time
   // are in its key, its sender's hash in its document (or tail posting).
   const uint32_t sender_hash = request.sender.empty() ? 0 : SenderHash(request.sender);
   rocksdb::ReadOptions record_ro;
   record_ro.snapshot = snap;
-  // A candidate's postings (one per source) against phrases, the filters
-  // and, when a prefix is longer than the index keeps, its text; `tf` gets
-  // its per-clause frequencies.
-  // A candidate's message key: in its document, or its tail posting's own;
-  // false for a stale posting.
-  auto message_key_of = [&](const PostingKey& at, std::string* out) -> Result<bool> {
+  // A candidate's message key: in its document, or the tail's; false for a
+  // stale posting.
+  auto message_key_of = [&](const Place& at, std::string* out) -> Result<bool> {
     if (!at.folded()) {
-      at.MessageKeyTo(out);
+      out->assign(tail_docs[at.doc].message_key);
       return true;
     }
     TIDINGS_ASSIGN_OR_RETURN(const auto d, doc_of(at));
@@ -462,25 +450,28 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
     out->assign(d->message_key);
     return true;
   };
+  // A candidate's positions (one list per source) against phrases, the
+  // filters and, when a prefix is longer than the index keeps, its text;
+  // `tf` gets its per-clause frequencies.
   std::string key_copy;
-  auto accept = [&](const PostingKey& at, std::vector<PostingValue>& postings,
+  std::vector<const std::vector<uint32_t>*> phrase;
+  auto accept = [&](const Place& at, const std::vector<std::vector<uint32_t>>& positions,
                     std::vector<uint32_t>* tf, Candidate* out) -> Result<bool> {
     tf->assign(query.clauses.size(), 0);
     for (size_t first = 0; first < sources.size();) {
       const size_t clause = sources[first].clause;
-      std::vector<const std::vector<uint32_t>*> terms;
+      phrase.clear();
       size_t end = first;
       for (; end < sources.size() && sources[end].clause == clause; ++end) {
-        terms.push_back(&postings[end].positions);
+        phrase.push_back(&positions[end]);
       }
       (*tf)[clause] =
-          terms.size() == 1 ? static_cast<uint32_t>(terms[0]->size()) : PhraseMatches(terms);
+          phrase.size() == 1 ? static_cast<uint32_t>(phrase[0]->size()) : PhraseMatches(phrase);
       if ((*tf)[clause] == 0) return false;
       first = end;
     }
     // The message: a folded posting names a document of its fold.
-    uint32_t sender = postings[0].sender;
-    out->message_terms = postings[0].message_terms;
+    uint32_t sender = 0;
     out->where = at;
     if (at.folded()) {
       TIDINGS_ASSIGN_OR_RETURN(const auto rank, rank_of(at));
@@ -493,9 +484,15 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
         sender = d->sender;
       }
     } else {
-      at.MessageKeyTo(&key_copy);
-      if (!key_copy.starts_with(scope)) return false;
-      if (!at.OrderTo(&out->order)) return malformed_key();
+      const TailDoc& d = tail_docs[at.doc];
+      if (!d.message_key.starts_with(scope)) return false;
+      out->message_terms = d.message_terms;
+      sender = d.sender;
+      if (!OrderKey::Decode(
+              d.message_key.substr(d.message_key.size() - search_index::kOrderKeyBytes),
+              &out->order)) {
+        return malformed_key();
+      }
     }
     if (!request.sender.empty() && sender != sender_hash) return false;
     const uint64_t ms = out->order.millis();
@@ -515,50 +512,123 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
     return true;
   };
 
-  // The merge join: candidates are the message keys every source holds.
+  // The merge join of one fold (or the tail): candidates are the documents
+  // every source holds there.
   std::vector<Candidate> candidates;
   std::vector<uint32_t> tfs, tf;  // candidates' frequencies, query.clauses.size() each
+  std::vector<std::vector<uint32_t>> positions(sources.size());
+  std::vector<uint32_t> decoded;
   size_t steps = 0;
   auto all_valid = [&] {
     return std::all_of(sources.begin(), sources.end(), [](const Source& s) { return s.valid(); });
   };
-  std::vector<PostingValue> postings(sources.size());
-  PostingValue v;
-  while (all_valid()) {
-    if (++steps % kCancelCheckEvery == 0 && cancelled())
-      return Cancelled("the search was cancelled");
-    PostingKey target = sources[0].current();
-    for (const auto& s : sources) target = std::max(target, s.current());
-    bool match = true;
-    for (auto& s : sources) {
-      s.AdvanceTo(target);
-      match = match && s.valid() && s.current() == target;
-    }
-    if (!match) continue;
-    for (size_t k = 0; k < sources.size(); ++k) {
-      PostingValue& merged = postings[k];
-      merged.positions.clear();
-      const auto& entries = sources[k].entries;
-      for (size_t e = sources[k].at; e < entries.size() && entries[e].key == target; ++e) {
-        if (!search_index::DecodePositions(entries[e].positions, &v.positions)) return corrupt();
-        merged.message_terms = entries[e].message_terms;
-        merged.sender = entries[e].sender;
-        merged.positions.insert(merged.positions.end(), v.positions.begin(), v.positions.end());
+  auto join = [&](uint64_t fold) -> Status {
+    while (all_valid()) {
+      if (++steps % kCancelCheckEvery == 0 && cancelled())
+        return Cancelled("the search was cancelled");
+      uint32_t target = sources[0].current();
+      for (const auto& s : sources) target = std::max(target, s.current());
+      bool match = true;
+      for (auto& s : sources) {
+        s.AdvanceTo(target);
+        match = match && s.valid() && s.current() == target;
       }
-      if (merged.positions.size() != v.positions.size()) {  // two runs of one prefix
-        std::sort(merged.positions.begin(), merged.positions.end());
-        merged.positions.erase(std::unique(merged.positions.begin(), merged.positions.end()),
-                               merged.positions.end());
+      if (!match) continue;
+      for (size_t k = 0; k < sources.size(); ++k) {
+        auto& merged = positions[k];
+        const auto& entries = sources[k].entries;
+        const size_t first = sources[k].at;
+        if (!search_index::DecodePositions(entries[first].positions, &merged)) return corrupt();
+        for (size_t e = first + 1; e < entries.size() && entries[e].doc == target; ++e) {
+          // Two keys of one prefix: the union of their positions.
+          if (!search_index::DecodePositions(entries[e].positions, &decoded)) return corrupt();
+          merged.insert(merged.end(), decoded.begin(), decoded.end());
+          std::sort(merged.begin(), merged.end());
+          merged.erase(std::unique(merged.begin(), merged.end()), merged.end());
+        }
+        sources[k].Advance();
       }
-      sources[k].Advance();
+      Candidate c;
+      TIDINGS_ASSIGN_OR_RETURN(bool ok, accept(Place{fold, target}, positions, &tf, &c));
+      if (!ok) continue;
+      c.tf = tfs.size();
+      tfs.insert(tfs.end(), tf.begin(), tf.end());
+      candidates.push_back(c);
     }
-    Candidate c;
-    TIDINGS_ASSIGN_OR_RETURN(bool ok, accept(target, postings, &tf, &c));
-    if (!ok) continue;
-    c.tf = tfs.size();
-    tfs.insert(tfs.end(), tf.begin(), tf.end());
-    candidates.push_back(c);
+    return Status::Ok();
+  };
+
+  // The blocks, a fold at a time: the fold is the lowest any key's cursor is
+  // at. Each source takes its keys' postings there (their count is its df's
+  // share, so every block is read); when every source has some, they are
+  // joined. Then the tail, joined the same way.
+  std::vector<std::vector<BlockCursor>> cursors(sources.size());
+  for (size_t k = 0; k < sources.size(); ++k) {
+    for (const auto& h : hashes[k]) {
+      cursors[k].emplace_back(
+          std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(index_ro, cfs_[kSearch])),
+          search_index::kBlockTag + h);
+    }
   }
+  std::string ad;
+  for (;;) {
+    uint64_t fold = Place::kTailFold;
+    bool any = false;
+    for (auto& keys : cursors) {
+      for (auto& c : keys) {
+        if (!c.valid()) continue;
+        if (c.key().size() != search_index::kBlockKeyBytes) return corrupt();
+        fold = std::min(fold, GetFixed64BE(c.key().data() + 1 + search_index::kTermHashBytes));
+        any = true;
+      }
+    }
+    if (!any) break;
+    if (fold == Place::kTailFold) return corrupt();
+    if (cancelled()) return Cancelled("the search was cancelled");
+    bool every = true;
+    for (size_t k = 0; k < sources.size(); ++k) {
+      auto& entries = sources[k].entries;
+      entries.clear();
+      size_t blocks = 0;
+      for (auto& c : cursors[k]) {
+        if (!c.valid() || GetFixed64BE(c.key().data() + 1 + search_index::kTermHashBytes) != fold) {
+          continue;
+        }
+        AdInto(&ad, kSearch, c.key());
+        auto plain = sealer_->OpenView(ad, c.value(), c.scratch());
+        if (!plain.ok()) {
+          return DataLoss("a search index record failed authentication; run `tidings verify`");
+        }
+        search_index::BlockReader reader(*plain);
+        FoldPosting p;
+        while (reader.Next(&p.doc, &p.positions)) entries.push_back(p);
+        if (!reader.ok()) return corrupt();
+        ++blocks;
+      }
+      sources[k].Start(/*sorted=*/blocks <= 1);
+      every = every && !entries.empty();
+    }
+    if (every) TIDINGS_RETURN_IF_ERROR(join(fold));
+    for (auto& keys : cursors) {
+      for (auto& c : keys) {
+        if (c.valid() && GetFixed64BE(c.key().data() + 1 + search_index::kTermHashBytes) == fold) {
+          c.Next();
+        }
+      }
+    }
+  }
+  for (auto& keys : cursors) {
+    for (auto& c : keys) TIDINGS_RETURN_IF_ERROR(ReadDone(c.iterator()));
+  }
+  bool every = true;
+  for (size_t k = 0; k < sources.size(); ++k) {
+    auto& entries = sources[k].entries;
+    entries.clear();
+    for (const auto& run : tails[k]) entries.insert(entries.end(), run.begin(), run.end());
+    sources[k].Start(/*sorted=*/false);
+    every = every && !entries.empty();
+  }
+  if (every) TIDINGS_RETURN_IF_ERROR(join(Place::kTailFold));
 
   // BM25 per clause (a phrase's frequency is its rarest term's), blended
   // with recency. N and the average length are the store's, read at the
