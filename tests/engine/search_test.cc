@@ -511,6 +511,44 @@ TEST_P(Search, AnIndexBuiltLaterGivesTheSameResults) {
   later.ExpectVerifies();
 }
 
+// A query's results do not depend on where its postings are: folded into
+// blocks every 3 messages (most folds hold only some of a query's terms, and
+// still count for their idf) or all in the tail.
+TEST_P(Search, ResultsDoNotDependOnHowTheIndexIsFolded) {
+  g_fold_every = 3;
+  Searchable folded;
+  g_fold_every = 100'000;
+  Searchable tail;
+  for (int i = 0; i < 400; ++i) {
+    std::string body = "note " + std::to_string(i % 37);
+    if (i % 7 == 0) body += " alpha";
+    if (i % 5 == 0) body += " beta";
+    if (i % 13 == 0) body += " gamma delta";
+    if (i % 17 == 0) body += " delta gamma";
+    if (i % 4 == 0) body += i % 8 == 0 ? " ibu" : " ibuprofen ibu";
+    folded.Send("c" + std::to_string(i % 3), body);
+    tail.Send("c" + std::to_string(i % 3), body);
+  }
+  EXPECT_GT(SearchTestPeer::Count(*folded.store, search_index::kBlockTag), 0u);
+  EXPECT_EQ(SearchTestPeer::Count(*tail.store, search_index::kBlockTag), 0u);
+  for (std::string q : {"alpha beta", "alpha", "\"gamma delta\"", "ibu*", "ibu* beta",
+                        "beta \"delta gamma\" note"}) {
+    auto a = folded.Find({.query = q, .limit = 100}), b = tail.Find({.query = q, .limit = 100});
+    ASSERT_EQ(a.total, b.total) << q;
+    EXPECT_GT(a.total, 0u) << q;
+    ASSERT_EQ(a.hits.size(), b.hits.size()) << q;
+    for (size_t i = 0; i < a.hits.size(); ++i) {
+      EXPECT_EQ(folded.store->Get(a.hits[i].message_id)->body,
+                tail.store->Get(b.hits[i].message_id)->body)
+          << q;
+      EXPECT_EQ(a.hits[i].score, b.hits[i].score) << q;
+      EXPECT_EQ(a.hits[i].marks, b.hits[i].marks) << q;
+    }
+  }
+  EXPECT_EQ(folded.Find({.query = "alpha beta"}).total, 400u / 35 + 1);
+  EXPECT_EQ(folded.Find({.query = "\"gamma delta\""}).total, 400u / 13 + 1);
+}
+
 // A build killed part way goes on from its last chunk at the next open.
 TEST_P(Search, AnInterruptedBuildResumes) {
 #if defined(__has_feature)
