@@ -536,10 +536,14 @@ void StoreImpl::FoldSearchTail() {
   // The tail's messages become the fold's documents, numbered in key order
   // (the tail is walked in key order), and their postings the blocks, by
   // term, each in document order. Views into the tail, which lives until
-  // the batch is written.
+  // the batch is written. The batch takes its records in key order ('b' <
+  // 'd' < 'f' < 'r' < 'w', and each kind ascending): the memtable then
+  // inserts each next to the last instead of searching for its place (in
+  // hash order, the inserts were a third of an indexed append's time).
   std::unordered_map<std::string_view, std::vector<std::pair<uint32_t, std::string_view>>> terms;
   rocksdb::WriteBatch batch;
-  std::string folded, sealed, ad, value, docs, ranks;
+  std::string sealed, ad, value, docs, ranks;
+  std::vector<std::pair<std::string, std::string>> docs_records, folded_records;  // key, plain
   const uint64_t fold = NextFoldId();
   auto put = [&](const std::string& k, std::string_view plain) {
     sealed.clear();
@@ -559,22 +563,29 @@ void StoreImpl::FoldSearchTail() {
     EncodeDoc(d, &docs);
     EncodeRank({d.message_terms, std::string_view(key).substr(kMessageKeyBytes - kOrderKeyBytes)},
                &ranks);
-    folded.clear();
+    auto& folded = folded_records.emplace_back(FoldedKey(key), std::string()).second;
     PutFixed64BE(&folded, fold);
     PutFixed32BE(&folded, doc);
-    put(FoldedKey(key), folded);
-    batch.Delete(cfs_[kSearch], TailKey(key)).PermitUncheckedError();
     if (++doc % kDocsPerChunk == 0 || doc == search_tail_.size()) {
-      put(DocsKey(fold, (doc - 1) / kDocsPerChunk), docs);
+      docs_records.emplace_back(DocsKey(fold, (doc - 1) / kDocsPerChunk), std::move(docs));
       docs.clear();
     }
   }
-  if (!ranks.empty()) put(RanksKey(fold), ranks);
-  for (const auto& [term, entries] : terms) {
+  std::vector<const decltype(terms)::value_type*> by_term;
+  by_term.reserve(terms.size());
+  for (const auto& t : terms) by_term.push_back(&t);
+  std::sort(by_term.begin(), by_term.end(), [](auto* a, auto* b) { return a->first < b->first; });
+  for (const auto* t : by_term) {
     value.clear();
-    EncodeBlock(entries, &value);
-    put(BlockKey(term, fold), value);
+    EncodeBlock(t->second, &value);
+    put(BlockKey(t->first, fold), value);
   }
+  for (const auto& [k, plain] : docs_records) put(k, plain);
+  for (const auto& [key, m] : search_tail_.messages()) {
+    batch.Delete(cfs_[kSearch], TailKey(key)).PermitUncheckedError();
+  }
+  if (!ranks.empty()) put(RanksKey(fold), ranks);
+  for (const auto& [k, plain] : folded_records) put(k, plain);
   std::unique_lock<std::shared_mutex> tail_lock(search_tail_mu_);
   std::shared_lock<std::shared_mutex> lock(db_mu_);
   rocksdb::WriteOptions wo;
