@@ -48,6 +48,26 @@ std::array<uint8_t, 16> KeyedHash16(const SecretKey& key, std::string_view data)
   return out;
 }
 
+KeyedHasher::KeyedHasher(const SecretKey& key) {
+  static_assert(sizeof(crypto_generichash_state) <= sizeof(state_));
+  crypto_generichash_init(reinterpret_cast<crypto_generichash_state*>(state_), key.data(),
+                          kKeyBytes, 32);
+}
+
+KeyedHasher::~KeyedHasher() { sodium_memzero(state_, sizeof state_); }
+
+void KeyedHasher::Update(std::string_view data) {
+  crypto_generichash_update(reinterpret_cast<crypto_generichash_state*>(state_),
+                            reinterpret_cast<const uint8_t*>(data.data()), data.size());
+}
+
+Digest256 KeyedHasher::Finish() {
+  Digest256 out;
+  crypto_generichash_final(reinterpret_cast<crypto_generichash_state*>(state_), out.data(),
+                           out.size());
+  return out;
+}
+
 std::array<uint8_t, 16> SipHash16(const SecretKey& key, std::string_view data) {
   static_assert(crypto_shorthash_siphashx24_BYTES == 16);
   static_assert(crypto_shorthash_siphashx24_KEYBYTES <= kKeyBytes);

@@ -34,6 +34,23 @@ Digest256 HmacSha256(std::span<const uint8_t> key, std::string_view data);
 // Keyed BLAKE2b truncated to 16 bytes: equal inputs give equal outputs, but
 // without the key the output reveals nothing about the input.
 std::array<uint8_t, 16> KeyedHash16(const SecretKey& key, std::string_view data);
+// Keyed BLAKE2b-256 over data that arrives in pieces (an attachment's
+// plaintext, for finding the same file sent again without keeping a
+// readable fingerprint of it). The key is copied into the hash state, which
+// is wiped when the hasher is destroyed.
+class KeyedHasher {
+ public:
+  explicit KeyedHasher(const SecretKey& key);
+  ~KeyedHasher();
+  KeyedHasher(const KeyedHasher&) = delete;
+  KeyedHasher& operator=(const KeyedHasher&) = delete;
+  void Update(std::string_view data);
+  Digest256 Finish();
+
+ private:
+  alignas(64) unsigned char state_[384];
+};
+
 // The same property from SipHash-2-4-128 under the key's first 16 bytes: a
 // PRF built for short inputs, ~5x cheaper than BLAKE2b on an id.
 std::array<uint8_t, 16> SipHash16(const SecretKey& key, std::string_view data);

@@ -1,0 +1,360 @@
+#include "engine/attachment_files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <vector>
+
+#include "crypto/attachment_cipher.h"
+#include "engine/store_header.h"
+
+namespace tidings::engine {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr size_t kIoBytes = 1 << 20;  // read and write in 1 MiB pieces
+constexpr size_t kIdBytes = 32;
+
+Status IoFailure(const std::string& what, const std::string& path) {
+  const int e = errno;
+  if (e == ENOSPC) return ResourceExhausted("the disk is full: cannot " + what + " " + path);
+  return IOError("cannot " + what + " " + path + ": " + std::strerror(e));
+}
+
+// An open file descriptor, closed when it goes.
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  bool ok() const { return fd_ >= 0; }
+
+ private:
+  int fd_;
+};
+
+Status WriteAll(int fd, std::string_view data, const std::string& path) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return IoFailure("write", path);
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return Status::Ok();
+}
+
+// Reads up to `cap` bytes at `offset` (fewer only at the end of the file).
+Result<size_t> ReadAt(int fd, char* buf, size_t cap, uint64_t offset, const std::string& path) {
+  size_t got = 0;
+  while (got < cap) {
+    const ssize_t n = ::pread(fd, buf + got, cap - got, static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return IoFailure("read", path);
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  return got;
+}
+
+Status SyncFile(Fd& fd, const std::string& path) {
+  if (::fsync(fd.get()) != 0) return IoFailure("sync", path);
+  return Status::Ok();
+}
+
+Status Renamed(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) return IoFailure("name", to);
+  SyncParentDirectory(to);
+  return Status::Ok();
+}
+
+bool Cancelled(const std::atomic<bool>* cancel) {
+  return cancel != nullptr && cancel->load(std::memory_order_relaxed);
+}
+
+std::string RandomName() {
+  uint8_t r[12];
+  crypto::RandomBytes(r, sizeof r);
+  return crypto::HexEncode(r);
+}
+
+}  // namespace
+
+std::string AttachmentFiles::ObjectPath(std::string_view id) const {
+  return dir_ + "/objects/" +
+         crypto::HexEncode({reinterpret_cast<const uint8_t*>(id.data()), id.size()});
+}
+
+std::string AttachmentFiles::PartialPath(std::string_view id) const {
+  return dir_ + "/partial/" +
+         crypto::HexEncode({reinterpret_cast<const uint8_t*>(id.data()), id.size()});
+}
+
+Status AttachmentFiles::Open() {
+  for (const char* sub : {"", "/objects", "/partial", "/tmp"}) {
+    const std::string d = dir_ + sub;
+    if (::mkdir(d.c_str(), 0700) != 0 && errno != EEXIST) return IoFailure("create", d);
+    ::chmod(d.c_str(), 0700);
+  }
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir_ + "/tmp", ec)) fs::remove(e.path(), ec);
+  if (ec) return IOError("cannot clear " + dir_ + "/tmp: " + ec.message());
+  return Status::Ok();
+}
+
+Result<ImportedObject> AttachmentFiles::Import(const AttachmentSource& source,
+                                               const crypto::SecretKey& content_key,
+                                               const crypto::SecretKey& plain_hash_key,
+                                               const AttachmentProgress& progress,
+                                               const std::atomic<bool>* cancel) {
+  const std::string tmp = dir_ + "/tmp/" + RandomName();
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd.ok()) return IoFailure("create", tmp);
+  struct Cleanup {
+    const std::string& path;
+    bool keep = false;
+    ~Cleanup() {
+      if (!keep) ::unlink(path.c_str());
+    }
+  } cleanup{tmp};
+
+  ImportedObject out;
+  std::string cipher;
+  TIDINGS_ASSIGN_OR_RETURN(auto encryptor,
+                           crypto::AttachmentEncryptor::Start(content_key, &cipher));
+  crypto::Sha256Hasher object_hash;
+  crypto::KeyedHasher plain_hash(plain_hash_key);
+  std::vector<char> buf(kIoBytes);
+  for (;;) {
+    if (Cancelled(cancel)) return tidings::Cancelled("the attachment import was cancelled");
+    TIDINGS_ASSIGN_OR_RETURN(const size_t n, source(buf.data(), buf.size()));
+    if (n > buf.size()) return InvalidArgument("an attachment source returned more than asked");
+    if (n == 0) break;
+    const std::string_view piece(buf.data(), n);
+    plain_hash.Update(piece);
+    encryptor.Update(piece, &cipher);
+    if (cipher.size() >= kIoBytes) {
+      object_hash.Update(cipher);
+      TIDINGS_RETURN_IF_ERROR(WriteAll(fd.get(), cipher, tmp));
+      out.cipher_bytes += cipher.size();
+      cipher.clear();
+    }
+    if (progress) progress(encryptor.plain_bytes(), 0);
+  }
+  encryptor.Finish(&cipher);
+  object_hash.Update(cipher);
+  TIDINGS_RETURN_IF_ERROR(WriteAll(fd.get(), cipher, tmp));
+  out.cipher_bytes += cipher.size();
+  TIDINGS_RETURN_IF_ERROR(SyncFile(fd, tmp));
+  const crypto::Digest256 id = object_hash.Finish();
+  out.id.assign(reinterpret_cast<const char*>(id.data()), id.size());
+  out.plain_bytes = encryptor.plain_bytes();
+  out.plain_hash = plain_hash.Finish();
+  TIDINGS_RETURN_IF_ERROR(Renamed(tmp, ObjectPath(out.id)));
+  cleanup.keep = true;
+  return out;
+}
+
+Result<ImportedObject> AttachmentFiles::ImportFile(const std::string& path,
+                                                   const crypto::SecretKey& content_key,
+                                                   const crypto::SecretKey& plain_hash_key,
+                                                   const AttachmentProgress& progress,
+                                                   const std::atomic<bool>* cancel) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.ok()) return IoFailure("open", path);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return IoFailure("read", path);
+  if (!S_ISREG(st.st_mode)) return InvalidArgument(path + " is not a regular file");
+  const uint64_t total = static_cast<uint64_t>(st.st_size);
+  uint64_t at = 0;
+  auto source = [&](char* buf, size_t cap) -> Result<size_t> {
+    TIDINGS_ASSIGN_OR_RETURN(const size_t n, ReadAt(fd.get(), buf, cap, at, path));
+    at += n;
+    return n;
+  };
+  AttachmentProgress with_total;
+  if (progress) with_total = [&](uint64_t done, uint64_t) { progress(done, total); };
+  return Import(source, content_key, plain_hash_key, with_total, cancel);
+}
+
+Status AttachmentFiles::ReadFile(const std::string& path,
+                                 const std::function<Status(std::string_view)>& each,
+                                 const std::atomic<bool>* cancel) const {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.ok()) {
+    if (errno == ENOENT) return NotFound("this device does not hold the attachment");
+    return IoFailure("open", path);
+  }
+  std::vector<char> buf(kIoBytes);
+  uint64_t at = 0;
+  for (;;) {
+    if (Cancelled(cancel)) return tidings::Cancelled("reading the attachment was cancelled");
+    TIDINGS_ASSIGN_OR_RETURN(const size_t n, ReadAt(fd.get(), buf.data(), buf.size(), at, path));
+    if (n == 0) break;
+    at += n;
+    TIDINGS_RETURN_IF_ERROR(each(std::string_view(buf.data(), n)));
+  }
+  return Status::Ok();
+}
+
+Status AttachmentFiles::Read(std::string_view id, const crypto::SecretKey& content_key,
+                             const AttachmentSink& sink, const AttachmentProgress& progress,
+                             const std::atomic<bool>* cancel) const {
+  if (id.size() != kIdBytes) return InvalidArgument("an attachment object id is 32 bytes");
+  crypto::AttachmentDecryptor decryptor(content_key);
+  std::string plain;
+  const Status read = ReadFile(
+      ObjectPath(id),
+      [&](std::string_view cipher) -> Status {
+        plain.clear();
+        TIDINGS_RETURN_IF_ERROR(decryptor.Update(cipher, &plain));
+        if (!plain.empty()) TIDINGS_RETURN_IF_ERROR(sink(plain));
+        if (progress) progress(decryptor.plain_bytes(), 0);
+        return Status::Ok();
+      },
+      cancel);
+  if (!read.ok()) return read;
+  plain.clear();
+  TIDINGS_RETURN_IF_ERROR(decryptor.Finish(&plain));
+  if (!plain.empty()) TIDINGS_RETURN_IF_ERROR(sink(plain));
+  return Status::Ok();
+}
+
+Status AttachmentFiles::Export(std::string_view id, const crypto::SecretKey& content_key,
+                               const std::string& path, const AttachmentProgress& progress,
+                               const std::atomic<bool>* cancel) const {
+  const std::string tmp = path + ".tidings-" + RandomName();
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd.ok()) return IoFailure("create", tmp);
+  Status s = Read(
+      id, content_key, [&](std::string_view plain) { return WriteAll(fd.get(), plain, tmp); },
+      progress, cancel);
+  if (s.ok()) s = SyncFile(fd, tmp);
+  if (s.ok()) s = Renamed(tmp, path);
+  if (!s.ok()) ::unlink(tmp.c_str());
+  return s;
+}
+
+Status AttachmentFiles::Check(std::string_view id, const crypto::SecretKey& content_key) const {
+  if (id.size() != kIdBytes) return InvalidArgument("an attachment object id is 32 bytes");
+  crypto::Sha256Hasher hash;
+  crypto::AttachmentDecryptor decryptor(content_key);
+  std::string plain;
+  const Status read = ReadFile(
+      ObjectPath(id),
+      [&](std::string_view cipher) {
+        hash.Update(cipher);
+        plain.clear();
+        return decryptor.Update(cipher, &plain);
+      },
+      nullptr);
+  if (!read.ok()) return read;
+  TIDINGS_RETURN_IF_ERROR(decryptor.Finish(&plain));
+  const crypto::Digest256 got = hash.Finish();
+  if (std::string_view(reinterpret_cast<const char*>(got.data()), got.size()) != id) {
+    return DataLoss("an attachment object does not match its name: it was changed or damaged");
+  }
+  return Status::Ok();
+}
+
+Result<std::string> AttachmentFiles::ReadRange(std::string_view id, uint64_t offset,
+                                               uint64_t length) const {
+  if (id.size() != kIdBytes) return InvalidArgument("an attachment object id is 32 bytes");
+  const std::string path = ObjectPath(id);
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.ok()) {
+    if (errno == ENOENT) return NotFound("this device does not hold the attachment");
+    return IoFailure("open", path);
+  }
+  std::string out(length, '\0');
+  TIDINGS_ASSIGN_OR_RETURN(const size_t n, ReadAt(fd.get(), out.data(), length, offset, path));
+  if (n != length) return DataLoss("an attachment object is shorter than its record says");
+  return out;
+}
+
+Result<uint64_t> AttachmentFiles::PartialBytes(std::string_view id) const {
+  if (id.size() != kIdBytes) return InvalidArgument("an attachment object id is 32 bytes");
+  struct stat st {};
+  const std::string path = PartialPath(id);
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return uint64_t{0};
+    return IoFailure("read", path);
+  }
+  return static_cast<uint64_t>(st.st_size);
+}
+
+Status AttachmentFiles::AppendPartial(std::string_view id, std::string_view bytes) {
+  if (id.size() != kIdBytes) return InvalidArgument("an attachment object id is 32 bytes");
+  const std::string path = PartialPath(id);
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (!fd.ok()) return IoFailure("create", path);
+  TIDINGS_RETURN_IF_ERROR(WriteAll(fd.get(), bytes, path));
+  // Synced before the caller records the bytes as downloaded: a crash never
+  // leaves a record ahead of the file.
+  return SyncFile(fd, path);
+}
+
+Status AttachmentFiles::FinishPartial(std::string_view id, const crypto::SecretKey& content_key) {
+  if (id.size() != kIdBytes) return InvalidArgument("an attachment object id is 32 bytes");
+  const std::string path = PartialPath(id);
+  crypto::Sha256Hasher hash;
+  crypto::AttachmentDecryptor decryptor(content_key);
+  std::string plain;
+  Status s = ReadFile(
+      path,
+      [&](std::string_view cipher) {
+        hash.Update(cipher);
+        plain.clear();
+        return decryptor.Update(cipher, &plain);
+      },
+      nullptr);
+  if (s.ok()) s = decryptor.Finish(&plain);
+  if (s.ok()) {
+    const crypto::Digest256 got = hash.Finish();
+    if (std::string_view(reinterpret_cast<const char*>(got.data()), got.size()) != id) {
+      s = DataLoss(
+          "a downloaded attachment does not match its reference: it was changed on the "
+          "server or on the way");
+    }
+  }
+  if (!s.ok()) {
+    if (s.code() == Code::kDataLoss) ::unlink(path.c_str());
+    return s;
+  }
+  return Renamed(path, ObjectPath(id));
+}
+
+bool AttachmentFiles::Has(std::string_view id) const {
+  struct stat st {};
+  return id.size() == kIdBytes && ::stat(ObjectPath(id).c_str(), &st) == 0;
+}
+
+Result<uint64_t> AttachmentFiles::Size(std::string_view id) const {
+  if (id.size() != kIdBytes) return InvalidArgument("an attachment object id is 32 bytes");
+  struct stat st {};
+  const std::string path = ObjectPath(id);
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return NotFound("this device does not hold the attachment");
+    return IoFailure("read", path);
+  }
+  return static_cast<uint64_t>(st.st_size);
+}
+
+Status AttachmentFiles::Remove(std::string_view id) {
+  if (id.size() != kIdBytes) return InvalidArgument("an attachment object id is 32 bytes");
+  for (const std::string& path : {ObjectPath(id), PartialPath(id)}) {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return IoFailure("remove", path);
+  }
+  SyncParentDirectory(ObjectPath(id));
+  return Status::Ok();
+}
+
+}  // namespace tidings::engine

@@ -1,0 +1,109 @@
+// The attachments' encrypted objects on the device: one file each, named by
+// the SHA-256 of its bytes (which are the object S3 holds, byte for byte:
+// crypto/attachment_cipher.h), under <store>/attachments/:
+//
+//   objects/<64 hex>   a whole object, checked when it was written
+//   partial/<64 hex>   a download in progress, appended to as ranges come
+//                      (its name is the object it must become)
+//   tmp/<random>       an import being encrypted; renamed into objects/
+//
+// Writes are atomic (temporary file, fsync, rename, directory fsync), files
+// are 0600 and the directories 0700, and nothing in a name or a file is
+// readable without the object's content key. The records that say which
+// message holds which object, with its key, live in the store
+// (docs/attachments.md); this class only keeps the files.
+//
+// Thread safety: distinct objects may be used from different threads.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "crypto/hash.h"
+#include "crypto/secret_key.h"
+
+namespace tidings::engine {
+
+// Fills `buf` with up to `cap` bytes of an attachment's plaintext; 0 at the
+// end. An error stops the import.
+using AttachmentSource = std::function<Result<size_t>(char* buf, size_t cap)>;
+// Takes the next authenticated plaintext of an attachment.
+using AttachmentSink = std::function<Status(std::string_view plain)>;
+// Bytes done so far, of `total`.
+using AttachmentProgress = std::function<void(uint64_t done, uint64_t total)>;
+
+struct ImportedObject {
+  std::string id;  // SHA-256 of the object, 32 bytes
+  uint64_t plain_bytes = 0;
+  uint64_t cipher_bytes = 0;
+  crypto::Digest256 plain_hash{};  // keyed BLAKE2b-256 of the plaintext
+};
+
+class AttachmentFiles {
+ public:
+  explicit AttachmentFiles(std::string dir) : dir_(std::move(dir)) {}
+
+  // Creates the directories (0700) and removes what an interrupted import
+  // left in tmp/.
+  Status Open();
+
+  // Encrypts what `source` gives under `content_key` into a new object;
+  // `plain_hash_key` keys the plaintext's fingerprint. `cancel` stops it
+  // (CANCELLED, nothing left behind).
+  Result<ImportedObject> Import(const AttachmentSource& source,
+                                const crypto::SecretKey& content_key,
+                                const crypto::SecretKey& plain_hash_key,
+                                const AttachmentProgress& progress = nullptr,
+                                const std::atomic<bool>* cancel = nullptr);
+  // The same from a file; the error names the path.
+  Result<ImportedObject> ImportFile(const std::string& path, const crypto::SecretKey& content_key,
+                                    const crypto::SecretKey& plain_hash_key,
+                                    const AttachmentProgress& progress = nullptr,
+                                    const std::atomic<bool>* cancel = nullptr);
+
+  // Decrypts object `id` into `sink`, a chunk at a time, each only once it
+  // is authenticated. DATA_LOSS if the object was changed or is cut short
+  // (the sink may have had the chunks before the damage); NOT_FOUND if the
+  // device does not hold it.
+  Status Read(std::string_view id, const crypto::SecretKey& content_key, const AttachmentSink& sink,
+              const AttachmentProgress& progress = nullptr,
+              const std::atomic<bool>* cancel = nullptr) const;
+  // Decrypts object `id` to the file `path` (0600), written beside it and
+  // renamed into place only once the whole object opened: the app never
+  // sees part of a damaged file under the name it asked for.
+  Status Export(std::string_view id, const crypto::SecretKey& content_key, const std::string& path,
+                const AttachmentProgress& progress = nullptr,
+                const std::atomic<bool>* cancel = nullptr) const;
+  // Checks object `id` whole: its SHA-256 is its name and every chunk opens.
+  Status Check(std::string_view id, const crypto::SecretKey& content_key) const;
+
+  // `length` bytes of object `id` from `offset` (an upload's part).
+  Result<std::string> ReadRange(std::string_view id, uint64_t offset, uint64_t length) const;
+
+  // A download of object `id`: how many bytes are already here (to resume
+  // from), then each next range appended in order, then Finish, which checks
+  // the whole (SHA-256 against the id, every chunk under `content_key`)
+  // before it becomes an object; a partial file that fails is removed.
+  Result<uint64_t> PartialBytes(std::string_view id) const;
+  Status AppendPartial(std::string_view id, std::string_view bytes);
+  Status FinishPartial(std::string_view id, const crypto::SecretKey& content_key);
+
+  bool Has(std::string_view id) const;
+  Result<uint64_t> Size(std::string_view id) const;  // bytes on disk
+  // Removes object `id` (and any partial download of it); no error if absent.
+  Status Remove(std::string_view id);
+
+  std::string ObjectPath(std::string_view id) const;
+  std::string PartialPath(std::string_view id) const;
+
+ private:
+  Status ReadFile(const std::string& path, const std::function<Status(std::string_view)>& each,
+                  const std::atomic<bool>* cancel) const;
+  std::string dir_;
+};
+
+}  // namespace tidings::engine
