@@ -332,6 +332,20 @@ Status AttachmentFiles::FinishPartial(std::string_view id, const crypto::SecretK
   return Renamed(path, ObjectPath(id));
 }
 
+Status AttachmentFiles::ScanPartial(std::string_view id,
+                                    const std::function<Status(std::string_view)>& each) const {
+  if (id.size() != kIdBytes) return InvalidArgument("an attachment object id is 32 bytes");
+  const Status s = ReadFile(PartialPath(id), each, nullptr);
+  return s.code() == Code::kNotFound ? Status::Ok() : s;
+}
+
+Status AttachmentFiles::DropPartial(std::string_view id) {
+  if (id.size() != kIdBytes) return InvalidArgument("an attachment object id is 32 bytes");
+  const std::string path = PartialPath(id);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return IoFailure("remove", path);
+  return Status::Ok();
+}
+
 bool AttachmentFiles::Has(std::string_view id) const {
   struct stat st {};
   return id.size() == kIdBytes && ::stat(ObjectPath(id).c_str(), &st) == 0;

@@ -91,6 +91,12 @@ class AttachmentFiles {
   Result<uint64_t> PartialBytes(std::string_view id) const;
   Status AppendPartial(std::string_view id, std::string_view bytes);
   Status FinishPartial(std::string_view id, const crypto::SecretKey& content_key);
+  // The partial download's bytes so far, in pieces, to `each` (a resumed
+  // download checks them again); and its removal (a download that failed a
+  // check starts over).
+  Status ScanPartial(std::string_view id,
+                     const std::function<Status(std::string_view)>& each) const;
+  Status DropPartial(std::string_view id);
 
   bool Has(std::string_view id) const;
   Result<uint64_t> Size(std::string_view id) const;  // bytes on disk

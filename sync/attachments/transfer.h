@@ -1,0 +1,97 @@
+// Moving an attachment's object (docs/attachments.md) between the device's
+// files and an object store (S3): a multipart upload that a crash does not
+// start over, and a download in ranges that is checked as it comes.
+//
+// The transfer does no bookkeeping of its own: the caller persists an
+// upload's state (UploadState) each time `save` is called, before the next
+// step, and hands it back after a restart; a download's state is the
+// partial file itself (AttachmentFiles::PartialBytes).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "crypto/secret_key.h"
+#include "engine/attachment_files.h"
+
+namespace tidings::attachments {
+
+struct UploadedPart {
+  int number = 0;  // 1-based
+  std::string etag;
+  uint64_t bytes = 0;
+};
+
+// What a transfer needs of an object store. S3 (sync/s3) in production; unit
+// tests use an in-process fake.
+class ObjectStore {
+ public:
+  virtual ~ObjectStore() = default;
+  virtual Status PutObject(const std::string& key, std::string_view body) = 0;
+  // The object's size; NOT_FOUND if there is none.
+  virtual Result<uint64_t> HeadObject(const std::string& key) = 0;
+  // Exactly `length` bytes from `offset` (the caller asks within the size).
+  virtual Result<std::string> GetRange(const std::string& key, uint64_t offset,
+                                       uint64_t length) = 0;
+  virtual Result<std::string> CreateMultipartUpload(const std::string& key) = 0;
+  virtual Result<std::string> UploadPart(const std::string& key, const std::string& upload_id,
+                                         int number, std::string_view body) = 0;  // the ETag
+  // The parts the store holds, ascending; NOT_FOUND if the upload is gone
+  // (completed, aborted or expired).
+  virtual Result<std::vector<UploadedPart>> ListParts(const std::string& key,
+                                                      const std::string& upload_id) = 0;
+  virtual Status CompleteMultipartUpload(const std::string& key, const std::string& upload_id,
+                                         const std::vector<UploadedPart>& parts) = 0;
+  virtual Status AbortMultipartUpload(const std::string& key, const std::string& upload_id) = 0;
+};
+
+// An upload as the caller persists it.
+struct UploadState {
+  uint64_t part_bytes = 0;          // fixed when the upload starts
+  std::string upload_id;            // empty until a multipart upload is created
+  std::vector<UploadedPart> parts;  // done, ascending, contiguous from 1
+  bool done = false;
+};
+
+struct TransferOptions {
+  // Parts of a multipart upload and ranges of a download. S3 wants parts of
+  // 5 MiB or more (the last may be smaller) and at most 10,000 of them.
+  uint64_t part_bytes = 8 << 20;
+  // Smaller objects go in one PutObject.
+  uint64_t multipart_from_bytes = 8 << 20;
+};
+
+// The key of object `id` in the bucket: no conversation, user or file name.
+std::string ObjectKey(std::string_view id);
+
+using SaveUpload = std::function<Status(const UploadState&)>;
+using TransferProgress = engine::AttachmentProgress;
+
+// Uploads object `id` of `files` (`cipher_bytes` long) to `key`, from
+// `*state` on: a multipart upload resumes with the parts the store says it
+// holds (a part uploaded just before a crash is not sent again); an upload
+// the store no longer knows starts over. `save` is called with the new
+// state after each step and must make it durable before it returns.
+Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_t cipher_bytes,
+              const std::string& key, ObjectStore& store, UploadState* state,
+              const SaveUpload& save, const TransferOptions& options = {},
+              const TransferProgress& progress = nullptr,
+              const std::atomic<bool>* cancel = nullptr);
+
+// Downloads object `id` (`cipher_bytes` long, under `content_key`) from
+// `key` into `files`, resuming a partial download. Each range is checked as
+// it comes: DATA_LOSS as soon as a chunk fails (the partial file is removed
+// and the next attempt starts over), or if the object's size or SHA-256 is
+// not what the reference says.
+Status Download(engine::AttachmentFiles& files, std::string_view id,
+                const crypto::SecretKey& content_key, uint64_t cipher_bytes, const std::string& key,
+                ObjectStore& store, const TransferOptions& options = {},
+                const TransferProgress& progress = nullptr,
+                const std::atomic<bool>* cancel = nullptr);
+
+}  // namespace tidings::attachments
