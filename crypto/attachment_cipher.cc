@@ -14,6 +14,7 @@ std::string Prefix(uint32_t chunk_bytes) {
 }  // namespace
 
 uint64_t AttachmentCipherSize(uint64_t plain_bytes, uint32_t chunk_bytes) {
+  if (chunk_bytes == 0) return 0;
   const uint64_t chunks = plain_bytes / chunk_bytes + 1;  // the last is shorter, maybe empty
   return kAttachmentHeaderBytes + plain_bytes + chunks * kSecretStreamOverhead;
 }
@@ -32,7 +33,8 @@ Result<AttachmentEncryptor> AttachmentEncryptor::Start(const SecretKey& key, std
   return e;
 }
 
-void AttachmentEncryptor::Update(std::string_view plain, std::string* out) {
+Status AttachmentEncryptor::Update(std::string_view plain, std::string* out) {
+  if (finished_) return FailedPrecondition("the attachment object is already finished");
   plain_bytes_ += plain.size();
   // A chunk is sealed only once a byte beyond it has come: the last chunk
   // (FINAL) is the one Finish seals, so an object whose size is a multiple
@@ -41,7 +43,7 @@ void AttachmentEncryptor::Update(std::string_view plain, std::string* out) {
     const size_t take = std::min(plain.size(), chunk_bytes_ - pending_.size());
     pending_.append(plain.substr(0, take));
     plain.remove_prefix(take);
-    if (pending_.size() < chunk_bytes_ || plain.empty()) return;
+    if (pending_.size() < chunk_bytes_ || plain.empty()) return Status::Ok();
     stream_.Push(pending_, prefix_, /*final=*/false, out);
     pending_.clear();
   }
@@ -50,15 +52,19 @@ void AttachmentEncryptor::Update(std::string_view plain, std::string* out) {
     plain.remove_prefix(chunk_bytes_);
   }
   pending_.assign(plain);
+  return Status::Ok();
 }
 
-void AttachmentEncryptor::Finish(std::string* out) {
+Status AttachmentEncryptor::Finish(std::string* out) {
+  if (finished_) return FailedPrecondition("the attachment object is already finished");
+  finished_ = true;
   if (pending_.size() == chunk_bytes_) {
     stream_.Push(pending_, prefix_, /*final=*/false, out);
     pending_.clear();
   }
   stream_.Push(pending_, prefix_, /*final=*/true, out);
   pending_.clear();
+  return Status::Ok();
 }
 
 Status AttachmentDecryptor::Header() {

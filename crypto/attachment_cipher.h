@@ -34,7 +34,8 @@ inline constexpr size_t kAttachmentHeaderBytes = kAttachmentPrefixBytes + kSecre
 inline constexpr uint32_t kAttachmentChunkBytes = 64 << 10;
 inline constexpr uint32_t kMaxAttachmentChunkBytes = 4 << 20;
 
-// The ciphertext size of `plain_bytes` in chunks of `chunk_bytes`.
+// The ciphertext size of `plain_bytes` in chunks of `chunk_bytes` (0 for a
+// chunk size of 0, which no object has).
 uint64_t AttachmentCipherSize(uint64_t plain_bytes, uint32_t chunk_bytes = kAttachmentChunkBytes);
 
 class AttachmentEncryptor {
@@ -42,10 +43,11 @@ class AttachmentEncryptor {
   // A new object under `key`; appends the header to *out.
   static Result<AttachmentEncryptor> Start(const SecretKey& key, std::string* out,
                                            uint32_t chunk_bytes = kAttachmentChunkBytes);
-  // Appends the chunks `plain` completes to *out; keeps less than a chunk.
-  void Update(std::string_view plain, std::string* out);
+  // Appends the chunks `plain` completes to *out; keeps at most a chunk
+  // (the last one is sealed by Finish). FailedPrecondition after Finish.
+  Status Update(std::string_view plain, std::string* out);
   // Appends the last chunk (what is kept, FINAL). Nothing may follow.
-  void Finish(std::string* out);
+  Status Finish(std::string* out);
   uint64_t plain_bytes() const { return plain_bytes_; }
 
  private:
@@ -54,10 +56,12 @@ class AttachmentEncryptor {
   std::string pending_;  // less than a chunk
   uint32_t chunk_bytes_ = kAttachmentChunkBytes;
   uint64_t plain_bytes_ = 0;
+  bool finished_ = false;
 };
 
 class AttachmentDecryptor {
  public:
+  // `key` must outlive the decryptor.
   explicit AttachmentDecryptor(const SecretKey& key) : key_(&key) {}
   // Takes the next bytes of the object, in any pieces, and appends the
   // plaintext of each chunk they complete to *plain once it is

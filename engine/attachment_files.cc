@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "crypto/attachment_cipher.h"
-#include "engine/store_header.h"
 
 namespace tidings::engine {
 namespace fs = std::filesystem;
@@ -37,6 +36,10 @@ class Fd {
   Fd& operator=(const Fd&) = delete;
   int get() const { return fd_; }
   bool ok() const { return fd_ >= 0; }
+  void reset(int fd) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
 
  private:
   int fd_;
@@ -70,10 +73,21 @@ Status SyncFile(Fd& fd, const std::string& path) {
   return Status::Ok();
 }
 
+// Makes the names in `dir` durable (a rename, a new file).
+Status SyncDir(const std::string& dir) {
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.ok() || ::fsync(fd.get()) != 0) return IoFailure("sync", dir);
+  return Status::Ok();
+}
+
+Status SyncParent(const std::string& path) {
+  const std::string dir = fs::path(path).parent_path().string();
+  return SyncDir(dir.empty() ? "." : dir);
+}
+
 Status Renamed(const std::string& from, const std::string& to) {
   if (::rename(from.c_str(), to.c_str()) != 0) return IoFailure("name", to);
-  SyncParentDirectory(to);
-  return Status::Ok();
+  return SyncParent(to);
 }
 
 bool Cancelled(const std::atomic<bool>* cancel) {
@@ -101,11 +115,20 @@ std::string AttachmentFiles::PartialPath(std::string_view id) const {
 Status AttachmentFiles::Open() {
   for (const char* sub : {"", "/objects", "/partial", "/tmp"}) {
     const std::string d = dir_ + sub;
-    if (::mkdir(d.c_str(), 0700) != 0 && errno != EEXIST) return IoFailure("create", d);
+    if (::mkdir(d.c_str(), 0700) == 0) {
+      TIDINGS_RETURN_IF_ERROR(SyncParent(d));  // the new directory survives a crash
+    } else if (errno != EEXIST) {
+      return IoFailure("create", d);
+    }
     ::chmod(d.c_str(), 0700);
   }
+  // Imports a crash interrupted. Only the store's writer opens the files,
+  // so none of these is in flight.
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir_ + "/tmp", ec)) fs::remove(e.path(), ec);
+  fs::directory_iterator it(dir_ + "/tmp", ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    if (std::error_code rm; !fs::remove(it->path(), rm) && rm) ec = rm;
+  }
   if (ec) return IOError("cannot clear " + dir_ + "/tmp: " + ec.message());
   return Status::Ok();
 }
@@ -115,6 +138,11 @@ Result<ImportedObject> AttachmentFiles::Import(const AttachmentSource& source,
                                                const crypto::SecretKey& plain_hash_key,
                                                const AttachmentProgress& progress,
                                                const std::atomic<bool>* cancel) {
+  // An empty hash key would make the fingerprint an unkeyed BLAKE2b (the
+  // libsodium default), which anyone holding a guess of the file can match.
+  if (!content_key.valid() || !plain_hash_key.valid()) {
+    return InvalidArgument("an attachment import needs its content key and fingerprint key");
+  }
   const std::string tmp = dir_ + "/tmp/" + RandomName();
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!fd.ok()) return IoFailure("create", tmp);
@@ -140,7 +168,7 @@ Result<ImportedObject> AttachmentFiles::Import(const AttachmentSource& source,
     if (n == 0) break;
     const std::string_view piece(buf.data(), n);
     plain_hash.Update(piece);
-    encryptor.Update(piece, &cipher);
+    TIDINGS_RETURN_IF_ERROR(encryptor.Update(piece, &cipher));
     if (cipher.size() >= kIoBytes) {
       object_hash.Update(cipher);
       TIDINGS_RETURN_IF_ERROR(WriteAll(fd.get(), cipher, tmp));
@@ -149,7 +177,7 @@ Result<ImportedObject> AttachmentFiles::Import(const AttachmentSource& source,
     }
     if (progress) progress(encryptor.plain_bytes(), 0);
   }
-  encryptor.Finish(&cipher);
+  TIDINGS_RETURN_IF_ERROR(encryptor.Finish(&cipher));
   object_hash.Update(cipher);
   TIDINGS_RETURN_IF_ERROR(WriteAll(fd.get(), cipher, tmp));
   out.cipher_bytes += cipher.size();
@@ -168,11 +196,14 @@ Result<ImportedObject> AttachmentFiles::ImportFile(const std::string& path,
                                                    const crypto::SecretKey& plain_hash_key,
                                                    const AttachmentProgress& progress,
                                                    const std::atomic<bool>* cancel) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // Opened without blocking: a FIFO or a device would wait for a writer
+  // before the check below could refuse it.
+  Fd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   if (!fd.ok()) return IoFailure("open", path);
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return IoFailure("read", path);
   if (!S_ISREG(st.st_mode)) return InvalidArgument(path + " is not a regular file");
+  ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
   const uint64_t total = static_cast<uint64_t>(st.st_size);
   uint64_t at = 0;
   auto source = [&](char* buf, size_t cap) -> Result<size_t> {
@@ -231,13 +262,28 @@ Status AttachmentFiles::Read(std::string_view id, const crypto::SecretKey& conte
 Status AttachmentFiles::Export(std::string_view id, const crypto::SecretKey& content_key,
                                const std::string& path, const AttachmentProgress& progress,
                                const std::atomic<bool>* cancel) const {
+  // The plaintext is written to an unnamed file in the destination's
+  // directory (O_TMPFILE), which a crash leaves nowhere, and given a name
+  // only once the whole object opened; then renamed over `path`.
+  std::string dir = fs::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
   const std::string tmp = path + ".tidings-" + RandomName();
-  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (!fd.ok()) return IoFailure("create", tmp);
+  Fd fd(::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600));
+  const bool unnamed = fd.ok();
+  if (!unnamed) {  // a file system without O_TMPFILE: a named temporary file
+    fd.reset(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!fd.ok()) return IoFailure("create", tmp);
+  }
   Status s = Read(
-      id, content_key, [&](std::string_view plain) { return WriteAll(fd.get(), plain, tmp); },
+      id, content_key, [&](std::string_view plain) { return WriteAll(fd.get(), plain, path); },
       progress, cancel);
-  if (s.ok()) s = SyncFile(fd, tmp);
+  if (s.ok()) s = SyncFile(fd, path);
+  if (s.ok() && unnamed) {
+    const std::string proc = "/proc/self/fd/" + std::to_string(fd.get());
+    if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, tmp.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+      s = IoFailure("create", tmp);
+    }
+  }
   if (s.ok()) s = Renamed(tmp, path);
   if (!s.ok()) ::unlink(tmp.c_str());
   return s;
@@ -294,22 +340,33 @@ Result<uint64_t> AttachmentFiles::PartialBytes(std::string_view id) const {
 Status AttachmentFiles::AppendPartial(std::string_view id, std::string_view bytes) {
   if (id.size() != kIdBytes) return InvalidArgument("an attachment object id is 32 bytes");
   const std::string path = PartialPath(id);
-  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600));
+  const bool created = fd.ok();
+  if (!created) fd.reset(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
   if (!fd.ok()) return IoFailure("create", path);
   TIDINGS_RETURN_IF_ERROR(WriteAll(fd.get(), bytes, path));
-  // Synced before the caller records the bytes as downloaded: a crash never
-  // leaves a record ahead of the file.
-  return SyncFile(fd, path);
+  // Synced (and a new file's name too) before the caller records the bytes
+  // as downloaded: a crash never leaves a record ahead of the file.
+  TIDINGS_RETURN_IF_ERROR(SyncFile(fd, path));
+  return created ? SyncParent(path) : Status::Ok();
 }
 
 Status AttachmentFiles::FinishPartial(std::string_view id, const crypto::SecretKey& content_key) {
   if (id.size() != kIdBytes) return InvalidArgument("an attachment object id is 32 bytes");
-  const std::string path = PartialPath(id);
+  // The partial file is first moved out of partial/, so a download of the
+  // same object appending meanwhile starts a file of its own instead of
+  // growing the one being checked. (Downloads of one object are meant to
+  // run one at a time; this keeps a second from making an unchecked object.)
+  const std::string partial = PartialPath(id), claimed = dir_ + "/tmp/" + RandomName();
+  if (::rename(partial.c_str(), claimed.c_str()) != 0) {
+    if (errno == ENOENT) return NotFound("no download of this attachment is in progress");
+    return IoFailure("name", claimed);
+  }
   crypto::Sha256Hasher hash;
   crypto::AttachmentDecryptor decryptor(content_key);
   std::string plain;
   Status s = ReadFile(
-      path,
+      claimed,
       [&](std::string_view cipher) {
         hash.Update(cipher);
         plain.clear();
@@ -325,11 +382,9 @@ Status AttachmentFiles::FinishPartial(std::string_view id, const crypto::SecretK
           "server or on the way");
     }
   }
-  if (!s.ok()) {
-    if (s.code() == Code::kDataLoss) ::unlink(path.c_str());
-    return s;
-  }
-  return Renamed(path, ObjectPath(id));
+  if (s.ok()) s = Renamed(claimed, ObjectPath(id));
+  if (!s.ok()) ::unlink(claimed.c_str());  // the next fetch starts over
+  return s;
 }
 
 Status AttachmentFiles::ScanPartial(std::string_view id,
@@ -367,8 +422,7 @@ Status AttachmentFiles::Remove(std::string_view id) {
   for (const std::string& path : {ObjectPath(id), PartialPath(id)}) {
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) return IoFailure("remove", path);
   }
-  SyncParentDirectory(ObjectPath(id));
-  return Status::Ok();
+  return SyncParent(ObjectPath(id));
 }
 
 }  // namespace tidings::engine

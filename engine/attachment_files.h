@@ -48,7 +48,8 @@ class AttachmentFiles {
   explicit AttachmentFiles(std::string dir) : dir_(std::move(dir)) {}
 
   // Creates the directories (0700) and removes what an interrupted import
-  // left in tmp/.
+  // left in tmp/. Only the store's writer opens the files (the sweep would
+  // remove another instance's import in flight).
   Status Open();
 
   // Encrypts what `source` gives under `content_key` into a new object;
@@ -72,8 +73,9 @@ class AttachmentFiles {
   Status Read(std::string_view id, const crypto::SecretKey& content_key, const AttachmentSink& sink,
               const AttachmentProgress& progress = nullptr,
               const std::atomic<bool>* cancel = nullptr) const;
-  // Decrypts object `id` to the file `path` (0600), written beside it and
-  // renamed into place only once the whole object opened: the app never
+  // Decrypts object `id` to the file `path` (0600), written beside it as an
+  // unnamed file (O_TMPFILE; a named one where the file system has none)
+  // and renamed into place only once the whole object opened: the app never
   // sees part of a damaged file under the name it asked for.
   Status Export(std::string_view id, const crypto::SecretKey& content_key, const std::string& path,
                 const AttachmentProgress& progress = nullptr,
@@ -88,6 +90,7 @@ class AttachmentFiles {
   // from), then each next range appended in order, then Finish, which checks
   // the whole (SHA-256 against the id, every chunk under `content_key`)
   // before it becomes an object; a partial file that fails is removed.
+  // Downloads of one object run one at a time (the caller's rule).
   Result<uint64_t> PartialBytes(std::string_view id) const;
   Status AppendPartial(std::string_view id, std::string_view bytes);
   Status FinishPartial(std::string_view id, const crypto::SecretKey& content_key);

@@ -14,12 +14,39 @@ bool Stopped(const std::atomic<bool>* cancel) {
 
 constexpr uint64_t kMinPartBytes = 5 << 20;  // S3's, for every part but the last
 constexpr uint64_t kMaxParts = 10'000;
+constexpr uint64_t kMaxPartBytes = uint64_t{5} << 30;  // S3's, 5 GiB
 
 }  // namespace
 
 std::string ObjectKey(std::string_view id) {
   return "tidings/" + crypto::HexEncode({reinterpret_cast<const uint8_t*>(id.data()), id.size()});
 }
+
+namespace {
+
+// Whether the store already holds the whole object: an upload completed
+// whose "done" was never saved (a crash, or a lost answer to Complete) is
+// not sent again. The key names the object's SHA-256, and every receiver
+// checks it.
+Result<bool> AlreadyThere(ObjectStore& store, const std::string& key, uint64_t cipher_bytes) {
+  auto size = store.HeadObject(key);
+  if (size.status().code() == Code::kNotFound) return false;
+  TIDINGS_RETURN_IF_ERROR(size.status());
+  return *size == cipher_bytes;
+}
+
+Status NotTheObject() {
+  return DataLoss(
+      "the attachment's file on this device does not match its name: it was changed "
+      "or damaged, so it is not uploaded; run `tidings verify`");
+}
+
+Status Abandon(ObjectStore& store, const std::string& key, const std::string& upload_id) {
+  const Status s = store.AbortMultipartUpload(key, upload_id);
+  return s.code() == Code::kNotFound ? Status::Ok() : s;
+}
+
+}  // namespace
 
 Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_t cipher_bytes,
               const std::string& key, ObjectStore& store, UploadState* state,
@@ -28,23 +55,47 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_
   if (state->done) return Status::Ok();
   auto cancelled = [] { return tidings::Cancelled("the attachment upload was cancelled"); };
   if (Stopped(cancel)) return cancelled();
-  if (cipher_bytes < options.multipart_from_bytes) {
-    TIDINGS_ASSIGN_OR_RETURN(const std::string body, files.ReadRange(id, 0, cipher_bytes));
-    TIDINGS_RETURN_IF_ERROR(store.PutObject(key, body));
+  // What is sent must be the object its key names: its size first, its
+  // SHA-256 as the bytes go (from the start again after a restart), before
+  // the object is made whole on the server.
+  TIDINGS_ASSIGN_OR_RETURN(const uint64_t on_disk, files.Size(id));
+  if (on_disk != cipher_bytes) return NotTheObject();
+  crypto::Sha256Hasher hash;
+  auto is_the_object = [&] {
+    const crypto::Digest256 got = hash.Finish();
+    return std::string_view(reinterpret_cast<const char*>(got.data()), got.size()) == id;
+  };
+  auto done = [&]() -> Status {
     state->done = true;
     TIDINGS_RETURN_IF_ERROR(save(*state));
     if (progress) progress(cipher_bytes, cipher_bytes);
     return Status::Ok();
+  };
+
+  // Small objects go in one request, unless a multipart upload was started
+  // (under other options) and must be finished or abandoned.
+  if (cipher_bytes < options.multipart_from_bytes && state->upload_id.empty()) {
+    TIDINGS_ASSIGN_OR_RETURN(const std::string body, files.ReadRange(id, 0, cipher_bytes));
+    hash.Update(body);
+    if (!is_the_object()) return NotTheObject();
+    TIDINGS_RETURN_IF_ERROR(store.PutObject(key, body));
+    return done();
   }
 
-  if (!state->upload_id.empty() && state->part_bytes == 0) {  // a state that cannot go on
-    const Status aborted = store.AbortMultipartUpload(key, state->upload_id);
-    if (!aborted.ok() && aborted.code() != Code::kNotFound) return aborted;
+  // A saved state that cannot go on (a part size S3 refuses, or too small
+  // for 10,000 parts: an older build's or a damaged one) is abandoned.
+  if (!state->upload_id.empty() &&
+      (state->part_bytes < kMinPartBytes || state->part_bytes > kMaxPartBytes ||
+       state->part_bytes * kMaxParts < cipher_bytes)) {
+    TIDINGS_RETURN_IF_ERROR(Abandon(store, key, state->upload_id));
     *state = UploadState{};
+    TIDINGS_RETURN_IF_ERROR(save(*state));
   }
-  // A part size fixed for the whole upload (a restart under other options
-  // goes on with the parts already sent), large enough for 10,000 parts.
   if (state->upload_id.empty()) {
+    TIDINGS_ASSIGN_OR_RETURN(const bool there, AlreadyThere(store, key, cipher_bytes));
+    if (there) return done();
+    // A part size fixed for the whole upload (a restart under other options
+    // goes on with the parts already sent), large enough for 10,000 parts.
     state->part_bytes =
         std::max({options.part_bytes, kMinPartBytes, (cipher_bytes + kMaxParts - 1) / kMaxParts});
     state->parts.clear();
@@ -53,9 +104,12 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_
   } else {
     // Resumed: the store's list is the truth. A part it holds that the
     // state lacks was sent just before a crash: keep it if its size is the
-    // one its place needs. An upload the store lost starts over.
+    // one its place needs. An upload the store no longer knows was
+    // completed (the object is there) or lost (start over).
     auto listed = store.ListParts(key, state->upload_id);
     if (listed.status().code() == Code::kNotFound) {
+      TIDINGS_ASSIGN_OR_RETURN(const bool there, AlreadyThere(store, key, cipher_bytes));
+      if (there) return done();
       *state = UploadState{};
       TIDINGS_RETURN_IF_ERROR(save(*state));
       return Upload(files, id, cipher_bytes, key, store, state, save, options, progress, cancel);
@@ -71,6 +125,12 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_
     }
     state->parts = std::move(kept);
     TIDINGS_RETURN_IF_ERROR(save(*state));
+    // The parts already sent are hashed from the local file.
+    for (uint64_t at = 0; at < state->parts.size() * state->part_bytes; at += state->part_bytes) {
+      if (Stopped(cancel)) return cancelled();
+      TIDINGS_ASSIGN_OR_RETURN(const std::string sent, files.ReadRange(id, at, state->part_bytes));
+      hash.Update(sent);
+    }
   }
 
   for (;;) {
@@ -79,6 +139,7 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_
     if (Stopped(cancel)) return cancelled();
     const uint64_t length = std::min(state->part_bytes, cipher_bytes - offset);
     TIDINGS_ASSIGN_OR_RETURN(const std::string body, files.ReadRange(id, offset, length));
+    hash.Update(body);
     const int number = static_cast<int>(state->parts.size()) + 1;
     TIDINGS_ASSIGN_OR_RETURN(std::string etag,
                              store.UploadPart(key, state->upload_id, number, body));
@@ -86,9 +147,19 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_
     TIDINGS_RETURN_IF_ERROR(save(*state));
     if (progress) progress(offset + length, cipher_bytes);
   }
-  TIDINGS_RETURN_IF_ERROR(store.CompleteMultipartUpload(key, state->upload_id, state->parts));
-  state->done = true;
-  return save(*state);
+  if (!is_the_object()) {
+    TIDINGS_RETURN_IF_ERROR(Abandon(store, key, state->upload_id));
+    *state = UploadState{};
+    TIDINGS_RETURN_IF_ERROR(save(*state));
+    return NotTheObject();
+  }
+  const Status completed = store.CompleteMultipartUpload(key, state->upload_id, state->parts);
+  if (completed.code() == Code::kNotFound) {  // completed before, its answer lost
+    TIDINGS_ASSIGN_OR_RETURN(const bool there, AlreadyThere(store, key, cipher_bytes));
+    if (there) return done();
+  }
+  TIDINGS_RETURN_IF_ERROR(completed);
+  return done();
 }
 
 Status Download(engine::AttachmentFiles& files, std::string_view id,
@@ -117,11 +188,14 @@ Status Download(engine::AttachmentFiles& files, std::string_view id,
     return Status::Ok();
   };
   TIDINGS_ASSIGN_OR_RETURN(uint64_t have, files.PartialBytes(id));
-  if (have > cipher_bytes) {
+  // What a resumed download already has is checked again; a partial file
+  // damaged here (or longer than the object) is dropped, and this download
+  // starts from the beginning.
+  if (have > 0 && (have > cipher_bytes || !files.ScanPartial(id, checked).ok())) {
     TIDINGS_RETURN_IF_ERROR(files.DropPartial(id));
+    check = crypto::AttachmentDecryptor(content_key);
     have = 0;
   }
-  if (have > 0) TIDINGS_RETURN_IF_ERROR(files.ScanPartial(id, checked));
   const uint64_t range = std::max<uint64_t>(options.part_bytes, 1);
   while (have < cipher_bytes) {
     if (Stopped(cancel)) return tidings::Cancelled("the attachment download was cancelled");

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <random>
 
@@ -71,9 +72,14 @@ class FakeStore : public ObjectStore {
                                  const std::vector<UploadedPart>& parts) override {
     auto it = uploads.find(upload_id);
     if (it == uploads.end() || it->second.key != key) return NotFound("no such upload");
+    if (parts.empty() || parts.size() > 10'000) return InvalidArgument("InvalidPart");
     std::string whole;
     for (size_t i = 0; i < parts.size(); ++i) {
       const auto p = it->second.parts.find(parts[i].number);
+      // S3: every part but the last is 5 MiB or more.
+      if (p != it->second.parts.end() && i + 1 < parts.size() && p->second.size() < (5u << 20)) {
+        return InvalidArgument("EntityTooSmall");
+      }
       if (parts[i].number != static_cast<int>(i) + 1 || p == it->second.parts.end() ||
           parts[i].etag !=
               "etag-" + std::to_string(p->first) + "-" + std::to_string(p->second.size())) {
@@ -218,6 +224,102 @@ TEST(Transfer, AMultipartUploadResumesWithoutSendingAPartTwice) {
   EXPECT_EQ(ReadAll(b, sent), data);
 }
 
+TEST(Transfer, ACompletedUploadWhoseDoneWasNotSavedIsNotSentAgain) {
+  Device a;
+  FakeStore s3;
+  const Sent sent = Import(a, Bytes(11 << 20, 7));
+  const std::string key = ObjectKey(sent.object.id);
+  UploadState persisted, state;
+  auto crash_at_done = [&](const UploadState& s) {
+    if (s.done) return Aborted("killed");
+    persisted = s;
+    return Status::Ok();
+  };
+  EXPECT_EQ(Upload(a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
+                   crash_at_done, kOptions)
+                .code(),
+            Code::kAborted);
+  const int sent_parts = s3.part_calls;
+  EXPECT_EQ(sent_parts, 3);
+  EXPECT_FALSE(persisted.done);
+  ASSERT_TRUE(Upload(
+                  a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &persisted,
+                  [](const UploadState&) { return Status::Ok(); }, kOptions)
+                  .ok());
+  EXPECT_TRUE(persisted.done);
+  EXPECT_EQ(s3.part_calls, sent_parts);
+  EXPECT_TRUE(s3.uploads.empty());
+}
+
+TEST(Transfer, ADamagedLocalObjectIsNeverUploaded) {
+  Device a;
+  FakeStore s3;
+  const Sent sent = Import(a, Bytes(11 << 20, 8));
+  const std::string key = ObjectKey(sent.object.id);
+  // A flipped byte in the last part: found when the whole was hashed, before
+  // Complete; the upload is abandoned, no object appears.
+  {
+    std::fstream f(a.files.ObjectPath(sent.object.id),
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(sent.object.cipher_bytes - 100));
+    f.put('\x55');
+  }
+  UploadState state;
+  EXPECT_EQ(Upload(
+                a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
+                [](const UploadState&) { return Status::Ok(); }, kOptions)
+                .code(),
+            Code::kDataLoss);
+  EXPECT_TRUE(s3.objects.empty());
+  EXPECT_TRUE(s3.uploads.empty());
+  EXPECT_TRUE(state.upload_id.empty());
+  // A wrong size is refused before anything is sent; so is a small object.
+  EXPECT_EQ(Upload(
+                a.files, sent.object.id, sent.object.cipher_bytes + 1, key, s3, &state,
+                [](const UploadState&) { return Status::Ok(); }, kOptions)
+                .code(),
+            Code::kDataLoss);
+  const Sent small = Import(a, Bytes(1000, 9));
+  {
+    std::fstream f(a.files.ObjectPath(small.object.id),
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(500);
+    f.put('\x55');
+  }
+  UploadState small_state;
+  EXPECT_EQ(Upload(
+                a.files, small.object.id, small.object.cipher_bytes, ObjectKey(small.object.id), s3,
+                &small_state, [](const UploadState&) { return Status::Ok(); }, kOptions)
+                .code(),
+            Code::kDataLoss);
+  EXPECT_EQ(s3.put_calls, 0);
+}
+
+TEST(Transfer, ASavedStateThatCannotGoOnIsAbandonedAndStartedOver) {
+  Device a, b;
+  FakeStore s3;
+  const std::string data = Bytes(11 << 20, 10);
+  const Sent sent = Import(a, data);
+  const std::string key = ObjectKey(sent.object.id);
+  // A state with 1 MiB parts (an older build's): S3 would refuse them at
+  // Complete, so the upload is aborted and done again in parts S3 takes.
+  UploadState state{.part_bytes = 1 << 20};
+  state.upload_id = *s3.CreateMultipartUpload(key);
+  ASSERT_TRUE(s3.UploadPart(key, state.upload_id, 1, data.substr(0, 1 << 20)).ok());
+  const std::string old_id = state.upload_id;
+  ASSERT_TRUE(Upload(
+                  a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
+                  [](const UploadState&) { return Status::Ok(); }, kOptions)
+                  .ok());
+  EXPECT_TRUE(state.done);
+  EXPECT_EQ(s3.uploads.count(old_id), 0u);
+  EXPECT_TRUE(s3.uploads.empty());
+  ASSERT_TRUE(
+      Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
+          .ok());
+  EXPECT_EQ(ReadAll(b, sent), data);
+}
+
 TEST(Transfer, AnUploadTheStoreLostStartsOver) {
   Device a;
   FakeStore s3;
@@ -262,6 +364,28 @@ TEST(Transfer, ADownloadResumesAndChecksEveryRange) {
           .ok());
   EXPECT_EQ(s3.get_calls, 2);  // the two ranges left, not three
   EXPECT_EQ(ReadAll(b, sent), data);
+
+  // A partial file damaged on this device is dropped and the download
+  // starts over in the same call, rather than blaming the server.
+  Device c;
+  s3.fail_get_at = 2;
+  s3.get_calls = 0;
+  EXPECT_FALSE(
+      Download(c.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
+          .ok());
+  {
+    std::fstream f(c.files.PartialPath(sent.object.id),
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(1000);
+    f.put('\x55');
+  }
+  s3.fail_get_at = 0;
+  s3.get_calls = 0;
+  ASSERT_TRUE(
+      Download(c.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
+          .ok());
+  EXPECT_EQ(s3.get_calls, 3);
+  EXPECT_EQ(ReadAll(c, sent), data);
 }
 
 TEST(Transfer, ATamperedObjectIsRefusedAtItsRangeAndLeavesNothing) {

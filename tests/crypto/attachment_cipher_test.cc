@@ -23,8 +23,13 @@ std::string Encrypt(const SecretKey& key, std::string_view plain, size_t piece, 
   std::string out;
   auto e = AttachmentEncryptor::Start(key, &out, chunk);
   EXPECT_TRUE(e.ok());
-  for (size_t at = 0; at < plain.size(); at += piece) e->Update(plain.substr(at, piece), &out);
-  e->Finish(&out);
+  for (size_t at = 0; at < plain.size(); at += piece) {
+    EXPECT_TRUE(e->Update(plain.substr(at, piece), &out).ok());
+  }
+  EXPECT_TRUE(e->Finish(&out).ok());
+  // Nothing after the final chunk.
+  EXPECT_EQ(e->Update("more", &out).code(), Code::kFailedPrecondition);
+  EXPECT_EQ(e->Finish(&out).code(), Code::kFailedPrecondition);
   EXPECT_EQ(e->plain_bytes(), plain.size());
   return out;
 }
@@ -78,6 +83,12 @@ TEST(AttachmentCipher, NoChangedObjectOpens) {
   for (size_t n = 0; n < cipher.size(); ++n) {
     EXPECT_EQ(Decrypt(*key, cipher.substr(0, n), 64, &back).code(), Code::kDataLoss) << n;
   }
+  // An object of whole chunks, its empty final chunk cut off.
+  const std::string whole = Encrypt(*key, plain.substr(0, 400), 400, kChunk);
+  ASSERT_EQ(whole.size(), AttachmentCipherSize(400, kChunk));
+  EXPECT_TRUE(Decrypt(*key, whole, 64, &back).ok());
+  EXPECT_EQ(Decrypt(*key, whole.substr(0, whole.size() - kSecretStreamOverhead), 64, &back).code(),
+            Code::kDataLoss);
   // Bytes after the end, two chunks swapped, a chunk dropped, another key.
   EXPECT_EQ(Decrypt(*key, cipher + "x", 64, &back).code(), Code::kDataLoss);
   const size_t sealed = kChunk + kSecretStreamOverhead, first = kAttachmentHeaderBytes;

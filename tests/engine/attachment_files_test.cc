@@ -139,6 +139,13 @@ TEST(AttachmentFiles, ACancelledOrFailedImportLeavesNothing) {
   for (const char* sub : {"/objects", "/tmp", "/partial"}) {
     EXPECT_TRUE(fs::is_empty(f.dir.path() + "/attachments" + sub)) << sub;
   }
+  // No import without both keys: an empty fingerprint key would make the
+  // fingerprint a plain hash of the file.
+  auto one = [](char*, size_t) -> Result<size_t> { return size_t{0}; };
+  EXPECT_EQ(f.files.Import(one, f.key, crypto::SecretKey()).status().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(f.files.Import(one, crypto::SecretKey(), f.hash_key).status().code(),
+            Code::kInvalidArgument);
   // What a crash left in tmp/ goes at the next open.
   Spit(f.dir.path() + "/attachments/tmp/leftover", "half an import");
   ASSERT_TRUE(f.files.Open().ok());
@@ -216,6 +223,22 @@ TEST(AttachmentFiles, DownloadsResumeAndAreCheckedWhole) {
   EXPECT_EQ(third.files.FinishPartial(o.id, sender.key).code(), Code::kDataLoss);
   EXPECT_FALSE(third.files.Has(o.id));
   EXPECT_EQ(*third.files.PartialBytes(o.id), 0u);
+
+  // Another encryption of the same file under the same key: every chunk
+  // opens, the size is the same, only the SHA-256 tells it from the object
+  // the reference names; it never becomes that object.
+  Fixture fourth;
+  fourth.key = std::move(sender.key);
+  const ImportedObject twin = fourth.Import(data);
+  ASSERT_NE(twin.id, o.id);
+  ASSERT_EQ(twin.cipher_bytes, o.cipher_bytes);
+  const std::string twin_bytes = Slurp(fourth.files.ObjectPath(twin.id));
+  ASSERT_TRUE(fourth.files.AppendPartial(o.id, twin_bytes).ok());
+  EXPECT_EQ(fourth.files.FinishPartial(o.id, fourth.key).code(), Code::kDataLoss);
+  EXPECT_FALSE(fourth.files.Has(o.id));
+  Spit(fourth.files.ObjectPath(o.id), twin_bytes);  // the same, found by verify
+  EXPECT_EQ(fourth.files.Check(o.id, fourth.key).code(), Code::kDataLoss);
+  EXPECT_TRUE(fourth.files.Check(twin.id, fourth.key).ok());
 
   ASSERT_TRUE(again.Remove(o.id).ok());
   EXPECT_FALSE(again.Has(o.id));

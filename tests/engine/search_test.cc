@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <thread>
 
 #include "engine/search_index.h"
@@ -547,6 +548,28 @@ TEST_P(Search, ResultsDoNotDependOnHowTheIndexIsFolded) {
   }
   EXPECT_EQ(folded.Find({.query = "alpha beta"}).total, 400u / 35 + 1);
   EXPECT_EQ(folded.Find({.query = "\"gamma delta\""}).total, 400u / 13 + 1);
+}
+
+// BM25 to the last bit, from counts worked out by hand: a 3-letter prefix
+// reads the whole term "ibu" and the prefix of longer words, and a message
+// holding both ("ibuprofen ibu") counts once for df and twice for tf.
+TEST_P(Search, ScoresAreBm25WithDocumentFrequencyCountedOnce) {
+  Searchable s;
+  s.Send("c", "ibu one");
+  s.Send("c", "ibuprofen ibu two");
+  s.Send("c", "other words here");
+  const auto r = s.Find({.query = "ibu*"});
+  ASSERT_EQ(r.total, 2u);
+  ASSERT_EQ(r.hits.size(), 2u);
+  // N = 3 messages of 2 + 3 + 3 tokens; df = 2. Every hit was sent in the
+  // same millisecond, so recency gives both the newest's 1.5x.
+  const double idf = std::log(1 + (3 - 2 + 0.5) / (2 + 0.5)), avg = 8.0 / 3;
+  auto bm25 = [&](double tf, double len) {
+    return idf * tf * 2.2 / (tf + 1.2 * (1 - 0.75 + 0.75 * len / avg));
+  };
+  EXPECT_EQ(s.store->Get(r.hits[0].message_id)->body, "ibuprofen ibu two");
+  EXPECT_NEAR(r.hits[0].score, 1.5 * bm25(2, 3), 1e-12);
+  EXPECT_NEAR(r.hits[1].score, 1.5 * bm25(1, 2), 1e-12);
 }
 
 // A build killed part way goes on from its last chunk at the next open.
