@@ -40,6 +40,10 @@ class CurlHttpClient final : public HttpClient {
                        static_cast<curl_off_t>(request.body.size()));
     } else if (request.method == "GET") {
       curl_easy_setopt(curl_, CURLOPT_HTTPGET, 1L);
+    } else if (request.method == "HEAD") {
+      // Without NOBODY libcurl waits for the Content-Length bytes a HEAD
+      // response announces but never sends (S3's HeadObject).
+      curl_easy_setopt(curl_, CURLOPT_NOBODY, 1L);
     }
     curl_slist* headers = nullptr;
     for (const auto& [k, v] : request.headers) {
