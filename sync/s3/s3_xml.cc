@@ -89,11 +89,12 @@ bool ParseBool(std::string_view text, bool* out) {
   return false;
 }
 
-// The root, checked to be `name`.
-Result<XmlElement> Document(std::string_view body, std::string_view name, std::string_view what) {
+// The root, checked to be `name` (or `also`, if given).
+Result<XmlElement> Document(std::string_view body, std::string_view name, std::string_view what,
+                            std::string_view also = {}) {
   auto doc = ParseXml(body);
   if (!doc.ok()) return Malformed(what, doc.status().message());
-  if (doc->name != name) {
+  if (doc->name != name && (also.empty() || doc->name != also)) {
     return Malformed(what, "the root element is <" + doc->name.substr(0, 64) + ">, not <" +
                                std::string(name) + ">");
   }
@@ -157,7 +158,9 @@ Result<std::string> ParseCreateMultipartUpload(std::string_view body) {
 
 Result<ListPartsPage> ParseListParts(std::string_view body) {
   constexpr std::string_view kWhat = "ListParts";
-  TIDINGS_ASSIGN_OR_RETURN(XmlElement doc, Document(body, "ListPartsResult", kWhat));
+  // moto names the root ListPartsResponse; botocore reads either.
+  TIDINGS_ASSIGN_OR_RETURN(XmlElement doc,
+                           Document(body, "ListPartsResult", kWhat, "ListPartsResponse"));
   ListPartsPage page;
   if (!ParseBool(doc.ChildText("IsTruncated"), &page.truncated)) {
     return Malformed(kWhat, "IsTruncated is neither true nor false");
@@ -224,7 +227,9 @@ Result<std::string> ParseCompleteMultipartUpload(std::string_view body, aws::Aws
     if (error->type.empty()) return Malformed(kWhat, "an Error without a Code");
     return std::string();
   }
-  if (doc->name != "CompleteMultipartUploadResult") {
+  // moto names the root CompleteMultipartUploadResponse; botocore reads either.
+  if (doc->name != "CompleteMultipartUploadResult" &&
+      doc->name != "CompleteMultipartUploadResponse") {
     return Malformed(kWhat, "the root element is <" + doc->name.substr(0, 64) +
                                 ">, not <CompleteMultipartUploadResult>");
   }

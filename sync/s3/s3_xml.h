@@ -47,13 +47,15 @@ bool ParseS3Error(std::string_view body, aws::AwsErrorBody* out);
 // out-of-range field.
 // CreateMultipartUpload: the UploadId.
 Result<std::string> ParseCreateMultipartUpload(std::string_view body);
-// ListParts: parts in the order sent, with PartNumber 1..10000.
+// ListParts: parts in the order sent, with PartNumber 1..10000. The root is
+// ListPartsResult (S3) or ListPartsResponse (moto).
 Result<ListPartsPage> ParseListParts(std::string_view body);
 // ListMultipartUploads.
 Result<ListUploadsPage> ParseListMultipartUploads(std::string_view body);
 // CompleteMultipartUpload answers 200 and then either the result (the
 // object's ETag, returned) or an <Error> that came up while S3 assembled the
-// parts: then `error` is filled and the result is "".
+// parts: then `error` is filled and the result is "". The root is
+// CompleteMultipartUploadResult (S3) or CompleteMultipartUploadResponse (moto).
 Result<std::string> ParseCompleteMultipartUpload(std::string_view body, aws::AwsErrorBody* error);
 
 // The CompleteMultipartUpload request body for `parts` (in the order given;

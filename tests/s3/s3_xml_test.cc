@@ -204,6 +204,11 @@ TEST(S3Xml, CompleteMultipartUploadResultOrError) {
   EXPECT_EQ(*failed, "");
   EXPECT_EQ(error.type, "InternalError");
   aws::AwsErrorBody unused;
+  auto moto = ParseCompleteMultipartUpload(
+      "<CompleteMultipartUploadResponse><ETag>\"m\"</ETag></CompleteMultipartUploadResponse>",
+      &unused);
+  ASSERT_TRUE(moto.ok()) << "moto's root name";
+  EXPECT_EQ(*moto, "\"m\"");
   EXPECT_FALSE(ParseCompleteMultipartUpload("", &unused).ok());
   EXPECT_FALSE(ParseCompleteMultipartUpload("<CompleteMultipartUploadResult/>", &unused).ok());
 }
