@@ -110,7 +110,8 @@ class S3Client {
       std::unique_ptr<http::HttpClient> http = nullptr);
 
   // Creates `bucket` in the client's region (for tests and setup).
-  // AlreadyExists if it exists (BucketAlreadyOwnedByYou included).
+  // AlreadyExists if it exists (BucketAlreadyExists, BucketAlreadyOwnedByYou);
+  // in us-east-1 S3 answers its owner 200 instead, so OK.
   Status CreateBucket(std::string_view bucket);
 
   // Stores `body` as `key`, replacing any object there; returns its ETag.
