@@ -11,7 +11,7 @@ PACKAGES=(
   libcli11-dev libcpp-httplib-dev libssl-dev openssl
   libboost-dev libboost-system-dev
   libsqlite3-dev libsqlcipher-dev zlib1g-dev libtomlplusplus-dev
-  libutf8proc-dev libstemmer-dev
+  libutf8proc-dev libstemmer-dev libexpat1-dev
   clang-format faketime clang libclang-rt-14-dev
 )
 

@@ -62,10 +62,11 @@ int64_t ServerTimeFromSkewMessage(std::string_view message) {
   return ParseAmzDate(message.substr(open + 1));
 }
 
-Status ErrorFromResponse(const http::Response& r, std::string_view service) {
+Status ErrorFromResponse(const http::Response& r, std::string_view service,
+                         const ErrorBodyParser& parse) {
   AwsErrorBody e;
   std::string header = r.Header("x-amzn-errortype");
-  bool json = ParseErrorJson(r.body, &e);
+  bool json = parse ? parse(r.body, &e) : ParseErrorJson(r.body, &e);
   if (!header.empty()) e.type = header.substr(0, header.find(':'));
   if (!json && e.type.empty()) {
     // XML auth errors (<Code>...</Code>) or an HTML page from a proxy.
@@ -77,7 +78,9 @@ Status ErrorFromResponse(const http::Response& r, std::string_view service) {
   std::string what = std::string(service) + " returned HTTP " + std::to_string(r.status);
   if (!e.type.empty()) what += " " + e.type;
   if (!e.message.empty()) what += ": " + e.message.substr(0, 300);
-  if (e.type.empty() && !json) {
+  if (e.type.empty() && !json && r.body.empty()) {
+    what += " with no body";  // a HEAD, or a proxy
+  } else if (e.type.empty() && !json) {
     what += " with an unexpected body (" +
             (r.Header("content-type").empty() ? std::string("no content type")
                                               : r.Header("content-type")) +
@@ -86,8 +89,14 @@ Status ErrorFromResponse(const http::Response& r, std::string_view service) {
   const std::string& t = e.type;
   if (r.status == 429 || Contains(t, "Throttl") || t == "ProvisionedThroughputExceededException" ||
       t == "RequestLimitExceeded" || t == "TooManyRequestsException" ||
-      t == "LimitExceededException") {
+      t == "LimitExceededException" || t == "SlowDown") {
     return Unavailable(what + "; retrying later");
+  }
+  // S3: the body did not arrive as sent (its SHA-256 or MD5 differs), or the
+  // connection idled: send it again.
+  if (t == "XAmzContentSHA256Mismatch" || t == "BadDigest" || t == "RequestTimeout" ||
+      t == "IncompleteBody") {
+    return Unavailable(what + "; retrying");
   }
   if (t == "ConditionalCheckFailedException" || t == "TransactionConflictException") {
     return Aborted(what);
@@ -96,19 +105,28 @@ Status ErrorFromResponse(const http::Response& r, std::string_view service) {
       t == "SignatureDoesNotMatch" || Contains(t, "ExpiredToken") || t == "InvalidClientTokenId" ||
       t == "MissingAuthenticationToken" || t == "IncompleteSignature" ||
       t == "MissingAuthenticationTokenException" || t == "UnauthorizedException" ||
+      t == "InvalidAccessKeyId" || t == "InvalidToken" || t == "TokenRefreshRequired" ||
       r.status == 401) {
     return Unauthenticated(what + "; check the AWS credentials");
   }
+  if (t == "RequestTimeTooSkewed") {  // the skew recovery found no server time
+    return Unauthenticated(what + "; check this device's clock");
+  }
   if (Contains(t, "AccessDenied") || t == "ForbiddenException" || r.status == 403) {
-    return PermissionDenied(what + "; the credentials lack a permission (see docs/" +
-                            (service == "chime" ? std::string("chime") : std::string("dynamodb")) +
-                            ".md)");
+    const std::string doc =
+        service == "chime" || service == "s3" ? std::string(service) : std::string("dynamodb");
+    return PermissionDenied(what + "; the credentials lack a permission (see docs/" + doc + ".md)");
   }
   if (t == "ResourceNotFoundException" || t == "NotFoundException" || r.status == 404) {
     return NotFound(what);
   }
+  if (t == "BucketAlreadyOwnedByYou" || t == "BucketAlreadyExists") return AlreadyExists(what);
   if (r.status >= 500) return Unavailable(what + "; retrying later");
-  if (t == "ValidationException" || t == "SerializationException" || t == "BadRequestException") {
+  if (t == "ValidationException" || t == "SerializationException" || t == "BadRequestException" ||
+      t == "EntityTooSmall" || t == "EntityTooLarge" || t == "InvalidPart" ||
+      t == "InvalidPartOrder" || t == "InvalidRange" || t == "InvalidArgument" ||
+      t == "InvalidRequest" || t == "MalformedXML" || t == "InvalidBucketName" ||
+      t == "KeyTooLongError" || r.status == 416) {
     return InvalidArgument(what);
   }
   return FailedPrecondition(what);
@@ -124,7 +142,7 @@ int64_t AwsTransport::LocalNowMs() const {
 
 int64_t AwsTransport::ServerNowMs() const { return LocalNowMs() + skew_ms_; }
 
-Result<http::Response> AwsTransport::Send(const http::Request& request) {
+Result<http::Response> AwsTransport::Send(http::Request req) {
   static thread_local std::mt19937_64 rng(std::random_device{}());
   bool skew_retried = false;
   Status last;
@@ -132,10 +150,10 @@ Result<http::Response> AwsTransport::Send(const http::Request& request) {
   last_retry_after_ms_.reset();
   last_date_ms_ = 0;
   // Nothing signed ever goes out in the clear beyond this machine.
-  TIDINGS_RETURN_IF_ERROR(CheckEndpoint(request.url));
+  TIDINGS_RETURN_IF_ERROR(CheckEndpoint(req.url));
   for (int attempt = 0; attempt < config_.max_attempts; ++attempt) {
     TIDINGS_ASSIGN_OR_RETURN(Credentials creds, credentials_->Get());
-    http::Request req = request;
+    // SignRequest replaces the headers it added on the previous attempt.
     TIDINGS_RETURN_IF_ERROR(
         SignRequest(&req, creds, {config_.region, config_.signing_name, ServerNowMs() / 1000}));
     ++requests_;
@@ -173,9 +191,13 @@ Result<http::Response> AwsTransport::Send(const http::Request& request) {
         last_retry_after_ms_.reset();
         return std::move(*resp);
       }
-      last = ErrorFromResponse(*resp, config_.signing_name);
+      last = ErrorFromResponse(*resp, config_.signing_name, config_.parse_error_body);
       AwsErrorBody e;
-      ParseErrorJson(resp->body, &e);
+      if (config_.parse_error_body) {
+        config_.parse_error_body(resp->body, &e);
+      } else {
+        ParseErrorJson(resp->body, &e);
+      }
       if (std::string header = resp->Header("x-amzn-errortype"); !header.empty()) {
         e.type = header.substr(0, header.find(':'));
       }
@@ -224,7 +246,7 @@ Result<std::string> AwsJsonClient::Call(std::string_view operation, const std::s
   req.headers = {{"content-type", config.content_type},
                  {"x-amz-target", config.target_prefix + "." + std::string(operation)}};
   req.body = body;
-  TIDINGS_ASSIGN_OR_RETURN(http::Response resp, transport_.Send(req));
+  TIDINGS_ASSIGN_OR_RETURN(http::Response resp, transport_.Send(std::move(req)));
   return std::move(resp.body);
 }
 
@@ -240,7 +262,7 @@ Result<std::string> AwsRestClient::Call(std::string_view method, std::string_vie
   req.headers = headers;
   if (!body.empty()) req.headers.emplace_back("content-type", "application/json");
   req.body = body;
-  TIDINGS_ASSIGN_OR_RETURN(http::Response resp, transport_.Send(req));
+  TIDINGS_ASSIGN_OR_RETURN(http::Response resp, transport_.Send(std::move(req)));
   return std::move(resp.body);
 }
 

@@ -10,6 +10,11 @@
 //   AccessDenied / Forbidden -> PermissionDenied
 //   UnrecognizedClient, InvalidSignature, ExpiredToken... -> Unauthenticated
 //   ResourceNotFound -> NotFound; Validation/Serialization -> InvalidArgument
+// S3's XML error codes map the same way (ServiceConfig::parse_error_body
+// reads them): NoSuchKey/NoSuchUpload/NoSuchBucket -> NotFound, SlowDown ->
+// Unavailable, InvalidAccessKeyId/SignatureDoesNotMatch -> Unauthenticated,
+// EntityTooSmall/InvalidPart/InvalidPartOrder/InvalidRange -> InvalidArgument,
+// BucketAlreadyOwnedByYou -> AlreadyExists.
 // Retries follow AWS standard mode: at most 3 attempts, full-jitter
 // exponential backoff (base 100 ms, cap 20 s), a retry quota (500 tokens, 5
 // per retry, 10 per timeout, 1 back per success), x-amz-retry-after honoured.
@@ -28,9 +33,14 @@
 #include <string_view>
 
 #include "sync/aws/credentials.h"
+#include "sync/aws/json.h"
 #include "sync/http/http_client.h"
 
 namespace tidings::aws {
+
+// Reads an error response's body into its type and message; false if the
+// body is not in the service's format.
+using ErrorBodyParser = std::function<bool(std::string_view body, AwsErrorBody* out)>;
 
 struct ServiceConfig {
   std::string signing_name;  // "dynamodb"
@@ -43,6 +53,9 @@ struct ServiceConfig {
   // This device's wall clock (Unix ms); empty: WallMs(). Tests set a clock
   // that is off to exercise the skew recovery.
   std::function<int64_t()> wall_clock_ms;
+  // Empty: the JSON protocols' ParseErrorJson. S3 answers in XML and sets its
+  // own reader (sync/s3/s3_xml.h), so the retry loop stays this one.
+  ErrorBodyParser parse_error_body;
 };
 
 // True if an error response says the request's time is too far from the
@@ -56,8 +69,10 @@ bool IsClockSkewError(std::string_view type, std::string_view message);
 // (20261204T001000Z - 5 min.)"; 0 if it has none.
 int64_t ServerTimeFromSkewMessage(std::string_view message);
 
-// Maps a non-2xx response to a Status (exposed for tests and the Chime client).
-Status ErrorFromResponse(const http::Response& response, std::string_view service);
+// Maps a non-2xx response to a Status (exposed for tests and the Chime
+// client); `parse` reads the body (empty: ParseErrorJson).
+Status ErrorFromResponse(const http::Response& response, std::string_view service,
+                         const ErrorBodyParser& parse = nullptr);
 
 // Signs and sends requests of one service with AWS standard-mode retries.
 class AwsTransport {
@@ -68,8 +83,10 @@ class AwsTransport {
   // Signs (fresh credentials and time on every attempt) and sends `request`
   // (method, url, headers and body set; url relative to nothing: complete).
   // Returns the 2xx response, or the last error mapped by ErrorFromResponse
-  // (or the transport's) after the retries allowed.
-  Result<http::Response> Send(const http::Request& request);
+  // (or the transport's) after the retries allowed. Taken by value and
+  // signed in place on every attempt: move a large body in (an S3 part) and
+  // it is never copied.
+  Result<http::Response> Send(http::Request request);
   // Server time estimate (ms) from the last Date header seen.
   int64_t ServerNowMs() const;
   // The Date header of the last response (Unix ms, whole seconds), 0 if it

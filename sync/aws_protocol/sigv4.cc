@@ -133,11 +133,13 @@ std::string UrlHost(const std::string& url) {
   return Lower(host);
 }
 
-std::string CanonicalRequest(const http::Request& request, const std::string& signed_headers) {
+std::string CanonicalRequest(const http::Request& request, const std::string& signed_headers,
+                             bool s3) {
   std::string path, query;
   SplitUrl(request.url, &path, &query);
-  // Non-S3 services: the wire path (already encoded once) is encoded again.
-  std::string canonical_uri = UriEncode(path, /*encode_slash=*/false);
+  // Non-S3 services: the wire path (already encoded once) is encoded again;
+  // S3 signs it as sent.
+  std::string canonical_uri = s3 ? path : UriEncode(path, /*encode_slash=*/false);
   if (canonical_uri.empty()) canonical_uri = "/";
 
   std::vector<std::pair<std::string, std::string>> params;
@@ -180,8 +182,12 @@ std::string CanonicalRequest(const http::Request& request, const std::string& si
     if (semi == std::string::npos) break;
     start = semi + 1;
   }
+  // The caller's payload hash when it sent one (S3 requires the header; a
+  // 16 MiB part is then hashed once, not again on every retry).
+  auto payload = headers.find("x-amz-content-sha256");
   return request.method + "\n" + canonical_uri + "\n" + canonical_query + "\n" + canonical_headers +
-         "\n" + signed_headers + "\n" + crypto::Sha256Hex(request.body);
+         "\n" + signed_headers + "\n" +
+         (payload != headers.end() ? payload->second : crypto::Sha256Hex(request.body));
 }
 
 Status SignRequest(http::Request* request, const Credentials& credentials,
@@ -212,7 +218,10 @@ Status SignRequest(http::Request* request, const Credentials& credentials,
   std::vector<std::string> names;
   for (const auto& [k, v] : h) {
     std::string n = Lower(k);
-    if (n == "content-type" || n == "host" || n.rfind("x-amz-", 0) == 0) names.push_back(n);
+    if (n == "content-type" || n == "content-md5" || n == "range" || n == "if-match" ||
+        n == "if-none-match" || n == "host" || n.rfind("x-amz-", 0) == 0) {
+      names.push_back(n);
+    }
   }
   std::sort(names.begin(), names.end());
   names.erase(std::unique(names.begin(), names.end()), names.end());
@@ -220,8 +229,9 @@ Status SignRequest(http::Request* request, const Credentials& credentials,
   for (const auto& n : names) signed_headers += (signed_headers.empty() ? "" : ";") + n;
 
   const std::string& scope = stamp.scope;
-  const std::string to_sign = std::string("AWS4-HMAC-SHA256\n") + amz_date + "\n" + scope + "\n" +
-                              crypto::Sha256Hex(CanonicalRequest(*request, signed_headers));
+  const std::string to_sign =
+      std::string("AWS4-HMAC-SHA256\n") + amz_date + "\n" + scope + "\n" +
+      crypto::Sha256Hex(CanonicalRequest(*request, signed_headers, params.service == "s3"));
   const std::string signature =
       Hex(Hmac(SigningKey(credentials.secret_access_key.view(), stamp.date, params), to_sign));
   h.emplace_back("authorization", "AWS4-HMAC-SHA256 Credential=" + credentials.access_key_id + "/" +

@@ -3,6 +3,11 @@
 // path is percent-encoded once on the wire and again in the canonical
 // request; the query is sorted and encoded; Host carries a non-default port;
 // the payload hash is of the exact body bytes.
+//
+// S3 (signing name "s3") differs in two ways, as botocore's S3SigV4Auth does:
+// the canonical URI is the wire path as is (encoded once, not normalised),
+// and the payload hash is the x-amz-content-sha256 header the caller sets
+// (any service: a request carrying that header is signed with its value).
 #pragma once
 
 #include <cstdint>
@@ -25,12 +30,14 @@ struct Credentials {
 
 struct SigningParams {
   std::string region;
-  std::string service;  // signing name: "dynamodb", "chime"
+  std::string service;  // signing name: "dynamodb", "chime", "s3"
   int64_t unix_seconds = 0;
 };
 
 // Adds host, x-amz-date, x-amz-security-token (if any) and authorization
-// headers to `request`. InvalidArgument for a malformed URL or missing keys.
+// headers to `request`. Signs host, content-type, content-md5, range,
+// if-match, if-none-match and every x-amz-* header present.
+// InvalidArgument for a malformed URL or missing keys.
 Status SignRequest(http::Request* request, const Credentials& credentials,
                    const SigningParams& params);
 
@@ -41,8 +48,10 @@ Result<std::string> PresignUrl(const std::string& method, const std::string& url
                                const Credentials& credentials, const SigningParams& params,
                                int expires_seconds);
 
-// Exposed for tests and the emulator's verifier.
-std::string CanonicalRequest(const http::Request& request, const std::string& signed_headers);
+// Exposed for tests and the emulator's verifier. `s3`: the S3 rules above
+// for the canonical URI.
+std::string CanonicalRequest(const http::Request& request, const std::string& signed_headers,
+                             bool s3 = false);
 std::string UriEncode(std::string_view s, bool encode_slash);
 // "host[:port]" of a URL, "" if malformed.
 std::string UrlHost(const std::string& url);

@@ -1,4 +1,5 @@
 #include <curl/curl.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <cctype>
@@ -40,12 +41,22 @@ class CurlHttpClient final : public HttpClient {
                        static_cast<curl_off_t>(request.body.size()));
     } else if (request.method == "GET") {
       curl_easy_setopt(curl_, CURLOPT_HTTPGET, 1L);
+    } else if (request.method == "HEAD") {
+      // Without NOBODY libcurl waits for the Content-Length bytes a HEAD
+      // response announces but never sends (S3's HeadObject).
+      curl_easy_setopt(curl_, CURLOPT_NOBODY, 1L);
     }
     curl_slist* headers = nullptr;
+    bool content_type = false;
     for (const auto& [k, v] : request.headers) {
       if (k == "host") continue;  // libcurl derives it from the URL
+      content_type |= k.size() == 12 && strncasecmp(k.c_str(), "content-type", 12) == 0;
       headers = curl_slist_append(headers, (k + ": " + v).c_str());
     }
+    // Unlabelled stays unlabelled: libcurl would call a POST or PUT body
+    // application/x-www-form-urlencoded, and a server may parse it as a form
+    // (moto's S3 then fails an UploadPart).
+    if (!content_type) headers = curl_slist_append(headers, "Content-Type:");
     headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
     curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl_, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);

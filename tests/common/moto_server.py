@@ -23,6 +23,12 @@ Every other service keeps moto's own evaluation. DynamoDB requests are also
 handled one at a time: moto's conditional PutItem checks and writes without a
 lock, so two concurrent appenders could both win the same sk, a race
 DynamoDB itself never loses.
+
+S3 signatures are checked against the request line as sent (werkzeug's
+RAW_URI), as S3 checks them. moto checks them against werkzeug's re-quoted
+URL, which leaves ( ) + unescaped in a path and decodes %2F in a query, so
+that even botocore's own requests fail there with SignatureDoesNotMatch (a
+key "a+b" or "x (1)", ListMultipartUploads with Prefix "a/").
 """
 import json
 import os
@@ -30,6 +36,7 @@ import re
 import sys
 import threading
 
+from moto.core.authorization import ActionAuthenticatorMixin
 from moto.dynamodb.responses import DynamoHandler
 from moto.iam import access_control
 from moto.server import main
@@ -223,6 +230,24 @@ def _check_action_permitted(self, resource):
 
 
 access_control.IAMRequestBase.check_action_permitted = _check_action_permitted
+
+_original_s3_auth = ActionAuthenticatorMixin._authenticate_and_authorize_s3_action
+
+
+def _s3_auth_on_raw_uri(self, bucket_name=None, key_name=None):
+    environ = getattr(getattr(self, "request", None), "environ", None) or {}
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if not raw:
+        return _original_s3_auth(self, bucket_name, key_name)
+    seen = self.uri
+    self.uri = raw  # moto reads only its path and query
+    try:
+        return _original_s3_auth(self, bucket_name, key_name)
+    finally:
+        self.uri = seen
+
+
+ActionAuthenticatorMixin._authenticate_and_authorize_s3_action = _s3_auth_on_raw_uri
 
 _dynamodb_lock = threading.Lock()
 _original_call_action = DynamoHandler.call_action
