@@ -1,0 +1,203 @@
+// The attachment transfer (sync/attachments/transfer.h) against a real
+// moto_server on 127.0.0.1 (an ephemeral port, started here and stopped
+// after) with SigV4 and IAM on: the device user may only touch objects and
+// multipart uploads in one bucket (tests/s3/s3_moto_setup.py). An object
+// goes up in parts, survives a crash between parts, comes down byte for
+// byte on another device, and a changed byte on the server is refused.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include "sync/attachments/s3_object_store.h"
+#include "sync/attachments/transfer.h"
+#include "tests/common/temp_dir.h"
+#include "tests/dynamodb/moto_fixture.h"
+
+namespace tidings::attachments {
+namespace {
+
+constexpr char kBucket[] = "tidings-attachments-test";
+
+class S3Transfer : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = new testing::MotoServer();
+    std::string why;
+    if (!server_->Start(kBucket, &why)) {
+      skip_reason_ = new std::string(why);
+      return;
+    }
+    auto admin = Client(server_->admin_credentials());
+    Status created = admin->CreateBucket(kBucket);
+    if (!created.ok()) skip_reason_ = new std::string("CreateBucket: " + created.ToString());
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override {
+    if (skip_reason_) FAIL() << *skip_reason_;
+  }
+  static std::unique_ptr<s3::S3Client> Client(const aws::Credentials& credentials) {
+    s3::S3Config config;
+    config.endpoint = server_->endpoint();
+    config.region = "us-east-1";
+    config.request_timeout_ms = 60'000;
+    auto c = s3::S3Client::Create(config, aws::StaticCredentials(credentials));
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? std::move(*c) : nullptr;
+  }
+  static std::unique_ptr<s3::S3Client> DeviceClient() { return Client(server_->credentials()); }
+
+  static testing::MotoServer* server_;
+  static std::string* skip_reason_;
+};
+
+testing::MotoServer* S3Transfer::server_ = nullptr;
+std::string* S3Transfer::skip_reason_ = nullptr;
+
+std::string Bytes(size_t n, uint32_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; i += 8) {
+    const uint64_t v = rng();
+    std::memcpy(s.data() + i, &v, std::min<size_t>(8, n - i));
+  }
+  return s;
+}
+
+struct Device {
+  testing::TempDir dir;
+  engine::AttachmentFiles files{dir.path() + "/attachments"};
+  Device() { EXPECT_TRUE(files.Open().ok()); }
+};
+
+struct Sent {
+  engine::ImportedObject object;
+  crypto::SecretKey key;
+};
+
+Sent Import(Device& d, const std::string& data) {
+  Sent s{{}, crypto::SecretKey::Random().value()};
+  auto hash_key = crypto::SecretKey::Random();
+  size_t at = 0;
+  auto got = d.files.Import(
+      [&](char* buf, size_t cap) -> Result<size_t> {
+        const size_t n = std::min(cap, data.size() - at);
+        std::memcpy(buf, data.data() + at, n);
+        at += n;
+        return n;
+      },
+      s.key, *hash_key);
+  EXPECT_TRUE(got.ok()) << got.status().ToString();
+  if (got.ok()) s.object = *got;
+  return s;
+}
+
+std::string ReadAll(Device& d, const Sent& s) {
+  std::string out;
+  EXPECT_TRUE(d.files
+                  .Read(s.object.id, s.key,
+                        [&](std::string_view p) {
+                          out.append(p);
+                          return Status::Ok();
+                        })
+                  .ok());
+  return out;
+}
+
+const TransferOptions kOptions{.part_bytes = 5 << 20, .multipart_from_bytes = 5 << 20};
+
+TEST_F(S3Transfer, AnUploadCutByACrashResumesAndTheOtherDeviceGetsEveryByte) {
+  Device sender, receiver;
+  // A "photo" whose bytes carry a marker, and 12 MiB of it: three parts.
+  std::string data = Bytes(12 << 20, 1);
+  const std::string marker = "CANARY-PATIENT-PHOTO-7f3a";
+  for (size_t at = 0; at + marker.size() < data.size(); at += 1 << 20) {
+    data.replace(at, marker.size(), marker);
+  }
+  const Sent sent = Import(sender, data);
+  const std::string key = ObjectKey(sent.object.id);
+
+  // The sending process "dies" once the state after part 2 is saved.
+  UploadState persisted;
+  {
+    auto s3 = DeviceClient();
+    S3ObjectStore store(*s3, kBucket);
+    UploadState state;
+    EXPECT_EQ(Upload(
+                  sender.files, sent.object.id, sent.object.cipher_bytes, key, store, &state,
+                  [&](const UploadState& s) {
+                    persisted = s;
+                    return s.parts.size() == 2 ? Aborted("killed") : Status::Ok();
+                  },
+                  kOptions)
+                  .code(),
+              Code::kAborted);
+  }
+  ASSERT_EQ(persisted.parts.size(), 2u);
+  // A new process (a new client) goes on from the saved state.
+  auto s3 = DeviceClient();
+  S3ObjectStore store(*s3, kBucket);
+  const uint64_t requests_before = s3->requests();
+  ASSERT_TRUE(Upload(
+                  sender.files, sent.object.id, sent.object.cipher_bytes, key, store, &persisted,
+                  [](const UploadState&) { return Status::Ok(); }, kOptions)
+                  .ok());
+  EXPECT_TRUE(persisted.done);
+  // ListParts, one part, Complete: the two parts done were not sent again.
+  EXPECT_EQ(s3->requests() - requests_before, 3u);
+  auto open = s3->ListMultipartUploads(kBucket, "tidings/");
+  ASSERT_TRUE(open.ok()) << open.status().ToString();
+  EXPECT_TRUE(open->empty()) << "an orphaned multipart upload";
+
+  // The bucket holds ciphertext under an opaque key.
+  auto admin = Client(server_->admin_credentials());
+  auto whole = admin->GetObjectRange(kBucket, key, 0, sent.object.cipher_bytes);
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  EXPECT_EQ(whole->data.size(), sent.object.cipher_bytes);
+  EXPECT_EQ(whole->data.find(marker), std::string::npos);
+  EXPECT_EQ(key.find(marker), std::string::npos);
+
+  ASSERT_TRUE(Download(receiver.files, sent.object.id, sent.key, sent.object.cipher_bytes, key,
+                       store, kOptions)
+                  .ok());
+  EXPECT_EQ(ReadAll(receiver, sent), data);
+}
+
+TEST_F(S3Transfer, AChangedByteOnTheServerIsRefusedAndNeverKept) {
+  Device sender, receiver;
+  const std::string data = Bytes(7 << 20, 2);
+  const Sent sent = Import(sender, data);
+  const std::string key = ObjectKey(sent.object.id);
+  auto s3 = DeviceClient();
+  S3ObjectStore store(*s3, kBucket);
+  UploadState state;
+  ASSERT_TRUE(Upload(
+                  sender.files, sent.object.id, sent.object.cipher_bytes, key, store, &state,
+                  [](const UploadState&) { return Status::Ok(); }, kOptions)
+                  .ok());
+  // Someone with write access to the bucket flips one byte.
+  auto admin = Client(server_->admin_credentials());
+  auto whole = admin->GetObjectRange(kBucket, key, 0, sent.object.cipher_bytes);
+  ASSERT_TRUE(whole.ok());
+  std::string changed = whole->data;
+  changed[6 << 20] ^= 0x01;
+  ASSERT_TRUE(admin->PutObject(kBucket, key, changed).ok());
+  EXPECT_EQ(Download(receiver.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, store,
+                     kOptions)
+                .code(),
+            Code::kDataLoss);
+  EXPECT_FALSE(receiver.files.Has(sent.object.id));
+  EXPECT_EQ(*receiver.files.PartialBytes(sent.object.id), 0u);
+  // Put back, it downloads whole.
+  ASSERT_TRUE(admin->PutObject(kBucket, key, whole->data).ok());
+  ASSERT_TRUE(Download(receiver.files, sent.object.id, sent.key, sent.object.cipher_bytes, key,
+                       store, kOptions)
+                  .ok());
+  EXPECT_EQ(ReadAll(receiver, sent), data);
+}
+
+}  // namespace
+}  // namespace tidings::attachments
