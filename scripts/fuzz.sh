@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${FUZZ_BUILD_DIR:-build-asan}
 targets=(records operation_codec dynamodb_items chime_json messaging_events e2e_frames daemon_frames
-  store_header key_file)
+  store_header key_file search_text s3_xml attachment_object)
 
 # The same configuration as scripts/test.sh --sanitize, so both share the
 # tree; a tree configured with GCC starts over.
