@@ -1,0 +1,253 @@
+// Attachment transfer against moto's S3 (started here on 127.0.0.1, SigV4
+// and IAM on): Tidings' encrypted upload and download of one object
+// (sync/attachments/transfer.h) against boto3's managed transfer
+// (upload_file / download_file, 8 MB parts, 10 threads) of the same file on
+// the same server, in interleaved repetitions. The file is
+// TIDINGS_BENCH_ATTACHMENT_MB (default 200) of random bytes; Tidings
+// encrypts it once before the timed runs (BM_Import times that alone).
+// BM_PeakRss moves TIDINGS_BENCH_RSS_MB (default 1024) up and down in a
+// child process and reports how much its peak RSS grew.
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <string>
+
+#include "sync/attachments/s3_object_store.h"
+#include "sync/attachments/transfer.h"
+#include "tests/common/temp_dir.h"
+#include "tests/dynamodb/moto_fixture.h"
+
+namespace {
+
+using namespace tidings;
+
+constexpr char kBucket[] = "tidings-bench";
+
+size_t EnvMb(const char* name, size_t fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? std::strtoull(v, nullptr, 10) : fallback;
+}
+
+void WriteRandomFile(const std::string& path, size_t bytes) {
+  std::ofstream out(path, std::ios::binary);
+  std::mt19937_64 rng(42);
+  std::string block(1 << 20, '\0');
+  for (size_t done = 0; done < bytes; done += block.size()) {
+    for (size_t i = 0; i < block.size(); i += 8) {
+      const uint64_t v = rng();
+      std::memcpy(block.data() + i, &v, 8);
+    }
+    out.write(block.data(), static_cast<std::streamsize>(std::min(block.size(), bytes - done)));
+  }
+}
+
+// One moto server, one bucket, one plaintext file and its object, shared.
+struct World {
+  testing::MotoServer moto;
+  testing::TempDir dir;
+  std::string file;
+  size_t bytes = 0;
+  std::unique_ptr<engine::AttachmentFiles> files;
+  crypto::SecretKey key = crypto::SecretKey::Random().value();
+  crypto::SecretKey hash_key = crypto::SecretKey::Random().value();
+  engine::ImportedObject object;
+  std::unique_ptr<s3::S3Client> client;
+
+  static World& Get() {
+    static World* w = [] {
+      auto* world = new World();
+      if (!world->Init()) std::exit(1);
+      return world;
+    }();
+    return *w;
+  }
+  bool Init() {
+    std::string why;
+    if (!moto.Start(kBucket, &why)) {
+      std::fprintf(stderr, "moto: %s\n", why.c_str());
+      return false;
+    }
+    auto admin = Client(moto.admin_credentials());
+    if (admin == nullptr || !admin->CreateBucket(kBucket).ok()) return false;
+    client = Client(moto.credentials());
+    bytes = EnvMb("TIDINGS_BENCH_ATTACHMENT_MB", 200) << 20;
+    file = dir.path() + "/photo.bin";
+    WriteRandomFile(file, bytes);
+    files = std::make_unique<engine::AttachmentFiles>(dir.path() + "/attachments");
+    if (!files->Open().ok()) return false;
+    auto imported = files->ImportFile(file, key, hash_key);
+    if (!imported.ok()) return false;
+    object = *imported;
+    return client != nullptr;
+  }
+  std::unique_ptr<s3::S3Client> Client(const aws::Credentials& c) {
+    s3::S3Config config;
+    config.endpoint = moto.endpoint();
+    config.region = "us-east-1";
+    auto made = s3::S3Client::Create(config, aws::StaticCredentials(c));
+    return made.ok() ? std::move(*made) : nullptr;
+  }
+};
+
+void BM_Import(benchmark::State& state) {
+  World& w = World::Get();
+  for (auto _ : state) {
+    auto o = w.files->ImportFile(w.file, w.key, w.hash_key);
+    if (!o.ok()) state.SkipWithError(o.status().ToString().c_str());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * w.bytes));
+  state.SetLabel("tidings encrypt");
+}
+BENCHMARK(BM_Import)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+
+void BM_Upload(benchmark::State& state) {
+  World& w = World::Get();
+  attachments::S3ObjectStore store(*w.client, kBucket);
+  int run = 0;
+  for (auto _ : state) {
+    attachments::UploadState upload;
+    const std::string key = attachments::ObjectKey(w.object.id) + "-" + std::to_string(run++);
+    const Status s =
+        attachments::Upload(*w.files, w.object.id, w.object.cipher_bytes, key, store, &upload,
+                            [](const attachments::UploadState&) { return Status::Ok(); });
+    if (!s.ok()) state.SkipWithError(s.ToString().c_str());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * w.bytes));
+  state.SetLabel("tidings");
+}
+BENCHMARK(BM_Upload)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+
+void BM_Download(benchmark::State& state) {
+  World& w = World::Get();
+  attachments::S3ObjectStore store(*w.client, kBucket);
+  const std::string key = attachments::ObjectKey(w.object.id);
+  attachments::UploadState upload;
+  (void)attachments::Upload(*w.files, w.object.id, w.object.cipher_bytes, key, store, &upload,
+                            [](const attachments::UploadState&) { return Status::Ok(); });
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto receiver = std::make_unique<testing::TempDir>();
+    engine::AttachmentFiles files(receiver->path() + "/attachments");
+    if (!files.Open().ok()) state.SkipWithError("open");
+    state.ResumeTiming();
+    const Status s =
+        attachments::Download(files, w.object.id, w.key, w.object.cipher_bytes, key, store);
+    if (!s.ok()) state.SkipWithError(s.ToString().c_str());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * w.bytes));
+  state.SetLabel("tidings");
+}
+BENCHMARK(BM_Download)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+
+// boto3 in a child process, its credentials in its environment (never in
+// argv): the seconds it reports for the transfer alone.
+double Boto3(World& w, const std::string& mode, const std::string& key, const std::string& path) {
+  int fds[2];
+  if (::pipe(fds) != 0) return -1;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(fds[1], 1);
+    ::close(fds[0]);
+    const aws::Credentials& c = w.moto.credentials();
+    ::setenv("AWS_ACCESS_KEY_ID", c.access_key_id.c_str(), 1);
+    ::setenv("AWS_SECRET_ACCESS_KEY", std::string(c.secret_access_key.view()).c_str(), 1);
+    const std::string endpoint = w.moto.endpoint();
+    ::execlp("python3", "python3", BOTO3_TRANSFER, mode.c_str(), endpoint.c_str(), kBucket,
+             key.c_str(), path.c_str(), nullptr);
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  char line[64] = {};
+  const ssize_t n = ::read(fds[0], line, sizeof line - 1);
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return n > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? std::strtod(line, nullptr) : -1;
+}
+
+void BM_Boto3Upload(benchmark::State& state) {
+  World& w = World::Get();
+  int run = 0;
+  for (auto _ : state) {
+    const double s = Boto3(w, "upload", "boto3/upload-" + std::to_string(run++), w.file);
+    if (s < 0) state.SkipWithError("boto3 upload failed");
+    state.SetIterationTime(s);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * w.bytes));
+  state.SetLabel("boto3");
+}
+BENCHMARK(BM_Boto3Upload)->Unit(benchmark::kMillisecond)->UseManualTime()->Iterations(1);
+
+void BM_Boto3Download(benchmark::State& state) {
+  World& w = World::Get();
+  (void)Boto3(w, "upload", "boto3/source", w.file);
+  for (auto _ : state) {
+    const double s = Boto3(w, "download", "boto3/source", w.dir.path() + "/downloaded.bin");
+    if (s < 0) state.SkipWithError("boto3 download failed");
+    state.SetIterationTime(s);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * w.bytes));
+  state.SetLabel("boto3");
+}
+BENCHMARK(BM_Boto3Download)->Unit(benchmark::kMillisecond)->UseManualTime()->Iterations(1);
+
+// Peak RSS of a child that imports, uploads and downloads a file of
+// TIDINGS_BENCH_RSS_MB, less its peak before the transfer.
+void BM_PeakRss(benchmark::State& state) {
+  World& w = World::Get();
+  const size_t mb = EnvMb("TIDINGS_BENCH_RSS_MB", 1024);
+  for (auto _ : state) {
+    int fds[2];
+    if (::pipe(fds) != 0) state.SkipWithError("pipe");
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(fds[0]);
+      testing::TempDir dir;
+      const std::string file = dir.path() + "/big.bin";
+      WriteRandomFile(file, mb << 20);
+      engine::AttachmentFiles files(dir.path() + "/attachments");
+      auto client = w.Client(w.moto.credentials());
+      rusage before{};
+      ::getrusage(RUSAGE_SELF, &before);
+      bool ok = files.Open().ok();
+      auto o = files.ImportFile(file, w.key, w.hash_key);
+      ok = ok && o.ok();
+      attachments::S3ObjectStore store(*client, kBucket);
+      attachments::UploadState upload;
+      const std::string key = "rss/" + std::to_string(::getpid());
+      ok = ok && attachments::Upload(files, o->id, o->cipher_bytes, key, store, &upload,
+                                     [](const attachments::UploadState&) { return Status::Ok(); })
+                     .ok();
+      engine::AttachmentFiles receiver(dir.path() + "/received");
+      ok = ok && receiver.Open().ok() &&
+           attachments::Download(receiver, o->id, w.key, o->cipher_bytes, key, store).ok();
+      rusage after{};
+      ::getrusage(RUSAGE_SELF, &after);
+      const long grew_kb = ok ? after.ru_maxrss - before.ru_maxrss : -1;
+      (void)!::write(fds[1], &grew_kb, sizeof grew_kb);
+      ::_exit(0);
+    }
+    ::close(fds[1]);
+    long grew_kb = -1;
+    (void)!::read(fds[0], &grew_kb, sizeof grew_kb);
+    ::close(fds[0]);
+    ::waitpid(pid, nullptr, 0);
+    if (grew_kb < 0) state.SkipWithError("the transfer failed");
+    state.counters["rss_growth_MB"] = static_cast<double>(grew_kb) / 1024;
+    state.counters["file_MB"] = static_cast<double>(mb);
+  }
+}
+BENCHMARK(BM_PeakRss)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+
+}  // namespace
+
+BENCHMARK_MAIN();
