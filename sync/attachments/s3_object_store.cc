@@ -2,8 +2,8 @@
 
 namespace tidings::attachments {
 
-Status S3ObjectStore::PutObject(const std::string& key, std::string_view body) {
-  return s3_.PutObject(bucket_, key, body).status();
+Status S3ObjectStore::PutObject(const std::string& key, std::string body) {
+  return s3_.PutObject(bucket_, key, std::move(body)).status();
 }
 
 Result<uint64_t> S3ObjectStore::HeadObject(const std::string& key) {
@@ -22,8 +22,8 @@ Result<std::string> S3ObjectStore::CreateMultipartUpload(const std::string& key)
 }
 
 Result<std::string> S3ObjectStore::UploadPart(const std::string& key, const std::string& upload_id,
-                                              int number, std::string_view body) {
-  return s3_.UploadPart(bucket_, key, upload_id, number, body);
+                                              int number, std::string body) {
+  return s3_.UploadPart(bucket_, key, upload_id, number, std::move(body));
 }
 
 Result<std::vector<UploadedPart>> S3ObjectStore::ListParts(const std::string& key,

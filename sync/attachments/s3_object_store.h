@@ -14,12 +14,12 @@ class S3ObjectStore : public ObjectStore {
   // `s3` must outlive this store.
   S3ObjectStore(s3::S3Client& s3, std::string bucket) : s3_(s3), bucket_(std::move(bucket)) {}
 
-  Status PutObject(const std::string& key, std::string_view body) override;
+  Status PutObject(const std::string& key, std::string body) override;
   Result<uint64_t> HeadObject(const std::string& key) override;
   Result<std::string> GetRange(const std::string& key, uint64_t offset, uint64_t length) override;
   Result<std::string> CreateMultipartUpload(const std::string& key) override;
   Result<std::string> UploadPart(const std::string& key, const std::string& upload_id, int number,
-                                 std::string_view body) override;
+                                 std::string body) override;
   Result<std::vector<UploadedPart>> ListParts(const std::string& key,
                                               const std::string& upload_id) override;
   Status CompleteMultipartUpload(const std::string& key, const std::string& upload_id,

@@ -75,10 +75,10 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_
   // Small objects go in one request, unless a multipart upload was started
   // (under other options) and must be finished or abandoned.
   if (cipher_bytes < options.multipart_from_bytes && state->upload_id.empty()) {
-    TIDINGS_ASSIGN_OR_RETURN(const std::string body, files.ReadRange(id, 0, cipher_bytes));
+    TIDINGS_ASSIGN_OR_RETURN(std::string body, files.ReadRange(id, 0, cipher_bytes));
     hash.Update(body);
     if (!is_the_object()) return NotTheObject();
-    TIDINGS_RETURN_IF_ERROR(store.PutObject(key, body));
+    TIDINGS_RETURN_IF_ERROR(store.PutObject(key, std::move(body)));
     return done();
   }
 
@@ -138,11 +138,11 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_
     if (offset >= cipher_bytes) break;
     if (Stopped(cancel)) return cancelled();
     const uint64_t length = std::min(state->part_bytes, cipher_bytes - offset);
-    TIDINGS_ASSIGN_OR_RETURN(const std::string body, files.ReadRange(id, offset, length));
+    TIDINGS_ASSIGN_OR_RETURN(std::string body, files.ReadRange(id, offset, length));
     hash.Update(body);
     const int number = static_cast<int>(state->parts.size()) + 1;
     TIDINGS_ASSIGN_OR_RETURN(std::string etag,
-                             store.UploadPart(key, state->upload_id, number, body));
+                             store.UploadPart(key, state->upload_id, number, std::move(body)));
     state->parts.push_back({number, std::move(etag), length});
     TIDINGS_RETURN_IF_ERROR(save(*state));
     if (progress) progress(offset + length, cipher_bytes);
@@ -176,14 +176,18 @@ Status Download(engine::AttachmentFiles& files, std::string_view id,
   // a chunk that fails stops the download there, and its partial file goes.
   crypto::AttachmentDecryptor check(content_key);
   std::string plain;
+  // Checked in slices, the plaintext dropped after each: a range's check
+  // holds one slice of plaintext, not the range's.
+  constexpr size_t kCheckSlice = 256 << 10;
   auto checked = [&](std::string_view bytes) -> Status {
-    plain.clear();
-    Status s = check.Update(bytes, &plain);
-    if (!s.ok()) {
-      (void)files.DropPartial(id);
-      return DataLoss(
-          "a downloaded attachment failed its check: it was changed on the server "
-          "or on the way; fetch it again to retry");
+    for (size_t at = 0; at < bytes.size(); at += kCheckSlice) {
+      plain.clear();
+      if (!check.Update(bytes.substr(at, kCheckSlice), &plain).ok()) {
+        (void)files.DropPartial(id);
+        return DataLoss(
+            "a downloaded attachment failed its check: it was changed on the server "
+            "or on the way; fetch it again to retry");
+      }
     }
     return Status::Ok();
   };

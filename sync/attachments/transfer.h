@@ -32,7 +32,7 @@ struct UploadedPart {
 class ObjectStore {
  public:
   virtual ~ObjectStore() = default;
-  virtual Status PutObject(const std::string& key, std::string_view body) = 0;
+  virtual Status PutObject(const std::string& key, std::string body) = 0;
   // The object's size; NOT_FOUND if there is none.
   virtual Result<uint64_t> HeadObject(const std::string& key) = 0;
   // Exactly `length` bytes from `offset` (the caller asks within the size).
@@ -40,7 +40,7 @@ class ObjectStore {
                                        uint64_t length) = 0;
   virtual Result<std::string> CreateMultipartUpload(const std::string& key) = 0;
   virtual Result<std::string> UploadPart(const std::string& key, const std::string& upload_id,
-                                         int number, std::string_view body) = 0;  // the ETag
+                                         int number, std::string body) = 0;  // the ETag
   // The parts the store holds, ascending; NOT_FOUND if the upload is gone
   // (completed, aborted or expired).
   virtual Result<std::vector<UploadedPart>> ListParts(const std::string& key,

@@ -257,14 +257,14 @@ Status S3Client::CreateBucket(std::string_view bucket) {
 }
 
 Result<std::string> S3Client::PutObject(std::string_view bucket, std::string_view key,
-                                        std::string_view body) {
+                                        std::string body) {
   if (body.size() > kMaxPartSize) {
     return InvalidArgument("S3 PutObject " + Shown(bucket, key) +
                            ": over 5 GiB; use a multipart upload");
   }
   TIDINGS_ASSIGN_OR_RETURN(http::Response resp,
                            Send("PutObject", "PUT", bucket, key, "",
-                                {{"content-type", "application/octet-stream"}}, std::string(body)));
+                                {{"content-type", "application/octet-stream"}}, std::move(body)));
   std::string etag = resp.Header("etag");
   if (etag.empty()) {
     return FailedPrecondition("S3 PutObject " + Shown(bucket, key) +
@@ -358,7 +358,7 @@ Result<std::string> S3Client::CreateMultipartUpload(std::string_view bucket, std
 
 Result<std::string> S3Client::UploadPart(std::string_view bucket, std::string_view key,
                                          std::string_view upload_id, int part_number,
-                                         std::string_view body) {
+                                         std::string body) {
   const std::string context = "S3 UploadPart " + Shown(bucket, key);
   if (Status s = CheckPartNumber(part_number); !s.ok()) return s.WithContext(context);
   if (upload_id.empty()) return InvalidArgument(context + ": no upload id");
@@ -366,7 +366,7 @@ Result<std::string> S3Client::UploadPart(std::string_view bucket, std::string_vi
   const std::string query = "partNumber=" + std::to_string(part_number) +
                             "&uploadId=" + aws::UriEncode(upload_id, /*encode_slash=*/true);
   TIDINGS_ASSIGN_OR_RETURN(http::Response resp,
-                           Send("UploadPart", "PUT", bucket, key, query, {}, std::string(body)));
+                           Send("UploadPart", "PUT", bucket, key, query, {}, std::move(body)));
   std::string etag = resp.Header("etag");
   if (etag.empty()) {
     return FailedPrecondition(context + ": the response to part " + std::to_string(part_number) +

@@ -10,8 +10,8 @@
 // InvalidArgument). A HEAD answer has no body: HeadObject reports a 403 as
 // PermissionDenied whatever its cause.
 //
-// Bodies are in memory, one object or part at a time (parts of 5-16 MiB);
-// nothing here buffers a whole multipart object. Error messages name the
+// Bodies are in memory, one object or part at a time (parts of 5-16 MiB),
+// moved into the request; nothing here buffers a whole multipart object. Error messages name the
 // operation, bucket and key (opaque names in Tidings) and what to do; never
 // credentials or object contents.
 //
@@ -115,8 +115,9 @@ class S3Client {
   Status CreateBucket(std::string_view bucket);
 
   // Stores `body` as `key`, replacing any object there; returns its ETag.
-  Result<std::string> PutObject(std::string_view bucket, std::string_view key,
-                                std::string_view body);
+  // Bodies are taken by value: a caller that moves one in keeps a single
+  // copy of a part in memory.
+  Result<std::string> PutObject(std::string_view bucket, std::string_view key, std::string body);
   // Size and ETag of `key`; NotFound if there is none.
   Result<ObjectInfo> HeadObject(std::string_view bucket, std::string_view key);
   // Bytes [offset, offset + length) of `key` (a Range GET, 206). Checks the
@@ -138,8 +139,7 @@ class S3Client {
   // Uploading a number again replaces that part. NotFound if the upload was
   // completed or aborted.
   Result<std::string> UploadPart(std::string_view bucket, std::string_view key,
-                                 std::string_view upload_id, int part_number,
-                                 std::string_view body);
+                                 std::string_view upload_id, int part_number, std::string body);
   // Every part uploaded so far, ascending, following the pages
   // (PartNumberMarker / NextPartNumberMarker, `page_size` parts a page,
   // 1..1000). NotFound if the upload was completed or aborted.

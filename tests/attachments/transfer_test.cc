@@ -28,9 +28,9 @@ class FakeStore : public ObjectStore {
   int part_calls = 0, put_calls = 0, get_calls = 0, next_id = 0;
   int fail_get_at = 0;  // the Nth GetRange is Unavailable (0: none)
 
-  Status PutObject(const std::string& key, std::string_view body) override {
+  Status PutObject(const std::string& key, std::string body) override {
     ++put_calls;
-    objects[key] = std::string(body);
+    objects[key] = std::move(body);
     return Status::Ok();
   }
   Result<uint64_t> HeadObject(const std::string& key) override {
@@ -50,12 +50,13 @@ class FakeStore : public ObjectStore {
     return id;
   }
   Result<std::string> UploadPart(const std::string& key, const std::string& upload_id, int number,
-                                 std::string_view body) override {
+                                 std::string body) override {
     ++part_calls;
     auto it = uploads.find(upload_id);
     if (it == uploads.end() || it->second.key != key) return NotFound("no such upload");
-    it->second.parts[number] = std::string(body);
-    return "etag-" + std::to_string(number) + "-" + std::to_string(body.size());
+    const size_t size = body.size();
+    it->second.parts[number] = std::move(body);
+    return "etag-" + std::to_string(number) + "-" + std::to_string(size);
   }
   Result<std::vector<UploadedPart>> ListParts(const std::string& key,
                                               const std::string& upload_id) override {
