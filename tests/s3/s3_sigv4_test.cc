@@ -131,7 +131,7 @@ TEST(S3SigV4, MatchesBotocore) {
     S3Config config;
     config.endpoint = cases[i].endpoint;
     config.region = cases[i].region;
-    config.wall_clock_ms = [kTime] { return kTime; };
+    config.wall_clock_ms = [] { return kTime; };
     auto client = S3Client::Create(
         config,
         aws::StaticCredentials(
