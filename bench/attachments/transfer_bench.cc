@@ -112,7 +112,7 @@ BENCHMARK(BM_Import)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1
 void BM_Upload(benchmark::State& state) {
   World& w = World::Get();
   attachments::S3ObjectStore store(*w.client, kBucket);
-  int run = 0;
+  static int run = 0;  // a new key every run, across repetitions: nothing is there yet
   for (auto _ : state) {
     attachments::UploadState upload;
     const std::string key = attachments::ObjectKey(w.object.id) + "-" + std::to_string(run++);
@@ -176,7 +176,7 @@ double Boto3(World& w, const std::string& mode, const std::string& key, const st
 
 void BM_Boto3Upload(benchmark::State& state) {
   World& w = World::Get();
-  int run = 0;
+  static int run = 0;
   for (auto _ : state) {
     const double s = Boto3(w, "upload", "boto3/upload-" + std::to_string(run++), w.file);
     if (s < 0) state.SkipWithError("boto3 upload failed");
