@@ -90,6 +90,11 @@ Status Renamed(const std::string& from, const std::string& to) {
   return SyncParent(to);
 }
 
+Status CheckId(std::string_view id) {
+  if (id.size() != kIdBytes) return InvalidArgument("an attachment object id is 32 bytes");
+  return Status::Ok();
+}
+
 bool Cancelled(const std::atomic<bool>* cancel) {
   return cancel != nullptr && cancel->load(std::memory_order_relaxed);
 }
@@ -239,7 +244,7 @@ Status AttachmentFiles::ReadFile(const std::string& path,
 Status AttachmentFiles::Read(std::string_view id, const crypto::SecretKey& content_key,
                              const AttachmentSink& sink, const AttachmentProgress& progress,
                              const std::atomic<bool>* cancel) const {
-  if (id.size() != kIdBytes) return InvalidArgument("an attachment object id is 32 bytes");
+  TIDINGS_RETURN_IF_ERROR(CheckId(id));
   crypto::AttachmentDecryptor decryptor(content_key);
   std::string plain;
   const Status read = ReadFile(
@@ -289,13 +294,14 @@ Status AttachmentFiles::Export(std::string_view id, const crypto::SecretKey& con
   return s;
 }
 
-Status AttachmentFiles::Check(std::string_view id, const crypto::SecretKey& content_key) const {
-  if (id.size() != kIdBytes) return InvalidArgument("an attachment object id is 32 bytes");
+Status AttachmentFiles::CheckWhole(const std::string& path, std::string_view id,
+                                   const crypto::SecretKey& content_key,
+                                   std::string_view mismatch) const {
   crypto::Sha256Hasher hash;
   crypto::AttachmentDecryptor decryptor(content_key);
   std::string plain;
   const Status read = ReadFile(
-      ObjectPath(id),
+      path,
       [&](std::string_view cipher) {
         hash.Update(cipher);
         plain.clear();
@@ -306,14 +312,20 @@ Status AttachmentFiles::Check(std::string_view id, const crypto::SecretKey& cont
   TIDINGS_RETURN_IF_ERROR(decryptor.Finish(&plain));
   const crypto::Digest256 got = hash.Finish();
   if (std::string_view(reinterpret_cast<const char*>(got.data()), got.size()) != id) {
-    return DataLoss("an attachment object does not match its name: it was changed or damaged");
+    return DataLoss(std::string(mismatch));
   }
   return Status::Ok();
 }
 
+Status AttachmentFiles::Check(std::string_view id, const crypto::SecretKey& content_key) const {
+  TIDINGS_RETURN_IF_ERROR(CheckId(id));
+  return CheckWhole(ObjectPath(id), id, content_key,
+                    "an attachment object does not match its name: it was changed or damaged");
+}
+
 Result<std::string> AttachmentFiles::ReadRange(std::string_view id, uint64_t offset,
                                                uint64_t length) const {
-  if (id.size() != kIdBytes) return InvalidArgument("an attachment object id is 32 bytes");
+  TIDINGS_RETURN_IF_ERROR(CheckId(id));
   const std::string path = ObjectPath(id);
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.ok()) {
@@ -327,7 +339,7 @@ Result<std::string> AttachmentFiles::ReadRange(std::string_view id, uint64_t off
 }
 
 Result<uint64_t> AttachmentFiles::PartialBytes(std::string_view id) const {
-  if (id.size() != kIdBytes) return InvalidArgument("an attachment object id is 32 bytes");
+  TIDINGS_RETURN_IF_ERROR(CheckId(id));
   struct stat st {};
   const std::string path = PartialPath(id);
   if (::stat(path.c_str(), &st) != 0) {
@@ -338,7 +350,7 @@ Result<uint64_t> AttachmentFiles::PartialBytes(std::string_view id) const {
 }
 
 Status AttachmentFiles::AppendPartial(std::string_view id, std::string_view bytes) {
-  if (id.size() != kIdBytes) return InvalidArgument("an attachment object id is 32 bytes");
+  TIDINGS_RETURN_IF_ERROR(CheckId(id));
   const std::string path = PartialPath(id);
   Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600));
   const bool created = fd.ok();
@@ -352,7 +364,7 @@ Status AttachmentFiles::AppendPartial(std::string_view id, std::string_view byte
 }
 
 Status AttachmentFiles::FinishPartial(std::string_view id, const crypto::SecretKey& content_key) {
-  if (id.size() != kIdBytes) return InvalidArgument("an attachment object id is 32 bytes");
+  TIDINGS_RETURN_IF_ERROR(CheckId(id));
   // The partial file is first moved out of partial/, so a download of the
   // same object appending meanwhile starts a file of its own instead of
   // growing the one being checked. (Downloads of one object are meant to
@@ -362,26 +374,9 @@ Status AttachmentFiles::FinishPartial(std::string_view id, const crypto::SecretK
     if (errno == ENOENT) return NotFound("no download of this attachment is in progress");
     return IoFailure("name", claimed);
   }
-  crypto::Sha256Hasher hash;
-  crypto::AttachmentDecryptor decryptor(content_key);
-  std::string plain;
-  Status s = ReadFile(
-      claimed,
-      [&](std::string_view cipher) {
-        hash.Update(cipher);
-        plain.clear();
-        return decryptor.Update(cipher, &plain);
-      },
-      nullptr);
-  if (s.ok()) s = decryptor.Finish(&plain);
-  if (s.ok()) {
-    const crypto::Digest256 got = hash.Finish();
-    if (std::string_view(reinterpret_cast<const char*>(got.data()), got.size()) != id) {
-      s = DataLoss(
-          "a downloaded attachment does not match its reference: it was changed on the "
-          "server or on the way");
-    }
-  }
+  Status s = CheckWhole(claimed, id, content_key,
+                        "a downloaded attachment does not match its reference: it was changed on "
+                        "the server or on the way");
   if (s.ok()) s = Renamed(claimed, ObjectPath(id));
   if (!s.ok()) ::unlink(claimed.c_str());  // the next fetch starts over
   return s;
@@ -389,13 +384,13 @@ Status AttachmentFiles::FinishPartial(std::string_view id, const crypto::SecretK
 
 Status AttachmentFiles::ScanPartial(std::string_view id,
                                     const std::function<Status(std::string_view)>& each) const {
-  if (id.size() != kIdBytes) return InvalidArgument("an attachment object id is 32 bytes");
+  TIDINGS_RETURN_IF_ERROR(CheckId(id));
   const Status s = ReadFile(PartialPath(id), each, nullptr);
   return s.code() == Code::kNotFound ? Status::Ok() : s;
 }
 
 Status AttachmentFiles::DropPartial(std::string_view id) {
-  if (id.size() != kIdBytes) return InvalidArgument("an attachment object id is 32 bytes");
+  TIDINGS_RETURN_IF_ERROR(CheckId(id));
   const std::string path = PartialPath(id);
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) return IoFailure("remove", path);
   return Status::Ok();
@@ -407,7 +402,7 @@ bool AttachmentFiles::Has(std::string_view id) const {
 }
 
 Result<uint64_t> AttachmentFiles::Size(std::string_view id) const {
-  if (id.size() != kIdBytes) return InvalidArgument("an attachment object id is 32 bytes");
+  TIDINGS_RETURN_IF_ERROR(CheckId(id));
   struct stat st {};
   const std::string path = ObjectPath(id);
   if (::stat(path.c_str(), &st) != 0) {
@@ -418,7 +413,7 @@ Result<uint64_t> AttachmentFiles::Size(std::string_view id) const {
 }
 
 Status AttachmentFiles::Remove(std::string_view id) {
-  if (id.size() != kIdBytes) return InvalidArgument("an attachment object id is 32 bytes");
+  TIDINGS_RETURN_IF_ERROR(CheckId(id));
   for (const std::string& path : {ObjectPath(id), PartialPath(id)}) {
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) return IoFailure("remove", path);
   }

@@ -112,6 +112,10 @@ class AttachmentFiles {
  private:
   Status ReadFile(const std::string& path, const std::function<Status(std::string_view)>& each,
                   const std::atomic<bool>* cancel) const;
+  // Reads the object file at `path` whole: every chunk opens under
+  // `content_key` and its SHA-256 is `id` (else DATA_LOSS saying `mismatch`).
+  Status CheckWhole(const std::string& path, std::string_view id,
+                    const crypto::SecretKey& content_key, std::string_view mismatch) const;
   std::string dir_;
 };
 
