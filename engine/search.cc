@@ -124,6 +124,9 @@ class BlockCursor {
   bool valid() const { return it_->Valid() && it_->key().starts_with(prefix_); }
   rocksdb::Iterator& iterator() { return *it_; }
   std::string_view key() const { return it_->key().ToStringView(); }
+  // The block's fold id (the key's last 8 bytes). REQUIRES: valid(), and a
+  // key of kBlockKeyBytes (checked where the fold is first read).
+  uint64_t fold() const { return GetFixed64BE(key().data() + 1 + search_index::kTermHashBytes); }
   std::string_view value() const { return it_->value().ToStringView(); }
   std::string* scratch() { return &scratch_; }
   void Next() { it_->Next(); }
@@ -578,7 +581,7 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
       for (auto& c : keys) {
         if (!c.valid()) continue;
         if (c.key().size() != search_index::kBlockKeyBytes) return corrupt();
-        fold = std::min(fold, GetFixed64BE(c.key().data() + 1 + search_index::kTermHashBytes));
+        fold = std::min(fold, c.fold());
         any = true;
       }
     }
@@ -591,7 +594,7 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
       entries.clear();
       size_t blocks = 0;
       for (auto& c : cursors[k]) {
-        if (!c.valid() || GetFixed64BE(c.key().data() + 1 + search_index::kTermHashBytes) != fold) {
+        if (!c.valid() || c.fold() != fold) {
           continue;
         }
         AdInto(&ad, kSearch, c.key());
@@ -611,7 +614,7 @@ Result<SearchResult> StoreImpl::Search(const SearchRequest& request) {
     if (every) TIDINGS_RETURN_IF_ERROR(join(fold));
     for (auto& keys : cursors) {
       for (auto& c : keys) {
-        if (c.valid() && GetFixed64BE(c.key().data() + 1 + search_index::kTermHashBytes) == fold) {
+        if (c.valid() && c.fold() == fold) {
           c.Next();
         }
       }
