@@ -7,11 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <random>
 
 #include "sync/attachments/s3_object_store.h"
 #include "sync/attachments/transfer.h"
-#include "tests/common/temp_dir.h"
+#include "tests/attachments/transfer_test_util.h"
 #include "tests/dynamodb/moto_fixture.h"
 
 namespace tidings::attachments {
@@ -57,55 +56,7 @@ class S3Transfer : public ::testing::Test {
 testing::MotoServer* S3Transfer::server_ = nullptr;
 std::string* S3Transfer::skip_reason_ = nullptr;
 
-std::string Bytes(size_t n, uint32_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (size_t i = 0; i < n; i += 8) {
-    const uint64_t v = rng();
-    std::memcpy(s.data() + i, &v, std::min<size_t>(8, n - i));
-  }
-  return s;
-}
-
-struct Device {
-  testing::TempDir dir;
-  engine::AttachmentFiles files{dir.path() + "/attachments"};
-  Device() { EXPECT_TRUE(files.Open().ok()); }
-};
-
-struct Sent {
-  engine::ImportedObject object;
-  crypto::SecretKey key;
-};
-
-Sent Import(Device& d, const std::string& data) {
-  Sent s{{}, crypto::SecretKey::Random().value()};
-  auto hash_key = crypto::SecretKey::Random();
-  size_t at = 0;
-  auto got = d.files.Import(
-      [&](char* buf, size_t cap) -> Result<size_t> {
-        const size_t n = std::min(cap, data.size() - at);
-        std::memcpy(buf, data.data() + at, n);
-        at += n;
-        return n;
-      },
-      s.key, *hash_key);
-  EXPECT_TRUE(got.ok()) << got.status().ToString();
-  if (got.ok()) s.object = *got;
-  return s;
-}
-
-std::string ReadAll(Device& d, const Sent& s) {
-  std::string out;
-  EXPECT_TRUE(d.files
-                  .Read(s.object.id, s.key,
-                        [&](std::string_view p) {
-                          out.append(p);
-                          return Status::Ok();
-                        })
-                  .ok());
-  return out;
-}
+using namespace testing_util;
 
 const TransferOptions kOptions{.part_bytes = 5 << 20, .multipart_from_bytes = 5 << 20};
 

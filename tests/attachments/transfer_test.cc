@@ -8,10 +8,9 @@
 #include <cstring>
 #include <fstream>
 #include <map>
-#include <random>
 
 #include "crypto/attachment_cipher.h"
-#include "tests/common/temp_dir.h"
+#include "tests/attachments/transfer_test_util.h"
 
 namespace tidings::attachments {
 namespace {
@@ -97,52 +96,7 @@ class FakeStore : public ObjectStore {
   }
 };
 
-std::string Bytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
-
-struct Device {
-  testing::TempDir dir;
-  engine::AttachmentFiles files{dir.path() + "/attachments"};
-  Device() { EXPECT_TRUE(files.Open().ok()); }
-};
-
-struct Sent {
-  engine::ImportedObject object;
-  crypto::SecretKey key;
-};
-
-Sent Import(Device& d, const std::string& data) {
-  Sent s{{}, crypto::SecretKey::Random().value()};
-  auto hash_key = crypto::SecretKey::Random();
-  size_t at = 0;
-  auto got = d.files.Import(
-      [&](char* buf, size_t cap) -> Result<size_t> {
-        const size_t n = std::min(cap, data.size() - at);
-        std::memcpy(buf, data.data() + at, n);
-        at += n;
-        return n;
-      },
-      s.key, *hash_key);
-  EXPECT_TRUE(got.ok());
-  s.object = *got;
-  return s;
-}
-
-std::string ReadAll(Device& d, const Sent& s) {
-  std::string out;
-  EXPECT_TRUE(d.files
-                  .Read(s.object.id, s.key,
-                        [&](std::string_view p) {
-                          out.append(p);
-                          return Status::Ok();
-                        })
-                  .ok());
-  return out;
-}
+using namespace testing_util;
 
 constexpr uint64_t kPart = 5 << 20;
 const TransferOptions kOptions{.part_bytes = kPart, .multipart_from_bytes = kPart};
