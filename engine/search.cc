@@ -32,7 +32,6 @@
 namespace tidings::engine {
 namespace {
 
-
 constexpr double kK1 = 1.2, kB = 0.75;  // BM25's usual constants
 constexpr double kRecencyBoost = 0.5;   // the newest hit scores up to 1.5x
 constexpr double kRecencyHalfLifeDays = 30;
