@@ -216,6 +216,7 @@ Status StoreImpl::PurgeInTxn(Txn& txn, const MessageRecord& r, const std::string
   IndexMessage(txn, key, r, /*add=*/false);
   TxnDelete(txn, kById, IdKey(r.m.id));
   TxnPut(txn, kMeta, kPurgedPrefix + IdKey(r.m.id), "");
+  TIDINGS_RETURN_IF_ERROR(ReleaseAttachments(txn, r.m.attachments));
   if (r.send_seq != 0) {
     TIDINGS_ASSIGN_OR_RETURN(auto entry, LoadOutbox(txn, r.send_seq));
     if (entry.has_value() && entry->e.op.kind == OpKind::kSend) RemoveFromOutbox(txn, entry->e);

@@ -89,6 +89,7 @@ Status StoreImpl::Commit(Txn& txn, std::unique_lock<std::mutex>& write_lock) {
   }
   if (!s.ok()) return FromRocks(s, "write failed");
   search_totals_ = totals;
+  RemoveFreedObjects(txn);
   FoldSearchTail();
   if (!options_.read_only) CacheSummaries(txn);
   const uint64_t ticket = written_.fetch_add(1) + 1;
