@@ -94,6 +94,16 @@ struct ConversationStatus {
   std::string last_rejection;    // why the newest rejected frame was (no content)
 };
 
+// What puts a send's attachments on the object store before the send is
+// pushed (sync/core/attachment_sync.h).
+class AttachmentUploader {
+ public:
+  virtual ~AttachmentUploader() = default;
+  // Every attachment of `op` uploaded, its location set in `op`. The
+  // error's code says whether to retry (sync/backend.h Classify).
+  virtual tidings::Status UploadFor(engine::Operation* op) = 0;
+};
+
 class Reconciler {
  public:
   using Clock = std::function<int64_t()>;    // Unix ms
@@ -110,6 +120,10 @@ class Reconciler {
   // outbox and cursors are durable and op ids make the retry safe. Used by
   // SyncEngine::Stop and by the simulator to crash a replica mid-sync.
   void set_cancelled(std::function<bool()> cancelled) { cancelled_ = std::move(cancelled); }
+  // Sends with attachments are pushed once `uploader` put them on the
+  // object store; without one they fail (parked) saying so. Must outlive
+  // the reconciler; set before the first Push.
+  void set_attachment_uploader(AttachmentUploader* uploader) { uploader_ = uploader; }
 
   // Pushes due outbox entries of the conversation, in order, batched.
   // Returns OK (every backend failure is recorded in the outbox and the
@@ -179,6 +193,13 @@ class Reconciler {
   tidings::Status CountOutbox(ConversationStatus& st);
   // The conversation's entries to push now, in outbox order; *read_full:
   // the read hit its per-round bound, so more may wait behind them.
+  // Uploads the attachments of the due sends, in order (their locations
+  // set in the entries' operations). A send that cannot go is parked and
+  // taken out; one that must wait (transient) ends `due` there, backs the
+  // conversation off and sets *held. Unauthenticated and store errors
+  // return.
+  tidings::Status UploadAttachments(ConversationStatus& st, std::vector<engine::OutboxEntry>* due,
+                                    bool* held);
   tidings::Result<std::vector<engine::OutboxEntry>> DueEntries(const std::string& conversation_id,
                                                                int64_t now, bool* read_full);
   // Records the backend's per-operation answers to one pushed batch. Returns
@@ -218,6 +239,7 @@ class Reconciler {
 
   engine::SyncLog* store_;
   Backend* backend_;
+  AttachmentUploader* uploader_ = nullptr;
   SyncConfig config_;
   Clock clock_;
   Random random_;

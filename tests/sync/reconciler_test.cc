@@ -57,6 +57,7 @@ class ScriptedBackend final : public Backend {
       a.server_time_ms = static_cast<uint64_t>(WallMs());
       a.remote_id = "r-" + op.op_id;
       pushed.push_back(op.op_id);
+      pushed_ops.push_back(op);
       acks.push_back(std::move(a));
     }
     return acks;
@@ -89,6 +90,7 @@ class ScriptedBackend final : public Backend {
   std::vector<engine::Operation> remote;
   std::vector<size_t> batches;
   std::vector<std::string> pushed, ensured, added_members;
+  std::vector<engine::Operation> pushed_ops;
   Status add_members_error;
   int pulls = 0;
 };
@@ -527,6 +529,107 @@ TEST_F(ReconcilerTest, AMalformedRemoteOperationIsSkippedNotAStall) {
   EXPECT_EQ(store_->GetConversation("c")->message_count, 4u);
   EXPECT_EQ(rec_->GetStatus("c").skipped_ops, 1u);
   EXPECT_EQ(ReadSyncStatus(store_->sync_log(), "scripted")->front().skipped_ops, 1u) << "persisted";
+}
+
+// Uploads as scripted: the next status, else OK with the location set.
+class ScriptedUploader final : public AttachmentUploader {
+ public:
+  Status UploadFor(engine::Operation* op) override {
+    calls++;
+    if (!script.empty()) {
+      Status s = script.front();
+      script.pop_front();
+      if (!s.ok()) return s;
+    }
+    for (auto& a : op->attachments) a.location = "bucket";
+    return Status::Ok();
+  }
+  std::deque<Status> script;
+  int calls = 0;
+};
+
+class ReconcilerAttachmentTest : public ReconcilerTest {
+ protected:
+  void SendWithFile(const std::string& body) {
+    const std::string path = dir_.path() + "-" + body;
+    FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fputs("file bytes", f);
+    std::fclose(f);
+    engine::SendRequest r{.conversation_id = "c", .body = body};
+    r.attachments.push_back({.path = path, .name = "a.pdf"});
+    auto m = store_->Send(r);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    std::remove(path.c_str());
+  }
+};
+
+TEST_F(ReconcilerAttachmentTest, ASendGoesOnceItsAttachmentsAreUploaded) {
+  ScriptedUploader uploader;
+  rec_->set_attachment_uploader(&uploader);
+  Send(1);
+  SendWithFile("photo");
+  Send(1);
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_EQ(uploader.calls, 1);
+  ASSERT_EQ(backend_.pushed_ops.size(), 3u);
+  ASSERT_EQ(backend_.pushed_ops[1].attachments.size(), 1u);
+  EXPECT_EQ(backend_.pushed_ops[1].attachments[0].location, "bucket");
+  EXPECT_EQ(backend_.pushed_ops[1].attachments[0].name, "a.pdf");
+  EXPECT_TRUE(store_->Outbox(0)->empty());
+}
+
+// An upload that must wait holds back what was written after its send, as a
+// transient push failure does; the earlier entries go.
+TEST_F(ReconcilerAttachmentTest, AnUploadThatMustWaitHoldsBackWhatFollows) {
+  ScriptedUploader uploader;
+  rec_->set_attachment_uploader(&uploader);
+  uploader.script = {Unavailable("S3: HTTP 503")};
+  Send(1);
+  SendWithFile("photo");
+  Send(1);
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_EQ(backend_.pushed.size(), 1u);
+  auto st = rec_->GetStatus("c");
+  EXPECT_EQ(st.consecutive_failures, 1u);
+  EXPECT_GT(st.next_attempt_ms, now_);
+  EXPECT_NE(st.last_error.find("HTTP 503"), std::string::npos);
+  ASSERT_TRUE(rec_->Push("c").ok());  // not due yet
+  EXPECT_EQ(uploader.calls, 1);
+  now_ = st.next_attempt_ms;
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_EQ(backend_.pushed.size(), 3u);
+  EXPECT_EQ(backend_.pushed_ops[1].body, "photo");
+  EXPECT_EQ(rec_->GetStatus("c").consecutive_failures, 0u);
+}
+
+// An upload that cannot succeed parks its send only; without an uploader
+// the send is parked saying what to configure.
+TEST_F(ReconcilerAttachmentTest, AnUploadThatCannotSucceedParksOnlyItsSend) {
+  SendWithFile("photo");
+  Send(1);
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_EQ(backend_.pushed.size(), 1u);
+  auto outbox = store_->Outbox(0);
+  ASSERT_EQ(outbox->size(), 1u);
+  EXPECT_TRUE(outbox->front().failed);
+  EXPECT_NE(outbox->front().last_error.find("configure an S3 bucket"), std::string::npos);
+  auto page = store_->Page({.conversation_id = "c"});
+  EXPECT_EQ((*page)[0].state, engine::MessageState::kFailed);
+
+  ScriptedUploader uploader;
+  rec_->set_attachment_uploader(&uploader);
+  uploader.script = {DataLoss("the attachment's object on this device was changed")};
+  ASSERT_TRUE(store_->RetryFailed(outbox->front().seq).ok());
+  ASSERT_TRUE(rec_->Push("c").ok());
+  outbox = store_->Outbox(0);
+  ASSERT_EQ(outbox->size(), 1u);
+  EXPECT_TRUE(outbox->front().failed);
+  EXPECT_NE(outbox->front().last_error.find("was changed"), std::string::npos);
+  ASSERT_TRUE(store_->RetryFailed(outbox->front().seq).ok());
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_TRUE(store_->Outbox(0)->empty());
+  EXPECT_EQ(backend_.pushed.size(), 2u);
 }
 
 TEST(Classify, MapsCodesToDecisions) {

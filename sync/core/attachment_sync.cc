@@ -1,0 +1,137 @@
+// Attachments' transfers with their state in the store; see
+// sync/core/attachment_sync.h.
+#include "sync/core/attachment_sync.h"
+
+#include <utility>
+
+#include "sync/wire/bytes.h"
+
+namespace tidings::sync {
+namespace {
+
+constexpr uint8_t kUploadStateVersion = 1;
+
+}  // namespace
+
+AttachmentSync::AttachmentSync(engine::SyncLog* store,
+                               std::unique_ptr<attachments::ObjectStore> objects,
+                               std::string location, attachments::TransferOptions options)
+    : store_(store),
+      objects_(std::move(objects)),
+      location_(std::move(location)),
+      options_(options) {}
+
+std::string AttachmentSync::EncodeUploadState(const attachments::UploadState& s) {
+  std::string out;
+  wire::ByteWriter w(&out);
+  w.U8(kUploadStateVersion);
+  w.Varint(s.part_bytes);
+  w.Bytes(s.upload_id);
+  w.U8(s.done ? 1 : 0);
+  w.Varint(s.parts.size());
+  for (const auto& p : s.parts) {
+    w.Varint(static_cast<uint64_t>(p.number));
+    w.Bytes(p.etag);
+    w.Varint(p.bytes);
+  }
+  return out;
+}
+
+bool AttachmentSync::DecodeUploadState(std::string_view bytes, attachments::UploadState* s) {
+  wire::ByteReader r(bytes, "saved upload state");
+  uint8_t version = 0, done = 0;
+  uint64_t n = 0;
+  if (!r.U8("version", &version).ok() || version != kUploadStateVersion ||
+      !r.Varint("part bytes", &s->part_bytes).ok() || !r.Bytes("upload id", &s->upload_id).ok() ||
+      !r.U8("done", &done).ok() || !r.Varint("parts", &n).ok() || n > 10'000) {
+    return false;
+  }
+  s->done = done != 0;
+  s->parts.resize(n);
+  for (auto& p : s->parts) {
+    uint64_t number = 0;
+    if (!r.Varint("part number", &number).ok() || number == 0 || number > 10'000 ||
+        !r.Bytes("etag", &p.etag).ok() || !r.Varint("part size", &p.bytes).ok()) {
+      return false;
+    }
+    p.number = static_cast<int>(number);
+  }
+  return r.done();
+}
+
+std::mutex& AttachmentSync::ObjectMutex(const std::string& object) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& m = object_mu_[object];
+  if (!m) m = std::make_unique<std::mutex>();
+  return *m;
+}
+
+tidings::Status AttachmentSync::UploadFor(engine::Operation* op) {
+  for (auto& a : op->attachments) {
+    TIDINGS_RETURN_IF_ERROR(Upload(a.object));
+    a.location = location_;
+  }
+  return tidings::Status::Ok();
+}
+
+tidings::Status AttachmentSync::Upload(const std::string& object) {
+  std::lock_guard<std::mutex> lock(ObjectMutex(object));
+  TIDINGS_ASSIGN_OR_RETURN(engine::AttachmentTransfer t, store_->GetAttachmentTransfer(object));
+  if (t.info.state == engine::AttachmentState::kSent && t.info.location == location_) {
+    return tidings::Status::Ok();
+  }
+  // Received from another device (or sent to another bucket before): it is
+  // already where its reference says.
+  if (t.info.state == engine::AttachmentState::kRemote ||
+      t.info.state == engine::AttachmentState::kDownloading ||
+      t.info.state == engine::AttachmentState::kEvicted ||
+      (t.info.state == engine::AttachmentState::kAvailable && !t.info.location.empty())) {
+    if (t.info.location == location_) return tidings::Status::Ok();
+    return FailedPrecondition(
+        "an attachment forwarded from another message is stored in another bucket; fetch it "
+        "and attach the file again");
+  }
+  TIDINGS_ASSIGN_OR_RETURN(engine::AttachmentFiles * files, store_->attachment_files());
+  attachments::UploadState state;
+  if (!t.upload_progress.empty() && !DecodeUploadState(t.upload_progress, &state)) {
+    state = {};  // unreadable: start over (ListParts keeps nothing stale alive)
+  }
+  auto save = [&](const attachments::UploadState& s) {
+    return store_->SaveUploadProgress(object, EncodeUploadState(s));
+  };
+  tidings::Status up =
+      attachments::Upload(*files, object, t.info.object_size, attachments::ObjectKey(object),
+                          *objects_, &state, save, options_);
+  if (up.ok()) return store_->AttachmentUploaded(object, location_);
+  if (up.code() == Code::kDataLoss || up.code() == Code::kNotFound) {
+    // The device's own copy is damaged or gone: no retry can send it.
+    const tidings::Status failed = up.code() == Code::kNotFound
+                                       ? FailedPrecondition(
+                                             "the attachment's file is no longer on this device; "
+                                             "send the file again")
+                                       : up;
+    TIDINGS_RETURN_IF_ERROR(store_->AttachmentUploadFailed(object, failed.message()));
+    return failed;
+  }
+  return up;
+}
+
+tidings::Status AttachmentSync::Fetch(std::string_view object_view,
+                                      const engine::AttachmentProgress& progress,
+                                      const std::atomic<bool>* cancel) {
+  const std::string object(object_view);
+  std::lock_guard<std::mutex> lock(ObjectMutex(object));
+  TIDINGS_ASSIGN_OR_RETURN(engine::AttachmentTransfer t, store_->GetAttachmentTransfer(object));
+  if (t.info.held()) return tidings::Status::Ok();
+  if (!t.info.location.empty() && t.info.location != location_) {
+    return FailedPrecondition("the attachment is stored in bucket " + t.info.location +
+                              ", not in the one sync is set up with (" + location_ + ")");
+  }
+  TIDINGS_ASSIGN_OR_RETURN(engine::AttachmentFiles * files, store_->attachment_files());
+  TIDINGS_RETURN_IF_ERROR(attachments::Download(*files, object, t.content_key, t.info.object_size,
+                                                attachments::ObjectKey(object), *objects_, options_,
+                                                progress, cancel));
+  return store_->AttachmentDownloaded(object);
+}
+
+}  // namespace tidings::sync

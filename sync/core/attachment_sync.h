@@ -1,0 +1,67 @@
+// AttachmentSync: moves a store's attachment objects (engine/attachments.h)
+// to and from an object store (S3), keeping their state in the store, so
+// that a send is pushed only once its files are uploaded and a received
+// attachment is downloaded on demand. docs/attachments.md.
+//
+// The reconciler calls UploadFor before it pushes a send with attachments
+// (Reconciler::set_attachment_uploader); the app's fetch calls Fetch. An
+// upload resumes from the state the store keeps (the multipart upload id
+// and its parts), a download from its partial file.
+//
+// Thread safety: any thread; transfers of one object run one at a time.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "engine/sync_log.h"
+#include "sync/attachments/transfer.h"
+#include "sync/core/reconciler.h"
+
+namespace tidings::sync {
+
+class AttachmentSync : public AttachmentUploader {
+ public:
+  // `objects` is the bucket `location` names; both outlive nothing but this.
+  AttachmentSync(engine::SyncLog* store, std::unique_ptr<attachments::ObjectStore> objects,
+                 std::string location, attachments::TransferOptions options = {});
+
+  // Every attachment of send `op` is on the object store, its location set
+  // in `op` (and the object's record sent). Unavailable and the like:
+  // retry later (the upload resumes). DataLoss when the device's object is
+  // damaged and FailedPrecondition when it is gone: the object's record
+  // says failed, and the send cannot be pushed.
+  tidings::Status UploadFor(engine::Operation* op) override;
+
+  // Downloads object `object` (32 bytes) into the store, resuming a partial
+  // download, unless the device holds it. `progress` gets bytes of the
+  // object; `cancel` stops it (Cancelled; the partial file stays for the
+  // next fetch). DataLoss if the server's bytes are not the object the
+  // message names (nothing is kept).
+  tidings::Status Fetch(std::string_view object,
+                        const engine::AttachmentProgress& progress = nullptr,
+                        const std::atomic<bool>* cancel = nullptr);
+
+  const std::string& location() const { return location_; }
+
+  // The saved state of an upload, as the store keeps it (opaque there).
+  static std::string EncodeUploadState(const attachments::UploadState& state);
+  static bool DecodeUploadState(std::string_view bytes, attachments::UploadState* state);
+
+ private:
+  tidings::Status Upload(const std::string& object);
+  std::mutex& ObjectMutex(const std::string& object);
+
+  engine::SyncLog* store_;
+  std::unique_ptr<attachments::ObjectStore> objects_;
+  std::string location_;
+  attachments::TransferOptions options_;
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<std::mutex>> object_mu_;  // REQUIRES: mu_
+};
+
+}  // namespace tidings::sync
