@@ -4,6 +4,7 @@
 #include <future>
 
 #include "api/e2e_limits.h"
+#include "sync/attachments/s3_object_store.h"
 #include "sync/e2e/directory.h"
 
 namespace tidings::capi {
@@ -40,12 +41,28 @@ void SyncHandle::Emit(const tidings_sync_event& event) const {
 
 // Builds into locals and swaps them in only when all is built, so a failed
 // rebuild leaves the slot as it was, never without an engine.
+namespace {
+
+// An S3ObjectStore that owns its client, so an AttachmentSync holds all it
+// uses.
+class OwnedS3ObjectStore final : public attachments::S3ObjectStore {
+ public:
+  OwnedS3ObjectStore(std::unique_ptr<s3::S3Client> client, std::string bucket)
+      : S3ObjectStore(*client, std::move(bucket)), client_(std::move(client)) {}
+
+ private:
+  std::unique_ptr<s3::S3Client> client_;
+};
+
+}  // namespace
+
 Status SyncHandle::Build(Slot& slot, bool first) {
   auto http = std::make_unique<CountingHttpClient>(http::NewCurlHttpClient(options_.http),
                                                    slot.counters, slot.name);
   CountingHttpClient* http_view = http.get();
   TIDINGS_ASSIGN_OR_RETURN(std::unique_ptr<sync::Backend> backend, slot.make(std::move(http)));
   auto built = std::make_unique<sync::SyncEngine>(store_, backend.get(), options_.config);
+  TIDINGS_RETURN_IF_ERROR(built->SetAttachmentUploader(attachments_.get()));
   // Every engine sees every store change; message events come from the
   // first only, so each is reported once.
   const std::string* name = &slot.name;
@@ -108,6 +125,39 @@ Status SyncHandle::Add(const std::string& name, BackendFactory make) {
   TIDINGS_RETURN_IF_ERROR(RecordLimits(*store_, name, LimitsOf(name, *slot->backend)));
   slots_.push_back(std::move(slot));
   return Status::Ok();
+}
+
+Status SyncHandle::SetAttachmentStore(const s3::S3Config& config, const std::string& bucket) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (started_)
+    return FailedPrecondition("the sync handle is started: set the attachment store before");
+  if (bucket.empty()) return InvalidArgument("no S3 bucket given for attachments");
+  TIDINGS_RETURN_IF_ERROR(aws::CheckEndpointSetting(config.endpoint, "S3"));
+  TIDINGS_ASSIGN_OR_RETURN(std::unique_ptr<s3::S3Client> client,
+                           s3::S3Client::Create(config, options_.credentials));
+  auto made = std::make_shared<sync::AttachmentSync>(
+      store_, std::make_unique<OwnedS3ObjectStore>(std::move(client), bucket), bucket);
+  for (auto& slot : slots_) {
+    TIDINGS_RETURN_IF_ERROR(slot->engine->SetAttachmentUploader(made.get()));
+  }
+  attachments_ = std::move(made);  // a fetch running keeps the old one alive
+  return Status::Ok();
+}
+
+Status SyncHandle::FetchAttachment(std::string_view object,
+                                   const engine::AttachmentProgress& progress,
+                                   const std::atomic<bool>* cancel) {
+  std::shared_ptr<sync::AttachmentSync> attachments;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    attachments = attachments_;
+  }
+  if (!attachments) {
+    return FailedPrecondition(
+        "no attachment store is set on this sync handle: set an S3 bucket "
+        "(tidings_sync_set_attachment_store, or --s3-bucket / TIDINGS_S3_BUCKET)");
+  }
+  return attachments->Fetch(object, progress, cancel);
 }
 
 Status SyncHandle::SetListener(tidings_sync_event_fn callback, void* context) {

@@ -59,14 +59,8 @@ bool AttachmentSync::DecodeUploadState(std::string_view bytes, attachments::Uplo
   return r.done();
 }
 
-std::mutex& AttachmentSync::ObjectMutex(const std::string& object) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto& m = object_mu_[object];
-  if (!m) m = std::make_unique<std::mutex>();
-  return *m;
-}
-
 tidings::Status AttachmentSync::UploadFor(engine::Operation* op) {
+  std::lock_guard<std::mutex> lock(mu_);
   for (auto& a : op->attachments) {
     TIDINGS_RETURN_IF_ERROR(Upload(a.object));
     a.location = location_;
@@ -75,7 +69,6 @@ tidings::Status AttachmentSync::UploadFor(engine::Operation* op) {
 }
 
 tidings::Status AttachmentSync::Upload(const std::string& object) {
-  std::lock_guard<std::mutex> lock(ObjectMutex(object));
   TIDINGS_ASSIGN_OR_RETURN(engine::AttachmentTransfer t, store_->GetAttachmentTransfer(object));
   if (t.info.state == engine::AttachmentState::kSent && t.info.location == location_) {
     return tidings::Status::Ok();
@@ -120,7 +113,7 @@ tidings::Status AttachmentSync::Fetch(std::string_view object_view,
                                       const engine::AttachmentProgress& progress,
                                       const std::atomic<bool>* cancel) {
   const std::string object(object_view);
-  std::lock_guard<std::mutex> lock(ObjectMutex(object));
+  std::lock_guard<std::mutex> lock(mu_);
   TIDINGS_ASSIGN_OR_RETURN(engine::AttachmentTransfer t, store_->GetAttachmentTransfer(object));
   if (t.info.held()) return tidings::Status::Ok();
   if (!t.info.location.empty() && t.info.location != location_) {

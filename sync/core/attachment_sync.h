@@ -8,7 +8,8 @@
 // upload resumes from the state the store keeps (the multipart upload id
 // and its parts), a download from its partial file.
 //
-// Thread safety: any thread; transfers of one object run one at a time.
+// Thread safety: any thread; transfers run one at a time (the object store's
+// client is not shared between threads).
 #pragma once
 
 #include <atomic>
@@ -53,15 +54,13 @@ class AttachmentSync : public AttachmentUploader {
   static bool DecodeUploadState(std::string_view bytes, attachments::UploadState* state);
 
  private:
-  tidings::Status Upload(const std::string& object);
-  std::mutex& ObjectMutex(const std::string& object);
+  tidings::Status Upload(const std::string& object);  // REQUIRES: mu_
 
   engine::SyncLog* store_;
   std::unique_ptr<attachments::ObjectStore> objects_;
   std::string location_;
   attachments::TransferOptions options_;
-  std::mutex mu_;
-  std::map<std::string, std::unique_ptr<std::mutex>> object_mu_;  // REQUIRES: mu_
+  std::mutex mu_;  // one transfer at a time
 };
 
 }  // namespace tidings::sync
