@@ -134,7 +134,9 @@ Status SyncHandle::SetAttachmentStore(const s3::S3Config& config, const std::str
   if (bucket.empty()) return InvalidArgument("no S3 bucket given for attachments");
   TIDINGS_RETURN_IF_ERROR(aws::CheckEndpointSetting(config.endpoint, "S3"));
   TIDINGS_ASSIGN_OR_RETURN(std::unique_ptr<s3::S3Client> client,
-                           s3::S3Client::Create(config, options_.credentials));
+                           s3::S3Client::Create(config, options_.credentials
+                                                            ? options_.credentials
+                                                            : aws::DefaultCredentialsChain()));
   auto made = std::make_shared<sync::AttachmentSync>(
       store_, std::make_unique<OwnedS3ObjectStore>(std::move(client), bucket), bucket);
   for (auto& slot : slots_) {

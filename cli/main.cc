@@ -558,7 +558,8 @@ int main(int argc, char** argv) {
   static std::vector<std::string> attach;
   send->add_option("--attach,-a", attach,
                    "send this file with it (repeat for several; uploaded to S3 by sync, see "
-                   "docs/attachments.md)");
+                   "docs/attachments.md)")
+      ->allow_extra_args(false);
   send->callback([&] { rc = CmdSend(g, conv, body, type, attach); });
 
   auto* edit = app.add_subcommand("edit", "edit one of your messages");
