@@ -48,4 +48,13 @@ Status S3ObjectStore::AbortMultipartUpload(const std::string& key, const std::st
   return s3_.AbortMultipartUpload(bucket_, key, upload_id);
 }
 
+Result<std::vector<std::string>> S3ObjectStore::ListUploads(const std::string& key) {
+  TIDINGS_ASSIGN_OR_RETURN(auto uploads, s3_.ListMultipartUploads(bucket_, key));
+  std::vector<std::string> out;
+  for (const auto& u : uploads) {
+    if (u.key == key) out.push_back(u.upload_id);  // a prefix: longer keys too
+  }
+  return out;
+}
+
 }  // namespace tidings::attachments

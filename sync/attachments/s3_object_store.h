@@ -25,6 +25,7 @@ class S3ObjectStore : public ObjectStore {
   Status CompleteMultipartUpload(const std::string& key, const std::string& upload_id,
                                  const std::vector<UploadedPart>& parts) override;
   Status AbortMultipartUpload(const std::string& key, const std::string& upload_id) override;
+  Result<std::vector<std::string>> ListUploads(const std::string& key) override;
 
  private:
   s3::S3Client& s3_;

@@ -99,6 +99,8 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_
     state->part_bytes =
         std::max({options.part_bytes, kMinPartBytes, (cipher_bytes + kMaxParts - 1) / kMaxParts});
     state->parts.clear();
+    TIDINGS_ASSIGN_OR_RETURN(const std::vector<std::string> orphans, store.ListUploads(key));
+    for (const auto& orphan : orphans) TIDINGS_RETURN_IF_ERROR(Abandon(store, key, orphan));
     TIDINGS_ASSIGN_OR_RETURN(state->upload_id, store.CreateMultipartUpload(key));
     TIDINGS_RETURN_IF_ERROR(save(*state));
   } else {
@@ -126,9 +128,13 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_
     state->parts = std::move(kept);
     TIDINGS_RETURN_IF_ERROR(save(*state));
     // The parts already sent are hashed from the local file.
-    for (uint64_t at = 0; at < state->parts.size() * state->part_bytes; at += state->part_bytes) {
+    // The last of them may be the object's shorter last part.
+    const uint64_t sent_bytes = std::min(state->parts.size() * state->part_bytes, cipher_bytes);
+    for (uint64_t at = 0; at < sent_bytes; at += state->part_bytes) {
       if (Stopped(cancel)) return cancelled();
-      TIDINGS_ASSIGN_OR_RETURN(const std::string sent, files.ReadRange(id, at, state->part_bytes));
+      TIDINGS_ASSIGN_OR_RETURN(
+          const std::string sent,
+          files.ReadRange(id, at, std::min(state->part_bytes, sent_bytes - at)));
       hash.Update(sent);
     }
   }

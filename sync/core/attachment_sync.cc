@@ -109,6 +109,17 @@ tidings::Status AttachmentSync::Upload(const std::string& object) {
   return up;
 }
 
+void AttachmentSync::AfterMerge(std::span<const engine::Operation> ops) {
+  if (auto_fetch_max_bytes_ == 0) return;
+  for (const auto& op : ops) {
+    for (const auto& a : op.attachments) {
+      // A failed fetch leaves the attachment remote: the app's fetch tries
+      // again, and the message itself is merged either way.
+      if (a.size <= auto_fetch_max_bytes_) Fetch(a.object).IgnoreError();
+    }
+  }
+}
+
 tidings::Status AttachmentSync::Fetch(std::string_view object_view,
                                       const engine::AttachmentProgress& progress,
                                       const std::atomic<bool>* cancel) {

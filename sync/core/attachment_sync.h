@@ -4,7 +4,7 @@
 // attachment is downloaded on demand. docs/attachments.md.
 //
 // The reconciler calls UploadFor before it pushes a send with attachments
-// (Reconciler::set_attachment_uploader); the app's fetch calls Fetch. An
+// (Reconciler::set_attachment_transfers); the app's fetch calls Fetch. An
 // upload resumes from the state the store keeps (the multipart upload id
 // and its parts), a download from its partial file.
 //
@@ -25,11 +25,18 @@
 
 namespace tidings::sync {
 
-class AttachmentSync : public AttachmentUploader {
+class AttachmentSync : public AttachmentTransfers {
  public:
   // `objects` is the bucket `location` names; both outlive nothing but this.
   AttachmentSync(engine::SyncLog* store, std::unique_ptr<attachments::ObjectStore> objects,
                  std::string location, attachments::TransferOptions options = {});
+
+  // Received attachments of at most this many bytes are fetched as soon as
+  // their message is merged; larger ones (and all when 0, the default) on
+  // demand. Set before sync starts.
+  void set_auto_fetch_max_bytes(uint64_t bytes) { auto_fetch_max_bytes_ = bytes; }
+  // Fetches the small attachments of merged sends (see above).
+  void AfterMerge(std::span<const engine::Operation> ops) override;
 
   // Every attachment of send `op` is on the object store, its location set
   // in `op` (and the object's record sent). Unavailable and the like:
@@ -60,6 +67,7 @@ class AttachmentSync : public AttachmentUploader {
   std::unique_ptr<attachments::ObjectStore> objects_;
   std::string location_;
   attachments::TransferOptions options_;
+  uint64_t auto_fetch_max_bytes_ = 0;
   std::mutex mu_;  // one transfer at a time
 };
 

@@ -566,6 +566,7 @@ tidings::Status Reconciler::MergePage(ConversationStatus& st, const std::string&
                                       const PullPage& page) {
   const std::string& conv = st.conversation_id;
   tidings::Status merged = store_->Merge(backend_->name(), conv, page.ops, page.next_cursor);
+  if (merged.ok() && uploader_ != nullptr) uploader_->AfterMerge(page.ops);
   if (merged.code() != Code::kInvalidArgument && merged.code() != Code::kTooLarge) return merged;
   // The store refuses something in this page (another client's malformed or
   // oversized data). Stalling on it would stop the conversation forever:

@@ -94,14 +94,18 @@ struct ConversationStatus {
   std::string last_rejection;    // why the newest rejected frame was (no content)
 };
 
-// What puts a send's attachments on the object store before the send is
-// pushed (sync/core/attachment_sync.h).
-class AttachmentUploader {
+// What moves attachments for the reconciler (sync/core/attachment_sync.h):
+// a send's files onto the object store before the send is pushed, and the
+// files of merged sends down when a policy wants them at once.
+class AttachmentTransfers {
  public:
-  virtual ~AttachmentUploader() = default;
+  virtual ~AttachmentTransfers() = default;
   // Every attachment of `op` uploaded, its location set in `op`. The
   // error's code says whether to retry (sync/backend.h Classify).
   virtual tidings::Status UploadFor(engine::Operation* op) = 0;
+  // Called with each page of remote operations once merged. Errors are its
+  // own (a fetch on demand tries again): sync goes on.
+  virtual void AfterMerge(std::span<const engine::Operation> /*ops*/) {}
 };
 
 class Reconciler {
@@ -120,10 +124,10 @@ class Reconciler {
   // outbox and cursors are durable and op ids make the retry safe. Used by
   // SyncEngine::Stop and by the simulator to crash a replica mid-sync.
   void set_cancelled(std::function<bool()> cancelled) { cancelled_ = std::move(cancelled); }
-  // Sends with attachments are pushed once `uploader` put them on the
-  // object store; without one they fail (parked) saying so. Must outlive
-  // the reconciler; set before the first Push.
-  void set_attachment_uploader(AttachmentUploader* uploader) { uploader_ = uploader; }
+  // Sends with attachments are pushed once `transfers` put them on the
+  // object store; without it they fail (parked) saying so. Merged pages are
+  // handed to it. Must outlive the reconciler; set before the first Push.
+  void set_attachment_transfers(AttachmentTransfers* transfers) { uploader_ = transfers; }
 
   // Pushes due outbox entries of the conversation, in order, batched.
   // Returns OK (every backend failure is recorded in the outbox and the
@@ -239,7 +243,7 @@ class Reconciler {
 
   engine::SyncLog* store_;
   Backend* backend_;
-  AttachmentUploader* uploader_ = nullptr;
+  AttachmentTransfers* uploader_ = nullptr;
   SyncConfig config_;
   Clock clock_;
   Random random_;

@@ -282,6 +282,7 @@ tidings::Status Reconciler::CommitPage(e2e::LogState& log, const e2e::OpenResult
   }
   WipeWrites(&writes);
   TIDINGS_RETURN_IF_ERROR(result);
+  if (log.bound() && uploader_ != nullptr) uploader_->AfterMerge(opened.ops);
   if (log.bound() && opened.conversation_info) {
     TIDINGS_RETURN_IF_ERROR(store_->SetConversationInfo(
         log.conversation_id, opened.conversation_info->title, opened.conversation_info->members));

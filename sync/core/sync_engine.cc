@@ -45,11 +45,11 @@ Status SyncEngine::SetListener(Listener listener) {
   return Status::Ok();
 }
 
-Status SyncEngine::SetAttachmentUploader(AttachmentUploader* uploader) {
+Status SyncEngine::SetAttachmentTransfers(AttachmentTransfers* uploader) {
   std::lock_guard<std::mutex> lock(mu_);
   if (running_) return FailedPrecondition("set the attachment uploader before Start()");
   std::lock_guard<std::mutex> rec_lock(reconciler_mu_);
-  reconciler_->set_attachment_uploader(uploader);
+  reconciler_->set_attachment_transfers(uploader);
   return Status::Ok();
 }
 

@@ -88,8 +88,8 @@ class SyncEngine {
   // changes. Set before Start(); FailedPrecondition while running.
   Status SetListener(Listener listener);
   // Where sends with attachments upload them first (Reconciler::
-  // set_attachment_uploader); outlives the engine. Set before Start().
-  Status SetAttachmentUploader(AttachmentUploader* uploader);
+  // set_attachment_transfers); outlives the engine. Set before Start().
+  Status SetAttachmentTransfers(AttachmentTransfers* uploader);
 
   // Starts the sync thread. FailedPrecondition if already running.
   Status Start();

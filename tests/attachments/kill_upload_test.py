@@ -80,7 +80,10 @@ class KillDuringUpload(tidings_unittest.TestCase):
         """{key: {upload id: number of parts}} of the bucket's open uploads."""
         out = {}
         for u in self.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []):
-            parts = self.s3.list_parts(Bucket=BUCKET, Key=u["Key"], UploadId=u["UploadId"])
+            try:
+                parts = self.s3.list_parts(Bucket=BUCKET, Key=u["Key"], UploadId=u["UploadId"])
+            except self.s3.exceptions.NoSuchUpload:
+                continue  # completed meanwhile: the server finishes a killed client's request
             out.setdefault(u["Key"], {})[u["UploadId"]] = len(parts.get("Parts", []))
         return out
 

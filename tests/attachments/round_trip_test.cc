@@ -81,7 +81,7 @@ struct Device {
     rec = std::make_unique<sync::Reconciler>(
         &store->sync_log(), backend.get(), sync::SyncConfig{},
         [] { return int64_t{1'700'000'000'000}; }, [] { return uint64_t{1}; });
-    rec->set_attachment_uploader(attachments.get());
+    rec->set_attachment_transfers(attachments.get());
   }
   std::unique_ptr<engine::Store> store;
   std::unique_ptr<dynamodb::DynamoBackend> backend;
@@ -273,6 +273,30 @@ TEST(AttachmentRoundTrip, AByteChangedOnTheServerIsRefusedAndNothingIsKept) {
   ASSERT_TRUE(b.attachments->Fetch(at.object).ok());
   ASSERT_TRUE(b.store->ExportAttachment(at.object, dir / "out").ok());
   EXPECT_EQ(HashFile(dir / "out"), HashFile(photo));
+}
+
+// With an automatic-fetch size, the small file of a merged message is
+// downloaded by the sync itself; the larger one waits for a fetch.
+TEST(AttachmentRoundTrip, SmallFilesComeDownWithTheirMessage) {
+  tidings::testing::TempDir dir;
+  Device a(dir / "hana", "hana"), b(dir / "ivan", "ivan");
+  b.attachments->set_auto_fetch_max_bytes(1'000'000);
+  const std::string small = dir / "note.pdf", large = dir / "scan.pdf";
+  WriteFile(small, 100'000, 4, /*marked=*/false);
+  WriteFile(large, 2'000'000, 5, /*marked=*/false);
+  ASSERT_TRUE(a.store->PutConversation("auto", "Visit", {"hana", "ivan"}).ok());
+  engine::SendRequest r{.conversation_id = "auto", .body = "two files"};
+  r.attachments.push_back({.path = small, .name = "note.pdf"});
+  r.attachments.push_back({.path = large, .name = "scan.pdf"});
+  auto sent = a.store->Send(r);
+  ASSERT_TRUE(sent.ok()) << sent.status().ToString();
+  SyncBoth(a, b);
+  EXPECT_EQ(b.store->GetAttachment(sent->attachments[0].object)->state,
+            engine::AttachmentState::kAvailable);
+  EXPECT_EQ(b.store->GetAttachment(sent->attachments[1].object)->state,
+            engine::AttachmentState::kRemote);
+  ASSERT_TRUE(b.store->ExportAttachment(sent->attachments[0].object, dir / "out").ok());
+  EXPECT_EQ(HashFile(dir / "out"), HashFile(small));
 }
 
 }  // namespace

@@ -532,7 +532,7 @@ TEST_F(ReconcilerTest, AMalformedRemoteOperationIsSkippedNotAStall) {
 }
 
 // Uploads as scripted: the next status, else OK with the location set.
-class ScriptedUploader final : public AttachmentUploader {
+class ScriptedUploader final : public AttachmentTransfers {
  public:
   Status UploadFor(engine::Operation* op) override {
     calls++;
@@ -566,7 +566,7 @@ class ReconcilerAttachmentTest : public ReconcilerTest {
 
 TEST_F(ReconcilerAttachmentTest, ASendGoesOnceItsAttachmentsAreUploaded) {
   ScriptedUploader uploader;
-  rec_->set_attachment_uploader(&uploader);
+  rec_->set_attachment_transfers(&uploader);
   Send(1);
   SendWithFile("photo");
   Send(1);
@@ -583,7 +583,7 @@ TEST_F(ReconcilerAttachmentTest, ASendGoesOnceItsAttachmentsAreUploaded) {
 // transient push failure does; the earlier entries go.
 TEST_F(ReconcilerAttachmentTest, AnUploadThatMustWaitHoldsBackWhatFollows) {
   ScriptedUploader uploader;
-  rec_->set_attachment_uploader(&uploader);
+  rec_->set_attachment_transfers(&uploader);
   uploader.script = {Unavailable("S3: HTTP 503")};
   Send(1);
   SendWithFile("photo");
@@ -618,7 +618,7 @@ TEST_F(ReconcilerAttachmentTest, AnUploadThatCannotSucceedParksOnlyItsSend) {
   EXPECT_EQ((*page)[0].state, engine::MessageState::kFailed);
 
   ScriptedUploader uploader;
-  rec_->set_attachment_uploader(&uploader);
+  rec_->set_attachment_transfers(&uploader);
   uploader.script = {DataLoss("the attachment's object on this device was changed")};
   ASSERT_TRUE(store_->RetryFailed(outbox->front().seq).ok());
   ASSERT_TRUE(rec_->Push("c").ok());
