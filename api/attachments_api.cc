@@ -23,7 +23,7 @@ namespace {
 
 namespace engine = tidings::engine;
 
-constexpr size_t kS3ConfigV1 = TIDINGS_END_OF(tidings_s3_config, path_style);
+constexpr size_t kS3ConfigV1 = TIDINGS_END_OF(tidings_s3_config, auto_fetch_max_bytes);
 
 // The engine's progress and cancel flag over a tidings_transfer_fn.
 struct Transfer {
@@ -125,7 +125,7 @@ tidings_code tidings_sync_set_attachment_store(tidings_sync* sync, const tidings
     if (c.region != nullptr) s3.region = c.region;
     if (c.endpoint != nullptr) s3.endpoint = c.endpoint;
     if (c.path_style) s3.addressing = tidings::s3::Addressing::kPath;
-    return sync->handle->SetAttachmentStore(s3, c.bucket);
+    return sync->handle->SetAttachmentStore(s3, c.bucket, c.auto_fetch_max_bytes);
   });
 }
 

@@ -62,7 +62,7 @@ Status SyncHandle::Build(Slot& slot, bool first) {
   CountingHttpClient* http_view = http.get();
   TIDINGS_ASSIGN_OR_RETURN(std::unique_ptr<sync::Backend> backend, slot.make(std::move(http)));
   auto built = std::make_unique<sync::SyncEngine>(store_, backend.get(), options_.config);
-  TIDINGS_RETURN_IF_ERROR(built->SetAttachmentUploader(attachments_.get()));
+  TIDINGS_RETURN_IF_ERROR(built->SetAttachmentTransfers(attachments_.get()));
   // Every engine sees every store change; message events come from the
   // first only, so each is reported once.
   const std::string* name = &slot.name;
@@ -127,20 +127,22 @@ Status SyncHandle::Add(const std::string& name, BackendFactory make) {
   return Status::Ok();
 }
 
-Status SyncHandle::SetAttachmentStore(const s3::S3Config& config, const std::string& bucket) {
+Status SyncHandle::SetAttachmentStore(const s3::S3Config& config, const std::string& bucket,
+                                      uint64_t auto_fetch_max_bytes) {
   std::lock_guard<std::mutex> lock(mu_);
   if (started_)
     return FailedPrecondition("the sync handle is started: set the attachment store before");
   if (bucket.empty()) return InvalidArgument("no S3 bucket given for attachments");
   TIDINGS_RETURN_IF_ERROR(aws::CheckEndpointSetting(config.endpoint, "S3"));
-  TIDINGS_ASSIGN_OR_RETURN(std::unique_ptr<s3::S3Client> client,
-                           s3::S3Client::Create(config, options_.credentials
-                                                            ? options_.credentials
-                                                            : aws::DefaultCredentialsChain()));
+  TIDINGS_ASSIGN_OR_RETURN(
+      std::unique_ptr<s3::S3Client> client,
+      s3::S3Client::Create(
+          config, options_.credentials ? options_.credentials : aws::DefaultCredentialsChain()));
   auto made = std::make_shared<sync::AttachmentSync>(
       store_, std::make_unique<OwnedS3ObjectStore>(std::move(client), bucket), bucket);
+  made->set_auto_fetch_max_bytes(auto_fetch_max_bytes);
   for (auto& slot : slots_) {
-    TIDINGS_RETURN_IF_ERROR(slot->engine->SetAttachmentUploader(made.get()));
+    TIDINGS_RETURN_IF_ERROR(slot->engine->SetAttachmentTransfers(made.get()));
   }
   attachments_ = std::move(made);  // a fetch running keeps the old one alive
   return Status::Ok();
@@ -214,6 +216,7 @@ Status SyncHandle::BeforeSyncing() {
 Status SyncHandle::Once() {
   std::lock_guard<std::mutex> lock(mu_);
   TIDINGS_RETURN_IF_ERROR(BeforeSyncing());
+  if (attachments_) attachments_->Resume();
   for (auto& s : slots_) {
     if (s->cancelled) TIDINGS_RETURN_IF_ERROR(Build(*s, s == slots_.front()));
     TIDINGS_RETURN_IF_ERROR(s->engine->SyncOnce());
@@ -225,6 +228,7 @@ Status SyncHandle::Once() {
 Status SyncHandle::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   TIDINGS_RETURN_IF_ERROR(BeforeSyncing());
+  if (attachments_) attachments_->Resume();
   for (auto& s : slots_) {
     Status st = s->cancelled ? Build(*s, s == slots_.front()) : Status::Ok();
     if (st.ok()) st = s->engine->Start();
@@ -243,6 +247,7 @@ void SyncHandle::Stop() {
 }
 
 void SyncHandle::StopLocked() {
+  if (attachments_) attachments_->Stop();  // an upload stops between parts
   std::vector<std::future<void>> stops;
   for (auto& s : slots_) {
     sync::SyncEngine* e = s->engine.get();

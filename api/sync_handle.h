@@ -79,7 +79,8 @@ class SyncHandle {
 
   // Attachments (tidings_attachments.h): the S3 bucket sends upload to
   // and fetches download from, handed to every engine (set while stopped).
-  Status SetAttachmentStore(const s3::S3Config& config, const std::string& bucket);
+  Status SetAttachmentStore(const s3::S3Config& config, const std::string& bucket,
+                            uint64_t auto_fetch_max_bytes);
   // FailedPrecondition when no attachment store is set.
   Status FetchAttachment(std::string_view object, const engine::AttachmentProgress& progress,
                          const std::atomic<bool>* cancel);

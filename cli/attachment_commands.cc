@@ -106,6 +106,7 @@ api::Status ApplyS3(api::Sync& sync, const S3Flags& flags, bool required) {
   c.endpoint = flags.endpoint;
   c.region = flags.region;
   c.path_style = flags.path_style;
+  c.auto_fetch_max_bytes = flags.auto_fetch;
   if (c.bucket.empty()) {
     if (!required) return api::Status();
     return Usage("attachments need an S3 bucket: give --s3-bucket or set TIDINGS_S3_BUCKET");

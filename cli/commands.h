@@ -87,6 +87,7 @@ struct S3Flags {
   std::string endpoint;
   std::string region;
   bool path_style = false;
+  uint64_t auto_fetch = 0;
 };
 void AddS3Flags(CLI::App* cmd, S3Flags& flags);
 // Sets the sync handle's attachment store from the flags; with no bucket,

@@ -219,6 +219,9 @@ void AddSyncCommands(CLI::App& app, Globals& g, int& rc) {
                    "Chime messaging endpoint URL (or AWS_ENDPOINT_URL_CHIME_SDK_MESSAGING)");
   sync->add_option("--rounds", rounds, "push/pull rounds (default 2)")->check(CLI::Range(1, 100));
   AddS3Flags(sync, s3);
+  sync->add_option("--s3-auto-fetch", s3.auto_fetch,
+                   "download received attachments up to this many bytes during the sync "
+                   "(default 0: on demand, `tidings fetch`)");
   sync->callback([&] {
     if (backend == "chime") chime.region = dynamo.region;
     s3.region = dynamo.region;

@@ -167,6 +167,13 @@ const std::vector<Field>& Fields() {
          c.s3_endpoint = e;
          return "";
        }},
+      {"s3", "auto_fetch_max_bytes", Type::kInt,
+       [](DaemonConfig& c, const Value& v) -> std::string {
+         const int64_t n = std::get<int64_t>(v);
+         if (n < 0) return "must be 0 (on demand) or more bytes";
+         c.s3_auto_fetch_max_bytes = n;
+         return "";
+       }},
       {"s3", "path_style", Type::kBool,
        [](DaemonConfig& c, const Value& v) -> std::string {
          c.s3_path_style = std::get<bool>(v);

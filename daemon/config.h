@@ -52,6 +52,7 @@ struct DaemonConfig {
   std::string s3_region;
   std::string s3_endpoint;
   bool s3_path_style = false;
+  int64_t s3_auto_fetch_max_bytes = 0;
 
   // [log]
   std::string log_level = "info";   // debug | info | warn | error

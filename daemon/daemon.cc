@@ -166,7 +166,7 @@ std::string SyncFingerprint(const DaemonConfig& c) {
     << c.request_timeout_ms << '|' << c.dynamodb_table << '|' << c.dynamodb_region << '|'
     << c.dynamodb_endpoint << '|' << c.chime_app_instance_arn << '|' << c.chime_user_arn << '|'
     << c.chime_region << '|' << c.chime_endpoint << '|' << c.s3_bucket << '|' << c.s3_region << '|'
-    << c.s3_endpoint << '|' << c.s3_path_style;
+    << c.s3_endpoint << '|' << c.s3_path_style << '|' << c.s3_auto_fetch_max_bytes;
   return o.str();
 }
 
@@ -251,7 +251,8 @@ Status Daemon::StartSync(const DaemonConfig& c) {
   }
   if (!c.s3_bucket.empty()) {
     TIDINGS_RETURN_IF_ERROR(FromApi(api::SetAttachmentStore(
-        *sync, {c.s3_bucket, c.s3_region, c.s3_endpoint, c.s3_path_style})));
+        *sync, {c.s3_bucket, c.s3_region, c.s3_endpoint, c.s3_path_style,
+                static_cast<uint64_t>(c.s3_auto_fetch_max_bytes)})));
   }
   TIDINGS_RETURN_IF_ERROR(FromApi(sync->SetListener([this](const api::SyncEvent& e) {
     LogSyncEvent(e);

@@ -298,7 +298,15 @@ Status AttachmentFiles::Export(std::string_view id, const crypto::SecretKey& con
   }
   if (s.ok()) s = Renamed(tmp, path);
   if (!s.ok()) ::unlink(tmp.c_str());
-  return s;
+  if (s.ok()) return s;
+  // Errors do not name the file (its name may say what it is), as imports'.
+  std::string message = s.message();
+  for (const std::string* named : {&tmp, &path}) {
+    for (size_t at; (at = message.find(*named)) != std::string::npos;) {
+      message.replace(at, named->size(), "the export's file");
+    }
+  }
+  return Status(s.code(), std::move(message));
 }
 
 Status AttachmentFiles::CheckWhole(const std::string& path, std::string_view id,

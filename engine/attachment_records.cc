@@ -5,6 +5,7 @@
 #include <dirent.h>
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 
 #include "engine/store_impl.h"
@@ -89,8 +90,12 @@ Status StoreImpl::OpenAttachments() {
       if (name.size() != 64) continue;
       std::string id;
       for (size_t i = 0; i < 64; i += 2) {
-        id.push_back(static_cast<char>(std::stoi(std::string(name.substr(i, 2)), nullptr, 16)));
+        unsigned v = 0;
+        auto [end, err] = std::from_chars(name.data() + i, name.data() + i + 2, v, 16);
+        if (err != std::errc() || end != name.data() + i + 2) break;
+        id.push_back(static_cast<char>(v));
       }
+      if (id.size() != 32) continue;  // not an object's name: not ours to remove
       Txn txn;
       TIDINGS_ASSIGN_OR_RETURN(auto rec, LoadAttachment(txn, id));
       if (!rec.has_value()) orphans.push_back(std::move(id));
@@ -221,13 +226,13 @@ Status StoreImpl::RefAttachments(Txn& txn, const std::vector<Attachment>& list, 
   return Status::Ok();
 }
 
-Status StoreImpl::ReleaseAttachments(Txn& txn, const std::vector<Attachment>& list) {
+Status StoreImpl::ReleaseAttachments(Txn& txn, const std::vector<Attachment>& list, uint64_t each) {
   for (const auto& a : list) {
     TIDINGS_ASSIGN_OR_RETURN(auto existing, LoadAttachment(txn, a.object));
     if (!existing.has_value()) continue;  // counted nowhere: nothing to free
     AttachmentRecord& r = *existing;
-    if (r.info.references > 1) {
-      --r.info.references;
+    if (r.info.references > each) {
+      r.info.references -= each;
       StoreAttachment(txn, r);
       continue;
     }
@@ -377,10 +382,12 @@ Status StoreImpl::EnforceAttachmentQuota(std::string_view keep) {
   }
   std::sort(evictable.begin(), evictable.end(),
             [](const auto* x, const auto* y) { return x->last_used_ms < y->last_used_ms; });
+  // Best effort: an object that cannot go now (its message deleted since the
+  // listing, a file that will not unlink) is skipped, and the download that
+  // asked stays a success.
   for (const AttachmentObject* a : evictable) {
     if (held <= quota) break;
-    TIDINGS_RETURN_IF_ERROR(EvictAttachment(a->object));
-    held -= a->object_size;
+    if (EvictAttachment(a->object).ok()) held -= a->object_size;
   }
   return Status::Ok();
 }

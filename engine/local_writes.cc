@@ -115,11 +115,15 @@ Result<std::vector<Message>> StoreImpl::SendMany(std::span<const SendRequest> re
       status = DedupeAttachments(txn, &attachments[i], fingerprints[i]);
       if (!status.ok()) break;
     }
+    std::vector<Attachment> sent = attachments[i];
     auto m = SendInTxn(txn, requests[i], std::move(attachments[i]));
     if (!m.ok()) {
       status = m.status();
       break;
     }
+    // A delete of this id that was waiting applied at once: nothing holds
+    // the objects made for it.
+    if (!sent.empty() && m->attachments.empty()) status = ReleaseAttachments(txn, sent, 0);
     out.push_back(std::move(*m));
   }
   if (!status.ok()) {

@@ -338,7 +338,9 @@ class StoreImpl final : public Store, public SyncLog {
   Status DedupeAttachments(Txn& txn, std::vector<Attachment>* list,
                            const std::vector<std::string>& fingerprints);
   Status RefAttachments(Txn& txn, const std::vector<Attachment>& list, bool remote);
-  Status ReleaseAttachments(Txn& txn, const std::vector<Attachment>& list);
+  // Each of `list` loses `each` references (1: a message's; 0: frees only
+  // the objects nothing refers to).
+  Status ReleaseAttachments(Txn& txn, const std::vector<Attachment>& list, uint64_t each = 1);
   Result<std::optional<AttachmentRecord>> LoadAttachment(Txn& txn, std::string_view object);
   void StoreAttachment(Txn& txn, const AttachmentRecord& r);
   // Changes one record under the write lock; NotFound if there is none.

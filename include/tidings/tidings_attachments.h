@@ -108,6 +108,10 @@ typedef struct tidings_s3_config {
   const char* region;   /* NULL: AWS_REGION */
   const char* endpoint; /* NULL: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS */
   bool path_style;      /* endpoint/bucket/key even for DNS-style bucket names */
+  /* Received attachments of at most this many bytes are downloaded as soon
+   * as their message is merged (by the sync thread); larger ones, and all
+   * when 0, with tidings_sync_fetch_attachment. */
+  uint64_t auto_fetch_max_bytes;
 } tidings_s3_config;
 
 static inline void tidings_s3_config_init(tidings_s3_config* config) {

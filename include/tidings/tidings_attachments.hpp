@@ -51,6 +51,7 @@ struct S3Config {
   std::string region;    // empty: AWS_REGION
   std::string endpoint;  // empty: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS
   bool path_style = false;
+  uint64_t auto_fetch_max_bytes = 0;  // fetch received files up to this size at once
 };
 
 // Bytes done of total; return false to cancel.
@@ -104,6 +105,7 @@ inline Status SetAttachmentStore(Sync& sync, const S3Config& config) {
   c.region = config.region.empty() ? nullptr : config.region.c_str();
   c.endpoint = config.endpoint.empty() ? nullptr : config.endpoint.c_str();
   c.path_style = config.path_style;
+  c.auto_fetch_max_bytes = config.auto_fetch_max_bytes;
   return internal::Call(
       [&](tidings_error* e) { return tidings_sync_set_attachment_store(sync.c_handle(), &c, e); });
 }

@@ -62,14 +62,24 @@ bool AttachmentSync::DecodeUploadState(std::string_view bytes, attachments::Uplo
 tidings::Status AttachmentSync::UploadFor(engine::Operation* op) {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& a : op->attachments) {
-    TIDINGS_RETURN_IF_ERROR(Upload(a.object));
+    auto t = store_->GetAttachmentTransfer(a.object);
+    if (t.status().code() == Code::kNotFound) {
+      // No message holds it any more: this one was deleted (or purged)
+      // before its push. It goes without its files, its delete after it.
+      auto m = store_->Get(op->message_id);
+      if (m.ok() && !m->deleted) return t.status();
+      op->attachments.clear();
+      return tidings::Status::Ok();
+    }
+    TIDINGS_RETURN_IF_ERROR(t.status());
+    TIDINGS_RETURN_IF_ERROR(Upload(a.object, *t));
     a.location = location_;
   }
   return tidings::Status::Ok();
 }
 
-tidings::Status AttachmentSync::Upload(const std::string& object) {
-  TIDINGS_ASSIGN_OR_RETURN(engine::AttachmentTransfer t, store_->GetAttachmentTransfer(object));
+tidings::Status AttachmentSync::Upload(const std::string& object,
+                                       const engine::AttachmentTransfer& t) {
   if (t.info.state == engine::AttachmentState::kSent && t.info.location == location_) {
     return tidings::Status::Ok();
   }
@@ -94,9 +104,11 @@ tidings::Status AttachmentSync::Upload(const std::string& object) {
   };
   tidings::Status up =
       attachments::Upload(*files, object, t.info.object_size, attachments::ObjectKey(object),
-                          *objects_, &state, save, options_);
+                          *objects_, &state, save, options_, nullptr, &stopping_);
   if (up.ok()) return store_->AttachmentUploaded(object, location_);
-  if (up.code() == Code::kDataLoss || up.code() == Code::kNotFound) {
+  // The server's NOT_FOUND (no such bucket, an upload a lifecycle rule
+  // aborted) is the server's; only a missing local file is the device's.
+  if (up.code() == Code::kDataLoss || (up.code() == Code::kNotFound && !files->Has(object))) {
     // The device's own copy is damaged or gone: no retry can send it.
     const tidings::Status failed = up.code() == Code::kNotFound
                                        ? FailedPrecondition(
@@ -115,7 +127,7 @@ void AttachmentSync::AfterMerge(std::span<const engine::Operation> ops) {
     for (const auto& a : op.attachments) {
       // A failed fetch leaves the attachment remote: the app's fetch tries
       // again, and the message itself is merged either way.
-      if (a.size <= auto_fetch_max_bytes_) Fetch(a.object).IgnoreError();
+      if (a.size <= auto_fetch_max_bytes_) Fetch(a.object, nullptr, &stopping_).IgnoreError();
     }
   }
 }
@@ -126,16 +138,20 @@ tidings::Status AttachmentSync::Fetch(std::string_view object_view,
   const std::string object(object_view);
   std::lock_guard<std::mutex> lock(mu_);
   TIDINGS_ASSIGN_OR_RETURN(engine::AttachmentTransfer t, store_->GetAttachmentTransfer(object));
-  if (t.info.held()) return tidings::Status::Ok();
+  TIDINGS_ASSIGN_OR_RETURN(engine::AttachmentFiles * files, store_->attachment_files());
+  // Held, by the record and on disk (a restored backup has records only).
+  if (t.info.held() && files->Has(object)) return tidings::Status::Ok();
   if (!t.info.location.empty() && t.info.location != location_) {
     return FailedPrecondition("the attachment is stored in bucket " + t.info.location +
                               ", not in the one sync is set up with (" + location_ + ")");
   }
-  TIDINGS_ASSIGN_OR_RETURN(engine::AttachmentFiles * files, store_->attachment_files());
   TIDINGS_RETURN_IF_ERROR(attachments::Download(*files, object, t.content_key, t.info.object_size,
                                                 attachments::ObjectKey(object), *objects_, options_,
                                                 progress, cancel));
-  return store_->AttachmentDownloaded(object);
+  tidings::Status recorded = store_->AttachmentDownloaded(object);
+  // Its message was deleted while the bytes came: the file goes with it.
+  if (recorded.code() == Code::kNotFound) files->Remove(object).IgnoreError();
+  return recorded;
 }
 
 }  // namespace tidings::sync

@@ -56,18 +56,27 @@ class AttachmentSync : public AttachmentTransfers {
 
   const std::string& location() const { return location_; }
 
+  // Stops the uploads and automatic fetches running for sync (they return
+  // Cancelled and resume later), and refuses new ones until Resume: what a
+  // stopping sync handle calls, so no upload outlasts the stop. Fetches the
+  // app asked for take their own cancel flag.
+  void Stop() { stopping_ = true; }
+  void Resume() { stopping_ = false; }
+
   // The saved state of an upload, as the store keeps it (opaque there).
   static std::string EncodeUploadState(const attachments::UploadState& state);
   static bool DecodeUploadState(std::string_view bytes, attachments::UploadState* state);
 
  private:
-  tidings::Status Upload(const std::string& object);  // REQUIRES: mu_
+  tidings::Status Upload(const std::string& object,
+                         const engine::AttachmentTransfer& t);  // REQUIRES: mu_
 
   engine::SyncLog* store_;
   std::unique_ptr<attachments::ObjectStore> objects_;
   std::string location_;
   attachments::TransferOptions options_;
   uint64_t auto_fetch_max_bytes_ = 0;
+  std::atomic<bool> stopping_{false};
   std::mutex mu_;  // one transfer at a time
 };
 

@@ -229,14 +229,16 @@ TEST(Transfer, AnUploadWhoseIdWasNeverSavedIsAbortedByTheNext) {
   const Sent sent = Import(a, Bytes(12 << 20, 8));
   const std::string key = ObjectKey(sent.object.id);
   UploadState state;
-  EXPECT_EQ(Upload(a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
-                   [](const UploadState&) { return Aborted("killed"); }, kOptions)
+  EXPECT_EQ(Upload(
+                a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
+                [](const UploadState&) { return Aborted("killed"); }, kOptions)
                 .code(),
             Code::kAborted);
   ASSERT_EQ(s3.uploads.size(), 1u);
   UploadState fresh;  // nothing was saved
-  ASSERT_TRUE(Upload(a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &fresh,
-                     [](const UploadState&) { return Status::Ok(); }, kOptions)
+  ASSERT_TRUE(Upload(
+                  a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &fresh,
+                  [](const UploadState&) { return Status::Ok(); }, kOptions)
                   .ok());
   EXPECT_TRUE(s3.uploads.empty());
   EXPECT_EQ(s3.objects.at(key).size(), sent.object.cipher_bytes);

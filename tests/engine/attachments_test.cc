@@ -311,3 +311,91 @@ TEST(Attachments, VerifyFindsADamagedObjectAndOpenRemovesOrphans) {
 
 }  // namespace
 }  // namespace tidings::engine
+
+namespace tidings::engine {
+namespace {
+
+// Retention's purge (PurgeConversation) deletes message records without
+// releasing their attachments: the object's record keeps counting the
+// purged message, its file (and content key) stay on the device forever,
+// and verify reports the count as wrong.
+TEST(Attachments, ARetentionPurgeFreesTheObjectsOfPurgedMessages) {
+  Fixture f;
+  TempDir other_dir;
+  auto other = MustOpen(other_dir.path() + "/t", CreateOptions("pat"));
+  auto sent = other->Send(WithFile("visit", f.photo, "a.jpg"));
+  ASSERT_TRUE(sent.ok());
+  auto later = other->Send(Msg("visit", "a later message"));
+  ASSERT_TRUE(later.ok());
+  auto ops = other->Outbox(0);
+  ASSERT_TRUE(ops.ok());
+  ASSERT_EQ(ops->size(), 2u);
+  std::vector<Operation> page = {(*ops)[0].op, (*ops)[1].op};
+  SyncLog& log = f.store->sync_log();
+  ASSERT_TRUE(log.Merge("test", "visit", page, "c1").ok());
+  const std::string object = sent->attachments[0].object;
+  // Downloaded, so the device holds the file.
+  auto t = log.GetAttachmentTransfer(object);
+  ASSERT_TRUE(t.ok());
+  auto files = log.attachment_files();
+  ASSERT_TRUE(files.ok());
+  const std::string bytes =
+      Slurp(other_dir.path() + "/t/attachments/objects/" +
+            crypto::HexEncode(std::span(reinterpret_cast<const uint8_t*>(object.data()), 32)));
+  ASSERT_TRUE((*files)->AppendPartial(object, bytes).ok());
+  ASSERT_TRUE((*files)->FinishPartial(object, t->content_key).ok());
+  ASSERT_TRUE(log.AttachmentDownloaded(object).ok());
+  ASSERT_EQ(ObjectFiles(f.dir.path() + "/s"), 1u);
+
+  ASSERT_TRUE(f.store->SetRetention("visit", RetentionPolicy{.keep_last = 1}).ok());
+  auto report = f.store->PurgeExpired();
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  ASSERT_EQ(report->messages_purged, 1u);
+  EXPECT_EQ(f.store->Get(sent->id).status().code(), Code::kNotFound);
+
+  EXPECT_EQ(f.store->GetAttachment(object).status().code(), Code::kNotFound)
+      << "the purged message's object is still counted";
+  EXPECT_EQ(ObjectFiles(f.dir.path() + "/s"), 0u) << "the purged message's file is still here";
+  auto verify = f.store->Verify(nullptr);
+  ASSERT_TRUE(verify.ok());
+  EXPECT_EQ(verify->problems, 0u) << verify->details.front();
+}
+
+// A stray 64-character file name that is not hex in attachments/objects
+// (an editor's or a sync tool's file) makes the next writable open throw
+// std::invalid_argument out of std::stoi (OpenAttachments).
+TEST(Attachments, AStrayFileNameDoesNotBreakOpen) {
+  Fixture f;
+  ASSERT_TRUE(f.store->Send(WithFile("visit", f.photo, "a.jpg")).ok());
+  f.store.reset();
+  Spit(f.dir.path() + "/s/attachments/objects/" + std::string(64, 'z'), "x");
+  EXPECT_NO_THROW({
+    auto s = Store::Open(f.dir.path() + "/s", TestKey(7), {});
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+  });
+}
+
+// A send whose id already had a delete waiting (merged from the sender's
+// other device first): the delete applies at once, and the objects the send
+// made are freed in the same batch rather than kept with no reference.
+TEST(Attachments, ASendDeletedBeforeItArrivedKeepsNoObject) {
+  Fixture f;
+  TempDir other_dir;
+  auto other = MustOpen(other_dir.path() + "/t", CreateOptions("alice"));
+  auto sent = other->Send(Msg("visit", "to be deleted"));
+  ASSERT_TRUE(sent.ok());
+  ASSERT_TRUE(other->Delete(sent->id).ok());
+  auto ops = other->Outbox(0);
+  ASSERT_EQ(ops->size(), 2u);
+  ASSERT_TRUE(f.store->sync_log().Merge("test", "visit", std::span(&(*ops)[1].op, 1), "c").ok());
+  SendRequest r = WithFile("visit", f.photo, "a.jpg");
+  r.message_id = sent->id;
+  auto m = f.store->Send(r);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_TRUE(m->deleted);
+  EXPECT_TRUE(f.store->Attachments()->empty());
+  EXPECT_EQ(ObjectFiles(f.dir.path() + "/s"), 0u);
+}
+
+}  // namespace
+}  // namespace tidings::engine
