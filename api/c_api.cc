@@ -331,7 +331,7 @@ void FillMessage(const engine::Message& m, MessageArrays* a, tidings_message* ou
     const engine::Attachment& at = m.attachments[i];
     attachments.push_back(tidings_attachment{
         a->object_hex[i].c_str(), at.name.c_str(), at.content_type.c_str(), at.size,
-        reinterpret_cast<const uint8_t*>(at.preview.data()), at.preview.size()});
+        reinterpret_cast<const uint8_t*>(at.preview.data()), at.preview.size(), at.body});
   }
   a->attachments.Set(std::move(attachments));
   *out = tidings_message{};
@@ -657,7 +657,24 @@ tidings_code tidings_store_send(tidings_store* store, const tidings_send_request
         if (!req.progress(req.progress_context, all_done, all)) cancel = true;
       };
     }
-    TIDINGS_RETURN_IF_ERROR(tidings::capi::CheckSend(s, r));
+    Status fits = tidings::capi::CheckSend(s, r);
+    if (fits.code() == tidings::Code::kTooLarge && !r.body.empty() &&
+        r.body.size() <= engine::kMaxBodyBytes) {
+      // Longer than a backend carries in one message: the text travels as
+      // a file, if the rest of the message fits without it.
+      engine::SendRequest without = r;
+      without.body.clear();
+      without.attachments.push_back(
+          {.read = [](char*, size_t) -> tidings::Result<size_t> { return size_t{0}; },
+           .name = "message.txt",
+           .content_type = r.content_type});
+      // Else (a plaintext Chime conversation carries no files) the limit
+      // stands as it is.
+      if (!tidings::capi::CheckSend(s, without).ok()) return fits;
+      r.body_as_attachment = true;
+    } else {
+      TIDINGS_RETURN_IF_ERROR(fits);
+    }
     TIDINGS_ASSIGN_OR_RETURN(engine::Message m, s.Send(r));
     if (out != nullptr) *out = tidings::capi::NewMessage(std::move(m));
     return Status::Ok();

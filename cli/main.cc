@@ -50,7 +50,7 @@ std::string MessageJson(const api::Message& m) {
     const api::Attachment& a = m.attachments[i];
     o << (i ? "," : "") << "{\"object\":" << JsonString(a.object)
       << ",\"name\":" << JsonString(a.name) << ",\"content_type\":" << JsonString(a.content_type)
-      << ",\"size\":" << a.size << "}";
+      << ",\"size\":" << a.size << ",\"body\":" << (a.body ? "true" : "false") << "}";
   }
   o << "]";
   if (m.state == api::MessageState::kFailed) o << ",\"failure\":" << JsonString(m.failure_reason);
@@ -91,6 +91,10 @@ std::string MessageLine(const api::Message& m) {
   // The object's first 12 hex digits name it for `tidings fetch` in a glance;
   // `attachments` and --json have it whole.
   for (const auto& a : m.attachments) {
+    if (a.body) {  // the text itself, sent as a file: shown once fetched
+      if (m.body.empty() && !m.deleted) line += "(a long message, not fetched yet)";
+      continue;
+    }
     line += "  [file " + a.name + ", " + std::to_string(a.size) + " bytes, " +
             a.object.substr(0, 12) + "]";
   }

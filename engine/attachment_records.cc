@@ -369,6 +369,39 @@ Status StoreImpl::AttachmentDownloaded(std::string_view object) {
   return EnforceAttachmentQuota(object);
 }
 
+Status StoreImpl::SetBodyFromAttachment(const std::string& message_id, std::string_view object) {
+  TIDINGS_RETURN_IF_ERROR(CheckWritable());
+  TIDINGS_ASSIGN_OR_RETURN(AttachmentTransfer t, GetAttachmentTransfer(object));
+  // Read before the write lock: the file is the device's, checked chunk by
+  // chunk; at most a body's worth is kept.
+  std::string text;
+  TIDINGS_RETURN_IF_ERROR(
+      attachment_files_.Read(object, t.content_key, [&](std::string_view plain) {
+        if (text.size() + plain.size() > kMaxBodyBytes) {
+          return TooLarge("a message's text that travelled as a file is over 64 KiB");
+        }
+        text.append(plain);
+        return Status::Ok();
+      }));
+  std::unique_lock<std::mutex> lock(write_mu_);
+  Txn txn;
+  std::string key;
+  TIDINGS_ASSIGN_OR_RETURN(auto rec, LoadMessage(txn, message_id, &key));
+  if (!rec.has_value()) return Status::Ok();
+  MessageRecord& r = *rec;
+  const bool holds = std::any_of(r.m.attachments.begin(), r.m.attachments.end(),
+                                 [&](const Attachment& a) { return a.body && a.object == object; });
+  if (!holds || r.m.deleted || !r.m.body.empty() || !r.m.edited_at.IsZero()) return Status::Ok();
+  std::optional<MessageRecord> before;
+  if (Indexed(r)) before = r;  // as an edit: the old postings leave the index
+  r.m.body = std::move(text);
+  StoreMessage(txn, key, r);
+  if (before.has_value()) IndexMessage(txn, key, *before, /*add=*/false);
+  IndexMessage(txn, key, r, /*add=*/true);
+  txn.events.push_back({ChangeEvent::Kind::kMessageChanged, r.m.conversation_id, r.m.id});
+  return Commit(txn, lock);
+}
+
 Status StoreImpl::EnforceAttachmentQuota(std::string_view keep) {
   const uint64_t quota = options_.attachment_quota_bytes;
   if (quota == 0) return Status::Ok();

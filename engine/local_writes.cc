@@ -1,5 +1,7 @@
 // Local writes: what the app's calls change, each in one atomic batch with
 // its outbox entry.
+#include <cstring>
+
 #include "engine/store_impl.h"
 
 namespace tidings::engine {
@@ -97,13 +99,28 @@ Result<std::vector<Message>> StoreImpl::SendMany(std::span<const SendRequest> re
     for (const auto& id : imported) attachment_files_.Remove(id).IgnoreError();
   };
   for (size_t i = 0; i < requests.size(); ++i) {
-    if (requests[i].attachments.empty()) continue;
-    auto list = ImportAttachments(requests[i].attachments, &fingerprints[i]);
+    const SendRequest& req = requests[i];
+    std::vector<AttachmentInput> inputs = req.attachments;
+    if (req.body_as_attachment && !req.body.empty()) {
+      size_t at = 0;
+      inputs.push_back(
+          {.read = [&req, at](char* buf, size_t cap) mutable -> Result<size_t> {
+             const size_t n = std::min(cap, req.body.size() - at);
+             std::memcpy(buf, req.body.data() + at, n);
+             at += n;
+             return n;
+           },
+           .name = "message.txt",
+           .content_type = req.content_type.empty() ? "text/plain" : req.content_type});
+    }
+    if (inputs.empty()) continue;
+    auto list = ImportAttachments(inputs, &fingerprints[i]);
     if (!list.ok()) {
       drop_imported();
       return list.status();
     }
     for (const auto& a : *list) imported.push_back(a.object);
+    if (inputs.size() > req.attachments.size()) list->back().body = true;
     attachments[i] = std::move(*list);
   }
   std::unique_lock<std::mutex> lock(write_mu_);
@@ -159,6 +176,9 @@ Result<Message> StoreImpl::SendInTxn(Txn& txn, const SendRequest& req,
   const uint64_t seq = outbox_seq_ + 1;  // the entry AddToOutbox writes next
   TIDINGS_RETURN_IF_ERROR(
       Apply(txn, op, /*remote=*/false, /*fresh_id=*/req.message_id.empty(), &created, seq));
+  // The body that travels as an attachment leaves the operation (this
+  // store keeps it in the message).
+  if (req.body_as_attachment) op.body.clear();
   // The entry refers to the message's body unless operations that were
   // waiting for this id already changed it.
   const bool body_by_ref = !op.body.empty() && created.body == op.body;

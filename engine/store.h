@@ -113,6 +113,11 @@ struct SendRequest {
   // attachment objects before the message is written; the send pushes once
   // they are uploaded (docs/attachments.md).
   std::vector<AttachmentInput> attachments;
+  // The body travels as an attachment (`message.txt`, Attachment::body):
+  // for a body longer than a backend carries in one message. This store
+  // keeps it as the body; the operation goes without it, and a receiving
+  // store makes the fetched file its body (SyncLog::SetBodyFromAttachment).
+  bool body_as_attachment = false;
 };
 
 struct PageRequest {

@@ -111,6 +111,12 @@ class SyncLog : public virtual StoreReader {
   // available; then downloaded objects used least recently are evicted
   // while the device holds more than StoreOptions::attachment_quota_bytes.
   virtual Status AttachmentDownloaded(std::string_view object) = 0;
+  // A message whose text travelled as attachment `object` (Attachment::body)
+  // gets it as its body, from the file the device now holds, indexed for
+  // search in the same batch. Nothing changes if the message has a body
+  // already, was edited or deleted, or does not hold that attachment.
+  // DataLoss if the file does not open; TooLarge over kMaxBodyBytes.
+  virtual Status SetBodyFromAttachment(const std::string& message_id, std::string_view object) = 0;
   // The objects' files (their directories made on first use); a download
   // writes its partial file here. FailedPrecondition read-only.
   virtual Result<AttachmentFiles*> attachment_files() = 0;

@@ -44,6 +44,7 @@ void Writer::Attachments(const std::vector<Attachment>& list) {
     Bytes(a.content_key);
     Bytes(a.location);
     Bytes(a.preview);
+    U8(a.body ? 1 : 0);
   }
 }
 
@@ -108,12 +109,15 @@ bool Reader::Attachments(std::vector<Attachment>* list) {
   if (!Varint(&n) || n == 0 || n > kMaxAttachments) return false;
   list->assign(n, Attachment{});
   for (auto& a : *list) {
+    uint8_t flags = 0;
     if (!Bytes(&a.name) || !Bytes(&a.content_type) || !Varint(&a.size) || !Bytes(&a.object) ||
         !Varint(&a.object_size) || !Bytes(&a.content_key) || !Bytes(&a.location) ||
-        !Bytes(&a.preview) || a.object.size() != 32 || a.content_key.size() != 32 ||
-        a.name.size() > kMaxAttachmentNameBytes || a.preview.size() > kMaxPreviewBytes) {
+        !Bytes(&a.preview) || !U8(&flags) || flags > 1 || a.object.size() != 32 ||
+        a.content_key.size() != 32 || a.name.size() > kMaxAttachmentNameBytes ||
+        a.preview.size() > kMaxPreviewBytes) {
       return false;
     }
+    a.body = flags == 1;
   }
   return true;
 }

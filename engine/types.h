@@ -75,6 +75,9 @@ struct Attachment {
   std::string content_key;   // 32 bytes that open the object; never shown to apps
   std::string location;      // the bucket holding it; empty until uploaded
   std::string preview;       // a small thumbnail the app made, up to kMaxPreviewBytes
+  // The message's own text, too long for a backend (Chime: 4 KB) to carry
+  // in the operation: the receiving store makes it the body once fetched.
+  bool body = false;
 
   bool operator==(const Attachment&) const = default;
 };

@@ -338,6 +338,11 @@ typedef struct tidings_attachment {
   uint64_t size;          /* bytes of the file */
   const uint8_t* preview; /* the sender's inline thumbnail; may be NULL when */
   size_t preview_size;    /* preview_size is 0 */
+  /* The message's own text, too long for a backend to carry in one message
+   * (Chime: 4 KB): sent as this file ("message.txt"), made the body by the
+   * receiving store once fetched (sync fetches it by itself). Show the body,
+   * not this file. */
+  bool body;
 } tidings_attachment;
 
 typedef struct tidings_message {
@@ -538,7 +543,10 @@ static inline void tidings_send_request_init(tidings_send_request* request) {
  * once a sync handle recorded them: the message gives the exact number of
  * bytes, see tidings_sync.h), FAILED_PRECONDITION (read-only), IO_ERROR.
  * With attachments also: NOT_FOUND or PERMISSION_DENIED (a file cannot be
- * read; errors do not name it), CANCELLED (by `progress`).
+ * read; errors do not name it), CANCELLED (by `progress`). A body longer
+ * than a recorded backend carries in one message (Chime: 4 KB), up to the
+ * 64 KiB limit, is not refused: it travels as an attachment (see
+ * tidings_attachment.body), uploaded to the sync handle's S3 bucket.
  * Thread-safe. */
 TIDINGS_EXPORT tidings_code tidings_store_send(tidings_store* store,
                                                const tidings_send_request* request,

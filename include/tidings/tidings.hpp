@@ -153,6 +153,7 @@ struct Attachment {
   std::string content_type;
   uint64_t size = 0;
   std::string preview;  // the sender's inline thumbnail
+  bool body = false;    // the message's own text, sent as a file (tidings_attachment.body)
 };
 
 struct Message {
@@ -198,7 +199,7 @@ struct Message {
       const tidings_attachment& a = *m.attachments[i];
       out.attachments.push_back(
           {a.object, a.name, a.content_type, a.size,
-           std::string(reinterpret_cast<const char*>(a.preview), a.preview_size)});
+           std::string(reinterpret_cast<const char*>(a.preview), a.preview_size), a.body});
     }
     return out;
   }

@@ -122,12 +122,18 @@ tidings::Status AttachmentSync::Upload(const std::string& object,
 }
 
 void AttachmentSync::AfterMerge(std::span<const engine::Operation> ops) {
-  if (auto_fetch_max_bytes_ == 0) return;
   for (const auto& op : ops) {
     for (const auto& a : op.attachments) {
       // A failed fetch leaves the attachment remote: the app's fetch tries
       // again, and the message itself is merged either way.
-      if (a.size <= auto_fetch_max_bytes_) Fetch(a.object, nullptr, &stopping_).IgnoreError();
+      if (a.body) {
+        // The message's text: fetched whatever the policy, and made its body.
+        if (Fetch(a.object, nullptr, &stopping_).ok()) {
+          store_->SetBodyFromAttachment(op.message_id, a.object).IgnoreError();
+        }
+      } else if (auto_fetch_max_bytes_ != 0 && a.size <= auto_fetch_max_bytes_) {
+        Fetch(a.object, nullptr, &stopping_).IgnoreError();
+      }
     }
   }
 }

@@ -35,7 +35,9 @@ class AttachmentSync : public AttachmentTransfers {
   // their message is merged; larger ones (and all when 0, the default) on
   // demand. Set before sync starts.
   void set_auto_fetch_max_bytes(uint64_t bytes) { auto_fetch_max_bytes_ = bytes; }
-  // Fetches the small attachments of merged sends (see above).
+  // Fetches the small attachments of merged sends (see above), and the text
+  // of a message that travelled as an attachment (Attachment::body), which
+  // becomes its body.
   void AfterMerge(std::span<const engine::Operation> ops) override;
 
   // Every attachment of send `op` is on the object store, its location set

@@ -74,6 +74,10 @@ Status GetAttachments(ByteReader& r, engine::Operation* op) {
     TIDINGS_RETURN_IF_ERROR(r.Bytes("attachment content key", &a.content_key));
     TIDINGS_RETURN_IF_ERROR(r.Bytes("attachment location", &a.location));
     TIDINGS_RETURN_IF_ERROR(r.Bytes("attachment preview", &a.preview));
+    uint8_t flags = 0;
+    TIDINGS_RETURN_IF_ERROR(r.U8("attachment flags", &flags));
+    if (flags > 1) return r.Error("attachment flags", "has unknown bits");
+    a.body = flags == 1;
     if (a.object.size() != 32 || a.content_key.size() != 32) {
       return r.Error("attachment", "has an object id or content key that is not 32 bytes");
     }
@@ -144,6 +148,7 @@ std::string EncodeOperation(const engine::Operation& op) {
       w.Bytes(a.content_key);
       w.Bytes(a.location);
       w.Bytes(a.preview);
+      w.U8(a.body ? 1 : 0);
     }
   }
   return out;

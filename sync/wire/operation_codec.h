@@ -23,7 +23,7 @@
 // then
 //   varint n (1..16) | n x (bytes name | bytes content_type | varint size |
 //     bytes object (32) | varint object_size | bytes content_key (32) |
-//     bytes location | bytes preview)
+//     bytes location | bytes preview | u8 flags (bit 0: the message's body))
 // and nothing after.
 #pragma once
 

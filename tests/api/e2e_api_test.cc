@@ -329,7 +329,13 @@ TEST_F(E2eApiTest, AConversationWithPlaintextHistoryStaysPlaintextUntilUpgraded)
   EXPECT_EQ(LimitIn(e), 4'096u);
   ASSERT_EQ(tidings_store_upgrade_conversation(store_, "old", &e), TIDINGS_OK) << e.message;
   EXPECT_EQ(ModeOf("old"), TIDINGS_MODE_END_TO_END_PENDING);
-  EXPECT_EQ(Send("old", std::string(4'096, 'x'), &e), TIDINGS_TOO_LARGE);  // sealed now
+  // Sealed now: 4 KB is over the frame, so the text travels as a file.
+  tidings_message* m = nullptr;
+  ASSERT_EQ(Send("old", std::string(4'096, 'x'), &e, nullptr, nullptr, &m), TIDINGS_OK)
+      << e.message;
+  ASSERT_EQ(m->attachment_count, 1u);
+  EXPECT_TRUE(m->attachments[0]->body);
+  tidings_message_free(m);
 }
 
 // Attachments are checked at the door, before anything is encrypted or
@@ -363,12 +369,24 @@ TEST_F(E2eApiTest, AttachmentsAreCheckedAgainstTheFrameBeforeAnyUpload) {
     return tidings_store_send(store_, &r, nullptr, e);
   };
   tidings_error e{};
-  // The body's room shrinks by the reference: a body the door lets through
-  // alone is refused with a full preview beside it.
-  ASSERT_EQ(Send("c", std::string(5'000, 'x'), &e, "m-0"), TIDINGS_TOO_LARGE);
-  const size_t alone = LimitIn(e);
-  ASSERT_EQ(send("c", alone, 1'000, &e), TIDINGS_TOO_LARGE);
-  EXPECT_LT(LimitIn(e), alone - 1'000);
+  // The body's room shrinks by the reference: a body that fits alone does
+  // not beside a file with a 1,000-byte preview, and travels as a file too.
+  tidings::engine::Operation shape;
+  shape.kind = tidings::engine::OpKind::kSend;
+  shape.op_id = shape.message_id = std::string(36, 'x');
+  shape.conversation_id = "c";
+  shape.author = "alice";
+  const size_t alone = tidings::e2e::MaxSealedBody(3072, shape);
+  tidings_message* m = nullptr;
+  auto count_and_free = [&] {
+    const size_t n = m == nullptr ? 0 : m->attachment_count;
+    tidings_message_free(m);
+    m = nullptr;
+    return n;
+  };
+  ASSERT_EQ(Send("c", std::string(alone - 64, 'x'), &e, nullptr, nullptr, &m), TIDINGS_OK);
+  EXPECT_EQ(count_and_free(), 0u);
+  EXPECT_EQ(send("c", alone, 1'000, &e), TIDINGS_OK) << e.message;
   EXPECT_EQ(send("c", 100, 1'000, &e), TIDINGS_OK) << e.message;
   // Two files with 2 KiB previews each do not fit at all.
   EXPECT_EQ(send("c", 0, 2'048, &e, 2), TIDINGS_TOO_LARGE);
@@ -377,10 +395,11 @@ TEST_F(E2eApiTest, AttachmentsAreCheckedAgainstTheFrameBeforeAnyUpload) {
   Create("plain", true);
   EXPECT_EQ(send("plain", 10, 0, &e), TIDINGS_FAILED_PRECONDITION);
   EXPECT_NE(std::strstr(e.message, "end-to-end"), nullptr) << e.message;
-  // Nothing refused at the door left an object behind.
+  // Nothing refused at the door left an object behind: the file (stored
+  // once) and the long body of the second send.
   tidings_attachment_list* list = nullptr;
   ASSERT_EQ(tidings_store_attachments(store_, nullptr, &list, &e), TIDINGS_OK) << e.message;
-  EXPECT_EQ(tidings_attachment_list_count(list), 1u);
+  EXPECT_EQ(tidings_attachment_list_count(list), 2u);
   tidings_attachment_list_free(list);
 }
 
@@ -389,29 +408,40 @@ TEST_F(E2eApiTest, WithoutAChimeHandleALargeMessageIsAccepted) {
   EXPECT_EQ(Send("c", std::string(5'000, 'x'), &e), TIDINGS_OK) << e.message;
 }
 
-TEST_F(E2eApiTest, AnEndToEndSendIsCheckedAgainstTheSealedFrameAtTheExactLimit) {
+// A body over what the sealed frame holds is not refused: from one byte
+// over the exact limit it travels as a file, and the store keeps the text.
+TEST_F(E2eApiTest, AnEndToEndSendOverTheSealedFrameTravelsAsAFile) {
   SyncWithChime();
   tidings_error e{};
-  ASSERT_EQ(Send("c", std::string(5'000, 'x'), &e, "m-0"), TIDINGS_TOO_LARGE);
-  EXPECT_NE(std::strstr(e.message, "on Chime"), nullptr) << e.message;
-  EXPECT_NE(std::strstr(e.message, "5000"), nullptr) << e.message;
-  const size_t limit = LimitIn(e);
   tidings::engine::Operation shape;
   shape.kind = tidings::engine::OpKind::kSend;
   shape.op_id = shape.message_id = "m-1";
   shape.conversation_id = "c";
   shape.author = "alice";
   shape.content_type = "text/plain";
-  EXPECT_EQ(limit, tidings::e2e::MaxSealedBody(3072, shape));
+  const size_t limit = tidings::e2e::MaxSealedBody(3072, shape);
   EXPECT_GT(limit, 2'000u);
-  EXPECT_EQ(Send("c", std::string(limit + 1, 'x'), &e, "m-1"), TIDINGS_TOO_LARGE);
+  auto as_file = [&](const char* id, size_t n) {
+    tidings_message* sent = nullptr;
+    EXPECT_EQ(Send("c", std::string(n, 'x'), &e, id, nullptr, &sent), TIDINGS_OK) << e.message;
+    const bool file = sent != nullptr && sent->attachment_count == 1 && sent->attachments[0]->body;
+    if (sent != nullptr) {
+      EXPECT_EQ(sent->body_size, n) << "the store keeps the text";
+    }
+    tidings_message_free(sent);
+    return file;
+  };
+  EXPECT_TRUE(as_file("m-9", limit + 1));
   tidings_message* m = nullptr;
   ASSERT_EQ(Send("c", std::string(limit, 'x'), &e, "m-1", nullptr, &m), TIDINGS_OK) << e.message;
+  EXPECT_EQ(m->attachment_count, 0u);
 
-  // Any later handle on the store checks the same, with no sync handle.
+  // Any later handle on the store does the same, with no sync handle.
   Reopen();
-  EXPECT_EQ(Send("c", std::string(limit + 1, 'y'), &e, "m-2"), TIDINGS_TOO_LARGE);
-  EXPECT_EQ(Send("c", std::string(limit, 'y'), &e, "m-2"), TIDINGS_OK) << e.message;
+  EXPECT_TRUE(as_file("m-2", limit + 1));
+  EXPECT_FALSE(as_file("m-3", limit));
+  // The store's own limit stands.
+  EXPECT_EQ(Send("c", std::string(64 * 1024 + 1, 'x'), &e, "m-4"), TIDINGS_TOO_LARGE);
 
   // An edit: its own exact limit.
   ASSERT_EQ(tidings_store_edit(store_, "m-1", std::string(5'000, 'z').data(), 5'000, nullptr, &e),

@@ -798,5 +798,55 @@ TEST_F(ReconcilerAttachmentTest, AFetchRacingADeleteLeavesNoOrphanFile) {
                        << ")";
 }
 
+// A text too long for a backend travels as a file (SendRequest::
+// body_as_attachment): the sender keeps it as the body and pushes the
+// operation without it; the receiving device fetches the file as soon as
+// the message is merged and makes it the body, searchable.
+TEST(LongText, ATextSentAsAFileBecomesTheBodyOnTheOtherDevice) {
+  testing::TempDir a_dir, b_dir;
+  auto a = engine::Store::Open(a_dir.path(), testing::TestKey(), testing::CreateOptions("pat"));
+  auto b = engine::Store::Open(b_dir.path(), testing::TestKey(), testing::CreateOptions("doc"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::string text;
+  for (int i = 0; i < 600; ++i) text += "word" + std::to_string(i) + " ";
+  text += "ibuprofen";
+  engine::SendRequest r{.conversation_id = "c", .body = text};
+  r.body_as_attachment = true;
+  auto sent = (*a)->Send(r);
+  ASSERT_TRUE(sent.ok()) << sent.status().ToString();
+  EXPECT_EQ(sent->body, text);
+  ASSERT_EQ(sent->attachments.size(), 1u);
+  EXPECT_TRUE(sent->attachments[0].body);
+  EXPECT_EQ(sent->attachments[0].name, "message.txt");
+  engine::Operation op = (*a)->Outbox(0)->front().op;
+  EXPECT_TRUE(op.body.empty()) << "the operation goes without the text";
+  // What S3 holds after the sender's upload.
+  const engine::Attachment& at = op.attachments[0];
+  auto mem = std::make_unique<MemoryObjects>();
+  auto files = (*a)->sync_log().attachment_files();
+  ASSERT_TRUE(files.ok());
+  mem->objects[attachments::ObjectKey(at.object)] =
+      *(*files)->ReadRange(at.object, 0, at.object_size);
+  op.attachments[0].location = "bucket";
+
+  ASSERT_TRUE((*b)->sync_log().Merge("scripted", "c", std::span(&op, 1), "1").ok());
+  EXPECT_TRUE((*b)->Get(sent->id)->body.empty());
+  AttachmentSync transfers(&(*b)->sync_log(), std::move(mem), "bucket");
+  transfers.AfterMerge(std::span(&op, 1));  // no automatic-fetch size: the text comes anyway
+  auto got = (*b)->Get(sent->id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->body, text);
+  auto hits = (*b)->Search({.query = "ibuprofen"});
+  ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+  EXPECT_EQ(hits->total, 1u);
+  // Merged again (a second pull): the body is not set twice, nothing changes.
+  ASSERT_TRUE((*b)->sync_log().Merge("scripted", "c", std::span(&op, 1), "2").ok());
+  transfers.AfterMerge(std::span(&op, 1));
+  EXPECT_EQ((*b)->Get(sent->id)->body, text);
+  auto verify = (*b)->Verify(nullptr);
+  ASSERT_TRUE(verify.ok());
+  EXPECT_EQ(verify->problems, 0u) << verify->details.front();
+}
+
 }  // namespace
 }  // namespace tidings::sync

@@ -64,7 +64,8 @@ std::vector<Operation> EveryKind() {
                                .size = 0,
                                .object = std::string(32, '\x44'),
                                .object_size = 49,
-                               .content_key = std::string(32, '\x55')});
+                               .content_key = std::string(32, '\x55'),
+                               .body = true});
   ops.push_back(photo);
   return ops;
 }
