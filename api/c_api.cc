@@ -243,7 +243,7 @@ Result<crypto::KeySource> KeyFrom(const tidings_key_source* key) {
 constexpr size_t kOpenOptionsV1 = TIDINGS_END_OF(tidings_open_options, max_clock_drift_ms);
 constexpr size_t kSendRequestV1 = TIDINGS_END_OF(tidings_send_request, message_id);
 // Where each ends in this library.
-constexpr size_t kOpenOptionsKnown = TIDINGS_END_OF(tidings_open_options, open_progress_context);
+constexpr size_t kOpenOptionsKnown = TIDINGS_END_OF(tidings_open_options, attachment_quota_bytes);
 constexpr size_t kRekeyOptionsV1 = TIDINGS_END_OF(tidings_rekey_options, progress_context);
 constexpr size_t kRekeyOptionsKnown = TIDINGS_END_OF(tidings_rekey_options, progress_context);
 
@@ -535,6 +535,11 @@ tidings_code tidings_store_open(const char* path, const tidings_key_source* key,
       if (c.open_progress != nullptr) {
         o.open_progress = [fn = c.open_progress, ctx = c.open_progress_context](
                               uint64_t d, uint64_t t) { fn(ctx, d, t); };
+      }
+      if (c.attachment_quota_bytes == UINT64_MAX) {
+        o.attachment_quota_bytes = 0;  // the engine's "no limit"
+      } else if (c.attachment_quota_bytes != 0) {
+        o.attachment_quota_bytes = c.attachment_quota_bytes;
       }
     }
     TIDINGS_ASSIGN_OR_RETURN(auto source, tidings::capi::KeyFrom(key));

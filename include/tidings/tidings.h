@@ -222,6 +222,11 @@ typedef struct tidings_open_options {
    * NULL. */
   tidings_progress_fn open_progress;
   void* open_progress_context;
+  /* Bytes of downloaded attachments the device keeps before it evicts the
+   * least recently used (tidings_attachments.h; a fetch brings them back).
+   * Files this device sent are kept until uploaded and do not count.
+   * 0: 1 GiB; UINT64_MAX: no limit. */
+  uint64_t attachment_quota_bytes;
 } tidings_open_options;
 
 /* Zeroes *options (every field its default) and sets struct_size to the size

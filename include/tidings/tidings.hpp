@@ -357,6 +357,8 @@ struct OpenOptions {
   // English stemming: nullopt keeps what the store's index has (off for a
   // new store); a change rebuilds the index.
   std::optional<bool> search_stem_english;
+  // Downloaded attachments kept (tidings_open_options): 0 1 GiB, UINT64_MAX no limit.
+  uint64_t attachment_quota_bytes = 0;
 };
 
 // See tidings_store_rekey.
@@ -482,6 +484,7 @@ class Store {
     o.search_index_off = !options.search_index;
     o.search_stem_english =
         options.search_stem_english.has_value() ? (*options.search_stem_english ? 1 : -1) : 0;
+    o.attachment_quota_bytes = options.attachment_quota_bytes;
     tidings_key_source k = key.source();
     tidings_store* raw = nullptr;
     Status s = internal::Call(
