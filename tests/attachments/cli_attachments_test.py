@@ -15,6 +15,7 @@ and say what to do.
 import json
 import os
 import stat
+import time
 import subprocess
 import sys
 import tempfile
@@ -23,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "common"))
 sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
 import tidings_unittest  # noqa: E402
-from daemon_util import Moto  # noqa: E402
+from daemon_util import Daemon, Moto  # noqa: E402
 
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
@@ -131,6 +132,45 @@ class Attachments(tidings_unittest.TestCase):
                    "the object holds neither the photo's bytes nor its name")
         uploads = bucket.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
         self.check(uploads == [], f"no multipart upload left open: {uploads}")
+
+    def test_through_the_daemon(self):
+        """`send --attach` handed to a running daemon, whose [s3] section
+        (from the environment) uploads the file before it pushes the
+        message; the other store gets the message and fetches the file."""
+        photo = os.path.join(self.dir, "scan.pdf")
+        data = os.urandom(3 << 20)
+        with open(photo, "wb") as f:
+            f.write(data)
+        self.cli("ivan", "sync")  # publishes ivan's device keys
+        env = {**{k: v for k, v in os.environ.items()
+                  if not k.startswith("TIDINGS_") and not k.startswith("AWS_")},
+               **self.env["hana"], "HOME": self.dir,
+               "TIDINGS_DAEMON_S3_BUCKET": BUCKET, "TIDINGS_DAEMON_S3_PATH_STYLE": "true",
+               "TIDINGS_DAEMON_SYNC_ACTIVE_POLL_MS": "200"}
+        daemon = Daemon.start(TIDINGS, self.g["hana"], [], env, os.path.join(self.dir, "d.log"))
+        self.addCleanup(daemon.stop)
+        self.check(daemon.wait_log(r"sync\.started"), f"the daemon started: {daemon.log()}")
+        p = self.cli("hana", "--json", "send", "-c", "consult", "--attach", photo, "scan")
+        obj = json.loads(p.stdout)["attachments"][0]["object"]
+        for _ in range(150):
+            if [a["state"] for a in self.attachments("hana")] == ["sent"]:
+                break
+            time.sleep(0.1)
+        self.check([a["state"] for a in self.attachments("hana")] == ["sent"],
+                   f"the daemon uploaded it: {self.attachments('hana')}; {daemon.log()[-2000:]}")
+        for _ in range(20):
+            if self.outbox_empty("hana"):
+                break
+            time.sleep(0.1)
+        self.cli("ivan", "sync")
+        out = os.path.join(self.dir, "got.pdf")
+        self.cli("ivan", "fetch", obj, "--to", out, "--s3-bucket", BUCKET, "--s3-path-style")
+        with open(out, "rb") as f:
+            self.check(f.read() == data, "the daemon's upload arrives whole")
+
+    def outbox_empty(self, user):
+        p = self.cli(user, "--json", "outbox")
+        return p.returncode == 0 and not p.stdout.strip()
 
     def test_errors_say_what_to_do(self):
         p = self.cli("hana", "send", "-c", "consult", "--attach",
