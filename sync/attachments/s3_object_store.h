@@ -1,18 +1,33 @@
 // The transfer's ObjectStore (sync/attachments/transfer.h) over S3: one
-// bucket, through an s3::S3Client (sync/s3).
+// bucket, through s3::S3Clients (sync/s3) kept in a pool. An S3Client (its
+// libcurl handle, its retry and clock state) serves one thread at a time,
+// so each call takes an idle client from the pool, or makes one, and gives
+// it back when it returns: a transfer with N parts in flight uses N clients
+// and N connections, which stay open for the next calls.
+//
+// Thread safety: every method may be called from any number of threads at
+// once.
 #pragma once
 
+#include <atomic>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "sync/attachments/transfer.h"
+#include "sync/aws/credentials.h"
 #include "sync/s3/s3_client.h"
 
 namespace tidings::attachments {
 
 class S3ObjectStore : public ObjectStore {
  public:
-  // `s3` must outlive this store.
-  S3ObjectStore(s3::S3Client& s3, std::string bucket) : s3_(s3), bucket_(std::move(bucket)) {}
+  // Clients are made from `config` and share `credentials`. One is made
+  // here: InvalidArgument, as S3Client::Create, for a config it refuses.
+  static Result<std::unique_ptr<S3ObjectStore>> Create(
+      s3::S3Config config, std::shared_ptr<aws::CredentialsProvider> credentials,
+      std::string bucket);
 
   Status PutObject(const std::string& key, std::string body) override;
   Result<uint64_t> HeadObject(const std::string& key) override;
@@ -26,9 +41,41 @@ class S3ObjectStore : public ObjectStore {
                                  const std::vector<UploadedPart>& parts) override;
   Status AbortMultipartUpload(const std::string& key, const std::string& upload_id) override;
 
+  // HTTP requests sent (every attempt) by the calls that have returned.
+  uint64_t requests() const { return requests_.load(); }
+  // Clients made so far: the most calls that were in flight at once.
+  size_t clients() const;
+
  private:
-  s3::S3Client& s3_;
-  std::string bucket_;
+  // A client taken from the pool, given back when destroyed.
+  class Lease {
+   public:
+    Lease(S3ObjectStore* store, std::unique_ptr<s3::S3Client> client);
+    Lease(Lease&& other) noexcept = default;
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+    s3::S3Client* operator->() const { return client_.get(); }
+
+   private:
+    S3ObjectStore* store_;
+    std::unique_ptr<s3::S3Client> client_;
+    uint64_t requests_before_ = 0;
+  };
+
+  S3ObjectStore(s3::S3Config config, std::shared_ptr<aws::CredentialsProvider> credentials,
+                std::string bucket)
+      : config_(std::move(config)),
+        credentials_(std::move(credentials)),
+        bucket_(std::move(bucket)) {}
+  Result<Lease> Take();
+
+  const s3::S3Config config_;
+  const std::shared_ptr<aws::CredentialsProvider> credentials_;
+  const std::string bucket_;
+  mutable std::mutex mu_;
+  std::vector<std::unique_ptr<s3::S3Client>> idle_;  // GUARDED_BY(mu_)
+  size_t made_ = 0;                                  // GUARDED_BY(mu_)
+  std::atomic<uint64_t> requests_{0};
 };
 
 }  // namespace tidings::attachments
