@@ -29,6 +29,9 @@ struct UploadedPart {
 
 // What a transfer needs of an object store. S3 (sync/s3) in production; unit
 // tests use an in-process fake.
+//
+// Thread safety: every method may be called from several threads at once (a
+// transfer keeps TransferOptions::parallel parts or ranges in flight).
 class ObjectStore {
  public:
   virtual ~ObjectStore() = default;
@@ -52,9 +55,12 @@ class ObjectStore {
 
 // An upload as the caller persists it.
 struct UploadState {
-  uint64_t part_bytes = 0;          // fixed when the upload starts
-  std::string upload_id;            // empty until a multipart upload is created
-  std::vector<UploadedPart> parts;  // done, ascending, contiguous from 1
+  uint64_t part_bytes = 0;  // fixed when the upload starts
+  std::string upload_id;    // empty until a multipart upload is created
+  // Done, ascending, contiguous from 1: parts sent side by side that finish
+  // out of order join the list only once every part before them has (the
+  // store's ListParts finds the others after a crash).
+  std::vector<UploadedPart> parts;
   bool done = false;
 };
 
@@ -64,6 +70,10 @@ struct TransferOptions {
   uint64_t part_bytes = 8 << 20;
   // Smaller objects go in one PutObject.
   uint64_t multipart_from_bytes = 8 << 20;
+  // Parts or ranges in flight at once, each on a thread of its own (and,
+  // through S3ObjectStore, a connection of its own). A transfer holds about
+  // parallel x part_bytes in memory.
+  int parallel = 4;
 };
 
 // The key of object `id` in the bucket: no conversation, user or file name.
@@ -77,6 +87,16 @@ using TransferProgress = engine::AttachmentProgress;
 // holds (a part uploaded just before a crash is not sent again); an upload
 // the store no longer knows starts over. `save` is called with the new
 // state after each step and must make it durable before it returns.
+//
+// The parts are read and hashed in order on the calling thread and sent by
+// `options.parallel` threads; `save` and `progress` (bytes sent, never
+// decreasing) are called on the calling thread, in part order. The first
+// error stops the upload: no part starts after it, the parts in flight
+// finish, and the error returned is the earliest part's (the one an upload
+// of one part at a time would have met). `cancel` is seen before each part
+// is read; the parts in flight then finish and the result is CANCELLED. The
+// multipart upload is left open for the next attempt, except when the file
+// is not the object (DATA_LOSS): then it is aborted.
 Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_t cipher_bytes,
               const std::string& key, ObjectStore& store, UploadState* state,
               const SaveUpload& save, const TransferOptions& options = {},
@@ -88,6 +108,12 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_
 // it comes: DATA_LOSS as soon as a chunk fails (the partial file is removed
 // and the next attempt starts over), or if the object's size or SHA-256 is
 // not what the reference says.
+//
+// `options.parallel` ranges are fetched side by side, at most that many held
+// in memory; each is checked and appended to the partial file on the calling
+// thread, in order, where `progress` is called. Errors and `cancel` stop it
+// as they stop an upload; the ranges before the first that failed are kept
+// in the partial file.
 Status Download(engine::AttachmentFiles& files, std::string_view id,
                 const crypto::SecretKey& content_key, uint64_t cipher_bytes, const std::string& key,
                 ObjectStore& store, const TransferOptions& options = {},
