@@ -154,6 +154,16 @@ class FakeStore : public ObjectStore {
 
 using namespace testing_util;
 
+// Changes the byte at `offset` of the file at `path` (writing a constant
+// would leave it as it was once in 256 runs).
+void FlipByte(const std::string& path, uint64_t offset) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(static_cast<std::streamoff>(offset));
+  const char was = static_cast<char>(f.get());
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.put(static_cast<char>(was ^ 0x55));
+}
+
 constexpr uint64_t kPart = 5 << 20;
 const TransferOptions kOptions{.part_bytes = kPart, .multipart_from_bytes = kPart, .parallel = 4};
 
@@ -271,12 +281,7 @@ TEST(Transfer, ADamagedLocalObjectIsNeverUploaded) {
   const std::string key = ObjectKey(sent.object.id);
   // A flipped byte in the last part: found when the whole was hashed, before
   // Complete; the upload is abandoned, no object appears.
-  {
-    std::fstream f(a.files.ObjectPath(sent.object.id),
-                   std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(static_cast<std::streamoff>(sent.object.cipher_bytes - 100));
-    f.put('\x55');
-  }
+  FlipByte(a.files.ObjectPath(sent.object.id), sent.object.cipher_bytes - 100);
   UploadState state;
   EXPECT_EQ(Upload(
                 a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
@@ -293,12 +298,7 @@ TEST(Transfer, ADamagedLocalObjectIsNeverUploaded) {
                 .code(),
             Code::kDataLoss);
   const Sent small = Import(a, Bytes(1000, 9));
-  {
-    std::fstream f(a.files.ObjectPath(small.object.id),
-                   std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(500);
-    f.put('\x55');
-  }
+  FlipByte(a.files.ObjectPath(small.object.id), 500);
   UploadState small_state;
   EXPECT_EQ(Upload(
                 a.files, small.object.id, small.object.cipher_bytes, ObjectKey(small.object.id), s3,
@@ -388,12 +388,7 @@ TEST(Transfer, ADownloadResumesAndChecksEveryRange) {
   EXPECT_FALSE(
       Download(c.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
           .ok());
-  {
-    std::fstream f(c.files.PartialPath(sent.object.id),
-                   std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(1000);
-    f.put('\x55');
-  }
+  FlipByte(c.files.PartialPath(sent.object.id), 1000);
   s3.fail_get_from.clear();
   s3.get_calls = 0;
   ASSERT_TRUE(
