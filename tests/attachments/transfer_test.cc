@@ -167,6 +167,58 @@ void FlipByte(const std::string& path, uint64_t offset) {
 constexpr uint64_t kPart = 5 << 20;
 const TransferOptions kOptions{.part_bytes = kPart, .multipart_from_bytes = kPart, .parallel = 4};
 
+Status SaveNothing(const UploadState&) { return Status::Ok(); }
+
+// Makes call `held` finish after `others` other calls: they wait
+// (FakeStore::before) until it has begun, and it waits until they are done
+// (FakeStore::after). Each wait gives up after 10 s, so a transfer that does
+// not run them side by side fails the test rather than hanging it.
+class HoldBack {
+ public:
+  HoldBack(FakeStore& s3, int held, int others) {
+    s3.before = [this, held, others](int n) {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (n != held) {
+        cv_.wait_for(lock, std::chrono::seconds(10), [&] { return began_; });
+        return;
+      }
+      began_ = true;
+      cv_.notify_all();
+      released_ = cv_.wait_for(lock, std::chrono::seconds(10), [&] { return done_ >= others; });
+    };
+    s3.after = [this, held](int n) {
+      if (n == held) return;
+      std::lock_guard<std::mutex> lock(mu_);
+      ++done_;
+      cv_.notify_all();
+    };
+  }
+  // True if the held call went on only once the others were done.
+  bool released() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return released_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool began_ = false;
+  int done_ = 0;
+  bool released_ = false;
+};
+
+std::vector<int> Numbers(const UploadState& s) {
+  std::vector<int> out;
+  for (const UploadedPart& p : s.parts) out.push_back(p.number);
+  return out;
+}
+
+std::vector<int> OneTo(size_t n) {
+  std::vector<int> out(n);
+  for (size_t i = 0; i < n; ++i) out[i] = static_cast<int>(i) + 1;
+  return out;
+}
+
 TEST(Transfer, ASmallObjectIsOnePutAndComesBackWhole) {
   Device a, b;
   FakeStore s3;
@@ -446,6 +498,238 @@ TEST(Transfer, CancelStopsBetweenParts) {
             Code::kCancelled);
   EXPECT_EQ(s3.part_calls, 1);
   EXPECT_EQ(state.parts.size(), 1u);
+}
+
+TEST(Transfer, PartsFinishingOutOfOrderAreSavedAndReportedInOrder) {
+  Device a, b;
+  FakeStore s3;
+  const std::string data = Bytes(17 << 20, 11);  // 4 parts, the last 2 MiB
+  const Sent sent = Import(a, data);
+  const std::string key = ObjectKey(sent.object.id);
+  const std::thread::id caller = std::this_thread::get_id();
+  bool elsewhere = false;  // a callback on another thread than the caller's
+  std::vector<std::vector<int>> saved;
+  std::vector<uint64_t> progress;
+  auto on_progress = [&](uint64_t done, uint64_t) {
+    elsewhere |= std::this_thread::get_id() != caller;
+    progress.push_back(done);
+  };
+  {
+    HoldBack part_1_last(s3, 1, 3);
+    UploadState state;
+    ASSERT_TRUE(Upload(
+                    a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
+                    [&](const UploadState& s) {
+                      elsewhere |= std::this_thread::get_id() != caller;
+                      saved.push_back(Numbers(s));
+                      return Status::Ok();
+                    },
+                    kOptions, on_progress)
+                    .ok());
+    EXPECT_TRUE(part_1_last.released());
+  }
+  EXPECT_GE(s3.max_in_flight, 2);
+  EXPECT_EQ(s3.parts_stored, 4);
+  EXPECT_FALSE(elsewhere);
+  // The upload id, then parts 1 to n as each joins its predecessors (never a
+  // part whose predecessors are not done), then done.
+  ASSERT_EQ(saved.size(), 6u);
+  for (size_t i = 0; i < saved.size(); ++i) EXPECT_EQ(saved[i], OneTo(std::min<size_t>(i, 4)));
+  EXPECT_TRUE(std::is_sorted(progress.begin(), progress.end()));
+  EXPECT_EQ(progress.back(), sent.object.cipher_bytes);
+
+  // Ranges arriving out of order are checked and appended in order.
+  progress.clear();
+  s3.max_in_flight = 0;
+  {
+    HoldBack range_1_last(s3, 1, 3);
+    ASSERT_TRUE(Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3,
+                         kOptions, on_progress)
+                    .ok());
+    EXPECT_TRUE(range_1_last.released());
+  }
+  EXPECT_GE(s3.max_in_flight, 2);
+  EXPECT_FALSE(elsewhere);
+  EXPECT_EQ(progress,
+            (std::vector<uint64_t>{kPart, 2 * kPart, 3 * kPart, sent.object.cipher_bytes}));
+  EXPECT_EQ(ReadAll(b, sent), data);
+}
+
+TEST(Transfer, ADownloadHoldsAtMostParallelRanges) {
+  Device a, b;
+  FakeStore s3;
+  const std::string data = Bytes(40 << 20, 12);  // 9 ranges
+  const Sent sent = Import(a, data);
+  const std::string key = ObjectKey(sent.object.id);
+  UploadState state;
+  ASSERT_TRUE(Upload(a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
+                     SaveNothing, kOptions)
+                  .ok());
+  // However the ranges arrive, none is fetched more than `parallel` ahead of
+  // the ones appended.
+  HoldBack range_2_late(s3, 2, 2);
+  int appended = 0, most_ahead = 0;
+  ASSERT_TRUE(Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3,
+                       kOptions,
+                       [&](uint64_t, uint64_t) {
+                         ++appended;
+                         most_ahead = std::max(most_ahead, s3.Read(s3.get_calls) - appended);
+                       })
+                  .ok());
+  EXPECT_TRUE(range_2_late.released());
+  EXPECT_EQ(appended, 9);
+  EXPECT_LE(most_ahead, kOptions.parallel - 1);
+  EXPECT_EQ(ReadAll(b, sent), data);
+}
+
+TEST(Transfer, AFailedPartStopsTheUploadWhichResumesWithoutSendingAPartTwice) {
+  Device a, b;
+  FakeStore s3;
+  const std::string data = Bytes(40 << 20, 13);  // 9 parts
+  const Sent sent = Import(a, data);
+  const std::string key = ObjectKey(sent.object.id);
+  s3.fail_part[3] = Unavailable("part 3 timed out");
+  UploadState persisted;
+  auto save = [&](const UploadState& s) {
+    EXPECT_EQ(Numbers(s), OneTo(s.parts.size()));
+    persisted = s;
+    return Status::Ok();
+  };
+  UploadState state;
+  EXPECT_EQ(
+      Upload(a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state, save, kOptions)
+          .code(),
+      Code::kUnavailable);
+  // Parts 1 and 2 are saved, whatever finished after part 3 is not; no part
+  // started once part 3 had failed; the upload stays open to go on.
+  EXPECT_EQ(Numbers(persisted), OneTo(2));
+  EXPECT_LE(s3.part_calls, 2 + kOptions.parallel);
+  EXPECT_EQ(s3.uploads.size(), 1u);
+  EXPECT_TRUE(s3.objects.empty());
+
+  s3.fail_part.clear();
+  ASSERT_TRUE(
+      Upload(a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &persisted, save, kOptions)
+          .ok());
+  EXPECT_TRUE(persisted.done);
+  EXPECT_EQ(s3.parts_stored, 9);  // each part once, over both attempts
+  EXPECT_TRUE(s3.uploads.empty());
+  ASSERT_TRUE(
+      Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
+          .ok());
+  EXPECT_EQ(ReadAll(b, sent), data);
+}
+
+TEST(Transfer, TheEarliestPartsErrorIsTheOneReported) {
+  Device a;
+  FakeStore s3;
+  const Sent sent = Import(a, Bytes(40 << 20, 14));
+  const std::string key = ObjectKey(sent.object.id);
+  // Part 4 fails first; part 2, held back until parts 1, 3 and 4 are done,
+  // fails after it: an upload of one part at a time would have met part
+  // 2's error, so that is the one reported.
+  s3.fail_part[2] = PermissionDenied("part 2 is not allowed");
+  s3.fail_part[4] = Unavailable("part 4 timed out");
+  HoldBack part_2_last(s3, 2, 3);
+  UploadState state;
+  const Status s = Upload(a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
+                          SaveNothing, kOptions);
+  EXPECT_TRUE(part_2_last.released());
+  EXPECT_EQ(s.code(), Code::kPermissionDenied) << s.ToString();
+  EXPECT_EQ(Numbers(state), OneTo(1));
+  EXPECT_LE(s3.part_calls, 1 + kOptions.parallel);
+}
+
+TEST(Transfer, CancelMidFlightLetsThePartsInFlightFinish) {
+  Device a, b;
+  FakeStore s3;
+  const std::string data = Bytes(40 << 20, 15);  // 9 parts
+  const Sent sent = Import(a, data);
+  const std::string key = ObjectKey(sent.object.id);
+  std::atomic<bool> cancel{false};
+  s3.before = [&](int n) {
+    if (n == 2) cancel = true;
+  };
+  UploadState state;
+  EXPECT_EQ(Upload(a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state, SaveNothing,
+                   kOptions, nullptr, &cancel)
+                .code(),
+            Code::kCancelled);
+  // The parts in flight when cancel came were sent and saved; none after.
+  EXPECT_GE(s3.part_calls, 2);
+  EXPECT_LE(s3.part_calls, 1 + kOptions.parallel);
+  EXPECT_EQ(Numbers(state), OneTo(static_cast<size_t>(s3.part_calls)));
+  EXPECT_EQ(s3.uploads.size(), 1u);
+  cancel = false;
+  s3.before = nullptr;
+  ASSERT_TRUE(Upload(a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
+                     SaveNothing, kOptions, nullptr, &cancel)
+                  .ok());
+  EXPECT_EQ(s3.parts_stored, 9);
+
+  // A download cancelled mid-flight keeps the ranges fetched, in order.
+  s3.before = [&](int n) {
+    if (n == 2) cancel = true;
+  };
+  EXPECT_EQ(Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions,
+                     nullptr, &cancel)
+                .code(),
+            Code::kCancelled);
+  const int fetched = s3.get_calls;
+  EXPECT_GE(fetched, 2);
+  EXPECT_LE(fetched, 1 + kOptions.parallel);
+  EXPECT_EQ(*b.files.PartialBytes(sent.object.id), static_cast<uint64_t>(fetched) * kPart);
+  cancel = false;
+  s3.before = nullptr;
+  ASSERT_TRUE(Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3,
+                       kOptions, nullptr, &cancel)
+                  .ok());
+  EXPECT_EQ(s3.get_calls, 9);
+  EXPECT_EQ(ReadAll(b, sent), data);
+}
+
+TEST(Transfer, AResumeKeepsThePartsOnTheServerPastAGap) {
+  Device a, b;
+  FakeStore s3;
+  const std::string data = Bytes(40 << 20, 16);  // 9 parts
+  const Sent sent = Import(a, data);
+  const std::string key = ObjectKey(sent.object.id);
+  auto part = [&](int n) {
+    const uint64_t at = static_cast<uint64_t>(n - 1) * kPart;
+    return *a.files.ReadRange(sent.object.id, at, std::min(kPart, sent.object.cipher_bytes - at));
+  };
+  // A crash with parts 1, 2, 4 and 5 on the server (part 3 was in flight),
+  // part 7 cut short, and only part 1 saved.
+  UploadState state{.part_bytes = kPart, .upload_id = *s3.CreateMultipartUpload(key)};
+  for (int n : {1, 2, 4, 5}) {
+    auto etag = s3.UploadPart(key, state.upload_id, n, part(n));
+    ASSERT_TRUE(etag.ok());
+    if (n == 1) state.parts.push_back({1, *etag, kPart});
+  }
+  ASSERT_TRUE(s3.UploadPart(key, state.upload_id, 7, part(7).substr(0, 1 << 20)).ok());
+  const int calls_before = s3.part_calls;
+  std::vector<std::vector<int>> saved;
+  ASSERT_TRUE(Upload(
+                  a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
+                  [&](const UploadState& s) {
+                    saved.push_back(Numbers(s));
+                    return Status::Ok();
+                  },
+                  kOptions)
+                  .ok());
+  EXPECT_TRUE(state.done);
+  // Parts 3, 6, 7 (again, at its size), 8 and 9 were sent; 2, 4 and 5 kept.
+  EXPECT_EQ(s3.part_calls - calls_before, 5);
+  // The store's list first (parts 1 and 2), then each part as it joins the
+  // ones before it: 4 and 5 right after 3.
+  ASSERT_FALSE(saved.empty());
+  EXPECT_EQ(saved.front(), OneTo(2));
+  for (const auto& numbers : saved) EXPECT_EQ(numbers, OneTo(numbers.size()));
+  EXPECT_EQ(saved.back(), OneTo(9));
+  ASSERT_TRUE(
+      Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
+          .ok());
+  EXPECT_EQ(ReadAll(b, sent), data);
 }
 
 }  // namespace
