@@ -63,9 +63,15 @@ struct World {
   std::unique_ptr<attachments::S3ObjectStore> store;
 
   static World& Get() {
+    // Deleted at exit, which stops moto_server (the forked children of
+    // BM_PeakRss leave with _exit and do not).
     static World* w = [] {
       auto* world = new World();
-      if (!world->Init()) std::exit(1);
+      if (!world->Init()) {
+        delete world;
+        std::exit(1);
+      }
+      std::atexit([] { delete w; });
       return world;
     }();
     return *w;
@@ -105,6 +111,16 @@ struct World {
   }
 };
 
+// TransferOptions' defaults, unless TIDINGS_BENCH_PARALLEL (parts in flight)
+// or TIDINGS_BENCH_PART_MB (MiB a part or range) say otherwise.
+attachments::TransferOptions Options() {
+  attachments::TransferOptions o;
+  o.parallel = static_cast<int>(EnvMb("TIDINGS_BENCH_PARALLEL", static_cast<size_t>(o.parallel)));
+  o.part_bytes = EnvMb("TIDINGS_BENCH_PART_MB", o.part_bytes >> 20) << 20;
+  o.multipart_from_bytes = o.part_bytes;
+  return o;
+}
+
 void BM_Import(benchmark::State& state) {
   World& w = World::Get();
   for (auto _ : state) {
@@ -122,9 +138,9 @@ void BM_Upload(benchmark::State& state) {
   for (auto _ : state) {
     attachments::UploadState upload;
     const std::string key = attachments::ObjectKey(w.object.id) + "-" + std::to_string(run++);
-    const Status s =
-        attachments::Upload(*w.files, w.object.id, w.object.cipher_bytes, key, *w.store, &upload,
-                            [](const attachments::UploadState&) { return Status::Ok(); });
+    const Status s = attachments::Upload(
+        *w.files, w.object.id, w.object.cipher_bytes, key, *w.store, &upload,
+        [](const attachments::UploadState&) { return Status::Ok(); }, Options());
     if (!s.ok()) state.SkipWithError(s.ToString().c_str());
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * w.bytes));
@@ -136,16 +152,17 @@ void BM_Download(benchmark::State& state) {
   World& w = World::Get();
   const std::string key = attachments::ObjectKey(w.object.id);
   attachments::UploadState upload;
-  (void)attachments::Upload(*w.files, w.object.id, w.object.cipher_bytes, key, *w.store, &upload,
-                            [](const attachments::UploadState&) { return Status::Ok(); });
+  (void)attachments::Upload(
+      *w.files, w.object.id, w.object.cipher_bytes, key, *w.store, &upload,
+      [](const attachments::UploadState&) { return Status::Ok(); }, Options());
   for (auto _ : state) {
     state.PauseTiming();
     auto receiver = std::make_unique<testing::TempDir>();
     engine::AttachmentFiles files(receiver->path() + "/attachments");
     if (!files.Open().ok()) state.SkipWithError("open");
     state.ResumeTiming();
-    const Status s =
-        attachments::Download(files, w.object.id, w.key, w.object.cipher_bytes, key, *w.store);
+    const Status s = attachments::Download(files, w.object.id, w.key, w.object.cipher_bytes, key,
+                                           *w.store, Options());
     if (!s.ok()) state.SkipWithError(s.ToString().c_str());
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * w.bytes));
@@ -229,12 +246,14 @@ void BM_PeakRss(benchmark::State& state) {
       attachments::UploadState upload;
       const std::string key = "rss/" + std::to_string(::getpid());
       ok = ok && store != nullptr &&
-           attachments::Upload(files, o->id, o->cipher_bytes, key, *store, &upload,
-                               [](const attachments::UploadState&) { return Status::Ok(); })
+           attachments::Upload(
+               files, o->id, o->cipher_bytes, key, *store, &upload,
+               [](const attachments::UploadState&) { return Status::Ok(); }, Options())
                .ok();
       engine::AttachmentFiles receiver(dir.path() + "/received");
       ok = ok && receiver.Open().ok() &&
-           attachments::Download(receiver, o->id, w.key, o->cipher_bytes, key, *store).ok();
+           attachments::Download(receiver, o->id, w.key, o->cipher_bytes, key, *store, Options())
+               .ok();
       rusage after{};
       ::getrusage(RUSAGE_SELF, &after);
       const long grew_kb = ok ? after.ru_maxrss - before.ru_maxrss : -1;
