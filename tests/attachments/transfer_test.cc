@@ -169,6 +169,23 @@ const TransferOptions kOptions{.part_bytes = kPart, .multipart_from_bytes = kPar
 
 Status SaveNothing(const UploadState&) { return Status::Ok(); }
 
+// Uploads `sent` from device `d` to `s3` under its ObjectKey, from `*state`.
+Status UploadFrom(Device& d, const Sent& sent, FakeStore& s3, UploadState* state,
+                  const SaveUpload& save, const TransferOptions& options = kOptions,
+                  const TransferProgress& progress = nullptr,
+                  const std::atomic<bool>* cancel = nullptr) {
+  return Upload(d.files, sent.object.id, sent.object.cipher_bytes, ObjectKey(sent.object.id), s3,
+                state, save, options, progress, cancel);
+}
+
+// Downloads `sent` from its ObjectKey in `s3` to device `d`.
+Status DownloadTo(Device& d, const Sent& sent, FakeStore& s3,
+                  const TransferProgress& progress = nullptr,
+                  const std::atomic<bool>* cancel = nullptr) {
+  return Download(d.files, sent.object.id, sent.key, sent.object.cipher_bytes,
+                  ObjectKey(sent.object.id), s3, kOptions, progress, cancel);
+}
+
 // Makes call `held` finish after `others` other calls: they wait
 // (FakeStore::before) until it has begun, and it waits until they are done
 // (FakeStore::after). Each wait gives up after 10 s, so a transfer that does
@@ -228,8 +245,8 @@ TEST(Transfer, ASmallObjectIsOnePutAndComesBackWhole) {
   EXPECT_EQ(key.size(), std::string("tidings/").size() + 64);
   UploadState state;
   int saves = 0;
-  ASSERT_TRUE(Upload(
-                  a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
+  ASSERT_TRUE(UploadFrom(
+                  a, sent, s3, &state,
                   [&](const UploadState&) {
                     ++saves;
                     return Status::Ok();
@@ -239,15 +256,10 @@ TEST(Transfer, ASmallObjectIsOnePutAndComesBackWhole) {
   EXPECT_TRUE(state.done);
   EXPECT_EQ(s3.put_calls, 1);
   EXPECT_EQ(saves, 1);
-  ASSERT_TRUE(
-      Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
-          .ok());
+  ASSERT_TRUE(DownloadTo(b, sent, s3).ok());
   EXPECT_EQ(ReadAll(b, sent), data);
   // Done is done: a second upload sends nothing.
-  ASSERT_TRUE(Upload(
-                  a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
-                  [](const UploadState&) { return Status::Ok(); }, kOptions)
-                  .ok());
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &state, SaveNothing).ok());
   EXPECT_EQ(s3.put_calls, 1);
 }
 
@@ -268,10 +280,7 @@ TEST(Transfer, AMultipartUploadResumesWithoutSendingAPartTwice) {
     return Status::Ok();
   };
   UploadState state;
-  EXPECT_EQ(Upload(a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
-                   crash_at_part_3, kOptions)
-                .code(),
-            Code::kAborted);
+  EXPECT_EQ(UploadFrom(a, sent, s3, &state, crash_at_part_3, kOptions).code(), Code::kAborted);
   EXPECT_EQ(persisted.parts.size(), 2u);
   // Part 4 went out beside part 3, or was not read yet when the save failed.
   EXPECT_GE(s3.part_calls, 3);
@@ -280,8 +289,8 @@ TEST(Transfer, AMultipartUploadResumesWithoutSendingAPartTwice) {
 
   UploadState resumed = persisted;
   std::vector<double> progress;
-  ASSERT_TRUE(Upload(
-                  a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &resumed,
+  ASSERT_TRUE(UploadFrom(
+                  a, sent, s3, &resumed,
                   [&](const UploadState& s) {
                     persisted = s;
                     return Status::Ok();
@@ -293,9 +302,7 @@ TEST(Transfer, AMultipartUploadResumesWithoutSendingAPartTwice) {
   EXPECT_EQ(s3.part_calls, 4);  // part 3 (nor 4) was not sent again
   EXPECT_TRUE(s3.uploads.empty());
   EXPECT_EQ(progress.back(), 1.0);
-  ASSERT_TRUE(
-      Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
-          .ok());
+  ASSERT_TRUE(DownloadTo(b, sent, s3).ok());
   EXPECT_EQ(ReadAll(b, sent), data);
 }
 
@@ -310,17 +317,11 @@ TEST(Transfer, ACompletedUploadWhoseDoneWasNotSavedIsNotSentAgain) {
     persisted = s;
     return Status::Ok();
   };
-  EXPECT_EQ(Upload(a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
-                   crash_at_done, kOptions)
-                .code(),
-            Code::kAborted);
+  EXPECT_EQ(UploadFrom(a, sent, s3, &state, crash_at_done, kOptions).code(), Code::kAborted);
   const int sent_parts = s3.part_calls;
   EXPECT_EQ(sent_parts, 3);
   EXPECT_FALSE(persisted.done);
-  ASSERT_TRUE(Upload(
-                  a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &persisted,
-                  [](const UploadState&) { return Status::Ok(); }, kOptions)
-                  .ok());
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &persisted, SaveNothing).ok());
   EXPECT_TRUE(persisted.done);
   EXPECT_EQ(s3.part_calls, sent_parts);
   EXPECT_TRUE(s3.uploads.empty());
@@ -335,26 +336,20 @@ TEST(Transfer, ADamagedLocalObjectIsNeverUploaded) {
   // Complete; the upload is abandoned, no object appears.
   FlipByte(a.files.ObjectPath(sent.object.id), sent.object.cipher_bytes - 100);
   UploadState state;
-  EXPECT_EQ(Upload(
-                a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
-                [](const UploadState&) { return Status::Ok(); }, kOptions)
-                .code(),
-            Code::kDataLoss);
+  EXPECT_EQ(UploadFrom(a, sent, s3, &state, SaveNothing).code(), Code::kDataLoss);
   EXPECT_TRUE(s3.objects.empty());
   EXPECT_TRUE(s3.uploads.empty());
   EXPECT_TRUE(state.upload_id.empty());
   // A wrong size is refused before anything is sent; so is a small object.
-  EXPECT_EQ(Upload(
-                a.files, sent.object.id, sent.object.cipher_bytes + 1, key, s3, &state,
-                [](const UploadState&) { return Status::Ok(); }, kOptions)
+  EXPECT_EQ(Upload(a.files, sent.object.id, sent.object.cipher_bytes + 1, key, s3, &state,
+                   SaveNothing, kOptions)
                 .code(),
             Code::kDataLoss);
   const Sent small = Import(a, Bytes(1000, 9));
   FlipByte(a.files.ObjectPath(small.object.id), 500);
   UploadState small_state;
-  EXPECT_EQ(Upload(
-                a.files, small.object.id, small.object.cipher_bytes, ObjectKey(small.object.id), s3,
-                &small_state, [](const UploadState&) { return Status::Ok(); }, kOptions)
+  EXPECT_EQ(Upload(a.files, small.object.id, small.object.cipher_bytes, ObjectKey(small.object.id),
+                   s3, &small_state, SaveNothing, kOptions)
                 .code(),
             Code::kDataLoss);
   EXPECT_EQ(s3.put_calls, 0);
@@ -372,16 +367,11 @@ TEST(Transfer, ASavedStateThatCannotGoOnIsAbandonedAndStartedOver) {
   state.upload_id = *s3.CreateMultipartUpload(key);
   ASSERT_TRUE(s3.UploadPart(key, state.upload_id, 1, data.substr(0, 1 << 20)).ok());
   const std::string old_id = state.upload_id;
-  ASSERT_TRUE(Upload(
-                  a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
-                  [](const UploadState&) { return Status::Ok(); }, kOptions)
-                  .ok());
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &state, SaveNothing).ok());
   EXPECT_TRUE(state.done);
   EXPECT_EQ(s3.uploads.count(old_id), 0u);
   EXPECT_TRUE(s3.uploads.empty());
-  ASSERT_TRUE(
-      Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
-          .ok());
+  ASSERT_TRUE(DownloadTo(b, sent, s3).ok());
   EXPECT_EQ(ReadAll(b, sent), data);
 }
 
@@ -394,14 +384,9 @@ TEST(Transfer, AnUploadTheStoreLostStartsOver) {
   auto stop_after_one = [&](const UploadState& s) {
     return s.parts.size() == 1 ? Aborted("killed") : Status::Ok();
   };
-  EXPECT_FALSE(Upload(a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
-                      stop_after_one, kOptions)
-                   .ok());
+  EXPECT_FALSE(UploadFrom(a, sent, s3, &state, stop_after_one, kOptions).ok());
   s3.uploads.clear();  // expired, or aborted by a lifecycle rule
-  ASSERT_TRUE(Upload(
-                  a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
-                  [](const UploadState&) { return Status::Ok(); }, kOptions)
-                  .ok());
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &state, SaveNothing).ok());
   EXPECT_TRUE(state.done);
   EXPECT_EQ(s3.objects.at(key).size(), sent.object.cipher_bytes);
 }
@@ -413,22 +398,15 @@ TEST(Transfer, ADownloadResumesAndChecksEveryRange) {
   const Sent sent = Import(a, data);
   const std::string key = ObjectKey(sent.object.id);
   UploadState state;
-  ASSERT_TRUE(Upload(
-                  a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
-                  [](const UploadState&) { return Status::Ok(); }, kOptions)
-                  .ok());
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &state, SaveNothing).ok());
   // The second range fails: the first is kept (whether or not it arrived
   // after the failure), the third is not.
   s3.fail_get_from[kPart] = Unavailable("the network went away");
-  EXPECT_EQ(Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
-                .code(),
-            Code::kUnavailable);
+  EXPECT_EQ(DownloadTo(b, sent, s3).code(), Code::kUnavailable);
   EXPECT_EQ(*b.files.PartialBytes(sent.object.id), kPart);
   s3.get_calls = 0;
   s3.fail_get_from.clear();
-  ASSERT_TRUE(
-      Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
-          .ok());
+  ASSERT_TRUE(DownloadTo(b, sent, s3).ok());
   EXPECT_EQ(s3.get_calls, 2);  // the two ranges left, not three
   EXPECT_EQ(ReadAll(b, sent), data);
 
@@ -437,15 +415,11 @@ TEST(Transfer, ADownloadResumesAndChecksEveryRange) {
   Device c;
   s3.fail_get_from[kPart] = Unavailable("the network went away");
   s3.get_calls = 0;
-  EXPECT_FALSE(
-      Download(c.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
-          .ok());
+  EXPECT_FALSE(DownloadTo(c, sent, s3).ok());
   FlipByte(c.files.PartialPath(sent.object.id), 1000);
   s3.fail_get_from.clear();
   s3.get_calls = 0;
-  ASSERT_TRUE(
-      Download(c.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
-          .ok());
+  ASSERT_TRUE(DownloadTo(c, sent, s3).ok());
   EXPECT_EQ(s3.get_calls, 3);
   EXPECT_EQ(ReadAll(c, sent), data);
 }
@@ -456,14 +430,9 @@ TEST(Transfer, ATamperedObjectIsRefusedAtItsRangeAndLeavesNothing) {
   const Sent sent = Import(a, Bytes(40 << 20, 5));  // 9 ranges
   const std::string key = ObjectKey(sent.object.id);
   UploadState state;
-  ASSERT_TRUE(Upload(
-                  a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
-                  [](const UploadState&) { return Status::Ok(); }, kOptions)
-                  .ok());
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &state, SaveNothing).ok());
   s3.objects[key][(5 << 20) + 1000] ^= 0x01;  // in the second range
-  EXPECT_EQ(Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
-                .code(),
-            Code::kDataLoss);
+  EXPECT_EQ(DownloadTo(b, sent, s3).code(), Code::kDataLoss);
   // Stopped at the damaged range, not at the end: at most `parallel` ranges
   // were fetched past the last one appended.
   EXPECT_LE(s3.get_calls, 1 + kOptions.parallel);
@@ -473,13 +442,9 @@ TEST(Transfer, ATamperedObjectIsRefusedAtItsRangeAndLeavesNothing) {
   // Another object under the right key (a replaced one) is refused by size
   // or by its chunks; a missing one is NOT_FOUND.
   s3.objects[key] = s3.objects[key].substr(0, 1000);
-  EXPECT_EQ(Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
-                .code(),
-            Code::kDataLoss);
+  EXPECT_EQ(DownloadTo(b, sent, s3).code(), Code::kDataLoss);
   s3.objects.erase(key);
-  EXPECT_EQ(Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
-                .code(),
-            Code::kNotFound);
+  EXPECT_EQ(DownloadTo(b, sent, s3).code(), Code::kNotFound);
 }
 
 TEST(Transfer, CancelStopsBetweenParts) {
@@ -490,12 +455,12 @@ TEST(Transfer, CancelStopsBetweenParts) {
   UploadState state;
   TransferOptions one_at_a_time = kOptions;
   one_at_a_time.parallel = 1;
-  EXPECT_EQ(Upload(
-                a.files, sent.object.id, sent.object.cipher_bytes, ObjectKey(sent.object.id), s3,
-                &state, [](const UploadState&) { return Status::Ok(); }, one_at_a_time,
-                [&](uint64_t, uint64_t) { cancel = true; }, &cancel)
-                .code(),
-            Code::kCancelled);
+  EXPECT_EQ(
+      Upload(
+          a.files, sent.object.id, sent.object.cipher_bytes, ObjectKey(sent.object.id), s3, &state,
+          SaveNothing, one_at_a_time, [&](uint64_t, uint64_t) { cancel = true; }, &cancel)
+          .code(),
+      Code::kCancelled);
   EXPECT_EQ(s3.part_calls, 1);
   EXPECT_EQ(state.parts.size(), 1u);
 }
@@ -517,8 +482,8 @@ TEST(Transfer, PartsFinishingOutOfOrderAreSavedAndReportedInOrder) {
   {
     HoldBack part_1_last(s3, 1, 3);
     UploadState state;
-    ASSERT_TRUE(Upload(
-                    a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
+    ASSERT_TRUE(UploadFrom(
+                    a, sent, s3, &state,
                     [&](const UploadState& s) {
                       elsewhere |= std::this_thread::get_id() != caller;
                       saved.push_back(Numbers(s));
@@ -543,9 +508,7 @@ TEST(Transfer, PartsFinishingOutOfOrderAreSavedAndReportedInOrder) {
   s3.max_in_flight = 0;
   {
     HoldBack range_1_last(s3, 1, 3);
-    ASSERT_TRUE(Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3,
-                         kOptions, on_progress)
-                    .ok());
+    ASSERT_TRUE(DownloadTo(b, sent, s3, on_progress).ok());
     EXPECT_TRUE(range_1_last.released());
   }
   EXPECT_GE(s3.max_in_flight, 2);
@@ -562,20 +525,15 @@ TEST(Transfer, ADownloadHoldsAtMostParallelRanges) {
   const Sent sent = Import(a, data);
   const std::string key = ObjectKey(sent.object.id);
   UploadState state;
-  ASSERT_TRUE(Upload(a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
-                     SaveNothing, kOptions)
-                  .ok());
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &state, SaveNothing).ok());
   // However the ranges arrive, none is fetched more than `parallel` ahead of
   // the ones appended.
   HoldBack range_2_late(s3, 2, 2);
   int appended = 0, most_ahead = 0;
-  ASSERT_TRUE(Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3,
-                       kOptions,
-                       [&](uint64_t, uint64_t) {
-                         ++appended;
-                         most_ahead = std::max(most_ahead, s3.Read(s3.get_calls) - appended);
-                       })
-                  .ok());
+  ASSERT_TRUE(DownloadTo(b, sent, s3, [&](uint64_t, uint64_t) {
+                ++appended;
+                most_ahead = std::max(most_ahead, s3.Read(s3.get_calls) - appended);
+              }).ok());
   EXPECT_TRUE(range_2_late.released());
   EXPECT_EQ(appended, 9);
   EXPECT_LE(most_ahead, kOptions.parallel - 1);
@@ -596,10 +554,7 @@ TEST(Transfer, AFailedPartStopsTheUploadWhichResumesWithoutSendingAPartTwice) {
     return Status::Ok();
   };
   UploadState state;
-  EXPECT_EQ(
-      Upload(a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state, save, kOptions)
-          .code(),
-      Code::kUnavailable);
+  EXPECT_EQ(UploadFrom(a, sent, s3, &state, save, kOptions).code(), Code::kUnavailable);
   // Parts 1 and 2 are saved, whatever finished after part 3 is not; no part
   // started once part 3 had failed; the upload stays open to go on.
   EXPECT_EQ(Numbers(persisted), OneTo(2));
@@ -608,15 +563,11 @@ TEST(Transfer, AFailedPartStopsTheUploadWhichResumesWithoutSendingAPartTwice) {
   EXPECT_TRUE(s3.objects.empty());
 
   s3.fail_part.clear();
-  ASSERT_TRUE(
-      Upload(a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &persisted, save, kOptions)
-          .ok());
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &persisted, save, kOptions).ok());
   EXPECT_TRUE(persisted.done);
   EXPECT_EQ(s3.parts_stored, 9);  // each part once, over both attempts
   EXPECT_TRUE(s3.uploads.empty());
-  ASSERT_TRUE(
-      Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
-          .ok());
+  ASSERT_TRUE(DownloadTo(b, sent, s3).ok());
   EXPECT_EQ(ReadAll(b, sent), data);
 }
 
@@ -632,8 +583,7 @@ TEST(Transfer, TheEarliestPartsErrorIsTheOneReported) {
   s3.fail_part[4] = Unavailable("part 4 timed out");
   HoldBack part_2_last(s3, 2, 3);
   UploadState state;
-  const Status s = Upload(a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
-                          SaveNothing, kOptions);
+  const Status s = UploadFrom(a, sent, s3, &state, SaveNothing);
   EXPECT_TRUE(part_2_last.released());
   EXPECT_EQ(s.code(), Code::kPermissionDenied) << s.ToString();
   EXPECT_EQ(Numbers(state), OneTo(1));
@@ -651,9 +601,7 @@ TEST(Transfer, CancelMidFlightLetsThePartsInFlightFinish) {
     if (n == 2) cancel = true;
   };
   UploadState state;
-  EXPECT_EQ(Upload(a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state, SaveNothing,
-                   kOptions, nullptr, &cancel)
-                .code(),
+  EXPECT_EQ(UploadFrom(a, sent, s3, &state, SaveNothing, kOptions, nullptr, &cancel).code(),
             Code::kCancelled);
   // The parts in flight when cancel came were sent and saved; none after.
   EXPECT_GE(s3.part_calls, 2);
@@ -662,28 +610,21 @@ TEST(Transfer, CancelMidFlightLetsThePartsInFlightFinish) {
   EXPECT_EQ(s3.uploads.size(), 1u);
   cancel = false;
   s3.before = nullptr;
-  ASSERT_TRUE(Upload(a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
-                     SaveNothing, kOptions, nullptr, &cancel)
-                  .ok());
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &state, SaveNothing, kOptions, nullptr, &cancel).ok());
   EXPECT_EQ(s3.parts_stored, 9);
 
   // A download cancelled mid-flight keeps the ranges fetched, in order.
   s3.before = [&](int n) {
     if (n == 2) cancel = true;
   };
-  EXPECT_EQ(Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions,
-                     nullptr, &cancel)
-                .code(),
-            Code::kCancelled);
+  EXPECT_EQ(DownloadTo(b, sent, s3, nullptr, &cancel).code(), Code::kCancelled);
   const int fetched = s3.get_calls;
   EXPECT_GE(fetched, 2);
   EXPECT_LE(fetched, 1 + kOptions.parallel);
   EXPECT_EQ(*b.files.PartialBytes(sent.object.id), static_cast<uint64_t>(fetched) * kPart);
   cancel = false;
   s3.before = nullptr;
-  ASSERT_TRUE(Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3,
-                       kOptions, nullptr, &cancel)
-                  .ok());
+  ASSERT_TRUE(DownloadTo(b, sent, s3, nullptr, &cancel).ok());
   EXPECT_EQ(s3.get_calls, 9);
   EXPECT_EQ(ReadAll(b, sent), data);
 }
@@ -709,8 +650,8 @@ TEST(Transfer, AResumeKeepsThePartsOnTheServerPastAGap) {
   ASSERT_TRUE(s3.UploadPart(key, state.upload_id, 7, part(7).substr(0, 1 << 20)).ok());
   const int calls_before = s3.part_calls;
   std::vector<std::vector<int>> saved;
-  ASSERT_TRUE(Upload(
-                  a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
+  ASSERT_TRUE(UploadFrom(
+                  a, sent, s3, &state,
                   [&](const UploadState& s) {
                     saved.push_back(Numbers(s));
                     return Status::Ok();
@@ -726,9 +667,7 @@ TEST(Transfer, AResumeKeepsThePartsOnTheServerPastAGap) {
   EXPECT_EQ(saved.front(), OneTo(2));
   for (const auto& numbers : saved) EXPECT_EQ(numbers, OneTo(numbers.size()));
   EXPECT_EQ(saved.back(), OneTo(9));
-  ASSERT_TRUE(
-      Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
-          .ok());
+  ASSERT_TRUE(DownloadTo(b, sent, s3).ok());
   EXPECT_EQ(ReadAll(b, sent), data);
 }
 
