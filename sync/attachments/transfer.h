@@ -66,14 +66,17 @@ struct UploadState {
 
 struct TransferOptions {
   // Parts of a multipart upload and ranges of a download. S3 wants parts of
-  // 5 MiB or more (the last may be smaller) and at most 10,000 of them.
-  uint64_t part_bytes = 8 << 20;
+  // 5 MiB or more (the last may be smaller) and at most 10,000 of them; a
+  // range is at most S3Config::max_response_bytes (16 MiB).
+  uint64_t part_bytes = 12 << 20;
   // Smaller objects go in one PutObject.
-  uint64_t multipart_from_bytes = 8 << 20;
+  uint64_t multipart_from_bytes = 12 << 20;
   // Parts or ranges in flight at once, each on a thread of its own (and,
   // through S3ObjectStore, a connection of its own). A transfer holds about
-  // parallel x part_bytes in memory.
-  int parallel = 4;
+  // parallel x part_bytes in memory: the defaults keep 24 MiB in flight,
+  // in two large requests rather than more small ones (docs/attachments.md,
+  // "Transfer", says why).
+  int parallel = 2;
 };
 
 // The key of object `id` in the bucket: no conversation, user or file name.
