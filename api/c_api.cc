@@ -1,6 +1,7 @@
 // The C API over engine::Store. Every entry point goes through Guard(), which
 // turns a Status into a tidings_code plus a cleared-or-filled tidings_error
 // and catches any exception (bad_alloc included) at the boundary.
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstring>
@@ -263,7 +264,50 @@ Result<std::optional<crypto::PassphraseProfile>> ProfileFrom(
       "unknown passphrase profile; use TIDINGS_PASSPHRASE_INTERACTIVE, "
       "_MODERATE or _SENSITIVE");
 }
-constexpr size_t kSendRequestKnown = TIDINGS_END_OF(tidings_send_request, message_id);
+constexpr size_t kSendRequestKnown = TIDINGS_END_OF(tidings_send_request, progress_context);
+constexpr size_t kAttachmentInputV1 = TIDINGS_END_OF(tidings_attachment_input, preview_size);
+
+// The request's attachments as the store takes them. The read callbacks and
+// progress are the caller's, called during the send.
+Status AttachmentsFrom(const tidings_send_request& req, engine::SendRequest* r) {
+  if (req.attachment_count == 0) return Status::Ok();
+  if (req.attachments == nullptr) {
+    return InvalidArgument("attachments is NULL but attachment_count is not 0");
+  }
+  if (req.attachment_count > engine::kMaxAttachments) {
+    return TooLarge("a message has at most 16 attachments");
+  }
+  for (size_t i = 0; i < req.attachment_count; ++i) {
+    if (req.attachments[i] == nullptr) return InvalidArgument("an attachment is NULL");
+    TIDINGS_ASSIGN_OR_RETURN(tidings_attachment_input in,
+                             ReadCallerStruct(req.attachments[i], kAttachmentInputV1,
+                                              kAttachmentInputV1, "tidings_attachment_input"));
+    engine::AttachmentInput a;
+    if (in.path != nullptr) {
+      a.path = in.path;
+    } else if (in.read != nullptr) {
+      a.read = [read = in.read, context = in.read_context](char* buf,
+                                                           size_t cap) -> Result<size_t> {
+        const int64_t n = read(context, reinterpret_cast<uint8_t*>(buf), cap);
+        if (n < 0 || static_cast<uint64_t>(n) > cap) {
+          return IOError("the attachment's read callback reported an error");
+        }
+        return static_cast<size_t>(n);
+      };
+    } else {
+      return InvalidArgument("an attachment has neither a path nor a read callback");
+    }
+    if (in.name != nullptr) a.name = in.name;
+    if (in.content_type != nullptr) a.content_type = in.content_type;
+    if (in.preview_size != 0) {
+      if (in.preview == nullptr)
+        return InvalidArgument("preview is NULL but preview_size is not 0");
+      a.preview.assign(reinterpret_cast<const char*>(in.preview), in.preview_size);
+    }
+    r->attachments.push_back(std::move(a));
+  }
+  return Status::Ok();
+}
 
 Status RequireString(const char* s, const char* what) {
   if (s == nullptr) return InvalidArgument(std::string("no ") + what + " given (NULL)");
@@ -280,6 +324,16 @@ void FillMessage(const engine::Message& m, MessageArrays* a, tidings_message* ou
   a->reactions.Set(std::move(reactions));
   PairsOf(m.metadata, &a->metadata);
   PairsOf(m.remote_ids, &a->remote_ids);
+  a->object_hex.clear();
+  for (const auto& at : m.attachments) a->object_hex.push_back(ObjectHex(at.object));
+  std::vector<tidings_attachment> attachments;
+  for (size_t i = 0; i < m.attachments.size(); ++i) {
+    const engine::Attachment& at = m.attachments[i];
+    attachments.push_back(tidings_attachment{
+        a->object_hex[i].c_str(), at.name.c_str(), at.content_type.c_str(), at.size,
+        reinterpret_cast<const uint8_t*>(at.preview.data()), at.preview.size()});
+  }
+  a->attachments.Set(std::move(attachments));
   *out = tidings_message{};
   out->id = m.id.c_str();
   out->conversation_id = m.conversation_id.c_str();
@@ -299,6 +353,35 @@ void FillMessage(const engine::Message& m, MessageArrays* a, tidings_message* ou
   out->metadata_count = a->metadata.ptrs.size();
   out->remote_ids = a->remote_ids.ptrs.data();
   out->remote_id_count = a->remote_ids.ptrs.size();
+  out->attachments = a->attachments.ptrs.data();
+  out->attachment_count = a->attachments.ptrs.size();
+}
+
+std::string ObjectHex(std::string_view object) {
+  return crypto::HexEncode(
+      std::span(reinterpret_cast<const uint8_t*>(object.data()), object.size()));
+}
+
+Result<std::string> ObjectFromHex(const char* hex) {
+  if (hex == nullptr) return InvalidArgument("no attachment object given (NULL)");
+  const std::string_view h(hex);
+  std::string out;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; h.size() == 64 && i < 64; i += 2) {
+    const int hi = nibble(h[i]), lo = nibble(h[i + 1]);
+    if (hi < 0 || lo < 0) break;
+    out.push_back(static_cast<char>(hi << 4 | lo));
+  }
+  if (out.size() != 32) {
+    return InvalidArgument(
+        "an attachment object is named by 64 hex digits (tidings_attachment.object)");
+  }
+  return out;
 }
 
 void SetError(tidings_error* error, tidings_code code, const std::string& message) {
@@ -556,6 +639,24 @@ tidings_code tidings_store_send(tidings_store* store, const tidings_send_request
       }
     }
     if (req.message_id != nullptr) r.message_id = req.message_id;
+    TIDINGS_RETURN_IF_ERROR(tidings::capi::AttachmentsFrom(req, &r));
+    // One progress over all the files: bytes done of their total.
+    std::atomic<bool> cancel{false};
+    std::vector<uint64_t> done(r.attachments.size()), total(r.attachments.size());
+    for (size_t i = 0; i < r.attachments.size(); ++i) {
+      r.attachments[i].cancel = &cancel;
+      if (req.progress == nullptr) continue;
+      r.attachments[i].progress = [&, i](uint64_t d, uint64_t t) {
+        done[i] = d;
+        total[i] = t;
+        uint64_t all_done = 0, all = 0;
+        for (size_t j = 0; j < done.size(); ++j) {
+          all_done += done[j];
+          all += total[j];
+        }
+        if (!req.progress(req.progress_context, all_done, all)) cancel = true;
+      };
+    }
     TIDINGS_RETURN_IF_ERROR(tidings::capi::CheckSend(s, r));
     TIDINGS_ASSIGN_OR_RETURN(engine::Message m, s.Send(r));
     if (out != nullptr) *out = tidings::capi::NewMessage(std::move(m));

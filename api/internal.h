@@ -46,7 +46,14 @@ struct MessageArrays {
   PointedArray<tidings_reaction> reactions;
   PointedArray<tidings_pair> metadata;
   PointedArray<tidings_pair> remote_ids;
+  PointedArray<tidings_attachment> attachments;
+  std::vector<std::string> object_hex;  // attachments' object names
 };
+
+// An attachment object's name as the C API shows it (64 hex digits), and
+// back (InvalidArgument if it is not one).
+std::string ObjectHex(std::string_view object);
+Result<std::string> ObjectFromHex(const char* hex);
 
 // Points *out at `m`'s strings and `a`'s arrays: valid while both live
 // unmoved.

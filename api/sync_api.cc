@@ -15,13 +15,6 @@
 #include "sync/dynamodb/dynamodb_backend.h"
 #include "tidings/tidings_sync.h"
 
-struct tidings_sync {
-  tidings::engine::Store* store = nullptr;
-  // The app's credentials callback, or null for the default chain.
-  std::shared_ptr<tidings::aws::CredentialsProvider> credentials;
-  std::unique_ptr<tidings::capi::SyncHandle> handle;
-};
-
 struct tidings_sync_status_list {
   std::vector<std::pair<std::string, tidings::sync::ConversationStatus>> rows;
   std::vector<tidings_sync_status> items;  // point into rows

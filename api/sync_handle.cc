@@ -4,6 +4,7 @@
 #include <future>
 
 #include "api/e2e_limits.h"
+#include "sync/attachments/s3_object_store.h"
 #include "sync/e2e/directory.h"
 
 namespace tidings::capi {
@@ -40,12 +41,28 @@ void SyncHandle::Emit(const tidings_sync_event& event) const {
 
 // Builds into locals and swaps them in only when all is built, so a failed
 // rebuild leaves the slot as it was, never without an engine.
+namespace {
+
+// An S3ObjectStore that owns its client, so an AttachmentSync holds all it
+// uses.
+class OwnedS3ObjectStore final : public attachments::S3ObjectStore {
+ public:
+  OwnedS3ObjectStore(std::unique_ptr<s3::S3Client> client, std::string bucket)
+      : S3ObjectStore(*client, std::move(bucket)), client_(std::move(client)) {}
+
+ private:
+  std::unique_ptr<s3::S3Client> client_;
+};
+
+}  // namespace
+
 Status SyncHandle::Build(Slot& slot, bool first) {
   auto http = std::make_unique<CountingHttpClient>(http::NewCurlHttpClient(options_.http),
                                                    slot.counters, slot.name);
   CountingHttpClient* http_view = http.get();
   TIDINGS_ASSIGN_OR_RETURN(std::unique_ptr<sync::Backend> backend, slot.make(std::move(http)));
   auto built = std::make_unique<sync::SyncEngine>(store_, backend.get(), options_.config);
+  TIDINGS_RETURN_IF_ERROR(built->SetAttachmentTransfers(attachments_.get()));
   // Every engine sees every store change; message events come from the
   // first only, so each is reported once.
   const std::string* name = &slot.name;
@@ -110,6 +127,43 @@ Status SyncHandle::Add(const std::string& name, BackendFactory make) {
   return Status::Ok();
 }
 
+Status SyncHandle::SetAttachmentStore(const s3::S3Config& config, const std::string& bucket,
+                                      uint64_t auto_fetch_max_bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (started_)
+    return FailedPrecondition("the sync handle is started: set the attachment store before");
+  if (bucket.empty()) return InvalidArgument("no S3 bucket given for attachments");
+  TIDINGS_RETURN_IF_ERROR(aws::CheckEndpointSetting(config.endpoint, "S3"));
+  TIDINGS_ASSIGN_OR_RETURN(
+      std::unique_ptr<s3::S3Client> client,
+      s3::S3Client::Create(
+          config, options_.credentials ? options_.credentials : aws::DefaultCredentialsChain()));
+  auto made = std::make_shared<sync::AttachmentSync>(
+      store_, std::make_unique<OwnedS3ObjectStore>(std::move(client), bucket), bucket);
+  made->set_auto_fetch_max_bytes(auto_fetch_max_bytes);
+  for (auto& slot : slots_) {
+    TIDINGS_RETURN_IF_ERROR(slot->engine->SetAttachmentTransfers(made.get()));
+  }
+  attachments_ = std::move(made);  // a fetch running keeps the old one alive
+  return Status::Ok();
+}
+
+Status SyncHandle::FetchAttachment(std::string_view object,
+                                   const engine::AttachmentProgress& progress,
+                                   const std::atomic<bool>* cancel) {
+  std::shared_ptr<sync::AttachmentSync> attachments;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    attachments = attachments_;
+  }
+  if (!attachments) {
+    return FailedPrecondition(
+        "no attachment store is set on this sync handle: set an S3 bucket "
+        "(tidings_sync_set_attachment_store, or --s3-bucket / TIDINGS_S3_BUCKET)");
+  }
+  return attachments->Fetch(object, progress, cancel);
+}
+
 Status SyncHandle::SetListener(tidings_sync_event_fn callback, void* context) {
   std::lock_guard<std::mutex> lock(mu_);
   if (started_) return FailedPrecondition("the sync handle is started: set the listener before");
@@ -162,6 +216,7 @@ Status SyncHandle::BeforeSyncing() {
 Status SyncHandle::Once() {
   std::lock_guard<std::mutex> lock(mu_);
   TIDINGS_RETURN_IF_ERROR(BeforeSyncing());
+  if (attachments_) attachments_->Resume();
   for (auto& s : slots_) {
     if (s->cancelled) TIDINGS_RETURN_IF_ERROR(Build(*s, s == slots_.front()));
     TIDINGS_RETURN_IF_ERROR(s->engine->SyncOnce());
@@ -173,6 +228,7 @@ Status SyncHandle::Once() {
 Status SyncHandle::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   TIDINGS_RETURN_IF_ERROR(BeforeSyncing());
+  if (attachments_) attachments_->Resume();
   for (auto& s : slots_) {
     Status st = s->cancelled ? Build(*s, s == slots_.front()) : Status::Ok();
     if (st.ok()) st = s->engine->Start();
@@ -191,6 +247,7 @@ void SyncHandle::Stop() {
 }
 
 void SyncHandle::StopLocked() {
+  if (attachments_) attachments_->Stop();  // an upload stops between parts
   std::vector<std::future<void>> stops;
   for (auto& s : slots_) {
     sync::SyncEngine* e = s->engine.get();

@@ -20,8 +20,11 @@
 #include <vector>
 
 #include "api/sync_counters.h"
+#include "engine/store.h"
 #include "sync/aws/credentials.h"
+#include "sync/core/attachment_sync.h"
 #include "sync/core/sync_engine.h"
+#include "sync/s3/s3_client.h"
 #include "tidings/tidings_sync.h"
 
 namespace tidings::capi {
@@ -74,6 +77,14 @@ class SyncHandle {
   Status RetryFailed(uint64_t seq);
   Status DiscardFailed(uint64_t seq);
 
+  // Attachments (tidings_attachments.h): the S3 bucket sends upload to
+  // and fetches download from, handed to every engine (set while stopped).
+  Status SetAttachmentStore(const s3::S3Config& config, const std::string& bucket,
+                            uint64_t auto_fetch_max_bytes);
+  // FailedPrecondition when no attachment store is set.
+  Status FetchAttachment(std::string_view object, const engine::AttachmentProgress& progress,
+                         const std::atomic<bool>* cancel);
+
   // Backend name and conversation status, backend by backend.
   std::vector<std::pair<std::string, sync::ConversationStatus>> Statuses();
   Result<std::vector<BackendState>> Backends();
@@ -112,8 +123,19 @@ class SyncHandle {
   std::mutex key_mu_;  // one delivery at a time; never held with mu_ wanted
 
   std::mutex mu_;
+  // Declared before the slots, so their engines go first. Set while
+  // stopped (REQUIRES: mu_), then used by engine threads and fetches.
+  std::shared_ptr<sync::AttachmentSync> attachments_;
   std::vector<std::unique_ptr<Slot>> slots_;  // REQUIRES: mu_
   bool started_ = false;                      // REQUIRES: mu_
 };
 
 }  // namespace tidings::capi
+
+// What a tidings_sync* points to (tidings_sync.h).
+struct tidings_sync {
+  tidings::engine::Store* store = nullptr;
+  // The app's credentials callback, or null for the default chain.
+  std::shared_ptr<tidings::aws::CredentialsProvider> credentials;
+  std::unique_ptr<tidings::capi::SyncHandle> handle;
+};

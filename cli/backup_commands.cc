@@ -30,9 +30,8 @@ int CmdRestore(const Globals& g, const std::string& file) {
   auto key = ResolveKey(g);
   if (!key.ok()) return Fail(key.status());
   Progress progress("restore");
-  api::Status s = api::Store::Restore(file, *path, *key, [&](uint64_t d, uint64_t t) {
-    progress.Update(d, t);
-  });
+  api::Status s = api::Store::Restore(file, *path, *key,
+                                      [&](uint64_t d, uint64_t t) { progress.Update(d, t); });
   if (!s.ok()) return Fail(s);
   if (g.json) {
     std::printf("{\"restored\":%s}\n", JsonString(*path).c_str());

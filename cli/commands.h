@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tidings/tidings.hpp"
+#include "tidings/tidings_sync.hpp"
 
 namespace CLI {
 class App;
@@ -77,6 +78,21 @@ void AddRekeyCommand(CLI::App& app, Globals& g, int& rc);
 api::Result<tidings_passphrase_profile> ParseProfile(const std::string& name);
 // `tidings retention` (cli/retention_commands.cc).
 void AddRetentionCommand(CLI::App& app, Globals& g, int& rc);
+
+// `tidings attachments` and `tidings fetch` (cli/attachment_commands.cc),
+// and the S3 flags `sync` takes too.
+void AddAttachmentCommands(CLI::App& app, Globals& g, int& rc);
+struct S3Flags {
+  std::string bucket;  // else TIDINGS_S3_BUCKET
+  std::string endpoint;
+  std::string region;
+  bool path_style = false;
+  uint64_t auto_fetch = 0;
+};
+void AddS3Flags(CLI::App* cmd, S3Flags& flags);
+// Sets the sync handle's attachment store from the flags; with no bucket,
+// nothing (or, when `required`, a usage error saying how to give one).
+api::Status ApplyS3(api::Sync& sync, const S3Flags& flags, bool required);
 
 // `tidings search` (cli/search_command.cc).
 void AddSearchCommand(CLI::App& app, Globals& g, int& rc);

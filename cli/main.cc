@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
@@ -43,8 +44,15 @@ std::string MessageJson(const api::Message& m) {
     o << (i ? "," : "") << "{\"user\":" << JsonString(m.reactions[i].user)
       << ",\"reaction\":" << JsonString(m.reactions[i].reaction) << "}";
   }
-  o << "],\"metadata\":" << JsonObject(m.metadata)
-    << ",\"remote_ids\":" << JsonObject(m.remote_ids);
+  o << "],\"metadata\":" << JsonObject(m.metadata) << ",\"remote_ids\":" << JsonObject(m.remote_ids)
+    << ",\"attachments\":[";
+  for (size_t i = 0; i < m.attachments.size(); ++i) {
+    const api::Attachment& a = m.attachments[i];
+    o << (i ? "," : "") << "{\"object\":" << JsonString(a.object)
+      << ",\"name\":" << JsonString(a.name) << ",\"content_type\":" << JsonString(a.content_type)
+      << ",\"size\":" << a.size << "}";
+  }
+  o << "]";
   if (m.state == api::MessageState::kFailed) o << ",\"failure\":" << JsonString(m.failure_reason);
   o << "}";
   return o.str();
@@ -80,6 +88,12 @@ std::string MessageLine(const api::Message& m) {
   std::string line = IsoTime(m.order.millis()) + "  " + m.sender + ": " + body;
   if (!m.edited_at.IsZero()) line += "  (edited)";
   for (const auto& r : m.reactions) line += "  [" + r.reaction + " " + r.user + "]";
+  // The object's first 12 hex digits name it for `tidings fetch` in a glance;
+  // `attachments` and --json have it whole.
+  for (const auto& a : m.attachments) {
+    line += "  [file " + a.name + ", " + std::to_string(a.size) + " bytes, " +
+            a.object.substr(0, 12) + "]";
+  }
   if (m.state != api::MessageState::kSent) {
     line += std::string("  <") + api::MessageStateName(m.state) + ">";
   }
@@ -180,18 +194,40 @@ std::string ReadBodyFromStdin(bool text) {
   return body;
 }
 
-int CmdSend(const Globals& g, const std::string& conv, std::string body, const std::string& type) {
-  if (body == "-" || body.empty()) body = ReadBodyFromStdin(IsTextType(type));
+// The files of `send --attach`, as absolute paths (a daemon reads them from
+// its own working directory); named by their base names.
+api::Result<std::vector<std::string>> AttachPaths(const std::vector<std::string>& files) {
+  std::vector<std::string> out;
+  for (const auto& f : files) {
+    std::error_code ec;
+    std::string path = std::filesystem::absolute(f, ec).string();
+    if (ec || path.find('\n') != std::string::npos) {
+      return Usage(
+          "an attachment's path cannot be used (it holds a newline, or the working "
+          "directory is gone): rename or move the file");
+    }
+    out.push_back(std::move(path));
+  }
+  return out;
+}
+
+int CmdSend(const Globals& g, const std::string& conv, std::string body, const std::string& type,
+            const std::vector<std::string>& attach) {
+  // With files, an absent body is empty rather than read from stdin.
+  if (body == "-" || (body.empty() && attach.empty())) body = ReadBodyFromStdin(IsTextType(type));
   if (api::Status s = CheckBody(body, type); !s.ok()) return Fail(s);
+  auto paths = AttachPaths(attach);
+  if (!paths.ok()) return Fail(paths.status());
   auto store = OpenStore(g, Access::kWrite);
   if (!store.ok()) {
     std::string id;
     int rc;
-    if (!TryDaemon(g, store.status(),
-                   {{"op", "send"}, {"conversation", conv}, {"body", body}, {"content_type", type}},
-                   &id, &rc)) {
-      return Fail(store.status());
-    }
+    std::string joined;
+    for (const auto& p : *paths) joined += (joined.empty() ? "" : "\n") + p;
+    std::vector<std::pair<std::string, std::string>> request = {
+        {"op", "send"}, {"conversation", conv}, {"body", body}, {"content_type", type}};
+    if (!joined.empty()) request.emplace_back("attach", joined);
+    if (!TryDaemon(g, store.status(), request, &id, &rc)) return Fail(store.status());
     if (rc == kExitOk) rc = PrintWritten(g, id);
     return rc;
   }
@@ -199,6 +235,16 @@ int CmdSend(const Globals& g, const std::string& conv, std::string body, const s
   r.conversation_id = conv;
   r.body = std::move(body);
   r.content_type = type;
+  for (const auto& p : *paths) {
+    r.attachments.push_back({.path = p, .name = std::filesystem::path(p).filename().string()});
+  }
+  Progress progress("encrypting");
+  if (!r.attachments.empty()) {
+    r.progress = [&](uint64_t done, uint64_t total) {
+      progress.Update(done, total);
+      return true;
+    };
+  }
   auto m = store->Send(r);
   if (!m.ok()) return Fail(m.status());
   std::printf("%s\n", g.json ? MessageJson(*m).c_str() : m->id.c_str());
@@ -509,7 +555,12 @@ int main(int argc, char** argv) {
   send->add_option("--conversation,-c", conv, "conversation id")->required();
   send->add_option("--content-type", type, "content type");
   send->add_option("body", body, "message body; '-' or nothing reads stdin");
-  send->callback([&] { rc = CmdSend(g, conv, body, type); });
+  static std::vector<std::string> attach;
+  send->add_option("--attach,-a", attach,
+                   "send this file with it (repeat for several; uploaded to S3 by sync, see "
+                   "docs/attachments.md)")
+      ->allow_extra_args(false);
+  send->callback([&] { rc = CmdSend(g, conv, body, type, attach); });
 
   auto* edit = app.add_subcommand("edit", "edit one of your messages");
   edit->add_option("id", id, "message id")->required();
@@ -582,6 +633,7 @@ int main(int argc, char** argv) {
   AddRekeyCommand(app, g, rc);
   AddRetentionCommand(app, g, rc);
   AddSearchCommand(app, g, rc);
+  AddAttachmentCommands(app, g, rc);
 
   try {
     app.parse(argc, argv);

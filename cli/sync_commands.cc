@@ -125,7 +125,7 @@ api::Result<api::ChimeConfig> ChimeConfig(api::Store& store, const api::ChimeCon
 }
 
 int CmdSync(const Globals& g, const std::string& backend, const api::DynamoDbConfig& dynamo,
-            const api::ChimeConfig& chime, int rounds) {
+            const api::ChimeConfig& chime, const S3Flags& s3, int rounds) {
   auto store = OpenStore(g, Access::kWrite);
   if (!store.ok()) return Fail(store.status());
   auto open = [&]() -> api::Result<api::Sync> {
@@ -136,6 +136,7 @@ int CmdSync(const Globals& g, const std::string& backend, const api::DynamoDbCon
   };
   auto sync = open();
   if (!sync.ok()) return Fail(sync.status());
+  if (api::Status s = ApplyS3(*sync, s3, /*required=*/false); !s.ok()) return Fail(s);
   for (int i = 0; i < rounds; ++i) {
     api::Status s = sync->Once();
     if (!s.ok()) return Fail(s);
@@ -188,6 +189,7 @@ void AddSyncCommands(CLI::App& app, Globals& g, int& rc) {
   static api::ChimeConfig chime;
   static std::string backend = "dynamodb";
   static int rounds = 2;
+  static S3Flags s3;
 
   auto* status = app.add_subcommand(
       "status", "sync status per conversation (read-only: works while a daemon syncs)");
@@ -216,9 +218,14 @@ void AddSyncCommands(CLI::App& app, Globals& g, int& rc) {
   sync->add_option("--chime-endpoint", chime.endpoint,
                    "Chime messaging endpoint URL (or AWS_ENDPOINT_URL_CHIME_SDK_MESSAGING)");
   sync->add_option("--rounds", rounds, "push/pull rounds (default 2)")->check(CLI::Range(1, 100));
+  AddS3Flags(sync, s3);
+  sync->add_option("--s3-auto-fetch", s3.auto_fetch,
+                   "download received attachments up to this many bytes during the sync "
+                   "(default 0: on demand, `tidings fetch`)");
   sync->callback([&] {
     if (backend == "chime") chime.region = dynamo.region;
-    rc = CmdSync(g, backend, dynamo, chime, rounds);
+    s3.region = dynamo.region;
+    rc = CmdSync(g, backend, dynamo, chime, s3, rounds);
   });
 
   auto* ddb = app.add_subcommand("dynamodb", "DynamoDB administration");

@@ -45,6 +45,7 @@ set(tidings_pc_module_ZLIB::ZLIB zlib)
 set(tidings_pc_module_OpenSSL::SSL libssl)
 set(tidings_pc_module_OpenSSL::Crypto libcrypto)
 set(tidings_pc_module_PkgConfig::UTF8PROC libutf8proc)
+set(tidings_pc_module_EXPAT::EXPAT expat)
 # Libraries without a pkg-config file: their linker flags.
 set(tidings_pc_flags_Snowball::stemmer -lstemmer)
 tidings_link_closure(tidings_api_objects tidings_api_internal_libs tidings_api_system_libs)

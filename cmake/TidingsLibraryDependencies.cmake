@@ -40,3 +40,5 @@ endif()
 # header-only since Boost 1.69, so nothing of Boost is linked.
 find_package(Boost 1.74 REQUIRED)
 find_package(OpenSSL REQUIRED)
+# The S3 client's XML (sync/s3/s3_xml.cc), for attachments.
+find_package(EXPAT REQUIRED)

@@ -66,15 +66,16 @@ Result<SecretKey> LoadKeyFile(const std::string& path);
 Status WriteKeyFile(const std::string& path, const SecretKey& key);
 
 enum class Purpose : uint64_t {
-  kFileCipher = 1,        // RocksDB file stream cipher
-  kRecordSeal = 2,        // XChaCha20-Poly1305 record values
-  kKeyedHash = 3,         // conversation keys in RocksDB keys
-  kKeyCheck = 4,          // the header's wrong-key check
-  kRecordMac = 5,         // keyed BLAKE2b tags of record values (authenticated stores)
-  kRecordMacSipHash = 6,  // SipHash-128 tags of record values (format-3 stores)
-  kKeyWrap = 7,           // from the key source: the KEK that wraps the data keys (format 4)
-  kHeaderMac = 8,         // from the data key: the header's HMAC-SHA-256 (format 4)
-  kBackup = 9,            // from the data key: backup files (engine/backup.cc)
+  kFileCipher = 1,              // RocksDB file stream cipher
+  kRecordSeal = 2,              // XChaCha20-Poly1305 record values
+  kKeyedHash = 3,               // conversation keys in RocksDB keys
+  kKeyCheck = 4,                // the header's wrong-key check
+  kRecordMac = 5,               // keyed BLAKE2b tags of record values (authenticated stores)
+  kRecordMacSipHash = 6,        // SipHash-128 tags of record values (format-3 stores)
+  kKeyWrap = 7,                 // from the key source: the KEK that wraps the data keys (format 4)
+  kHeaderMac = 8,               // from the data key: the header's HMAC-SHA-256 (format 4)
+  kBackup = 9,                  // from the data key: backup files (engine/backup.cc)
+  kAttachmentFingerprint = 10,  // from the naming key: attachments' plaintext fingerprints
 };
 
 Result<SecretKey> DeriveSubkey(const SecretKey& master, Purpose purpose);

@@ -156,6 +156,29 @@ const std::vector<Field>& Fields() {
          c.chime_endpoint = e;
          return "";
        }},
+      {"s3", "bucket", Type::kString, Str(&DaemonConfig::s3_bucket)},
+      {"s3", "region", Type::kString, Str(&DaemonConfig::s3_region)},
+      {"s3", "endpoint", Type::kString,
+       [](DaemonConfig& c, const Value& v) -> std::string {
+         const auto& e = std::get<std::string>(v);
+         if (!e.empty() && e.rfind("http://", 0) != 0 && e.rfind("https://", 0) != 0) {
+           return "must start with https:// (http:// only for a test server on loopback)";
+         }
+         c.s3_endpoint = e;
+         return "";
+       }},
+      {"s3", "auto_fetch_max_bytes", Type::kInt,
+       [](DaemonConfig& c, const Value& v) -> std::string {
+         const int64_t n = std::get<int64_t>(v);
+         if (n < 0) return "must be 0 (on demand) or more bytes";
+         c.s3_auto_fetch_max_bytes = n;
+         return "";
+       }},
+      {"s3", "path_style", Type::kBool,
+       [](DaemonConfig& c, const Value& v) -> std::string {
+         c.s3_path_style = std::get<bool>(v);
+         return "";
+       }},
       {"log", "level", Type::kString,
        [](DaemonConfig& c, const Value& v) {
          return OneOf(std::get<std::string>(v), {"debug", "info", "warn", "error"}, &c.log_level);

@@ -47,6 +47,13 @@ struct DaemonConfig {
   std::string chime_region;
   std::string chime_endpoint;
 
+  // [s3]: where attachments go (docs/attachments.md); no bucket, none.
+  std::string s3_bucket;
+  std::string s3_region;
+  std::string s3_endpoint;
+  bool s3_path_style = false;
+  int64_t s3_auto_fetch_max_bytes = 0;
+
   // [log]
   std::string log_level = "info";   // debug | info | warn | error
   std::string log_format = "text";  // text | json

@@ -20,6 +20,7 @@
 #include "daemon/metrics_server.h"
 #include "daemon/process_secrets.h"
 #include "daemon/socket_server.h"
+#include "tidings/tidings_attachments.hpp"
 #include "tidings/tidings_sync.hpp"
 
 namespace tidings::daemon {
@@ -164,7 +165,8 @@ std::string SyncFingerprint(const DaemonConfig& c) {
     << c.base_backoff_ms << '|' << c.max_backoff_ms << '|' << c.connect_timeout_ms << '|'
     << c.request_timeout_ms << '|' << c.dynamodb_table << '|' << c.dynamodb_region << '|'
     << c.dynamodb_endpoint << '|' << c.chime_app_instance_arn << '|' << c.chime_user_arn << '|'
-    << c.chime_region << '|' << c.chime_endpoint;
+    << c.chime_region << '|' << c.chime_endpoint << '|' << c.s3_bucket << '|' << c.s3_region << '|'
+    << c.s3_endpoint << '|' << c.s3_path_style << '|' << c.s3_auto_fetch_max_bytes;
   return o.str();
 }
 
@@ -246,6 +248,11 @@ Status Daemon::StartSync(const DaemonConfig& c) {
       return InvalidArgument("unknown backend " + name);
     }
     TIDINGS_RETURN_IF_ERROR(FromApi(added));
+  }
+  if (!c.s3_bucket.empty()) {
+    TIDINGS_RETURN_IF_ERROR(FromApi(api::SetAttachmentStore(
+        *sync, {c.s3_bucket, c.s3_region, c.s3_endpoint, c.s3_path_style,
+                static_cast<uint64_t>(c.s3_auto_fetch_max_bytes)})));
   }
   TIDINGS_RETURN_IF_ERROR(FromApi(sync->SetListener([this](const api::SyncEvent& e) {
     LogSyncEvent(e);

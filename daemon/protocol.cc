@@ -210,6 +210,16 @@ Fields Execute(api::Store& store, const Fields& req, const ExecuteHooks& hooks) 
     r.body = req.Get("body");
     if (req.Has("content_type")) r.content_type = req.Get("content_type");
     r.message_id = req.Get("id");
+    // Files by absolute path, one per line (the CLI's `send --attach`).
+    const std::string attach = req.Get("attach");
+    for (size_t at = 0; at < attach.size();) {
+      size_t end = attach.find('\n', at);
+      if (end == std::string::npos) end = attach.size();
+      std::string path = attach.substr(at, end - at);
+      const size_t slash = path.rfind('/');
+      r.attachments.push_back({.path = path, .name = path.substr(slash + 1)});
+      at = end + 1;
+    }
     auto m = store.Send(r);
     if (!m.ok() && m.status().code() == TIDINGS_ALREADY_EXISTS && !r.message_id.empty()) {
       // The retry of a send that was committed but whose answer was lost.

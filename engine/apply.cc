@@ -38,6 +38,7 @@ MessageRecord NewRecord(const Operation& op, bool remote, uint64_t drift) {
   m.body = op.body;
   m.content_type = op.content_type.empty() ? "text/plain" : op.content_type;
   m.metadata = op.metadata;
+  m.attachments = op.attachments;
   m.state = remote ? MessageState::kSent : MessageState::kPending;
   m.server_time_ms = op.server_time_ms;
   if (!op.remote_id.empty()) m.remote_ids["origin"] = op.remote_id;
@@ -92,6 +93,7 @@ bool StoreImpl::ApplyToRecord(MessageRecord& r, const Operation& op) {
       m.deleted = true;
       m.body.clear();
       m.metadata.clear();
+      m.attachments.clear();     // the caller releases their objects
       m.edited_at = OrderKey{};  // the tombstone beats every edit, in any order
       return true;
     case OpKind::kReact:
@@ -166,6 +168,8 @@ Status StoreImpl::ApplySend(Txn& txn, const Operation& op, bool remote, bool fre
   const std::string prefix = IdKey(m.id);
   TIDINGS_RETURN_IF_ERROR(ApplyWaitingOps(txn, prefix, fresh_id, r));
   r.send_seq = send_seq;
+  // What a waiting delete left (nothing, if it came first) is referred to.
+  TIDINGS_RETURN_IF_ERROR(RefAttachments(txn, m.attachments, remote));
 
   key = MsgKey(m.conversation_id, m.order);
   StoreMessage(txn, key, r);
@@ -249,6 +253,7 @@ Status StoreImpl::ApplyToMessage(Txn& txn, const Operation& op) {
   }
   MessageRecord& r = *existing;
   const bool was_deleted = r.m.deleted;
+  const std::vector<Attachment> attachments = r.m.attachments;
   // An edit or delete changes what the index holds: the old text leaves it.
   const bool text_changes = op.kind == OpKind::kEdit || op.kind == OpKind::kDelete;
   std::optional<MessageRecord> before;
@@ -273,6 +278,7 @@ Status StoreImpl::ApplyToMessage(Txn& txn, const Operation& op) {
     IndexMessage(txn, key, r, /*add=*/true);  // e.g. an empty body edited to text
   }
   if (!was_deleted && r.m.deleted) {
+    TIDINGS_RETURN_IF_ERROR(ReleaseAttachments(txn, attachments));
     TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, r.m.conversation_id, nullptr));
     if (c.message_count > 0) --c.message_count;
     StoreConversation(txn, c);

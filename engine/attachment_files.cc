@@ -203,16 +203,23 @@ Result<ImportedObject> AttachmentFiles::ImportFile(const std::string& path,
                                                    const std::atomic<bool>* cancel) {
   // Opened without blocking: a FIFO or a device would wait for a writer
   // before the check below could refuse it.
+  // Errors do not name the file: its name may say what it is (a patient's
+  // scan), and errors reach logs. The caller knows which file it gave.
+  const std::string what = "the attachment's file";
   Fd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-  if (!fd.ok()) return IoFailure("open", path);
+  if (!fd.ok()) {
+    if (errno == ENOENT) return NotFound(what + " does not exist");
+    if (errno == EACCES) return PermissionDenied(what + " cannot be read (permission denied)");
+    return IoFailure("open", what);
+  }
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return IoFailure("read", path);
-  if (!S_ISREG(st.st_mode)) return InvalidArgument(path + " is not a regular file");
+  if (::fstat(fd.get(), &st) != 0) return IoFailure("read", what);
+  if (!S_ISREG(st.st_mode)) return InvalidArgument(what + " is not a regular file");
   ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
   const uint64_t total = static_cast<uint64_t>(st.st_size);
   uint64_t at = 0;
   auto source = [&](char* buf, size_t cap) -> Result<size_t> {
-    TIDINGS_ASSIGN_OR_RETURN(const size_t n, ReadAt(fd.get(), buf, cap, at, path));
+    TIDINGS_ASSIGN_OR_RETURN(const size_t n, ReadAt(fd.get(), buf, cap, at, what));
     at += n;
     return n;
   };
@@ -291,7 +298,15 @@ Status AttachmentFiles::Export(std::string_view id, const crypto::SecretKey& con
   }
   if (s.ok()) s = Renamed(tmp, path);
   if (!s.ok()) ::unlink(tmp.c_str());
-  return s;
+  if (s.ok()) return s;
+  // Errors do not name the file (its name may say what it is), as imports'.
+  std::string message = s.message();
+  for (const std::string* named : {&tmp, &path}) {
+    for (size_t at; (at = message.find(*named)) != std::string::npos;) {
+      message.replace(at, named->size(), "the export's file");
+    }
+  }
+  return Status(s.code(), std::move(message));
 }
 
 Status AttachmentFiles::CheckWhole(const std::string& path, std::string_view id,

@@ -60,7 +60,8 @@ class AttachmentFiles {
                                 const crypto::SecretKey& plain_hash_key,
                                 const AttachmentProgress& progress = nullptr,
                                 const std::atomic<bool>* cancel = nullptr);
-  // The same from a file; the error names the path.
+  // The same from a file. Errors do not name it: NotFound, PermissionDenied,
+  // InvalidArgument (not a regular file), IOError.
   Result<ImportedObject> ImportFile(const std::string& path, const crypto::SecretKey& content_key,
                                     const crypto::SecretKey& plain_hash_key,
                                     const AttachmentProgress& progress = nullptr,

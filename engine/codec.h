@@ -25,6 +25,7 @@ class Writer {
     Varint(k.replica);
   }
   void Map(const std::map<std::string, std::string>& m);
+  void Attachments(const std::vector<Attachment>& list);
 
  private:
   std::string* out_;
@@ -41,6 +42,8 @@ class Reader {
   bool Raw(size_t n, std::string_view* s);
   bool Key(OrderKey* k) { return Varint(&k->hlc) && Varint(&k->replica); }
   bool Map(std::map<std::string, std::string>* m);
+  // At least one and at most kMaxAttachments, each within its limits.
+  bool Attachments(std::vector<Attachment>* list);
   bool done() const { return in_.empty(); }
   size_t remaining() const { return in_.size(); }
 

@@ -32,6 +32,30 @@ Status ValidateContent(std::string_view body, const std::map<std::string, std::s
   return Status::Ok();
 }
 
+Status ValidateAttachments(const std::vector<AttachmentInput>& inputs) {
+  if (inputs.size() > kMaxAttachments) {
+    return TooLarge("a message has at most " + std::to_string(kMaxAttachments) +
+                    " attachments; this one has " + std::to_string(inputs.size()));
+  }
+  for (const auto& in : inputs) {
+    if (in.name.size() > kMaxAttachmentNameBytes) {
+      return TooLarge("an attachment's name is over " + std::to_string(kMaxAttachmentNameBytes) +
+                      " bytes");
+    }
+    if (in.content_type.size() > 128)
+      return TooLarge("an attachment's content type is over 128 bytes");
+    if (in.preview.size() > kMaxPreviewBytes) {
+      return TooLarge("an attachment's preview is " + std::to_string(in.preview.size()) +
+                      " bytes; the limit is " + std::to_string(kMaxPreviewBytes) +
+                      ": make the thumbnail smaller");
+    }
+    if (in.path.empty() && !in.read) {
+      return InvalidArgument("an attachment needs a file path or a read callback");
+    }
+  }
+  return Status::Ok();
+}
+
 Result<Conversation> StoreImpl::PutConversation(const std::string& id, const std::string& title,
                                                 const std::vector<std::string>& members) {
   TIDINGS_RETURN_IF_ERROR(CheckWritable());
@@ -62,19 +86,59 @@ Result<std::vector<Message>> StoreImpl::SendMany(std::span<const SendRequest> re
     TIDINGS_RETURN_IF_ERROR(ValidateContent(req.body, req.metadata));
     if (req.content_type.size() > 128) return TooLarge("content type is over 128 bytes");
     if (!req.message_id.empty()) TIDINGS_RETURN_IF_ERROR(ValidateId("message id", req.message_id));
+    TIDINGS_RETURN_IF_ERROR(ValidateAttachments(req.attachments));
+  }
+  // Files are encrypted into objects before the write lock is taken (a
+  // 1 GiB file takes seconds); what the batch does not come to use goes.
+  std::vector<std::vector<Attachment>> attachments(requests.size());
+  std::vector<std::vector<std::string>> fingerprints(requests.size());
+  std::vector<std::string> imported;
+  auto drop_imported = [&] {
+    for (const auto& id : imported) attachment_files_.Remove(id).IgnoreError();
+  };
+  for (size_t i = 0; i < requests.size(); ++i) {
+    if (requests[i].attachments.empty()) continue;
+    auto list = ImportAttachments(requests[i].attachments, &fingerprints[i]);
+    if (!list.ok()) {
+      drop_imported();
+      return list.status();
+    }
+    for (const auto& a : *list) imported.push_back(a.object);
+    attachments[i] = std::move(*list);
   }
   std::unique_lock<std::mutex> lock(write_mu_);
   Txn txn;
   std::vector<Message> out;
-  for (const auto& req : requests) {
-    TIDINGS_ASSIGN_OR_RETURN(Message m, SendInTxn(txn, req));
-    out.push_back(std::move(m));
+  Status status;
+  for (size_t i = 0; i < requests.size() && status.ok(); ++i) {
+    if (!attachments[i].empty()) {
+      status = DedupeAttachments(txn, &attachments[i], fingerprints[i]);
+      if (!status.ok()) break;
+    }
+    std::vector<Attachment> sent = attachments[i];
+    auto m = SendInTxn(txn, requests[i], std::move(attachments[i]));
+    if (!m.ok()) {
+      status = m.status();
+      break;
+    }
+    // A delete of this id that was waiting applied at once: nothing holds
+    // the objects made for it.
+    if (!sent.empty() && m->attachments.empty()) status = ReleaseAttachments(txn, sent, 0);
+    out.push_back(std::move(*m));
   }
+  if (!status.ok()) {
+    lock.unlock();
+    drop_imported();
+    return status;
+  }
+  // A commit that fails may still have written (its WAL sync failed): the
+  // objects stay, and the next writable open removes those no record names.
   TIDINGS_RETURN_IF_ERROR(Commit(txn, lock));
   return out;
 }
 
-Result<Message> StoreImpl::SendInTxn(Txn& txn, const SendRequest& req) {
+Result<Message> StoreImpl::SendInTxn(Txn& txn, const SendRequest& req,
+                                     std::vector<Attachment> attachments) {
   Operation op;
   op.kind = OpKind::kSend;
   op.at = OrderKey{clock_.Tick(), replica_id_};
@@ -86,6 +150,7 @@ Result<Message> StoreImpl::SendInTxn(Txn& txn, const SendRequest& req) {
   op.body = req.body;
   op.content_type = req.content_type;
   op.metadata = req.metadata;
+  op.attachments = std::move(attachments);
   if (!req.message_id.empty()) {
     TIDINGS_ASSIGN_OR_RETURN(auto existing, LoadMessage(txn, op.message_id, nullptr));
     if (existing.has_value()) return AlreadyExists("a message with this id already exists");

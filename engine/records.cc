@@ -32,8 +32,10 @@ std::string EncodeMessage(const MessageRecord& r) {
     w.Key(v.at);
     w.U8(v.present ? 1 : 0);
   }
-  // Appended field (schema v2): records without it simply end here.
-  if (r.send_seq != 0) w.Varint(r.send_seq);
+  // Appended fields: records without them simply end here. send_seq
+  // (schema v2) is 0 only when attachments (schema v4) follow.
+  if (r.send_seq != 0 || !m.attachments.empty()) w.Varint(r.send_seq);
+  if (!m.attachments.empty()) w.Attachments(m.attachments);
   return out;
 }
 
@@ -63,8 +65,12 @@ bool DecodeMessage(std::string_view in, MessageRecord* r) {
     r->reactions[{user, reaction}] = st;
   }
   r->send_seq = 0;
-  if (!rd.done() && (!rd.Varint(&r->send_seq) || r->send_seq == 0)) return false;
-  if (!rd.done()) return false;
+  m.attachments.clear();
+  if (!rd.done()) {
+    if (!rd.Varint(&r->send_seq)) return false;
+    if (rd.done() ? r->send_seq == 0 : !rd.Attachments(&m.attachments)) return false;
+    if (!rd.done()) return false;
+  }
   r->RefreshVisibleReactions();
   return true;
 }
@@ -160,6 +166,41 @@ bool DecodeOutbox(std::string_view in, OutboxRecord* out) {
   e->attempts = static_cast<uint32_t>(attempts);
   e->next_attempt_ms = static_cast<int64_t>(next);
   e->failed = failed != 0;
+  return true;
+}
+
+std::string EncodeAttachment(const AttachmentRecord& r) {
+  const AttachmentObject& a = r.info;
+  std::string out;
+  Writer w(&out);
+  w.U8(kRecordVersion);
+  w.Bytes(a.object);
+  w.Varint(a.size);
+  w.Varint(a.object_size);
+  w.U8(static_cast<uint8_t>(a.state));
+  w.Bytes(a.failure_reason);
+  w.Varint(a.references);
+  w.Bytes(a.location);
+  w.Varint(a.last_used_ms);
+  w.Bytes(r.content_key);
+  w.Bytes(r.upload_progress);
+  w.Bytes(r.fingerprint);
+  return out;
+}
+
+bool DecodeAttachment(std::string_view in, AttachmentRecord* r) {
+  Reader rd(in);
+  AttachmentObject& a = r->info;
+  uint8_t version, state;
+  if (!rd.U8(&version) || version != kRecordVersion || !rd.Bytes(&a.object) ||
+      !rd.Varint(&a.size) || !rd.Varint(&a.object_size) || !rd.U8(&state) ||
+      state > static_cast<uint8_t>(AttachmentState::kEvicted) || !rd.Bytes(&a.failure_reason) ||
+      !rd.Varint(&a.references) || !rd.Bytes(&a.location) || !rd.Varint(&a.last_used_ms) ||
+      !rd.Bytes(&r->content_key) || !rd.Bytes(&r->upload_progress) || !rd.Bytes(&r->fingerprint) ||
+      !rd.done() || a.object.size() != 32 || r->content_key.size() != 32) {
+    return false;
+  }
+  a.state = static_cast<AttachmentState>(state);
   return true;
 }
 

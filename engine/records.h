@@ -12,6 +12,7 @@
 #include <string_view>
 #include <utility>
 
+#include "engine/attachments.h"
 #include "engine/types.h"
 
 namespace tidings::engine {
@@ -55,11 +56,26 @@ struct OutboxRecord {
   bool body_by_ref = false;
 };
 
+// An attachment's object (family "attachments", key kObjectPrefix + the 32
+// bytes of its id); see engine/attachments.h for the states.
+struct AttachmentRecord {
+  AttachmentObject info;        // info.object is also the key's
+  std::string content_key;      // 32 bytes
+  std::string upload_progress;  // sync's saved upload state, opaque here
+  std::string fingerprint;      // imported here: keyed hash of the plaintext
+};
+// The family's key prefixes: objects, and a sent file's fingerprint (the
+// object it became, so a file sent again is stored once).
+inline constexpr char kObjectPrefix = 'o';
+inline constexpr char kFingerprintPrefix = 'f';
+
 std::string EncodeMessage(const MessageRecord& r);
 bool DecodeMessage(std::string_view in, MessageRecord* r);
 std::string EncodeConversation(const Conversation& c);
 bool DecodeConversation(std::string_view in, Conversation* c);
 std::string EncodeOutbox(const OutboxRecord& r);
 bool DecodeOutbox(std::string_view in, OutboxRecord* out);
+std::string EncodeAttachment(const AttachmentRecord& r);
+bool DecodeAttachment(std::string_view in, AttachmentRecord* r);
 
 }  // namespace tidings::engine

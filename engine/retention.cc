@@ -216,6 +216,7 @@ Status StoreImpl::PurgeInTxn(Txn& txn, const MessageRecord& r, const std::string
   IndexMessage(txn, key, r, /*add=*/false);
   TxnDelete(txn, kById, IdKey(r.m.id));
   TxnPut(txn, kMeta, kPurgedPrefix + IdKey(r.m.id), "");
+  TIDINGS_RETURN_IF_ERROR(ReleaseAttachments(txn, r.m.attachments));
   if (r.send_seq != 0) {
     TIDINGS_ASSIGN_OR_RETURN(auto entry, LoadOutbox(txn, r.send_seq));
     if (entry.has_value() && entry->e.op.kind == OpKind::kSend) RemoveFromOutbox(txn, entry->e);
@@ -321,7 +322,8 @@ Status StoreImpl::PurgeConversation(const std::string& conversation_id, const Or
     std::unique_lock<std::mutex> lock(write_mu_);
     Txn txn;
     std::set<std::string> ids;
-    std::vector<uint64_t> sends;  // outbox entries of purged local sends
+    std::vector<uint64_t> sends;          // outbox entries of purged local sends
+    std::vector<Attachment> attachments;  // the purged messages' files
     uint64_t visible = 0;
     {
       std::shared_lock<std::shared_mutex> db_lock(db_mu_);
@@ -344,10 +346,12 @@ Status StoreImpl::PurgeConversation(const std::string& conversation_id, const Or
         if (!rec.m.deleted) ++visible;
         ids.insert(rec.m.id);
         if (rec.send_seq != 0) sends.push_back(rec.send_seq);
+        for (auto& a : rec.m.attachments) attachments.push_back(std::move(a));
       }
       TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
       more = ids.size() == kPurgeChunk;
     }
+    TIDINGS_RETURN_IF_ERROR(ReleaseAttachments(txn, attachments));
     // A send still in the outbox may refer to a purged body: it goes in the
     // same batch, so no entry ever points at a missing message.
     for (uint64_t seq : sends) {

@@ -17,6 +17,9 @@ std::vector<Migration>& Migrations() {
       // moved on (PrepareSearchIndex, engine/search_build.cc): resumable,
       // in chunks, with progress - not one batch.
       [](rocksdb::DB*, rocksdb::WriteBatch*) { return Status::Ok(); },
+      // v3 -> v4: the attachments family, created by the open; nothing to
+      // rewrite (no record has attachments yet).
+      [](rocksdb::DB*, rocksdb::WriteBatch*) { return Status::Ok(); },
   };
   return migrations;
 }

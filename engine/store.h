@@ -77,6 +77,11 @@ struct StoreOptions {
   // next open with it on rebuilds it. English stemming: a store's index is
   // rebuilt when this changes.
   bool search_index = true;
+  // Downloaded attachments this device keeps, in bytes of their objects:
+  // past it, the least recently used downloaded ones are evicted (a fetch
+  // brings them back). Objects this device sent are kept until uploaded
+  // and do not count. 0: no limit.
+  uint64_t attachment_quota_bytes = 1ull << 30;
   // nullopt: as the store's index was built (off for a new store).
   std::optional<bool> search_stem_english;
   // Messages the index keeps as one record each (its tail, also held in the
@@ -104,6 +109,10 @@ struct SendRequest {
   std::string content_type = "text/plain";
   std::map<std::string, std::string> metadata;
   std::string message_id;  // empty: a new UUIDv7
+  // Files sent with it (up to kMaxAttachments), encrypted into the store's
+  // attachment objects before the message is written; the send pushes once
+  // they are uploaded (docs/attachments.md).
+  std::vector<AttachmentInput> attachments;
 };
 
 struct PageRequest {
@@ -190,6 +199,19 @@ class Store : public virtual StoreReader {
   // writable open. FailedPrecondition read-only or with the index off.
   virtual Status RebuildSearchIndex(
       std::function<void(uint64_t done, uint64_t total)> progress) = 0;
+
+  // ---- Attachments (engine/attachments.h) ----
+
+  // Decrypts object `object` to the new file `path` (0600), which appears
+  // only once the whole object opened. FailedPrecondition if the device
+  // does not hold it (fetch it: sync downloads it); DataLoss if it was
+  // changed on the device.
+  virtual Status ExportAttachment(std::string_view object, const std::string& path,
+                                  const AttachmentProgress& progress = nullptr,
+                                  const std::atomic<bool>* cancel = nullptr) = 0;
+  // Removes a downloaded object's file (a later fetch brings it back).
+  // FailedPrecondition for an object this device sent that is not uploaded.
+  virtual Status EvictAttachment(std::string_view object) = 0;
 
   // ---- Parked operations: the user decides ----
 

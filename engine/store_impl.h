@@ -60,7 +60,9 @@ namespace tidings::engine {
 // v2 data, so v1 stores open read-only too; v1 code refuses v2 stores.
 // v3: the search family; a writable open builds the index of older stores
 // (search_build.cc). v2 data is valid v3 data.
-inline constexpr uint32_t kSchemaVersion = 3;
+// v4: the attachments family; message records and outbox operations may end
+// with attachment references. v3 data is valid v4 data.
+inline constexpr uint32_t kSchemaVersion = 4;
 inline constexpr uint32_t kOldestSchemaReadable = 1;
 inline constexpr char kDbDir[] = "db";
 
@@ -75,12 +77,16 @@ enum Cf : int {
   kCursors,
   kMeta,
   kPending,
-  kSearch,  // the full-text index (engine/search_index.h)
+  kSearch,       // the full-text index (engine/search_index.h)
+  kAttachments,  // attachments' objects (engine/attachment_records.cc)
   kNumCf
 };
-inline constexpr const char* kCfNames[kNumCf] = {"default", "messages",      "by_id",
-                                                 "outbox",  "conversations", "cursors",
-                                                 "meta",    "pending",       "search"};
+inline constexpr const char* kCfNames[kNumCf] = {"default",       "messages",   "by_id", "outbox",
+                                                 "conversations", "cursors",    "meta",  "pending",
+                                                 "search",        "attachments"};
+// Families added by a schema upgrade: a read-only open of a store no writer
+// opened since lacks them, from the first on.
+inline constexpr int kFirstAddedCf = kSearch;
 
 // Meta keys of retention (engine/retention.cc) that Verify checks against:
 // + ConvKey, a conversation's purge watermark; + IdKey, a purged message.
@@ -96,6 +102,7 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what);
 Status ValidateId(std::string_view what, std::string_view id);
 // TooLarge over kMaxBodyBytes or the metadata limits.
 Status ValidateContent(std::string_view body, const std::map<std::string, std::string>& metadata);
+Status ValidateAttachments(const std::vector<AttachmentInput>& inputs);
 
 // The writes of one local call or one merged page, applied atomically. Reads
 // through a Txn see its own uncommitted writes.
@@ -110,6 +117,9 @@ struct Txn {
   // (nullopt), in order, for the writer's in-memory copy; clear: all go.
   std::vector<std::pair<std::string, std::optional<search_index::MessagePostings>>> search_tail;
   bool search_tail_clear = false;
+  // Objects whose last reference the batch removed (or that a send found
+  // already stored): their files go once it committed.
+  std::vector<std::string> freed_objects;
 };
 
 class StoreImpl final : public Store, public SyncLog {
@@ -215,6 +225,26 @@ class StoreImpl final : public Store, public SyncLog {
   Result<SearchResult> Search(const SearchRequest& request) override;
   Status RebuildSearchIndex(std::function<void(uint64_t, uint64_t)> progress) override;
 
+  // Attachments (attachment_records.cc).
+  // After Init, writers: objects no record names (a crash between a commit
+  // and removing the file, an import whose send never committed) removed.
+  // The directories are made on first use (EnsureAttachmentFiles), so a
+  // store without attachments has none.
+  Status OpenAttachments();
+  Status EnsureAttachmentFiles();
+  Result<std::vector<AttachmentObject>> Attachments() override;
+  Result<AttachmentObject> GetAttachment(std::string_view object) override;
+  Status ExportAttachment(std::string_view object, const std::string& path,
+                          const AttachmentProgress& progress,
+                          const std::atomic<bool>* cancel) override;
+  Status EvictAttachment(std::string_view object) override;
+  Result<AttachmentTransfer> GetAttachmentTransfer(std::string_view object) override;
+  Status SaveUploadProgress(std::string_view object, std::string_view progress) override;
+  Status AttachmentUploaded(std::string_view object, std::string_view location) override;
+  Status AttachmentUploadFailed(std::string_view object, std::string_view reason) override;
+  Status AttachmentDownloaded(std::string_view object) override;
+  Result<AttachmentFiles*> attachment_files() override;
+
  private:
   friend struct RetentionTestPeer;  // tests/engine/retention_test.cc: SST files
   friend struct SearchTestPeer;     // tests/engine/search_test.cc: raw postings
@@ -296,6 +326,30 @@ class StoreImpl final : public Store, public SyncLog {
     if (options_.read_only) return nullptr;
     return std::make_unique<rocksdb::ManagedSnapshot>(db_);
   }
+
+  // Attachments' records (attachment_records.cc). Import encrypts a send's
+  // files into new objects before the write lock is taken; a send then
+  // counts its references (Ref, new records for objects not known yet) and
+  // a delete or purge releases them (Release: at zero the record goes and
+  // the file after the commit). Dedupe swaps a new object for the one the
+  // same file became before, if the device still holds it.
+  Result<std::vector<Attachment>> ImportAttachments(const std::vector<AttachmentInput>& inputs,
+                                                    std::vector<std::string>* fingerprints);
+  Status DedupeAttachments(Txn& txn, std::vector<Attachment>* list,
+                           const std::vector<std::string>& fingerprints);
+  Status RefAttachments(Txn& txn, const std::vector<Attachment>& list, bool remote);
+  // Each of `list` loses `each` references (1: a message's; 0: frees only
+  // the objects nothing refers to).
+  Status ReleaseAttachments(Txn& txn, const std::vector<Attachment>& list, uint64_t each = 1);
+  Result<std::optional<AttachmentRecord>> LoadAttachment(Txn& txn, std::string_view object);
+  void StoreAttachment(Txn& txn, const AttachmentRecord& r);
+  // Changes one record under the write lock; NotFound if there is none.
+  Status UpdateAttachment(std::string_view object,
+                          const std::function<Status(AttachmentRecord&)>& change);
+  Status EnforceAttachmentQuota(std::string_view keep);
+  void ShowDownloading(AttachmentObject* a) const;
+  // After a commit: removes the files of txn.freed_objects.
+  void RemoveFreedObjects(const Txn& txn);
 
   // Init's steps (store_open.cc, store_keys.cc, rekey.cc, schema.cc).
   Status CreateDirectoryAndHeader(const crypto::KeySource& key, Header* header);
@@ -506,7 +560,9 @@ class StoreImpl final : public Store, public SyncLog {
   bool VerifyRecord(int cf, const std::string& key, std::string_view plain, VerifyScan& scan);
   static void CrossCheck(VerifyScan& scan);
   void CheckSearchIndex(VerifyScan& scan, const rocksdb::ReadOptions& ro);
-  Result<Message> SendInTxn(Txn& txn, const SendRequest& req);  // REQUIRES: write_mu_
+  void CheckAttachments(VerifyScan& scan);
+  // REQUIRES: write_mu_. `attachments`: the request's, imported.
+  Result<Message> SendInTxn(Txn& txn, const SendRequest& req, std::vector<Attachment> attachments);
   Result<Message> LocalOp(const std::string& message_id, OpKind kind, std::string_view body,
                           const std::string& reaction);
 
@@ -532,9 +588,13 @@ class StoreImpl final : public Store, public SyncLog {
   CorruptionWatch watch_;  // RocksDB's log and background errors; see ReadDone
   std::unique_ptr<crypto::RecordSealer> sealer_;
   crypto::SecretKey hash_key_;
-  crypto::SecretKey backup_key_;     // backup files' stream key (backup.cc)
-  bool siphash_keys_ = false;        // format 3: Hash16 is SipHash, else BLAKE2b
-  mutable std::shared_mutex db_mu_;  // exclusive only to reopen (Refresh)
+  crypto::SecretKey fingerprint_key_;  // attachments' plaintext fingerprints
+  AttachmentFiles attachment_files_{path_ + "/attachments"};
+  std::mutex attachment_files_mu_;
+  bool attachment_files_open_ = false;  // REQUIRES: attachment_files_mu_
+  crypto::SecretKey backup_key_;        // backup files' stream key (backup.cc)
+  bool siphash_keys_ = false;           // format 3: Hash16 is SipHash, else BLAKE2b
+  mutable std::shared_mutex db_mu_;     // exclusive only to reopen (Refresh)
   rocksdb::DB* db_ = nullptr;
   // The blocks of every family, and the search index's authenticated docs
   // and ranks records (engine/search.cc), in one budget:

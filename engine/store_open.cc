@@ -350,16 +350,20 @@ void StoreImpl::CloseDb(bool settle) {
 
 rocksdb::Status StoreImpl::OpenReadOnly(const rocksdb::Options& o, const std::string& db_path,
                                         std::vector<rocksdb::ColumnFamilyDescriptor> descs) {
-  // A store no writer opened since the search family was added lacks it: it
-  // opens without, and Search says to open it for writing once.
+  // A store no writer opened since a family was added (search, then
+  // attachments) lacks it and those after: it opens without them (null
+  // handles), and Search says to open it for writing once.
   std::vector<std::string> present;
   rocksdb::Status s = rocksdb::DB::ListColumnFamilies(o, db_path, &present);
   if (!s.ok()) return s;
-  const bool has_search =
-      std::find(present.begin(), present.end(), kCfNames[kSearch]) != present.end();
-  if (!has_search) descs.pop_back();
+  size_t have = kFirstAddedCf;
+  while (have < kNumCf &&
+         std::find(present.begin(), present.end(), kCfNames[have]) != present.end()) {
+    ++have;
+  }
+  descs.resize(have);
   s = rocksdb::DB::OpenForReadOnly(o, db_path, descs, &cfs_, &db_);
-  if (s.ok() && !has_search) cfs_.push_back(nullptr);
+  if (s.ok()) cfs_.resize(kNumCf, nullptr);
   return s;
 }
 
@@ -380,7 +384,10 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, crypto::KeyS
   auto store = std::make_unique<StoreImpl>(path, options);
   TIDINGS_RETURN_IF_ERROR(store->Init(std::move(key)));
   TIDINGS_RETURN_IF_ERROR(store->PrepareSearchIndex());
-  if (!options.read_only) TIDINGS_RETURN_IF_ERROR(store->PurgeExpired().status());
+  if (!options.read_only) {
+    TIDINGS_RETURN_IF_ERROR(store->OpenAttachments());
+    TIDINGS_RETURN_IF_ERROR(store->PurgeExpired().status());
+  }
   return std::unique_ptr<Store>(std::move(store));
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "engine/attachments.h"
 #include "engine/retention.h"
 #include "engine/types.h"
 
@@ -60,6 +61,11 @@ class StoreReader {
   // The retention policy that applies to `conversation_id`: its own, else
   // the store-wide one (backends set remote expiry from it).
   virtual Result<RetentionPolicy> EffectiveRetention(const std::string& conversation_id) = 0;
+
+  // Attachments' objects (engine/attachments.h): every one this store
+  // knows, by id; one by its 32-byte id (NotFound if none).
+  virtual Result<std::vector<AttachmentObject>> Attachments() = 0;
+  virtual Result<AttachmentObject> GetAttachment(std::string_view object) = 0;
 
   // Listeners run on the writing thread after the commit, outside internal
   // locks; they must not call back into a write of the same store

@@ -96,6 +96,25 @@ class SyncLog : public virtual StoreReader {
   virtual Status SetConversationRemoteId(const std::string& conversation_id,
                                          std::string_view backend, std::string_view remote_id) = 0;
 
+  // ---- Attachments' transfers (sync/core/attachment_sync.h) ----
+
+  // The object with its content key and saved upload state; NotFound if no
+  // message refers to it any more.
+  virtual Result<AttachmentTransfer> GetAttachmentTransfer(std::string_view object) = 0;
+  // An upload's state after a step (durable before it returns): uploading.
+  virtual Status SaveUploadProgress(std::string_view object, std::string_view progress) = 0;
+  // The object is on the server, in `location` (its bucket): sent.
+  virtual Status AttachmentUploaded(std::string_view object, std::string_view location) = 0;
+  // The upload cannot succeed (the local object is damaged or gone): failed.
+  virtual Status AttachmentUploadFailed(std::string_view object, std::string_view reason) = 0;
+  // The object's file was downloaded whole (into attachment_files()):
+  // available; then downloaded objects used least recently are evicted
+  // while the device holds more than StoreOptions::attachment_quota_bytes.
+  virtual Status AttachmentDownloaded(std::string_view object) = 0;
+  // The objects' files (their directories made on first use); a download
+  // writes its partial file here. FailedPrecondition read-only.
+  virtual Result<AttachmentFiles*> attachment_files() = 0;
+
   // ---- Retention ----
 
   // As Store::PurgeExpired: the sync engine runs it now and then

@@ -94,6 +94,9 @@ Status StoreImpl::Commit(Txn& txn, std::unique_lock<std::mutex>& write_lock) {
   const uint64_t ticket = written_.fetch_add(1) + 1;
   write_lock.unlock();
   if (options_.durability == Durability::kSync) TIDINGS_RETURN_IF_ERROR(WaitDurable(ticket));
+  // Only once the batch that let them go is durable: a power cut before
+  // must not leave a record whose file is gone.
+  RemoveFreedObjects(txn);
   Notify(txn.events);
   return Status::Ok();
 }

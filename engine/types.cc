@@ -33,6 +33,20 @@ void Writer::Map(const std::map<std::string, std::string>& m) {
   }
 }
 
+void Writer::Attachments(const std::vector<Attachment>& list) {
+  Varint(list.size());
+  for (const auto& a : list) {
+    Bytes(a.name);
+    Bytes(a.content_type);
+    Varint(a.size);
+    Bytes(a.object);
+    Varint(a.object_size);
+    Bytes(a.content_key);
+    Bytes(a.location);
+    Bytes(a.preview);
+  }
+}
+
 bool Reader::U8(uint8_t* v) {
   if (in_.empty()) return false;
   *v = static_cast<uint8_t>(in_[0]);
@@ -85,6 +99,21 @@ bool Reader::Map(std::map<std::string, std::string>* m) {
     std::string k, v;
     if (!Bytes(&k) || !Bytes(&v)) return false;
     (*m)[std::move(k)] = std::move(v);
+  }
+  return true;
+}
+
+bool Reader::Attachments(std::vector<Attachment>* list) {
+  uint64_t n;
+  if (!Varint(&n) || n == 0 || n > kMaxAttachments) return false;
+  list->assign(n, Attachment{});
+  for (auto& a : *list) {
+    if (!Bytes(&a.name) || !Bytes(&a.content_type) || !Varint(&a.size) || !Bytes(&a.object) ||
+        !Varint(&a.object_size) || !Bytes(&a.content_key) || !Bytes(&a.location) ||
+        !Bytes(&a.preview) || a.object.size() != 32 || a.content_key.size() != 32 ||
+        a.name.size() > kMaxAttachmentNameBytes || a.preview.size() > kMaxPreviewBytes) {
+      return false;
+    }
   }
   return true;
 }
@@ -217,6 +246,8 @@ std::string EncodeOperation(const Operation& op) {
   w.Key(op.read_up_to);
   w.Varint(op.server_time_ms);
   w.Bytes(op.remote_id);
+  // Appended field (schema v4): operations without attachments end here.
+  if (!op.attachments.empty()) w.Attachments(op.attachments);
   return out;
 }
 
@@ -232,10 +263,11 @@ bool DecodeOperation(std::string_view bytes, Operation* out) {
   if (!r.Bytes(&op.op_id) || !r.Bytes(&op.conversation_id) || !r.Bytes(&op.author) ||
       !r.Key(&op.at) || !r.Bytes(&op.message_id) || !r.Bytes(&op.body) ||
       !r.Bytes(&op.content_type) || !r.Map(&op.metadata) || !r.Bytes(&op.reaction) ||
-      !r.Key(&op.read_up_to) || !r.Varint(&op.server_time_ms) || !r.Bytes(&op.remote_id) ||
-      !r.done()) {
+      !r.Key(&op.read_up_to) || !r.Varint(&op.server_time_ms) || !r.Bytes(&op.remote_id)) {
     return false;
   }
+  if (!r.done() && (op.kind != OpKind::kSend || !r.Attachments(&op.attachments))) return false;
+  if (!r.done()) return false;
   *out = std::move(op);
   return true;
 }

@@ -17,6 +17,9 @@ inline constexpr size_t kMaxMetadataEntries = 16;
 inline constexpr size_t kMaxMetadataBytes = 1024;  // keys + values
 inline constexpr size_t kMaxIdBytes = 128;         // ids of any kind
 inline constexpr uint64_t kDefaultMaxDriftMs = 5 * 60 * 1000;
+inline constexpr size_t kMaxAttachments = 16;           // per message
+inline constexpr size_t kMaxAttachmentNameBytes = 255;  // a file name
+inline constexpr size_t kMaxPreviewBytes = 2048;        // an inline thumbnail
 
 // Position of an event in the total order every replica agrees on.
 // hlc = 48-bit Unix milliseconds << 16 | 16-bit logical counter.
@@ -59,6 +62,23 @@ struct Reaction {
   auto operator<=>(const Reaction&) const = default;
 };
 
+// A file sent with a message: its description and the reference to its
+// encrypted object (docs/attachments.md). The reference travels inside the
+// send operation - end-to-end encrypted when the conversation is - and the
+// object's bytes travel apart, to and from an object store (S3).
+struct Attachment {
+  std::string name;          // as the sender gave it
+  std::string content_type;  // e.g. "image/jpeg"
+  uint64_t size = 0;         // plaintext bytes
+  std::string object;        // SHA-256 of the encrypted object: 32 bytes
+  uint64_t object_size = 0;  // the object's bytes
+  std::string content_key;   // 32 bytes that open the object; never shown to apps
+  std::string location;      // the bucket holding it; empty until uploaded
+  std::string preview;       // a small thumbnail the app made, up to kMaxPreviewBytes
+
+  bool operator==(const Attachment&) const = default;
+};
+
 struct Message {
   std::string id;
   std::string conversation_id;
@@ -73,7 +93,8 @@ struct Message {
   uint64_t server_time_ms = 0;                    // when a backend accepted it
   OrderKey edited_at;                             // zero if never edited
   bool deleted = false;
-  std::vector<Reaction> reactions;  // present reactions, sorted
+  std::vector<Reaction> reactions;      // present reactions, sorted
+  std::vector<Attachment> attachments;  // in the sender's order; none once deleted
 };
 
 struct Conversation {
@@ -115,6 +136,7 @@ struct Operation {
   OrderKey read_up_to;                          // kReadMarker
   uint64_t server_time_ms = 0;                  // set by the backend on remote operations
   std::string remote_id;                        // the backend's id for it, when known
+  std::vector<Attachment> attachments;          // kSend
 
   bool operator==(const Operation&) const = default;
 };

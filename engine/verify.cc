@@ -92,6 +92,10 @@ struct StoreImpl::VerifyScan {
   // Documents and ranks not zeroed, and folded records: equal in an index
   // whose removals left no key behind.
   uint64_t live_documents = 0, live_ranks = 0, folded_found = 0;
+  // Attachments: references the messages make, by object, against the
+  // objects' records (each with its content key, to check its file).
+  std::map<std::string, uint64_t> attachment_refs;
+  std::map<std::string, AttachmentRecord> attachments;
 
   void Problem(std::string detail) {
     report.problems++;
@@ -148,6 +152,7 @@ Result<VerifyReport> StoreImpl::Verify(std::function<void(uint64_t, uint64_t)> p
   }
   if (auto damaged = watch_.status(); !damaged.ok()) scan.Problem(damaged.message());
   CrossCheck(scan);
+  CheckAttachments(scan);
   if (scan.check_search) CheckSearchIndex(scan, ro);
   if (progress) progress(report.records_checked, std::max(total, report.records_checked));
   return std::move(scan.report);
@@ -163,6 +168,7 @@ bool StoreImpl::VerifyRecord(int cf, const std::string& key, std::string_view pl
       if (ok) {
         scan.message_keys.emplace(key, rec.send_seq);
         scan.expected.emplace(IdKey(rec.m.id), key);
+        for (const auto& a : rec.m.attachments) scan.attachment_refs[a.object]++;
       }
       if (ok && scan.check_search) {
         const size_t terms =
@@ -291,6 +297,16 @@ bool StoreImpl::VerifyRecord(int cf, const std::string& key, std::string_view pl
           return false;
       }
     }
+    case kAttachments: {
+      if (key.size() == 33 && key[0] == kFingerprintPrefix) return plain.size() == 32;
+      AttachmentRecord r;
+      if (key.size() != 33 || key[0] != kObjectPrefix || !DecodeAttachment(plain, &r) ||
+          r.info.object != std::string_view(key).substr(1)) {
+        return false;
+      }
+      scan.attachments.emplace(r.info.object, std::move(r));
+      return true;
+    }
     case kMeta:
       if (key.starts_with(kWatermarkPrefix)) {
         return OrderKey::Decode(plain, &scan.watermarks[key.substr(sizeof(kWatermarkPrefix) - 1)]);
@@ -378,6 +394,37 @@ void StoreImpl::CrossCheck(VerifyScan& scan) {
     if (msg == scan.message_keys.end() || msg->second != seq) {
       scan.Problem("outbox entry " + std::to_string(seq) +
                    ": refers to the body of a message that is missing or was changed");
+    }
+  }
+}
+
+// Each object's record counts the messages that hold it, and an object the
+// device holds opens whole under its key (name and every chunk).
+void StoreImpl::CheckAttachments(VerifyScan& scan) {
+  for (const auto& [object, refs] : scan.attachment_refs) {
+    if (!scan.attachments.contains(object)) {
+      scan.Problem("attachment object " + Hex(object) + ": messages hold it but it has no record");
+    }
+  }
+  for (auto& [object, r] : scan.attachments) {
+    auto counted = scan.attachment_refs.find(object);
+    const uint64_t refs = counted == scan.attachment_refs.end() ? 0 : counted->second;
+    if (refs != r.info.references && !(refs == 0 && r.info.references == 0)) {
+      scan.Problem("attachment object " + Hex(object) + ": its record counts " +
+                   std::to_string(r.info.references) + " references, messages hold " +
+                   std::to_string(refs));
+    }
+    if (!r.info.held()) continue;
+    auto key = crypto::SecretKey::FromBytes(r.content_key);
+    crypto::Wipe(&r.content_key);
+    if (!key.ok()) continue;
+    scan.report.records_checked++;
+    if (!attachment_files_.Has(object)) {
+      scan.Problem("attachment object " + Hex(object) +
+                   ": held by its record, but the file is "
+                   "missing");
+    } else if (auto s = attachment_files_.Check(object, *key); !s.ok()) {
+      scan.Problem("attachment object " + Hex(object) + ": " + s.message());
     }
   }
 }

@@ -329,6 +329,17 @@ typedef enum tidings_message_state {
   TIDINGS_MESSAGE_FAILED = 2   /* refused permanently; see failure_reason */
 } tidings_message_state;
 
+/* A file sent with a message (tidings_attachments.h has its status, export
+ * and fetch). */
+typedef struct tidings_attachment {
+  const char* object; /* 64 hex digits: names it for status, fetch and export */
+  const char* name;   /* as the sender gave it */
+  const char* content_type;
+  uint64_t size;          /* bytes of the file */
+  const uint8_t* preview; /* the sender's inline thumbnail; may be NULL when */
+  size_t preview_size;    /* preview_size is 0 */
+} tidings_attachment;
+
 typedef struct tidings_message {
   const char* id; /* UUIDv7 text, or a backend's prefixed id */
   const char* conversation_id;
@@ -348,6 +359,8 @@ typedef struct tidings_message {
   size_t metadata_count;
   const tidings_pair* const* remote_ids; /* backend name -> remote id */
   size_t remote_id_count;
+  const tidings_attachment* const* attachments; /* in the sender's order; none once deleted */
+  size_t attachment_count;
 } tidings_message;
 
 TIDINGS_EXPORT void tidings_message_free(tidings_message* message);
@@ -468,6 +481,26 @@ TIDINGS_EXPORT void tidings_verify_report_free(tidings_verify_report* report);
  * batch. On a read-only handle: FAILED_PRECONDITION.
  * ---------------------------------------------------------------------- */
 
+/* A file to send with a message: from `path`, or when it is NULL from
+ * `read`, which fills `buffer` with up to `capacity` bytes and returns how
+ * many (0 at the end, -1 on an error, which stops the send). Initialise with
+ * tidings_attachment_input_init. */
+typedef struct tidings_attachment_input {
+  uint32_t struct_size; /* set by tidings_attachment_input_init */
+  const char* path;
+  int64_t (*read)(void* context, uint8_t* buffer, size_t capacity);
+  void* read_context;
+  const char* name;         /* shown to the recipients, up to 255 bytes; NULL: "" */
+  const char* content_type; /* NULL: "application/octet-stream" */
+  const uint8_t* preview;   /* a thumbnail the app made, up to 2048 bytes, */
+  size_t preview_size;      /* travelling inline with the message */
+} tidings_attachment_input;
+
+static inline void tidings_attachment_input_init(tidings_attachment_input* input) {
+  memset(input, 0, sizeof *input);
+  input->struct_size = (uint32_t)sizeof *input;
+}
+
 /* Initialise with tidings_send_request_init. */
 typedef struct tidings_send_request {
   uint32_t struct_size;        /* set by tidings_send_request_init */
@@ -480,6 +513,16 @@ typedef struct tidings_send_request {
   size_t metadata_count;
   const char* message_id; /* NULL: a new UUIDv7 (pass one to make a retried
                              send idempotent) */
+  /* Files sent with it (at most 16; may be NULL when attachment_count is 0):
+   * encrypted into the store before the send returns, uploaded before the
+   * message is pushed (tidings_attachments.h). */
+  const tidings_attachment_input* const* attachments;
+  size_t attachment_count;
+  /* Called while the files are encrypted: bytes done of all of them; return
+   * false to cancel the send (TIDINGS_CANCELLED, nothing is stored). NULL:
+   * none. */
+  bool (*progress)(void* context, uint64_t done, uint64_t total);
+  void* progress_context;
 } tidings_send_request;
 
 /* Zeroes *request and sets struct_size; see tidings_open_options_init. */
@@ -494,6 +537,8 @@ static inline void tidings_send_request_init(tidings_send_request* request) {
  * metadata over the limits, or over what this conversation's backends carry
  * once a sync handle recorded them: the message gives the exact number of
  * bytes, see tidings_sync.h), FAILED_PRECONDITION (read-only), IO_ERROR.
+ * With attachments also: NOT_FOUND or PERMISSION_DENIED (a file cannot be
+ * read; errors do not name it), CANCELLED (by `progress`).
  * Thread-safe. */
 TIDINGS_EXPORT tidings_code tidings_store_send(tidings_store* store,
                                                const tidings_send_request* request,

@@ -145,6 +145,16 @@ struct Reaction {
   auto operator<=>(const Reaction&) const = default;
 };
 
+// A file sent with a message (tidings_attachment; tidings_attachments.hpp
+// fetches and exports it).
+struct Attachment {
+  std::string object;  // 64 hex digits
+  std::string name;
+  std::string content_type;
+  uint64_t size = 0;
+  std::string preview;  // the sender's inline thumbnail
+};
+
 struct Message {
   std::string id;
   std::string conversation_id;
@@ -160,6 +170,7 @@ struct Message {
   std::vector<Reaction> reactions;
   std::map<std::string, std::string> metadata;
   std::map<std::string, std::string> remote_ids;
+  std::vector<Attachment> attachments;
 
   static Message FromC(const tidings_message& m) {
     Message out;
@@ -182,6 +193,12 @@ struct Message {
     }
     for (size_t i = 0; i < m.remote_id_count; ++i) {
       out.remote_ids[m.remote_ids[i]->key] = m.remote_ids[i]->value;
+    }
+    for (size_t i = 0; i < m.attachment_count; ++i) {
+      const tidings_attachment& a = *m.attachments[i];
+      out.attachments.push_back(
+          {a.object, a.name, a.content_type, a.size,
+           std::string(reinterpret_cast<const char*>(a.preview), a.preview_size)});
     }
     return out;
   }
@@ -349,12 +366,26 @@ struct RekeyOptions {
   std::function<void(uint64_t done, uint64_t total)> progress;  // rotation only
 };
 
+// A file to send (tidings_attachment_input): from `path`, or when it is
+// empty from `read` (fills the buffer, returns the bytes it wrote, 0 at the
+// end, -1 on an error).
+struct AttachmentInput {
+  std::string path;
+  std::function<int64_t(uint8_t* buffer, size_t capacity)> read;
+  std::string name;
+  std::string content_type;  // empty: application/octet-stream
+  std::string preview;       // up to 2048 bytes
+};
+
 struct SendRequest {
   std::string conversation_id;
   std::string body;
   std::string content_type;  // empty: text/plain
   std::map<std::string, std::string> metadata;
   std::string message_id;  // empty: a new UUIDv7
+  std::vector<AttachmentInput> attachments;
+  // Encrypting the attachments: bytes done of all; false cancels the send.
+  std::function<bool(uint64_t done, uint64_t total)> progress;
 };
 
 namespace internal {
@@ -516,6 +547,34 @@ class Store {
     req.metadata = meta_ptrs.data();
     req.metadata_count = meta_ptrs.size();
     req.message_id = r.message_id.empty() ? nullptr : r.message_id.c_str();
+    std::vector<tidings_attachment_input> inputs(r.attachments.size());
+    std::vector<const tidings_attachment_input*> input_ptrs;
+    for (size_t i = 0; i < r.attachments.size(); ++i) {
+      const AttachmentInput& a = r.attachments[i];
+      tidings_attachment_input& in = inputs[i];
+      tidings_attachment_input_init(&in);
+      if (!a.path.empty()) in.path = a.path.c_str();
+      if (a.read) {
+        in.read = [](void* context, uint8_t* buffer, size_t capacity) -> int64_t {
+          return (*static_cast<const std::function<int64_t(uint8_t*, size_t)>*>(context))(buffer,
+                                                                                          capacity);
+        };
+        in.read_context = const_cast<void*>(static_cast<const void*>(&a.read));
+      }
+      in.name = a.name.c_str();
+      if (!a.content_type.empty()) in.content_type = a.content_type.c_str();
+      in.preview = reinterpret_cast<const uint8_t*>(a.preview.data());
+      in.preview_size = a.preview.size();
+      input_ptrs.push_back(&in);
+    }
+    req.attachments = input_ptrs.data();
+    req.attachment_count = input_ptrs.size();
+    if (r.progress) {
+      req.progress = [](void* context, uint64_t done, uint64_t total) -> bool {
+        return (*static_cast<const std::function<bool(uint64_t, uint64_t)>*>(context))(done, total);
+      };
+      req.progress_context = const_cast<void*>(static_cast<const void*>(&r.progress));
+    }
     return OneMessage([&](tidings_message** out, tidings_error* e) {
       return tidings_store_send(c_handle(), &req, out, e);
     });

@@ -9,43 +9,59 @@ Result<std::unique_ptr<S3ObjectStore>> S3ObjectStore::Create(
                            s3::S3Client::Create(config, credentials));
   std::unique_ptr<S3ObjectStore> store(
       new S3ObjectStore(std::move(config), std::move(credentials), std::move(bucket)));
-  store->idle_.push_back(std::move(first));
-  store->made_ = 1;
+  store->idle_.push_back(first.get());
+  store->made_.push_back(std::move(first));
+  store->clients_ = 1;
   return store;
 }
 
-S3ObjectStore::Lease::Lease(S3ObjectStore* store, std::unique_ptr<s3::S3Client> client)
-    : store_(store), client_(std::move(client)), requests_before_(client_->requests()) {}
+S3ObjectStore::S3ObjectStore(s3::S3Client& s3, std::string bucket)
+    : bucket_(std::move(bucket)), idle_{&s3}, clients_(1) {}
+
+S3ObjectStore::Lease::Lease(S3ObjectStore* store, s3::S3Client* client)
+    : store_(store), client_(client), requests_before_(client->requests()) {}
+
+S3ObjectStore::Lease::Lease(Lease&& other) noexcept
+    : store_(other.store_), client_(other.client_), requests_before_(other.requests_before_) {
+  other.client_ = nullptr;
+}
 
 S3ObjectStore::Lease::~Lease() {
   if (client_ == nullptr) return;  // moved from
   store_->requests_ += client_->requests() - requests_before_;
-  std::lock_guard<std::mutex> lock(store_->mu_);
-  store_->idle_.push_back(std::move(client_));
+  {
+    std::lock_guard<std::mutex> lock(store_->mu_);
+    store_->idle_.push_back(client_);
+  }
+  store_->given_back_.notify_one();
 }
 
 Result<S3ObjectStore::Lease> S3ObjectStore::Take() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!idle_.empty()) {
-      std::unique_ptr<s3::S3Client> client = std::move(idle_.back());
-      idle_.pop_back();
-      return Lease(this, std::move(client));
-    }
-    ++made_;
+  std::unique_lock<std::mutex> lock(mu_);
+  if (idle_.empty() && credentials_ == nullptr) {
+    given_back_.wait(lock, [&] { return !idle_.empty(); });
   }
+  if (!idle_.empty()) {
+    s3::S3Client* client = idle_.back();
+    idle_.pop_back();
+    return Lease(this, client);
+  }
+  ++clients_;
+  lock.unlock();
   auto made = s3::S3Client::Create(config_, credentials_);
+  lock.lock();
   if (!made.ok()) {
-    std::lock_guard<std::mutex> lock(mu_);
-    --made_;
+    --clients_;
     return made.status();
   }
-  return Lease(this, std::move(*made));
+  s3::S3Client* client = made->get();
+  made_.push_back(std::move(*made));
+  return Lease(this, client);
 }
 
 size_t S3ObjectStore::clients() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return made_;
+  return clients_;
 }
 
 Status S3ObjectStore::PutObject(const std::string& key, std::string body) {
@@ -100,6 +116,16 @@ Status S3ObjectStore::CompleteMultipartUpload(const std::string& key, const std:
 Status S3ObjectStore::AbortMultipartUpload(const std::string& key, const std::string& upload_id) {
   TIDINGS_ASSIGN_OR_RETURN(Lease s3, Take());
   return s3->AbortMultipartUpload(bucket_, key, upload_id);
+}
+
+Result<std::vector<std::string>> S3ObjectStore::ListUploads(const std::string& key) {
+  TIDINGS_ASSIGN_OR_RETURN(Lease s3, Take());
+  TIDINGS_ASSIGN_OR_RETURN(auto uploads, s3->ListMultipartUploads(bucket_, key));
+  std::vector<std::string> out;
+  for (const auto& u : uploads) {
+    if (u.key == key) out.push_back(u.upload_id);  // a prefix: longer keys too
+  }
+  return out;
 }
 
 }  // namespace tidings::attachments

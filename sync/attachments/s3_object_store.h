@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -23,11 +24,16 @@ namespace tidings::attachments {
 
 class S3ObjectStore : public ObjectStore {
  public:
-  // Clients are made from `config` and share `credentials`. One is made
-  // here: InvalidArgument, as S3Client::Create, for a config it refuses.
+  // Clients are made from `config` and share `credentials`, one for each
+  // call in flight. One is made here: InvalidArgument, as
+  // S3Client::Create, for a config it refuses.
   static Result<std::unique_ptr<S3ObjectStore>> Create(
       s3::S3Config config, std::shared_ptr<aws::CredentialsProvider> credentials,
       std::string bucket);
+  // Over the caller's one client, which must outlive this store: calls take
+  // turns, so a transfer sends one request at a time whatever its
+  // `parallel`. Create is the one to use for parts side by side.
+  S3ObjectStore(s3::S3Client& s3, std::string bucket);
 
   Status PutObject(const std::string& key, std::string body) override;
   Result<uint64_t> HeadObject(const std::string& key) override;
@@ -40,25 +46,27 @@ class S3ObjectStore : public ObjectStore {
   Status CompleteMultipartUpload(const std::string& key, const std::string& upload_id,
                                  const std::vector<UploadedPart>& parts) override;
   Status AbortMultipartUpload(const std::string& key, const std::string& upload_id) override;
+  Result<std::vector<std::string>> ListUploads(const std::string& key) override;
 
   // HTTP requests sent (every attempt) by the calls that have returned.
   uint64_t requests() const { return requests_.load(); }
-  // Clients made so far: the most calls that were in flight at once.
+  // Clients in the pool: the most calls that were in flight at once (1 over
+  // the caller's client).
   size_t clients() const;
 
  private:
   // A client taken from the pool, given back when destroyed.
   class Lease {
    public:
-    Lease(S3ObjectStore* store, std::unique_ptr<s3::S3Client> client);
-    Lease(Lease&& other) noexcept = default;
+    Lease(S3ObjectStore* store, s3::S3Client* client);
+    Lease(Lease&& other) noexcept;
     Lease& operator=(Lease&&) = delete;
     ~Lease();
-    s3::S3Client* operator->() const { return client_.get(); }
+    s3::S3Client* operator->() const { return client_; }
 
    private:
     S3ObjectStore* store_;
-    std::unique_ptr<s3::S3Client> client_;
+    s3::S3Client* client_;
     uint64_t requests_before_ = 0;
   };
 
@@ -67,14 +75,18 @@ class S3ObjectStore : public ObjectStore {
       : config_(std::move(config)),
         credentials_(std::move(credentials)),
         bucket_(std::move(bucket)) {}
+  // An idle client; a new one if there is none and this store makes them,
+  // else the next one given back.
   Result<Lease> Take();
 
   const s3::S3Config config_;
-  const std::shared_ptr<aws::CredentialsProvider> credentials_;
+  const std::shared_ptr<aws::CredentialsProvider> credentials_;  // null: no new clients
   const std::string bucket_;
   mutable std::mutex mu_;
-  std::vector<std::unique_ptr<s3::S3Client>> idle_;  // GUARDED_BY(mu_)
-  size_t made_ = 0;                                  // GUARDED_BY(mu_)
+  std::condition_variable given_back_;
+  std::vector<s3::S3Client*> idle_;                  // GUARDED_BY(mu_)
+  std::vector<std::unique_ptr<s3::S3Client>> made_;  // GUARDED_BY(mu_); those this store made
+  size_t clients_ = 0;                               // GUARDED_BY(mu_)
   std::atomic<uint64_t> requests_{0};
 };
 

@@ -243,6 +243,8 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_
     state->part_bytes =
         std::max({options.part_bytes, kMinPartBytes, (cipher_bytes + kMaxParts - 1) / kMaxParts});
     state->parts.clear();
+    TIDINGS_ASSIGN_OR_RETURN(const std::vector<std::string> orphans, store.ListUploads(key));
+    for (const auto& orphan : orphans) TIDINGS_RETURN_IF_ERROR(Abandon(store, key, orphan));
     TIDINGS_ASSIGN_OR_RETURN(state->upload_id, store.CreateMultipartUpload(key));
     TIDINGS_RETURN_IF_ERROR(save(*state));
   } else {

@@ -51,6 +51,9 @@ class ObjectStore {
   virtual Status CompleteMultipartUpload(const std::string& key, const std::string& upload_id,
                                          const std::vector<UploadedPart>& parts) = 0;
   virtual Status AbortMultipartUpload(const std::string& key, const std::string& upload_id) = 0;
+  // The ids of the multipart uploads of `key` begun and neither completed
+  // nor aborted.
+  virtual Result<std::vector<std::string>> ListUploads(const std::string& key) = 0;
 };
 
 // An upload as the caller persists it.
@@ -88,7 +91,10 @@ using TransferProgress = engine::AttachmentProgress;
 // Uploads object `id` of `files` (`cipher_bytes` long) to `key`, from
 // `*state` on: a multipart upload resumes with the parts the store says it
 // holds (a part uploaded just before a crash is not sent again); an upload
-// the store no longer knows starts over. `save` is called with the new
+// the store no longer knows starts over. A new multipart upload first
+// aborts the store's other uploads of `key`: a crash between creating one
+// and saving its id left it, and nothing else uploads this object (its key
+// is its hash, and only this device has its bytes). `save` is called with the new
 // state after each step and must make it durable before it returns.
 //
 // The parts are read and hashed in order on the calling thread and sent by

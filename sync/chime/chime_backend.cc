@@ -391,6 +391,13 @@ void ChimeBackend::AddDeleteTarget(const std::string& channel_arn, const engine:
 
 Result<sync::PushAck> ChimeBackend::PushOne(const std::string& channel_arn,
                                             const engine::Operation& op) {
+  // A plaintext Chime message has no room for attachment references (and
+  // would show their content keys to Chime): they travel sealed.
+  if (!op.attachments.empty()) {
+    return FailedPrecondition(
+        "attachments travel through Chime SDK Messaging only in end-to-end encrypted "
+        "conversations; turn end-to-end encryption on for this conversation");
+  }
   Envelope e;
   e.kind = KindName(op.kind);
   e.op_id = op.op_id;

@@ -321,6 +321,46 @@ tidings::Result<std::vector<engine::OutboxEntry>> Reconciler::DueEntries(const s
   return due;
 }
 
+tidings::Status Reconciler::UploadAttachments(ConversationStatus& st,
+                                              std::vector<engine::OutboxEntry>* due, bool* held) {
+  *held = false;
+  for (size_t i = 0; i < due->size();) {
+    engine::OutboxEntry& e = (*due)[i];
+    if (e.op.kind != engine::OpKind::kSend || e.op.attachments.empty()) {
+      ++i;
+      continue;
+    }
+    tidings::Status up =
+        uploader_ != nullptr
+            ? uploader_->UploadFor(&e.op)
+            : FailedPrecondition(
+                  "this message has attachments, and sync has no attachment store to upload "
+                  "them to: configure an S3 bucket (docs/attachments.md), then retry it");
+    if (ShouldStop()) return Cancelled("sync stopped");
+    if (up.ok()) {
+      ++i;
+      continue;
+    }
+    switch (Classify(up)) {
+      case ErrorClass::kAuth:
+        return RecordAuthError(st, up);
+      case ErrorClass::kPermanent:
+        TIDINGS_RETURN_IF_ERROR(store_->FailOutbox(e.seq, up.ToString(), true, 0));
+        due->erase(due->begin() + static_cast<std::ptrdiff_t>(i));
+        continue;
+      case ErrorClass::kTransient:
+        // Order holds: what was written after this send waits for it.
+        RecordFailure(st, up, std::nullopt);
+        TIDINGS_RETURN_IF_ERROR(
+            store_->FailOutbox(e.seq, up.ToString(), false, st.next_attempt_ms));
+        due->resize(i);
+        *held = true;
+        return tidings::Status::Ok();
+    }
+  }
+  return tidings::Status::Ok();
+}
+
 void Reconciler::AddTargetRemoteId(engine::Operation* op) {
   if ((op->kind != engine::OpKind::kEdit && op->kind != engine::OpKind::kDelete) ||
       !op->remote_id.empty()) {
@@ -353,6 +393,8 @@ tidings::Status Reconciler::PushPlain(ConversationStatus& st) {
   const int64_t now = clock_();
   bool read_full = false;
   TIDINGS_ASSIGN_OR_RETURN(std::vector<engine::OutboxEntry> due, DueEntries(conv, now, &read_full));
+  bool held = false;
+  TIDINGS_RETURN_IF_ERROR(UploadAttachments(st, &due, &held));
   if (due.empty()) {
     TIDINGS_RETURN_IF_ERROR(CountOutbox(st));
     return Save(st);
@@ -409,6 +451,7 @@ tidings::Status Reconciler::PushPlain(ConversationStatus& st) {
     start += n;
   }
   TIDINGS_RETURN_IF_ERROR(CountOutbox(st));
+  if (held) return Save(st);  // backing off for an upload
   // A full round read as many entries as allowed: more may be waiting.
   if (read_full) push_behind_.insert(conv);
   return RecordSuccess(st, /*activity=*/true);
@@ -523,6 +566,7 @@ tidings::Status Reconciler::MergePage(ConversationStatus& st, const std::string&
                                       const PullPage& page) {
   const std::string& conv = st.conversation_id;
   tidings::Status merged = store_->Merge(backend_->name(), conv, page.ops, page.next_cursor);
+  if (merged.ok() && uploader_ != nullptr) uploader_->AfterMerge(page.ops);
   if (merged.code() != Code::kInvalidArgument && merged.code() != Code::kTooLarge) return merged;
   // The store refuses something in this page (another client's malformed or
   // oversized data). Stalling on it would stop the conversation forever:

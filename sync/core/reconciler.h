@@ -94,6 +94,20 @@ struct ConversationStatus {
   std::string last_rejection;    // why the newest rejected frame was (no content)
 };
 
+// What moves attachments for the reconciler (sync/core/attachment_sync.h):
+// a send's files onto the object store before the send is pushed, and the
+// files of merged sends down when a policy wants them at once.
+class AttachmentTransfers {
+ public:
+  virtual ~AttachmentTransfers() = default;
+  // Every attachment of `op` uploaded, its location set in `op`. The
+  // error's code says whether to retry (sync/backend.h Classify).
+  virtual tidings::Status UploadFor(engine::Operation* op) = 0;
+  // Called with each page of remote operations once merged. Errors are its
+  // own (a fetch on demand tries again): sync goes on.
+  virtual void AfterMerge(std::span<const engine::Operation> /*ops*/) {}
+};
+
 class Reconciler {
  public:
   using Clock = std::function<int64_t()>;    // Unix ms
@@ -110,6 +124,10 @@ class Reconciler {
   // outbox and cursors are durable and op ids make the retry safe. Used by
   // SyncEngine::Stop and by the simulator to crash a replica mid-sync.
   void set_cancelled(std::function<bool()> cancelled) { cancelled_ = std::move(cancelled); }
+  // Sends with attachments are pushed once `transfers` put them on the
+  // object store; without it they fail (parked) saying so. Merged pages are
+  // handed to it. Must outlive the reconciler; set before the first Push.
+  void set_attachment_transfers(AttachmentTransfers* transfers) { uploader_ = transfers; }
 
   // Pushes due outbox entries of the conversation, in order, batched.
   // Returns OK (every backend failure is recorded in the outbox and the
@@ -179,6 +197,13 @@ class Reconciler {
   tidings::Status CountOutbox(ConversationStatus& st);
   // The conversation's entries to push now, in outbox order; *read_full:
   // the read hit its per-round bound, so more may wait behind them.
+  // Uploads the attachments of the due sends, in order (their locations
+  // set in the entries' operations). A send that cannot go is parked and
+  // taken out; one that must wait (transient) ends `due` there, backs the
+  // conversation off and sets *held. Unauthenticated and store errors
+  // return.
+  tidings::Status UploadAttachments(ConversationStatus& st, std::vector<engine::OutboxEntry>* due,
+                                    bool* held);
   tidings::Result<std::vector<engine::OutboxEntry>> DueEntries(const std::string& conversation_id,
                                                                int64_t now, bool* read_full);
   // Records the backend's per-operation answers to one pushed batch. Returns
@@ -218,6 +243,7 @@ class Reconciler {
 
   engine::SyncLog* store_;
   Backend* backend_;
+  AttachmentTransfers* uploader_ = nullptr;
   SyncConfig config_;
   Clock clock_;
   Random random_;

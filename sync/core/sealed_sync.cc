@@ -134,6 +134,8 @@ tidings::Status Reconciler::PushSealed(ConversationStatus& st) {
   const int64_t now = clock_();
   bool read_full = false;
   TIDINGS_ASSIGN_OR_RETURN(std::vector<engine::OutboxEntry> due, DueEntries(conv, now, &read_full));
+  bool held = false;
+  TIDINGS_RETURN_IF_ERROR(UploadAttachments(st, &due, &held));
 
   // The log exists remotely with every member able to read it.
   const std::string members = MemberList(*conversation, store_->user_id());
@@ -240,8 +242,9 @@ tidings::Status Reconciler::PushSealed(ConversationStatus& st) {
     start += n;
   }
   TIDINGS_RETURN_IF_ERROR(CountOutbox(st));
-  if (read_full) push_behind_.insert(conv);
   NoteLog(st, *log);
+  if (held) return Save(st);  // backing off for an upload
+  if (read_full) push_behind_.insert(conv);
   return RecordSuccess(st, /*activity=*/true);
 }
 
@@ -279,6 +282,7 @@ tidings::Status Reconciler::CommitPage(e2e::LogState& log, const e2e::OpenResult
   }
   WipeWrites(&writes);
   TIDINGS_RETURN_IF_ERROR(result);
+  if (log.bound() && uploader_ != nullptr) uploader_->AfterMerge(opened.ops);
   if (log.bound() && opened.conversation_info) {
     TIDINGS_RETURN_IF_ERROR(store_->SetConversationInfo(
         log.conversation_id, opened.conversation_info->title, opened.conversation_info->members));

@@ -45,6 +45,14 @@ Status SyncEngine::SetListener(Listener listener) {
   return Status::Ok();
 }
 
+Status SyncEngine::SetAttachmentTransfers(AttachmentTransfers* uploader) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (running_) return FailedPrecondition("set the attachment uploader before Start()");
+  std::lock_guard<std::mutex> rec_lock(reconciler_mu_);
+  reconciler_->set_attachment_transfers(uploader);
+  return Status::Ok();
+}
+
 Status SyncEngine::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (running_) return FailedPrecondition("sync is already running");

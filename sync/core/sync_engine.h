@@ -87,6 +87,9 @@ class SyncEngine {
   // Events for new/changed messages, delivery state changes and status
   // changes. Set before Start(); FailedPrecondition while running.
   Status SetListener(Listener listener);
+  // Where sends with attachments upload them first (Reconciler::
+  // set_attachment_transfers); outlives the engine. Set before Start().
+  Status SetAttachmentTransfers(AttachmentTransfers* uploader);
 
   // Starts the sync thread. FailedPrecondition if already running.
   Status Start();

@@ -53,6 +53,38 @@ Status GetLegacyKey(ByteReader& r, std::string_view field, engine::OrderKey* k) 
   return r.Varint(field, &k->replica);
 }
 
+// Version 3: a send's attachment references (engine::Attachment), each
+// within the limits the store enforces.
+Status GetAttachments(ByteReader& r, engine::Operation* op) {
+  uint64_t n = 0;
+  TIDINGS_RETURN_IF_ERROR(r.Varint("attachment count", &n));
+  if (n == 0 || n > engine::kMaxAttachments) {
+    return r.Error("attachment count", "is " + std::to_string(n) + ", not 1 to " +
+                                           std::to_string(engine::kMaxAttachments));
+  }
+  if (op->kind != engine::OpKind::kSend)
+    return r.Error("attachments", "on an operation not a send");
+  op->attachments.resize(n);
+  for (auto& a : op->attachments) {
+    TIDINGS_RETURN_IF_ERROR(r.Bytes("attachment name", &a.name));
+    TIDINGS_RETURN_IF_ERROR(r.Bytes("attachment content type", &a.content_type));
+    TIDINGS_RETURN_IF_ERROR(r.Varint("attachment size", &a.size));
+    TIDINGS_RETURN_IF_ERROR(r.Bytes("attachment object", &a.object));
+    TIDINGS_RETURN_IF_ERROR(r.Varint("attachment object size", &a.object_size));
+    TIDINGS_RETURN_IF_ERROR(r.Bytes("attachment content key", &a.content_key));
+    TIDINGS_RETURN_IF_ERROR(r.Bytes("attachment location", &a.location));
+    TIDINGS_RETURN_IF_ERROR(r.Bytes("attachment preview", &a.preview));
+    if (a.object.size() != 32 || a.content_key.size() != 32) {
+      return r.Error("attachment", "has an object id or content key that is not 32 bytes");
+    }
+    if (a.name.size() > engine::kMaxAttachmentNameBytes ||
+        a.preview.size() > engine::kMaxPreviewBytes) {
+      return r.Error("attachment", "has a name or preview over the limit");
+    }
+  }
+  return Status::Ok();
+}
+
 Status ExpectEnd(const ByteReader& r) {
   if (!r.done()) return r.Error("end", "expected, but bytes are left over");
   return Status::Ok();
@@ -83,7 +115,9 @@ std::string EncodeOperation(const engine::Operation& op) {
   out.reserve(64 + op.op_id.size() + op.conversation_id.size() + op.author.size() +
               op.message_id.size() + op.body.size() + op.content_type.size());
   ByteWriter w(&out);
-  w.U8(kOperationVersion);
+  // Version 2 while there is nothing only version 3 says: readers of
+  // version 2 still read every operation without attachments.
+  w.U8(op.attachments.empty() ? kFirstOperationVersion : kOperationVersion);
   w.U8(static_cast<uint8_t>(op.kind));
   w.Bytes(op.op_id);
   w.Bytes(op.conversation_id);
@@ -99,6 +133,19 @@ std::string EncodeOperation(const engine::Operation& op) {
   }
   w.Bytes(op.reaction);
   PutKey(w, op.read_up_to);
+  if (!op.attachments.empty()) {
+    w.Varint(op.attachments.size());
+    for (const auto& a : op.attachments) {
+      w.Bytes(a.name);
+      w.Bytes(a.content_type);
+      w.Varint(a.size);
+      w.Bytes(a.object);
+      w.Varint(a.object_size);
+      w.Bytes(a.content_key);
+      w.Bytes(a.location);
+      w.Bytes(a.preview);
+    }
+  }
   return out;
 }
 
@@ -119,6 +166,7 @@ Result<engine::Operation> DecodeOperation(std::string_view bytes) {
   }
   engine::Operation op;
   TIDINGS_RETURN_IF_ERROR(GetFields(r, GetKey, &op));
+  if (version >= 3) TIDINGS_RETURN_IF_ERROR(GetAttachments(r, &op));
   TIDINGS_RETURN_IF_ERROR(ExpectEnd(r));
   return op;
 }

@@ -18,6 +18,13 @@
 //   fixed64 read_up_to.hlc | fixed64 read_up_to.replica
 // and nothing after. server_time_ms and remote_id are not encoded: the
 // backend that delivers an operation sets them.
+//
+// Version 3, written only for a send with attachments: version 2's fields,
+// then
+//   varint n (1..16) | n x (bytes name | bytes content_type | varint size |
+//     bytes object (32) | varint object_size | bytes content_key (32) |
+//     bytes location | bytes preview)
+// and nothing after.
 #pragma once
 
 #include <cstdint>
@@ -30,7 +37,7 @@
 namespace tidings::wire {
 
 inline constexpr uint8_t kFirstOperationVersion = 2;
-inline constexpr uint8_t kOperationVersion = 2;
+inline constexpr uint8_t kOperationVersion = 3;
 
 // Never fails: every Operation has an encoding.
 std::string EncodeOperation(const engine::Operation& op);

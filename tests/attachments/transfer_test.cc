@@ -130,6 +130,14 @@ class FakeStore : public ObjectStore {
     std::lock_guard<std::mutex> lock(mu_);
     return uploads.erase(upload_id) ? Status::Ok() : NotFound("no such upload");
   }
+  Result<std::vector<std::string>> ListUploads(const std::string& key) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> out;
+    for (const auto& [id, u] : uploads) {
+      if (u.key == key) out.push_back(id);
+    }
+    return out;
+  }
 
  private:
   // Runs `call` under the lock between the hooks, counting calls in flight.
@@ -304,6 +312,64 @@ TEST(Transfer, AMultipartUploadResumesWithoutSendingAPartTwice) {
   EXPECT_EQ(progress.back(), 1.0);
   ASSERT_TRUE(DownloadTo(b, sent, s3).ok());
   EXPECT_EQ(ReadAll(b, sent), data);
+}
+
+// Killed after the last part reached the store and before Complete: the
+// resumed upload hashes every part again - the last one shorter - and
+// completes without sending any.
+TEST(Transfer, AnUploadKilledBeforeCompleteResumesWithEveryPartSent) {
+  Device a;
+  FakeStore s3;
+  const std::string data = Bytes(17 << 20, 7);  // 4 parts of 5 MiB, the last 2 MiB
+  const Sent sent = Import(a, data);
+  const std::string key = ObjectKey(sent.object.id);
+  UploadState persisted;
+  auto crash_after_last_part = [&](const UploadState& s) {
+    if (s.parts.size() == 4) return Aborted("killed");
+    persisted = s;
+    return Status::Ok();
+  };
+  UploadState state;
+  EXPECT_EQ(Upload(a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
+                   crash_after_last_part, kOptions)
+                .code(),
+            Code::kAborted);
+  EXPECT_EQ(s3.part_calls, 4);
+  UploadState resumed = persisted;
+  Status done = Upload(
+      a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &resumed,
+      [&](const UploadState& s) {
+        persisted = s;
+        return Status::Ok();
+      },
+      kOptions);
+  ASSERT_TRUE(done.ok()) << done.ToString();
+  EXPECT_TRUE(persisted.done);
+  EXPECT_EQ(s3.part_calls, 4);
+  EXPECT_EQ(s3.objects.at(key).size(), sent.object.cipher_bytes);
+}
+
+// Killed after creating a multipart upload and before saving its id: the
+// next attempt aborts that one before it begins its own, so none is left.
+TEST(Transfer, AnUploadWhoseIdWasNeverSavedIsAbortedByTheNext) {
+  Device a;
+  FakeStore s3;
+  const Sent sent = Import(a, Bytes(12 << 20, 8));
+  const std::string key = ObjectKey(sent.object.id);
+  UploadState state;
+  EXPECT_EQ(Upload(
+                a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
+                [](const UploadState&) { return Aborted("killed"); }, kOptions)
+                .code(),
+            Code::kAborted);
+  ASSERT_EQ(s3.uploads.size(), 1u);
+  UploadState fresh;  // nothing was saved
+  ASSERT_TRUE(Upload(
+                  a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &fresh,
+                  [](const UploadState&) { return Status::Ok(); }, kOptions)
+                  .ok());
+  EXPECT_TRUE(s3.uploads.empty());
+  EXPECT_EQ(s3.objects.at(key).size(), sent.object.cipher_bytes);
 }
 
 TEST(Transfer, ACompletedUploadWhoseDoneWasNotSavedIsNotSentAgain) {

@@ -52,7 +52,8 @@ inline bool PortOpen(int port) {
 class MotoServer {
  public:
   // Returns false (with a reason) if moto_server cannot be started.
-  bool Start(const std::string& table, std::string* why) {
+  // `setup` prepares it (MOTO_SETUP: the test's own script).
+  bool Start(const std::string& table, std::string* why, const char* setup = MOTO_SETUP) {
     port_ = FreePort();
     pid_ = ::fork();
     if (pid_ == 0) {
@@ -73,7 +74,7 @@ class MotoServer {
       return false;
     }
     std::string out;
-    if (!RunPython({MOTO_SETUP, endpoint(), table}, nullptr, &out)) {
+    if (!RunPython({setup, endpoint(), table}, nullptr, &out)) {
       *why = "moto setup failed: " + out;
       return false;
     }

@@ -4,11 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <filesystem>
 #include <functional>
+#include <map>
 #include <set>
 
 #include "../engine/test_util.h"
 #include "common/clock.h"
+#include "sync/core/attachment_sync.h"
 
 namespace tidings::sync {
 namespace {
@@ -57,6 +60,7 @@ class ScriptedBackend final : public Backend {
       a.server_time_ms = static_cast<uint64_t>(WallMs());
       a.remote_id = "r-" + op.op_id;
       pushed.push_back(op.op_id);
+      pushed_ops.push_back(op);
       acks.push_back(std::move(a));
     }
     return acks;
@@ -89,6 +93,7 @@ class ScriptedBackend final : public Backend {
   std::vector<engine::Operation> remote;
   std::vector<size_t> batches;
   std::vector<std::string> pushed, ensured, added_members;
+  std::vector<engine::Operation> pushed_ops;
   Status add_members_error;
   int pulls = 0;
 };
@@ -529,6 +534,107 @@ TEST_F(ReconcilerTest, AMalformedRemoteOperationIsSkippedNotAStall) {
   EXPECT_EQ(ReadSyncStatus(store_->sync_log(), "scripted")->front().skipped_ops, 1u) << "persisted";
 }
 
+// Uploads as scripted: the next status, else OK with the location set.
+class ScriptedUploader final : public AttachmentTransfers {
+ public:
+  Status UploadFor(engine::Operation* op) override {
+    calls++;
+    if (!script.empty()) {
+      Status s = script.front();
+      script.pop_front();
+      if (!s.ok()) return s;
+    }
+    for (auto& a : op->attachments) a.location = "bucket";
+    return Status::Ok();
+  }
+  std::deque<Status> script;
+  int calls = 0;
+};
+
+class ReconcilerAttachmentTest : public ReconcilerTest {
+ protected:
+  void SendWithFile(const std::string& body) {
+    const std::string path = dir_.path() + "-" + body;
+    FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fputs("file bytes", f);
+    std::fclose(f);
+    engine::SendRequest r{.conversation_id = "c", .body = body};
+    r.attachments.push_back({.path = path, .name = "a.pdf"});
+    auto m = store_->Send(r);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    std::remove(path.c_str());
+  }
+};
+
+TEST_F(ReconcilerAttachmentTest, ASendGoesOnceItsAttachmentsAreUploaded) {
+  ScriptedUploader uploader;
+  rec_->set_attachment_transfers(&uploader);
+  Send(1);
+  SendWithFile("photo");
+  Send(1);
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_EQ(uploader.calls, 1);
+  ASSERT_EQ(backend_.pushed_ops.size(), 3u);
+  ASSERT_EQ(backend_.pushed_ops[1].attachments.size(), 1u);
+  EXPECT_EQ(backend_.pushed_ops[1].attachments[0].location, "bucket");
+  EXPECT_EQ(backend_.pushed_ops[1].attachments[0].name, "a.pdf");
+  EXPECT_TRUE(store_->Outbox(0)->empty());
+}
+
+// An upload that must wait holds back what was written after its send, as a
+// transient push failure does; the earlier entries go.
+TEST_F(ReconcilerAttachmentTest, AnUploadThatMustWaitHoldsBackWhatFollows) {
+  ScriptedUploader uploader;
+  rec_->set_attachment_transfers(&uploader);
+  uploader.script = {Unavailable("S3: HTTP 503")};
+  Send(1);
+  SendWithFile("photo");
+  Send(1);
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_EQ(backend_.pushed.size(), 1u);
+  auto st = rec_->GetStatus("c");
+  EXPECT_EQ(st.consecutive_failures, 1u);
+  EXPECT_GT(st.next_attempt_ms, now_);
+  EXPECT_NE(st.last_error.find("HTTP 503"), std::string::npos);
+  ASSERT_TRUE(rec_->Push("c").ok());  // not due yet
+  EXPECT_EQ(uploader.calls, 1);
+  now_ = st.next_attempt_ms;
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_EQ(backend_.pushed.size(), 3u);
+  EXPECT_EQ(backend_.pushed_ops[1].body, "photo");
+  EXPECT_EQ(rec_->GetStatus("c").consecutive_failures, 0u);
+}
+
+// An upload that cannot succeed parks its send only; without an uploader
+// the send is parked saying what to configure.
+TEST_F(ReconcilerAttachmentTest, AnUploadThatCannotSucceedParksOnlyItsSend) {
+  SendWithFile("photo");
+  Send(1);
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_EQ(backend_.pushed.size(), 1u);
+  auto outbox = store_->Outbox(0);
+  ASSERT_EQ(outbox->size(), 1u);
+  EXPECT_TRUE(outbox->front().failed);
+  EXPECT_NE(outbox->front().last_error.find("configure an S3 bucket"), std::string::npos);
+  auto page = store_->Page({.conversation_id = "c"});
+  EXPECT_EQ((*page)[0].state, engine::MessageState::kFailed);
+
+  ScriptedUploader uploader;
+  rec_->set_attachment_transfers(&uploader);
+  uploader.script = {DataLoss("the attachment's object on this device was changed")};
+  ASSERT_TRUE(store_->RetryFailed(outbox->front().seq).ok());
+  ASSERT_TRUE(rec_->Push("c").ok());
+  outbox = store_->Outbox(0);
+  ASSERT_EQ(outbox->size(), 1u);
+  EXPECT_TRUE(outbox->front().failed);
+  EXPECT_NE(outbox->front().last_error.find("was changed"), std::string::npos);
+  ASSERT_TRUE(store_->RetryFailed(outbox->front().seq).ok());
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_TRUE(store_->Outbox(0)->empty());
+  EXPECT_EQ(backend_.pushed.size(), 2u);
+}
+
 TEST(Classify, MapsCodesToDecisions) {
   EXPECT_EQ(Classify(Unavailable("")), ErrorClass::kTransient);
   EXPECT_EQ(Classify(DeadlineExceeded("")), ErrorClass::kTransient);
@@ -540,6 +646,156 @@ TEST(Classify, MapsCodesToDecisions) {
   EXPECT_EQ(Classify(InvalidArgument("")), ErrorClass::kPermanent);
   EXPECT_EQ(Classify(TooLarge("")), ErrorClass::kPermanent);
   EXPECT_EQ(Classify(NotFound("")), ErrorClass::kPermanent);
+}
+
+}  // namespace
+}  // namespace tidings::sync
+
+namespace tidings::sync {
+namespace {
+
+// Small objects only: PutObject / HeadObject / GetRange.
+class MemoryObjects final : public attachments::ObjectStore {
+ public:
+  std::map<std::string, std::string> objects;
+  Status put_error;              // e.g. NoSuchBucket (404)
+  std::function<void()> on_get;  // runs before each GetRange
+  Status PutObject(const std::string& key, std::string body) override {
+    if (!put_error.ok()) return put_error;
+    objects[key] = std::move(body);
+    return Status::Ok();
+  }
+  Result<uint64_t> HeadObject(const std::string& key) override {
+    auto it = objects.find(key);
+    if (it == objects.end()) return NotFound("no such key");
+    return uint64_t{it->second.size()};
+  }
+  Result<std::string> GetRange(const std::string& key, uint64_t offset, uint64_t length) override {
+    if (on_get) on_get();
+    auto it = objects.find(key);
+    if (it == objects.end()) return NotFound("no such key");
+    return it->second.substr(offset, length);
+  }
+  Result<std::string> CreateMultipartUpload(const std::string&) override {
+    return Unimplemented("small objects only");
+  }
+  Result<std::string> UploadPart(const std::string&, const std::string&, int,
+                                 std::string) override {
+    return Unimplemented("small objects only");
+  }
+  Result<std::vector<attachments::UploadedPart>> ListParts(const std::string&,
+                                                           const std::string&) override {
+    return Unimplemented("small objects only");
+  }
+  Status CompleteMultipartUpload(const std::string&, const std::string&,
+                                 const std::vector<attachments::UploadedPart>&) override {
+    return Unimplemented("small objects only");
+  }
+  Status AbortMultipartUpload(const std::string&, const std::string&) override {
+    return Status::Ok();
+  }
+  Result<std::vector<std::string>> ListUploads(const std::string&) override {
+    return std::vector<std::string>{};
+  }
+};
+
+// The user deletes a message with an attachment before sync pushed it.
+// Expected: the send and its delete both go (or neither), nothing parked.
+// On HEAD the delete freed the object, the send's upload finds no record
+// (NotFound: permanent), the send is parked for a message the user
+// deleted, and the delete is pushed alone: every other device keeps it
+// waiting for a message that never comes.
+TEST_F(ReconcilerAttachmentTest, DeletingAnUnpushedSendWithAFileParksNothing) {
+  AttachmentSync uploader(&store_->sync_log(), std::make_unique<MemoryObjects>(), "bucket");
+  rec_->set_attachment_transfers(&uploader);
+  SendWithFile("photo");
+  auto page = store_->Page({.conversation_id = "c"});
+  ASSERT_EQ(page->size(), 1u);
+  ASSERT_TRUE(store_->Delete((*page)[0].id).ok());
+  ASSERT_TRUE(rec_->Push("c").ok());
+  auto outbox = store_->Outbox(0);
+  ASSERT_TRUE(outbox.ok());
+  for (const auto& e : *outbox) {
+    ADD_FAILURE() << "left in the outbox: kind " << static_cast<int>(e.op.kind)
+                  << (e.failed ? " (parked: " : " (") << e.last_error << ")";
+  }
+  EXPECT_EQ(backend_.pushed_ops.size(), 2u) << "the delete went without its send";
+}
+
+// A 404 from S3 (NoSuchBucket: a typo in the bucket's name; NoSuchUpload:
+// the lifecycle rule aborted a paused multipart upload) is read as "the
+// device's own file is gone": the healthy object is marked failed with
+// "send the file again".
+TEST_F(ReconcilerAttachmentTest, AServerNotFoundDoesNotBlameTheLocalFile) {
+  auto objects = std::make_unique<MemoryObjects>();
+  objects->put_error = NotFound("S3 PutObject: NoSuchBucket");
+  AttachmentSync uploader(&store_->sync_log(), std::move(objects), "bucket-typo");
+  rec_->set_attachment_transfers(&uploader);
+  SendWithFile("photo");
+  ASSERT_TRUE(rec_->Push("c").ok());
+  auto all = store_->Attachments();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_NE(all->front().state, engine::AttachmentState::kFailed)
+      << "marked failed: " << all->front().failure_reason;
+  auto outbox = store_->Outbox(0);
+  ASSERT_EQ(outbox->size(), 1u);
+  EXPECT_EQ(outbox->front().last_error.find("no longer on this device"), std::string::npos)
+      << outbox->front().last_error;
+}
+
+// The message is deleted (a merged delete, on the sync thread) while the
+// app's fetch downloads its object: the record and the partial file go,
+// the download goes on and leaves a whole object file no record names,
+// kept until the next open (a daemon's next restart).
+TEST_F(ReconcilerAttachmentTest, AFetchRacingADeleteLeavesNoOrphanFile) {
+  testing::TempDir other_dir;
+  auto other =
+      engine::Store::Open(other_dir.path(), testing::TestKey(), testing::CreateOptions("pat"));
+  ASSERT_TRUE(other.ok());
+  const std::string path = other_dir.path() + "-file";
+  FILE* f = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  std::fputs("file bytes", f);
+  std::fclose(f);
+  engine::SendRequest r{.conversation_id = "c", .body = "scan"};
+  r.attachments.push_back({.path = path, .name = "a.pdf"});
+  auto sent = (*other)->Send(r);
+  ASSERT_TRUE(sent.ok());
+  const std::string object = sent->attachments[0].object;
+  // The sender's object, as S3 would hold it.
+  auto mem = std::make_unique<MemoryObjects>();
+  {
+    auto files = (*other)->sync_log().attachment_files();
+    ASSERT_TRUE(files.ok());
+    auto bytes = (*files)->ReadRange(object, 0, sent->attachments[0].object_size);
+    ASSERT_TRUE(bytes.ok());
+    mem->objects[attachments::ObjectKey(object)] = *bytes;
+  }
+  ASSERT_TRUE((*other)->Delete(sent->id).ok());
+  auto ops = (*other)->Outbox(0);
+  ASSERT_EQ(ops->size(), 2u);
+  engine::Operation send_op = (*ops)[0].op, delete_op = (*ops)[1].op;
+  for (auto& a : send_op.attachments) a.location = "bucket";
+  ASSERT_TRUE(store_->sync_log().Merge("scripted", "c", std::span(&send_op, 1), "1").ok());
+  bool deleted = false;
+  mem->on_get = [&] {
+    if (deleted) return;
+    deleted = true;
+    ASSERT_TRUE(store_->sync_log().Merge("scripted", "c", std::span(&delete_op, 1), "2").ok());
+  };
+  AttachmentSync transfers(&store_->sync_log(), std::move(mem), "bucket");
+  Status fetched = transfers.Fetch(object);
+  EXPECT_TRUE(deleted);
+  EXPECT_EQ(store_->GetAttachment(object).status().code(), Code::kNotFound);
+  size_t files = 0;
+  std::error_code ec;
+  for (const auto& e :
+       std::filesystem::directory_iterator(dir_.path() + "/attachments/objects", ec)) {
+    files += e.is_regular_file();
+  }
+  EXPECT_EQ(files, 0u) << "an object file no record names (the fetch said: " << fetched.ToString()
+                       << ")";
 }
 
 }  // namespace

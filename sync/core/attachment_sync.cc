@@ -1,0 +1,157 @@
+// Attachments' transfers with their state in the store; see
+// sync/core/attachment_sync.h.
+#include "sync/core/attachment_sync.h"
+
+#include <utility>
+
+#include "sync/wire/bytes.h"
+
+namespace tidings::sync {
+namespace {
+
+constexpr uint8_t kUploadStateVersion = 1;
+
+}  // namespace
+
+AttachmentSync::AttachmentSync(engine::SyncLog* store,
+                               std::unique_ptr<attachments::ObjectStore> objects,
+                               std::string location, attachments::TransferOptions options)
+    : store_(store),
+      objects_(std::move(objects)),
+      location_(std::move(location)),
+      options_(options) {}
+
+std::string AttachmentSync::EncodeUploadState(const attachments::UploadState& s) {
+  std::string out;
+  wire::ByteWriter w(&out);
+  w.U8(kUploadStateVersion);
+  w.Varint(s.part_bytes);
+  w.Bytes(s.upload_id);
+  w.U8(s.done ? 1 : 0);
+  w.Varint(s.parts.size());
+  for (const auto& p : s.parts) {
+    w.Varint(static_cast<uint64_t>(p.number));
+    w.Bytes(p.etag);
+    w.Varint(p.bytes);
+  }
+  return out;
+}
+
+bool AttachmentSync::DecodeUploadState(std::string_view bytes, attachments::UploadState* s) {
+  wire::ByteReader r(bytes, "saved upload state");
+  uint8_t version = 0, done = 0;
+  uint64_t n = 0;
+  if (!r.U8("version", &version).ok() || version != kUploadStateVersion ||
+      !r.Varint("part bytes", &s->part_bytes).ok() || !r.Bytes("upload id", &s->upload_id).ok() ||
+      !r.U8("done", &done).ok() || !r.Varint("parts", &n).ok() || n > 10'000) {
+    return false;
+  }
+  s->done = done != 0;
+  s->parts.resize(n);
+  for (auto& p : s->parts) {
+    uint64_t number = 0;
+    if (!r.Varint("part number", &number).ok() || number == 0 || number > 10'000 ||
+        !r.Bytes("etag", &p.etag).ok() || !r.Varint("part size", &p.bytes).ok()) {
+      return false;
+    }
+    p.number = static_cast<int>(number);
+  }
+  return r.done();
+}
+
+tidings::Status AttachmentSync::UploadFor(engine::Operation* op) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& a : op->attachments) {
+    auto t = store_->GetAttachmentTransfer(a.object);
+    if (t.status().code() == Code::kNotFound) {
+      // No message holds it any more: this one was deleted (or purged)
+      // before its push. It goes without its files, its delete after it.
+      auto m = store_->Get(op->message_id);
+      if (m.ok() && !m->deleted) return t.status();
+      op->attachments.clear();
+      return tidings::Status::Ok();
+    }
+    TIDINGS_RETURN_IF_ERROR(t.status());
+    TIDINGS_RETURN_IF_ERROR(Upload(a.object, *t));
+    a.location = location_;
+  }
+  return tidings::Status::Ok();
+}
+
+tidings::Status AttachmentSync::Upload(const std::string& object,
+                                       const engine::AttachmentTransfer& t) {
+  if (t.info.state == engine::AttachmentState::kSent && t.info.location == location_) {
+    return tidings::Status::Ok();
+  }
+  // Received from another device (or sent to another bucket before): it is
+  // already where its reference says.
+  if (t.info.state == engine::AttachmentState::kRemote ||
+      t.info.state == engine::AttachmentState::kDownloading ||
+      t.info.state == engine::AttachmentState::kEvicted ||
+      (t.info.state == engine::AttachmentState::kAvailable && !t.info.location.empty())) {
+    if (t.info.location == location_) return tidings::Status::Ok();
+    return FailedPrecondition(
+        "an attachment forwarded from another message is stored in another bucket; fetch it "
+        "and attach the file again");
+  }
+  TIDINGS_ASSIGN_OR_RETURN(engine::AttachmentFiles * files, store_->attachment_files());
+  attachments::UploadState state;
+  if (!t.upload_progress.empty() && !DecodeUploadState(t.upload_progress, &state)) {
+    state = {};  // unreadable: start over (ListParts keeps nothing stale alive)
+  }
+  auto save = [&](const attachments::UploadState& s) {
+    return store_->SaveUploadProgress(object, EncodeUploadState(s));
+  };
+  tidings::Status up =
+      attachments::Upload(*files, object, t.info.object_size, attachments::ObjectKey(object),
+                          *objects_, &state, save, options_, nullptr, &stopping_);
+  if (up.ok()) return store_->AttachmentUploaded(object, location_);
+  // The server's NOT_FOUND (no such bucket, an upload a lifecycle rule
+  // aborted) is the server's; only a missing local file is the device's.
+  if (up.code() == Code::kDataLoss || (up.code() == Code::kNotFound && !files->Has(object))) {
+    // The device's own copy is damaged or gone: no retry can send it.
+    const tidings::Status failed = up.code() == Code::kNotFound
+                                       ? FailedPrecondition(
+                                             "the attachment's file is no longer on this device; "
+                                             "send the file again")
+                                       : up;
+    TIDINGS_RETURN_IF_ERROR(store_->AttachmentUploadFailed(object, failed.message()));
+    return failed;
+  }
+  return up;
+}
+
+void AttachmentSync::AfterMerge(std::span<const engine::Operation> ops) {
+  if (auto_fetch_max_bytes_ == 0) return;
+  for (const auto& op : ops) {
+    for (const auto& a : op.attachments) {
+      // A failed fetch leaves the attachment remote: the app's fetch tries
+      // again, and the message itself is merged either way.
+      if (a.size <= auto_fetch_max_bytes_) Fetch(a.object, nullptr, &stopping_).IgnoreError();
+    }
+  }
+}
+
+tidings::Status AttachmentSync::Fetch(std::string_view object_view,
+                                      const engine::AttachmentProgress& progress,
+                                      const std::atomic<bool>* cancel) {
+  const std::string object(object_view);
+  std::lock_guard<std::mutex> lock(mu_);
+  TIDINGS_ASSIGN_OR_RETURN(engine::AttachmentTransfer t, store_->GetAttachmentTransfer(object));
+  TIDINGS_ASSIGN_OR_RETURN(engine::AttachmentFiles * files, store_->attachment_files());
+  // Held, by the record and on disk (a restored backup has records only).
+  if (t.info.held() && files->Has(object)) return tidings::Status::Ok();
+  if (!t.info.location.empty() && t.info.location != location_) {
+    return FailedPrecondition("the attachment is stored in bucket " + t.info.location +
+                              ", not in the one sync is set up with (" + location_ + ")");
+  }
+  TIDINGS_RETURN_IF_ERROR(attachments::Download(*files, object, t.content_key, t.info.object_size,
+                                                attachments::ObjectKey(object), *objects_, options_,
+                                                progress, cancel));
+  tidings::Status recorded = store_->AttachmentDownloaded(object);
+  // Its message was deleted while the bytes came: the file goes with it.
+  if (recorded.code() == Code::kNotFound) files->Remove(object).IgnoreError();
+  return recorded;
+}
+
+}  // namespace tidings::sync
