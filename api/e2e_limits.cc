@@ -184,12 +184,40 @@ Status CheckSend(engine::Store& store, const engine::SendRequest& request) {
   shape.author = store.user_id();
   shape.content_type = request.content_type;
   shape.metadata = request.metadata;
+  // Each attachment's reference as it will travel: the real name, type and
+  // preview; ids, key, sizes and the bucket (S3 names have up to 63
+  // characters) at their longest. Checked here, before any upload.
+  for (const auto& in : request.attachments) {
+    shape.attachments.push_back(
+        {.name = in.name,
+         .content_type = in.content_type.empty() ? "application/octet-stream" : in.content_type,
+         .size = uint64_t{1} << 48,
+         .object = std::string(32, 'o'),
+         .object_size = uint64_t{1} << 48,
+         .content_key = std::string(32, 'k'),
+         .location = std::string(63, 'b'),
+         .preview = in.preview});
+  }
+  if (plain && !shape.attachments.empty() &&
+      std::any_of(all.begin(), all.end(), [](const Recorded& r) { return r.backend == "chime"; })) {
+    return FailedPrecondition(
+        "attachments travel through Chime SDK Messaging only in end-to-end encrypted "
+        "conversations; this one is plaintext: upgrade it (`tidings conversation upgrade`) or "
+        "send the file elsewhere");
+  }
   if (plain) {
     return CheckPlainSend(SmallestOf(all, &BackendLimits::plain_content_bytes), shape,
                           request.body);
   }
-  return CheckSealed(SmallestOf(all, &BackendLimits::sealed_frame_bytes), shape,
-                     request.body.size());
+  const Smallest frame = SmallestOf(all, &BackendLimits::sealed_frame_bytes);
+  if (!shape.attachments.empty() && frame.bytes != 0 &&
+      e2e::MaxSealedBody(frame.bytes, shape) == 0) {
+    return TooLarge(
+        "the attachments' references (their names and previews) do not fit in one "
+        "message on " +
+        OnBackend(frame.backend) + ": send fewer files at once, or smaller previews");
+  }
+  return CheckSealed(frame, shape, request.body.size());
 }
 
 Status CheckEdit(engine::Store& store, const std::string& message_id, std::string_view body) {

@@ -22,6 +22,7 @@
 #include "sync/e2e/directory.h"
 #include "sync/e2e/session.h"
 #include "tests/api/api_test_util.h"
+#include "tidings/tidings_attachments.h"
 #include "tidings/tidings_sync.hpp"
 
 namespace {
@@ -329,6 +330,58 @@ TEST_F(E2eApiTest, AConversationWithPlaintextHistoryStaysPlaintextUntilUpgraded)
   ASSERT_EQ(tidings_store_upgrade_conversation(store_, "old", &e), TIDINGS_OK) << e.message;
   EXPECT_EQ(ModeOf("old"), TIDINGS_MODE_END_TO_END_PENDING);
   EXPECT_EQ(Send("old", std::string(4'096, 'x'), &e), TIDINGS_TOO_LARGE);  // sealed now
+}
+
+// Attachments are checked at the door, before anything is encrypted or
+// uploaded: their references (names, previews) take room in the sealed
+// frame, and a plaintext Chime conversation cannot carry them at all.
+TEST_F(E2eApiTest, AttachmentsAreCheckedAgainstTheFrameBeforeAnyUpload) {
+  SyncWithChime();
+  const std::string file = dir_ / "scan.pdf";
+  FILE* f = std::fopen(file.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  std::fputs("%PDF", f);
+  std::fclose(f);
+  std::string preview(2'048, 'p');
+  auto send = [&](const char* conv, size_t body, size_t preview_size, tidings_error* e,
+                  size_t files = 1) {
+    tidings_attachment_input in;
+    tidings_attachment_input_init(&in);
+    in.path = file.c_str();
+    in.name = "scan.pdf";
+    in.preview = reinterpret_cast<const uint8_t*>(preview.data());
+    in.preview_size = preview_size;
+    const tidings_attachment_input* list[] = {&in, &in};
+    const std::string text(body, 'x');
+    tidings_send_request r;
+    tidings_send_request_init(&r);
+    r.conversation_id = conv;
+    r.body = text.data();
+    r.body_size = text.size();
+    r.attachments = list;
+    r.attachment_count = files;
+    return tidings_store_send(store_, &r, nullptr, e);
+  };
+  tidings_error e{};
+  // The body's room shrinks by the reference: a body the door lets through
+  // alone is refused with a full preview beside it.
+  ASSERT_EQ(Send("c", std::string(5'000, 'x'), &e, "m-0"), TIDINGS_TOO_LARGE);
+  const size_t alone = LimitIn(e);
+  ASSERT_EQ(send("c", alone, 1'000, &e), TIDINGS_TOO_LARGE);
+  EXPECT_LT(LimitIn(e), alone - 1'000);
+  EXPECT_EQ(send("c", 100, 1'000, &e), TIDINGS_OK) << e.message;
+  // Two files with 2 KiB previews each do not fit at all.
+  EXPECT_EQ(send("c", 0, 2'048, &e, 2), TIDINGS_TOO_LARGE);
+  EXPECT_NE(std::strstr(e.message, "previews"), nullptr) << e.message;
+  // Plaintext Chime: refused, saying how to send it.
+  Create("plain", true);
+  EXPECT_EQ(send("plain", 10, 0, &e), TIDINGS_FAILED_PRECONDITION);
+  EXPECT_NE(std::strstr(e.message, "end-to-end"), nullptr) << e.message;
+  // Nothing refused at the door left an object behind.
+  tidings_attachment_list* list = nullptr;
+  ASSERT_EQ(tidings_store_attachments(store_, nullptr, &list, &e), TIDINGS_OK) << e.message;
+  EXPECT_EQ(tidings_attachment_list_count(list), 1u);
+  tidings_attachment_list_free(list);
 }
 
 TEST_F(E2eApiTest, WithoutAChimeHandleALargeMessageIsAccepted) {

@@ -127,7 +127,7 @@ class KillDuringUpload(tidings_unittest.TestCase):
             child = subprocess.Popen([TIDINGS, *self.g["hana"], "sync", "--s3-path-style"],
                                      env=self.env["hana"], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.05, 1.5))
+            time.sleep(rng.uniform(0.05, 1.0))
             child.send_signal(signal.SIGKILL)
             child.wait()
             now = self.open_uploads()

@@ -181,7 +181,9 @@ TEST(AttachmentRoundTrip, APhotoAndALargeFileArriveWholeAndOnlyCiphertextLeaves)
   // Fetched and exported on the other device: the same bytes.
   const std::pair<const engine::Attachment*, crypto::Digest256> files[] = {
       {&got->attachments[0], photo_hash}, {&got->attachments[1], big_hash}};
-  for (const auto& [at, hash] : files) {
+  for (const auto& file : files) {
+    const engine::Attachment* at = file.first;  // named: lambdas cannot capture bindings
+    const crypto::Digest256& hash = file.second;
     uint64_t last = 0;
     Status fetched = b.attachments->Fetch(at->object, [&](uint64_t done, uint64_t total) {
       EXPECT_GE(done, last);
