@@ -60,12 +60,18 @@ struct World {
   crypto::SecretKey key = crypto::SecretKey::Random().value();
   crypto::SecretKey hash_key = crypto::SecretKey::Random().value();
   engine::ImportedObject object;
-  std::unique_ptr<s3::S3Client> client;
+  std::unique_ptr<attachments::S3ObjectStore> store;
 
   static World& Get() {
+    // Deleted at exit, which stops moto_server (the forked children of
+    // BM_PeakRss leave with _exit and do not).
     static World* w = [] {
       auto* world = new World();
-      if (!world->Init()) std::exit(1);
+      if (!world->Init()) {
+        delete world;
+        std::exit(1);
+      }
+      std::atexit([] { delete w; });
       return world;
     }();
     return *w;
@@ -78,7 +84,7 @@ struct World {
     }
     auto admin = Client(moto.admin_credentials());
     if (admin == nullptr || !admin->CreateBucket(kBucket).ok()) return false;
-    client = Client(moto.credentials());
+    store = Store(moto.credentials());
     bytes = EnvMb("TIDINGS_BENCH_ATTACHMENT_MB", 200) << 20;
     file = dir.path() + "/photo.bin";
     WriteRandomFile(file, bytes);
@@ -87,16 +93,33 @@ struct World {
     auto imported = files->ImportFile(file, key, hash_key);
     if (!imported.ok()) return false;
     object = *imported;
-    return client != nullptr;
+    return store != nullptr;
   }
-  std::unique_ptr<s3::S3Client> Client(const aws::Credentials& c) {
+  s3::S3Config Config() {
     s3::S3Config config;
     config.endpoint = moto.endpoint();
     config.region = "us-east-1";
-    auto made = s3::S3Client::Create(config, aws::StaticCredentials(c));
+    return config;
+  }
+  std::unique_ptr<s3::S3Client> Client(const aws::Credentials& c) {
+    auto made = s3::S3Client::Create(Config(), aws::StaticCredentials(c));
+    return made.ok() ? std::move(*made) : nullptr;
+  }
+  std::unique_ptr<attachments::S3ObjectStore> Store(const aws::Credentials& c) {
+    auto made = attachments::S3ObjectStore::Create(Config(), aws::StaticCredentials(c), kBucket);
     return made.ok() ? std::move(*made) : nullptr;
   }
 };
+
+// TransferOptions' defaults, unless TIDINGS_BENCH_PARALLEL (parts in flight)
+// or TIDINGS_BENCH_PART_MB (MiB a part or range) say otherwise.
+attachments::TransferOptions Options() {
+  attachments::TransferOptions o;
+  o.parallel = static_cast<int>(EnvMb("TIDINGS_BENCH_PARALLEL", static_cast<size_t>(o.parallel)));
+  o.part_bytes = EnvMb("TIDINGS_BENCH_PART_MB", o.part_bytes >> 20) << 20;
+  o.multipart_from_bytes = o.part_bytes;
+  return o;
+}
 
 void BM_Import(benchmark::State& state) {
   World& w = World::Get();
@@ -111,14 +134,13 @@ BENCHMARK(BM_Import)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1
 
 void BM_Upload(benchmark::State& state) {
   World& w = World::Get();
-  attachments::S3ObjectStore store(*w.client, kBucket);
   static int run = 0;  // a new key every run, across repetitions: nothing is there yet
   for (auto _ : state) {
     attachments::UploadState upload;
     const std::string key = attachments::ObjectKey(w.object.id) + "-" + std::to_string(run++);
-    const Status s =
-        attachments::Upload(*w.files, w.object.id, w.object.cipher_bytes, key, store, &upload,
-                            [](const attachments::UploadState&) { return Status::Ok(); });
+    const Status s = attachments::Upload(
+        *w.files, w.object.id, w.object.cipher_bytes, key, *w.store, &upload,
+        [](const attachments::UploadState&) { return Status::Ok(); }, Options());
     if (!s.ok()) state.SkipWithError(s.ToString().c_str());
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * w.bytes));
@@ -128,19 +150,19 @@ BENCHMARK(BM_Upload)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1
 
 void BM_Download(benchmark::State& state) {
   World& w = World::Get();
-  attachments::S3ObjectStore store(*w.client, kBucket);
   const std::string key = attachments::ObjectKey(w.object.id);
   attachments::UploadState upload;
-  (void)attachments::Upload(*w.files, w.object.id, w.object.cipher_bytes, key, store, &upload,
-                            [](const attachments::UploadState&) { return Status::Ok(); });
+  (void)attachments::Upload(
+      *w.files, w.object.id, w.object.cipher_bytes, key, *w.store, &upload,
+      [](const attachments::UploadState&) { return Status::Ok(); }, Options());
   for (auto _ : state) {
     state.PauseTiming();
     auto receiver = std::make_unique<testing::TempDir>();
     engine::AttachmentFiles files(receiver->path() + "/attachments");
     if (!files.Open().ok()) state.SkipWithError("open");
     state.ResumeTiming();
-    const Status s =
-        attachments::Download(files, w.object.id, w.key, w.object.cipher_bytes, key, store);
+    const Status s = attachments::Download(files, w.object.id, w.key, w.object.cipher_bytes, key,
+                                           *w.store, Options());
     if (!s.ok()) state.SkipWithError(s.ToString().c_str());
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * w.bytes));
@@ -215,21 +237,23 @@ void BM_PeakRss(benchmark::State& state) {
       const std::string file = dir.path() + "/big.bin";
       WriteRandomFile(file, mb << 20);
       engine::AttachmentFiles files(dir.path() + "/attachments");
-      auto client = w.Client(w.moto.credentials());
+      auto store = w.Store(w.moto.credentials());
       rusage before{};
       ::getrusage(RUSAGE_SELF, &before);
       bool ok = files.Open().ok();
       auto o = files.ImportFile(file, w.key, w.hash_key);
       ok = ok && o.ok();
-      attachments::S3ObjectStore store(*client, kBucket);
       attachments::UploadState upload;
       const std::string key = "rss/" + std::to_string(::getpid());
-      ok = ok && attachments::Upload(files, o->id, o->cipher_bytes, key, store, &upload,
-                                     [](const attachments::UploadState&) { return Status::Ok(); })
-                     .ok();
+      ok = ok && store != nullptr &&
+           attachments::Upload(
+               files, o->id, o->cipher_bytes, key, *store, &upload,
+               [](const attachments::UploadState&) { return Status::Ok(); }, Options())
+               .ok();
       engine::AttachmentFiles receiver(dir.path() + "/received");
       ok = ok && receiver.Open().ok() &&
-           attachments::Download(receiver, o->id, w.key, o->cipher_bytes, key, store).ok();
+           attachments::Download(receiver, o->id, w.key, o->cipher_bytes, key, *store, Options())
+               .ok();
       rusage after{};
       ::getrusage(RUSAGE_SELF, &after);
       const long grew_kb = ok ? after.ru_maxrss - before.ru_maxrss : -1;

@@ -1,6 +1,16 @@
 #include "sync/attachments/transfer.h"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include "crypto/attachment_cipher.h"
 #include "crypto/hash.h"
@@ -44,6 +54,136 @@ Status NotTheObject() {
 Status Abandon(ObjectStore& store, const std::string& key, const std::string& upload_id) {
   const Status s = store.AbortMultipartUpload(key, upload_id);
   return s.code() == Code::kNotFound ? Status::Ok() : s;
+}
+
+// Returns the heap's free pages to the system, after each part. The parts'
+// buffers, megabytes each, are allocated on one thread and freed on
+// another, and glibc's arenas split and keep them: importing, uploading and
+// downloading 1 GiB with 2 x 12 MiB in flight grows the peak RSS by 28 MB
+// with this, by 37 MB with it once per transfer.
+void GiveBackFreedMemory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
+
+// How a transfer's parts are moved: each is prepared on the calling thread in
+// order (an upload reads and hashes it), worked on by one of the worker
+// threads (sent or fetched), and finished on the calling thread in order
+// (saved, or checked and appended).
+struct PartSteps {
+  // The part's input for `work`, or nullopt if it needs no work (an upload's
+  // part the store already holds): then `finish` gets an empty output.
+  std::function<Result<std::optional<std::string>>(size_t part)> prepare;
+  std::function<Result<std::string>(size_t part, std::string input)> work;
+  std::function<Status(size_t part, std::string output)> finish;
+};
+
+// Runs parts [0, count) through `steps`, `parallel` of them in work at once
+// and at most `window` (at least `parallel`) prepared but not yet finished.
+// The first error, or `cancel` (seen before each part is prepared), stops
+// it: no part is prepared after that, the parts in work finish, and those
+// before the earliest part that failed are still finished. Returns that
+// part's error (or the error of a `finish`, which stops at once), or OK once
+// every part is finished.
+Status RunParts(size_t count, int parallel, size_t window, const PartSteps& steps,
+                const std::atomic<bool>* cancel, const Status& cancelled) {
+  const size_t threads =
+      std::clamp<size_t>(static_cast<size_t>(std::max(parallel, 1)), 1, std::max<size_t>(count, 1));
+  window = std::max(window, threads);
+  std::mutex mu;
+  std::condition_variable to_workers, to_caller;
+  std::deque<std::pair<size_t, std::string>> queued;  // GUARDED_BY(mu)
+  std::map<size_t, Result<std::string>> results;      // GUARDED_BY(mu); not yet finished
+  size_t busy = 0;                                    // GUARDED_BY(mu); queued or in work
+  bool failed = false;                                // GUARDED_BY(mu); a work failed
+  bool closing = false;                               // GUARDED_BY(mu)
+  std::vector<std::thread> workers;
+  workers.reserve(threads);
+  for (size_t i = 0; i < threads; ++i) {
+    workers.emplace_back([&] {
+      std::unique_lock lock(mu);
+      for (;;) {
+        to_workers.wait(lock, [&] { return closing || !queued.empty(); });
+        if (queued.empty()) return;
+        auto [part, input] = std::move(queued.front());
+        queued.pop_front();
+        lock.unlock();
+        Result<std::string> output = steps.work(part, std::move(input));
+        lock.lock();
+        failed = failed || !output.ok();
+        results.emplace(part, std::move(output));
+        --busy;
+        to_caller.notify_one();
+      }
+    });
+  }
+
+  size_t prepared = 0, finished = 0;
+  bool stopping = false;
+  Status outcome;
+  std::unique_lock lock(mu);
+  // Finishes, in order, the parts whose work is done, up to the first that
+  // failed. REQUIRES: lock held (released around `finish`).
+  auto finish_ready = [&] {
+    while (outcome.ok() && finished < prepared) {
+      auto it = results.find(finished);
+      if (it == results.end()) return;
+      Result<std::string> output = std::move(it->second);
+      results.erase(it);
+      if (!output.ok()) {
+        outcome = output.status();
+        return;
+      }
+      lock.unlock();
+      Status s = steps.finish(finished, std::move(*output));
+      GiveBackFreedMemory();
+      lock.lock();
+      if (!s.ok()) {
+        outcome = std::move(s);
+        return;
+      }
+      ++finished;
+    }
+  };
+  for (;;) {
+    finish_ready();
+    if (!outcome.ok() || failed) stopping = true;
+    if (!stopping && prepared < count && Stopped(cancel)) {
+      results.emplace(prepared++, cancelled);
+      stopping = true;
+    }
+    if (stopping) {
+      if (busy == 0) {
+        finish_ready();
+        break;
+      }
+    } else if (finished == count) {
+      break;
+    } else if (prepared < count && busy < threads && prepared - finished < window) {
+      const size_t part = prepared++;
+      lock.unlock();
+      Result<std::optional<std::string>> input = steps.prepare(part);
+      lock.lock();
+      if (!input.ok()) {
+        results.emplace(part, input.status());
+        stopping = true;
+      } else if (!input->has_value()) {
+        results.emplace(part, std::string());
+      } else {
+        queued.emplace_back(part, std::move(**input));
+        ++busy;
+        to_workers.notify_one();
+      }
+      continue;
+    }
+    to_caller.wait(lock);
+  }
+  closing = true;
+  lock.unlock();
+  to_workers.notify_all();
+  for (std::thread& t : workers) t.join();
+  return outcome;
 }
 
 }  // namespace
@@ -91,6 +231,10 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_
     *state = UploadState{};
     TIDINGS_RETURN_IF_ERROR(save(*state));
   }
+  // Parts the store holds beyond those saved (sent just before a crash,
+  // perhaps after a gap: a part still in flight then) are kept, at the size
+  // their place needs, rather than sent again.
+  std::map<int, UploadedPart> held;
   if (state->upload_id.empty()) {
     TIDINGS_ASSIGN_OR_RETURN(const bool there, AlreadyThere(store, key, cipher_bytes));
     if (there) return done();
@@ -104,10 +248,8 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_
     TIDINGS_ASSIGN_OR_RETURN(state->upload_id, store.CreateMultipartUpload(key));
     TIDINGS_RETURN_IF_ERROR(save(*state));
   } else {
-    // Resumed: the store's list is the truth. A part it holds that the
-    // state lacks was sent just before a crash: keep it if its size is the
-    // one its place needs. An upload the store no longer knows was
-    // completed (the object is there) or lost (start over).
+    // Resumed: the store's list is the truth. An upload it no longer knows
+    // was completed (the object is there) or lost (start over).
     auto listed = store.ListParts(key, state->upload_id);
     if (listed.status().code() == Code::kNotFound) {
       TIDINGS_ASSIGN_OR_RETURN(const bool there, AlreadyThere(store, key, cipher_bytes));
@@ -117,42 +259,57 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_
       return Upload(files, id, cipher_bytes, key, store, state, save, options, progress, cancel);
     }
     TIDINGS_RETURN_IF_ERROR(listed.status());
-    std::vector<UploadedPart> kept;
     for (const UploadedPart& p : *listed) {
       const uint64_t offset = static_cast<uint64_t>(p.number - 1) * state->part_bytes;
       const uint64_t want =
           offset < cipher_bytes ? std::min(state->part_bytes, cipher_bytes - offset) : 0;
-      if (p.number != static_cast<int>(kept.size()) + 1 || want == 0 || p.bytes != want) break;
-      kept.push_back(p);
+      if (p.number >= 1 && want != 0 && p.bytes == want) held.emplace(p.number, p);
     }
-    state->parts = std::move(kept);
+    state->parts.clear();
+    for (auto it = held.begin();
+         it != held.end() && it->first == static_cast<int>(state->parts.size()) + 1;
+         it = held.erase(it)) {
+      state->parts.push_back(it->second);
+    }
     TIDINGS_RETURN_IF_ERROR(save(*state));
-    // The parts already sent are hashed from the local file.
-    // The last of them may be the object's shorter last part.
-    const uint64_t sent_bytes = std::min(state->parts.size() * state->part_bytes, cipher_bytes);
-    for (uint64_t at = 0; at < sent_bytes; at += state->part_bytes) {
-      if (Stopped(cancel)) return cancelled();
-      TIDINGS_ASSIGN_OR_RETURN(
-          const std::string sent,
-          files.ReadRange(id, at, std::min(state->part_bytes, sent_bytes - at)));
-      hash.Update(sent);
-    }
   }
 
-  for (;;) {
-    const uint64_t offset = state->parts.size() * state->part_bytes;
-    if (offset >= cipher_bytes) break;
-    if (Stopped(cancel)) return cancelled();
-    const uint64_t length = std::min(state->part_bytes, cipher_bytes - offset);
-    TIDINGS_ASSIGN_OR_RETURN(std::string body, files.ReadRange(id, offset, length));
-    hash.Update(body);
-    const int number = static_cast<int>(state->parts.size()) + 1;
-    TIDINGS_ASSIGN_OR_RETURN(std::string etag,
-                             store.UploadPart(key, state->upload_id, number, std::move(body)));
-    state->parts.push_back({number, std::move(etag), length});
-    TIDINGS_RETURN_IF_ERROR(save(*state));
-    if (progress) progress(offset + length, cipher_bytes);
-  }
+  // Every part is read and hashed in order (those already sent too); the
+  // others are sent side by side and join the state in order.
+  const uint64_t part_bytes = state->part_bytes;
+  const std::string upload_id = state->upload_id;
+  const size_t saved = state->parts.size();
+  auto length_of = [&](size_t part) {
+    return std::min(part_bytes, cipher_bytes - part * part_bytes);
+  };
+  const PartSteps steps{
+      .prepare = [&](size_t part) -> Result<std::optional<std::string>> {
+        TIDINGS_ASSIGN_OR_RETURN(std::string body,
+                                 files.ReadRange(id, part * part_bytes, length_of(part)));
+        hash.Update(body);
+        if (part < saved || held.count(static_cast<int>(part) + 1) != 0) {
+          return std::optional<std::string>();
+        }
+        return std::optional<std::string>(std::move(body));
+      },
+      .work = [&](size_t part, std::string body) -> Result<std::string> {
+        return store.UploadPart(key, upload_id, static_cast<int>(part) + 1, std::move(body));
+      },
+      .finish = [&](size_t part, std::string etag) -> Status {
+        if (part < saved) return Status::Ok();
+        const int number = static_cast<int>(part) + 1;
+        if (auto it = held.find(number); it != held.end()) {
+          state->parts.push_back(it->second);
+        } else {
+          state->parts.push_back({number, std::move(etag), length_of(part)});
+        }
+        TIDINGS_RETURN_IF_ERROR(save(*state));
+        if (progress) progress(part * part_bytes + length_of(part), cipher_bytes);
+        return Status::Ok();
+      },
+  };
+  TIDINGS_RETURN_IF_ERROR(RunParts((cipher_bytes + part_bytes - 1) / part_bytes, options.parallel,
+                                   SIZE_MAX, steps, cancel, cancelled()));
   if (!is_the_object()) {
     TIDINGS_RETURN_IF_ERROR(Abandon(store, key, state->upload_id));
     *state = UploadState{};
@@ -206,20 +363,37 @@ Status Download(engine::AttachmentFiles& files, std::string_view id,
     check = crypto::AttachmentDecryptor(content_key);
     have = 0;
   }
+  // Ranges fetched side by side, checked and appended in order: at most
+  // `parallel` of them in memory.
   const uint64_t range = std::max<uint64_t>(options.part_bytes, 1);
-  while (have < cipher_bytes) {
-    if (Stopped(cancel)) return tidings::Cancelled("the attachment download was cancelled");
-    const uint64_t length = std::min(range, cipher_bytes - have);
-    TIDINGS_ASSIGN_OR_RETURN(const std::string bytes, store.GetRange(key, have, length));
-    if (bytes.size() != length) {
-      return Unavailable("the server sent " + std::to_string(bytes.size()) + " bytes of a " +
-                         std::to_string(length) + "-byte range; retry the download");
-    }
-    TIDINGS_RETURN_IF_ERROR(checked(bytes));
-    TIDINGS_RETURN_IF_ERROR(files.AppendPartial(id, bytes));
-    have += length;
-    if (progress) progress(have, cipher_bytes);
-  }
+  const uint64_t from = have;
+  auto length_of = [&](size_t part) { return std::min(range, cipher_bytes - from - part * range); };
+  const PartSteps steps{
+      .prepare = [](size_t) -> Result<std::optional<std::string>> {
+        return std::optional<std::string>(std::string());
+      },
+      .work = [&](size_t part, std::string) -> Result<std::string> {
+        const uint64_t length = length_of(part);
+        TIDINGS_ASSIGN_OR_RETURN(std::string bytes,
+                                 store.GetRange(key, from + part * range, length));
+        if (bytes.size() != length) {
+          return Unavailable("the server sent " + std::to_string(bytes.size()) + " bytes of a " +
+                             std::to_string(length) + "-byte range; retry the download");
+        }
+        return bytes;
+      },
+      .finish = [&](size_t, std::string bytes) -> Status {
+        TIDINGS_RETURN_IF_ERROR(checked(bytes));
+        TIDINGS_RETURN_IF_ERROR(files.AppendPartial(id, bytes));
+        have += bytes.size();
+        if (progress) progress(have, cipher_bytes);
+        return Status::Ok();
+      },
+  };
+  const size_t parallel = static_cast<size_t>(std::max(options.parallel, 1));
+  TIDINGS_RETURN_IF_ERROR(RunParts((cipher_bytes - from + range - 1) / range, options.parallel,
+                                   parallel, steps, cancel,
+                                   tidings::Cancelled("the attachment download was cancelled")));
   return files.FinishPartial(id, content_key);
 }
 

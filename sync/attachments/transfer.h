@@ -29,6 +29,9 @@ struct UploadedPart {
 
 // What a transfer needs of an object store. S3 (sync/s3) in production; unit
 // tests use an in-process fake.
+//
+// Thread safety: every method may be called from several threads at once (a
+// transfer keeps TransferOptions::parallel parts or ranges in flight).
 class ObjectStore {
  public:
   virtual ~ObjectStore() = default;
@@ -55,18 +58,28 @@ class ObjectStore {
 
 // An upload as the caller persists it.
 struct UploadState {
-  uint64_t part_bytes = 0;          // fixed when the upload starts
-  std::string upload_id;            // empty until a multipart upload is created
-  std::vector<UploadedPart> parts;  // done, ascending, contiguous from 1
+  uint64_t part_bytes = 0;  // fixed when the upload starts
+  std::string upload_id;    // empty until a multipart upload is created
+  // Done, ascending, contiguous from 1: parts sent side by side that finish
+  // out of order join the list only once every part before them has (the
+  // store's ListParts finds the others after a crash).
+  std::vector<UploadedPart> parts;
   bool done = false;
 };
 
 struct TransferOptions {
   // Parts of a multipart upload and ranges of a download. S3 wants parts of
-  // 5 MiB or more (the last may be smaller) and at most 10,000 of them.
-  uint64_t part_bytes = 8 << 20;
+  // 5 MiB or more (the last may be smaller) and at most 10,000 of them; a
+  // range is at most S3Config::max_response_bytes (16 MiB).
+  uint64_t part_bytes = 12 << 20;
   // Smaller objects go in one PutObject.
-  uint64_t multipart_from_bytes = 8 << 20;
+  uint64_t multipart_from_bytes = 12 << 20;
+  // Parts or ranges in flight at once, each on a thread of its own (and,
+  // through S3ObjectStore, a connection of its own). A transfer holds about
+  // parallel x part_bytes in memory: the defaults keep 24 MiB in flight,
+  // in two large requests rather than more small ones (docs/attachments.md,
+  // "Transfer", says why).
+  int parallel = 2;
 };
 
 // The key of object `id` in the bucket: no conversation, user or file name.
@@ -83,6 +96,16 @@ using TransferProgress = engine::AttachmentProgress;
 // and saving its id left it, and nothing else uploads this object (its key
 // is its hash, and only this device has its bytes). `save` is called with the new
 // state after each step and must make it durable before it returns.
+//
+// The parts are read and hashed in order on the calling thread and sent by
+// `options.parallel` threads; `save` and `progress` (bytes sent, never
+// decreasing) are called on the calling thread, in part order. The first
+// error stops the upload: no part starts after it, the parts in flight
+// finish, and the error returned is the earliest part's (the one an upload
+// of one part at a time would have met). `cancel` is seen before each part
+// is read; the parts in flight then finish and the result is CANCELLED. The
+// multipart upload is left open for the next attempt, except when the file
+// is not the object (DATA_LOSS): then it is aborted.
 Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_t cipher_bytes,
               const std::string& key, ObjectStore& store, UploadState* state,
               const SaveUpload& save, const TransferOptions& options = {},
@@ -94,6 +117,12 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_
 // it comes: DATA_LOSS as soon as a chunk fails (the partial file is removed
 // and the next attempt starts over), or if the object's size or SHA-256 is
 // not what the reference says.
+//
+// `options.parallel` ranges are fetched side by side, at most that many held
+// in memory; each is checked and appended to the partial file on the calling
+// thread, in order, where `progress` is called. Errors and `cancel` stop it
+// as they stop an upload; the ranges before the first that failed are kept
+// in the partial file.
 Status Download(engine::AttachmentFiles& files, std::string_view id,
                 const crypto::SecretKey& content_key, uint64_t cipher_bytes, const std::string& key,
                 ObjectStore& store, const TransferOptions& options = {},

@@ -38,16 +38,25 @@ class S3Transfer : public ::testing::Test {
   void SetUp() override {
     if (skip_reason_) FAIL() << *skip_reason_;
   }
-  static std::unique_ptr<s3::S3Client> Client(const aws::Credentials& credentials) {
+  static s3::S3Config Config() {
     s3::S3Config config;
     config.endpoint = server_->endpoint();
     config.region = "us-east-1";
     config.request_timeout_ms = 60'000;
-    auto c = s3::S3Client::Create(config, aws::StaticCredentials(credentials));
+    return config;
+  }
+  static std::unique_ptr<s3::S3Client> Client(const aws::Credentials& credentials) {
+    auto c = s3::S3Client::Create(Config(), aws::StaticCredentials(credentials));
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     return c.ok() ? std::move(*c) : nullptr;
   }
-  static std::unique_ptr<s3::S3Client> DeviceClient() { return Client(server_->credentials()); }
+  // The device's store: a pool of clients, one per part in flight.
+  static std::unique_ptr<S3ObjectStore> DeviceStore() {
+    auto s =
+        S3ObjectStore::Create(Config(), aws::StaticCredentials(server_->credentials()), kBucket);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
 
   static testing::MotoServer* server_;
   static std::string* skip_reason_;
@@ -71,14 +80,15 @@ TEST_F(S3Transfer, AnUploadCutByACrashResumesAndTheOtherDeviceGetsEveryByte) {
   const Sent sent = Import(sender, data);
   const std::string key = ObjectKey(sent.object.id);
 
-  // The sending process "dies" once the state after part 2 is saved.
+  // The sending process "dies" once the state after part 2 is saved (part 3
+  // may have gone out beside part 2, or not).
   UploadState persisted;
   {
-    auto s3 = DeviceClient();
-    S3ObjectStore store(*s3, kBucket);
+    auto store = DeviceStore();
+    ASSERT_NE(store, nullptr);
     UploadState state;
     EXPECT_EQ(Upload(
-                  sender.files, sent.object.id, sent.object.cipher_bytes, key, store, &state,
+                  sender.files, sent.object.id, sent.object.cipher_bytes, key, *store, &state,
                   [&](const UploadState& s) {
                     persisted = s;
                     return s.parts.size() == 2 ? Aborted("killed") : Status::Ok();
@@ -88,17 +98,20 @@ TEST_F(S3Transfer, AnUploadCutByACrashResumesAndTheOtherDeviceGetsEveryByte) {
               Code::kAborted);
   }
   ASSERT_EQ(persisted.parts.size(), 2u);
-  // A new process (a new client) goes on from the saved state.
-  auto s3 = DeviceClient();
-  S3ObjectStore store(*s3, kBucket);
-  const uint64_t requests_before = s3->requests();
+  // A new process (a new store) goes on from the saved state.
+  auto store = DeviceStore();
+  ASSERT_NE(store, nullptr);
+  const uint64_t requests_before = store->requests();
   ASSERT_TRUE(Upload(
-                  sender.files, sent.object.id, sent.object.cipher_bytes, key, store, &persisted,
+                  sender.files, sent.object.id, sent.object.cipher_bytes, key, *store, &persisted,
                   [](const UploadState&) { return Status::Ok(); }, kOptions)
                   .ok());
   EXPECT_TRUE(persisted.done);
-  // ListParts, one part, Complete: the two parts done were not sent again.
-  EXPECT_EQ(s3->requests() - requests_before, 3u);
+  // ListParts, at most one part, Complete: the two parts done were not sent
+  // again, nor the third if it had reached the server.
+  EXPECT_GE(store->requests() - requests_before, 2u);
+  EXPECT_LE(store->requests() - requests_before, 3u);
+  auto s3 = Client(server_->credentials());
   auto open = s3->ListMultipartUploads(kBucket, "tidings/");
   ASSERT_TRUE(open.ok()) << open.status().ToString();
   EXPECT_TRUE(open->empty()) << "an orphaned multipart upload";
@@ -112,7 +125,7 @@ TEST_F(S3Transfer, AnUploadCutByACrashResumesAndTheOtherDeviceGetsEveryByte) {
   EXPECT_EQ(key.find(marker), std::string::npos);
 
   ASSERT_TRUE(Download(receiver.files, sent.object.id, sent.key, sent.object.cipher_bytes, key,
-                       store, kOptions)
+                       *store, kOptions)
                   .ok());
   EXPECT_EQ(ReadAll(receiver, sent), data);
 }
@@ -122,11 +135,11 @@ TEST_F(S3Transfer, AChangedByteOnTheServerIsRefusedAndNeverKept) {
   const std::string data = Bytes(7 << 20, 2);
   const Sent sent = Import(sender, data);
   const std::string key = ObjectKey(sent.object.id);
-  auto s3 = DeviceClient();
-  S3ObjectStore store(*s3, kBucket);
+  auto store = DeviceStore();
+  ASSERT_NE(store, nullptr);
   UploadState state;
   ASSERT_TRUE(Upload(
-                  sender.files, sent.object.id, sent.object.cipher_bytes, key, store, &state,
+                  sender.files, sent.object.id, sent.object.cipher_bytes, key, *store, &state,
                   [](const UploadState&) { return Status::Ok(); }, kOptions)
                   .ok());
   // Someone with write access to the bucket flips one byte.
@@ -136,8 +149,8 @@ TEST_F(S3Transfer, AChangedByteOnTheServerIsRefusedAndNeverKept) {
   std::string changed = whole->data;
   changed[6 << 20] ^= 0x01;
   ASSERT_TRUE(admin->PutObject(kBucket, key, changed).ok());
-  EXPECT_EQ(Download(receiver.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, store,
-                     kOptions)
+  EXPECT_EQ(Download(receiver.files, sent.object.id, sent.key, sent.object.cipher_bytes, key,
+                     *store, kOptions)
                 .code(),
             Code::kDataLoss);
   EXPECT_FALSE(receiver.files.Has(sent.object.id));
@@ -145,7 +158,7 @@ TEST_F(S3Transfer, AChangedByteOnTheServerIsRefusedAndNeverKept) {
   // Put back, it downloads whole.
   ASSERT_TRUE(admin->PutObject(kBucket, key, whole->data).ok());
   ASSERT_TRUE(Download(receiver.files, sent.object.id, sent.key, sent.object.cipher_bytes, key,
-                       store, kOptions)
+                       *store, kOptions)
                   .ok());
   EXPECT_EQ(ReadAll(receiver, sent), data);
 }

@@ -5,9 +5,16 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <mutex>
+#include <set>
+#include <thread>
 
 #include "crypto/attachment_cipher.h"
 #include "tests/attachments/transfer_test_util.h"
@@ -15,7 +22,9 @@
 namespace tidings::attachments {
 namespace {
 
-// An object store in memory, counting calls, with failures on request.
+// An object store in memory, counting calls, with failures on request. Safe
+// to call from several threads, as the transfer's workers do; the tests read
+// its fields once no transfer runs.
 class FakeStore : public ObjectStore {
  public:
   std::map<std::string, std::string> objects;
@@ -24,41 +33,66 @@ class FakeStore : public ObjectStore {
     std::map<int, std::string> parts;
   };
   std::map<std::string, Pending> uploads;
-  int part_calls = 0, put_calls = 0, get_calls = 0, next_id = 0;
-  int fail_get_at = 0;  // the Nth GetRange is Unavailable (0: none)
+  int part_calls = 0, parts_stored = 0, put_calls = 0, get_calls = 0, next_id = 0;
+  std::map<uint64_t, Status> fail_get_from;  // a GetRange from this offset fails so
+  std::map<int, Status> fail_part;           // an UploadPart of this number fails so
+  // Called before an UploadPart (with its number) or a GetRange (with the
+  // range's number from 1, for ranges of `range_bytes`) does anything, and
+  // after it did it, on the calling thread and without the store's lock: a
+  // test holds one back to make the others finish first, or cancels.
+  std::function<void(int)> before, after;
+  uint64_t range_bytes = 5 << 20;
+  int in_flight = 0, max_in_flight = 0;  // UploadParts and GetRanges at once
+
+  // One of the counters above, read while a transfer runs.
+  int Read(const int& counter) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return counter;
+  }
 
   Status PutObject(const std::string& key, std::string body) override {
+    std::lock_guard<std::mutex> lock(mu_);
     ++put_calls;
     objects[key] = std::move(body);
     return Status::Ok();
   }
   Result<uint64_t> HeadObject(const std::string& key) override {
+    std::lock_guard<std::mutex> lock(mu_);
     auto it = objects.find(key);
     if (it == objects.end()) return NotFound("no such key");
     return uint64_t{it->second.size()};
   }
   Result<std::string> GetRange(const std::string& key, uint64_t offset, uint64_t length) override {
-    if (++get_calls == fail_get_at) return Unavailable("the network went away");
-    auto it = objects.find(key);
-    if (it == objects.end()) return NotFound("no such key");
-    return it->second.substr(offset, length);
+    return Hooked(static_cast<int>(offset / range_bytes) + 1, [&]() -> Result<std::string> {
+      ++get_calls;
+      if (auto f = fail_get_from.find(offset); f != fail_get_from.end()) return f->second;
+      auto it = objects.find(key);
+      if (it == objects.end()) return NotFound("no such key");
+      return it->second.substr(offset, length);
+    });
   }
   Result<std::string> CreateMultipartUpload(const std::string& key) override {
+    std::lock_guard<std::mutex> lock(mu_);
     const std::string id = "upload-" + std::to_string(++next_id);
     uploads[id].key = key;
     return id;
   }
   Result<std::string> UploadPart(const std::string& key, const std::string& upload_id, int number,
                                  std::string body) override {
-    ++part_calls;
-    auto it = uploads.find(upload_id);
-    if (it == uploads.end() || it->second.key != key) return NotFound("no such upload");
-    const size_t size = body.size();
-    it->second.parts[number] = std::move(body);
-    return "etag-" + std::to_string(number) + "-" + std::to_string(size);
+    return Hooked(number, [&]() -> Result<std::string> {
+      ++part_calls;
+      if (auto f = fail_part.find(number); f != fail_part.end()) return f->second;
+      auto it = uploads.find(upload_id);
+      if (it == uploads.end() || it->second.key != key) return NotFound("no such upload");
+      const size_t size = body.size();
+      it->second.parts[number] = std::move(body);
+      ++parts_stored;
+      return "etag-" + std::to_string(number) + "-" + std::to_string(size);
+    });
   }
   Result<std::vector<UploadedPart>> ListParts(const std::string& key,
                                               const std::string& upload_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
     auto it = uploads.find(upload_id);
     if (it == uploads.end() || it->second.key != key) return NotFound("no such upload");
     std::vector<UploadedPart> out;
@@ -70,6 +104,7 @@ class FakeStore : public ObjectStore {
   }
   Status CompleteMultipartUpload(const std::string& key, const std::string& upload_id,
                                  const std::vector<UploadedPart>& parts) override {
+    std::lock_guard<std::mutex> lock(mu_);
     auto it = uploads.find(upload_id);
     if (it == uploads.end() || it->second.key != key) return NotFound("no such upload");
     if (parts.empty() || parts.size() > 10'000) return InvalidArgument("InvalidPart");
@@ -92,21 +127,122 @@ class FakeStore : public ObjectStore {
     return Status::Ok();
   }
   Status AbortMultipartUpload(const std::string&, const std::string& upload_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
     return uploads.erase(upload_id) ? Status::Ok() : NotFound("no such upload");
   }
   Result<std::vector<std::string>> ListUploads(const std::string& key) override {
+    std::lock_guard<std::mutex> lock(mu_);
     std::vector<std::string> out;
     for (const auto& [id, u] : uploads) {
       if (u.key == key) out.push_back(id);
     }
     return out;
   }
+
+ private:
+  // Runs `call` under the lock between the hooks, counting calls in flight.
+  Result<std::string> Hooked(int number, const std::function<Result<std::string>()>& call) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      max_in_flight = std::max(max_in_flight, ++in_flight);
+    }
+    if (before) before(number);
+    Result<std::string> out = [&] {
+      std::lock_guard<std::mutex> lock(mu_);
+      return call();
+    }();
+    if (after) after(number);
+    std::lock_guard<std::mutex> lock(mu_);
+    --in_flight;
+    return out;
+  }
+
+  std::mutex mu_;
 };
 
 using namespace testing_util;
 
+// Changes the byte at `offset` of the file at `path` (writing a constant
+// would leave it as it was once in 256 runs).
+void FlipByte(const std::string& path, uint64_t offset) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(static_cast<std::streamoff>(offset));
+  const char was = static_cast<char>(f.get());
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.put(static_cast<char>(was ^ 0x55));
+}
+
 constexpr uint64_t kPart = 5 << 20;
-const TransferOptions kOptions{.part_bytes = kPart, .multipart_from_bytes = kPart};
+const TransferOptions kOptions{.part_bytes = kPart, .multipart_from_bytes = kPart, .parallel = 4};
+
+Status SaveNothing(const UploadState&) { return Status::Ok(); }
+
+// Uploads `sent` from device `d` to `s3` under its ObjectKey, from `*state`.
+Status UploadFrom(Device& d, const Sent& sent, FakeStore& s3, UploadState* state,
+                  const SaveUpload& save, const TransferOptions& options = kOptions,
+                  const TransferProgress& progress = nullptr,
+                  const std::atomic<bool>* cancel = nullptr) {
+  return Upload(d.files, sent.object.id, sent.object.cipher_bytes, ObjectKey(sent.object.id), s3,
+                state, save, options, progress, cancel);
+}
+
+// Downloads `sent` from its ObjectKey in `s3` to device `d`.
+Status DownloadTo(Device& d, const Sent& sent, FakeStore& s3,
+                  const TransferProgress& progress = nullptr,
+                  const std::atomic<bool>* cancel = nullptr) {
+  return Download(d.files, sent.object.id, sent.key, sent.object.cipher_bytes,
+                  ObjectKey(sent.object.id), s3, kOptions, progress, cancel);
+}
+
+// Makes call `held` finish after `others` other calls: they wait
+// (FakeStore::before) until it has begun, and it waits until they are done
+// (FakeStore::after). Each wait gives up after 10 s, so a transfer that does
+// not run them side by side fails the test rather than hanging it.
+class HoldBack {
+ public:
+  HoldBack(FakeStore& s3, int held, int others) {
+    s3.before = [this, held, others](int n) {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (n != held) {
+        cv_.wait_for(lock, std::chrono::seconds(10), [&] { return began_; });
+        return;
+      }
+      began_ = true;
+      cv_.notify_all();
+      released_ = cv_.wait_for(lock, std::chrono::seconds(10), [&] { return done_ >= others; });
+    };
+    s3.after = [this, held](int n) {
+      if (n == held) return;
+      std::lock_guard<std::mutex> lock(mu_);
+      ++done_;
+      cv_.notify_all();
+    };
+  }
+  // True if the held call went on only once the others were done.
+  bool released() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return released_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool began_ = false;
+  int done_ = 0;
+  bool released_ = false;
+};
+
+std::vector<int> Numbers(const UploadState& s) {
+  std::vector<int> out;
+  for (const UploadedPart& p : s.parts) out.push_back(p.number);
+  return out;
+}
+
+std::vector<int> OneTo(size_t n) {
+  std::vector<int> out(n);
+  for (size_t i = 0; i < n; ++i) out[i] = static_cast<int>(i) + 1;
+  return out;
+}
 
 TEST(Transfer, ASmallObjectIsOnePutAndComesBackWhole) {
   Device a, b;
@@ -117,8 +253,8 @@ TEST(Transfer, ASmallObjectIsOnePutAndComesBackWhole) {
   EXPECT_EQ(key.size(), std::string("tidings/").size() + 64);
   UploadState state;
   int saves = 0;
-  ASSERT_TRUE(Upload(
-                  a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
+  ASSERT_TRUE(UploadFrom(
+                  a, sent, s3, &state,
                   [&](const UploadState&) {
                     ++saves;
                     return Status::Ok();
@@ -128,15 +264,10 @@ TEST(Transfer, ASmallObjectIsOnePutAndComesBackWhole) {
   EXPECT_TRUE(state.done);
   EXPECT_EQ(s3.put_calls, 1);
   EXPECT_EQ(saves, 1);
-  ASSERT_TRUE(
-      Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
-          .ok());
+  ASSERT_TRUE(DownloadTo(b, sent, s3).ok());
   EXPECT_EQ(ReadAll(b, sent), data);
   // Done is done: a second upload sends nothing.
-  ASSERT_TRUE(Upload(
-                  a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
-                  [](const UploadState&) { return Status::Ok(); }, kOptions)
-                  .ok());
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &state, SaveNothing).ok());
   EXPECT_EQ(s3.put_calls, 1);
 }
 
@@ -157,18 +288,17 @@ TEST(Transfer, AMultipartUploadResumesWithoutSendingAPartTwice) {
     return Status::Ok();
   };
   UploadState state;
-  EXPECT_EQ(Upload(a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
-                   crash_at_part_3, kOptions)
-                .code(),
-            Code::kAborted);
+  EXPECT_EQ(UploadFrom(a, sent, s3, &state, crash_at_part_3, kOptions).code(), Code::kAborted);
   EXPECT_EQ(persisted.parts.size(), 2u);
-  EXPECT_EQ(s3.part_calls, 3);
+  // Part 4 went out beside part 3, or was not read yet when the save failed.
+  EXPECT_GE(s3.part_calls, 3);
+  EXPECT_LE(s3.part_calls, 4);
   EXPECT_FALSE(persisted.upload_id.empty());
 
   UploadState resumed = persisted;
   std::vector<double> progress;
-  ASSERT_TRUE(Upload(
-                  a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &resumed,
+  ASSERT_TRUE(UploadFrom(
+                  a, sent, s3, &resumed,
                   [&](const UploadState& s) {
                     persisted = s;
                     return Status::Ok();
@@ -177,12 +307,10 @@ TEST(Transfer, AMultipartUploadResumesWithoutSendingAPartTwice) {
                   [&](uint64_t done, uint64_t total) { progress.push_back(double(done) / total); })
                   .ok());
   EXPECT_TRUE(persisted.done);
-  EXPECT_EQ(s3.part_calls, 4);  // part 3 was not sent again
+  EXPECT_EQ(s3.part_calls, 4);  // part 3 (nor 4) was not sent again
   EXPECT_TRUE(s3.uploads.empty());
   EXPECT_EQ(progress.back(), 1.0);
-  ASSERT_TRUE(
-      Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
-          .ok());
+  ASSERT_TRUE(DownloadTo(b, sent, s3).ok());
   EXPECT_EQ(ReadAll(b, sent), data);
 }
 
@@ -255,17 +383,11 @@ TEST(Transfer, ACompletedUploadWhoseDoneWasNotSavedIsNotSentAgain) {
     persisted = s;
     return Status::Ok();
   };
-  EXPECT_EQ(Upload(a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
-                   crash_at_done, kOptions)
-                .code(),
-            Code::kAborted);
+  EXPECT_EQ(UploadFrom(a, sent, s3, &state, crash_at_done, kOptions).code(), Code::kAborted);
   const int sent_parts = s3.part_calls;
   EXPECT_EQ(sent_parts, 3);
   EXPECT_FALSE(persisted.done);
-  ASSERT_TRUE(Upload(
-                  a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &persisted,
-                  [](const UploadState&) { return Status::Ok(); }, kOptions)
-                  .ok());
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &persisted, SaveNothing).ok());
   EXPECT_TRUE(persisted.done);
   EXPECT_EQ(s3.part_calls, sent_parts);
   EXPECT_TRUE(s3.uploads.empty());
@@ -278,38 +400,22 @@ TEST(Transfer, ADamagedLocalObjectIsNeverUploaded) {
   const std::string key = ObjectKey(sent.object.id);
   // A flipped byte in the last part: found when the whole was hashed, before
   // Complete; the upload is abandoned, no object appears.
-  {
-    std::fstream f(a.files.ObjectPath(sent.object.id),
-                   std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(static_cast<std::streamoff>(sent.object.cipher_bytes - 100));
-    f.put('\x55');
-  }
+  FlipByte(a.files.ObjectPath(sent.object.id), sent.object.cipher_bytes - 100);
   UploadState state;
-  EXPECT_EQ(Upload(
-                a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
-                [](const UploadState&) { return Status::Ok(); }, kOptions)
-                .code(),
-            Code::kDataLoss);
+  EXPECT_EQ(UploadFrom(a, sent, s3, &state, SaveNothing).code(), Code::kDataLoss);
   EXPECT_TRUE(s3.objects.empty());
   EXPECT_TRUE(s3.uploads.empty());
   EXPECT_TRUE(state.upload_id.empty());
   // A wrong size is refused before anything is sent; so is a small object.
-  EXPECT_EQ(Upload(
-                a.files, sent.object.id, sent.object.cipher_bytes + 1, key, s3, &state,
-                [](const UploadState&) { return Status::Ok(); }, kOptions)
+  EXPECT_EQ(Upload(a.files, sent.object.id, sent.object.cipher_bytes + 1, key, s3, &state,
+                   SaveNothing, kOptions)
                 .code(),
             Code::kDataLoss);
   const Sent small = Import(a, Bytes(1000, 9));
-  {
-    std::fstream f(a.files.ObjectPath(small.object.id),
-                   std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(500);
-    f.put('\x55');
-  }
+  FlipByte(a.files.ObjectPath(small.object.id), 500);
   UploadState small_state;
-  EXPECT_EQ(Upload(
-                a.files, small.object.id, small.object.cipher_bytes, ObjectKey(small.object.id), s3,
-                &small_state, [](const UploadState&) { return Status::Ok(); }, kOptions)
+  EXPECT_EQ(Upload(a.files, small.object.id, small.object.cipher_bytes, ObjectKey(small.object.id),
+                   s3, &small_state, SaveNothing, kOptions)
                 .code(),
             Code::kDataLoss);
   EXPECT_EQ(s3.put_calls, 0);
@@ -327,16 +433,11 @@ TEST(Transfer, ASavedStateThatCannotGoOnIsAbandonedAndStartedOver) {
   state.upload_id = *s3.CreateMultipartUpload(key);
   ASSERT_TRUE(s3.UploadPart(key, state.upload_id, 1, data.substr(0, 1 << 20)).ok());
   const std::string old_id = state.upload_id;
-  ASSERT_TRUE(Upload(
-                  a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
-                  [](const UploadState&) { return Status::Ok(); }, kOptions)
-                  .ok());
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &state, SaveNothing).ok());
   EXPECT_TRUE(state.done);
   EXPECT_EQ(s3.uploads.count(old_id), 0u);
   EXPECT_TRUE(s3.uploads.empty());
-  ASSERT_TRUE(
-      Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
-          .ok());
+  ASSERT_TRUE(DownloadTo(b, sent, s3).ok());
   EXPECT_EQ(ReadAll(b, sent), data);
 }
 
@@ -349,14 +450,9 @@ TEST(Transfer, AnUploadTheStoreLostStartsOver) {
   auto stop_after_one = [&](const UploadState& s) {
     return s.parts.size() == 1 ? Aborted("killed") : Status::Ok();
   };
-  EXPECT_FALSE(Upload(a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
-                      stop_after_one, kOptions)
-                   .ok());
+  EXPECT_FALSE(UploadFrom(a, sent, s3, &state, stop_after_one, kOptions).ok());
   s3.uploads.clear();  // expired, or aborted by a lifecycle rule
-  ASSERT_TRUE(Upload(
-                  a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
-                  [](const UploadState&) { return Status::Ok(); }, kOptions)
-                  .ok());
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &state, SaveNothing).ok());
   EXPECT_TRUE(state.done);
   EXPECT_EQ(s3.objects.at(key).size(), sent.object.cipher_bytes);
 }
@@ -368,42 +464,28 @@ TEST(Transfer, ADownloadResumesAndChecksEveryRange) {
   const Sent sent = Import(a, data);
   const std::string key = ObjectKey(sent.object.id);
   UploadState state;
-  ASSERT_TRUE(Upload(
-                  a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
-                  [](const UploadState&) { return Status::Ok(); }, kOptions)
-                  .ok());
-  s3.fail_get_at = 2;
-  EXPECT_EQ(Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
-                .code(),
-            Code::kUnavailable);
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &state, SaveNothing).ok());
+  // The second range fails: the first is kept (whether or not it arrived
+  // after the failure), the third is not.
+  s3.fail_get_from[kPart] = Unavailable("the network went away");
+  EXPECT_EQ(DownloadTo(b, sent, s3).code(), Code::kUnavailable);
   EXPECT_EQ(*b.files.PartialBytes(sent.object.id), kPart);
   s3.get_calls = 0;
-  s3.fail_get_at = 0;
-  ASSERT_TRUE(
-      Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
-          .ok());
+  s3.fail_get_from.clear();
+  ASSERT_TRUE(DownloadTo(b, sent, s3).ok());
   EXPECT_EQ(s3.get_calls, 2);  // the two ranges left, not three
   EXPECT_EQ(ReadAll(b, sent), data);
 
   // A partial file damaged on this device is dropped and the download
   // starts over in the same call, rather than blaming the server.
   Device c;
-  s3.fail_get_at = 2;
+  s3.fail_get_from[kPart] = Unavailable("the network went away");
   s3.get_calls = 0;
-  EXPECT_FALSE(
-      Download(c.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
-          .ok());
-  {
-    std::fstream f(c.files.PartialPath(sent.object.id),
-                   std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(1000);
-    f.put('\x55');
-  }
-  s3.fail_get_at = 0;
+  EXPECT_FALSE(DownloadTo(c, sent, s3).ok());
+  FlipByte(c.files.PartialPath(sent.object.id), 1000);
+  s3.fail_get_from.clear();
   s3.get_calls = 0;
-  ASSERT_TRUE(
-      Download(c.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
-          .ok());
+  ASSERT_TRUE(DownloadTo(c, sent, s3).ok());
   EXPECT_EQ(s3.get_calls, 3);
   EXPECT_EQ(ReadAll(c, sent), data);
 }
@@ -411,31 +493,24 @@ TEST(Transfer, ADownloadResumesAndChecksEveryRange) {
 TEST(Transfer, ATamperedObjectIsRefusedAtItsRangeAndLeavesNothing) {
   Device a, b;
   FakeStore s3;
-  const Sent sent = Import(a, Bytes(12 << 20, 5));
+  const Sent sent = Import(a, Bytes(40 << 20, 5));  // 9 ranges
   const std::string key = ObjectKey(sent.object.id);
   UploadState state;
-  ASSERT_TRUE(Upload(
-                  a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
-                  [](const UploadState&) { return Status::Ok(); }, kOptions)
-                  .ok());
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &state, SaveNothing).ok());
   s3.objects[key][(5 << 20) + 1000] ^= 0x01;  // in the second range
-  EXPECT_EQ(Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
-                .code(),
-            Code::kDataLoss);
-  EXPECT_EQ(s3.get_calls, 2);  // stopped at the damaged range, not at the end
+  EXPECT_EQ(DownloadTo(b, sent, s3).code(), Code::kDataLoss);
+  // Stopped at the damaged range, not at the end: at most `parallel` ranges
+  // were fetched past the last one appended.
+  EXPECT_LE(s3.get_calls, 1 + kOptions.parallel);
   EXPECT_FALSE(b.files.Has(sent.object.id));
   EXPECT_EQ(*b.files.PartialBytes(sent.object.id), 0u);
 
   // Another object under the right key (a replaced one) is refused by size
   // or by its chunks; a missing one is NOT_FOUND.
   s3.objects[key] = s3.objects[key].substr(0, 1000);
-  EXPECT_EQ(Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
-                .code(),
-            Code::kDataLoss);
+  EXPECT_EQ(DownloadTo(b, sent, s3).code(), Code::kDataLoss);
   s3.objects.erase(key);
-  EXPECT_EQ(Download(b.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, kOptions)
-                .code(),
-            Code::kNotFound);
+  EXPECT_EQ(DownloadTo(b, sent, s3).code(), Code::kNotFound);
 }
 
 TEST(Transfer, CancelStopsBetweenParts) {
@@ -444,14 +519,222 @@ TEST(Transfer, CancelStopsBetweenParts) {
   const Sent sent = Import(a, Bytes(11 << 20, 6));
   std::atomic<bool> cancel{false};
   UploadState state;
-  EXPECT_EQ(Upload(
-                a.files, sent.object.id, sent.object.cipher_bytes, ObjectKey(sent.object.id), s3,
-                &state, [](const UploadState&) { return Status::Ok(); }, kOptions,
-                [&](uint64_t, uint64_t) { cancel = true; }, &cancel)
-                .code(),
-            Code::kCancelled);
+  TransferOptions one_at_a_time = kOptions;
+  one_at_a_time.parallel = 1;
+  EXPECT_EQ(
+      Upload(
+          a.files, sent.object.id, sent.object.cipher_bytes, ObjectKey(sent.object.id), s3, &state,
+          SaveNothing, one_at_a_time, [&](uint64_t, uint64_t) { cancel = true; }, &cancel)
+          .code(),
+      Code::kCancelled);
   EXPECT_EQ(s3.part_calls, 1);
   EXPECT_EQ(state.parts.size(), 1u);
+}
+
+TEST(Transfer, PartsFinishingOutOfOrderAreSavedAndReportedInOrder) {
+  Device a, b;
+  FakeStore s3;
+  const std::string data = Bytes(17 << 20, 11);  // 4 parts, the last 2 MiB
+  const Sent sent = Import(a, data);
+  const std::string key = ObjectKey(sent.object.id);
+  const std::thread::id caller = std::this_thread::get_id();
+  bool elsewhere = false;  // a callback on another thread than the caller's
+  std::vector<std::vector<int>> saved;
+  std::vector<uint64_t> progress;
+  auto on_progress = [&](uint64_t done, uint64_t) {
+    elsewhere |= std::this_thread::get_id() != caller;
+    progress.push_back(done);
+  };
+  {
+    HoldBack part_1_last(s3, 1, 3);
+    UploadState state;
+    ASSERT_TRUE(UploadFrom(
+                    a, sent, s3, &state,
+                    [&](const UploadState& s) {
+                      elsewhere |= std::this_thread::get_id() != caller;
+                      saved.push_back(Numbers(s));
+                      return Status::Ok();
+                    },
+                    kOptions, on_progress)
+                    .ok());
+    EXPECT_TRUE(part_1_last.released());
+  }
+  EXPECT_GE(s3.max_in_flight, 2);
+  EXPECT_EQ(s3.parts_stored, 4);
+  EXPECT_FALSE(elsewhere);
+  // The upload id, then parts 1 to n as each joins its predecessors (never a
+  // part whose predecessors are not done), then done.
+  ASSERT_EQ(saved.size(), 6u);
+  for (size_t i = 0; i < saved.size(); ++i) EXPECT_EQ(saved[i], OneTo(std::min<size_t>(i, 4)));
+  EXPECT_TRUE(std::is_sorted(progress.begin(), progress.end()));
+  EXPECT_EQ(progress.back(), sent.object.cipher_bytes);
+
+  // Ranges arriving out of order are checked and appended in order.
+  progress.clear();
+  s3.max_in_flight = 0;
+  {
+    HoldBack range_1_last(s3, 1, 3);
+    ASSERT_TRUE(DownloadTo(b, sent, s3, on_progress).ok());
+    EXPECT_TRUE(range_1_last.released());
+  }
+  EXPECT_GE(s3.max_in_flight, 2);
+  EXPECT_FALSE(elsewhere);
+  EXPECT_EQ(progress,
+            (std::vector<uint64_t>{kPart, 2 * kPart, 3 * kPart, sent.object.cipher_bytes}));
+  EXPECT_EQ(ReadAll(b, sent), data);
+}
+
+TEST(Transfer, ADownloadHoldsAtMostParallelRanges) {
+  Device a, b;
+  FakeStore s3;
+  const std::string data = Bytes(40 << 20, 12);  // 9 ranges
+  const Sent sent = Import(a, data);
+  const std::string key = ObjectKey(sent.object.id);
+  UploadState state;
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &state, SaveNothing).ok());
+  // However the ranges arrive, none is fetched more than `parallel` ahead of
+  // the ones appended.
+  HoldBack range_2_late(s3, 2, 2);
+  int appended = 0, most_ahead = 0;
+  ASSERT_TRUE(DownloadTo(b, sent, s3, [&](uint64_t, uint64_t) {
+                ++appended;
+                most_ahead = std::max(most_ahead, s3.Read(s3.get_calls) - appended);
+              }).ok());
+  EXPECT_TRUE(range_2_late.released());
+  EXPECT_EQ(appended, 9);
+  EXPECT_LE(most_ahead, kOptions.parallel - 1);
+  EXPECT_EQ(ReadAll(b, sent), data);
+}
+
+TEST(Transfer, AFailedPartStopsTheUploadWhichResumesWithoutSendingAPartTwice) {
+  Device a, b;
+  FakeStore s3;
+  const std::string data = Bytes(40 << 20, 13);  // 9 parts
+  const Sent sent = Import(a, data);
+  const std::string key = ObjectKey(sent.object.id);
+  s3.fail_part[3] = Unavailable("part 3 timed out");
+  UploadState persisted;
+  auto save = [&](const UploadState& s) {
+    EXPECT_EQ(Numbers(s), OneTo(s.parts.size()));
+    persisted = s;
+    return Status::Ok();
+  };
+  UploadState state;
+  EXPECT_EQ(UploadFrom(a, sent, s3, &state, save, kOptions).code(), Code::kUnavailable);
+  // Parts 1 and 2 are saved, whatever finished after part 3 is not; no part
+  // started once part 3 had failed; the upload stays open to go on.
+  EXPECT_EQ(Numbers(persisted), OneTo(2));
+  EXPECT_LE(s3.part_calls, 2 + kOptions.parallel);
+  EXPECT_EQ(s3.uploads.size(), 1u);
+  EXPECT_TRUE(s3.objects.empty());
+
+  s3.fail_part.clear();
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &persisted, save, kOptions).ok());
+  EXPECT_TRUE(persisted.done);
+  EXPECT_EQ(s3.parts_stored, 9);  // each part once, over both attempts
+  EXPECT_TRUE(s3.uploads.empty());
+  ASSERT_TRUE(DownloadTo(b, sent, s3).ok());
+  EXPECT_EQ(ReadAll(b, sent), data);
+}
+
+TEST(Transfer, TheEarliestPartsErrorIsTheOneReported) {
+  Device a;
+  FakeStore s3;
+  const Sent sent = Import(a, Bytes(40 << 20, 14));
+  const std::string key = ObjectKey(sent.object.id);
+  // Part 4 fails first; part 2, held back until parts 1, 3 and 4 are done,
+  // fails after it: an upload of one part at a time would have met part
+  // 2's error, so that is the one reported.
+  s3.fail_part[2] = PermissionDenied("part 2 is not allowed");
+  s3.fail_part[4] = Unavailable("part 4 timed out");
+  HoldBack part_2_last(s3, 2, 3);
+  UploadState state;
+  const Status s = UploadFrom(a, sent, s3, &state, SaveNothing);
+  EXPECT_TRUE(part_2_last.released());
+  EXPECT_EQ(s.code(), Code::kPermissionDenied) << s.ToString();
+  EXPECT_EQ(Numbers(state), OneTo(1));
+  EXPECT_LE(s3.part_calls, 1 + kOptions.parallel);
+}
+
+TEST(Transfer, CancelMidFlightLetsThePartsInFlightFinish) {
+  Device a, b;
+  FakeStore s3;
+  const std::string data = Bytes(40 << 20, 15);  // 9 parts
+  const Sent sent = Import(a, data);
+  const std::string key = ObjectKey(sent.object.id);
+  std::atomic<bool> cancel{false};
+  s3.before = [&](int n) {
+    if (n == 2) cancel = true;
+  };
+  UploadState state;
+  EXPECT_EQ(UploadFrom(a, sent, s3, &state, SaveNothing, kOptions, nullptr, &cancel).code(),
+            Code::kCancelled);
+  // The parts in flight when cancel came were sent and saved; none after.
+  EXPECT_GE(s3.part_calls, 2);
+  EXPECT_LE(s3.part_calls, 1 + kOptions.parallel);
+  EXPECT_EQ(Numbers(state), OneTo(static_cast<size_t>(s3.part_calls)));
+  EXPECT_EQ(s3.uploads.size(), 1u);
+  cancel = false;
+  s3.before = nullptr;
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &state, SaveNothing, kOptions, nullptr, &cancel).ok());
+  EXPECT_EQ(s3.parts_stored, 9);
+
+  // A download cancelled mid-flight keeps the ranges fetched, in order.
+  s3.before = [&](int n) {
+    if (n == 2) cancel = true;
+  };
+  EXPECT_EQ(DownloadTo(b, sent, s3, nullptr, &cancel).code(), Code::kCancelled);
+  const int fetched = s3.get_calls;
+  EXPECT_GE(fetched, 2);
+  EXPECT_LE(fetched, 1 + kOptions.parallel);
+  EXPECT_EQ(*b.files.PartialBytes(sent.object.id), static_cast<uint64_t>(fetched) * kPart);
+  cancel = false;
+  s3.before = nullptr;
+  ASSERT_TRUE(DownloadTo(b, sent, s3, nullptr, &cancel).ok());
+  EXPECT_EQ(s3.get_calls, 9);
+  EXPECT_EQ(ReadAll(b, sent), data);
+}
+
+TEST(Transfer, AResumeKeepsThePartsOnTheServerPastAGap) {
+  Device a, b;
+  FakeStore s3;
+  const std::string data = Bytes(40 << 20, 16);  // 9 parts
+  const Sent sent = Import(a, data);
+  const std::string key = ObjectKey(sent.object.id);
+  auto part = [&](int n) {
+    const uint64_t at = static_cast<uint64_t>(n - 1) * kPart;
+    return *a.files.ReadRange(sent.object.id, at, std::min(kPart, sent.object.cipher_bytes - at));
+  };
+  // A crash with parts 1, 2, 4 and 5 on the server (part 3 was in flight),
+  // part 7 cut short, and only part 1 saved.
+  UploadState state{.part_bytes = kPart, .upload_id = *s3.CreateMultipartUpload(key)};
+  for (int n : {1, 2, 4, 5}) {
+    auto etag = s3.UploadPart(key, state.upload_id, n, part(n));
+    ASSERT_TRUE(etag.ok());
+    if (n == 1) state.parts.push_back({1, *etag, kPart});
+  }
+  ASSERT_TRUE(s3.UploadPart(key, state.upload_id, 7, part(7).substr(0, 1 << 20)).ok());
+  const int calls_before = s3.part_calls;
+  std::vector<std::vector<int>> saved;
+  ASSERT_TRUE(UploadFrom(
+                  a, sent, s3, &state,
+                  [&](const UploadState& s) {
+                    saved.push_back(Numbers(s));
+                    return Status::Ok();
+                  },
+                  kOptions)
+                  .ok());
+  EXPECT_TRUE(state.done);
+  // Parts 3, 6, 7 (again, at its size), 8 and 9 were sent; 2, 4 and 5 kept.
+  EXPECT_EQ(s3.part_calls - calls_before, 5);
+  // The store's list first (parts 1 and 2), then each part as it joins the
+  // ones before it: 4 and 5 right after 3.
+  ASSERT_FALSE(saved.empty());
+  EXPECT_EQ(saved.front(), OneTo(2));
+  for (const auto& numbers : saved) EXPECT_EQ(numbers, OneTo(numbers.size()));
+  EXPECT_EQ(saved.back(), OneTo(9));
+  ASSERT_TRUE(DownloadTo(b, sent, s3).ok());
+  EXPECT_EQ(ReadAll(b, sent), data);
 }
 
 }  // namespace
