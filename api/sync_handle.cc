@@ -41,21 +41,6 @@ void SyncHandle::Emit(const tidings_sync_event& event) const {
 
 // Builds into locals and swaps them in only when all is built, so a failed
 // rebuild leaves the slot as it was, never without an engine.
-namespace {
-
-// An S3ObjectStore that owns its client, so an AttachmentSync holds all it
-// uses.
-class OwnedS3ObjectStore final : public attachments::S3ObjectStore {
- public:
-  OwnedS3ObjectStore(std::unique_ptr<s3::S3Client> client, std::string bucket)
-      : S3ObjectStore(*client, std::move(bucket)), client_(std::move(client)) {}
-
- private:
-  std::unique_ptr<s3::S3Client> client_;
-};
-
-}  // namespace
-
 Status SyncHandle::Build(Slot& slot, bool first) {
   auto http = std::make_unique<CountingHttpClient>(http::NewCurlHttpClient(options_.http),
                                                    slot.counters, slot.name);
@@ -134,12 +119,13 @@ Status SyncHandle::SetAttachmentStore(const s3::S3Config& config, const std::str
     return FailedPrecondition("the sync handle is started: set the attachment store before");
   if (bucket.empty()) return InvalidArgument("no S3 bucket given for attachments");
   TIDINGS_RETURN_IF_ERROR(aws::CheckEndpointSetting(config.endpoint, "S3"));
+  // A pool of clients, one per part in flight (sync/attachments).
   TIDINGS_ASSIGN_OR_RETURN(
-      std::unique_ptr<s3::S3Client> client,
-      s3::S3Client::Create(
-          config, options_.credentials ? options_.credentials : aws::DefaultCredentialsChain()));
-  auto made = std::make_shared<sync::AttachmentSync>(
-      store_, std::make_unique<OwnedS3ObjectStore>(std::move(client), bucket), bucket);
+      std::unique_ptr<attachments::S3ObjectStore> objects,
+      attachments::S3ObjectStore::Create(
+          config, options_.credentials ? options_.credentials : aws::DefaultCredentialsChain(),
+          bucket));
+  auto made = std::make_shared<sync::AttachmentSync>(store_, std::move(objects), bucket);
   made->set_auto_fetch_max_bytes(auto_fetch_max_bytes);
   for (auto& slot : slots_) {
     TIDINGS_RETURN_IF_ERROR(slot->engine->SetAttachmentTransfers(made.get()));

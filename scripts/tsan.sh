@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The ThreadSanitizer run (scripts/test.sh --tsan configures BUILD_DIR): builds
 # only the tests of the code that runs threads - the engine (RocksDB's
-# background threads call our file cipher), the sync engines and the daemon -
+# background threads call our file cipher), the sync engines, attachments'
+# transfers (parts side by side) and the daemon -
 # and runs each gtest binary whole, then the daemon end to end. Races inside
 # the uninstrumented Debian libraries are suppressed by tests/tsan.supp, never
 # races in our code (docs/TESTING.md, "ThreadSanitizer").
@@ -17,6 +18,7 @@ gtests=(
   tests/sync/tidings_reconciler_test
   tests/sync/tidings_e2e_sync_test
   tests/daemon/tidings_daemon_unit_test
+  tests/attachments/tidings_attachments_test
 )
 targets=(tidings_cli)
 for t in "${gtests[@]}"; do targets+=("$(basename "$t")"); done

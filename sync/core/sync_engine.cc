@@ -46,8 +46,11 @@ Status SyncEngine::SetListener(Listener listener) {
 }
 
 Status SyncEngine::SetAttachmentTransfers(AttachmentTransfers* uploader) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (running_) return FailedPrecondition("set the attachment uploader before Start()");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (running_) return FailedPrecondition("set the attachment transfers before Start()");
+  }
+  // Not under mu_: rounds take reconciler_mu_ first, then mu_ to report.
   std::lock_guard<std::mutex> rec_lock(reconciler_mu_);
   reconciler_->set_attachment_transfers(uploader);
   return Status::Ok();
