@@ -39,7 +39,8 @@ LAYERS = {
     "sync/e2e/": ["sync/backend.h", "sync/wire/", "engine/sync_log.h", "engine/store_reader.h",
                   "crypto/"] + ENGINE_TYPES + COMMON,
     "sync/core/": ["sync/backend.h", "sync/e2e/", "sync/attachments/", "sync/wire/bytes.h", "engine/", "crypto/"] + COMMON,
-    "sync/attachments/": ["sync/s3/", "engine/attachment_files.h", "crypto/"] + COMMON,
+    "sync/attachments/": ["sync/s3/", "sync/aws/credentials.h", "engine/attachment_files.h",
+                          "crypto/"] + COMMON,
     "api/": ["sync/", "engine/", "crypto/"] + PUBLIC_API + COMMON,
     "include/tidings/": [],  # installed: only each other
     "emulator/": ["sync/aws_protocol/", "crypto/"] + HTTP_MESSAGE + COMMON,
