@@ -366,18 +366,7 @@ Result<std::string> ObjectFromHex(const char* hex) {
   if (hex == nullptr) return InvalidArgument("no attachment object given (NULL)");
   const std::string_view h(hex);
   std::string out;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (size_t i = 0; h.size() == 64 && i < 64; i += 2) {
-    const int hi = nibble(h[i]), lo = nibble(h[i + 1]);
-    if (hi < 0 || lo < 0) break;
-    out.push_back(static_cast<char>(hi << 4 | lo));
-  }
-  if (out.size() != 32) {
+  if (h.size() != 64 || !crypto::HexDecode(h, &out)) {
     return InvalidArgument(
         "an attachment object is named by 64 hex digits (tidings_attachment.object)");
   }

@@ -5,7 +5,6 @@
 #include <dirent.h>
 
 #include <algorithm>
-#include <charconv>
 #include <filesystem>
 
 #include "engine/store_impl.h"
@@ -34,6 +33,19 @@ Status CheckObjectId(std::string_view object) {
 bool Unsent(AttachmentState s) {
   return s == AttachmentState::kQueued || s == AttachmentState::kUploading ||
          s == AttachmentState::kFailed;
+}
+
+// The record of an object first seen in `a`, unreferenced.
+AttachmentRecord NewRecord(const Attachment& a, AttachmentState state, uint64_t now_ms) {
+  AttachmentRecord r;
+  r.info.object = a.object;
+  r.info.size = a.size;
+  r.info.object_size = a.object_size;
+  r.info.state = state;
+  r.info.location = a.location;
+  r.info.last_used_ms = now_ms;
+  r.content_key = a.content_key;
+  return r;
 }
 
 bool Downloaded(AttachmentState s) {
@@ -87,15 +99,9 @@ Status StoreImpl::OpenAttachments() {
     std::vector<std::string> orphans;
     while (dirent* e = readdir(d.get())) {
       std::string_view name = e->d_name;
-      if (name.size() != 64) continue;
       std::string id;
-      for (size_t i = 0; i < 64; i += 2) {
-        unsigned v = 0;
-        auto [end, err] = std::from_chars(name.data() + i, name.data() + i + 2, v, 16);
-        if (err != std::errc() || end != name.data() + i + 2) break;
-        id.push_back(static_cast<char>(v));
-      }
-      if (id.size() != 32) continue;  // not an object's name: not ours to remove
+      // Not an object's name: not ours to remove.
+      if (name.size() != 64 || !crypto::HexDecode(name, &id)) continue;
       Txn txn;
       TIDINGS_ASSIGN_OR_RETURN(auto rec, LoadAttachment(txn, id));
       if (!rec.has_value()) orphans.push_back(std::move(id));
@@ -185,13 +191,7 @@ Status StoreImpl::DedupeAttachments(Txn& txn, std::vector<Attachment>* list,
     }
     // A new object: its record starts here, unreferenced until the send
     // counts it (RefAttachments), and the fingerprint names it from now on.
-    AttachmentRecord r;
-    r.info.object = a.object;
-    r.info.size = a.size;
-    r.info.object_size = a.object_size;
-    r.info.state = AttachmentState::kQueued;
-    r.info.last_used_ms = clock_.WallMs();
-    r.content_key = a.content_key;
+    AttachmentRecord r = NewRecord(a, AttachmentState::kQueued, clock_.WallMs());
     r.fingerprint = fingerprints[i];
     StoreAttachment(txn, r);
     TxnPut(txn, kAttachments, fkey, a.object);
@@ -206,18 +206,10 @@ Status StoreImpl::RefAttachments(Txn& txn, const std::vector<Attachment>& list, 
     if (existing.has_value()) {
       r = std::move(*existing);
     } else {
-      r.info.object = a.object;
-      r.info.size = a.size;
-      r.info.object_size = a.object_size;
-      r.info.location = a.location;
-      r.content_key = a.content_key;
-      r.info.last_used_ms = clock_.WallMs();
-      if (remote) {
-        r.info.state = attachment_files_.Has(a.object) ? AttachmentState::kAvailable
-                                                       : AttachmentState::kRemote;
-      } else {
-        r.info.state = AttachmentState::kQueued;
-      }
+      const AttachmentState state = !remote                           ? AttachmentState::kQueued
+                                    : attachment_files_.Has(a.object) ? AttachmentState::kAvailable
+                                                                      : AttachmentState::kRemote;
+      r = NewRecord(a, state, clock_.WallMs());
     }
     if (r.info.location.empty()) r.info.location = a.location;
     ++r.info.references;
