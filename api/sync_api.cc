@@ -53,6 +53,7 @@ tidings_sync_status_list* NewStatusList(
     c.rejected_frames = st.rejected_frames;
     c.pending_frames = st.pending_frames;
     c.last_rejection = st.last_rejection.c_str();
+    c.waiting_for_upgrade = st.waiting_for_upgrade;
     list->items.push_back(c);
   }
   return list.release();

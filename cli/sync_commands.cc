@@ -55,7 +55,7 @@ int CmdStatus(const Globals& g, const std::vector<std::string>& backends) {
           "{\"backend\":%s,\"conversation\":%s,\"cursor\":%s,\"outbox_depth\":%llu,"
           "\"last_success\":%s,\"last_error\":%s,\"next_attempt\":%s,\"failures\":%u,"
           "\"stopped\":%s,\"mode\":%s,\"skipped\":%llu,\"rejected_frames\":%llu,"
-          "\"pending_frames\":%llu,\"last_rejection\":%s}\n",
+          "\"pending_frames\":%llu,\"last_rejection\":%s,\"waiting_for_upgrade\":%llu}\n",
           JsonString(st.backend).c_str(), JsonString(st.conversation_id).c_str(),
           JsonString(st.cursor).c_str(), static_cast<unsigned long long>(st.outbox_depth),
           JsonString(TimeOrEmpty(st.last_success_ms)).c_str(), JsonString(st.last_error).c_str(),
@@ -63,8 +63,8 @@ int CmdStatus(const Globals& g, const std::vector<std::string>& backends) {
           st.stopped ? "true" : "false", JsonString(modes[st.conversation_id]).c_str(),
           static_cast<unsigned long long>(st.skipped_ops),
           static_cast<unsigned long long>(st.rejected_frames),
-          static_cast<unsigned long long>(st.pending_frames),
-          JsonString(st.last_rejection).c_str());
+          static_cast<unsigned long long>(st.pending_frames), JsonString(st.last_rejection).c_str(),
+          static_cast<unsigned long long>(st.waiting_for_upgrade));
     } else {
       std::string ok = st.last_success_ms ? TimeOrEmpty(st.last_success_ms) : "never";
       // Cursors are opaque and can be long (Chime's carries the ids seen in
@@ -84,6 +84,12 @@ int CmdStatus(const Globals& g, const std::vector<std::string>& backends) {
             st.last_rejection.empty() ? "-" : st.last_rejection.c_str(),
             static_cast<unsigned long long>(st.pending_frames),
             static_cast<unsigned long long>(st.skipped_ops));
+      }
+      if (st.waiting_for_upgrade) {
+        std::printf(
+            "          %llu operations were written by a newer Tidings: kept until this "
+            "device is upgraded\n",
+            static_cast<unsigned long long>(st.waiting_for_upgrade));
       }
     }
   }

@@ -38,7 +38,7 @@ LAYERS = {
                     "sync/wire/", "crypto/"] + ENGINE_TYPES + COMMON,
     "sync/e2e/": ["sync/backend.h", "sync/wire/", "engine/sync_log.h", "engine/store_reader.h",
                   "crypto/"] + ENGINE_TYPES + COMMON,
-    "sync/core/": ["sync/backend.h", "sync/e2e/", "sync/attachments/", "sync/wire/bytes.h", "engine/", "crypto/"] + COMMON,
+    "sync/core/": ["sync/backend.h", "sync/e2e/", "sync/attachments/", "sync/wire/bytes.h", "sync/wire/operation_codec.h", "engine/", "crypto/"] + COMMON,
     "sync/attachments/": ["sync/s3/", "sync/aws/credentials.h", "engine/attachment_files.h",
                           "crypto/"] + COMMON,
     "api/": ["sync/", "engine/", "crypto/"] + PUBLIC_API + COMMON,

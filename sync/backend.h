@@ -36,6 +36,14 @@ struct PushAck {
   std::optional<int64_t> retry_after_ms;  // the server asked to wait
 };
 
+// A pulled operation a newer Tidings wrote (its wire version is newer than
+// this build reads), as the backend stored it.
+struct HeldOperation {
+  std::string bytes;  // the wire encoding (sync/wire/operation_codec.h)
+  uint64_t server_time_ms = 0;
+  std::string remote_id;
+};
+
 struct PullPage {
   // Remote operations, each with server_time_ms set. May repeat operations
   // already merged (the merge is idempotent).
@@ -43,6 +51,9 @@ struct PullPage {
   std::string next_cursor;  // resume point after this page
   bool has_more = false;    // another page is ready now
   uint64_t skipped = 0;     // items the backend could not decode, skipped
+  // Operations this build cannot read yet: the reconciler keeps them until
+  // an upgrade does (sync/core/held_operations.h).
+  std::vector<HeldOperation> too_new;
 };
 
 // ---- Sealed logs: end-to-end encrypted conversations (docs/security.md) ----

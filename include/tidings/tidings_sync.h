@@ -52,6 +52,9 @@ typedef struct tidings_sync_status {
   uint64_t rejected_frames;   /* pulled frames refused as forged, foreign or broken */
   uint64_t pending_frames;    /* pulled frames waiting for the key that opens them */
   const char* last_rejection; /* why the newest refused frame was; "" if none */
+  /* Pulled operations a newer Tidings wrote: kept, neither merged nor lost,
+   * until this device runs a build that reads them (upgrade it). */
+  uint64_t waiting_for_upgrade;
 } tidings_sync_status;
 
 typedef struct tidings_sync_status_list tidings_sync_status_list; /* opaque */

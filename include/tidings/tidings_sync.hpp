@@ -35,6 +35,7 @@ struct SyncStatus {
   uint64_t rejected_frames = 0;  // refused as forged, foreign or broken
   uint64_t pending_frames = 0;   // waiting for their key
   std::string last_rejection;
+  uint64_t waiting_for_upgrade = 0;  // kept until an upgrade reads them
 };
 
 struct DynamoDbConfig {
@@ -184,7 +185,8 @@ inline std::vector<SyncStatus> SyncStatusesFrom(const tidings_sync_status_list* 
     out.push_back(SyncStatus{c.backend, c.conversation_id, c.cursor, c.outbox_depth,
                              c.last_success_ms, c.last_activity_ms, c.last_error, c.next_attempt_ms,
                              c.consecutive_failures, c.stopped, c.skipped_ops, c.end_to_end,
-                             c.rejected_frames, c.pending_frames, c.last_rejection});
+                             c.rejected_frames, c.pending_frames, c.last_rejection,
+                             c.waiting_for_upgrade});
   }
   return out;
 }

@@ -5,6 +5,8 @@
 #include "common/lines.h"
 #include "crypto/hash.h"
 #include "engine/codec.h"
+#include "sync/core/held_operations.h"
+#include "sync/wire/operation_codec.h"
 
 namespace tidings::sync {
 
@@ -56,7 +58,7 @@ std::string EncodeStatus(const ConversationStatus& s, bool with_progress = true)
   const bool with_times = with_progress;
   std::string out;
   engine::Writer w(&out);
-  w.U8(4);
+  w.U8(5);
   w.Bytes(s.conversation_id);
   w.Bytes(with_progress ? s.cursor : std::string());
   w.Varint(s.outbox_depth);
@@ -72,6 +74,7 @@ std::string EncodeStatus(const ConversationStatus& s, bool with_progress = true)
   w.Varint(s.rejected_frames);
   w.Varint(s.pending_frames);
   w.Bytes(s.last_rejection);
+  w.Varint(s.waiting_for_upgrade);
   return out;
 }
 
@@ -79,7 +82,7 @@ bool DecodeStatus(std::string_view in, ConversationStatus* s) {
   engine::Reader r(in);
   uint8_t v, stopped;
   uint64_t depth, success, activity, next, failures, failed = 0, skipped = 0;
-  if (!r.U8(&v) || v < 1 || v > 4 || !r.Bytes(&s->conversation_id) || !r.Bytes(&s->cursor) ||
+  if (!r.U8(&v) || v < 1 || v > 5 || !r.Bytes(&s->conversation_id) || !r.Bytes(&s->cursor) ||
       !r.Varint(&depth) || !r.Varint(&success) || !r.Varint(&activity) ||
       !r.Bytes(&s->last_error) || !r.Varint(&next) || !r.Varint(&failures) || !r.U8(&stopped)) {
     return false;
@@ -94,6 +97,7 @@ bool DecodeStatus(std::string_view in, ConversationStatus* s) {
     }
     s->end_to_end = e2e != 0;
   }
+  if (v >= 5 && !r.Varint(&s->waiting_for_upgrade)) return false;
   s->skipped_ops = skipped;
   s->outbox_depth = depth;
   s->last_success_ms = static_cast<int64_t>(success);
@@ -521,6 +525,7 @@ tidings::Status Reconciler::PullPlain(ConversationStatus& st) {
   auto cursor = store_->GetCursor(backend_->name(), conv);
   if (!cursor.ok()) return cursor.status();
   std::string at = *cursor;
+  TIDINGS_RETURN_IF_ERROR(RetryHeld(st, at));
   bool merged_any = false;
   behind_.erase(conv);
   for (size_t page = 0;; ++page) {
@@ -550,7 +555,7 @@ tidings::Status Reconciler::PullPlain(ConversationStatus& st) {
     // The page and its cursor in one atomic write: a crash neither skips nor
     // re-applies (and re-applying would be harmless: merges are idempotent).
     // An empty page that does not move the cursor writes nothing.
-    if (!result->ops.empty() || result->next_cursor != at) {
+    if (!result->ops.empty() || !result->too_new.empty() || result->next_cursor != at) {
       TIDINGS_RETURN_IF_ERROR(MergePage(st, at, *result));
       at = result->next_cursor;
       st.cursor = at;
@@ -565,14 +570,40 @@ tidings::Status Reconciler::PullPlain(ConversationStatus& st) {
 tidings::Status Reconciler::MergePage(ConversationStatus& st, const std::string& at,
                                       const PullPage& page) {
   const std::string& conv = st.conversation_id;
-  tidings::Status merged = store_->Merge(backend_->name(), conv, page.ops, page.next_cursor);
-  if (merged.ok() && uploader_ != nullptr) uploader_->AfterMerge(page.ops);
+  std::vector<engine::SyncStateWrite> state;
+  if (!page.too_new.empty()) {
+    // Written by a newer Tidings: kept with the cursor that passes them.
+    const std::string key = HeldKey(backend_->name(), conv);
+    TIDINGS_ASSIGN_OR_RETURN(std::string raw, store_->GetSyncState(key));
+    TIDINGS_ASSIGN_OR_RETURN(HeldOperations held, DecodeHeld(raw));
+    held.reader = Newest();
+    held.ops.insert(held.ops.end(), page.too_new.begin(), page.too_new.end());
+    if (held.ops.size() > kMaxHeldOperations) {
+      const size_t drop = held.ops.size() - kMaxHeldOperations;
+      held.ops.erase(held.ops.begin(), held.ops.begin() + static_cast<ptrdiff_t>(drop));
+      st.skipped_ops += drop;
+    }
+    held_[conv] = held.ops.size();
+    st.waiting_for_upgrade = held.ops.size();
+    state.push_back({key, EncodeHeld(held)});
+  }
+  TIDINGS_RETURN_IF_ERROR(MergeValid(st, at, page.ops, page.next_cursor, state));
+  if (uploader_ != nullptr) uploader_->AfterMerge(page.ops);
+  return tidings::Status::Ok();
+}
+
+tidings::Status Reconciler::MergeValid(ConversationStatus& st, const std::string& at,
+                                       std::span<const engine::Operation> ops,
+                                       const std::string& to,
+                                       std::span<const engine::SyncStateWrite> state) {
+  const std::string& conv = st.conversation_id;
+  tidings::Status merged = store_->Merge(backend_->name(), conv, ops, to, state);
   if (merged.code() != Code::kInvalidArgument && merged.code() != Code::kTooLarge) return merged;
   // The store refuses something in this page (another client's malformed or
   // oversized data). Stalling on it would stop the conversation forever:
   // merge what is valid one operation at a time (cursor unchanged, so a
   // crash here re-applies, harmlessly), skip the rest, then advance.
-  for (const auto& op : page.ops) {
+  for (const auto& op : ops) {
     tidings::Status one = store_->Merge(backend_->name(), conv, std::span(&op, 1), at);
     if (one.code() == Code::kInvalidArgument || one.code() == Code::kTooLarge) {
       st.skipped_ops++;
@@ -580,7 +611,45 @@ tidings::Status Reconciler::MergePage(ConversationStatus& st, const std::string&
     }
     TIDINGS_RETURN_IF_ERROR(one);
   }
-  return store_->Merge(backend_->name(), conv, {}, page.next_cursor);
+  return store_->Merge(backend_->name(), conv, {}, to, state);
+}
+
+uint8_t Reconciler::Newest() const {
+  return config_.newest_operation_version ? config_.newest_operation_version
+                                          : wire::kOperationVersion;
+}
+
+tidings::Status Reconciler::RetryHeld(ConversationStatus& st, const std::string& at) {
+  const std::string& conv = st.conversation_id;
+  if (held_.count(conv)) return tidings::Status::Ok();
+  const std::string key = HeldKey(backend_->name(), conv);
+  TIDINGS_ASSIGN_OR_RETURN(std::string raw, store_->GetSyncState(key));
+  TIDINGS_ASSIGN_OR_RETURN(HeldOperations held, DecodeHeld(raw));
+  if (!held.ops.empty() && held.reader < Newest()) {
+    // An upgrade since they were kept: what this build reads is merged now.
+    std::vector<engine::Operation> readable;
+    std::vector<HeldOperation> still;
+    for (auto& h : held.ops) {
+      auto op = wire::DecodeOperation(h.bytes, Newest());
+      if (op.ok()) {
+        op->server_time_ms = h.server_time_ms;
+        op->remote_id = h.remote_id;
+        readable.push_back(std::move(op).value());
+      } else if (op.status().code() == Code::kFailedPrecondition) {
+        still.push_back(std::move(h));
+      } else {
+        st.skipped_ops++;
+      }
+    }
+    held.ops = std::move(still);
+    held.reader = Newest();
+    const engine::SyncStateWrite write{key, EncodeHeld(held)};
+    TIDINGS_RETURN_IF_ERROR(MergeValid(st, at, readable, at, std::span(&write, 1)));
+    if (uploader_ != nullptr) uploader_->AfterMerge(readable);
+  }
+  held_[conv] = held.ops.size();
+  st.waiting_for_upgrade = held.ops.size();
+  return tidings::Status::Ok();
 }
 
 Result<std::vector<std::string>> Reconciler::Conversations() {

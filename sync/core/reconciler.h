@@ -67,6 +67,9 @@ struct SyncConfig {
   // How often the sync engine runs the store's retention purge
   // (SyncLog::PurgeExpired; cheap when nothing is due). 0: never.
   int64_t purge_interval_ms = 3'600'000;
+  // The newest wire operation version read; 0: this build's
+  // (wire::kOperationVersion). Tests set an older one to play an older build.
+  uint8_t newest_operation_version = 0;
 };
 
 // What the reconciler knows about one conversation on one backend; persisted
@@ -92,6 +95,9 @@ struct ConversationStatus {
   uint64_t rejected_frames = 0;  // pulled frames skipped as forged, foreign or broken
   uint64_t pending_frames = 0;   // pulled frames waiting for the key that opens them
   std::string last_rejection;    // why the newest rejected frame was (no content)
+  // Pulled operations a newer Tidings wrote, kept (not merged, not lost)
+  // until an upgrade reads them (sync/core/held_operations.h).
+  uint64_t waiting_for_upgrade = 0;
 };
 
 // What moves attachments for the reconciler (sync/core/attachment_sync.h):
@@ -211,6 +217,16 @@ class Reconciler {
   bool RecordAcks(ConversationStatus& st, std::span<const engine::OutboxEntry> batch,
                   const std::vector<PushAck>& acks, tidings::Status* out);
   tidings::Status MergePage(ConversationStatus& st, const std::string& at, const PullPage& page);
+  // Merges `ops` with the cursor `to` and `state` in one batch; an operation
+  // the store refuses as malformed is skipped and counted instead.
+  tidings::Status MergeValid(ConversationStatus& st, const std::string& at,
+                             std::span<const engine::Operation> ops, const std::string& to,
+                             std::span<const engine::SyncStateWrite> state);
+  // Once per conversation and process: the held operations a build that
+  // read fewer versions kept are decoded again, and those this build reads
+  // are merged (cursor `at` unchanged).
+  tidings::Status RetryHeld(ConversationStatus& st, const std::string& at);
+  uint8_t Newest() const;  // the newest operation version this reconciler reads
   // An edit or delete about to be pushed carries its target's remote id in
   // `remote_id` (as the store kept it from this backend's ack of the send,
   // or from the pull that brought it), so a backend can mirror it natively
@@ -255,6 +271,7 @@ class Reconciler {
   std::set<std::string> behind_;                      // pull stopped at the page bound
   std::set<std::string> push_behind_;                 // push stopped at its bound
   std::set<std::string> retry_now_;                   // entries due despite backoff (RetryNow)
+  std::map<std::string, uint64_t> held_;              // plaintext operations held, once checked
   std::unique_ptr<e2e::Session> session_;
   bool published_ = false;  // this device's record is in the backend's directory
   std::map<std::string, std::string> saved_state_;  // sync-state key -> digest last written

@@ -41,6 +41,7 @@ Result<e2e::Session*> Reconciler::Session() {
   options.user = store_->user_id();
   options.max_frame_bytes = backend_->max_frame_bytes();
   options.now_ms = [this] { return static_cast<uint64_t>(clock_()); };
+  options.newest_operation_version = config_.newest_operation_version;
   TIDINGS_ASSIGN_OR_RETURN(session_, e2e::Session::Open(store_, std::move(options)));
   return session_.get();
 }
@@ -87,6 +88,7 @@ Result<bool> Reconciler::Sealed(const std::string& conv) {
 void Reconciler::NoteLog(ConversationStatus& st, const e2e::LogState& log) {
   st.rejected_frames = log.rejected;
   st.pending_frames = log.pending.size();
+  st.waiting_for_upgrade = held_[st.conversation_id] + log.too_new();
   st.last_rejection = log.last_rejection;
 }
 
@@ -303,7 +305,9 @@ tidings::Status Reconciler::PullLog(e2e::LogState& log, ConversationStatus* st) 
     if (!result.ok()) return result.status();
     if (st) st->skipped_ops += result->skipped;
     TIDINGS_ASSIGN_OR_RETURN(auto opened, session_->OpenPage(log, *result, Fetcher()));
-    if (!result->frames.empty() || result->next_cursor != at || opened.rejected > 0) {
+    // (ops on an empty page: frames kept for an upgrade opened at last)
+    if (!result->frames.empty() || result->next_cursor != at || opened.rejected > 0 ||
+        !opened.ops.empty()) {
       TIDINGS_RETURN_IF_ERROR(CommitPage(log, opened, result->next_cursor, st));
     }
     if (st && !opened.ops.empty()) st->last_activity_ms = clock_();
@@ -321,7 +325,7 @@ tidings::Status Reconciler::PullSealed(ConversationStatus& st) {
   TIDINGS_ASSIGN_OR_RETURN(auto ids, session_->BoundLogs(st.conversation_id));
   if (ids.empty()) ids.push_back(primary->log_id);
   const int64_t activity_before = st.last_activity_ms;
-  uint64_t rejected = 0, pending = 0;
+  uint64_t rejected = 0, pending = 0, too_new = held_[st.conversation_id];
   for (const auto& id : ids) {
     TIDINGS_ASSIGN_OR_RETURN(e2e::LogState * log, session_->LogById(id));
     if (!log->on_server) continue;  // nothing pushed yet: nothing to pull
@@ -329,6 +333,7 @@ tidings::Status Reconciler::PullSealed(ConversationStatus& st) {
     NoteLog(st, *log);
     rejected += log->rejected;
     pending += log->pending.size();
+    too_new += log->too_new();
     if (!pulled.ok()) {
       if (pulled.code() == Code::kCancelled) return pulled;
       return Failed(st, pulled);
@@ -336,6 +341,7 @@ tidings::Status Reconciler::PullSealed(ConversationStatus& st) {
   }
   st.rejected_frames = rejected;
   st.pending_frames = pending;
+  st.waiting_for_upgrade = too_new;
   st.cursor = primary->cursor;
   return RecordSuccess(st, st.last_activity_ms != activity_before);
 }

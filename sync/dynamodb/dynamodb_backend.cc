@@ -276,6 +276,7 @@ Result<sync::PullPage> DynamoBackend::Pull(const std::string& conv, std::string_
       [&](const aws::DynamoItem& item) -> Status {
         TIDINGS_ASSIGN_OR_RETURN(auto unpacked, UnpackOperations(item));
         for (auto& op : unpacked.entries) out.ops.push_back(std::move(op));
+        for (auto& op : unpacked.too_new) out.too_new.push_back(std::move(op));
         out.skipped += unpacked.skipped;
         return Status::Ok();
       },

@@ -66,7 +66,9 @@ Result<Unpacked<engine::Operation>> UnpackOperations(const aws::DynamoItem& item
     out.skipped = 1;
     return out;
   }
-  const auto decode = item.format == 0 ? wire::DecodeLegacyOperation : wire::DecodeOperation;
+  const auto decode = [legacy = item.format == 0](std::string_view bytes) {
+    return legacy ? wire::DecodeLegacyOperation(bytes) : wire::DecodeOperation(bytes);
+  };
   const std::string where = Where(item);  // the reader keeps a view of it
   wire::ByteReader r(*raw, where);
   for (size_t index = 0; !r.done(); ++index) {
@@ -76,6 +78,11 @@ Result<Unpacked<engine::Operation>> UnpackOperations(const aws::DynamoItem& item
       break;
     }
     Result<engine::Operation> op = decode(bytes);
+    if (op.status().code() == Code::kFailedPrecondition) {
+      out.too_new.push_back(
+          {std::move(bytes), item.time_ms, std::to_string(item.sk) + "/" + std::to_string(index)});
+      continue;
+    }
     if (!op.ok()) {
       ++out.skipped;  // this one does not decode; the ones after it may
       continue;

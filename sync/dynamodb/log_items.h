@@ -45,6 +45,8 @@ template <typename Entry>
 struct Unpacked {
   std::vector<Entry> entries;
   uint64_t skipped = 0;  // entries (or the whole item, as one) that did not decode
+  // Operations only: those of a wire version newer than this build reads.
+  std::vector<sync::HeldOperation> too_new;
 };
 // FailedPrecondition only for an item of a newer format ("upgrade Tidings").
 Result<Unpacked<engine::Operation>> UnpackOperations(const aws::DynamoItem& item);

@@ -7,7 +7,9 @@
 namespace tidings::e2e {
 namespace {
 
-constexpr uint8_t kVersion = 1;
+// 1: up to dropped_pending. 2: then the reader's version and the indexes of
+// the pending frames that are too new.
+constexpr uint8_t kVersion = 2;
 
 // An absent key is stored as no bytes.
 Result<crypto::SecretKey> KeyFrom(std::string_view bytes) {
@@ -63,6 +65,12 @@ const Epoch* LogState::current() const {
   return it == epochs.end() ? nullptr : &it->second;
 }
 
+size_t LogState::too_new() const {
+  size_t n = 0;
+  for (const auto& p : pending) n += p.too_new ? 1 : 0;
+  return n;
+}
+
 std::string EncodeLogState(const LogState& s) {
   std::string out;
   wire::ByteWriter w(&out);
@@ -95,6 +103,11 @@ std::string EncodeLogState(const LogState& s) {
   w.Varint(s.rejected);
   w.Bytes(s.last_rejection);
   w.Varint(s.dropped_pending);
+  w.U8(s.reader);
+  w.Varint(s.too_new());
+  for (size_t i = 0; i < s.pending.size(); ++i) {
+    if (s.pending[i].too_new) w.Varint(i);
+  }
   return out;
 }
 
@@ -105,7 +118,7 @@ Result<LogState> DecodeLogState(std::string_view bytes) {
   uint64_t n = 0;
   std::string key;
   TIDINGS_RETURN_IF_ERROR(r.U8("version", &version));
-  if (version != kVersion) return r.Error("version", "is not 1");
+  if (version < 1 || version > kVersion) return r.Error("version", "is not 1 or 2");
   TIDINGS_RETURN_IF_ERROR(r.Bytes("log id", &s.log_id));
   TIDINGS_RETURN_IF_ERROR(r.Bytes("conversation id", &s.conversation_id));
   TIDINGS_RETURN_IF_ERROR(r.Bytes("log secret", &key));
@@ -148,6 +161,17 @@ Result<LogState> DecodeLogState(std::string_view bytes) {
   TIDINGS_RETURN_IF_ERROR(r.Varint("rejected", &s.rejected));
   TIDINGS_RETURN_IF_ERROR(r.Bytes("last rejection", &s.last_rejection));
   TIDINGS_RETURN_IF_ERROR(r.Varint("dropped", &s.dropped_pending));
+  if (version >= 2) {
+    TIDINGS_RETURN_IF_ERROR(r.U8("reader", &s.reader));
+    TIDINGS_RETURN_IF_ERROR(r.Varint("too new", &n));
+    if (n > s.pending.size()) return r.Error("too new", "counts more frames than are pending");
+    for (uint64_t i = 0; i < n; ++i) {
+      uint64_t index = 0;
+      TIDINGS_RETURN_IF_ERROR(r.Varint("too new", &index));
+      if (index >= s.pending.size()) return r.Error("too new", "names no pending frame");
+      s.pending[index].too_new = true;
+    }
+  }
   if (!r.done()) return r.Error("end", "expected, but bytes are left over");
   return s;
 }

@@ -35,9 +35,13 @@ struct Epoch {
 // A frame that cannot open yet (its epoch key has not arrived), with the
 // epoch that was current where it sits in the log: membership is judged as
 // of there when it opens.
+// A frame that opened and verified but holds an operation of a wire version
+// newer than this build reads is kept too (`too_new`), encrypted as it came,
+// and opened again by the first build that reads more (LogState::reader).
 struct PendingFrame {
   sync::Frame frame;
   EpochId current_at;
+  bool too_new = false;
 };
 
 struct LogState {
@@ -60,6 +64,12 @@ struct LogState {
   uint64_t rejected = 0;         // frames skipped as forged, foreign or broken
   std::string last_rejection;    // why the newest one was (no content)
   uint64_t dropped_pending = 0;  // waiting frames dropped over the bound
+  // The newest operation version (wire::kOperationVersion) of the build that
+  // last opened this log's frames: a build that reads newer ones opens the
+  // `too_new` frames again. 0 in records from before it was kept.
+  uint8_t reader = 0;
+
+  size_t too_new() const;  // pending frames waiting for an upgrade
 
   const Epoch* current() const;
   bool bound() const { return !conversation_id.empty(); }

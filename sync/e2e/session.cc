@@ -628,8 +628,11 @@ Session::Verdict Session::OpenOp(LogState& log, const sync::Frame& frame, const 
   }
   auto plain = crypto::AeadOpen(epoch.key, OpAd(log.conversation_id, f), f.ciphertext);
   if (!plain.ok()) return Reject(log, out, "an operation that does not decrypt");
-  auto op = wire::DecodeOperation(plain.value());
+  auto op = wire::DecodeOperation(plain.value(), Newest());
   crypto::Wipe(&plain.value());
+  // A newer Tidings wrote it: keep the frame until an upgrade reads it, so
+  // the cursor passing it loses nothing.
+  if (op.status().code() == Code::kFailedPrecondition) return Verdict::kTooNew;
   if (!op.ok()) return Reject(log, out, "a sealed operation that does not decode");
   if (op->op_id != f.op_id || op->author != user || op->conversation_id != log.conversation_id) {
     return Reject(log, out, "an operation whose ids or author do not match its frame");
@@ -676,6 +679,28 @@ void Session::CheckLogMembers(LogState& log) {
   log.stranger.clear();
 }
 
+uint8_t Session::Newest() const {
+  return options_.newest_operation_version ? options_.newest_operation_version
+                                           : wire::kOperationVersion;
+}
+
+void Session::RetryPending(LogState& log, const FetchDevices& fetch, bool too_new,
+                           OpenResult* out) {
+  std::vector<PendingFrame> waiting = std::move(log.pending);
+  log.pending.clear();
+  for (auto& p : waiting) {
+    if (p.too_new != too_new) {
+      log.pending.push_back(std::move(p));
+      continue;
+    }
+    const Verdict verdict = OpenFrame(log, p.frame, p.current_at, fetch, out);
+    if (verdict == Verdict::kPending || verdict == Verdict::kTooNew) {
+      p.too_new = verdict == Verdict::kTooNew;
+      log.pending.push_back(std::move(p));
+    }
+  }
+}
+
 Result<OpenResult> Session::OpenPage(LogState& log, const sync::FramePage& page,
                                      const FetchDevices& fetch) {
   OpenResult out;
@@ -684,22 +709,22 @@ Result<OpenResult> Session::OpenPage(LogState& log, const sync::FramePage& page,
   if (!page.log_creator.empty()) log.log_creator = page.log_creator;
   if (!page.log_members.empty()) log.log_members = page.log_members;
   CheckLogMembers(log);
+  // A build that reads newer operations than the one that kept these frames
+  // opens them again (after an upgrade).
+  const bool upgraded = log.reader < Newest();
+  log.reader = Newest();
+  if (upgraded && log.too_new() > 0) RetryPending(log, fetch, /*too_new=*/true, &out);
   for (const auto& frame : page.frames) {
     const EpochId current_at = log.chain.empty() ? EpochId{} : log.chain.back();
-    if (OpenFrame(log, frame, current_at, fetch, &out) == Verdict::kPending) {
-      log.pending.push_back({frame, current_at});
+    const Verdict verdict = OpenFrame(log, frame, current_at, fetch, &out);
+    if (verdict == Verdict::kPending || verdict == Verdict::kTooNew) {
+      log.pending.push_back({frame, current_at, verdict == Verdict::kTooNew});
     }
   }
   // Keys that arrived may open frames that were waiting for them.
   while (out.keys_learned && !log.pending.empty()) {
     out.keys_learned = false;
-    std::vector<PendingFrame> waiting = std::move(log.pending);
-    log.pending.clear();
-    for (auto& p : waiting) {
-      if (OpenFrame(log, p.frame, p.current_at, fetch, &out) == Verdict::kPending) {
-        log.pending.push_back(std::move(p));
-      }
-    }
+    RetryPending(log, fetch, /*too_new=*/false, &out);
   }
   if (log.pending.size() > options_.max_pending_frames) {
     const size_t drop = log.pending.size() - options_.max_pending_frames;

@@ -59,6 +59,9 @@ struct SessionOptions {
   std::function<uint64_t()> now_ms;
   size_t max_pending_frames = 5'000;       // per log; older ones dropped and counted
   uint64_t directory_refresh_ms = 60'000;  // FetchDevices of a user at most this often
+  // The newest operation version read; 0: this build's (wire::kOperationVersion).
+  // Tests set an older one to play an older build.
+  uint8_t newest_operation_version = 0;
 };
 
 struct OpenResult {
@@ -117,7 +120,9 @@ class Session {
 
  private:
   Session(engine::SyncLog* store, SessionOptions options);
-  enum class Verdict { kOpened, kPending, kRejected, kIgnored };
+  // kTooNew: verified, but the operation's version is newer than this build
+  // reads (kept pending until an upgrade).
+  enum class Verdict { kOpened, kPending, kTooNew, kRejected, kIgnored };
   Verdict OpenFrame(LogState& log, const sync::Frame& frame, const EpochId& current_at,
                     const FetchDevices& fetch, OpenResult* out);
   Verdict OpenShare(LogState& log, const sync::Frame& frame, const FetchDevices& fetch,
@@ -127,6 +132,10 @@ class Session {
   void PinAnnouncement(LogState& log, const sync::Frame& frame, const FetchDevices& fetch,
                        OpenResult* out);
   Verdict Reject(LogState& log, OpenResult* out, std::string why);
+  uint8_t Newest() const;  // the newest operation version this session reads
+  // Opens again the pending frames that wait for a key (too_new false) or
+  // for an upgrade (true), keeping those that still cannot open.
+  void RetryPending(LogState& log, const FetchDevices& fetch, bool too_new, OpenResult* out);
   // The pinned device `device_id` of one of `users`, fetching their records
   // from the directory backend when it is not known yet.
   std::optional<PinnedDevice> FindDevice(const std::string& device_id,

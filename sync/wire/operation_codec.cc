@@ -154,7 +154,7 @@ std::string EncodeOperation(const engine::Operation& op) {
   return out;
 }
 
-Result<engine::Operation> DecodeOperation(std::string_view bytes) {
+Result<engine::Operation> DecodeOperation(std::string_view bytes, uint8_t newest) {
   ByteReader r(bytes, kSubject);
   uint8_t version = 0;
   TIDINGS_RETURN_IF_ERROR(r.U8("version", &version));
@@ -163,10 +163,9 @@ Result<engine::Operation> DecodeOperation(std::string_view bytes) {
                                   ", which no wire operation is written with (1 is the store's "
                                   "own encoding: a legacy item read as a wire one?)");
   }
-  if (version > kOperationVersion) {
+  if (version > newest) {
     return FailedPrecondition("a wire operation has version " + std::to_string(version) +
-                              " but this build reads up to version " +
-                              std::to_string(kOperationVersion) +
+                              " but this build reads up to version " + std::to_string(newest) +
                               ": it was written by a newer Tidings; upgrade this one");
   }
   engine::Operation op;

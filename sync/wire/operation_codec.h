@@ -46,8 +46,10 @@ std::string EncodeOperation(const engine::Operation& op);
 // DataLoss for anything malformed (empty, truncated, an unknown kind, a
 // varint over 64 bits, metadata keys out of order, bytes left over);
 // FailedPrecondition for a version this build does not read (written by a
-// newer Tidings: upgrade). Never reads outside `bytes`.
-Result<engine::Operation> DecodeOperation(std::string_view bytes);
+// newer Tidings: upgrade). Never reads outside `bytes`. `newest` is the
+// newest version read; tests pass an older one to play an older build.
+Result<engine::Operation> DecodeOperation(std::string_view bytes,
+                                          uint8_t newest = kOperationVersion);
 
 // Version 0: the encoding DynamoDB items held before this codec existed (the
 // store's record encoding of an operation, engine encoding version 1).

@@ -15,6 +15,7 @@
 #include "moto_fixture.h"
 #include "sync/core/reconciler.h"
 #include "sync/dynamodb/dynamodb_backend.h"
+#include "sync/wire/operation_codec.h"
 #include "tests/common/pull_all.h"
 
 namespace tidings::dynamodb {
@@ -194,6 +195,24 @@ TEST(DynamoDb, ReadsLegacyItemsAndRefusesUnknownFormats) {
   ASSERT_FALSE(newer.ok());
   EXPECT_EQ(newer.status().code(), Code::kFailedPrecondition) << newer.status().ToString();
   EXPECT_NE(newer.status().message().find("sk 3"), std::string::npos);
+
+  // An operation of a wire version newer than this build reads, beside one
+  // it reads, in an item of the current format: handed over as bytes (the
+  // reconciler keeps them until an upgrade), not skipped.
+  std::string mixed, future = wire::EncodeOperation(Op("future-1", "from a newer build"));
+  future[0] = static_cast<char>(wire::kOperationVersion + 1);
+  engine::Writer w(&mixed);
+  w.Bytes(wire::EncodeOperation(Op("current-2", "readable")));
+  w.Bytes(future);
+  PutLogItem(*b, "formats-mixed", 1, mixed, "1");
+  auto held = b->Pull("formats-mixed", "", 10);
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  EXPECT_EQ(held->skipped, 0u);
+  ASSERT_EQ(held->ops.size(), 1u);
+  EXPECT_EQ(held->ops[0].op_id, "current-2");
+  ASSERT_EQ(held->too_new.size(), 1u);
+  EXPECT_EQ(held->too_new[0].bytes, future);
+  EXPECT_EQ(held->too_new[0].remote_id, "1/1");
 
   PutLogItem(*b, "formats-corrupt", 1, framed.substr(0, framed.size() - 3), "");
   PutLogItem(*b, "formats-corrupt", 2, framed, "");

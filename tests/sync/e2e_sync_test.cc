@@ -4,6 +4,7 @@
 // the same paths with faults and real servers.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <map>
 #include <memory>
 
@@ -120,12 +121,16 @@ struct Device {
   std::unique_ptr<Reconciler> reconciler;
   int64_t now = 1'700'000'000'000;
 
-  Device(FrameServer* server, const std::string& user) {
+  Device(FrameServer* server, const std::string& user, SyncConfig config = {}) {
     store =
         engine::Store::Open(dir.path(), testing::TestKey(), testing::CreateOptions(user)).value();
     backend = std::make_unique<FrameBackend>(server, user);
+    Restart(config);
+  }
+  // A new reconciler on the same store (a restart, or an upgrade).
+  void Restart(SyncConfig config) {
     reconciler = std::make_unique<Reconciler>(
-        &store->sync_log(), backend.get(), SyncConfig{}, [this] { return now += 10; },
+        &store->sync_log(), backend.get(), config, [this] { return now += 10; },
         [] { return uint64_t{42}; });
   }
   void Sync() { ASSERT_TRUE(reconciler->SyncAll().ok()); }
@@ -316,6 +321,56 @@ TEST_P(E2eSync, ALogMadeByAnOutsiderForAKnownConversationIsRefused) {
   EXPECT_EQ(patient.Bodies("consult-42"), want);
   // Nothing of the doctor's reached the squatter.
   for (const auto& body : squatter.Bodies("consult-42")) EXPECT_EQ(body, "squatted");
+}
+
+// Puts every file on "the object store" at once.
+class InstantUploads final : public AttachmentTransfers {
+ public:
+  Status UploadFor(engine::Operation* op) override {
+    for (auto& a : op->attachments) a.location = "bucket";
+    return Status::Ok();
+  }
+};
+
+// A device on an older build (reading wire version 2) pulls a sealed send
+// with a file (version 3). The frame verifies but its operation is too new:
+// kept, encrypted, among the pending frames (not refused, not lost), and
+// opened by the upgraded build.
+TEST_P(E2eSync, AnOperationFromANewerBuildWaitsSealedForTheUpgrade) {
+  Device doctor(&server, "doctor");
+  Device patient(&server, "patient", SyncConfig{.newest_operation_version = 2});
+  InstantUploads uploads;
+  doctor.reconciler->set_attachment_transfers(&uploads);
+  ASSERT_TRUE(doctor.store->PutConversation("c", "", {"patient"}).ok());
+  ASSERT_TRUE(doctor.store->Send({"c", "before"}).ok());
+  const std::string path = doctor.dir.path() + "-scan.pdf";
+  {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fputs("%PDF scan", f);
+    std::fclose(f);
+  }
+  engine::SendRequest with_file{.conversation_id = "c", .body = "the scan"};
+  with_file.attachments.push_back({.path = path, .name = "scan.pdf"});
+  ASSERT_TRUE(doctor.store->Send(with_file).ok());
+  std::remove(path.c_str());
+  ASSERT_TRUE(doctor.store->Send({"c", "after"}).ok());
+  SyncAll({&doctor, &patient});
+
+  EXPECT_EQ(patient.Bodies("c"), (std::vector<std::string>{"before", "after"}));
+  ConversationStatus st = patient.reconciler->GetStatus("c");
+  EXPECT_EQ(st.waiting_for_upgrade, 1u);
+  EXPECT_EQ(st.rejected_frames, 0u) << st.last_rejection;
+  EXPECT_EQ(ReadSyncStatus(patient.store->sync_log(), "frames")->front().waiting_for_upgrade, 1u);
+  patient.Restart(SyncConfig{.newest_operation_version = 2});
+  SyncAll({&patient});
+  EXPECT_EQ(patient.Bodies("c").size(), 2u) << "the same build still cannot read it";
+
+  patient.Restart(SyncConfig{});  // the upgrade
+  SyncAll({&patient}, 1);
+  EXPECT_EQ(patient.Bodies("c"), (std::vector<std::string>{"before", "the scan", "after"}));
+  EXPECT_EQ(patient.reconciler->GetStatus("c").waiting_for_upgrade, 0u);
+  EXPECT_EQ(patient.reconciler->GetStatus("c").rejected_frames, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Senders, E2eSync, ::testing::Values(true, false),

@@ -12,6 +12,7 @@
 #include "../engine/test_util.h"
 #include "common/clock.h"
 #include "sync/core/attachment_sync.h"
+#include "sync/wire/operation_codec.h"
 
 namespace tidings::sync {
 namespace {
@@ -71,15 +72,25 @@ class ScriptedBackend final : public Backend {
     if (!pull_error.ok()) return pull_error;
     size_t from = cursor.empty() ? 0 : std::stoul(std::string(cursor));
     PullPage page;
-    for (size_t i = from; i < std::min(remote.size(), from + limit); ++i)
-      page.ops.push_back(remote[i]);
-    page.next_cursor = std::to_string(from + page.ops.size());
-    page.has_more = from + page.ops.size() < remote.size();
+    const size_t to = std::min(remote.size(), from + limit);
+    for (size_t i = from; i < to; ++i) {
+      // As the DynamoDB backend decodes: what this build cannot read is
+      // handed over as bytes.
+      std::string bytes = wire::EncodeOperation(remote[i]);
+      if (reads_up_to != 0 && static_cast<uint8_t>(bytes[0]) > reads_up_to) {
+        page.too_new.push_back({bytes, remote[i].server_time_ms, "r" + std::to_string(i)});
+      } else {
+        page.ops.push_back(remote[i]);
+      }
+    }
+    page.next_cursor = std::to_string(to);
+    page.has_more = to < remote.size();
     return page;
   }
   Result<std::vector<std::string>> ListConversations() override {
     return std::vector<std::string>{"c"};
   }
+  uint8_t reads_up_to = 0;  // nonzero: newer operations come as too_new
 
   std::optional<int64_t> last_retry_after_ms() const override { return retry_after_hint; }
 
@@ -370,6 +381,53 @@ engine::Operation RemoteSend(int i) {
   op.body = "x";
   op.server_time_ms = 1'000'000;
   return op;
+}
+
+// A device on an older build (reading wire version 2) pulls a send with a
+// file (version 3): it is not merged and not lost. The cursor moves on, the
+// status says it waits for an upgrade, and the upgraded build merges it.
+TEST_F(ReconcilerTest, AnOperationFromANewerBuildIsKeptUntilAnUpgradeReadsIt) {
+  for (int i = 0; i < 3; ++i) backend_.remote.push_back(RemoteSend(i));
+  backend_.remote[1].attachments.push_back({.name = "rash.jpg",
+                                            .content_type = "image/jpeg",
+                                            .size = 2'000,
+                                            .object = std::string(32, '\x11'),
+                                            .object_size = 2'100,
+                                            .content_key = std::string(32, '\x22'),
+                                            .location = "clinic-media"});
+  backend_.reads_up_to = 2;
+  config_.newest_operation_version = 2;
+  auto old_build = std::make_unique<Reconciler>(
+      &store_->sync_log(), &backend_, config_, [this] { return now_; }, [this] { return random_; });
+  ASSERT_TRUE(old_build->Pull("c").ok());
+  EXPECT_EQ(store_->sync_log().GetCursor("scripted", "c").value(), "3");
+  EXPECT_EQ(store_->GetConversation("c")->message_count, 2u);
+  EXPECT_EQ(old_build->GetStatus("c").waiting_for_upgrade, 1u);
+  EXPECT_EQ(old_build->GetStatus("c").skipped_ops, 0u) << "held, not skipped";
+  EXPECT_EQ(ReadSyncStatus(store_->sync_log(), "scripted")->front().waiting_for_upgrade, 1u)
+      << "persisted";
+  // Pulled again by the same build: still held, once.
+  old_build = std::make_unique<Reconciler>(
+      &store_->sync_log(), &backend_, config_, [this] { return now_; }, [this] { return random_; });
+  ASSERT_TRUE(old_build->Pull("c").ok());
+  EXPECT_EQ(old_build->GetStatus("c").waiting_for_upgrade, 1u);
+  EXPECT_EQ(store_->GetConversation("c")->message_count, 2u);
+  old_build.reset();
+
+  // The upgrade: this build reads version 3.
+  backend_.reads_up_to = 0;
+  config_.newest_operation_version = 0;
+  rec_ = std::make_unique<Reconciler>(
+      &store_->sync_log(), &backend_, config_, [this] { return now_; }, [this] { return random_; });
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  EXPECT_EQ(store_->GetConversation("c")->message_count, 3u);
+  auto held = store_->Get("remote-1");
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  ASSERT_EQ(held->attachments.size(), 1u);
+  EXPECT_EQ(held->attachments[0].name, "rash.jpg");
+  EXPECT_EQ(rec_->GetStatus("c").waiting_for_upgrade, 0u);
+  EXPECT_EQ(ReadSyncStatus(store_->sync_log(), "scripted")->front().waiting_for_upgrade, 0u);
+  EXPECT_EQ(store_->sync_log().GetSyncState("held/scripted/c").value(), "") << "record removed";
 }
 
 TEST_F(ReconcilerTest, CrashBetweenPagesKeepsCursorAndMessagesInStep) {

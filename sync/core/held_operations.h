@@ -1,0 +1,37 @@
+// Held operations: pulled plaintext operations that a newer Tidings wrote (a
+// wire version newer than this build reads). The cursor moves past them, so
+// the store keeps their bytes, in one sync-state record per conversation and
+// backend written in the batch of the page that brought them, until a build
+// that reads them merges them. Sealed conversations keep such frames among
+// their pending frames instead (e2e::PendingFrame::too_new).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "sync/backend.h"
+
+namespace tidings::sync {
+
+struct HeldOperations {
+  // The newest operation version (wire::kOperationVersion) of the build that
+  // wrote the record: a build that reads newer ones decodes the ops again.
+  uint8_t reader = 0;
+  std::vector<HeldOperation> ops;  // in pull order
+};
+
+// Most operations held per conversation; older ones are dropped (counted as
+// skipped) beyond it.
+inline constexpr size_t kMaxHeldOperations = 5'000;
+
+// "held/<backend>/<conversation id>".
+std::string HeldKey(std::string_view backend, std::string_view conversation_id);
+// An empty string for no operations (which deletes the record).
+std::string EncodeHeld(const HeldOperations& held);
+// DataLoss for a damaged record.
+Result<HeldOperations> DecodeHeld(std::string_view bytes);
+
+}  // namespace tidings::sync
