@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "common/lines.h"
 
 namespace tidings::daemon {
 namespace {
@@ -23,6 +24,9 @@ Result<api::Store> OpenStore(const std::string& path, const api::Key& key, bool 
   if (!store.ok()) return FromApi(store.status());
   return std::move(store).value();
 }
+
+constexpr int64_t kAnswerWaitMs = 30'000;
+constexpr uint64_t kSlowestEncryptBytesPerMs = 5'000;  // 5 MB/s
 
 // A UUIDv7 (48-bit Unix ms, then random bits) chosen before the first
 // attempt, so a send retried after a lost answer is recognised.
@@ -45,7 +49,7 @@ std::string NewMessageId() {
 }
 
 // fd >= 0 connected; -1 no daemon listening (ENOENT / ECONNREFUSED).
-int Connect(const std::string& socket_path) {
+int Connect(const std::string& socket_path, int64_t wait_ms) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (socket_path.size() >= sizeof(addr.sun_path)) return -1;
@@ -57,7 +61,7 @@ int Connect(const std::string& socket_path) {
     return -1;
   }
   timeval tv{};
-  tv.tv_sec = 30;
+  tv.tv_sec = static_cast<time_t>(wait_ms / 1000);
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   return fd;
@@ -111,6 +115,18 @@ Attempt TrySocket(int fd, api::Store& store, const Fields& request, Fields* answ
 
 }  // namespace
 
+int64_t AnswerWaitMs(const Fields& request) {
+  uint64_t bytes = 0;
+  if (request.Get("op") == "send") {
+    for (const auto& path : SplitLines(request.Get("attach"))) {
+      struct stat st {};
+      if (::stat(path.c_str(), &st) == 0 && st.st_size > 0)
+        bytes += static_cast<uint64_t>(st.st_size);
+    }
+  }
+  return kAnswerWaitMs + static_cast<int64_t>(bytes / kSlowestEncryptBytesPerMs);
+}
+
 bool DaemonSocketPresent(const std::string& store_path) {
   struct stat st {};
   return ::lstat((store_path + "/" + kSocketName).c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
@@ -120,7 +136,8 @@ Result<Fields> CallDaemon(const std::string& store_path, const api::Key& key, Fi
                           int64_t deadline_ms) {
   if (request.Get("op") == "send" && request.Get("id").empty()) request.Add("id", NewMessageId());
   const std::string socket_path = store_path + "/" + kSocketName;
-  const int64_t deadline = MonotonicMs() + deadline_ms;
+  const int64_t wait_ms = AnswerWaitMs(request);
+  const int64_t deadline = MonotonicMs() + deadline_ms + (wait_ms - kAnswerWaitMs);
   // A read-only handle, for the MACs under the daemon's current secret; a
   // daemon that restarted has a new one, so it is reopened after failures.
   std::optional<api::Store> reader;
@@ -130,7 +147,7 @@ Result<Fields> CallDaemon(const std::string& store_path, const api::Key& key, Fi
   for (int attempt = 0; MonotonicMs() < deadline; ++attempt) {
     if (attempt > 0)
       std::this_thread::sleep_for(std::chrono::milliseconds(attempt < 10 ? 20 : 100));
-    int fd = Connect(socket_path);
+    int fd = Connect(socket_path, wait_ms);
     if (fd < 0) {
       // No daemon listening: write directly once the lock is free.
       reader.reset();

@@ -30,4 +30,9 @@ bool DaemonSocketPresent(const std::string& store_path);
 Result<Fields> CallDaemon(const std::string& store_path, const api::Key& key, Fields request,
                           int64_t deadline_ms = 20'000);
 
+// How long to wait for the daemon's answer to `request`: 30 s, plus time
+// for the daemon to encrypt the files of a send ("attach") at 5 MB/s, the
+// slowest device it is meant for. CallDaemon's deadline grows by the same.
+int64_t AnswerWaitMs(const Fields& request);
+
 }  // namespace tidings::daemon

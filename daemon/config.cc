@@ -82,6 +82,13 @@ const std::vector<Field>& Fields() {
        [](DaemonConfig& c, const Value& v) {
          return OneOf(std::get<std::string>(v), {"sync", "relaxed"}, &c.durability);
        }},
+      {"store", "attachment_quota_mb", Type::kInt,
+       [](DaemonConfig& c, const Value& v) -> std::string {
+         const int64_t n = std::get<int64_t>(v);
+         if (n < 0 || n > (int64_t{1} << 40)) return "must be 0 (no limit) or a size in MiB";
+         c.attachment_quota_mb = n;
+         return "";
+       }},
       {"sync", "backends", Type::kList,
        [](DaemonConfig& c, const Value& v) -> std::string {
          auto list = std::get<std::vector<std::string>>(v);

@@ -25,6 +25,9 @@ struct DaemonConfig {
   std::string store_path;
   std::string key_file;
   std::string durability = "sync";  // sync | relaxed
+  // Downloaded attachments kept before the least recently used are evicted
+  // (MiB); 0: no limit.
+  int64_t attachment_quota_mb = 1024;
 
   // [sync]
   std::vector<std::string> backends = {"dynamodb"};  // dynamodb, chime

@@ -250,9 +250,9 @@ Status Daemon::StartSync(const DaemonConfig& c) {
     TIDINGS_RETURN_IF_ERROR(FromApi(added));
   }
   if (!c.s3_bucket.empty()) {
-    TIDINGS_RETURN_IF_ERROR(FromApi(api::SetAttachmentStore(
-        *sync, {c.s3_bucket, c.s3_region, c.s3_endpoint, c.s3_path_style,
-                static_cast<uint64_t>(c.s3_auto_fetch_max_bytes)})));
+    TIDINGS_RETURN_IF_ERROR(FromApi(
+        api::SetAttachmentStore(*sync, {c.s3_bucket, c.s3_region, c.s3_endpoint, c.s3_path_style,
+                                        static_cast<uint64_t>(c.s3_auto_fetch_max_bytes)})));
   }
   TIDINGS_RETURN_IF_ERROR(FromApi(sync->SetListener([this](const api::SyncEvent& e) {
     LogSyncEvent(e);
@@ -415,13 +415,17 @@ void Daemon::Reload() {
   DaemonConfig next = std::move(fresh).value();
   // What belongs to the open store needs a restart.
   if (next.store_path != config_.store_path || next.key_file != config_.key_file ||
-      next.durability != config_.durability || next.socket_enabled != config_.socket_enabled) {
+      next.durability != config_.durability || next.socket_enabled != config_.socket_enabled ||
+      next.attachment_quota_mb != config_.attachment_quota_mb) {
     Log(LogLevel::kWarn, "config.restart_needed",
-        {{"keys", "store.path, store.key_file, store.durability, socket.enabled"},
+        {{"keys",
+          "store.path, store.key_file, store.durability, store.attachment_quota_mb, "
+          "socket.enabled"},
          {"what_to_do", "restart the daemon to apply them; the old values stay in effect"}});
     next.store_path = config_.store_path;
     next.key_file = config_.key_file;
     next.durability = config_.durability;
+    next.attachment_quota_mb = config_.attachment_quota_mb;
     next.socket_enabled = config_.socket_enabled;
   }
   SetLogLevel(next.log_level);
@@ -477,6 +481,9 @@ Status Daemon::OpenStore(bool* stop) {
   o.read_only = options_.check_config;
   o.durability =
       config_.durability == "relaxed" ? TIDINGS_DURABILITY_RELAXED : TIDINGS_DURABILITY_SYNC;
+  o.attachment_quota_bytes = config_.attachment_quota_mb == 0
+                                 ? UINT64_MAX
+                                 : static_cast<uint64_t>(config_.attachment_quota_mb) << 20;
   const api::Key key = KeyFor(config_);
   // A writer that holds the store for a moment (`tidings send` while no
   // daemon ran, an app at boot) delays the start instead of failing it.

@@ -7,6 +7,7 @@
 
 #include <map>
 
+#include "daemon/client.h"
 #include "daemon/config.h"
 #include "daemon/metrics.h"
 #include "daemon/protocol.h"
@@ -45,6 +46,34 @@ TEST(DaemonConfig, DefaultsAndValues) {
   EXPECT_EQ(c->idle_poll_ms, 60'000);
   EXPECT_EQ(c->log_format, "text");
   EXPECT_TRUE(c->socket_enabled);
+  EXPECT_EQ(c->attachment_quota_mb, 1024);
+  auto quota = Parse("[store]\nattachment_quota_mb = 0\n");
+  ASSERT_TRUE(quota.ok()) << quota.status().ToString();
+  EXPECT_EQ(quota->attachment_quota_mb, 0);
+  auto negative = Parse("[store]\nattachment_quota_mb = -1\n");
+  ASSERT_FALSE(negative.ok());
+  EXPECT_NE(negative.status().message().find("attachment_quota_mb"), std::string::npos)
+      << negative.status().ToString();
+}
+
+// The CLI waits for the daemon's answer to a send with files long enough for
+// the daemon to encrypt them on a slow device, not a flat 30 s.
+TEST(DaemonClient, ASendWithBigFilesWaitsLongerForItsAnswer) {
+  testing::TempDir dir;
+  const std::string big = dir.path() + "/big.bin";
+  {
+    std::FILE* f = std::fopen(big.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    ASSERT_EQ(::ftruncate(::fileno(f), 500'000'000), 0);  // sparse: no disk used
+    std::fclose(f);
+  }
+  Fields plain{{"op", "send"}, {"conversation", "c"}, {"body", "hi"}};
+  EXPECT_EQ(AnswerWaitMs(plain), 30'000);
+  Fields with_file = plain;
+  with_file.Add("attach", big + "\n" + dir.path() + "/missing.bin");
+  EXPECT_EQ(AnswerWaitMs(with_file), 30'000 + 100'000) << "500 MB at 5 MB/s";
+  Fields edit{{"op", "edit"}, {"attach", big}};
+  EXPECT_EQ(AnswerWaitMs(edit), 30'000);
 }
 
 TEST(DaemonConfig, EnvironmentOverridesTheFile) {
