@@ -14,8 +14,11 @@
 // The first chunk says "start" and is bound to the magic and the header, so
 // neither can be swapped; the chunks after it hold records, each a family
 // name, a key and the value as stored (already tagged or sealed under the
-// store's record key, so the restore checks every one); the last, marked
-// final, holds the record count. A cut, reordered or altered file fails.
+// store's record key, so the restore checks every one); then the files of
+// the attachments the device holds, in pieces named "file" with the object
+// id as key (each object's pieces in order, one piece per chunk); the last
+// chunk, marked final, holds the count of records and pieces. A cut,
+// reordered or altered file fails.
 //
 // The snapshot is one RocksDB snapshot (a read-only open is a fixed state
 // anyway), so a backup taken while the store is written is consistent.
@@ -26,8 +29,10 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <map>
 
 #include "crypto/secret_stream.h"
+#include "engine/records.h"
 #include "engine/store_impl.h"
 
 namespace tidings::engine {
@@ -41,6 +46,8 @@ constexpr char kStartText[] = "tidings backup start";
 constexpr char kEndText[] = "tidings backup end";
 constexpr size_t kChunkTarget = 64 << 10;      // plaintext bytes per chunk, about
 constexpr uint32_t kMaxChunkBytes = 16 << 20;  // a record is at most ~100 KiB
+constexpr size_t kFilePieceBytes = 1 << 20;    // an attachment file's piece
+constexpr char kFileEntry[] = "file";          // not a family name
 constexpr uint32_t kMaxHeaderBytes = 64 << 10;
 
 std::string HeaderAd(std::string_view header) {
@@ -185,6 +192,7 @@ Status StoreImpl::Backup(const std::string& backup_path,
   ro.verify_checksums = true;
   ro.fill_cache = false;
   std::string ad;
+  std::vector<std::string> held;  // objects whose files the device holds
   for (int cf = 0; cf < kNumCf; ++cf) {
     if (cfs_[static_cast<size_t>(cf)] == nullptr) continue;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[static_cast<size_t>(cf)]));
@@ -196,6 +204,12 @@ Status StoreImpl::Backup(const std::string& backup_path,
         return DataLoss(std::string("a record in ") + kCfNames[cf] +
                         " failed authentication, so the backup stopped. Run `tidings verify`");
       }
+      AttachmentRecord object;
+      if (cf == kAttachments && it->key().starts_with(std::string(1, kObjectPrefix)) &&
+          DecodeAttachment(*opened, &object) && object.info.held()) {
+        held.push_back(object.info.object);
+      }
+      crypto::Wipe(&object.content_key);
       crypto::Wipe(&*opened);
       Writer w(&plain);
       w.Bytes(kCfNames[cf]);
@@ -207,6 +221,39 @@ Status StoreImpl::Backup(const std::string& backup_path,
     TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
   }
   if (!plain.empty()) TIDINGS_RETURN_IF_ERROR(push(&plain, {}, false));
+  // The files: a file sent and not uploaded yet has no other copy. They are
+  // carried as stored (encrypted under their content keys).
+  std::string piece;
+  for (const auto& id : held) {
+    const std::string path = attachment_files_.ObjectPath(id);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // Removed since the snapshot (its message was deleted), or missing
+    // already (`verify` reports it): the restore has the record only.
+    if (fd < 0 && errno == ENOENT) continue;
+    if (fd < 0)
+      return IOError("cannot read an attachment's file: " + std::string(std::strerror(errno)));
+    Status read = Status::Ok();
+    for (;;) {
+      piece.resize(kFilePieceBytes);
+      const ssize_t n = ::read(fd, piece.data(), piece.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        read = IOError("cannot read an attachment's file: " + std::string(std::strerror(errno)));
+        break;
+      }
+      if (n == 0) break;
+      piece.resize(static_cast<size_t>(n));
+      Writer w(&plain);
+      w.Bytes(kFileEntry);
+      w.Bytes(id);
+      w.Bytes(piece);
+      read = push(&plain, {}, false);
+      if (!read.ok()) break;
+      ++done;
+    }
+    ::close(fd);
+    TIDINGS_RETURN_IF_ERROR(read);
+  }
   plain = kEndText;
   PutFixed64BE(&plain, done);
   TIDINGS_RETURN_IF_ERROR(push(&plain, {}, true));
@@ -244,6 +291,19 @@ Status StoreImpl::RestoreFrom(crypto::KeySource key, const std::string& backup_p
   wo.disableWAL = true;
   uint64_t records = 0;
   std::string ad;
+  // Content keys of the objects the records name, to check each restored
+  // file whole; the file being restored.
+  std::map<std::string, crypto::SecretKey> content_keys;
+  std::string restoring;
+  auto finish_file = [&]() -> Status {
+    if (restoring.empty()) return Status::Ok();
+    Status s = attachment_files_.FinishPartial(restoring, content_keys.at(restoring));
+    restoring.clear();
+    if (s.code() == Code::kDataLoss) {
+      return DataLoss(backup_path + " holds an attachment file that does not verify");
+    }
+    return s;
+  };
   while (!final) {
     Status read = in.ReadSized(kMaxChunkBytes, &chunk);
     if (!read.ok()) return read.code() == Code::kDataLoss ? in.Truncated() : read;
@@ -258,6 +318,20 @@ Status StoreImpl::RestoreFrom(crypto::KeySource key, const std::string& backup_p
       if (!r.Bytes(&family) || !r.Bytes(&k) || !r.Bytes(&v)) {
         return DataLoss(backup_path + " holds a record that does not decode");
       }
+      if (family == kFileEntry) {
+        if (!content_keys.count(k)) {
+          return DataLoss(backup_path + " holds an attachment file that no record names");
+        }
+        if (k != restoring) {
+          TIDINGS_RETURN_IF_ERROR(finish_file());
+          TIDINGS_RETURN_IF_ERROR(attachment_files_.Open());
+          TIDINGS_RETURN_IF_ERROR(attachment_files_.DropPartial(k));
+          restoring = k;
+        }
+        TIDINGS_RETURN_IF_ERROR(attachment_files_.AppendPartial(k, v));
+        ++records;
+        continue;
+      }
       const auto* name = std::find(kCfNames, kCfNames + kNumCf, family);
       if (name == kCfNames + kNumCf) {
         return FailedPrecondition(backup_path + " was made by a newer Tidings: upgrade Tidings");
@@ -266,6 +340,15 @@ Status StoreImpl::RestoreFrom(crypto::KeySource key, const std::string& backup_p
       AdInto(&ad, cf, k);
       auto opened = sealer_->Open(ad, v);
       if (!opened.ok()) return DataLoss(backup_path + " holds a record that does not verify");
+      AttachmentRecord object;
+      if (cf == kAttachments && k.starts_with(kObjectPrefix) &&
+          DecodeAttachment(*opened, &object)) {
+        auto content_key = crypto::SecretKey::FromBytes(object.content_key);
+        if (content_key.ok()) {
+          content_keys.insert_or_assign(object.info.object, std::move(*content_key));
+        }
+      }
+      crypto::Wipe(&object.content_key);
       crypto::Wipe(&*opened);
       batch.Put(cfs_[static_cast<size_t>(cf)], k, v);
       ++records;
@@ -274,6 +357,7 @@ Status StoreImpl::RestoreFrom(crypto::KeySource key, const std::string& backup_p
     TIDINGS_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "cannot write the restored store"));
     if (progress) progress(records, 0);
   }
+  TIDINGS_RETURN_IF_ERROR(finish_file());
   uint64_t counted = 0;
   if (plain.size() != sizeof(kEndText) - 1 + 8 ||
       plain.compare(0, sizeof(kEndText) - 1, kEndText) ||
