@@ -13,18 +13,11 @@
 #include "crypto/secret_key.h"
 #include "engine/attachment_files.h"
 #include "tests/common/temp_dir.h"
+#include "tests/common/test_files.h"
 
 namespace tidings::attachments::testing_util {
 
-inline std::string Bytes(size_t n, uint32_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (size_t i = 0; i < n; i += 8) {
-    const uint64_t v = rng();
-    std::memcpy(s.data() + i, &v, std::min<size_t>(8, n - i));
-  }
-  return s;
-}
+inline std::string Bytes(size_t n, uint32_t seed) { return tidings::testing::RandomBytes(n, seed); }
 
 struct Device {
   tidings::testing::TempDir dir;

@@ -6,17 +6,12 @@
 
 #include <gtest/gtest.h>
 
-#include <random>
+#include "tests/common/test_files.h"
 
 namespace tidings::crypto {
 namespace {
 
-std::string Bytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
+using testing::RandomBytes;
 
 // Encrypts `plain` fed in pieces of `piece` bytes.
 std::string Encrypt(const SecretKey& key, std::string_view plain, size_t piece, uint32_t chunk) {
@@ -50,7 +45,7 @@ TEST(AttachmentCipher, RoundTripsInAnyPiecesAndHasTheSizeItPromises) {
   ASSERT_TRUE(key.ok());
   constexpr uint32_t kChunk = 1000;
   for (size_t n : {0, 1, 999, 1000, 1001, 2000, 5432}) {
-    const std::string plain = Bytes(n, static_cast<uint32_t>(n));
+    const std::string plain = RandomBytes(n, static_cast<uint32_t>(n));
     for (size_t in : {1, 7, 1000, 4096}) {
       const std::string cipher = Encrypt(*key, plain, in, kChunk);
       ASSERT_EQ(cipher.size(), AttachmentCipherSize(n, kChunk)) << n << " " << in;
@@ -70,7 +65,7 @@ TEST(AttachmentCipher, NoChangedObjectOpens) {
   auto key = SecretKey::Random(), other = SecretKey::Random();
   ASSERT_TRUE(key.ok() && other.ok());
   constexpr uint32_t kChunk = 100;
-  const std::string plain = Bytes(450, 1);
+  const std::string plain = RandomBytes(450, 1);
   const std::string cipher = Encrypt(*key, plain, 450, kChunk);
   std::string back;
   // Every single flipped byte, header included.

@@ -8,33 +8,19 @@
 
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <random>
 
 #include "crypto/attachment_cipher.h"
 #include "tests/common/temp_dir.h"
+#include "tests/common/test_files.h"
 
 namespace tidings::engine {
 namespace {
 
+using testing::RandomBytes;
+using testing::ReadWholeFile;
+using testing::WriteWholeFile;
+
 namespace fs = std::filesystem;
-
-std::string Bytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void Spit(const std::string& path, std::string_view data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-}
 
 struct Fixture {
   testing::TempDir dir;
@@ -70,7 +56,7 @@ struct Fixture {
 
 TEST(AttachmentFiles, ImportsReadsAndExportsWithPrivateModes) {
   Fixture f;
-  const std::string data = Bytes(3 << 20, 7);  // 3 MiB: several I/O pieces
+  const std::string data = RandomBytes(3 << 20, 7);  // 3 MiB: several I/O pieces
   const ImportedObject o = f.Import(data, 333'333);
   EXPECT_EQ(o.plain_bytes, data.size());
   EXPECT_EQ(o.cipher_bytes, crypto::AttachmentCipherSize(data.size()));
@@ -78,7 +64,7 @@ TEST(AttachmentFiles, ImportsReadsAndExportsWithPrivateModes) {
   EXPECT_EQ(f.ReadBack(o.id), data);
   EXPECT_TRUE(f.files.Check(o.id, f.key).ok());
   // The object's name is its SHA-256, and nothing in it is the plaintext.
-  const std::string object = Slurp(f.files.ObjectPath(o.id));
+  const std::string object = ReadWholeFile(f.files.ObjectPath(o.id));
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(crypto::Sha256(object).data()), 32), o.id);
   EXPECT_EQ(object.find(data.substr(1000, 64)), std::string::npos);
   struct stat st {};
@@ -89,7 +75,7 @@ TEST(AttachmentFiles, ImportsReadsAndExportsWithPrivateModes) {
 
   const std::string out = f.dir.path() + "/photo.jpg";
   ASSERT_TRUE(f.files.Export(o.id, f.key, out).ok());
-  EXPECT_EQ(Slurp(out), data);
+  EXPECT_EQ(ReadWholeFile(out), data);
   ASSERT_EQ(::stat(out.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 
@@ -104,9 +90,9 @@ TEST(AttachmentFiles, ImportsReadsAndExportsWithPrivateModes) {
 
 TEST(AttachmentFiles, ImportsAFileAndReportsProgress) {
   Fixture f;
-  const std::string data = Bytes(2'500'000, 3);
+  const std::string data = RandomBytes(2'500'000, 3);
   const std::string path = f.dir.path() + "/scan.pdf";
-  Spit(path, data);
+  WriteWholeFile(path, data);
   std::vector<std::pair<uint64_t, uint64_t>> seen;
   auto o = f.files.ImportFile(path, f.key, f.hash_key, [&](uint64_t done, uint64_t total) {
     seen.emplace_back(done, total);
@@ -148,19 +134,19 @@ TEST(AttachmentFiles, ACancelledOrFailedImportLeavesNothing) {
   EXPECT_EQ(f.files.Import(one, crypto::SecretKey(), f.hash_key).status().code(),
             Code::kInvalidArgument);
   // What a crash left in tmp/ goes at the next open.
-  Spit(f.dir.path() + "/attachments/tmp/leftover", "half an import");
+  WriteWholeFile(f.dir.path() + "/attachments/tmp/leftover", "half an import");
   ASSERT_TRUE(f.files.Open().ok());
   EXPECT_TRUE(fs::is_empty(f.dir.path() + "/attachments/tmp"));
 }
 
 TEST(AttachmentFiles, DamageIsDataLossAndNeverAnExportedFile) {
   Fixture f;
-  const std::string data = Bytes(300'000, 5);
+  const std::string data = RandomBytes(300'000, 5);
   const ImportedObject o = f.Import(data);
   const std::string path = f.files.ObjectPath(o.id);
-  std::string object = Slurp(path);
+  std::string object = ReadWholeFile(path);
   object[200'000] ^= 0x01;
-  Spit(path, object);
+  WriteWholeFile(path, object);
   Status s;
   f.ReadBack(o.id, &s);
   EXPECT_EQ(s.code(), Code::kDataLoss);
@@ -172,7 +158,7 @@ TEST(AttachmentFiles, DamageIsDataLossAndNeverAnExportedFile) {
     EXPECT_EQ(e.path().filename().string().find("lab.pdf"), std::string::npos) << e.path();
   }
   // Cut short, or read under another key: DATA_LOSS too.
-  Spit(path, Slurp(path).substr(0, 100'000));
+  WriteWholeFile(path, ReadWholeFile(path).substr(0, 100'000));
   f.ReadBack(o.id, &s);
   EXPECT_EQ(s.code(), Code::kDataLoss);
   const ImportedObject good = f.Import(data);
@@ -187,9 +173,9 @@ TEST(AttachmentFiles, DamageIsDataLossAndNeverAnExportedFile) {
 
 TEST(AttachmentFiles, DownloadsResumeAndAreCheckedWhole) {
   Fixture sender, receiver;
-  const std::string data = Bytes(1'000'000, 9);
+  const std::string data = RandomBytes(1'000'000, 9);
   const ImportedObject o = sender.Import(data);
-  const std::string object = Slurp(sender.files.ObjectPath(o.id));
+  const std::string object = ReadWholeFile(sender.files.ObjectPath(o.id));
   // The receiver gets the object in ranges, as S3 serves them, with a
   // "crash" (a new AttachmentFiles) in between.
   ASSERT_EQ(*receiver.files.PartialBytes(o.id), 0u);
@@ -233,11 +219,11 @@ TEST(AttachmentFiles, DownloadsResumeAndAreCheckedWhole) {
   const ImportedObject twin = fourth.Import(data);
   ASSERT_NE(twin.id, o.id);
   ASSERT_EQ(twin.cipher_bytes, o.cipher_bytes);
-  const std::string twin_bytes = Slurp(fourth.files.ObjectPath(twin.id));
+  const std::string twin_bytes = ReadWholeFile(fourth.files.ObjectPath(twin.id));
   ASSERT_TRUE(fourth.files.AppendPartial(o.id, twin_bytes).ok());
   EXPECT_EQ(fourth.files.FinishPartial(o.id, fourth.key).code(), Code::kDataLoss);
   EXPECT_FALSE(fourth.files.Has(o.id));
-  Spit(fourth.files.ObjectPath(o.id), twin_bytes);  // the same, found by verify
+  WriteWholeFile(fourth.files.ObjectPath(o.id), twin_bytes);  // the same, found by verify
   EXPECT_EQ(fourth.files.Check(o.id, fourth.key).code(), Code::kDataLoss);
   EXPECT_TRUE(fourth.files.Check(twin.id, fourth.key).ok());
 

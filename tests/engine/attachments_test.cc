@@ -5,31 +5,17 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <fstream>
-#include <random>
 
 #include "crypto/attachment_cipher.h"
 #include "store_test_util.h"
+#include "tests/common/test_files.h"
 
 namespace tidings::engine {
 namespace {
 
-std::string Bytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void Spit(const std::string& path, std::string_view data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-}
+using testing::RandomBytes;
+using testing::ReadWholeFile;
+using testing::WriteWholeFile;
 
 size_t ObjectFiles(const std::string& store) {
   std::error_code ec;
@@ -52,14 +38,14 @@ struct Fixture {
   TempDir files;
   std::unique_ptr<Store> store = MustOpen(dir.path() + "/s");
   std::string photo = files.path() + "/photo.jpg";
-  std::string data = Bytes(200'000, 1);
-  Fixture() { Spit(photo, data); }
+  std::string data = RandomBytes(200'000, 1);
+  Fixture() { WriteWholeFile(photo, data); }
 
   std::string Export(const std::string& object) {
     const std::string out = files.path() + "/out-" + std::to_string(exports++);
     Status s = store->ExportAttachment(object, out);
     EXPECT_TRUE(s.ok()) << s.ToString();
-    return Slurp(out);
+    return ReadWholeFile(out);
   }
   int exports = 0;
 };
@@ -88,9 +74,9 @@ TEST(Attachments, ASendKeepsItsFileEncryptedAndCounted) {
   ASSERT_EQ(ObjectFiles(f.dir.path() + "/s"), 1u);
   ExpectOwnerOnly(f.dir.path() + "/s");
   const std::string object =
-      Slurp(f.dir.path() + "/s/attachments/objects/" +
-            crypto::HexEncode(
-                std::span(reinterpret_cast<const uint8_t*>(a.object.data()), a.object.size())));
+      ReadWholeFile(f.dir.path() + "/s/attachments/objects/" +
+                    crypto::HexEncode(std::span(reinterpret_cast<const uint8_t*>(a.object.data()),
+                                                a.object.size())));
   EXPECT_EQ(object.size(), a.object_size);
   EXPECT_EQ(object.find(f.data.substr(1000, 32)), std::string::npos);
 
@@ -196,9 +182,9 @@ TEST(Attachments, ReceivedObjectsWaitForAFetch) {
   ASSERT_TRUE(t.ok());
   auto files = log.attachment_files();
   ASSERT_TRUE(files.ok());
-  const std::string bytes =
-      Slurp(other_dir.path() + "/t/attachments/objects/" +
-            crypto::HexEncode(std::span(reinterpret_cast<const uint8_t*>(object.data()), 32)));
+  const std::string bytes = ReadWholeFile(
+      other_dir.path() + "/t/attachments/objects/" +
+      crypto::HexEncode(std::span(reinterpret_cast<const uint8_t*>(object.data()), 32)));
   ASSERT_TRUE((*files)->AppendPartial(object, bytes.substr(0, 1000)).ok());
   EXPECT_EQ(f.store->GetAttachment(object)->state, AttachmentState::kDownloading);
   ASSERT_TRUE((*files)->AppendPartial(object, bytes.substr(1000)).ok());
@@ -255,7 +241,7 @@ TEST(Attachments, TheQuotaEvictsTheLeastRecentlyUsedDownloads) {
   std::vector<std::string> objects;
   for (uint32_t i = 0; i < 3; ++i) {
     const std::string path = files.path() + "/" + std::to_string(i);
-    Spit(path, Bytes(100'000, 10 + i));
+    WriteWholeFile(path, RandomBytes(100'000, 10 + i));
     now += 1000;
     auto m = store->Send(WithFile("visit", path, "f"));
     ASSERT_TRUE(m.ok());
@@ -286,9 +272,9 @@ TEST(Attachments, VerifyFindsADamagedObjectAndOpenRemovesOrphans) {
   const std::string hex = crypto::HexEncode(
       std::span(reinterpret_cast<const uint8_t*>(m->attachments[0].object.data()), 32));
   const std::string path = f.dir.path() + "/s/attachments/objects/" + hex;
-  std::string bytes = Slurp(path);
+  std::string bytes = ReadWholeFile(path);
   bytes[bytes.size() / 2] ^= 1;
-  Spit(path, bytes);
+  WriteWholeFile(path, bytes);
   auto verify = f.store->Verify(nullptr);
   ASSERT_TRUE(verify.ok());
   ASSERT_EQ(verify->problems, 1u);
@@ -301,7 +287,7 @@ TEST(Attachments, VerifyFindsADamagedObjectAndOpenRemovesOrphans) {
   // A file no record names (an import whose send never committed) goes at
   // the next writable open; the named one stays.
   const std::string orphan = f.dir.path() + "/s/attachments/objects/" + std::string(64, 'a');
-  Spit(orphan, "left over");
+  WriteWholeFile(orphan, "left over");
   f.store.reset();
   f.store = MustOpen(f.dir.path() + "/s", {});
   EXPECT_FALSE(fs::exists(orphan));
@@ -339,9 +325,9 @@ TEST(Attachments, ARetentionPurgeFreesTheObjectsOfPurgedMessages) {
   ASSERT_TRUE(t.ok());
   auto files = log.attachment_files();
   ASSERT_TRUE(files.ok());
-  const std::string bytes =
-      Slurp(other_dir.path() + "/t/attachments/objects/" +
-            crypto::HexEncode(std::span(reinterpret_cast<const uint8_t*>(object.data()), 32)));
+  const std::string bytes = ReadWholeFile(
+      other_dir.path() + "/t/attachments/objects/" +
+      crypto::HexEncode(std::span(reinterpret_cast<const uint8_t*>(object.data()), 32)));
   ASSERT_TRUE((*files)->AppendPartial(object, bytes).ok());
   ASSERT_TRUE((*files)->FinishPartial(object, t->content_key).ok());
   ASSERT_TRUE(log.AttachmentDownloaded(object).ok());
@@ -368,7 +354,7 @@ TEST(Attachments, AStrayFileNameDoesNotBreakOpen) {
   Fixture f;
   ASSERT_TRUE(f.store->Send(WithFile("visit", f.photo, "a.jpg")).ok());
   f.store.reset();
-  Spit(f.dir.path() + "/s/attachments/objects/" + std::string(64, 'z'), "x");
+  WriteWholeFile(f.dir.path() + "/s/attachments/objects/" + std::string(64, 'z'), "x");
   EXPECT_NO_THROW({
     auto s = Store::Open(f.dir.path() + "/s", TestKey(7), {});
     EXPECT_TRUE(s.ok()) << s.status().ToString();
@@ -409,8 +395,8 @@ namespace {
 TEST(Attachments, ABackupCarriesTheFilesAndTheRestoreChecksThem) {
   Fixture f;
   const std::string big = f.files.path() + "/scan.pdf";
-  const std::string big_data = Bytes(3'500'000, 2);  // several pieces
-  Spit(big, big_data);
+  const std::string big_data = RandomBytes(3'500'000, 2);  // several pieces
+  WriteWholeFile(big, big_data);
   auto photo = f.store->Send(WithFile("visit", f.photo, "rash.jpg"));
   auto scan = f.store->Send(WithFile("visit", big, "scan.pdf"));
   ASSERT_TRUE(photo.ok() && scan.ok());
@@ -433,9 +419,9 @@ TEST(Attachments, ABackupCarriesTheFilesAndTheRestoreChecksThem) {
   const std::string hex = crypto::HexEncode(
       std::span(reinterpret_cast<const uint8_t*>(scan->attachments[0].object.data()), 32));
   const std::string path = to + "/attachments/objects/" + hex;
-  std::string bytes = Slurp(path);
+  std::string bytes = ReadWholeFile(path);
   bytes[bytes.size() / 2] ^= 1;
-  Spit(path, bytes);
+  WriteWholeFile(path, bytes);
   const std::string damaged = f.files.path() + "/damaged.tbak";
   ASSERT_TRUE(f.store->Backup(damaged, nullptr).ok());
   const std::string again = f.dir.path() + "/again";
