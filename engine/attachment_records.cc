@@ -5,6 +5,7 @@
 #include <dirent.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 
 #include "engine/store_impl.h"
@@ -392,6 +393,70 @@ Status StoreImpl::SetBodyFromAttachment(const std::string& message_id, std::stri
   IndexMessage(txn, key, r, /*add=*/true);
   txn.events.push_back({ChangeEvent::Kind::kMessageChanged, r.m.conversation_id, r.m.id});
   return Commit(txn, lock);
+}
+
+Result<OutboxEntry> StoreImpl::CarryBodyAsAttachment(uint64_t seq) {
+  TIDINGS_RETURN_IF_ERROR(CheckWritable());
+  auto can_carry = [](const OutboxEntry& e) {
+    const bool has_body_file = std::any_of(e.op.attachments.begin(), e.op.attachments.end(),
+                                           [](const Attachment& a) { return a.body; });
+    return e.op.kind == OpKind::kSend && !e.op.body.empty() && !has_body_file &&
+           e.acked_by.empty() && e.op.attachments.size() < kMaxAttachments;
+  };
+  auto refused = [] {
+    return FailedPrecondition(
+        "only a send with text that no backend took yet can carry its text as a file");
+  };
+  TIDINGS_ASSIGN_OR_RETURN(OutboxEntry entry, GetOutboxEntry(seq));
+  if (!can_carry(entry)) return refused();
+  // Encrypted into an object before the write lock, as a send's files are.
+  const std::string& body = entry.op.body;
+  size_t at = 0;
+  std::vector<AttachmentInput> inputs = {
+      {.read = [&body, &at](char* buf, size_t cap) -> Result<size_t> {
+         const size_t n = std::min(cap, body.size() - at);
+         std::memcpy(buf, body.data() + at, n);
+         at += n;
+         return n;
+       },
+       .name = "message.txt",
+       .content_type = entry.op.content_type.empty() ? "text/plain" : entry.op.content_type}};
+  std::vector<std::string> fingerprints;
+  TIDINGS_ASSIGN_OR_RETURN(std::vector<Attachment> list, ImportAttachments(inputs, &fingerprints));
+  list[0].body = true;
+  const std::string imported = list[0].object;
+  std::unique_lock<std::mutex> lock(write_mu_);
+  Txn txn;
+  OutboxEntry out;
+  Status s = [&]() -> Status {
+    TIDINGS_ASSIGN_OR_RETURN(auto rec, LoadOutbox(txn, seq));
+    if (!rec.has_value()) return NotFound("no outbox entry " + std::to_string(seq));
+    rec->e.seq = seq;
+    if (rec->body_by_ref) rec->e.op.body = body;  // as read above, under the same id
+    if (!can_carry(rec->e)) return refused();     // changed meanwhile
+    std::string key;
+    TIDINGS_ASSIGN_OR_RETURN(auto message, LoadMessage(txn, rec->e.op.message_id, &key));
+    if (!message.has_value() || message->m.deleted) return refused();
+    TIDINGS_RETURN_IF_ERROR(DedupeAttachments(txn, &list, fingerprints));
+    TIDINGS_RETURN_IF_ERROR(RefAttachments(txn, list, /*remote=*/false));
+    message->m.attachments.push_back(list[0]);
+    StoreMessage(txn, key, *message);
+    rec->e.op.body.clear();
+    rec->body_by_ref = false;
+    rec->e.op.attachments.push_back(list[0]);
+    PutOutbox(txn, *rec);
+    txn.events.push_back(
+        {ChangeEvent::Kind::kMessageChanged, message->m.conversation_id, message->m.id});
+    out = rec->e;
+    return Status::Ok();
+  }();
+  if (!s.ok()) {
+    lock.unlock();
+    attachment_files_.Remove(imported).IgnoreError();
+    return s;
+  }
+  TIDINGS_RETURN_IF_ERROR(Commit(txn, lock));
+  return out;
 }
 
 Status StoreImpl::EnforceAttachmentQuota(std::string_view keep) {

@@ -244,6 +244,7 @@ class StoreImpl final : public Store, public SyncLog {
   Status AttachmentUploadFailed(std::string_view object, std::string_view reason) override;
   Status AttachmentDownloaded(std::string_view object) override;
   Status SetBodyFromAttachment(const std::string& message_id, std::string_view object) override;
+  Result<OutboxEntry> CarryBodyAsAttachment(uint64_t seq) override;
   Result<AttachmentFiles*> attachment_files() override;
 
  private:

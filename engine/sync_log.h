@@ -117,6 +117,15 @@ class SyncLog : public virtual StoreReader {
   // already, was edited or deleted, or does not hold that attachment.
   // DataLoss if the file does not open; TooLarge over kMaxBodyBytes.
   virtual Status SetBodyFromAttachment(const std::string& message_id, std::string_view object) = 0;
+  // A pending send whose text is longer than a backend carries in one
+  // operation (a sealed Chime frame) sends it as SendRequest::
+  // body_as_attachment would have: the text becomes a `message.txt` object
+  // flagged as the body, counted by the message (which keeps its text and
+  // lists the file), and the entry's operation carries the file instead of
+  // the text. Returns the rewritten entry. FailedPrecondition unless the
+  // entry is a send with text, not a file already, that no backend took and
+  // whose message is not deleted; NotFound for no entry.
+  virtual Result<OutboxEntry> CarryBodyAsAttachment(uint64_t seq) = 0;
   // The objects' files (their directories made on first use); a download
   // writes its partial file here. FailedPrecondition read-only.
   virtual Result<AttachmentFiles*> attachment_files() = 0;

@@ -245,6 +245,12 @@ class Reconciler {
   // a conversation that has none.
   Result<bool> Sealed(const std::string& conversation_id);
   tidings::Status PushSealed(ConversationStatus& st);
+  // A due send whose text is too long for the backend's sealed frame (a send
+  // written before any sync handle recorded the backends' limits, so the API
+  // could not move its text into a file at once) carries its text as a file
+  // instead (SyncLog::CarryBodyAsAttachment), when there is an object store
+  // to upload it to. Otherwise it is parked as too large when sealed.
+  tidings::Status CarryLongBodies(std::vector<engine::OutboxEntry>* due);
   tidings::Status PullSealed(ConversationStatus& st);
   // Logs the backend lists that no conversation here is bound to yet: pulls
   // them until a key share names their conversation, announcing this device

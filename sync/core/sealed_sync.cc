@@ -127,6 +127,25 @@ tidings::Status Reconciler::Failed(ConversationStatus& st, const tidings::Status
   return error;
 }
 
+tidings::Status Reconciler::CarryLongBodies(std::vector<engine::OutboxEntry>* due) {
+  // Without an object store the send is parked as too large when sealed.
+  const size_t frame_bytes = backend_->max_frame_bytes();
+  if (uploader_ == nullptr || frame_bytes == 0) return tidings::Status::Ok();
+  for (auto& e : *due) {
+    if (e.op.kind != engine::OpKind::kSend || !e.acked_by.empty() ||
+        e.op.body.size() <= e2e::MaxSealedBody(frame_bytes, e.op)) {
+      continue;
+    }
+    auto carried = store_->CarryBodyAsAttachment(e.seq);
+    if (carried.ok()) {
+      e = std::move(carried).value();
+    } else if (carried.status().code() != Code::kFailedPrecondition) {
+      return carried.status();  // the store's own error
+    }
+  }
+  return tidings::Status::Ok();
+}
+
 tidings::Status Reconciler::PushSealed(ConversationStatus& st) {
   const std::string& conv = st.conversation_id;
   auto conversation = store_->GetConversation(conv);
@@ -136,6 +155,7 @@ tidings::Status Reconciler::PushSealed(ConversationStatus& st) {
   const int64_t now = clock_();
   bool read_full = false;
   TIDINGS_ASSIGN_OR_RETURN(std::vector<engine::OutboxEntry> due, DueEntries(conv, now, &read_full));
+  TIDINGS_RETURN_IF_ERROR(CarryLongBodies(&due));
   bool held = false;
   TIDINGS_RETURN_IF_ERROR(UploadAttachments(st, &due, &held));
 

@@ -432,3 +432,48 @@ TEST(Attachments, ABackupCarriesTheFilesAndTheRestoreChecksThem) {
 
 }  // namespace
 }  // namespace tidings::engine
+
+namespace tidings::engine {
+namespace {
+
+// A pending send's text moved into a file at push time
+// (SyncLog::CarryBodyAsAttachment): the entry carries the file, the message
+// keeps its text and lists the file, which it counts; once only; and a
+// delete before the push frees it.
+TEST(Attachments, APendingSendCarriesItsTextAsAFileOnce) {
+  Fixture f;
+  auto m = f.store->Send(Msg("visit", "a long text, as far as this test is concerned"));
+  ASSERT_TRUE(m.ok());
+  auto outbox = f.store->Outbox(0);
+  ASSERT_TRUE(outbox.ok());
+  ASSERT_EQ(outbox->size(), 1u);
+  const uint64_t seq = outbox->front().seq;
+  SyncLog& log = dynamic_cast<SyncLog&>(*f.store);
+
+  auto carried = log.CarryBodyAsAttachment(seq);
+  ASSERT_TRUE(carried.ok()) << carried.status().ToString();
+  EXPECT_TRUE(carried->op.body.empty());
+  ASSERT_EQ(carried->op.attachments.size(), 1u);
+  const Attachment& a = carried->op.attachments[0];
+  EXPECT_TRUE(a.body);
+  EXPECT_EQ(a.name, "message.txt");
+  EXPECT_EQ(a.size, m->body.size());
+  EXPECT_EQ(f.Export(a.object), m->body);
+  EXPECT_EQ(f.store->Outbox(0)->front().op.attachments, carried->op.attachments) << "durable";
+  EXPECT_TRUE(f.store->Outbox(0)->front().op.body.empty());
+  auto kept = f.store->Get(m->id);
+  EXPECT_EQ(kept->body, m->body);
+  ASSERT_EQ(kept->attachments.size(), 1u);
+  EXPECT_EQ(f.store->GetAttachment(a.object)->references, 1u);
+
+  EXPECT_EQ(log.CarryBodyAsAttachment(seq).status().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(log.CarryBodyAsAttachment(seq + 100).status().code(), Code::kNotFound);
+  EXPECT_EQ(f.store->Verify(nullptr)->problems, 0u);
+
+  ASSERT_TRUE(f.store->Delete(m->id).ok());
+  EXPECT_TRUE(f.store->Attachments()->empty()) << "freed with its unsent message";
+  EXPECT_EQ(ObjectFiles(f.dir.path() + "/s"), 0u);
+}
+
+}  // namespace
+}  // namespace tidings::engine

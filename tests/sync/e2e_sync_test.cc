@@ -373,6 +373,48 @@ TEST_P(E2eSync, AnOperationFromANewerBuildWaitsSealedForTheUpgrade) {
   EXPECT_EQ(patient.reconciler->GetStatus("c").rejected_frames, 0u);
 }
 
+// A text too long for one sealed frame, sent before any sync handle
+// recorded the backends' limits (so the API could not move it into a file
+// at the door), travels as a file when the push finds it too long, if there
+// is an object store: not parked. The sender keeps its text.
+TEST_P(E2eSync, ALongTextSentBeforeAnySyncTravelsAsAFile) {
+  Device doctor(&server, "doctor");
+  Device patient(&server, "patient");
+  InstantUploads uploads;
+  doctor.reconciler->set_attachment_transfers(&uploads);
+  ASSERT_TRUE(doctor.store->PutConversation("c", "", {"patient"}).ok());
+  std::string text;
+  while (text.size() < 5000) text += "take one tablet twice a day after meals; ";
+  auto sent = doctor.store->Send({"c", text});
+  ASSERT_TRUE(sent.ok());
+  SyncAll({&doctor, &patient});
+
+  auto outbox = doctor.store->sync_log().Outbox(0, "c", "frames");
+  ASSERT_TRUE(outbox.ok());
+  EXPECT_TRUE(outbox->empty()) << outbox->front().last_error;
+  auto mine = doctor.store->Get(sent->id);
+  ASSERT_TRUE(mine.ok());
+  EXPECT_EQ(mine->body, text);
+  ASSERT_EQ(mine->attachments.size(), 1u);
+  EXPECT_TRUE(mine->attachments[0].body);
+  EXPECT_EQ(mine->attachments[0].name, "message.txt");
+  EXPECT_EQ(mine->attachments[0].size, text.size());
+  auto objects = doctor.store->Attachments();
+  ASSERT_TRUE(objects.ok());
+  ASSERT_EQ(objects->size(), 1u);
+  EXPECT_EQ(objects->front().references, 1u);
+
+  // The patient's device has the message, its text still to fetch (this
+  // test's object store keeps no bytes).
+  auto theirs = patient.store->Get(sent->id);
+  ASSERT_TRUE(theirs.ok()) << theirs.status().ToString();
+  EXPECT_TRUE(theirs->body.empty());
+  ASSERT_EQ(theirs->attachments.size(), 1u);
+  EXPECT_TRUE(theirs->attachments[0].body);
+  EXPECT_EQ(theirs->attachments[0].object, mine->attachments[0].object);
+  EXPECT_EQ(doctor.store->Verify(nullptr)->problems, 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Senders, E2eSync, ::testing::Values(true, false),
                          [](const auto& p) { return p.param ? "Authenticated" : "Directory"; });
 
