@@ -346,9 +346,11 @@ tidings::Status Reconciler::PullSealed(ConversationStatus& st) {
   if (ids.empty()) ids.push_back(primary->log_id);
   const int64_t activity_before = st.last_activity_ms;
   uint64_t rejected = 0, pending = 0, too_new = held_[st.conversation_id];
+  bool asked = false;
   for (const auto& id : ids) {
     TIDINGS_ASSIGN_OR_RETURN(e2e::LogState * log, session_->LogById(id));
     if (!log->on_server) continue;  // nothing pushed yet: nothing to pull
+    asked = true;
     tidings::Status pulled = PullLog(*log, &st);
     NoteLog(st, *log);
     rejected += log->rejected;
@@ -359,6 +361,9 @@ tidings::Status Reconciler::PullSealed(ConversationStatus& st) {
       return Failed(st, pulled);
     }
   }
+  // No request went out: nothing succeeded either (a push that failed to
+  // make the log keeps its error and backoff).
+  if (!asked) return tidings::Status::Ok();
   st.rejected_frames = rejected;
   st.pending_frames = pending;
   st.waiting_for_upgrade = too_new;

@@ -136,7 +136,8 @@ TEST_F(CSyncApiTest, OneBackendAgainstADeadEndpointAndTheStatusLists) {
   const tidings_sync_status* s0 = tidings_sync_status_list_at(st, 0);
   EXPECT_STREQ(s0->backend, "dynamodb");
   EXPECT_STREQ(s0->conversation_id, "general");
-  EXPECT_STRNE(s0->last_error, "");
+  EXPECT_STRNE(s0->last_error, "") << "failures " << s0->consecutive_failures << ", last success "
+                                   << s0->last_success_ms << ", activity " << s0->last_activity_ms;
   EXPECT_GT(s0->next_attempt_ms, 0);
   EXPECT_EQ(s0->outbox_depth, 1u);
   EXPECT_EQ(tidings_sync_status_list_at(st, 1), nullptr);

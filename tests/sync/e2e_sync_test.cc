@@ -53,6 +53,7 @@ class FrameBackend final : public Backend {
   size_t max_frame_bytes() const override { return 3072; }
   bool authenticates_senders() const override { return server_->authenticate; }
   Result<std::string> EnsureLog(const SealedLog& log) override {
+    if (fail_pushes) return Unavailable("the test's network is down");
     server_->members[log.log_id].insert(log.members.begin(), log.members.end());
     return log.log_id;
   }
@@ -413,6 +414,26 @@ TEST_P(E2eSync, ALongTextSentBeforeAnySyncTravelsAsAFile) {
   EXPECT_TRUE(theirs->attachments[0].body);
   EXPECT_EQ(theirs->attachments[0].object, mine->attachments[0].object);
   EXPECT_EQ(doctor.store->Verify(nullptr)->problems, 0u);
+}
+
+// A push that cannot make the log fails; the pull after it has nothing to
+// ask for and must not record a success over that failure (whatever the
+// backoff's jitter drew).
+TEST_P(E2eSync, APushThatCannotMakeTheLogKeepsItsErrorThroughTheRound) {
+  for (uint64_t draw : {uint64_t{0}, uint64_t{42}, ~uint64_t{0}}) {
+    Device doctor(&server, "doctor");
+    doctor.reconciler = std::make_unique<Reconciler>(
+        &doctor.store->sync_log(), doctor.backend.get(), SyncConfig{},
+        [&doctor] { return doctor.now += 10; }, [draw] { return draw; });
+    doctor.backend->fail_pushes = true;
+    ASSERT_TRUE(doctor.store->PutConversation("c", "", {"patient"}).ok());
+    ASSERT_TRUE(doctor.store->Send({"c", "hello"}).ok());
+    ASSERT_TRUE(doctor.reconciler->SyncAll().ok());
+    ConversationStatus st = doctor.reconciler->GetStatus("c");
+    EXPECT_NE(st.last_error, "") << "jitter draw " << draw;
+    EXPECT_GE(st.consecutive_failures, 1u) << "jitter draw " << draw;
+    EXPECT_EQ(st.last_success_ms, 0) << "jitter draw " << draw;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Senders, E2eSync, ::testing::Values(true, false),
