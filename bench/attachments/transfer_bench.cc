@@ -114,13 +114,17 @@ struct World {
   }
 };
 
-// TransferOptions' defaults, unless TIDINGS_BENCH_PARALLEL (parts in flight)
-// or TIDINGS_BENCH_PART_MB (MiB a part or range) say otherwise.
+// TransferOptions' defaults, unless TIDINGS_BENCH_PARALLEL (parts in
+// flight), TIDINGS_BENCH_PART_MB (MiB a part), TIDINGS_BENCH_RANGE_MB (MiB a
+// range) or TIDINGS_BENCH_DOWNLOAD_PARALLEL (ranges in flight) say
+// otherwise.
 attachments::TransferOptions Options() {
   attachments::TransferOptions o;
   o.parallel = static_cast<int>(EnvMb("TIDINGS_BENCH_PARALLEL", static_cast<size_t>(o.parallel)));
   o.part_bytes = EnvMb("TIDINGS_BENCH_PART_MB", o.part_bytes >> 20) << 20;
-  o.multipart_from_bytes = o.part_bytes;
+  o.range_bytes = EnvMb("TIDINGS_BENCH_RANGE_MB", o.range_bytes >> 20) << 20;
+  o.download_parallel = static_cast<int>(
+      EnvMb("TIDINGS_BENCH_DOWNLOAD_PARALLEL", static_cast<size_t>(o.download_parallel)));
   return o;
 }
 

@@ -421,7 +421,7 @@ Status Download(engine::AttachmentFiles& files, std::string_view id,
   }
   // Ranges fetched side by side, checked and appended in order: at most
   // `parallel` of them in memory.
-  const uint64_t range = std::max<uint64_t>(options.part_bytes, 1);
+  const uint64_t range = std::max<uint64_t>(options.range_bytes, 1);
   const uint64_t from = have;
   auto length_of = [&](size_t part) { return std::min(range, cipher_bytes - from - part * range); };
   const PartSteps steps{

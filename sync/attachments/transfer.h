@@ -78,20 +78,21 @@ struct UploadState {
 };
 
 struct TransferOptions {
-  // Parts of a multipart upload and ranges of a download. S3 wants parts of
-  // 5 MiB or more (the last may be smaller) and at most 10,000 of them; a
-  // range is at most S3Config::max_response_bytes (16 MiB).
-  uint64_t part_bytes = 12 << 20;
-  // Smaller objects go in one PutObject.
+  // Parts of a multipart upload. S3 wants parts of 5 MiB or more (the last
+  // may be smaller) and at most 10,000 of them.
+  uint64_t part_bytes = 6 << 20;
+  // Smaller objects go in one PutObject (read whole into memory).
   uint64_t multipart_from_bytes = 12 << 20;
   // Parts in flight at once, each on a thread of its own (and, through
   // S3ObjectStore, a connection of its own). An upload's parts are read
   // from the object's file as they are sent: bytes in flight cost no
   // memory, and upload time follows them (docs/attachments.md, "Transfer").
-  int parallel = 8;
+  int parallel = 16;
+  // Ranges of a download: at most S3Config::max_response_bytes (16 MiB).
+  uint64_t range_bytes = 12 << 20;
   // Ranges a download keeps in flight: min(parallel, download_parallel).
   // A range is held in memory until it is checked and appended, so a
-  // download holds about that many x part_bytes: two large ranges rather
+  // download holds about that many x range_bytes: two large ranges rather
   // than more small ones (moto copies the whole object for every range).
   int download_parallel = 2;
 };

@@ -67,7 +67,8 @@ std::string* S3Transfer::skip_reason_ = nullptr;
 
 using namespace testing_util;
 
-const TransferOptions kOptions{.part_bytes = 5 << 20, .multipart_from_bytes = 5 << 20};
+const TransferOptions kOptions{
+    .part_bytes = 5 << 20, .multipart_from_bytes = 5 << 20, .range_bytes = 5 << 20};
 
 TEST_F(S3Transfer, AnUploadCutByACrashResumesAndTheOtherDeviceGetsEveryByte) {
   Device sender, receiver;

@@ -173,8 +173,11 @@ void FlipByte(const std::string& path, uint64_t offset) {
 }
 
 constexpr uint64_t kPart = 5 << 20;
-const TransferOptions kOptions{
-    .part_bytes = kPart, .multipart_from_bytes = kPart, .parallel = 4, .download_parallel = 4};
+const TransferOptions kOptions{.part_bytes = kPart,
+                               .multipart_from_bytes = kPart,
+                               .parallel = 4,
+                               .range_bytes = kPart,
+                               .download_parallel = 4};
 
 Status SaveNothing(const UploadState&) { return Status::Ok(); }
 
