@@ -184,6 +184,11 @@ Status RunParts(size_t count, int parallel, size_t window, const PartSteps& step
       if (!input.ok()) {
         results.emplace(part, input.status());
         stopping = true;
+      } else if (failed) {
+        // An earlier part failed while this one was prepared: it is not
+        // started (its result is never reached: the earlier one stops it).
+        results.emplace(part, cancelled);
+        stopping = true;
       } else if (!input->has_value()) {
         results.emplace(part, std::string());
       } else {
@@ -382,12 +387,11 @@ Status Download(engine::AttachmentFiles& files, std::string_view id,
     return DataLoss("the attachment on the server is " + std::to_string(size) + " bytes, not the " +
                     std::to_string(cipher_bytes) + " its message says: it was changed or replaced");
   }
-  // Every byte is checked as it comes, those of a resumed download again:
-  // a chunk that fails stops the download there, and its partial file goes.
-  // The bytes are checked once, in order, as they are appended to the
-  // partial file (or read back from it when resuming): every chunk opens
-  // and their SHA-256 is the object's id, so the file is not read again at
-  // the end.
+  // Every byte is checked once, in order, as it is appended to the partial
+  // file (those of a resumed download as they are read back from it): every
+  // chunk opens and the SHA-256 of all of them is the object's id, so the
+  // file is not read again at the end. A chunk that fails stops the
+  // download there, and its partial file goes.
   crypto::AttachmentDecryptor check(content_key);
   crypto::Sha256Hasher hash;
   std::string plain;
