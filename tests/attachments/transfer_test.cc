@@ -525,20 +525,11 @@ TEST(Transfer, AnotherEncryptionUnderTheSameKeyIsRefusedByItsHash) {
   FakeStore s3;
   const std::string data = Bytes(11 << 20, 6);
   const Sent sent = Import(a, data);
-  auto hash_key = crypto::SecretKey::Random();
-  size_t at = 0;
-  auto twin = c.files.Import(
-      [&](char* buf, size_t cap) -> Result<size_t> {
-        const size_t n = std::min(cap, data.size() - at);
-        std::memcpy(buf, data.data() + at, n);
-        at += n;
-        return n;
-      },
-      sent.key, *hash_key);
-  ASSERT_TRUE(twin.ok());
-  ASSERT_NE(twin->id, sent.object.id);
-  ASSERT_EQ(twin->cipher_bytes, sent.object.cipher_bytes);
-  s3.objects[ObjectKey(sent.object.id)] = *c.files.ReadRange(twin->id, 0, twin->cipher_bytes);
+  const Sent twin = Import(c, data, &sent.key);
+  ASSERT_NE(twin.object.id, sent.object.id);
+  ASSERT_EQ(twin.object.cipher_bytes, sent.object.cipher_bytes);
+  s3.objects[ObjectKey(sent.object.id)] =
+      *c.files.ReadRange(twin.object.id, 0, twin.object.cipher_bytes);
   EXPECT_EQ(DownloadTo(b, sent, s3).code(), Code::kDataLoss);
   EXPECT_FALSE(b.files.Has(sent.object.id));
   EXPECT_EQ(*b.files.PartialBytes(sent.object.id), 0u);
