@@ -353,6 +353,30 @@ Result<std::string> AttachmentFiles::ReadRange(std::string_view id, uint64_t off
   return out;
 }
 
+Result<ObjectFile> AttachmentFiles::OpenObject(std::string_view id) const {
+  TIDINGS_RETURN_IF_ERROR(CheckId(id));
+  const std::string path = ObjectPath(id);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return NotFound("this device does not hold the attachment");
+    return IoFailure("open", path);
+  }
+  ObjectFile file;
+  file.fd_ = std::shared_ptr<const int>(new int(fd), [](const int* p) {
+    ::close(*p);
+    delete p;
+  });
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return IoFailure("read", path);
+  file.size_ = static_cast<uint64_t>(st.st_size);
+  return file;
+}
+
+Result<size_t> ObjectFile::ReadAt(uint64_t offset, char* buf, size_t cap) const {
+  if (fd_ == nullptr) return FailedPrecondition("the attachment's file is not open");
+  return tidings::engine::ReadAt(*fd_, buf, cap, offset, "an attachment object");
+}
+
 Result<uint64_t> AttachmentFiles::PartialBytes(std::string_view id) const {
   TIDINGS_RETURN_IF_ERROR(CheckId(id));
   struct stat st {};
@@ -379,6 +403,26 @@ Status AttachmentFiles::AppendPartial(std::string_view id, std::string_view byte
 }
 
 Status AttachmentFiles::FinishPartial(std::string_view id, const crypto::SecretKey& content_key) {
+  return ClaimPartial(id, [&](const std::string& claimed) {
+    return CheckWhole(claimed, id, content_key,
+                      "a downloaded attachment does not match its reference: it was changed on "
+                      "the server or on the way");
+  });
+}
+
+Status AttachmentFiles::AdoptPartial(std::string_view id, uint64_t bytes) {
+  return ClaimPartial(id, [&](const std::string& claimed) -> Status {
+    struct stat st {};
+    if (::stat(claimed.c_str(), &st) != 0) return IoFailure("read", claimed);
+    if (static_cast<uint64_t>(st.st_size) != bytes) {
+      return DataLoss("a downloaded attachment's file is not the length that was checked");
+    }
+    return Status::Ok();
+  });
+}
+
+Status AttachmentFiles::ClaimPartial(
+    std::string_view id, const std::function<Status(const std::string& claimed)>& check) {
   TIDINGS_RETURN_IF_ERROR(CheckId(id));
   // The partial file is first moved out of partial/, so a download of the
   // same object appending meanwhile starts a file of its own instead of
@@ -389,9 +433,7 @@ Status AttachmentFiles::FinishPartial(std::string_view id, const crypto::SecretK
     if (errno == ENOENT) return NotFound("no download of this attachment is in progress");
     return IoFailure("name", claimed);
   }
-  Status s = CheckWhole(claimed, id, content_key,
-                        "a downloaded attachment does not match its reference: it was changed on "
-                        "the server or on the way");
+  Status s = check(claimed);
   if (s.ok()) s = Renamed(claimed, ObjectPath(id));
   if (!s.ok()) ::unlink(claimed.c_str());  // the next fetch starts over
   return s;

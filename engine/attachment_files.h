@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -41,6 +42,22 @@ struct ImportedObject {
   uint64_t plain_bytes = 0;
   uint64_t cipher_bytes = 0;
   crypto::Digest256 plain_hash{};  // keyed BLAKE2b-256 of the plaintext
+};
+
+// An object's file open for reading at offsets, by any number of threads
+// at once (an upload's parts, read as they are sent). Copies share the open
+// file, closed when the last goes.
+class ObjectFile {
+ public:
+  uint64_t size() const { return size_; }
+  // Up to `cap` bytes from `offset`, fewer only at the end of the file.
+  // IOError if it cannot be read.
+  Result<size_t> ReadAt(uint64_t offset, char* buf, size_t cap) const;
+
+ private:
+  friend class AttachmentFiles;
+  std::shared_ptr<const int> fd_;
+  uint64_t size_ = 0;
 };
 
 class AttachmentFiles {
@@ -86,6 +103,9 @@ class AttachmentFiles {
 
   // `length` bytes of object `id` from `offset` (an upload's part).
   Result<std::string> ReadRange(std::string_view id, uint64_t offset, uint64_t length) const;
+  // Object `id`'s file, open for reading (an upload's parts read as they
+  // are sent); NOT_FOUND if the device does not hold it.
+  Result<ObjectFile> OpenObject(std::string_view id) const;
 
   // A download of object `id`: how many bytes are already here (to resume
   // from), then each next range appended in order, then Finish, which checks
@@ -95,6 +115,11 @@ class AttachmentFiles {
   Result<uint64_t> PartialBytes(std::string_view id) const;
   Status AppendPartial(std::string_view id, std::string_view bytes);
   Status FinishPartial(std::string_view id, const crypto::SecretKey& content_key);
+  // Finish for a caller that checked every byte as it appended it, in
+  // order (its SHA-256 is `id`, every chunk opened, the last FINAL): the
+  // partial file becomes the object if it is `bytes` long, without being
+  // read again; else DATA_LOSS and it is removed.
+  Status AdoptPartial(std::string_view id, uint64_t bytes);
   // The partial download's bytes so far, in pieces, to `each` (a resumed
   // download checks them again); and its removal (a download that failed a
   // check starts over).
@@ -117,6 +142,10 @@ class AttachmentFiles {
   // `content_key` and its SHA-256 is `id` (else DATA_LOSS saying `mismatch`).
   Status CheckWhole(const std::string& path, std::string_view id,
                     const crypto::SecretKey& content_key, std::string_view mismatch) const;
+  // Moves the partial download of `id` out of partial/, runs `check` on
+  // it, and names it the object if that passes; removes it if not.
+  Status ClaimPartial(std::string_view id,
+                      const std::function<Status(const std::string& claimed)>& check);
   std::string dir_;
 };
 

@@ -105,19 +105,26 @@ struct World {
     auto made = s3::S3Client::Create(Config(), aws::StaticCredentials(c));
     return made.ok() ? std::move(*made) : nullptr;
   }
+  // TIDINGS_BENCH_SIGN_PARTS=1: parts sent with their payload hash signed.
   std::unique_ptr<attachments::S3ObjectStore> Store(const aws::Credentials& c) {
     auto made = attachments::S3ObjectStore::Create(Config(), aws::StaticCredentials(c), kBucket);
-    return made.ok() ? std::move(*made) : nullptr;
+    if (!made.ok()) return nullptr;
+    (*made)->set_sign_parts(EnvMb("TIDINGS_BENCH_SIGN_PARTS", 0) != 0);
+    return std::move(*made);
   }
 };
 
-// TransferOptions' defaults, unless TIDINGS_BENCH_PARALLEL (parts in flight)
-// or TIDINGS_BENCH_PART_MB (MiB a part or range) say otherwise.
+// TransferOptions' defaults, unless TIDINGS_BENCH_PARALLEL (parts in
+// flight), TIDINGS_BENCH_PART_MB (MiB a part), TIDINGS_BENCH_RANGE_MB (MiB a
+// range) or TIDINGS_BENCH_DOWNLOAD_PARALLEL (ranges in flight) say
+// otherwise.
 attachments::TransferOptions Options() {
   attachments::TransferOptions o;
   o.parallel = static_cast<int>(EnvMb("TIDINGS_BENCH_PARALLEL", static_cast<size_t>(o.parallel)));
   o.part_bytes = EnvMb("TIDINGS_BENCH_PART_MB", o.part_bytes >> 20) << 20;
-  o.multipart_from_bytes = o.part_bytes;
+  o.range_bytes = EnvMb("TIDINGS_BENCH_RANGE_MB", o.range_bytes >> 20) << 20;
+  o.download_parallel = static_cast<int>(
+      EnvMb("TIDINGS_BENCH_DOWNLOAD_PARALLEL", static_cast<size_t>(o.download_parallel)));
   return o;
 }
 
@@ -139,7 +146,7 @@ void BM_Upload(benchmark::State& state) {
     attachments::UploadState upload;
     const std::string key = attachments::ObjectKey(w.object.id) + "-" + std::to_string(run++);
     const Status s = attachments::Upload(
-        *w.files, w.object.id, w.object.cipher_bytes, key, *w.store, &upload,
+        *w.files, w.object.id, w.key, w.object.cipher_bytes, key, *w.store, &upload,
         [](const attachments::UploadState&) { return Status::Ok(); }, Options());
     if (!s.ok()) state.SkipWithError(s.ToString().c_str());
   }
@@ -153,7 +160,7 @@ void BM_Download(benchmark::State& state) {
   const std::string key = attachments::ObjectKey(w.object.id);
   attachments::UploadState upload;
   (void)attachments::Upload(
-      *w.files, w.object.id, w.object.cipher_bytes, key, *w.store, &upload,
+      *w.files, w.object.id, w.key, w.object.cipher_bytes, key, *w.store, &upload,
       [](const attachments::UploadState&) { return Status::Ok(); }, Options());
   for (auto _ : state) {
     state.PauseTiming();
@@ -247,7 +254,7 @@ void BM_PeakRss(benchmark::State& state) {
       const std::string key = "rss/" + std::to_string(::getpid());
       ok = ok && store != nullptr &&
            attachments::Upload(
-               files, o->id, o->cipher_bytes, key, *store, &upload,
+               files, o->id, w.key, o->cipher_bytes, key, *store, &upload,
                [](const attachments::UploadState&) { return Status::Ok(); }, Options())
                .ok();
       engine::AttachmentFiles receiver(dir.path() + "/received");

@@ -93,6 +93,15 @@ Result<std::string> S3ObjectStore::UploadPart(const std::string& key, const std:
   return s3->UploadPart(bucket_, key, upload_id, number, std::move(body));
 }
 
+Result<std::string> S3ObjectStore::UploadPartFrom(const std::string& key,
+                                                  const std::string& upload_id, int number,
+                                                  uint64_t size, const PartReader& read) {
+  TIDINGS_ASSIGN_OR_RETURN(Lease s3, Take());
+  return s3->UploadPart(
+      bucket_, key, upload_id, number, size, read,
+      sign_parts_ ? s3::S3Client::Payload::kSigned : s3::S3Client::Payload::kUnsigned);
+}
+
 Result<std::vector<UploadedPart>> S3ObjectStore::ListParts(const std::string& key,
                                                            const std::string& upload_id) {
   TIDINGS_ASSIGN_OR_RETURN(Lease s3, Take());

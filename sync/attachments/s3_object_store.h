@@ -41,12 +41,22 @@ class S3ObjectStore : public ObjectStore {
   Result<std::string> CreateMultipartUpload(const std::string& key) override;
   Result<std::string> UploadPart(const std::string& key, const std::string& upload_id, int number,
                                  std::string body) override;
+  Result<std::string> UploadPartFrom(const std::string& key, const std::string& upload_id,
+                                     int number, uint64_t size, const PartReader& read) override;
   Result<std::vector<UploadedPart>> ListParts(const std::string& key,
                                               const std::string& upload_id) override;
   Status CompleteMultipartUpload(const std::string& key, const std::string& upload_id,
                                  const std::vector<UploadedPart>& parts) override;
   Status AbortMultipartUpload(const std::string& key, const std::string& upload_id) override;
   Result<std::vector<std::string>> ListUploads(const std::string& key) override;
+
+  // Whether UploadPartFrom signs each part's payload hash (read and hashed
+  // before it is sent) or sends it as S3's UNSIGNED-PAYLOAD. Unsigned by
+  // default: an attachment's object is sealed chunk by chunk and named by
+  // its SHA-256, and every download checks both, so a part changed on the
+  // way or at rest is refused by every receiver; TLS covers the way.
+  // docs/attachments.md weighs it. Set before the store is used.
+  void set_sign_parts(bool sign) { sign_parts_ = sign; }
 
   // HTTP requests sent (every attempt) by the calls that have returned.
   uint64_t requests() const { return requests_.load(); }
@@ -88,6 +98,7 @@ class S3ObjectStore : public ObjectStore {
   std::vector<std::unique_ptr<s3::S3Client>> made_;  // GUARDED_BY(mu_); those this store made
   size_t clients_ = 0;                               // GUARDED_BY(mu_)
   std::atomic<uint64_t> requests_{0};
+  bool sign_parts_ = false;
 };
 
 }  // namespace tidings::attachments

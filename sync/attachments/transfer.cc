@@ -25,8 +25,24 @@ bool Stopped(const std::atomic<bool>* cancel) {
 constexpr uint64_t kMinPartBytes = 5 << 20;  // S3's, for every part but the last
 constexpr uint64_t kMaxParts = 10'000;
 constexpr uint64_t kMaxPartBytes = uint64_t{5} << 30;  // S3's, 5 GiB
+// An upload checks the object from its file in pieces of this size (and
+// holds one piece of plaintext at a time).
+constexpr size_t kCheckPieceBytes = 256 << 10;
 
 }  // namespace
+
+Result<std::string> ObjectStore::UploadPartFrom(const std::string& key,
+                                                const std::string& upload_id, int number,
+                                                uint64_t size, const PartReader& read) {
+  std::string body(size, '\0');
+  for (uint64_t at = 0; at < size;) {
+    TIDINGS_ASSIGN_OR_RETURN(const size_t got,
+                             read(at, body.data() + at, static_cast<size_t>(size - at)));
+    if (got == 0) return DataLoss("an attachment's part ended before its length");
+    at += got;
+  }
+  return UploadPart(key, upload_id, number, std::move(body));
+}
 
 std::string ObjectKey(std::string_view id) {
   return "tidings/" + crypto::HexEncode({reinterpret_cast<const uint8_t*>(id.data()), id.size()});
@@ -168,6 +184,11 @@ Status RunParts(size_t count, int parallel, size_t window, const PartSteps& step
       if (!input.ok()) {
         results.emplace(part, input.status());
         stopping = true;
+      } else if (failed) {
+        // An earlier part failed while this one was prepared: it is not
+        // started (its result is never reached: the earlier one stops it).
+        results.emplace(part, cancelled);
+        stopping = true;
       } else if (!input->has_value()) {
         results.emplace(part, std::string());
       } else {
@@ -188,22 +209,35 @@ Status RunParts(size_t count, int parallel, size_t window, const PartSteps& step
 
 }  // namespace
 
-Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_t cipher_bytes,
-              const std::string& key, ObjectStore& store, UploadState* state,
-              const SaveUpload& save, const TransferOptions& options,
-              const TransferProgress& progress, const std::atomic<bool>* cancel) {
+Status Upload(const engine::AttachmentFiles& files, std::string_view id,
+              const crypto::SecretKey& content_key, uint64_t cipher_bytes, const std::string& key,
+              ObjectStore& store, UploadState* state, const SaveUpload& save,
+              const TransferOptions& options, const TransferProgress& progress,
+              const std::atomic<bool>* cancel) {
   if (state->done) return Status::Ok();
   auto cancelled = [] { return tidings::Cancelled("the attachment upload was cancelled"); };
   if (Stopped(cancel)) return cancelled();
-  // What is sent must be the object its key names: its size first, its
-  // SHA-256 as the bytes go (from the start again after a restart), before
-  // the object is made whole on the server.
+  // What is sent must be the object the import wrote: its size first, then
+  // every chunk opened as the bytes go, in order (from the start again
+  // after a restart), before the object is made whole on the server. The
+  // object's SHA-256 was computed once, at import (it is its name); without
+  // the content key no changed file opens, and checking the chunks costs a
+  // third of hashing them again (docs/attachments.md).
   TIDINGS_ASSIGN_OR_RETURN(const uint64_t on_disk, files.Size(id));
   if (on_disk != cipher_bytes) return NotTheObject();
-  crypto::Sha256Hasher hash;
+  crypto::AttachmentDecryptor check(content_key);
+  std::string plain;
+  bool intact = true;
+  auto check_bytes = [&](std::string_view bytes) {
+    for (size_t at = 0; intact && at < bytes.size(); at += kCheckPieceBytes) {
+      plain.clear();
+      intact = check.Update(bytes.substr(at, kCheckPieceBytes), &plain).ok();
+    }
+    return intact;
+  };
   auto is_the_object = [&] {
-    const crypto::Digest256 got = hash.Finish();
-    return std::string_view(reinterpret_cast<const char*>(got.data()), got.size()) == id;
+    plain.clear();
+    return intact && check.Finish(&plain).ok();
   };
   auto done = [&]() -> Status {
     state->done = true;
@@ -216,8 +250,7 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_
   // (under other options) and must be finished or abandoned.
   if (cipher_bytes < options.multipart_from_bytes && state->upload_id.empty()) {
     TIDINGS_ASSIGN_OR_RETURN(std::string body, files.ReadRange(id, 0, cipher_bytes));
-    hash.Update(body);
-    if (!is_the_object()) return NotTheObject();
+    if (!check_bytes(body) || !is_the_object()) return NotTheObject();
     TIDINGS_RETURN_IF_ERROR(store.PutObject(key, std::move(body)));
     return done();
   }
@@ -256,7 +289,8 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_
       if (there) return done();
       *state = UploadState{};
       TIDINGS_RETURN_IF_ERROR(save(*state));
-      return Upload(files, id, cipher_bytes, key, store, state, save, options, progress, cancel);
+      return Upload(files, id, content_key, cipher_bytes, key, store, state, save, options,
+                    progress, cancel);
     }
     TIDINGS_RETURN_IF_ERROR(listed.status());
     for (const UploadedPart& p : *listed) {
@@ -274,26 +308,43 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_
     TIDINGS_RETURN_IF_ERROR(save(*state));
   }
 
-  // Every part is read and hashed in order (those already sent too); the
-  // others are sent side by side and join the state in order.
+  // Every part is checked in order from the file (those already sent too);
+  // the others are sent side by side, each read from the file again as it
+  // goes (no part is held in memory), and join the state in order. A chunk
+  // that does not open stops the upload at its part.
   const uint64_t part_bytes = state->part_bytes;
   const std::string upload_id = state->upload_id;
   const size_t saved = state->parts.size();
   auto length_of = [&](size_t part) {
     return std::min(part_bytes, cipher_bytes - part * part_bytes);
   };
+  TIDINGS_ASSIGN_OR_RETURN(const engine::ObjectFile file, files.OpenObject(id));
+  if (file.size() != cipher_bytes) return NotTheObject();
+  std::string piece(kCheckPieceBytes, '\0');
   const PartSteps steps{
       .prepare = [&](size_t part) -> Result<std::optional<std::string>> {
-        TIDINGS_ASSIGN_OR_RETURN(std::string body,
-                                 files.ReadRange(id, part * part_bytes, length_of(part)));
-        hash.Update(body);
+        const uint64_t from = part * part_bytes, to = from + length_of(part);
+        for (uint64_t at = from; at < to;) {
+          const size_t want = static_cast<size_t>(std::min<uint64_t>(piece.size(), to - at));
+          TIDINGS_ASSIGN_OR_RETURN(const size_t got, file.ReadAt(at, piece.data(), want));
+          if (got != want) intact = false;
+          if (!intact || !check_bytes(std::string_view(piece.data(), got))) return NotTheObject();
+          at += got;
+        }
         if (part < saved || held.count(static_cast<int>(part) + 1) != 0) {
           return std::optional<std::string>();
         }
-        return std::optional<std::string>(std::move(body));
+        return std::optional<std::string>(std::string());
       },
-      .work = [&](size_t part, std::string body) -> Result<std::string> {
-        return store.UploadPart(key, upload_id, static_cast<int>(part) + 1, std::move(body));
+      .work = [&](size_t part, std::string) -> Result<std::string> {
+        const uint64_t from = part * part_bytes, length = length_of(part);
+        const PartReader read = [&file, from, length](uint64_t offset, char* buf,
+                                                      size_t cap) -> Result<size_t> {
+          if (offset >= length) return size_t{0};
+          return file.ReadAt(from + offset, buf,
+                             static_cast<size_t>(std::min<uint64_t>(cap, length - offset)));
+        };
+        return store.UploadPartFrom(key, upload_id, static_cast<int>(part) + 1, length, read);
       },
       .finish = [&](size_t part, std::string etag) -> Status {
         if (part < saved) return Status::Ok();
@@ -308,14 +359,15 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_
         return Status::Ok();
       },
   };
-  TIDINGS_RETURN_IF_ERROR(RunParts((cipher_bytes + part_bytes - 1) / part_bytes, options.parallel,
-                                   SIZE_MAX, steps, cancel, cancelled()));
-  if (!is_the_object()) {
+  const Status sent = RunParts((cipher_bytes + part_bytes - 1) / part_bytes, options.parallel,
+                               SIZE_MAX, steps, cancel, cancelled());
+  if (!intact || (sent.ok() && !is_the_object())) {
     TIDINGS_RETURN_IF_ERROR(Abandon(store, key, state->upload_id));
     *state = UploadState{};
     TIDINGS_RETURN_IF_ERROR(save(*state));
     return NotTheObject();
   }
+  TIDINGS_RETURN_IF_ERROR(sent);
   const Status completed = store.CompleteMultipartUpload(key, state->upload_id, state->parts);
   if (completed.code() == Code::kNotFound) {  // completed before, its answer lost
     TIDINGS_ASSIGN_OR_RETURN(const bool there, AlreadyThere(store, key, cipher_bytes));
@@ -335,22 +387,29 @@ Status Download(engine::AttachmentFiles& files, std::string_view id,
     return DataLoss("the attachment on the server is " + std::to_string(size) + " bytes, not the " +
                     std::to_string(cipher_bytes) + " its message says: it was changed or replaced");
   }
-  // Every byte is checked as it comes, those of a resumed download again:
-  // a chunk that fails stops the download there, and its partial file goes.
+  // Every byte is checked once, in order, as it is appended to the partial
+  // file (those of a resumed download as they are read back from it): every
+  // chunk opens and the SHA-256 of all of them is the object's id, so the
+  // file is not read again at the end. A chunk that fails stops the
+  // download there, and its partial file goes.
   crypto::AttachmentDecryptor check(content_key);
+  crypto::Sha256Hasher hash;
   std::string plain;
+  auto failed = [&] {
+    (void)files.DropPartial(id);
+    return DataLoss(
+        "a downloaded attachment failed its check: it was changed on the server "
+        "or on the way; fetch it again to retry");
+  };
   // Checked in slices, the plaintext dropped after each: a range's check
   // holds one slice of plaintext, not the range's.
   constexpr size_t kCheckSlice = 256 << 10;
   auto checked = [&](std::string_view bytes) -> Status {
     for (size_t at = 0; at < bytes.size(); at += kCheckSlice) {
       plain.clear();
-      if (!check.Update(bytes.substr(at, kCheckSlice), &plain).ok()) {
-        (void)files.DropPartial(id);
-        return DataLoss(
-            "a downloaded attachment failed its check: it was changed on the server "
-            "or on the way; fetch it again to retry");
-      }
+      const std::string_view slice = bytes.substr(at, kCheckSlice);
+      if (!check.Update(slice, &plain).ok()) return failed();
+      hash.Update(slice);
     }
     return Status::Ok();
   };
@@ -361,11 +420,12 @@ Status Download(engine::AttachmentFiles& files, std::string_view id,
   if (have > 0 && (have > cipher_bytes || !files.ScanPartial(id, checked).ok())) {
     TIDINGS_RETURN_IF_ERROR(files.DropPartial(id));
     check = crypto::AttachmentDecryptor(content_key);
+    hash = crypto::Sha256Hasher();
     have = 0;
   }
   // Ranges fetched side by side, checked and appended in order: at most
   // `parallel` of them in memory.
-  const uint64_t range = std::max<uint64_t>(options.part_bytes, 1);
+  const uint64_t range = std::max<uint64_t>(options.range_bytes, 1);
   const uint64_t from = have;
   auto length_of = [&](size_t part) { return std::min(range, cipher_bytes - from - part * range); };
   const PartSteps steps{
@@ -390,11 +450,20 @@ Status Download(engine::AttachmentFiles& files, std::string_view id,
         return Status::Ok();
       },
   };
-  const size_t parallel = static_cast<size_t>(std::max(options.parallel, 1));
-  TIDINGS_RETURN_IF_ERROR(RunParts((cipher_bytes - from + range - 1) / range, options.parallel,
-                                   parallel, steps, cancel,
+  const int parallel = std::max(std::min(options.parallel, options.download_parallel), 1);
+  TIDINGS_RETURN_IF_ERROR(RunParts((cipher_bytes - from + range - 1) / range, parallel,
+                                   static_cast<size_t>(parallel), steps, cancel,
                                    tidings::Cancelled("the attachment download was cancelled")));
-  return files.FinishPartial(id, content_key);
+  plain.clear();
+  if (!check.Finish(&plain).ok()) return failed();
+  const crypto::Digest256 got = hash.Finish();
+  if (std::string_view(reinterpret_cast<const char*>(got.data()), got.size()) != id) {
+    (void)files.DropPartial(id);
+    return DataLoss(
+        "a downloaded attachment does not match its reference: it was changed on the server "
+        "or on the way");
+  }
+  return files.AdoptPartial(id, cipher_bytes);
 }
 
 }  // namespace tidings::attachments

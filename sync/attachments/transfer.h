@@ -27,6 +27,11 @@ struct UploadedPart {
   uint64_t bytes = 0;
 };
 
+// Fills `buf` with up to `cap` bytes of a part from `offset` (within the
+// part) and returns how many, at least 1 before the part's end. May be
+// called again from offset 0 (a retry). The same as http::BodyReader.
+using PartReader = std::function<Result<size_t>(uint64_t offset, char* buf, size_t cap)>;
+
 // What a transfer needs of an object store. S3 (sync/s3) in production; unit
 // tests use an in-process fake.
 //
@@ -44,6 +49,11 @@ class ObjectStore {
   virtual Result<std::string> CreateMultipartUpload(const std::string& key) = 0;
   virtual Result<std::string> UploadPart(const std::string& key, const std::string& upload_id,
                                          int number, std::string body) = 0;  // the ETag
+  // The same with the part (`size` bytes) read from `read` as it is sent,
+  // so bytes in flight cost no memory; `read` is called on the calling
+  // thread only. This default reads the part whole and calls the above.
+  virtual Result<std::string> UploadPartFrom(const std::string& key, const std::string& upload_id,
+                                             int number, uint64_t size, const PartReader& read);
   // The parts the store holds, ascending; NOT_FOUND if the upload is gone
   // (completed, aborted or expired).
   virtual Result<std::vector<UploadedPart>> ListParts(const std::string& key,
@@ -68,18 +78,23 @@ struct UploadState {
 };
 
 struct TransferOptions {
-  // Parts of a multipart upload and ranges of a download. S3 wants parts of
-  // 5 MiB or more (the last may be smaller) and at most 10,000 of them; a
-  // range is at most S3Config::max_response_bytes (16 MiB).
-  uint64_t part_bytes = 12 << 20;
-  // Smaller objects go in one PutObject.
+  // Parts of a multipart upload. S3 wants parts of 5 MiB or more (the last
+  // may be smaller) and at most 10,000 of them.
+  uint64_t part_bytes = 6 << 20;
+  // Smaller objects go in one PutObject (read whole into memory).
   uint64_t multipart_from_bytes = 12 << 20;
-  // Parts or ranges in flight at once, each on a thread of its own (and,
-  // through S3ObjectStore, a connection of its own). A transfer holds about
-  // parallel x part_bytes in memory: the defaults keep 24 MiB in flight,
-  // in two large requests rather than more small ones (docs/attachments.md,
-  // "Transfer", says why).
-  int parallel = 2;
+  // Parts in flight at once, each on a thread of its own (and, through
+  // S3ObjectStore, a connection of its own). An upload's parts are read
+  // from the object's file as they are sent: bytes in flight cost no
+  // memory, and upload time follows them (docs/attachments.md, "Transfer").
+  int parallel = 16;
+  // Ranges of a download: at most S3Config::max_response_bytes (16 MiB).
+  uint64_t range_bytes = 12 << 20;
+  // Ranges a download keeps in flight: min(parallel, download_parallel).
+  // A range is held in memory until it is checked and appended, so a
+  // download holds about that many x range_bytes: two large ranges rather
+  // than more small ones (moto copies the whole object for every range).
+  int download_parallel = 2;
 };
 
 // The key of object `id` in the bucket: no conversation, user or file name.
@@ -106,10 +121,10 @@ using TransferProgress = engine::AttachmentProgress;
 // is read; the parts in flight then finish and the result is CANCELLED. The
 // multipart upload is left open for the next attempt, except when the file
 // is not the object (DATA_LOSS): then it is aborted.
-Status Upload(const engine::AttachmentFiles& files, std::string_view id, uint64_t cipher_bytes,
-              const std::string& key, ObjectStore& store, UploadState* state,
-              const SaveUpload& save, const TransferOptions& options = {},
-              const TransferProgress& progress = nullptr,
+Status Upload(const engine::AttachmentFiles& files, std::string_view id,
+              const crypto::SecretKey& content_key, uint64_t cipher_bytes, const std::string& key,
+              ObjectStore& store, UploadState* state, const SaveUpload& save,
+              const TransferOptions& options = {}, const TransferProgress& progress = nullptr,
               const std::atomic<bool>* cancel = nullptr);
 
 // Downloads object `id` (`cipher_bytes` long, under `content_key`) from

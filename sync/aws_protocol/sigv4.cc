@@ -199,6 +199,11 @@ Status SignRequest(http::Request* request, const Credentials& credentials,
   }
   const std::string host = UrlHost(request->url);
   if (host.empty()) return InvalidArgument("malformed endpoint URL: " + request->url);
+  if (request->body_reader) {  // a body read as it is sent: its hash comes with it
+    bool hashed = false;
+    for (const auto& [name, value] : request->headers) hashed |= name == "x-amz-content-sha256";
+    if (!hashed) return InvalidArgument("a streamed request body needs its x-amz-content-sha256");
+  }
   const Stamp stamp = StampFor(params);
   const std::string& amz_date = stamp.amz_date;
 

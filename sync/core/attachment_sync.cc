@@ -102,9 +102,9 @@ tidings::Status AttachmentSync::Upload(const std::string& object,
   auto save = [&](const attachments::UploadState& s) {
     return store_->SaveUploadProgress(object, EncodeUploadState(s));
   };
-  tidings::Status up =
-      attachments::Upload(*files, object, t.info.object_size, attachments::ObjectKey(object),
-                          *objects_, &state, save, options_, nullptr, &stopping_);
+  tidings::Status up = attachments::Upload(*files, object, t.content_key, t.info.object_size,
+                                           attachments::ObjectKey(object), *objects_, &state, save,
+                                           options_, nullptr, &stopping_);
   if (up.ok()) return store_->AttachmentUploaded(object, location_);
   // The server's NOT_FOUND (no such bucket, an upload a lifecycle rule
   // aborted) is the server's; only a missing local file is the device's.

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 
@@ -11,6 +12,10 @@
 namespace tidings::http {
 
 namespace {
+
+// libcurl's buffer for a body read as it is sent (its default is 64 KiB):
+// fewer, larger reads of a part's file.
+constexpr long kUploadBufferBytes = 256 << 10;
 
 void GlobalInit() {
   static std::once_flag once;
@@ -32,10 +37,21 @@ class CurlHttpClient final : public HttpClient {
     if (curl_ == nullptr) return Internal("libcurl failed to initialize");
     Response response;
     Sink sink{&response, options_.max_response_bytes, false, curl_};
+    Feed feed{&request, 0, Status::Ok()};
     curl_easy_reset(curl_);  // keeps the connection cache
     curl_easy_setopt(curl_, CURLOPT_URL, request.url.c_str());
     curl_easy_setopt(curl_, CURLOPT_CUSTOMREQUEST, request.method.c_str());
-    if (request.method == "POST" || request.method == "PUT" || !request.body.empty()) {
+    if (request.body_reader) {
+      // Read as it is sent, with its length announced; libcurl seeks back
+      // to the start if it must send the body again on this connection.
+      curl_easy_setopt(curl_, CURLOPT_UPLOAD, 1L);
+      curl_easy_setopt(curl_, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(request.body_size));
+      curl_easy_setopt(curl_, CURLOPT_READFUNCTION, &Feed::Read);
+      curl_easy_setopt(curl_, CURLOPT_READDATA, &feed);
+      curl_easy_setopt(curl_, CURLOPT_SEEKFUNCTION, &Feed::Seek);
+      curl_easy_setopt(curl_, CURLOPT_SEEKDATA, &feed);
+      curl_easy_setopt(curl_, CURLOPT_UPLOAD_BUFFERSIZE, kUploadBufferBytes);
+    } else if (request.method == "POST" || request.method == "PUT" || !request.body.empty()) {
       curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, request.body.data());
       curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE_LARGE,
                        static_cast<curl_off_t>(request.body.size()));
@@ -82,6 +98,7 @@ class CurlHttpClient final : public HttpClient {
     CURLcode rc = curl_easy_perform(curl_);
     curl_slist_free_all(headers);
     if (rc != CURLE_OK) {
+      if (!feed.error.ok()) return feed.error;
       if (sink.overflow) {
         return ResourceExhausted("the server's response exceeded " +
                                  std::to_string(options_.max_response_bytes) + " bytes");
@@ -143,6 +160,36 @@ class CurlHttpClient final : public HttpClient {
         self->response->headers.emplace_back(std::move(name), std::string(value));
       }
       return size * n;
+    }
+  };
+
+  // A body read as it is sent (Request::body_reader), from `offset` on.
+  struct Feed {
+    const Request* request;
+    uint64_t offset;
+    Status error;  // the reader's, which stopped the request
+    static size_t Read(char* buf, size_t size, size_t n, void* user) {
+      auto* self = static_cast<Feed*>(user);
+      const uint64_t left =
+          self->request->body_size - std::min(self->offset, self->request->body_size);
+      const size_t cap = static_cast<size_t>(std::min<uint64_t>(size * n, left));
+      if (cap == 0) return 0;
+      Result<size_t> got = self->request->body_reader(self->offset, buf, cap);
+      if (got.ok() && (*got == 0 || *got > cap)) {
+        got = DataLoss("a request body ended before its announced length");
+      }
+      if (!got.ok()) {
+        self->error = got.status();
+        return CURL_READFUNC_ABORT;
+      }
+      self->offset += *got;
+      return *got;
+    }
+    static int Seek(void* user, curl_off_t offset, int origin) {
+      auto* self = static_cast<Feed*>(user);
+      if (origin != SEEK_SET || offset < 0) return CURL_SEEKFUNC_CANTSEEK;
+      self->offset = static_cast<uint64_t>(offset);
+      return CURL_SEEKFUNC_OK;
     }
   };
 

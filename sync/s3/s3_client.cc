@@ -12,6 +12,8 @@ namespace tidings::s3 {
 namespace {
 
 constexpr std::string_view kService = "s3";
+// A streamed part is hashed in pieces of this size.
+constexpr uint64_t kStreamPieceBytes = 256 << 10;
 
 // "host[:port]" -> host; "[::1]:9000" -> "[::1]".
 std::string_view HostOnly(std::string_view authority) {
@@ -90,6 +92,17 @@ Status CheckPartNumber(int part_number) {
                            std::to_string(part_number));
   }
   return Status::Ok();
+}
+
+// The ETag of an UploadPart's answer.
+Result<std::string> PartEtag(const http::Response& resp, const std::string& context,
+                             int part_number) {
+  std::string etag = resp.Header("etag");
+  if (etag.empty()) {
+    return FailedPrecondition(context + ": the response to part " + std::to_string(part_number) +
+                              " has no ETag; is the endpoint S3?");
+  }
+  return etag;
 }
 
 Status CheckPageSize(int page_size) {
@@ -224,19 +237,25 @@ Result<http::Response> S3Client::Send(std::string_view what, std::string_view me
                                       std::string_view bucket, std::string_view key,
                                       std::string_view query, http::Headers headers,
                                       std::string body) {
-  const std::string context = "S3 " + std::string(what) + " " + Shown(bucket, key);
-  if (Status s = CheckBucketName(bucket); !s.ok()) return s.WithContext(context);
-  if (!key.empty()) {
-    if (Status s = CheckObjectKey(key); !s.ok()) return s.WithContext(context);
-  }
   http::Request req;
-  req.method = std::string(method);
-  req.url = ObjectUrl(endpoint_, UsePathStyle(addressing_, endpoint_, bucket), bucket, key, query);
   req.headers = std::move(headers);
   // Hashed once here; SigV4 signs this value on every attempt and S3 checks
   // the body against it (XAmzContentSHA256Mismatch: retried).
   req.headers.emplace_back("x-amz-content-sha256", crypto::Sha256Hex(body));
   req.body = std::move(body);
+  return Send(what, method, bucket, key, query, std::move(req));
+}
+
+Result<http::Response> S3Client::Send(std::string_view what, std::string_view method,
+                                      std::string_view bucket, std::string_view key,
+                                      std::string_view query, http::Request req) {
+  const std::string context = "S3 " + std::string(what) + " " + Shown(bucket, key);
+  if (Status s = CheckBucketName(bucket); !s.ok()) return s.WithContext(context);
+  if (!key.empty()) {
+    if (Status s = CheckObjectKey(key); !s.ok()) return s.WithContext(context);
+  }
+  req.method = std::string(method);
+  req.url = ObjectUrl(endpoint_, UsePathStyle(addressing_, endpoint_, bucket), bucket, key, query);
   auto resp = transport_.Send(std::move(req));
   if (!resp.ok()) return resp.status().WithContext(context);
   return resp;
@@ -367,12 +386,41 @@ Result<std::string> S3Client::UploadPart(std::string_view bucket, std::string_vi
                             "&uploadId=" + aws::UriEncode(upload_id, /*encode_slash=*/true);
   TIDINGS_ASSIGN_OR_RETURN(http::Response resp,
                            Send("UploadPart", "PUT", bucket, key, query, {}, std::move(body)));
-  std::string etag = resp.Header("etag");
-  if (etag.empty()) {
-    return FailedPrecondition(context + ": the response to part " + std::to_string(part_number) +
-                              " has no ETag; is the endpoint S3?");
+  return PartEtag(resp, context, part_number);
+}
+
+Result<std::string> S3Client::UploadPart(std::string_view bucket, std::string_view key,
+                                         std::string_view upload_id, int part_number, uint64_t size,
+                                         const http::BodyReader& body, Payload payload) {
+  const std::string context = "S3 UploadPart " + Shown(bucket, key);
+  if (Status s = CheckPartNumber(part_number); !s.ok()) return s.WithContext(context);
+  if (upload_id.empty()) return InvalidArgument(context + ": no upload id");
+  if (size > kMaxPartSize) return InvalidArgument(context + ": a part is at most 5 GiB");
+  if (!body) return InvalidArgument(context + ": no body");
+  std::string payload_hash = "UNSIGNED-PAYLOAD";
+  if (payload == Payload::kSigned) {
+    // From a first read of the part; the transport reads it again as it
+    // sends.
+    crypto::Sha256Hasher hash;
+    std::string piece(std::min<uint64_t>(size, kStreamPieceBytes), '\0');
+    for (uint64_t at = 0; at < size;) {
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(piece.size(), size - at));
+      TIDINGS_ASSIGN_OR_RETURN(const size_t got, body(at, piece.data(), want));
+      if (got == 0 || got > want) return DataLoss(context + ": the part ended before its length");
+      hash.Update(std::string_view(piece.data(), got));
+      at += got;
+    }
+    payload_hash = crypto::HexEncode(hash.Finish());
   }
-  return etag;
+  http::Request req;
+  req.headers.emplace_back("x-amz-content-sha256", std::move(payload_hash));
+  req.body_reader = body;
+  req.body_size = size;
+  const std::string query = "partNumber=" + std::to_string(part_number) +
+                            "&uploadId=" + aws::UriEncode(upload_id, /*encode_slash=*/true);
+  TIDINGS_ASSIGN_OR_RETURN(http::Response resp,
+                           Send("UploadPart", "PUT", bucket, key, query, std::move(req)));
+  return PartEtag(resp, context, part_number);
 }
 
 Result<std::vector<PartInfo>> S3Client::ListParts(std::string_view bucket, std::string_view key,

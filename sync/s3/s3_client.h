@@ -10,8 +10,9 @@
 // InvalidArgument). A HEAD answer has no body: HeadObject reports a 403 as
 // PermissionDenied whatever its cause.
 //
-// Bodies are in memory, one object or part at a time (parts of 5-16 MiB),
-// moved into the request; nothing here buffers a whole multipart object. Error messages name the
+// Bodies are in memory, one object or part at a time, moved into the
+// request, or read as they are sent (UploadPart with a BodyReader); nothing
+// here buffers a whole multipart object. Error messages name the
 // operation, bucket and key (opaque names in Tidings) and what to do; never
 // credentials or object contents.
 //
@@ -140,6 +141,19 @@ class S3Client {
   // completed or aborted.
   Result<std::string> UploadPart(std::string_view bucket, std::string_view key,
                                  std::string_view upload_id, int part_number, std::string body);
+  // The same with the part read as it is sent: `size` bytes from `body`,
+  // read for each attempt, in pieces, so a part of any size costs a few
+  // hundred KiB of memory. `body` is called on this thread; its error fails
+  // the call as it is. Payload::kSigned reads the part once more first, to
+  // hash it: SigV4 signs the hash and S3 refuses the part (BadDigest,
+  // XAmzContentSHA256Mismatch) if the bytes sent are not those hashed.
+  // Payload::kUnsigned sends x-amz-content-sha256: UNSIGNED-PAYLOAD (S3's
+  // unsigned payload option; docs/s3.md says when a caller may choose it):
+  // the part is read once, and nothing checks it on the way but TLS.
+  enum class Payload { kSigned, kUnsigned };
+  Result<std::string> UploadPart(std::string_view bucket, std::string_view key,
+                                 std::string_view upload_id, int part_number, uint64_t size,
+                                 const http::BodyReader& body, Payload payload = Payload::kSigned);
   // Every part uploaded so far, ascending, following the pages
   // (PartNumberMarker / NextPartNumberMarker, `page_size` parts a page,
   // 1..1000). NotFound if the upload was completed or aborted.
@@ -178,6 +192,11 @@ class S3Client {
   Result<http::Response> Send(std::string_view what, std::string_view method,
                               std::string_view bucket, std::string_view key, std::string_view query,
                               http::Headers headers, std::string body);
+  // The same for a request whose body (or body reader) and payload hash
+  // are set; fills in its method and URL.
+  Result<http::Response> Send(std::string_view what, std::string_view method,
+                              std::string_view bucket, std::string_view key, std::string_view query,
+                              http::Request request);
 
   std::string endpoint_;
   Addressing addressing_;

@@ -67,7 +67,8 @@ std::string* S3Transfer::skip_reason_ = nullptr;
 
 using namespace testing_util;
 
-const TransferOptions kOptions{.part_bytes = 5 << 20, .multipart_from_bytes = 5 << 20};
+const TransferOptions kOptions{
+    .part_bytes = 5 << 20, .multipart_from_bytes = 5 << 20, .range_bytes = 5 << 20};
 
 TEST_F(S3Transfer, AnUploadCutByACrashResumesAndTheOtherDeviceGetsEveryByte) {
   Device sender, receiver;
@@ -87,15 +88,16 @@ TEST_F(S3Transfer, AnUploadCutByACrashResumesAndTheOtherDeviceGetsEveryByte) {
     auto store = DeviceStore();
     ASSERT_NE(store, nullptr);
     UploadState state;
-    EXPECT_EQ(Upload(
-                  sender.files, sent.object.id, sent.object.cipher_bytes, key, *store, &state,
-                  [&](const UploadState& s) {
-                    persisted = s;
-                    return s.parts.size() == 2 ? Aborted("killed") : Status::Ok();
-                  },
-                  kOptions)
-                  .code(),
-              Code::kAborted);
+    EXPECT_EQ(
+        Upload(
+            sender.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, *store, &state,
+            [&](const UploadState& s) {
+              persisted = s;
+              return s.parts.size() == 2 ? Aborted("killed") : Status::Ok();
+            },
+            kOptions)
+            .code(),
+        Code::kAborted);
   }
   ASSERT_EQ(persisted.parts.size(), 2u);
   // A new process (a new store) goes on from the saved state.
@@ -103,8 +105,8 @@ TEST_F(S3Transfer, AnUploadCutByACrashResumesAndTheOtherDeviceGetsEveryByte) {
   ASSERT_NE(store, nullptr);
   const uint64_t requests_before = store->requests();
   ASSERT_TRUE(Upload(
-                  sender.files, sent.object.id, sent.object.cipher_bytes, key, *store, &persisted,
-                  [](const UploadState&) { return Status::Ok(); }, kOptions)
+                  sender.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, *store,
+                  &persisted, [](const UploadState&) { return Status::Ok(); }, kOptions)
                   .ok());
   EXPECT_TRUE(persisted.done);
   // ListParts, at most one part, Complete: the two parts done were not sent
@@ -139,8 +141,8 @@ TEST_F(S3Transfer, AChangedByteOnTheServerIsRefusedAndNeverKept) {
   ASSERT_NE(store, nullptr);
   UploadState state;
   ASSERT_TRUE(Upload(
-                  sender.files, sent.object.id, sent.object.cipher_bytes, key, *store, &state,
-                  [](const UploadState&) { return Status::Ok(); }, kOptions)
+                  sender.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, *store,
+                  &state, [](const UploadState&) { return Status::Ok(); }, kOptions)
                   .ok());
   // Someone with write access to the bucket flips one byte.
   auto admin = Client(server_->admin_credentials());

@@ -173,7 +173,11 @@ void FlipByte(const std::string& path, uint64_t offset) {
 }
 
 constexpr uint64_t kPart = 5 << 20;
-const TransferOptions kOptions{.part_bytes = kPart, .multipart_from_bytes = kPart, .parallel = 4};
+const TransferOptions kOptions{.part_bytes = kPart,
+                               .multipart_from_bytes = kPart,
+                               .parallel = 4,
+                               .range_bytes = kPart,
+                               .download_parallel = 4};
 
 Status SaveNothing(const UploadState&) { return Status::Ok(); }
 
@@ -182,8 +186,8 @@ Status UploadFrom(Device& d, const Sent& sent, FakeStore& s3, UploadState* state
                   const SaveUpload& save, const TransferOptions& options = kOptions,
                   const TransferProgress& progress = nullptr,
                   const std::atomic<bool>* cancel = nullptr) {
-  return Upload(d.files, sent.object.id, sent.object.cipher_bytes, ObjectKey(sent.object.id), s3,
-                state, save, options, progress, cancel);
+  return Upload(d.files, sent.object.id, sent.key, sent.object.cipher_bytes,
+                ObjectKey(sent.object.id), s3, state, save, options, progress, cancel);
 }
 
 // Downloads `sent` from its ObjectKey in `s3` to device `d`.
@@ -330,14 +334,14 @@ TEST(Transfer, AnUploadKilledBeforeCompleteResumesWithEveryPartSent) {
     return Status::Ok();
   };
   UploadState state;
-  EXPECT_EQ(Upload(a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
+  EXPECT_EQ(Upload(a.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, &state,
                    crash_after_last_part, kOptions)
                 .code(),
             Code::kAborted);
   EXPECT_EQ(s3.part_calls, 4);
   UploadState resumed = persisted;
   Status done = Upload(
-      a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &resumed,
+      a.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, &resumed,
       [&](const UploadState& s) {
         persisted = s;
         return Status::Ok();
@@ -358,14 +362,14 @@ TEST(Transfer, AnUploadWhoseIdWasNeverSavedIsAbortedByTheNext) {
   const std::string key = ObjectKey(sent.object.id);
   UploadState state;
   EXPECT_EQ(Upload(
-                a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &state,
+                a.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, &state,
                 [](const UploadState&) { return Aborted("killed"); }, kOptions)
                 .code(),
             Code::kAborted);
   ASSERT_EQ(s3.uploads.size(), 1u);
   UploadState fresh;  // nothing was saved
   ASSERT_TRUE(Upload(
-                  a.files, sent.object.id, sent.object.cipher_bytes, key, s3, &fresh,
+                  a.files, sent.object.id, sent.key, sent.object.cipher_bytes, key, s3, &fresh,
                   [](const UploadState&) { return Status::Ok(); }, kOptions)
                   .ok());
   EXPECT_TRUE(s3.uploads.empty());
@@ -407,15 +411,15 @@ TEST(Transfer, ADamagedLocalObjectIsNeverUploaded) {
   EXPECT_TRUE(s3.uploads.empty());
   EXPECT_TRUE(state.upload_id.empty());
   // A wrong size is refused before anything is sent; so is a small object.
-  EXPECT_EQ(Upload(a.files, sent.object.id, sent.object.cipher_bytes + 1, key, s3, &state,
+  EXPECT_EQ(Upload(a.files, sent.object.id, sent.key, sent.object.cipher_bytes + 1, key, s3, &state,
                    SaveNothing, kOptions)
                 .code(),
             Code::kDataLoss);
   const Sent small = Import(a, Bytes(1000, 9));
   FlipByte(a.files.ObjectPath(small.object.id), 500);
   UploadState small_state;
-  EXPECT_EQ(Upload(a.files, small.object.id, small.object.cipher_bytes, ObjectKey(small.object.id),
-                   s3, &small_state, SaveNothing, kOptions)
+  EXPECT_EQ(Upload(a.files, small.object.id, small.key, small.object.cipher_bytes,
+                   ObjectKey(small.object.id), s3, &small_state, SaveNothing, kOptions)
                 .code(),
             Code::kDataLoss);
   EXPECT_EQ(s3.put_calls, 0);
@@ -513,6 +517,24 @@ TEST(Transfer, ATamperedObjectIsRefusedAtItsRangeAndLeavesNothing) {
   EXPECT_EQ(DownloadTo(b, sent, s3).code(), Code::kNotFound);
 }
 
+// The same file encrypted again under the same content key: every chunk
+// opens and the size is the same; only the SHA-256 that the download
+// computes as it checks tells it from the object the reference names.
+TEST(Transfer, AnotherEncryptionUnderTheSameKeyIsRefusedByItsHash) {
+  Device a, b, c;
+  FakeStore s3;
+  const std::string data = Bytes(11 << 20, 6);
+  const Sent sent = Import(a, data);
+  const Sent twin = Import(c, data, &sent.key);
+  ASSERT_NE(twin.object.id, sent.object.id);
+  ASSERT_EQ(twin.object.cipher_bytes, sent.object.cipher_bytes);
+  s3.objects[ObjectKey(sent.object.id)] =
+      *c.files.ReadRange(twin.object.id, 0, twin.object.cipher_bytes);
+  EXPECT_EQ(DownloadTo(b, sent, s3).code(), Code::kDataLoss);
+  EXPECT_FALSE(b.files.Has(sent.object.id));
+  EXPECT_EQ(*b.files.PartialBytes(sent.object.id), 0u);
+}
+
 TEST(Transfer, CancelStopsBetweenParts) {
   Device a;
   FakeStore s3;
@@ -521,12 +543,12 @@ TEST(Transfer, CancelStopsBetweenParts) {
   UploadState state;
   TransferOptions one_at_a_time = kOptions;
   one_at_a_time.parallel = 1;
-  EXPECT_EQ(
-      Upload(
-          a.files, sent.object.id, sent.object.cipher_bytes, ObjectKey(sent.object.id), s3, &state,
-          SaveNothing, one_at_a_time, [&](uint64_t, uint64_t) { cancel = true; }, &cancel)
-          .code(),
-      Code::kCancelled);
+  EXPECT_EQ(Upload(
+                a.files, sent.object.id, sent.key, sent.object.cipher_bytes,
+                ObjectKey(sent.object.id), s3, &state, SaveNothing, one_at_a_time,
+                [&](uint64_t, uint64_t) { cancel = true; }, &cancel)
+                .code(),
+            Code::kCancelled);
   EXPECT_EQ(s3.part_calls, 1);
   EXPECT_EQ(state.parts.size(), 1u);
 }

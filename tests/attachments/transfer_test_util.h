@@ -30,8 +30,9 @@ struct Sent {
   crypto::SecretKey key;
 };
 
-inline Sent Import(Device& d, const std::string& data) {
-  Sent s{{}, crypto::SecretKey::Random().value()};
+// Imports `data` into `d` under `key` (a new random key if none).
+inline Sent Import(Device& d, const std::string& data, const crypto::SecretKey* key = nullptr) {
+  Sent s{{}, key != nullptr ? key->Clone().value() : crypto::SecretKey::Random().value()};
   auto hash_key = crypto::SecretKey::Random();
   size_t at = 0;
   auto got = d.files.Import(

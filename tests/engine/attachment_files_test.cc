@@ -227,6 +227,19 @@ TEST(AttachmentFiles, DownloadsResumeAndAreCheckedWhole) {
   EXPECT_EQ(fourth.files.Check(o.id, fourth.key).code(), Code::kDataLoss);
   EXPECT_TRUE(fourth.files.Check(twin.id, fourth.key).ok());
 
+  // AdoptPartial is for a caller that checked the bytes as it appended
+  // them: it checks only the length, and a file of another length goes.
+  Fixture fifth;
+  ASSERT_TRUE(fifth.files.AppendPartial(o.id, object.substr(0, 1000)).ok());
+  EXPECT_EQ(fifth.files.AdoptPartial(o.id, object.size()).code(), Code::kDataLoss);
+  EXPECT_FALSE(fifth.files.Has(o.id));
+  EXPECT_EQ(*fifth.files.PartialBytes(o.id), 0u);
+  EXPECT_EQ(fifth.files.AdoptPartial(o.id, object.size()).code(), Code::kNotFound);
+  ASSERT_TRUE(fifth.files.AppendPartial(o.id, object).ok());
+  ASSERT_TRUE(fifth.files.AdoptPartial(o.id, object.size()).ok());
+  EXPECT_TRUE(fifth.files.Has(o.id));
+  EXPECT_EQ(*fifth.files.PartialBytes(o.id), 0u);
+
   ASSERT_TRUE(again.Remove(o.id).ok());
   EXPECT_FALSE(again.Has(o.id));
   EXPECT_TRUE(again.Remove(o.id).ok());

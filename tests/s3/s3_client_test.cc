@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <optional>
 
@@ -383,6 +384,64 @@ TEST(S3Client, ErrorsMapToCodesAndShowNoSecretsOrContents) {
   Fixture head;
   head.Push(Answer(404));
   EXPECT_EQ(head.client->HeadObject("bucket", "k").status().code(), Code::kNotFound);
+}
+
+// A body read as it is sent: hashed from a first read, then handed to the
+// transport as a reader (never copied into the request), on every attempt.
+TEST(S3Client, StreamedPartsAreHashedFirstAndReadAsTheyAreSent) {
+  Fixture f;
+  const std::string part(700'000, 'p');  // more than one piece of the hash's reads
+  int reads = 0;
+  const http::BodyReader reader = [&](uint64_t offset, char* buf, size_t cap) -> Result<size_t> {
+    ++reads;
+    const size_t n = std::min<size_t>(cap, part.size() - std::min<size_t>(offset, part.size()));
+    std::memcpy(buf, part.data() + offset, n);
+    return n;
+  };
+  f.Push(Answer(500, "<Error><Code>InternalError</Code></Error>"));
+  f.Push(Answer(200, "", {{"etag", "\"p1\""}}));
+  auto etag = f.client->UploadPart("bucket", "k", "u", 1, part.size(), reader);
+  ASSERT_TRUE(etag.ok()) << etag.status().ToString();
+  EXPECT_EQ(*etag, "\"p1\"");
+  EXPECT_GE(reads, 3);
+  ASSERT_EQ(f.http->sent.size(), 2u);
+  for (const http::Request& sent : f.http->sent) {
+    EXPECT_EQ(sent.method, "PUT");
+    EXPECT_TRUE(sent.body.empty());
+    EXPECT_EQ(sent.body_size, part.size());
+    EXPECT_EQ(Header(sent, "x-amz-content-sha256"), crypto::Sha256Hex(part));
+    ASSERT_TRUE(sent.body_reader);
+    std::string again(part.size(), '\0');
+    ASSERT_EQ(*sent.body_reader(0, again.data(), again.size()), part.size());
+    EXPECT_TRUE(again == part);
+  }
+
+  // Unsigned: not read before it is sent.
+  Fixture unsigned_payload;
+  unsigned_payload.Push(Answer(200, "", {{"etag", "\"p2\""}}));
+  reads = 0;
+  ASSERT_TRUE(
+      unsigned_payload.client
+          ->UploadPart("bucket", "k", "u", 2, part.size(), reader, S3Client::Payload::kUnsigned)
+          .ok());
+  EXPECT_EQ(reads, 0);
+  ASSERT_EQ(unsigned_payload.http->sent.size(), 1u);
+  EXPECT_EQ(Header(unsigned_payload.http->sent[0], "x-amz-content-sha256"), "UNSIGNED-PAYLOAD");
+  EXPECT_NE(Header(unsigned_payload.http->sent[0], "authorization").find("x-amz-content-sha256"),
+            std::string::npos);
+
+  // A reader that fails fails the call with its error, before anything is sent.
+  Fixture failing;
+  auto failed = failing.client->UploadPart(
+      "bucket", "k", "u", 1, 10,
+      [](uint64_t, char*, size_t) -> Result<size_t> { return IOError("the disk went away"); });
+  EXPECT_EQ(failed.status().code(), Code::kIOError);
+  EXPECT_TRUE(failing.http->sent.empty());
+  // One that ends early is DataLoss.
+  auto short_read = failing.client->UploadPart(
+      "bucket", "k", "u", 1, 10, [](uint64_t, char*, size_t) -> Result<size_t> { return 0; });
+  EXPECT_EQ(short_read.status().code(), Code::kDataLoss);
+  EXPECT_TRUE(failing.http->sent.empty());
 }
 
 TEST(S3Client, SlowDownAndServerErrorsAreRetried) {

@@ -14,6 +14,7 @@
 // key with "+" or "(", or a Prefix with "/").
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 
 #include "sync/s3/s3_client.h"
@@ -139,7 +140,20 @@ TEST_F(S3Moto, MultipartUploadOfThreePartsReadsBackByRanges) {
   ASSERT_TRUE(upload.ok()) << upload.status().ToString();
   std::vector<PartInfo> done;
   for (int i = 0; i < 3; ++i) {
-    auto etag = s3->UploadPart(kBucket, key, *upload, i + 1, chunks[i]);
+    // The second part is read as it is sent (libcurl's read callback), in
+    // small reads, with an unsigned payload (moto checks the signature over
+    // UNSIGNED-PAYLOAD as S3 does); the others are sent from memory.
+    const std::string& chunk = chunks[i];
+    auto etag = i != 1
+                    ? s3->UploadPart(kBucket, key, *upload, i + 1, chunk)
+                    : s3->UploadPart(
+                          kBucket, key, *upload, i + 1, chunk.size(),
+                          [&](uint64_t offset, char* buf, size_t cap) {
+                            const size_t n = std::min<size_t>({cap, 10'000, chunk.size() - offset});
+                            std::memcpy(buf, chunk.data() + offset, n);
+                            return Result<size_t>(n);
+                          },
+                          S3Client::Payload::kUnsigned);
     ASSERT_TRUE(etag.ok()) << etag.status().ToString();
     done.push_back({i + 1, *etag, chunks[i].size()});
   }
@@ -173,6 +187,30 @@ TEST_F(S3Moto, MultipartUploadOfThreePartsReadsBackByRanges) {
   // Completed: the upload is gone.
   EXPECT_EQ(s3->ListParts(kBucket, key, *upload).status().code(), Code::kNotFound);
   ASSERT_TRUE(s3->DeleteObject(kBucket, key).ok());
+}
+
+// A streamed part whose reader fails while libcurl sends it: the call fails
+// with the reader's error (not as a cancel), and the client goes on.
+TEST_F(S3Moto, AStreamedPartWhoseReaderFailsMidwayFailsWithItsError) {
+  auto s3 = Device();
+  const std::string key = "attachments/failing-reader";
+  const std::string chunk = Random(kMinPartSize, 13);
+  auto upload = s3->CreateMultipartUpload(kBucket, key);
+  ASSERT_TRUE(upload.ok()) << upload.status().ToString();
+  uint64_t read = 0;
+  auto failed = s3->UploadPart(kBucket, key, *upload, 1, chunk.size(),
+                               [&](uint64_t offset, char* buf, size_t cap) -> Result<size_t> {
+                                 // The hash reads the part once; the send fails halfway through.
+                                 read += cap;
+                                 if (read > chunk.size() + chunk.size() / 2)
+                                   return IOError("the disk went away");
+                                 const size_t n = std::min<size_t>(cap, chunk.size() - offset);
+                                 std::memcpy(buf, chunk.data() + offset, n);
+                                 return n;
+                               });
+  EXPECT_EQ(failed.status().code(), Code::kIOError) << failed.status().ToString();
+  EXPECT_TRUE(s3->UploadPart(kBucket, key, *upload, 1, chunk).ok());
+  ASSERT_TRUE(s3->AbortMultipartUpload(kBucket, key, *upload).ok());
 }
 
 TEST_F(S3Moto, UploadResumesInANewClientAfterACrash) {
