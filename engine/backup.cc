@@ -299,9 +299,11 @@ Status StoreImpl::RestoreFrom(crypto::KeySource key, const std::string& backup_p
     if (restoring.empty()) return Status::Ok();
     Status s = attachment_files_.FinishPartial(restoring, content_keys.at(restoring));
     restoring.clear();
-    if (s.code() == Code::kDataLoss) {
-      return DataLoss(backup_path + " holds an attachment file that does not verify");
-    }
+    // A file damaged on the device before the backup: left out (removed by
+    // FinishPartial), as the device had no good copy either. Its record
+    // stays: the next fetch brings it again from S3, and `verify` reports
+    // it meanwhile. One damaged file must not cost the whole store.
+    if (s.code() == Code::kDataLoss) return Status::Ok();
     return s;
   };
   while (!final) {

@@ -9,6 +9,28 @@ constexpr uint8_t kVersion = 1;
 
 }  // namespace
 
+uint64_t HoldWithinBounds(HeldOperations* held, const std::vector<HeldOperation>& incoming) {
+  uint64_t dropped = 0;
+  size_t bytes = 0;
+  for (const auto& op : held->ops) bytes += op.bytes.size();
+  for (const auto& op : incoming) {
+    if (op.bytes.size() > kMaxHeldOperationBytes) {
+      ++dropped;
+      continue;
+    }
+    held->ops.push_back(op);
+    bytes += op.bytes.size();
+  }
+  size_t drop = 0;
+  while (drop < held->ops.size() &&
+         (held->ops.size() - drop > kMaxHeldOperations || bytes > kMaxHeldBytes)) {
+    bytes -= held->ops[drop].bytes.size();
+    ++drop;
+  }
+  held->ops.erase(held->ops.begin(), held->ops.begin() + static_cast<ptrdiff_t>(drop));
+  return dropped + drop;
+}
+
 std::string HeldKey(std::string_view backend, std::string_view conversation_id) {
   return "held/" + std::string(backend) + "/" + std::string(conversation_id);
 }

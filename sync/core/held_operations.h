@@ -23,9 +23,18 @@ struct HeldOperations {
   std::vector<HeldOperation> ops;  // in pull order
 };
 
-// Most operations held per conversation; older ones are dropped (counted as
-// skipped) beyond it.
+// Most operations held per conversation, and most bytes (one operation, and
+// all of a conversation's); beyond them the oldest are dropped, and an
+// operation over its bound is not kept, each counted as skipped. (The
+// largest valid operation today is under 1.2 MiB: a 64 KiB body and 16
+// attachments with 64 KiB previews.)
 inline constexpr size_t kMaxHeldOperations = 5'000;
+inline constexpr size_t kMaxHeldOperationBytes = 2 << 20;
+inline constexpr size_t kMaxHeldBytes = 16 << 20;
+
+// Adds `incoming` to `held`, within the bounds; returns how many operations
+// were dropped or refused.
+uint64_t HoldWithinBounds(HeldOperations* held, const std::vector<HeldOperation>& incoming);
 
 // "held/<backend>/<conversation id>".
 std::string HeldKey(std::string_view backend, std::string_view conversation_id);

@@ -381,6 +381,7 @@ void Reconciler::AddTargetRemoteId(engine::Operation* op) {
 }
 
 tidings::Status Reconciler::Push(const std::string& conv) {
+  ReloadIfStale();
   ConversationStatus& st = Load(conv);
   if (st.stopped) return tidings::Status::Ok();
   if (Waiting(st.next_attempt_ms, clock_())) return tidings::Status::Ok();
@@ -509,6 +510,7 @@ bool Reconciler::RecordAcks(ConversationStatus& st, std::span<const engine::Outb
 }
 
 tidings::Status Reconciler::Pull(const std::string& conv) {
+  ReloadIfStale();
   ConversationStatus& st = Load(conv);
   if (st.stopped) return tidings::Status::Ok();
   if (Waiting(st.next_attempt_ms, clock_())) return tidings::Status::Ok();
@@ -577,12 +579,7 @@ tidings::Status Reconciler::MergePage(ConversationStatus& st, const std::string&
     TIDINGS_ASSIGN_OR_RETURN(std::string raw, store_->GetSyncState(key));
     TIDINGS_ASSIGN_OR_RETURN(HeldOperations held, DecodeHeld(raw));
     held.reader = Newest();
-    held.ops.insert(held.ops.end(), page.too_new.begin(), page.too_new.end());
-    if (held.ops.size() > kMaxHeldOperations) {
-      const size_t drop = held.ops.size() - kMaxHeldOperations;
-      held.ops.erase(held.ops.begin(), held.ops.begin() + static_cast<ptrdiff_t>(drop));
-      st.skipped_ops += drop;
-    }
+    st.skipped_ops += HoldWithinBounds(&held, page.too_new);
     held_[conv] = held.ops.size();
     st.waiting_for_upgrade = held.ops.size();
     state.push_back({key, EncodeHeld(held)});
@@ -653,6 +650,7 @@ tidings::Status Reconciler::RetryHeld(ConversationStatus& st, const std::string&
 }
 
 Result<std::vector<std::string>> Reconciler::Conversations() {
+  ReloadIfStale();
   TIDINGS_RETURN_IF_ERROR(Session().status());
   std::set<std::string> all;
   TIDINGS_ASSIGN_OR_RETURN(auto local, store_->Conversations(0));

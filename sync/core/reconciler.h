@@ -241,6 +241,7 @@ class Reconciler {
   // The session, made on first use on a backend that carries sealed logs;
   // null on one that does not.
   Result<e2e::Session*> Session();
+  void ReloadIfStale();
   // Whether the conversation travels sealed; decides and records the mode of
   // a conversation that has none.
   Result<bool> Sealed(const std::string& conversation_id);
@@ -279,6 +280,10 @@ class Reconciler {
   std::set<std::string> retry_now_;                   // entries due despite backoff (RetryNow)
   std::map<std::string, uint64_t> held_;              // plaintext operations held, once checked
   std::unique_ptr<e2e::Session> session_;
+  // A write of the session's state failed: what it holds in memory is ahead
+  // of the store, so it is dropped (and reopened from the store) at the start
+  // of the next Push, Pull or listing (ReloadIfStale).
+  bool session_stale_ = false;
   bool published_ = false;  // this device's record is in the backend's directory
   std::map<std::string, std::string> saved_state_;  // sync-state key -> digest last written
 };

@@ -33,6 +33,13 @@ std::string MemberList(const engine::Conversation& c, const std::string& me) {
 
 }  // namespace
 
+void Reconciler::ReloadIfStale() {
+  if (!session_stale_) return;
+  session_.reset();
+  saved_state_.clear();
+  session_stale_ = false;
+}
+
 Result<e2e::Session*> Reconciler::Session() {
   if (session_) return session_.get();
   if (backend_->max_frame_bytes() == 0) return static_cast<e2e::Session*>(nullptr);
@@ -87,7 +94,7 @@ Result<bool> Reconciler::Sealed(const std::string& conv) {
 
 void Reconciler::NoteLog(ConversationStatus& st, const e2e::LogState& log) {
   st.rejected_frames = log.rejected;
-  st.pending_frames = log.pending.size();
+  st.pending_frames = log.pending.size() - log.too_new();
   st.waiting_for_upgrade = held_[st.conversation_id] + log.too_new();
   st.last_rejection = log.last_rejection;
 }
@@ -105,6 +112,8 @@ tidings::Status Reconciler::SaveLog(e2e::LogState& log) {
   tidings::Status st = writes.empty() ? tidings::Status::Ok() : store_->PutSyncStates(writes);
   if (st.ok()) {
     for (const auto& w : writes) saved_state_[w.key] = crypto::Sha256Hex(w.value);
+  } else {
+    session_stale_ = true;  // memory is ahead of the store: reload it
   }
   WipeWrites(&writes);
   return st;
@@ -131,6 +140,11 @@ tidings::Status Reconciler::CarryLongBodies(std::vector<engine::OutboxEntry>* du
   // Without an object store the send is parked as too large when sealed.
   const size_t frame_bytes = backend_->max_frame_bytes();
   if (uploader_ == nullptr || frame_bytes == 0) return tidings::Status::Ok();
+  // With several backends, each pushing the entry on its own thread, one
+  // could push the text while another rewrites it into a file: two
+  // operations under one id. Only a store that syncs one backend carries at
+  // push; with several, the door carries (their limits are recorded then).
+  if (store_->OutboxBackends().size() > 1) return tidings::Status::Ok();
   for (auto& e : *due) {
     if (e.op.kind != engine::OpKind::kSend || !e.acked_by.empty() ||
         e.op.body.size() <= e2e::MaxSealedBody(frame_bytes, e.op)) {
@@ -293,6 +307,7 @@ tidings::Status Reconciler::CommitPage(e2e::LogState& log, const e2e::OpenResult
         }
         if (!one.ok()) {
           WipeWrites(&writes);
+          session_stale_ = true;
           return one;
         }
       }
@@ -303,6 +318,10 @@ tidings::Status Reconciler::CommitPage(e2e::LogState& log, const e2e::OpenResult
     for (const auto& w : writes) saved_state_[w.key] = crypto::Sha256Hex(w.value);
   }
   WipeWrites(&writes);
+  // The page opened into the session's state (its cursor, the frames it
+  // took out of pending): with the write failed, that state is reloaded from
+  // the store before the next round, which pulls the page again.
+  if (!result.ok()) session_stale_ = true;
   TIDINGS_RETURN_IF_ERROR(result);
   if (log.bound() && uploader_ != nullptr) uploader_->AfterMerge(opened.ops);
   if (log.bound() && opened.conversation_info) {
@@ -354,7 +373,7 @@ tidings::Status Reconciler::PullSealed(ConversationStatus& st) {
     tidings::Status pulled = PullLog(*log, &st);
     NoteLog(st, *log);
     rejected += log->rejected;
-    pending += log->pending.size();
+    pending += log->pending.size() - log->too_new();
     too_new += log->too_new();
     if (!pulled.ok()) {
       if (pulled.code() == Code::kCancelled) return pulled;
