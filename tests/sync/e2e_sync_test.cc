@@ -436,6 +436,210 @@ TEST_P(E2eSync, APushThatCannotMakeTheLogKeepsItsErrorThroughTheRound) {
   }
 }
 
+// REVIEW: a frame held for an upgrade is also counted as a frame "waiting
+// for its key" (pending_frames = log.pending.size()), so `tidings status`
+// reports it twice, once with the wrong cause.
+TEST_P(E2eSync, ReviewAFrameHeldForAnUpgradeIsNotWaitingForAKey) {
+  Device doctor(&server, "doctor");
+  Device patient(&server, "patient", SyncConfig{.newest_operation_version = 2});
+  InstantUploads uploads;
+  doctor.reconciler->set_attachment_transfers(&uploads);
+  ASSERT_TRUE(doctor.store->PutConversation("c", "", {"patient"}).ok());
+  const std::string path = doctor.dir.path() + "-scan.pdf";
+  {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fputs("%PDF scan", f);
+    std::fclose(f);
+  }
+  engine::SendRequest with_file{.conversation_id = "c", .body = "the scan"};
+  with_file.attachments.push_back({.path = path, .name = "scan.pdf"});
+  ASSERT_TRUE(doctor.store->Send(with_file).ok());
+  std::remove(path.c_str());
+  SyncAll({&doctor, &patient});
+  ConversationStatus st = patient.reconciler->GetStatus("c");
+  EXPECT_EQ(st.waiting_for_upgrade, 1u);
+  EXPECT_EQ(st.pending_frames, 0u) << "the key is there; only the build is old";
+}
+
+// A SyncLog that fails its next `fail_merges` merges (a full disk, an I/O
+// error), delegating everything else to the store.
+class FlakyLog final : public engine::SyncLog {
+ public:
+  explicit FlakyLog(engine::SyncLog* s) : s_(s) {}
+  int fail_merges = 0;
+  const std::string& user_id() const override { return s_->user_id(); }
+  Result<engine::Message> Get(const std::string& id) override { return s_->Get(id); }
+  Result<engine::Conversation> GetConversation(const std::string& id) override {
+    return s_->GetConversation(id);
+  }
+  Result<std::vector<engine::Conversation>> Conversations(size_t limit) override {
+    return s_->Conversations(limit);
+  }
+  Result<std::vector<engine::OutboxEntry>> Outbox(size_t limit, const std::string& c,
+                                                  std::string_view u) override {
+    return s_->Outbox(limit, c, u);
+  }
+  Result<engine::OutboxCounts> CountOutbox(const std::string& c, std::string_view u,
+                                           uint64_t limit) override {
+    return s_->CountOutbox(c, u, limit);
+  }
+  Result<engine::OutboxEntry> GetOutboxEntry(uint64_t seq) override {
+    return s_->GetOutboxEntry(seq);
+  }
+  Result<engine::RetentionPolicy> EffectiveRetention(const std::string& c) override {
+    return s_->EffectiveRetention(c);
+  }
+  Result<std::vector<engine::AttachmentObject>> Attachments() override {
+    return s_->Attachments();
+  }
+  Result<engine::AttachmentObject> GetAttachment(std::string_view o) override {
+    return s_->GetAttachment(o);
+  }
+  uint64_t Subscribe(Listener l) override { return s_->Subscribe(std::move(l)); }
+  void Unsubscribe(uint64_t t) override { s_->Unsubscribe(t); }
+  Status AckOutbox(uint64_t seq, const engine::RemoteAck& a) override {
+    return s_->AckOutbox(seq, a);
+  }
+  Status FailOutbox(uint64_t seq, std::string_view r, bool p, int64_t n) override {
+    return s_->FailOutbox(seq, r, p, n);
+  }
+  Status RetryFailed(uint64_t seq) override { return s_->RetryFailed(seq); }
+  Status DiscardFailed(uint64_t seq) override { return s_->DiscardFailed(seq); }
+  Status SetOutboxBackends(std::vector<std::string> b) override {
+    return s_->SetOutboxBackends(std::move(b));
+  }
+  std::vector<std::string> OutboxBackends() const override { return s_->OutboxBackends(); }
+  Result<std::string> GetCursor(std::string_view b, const std::string& c) override {
+    return s_->GetCursor(b, c);
+  }
+  Status Merge(std::string_view b, const std::string& c, std::span<const engine::Operation> ops,
+               std::string_view cur) override {
+    if (fail_merges > 0) return --fail_merges, IOError("the test's disk is full");
+    return s_->Merge(b, c, ops, cur);
+  }
+  Status Merge(std::string_view b, const std::string& c, std::span<const engine::Operation> ops,
+               std::string_view cur, std::span<const engine::SyncStateWrite> st) override {
+    if (fail_merges > 0) return --fail_merges, IOError("the test's disk is full");
+    return s_->Merge(b, c, ops, cur, st);
+  }
+  Status PutSyncState(std::string_view k, std::string_view v) override {
+    return s_->PutSyncState(k, v);
+  }
+  Status PutSyncStates(std::span<const engine::SyncStateWrite> w) override {
+    return s_->PutSyncStates(w);
+  }
+  Result<std::string> GetSyncState(std::string_view k) override { return s_->GetSyncState(k); }
+  Status SetConversationInfo(const std::string& c, const std::string& t,
+                             const std::vector<std::string>& m) override {
+    return s_->SetConversationInfo(c, t, m);
+  }
+  Status SetConversationRemoteId(const std::string& c, std::string_view b,
+                                 std::string_view r) override {
+    return s_->SetConversationRemoteId(c, b, r);
+  }
+  Result<engine::AttachmentTransfer> GetAttachmentTransfer(std::string_view o) override {
+    return s_->GetAttachmentTransfer(o);
+  }
+  Status SaveUploadProgress(std::string_view o, std::string_view p) override {
+    return s_->SaveUploadProgress(o, p);
+  }
+  Status AttachmentUploaded(std::string_view o, std::string_view l) override {
+    return s_->AttachmentUploaded(o, l);
+  }
+  Status AttachmentUploadFailed(std::string_view o, std::string_view r) override {
+    return s_->AttachmentUploadFailed(o, r);
+  }
+  Status AttachmentDownloaded(std::string_view o) override { return s_->AttachmentDownloaded(o); }
+  Status SetBodyFromAttachment(const std::string& m, std::string_view o) override {
+    return s_->SetBodyFromAttachment(m, o);
+  }
+  Result<engine::OutboxEntry> CarryBodyAsAttachment(uint64_t seq) override {
+    return s_->CarryBodyAsAttachment(seq);
+  }
+  Result<engine::AttachmentFiles*> attachment_files() override { return s_->attachment_files(); }
+  Result<engine::PurgeReport> PurgeExpired() override { return s_->PurgeExpired(); }
+
+ private:
+  engine::SyncLog* s_;
+};
+
+// REVIEW: the upgraded build opens the held frame, and the batch that would
+// merge it fails once (a full disk). The session's in-memory LogState has
+// already dropped the frame from `pending` and moved `reader` (and `cursor`)
+// on, and nothing reloads it from the store: the next round's successful
+// commit writes that state, and the message is gone for good.
+TEST_P(E2eSync, ReviewAFailedCommitAfterTheUpgradeLosesTheHeldFrame) {
+  Device doctor(&server, "doctor");
+  Device patient(&server, "patient", SyncConfig{.newest_operation_version = 2});
+  InstantUploads uploads;
+  doctor.reconciler->set_attachment_transfers(&uploads);
+  ASSERT_TRUE(doctor.store->PutConversation("c", "", {"patient"}).ok());
+  ASSERT_TRUE(doctor.store->Send({"c", "before"}).ok());
+  const std::string path = doctor.dir.path() + "-scan.pdf";
+  {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fputs("%PDF scan", f);
+    std::fclose(f);
+  }
+  engine::SendRequest with_file{.conversation_id = "c", .body = "the scan"};
+  with_file.attachments.push_back({.path = path, .name = "scan.pdf"});
+  ASSERT_TRUE(doctor.store->Send(with_file).ok());
+  std::remove(path.c_str());
+  SyncAll({&doctor, &patient});
+  ASSERT_EQ(patient.Bodies("c"), (std::vector<std::string>{"before"}));
+  ASSERT_EQ(patient.reconciler->GetStatus("c").waiting_for_upgrade, 1u);
+
+  // The upgrade, on a store whose next merge fails.
+  FlakyLog flaky(&patient.store->sync_log());
+  patient.reconciler = std::make_unique<Reconciler>(
+      &flaky, patient.backend.get(), SyncConfig{}, [&patient] { return patient.now += 10; },
+      [] { return uint64_t{42}; });
+  flaky.fail_merges = 1;
+  (void)patient.reconciler->SyncAll();  // fails: the disk is full
+  ASSERT_EQ(flaky.fail_merges, 0);
+  ASSERT_TRUE(doctor.store->Send({"c", "later"}).ok());
+  for (int i = 0; i < 3; ++i) {
+    patient.now += 3'600'000;  // past any backoff
+    doctor.Sync();
+    (void)patient.reconciler->SyncAll();
+  }
+  EXPECT_EQ(patient.Bodies("c"), (std::vector<std::string>{"before", "the scan", "later"}));
+  // And after a restart (the state as the store has it):
+  patient.Restart(SyncConfig{});
+  patient.now += 3'600'000;
+  (void)patient.reconciler->SyncAll();
+  EXPECT_EQ(patient.Bodies("c"), (std::vector<std::string>{"before", "the scan", "later"}));
+}
+
+// REVIEW (older than these commits, same cause): any sealed page whose
+// commit fails once is skipped for good.
+TEST_P(E2eSync, ReviewAFailedSealedCommitLosesItsPage) {
+  Device doctor(&server, "doctor");
+  Device patient(&server, "patient");
+  ASSERT_TRUE(doctor.store->PutConversation("c", "", {"patient"}).ok());
+  ASSERT_TRUE(doctor.store->Send({"c", "before"}).ok());
+  SyncAll({&doctor, &patient});
+  ASSERT_EQ(patient.Bodies("c"), (std::vector<std::string>{"before"}));
+  ASSERT_TRUE(doctor.store->Send({"c", "lost"}).ok());
+  doctor.Sync();
+  FlakyLog flaky(&patient.store->sync_log());
+  patient.reconciler = std::make_unique<Reconciler>(
+      &flaky, patient.backend.get(), SyncConfig{}, [&patient] { return patient.now += 10; },
+      [] { return uint64_t{42}; });
+  flaky.fail_merges = 1;
+  (void)patient.reconciler->SyncAll();
+  ASSERT_EQ(flaky.fail_merges, 0);
+  ASSERT_TRUE(doctor.store->Send({"c", "later"}).ok());
+  for (int i = 0; i < 3; ++i) {
+    patient.now += 3'600'000;
+    doctor.Sync();
+    (void)patient.reconciler->SyncAll();
+  }
+  EXPECT_EQ(patient.Bodies("c"), (std::vector<std::string>{"before", "lost", "later"}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Senders, E2eSync, ::testing::Values(true, false),
                          [](const auto& p) { return p.param ? "Authenticated" : "Directory"; });
 

@@ -430,6 +430,36 @@ TEST_F(ReconcilerTest, AnOperationFromANewerBuildIsKeptUntilAnUpgradeReadsIt) {
   EXPECT_EQ(store_->sync_log().GetSyncState("held/scripted/c").value(), "") << "record removed";
 }
 
+// REVIEW: held operations are bounded in count (5,000), not in bytes, and
+// are never validated: 20 operations of 2 MiB each (the store refuses a body
+// over 64 KiB) become one 40 MiB sync-state record, read, decoded,
+// re-encoded and rewritten whole by every page that brings one more.
+TEST_F(ReconcilerTest, ReviewHeldOperationsHaveNoByteBound) {
+  for (int i = 0; i < 20; ++i) {
+    engine::Operation op = RemoteSend(i);
+    op.body = std::string(2 << 20, 'x');
+    op.attachments.push_back({.name = "f",
+                              .content_type = "a/b",
+                              .size = 1,
+                              .object = std::string(32, '\x11'),
+                              .object_size = 2,
+                              .content_key = std::string(32, '\x22'),
+                              .location = "b"});
+    backend_.remote.push_back(op);
+  }
+  backend_.reads_up_to = 2;
+  config_.newest_operation_version = 2;
+  config_.pull_page_size = 1;
+  config_.max_pull_pages_per_round = 100;
+  auto old_build = std::make_unique<Reconciler>(
+      &store_->sync_log(), &backend_, config_, [this] { return now_; }, [this] { return random_; });
+  ASSERT_TRUE(old_build->Pull("c").ok());
+  EXPECT_EQ(old_build->GetStatus("c").waiting_for_upgrade, 20u);
+  auto raw = store_->sync_log().GetSyncState("held/scripted/c");
+  ASSERT_TRUE(raw.ok());
+  EXPECT_LT(raw->size(), size_t{4} << 20) << "one held record of " << raw->size() << " bytes";
+}
+
 TEST_F(ReconcilerTest, CrashBetweenPagesKeepsCursorAndMessagesInStep) {
   for (int i = 0; i < 35; ++i) backend_.remote.push_back(RemoteSend(i));
   config_.pull_page_size = 10;
