@@ -246,7 +246,9 @@ Status StoreImpl::AckOutbox(uint64_t seq, const RemoteAck& ack) {
   } else {  // fan-out: the other backends still have to accept it
     e.attempts = 0;
     e.next_attempt_ms = 0;
-    e.last_error.clear();
+    // A backend that parked it keeps its reason (`tidings outbox` shows it
+    // beside the parked entry until a retry or discard).
+    if (!e.failed) e.last_error.clear();
     PutOutbox(txn, *entry);
   }
   if (e.op.kind == OpKind::kSend) {

@@ -12,6 +12,7 @@
 #include "../engine/test_util.h"
 #include "common/clock.h"
 #include "sync/core/attachment_sync.h"
+#include "sync/core/held_operations.h"
 #include "sync/wire/operation_codec.h"
 
 namespace tidings::sync {
@@ -406,11 +407,14 @@ TEST_F(ReconcilerTest, AnOperationFromANewerBuildIsKeptUntilAnUpgradeReadsIt) {
   EXPECT_EQ(old_build->GetStatus("c").skipped_ops, 0u) << "held, not skipped";
   EXPECT_EQ(ReadSyncStatus(store_->sync_log(), "scripted")->front().waiting_for_upgrade, 1u)
       << "persisted";
-  // Pulled again by the same build: still held, once.
+  // A second one, on a later page, joins it (the record is appended to).
+  backend_.remote.push_back(backend_.remote[1]);
+  backend_.remote[3].op_id = backend_.remote[3].message_id = "remote-3";
+  backend_.remote[3].at = RemoteSend(3).at;
   old_build = std::make_unique<Reconciler>(
       &store_->sync_log(), &backend_, config_, [this] { return now_; }, [this] { return random_; });
   ASSERT_TRUE(old_build->Pull("c").ok());
-  EXPECT_EQ(old_build->GetStatus("c").waiting_for_upgrade, 1u);
+  EXPECT_EQ(old_build->GetStatus("c").waiting_for_upgrade, 2u);
   EXPECT_EQ(store_->GetConversation("c")->message_count, 2u);
   old_build.reset();
 
@@ -420,7 +424,8 @@ TEST_F(ReconcilerTest, AnOperationFromANewerBuildIsKeptUntilAnUpgradeReadsIt) {
   rec_ = std::make_unique<Reconciler>(
       &store_->sync_log(), &backend_, config_, [this] { return now_; }, [this] { return random_; });
   ASSERT_TRUE(rec_->Pull("c").ok());
-  EXPECT_EQ(store_->GetConversation("c")->message_count, 3u);
+  EXPECT_EQ(store_->GetConversation("c")->message_count, 4u);
+  EXPECT_TRUE(store_->Get("remote-3").ok());
   auto held = store_->Get("remote-1");
   ASSERT_TRUE(held.ok()) << held.status().ToString();
   ASSERT_EQ(held->attachments.size(), 1u);
@@ -430,14 +435,13 @@ TEST_F(ReconcilerTest, AnOperationFromANewerBuildIsKeptUntilAnUpgradeReadsIt) {
   EXPECT_EQ(store_->sync_log().GetSyncState("held/scripted/c").value(), "") << "record removed";
 }
 
-// REVIEW: held operations are bounded in count (5,000), not in bytes, and
-// are never validated: 20 operations of 2 MiB each (the store refuses a body
-// over 64 KiB) become one 40 MiB sync-state record, read, decoded,
-// re-encoded and rewritten whole by every page that brings one more.
-TEST_F(ReconcilerTest, ReviewHeldOperationsHaveNoByteBound) {
-  for (int i = 0; i < 20; ++i) {
+// Held operations are bounded in bytes, not only in count: anyone who can
+// write the conversation's items can make "too new" bytes. One over 2 MiB
+// is refused, and beyond 16 MiB the oldest go; each counted as skipped.
+TEST_F(ReconcilerTest, HeldOperationsAreBoundedInBytes) {
+  for (int i = 0; i < 21; ++i) {
     engine::Operation op = RemoteSend(i);
-    op.body = std::string(2 << 20, 'x');
+    op.body = std::string(i == 20 ? 3 << 20 : 1 << 20, 'x');  // the last is over 2 MiB
     op.attachments.push_back({.name = "f",
                               .content_type = "a/b",
                               .size = 1,
@@ -454,10 +458,12 @@ TEST_F(ReconcilerTest, ReviewHeldOperationsHaveNoByteBound) {
   auto old_build = std::make_unique<Reconciler>(
       &store_->sync_log(), &backend_, config_, [this] { return now_; }, [this] { return random_; });
   ASSERT_TRUE(old_build->Pull("c").ok());
-  EXPECT_EQ(old_build->GetStatus("c").waiting_for_upgrade, 20u);
+  const ConversationStatus st = old_build->GetStatus("c");
+  EXPECT_EQ(st.waiting_for_upgrade, 15u) << "16 MiB of 1 MiB operations";
+  EXPECT_EQ(st.skipped_ops, 6u) << "the 5 oldest, and the one over 2 MiB";
   auto raw = store_->sync_log().GetSyncState("held/scripted/c");
   ASSERT_TRUE(raw.ok());
-  EXPECT_LT(raw->size(), size_t{4} << 20) << "one held record of " << raw->size() << " bytes";
+  EXPECT_LE(raw->size(), kMaxHeldBytes + 4096);
 }
 
 TEST_F(ReconcilerTest, CrashBetweenPagesKeepsCursorAndMessagesInStep) {
