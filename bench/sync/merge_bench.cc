@@ -78,6 +78,8 @@ Fixture& Shared() {
     o.create_if_missing = true;
     o.user_id = "bench";
     o.durability = tidings::engine::Durability::kRelaxed;
+    // TIDINGS_BENCH_SEARCH_INDEX=0: the store without its full-text index.
+    if (const char* idx = std::getenv("TIDINGS_BENCH_SEARCH_INDEX")) o.search_index = idx[0] != '0';
     fx->store = std::move(Store::Open(fx->dir.path(), Key(), o).value());
     const uint64_t n = bench::FixtureMessages();
     std::vector<Operation> page;
@@ -236,7 +238,11 @@ void BM_Merge100k_Memory(benchmark::State& state) {
   state.counters["rss_growth_2nd_half_MB"] = peak - peak_first_half;
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kMessages));
 }
-BENCHMARK(BM_Merge100k_Memory)->Iterations(1)->Repetitions(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Merge100k_Memory)
+    ->Iterations(1)
+    ->Repetitions(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
