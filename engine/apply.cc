@@ -21,6 +21,13 @@ OrderKey ClampedOrder(uint64_t millis, const std::string& id) {
   return OrderKey{(millis << 16) | (static_cast<uint64_t>(h[0]) << 8) | h[1], replica};
 }
 
+// The order key a messages key ends with.
+OrderKey OrderKeyOf(std::string_view msg_key) {
+  OrderKey k;
+  if (msg_key.size() >= 16) (void)OrderKey::Decode(msg_key.substr(msg_key.size() - 16), &k);
+  return k;
+}
+
 // The record a send creates, before waiting operations apply to it.
 MessageRecord NewRecord(const Operation& op, bool remote, uint64_t drift) {
   MessageRecord r;
@@ -63,18 +70,107 @@ Result<std::optional<MessageRecord>> StoreImpl::LoadMessage(Txn& txn, const std:
 }
 
 Result<Conversation> StoreImpl::LoadConversation(Txn& txn, const std::string& id, bool* existed) {
-  TIDINGS_ASSIGN_OR_RETURN(auto value, TxnRead(txn, kConversations, ConvKey(id)));
+  const std::string key = ConvKey(id);
+  std::optional<std::string> value;
+  uint32_t lag = 0;
+  bool caught_up = false;  // value is the summary already, not the stored record
+  if (auto it = txn.overlay.find({kConversations, key}); it != txn.overlay.end()) {
+    value = it->second;
+    caught_up = true;
+  } else if (!options_.read_only) {
+    std::lock_guard<std::mutex> lock(summary_cache_mu_);
+    if (auto hit = summary_cache_.find(key); hit != summary_cache_.end()) {
+      value = hit->second.plain;
+      lag = hit->second.lag;
+      caught_up = true;
+    }
+  }
   Conversation c;
+  if (!caught_up) {
+    // The record and the messages after it, as of one state of the database.
+    std::shared_lock<std::shared_mutex> lock(db_mu_);
+    auto view = ConsistentView();
+    rocksdb::ReadOptions ro;
+    if (view) ro.snapshot = view->snapshot();
+    TIDINGS_ASSIGN_OR_RETURN(value, ReadSealedLocked(kConversations, key, ro));
+    if (value.has_value()) {
+      if (!DecodeConversation(*value, &c) || c.id != id) {
+        return DataLoss("a conversation record is corrupt; run `tidings verify`");
+      }
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[kMessages]));
+      TIDINGS_RETURN_IF_ERROR(CatchUpConversation(&c, it.get(), &lag));
+    }
+  } else if (value.has_value() && (!DecodeConversation(*value, &c) || c.id != id)) {
+    return DataLoss("a conversation record is corrupt; run `tidings verify`");
+  }
+  txn.summaries.try_emplace(key, Txn::SummaryState{.lag = lag});
   if (!value.has_value()) {
     if (existed != nullptr) *existed = false;
+    c = Conversation{};
     c.id = id;
     return c;
   }
-  if (!DecodeConversation(*value, &c) || c.id != id) {
-    return DataLoss("a conversation record is corrupt; run `tidings verify`");
-  }
   if (existed != nullptr) *existed = true;
   return c;
+}
+
+Status StoreImpl::CatchUpConversation(Conversation* c, rocksdb::Iterator* it, uint32_t* lag) {
+  *lag = 0;
+  const std::string prefix = ConvKey(c->id);
+  const std::string start = prefix + c->last_order.Encode();
+  std::string ad, scratch;
+  MessageRecord rec;
+  for (it->Seek(start); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->key() == start) continue;
+    AdInto(&ad, kMessages, it->key().ToStringView());
+    auto plain = sealer_->OpenView(ad, it->value().ToStringView(), &scratch);
+    if (!plain.ok() || !DecodeMessage(*plain, &rec)) {
+      return DataLoss("a message record failed authentication; run `tidings verify`");
+    }
+    c->last_order = rec.m.order;
+    c->last_message_id = rec.m.id;
+    if (!rec.m.deleted) ++c->message_count;
+    ++*lag;
+  }
+  return ReadDone(*it);
+}
+
+Status StoreImpl::NewestMessage(Txn& txn, const std::string& conversation_id, std::string* key,
+                                std::string* id) {
+  const std::string prefix = ConvKey(conversation_id);
+  const std::string end = prefix + std::string(16, '\xff');
+  key->clear();
+  // The txn's own newest, then the database's newest the txn did not delete.
+  for (auto it = txn.overlay.upper_bound({kMessages, end}); it != txn.overlay.begin();) {
+    --it;
+    if (it->first.first != kMessages || !it->first.second.starts_with(prefix)) break;
+    if (it->second.has_value()) {
+      *key = it->first.second;
+      break;
+    }
+  }
+  {
+    std::shared_lock<std::shared_mutex> lock(db_mu_);
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), cfs_[kMessages]));
+    for (it->SeekForPrev(end); it->Valid() && it->key().starts_with(prefix); it->Prev()) {
+      const std::string k = it->key().ToString();
+      if (k <= *key) break;
+      auto o = txn.overlay.find({kMessages, k});
+      if (o != txn.overlay.end() && !o->second.has_value()) continue;  // deleted by the txn
+      *key = k;
+      break;
+    }
+    TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
+  }
+  if (key->empty()) return Status::Ok();
+  TIDINGS_ASSIGN_OR_RETURN(auto value, TxnRead(txn, kMessages, *key));
+  MessageRecord rec;
+  if (!value.has_value() || !DecodeMessage(*value, &rec)) {
+    return DataLoss("a message record is corrupt; run `tidings verify`");
+  }
+  *id = rec.m.id;
+  return Status::Ok();
 }
 
 // Applies one edit/delete/reaction to a message. Returns true if it changed.
@@ -125,11 +221,17 @@ Status StoreImpl::ClampToServerTime(Txn& txn, MessageRecord& r, const std::strin
   IndexMessage(txn, key, r, /*add=*/false);  // postings name the record's key
   IndexMessage(txn, new_key, r, /*add=*/true);
   TxnPut(txn, kById, IdKey(r.m.id), new_key);
+  // The summary is written whatever moved: the message may be one a stored
+  // record lags behind, and its newest message may now be another one.
   TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, r.m.conversation_id, nullptr));
-  if (c.last_message_id == r.m.id) {
-    c.last_order = r.m.order;
-    StoreConversation(txn, c);
+  std::string newest_key, newest_id;
+  TIDINGS_RETURN_IF_ERROR(NewestMessage(txn, r.m.conversation_id, &newest_key, &newest_id));
+  if (!newest_key.empty() &&
+      (c.last_message_id == r.m.id || c.last_order < OrderKeyOf(newest_key))) {
+    c.last_order = OrderKeyOf(newest_key);
+    c.last_message_id = newest_id;
   }
+  StoreConversation(txn, c);
   txn.events.push_back({ChangeEvent::Kind::kMessageChanged, r.m.conversation_id, r.m.id});
   return Status::Ok();
 }
@@ -177,12 +279,19 @@ Status StoreImpl::ApplySend(Txn& txn, const Operation& op, bool remote, bool fre
   TxnPut(txn, kById, prefix, key);  // prefix == IdKey(m.id)
   bool existed = false;
   TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, m.conversation_id, &existed));
+  // A visible message after every other one is what readers can derive
+  // from the messages (LoadConversation): the record need not change.
+  const bool in_order = existed && !m.deleted && c.last_order < m.order;
   if (!m.deleted) ++c.message_count;
   if (c.last_order < m.order) {
     c.last_order = m.order;
     c.last_message_id = m.id;
   }
-  StoreConversation(txn, c);
+  if (in_order) {
+    AppendToConversation(txn, c);
+  } else {
+    StoreConversation(txn, c);
+  }
   txn.events.push_back({ChangeEvent::Kind::kMessageAdded, m.conversation_id, m.id});
   if (created != nullptr) {
     r.RefreshVisibleReactions();  // as a read of the record would show it

@@ -98,11 +98,15 @@ Result<Conversation> StoreImpl::GetConversation(const std::string& id) {
   return c;
 }
 
-Result<std::vector<Conversation>> StoreImpl::AllConversations() {
+Result<std::vector<Conversation>> StoreImpl::AllConversations(bool as_stored) {
   std::vector<Conversation> all;
   std::shared_lock<std::shared_mutex> lock(db_mu_);
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), cfs_[kConversations]));
+  // Records and the messages they lag behind, as of one state.
+  auto view = ConsistentView();
+  rocksdb::ReadOptions ro;
+  if (view) ro.snapshot = view->snapshot();
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[kConversations]));
+  std::unique_ptr<rocksdb::Iterator> messages(db_->NewIterator(ro, cfs_[kMessages]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     auto plain =
         sealer_->Open(Ad(kConversations, it->key().ToString()), it->value().ToStringView());
@@ -110,6 +114,8 @@ Result<std::vector<Conversation>> StoreImpl::AllConversations() {
     if (!plain.ok() || !DecodeConversation(*plain, &c)) {
       return DataLoss("a conversation record failed authentication; run `tidings verify`");
     }
+    uint32_t lag = 0;
+    if (!as_stored) TIDINGS_RETURN_IF_ERROR(CatchUpConversation(&c, messages.get(), &lag));
     all.push_back(std::move(c));
   }
   TIDINGS_RETURN_IF_ERROR(ReadDone(*it));

@@ -20,6 +20,10 @@ std::vector<Migration>& Migrations() {
       // v3 -> v4: the attachments family, created by the open; nothing to
       // rewrite (no record has attachments yet).
       [](rocksdb::DB*, rocksdb::WriteBatch*) { return Status::Ok(); },
+      // v4 -> v5: conversation records become checkpoints; the records
+      // whose last_order is below their newest message are repaired in the
+      // version's own batch (RepairConversationOrder).
+      [](rocksdb::DB*, rocksdb::WriteBatch*) { return Status::Ok(); },
   };
   return migrations;
 }
@@ -43,12 +47,34 @@ Status StoreImpl::UpgradeSchema(const std::string& version) {
       TIDINGS_RETURN_IF_ERROR(Migrations().at(static_cast<size_t>(v - 1))(db_, &batch));
       Txn mt;
       mt.batch = std::move(batch);
+      if (v == 4) TIDINGS_RETURN_IF_ERROR(RepairConversationOrder(mt));
       std::string nv;
       PutFixed64BE(&nv, v + 1);
       TxnPut(mt, kMeta, "schema_version", nv);
       std::unique_lock<std::mutex> lock(write_mu_);
       TIDINGS_RETURN_IF_ERROR(Commit(mt, lock));
     }
+  }
+  return Status::Ok();
+}
+
+// A v4 record is a whole summary, but a message clamped to server time used
+// to set last_order to its new, lower key even with other messages above it:
+// read as a v5 checkpoint, those would count twice. Their newest message's
+// order is what v5 needs (and what a v4 reader should have shown).
+Status StoreImpl::RepairConversationOrder(Txn& txn) {
+  TIDINGS_ASSIGN_OR_RETURN(std::vector<Conversation> records, AllConversations(/*as_stored=*/true));
+  for (auto& c : records) {
+    std::string key, id;
+    TIDINGS_RETURN_IF_ERROR(NewestMessage(txn, c.id, &key, &id));
+    OrderKey newest;
+    if (key.size() != 32 || !OrderKey::Decode(std::string_view(key).substr(16), &newest) ||
+        !(c.last_order < newest)) {
+      continue;
+    }
+    c.last_order = newest;
+    c.last_message_id = id;
+    StoreConversation(txn, c);
   }
   return Status::Ok();
 }

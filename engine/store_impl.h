@@ -62,7 +62,16 @@ namespace tidings::engine {
 // (search_build.cc). v2 data is valid v3 data.
 // v4: the attachments family; message records and outbox operations may end
 // with attachment references. v3 data is valid v4 data.
-inline constexpr uint32_t kSchemaVersion = 4;
+// v5: a conversation record is a checkpoint: the summary is the record plus
+// the conversation's messages ordered after its last_order (at most
+// kSummaryLag of them), which an in-order send no longer rewrites. The
+// migration makes every record's last_order its newest message's (an old
+// clamp could leave it lower). v4 code would show (and write back) lagging
+// counts, so it must refuse v5.
+inline constexpr uint32_t kSchemaVersion = 5;
+// The most messages a conversation record may lag behind its newest (see
+// v5 above): a read of the summary decodes up to this many messages.
+inline constexpr uint32_t kSummaryLag = 32;
 inline constexpr uint32_t kOldestSchemaReadable = 1;
 inline constexpr char kDbDir[] = "db";
 
@@ -120,6 +129,14 @@ struct Txn {
   // Objects whose last reference the batch removed (or that a send found
   // already stored): their files go once it committed.
   std::vector<std::string> freed_objects;
+  // Conversation records the batch loaded, by ConvKey: how many messages
+  // their stored record lags behind (this batch's in-order sends included),
+  // and whether anything but such sends changed them (then they are written).
+  struct SummaryState {
+    uint32_t lag = 0;
+    bool rewrite = false;
+  };
+  std::map<std::string, SummaryState> summaries;
 };
 
 class StoreImpl final : public Store, public SyncLog {
@@ -250,6 +267,7 @@ class StoreImpl final : public Store, public SyncLog {
  private:
   friend struct RetentionTestPeer;  // tests/engine/retention_test.cc: SST files
   friend struct SearchTestPeer;     // tests/engine/search_test.cc: raw postings
+  friend struct SchemaTestPeer;     // tests/engine/schema_test.cc: a v4 store
   // Keys: ids never appear in RocksDB keys, only their keyed hashes.
   std::string Hash16(char domain, std::string_view data) const {
     std::string in(1, domain);
@@ -413,10 +431,39 @@ class StoreImpl final : public Store, public SyncLog {
 
   Result<std::optional<MessageRecord>> LoadMessage(Txn& txn, const std::string& id,
                                                    std::string* msg_key);
+  // The conversation's summary as of the txn: its record (the txn's, the
+  // writer's cache, or the database's caught up with the messages after it).
   Result<Conversation> LoadConversation(Txn& txn, const std::string& id, bool* existed);
+  // The txn writes `c` (any change but an in-order send).
   void StoreConversation(Txn& txn, const Conversation& c) {
-    TxnPut(txn, kConversations, ConvKey(c.id), EncodeConversation(c));
+    const std::string key = ConvKey(c.id);
+    txn.summaries[key].rewrite = true;
+    TxnPut(txn, kConversations, key, EncodeConversation(c));
   }
+  // `c` after a send ordered after every message of it, which readers can
+  // derive from the messages: the commit writes it only once the stored
+  // record would lag more than kSummaryLag messages (SummaryDeferred).
+  void AppendToConversation(Txn& txn, const Conversation& c) {
+    const std::string key = ConvKey(c.id);
+    ++txn.summaries[key].lag;
+    TxnPut(txn, kConversations, key, EncodeConversation(c));
+  }
+  // Whether the commit of `txn` leaves conversation record `key` unwritten.
+  static bool SummaryDeferred(const Txn& txn, const std::string& key) {
+    auto it = txn.summaries.find(key);
+    return it != txn.summaries.end() && !it->second.rewrite && it->second.lag != 0 &&
+           it->second.lag <= kSummaryLag;
+  }
+  // Brings a stored record `c` up to date with the messages ordered after its
+  // last_order, through `it` (a messages iterator); *lag: how many there
+  // were. REQUIRES: db_mu_ held (shared).
+  Status CatchUpConversation(Conversation* c, rocksdb::Iterator* it, uint32_t* lag);
+  // The key and id of the conversation's newest message as of the txn (empty
+  // key: none).
+  Status NewestMessage(Txn& txn, const std::string& conversation_id, std::string* key,
+                       std::string* id);
+  // v4 -> v5: every record's last_order becomes its newest message's.
+  Status RepairConversationOrder(Txn& txn);
   void StoreMessage(Txn& txn, const std::string& key, const MessageRecord& r) {
     TxnPut(txn, kMessages, key, EncodeMessage(r));
   }
@@ -555,8 +602,9 @@ class StoreImpl final : public Store, public SyncLog {
   // Verify's check: the postings are exactly what the messages make.
   Status VerifySearchIndex(VerifyReport& report);
   Result<uint64_t> CountUnread(const Conversation& c);
-  // Every conversation record, unsorted, without unread counts.
-  Result<std::vector<Conversation>> AllConversations();
+  // Every conversation's summary, unsorted, without unread counts;
+  // as_stored: the records as they are, not caught up with the messages.
+  Result<std::vector<Conversation>> AllConversations(bool as_stored = false);
   // Verify's steps (verify.cc): one record, then the indexes across records.
   struct VerifyScan;
   bool VerifyRecord(int cf, const std::string& key, std::string_view plain, VerifyScan& scan);
@@ -617,9 +665,15 @@ class StoreImpl final : public Store, public SyncLog {
   // and reading it back from RocksDB and unsealing it was ~10% of a send.
   // Filled only by commits (under write_mu_), so it is never older than the
   // database; writers only (a read-only store sees another process's writes).
+  // Holds the summaries (what readers derive), each with how many messages
+  // its stored record lags behind.
   static constexpr size_t kSummaryCacheEntries = 16384;
+  struct CachedSummary {
+    std::string plain;
+    uint32_t lag = 0;
+  };
   std::mutex summary_cache_mu_;
-  std::unordered_map<std::string, std::string> summary_cache_;
+  std::unordered_map<std::string, CachedSummary> summary_cache_;
   // Changed under write_mu_ too; the mutex lets readers skip write_mu_.
   mutable std::mutex outbox_backends_mu_;
   std::vector<std::string> outbox_backends_;  // sorted; see SetOutboxBackends

@@ -30,11 +30,6 @@ Result<std::optional<std::string>> StoreImpl::ReadSealedLocked(int cf, const std
 Result<std::optional<std::string>> StoreImpl::TxnRead(Txn& txn, int cf, const std::string& key) {
   auto it = txn.overlay.find({cf, key});
   if (it != txn.overlay.end()) return it->second;
-  if (cf == kConversations && !options_.read_only) {
-    std::lock_guard<std::mutex> lock(summary_cache_mu_);
-    auto hit = summary_cache_.find(key);
-    if (hit != summary_cache_.end()) return std::optional<std::string>(hit->second);
-  }
   return ReadSealed(cf, key);
 }
 
@@ -75,6 +70,8 @@ Status StoreImpl::Commit(Txn& txn, std::unique_lock<std::mutex>& write_lock) {
     for (const auto& [where, value] : txn.overlay) {
       rocksdb::ColumnFamilyHandle* cf = cfs_[static_cast<size_t>(where.first)];
       if (value.has_value()) {
+        // A summary readers derive from the messages stays unwritten.
+        if (where.first == kConversations && SummaryDeferred(txn, where.second)) continue;
         sealed.clear();
         AdInto(&ad, where.first, where.second);
         sealer_->SealTo(ad, *value, &sealed);
@@ -110,7 +107,9 @@ void StoreImpl::CacheSummaries(const Txn& txn) {
       continue;
     }
     if (summary_cache_.size() >= kSummaryCacheEntries) summary_cache_.clear();
-    summary_cache_[it->first.second] = *it->second;
+    const bool deferred = SummaryDeferred(txn, it->first.second);
+    summary_cache_[it->first.second] = {*it->second,
+                                        deferred ? txn.summaries.at(it->first.second).lag : 0};
   }
 }
 

@@ -3,9 +3,33 @@
 
 #include <filesystem>
 
+#include "engine/store_impl.h"
 #include "store_test_util.h"
 
 namespace tidings::engine {
+
+// Makes a store of the current format look as schema v4 wrote it: the
+// version record, and every conversation record written whole as v4 did -
+// here with last_order (and the newest id) set back to `order`, as a
+// message clamped to server time could leave it in v4.
+struct SchemaTestPeer {
+  static void MakeV4(Store& s, const std::string& conversation_id, const OrderKey& order,
+                     const std::string& id) {
+    auto& impl = dynamic_cast<StoreImpl&>(s);
+    std::unique_lock<std::mutex> lock(impl.write_mu_);
+    Txn txn;
+    auto c = impl.LoadConversation(txn, conversation_id, nullptr);
+    ASSERT_TRUE(c.ok());
+    c->last_order = order;
+    c->last_message_id = id;
+    impl.StoreConversation(txn, *c);
+    std::string v;
+    PutFixed64BE(&v, 4);
+    impl.TxnPut(txn, kMeta, "schema_version", v);
+    ASSERT_TRUE(impl.Commit(txn, lock).ok());
+  }
+};
+
 namespace {
 
 // A store written by the last release before schema v2 - by that release's
@@ -113,6 +137,54 @@ TEST(Store, SchemaV1StoreFromTheLastReleaseOpensAndMigrates) {
     EXPECT_EQ(report->problems, 0u) << (report->details.empty() ? "" : report->details[0]);
   }
   ExpectOwnerOnly(dir / "s");
+}
+
+// A store of schema v4 (the format before conversation records became
+// checkpoints) opens read-only as it is and migrates on the first writable
+// open: a record whose last_order a clamp left below newer messages gets its
+// newest message's, so the messages above it are not counted twice.
+TEST(Store, SchemaV4StoreMigrates) {
+  TempDir dir;
+  std::string second_id;
+  OrderKey second_order;
+  {
+    auto s = MustOpen(dir.path());
+    std::vector<Message> sent;
+    for (int i = 0; i < 5; ++i) sent.push_back(*s->Send(Msg("c", "m" + std::to_string(i))));
+    ASSERT_TRUE(s->Send(Msg("d", "other")).ok());
+    second_id = sent[1].id;
+    second_order = sent[1].order;
+    SchemaTestPeer::MakeV4(*s, "c", second_order, second_id);
+  }
+  const auto check = [&](Store& s, uint64_t count) {
+    auto c = s.GetConversation("c");
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    EXPECT_EQ(c->message_count, count);
+    EXPECT_EQ(c->last_message_id, s.Page({.conversation_id = "c", .limit = 1})->back().id);
+    auto d = s.GetConversation("d");
+    EXPECT_EQ(d->message_count, 1u);
+  };
+  {
+    StoreOptions ro;
+    ro.read_only = true;
+    auto s = Store::Open(dir.path(), TestKey(), ro);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    // Unmigrated, the three messages above the old last_order count twice.
+    EXPECT_EQ((*s)->GetConversation("c")->message_count, 8u);
+  }
+  {
+    auto s = MustOpen(dir.path());
+    check(*s, 5);
+    ASSERT_TRUE(s->Send(Msg("c", "after")).ok());
+    check(*s, 6);
+  }
+  {
+    auto s = MustOpen(dir.path());
+    check(*s, 6);
+    auto report = s->Verify(nullptr);
+    ASSERT_TRUE(report.ok());
+    EXPECT_EQ(report->problems, 0u);
+  }
 }
 
 }  // namespace
