@@ -36,7 +36,9 @@ from botocore.config import Config  # noqa: E402
 TIDINGS = None  # set from argv in __main__
 SETUP = os.path.join(HERE, "moto_setup.py")
 BUCKET = "tidings-attachments-cli"
-FILE_BYTES = 96 << 20  # twelve 8 MiB parts
+# 24 parts of 6 MiB: with 16 parts in flight an upload of a smaller file is
+# over too soon for most kills to land in it.
+FILE_BYTES = 144 << 20
 
 
 class KillDuringUpload(tidings_unittest.TestCase):
@@ -127,7 +129,7 @@ class KillDuringUpload(tidings_unittest.TestCase):
             child = subprocess.Popen([TIDINGS, *self.g["hana"], "sync", "--s3-path-style"],
                                      env=self.env["hana"], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.05, 1.0))
+            time.sleep(rng.uniform(0.05, 0.8))
             child.send_signal(signal.SIGKILL)
             child.wait()
             now = self.open_uploads()

@@ -254,7 +254,9 @@ TEST(DynamoPlaintextLog, GarbageIsSkippedCountedAndNeverFreezesIt) {
   ASSERT_TRUE(alice->Push("plain-garbage", std::vector<engine::Operation>{Op("p-1", "one")}).ok());
   const std::string pk = "c#plain-garbage";
   const std::string t = "\"t\":{\"N\":\"1700000000000\"}";
-  // One undecodable operation between two good ones in one item: only it is lost.
+  // One undecodable operation between two good ones in one item: only it is
+  // set aside. Its first byte is above every version this build reads, so
+  // it may be a newer Tidings' operation: held (bounded), not skipped.
   std::string mixed;
   wire::ByteWriter w(&mixed);
   w.Bytes(wire::EncodeOperation(Op("p-2", "two")));
@@ -268,7 +270,7 @@ TEST(DynamoPlaintextLog, GarbageIsSkippedCountedAndNeverFreezesIt) {
 
   for (size_t limit : {size_t{1}, size_t{100}}) {
     std::vector<std::string> ids;
-    uint64_t skipped = 0;
+    uint64_t skipped = 0, held = 0;
     std::string cursor;
     auto bob = Device("bob");
     for (int i = 0; i < 100; ++i) {
@@ -276,11 +278,13 @@ TEST(DynamoPlaintextLog, GarbageIsSkippedCountedAndNeverFreezesIt) {
       ASSERT_TRUE(page.ok()) << page.status().ToString();
       for (const auto& op : page->ops) ids.push_back(op.op_id);
       skipped += page->skipped;
+      held += page->too_new.size();
       cursor = page->next_cursor;
       if (!page->has_more) break;
     }
     EXPECT_EQ(ids, (std::vector<std::string>{"p-1", "p-2", "p-3", "p-4"})) << "limit " << limit;
-    EXPECT_EQ(skipped, 3u) << "limit " << limit;
+    EXPECT_EQ(skipped, 2u) << "limit " << limit;
+    EXPECT_EQ(held, 1u) << "limit " << limit;
   }
 }
 
