@@ -675,7 +675,9 @@ TEST(Transfer, TheEarliestPartsErrorIsTheOneReported) {
   EXPECT_TRUE(part_2_last.released());
   EXPECT_EQ(s.code(), Code::kPermissionDenied) << s.ToString();
   EXPECT_EQ(Numbers(state), OneTo(1));
-  EXPECT_LE(s3.part_calls, 1 + kOptions.parallel);
+  // The first four, and one more for each of parts 1 and 3 if they finished
+  // before part 4 failed; none after the failure.
+  EXPECT_LE(s3.part_calls, kOptions.parallel + 2);
 }
 
 TEST(Transfer, CancelMidFlightLetsThePartsInFlightFinish) {
@@ -685,15 +687,21 @@ TEST(Transfer, CancelMidFlightLetsThePartsInFlightFinish) {
   const Sent sent = Import(a, data);
   const std::string key = ObjectKey(sent.object.id);
   std::atomic<bool> cancel{false};
+  std::atomic<int> calls_at_cancel{0};
   s3.before = [&](int n) {
-    if (n == 2) cancel = true;
+    if (n == 2) {
+      calls_at_cancel = s3.Read(s3.part_calls);
+      cancel = true;
+    }
   };
   UploadState state;
   EXPECT_EQ(UploadFrom(a, sent, s3, &state, SaveNothing, kOptions, nullptr, &cancel).code(),
             Code::kCancelled);
-  // The parts in flight when cancel came were sent and saved; none after.
+  // The parts in flight when cancel came were sent and saved; after it, at
+  // most the workers' parts already handed to them (a slow scheduler may
+  // run part 2's call after others).
   EXPECT_GE(s3.part_calls, 2);
-  EXPECT_LE(s3.part_calls, 1 + kOptions.parallel);
+  EXPECT_LE(s3.part_calls, calls_at_cancel + kOptions.parallel);
   EXPECT_EQ(Numbers(state), OneTo(static_cast<size_t>(s3.part_calls)));
   EXPECT_EQ(s3.uploads.size(), 1u);
   cancel = false;
