@@ -635,6 +635,10 @@ TEST(Transfer, AFailedPartStopsTheUploadWhichResumesWithoutSendingAPartTwice) {
   const Sent sent = Import(a, data);
   const std::string key = ObjectKey(sent.object.id);
   s3.fail_part[3] = Unavailable("part 3 timed out");
+  std::atomic<int> calls_at_failure{0};
+  s3.after = [&](int n) {
+    if (n == 3) calls_at_failure = s3.Read(s3.part_calls);
+  };
   UploadState persisted;
   auto save = [&](const UploadState& s) {
     EXPECT_EQ(Numbers(s), OneTo(s.parts.size()));
@@ -643,10 +647,13 @@ TEST(Transfer, AFailedPartStopsTheUploadWhichResumesWithoutSendingAPartTwice) {
   };
   UploadState state;
   EXPECT_EQ(UploadFrom(a, sent, s3, &state, save, kOptions).code(), Code::kUnavailable);
-  // Parts 1 and 2 are saved, whatever finished after part 3 is not; no part
-  // started once part 3 had failed; the upload stays open to go on.
+  // Parts 1 and 2 are saved, whatever finished after part 3 is not; after
+  // part 3 failed, at most the parts already handed to the workers went
+  // (a slow scheduler may run part 3 after several others); the upload
+  // stays open to go on.
   EXPECT_EQ(Numbers(persisted), OneTo(2));
-  EXPECT_LE(s3.part_calls, 2 + kOptions.parallel);
+  EXPECT_LE(s3.part_calls, calls_at_failure + kOptions.parallel);
+  s3.after = nullptr;
   EXPECT_EQ(s3.uploads.size(), 1u);
   EXPECT_TRUE(s3.objects.empty());
 
