@@ -616,6 +616,11 @@ uint8_t Reconciler::Newest() const {
                                           : wire::kOperationVersion;
 }
 
+uint64_t Reconciler::HeldPlain(const std::string& conversation_id) const {
+  auto it = held_.find(conversation_id);
+  return it == held_.end() ? 0 : it->second;
+}
+
 tidings::Status Reconciler::RetryHeld(ConversationStatus& st, const std::string& at) {
   const std::string& conv = st.conversation_id;
   if (held_.count(conv)) return tidings::Status::Ok();

@@ -227,6 +227,7 @@ class Reconciler {
   // are merged (cursor `at` unchanged).
   tidings::Status RetryHeld(ConversationStatus& st, const std::string& at);
   uint8_t Newest() const;  // the newest operation version this reconciler reads
+  uint64_t HeldPlain(const std::string& conversation_id) const;
   // An edit or delete about to be pushed carries its target's remote id in
   // `remote_id` (as the store kept it from this backend's ack of the send,
   // or from the pull that brought it), so a backend can mirror it natively
@@ -278,7 +279,9 @@ class Reconciler {
   std::set<std::string> behind_;                      // pull stopped at the page bound
   std::set<std::string> push_behind_;                 // push stopped at its bound
   std::set<std::string> retry_now_;                   // entries due despite backoff (RetryNow)
-  std::map<std::string, uint64_t> held_;              // plaintext operations held, once checked
+  // Plaintext operations held per conversation; present once RetryHeld
+  // checked the conversation (read it with HeldPlain, which inserts nothing).
+  std::map<std::string, uint64_t> held_;
   std::unique_ptr<e2e::Session> session_;
   // A write of the session's state failed: what it holds in memory is ahead
   // of the store, so it is dropped (and reopened from the store) at the start

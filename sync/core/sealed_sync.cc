@@ -95,7 +95,7 @@ Result<bool> Reconciler::Sealed(const std::string& conv) {
 void Reconciler::NoteLog(ConversationStatus& st, const e2e::LogState& log) {
   st.rejected_frames = log.rejected;
   st.pending_frames = log.pending.size() - log.too_new();
-  st.waiting_for_upgrade = held_[st.conversation_id] + log.too_new();
+  st.waiting_for_upgrade = HeldPlain(st.conversation_id) + log.too_new();
   st.last_rejection = log.last_rejection;
 }
 
@@ -364,7 +364,7 @@ tidings::Status Reconciler::PullSealed(ConversationStatus& st) {
   TIDINGS_ASSIGN_OR_RETURN(auto ids, session_->BoundLogs(st.conversation_id));
   if (ids.empty()) ids.push_back(primary->log_id);
   const int64_t activity_before = st.last_activity_ms;
-  uint64_t rejected = 0, pending = 0, too_new = held_[st.conversation_id];
+  uint64_t rejected = 0, pending = 0, too_new = HeldPlain(st.conversation_id);
   bool asked = false;
   for (const auto& id : ids) {
     TIDINGS_ASSIGN_OR_RETURN(e2e::LogState * log, session_->LogById(id));

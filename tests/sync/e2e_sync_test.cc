@@ -12,8 +12,11 @@
 
 #include "../engine/test_util.h"
 #include "crypto/hash.h"
+#include "sync/core/held_operations.h"
 #include "sync/core/reconciler.h"
 #include "sync/e2e/frame.h"
+#include "sync/wire/operation_codec.h"
+#include "tests/common/test_files.h"
 
 namespace tidings::sync {
 namespace {
@@ -339,6 +342,17 @@ class InstantUploads final : public AttachmentTransfers {
   }
 };
 
+// Sends "the scan" with a small file to conversation "c": an operation of
+// wire version 3, which a build reading version 2 holds.
+void SendScan(Device& d) {
+  const std::string path = d.dir.path() + "-scan.pdf";
+  tidings::testing::WriteWholeFile(path, "%PDF scan");
+  engine::SendRequest with_file{.conversation_id = "c", .body = "the scan"};
+  with_file.attachments.push_back({.path = path, .name = "scan.pdf"});
+  ASSERT_TRUE(d.store->Send(with_file).ok());
+  std::remove(path.c_str());
+}
+
 // A device on an older build (reading wire version 2) pulls a sealed send
 // with a file (version 3). The frame verifies but its operation is too new:
 // kept, encrypted, among the pending frames (not refused, not lost), and
@@ -350,17 +364,7 @@ TEST_P(E2eSync, AnOperationFromANewerBuildWaitsSealedForTheUpgrade) {
   doctor.reconciler->set_attachment_transfers(&uploads);
   ASSERT_TRUE(doctor.store->PutConversation("c", "", {"patient"}).ok());
   ASSERT_TRUE(doctor.store->Send({"c", "before"}).ok());
-  const std::string path = doctor.dir.path() + "-scan.pdf";
-  {
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    ASSERT_NE(f, nullptr);
-    std::fputs("%PDF scan", f);
-    std::fclose(f);
-  }
-  engine::SendRequest with_file{.conversation_id = "c", .body = "the scan"};
-  with_file.attachments.push_back({.path = path, .name = "scan.pdf"});
-  ASSERT_TRUE(doctor.store->Send(with_file).ok());
-  std::remove(path.c_str());
+  SendScan(doctor);
   ASSERT_TRUE(doctor.store->Send({"c", "after"}).ok());
   SyncAll({&doctor, &patient});
 
@@ -378,6 +382,42 @@ TEST_P(E2eSync, AnOperationFromANewerBuildWaitsSealedForTheUpgrade) {
   EXPECT_EQ(patient.Bodies("c"), (std::vector<std::string>{"before", "the scan", "after"}));
   EXPECT_EQ(patient.reconciler->GetStatus("c").waiting_for_upgrade, 0u);
   EXPECT_EQ(patient.reconciler->GetStatus("c").rejected_frames, 0u);
+}
+
+// A conversation upgraded to end to end still pulls its plaintext history,
+// and the plaintext operations held there for an upgrade are retried after
+// one, though its sealed push ran first in the round.
+TEST_P(E2eSync, HeldPlaintextOperationsOfAnUpgradedConversationAreRetried) {
+  Device doctor(&server, "doctor");
+  ASSERT_TRUE(doctor.store->PutConversation("c", "", {"patient"}).ok());
+  ASSERT_TRUE(doctor.store->Send({"c", "hello"}).ok());
+  doctor.Sync();
+  // Plaintext history, with one operation an older build held.
+  ASSERT_TRUE(doctor.store->sync_log().Merge("frames", "c", {}, "7").ok());
+  engine::Operation held;
+  held.kind = engine::OpKind::kSend;
+  held.op_id = held.message_id = "held-1";
+  held.conversation_id = "c";
+  held.author = "patient";
+  held.at = {uint64_t{1'600'000'000'000} << 16, 9};
+  held.body = "the scan";
+  held.attachments.push_back({.name = "scan.pdf",
+                              .content_type = "application/pdf",
+                              .size = 9,
+                              .object = std::string(32, '\x11'),
+                              .object_size = 100,
+                              .content_key = std::string(32, '\x22'),
+                              .location = "bucket"});
+  HeldOperations record{.reader = 2, .ops = {{wire::EncodeOperation(held), 1, "r-1"}}};
+  ASSERT_TRUE(
+      doctor.store->sync_log().PutSyncState(HeldKey("frames", "c"), EncodeHeld(record)).ok());
+
+  doctor.Restart(SyncConfig{});
+  doctor.Sync();
+  auto merged = doctor.store->Get("held-1");
+  ASSERT_TRUE(merged.ok()) << merged.status().ToString();
+  EXPECT_EQ(merged->attachments.size(), 1u);
+  EXPECT_EQ(doctor.store->sync_log().GetSyncState(HeldKey("frames", "c")).value(), "");
 }
 
 // A text too long for one sealed frame, sent before any sync handle
@@ -450,17 +490,7 @@ TEST_P(E2eSync, AFrameHeldForAnUpgradeIsNotWaitingForAKey) {
   InstantUploads uploads;
   doctor.reconciler->set_attachment_transfers(&uploads);
   ASSERT_TRUE(doctor.store->PutConversation("c", "", {"patient"}).ok());
-  const std::string path = doctor.dir.path() + "-scan.pdf";
-  {
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    ASSERT_NE(f, nullptr);
-    std::fputs("%PDF scan", f);
-    std::fclose(f);
-  }
-  engine::SendRequest with_file{.conversation_id = "c", .body = "the scan"};
-  with_file.attachments.push_back({.path = path, .name = "scan.pdf"});
-  ASSERT_TRUE(doctor.store->Send(with_file).ok());
-  std::remove(path.c_str());
+  SendScan(doctor);
   SyncAll({&doctor, &patient});
   ConversationStatus st = patient.reconciler->GetStatus("c");
   EXPECT_EQ(st.waiting_for_upgrade, 1u);
@@ -578,17 +608,7 @@ TEST_P(E2eSync, AFailedCommitAfterTheUpgradeKeepsTheHeldFrame) {
   doctor.reconciler->set_attachment_transfers(&uploads);
   ASSERT_TRUE(doctor.store->PutConversation("c", "", {"patient"}).ok());
   ASSERT_TRUE(doctor.store->Send({"c", "before"}).ok());
-  const std::string path = doctor.dir.path() + "-scan.pdf";
-  {
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    ASSERT_NE(f, nullptr);
-    std::fputs("%PDF scan", f);
-    std::fclose(f);
-  }
-  engine::SendRequest with_file{.conversation_id = "c", .body = "the scan"};
-  with_file.attachments.push_back({.path = path, .name = "scan.pdf"});
-  ASSERT_TRUE(doctor.store->Send(with_file).ok());
-  std::remove(path.c_str());
+  SendScan(doctor);
   SyncAll({&doctor, &patient});
   ASSERT_EQ(patient.Bodies("c"), (std::vector<std::string>{"before"}));
   ASSERT_EQ(patient.reconciler->GetStatus("c").waiting_for_upgrade, 1u);
