@@ -9,18 +9,12 @@
 
 #include "bench_util.h"
 #include "engine/store.h"
+#include "store_util.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using tidings::engine::Store;
-
-tidings::crypto::KeySource Key() {
-  uint8_t k[32];
-  for (auto& b : k) b = 9;
-  return tidings::crypto::KeySource::Raw(
-      std::move(tidings::crypto::SecretKey::FromBytes(k).value()));
-}
 
 tidings::engine::StoreOptions Options() {
   tidings::engine::StoreOptions o;
@@ -36,7 +30,7 @@ struct Fixture {
   std::string store = dir.path() + "/store";
   std::string backup = dir.path() + "/store.tidbak";
   Fixture() {
-    auto s = Store::Open(store, Key(), Options());
+    auto s = Store::Open(store, bench::StoreKey(), Options());
     if (!s.ok()) std::abort();
     std::vector<tidings::engine::SendRequest> reqs(1000);
     for (size_t i = 0; i < bench::FixtureMessages(); i += reqs.size()) {
@@ -62,14 +56,13 @@ void Report(benchmark::State& state, const std::string& out) {
   state.counters["messages_per_s"] = benchmark::Counter(
       static_cast<double>(bench::FixtureMessages()) * static_cast<double>(state.iterations()),
       benchmark::Counter::kIsRate);
-  state.counters["MB"] = static_cast<double>(fs::is_directory(out) ? bench::DirBytes(out)
-                                                                    : fs::file_size(out)) /
-                         1e6;
+  state.counters["MB"] =
+      static_cast<double>(fs::is_directory(out) ? bench::DirBytes(out) : fs::file_size(out)) / 1e6;
 }
 
 void BM_Backup(benchmark::State& state) {
   Fixture& f = TheFixture();
-  auto s = Store::Open(f.store, Key(), tidings::engine::StoreOptions{});
+  auto s = Store::Open(f.store, bench::StoreKey(), tidings::engine::StoreOptions{});
   if (!s.ok()) std::abort();
   const std::string out = f.dir.path() + "/timed.tidbak";
   for (auto _ : state) {
@@ -85,7 +78,8 @@ void BM_Restore(benchmark::State& state) {
   const std::string out = f.dir.path() + "/restored";
   for (auto _ : state) {
     fs::remove_all(out);
-    if (!Store::Restore(f.backup, out, Key(), nullptr).ok()) state.SkipWithError("restore failed");
+    if (!Store::Restore(f.backup, out, bench::StoreKey(), nullptr).ok())
+      state.SkipWithError("restore failed");
   }
   Report(state, out);
 }

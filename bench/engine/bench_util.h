@@ -128,4 +128,32 @@ inline void ReportPageLatency(benchmark::State& state, std::vector<double> sampl
   state.counters["messages"] = static_cast<double>(FixtureMessages());
 }
 
+// A cold start's phases (cold_start_bench.cc, sqlite_cold_start_bench.cc),
+// each repetition's times in ms from the open: reported as p50/p99 of the
+// whole start and of each part.
+class ColdStartTimes {
+ public:
+  void Add(double opened, double listed, double shown) {
+    start_.push_back(shown);
+    open_.push_back(opened);
+    list_.push_back(listed - opened);
+    page_.push_back(shown - listed);
+  }
+  void Report(benchmark::State& state) const {
+    auto put = [&](const char* name, std::vector<double> v) {
+      auto [p50, p99] = Percentiles(std::move(v));
+      state.counters[std::string(name) + "_p50_ms"] = p50;
+      state.counters[std::string(name) + "_p99_ms"] = p99;
+    };
+    put("start", start_);
+    put("open", open_);
+    put("list", list_);
+    put("page", page_);
+    state.counters["messages"] = static_cast<double>(FixtureMessages());
+  }
+
+ private:
+  std::vector<double> start_, open_, list_, page_;
+};
+
 }  // namespace bench

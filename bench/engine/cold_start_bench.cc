@@ -12,33 +12,21 @@
 #include <vector>
 
 #include "bench_util.h"
-#include "engine/store.h"
+#include "store_util.h"
 
 namespace {
 
 using tidings::engine::Store;
 
-tidings::crypto::KeySource Key() {
-  uint8_t k[32] = {9};
-  return tidings::crypto::KeySource::Raw(
-      std::move(tidings::crypto::SecretKey::FromBytes(k).value()));
-}
-
-std::unique_ptr<Store> Open(const std::string& path) {
-  tidings::engine::StoreOptions o;
-  o.create_if_missing = true;
-  o.user_id = "bench";
-  auto s = Store::Open(path, Key(), o);
-  if (!s.ok()) std::abort();
-  return std::move(*s);
-}
+// Sync durability, as a store opens by default.
+constexpr auto kDurability = tidings::engine::Durability::kSync;
 
 // FixtureMessages() over kConversations conversations, made once.
 const std::string& Fixture() {
   static bench::TempDir dir;
   static const std::string path = [] {
     const std::string p = dir.path() + "/store";
-    auto store = Open(p);
+    auto store = bench::OpenStore(p, kDurability);
     std::vector<tidings::engine::SendRequest> batch;
     const size_t n = bench::FixtureMessages();
     for (uint64_t i = 0; i < n; ++i) {
@@ -56,10 +44,10 @@ const std::string& Fixture() {
 
 void BM_ColdStart_Tidings(benchmark::State& state) {
   const std::string& path = Fixture();
-  std::vector<double> total, open, list, page;
+  bench::ColdStartTimes times;
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
-    auto store = Open(path);
+    auto store = bench::OpenStore(path, kDurability);
     const double opened = bench::MillisSince(t0);
     auto convs = store->Conversations(bench::kConversations);
     if (!convs.ok() || convs->size() != bench::kConversations) std::abort();
@@ -67,24 +55,12 @@ void BM_ColdStart_Tidings(benchmark::State& state) {
     auto newest = store->Page({.conversation_id = convs->front().id});
     if (!newest.ok() || newest->size() != bench::ExpectedPage()) std::abort();
     const double shown = bench::MillisSince(t0);
-    total.push_back(shown);
-    open.push_back(opened);
-    list.push_back(listed - opened);
-    page.push_back(shown - listed);
+    times.Add(opened, listed, shown);
     state.PauseTiming();
     store.reset();
     state.ResumeTiming();
   }
-  auto put = [&](const char* name, std::vector<double> v) {
-    auto [p50, p99] = bench::Percentiles(std::move(v));
-    state.counters[std::string(name) + "_p50_ms"] = p50;
-    state.counters[std::string(name) + "_p99_ms"] = p99;
-  };
-  put("start", total);
-  put("open", open);
-  put("list", list);
-  put("page", page);
-  state.counters["messages"] = static_cast<double>(bench::FixtureMessages());
+  times.Report(state);
 }
 BENCHMARK(BM_ColdStart_Tidings)->Unit(benchmark::kMillisecond)->Iterations(20)->UseRealTime();
 

@@ -11,15 +11,9 @@
 #include "bench_util.h"
 #include "engine/rekey.h"
 #include "engine/store.h"
+#include "store_util.h"
 
 namespace {
-
-using tidings::crypto::KeySource;
-
-KeySource Key() {
-  uint8_t k[32] = {9};
-  return KeySource::Raw(std::move(tidings::crypto::SecretKey::FromBytes(k).value()));
-}
 
 const std::string& Fixture() {
   static bench::TempDir dir;
@@ -28,7 +22,7 @@ const std::string& Fixture() {
     o.create_if_missing = true;
     o.user_id = "bench";
     o.durability = tidings::engine::Durability::kRelaxed;
-    auto store = tidings::engine::Store::Open(dir.path(), Key(), o);
+    auto store = tidings::engine::Store::Open(dir.path(), bench::StoreKey(), o);
     if (!store.ok()) std::abort();
     std::vector<tidings::engine::SendRequest> reqs(1000);
     const size_t n = bench::FixtureMessages();
@@ -54,7 +48,7 @@ void BM_Rekey_RotateDataKey(benchmark::State& state) {
   for (auto _ : state) {
     tidings::engine::RekeyOptions o;
     o.rotate_data_key = true;
-    auto r = tidings::engine::Rekey(path, Key(), std::move(o));
+    auto r = tidings::engine::Rekey(path, bench::StoreKey(), std::move(o));
     if (!r.ok()) {
       state.SkipWithError(r.status().ToString().c_str());
       return;
@@ -74,8 +68,8 @@ void BM_Rekey_Rewrap(benchmark::State& state) {
   const std::string& path = Fixture();
   for (auto _ : state) {
     tidings::engine::RekeyOptions o;
-    o.new_key = Key();
-    if (!tidings::engine::Rekey(path, Key(), std::move(o)).ok()) std::abort();
+    o.new_key = bench::StoreKey();
+    if (!tidings::engine::Rekey(path, bench::StoreKey(), std::move(o)).ok()) std::abort();
   }
 }
 BENCHMARK(BM_Rekey_Rewrap)->Iterations(5)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -22,10 +22,7 @@ using bench::sqlite::Exec;
 
 sqlite3* Open(const std::string& path) {
   sqlite3* db = bench::sqlite::OpenConfigured(path);
-  Exec(db,
-       "CREATE TABLE IF NOT EXISTS messages (conv TEXT NOT NULL, hlc INTEGER NOT NULL, "
-       "replica INTEGER NOT NULL, id TEXT NOT NULL UNIQUE, body BLOB NOT NULL, "
-       "PRIMARY KEY (conv, hlc, replica)) WITHOUT ROWID");
+  bench::sqlite::CreateMessagesTable(db);
   Exec(db, "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, op BLOB NOT NULL)");
   return db;
 }

@@ -28,10 +28,7 @@ using bench::sqlite::Prepare;
 
 sqlite3* Open(const std::string& path) {
   sqlite3* db = bench::sqlite::OpenConfigured(path);
-  Exec(db,
-       "CREATE TABLE IF NOT EXISTS messages (conv TEXT NOT NULL, hlc INTEGER NOT NULL, "
-       "replica INTEGER NOT NULL, id TEXT NOT NULL UNIQUE, body BLOB NOT NULL, "
-       "PRIMARY KEY (conv, hlc, replica)) WITHOUT ROWID");
+  bench::sqlite::CreateMessagesTable(db);
   Exec(db,
        "CREATE TABLE IF NOT EXISTS conversations (conv TEXT PRIMARY KEY, last_hlc INTEGER NOT "
        "NULL, count INTEGER NOT NULL, unread INTEGER NOT NULL) WITHOUT ROWID");
@@ -90,7 +87,7 @@ const std::string& Fixture() {
 
 void BM_ColdStart(benchmark::State& state) {
   const std::string& path = Fixture();
-  std::vector<double> total, open, list, page;
+  bench::ColdStartTimes times;
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
     sqlite3* db = bench::sqlite::OpenConfigured(path);
@@ -114,24 +111,12 @@ void BM_ColdStart(benchmark::State& state) {
     sqlite3_finalize(page_stmt);
     if (rows != bench::ExpectedPage()) std::abort();
     const double shown = bench::MillisSince(t0);
-    total.push_back(shown);
-    open.push_back(opened);
-    list.push_back(listed - opened);
-    page.push_back(shown - listed);
+    times.Add(opened, listed, shown);
     state.PauseTiming();
     sqlite3_close(db);
     state.ResumeTiming();
   }
-  auto put = [&](const char* name, std::vector<double> v) {
-    auto [p50, p99] = bench::Percentiles(std::move(v));
-    state.counters[std::string(name) + "_p50_ms"] = p50;
-    state.counters[std::string(name) + "_p99_ms"] = p99;
-  };
-  put("start", total);
-  put("open", open);
-  put("list", list);
-  put("page", page);
-  state.counters["messages"] = static_cast<double>(bench::FixtureMessages());
+  times.Report(state);
   state.SetLabel(kName);
 }
 BENCHMARK(BM_ColdStart)->Unit(benchmark::kMillisecond)->Iterations(20)->UseRealTime();

@@ -48,6 +48,15 @@ inline sqlite3* OpenConfigured(const std::string& path) {
   return db;
 }
 
+// The store suite's messages table: the (conv, hlc, replica) primary key,
+// a unique id, the body as a BLOB.
+inline void CreateMessagesTable(sqlite3* db) {
+  Exec(db,
+       "CREATE TABLE IF NOT EXISTS messages (conv TEXT NOT NULL, hlc INTEGER NOT NULL, "
+       "replica INTEGER NOT NULL, id TEXT NOT NULL UNIQUE, body BLOB NOT NULL, "
+       "PRIMARY KEY (conv, hlc, replica)) WITHOUT ROWID");
+}
+
 // A send as the store suite makes it: the message row (conversation, hlc,
 // replica, id, body) and its outbox row. `body_as_text`: the body is bound
 // as TEXT (what full-text search reads) instead of a BLOB.

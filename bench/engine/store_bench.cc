@@ -21,33 +21,11 @@
 
 #include "bench_util.h"
 #include "engine/store.h"
+#include "store_util.h"
 
 namespace {
 
 using tidings::engine::Store;
-
-tidings::crypto::KeySource Key() {
-  uint8_t k[32] = {9};
-  return tidings::crypto::KeySource::Raw(
-      std::move(tidings::crypto::SecretKey::FromBytes(k).value()));
-}
-
-std::unique_ptr<Store> OpenTidings(const std::string& path, tidings::engine::Durability d) {
-  tidings::engine::StoreOptions o;
-  o.create_if_missing = true;
-  o.user_id = "bench";
-  o.durability = d;
-  // TIDINGS_BENCH_SEARCH_INDEX=0: the store without its full-text index.
-  if (const char* idx = std::getenv("TIDINGS_BENCH_SEARCH_INDEX")) o.search_index = idx[0] != '0';
-  // TIDINGS_BENCH_FOLD_EVERY: messages the index's tail holds before a fold.
-  if (const char* n = std::getenv("TIDINGS_BENCH_FOLD_EVERY"))
-    o.search_fold_every = std::strtoull(n, nullptr, 10);
-  if (const char* mb = std::getenv("TIDINGS_BENCH_CACHE_MB"))
-    o.block_cache_bytes = std::strtoull(mb, nullptr, 10) << 20;
-  auto s = Store::Open(path, Key(), o);
-  if (!s.ok()) std::abort();
-  return std::move(*s);
-}
 
 std::unique_ptr<rocksdb::DB> OpenRaw(const std::string& path) {
   rocksdb::Options o;
@@ -82,7 +60,7 @@ void AddRaw(rocksdb::WriteBatch* batch, uint64_t i, bool full) {
 
 void BM_Append_Tidings(benchmark::State& state) {
   bench::TempDir dir;
-  auto store = OpenTidings(dir.path(), tidings::engine::Durability::kRelaxed);
+  auto store = bench::OpenStore(dir.path(), tidings::engine::Durability::kRelaxed);
   const size_t batch = static_cast<size_t>(state.range(0));
   uint64_t i = 0;
   std::vector<tidings::engine::SendRequest> reqs(batch);
@@ -124,7 +102,7 @@ void BM_DurableAppend_Tidings(benchmark::State& state) {
   static std::atomic<uint64_t> counter{0};
   if (state.thread_index() == 0) {
     dir = std::make_unique<bench::TempDir>();
-    store = OpenTidings(dir->path(), tidings::engine::Durability::kSync);
+    store = bench::OpenStore(dir->path(), tidings::engine::Durability::kSync);
   }
   // Google Benchmark synchronizes threads before the timed loop.
   for (auto _ : state) {
@@ -174,7 +152,7 @@ BENCHMARK(BM_DurableAppend_Raw)->Threads(1)->Threads(8)->UseRealTime()->MinTime(
 const std::string& TidingsPageFixture() {
   static bench::TempDir dir;
   static bool built = [] {
-    auto store = OpenTidings(dir.path(), tidings::engine::Durability::kRelaxed);
+    auto store = bench::OpenStore(dir.path(), tidings::engine::Durability::kRelaxed);
     std::vector<tidings::engine::SendRequest> reqs(1000);
     const size_t n = bench::FixtureMessages();
     for (size_t i = 0; i < n; i += reqs.size()) {
@@ -217,7 +195,7 @@ const std::string& RawPageFixture() {
 void BM_NewestPage_Tidings(benchmark::State& state) {
   const std::string& path = TidingsPageFixture();
   auto t0 = std::chrono::steady_clock::now();
-  auto store = OpenTidings(path, tidings::engine::Durability::kRelaxed);
+  auto store = bench::OpenStore(path, tidings::engine::Durability::kRelaxed);
   double open_ms = bench::MillisSince(t0);
   std::vector<double> samples;
   uint64_t q = 0;

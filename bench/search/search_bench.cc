@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "bench/engine/store_util.h"
 #include "bench/search/search_corpus.h"
 #include "engine/search.h"
 #include "engine/store.h"
@@ -27,12 +28,6 @@ constexpr bool kHaveIndex = true;
 constexpr bool kHaveIndex = false;
 #endif
 
-tidings::crypto::KeySource Key() {
-  uint8_t k[32] = {9};
-  return tidings::crypto::KeySource::Raw(
-      std::move(tidings::crypto::SecretKey::FromBytes(k).value()));
-}
-
 // As store_bench.cc opens it (relaxed durability), index on or off.
 std::unique_ptr<Store> Open(const std::string& path, bool index) {
   tidings::engine::StoreOptions o;
@@ -46,7 +41,7 @@ std::unique_ptr<Store> Open(const std::string& path, bool index) {
 #endif
   if (const char* mb = std::getenv("TIDINGS_BENCH_CACHE_MB"))
     o.block_cache_bytes = std::strtoull(mb, nullptr, 10) << 20;
-  auto s = Store::Open(path, Key(), o);
+  auto s = Store::Open(path, bench::StoreKey(), o);
   if (!s.ok()) {
     std::fprintf(stderr, "open: %s\n", s.status().ToString().c_str());
     std::abort();
