@@ -21,13 +21,6 @@ OrderKey ClampedOrder(uint64_t millis, const std::string& id) {
   return OrderKey{(millis << 16) | (static_cast<uint64_t>(h[0]) << 8) | h[1], replica};
 }
 
-// The order key a messages key ends with.
-OrderKey OrderKeyOf(std::string_view msg_key) {
-  OrderKey k;
-  if (msg_key.size() >= 16) (void)OrderKey::Decode(msg_key.substr(msg_key.size() - 16), &k);
-  return k;
-}
-
 // The record a send creates, before waiting operations apply to it.
 MessageRecord NewRecord(const Operation& op, bool remote, uint64_t drift) {
   MessageRecord r;
@@ -94,11 +87,15 @@ Result<Conversation> StoreImpl::LoadConversation(Txn& txn, const std::string& id
     if (view) ro.snapshot = view->snapshot();
     TIDINGS_ASSIGN_OR_RETURN(value, ReadSealedLocked(kConversations, key, ro));
     if (value.has_value()) {
-      if (!DecodeConversation(*value, &c) || c.id != id) {
+      bool counted = false;
+      if (!DecodeConversation(*value, &c, &counted) || c.id != id) {
         return DataLoss("a conversation record is corrupt; run `tidings verify`");
       }
       std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[kMessages]));
       TIDINGS_RETURN_IF_ERROR(CatchUpConversation(&c, it.get(), &lag));
+      if (!counted) {
+        TIDINGS_ASSIGN_OR_RETURN(c.unread_count, CountUnread(c, it.get()));
+      }
     }
   } else if (value.has_value() && (!DecodeConversation(*value, &c) || c.id != id)) {
     return DataLoss("a conversation record is corrupt; run `tidings verify`");
@@ -114,10 +111,11 @@ Result<Conversation> StoreImpl::LoadConversation(Txn& txn, const std::string& id
   return c;
 }
 
-Status StoreImpl::CatchUpConversation(Conversation* c, rocksdb::Iterator* it, uint32_t* lag) {
-  *lag = 0;
-  const std::string prefix = ConvKey(c->id);
-  const std::string start = prefix + c->last_order.Encode();
+Status StoreImpl::ForEachMessageAfter(const std::string& conversation_id, const OrderKey& after,
+                                      rocksdb::Iterator* it,
+                                      const std::function<void(const MessageRecord&)>& visit) {
+  const std::string prefix = ConvKey(conversation_id);
+  const std::string start = prefix + after.Encode();
   std::string ad, scratch;
   MessageRecord rec;
   for (it->Seek(start); it->Valid() && it->key().starts_with(prefix); it->Next()) {
@@ -127,12 +125,74 @@ Status StoreImpl::CatchUpConversation(Conversation* c, rocksdb::Iterator* it, ui
     if (!plain.ok() || !DecodeMessage(*plain, &rec)) {
       return DataLoss("a message record failed authentication; run `tidings verify`");
     }
+    visit(rec);
+  }
+  return ReadDone(*it);
+}
+
+Status StoreImpl::CatchUpConversation(Conversation* c, rocksdb::Iterator* it, uint32_t* lag) {
+  *lag = 0;
+  return ForEachMessageAfter(c->id, c->last_order, it, [&](const MessageRecord& rec) {
     c->last_order = rec.m.order;
     c->last_message_id = rec.m.id;
     if (!rec.m.deleted) ++c->message_count;
+    if (CountsAsUnread(*c, rec.m, rec.m.order)) ++c->unread_count;
     ++*lag;
+  });
+}
+
+bool StoreImpl::AfterReadMarker(const Conversation& c, const OrderKey& at) const {
+  auto marker = c.read_markers.find(user_id_);
+  return marker == c.read_markers.end() || marker->second < at;
+}
+
+bool StoreImpl::CountsAsUnread(const Conversation& c, const Message& m, const OrderKey& at) const {
+  return !m.deleted && m.sender != user_id_ && AfterReadMarker(c, at);
+}
+
+Result<uint64_t> StoreImpl::CountUnread(const Conversation& c, rocksdb::Iterator* it) {
+  OrderKey marker;
+  if (auto m = c.read_markers.find(user_id_); m != c.read_markers.end()) marker = m->second;
+  uint64_t unread = 0;
+  TIDINGS_RETURN_IF_ERROR(ForEachMessageAfter(c.id, marker, it, [&](const MessageRecord& rec) {
+    if (CountsAsUnread(c, rec.m, rec.m.order)) ++unread;
+  }));
+  return unread;
+}
+
+Result<uint64_t> StoreImpl::UnreadBetween(Txn& txn, const Conversation& c, const OrderKey& after,
+                                          const OrderKey& up_to) {
+  const std::string prefix = ConvKey(c.id);
+  const std::string first = prefix + after.Encode(), last = prefix + up_to.Encode();
+  // The keys in range: the database's, then the txn's (which may add or
+  // delete some); each is read as of the txn.
+  std::vector<std::string> keys;
+  {
+    std::shared_lock<std::shared_mutex> lock(db_mu_);
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), cfs_[kMessages]));
+    for (it->Seek(first); it->Valid() && it->key().compare(last) <= 0; it->Next()) {
+      if (it->key() != first) keys.push_back(it->key().ToString());
+    }
+    TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
   }
-  return ReadDone(*it);
+  for (auto it = txn.overlay.upper_bound({kMessages, first});
+       it != txn.overlay.end() && it->first.first == kMessages && it->first.second <= last; ++it) {
+    keys.push_back(it->first.second);
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  uint64_t unread = 0;
+  MessageRecord rec;
+  for (const auto& k : keys) {
+    TIDINGS_ASSIGN_OR_RETURN(auto value, TxnRead(txn, kMessages, k));
+    if (!value.has_value()) continue;  // deleted by the txn
+    if (!DecodeMessage(*value, &rec)) {
+      return DataLoss("a message record is corrupt; run `tidings verify`");
+    }
+    if (CountsAsUnread(c, rec.m, OrderOfMsgKey(k))) ++unread;
+  }
+  return unread;
 }
 
 Status StoreImpl::NewestMessage(Txn& txn, const std::string& conversation_id, std::string* key,
@@ -211,6 +271,7 @@ Status StoreImpl::ClampToServerTime(Txn& txn, MessageRecord& r, const std::strin
                                     uint64_t server_time_ms) {
   const uint64_t drift = clock_.max_drift_ms();
   if (server_time_ms == 0 || r.m.order.millis() <= server_time_ms + drift) return Status::Ok();
+  const OrderKey was = r.m.order;
   r.m.order = ClampedOrder(server_time_ms + drift, r.m.id);
   // Moved down to or below the purge horizon: it goes, as a purge would.
   TIDINGS_ASSIGN_OR_RETURN(bool purged, SkipPurgedSend(txn, r.m.conversation_id, r.m.order));
@@ -224,11 +285,15 @@ Status StoreImpl::ClampToServerTime(Txn& txn, MessageRecord& r, const std::strin
   // The summary is written whatever moved: the message may be one a stored
   // record lags behind, and its newest message may now be another one.
   TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, r.m.conversation_id, nullptr));
+  // It may move from after the read marker to before it.
+  if (CountsAsUnread(c, r.m, was) && !CountsAsUnread(c, r.m, r.m.order) && c.unread_count > 0) {
+    --c.unread_count;
+  }
   std::string newest_key, newest_id;
   TIDINGS_RETURN_IF_ERROR(NewestMessage(txn, r.m.conversation_id, &newest_key, &newest_id));
   if (!newest_key.empty() &&
-      (c.last_message_id == r.m.id || c.last_order < OrderKeyOf(newest_key))) {
-    c.last_order = OrderKeyOf(newest_key);
+      (c.last_message_id == r.m.id || c.last_order < OrderOfMsgKey(newest_key))) {
+    c.last_order = OrderOfMsgKey(newest_key);
     c.last_message_id = newest_id;
   }
   StoreConversation(txn, c);
@@ -283,6 +348,7 @@ Status StoreImpl::ApplySend(Txn& txn, const Operation& op, bool remote, bool fre
   // from the messages (LoadConversation): the record need not change.
   const bool in_order = existed && !m.deleted && c.last_order < m.order;
   if (!m.deleted) ++c.message_count;
+  if (CountsAsUnread(c, m, m.order)) ++c.unread_count;
   if (c.last_order < m.order) {
     c.last_order = m.order;
     c.last_message_id = m.id;
@@ -390,6 +456,9 @@ Status StoreImpl::ApplyToMessage(Txn& txn, const Operation& op) {
     TIDINGS_RETURN_IF_ERROR(ReleaseAttachments(txn, attachments));
     TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, r.m.conversation_id, nullptr));
     if (c.message_count > 0) --c.message_count;
+    if (r.m.sender != user_id_ && AfterReadMarker(c, OrderOfMsgKey(key)) && c.unread_count > 0) {
+      --c.unread_count;
+    }
     StoreConversation(txn, c);
   }
   txn.events.push_back({ChangeEvent::Kind::kMessageChanged, r.m.conversation_id, r.m.id});
@@ -400,6 +469,11 @@ Status StoreImpl::ApplyReadMarker(Txn& txn, const Operation& op) {
   TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, op.conversation_id, nullptr));
   OrderKey& marker = c.read_markers[op.author];
   if (!(marker < op.read_up_to)) return Status::Ok();
+  if (op.author == user_id_) {
+    // The messages it moves over are read now.
+    TIDINGS_ASSIGN_OR_RETURN(uint64_t read, UnreadBetween(txn, c, marker, op.read_up_to));
+    c.unread_count -= std::min(c.unread_count, read);
+  }
   marker = op.read_up_to;
   StoreConversation(txn, c);
   txn.events.push_back({ChangeEvent::Kind::kConversationChanged, c.id, ""});

@@ -5,11 +5,6 @@
 #include "engine/store_impl.h"
 
 namespace tidings::engine {
-namespace {
-
-constexpr uint64_t kUnreadCap = 10000;
-
-}  // namespace
 
 Result<Message> StoreImpl::Get(const std::string& message_id) {
   Txn txn;
@@ -64,37 +59,12 @@ Result<std::vector<Message>> StoreImpl::Page(const PageRequest& req) {
   return out;
 }
 
-Result<uint64_t> StoreImpl::CountUnread(const Conversation& c) {
-  OrderKey marker;
-  if (auto it = c.read_markers.find(user_id_); it != c.read_markers.end()) marker = it->second;
-  const std::string prefix = ConvKey(c.id);
-  const std::string start = prefix + marker.Encode();
-  uint64_t unread = 0;
-  std::string ad, scratch;
-  std::shared_lock<std::shared_mutex> lock(db_mu_);
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kMessages]));
-  for (it->Seek(start); it->Valid() && it->key().starts_with(prefix) && unread < kUnreadCap;
-       it->Next()) {
-    if (it->key() == start) continue;
-    AdInto(&ad, kMessages, it->key().ToStringView());
-    auto plain = sealer_->OpenView(ad, it->value().ToStringView(), &scratch);
-    MessageRecord rec;
-    if (!plain.ok() || !DecodeMessage(*plain, &rec)) {
-      return DataLoss("a message record failed authentication; run `tidings verify`");
-    }
-    if (!rec.m.deleted && rec.m.sender != user_id_) ++unread;
-  }
-  TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
-  return unread;
-}
-
 Result<Conversation> StoreImpl::GetConversation(const std::string& id) {
   TIDINGS_RETURN_IF_ERROR(ValidateId("conversation id", id));
   Txn txn;
   bool existed = false;
   TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, id, &existed));
   if (!existed) return NotFound("no conversation with this id in the store");
-  TIDINGS_ASSIGN_OR_RETURN(c.unread_count, CountUnread(c));
   return c;
 }
 
@@ -111,11 +81,15 @@ Result<std::vector<Conversation>> StoreImpl::AllConversations(bool as_stored) {
     auto plain =
         sealer_->Open(Ad(kConversations, it->key().ToString()), it->value().ToStringView());
     Conversation c;
-    if (!plain.ok() || !DecodeConversation(*plain, &c)) {
+    bool counted = false;
+    if (!plain.ok() || !DecodeConversation(*plain, &c, &counted)) {
       return DataLoss("a conversation record failed authentication; run `tidings verify`");
     }
     uint32_t lag = 0;
     if (!as_stored) TIDINGS_RETURN_IF_ERROR(CatchUpConversation(&c, messages.get(), &lag));
+    if (!as_stored && !counted) {
+      TIDINGS_ASSIGN_OR_RETURN(c.unread_count, CountUnread(c, messages.get()));
+    }
     all.push_back(std::move(c));
   }
   TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
@@ -129,9 +103,6 @@ Result<std::vector<Conversation>> StoreImpl::Conversations(size_t limit) {
     return a.id < b.id;
   });
   if (limit != 0 && all.size() > limit) all.resize(limit);
-  for (auto& c : all) {
-    TIDINGS_ASSIGN_OR_RETURN(c.unread_count, CountUnread(c));
-  }
   return all;
 }
 

@@ -93,10 +93,11 @@ std::string EncodeConversation(const Conversation& c) {
     w.Key(k);
   }
   w.Map(c.remote_ids);
+  w.Varint(c.unread_count);  // since schema v6; older records end above
   return out;
 }
 
-bool DecodeConversation(std::string_view in, Conversation* c) {
+bool DecodeConversation(std::string_view in, Conversation* c, bool* has_unread) {
   Reader r(in);
   uint8_t version;
   uint64_t n;
@@ -119,7 +120,12 @@ bool DecodeConversation(std::string_view in, Conversation* c) {
     if (!r.Bytes(&u) || !r.Key(&k)) return false;
     c->read_markers[u] = k;
   }
-  return r.Map(&c->remote_ids) && r.done();
+  if (!r.Map(&c->remote_ids)) return false;
+  c->unread_count = 0;
+  const bool counted = !r.done();
+  if (counted && (!r.Varint(&c->unread_count) || !r.done())) return false;
+  if (has_unread != nullptr) *has_unread = counted;
+  return true;
 }
 
 std::string EncodeOutbox(const OutboxRecord& r) {

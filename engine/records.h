@@ -72,7 +72,9 @@ inline constexpr char kFingerprintPrefix = 'f';
 std::string EncodeMessage(const MessageRecord& r);
 bool DecodeMessage(std::string_view in, MessageRecord* r);
 std::string EncodeConversation(const Conversation& c);
-bool DecodeConversation(std::string_view in, Conversation* c);
+// *has_unread: whether the record carries its unread count (schema v6 and
+// later); without it unread_count is 0 and must be counted from the messages.
+bool DecodeConversation(std::string_view in, Conversation* c, bool* has_unread = nullptr);
 std::string EncodeOutbox(const OutboxRecord& r);
 bool DecodeOutbox(std::string_view in, OutboxRecord* out);
 std::string EncodeAttachment(const AttachmentRecord& r);

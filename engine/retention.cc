@@ -223,6 +223,8 @@ Status StoreImpl::PurgeInTxn(Txn& txn, const MessageRecord& r, const std::string
   }
   TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, r.m.conversation_id, nullptr));
   if (!r.m.deleted && c.message_count > 0) --c.message_count;
+  // Where it was stored: a clamp purges it after moving its order down.
+  if (CountsAsUnread(c, r.m, OrderOfMsgKey(key)) && c.unread_count > 0) --c.unread_count;
   if (c.last_message_id == r.m.id) c.last_message_id.clear();
   StoreConversation(txn, c);
   txn.events.push_back({ChangeEvent::Kind::kConversationChanged, r.m.conversation_id, ""});
@@ -325,6 +327,7 @@ Status StoreImpl::PurgeConversation(const std::string& conversation_id, const Or
     std::vector<uint64_t> sends;          // outbox entries of purged local sends
     std::vector<Attachment> attachments;  // the purged messages' files
     uint64_t visible = 0;
+    std::vector<OrderKey> from_others;  // visible messages of others: unread if after the marker
     {
       std::shared_lock<std::shared_mutex> db_lock(db_mu_);
       std::unique_ptr<rocksdb::Iterator> it(
@@ -344,6 +347,7 @@ Status StoreImpl::PurgeConversation(const std::string& conversation_id, const Or
         TxnDelete(txn, kById, IdKey(rec.m.id));
         TxnPut(txn, kMeta, kPurgedPrefix + IdKey(rec.m.id), "");
         if (!rec.m.deleted) ++visible;
+        if (!rec.m.deleted && rec.m.sender != user_id_) from_others.push_back(OrderOfMsgKey(key));
         ids.insert(rec.m.id);
         if (rec.send_seq != 0) sends.push_back(rec.send_seq);
         for (auto& a : rec.m.attachments) attachments.push_back(std::move(a));
@@ -363,6 +367,9 @@ Status StoreImpl::PurgeConversation(const std::string& conversation_id, const Or
     }
     TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, conversation_id, nullptr));
     c.message_count -= std::min(c.message_count, visible);
+    for (const auto& at : from_others) {
+      if (AfterReadMarker(c, at) && c.unread_count > 0) --c.unread_count;
+    }
     if (ids.count(c.last_message_id) != 0) c.last_message_id.clear();
     StoreConversation(txn, c);
     // The watermark rises to the horizon once the range is empty; between

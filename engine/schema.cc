@@ -24,6 +24,9 @@ std::vector<Migration>& Migrations() {
       // whose last_order is below their newest message are repaired in the
       // version's own batch (RepairConversationOrder).
       [](rocksdb::DB*, rocksdb::WriteBatch*) { return Status::Ok(); },
+      // v5 -> v6: records carry their unread count, counted once in the
+      // version's own batch (CountUnreadInRecords).
+      [](rocksdb::DB*, rocksdb::WriteBatch*) { return Status::Ok(); },
   };
   return migrations;
 }
@@ -41,6 +44,8 @@ Status StoreImpl::UpgradeSchema(const std::string& version) {
   if (options_.read_only && schema < kOldestSchemaReadable) {
     return FailedPrecondition("the store needs a schema upgrade; open it for writing once");
   }
+  // The migrations read as the store's user (v5 -> v6 counts its unread).
+  TIDINGS_RETURN_IF_ERROR(LoadIdentity());
   if (schema < kSchemaVersion && !options_.read_only) {
     for (uint64_t v = schema; v < kSchemaVersion; ++v) {
       rocksdb::WriteBatch batch;
@@ -48,6 +53,7 @@ Status StoreImpl::UpgradeSchema(const std::string& version) {
       Txn mt;
       mt.batch = std::move(batch);
       if (v == 4) TIDINGS_RETURN_IF_ERROR(RepairConversationOrder(mt));
+      if (v == 5) TIDINGS_RETURN_IF_ERROR(CountUnreadInRecords(mt));
       std::string nv;
       PutFixed64BE(&nv, v + 1);
       TxnPut(mt, kMeta, "schema_version", nv);
@@ -76,6 +82,14 @@ Status StoreImpl::RepairConversationOrder(Txn& txn) {
     c.last_message_id = id;
     StoreConversation(txn, c);
   }
+  return Status::Ok();
+}
+
+// A v5 record has no unread count: each becomes its summary (caught up with
+// the messages after it), counted from the messages once.
+Status StoreImpl::CountUnreadInRecords(Txn& txn) {
+  TIDINGS_ASSIGN_OR_RETURN(std::vector<Conversation> summaries, AllConversations());
+  for (const auto& c : summaries) StoreConversation(txn, c);
   return Status::Ok();
 }
 

@@ -68,7 +68,12 @@ namespace tidings::engine {
 // migration makes every record's last_order its newest message's (an old
 // clamp could leave it lower). v4 code would show (and write back) lagging
 // counts, so it must refuse v5.
-inline constexpr uint32_t kSchemaVersion = 5;
+// v6: a conversation record carries the local user's unread count over the
+// messages up to its last_order (a summary adds those after it), kept by
+// every write that changes one; the migration counts it once. v5 code would
+// write records back without keeping it, so it must refuse v6. A read-only
+// handle on an older store counts from the messages, as before.
+inline constexpr uint32_t kSchemaVersion = 6;
 // The most messages a conversation record may lag behind its newest (see
 // v5 above): a read of the summary decodes up to this many messages.
 inline constexpr uint32_t kSummaryLag = 32;
@@ -267,7 +272,7 @@ class StoreImpl final : public Store, public SyncLog {
  private:
   friend struct RetentionTestPeer;  // tests/engine/retention_test.cc: SST files
   friend struct SearchTestPeer;     // tests/engine/search_test.cc: raw postings
-  friend struct SchemaTestPeer;     // tests/engine/schema_test.cc: a v4 store
+  friend struct SchemaTestPeer;     // tests/engine/schema_test.cc: v4 and v5 stores
   // Keys: ids never appear in RocksDB keys, only their keyed hashes.
   std::string Hash16(char domain, std::string_view data) const {
     std::string in(1, domain);
@@ -319,6 +324,12 @@ class StoreImpl final : public Store, public SyncLog {
   }
   std::string MsgKey(const std::string& conv, const OrderKey& k) const {
     return ConvKey(conv) + k.Encode();
+  }
+  // The order key a messages key ends with.
+  static OrderKey OrderOfMsgKey(std::string_view msg_key) {
+    OrderKey k;
+    if (msg_key.size() >= 16) (void)OrderKey::Decode(msg_key.substr(msg_key.size() - 16), &k);
+    return k;
   }
   static std::string SeqKey(uint64_t seq) {
     std::string k;
@@ -384,8 +395,9 @@ class StoreImpl final : public Store, public SyncLog {
   void RemoveStaleDbDirs() const;
   // A new store: replica id, user, schema version; then the header, last.
   Status CreateIdentity(const std::string& header_path, const Header& header);
-  // `version`: the stored schema_version record. Refuses newer schemas and
-  // migrates older ones in order (writers only).
+  // `version`: the stored schema_version record. Refuses newer schemas,
+  // loads the store's identity, and migrates older ones in order (writers
+  // only).
   Status UpgradeSchema(const std::string& version);
   Status LoadIdentity();
   Status OpenDb(bool create);
@@ -426,6 +438,9 @@ class StoreImpl final : public Store, public SyncLog {
   // After a successful write (REQUIRES: write_mu_): the conversation records
   // it wrote become the cached ones.
   void CacheSummaries(const Txn& txn);
+  // At a clean close: writes the cached summaries whose records lag, so the
+  // next open lists conversations without reading messages to catch up.
+  Status WriteLaggingSummaries();
   Status WaitDurable(uint64_t ticket);
   void Notify(const std::vector<ChangeEvent>& events);
 
@@ -458,12 +473,28 @@ class StoreImpl final : public Store, public SyncLog {
   // last_order, through `it` (a messages iterator); *lag: how many there
   // were. REQUIRES: db_mu_ held (shared).
   Status CatchUpConversation(Conversation* c, rocksdb::Iterator* it, uint32_t* lag);
+  // Calls `visit` with each message of the conversation ordered after
+  // `after`, oldest first, through `it` (a messages iterator). REQUIRES:
+  // db_mu_ held (shared).
+  Status ForEachMessageAfter(const std::string& conversation_id, const OrderKey& after,
+                             rocksdb::Iterator* it,
+                             const std::function<void(const MessageRecord&)>& visit);
   // The key and id of the conversation's newest message as of the txn (empty
   // key: none).
   Status NewestMessage(Txn& txn, const std::string& conversation_id, std::string* key,
                        std::string* id);
   // v4 -> v5: every record's last_order becomes its newest message's.
   Status RepairConversationOrder(Txn& txn);
+  // v5 -> v6: every record becomes its summary, with its unread count.
+  Status CountUnreadInRecords(Txn& txn);
+  // Whether message `m`, stored at order `at`, is one of `c`'s unread: not
+  // deleted, from someone else, after the local user's read marker.
+  bool CountsAsUnread(const Conversation& c, const Message& m, const OrderKey& at) const;
+  bool AfterReadMarker(const Conversation& c, const OrderKey& at) const;
+  // How many of `c`'s messages ordered in (after, up_to] count as unread, as
+  // of the txn (a read marker moving over them).
+  Result<uint64_t> UnreadBetween(Txn& txn, const Conversation& c, const OrderKey& after,
+                                 const OrderKey& up_to);
   void StoreMessage(Txn& txn, const std::string& key, const MessageRecord& r) {
     TxnPut(txn, kMessages, key, EncodeMessage(r));
   }
@@ -601,9 +632,11 @@ class StoreImpl final : public Store, public SyncLog {
       const std::function<void(const std::string&, const std::string&)>& visit) const;
   // Verify's check: the postings are exactly what the messages make.
   Status VerifySearchIndex(VerifyReport& report);
-  Result<uint64_t> CountUnread(const Conversation& c);
-  // Every conversation's summary, unsorted, without unread counts;
-  // as_stored: the records as they are, not caught up with the messages.
+  // `c`'s unread messages, counted through `it` (a messages iterator): for
+  // records older than schema v6. REQUIRES: db_mu_ held (shared).
+  Result<uint64_t> CountUnread(const Conversation& c, rocksdb::Iterator* it);
+  // Every conversation's summary, unsorted; as_stored: the records as they
+  // are, not caught up with the messages (nor counted, if older than v6).
   Result<std::vector<Conversation>> AllConversations(bool as_stored = false);
   // Verify's steps (verify.cc): one record, then the indexes across records.
   struct VerifyScan;

@@ -107,8 +107,7 @@ Status StoreImpl::Init(crypto::KeySource key) {
     return Status::Ok();
   }
   if (!options_.read_only) EndCreation(path_);
-  TIDINGS_RETURN_IF_ERROR(UpgradeSchema(**version));
-  return LoadIdentity();
+  return UpgradeSchema(**version);  // loads the identity too
 }
 
 Status StoreImpl::CreateDirectoryAndHeader(const crypto::KeySource& key, Header* header) {
@@ -337,6 +336,8 @@ void StoreImpl::TightenFileModes(const std::string& db_path) const {
 void StoreImpl::CloseDb(bool settle) {
   if (db_ == nullptr) return;
   if (settle && !options_.read_only && watch_.status().ok()) {
+    // Best effort: a record left lagging is caught up by its readers.
+    WriteLaggingSummaries().IgnoreError();
     SettleBeforeClose(db_, cfs_, kSettleBudget);
   }
   for (auto* h : cfs_) {

@@ -113,6 +113,19 @@ void StoreImpl::CacheSummaries(const Txn& txn) {
   }
 }
 
+Status StoreImpl::WriteLaggingSummaries() {
+  std::unique_lock<std::mutex> lock(write_mu_);
+  Txn txn;
+  {
+    std::lock_guard<std::mutex> cache_lock(summary_cache_mu_);
+    for (const auto& [key, summary] : summary_cache_) {
+      if (summary.lag != 0) TxnPut(txn, kConversations, key, summary.plain);
+    }
+  }
+  if (txn.overlay.empty()) return Status::Ok();
+  return Commit(txn, lock);
+}
+
 Status StoreImpl::WaitDurable(uint64_t ticket) {
   std::unique_lock<std::mutex> lock(sync_mu_);
   while (synced_ < ticket) {

@@ -27,15 +27,25 @@ TEST(Records, ConversationLayoutIsFixed) {
   c.message_count = 3;
   c.read_markers["a"] = OrderKey{1, 2};
   c.remote_ids["x"] = "y";
+  c.unread_count = 2;
   const std::string bytes = EncodeConversation(c);
-  // version, id, title, members, last order, last id, count, markers, remote ids
-  EXPECT_EQ(Hex(bytes), "010163015402016101620502016d0301016101020101780179");
+  // version, id, title, members, last order, last id, count, markers, remote
+  // ids, unread count (schema v6)
+  EXPECT_EQ(Hex(bytes), "010163015402016101620502016d030101610102010178017902");
   Conversation back;
   ASSERT_TRUE(DecodeConversation(bytes, &back));
   EXPECT_EQ(back.id, c.id);
   EXPECT_EQ(back.members, c.members);
   EXPECT_EQ(back.read_markers, c.read_markers);
   EXPECT_EQ(back.remote_ids, c.remote_ids);
+  bool counted = false;
+  ASSERT_TRUE(DecodeConversation(bytes, &back, &counted));
+  EXPECT_TRUE(counted);
+  EXPECT_EQ(back.unread_count, 2u);
+  // A v5 record ends before the count: read, and said to lack it.
+  ASSERT_TRUE(DecodeConversation(bytes.substr(0, bytes.size() - 1), &back, &counted));
+  EXPECT_FALSE(counted);
+  EXPECT_EQ(back.unread_count, 0u);
   EXPECT_FALSE(DecodeConversation(bytes + "x", &back)) << "trailing bytes";
   EXPECT_FALSE(DecodeConversation("\x02" + bytes.substr(1), &back)) << "unknown version";
 }

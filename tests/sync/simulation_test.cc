@@ -314,6 +314,31 @@ class Simulation {
     return true;
   }
 
+  // The counts the store keeps in its conversation records (message and
+  // unread counts, for this replica's user) against the messages: "" if
+  // they agree.
+  std::string Counts(Replica& r) {
+    for (const auto& conv : conversations_) {
+      auto c = r.store->GetConversation(conv);
+      if (!c.ok()) continue;
+      engine::OrderKey marker;
+      if (auto m = c->read_markers.find(r.user); m != c->read_markers.end()) marker = m->second;
+      auto page = r.store->Page({.conversation_id = conv, .limit = 10000});
+      if (!page.ok()) return "page: " + page.status().ToString();
+      uint64_t visible = 0, unread = 0;
+      for (const auto& m : *page) {
+        visible += !m.deleted;
+        unread += !m.deleted && m.sender != r.user && marker < m.order;
+      }
+      if (c->message_count != visible || c->unread_count != unread) {
+        return conv + " counts " + std::to_string(c->message_count) + " messages, " +
+               std::to_string(c->unread_count) + " unread; its messages make " +
+               std::to_string(visible) + " and " + std::to_string(unread);
+      }
+    }
+    return "";
+  }
+
   // The visible state: messages in order with ids, senders, bodies, content
   // types, edit times, tombstones and reactions, and every user's read
   // marker. Left out on purpose, because they legitimately differ per device:
@@ -397,6 +422,9 @@ class Simulation {
       }
       auto outbox = replicas_[i].store->Outbox(0);
       if (!outbox->empty()) return "replica " + std::to_string(i) + " still has an outbox";
+      if (std::string wrong = Counts(replicas_[i]); !wrong.empty()) {
+        return "replica " + std::to_string(i) + ": " + wrong;
+      }
       if (std::string found = Searches(replicas_[i]); found != searched) {
         return "replica " + std::to_string(i) + " searches differently:\n--- replica 1\n" +
                searched + "--- replica " + std::to_string(i) + "\n" + found;
@@ -500,6 +528,9 @@ class Simulation {
         for (const auto& m : *page) {
           if (!ids.insert(m.id).second) return "message " + m.id + " twice";
         }
+      }
+      if (std::string wrong = Counts(replicas_[i]); !wrong.empty()) {
+        return "replica " + std::to_string(i) + " after purging: " + wrong;
       }
       auto report = replicas_[i].store->Verify(nullptr);
       if (!report.ok() || report->problems != 0) {
