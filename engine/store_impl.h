@@ -273,6 +273,7 @@ class StoreImpl final : public Store, public SyncLog {
   friend struct RetentionTestPeer;  // tests/engine/retention_test.cc: SST files
   friend struct SearchTestPeer;     // tests/engine/search_test.cc: raw postings
   friend struct SchemaTestPeer;     // tests/engine/schema_test.cc: v4 and v5 stores
+  friend struct VerifyTestPeer;     // tests/engine/verify_test.cc: wrong counts
   // Keys: ids never appear in RocksDB keys, only their keyed hashes.
   std::string Hash16(char domain, std::string_view data) const {
     std::string in(1, domain);
@@ -642,6 +643,8 @@ class StoreImpl final : public Store, public SyncLog {
   struct VerifyScan;
   bool VerifyRecord(int cf, const std::string& key, std::string_view plain, VerifyScan& scan);
   static void CrossCheck(VerifyScan& scan);
+  void CheckCounts(const std::string& key, const Conversation& c, bool counted,
+                   VerifyScan& scan) const;
   void CheckSearchIndex(VerifyScan& scan, const rocksdb::ReadOptions& ro);
   void CheckAttachments(VerifyScan& scan);
   // REQUIRES: write_mu_. `attachments`: the request's, imported.

@@ -1,5 +1,6 @@
 // Verify: decrypts and checks every record, then the indexes across them -
-// the by-id index against the messages, and outbox entries that refer to
+// the by-id index against the messages, each conversation record's counts
+// against its messages, and outbox entries that refer to
 // their message's body against that message, and that a purge left nothing
 // at or below a conversation's purge watermark (engine/retention.cc), and
 // that the search index holds exactly the postings the messages make.
@@ -68,7 +69,10 @@ struct StoreImpl::VerifyScan {
   std::map<std::string, uint64_t> message_keys;          // -> the send entry it may back
   std::vector<std::pair<std::string, uint64_t>> by_ref;  // (by_id key, seq) of such entries
   std::map<std::string, OrderKey> watermarks;            // ConvKey -> purge watermark
-  std::set<std::string> purged;                          // IdKey of purged messages
+  // ConvKey -> its visible messages in order: (order, from someone else).
+  // The messages family is read before the conversations family.
+  std::map<std::string, std::vector<std::pair<OrderKey, bool>>> visible;
+  std::set<std::string> purged;  // IdKey of purged messages
   // The search index, compared as order-independent digests of (key, value)
   // pairs: what the messages make against what the family holds.
   struct Digest {
@@ -168,6 +172,10 @@ bool StoreImpl::VerifyRecord(int cf, const std::string& key, std::string_view pl
       if (ok) {
         scan.message_keys.emplace(key, rec.send_seq);
         scan.expected.emplace(IdKey(rec.m.id), key);
+        if (!rec.m.deleted) {
+          scan.visible[key.substr(0, key.size() - 16)].emplace_back(rec.m.order,
+                                                                    rec.m.sender != user_id_);
+        }
         for (const auto& a : rec.m.attachments) scan.attachment_refs[a.object]++;
       }
       if (ok && scan.check_search) {
@@ -195,7 +203,10 @@ bool StoreImpl::VerifyRecord(int cf, const std::string& key, std::string_view pl
     }
     case kConversations: {
       Conversation c;
-      return DecodeConversation(plain, &c) && key == ConvKey(c.id);
+      bool counted = false;
+      if (!DecodeConversation(plain, &c, &counted) || key != ConvKey(c.id)) return false;
+      CheckCounts(key, c, counted, scan);
+      return true;
     }
     case kPending: {
       Operation op;
@@ -395,6 +406,28 @@ void StoreImpl::CrossCheck(VerifyScan& scan) {
       scan.Problem("outbox entry " + std::to_string(seq) +
                    ": refers to the body of a message that is missing or was changed");
     }
+  }
+}
+
+// A record (a checkpoint, engine/store_impl.h) counts the visible and the
+// unread messages up to its last order.
+void StoreImpl::CheckCounts(const std::string& key, const Conversation& c, bool counted,
+                            VerifyScan& scan) const {
+  OrderKey marker;
+  if (auto m = c.read_markers.find(user_id_); m != c.read_markers.end()) marker = m->second;
+  uint64_t visible = 0, unread = 0;
+  if (auto it = scan.visible.find(key); it != scan.visible.end()) {
+    for (const auto& [order, from_others] : it->second) {
+      if (c.last_order < order) break;
+      ++visible;
+      unread += from_others && marker < order;
+    }
+  }
+  if (visible != c.message_count || (counted && unread != c.unread_count)) {
+    scan.Problem("conversation record " + Hex(key) + ": counts " + std::to_string(c.message_count) +
+                 " messages, " + std::to_string(c.unread_count) + " unread; its messages make " +
+                 std::to_string(visible) + " and " + std::to_string(unread) +
+                 " (the counts are shown only; no message is affected)");
   }
 }
 

@@ -1,9 +1,26 @@
 // Verify (engine/verify.cc).
 #include <gtest/gtest.h>
 
+#include "engine/store_impl.h"
 #include "store_test_util.h"
 
 namespace tidings::engine {
+
+// Writes conversation `id`'s record with other counts.
+struct VerifyTestPeer {
+  static void SetCounts(Store& s, const std::string& id, uint64_t messages, uint64_t unread) {
+    auto& impl = dynamic_cast<StoreImpl&>(s);
+    std::unique_lock<std::mutex> lock(impl.write_mu_);
+    Txn txn;
+    auto c = impl.LoadConversation(txn, id, nullptr);
+    ASSERT_TRUE(c.ok());
+    c->message_count = messages;
+    c->unread_count = unread;
+    impl.StoreConversation(txn, *c);
+    ASSERT_TRUE(impl.Commit(txn, lock).ok());
+  }
+};
+
 namespace {
 
 // verify reads binary keys and values: no byte value may be taken for a
@@ -28,6 +45,32 @@ TEST(Store, VerifyIsCleanForEveryConversationKey) {
     ASSERT_TRUE(report.ok());
     EXPECT_GE(report->records_checked, 3u * 2001 + 2000) << "messages, index, outbox, summaries";
     EXPECT_EQ(report->problems, 0u) << read_only << " " << report->details.front();
+  }
+}
+
+// Each conversation record's message and unread counts are checked against
+// its messages (up to the record's last order: the rest is caught up).
+TEST(Store, VerifyChecksTheConversationCounts) {
+  TempDir dir;
+  auto store = MustOpen(dir.path());
+  Operation op;
+  op.kind = OpKind::kSend;
+  op.message_id = op.op_id = "from-bob";
+  op.author = "bob";
+  op.at = OrderKey{uint64_t{1'700'000'000'000} << 16, 42};
+  op.body = "hi";
+  ASSERT_TRUE(store->sync_log().Merge("sim", "c", {&op, 1}, "x").ok());
+  ASSERT_TRUE(store->Send(Msg("c", "mine")).ok());
+  auto clean = store->Verify(nullptr);
+  ASSERT_TRUE(clean.ok());
+  EXPECT_EQ(clean->problems, 0u) << clean->details.front();
+  for (auto [messages, unread] : {std::pair<uint64_t, uint64_t>{2, 0}, {3, 1}}) {
+    VerifyTestPeer::SetCounts(*store, "c", messages, unread);
+    auto report = store->Verify(nullptr);
+    ASSERT_TRUE(report.ok());
+    ASSERT_EQ(report->problems, 1u) << messages << " " << unread;
+    EXPECT_NE(report->details.front().find("its messages make 2 and 1"), std::string::npos)
+        << report->details.front();
   }
 }
 
