@@ -643,8 +643,8 @@ class StoreImpl final : public Store, public SyncLog {
   struct VerifyScan;
   bool VerifyRecord(int cf, const std::string& key, std::string_view plain, VerifyScan& scan);
   static void CrossCheck(VerifyScan& scan);
-  void CheckCounts(const std::string& key, const Conversation& c, bool counted,
-                   VerifyScan& scan) const;
+  static void CheckCounts(const std::string& key, const Conversation& c, bool counted,
+                          VerifyScan& scan);
   void CheckSearchIndex(VerifyScan& scan, const rocksdb::ReadOptions& ro);
   void CheckAttachments(VerifyScan& scan);
   // REQUIRES: write_mu_. `attachments`: the request's, imported.

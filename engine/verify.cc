@@ -69,9 +69,13 @@ struct StoreImpl::VerifyScan {
   std::map<std::string, uint64_t> message_keys;          // -> the send entry it may back
   std::vector<std::pair<std::string, uint64_t>> by_ref;  // (by_id key, seq) of such entries
   std::map<std::string, OrderKey> watermarks;            // ConvKey -> purge watermark
-  // ConvKey -> its visible messages in order: (order, from someone else).
-  // The messages family is read before the conversations family.
-  std::map<std::string, std::vector<std::pair<OrderKey, bool>>> visible;
+  // ConvKey -> what its record's counts cover (read before the scan) and
+  // what its messages make.
+  struct Counts {
+    OrderKey last_order, marker;
+    uint64_t visible = 0, unread = 0;
+  };
+  std::map<std::string, Counts> counts;
   std::set<std::string> purged;  // IdKey of purged messages
   // The search index, compared as order-independent digests of (key, value)
   // pairs: what the messages make against what the family holds.
@@ -131,6 +135,22 @@ Result<VerifyReport> StoreImpl::Verify(std::function<void(uint64_t, uint64_t)> p
   ro.verify_checksums = true;
   ro.fill_cache = false;
   scan.ro = &ro;
+  // What each conversation record's counts cover, for the messages to be
+  // counted against as they are read.
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[kConversations]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      auto plain =
+          sealer_->Open(Ad(kConversations, it->key().ToString()), it->value().ToStringView());
+      Conversation c;
+      if (!plain.ok() || !DecodeConversation(*plain, &c)) continue;  // reported by the scan
+      auto& counts = scan.counts[it->key().ToString()];
+      counts.last_order = c.last_order;
+      if (auto m = c.read_markers.find(user_id_); m != c.read_markers.end()) {
+        counts.marker = m->second;
+      }
+    }
+  }
   for (int cf = 1; cf < kNumCf; ++cf) {
     if (cfs_[static_cast<size_t>(cf)] == nullptr) continue;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[static_cast<size_t>(cf)]));
@@ -172,9 +192,11 @@ bool StoreImpl::VerifyRecord(int cf, const std::string& key, std::string_view pl
       if (ok) {
         scan.message_keys.emplace(key, rec.send_seq);
         scan.expected.emplace(IdKey(rec.m.id), key);
-        if (!rec.m.deleted) {
-          scan.visible[key.substr(0, key.size() - 16)].emplace_back(rec.m.order,
-                                                                    rec.m.sender != user_id_);
+        auto counts = scan.counts.find(key.substr(0, key.size() - 16));
+        if (counts != scan.counts.end() && !rec.m.deleted &&
+            !(counts->second.last_order < rec.m.order)) {
+          counts->second.visible++;
+          counts->second.unread += rec.m.sender != user_id_ && counts->second.marker < rec.m.order;
         }
         for (const auto& a : rec.m.attachments) scan.attachment_refs[a.object]++;
       }
@@ -412,16 +434,11 @@ void StoreImpl::CrossCheck(VerifyScan& scan) {
 // A record (a checkpoint, engine/store_impl.h) counts the visible and the
 // unread messages up to its last order.
 void StoreImpl::CheckCounts(const std::string& key, const Conversation& c, bool counted,
-                            VerifyScan& scan) const {
-  OrderKey marker;
-  if (auto m = c.read_markers.find(user_id_); m != c.read_markers.end()) marker = m->second;
+                            VerifyScan& scan) {
   uint64_t visible = 0, unread = 0;
-  if (auto it = scan.visible.find(key); it != scan.visible.end()) {
-    for (const auto& [order, from_others] : it->second) {
-      if (c.last_order < order) break;
-      ++visible;
-      unread += from_others && marker < order;
-    }
+  if (auto it = scan.counts.find(key); it != scan.counts.end()) {
+    visible = it->second.visible;
+    unread = it->second.unread;
   }
   if (visible != c.message_count || (counted && unread != c.unread_count)) {
     scan.Problem("conversation record " + Hex(key) + ": counts " + std::to_string(c.message_count) +
