@@ -548,8 +548,9 @@ Status Download(engine::AttachmentFiles& files, std::string_view id,
                steps, cancel, tidings::Cancelled("the attachment download was cancelled"));
   if (!fetched.ok()) {
     // The partial file keeps what was checked, for the next attempt (a
-    // file dropped for a failed check is already gone).
-    (void)partial.Truncate(have);
+    // file dropped for a failed check is already gone), and goes if that
+    // is nothing.
+    (void)(have > 0 ? partial.Truncate(have) : files.DropPartial(id));
     return fetched;
   }
   check->plain.clear();

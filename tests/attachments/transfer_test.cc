@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -862,6 +863,11 @@ TEST(Transfer, ARangeCutShortOrTooLongIsNotUsed) {
     EXPECT_LE(s3.FirstFrom(), kPart);
     EXPECT_EQ(ReadAll(b, sent), data);
   }
+  // A download that checked nothing leaves no partial file behind.
+  Device c;
+  s3.fail_get_from[0] = Unavailable("the network went away");
+  EXPECT_EQ(DownloadTo(c, sent, s3).code(), Code::kUnavailable);
+  EXPECT_FALSE(std::filesystem::exists(c.files.PartialPath(sent.object.id)));
 }
 
 TEST(Transfer, AByteFlippedMidRangeIsNeverHandedOn) {
