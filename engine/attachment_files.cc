@@ -36,6 +36,11 @@ class Fd {
   Fd& operator=(const Fd&) = delete;
   int get() const { return fd_; }
   bool ok() const { return fd_ >= 0; }
+  int release() {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
   void reset(int fd) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = fd;
@@ -388,6 +393,62 @@ Result<uint64_t> AttachmentFiles::PartialBytes(std::string_view id) const {
   return static_cast<uint64_t>(st.st_size);
 }
 
+Result<PartialFile> AttachmentFiles::OpenPartial(std::string_view id) {
+  TIDINGS_RETURN_IF_ERROR(CheckId(id));
+  const std::string path = PartialPath(id);
+  Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  const bool created = fd.ok();
+  if (!created) fd.reset(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  if (!fd.ok()) return IoFailure("create", path);
+  if (created) TIDINGS_RETURN_IF_ERROR(SyncParent(path));
+  PartialFile file;
+  file.path_ = path;
+  file.fd_ = std::shared_ptr<const int>(new int(fd.release()), [](const int* p) {
+    ::close(*p);
+    delete p;
+  });
+  return file;
+}
+
+Status PartialFile::WriteAt(uint64_t offset, std::string_view bytes) const {
+  if (fd_ == nullptr) return FailedPrecondition("the partial download is not open");
+  while (!bytes.empty()) {
+    const ssize_t n = ::pwrite(*fd_, bytes.data(), bytes.size(), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return IoFailure("write", path_);
+    bytes.remove_prefix(static_cast<size_t>(n));
+    offset += static_cast<uint64_t>(n);
+  }
+  return Status::Ok();
+}
+
+Result<size_t> PartialFile::ReadAt(uint64_t offset, char* buf, size_t cap) const {
+  if (fd_ == nullptr) return FailedPrecondition("the partial download is not open");
+  return tidings::engine::ReadAt(*fd_, buf, cap, offset, path_);
+}
+
+Result<uint64_t> PartialFile::Size() const {
+  if (fd_ == nullptr) return FailedPrecondition("the partial download is not open");
+  struct stat st {};
+  if (::fstat(*fd_, &st) != 0) return IoFailure("read", path_);
+  return static_cast<uint64_t>(st.st_size);
+}
+
+Status PartialFile::Truncate(uint64_t size) const {
+  if (fd_ == nullptr) return FailedPrecondition("the partial download is not open");
+  if (::ftruncate(*fd_, static_cast<off_t>(size)) != 0) return IoFailure("cut", path_);
+  if (::fsync(*fd_) != 0) return IoFailure("sync", path_);
+  return Status::Ok();
+}
+
+void PartialFile::StartWriteBack(uint64_t offset, uint64_t length) const {
+  if (fd_ == nullptr) return;
+#if defined(__linux__)
+  (void)::sync_file_range(*fd_, static_cast<off_t>(offset), static_cast<off_t>(length),
+                          SYNC_FILE_RANGE_WRITE);
+#endif
+}
+
 Status AttachmentFiles::AppendPartial(std::string_view id, std::string_view bytes) {
   TIDINGS_RETURN_IF_ERROR(CheckId(id));
   const std::string path = PartialPath(id);
@@ -412,12 +473,15 @@ Status AttachmentFiles::FinishPartial(std::string_view id, const crypto::SecretK
 
 Status AttachmentFiles::AdoptPartial(std::string_view id, uint64_t bytes) {
   return ClaimPartial(id, [&](const std::string& claimed) -> Status {
+    Fd fd(::open(claimed.c_str(), O_RDONLY | O_CLOEXEC));
     struct stat st {};
-    if (::stat(claimed.c_str(), &st) != 0) return IoFailure("read", claimed);
+    if (!fd.ok() || ::fstat(fd.get(), &st) != 0) return IoFailure("read", claimed);
     if (static_cast<uint64_t>(st.st_size) != bytes) {
       return DataLoss("a downloaded attachment's file is not the length that was checked");
     }
-    return Status::Ok();
+    // Its bytes on disk before it is named the object (they were written
+    // at offsets, unsynced, as the ranges came).
+    return SyncFile(fd, claimed);
   });
 }
 

@@ -60,6 +60,31 @@ class ObjectFile {
   uint64_t size_ = 0;
 };
 
+// A download's partial file, open for writing at offsets by any number of
+// threads at once (ranges written as they arrive, each at its place) and
+// for reading back. Copies share the open file, closed when the last goes.
+// Nothing here checks the bytes: the caller does, in order, as it reads
+// them back (sync/attachments/transfer.h).
+class PartialFile {
+ public:
+  // Writes `bytes` at `offset`, extending the file as needed.
+  Status WriteAt(uint64_t offset, std::string_view bytes) const;
+  // Up to `cap` bytes from `offset`, fewer only at the end of the file.
+  Result<size_t> ReadAt(uint64_t offset, char* buf, size_t cap) const;
+  Result<uint64_t> Size() const;
+  // Cuts the file to its first `size` bytes (the ones checked) and syncs
+  // it, so a later resume starts from them.
+  Status Truncate(uint64_t size) const;
+  // Starts writing [offset, offset + length) to disk without waiting, so
+  // the sync before the file becomes an object has less left to do.
+  void StartWriteBack(uint64_t offset, uint64_t length) const;
+
+ private:
+  friend class AttachmentFiles;
+  std::shared_ptr<const int> fd_;
+  std::string path_;
+};
+
 class AttachmentFiles {
  public:
   explicit AttachmentFiles(std::string dir) : dir_(std::move(dir)) {}
@@ -113,12 +138,18 @@ class AttachmentFiles {
   // before it becomes an object; a partial file that fails is removed.
   // Downloads of one object run one at a time (the caller's rule).
   Result<uint64_t> PartialBytes(std::string_view id) const;
+  // The partial download of `id`, made (empty, 0600) if there is none, for
+  // ranges written at their places as they arrive. Its bytes past those the
+  // caller checked are not trusted: a download cut by a crash may have
+  // written later ranges before earlier ones, so a resume checks what is
+  // there and cuts the file where the check stops (PartialFile::Truncate).
+  Result<PartialFile> OpenPartial(std::string_view id);
   Status AppendPartial(std::string_view id, std::string_view bytes);
   Status FinishPartial(std::string_view id, const crypto::SecretKey& content_key);
-  // Finish for a caller that checked every byte as it appended it, in
+  // Finish for a caller that checked every byte of the partial file, in
   // order (its SHA-256 is `id`, every chunk opened, the last FINAL): the
-  // partial file becomes the object if it is `bytes` long, without being
-  // read again; else DATA_LOSS and it is removed.
+  // partial file is synced and becomes the object if it is `bytes` long,
+  // without being read again; else DATA_LOSS and it is removed.
   Status AdoptPartial(std::string_view id, uint64_t bytes);
   // The partial download's bytes so far, in pieces, to `each` (a resumed
   // download checks them again); and its removal (a download that failed a

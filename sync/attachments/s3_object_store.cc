@@ -82,6 +82,12 @@ Result<std::string> S3ObjectStore::GetRange(const std::string& key, uint64_t off
   return std::move(range.data);
 }
 
+Status S3ObjectStore::GetRangeTo(const std::string& key, uint64_t offset, uint64_t length,
+                                 const RangeWriter& write) {
+  TIDINGS_ASSIGN_OR_RETURN(Lease s3, Take());
+  return s3->GetObjectRange(bucket_, key, offset, length, write).status();
+}
+
 Result<std::string> S3ObjectStore::CreateMultipartUpload(const std::string& key) {
   TIDINGS_ASSIGN_OR_RETURN(Lease s3, Take());
   return s3->CreateMultipartUpload(bucket_, key);

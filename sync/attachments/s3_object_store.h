@@ -38,6 +38,8 @@ class S3ObjectStore : public ObjectStore {
   Status PutObject(const std::string& key, std::string body) override;
   Result<uint64_t> HeadObject(const std::string& key) override;
   Result<std::string> GetRange(const std::string& key, uint64_t offset, uint64_t length) override;
+  Status GetRangeTo(const std::string& key, uint64_t offset, uint64_t length,
+                    const RangeWriter& write) override;
   Result<std::string> CreateMultipartUpload(const std::string& key) override;
   Result<std::string> UploadPart(const std::string& key, const std::string& upload_id, int number,
                                  std::string body) override;

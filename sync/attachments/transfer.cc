@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -42,6 +43,12 @@ Result<std::string> ObjectStore::UploadPartFrom(const std::string& key,
     at += got;
   }
   return UploadPart(key, upload_id, number, std::move(body));
+}
+
+Status ObjectStore::GetRangeTo(const std::string& key, uint64_t offset, uint64_t length,
+                               const RangeWriter& write) {
+  TIDINGS_ASSIGN_OR_RETURN(const std::string bytes, GetRange(key, offset, length));
+  return write(0, bytes);
 }
 
 std::string ObjectKey(std::string_view id) {
@@ -377,6 +384,71 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id,
   return done();
 }
 
+namespace {
+
+// A download's check of the object, in order: every chunk opens (the last
+// FINAL) and the SHA-256 of all of them is the object's id.
+struct DownloadCheck {
+  explicit DownloadCheck(const crypto::SecretKey& key) : chunks(key) {}
+  crypto::AttachmentDecryptor chunks;
+  crypto::Sha256Hasher hash;
+  std::string plain;  // one piece's, dropped after each
+  // The next `bytes` of the object.
+  bool Update(std::string_view bytes) {
+    plain.clear();
+    if (!chunks.Update(bytes, &plain).ok()) return false;
+    hash.Update(bytes);
+    return true;
+  }
+};
+
+// The partial file is read back and checked in pieces of this size.
+constexpr size_t kCheckSlice = 256 << 10;
+
+// How much of a partial download left by an earlier attempt can be kept:
+// the longest run of whole chunks from the start that open (the last one
+// also FINAL if the file reaches `cipher_bytes`), fed to `*check`. An attempt
+// stopped cleanly leaves exactly the bytes it checked (a chunk it had only
+// part of is fetched again); a crash may leave bytes past them, from
+// ranges written before the ones before them, or not yet on disk.
+struct Kept {
+  uint64_t bytes = 0;
+  bool clean = true;  // `*check` saw exactly those bytes (no chunk failed)
+};
+Result<Kept> KeptPrefix(const engine::PartialFile& partial, uint64_t on_disk, uint64_t cipher_bytes,
+                        DownloadCheck* check) {
+  const uint64_t avail = std::min(on_disk, cipher_bytes);
+  char prefix[crypto::kAttachmentPrefixBytes];
+  if (avail < sizeof prefix) return Kept{};
+  TIDINGS_ASSIGN_OR_RETURN(const size_t got, partial.ReadAt(0, prefix, sizeof prefix));
+  if (got != sizeof prefix) return Kept{};
+  uint32_t chunk = 0;
+  for (size_t i = 4; i < sizeof prefix; ++i) chunk = chunk << 8 | static_cast<uint8_t>(prefix[i]);
+  if (chunk == 0 || chunk > crypto::kMaxAttachmentChunkBytes) return Kept{};
+  const uint64_t sealed = uint64_t{chunk} + crypto::kSecretStreamOverhead;
+  std::string piece;
+  Kept kept;
+  for (uint64_t next = crypto::kAttachmentHeaderBytes + sealed;; next += sealed) {
+    const uint64_t to = std::min(next, cipher_bytes);
+    if (to > avail) break;  // not all here: fetched again
+    piece.resize(static_cast<size_t>(to - kept.bytes));
+    TIDINGS_ASSIGN_OR_RETURN(const size_t n,
+                             partial.ReadAt(kept.bytes, piece.data(), piece.size()));
+    if (n != piece.size()) break;
+    kept.clean = check->Update(piece);
+    if (kept.clean && to == cipher_bytes) {
+      check->plain.clear();
+      kept.clean = check->chunks.Finish(&check->plain).ok();
+    }
+    if (!kept.clean) break;
+    kept.bytes = to;
+    if (to == cipher_bytes) break;
+  }
+  return kept;
+}
+
+}  // namespace
+
 Status Download(engine::AttachmentFiles& files, std::string_view id,
                 const crypto::SecretKey& content_key, uint64_t cipher_bytes, const std::string& key,
                 ObjectStore& store, const TransferOptions& options,
@@ -387,76 +459,103 @@ Status Download(engine::AttachmentFiles& files, std::string_view id,
     return DataLoss("the attachment on the server is " + std::to_string(size) + " bytes, not the " +
                     std::to_string(cipher_bytes) + " its message says: it was changed or replaced");
   }
-  // Every byte is checked once, in order, as it is appended to the partial
-  // file (those of a resumed download as they are read back from it): every
-  // chunk opens and the SHA-256 of all of them is the object's id, so the
-  // file is not read again at the end. A chunk that fails stops the
-  // download there, and its partial file goes.
-  crypto::AttachmentDecryptor check(content_key);
-  crypto::Sha256Hasher hash;
-  std::string plain;
+  // Every byte is checked once, in order, as it is read back from the
+  // partial file (those of a resumed download too): every chunk opens and
+  // the SHA-256 of all of them is the object's id, so the file is not read
+  // again at the end. A chunk that fails stops the download there, and its
+  // partial file goes.
+  TIDINGS_ASSIGN_OR_RETURN(const engine::PartialFile partial, files.OpenPartial(id));
+  auto check = std::make_unique<DownloadCheck>(content_key);
   auto failed = [&] {
     (void)files.DropPartial(id);
     return DataLoss(
         "a downloaded attachment failed its check: it was changed on the server "
         "or on the way; fetch it again to retry");
   };
-  // Checked in slices, the plaintext dropped after each: a range's check
-  // holds one slice of plaintext, not the range's.
-  constexpr size_t kCheckSlice = 256 << 10;
-  auto checked = [&](std::string_view bytes) -> Status {
-    for (size_t at = 0; at < bytes.size(); at += kCheckSlice) {
-      plain.clear();
-      const std::string_view slice = bytes.substr(at, kCheckSlice);
-      if (!check.Update(slice, &plain).ok()) return failed();
-      hash.Update(slice);
+  // What a resumed download already has is checked again; bytes past the
+  // whole chunks that open (a crash's, or damage here) are cut, and fetched
+  // again.
+  TIDINGS_ASSIGN_OR_RETURN(const uint64_t on_disk, partial.Size());
+  uint64_t have = 0;
+  if (on_disk > 0) {
+    TIDINGS_ASSIGN_OR_RETURN(const Kept kept,
+                             KeptPrefix(partial, on_disk, cipher_bytes, check.get()));
+    have = kept.bytes;
+    if (have != on_disk) TIDINGS_RETURN_IF_ERROR(partial.Truncate(have));
+    if (!kept.clean) {
+      // A chunk past `have` failed: the check starts again over the bytes
+      // kept.
+      check = std::make_unique<DownloadCheck>(content_key);
+      TIDINGS_ASSIGN_OR_RETURN(const Kept again,
+                               KeptPrefix(partial, have, cipher_bytes, check.get()));
+      if (again.bytes != have || !again.clean) return failed();  // changed under this download
+    }
+  }
+  // Ranges fetched side by side, each written to its place as it arrives,
+  // then read back and checked in order.
+  std::string slice(kCheckSlice, '\0');
+  auto check_bytes = [&](uint64_t from, uint64_t to) -> Status {
+    for (uint64_t at = from; at < to;) {
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(slice.size(), to - at));
+      TIDINGS_ASSIGN_OR_RETURN(const size_t got, partial.ReadAt(at, slice.data(), want));
+      if (got != want || !check->Update(std::string_view(slice.data(), got))) return failed();
+      at += got;
     }
     return Status::Ok();
   };
-  TIDINGS_ASSIGN_OR_RETURN(uint64_t have, files.PartialBytes(id));
-  // What a resumed download already has is checked again; a partial file
-  // damaged here (or longer than the object) is dropped, and this download
-  // starts from the beginning.
-  if (have > 0 && (have > cipher_bytes || !files.ScanPartial(id, checked).ok())) {
-    TIDINGS_RETURN_IF_ERROR(files.DropPartial(id));
-    check = crypto::AttachmentDecryptor(content_key);
-    hash = crypto::Sha256Hasher();
-    have = 0;
-  }
-  // Ranges fetched side by side, checked and appended in order: at most
-  // `parallel` of them in memory.
   const uint64_t range = std::max<uint64_t>(options.range_bytes, 1);
   const uint64_t from = have;
-  auto length_of = [&](size_t part) { return std::min(range, cipher_bytes - from - part * range); };
+  auto offset_of = [&](size_t part) { return from + part * range; };
+  auto length_of = [&](size_t part) { return std::min(range, cipher_bytes - offset_of(part)); };
   const PartSteps steps{
       .prepare = [](size_t) -> Result<std::optional<std::string>> {
         return std::optional<std::string>(std::string());
       },
       .work = [&](size_t part, std::string) -> Result<std::string> {
-        const uint64_t length = length_of(part);
-        TIDINGS_ASSIGN_OR_RETURN(std::string bytes,
-                                 store.GetRange(key, from + part * range, length));
-        if (bytes.size() != length) {
-          return Unavailable("the server sent " + std::to_string(bytes.size()) + " bytes of a " +
+        const uint64_t at = offset_of(part), length = length_of(part);
+        uint64_t end = 0;  // of the bytes written, in this attempt
+        const RangeWriter write = [&](uint64_t offset, std::string_view bytes) -> Status {
+          if (offset != end && offset != 0) {
+            return Internal("an object store handed on a range's bytes out of order");
+          }
+          if (offset + bytes.size() > length) {
+            return DataLoss("the server sent more than the " + std::to_string(length) +
+                            " bytes of a range; not using them");
+          }
+          TIDINGS_RETURN_IF_ERROR(partial.WriteAt(at + offset, bytes));
+          end = offset + bytes.size();
+          return Status::Ok();
+        };
+        TIDINGS_RETURN_IF_ERROR(store.GetRangeTo(key, at, length, write));
+        if (end != length) {
+          return Unavailable("the server sent " + std::to_string(end) + " bytes of a " +
                              std::to_string(length) + "-byte range; retry the download");
         }
-        return bytes;
+        partial.StartWriteBack(at, length);
+        return std::string();
       },
-      .finish = [&](size_t, std::string bytes) -> Status {
-        TIDINGS_RETURN_IF_ERROR(checked(bytes));
-        TIDINGS_RETURN_IF_ERROR(files.AppendPartial(id, bytes));
-        have += bytes.size();
+      .finish = [&](size_t part, std::string) -> Status {
+        const uint64_t at = offset_of(part), length = length_of(part);
+        TIDINGS_RETURN_IF_ERROR(check_bytes(at, at + length));
+        have = at + length;
         if (progress) progress(have, cipher_bytes);
         return Status::Ok();
       },
   };
   const int parallel = std::max(std::min(options.parallel, options.download_parallel), 1);
-  TIDINGS_RETURN_IF_ERROR(RunParts((cipher_bytes - from + range - 1) / range, parallel,
-                                   static_cast<size_t>(parallel), steps, cancel,
-                                   tidings::Cancelled("the attachment download was cancelled")));
-  plain.clear();
-  if (!check.Finish(&plain).ok()) return failed();
-  const crypto::Digest256 got = hash.Finish();
+  const Status fetched =
+      RunParts((cipher_bytes - from + range - 1) / range, parallel, static_cast<size_t>(parallel),
+               steps, cancel, tidings::Cancelled("the attachment download was cancelled"));
+  if (!fetched.ok()) {
+    // The partial file keeps what was checked, for the next attempt (a
+    // file dropped for a failed check is already gone), and goes if that
+    // is nothing.
+    (void)(have > 0 ? partial.Truncate(have) : files.DropPartial(id));
+    return fetched;
+  }
+  check->plain.clear();
+  if (!check->chunks.Finish(&check->plain).ok()) return failed();
+  const crypto::Digest256 got = check->hash.Finish();
   if (std::string_view(reinterpret_cast<const char*>(got.data()), got.size()) != id) {
     (void)files.DropPartial(id);
     return DataLoss(

@@ -32,6 +32,11 @@ struct UploadedPart {
 // called again from offset 0 (a retry). The same as http::BodyReader.
 using PartReader = std::function<Result<size_t>(uint64_t offset, char* buf, size_t cap)>;
 
+// Takes a range's bytes as they arrive: `bytes` at `offset` within the
+// range, in order, from offset 0 again if the range is fetched again (a
+// retry). An error stops the fetch with that error.
+using RangeWriter = std::function<Status(uint64_t offset, std::string_view bytes)>;
+
 // What a transfer needs of an object store. S3 (sync/s3) in production; unit
 // tests use an in-process fake.
 //
@@ -46,6 +51,12 @@ class ObjectStore {
   // Exactly `length` bytes from `offset` (the caller asks within the size).
   virtual Result<std::string> GetRange(const std::string& key, uint64_t offset,
                                        uint64_t length) = 0;
+  // The same with the bytes handed to `write` as they arrive, on the
+  // calling thread, instead of held, so bytes in flight cost no memory. The
+  // range may end short (the caller checks it got `length` bytes). This
+  // default reads the range whole with GetRange and hands it on at once.
+  virtual Status GetRangeTo(const std::string& key, uint64_t offset, uint64_t length,
+                            const RangeWriter& write);
   virtual Result<std::string> CreateMultipartUpload(const std::string& key) = 0;
   virtual Result<std::string> UploadPart(const std::string& key, const std::string& upload_id,
                                          int number, std::string body) = 0;  // the ETag
@@ -88,13 +99,13 @@ struct TransferOptions {
   // from the object's file as they are sent: bytes in flight cost no
   // memory, and upload time follows them (docs/attachments.md, "Transfer").
   int parallel = 16;
-  // Ranges of a download: at most S3Config::max_response_bytes (16 MiB).
-  uint64_t range_bytes = 12 << 20;
+  // Ranges of a download. Each is written to the partial file as it
+  // arrives, so neither their size nor their number costs memory; larger
+  // ranges cost fewer requests (moto copies the whole object for every
+  // range it serves: docs/attachments.md, "Transfer").
+  uint64_t range_bytes = 32 << 20;
   // Ranges a download keeps in flight: min(parallel, download_parallel).
-  // A range is held in memory until it is checked and appended, so a
-  // download holds about that many x range_bytes: two large ranges rather
-  // than more small ones (moto copies the whole object for every range).
-  int download_parallel = 2;
+  int download_parallel = 8;
 };
 
 // The key of object `id` in the bucket: no conversation, user or file name.
@@ -133,11 +144,13 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id,
 // and the next attempt starts over), or if the object's size or SHA-256 is
 // not what the reference says.
 //
-// `options.parallel` ranges are fetched side by side, at most that many held
-// in memory; each is checked and appended to the partial file on the calling
-// thread, in order, where `progress` is called. Errors and `cancel` stop it
-// as they stop an upload; the ranges before the first that failed are kept
-// in the partial file.
+// min(`options.parallel`, `options.download_parallel`) ranges are fetched
+// side by side, each written to its place in the partial file as it
+// arrives; each is read back and checked on the calling thread, in order,
+// where `progress` is called. Errors and `cancel` stop it as they stop an
+// upload; the partial file is then cut to the ranges before the first that
+// failed (a crash can leave later bytes in it: a resume keeps the whole
+// chunks from the start that open, and fetches the rest).
 Status Download(engine::AttachmentFiles& files, std::string_view id,
                 const crypto::SecretKey& content_key, uint64_t cipher_bytes, const std::string& key,
                 ObjectStore& store, const TransferOptions& options = {},

@@ -36,7 +36,8 @@ class CurlHttpClient final : public HttpClient {
     if (cancelled_.load()) return Cancelled("the HTTP client was shut down");
     if (curl_ == nullptr) return Internal("libcurl failed to initialize");
     Response response;
-    Sink sink{&response, options_.max_response_bytes, false, curl_};
+    Sink sink{&response,   options_.max_response_bytes, false, curl_, &request.body_writer, 0,
+              Status::Ok()};
     Feed feed{&request, 0, Status::Ok()};
     curl_easy_reset(curl_);  // keeps the connection cache
     curl_easy_setopt(curl_, CURLOPT_URL, request.url.c_str());
@@ -99,6 +100,7 @@ class CurlHttpClient final : public HttpClient {
     curl_slist_free_all(headers);
     if (rc != CURLE_OK) {
       if (!feed.error.ok()) return feed.error;
+      if (!sink.error.ok()) return sink.error;
       if (sink.overflow) {
         return ResourceExhausted("the server's response exceeded " +
                                  std::to_string(options_.max_response_bytes) + " bytes");
@@ -111,6 +113,7 @@ class CurlHttpClient final : public HttpClient {
       return Unavailable("HTTP request failed: " + what);
     }
     curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &response.status);
+    response.body_written = sink.written;
     return response;
   }
 
@@ -122,8 +125,24 @@ class CurlHttpClient final : public HttpClient {
     size_t cap;
     bool overflow;
     CURL* curl;
+    const BodyWriter* writer;  // Request::body_writer
+    uint64_t written;          // bytes handed to it
+    Status error;              // its, which stopped the request
     static size_t Write(char* data, size_t size, size_t n, void* user) {
       auto* self = static_cast<Sink*>(user);
+      if (*self->writer) {
+        // The headers are complete once the body starts.
+        long status = 0;
+        curl_easy_getinfo(self->curl, CURLINFO_RESPONSE_CODE, &status);
+        if (status >= 200 && status < 300) {
+          self->response->status = status;
+          self->error =
+              (*self->writer)(*self->response, self->written, std::string_view(data, size * n));
+          if (!self->error.ok()) return 0;
+          self->written += size * n;
+          return size * n;
+        }
+      }
       if (self->response->body.size() + size * n > self->cap) {
         self->overflow = true;
         return 0;

@@ -23,6 +23,14 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 // that error. Called on the sending thread.
 using BodyReader = std::function<Result<size_t>(uint64_t offset, char* buf, size_t cap)>;
 
+struct Response;
+// Takes a 2xx response's body as it arrives, in order: `bytes` from
+// `offset` in the body, with `head` the response's status and headers (its
+// body empty). An error stops the request with that error. Called on the
+// sending thread, from offset 0 again if the request is sent again.
+using BodyWriter =
+    std::function<Status(const Response& head, uint64_t offset, std::string_view bytes)>;
+
 struct Request {
   std::string method = "POST";
   std::string url;  // scheme://host[:port]/path?query, path already encoded
@@ -35,12 +43,18 @@ struct Request {
   // hash (x-amz-content-sha256).
   BodyReader body_reader;
   uint64_t body_size = 0;
+  // Where a 2xx response's body goes instead of Response::body (then empty),
+  // so a large answer (an S3 range, to its file) need not be held in memory
+  // and is not capped by HttpOptions::max_response_bytes. Other statuses'
+  // bodies (errors) are read into Response::body as usual.
+  BodyWriter body_writer;
 };
 
 struct Response {
   long status = 0;
   Headers headers;  // names lowercased
   std::string body;
+  uint64_t body_written = 0;  // bytes handed to Request::body_writer instead
   // First value of a header (name lowercase), or "".
   std::string Header(std::string_view name) const;
 };

@@ -308,55 +308,112 @@ Result<ObjectInfo> S3Client::HeadObject(std::string_view bucket, std::string_vie
 Result<ObjectRange> S3Client::GetObjectRange(std::string_view bucket, std::string_view key,
                                              uint64_t offset, uint64_t length,
                                              std::string_view if_match) {
+  if (length > max_response_bytes_) {
+    return InvalidArgument("S3 GetObject " + Shown(bucket, key) + ": a range of " +
+                           std::to_string(length) + " bytes is over max_response_bytes (" +
+                           std::to_string(max_response_bytes_) + "); read it in smaller ranges");
+  }
+  std::string data;
+  auto got = GetObjectRange(
+      bucket, key, offset, length,
+      [&](uint64_t at, std::string_view bytes) {
+        if (at == 0) data.clear();  // a retry starts over
+        // Allocated once (a range read by doubling would hold twice its size).
+        if (data.capacity() < length) data.reserve(static_cast<size_t>(length));
+        data.append(bytes);
+        return Status::Ok();
+      },
+      if_match);
+  if (!got.ok()) return got.status();
+  got->data = std::move(data);
+  return got;
+}
+
+Result<ObjectRange> S3Client::GetObjectRange(std::string_view bucket, std::string_view key,
+                                             uint64_t offset, uint64_t length,
+                                             const RangeWriter& write, std::string_view if_match) {
   const std::string context = "S3 GetObject " + Shown(bucket, key);
   if (key.empty()) return InvalidArgument("S3 GetObject needs a key");
   if (length == 0) return InvalidArgument(context + ": a range of 0 bytes");
-  if (length > max_response_bytes_) {
-    return InvalidArgument(context + ": a range of " + std::to_string(length) +
-                           " bytes is over max_response_bytes (" +
-                           std::to_string(max_response_bytes_) + "); read it in smaller ranges");
-  }
   if (offset > UINT64_MAX - length) return InvalidArgument(context + ": the range overflows");
   const uint64_t last = offset + length - 1;
   const std::string asked = "bytes=" + std::to_string(offset) + "-" + std::to_string(last);
-  http::Headers headers = {{"range", asked}};
-  if (!if_match.empty()) headers.emplace_back("if-match", std::string(if_match));
+  // (Errors here get `context` from Send, or where they are returned.)
+  // What the answer being read says of itself, from its head, and how much
+  // of its body came (one attempt's: a retry starts over).
+  struct Seen {
+    long status = 0;
+    std::string content_range;
+    uint64_t first = 0, end = 0, total = 0;
+    uint64_t body = 0;
+  } seen;
+  // The head must announce the range asked for before any byte is handed on.
+  auto read_head = [&](const http::Response& head) -> Status {
+    seen = Seen{};
+    seen.status = head.status;
+    if (head.status == 200) return Status::Ok();  // the whole object: the range is cut from it
+    if (head.status != 206) {
+      return FailedPrecondition("HTTP " + std::to_string(head.status) +
+                                " to a Range request, expected 206; is the endpoint S3?");
+    }
+    seen.content_range = head.Header("content-range");
+    if (!ParseContentRange(seen.content_range, &seen.first, &seen.end, &seen.total)) {
+      return DataLoss("the 206 response has no valid Content-Range (\"" +
+                      seen.content_range.substr(0, 80) + "\"); not using its bytes");
+    }
+    if (seen.first != offset || seen.end != std::min(last, seen.total - 1)) {
+      return DataLoss("asked for " + asked + ", got bytes labelled \"" +
+                      seen.content_range.substr(0, 80) + "\"; not using them (retry the read)");
+    }
+    return Status::Ok();
+  };
+  http::Request req;
+  req.headers = {{"range", asked}};
+  if (!if_match.empty()) req.headers.emplace_back("if-match", std::string(if_match));
+  req.headers.emplace_back("x-amz-content-sha256", crypto::Sha256Hex(""));
+  const http::BodyWriter body_writer = [&](const http::Response& head, uint64_t at,
+                                           std::string_view bytes) -> Status {
+    if (at == 0) TIDINGS_RETURN_IF_ERROR(read_head(head));
+    seen.body = at + bytes.size();
+    if (seen.status == 200) {
+      const uint64_t from = std::max(at, offset), to = std::min(seen.body, last + 1);
+      return from < to ? write(from - offset, bytes.substr(from - at, to - from)) : Status::Ok();
+    }
+    if (seen.body > seen.end - seen.first + 1) {
+      return DataLoss("more bytes came than \"" + seen.content_range.substr(0, 80) +
+                      "\" announced; not using them (retry the read)");
+    }
+    return write(at, bytes);
+  };
+  req.body_writer = body_writer;
   TIDINGS_ASSIGN_OR_RETURN(http::Response resp,
-                           Send("GetObject", "GET", bucket, key, "", std::move(headers), ""));
+                           Send("GetObject", "GET", bucket, key, "", std::move(req)));
+  if (resp.body_written == 0 && !resp.body.empty()) {  // a transport that kept the body
+    TIDINGS_RETURN_IF_ERROR(body_writer(resp, 0, resp.body).WithContext(context));
+    resp.body_written = resp.body.size();
+  }
+  // The head of the answer that came, if it had no body.
+  if (resp.body_written == 0) TIDINGS_RETURN_IF_ERROR(read_head(resp).WithContext(context));
   ObjectRange out;
   out.offset = offset;
   out.etag = resp.Header("etag");
   if (resp.status == 200) {
-    // The whole object (a server that ignores Range): take the range from it.
-    out.object_size = resp.body.size();
+    out.object_size = resp.body_written;
     if (offset >= out.object_size) {
       return InvalidArgument(context + ": " + asked +
                              " starts at or past the end (the object has " +
                              std::to_string(out.object_size) + " bytes)");
     }
-    resp.body.resize(std::min<uint64_t>(last + 1, out.object_size));
-    resp.body.erase(0, offset);
-    out.data = std::move(resp.body);
+    out.bytes = std::min(last + 1, out.object_size) - offset;
     return out;
   }
-  if (resp.status != 206) {
-    return FailedPrecondition(context + ": HTTP " + std::to_string(resp.status) +
-                              " to a Range request, expected 206; is the endpoint S3?");
+  if (resp.body_written != seen.end - seen.first + 1) {
+    return DataLoss(context + ": asked for " + asked + ", got " +
+                    std::to_string(resp.body_written) + " bytes labelled \"" +
+                    seen.content_range.substr(0, 80) + "\"; not using them (retry the read)");
   }
-  uint64_t first = 0, end = 0, total = 0;
-  const std::string content_range = resp.Header("content-range");
-  if (!ParseContentRange(content_range, &first, &end, &total)) {
-    return DataLoss(context + ": the 206 response has no valid Content-Range (\"" +
-                    content_range.substr(0, 80) + "\"); not using its bytes");
-  }
-  const uint64_t expected_end = std::min(last, total - 1);
-  if (first != offset || end != expected_end || resp.body.size() != end - first + 1) {
-    return DataLoss(context + ": asked for " + asked + ", got " + std::to_string(resp.body.size()) +
-                    " bytes labelled \"" + content_range.substr(0, 80) +
-                    "\"; not using them (retry the read)");
-  }
-  out.object_size = total;
-  out.data = std::move(resp.body);
+  out.object_size = seen.total;
+  out.bytes = resp.body_written;
   return out;
 }
 

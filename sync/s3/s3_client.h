@@ -74,8 +74,9 @@ struct ObjectInfo {
 };
 
 struct ObjectRange {
-  std::string data;  // the bytes [offset, offset + data.size())
+  std::string data;  // the bytes [offset, offset + bytes), unless handed on as they came
   uint64_t offset = 0;
+  uint64_t bytes = 0;        // how many the range holds
   uint64_t object_size = 0;  // the whole object's size (Content-Range)
   std::string etag;
 };
@@ -130,6 +131,21 @@ class S3Client {
   // DataLoss if the server sent other bytes than asked for.
   Result<ObjectRange> GetObjectRange(std::string_view bucket, std::string_view key, uint64_t offset,
                                      uint64_t length, std::string_view if_match = {});
+  // Takes a range's bytes as they arrive: `bytes` at `offset` within the
+  // range, in order; from offset 0 again when the request is retried. An
+  // error stops the read with that error.
+  using RangeWriter = std::function<Status(uint64_t offset, std::string_view bytes)>;
+  // The same with the range handed to `write` as it arrives instead of held
+  // (ObjectRange::data stays empty), so a range of any size costs no memory
+  // and max_response_bytes does not cap it. The answer is checked before any
+  // byte is handed on (a 206's Content-Range must be the range asked for, a
+  // 200's range is cut from the whole object) and as it comes (no byte past
+  // the range); DataLoss when the bytes that came are not the whole range
+  // (then `write` had some of them: the caller drops them). `write` is called
+  // on this thread.
+  Result<ObjectRange> GetObjectRange(std::string_view bucket, std::string_view key, uint64_t offset,
+                                     uint64_t length, const RangeWriter& write,
+                                     std::string_view if_match = {});
   // Deletes `key`; OK also if there was none (S3's behaviour).
   Status DeleteObject(std::string_view bucket, std::string_view key);
 

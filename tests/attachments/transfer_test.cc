@@ -4,15 +4,20 @@
 #include "sync/attachments/transfer.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -43,6 +48,17 @@ class FakeStore : public ObjectStore {
   std::function<void(int)> before, after;
   uint64_t range_bytes = 5 << 20;
   int in_flight = 0, max_in_flight = 0;  // UploadParts and GetRanges at once
+  // GetRangeTo hands a range on in pieces of this size, as a network does,
+  // calling `piece` (range number, bytes handed on) after each.
+  uint64_t piece_bytes = 1 << 20;
+  std::function<void(int, uint64_t)> piece;
+  std::map<uint64_t, uint64_t> short_get;      // a GetRangeTo from here hands on only so many
+  std::map<uint64_t, std::string> extra_get;   // ... or these bytes past the range too
+  std::map<uint64_t, Status> fail_get_midway;  // ... or half the range, then fails so
+  std::vector<uint64_t> got_from;              // the offsets GetRangeTo was asked for
+
+  // Where the last download (got_from cleared before it) began.
+  uint64_t FirstFrom() const { return *std::min_element(got_from.begin(), got_from.end()); }
 
   // One of the counters above, read while a transfer runs.
   int Read(const int& counter) {
@@ -70,6 +86,36 @@ class FakeStore : public ObjectStore {
       if (it == objects.end()) return NotFound("no such key");
       return it->second.substr(offset, length);
     });
+  }
+  Status GetRangeTo(const std::string& key, uint64_t offset, uint64_t length,
+                    const RangeWriter& write) override {
+    const int number = static_cast<int>(offset / range_bytes) + 1;
+    return Hooked(number,
+                  [&]() -> Result<std::string> {
+                    ++get_calls;
+                    got_from.push_back(offset);
+                    if (auto f = fail_get_from.find(offset); f != fail_get_from.end())
+                      return f->second;
+                    auto it = objects.find(key);
+                    if (it == objects.end()) return NotFound("no such key");
+                    std::string bytes = it->second.substr(offset, length);
+                    std::optional<Status> fail;
+                    if (auto f = fail_get_midway.find(offset); f != fail_get_midway.end()) {
+                      bytes.resize(bytes.size() / 2);
+                      fail = f->second;
+                    }
+                    if (auto cut = short_get.find(offset); cut != short_get.end())
+                      bytes.resize(cut->second);
+                    if (auto e = extra_get.find(offset); e != extra_get.end()) bytes += e->second;
+                    for (uint64_t at = 0; at < bytes.size(); at += piece_bytes) {
+                      TIDINGS_RETURN_IF_ERROR(
+                          write(at, std::string_view(bytes).substr(at, piece_bytes)));
+                      if (piece) piece(number, std::min<uint64_t>(at + piece_bytes, bytes.size()));
+                    }
+                    if (fail) return *fail;
+                    return std::string();
+                  })
+        .status();
   }
   Result<std::string> CreateMultipartUpload(const std::string& key) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -480,8 +526,9 @@ TEST(Transfer, ADownloadResumesAndChecksEveryRange) {
   EXPECT_EQ(s3.get_calls, 2);  // the two ranges left, not three
   EXPECT_EQ(ReadAll(b, sent), data);
 
-  // A partial file damaged on this device is dropped and the download
-  // starts over in the same call, rather than blaming the server.
+  // A partial file damaged on this device is cut back to the chunks before
+  // the damage (here none: it starts over) in the same call, rather than
+  // blaming the server.
   Device c;
   s3.fail_get_from[kPart] = Unavailable("the network went away");
   s3.get_calls = 0;
@@ -606,7 +653,7 @@ TEST(Transfer, PartsFinishingOutOfOrderAreSavedAndReportedInOrder) {
   EXPECT_EQ(ReadAll(b, sent), data);
 }
 
-TEST(Transfer, ADownloadHoldsAtMostParallelRanges) {
+TEST(Transfer, ADownloadFetchesAtMostParallelRangesAhead) {
   Device a, b;
   FakeStore s3;
   const std::string data = Bytes(40 << 20, 12);  // 9 ranges
@@ -615,7 +662,7 @@ TEST(Transfer, ADownloadHoldsAtMostParallelRanges) {
   UploadState state;
   ASSERT_TRUE(UploadFrom(a, sent, s3, &state, SaveNothing).ok());
   // However the ranges arrive, none is fetched more than `parallel` ahead of
-  // the ones appended.
+  // the ones checked (so a damaged range stops the download soon).
   HoldBack range_2_late(s3, 2, 2);
   int appended = 0, most_ahead = 0;
   ASSERT_TRUE(DownloadTo(b, sent, s3, [&](uint64_t, uint64_t) {
@@ -772,6 +819,163 @@ TEST(Transfer, AResumeKeepsThePartsOnTheServerPastAGap) {
   EXPECT_EQ(saved.back(), OneTo(9));
   ASSERT_TRUE(DownloadTo(b, sent, s3).ok());
   EXPECT_EQ(ReadAll(b, sent), data);
+}
+
+TEST(Transfer, ARangeCutShortOrTooLongIsNotUsed) {
+  Device a;
+  FakeStore s3;
+  const std::string data = Bytes(12 << 20, 17);  // 3 ranges
+  const Sent sent = Import(a, data);
+  UploadState state;
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &state, SaveNothing).ok());
+  struct Case {
+    const char* what;
+    std::function<void()> set;
+    Code code;
+  };
+  for (const Case& c : {
+           Case{"cut short", [&] { s3.short_get[kPart] = kPart / 2; }, Code::kUnavailable},
+           Case{"longer than asked", [&] { s3.extra_get[kPart] = "more"; }, Code::kDataLoss},
+           Case{"failed midway",
+                [&] { s3.fail_get_midway[kPart] = Unavailable("the connection was reset"); },
+                Code::kUnavailable},
+       }) {
+    SCOPED_TRACE(c.what);
+    Device b;
+    c.set();
+    std::vector<uint64_t> progress;
+    EXPECT_EQ(
+        DownloadTo(b, sent, s3, [&](uint64_t done, uint64_t) { progress.push_back(done); }).code(),
+        c.code);
+    // Only the first range was checked and reported; the partial file keeps
+    // it and nothing after it, whatever the second and third had written.
+    EXPECT_EQ(progress, std::vector<uint64_t>{kPart});
+    EXPECT_FALSE(b.files.Has(sent.object.id));
+    EXPECT_EQ(*b.files.PartialBytes(sent.object.id), kPart);
+    s3.short_get.clear();
+    s3.extra_get.clear();
+    s3.fail_get_midway.clear();
+    s3.got_from.clear();
+    ASSERT_TRUE(DownloadTo(b, sent, s3).ok());
+    // Resumed at the last whole chunk of the first range (the rest of that
+    // chunk had not opened yet).
+    EXPECT_GT(s3.FirstFrom(), kPart - crypto::kAttachmentChunkBytes - 17);
+    EXPECT_LE(s3.FirstFrom(), kPart);
+    EXPECT_EQ(ReadAll(b, sent), data);
+  }
+  // A download that checked nothing leaves no partial file behind.
+  Device c;
+  s3.fail_get_from[0] = Unavailable("the network went away");
+  EXPECT_EQ(DownloadTo(c, sent, s3).code(), Code::kUnavailable);
+  EXPECT_FALSE(std::filesystem::exists(c.files.PartialPath(sent.object.id)));
+}
+
+TEST(Transfer, AByteFlippedMidRangeIsNeverHandedOn) {
+  Device a, b;
+  FakeStore s3;
+  const Sent sent = Import(a, Bytes(40 << 20, 18));  // 9 ranges
+  UploadState state;
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &state, SaveNothing).ok());
+  // In the middle of the third range, which arrives in pieces of 64 KiB.
+  s3.piece_bytes = 64 << 10;
+  s3.objects[ObjectKey(sent.object.id)][2 * kPart + kPart / 2 + 12345] ^= 0x20;
+  uint64_t reported = 0;
+  EXPECT_EQ(DownloadTo(b, sent, s3, [&](uint64_t done, uint64_t) { reported = done; }).code(),
+            Code::kDataLoss);
+  EXPECT_EQ(reported, 2 * kPart);  // the two ranges before it, no byte of it
+  EXPECT_FALSE(b.files.Has(sent.object.id));
+  EXPECT_EQ(*b.files.PartialBytes(sent.object.id), 0u);  // the next fetch starts over
+}
+
+// A process killed in the middle of a range, with later ranges already
+// written past it and the range's first half there: the resume keeps the
+// whole chunks from the start that open, fetches from there, and the object
+// is byte for byte the one sent.
+TEST(Transfer, ADownloadKilledMidRangeResumesFromTheChunksThatOpen) {
+  Device a, b;
+  FakeStore s3;
+  const std::string data = Bytes(40 << 20, 19);  // 9 ranges
+  const Sent sent = Import(a, data);
+  UploadState state;
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &state, SaveNothing).ok());
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // Range 2 starts once ranges 1, 3 and 4 are done, and dies halfway.
+    HoldBack range_2_last(s3, 2, 3);
+    s3.piece = [](int number, uint64_t done) {
+      if (number == 2 && done >= kPart / 2) ::kill(::getpid(), SIGKILL);
+    };
+    (void)DownloadTo(b, sent, s3);
+    ::_exit(0);  // not reached
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  const uint64_t left = *b.files.PartialBytes(sent.object.id);
+  EXPECT_GE(left, 4 * kPart) << "ranges 3 and 4 were written before range 2";
+  ASSERT_TRUE(DownloadTo(b, sent, s3).ok());
+  // Resumed inside range 2, after the bytes of its first half that made
+  // whole chunks: ranges 3 and 4, never checked, were fetched again.
+  ASSERT_FALSE(s3.got_from.empty());
+  EXPECT_GT(s3.FirstFrom(), kPart + kPart / 2 - (64 << 10) - 1);
+  EXPECT_LT(s3.FirstFrom(), 2 * kPart);
+  EXPECT_EQ(ReadAll(b, sent), data);
+  EXPECT_EQ(*b.files.PartialBytes(sent.object.id), 0u);
+}
+
+// What a crash can leave: ranges written out of order with a hole between
+// them, bytes that never reached the disk (zeros), a file longer than the
+// object. Only the chunks from the start that open are kept.
+TEST(Transfer, AResumeKeepsOnlyTheChunksFromTheStartThatOpen) {
+  Device a;
+  FakeStore s3;
+  const std::string data = Bytes(12 << 20, 20);
+  const Sent sent = Import(a, data);
+  const std::string object = *a.files.ReadRange(sent.object.id, 0, sent.object.cipher_bytes);
+  UploadState state;
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &state, SaveNothing).ok());
+  const uint64_t chunk = crypto::kAttachmentChunkBytes + 17;
+  struct Case {
+    const char* what;
+    std::vector<std::pair<uint64_t, std::string>> writes;
+    uint64_t kept_at_least, kept_below;
+  };
+  const uint64_t head = crypto::kAttachmentHeaderBytes;
+  for (const Case& c : {
+           Case{"a hole after the first range",
+                {{0, object.substr(0, kPart)}, {2 * kPart, object.substr(2 * kPart)}},
+                kPart - chunk,
+                kPart},
+           Case{"zeros where a range should be",
+                {{0, object.substr(0, kPart)}, {kPart, std::string(kPart, '\0')}},
+                kPart - chunk,
+                kPart},
+           Case{"longer than the object", {{0, object + "trailing"}}, 0, 1},
+           Case{"cut inside the header", {{0, object.substr(0, 10)}}, 0, 1},
+           Case{"one whole chunk",
+                {{0, object.substr(0, head + chunk)}},
+                head + chunk,
+                head + chunk + 1},
+       }) {
+    SCOPED_TRACE(c.what);
+    Device b;
+    {
+      auto partial = b.files.OpenPartial(sent.object.id);
+      ASSERT_TRUE(partial.ok());
+      for (const auto& [at, bytes] : c.writes) ASSERT_TRUE(partial->WriteAt(at, bytes).ok());
+    }
+    s3.got_from.clear();
+    ASSERT_TRUE(DownloadTo(b, sent, s3).ok());
+    EXPECT_EQ(ReadAll(b, sent), data);
+    const uint64_t resumed = s3.got_from.empty() ? sent.object.cipher_bytes : s3.FirstFrom();
+    if (std::string(c.what) == "longer than the object") {
+      EXPECT_TRUE(s3.got_from.empty()) << "the whole object was there";
+    } else {
+      EXPECT_GE(resumed, c.kept_at_least);
+      EXPECT_LT(resumed, c.kept_below);
+    }
+  }
 }
 
 }  // namespace
