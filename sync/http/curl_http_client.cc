@@ -36,8 +36,7 @@ class CurlHttpClient final : public HttpClient {
     if (cancelled_.load()) return Cancelled("the HTTP client was shut down");
     if (curl_ == nullptr) return Internal("libcurl failed to initialize");
     Response response;
-    Sink sink{&response,   options_.max_response_bytes, false, curl_, &request.body_writer, 0,
-              Status::Ok()};
+    Sink sink{&response, options_.max_response_bytes, curl_, &request.body_writer};
     Feed feed{&request, 0, Status::Ok()};
     curl_easy_reset(curl_);  // keeps the connection cache
     curl_easy_setopt(curl_, CURLOPT_URL, request.url.c_str());
@@ -123,11 +122,11 @@ class CurlHttpClient final : public HttpClient {
   struct Sink {
     Response* response;
     size_t cap;
-    bool overflow;
     CURL* curl;
     const BodyWriter* writer;  // Request::body_writer
-    uint64_t written;          // bytes handed to it
-    Status error;              // its, which stopped the request
+    bool overflow = false;
+    uint64_t written = 0;  // bytes handed to `writer`
+    Status error;          // the writer's, which stopped the request
     static size_t Write(char* data, size_t size, size_t n, void* user) {
       auto* self = static_cast<Sink*>(user);
       if (*self->writer) {
