@@ -54,6 +54,7 @@ tidings_sync_status_list* NewStatusList(
     c.pending_frames = st.pending_frames;
     c.last_rejection = st.last_rejection.c_str();
     c.waiting_for_upgrade = st.waiting_for_upgrade;
+    c.filling_history = st.filling_history;
     list->items.push_back(c);
   }
   return list.release();

@@ -55,6 +55,9 @@ typedef struct tidings_sync_status {
   /* Pulled operations a newer Tidings wrote: kept, neither merged nor lost,
    * until this device runs a build that reads them (upgrade it). */
   uint64_t waiting_for_upgrade;
+  /* Pulled newest-first, its older history is still being fetched (in the
+   * background, or with tidings_sync_load_older). */
+  bool filling_history;
 } tidings_sync_status;
 
 typedef struct tidings_sync_status_list tidings_sync_status_list; /* opaque */
