@@ -279,6 +279,24 @@ TIDINGS_EXPORT tidings_code tidings_sync_poke(tidings_sync* sync, tidings_error*
 TIDINGS_EXPORT tidings_code tidings_sync_typing(tidings_sync* sync, const char* conversation_id,
                                                 tidings_error* error);
 
+/* "The user scrolled up": fetches up to `pages` (0: one) older pages of a
+ * conversation the handle's backends read newest-first (docs/sync.md,
+ * "Newest first"), and merges each, with where the fill stands, in one
+ * batch, now, on the calling thread (a started handle's round for the
+ * conversation waits, or this call waits for it). *merged: the remote
+ * operations merged (messages and changes to them; they also arrive as
+ * events); *more: older history is still to fetch. Nothing to fetch (the
+ * history is complete, or the conversation was never pulled: a sync brings
+ * its newest page first) is OK with 0 and false. Errors:
+ * FAILED_PRECONDITION (an end-to-end conversation: its history arrives
+ * oldest-first as sync pulls it), INVALID_ARGUMENT (NULL or empty id, NULL
+ * merged or more), a backend's error as it came (UNAVAILABLE and the like:
+ * try again; UNAUTHENTICATED), store errors. Works started or not.
+ * Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_sync_load_older(tidings_sync* sync, const char* conversation_id,
+                                                    uint32_t pages, uint64_t* merged, bool* more,
+                                                    tidings_error* error);
+
 /* tidings_store_outbox_retry / _discard for a store this handle syncs: the
  * same, plus the handle's bookkeeping (the retried operation is sent at once
  * by every started backend). Errors as those. Thread-safe. */

@@ -307,6 +307,14 @@ class Sync {
       return tidings_sync_typing(h, conversation_id.c_str(), e);
     });
   }
+  // "The user scrolled up": up to `pages` older pages merged now
+  // (tidings_sync_load_older); *merged and *more as there.
+  Status LoadOlder(const std::string& conversation_id, uint32_t pages, uint64_t* merged,
+                   bool* more) {
+    return Do([&](tidings_sync* h, tidings_error* e) {
+      return tidings_sync_load_older(h, conversation_id.c_str(), pages, merged, more, e);
+    });
+  }
   Status RetryFailed(uint64_t seq) {
     return Do(
         [&](tidings_sync* h, tidings_error* e) { return tidings_sync_outbox_retry(h, seq, e); });

@@ -1015,6 +1015,10 @@ TEST_F(NewestFirstTest, ANeverPulledConversationStartsWithItsNewestPage) {
   EXPECT_EQ(*store_->sync_log().GetCursor("scripted", "c"), "45");
   EXPECT_EQ(Gap(), "35");
   EXPECT_TRUE(rec_->GetStatus("c").filling_history);
+  auto persisted = ReadSyncStatus(store_->sync_log(), "scripted");
+  ASSERT_TRUE(persisted.ok());
+  ASSERT_EQ(persisted->size(), 1u);
+  EXPECT_TRUE(persisted->front().filling_history) << "what `tidings status` shows";
   EXPECT_TRUE(rec_->HasMore("c")) << "older history is still to fill";
   // Pulled again: forward only (no newest page again), never older history
   // while max_history_pages_per_round is 0.
