@@ -54,6 +54,7 @@ tidings_sync_status_list* NewStatusList(
     c.pending_frames = st.pending_frames;
     c.last_rejection = st.last_rejection.c_str();
     c.waiting_for_upgrade = st.waiting_for_upgrade;
+    c.filling_history = st.filling_history;
     list->items.push_back(c);
   }
   return list.release();
@@ -375,6 +376,25 @@ tidings_code tidings_sync_typing(tidings_sync* sync, const char* conversation_id
       return tidings::InvalidArgument("no conversation id given (NULL or empty)");
     }
     return h.Typing(conversation_id);
+  });
+}
+
+tidings_code tidings_sync_load_older(tidings_sync* sync, const char* conversation_id,
+                                     uint32_t pages, uint64_t* merged, bool* more,
+                                     tidings_error* error) {
+  if (merged != nullptr) *merged = 0;
+  if (more != nullptr) *more = false;
+  return GuardSync(error, sync, [&](SyncHandle& h) -> Status {
+    if (conversation_id == nullptr || *conversation_id == '\0') {
+      return tidings::InvalidArgument("no conversation id given (NULL or empty)");
+    }
+    if (merged == nullptr || more == nullptr) {
+      return tidings::InvalidArgument("no place for the result (NULL merged or more)");
+    }
+    TIDINGS_ASSIGN_OR_RETURN(auto fill, h.LoadOlder(conversation_id, pages == 0 ? 1 : pages));
+    *merged = fill.merged;
+    *more = fill.more;
+    return Status::Ok();
   });
 }
 

@@ -296,6 +296,26 @@ Status SyncHandle::RetryFailed(uint64_t seq) {
   return s;
 }
 
+Result<sync::HistoryFill> SyncHandle::LoadOlder(const std::string& conversation_id, size_t pages) {
+  std::lock_guard<std::mutex> lock(mu_);
+  sync::HistoryFill total;
+  Status refused;
+  size_t refusals = 0;
+  for (auto& s : slots_) {
+    auto fill = s->engine->LoadOlder(conversation_id, pages);
+    if (fill.status().code() == Code::kFailedPrecondition) {
+      refused = fill.status();
+      ++refusals;
+      continue;
+    }
+    if (!fill.ok()) return fill.status();
+    total.merged += fill->merged;
+    total.more = total.more || fill->more;
+  }
+  if (!slots_.empty() && refusals == slots_.size()) return refused;
+  return total;
+}
+
 Status SyncHandle::DiscardFailed(uint64_t seq) {
   std::lock_guard<std::mutex> lock(mu_);
   if (slots_.empty()) return sync::DiscardFailedOperation(*store_, seq);

@@ -76,6 +76,11 @@ class SyncHandle {
   Status Typing(const std::string& conversation_id);
   Status RetryFailed(uint64_t seq);
   Status DiscardFailed(uint64_t seq);
+  // SyncEngine::LoadOlder on every backend: the operations merged, summed,
+  // and whether any has older history left. FailedPrecondition only if
+  // every backend refuses (end-to-end everywhere); the first other error
+  // is returned. No backend: nothing to fetch.
+  Result<sync::HistoryFill> LoadOlder(const std::string& conversation_id, size_t pages);
 
   // Attachments (tidings_attachments.h): the S3 bucket sends upload to
   // and fetches download from, handed to every engine (set while stopped).

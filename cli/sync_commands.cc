@@ -55,7 +55,8 @@ int CmdStatus(const Globals& g, const std::vector<std::string>& backends) {
           "{\"backend\":%s,\"conversation\":%s,\"cursor\":%s,\"outbox_depth\":%llu,"
           "\"last_success\":%s,\"last_error\":%s,\"next_attempt\":%s,\"failures\":%u,"
           "\"stopped\":%s,\"mode\":%s,\"skipped\":%llu,\"rejected_frames\":%llu,"
-          "\"pending_frames\":%llu,\"last_rejection\":%s,\"waiting_for_upgrade\":%llu}\n",
+          "\"pending_frames\":%llu,\"last_rejection\":%s,\"waiting_for_upgrade\":%llu,"
+          "\"filling_history\":%s}\n",
           JsonString(st.backend).c_str(), JsonString(st.conversation_id).c_str(),
           JsonString(st.cursor).c_str(), static_cast<unsigned long long>(st.outbox_depth),
           JsonString(TimeOrEmpty(st.last_success_ms)).c_str(), JsonString(st.last_error).c_str(),
@@ -64,7 +65,8 @@ int CmdStatus(const Globals& g, const std::vector<std::string>& backends) {
           static_cast<unsigned long long>(st.skipped_ops),
           static_cast<unsigned long long>(st.rejected_frames),
           static_cast<unsigned long long>(st.pending_frames), JsonString(st.last_rejection).c_str(),
-          static_cast<unsigned long long>(st.waiting_for_upgrade));
+          static_cast<unsigned long long>(st.waiting_for_upgrade),
+          st.filling_history ? "true" : "false");
     } else {
       std::string ok = st.last_success_ms ? TimeOrEmpty(st.last_success_ms) : "never";
       // Cursors are opaque and can be long (Chime's carries the ids seen in
@@ -90,6 +92,9 @@ int CmdStatus(const Globals& g, const std::vector<std::string>& backends) {
             "          %llu operations were written by a newer Tidings: kept until this "
             "device is upgraded\n",
             static_cast<unsigned long long>(st.waiting_for_upgrade));
+      }
+      if (st.filling_history) {
+        std::printf("          older history is still being fetched (newest first)\n");
       }
     }
   }

@@ -4,6 +4,46 @@
 
 namespace tidings::engine {
 
+namespace {
+
+std::string PositionName(std::string_view backend, const std::string& conversation_id) {
+  std::string k(backend);
+  k.push_back('\0');
+  k.append(conversation_id);
+  return k;
+}
+
+}  // namespace
+
+std::string EncodeGap(std::string_view before) {
+  std::string out;
+  Writer w(&out);
+  w.U8(kGapFormat);
+  w.Bytes(before);
+  return out;
+}
+
+bool DecodeGap(std::string_view in, std::string* before) {
+  Reader r(in);
+  uint8_t v = 0;
+  return r.U8(&v) && v == kGapFormat && r.Bytes(before) && !before->empty() && r.done();
+}
+
+std::string StoreImpl::GapKey(std::string_view backend, const std::string& conversation_id) const {
+  return kGapPrefix + Hash16('g', PositionName(backend, conversation_id));
+}
+
+Result<std::string> StoreImpl::GetGap(std::string_view backend,
+                                      const std::string& conversation_id) {
+  TIDINGS_ASSIGN_OR_RETURN(auto value, ReadSealed(kCursors, GapKey(backend, conversation_id)));
+  if (!value.has_value()) return std::string();
+  std::string before;
+  if (!DecodeGap(*value, &before)) {
+    return DataLoss("a history gap record is corrupt; run `tidings verify`");
+  }
+  return before;
+}
+
 Result<std::string> StoreImpl::GetCursor(std::string_view backend,
                                          const std::string& conversation_id) {
   std::string k(backend);
@@ -21,6 +61,13 @@ Status StoreImpl::Merge(std::string_view backend, const std::string& conversatio
 Status StoreImpl::Merge(std::string_view backend, const std::string& conversation_id,
                         std::span<const Operation> ops, std::string_view new_cursor,
                         std::span<const SyncStateWrite> state) {
+  return MergeAt(backend, conversation_id, ops, PagePositions{.cursor = std::string(new_cursor)},
+                 state);
+}
+
+Status StoreImpl::MergeAt(std::string_view backend, const std::string& conversation_id,
+                          std::span<const Operation> ops, const PagePositions& at,
+                          std::span<const SyncStateWrite> state) {
   TIDINGS_RETURN_IF_ERROR(CheckWritable());
   TIDINGS_RETURN_IF_ERROR(ValidateId("conversation id", conversation_id));
   for (const auto& op : ops) {
@@ -34,18 +81,38 @@ Status StoreImpl::Merge(std::string_view backend, const std::string& conversatio
       return InvalidArgument("a remote operation belongs to another conversation");
     }
   }
+  if (at.gap.has_value() && at.gap->size() > kMaxPositionBytes) {
+    return TooLarge("a history position over " + std::to_string(kMaxPositionBytes) + " bytes");
+  }
   std::unique_lock<std::mutex> lock(write_mu_);
   Txn txn;
+  const std::string gap_key = GapKey(backend, conversation_id);
+  if (at.gap_from.has_value()) {
+    // The page was fetched at this gap; a fill that moved it since would be
+    // undone (its pages fetched again: no hole, but wasted) - refuse.
+    TIDINGS_ASSIGN_OR_RETURN(auto stored, TxnRead(txn, kCursors, gap_key));
+    std::string before;
+    if (stored.has_value() && !DecodeGap(*stored, &before)) {
+      return DataLoss("a history gap record is corrupt; run `tidings verify`");
+    }
+    if (before != *at.gap_from) return Aborted("the history gap moved; fetch from where it is now");
+  }
   for (const auto& in : ops) {
     Operation op = in;
     op.conversation_id = conversation_id;
     clock_.Observe(op.at.hlc);
     TIDINGS_RETURN_IF_ERROR(Apply(txn, op, /*remote=*/true));
   }
-  std::string k(backend);
-  k.push_back('\0');
-  k.append(conversation_id);
-  TxnPut(txn, kCursors, Hash16('k', k), std::string(new_cursor));
+  if (at.cursor.has_value()) {
+    TxnPut(txn, kCursors, Hash16('k', PositionName(backend, conversation_id)), *at.cursor);
+  }
+  if (at.gap.has_value()) {
+    if (at.gap->empty()) {
+      TxnDelete(txn, kCursors, gap_key);
+    } else {
+      TxnPut(txn, kCursors, gap_key, EncodeGap(*at.gap));
+    }
+  }
   PutStates(txn, state);
   PutClock(txn);
   return Commit(txn, lock);

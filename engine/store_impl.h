@@ -107,6 +107,16 @@ inline constexpr int kFirstAddedCf = kSearch;
 inline constexpr char kWatermarkPrefix[] = "purge_wm:";
 inline constexpr char kPurgedPrefix[] = "purged:";
 
+// History gaps (engine/merge.cc, SyncLog::GetGap): family "cursors", key
+// kGapPrefix + Hash16('g', backend NUL conversation) - 17 bytes, where
+// cursors and sync state are 16 - and the value kGapFormat, then the
+// backward position as bytes (never empty: no gap, no record).
+inline constexpr char kGapPrefix = 'g';
+inline constexpr uint8_t kGapFormat = 1;
+inline constexpr size_t kMaxPositionBytes = 4096;  // a backend's page token
+std::string EncodeGap(std::string_view before);
+bool DecodeGap(std::string_view in, std::string* before);
+
 // The wall clock as the HLC reads it: Unix milliseconds.
 inline uint64_t WallMillis() { return static_cast<uint64_t>(WallMs()); }
 
@@ -215,6 +225,10 @@ class StoreImpl final : public Store, public SyncLog {
   Status Merge(std::string_view backend, const std::string& conversation_id,
                std::span<const Operation> ops, std::string_view new_cursor,
                std::span<const SyncStateWrite> state) override;
+  Result<std::string> GetGap(std::string_view backend, const std::string& conversation_id) override;
+  Status MergeAt(std::string_view backend, const std::string& conversation_id,
+                 std::span<const Operation> ops, const PagePositions& at,
+                 std::span<const SyncStateWrite> state) override;
   Status PutSyncStates(std::span<const SyncStateWrite> writes) override;
   Status SetConversationInfo(const std::string& conversation_id, const std::string& title,
                              const std::vector<std::string>& members) override;
@@ -270,6 +284,7 @@ class StoreImpl final : public Store, public SyncLog {
   Result<AttachmentFiles*> attachment_files() override;
 
  private:
+  friend struct MergeTestPeer;      // tests/engine/merge_test.cc: raw gap records
   friend struct RetentionTestPeer;  // tests/engine/retention_test.cc: SST files
   friend struct SearchTestPeer;     // tests/engine/search_test.cc: raw postings
   friend struct SchemaTestPeer;     // tests/engine/schema_test.cc: v4 and v5 stores
@@ -435,6 +450,7 @@ class StoreImpl final : public Store, public SyncLog {
   void TxnPut(Txn& txn, int cf, const std::string& key, std::string plain);
   void TxnDelete(Txn& txn, int cf, const std::string& key);
   void PutStates(Txn& txn, std::span<const SyncStateWrite> writes);
+  std::string GapKey(std::string_view backend, const std::string& conversation_id) const;
   Status Commit(Txn& txn, std::unique_lock<std::mutex>& write_lock);
   // After a successful write (REQUIRES: write_mu_): the conversation records
   // it wrote become the cached ones.

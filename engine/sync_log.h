@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -27,6 +28,19 @@ namespace tidings::engine {
 struct SyncStateWrite {
   std::string key;
   std::string value;
+};
+
+// Where a merged page leaves a conversation's positions on one backend
+// (SyncLog::MergeAt). Each is written in the page's batch, or left alone.
+struct PagePositions {
+  // The forward cursor after the page (as Merge's new_cursor).
+  std::optional<std::string> cursor;
+  // The history gap (SyncLog::GetGap): the backward position still to fetch;
+  // "" closes the gap (the beginning of the log is merged).
+  std::optional<std::string> gap;
+  // The gap the page was fetched at: if the stored gap is not this any more
+  // (another fill moved it), nothing is written and MergeAt is Aborted.
+  std::optional<std::string> gap_from;
 };
 
 // What a backend said about a pushed operation.
@@ -79,6 +93,27 @@ class SyncLog : public virtual StoreReader {
   virtual Status Merge(std::string_view backend, const std::string& conversation_id,
                        std::span<const Operation> ops, std::string_view new_cursor,
                        std::span<const SyncStateWrite> state) = 0;
+
+  // ---- History read newest-first (docs/sync.md, "Newest first") ----
+  //
+  // A conversation pulled newest-first has its newest page and the forward
+  // cursor after it, and a gap: the backward position of the older history
+  // still to fetch. Every operation of the remote log is merged, or at or
+  // after the forward cursor, or older than the gap - never anywhere else -
+  // because each page moves its position in the page's own batch.
+
+  // The backward position still to fetch for (backend, conversation); ""
+  // if there is no gap (never pulled newest-first, or filled to the start).
+  virtual Result<std::string> GetGap(std::string_view backend,
+                                     const std::string& conversation_id) = 0;
+  // Merges remote operations and moves the positions `at` names, with the
+  // sync-state writes, in one atomic batch. As Merge otherwise (idempotent,
+  // order-independent; operations at or below a purge horizon are skipped).
+  // Aborted (nothing written) if at.gap_from is set and differs from the
+  // stored gap.
+  virtual Status MergeAt(std::string_view backend, const std::string& conversation_id,
+                         std::span<const Operation> ops, const PagePositions& at,
+                         std::span<const SyncStateWrite> state) = 0;
 
   // ---- Sync's own state ----
 

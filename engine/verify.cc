@@ -340,6 +340,12 @@ bool StoreImpl::VerifyRecord(int cf, const std::string& key, std::string_view pl
       scan.attachments.emplace(r.info.object, std::move(r));
       return true;
     }
+    case kCursors:
+      if (key.size() == 17 && key[0] == kGapPrefix) {
+        std::string before;
+        return DecodeGap(plain, &before);
+      }
+      return true;
     case kMeta:
       if (key.starts_with(kWatermarkPrefix)) {
         return OrderKey::Decode(plain, &scan.watermarks[key.substr(sizeof(kWatermarkPrefix) - 1)]);

@@ -56,6 +56,24 @@ struct PullPage {
   std::vector<HeldOperation> too_new;
 };
 
+// A page of a conversation's log read newest-first (Backend::PullHistory).
+struct HistoryPage {
+  // Remote operations, each with server_time_ms set, in any order. All of
+  // them lie before the position the page was asked for (the newest page:
+  // the end of the log). May repeat operations already merged.
+  std::vector<engine::Operation> ops;
+  // Where the next older page starts: pass it as `before`. Empty when this
+  // page reached the beginning of the log.
+  std::string before;
+  // The newest page only: the forward cursor (as Pull takes it) that
+  // continues right after the newest operation of this page, so forward
+  // pulls go on from there and nothing between the two is skipped. Non-empty
+  // whenever `ops` or `too_new` is.
+  std::string forward_cursor;
+  uint64_t skipped = 0;                // items the backend could not decode, skipped
+  std::vector<HeldOperation> too_new;  // as PullPage::too_new
+};
+
 // ---- Sealed logs: end-to-end encrypted conversations (docs/security.md) ----
 //
 // A sealed conversation's remote log is named by an opaque log id and holds
@@ -160,6 +178,19 @@ class Backend {
   // The next page after `cursor` ("" = from the beginning), at most `limit`.
   virtual Result<PullPage> Pull(const std::string& conversation_id, std::string_view cursor,
                                 size_t limit) = 0;
+
+  // The conversation's log newest-first: with `before` empty, the newest
+  // page (at most `limit` operations) and the forward cursor after it; with
+  // `before` a HistoryPage::before this backend returned, the page of at most
+  // `limit` operations just older than it. Together with the forward
+  // cursor, the pages cover the log with no hole: every operation is at or
+  // after the forward cursor, or in a page older than a `before` still to
+  // fetch. Unimplemented (the default): the backend reads only oldest-first,
+  // and the reconciler pulls forward from the beginning.
+  virtual Result<HistoryPage> PullHistory(const std::string& /*conversation_id*/,
+                                          std::string_view /*before*/, size_t /*limit*/) {
+    return Unimplemented("this backend reads conversations oldest-first only");
+  }
 
   // Ids of the conversations the user belongs to.
   virtual Result<std::vector<std::string>> ListConversations() = 0;

@@ -24,43 +24,20 @@
 #include <cstdio>
 #include <fstream>
 
-#include "../engine/bench_util.h"
 #include "engine/store.h"
 #include "engine/sync_log.h"
 #include "sync/core/reconciler.h"
+#include "sync_bench_util.h"
 
 namespace {
 
+using bench::sync::GeneratorBackend;
+using bench::sync::Key;
+using bench::sync::kT0;
+using bench::sync::Remote;
+using bench::sync::RssMB;
 using tidings::engine::Operation;
-using tidings::engine::OpKind;
 using tidings::engine::Store;
-
-constexpr uint64_t kT0 = 1'700'000'000'000;
-
-tidings::crypto::KeySource Key() {
-  uint8_t k[32] = {5};
-  return tidings::crypto::KeySource::Raw(tidings::crypto::SecretKey::FromBytes(k).value());
-}
-
-Operation Remote(const std::string& conv, uint64_t i) {
-  Operation op;
-  op.kind = OpKind::kSend;
-  op.op_id = op.message_id = "remote-" + std::to_string(i);
-  op.conversation_id = conv;
-  op.author = "peer";
-  op.at = {(kT0 + i) << 16, 77};
-  op.body = bench::Body(i);
-  op.content_type = "text/plain";
-  op.server_time_ms = kT0 + i;
-  return op;
-}
-
-double RssMB() {
-  std::ifstream statm("/proc/self/statm");
-  uint64_t size = 0, resident = 0;
-  statm >> size >> resident;
-  return static_cast<double>(resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE))) / 1048576.0;
-}
 
 // Fixture ids are disjoint from the benchmarks' ("remote-" + i for i >= N).
 uint64_t next_id = 0;
@@ -154,39 +131,6 @@ void BM_Merge_Raw(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * page));
 }
 BENCHMARK(BM_Merge_Raw)->Arg(50)->Arg(100)->UseRealTime();
-
-// A backend that makes up an endless conversation: page i holds messages
-// [i*P, (i+1)*P) after `base`; nothing is kept in memory.
-class GeneratorBackend final : public tidings::sync::Backend {
- public:
-  explicit GeneratorBackend(uint64_t base) : base_(base) {}
-  std::string_view name() const override { return "gen"; }
-  size_t max_batch() const override { return 100; }
-  tidings::Result<std::string> EnsureConversation(const tidings::engine::Conversation&) override {
-    return std::string();
-  }
-  tidings::Result<std::vector<tidings::sync::PushAck>> Push(const std::string&,
-                                                            std::span<const Operation>) override {
-    return tidings::Unimplemented("read-only");
-  }
-  tidings::Result<tidings::sync::PullPage> Pull(const std::string& conv, std::string_view cursor,
-                                                size_t limit) override {
-    const uint64_t from = cursor.empty() ? 0 : std::stoull(std::string(cursor));
-    const uint64_t to = std::min(available, from + limit);
-    tidings::sync::PullPage page;
-    for (uint64_t i = from; i < to; ++i) page.ops.push_back(Remote(conv, base_ + i));
-    page.next_cursor = std::to_string(to);
-    page.has_more = to < available;
-    return page;
-  }
-  tidings::Result<std::vector<std::string>> ListConversations() override {
-    return std::vector<std::string>{};
-  }
-  uint64_t available = 0;  // messages the server holds
-
- private:
-  uint64_t base_;
-};
 
 void BM_Pull_Reconciler(benchmark::State& state) {
   Fixture& f = Shared();

@@ -55,6 +55,9 @@ typedef struct tidings_sync_status {
   /* Pulled operations a newer Tidings wrote: kept, neither merged nor lost,
    * until this device runs a build that reads them (upgrade it). */
   uint64_t waiting_for_upgrade;
+  /* Pulled newest-first, its older history is still being fetched (in the
+   * background, or with tidings_sync_load_older). */
+  bool filling_history;
 } tidings_sync_status;
 
 typedef struct tidings_sync_status_list tidings_sync_status_list; /* opaque */
@@ -275,6 +278,24 @@ TIDINGS_EXPORT tidings_code tidings_sync_poke(tidings_sync* sync, tidings_error*
  * FAILED_PRECONDITION (not started), INVALID_ARGUMENT. Thread-safe. */
 TIDINGS_EXPORT tidings_code tidings_sync_typing(tidings_sync* sync, const char* conversation_id,
                                                 tidings_error* error);
+
+/* "The user scrolled up": fetches up to `pages` (0: one) older pages of a
+ * conversation the handle's backends read newest-first (docs/sync.md,
+ * "Newest first"), and merges each, with where the fill stands, in one
+ * batch, now, on the calling thread (a started handle's round for the
+ * conversation waits, or this call waits for it). *merged: the remote
+ * operations merged (messages and changes to them; they also arrive as
+ * events); *more: older history is still to fetch. Nothing to fetch (the
+ * history is complete, or the conversation was never pulled: a sync brings
+ * its newest page first) is OK with 0 and false. Errors:
+ * FAILED_PRECONDITION (an end-to-end conversation: its history arrives
+ * oldest-first as sync pulls it), INVALID_ARGUMENT (NULL or empty id, NULL
+ * merged or more), a backend's error as it came (UNAVAILABLE and the like:
+ * try again; UNAUTHENTICATED), store errors. Works started or not.
+ * Thread-safe. */
+TIDINGS_EXPORT tidings_code tidings_sync_load_older(tidings_sync* sync, const char* conversation_id,
+                                                    uint32_t pages, uint64_t* merged, bool* more,
+                                                    tidings_error* error);
 
 /* tidings_store_outbox_retry / _discard for a store this handle syncs: the
  * same, plus the handle's bookkeeping (the retried operation is sent at once

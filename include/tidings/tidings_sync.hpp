@@ -36,6 +36,7 @@ struct SyncStatus {
   uint64_t pending_frames = 0;   // waiting for their key
   std::string last_rejection;
   uint64_t waiting_for_upgrade = 0;  // kept until an upgrade reads them
+  bool filling_history = false;      // older history still being fetched
 };
 
 struct DynamoDbConfig {
@@ -186,7 +187,7 @@ inline std::vector<SyncStatus> SyncStatusesFrom(const tidings_sync_status_list* 
                              c.last_success_ms, c.last_activity_ms, c.last_error, c.next_attempt_ms,
                              c.consecutive_failures, c.stopped, c.skipped_ops, c.end_to_end,
                              c.rejected_frames, c.pending_frames, c.last_rejection,
-                             c.waiting_for_upgrade});
+                             c.waiting_for_upgrade, c.filling_history});
   }
   return out;
 }
@@ -304,6 +305,14 @@ class Sync {
   Status Typing(const std::string& conversation_id) {
     return Do([&](tidings_sync* h, tidings_error* e) {
       return tidings_sync_typing(h, conversation_id.c_str(), e);
+    });
+  }
+  // "The user scrolled up": up to `pages` older pages merged now
+  // (tidings_sync_load_older); *merged and *more as there.
+  Status LoadOlder(const std::string& conversation_id, uint32_t pages, uint64_t* merged,
+                   bool* more) {
+    return Do([&](tidings_sync* h, tidings_error* e) {
+      return tidings_sync_load_older(h, conversation_id.c_str(), pages, merged, more, e);
     });
   }
   Status RetryFailed(uint64_t seq) {

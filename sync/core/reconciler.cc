@@ -163,6 +163,8 @@ ConversationStatus& Reconciler::Load(const std::string& conv) {
     persisted_[conv] = *raw;
     indexed_.insert(conv);
   }
+  auto gap = store_->GetGap(backend_->name(), conv);
+  st.filling_history = gap.ok() && !gap->empty();
   return status_.emplace(conv, st).first->second;
 }
 
@@ -522,6 +524,81 @@ tidings::Status Reconciler::Pull(const std::string& conv) {
   return PullSealed(st);
 }
 
+tidings::Status Reconciler::PullNewest(ConversationStatus& st, std::string* at, bool* merged,
+                                       bool* pulled, tidings::Status* backend_error) {
+  const std::string& conv = st.conversation_id;
+  if (ShouldStop()) return Cancelled("sync stopped");
+  auto newest = backend_->PullHistory(conv, "", config_.pull_page_size);
+  if (ShouldStop()) return Cancelled("sync stopped");
+  if (!newest.ok() && newest.status().code() == Code::kUnimplemented) {
+    oldest_first_only_ = true;  // this backend reads oldest-first: from the beginning
+    return tidings::Status::Ok();
+  }
+  *pulled = true;
+  if (!newest.ok()) {
+    *backend_error = newest.status();
+    return tidings::Status::Ok();
+  }
+  if (newest->forward_cursor.empty()) {
+    if (!newest->ops.empty() || !newest->too_new.empty()) {
+      *backend_error = Internal("the backend's newest page came without the cursor after it");
+    }
+    return tidings::Status::Ok();  // an empty log: asked again next time
+  }
+  st.skipped_ops += newest->skipped;
+  // The page, the cursor after it and the gap before it in one batch: a
+  // crash leaves either none of them (the newest page is asked for again) or
+  // all three (forward pulls and the fill go on from them).
+  TIDINGS_RETURN_IF_ERROR(
+      MergePage(st, newest->ops, newest->too_new,
+                engine::PagePositions{.cursor = newest->forward_cursor, .gap = newest->before}));
+  *at = newest->forward_cursor;
+  st.cursor = *at;
+  st.filling_history = !newest->before.empty();
+  *merged = !newest->ops.empty();
+  return tidings::Status::Ok();
+}
+
+tidings::Status Reconciler::FillHistory(ConversationStatus& st, size_t pages, uint64_t* merged,
+                                        tidings::Status* backend_error) {
+  const std::string& conv = st.conversation_id;
+  *backend_error = tidings::Status::Ok();
+  TIDINGS_ASSIGN_OR_RETURN(std::string gap, store_->GetGap(backend_->name(), conv));
+  for (size_t page = 0; page < pages && !gap.empty(); ++page) {
+    if (ShouldStop()) return Cancelled("sync stopped");
+    auto older = backend_->PullHistory(conv, gap, config_.pull_page_size);
+    if (ShouldStop()) return Cancelled("sync stopped");
+    if (!older.ok()) {
+      *backend_error = older.status();
+      break;
+    }
+    if (older->before == gap) {
+      *backend_error = Internal("the backend's older page did not move back from its position");
+      break;
+    }
+    st.skipped_ops += older->skipped;
+    tidings::Status written =
+        MergePage(st, older->ops, older->too_new,
+                  engine::PagePositions{.gap = older->before, .gap_from = gap});
+    if (written.code() == Code::kAborted) {
+      // Another fill moved the gap (its page was merged, harmlessly, here
+      // too): go on from where it is now.
+      TIDINGS_ASSIGN_OR_RETURN(gap, store_->GetGap(backend_->name(), conv));
+      continue;
+    }
+    TIDINGS_RETURN_IF_ERROR(written);
+    *merged += older->ops.size();
+    gap = older->before;
+  }
+  st.filling_history = !gap.empty();
+  if (st.filling_history && backend_error->ok()) {
+    filling_.insert(conv);
+  } else {
+    filling_.erase(conv);
+  }
+  return tidings::Status::Ok();
+}
+
 tidings::Status Reconciler::PullPlain(ConversationStatus& st) {
   const std::string& conv = st.conversation_id;
   auto cursor = store_->GetCursor(backend_->name(), conv);
@@ -530,35 +607,33 @@ tidings::Status Reconciler::PullPlain(ConversationStatus& st) {
   TIDINGS_RETURN_IF_ERROR(RetryHeld(st, at));
   bool merged_any = false;
   behind_.erase(conv);
-  for (size_t page = 0;; ++page) {
-    if (page == config_.max_pull_pages_per_round) {
+  filling_.erase(conv);
+  size_t page = 0;
+  if (at.empty() && config_.newest_first && !oldest_first_only_) {
+    // Never pulled: the newest page first, the one the user opened the app
+    // for; older history fills in behind it.
+    bool pulled = false;
+    tidings::Status failed;
+    TIDINGS_RETURN_IF_ERROR(PullNewest(st, &at, &merged_any, &pulled, &failed));
+    if (!failed.ok()) return Failed(st, failed, /*park_not_found=*/false);
+    if (pulled) page = 1;
+  }
+  for (;; ++page) {
+    if (page >= config_.max_pull_pages_per_round) {
       behind_.insert(conv);  // more is ready: NextPollMs says "now"
       break;
     }
     if (ShouldStop()) return Cancelled("sync stopped");
     auto result = backend_->Pull(conv, at, config_.pull_page_size);
     if (ShouldStop()) return Cancelled("sync stopped");
-    if (!result.ok()) {
-      switch (Classify(result.status())) {
-        case ErrorClass::kAuth:
-          return RecordAuthError(st, result.status());
-        case ErrorClass::kTransient:
-          RecordFailure(st, result.status(), backend_->last_retry_after_ms());
-          return Save(st);
-        case ErrorClass::kPermanent:
-          if (result.status().code() == Code::kPermissionDenied) {
-            return ParkConversation(st, result.status());
-          }
-          RecordFailure(st, result.status(), std::nullopt);
-          return Save(st);
-      }
-    }
+    if (!result.ok()) return Failed(st, result.status(), /*park_not_found=*/false);
     st.skipped_ops += result->skipped;  // undecodable items the backend passed
     // The page and its cursor in one atomic write: a crash neither skips nor
     // re-applies (and re-applying would be harmless: merges are idempotent).
     // An empty page that does not move the cursor writes nothing.
     if (!result->ops.empty() || !result->too_new.empty() || result->next_cursor != at) {
-      TIDINGS_RETURN_IF_ERROR(MergePage(st, at, *result));
+      TIDINGS_RETURN_IF_ERROR(MergePage(st, result->ops, result->too_new,
+                                        engine::PagePositions{.cursor = result->next_cursor}));
       at = result->next_cursor;
       st.cursor = at;
     }
@@ -566,49 +641,60 @@ tidings::Status Reconciler::PullPlain(ConversationStatus& st) {
     if (!result->has_more) break;
   }
   st.cursor = at;
+  if (!behind_.count(conv)) {
+    // Caught up with what is new: now some older history, if any is missing.
+    uint64_t filled = 0;
+    tidings::Status failed;
+    TIDINGS_RETURN_IF_ERROR(FillHistory(st, config_.max_history_pages_per_round, &filled, &failed));
+    if (!failed.ok()) return Failed(st, failed, /*park_not_found=*/false);
+  }
   return RecordSuccess(st, merged_any);
 }
 
-tidings::Status Reconciler::MergePage(ConversationStatus& st, const std::string& at,
-                                      const PullPage& page) {
+tidings::Status Reconciler::MergePage(ConversationStatus& st,
+                                      std::span<const engine::Operation> ops,
+                                      std::span<const HeldOperation> too_new,
+                                      const engine::PagePositions& to) {
   const std::string& conv = st.conversation_id;
   std::vector<engine::SyncStateWrite> state;
-  if (!page.too_new.empty()) {
-    // Written by a newer Tidings: kept with the cursor that passes them.
+  if (!too_new.empty()) {
+    // Written by a newer Tidings: kept with the position that passes them.
     const std::string key = HeldKey(backend_->name(), conv);
     TIDINGS_ASSIGN_OR_RETURN(std::string raw, store_->GetSyncState(key));
     TIDINGS_ASSIGN_OR_RETURN(HeldOperations held, DecodeHeld(raw));
     held.reader = Newest();
-    st.skipped_ops += HoldWithinBounds(&held, page.too_new);
+    st.skipped_ops +=
+        HoldWithinBounds(&held, std::vector<HeldOperation>(too_new.begin(), too_new.end()));
     held_[conv] = held.ops.size();
     st.waiting_for_upgrade = held.ops.size();
     state.push_back({key, EncodeHeld(held)});
   }
-  TIDINGS_RETURN_IF_ERROR(MergeValid(st, at, page.ops, page.next_cursor, state));
-  if (uploader_ != nullptr) uploader_->AfterMerge(page.ops);
+  TIDINGS_RETURN_IF_ERROR(MergeValid(st, ops, to, state));
+  if (uploader_ != nullptr) uploader_->AfterMerge(ops);
   return tidings::Status::Ok();
 }
 
-tidings::Status Reconciler::MergeValid(ConversationStatus& st, const std::string& at,
+tidings::Status Reconciler::MergeValid(ConversationStatus& st,
                                        std::span<const engine::Operation> ops,
-                                       const std::string& to,
+                                       const engine::PagePositions& to,
                                        std::span<const engine::SyncStateWrite> state) {
   const std::string& conv = st.conversation_id;
-  tidings::Status merged = store_->Merge(backend_->name(), conv, ops, to, state);
+  tidings::Status merged = store_->MergeAt(backend_->name(), conv, ops, to, state);
   if (merged.code() != Code::kInvalidArgument && merged.code() != Code::kTooLarge) return merged;
   // The store refuses something in this page (another client's malformed or
   // oversized data). Stalling on it would stop the conversation forever:
-  // merge what is valid one operation at a time (cursor unchanged, so a
+  // merge what is valid one operation at a time (no position moves, so a
   // crash here re-applies, harmlessly), skip the rest, then advance.
   for (const auto& op : ops) {
-    tidings::Status one = store_->Merge(backend_->name(), conv, std::span(&op, 1), at);
+    tidings::Status one =
+        store_->MergeAt(backend_->name(), conv, std::span(&op, 1), engine::PagePositions{}, {});
     if (one.code() == Code::kInvalidArgument || one.code() == Code::kTooLarge) {
       st.skipped_ops++;
       continue;
     }
     TIDINGS_RETURN_IF_ERROR(one);
   }
-  return store_->Merge(backend_->name(), conv, {}, to, state);
+  return store_->MergeAt(backend_->name(), conv, {}, to, state);
 }
 
 uint8_t Reconciler::Newest() const {
@@ -646,7 +732,8 @@ tidings::Status Reconciler::RetryHeld(ConversationStatus& st, const std::string&
     held.ops = std::move(still);
     held.reader = Newest();
     const engine::SyncStateWrite write{key, EncodeHeld(held)};
-    TIDINGS_RETURN_IF_ERROR(MergeValid(st, at, readable, at, std::span(&write, 1)));
+    TIDINGS_RETURN_IF_ERROR(
+        MergeValid(st, readable, engine::PagePositions{.cursor = at}, std::span(&write, 1)));
     if (uploader_ != nullptr) uploader_->AfterMerge(readable);
   }
   held_[conv] = held.ops.size();
@@ -687,19 +774,46 @@ Result<std::vector<std::string>> Reconciler::Conversations() {
 
 tidings::Status Reconciler::SyncAll() {
   TIDINGS_ASSIGN_OR_RETURN(auto convs, Conversations());
-  for (const auto& c : convs) {
-    // Bounded rounds until caught up (each round is bounded in memory; a
-    // failure ends the loop through the backoff, not HasMore).
-    do {
+  // Bounded rounds, each conversation in turn, until every one is caught up
+  // (each round is bounded in memory; a failure ends a conversation's rounds
+  // through the backoff, not HasMore): every conversation's newest page
+  // comes before any conversation's older history.
+  while (!convs.empty()) {
+    std::vector<std::string> more;
+    for (const auto& c : convs) {
       TIDINGS_RETURN_IF_ERROR(Push(c));
       TIDINGS_RETURN_IF_ERROR(Pull(c));
-    } while (HasMore(c));
+      if (HasMore(c)) more.push_back(c);
+    }
+    convs = std::move(more);
   }
   return tidings::Status::Ok();
 }
 
 bool Reconciler::HasMore(const std::string& conv) const {
-  return behind_.count(conv) > 0 || push_behind_.count(conv) > 0;
+  return behind_.count(conv) > 0 || push_behind_.count(conv) > 0 || filling_.count(conv) > 0;
+}
+
+Result<HistoryFill> Reconciler::LoadOlder(const std::string& conv, size_t pages) {
+  ReloadIfStale();
+  ConversationStatus& st = Load(conv);
+  TIDINGS_ASSIGN_OR_RETURN(std::string gap, store_->GetGap(backend_->name(), conv));
+  HistoryFill fill;
+  if (gap.empty()) {
+    // An end-to-end conversation upgraded from plaintext may still fill its
+    // plaintext history (above); a sealed log is read in log order only.
+    TIDINGS_ASSIGN_OR_RETURN(bool sealed, Sealed(conv));
+    if (sealed) {
+      return FailedPrecondition(
+          "end-to-end conversations fill oldest-first: their history arrives as sync pulls it");
+    }
+    return fill;
+  }
+  tidings::Status failed;
+  TIDINGS_RETURN_IF_ERROR(FillHistory(st, std::max<size_t>(pages, 1), &fill.merged, &failed));
+  TIDINGS_RETURN_IF_ERROR(failed);
+  fill.more = st.filling_history;
+  return fill;
 }
 
 int64_t Reconciler::NextPollMs(const std::string& conv) {
@@ -758,6 +872,8 @@ Result<std::vector<ConversationStatus>> ReadSyncStatus(engine::SyncLog& store,
     // The status record lags the cursor by design (see Save); the store's
     // cursor is exact.
     TIDINGS_ASSIGN_OR_RETURN(st.cursor, store.GetCursor(backend, conv));
+    TIDINGS_ASSIGN_OR_RETURN(std::string gap, store.GetGap(backend, conv));
+    st.filling_history = !gap.empty();
     TIDINGS_ASSIGN_OR_RETURN(auto outbox, store.CountOutbox(conv, backend));
     st.outbox_depth = outbox.total();
     st.outbox_failed = outbox.failed;

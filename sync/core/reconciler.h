@@ -22,6 +22,14 @@
 //          remote operation the store refuses as malformed (InvalidArgument,
 //          TooLarge) is skipped and counted (skipped_ops), not retried
 //          forever.
+//   newest a plaintext conversation this device never pulled (no cursor)
+//          starts with its newest page (Backend::PullHistory), merged with
+//          the forward cursor after it and the history gap before it in one
+//          batch; forward pulls go on from that cursor. Older pages then
+//          fill the gap backwards, each merged with the gap's next value in
+//          one batch: at most max_history_pages_per_round per Pull, after
+//          its forward pages (so after pushes and new messages), or on
+//          demand (LoadOlder). End-to-end conversations stay oldest-first.
 //   budget a retry costs kRetryCost tokens, a success refunds one; with the
 //          bucket empty every failure waits the full capped backoff window,
 //          so a dead network costs one request per conversation per
@@ -70,6 +78,19 @@ struct SyncConfig {
   // The newest wire operation version read; 0: this build's
   // (wire::kOperationVersion). Tests set an older one to play an older build.
   uint8_t newest_operation_version = 0;
+  // A plaintext conversation never pulled starts with its newest page on a
+  // backend that reads newest-first (Backend::PullHistory); false: from the
+  // beginning, oldest-first (the benchmark's baseline).
+  bool newest_first = true;
+  // Older pages one Pull fetches, after its forward pages, while a
+  // conversation's history is still being filled (the background fill).
+  size_t max_history_pages_per_round = 2;
+};
+
+// What Reconciler::LoadOlder did.
+struct HistoryFill {
+  uint64_t merged = 0;  // remote operations merged (messages and changes to them)
+  bool more = false;    // older history is still to fetch
 };
 
 // What the reconciler knows about one conversation on one backend; persisted
@@ -98,6 +119,10 @@ struct ConversationStatus {
   // Pulled operations a newer Tidings wrote, kept (not merged, not lost)
   // until an upgrade reads them (sync/core/held_operations.h).
   uint64_t waiting_for_upgrade = 0;
+  // Pulled newest-first, the older history is still being filled (the
+  // store holds a gap for it, SyncLog::GetGap). Read from the store, not
+  // part of the persisted status record.
+  bool filling_history = false;
 };
 
 // What moves attachments for the reconciler (sync/core/attachment_sync.h):
@@ -144,12 +169,24 @@ class Reconciler {
   // cursor atomically. Bounded per call. Same error contract as Push.
   tidings::Status Pull(const std::string& conversation_id);
   // Push then pull every conversation known locally or remotely, repeating
-  // bounded rounds until each is caught up (or backing off).
+  // bounded rounds, one conversation after another, until each is caught up
+  // and its history filled (or it is backing off).
   tidings::Status SyncAll();
   // The last Push or Pull of this conversation stopped at its per-call bound
   // (max_push_per_round entries, max_pull_pages_per_round pages) with more
-  // waiting: call again now.
+  // waiting, or left older history to fill: call again now.
   bool HasMore(const std::string& conversation_id) const;
+
+  // "The user scrolled up": fetches up to `pages` older pages of a
+  // conversation pulled newest-first now, each merged with the gap's next
+  // value in one batch, whatever the conversation's backoff. Returns how
+  // many operations were merged and whether older history remains. Nothing
+  // to fetch ({0, false}) if its history is complete or it was never pulled
+  // (Pull brings the newest page first). FailedPrecondition for an
+  // end-to-end conversation with no plaintext history to fill (they fill
+  // oldest-first); a backend failure is returned as it is (the status and
+  // backoff are left to Pull); Cancelled; store errors.
+  Result<HistoryFill> LoadOlder(const std::string& conversation_id, size_t pages = 1);
 
   // Conversations this reconciler knows (local store + backend listing; a
   // failing listing other than Unauthenticated is ignored).
@@ -216,12 +253,28 @@ class Reconciler {
   // false (with `out` what Push returns) when the conversation stops here.
   bool RecordAcks(ConversationStatus& st, std::span<const engine::OutboxEntry> batch,
                   const std::vector<PushAck>& acks, tidings::Status* out);
-  tidings::Status MergePage(ConversationStatus& st, const std::string& at, const PullPage& page);
-  // Merges `ops` with the cursor `to` and `state` in one batch; an operation
-  // the store refuses as malformed is skipped and counted instead.
-  tidings::Status MergeValid(ConversationStatus& st, const std::string& at,
-                             std::span<const engine::Operation> ops, const std::string& to,
+  // Merges a page with what it moves (`to`: the cursor, the gap), keeping
+  // the operations a newer build wrote in the same batch.
+  tidings::Status MergePage(ConversationStatus& st, std::span<const engine::Operation> ops,
+                            std::span<const HeldOperation> too_new,
+                            const engine::PagePositions& to);
+  // Merges `ops` with the positions `to` and `state` in one batch; an
+  // operation the store refuses as malformed is skipped and counted instead.
+  tidings::Status MergeValid(ConversationStatus& st, std::span<const engine::Operation> ops,
+                             const engine::PagePositions& to,
                              std::span<const engine::SyncStateWrite> state);
+  // The newest page of a conversation never pulled, merged with its forward
+  // cursor and gap. *at: the cursor forward pulls go on from (unchanged if
+  // the backend reads oldest-first only); *pulled: a request was made. A
+  // backend failure ends it in *backend_error; the Status returned is
+  // Cancelled or a store error.
+  tidings::Status PullNewest(ConversationStatus& st, std::string* at, bool* merged, bool* pulled,
+                             tidings::Status* backend_error);
+  // Up to `pages` older pages before the gap, each merged with the gap's
+  // next value. A backend failure ends it in *backend_error (OK otherwise);
+  // the Status returned is Cancelled or a store error.
+  tidings::Status FillHistory(ConversationStatus& st, size_t pages, uint64_t* merged,
+                              tidings::Status* backend_error);
   // Once per conversation and process: the held operations a build that
   // read fewer versions kept are decoded again, and those this build reads
   // are merged (cursor `at` unchanged).
@@ -236,7 +289,10 @@ class Reconciler {
   tidings::Status PushPlain(ConversationStatus& st);
   tidings::Status PullPlain(ConversationStatus& st);
   // How a backend failure ends a push or pull; OK-or-error to return.
-  tidings::Status Failed(ConversationStatus& st, const tidings::Status& error);
+  // PermissionDenied parks the conversation, and NotFound too unless
+  // !park_not_found (a plaintext pull: it backs off instead).
+  tidings::Status Failed(ConversationStatus& st, const tidings::Status& error,
+                         bool park_not_found = true);
 
   // ---- End-to-end (sealed_sync.cc) ----
   // The session, made on first use on a backend that carries sealed logs;
@@ -278,6 +334,8 @@ class Reconciler {
   std::set<std::string> indexed_;                     // in the persisted index
   std::set<std::string> behind_;                      // pull stopped at the page bound
   std::set<std::string> push_behind_;                 // push stopped at its bound
+  std::set<std::string> filling_;                     // a gap left by a successful pull
+  bool oldest_first_only_ = false;                    // PullHistory is Unimplemented
   std::set<std::string> retry_now_;                   // entries due despite backoff (RetryNow)
   // Plaintext operations held per conversation; present once RetryHeld
   // checked the conversation (read it with HeldPlain, which inserts nothing).

@@ -119,7 +119,8 @@ tidings::Status Reconciler::SaveLog(e2e::LogState& log) {
   return st;
 }
 
-tidings::Status Reconciler::Failed(ConversationStatus& st, const tidings::Status& error) {
+tidings::Status Reconciler::Failed(ConversationStatus& st, const tidings::Status& error,
+                                   bool park_not_found) {
   switch (Classify(error)) {
     case ErrorClass::kAuth:
       return RecordAuthError(st, error);
@@ -127,7 +128,8 @@ tidings::Status Reconciler::Failed(ConversationStatus& st, const tidings::Status
       RecordFailure(st, error, backend_->last_retry_after_ms());
       return Save(st);
     case ErrorClass::kPermanent:
-      if (error.code() == Code::kPermissionDenied || error.code() == Code::kNotFound) {
+      if (error.code() == Code::kPermissionDenied ||
+          (park_not_found && error.code() == Code::kNotFound)) {
         return ParkConversation(st, error);
       }
       RecordFailure(st, error, std::nullopt);

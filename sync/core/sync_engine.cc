@@ -20,7 +20,7 @@ Reconciler::Random DefaultRandom() {
 std::string Fingerprint(const ConversationStatus& s) {
   return s.cursor + '\0' + std::to_string(s.outbox_depth) + '\0' + std::to_string(s.outbox_failed) +
          '\0' + s.last_error + '\0' + std::to_string(s.next_attempt_ms) + '\0' +
-         (s.stopped ? "1" : "0");
+         (s.stopped ? "1" : "0") + (s.filling_history ? "1" : "0");
 }
 
 }  // namespace
@@ -208,16 +208,27 @@ Status SyncEngine::SyncOnce() {
   }
   std::lock_guard<std::mutex> rlock(reconciler_mu_);
   TIDINGS_ASSIGN_OR_RETURN(auto convs, reconciler_->Conversations());
-  for (const auto& c : convs) {
-    Status s;
-    do {  // bounded rounds until caught up
-      s = reconciler_->Push(c);
+  // Bounded rounds, each conversation in turn, until caught up: every
+  // conversation's newest page before any one's older history.
+  while (!convs.empty()) {
+    std::vector<std::string> more;
+    for (const auto& c : convs) {
+      Status s = reconciler_->Push(c);
       if (s.ok()) s = reconciler_->Pull(c);
-    } while (s.ok() && reconciler_->HasMore(c));
-    Report(c);
-    TIDINGS_RETURN_IF_ERROR(s);
+      Report(c);
+      TIDINGS_RETURN_IF_ERROR(s);
+      if (reconciler_->HasMore(c)) more.push_back(c);
+    }
+    convs = std::move(more);
   }
   return Status::Ok();
+}
+
+Result<HistoryFill> SyncEngine::LoadOlder(const std::string& conversation_id, size_t pages) {
+  std::lock_guard<std::mutex> rlock(reconciler_mu_);
+  auto fill = reconciler_->LoadOlder(conversation_id, pages);
+  Report(conversation_id);
+  return fill;
 }
 
 std::vector<ConversationStatus> SyncEngine::Snapshot() {

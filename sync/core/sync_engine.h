@@ -130,6 +130,14 @@ class SyncEngine {
   Status DiscardFailed(uint64_t seq);
   Status Resume(const std::string& conversation_id);
 
+  // "The user scrolled up": up to `pages` older pages of a conversation
+  // pulled newest-first, fetched and merged now on the caller's thread (the
+  // sync thread's round waits for it, or it for the round), as
+  // Reconciler::LoadOlder: how many operations were merged and whether older
+  // history remains; FailedPrecondition for an end-to-end conversation;
+  // a backend failure as it is. Safe while running or not.
+  Result<HistoryFill> LoadOlder(const std::string& conversation_id, size_t pages = 1);
+
  private:
   // What the sync thread takes from the queues for one round.
   struct Work {

@@ -85,7 +85,9 @@ Result<aws::DynamoQueryResult> DynamoBackend::Query(const std::string& pk, std::
   const bool from_start = after.empty();
   std::string body =
       "{\"TableName\":" + JsonString(config_.table) + ",\"KeyConditionExpression\":\"" +
-      (from_start ? "pk = :p" : "pk = :p AND sk > :s") +
+      (from_start   ? "pk = :p"
+       : descending ? "pk = :p AND sk < :s"
+                    : "pk = :p AND sk > :s") +
       "\",\"ExpressionAttributeValues\":{\":p\":" + S(pk) +
       (from_start ? "" : ",\":s\":{\"N\":" + JsonString(after) + "}") +
       "},\"ConsistentRead\":true" + (descending ? ",\"ScanIndexForward\":false" : "") +
@@ -283,6 +285,32 @@ Result<sync::PullPage> DynamoBackend::Pull(const std::string& conv, std::string_
       &out.has_more);
   TIDINGS_RETURN_IF_ERROR(next.status());
   out.next_cursor = std::move(*next);
+  return out;
+}
+
+Result<sync::HistoryPage> DynamoBackend::PullHistory(const std::string& conv,
+                                                     std::string_view before, size_t limit) {
+  if (!ValidCursor(before)) {
+    return InvalidArgument("DynamoDB history position is not a number; start from the newest");
+  }
+  // Newest first: the items before `before` (all of them for the newest
+  // page), highest sk first. Positions are sks, as cursors are: the newest
+  // page's forward cursor is its highest sk, each page's `before` its lowest.
+  TIDINGS_ASSIGN_OR_RETURN(
+      auto page, Query("c#" + conv, before, /*descending=*/true, std::max<size_t>(1, limit)));
+  sync::HistoryPage out;
+  for (const auto& item : page.items) {
+    TIDINGS_ASSIGN_OR_RETURN(auto unpacked, UnpackOperations(item));
+    for (auto& op : unpacked.entries) out.ops.push_back(std::move(op));
+    for (auto& op : unpacked.too_new) out.too_new.push_back(std::move(op));
+    out.skipped += unpacked.skipped;
+  }
+  if (!page.items.empty()) {
+    if (before.empty()) out.forward_cursor = page.items.front().sk_number;
+    // moto omits LastEvaluatedKey on the last page; DynamoDB may send one
+    // with an empty page after it, which then ends the history.
+    if (page.has_last_evaluated_key) out.before = page.items.back().sk_number;
+  }
   return out;
 }
 

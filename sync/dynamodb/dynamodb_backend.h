@@ -74,6 +74,10 @@ class DynamoBackend final : public sync::Backend {
                                           std::span<const engine::Operation> ops) override;
   Result<sync::PullPage> Pull(const std::string& conversation_id, std::string_view cursor,
                               size_t limit) override;
+  // Newest first: Query ScanIndexForward=false, sk < before (docs/sync.md,
+  // "Newest first"); positions are item sks, as cursors are.
+  Result<sync::HistoryPage> PullHistory(const std::string& conversation_id, std::string_view before,
+                                        size_t limit) override;
   Result<std::vector<std::string>> ListConversations() override;
 
   // Sealed logs. Frames are up to 64 KiB; the backend cannot say who wrote
@@ -106,7 +110,8 @@ class DynamoBackend final : public sync::Backend {
  private:
   DynamoBackend(DynamoConfig config, std::unique_ptr<aws::AwsJsonClient> client)
       : config_(std::move(config)), client_(std::move(client)) {}
-  // `after`: a DynamoDB number (a cursor), or empty for the whole partition.
+  // `after`: a DynamoDB number (a cursor), or empty for the whole partition;
+  // the items after it in the scan's direction (descending: sk < after).
   Result<aws::DynamoQueryResult> Query(const std::string& pk, std::string_view after,
                                        bool descending, size_t limit);
   Status PutItem(const std::string& item_json, bool if_new = false);

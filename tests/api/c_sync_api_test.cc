@@ -385,6 +385,29 @@ struct RealtimeEvents {
   }
 };
 
+// "Load older" checks its arguments and clears its outputs; on backends
+// that carry sealed logs a conversation made here is end to end, whose
+// history is read oldest-first only: refused, saying so.
+TEST_F(CSyncApiTest, LoadOlderRefusesAnEndToEndConversation) {
+  Send("general");
+  tidings_sync* sync = OpenBoth(nullptr, kRefused);
+  tidings_error e{};
+  uint64_t merged = 7;
+  bool more = true;
+  EXPECT_EQ(tidings_sync_load_older(sync, nullptr, 1, &merged, &more, &e),
+            TIDINGS_INVALID_ARGUMENT);
+  EXPECT_EQ(merged, 0u);
+  EXPECT_FALSE(more);
+  EXPECT_EQ(tidings_sync_load_older(sync, "general", 1, nullptr, &more, &e),
+            TIDINGS_INVALID_ARGUMENT);
+  EXPECT_EQ(tidings_sync_load_older(sync, "general", 0, &merged, &more, &e),
+            TIDINGS_FAILED_PRECONDITION);
+  EXPECT_NE(std::string(e.message).find("oldest-first"), std::string::npos) << e.message;
+  EXPECT_EQ(tidings_sync_load_older(nullptr, "general", 1, &merged, &more, &e),
+            TIDINGS_INVALID_ARGUMENT);
+  tidings_sync_close(sync);
+}
+
 TEST_F(CSyncApiTest, CredentialsFromTheAppTypingAndThePushChannelsStatus) {
   tidings_error e{};
   EXPECT_EQ(tidings_aws_credentials_set(nullptr, "a", "b", nullptr, 0, &e),

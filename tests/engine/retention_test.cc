@@ -282,6 +282,30 @@ TEST(Retention, MergesNeverBringPurgedMessagesBack) {
   EXPECT_EQ(b_left[0].id, "b-new");
 }
 
+// History read newest-first: a page older than the purge horizon, merged
+// after the purge (a backfill), brings nothing back, and the gap still closes.
+TEST(Retention, ABackfilledPageOlderThanThePurgeHorizonIsSkipped) {
+  Clocked c;
+  SyncLog& log = c.store->sync_log();
+  std::vector<Operation> history;
+  for (int i = 0; i < 6; ++i) {
+    history.push_back(RemoteSend("r" + std::to_string(i), kStart + uint64_t(i) * 1000, "old"));
+  }
+  const std::vector<Operation> newest(history.begin() + 3, history.end());
+  const std::vector<Operation> older(history.begin(), history.begin() + 3);
+  ASSERT_TRUE(log.MergeAt("test", "a", newest, {.cursor = "6", .gap = "3"}, {}).ok());
+  ASSERT_TRUE(c.store->SetRetention("a", RetentionPolicy{.keep_last = 2}).ok());
+  ASSERT_EQ(c.store->PurgeExpired()->messages_purged, 1u);
+  ASSERT_TRUE(log.MergeAt("test", "a", older, {.gap = "", .gap_from = "3"}, {}).ok());
+  auto left = c.All("a");
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left[0].id, "r4");
+  EXPECT_EQ(c.store->GetConversation("a")->message_count, 2u);
+  EXPECT_EQ(*log.GetGap("test", "a"), "");
+  EXPECT_EQ(c.store->PurgeExpired()->remote_skipped, 3u);
+  c.ExpectVerifies();
+}
+
 TEST(Retention, PurgeRunsAtOpen) {
   Clocked c;
   SendN(*c.store, "a", 4, "x");

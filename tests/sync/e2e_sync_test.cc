@@ -556,6 +556,15 @@ class FlakyLog final : public engine::SyncLog {
     if (fail_merges > 0) return --fail_merges, IOError("the test's disk is full");
     return s_->Merge(b, c, ops, cur, st);
   }
+  Result<std::string> GetGap(std::string_view b, const std::string& c) override {
+    return s_->GetGap(b, c);
+  }
+  Status MergeAt(std::string_view b, const std::string& c, std::span<const engine::Operation> ops,
+                 const engine::PagePositions& at,
+                 std::span<const engine::SyncStateWrite> st) override {
+    if (fail_merges > 0) return --fail_merges, IOError("the test's disk is full");
+    return s_->MergeAt(b, c, ops, at, st);
+  }
   Status PutSyncState(std::string_view k, std::string_view v) override {
     return s_->PutSyncState(k, v);
   }

@@ -69,6 +69,7 @@ class ScriptedBackend final : public Backend {
   }
   Result<PullPage> Pull(const std::string&, std::string_view cursor, size_t limit) override {
     pulls++;
+    if (history) requests.push_back("pull:" + std::string(cursor));
     if (on_pull) on_pull();
     if (!pull_error.ok()) return pull_error;
     size_t from = cursor.empty() ? 0 : std::stoul(std::string(cursor));
@@ -88,10 +89,34 @@ class ScriptedBackend final : public Backend {
     page.has_more = to < remote.size();
     return page;
   }
+  // Newest-first reading when `history` is set (positions are indexes, as
+  // the cursors): each call is logged in `requests` as "history:<before>".
+  Result<HistoryPage> PullHistory(const std::string&, std::string_view before,
+                                  size_t limit) override {
+    if (!history) return Unimplemented("oldest-first only");
+    requests.push_back("history:" + std::string(before));
+    if (on_history) on_history();
+    if (!history_error.ok()) return history_error;
+    HistoryPage page;
+    size_t to = remote.size();
+    if (before.empty()) {
+      page.forward_cursor = std::to_string(to);
+    } else {
+      to = std::stoul(std::string(before));
+    }
+    const size_t from = to > limit ? to - limit : 0;
+    for (size_t i = to; i > from; --i) page.ops.push_back(remote[i - 1]);  // newest first
+    if (from > 0) page.before = std::to_string(from);
+    return page;
+  }
   Result<std::vector<std::string>> ListConversations() override {
     return std::vector<std::string>{"c"};
   }
-  uint8_t reads_up_to = 0;  // nonzero: newer operations come as too_new
+  bool history = false;
+  Status history_error;
+  std::function<void()> on_history;
+  std::vector<std::string> requests;  // PullHistory and (when history is set) Pull, in order
+  uint8_t reads_up_to = 0;            // nonzero: newer operations come as too_new
 
   std::optional<int64_t> last_retry_after_ms() const override { return retry_after_hint; }
 
@@ -116,6 +141,10 @@ class ReconcilerTest : public ::testing::Test {
     auto s = engine::Store::Open(dir_.path(), testing::TestKey(), testing::CreateOptions("me"));
     ASSERT_TRUE(s.ok());
     store_ = std::move(*s);
+    Remake();
+  }
+  // A new reconciler on the same store (a restart; or after config_ changed).
+  void Remake() {
     rec_ = std::make_unique<Reconciler>(
         &store_->sync_log(), &backend_, config_, [this] { return now_; },
         [this] { return random_; });
@@ -940,6 +969,189 @@ TEST(LongText, ATextSentAsAFileBecomesTheBodyOnTheOtherDevice) {
   auto verify = (*b)->Verify(nullptr);
   ASSERT_TRUE(verify.ok());
   EXPECT_EQ(verify->problems, 0u) << verify->details.front();
+}
+
+}  // namespace
+}  // namespace tidings::sync
+
+namespace tidings::sync {
+namespace {
+
+// ---- Newest first ----
+
+class NewestFirstTest : public ReconcilerTest {
+ protected:
+  void SetUp() override {
+    config_.pull_page_size = 10;
+    config_.max_history_pages_per_round = 0;  // each test says how much it fills
+    ReconcilerTest::SetUp();
+    backend_.history = true;
+    for (int i = 0; i < 45; ++i) backend_.remote.push_back(RemoteSend(i));
+  }
+  // Ids of the conversation's messages ("remote-<n>"), by n.
+  std::vector<std::string> Ids() {
+    auto page = store_->Page({.conversation_id = "c", .limit = 1000});
+    EXPECT_TRUE(page.ok());
+    std::vector<std::string> ids;
+    for (const auto& m : page.ok() ? *page : std::vector<engine::Message>{}) ids.push_back(m.id);
+    std::sort(ids.begin(), ids.end(), [](const std::string& a, const std::string& b) {
+      return std::stoi(a.substr(7)) < std::stoi(b.substr(7));
+    });
+    return ids;
+  }
+  static std::vector<std::string> Expected(int from, int to) {
+    std::vector<std::string> ids;
+    for (int i = from; i < to; ++i) ids.push_back("remote-" + std::to_string(i));
+    return ids;
+  }
+  std::string Gap() { return *store_->sync_log().GetGap("scripted", "c"); }
+};
+
+TEST_F(NewestFirstTest, ANeverPulledConversationStartsWithItsNewestPage) {
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  EXPECT_EQ(Ids(), Expected(35, 45)) << "one request: the newest page, nothing older";
+  EXPECT_EQ(backend_.requests, (std::vector<std::string>{"history:", "pull:45"}))
+      << "then forward from the cursor after the newest page";
+  EXPECT_EQ(*store_->sync_log().GetCursor("scripted", "c"), "45");
+  EXPECT_EQ(Gap(), "35");
+  EXPECT_TRUE(rec_->GetStatus("c").filling_history);
+  auto persisted = ReadSyncStatus(store_->sync_log(), "scripted");
+  ASSERT_TRUE(persisted.ok());
+  ASSERT_EQ(persisted->size(), 1u);
+  EXPECT_TRUE(persisted->front().filling_history) << "what `tidings status` shows";
+  EXPECT_TRUE(rec_->HasMore("c")) << "older history is still to fill";
+  // Pulled again: forward only (no newest page again), never older history
+  // while max_history_pages_per_round is 0.
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  EXPECT_EQ(backend_.requests.back(), "pull:45");
+  EXPECT_EQ(Gap(), "35");
+}
+
+TEST_F(NewestFirstTest, ForwardPullsComeBeforeOlderPagesAndTheGapClosesWithNothingMissing) {
+  config_.max_history_pages_per_round = 2;
+  Remake();
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  EXPECT_EQ(backend_.requests,
+            (std::vector<std::string>{"history:", "pull:45", "history:35", "history:25"}));
+  EXPECT_EQ(Gap(), "15");
+  for (int i = 45; i < 48; ++i) backend_.remote.push_back(RemoteSend(i));
+  backend_.requests.clear();
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  EXPECT_EQ(backend_.requests, (std::vector<std::string>{"pull:45", "history:15", "history:5"}))
+      << "what is new first, then older pages, bounded per round";
+  EXPECT_EQ(Gap(), "");
+  EXPECT_FALSE(rec_->GetStatus("c").filling_history);
+  EXPECT_FALSE(rec_->HasMore("c"));
+  EXPECT_EQ(Ids(), Expected(0, 48));
+  EXPECT_EQ(store_->GetConversation("c")->message_count, 48u);
+  backend_.requests.clear();
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  EXPECT_EQ(backend_.requests, std::vector<std::string>{"pull:48"}) << "a filled gap is done";
+}
+
+// A crash with an older page in hand writes nothing of it: the gap stays,
+// the page is fetched again, and nothing is missing or doubled.
+TEST_F(NewestFirstTest, ACrashBetweenPagesNeitherSkipsNorDoubles) {
+  config_.max_history_pages_per_round = 3;
+  Remake();
+  bool crash = false;
+  int history_calls = 0;
+  rec_->set_cancelled([&] { return crash; });
+  backend_.on_history = [&] {
+    if (++history_calls == 3) crash = true;  // the second older page's answer is lost
+  };
+  EXPECT_EQ(rec_->Pull("c").code(), Code::kCancelled);
+  EXPECT_EQ(Gap(), "25") << "the first older page is in, the second is not";
+  EXPECT_EQ(Ids(), Expected(25, 45));
+  crash = false;
+  Remake();  // the restarted process
+  backend_.on_history = nullptr;
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  EXPECT_EQ(Gap(), "");
+  EXPECT_EQ(Ids(), Expected(0, 45));
+  EXPECT_EQ(store_->GetConversation("c")->message_count, 45u);
+  auto report = store_->Verify(nullptr);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->problems, 0u);
+}
+
+// A crash with the newest page in hand: no cursor and no gap were written,
+// so the next process starts newest-first again.
+TEST_F(NewestFirstTest, ACrashWithTheNewestPageInHandStartsOverNewestFirst) {
+  bool crash = false;
+  rec_->set_cancelled([&] { return crash; });
+  backend_.on_history = [&] { crash = true; };
+  EXPECT_EQ(rec_->Pull("c").code(), Code::kCancelled);
+  EXPECT_EQ(*store_->sync_log().GetCursor("scripted", "c"), "");
+  EXPECT_EQ(Gap(), "");
+  EXPECT_TRUE(Ids().empty());
+  crash = false;
+  backend_.on_history = nullptr;
+  Remake();
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  EXPECT_EQ(Ids(), Expected(35, 45));
+  EXPECT_EQ(Gap(), "35");
+}
+
+TEST_F(NewestFirstTest, AFailedOlderPageBacksOffAndKeepsTheGap) {
+  config_.max_history_pages_per_round = 1;
+  Remake();
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  EXPECT_EQ(Gap(), "25");
+  backend_.history_error = Unavailable("HTTP 503");
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  EXPECT_EQ(Gap(), "25");
+  const ConversationStatus st = rec_->GetStatus("c");
+  EXPECT_EQ(st.consecutive_failures, 1u);
+  EXPECT_GT(st.next_attempt_ms, now_);
+  EXPECT_TRUE(st.filling_history);
+  EXPECT_FALSE(rec_->HasMore("c")) << "waits out the backoff";
+  backend_.history_error = Status::Ok();
+  now_ = st.next_attempt_ms;
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  EXPECT_EQ(Gap(), "15");
+  EXPECT_EQ(rec_->GetStatus("c").consecutive_failures, 0u);
+}
+
+TEST_F(NewestFirstTest, ABackendThatReadsOldestFirstOnlyIsPulledFromTheBeginning) {
+  backend_.history = false;
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  EXPECT_EQ(Ids(), Expected(0, 45));
+  EXPECT_EQ(Gap(), "");
+  EXPECT_FALSE(rec_->GetStatus("c").filling_history);
+}
+
+TEST_F(NewestFirstTest, ConfiguredOldestFirstNeverAsksForTheNewestPage) {
+  config_.newest_first = false;
+  Remake();
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  EXPECT_EQ(backend_.requests.front(), "pull:");
+  EXPECT_EQ(Ids(), Expected(0, 45));
+}
+
+TEST_F(NewestFirstTest, LoadOlderFetchesOnDemandAndSaysWhetherMoreRemains) {
+  EXPECT_EQ(rec_->LoadOlder("c")->merged, 0u) << "never pulled: nothing to fill yet";
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  auto one = rec_->LoadOlder("c");
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  EXPECT_EQ(one->merged, 10u);
+  EXPECT_TRUE(one->more);
+  EXPECT_EQ(Ids(), Expected(25, 45));
+  // Whatever the conversation's backoff: the user is waiting.
+  backend_.pull_error = Unavailable("HTTP 503");
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  ASSERT_GT(rec_->GetStatus("c").next_attempt_ms, now_);
+  backend_.pull_error = Status::Ok();
+  auto rest = rec_->LoadOlder("c", 5);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(rest->merged, 25u);
+  EXPECT_FALSE(rest->more);
+  EXPECT_EQ(Ids(), Expected(0, 45));
+  EXPECT_FALSE(rec_->LoadOlder("c")->more);
+  // A backend failure is the caller's to see.
+  ASSERT_TRUE(store_->sync_log().MergeAt("scripted", "c", {}, {.gap = "5"}, {}).ok());
+  backend_.history_error = Unavailable("HTTP 503");
+  EXPECT_EQ(rec_->LoadOlder("c").status().code(), Code::kUnavailable);
 }
 
 }  // namespace

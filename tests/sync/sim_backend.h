@@ -190,6 +190,31 @@ class SimBackend final : public sync::Backend {
     return page;
   }
 
+  // Positions are log indexes, as the forward cursor's: the newest page is
+  // [size - limit, size) with the forward cursor `size`; an older page before
+  // b is [b - limit, b).
+  Result<sync::HistoryPage> PullHistory(const std::string& conv, std::string_view before,
+                                        size_t limit) override {
+    TIDINGS_RETURN_IF_ERROR(Network());
+    if (limit == 0) return InvalidArgument("a pull asks for at least one operation");
+    auto it = world_->server.logs().find(conv);
+    const size_t size = it == world_->server.logs().end() ? 0 : it->second.size();
+    sync::HistoryPage page;
+    size_t to = size;
+    if (before.empty()) {
+      page.forward_cursor = std::to_string(size);
+    } else {
+      TIDINGS_ASSIGN_OR_RETURN(to, ParseCursor(before, size));
+      if (to == 0) return InvalidArgument("a history position at the beginning of the log");
+    }
+    const size_t from = to > limit ? to - limit : 0;
+    for (size_t i = from; i < to; ++i) page.ops.push_back(it->second[i]);
+    std::shuffle(page.ops.begin(), page.ops.end(), world_->rng);
+    if (from > 0) page.before = std::to_string(from);
+    if (world_->Roll(world_->faults.crash)) world_->crashing.insert(replica_);
+    return page;
+  }
+
   Result<std::vector<std::string>> ListConversations() override {
     TIDINGS_RETURN_IF_ERROR(Network());
     std::vector<std::string> out;

@@ -221,6 +221,55 @@ TEST_P(SimFrames, ASquattersLogNamesItsCreatorAndMembers) {
   }
 }
 
+// Newest-first reading (Backend::PullHistory): the newest page, then older
+// pages down to the beginning, and forward pulls from the newest page's
+// cursor, cover the log exactly once - also with writes between the calls.
+TEST(SimHistory, NewestPageOlderPagesAndTheForwardCursorCoverTheLogOnce) {
+  SimWorld world(7);
+  SimBackend reader(&world, 0);
+  auto op = [](int i) {
+    engine::Operation o;
+    o.kind = engine::OpKind::kSend;
+    o.op_id = o.message_id = "m" + std::to_string(i);
+    o.author = "alice";
+    o.body = "hello " + std::to_string(i);
+    return o;
+  };
+  for (int i = 0; i < 23; ++i) world.server.Apply("c", op(i), world.now_ms);
+  std::map<std::string, int> seen;
+  auto newest = reader.PullHistory("c", "", 5);
+  ASSERT_TRUE(newest.ok()) << newest.status().ToString();
+  ASSERT_EQ(newest->ops.size(), 5u);
+  for (const auto& o : newest->ops) {
+    seen[o.op_id]++;
+    EXPECT_GE(std::stoi(o.op_id.substr(1)), 18) << "the newest page holds the newest five";
+  }
+  EXPECT_EQ(newest->before, "18");
+  EXPECT_EQ(newest->forward_cursor, "23");
+  for (int i = 23; i < 30; ++i) world.server.Apply("c", op(i), world.now_ms);
+  auto forward = reader.Pull("c", newest->forward_cursor, 100);
+  ASSERT_TRUE(forward.ok());
+  for (const auto& o : forward->ops) seen[o.op_id]++;
+  std::string before = newest->before;
+  int pages = 0;
+  while (!before.empty() && pages++ < 10) {
+    auto older = reader.PullHistory("c", before, 5);
+    ASSERT_TRUE(older.ok()) << older.status().ToString();
+    EXPECT_TRUE(older->forward_cursor.empty()) << "only the newest page carries one";
+    for (const auto& o : older->ops) seen[o.op_id]++;
+    before = older->before;
+  }
+  EXPECT_EQ(pages, 4) << "18 older operations in pages of 5";
+  ASSERT_EQ(seen.size(), 30u);
+  for (const auto& [id, n] : seen) EXPECT_EQ(n, 1) << id;
+  EXPECT_FALSE(reader.PullHistory("c", "0", 5).ok()) << "nothing is before the beginning";
+  EXPECT_FALSE(reader.PullHistory("c", "31", 5).ok()) << "not a position of this log";
+  auto empty = reader.PullHistory("none", "", 5);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->ops.empty());
+  EXPECT_TRUE(empty->before.empty());
+}
+
 INSTANTIATE_TEST_SUITE_P(Servers, SimFrames, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& p) {
                            return p.param ? "AuthenticatedAsChime" : "UnauthenticatedAsDynamoDB";

@@ -1,7 +1,10 @@
 // Deterministic simulation: 3-5 replicas (real encrypted stores on disk) work
 // offline and partitioned, crash and restart, one with a clock hours or a day
 // off, over a faulty network; after healing they must converge byte for byte
-// with nothing lost and nothing doubled.
+// with nothing lost and nothing doubled. In plaintext runs some replicas
+// join late or are wiped and start again: they read each conversation
+// newest-first and fill the history behind it (docs/sync.md, "Newest
+// first"), crashing between pages like any other pull.
 //
 //   TIDINGS_SIM_SEEDS=N   number of seeds (default 1,200 sealed and 600 plaintext;
 //                         150 and 75 under sanitizers; 10x with TIDINGS_SOAK=1)
@@ -14,6 +17,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <set>
 #include <sstream>
 
@@ -93,6 +97,9 @@ class Simulation {
                      .auth = 1};
 
     const int steps = 50 + static_cast<int>(rng() % 50);
+    // Plaintext: half the runs have a replica that sits out the first half
+    // (it joins a conversation with history: newest first, then the gap).
+    const int late = !sealed_ && rng() % 2 == 0 ? n - 1 : -1;
     for (int step = 0; step < steps; ++step) {
       world_.now_ms += rng() % 3000;
       world_.DeliverDelayed(false);
@@ -102,7 +109,13 @@ class Simulation {
       }
       const int r = static_cast<int>(rng() % replicas_.size());
       const uint64_t action = rng() % 100;
-      if (sealed_ && action < 4) {
+      if (r == late && step < steps / 2) continue;
+      if (!sealed_ && action == 99) {
+        // A device wiped and set up again: its store is gone, so it reads
+        // every conversation newest-first. Only with nothing left to push
+        // (what it never sent would be lost with it, as on a real device).
+        if (auto err = Wipe(r); !err.empty()) return err;
+      } else if (sealed_ && action < 4) {
         if (auto err = SealedChange(r, action); !err.empty()) return err;
       } else if (action < 45) {
         if (auto err = LocalOp(r); !err.empty()) return err;
@@ -127,7 +140,12 @@ class Simulation {
         auto all = replicas_[i].reconciler->Conversations();
         if (!all.ok()) return "conversations: " + all.status().ToString();
         for (const auto& c : *all) {
-          if (auto err = SyncConversation(static_cast<int>(i), c); !err.empty()) return err;
+          // As SyncAll: bounded rounds while one says more is ready (pages,
+          // or older history to fill).
+          for (int more = 0; more < 50; ++more) {
+            if (auto err = SyncConversation(static_cast<int>(i), c); !err.empty()) return err;
+            if (!replicas_[i].reconciler->HasMore(c)) break;
+          }
         }
         // The user gives up on refused messages (`tidings outbox discard`).
         auto outbox = replicas_[i].store->Outbox(0);
@@ -153,6 +171,9 @@ class Simulation {
 
   uint64_t requests() const { return world_.requests; }
   int crashes() const { return crashes_; }
+  int wipes() const { return wipes_; }
+  // Pulls that left a conversation's older history still to fill.
+  int filling() const { return filling_; }
   // Every replica's visible state (ids, order keys, bodies), for replays.
   std::string FinalState() {
     std::string all;
@@ -172,9 +193,24 @@ class Simulation {
     sync::Reconciler& rec = *replicas_[static_cast<size_t>(r)].reconciler;
     Status s = rec.Push(conv);
     if (s.ok()) s = rec.Pull(conv);
+    if (s.ok() && rec.GetStatus(conv).filling_history) ++filling_;
     if (s.ok() || s.code() == Code::kUnauthenticated) return "";
     if (s.code() == Code::kCancelled && world_.crashing.count(r)) return Crash(r);
     return "sync " + conv + ": " + s.ToString();
+  }
+
+  std::string Wipe(int r) {
+    Replica& replica = replicas_[static_cast<size_t>(r)];
+    auto outbox = replica.store->Outbox(0);
+    if (!outbox.ok()) return "outbox: " + outbox.status().ToString();
+    if (!outbox->empty()) return "";
+    ++wipes_;
+    replica.reconciler.reset();
+    replica.store.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(replica.path, ec);
+    if (ec) return "wipe: " + ec.message();
+    return Open(r);
   }
 
   std::string Crash(int r) {
@@ -210,6 +246,9 @@ class Simulation {
     r.backend = std::make_unique<SimBackend>(&world_, i, r.user);
     sync::SyncConfig config;
     config.pull_page_size = 7;  // small pages: exercise paging and cursors
+    // One older page per pull: a newest-first reader's gap stays open
+    // across several syncs, crashes and wipes.
+    config.max_history_pages_per_round = 1;
     // Plaintext conversations: the checks read operations on the server.
     config.end_to_end_default = sealed_;
     r.reconciler = std::make_unique<sync::Reconciler>(
@@ -422,6 +461,12 @@ class Simulation {
       }
       auto outbox = replicas_[i].store->Outbox(0);
       if (!outbox->empty()) return "replica " + std::to_string(i) + " still has an outbox";
+      for (const auto& conv : conversations_) {
+        auto gap = replicas_[i].store->sync_log().GetGap("sim", conv);
+        if (!gap.ok() || !gap->empty()) {
+          return "replica " + std::to_string(i) + " still has history to fill in " + conv;
+        }
+      }
       if (std::string wrong = Counts(replicas_[i]); !wrong.empty()) {
         return "replica " + std::to_string(i) + ": " + wrong;
       }
@@ -550,6 +595,8 @@ class Simulation {
   std::vector<std::string> conversations_;
   std::vector<Replica> replicas_;
   int crashes_ = 0;
+  int wipes_ = 0;
+  int filling_ = 0;
 };
 
 // A seed replays a run exactly - the same ids, order keys and requests - so
@@ -591,7 +638,7 @@ void RunSeeds(bool sealed) {
     }
   }
   auto start = std::chrono::steady_clock::now();
-  uint64_t ran = 0, requests = 0, crashes = 0;
+  uint64_t ran = 0, requests = 0, crashes = 0, wipes = 0, filling = 0;
   for (uint64_t seed = first; seed < first + seeds; ++seed) {
     if (shards > 1 && seed % shards != shard) continue;
     Simulation sim(seed, sealed);
@@ -599,6 +646,8 @@ void RunSeeds(bool sealed) {
     ++ran;
     requests += sim.requests();
     crashes += static_cast<uint64_t>(sim.crashes());
+    wipes += static_cast<uint64_t>(sim.wipes());
+    filling += static_cast<uint64_t>(sim.filling());
     ASSERT_EQ(failure, "") << "simulation seed " << seed
                            << " failed; replay with TIDINGS_SIM_SEED=" << seed
                            << (sealed ? " (end-to-end)" : "");
@@ -607,8 +656,15 @@ void RunSeeds(bool sealed) {
                      << " select none of shard " << shard << "/" << shards << "; run at least "
                      << shards << " seeds";
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("simulation%s: %lu seeds passed in %.1f s (%lu requests, %lu crashes)\n",
-              sealed ? " (end-to-end)" : "", ran, secs, requests, crashes);
+  std::printf(
+      "simulation%s: %lu seeds passed in %.1f s (%lu requests, %lu crashes, %lu wipes, %lu pulls "
+      "left history to fill)\n",
+      sealed ? " (end-to-end)" : "", ran, secs, requests, crashes, wipes, filling);
+  // The runs must exercise newest-first reading, or its checks prove nothing.
+  if (!sealed && ran >= 20) {
+    EXPECT_GT(wipes, 0u);
+    EXPECT_GT(filling, 0u) << "no replica ever read a conversation newest-first with a gap";
+  }
 }
 
 TEST(Simulation, ReplicasConvergeWithNothingLostOrDoubled) { RunSeeds(/*sealed=*/false); }
