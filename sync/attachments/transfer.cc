@@ -79,6 +79,17 @@ Status Abandon(ObjectStore& store, const std::string& key, const std::string& up
   return s.code() == Code::kNotFound ? Status::Ok() : s;
 }
 
+// Once the object is there, any other upload of its key is an orphan: a
+// killed run's CreateMultipartUpload the server carried out after the next
+// run had listed the key's uploads (a loaded server can). Best effort: the
+// object is complete either way, and the next upload of the key lists
+// again.
+void AbandonOthers(ObjectStore& store, const std::string& key) {
+  auto orphans = store.ListUploads(key);
+  if (!orphans.ok()) return;
+  for (const auto& orphan : *orphans) Abandon(store, key, orphan).IgnoreError();
+}
+
 // Returns the heap's free pages to the system, after each part. The parts'
 // buffers, megabytes each, are allocated on one thread and freed on
 // another, and glibc's arenas split and keep them: importing, uploading and
@@ -378,9 +389,13 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id,
   const Status completed = store.CompleteMultipartUpload(key, state->upload_id, state->parts);
   if (completed.code() == Code::kNotFound) {  // completed before, its answer lost
     TIDINGS_ASSIGN_OR_RETURN(const bool there, AlreadyThere(store, key, cipher_bytes));
-    if (there) return done();
+    if (there) {
+      AbandonOthers(store, key);
+      return done();
+    }
   }
   TIDINGS_RETURN_IF_ERROR(completed);
+  AbandonOthers(store, key);
   return done();
 }
 

@@ -422,6 +422,27 @@ TEST(Transfer, AnUploadWhoseIdWasNeverSavedIsAbortedByTheNext) {
   EXPECT_EQ(s3.objects.at(key).size(), sent.object.cipher_bytes);
 }
 
+// A killed run's CreateMultipartUpload that the server carried out only
+// after the next run had listed the key's uploads (seen once in 100 kills
+// against a loaded moto): the run that completes the object aborts it.
+TEST(Transfer, AnUploadMadeLateByAKilledRunIsAbortedOnceTheObjectIsComplete) {
+  Device a;
+  FakeStore s3;
+  const Sent sent = Import(a, Bytes(12 << 20, 9));
+  const std::string key = ObjectKey(sent.object.id);
+  std::atomic<bool> made{false};
+  s3.before = [&](int) {
+    if (!made.exchange(true)) {
+      ASSERT_TRUE(s3.CreateMultipartUpload(key).ok());
+    }
+  };
+  UploadState state;
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &state, SaveNothing).ok());
+  EXPECT_TRUE(made);
+  EXPECT_EQ(s3.objects.at(key).size(), sent.object.cipher_bytes);
+  EXPECT_TRUE(s3.ListUploads(key)->empty()) << "an orphan is left open";
+}
+
 TEST(Transfer, ACompletedUploadWhoseDoneWasNotSavedIsNotSentAgain) {
   Device a;
   FakeStore s3;
