@@ -28,6 +28,26 @@ struct SchemaTestPeer {
     impl.TxnPut(txn, kMeta, "schema_version", v);
     ASSERT_TRUE(impl.Commit(txn, lock).ok());
   }
+  // As MakeV4, but the record is byte for byte what v4 wrote: no unread
+  // count at its end (v4 and v5 records end with the remote ids).
+  static void MakeV4Exact(Store& s, const std::string& conversation_id, const OrderKey& order,
+                          const std::string& id) {
+    auto& impl = dynamic_cast<StoreImpl&>(s);
+    std::unique_lock<std::mutex> lock(impl.write_mu_);
+    Txn txn;
+    auto c = impl.LoadConversation(txn, conversation_id, nullptr);
+    ASSERT_TRUE(c.ok());
+    c->last_order = order;
+    c->last_message_id = id;
+    c->unread_count = 0;  // one byte, dropped
+    std::string record = EncodeConversation(*c);
+    record.pop_back();
+    impl.TxnPut(txn, kConversations, impl.ConvKey(conversation_id), record);
+    std::string v;
+    PutFixed64BE(&v, 4);
+    impl.TxnPut(txn, kMeta, "schema_version", v);
+    ASSERT_TRUE(impl.Commit(txn, lock).ok());
+  }
   // Makes every conversation record look as schema v5 wrote it: without
   // its unread count (the record's last field).
   static void MakeV5(Store& s) {
@@ -262,6 +282,45 @@ TEST(Store, SchemaV5StoreMigrates) {
     ASSERT_TRUE(report.ok());
     EXPECT_EQ(report->problems, 0u);
   }
+}
+
+// A v4 record that the v4 -> v5 repair rewrites (a clamp left its
+// last_order below newer messages) must still get its unread count from
+// the messages in v5 -> v6: the repair writes the record in the current
+// encoding, with unread_count 0, and v5 -> v6 then takes that 0 as counted.
+TEST(Store, SchemaV4RepairedRecordKeepsItsUnreadCountThroughV6) {
+  TempDir dir;
+  std::vector<Operation> ops;
+  for (int i = 0; i < 5; ++i) {
+    Operation op;
+    op.kind = OpKind::kSend;
+    op.message_id = op.op_id = "bob-" + std::to_string(i);
+    op.author = "bob";
+    op.at = OrderKey{(uint64_t{1'700'000'000'000} + static_cast<uint64_t>(i)) << 16, 42};
+    op.body = "b";
+    ops.push_back(op);
+  }
+  {
+    auto s = MustOpen(dir.path());
+    ASSERT_TRUE(s->sync_log().Merge("sim", "c", ops, "x").ok());
+    ASSERT_TRUE(s->Send(Msg("c", "mine")).ok());
+    ASSERT_EQ(s->GetConversation("c")->unread_count, 5u);
+    // As v4 left it after a clamp: last_order at bob's second message.
+    SchemaTestPeer::MakeV4Exact(*s, "c", ops[1].at, ops[1].message_id);
+  }
+  {
+    StoreOptions ro;
+    ro.read_only = true;
+    auto s = Store::Open(dir.path(), TestKey(), ro);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ((*s)->GetConversation("c")->unread_count, 5u) << "counted from the messages";
+  }
+  auto s = MustOpen(dir.path());
+  EXPECT_EQ(s->GetConversation("c")->message_count, 6u);
+  EXPECT_EQ(s->GetConversation("c")->unread_count, 5u) << "bob's five messages are unread";
+  auto report = s->Verify(nullptr);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->problems, 0u) << (report->details.empty() ? "" : report->details[0]);
 }
 
 }  // namespace

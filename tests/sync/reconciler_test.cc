@@ -1154,5 +1154,44 @@ TEST_F(NewestFirstTest, LoadOlderFetchesOnDemandAndSaysWhetherMoreRemains) {
   EXPECT_EQ(rec_->LoadOlder("c").status().code(), Code::kUnavailable);
 }
 
+// A conversation filling its history whose push then fails transiently
+// backs off: its Pull is skipped by the backoff, so nothing clears
+// `filling_`, and HasMore stays true - SyncAll (and SyncEngine::SyncOnce)
+// then go round it without a request until the backoff ends: a busy loop,
+// endless with a fixed clock (and, offline, for as long as pushes fail).
+TEST_F(NewestFirstTest, APushFailureWhileFillingEndsTheRoundsThroughTheBackoff) {
+  config_.max_history_pages_per_round = 1;
+  Remake();
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  ASSERT_TRUE(rec_->HasMore("c")) << "older history to fill";
+  Send(1);
+  backend_.push_script.push_back(Unavailable("HTTP 503"));
+  ASSERT_TRUE(rec_->Push("c").ok());
+  ASSERT_GT(rec_->GetStatus("c").next_attempt_ms, now_) << "backing off";
+  ASSERT_TRUE(rec_->Pull("c").ok());  // skipped: the backoff
+  EXPECT_FALSE(rec_->HasMore("c")) << "waits out the backoff, as a failed pull does";
+
+  // SyncAll: a clock that ends the backoff after many reads, so the test
+  // ends either way; going round without a request reads it every time.
+  now_ = rec_->GetStatus("c").next_attempt_ms;  // the backoff is over
+  int64_t clock_reads = 0;
+  const int64_t give_up_at = 100'000;
+  rec_ = std::make_unique<Reconciler>(
+      &store_->sync_log(), &backend_, config_,
+      [&] {
+        if (++clock_reads == give_up_at) now_ += 24 * 3600 * 1000;
+        return now_;
+      },
+      [this] { return random_; });
+  ASSERT_TRUE(rec_->Pull("c").ok());  // filling again
+  ASSERT_TRUE(rec_->HasMore("c"));
+  backend_.push_script.push_back(Unavailable("HTTP 503"));
+  const size_t batches = backend_.batches.size();
+  ASSERT_TRUE(rec_->SyncAll().ok());
+  EXPECT_LT(clock_reads, give_up_at) << "SyncAll went round a backing-off conversation "
+                                     << clock_reads << " times";
+  EXPECT_GT(backend_.batches.size(), batches);
+}
+
 }  // namespace
 }  // namespace tidings::sync
