@@ -1193,5 +1193,23 @@ TEST_F(NewestFirstTest, APushFailureWhileFillingEndsTheRoundsThroughTheBackoff) 
   EXPECT_GT(backend_.batches.size(), batches);
 }
 
+// Parked (PermissionDenied on a push) while filling: Push and Pull return at
+// once for a stopped conversation, without reading the clock or asking the
+// backend, so nothing ever clears `filling_`: HasMore stays true and SyncAll
+// / SyncEngine::SyncOnce (`tidings sync`) go round it forever. (Not run
+// through SyncAll here: it would not return.)
+TEST_F(NewestFirstTest, AConversationParkedWhileFillingHasNoMore) {
+  config_.max_history_pages_per_round = 1;
+  Remake();
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  ASSERT_TRUE(rec_->HasMore("c")) << "older history to fill";
+  Send(1);
+  backend_.push_script.push_back(PermissionDenied("AccessDeniedException"));
+  ASSERT_TRUE(rec_->Push("c").ok());
+  ASSERT_TRUE(rec_->GetStatus("c").stopped) << "parked";
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  EXPECT_FALSE(rec_->HasMore("c")) << "a stopped conversation has nothing more to do now";
+}
+
 }  // namespace
 }  // namespace tidings::sync
