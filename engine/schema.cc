@@ -86,10 +86,17 @@ Status StoreImpl::RepairConversationOrder(Txn& txn) {
 }
 
 // A v5 record has no unread count: each becomes its summary (caught up with
-// the messages after it), counted from the messages once.
+// the messages after it), counted from the messages once. Every record is
+// counted, not only those without a count: the v4 -> v5 repair wrote its
+// records in the current format, with a count of 0.
 Status StoreImpl::CountUnreadInRecords(Txn& txn) {
   TIDINGS_ASSIGN_OR_RETURN(std::vector<Conversation> summaries, AllConversations());
-  for (const auto& c : summaries) StoreConversation(txn, c);
+  std::shared_lock<std::shared_mutex> lock(db_mu_);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kMessages]));
+  for (auto& c : summaries) {
+    TIDINGS_ASSIGN_OR_RETURN(c.unread_count, CountUnread(c, it.get()));
+    StoreConversation(txn, c);
+  }
   return Status::Ok();
 }
 

@@ -791,6 +791,14 @@ tidings::Status Reconciler::SyncAll() {
 }
 
 bool Reconciler::HasMore(const std::string& conv) const {
+  // A conversation parked or waiting out a backoff has nothing to do now,
+  // whatever it still has to fetch: Push and Pull return at once for it, so
+  // "more" would spin a caller that loops while it holds (SyncAll).
+  if (auto it = status_.find(conv);
+      it != status_.end() &&
+      (it->second.stopped || Waiting(it->second.next_attempt_ms, clock_()))) {
+    return false;
+  }
   return behind_.count(conv) > 0 || push_behind_.count(conv) > 0 || filling_.count(conv) > 0;
 }
 
