@@ -62,6 +62,10 @@ struct StoreOptions {
   // Decrypted blocks kept in memory. The newest page of a conversation is a
   // few blocks; 32 MiB holds the newest pages of ~1,000 conversations.
   size_t block_cache_bytes = 32 << 20;
+  // Writes not yet in tables (RocksDB's memtables), every family together:
+  // past it the fullest is flushed. A family's own memtable holds half.
+  // 0: RocksDB's defaults (64 MiB per family, no total).
+  size_t write_buffer_bytes = 16 << 20;
   // How a new store protects record values (an existing store keeps what its
   // header says). kAuthenticatedSipHash: a SipHash-128 tag only,
   // confidentiality from the file cipher, blocks LZ4-compressed - smaller and

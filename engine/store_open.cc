@@ -273,6 +273,10 @@ Status StoreImpl::OpenDb(bool create) {
   o.max_background_jobs = 2;
   o.skip_stats_update_on_db_open = true;
   o.max_file_opening_threads = 1;  // a thread per column family per open otherwise
+  if (options_.write_buffer_bytes != 0) {
+    o.db_write_buffer_size = options_.write_buffer_bytes;
+    o.write_buffer_size = std::max<size_t>(options_.write_buffer_bytes / 2, 1 << 20);
+  }
 
   // One cache for every family's blocks and the search index's documents
   // (engine/search.cc).

@@ -24,6 +24,7 @@ inline tidings::crypto::KeySource StoreKey() {
 // TIDINGS_BENCH_SEARCH_INDEX=0: the store without its full-text index.
 // TIDINGS_BENCH_FOLD_EVERY: messages the index's tail holds before a fold.
 // TIDINGS_BENCH_CACHE_MB: the block cache.
+// TIDINGS_BENCH_WRITE_BUFFER_MB: the memtables' budget (0: RocksDB's defaults).
 inline std::unique_ptr<tidings::engine::Store> OpenStore(const std::string& path,
                                                          tidings::engine::Durability d) {
   tidings::engine::StoreOptions o;
@@ -35,6 +36,8 @@ inline std::unique_ptr<tidings::engine::Store> OpenStore(const std::string& path
     o.search_fold_every = std::strtoull(n, nullptr, 10);
   if (const char* mb = std::getenv("TIDINGS_BENCH_CACHE_MB"))
     o.block_cache_bytes = std::strtoull(mb, nullptr, 10) << 20;
+  if (const char* mb = std::getenv("TIDINGS_BENCH_WRITE_BUFFER_MB"))
+    o.write_buffer_bytes = std::strtoull(mb, nullptr, 10) << 20;
   auto s = tidings::engine::Store::Open(path, StoreKey(), o);
   if (!s.ok()) std::abort();
   return std::move(*s);

@@ -53,6 +53,8 @@ struct FreshStore {
     o.create_if_missing = true;
     o.user_id = "bench";
     o.durability = tidings::engine::Durability::kRelaxed;
+    // TIDINGS_BENCH_WRITE_BUFFER_MB: the store's memtable budget (0: RocksDB's defaults).
+    o.write_buffer_bytes = EnvOr("TIDINGS_BENCH_WRITE_BUFFER_MB", o.write_buffer_bytes >> 20) << 20;
     store = std::move(Store::Open(dir.path(), Key(), o).value());
   }
 };
