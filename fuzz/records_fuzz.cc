@@ -38,7 +38,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     case 1: {
       Conversation c;
-      if (DecodeConversation(in, &c)) CheckStable(c, EncodeConversation, DecodeConversation);
+      const auto decode = [](std::string_view b, Conversation* out) {
+        return DecodeConversation(b, out);
+      };
+      if (decode(in, &c)) CheckStable(c, EncodeConversation, decode);
       break;
     }
     case 2: {
