@@ -9,21 +9,6 @@
 namespace tidings::engine {
 namespace {
 
-// Sends by bob, one a millisecond: ids `id_prefix` + i, bodies "b" + i.
-std::vector<Operation> SendsFromBob(const std::string& id_prefix, int n) {
-  std::vector<Operation> ops;
-  for (int i = 0; i < n; ++i) {
-    Operation op;
-    op.kind = OpKind::kSend;
-    op.message_id = op.op_id = id_prefix + std::to_string(i);
-    op.author = "bob";
-    op.at = OrderKey{(uint64_t{1'700'000'000'000} + static_cast<uint64_t>(i)) << 16, 42};
-    op.body = "b" + std::to_string(i);
-    ops.push_back(op);
-  }
-  return ops;
-}
-
 TEST(Store, UnreadCountsFollowTheReadMarker) {
   TempDir dir;
   auto store = MustOpen(dir.path());

@@ -15,55 +15,53 @@ namespace tidings::engine {
 struct SchemaTestPeer {
   static void MakeV4(Store& s, const std::string& conversation_id, const OrderKey& order,
                      const std::string& id) {
-    auto& impl = dynamic_cast<StoreImpl&>(s);
-    std::unique_lock<std::mutex> lock(impl.write_mu_);
-    Txn txn;
-    auto c = impl.LoadConversation(txn, conversation_id, nullptr);
-    ASSERT_TRUE(c.ok());
-    c->last_order = order;
-    c->last_message_id = id;
-    impl.StoreConversation(txn, *c);
-    std::string v;
-    PutFixed64BE(&v, 4);
-    impl.TxnPut(txn, kMeta, "schema_version", v);
-    ASSERT_TRUE(impl.Commit(txn, lock).ok());
+    MakeOlder(s, 4, conversation_id, order, id, /*with_count=*/true);
   }
   // As MakeV4, but the record is byte for byte what v4 wrote: no unread
   // count at its end (v4 and v5 records end with the remote ids).
   static void MakeV4Exact(Store& s, const std::string& conversation_id, const OrderKey& order,
                           const std::string& id) {
-    auto& impl = dynamic_cast<StoreImpl&>(s);
-    std::unique_lock<std::mutex> lock(impl.write_mu_);
-    Txn txn;
-    auto c = impl.LoadConversation(txn, conversation_id, nullptr);
-    ASSERT_TRUE(c.ok());
-    c->last_order = order;
-    c->last_message_id = id;
-    c->unread_count = 0;  // one byte, dropped
-    std::string record = EncodeConversation(*c);
-    record.pop_back();
-    impl.TxnPut(txn, kConversations, impl.ConvKey(conversation_id), record);
-    std::string v;
-    PutFixed64BE(&v, 4);
-    impl.TxnPut(txn, kMeta, "schema_version", v);
-    ASSERT_TRUE(impl.Commit(txn, lock).ok());
+    MakeOlder(s, 4, conversation_id, order, id, /*with_count=*/false);
   }
   // Makes every conversation record look as schema v5 wrote it: without
   // its unread count (the record's last field).
   static void MakeV5(Store& s) {
-    auto& impl = dynamic_cast<StoreImpl&>(s);
-    auto all = impl.AllConversations();
+    auto all = dynamic_cast<StoreImpl&>(s).AllConversations();
     ASSERT_TRUE(all.ok());
+    Rewrite(s, 5, *all, /*with_count=*/false);
+  }
+
+ private:
+  // Conversation `conversation_id`'s record with last_order (and the newest
+  // id) set back to `order`, in a store of schema `version`.
+  static void MakeOlder(Store& s, uint64_t version, const std::string& conversation_id,
+                        const OrderKey& order, const std::string& id, bool with_count) {
+    Txn txn;
+    auto c = dynamic_cast<StoreImpl&>(s).LoadConversation(txn, conversation_id, nullptr);
+    ASSERT_TRUE(c.ok());
+    c->last_order = order;
+    c->last_message_id = id;
+    Rewrite(s, version, {*c}, with_count);
+  }
+  // Writes `records` and the schema version in one batch; without the
+  // count, each record ends before it, as before schema v6.
+  static void Rewrite(Store& s, uint64_t version, std::vector<Conversation> records,
+                      bool with_count) {
+    auto& impl = dynamic_cast<StoreImpl&>(s);
     std::unique_lock<std::mutex> lock(impl.write_mu_);
     Txn txn;
-    for (Conversation c : *all) {
+    for (Conversation& c : records) {
+      if (with_count) {
+        impl.StoreConversation(txn, c);
+        continue;
+      }
       c.unread_count = 0;  // one byte, dropped
       std::string record = EncodeConversation(c);
       record.pop_back();
       impl.TxnPut(txn, kConversations, impl.ConvKey(c.id), record);
     }
     std::string v;
-    PutFixed64BE(&v, 5);
+    PutFixed64BE(&v, version);
     impl.TxnPut(txn, kMeta, "schema_version", v);
     ASSERT_TRUE(impl.Commit(txn, lock).ok());
   }
@@ -231,16 +229,7 @@ TEST(Store, SchemaV4StoreMigrates) {
 // first writable open; later changes keep them.
 TEST(Store, SchemaV5StoreMigrates) {
   TempDir dir;
-  std::vector<Operation> ops;
-  for (int i = 0; i < 40; ++i) {
-    Operation op;
-    op.kind = OpKind::kSend;
-    op.message_id = op.op_id = "bob-" + std::to_string(i);
-    op.author = "bob";
-    op.at = OrderKey{(uint64_t{1'700'000'000'000} + static_cast<uint64_t>(i)) << 16, 42};
-    op.body = "b";
-    ops.push_back(op);
-  }
+  const std::vector<Operation> ops = SendsFromBob("bob-", 40);
   {
     auto s = MustOpen(dir.path());
     ASSERT_TRUE(s->sync_log().Merge("sim", "c", ops, "x").ok());
@@ -290,16 +279,7 @@ TEST(Store, SchemaV5StoreMigrates) {
 // encoding, with unread_count 0, and v5 -> v6 then takes that 0 as counted.
 TEST(Store, SchemaV4RepairedRecordKeepsItsUnreadCountThroughV6) {
   TempDir dir;
-  std::vector<Operation> ops;
-  for (int i = 0; i < 5; ++i) {
-    Operation op;
-    op.kind = OpKind::kSend;
-    op.message_id = op.op_id = "bob-" + std::to_string(i);
-    op.author = "bob";
-    op.at = OrderKey{(uint64_t{1'700'000'000'000} + static_cast<uint64_t>(i)) << 16, 42};
-    op.body = "b";
-    ops.push_back(op);
-  }
+  const std::vector<Operation> ops = SendsFromBob("bob-", 5);
   {
     auto s = MustOpen(dir.path());
     ASSERT_TRUE(s->sync_log().Merge("sim", "c", ops, "x").ok());

@@ -53,13 +53,7 @@ TEST(Store, VerifyIsCleanForEveryConversationKey) {
 TEST(Store, VerifyChecksTheConversationCounts) {
   TempDir dir;
   auto store = MustOpen(dir.path());
-  Operation op;
-  op.kind = OpKind::kSend;
-  op.message_id = op.op_id = "from-bob";
-  op.author = "bob";
-  op.at = OrderKey{uint64_t{1'700'000'000'000} << 16, 42};
-  op.body = "hi";
-  ASSERT_TRUE(store->sync_log().Merge("sim", "c", {&op, 1}, "x").ok());
+  ASSERT_TRUE(store->sync_log().Merge("sim", "c", SendsFromBob("bob-", 1), "x").ok());
   ASSERT_TRUE(store->Send(Msg("c", "mine")).ok());
   auto clean = store->Verify(nullptr);
   ASSERT_TRUE(clean.ok());
