@@ -164,33 +164,33 @@ Result<uint64_t> StoreImpl::UnreadBetween(Txn& txn, const Conversation& c, const
                                           const OrderKey& up_to) {
   const std::string prefix = ConvKey(c.id);
   const std::string first = prefix + after.Encode(), last = prefix + up_to.Encode();
-  // The keys in range: the database's, then the txn's (which may add or
-  // delete some); each is read as of the txn.
-  std::vector<std::string> keys;
+  // The database's messages in range that the txn left alone, read as they
+  // are stored; then the txn's own (added or rewritten; nullopt: deleted).
+  uint64_t unread = 0;
+  MessageRecord rec;
   {
     std::shared_lock<std::shared_mutex> lock(db_mu_);
     std::unique_ptr<rocksdb::Iterator> it(
         db_->NewIterator(rocksdb::ReadOptions(), cfs_[kMessages]));
+    std::string ad, scratch;
     for (it->Seek(first); it->Valid() && it->key().compare(last) <= 0; it->Next()) {
-      if (it->key() != first) keys.push_back(it->key().ToString());
+      if (it->key() == first || txn.overlay.contains({kMessages, it->key().ToString()})) continue;
+      AdInto(&ad, kMessages, it->key().ToStringView());
+      auto plain = sealer_->OpenView(ad, it->value().ToStringView(), &scratch);
+      if (!plain.ok() || !DecodeMessage(*plain, &rec)) {
+        return DataLoss("a message record failed authentication; run `tidings verify`");
+      }
+      if (CountsAsUnread(c, rec.m, OrderOfMsgKey(it->key().ToStringView()))) ++unread;
     }
     TIDINGS_RETURN_IF_ERROR(ReadDone(*it));
   }
   for (auto it = txn.overlay.upper_bound({kMessages, first});
        it != txn.overlay.end() && it->first.first == kMessages && it->first.second <= last; ++it) {
-    keys.push_back(it->first.second);
-  }
-  std::sort(keys.begin(), keys.end());
-  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-  uint64_t unread = 0;
-  MessageRecord rec;
-  for (const auto& k : keys) {
-    TIDINGS_ASSIGN_OR_RETURN(auto value, TxnRead(txn, kMessages, k));
-    if (!value.has_value()) continue;  // deleted by the txn
-    if (!DecodeMessage(*value, &rec)) {
+    if (!it->second.has_value()) continue;
+    if (!DecodeMessage(*it->second, &rec)) {
       return DataLoss("a message record is corrupt; run `tidings verify`");
     }
-    if (CountsAsUnread(c, rec.m, OrderOfMsgKey(k))) ++unread;
+    if (CountsAsUnread(c, rec.m, OrderOfMsgKey(it->first.second))) ++unread;
   }
   return unread;
 }
