@@ -59,12 +59,14 @@ struct StoreOptions {
   // store; stored in it. On open, empty means "as stored".
   std::string user_id;
   uint64_t max_clock_drift_ms = kDefaultMaxDriftMs;
-  // Decrypted blocks kept in memory. The newest page of a conversation is a
-  // few blocks; 32 MiB holds the newest pages of ~1,000 conversations.
+  // The store's memory budget: decrypted blocks, and the memtables (below)
+  // reserved in it as they grow. The newest page of a conversation is a few
+  // blocks; 32 MiB holds the newest pages of ~1,000 conversations.
   size_t block_cache_bytes = 32 << 20;
-  // Writes not yet in tables (RocksDB's memtables), every family together:
-  // past it the fullest is flushed. A family's own memtable holds half.
-  // 0: RocksDB's defaults (64 MiB per family, no total).
+  // Writes not yet in tables (RocksDB's memtables), every family together,
+  // counted in block_cache_bytes: past it the fullest is flushed. A family's
+  // own memtable holds half. 0: RocksDB's defaults (64 MiB per family, no
+  // total, not counted in the cache).
   size_t write_buffer_bytes = 16 << 20;
   // How a new store protects record values (an existing store keeps what its
   // header says). kAuthenticatedSipHash: a SipHash-128 tag only,

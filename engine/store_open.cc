@@ -4,6 +4,7 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
+#include <rocksdb/write_buffer_manager.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -273,14 +274,17 @@ Status StoreImpl::OpenDb(bool create) {
   o.max_background_jobs = 2;
   o.skip_stats_update_on_db_open = true;
   o.max_file_opening_threads = 1;  // a thread per column family per open otherwise
-  if (options_.write_buffer_bytes != 0) {
-    o.db_write_buffer_size = options_.write_buffer_bytes;
-    o.write_buffer_size = std::max<size_t>(options_.write_buffer_bytes / 2, 1 << 20);
-  }
-
   // One cache for every family's blocks and the search index's documents
   // (engine/search.cc).
   if (block_cache_ == nullptr) block_cache_ = rocksdb::NewLRUCache(options_.block_cache_bytes);
+  if (options_.write_buffer_bytes != 0) {
+    // The memtables' memory is reserved in the block cache as they grow, so
+    // the cache's size bounds blocks and unflushed writes together: one
+    // memory budget for the store (docs/engine.md, "RocksDB tuning").
+    o.write_buffer_manager =
+        std::make_shared<rocksdb::WriteBufferManager>(options_.write_buffer_bytes, block_cache_);
+    o.write_buffer_size = std::max<size_t>(options_.write_buffer_bytes / 2, 1 << 20);
+  }
   const auto descs =
       FamilyDescriptors(o, block_cache_, crypto::IsAuthenticatedOnly(sealer_->mode()));
   const std::string db_path = path_ + "/" + db_dir_;
