@@ -298,18 +298,27 @@ Result<sync::HistoryPage> DynamoBackend::PullHistory(const std::string& conv,
   // page's forward cursor is its highest sk, each page's `before` its lowest.
   TIDINGS_ASSIGN_OR_RETURN(
       auto page, Query("c#" + conv, before, /*descending=*/true, std::max<size_t>(1, limit)));
+  // An item packs up to 100 operations: the page stops at the first item that
+  // brings it to `limit` operations, so a fresh device's newest page is about
+  // one screen (not `limit` packed items), and the items read past it are
+  // read again as the next older page.
   sync::HistoryPage out;
-  for (const auto& item : page.items) {
-    TIDINGS_ASSIGN_OR_RETURN(auto unpacked, UnpackOperations(item));
+  const size_t wanted = std::max<size_t>(1, limit);
+  size_t taken = 0, counted = 0;
+  while (taken < page.items.size() && counted < wanted) {
+    TIDINGS_ASSIGN_OR_RETURN(auto unpacked, UnpackOperations(page.items[taken++]));
+    counted += unpacked.entries.size() + unpacked.too_new.size() + unpacked.skipped;
     for (auto& op : unpacked.entries) out.ops.push_back(std::move(op));
     for (auto& op : unpacked.too_new) out.too_new.push_back(std::move(op));
     out.skipped += unpacked.skipped;
   }
-  if (!page.items.empty()) {
+  if (taken > 0) {
     if (before.empty()) out.forward_cursor = page.items.front().sk_number;
     // moto omits LastEvaluatedKey on the last page; DynamoDB may send one
     // with an empty page after it, which then ends the history.
-    if (page.has_last_evaluated_key) out.before = page.items.back().sk_number;
+    if (taken < page.items.size() || page.has_last_evaluated_key) {
+      out.before = page.items[taken - 1].sk_number;
+    }
   }
   return out;
 }

@@ -110,6 +110,39 @@ TEST(DynamoDb, BacklogGoesUpInFewRequests) {
   EXPECT_EQ(PullAll(*b, "backlog").size(), 100u);
 }
 
+// An item packs a push's operations (here 50 each): a history page stops at
+// the item that brings it to the limit, so the newest page of a backlog is
+// about one screen, not `limit` packed items; the older pages still cover the
+// rest once.
+TEST(DynamoDb, AHistoryPageOfPackedItemsStopsAtTheLimit) {
+  auto writer = Backend("writer");
+  for (int item = 0; item < 5; ++item) {
+    std::vector<engine::Operation> ops;
+    for (int i = 0; i < 50; ++i) ops.push_back(Op("pk-" + std::to_string(item * 50 + i), "x"));
+    auto acks = writer->Push("packed", ops);
+    ASSERT_TRUE(acks.ok()) << acks.status().ToString();
+  }
+  auto reader = Backend("reader");
+  std::map<std::string, int> seen;
+  std::string before;
+  int pages = 0;
+  do {
+    auto page = reader->PullHistory("packed", before, 50);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    EXPECT_GE(page->ops.size() + seen.size(), std::min<size_t>(250, seen.size() + 50))
+        << "a page holds the limit unless the history ends";
+    EXPECT_LE(page->ops.size(), 50u) << "one item of 50 reaches the limit";
+    if (pages == 0) {
+      EXPECT_FALSE(page->forward_cursor.empty());
+    }
+    for (const auto& op : page->ops) seen[op.op_id]++;
+    before = page->before;
+  } while (!before.empty() && ++pages < 20);
+  EXPECT_GE(pages, 2) << "250 operations do not fit one page of 50";
+  ASSERT_EQ(seen.size(), 250u);
+  for (const auto& [id, n] : seen) EXPECT_EQ(n, 1) << id;
+}
+
 // Newest first (Backend::PullHistory): Query ScanIndexForward=false. The
 // newest page, its forward cursor and the older pages down to the first
 // item cover the log once, also with appends after the newest page; and a
