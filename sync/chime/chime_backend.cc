@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdio>
 #include <ctime>
+#include <optional>
 #include <set>
 
 #include "common/clock.h"
@@ -19,6 +20,7 @@ namespace {
 constexpr size_t kMaxSeen = 256;    // boundary ids kept in the cursor
 constexpr size_t kMaxKnown = 4096;  // message id -> Chime id cache
 constexpr char kCursorVersion[] = "c2";
+constexpr char kHistoryVersion[] = "h1";
 
 using internal::DecodeBody;
 using internal::Enc;
@@ -54,6 +56,10 @@ Status TooLargeContent(const engine::Operation& op, size_t bytes, bool base64) {
                   ": shorten it or send it as an attachment");
 }
 
+// Redacted messages of unknown origin a listing found: MessageId ->
+// CreatedTimestamp and sender ARN.
+using Redactions = std::map<std::string, std::pair<int64_t, std::string>>;
+
 // ---- cursor: "c2;<high>;<id~age,...>;<listing from>;<settled>;<listing at>;
 //               <redacted id*created*sender,...>;<token>" ----
 //
@@ -73,7 +79,7 @@ struct Cursor {
   // Redacted messages of unknown origin this listing found (MessageId ->
   // CreatedTimestamp and sender ARN): tombstones once the listing caught up,
   // unless a Tidings delete operation in it claimed them (see Pull).
-  std::map<std::string, std::pair<int64_t, std::string>> redacted;
+  Redactions redacted;
   std::string token;  // its NextToken, "" between listings
 };
 
@@ -122,6 +128,34 @@ bool UnknownRedaction(const ChimeMessage& m) {
   Envelope e;
   return m.redacted && m.content_type != kOpContentType && m.type != "CONTROL" &&
          !(ParseEnvelope(m.metadata, &e) && e.kind == "send");
+}
+
+// A redaction of unknown origin waits in `held` (true); a Tidings delete
+// operation claims its own message's redaction from it.
+bool HoldRedaction(const ChimeMessage& m, Redactions* held) {
+  if (UnknownRedaction(m)) {
+    (*held)[m.message_id] = {m.created_ms, m.sender_arn};
+    return true;
+  }
+  Envelope e;
+  if (m.content_type == kOpContentType && internal::ParseOpMessage(m, &e) &&
+      !e.target_chime_id.empty()) {
+    held->erase(e.target_chime_id);
+  }
+  return false;
+}
+
+// The held redactions no delete claimed, as tombstones.
+void AppendTombstones(Redactions* held, std::vector<ChimeMessage>* out) {
+  for (auto& [id, r] : *held) {
+    ChimeMessage m;
+    m.message_id = id;
+    m.created_ms = r.first;
+    m.sender_arn = std::move(r.second);
+    m.redacted = true;
+    out->push_back(std::move(m));
+  }
+  held->clear();
 }
 
 // Where the next listing starts: kOverlapMs before the point known complete
@@ -209,6 +243,53 @@ void Prune(Cursor* c) {
                          [](const auto& a, const auto& b) { return a.second < b.second; });
     c->seen.erase(oldest);
   }
+}
+
+// ---- history position: "h1;<oldest>;<id,...>;<listing not-after>;<token>" ----
+//
+// Where a newest-first listing stopped: the oldest CreatedTimestamp it
+// returned and the ids created then, the NotAfter the listing was made with
+// (-1: none, the newest page's own listing) and its NextToken. A token the
+// server refuses starts the listing again at NotAfter = that oldest time,
+// which Chime includes, so the ids created then are skipped.
+struct HistoryPosition {
+  int64_t oldest = -1;
+  std::set<std::string> at_oldest;
+  int64_t listing_not_after = -1;
+  std::string token;
+};
+
+std::optional<HistoryPosition> DecodeHistory(std::string_view s) {
+  std::vector<std::string_view> parts;
+  for (int i = 0; i < 4; ++i) {
+    size_t semi = s.find(';');
+    if (semi == std::string_view::npos) return std::nullopt;
+    parts.push_back(s.substr(0, semi));
+    s.remove_prefix(semi + 1);
+  }
+  HistoryPosition p;
+  if (parts[0] != kHistoryVersion || !ParseI64(parts[1], &p.oldest) ||
+      !ParseI64(parts[3], &p.listing_not_after) || s.empty()) {
+    return std::nullopt;  // a position always has a token: the page had more
+  }
+  for (std::string_view ids = parts[2]; !ids.empty();) {
+    size_t comma = ids.find(',');
+    p.at_oldest.insert(std::string(ids.substr(0, comma)));
+    if (comma == std::string_view::npos) break;
+    ids.remove_prefix(comma + 1);
+  }
+  p.token = std::string(s);
+  return p;
+}
+
+std::string EncodeHistory(const HistoryPosition& p) {
+  std::string out = std::string(kHistoryVersion) + ";" + std::to_string(p.oldest) + ";";
+  bool first = true;
+  for (const std::string& id : p.at_oldest) {
+    out += (first ? "" : ",") + id;
+    first = false;
+  }
+  return out + ";" + std::to_string(p.listing_not_after) + ";" + p.token;
 }
 
 }  // namespace
@@ -581,15 +662,7 @@ Result<ChimeBackend::NewMessages> ChimeBackend::ListNewMessages(const std::strin
     if (cursor.seen.count(m.message_id)) continue;  // already returned (overlap)
     cursor.seen[m.message_id] = m.created_ms;
     cursor.high = std::max(cursor.high, m.created_ms);
-    if (UnknownRedaction(m)) {
-      cursor.redacted[m.message_id] = {m.created_ms, m.sender_arn};
-      continue;
-    }
-    Envelope e;
-    if (m.content_type == kOpContentType && internal::ParseOpMessage(m, &e) &&
-        !e.target_chime_id.empty()) {
-      cursor.redacted.erase(e.target_chime_id);  // a Tidings delete's own redaction
-    }
+    if (HoldRedaction(m, &cursor.redacted)) continue;
     out.messages.push_back(std::move(m));
   }
   cursor.token = page.next_token;
@@ -597,15 +670,7 @@ Result<ChimeBackend::NewMessages> ChimeBackend::ListNewMessages(const std::strin
   if (cursor.token.empty()) {
     Settle(&cursor);
     // Caught up: the redactions no Tidings delete claimed are tombstones.
-    for (auto& [id, r] : cursor.redacted) {
-      ChimeMessage m;
-      m.message_id = id;
-      m.created_ms = r.first;
-      m.sender_arn = std::move(r.second);
-      m.redacted = true;
-      out.messages.push_back(std::move(m));
-    }
-    cursor.redacted.clear();
+    AppendTombstones(&cursor.redacted, &out.messages);
   }
   Prune(&cursor);
   out.has_more = !cursor.token.empty();
@@ -623,11 +688,21 @@ Status ChimeBackend::ChannelRefused(const std::string& conversation_id, const St
                     " (removed from it, or it was deleted): " + std::string(error.message()));
 }
 
+Result<std::string> ChimeBackend::ReadableChannel(const std::string& conversation_id,
+                                                  bool* guessed) {
+  if (auto it = refused_.find(conversation_id); it != refused_.end()) return it->second;
+  TIDINGS_ASSIGN_OR_RETURN(std::string arn, ResolveChannel(conversation_id, guessed));
+  if (*guessed) return arn;
+  if (Status verified = VerifyChannel(conversation_id, arn); !verified.ok()) {
+    return ChannelRefused(conversation_id, verified);
+  }
+  return arn;
+}
+
 Result<sync::PullPage> ChimeBackend::Pull(const std::string& conversation_id,
                                           std::string_view cursor, size_t limit) {
-  if (auto it = refused_.find(conversation_id); it != refused_.end()) return it->second;
   bool guessed = false;
-  TIDINGS_ASSIGN_OR_RETURN(std::string arn, ResolveChannel(conversation_id, &guessed));
+  TIDINGS_ASSIGN_OR_RETURN(std::string arn, ReadableChannel(conversation_id, &guessed));
   sync::PullPage out;
   if (guessed) {
     // Not among the user's channels: nothing to read (yet). Pushing to it
@@ -635,22 +710,120 @@ Result<sync::PullPage> ChimeBackend::Pull(const std::string& conversation_id,
     out.next_cursor = std::string(cursor);
     return out;
   }
-  Status verified = VerifyChannel(conversation_id, arn);
-  auto listed = verified.ok() ? ListNewMessages(arn, cursor, limit) : verified;
+  auto listed = ListNewMessages(arn, cursor, limit);
   if (!listed.ok()) return ChannelRefused(conversation_id, listed.status());
-  // Where this device knows the members, only their messages count.
-  auto allowed = allowed_.find(conversation_id);
-  for (const ChimeMessage& m : listed->messages) {
-    if (m.type == "CONTROL" || m.status == "DENIED" || m.status == "FAILED") continue;
-    if (allowed != allowed_.end() && !allowed->second.count(m.sender_arn)) {
-      ++out.skipped;
-      continue;
-    }
-    if (!AppendOperations(conversation_id, m, &out.ops)) ++out.skipped;
-  }
+  TakeMessages(conversation_id, listed->messages, &out.ops, &out.skipped);
   out.next_cursor = std::move(listed->next_cursor);
   out.has_more = listed->has_more;
   TIDINGS_RETURN_IF_ERROR(AppendChangesBehind(conversation_id, arn, &out));
+  return out;
+}
+
+void ChimeBackend::TakeMessages(const std::string& conversation_id,
+                                const std::vector<ChimeMessage>& messages,
+                                std::vector<engine::Operation>* ops, uint64_t* skipped) {
+  // Where this device knows the members, only their messages count.
+  auto allowed = allowed_.find(conversation_id);
+  for (const ChimeMessage& m : messages) {
+    if (m.type == "CONTROL" || m.status == "DENIED" || m.status == "FAILED") continue;
+    if (allowed != allowed_.end() && !allowed->second.count(m.sender_arn)) {
+      ++*skipped;
+      continue;
+    }
+    if (!AppendOperations(conversation_id, m, ops)) ++*skipped;
+  }
+}
+
+Result<sync::HistoryPage> ChimeBackend::PullHistory(const std::string& conversation_id,
+                                                    std::string_view before, size_t limit) {
+  bool guessed = false;
+  TIDINGS_ASSIGN_OR_RETURN(std::string arn, ReadableChannel(conversation_id, &guessed));
+  sync::HistoryPage out;
+  if (guessed) {
+    // Not among the user's channels: no newest page yet (the reconciler asks
+    // again), and older history waits until the channel is listed again.
+    if (before.empty()) return out;
+    return Unavailable("the Chime channel of conversation " + conversation_id +
+                       " is not among this user's channels; its older history is read once it is");
+  }
+  auto listed = ListOlderMessages(arn, before, limit);
+  if (!listed.ok()) return ChannelRefused(conversation_id, listed.status());
+  TakeMessages(conversation_id, listed->messages, &out.ops, &out.skipped);
+  out.before = std::move(listed->before);
+  out.forward_cursor = std::move(listed->forward_cursor);
+  return out;
+}
+
+Result<ChimeBackend::OlderMessages> ChimeBackend::ListOlderMessages(const std::string& arn,
+                                                                    std::string_view before_text,
+                                                                    size_t limit) {
+  const bool newest = before_text.empty();
+  HistoryPosition at;
+  if (!newest) {
+    auto decoded = DecodeHistory(before_text);
+    if (!decoded) {
+      return InvalidArgument("Chime history position does not parse; start from the newest page");
+    }
+    at = std::move(*decoded);
+  }
+  const size_t max_results = std::clamp<size_t>(limit, 1, kPageSize);
+  Result<std::string> body = std::string();
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::string path = "/channels/" + Enc(arn) +
+                       "/messages?sort-order=DESCENDING&max-results=" + std::to_string(max_results);
+    if (at.listing_not_after >= 0) path += "&not-after=" + Enc(Iso8601(at.listing_not_after));
+    if (!at.token.empty()) path += "&next-token=" + Enc(at.token);
+    body = Call("GET", path);
+    // A NextToken the server no longer accepts (expired, server restarted):
+    // list again from the oldest time already returned, skipping its ids.
+    if (!body.ok() && body.status().code() == Code::kInvalidArgument && !at.token.empty()) {
+      at.token.clear();
+      at.listing_not_after = at.oldest;
+      continue;
+    }
+    break;
+  }
+  if (!body.ok()) return body.status();
+  const int64_t date = client_->last_response_date_ms();
+  TIDINGS_ASSIGN_OR_RETURN(MessagesPage page, ParseListChannelMessages(*body));
+  messages_listed_ += page.messages.size();
+
+  OlderMessages out;
+  HistoryPosition next = at;
+  next.token = page.next_token;
+  Cursor forward;  // the newest page's: continues after its newest message
+  // Oldest first, as a forward listing reads them, so that a Tidings delete
+  // claims the redaction of its message before it on the same page. (A
+  // delete on a newer page cannot: that redaction becomes a tombstone, which
+  // deletes the same message.)
+  Redactions redacted;
+  for (auto it = page.messages.rbegin(); it != page.messages.rend(); ++it) {
+    ChimeMessage& m = *it;
+    if (at.at_oldest.count(m.message_id)) continue;  // the page before returned it
+    if (next.oldest < 0 || m.created_ms < next.oldest) {
+      next.oldest = m.created_ms;
+      next.at_oldest.clear();
+    }
+    if (m.created_ms == next.oldest) next.at_oldest.insert(m.message_id);
+    forward.seen[m.message_id] = m.created_ms;
+    forward.high = std::max(forward.high, m.created_ms);
+    if (HoldRedaction(m, &redacted)) continue;
+    out.messages.push_back(std::move(m));
+  }
+  AppendTombstones(&redacted, &out.messages);
+  if (!page.next_token.empty()) out.before = EncodeHistory(next);
+  if (newest && !page.messages.empty()) {
+    // The newest page's listing saw every message created before its
+    // server time minus the overlap: forward listings start there, and
+    // skip the ids this page returned. Never before the page's oldest
+    // message: what is older is the older pages' (a message made visible
+    // late there is listed by them, which run later).
+    forward.listing_at = date > 0 ? date - 1000 : -1;
+    Settle(&forward);
+    forward.settled = std::max(forward.settled, next.oldest);
+    Prune(&forward);
+    out.forward_cursor = EncodeCursor(forward);
+  }
   return out;
 }
 

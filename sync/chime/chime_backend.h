@@ -121,6 +121,11 @@ class ChimeBackend final : public sync::Backend {
                                           std::span<const engine::Operation> ops) override;
   Result<sync::PullPage> Pull(const std::string& conversation_id, std::string_view cursor,
                               size_t limit) override;
+  // ListChannelMessages newest first (SortOrder=DESCENDING); positions are
+  // the listing's NextToken with the oldest time it returned, to list again
+  // from when the token has expired (docs/chime.md, "Newest first").
+  Result<sync::HistoryPage> PullHistory(const std::string& conversation_id, std::string_view before,
+                                        size_t limit) override;
   Result<std::vector<std::string>> ListConversations() override;
   std::optional<int64_t> last_retry_after_ms() const override { return last_retry_after_ms_; }
 
@@ -202,6 +207,13 @@ class ChimeBackend final : public sync::Backend {
     std::string next_cursor;
     bool has_more = false;
   };
+  // A newest-first page: its messages, the position of the next older page
+  // ("" at the beginning) and, for the newest page, the forward cursor.
+  struct OlderMessages {
+    std::vector<ChimeMessage> messages;
+    std::string before;
+    std::string forward_cursor;
+  };
   // Who made a channel and who is in it (DEFAULT and HIDDEN), as ARNs.
   struct ChannelPeople {
     std::string creator;
@@ -245,6 +257,16 @@ class ChimeBackend final : public sync::Backend {
   std::optional<std::string> LogIdOf(const ChannelInfo& channel) const;
   Result<NewMessages> ListNewMessages(const std::string& channel_arn, std::string_view cursor,
                                       size_t limit);
+  // The channel of a conversation to read: a refused one fails as it did;
+  // *guessed when it is not among the user's channels (then not verified),
+  // else verified (VerifyChannel; a refusal through ChannelRefused).
+  Result<std::string> ReadableChannel(const std::string& conversation_id, bool* guessed);
+  Result<OlderMessages> ListOlderMessages(const std::string& channel_arn, std::string_view before,
+                                          size_t limit);
+  // The operations of listed messages: members' only where this device
+  // knows the members; CONTROL, denied and failed messages are not.
+  void TakeMessages(const std::string& conversation_id, const std::vector<ChimeMessage>& messages,
+                    std::vector<engine::Operation>* ops, uint64_t* skipped);
   // SendChannelMessage (STANDARD, PERSISTENT); `token_of` is the idempotency
   // key the ClientRequestToken is made from.
   Result<sync::PushAck> SendMessage(const std::string& channel_arn, const std::string& content,

@@ -7,6 +7,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <deque>
 #include <functional>
@@ -203,26 +204,37 @@ class FakeChime {
       return Ok(201, "{\"ChannelArn\":" + JsonString(c.arn) + ",\"MessageId\":\"" + m.id + "\"}");
     }
     if (seg.size() == 3 && seg[2] == "messages" && req.method == "GET") {
-      int64_t not_before = 0;
+      int64_t not_before = 0, not_after = INT64_MAX;
       if (query.count("not-before")) not_before = ParseIso(query["not-before"]);
-      size_t offset = query.count("next-token") ? std::stoul(query["next-token"].substr(1)) : 0;
-      size_t max = query.count("max-results") ? std::stoul(query["max-results"]) : 50;
+      if (query.count("not-after")) not_after = ParseIso(query["not-after"]);
       const bool desc = query["sort-order"] == "DESCENDING";
-      std::vector<const FakeMessage*> all;
-      for (auto& m : c.messages)
-        if (m.created_ms >= not_before) all.push_back(&m);
-      std::stable_sort(all.begin(), all.end(), [](const FakeMessage* a, const FakeMessage* b) {
-        return a->created_ms < b->created_ms;
+      // Ascending tokens are offsets; descending ones name the creation
+      // index the page stopped at, as Chime's stay put while newer messages
+      // are added.
+      const std::string token = query.count("next-token") ? query["next-token"] : "";
+      size_t offset = !desc && !token.empty() ? std::stoul(token.substr(1)) : 0;
+      size_t below = desc && !token.empty() ? std::stoul(token.substr(1)) : SIZE_MAX;
+      size_t max = query.count("max-results") ? std::stoul(query["max-results"]) : 50;
+      std::vector<std::pair<size_t, const FakeMessage*>> all;
+      for (size_t i = 0; i < c.messages.size() && i < below; ++i) {
+        const FakeMessage& m = c.messages[i];
+        if (m.created_ms >= not_before && m.created_ms <= not_after) all.push_back({i, &m});
+      }
+      std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+        return a.second->created_ms < b.second->created_ms;
       });
       if (desc) std::reverse(all.begin(), all.end());
       std::string out = "{\"ChannelArn\":" + JsonString(c.arn) + ",\"ChannelMessages\":[";
       size_t end = std::min(all.size(), offset + max);
       for (size_t i = offset; i < end; ++i) {
         if (i > offset) out += ",";
-        out += MessageJson(*all[i]);
+        out += MessageJson(*all[i].second);
       }
       out += "]";
-      if (end < all.size()) out += ",\"NextToken\":\"o" + std::to_string(end) + "\"";
+      if (end < all.size()) {
+        out += ",\"NextToken\":\"" +
+               (desc ? "d" + std::to_string(all[end - 1].first) : "o" + std::to_string(end)) + "\"";
+      }
       return Ok(200, out + "}");
     }
     if (seg.size() == 4 && seg[2] == "messages") {
