@@ -6,8 +6,8 @@
 // newest-first and fill the history behind it (docs/sync.md, "Newest
 // first"), crashing between pages like any other pull.
 //
-//   TIDINGS_SIM_SEEDS=N   number of seeds (default 1,200 sealed and 600 plaintext;
-//                         150 and 75 under sanitizers; 10x with TIDINGS_SOAK=1)
+//   TIDINGS_SIM_SEEDS=N   number of seeds (default 600 sealed and 300 plaintext;
+//                         100 and 50 under sanitizers; 10x with TIDINGS_SOAK=1)
 //   TIDINGS_SIM_SEED=S    replay exactly one seed
 //   TIDINGS_SIM_FIRST=S   start at seed S (soak runs beyond the regular ones)
 //   TIDINGS_SIM_SHARD=i/n run the i-th of n interleaved slices of the seeds
@@ -619,7 +619,7 @@ void RunSeeds(bool sealed) {
   // The defaults fit the CI budget (docs/TESTING.md, "CI time"); a soak run
   // covers ten times as many.
   const bool sanitized = std::getenv("TIDINGS_SANITIZED") != nullptr;
-  uint64_t seeds = sealed ? (sanitized ? 150 : 1200) : (sanitized ? 75 : 600);
+  uint64_t seeds = sealed ? (sanitized ? 100 : 600) : (sanitized ? 50 : 300);
   if (std::getenv("TIDINGS_SOAK") != nullptr) seeds *= 10;
   if (const char* s = std::getenv("TIDINGS_SIM_SEEDS")) seeds = std::strtoull(s, nullptr, 10);
   uint64_t first = 1, shard = 0, shards = 1;
