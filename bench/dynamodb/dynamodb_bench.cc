@@ -57,10 +57,16 @@ int main(int argc, char** argv) {
   auto t0 = std::chrono::steady_clock::now();
   if (mode == "push" || mode == "push-plain") {
     size_t n = std::strtoull(argv[5], nullptr, 10);
-    std::vector<engine::SendRequest> reqs;
-    for (size_t i = 0; i < n; ++i)
-      reqs.push_back({.conversation_id = conv, .body = bench::Body(i)});
-    if (!(*store)->SendMany(reqs).ok()) return 1;
+    // In batches of 1,000: one SendMany is one write batch.
+    for (size_t at = 0; at < n; at += 1000) {
+      std::vector<engine::SendRequest> reqs;
+      for (size_t i = at; i < std::min(n, at + 1000); ++i)
+        reqs.push_back({.conversation_id = conv, .body = bench::Body(i)});
+      if (auto sent = (*store)->SendMany(reqs); !sent.ok()) {
+        std::fprintf(stderr, "send: %s\n", sent.status().ToString().c_str());
+        return 1;
+      }
+    }
     t0 = std::chrono::steady_clock::now();  // time the sync only
     // One Push call drains a bounded slice of the outbox; repeat until empty.
     for (int round = 0; round < 100000 && !(*store)->Outbox(1)->empty(); ++round) {

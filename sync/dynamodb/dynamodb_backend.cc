@@ -1,5 +1,7 @@
 #include "sync/dynamodb/dynamodb_backend.h"
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <optional>
 #include <set>
@@ -290,22 +292,34 @@ Result<sync::PullPage> DynamoBackend::Pull(const std::string& conv, std::string_
 
 Result<sync::HistoryPage> DynamoBackend::PullHistory(const std::string& conv,
                                                      std::string_view before, size_t limit) {
-  if (!ValidCursor(before)) {
-    return InvalidArgument("DynamoDB history position is not a number; start from the newest");
+  // A position is "<sk>/<items>": the lowest sk read, and how many items the
+  // next Query asks for (the page's operations per item, so that a page of
+  // packed items is one request for about `limit` operations). A bare sk is
+  // read as asking for `limit` items.
+  const size_t most = std::max<size_t>(1, limit);
+  std::string_view sk = before;
+  size_t items = most;
+  if (size_t slash = before.find('/'); slash != std::string_view::npos) {
+    sk = before.substr(0, slash);
+    const std::string_view n = before.substr(slash + 1);
+    auto r = std::from_chars(n.data(), n.data() + n.size(), items);
+    if (r.ec != std::errc() || r.ptr != n.data() + n.size() || items == 0) sk = "x";
   }
-  // Newest first: the items before `before` (all of them for the newest
-  // page), highest sk first. Positions are sks, as cursors are: the newest
-  // page's forward cursor is its highest sk, each page's `before` its lowest.
-  TIDINGS_ASSIGN_OR_RETURN(
-      auto page, Query("c#" + conv, before, /*descending=*/true, std::max<size_t>(1, limit)));
-  // An item packs up to 100 operations: the page stops at the first item that
-  // brings it to `limit` operations, so a fresh device's newest page is about
-  // one screen (not `limit` packed items), and the items read past it are
-  // read again as the next older page.
+  if (!ValidCursor(sk)) {
+    return InvalidArgument(
+        "DynamoDB history position is not <number>/<items>; start from the newest");
+  }
+  // Newest first: the items below `sk` (all of them for the newest page),
+  // highest sk first. The newest page's forward cursor is its highest sk.
+  TIDINGS_ASSIGN_OR_RETURN(auto page,
+                           Query("c#" + conv, sk, /*descending=*/true, std::min(items, most)));
+  // An item packs a push's batch of operations: the page stops at the first
+  // item that brings it to `limit` operations (a fresh device's first screen
+  // merges about one screen, not `limit` packed items), and the items read
+  // past it are read again by the next page.
   sync::HistoryPage out;
-  const size_t wanted = std::max<size_t>(1, limit);
   size_t taken = 0, counted = 0;
-  while (taken < page.items.size() && counted < wanted) {
+  while (taken < page.items.size() && counted < most) {
     TIDINGS_ASSIGN_OR_RETURN(auto unpacked, UnpackOperations(page.items[taken++]));
     counted += unpacked.entries.size() + unpacked.too_new.size() + unpacked.skipped;
     for (auto& op : unpacked.entries) out.ops.push_back(std::move(op));
@@ -313,11 +327,13 @@ Result<sync::HistoryPage> DynamoBackend::PullHistory(const std::string& conv,
     out.skipped += unpacked.skipped;
   }
   if (taken > 0) {
-    if (before.empty()) out.forward_cursor = page.items.front().sk_number;
+    if (sk.empty()) out.forward_cursor = page.items.front().sk_number;
     // moto omits LastEvaluatedKey on the last page; DynamoDB may send one
     // with an empty page after it, which then ends the history.
     if (taken < page.items.size() || page.has_last_evaluated_key) {
-      out.before = page.items[taken - 1].sk_number;
+      const size_t per_item = std::max<size_t>(1, counted / taken);
+      out.before = page.items[taken - 1].sk_number + "/" +
+                   std::to_string(std::clamp<size_t>((most + per_item - 1) / per_item, 1, most));
     }
   }
   return out;

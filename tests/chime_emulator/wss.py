@@ -26,8 +26,11 @@ def make_ca(directory):
     # clock is slow by minutes still finds the certificate valid, as it would
     # a real one.
     backdate = ["faketime", "-f", "-2d"] if shutil.which("faketime") else []
-    run = lambda *args: subprocess.run([*backdate, "openssl", *args], check=True,
-                                       capture_output=True)
+
+    def run(*args):
+        p = subprocess.run([*backdate, "openssl", *args], capture_output=True, text=True)
+        if p.returncode != 0:  # say why (a rare failure of `x509 -req` was seen)
+            raise RuntimeError(f"openssl {args[0]} failed ({p.returncode}): {p.stderr.strip()}")
     run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p("ca.key"), "-out",
         p("ca.pem"), "-days", "4", "-subj", "/CN=tidings throwaway test CA")
     run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", p("key.pem"), "-out", p("req.csr"),

@@ -111,9 +111,10 @@ TEST(DynamoDb, BacklogGoesUpInFewRequests) {
 }
 
 // An item packs a push's operations (here 50 each): a history page stops at
-// the item that brings it to the limit, so the newest page of a backlog is
-// about one screen, not `limit` packed items; the older pages still cover the
-// rest once.
+// the item that brings it to the limit, so a fresh device's first screen is
+// about one screen, not `limit` packed items; its position asks the next
+// Query for as many items as a page needs (one here), so each older page is
+// one request that reads no item it drops; together they cover the log once.
 TEST(DynamoDb, AHistoryPageOfPackedItemsStopsAtTheLimit) {
   auto writer = Backend("writer");
   for (int item = 0; item < 5; ++item) {
@@ -127,20 +128,26 @@ TEST(DynamoDb, AHistoryPageOfPackedItemsStopsAtTheLimit) {
   std::string before;
   int pages = 0;
   do {
+    const uint64_t requests = reader->client().requests();
     auto page = reader->PullHistory("packed", before, 50);
     ASSERT_TRUE(page.ok()) << page.status().ToString();
-    EXPECT_GE(page->ops.size() + seen.size(), std::min<size_t>(250, seen.size() + 50))
-        << "a page holds the limit unless the history ends";
-    EXPECT_LE(page->ops.size(), 50u) << "one item of 50 reaches the limit";
-    if (pages == 0) {
-      EXPECT_FALSE(page->forward_cursor.empty());
+    EXPECT_EQ(reader->client().requests() - requests, 1u);
+    EXPECT_EQ(page->ops.size(), 50u) << "one item of 50 reaches the limit";
+    EXPECT_EQ(page->forward_cursor.empty(), pages > 0) << "the newest page's alone";
+    if (!page->before.empty()) {
+      EXPECT_EQ(page->before.substr(page->before.find('/')), "/1")
+          << "the next page needs one item";
     }
     for (const auto& op : page->ops) seen[op.op_id]++;
     before = page->before;
   } while (!before.empty() && ++pages < 20);
-  EXPECT_GE(pages, 2) << "250 operations do not fit one page of 50";
+  EXPECT_EQ(pages, 4) << "five items, one page each";
   ASSERT_EQ(seen.size(), 250u);
   for (const auto& [id, n] : seen) EXPECT_EQ(n, 1) << id;
+  for (const char* bad : {"12/0", "12/x", "x/3", "12/"}) {
+    EXPECT_EQ(reader->PullHistory("packed", bad, 50).status().code(), Code::kInvalidArgument)
+        << bad;
+  }
 }
 
 // Newest first (Backend::PullHistory): Query ScanIndexForward=false. The
@@ -164,7 +171,7 @@ TEST(DynamoDb, NewestFirstPagesAndTheForwardCursorCoverTheLogOnce) {
     EXPECT_GE(op.op_id, "nf-4") << "the newest three";
   }
   EXPECT_EQ(newest->forward_cursor, "7");
-  EXPECT_EQ(newest->before, "5");
+  EXPECT_EQ(newest->before, "5/3") << "the lowest sk read, and 3 items of one operation next";
   for (int i = 7; i < 9; ++i) {
     engine::Operation op = Op("nf-" + std::to_string(i), "x");
     ASSERT_TRUE(writer->Push("newest", std::span<const engine::Operation>(&op, 1)).ok());
