@@ -520,6 +520,109 @@ TEST(ChimeBackend, PullPagesAscendingWithOverlapAndDedupe) {
   EXPECT_EQ(with_late->ops[0].op_id, "chime:late1");
 }
 
+// Newest first: the newest page of a small channel (no NextToken, so no
+// older page) hands over a forward cursor that must still find a message made
+// visible late inside the overlap window (docs/chime.md, "Newest first"), as
+// the cursor of an oldest-first listing of the same messages does. The
+// forward cursor starts at the page's oldest message instead, and nothing
+// lists a late message created just before it: lost.
+TEST(ChimeBackend, NewestPageForwardCursorFindsALateMessageOlderThanThePage) {
+  Fixture f;
+  auto b = f.Backend();
+  auto arn = b->EnsureConversation(Conv("c1"));
+  ASSERT_TRUE(arn.ok());
+  f.server->step_ms = 100;
+  std::vector<engine::Operation> ops = {Send("n-1", "one"), Send("n-2", "two"),
+                                        Send("n-3", "three")};
+  for (const auto& op : ops) ASSERT_TRUE(b->Push("c1", std::span(&op, 1)).ok());
+  const int64_t oldest = f.server->channels[*arn].messages.front().created_ms;
+
+  auto reader = f.Backend(kBob);
+  ASSERT_TRUE(reader->ListConversations().ok());
+  auto newest = reader->PullHistory("c1", "", 50);
+  ASSERT_TRUE(newest.ok()) << newest.status().ToString();
+  ASSERT_EQ(newest->ops.size(), 3u);
+  EXPECT_TRUE(newest->before.empty()) << "the whole channel fits the page";
+  ASSERT_FALSE(newest->forward_cursor.empty());
+
+  // Made visible late: created 200 ms before the page's oldest message, well
+  // inside the 5 s overlap window behind the newest one.
+  testing::FakeMessage late;
+  late.id = "late1";
+  late.content = "late";
+  late.sender = kAlice;
+  late.created_ms = oldest - 200;
+  f.server->channels[*arn].messages.push_back(late);
+
+  // For comparison: the oldest-first cursor of the same three messages finds it.
+  {
+    auto other = f.Backend(kBob);
+    ASSERT_TRUE(other->ListConversations().ok());
+    f.server->channels[*arn].messages.pop_back();
+    auto first = other->Pull("c1", "", 50);
+    ASSERT_TRUE(first.ok());
+    f.server->channels[*arn].messages.push_back(late);
+    auto then = other->Pull("c1", first->next_cursor, 50);
+    ASSERT_TRUE(then.ok());
+    ASSERT_EQ(then->ops.size(), 1u);
+    EXPECT_EQ(then->ops[0].op_id, "chime:late1");
+  }
+
+  std::string cursor = newest->forward_cursor;
+  std::vector<std::string> got;
+  for (int i = 0; i < 3; ++i) {
+    auto p = reader->Pull("c1", cursor, 50);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    for (const auto& op : p->ops) got.push_back(op.op_id);
+    cursor = p->next_cursor;
+    if (!p->has_more) break;
+  }
+  EXPECT_EQ(got, std::vector<std::string>{"chime:late1"})
+      << "a message made visible late, older than the newest page's oldest, is lost";
+}
+
+// Newest first with messages created in the same millisecond across the
+// page boundary: the forward cursor lists from the page's oldest time
+// (inclusive) and returns again the messages of that millisecond that the
+// next older page holds, so they are delivered twice ("each operation once",
+// docs/sync.md; "forward pulls re-read nothing").
+TEST(ChimeBackend, SameMillisecondAcrossTheNewestPageBoundaryIsReadOnce) {
+  Fixture f;
+  auto b = f.Backend();
+  auto arn = b->EnsureConversation(Conv("c1"));
+  ASSERT_TRUE(arn.ok());
+  f.server->step_ms = 0;  // every message in one millisecond
+  std::vector<engine::Operation> ops;
+  for (int i = 0; i < 5; ++i) ops.push_back(Send("s-" + std::to_string(i), "m"));
+  for (const auto& op : ops) ASSERT_TRUE(b->Push("c1", std::span(&op, 1)).ok());
+
+  auto reader = f.Backend(kBob);
+  ASSERT_TRUE(reader->ListConversations().ok());
+  std::map<std::string, int> seen;
+  auto newest = reader->PullHistory("c1", "", 2);
+  ASSERT_TRUE(newest.ok()) << newest.status().ToString();
+  for (const auto& op : newest->ops) seen[op.op_id]++;
+  ASSERT_FALSE(newest->before.empty());
+  std::string cursor = newest->forward_cursor;
+  for (int i = 0; i < 5; ++i) {
+    auto p = reader->Pull("c1", cursor, 50);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    for (const auto& op : p->ops) seen[op.op_id]++;
+    cursor = p->next_cursor;
+    if (!p->has_more) break;
+  }
+  std::string before = newest->before;
+  for (int pages = 0; !before.empty(); ++pages) {
+    ASSERT_LT(pages, 10);
+    auto older = reader->PullHistory("c1", before, 2);
+    ASSERT_TRUE(older.ok()) << older.status().ToString();
+    for (const auto& op : older->ops) seen[op.op_id]++;
+    before = older->before;
+  }
+  EXPECT_EQ(seen.size(), ops.size());
+  for (const auto& op : ops) EXPECT_EQ(seen[op.op_id], 1) << op.op_id;
+}
+
 TEST(ChimeBackend, EventsNameWhatToPullAndAnOldCursorStillReads) {
   Fixture f;
   auto b = f.Backend();
