@@ -269,8 +269,8 @@ std::optional<HistoryPosition> DecodeHistory(std::string_view s) {
   }
   HistoryPosition p;
   if (parts[0] != kHistoryVersion || !ParseI64(parts[1], &p.oldest) ||
-      !ParseI64(parts[3], &p.listing_not_after) || s.empty()) {
-    return std::nullopt;  // a position always has a token: the page had more
+      !ParseI64(parts[3], &p.listing_not_after) || (s.empty() && p.listing_not_after < 0)) {
+    return std::nullopt;  // a token, or a time to list from
   }
   for (std::string_view ids = parts[2]; !ids.empty();) {
     size_t comma = ids.find(',');
@@ -811,18 +811,28 @@ Result<ChimeBackend::OlderMessages> ChimeBackend::ListOlderMessages(const std::s
     out.messages.push_back(std::move(m));
   }
   AppendTombstones(&redacted, &out.messages);
-  if (!page.next_token.empty()) out.before = EncodeHistory(next);
   if (newest && !page.messages.empty()) {
-    // The newest page's listing saw every message created before its
-    // server time minus the overlap: forward listings start there, and
-    // skip the ids this page returned. Never before the page's oldest
-    // message: what is older is the older pages' (a message made visible
-    // late there is listed by them, which run later).
+    // The newest page splits the channel at B: its listing saw every
+    // message created before its server time minus the overlap, and every
+    // one from its oldest on; B is the earlier of the two. Forward listings
+    // start at B (a message made visible late after it is still found) and
+    // skip the ids of this page, all at or after B; older pages are a new
+    // listing of what was created before B. So the two never list the same
+    // message, whatever their timing.
     forward.listing_at = date > 0 ? date - 1000 : -1;
     Settle(&forward);
-    forward.settled = std::max(forward.settled, next.oldest);
+    forward.settled = std::min(forward.settled, next.oldest);
     Prune(&forward);
     out.forward_cursor = EncodeCursor(forward);
+    // Without a NextToken the page holds the whole channel: no older page.
+    if (!page.next_token.empty() && forward.settled > 0) {
+      out.before = EncodeHistory({.oldest = forward.settled - 1,
+                                  .at_oldest = {},
+                                  .listing_not_after = forward.settled - 1,
+                                  .token = ""});
+    }
+  } else if (!page.next_token.empty()) {
+    out.before = EncodeHistory(next);
   }
   return out;
 }

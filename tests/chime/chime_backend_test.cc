@@ -979,5 +979,51 @@ TEST(ChimeBackend, SealedLogShapesAndMalformedFramesSkipped) {
   EXPECT_TRUE(b->PublishDevice("record").ok());
 }
 
+// Newest first: an older page's NextToken that the server refuses (expired,
+// or from a server that restarted) lists again from the oldest time already
+// listed, skipping the ids listed then. With the newest page and the forward
+// pulls from its cursor, every message is read once.
+TEST(ChimeBackend, AnOlderPageWhoseTokenIsRefusedListsAgainFromItsTime) {
+  Fixture f;
+  auto b = f.Backend();
+  auto arn = b->EnsureConversation(Conv("c1"));
+  ASSERT_TRUE(arn.ok());
+  f.server->step_ms = 1000;  // a second per request: the history spans 12 s
+  std::vector<engine::Operation> ops;
+  for (int i = 0; i < 12; ++i) ops.push_back(Send("t-" + std::to_string(100 + i), "m"));
+  for (const auto& op : ops) ASSERT_TRUE(b->Push("c1", std::span(&op, 1)).ok());
+  auto reader = f.Backend(kBob);
+  ASSERT_TRUE(reader->ListConversations().ok());
+  std::map<std::string, int> seen;
+  auto newest = reader->PullHistory("c1", "", 2);
+  ASSERT_TRUE(newest.ok()) << newest.status().ToString();
+  for (const auto& op : newest->ops) seen[op.op_id]++;
+  std::string cursor = newest->forward_cursor;
+  for (int i = 0; i < 5; ++i) {
+    auto p = reader->Pull("c1", cursor, 50);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    for (const auto& op : p->ops) seen[op.op_id]++;
+    cursor = p->next_cursor;
+    if (!p->has_more) break;
+  }
+  std::string before = newest->before;
+  int refused = 0;
+  for (int pages = 0; !before.empty(); ++pages) {
+    ASSERT_LT(pages, 20);
+    if (before.back() != ';') {  // a token: one the server never issued
+      before = before.substr(0, before.rfind(';') + 1) + "bogus";
+      ++refused;
+    }
+    auto older = reader->PullHistory("c1", before, 2);
+    ASSERT_TRUE(older.ok()) << older.status().ToString();
+    for (const auto& op : older->ops) seen[op.op_id]++;
+    before = older->before;
+  }
+  EXPECT_GE(refused, 2) << "the older pages went on by token";
+  EXPECT_EQ(seen.size(), ops.size());
+  for (const auto& op : ops) EXPECT_EQ(seen[op.op_id], 1) << op.op_id;
+  EXPECT_EQ(reader->PullHistory("c1", "h1;x", 4).status().code(), Code::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace tidings::chime

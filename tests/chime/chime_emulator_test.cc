@@ -404,47 +404,6 @@ TEST_F(Emulator, TypingIsSentNeverStoredAndRecognised) {
   EXPECT_TRUE(garbage->pull_conversations.empty() && !garbage->relist);
 }
 
-// Newest first: a history position whose NextToken the server refuses
-// (expired, or from a server that restarted without its state) lists again
-// from the oldest time already listed, skipping the ids listed then; the
-// pages still hold every message once.
-TEST_F(Emulator, AnOlderPageWhoseTokenIsRefusedListsAgainFromItsTime) {
-  tidings::testing::TempDir dir;
-  auto a = Open(dir, "alice");
-  ASSERT_TRUE(a->PutConversation("history", "H", {"alice", "bob"}).ok());
-  std::set<std::string> sent;
-  auto ba = Backend("alice");
-  Clock clock;
-  sync::Reconciler ra(&a->sync_log(), ba.get(), Plaintext(), std::ref(clock), [] { return 1; });
-  for (int i = 0; i < 12; ++i) {  // one request each: distinct creation times
-    auto m = a->Send({.conversation_id = "history", .body = "h" + std::to_string(i)});
-    ASSERT_TRUE(m.ok());
-    sent.insert(m->id);
-    ASSERT_TRUE(ra.SyncAll().ok());
-  }
-  auto bb = Backend("bob");
-  ASSERT_TRUE(bb->ListConversations().ok());
-  std::map<std::string, int> seen;
-  auto newest = bb->PullHistory("history", "", 4);
-  ASSERT_TRUE(newest.ok()) << newest.status().ToString();
-  ASSERT_EQ(newest->ops.size(), 4u);
-  for (const auto& op : newest->ops) seen[op.message_id]++;
-  std::string before = newest->before;
-  ASSERT_EQ(before.rfind("h1;", 0), 0u) << before;
-  // The token is the last field: one the server never issued.
-  before = before.substr(0, before.rfind(';') + 1) + "bm9wZQ==.0000000000000000";
-  for (int pages = 0; !before.empty(); ++pages) {
-    ASSERT_LT(pages, 10);
-    auto older = bb->PullHistory("history", before, 4);
-    ASSERT_TRUE(older.ok()) << older.status().ToString();
-    for (const auto& op : older->ops) seen[op.message_id]++;
-    before = older->before;
-  }
-  EXPECT_EQ(seen.size(), sent.size());
-  for (const auto& id : sent) EXPECT_EQ(seen[id], 1) << id;
-  EXPECT_EQ(bb->PullHistory("history", "h1;x", 4).status().code(), Code::kInvalidArgument);
-}
-
 class PersistentEmulator : public Emulator {
  protected:
   EmulatorOptions Options() override {

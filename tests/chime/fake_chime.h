@@ -7,6 +7,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <deque>
@@ -212,8 +213,16 @@ class FakeChime {
       // index the page stopped at, as Chime's stay put while newer messages
       // are added.
       const std::string token = query.count("next-token") ? query["next-token"] : "";
-      size_t offset = !desc && !token.empty() ? std::stoul(token.substr(1)) : 0;
-      size_t below = desc && !token.empty() ? std::stoul(token.substr(1)) : SIZE_MAX;
+      size_t offset = 0, below = SIZE_MAX;
+      if (!token.empty()) {
+        size_t n = 0;
+        auto r = std::from_chars(token.data() + 1, token.data() + token.size(), n);
+        if (token[0] != (desc ? 'd' : 'o') || r.ec != std::errc() ||
+            r.ptr != token.data() + token.size()) {
+          return Error(400, "BadRequestException");
+        }
+        (desc ? below : offset) = n;
+      }
       size_t max = query.count("max-results") ? std::stoul(query["max-results"]) : 50;
       std::vector<std::pair<size_t, const FakeMessage*>> all;
       for (size_t i = 0; i < c.messages.size() && i < below; ++i) {
