@@ -38,6 +38,11 @@ class LiveSimBackend final : public sync::Backend {
     Tick();
     return backend_.Pull(conv, cursor, limit);
   }
+  Result<sync::HistoryPage> PullHistory(const std::string& conv, std::string_view before,
+                                        size_t limit) override {
+    Tick();
+    return backend_.PullHistory(conv, before, limit);
+  }
   Result<std::vector<std::string>> ListConversations() override {
     Tick();
     return backend_.ListConversations();
