@@ -1,7 +1,8 @@
 // Tidings against a DynamoDB endpoint (moto in bench/dynamodb/run.py):
 //   dynamodb_bench push  ENDPOINT TABLE CONV N   push a backlog of N messages
 //   (end to end; push-plain: a plaintext conversation, its newest id on stderr)
-//   dynamodb_bench pull  ENDPOINT TABLE CONV     pull + merge the conversation into a store
+//   dynamodb_bench pull  ENDPOINT TABLE CONV     pull + merge a plaintext conversation
+//   (push-plain's) into a fresh store, oldest first
 //   dynamodb_bench raw   ENDPOINT TABLE CONV     the same Query pages, signed, not decoded
 //   (ceiling)
 // Prints one JSON line: {"mode":..., "messages":..., "seconds":..., "requests":...}.
@@ -43,13 +44,18 @@ int main(int argc, char** argv) {
   o.create_if_missing = true;
   o.user_id = "bench";
   o.durability = engine::Durability::kRelaxed;
+  // TIDINGS_BENCH_SEARCH_INDEX=0: merges without the full-text index.
+  if (const char* v = std::getenv("TIDINGS_BENCH_SEARCH_INDEX")) o.search_index = v[0] != '0';
   uint8_t k[32] = {3};
   auto store = engine::Store::Open(
       dir.path(), crypto::KeySource::Raw(crypto::SecretKey::FromBytes(k).value()), o);
   if (!store.ok()) return 1;
-  // push-plain: the conversation is plaintext (newest first reads only those).
+  // push-plain: the conversation is plaintext (newest first reads only those;
+  // a new device reads a sealed log's history only from its join on). pull:
+  // a plaintext conversation, oldest first, every page.
   sync::SyncConfig push_config;
-  push_config.end_to_end_default = mode != "push-plain";
+  push_config.end_to_end_default = mode != "push-plain" && mode != "pull";
+  push_config.newest_first = mode != "pull";
   sync::Reconciler rec(
       &(*store)->sync_log(), backend.get(), push_config, [] { return int64_t{0}; },
       [] { return 1; });

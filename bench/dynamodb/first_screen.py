@@ -15,13 +15,10 @@ The newest-first and round-trip cases alternate, REPS times each.
 """
 import argparse
 import json
-import os
-import socket
 import statistics
 import subprocess
-import time
 
-import boto3
+from moto_table import moto_table
 
 ap = argparse.ArgumentParser()
 ap.add_argument("binary")
@@ -30,16 +27,8 @@ ap.add_argument("--reps", type=int, default=41)
 ap.add_argument("--oldest-reps", type=int, default=3)
 args = ap.parse_args()
 
-s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
-moto_server = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests",
-                           "common", "moto_server.py")
-moto = subprocess.Popen(["python3", moto_server, "-H", "127.0.0.1", "-p", str(port)],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-endpoint = f"http://127.0.0.1:{port}"
-
-
 def run(*argv):
-    p = subprocess.run([args.binary, argv[0], endpoint, "bench", "long", *argv[1:]],
+    p = subprocess.run([args.binary, argv[0], ENDPOINT, "bench", "long", *argv[1:]],
                        capture_output=True, text=True, check=True)
     return json.loads(p.stdout), p.stderr
 
@@ -49,19 +38,7 @@ def pct(values, p):
     return v[min(len(v) - 1, int(p * len(v)))]
 
 
-try:
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close(); break
-        except OSError:
-            time.sleep(0.1)
-    ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
-                       aws_access_key_id="bench", aws_secret_access_key="bench")
-    ddb.create_table(TableName="bench", BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                           {"AttributeName": "sk", "AttributeType": "N"}],
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                {"AttributeName": "sk", "KeyType": "RANGE"}])
+with moto_table() as (ENDPOINT, _):
     pushed, err = run("push-plain", str(args.messages))
     newest = [l.split()[1] for l in err.splitlines() if l.startswith("newest ")][0]
     print(f"pushed {pushed['messages']} messages in {pushed['seconds']:.1f} s "
@@ -88,5 +65,3 @@ try:
     print(f"\nbackfill of {backfill['messages']} messages, newest first: "
           f"{backfill['seconds']:.1f} s, {backfill['requests']} requests, "
           f"RSS {backfill['rss_start_mb']:.1f} MB at start, {backfill['rss_peak_mb']:.1f} MB peak")
-finally:
-    moto.terminate(); moto.wait()

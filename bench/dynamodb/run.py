@@ -5,35 +5,15 @@ Tidings (C++, bench/dynamodb/dynamodb_bench) vs boto3 loops.
   python3 bench/dynamodb/run.py build/bench/dynamodb/tidings_dynamodb_bench [N]
 """
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
 
-import boto3
+from moto_table import moto_table
 
 binary = sys.argv[1]
 n = int(sys.argv[2]) if len(sys.argv) > 2 else 5000
-s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
-moto_server = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests",
-                           "common", "moto_server.py")  # DynamoDB requests serialised
-moto = subprocess.Popen(["python3", moto_server, "-H", "127.0.0.1", "-p", str(port)],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-endpoint = f"http://127.0.0.1:{port}"
-try:
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close(); break
-        except OSError:
-            time.sleep(0.1)
-    ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
-                       aws_access_key_id="bench", aws_secret_access_key="bench")
-    ddb.create_table(TableName="bench", BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                           {"AttributeName": "sk", "AttributeType": "N"}],
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                {"AttributeName": "sk", "KeyType": "RANGE"}])
+with moto_table() as (endpoint, ddb):
     body = "x" * 300
 
     def tidings(*args):
@@ -51,9 +31,10 @@ try:
                      ConditionExpression="attribute_not_exists(sk)")
     results.append(("push backlog", "boto3 PutItem loop", n, time.perf_counter() - t0, n))
 
-    r = tidings("pull", "t-push")
+    tidings("push-plain", "t-pull", str(n))  # a new device reads a plaintext log whole
+    r = tidings("pull", "t-pull")
     results.append(("pull", "tidings (pull + merge into the encrypted store)", r["messages"], r["seconds"], r["requests"]))
-    r = tidings("raw", "t-push")
+    r = tidings("raw", "t-pull")
     results.append(("pull", "raw signed Query pages, same items (ceiling)", n, r["seconds"], r["requests"]))
 
     def boto_query(pk):
@@ -74,5 +55,3 @@ try:
     print(f"{'case':14} {'client':50} {'messages':>8} {'seconds':>8} {'msg/s':>9} {'requests':>8}")
     for case, who, msgs, secs, reqs in results:
         print(f"{case:14} {who:50} {msgs:8d} {secs:8.2f} {msgs / secs:9.0f} {reqs:8d}")
-finally:
-    moto.terminate(); moto.wait()
