@@ -4,9 +4,9 @@ botocore (an independent SigV4 implementation), and a minimal RFC 6455
 client (enough to read text and close frames and to tell a close frame from
 a dropped connection)."""
 import base64
+import glob
 import json
 import os
-import shutil
 import socket
 import ssl
 import struct
@@ -19,16 +19,27 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 
+def libfaketime():
+    """libfaketime's preload library, or None. Tests preload it themselves
+    (LD_PRELOAD and FAKETIME) rather than through the `faketime` wrapper:
+    the wrapper makes a named semaphore after its pid, which a killed
+    wrapper leaves behind, and a later wrapper given the same pid then fails
+    ("sem_open: File exists")."""
+    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
+    return found[0] if found else None
+
+
 def make_ca(directory):
     """CA + a certificate for 127.0.0.1 signed by it: (ca.pem, cert.pem, key.pem)."""
     p = lambda name: os.path.join(directory, name)
     # Made as if two days ago (libfaketime, when installed), so a device whose
     # clock is slow by minutes still finds the certificate valid, as it would
     # a real one.
-    backdate = ["faketime", "-f", "-2d"] if shutil.which("faketime") else []
+    lib = libfaketime()
+    env = dict(os.environ, LD_PRELOAD=lib, FAKETIME="-2d") if lib else None
 
     def run(*args):
-        p = subprocess.run([*backdate, "openssl", *args], capture_output=True, text=True)
+        p = subprocess.run(["openssl", *args], capture_output=True, text=True, env=env)
         if p.returncode != 0:  # say why (a rare failure of `x509 -req` was seen)
             raise RuntimeError(f"openssl {args[0]} failed ({p.returncode}): {p.stderr.strip()}")
     run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p("ca.key"), "-out",

@@ -24,6 +24,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 import tidings_unittest  # noqa: E402
 from daemon_util import ChimeLocal, Daemon, clean_env  # noqa: E402
+from wss import libfaketime  # noqa: E402
 
 TIDINGS = os.path.abspath(sys.argv[1])
 CHIME_LOCAL = os.path.abspath(sys.argv[2])
@@ -66,7 +67,7 @@ level = "debug"
         return p
 
     def start(self):
-        # A wrapper (faketime) goes in front: [wrapper, its args..., tidings, daemon ...].
+        # A wrapper (env with libfaketime) goes in front: [wrapper, its args..., tidings, daemon ...].
         program, pre = (self.wrap[0], self.wrap[1:] + [TIDINGS]) if self.wrap else (TIDINGS, [])
         self.daemon = Daemon.start(program, pre, ["--config", self.cfg], self.env, self.log_path)
         return self
@@ -201,7 +202,7 @@ class RealtimeDelivery(tidings_unittest.TestCase):
         self.converge(a, b, 80)
         self.check(b.run(*b.g, "verify", check=False).returncode == 0, "B's store verifies")
 
-    @unittest.skipUnless(shutil.which("faketime"), "libfaketime's faketime command is missing")
+    @unittest.skipUnless(libfaketime(), "libfaketime is missing")
     def test_a_clock_20_minutes_slow(self):
         # B's wall clock is 20 minutes behind; its monotonic clock is left
         # alone (timeouts and backoff stay true).
@@ -209,13 +210,14 @@ class RealtimeDelivery(tidings_unittest.TestCase):
         # libfaketime is preloaded ahead of an ASan build's runtime: allowed.
         asan = os.environ.get("ASAN_OPTIONS", "")
         self.env["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "verify_asan_link_order=0"
-        a, b = self.pair(b_wrap=["faketime", "-f", "-20m"])
+        slow = ["env", f"LD_PRELOAD={libfaketime()}", "FAKETIME=-20m"]
+        a, b = self.pair(b_wrap=slow)
         for i in range(10):
             a.send("consult", f"to a slow clock {i}")
         self.converge(a, b, 10)
         # And the other way: B's messages reach A.
-        p = subprocess.run(["faketime", "-f", "-20m", TIDINGS, *b.g, "send", "-c", "consult",
-                            "from a slow clock"], env=self.env, capture_output=True, text=True)
+        p = subprocess.run([*slow, TIDINGS, *b.g, "send", "-c", "consult", "from a slow clock"],
+                           env=self.env, capture_output=True, text=True)
         self.check(p.returncode == 0, f"send on the slow device: {p.stderr}")
         end = time.time() + 60
         while time.time() < end and len(a.messages("consult")) < 11:
