@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 
 #include "../engine/test_util.h"
@@ -520,12 +521,39 @@ TEST(ChimeBackend, PullPagesAscendingWithOverlapAndDedupe) {
   EXPECT_EQ(with_late->ops[0].op_id, "chime:late1");
 }
 
+// Newest first, read by hand: forward pulls from `cursor` until the listing
+// has no more (at most `rounds`), and older pages from `before` to the
+// beginning (at most `max_pages`; `rewrite` may change each position first),
+// counting each operation id in *seen.
+void PullForward(ChimeBackend& reader, std::string cursor, int rounds,
+                 std::map<std::string, int>* seen) {
+  for (int i = 0; i < rounds; ++i) {
+    auto p = reader.Pull("c1", cursor, 50);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    for (const auto& op : p->ops) (*seen)[op.op_id]++;
+    cursor = p->next_cursor;
+    if (!p->has_more) break;
+  }
+}
+
+void PullOlder(ChimeBackend& reader, std::string before, size_t limit, int max_pages,
+               std::map<std::string, int>* seen,
+               const std::function<std::string(std::string)>& rewrite = {}) {
+  for (int pages = 0; !before.empty(); ++pages) {
+    ASSERT_LT(pages, max_pages) << "the history never ends";
+    if (rewrite) before = rewrite(before);
+    auto older = reader.PullHistory("c1", before, limit);
+    ASSERT_TRUE(older.ok()) << older.status().ToString();
+    for (const auto& op : older->ops) (*seen)[op.op_id]++;
+    before = older->before;
+  }
+}
+
 // Newest first: the newest page of a small channel (no NextToken, so no
-// older page) hands over a forward cursor that must still find a message made
+// older page) hands over a forward cursor that still finds a message made
 // visible late inside the overlap window (docs/chime.md, "Newest first"), as
-// the cursor of an oldest-first listing of the same messages does. The
-// forward cursor starts at the page's oldest message instead, and nothing
-// lists a late message created just before it: lost.
+// the cursor of an oldest-first listing of the same messages does: the
+// cursor starts at B, not at the page's oldest message.
 TEST(ChimeBackend, NewestPageForwardCursorFindsALateMessageOlderThanThePage) {
   Fixture f;
   auto b = f.Backend();
@@ -568,24 +596,16 @@ TEST(ChimeBackend, NewestPageForwardCursorFindsALateMessageOlderThanThePage) {
     EXPECT_EQ(then->ops[0].op_id, "chime:late1");
   }
 
-  std::string cursor = newest->forward_cursor;
-  std::vector<std::string> got;
-  for (int i = 0; i < 3; ++i) {
-    auto p = reader->Pull("c1", cursor, 50);
-    ASSERT_TRUE(p.ok()) << p.status().ToString();
-    for (const auto& op : p->ops) got.push_back(op.op_id);
-    cursor = p->next_cursor;
-    if (!p->has_more) break;
-  }
-  EXPECT_EQ(got, std::vector<std::string>{"chime:late1"})
-      << "a message made visible late, older than the newest page's oldest, is lost";
+  std::map<std::string, int> got;
+  PullForward(*reader, newest->forward_cursor, 3, &got);
+  EXPECT_EQ(got, (std::map<std::string, int>{{"chime:late1", 1}}))
+      << "a message made visible late, older than the newest page's oldest, once";
 }
 
 // Newest first with messages created in the same millisecond across the
-// page boundary: the forward cursor lists from the page's oldest time
-// (inclusive) and returns again the messages of that millisecond that the
-// next older page holds, so they are delivered twice ("each operation once",
-// docs/sync.md; "forward pulls re-read nothing").
+// page boundary: forward pulls and the older pages split the channel at a
+// time, not at a message, so each message of that millisecond is read once
+// ("each operation once", docs/sync.md).
 TEST(ChimeBackend, SameMillisecondAcrossTheNewestPageBoundaryIsReadOnce) {
   Fixture f;
   auto b = f.Backend();
@@ -603,22 +623,8 @@ TEST(ChimeBackend, SameMillisecondAcrossTheNewestPageBoundaryIsReadOnce) {
   ASSERT_TRUE(newest.ok()) << newest.status().ToString();
   for (const auto& op : newest->ops) seen[op.op_id]++;
   ASSERT_FALSE(newest->before.empty());
-  std::string cursor = newest->forward_cursor;
-  for (int i = 0; i < 5; ++i) {
-    auto p = reader->Pull("c1", cursor, 50);
-    ASSERT_TRUE(p.ok()) << p.status().ToString();
-    for (const auto& op : p->ops) seen[op.op_id]++;
-    cursor = p->next_cursor;
-    if (!p->has_more) break;
-  }
-  std::string before = newest->before;
-  for (int pages = 0; !before.empty(); ++pages) {
-    ASSERT_LT(pages, 10);
-    auto older = reader->PullHistory("c1", before, 2);
-    ASSERT_TRUE(older.ok()) << older.status().ToString();
-    for (const auto& op : older->ops) seen[op.op_id]++;
-    before = older->before;
-  }
+  PullForward(*reader, newest->forward_cursor, 5, &seen);
+  PullOlder(*reader, newest->before, 2, 10, &seen);
   EXPECT_EQ(seen.size(), ops.size());
   for (const auto& op : ops) EXPECT_EQ(seen[op.op_id], 1) << op.op_id;
 }
@@ -626,9 +632,8 @@ TEST(ChimeBackend, SameMillisecondAcrossTheNewestPageBoundaryIsReadOnce) {
 // Newest first with older pages: a message created just before the newest
 // page's oldest message (inside the overlap window) that becomes visible
 // only after the older pages were read (the reconciler reads them right
-// after the newest page) is in no listing: the forward cursor starts at the
-// page's oldest message, and the older page covering its time has passed.
-// An oldest-first cursor of the same messages finds it.
+// after the newest page) is found by the forward pulls, which start at B,
+// the overlap's start, as an oldest-first cursor's would.
 TEST(ChimeBackend, NewestFirstLateMessageVisibleAfterTheOlderPagesIsFound) {
   Fixture f;
   auto b = f.Backend();
@@ -648,14 +653,7 @@ TEST(ChimeBackend, NewestFirstLateMessageVisibleAfterTheOlderPagesIsFound) {
   ASSERT_TRUE(newest.ok()) << newest.status().ToString();
   for (const auto& op : newest->ops) seen[op.op_id]++;
   const int64_t page_oldest = messages[messages.size() - 4].created_ms;
-  std::string before = newest->before;
-  for (int pages = 0; !before.empty(); ++pages) {
-    ASSERT_LT(pages, 10);
-    auto older = reader->PullHistory("c1", before, 4);
-    ASSERT_TRUE(older.ok()) << older.status().ToString();
-    for (const auto& op : older->ops) seen[op.op_id]++;
-    before = older->before;
-  }
+  PullOlder(*reader, newest->before, 4, 10, &seen);
   // Now visible: created 10 ms before the newest page's oldest message.
   testing::FakeMessage late;
   late.id = "late2";
@@ -663,14 +661,7 @@ TEST(ChimeBackend, NewestFirstLateMessageVisibleAfterTheOlderPagesIsFound) {
   late.sender = kAlice;
   late.created_ms = page_oldest - 10;
   messages.push_back(late);
-  std::string cursor = newest->forward_cursor;
-  for (int i = 0; i < 5; ++i) {
-    auto p = reader->Pull("c1", cursor, 50);
-    ASSERT_TRUE(p.ok()) << p.status().ToString();
-    for (const auto& op : p->ops) seen[op.op_id]++;
-    cursor = p->next_cursor;
-    if (!p->has_more) break;
-  }
+  PullForward(*reader, newest->forward_cursor, 5, &seen);
   EXPECT_EQ(seen["chime:late2"], 1) << "lost: in no listing";
   for (const auto& op : ops) EXPECT_EQ(seen[op.op_id], 1) << op.op_id;
 }
@@ -998,27 +989,13 @@ TEST(ChimeBackend, AnOlderPageWhoseTokenIsRefusedListsAgainFromItsTime) {
   auto newest = reader->PullHistory("c1", "", 2);
   ASSERT_TRUE(newest.ok()) << newest.status().ToString();
   for (const auto& op : newest->ops) seen[op.op_id]++;
-  std::string cursor = newest->forward_cursor;
-  for (int i = 0; i < 5; ++i) {
-    auto p = reader->Pull("c1", cursor, 50);
-    ASSERT_TRUE(p.ok()) << p.status().ToString();
-    for (const auto& op : p->ops) seen[op.op_id]++;
-    cursor = p->next_cursor;
-    if (!p->has_more) break;
-  }
-  std::string before = newest->before;
+  PullForward(*reader, newest->forward_cursor, 5, &seen);
   int refused = 0;
-  for (int pages = 0; !before.empty(); ++pages) {
-    ASSERT_LT(pages, 20);
-    if (before.back() != ';') {  // a token: one the server never issued
-      before = before.substr(0, before.rfind(';') + 1) + "bogus";
-      ++refused;
-    }
-    auto older = reader->PullHistory("c1", before, 2);
-    ASSERT_TRUE(older.ok()) << older.status().ToString();
-    for (const auto& op : older->ops) seen[op.op_id]++;
-    before = older->before;
-  }
+  PullOlder(*reader, newest->before, 2, 20, &seen, [&](std::string before) {
+    if (before.back() == ';') return before;  // a new listing: no token
+    ++refused;                                // a token the server never issued
+    return before.substr(0, before.rfind(';') + 1) + "bogus";
+  });
   EXPECT_GE(refused, 2) << "the older pages went on by token";
   EXPECT_EQ(seen.size(), ops.size());
   for (const auto& op : ops) EXPECT_EQ(seen[op.op_id], 1) << op.op_id;
