@@ -1155,10 +1155,9 @@ TEST_F(NewestFirstTest, LoadOlderFetchesOnDemandAndSaysWhetherMoreRemains) {
 }
 
 // A conversation filling its history whose push then fails transiently
-// backs off: its Pull is skipped by the backoff, so nothing clears
-// `filling_`, and HasMore stays true - SyncAll (and SyncEngine::SyncOnce)
-// then go round it without a request until the backoff ends: a busy loop,
-// endless with a fixed clock (and, offline, for as long as pushes fail).
+// backs off, and its Pull is skipped by the backoff: HasMore is false while
+// it waits, so SyncAll (and SyncEngine::SyncOnce) do not go round it without
+// a request (a busy loop, endless with a fixed clock).
 TEST_F(NewestFirstTest, APushFailureWhileFillingEndsTheRoundsThroughTheBackoff) {
   config_.max_history_pages_per_round = 1;
   Remake();
@@ -1195,9 +1194,9 @@ TEST_F(NewestFirstTest, APushFailureWhileFillingEndsTheRoundsThroughTheBackoff) 
 
 // Parked (PermissionDenied on a push) while filling: Push and Pull return at
 // once for a stopped conversation, without reading the clock or asking the
-// backend, so nothing ever clears `filling_`: HasMore stays true and SyncAll
-// / SyncEngine::SyncOnce (`tidings sync`) go round it forever. (Not run
-// through SyncAll here: it would not return.)
+// backend, so HasMore must be false for it, or SyncAll /
+// SyncEngine::SyncOnce (`tidings sync`) would go round it forever. (Not run
+// through SyncAll here: with the defect it would not return.)
 TEST_F(NewestFirstTest, AConversationParkedWhileFillingHasNoMore) {
   config_.max_history_pages_per_round = 1;
   Remake();
