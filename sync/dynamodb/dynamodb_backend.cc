@@ -299,13 +299,14 @@ Result<sync::HistoryPage> DynamoBackend::PullHistory(const std::string& conv,
   const size_t most = std::max<size_t>(1, limit);
   std::string_view sk = before;
   size_t items = most;
+  bool valid = true;
   if (size_t slash = before.find('/'); slash != std::string_view::npos) {
     sk = before.substr(0, slash);
     const std::string_view n = before.substr(slash + 1);
     auto r = std::from_chars(n.data(), n.data() + n.size(), items);
-    if (r.ec != std::errc() || r.ptr != n.data() + n.size() || items == 0) sk = "x";
+    valid = r.ec == std::errc() && r.ptr == n.data() + n.size() && items > 0;
   }
-  if (!ValidCursor(sk)) {
+  if (!valid || !ValidCursor(sk)) {
     return InvalidArgument(
         "DynamoDB history position is not <number>/<items>; start from the newest");
   }
