@@ -129,7 +129,8 @@ using TransferProgress = engine::AttachmentProgress;
 // error stops the upload: no part starts after it, the parts in flight
 // finish, and the error returned is the earliest part's (the one an upload
 // of one part at a time would have met). `cancel` is seen before each part
-// is read; the parts in flight then finish and the result is CANCELLED. The
+// is read and by each read of a part in flight (parts stream from the file
+// as they are sent): the transfer stops as on an error, with CANCELLED. The
 // multipart upload is left open for the next attempt, except when the file
 // is not the object (DATA_LOSS): then it is aborted.
 Status Upload(const engine::AttachmentFiles& files, std::string_view id,
@@ -147,8 +148,9 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id,
 // min(`options.parallel`, `options.download_parallel`) ranges are fetched
 // side by side, each written to its place in the partial file as it
 // arrives; each is read back and checked on the calling thread, in order,
-// where `progress` is called. Errors and `cancel` stop it as they stop an
-// upload; the partial file is then cut to the ranges before the first that
+// where `progress` is called. Errors and `cancel` (seen by the ranges in
+// flight at each piece they hand on) stop it as they stop an upload; the
+// partial file is then cut to the ranges before the first that
 // failed (a crash can leave later bytes in it: a resume keeps the whole
 // chunks from the start that open, and fetches the rest).
 Status Download(engine::AttachmentFiles& files, std::string_view id,
