@@ -46,6 +46,10 @@ int main(int argc, char** argv) {
   o.durability = engine::Durability::kRelaxed;
   // TIDINGS_BENCH_SEARCH_INDEX=0: merges without the full-text index.
   if (const char* v = std::getenv("TIDINGS_BENCH_SEARCH_INDEX")) o.search_index = v[0] != '0';
+  // TIDINGS_BENCH_CACHE_MB: the store's memory budget (blocks and memtables).
+  if (const char* mb = std::getenv("TIDINGS_BENCH_CACHE_MB")) {
+    o.block_cache_bytes = std::strtoull(mb, nullptr, 10) << 20;
+  }
   uint8_t k[32] = {3};
   auto store = engine::Store::Open(
       dir.path(), crypto::KeySource::Raw(crypto::SecretKey::FromBytes(k).value()), o);
