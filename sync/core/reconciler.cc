@@ -164,7 +164,8 @@ ConversationStatus& Reconciler::Load(const std::string& conv) {
     indexed_.insert(conv);
   }
   auto gap = store_->GetGap(backend_->name(), conv);
-  st.filling_history = gap.ok() && !gap->empty();
+  // A gap record that does not decode is filled again (RestartFill).
+  st.filling_history = gap.ok() ? !gap->empty() : gap.status().code() == Code::kDataLoss;
   return status_.emplace(conv, st).first->second;
 }
 
@@ -559,11 +560,36 @@ tidings::Status Reconciler::PullNewest(ConversationStatus& st, std::string* at, 
   return tidings::Status::Ok();
 }
 
+tidings::Status Reconciler::RestartFill(ConversationStatus& st, uint64_t* merged,
+                                        tidings::Status* backend_error) {
+  const std::string& conv = st.conversation_id;
+  if (ShouldStop()) return Cancelled("sync stopped");
+  auto newest = backend_->PullHistory(conv, "", config_.pull_page_size);
+  if (ShouldStop()) return Cancelled("sync stopped");
+  if (!newest.ok()) {
+    *backend_error = newest.status();
+    return tidings::Status::Ok();
+  }
+  st.skipped_ops += newest->skipped;
+  // The cursor stays where forward pulls took it (past this page, or at
+  // it); only the gap is written, over the record that did not decode.
+  TIDINGS_RETURN_IF_ERROR(
+      MergePage(st, newest->ops, newest->too_new, engine::PagePositions{.gap = newest->before}));
+  *merged += newest->ops.size();
+  return tidings::Status::Ok();
+}
+
 tidings::Status Reconciler::FillHistory(ConversationStatus& st, size_t pages, uint64_t* merged,
                                         tidings::Status* backend_error) {
   const std::string& conv = st.conversation_id;
   *backend_error = tidings::Status::Ok();
-  TIDINGS_ASSIGN_OR_RETURN(std::string gap, store_->GetGap(backend_->name(), conv));
+  auto stored = store_->GetGap(backend_->name(), conv);
+  if (stored.status().code() == Code::kDataLoss && pages > 0) {
+    TIDINGS_RETURN_IF_ERROR(RestartFill(st, merged, backend_error));
+    if (!backend_error->ok()) return tidings::Status::Ok();  // the record stays; retried
+    stored = store_->GetGap(backend_->name(), conv);
+  }
+  TIDINGS_ASSIGN_OR_RETURN(std::string gap, std::move(stored));
   for (size_t page = 0; page < pages && !gap.empty(); ++page) {
     if (ShouldStop()) return Cancelled("sync stopped");
     auto older = backend_->PullHistory(conv, gap, config_.pull_page_size);
@@ -805,9 +831,10 @@ bool Reconciler::HasMore(const std::string& conv) const {
 Result<HistoryFill> Reconciler::LoadOlder(const std::string& conv, size_t pages) {
   ReloadIfStale();
   ConversationStatus& st = Load(conv);
-  TIDINGS_ASSIGN_OR_RETURN(std::string gap, store_->GetGap(backend_->name(), conv));
+  auto gap = store_->GetGap(backend_->name(), conv);
+  if (!gap.ok() && gap.status().code() != Code::kDataLoss) return gap.status();
   HistoryFill fill;
-  if (gap.empty()) {
+  if (gap.ok() && gap->empty()) {
     // An end-to-end conversation upgraded from plaintext may still fill its
     // plaintext history (above); a sealed log is read in log order only.
     TIDINGS_ASSIGN_OR_RETURN(bool sealed, Sealed(conv));
@@ -880,8 +907,10 @@ Result<std::vector<ConversationStatus>> ReadSyncStatus(engine::SyncLog& store,
     // The status record lags the cursor by design (see Save); the store's
     // cursor is exact.
     TIDINGS_ASSIGN_OR_RETURN(st.cursor, store.GetCursor(backend, conv));
-    TIDINGS_ASSIGN_OR_RETURN(std::string gap, store.GetGap(backend, conv));
-    st.filling_history = !gap.empty();
+    auto gap = store.GetGap(backend, conv);
+    if (!gap.ok() && gap.status().code() != Code::kDataLoss) return gap.status();
+    // A gap record that does not decode is filled again from the newest page.
+    st.filling_history = !gap.ok() || !gap->empty();
     TIDINGS_ASSIGN_OR_RETURN(auto outbox, store.CountOutbox(conv, backend));
     st.outbox_depth = outbox.total();
     st.outbox_failed = outbox.failed;

@@ -275,6 +275,12 @@ class Reconciler {
   // the Status returned is Cancelled or a store error.
   tidings::Status FillHistory(ConversationStatus& st, size_t pages, uint64_t* merged,
                               tidings::Status* backend_error);
+  // When the gap record does not decode (damaged, or written by a newer
+  // format): the newest page again, merged with its gap only, so the fill
+  // starts over from there. Pages merge idempotently: a restart costs
+  // requests, never a hole or a duplicate.
+  tidings::Status RestartFill(ConversationStatus& st, uint64_t* merged,
+                              tidings::Status* backend_error);
   // Once per conversation and process: the held operations a build that
   // read fewer versions kept are decoded again, and those this build reads
   // are merged (cursor `at` unchanged).

@@ -11,6 +11,7 @@
 
 #include "../engine/test_util.h"
 #include "common/clock.h"
+#include "engine/store_impl.h"
 #include "sync/core/attachment_sync.h"
 #include "sync/core/held_operations.h"
 #include "sync/wire/operation_codec.h"
@@ -974,6 +975,21 @@ TEST(LongText, ATextSentAsAFileBecomesTheBodyOnTheOtherDevice) {
 }  // namespace
 }  // namespace tidings::sync
 
+namespace tidings::engine {
+// Writes a gap record as the store would seal it (the store names this
+// peer for raw gap records; tests/engine/merge_test.cc has its own).
+struct MergeTestPeer {
+  static void PutGapRecord(Store& s, std::string_view backend, const std::string& conv,
+                           const std::string& plain) {
+    auto& impl = dynamic_cast<StoreImpl&>(s);
+    const std::string key = impl.GapKey(backend, conv);
+    std::string sealed;
+    impl.sealer_->SealTo(impl.Ad(kCursors, key), plain, &sealed);
+    ASSERT_TRUE(impl.db_->Put(rocksdb::WriteOptions(), impl.cfs_[kCursors], key, sealed).ok());
+  }
+};
+}  // namespace tidings::engine
+
 namespace tidings::sync {
 namespace {
 
@@ -1047,6 +1063,47 @@ TEST_F(NewestFirstTest, ForwardPullsComeBeforeOlderPagesAndTheGapClosesWithNothi
   backend_.requests.clear();
   ASSERT_TRUE(rec_->Pull("c").ok());
   EXPECT_EQ(backend_.requests, std::vector<std::string>{"pull:48"}) << "a filled gap is done";
+}
+
+// A gap record that does not decode (damaged, or written by a newer format)
+// stops neither the status list nor the fill: the fill reads the newest page
+// again and goes on from it, and the history ends whole, nothing doubled.
+TEST_F(NewestFirstTest, AGapRecordThatDoesNotDecodeRestartsTheFillFromTheNewestPage) {
+  config_.max_history_pages_per_round = 1;
+  Remake();
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  ASSERT_EQ(Gap(), "25");
+  engine::MergeTestPeer::PutGapRecord(*store_, "scripted", "c", std::string("\x02\x01x"));
+  ASSERT_EQ(store_->sync_log().GetGap("scripted", "c").status().code(), Code::kDataLoss);
+  auto listed = ReadSyncStatus(store_->sync_log(), "scripted");
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_TRUE(listed->front().filling_history) << "it will be filled again";
+
+  // The periodic fill: the newest page again (its gap written over the bad
+  // record), then one older page, as the round allows.
+  for (int i = 45; i < 47; ++i) backend_.remote.push_back(RemoteSend(i));
+  Remake();
+  backend_.requests.clear();
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  EXPECT_EQ(backend_.requests, (std::vector<std::string>{"pull:45", "history:", "history:37"}));
+  EXPECT_EQ(Gap(), "27");
+  EXPECT_TRUE(rec_->GetStatus("c").last_error.empty()) << rec_->GetStatus("c").last_error;
+
+  // On demand, a bad record again: the newest page, then older pages to the
+  // beginning.
+  engine::MergeTestPeer::PutGapRecord(*store_, "scripted", "c", std::string());
+  backend_.requests.clear();
+  auto fill = rec_->LoadOlder("c", 10);
+  ASSERT_TRUE(fill.ok()) << fill.status().ToString();
+  EXPECT_EQ(backend_.requests.front(), "history:");
+  EXPECT_FALSE(fill->more);
+  EXPECT_EQ(Gap(), "");
+  EXPECT_EQ(Ids(), Expected(0, 47));
+  EXPECT_EQ(store_->GetConversation("c")->message_count, 47u);
+  auto verify = store_->Verify(nullptr);
+  ASSERT_TRUE(verify.ok());
+  EXPECT_EQ(verify->problems, 0u);
 }
 
 // A crash with an older page in hand writes nothing of it: the gap stays,
@@ -1187,8 +1244,8 @@ TEST_F(NewestFirstTest, APushFailureWhileFillingEndsTheRoundsThroughTheBackoff) 
   backend_.push_script.push_back(Unavailable("HTTP 503"));
   const size_t batches = backend_.batches.size();
   ASSERT_TRUE(rec_->SyncAll().ok());
-  EXPECT_LT(clock_reads, give_up_at) << "SyncAll went round a backing-off conversation "
-                                     << clock_reads << " times";
+  EXPECT_LT(clock_reads, give_up_at)
+      << "SyncAll went round a backing-off conversation " << clock_reads << " times";
   EXPECT_GT(backend_.batches.size(), batches);
 }
 
