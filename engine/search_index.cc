@@ -142,8 +142,8 @@ bool DecodeTail(std::string_view in, MessagePostings* m) {
   m->postings.reserve(count);
   std::string_view term, positions;
   uint32_t terms = 0, sender = 0, first_terms = 0, first_sender = 0;
+  std::string value;
   for (uint64_t i = 0; i < count; ++i) {
-    std::string value;
     if (!r.Raw(kTermHashBytes, &term) || !r.Bytes(&value)) return false;
     if (i > 0 && term <= m->postings.back().first) return false;
     // Well-formed postings of one message: one length and one sender.
@@ -151,7 +151,7 @@ bool DecodeTail(std::string_view in, MessagePostings* m) {
       return false;
     if (i == 0) first_terms = terms, first_sender = sender;
     if (terms != first_terms || sender != first_sender) return false;
-    m->postings.emplace_back(std::string(term), std::move(value));
+    m->postings.emplace_back(term, value);
   }
   return r.done();
 }
@@ -266,11 +266,24 @@ void TailIndex::Collect(const std::string& term_hash,
   auto t = terms_.find(TermNumber(term_hash));
   if (t == terms_.end()) return;
   for (const Entry* message : t->second) {
-    const auto& postings = message->second.postings;
-    auto p = std::lower_bound(postings.begin(), postings.end(), term_hash,
-                              [](const auto& e, const std::string& h) { return e.first < h; });
-    if (p != postings.end() && p->first == term_hash) out->emplace_back(message->first, p->second);
+    if (auto value = message->second.postings.Find(term_hash)) {
+      out->emplace_back(message->first, std::string(*value));
+    }
   }
+}
+
+std::optional<std::string_view> PostingList::Find(std::string_view term_hash) const {
+  size_t lo = 0, hi = size();
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo) / 2;
+    if ((*this)[mid].first < term_hash) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  if (lo == size() || (*this)[lo].first != term_hash) return std::nullopt;
+  return (*this)[lo].second;
 }
 
 }  // namespace search_index
@@ -336,7 +349,13 @@ size_t StoreImpl::AnalyzePostings(const MessageRecord& r,
   PostingValue v;
   v.message_terms = static_cast<uint32_t>(tokens.size());
   v.sender = SenderHash(r.m.sender);
-  out->postings.reserve(occurrences.size());
+  size_t distinct = 0;
+  for (size_t i = 0; i < occurrences.size(); ++i) {
+    distinct += i == 0 || occurrences[i].first != occurrences[i - 1].first;
+  }
+  out->postings.reserve(distinct);
+  char term[kTermHashBytes];
+  std::string value;
   for (size_t i = 0; i < occurrences.size();) {
     const uint64_t hash = occurrences[i].first;
     v.positions.clear();
@@ -345,11 +364,10 @@ size_t StoreImpl::AnalyzePostings(const MessageRecord& r,
         v.positions.push_back(occurrences[i].second);
       }
     }
-    std::string term(kTermHashBytes, '\0');
-    EncodeFixed64BE(term.data(), hash);
-    std::string value;
+    EncodeFixed64BE(term, hash);
+    value.clear();
     EncodePosting(v, &value);
-    out->postings.emplace_back(std::move(term), std::move(value));
+    out->postings.emplace_back(std::string_view(term, kTermHashBytes), value);
   }
   return tokens.size();
 }
@@ -359,7 +377,7 @@ size_t StoreImpl::ForEachPosting(
     const std::function<void(const std::string&, const std::string&)>& visit) const {
   search_index::MessagePostings m;
   const size_t terms = AnalyzePostings(r, &m);
-  for (const auto& [term, value] : m.postings) visit(term + key, value);
+  for (const auto& [term, value] : m.postings) visit(std::string(term) + key, std::string(value));
   return terms;
 }
 

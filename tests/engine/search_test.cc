@@ -221,6 +221,50 @@ TEST_P(Search, PostingValuesDecodeOnlyWhenWellFormed) {
   }
 }
 
+// A message's postings, packed (what the writer's in-memory tail holds):
+// entries come back as added, Find takes any term of them and no other, and
+// a tail record of them decodes to the same list.
+TEST_P(Search, PackedPostingsKeepEveryEntryAndFindEachTerm) {
+  search_index::MessagePostings m;
+  std::vector<std::pair<std::string, std::string>> added;
+  for (uint64_t i = 0; i < 70; ++i) {
+    std::string term(search_index::kTermHashBytes, '\0');
+    EncodeFixed64BE(term.data(), 1000 + 7 * i);
+    std::string value;
+    search_index::EncodePosting(
+        {.message_terms = 70, .sender = 9, .positions = {static_cast<uint32_t>(i), 100}}, &value);
+    m.postings.emplace_back(term, value);
+    added.emplace_back(term, value);
+  }
+  ASSERT_EQ(m.postings.size(), added.size());
+  size_t i = 0;
+  for (const auto& [term, value] : m.postings) {
+    EXPECT_EQ(term, added[i].first);
+    EXPECT_EQ(value, added[i].second);
+    auto found = m.postings.Find(term);
+    ASSERT_TRUE(found.has_value()) << i;
+    EXPECT_EQ(*found, added[i].second);
+    ++i;
+  }
+  for (uint64_t absent : {uint64_t{0}, uint64_t{1001}, uint64_t{1000 + 7 * 70}}) {
+    std::string term(search_index::kTermHashBytes, '\0');
+    EncodeFixed64BE(term.data(), absent);
+    EXPECT_FALSE(m.postings.Find(term).has_value()) << absent;
+  }
+  std::string tail;
+  search_index::EncodeTail(m, &tail);
+  search_index::MessagePostings back;
+  ASSERT_TRUE(search_index::DecodeTail(tail, &back));
+  EXPECT_TRUE(back.postings == m.postings);
+  // Terms out of order are refused as a whole record.
+  search_index::MessagePostings swapped;
+  swapped.postings.emplace_back(added[1].first, added[1].second);
+  swapped.postings.emplace_back(added[0].first, added[0].second);
+  tail.clear();
+  search_index::EncodeTail(swapped, &tail);
+  EXPECT_FALSE(search_index::DecodeTail(tail, &back));
+}
+
 // Indexing hashes terms into a buffer of its own (no allocation per term);
 // queries look them up with TermHash: the two must agree on every length,
 // including terms longer than the buffer.
