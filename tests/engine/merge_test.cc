@@ -11,22 +11,10 @@
 #include "crypto/hash.h"
 #include "engine/store_impl.h"
 #include "engine/sync_log.h"
+#include "merge_test_peer.h"
 #include "test_util.h"
 
 namespace tidings::engine {
-
-// Writes a record of the cursors family as the store would seal it, for a
-// gap record that decodes as nothing the store writes.
-struct MergeTestPeer {
-  static void PutGapRecord(Store& s, std::string_view backend, const std::string& conv,
-                           const std::string& plain) {
-    auto& impl = dynamic_cast<StoreImpl&>(s);
-    const std::string key = impl.GapKey(backend, conv);
-    std::string sealed;
-    impl.sealer_->SealTo(impl.Ad(kCursors, key), plain, &sealed);
-    ASSERT_TRUE(impl.db_->Put(rocksdb::WriteOptions(), impl.cfs_[kCursors], key, sealed).ok());
-  }
-};
 
 namespace {
 

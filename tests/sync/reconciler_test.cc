@@ -9,9 +9,9 @@
 #include <map>
 #include <set>
 
+#include "../engine/merge_test_peer.h"
 #include "../engine/test_util.h"
 #include "common/clock.h"
-#include "engine/store_impl.h"
 #include "sync/core/attachment_sync.h"
 #include "sync/core/held_operations.h"
 #include "sync/wire/operation_codec.h"
@@ -974,21 +974,6 @@ TEST(LongText, ATextSentAsAFileBecomesTheBodyOnTheOtherDevice) {
 
 }  // namespace
 }  // namespace tidings::sync
-
-namespace tidings::engine {
-// Writes a gap record as the store would seal it (the store names this
-// peer for raw gap records; tests/engine/merge_test.cc has its own).
-struct MergeTestPeer {
-  static void PutGapRecord(Store& s, std::string_view backend, const std::string& conv,
-                           const std::string& plain) {
-    auto& impl = dynamic_cast<StoreImpl&>(s);
-    const std::string key = impl.GapKey(backend, conv);
-    std::string sealed;
-    impl.sealer_->SealTo(impl.Ad(kCursors, key), plain, &sealed);
-    ASSERT_TRUE(impl.db_->Put(rocksdb::WriteOptions(), impl.cfs_[kCursors], key, sealed).ok());
-  }
-};
-}  // namespace tidings::engine
 
 namespace tidings::sync {
 namespace {
