@@ -118,6 +118,21 @@ Result<ConversationStatus> ReadOne(engine::SyncLog& store, std::string_view back
   return st;
 }
 
+// The history gap still to fill ("": none), or nullopt when its record does
+// not decode (damaged, or a newer format's): such a gap is open, and the
+// next fill starts it again from the newest page (Reconciler::RestartFill).
+// Other store errors are returned.
+Result<std::optional<std::string>> ReadGap(engine::SyncLog& store, std::string_view backend,
+                                           const std::string& conv) {
+  auto gap = store.GetGap(backend, conv);
+  if (gap.ok()) return std::optional<std::string>(std::move(*gap));
+  if (gap.status().code() == Code::kDataLoss) return std::optional<std::string>();
+  return gap.status();
+}
+
+// Whether a gap ReadGap read is open.
+bool Open(const std::optional<std::string>& gap) { return !gap.has_value() || !gap->empty(); }
+
 }  // namespace
 
 Reconciler::Reconciler(engine::SyncLog* store, Backend* backend, SyncConfig config, Clock clock,
@@ -163,9 +178,8 @@ ConversationStatus& Reconciler::Load(const std::string& conv) {
     persisted_[conv] = *raw;
     indexed_.insert(conv);
   }
-  auto gap = store_->GetGap(backend_->name(), conv);
-  // A gap record that does not decode is filled again (RestartFill).
-  st.filling_history = gap.ok() ? !gap->empty() : gap.status().code() == Code::kDataLoss;
+  auto gap = ReadGap(*store_, backend_->name(), conv);
+  st.filling_history = gap.ok() && Open(*gap);
   return status_.emplace(conv, st).first->second;
 }
 
@@ -583,13 +597,17 @@ tidings::Status Reconciler::FillHistory(ConversationStatus& st, size_t pages, ui
                                         tidings::Status* backend_error) {
   const std::string& conv = st.conversation_id;
   *backend_error = tidings::Status::Ok();
-  auto stored = store_->GetGap(backend_->name(), conv);
-  if (stored.status().code() == Code::kDataLoss && pages > 0) {
+  TIDINGS_ASSIGN_OR_RETURN(std::optional<std::string> stored,
+                           ReadGap(*store_, backend_->name(), conv));
+  if (!stored.has_value() && pages > 0) {
     TIDINGS_RETURN_IF_ERROR(RestartFill(st, merged, backend_error));
     if (!backend_error->ok()) return tidings::Status::Ok();  // the record stays; retried
-    stored = store_->GetGap(backend_->name(), conv);
+    TIDINGS_ASSIGN_OR_RETURN(stored, ReadGap(*store_, backend_->name(), conv));
   }
-  TIDINGS_ASSIGN_OR_RETURN(std::string gap, std::move(stored));
+  // Still a record that does not decode only when no page is asked for
+  // now: open, and restarted by the next fill that fetches.
+  const bool undecoded = !stored.has_value();
+  std::string gap = std::move(stored).value_or("");
   for (size_t page = 0; page < pages && !gap.empty(); ++page) {
     if (ShouldStop()) return Cancelled("sync stopped");
     auto older = backend_->PullHistory(conv, gap, config_.pull_page_size);
@@ -616,7 +634,7 @@ tidings::Status Reconciler::FillHistory(ConversationStatus& st, size_t pages, ui
     *merged += older->ops.size();
     gap = older->before;
   }
-  st.filling_history = !gap.empty();
+  st.filling_history = undecoded || !gap.empty();
   if (st.filling_history && backend_error->ok()) {
     filling_.insert(conv);
   } else {
@@ -831,10 +849,9 @@ bool Reconciler::HasMore(const std::string& conv) const {
 Result<HistoryFill> Reconciler::LoadOlder(const std::string& conv, size_t pages) {
   ReloadIfStale();
   ConversationStatus& st = Load(conv);
-  auto gap = store_->GetGap(backend_->name(), conv);
-  if (!gap.ok() && gap.status().code() != Code::kDataLoss) return gap.status();
+  TIDINGS_ASSIGN_OR_RETURN(auto gap, ReadGap(*store_, backend_->name(), conv));
   HistoryFill fill;
-  if (gap.ok() && gap->empty()) {
+  if (!Open(gap)) {
     // An end-to-end conversation upgraded from plaintext may still fill its
     // plaintext history (above); a sealed log is read in log order only.
     TIDINGS_ASSIGN_OR_RETURN(bool sealed, Sealed(conv));
@@ -907,10 +924,8 @@ Result<std::vector<ConversationStatus>> ReadSyncStatus(engine::SyncLog& store,
     // The status record lags the cursor by design (see Save); the store's
     // cursor is exact.
     TIDINGS_ASSIGN_OR_RETURN(st.cursor, store.GetCursor(backend, conv));
-    auto gap = store.GetGap(backend, conv);
-    if (!gap.ok() && gap.status().code() != Code::kDataLoss) return gap.status();
-    // A gap record that does not decode is filled again from the newest page.
-    st.filling_history = !gap.ok() || !gap->empty();
+    TIDINGS_ASSIGN_OR_RETURN(auto gap, ReadGap(store, backend, conv));
+    st.filling_history = Open(gap);
     TIDINGS_ASSIGN_OR_RETURN(auto outbox, store.CountOutbox(conv, backend));
     st.outbox_depth = outbox.total();
     st.outbox_failed = outbox.failed;

@@ -1065,9 +1065,21 @@ TEST_F(NewestFirstTest, AGapRecordThatDoesNotDecodeRestartsTheFillFromTheNewestP
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_TRUE(listed->front().filling_history) << "it will be filled again";
 
+  // A round that fills no page (history on demand only) goes on: forward
+  // only, the record left for the next fill that fetches.
+  config_.max_history_pages_per_round = 0;
+  Remake();
+  backend_.requests.clear();
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  EXPECT_EQ(backend_.requests, std::vector<std::string>{"pull:45"});
+  EXPECT_TRUE(rec_->GetStatus("c").last_error.empty()) << rec_->GetStatus("c").last_error;
+  EXPECT_TRUE(rec_->GetStatus("c").filling_history);
+  EXPECT_EQ(store_->sync_log().GetGap("scripted", "c").status().code(), Code::kDataLoss);
+
   // The periodic fill: the newest page again (its gap written over the bad
   // record), then one older page, as the round allows.
   for (int i = 45; i < 47; ++i) backend_.remote.push_back(RemoteSend(i));
+  config_.max_history_pages_per_round = 1;
   Remake();
   backend_.requests.clear();
   ASSERT_TRUE(rec_->Pull("c").ok());
