@@ -216,8 +216,12 @@ TEST_F(Emulator, ACaughtUpPollReReadsNothingOnceTheOverlapHasPassed) {
   ASSERT_TRUE(rb.SyncAll().ok());
   EXPECT_EQ(b->Page({.conversation_id = "backlog", .limit = 200})->size(), 120u);
   // Within the overlap window a poll may read the burst again; once the
-  // window has passed in server time, one listing settles it ...
-  std::this_thread::sleep_for(std::chrono::milliseconds(kOverlapMs + 2'000));
+  // window has passed in server time, one listing settles it. The window is
+  // measured from the Date header (whole seconds, less one), so it passes up
+  // to 2 s after kOverlapMs; a further second covers the emulator's
+  // CreatedTimestamps, which run ahead of its clock in a burst (one
+  // millisecond apart) ...
+  std::this_thread::sleep_for(std::chrono::milliseconds(kOverlapMs + 3'000));
   ASSERT_TRUE(rb.Pull("backlog").ok());
   // ... and from then on a poll is one request that reads nothing merged.
   for (int poll = 0; poll < 3; ++poll) {
