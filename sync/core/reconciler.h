@@ -85,6 +85,9 @@ struct SyncConfig {
   // Older pages one Pull fetches, after its forward pages, while a
   // conversation's history is still being filled (the background fill).
   size_t max_history_pages_per_round = 2;
+  // Pulled frames of an end-to-end log kept waiting for their key, per log
+  // (e2e::SessionOptions::max_pending_frames).
+  size_t max_pending_frames = 5'000;
 };
 
 // What Reconciler::LoadOlder did.

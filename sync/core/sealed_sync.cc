@@ -49,6 +49,7 @@ Result<e2e::Session*> Reconciler::Session() {
   options.max_frame_bytes = backend_->max_frame_bytes();
   options.now_ms = [this] { return static_cast<uint64_t>(clock_()); };
   options.newest_operation_version = config_.newest_operation_version;
+  options.max_pending_frames = config_.max_pending_frames;
   TIDINGS_ASSIGN_OR_RETURN(session_, e2e::Session::Open(store_, std::move(options)));
   return session_.get();
 }
@@ -348,14 +349,14 @@ tidings::Status Reconciler::PullLog(e2e::LogState& log, ConversationStatus* st) 
     TIDINGS_ASSIGN_OR_RETURN(auto opened, session_->OpenPage(log, *result, Fetcher()));
     // (ops on an empty page: frames kept for an upgrade opened at last)
     if (!result->frames.empty() || result->next_cursor != at || opened.rejected > 0 ||
-        !opened.ops.empty()) {
-      TIDINGS_RETURN_IF_ERROR(CommitPage(log, opened, result->next_cursor, st));
+        !opened.ops.empty() || opened.read_on) {
+      TIDINGS_RETURN_IF_ERROR(CommitPage(log, opened, log.cursor, st));
     }
     if (st && !opened.ops.empty()) st->last_activity_ms = clock_();
     // A device that just announced itself may need keys: push again now
     // rather than at the next poll.
     if (st && opened.devices_learned) push_behind_.insert(st->conversation_id);
-    if (!result->has_more) return tidings::Status::Ok();
+    if (!result->has_more && !opened.read_on) return tidings::Status::Ok();
   }
 }
 

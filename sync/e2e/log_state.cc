@@ -8,8 +8,9 @@ namespace tidings::e2e {
 namespace {
 
 // 1: up to dropped_pending. 2: then the reader's version and the indexes of
-// the pending frames that are too new.
-constexpr uint8_t kVersion = 2;
+// the pending frames that are too new. 3: then the re-read of the frames
+// read before the log was bound (read_unbound, replay_until, resume_cursor).
+constexpr uint8_t kVersion = 3;
 
 // An absent key is stored as no bytes.
 Result<crypto::SecretKey> KeyFrom(std::string_view bytes) {
@@ -58,6 +59,8 @@ Status GetFrame(wire::ByteReader& r, sync::Frame* f) {
 }
 
 }  // namespace
+
+std::string FrameDigest(const sync::Frame& frame) { return crypto::Sha256Hex(frame.bytes); }
 
 const Epoch* LogState::current() const {
   if (chain.empty()) return nullptr;
@@ -108,6 +111,9 @@ std::string EncodeLogState(const LogState& s) {
   for (size_t i = 0; i < s.pending.size(); ++i) {
     if (s.pending[i].too_new) w.Varint(i);
   }
+  w.Varint(s.read_unbound);
+  w.Bytes(s.replay_until);
+  w.Bytes(s.resume_cursor);
   return out;
 }
 
@@ -118,7 +124,7 @@ Result<LogState> DecodeLogState(std::string_view bytes) {
   uint64_t n = 0;
   std::string key;
   TIDINGS_RETURN_IF_ERROR(r.U8("version", &version));
-  if (version < 1 || version > kVersion) return r.Error("version", "is not 1 or 2");
+  if (version < 1 || version > kVersion) return r.Error("version", "is not 1, 2 or 3");
   TIDINGS_RETURN_IF_ERROR(r.Bytes("log id", &s.log_id));
   TIDINGS_RETURN_IF_ERROR(r.Bytes("conversation id", &s.conversation_id));
   TIDINGS_RETURN_IF_ERROR(r.Bytes("log secret", &key));
@@ -171,6 +177,15 @@ Result<LogState> DecodeLogState(std::string_view bytes) {
       if (index >= s.pending.size()) return r.Error("too new", "names no pending frame");
       s.pending[index].too_new = true;
     }
+  }
+  if (version >= 3) {
+    TIDINGS_RETURN_IF_ERROR(r.Varint("read unbound", &s.read_unbound));
+    TIDINGS_RETURN_IF_ERROR(r.Bytes("replay until", &s.replay_until));
+    TIDINGS_RETURN_IF_ERROR(r.Bytes("resume cursor", &s.resume_cursor));
+  } else if (!s.bound()) {
+    // An older build kept what it read unbound, and dropped the oldest over
+    // the bound: the share that binds the log reads those again.
+    s.read_unbound = s.dropped_pending;
   }
   if (!r.done()) return r.Error("end", "expected, but bytes are left over");
   return s;

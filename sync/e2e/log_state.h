@@ -68,12 +68,25 @@ struct LogState {
   // last opened this log's frames: a build that reads newer ones opens the
   // `too_new` frames again. 0 in records from before it was kept.
   uint8_t reader = 0;
+  // A device that has no key for the log yet reads its sealed operations
+  // without keeping them (read_unbound counts them): nothing could open
+  // them, and a long history would overflow `pending`. The key share that
+  // binds the log starts a re-read from the log's start up to that share
+  // (replay_until: its digest, FrameDigest), which opens them as it would
+  // have; the log then goes on from resume_cursor.
+  uint64_t read_unbound = 0;
+  std::string replay_until;  // empty: no re-read in progress
+  std::string resume_cursor;
 
   size_t too_new() const;  // pending frames waiting for an upgrade
+  bool replaying() const { return !replay_until.empty(); }
 
   const Epoch* current() const;
   bool bound() const { return !conversation_id.empty(); }
 };
+
+// What names a frame across listings of a log: the hash of its bytes.
+std::string FrameDigest(const sync::Frame& frame);
 
 // One log's record. Holds key bytes: only the encrypted store may keep it;
 // the caller wipes its copy after the write.

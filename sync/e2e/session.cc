@@ -684,6 +684,23 @@ uint8_t Session::Newest() const {
                                            : wire::kOperationVersion;
 }
 
+void Session::Replay(LogState& log, const sync::Frame& frame, const FetchDevices& fetch,
+                     OpenResult* out) {
+  auto type = PeekFrameType(frame.bytes);
+  const bool op = type.ok() && type.value() == FrameType::kSealedOp;
+  const uint64_t rejected = log.rejected, rejected_now = out->rejected;
+  std::string last_rejection = log.last_rejection;
+  const Verdict verdict = OpenFrame(log, frame, EpochId{}, fetch, out);
+  if (!op) {
+    log.rejected = rejected;
+    log.last_rejection = std::move(last_rejection);
+    out->rejected = rejected_now;
+  }
+  if (verdict == Verdict::kPending || verdict == Verdict::kTooNew) {
+    log.pending.push_back({frame, EpochId{}, verdict == Verdict::kTooNew});
+  }
+}
+
 void Session::RetryPending(LogState& log, const FetchDevices& fetch, bool too_new,
                            OpenResult* out) {
   std::vector<PendingFrame> waiting = std::move(log.pending);
@@ -714,12 +731,45 @@ Result<OpenResult> Session::OpenPage(LogState& log, const sync::FramePage& page,
   const bool upgraded = log.reader < Newest();
   log.reader = Newest();
   if (upgraded && log.too_new() > 0) RetryPending(log, fetch, /*too_new=*/true, &out);
+  std::string next_cursor = page.next_cursor;
+  bool replay_started = false, replay_ended = false;
   for (const auto& frame : page.frames) {
+    if (log.replaying() && !replay_started) {
+      if (FrameDigest(frame) != log.replay_until) {
+        Replay(log, frame, fetch, &out);
+        continue;
+      }
+      replay_ended = true;  // back at the share that bound the log: the rest was read after it
+      break;
+    }
+    if (!log.bound()) {
+      auto type = PeekFrameType(frame.bytes);
+      if (type.ok() && type.value() == FrameType::kSealedOp) {
+        ++log.read_unbound;  // read again once a key comes
+        continue;
+      }
+    }
+    const bool was_bound = log.bound();
     const EpochId current_at = log.chain.empty() ? EpochId{} : log.chain.back();
     const Verdict verdict = OpenFrame(log, frame, current_at, fetch, &out);
     if (verdict == Verdict::kPending || verdict == Verdict::kTooNew) {
       log.pending.push_back({frame, current_at, verdict == Verdict::kTooNew});
     }
+    if (!was_bound && log.bound() && std::exchange(log.read_unbound, 0) > 0) {
+      // This share bound the log: the rest of the page is read now, and
+      // then the log again from its start up to this share.
+      log.replay_until = FrameDigest(frame);
+      log.resume_cursor = page.next_cursor;
+      next_cursor.clear();
+      replay_started = out.read_on = true;
+    }
+  }
+  // A re-read that reached the end of the log without finding its share
+  // (the server no longer has it) ends there too.
+  if (log.replaying() && !replay_started && (replay_ended || !page.has_more)) {
+    next_cursor = std::exchange(log.resume_cursor, {});
+    log.replay_until.clear();
+    out.read_on = true;
   }
   // Keys that arrived may open frames that were waiting for them.
   while (out.keys_learned && !log.pending.empty()) {
@@ -731,7 +781,7 @@ Result<OpenResult> Session::OpenPage(LogState& log, const sync::FramePage& page,
     log.pending.erase(log.pending.begin(), log.pending.begin() + static_cast<ptrdiff_t>(drop));
     log.dropped_pending += drop;
   }
-  log.cursor = page.next_cursor;
+  log.cursor = std::move(next_cursor);
   out.devices_learned = out.devices_learned || pinned_new_;
   return out;
 }

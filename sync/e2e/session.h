@@ -17,7 +17,9 @@
 //                 the frame sits, decrypts, and checks the operation's ids
 //                 and author against the frame's
 // A frame whose epoch key has not arrived waits in the log state and opens
-// when a share brings it. Anything forged, foreign or broken is skipped and
+// when a share brings it; a log this device has no key for at all keeps
+// none, and the share that binds it starts a re-read of the log up to
+// itself (LogState::replay_until). Anything forged, foreign or broken is skipped and
 // counted (LogState::rejected), never merged, and never stops the log.
 //
 // Thread safety: one thread at a time (the reconciler's).
@@ -70,6 +72,7 @@ struct OpenResult {
   uint64_t rejected = 0;                       // frames skipped by this call
   bool keys_learned = false;                   // a new epoch key arrived
   bool devices_learned = false;                // a device was pinned (push again: it may need keys)
+  bool read_on = false;  // a re-read of the log started or ended: pull again now
   // The current epoch's conversation facts, when this call changed them.
   std::optional<EpochInfo> conversation_info;
 };
@@ -136,6 +139,10 @@ class Session {
   // Opens again the pending frames that wait for a key (too_new false) or
   // for an upgrade (true), keeping those that still cannot open.
   void RetryPending(LogState& log, const FetchDevices& fetch, bool too_new, OpenResult* out);
+  // One frame of the re-read (LogState::replay_until), judged as it would
+  // have been when first read: before any epoch was current here. Only its
+  // sealed operations count a rejection; the rest were counted then.
+  void Replay(LogState& log, const sync::Frame& frame, const FetchDevices& fetch, OpenResult* out);
   // The pinned device `device_id` of one of `users`, fetching their records
   // from the directory backend when it is not known yet.
   std::optional<PinnedDevice> FindDevice(const std::string& device_id,

@@ -5,6 +5,7 @@
 // Forgeries are written with raw boto3 (forge_item.py) and valid keys.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <set>
 
 #include "../engine/test_util.h"
@@ -290,25 +291,31 @@ TEST(DynamoPlaintextLog, GarbageIsSkippedCountedAndNeverFreezesIt) {
 
 // The reconciler over this backend: two stores, each its own IAM identity,
 // converge on an end-to-end conversation, and the table holds no message text.
+// One device of `user`: a store in dir/`name`, a backend signing as the
+// user, and a reconciler whose clock is `now_ms`.
+struct Side {
+  std::unique_ptr<engine::Store> store;
+  std::unique_ptr<DynamoBackend> backend;
+  std::unique_ptr<sync::Reconciler> rec;
+};
+Side OpenSide(const testing::TempDir& dir, const std::string& user, const std::string& name,
+              std::function<int64_t()> now_ms, sync::SyncConfig config = {}) {
+  Side s;
+  auto opened = engine::Store::Open(dir / name, tidings::testing::TestKey(),
+                                    tidings::testing::CreateOptions(user));
+  EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+  s.store = std::move(opened).value();
+  s.backend = Device(user);
+  s.rec = std::make_unique<sync::Reconciler>(&s.store->sync_log(), s.backend.get(), config,
+                                             std::move(now_ms), [] { return uint64_t{1}; });
+  return s;
+}
+
 TEST(DynamoSealedLog, TwoStoresConvergeAndTheTableHoldsNoPlaintext) {
   const std::string marker = "MARKER-c0ffee-body";
   testing::TempDir dir;
-  struct Side {
-    std::unique_ptr<engine::Store> store;
-    std::unique_ptr<DynamoBackend> backend;
-    std::unique_ptr<sync::Reconciler> rec;
-  };
   auto side = [&](const std::string& user) {
-    Side s;
-    auto opened = engine::Store::Open(dir / user, tidings::testing::TestKey(),
-                                      tidings::testing::CreateOptions(user));
-    EXPECT_TRUE(opened.ok()) << opened.status().ToString();
-    s.store = std::move(opened).value();
-    s.backend = Device(user);
-    s.rec = std::make_unique<sync::Reconciler>(
-        &s.store->sync_log(), s.backend.get(), sync::SyncConfig{},
-        [] { return int64_t{1'700'000'000'000}; }, [] { return uint64_t{1}; });
-    return s;
+    return OpenSide(dir, user, user, [] { return int64_t{1'700'000'000'000}; });
   };
   Side a = side("hana"), b = side("ivan");
   ASSERT_TRUE(a.store->PutConversation("consult-e2e", "Visit", {"hana", "ivan"}).ok());
@@ -341,6 +348,50 @@ TEST(DynamoSealedLog, TwoStoresConvergeAndTheTableHoldsNoPlaintext) {
   EXPECT_TRUE(plain->ops.empty());
 }
 
+// A second phone of a member joins a conversation whose history is longer
+// than the frames a log keeps waiting for their key: it keeps none of what
+// it reads before the re-share, reads the log again up to the share, and
+// ends with the whole history (docs/sync.md, "A new device's first read").
+TEST(DynamoSealedLog, ANewDeviceReadsAHistoryLongerThanThePendingBound) {
+  testing::TempDir dir;
+  int64_t now = 1'700'000'000'000;
+  auto side = [&](const std::string& user, const std::string& name, sync::SyncConfig config) {
+    return OpenSide(
+        dir, user, name, [&] { return now += 1000; }, config);
+  };
+  Side doctor = side("juno", "juno", {}), phone = side("kai", "kai", {});
+  ASSERT_TRUE(doctor.store->PutConversation("consult-new-phone", "Visit", {"juno", "kai"}).ok());
+  std::vector<std::string> sent;
+  for (int i = 0; i < 30; ++i) {
+    sent.push_back("note " + std::to_string(i));
+    ASSERT_TRUE(
+        doctor.store->Send({.conversation_id = "consult-new-phone", .body = sent.back()}).ok());
+  }
+  for (Side* s : {&doctor, &phone}) ASSERT_TRUE(s->rec->SyncAll().ok());
+  sync::SyncConfig small;
+  small.max_pending_frames = 5;
+  small.pull_page_size = 7;
+  Side tablet = side("kai", "kai-tablet", small);
+  auto bodies = [&] {
+    std::vector<std::string> out;
+    auto page = tablet.store->Page({.conversation_id = "consult-new-phone", .limit = 100});
+    if (page.ok()) {
+      for (const auto& m : *page) out.push_back(m.body);
+    }
+    return out;
+  };
+  for (int round = 0; round < 6 && bodies() != sent; ++round) {
+    for (Side* s : {&tablet, &doctor, &phone}) {
+      Status synced = s->rec->SyncAll();
+      ASSERT_TRUE(synced.ok()) << synced.ToString();
+    }
+  }
+  EXPECT_EQ(bodies(), sent);
+  const sync::ConversationStatus st = tablet.rec->GetStatus("consult-new-phone");
+  EXPECT_EQ(st.pending_frames, 0u);
+  EXPECT_EQ(st.rejected_frames, 0u) << st.last_rejection;
+}
+
 // Forgeries written with raw boto3 and valid keys into a conversation's
 // sealed log, each at the next free sk as an attacker would: a frame with a
 // flipped byte (bad signature), a frame replayed from another conversation,
@@ -348,22 +399,9 @@ TEST(DynamoSealedLog, TwoStoresConvergeAndTheTableHoldsNoPlaintext) {
 // of hers, garbage. The honest devices skip and count each, and agree.
 TEST(DynamoSealedLog, ForgedFramesAreRejectedCountedAndTheDevicesAgree) {
   testing::TempDir dir;
-  struct Side {
-    std::unique_ptr<engine::Store> store;
-    std::unique_ptr<DynamoBackend> backend;
-    std::unique_ptr<sync::Reconciler> rec;
-  };
   int64_t now = 1'700'000'000'000;
   auto side = [&](const std::string& user) {
-    Side s;
-    s.store = engine::Store::Open(dir / user, tidings::testing::TestKey(),
-                                  tidings::testing::CreateOptions(user))
-                  .value();
-    s.backend = Device(user);
-    s.rec = std::make_unique<sync::Reconciler>(
-        &s.store->sync_log(), s.backend.get(), sync::SyncConfig{}, [&] { return now += 1000; },
-        [] { return uint64_t{1}; });
-    return s;
+    return OpenSide(dir, user, user, [&] { return now += 1000; });
   };
   Side a = side("kira"), b = side("liam");
   auto sync_both = [&] {

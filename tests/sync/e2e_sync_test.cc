@@ -44,6 +44,7 @@ class FrameBackend final : public Backend {
   std::string name_ = "frames";
   size_t max_frame_bytes_ = 3072;
   std::function<void()> before_push;  // runs once, at the next PushFrames
+  std::function<void()> before_pull;  // runs at every PullFrames
   size_t max_batch() const override { return 10; }
   Result<std::string> EnsureConversation(const engine::Conversation&) override {
     return Unimplemented("plaintext");
@@ -87,6 +88,7 @@ class FrameBackend final : public Backend {
   }
   Result<FramePage> PullFrames(const std::string& log_id, std::string_view cursor,
                                size_t limit) override {
+    if (before_pull) before_pull();
     FramePage page;
     const auto& log = server_->logs[log_id];
     size_t from = cursor.empty() ? 0 : std::stoul(std::string(cursor));
@@ -282,6 +284,130 @@ TEST_P(E2eSync, MessagesWaitForTheirKeyAndOpenWhenItComes) {
   ASSERT_TRUE(patient2.store->Send({"c", "from the new phone"}).ok());
   SyncAll({&patient2, &doctor, &patient});
   EXPECT_EQ(doctor.Bodies("c"), (std::vector<std::string>{"first", "from the new phone"}));
+}
+
+// A new device reads the whole log before anyone can give it a key. It
+// keeps none of those frames (a long history would overflow the frames a
+// log keeps waiting); the share that binds the log starts a re-read from the
+// log's start up to that share, which opens them all.
+class NewDevice : public E2eSync {
+ protected:
+  void SetUp() override {
+    E2eSync::SetUp();
+    ASSERT_TRUE(doctor.store->PutConversation("c", "", {"patient"}).ok());
+    for (int i = 0; i < 60; ++i) {
+      sent.push_back("m" + std::to_string(i));
+      ASSERT_TRUE(doctor.store->Send({"c", sent.back()}).ok());
+    }
+    SyncAll({&doctor, &patient});
+    small.max_pending_frames = 10;
+    small.pull_page_size = 7;  // the share that binds the log sits inside a page
+    small.max_pull_pages_per_round = 2;
+  }
+  // A device's state of the conversation's log, as stored.
+  e2e::LogState StoredLog(Device& d) {
+    auto raw = d.store->sync_log().GetSyncState(e2e::LogStateKey("frames", doctor.LogId("c")));
+    EXPECT_TRUE(raw.ok());
+    if (raw->empty()) return {};  // not read yet
+    auto log = e2e::DecodeLogState(*raw);
+    EXPECT_TRUE(log.ok()) << log.status().ToString();
+    return std::move(log).value();
+  }
+  // Rounds of patient2 (restarted after each, so every step goes through
+  // its stored state) and the others, until patient2 holds `want`.
+  void SyncUntil(Device& d, const std::vector<std::string>& want) {
+    for (int round = 0; round < 40 && d.Bodies("c") != want; ++round) {
+      d.Sync();
+      d.Restart(small);
+      doctor.Sync();
+      patient.Sync();
+    }
+  }
+  Device doctor{&server, "doctor"};
+  Device patient{&server, "patient"};
+  std::vector<std::string> sent;
+  SyncConfig small;
+};
+
+TEST_P(NewDevice, OpensAHistoryLongerThanThePendingBound) {
+  Device patient2(&server, "patient", small);
+  patient2.Sync();
+  EXPECT_EQ(patient2.reconciler->GetStatus("c").pending_frames, 0u);
+  EXPECT_GT(StoredLog(patient2).read_unbound, 0u) << "nothing kept, counted for the re-read";
+  SyncUntil(patient2, sent);
+  ASSERT_EQ(patient2.Bodies("c"), sent);
+  const e2e::LogState log = StoredLog(patient2);
+  EXPECT_FALSE(log.replaying());
+  EXPECT_TRUE(log.pending.empty());
+  EXPECT_EQ(log.dropped_pending, 0u);
+  EXPECT_EQ(log.rejected, 0u) << log.last_rejection;
+  // What comes after the re-read is read once, in order.
+  ASSERT_TRUE(doctor.store->Send({"c", "after"}).ok());
+  sent.push_back("after");
+  SyncAll({&doctor, &patient2});
+  EXPECT_EQ(patient2.Bodies("c"), sent);
+}
+
+TEST_P(NewDevice, AReReadWhoseShareIsGoneEndsAtTheEndOfTheLog) {
+  Device patient2(&server, "patient", small);
+  // Once the re-read is under way, the share it would stop at is gone from
+  // the server (in its place, bytes that are no frame: the fake's cursors
+  // are indexes).
+  size_t replaced = 0;
+  patient2.backend->before_pull = [&] {
+    const e2e::LogState log = StoredLog(patient2);
+    if (replaced > 0 || !log.replaying()) return;
+    for (auto& f : server.logs[doctor.LogId("c")]) {
+      if (e2e::FrameDigest(f) == log.replay_until) {
+        f.bytes = "gone";
+        ++replaced;
+      }
+    }
+  };
+  SyncUntil(patient2, sent);
+  ASSERT_EQ(replaced, 1u);
+  EXPECT_EQ(patient2.Bodies("c"), sent);
+  EXPECT_FALSE(StoredLog(patient2).replaying());
+  ASSERT_TRUE(doctor.store->Send({"c", "after"}).ok());
+  sent.push_back("after");
+  SyncAll({&doctor, &patient2});
+  EXPECT_EQ(patient2.Bodies("c"), sent);
+}
+
+// Format 2 kept what a device read with no key (up to the bound, dropping
+// the oldest): such a record, still unbound, re-reads them once bound.
+TEST(LogStateRecord, AnUnboundFormat2RecordThatDroppedFramesReadsThemAgain) {
+  e2e::LogState old;
+  old.log_id = "e0123";
+  old.cursor = "70";
+  old.dropped_pending = 60;
+  std::string bytes = e2e::EncodeLogState(old);
+  // Format 3 appends read_unbound (varint 0) and two empty strings.
+  ASSERT_EQ(bytes.substr(bytes.size() - 3), std::string(3, '\0'));
+  bytes.resize(bytes.size() - 3);
+  bytes[0] = 2;
+  auto decoded = e2e::DecodeLogState(bytes);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->read_unbound, 60u);
+  EXPECT_EQ(decoded->cursor, "70");
+  // A bound one was read with its keys: nothing to read again.
+  old.conversation_id = "c";
+  bytes = e2e::EncodeLogState(old);
+  bytes.resize(bytes.size() - 3);
+  bytes[0] = 2;
+  decoded = e2e::DecodeLogState(bytes);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->read_unbound, 0u);
+  // And format 3 keeps a re-read under way.
+  old.conversation_id.clear();
+  old.read_unbound = 3;
+  old.replay_until = std::string(64, 'a');
+  old.resume_cursor = "71";
+  decoded = e2e::DecodeLogState(e2e::EncodeLogState(old));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->read_unbound, 3u);
+  EXPECT_EQ(decoded->replay_until, old.replay_until);
+  EXPECT_EQ(decoded->resume_cursor, "71");
 }
 
 TEST_P(E2eSync, AnOversizedMessageFailsWithThisConversationsLimit) {
@@ -729,6 +855,8 @@ TEST_P(E2eSync, TwoBackendsNeverCarryDifferentOperationsForOneSend) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Senders, E2eSync, ::testing::Values(true, false),
+                         [](const auto& p) { return p.param ? "Authenticated" : "Directory"; });
+INSTANTIATE_TEST_SUITE_P(Senders, NewDevice, ::testing::Values(true, false),
                          [](const auto& p) { return p.param ? "Authenticated" : "Directory"; });
 
 }  // namespace
