@@ -13,6 +13,8 @@
 //   BM_Seal            Session::Seal of one 80-byte text message
 //   BM_Encode          wire::EncodeOperation of the same message (what the
 //                      plaintext DynamoDB path packs)
+//   BM_NewDeviceJoin/N a second device of a member reads a conversation of
+//                      N messages, until it holds them all (below)
 // Counters: frame_bytes, encoded_bytes, chime_content_bytes (base64 of the
 // frame, what a Chime message's Content holds), overhead_bytes.
 // Where the time goes, libsodium alone on a 200-byte message:
@@ -33,6 +35,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 
 #include "../../tests/engine/test_util.h"
 #include "bench/e2e/frame_backend.h"
@@ -66,6 +69,16 @@ engine::Operation Message(uint64_t i) {
   op.body = Body80(i);
   op.content_type = "text/plain";
   return op;
+}
+
+// Bytes of the files under `dir`.
+uint64_t DirBytes(const std::string& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir, ec)) {
+    if (e.is_regular_file(ec)) total += e.file_size(ec);
+  }
+  return total;
 }
 
 void Check(const Status& s, const char* what) {
@@ -312,6 +325,55 @@ void BM_Ed25519Verify(benchmark::State& state) {
   PerMessage(state, 1);
 }
 
+// A new device of bob joins a conversation of N messages that alice sent
+// and bob's first device already read: rounds of the new device, alice (who
+// re-shares it the epoch key once it announced itself) and bob, until the
+// new device holds all N or 40 rounds passed. Timed: those rounds. Counters:
+// the messages the new device ended with (`held`), the rounds, and its
+// store's size on disk after them.
+void BM_NewDeviceJoin(benchmark::State& state) {
+  const size_t n = static_cast<size_t>(state.range(0));
+  constexpr char kJoined[] = "joined";
+  for (auto _ : state) {
+    state.PauseTiming();
+    bench_e2e::FrameServer server;
+    auto alice = std::make_unique<Device>(&server, "alice");
+    auto bob = std::make_unique<Device>(&server, "bob");
+    Check(alice->store->PutConversation(kJoined, "Bench", {"bob"}).status(), "PutConversation");
+    std::vector<engine::SendRequest> batch(std::min<size_t>(n, 500));
+    for (size_t sent = 0; sent < n; sent += batch.size()) {
+      batch.resize(std::min(batch.size(), n - sent));
+      for (size_t k = 0; k < batch.size(); ++k) batch[k] = {kJoined, Body80(sent + k)};
+      Check(alice->store->SendMany(batch).status(), "SendMany");
+    }
+    for (int round = 0; round < 3; ++round) {
+      Check(alice->reconciler->SyncAll(), "alice sync");
+      Check(bob->reconciler->SyncAll(), "bob sync");
+    }
+    auto phone = std::make_unique<Device>(&server, "bob");
+    auto held = [&] {
+      auto c = phone->store->GetConversation(kJoined);
+      return c.ok() ? c->message_count : 0;
+    };
+    int rounds = 0;
+    state.ResumeTiming();
+    for (; rounds < 40 && held() < n; ++rounds) {
+      Check(phone->reconciler->SyncAll(), "new device sync");
+      Check(alice->reconciler->SyncAll(), "alice sync");
+      Check(bob->reconciler->SyncAll(), "bob sync");
+    }
+    state.PauseTiming();
+    state.counters["held"] = static_cast<double>(held());
+    state.counters["rounds"] = rounds;
+    state.counters["store_MB"] = static_cast<double>(DirBytes(phone->dir.path())) / (1 << 20);
+    phone.reset();
+    bob.reset();
+    alice.reset();
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * n));
+}
+
 BENCHMARK(BM_Open)->Arg(50)->Arg(100)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_PullSealed)->Arg(50)->Arg(100)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_PullPlain)->Arg(50)->Arg(100)->Unit(benchmark::kMicrosecond);
@@ -321,6 +383,13 @@ BENCHMARK(BM_DeviceSign)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Ed25519Sign)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Ed25519SeedKeypair)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Ed25519Verify)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_NewDeviceJoin)
+    ->Arg(1000)
+    ->Arg(4000)
+    ->Arg(8000)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1)
+    ->UseRealTime();
 
 }  // namespace
 

@@ -345,7 +345,8 @@ tidings::Status Reconciler::PullLog(e2e::LogState& log, ConversationStatus* st) 
     auto result = backend_->PullFrames(log.log_id, at, config_.pull_page_size);
     if (ShouldStop()) return Cancelled("sync stopped");
     if (!result.ok()) return result.status();
-    if (st) st->skipped_ops += result->skipped;
+    // (a re-read's were counted when first read)
+    if (st && !log.rereading) st->skipped_ops += result->skipped;
     TIDINGS_ASSIGN_OR_RETURN(auto opened, session_->OpenPage(log, *result, Fetcher()));
     // (ops on an empty page: frames kept for an upgrade opened at last)
     if (!result->frames.empty() || result->next_cursor != at || opened.rejected > 0 ||
@@ -432,7 +433,9 @@ Result<std::vector<std::string>> Reconciler::DiscoverLogs() {
     tidings::Status pulled = PullLog(*log, nullptr);
     if (!pulled.ok() && Classify(pulled) == ErrorClass::kAuth) return pulled;
     if (pulled.code() == Code::kCancelled) return pulled;
-    TIDINGS_RETURN_IF_ERROR(SaveLog(*log));
+    // A page whose commit failed moved the state in memory only: it is
+    // reloaded from the store (session_stale_), not saved over it.
+    if (pulled.ok()) TIDINGS_RETURN_IF_ERROR(SaveLog(*log));
     if (log->bound()) bound.push_back(log->conversation_id);
   }
   return bound;

@@ -9,7 +9,8 @@ namespace {
 
 // 1: up to dropped_pending. 2: then the reader's version and the indexes of
 // the pending frames that are too new. 3: then the re-read of the frames
-// read before the log was bound (read_unbound, replay_until, resume_cursor).
+// read before the log was bound (read_unbound, replay_until, rereading,
+// resume_cursor, reread_current).
 constexpr uint8_t kVersion = 3;
 
 // An absent key is stored as no bytes.
@@ -60,7 +61,13 @@ Status GetFrame(wire::ByteReader& r, sync::Frame* f) {
 
 }  // namespace
 
-std::string FrameDigest(const sync::Frame& frame) { return crypto::Sha256Hex(frame.bytes); }
+std::string FrameDigest(const sync::Frame& frame) {
+  std::string named;
+  wire::ByteWriter w(&named);
+  w.Bytes(frame.remote_id);
+  w.Bytes(frame.bytes);
+  return crypto::Sha256Hex(named);
+}
 
 const Epoch* LogState::current() const {
   if (chain.empty()) return nullptr;
@@ -113,7 +120,9 @@ std::string EncodeLogState(const LogState& s) {
   }
   w.Varint(s.read_unbound);
   w.Bytes(s.replay_until);
+  w.U8(s.rereading ? 1 : 0);
   w.Bytes(s.resume_cursor);
+  PutId(w, s.reread_current);
   return out;
 }
 
@@ -181,7 +190,10 @@ Result<LogState> DecodeLogState(std::string_view bytes) {
   if (version >= 3) {
     TIDINGS_RETURN_IF_ERROR(r.Varint("read unbound", &s.read_unbound));
     TIDINGS_RETURN_IF_ERROR(r.Bytes("replay until", &s.replay_until));
+    TIDINGS_RETURN_IF_ERROR(r.U8("rereading", &flag));
+    s.rereading = flag != 0;
     TIDINGS_RETURN_IF_ERROR(r.Bytes("resume cursor", &s.resume_cursor));
+    TIDINGS_RETURN_IF_ERROR(GetId(r, &s.reread_current));
   } else if (!s.bound()) {
     // An older build kept what it read unbound, and dropped the oldest over
     // the bound: the share that binds the log reads those again.

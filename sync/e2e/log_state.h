@@ -71,21 +71,29 @@ struct LogState {
   // A device that has no key for the log yet reads its sealed operations
   // without keeping them (read_unbound counts them): nothing could open
   // them, and a long history would overflow `pending`. The key share that
-  // binds the log starts a re-read from the log's start up to that share
-  // (replay_until: its digest, FrameDigest), which opens them as it would
-  // have; the log then goes on from resume_cursor.
+  // binds the log is noted (replay_until: its FrameDigest); once the forward
+  // read reaches the log's end (so the re-shares after it are open too), the
+  // log is read again from its start up to that share (`rereading`), which
+  // opens them as they would have opened, and then goes on from
+  // resume_cursor.
   uint64_t read_unbound = 0;
-  std::string replay_until;  // empty: no re-read in progress
+  std::string replay_until;  // empty: nothing to read again
+  bool rereading = false;
   std::string resume_cursor;
-
+  // The re-read's own current epoch: the newest epoch this device holds
+  // whose start (its sharer's own share) the re-read has passed, so each
+  // operation is judged by the epoch current where it sits, as in a read in
+  // log order. None before the first such start.
+  EpochId reread_current;
   size_t too_new() const;  // pending frames waiting for an upgrade
-  bool replaying() const { return !replay_until.empty(); }
 
   const Epoch* current() const;
   bool bound() const { return !conversation_id.empty(); }
 };
 
-// What names a frame across listings of a log: the hash of its bytes.
+// What names a frame across listings of a log: the hash of its place in
+// the log (Frame::remote_id, when the backend has one) and its bytes, so a
+// copy of a frame elsewhere in the log is another frame.
 std::string FrameDigest(const sync::Frame& frame);
 
 // One log's record. Holds key bytes: only the encrypted store may keep it;

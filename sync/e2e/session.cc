@@ -686,19 +686,47 @@ uint8_t Session::Newest() const {
 
 void Session::Replay(LogState& log, const sync::Frame& frame, const FetchDevices& fetch,
                      OpenResult* out) {
+  // Announcements and key shares were handled (and counted) when first
+  // read; a share for another device still tells who holds a key.
   auto type = PeekFrameType(frame.bytes);
-  const bool op = type.ok() && type.value() == FrameType::kSealedOp;
+  if (!type.ok() || type.value() == FrameType::kAnnouncement) return;
   const uint64_t rejected = log.rejected, rejected_now = out->rejected;
   std::string last_rejection = log.last_rejection;
-  const Verdict verdict = OpenFrame(log, frame, EpochId{}, fetch, out);
-  if (!op) {
+  const Verdict verdict = OpenFrame(log, frame, log.reread_current, fetch, out);
+  if (type.value() == FrameType::kKeyShare) {
     log.rejected = rejected;
     log.last_rejection = std::move(last_rejection);
     out->rejected = rejected_now;
+    if (std::optional<EpochId> start = EpochStart(log, frame, fetch, out);
+        start && start->number > log.reread_current.number) {
+      log.reread_current = *start;
+    }
+    return;
   }
   if (verdict == Verdict::kPending || verdict == Verdict::kTooNew) {
-    log.pending.push_back({frame, EpochId{}, verdict == Verdict::kTooNew});
+    log.pending.push_back({frame, log.reread_current, verdict == Verdict::kTooNew});
   }
+}
+
+std::optional<EpochId> Session::EpochStart(LogState& log, const sync::Frame& frame,
+                                           const FetchDevices& fetch, OpenResult* out) {
+  std::string body;
+  auto decoded = DecodeKeyShare(frame.bytes, &body);
+  if (!decoded.ok() || decoded->log_id != log.log_id) return std::nullopt;
+  const KeyShareFrame& f = decoded.value();
+  const EpochId id{f.epoch, f.epoch_sharer};
+  auto it = log.epochs.find(id);
+  if (f.signer != f.epoch_sharer || it == log.epochs.end()) return std::nullopt;  // a re-share
+  const Epoch& epoch = it->second;
+  // Signed by its sharer, a member of the epoch, under the epoch's key.
+  auto signer = FindDevice(f.signer, epoch.info.members, fetch, out);
+  if (!signer || (!frame.sender.empty() && frame.sender != signer->record.user) ||
+      !crypto::VerifySignature(signer->record.sign_pk,
+                               SigInput(kShareContext, log.conversation_id, body), f.signature) ||
+      !crypto::AeadOpen(epoch.key, InfoAd(log.log_id, id), f.info).ok()) {
+    return std::nullopt;
+  }
+  return id;
 }
 
 void Session::RetryPending(LogState& log, const FetchDevices& fetch, bool too_new,
@@ -732,14 +760,14 @@ Result<OpenResult> Session::OpenPage(LogState& log, const sync::FramePage& page,
   log.reader = Newest();
   if (upgraded && log.too_new() > 0) RetryPending(log, fetch, /*too_new=*/true, &out);
   std::string next_cursor = page.next_cursor;
-  bool replay_started = false, replay_ended = false;
+  bool back_at_share = false;
   for (const auto& frame : page.frames) {
-    if (log.replaying() && !replay_started) {
+    if (log.rereading) {
       if (FrameDigest(frame) != log.replay_until) {
         Replay(log, frame, fetch, &out);
         continue;
       }
-      replay_ended = true;  // back at the share that bound the log: the rest was read after it
+      back_at_share = true;  // the rest was read after it
       break;
     }
     if (!log.bound()) {
@@ -756,19 +784,26 @@ Result<OpenResult> Session::OpenPage(LogState& log, const sync::FramePage& page,
       log.pending.push_back({frame, current_at, verdict == Verdict::kTooNew});
     }
     if (!was_bound && log.bound() && std::exchange(log.read_unbound, 0) > 0) {
-      // This share bound the log: the rest of the page is read now, and
-      // then the log again from its start up to this share.
-      log.replay_until = FrameDigest(frame);
-      log.resume_cursor = page.next_cursor;
-      next_cursor.clear();
-      replay_started = out.read_on = true;
+      log.replay_until = FrameDigest(frame);  // this share bound the log
     }
   }
-  // A re-read that reached the end of the log without finding its share
-  // (the server no longer has it) ends there too.
-  if (log.replaying() && !replay_started && (replay_ended || !page.has_more)) {
+  if (log.rereading && (back_at_share || !page.has_more)) {
+    if (!back_at_share) {
+      // The server no longer has the share (or moved it): the re-read read
+      // the whole log, so nothing before the share was missed.
+      Reject(log, &out, "the key share a re-read of the log stops at is gone");
+    }
     next_cursor = std::exchange(log.resume_cursor, {});
     log.replay_until.clear();
+    log.rereading = false;
+    out.read_on = true;
+  } else if (!log.rereading && !log.replay_until.empty() && !page.has_more) {
+    // The forward read is at the log's end, with every key share in it so
+    // far opened: now the frames read before the log was bound.
+    log.rereading = true;
+    log.reread_current = {};
+    log.resume_cursor = std::move(next_cursor);
+    next_cursor.clear();
     out.read_on = true;
   }
   // Keys that arrived may open frames that were waiting for them.

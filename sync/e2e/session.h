@@ -18,8 +18,8 @@
 //                 and author against the frame's
 // A frame whose epoch key has not arrived waits in the log state and opens
 // when a share brings it; a log this device has no key for at all keeps
-// none, and the share that binds it starts a re-read of the log up to
-// itself (LogState::replay_until). Anything forged, foreign or broken is skipped and
+// none, and the share that binds it is where a re-read of the log from its
+// start stops (LogState::replay_until). Anything forged, foreign or broken is skipped and
 // counted (LogState::rejected), never merged, and never stops the log.
 //
 // Thread safety: one thread at a time (the reconciler's).
@@ -139,10 +139,15 @@ class Session {
   // Opens again the pending frames that wait for a key (too_new false) or
   // for an upgrade (true), keeping those that still cannot open.
   void RetryPending(LogState& log, const FetchDevices& fetch, bool too_new, OpenResult* out);
-  // One frame of the re-read (LogState::replay_until), judged as it would
-  // have been when first read: before any epoch was current here. Only its
-  // sealed operations count a rejection; the rest were counted then.
+  // One frame of the re-read (LogState::rereading): a sealed operation is
+  // judged by the epoch current where it sits (reread_current), which the
+  // starts of the epochs this device holds move on; announcements and shares
+  // were handled and counted when first read.
   void Replay(LogState& log, const sync::Frame& frame, const FetchDevices& fetch, OpenResult* out);
+  // The epoch `frame` starts: a key share of an epoch this device holds,
+  // by the epoch's own sharer (not a re-share), signed, under its key.
+  std::optional<EpochId> EpochStart(LogState& log, const sync::Frame& frame,
+                                    const FetchDevices& fetch, OpenResult* out);
   // The pinned device `device_id` of one of `users`, fetching their records
   // from the directory backend when it is not known yet.
   std::optional<PinnedDevice> FindDevice(const std::string& device_id,

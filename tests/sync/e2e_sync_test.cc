@@ -4,6 +4,7 @@
 // the same paths with faults and real servers.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <map>
@@ -269,6 +270,14 @@ TEST_P(E2eSync, ARemovedMemberCannotOpenWhatFollows) {
   SyncAll({&doctor, &patient, &nurse});
   EXPECT_EQ(patient.Bodies("c"), (std::vector<std::string>{"before", "after"}));
   EXPECT_EQ(doctor.Bodies("c"), (std::vector<std::string>{"before", "after"}));
+
+  // So does a device that joins later: its first read re-reads the log with
+  // the epochs' starts, so it knows the nurse's frame sits after her removal.
+  Device patient2(&server, "patient");
+  SyncAll({&patient2, &doctor, &patient, &patient2, &doctor, &patient2});
+  EXPECT_EQ(patient2.Bodies("c"), (std::vector<std::string>{"before", "after"}));
+  EXPECT_EQ(patient2.reconciler->GetStatus("c").last_rejection,
+            "an operation from a removed member or device");
 }
 
 TEST_P(E2eSync, MessagesWaitForTheirKeyAndOpenWhenItComes) {
@@ -337,7 +346,7 @@ TEST_P(NewDevice, OpensAHistoryLongerThanThePendingBound) {
   SyncUntil(patient2, sent);
   ASSERT_EQ(patient2.Bodies("c"), sent);
   const e2e::LogState log = StoredLog(patient2);
-  EXPECT_FALSE(log.replaying());
+  EXPECT_FALSE(log.rereading);
   EXPECT_TRUE(log.pending.empty());
   EXPECT_EQ(log.dropped_pending, 0u);
   EXPECT_EQ(log.rejected, 0u) << log.last_rejection;
@@ -356,7 +365,7 @@ TEST_P(NewDevice, AReReadWhoseShareIsGoneEndsAtTheEndOfTheLog) {
   size_t replaced = 0;
   patient2.backend->before_pull = [&] {
     const e2e::LogState log = StoredLog(patient2);
-    if (replaced > 0 || !log.replaying()) return;
+    if (replaced > 0 || !log.rereading) return;
     for (auto& f : server.logs[doctor.LogId("c")]) {
       if (e2e::FrameDigest(f) == log.replay_until) {
         f.bytes = "gone";
@@ -367,11 +376,64 @@ TEST_P(NewDevice, AReReadWhoseShareIsGoneEndsAtTheEndOfTheLog) {
   SyncUntil(patient2, sent);
   ASSERT_EQ(replaced, 1u);
   EXPECT_EQ(patient2.Bodies("c"), sent);
-  EXPECT_FALSE(StoredLog(patient2).replaying());
+  const e2e::LogState log = StoredLog(patient2);
+  EXPECT_FALSE(log.rereading);
+  EXPECT_EQ(log.last_rejection, "the key share a re-read of the log stops at is gone");
   ASSERT_TRUE(doctor.store->Send({"c", "after"}).ok());
   sent.push_back("after");
   SyncAll({&doctor, &patient2});
   EXPECT_EQ(patient2.Bodies("c"), sent);
+}
+
+// A copy of the share that bound the log, elsewhere in the log, is another
+// frame: the re-read does not stop there.
+TEST_P(NewDevice, ACopyOfTheShareEarlierInTheLogDoesNotEndTheReRead) {
+  Device patient2(&server, "patient", small);
+  bool copied = false;
+  patient2.backend->before_pull = [&] {
+    const e2e::LogState log = StoredLog(patient2);
+    if (copied || !log.rereading) return;
+    auto& frames = server.logs[doctor.LogId("c")];
+    auto share = std::find_if(frames.begin(), frames.end(), [&](const Frame& f) {
+      return e2e::FrameDigest(f) == log.replay_until;
+    });
+    ASSERT_NE(share, frames.end());
+    // In place of the first frame that is not a message (the re-read is
+    // about to read it), the share's bytes.
+    auto early = std::find_if(frames.begin(), share, [](const Frame& f) {
+      auto type = e2e::PeekFrameType(f.bytes);
+      return type.ok() && type.value() != e2e::FrameType::kSealedOp;
+    });
+    ASSERT_NE(early, share);
+    early->bytes = share->bytes;
+    copied = true;
+  };
+  SyncUntil(patient2, sent);
+  ASSERT_TRUE(copied);
+  EXPECT_EQ(patient2.Bodies("c"), sent);
+  EXPECT_FALSE(StoredLog(patient2).rereading);
+}
+
+// Several epochs (the title changed twice): the share that binds the log
+// brings one key, and the re-shares of the others follow it over several
+// pages. The re-read waits for the log's end, so every key is there first.
+TEST_P(NewDevice, ReSharesOverSeveralPagesAreAllOpenBeforeTheReRead) {
+  for (const char* title : {"second", "third"}) {
+    ASSERT_TRUE(doctor.store->PutConversation("c", title, {"patient"}).ok());
+    for (int i = 0; i < 10; ++i) {
+      sent.push_back(std::string(title) + " " + std::to_string(i));
+      ASSERT_TRUE(doctor.store->Send({"c", sent.back()}).ok());
+    }
+    SyncAll({&doctor, &patient});
+  }
+  small.pull_page_size = 2;
+  Device patient2(&server, "patient", small);
+  SyncUntil(patient2, sent);
+  EXPECT_EQ(patient2.Bodies("c"), sent);
+  const e2e::LogState log = StoredLog(patient2);
+  EXPECT_GE(log.epochs.size(), 3u);
+  EXPECT_TRUE(log.pending.empty());
+  EXPECT_EQ(log.dropped_pending, 0u);
 }
 
 // Format 2 kept what a device read with no key (up to the bound, dropping
@@ -382,9 +444,10 @@ TEST(LogStateRecord, AnUnboundFormat2RecordThatDroppedFramesReadsThemAgain) {
   old.cursor = "70";
   old.dropped_pending = 60;
   std::string bytes = e2e::EncodeLogState(old);
-  // Format 3 appends read_unbound (varint 0) and two empty strings.
-  ASSERT_EQ(bytes.substr(bytes.size() - 3), std::string(3, '\0'));
-  bytes.resize(bytes.size() - 3);
+  // Format 3 appends read_unbound (varint 0), replay_until (empty),
+  // rereading (0), resume_cursor (empty) and reread_current (0, empty).
+  ASSERT_EQ(bytes.substr(bytes.size() - 6), std::string(6, '\0'));
+  bytes.resize(bytes.size() - 6);
   bytes[0] = 2;
   auto decoded = e2e::DecodeLogState(bytes);
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
@@ -393,7 +456,7 @@ TEST(LogStateRecord, AnUnboundFormat2RecordThatDroppedFramesReadsThemAgain) {
   // A bound one was read with its keys: nothing to read again.
   old.conversation_id = "c";
   bytes = e2e::EncodeLogState(old);
-  bytes.resize(bytes.size() - 3);
+  bytes.resize(bytes.size() - 6);
   bytes[0] = 2;
   decoded = e2e::DecodeLogState(bytes);
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
@@ -402,11 +465,15 @@ TEST(LogStateRecord, AnUnboundFormat2RecordThatDroppedFramesReadsThemAgain) {
   old.conversation_id.clear();
   old.read_unbound = 3;
   old.replay_until = std::string(64, 'a');
+  old.rereading = true;
   old.resume_cursor = "71";
+  old.reread_current = {2, "d2"};
   decoded = e2e::DecodeLogState(e2e::EncodeLogState(old));
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
   EXPECT_EQ(decoded->read_unbound, 3u);
   EXPECT_EQ(decoded->replay_until, old.replay_until);
+  EXPECT_TRUE(decoded->rereading);
+  EXPECT_EQ(decoded->reread_current, old.reread_current);
   EXPECT_EQ(decoded->resume_cursor, "71");
 }
 
@@ -794,6 +861,34 @@ TEST_P(E2eSync, AFailedSealedCommitKeepsItsPage) {
     (void)patient.reconciler->SyncAll();
   }
   EXPECT_EQ(patient.Bodies("c"), (std::vector<std::string>{"before", "lost", "later"}));
+}
+
+// A new device whose first commit after the share bound the log fails
+// (a full disk) while it discovers the log: the state is reloaded from the
+// store, not saved over it, and the page is read again.
+TEST_P(NewDevice, AFailedCommitWhileDiscoveringTheLogLosesNothing) {
+  Device patient2(&server, "patient", small);
+  FlakyLog flaky(&patient2.store->sync_log());
+  patient2.reconciler = std::make_unique<Reconciler>(
+      &flaky, patient2.backend.get(), small, [&patient2] { return patient2.now += 10; },
+      [] { return uint64_t{42}; });
+  // An unbound log's pages commit without a merge: the first merge is the
+  // page with the share that binds the log.
+  flaky.fail_merges = 1;
+  for (int round = 0; round < 10 && flaky.fail_merges > 0; ++round) {
+    (void)patient2.reconciler->SyncAll();
+    doctor.Sync();  // re-shares once it knows the new device
+    // A message right after the re-share, on the same page as it.
+    sent.push_back("during " + std::to_string(round));
+    ASSERT_TRUE(doctor.store->Send({"c", sent.back()}).ok());
+    doctor.Sync();
+    patient.Sync();
+  }
+  ASSERT_EQ(flaky.fail_merges, 0) << "no merge failed";
+  (void)patient2.reconciler->SyncAll();
+  patient2.Restart(small);
+  SyncUntil(patient2, sent);
+  EXPECT_EQ(patient2.Bodies("c"), sent);
 }
 
 // each backend has its own sync thread. A backend whose frame
