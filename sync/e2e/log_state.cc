@@ -9,8 +9,9 @@ namespace {
 
 // 1: up to dropped_pending. 2: then the reader's version and the indexes of
 // the pending frames that are too new. 3: then the re-read of the frames
-// read before the log was bound (read_unbound, replay_until, rereading,
-// resume_cursor, reread_current).
+// read before the log was bound or that a re-read could not judge
+// (unopened, unopened_top, replay_until, replay_until_ms, rereading, past_share,
+// resume_cursor, reread_current, reread_top).
 constexpr uint8_t kVersion = 3;
 
 // An absent key is stored as no bytes.
@@ -118,11 +119,15 @@ std::string EncodeLogState(const LogState& s) {
   for (size_t i = 0; i < s.pending.size(); ++i) {
     if (s.pending[i].too_new) w.Varint(i);
   }
-  w.Varint(s.read_unbound);
+  w.Varint(s.unopened);
+  w.Varint(s.unopened_top);
   w.Bytes(s.replay_until);
+  w.Varint(s.replay_until_ms);
   w.U8(s.rereading ? 1 : 0);
+  w.U8(s.past_share ? 1 : 0);
   w.Bytes(s.resume_cursor);
   PutId(w, s.reread_current);
+  w.Varint(s.reread_top);
   return out;
 }
 
@@ -188,16 +193,29 @@ Result<LogState> DecodeLogState(std::string_view bytes) {
     }
   }
   if (version >= 3) {
-    TIDINGS_RETURN_IF_ERROR(r.Varint("read unbound", &s.read_unbound));
+    TIDINGS_RETURN_IF_ERROR(r.Varint("unopened", &s.unopened));
+    TIDINGS_RETURN_IF_ERROR(r.Varint("unopened top", &s.unopened_top));
     TIDINGS_RETURN_IF_ERROR(r.Bytes("replay until", &s.replay_until));
+    TIDINGS_RETURN_IF_ERROR(r.Varint("replay until time", &s.replay_until_ms));
     TIDINGS_RETURN_IF_ERROR(r.U8("rereading", &flag));
     s.rereading = flag != 0;
+    TIDINGS_RETURN_IF_ERROR(r.U8("past share", &flag));
+    s.past_share = flag != 0;
     TIDINGS_RETURN_IF_ERROR(r.Bytes("resume cursor", &s.resume_cursor));
     TIDINGS_RETURN_IF_ERROR(GetId(r, &s.reread_current));
+    TIDINGS_RETURN_IF_ERROR(r.Varint("reread top", &s.reread_top));
   } else if (!s.bound()) {
-    // An older build kept what it read unbound, and dropped the oldest over
-    // the bound: the share that binds the log reads those again.
-    s.read_unbound = s.dropped_pending;
+    // An older build kept what it read unbound (to be judged with no epoch
+    // current) and dropped the oldest over the bound: the share that binds
+    // the log reads them all again instead.
+    s.unopened = s.dropped_pending;
+    s.unopened_top = UINT64_MAX;  // any key may open them
+    std::erase_if(s.pending, [&](const PendingFrame& p) {
+      auto type = PeekFrameType(p.frame.bytes);
+      const bool op = type.ok() && type.value() == FrameType::kSealedOp && !p.too_new;
+      s.unopened += op ? 1 : 0;
+      return op;
+    });
   }
   if (!r.done()) return r.Error("end", "expected, but bytes are left over");
   return s;

@@ -68,23 +68,31 @@ struct LogState {
   // last opened this log's frames: a build that reads newer ones opens the
   // `too_new` frames again. 0 in records from before it was kept.
   uint8_t reader = 0;
-  // A device that has no key for the log yet reads its sealed operations
-  // without keeping them (read_unbound counts them): nothing could open
-  // them, and a long history would overflow `pending`. The key share that
-  // binds the log is noted (replay_until: its FrameDigest); once the forward
-  // read reaches the log's end (so the re-shares after it are open too), the
-  // log is read again from its start up to that share (`rereading`), which
-  // opens them as they would have opened, and then goes on from
-  // resume_cursor.
-  uint64_t read_unbound = 0;
-  std::string replay_until;  // empty: nothing to read again
+  // Sealed operations read but not kept, because no key this device holds
+  // could judge them yet: all of them while the log is unbound (nothing
+  // could open them, and a long history would overflow `pending`), and
+  // those a re-read could not judge. The next key share that brings this
+  // device a key while some wait is noted (replay_until: its FrameDigest;
+  // replay_until_ms: its server time). Once the forward read reaches the
+  // log's end (so the shares after it are open too), the log is read again
+  // from its start up to that share and the few seconds after it
+  // (`rereading`; docs/sync.md), and then goes on from resume_cursor.
+  uint64_t unopened = 0;
+  uint64_t unopened_top = 0;  // the highest epoch number one of them needs
+  std::string replay_until;   // empty: nothing to read again
+  uint64_t replay_until_ms = 0;
   bool rereading = false;
+  bool past_share = false;  // the re-read met the share: it is in the window after it
   std::string resume_cursor;
-  // The re-read's own current epoch: the newest epoch this device holds
-  // whose start (its sharer's own share) the re-read has passed, so each
-  // operation is judged by the epoch current where it sits, as in a read in
-  // log order. None before the first such start.
+  // The re-read's own epoch chain, as a read in log order has it: the epoch
+  // current where it is (reread_current: the newest start of an epoch this
+  // device holds that it passed), and the highest epoch number whose start
+  // it passed (reread_top: also epochs it does not hold). While reread_top
+  // is higher, the current epoch is one this device cannot see, so its
+  // operations wait (unopened) rather than be judged by an older one.
   EpochId reread_current;
+  uint64_t reread_top = 0;
+
   size_t too_new() const;  // pending frames waiting for an upgrade
 
   const Epoch* current() const;

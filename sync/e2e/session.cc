@@ -27,6 +27,19 @@ std::string SigInput(std::string_view context, std::string_view conversation_id,
   return out;
 }
 
+// How far after the share a re-read stops at it reads on: frames a listing
+// may order either side of it (Chime makes messages visible out of
+// creation order within its 5 s listing overlap).
+constexpr uint64_t kReorderWindowMs = 5'000;
+
+// A key share whose epoch may open a frame that waits for an epoch numbered
+// up to `top`.
+bool BringsKeyFor(const sync::Frame& frame, uint64_t top) {
+  std::string body;
+  auto share = DecodeKeyShare(frame.bytes, &body);
+  return share.ok() && share->epoch <= top;
+}
+
 std::string InfoAd(std::string_view log_id, const EpochId& id) {
   std::string out;
   wire::ByteWriter w(&out);
@@ -686,26 +699,42 @@ uint8_t Session::Newest() const {
 
 void Session::Replay(LogState& log, const sync::Frame& frame, const FetchDevices& fetch,
                      OpenResult* out) {
-  // Announcements and key shares were handled (and counted) when first
-  // read; a share for another device still tells who holds a key.
   auto type = PeekFrameType(frame.bytes);
+  // Announcements and key shares were handled (and counted) when first
+  // read. A share still tells who holds a key, and moves the re-read's
+  // chain when it starts an epoch.
   if (!type.ok() || type.value() == FrameType::kAnnouncement) return;
-  const uint64_t rejected = log.rejected, rejected_now = out->rejected;
-  std::string last_rejection = log.last_rejection;
-  const Verdict verdict = OpenFrame(log, frame, log.reread_current, fetch, out);
   if (type.value() == FrameType::kKeyShare) {
-    log.rejected = rejected;
-    log.last_rejection = std::move(last_rejection);
-    out->rejected = rejected_now;
-    if (std::optional<EpochId> start = EpochStart(log, frame, fetch, out);
-        start && start->number > log.reread_current.number) {
-      log.reread_current = *start;
+    NoteDelivered(log, frame);
+    if (auto start = EpochStart(log, frame, fetch, out); start && start->number > log.reread_top) {
+      log.reread_top = start->number;
+      if (log.epochs.count(*start)) log.reread_current = *start;
     }
     return;
   }
-  if (verdict == Verdict::kPending || verdict == Verdict::kTooNew) {
-    log.pending.push_back({frame, log.reread_current, verdict == Verdict::kTooNew});
+  auto wait = [&](uint64_t epoch) {
+    ++log.unopened;
+    log.unopened_top = std::max(log.unopened_top, epoch);
+  };
+  // Past the start of an epoch this device does not hold: whoever was
+  // removed there must not be judged by the older epoch.
+  if (log.reread_top > log.reread_current.number) return wait(log.reread_top);
+  const Verdict verdict = OpenFrame(log, frame, log.reread_current, fetch, out);
+  if (verdict == Verdict::kPending) {
+    std::string body;
+    auto op = DecodeSealedOp(frame.bytes, &body);
+    return wait(op.ok() ? op->epoch : UINT64_MAX);
   }
+  if (verdict == Verdict::kTooNew) log.pending.push_back({frame, log.reread_current, true});
+}
+
+void Session::NoteDelivered(LogState& log, const sync::Frame& frame) {
+  std::string body;
+  auto decoded = DecodeKeyShare(frame.bytes, &body);
+  if (!decoded.ok() || decoded->log_id != log.log_id) return;
+  auto it = log.epochs.find({decoded->epoch, decoded->epoch_sharer});
+  if (it == log.epochs.end()) return;
+  for (const auto& [device, sealed] : decoded->sealed) Insert(&it->second.delivered, device);
 }
 
 std::optional<EpochId> Session::EpochStart(LogState& log, const sync::Frame& frame,
@@ -714,16 +743,31 @@ std::optional<EpochId> Session::EpochStart(LogState& log, const sync::Frame& fra
   auto decoded = DecodeKeyShare(frame.bytes, &body);
   if (!decoded.ok() || decoded->log_id != log.log_id) return std::nullopt;
   const KeyShareFrame& f = decoded.value();
+  if (f.signer != f.epoch_sharer) return std::nullopt;  // a re-share
   const EpochId id{f.epoch, f.epoch_sharer};
-  auto it = log.epochs.find(id);
-  if (f.signer != f.epoch_sharer || it == log.epochs.end()) return std::nullopt;  // a re-share
-  const Epoch& epoch = it->second;
-  // Signed by its sharer, a member of the epoch, under the epoch's key.
-  auto signer = FindDevice(f.signer, epoch.info.members, fetch, out);
+  auto held = log.epochs.find(id);
+  auto current = log.epochs.find(log.reread_current);
+  // As in a read in log order: a new epoch's signer is a member of the
+  // current one. Before any current epoch, only a held one counts.
+  std::vector<std::string> signers;
+  if (current != log.epochs.end()) {
+    signers = current->second.info.members;
+  } else if (held != log.epochs.end()) {
+    signers = held->second.info.members;
+  } else {
+    return std::nullopt;
+  }
+  auto signer = FindDevice(f.signer, signers, fetch, out);
   if (!signer || (!frame.sender.empty() && frame.sender != signer->record.user) ||
       !crypto::VerifySignature(signer->record.sign_pk,
-                               SigInput(kShareContext, log.conversation_id, body), f.signature) ||
-      !crypto::AeadOpen(epoch.key, InfoAd(log.log_id, id), f.info).ok()) {
+                               SigInput(kShareContext, log.conversation_id, body), f.signature)) {
+    return std::nullopt;
+  }
+  // A held epoch's start must also be of that epoch: its info opens under
+  // the key, and its signer is one of its members.
+  if (held != log.epochs.end() &&
+      (!Contains(held->second.info.members, signer->record.user) ||
+       !crypto::AeadOpen(held->second.key, InfoAd(log.log_id, id), f.info).ok())) {
     return std::nullopt;
   }
   return id;
@@ -760,48 +804,67 @@ Result<OpenResult> Session::OpenPage(LogState& log, const sync::FramePage& page,
   log.reader = Newest();
   if (upgraded && log.too_new() > 0) RetryPending(log, fetch, /*too_new=*/true, &out);
   std::string next_cursor = page.next_cursor;
-  bool back_at_share = false;
+  bool reread_done = false;
   for (const auto& frame : page.frames) {
     if (log.rereading) {
-      if (FrameDigest(frame) != log.replay_until) {
+      if (!log.past_share) {
+        if (FrameDigest(frame) == log.replay_until) {
+          log.past_share = true;
+        } else {
+          Replay(log, frame, fetch, &out);
+        }
+        continue;
+      }
+      // A listing may order frames made moments apart either side of the
+      // share (Chime: visibility is not creation order): those read too.
+      if (log.replay_until_ms != 0 && frame.server_time_ms != 0 &&
+          frame.server_time_ms <= log.replay_until_ms + kReorderWindowMs) {
         Replay(log, frame, fetch, &out);
         continue;
       }
-      back_at_share = true;  // the rest was read after it
+      reread_done = true;
       break;
     }
     if (!log.bound()) {
       auto type = PeekFrameType(frame.bytes);
       if (type.ok() && type.value() == FrameType::kSealedOp) {
-        ++log.read_unbound;  // read again once a key comes
+        ++log.unopened;  // read again once a key comes
+        log.unopened_top = UINT64_MAX;
         continue;
       }
     }
-    const bool was_bound = log.bound();
     const EpochId current_at = log.chain.empty() ? EpochId{} : log.chain.back();
+    const bool learned_before = std::exchange(out.keys_learned, false);
     const Verdict verdict = OpenFrame(log, frame, current_at, fetch, &out);
     if (verdict == Verdict::kPending || verdict == Verdict::kTooNew) {
       log.pending.push_back({frame, current_at, verdict == Verdict::kTooNew});
     }
-    if (!was_bound && log.bound() && std::exchange(log.read_unbound, 0) > 0) {
-      log.replay_until = FrameDigest(frame);  // this share bound the log
+    if (out.keys_learned && log.unopened > 0 && BringsKeyFor(frame, log.unopened_top)) {
+      // The next re-read goes up to this share.
+      log.replay_until = FrameDigest(frame);
+      log.replay_until_ms = frame.server_time_ms;
     }
+    out.keys_learned = out.keys_learned || learned_before;
   }
-  if (log.rereading && (back_at_share || !page.has_more)) {
-    if (!back_at_share) {
+  if (log.rereading && (reread_done || !page.has_more)) {
+    if (!log.past_share) {
       // The server no longer has the share (or moved it): the re-read read
       // the whole log, so nothing before the share was missed.
       Reject(log, &out, "the key share a re-read of the log stops at is gone");
     }
     next_cursor = std::exchange(log.resume_cursor, {});
     log.replay_until.clear();
-    log.rereading = false;
+    log.replay_until_ms = 0;
+    log.rereading = log.past_share = false;
     out.read_on = true;
   } else if (!log.rereading && !log.replay_until.empty() && !page.has_more) {
     // The forward read is at the log's end, with every key share in it so
-    // far opened: now the frames read before the log was bound.
+    // far opened: now what waited for a key, from the start.
     log.rereading = true;
+    log.past_share = false;
     log.reread_current = {};
+    log.reread_top = 0;
+    log.unopened = log.unopened_top = 0;
     log.resume_cursor = std::move(next_cursor);
     next_cursor.clear();
     out.read_on = true;

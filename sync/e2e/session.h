@@ -140,12 +140,15 @@ class Session {
   // for an upgrade (true), keeping those that still cannot open.
   void RetryPending(LogState& log, const FetchDevices& fetch, bool too_new, OpenResult* out);
   // One frame of the re-read (LogState::rereading): a sealed operation is
-  // judged by the epoch current where it sits (reread_current), which the
-  // starts of the epochs this device holds move on; announcements and shares
-  // were handled and counted when first read.
+  // judged by the epoch current where it sits (reread_current), or waits
+  // (unopened) when that epoch is one this device does not hold; key shares
+  // move the re-read's chain; the rest was handled when first read.
   void Replay(LogState& log, const sync::Frame& frame, const FetchDevices& fetch, OpenResult* out);
-  // The epoch `frame` starts: a key share of an epoch this device holds,
-  // by the epoch's own sharer (not a re-share), signed, under its key.
+  // Records who holds the key a share (to anyone) carries, for a held epoch.
+  void NoteDelivered(LogState& log, const sync::Frame& frame);
+  // The epoch `frame` starts: a key share by the epoch's own sharer (not a
+  // re-share), signed by a member of the re-read's current epoch; for an
+  // epoch this device holds, also one of its members and under its key.
   std::optional<EpochId> EpochStart(LogState& log, const sync::Frame& frame,
                                     const FetchDevices& fetch, OpenResult* out);
   // The pinned device `device_id` of one of `users`, fetching their records

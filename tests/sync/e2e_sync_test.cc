@@ -278,6 +278,14 @@ TEST_P(E2eSync, ARemovedMemberCannotOpenWhatFollows) {
   EXPECT_EQ(patient2.Bodies("c"), (std::vector<std::string>{"before", "after"}));
   EXPECT_EQ(patient2.reconciler->GetStatus("c").last_rejection,
             "an operation from a removed member or device");
+  // Even when the removed nurse is first to give a new device the epoch she
+  // held: the re-read passes the start of the epoch that removed her, which
+  // it cannot open yet, and keeps what follows waiting for that key.
+  Device patient3(&server, "patient");
+  SyncAll({&patient3, &nurse, &patient3, &nurse, &patient3});
+  EXPECT_EQ(patient3.Bodies("c"), std::vector<std::string>{"before"});
+  SyncAll({&doctor, &patient, &patient3, &doctor, &patient3});
+  EXPECT_EQ(patient3.Bodies("c"), (std::vector<std::string>{"before", "after"}));
 }
 
 TEST_P(E2eSync, MessagesWaitForTheirKeyAndOpenWhenItComes) {
@@ -342,7 +350,7 @@ TEST_P(NewDevice, OpensAHistoryLongerThanThePendingBound) {
   Device patient2(&server, "patient", small);
   patient2.Sync();
   EXPECT_EQ(patient2.reconciler->GetStatus("c").pending_frames, 0u);
-  EXPECT_GT(StoredLog(patient2).read_unbound, 0u) << "nothing kept, counted for the re-read";
+  EXPECT_GT(StoredLog(patient2).unopened, 0u) << "nothing kept, counted for the re-read";
   SyncUntil(patient2, sent);
   ASSERT_EQ(patient2.Bodies("c"), sent);
   const e2e::LogState log = StoredLog(patient2);
@@ -436,6 +444,32 @@ TEST_P(NewDevice, ReSharesOverSeveralPagesAreAllOpenBeforeTheReRead) {
   EXPECT_EQ(log.dropped_pending, 0u);
 }
 
+// A member who holds only a later epoch (the nurse, added after the first
+// 60 messages) re-shares to the new device first: its re-read opens what
+// that epoch's key opens and counts the rest, and the doctor's later
+// re-share of the first epoch starts another re-read.
+TEST_P(NewDevice, AKeyThatArrivesAfterTheReReadStartsAnother) {
+  Device nurse(&server, "nurse");
+  ASSERT_TRUE(doctor.store->PutConversation("c", "", {"patient", "nurse"}).ok());
+  sent.push_back("with nurse");
+  ASSERT_TRUE(doctor.store->Send({"c", sent.back()}).ok());
+  SyncAll({&doctor, &patient, &nurse});
+  ASSERT_EQ(nurse.Bodies("c"), std::vector<std::string>{"with nurse"});
+  Device patient2(&server, "patient", small);
+  for (int i = 0; i < 8; ++i) {
+    patient2.Sync();
+    patient2.Restart(small);
+    nurse.Sync();
+  }
+  EXPECT_EQ(patient2.Bodies("c"), std::vector<std::string>{"with nurse"});
+  EXPECT_EQ(StoredLog(patient2).unopened, 60u) << "the first epoch's, counted, not kept";
+  SyncUntil(patient2, sent);
+  EXPECT_EQ(patient2.Bodies("c"), sent);
+  const e2e::LogState log = StoredLog(patient2);
+  EXPECT_EQ(log.unopened, 0u);
+  EXPECT_EQ(log.dropped_pending, 0u);
+}
+
 // Format 2 kept what a device read with no key (up to the bound, dropping
 // the oldest): such a record, still unbound, re-reads them once bound.
 TEST(LogStateRecord, AnUnboundFormat2RecordThatDroppedFramesReadsThemAgain) {
@@ -444,33 +478,42 @@ TEST(LogStateRecord, AnUnboundFormat2RecordThatDroppedFramesReadsThemAgain) {
   old.cursor = "70";
   old.dropped_pending = 60;
   std::string bytes = e2e::EncodeLogState(old);
-  // Format 3 appends read_unbound (varint 0), replay_until (empty),
-  // rereading (0), resume_cursor (empty) and reread_current (0, empty).
-  ASSERT_EQ(bytes.substr(bytes.size() - 6), std::string(6, '\0'));
-  bytes.resize(bytes.size() - 6);
+  // Format 3 appends ten zero bytes here: unopened, unopened_top,
+  // replay_until (empty), replay_until_ms, rereading, past_share,
+  // resume_cursor (empty), reread_current (0, empty), reread_top.
+  ASSERT_EQ(bytes.substr(bytes.size() - 10), std::string(10, '\0'));
+  bytes.resize(bytes.size() - 10);
   bytes[0] = 2;
   auto decoded = e2e::DecodeLogState(bytes);
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
-  EXPECT_EQ(decoded->read_unbound, 60u);
+  EXPECT_EQ(decoded->unopened, 60u);
   EXPECT_EQ(decoded->cursor, "70");
   // A bound one was read with its keys: nothing to read again.
   old.conversation_id = "c";
   bytes = e2e::EncodeLogState(old);
-  bytes.resize(bytes.size() - 6);
+  bytes.resize(bytes.size() - 10);
   bytes[0] = 2;
   decoded = e2e::DecodeLogState(bytes);
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
-  EXPECT_EQ(decoded->read_unbound, 0u);
+  EXPECT_EQ(decoded->unopened, 0u);
   // And format 3 keeps a re-read under way.
   old.conversation_id.clear();
-  old.read_unbound = 3;
+  old.unopened = 3;
+  old.unopened_top = 4;
+  old.replay_until_ms = 77;
+  old.past_share = true;
+  old.reread_top = 5;
   old.replay_until = std::string(64, 'a');
   old.rereading = true;
   old.resume_cursor = "71";
   old.reread_current = {2, "d2"};
   decoded = e2e::DecodeLogState(e2e::EncodeLogState(old));
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
-  EXPECT_EQ(decoded->read_unbound, 3u);
+  EXPECT_EQ(decoded->unopened, 3u);
+  EXPECT_EQ(decoded->unopened_top, 4u);
+  EXPECT_EQ(decoded->replay_until_ms, 77u);
+  EXPECT_TRUE(decoded->past_share);
+  EXPECT_EQ(decoded->reread_top, 5u);
   EXPECT_EQ(decoded->replay_until, old.replay_until);
   EXPECT_TRUE(decoded->rereading);
   EXPECT_EQ(decoded->reread_current, old.reread_current);
