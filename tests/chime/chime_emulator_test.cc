@@ -528,6 +528,53 @@ sync::FramePage PullAllFrames(ChimeBackend& b, const std::string& log_id) {
   return all;
 }
 
+// bob's tablet joins an end-to-end conversation whose history is longer
+// than the frames a log keeps waiting for their key: it keeps none of what
+// it reads before bob's phone re-shares, reads the channel again up to the
+// share, and ends with the whole history (docs/sync.md, "A new device's
+// first read").
+TEST_F(Emulator, ANewDeviceReadsAHistoryLongerThanThePendingBound) {
+  tidings::testing::TempDir dir;
+  auto a = Open(dir, "alice"), phone = Open(dir, "bob");
+  auto tablet = engine::Store::Open(dir / "bob-tablet", tidings::testing::TestKey(),
+                                    tidings::testing::CreateOptions("bob"));
+  ASSERT_TRUE(tablet.ok()) << tablet.status().ToString();
+  ASSERT_TRUE(a->PutConversation("consult", "Visit", {"alice", "bob"}).ok());
+  std::vector<std::string> sent;
+  for (int i = 0; i < 30; ++i) {
+    sent.push_back("note " + std::to_string(i));
+    ASSERT_TRUE(a->Send({.conversation_id = "consult", .body = sent.back()}).ok());
+  }
+  auto ba = Backend("alice"), bp = Backend("bob"), bt = Backend("bob");
+  Clock ca, cp, ct;
+  sync::Reconciler ra(&a->sync_log(), ba.get(), {}, std::ref(ca), [] { return 1; });
+  sync::Reconciler rp(&phone->sync_log(), bp.get(), {}, std::ref(cp), [] { return 2; });
+  sync::SyncConfig small;
+  small.max_pending_frames = 5;
+  small.pull_page_size = 7;
+  sync::Reconciler rt(&(*tablet)->sync_log(), bt.get(), small, std::ref(ct), [] { return 3; });
+  ASSERT_TRUE(ra.SyncAll().ok());
+  ASSERT_TRUE(rp.SyncAll().ok());
+  auto bodies = [&] {
+    std::vector<std::string> out;
+    auto page = (*tablet)->Page({.conversation_id = "consult", .limit = 100});
+    if (page.ok()) {
+      for (const auto& m : *page) out.push_back(m.body);
+    }
+    return out;
+  };
+  for (int round = 0; round < 6 && bodies() != sent; ++round) {
+    for (sync::Reconciler* r : {&rt, &rp, &ra}) {
+      Status synced = r->SyncAll();
+      ASSERT_TRUE(synced.ok()) << synced.ToString();
+    }
+  }
+  EXPECT_EQ(bodies(), sent);
+  const sync::ConversationStatus st = rt.GetStatus("consult");
+  EXPECT_EQ(st.pending_frames, 0u);
+  EXPECT_EQ(st.rejected_frames, 0u) << st.last_rejection;
+}
+
 TEST_F(Emulator, FramesRoundTripInOrderWithTheirSender) {
   auto alice = Backend("alice"), bob = Backend("bob");
   EXPECT_EQ(alice->max_frame_bytes(), 3072u);
