@@ -377,7 +377,8 @@ tidings::Status Reconciler::PullSealed(ConversationStatus& st) {
     tidings::Status pulled = PullLog(*log, &st);
     NoteLog(st, *log);
     rejected += log->rejected;
-    pending += log->pending.size() - log->too_new();
+    // Kept, or read and counted until a key comes (LogState::unopened).
+    pending += log->pending.size() - log->too_new() + log->unopened;
     too_new += log->too_new();
     if (!pulled.ok()) {
       if (pulled.code() == Code::kCancelled) return pulled;

@@ -11,7 +11,7 @@ namespace {
 // the pending frames that are too new. 3: then the re-read of the frames
 // read before the log was bound or that a re-read could not judge
 // (unopened, unopened_top, replay_until, replay_until_ms, rereading, past_share,
-// resume_cursor, reread_current, reread_top).
+// resume_cursor, reread_current).
 constexpr uint8_t kVersion = 3;
 
 // An absent key is stored as no bytes.
@@ -127,7 +127,6 @@ std::string EncodeLogState(const LogState& s) {
   w.U8(s.past_share ? 1 : 0);
   w.Bytes(s.resume_cursor);
   PutId(w, s.reread_current);
-  w.Varint(s.reread_top);
   return out;
 }
 
@@ -203,7 +202,6 @@ Result<LogState> DecodeLogState(std::string_view bytes) {
     s.past_share = flag != 0;
     TIDINGS_RETURN_IF_ERROR(r.Bytes("resume cursor", &s.resume_cursor));
     TIDINGS_RETURN_IF_ERROR(GetId(r, &s.reread_current));
-    TIDINGS_RETURN_IF_ERROR(r.Varint("reread top", &s.reread_top));
   } else if (!s.bound()) {
     // An older build kept what it read unbound (to be judged with no epoch
     // current) and dropped the oldest over the bound: the share that binds

@@ -84,14 +84,10 @@ struct LogState {
   bool rereading = false;
   bool past_share = false;  // the re-read met the share: it is in the window after it
   std::string resume_cursor;
-  // The re-read's own epoch chain, as a read in log order has it: the epoch
-  // current where it is (reread_current: the newest start of an epoch this
-  // device holds that it passed), and the highest epoch number whose start
-  // it passed (reread_top: also epochs it does not hold). While reread_top
-  // is higher, the current epoch is one this device cannot see, so its
-  // operations wait (unopened) rather than be judged by an older one.
+  // The re-read's own epoch chain, as a read in log order with the keys
+  // this device holds has it: the epoch current where it is (the newest
+  // start of a held epoch it passed; none before the first).
   EpochId reread_current;
-  uint64_t reread_top = 0;
 
   size_t too_new() const;  // pending frames waiting for an upgrade
 

@@ -697,35 +697,36 @@ uint8_t Session::Newest() const {
                                            : wire::kOperationVersion;
 }
 
-void Session::Replay(LogState& log, const sync::Frame& frame, const FetchDevices& fetch,
-                     OpenResult* out) {
+void Session::Replay(LogState& log, const sync::Frame& frame, bool read_before,
+                     const FetchDevices& fetch, OpenResult* out) {
   auto type = PeekFrameType(frame.bytes);
   // Announcements and key shares were handled (and counted) when first
   // read. A share still tells who holds a key, and moves the re-read's
-  // chain when it starts an epoch.
+  // chain when it starts an epoch this device holds.
   if (!type.ok() || type.value() == FrameType::kAnnouncement) return;
   if (type.value() == FrameType::kKeyShare) {
     NoteDelivered(log, frame);
-    if (auto start = EpochStart(log, frame, fetch, out); start && start->number > log.reread_top) {
-      log.reread_top = start->number;
-      if (log.epochs.count(*start)) log.reread_current = *start;
+    if (auto start = EpochStart(log, frame, fetch, out);
+        start && start->number > log.reread_current.number) {
+      log.reread_current = *start;
     }
     return;
   }
-  auto wait = [&](uint64_t epoch) {
-    ++log.unopened;
-    log.unopened_top = std::max(log.unopened_top, epoch);
-  };
-  // Past the start of an epoch this device does not hold: whoever was
-  // removed there must not be judged by the older epoch.
-  if (log.reread_top > log.reread_current.number) return wait(log.reread_top);
   const Verdict verdict = OpenFrame(log, frame, log.reread_current, fetch, out);
-  if (verdict == Verdict::kPending) {
-    std::string body;
-    auto op = DecodeSealedOp(frame.bytes, &body);
-    return wait(op.ok() ? op->epoch : UINT64_MAX);
+  if (verdict != Verdict::kPending && verdict != Verdict::kTooNew) return;
+  // A frame the forward read may have kept already (read after the share).
+  if (read_before && std::any_of(log.pending.begin(), log.pending.end(),
+                                 [&](const auto& p) { return p.frame.bytes == frame.bytes; })) {
+    return;
   }
-  if (verdict == Verdict::kTooNew) log.pending.push_back({frame, log.reread_current, true});
+  if (verdict == Verdict::kTooNew) {
+    log.pending.push_back({frame, log.reread_current, true});
+    return;
+  }
+  std::string body;
+  auto op = DecodeSealedOp(frame.bytes, &body);
+  ++log.unopened;  // waits, not kept, for a key a later share may bring
+  log.unopened_top = std::max(log.unopened_top, op.ok() ? op->epoch : UINT64_MAX);
 }
 
 void Session::NoteDelivered(LogState& log, const sync::Frame& frame) {
@@ -746,28 +747,17 @@ std::optional<EpochId> Session::EpochStart(LogState& log, const sync::Frame& fra
   if (f.signer != f.epoch_sharer) return std::nullopt;  // a re-share
   const EpochId id{f.epoch, f.epoch_sharer};
   auto held = log.epochs.find(id);
+  if (held == log.epochs.end()) return std::nullopt;  // an epoch this device cannot see
+  // Signed by one of its members, under its key; as in a read in log order,
+  // by a member of the epoch current there too.
+  auto signer = FindDevice(f.signer, held->second.info.members, fetch, out);
   auto current = log.epochs.find(log.reread_current);
-  // As in a read in log order: a new epoch's signer is a member of the
-  // current one. Before any current epoch, only a held one counts.
-  std::vector<std::string> signers;
-  if (current != log.epochs.end()) {
-    signers = current->second.info.members;
-  } else if (held != log.epochs.end()) {
-    signers = held->second.info.members;
-  } else {
-    return std::nullopt;
-  }
-  auto signer = FindDevice(f.signer, signers, fetch, out);
   if (!signer || (!frame.sender.empty() && frame.sender != signer->record.user) ||
+      (current != log.epochs.end() &&
+       !Contains(current->second.info.members, signer->record.user)) ||
       !crypto::VerifySignature(signer->record.sign_pk,
-                               SigInput(kShareContext, log.conversation_id, body), f.signature)) {
-    return std::nullopt;
-  }
-  // A held epoch's start must also be of that epoch: its info opens under
-  // the key, and its signer is one of its members.
-  if (held != log.epochs.end() &&
-      (!Contains(held->second.info.members, signer->record.user) ||
-       !crypto::AeadOpen(held->second.key, InfoAd(log.log_id, id), f.info).ok())) {
+                               SigInput(kShareContext, log.conversation_id, body), f.signature) ||
+      !crypto::AeadOpen(held->second.key, InfoAd(log.log_id, id), f.info).ok()) {
     return std::nullopt;
   }
   return id;
@@ -811,7 +801,7 @@ Result<OpenResult> Session::OpenPage(LogState& log, const sync::FramePage& page,
         if (FrameDigest(frame) == log.replay_until) {
           log.past_share = true;
         } else {
-          Replay(log, frame, fetch, &out);
+          Replay(log, frame, /*read_before=*/false, fetch, &out);
         }
         continue;
       }
@@ -819,7 +809,7 @@ Result<OpenResult> Session::OpenPage(LogState& log, const sync::FramePage& page,
       // share (Chime: visibility is not creation order): those read too.
       if (log.replay_until_ms != 0 && frame.server_time_ms != 0 &&
           frame.server_time_ms <= log.replay_until_ms + kReorderWindowMs) {
-        Replay(log, frame, fetch, &out);
+        Replay(log, frame, /*read_before=*/true, fetch, &out);
         continue;
       }
       reread_done = true;
@@ -863,7 +853,6 @@ Result<OpenResult> Session::OpenPage(LogState& log, const sync::FramePage& page,
     log.rereading = true;
     log.past_share = false;
     log.reread_current = {};
-    log.reread_top = 0;
     log.unopened = log.unopened_top = 0;
     log.resume_cursor = std::move(next_cursor);
     next_cursor.clear();

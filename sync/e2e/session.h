@@ -141,14 +141,16 @@ class Session {
   void RetryPending(LogState& log, const FetchDevices& fetch, bool too_new, OpenResult* out);
   // One frame of the re-read (LogState::rereading): a sealed operation is
   // judged by the epoch current where it sits (reread_current), or waits
-  // (unopened) when that epoch is one this device does not hold; key shares
-  // move the re-read's chain; the rest was handled when first read.
-  void Replay(LogState& log, const sync::Frame& frame, const FetchDevices& fetch, OpenResult* out);
+  // (unopened) for its key; key shares move the re-read's chain; the rest
+  // was handled when first read. `read_before`: a frame past the share,
+  // which the forward read may have kept already.
+  void Replay(LogState& log, const sync::Frame& frame, bool read_before, const FetchDevices& fetch,
+              OpenResult* out);
   // Records who holds the key a share (to anyone) carries, for a held epoch.
   void NoteDelivered(LogState& log, const sync::Frame& frame);
-  // The epoch `frame` starts: a key share by the epoch's own sharer (not a
-  // re-share), signed by a member of the re-read's current epoch; for an
-  // epoch this device holds, also one of its members and under its key.
+  // The held epoch `frame` starts: a key share by the epoch's own sharer
+  // (not a re-share), one of its members and of the re-read's current
+  // epoch, signed, with info that opens under the epoch's key.
   std::optional<EpochId> EpochStart(LogState& log, const sync::Frame& frame,
                                     const FetchDevices& fetch, OpenResult* out);
   // The pinned device `device_id` of one of `users`, fetching their records
