@@ -35,10 +35,10 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 
 #include "../../tests/engine/test_util.h"
 #include "bench/e2e/frame_backend.h"
+#include "bench/engine/bench_util.h"
 #include "engine/store.h"
 #include "sync/core/reconciler.h"
 #include "sync/e2e/session.h"
@@ -69,16 +69,6 @@ engine::Operation Message(uint64_t i) {
   op.body = Body80(i);
   op.content_type = "text/plain";
   return op;
-}
-
-// Bytes of the files under `dir`.
-uint64_t DirBytes(const std::string& dir) {
-  uint64_t total = 0;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(dir, ec)) {
-    if (e.is_regular_file(ec)) total += e.file_size(ec);
-  }
-  return total;
 }
 
 void Check(const Status& s, const char* what) {
@@ -365,7 +355,8 @@ void BM_NewDeviceJoin(benchmark::State& state) {
     state.PauseTiming();
     state.counters["held"] = static_cast<double>(held());
     state.counters["rounds"] = rounds;
-    state.counters["store_MB"] = static_cast<double>(DirBytes(phone->dir.path())) / (1 << 20);
+    state.counters["store_MB"] =
+        static_cast<double>(bench::DirBytes(phone->dir.path())) / (1 << 20);
     phone.reset();
     bob.reset();
     alice.reset();

@@ -336,6 +336,19 @@ class NewDevice : public E2eSync {
       patient.Sync();
     }
   }
+  // The server's copy of the share a re-read stops at (end() if none).
+  std::vector<Frame>::iterator ShareOfReRead(const e2e::LogState& log) {
+    auto& frames = server.logs[doctor.LogId("c")];
+    return std::find_if(frames.begin(), frames.end(),
+                        [&](const Frame& f) { return e2e::FrameDigest(f) == log.replay_until; });
+  }
+  // A message the doctor sends now reaches `d` once, after the rest.
+  void ExpectTheNextMessageArrivesOnce(Device& d) {
+    ASSERT_TRUE(doctor.store->Send({"c", "after"}).ok());
+    sent.push_back("after");
+    SyncAll({&doctor, &d});
+    EXPECT_EQ(d.Bodies("c"), sent);
+  }
   Device doctor{&server, "doctor"};
   Device patient{&server, "patient"};
   std::vector<std::string> sent;
@@ -355,10 +368,7 @@ TEST_P(NewDevice, OpensAHistoryLongerThanThePendingBound) {
   EXPECT_EQ(log.dropped_pending, 0u);
   EXPECT_EQ(log.rejected, 0u) << log.last_rejection;
   // What comes after the re-read is read once, in order.
-  ASSERT_TRUE(doctor.store->Send({"c", "after"}).ok());
-  sent.push_back("after");
-  SyncAll({&doctor, &patient2});
-  EXPECT_EQ(patient2.Bodies("c"), sent);
+  ExpectTheNextMessageArrivesOnce(patient2);
 }
 
 TEST_P(NewDevice, AReReadWhoseShareIsGoneEndsAtTheEndOfTheLog) {
@@ -370,11 +380,10 @@ TEST_P(NewDevice, AReReadWhoseShareIsGoneEndsAtTheEndOfTheLog) {
   patient2.backend->before_pull = [&] {
     const e2e::LogState log = StoredLog(patient2);
     if (replaced > 0 || !log.rereading) return;
-    for (auto& f : server.logs[doctor.LogId("c")]) {
-      if (e2e::FrameDigest(f) == log.replay_until) {
-        f.bytes = "gone";
-        ++replaced;
-      }
+    for (auto share = ShareOfReRead(log); share != server.logs[doctor.LogId("c")].end();
+         share = ShareOfReRead(log)) {
+      share->bytes = "gone";
+      ++replaced;
     }
   };
   SyncUntil(patient2, sent);
@@ -383,10 +392,7 @@ TEST_P(NewDevice, AReReadWhoseShareIsGoneEndsAtTheEndOfTheLog) {
   const e2e::LogState log = StoredLog(patient2);
   EXPECT_FALSE(log.rereading);
   EXPECT_EQ(log.last_rejection, "the key share a re-read of the log stops at is gone");
-  ASSERT_TRUE(doctor.store->Send({"c", "after"}).ok());
-  sent.push_back("after");
-  SyncAll({&doctor, &patient2});
-  EXPECT_EQ(patient2.Bodies("c"), sent);
+  ExpectTheNextMessageArrivesOnce(patient2);
 }
 
 // A copy of the share that bound the log, elsewhere in the log, is another
@@ -398,9 +404,7 @@ TEST_P(NewDevice, ACopyOfTheShareEarlierInTheLogDoesNotEndTheReRead) {
     const e2e::LogState log = StoredLog(patient2);
     if (copied || !log.rereading) return;
     auto& frames = server.logs[doctor.LogId("c")];
-    auto share = std::find_if(frames.begin(), frames.end(), [&](const Frame& f) {
-      return e2e::FrameDigest(f) == log.replay_until;
-    });
+    auto share = ShareOfReRead(log);
     ASSERT_NE(share, frames.end());
     // In place of the first frame that is not a message (the re-read is
     // about to read it), the share's bytes.
