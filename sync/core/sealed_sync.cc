@@ -353,7 +353,11 @@ tidings::Status Reconciler::PullLog(e2e::LogState& log, ConversationStatus* st) 
         !opened.ops.empty() || opened.read_on) {
       TIDINGS_RETURN_IF_ERROR(CommitPage(log, opened, log.cursor, st));
     }
-    if (st && !opened.ops.empty()) st->last_activity_ms = clock_();
+    // Messages make the conversation active; discovery's first messages
+    // too, or a new member would poll it at the idle rate.
+    if (!opened.ops.empty() && (st || log.bound())) {
+      (st ? *st : Load(log.conversation_id)).last_activity_ms = clock_();
+    }
     // A device that just announced itself may need keys: push again now
     // rather than at the next poll.
     if (st && opened.devices_learned) push_behind_.insert(st->conversation_id);

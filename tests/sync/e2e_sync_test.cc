@@ -299,6 +299,19 @@ TEST_P(E2eSync, MessagesWaitForTheirKeyAndOpenWhenItComes) {
   EXPECT_EQ(doctor.Bodies("c"), (std::vector<std::string>{"first", "from the new phone"}));
 }
 
+// A member that learns a conversation from its first messages polls it as
+// an active one (active_poll_ms), not at the idle rate.
+TEST_P(E2eSync, AConversationLearnedWithItsMessagesIsPolledAsActive) {
+  const SyncConfig config;  // 2 s while active, 60 s idle
+  Device doctor(&server, "doctor", config);
+  Device patient(&server, "patient", config);
+  ASSERT_TRUE(doctor.store->PutConversation("c", "", {"patient"}).ok());
+  ASSERT_TRUE(doctor.store->Send({"c", "first"}).ok());
+  SyncAll({&doctor, &patient});
+  ASSERT_EQ(patient.Bodies("c"), std::vector<std::string>{"first"});
+  EXPECT_LE(patient.reconciler->NextPollMs("c") - patient.now, config.active_poll_ms);
+}
+
 // A new device reads the whole log before anyone can give it a key. It
 // keeps none of those frames (a long history would overflow the frames a
 // log keeps waiting); the share that binds the log starts a re-read from the
