@@ -5,7 +5,8 @@ moto's S3 (SigV4 and IAM on, tests/attachments/moto_setup.py); between
 kills the bucket's open multipart uploads are read as the admin.
 
 Usage: kill_upload_test.py /path/to/tidings [Class.test_x]
-Environment: TIDINGS_KILLS (default 100; 25 when TIDINGS_SANITIZED is set),
+Environment: TIDINGS_KILLS (default 40; 25 when TIDINGS_SANITIZED is set, 400
+with TIDINGS_SOAK=1),
 TIDINGS_KILL_SEED (default: random, printed, so a run replays).
 
 Checks: every attachment whose send was acknowledged (the command printed the
@@ -108,8 +109,9 @@ class KillDuringUpload(tidings_unittest.TestCase):
         return json.loads(p.stdout)["attachments"][0]["object"], digest.hexdigest()
 
     def test_uploads_resume_after_every_kill_and_leave_nothing_open(self):
-        kills = int(os.environ.get("TIDINGS_KILLS",
-                                   "25" if os.environ.get("TIDINGS_SANITIZED") else "100"))
+        default = ("400" if os.environ.get("TIDINGS_SOAK") == "1" else
+                   "25" if os.environ.get("TIDINGS_SANITIZED") else "40")
+        kills = int(os.environ.get("TIDINGS_KILLS", default))
         seed = int(os.environ.get("TIDINGS_KILL_SEED", random.randrange(1 << 30)))
         print(f"kill_upload_test: {kills} kills, TIDINGS_KILL_SEED={seed}", flush=True)
         rng = random.Random(seed)
