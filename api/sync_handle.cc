@@ -89,7 +89,8 @@ Status SyncHandle::Build(Slot& slot, bool first) {
       Emit(out);
     }
   }));
-  slot.engine.reset();  // before the backend it uses
+  std::unique_lock<std::shared_mutex> replacing(engines_mu_);  // no fill is using it
+  slot.engine.reset();                                         // before the backend it uses
   slot.backend = std::move(backend);
   slot.http = http_view;
   slot.engine = std::move(built);
@@ -297,12 +298,18 @@ Status SyncHandle::RetryFailed(uint64_t seq) {
 }
 
 Result<sync::HistoryFill> SyncHandle::LoadOlder(const std::string& conversation_id, size_t pages) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<sync::SyncEngine*> engines;
+  std::shared_lock<std::shared_mutex> in_use;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    in_use = std::shared_lock<std::shared_mutex>(engines_mu_);
+    for (auto& s : slots_) engines.push_back(s->engine.get());
+  }
   sync::HistoryFill total;
   Status refused;
   size_t refusals = 0;
-  for (auto& s : slots_) {
-    auto fill = s->engine->LoadOlder(conversation_id, pages);
+  for (sync::SyncEngine* engine : engines) {
+    auto fill = engine->LoadOlder(conversation_id, pages);
     if (fill.status().code() == Code::kFailedPrecondition) {
       refused = fill.status();
       ++refusals;
@@ -312,7 +319,7 @@ Result<sync::HistoryFill> SyncHandle::LoadOlder(const std::string& conversation_
     total.merged += fill->merged;
     total.more = total.more || fill->more;
   }
-  if (!slots_.empty() && refusals == slots_.size()) return refused;
+  if (!engines.empty() && refusals == engines.size()) return refused;
   return total;
 }
 

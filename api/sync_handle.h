@@ -7,14 +7,17 @@
 // the store (api/e2e_limits.h) and the key-change listener.
 //
 // Thread safety: every method may be called from any thread; mu_ serialises
-// them (a SyncOnce round holds it). The listener runs on engine threads and
-// never takes mu_, so Stop() may join them while holding it.
+// them (a SyncOnce round holds it), except LoadOlder's pages: they wait on
+// the network, so they hold only engines_mu_, and status reads, pokes and
+// Stop() go on meanwhile. The listener runs on engine threads and never
+// takes mu_, so Stop() may join them while holding it.
 #pragma once
 
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -128,6 +131,9 @@ class SyncHandle {
   std::mutex key_mu_;  // one delivery at a time; never held with mu_ wanted
 
   std::mutex mu_;
+  // Shared while LoadOlder uses the engines without mu_; exclusive while
+  // Build replaces one. Taken after mu_, never before.
+  std::shared_mutex engines_mu_;
   // Declared before the slots, so their engines go first. Set while
   // stopped (REQUIRES: mu_), then used by engine threads and fetches.
   std::shared_ptr<sync::AttachmentSync> attachments_;

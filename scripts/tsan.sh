@@ -19,6 +19,7 @@ gtests=(
   tests/sync/tidings_e2e_sync_test
   tests/daemon/tidings_daemon_unit_test
   tests/attachments/tidings_attachments_test
+  tests/api/tidings_api_internal_test
 )
 targets=(tidings_cli)
 for t in "${gtests[@]}"; do targets+=("$(basename "$t")"); done
