@@ -109,14 +109,23 @@ int main(int argc, char** argv) {
     sync::SyncConfig config;
     config.pull_page_size = 50;
     config.max_pull_pages_per_round = 1000;
+    config.newest_first = false;  // every message, oldest first, as the loops above
     sync::Reconciler rec(
         &(*store)->sync_log(), backend.get(), config, [] { return int64_t{0}; }, [] { return 1; });
     t = std::chrono::steady_clock::now();
     cpu0 = CpuSeconds();
-    if (!backend->ListConversations().ok() || !rec.Pull("bench").ok()) return 1;
+    // Conversations(), as sync does: it takes the channel for the plaintext
+    // conversation it is (a new one would become end to end).
+    if (!rec.Conversations().ok() || !rec.Pull("bench").ok()) return 1;
     double store_s = Seconds(t);
     double store_cpu_ms = (CpuSeconds() - cpu0) * 1000;
-    auto stored = (*store)->Page({.conversation_id = "bench", .limit = 10});
+    const auto want = static_cast<size_t>(messages);
+    auto stored = (*store)->Page({.conversation_id = "bench", .limit = want + 1});
+    if (!stored.ok() || stored->size() != want) {
+      std::fprintf(stderr, "the store holds %zu of the %zu messages\n",
+                   stored.ok() ? stored->size() : 0, want);
+      return 1;
+    }
 
     // 3. The emulator's ceiling: the same signed page requests, bodies not
     // even parsed (NextToken cut out of the text).
