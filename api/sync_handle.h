@@ -8,8 +8,8 @@
 //
 // Thread safety: every method may be called from any thread; mu_ serialises
 // them (a SyncOnce round holds it), except LoadOlder's pages: they wait on
-// the network, so they hold only engines_mu_, and status reads, pokes and
-// Stop() go on meanwhile. The listener runs on engine threads and never
+// the network, so they hold only engines_mu_, and status reads and pokes
+// answer meanwhile. The listener runs on engine threads and never
 // takes mu_, so Stop() may join them while holding it.
 #pragma once
 
