@@ -18,7 +18,7 @@
 //
 // Then requests and answers, one at a time: {op=send|edit|delete|react|
 // mark-read|conversation|conversation-create|conversation-upgrade|
-// keys-trust|outbox-retry|outbox-discard|poke, ...} ->
+// keys-trust|outbox-retry|outbox-discard|poke|typing, ...} ->
 // {op=ok, ...} after the write is committed, or {op=error, code, message}.
 // Search: {op=search, ...} (daemon/search_op.h).
 #pragma once

@@ -117,7 +117,8 @@ TIDINGS_EXPORT const char* tidings_code_name(tidings_code code);
 /* True for codes worth retrying with backoff (see above). Thread-safe. */
 TIDINGS_EXPORT bool tidings_code_is_retryable(tidings_code code);
 
-/* The library version, e.g. "0.1.0": a static string. Thread-safe. */
+/* The library version (major.minor.patch, as the project's CMakeLists.txt
+ * says): a static string. Thread-safe. */
 TIDINGS_EXPORT const char* tidings_version(void);
 
 /* ------------------------------------------------------------------------
