@@ -8,14 +8,18 @@
 // upload resumes from the state the store keeps (the multipart upload id
 // and its parts), a download from its partial file.
 //
-// Thread safety: any thread; transfers run one at a time (the object store's
-// client is not shared between threads).
+// Thread safety: any thread. Transfers of different objects run side by
+// side (an app's fetch does not wait for another file's upload); those of
+// one object take turns, as its partial file and saved upload state are
+// one at a time (engine/attachment_files.h).
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -70,8 +74,10 @@ class AttachmentSync : public AttachmentTransfers {
   static bool DecodeUploadState(std::string_view bytes, attachments::UploadState* state);
 
  private:
+  // Holds `object` for one transfer until it goes out of scope.
+  class Turn;
   tidings::Status Upload(const std::string& object,
-                         const engine::AttachmentTransfer& t);  // REQUIRES: mu_
+                         const engine::AttachmentTransfer& t);  // REQUIRES: a Turn of object
 
   engine::SyncLog* store_;
   std::unique_ptr<attachments::ObjectStore> objects_;
@@ -79,7 +85,9 @@ class AttachmentSync : public AttachmentTransfers {
   attachments::TransferOptions options_;
   uint64_t auto_fetch_max_bytes_ = 0;
   std::atomic<bool> stopping_{false};
-  std::mutex mu_;  // one transfer at a time
+  std::mutex mu_;
+  std::condition_variable turn_over_;
+  std::set<std::string> transferring_;  // objects with a Turn; REQUIRES: mu_
 };
 
 }  // namespace tidings::sync

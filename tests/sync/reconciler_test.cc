@@ -3,10 +3,14 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <map>
+#include <mutex>
 #include <set>
 
 #include "../engine/merge_test_peer.h"
@@ -784,7 +788,9 @@ class MemoryObjects final : public attachments::ObjectStore {
   std::map<std::string, std::string> objects;
   Status put_error;              // e.g. NoSuchBucket (404)
   std::function<void()> on_get;  // runs before each GetRange
+  std::function<void()> on_put;  // runs before each PutObject
   Status PutObject(const std::string& key, std::string body) override {
+    if (on_put) on_put();
     if (!put_error.ok()) return put_error;
     objects[key] = std::move(body);
     return Status::Ok();
@@ -868,36 +874,48 @@ TEST_F(ReconcilerAttachmentTest, AServerNotFoundDoesNotBlameTheLocalFile) {
       << outbox->front().last_error;
 }
 
-// The message is deleted (a merged delete, on the sync thread) while the
-// app's fetch downloads its object: the record and the partial file go,
-// the download goes on and leaves a whole object file no record names,
-// kept until the next open (a daemon's next restart).
-TEST_F(ReconcilerAttachmentTest, AFetchRacingADeleteLeavesNoOrphanFile) {
-  testing::TempDir other_dir;
-  auto other =
-      engine::Store::Open(other_dir.path(), testing::TestKey(), testing::CreateOptions("pat"));
-  ASSERT_TRUE(other.ok());
-  const std::string path = other_dir.path() + "-file";
+// Another device's send of a file: its store, and the object where S3
+// would hold it once the sender uploaded it.
+struct TheirSend {
+  testing::TempDir dir;
+  std::unique_ptr<engine::Store> store;
+  std::string message_id, object;
+  std::unique_ptr<MemoryObjects> objects = std::make_unique<MemoryObjects>();
+};
+void SendTheirFile(TheirSend* t) {
+  auto opened =
+      engine::Store::Open(t->dir.path(), testing::TestKey(), testing::CreateOptions("pat"));
+  ASSERT_TRUE(opened.ok());
+  t->store = std::move(opened).value();
+  const std::string path = t->dir.path() + "-file";
   FILE* f = std::fopen(path.c_str(), "wb");
   ASSERT_NE(f, nullptr);
   std::fputs("file bytes", f);
   std::fclose(f);
   engine::SendRequest r{.conversation_id = "c", .body = "scan"};
   r.attachments.push_back({.path = path, .name = "a.pdf"});
-  auto sent = (*other)->Send(r);
+  auto sent = t->store->Send(r);
   ASSERT_TRUE(sent.ok());
-  const std::string object = sent->attachments[0].object;
-  // The sender's object, as S3 would hold it.
-  auto mem = std::make_unique<MemoryObjects>();
-  {
-    auto files = (*other)->sync_log().attachment_files();
-    ASSERT_TRUE(files.ok());
-    auto bytes = (*files)->ReadRange(object, 0, sent->attachments[0].object_size);
-    ASSERT_TRUE(bytes.ok());
-    mem->objects[attachments::ObjectKey(object)] = *bytes;
-  }
-  ASSERT_TRUE((*other)->Delete(sent->id).ok());
-  auto ops = (*other)->Outbox(0);
+  t->message_id = sent->id;
+  t->object = sent->attachments[0].object;
+  auto files = t->store->sync_log().attachment_files();
+  ASSERT_TRUE(files.ok());
+  auto bytes = (*files)->ReadRange(t->object, 0, sent->attachments[0].object_size);
+  ASSERT_TRUE(bytes.ok());
+  t->objects->objects[attachments::ObjectKey(t->object)] = *bytes;
+}
+
+// The message is deleted (a merged delete, on the sync thread) while the
+// app's fetch downloads its object: the record and the partial file go,
+// the download goes on and leaves a whole object file no record names,
+// kept until the next open (a daemon's next restart).
+TEST_F(ReconcilerAttachmentTest, AFetchRacingADeleteLeavesNoOrphanFile) {
+  TheirSend their;
+  ASSERT_NO_FATAL_FAILURE(SendTheirFile(&their));
+  const std::string& object = their.object;
+  std::unique_ptr<MemoryObjects> mem = std::move(their.objects);
+  ASSERT_TRUE(their.store->Delete(their.message_id).ok());
+  auto ops = their.store->Outbox(0);
   ASSERT_EQ(ops->size(), 2u);
   engine::Operation send_op = (*ops)[0].op, delete_op = (*ops)[1].op;
   for (auto& a : send_op.attachments) a.location = "bucket";
@@ -920,6 +938,50 @@ TEST_F(ReconcilerAttachmentTest, AFetchRacingADeleteLeavesNoOrphanFile) {
   }
   EXPECT_EQ(files, 0u) << "an object file no record names (the fetch said: " << fetched.ToString()
                        << ")";
+}
+
+// The app fetches a received file while sync uploads another (a slow
+// network): the fetch does not wait for the upload.
+TEST_F(ReconcilerAttachmentTest, AFetchDoesNotWaitForAnotherFilesUpload) {
+  TheirSend their;
+  ASSERT_NO_FATAL_FAILURE(SendTheirFile(&their));
+  const std::string& received = their.object;
+  std::unique_ptr<MemoryObjects> mem = std::move(their.objects);
+  engine::Operation send_op = their.store->Outbox(0)->front().op;
+  for (auto& a : send_op.attachments) a.location = "bucket";
+  ASSERT_TRUE(store_->sync_log().Merge("scripted", "c", std::span(&send_op, 1), "1").ok());
+
+  // This device's own file, whose upload waits on the network until released.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool uploading = false, released = false;
+  mem->on_put = [&] {
+    std::unique_lock<std::mutex> lock(mu);
+    uploading = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return released; });
+  };
+  AttachmentSync transfers(&store_->sync_log(), std::move(mem), "bucket");
+  rec_->set_attachment_transfers(&transfers);
+  SendWithFile("photo");
+  const auto kWait = std::chrono::seconds(10);
+  auto push = std::async(std::launch::async, [&] { return rec_->Push("c"); });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, kWait, [&] { return uploading; })) << "the upload never started";
+  }
+  auto fetch = std::async(std::launch::async, [&] { return transfers.Fetch(received); });
+  const bool fetched_meanwhile = fetch.wait_for(kWait) == std::future_status::ready;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    released = true;
+  }
+  cv.notify_all();
+  EXPECT_TRUE(fetched_meanwhile) << "the fetch waited for the other file's upload";
+  EXPECT_TRUE(fetch.get().ok());
+  EXPECT_TRUE(push.get().ok());
+  EXPECT_TRUE(store_->GetAttachment(received)->held());
+  EXPECT_TRUE(store_->Outbox(0)->empty()) << "the send went once its file was up";
 }
 
 // A text too long for a backend travels as a file (SendRequest::
