@@ -33,6 +33,8 @@ SyncHandle::SyncHandle(engine::SyncLog* store, SyncOptions options)
 SyncHandle::~SyncHandle() {
   std::lock_guard<std::mutex> lock(mu_);
   StopLocked();
+  std::unique_lock<std::shared_mutex> no_fill(engines_mu_);  // a fill ends first
+  slots_.clear();
 }
 
 void SyncHandle::Emit(const tidings_sync_event& event) const {

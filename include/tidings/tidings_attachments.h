@@ -134,9 +134,9 @@ TIDINGS_EXPORT tidings_code tidings_sync_set_attachment_store(tidings_sync* sync
  * nothing is kept), UNAVAILABLE (retry; the next fetch resumes), NOT_FOUND,
  * FAILED_PRECONDITION (no attachment store set), CANCELLED (by `progress`;
  * the part downloaded stays for the next fetch), UNAUTHENTICATED,
- * PERMISSION_DENIED. Blocks; call it off the UI thread. Thread-safe: fetches
- * of other objects and sync's uploads run beside it; one of the same object
- * waits for it. */
+ * PERMISSION_DENIED. Blocks; call it off the UI thread. Thread-safe: sync's
+ * uploads run beside it; other fetches (the app's, sync's automatic ones)
+ * wait for it. */
 TIDINGS_EXPORT tidings_code tidings_sync_fetch_attachment(tidings_sync* sync, const char* object,
                                                           tidings_transfer_fn progress,
                                                           void* progress_context,

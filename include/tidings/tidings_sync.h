@@ -291,10 +291,10 @@ TIDINGS_EXPORT tidings_code tidings_sync_typing(tidings_sync* sync, const char* 
  * FAILED_PRECONDITION (an end-to-end conversation: its history arrives
  * oldest-first as sync pulls it), INVALID_ARGUMENT (NULL or empty id, NULL
  * merged or more), a backend's error as it came (UNAVAILABLE and the like:
- * try again; UNAUTHENTICATED), store errors. Works started or not.
+ * try again; UNAUTHENTICATED), CANCELLED (the handle was stopped meanwhile:
+ * the page is not merged; try again), store errors. Works started or not.
  * Thread-safe; while it waits on the network, status lists, poke and typing
- * on the handle answer (stop waits for its page as for a round's request, or
- * abandons it after the stop grace). */
+ * on the handle answer. */
 TIDINGS_EXPORT tidings_code tidings_sync_load_older(tidings_sync* sync, const char* conversation_id,
                                                     uint32_t pages, uint64_t* merged, bool* more,
                                                     tidings_error* error);

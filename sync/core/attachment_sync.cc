@@ -13,28 +13,6 @@ constexpr uint8_t kUploadStateVersion = 1;
 
 }  // namespace
 
-class AttachmentSync::Turn {
- public:
-  Turn(AttachmentSync* sync, std::string object) : sync_(sync), object_(std::move(object)) {
-    std::unique_lock<std::mutex> lock(sync_->mu_);
-    sync_->turn_over_.wait(lock, [&] { return !sync_->transferring_.count(object_); });
-    sync_->transferring_.insert(object_);
-  }
-  ~Turn() {
-    {
-      std::lock_guard<std::mutex> lock(sync_->mu_);
-      sync_->transferring_.erase(object_);
-    }
-    sync_->turn_over_.notify_all();
-  }
-  Turn(const Turn&) = delete;
-  Turn& operator=(const Turn&) = delete;
-
- private:
-  AttachmentSync* sync_;
-  std::string object_;
-};
-
 AttachmentSync::AttachmentSync(engine::SyncLog* store,
                                std::unique_ptr<attachments::ObjectStore> objects,
                                std::string location, attachments::TransferOptions options)
@@ -82,8 +60,8 @@ bool AttachmentSync::DecodeUploadState(std::string_view bytes, attachments::Uplo
 }
 
 tidings::Status AttachmentSync::UploadFor(engine::Operation* op) {
+  std::lock_guard<std::mutex> lock(upload_mu_);
   for (auto& a : op->attachments) {
-    Turn turn(this, a.object);
     auto t = store_->GetAttachmentTransfer(a.object);
     if (t.status().code() == Code::kNotFound) {
       // No message holds it any more: this one was deleted (or purged)
@@ -164,7 +142,7 @@ tidings::Status AttachmentSync::Fetch(std::string_view object_view,
                                       const engine::AttachmentProgress& progress,
                                       const std::atomic<bool>* cancel) {
   const std::string object(object_view);
-  Turn turn(this, object);
+  std::lock_guard<std::mutex> lock(download_mu_);
   TIDINGS_ASSIGN_OR_RETURN(engine::AttachmentTransfer t, store_->GetAttachmentTransfer(object));
   TIDINGS_ASSIGN_OR_RETURN(engine::AttachmentFiles * files, store_->attachment_files());
   // Held, by the record and on disk (a restored backup has records only).

@@ -8,18 +8,16 @@
 // upload resumes from the state the store keeps (the multipart upload id
 // and its parts), a download from its partial file.
 //
-// Thread safety: any thread. Transfers of different objects run side by
-// side (an app's fetch does not wait for another file's upload); those of
-// one object take turns, as its partial file and saved upload state are
-// one at a time (engine/attachment_files.h).
+// Thread safety: any thread. An upload and a download run side by side (an
+// app's fetch does not wait for sync's upload of another file); uploads
+// take turns, and so do downloads: a finished download's quota pass may
+// evict another downloaded object, which must not be mid-fetch then.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <string_view>
 
@@ -74,10 +72,8 @@ class AttachmentSync : public AttachmentTransfers {
   static bool DecodeUploadState(std::string_view bytes, attachments::UploadState* state);
 
  private:
-  // Holds `object` for one transfer until it goes out of scope.
-  class Turn;
   tidings::Status Upload(const std::string& object,
-                         const engine::AttachmentTransfer& t);  // REQUIRES: a Turn of object
+                         const engine::AttachmentTransfer& t);  // REQUIRES: upload_mu_
 
   engine::SyncLog* store_;
   std::unique_ptr<attachments::ObjectStore> objects_;
@@ -85,9 +81,8 @@ class AttachmentSync : public AttachmentTransfers {
   attachments::TransferOptions options_;
   uint64_t auto_fetch_max_bytes_ = 0;
   std::atomic<bool> stopping_{false};
-  std::mutex mu_;
-  std::condition_variable turn_over_;
-  std::set<std::string> transferring_;  // objects with a Turn; REQUIRES: mu_
+  std::mutex upload_mu_;    // one upload at a time (its saved state)
+  std::mutex download_mu_;  // one download at a time (its partial file, the quota)
 };
 
 }  // namespace tidings::sync
