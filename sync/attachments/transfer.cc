@@ -263,6 +263,12 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id,
     if (progress) progress(cipher_bytes, cipher_bytes);
     return Status::Ok();
   };
+  // The object is there (a run killed after completing it, before it could
+  // abandon the others): any open upload of its key is an orphan.
+  auto found_done = [&]() -> Status {
+    AbandonOthers(store, key);
+    return done();
+  };
 
   // Small objects go in one request, unless a multipart upload was started
   // (under other options) and must be finished or abandoned.
@@ -288,7 +294,7 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id,
   std::map<int, UploadedPart> held;
   if (state->upload_id.empty()) {
     TIDINGS_ASSIGN_OR_RETURN(const bool there, AlreadyThere(store, key, cipher_bytes));
-    if (there) return done();
+    if (there) return found_done();
     // A part size fixed for the whole upload (a restart under other options
     // goes on with the parts already sent), large enough for 10,000 parts.
     state->part_bytes =
@@ -304,7 +310,7 @@ Status Upload(const engine::AttachmentFiles& files, std::string_view id,
     auto listed = store.ListParts(key, state->upload_id);
     if (listed.status().code() == Code::kNotFound) {
       TIDINGS_ASSIGN_OR_RETURN(const bool there, AlreadyThere(store, key, cipher_bytes));
-      if (there) return done();
+      if (there) return found_done();
       *state = UploadState{};
       TIDINGS_RETURN_IF_ERROR(save(*state));
       return Upload(files, id, content_key, cipher_bytes, key, store, state, save, options,

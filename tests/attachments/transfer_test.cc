@@ -480,6 +480,32 @@ TEST(Transfer, ACompletedUploadWhoseDoneWasNotSavedIsNotSentAgain) {
   EXPECT_TRUE(s3.uploads.empty());
 }
 
+// A killed run's late orphan that the server made after the run that
+// completed the object had listed the key's uploads (or that run was killed
+// before it could): the next run finds the object there, resumed or afresh,
+// and aborts it.
+TEST(Transfer, ARunThatFindsTheObjectThereAbortsALateOrphan) {
+  Device a;
+  FakeStore s3;
+  const Sent sent = Import(a, Bytes(11 << 20, 6));
+  const std::string key = ObjectKey(sent.object.id);
+  UploadState persisted, state;
+  auto crash_at_done = [&](const UploadState& s) {
+    if (s.done) return Aborted("killed");
+    persisted = s;
+    return Status::Ok();
+  };
+  EXPECT_EQ(UploadFrom(a, sent, s3, &state, crash_at_done, kOptions).code(), Code::kAborted);
+  ASSERT_TRUE(s3.CreateMultipartUpload(key).ok());                     // the late orphan
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &persisted, SaveNothing).ok());  // resumed
+  EXPECT_TRUE(s3.ListUploads(key)->empty()) << "an orphan is left open (resumed)";
+
+  ASSERT_TRUE(s3.CreateMultipartUpload(key).ok());  // another, for a run with nothing saved
+  UploadState fresh;
+  ASSERT_TRUE(UploadFrom(a, sent, s3, &fresh, SaveNothing).ok());
+  EXPECT_TRUE(s3.ListUploads(key)->empty()) << "an orphan is left open (afresh)";
+}
+
 TEST(Transfer, ADamagedLocalObjectIsNeverUploaded) {
   Device a;
   FakeStore s3;
