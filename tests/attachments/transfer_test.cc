@@ -459,18 +459,25 @@ TEST(Transfer, AnUploadMadeLateByAKilledRunIsAbortedOnceTheObjectIsComplete) {
   EXPECT_TRUE(s3.ListUploads(key)->empty()) << "an orphan is left open";
 }
 
+// An upload killed once its object is complete, before it saved that it
+// is done: `persisted` is what it saved last.
+void UploadKilledAtDone(Device& a, const Sent& sent, FakeStore& s3, UploadState* persisted) {
+  UploadState state;
+  auto crash_at_done = [&](const UploadState& s) {
+    if (s.done) return Aborted("killed");
+    *persisted = s;
+    return Status::Ok();
+  };
+  EXPECT_EQ(UploadFrom(a, sent, s3, &state, crash_at_done, kOptions).code(), Code::kAborted);
+}
+
 TEST(Transfer, ACompletedUploadWhoseDoneWasNotSavedIsNotSentAgain) {
   Device a;
   FakeStore s3;
   const Sent sent = Import(a, Bytes(11 << 20, 7));
   const std::string key = ObjectKey(sent.object.id);
-  UploadState persisted, state;
-  auto crash_at_done = [&](const UploadState& s) {
-    if (s.done) return Aborted("killed");
-    persisted = s;
-    return Status::Ok();
-  };
-  EXPECT_EQ(UploadFrom(a, sent, s3, &state, crash_at_done, kOptions).code(), Code::kAborted);
+  UploadState persisted;
+  ASSERT_NO_FATAL_FAILURE(UploadKilledAtDone(a, sent, s3, &persisted));
   const int sent_parts = s3.part_calls;
   EXPECT_EQ(sent_parts, 3);
   EXPECT_FALSE(persisted.done);
@@ -489,13 +496,8 @@ TEST(Transfer, ARunThatFindsTheObjectThereAbortsALateOrphan) {
   FakeStore s3;
   const Sent sent = Import(a, Bytes(11 << 20, 6));
   const std::string key = ObjectKey(sent.object.id);
-  UploadState persisted, state;
-  auto crash_at_done = [&](const UploadState& s) {
-    if (s.done) return Aborted("killed");
-    persisted = s;
-    return Status::Ok();
-  };
-  EXPECT_EQ(UploadFrom(a, sent, s3, &state, crash_at_done, kOptions).code(), Code::kAborted);
+  UploadState persisted;
+  ASSERT_NO_FATAL_FAILURE(UploadKilledAtDone(a, sent, s3, &persisted));
   ASSERT_TRUE(s3.CreateMultipartUpload(key).ok());                     // the late orphan
   ASSERT_TRUE(UploadFrom(a, sent, s3, &persisted, SaveNothing).ok());  // resumed
   EXPECT_TRUE(s3.ListUploads(key)->empty()) << "an orphan is left open (resumed)";
