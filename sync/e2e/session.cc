@@ -72,6 +72,15 @@ void Insert(std::vector<std::string>* sorted, const std::string& v) {
   if (it == sorted->end() || *it != v) sorted->insert(it, v);
 }
 
+// Records who holds the key share `f` carries, if this device holds its
+// epoch; false if it does not.
+bool NoteDelivered(LogState& log, const KeyShareFrame& f) {
+  auto it = log.epochs.find({f.epoch, f.epoch_sharer});
+  if (it == log.epochs.end()) return false;
+  for (const auto& [device, sealed] : f.sealed) Insert(&it->second.delivered, device);
+  return true;
+}
+
 std::string Joined(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& s : v) out += s + "\n";
@@ -428,10 +437,7 @@ void Session::ControlAcked(LogState& log, const sync::Frame& frame) {
     return;
   }
   auto share = DecodeKeyShare(frame.bytes, nullptr);
-  if (!share.ok()) return;
-  auto it = log.epochs.find({share->epoch, share->epoch_sharer});
-  if (it == log.epochs.end()) return;
-  for (const auto& [device, sealed] : share->sealed) Insert(&it->second.delivered, device);
+  if (share.ok()) NoteDelivered(log, *share);
 }
 
 Result<sync::Frame> Session::Seal(const LogState& log, const engine::Operation& op) {
@@ -508,10 +514,7 @@ Session::Verdict Session::OpenShare(LogState& log, const sync::Frame& frame,
   auto mine = std::find_if(f.sealed.begin(), f.sealed.end(),
                            [&](const auto& s) { return s.first == keys_.device_id(); });
   if (mine == f.sealed.end()) {
-    auto it = log.epochs.find(id);
-    if (it != log.epochs.end()) {
-      for (const auto& [device, sealed] : f.sealed) Insert(&it->second.delivered, device);
-    }
+    NoteDelivered(log, f);
     return Verdict::kIgnored;  // for other devices
   }
   auto opened = keys_.OpenSealed(mine->second);
@@ -591,10 +594,7 @@ Session::Verdict Session::OpenShare(LogState& log, const sync::Frame& frame,
     }
     Bind(log, s.conversation_id, s.log_secret);
   }
-  if (log.epochs.count(id)) {
-    for (const auto& [device, sealed] : f.sealed) Insert(&log.epochs[id].delivered, device);
-    return Verdict::kOpened;
-  }
+  if (NoteDelivered(log, f)) return Verdict::kOpened;
   Epoch e;
   e.id = id;
   e.key = std::move(epoch_key).value();
@@ -705,8 +705,11 @@ void Session::Replay(LogState& log, const sync::Frame& frame, bool read_before,
   // chain when it starts an epoch this device holds.
   if (!type.ok() || type.value() == FrameType::kAnnouncement) return;
   if (type.value() == FrameType::kKeyShare) {
-    NoteDelivered(log, frame);
-    if (auto start = EpochStart(log, frame, fetch, out);
+    std::string body;
+    auto share = DecodeKeyShare(frame.bytes, &body);
+    if (!share.ok() || share->log_id != log.log_id) return;
+    NoteDelivered(log, *share);
+    if (auto start = EpochStart(log, frame, *share, body, fetch, out);
         start && start->number > log.reread_current.number) {
       log.reread_current = *start;
     }
@@ -729,21 +732,9 @@ void Session::Replay(LogState& log, const sync::Frame& frame, bool read_before,
   log.unopened_top = std::max(log.unopened_top, op.ok() ? op->epoch : UINT64_MAX);
 }
 
-void Session::NoteDelivered(LogState& log, const sync::Frame& frame) {
-  std::string body;
-  auto decoded = DecodeKeyShare(frame.bytes, &body);
-  if (!decoded.ok() || decoded->log_id != log.log_id) return;
-  auto it = log.epochs.find({decoded->epoch, decoded->epoch_sharer});
-  if (it == log.epochs.end()) return;
-  for (const auto& [device, sealed] : decoded->sealed) Insert(&it->second.delivered, device);
-}
-
 std::optional<EpochId> Session::EpochStart(LogState& log, const sync::Frame& frame,
+                                           const KeyShareFrame& f, std::string_view body,
                                            const FetchDevices& fetch, OpenResult* out) {
-  std::string body;
-  auto decoded = DecodeKeyShare(frame.bytes, &body);
-  if (!decoded.ok() || decoded->log_id != log.log_id) return std::nullopt;
-  const KeyShareFrame& f = decoded.value();
   if (f.signer != f.epoch_sharer) return std::nullopt;  // a re-share
   const EpochId id{f.epoch, f.epoch_sharer};
   auto held = log.epochs.find(id);

@@ -32,6 +32,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -146,13 +147,13 @@ class Session {
   // which the forward read may have kept already.
   void Replay(LogState& log, const sync::Frame& frame, bool read_before, const FetchDevices& fetch,
               OpenResult* out);
-  // Records who holds the key a share (to anyone) carries, for a held epoch.
-  void NoteDelivered(LogState& log, const sync::Frame& frame);
-  // The held epoch `frame` starts: a key share by the epoch's own sharer
-  // (not a re-share), one of its members and of the re-read's current
-  // epoch, signed, with info that opens under the epoch's key.
-  std::optional<EpochId> EpochStart(LogState& log, const sync::Frame& frame,
-                                    const FetchDevices& fetch, OpenResult* out);
+  // The held epoch `frame` starts (`f`, decoded from it, signed over
+  // `body`): a key share by the epoch's own sharer (not a re-share), one of
+  // its members and of the re-read's current epoch, signed, with info that
+  // opens under the epoch's key.
+  std::optional<EpochId> EpochStart(LogState& log, const sync::Frame& frame, const KeyShareFrame& f,
+                                    std::string_view body, const FetchDevices& fetch,
+                                    OpenResult* out);
   // The pinned device `device_id` of one of `users`, fetching their records
   // from the directory backend when it is not known yet.
   std::optional<PinnedDevice> FindDevice(const std::string& device_id,
