@@ -679,20 +679,27 @@ class ScriptedUploader final : public AttachmentTransfers {
   int calls = 0;
 };
 
+// Sends `body` to conversation "c" of `store` with a small file ("a.pdf")
+// attached; the file is written beside `dir` and removed once the store
+// has it.
+void SendFile(engine::Store& store, const std::string& dir, const std::string& body,
+              engine::Message* sent = nullptr) {
+  const std::string path = dir + "-" + body;
+  FILE* f = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  std::fputs("file bytes", f);
+  std::fclose(f);
+  engine::SendRequest r{.conversation_id = "c", .body = body};
+  r.attachments.push_back({.path = path, .name = "a.pdf"});
+  auto m = store.Send(r);
+  std::remove(path.c_str());
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  if (sent) *sent = std::move(m).value();
+}
+
 class ReconcilerAttachmentTest : public ReconcilerTest {
  protected:
-  void SendWithFile(const std::string& body) {
-    const std::string path = dir_.path() + "-" + body;
-    FILE* f = std::fopen(path.c_str(), "wb");
-    ASSERT_NE(f, nullptr);
-    std::fputs("file bytes", f);
-    std::fclose(f);
-    engine::SendRequest r{.conversation_id = "c", .body = body};
-    r.attachments.push_back({.path = path, .name = "a.pdf"});
-    auto m = store_->Send(r);
-    ASSERT_TRUE(m.ok()) << m.status().ToString();
-    std::remove(path.c_str());
-  }
+  void SendWithFile(const std::string& body) { SendFile(*store_, dir_.path(), body); }
 };
 
 TEST_F(ReconcilerAttachmentTest, ASendGoesOnceItsAttachmentsAreUploaded) {
@@ -887,20 +894,13 @@ void SendTheirFile(TheirSend* t) {
       engine::Store::Open(t->dir.path(), testing::TestKey(), testing::CreateOptions("pat"));
   ASSERT_TRUE(opened.ok());
   t->store = std::move(opened).value();
-  const std::string path = t->dir.path() + "-file";
-  FILE* f = std::fopen(path.c_str(), "wb");
-  ASSERT_NE(f, nullptr);
-  std::fputs("file bytes", f);
-  std::fclose(f);
-  engine::SendRequest r{.conversation_id = "c", .body = "scan"};
-  r.attachments.push_back({.path = path, .name = "a.pdf"});
-  auto sent = t->store->Send(r);
-  ASSERT_TRUE(sent.ok());
-  t->message_id = sent->id;
-  t->object = sent->attachments[0].object;
+  engine::Message sent;
+  ASSERT_NO_FATAL_FAILURE(SendFile(*t->store, t->dir.path(), "scan", &sent));
+  t->message_id = sent.id;
+  t->object = sent.attachments[0].object;
   auto files = t->store->sync_log().attachment_files();
   ASSERT_TRUE(files.ok());
-  auto bytes = (*files)->ReadRange(t->object, 0, sent->attachments[0].object_size);
+  auto bytes = (*files)->ReadRange(t->object, 0, sent.attachments[0].object_size);
   ASSERT_TRUE(bytes.ok());
   t->objects->objects[attachments::ObjectKey(t->object)] = *bytes;
 }
