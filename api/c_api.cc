@@ -357,10 +357,7 @@ void FillMessage(const engine::Message& m, MessageArrays* a, tidings_message* ou
   out->attachment_count = a->attachments.ptrs.size();
 }
 
-std::string ObjectHex(std::string_view object) {
-  return crypto::HexEncode(
-      std::span(reinterpret_cast<const uint8_t*>(object.data()), object.size()));
-}
+std::string ObjectHex(std::string_view object) { return crypto::HexEncode(object); }
 
 Result<std::string> ObjectFromHex(const char* hex) {
   if (hex == nullptr) return InvalidArgument("no attachment object given (NULL)");

@@ -27,6 +27,9 @@ int RawEnum(const Enum& e) {
   return v;
 }
 
+// A C string argument that may be NULL (read as empty).
+inline std::string OrEmpty(const char* s) { return s == nullptr ? std::string() : std::string(s); }
+
 // Structs a returned object points to, and the arrays of pointers to them
 // that it exposes (so each struct may grow): `ptrs[i]` is `&items[i]`.
 template <typename T>

@@ -10,12 +10,7 @@
 
 using tidings::Status;
 using tidings::capi::Guard;
-
-namespace {
-
-std::string OrEmpty(const char* s) { return s == nullptr ? std::string() : std::string(s); }
-
-}  // namespace
+using tidings::capi::OrEmpty;
 
 extern "C" {
 

@@ -39,7 +39,7 @@ constexpr size_t kSearchRequestKnown = TIDINGS_END_OF(tidings_search_request, ca
 
 constexpr size_t kDefaultSearchLimit = 20;
 
-std::string OrEmpty(const char* s) { return s == nullptr ? std::string() : std::string(s); }
+using tidings::capi::OrEmpty;
 
 tidings::Result<engine::SearchRequest> FromC(const tidings_search_request& c) {
   if (c.query == nullptr) return tidings::InvalidArgument("no query given (NULL)");

@@ -106,5 +106,9 @@ void AddDaemonCommand(CLI::App& app, Globals& g, int& rc);
 bool TryDaemon(const Globals& g, const api::Status& open_error,
                const std::vector<std::pair<std::string, std::string>>& request, std::string* id,
                int* rc);
+// TryDaemon's exit code, or `open_error` reported when no daemon holds the
+// store.
+int ViaDaemonOrFail(const Globals& g, const api::Status& open_error,
+                    const std::vector<std::pair<std::string, std::string>>& request);
 
 }  // namespace tidings::cli

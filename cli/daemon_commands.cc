@@ -50,6 +50,12 @@ bool TryDaemon(const Globals& g, const api::Status& open_error,
   return true;
 }
 
+int ViaDaemonOrFail(const Globals& g, const api::Status& open_error,
+                    const std::vector<std::pair<std::string, std::string>>& request) {
+  int rc;
+  return TryDaemon(g, open_error, request, nullptr, &rc) ? rc : Fail(open_error);
+}
+
 int Poke(const Globals& g) {
   auto path = StorePath(g);
   if (!path.ok()) return Fail(path.status());

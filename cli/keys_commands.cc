@@ -14,12 +14,6 @@ namespace {
 
 using Request = std::vector<std::pair<std::string, std::string>>;
 
-// The daemon's answer when one holds the store, else the open error.
-int ViaDaemonOrFail(const Globals& g, const api::Status& open_error, const Request& request) {
-  int rc;
-  return TryDaemon(g, open_error, request, nullptr, &rc) ? rc : Fail(open_error);
-}
-
 // A store made before device keys existed gets them on its first writable
 // open; `keys` makes that happen when nothing else holds the store.
 api::Result<api::Identity> IdentityOf(const Globals& g, api::Store& reader) {

@@ -120,12 +120,6 @@ int PrintWritten(const Globals& g, const std::string& id) {
   return kExitOk;
 }
 
-int ViaDaemonOrFail(const Globals& g, const api::Status& open_error,
-                    const std::vector<std::pair<std::string, std::string>>& request) {
-  int rc;
-  return TryDaemon(g, open_error, request, nullptr, &rc) ? rc : Fail(open_error);
-}
-
 int CmdInit(const Globals& g, const std::string& user, bool passphrase,
             const std::string& profile_name) {
   auto path = StorePath(g);

@@ -98,6 +98,10 @@ std::string HexEncode(std::span<const uint8_t> bytes) {
   return out;
 }
 
+std::string HexEncode(std::string_view bytes) {
+  return HexEncode(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+}
+
 bool HexDecode(std::string_view hex, std::string* out) {
   if (hex.size() % 2 != 0) return false;
   auto nibble = [](char c) -> int {

@@ -59,6 +59,7 @@ void RandomBytes(uint8_t* out, size_t n);
 uint64_t RandomU64();
 
 std::string HexEncode(std::span<const uint8_t> bytes);
+std::string HexEncode(std::string_view bytes);
 // False if `hex` has odd length or a non-hex character.
 bool HexDecode(std::string_view hex, std::string* out);
 

@@ -74,7 +74,7 @@ auto Millis(int64_t DaemonConfig::*member, int64_t min, int64_t max) {
 
 // Long, and on purpose: one row per configuration key, the table that
 // parsing, validation and `--check-config` all read.
-const std::vector<Field>& Fields() {
+const std::vector<Field>& ConfigFields() {
   static const std::vector<Field> fields = {
       {"store", "path", Type::kString, Str(&DaemonConfig::store_path), false},
       {"store", "key_file", Type::kString, Str(&DaemonConfig::key_file), false},
@@ -219,7 +219,7 @@ const std::vector<Field>& Fields() {
 }
 
 const Field* Find(const std::string& section, const std::string& key) {
-  for (const auto& f : Fields()) {
+  for (const auto& f : ConfigFields()) {
     if (section == f.section && key == f.key) return &f;
   }
   return nullptr;
@@ -227,7 +227,7 @@ const Field* Find(const std::string& section, const std::string& key) {
 
 std::string KnownKeys(const std::string& section) {
   std::string out;
-  for (const auto& f : Fields()) {
+  for (const auto& f : ConfigFields()) {
     if (section == f.section) out += std::string(out.empty() ? "" : ", ") + f.key;
   }
   return out;
@@ -236,7 +236,7 @@ std::string KnownKeys(const std::string& section) {
 std::string KnownSections() {
   std::string out;
   std::vector<std::string> seen;
-  for (const auto& f : Fields()) {
+  for (const auto& f : ConfigFields()) {
     if (std::find(seen.begin(), seen.end(), f.section) != seen.end()) continue;
     seen.push_back(f.section);
     out += std::string(out.empty() ? "" : ", ") + "[" + f.section + "]";
@@ -455,7 +455,7 @@ Result<DaemonConfig> ParseConfig(const std::string& text, const std::string& sou
       }
     }
   }
-  for (const auto& f : Fields()) {
+  for (const auto& f : ConfigFields()) {
     if (!f.from_env) continue;
     const std::string name = EnvName(f.section, f.key);
     std::string text_value;

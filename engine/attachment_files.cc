@@ -113,13 +113,11 @@ std::string RandomName() {
 }  // namespace
 
 std::string AttachmentFiles::ObjectPath(std::string_view id) const {
-  return dir_ + "/objects/" +
-         crypto::HexEncode({reinterpret_cast<const uint8_t*>(id.data()), id.size()});
+  return dir_ + "/objects/" + crypto::HexEncode(id);
 }
 
 std::string AttachmentFiles::PartialPath(std::string_view id) const {
-  return dir_ + "/partial/" +
-         crypto::HexEncode({reinterpret_cast<const uint8_t*>(id.data()), id.size()});
+  return dir_ + "/partial/" + crypto::HexEncode(id);
 }
 
 Status AttachmentFiles::Open() {

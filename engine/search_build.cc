@@ -32,11 +32,6 @@ struct SearchState {
   bool old_layout = false;  // postings one record each: built again
 };
 
-std::string Hex(std::string_view bytes) {
-  return crypto::HexEncode(
-      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
-}
-
 constexpr std::string_view kLayout = "ranks ";
 constexpr std::string_view kOlderLayouts[] = {"docs ", "blocks "};
 
@@ -45,7 +40,8 @@ std::string EncodeState(const SearchState& s) {
     case SearchState::kComplete:
       return std::string(kLayout) + "complete " + (s.stem ? "1" : "0");
     case SearchState::kBuilding:
-      return std::string(kLayout) + "building " + (s.stem ? "1 " : "0 ") + Hex(s.cursor);
+      return std::string(kLayout) + "building " + (s.stem ? "1 " : "0 ") +
+             crypto::HexEncode(s.cursor);
     default:
       return "off";
   }

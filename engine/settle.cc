@@ -7,7 +7,7 @@
 namespace tidings::engine {
 namespace {
 
-bool Busy(rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHandle*>& cfs) {
+bool CompactingOrFlushing(rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHandle*>& cfs) {
   uint64_t n = 0;
   for (const char* p : {"rocksdb.num-running-compactions", "rocksdb.num-running-flushes"}) {
     if (db->GetIntProperty(p, &n) && n != 0) return true;
@@ -54,7 +54,7 @@ bool SettleBeforeClose(rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyH
                        std::chrono::milliseconds budget) {
   const auto deadline = std::chrono::steady_clock::now() + budget;
   MergeSmallTables(db, cfs);
-  while (Busy(db, cfs)) {
+  while (CompactingOrFlushing(db, cfs)) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }

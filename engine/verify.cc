@@ -17,11 +17,6 @@
 namespace tidings::engine {
 namespace {
 
-std::string Hex(std::string_view bytes) {
-  return crypto::HexEncode(
-      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
-}
-
 // The footer fields no block checksum covers: the checksum type (a flip to
 // kNoChecksum turns every check of the table off) and the format version
 // (5 -> 4 still reads). Tables are written with the defaults; 53 bytes is the
@@ -161,7 +156,7 @@ Result<VerifyReport> StoreImpl::Verify(std::function<void(uint64_t, uint64_t)> p
       auto plain = sealer_->Open(Ad(cf, key), it->value().ToStringView());
       const std::string where =
           std::string(kCfNames[cf]) + " record " +
-          Hex(std::string_view(key).substr(0, std::min<size_t>(key.size(), 32)));
+          crypto::HexEncode(std::string_view(key).substr(0, std::min<size_t>(key.size(), 32)));
       if (!plain.ok()) {
         scan.Problem(where + ": failed authentication");
         continue;
@@ -399,14 +394,15 @@ void StoreImpl::CrossCheck(VerifyScan& scan) {
   for (const auto& [id_key, msg_key] : scan.expected) {
     auto entry = scan.indexed.find(id_key);
     if (entry == scan.indexed.end()) {
-      scan.Problem("message " + Hex(id_key) + ": missing from the by-id index");
+      scan.Problem("message " + crypto::HexEncode(id_key) + ": missing from the by-id index");
     } else if (entry->second != msg_key) {
-      scan.Problem("by-id entry " + Hex(id_key) + ": points to another message's key");
+      scan.Problem("by-id entry " + crypto::HexEncode(id_key) +
+                   ": points to another message's key");
     }
   }
   for (const auto& [id_key, msg_key] : scan.indexed) {
     if (scan.message_keys.count(msg_key) == 0) {
-      scan.Problem("by-id entry " + Hex(id_key) + ": points to a missing message");
+      scan.Problem("by-id entry " + crypto::HexEncode(id_key) + ": points to a missing message");
     }
   }
   // A purge leaves nothing at or below a conversation's watermark, and no
@@ -416,12 +412,13 @@ void StoreImpl::CrossCheck(VerifyScan& scan) {
     auto wm = scan.watermarks.find(msg_key.substr(0, 16));
     if (wm != scan.watermarks.end() && OrderKey::Decode(msg_key.substr(16), &order) &&
         !(wm->second < order)) {
-      scan.Problem("message " + Hex(msg_key) + ": at or below its conversation's purge watermark");
+      scan.Problem("message " + crypto::HexEncode(msg_key) +
+                   ": at or below its conversation's purge watermark");
     }
   }
   for (const auto& [id_key, msg_key] : scan.expected) {
     if (scan.purged.count(id_key) != 0) {
-      scan.Problem("message " + Hex(msg_key) + ": purged, yet still stored");
+      scan.Problem("message " + crypto::HexEncode(msg_key) + ": purged, yet still stored");
     }
   }
   // An outbox entry that refers to its message's body needs that message,
@@ -447,10 +444,10 @@ void StoreImpl::CheckCounts(const std::string& key, const Conversation& c, bool 
     unread = it->second.unread;
   }
   if (visible != c.message_count || (counted && unread != c.unread_count)) {
-    scan.Problem("conversation record " + Hex(key) + ": counts " + std::to_string(c.message_count) +
-                 " messages, " + std::to_string(c.unread_count) + " unread; its messages make " +
-                 std::to_string(visible) + " and " + std::to_string(unread) +
-                 " (the counts are shown only; no message is affected)");
+    scan.Problem("conversation record " + crypto::HexEncode(key) + ": counts " +
+                 std::to_string(c.message_count) + " messages, " + std::to_string(c.unread_count) +
+                 " unread; its messages make " + std::to_string(visible) + " and " +
+                 std::to_string(unread) + " (the counts are shown only; no message is affected)");
   }
 }
 
@@ -459,14 +456,15 @@ void StoreImpl::CheckCounts(const std::string& key, const Conversation& c, bool 
 void StoreImpl::CheckAttachments(VerifyScan& scan) {
   for (const auto& [object, refs] : scan.attachment_refs) {
     if (!scan.attachments.contains(object)) {
-      scan.Problem("attachment object " + Hex(object) + ": messages hold it but it has no record");
+      scan.Problem("attachment object " + crypto::HexEncode(object) +
+                   ": messages hold it but it has no record");
     }
   }
   for (auto& [object, r] : scan.attachments) {
     auto counted = scan.attachment_refs.find(object);
     const uint64_t refs = counted == scan.attachment_refs.end() ? 0 : counted->second;
     if (refs != r.info.references && !(refs == 0 && r.info.references == 0)) {
-      scan.Problem("attachment object " + Hex(object) + ": its record counts " +
+      scan.Problem("attachment object " + crypto::HexEncode(object) + ": its record counts " +
                    std::to_string(r.info.references) + " references, messages hold " +
                    std::to_string(refs));
     }
@@ -476,11 +474,11 @@ void StoreImpl::CheckAttachments(VerifyScan& scan) {
     if (!key.ok()) continue;
     scan.report.records_checked++;
     if (!attachment_files_.Has(object)) {
-      scan.Problem("attachment object " + Hex(object) +
+      scan.Problem("attachment object " + crypto::HexEncode(object) +
                    ": held by its record, but the file is "
                    "missing");
     } else if (auto s = attachment_files_.Check(object, *key); !s.ok()) {
-      scan.Problem("attachment object " + Hex(object) + ": " + s.message());
+      scan.Problem("attachment object " + crypto::HexEncode(object) + ": " + s.message());
     }
   }
 }

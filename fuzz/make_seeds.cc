@@ -280,8 +280,7 @@ void KeyFile() {
   std::string raw(32, '\0');
   for (size_t i = 0; i < raw.size(); ++i) raw[i] = static_cast<char>(i * 7 + 1);
   Seed("key_file", "raw", 0, raw, false);
-  std::string hex = crypto::HexEncode(
-      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(raw.data()), raw.size()));
+  std::string hex = crypto::HexEncode(raw);
   Seed("key_file", "hex_newline", 0, hex + "\n", false);
   Seed("key_file", "hex_crlf", 0, hex + "\r\n", false);
 }

@@ -7,8 +7,8 @@
 #include <ctime>
 #include <initializer_list>
 
-#include "common/json_string.h"
 #include "crypto/hash.h"
+#include "emulator/chime/json_out.h"
 
 namespace chime_local {
 namespace {
@@ -20,8 +20,6 @@ using tidings::Result;
 using tidings::Status;
 
 constexpr size_t kMaxContent = 4096, kMaxControlContent = 30, kMaxMetadata = 1024;
-
-std::string Q(std::string_view s) { return tidings::JsonString(s); }
 
 std::string Ts(int64_t ms) {
   char buf[32];
@@ -60,12 +58,6 @@ std::string AppOfUser(std::string_view arn) {
   if (arn.substr(0, k).find(":app-instance/") == std::string_view::npos) return "";
   return std::string(arn.substr(0, k));
 }
-std::string Identity(const std::string& arn) {
-  size_t k = arn.rfind('/');
-  return "{\"Arn\":" + Q(arn) + ",\"Name\":" + Q(k == std::string::npos ? arn : arn.substr(k + 1)) +
-         "}";
-}
-
 Status Required(const Call& c, const std::string& k) {
   if (!c.Has(k)) return InvalidArgument("1 validation error: " + k + " is required");
   return Status::Ok();

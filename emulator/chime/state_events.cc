@@ -5,19 +5,11 @@
 #include <cstdio>
 #include <ctime>
 
-#include "common/json_string.h"
+#include "emulator/chime/json_out.h"
 #include "emulator/chime/state.h"
 
 namespace chime_local {
 namespace {
-
-std::string Q(std::string_view s) { return tidings::JsonString(s); }
-
-std::string Identity(const std::string& arn) {
-  size_t k = arn.rfind('/');
-  return "{\"Arn\":" + Q(arn) + ",\"Name\":" + Q(k == std::string::npos ? arn : arn.substr(k + 1)) +
-         "}";
-}
 
 template <typename M>
 std::vector<std::string> MemberArns(const std::map<std::string, M>& members) {

@@ -3,7 +3,7 @@
 // for tests and applies _ExpireChannels before serving a request).
 #include <string>
 
-#include "common/json_string.h"
+#include "emulator/chime/json_out.h"
 #include "emulator/chime/state.h"
 
 namespace chime_local {
@@ -13,8 +13,6 @@ using tidings::InvalidArgument;
 using tidings::PermissionDenied;
 using tidings::Result;
 using tidings::Status;
-
-std::string Q(std::string_view s) { return tidings::JsonString(s); }
 
 }  // namespace
 

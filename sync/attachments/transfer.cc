@@ -51,9 +51,7 @@ Status ObjectStore::GetRangeTo(const std::string& key, uint64_t offset, uint64_t
   return write(0, bytes);
 }
 
-std::string ObjectKey(std::string_view id) {
-  return "tidings/" + crypto::HexEncode({reinterpret_cast<const uint8_t*>(id.data()), id.size()});
-}
+std::string ObjectKey(std::string_view id) { return "tidings/" + crypto::HexEncode(id); }
 
 namespace {
 

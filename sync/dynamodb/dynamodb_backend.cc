@@ -78,8 +78,7 @@ std::unique_ptr<DynamoBackend> DynamoBackend::Create(
 
 std::string DynamoBackend::UserTag(std::string_view user) {
   std::string hash = crypto::Blake2b("tidings-user-v1" + std::string(user), 16);
-  return crypto::HexEncode(
-      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(hash.data()), hash.size()));
+  return crypto::HexEncode(hash);
 }
 
 Result<aws::DynamoQueryResult> DynamoBackend::Query(const std::string& pk, std::string_view after,

@@ -29,20 +29,6 @@ Status ExpectEnd(const ByteReader& r) {
   return Status::Ok();
 }
 
-void PutList(ByteWriter& w, const std::vector<std::string>& list) {
-  w.Varint(list.size());
-  for (const auto& s : list) w.Bytes(s);
-}
-
-Status GetList(ByteReader& r, std::string_view field, std::vector<std::string>* list) {
-  uint64_t n = 0;
-  TIDINGS_RETURN_IF_ERROR(r.Varint(field, &n));
-  if (n > kMaxListEntries) return r.Error(field, "has too many entries");
-  list->resize(n);
-  for (auto& s : *list) TIDINGS_RETURN_IF_ERROR(r.Bytes(field, &s));
-  return Status::Ok();
-}
-
 // The signed body is every byte up to the signature field.
 Status SplitSignature(ByteReader& r, std::string_view frame, std::string* body,
                       std::string* signature) {
@@ -198,9 +184,9 @@ std::string EncodeEpochInfo(const EpochInfo& info) {
   w.U8(1);
   w.Bytes(info.conversation_id);
   w.Bytes(info.title);
-  PutList(w, info.members);
-  PutList(w, info.devices);
-  PutList(w, info.removed);
+  w.BytesList(info.members);
+  w.BytesList(info.devices);
+  w.BytesList(info.removed);
   return out;
 }
 
@@ -212,9 +198,9 @@ Result<EpochInfo> DecodeEpochInfo(std::string_view bytes) {
   EpochInfo info;
   TIDINGS_RETURN_IF_ERROR(r.Bytes("conversation id", &info.conversation_id));
   TIDINGS_RETURN_IF_ERROR(r.Bytes("title", &info.title));
-  TIDINGS_RETURN_IF_ERROR(GetList(r, "members", &info.members));
-  TIDINGS_RETURN_IF_ERROR(GetList(r, "devices", &info.devices));
-  TIDINGS_RETURN_IF_ERROR(GetList(r, "removed", &info.removed));
+  TIDINGS_RETURN_IF_ERROR(r.BytesList("members", kMaxListEntries, &info.members));
+  TIDINGS_RETURN_IF_ERROR(r.BytesList("devices", kMaxListEntries, &info.devices));
+  TIDINGS_RETURN_IF_ERROR(r.BytesList("removed", kMaxListEntries, &info.removed));
   TIDINGS_RETURN_IF_ERROR(ExpectEnd(r));
   return info;
 }

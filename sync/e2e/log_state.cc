@@ -14,24 +14,13 @@ namespace {
 // resume_cursor, reread_current).
 constexpr uint8_t kVersion = 3;
 
+// A bound on what a corrupt record's list count makes the reader allocate.
+constexpr size_t kMaxStoredList = 100'000;
+
 // An absent key is stored as no bytes.
 Result<crypto::SecretKey> KeyFrom(std::string_view bytes) {
   if (bytes.empty()) return crypto::SecretKey();
   return crypto::SecretKey::FromBytes(bytes);
-}
-
-void PutList(wire::ByteWriter& w, const std::vector<std::string>& list) {
-  w.Varint(list.size());
-  for (const auto& s : list) w.Bytes(s);
-}
-
-Status GetList(wire::ByteReader& r, std::string_view field, std::vector<std::string>* list) {
-  uint64_t n = 0;
-  TIDINGS_RETURN_IF_ERROR(r.Varint(field, &n));
-  if (n > 100'000) return r.Error(field, "is too long");
-  list->resize(n);
-  for (auto& s : *list) TIDINGS_RETURN_IF_ERROR(r.Bytes(field, &s));
-  return Status::Ok();
 }
 
 void PutId(wire::ByteWriter& w, const EpochId& id) {
@@ -94,7 +83,7 @@ std::string EncodeLogState(const LogState& s) {
     PutId(w, id);
     w.Bytes(e.key.view());
     w.Bytes(EncodeEpochInfo(e.info));
-    PutList(w, e.delivered);
+    w.BytesList(e.delivered);
   }
   w.Varint(s.chain.size());
   for (const auto& id : s.chain) PutId(w, id);
@@ -105,7 +94,7 @@ std::string EncodeLogState(const LogState& s) {
   w.Bytes("");  // a reserved field, always empty; readers skip it
   w.Bytes(s.stranger);
   w.Bytes(s.log_creator);
-  PutList(w, s.log_members);
+  w.BytesList(s.log_members);
   w.Varint(s.pending.size());
   for (const auto& p : s.pending) {
     PutFrame(w, p.frame);
@@ -153,7 +142,7 @@ Result<LogState> DecodeLogState(std::string_view bytes) {
     crypto::Wipe(&key);
     TIDINGS_RETURN_IF_ERROR(r.Bytes("epoch info", &info));
     TIDINGS_ASSIGN_OR_RETURN(e.info, DecodeEpochInfo(info));
-    TIDINGS_RETURN_IF_ERROR(GetList(r, "delivered", &e.delivered));
+    TIDINGS_RETURN_IF_ERROR(r.BytesList("delivered", kMaxStoredList, &e.delivered));
     EpochId id = e.id;
     s.epochs.emplace(std::move(id), std::move(e));
   }
@@ -170,7 +159,7 @@ Result<LogState> DecodeLogState(std::string_view bytes) {
   TIDINGS_RETURN_IF_ERROR(r.Bytes("reserved", &reserved));
   TIDINGS_RETURN_IF_ERROR(r.Bytes("stranger", &s.stranger));
   TIDINGS_RETURN_IF_ERROR(r.Bytes("creator", &s.log_creator));
-  TIDINGS_RETURN_IF_ERROR(GetList(r, "log members", &s.log_members));
+  TIDINGS_RETURN_IF_ERROR(r.BytesList("log members", kMaxStoredList, &s.log_members));
   TIDINGS_RETURN_IF_ERROR(r.Varint("pending", &n));
   s.pending.resize(n);
   for (auto& p : s.pending) {
@@ -235,7 +224,7 @@ std::string LogsKey(std::string_view backend) { return "e2e/" + std::string(back
 
 std::string LogIdOf(const crypto::SecretKey& log_secret) {
   const std::string h = crypto::Blake2b("tidings-log-v1", 16, log_secret.view());
-  return "e" + crypto::HexEncode(std::span(reinterpret_cast<const uint8_t*>(h.data()), h.size()));
+  return "e" + crypto::HexEncode(h);
 }
 
 }  // namespace tidings::e2e

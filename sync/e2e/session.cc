@@ -96,7 +96,7 @@ std::string OpFrameId(const std::string& op_id) {
   }
   if (plain) return "o." + op_id;
   const std::string h = crypto::Blake2b(op_id, 16);
-  return "o.h" + crypto::HexEncode(std::span(reinterpret_cast<const uint8_t*>(h.data()), h.size()));
+  return "o.h" + crypto::HexEncode(h);
 }
 
 // Control frame ids end in random bits: on a server where anyone may write
@@ -112,7 +112,7 @@ std::string RandomTag() {
 
 std::string ShortHash(std::string_view data) {
   const std::string h = crypto::Blake2b(data, 6);
-  return crypto::HexEncode(std::span(reinterpret_cast<const uint8_t*>(h.data()), h.size()));
+  return crypto::HexEncode(h);
 }
 
 }  // namespace

@@ -16,6 +16,11 @@ void ByteWriter::Bytes(std::string_view s) {
   out_->append(s);
 }
 
+void ByteWriter::BytesList(const std::vector<std::string>& list) {
+  Varint(list.size());
+  for (const auto& s : list) Bytes(s);
+}
+
 Status ByteReader::Error(std::string_view field, std::string_view problem) const {
   return DataLoss(std::string(subject_) + ": " + std::string(field) + " " + std::string(problem) +
                   " at byte " + std::to_string(pos_) + " of " + std::to_string(in_.size()));
@@ -66,6 +71,26 @@ Status ByteReader::Bytes(std::string_view field, std::string* s) {
   }
   s->assign(in_.substr(pos_, static_cast<size_t>(n)));
   pos_ += static_cast<size_t>(n);
+  return Status::Ok();
+}
+
+Status ByteReader::BytesList(std::string_view field, size_t max_entries,
+                             std::vector<std::string>* list) {
+  const size_t start = pos_;
+  uint64_t n = 0;
+  TIDINGS_RETURN_IF_ERROR(Varint(field, &n));
+  Status bad;
+  if (n > max_entries) bad = Error(field, "has too many entries");
+  std::vector<std::string> read(bad.ok() ? static_cast<size_t>(n) : 0);
+  for (auto& s : read) {
+    if (!bad.ok()) break;
+    bad = Bytes(field, &s);
+  }
+  if (!bad.ok()) {
+    pos_ = start;
+    return bad;
+  }
+  *list = std::move(read);
   return Status::Ok();
 }
 

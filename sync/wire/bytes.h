@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -16,9 +17,10 @@ class ByteWriter {
  public:
   explicit ByteWriter(std::string* out) : out_(out) {}
   void U8(uint8_t v) { out_->push_back(static_cast<char>(v)); }
-  void Varint(uint64_t v);         // LEB128, 1 to 10 bytes
-  void Fixed64BE(uint64_t v);      // 8 bytes, big-endian
-  void Bytes(std::string_view s);  // varint length, then the bytes
+  void Varint(uint64_t v);                               // LEB128, 1 to 10 bytes
+  void Fixed64BE(uint64_t v);                            // 8 bytes, big-endian
+  void Bytes(std::string_view s);                        // varint length, then the bytes
+  void BytesList(const std::vector<std::string>& list);  // varint count, then each as Bytes
 
  private:
   std::string* out_;
@@ -36,6 +38,9 @@ class ByteReader {
   Status Varint(std::string_view field, uint64_t* v);  // minimal, at most 64 bits
   Status Fixed64BE(std::string_view field, uint64_t* v);
   Status Bytes(std::string_view field, std::string* s);
+  // A BytesList of at most `max_entries` (a bound on what a hostile count
+  // makes the reader allocate).
+  Status BytesList(std::string_view field, size_t max_entries, std::vector<std::string>* list);
 
   bool done() const { return pos_ == in_.size(); }
   size_t position() const { return pos_; }

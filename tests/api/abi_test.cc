@@ -13,9 +13,8 @@
 
 namespace {
 
+using tidings::apitest::kKey;
 using tidings::apitest::TempDir;
-
-const uint8_t kKey[TIDINGS_KEY_SIZE] = {7};
 
 bool Contains(const char* haystack, const char* needle) {
   return std::strstr(haystack, needle) != nullptr;

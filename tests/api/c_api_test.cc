@@ -16,11 +16,8 @@
 
 namespace {
 
+using tidings::apitest::kKey;
 using tidings::apitest::TempDir;
-
-const uint8_t kKey[TIDINGS_KEY_SIZE] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11,
-                                        12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
-                                        23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 
 // An error struct full of junk, to prove success clears it.
 tidings_error Dirty() {

@@ -15,9 +15,8 @@
 
 namespace {
 
+using tidings::apitest::kKey;
 using tidings::apitest::TempDir;
-
-const uint8_t kKey[TIDINGS_KEY_SIZE] = {42};
 
 struct Hits {
   tidings_code code = TIDINGS_INTERNAL;

@@ -23,11 +23,11 @@
 
 namespace {
 
+using tidings::apitest::kAppArn;
+using tidings::apitest::kKey;
+using tidings::apitest::kRefused;
 using tidings::apitest::TempDir;
 
-const uint8_t kKey[TIDINGS_KEY_SIZE] = {9, 8, 7};
-constexpr const char kRefused[] = "http://127.0.0.1:1";  // nothing listens there
-constexpr const char kAppArn[] = "arn:aws:chime:us-east-1:123456789012:app-instance/app";
 constexpr const char kUserArn[] = "arn:aws:chime:us-east-1:123456789012:app-instance/app/user/me";
 
 // A port that accepts connections (the kernel's backlog) and never answers.

@@ -11,13 +11,8 @@
 namespace {
 
 using tidings::apitest::TempDir;
+using tidings::apitest::TestKey;
 namespace api = tidings::api;
-
-api::Key TestKey() {
-  std::array<uint8_t, TIDINGS_KEY_SIZE> bytes{};
-  bytes.fill(42);
-  return api::Key::Raw(bytes);
-}
 
 TEST(CppApi, OrderKeyTextRoundTrip) {
   api::OrderKey k{0x1234abcd0001ULL, 0xfeedULL};

@@ -12,13 +12,8 @@
 namespace {
 
 using tidings::apitest::TempDir;
+using tidings::apitest::TestKey;
 namespace api = tidings::api;
-
-api::Key TestKey() {
-  std::array<uint8_t, TIDINGS_KEY_SIZE> bytes{};
-  bytes.fill(9);
-  return api::Key::Raw(bytes);
-}
 
 TEST(CppSearchApi, SearchesPagesAndCancels) {
   TempDir dir;

@@ -27,11 +27,10 @@
 
 namespace {
 
+using tidings::apitest::kAppArn;
+using tidings::apitest::kKey;
+using tidings::apitest::kRefused;
 using tidings::apitest::TempDir;
-
-const uint8_t kKey[TIDINGS_KEY_SIZE] = {4, 2};
-constexpr const char kAppArn[] = "arn:aws:chime:us-east-1:123456789012:app-instance/app";
-constexpr const char kRefused[] = "http://127.0.0.1:1";  // nothing listens there
 
 bool IsFingerprint(const std::string& s) {
   return std::regex_match(s, std::regex("[0-9]{5}( [0-9]{5}){5}"));

@@ -123,9 +123,7 @@ crypto::Digest256 HashFile(const std::string& path) {
   return hash.Finish();
 }
 
-std::string Hex(std::string_view bytes) {
-  return crypto::HexEncode(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
-}
+std::string Hex(std::string_view bytes) { return crypto::HexEncode(bytes); }
 
 // Whether the object `key` in the bucket holds `needle`, read as the admin a
 // range at a time (ranges overlap by the needle's length).

@@ -116,10 +116,6 @@ Result<std::vector<engine::Message>> All(engine::Store& store, const std::string
   return store.Page({.conversation_id = conv, .limit = 1000});
 }
 
-bool Contains(const std::vector<std::string>& v, const std::string& x) {
-  return std::find(v.begin(), v.end(), x) != v.end();
-}
-
 TEST_P(BackendConformance, TwoStoresConvergeAfterOfflineWrites) {
   const std::string conv = "offline";
   auto [a, b] = AliceAndBob(conv);

@@ -13,6 +13,7 @@
 //   moto        DynamoBackend over moto_server on 127.0.0.1 (SigV4 and IAM on)
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -41,5 +42,10 @@ const std::vector<std::string>& HarnessNames();
 // The harness of that name, started on first use and kept (with its server)
 // until the process exits. An error says why the server could not start.
 Result<BackendHarness*> Harness(std::string_view name);
+
+// Whether a listing holds `x`.
+inline bool Contains(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
 
 }  // namespace tidings::conformance

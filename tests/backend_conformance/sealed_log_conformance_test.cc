@@ -109,8 +109,9 @@ std::vector<sync::PushAck> PushAll(sync::Backend& backend, const std::string& lo
 
 // Every page after `*cursor`, `limit` frames at most each; moves the cursor.
 // The first page is kept in `*first` when given.
-std::vector<Frame> PullAll(sync::Backend& backend, const std::string& log_id, std::string* cursor,
-                           size_t limit = 100, sync::FramePage* first = nullptr) {
+std::vector<Frame> PullAllFrames(sync::Backend& backend, const std::string& log_id,
+                                 std::string* cursor, size_t limit = 100,
+                                 sync::FramePage* first = nullptr) {
   std::vector<Frame> all;
   for (int i = 0; i < 1000; ++i) {
     auto page = backend.PullFrames(log_id, *cursor, limit);
@@ -126,19 +127,15 @@ std::vector<Frame> PullAll(sync::Backend& backend, const std::string& log_id, st
   }
   return all;
 }
-std::vector<Frame> PullAll(sync::Backend& backend, const std::string& log_id) {
+std::vector<Frame> PullAllFrames(sync::Backend& backend, const std::string& log_id) {
   std::string cursor;
-  return PullAll(backend, log_id, &cursor);
+  return PullAllFrames(backend, log_id, &cursor);
 }
 
 std::vector<std::string> Ids(std::span<const Frame> frames) {
   std::vector<std::string> ids;
   for (const auto& f : frames) ids.push_back(f.id);
   return ids;
-}
-
-bool Contains(const std::vector<std::string>& v, const std::string& x) {
-  return std::find(v.begin(), v.end(), x) != v.end();
 }
 
 TEST_P(SealedLogConformance, FramesComeBackInOrderIntact) {
@@ -149,7 +146,7 @@ TEST_P(SealedLogConformance, FramesComeBackInOrderIntact) {
   const auto frames = Frames("intact", 0, 7, max_frame_bytes_);
   ASSERT_EQ(PushAll(*alice, log, frames).size(), frames.size());
 
-  const auto pulled = PullAll(*bob, log);
+  const auto pulled = PullAllFrames(*bob, log);
   ASSERT_EQ(Ids(pulled), Ids(frames)) << "every frame once, in the order pushed";
   for (size_t i = 0; i < frames.size(); ++i) {
     EXPECT_EQ(pulled[i].bytes, frames[i].bytes) << "byte for byte, frame " << i;
@@ -158,7 +155,7 @@ TEST_P(SealedLogConformance, FramesComeBackInOrderIntact) {
     // trust must not look like one it can.
     EXPECT_EQ(pulled[i].sender, authenticates_senders_ ? User("alice") : "") << i;
   }
-  EXPECT_EQ(Ids(PullAll(*alice, log)), Ids(frames)) << "the writer reads the same order";
+  EXPECT_EQ(Ids(PullAllFrames(*alice, log)), Ids(frames)) << "the writer reads the same order";
 }
 
 TEST_P(SealedLogConformance, AFrameOverTheLimitIsRefusedForGood) {
@@ -171,7 +168,7 @@ TEST_P(SealedLogConformance, AFrameOverTheLimitIsRefusedForGood) {
   const Status refused = !pushed.ok() ? pushed.status() : pushed->at(0).status;
   EXPECT_FALSE(refused.ok()) << "a frame of max_frame_bytes() + 1 bytes";
   EXPECT_EQ(sync::Classify(refused), sync::ErrorClass::kPermanent) << refused.ToString();
-  EXPECT_TRUE(PullAll(*alice, log).empty()) << "nothing of it was stored";
+  EXPECT_TRUE(PullAllFrames(*alice, log).empty()) << "nothing of it was stored";
 }
 
 TEST_P(SealedLogConformance, ARetriedPushStoresNothingNew) {
@@ -197,7 +194,7 @@ TEST_P(SealedLogConformance, ARetriedPushStoresNothingNew) {
       EXPECT_EQ(again[i].remote_id, acks[i].remote_id) << "the same remote record, " << i;
     }
   }
-  EXPECT_EQ(Ids(PullAll(*second, log)), Ids(all)) << "each frame once, in first-push order";
+  EXPECT_EQ(Ids(PullAllFrames(*second, log)), Ids(all)) << "each frame once, in first-push order";
 }
 
 TEST_P(SealedLogConformance, SmallPagesReturnEveryFrameOnceAndACursorResumes) {
@@ -211,7 +208,7 @@ TEST_P(SealedLogConformance, SmallPagesReturnEveryFrameOnceAndACursorResumes) {
   std::string cursor;
   for (size_t limit : {1, 2, 3}) {
     cursor.clear();
-    EXPECT_EQ(Ids(PullAll(*bob, log, &cursor, limit)), Ids(old_frames)) << "limit " << limit;
+    EXPECT_EQ(Ids(PullAllFrames(*bob, log, &cursor, limit)), Ids(old_frames)) << "limit " << limit;
   }
 
   const auto new_frames = Frames("pages", 8, 3, max_frame_bytes_);
@@ -219,8 +216,8 @@ TEST_P(SealedLogConformance, SmallPagesReturnEveryFrameOnceAndACursorResumes) {
   // A new process resumes from the persisted cursor, as after a restart.
   auto resumed = Connect("bob");
   ASSERT_TRUE(resumed);
-  EXPECT_EQ(Ids(PullAll(*resumed, log, &cursor, 2)), Ids(new_frames)) << "only what is new";
-  EXPECT_TRUE(PullAll(*resumed, log, &cursor, 2).empty()) << "nothing new";
+  EXPECT_EQ(Ids(PullAllFrames(*resumed, log, &cursor, 2)), Ids(new_frames)) << "only what is new";
+  EXPECT_TRUE(PullAllFrames(*resumed, log, &cursor, 2).empty()) << "nothing new";
 }
 
 TEST_P(SealedLogConformance, MembersListTheLogAndOthersDoNot) {
@@ -302,7 +299,7 @@ TEST_P(SealedLogConformance, AnAuthenticatingBackendNamesWritersAndKeepsOthersOu
 
   std::string cursor;
   sync::FramePage first;
-  const auto pulled = PullAll(*bob, log, &cursor, 100, &first);
+  const auto pulled = PullAllFrames(*bob, log, &cursor, 100, &first);
   ASSERT_EQ(Ids(pulled), Ids(frames)) << "nothing of carol's";
   for (size_t i = 0; i < pulled.size(); ++i) {
     EXPECT_EQ(pulled[i].sender, User(i % 2 == 0 ? "alice" : "bob")) << "frame " << i;

@@ -21,9 +21,7 @@ namespace {
 
 using namespace tidings;
 
-std::string Hex(std::string_view bytes) {
-  return crypto::HexEncode(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
-}
+std::string Hex(std::string_view bytes) { return crypto::HexEncode(bytes); }
 
 int Run(const std::vector<std::string>& args) {
   if (args.size() < 3) return 2;

@@ -22,12 +22,12 @@ using testing::WriteWholeFile;
 
 namespace fs = std::filesystem;
 
-struct Fixture {
+struct FilesFixture {
   testing::TempDir dir;
   AttachmentFiles files{dir.path() + "/attachments"};
   crypto::SecretKey key = crypto::SecretKey::Random().value();
   crypto::SecretKey hash_key = crypto::SecretKey::Random().value();
-  Fixture() { EXPECT_TRUE(files.Open().ok()); }
+  FilesFixture() { EXPECT_TRUE(files.Open().ok()); }
 
   // Imports `data` from memory, in pieces of `piece` bytes.
   ImportedObject Import(const std::string& data, size_t piece = 1000) {
@@ -55,7 +55,7 @@ struct Fixture {
 };
 
 TEST(AttachmentFiles, ImportsReadsAndExportsWithPrivateModes) {
-  Fixture f;
+  FilesFixture f;
   const std::string data = RandomBytes(3 << 20, 7);  // 3 MiB: several I/O pieces
   const ImportedObject o = f.Import(data, 333'333);
   EXPECT_EQ(o.plain_bytes, data.size());
@@ -89,7 +89,7 @@ TEST(AttachmentFiles, ImportsReadsAndExportsWithPrivateModes) {
 }
 
 TEST(AttachmentFiles, ImportsAFileAndReportsProgress) {
-  Fixture f;
+  FilesFixture f;
   const std::string data = RandomBytes(2'500'000, 3);
   const std::string path = f.dir.path() + "/scan.pdf";
   WriteWholeFile(path, data);
@@ -111,7 +111,7 @@ TEST(AttachmentFiles, ImportsAFileAndReportsProgress) {
 }
 
 TEST(AttachmentFiles, ACancelledOrFailedImportLeavesNothing) {
-  Fixture f;
+  FilesFixture f;
   std::atomic<bool> cancel{false};
   size_t calls = 0;
   auto source = [&](char* buf, size_t cap) -> Result<size_t> {
@@ -140,7 +140,7 @@ TEST(AttachmentFiles, ACancelledOrFailedImportLeavesNothing) {
 }
 
 TEST(AttachmentFiles, DamageIsDataLossAndNeverAnExportedFile) {
-  Fixture f;
+  FilesFixture f;
   const std::string data = RandomBytes(300'000, 5);
   const ImportedObject o = f.Import(data);
   const std::string path = f.files.ObjectPath(o.id);
@@ -172,7 +172,7 @@ TEST(AttachmentFiles, DamageIsDataLossAndNeverAnExportedFile) {
 }
 
 TEST(AttachmentFiles, DownloadsResumeAndAreCheckedWhole) {
-  Fixture sender, receiver;
+  FilesFixture sender, receiver;
   const std::string data = RandomBytes(1'000'000, 9);
   const ImportedObject o = sender.Import(data);
   const std::string object = ReadWholeFile(sender.files.ObjectPath(o.id));
@@ -205,7 +205,7 @@ TEST(AttachmentFiles, DownloadsResumeAndAreCheckedWhole) {
   EXPECT_EQ(sender.files.ReadRange(o.id, object.size() - 10, 20).status().code(), Code::kDataLoss);
   std::string bad = object;
   bad[500'000] ^= 0x40;
-  Fixture third;
+  FilesFixture third;
   ASSERT_TRUE(third.files.AppendPartial(o.id, bad).ok());
   EXPECT_EQ(third.files.FinishPartial(o.id, sender.key).code(), Code::kDataLoss);
   EXPECT_FALSE(third.files.Has(o.id));
@@ -214,7 +214,7 @@ TEST(AttachmentFiles, DownloadsResumeAndAreCheckedWhole) {
   // Another encryption of the same file under the same key: every chunk
   // opens, the size is the same, only the SHA-256 tells it from the object
   // the reference names; it never becomes that object.
-  Fixture fourth;
+  FilesFixture fourth;
   fourth.key = std::move(sender.key);
   const ImportedObject twin = fourth.Import(data);
   ASSERT_NE(twin.id, o.id);
@@ -229,7 +229,7 @@ TEST(AttachmentFiles, DownloadsResumeAndAreCheckedWhole) {
 
   // AdoptPartial is for a caller that checked the bytes as it appended
   // them: it checks only the length, and a file of another length goes.
-  Fixture fifth;
+  FilesFixture fifth;
   ASSERT_TRUE(fifth.files.AppendPartial(o.id, object.substr(0, 1000)).ok());
   EXPECT_EQ(fifth.files.AdoptPartial(o.id, object.size()).code(), Code::kDataLoss);
   EXPECT_FALSE(fifth.files.Has(o.id));

@@ -33,13 +33,13 @@ SendRequest WithFile(const std::string& conv, const std::string& path, std::stri
   return r;
 }
 
-struct Fixture {
+struct AttachmentsFixture {
   TempDir dir;
   TempDir files;
   std::unique_ptr<Store> store = MustOpen(dir.path() + "/s");
   std::string photo = files.path() + "/photo.jpg";
   std::string data = RandomBytes(200'000, 1);
-  Fixture() { WriteWholeFile(photo, data); }
+  AttachmentsFixture() { WriteWholeFile(photo, data); }
 
   std::string Export(const std::string& object) {
     const std::string out = files.path() + "/out-" + std::to_string(exports++);
@@ -51,7 +51,7 @@ struct Fixture {
 };
 
 TEST(Attachments, ASendKeepsItsFileEncryptedAndCounted) {
-  Fixture f;
+  AttachmentsFixture f;
   EXPECT_FALSE(fs::exists(f.dir.path() + "/s/attachments")) << "made before any attachment";
   auto m = f.store->Send(WithFile("visit", f.photo, "rash.jpg"));
   ASSERT_TRUE(m.ok()) << m.status().ToString();
@@ -74,9 +74,7 @@ TEST(Attachments, ASendKeepsItsFileEncryptedAndCounted) {
   ASSERT_EQ(ObjectFiles(f.dir.path() + "/s"), 1u);
   ExpectOwnerOnly(f.dir.path() + "/s");
   const std::string object =
-      ReadWholeFile(f.dir.path() + "/s/attachments/objects/" +
-                    crypto::HexEncode(std::span(reinterpret_cast<const uint8_t*>(a.object.data()),
-                                                a.object.size())));
+      ReadWholeFile(f.dir.path() + "/s/attachments/objects/" + crypto::HexEncode(a.object));
   EXPECT_EQ(object.size(), a.object_size);
   EXPECT_EQ(object.find(f.data.substr(1000, 32)), std::string::npos);
 
@@ -91,7 +89,7 @@ TEST(Attachments, ASendKeepsItsFileEncryptedAndCounted) {
 }
 
 TEST(Attachments, TheSameFileIsStoredOnceAndFreedWithItsLastMessage) {
-  Fixture f;
+  AttachmentsFixture f;
   auto first = f.store->Send(WithFile("visit", f.photo, "a.jpg"));
   auto second = f.store->Send(WithFile("other", f.photo, "b.jpg"));
   ASSERT_TRUE(first.ok() && second.ok());
@@ -121,7 +119,7 @@ TEST(Attachments, TheSameFileIsStoredOnceAndFreedWithItsLastMessage) {
 }
 
 TEST(Attachments, AFailedSendLeavesNoObject) {
-  Fixture f;
+  AttachmentsFixture f;
   SendRequest r = WithFile("visit", f.photo, "a.jpg");
   r.attachments.push_back({.path = f.files.path() + "/missing.pdf", .name = "missing.pdf"});
   auto m = f.store->Send(r);
@@ -139,7 +137,7 @@ TEST(Attachments, AFailedSendLeavesNoObject) {
 }
 
 TEST(Attachments, FromAReadCallback) {
-  Fixture f;
+  AttachmentsFixture f;
   SendRequest r = Msg("visit", "");
   size_t at = 0;
   r.attachments.push_back({.read = [&](char* buf, size_t cap) -> Result<size_t> {
@@ -158,7 +156,7 @@ TEST(Attachments, FromAReadCallback) {
 // A device that receives a message knows its objects but holds none of
 // them until a fetch; the transfer's steps move the record along.
 TEST(Attachments, ReceivedObjectsWaitForAFetch) {
-  Fixture f;
+  AttachmentsFixture f;
   TempDir other_dir;
   auto other = MustOpen(other_dir.path() + "/t", CreateOptions("pat"));
   auto sent = other->Send(WithFile("visit", f.photo, "a.jpg"));
@@ -209,7 +207,7 @@ TEST(Attachments, ReceivedObjectsWaitForAFetch) {
 }
 
 TEST(Attachments, UploadStatesAndTheSendersCopyIsKeptUntilSent) {
-  Fixture f;
+  AttachmentsFixture f;
   auto m = f.store->Send(WithFile("visit", f.photo, "a.jpg"));
   ASSERT_TRUE(m.ok());
   const std::string object = m->attachments[0].object;
@@ -266,7 +264,7 @@ TEST(Attachments, TheQuotaEvictsTheLeastRecentlyUsedDownloads) {
 }
 
 TEST(Attachments, VerifyFindsADamagedObjectAndOpenRemovesOrphans) {
-  Fixture f;
+  AttachmentsFixture f;
   auto m = f.store->Send(WithFile("visit", f.photo, "a.jpg"));
   ASSERT_TRUE(m.ok());
   const std::string hex = crypto::HexEncode(
@@ -306,7 +304,7 @@ namespace {
 // purged message, its file (and content key) stay on the device forever,
 // and verify reports the count as wrong.
 TEST(Attachments, ARetentionPurgeFreesTheObjectsOfPurgedMessages) {
-  Fixture f;
+  AttachmentsFixture f;
   TempDir other_dir;
   auto other = MustOpen(other_dir.path() + "/t", CreateOptions("pat"));
   auto sent = other->Send(WithFile("visit", f.photo, "a.jpg"));
@@ -351,7 +349,7 @@ TEST(Attachments, ARetentionPurgeFreesTheObjectsOfPurgedMessages) {
 // (an editor's or a sync tool's file) makes the next writable open throw
 // std::invalid_argument out of std::stoi (OpenAttachments).
 TEST(Attachments, AStrayFileNameDoesNotBreakOpen) {
-  Fixture f;
+  AttachmentsFixture f;
   ASSERT_TRUE(f.store->Send(WithFile("visit", f.photo, "a.jpg")).ok());
   f.store.reset();
   WriteWholeFile(f.dir.path() + "/s/attachments/objects/" + std::string(64, 'z'), "x");
@@ -365,7 +363,7 @@ TEST(Attachments, AStrayFileNameDoesNotBreakOpen) {
 // other device first): the delete applies at once, and the objects the send
 // made are freed in the same batch rather than kept with no reference.
 TEST(Attachments, ASendDeletedBeforeItArrivedKeepsNoObject) {
-  Fixture f;
+  AttachmentsFixture f;
   TempDir other_dir;
   auto other = MustOpen(other_dir.path() + "/t", CreateOptions("alice"));
   auto sent = other->Send(Msg("visit", "to be deleted"));
@@ -393,7 +391,7 @@ namespace {
 // store has them without a fetch: a file sent and not uploaded yet has no
 // other copy. Each restored file is checked whole against its record.
 TEST(Attachments, ABackupCarriesTheFilesAndTheRestoreChecksThem) {
-  Fixture f;
+  AttachmentsFixture f;
   const std::string big = f.files.path() + "/scan.pdf";
   const std::string big_data = RandomBytes(3'500'000, 2);  // several pieces
   WriteWholeFile(big, big_data);
@@ -449,7 +447,7 @@ namespace {
 // keeps its text and lists the file, which it counts; once only; and a
 // delete before the push frees it.
 TEST(Attachments, APendingSendCarriesItsTextAsAFileOnce) {
-  Fixture f;
+  AttachmentsFixture f;
   auto m = f.store->Send(Msg("visit", "a long text, as far as this test is concerned"));
   ASSERT_TRUE(m.ok());
   auto outbox = f.store->Outbox(0);
@@ -492,7 +490,7 @@ namespace {
 // One attachment file damaged on the device (bit rot, a bad sector) costs
 // only that file at restore, never the store: every message comes back.
 TEST(Attachments, OneDamagedFileDoesNotCostTheWholeRestore) {
-  Fixture f;
+  AttachmentsFixture f;
   ASSERT_TRUE(f.store->Send(Msg("visit", "the only copy of this text")).ok());
   auto photo = f.store->Send(WithFile("visit", f.photo, "rash.jpg"));
   ASSERT_TRUE(photo.ok());

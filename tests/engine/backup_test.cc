@@ -7,18 +7,13 @@
 #include <thread>
 
 #include "store_test_util.h"
+#include "tests/common/test_files.h"
 
 namespace tidings::engine {
 namespace {
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void WriteAll(const std::string& path, const std::string& data) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
-}
+using testing::ReadWholeFile;
+using testing::WriteWholeFile;
 
 // Every message of `s` as "conversation|id|body|state|reactions", in order.
 std::vector<std::string> Dump(Store& s) {
@@ -107,7 +102,7 @@ TEST_F(BackupTest, RestoresTheSameStore) {
 
 TEST_F(BackupTest, HoldsNoPlaintext) {
   ASSERT_TRUE(store_->Backup(backup_, nullptr).ok());
-  const std::string bytes = ReadAll(backup_);
+  const std::string bytes = ReadWholeFile(backup_);
   EXPECT_EQ(bytes.find("marker-zebra"), std::string::npos);
   EXPECT_EQ(bytes.find("Clinic"), std::string::npos);
   EXPECT_EQ(bytes.find("alice"), std::string::npos);
@@ -159,7 +154,7 @@ TEST_F(BackupTest, WrongKeyRestoresNothing) {
 
 TEST_F(BackupTest, EveryAlteredByteIsRefused) {
   ASSERT_TRUE(store_->Backup(backup_, nullptr).ok());
-  const std::string good = ReadAll(backup_);
+  const std::string good = ReadWholeFile(backup_);
   // Magic, header, stream header, the start chunk, records and the end.
   std::vector<size_t> offsets = {
       0, 7, 9, 20, 60, good.size() / 3, good.size() / 2, good.size() - 30, good.size() - 1};
@@ -168,7 +163,7 @@ TEST_F(BackupTest, EveryAlteredByteIsRefused) {
   for (size_t at : offsets) {
     std::string bad = good;
     bad[at] = static_cast<char>(bad[at] ^ 0x10);
-    WriteAll(backup_, bad);
+    WriteWholeFile(backup_, bad);
     const std::string to = dir_.path() + "/r" + std::to_string(n++);
     Status s = Restore(to);
     EXPECT_FALSE(s.ok()) << "a flip at byte " << at << " of " << good.size() << " restored";
@@ -179,10 +174,10 @@ TEST_F(BackupTest, EveryAlteredByteIsRefused) {
 
 TEST_F(BackupTest, ACutBackupIsRefused) {
   ASSERT_TRUE(store_->Backup(backup_, nullptr).ok());
-  const std::string good = ReadAll(backup_);
+  const std::string good = ReadWholeFile(backup_);
   int n = 0;
   for (size_t keep : {size_t{4}, size_t{40}, good.size() / 2, good.size() - 40, good.size() - 1}) {
-    WriteAll(backup_, good.substr(0, keep));
+    WriteWholeFile(backup_, good.substr(0, keep));
     const std::string to = dir_.path() + "/r" + std::to_string(n++);
     Status s = Restore(to);
     EXPECT_FALSE(s.ok()) << "a backup cut to " << keep << " bytes restored";
@@ -190,14 +185,14 @@ TEST_F(BackupTest, ACutBackupIsRefused) {
   }
   // A whole backup with bytes after its end is not a whole backup either:
   // the record count and the final chunk both stand, so only the end matters.
-  WriteAll(backup_, good);
+  WriteWholeFile(backup_, good);
   EXPECT_TRUE(Restore(dir_.path() + "/whole").ok());
 }
 
 TEST_F(BackupTest, NeverOverwrites) {
-  WriteAll(backup_, "something precious");
+  WriteWholeFile(backup_, "something precious");
   EXPECT_EQ(store_->Backup(backup_, nullptr).code(), Code::kAlreadyExists);
-  EXPECT_EQ(ReadAll(backup_), "something precious");
+  EXPECT_EQ(ReadWholeFile(backup_), "something precious");
   fs::remove(backup_);
   ASSERT_TRUE(store_->Backup(backup_, nullptr).ok());
   // Restoring over a store (or any non-empty directory) is refused.
@@ -210,7 +205,7 @@ TEST_F(BackupTest, NeverOverwrites) {
 }
 
 TEST_F(BackupTest, NotABackup) {
-  WriteAll(backup_, "TIDINGS1 this is a store header, not a backup");
+  WriteWholeFile(backup_, "TIDINGS1 this is a store header, not a backup");
   EXPECT_EQ(Restore(dir_.path() + "/r").code(), Code::kInvalidArgument);
   EXPECT_EQ(
       Store::Restore(dir_.path() + "/missing", dir_.path() + "/r", TestKey(7), nullptr).code(),

@@ -17,22 +17,20 @@
 #include "crypto/stream_cipher.h"
 #include "engine/corruption_watch.h"
 #include "store_test_util.h"
+#include "tests/common/test_files.h"
 
 namespace tidings::engine {
 namespace {
+
+using testing::ReadWholeFile;
 
 constexpr size_t kPrefixBytes = 64;  // engine/encrypted_env.cc: marker + nonce
 constexpr size_t kNonceAt = 8;
 constexpr int kMessages = 40;
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
 // The plaintext of an encrypted file (without its prefix).
 std::string Decrypt(const std::string& file) {
-  std::string raw = ReadAll(file);
+  std::string raw = ReadWholeFile(file);
   uint8_t bytes[32];
   for (auto& b : bytes) b = 7;  // TestKey()
   auto master = crypto::SecretKey::FromBytes(bytes);

@@ -108,11 +108,11 @@ uint64_t CountedUnread(Store& s, const std::string& conv) {
   return n;
 }
 
-// alice's store, its wall clock stopped at `now`.
-constexpr uint64_t now = 1'700'000'000'000;
+// alice's store, its wall clock stopped at `kStoppedClock`.
+constexpr uint64_t kStoppedClock = 1'700'000'000'000;
 StoreOptions AliceAtAFixedTime() {
   StoreOptions o = CreateOptions("alice");
-  o.wall_clock_ms = [] { return now; };
+  o.wall_clock_ms = [] { return kStoppedClock; };
   return o;
 }
 
@@ -149,8 +149,8 @@ TEST(Store, UnreadCountsStayExactThroughEveryChange) {
   // Others' clocks and the server's run hours behind alice's, so a message
   // clamped to server time lands below her own sends (a purge horizon above
   // them is another matter: retention_test.cc).
-  const uint64_t server = now - 5 * 3'600'000;
-  uint64_t clock = now - 10 * 3'600'000;
+  const uint64_t server = kStoppedClock - 5 * 3'600'000;
+  uint64_t clock = kStoppedClock - 10 * 3'600'000;
   for (int step = 0; step < 600; ++step) {
     const std::string& conv = convs[rng() % convs.size()];
     const int what = static_cast<int>(rng() % 10);
@@ -256,7 +256,7 @@ TEST(Store, UnreadCountsFollowPurgesAndClamps) {
 
   // In "d": `read` is ordered just above where a clamp puts `ahead` (both
   // came from a backend that gave no server time, so neither moved yet).
-  constexpr uint64_t server = now - 3'600'000;
+  constexpr uint64_t server = kStoppedClock - 3'600'000;
   Operation read = SendsFromBob("read-", 1)[0], ahead = SendsFromBob("ahead-", 1)[0];
   read.at = OrderKey{(server + kDefaultMaxDriftMs + 1000) << 16, 42};
   ahead.at = OrderKey{(server + 86'400'000) << 16, 42};

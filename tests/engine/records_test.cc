@@ -12,10 +12,7 @@
 namespace tidings::engine {
 namespace {
 
-std::string Hex(std::string_view bytes) {
-  return crypto::HexEncode(
-      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
-}
+std::string Hex(std::string_view bytes) { return crypto::HexEncode(bytes); }
 
 TEST(Records, ConversationLayoutIsFixed) {
   Conversation c;

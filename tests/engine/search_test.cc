@@ -10,6 +10,7 @@
 #include <cmath>
 #include <thread>
 
+#include "engine/retention.h"
 #include "engine/search_index.h"
 #include "engine/store_impl.h"
 #include "store_test_util.h"
@@ -131,7 +132,6 @@ class Search : public ::testing::TestWithParam<size_t> {
 INSTANTIATE_TEST_SUITE_P(Fold, Search, ::testing::Values(2048, 3),
                          [](const auto& p) { return "every" + std::to_string(p.param); });
 
-constexpr uint64_t kDay = 24ull * 3600 * 1000;
 constexpr uint64_t kNow = 1'760'000'000'000;
 
 struct Searchable {
@@ -332,16 +332,16 @@ TEST_P(Search, PrefixesFindEveryCompletion) {
 TEST_P(Search, FiltersBySenderAndTime) {
   Searchable s;
   s.Send("a", "fever since monday");
-  *s.now += 3 * kDay;
+  *s.now += 3 * kMillisPerDay;
   s.Send("a", "fever is gone");
   Operation op;
   op.kind = OpKind::kSend;
   op.op_id = op.message_id = "remote-1";
   op.conversation_id = "a";
   op.author = "bob";
-  op.at = OrderKey{(kNow + kDay) << 16, 9};
+  op.at = OrderKey{(kNow + kMillisPerDay) << 16, 9};
   op.body = "no fever here, says bob";
-  op.server_time_ms = kNow + kDay;
+  op.server_time_ms = kNow + kMillisPerDay;
   ASSERT_TRUE(s.store->sync_log().Merge("test", "a", std::vector<Operation>{op}, "c1").ok());
 
   EXPECT_EQ(s.Find({.query = "fever"}).total, 3u);
@@ -349,10 +349,10 @@ TEST_P(Search, FiltersBySenderAndTime) {
   ASSERT_EQ(bob.hits.size(), 1u);
   EXPECT_EQ(bob.hits[0].message_id, "remote-1");
   EXPECT_EQ(s.Find({.query = "fever", .sender = "carol"}).total, 0u);
-  auto early = s.Find({.query = "fever", .to_ms = kNow + kDay / 2});
+  auto early = s.Find({.query = "fever", .to_ms = kNow + kMillisPerDay / 2});
   ASSERT_EQ(early.hits.size(), 1u);
   EXPECT_EQ(s.store->Get(early.hits[0].message_id)->body, "fever since monday");
-  EXPECT_EQ(s.Find({.query = "fever", .from_ms = kNow + 2 * kDay}).total, 1u);
+  EXPECT_EQ(s.Find({.query = "fever", .from_ms = kNow + 2 * kMillisPerDay}).total, 1u);
 }
 
 TEST_P(Search, RanksByRelevanceThenRecencyAndPages) {
@@ -368,7 +368,7 @@ TEST_P(Search, RanksByRelevanceThenRecencyAndPages) {
   EXPECT_EQ(s.store->Get(res.hits[2].message_id)->body.substr(0, 6), "we tal");
 
   // The same words, older: recency breaks the tie.
-  *s.now += 90 * kDay;
+  *s.now += 90 * kMillisPerDay;
   s.Send("a", "a rash");
   auto again = s.Find({.query = "a rash"});
   EXPECT_EQ(again.hits[0].order, s.store->Page({.conversation_id = "a", .limit = 1})->back().order);
@@ -413,7 +413,7 @@ TEST_P(Search, EditedDeletedAndPurgedTextIsNotFound) {
 
   // A purge takes the index entries with the messages.
   ASSERT_TRUE(s.store->SetRetention("a", RetentionPolicy{.keep_days = 1}).ok());
-  *s.now += 3 * kDay;
+  *s.now += 3 * kMillisPerDay;
   ASSERT_TRUE(s.store->PurgeExpired().ok());
   EXPECT_TRUE(s.Bodies("honey").empty());
   EXPECT_TRUE(s.Bodies("marmalade").empty());

@@ -9,14 +9,12 @@
 
 #include "crypto/hash.h"
 #include "store_test_util.h"
+#include "tests/common/test_files.h"
 
 namespace tidings::engine {
 namespace {
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
+using testing::ReadWholeFile;
 
 TEST(Store, KeyErrorsAreDistinctAndClear) {
   TempDir dir;
@@ -112,8 +110,7 @@ TEST(Store, NoPlaintextOnDisk) {
     markers.push_back(m.substr(0, 3) == "bod" ? m + "edited" : m);
   }
   for (auto m : std::vector<std::string>(markers)) {
-    markers.push_back(crypto::HexEncode(
-        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(m.data()), m.size())));
+    markers.push_back(crypto::HexEncode(m));
     std::string upper = markers.back();
     std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
     markers.push_back(upper);
@@ -122,7 +119,7 @@ TEST(Store, NoPlaintextOnDisk) {
   for (auto& e : std::filesystem::recursive_directory_iterator(dir.path())) {
     if (!e.is_regular_file()) continue;
     ++files;
-    std::string data = ReadAll(e.path().string());
+    std::string data = ReadWholeFile(e.path().string());
     for (const auto& m : markers) {
       EXPECT_EQ(data.find(m), std::string::npos) << "marker " << m << " found in " << e.path();
     }

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "crypto/hash.h"
+#include "tests/s3/answer.h"
 
 namespace tidings::s3 {
 namespace {
@@ -47,14 +48,6 @@ class ScriptedHttp : public http::HttpClient {
  private:
   std::shared_ptr<Shared> shared_;
 };
-
-http::Response Answer(long status, std::string body = "", http::Headers headers = {}) {
-  http::Response r;
-  r.status = status;
-  r.body = std::move(body);
-  r.headers = std::move(headers);
-  return r;
-}
 
 std::string Header(const http::Request& r, std::string_view name) {
   for (const auto& [k, v] : r.headers) {

@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "sync/s3/s3_client.h"
+#include "tests/s3/answer.h"
 
 namespace tidings::s3 {
 namespace {
@@ -39,14 +40,6 @@ std::vector<std::string> BotocoreLines() {
   }
   if (::pclose(p) != 0) lines.clear();
   return lines;
-}
-
-http::Response Answer(long status, std::string body, http::Headers headers = {}) {
-  http::Response r;
-  r.status = status;
-  r.body = std::move(body);
-  r.headers = std::move(headers);
-  return r;
 }
 
 TEST(S3SigV4, MatchesBotocore) {
