@@ -304,6 +304,12 @@ Result<sync::HistoryFill> SyncHandle::LoadOlder(const std::string& conversation_
   std::shared_lock<std::shared_mutex> in_use;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // A stop that gave up on a request cancelled its transport, which
+    // refuses every later request: a stopped handle's fill builds anew, as
+    // Once and Start do.
+    for (auto& s : slots_) {
+      if (s->cancelled) TIDINGS_RETURN_IF_ERROR(Build(*s, s == slots_.front()));
+    }
     in_use = std::shared_lock<std::shared_mutex>(engines_mu_);
     for (auto& s : slots_) engines.push_back(s->engine.get());
   }

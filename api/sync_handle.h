@@ -103,7 +103,7 @@ class SyncHandle {
     BackendFactory make;
     std::shared_ptr<BackendCounters> counters = std::make_shared<BackendCounters>();
     http::HttpClient* http = nullptr;  // owned by backend
-    bool cancelled = false;            // http was cancelled: rebuild before starting
+    bool cancelled = false;            // http was cancelled: rebuild before the next use
     std::unique_ptr<sync::Backend> backend;
     std::unique_ptr<sync::SyncEngine> engine;  // declared after: destroyed first
   };

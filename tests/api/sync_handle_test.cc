@@ -12,6 +12,7 @@
 #include <future>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/engine/test_util.h"
@@ -89,7 +90,10 @@ class GatedHistoryBackend final : public sync::Backend {
     if (before.empty()) {
       page.forward_cursor = std::to_string(to);
     } else {
-      if (offline) return Unavailable("the network is down");
+      const std::thread::id gated = gated_thread.load();
+      if (offline || (gated != std::thread::id() && gated != std::this_thread::get_id())) {
+        return Unavailable("the network is down");
+      }
       gate_->Pass();
       to = std::stoul(std::string(before));
     }
@@ -104,6 +108,9 @@ class GatedHistoryBackend final : public sync::Backend {
   }
 
   std::atomic<bool> offline{false};  // older pages fail at once
+  // When set, only this thread's older pages reach the gate; other threads'
+  // fail at once.
+  std::atomic<std::thread::id> gated_thread{};
 
  private:
   std::unique_ptr<http::HttpClient> http_;  // the handle keeps a view of it
@@ -111,28 +118,57 @@ class GatedHistoryBackend final : public sync::Backend {
   std::vector<engine::Operation> log_;
 };
 
-TEST(SyncHandle, StatusAndPokesAnswerWhileLoadOlderWaitsOnTheNetwork) {
+// A fresh store, and the gated backends a handle over it built. A stop that
+// gives up on a request cancels its transport, and the handle builds a new
+// backend on a new one before the next use. Outlives the handle.
+struct World {
+  World() {
+    auto opened = engine::Store::Open(dir.path(), testing::TestKey(), testing::CreateOptions("me"));
+    EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+    if (opened.ok()) store = std::move(*opened);
+  }
+  static SyncOptions Options() {
+    SyncOptions options;
+    options.config.pull_page_size = 10;
+    return options;
+  }
+  // The messages of "c" the store holds.
+  size_t Held() {
+    auto page = store->Page({.conversation_id = "c", .limit = 100});
+    return page.ok() ? page->size() : 0;
+  }
+
   testing::TempDir dir;
-  auto store = engine::Store::Open(dir.path(), testing::TestKey(), testing::CreateOptions("me"));
-  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  std::unique_ptr<engine::Store> store;
   Gate gate;
-  GatedHistoryBackend* backend = nullptr;
-  SyncOptions options;
-  options.config.pull_page_size = 10;
-  SyncHandle handle(&(*store)->sync_log(), options);
-  ASSERT_TRUE(handle
-                  .Add("gated",
-                       [&](std::unique_ptr<http::HttpClient> http)
-                           -> Result<std::unique_ptr<sync::Backend>> {
-                         auto made = std::make_unique<GatedHistoryBackend>(std::move(http), &gate);
-                         backend = made.get();
-                         backend->offline = true;
-                         return std::unique_ptr<sync::Backend>(std::move(made));
-                       })
-                  .ok());
-  // The newest page, 10 of the 30; the background fill of the rest fails.
-  ASSERT_TRUE(handle.Once().ok());
-  backend->offline = false;
+  std::vector<GatedHistoryBackend*> backends;
+};
+
+// Adds the gated backend to `handle` and syncs once: the newest page, 10 of
+// the 30; the background fill of the rest fails (the first backend starts
+// offline).
+void AddAndSyncOnce(SyncHandle& handle, World* world) {
+  Status added = handle.Add(
+      "gated",
+      [world](std::unique_ptr<http::HttpClient> http) -> Result<std::unique_ptr<sync::Backend>> {
+        auto made = std::make_unique<GatedHistoryBackend>(std::move(http), &world->gate);
+        made->offline = world->backends.empty();
+        world->backends.push_back(made.get());
+        return std::unique_ptr<sync::Backend>(std::move(made));
+      });
+  ASSERT_TRUE(added.ok()) << added.ToString();
+  ASSERT_EQ(world->backends.size(), 1u);
+  Status once = handle.Once();
+  ASSERT_TRUE(once.ok()) << once.ToString();
+  world->backends[0]->offline = false;
+}
+
+TEST(SyncHandle, StatusAndPokesAnswerWhileLoadOlderWaitsOnTheNetwork) {
+  World world;
+  ASSERT_NE(world.store, nullptr);
+  Gate& gate = world.gate;
+  SyncHandle handle(&world.store->sync_log(), World::Options());
+  ASSERT_NO_FATAL_FAILURE(AddAndSyncOnce(handle, &world));
 
   auto fill = std::async(std::launch::async, [&] { return handle.LoadOlder("c", 2); });
   ASSERT_TRUE(gate.AwaitSomeoneWaiting(10s)) << "LoadOlder never asked for an older page";
@@ -151,6 +187,52 @@ TEST(SyncHandle, StatusAndPokesAnswerWhileLoadOlderWaitsOnTheNetwork) {
   const auto statuses = others.get();
   ASSERT_EQ(statuses.size(), 1u);
   EXPECT_EQ(statuses[0].first, "gated");
+}
+
+// A stop while LoadOlder waits for its page ends the fill with CANCELLED and
+// merges nothing of that page; loading again afterwards fills the history.
+TEST(SyncHandle, AStopWhileLoadOlderWaitsCancelsItAndMergesNothing) {
+  World world;
+  ASSERT_NE(world.store, nullptr);
+  Gate& gate = world.gate;
+  SyncOptions options = World::Options();
+  // The stop gives up on the request in flight after this long and says so
+  // (TIDINGS_SYNC_REQUEST_ABANDONED): then the page arrives, after the stop.
+  options.stop_grace_ms = 200;
+  SyncHandle handle(&world.store->sync_log(), options);
+  ASSERT_TRUE(handle
+                  .SetListener(
+                      [](void* context, const tidings_sync_event* e) {
+                        if (e->kind == TIDINGS_SYNC_REQUEST_ABANDONED) {
+                          static_cast<Gate*>(context)->Open();
+                        }
+                      },
+                      &gate)
+                  .ok());
+  ASSERT_NO_FATAL_FAILURE(AddAndSyncOnce(handle, &world));
+  ASSERT_EQ(world.Held(), 10u);
+  ASSERT_TRUE(handle.Start().ok());
+
+  // Only LoadOlder's page waits: the sync thread's own fill fails fast.
+  auto fill = std::async(std::launch::async, [&] {
+    world.backends[0]->gated_thread = std::this_thread::get_id();
+    return handle.LoadOlder("c", 2);
+  });
+  ASSERT_TRUE(gate.AwaitSomeoneWaiting(10s)) << "LoadOlder never asked for an older page";
+  handle.Stop();
+  auto filled = fill.get();
+  EXPECT_EQ(filled.status().code(), Code::kCancelled) << filled.status().ToString();
+  EXPECT_EQ(world.Held(), 10u) << "the page that came after the stop was merged";
+  world.backends[0]->gated_thread = std::thread::id();
+
+  // The user scrolls up again: the stopped handle fills on the caller's
+  // thread, over a new transport (the stop cancelled the old one, which
+  // would refuse every request).
+  auto again = handle.LoadOlder("c", 2);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(world.backends.size(), 2u) << "the transport the stop cancelled was used again";
+  EXPECT_EQ(again->merged, GatedHistoryBackend::kMessages - 10);
+  EXPECT_EQ(world.Held(), GatedHistoryBackend::kMessages);
 }
 
 }  // namespace
