@@ -23,6 +23,7 @@
 
 #include "common/clock.h"
 #include "common/json_string.h"
+#include "emulator/chime/http_date.h"
 
 namespace chime_local {
 namespace {
@@ -42,15 +43,6 @@ std::string Frame(const std::string& type, const std::string& message_type,
   std::string headers = "{\"x-amz-chime-event-type\":" + tidings::JsonString(type) +
                         ",\"x-amz-chime-message-type\":" + tidings::JsonString(message_type);
   return "{\"Headers\":" + headers + "},\"Payload\":" + tidings::JsonString(payload) + "}";
-}
-
-std::string HttpDate() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  return buf;
 }
 
 // "<arn>/user/<id>" of an app instance: the only userArn /connect accepts.

@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/json_string.h"
 #include "crypto/hash.h"
+#include "emulator/chime/http_date.h"
 #include "emulator/chime/journal.h"
 #include "emulator/chime/realtime.h"
 
@@ -140,15 +141,6 @@ const Route* Match(const std::string& method, const std::vector<std::string>& se
     if (it != query.end() && it->second == q.substr(eq + 1)) return &r;
   }
   return nullptr;
-}
-
-std::string HttpDate() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  return buf;
 }
 
 // A UUID-shaped id per request, as AWS sends (boto3: ResponseMetadata.RequestId).
