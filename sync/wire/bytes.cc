@@ -79,16 +79,18 @@ Status ByteReader::BytesList(std::string_view field, size_t max_entries,
   const size_t start = pos_;
   uint64_t n = 0;
   TIDINGS_RETURN_IF_ERROR(Varint(field, &n));
-  Status bad;
-  if (n > max_entries) bad = Error(field, "has too many entries");
-  std::vector<std::string> read(bad.ok() ? static_cast<size_t>(n) : 0);
-  for (auto& s : read) {
-    if (!bad.ok()) break;
-    bad = Bytes(field, &s);
-  }
-  if (!bad.ok()) {
+  if (n > max_entries) {
+    Status too_many = Error(field, "has too many entries");
     pos_ = start;
-    return bad;
+    return too_many;
+  }
+  std::vector<std::string> read(static_cast<size_t>(n));
+  for (auto& s : read) {
+    Status ok = Bytes(field, &s);
+    if (!ok.ok()) {
+      pos_ = start;
+      return ok;
+    }
   }
   *list = std::move(read);
   return Status::Ok();

@@ -1,7 +1,6 @@
 // Helpers for the API tests: only public headers and the standard library.
 #pragma once
 
-#include <array>
 #include <cstdint>
 
 #include "tests/common/temp_dir.h"
@@ -17,11 +16,7 @@ inline constexpr uint8_t kKey[TIDINGS_KEY_SIZE] = {1,  2,  3,  4,  5,  6,  7,  8
                                                    12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
                                                    23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 // The same key for the C++ API.
-inline api::Key TestKey() {
-  std::array<uint8_t, TIDINGS_KEY_SIZE> bytes{};
-  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = kKey[i];
-  return api::Key::Raw(bytes);
-}
+inline api::Key TestKey() { return api::Key::Raw(kKey); }
 
 // A Chime app instance, and an endpoint where nothing listens.
 inline constexpr const char kAppArn[] = "arn:aws:chime:us-east-1:123456789012:app-instance/app";

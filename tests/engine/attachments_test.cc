@@ -180,9 +180,8 @@ TEST(Attachments, ReceivedObjectsWaitForAFetch) {
   ASSERT_TRUE(t.ok());
   auto files = log.attachment_files();
   ASSERT_TRUE(files.ok());
-  const std::string bytes = ReadWholeFile(
-      other_dir.path() + "/t/attachments/objects/" +
-      crypto::HexEncode(std::span(reinterpret_cast<const uint8_t*>(object.data()), 32)));
+  const std::string bytes =
+      ReadWholeFile(other_dir.path() + "/t/attachments/objects/" + crypto::HexEncode(object));
   ASSERT_TRUE((*files)->AppendPartial(object, bytes.substr(0, 1000)).ok());
   EXPECT_EQ(f.store->GetAttachment(object)->state, AttachmentState::kDownloading);
   ASSERT_TRUE((*files)->AppendPartial(object, bytes.substr(1000)).ok());
@@ -323,9 +322,8 @@ TEST(Attachments, ARetentionPurgeFreesTheObjectsOfPurgedMessages) {
   ASSERT_TRUE(t.ok());
   auto files = log.attachment_files();
   ASSERT_TRUE(files.ok());
-  const std::string bytes = ReadWholeFile(
-      other_dir.path() + "/t/attachments/objects/" +
-      crypto::HexEncode(std::span(reinterpret_cast<const uint8_t*>(object.data()), 32)));
+  const std::string bytes =
+      ReadWholeFile(other_dir.path() + "/t/attachments/objects/" + crypto::HexEncode(object));
   ASSERT_TRUE((*files)->AppendPartial(object, bytes).ok());
   ASSERT_TRUE((*files)->FinishPartial(object, t->content_key).ok());
   ASSERT_TRUE(log.AttachmentDownloaded(object).ok());

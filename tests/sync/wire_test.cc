@@ -320,5 +320,34 @@ TEST(WireBytes, ReaderNamesTheFieldAndStaysInBounds) {
   EXPECT_EQ(r.position(), 0u) << "a failed read leaves the reader where it was";
 }
 
+TEST(WireBytes, AListRoundTripsAndAFailedOneLeavesTheReaderWhereItWas) {
+  const std::vector<std::string> members = {"alice", "", "bob"};
+  std::string in;
+  ByteWriter w(&in);
+  w.BytesList(members);
+  std::vector<std::string> read;
+  ByteReader whole(in, "test input");
+  ASSERT_TRUE(whole.BytesList("members", 3, &read).ok());
+  EXPECT_EQ(read, members);
+  EXPECT_TRUE(whole.done());
+
+  // More entries than the bound: refused before anything is allocated.
+  std::vector<std::string> untouched = {"kept"};
+  ByteReader bounded(in, "test input");
+  Status too_many = bounded.BytesList("members", 2, &untouched);
+  EXPECT_EQ(too_many.code(), Code::kDataLoss);
+  EXPECT_NE(too_many.message().find("members has too many entries"), std::string::npos)
+      << too_many.message();
+  EXPECT_EQ(bounded.position(), 0u);
+  EXPECT_EQ(untouched, std::vector<std::string>{"kept"});
+
+  // An entry cut short: the list is not half read.
+  ByteReader cut(std::string_view(in).substr(0, in.size() - 1), "test input");
+  Status truncated = cut.BytesList("members", 3, &untouched);
+  EXPECT_EQ(truncated.code(), Code::kDataLoss);
+  EXPECT_EQ(cut.position(), 0u);
+  EXPECT_EQ(untouched, std::vector<std::string>{"kept"});
+}
+
 }  // namespace
 }  // namespace tidings::wire
