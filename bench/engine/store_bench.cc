@@ -4,10 +4,13 @@
 // and without sealing - per message a 32-byte message key (16-byte
 // conversation hash + 16-byte order key) with the 300-byte body, a by-id
 // index entry and an outbox entry - in a WriteBatch, same WriteOptions.
-// "raw_1put" writes only the message key (the floor).
+// "raw_1put" writes only the message key (the floor). The newest page is read
+// from raw twice: with that layout (a reverse scan, as Tidings reads it) and
+// with the order key complemented (newest first: a forward scan).
 //
 // TIDINGS_BENCH_CACHE_MB sets the block cache of both stores (default: each
-// library's own default, 32 MiB), to see the page reads with everything cached.
+// library's own: Tidings' 32 MiB, RocksDB 7.8's 8 MiB), to compare page reads
+// with the same cache.
 #include <benchmark/benchmark.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
@@ -41,16 +44,21 @@ std::unique_ptr<rocksdb::DB> OpenRaw(const std::string& path) {
   return std::unique_ptr<rocksdb::DB>(db);
 }
 
-std::string RawKey(uint64_t i) {
+// newest_first: the order key's bytes complemented, so that a conversation's
+// newest message is its first key and a page is a forward scan.
+std::string RawKey(uint64_t i, bool newest_first = false) {
   std::string k(32, '\0');
   uint64_t conv = i % bench::kConversations;
   for (int b = 0; b < 8; ++b) k[static_cast<size_t>(b)] = static_cast<char>(conv >> (56 - 8 * b));
   for (int b = 0; b < 8; ++b) k[16 + static_cast<size_t>(b)] = static_cast<char>(i >> (56 - 8 * b));
+  if (newest_first) {
+    for (size_t b = 16; b < 32; ++b) k[b] = static_cast<char>(~k[b]);
+  }
   return k;
 }
 
-void AddRaw(rocksdb::WriteBatch* batch, uint64_t i, bool full) {
-  std::string key = RawKey(i);
+void AddRaw(rocksdb::WriteBatch* batch, uint64_t i, bool full, bool newest_first = false) {
+  std::string key = RawKey(i, newest_first);
   const std::string body = bench::Body(i);  // made once, like Tidings' request
   batch->Put(key, body).PermitUncheckedError();
   if (!full) return;
@@ -171,14 +179,17 @@ const std::string& TidingsPageFixture() {
   return dir.path();
 }
 
-const std::string& RawPageFixture() {
-  static bench::TempDir dir;
-  static bool built = [] {
-    auto db = OpenRaw(dir.path());
+const std::string& RawPageFixture(bool newest_first) {
+  static bench::TempDir dirs[2];
+  static bool built[2] = {};
+  const int which = newest_first ? 1 : 0;
+  if (!built[which]) {
+    built[which] = true;
+    auto db = OpenRaw(dirs[which].path());
     const size_t n = bench::FixtureMessages();
     for (size_t i = 0; i < n; i += 1000) {
       rocksdb::WriteBatch wb;
-      for (size_t k = 0; k < 1000; ++k) AddRaw(&wb, i + k, true);
+      for (size_t k = 0; k < 1000; ++k) AddRaw(&wb, i + k, true, newest_first);
       if (!db->Write(rocksdb::WriteOptions(), &wb).ok()) std::abort();
     }
     // Tidings keeps its unsynced outbox, so the raw store keeps its too.
@@ -186,10 +197,8 @@ const std::string& RawPageFixture() {
     db->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr).PermitUncheckedError();
     db.reset();
     ::sync();
-    return true;
-  }();
-  (void)built;
-  return dir.path();
+  }
+  return dirs[which].path();
 }
 
 void BM_NewestPage_Tidings(benchmark::State& state) {
@@ -209,8 +218,10 @@ void BM_NewestPage_Tidings(benchmark::State& state) {
 }
 BENCHMARK(BM_NewestPage_Tidings)->Iterations(20000)->UseRealTime();
 
+// The same records with the newest-first key layout: a forward scan.
 void BM_NewestPage_Raw(benchmark::State& state) {
-  const std::string& path = RawPageFixture();
+  const bool newest_first = state.range(0) != 0;
+  const std::string& path = RawPageFixture(newest_first);
   auto t0 = std::chrono::steady_clock::now();
   auto db = OpenRaw(path);
   double open_ms = bench::MillisSince(t0);
@@ -221,16 +232,24 @@ void BM_NewestPage_Raw(benchmark::State& state) {
     std::string prefix = RawKey(q++ * 7919).substr(0, 16);
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
     std::vector<std::string> page;
-    for (it->SeekForPrev(prefix + std::string(16, '\xff'));
-         it->Valid() && it->key().starts_with(prefix) && page.size() < 50; it->Prev()) {
-      page.push_back(it->value().ToString());
+    if (newest_first) {
+      for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) && page.size() < 50;
+           it->Next()) {
+        page.push_back(it->value().ToString());
+      }
+    } else {
+      for (it->SeekForPrev(prefix + std::string(16, '\xff'));
+           it->Valid() && it->key().starts_with(prefix) && page.size() < 50; it->Prev()) {
+        page.push_back(it->value().ToString());
+      }
     }
     if (page.size() != bench::ExpectedPage()) std::abort();
     samples.push_back(bench::MicrosSince(s));
   }
   bench::ReportPageLatency(state, std::move(samples), open_ms, path);
+  state.SetLabel(newest_first ? "newest-first keys, forward scan" : "reverse scan");
 }
-BENCHMARK(BM_NewestPage_Raw)->Iterations(20000)->UseRealTime();
+BENCHMARK(BM_NewestPage_Raw)->Arg(0)->Arg(1)->Iterations(20000)->UseRealTime();
 
 }  // namespace
 
