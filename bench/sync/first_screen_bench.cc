@@ -35,6 +35,7 @@ namespace {
 using bench::sync::GeneratorBackend;
 using bench::sync::Key;
 using bench::sync::kT0;
+using bench::sync::RemoteId;
 using bench::sync::RssMB;
 using tidings::engine::Store;
 
@@ -84,7 +85,7 @@ void BM_FirstScreen(benchmark::State& state) {
     const std::string conv = "c" + std::to_string(n);
     GeneratorBackend backend(n++ * history);
     backend.available = history;
-    const std::string newest = "remote-" + std::to_string(n * history - 1);
+    const std::string newest = RemoteId(n * history - 1);
     tidings::sync::Reconciler rec(
         &fresh.store->sync_log(), &backend, config, [&] { return ++now; }, [] { return 1; });
     const auto start = std::chrono::steady_clock::now();

@@ -15,7 +15,9 @@
 //                          rss_growth_2nd_half_MB: what the second 50k added)
 //
 // Both stores use the same durability (WAL written, not fsynced per write).
-// Command and figures: docs/sync.md.
+// TIDINGS_BENCH_IDS=uuid7 gives every message a UUIDv7 id, as Tidings makes
+// them, instead of an opaque one (sync_bench_util.h).
+// Command: docs/sync.md; figures: bench/RESULTS.md, "Sync merge".
 #include <benchmark/benchmark.h>
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
@@ -39,7 +41,7 @@ using bench::sync::RssMB;
 using tidings::engine::Operation;
 using tidings::engine::Store;
 
-// Fixture ids are disjoint from the benchmarks' ("remote-" + i for i >= N).
+// Fixture ids are disjoint from the benchmarks' (RemoteId(i) for i >= N).
 uint64_t next_id = 0;
 
 struct Fixture {

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -25,10 +27,32 @@ inline tidings::crypto::KeySource Key() {
   return tidings::crypto::KeySource::Raw(tidings::crypto::SecretKey::FromBytes(k).value());
 }
 
+// Message ids: opaque by default ("remote-" + i, like another Chime client's
+// MessageId), or with TIDINGS_BENCH_IDS=uuid7 as Tidings makes them (UUIDv7,
+// whose by-id keys the store prefixes with their time).
+inline bool Uuid7Ids() {
+  static const bool on = [] {
+    const char* v = std::getenv("TIDINGS_BENCH_IDS");
+    return v != nullptr && std::string(v) == "uuid7";
+  }();
+  return on;
+}
+
+inline std::string RemoteId(uint64_t i) {
+  if (!Uuid7Ids()) return "remote-" + std::to_string(i);
+  // xxxxxxxx-xxxx-7xxx-8xxx-xxxxxxxxxxxx: the first 12 hex digits are the
+  // milliseconds of the message's order key (kT0 + i); the rest make it unique.
+  const unsigned long long ms = kT0 + i, n = i;
+  char id[64];
+  std::snprintf(id, sizeof id, "%08llx-%04llx-7%03llx-8%03llx-%012llx", ms >> 16, ms & 0xffff,
+                n & 0xfff, (n >> 12) & 0xfff, n & 0xffffffffffffULL);
+  return id;
+}
+
 inline Operation Remote(const std::string& conv, uint64_t i) {
   Operation op;
   op.kind = OpKind::kSend;
-  op.op_id = op.message_id = "remote-" + std::to_string(i);
+  op.op_id = op.message_id = RemoteId(i);
   op.conversation_id = conv;
   op.author = "peer";
   op.at = {(kT0 + i) << 16, 77};
