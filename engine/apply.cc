@@ -48,8 +48,9 @@ MessageRecord NewRecord(const Operation& op, bool remote, uint64_t drift) {
 }  // namespace
 
 Result<std::optional<MessageRecord>> StoreImpl::LoadMessage(Txn& txn, const std::string& id,
+                                                            const std::string& id_key,
                                                             std::string* msg_key) {
-  TIDINGS_ASSIGN_OR_RETURN(auto loc, TxnRead(txn, kById, IdKey(id)));
+  TIDINGS_ASSIGN_OR_RETURN(auto loc, TxnRead(txn, kById, id_key));
   if (!loc.has_value()) return std::optional<MessageRecord>();
   TIDINGS_ASSIGN_OR_RETURN(auto value, TxnRead(txn, kMessages, *loc));
   MessageRecord rec;
@@ -64,13 +65,14 @@ Result<std::optional<MessageRecord>> StoreImpl::LoadMessage(Txn& txn, const std:
 
 Result<Conversation> StoreImpl::LoadConversation(Txn& txn, const std::string& id, bool* existed) {
   const std::string key = ConvKey(id);
+  if (auto s = txn.summaries.find(key); s != txn.summaries.end() && s->second.current) {
+    if (existed != nullptr) *existed = true;
+    return *s->second.current;
+  }
   std::optional<std::string> value;
   uint32_t lag = 0;
   bool caught_up = false;  // value is the summary already, not the stored record
-  if (auto it = txn.overlay.find({kConversations, key}); it != txn.overlay.end()) {
-    value = it->second;
-    caught_up = true;
-  } else if (!options_.read_only) {
+  if (!options_.read_only) {
     std::lock_guard<std::mutex> lock(summary_cache_mu_);
     if (auto hit = summary_cache_.find(key); hit != summary_cache_.end()) {
       value = hit->second.plain;
@@ -321,8 +323,9 @@ Status StoreImpl::ApplySend(Txn& txn, const Operation& op, bool remote, bool fre
                             Message* created, uint64_t send_seq) {
   std::string key;
   std::optional<MessageRecord> existing;
+  const std::string id_key = IdKey(op.message_id);
   if (!fresh_id) {
-    TIDINGS_ASSIGN_OR_RETURN(existing, LoadMessage(txn, op.message_id, &key));
+    TIDINGS_ASSIGN_OR_RETURN(existing, LoadMessage(txn, op.message_id, id_key, &key));
   }
   if (existing.has_value()) return ApplyDuplicateSend(txn, op, remote, *existing, key);
   MessageRecord r = NewRecord(op, remote, clock_.max_drift_ms());
@@ -332,8 +335,7 @@ Status StoreImpl::ApplySend(Txn& txn, const Operation& op, bool remote, bool fre
     if (purged) return Status::Ok();
   }
   // Operations that arrived before this message now apply.
-  const std::string prefix = IdKey(m.id);
-  TIDINGS_RETURN_IF_ERROR(ApplyWaitingOps(txn, prefix, fresh_id, r));
+  TIDINGS_RETURN_IF_ERROR(ApplyWaitingOps(txn, id_key, fresh_id, r));
   r.send_seq = send_seq;
   // What a waiting delete left (nothing, if it came first) is referred to.
   TIDINGS_RETURN_IF_ERROR(RefAttachments(txn, m.attachments, remote));
@@ -341,7 +343,7 @@ Status StoreImpl::ApplySend(Txn& txn, const Operation& op, bool remote, bool fre
   key = MsgKey(m.conversation_id, m.order);
   StoreMessage(txn, key, r);
   IndexMessage(txn, key, r, /*add=*/true);
-  TxnPut(txn, kById, prefix, key);  // prefix == IdKey(m.id)
+  TxnPut(txn, kById, id_key, key);
   bool existed = false;
   TIDINGS_ASSIGN_OR_RETURN(Conversation c, LoadConversation(txn, m.conversation_id, &existed));
   // A visible message after every other one is what readers can derive

@@ -146,10 +146,14 @@ struct Txn {
   std::vector<std::string> freed_objects;
   // Conversation records the batch loaded, by ConvKey: how many messages
   // their stored record lags behind (this batch's in-order sends included),
-  // and whether anything but such sends changed them (then they are written).
+  // whether anything but such sends changed them (then they are written),
+  // and the summary as the batch left it. A page of sends to one
+  // conversation changes it once per message: later loads copy it instead
+  // of decoding it, and the commit encodes it once (into the overlay).
   struct SummaryState {
     uint32_t lag = 0;
     bool rewrite = false;
+    std::optional<Conversation> current;
   };
   std::map<std::string, SummaryState> summaries;
 };
@@ -462,23 +466,28 @@ class StoreImpl final : public Store, public SyncLog {
   void Notify(const std::vector<ChangeEvent>& events);
 
   Result<std::optional<MessageRecord>> LoadMessage(Txn& txn, const std::string& id,
-                                                   std::string* msg_key);
+                                                   std::string* msg_key) {
+    return LoadMessage(txn, id, IdKey(id), msg_key);
+  }
+  // The same, by the id's by-id key (IdKey(id)), when the caller has it.
+  Result<std::optional<MessageRecord>> LoadMessage(Txn& txn, const std::string& id,
+                                                   const std::string& id_key, std::string* msg_key);
   // The conversation's summary as of the txn: its record (the txn's, the
   // writer's cache, or the database's caught up with the messages after it).
   Result<Conversation> LoadConversation(Txn& txn, const std::string& id, bool* existed);
   // The txn writes `c` (any change but an in-order send).
   void StoreConversation(Txn& txn, const Conversation& c) {
-    const std::string key = ConvKey(c.id);
-    txn.summaries[key].rewrite = true;
-    TxnPut(txn, kConversations, key, EncodeConversation(c));
+    Txn::SummaryState& s = txn.summaries[ConvKey(c.id)];
+    s.rewrite = true;
+    s.current = c;
   }
   // `c` after a send ordered after every message of it, which readers can
   // derive from the messages: the commit writes it only once the stored
   // record would lag more than kSummaryLag messages (SummaryDeferred).
   void AppendToConversation(Txn& txn, const Conversation& c) {
-    const std::string key = ConvKey(c.id);
-    ++txn.summaries[key].lag;
-    TxnPut(txn, kConversations, key, EncodeConversation(c));
+    Txn::SummaryState& s = txn.summaries[ConvKey(c.id)];
+    ++s.lag;
+    s.current = c;
   }
   // Whether the commit of `txn` leaves conversation record `key` unwritten.
   static bool SummaryDeferred(const Txn& txn, const std::string& key) {

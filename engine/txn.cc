@@ -48,6 +48,9 @@ Status StoreImpl::Commit(Txn& txn, std::unique_lock<std::mutex>& write_lock) {
   rocksdb::WriteOptions wo;
   wo.sync = false;
   rocksdb::Status s;
+  for (const auto& [key, summary] : txn.summaries) {
+    if (summary.current) TxnPut(txn, kConversations, key, EncodeConversation(*summary.current));
+  }
   SearchTotals totals = search_totals_;
   if (txn.indexed_messages != 0 || txn.indexed_terms != 0) {
     totals.messages = static_cast<uint64_t>(
