@@ -149,7 +149,9 @@ struct Txn {
   // whether anything but such sends changed them (then they are written),
   // and the summary as the batch left it. A page of sends to one
   // conversation changes it once per message: later loads copy it instead
-  // of decoding it, and the commit encodes it once (into the overlay).
+  // of decoding it, and the commit encodes it once (into the overlay, over
+  // any record put there directly: summaries go through StoreConversation
+  // and AppendToConversation only).
   struct SummaryState {
     uint32_t lag = 0;
     bool rewrite = false;
