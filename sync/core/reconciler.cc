@@ -843,7 +843,10 @@ bool Reconciler::HasMore(const std::string& conv) const {
       (it->second.stopped || Waiting(it->second.next_attempt_ms, clock_()))) {
     return false;
   }
-  return behind_.count(conv) > 0 || push_behind_.count(conv) > 0 || filling_.count(conv) > 0;
+  // A history still to fill is more only where a Pull fills some of it: with
+  // no history pages per round it fills on demand only (LoadOlder).
+  const bool fills = config_.max_history_pages_per_round > 0 && filling_.count(conv) > 0;
+  return behind_.count(conv) > 0 || push_behind_.count(conv) > 0 || fills;
 }
 
 Result<HistoryFill> Reconciler::LoadOlder(const std::string& conv, size_t pages) {

@@ -84,6 +84,7 @@ struct SyncConfig {
   bool newest_first = true;
   // Older pages one Pull fetches, after its forward pages, while a
   // conversation's history is still being filled (the background fill).
+  // 0: the history fills on demand only (LoadOlder), and HasMore leaves it out.
   size_t max_history_pages_per_round = 2;
   // Pulled frames of an end-to-end log kept waiting for their key, per log
   // (e2e::SessionOptions::max_pending_frames).
@@ -173,11 +174,11 @@ class Reconciler {
   tidings::Status Pull(const std::string& conversation_id);
   // Push then pull every conversation known locally or remotely, repeating
   // bounded rounds, one conversation after another, until each is caught up
-  // and its history filled (or it is backing off).
+  // and its history filled where rounds fill it (or it is backing off).
   tidings::Status SyncAll();
   // The last Push or Pull of this conversation stopped at its per-call bound
   // (max_push_per_round entries, max_pull_pages_per_round pages) with more
-  // waiting, or left older history to fill: call again now.
+  // waiting, or left older history that its rounds fill: call again now.
   bool HasMore(const std::string& conversation_id) const;
 
   // "The user scrolled up": fetches up to `pages` older pages of a

@@ -1082,12 +1082,31 @@ TEST_F(NewestFirstTest, ANeverPulledConversationStartsWithItsNewestPage) {
   ASSERT_TRUE(persisted.ok());
   ASSERT_EQ(persisted->size(), 1u);
   EXPECT_TRUE(persisted->front().filling_history) << "what `tidings status` shows";
-  EXPECT_TRUE(rec_->HasMore("c")) << "older history is still to fill";
+  EXPECT_FALSE(rec_->HasMore("c"))
+      << "older history is still to fill, but with no history pages per round only on demand";
   // Pulled again: forward only (no newest page again), never older history
   // while max_history_pages_per_round is 0.
   ASSERT_TRUE(rec_->Pull("c").ok());
   EXPECT_EQ(backend_.requests.back(), "pull:45");
   EXPECT_EQ(Gap(), "35");
+}
+
+// With no history pages per round, a sync to the end (SyncAll, the engine's
+// SyncOnce) stops once forward is caught up; it used to loop forever on the
+// history no round fetches.
+TEST_F(NewestFirstTest, SyncAllEndsWhenHistoryFillsOnDemandOnly) {
+  ASSERT_TRUE(rec_->SyncAll().ok());
+  EXPECT_EQ(Ids(), Expected(35, 45));
+  EXPECT_EQ(Gap(), "35");
+  EXPECT_TRUE(rec_->GetStatus("c").filling_history);
+  auto older = rec_->LoadOlder("c", 1);
+  ASSERT_TRUE(older.ok()) << older.status().ToString();
+  EXPECT_EQ(Ids(), Expected(25, 45)) << "the fill still runs when asked";
+  config_.max_history_pages_per_round = 1;
+  Remake();
+  ASSERT_TRUE(rec_->SyncAll().ok());
+  EXPECT_EQ(Ids(), Expected(0, 45)) << "with a page per round, the sync fills the rest";
+  EXPECT_FALSE(rec_->HasMore("c"));
 }
 
 TEST_F(NewestFirstTest, ForwardPullsComeBeforeOlderPagesAndTheGapClosesWithNothingMissing) {
