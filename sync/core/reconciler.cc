@@ -6,6 +6,7 @@
 #include "crypto/hash.h"
 #include "engine/codec.h"
 #include "sync/core/held_operations.h"
+#include "sync/core/read_ahead.h"
 #include "sync/wire/operation_codec.h"
 
 namespace tidings::sync {
@@ -662,15 +663,21 @@ tidings::Status Reconciler::PullPlain(ConversationStatus& st) {
     if (!failed.ok()) return Failed(st, failed, /*park_not_found=*/false);
     if (pulled) page = 1;
   }
+  ReadAhead ahead(backend_, conv, config_.pull_page_size, config_.read_ahead);
   for (;; ++page) {
     if (page >= config_.max_pull_pages_per_round) {
       behind_.insert(conv);  // more is ready: NextPollMs says "now"
       break;
     }
     if (ShouldStop()) return Cancelled("sync stopped");
-    auto result = backend_->Pull(conv, at, config_.pull_page_size);
+    auto result = ahead.Take(at);
     if (ShouldStop()) return Cancelled("sync stopped");
     if (!result.ok()) return Failed(st, result.status(), /*park_not_found=*/false);
+    // The next page is read while this one merges (nothing below calls the
+    // backend); a page the merge does not leave the cursor at is dropped.
+    if (result->has_more && page + 1 < config_.max_pull_pages_per_round) {
+      ahead.Start(result->next_cursor);
+    }
     st.skipped_ops += result->skipped;  // undecodable items the backend passed
     // The page and its cursor in one atomic write: a crash neither skips nor
     // re-applies (and re-applying would be harmless: merges are idempotent).

@@ -1,8 +1,9 @@
 // Reconciler: decides what to push and what to pull for one backend, and
-// records the outcome in the store. It owns no thread, no socket and no clock:
-// a scheduler (SyncEngine) drives it in production, the seeded simulator in
-// tests, through the same calls. All waiting is expressed as "next attempt at
-// time T", never as sleeping.
+// records the outcome in the store. It owns no socket and no clock, and no
+// thread but a forward pull's read-ahead (SyncConfig::read_ahead), joined
+// before the call returns: a scheduler (SyncEngine) drives it in
+// production, the seeded simulator in tests, through the same calls. All
+// waiting is expressed as "next attempt at time T", never as sleeping.
 //
 // Decisions (docs/sync.md has the long form):
 //   push   the outbox of a conversation in outbox order, up to
@@ -18,7 +19,8 @@
 //          Unauthenticated is returned to the caller, which stops syncing.
 //   pull   pages of at most pull_page_size after the durable cursor, each
 //          merged together with its new cursor in one atomic SyncLog::Merge, at
-//          most max_pull_pages_per_round pages per call (flat memory). A
+//          most max_pull_pages_per_round pages per call (flat memory), the
+//          next page read while the one before it merges (read_ahead). A
 //          remote operation the store refuses as malformed (InvalidArgument,
 //          TooLarge) is skipped and counted (skipped_ops), not retried
 //          forever.
@@ -61,6 +63,10 @@ struct SyncConfig {
   size_t max_push_per_round = 500;       // outbox entries read per push round
   int64_t base_backoff_ms = 500;         // first retry waits up to this (full jitter)
   int64_t max_backoff_ms = 60'000;       // cap of the exponential backoff
+  // A forward pull reads its next page while the page before it merges
+  // (sync/core/read_ahead.h): two pages in memory, one request that may go
+  // unused when a round ends early. false: one after the other.
+  bool read_ahead = true;
   // Retry budget (AWS standard-mode style): a retry costs 5 tokens, a success
   // refunds one; with the bucket empty, failures draw from the whole capped
   // window, so a dead network does not spin.

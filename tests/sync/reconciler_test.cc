@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -505,8 +506,8 @@ TEST_F(ReconcilerTest, CrashBetweenPagesKeepsCursorAndMessagesInStep) {
   config_.pull_page_size = 10;
   Reconciler rec(
       &store_->sync_log(), &backend_, config_, [this] { return now_; }, [] { return 1; });
-  bool stop = false;
-  rec.set_cancelled([&] { return stop; });
+  std::atomic<bool> stop = false;  // flipped by the read-ahead's thread
+  rec.set_cancelled([&] { return stop.load(); });
   backend_.on_pull = [&] { stop = backend_.pulls == 3; };  // dies holding page 3
   EXPECT_EQ(rec.Pull("c").code(), Code::kCancelled);
   EXPECT_EQ(store_->sync_log().GetCursor("scripted", "c").value(), "20");
@@ -533,6 +534,69 @@ TEST_F(ReconcilerTest, PullIsBoundedPerRoundAndAsksToComeBackAtOnce) {
   ASSERT_TRUE(rec.Pull("c").ok());
   EXPECT_EQ(store_->sync_log().GetCursor("scripted", "c").value(), "50");
   EXPECT_GT(rec.NextPollMs("c"), now_);
+}
+
+// Whether the page after the first was asked for before the first page's
+// merge committed: the store's listener, on the committing thread, waits up
+// to `wait` for that request.
+bool ReadWhileMerging(engine::Store& store, ScriptedBackend& backend, Reconciler& rec,
+                      std::chrono::milliseconds wait) {
+  std::promise<void> asked;
+  std::future<void> asked_future = asked.get_future();
+  backend.on_pull = [&] {
+    if (backend.pulls == 2) asked.set_value();
+  };
+  bool overlapped = false, seen = false;
+  uint64_t id = store.Subscribe([&](const engine::ChangeEvent& e) {
+    if (seen || e.kind != engine::ChangeEvent::Kind::kMessageAdded) return;
+    seen = true;  // the first page's first message
+    overlapped = asked_future.wait_for(wait) == std::future_status::ready;
+  });
+  EXPECT_TRUE(rec.Pull("c").ok());
+  store.Unsubscribe(id);
+  backend.on_pull = nullptr;
+  return overlapped;
+}
+
+TEST_F(ReconcilerTest, TheNextPageIsReadWhileThePageBeforeMerges) {
+  for (int i = 0; i < 35; ++i) backend_.remote.push_back(RemoteSend(i));
+  config_.pull_page_size = 10;
+  Remake();
+  EXPECT_TRUE(ReadWhileMerging(*store_, backend_, *rec_, std::chrono::seconds(10)));
+  EXPECT_EQ(backend_.pulls, 4) << "one request per page, none past the last";
+  EXPECT_EQ(store_->sync_log().GetCursor("scripted", "c").value(), "35");
+  EXPECT_EQ(store_->GetConversation("c")->message_count, 35u);
+}
+
+TEST_F(ReconcilerTest, WithoutReadAheadEachPageIsReadAfterThePageBeforeMerged) {
+  for (int i = 0; i < 35; ++i) backend_.remote.push_back(RemoteSend(i));
+  config_.pull_page_size = 10;
+  config_.read_ahead = false;
+  Remake();
+  EXPECT_FALSE(ReadWhileMerging(*store_, backend_, *rec_, std::chrono::milliseconds(0)));
+  EXPECT_EQ(store_->GetConversation("c")->message_count, 35u);
+}
+
+TEST_F(ReconcilerTest, AFailedReadAheadIsAFailedReadAfterThePagesBeforeIt) {
+  for (int i = 0; i < 35; ++i) backend_.remote.push_back(RemoteSend(i));
+  config_.pull_page_size = 10;
+  Remake();
+  // The third page, read while the second merges, fails.
+  backend_.on_pull = [&] {
+    if (backend_.pulls == 3) backend_.pull_error = Unavailable("connection reset");
+  };
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  EXPECT_EQ(store_->sync_log().GetCursor("scripted", "c").value(), "20");
+  EXPECT_EQ(store_->GetConversation("c")->message_count, 20u) << "the pages before it merged";
+  auto status = rec_->GetStatus("c");
+  EXPECT_NE(status.last_error.find("connection reset"), std::string::npos) << status.last_error;
+  EXPECT_GT(rec_->NextPollMs("c"), now_) << "backs off like any failed read";
+  backend_.on_pull = nullptr;
+  backend_.pull_error = Status::Ok();
+  now_ = rec_->NextPollMs("c");
+  ASSERT_TRUE(rec_->Pull("c").ok());
+  EXPECT_EQ(store_->sync_log().GetCursor("scripted", "c").value(), "35");
+  EXPECT_EQ(store_->GetConversation("c")->message_count, 35u);
 }
 
 TEST_F(ReconcilerTest, PollIntervalBacksOffFromActiveToIdle) {
