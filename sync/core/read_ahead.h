@@ -1,7 +1,7 @@
-// ReadAhead: a conversation's next forward page, read on a thread of its own
-// while the reconciler merges the page before it. A long pull then costs
-// about the server's time or the merge's, whichever is more, rather than
-// their sum (bench/RESULTS.md, "DynamoDB pull").
+// ReadAhead: the next page of a log, read on a thread of its own while the
+// reconciler merges the page before it. A long pull then costs about the
+// server's time or the merge's, whichever is more, rather than their sum
+// (bench/RESULTS.md, "DynamoDB pull").
 //
 // The backend is still used by one thread at a time (sync/backend.h): the
 // reconciler calls it neither between Start and Take nor after Start without
@@ -9,39 +9,61 @@
 // shutdown, cuts it short).
 #pragma once
 
-#include <cstddef>
+#include <functional>
 #include <future>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <utility>
 
-#include "sync/backend.h"
+#include "common/status.h"
 
 namespace tidings::sync {
 
+template <typename Page>
 class ReadAhead {
  public:
+  // The page after a cursor, from the backend.
+  using Read = std::function<Result<Page>(std::string_view cursor)>;
+
   // enabled false: Start does nothing and every Take reads then.
-  ReadAhead(Backend* backend, const std::string& conversation_id, size_t limit, bool enabled);
-  ~ReadAhead();
+  ReadAhead(Read read, bool enabled) : read_(std::move(read)), enabled_(enabled) {}
+  ~ReadAhead() {
+    if (reading_) reading_->wait();
+  }
   ReadAhead(const ReadAhead&) = delete;
   ReadAhead& operator=(const ReadAhead&) = delete;
 
   // Begins reading the page after `cursor`. With no thread to be had, the
   // page is read by Take instead.
-  void Start(std::string cursor);
+  void Start(std::string cursor) {
+    if (!enabled_ || reading_) return;
+    started_at_ = std::move(cursor);
+    try {
+      reading_ = std::async(std::launch::async, [this] { return read_(started_at_); });
+    } catch (const std::system_error&) {
+      reading_.reset();
+    }
+  }
+
   // The page after `cursor`: the one Start read, when it started from
   // `cursor`, or else (a read started elsewhere is waited for and dropped)
   // one read now.
-  Result<PullPage> Take(std::string_view cursor);
+  Result<Page> Take(std::string_view cursor) {
+    if (reading_) {
+      Result<Page> page = reading_->get();
+      reading_.reset();
+      if (started_at_ == cursor) return page;
+    }
+    return read_(cursor);
+  }
 
  private:
-  Backend* backend_;
-  const std::string& conversation_id_;
-  size_t limit_;
+  Read read_;
   bool enabled_;
   std::string started_at_;
-  std::optional<std::future<Result<PullPage>>> reading_;
+  std::optional<std::future<Result<Page>>> reading_;
 };
 
 }  // namespace tidings::sync

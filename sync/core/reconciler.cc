@@ -663,7 +663,9 @@ tidings::Status Reconciler::PullPlain(ConversationStatus& st) {
     if (!failed.ok()) return Failed(st, failed, /*park_not_found=*/false);
     if (pulled) page = 1;
   }
-  ReadAhead ahead(backend_, conv, config_.pull_page_size, config_.read_ahead);
+  ReadAhead<PullPage> ahead(
+      [&](std::string_view from) { return backend_->Pull(conv, from, config_.pull_page_size); },
+      config_.read_ahead);
   for (;; ++page) {
     if (page >= config_.max_pull_pages_per_round) {
       behind_.insert(conv);  // more is ready: NextPollMs says "now"

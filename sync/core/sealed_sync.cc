@@ -7,6 +7,7 @@
 #include "common/lines.h"
 #include "crypto/hash.h"
 #include "crypto/secret_key.h"
+#include "sync/core/read_ahead.h"
 #include "sync/core/reconciler.h"
 
 namespace tidings::sync {
@@ -335,6 +336,11 @@ tidings::Status Reconciler::CommitPage(e2e::LogState& log, const e2e::OpenResult
 }
 
 tidings::Status Reconciler::PullLog(e2e::LogState& log, ConversationStatus* st) {
+  ReadAhead<FramePage> ahead(
+      [this, log_id = log.log_id](std::string_view from) {
+        return backend_->PullFrames(log_id, from, config_.pull_page_size);
+      },
+      config_.read_ahead);
   for (size_t page = 0;; ++page) {
     if (page == config_.max_pull_pages_per_round) {
       if (st) behind_.insert(st->conversation_id);
@@ -342,12 +348,17 @@ tidings::Status Reconciler::PullLog(e2e::LogState& log, ConversationStatus* st) 
     }
     if (ShouldStop()) return Cancelled("sync stopped");
     const std::string at = log.cursor;
-    auto result = backend_->PullFrames(log.log_id, at, config_.pull_page_size);
+    auto result = ahead.Take(at);
     if (ShouldStop()) return Cancelled("sync stopped");
     if (!result.ok()) return result.status();
     // (a re-read's were counted when first read)
     if (st && !log.rereading) st->skipped_ops += result->skipped;
+    // Opening may ask the backend for senders' devices (Fetcher); the commit
+    // below does not: the next page is read while this one commits.
     TIDINGS_ASSIGN_OR_RETURN(auto opened, session_->OpenPage(log, *result, Fetcher()));
+    if ((result->has_more || opened.read_on) && page + 1 < config_.max_pull_pages_per_round) {
+      ahead.Start(log.cursor);
+    }
     // (ops on an empty page: frames kept for an upgrade opened at last)
     if (!result->frames.empty() || result->next_cursor != at || opened.rejected > 0 ||
         !opened.ops.empty() || opened.read_on) {

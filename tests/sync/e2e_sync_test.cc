@@ -5,10 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <utility>
 
 #include "../engine/test_util.h"
@@ -205,6 +208,61 @@ TEST_P(E2eSync, TwoUsersConvergeAndTheServerHoldsNoPlaintext) {
   }
   EXPECT_EQ(doctor.reconciler->GetStatus("consult-CANARYCONV").rejected_frames, 0u);
   EXPECT_TRUE(doctor.reconciler->GetStatus("consult-CANARYCONV").end_to_end);
+}
+
+// Whether `d`'s next round asks for its second page of frames while the
+// first page's messages commit: the store's listener, on the committing
+// thread, waits up to `wait` for that request, which waits for the listener.
+bool ReadWhileCommitting(Device& d, std::chrono::milliseconds wait) {
+  std::mutex mu;
+  std::condition_variable cv;
+  int pulls = 0;
+  bool seen = false, overlapped = false;
+  d.backend->before_pull = [&] {
+    std::unique_lock<std::mutex> lock(mu);
+    if (++pulls != 2) return;
+    cv.notify_all();
+    cv.wait_for(lock, std::chrono::seconds(10), [&] { return seen; });
+  };
+  uint64_t id = d.store->Subscribe([&](const engine::ChangeEvent& e) {
+    if (e.kind != engine::ChangeEvent::Kind::kMessageAdded) return;
+    std::unique_lock<std::mutex> lock(mu);
+    if (seen) return;
+    overlapped = cv.wait_for(lock, wait, [&] { return pulls >= 2; });
+    seen = true;
+    cv.notify_all();
+  });
+  d.Sync();
+  d.store->Unsubscribe(id);
+  d.backend->before_pull = nullptr;
+  return overlapped;
+}
+
+TEST_P(E2eSync, TheNextPageOfFramesIsReadWhileThePageBeforeCommits) {
+  for (bool read_ahead : {true, false}) {
+    SCOPED_TRACE(read_ahead ? "read ahead" : "one after the other");
+    FrameServer fresh;
+    fresh.authenticate = GetParam();
+    SyncConfig config;
+    config.pull_page_size = 5;
+    config.read_ahead = read_ahead;
+    Device doctor(&fresh, "doctor");
+    Device patient(&fresh, "patient", config);
+    ASSERT_TRUE(doctor.store->PutConversation("c", "", {"patient"}).ok());
+    ASSERT_TRUE(doctor.store->Send({"c", "first"}).ok());
+    SyncAll({&doctor, &patient});  // the patient holds the key: later frames are messages
+    std::vector<std::string> want = {"first"};
+    for (int i = 0; i < 12; ++i) {
+      want.push_back("m" + std::to_string(i));
+      ASSERT_TRUE(doctor.store->Send({"c", want.back()}).ok());
+    }
+    doctor.Sync();
+    EXPECT_EQ(ReadWhileCommitting(patient, read_ahead ? std::chrono::milliseconds(10'000)
+                                                      : std::chrono::milliseconds(0)),
+              read_ahead);
+    EXPECT_EQ(patient.Bodies("c"), want);
+    EXPECT_EQ(patient.reconciler->GetStatus("c").rejected_frames, 0u);
+  }
 }
 
 TEST_P(E2eSync, PlaintextModeIsExplicitAndStaysPlaintext) {
