@@ -60,6 +60,9 @@ int main(int argc, char** argv) {
   sync::SyncConfig push_config;
   push_config.end_to_end_default = mode != "push-plain" && mode != "pull";
   push_config.newest_first = mode != "pull";
+  // TIDINGS_BENCH_READ_AHEAD=0: each page read after the one before merged.
+  const char* read_ahead = std::getenv("TIDINGS_BENCH_READ_AHEAD");
+  push_config.read_ahead = read_ahead == nullptr || read_ahead[0] != '0';
   sync::Reconciler rec(
       &(*store)->sync_log(), backend.get(), push_config, [] { return int64_t{0}; },
       [] { return 1; });
@@ -88,15 +91,17 @@ int main(int argc, char** argv) {
     if (!newest.ok() || newest->empty()) return 1;
     std::fprintf(stderr, "newest %s\n", newest->front().id.c_str());
   } else if (mode == "pull") {
-    while (true) {
+    // Rounds until the reconciler has nothing more to read now, as the sync
+    // thread runs them.
+    do {
       if (!rec.Pull(conv).ok()) return 1;
-      auto st = rec.GetStatus(conv);
-      if (!st.last_error.empty()) return 1;
-      auto c = (*store)->GetConversation(conv);
-      messages = c.ok() ? c->message_count : 0;
-      auto again = backend->Pull(conv, st.cursor, 1);
-      if (!again.ok() || again->ops.empty()) break;
-    }
+      if (auto e = rec.GetStatus(conv).last_error; !e.empty()) {
+        std::fprintf(stderr, "pull: %s\n", e.c_str());
+        return 1;
+      }
+    } while (rec.HasMore(conv));
+    auto c = (*store)->GetConversation(conv);
+    messages = c.ok() ? c->message_count : 0;
   } else if (mode == "first" || mode == "backfill") {
     // A fresh device: its own store, and a reconciler that has seen nothing.
     bench::TempDir fresh_dir;
@@ -105,6 +110,7 @@ int main(int argc, char** argv) {
     if (!fresh.ok()) return 1;
     sync::SyncConfig c;
     c.end_to_end_default = false;
+    c.read_ahead = push_config.read_ahead;
     if (mode == "first") {
       c.pull_page_size = 50;  // a screen
       c.max_history_pages_per_round = 0;

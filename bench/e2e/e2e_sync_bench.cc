@@ -80,6 +80,9 @@ struct Device {
     config.pull_page_size = page;
     config.max_pull_pages_per_round = 1000;
     config.max_push_per_round = 5000;
+    // TIDINGS_BENCH_READ_AHEAD=0: each page read after the one before merged.
+    const char* read_ahead = std::getenv("TIDINGS_BENCH_READ_AHEAD");
+    config.read_ahead = read_ahead == nullptr || read_ahead[0] != '0';
     reconciler = std::make_unique<sync::Reconciler>(&store->sync_log(), backend.get(), config,
                                                     std::ref(clock), [] { return uint64_t{1}; });
   }
