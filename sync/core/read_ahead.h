@@ -35,8 +35,8 @@ class ReadAhead {
   ReadAhead(const ReadAhead&) = delete;
   ReadAhead& operator=(const ReadAhead&) = delete;
 
-  // Begins reading the page after `cursor`. With no thread to be had, the
-  // page is read by Take instead.
+  // Begins reading the page after `cursor`, unless a read is in flight
+  // already. With no thread to be had, the page is read by Take instead.
   void Start(std::string cursor) {
     if (!enabled_ || reading_) return;
     started_at_ = std::move(cursor);

@@ -353,12 +353,15 @@ tidings::Status Reconciler::PullLog(e2e::LogState& log, ConversationStatus* st) 
     if (!result.ok()) return result.status();
     // (a re-read's were counted when first read)
     if (st && !log.rereading) st->skipped_ops += result->skipped;
-    // Opening may ask the backend for senders' devices (Fetcher); the commit
-    // below does not: the next page is read while this one commits.
-    TIDINGS_ASSIGN_OR_RETURN(auto opened, session_->OpenPage(log, *result, Fetcher()));
-    if ((result->has_more || opened.read_on) && page + 1 < config_.max_pull_pages_per_round) {
-      ahead.Start(log.cursor);
-    }
+    // The next page is read while this one opens and commits; where opening
+    // asks the backend for senders' devices (one that does not authenticate
+    // them: Fetcher), only while it commits. Opening may move the cursor
+    // (a re-read): a page started before it is then dropped by Take.
+    const e2e::FetchDevices fetch = Fetcher();
+    const bool page_left = page + 1 < config_.max_pull_pages_per_round;
+    if (!fetch && result->has_more && page_left) ahead.Start(result->next_cursor);
+    TIDINGS_ASSIGN_OR_RETURN(auto opened, session_->OpenPage(log, *result, fetch));
+    if ((result->has_more || opened.read_on) && page_left) ahead.Start(log.cursor);
     // (ops on an empty page: frames kept for an upgrade opened at last)
     if (!result->frames.empty() || result->next_cursor != at || opened.rejected > 0 ||
         !opened.ops.empty() || opened.read_on) {
