@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "common/json_string.h"
 #include "crypto/hash.h"
+#include "sync/aws/base64.h"
 #include "sync/aws_protocol/sigv4.h"
 #include "sync/chime/chime_internal.h"
 #include "sync/chime/chime_json.h"
@@ -348,7 +349,7 @@ void EncodeBody(const std::string& body, std::string* content, std::string* enco
     *content = body;
     encoding->clear();
   } else {
-    *content = crypto::Base64Encode(body);
+    *content = aws::Base64Encode(body);
     *encoding = "b64";
   }
 }
@@ -362,7 +363,7 @@ bool DecodeBody(const std::string& content, const std::string& encoding, std::st
     body->clear();
     return true;
   }
-  if (encoding == "b64") return crypto::Base64Decode(content, body);
+  if (encoding == "b64") return aws::Base64Decode(content, body);
   return false;
 }
 

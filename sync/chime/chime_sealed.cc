@@ -3,7 +3,7 @@
 #include <cctype>
 #include <set>
 
-#include "crypto/hash.h"
+#include "sync/aws/base64.h"
 #include "sync/chime/chime_backend.h"
 #include "sync/chime/chime_internal.h"
 
@@ -93,7 +93,7 @@ Result<sync::PushAck> ChimeBackend::PushFrame(const std::string& channel_arn,
                     "frame " +
                     frame.id + " has " + std::to_string(frame.bytes.size()));
   }
-  return SendMessage(channel_arn, crypto::Base64Encode(frame.bytes), WriteFrameMetadata(frame.id),
+  return SendMessage(channel_arn, aws::Base64Encode(frame.bytes), WriteFrameMetadata(frame.id),
                      kFrameContentType, frame.id);
 }
 
@@ -138,7 +138,7 @@ Result<sync::FramePage> ChimeBackend::PullFrames(const std::string& log_id, std:
     sync::Frame frame;
     if (!id || !IsFrameId(*id) || m.redacted || m.type != "STANDARD" || m.status == "DENIED" ||
         m.status == "FAILED" || m.sender_arn.empty() ||
-        !crypto::Base64Decode(m.content, &frame.bytes) || frame.bytes.empty()) {
+        !aws::Base64Decode(m.content, &frame.bytes) || frame.bytes.empty()) {
       ++out.skipped;
       continue;
     }

@@ -10,6 +10,7 @@
 #include "common/json_string.h"
 #include "crypto/hash.h"
 #include "crypto/public_key.h"
+#include "sync/aws/base64.h"
 #include "sync/aws/json.h"
 
 namespace tidings::dynamodb {
@@ -19,7 +20,7 @@ constexpr size_t kMaxItemPayload = 300 * 1024;  // well under DynamoDB's 400 KB
 
 std::string N(uint64_t v) { return "{\"N\":\"" + std::to_string(v) + "\"}"; }
 std::string S(std::string_view v) { return "{\"S\":" + JsonString(v) + "}"; }
-std::string B(std::string_view bytes) { return "{\"B\":\"" + crypto::Base64Encode(bytes) + "\"}"; }
+std::string B(std::string_view bytes) { return "{\"B\":\"" + aws::Base64Encode(bytes) + "\"}"; }
 
 uint64_t Hash53(const std::string& s) {
   auto d = crypto::Sha256(s);
@@ -438,7 +439,7 @@ Result<std::vector<std::string>> DynamoBackend::FetchDevices(const std::string& 
   for (const auto& item : items) {
     std::string record;
     if (item.malformed.empty() && !item.record_b64.empty() &&
-        crypto::Base64Decode(item.record_b64, &record)) {
+        aws::Base64Decode(item.record_b64, &record)) {
       out.push_back(std::move(record));
     }
   }

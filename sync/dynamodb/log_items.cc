@@ -2,7 +2,7 @@
 
 #include <optional>
 
-#include "crypto/hash.h"
+#include "sync/aws/base64.h"
 #include "sync/wire/bytes.h"
 #include "sync/wire/operation_codec.h"
 
@@ -26,7 +26,7 @@ Result<std::optional<std::string>> ItemPayload(const aws::DynamoItem& item, bool
                               "): upgrade Tidings");
   }
   std::string raw;
-  if (!item.malformed.empty() || !format_ok || b64.empty() || !crypto::Base64Decode(b64, &raw)) {
+  if (!item.malformed.empty() || !format_ok || b64.empty() || !aws::Base64Decode(b64, &raw)) {
     return std::optional<std::string>();
   }
   return std::optional<std::string>(std::move(raw));
