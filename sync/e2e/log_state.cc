@@ -161,6 +161,9 @@ Result<LogState> DecodeLogState(std::string_view bytes) {
   TIDINGS_RETURN_IF_ERROR(r.Bytes("creator", &s.log_creator));
   TIDINGS_RETURN_IF_ERROR(r.BytesList("log members", kMaxStoredList, &s.log_members));
   TIDINGS_RETURN_IF_ERROR(r.Varint("pending", &n));
+  // A pending frame takes at least 7 bytes (five fields and an epoch id of
+  // at least one): a larger count is a broken record, not a size to make.
+  if (n > r.remaining() / 7) return r.Error("pending", "counts more frames than the record holds");
   s.pending.resize(n);
   for (auto& p : s.pending) {
     TIDINGS_RETURN_IF_ERROR(GetFrame(r, &p.frame));

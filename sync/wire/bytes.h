@@ -43,6 +43,7 @@ class ByteReader {
   Status BytesList(std::string_view field, size_t max_entries, std::vector<std::string>* list);
 
   bool done() const { return pos_ == in_.size(); }
+  size_t remaining() const { return in_.size() - pos_; }
   size_t position() const { return pos_; }
   // DataLoss for `problem` at the current position.
   Status Error(std::string_view field, std::string_view problem) const;

@@ -587,6 +587,29 @@ TEST(LogStateRecord, AnUnboundFormat2RecordThatDroppedFramesReadsThemAgain) {
   EXPECT_EQ(decoded->resume_cursor, "71");
 }
 
+TEST(LogStateRecord, APendingCountLargerThanTheRecordIsDataLossNotAnAllocation) {
+  e2e::LogState state;
+  state.log_id = "e0123";
+  for (const char* id : {"FRAMEID1", "FRAMEID2"}) {
+    e2e::PendingFrame p;
+    p.frame.id = id;
+    p.frame.bytes = "sealed";
+    state.pending.push_back(p);
+  }
+  std::string bytes = e2e::EncodeLogState(state);
+  ASSERT_TRUE(e2e::DecodeLogState(bytes).ok());
+  // The count (2) sits just before the first frame's id and its length (8).
+  const size_t first = bytes.find(std::string("\x08") + "FRAMEID1");
+  ASSERT_NE(first, std::string::npos);
+  ASSERT_EQ(bytes[first - 1], 2);
+  for (const std::string& count : {std::string("\x03"), std::string("\x80\x80\x80\x80\x80\x20")}) {
+    std::string broken = bytes.substr(0, first - 1) + count + bytes.substr(first);
+    auto decoded = e2e::DecodeLogState(broken);
+    ASSERT_FALSE(decoded.ok());
+    EXPECT_EQ(decoded.status().code(), Code::kDataLoss) << decoded.status().ToString();
+  }
+}
+
 TEST_P(E2eSync, AnOversizedMessageFailsWithThisConversationsLimit) {
   Device doctor(&server, "doctor");
   ASSERT_TRUE(doctor.store->PutConversation("c", "", {"patient"}).ok());
