@@ -6,6 +6,9 @@
 //   dynamodb_bench raw   ENDPOINT TABLE CONV     the same Query pages, signed, not decoded
 //   (ceiling)
 // Prints one JSON line: {"mode":..., "messages":..., "seconds":..., "requests":...}.
+// TIDINGS_BENCH_SEARCH_INDEX=0: stores without the full-text index;
+// TIDINGS_BENCH_READ_AHEAD=0: pulls without read-ahead (SyncConfig).
+// Side by side: bench/dynamodb/pull_ab.py.
 // Time to first screen (bench/dynamodb/first_screen.py), each on a fresh store:
 //   dynamodb_bench first  ENDPOINT TABLE CONV NEWEST_ID newest|oldest
 //       pull until the store's listener reports NEWEST_ID added (its merge
