@@ -5,8 +5,9 @@
 //
 // The backend is still used by one thread at a time (sync/backend.h): the
 // reconciler calls it neither between Start and Take nor after Start without
-// a Take, and the destructor waits for a read in flight (Backend::Cancel, on
-// shutdown, cuts it short).
+// a Take, and the destructor waits for a read in flight. So a stop during a
+// pull waits for that one request, as a stop during any request does.
+// What the read throws (bad_alloc) Take throws, as a read made there would.
 #pragma once
 
 #include <functional>
@@ -30,7 +31,7 @@ class ReadAhead {
   // enabled false: Start does nothing and every Take reads then.
   ReadAhead(Read read, bool enabled) : read_(std::move(read)), enabled_(enabled) {}
   ~ReadAhead() {
-    if (reading_) reading_->wait();
+    if (reading_ && reading_->valid()) reading_->wait();
   }
   ReadAhead(const ReadAhead&) = delete;
   ReadAhead& operator=(const ReadAhead&) = delete;
@@ -52,8 +53,9 @@ class ReadAhead {
   // one read now.
   Result<Page> Take(std::string_view cursor) {
     if (reading_) {
-      Result<Page> page = reading_->get();
+      std::future<Result<Page>> read = std::move(*reading_);
       reading_.reset();
+      Result<Page> page = read.get();
       if (started_at_ == cursor) return page;
     }
     return read_(cursor);

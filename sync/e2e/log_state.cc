@@ -147,6 +147,8 @@ Result<LogState> DecodeLogState(std::string_view bytes) {
     s.epochs.emplace(std::move(id), std::move(e));
   }
   TIDINGS_RETURN_IF_ERROR(r.Varint("chain", &n));
+  // An epoch id takes at least 2 bytes (its number and sharer).
+  if (n > r.remaining() / 2) return r.Error("chain", "counts more epochs than the record holds");
   s.chain.resize(n);
   for (auto& id : s.chain) TIDINGS_RETURN_IF_ERROR(GetId(r, &id));
   TIDINGS_RETURN_IF_ERROR(r.Bytes("cursor", &s.cursor));

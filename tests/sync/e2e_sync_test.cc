@@ -587,27 +587,37 @@ TEST(LogStateRecord, AnUnboundFormat2RecordThatDroppedFramesReadsThemAgain) {
   EXPECT_EQ(decoded->resume_cursor, "71");
 }
 
-TEST(LogStateRecord, APendingCountLargerThanTheRecordIsDataLossNotAnAllocation) {
+// A count in the record that is larger than the rest of the record could
+// hold is replaced: DATA_LOSS, as any broken record, never a resize to it.
+void ExpectCountChecked(const std::string& bytes, const std::string& first_entry, char count) {
+  const size_t first = bytes.find(first_entry);
+  ASSERT_NE(first, std::string::npos);
+  ASSERT_EQ(bytes[first - 1], count);
+  for (const std::string& broken_count :
+       {std::string(1, static_cast<char>(count + 1)), std::string("\x80\x80\x80\x80\x80\x20")}) {
+    std::string broken = bytes.substr(0, first - 1) + broken_count + bytes.substr(first);
+    auto decoded = e2e::DecodeLogState(broken);
+    ASSERT_FALSE(decoded.ok());
+    EXPECT_EQ(decoded.status().code(), Code::kDataLoss) << decoded.status().ToString();
+  }
+}
+
+TEST(LogStateRecord, CountsLargerThanTheRecordAreDataLossNotAllocations) {
   e2e::LogState state;
   state.log_id = "e0123";
+  state.chain = {{5, "SHARERX1"}, {6, "SHARERX2"}};
   for (const char* id : {"FRAMEID1", "FRAMEID2"}) {
     e2e::PendingFrame p;
     p.frame.id = id;
     p.frame.bytes = "sealed";
     state.pending.push_back(p);
   }
-  std::string bytes = e2e::EncodeLogState(state);
+  const std::string bytes = e2e::EncodeLogState(state);
   ASSERT_TRUE(e2e::DecodeLogState(bytes).ok());
-  // The count (2) sits just before the first frame's id and its length (8).
-  const size_t first = bytes.find(std::string("\x08") + "FRAMEID1");
-  ASSERT_NE(first, std::string::npos);
-  ASSERT_EQ(bytes[first - 1], 2);
-  for (const std::string& count : {std::string("\x03"), std::string("\x80\x80\x80\x80\x80\x20")}) {
-    std::string broken = bytes.substr(0, first - 1) + count + bytes.substr(first);
-    auto decoded = e2e::DecodeLogState(broken);
-    ASSERT_FALSE(decoded.ok());
-    EXPECT_EQ(decoded.status().code(), Code::kDataLoss) << decoded.status().ToString();
-  }
+  // Each count sits just before its first entry: the epoch chain's first
+  // id (number 5, sharer of 8 bytes) and the first pending frame's id.
+  ExpectCountChecked(bytes, std::string("\x05\x08") + "SHARERX1", 2);
+  ExpectCountChecked(bytes, std::string("\x08") + "FRAMEID1", 2);
 }
 
 TEST_P(E2eSync, AnOversizedMessageFailsWithThisConversationsLimit) {

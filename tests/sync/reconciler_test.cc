@@ -12,6 +12,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <new>
 #include <set>
 
 #include "../engine/merge_test_peer.h"
@@ -19,6 +20,7 @@
 #include "common/clock.h"
 #include "sync/core/attachment_sync.h"
 #include "sync/core/held_operations.h"
+#include "sync/core/read_ahead.h"
 #include "sync/wire/operation_codec.h"
 
 namespace tidings::sync {
@@ -597,6 +599,31 @@ TEST_F(ReconcilerTest, AFailedReadAheadIsAFailedReadAfterThePagesBeforeIt) {
   ASSERT_TRUE(rec_->Pull("c").ok());
   EXPECT_EQ(store_->sync_log().GetCursor("scripted", "c").value(), "35");
   EXPECT_EQ(store_->GetConversation("c")->message_count, 35u);
+}
+
+TEST(ReadAhead, UsesAPageOnlyFromItsCursorAndThrowsWhatTheReadThrew) {
+  std::vector<std::string> reads;
+  std::mutex mu;
+  ReadAhead<std::string> ahead(
+      [&](std::string_view cursor) -> Result<std::string> {
+        if (cursor == "boom") throw std::bad_alloc();
+        std::lock_guard<std::mutex> lock(mu);
+        reads.emplace_back(cursor);
+        return "page after " + std::string(cursor);
+      },
+      /*enabled=*/true);
+  ahead.Start("1");
+  EXPECT_EQ(ahead.Take("1").value(), "page after 1");
+  ahead.Start("2");
+  EXPECT_EQ(ahead.Take("3").value(), "page after 3") << "a read from elsewhere is dropped";
+  EXPECT_EQ(reads, (std::vector<std::string>{"1", "2", "3"}));
+  // What a read made ahead throws, Take throws, as a read made there would;
+  // the ReadAhead stays usable and its destructor has nothing to wait for.
+  ahead.Start("boom");
+  EXPECT_THROW(ahead.Take("boom"), std::bad_alloc);
+  ahead.Start("4");
+  EXPECT_EQ(ahead.Take("4").value(), "page after 4");
+  ahead.Start("5");  // left in flight: the destructor waits for it
 }
 
 TEST_F(ReconcilerTest, PollIntervalBacksOffFromActiveToIdle) {

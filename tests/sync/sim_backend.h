@@ -9,6 +9,7 @@
 #pragma once
 
 #include <algorithm>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
@@ -101,7 +102,28 @@ struct SimWorld {
   // records under their own user.
   bool authenticates_senders = false;
   std::set<int> partitioned;
-  std::set<int> crashing;              // replicas whose process "died" mid-sync
+  // Replicas whose process "died" mid-sync: set in a backend call (which a
+  // pull's read-ahead makes on its own thread) while the replica's
+  // cancellation predicate reads it.
+  class Crashing {
+   public:
+    void insert(int replica) {
+      std::lock_guard<std::mutex> lock(mu_);
+      replicas_.insert(replica);
+    }
+    size_t count(int replica) const {
+      std::lock_guard<std::mutex> lock(mu_);
+      return replicas_.count(replica);
+    }
+    size_t erase(int replica) {
+      std::lock_guard<std::mutex> lock(mu_);
+      return replicas_.erase(replica);
+    }
+
+   private:
+    mutable std::mutex mu_;
+    std::set<int> replicas_;
+  } crashing;
   std::optional<int64_t> retry_after;  // of the last whole-request failure
   std::vector<DelayedPush> delayed;
   uint64_t requests = 0;
