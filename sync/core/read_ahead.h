@@ -6,7 +6,8 @@
 // The backend is still used by one thread at a time (sync/backend.h): the
 // reconciler calls it neither between Start and Take nor after Start without
 // a Take, and the destructor waits for a read in flight. So a stop during a
-// pull waits for that one request, as a stop during any request does.
+// pull waits for that one request, as a stop during any request does (the
+// sync handle's stop grace, api/sync_handle.h, then cancels its transport).
 // What the read throws (bad_alloc) Take throws, as a read made there would.
 #pragma once
 
