@@ -2,7 +2,7 @@
 // (standard alphabet, padded). OpenSSL's EVP_EncodeBlock / EVP_DecodeBlock
 // do the work at 2.5 GB/s; libsodium's codec (crypto/hash.h) runs in
 // constant time, for secrets, at 0.2 GB/s, and decoding took a sixth of a
-// DynamoDB pull's CPU (bench/RESULTS.md, "DynamoDB pull"). What passes
+// DynamoDB pull's CPU (bench/RESULTS.md, "DynamoDB"). What passes
 // here is what the server already holds: operations of a plaintext
 // conversation, sealed frames. Keys and tokens keep crypto/hash.h.
 #pragma once

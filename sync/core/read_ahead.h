@@ -1,7 +1,7 @@
 // ReadAhead: the next page of a log, read on a thread of its own while the
 // reconciler merges the page before it. A long pull then costs about the
 // server's time or the merge's, whichever is more, rather than their sum
-// (bench/RESULTS.md, "DynamoDB pull").
+// (bench/RESULTS.md, "DynamoDB").
 //
 // The backend is still used by one thread at a time (sync/backend.h): the
 // reconciler calls it neither between Start and Take nor after Start without
