@@ -226,6 +226,16 @@ class Backend {
   }
   // Ids of the sealed logs the user was made a member of.
   virtual Result<std::vector<std::string>> ListLogs() { return NoSealedLogs(); }
+  // The log newest-first: with `before` empty, its newest page of at most
+  // `limit` frames; with `before` a next_cursor this call returned, the page
+  // just older than it. A page's frames are in log order; has_more says an
+  // older page remains, starting at next_cursor. Pages may repeat frames.
+  // Unimplemented (the default): the reconciler reads the log oldest-first
+  // only (docs/sync.md, "Newest first, end to end").
+  virtual Result<FramePage> PullFrameHistory(const std::string& /*log_id*/,
+                                             std::string_view /*before*/, size_t /*limit*/) {
+    return Unimplemented("this backend reads sealed logs oldest-first only");
+  }
 
   // ---- The device directory: device records (sync/e2e/identity.h), each
   // signed by its device, published where only their user can write. ----

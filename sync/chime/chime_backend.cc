@@ -757,7 +757,7 @@ Result<sync::HistoryPage> ChimeBackend::PullHistory(const std::string& conversat
 
 Result<ChimeBackend::OlderMessages> ChimeBackend::ListOlderMessages(const std::string& arn,
                                                                     std::string_view before_text,
-                                                                    size_t limit) {
+                                                                    size_t limit, bool split) {
   const bool newest = before_text.empty();
   HistoryPosition at;
   if (!newest) {
@@ -812,7 +812,7 @@ Result<ChimeBackend::OlderMessages> ChimeBackend::ListOlderMessages(const std::s
     out.messages.push_back(std::move(m));
   }
   AppendTombstones(&redacted, &out.messages);
-  if (newest && !page.messages.empty()) {
+  if (split && newest && !page.messages.empty()) {
     // The newest page splits the channel at B: its listing saw every
     // message created before its server time minus the overlap, and every
     // one from its oldest on; B is the earlier of the two. Forward listings

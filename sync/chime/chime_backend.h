@@ -144,6 +144,9 @@ class ChimeBackend final : public sync::Backend {
   // creator and members (DescribeChannel, ListChannelMemberships).
   Result<sync::FramePage> PullFrames(const std::string& log_id, std::string_view cursor,
                                      size_t limit) override;
+  // Newest first: ListChannelMessages DESCENDING, positions as PullHistory's.
+  Result<sync::FramePage> PullFrameHistory(const std::string& log_id, std::string_view before,
+                                           size_t limit) override;
   Result<std::vector<std::string>> ListLogs() override;
   // Device records travel as announcement frames, which Chime's Sender
   // authenticates: there is no directory to publish to or fetch from.
@@ -253,6 +256,10 @@ class ChimeBackend final : public sync::Backend {
   // The member id of an AppInstanceUser ARN of this app instance (the ARN
   // itself otherwise).
   std::string UserOf(const std::string& arn) const;
+  // The frames among a listing's messages, into `out`; anything but an
+  // intact frame from an authenticated sender (another client's text, a
+  // redacted or malformed frame) is skipped and counted.
+  void TakeFrames(const std::vector<ChimeMessage>& messages, sync::FramePage* out) const;
   // The log id of a sealed log's channel, nullopt for any other channel.
   std::optional<std::string> LogIdOf(const ChannelInfo& channel) const;
   Result<NewMessages> ListNewMessages(const std::string& channel_arn, std::string_view cursor,
@@ -261,8 +268,11 @@ class ChimeBackend final : public sync::Backend {
   // *guessed when it is not among the user's channels (then not verified),
   // else verified (VerifyChannel; a refusal through ChannelRefused).
   Result<std::string> ReadableChannel(const std::string& conversation_id, bool* guessed);
+  // Newest first. split: the newest page splits the channel for a forward
+  // cursor (PullHistory); without it older pages simply follow the listing
+  // (PullFrameHistory, which keeps no forward cursor).
   Result<OlderMessages> ListOlderMessages(const std::string& channel_arn, std::string_view before,
-                                          size_t limit);
+                                          size_t limit, bool split = true);
   // The operations of listed messages: members' only where this device
   // knows the members; CONTROL, denied and failed messages are not.
   void TakeMessages(const std::string& conversation_id, const std::vector<ChimeMessage>& messages,

@@ -38,6 +38,13 @@ bool IsFrameId(std::string_view id) {
   return true;
 }
 
+Status LogRefused(const std::string& log_id, const Status& error) {
+  if (error.code() != Code::kPermissionDenied && error.code() != Code::kNotFound) return error;
+  return Status(error.code(), "Chime refused access to the channel of sealed log " + log_id +
+                                  " (not a member, removed from it, or it was deleted): " +
+                                  std::string(error.message()));
+}
+
 }  // namespace
 
 std::string ChimeBackend::LogChannelArn(const std::string& log_id) const {
@@ -110,16 +117,30 @@ Result<std::vector<sync::PushAck>> ChimeBackend::PushFrames(const std::string& l
       });
 }
 
+void ChimeBackend::TakeFrames(const std::vector<ChimeMessage>& messages,
+                              sync::FramePage* out) const {
+  for (const ChimeMessage& m : messages) {
+    auto id = ParseFrameMetadata(m.metadata);
+    sync::Frame frame;
+    if (!id || !IsFrameId(*id) || m.redacted || m.type != "STANDARD" || m.status == "DENIED" ||
+        m.status == "FAILED" || m.sender_arn.empty() ||
+        !aws::Base64Decode(m.content, &frame.bytes) || frame.bytes.empty()) {
+      ++out->skipped;
+      continue;
+    }
+    frame.id = std::move(*id);
+    frame.sender = UserOf(m.sender_arn);
+    frame.server_time_ms = static_cast<uint64_t>(m.created_ms);
+    frame.remote_id = m.message_id;
+    out->frames.push_back(std::move(frame));
+  }
+}
+
 Result<sync::FramePage> ChimeBackend::PullFrames(const std::string& log_id, std::string_view cursor,
                                                  size_t limit) {
   if (!IsLogId(log_id)) return BadLogId(log_id);
   const std::string arn = LogChannelArn(log_id);
-  auto refused = [&](const Status& error) {
-    if (error.code() != Code::kPermissionDenied && error.code() != Code::kNotFound) return error;
-    return Status(error.code(), "Chime refused access to the channel of sealed log " + log_id +
-                                    " (not a member, removed from it, or it was deleted): " +
-                                    std::string(error.message()));
-  };
+  auto refused = [&](const Status& error) { return LogRefused(log_id, error); };
   sync::FramePage out;
   if (cursor.empty()) {
     // Who made it and who is in it, so the reader can refuse a log made or
@@ -131,25 +152,21 @@ Result<sync::FramePage> ChimeBackend::PullFrames(const std::string& log_id, std:
   }
   auto listed = ListNewMessages(arn, cursor, limit);
   if (!listed.ok()) return refused(listed.status());
-  for (const ChimeMessage& m : listed->messages) {
-    // Anything but an intact frame from an authenticated sender (another
-    // client's text, a redacted or malformed frame) is skipped and counted.
-    auto id = ParseFrameMetadata(m.metadata);
-    sync::Frame frame;
-    if (!id || !IsFrameId(*id) || m.redacted || m.type != "STANDARD" || m.status == "DENIED" ||
-        m.status == "FAILED" || m.sender_arn.empty() ||
-        !aws::Base64Decode(m.content, &frame.bytes) || frame.bytes.empty()) {
-      ++out.skipped;
-      continue;
-    }
-    frame.id = std::move(*id);
-    frame.sender = UserOf(m.sender_arn);
-    frame.server_time_ms = static_cast<uint64_t>(m.created_ms);
-    frame.remote_id = m.message_id;
-    out.frames.push_back(std::move(frame));
-  }
+  TakeFrames(listed->messages, &out);
   out.next_cursor = std::move(listed->next_cursor);
   out.has_more = listed->has_more;
+  return out;
+}
+
+Result<sync::FramePage> ChimeBackend::PullFrameHistory(const std::string& log_id,
+                                                       std::string_view before, size_t limit) {
+  if (!IsLogId(log_id)) return BadLogId(log_id);
+  auto listed = ListOlderMessages(LogChannelArn(log_id), before, limit, /*split=*/false);
+  if (!listed.ok()) return LogRefused(log_id, listed.status());
+  sync::FramePage out;
+  TakeFrames(listed->messages, &out);
+  out.has_more = !listed->before.empty();
+  out.next_cursor = std::move(listed->before);
   return out;
 }
 

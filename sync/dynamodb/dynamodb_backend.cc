@@ -290,11 +290,12 @@ Result<sync::PullPage> DynamoBackend::Pull(const std::string& conv, std::string_
   return out;
 }
 
-Result<sync::HistoryPage> DynamoBackend::PullHistory(const std::string& conv,
-                                                     std::string_view before, size_t limit) {
+Result<DynamoBackend::Backward> DynamoBackend::PullBackward(
+    const std::string& pk, std::string_view before, size_t limit,
+    const std::function<Result<size_t>(const aws::DynamoItem&)>& take) {
   // A position is "<sk>/<items>": the lowest sk read, and how many items the
-  // next Query asks for (the page's operations per item, so that a page of
-  // packed items is one request for about `limit` operations). A bare sk is
+  // next Query asks for (the page's entries per item, so that a page of
+  // packed items is one request for about `limit` entries). A bare sk is
   // read as asking for `limit` items.
   const size_t most = std::max<size_t>(1, limit);
   std::string_view sk = before;
@@ -312,20 +313,16 @@ Result<sync::HistoryPage> DynamoBackend::PullHistory(const std::string& conv,
   }
   // Newest first: the items below `sk` (all of them for the newest page),
   // highest sk first. The newest page's forward cursor is its highest sk.
-  TIDINGS_ASSIGN_OR_RETURN(auto page,
-                           Query("c#" + conv, sk, /*descending=*/true, std::min(items, most)));
-  // An item packs a push's batch of operations: the page stops at the first
-  // item that brings it to `limit` operations (a fresh device's first screen
-  // merges about one screen, not `limit` packed items), and the items read
-  // past it are read again by the next page.
-  sync::HistoryPage out;
+  TIDINGS_ASSIGN_OR_RETURN(auto page, Query(pk, sk, /*descending=*/true, std::min(items, most)));
+  // An item packs a push's batch: the page stops at the first item that
+  // brings it to `limit` entries (a fresh device's first screen merges about
+  // one screen, not `limit` packed items), and the items read past it are
+  // read again by the next page.
+  Backward out;
   size_t taken = 0, counted = 0;
   while (taken < page.items.size() && counted < most) {
-    TIDINGS_ASSIGN_OR_RETURN(auto unpacked, UnpackOperations(page.items[taken++]));
-    counted += unpacked.entries.size() + unpacked.too_new.size() + unpacked.skipped;
-    for (auto& op : unpacked.entries) out.ops.push_back(std::move(op));
-    for (auto& op : unpacked.too_new) out.too_new.push_back(std::move(op));
-    out.skipped += unpacked.skipped;
+    TIDINGS_ASSIGN_OR_RETURN(size_t entries, take(page.items[taken++]));
+    counted += entries;
   }
   if (taken > 0) {
     if (sk.empty()) out.forward_cursor = page.items.front().sk_number;
@@ -337,6 +334,22 @@ Result<sync::HistoryPage> DynamoBackend::PullHistory(const std::string& conv,
                    std::to_string(std::clamp<size_t>((most + per_item - 1) / per_item, 1, most));
     }
   }
+  return out;
+}
+
+Result<sync::HistoryPage> DynamoBackend::PullHistory(const std::string& conv,
+                                                     std::string_view before, size_t limit) {
+  sync::HistoryPage out;
+  auto take = [&](const aws::DynamoItem& item) -> Result<size_t> {
+    TIDINGS_ASSIGN_OR_RETURN(auto unpacked, UnpackOperations(item));
+    for (auto& op : unpacked.entries) out.ops.push_back(std::move(op));
+    for (auto& op : unpacked.too_new) out.too_new.push_back(std::move(op));
+    out.skipped += unpacked.skipped;
+    return unpacked.entries.size() + unpacked.too_new.size() + unpacked.skipped;
+  };
+  TIDINGS_ASSIGN_OR_RETURN(auto read, PullBackward("c#" + conv, before, limit, take));
+  out.before = std::move(read.before);
+  out.forward_cursor = std::move(read.forward_cursor);
   return out;
 }
 
@@ -410,6 +423,28 @@ Result<sync::FramePage> DynamoBackend::PullFrames(const std::string& log_id,
       &out.has_more);
   TIDINGS_RETURN_IF_ERROR(next.status());
   out.next_cursor = std::move(*next);
+  return out;
+}
+
+Result<sync::FramePage> DynamoBackend::PullFrameHistory(const std::string& log_id,
+                                                        std::string_view before, size_t limit) {
+  if (!ValidLogId(log_id)) return InvalidArgument("a sealed log id is \"e\" + 32 hex digits");
+  // Items come newest first, each with its frames in log order: the page is
+  // put in log order item by item.
+  sync::FramePage out;
+  std::vector<std::vector<sync::Frame>> items;
+  auto take = [&](const aws::DynamoItem& item) -> Result<size_t> {
+    TIDINGS_ASSIGN_OR_RETURN(auto unpacked, UnpackFrames(item));
+    out.skipped += unpacked.skipped;
+    items.push_back(std::move(unpacked.entries));
+    return items.back().size() + unpacked.skipped;
+  };
+  TIDINGS_ASSIGN_OR_RETURN(auto read, PullBackward("l#" + log_id, before, limit, take));
+  for (auto it = items.rbegin(); it != items.rend(); ++it) {
+    for (auto& frame : *it) out.frames.push_back(std::move(frame));
+  }
+  out.has_more = !read.before.empty();
+  out.next_cursor = std::move(read.before);
   return out;
 }
 

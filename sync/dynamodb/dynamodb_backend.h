@@ -91,6 +91,9 @@ class DynamoBackend final : public sync::Backend {
                                                 std::span<const sync::Frame> frames) override;
   Result<sync::FramePage> PullFrames(const std::string& log_id, std::string_view cursor,
                                      size_t limit) override;
+  // Newest first, as PullHistory: positions are "<sk>/<items>".
+  Result<sync::FramePage> PullFrameHistory(const std::string& log_id, std::string_view before,
+                                           size_t limit) override;
   // The log ids of this user's invitations (well-formed ones only).
   Result<std::vector<std::string>> ListLogs() override;
   Status PublishDevice(std::string_view record) override;
@@ -133,6 +136,15 @@ class DynamoBackend final : public sync::Backend {
   Result<std::vector<sync::PushAck>> Append(const std::string& pk, const LogKind& kind,
                                             std::span<const PackedEntry> entries,
                                             uint32_t keep_days = 0);
+  // The page of log `pk` older than `before` ("" = the newest), items
+  // newest first to `take`, which returns how many entries an item held;
+  // the page ends at the item that brings it to `limit`.
+  struct Backward {
+    std::string before;          // the next older page's position; empty: none
+    std::string forward_cursor;  // the newest page's: its highest sk
+  };
+  Result<Backward> PullBackward(const std::string& pk, std::string_view before, size_t limit,
+                                const std::function<Result<size_t>(const aws::DynamoItem&)>& take);
   // Reads the page of log `pk` after `cursor` ("" = the start), handing each
   // item to `take` (whose error ends the pull). Returns the cursor after it.
   Result<std::string> PullLog(const std::string& pk, std::string_view cursor, size_t limit,

@@ -64,6 +64,11 @@ class LiveSimBackend final : public sync::Backend {
     Tick();
     return backend_.PullFrames(log_id, cursor, limit);
   }
+  Result<sync::FramePage> PullFrameHistory(const std::string& log_id, std::string_view before,
+                                           size_t limit) override {
+    Tick();
+    return backend_.PullFrameHistory(log_id, before, limit);
+  }
   Result<std::vector<std::string>> ListLogs() override {
     Tick();
     return backend_.ListLogs();

@@ -127,6 +127,7 @@ struct SimWorld {
   std::optional<int64_t> retry_after;  // of the last whole-request failure
   std::vector<DelayedPush> delayed;
   uint64_t requests = 0;
+  uint64_t frame_history_pulls = 0;  // PullFrameHistory calls (previews of a re-read)
 
   bool Roll(int percent) { return percent > 0 && static_cast<int>(rng() % 100) < percent; }
   void DeliverDelayed(bool all) {
@@ -318,6 +319,37 @@ class SimBackend final : public sync::Backend {
       page.log_creator = log->creator;
       page.log_members = log->members;
     }
+    if (world_->Roll(world_->faults.crash)) world_->crashing.insert(replica_);
+    return page;
+  }
+
+  // Positions are entry indexes, as PullHistory's: the newest page ends at
+  // the log's end, an older page before b ends at b.
+  Result<sync::FramePage> PullFrameHistory(const std::string& log_id, std::string_view before,
+                                           size_t limit) override {
+    TIDINGS_RETURN_IF_ERROR(Network());
+    TIDINGS_ASSIGN_OR_RETURN(const SimLog* log, Readable(*world_, user_, log_id));
+    if (limit == 0) return InvalidArgument("a pull asks for at least one frame");
+    world_->frame_history_pulls++;
+    size_t to = log->entries.size();
+    if (!before.empty()) {
+      TIDINGS_ASSIGN_OR_RETURN(to, ParseCursor(before, to));
+      if (to == 0) return InvalidArgument("a history position at the beginning of the log");
+    }
+    sync::FramePage page;
+    size_t from = to;
+    for (; from > 0 && page.frames.size() < limit; --from) {
+      const SimEntry& entry = log->entries[from - 1];
+      if (entry.garbage) {
+        page.skipped++;
+        continue;
+      }
+      page.frames.push_back(entry.frame);
+      if (!world_->authenticates_senders) page.frames.back().sender.clear();
+    }
+    std::reverse(page.frames.begin(), page.frames.end());
+    page.next_cursor = std::to_string(from);
+    page.has_more = from > 0;
     if (world_->Roll(world_->faults.crash)) world_->crashing.insert(replica_);
     return page;
   }
