@@ -19,6 +19,7 @@ struct FrameServer {
   std::map<std::string, std::set<std::string>> members;  // log -> users
   std::map<std::string, std::vector<std::string>> directory;
   uint64_t time = 1;
+  uint64_t step_ms = 1;  // server time between two frames
 };
 
 class FrameBackend final : public tidings::sync::Backend {
@@ -55,7 +56,8 @@ class FrameBackend final : public tidings::sync::Backend {
       if (!dup) {
         tidings::sync::Frame stored = f;
         stored.sender = user_;
-        stored.server_time_ms = server_->time++;
+        stored.server_time_ms = server_->time;
+        server_->time += server_->step_ms;
         stored.remote_id = "r" + std::to_string(stored.server_time_ms);
         log.push_back(std::move(stored));
       }
@@ -74,6 +76,21 @@ class FrameBackend final : public tidings::sync::Backend {
     }
     page.next_cursor = std::to_string(from + page.frames.size());
     page.has_more = from + page.frames.size() < log.size();
+    return page;
+  }
+  // Positions are frame indexes: the page before `before` (the log's end
+  // when empty).
+  tidings::Result<tidings::sync::FramePage> PullFrameHistory(const std::string& log_id,
+                                                             std::string_view before,
+                                                             size_t limit) override {
+    tidings::sync::FramePage page;
+    const auto& log = server_->logs[log_id];
+    const size_t to = before.empty() ? log.size() : std::stoul(std::string(before));
+    const size_t from = to > limit ? to - limit : 0;
+    page.frames.assign(log.begin() + static_cast<ptrdiff_t>(from),
+                       log.begin() + static_cast<ptrdiff_t>(to));
+    page.next_cursor = std::to_string(from);
+    page.has_more = from > 0;
     return page;
   }
   tidings::Result<std::vector<std::string>> ListLogs() override {

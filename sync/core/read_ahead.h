@@ -49,6 +49,15 @@ class ReadAhead {
     }
   }
 
+  // Waits for a read in flight, if any, and drops its page (and what it
+  // threw), so the caller may use the backend itself.
+  void Drop() {
+    if (!reading_) return;
+    std::future<Result<Page>> read = std::move(*reading_);
+    reading_.reset();
+    read.wait();
+  }
+
   // The page after `cursor`: the one Start read, when it started from
   // `cursor`, or else (a read started elsewhere is waited for and dropped)
   // one read now.

@@ -85,8 +85,10 @@ struct SyncConfig {
   // (wire::kOperationVersion). Tests set an older one to play an older build.
   uint8_t newest_operation_version = 0;
   // A plaintext conversation never pulled starts with its newest page on a
-  // backend that reads newest-first (Backend::PullHistory); false: from the
-  // beginning, oldest-first (the benchmark's baseline).
+  // backend that reads newest-first (Backend::PullHistory); an end-to-end
+  // log about to be read again from its start for a new device shows its
+  // newest pages first (Backend::PullFrameHistory, docs/sync.md). False:
+  // oldest-first only (the benchmark's baseline).
   bool newest_first = true;
   // Older pages one Pull fetches, after its forward pages, while a
   // conversation's history is still being filled (the background fill).
@@ -331,6 +333,10 @@ class Reconciler {
   // so members re-share the keys. Returns the conversations bound.
   Result<std::vector<std::string>> DiscoverLogs();
   tidings::Status PullLog(e2e::LogState& log, ConversationStatus* st);
+  // Before a re-read from the log's start: its newest pages, newest first,
+  // merging what every position's judgement accepts (Session::PreviewPage).
+  // Optional: a read that fails leaves everything to the re-read.
+  tidings::Status PreviewLog(e2e::LogState& log, ConversationStatus* st);
   tidings::Status CommitPage(e2e::LogState& log, const e2e::OpenResult& opened,
                              const std::string& cursor, ConversationStatus* st);
   tidings::Status SaveLog(e2e::LogState& log);

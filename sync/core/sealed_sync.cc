@@ -341,12 +341,18 @@ tidings::Status Reconciler::PullLog(e2e::LogState& log, ConversationStatus* st) 
         return backend_->PullFrames(log_id, from, config_.pull_page_size);
       },
       config_.read_ahead);
+  bool preview = config_.newest_first;  // once per call, when due
   for (size_t page = 0;; ++page) {
     if (page == config_.max_pull_pages_per_round) {
       if (st) behind_.insert(st->conversation_id);
       return tidings::Status::Ok();
     }
     if (ShouldStop()) return Cancelled("sync stopped");
+    if (preview && e2e::Session::PreviewDue(log)) {
+      preview = false;
+      ahead.Drop();
+      TIDINGS_RETURN_IF_ERROR(PreviewLog(log, st));
+    }
     const std::string at = log.cursor;
     auto result = ahead.Take(at);
     if (ShouldStop()) return Cancelled("sync stopped");
@@ -361,7 +367,12 @@ tidings::Status Reconciler::PullLog(e2e::LogState& log, ConversationStatus* st) 
     const bool page_left = page + 1 < config_.max_pull_pages_per_round;
     if (!fetch && result->has_more && page_left) ahead.Start(result->next_cursor);
     TIDINGS_ASSIGN_OR_RETURN(auto opened, session_->OpenPage(log, *result, fetch));
-    if ((result->has_more || opened.read_on) && page_left) ahead.Start(log.cursor);
+    // (not the re-read's first page while a preview is due: the preview
+    // reads first)
+    if ((result->has_more || opened.read_on) && page_left &&
+        !(preview && e2e::Session::PreviewDue(log))) {
+      ahead.Start(log.cursor);
+    }
     // (ops on an empty page: frames kept for an upgrade opened at last)
     if (!result->frames.empty() || result->next_cursor != at || opened.rejected > 0 ||
         !opened.ops.empty() || opened.read_on) {
@@ -377,6 +388,31 @@ tidings::Status Reconciler::PullLog(e2e::LogState& log, ConversationStatus* st) 
     if (st && opened.devices_learned) push_behind_.insert(st->conversation_id);
     if (!result->has_more && !opened.read_on) return tidings::Status::Ok();
   }
+}
+
+tidings::Status Reconciler::PreviewLog(e2e::LogState& log, ConversationStatus* st) {
+  // A screen of operations, from at most a few pages: the share the re-read
+  // stops at is normally in the newest page (it came for this device).
+  constexpr size_t kPreviewPages = 4;
+  const e2e::FetchDevices fetch = Fetcher();
+  bool past_share = false;
+  size_t merged = 0;
+  std::string before;
+  for (size_t page = 0; page < kPreviewPages && merged < config_.pull_page_size; ++page) {
+    if (ShouldStop()) return Cancelled("sync stopped");
+    auto read = backend_->PullFrameHistory(log.log_id, before, config_.pull_page_size);
+    if (ShouldStop()) return Cancelled("sync stopped");
+    if (!read.ok()) return tidings::Status::Ok();  // the re-read reads it all
+    TIDINGS_ASSIGN_OR_RETURN(auto opened, session_->PreviewPage(log, *read, &past_share, fetch));
+    if (!opened.ops.empty() || !opened.writes.empty()) {
+      TIDINGS_RETURN_IF_ERROR(CommitPage(log, opened, log.cursor, st));
+      merged += opened.ops.size();
+      if (st && !opened.ops.empty()) st->last_activity_ms = clock_();
+    }
+    if (!read->has_more || read->next_cursor.empty()) break;
+    before = std::move(read->next_cursor);
+  }
+  return tidings::Status::Ok();
 }
 
 tidings::Status Reconciler::PullSealed(ConversationStatus& st) {

@@ -473,6 +473,7 @@ Result<sync::Frame> Session::Seal(const LogState& log, const engine::Operation& 
 // ---- Pull ----
 
 Session::Verdict Session::Reject(LogState& log, OpenResult* out, std::string why) {
+  if (previewing_) return Verdict::kRejected;  // the re-read judges it and counts
   ++log.rejected;
   ++out->rejected;
   log.last_rejection = std::move(why);
@@ -634,9 +635,7 @@ Session::Verdict Session::OpenOp(LogState& log, const sync::Frame& frame, const 
   if (!Contains(epoch.info.members, user) || Contains(epoch.info.removed, f.author_device)) {
     return Reject(log, out, "an operation from outside the conversation");
   }
-  auto at = log.epochs.find(current_at);
-  if (at != log.epochs.end() && (!Contains(at->second.info.members, user) ||
-                                 Contains(at->second.info.removed, f.author_device))) {
+  if (OutWhere(log, current_at, user, f.author_device)) {
     return Reject(log, out, "an operation from a removed member or device");
   }
   auto plain = crypto::AeadOpen(epoch.key, OpAd(log.conversation_id, f), f.ciphertext);
@@ -654,6 +653,19 @@ Session::Verdict Session::OpenOp(LogState& log, const sync::Frame& frame, const 
   op->remote_id = frame.remote_id;
   out->ops.push_back(std::move(op).value());
   return Verdict::kOpened;
+}
+
+bool Session::OutWhere(const LogState& log, const EpochId& current_at, const std::string& user,
+                       const std::string& device) const {
+  auto out_of = [&](const Epoch& e) {
+    return !Contains(e.info.members, user) || Contains(e.info.removed, device);
+  };
+  if (previewing_) {
+    return std::any_of(log.epochs.begin(), log.epochs.end(),
+                       [&](const auto& held) { return out_of(held.second); });
+  }
+  auto at = log.epochs.find(current_at);
+  return at != log.epochs.end() && out_of(at->second);
 }
 
 Session::Verdict Session::OpenFrame(LogState& log, const sync::Frame& frame,
@@ -861,6 +873,42 @@ Result<OpenResult> Session::OpenPage(LogState& log, const sync::FramePage& page,
   }
   log.cursor = std::move(next_cursor);
   out.devices_learned = out.devices_learned || pinned_new_;
+  return out;
+}
+
+Result<OpenResult> Session::PreviewPage(LogState& log, const sync::FramePage& page,
+                                        bool* past_share, const FetchDevices& fetch) {
+  OpenResult out;
+  refreshed_now_.clear();
+  pinned_new_ = false;
+  if (!PreviewDue(log)) return out;
+  struct Previewing {
+    bool* on;
+    ~Previewing() { *on = false; }
+  } previewing{&previewing_};
+  previewing_ = true;
+  // Newest first. What lies after the share was read (or is being read) in
+  // log order already; a frame within the reorder window of it may sit
+  // either side of it in another listing: both are left to the reads in
+  // log order. So are frames the listing could not time.
+  for (auto it = page.frames.rbegin(); it != page.frames.rend(); ++it) {
+    const sync::Frame& frame = *it;
+    if (!*past_share) {
+      *past_share = FrameDigest(frame) == log.replay_until;
+      continue;
+    }
+    if (frame.server_time_ms == 0 ||
+        frame.server_time_ms + kReorderWindowMs >= log.replay_until_ms) {
+      continue;
+    }
+    auto type = PeekFrameType(frame.bytes);
+    if (!type.ok() || type.value() != FrameType::kSealedOp) continue;
+    OpenOp(log, frame, EpochId{}, fetch, &out);
+  }
+  // Operations opened newest first: merged in log order, as a page is.
+  std::reverse(out.ops.begin(), out.ops.end());
+  out.rejected = 0;
+  out.devices_learned = pinned_new_;
   return out;
 }
 

@@ -119,6 +119,25 @@ class Session {
   Result<OpenResult> OpenPage(LogState& log, const sync::FramePage& page,
                               const FetchDevices& fetch);
 
+  // ---- Newest first (docs/sync.md, "Newest first, end to end") ----
+  // True when `log` is about to be read again from its start (the forward
+  // read just reached its end and a key share brought keys for operations
+  // it could not open): the moment a preview may run.
+  static bool PreviewDue(const LogState& log) {
+    return log.rereading && log.cursor.empty() && !log.past_share && log.replay_until_ms != 0;
+  }
+  // A page of `log` read newest first (Backend::PullFrameHistory), opened
+  // ahead of the re-read so the newest messages show first. Only sealed
+  // operations older than the share the re-read stops at are judged (frames
+  // up to it are skipped while *past_share is false; the page that holds it
+  // sets it), and one is opened only if its author is a member, and the
+  // device not removed, in every epoch this device holds: whichever of them
+  // is current where the frame sits, the re-read accepts it too. Nothing is
+  // rejected, counted, kept or changed in `log`; the re-read judges every
+  // frame again in log order.
+  Result<OpenResult> PreviewPage(LogState& log, const sync::FramePage& page, bool* past_share,
+                                 const FetchDevices& fetch);
+
   // The writes that persist `log` (commit them with the page or the push).
   std::vector<engine::SyncStateWrite> StateWrites(const LogState& log);
 
@@ -136,6 +155,11 @@ class Session {
   void PinAnnouncement(LogState& log, const sync::Frame& frame, const FetchDevices& fetch,
                        OpenResult* out);
   Verdict Reject(LogState& log, OpenResult* out, std::string why);
+  // Whether `user`'s `device` is out of the conversation where a frame sits:
+  // not a member of the epoch current there (current_at), or removed from
+  // it; while previewing, of any epoch this device holds.
+  bool OutWhere(const LogState& log, const EpochId& current_at, const std::string& user,
+                const std::string& device) const;
   uint8_t Newest() const;  // the newest operation version this session reads
   // Opens again the pending frames that wait for a key (too_new false) or
   // for an upgrade (true), keeping those that still cannot open.
@@ -174,9 +198,10 @@ class Session {
   DeviceKeys keys_;
   Directory directory_;
   std::map<std::string, std::unique_ptr<LogState>> logs_;
-  std::map<std::string, uint64_t> refreshed_;     // user -> last FetchDevices (ms)
-  bool pinned_new_ = false;                       // a Refresh during this page pinned a device
-  std::set<std::string> refreshed_now_;           // fetched during this page or push
+  std::map<std::string, uint64_t> refreshed_;  // user -> last FetchDevices (ms)
+  bool pinned_new_ = false;                    // a Refresh during this page pinned a device
+  bool previewing_ = false;                    // PreviewPage: judge by every epoch, count nothing
+  std::set<std::string> refreshed_now_;        // fetched during this page or push
   std::vector<engine::SyncStateWrite> deferred_;  // written with the next StateWrites
 };
 

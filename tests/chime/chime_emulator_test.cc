@@ -6,6 +6,7 @@
 // suite's (tests/backend_conformance).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -555,6 +556,14 @@ TEST_F(Emulator, ANewDeviceReadsAHistoryLongerThanThePendingBound) {
   sync::Reconciler rt(&(*tablet)->sync_log(), bt.get(), small, std::ref(ct), [] { return 3; });
   ASSERT_TRUE(ra.SyncAll().ok());
   ASSERT_TRUE(rp.SyncAll().ok());
+  // More than the 5 s a re-read reads past its share: the notes are old
+  // enough for the tablet to show the newest first.
+  std::this_thread::sleep_for(std::chrono::milliseconds(6'000));
+  std::vector<std::string> merged;  // in the order the tablet merged them
+  (*tablet)->Subscribe([&](const engine::ChangeEvent& e) {
+    if (e.kind != engine::ChangeEvent::Kind::kMessageAdded) return;
+    if (auto m = (*tablet)->Get(e.message_id); m.ok()) merged.push_back(m->body);
+  });
   auto bodies = [&] {
     std::vector<std::string> out;
     auto page = (*tablet)->Page({.conversation_id = "consult", .limit = 100});
@@ -573,6 +582,11 @@ TEST_F(Emulator, ANewDeviceReadsAHistoryLongerThanThePendingBound) {
   const sync::ConversationStatus st = rt.GetStatus("consult");
   EXPECT_EQ(st.pending_frames, 0u);
   EXPECT_EQ(st.rejected_frames, 0u) << st.last_rejection;
+  // The newest first (docs/sync.md, "Newest first, end to end"), each once.
+  ASSERT_EQ(merged.size(), sent.size());
+  EXPECT_LT(std::find(merged.begin(), merged.end(), "note 29"),
+            std::find(merged.begin(), merged.end(), "note 0"))
+      << ::testing::PrintToString(merged);
 }
 
 TEST_F(Emulator, FramesRoundTripInOrderWithTheirSender) {

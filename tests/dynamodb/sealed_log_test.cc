@@ -5,8 +5,11 @@
 // Forgeries are written with raw boto3 (forge_item.py) and valid keys.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <functional>
 #include <set>
+#include <thread>
 
 #include "../engine/test_util.h"
 #include "crypto/hash.h"
@@ -366,12 +369,21 @@ TEST(DynamoSealedLog, ANewDeviceReadsAHistoryLongerThanThePendingBound) {
     sent.push_back("note " + std::to_string(i));
     ASSERT_TRUE(
         doctor.store->Send({.conversation_id = "consult-new-phone", .body = sent.back()}).ok());
+    ASSERT_TRUE(doctor.rec->SyncAll().ok());  // an item each, as live sends go
   }
   for (Side* s : {&doctor, &phone}) ASSERT_TRUE(s->rec->SyncAll().ok());
+  // More than the 5 s a re-read reads past its share: the notes are old
+  // enough for the tablet to show the newest first.
+  std::this_thread::sleep_for(std::chrono::milliseconds(6'000));
   sync::SyncConfig small;
   small.max_pending_frames = 5;
   small.pull_page_size = 7;
   Side tablet = side("kai", "kai-tablet", small);
+  std::vector<std::string> merged;  // in the order the tablet merged them
+  tablet.store->Subscribe([&](const engine::ChangeEvent& e) {
+    if (e.kind != engine::ChangeEvent::Kind::kMessageAdded) return;
+    if (auto m = tablet.store->Get(e.message_id); m.ok()) merged.push_back(m->body);
+  });
   auto bodies = [&] {
     std::vector<std::string> out;
     auto page = tablet.store->Page({.conversation_id = "consult-new-phone", .limit = 100});
@@ -390,6 +402,11 @@ TEST(DynamoSealedLog, ANewDeviceReadsAHistoryLongerThanThePendingBound) {
   const sync::ConversationStatus st = tablet.rec->GetStatus("consult-new-phone");
   EXPECT_EQ(st.pending_frames, 0u);
   EXPECT_EQ(st.rejected_frames, 0u) << st.last_rejection;
+  // The newest first (docs/sync.md, "Newest first, end to end"), each once.
+  ASSERT_EQ(merged.size(), sent.size());
+  EXPECT_LT(std::find(merged.begin(), merged.end(), "note 29"),
+            std::find(merged.begin(), merged.end(), "note 0"))
+      << ::testing::PrintToString(merged);
 }
 
 // Forgeries written with raw boto3 and valid keys into a conversation's

@@ -105,6 +105,21 @@ class FrameBackend final : public Backend {
     page.has_more = from + page.frames.size() < log.size();
     return page;
   }
+  Result<FramePage> PullFrameHistory(const std::string& log_id, std::string_view before,
+                                     size_t limit) override {
+    if (before_pull) before_pull();
+    ++history_pulls;
+    FramePage page;
+    const auto& log = server_->logs[log_id];
+    const size_t to = before.empty() ? log.size() : std::stoul(std::string(before));
+    const size_t from = to > limit ? to - limit : 0;
+    page.frames.assign(log.begin() + static_cast<ptrdiff_t>(from),
+                       log.begin() + static_cast<ptrdiff_t>(to));
+    page.next_cursor = std::to_string(from);
+    page.has_more = from > 0;
+    return page;
+  }
+  size_t history_pulls = 0;
   Result<std::vector<std::string>> ListLogs() override {
     std::vector<std::string> out;
     for (const auto& [id, users] : server_->members) {
@@ -397,10 +412,11 @@ class NewDevice : public E2eSync {
   }
   // Rounds of patient2 (restarted after each, so every step goes through
   // its stored state) and the others, until patient2 holds `want`.
-  void SyncUntil(Device& d, const std::vector<std::string>& want) {
+  void SyncUntil(Device& d, const std::vector<std::string>& want,
+                 std::optional<SyncConfig> config = std::nullopt) {
     for (int round = 0; round < 40 && d.Bodies("c") != want; ++round) {
       d.Sync();
-      d.Restart(small);
+      d.Restart(config.value_or(small));
       doctor.Sync();
       patient.Sync();
     }
@@ -417,6 +433,39 @@ class NewDevice : public E2eSync {
     sent.push_back("after");
     SyncAll({&doctor, &d});
     EXPECT_EQ(d.Bodies("c"), sent);
+  }
+  // The doctor adds the nurse (a new epoch), sends "with nurse", and
+  // everyone syncs.
+  void AddNurse(Device& nurse) {
+    ASSERT_TRUE(doctor.store->PutConversation("c", "", {"patient", "nurse"}).ok());
+    sent.push_back("with nurse");
+    ASSERT_TRUE(doctor.store->Send({"c", sent.back()}).ok());
+    SyncAll({&doctor, &patient, &nurse});
+    ASSERT_EQ(nurse.Bodies("c"), std::vector<std::string>{"with nurse"});
+  }
+  // A new phone of the patient reads the history to the end: the bodies
+  // of the messages it merged, in the order it merged them.
+  std::vector<std::string> MergeOrder(bool newest_first) {
+    SyncConfig config = small;
+    config.newest_first = newest_first;
+    Device phone(&server, "patient", config);
+    std::vector<std::string> added;  // bodies, in the order they were merged
+    phone.store->Subscribe([&](const engine::ChangeEvent& e) {
+      if (e.kind != engine::ChangeEvent::Kind::kMessageAdded) return;
+      auto m = phone.store->Get(e.message_id);
+      if (m.ok()) added.push_back(m->body);
+    });
+    SyncUntil(phone, sent, config);
+    EXPECT_EQ(phone.Bodies("c"), sent);
+    EXPECT_EQ(added.size(), sent.size()) << "each message merged once";
+    EXPECT_EQ(phone.backend->history_pulls > 0, newest_first);
+    const e2e::LogState log = StoredLog(phone);
+    EXPECT_FALSE(log.rereading);
+    EXPECT_EQ(log.rejected, 0u) << log.last_rejection;
+    EXPECT_EQ(log.unopened, 0u);
+    ExpectTheNextMessageArrivesOnce(phone);
+    added.pop_back();  // "after"
+    return added;
   }
   Device doctor{&server, "doctor"};
   Device patient{&server, "patient"};
@@ -519,11 +568,7 @@ TEST_P(NewDevice, ReSharesOverSeveralPagesAreAllOpenBeforeTheReRead) {
 // re-share of the first epoch starts another re-read.
 TEST_P(NewDevice, AKeyThatArrivesAfterTheReReadStartsAnother) {
   Device nurse(&server, "nurse");
-  ASSERT_TRUE(doctor.store->PutConversation("c", "", {"patient", "nurse"}).ok());
-  sent.push_back("with nurse");
-  ASSERT_TRUE(doctor.store->Send({"c", sent.back()}).ok());
-  SyncAll({&doctor, &patient, &nurse});
-  ASSERT_EQ(nurse.Bodies("c"), std::vector<std::string>{"with nurse"});
+  AddNurse(nurse);
   Device patient2(&server, "patient", small);
   for (int i = 0; i < 8; ++i) {
     patient2.Sync();
@@ -537,6 +582,59 @@ TEST_P(NewDevice, AKeyThatArrivesAfterTheReReadStartsAnother) {
   const e2e::LogState log = StoredLog(patient2);
   EXPECT_EQ(log.unopened, 0u);
   EXPECT_EQ(log.dropped_pending, 0u);
+}
+
+// The re-read from the log's start judges every frame, but the newest
+// messages show first: before it begins, the newest pages older than the
+// share are read newest first, and what every position's judgement accepts
+// is merged. Frames within 5 s of the share are left to the re-read. m59
+// was sent a second before the phone announced itself and two before the
+// doctor's share to it: m55 is the newest a preview takes.
+TEST_P(NewDevice, TheNewestMessagesShowBeforeTheReReadReachesThem) {
+  const std::vector<std::string> history = sent;
+  const std::vector<std::string> merged = MergeOrder(/*newest_first=*/true);
+  ASSERT_EQ(merged.size(), history.size());
+  // The preview's first page, in log order, ends at m55.
+  auto m55 = std::find(merged.begin(), merged.end(), "m55");
+  EXPECT_LT(m55 - merged.begin(), 7) << ::testing::PrintToString(merged);
+  const auto m0 = std::find(merged.begin(), merged.end(), "m0");
+  EXPECT_GT(m0, m55);
+  // Within 5 s of the share: left to the re-read, which reaches it last.
+  EXPECT_GT(std::find(merged.begin(), merged.end(), "m59"), m0);
+}
+
+TEST_P(NewDevice, OldestFirstTheReReadShowsTheOldestFirst) {
+  const std::vector<std::string> history = sent;
+  EXPECT_EQ(MergeOrder(/*newest_first=*/false), history);
+}
+
+// The newest pages hold a frame the removed nurse sealed under the epoch she
+// still has, after the epoch that removed her: the preview does not take it
+// (she is outside an epoch the new device holds), and the re-read, which
+// knows where that epoch starts, refuses it.
+TEST_P(NewDevice, APreviewTakesNothingFromARemovedMember) {
+  Device nurse(&server, "nurse");
+  AddNurse(nurse);
+  ASSERT_TRUE(doctor.store->PutConversation("c", "", {"patient"}).ok());
+  sent.push_back("without nurse");
+  ASSERT_TRUE(doctor.store->Send({"c", sent.back()}).ok());
+  SyncAll({&doctor, &patient});
+  ASSERT_TRUE(nurse.store->Send({"c", "from the removed nurse"}).ok());
+  nurse.Sync();
+  for (int i = 0; i < 8; ++i) {
+    sent.push_back("later " + std::to_string(i));
+    ASSERT_TRUE(doctor.store->Send({"c", sent.back()}).ok());
+  }
+  SyncAll({&doctor, &patient});
+  ASSERT_EQ(patient.Bodies("c"), sent);
+
+  Device phone(&server, "patient", small);
+  SyncUntil(phone, sent);
+  EXPECT_EQ(phone.Bodies("c"), sent);
+  EXPECT_GT(phone.backend->history_pulls, 0u);
+  const e2e::LogState log = StoredLog(phone);
+  EXPECT_EQ(log.rejected, 1u);
+  EXPECT_EQ(log.last_rejection, "an operation from a removed member or device");
 }
 
 // Format 2 kept what a device read with no key (up to the bound, dropping

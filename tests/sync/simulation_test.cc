@@ -176,6 +176,7 @@ class Simulation {
   }
 
   uint64_t requests() const { return world_.requests; }
+  uint64_t previews() const { return world_.frame_history_pulls; }
   int crashes() const { return crashes_; }
   int wipes() const { return wipes_; }
   // Pulls that left a conversation's older history still to fill.
@@ -645,7 +646,7 @@ void RunSeeds(bool sealed) {
     }
   }
   auto start = std::chrono::steady_clock::now();
-  uint64_t ran = 0, requests = 0, crashes = 0, wipes = 0, filling = 0;
+  uint64_t ran = 0, requests = 0, crashes = 0, wipes = 0, filling = 0, previews = 0;
   for (uint64_t seed = first; seed < first + seeds; ++seed) {
     if (shards > 1 && seed % shards != shard) continue;
     Simulation sim(seed, sealed);
@@ -655,6 +656,7 @@ void RunSeeds(bool sealed) {
     crashes += static_cast<uint64_t>(sim.crashes());
     wipes += static_cast<uint64_t>(sim.wipes());
     filling += static_cast<uint64_t>(sim.filling());
+    previews += sim.previews();
     ASSERT_EQ(failure, "") << "simulation seed " << seed
                            << " failed; replay with TIDINGS_SIM_SEED=" << seed
                            << (sealed ? " (end-to-end)" : "");
@@ -665,12 +667,15 @@ void RunSeeds(bool sealed) {
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(
       "simulation%s: %lu seeds passed in %.1f s (%lu requests, %lu crashes, %lu wipes, %lu pulls "
-      "left history to fill)\n",
-      sealed ? " (end-to-end)" : "", ran, secs, requests, crashes, wipes, filling);
+      "left history to fill, %lu newest-first reads of a sealed log)\n",
+      sealed ? " (end-to-end)" : "", ran, secs, requests, crashes, wipes, filling, previews);
   // The runs must exercise newest-first reading, or its checks prove nothing.
   if (!sealed && ran >= 20) {
     EXPECT_GT(wipes, 0u);
     EXPECT_GT(filling, 0u) << "no replica ever read a conversation newest-first with a gap";
+  }
+  if (sealed && ran >= 20) {
+    EXPECT_GT(previews, 0u) << "no re-read of a sealed log showed its newest pages first";
   }
 }
 
