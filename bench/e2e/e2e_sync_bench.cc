@@ -13,6 +13,10 @@
 //       starts tidings-chime-local on 127.0.0.1 itself
 //   tidings_e2e_sync_bench dynamodb ENDPOINT TABLE [messages=2000] [runs=3]
 //       against a running moto (bench/e2e/run_dynamodb.py starts one)
+//   tidings_e2e_sync_bench chime-join [messages=2000] [runs=3]
+//       a new device of the reader joins the end-to-end conversation (Join
+//       below): its first screen with the newest pages read first and with
+//       the re-read in log order alone, alternating
 // Command and figures: bench/RESULTS.md.
 #include <time.h>
 
@@ -21,7 +25,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../../tests/engine/test_util.h"
@@ -69,7 +75,8 @@ struct Device {
   Clock clock;
   std::unique_ptr<sync::Reconciler> reconciler;
 
-  Device(const MakeBackend& make, const std::string& user, bool sealed, size_t page) {
+  Device(const MakeBackend& make, const std::string& user, bool sealed, size_t page,
+         bool newest_first = true) {
     auto s = engine::Store::Open(dir.path(), tidings::testing::TestKey(),
                                  tidings::testing::CreateOptions(user));
     if (!s.ok()) Fail("open store", s.status());
@@ -78,6 +85,7 @@ struct Device {
     sync::SyncConfig config;
     config.end_to_end_default = sealed;
     config.pull_page_size = page;
+    config.newest_first = newest_first;
     config.max_pull_pages_per_round = 1000;
     config.max_push_per_round = 5000;
     // TIDINGS_BENCH_READ_AHEAD=0: each page read after the one before merged.
@@ -175,7 +183,93 @@ int Run(const MakeBackend& make, const char* server, size_t page, int messages, 
   return 0;
 }
 
-int RunChime(int messages, int runs) {
+// A new device of the reader joins a sealed conversation of `messages`
+// messages, sent more than the 5 s a re-read reads past its share before
+// the join (so all of them are older than the share). Untimed: the new
+// device's first round (it announces itself and reads the log with no key)
+// and the reader's (it re-shares the keys). Timed: the new device's rounds
+// from then, until the message 10 before the newest is merged (`screen`,
+// through the store's listener) and until it holds all (`all`).
+struct JoinFigures {
+  double screen_s = 0, all_s = 0;
+};
+
+JoinFigures Join(const MakeBackend& make, size_t page, int messages, bool newest_first,
+                 const std::string& tag) {
+  const std::string writer_user = "w" + tag, reader_user = "r" + tag, conv = "c" + tag;
+  Device writer(make, writer_user, true, page), reader(make, reader_user, true, page);
+  if (auto c = writer.store->PutConversation(conv, "Bench", {reader_user}); !c.ok()) {
+    Fail("PutConversation", c.status());
+  }
+  auto body_of = [](int i) {
+    std::string body =
+        "Message " + std::to_string(i) + ": see you Wednesday at the clinic, bring the forms";
+    body.resize(80, '.');
+    return body;
+  };
+  // The first message is the warm-up: the reader holds the key after it.
+  for (int i = 0; i < messages; ++i) {
+    if (auto m = writer.store->Send({conv, body_of(i)}); !m.ok()) Fail("Send", m.status());
+    for (int round = 0; i == 0 && round < 3 && reader.Count(conv) < 1; ++round) {
+      writer.Sync("warm-up push");
+      reader.Sync("warm-up pull");
+    }
+  }
+  writer.Sync("push");
+  reader.Sync("reader pull");
+  if (reader.Count(conv) != static_cast<size_t>(messages)) {
+    Fail("reader", Internal("the reader does not hold the history"));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(6'000));
+  Device phone(make, reader_user, true, page, newest_first);
+  const std::string screen = body_of(messages - 10);
+  std::optional<std::chrono::steady_clock::time_point> shown;
+  phone.store->Subscribe([&](const engine::ChangeEvent& e) {
+    if (shown || e.kind != engine::ChangeEvent::Kind::kMessageAdded) return;
+    if (auto m = phone.store->Get(e.message_id); m.ok() && m->body == screen) {
+      shown = std::chrono::steady_clock::now();
+    }
+  });
+  phone.Sync("new device, no key");
+  reader.Sync("re-share");
+  JoinFigures f;
+  const auto t = std::chrono::steady_clock::now();
+  for (int round = 0; round < 20 && phone.Count(conv) < static_cast<size_t>(messages); ++round) {
+    phone.Sync("new device");
+  }
+  f.all_s = Seconds(t);
+  if (!shown || phone.Count(conv) != static_cast<size_t>(messages)) {
+    Fail("join", Internal("the new device did not get the whole history"));
+  }
+  f.screen_s = std::chrono::duration<double>(*shown - t).count();
+  return f;
+}
+
+int RunJoin(const MakeBackend& make, const char* server, size_t page, int messages, int runs) {
+  std::vector<double> screen[2], all[2];  // s; [0] re-read alone, [1] newest first
+  for (int run = 0; run < runs; ++run) {
+    for (int k = 0; k < 2; ++k) {
+      const bool newest = (run % 2 == 0) ? k == 1 : k == 0;
+      JoinFigures f =
+          Join(make, page, messages, newest, "j" + std::to_string(run) + (newest ? "n" : "o"));
+      screen[newest].push_back(f.screen_s);
+      all[newest].push_back(f.all_s);
+      std::printf(
+          "%s join run %d %-13s %d msgs: newest page shown after %.1f ms, all after %.1f ms\n",
+          server, run, newest ? "newest first" : "re-read alone", messages, f.screen_s * 1000,
+          f.all_s * 1000);
+      std::fflush(stdout);
+    }
+  }
+  std::printf(
+      "%s median join: newest page shown after %.1f ms newest first, %.1f ms re-read alone; all "
+      "after %.1f ms / %.1f ms\n",
+      server, Median(screen[1]) * 1000, Median(screen[0]) * 1000, Median(all[1]) * 1000,
+      Median(all[0]) * 1000);
+  return 0;
+}
+
+int RunChime(int messages, int runs, bool join) {
   auto emu = chime_local::testing::EmulatorProcess::Start({});
   if (!emu.ok()) Fail("start tidings-chime-local", emu.status());
   const std::string app = "arn:aws:chime:us-east-1:123456789012:app-instance/bench";
@@ -187,7 +281,8 @@ int RunChime(int messages, int runs) {
     if (!b.ok()) Fail("ChimeBackend", b.status());
     return std::move(*b);
   };
-  int rc = Run(make, "chime", 50, messages, runs);
+  int rc =
+      join ? RunJoin(make, "chime", 50, messages, runs) : Run(make, "chime", 50, messages, runs);
   return (*emu)->Stop().ok() ? rc : 1;
 }
 
@@ -207,16 +302,17 @@ int RunDynamo(const std::string& endpoint, const std::string& table, int message
 
 int main(int argc, char** argv) {
   const std::string server = argc > 1 ? argv[1] : "chime";
-  if (server == "chime") {
-    return RunChime(argc > 2 ? std::atoi(argv[2]) : 2000, argc > 3 ? std::atoi(argv[3]) : 3);
+  if (server == "chime" || server == "chime-join") {
+    return RunChime(argc > 2 ? std::atoi(argv[2]) : 2000, argc > 3 ? std::atoi(argv[3]) : 3,
+                    server == "chime-join");
   }
   if (server == "dynamodb" && argc > 3) {
     return RunDynamo(argv[2], argv[3], argc > 4 ? std::atoi(argv[4]) : 2000,
                      argc > 5 ? std::atoi(argv[5]) : 3);
   }
   std::fprintf(stderr,
-               "usage: %s chime [messages] [runs]\n       %s dynamodb ENDPOINT TABLE [messages] "
-               "[runs]\n",
+               "usage: %s chime|chime-join [messages] [runs]\n       %s dynamodb ENDPOINT TABLE "
+               "[messages] [runs]\n",
                argv[0], argv[0]);
   return 2;
 }
