@@ -258,7 +258,7 @@ class ChimeBackend final : public sync::Backend {
   std::string UserOf(const std::string& arn) const;
   // The frames among a listing's messages, into `out`; anything but an
   // intact frame from an authenticated sender (another client's text, a
-  // redacted or malformed frame) is skipped and counted.
+  // redacted, edited or malformed frame) is skipped and counted.
   void TakeFrames(const std::vector<ChimeMessage>& messages, sync::FramePage* out) const;
   // The log id of a sealed log's channel, nullopt for any other channel.
   std::optional<std::string> LogIdOf(const ChannelInfo& channel) const;

@@ -122,8 +122,10 @@ void ChimeBackend::TakeFrames(const std::vector<ChimeMessage>& messages,
   for (const ChimeMessage& m : messages) {
     auto id = ParseFrameMetadata(m.metadata);
     sync::Frame frame;
-    if (!id || !IsFrameId(*id) || m.redacted || m.type != "STANDARD" || m.status == "DENIED" ||
-        m.status == "FAILED" || m.sender_arn.empty() ||
+    // Tidings never edits a frame: an edited one is not what was first
+    // read there (a removed member could back-date a frame that way).
+    if (!id || !IsFrameId(*id) || m.redacted || m.edited_ms > 0 || m.type != "STANDARD" ||
+        m.status == "DENIED" || m.status == "FAILED" || m.sender_arn.empty() ||
         !aws::Base64Decode(m.content, &frame.bytes) || frame.bytes.empty()) {
       ++out->skipped;
       continue;

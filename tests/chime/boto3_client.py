@@ -3,7 +3,7 @@
 usage: boto3_client.py ENDPOINT ACCESS BEARER send CHANNEL_ARN TEXT
        boto3_client.py ENDPOINT ACCESS BEARER list CHANNEL_ARN
        boto3_client.py ENDPOINT ACCESS BEARER describe CHANNEL_ARN
-       boto3_client.py ENDPOINT ACCESS BEARER update CHANNEL_ARN MESSAGE_ID TEXT
+       boto3_client.py ENDPOINT ACCESS BEARER update CHANNEL_ARN MESSAGE_ID TEXT [METADATA]
        boto3_client.py ENDPOINT ACCESS BEARER redact CHANNEL_ARN MESSAGE_ID
        boto3_client.py ENDPOINT ACCESS BEARER event CHANNEL_ARN MESSAGE_ID
          (the message as a messaging-session event's Payload carries it)
@@ -67,8 +67,9 @@ elif command == "create":
         MemberArns=sys.argv[7:], ChimeBearer=bearer)
     print(json.dumps({"ChannelArn": r["ChannelArn"]}))
 elif command == "update":
+    extra = {"Metadata": sys.argv[8]} if len(sys.argv) > 8 else {}
     client.update_channel_message(ChannelArn=channel, MessageId=sys.argv[6], Content=sys.argv[7],
-                                  ChimeBearer=bearer)
+                                  ChimeBearer=bearer, **extra)
     print("{}")
 elif command == "redact":
     client.redact_channel_message(ChannelArn=channel, MessageId=sys.argv[6], ChimeBearer=bearer)

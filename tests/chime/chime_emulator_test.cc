@@ -608,7 +608,8 @@ TEST_F(Emulator, FramesRoundTripInOrderWithTheirSender) {
     EXPECT_FALSE(ack.remote_id.empty());
   }
   std::vector<sync::Frame> second = {MakeFrame("o.0190-b0b", "\xE1\x03 from bob")};
-  ASSERT_TRUE(bob->PushFrames(kLog, second).ok());
+  auto bob_acks = bob->PushFrames(kLog, second);
+  ASSERT_TRUE(bob_acks.ok() && bob_acks->size() == 1u);
 
   auto all = PullAllFrames(*bob, kLog);
   ASSERT_EQ(all.frames.size(), 3u);
@@ -636,6 +637,20 @@ TEST_F(Emulator, FramesRoundTripInOrderWithTheirSender) {
   std::string listed = Python("bob", "list " + *arn);
   EXPECT_NE(listed.find(crypto::Base64Encode(binary)), std::string::npos) << listed;
   EXPECT_EQ(listed.find(" from bob"), std::string::npos) << "no frame byte in clear";
+
+  // Tidings never edits a frame: bob's frame edited in place (same id, other
+  // bytes, as a removed member could back-date one) is skipped and counted,
+  // read forward or newest first.
+  Python("bob", "update " + *arn + " " + (*bob_acks)[0].remote_id + " " +
+                    crypto::Base64Encode("\xE1\x03 edited") + " '" +
+                    chime::WriteFrameMetadata("o.0190-b0b") + "'");
+  auto edited = PullAllFrames(*alice, kLog);
+  ASSERT_EQ(edited.frames.size(), 2u);
+  EXPECT_EQ(edited.skipped, 1u);
+  auto newest = alice->PullFrameHistory(kLog, "", 50);
+  ASSERT_TRUE(newest.ok()) << newest.status().ToString();
+  EXPECT_EQ(newest->frames.size(), 2u);
+  EXPECT_EQ(newest->skipped, 1u);
 
   // Over the limit: refused before sending, naming the limit.
   std::vector<sync::Frame> big = {MakeFrame("o.big", std::string(3073, 'x'))};
