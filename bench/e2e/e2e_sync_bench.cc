@@ -220,7 +220,9 @@ JoinFigures Join(const MakeBackend& make, size_t page, int messages, bool newest
   if (reader.Count(conv) != static_cast<size_t>(messages)) {
     Fail("reader", Internal("the reader does not hold the history"));
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(6'000));
+  // (tidings-chime-local gives each message of a channel its own
+  // millisecond, so a burst runs its clock up to a message per ms ahead.)
+  std::this_thread::sleep_for(std::chrono::milliseconds(6'000 + messages));
   Device phone(make, reader_user, true, page, newest_first);
   const std::string screen = body_of(messages - 10);
   std::optional<std::chrono::steady_clock::time_point> shown;

@@ -356,9 +356,10 @@ class Reconciler {
   std::set<std::string> indexed_;                     // in the persisted index
   std::set<std::string> behind_;                      // pull stopped at the page bound
   std::set<std::string> push_behind_;                 // push stopped at its bound
-  std::set<std::string> filling_;                     // a gap left by a successful pull
-  bool oldest_first_only_ = false;                    // PullHistory is Unimplemented
-  std::set<std::string> retry_now_;                   // entries due despite backoff (RetryNow)
+  std::set<std::string> previewed_;  // "<log id>/<re-read's share>" shown newest first
+  std::set<std::string> filling_;    // a gap left by a successful pull
+  bool oldest_first_only_ = false;   // PullHistory is Unimplemented
+  std::set<std::string> retry_now_;  // entries due despite backoff (RetryNow)
   // Plaintext operations held per conversation; present once RetryHeld
   // checked the conversation (read it with HeldPlain, which inserts nothing).
   std::map<std::string, uint64_t> held_;

@@ -350,8 +350,12 @@ tidings::Status Reconciler::PullLog(e2e::LogState& log, ConversationStatus* st) 
     if (ShouldStop()) return Cancelled("sync stopped");
     if (preview && e2e::Session::PreviewDue(log)) {
       preview = false;
-      ahead.Drop();
-      TIDINGS_RETURN_IF_ERROR(PreviewLog(log, st));
+      // Once per re-read in this process, even if its first page keeps
+      // failing (a restart may show it again: merges are idempotent).
+      if (previewed_.insert(log.log_id + "/" + log.replay_until).second) {
+        ahead.Drop();
+        TIDINGS_RETURN_IF_ERROR(PreviewLog(log, st));
+      }
     }
     const std::string at = log.cursor;
     auto result = ahead.Take(at);
@@ -405,10 +409,13 @@ tidings::Status Reconciler::PreviewLog(e2e::LogState& log, ConversationStatus* s
     if (!read.ok()) return tidings::Status::Ok();  // the re-read reads it all
     TIDINGS_ASSIGN_OR_RETURN(auto opened, session_->PreviewPage(log, *read, &past_share, fetch));
     if (!opened.ops.empty() || !opened.writes.empty()) {
-      TIDINGS_RETURN_IF_ERROR(CommitPage(log, opened, log.cursor, st));
+      // No status: what the store refuses is counted by the re-read.
+      TIDINGS_RETURN_IF_ERROR(CommitPage(log, opened, log.cursor, nullptr));
       merged += opened.ops.size();
       if (st && !opened.ops.empty()) st->last_activity_ms = clock_();
     }
+    // A device pinned here may need keys: push again now.
+    if (st && opened.devices_learned) push_behind_.insert(st->conversation_id);
     if (!read->has_more || read->next_cursor.empty()) break;
     before = std::move(read->next_cursor);
   }

@@ -897,8 +897,8 @@ Result<OpenResult> Session::PreviewPage(LogState& log, const sync::FramePage& pa
       *past_share = FrameDigest(frame) == log.replay_until;
       continue;
     }
-    if (frame.server_time_ms == 0 ||
-        frame.server_time_ms + kReorderWindowMs >= log.replay_until_ms) {
+    if (frame.server_time_ms == 0 || frame.server_time_ms >= log.replay_until_ms ||
+        log.replay_until_ms - frame.server_time_ms <= kReorderWindowMs) {
       continue;
     }
     auto type = PeekFrameType(frame.bytes);
