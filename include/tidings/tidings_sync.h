@@ -56,7 +56,8 @@ typedef struct tidings_sync_status {
    * until this device runs a build that reads them (upgrade it). */
   uint64_t waiting_for_upgrade;
   /* Pulled newest-first, its older history is still being fetched (in the
-   * background, or with tidings_sync_load_older). */
+   * background, or with tidings_sync_load_older; end-to-end: while a new
+   * device reads the log again from its start). */
   bool filling_history;
 } tidings_sync_status;
 

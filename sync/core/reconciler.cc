@@ -134,6 +134,21 @@ Result<std::optional<std::string>> ReadGap(engine::SyncLog& store, std::string_v
 // Whether a gap ReadGap read is open.
 bool Open(const std::optional<std::string>& gap) { return !gap.has_value() || !gap->empty(); }
 
+// Whether one of the conversation's sealed logs is being read again from
+// its start (a new device's re-read: its older history is still coming).
+bool Rereading(engine::SyncLog& store, std::string_view backend, const std::string& conv) {
+  auto ids = store.GetSyncState(e2e::BindingKey(backend, conv));
+  if (!ids.ok()) return false;
+  for (const std::string& id : SplitLines(*ids)) {
+    auto raw = store.GetSyncState(e2e::LogStateKey(backend, id));
+    if (!raw.ok() || raw->empty()) continue;
+    auto log = e2e::DecodeLogState(*raw);
+    crypto::Wipe(&raw.value());
+    if (log.ok() && log->rereading) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 Reconciler::Reconciler(engine::SyncLog* store, Backend* backend, SyncConfig config, Clock clock,
@@ -180,8 +195,13 @@ ConversationStatus& Reconciler::Load(const std::string& conv) {
     indexed_.insert(conv);
   }
   auto gap = ReadGap(*store_, backend_->name(), conv);
-  st.filling_history = gap.ok() && Open(*gap);
+  st.filling_history = (gap.ok() && Open(*gap)) || Rereading(*store_, backend_->name(), conv);
   return status_.emplace(conv, st).first->second;
+}
+
+bool Reconciler::GapOpen(const std::string& conv) {
+  auto gap = ReadGap(*store_, backend_->name(), conv);
+  return gap.ok() && Open(*gap);
 }
 
 tidings::Status Reconciler::Save(ConversationStatus& st) {
@@ -937,7 +957,7 @@ Result<std::vector<ConversationStatus>> ReadSyncStatus(engine::SyncLog& store,
     // cursor is exact.
     TIDINGS_ASSIGN_OR_RETURN(st.cursor, store.GetCursor(backend, conv));
     TIDINGS_ASSIGN_OR_RETURN(auto gap, ReadGap(store, backend, conv));
-    st.filling_history = Open(gap);
+    st.filling_history = Open(gap) || Rereading(store, backend, conv);
     TIDINGS_ASSIGN_OR_RETURN(auto outbox, store.CountOutbox(conv, backend));
     st.outbox_depth = outbox.total();
     st.outbox_failed = outbox.failed;

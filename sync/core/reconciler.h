@@ -131,9 +131,10 @@ struct ConversationStatus {
   // Pulled operations a newer Tidings wrote, kept (not merged, not lost)
   // until an upgrade reads them (sync/core/held_operations.h).
   uint64_t waiting_for_upgrade = 0;
-  // Pulled newest-first, the older history is still being filled (the
-  // store holds a gap for it, SyncLog::GetGap). Read from the store, not
-  // part of the persisted status record.
+  // Pulled newest-first, the older history is still being filled: the
+  // store holds a gap for it (SyncLog::GetGap), or a new device is reading
+  // an end-to-end log again from its start (e2e::LogState::rereading).
+  // Read from the store, not part of the persisted status record.
   bool filling_history = false;
 };
 
@@ -340,6 +341,7 @@ class Reconciler {
   tidings::Status CommitPage(e2e::LogState& log, const e2e::OpenResult& opened,
                              const std::string& cursor, ConversationStatus* st);
   tidings::Status SaveLog(e2e::LogState& log);
+  bool GapOpen(const std::string& conv);  // a plaintext history gap is open
   e2e::FetchDevices Fetcher();
   void NoteLog(ConversationStatus& st, const e2e::LogState& log);
 

@@ -430,7 +430,7 @@ tidings::Status Reconciler::PullSealed(ConversationStatus& st) {
   if (ids.empty()) ids.push_back(primary->log_id);
   const int64_t activity_before = st.last_activity_ms;
   uint64_t rejected = 0, pending = 0, too_new = HeldPlain(st.conversation_id);
-  bool asked = false;
+  bool asked = false, rereading = false;
   for (const auto& id : ids) {
     TIDINGS_ASSIGN_OR_RETURN(e2e::LogState * log, session_->LogById(id));
     if (!log->on_server) continue;  // nothing pushed yet: nothing to pull
@@ -441,6 +441,7 @@ tidings::Status Reconciler::PullSealed(ConversationStatus& st) {
     // Kept, or read and counted until a key comes (LogState::unopened).
     pending += log->pending.size() - log->too_new() + log->unopened;
     too_new += log->too_new();
+    rereading = rereading || log->rereading;
     if (!pulled.ok()) {
       if (pulled.code() == Code::kCancelled) return pulled;
       return Failed(st, pulled);
@@ -453,6 +454,7 @@ tidings::Status Reconciler::PullSealed(ConversationStatus& st) {
   st.pending_frames = pending;
   st.waiting_for_upgrade = too_new;
   st.cursor = primary->cursor;
+  st.filling_history = rereading || GapOpen(st.conversation_id);
   return RecordSuccess(st, st.last_activity_ms != activity_before);
 }
 

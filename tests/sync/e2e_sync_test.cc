@@ -450,12 +450,34 @@ class NewDevice : public E2eSync {
     config.newest_first = newest_first;
     Device phone(&server, "patient", config);
     std::vector<std::string> added;  // bodies, in the order they were merged
+    // filling_history then, in the sync's status and in the store's
+    std::vector<std::pair<bool, bool>> filling;
     phone.store->Subscribe([&](const engine::ChangeEvent& e) {
       if (e.kind != engine::ChangeEvent::Kind::kMessageAdded) return;
       auto m = phone.store->Get(e.message_id);
       if (m.ok()) added.push_back(m->body);
+      auto stored = ReadSyncStatus(phone.store->sync_log(), "frames");
+      const bool in_store =
+          stored.ok() && std::any_of(stored->begin(), stored->end(), [](const auto& st) {
+            return st.conversation_id == "c" && st.filling_history;
+          });
+      filling.emplace_back(phone.reconciler->GetStatus("c").filling_history, in_store);
     });
     SyncUntil(phone, sent, config);
+    // While the re-read runs the status says older history is coming: in the
+    // store (what the CLI reads) when the preview merges, in the running
+    // sync's status when the re-read merges its last message, rounds later.
+    EXPECT_FALSE(filling.empty());
+    if (!filling.empty()) {
+      EXPECT_TRUE(filling.front().second) << "in the store, at the first message";
+      EXPECT_TRUE(filling.back().first) << "in the sync's status, at the last message";
+    }
+    EXPECT_FALSE(phone.reconciler->GetStatus("c").filling_history);
+    auto stored = ReadSyncStatus(phone.store->sync_log(), "frames");
+    EXPECT_TRUE(stored.ok());
+    for (const auto& st : stored.ok() ? *stored : std::vector<ConversationStatus>{}) {
+      EXPECT_FALSE(st.filling_history) << st.conversation_id;
+    }
     EXPECT_EQ(phone.Bodies("c"), sent);
     EXPECT_EQ(added.size(), sent.size()) << "each message merged once";
     EXPECT_EQ(phone.backend->history_pulls > 0, newest_first);
