@@ -14,6 +14,7 @@
 //   tidings_e2e_sync_bench dynamodb ENDPOINT TABLE [messages=2000] [runs=3]
 //       against a running moto (bench/e2e/run_dynamodb.py starts one)
 //   tidings_e2e_sync_bench chime-join [messages=2000] [runs=3]
+//   tidings_e2e_sync_bench dynamodb-join ENDPOINT TABLE [messages=2000] [runs=3]
 //       a new device of the reader joins the end-to-end conversation (Join
 //       below): its first screen with the newest pages read first and with
 //       the re-read in log order alone, alternating
@@ -299,7 +300,8 @@ int RunChime(int messages, int runs, bool join) {
   return (*emu)->Stop().ok() ? rc : 1;
 }
 
-int RunDynamo(const std::string& endpoint, const std::string& table, int messages, int runs) {
+int RunDynamo(const std::string& endpoint, const std::string& table, int messages, int runs,
+              bool join) {
   MakeBackend make = [&](const std::string& user) -> std::unique_ptr<sync::Backend> {
     dynamodb::DynamoConfig c;
     c.table = table;
@@ -308,7 +310,8 @@ int RunDynamo(const std::string& endpoint, const std::string& table, int message
     c.endpoint = endpoint;
     return dynamodb::DynamoBackend::Create(c, aws::StaticCredentials({"bench", "bench", "", 0}));
   };
-  return Run(make, "dynamodb", 100, messages, runs);
+  return join ? RunJoin(make, "dynamodb", 100, messages, runs)
+              : Run(make, "dynamodb", 100, messages, runs);
 }
 
 }  // namespace
@@ -319,13 +322,13 @@ int main(int argc, char** argv) {
     return RunChime(argc > 2 ? std::atoi(argv[2]) : 2000, argc > 3 ? std::atoi(argv[3]) : 3,
                     server == "chime-join");
   }
-  if (server == "dynamodb" && argc > 3) {
+  if ((server == "dynamodb" || server == "dynamodb-join") && argc > 3) {
     return RunDynamo(argv[2], argv[3], argc > 4 ? std::atoi(argv[4]) : 2000,
-                     argc > 5 ? std::atoi(argv[5]) : 3);
+                     argc > 5 ? std::atoi(argv[5]) : 3, server == "dynamodb-join");
   }
   std::fprintf(stderr,
-               "usage: %s chime|chime-join [messages] [runs]\n       %s dynamodb ENDPOINT TABLE "
-               "[messages] [runs]\n",
+               "usage: %s chime|chime-join [messages] [runs]\n       %s dynamodb|dynamodb-join "
+               "ENDPOINT TABLE [messages] [runs]\n",
                argv[0], argv[0]);
   return 2;
 }

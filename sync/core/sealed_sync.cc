@@ -407,7 +407,9 @@ tidings::Status Reconciler::PreviewLog(e2e::LogState& log, ConversationStatus* s
     auto read = backend_->PullFrameHistory(log.log_id, before, config_.pull_page_size);
     if (ShouldStop()) return Cancelled("sync stopped");
     if (!read.ok()) return tidings::Status::Ok();  // the re-read reads it all
-    TIDINGS_ASSIGN_OR_RETURN(auto opened, session_->PreviewPage(log, *read, &past_share, fetch));
+    TIDINGS_ASSIGN_OR_RETURN(
+        auto opened,
+        session_->PreviewPage(log, *read, &past_share, config_.pull_page_size - merged, fetch));
     if (!opened.ops.empty() || !opened.writes.empty()) {
       // No status: what the store refuses is counted by the re-read.
       TIDINGS_RETURN_IF_ERROR(CommitPage(log, opened, log.cursor, nullptr));

@@ -877,7 +877,7 @@ Result<OpenResult> Session::OpenPage(LogState& log, const sync::FramePage& page,
 }
 
 Result<OpenResult> Session::PreviewPage(LogState& log, const sync::FramePage& page,
-                                        bool* past_share, const FetchDevices& fetch) {
+                                        bool* past_share, size_t most, const FetchDevices& fetch) {
   OpenResult out;
   refreshed_now_.clear();
   pinned_new_ = false;
@@ -891,7 +891,7 @@ Result<OpenResult> Session::PreviewPage(LogState& log, const sync::FramePage& pa
   // log order already; a frame within the reorder window of it may sit
   // either side of it in another listing: both are left to the reads in
   // log order. So are frames the listing could not time.
-  for (auto it = page.frames.rbegin(); it != page.frames.rend(); ++it) {
+  for (auto it = page.frames.rbegin(); it != page.frames.rend() && out.ops.size() < most; ++it) {
     const sync::Frame& frame = *it;
     if (!*past_share) {
       *past_share = FrameDigest(frame) == log.replay_until;

@@ -135,8 +135,10 @@ class Session {
   // is current where the frame sits, the re-read accepts it too. Nothing is
   // rejected, counted, kept or changed in `log`; the re-read judges every
   // frame again in log order.
+  // At most `most` operations are opened, the newest (a DynamoDB item may
+  // hold a push of hundreds).
   Result<OpenResult> PreviewPage(LogState& log, const sync::FramePage& page, bool* past_share,
-                                 const FetchDevices& fetch);
+                                 size_t most, const FetchDevices& fetch);
 
   // The writes that persist `log` (commit them with the page or the push).
   std::vector<engine::SyncStateWrite> StateWrites(const LogState& log);

@@ -112,7 +112,8 @@ class FrameBackend final : public Backend {
     FramePage page;
     const auto& log = server_->logs[log_id];
     const size_t to = before.empty() ? log.size() : std::stoul(std::string(before));
-    const size_t from = to > limit ? to - limit : 0;
+    const size_t most = limit * history_overfill;
+    const size_t from = to > most ? to - most : 0;
     page.frames.assign(log.begin() + static_cast<ptrdiff_t>(from),
                        log.begin() + static_cast<ptrdiff_t>(to));
     page.next_cursor = std::to_string(from);
@@ -120,6 +121,8 @@ class FrameBackend final : public Backend {
     return page;
   }
   size_t history_pulls = 0;
+  // Pages of this many times the limit, as a DynamoDB item returns a whole push.
+  size_t history_overfill = 1;
   Result<std::vector<std::string>> ListLogs() override {
     std::vector<std::string> out;
     for (const auto& [id, users] : server_->members) {
@@ -449,6 +452,7 @@ class NewDevice : public E2eSync {
     SyncConfig config = small;
     config.newest_first = newest_first;
     Device phone(&server, "patient", config);
+    phone.backend->history_overfill = 3;
     std::vector<std::string> added;  // bodies, in the order they were merged
     // filling_history then, in the sync's status and in the store's
     std::vector<std::pair<bool, bool>> filling;
@@ -621,6 +625,9 @@ TEST_P(NewDevice, TheNewestMessagesShowBeforeTheReReadReachesThem) {
   EXPECT_LT(m55 - merged.begin(), 7) << ::testing::PrintToString(merged);
   const auto m0 = std::find(merged.begin(), merged.end(), "m0");
   EXPECT_GT(m0, m55);
+  // A page's worth, the newest, and no more (the backend's pages hold three
+  // times that): then the re-read from m0.
+  EXPECT_EQ(m0 - merged.begin(), static_cast<ptrdiff_t>(small.pull_page_size));
   // Within 5 s of the share: left to the re-read, which reaches it last.
   EXPECT_GT(std::find(merged.begin(), merged.end(), "m59"), m0);
 }
