@@ -32,7 +32,7 @@
 // Merged operations get fresh ids every iteration on both sides, so the
 // store's duplicate check never short-cuts a merge. Setup: two stores
 // ("alice", "bob") sync one conversation through an in-process frame server
-// (frame_backend.h) until bob holds the epoch key; alice's Session then
+// (tests/sync/frame_backend.h) until bob holds the epoch key; alice's Session then
 // seals the benchmark's frames. Command and figures: bench/RESULTS.md.
 #include <benchmark/benchmark.h>
 #include <sodium.h>
@@ -43,12 +43,12 @@
 #include <optional>
 
 #include "../../tests/engine/test_util.h"
-#include "bench/e2e/frame_backend.h"
 #include "bench/engine/bench_util.h"
 #include "engine/store.h"
 #include "sync/core/reconciler.h"
 #include "sync/e2e/session.h"
 #include "sync/wire/operation_codec.h"
+#include "tests/sync/frame_backend.h"
 
 namespace {
 
@@ -87,15 +87,16 @@ void Check(const Status& s, const char* what) {
 struct Device {
   tidings::testing::TempDir dir;
   std::unique_ptr<engine::Store> store;
-  std::unique_ptr<bench_e2e::FrameBackend> backend;
+  std::unique_ptr<tidings::testing::FrameBackend> backend;
   std::unique_ptr<sync::Reconciler> reconciler;
   int64_t now = kT0;
 
-  Device(bench_e2e::FrameServer* server, const std::string& user, sync::SyncConfig config = {}) {
+  Device(tidings::testing::FrameServer* server, const std::string& user,
+         sync::SyncConfig config = {}) {
     store = engine::Store::Open(dir.path(), tidings::testing::TestKey(),
                                 tidings::testing::CreateOptions(user))
                 .value();
-    backend = std::make_unique<bench_e2e::FrameBackend>(server, user);
+    backend = std::make_unique<tidings::testing::FrameBackend>(server, user);
     reconciler = std::make_unique<sync::Reconciler>(
         &store->sync_log(), backend.get(), config, [this] { return now += 10; },
         [] { return uint64_t{42}; });
@@ -113,7 +114,7 @@ struct Device {
 };
 
 struct Fixture {
-  bench_e2e::FrameServer server;
+  tidings::testing::FrameServer server;
   std::unique_ptr<Device> alice, bob;
   std::unique_ptr<e2e::Session> sealer, opener;
   e2e::LogState* sealer_log = nullptr;
@@ -124,6 +125,7 @@ struct Fixture {
 Fixture& Shared() {
   static Fixture* f = [] {
     auto* fx = new Fixture;
+    fx->server.step_ms = 1;  // as bench/RESULTS.md's figures were taken
     fx->alice = std::make_unique<Device>(&fx->server, "alice");
     fx->bob = std::make_unique<Device>(&fx->server, "bob");
     Check(fx->alice->store->PutConversation(kConv, "Bench", {"bob"}).status(), "PutConversation");
@@ -332,7 +334,8 @@ void BM_NewDeviceJoin(benchmark::State& state) {
   constexpr char kJoined[] = "joined";
   for (auto _ : state) {
     state.PauseTiming();
-    bench_e2e::FrameServer server;
+    tidings::testing::FrameServer server;
+    server.step_ms = 1;  // as bench/RESULTS.md's figures were taken
     auto alice = std::make_unique<Device>(&server, "alice");
     auto bob = std::make_unique<Device>(&server, "bob");
     Check(alice->store->PutConversation(kJoined, "Bench", {"bob"}).status(), "PutConversation");
@@ -385,8 +388,7 @@ void BM_NewDeviceFirstScreen(benchmark::State& state) {
   using Clock = std::chrono::steady_clock;
   double all_ms = 0;
   for (auto _ : state) {
-    bench_e2e::FrameServer server;
-    server.step_ms = 1000;
+    tidings::testing::FrameServer server;  // frames a second apart
     auto alice = std::make_unique<Device>(&server, "alice");
     auto bob = std::make_unique<Device>(&server, "bob");
     Check(alice->store->PutConversation(kJoined, "Bench", {"bob"}).status(), "PutConversation");
