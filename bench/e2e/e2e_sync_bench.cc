@@ -105,6 +105,14 @@ struct Device {
   }
 };
 
+// 80 bytes of text, like a short chat message.
+std::string Body80(int i) {
+  std::string body =
+      "Message " + std::to_string(i) + ": see you Wednesday at the clinic, bring the forms";
+  body.resize(80, '.');
+  return body;
+}
+
 struct Figures {
   double push_s = 0, pull_s = 0, push_cpu_s = 0, pull_cpu_s = 0;
 };
@@ -126,10 +134,7 @@ Figures Measure(const MakeBackend& make, size_t page, int messages, bool sealed,
     Fail("mode", Internal("the conversation is not in the mode under test"));
   }
   for (int i = 0; i < messages; ++i) {
-    std::string body =
-        "Message " + std::to_string(i) + ": see you Wednesday at the clinic, bring the forms";
-    body.resize(80, '.');
-    if (auto m = writer.store->Send({conv, body}); !m.ok()) Fail("Send", m.status());
+    if (auto m = writer.store->Send({conv, Body80(i)}); !m.ok()) Fail("Send", m.status());
   }
   Figures f;
   auto t = std::chrono::steady_clock::now();
@@ -203,15 +208,9 @@ JoinFigures Join(const MakeBackend& make, size_t page_size, int messages, bool n
   if (auto c = writer.store->PutConversation(conv, "Bench", {reader_user}); !c.ok()) {
     Fail("PutConversation", c.status());
   }
-  auto body_of = [](int i) {
-    std::string body =
-        "Message " + std::to_string(i) + ": see you Wednesday at the clinic, bring the forms";
-    body.resize(80, '.');
-    return body;
-  };
   // The first message is the warm-up: the reader holds the key after it.
   for (int i = 0; i < messages; ++i) {
-    if (auto m = writer.store->Send({conv, body_of(i)}); !m.ok()) Fail("Send", m.status());
+    if (auto m = writer.store->Send({conv, Body80(i)}); !m.ok()) Fail("Send", m.status());
     for (int round = 0; i == 0 && round < 3 && reader.Count(conv) < 1; ++round) {
       writer.Sync("warm-up push");
       reader.Sync("warm-up pull");
@@ -226,7 +225,7 @@ JoinFigures Join(const MakeBackend& make, size_t page_size, int messages, bool n
   // millisecond, so a burst runs its clock up to a message per ms ahead.)
   std::this_thread::sleep_for(std::chrono::milliseconds(6'000 + messages));
   Device phone(make, reader_user, true, page_size, newest_first);
-  const std::string screen = body_of(messages - 10);
+  const std::string screen = Body80(messages - 10);
   std::optional<std::chrono::steady_clock::time_point> shown;
   phone.store->Subscribe([&](const engine::ChangeEvent& e) {
     if (shown || e.kind != engine::ChangeEvent::Kind::kMessageAdded) return;

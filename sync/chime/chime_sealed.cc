@@ -142,18 +142,17 @@ Result<sync::FramePage> ChimeBackend::PullFrames(const std::string& log_id, std:
                                                  size_t limit) {
   if (!IsLogId(log_id)) return BadLogId(log_id);
   const std::string arn = LogChannelArn(log_id);
-  auto refused = [&](const Status& error) { return LogRefused(log_id, error); };
   sync::FramePage out;
   if (cursor.empty()) {
     // Who made it and who is in it, so the reader can refuse a log made or
     // joined by someone outside the conversation.
     auto people = DescribePeople(arn);
-    if (!people.ok()) return refused(people.status());
+    if (!people.ok()) return LogRefused(log_id, people.status());
     out.log_creator = UserOf(people->creator);
     for (const auto& m : people->members) out.log_members.push_back(UserOf(m));
   }
   auto listed = ListNewMessages(arn, cursor, limit);
-  if (!listed.ok()) return refused(listed.status());
+  if (!listed.ok()) return LogRefused(log_id, listed.status());
   TakeFrames(listed->messages, &out);
   out.next_cursor = std::move(listed->next_cursor);
   out.has_more = listed->has_more;
