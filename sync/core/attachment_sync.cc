@@ -21,6 +21,36 @@ AttachmentSync::AttachmentSync(engine::SyncLog* store,
       location_(std::move(location)),
       options_(options) {}
 
+AttachmentSync::~AttachmentSync() {
+  {
+    std::lock_guard<std::mutex> lock(jobs_mu_);
+    shutdown_ = true;
+    stopping_ = true;  // the upload in flight stops between parts
+  }
+  jobs_cv_.notify_all();
+  if (upload_thread_.joinable()) upload_thread_.join();
+}
+
+void AttachmentSync::Stop() {
+  stopping_ = true;
+  std::unique_lock<std::mutex> lock(jobs_mu_);
+  for (const auto& object : queue_) waiting_.erase(object);
+  queue_.clear();
+  jobs_cv_.wait(lock, [&] { return uploading_.empty(); });
+}
+
+void AttachmentSync::AddUploadWaker(const void* owner, UploadWaker wake) {
+  std::lock_guard<std::mutex> lock(wakers_mu_);
+  wakers_[owner] = std::move(wake);
+  waker_count_ = wakers_.size();
+}
+
+void AttachmentSync::RemoveUploadWaker(const void* owner) {
+  std::lock_guard<std::mutex> lock(wakers_mu_);
+  wakers_.erase(owner);
+  waker_count_ = wakers_.size();
+}
+
 std::string AttachmentSync::EncodeUploadState(const attachments::UploadState& s) {
   std::string out;
   wire::ByteWriter w(&out);
@@ -59,8 +89,12 @@ bool AttachmentSync::DecodeUploadState(std::string_view bytes, attachments::Uplo
   return r.done();
 }
 
-tidings::Status AttachmentSync::UploadFor(engine::Operation* op) {
-  std::lock_guard<std::mutex> lock(upload_mu_);
+tidings::Result<AttachmentTransfers::Progress> AttachmentSync::UploadFor(engine::Operation* op) {
+  // On this thread when no running engine waits for the upload thread.
+  const bool here = waker_count_.load() == 0;
+  std::unique_lock<std::mutex> uploading(upload_mu_, std::defer_lock);
+  if (here) uploading.lock();
+  bool under_way = false;
   for (auto& a : op->attachments) {
     auto t = store_->GetAttachmentTransfer(a.object);
     if (t.status().code() == Code::kNotFound) {
@@ -69,31 +103,104 @@ tidings::Status AttachmentSync::UploadFor(engine::Operation* op) {
       auto m = store_->Get(op->message_id);
       if (m.ok() && !m->deleted) return t.status();
       op->attachments.clear();
-      return tidings::Status::Ok();
+      return Progress::kDone;
     }
     TIDINGS_RETURN_IF_ERROR(t.status());
-    TIDINGS_RETURN_IF_ERROR(Upload(a.object, *t));
+    if (here) {
+      TIDINGS_RETURN_IF_ERROR(Upload(a.object, *t));
+    } else {
+      TIDINGS_ASSIGN_OR_RETURN(const bool on_server, OnServer(*t));
+      if (!on_server) {
+        TIDINGS_RETURN_IF_ERROR(Queue(a.object, op->conversation_id));
+        under_way = true;
+        continue;
+      }
+    }
     a.location = location_;
+  }
+  return under_way ? Progress::kUnderWay : Progress::kDone;
+}
+
+tidings::Status AttachmentSync::Queue(const std::string& object,
+                                      const std::string& conversation_id) {
+  std::lock_guard<std::mutex> lock(jobs_mu_);
+  if (auto f = failed_.find(object); f != failed_.end()) {
+    tidings::Status ended = std::move(f->second);
+    failed_.erase(f);
+    return ended;
+  }
+  // Stopping: the engine's next start pushes everything, and queues it then.
+  if (stopping_) return tidings::Status::Ok();
+  auto [it, queued] = waiting_.try_emplace(object);
+  it->second.insert(conversation_id);
+  if (queued) {
+    queue_.push_back(object);
+    if (!upload_thread_.joinable()) upload_thread_ = std::thread([this] { RunUploads(); });
+    jobs_cv_.notify_all();
   }
   return tidings::Status::Ok();
 }
 
-tidings::Status AttachmentSync::Upload(const std::string& object,
-                                       const engine::AttachmentTransfer& t) {
-  if (t.info.state == engine::AttachmentState::kSent && t.info.location == location_) {
-    return tidings::Status::Ok();
+void AttachmentSync::RunUploads() {
+  std::unique_lock<std::mutex> lock(jobs_mu_);
+  for (;;) {
+    jobs_cv_.wait(lock, [&] { return shutdown_ || !queue_.empty(); });
+    if (shutdown_) return;
+    uploading_ = std::move(queue_.front());
+    queue_.pop_front();
+    const std::string object = uploading_;
+    lock.unlock();
+    tidings::Status ended = UploadNow(object);
+    lock.lock();
+    // A stop's Cancelled is not an answer: the next call queues it again.
+    if (!ended.ok() && !(ended.code() == Code::kCancelled && stopping_)) failed_[object] = ended;
+    std::set<std::string> wake;
+    if (auto w = waiting_.find(object); w != waiting_.end()) {
+      wake = std::move(w->second);
+      waiting_.erase(w);
+    }
+    uploading_.clear();
+    jobs_cv_.notify_all();  // a Stop waiting for this upload
+    lock.unlock();
+    {
+      std::lock_guard<std::mutex> wakers(wakers_mu_);
+      for (const auto& conversation_id : wake) {
+        for (const auto& [owner, waker] : wakers_) waker(conversation_id);
+      }
+    }
+    lock.lock();
   }
+}
+
+tidings::Status AttachmentSync::UploadNow(const std::string& object) {
+  std::lock_guard<std::mutex> lock(upload_mu_);
+  auto t = store_->GetAttachmentTransfer(object);
+  // Its message went meanwhile: the next UploadFor sends it without.
+  if (t.status().code() == Code::kNotFound) return tidings::Status::Ok();
+  TIDINGS_RETURN_IF_ERROR(t.status());
+  return Upload(object, *t);
+}
+
+tidings::Result<bool> AttachmentSync::OnServer(const engine::AttachmentTransfer& t) const {
+  if (t.info.state == engine::AttachmentState::kSent && t.info.location == location_) return true;
   // Received from another device (or sent to another bucket before): it is
   // already where its reference says.
   if (t.info.state == engine::AttachmentState::kRemote ||
       t.info.state == engine::AttachmentState::kDownloading ||
       t.info.state == engine::AttachmentState::kEvicted ||
       (t.info.state == engine::AttachmentState::kAvailable && !t.info.location.empty())) {
-    if (t.info.location == location_) return tidings::Status::Ok();
+    if (t.info.location == location_) return true;
     return FailedPrecondition(
         "an attachment forwarded from another message is stored in another bucket; fetch it "
         "and attach the file again");
   }
+  return false;
+}
+
+tidings::Status AttachmentSync::Upload(const std::string& object,
+                                       const engine::AttachmentTransfer& t) {
+  TIDINGS_ASSIGN_OR_RETURN(const bool on_server, OnServer(t));
+  if (on_server) return tidings::Status::Ok();
   TIDINGS_ASSIGN_OR_RETURN(engine::AttachmentFiles * files, store_->attachment_files());
   attachments::UploadState state;
   if (!t.upload_progress.empty() && !DecodeUploadState(t.upload_progress, &state)) {

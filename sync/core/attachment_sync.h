@@ -8,6 +8,13 @@
 // upload resumes from the state the store keeps (the multipart upload id
 // and its parts), a download from its partial file.
 //
+// While a running SyncEngine is registered (AddUploadWaker), uploads run on
+// this class's own upload thread: UploadFor starts one and returns kUnderWay
+// at once, so a large file on a slow link does not hold up the rounds that
+// deliver messages; the engine is woken for the conversation when it ends.
+// Without one (SyncOnce, the CLI's rounds) UploadFor uploads on its caller's
+// thread.
+//
 // Thread safety: any thread. An upload and a download run side by side (an
 // app's fetch does not wait for sync's upload of another file); uploads
 // take turns, and so do downloads: a finished download's quota pass may
@@ -15,11 +22,15 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "engine/sync_log.h"
 #include "sync/attachments/transfer.h"
@@ -32,6 +43,9 @@ class AttachmentSync : public AttachmentTransfers {
   // `objects` is the bucket `location` names; both outlive nothing but this.
   AttachmentSync(engine::SyncLog* store, std::unique_ptr<attachments::ObjectStore> objects,
                  std::string location, attachments::TransferOptions options = {});
+  ~AttachmentSync() override;  // stops the upload thread's upload and joins it
+  AttachmentSync(const AttachmentSync&) = delete;
+  AttachmentSync& operator=(const AttachmentSync&) = delete;
 
   // Received attachments of at most this many bytes are fetched as soon as
   // their message is merged; larger ones (and all when 0, the default) on
@@ -42,12 +56,16 @@ class AttachmentSync : public AttachmentTransfers {
   // becomes its body.
   void AfterMerge(std::span<const engine::Operation> ops) override;
 
-  // Every attachment of send `op` is on the object store, its location set
-  // in `op` (and the object's record sent). Unavailable and the like:
-  // retry later (the upload resumes). DataLoss when the device's object is
+  // kDone: every attachment of send `op` is on the object store, its
+  // location set in `op` (and the object's record sent). kUnderWay: being
+  // uploaded on the upload thread (see above); the error it ends with, if
+  // any, is the answer of the next call. Unavailable and the like: retry
+  // later (the upload resumes). DataLoss when the device's object is
   // damaged and FailedPrecondition when it is gone: the object's record
   // says failed, and the send cannot be pushed.
-  tidings::Status UploadFor(engine::Operation* op) override;
+  tidings::Result<Progress> UploadFor(engine::Operation* op) override;
+  void AddUploadWaker(const void* owner, UploadWaker wake) override;
+  void RemoveUploadWaker(const void* owner) override;
 
   // Downloads object `object` (32 bytes) into the store, resuming a partial
   // download, unless the device holds it. `progress` gets bytes of the
@@ -61,10 +79,12 @@ class AttachmentSync : public AttachmentTransfers {
   const std::string& location() const { return location_; }
 
   // Stops the uploads and automatic fetches running for sync (they return
-  // Cancelled and resume later), and refuses new ones until Resume: what a
+  // Cancelled and resume later), drops the uploads queued for the upload
+  // thread and waits for its upload to stop (between parts): what a
   // stopping sync handle calls, so no upload outlasts the stop. Fetches the
-  // app asked for take their own cancel flag.
-  void Stop() { stopping_ = true; }
+  // app asked for take their own cancel flag. Resume lets uploads start
+  // again.
+  void Stop();
   void Resume() { stopping_ = false; }
 
   // The saved state of an upload, as the store keeps it (opaque there).
@@ -72,8 +92,18 @@ class AttachmentSync : public AttachmentTransfers {
   static bool DecodeUploadState(std::string_view bytes, attachments::UploadState* state);
 
  private:
+  // Whether `t`'s object is where a pushed reference needs it (true) or
+  // must be uploaded (false); FailedPrecondition when it cannot be.
+  tidings::Result<bool> OnServer(const engine::AttachmentTransfer& t) const;
   tidings::Status Upload(const std::string& object,
                          const engine::AttachmentTransfer& t);  // REQUIRES: upload_mu_
+  // Reads the object's record and uploads it: the upload thread's job.
+  tidings::Status UploadNow(const std::string& object);
+  // Queues `object` for the upload thread (starting it), to wake
+  // `conversation_id` when it ends; the error an earlier upload of it ended
+  // with instead, if there is one (taken).
+  tidings::Status Queue(const std::string& object, const std::string& conversation_id);
+  void RunUploads();
 
   engine::SyncLog* store_;
   std::unique_ptr<attachments::ObjectStore> objects_;
@@ -83,6 +113,22 @@ class AttachmentSync : public AttachmentTransfers {
   std::atomic<bool> stopping_{false};
   std::mutex upload_mu_;    // one upload at a time (its saved state)
   std::mutex download_mu_;  // one download at a time (its partial file, the quota)
+
+  // The upload thread. Lock order: jobs_mu_ is never held while taking
+  // wakers_mu_ (the wakers take their engine's locks).
+  std::mutex jobs_mu_;
+  std::condition_variable jobs_cv_;  // work queued, a job ended, shutting down
+  std::deque<std::string> queue_;    // objects to upload; REQUIRES: jobs_mu_
+  // Queued or uploading object -> the conversations to wake when it ends.
+  std::map<std::string, std::set<std::string>> waiting_;  // REQUIRES: jobs_mu_
+  std::string uploading_;                                 // "" when idle; REQUIRES: jobs_mu_
+  std::map<std::string, tidings::Status>
+      failed_;                                 // object -> how its upload ended; REQUIRES: jobs_mu_
+  bool shutdown_ = false;                      // REQUIRES: jobs_mu_
+  std::thread upload_thread_;                  // started by the first Queue; REQUIRES: jobs_mu_
+  std::mutex wakers_mu_;                       // held while a waker runs
+  std::map<const void*, UploadWaker> wakers_;  // REQUIRES: wakers_mu_
+  std::atomic<size_t> waker_count_{0};
 };
 
 }  // namespace tidings::sync

@@ -372,29 +372,38 @@ tidings::Status Reconciler::UploadAttachments(ConversationStatus& st,
       ++i;
       continue;
     }
-    tidings::Status up =
+    tidings::Result<AttachmentTransfers::Progress> up =
         uploader_ != nullptr
             ? uploader_->UploadFor(&e.op)
             : FailedPrecondition(
                   "this message has attachments, and sync has no attachment store to upload "
                   "them to: configure an S3 bucket (docs/attachments.md), then retry it");
     if (ShouldStop()) return Cancelled("sync stopped");
-    if (up.ok()) {
+    if (up.ok() && *up == AttachmentTransfers::Progress::kDone) {
       ++i;
       continue;
     }
-    switch (Classify(up)) {
+    if (up.ok()) {
+      // Under way on the transfers' thread: no failure, and no backoff. Order
+      // holds: what was written after this send waits for it, while the
+      // other conversations go on; the upload's end wakes this one.
+      due->resize(i);
+      *held = true;
+      return tidings::Status::Ok();
+    }
+    const tidings::Status& failed = up.status();
+    switch (Classify(failed)) {
       case ErrorClass::kAuth:
-        return RecordAuthError(st, up);
+        return RecordAuthError(st, failed);
       case ErrorClass::kPermanent:
-        TIDINGS_RETURN_IF_ERROR(store_->FailOutbox(e.seq, up.ToString(), true, 0));
+        TIDINGS_RETURN_IF_ERROR(store_->FailOutbox(e.seq, failed.ToString(), true, 0));
         due->erase(due->begin() + static_cast<std::ptrdiff_t>(i));
         continue;
       case ErrorClass::kTransient:
         // Order holds: what was written after this send waits for it.
-        RecordFailure(st, up, std::nullopt);
+        RecordFailure(st, failed, std::nullopt);
         TIDINGS_RETURN_IF_ERROR(
-            store_->FailOutbox(e.seq, up.ToString(), false, st.next_attempt_ms));
+            store_->FailOutbox(e.seq, failed.ToString(), false, st.next_attempt_ms));
         due->resize(i);
         *held = true;
         return tidings::Status::Ok();
@@ -494,7 +503,7 @@ tidings::Status Reconciler::PushPlain(ConversationStatus& st) {
     start += n;
   }
   TIDINGS_RETURN_IF_ERROR(CountOutbox(st));
-  if (held) return Save(st);  // backing off for an upload
+  if (held) return Save(st);  // waiting for an upload
   // A full round read as many entries as allowed: more may be waiting.
   if (read_full) push_behind_.insert(conv);
   return RecordSuccess(st, /*activity=*/true);

@@ -143,10 +143,28 @@ struct ConversationStatus {
 // files of merged sends down when a policy wants them at once.
 class AttachmentTransfers {
  public:
+  enum class Progress {
+    kDone,      // every attachment of the send is on the object store
+    kUnderWay,  // on the transfers' own thread; a waker hears when it ends
+  };
+  // Called with the conversation of a send whose upload ended, ok or not,
+  // on the transfers' thread. Quick; takes no lock the caller of UploadFor
+  // holds.
+  using UploadWaker = std::function<void(const std::string& conversation_id)>;
+
   virtual ~AttachmentTransfers() = default;
-  // Every attachment of `op` uploaded, its location set in `op`. The
-  // error's code says whether to retry (sync/backend.h Classify).
-  virtual tidings::Status UploadFor(engine::Operation* op) = 0;
+  // kDone: every attachment of `op` uploaded, its location set in `op`.
+  // While a waker is registered, an upload runs on the transfers' own
+  // thread instead of the caller's: kUnderWay until it ends, and the
+  // wakers are called then. The error's code says whether to retry
+  // (sync/backend.h Classify).
+  virtual tidings::Result<Progress> UploadFor(engine::Operation* op) = 0;
+  // Uploads move to the transfers' thread while at least one waker is
+  // registered (a running SyncEngine registers itself), so that a large
+  // file does not hold up the rounds that deliver messages. `owner` names
+  // the registration; Remove returns once no call of its waker is running.
+  virtual void AddUploadWaker(const void* /*owner*/, UploadWaker /*wake*/) {}
+  virtual void RemoveUploadWaker(const void* /*owner*/) {}
   // Called with each page of remote operations once merged. Errors are its
   // own (a fetch on demand tries again): sync goes on.
   virtual void AfterMerge(std::span<const engine::Operation> /*ops*/) {}
@@ -255,9 +273,10 @@ class Reconciler {
   // the read hit its per-round bound, so more may wait behind them.
   // Uploads the attachments of the due sends, in order (their locations
   // set in the entries' operations). A send that cannot go is parked and
-  // taken out; one that must wait (transient) ends `due` there, backs the
-  // conversation off and sets *held. Unauthenticated and store errors
-  // return.
+  // taken out; one that must wait ends `due` there and sets *held: after a
+  // transient failure the conversation backs off, while an upload is under
+  // way on the transfers' thread it waits for the wake. Unauthenticated and
+  // store errors return.
   tidings::Status UploadAttachments(ConversationStatus& st, std::vector<engine::OutboxEntry>* due,
                                     bool* held);
   tidings::Result<std::vector<engine::OutboxEntry>> DueEntries(const std::string& conversation_id,

@@ -283,7 +283,7 @@ tidings::Status Reconciler::PushSealed(ConversationStatus& st) {
   }
   TIDINGS_RETURN_IF_ERROR(CountOutbox(st));
   NoteLog(st, *log);
-  if (held) return Save(st);  // backing off for an upload
+  if (held) return Save(st);  // waiting for an upload
   if (read_full) push_behind_.insert(conv);
   return RecordSuccess(st, /*activity=*/true);
 }

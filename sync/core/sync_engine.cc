@@ -53,10 +53,17 @@ Status SyncEngine::SetAttachmentTransfers(AttachmentTransfers* uploader) {
   // Not under mu_: rounds take reconciler_mu_ first, then mu_ to report.
   std::lock_guard<std::mutex> rec_lock(reconciler_mu_);
   reconciler_->set_attachment_transfers(uploader);
+  uploader_ = uploader;
   return Status::Ok();
 }
 
 Status SyncEngine::Start() {
+  // Uploads run on the transfers' thread while this engine runs; an upload's
+  // end pushes its conversation. Registered before mu_ is taken (the waker
+  // takes it) and before the thread starts, so that no round uploads here.
+  if (uploader_ != nullptr) {
+    uploader_->AddUploadWaker(this, [this](const std::string& c) { PokeConversation(c); });
+  }
   std::lock_guard<std::mutex> lock(mu_);
   if (running_) return FailedPrecondition("sync is already running");
   running_ = true;
@@ -86,6 +93,7 @@ void SyncEngine::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (uploader_ != nullptr) uploader_->RemoveUploadWaker(this);
   store_->Unsubscribe(subscription_);
   {
     std::lock_guard<std::mutex> lock(relay_->mu);  // waits out a callback in flight

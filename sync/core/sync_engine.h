@@ -12,7 +12,10 @@
 // fill) and periodic pulls stop; an event is interpreted on the sync thread
 // (Backend::AcceptEvent) and the conversations it names are pulled at once,
 // one pull per conversation for a burst of events; on kLost polling resumes.
-// Pushes go out right after local writes either way. Stop()
+// Pushes go out right after local writes either way. A send's files upload
+// on the attachment transfers' own thread while the engine runs
+// (AttachmentTransfers::AddUploadWaker), so rounds go on meanwhile; the
+// upload's end pushes its conversation. Stop()
 // is prompt: the thread finishes or abandons the request in flight (an HTTP
 // backend bounds it by its timeouts) and records nothing of an abandoned
 // answer; nothing is lost because the outbox and the cursors are durable and
@@ -182,6 +185,7 @@ class SyncEngine {
   SyncConfig config_;
   Reconciler::Clock clock_;
   Listener listener_;
+  AttachmentTransfers* uploader_ = nullptr;  // set before Start()
 
   std::mutex reconciler_mu_;                          // one user of the reconciler at a time
   std::unique_ptr<Reconciler> reconciler_;            // REQUIRES: reconciler_mu_

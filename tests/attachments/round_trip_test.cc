@@ -4,17 +4,21 @@
 // after. A 10 MB photo and a 200 MB file arrive byte for byte; neither the
 // bucket nor the table holds a file's bytes or name in the clear; a byte
 // changed on the server is refused; deleting the message frees the files
-// on both devices; an evicted copy comes back with the next fetch.
+// on both devices; an evicted copy comes back with the next fetch; a running
+// sync uploads on its own thread.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <thread>
 
 #include "crypto/hash.h"
 #include "engine/store.h"
 #include "sync/attachments/s3_object_store.h"
 #include "sync/core/attachment_sync.h"
 #include "sync/core/reconciler.h"
+#include "sync/core/sync_engine.h"
 #include "sync/dynamodb/dynamodb_backend.h"
 #include "tests/attachments/transfer_test_util.h"
 #include "tests/dynamodb/moto_fixture.h"
@@ -239,6 +243,54 @@ TEST(AttachmentRoundTrip, APhotoAndALargeFileArriveWholeAndOnlyCiphertextLeaves)
     EXPECT_EQ(verify->problems, 0u);
   }
   EXPECT_FALSE(std::filesystem::exists(dir / "ivan/attachments/objects/" + Hex(photo_object)));
+}
+
+// A running sync (the daemon's way) uploads on AttachmentSync's upload
+// thread, through the same S3 pool, and pushes the send when the upload's
+// end wakes it: a 20 MB file (four parts) and a message sent after it in
+// another conversation both go, and the file arrives whole.
+TEST(AttachmentRoundTrip, ARunningSyncUploadsOnItsOwnThread) {
+  tidings::testing::TempDir dir;
+  Device a(dir / "hana", "hana"), b(dir / "ivan", "ivan");
+  const std::string file = dir / "scan.tiff";
+  const crypto::Digest256 hash = WriteFile(file, 20'000'000, 3, /*marked=*/false);
+  ASSERT_TRUE(a.store->PutConversation("consult", "Visit", {"hana", "ivan"}).ok());
+  ASSERT_TRUE(a.store->PutConversation("chat", "Chat", {"hana", "ivan"}).ok());
+
+  sync::SyncConfig config;
+  config.active_poll_ms = config.idle_poll_ms = 3'600'000;  // pushes and wakes only
+  sync::SyncEngine engine(&a.store->sync_log(), a.backend.get(), config);
+  ASSERT_TRUE(engine.SetAttachmentTransfers(a.attachments.get()).ok());
+  ASSERT_TRUE(engine.Start().ok());
+  engine::SendRequest r{.conversation_id = "consult", .body = "the scan"};
+  r.attachments.push_back({.path = file, .name = "scan.tiff", .content_type = "image/tiff"});
+  auto sent = a.store->Send(r);
+  ASSERT_TRUE(sent.ok()) << sent.status().ToString();
+  auto text = a.store->Send({.conversation_id = "chat", .body = "sent it"});
+  ASSERT_TRUE(text.ok());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  auto both_sent = [&] {
+    return a.store->Get(sent->id)->state == engine::MessageState::kSent &&
+           a.store->Get(text->id)->state == engine::MessageState::kSent;
+  };
+  while (!both_sent() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  engine.Stop();
+  ASSERT_TRUE(both_sent());
+  for (const auto& st : engine.Snapshot()) {
+    EXPECT_EQ(st.consecutive_failures, 0u) << st.conversation_id << ": " << st.last_error;
+  }
+
+  SyncBoth(a, b);  // ivan's device announces itself and gets hana's re-share
+  ASSERT_TRUE(b.store->Get(text->id).ok());
+  auto got = b.store->Get(sent->id);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->attachments.size(), 1u);
+  ASSERT_TRUE(b.attachments->Fetch(got->attachments[0].object).ok());
+  const std::string out = dir / "out-scan.tiff";
+  ASSERT_TRUE(b.store->ExportAttachment(got->attachments[0].object, out).ok());
+  EXPECT_EQ(HashFile(out), hash);
 }
 
 TEST(AttachmentRoundTrip, AByteChangedOnTheServerIsRefusedAndNothingIsKept) {

@@ -18,6 +18,7 @@
 #include "../engine/merge_test_peer.h"
 #include "../engine/test_util.h"
 #include "common/clock.h"
+#include "memory_objects.h"
 #include "sync/core/attachment_sync.h"
 #include "sync/core/held_operations.h"
 #include "sync/core/read_ahead.h"
@@ -753,20 +754,23 @@ TEST_F(ReconcilerTest, AMalformedRemoteOperationIsSkippedNotAStall) {
   EXPECT_EQ(ReadSyncStatus(store_->sync_log(), "scripted")->front().skipped_ops, 1u) << "persisted";
 }
 
-// Uploads as scripted: the next status, else OK with the location set.
+// Uploads as scripted: the next status, else done with the location set;
+// under way while `under_way` is set.
 class ScriptedUploader final : public AttachmentTransfers {
  public:
-  Status UploadFor(engine::Operation* op) override {
+  Result<Progress> UploadFor(engine::Operation* op) override {
     calls++;
     if (!script.empty()) {
       Status s = script.front();
       script.pop_front();
       if (!s.ok()) return s;
     }
+    if (under_way) return Progress::kUnderWay;
     for (auto& a : op->attachments) a.location = "bucket";
-    return Status::Ok();
+    return Progress::kDone;
   }
   std::deque<Status> script;
+  bool under_way = false;
   int calls = 0;
 };
 
@@ -791,6 +795,14 @@ void SendFile(engine::Store& store, const std::string& dir, const std::string& b
 class ReconcilerAttachmentTest : public ReconcilerTest {
  protected:
   void SendWithFile(const std::string& body) { SendFile(*store_, dir_.path(), body); }
+  // A message, one with a file, another; a push, in which the first goes.
+  void PushAroundAFile() {
+    Send(1);
+    SendWithFile("photo");
+    Send(1);
+    ASSERT_TRUE(rec_->Push("c").ok());
+    EXPECT_EQ(backend_.pushed.size(), 1u);
+  }
 };
 
 TEST_F(ReconcilerAttachmentTest, ASendGoesOnceItsAttachmentsAreUploaded) {
@@ -814,11 +826,7 @@ TEST_F(ReconcilerAttachmentTest, AnUploadThatMustWaitHoldsBackWhatFollows) {
   ScriptedUploader uploader;
   rec_->set_attachment_transfers(&uploader);
   uploader.script = {Unavailable("S3: HTTP 503")};
-  Send(1);
-  SendWithFile("photo");
-  Send(1);
-  ASSERT_TRUE(rec_->Push("c").ok());
-  EXPECT_EQ(backend_.pushed.size(), 1u);
+  ASSERT_NO_FATAL_FAILURE(PushAroundAFile());
   auto st = rec_->GetStatus("c");
   EXPECT_EQ(st.consecutive_failures, 1u);
   EXPECT_GT(st.next_attempt_ms, now_);
@@ -830,6 +838,29 @@ TEST_F(ReconcilerAttachmentTest, AnUploadThatMustWaitHoldsBackWhatFollows) {
   EXPECT_EQ(backend_.pushed.size(), 3u);
   EXPECT_EQ(backend_.pushed_ops[1].body, "photo");
   EXPECT_EQ(rec_->GetStatus("c").consecutive_failures, 0u);
+}
+
+// An upload under way on the transfers' thread holds back its send and what
+// follows it, as a failure would, but it is no failure: no backoff, no error,
+// and the push goes as soon as the upload is done.
+TEST_F(ReconcilerAttachmentTest, AnUploadUnderWayHoldsBackWhatFollowsWithoutAFailure) {
+  ScriptedUploader uploader;
+  rec_->set_attachment_transfers(&uploader);
+  uploader.under_way = true;
+  ASSERT_NO_FATAL_FAILURE(PushAroundAFile());
+  auto st = rec_->GetStatus("c");
+  EXPECT_EQ(st.consecutive_failures, 0u);
+  EXPECT_EQ(st.next_attempt_ms, 0);
+  EXPECT_EQ(st.last_error, "");
+  auto outbox = store_->Outbox(0);
+  ASSERT_EQ(outbox->size(), 2u);
+  EXPECT_FALSE(outbox->front().failed);
+  EXPECT_EQ(outbox->front().attempts, 0u);
+  uploader.under_way = false;  // the upload ended; its wake pushes at once
+  ASSERT_TRUE(rec_->Push("c").ok());
+  ASSERT_EQ(backend_.pushed.size(), 3u);
+  EXPECT_EQ(backend_.pushed_ops[1].body, "photo");
+  EXPECT_EQ(backend_.pushed_ops[2].body, "m0");
 }
 
 // An upload that cannot succeed parks its send only; without an uploader
@@ -880,52 +911,7 @@ TEST(Classify, MapsCodesToDecisions) {
 namespace tidings::sync {
 namespace {
 
-// Small objects only: PutObject / HeadObject / GetRange.
-class MemoryObjects final : public attachments::ObjectStore {
- public:
-  std::map<std::string, std::string> objects;
-  Status put_error;              // e.g. NoSuchBucket (404)
-  std::function<void()> on_get;  // runs before each GetRange
-  std::function<void()> on_put;  // runs before each PutObject
-  Status PutObject(const std::string& key, std::string body) override {
-    if (on_put) on_put();
-    if (!put_error.ok()) return put_error;
-    objects[key] = std::move(body);
-    return Status::Ok();
-  }
-  Result<uint64_t> HeadObject(const std::string& key) override {
-    auto it = objects.find(key);
-    if (it == objects.end()) return NotFound("no such key");
-    return uint64_t{it->second.size()};
-  }
-  Result<std::string> GetRange(const std::string& key, uint64_t offset, uint64_t length) override {
-    if (on_get) on_get();
-    auto it = objects.find(key);
-    if (it == objects.end()) return NotFound("no such key");
-    return it->second.substr(offset, length);
-  }
-  Result<std::string> CreateMultipartUpload(const std::string&) override {
-    return Unimplemented("small objects only");
-  }
-  Result<std::string> UploadPart(const std::string&, const std::string&, int,
-                                 std::string) override {
-    return Unimplemented("small objects only");
-  }
-  Result<std::vector<attachments::UploadedPart>> ListParts(const std::string&,
-                                                           const std::string&) override {
-    return Unimplemented("small objects only");
-  }
-  Status CompleteMultipartUpload(const std::string&, const std::string&,
-                                 const std::vector<attachments::UploadedPart>&) override {
-    return Unimplemented("small objects only");
-  }
-  Status AbortMultipartUpload(const std::string&, const std::string&) override {
-    return Status::Ok();
-  }
-  Result<std::vector<std::string>> ListUploads(const std::string&) override {
-    return std::vector<std::string>{};
-  }
-};
+using tidings::testing::MemoryObjects;
 
 // The user deletes a message with an attachment before sync pushed it.
 // Expected: the send and its delete both go (or neither), nothing parked.
@@ -948,6 +934,40 @@ TEST_F(ReconcilerAttachmentTest, DeletingAnUnpushedSendWithAFileParksNothing) {
                   << (e.failed ? " (parked: " : " (") << e.last_error << ")";
   }
   EXPECT_EQ(backend_.pushed_ops.size(), 2u) << "the delete went without its send";
+}
+
+// On the upload thread (a running engine's waker registered), the push
+// does not wait: the send is under way, no failure. The upload's failure
+// wakes the conversation and answers its next push, which backs off as a
+// failure on the caller's thread would.
+TEST_F(ReconcilerAttachmentTest, AnUploadThatFailsOnTheUploadThreadAnswersTheNextPush) {
+  auto objects = std::make_unique<MemoryObjects>();
+  objects->put_error = Unavailable("S3 PutObject: HTTP 503");
+  AttachmentSync uploader(&store_->sync_log(), std::move(objects), "bucket");
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> woken;
+  uploader.AddUploadWaker(this, [&](const std::string& conversation_id) {
+    std::lock_guard<std::mutex> lock(mu);
+    woken.push_back(conversation_id);
+    cv.notify_all();
+  });
+  rec_->set_attachment_transfers(&uploader);
+  SendWithFile("photo");
+  ASSERT_TRUE(rec_->Push("c").ok());
+  EXPECT_EQ(rec_->GetStatus("c").consecutive_failures, 0u) << "under way is no failure";
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return !woken.empty(); }));
+    EXPECT_EQ(woken, std::vector<std::string>{"c"});
+  }
+  ASSERT_TRUE(rec_->Push("c").ok());
+  auto st = rec_->GetStatus("c");
+  EXPECT_EQ(st.consecutive_failures, 1u);
+  EXPECT_NE(st.last_error.find("HTTP 503"), std::string::npos) << st.last_error;
+  EXPECT_GT(st.next_attempt_ms, now_);
+  EXPECT_TRUE(backend_.pushed.empty());
+  uploader.RemoveUploadWaker(this);
 }
 
 // A 404 from S3 (NoSuchBucket: a typo in the bucket's name; NoSuchUpload:

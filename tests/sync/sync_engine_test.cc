@@ -16,6 +16,9 @@
 #include "../engine/test_util.h"
 #include "common/clock.h"
 #include "loopback_backend.h"
+#include "memory_objects.h"
+#include "sync/core/attachment_sync.h"
+#include "tests/common/test_files.h"
 
 namespace tidings::sync {
 namespace {
@@ -161,6 +164,79 @@ TEST_F(SyncEngineTest, StopDuringAPushIsPromptAndLosesNothing) {
   ASSERT_TRUE(engine_->SyncOnce().ok());
   EXPECT_EQ(store_->Get(m->id)->state, engine::MessageState::kSent);
   EXPECT_EQ(backend_.Count("c", m->id), 1u);
+}
+
+// A file on a slow link must not hold up delivery: while a send's upload
+// runs, the engine's rounds go on and other conversations' messages go out.
+// What was written after the send in its own conversation waits for it
+// (order), and both go as soon as the upload ends, with no failure recorded.
+TEST_F(SyncEngineTest, AnUploadDoesNotHoldUpOtherConversations) {
+  auto objects = std::make_unique<testing::MemoryObjects>();
+  std::mutex gate_mu;
+  std::condition_variable gate_cv;
+  bool gate_open = false;
+  std::atomic<bool> uploading{false};
+  objects->on_put = [&] {
+    uploading = true;
+    std::unique_lock<std::mutex> lock(gate_mu);
+    gate_cv.wait(lock, [&] { return gate_open; });
+  };
+  AttachmentSync uploader(&store_->sync_log(), std::move(objects), "bucket");
+  auto open_gate = [&] {
+    {
+      std::lock_guard<std::mutex> lock(gate_mu);
+      gate_open = true;
+    }
+    gate_cv.notify_all();
+  };
+  // Whatever fails below: the upload ends and the engine stops before the
+  // uploader goes.
+  struct Cleanup {
+    std::function<void()> run;
+    ~Cleanup() { run(); }
+  } cleanup{[&] {
+    open_gate();
+    engine_.reset();
+  }};
+  SyncConfig config;
+  config.active_poll_ms = config.idle_poll_ms = 3'600'000;  // pushes only
+  Make(config);
+  ASSERT_TRUE(engine_->SetAttachmentTransfers(&uploader).ok());
+  ASSERT_TRUE(store_->PutConversation("c", "files", {"me", "them"}).ok());
+  ASSERT_TRUE(store_->PutConversation("d", "chat", {"me", "them"}).ok());
+  ASSERT_TRUE(engine_->Start().ok());
+
+  const std::string path = dir_ / "scan.pdf";
+  tidings::testing::WriteWholeFile(path, "%PDF scan");
+  engine::SendRequest with_file{.conversation_id = "c", .body = "the scan"};
+  with_file.attachments.push_back({.path = path, .name = "scan.pdf"});
+  auto scan = store_->Send(with_file);
+  ASSERT_TRUE(scan.ok()) << scan.status().ToString();
+  auto after = store_->Send({.conversation_id = "c", .body = "after the scan"});
+  ASSERT_TRUE(after.ok());
+  ASSERT_TRUE(Eventually([&] { return uploading.load(); }));
+
+  auto meanwhile = store_->Send({.conversation_id = "d", .body = "meanwhile"});
+  ASSERT_TRUE(meanwhile.ok());
+  auto state = [&](const std::string& id) { return store_->Get(id)->state; };
+  EXPECT_TRUE(Eventually([&] { return state(meanwhile->id) == engine::MessageState::kSent; }))
+      << "another conversation's message waited for the upload";
+  EXPECT_EQ(state(scan->id), engine::MessageState::kPending);
+  EXPECT_EQ(state(after->id), engine::MessageState::kPending) << "it went before the scan";
+  EXPECT_EQ(backend_.Count("c", after->id), 0u);
+
+  open_gate();
+  EXPECT_TRUE(Eventually([&] { return state(after->id) == engine::MessageState::kSent; }));
+  EXPECT_EQ(state(scan->id), engine::MessageState::kSent);
+  EXPECT_EQ(backend_.Count("c", scan->id), 1u);
+  auto files = store_->Attachments();
+  ASSERT_TRUE(files.ok());
+  ASSERT_EQ(files->size(), 1u);
+  EXPECT_EQ(files->front().state, engine::AttachmentState::kSent);
+  EXPECT_EQ(files->front().location, "bucket");
+  for (const auto& st : engine_->Snapshot()) {
+    EXPECT_EQ(st.consecutive_failures, 0u) << st.conversation_id << ": " << st.last_error;
+  }
 }
 
 TEST_F(SyncEngineTest, AuthErrorStopsTheThreadAndIsVisibleToOtherReaders) {
