@@ -21,22 +21,16 @@ AttachmentSync::AttachmentSync(engine::SyncLog* store,
       location_(std::move(location)),
       options_(options) {}
 
-AttachmentSync::~AttachmentSync() {
-  {
-    std::lock_guard<std::mutex> lock(jobs_mu_);
-    shutdown_ = true;
-    stopping_ = true;  // the upload in flight stops between parts
-  }
-  jobs_cv_.notify_all();
-  if (upload_thread_.joinable()) upload_thread_.join();
-}
+// The transfers in flight stop between parts and ranges; the task threads,
+// destroyed first (declared last), wait for them.
+AttachmentSync::~AttachmentSync() { stopping_ = true; }
 
 void AttachmentSync::Stop() {
   stopping_ = true;
-  std::unique_lock<std::mutex> lock(jobs_mu_);
-  for (const auto& object : queue_) waiting_.erase(object);
-  queue_.clear();
-  jobs_cv_.wait(lock, [&] { return uploading_.empty(); });
+  uploads_.Drain();
+  fetches_.Drain();
+  std::lock_guard<std::mutex> lock(jobs_mu_);
+  waiting_.clear();  // nothing queued or running is left to wake for
 }
 
 void AttachmentSync::AddUploadWaker(const void* owner, UploadWaker wake) {
@@ -133,42 +127,25 @@ tidings::Status AttachmentSync::Queue(const std::string& object,
   if (stopping_) return tidings::Status::Ok();
   auto [it, queued] = waiting_.try_emplace(object);
   it->second.insert(conversation_id);
-  if (queued) {
-    queue_.push_back(object);
-    if (!upload_thread_.joinable()) upload_thread_ = std::thread([this] { RunUploads(); });
-    jobs_cv_.notify_all();
-  }
+  if (queued) uploads_.Post([this, object] { RunUpload(object); });
   return tidings::Status::Ok();
 }
 
-void AttachmentSync::RunUploads() {
-  std::unique_lock<std::mutex> lock(jobs_mu_);
-  for (;;) {
-    jobs_cv_.wait(lock, [&] { return shutdown_ || !queue_.empty(); });
-    if (shutdown_) return;
-    uploading_ = std::move(queue_.front());
-    queue_.pop_front();
-    const std::string object = uploading_;
-    lock.unlock();
-    tidings::Status ended = UploadNow(object);
-    lock.lock();
+void AttachmentSync::RunUpload(const std::string& object) {
+  tidings::Status ended = UploadNow(object);
+  std::set<std::string> wake;
+  {
+    std::lock_guard<std::mutex> lock(jobs_mu_);
     // A stop's Cancelled is not an answer: the next call queues it again.
     if (!ended.ok() && !(ended.code() == Code::kCancelled && stopping_)) failed_[object] = ended;
-    std::set<std::string> wake;
     if (auto w = waiting_.find(object); w != waiting_.end()) {
       wake = std::move(w->second);
       waiting_.erase(w);
     }
-    uploading_.clear();
-    jobs_cv_.notify_all();  // a Stop waiting for this upload
-    lock.unlock();
-    {
-      std::lock_guard<std::mutex> wakers(wakers_mu_);
-      for (const auto& conversation_id : wake) {
-        for (const auto& [owner, waker] : wakers_) waker(conversation_id);
-      }
-    }
-    lock.lock();
+  }
+  std::lock_guard<std::mutex> lock(wakers_mu_);
+  for (const auto& conversation_id : wake) {
+    for (const auto& [owner, waker] : wakers_) waker(conversation_id);
   }
 }
 
@@ -229,19 +206,29 @@ tidings::Status AttachmentSync::Upload(const std::string& object,
 }
 
 void AttachmentSync::AfterMerge(std::span<const engine::Operation> ops) {
+  // On the fetch thread while a running engine's rounds must go on.
+  const bool here = waker_count_.load() == 0;
   for (const auto& op : ops) {
     for (const auto& a : op.attachments) {
-      // A failed fetch leaves the attachment remote: the app's fetch tries
-      // again, and the message itself is merged either way.
-      if (a.body) {
-        // The message's text: fetched whatever the policy, and made its body.
-        if (Fetch(a.object, nullptr, &stopping_).ok()) {
-          store_->SetBodyFromAttachment(op.message_id, a.object).IgnoreError();
-        }
-      } else if (auto_fetch_max_bytes_ != 0 && a.size <= auto_fetch_max_bytes_) {
-        Fetch(a.object, nullptr, &stopping_).IgnoreError();
+      // The message's text is fetched whatever the policy.
+      if (!a.body && (auto_fetch_max_bytes_ == 0 || a.size > auto_fetch_max_bytes_)) continue;
+      if (here) {
+        FetchMerged(a.object, op.message_id, a.body);
+      } else {
+        fetches_.Post([this, object = a.object, message_id = op.message_id, body = a.body] {
+          FetchMerged(object, message_id, body);
+        });
       }
     }
+  }
+}
+
+void AttachmentSync::FetchMerged(const std::string& object, const std::string& message_id,
+                                 bool body) {
+  // A failed fetch leaves the attachment remote: the app's fetch tries
+  // again, and the message itself is merged either way.
+  if (Fetch(object, nullptr, &stopping_).ok() && body) {
+    store_->SetBodyFromAttachment(message_id, object).IgnoreError();
   }
 }
 

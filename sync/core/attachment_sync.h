@@ -8,12 +8,12 @@
 // upload resumes from the state the store keeps (the multipart upload id
 // and its parts), a download from its partial file.
 //
-// While a running SyncEngine is registered (AddUploadWaker), uploads run on
-// this class's own upload thread: UploadFor starts one and returns kUnderWay
-// at once, so a large file on a slow link does not hold up the rounds that
-// deliver messages; the engine is woken for the conversation when it ends.
-// Without one (SyncOnce, the CLI's rounds) UploadFor uploads on its caller's
-// thread.
+// While a running SyncEngine is registered (AddUploadWaker), transfers run
+// on this class's own threads, so that a large file on a slow link does not
+// hold up the rounds that deliver messages: UploadFor queues an upload and
+// returns kUnderWay at once, and the engine is woken for the conversation
+// when it ends; AfterMerge queues its fetches. Without one (SyncOnce, the
+// CLI's rounds) both run on their caller's thread.
 //
 // Thread safety: any thread. An upload and a download run side by side (an
 // app's fetch does not wait for sync's upload of another file); uploads
@@ -22,19 +22,17 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 #include <string_view>
-#include <thread>
 
 #include "engine/sync_log.h"
 #include "sync/attachments/transfer.h"
 #include "sync/core/reconciler.h"
+#include "sync/core/task_thread.h"
 
 namespace tidings::sync {
 
@@ -43,7 +41,7 @@ class AttachmentSync : public AttachmentTransfers {
   // `objects` is the bucket `location` names; both outlive nothing but this.
   AttachmentSync(engine::SyncLog* store, std::unique_ptr<attachments::ObjectStore> objects,
                  std::string location, attachments::TransferOptions options = {});
-  ~AttachmentSync() override;  // stops the upload thread's upload and joins it
+  ~AttachmentSync() override;  // stops the transfers in flight and joins the threads
   AttachmentSync(const AttachmentSync&) = delete;
   AttachmentSync& operator=(const AttachmentSync&) = delete;
 
@@ -53,7 +51,7 @@ class AttachmentSync : public AttachmentTransfers {
   void set_auto_fetch_max_bytes(uint64_t bytes) { auto_fetch_max_bytes_ = bytes; }
   // Fetches the small attachments of merged sends (see above), and the text
   // of a message that travelled as an attachment (Attachment::body), which
-  // becomes its body.
+  // becomes its body; on the fetch thread while an engine runs.
   void AfterMerge(std::span<const engine::Operation> ops) override;
 
   // kDone: every attachment of send `op` is on the object store, its
@@ -79,8 +77,8 @@ class AttachmentSync : public AttachmentTransfers {
   const std::string& location() const { return location_; }
 
   // Stops the uploads and automatic fetches running for sync (they return
-  // Cancelled and resume later), drops the uploads queued for the upload
-  // thread and waits for its upload to stop (between parts): what a
+  // Cancelled and resume later), drops the transfers queued for this
+  // class's threads and waits for theirs to stop (between parts): what a
   // stopping sync handle calls, so no upload outlasts the stop. Fetches the
   // app asked for take their own cancel flag. Resume lets uploads start
   // again.
@@ -99,11 +97,15 @@ class AttachmentSync : public AttachmentTransfers {
                          const engine::AttachmentTransfer& t);  // REQUIRES: upload_mu_
   // Reads the object's record and uploads it: the upload thread's job.
   tidings::Status UploadNow(const std::string& object);
-  // Queues `object` for the upload thread (starting it), to wake
-  // `conversation_id` when it ends; the error an earlier upload of it ended
-  // with instead, if there is one (taken).
+  // Queues `object` for the upload thread, to wake `conversation_id` when
+  // it ends; the error an earlier upload of it ended with instead, if there
+  // is one (taken).
   tidings::Status Queue(const std::string& object, const std::string& conversation_id);
-  void RunUploads();
+  // The upload thread's task: uploads, records a failure, wakes.
+  void RunUpload(const std::string& object);
+  // Fetches a merged send's object, and makes it the message's body if it
+  // carries the text.
+  void FetchMerged(const std::string& object, const std::string& message_id, bool body);
 
   engine::SyncLog* store_;
   std::unique_ptr<attachments::ObjectStore> objects_;
@@ -114,21 +116,19 @@ class AttachmentSync : public AttachmentTransfers {
   std::mutex upload_mu_;    // one upload at a time (its saved state)
   std::mutex download_mu_;  // one download at a time (its partial file, the quota)
 
-  // The upload thread. Lock order: jobs_mu_ is never held while taking
-  // wakers_mu_ (the wakers take their engine's locks).
+  // Lock order: jobs_mu_ is never held while taking wakers_mu_ (the wakers
+  // take their engine's locks).
   std::mutex jobs_mu_;
-  std::condition_variable jobs_cv_;  // work queued, a job ended, shutting down
-  std::deque<std::string> queue_;    // objects to upload; REQUIRES: jobs_mu_
   // Queued or uploading object -> the conversations to wake when it ends.
   std::map<std::string, std::set<std::string>> waiting_;  // REQUIRES: jobs_mu_
-  std::string uploading_;                                 // "" when idle; REQUIRES: jobs_mu_
-  std::map<std::string, tidings::Status>
-      failed_;                                 // object -> how its upload ended; REQUIRES: jobs_mu_
-  bool shutdown_ = false;                      // REQUIRES: jobs_mu_
-  std::thread upload_thread_;                  // started by the first Queue; REQUIRES: jobs_mu_
-  std::mutex wakers_mu_;                       // held while a waker runs
-  std::map<const void*, UploadWaker> wakers_;  // REQUIRES: wakers_mu_
+  // Object -> the error its upload ended with, until UploadFor takes it.
+  std::map<std::string, tidings::Status> failed_;  // REQUIRES: jobs_mu_
+  std::mutex wakers_mu_;                           // held while a waker runs
+  std::map<const void*, UploadWaker> wakers_;      // REQUIRES: wakers_mu_
   std::atomic<size_t> waker_count_{0};
+  // Last: destroyed first, while what their tasks use is still there.
+  TaskThread uploads_;  // uploads while an engine runs, one at a time
+  TaskThread fetches_;  // automatic fetches while an engine runs
 };
 
 }  // namespace tidings::sync

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <new>
 #include <set>
+#include <thread>
 
 #include "../engine/merge_test_peer.h"
 #include "../engine/test_util.h"
@@ -1093,6 +1094,51 @@ TEST_F(ReconcilerAttachmentTest, AFetchDoesNotWaitForAnotherFilesUpload) {
   EXPECT_TRUE(push.get().ok());
   EXPECT_TRUE(store_->GetAttachment(received)->held());
   EXPECT_TRUE(store_->Outbox(0)->empty()) << "the send went once its file was up";
+}
+
+// While an engine runs (a waker registered), the automatic fetch of a
+// merged send's file runs on the fetch thread: AfterMerge, inside the round,
+// returns while the download waits on the network, and the file arrives
+// after.
+TEST_F(ReconcilerAttachmentTest, AnAutomaticFetchDoesNotHoldUpTheRound) {
+  TheirSend their;
+  ASSERT_NO_FATAL_FAILURE(SendTheirFile(&their));
+  const std::string received = their.object;
+  std::unique_ptr<MemoryObjects> mem = std::move(their.objects);
+  engine::Operation send_op = their.store->Outbox(0)->front().op;
+  for (auto& a : send_op.attachments) a.location = "bucket";
+  ASSERT_TRUE(store_->sync_log().Merge("scripted", "c", std::span(&send_op, 1), "1").ok());
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool fetching = false, released = false;
+  mem->on_get = [&] {
+    std::unique_lock<std::mutex> lock(mu);
+    fetching = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return released; });
+  };
+  AttachmentSync transfers(&store_->sync_log(), std::move(mem), "bucket");
+  transfers.set_auto_fetch_max_bytes(1 << 20);
+  transfers.AddUploadWaker(this, [](const std::string&) {});
+  const auto kWait = std::chrono::seconds(10);
+  auto merged =
+      std::async(std::launch::async, [&] { transfers.AfterMerge(std::span(&send_op, 1)); });
+  const bool returned_meanwhile = merged.wait_for(kWait) == std::future_status::ready;
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    EXPECT_TRUE(cv.wait_for(lock, kWait, [&] { return fetching; })) << "the fetch never started";
+    released = true;
+  }
+  cv.notify_all();
+  EXPECT_TRUE(returned_meanwhile) << "AfterMerge waited for the download";
+  merged.get();
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (!store_->GetAttachment(received)->held() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(store_->GetAttachment(received)->held());
+  transfers.RemoveUploadWaker(this);
 }
 
 // A text too long for a backend travels as a file (SendRequest::
