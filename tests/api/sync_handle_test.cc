@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/common/gate.h"
 #include "tests/engine/test_util.h"
 
 namespace tidings::capi {
@@ -22,31 +23,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Older history pages wait here until Open().
-class Gate {
- public:
-  void Pass() {
-    std::unique_lock<std::mutex> lock(mu_);
-    ++waiting_;
-    cv_.notify_all();
-    cv_.wait(lock, [&] { return open_; });
-  }
-  bool AwaitSomeoneWaiting(std::chrono::milliseconds limit) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, limit, [&] { return waiting_ > 0; });
-  }
-  void Open() {
-    std::lock_guard<std::mutex> lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int waiting_ = 0;
-  bool open_ = false;
-};
+using tidings::testing::Gate;  // older history pages wait there
 
 // One conversation, "c", of kMessages remote messages, read newest-first.
 class GatedHistoryBackend final : public sync::Backend {

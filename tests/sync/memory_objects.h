@@ -1,5 +1,6 @@
 // An in-process object store for unit tests of attachment sync: small
-// objects in memory, with hooks that run before each request.
+// objects in memory, with hooks that run before each request (a Gate's,
+// tests/common/gate.h, to hold them).
 #pragma once
 
 #include <functional>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "sync/attachments/transfer.h"
+#include "tests/common/gate.h"
 
 namespace tidings::testing {
 

@@ -796,6 +796,14 @@ void SendFile(engine::Store& store, const std::string& dir, const std::string& b
 class ReconcilerAttachmentTest : public ReconcilerTest {
  protected:
   void SendWithFile(const std::string& body) { SendFile(*store_, dir_.path(), body); }
+  // Their send (TheirSend, below) merged here as pulled, its file on "bucket".
+  template <typename Their>
+  void MergeTheirSend(Their& their, engine::Operation* merged = nullptr) {
+    engine::Operation send_op = their.store->Outbox(0)->front().op;
+    for (auto& a : send_op.attachments) a.location = "bucket";
+    ASSERT_TRUE(store_->sync_log().Merge("scripted", "c", std::span(&send_op, 1), "1").ok());
+    if (merged != nullptr) *merged = std::move(send_op);
+  }
   // A message, one with a file, another; a push, in which the first goes.
   void PushAroundAFile() {
     Send(1);
@@ -912,6 +920,7 @@ TEST(Classify, MapsCodesToDecisions) {
 namespace tidings::sync {
 namespace {
 
+using tidings::testing::Gate;
 using tidings::testing::MemoryObjects;
 
 // The user deletes a message with an attachment before sync pushed it.
@@ -1057,38 +1066,22 @@ TEST_F(ReconcilerAttachmentTest, AFetchRacingADeleteLeavesNoOrphanFile) {
 TEST_F(ReconcilerAttachmentTest, AFetchDoesNotWaitForAnotherFilesUpload) {
   TheirSend their;
   ASSERT_NO_FATAL_FAILURE(SendTheirFile(&their));
-  const std::string& received = their.object;
+  const std::string received = their.object;
   std::unique_ptr<MemoryObjects> mem = std::move(their.objects);
-  engine::Operation send_op = their.store->Outbox(0)->front().op;
-  for (auto& a : send_op.attachments) a.location = "bucket";
-  ASSERT_TRUE(store_->sync_log().Merge("scripted", "c", std::span(&send_op, 1), "1").ok());
+  ASSERT_NO_FATAL_FAILURE(MergeTheirSend(their));
 
   // This device's own file, whose upload waits on the network until released.
-  std::mutex mu;
-  std::condition_variable cv;
-  bool uploading = false, released = false;
-  mem->on_put = [&] {
-    std::unique_lock<std::mutex> lock(mu);
-    uploading = true;
-    cv.notify_all();
-    cv.wait(lock, [&] { return released; });
-  };
+  Gate gate;
+  mem->on_put = gate.Hook();
   AttachmentSync transfers(&store_->sync_log(), std::move(mem), "bucket");
   rec_->set_attachment_transfers(&transfers);
   SendWithFile("photo");
   const auto kWait = std::chrono::seconds(10);
   auto push = std::async(std::launch::async, [&] { return rec_->Push("c"); });
-  {
-    std::unique_lock<std::mutex> lock(mu);
-    ASSERT_TRUE(cv.wait_for(lock, kWait, [&] { return uploading; })) << "the upload never started";
-  }
+  ASSERT_TRUE(gate.AwaitSomeoneWaiting()) << "the upload never started";
   auto fetch = std::async(std::launch::async, [&] { return transfers.Fetch(received); });
   const bool fetched_meanwhile = fetch.wait_for(kWait) == std::future_status::ready;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    released = true;
-  }
-  cv.notify_all();
+  gate.Open();
   EXPECT_TRUE(fetched_meanwhile) << "the fetch waited for the other file's upload";
   EXPECT_TRUE(fetch.get().ok());
   EXPECT_TRUE(push.get().ok());
@@ -1105,19 +1098,11 @@ TEST_F(ReconcilerAttachmentTest, AnAutomaticFetchDoesNotHoldUpTheRound) {
   ASSERT_NO_FATAL_FAILURE(SendTheirFile(&their));
   const std::string received = their.object;
   std::unique_ptr<MemoryObjects> mem = std::move(their.objects);
-  engine::Operation send_op = their.store->Outbox(0)->front().op;
-  for (auto& a : send_op.attachments) a.location = "bucket";
-  ASSERT_TRUE(store_->sync_log().Merge("scripted", "c", std::span(&send_op, 1), "1").ok());
+  engine::Operation send_op;
+  ASSERT_NO_FATAL_FAILURE(MergeTheirSend(their, &send_op));
 
-  std::mutex mu;
-  std::condition_variable cv;
-  bool fetching = false, released = false;
-  mem->on_get = [&] {
-    std::unique_lock<std::mutex> lock(mu);
-    fetching = true;
-    cv.notify_all();
-    cv.wait(lock, [&] { return released; });
-  };
+  Gate gate;
+  mem->on_get = gate.Hook();
   AttachmentSync transfers(&store_->sync_log(), std::move(mem), "bucket");
   transfers.set_auto_fetch_max_bytes(1 << 20);
   transfers.AddUploadWaker(this, [](const std::string&) {});
@@ -1125,12 +1110,8 @@ TEST_F(ReconcilerAttachmentTest, AnAutomaticFetchDoesNotHoldUpTheRound) {
   auto merged =
       std::async(std::launch::async, [&] { transfers.AfterMerge(std::span(&send_op, 1)); });
   const bool returned_meanwhile = merged.wait_for(kWait) == std::future_status::ready;
-  {
-    std::unique_lock<std::mutex> lock(mu);
-    EXPECT_TRUE(cv.wait_for(lock, kWait, [&] { return fetching; })) << "the fetch never started";
-    released = true;
-  }
-  cv.notify_all();
+  EXPECT_TRUE(gate.AwaitSomeoneWaiting()) << "the fetch never started";
+  gate.Open();
   EXPECT_TRUE(returned_meanwhile) << "AfterMerge waited for the download";
   merged.get();
   const auto deadline = std::chrono::steady_clock::now() + kWait;

@@ -172,30 +172,16 @@ TEST_F(SyncEngineTest, StopDuringAPushIsPromptAndLosesNothing) {
 // (order), and both go as soon as the upload ends, with no failure recorded.
 TEST_F(SyncEngineTest, AnUploadDoesNotHoldUpOtherConversations) {
   auto objects = std::make_unique<testing::MemoryObjects>();
-  std::mutex gate_mu;
-  std::condition_variable gate_cv;
-  bool gate_open = false;
-  std::atomic<bool> uploading{false};
-  objects->on_put = [&] {
-    uploading = true;
-    std::unique_lock<std::mutex> lock(gate_mu);
-    gate_cv.wait(lock, [&] { return gate_open; });
-  };
+  testing::Gate gate;
+  objects->on_put = gate.Hook();
   AttachmentSync uploader(&store_->sync_log(), std::move(objects), "bucket");
-  auto open_gate = [&] {
-    {
-      std::lock_guard<std::mutex> lock(gate_mu);
-      gate_open = true;
-    }
-    gate_cv.notify_all();
-  };
   // Whatever fails below: the upload ends and the engine stops before the
   // uploader goes.
   struct Cleanup {
     std::function<void()> run;
     ~Cleanup() { run(); }
   } cleanup{[&] {
-    open_gate();
+    gate.Open();
     engine_.reset();
   }};
   SyncConfig config;
@@ -214,7 +200,7 @@ TEST_F(SyncEngineTest, AnUploadDoesNotHoldUpOtherConversations) {
   ASSERT_TRUE(scan.ok()) << scan.status().ToString();
   auto after = store_->Send({.conversation_id = "c", .body = "after the scan"});
   ASSERT_TRUE(after.ok());
-  ASSERT_TRUE(Eventually([&] { return uploading.load(); }));
+  ASSERT_TRUE(gate.AwaitSomeoneWaiting());
 
   auto meanwhile = store_->Send({.conversation_id = "d", .body = "meanwhile"});
   ASSERT_TRUE(meanwhile.ok());
@@ -225,7 +211,7 @@ TEST_F(SyncEngineTest, AnUploadDoesNotHoldUpOtherConversations) {
   EXPECT_EQ(state(after->id), engine::MessageState::kPending) << "it went before the scan";
   EXPECT_EQ(backend_.Count("c", after->id), 0u);
 
-  open_gate();
+  gate.Open();
   EXPECT_TRUE(Eventually([&] { return state(after->id) == engine::MessageState::kSent; }));
   EXPECT_EQ(state(scan->id), engine::MessageState::kSent);
   EXPECT_EQ(backend_.Count("c", scan->id), 1u);
