@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """kill -9 during multipart uploads: `tidings sync --s3-bucket` (a real child
-process) is killed at random moments while it uploads large attachments to
-moto's S3 (SigV4 and IAM on, tests/attachments/moto_setup.py); between
-kills the bucket's open multipart uploads are read as the admin.
+process, uploading on its sync thread) and `tidings daemon` (uploading on
+AttachmentSync's upload thread while its engine runs) are killed at random
+moments while they upload large attachments to moto's S3 (SigV4 and IAM on,
+tests/attachments/moto_setup.py); between kills the bucket's open multipart
+uploads are read as the admin.
 
 Usage: kill_upload_test.py /path/to/tidings [Class.test_x]
-Environment: TIDINGS_KILLS (default 40; 25 when TIDINGS_SANITIZED is set, 400
-with TIDINGS_SOAK=1),
+Environment: TIDINGS_KILLS (default 40 for sync and 12 for the daemon; 25 and
+8 when TIDINGS_SANITIZED is set, 400 and 160 with TIDINGS_SOAK=1),
 TIDINGS_KILL_SEED (default: random, printed, so a run replays).
 
 Checks: every attachment whose send was acknowledged (the command printed the
@@ -29,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "common"))
 sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
 import tidings_unittest  # noqa: E402
-from daemon_util import Moto  # noqa: E402
+from daemon_util import Daemon, Moto  # noqa: E402
 
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
@@ -109,8 +111,36 @@ class KillDuringUpload(tidings_unittest.TestCase):
         return json.loads(p.stdout)["attachments"][0]["object"], digest.hexdigest()
 
     def test_uploads_resume_after_every_kill_and_leave_nothing_open(self):
-        default = ("400" if os.environ.get("TIDINGS_SOAK") == "1" else
-                   "25" if os.environ.get("TIDINGS_SANITIZED") else "40")
+        def sync():
+            child = subprocess.Popen([TIDINGS, *self.g["hana"], "sync", "--s3-path-style"],
+                                     env=self.env["hana"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+
+            def kill():
+                child.send_signal(signal.SIGKILL)
+                child.wait()
+            return kill
+        self.kill_uploads(sync, default_kills=(40, 25, 400), pause=(0.05, 0.8))
+
+    def test_a_daemon_killed_while_it_uploads_resumes_and_leaves_nothing_open(self):
+        store, key = self.g["hana"][1], self.g["hana"][3]
+        cfg = os.path.join(self.dir, "hana-daemon.toml")
+        with open(cfg, "w") as f:
+            f.write(f'[store]\npath = "{store}"\nkey_file = "{key}"\n'
+                    f'[s3]\nbucket = "{BUCKET}"\npath_style = true\n')
+        log_path = os.path.join(self.dir, "daemon.log")
+
+        def daemon():
+            return Daemon.start(TIDINGS, [], ["--config", cfg], self.env["hana"], log_path).kill
+        # A daemon opens its store and starts its engine before it uploads.
+        self.kill_uploads(daemon, default_kills=(12, 8, 160), pause=(0.3, 1.5))
+
+    def kill_uploads(self, start, default_kills, pause):
+        """Kills what start() started (it returns the kill) at random moments
+        while hana's outbox has a file to upload, then drains the outbox with
+        `tidings sync` and checks every file arrived whole."""
+        default = (default_kills[2] if os.environ.get("TIDINGS_SOAK") == "1" else
+                   default_kills[1] if os.environ.get("TIDINGS_SANITIZED") else default_kills[0])
         kills = int(os.environ.get("TIDINGS_KILLS", default))
         seed = int(os.environ.get("TIDINGS_KILL_SEED", random.randrange(1 << 30)))
         print(f"kill_upload_test: {kills} kills, TIDINGS_KILL_SEED={seed}", flush=True)
@@ -128,12 +158,9 @@ class KillDuringUpload(tidings_unittest.TestCase):
                 self.check(got is not None, "send --attach failed")
                 if got:
                     sent[got[0]] = got[1]
-            child = subprocess.Popen([TIDINGS, *self.g["hana"], "sync", "--s3-path-style"],
-                                     env=self.env["hana"], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.05, 0.8))
-            child.send_signal(signal.SIGKILL)
-            child.wait()
+            kill = start()
+            time.sleep(rng.uniform(*pause))
+            kill()
             now = self.open_uploads()
             killed_mid_upload += bool(now)
             for key, uploads in now.items():
