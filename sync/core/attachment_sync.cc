@@ -31,6 +31,13 @@ void AttachmentSync::Stop() {
   fetches_.Drain();
   std::lock_guard<std::mutex> lock(jobs_mu_);
   waiting_.clear();  // nothing queued or running is left to wake for
+  failed_.clear();   // answers for pushes of this run: the next run uploads again
+}
+
+void AttachmentSync::Resume() {
+  stopping_ = false;
+  uploads_.Reopen();
+  fetches_.Reopen();
 }
 
 void AttachmentSync::AddUploadWaker(const void* owner, UploadWaker wake) {
@@ -136,8 +143,8 @@ void AttachmentSync::RunUpload(const std::string& object) {
   std::set<std::string> wake;
   {
     std::lock_guard<std::mutex> lock(jobs_mu_);
-    // A stop's Cancelled is not an answer: the next call queues it again.
-    if (!ended.ok() && !(ended.code() == Code::kCancelled && stopping_)) failed_[object] = ended;
+    // Cancelled (a stop) is not an answer: the next call queues it again.
+    if (!ended.ok() && ended.code() != Code::kCancelled) failed_[object] = ended;
     if (auto w = waiting_.find(object); w != waiting_.end()) {
       wake = std::move(w->second);
       waiting_.erase(w);
@@ -206,6 +213,7 @@ tidings::Status AttachmentSync::Upload(const std::string& object,
 }
 
 void AttachmentSync::AfterMerge(std::span<const engine::Operation> ops) {
+  if (stopping_) return;  // a fetch on demand gets them later
   // On the fetch thread while a running engine's rounds must go on.
   const bool here = waker_count_.load() == 0;
   for (const auto& op : ops) {

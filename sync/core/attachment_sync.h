@@ -78,12 +78,12 @@ class AttachmentSync : public AttachmentTransfers {
 
   // Stops the uploads and automatic fetches running for sync (they return
   // Cancelled and resume later), drops the transfers queued for this
-  // class's threads and waits for theirs to stop (between parts): what a
-  // stopping sync handle calls, so no upload outlasts the stop. Fetches the
-  // app asked for take their own cancel flag. Resume lets uploads start
-  // again.
+  // class's threads, refuses new ones, and waits for theirs to stop (between
+  // parts): what a stopping sync handle calls, so no upload outlasts the
+  // stop. Fetches the app asked for take their own cancel flag. Resume lets
+  // transfers start again.
   void Stop();
-  void Resume() { stopping_ = false; }
+  void Resume();
 
   // The saved state of an upload, as the store keeps it (opaque there).
   static std::string EncodeUploadState(const attachments::UploadState& state);

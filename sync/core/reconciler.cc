@@ -364,8 +364,8 @@ tidings::Result<std::vector<engine::OutboxEntry>> Reconciler::DueEntries(const s
 }
 
 tidings::Status Reconciler::UploadAttachments(ConversationStatus& st,
-                                              std::vector<engine::OutboxEntry>* due, bool* held) {
-  *held = false;
+                                              std::vector<engine::OutboxEntry>* due, Hold* hold) {
+  *hold = Hold::kNone;
   for (size_t i = 0; i < due->size();) {
     engine::OutboxEntry& e = (*due)[i];
     if (e.op.kind != engine::OpKind::kSend || e.op.attachments.empty()) {
@@ -388,7 +388,7 @@ tidings::Status Reconciler::UploadAttachments(ConversationStatus& st,
       // holds: what was written after this send waits for it, while the
       // other conversations go on; the upload's end wakes this one.
       due->resize(i);
-      *held = true;
+      *hold = Hold::kUploading;
       return tidings::Status::Ok();
     }
     const tidings::Status& failed = up.status();
@@ -405,7 +405,7 @@ tidings::Status Reconciler::UploadAttachments(ConversationStatus& st,
         TIDINGS_RETURN_IF_ERROR(
             store_->FailOutbox(e.seq, failed.ToString(), false, st.next_attempt_ms));
         due->resize(i);
-        *held = true;
+        *hold = Hold::kBackingOff;
         return tidings::Status::Ok();
     }
   }
@@ -434,6 +434,7 @@ tidings::Status Reconciler::Push(const std::string& conv) {
   if (Waiting(st.next_attempt_ms, clock_())) return tidings::Status::Ok();
   if (ShouldStop()) return Cancelled("sync stopped");
   push_behind_.erase(conv);
+  waiting_for_upload_.erase(conv);
   TIDINGS_ASSIGN_OR_RETURN(st.end_to_end, Sealed(conv));
   tidings::Status pushed = st.end_to_end ? PushSealed(st) : PushPlain(st);
   retry_now_.erase(conv);
@@ -445,8 +446,9 @@ tidings::Status Reconciler::PushPlain(ConversationStatus& st) {
   const int64_t now = clock_();
   bool read_full = false;
   TIDINGS_ASSIGN_OR_RETURN(std::vector<engine::OutboxEntry> due, DueEntries(conv, now, &read_full));
-  bool held = false;
-  TIDINGS_RETURN_IF_ERROR(UploadAttachments(st, &due, &held));
+  Hold hold = Hold::kNone;
+  TIDINGS_RETURN_IF_ERROR(UploadAttachments(st, &due, &hold));
+  if (hold == Hold::kUploading) waiting_for_upload_.insert(conv);
   if (due.empty()) {
     TIDINGS_RETURN_IF_ERROR(CountOutbox(st));
     return Save(st);
@@ -503,9 +505,10 @@ tidings::Status Reconciler::PushPlain(ConversationStatus& st) {
     start += n;
   }
   TIDINGS_RETURN_IF_ERROR(CountOutbox(st));
-  if (held) return Save(st);  // waiting for an upload
-  // A full round read as many entries as allowed: more may be waiting.
-  if (read_full) push_behind_.insert(conv);
+  if (hold == Hold::kBackingOff) return Save(st);
+  // A full round read as many entries as allowed: more may be waiting
+  // (unless an upload holds the rest).
+  if (read_full && hold == Hold::kNone) push_behind_.insert(conv);
   return RecordSuccess(st, /*activity=*/true);
 }
 

@@ -191,6 +191,12 @@ class Reconciler {
   // handed to it. Must outlive the reconciler; set before the first Push.
   void set_attachment_transfers(AttachmentTransfers* transfers) { uploader_ = transfers; }
 
+  // Whether the last push of `conversation_id` stopped at a send whose files
+  // are being uploaded on the transfers' thread: the upload's waker pushes
+  // it next, so a scheduler need not.
+  bool WaitsForUpload(const std::string& conversation_id) const {
+    return waiting_for_upload_.count(conversation_id) != 0;
+  }
   // Pushes due outbox entries of the conversation, in order, batched.
   // Returns OK (every backend failure is recorded in the outbox and the
   // status), Unauthenticated (stop everything and surface it), Cancelled, or
@@ -273,12 +279,15 @@ class Reconciler {
   // the read hit its per-round bound, so more may wait behind them.
   // Uploads the attachments of the due sends, in order (their locations
   // set in the entries' operations). A send that cannot go is parked and
-  // taken out; one that must wait ends `due` there and sets *held: after a
-  // transient failure the conversation backs off, while an upload is under
-  // way on the transfers' thread it waits for the wake. Unauthenticated and
-  // store errors return.
+  // taken out; one that must wait ends `due` there and says why in *hold.
+  // Unauthenticated and store errors return.
+  enum class Hold {
+    kNone,        // every due send's files are up
+    kBackingOff,  // an upload failed transiently: the conversation backs off
+    kUploading,   // under way on the transfers' thread, whose waker pushes next
+  };
   tidings::Status UploadAttachments(ConversationStatus& st, std::vector<engine::OutboxEntry>* due,
-                                    bool* held);
+                                    Hold* hold);
   tidings::Result<std::vector<engine::OutboxEntry>> DueEntries(const std::string& conversation_id,
                                                                int64_t now, bool* read_full);
   // Records the backend's per-operation answers to one pushed batch. Returns
@@ -367,6 +376,7 @@ class Reconciler {
   engine::SyncLog* store_;
   Backend* backend_;
   AttachmentTransfers* uploader_ = nullptr;
+  std::set<std::string> waiting_for_upload_;  // see WaitsForUpload
   SyncConfig config_;
   Clock clock_;
   Random random_;

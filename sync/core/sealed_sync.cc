@@ -174,8 +174,9 @@ tidings::Status Reconciler::PushSealed(ConversationStatus& st) {
   bool read_full = false;
   TIDINGS_ASSIGN_OR_RETURN(std::vector<engine::OutboxEntry> due, DueEntries(conv, now, &read_full));
   TIDINGS_RETURN_IF_ERROR(CarryLongBodies(&due));
-  bool held = false;
-  TIDINGS_RETURN_IF_ERROR(UploadAttachments(st, &due, &held));
+  Hold hold = Hold::kNone;
+  TIDINGS_RETURN_IF_ERROR(UploadAttachments(st, &due, &hold));
+  if (hold == Hold::kUploading) waiting_for_upload_.insert(conv);
 
   // The log exists remotely with every member able to read it.
   const std::string members = MemberList(*conversation, store_->user_id());
@@ -283,8 +284,8 @@ tidings::Status Reconciler::PushSealed(ConversationStatus& st) {
   }
   TIDINGS_RETURN_IF_ERROR(CountOutbox(st));
   NoteLog(st, *log);
-  if (held) return Save(st);  // waiting for an upload
-  if (read_full) push_behind_.insert(conv);
+  if (hold == Hold::kBackingOff) return Save(st);
+  if (read_full && hold == Hold::kNone) push_behind_.insert(conv);
   return RecordSuccess(st, /*activity=*/true);
 }
 

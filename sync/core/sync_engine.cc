@@ -58,6 +58,8 @@ Status SyncEngine::SetAttachmentTransfers(AttachmentTransfers* uploader) {
 }
 
 Status SyncEngine::Start() {
+  std::lock_guard<std::mutex> starting(start_stop_mu_);
+  if (running()) return FailedPrecondition("sync is already running");
   // Uploads run on the transfers' thread while this engine runs; an upload's
   // end pushes its conversation. Registered before mu_ is taken (the waker
   // takes it) and before the thread starts, so that no round uploads here.
@@ -65,7 +67,6 @@ Status SyncEngine::Start() {
     uploader_->AddUploadWaker(this, [this](const std::string& c) { PokeConversation(c); });
   }
   std::lock_guard<std::mutex> lock(mu_);
-  if (running_) return FailedPrecondition("sync is already running");
   running_ = true;
   stopping_ = false;
   push_now_ = true;
@@ -86,6 +87,7 @@ Status SyncEngine::Start() {
 }
 
 void SyncEngine::Stop() {
+  std::lock_guard<std::mutex> stopping(start_stop_mu_);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!running_) return;
@@ -371,6 +373,12 @@ Status SyncEngine::PullOwed(const std::string& conv) {
   return Status::Ok();
 }
 
+bool SyncEngine::PushOwed(const std::string& conv, const ConversationStatus& st, int64_t now) {
+  if (st.outbox_depth <= st.outbox_failed) return false;
+  // Held by an upload under way (not backing off): its end pokes it.
+  return !(reconciler_->WaitsForUpload(conv) && st.next_attempt_ms <= now);
+}
+
 Status SyncEngine::Visit(const std::string& conv, bool push, int64_t* wake) {
   const int64_t now = clock_();
   if (push) TIDINGS_RETURN_IF_ERROR(reconciler_->Push(conv));
@@ -382,7 +390,7 @@ Status SyncEngine::Visit(const std::string& conv, bool push, int64_t* wake) {
     // Only what is owed: an event named it, a gap fill, a page bound hit, or
     // a push waiting out its backoff. The reconciler skips what is backing off.
     ConversationStatus st = reconciler_->GetStatus(conv);
-    if (!push && st.outbox_depth > st.outbox_failed) {
+    if (!push && PushOwed(conv, st, now)) {
       TIDINGS_RETURN_IF_ERROR(reconciler_->Push(conv));
     }
     if (owed_.count(conv) || reconciler_->HasMore(conv)) {
@@ -397,7 +405,7 @@ Status SyncEngine::Visit(const std::string& conv, bool push, int64_t* wake) {
   if (st.stopped) return Status::Ok();
   if (reconciler_->HasMore(conv)) {
     *wake = std::min(*wake, now + 1);
-  } else if (owed_.count(conv) || (healthy_ && st.outbox_depth > st.outbox_failed)) {
+  } else if (owed_.count(conv) || (healthy_ && PushOwed(conv, st, now))) {
     *wake = std::min(*wake, st.next_attempt_ms > now ? st.next_attempt_ms : now + 1'000);
   }
   return Status::Ok();

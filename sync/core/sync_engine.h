@@ -166,6 +166,10 @@ class SyncEngine {
   // Push and/or pull one conversation as the schedule says; lowers *wake to
   // when it is next due. REQUIRES: reconciler_mu_
   Status Visit(const std::string& conv, bool push, int64_t* wake);
+  // Whether `conv`'s outbox needs a push from the schedule: entries not
+  // parked, and not held by an upload whose end pokes it. REQUIRES:
+  // reconciler_mu_
+  bool PushOwed(const std::string& conv, const ConversationStatus& st, int64_t now);
   // Pulls `conv` now if its backoff allows; it stays owed until a pull
   // succeeds. REQUIRES: reconciler_mu_
   Status PullOwed(const std::string& conv);
@@ -209,6 +213,9 @@ class SyncEngine {
   };
   std::shared_ptr<Relay> relay_;
 
+  // Start and Stop one at a time, so that the upload waker is registered
+  // exactly while the engine runs. Taken before every other lock.
+  std::mutex start_stop_mu_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool running_ = false;               // REQUIRES: mu_

@@ -30,21 +30,28 @@ class TaskThread {
   TaskThread(const TaskThread&) = delete;
   TaskThread& operator=(const TaskThread&) = delete;
 
-  // Queues `task`; the thread starts with the first.
+  // Queues `task`; the thread starts with the first. Dropped while closed.
   void Post(std::function<void()> task) {
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (closed_) return;
       queue_.push_back(std::move(task));
       if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
     }
     cv_.notify_all();
   }
 
-  // Drops the queued tasks and returns once none is running.
+  // Drops the queued tasks, closes (Post drops tasks until Reopen) and
+  // returns once none is running.
   void Drain() {
     std::unique_lock<std::mutex> lock(mu_);
+    closed_ = true;
     queue_.clear();
     cv_.wait(lock, [&] { return !busy_; });
+  }
+  void Reopen() {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = false;
   }
 
  private:
@@ -68,6 +75,7 @@ class TaskThread {
   std::condition_variable cv_;               // posted, done, shutting down
   std::deque<std::function<void()>> queue_;  // REQUIRES: mu_
   bool busy_ = false;                        // a task is running; REQUIRES: mu_
+  bool closed_ = false;                      // Drain()ed, not reopened; REQUIRES: mu_
   bool shutdown_ = false;                    // REQUIRES: mu_
   std::thread thread_;                       // REQUIRES: mu_
 };

@@ -247,13 +247,14 @@ TEST(AttachmentRoundTrip, APhotoAndALargeFileArriveWholeAndOnlyCiphertextLeaves)
 
 // A running sync (the daemon's way) uploads on AttachmentSync's upload
 // thread, through the same S3 pool, and pushes the send when the upload's
-// end wakes it: a 20 MB file (four parts) and a message sent after it in
-// another conversation both go, and the file arrives whole.
+// end wakes it: a message sent after a 40 MB file (seven parts), in another
+// conversation, goes first; then the file's send, and the file arrives
+// whole.
 TEST(AttachmentRoundTrip, ARunningSyncUploadsOnItsOwnThread) {
   tidings::testing::TempDir dir;
   Device a(dir / "hana", "hana"), b(dir / "ivan", "ivan");
   const std::string file = dir / "scan.tiff";
-  const crypto::Digest256 hash = WriteFile(file, 20'000'000, 3, /*marked=*/false);
+  const crypto::Digest256 hash = WriteFile(file, 40'000'000, 3, /*marked=*/false);
   ASSERT_TRUE(a.store->PutConversation("consult", "Visit", {"hana", "ivan"}).ok());
   ASSERT_TRUE(a.store->PutConversation("chat", "Chat", {"hana", "ivan"}).ok());
 
@@ -269,15 +270,20 @@ TEST(AttachmentRoundTrip, ARunningSyncUploadsOnItsOwnThread) {
   auto text = a.store->Send({.conversation_id = "chat", .body = "sent it"});
   ASSERT_TRUE(text.ok());
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  auto both_sent = [&] {
-    return a.store->Get(sent->id)->state == engine::MessageState::kSent &&
-           a.store->Get(text->id)->state == engine::MessageState::kSent;
+  auto is_sent = [&](const std::string& id) {
+    return a.store->Get(id)->state == engine::MessageState::kSent;
   };
-  while (!both_sent() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  while (!is_sent(text->id) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  // Uploading on the sync thread, the round would push the file's send
+  // first, its upload done, and the text after it.
+  EXPECT_FALSE(is_sent(sent->id)) << "the text waited for the upload";
+  while (!is_sent(sent->id) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   engine.Stop();
-  ASSERT_TRUE(both_sent());
+  ASSERT_TRUE(is_sent(text->id) && is_sent(sent->id));
   for (const auto& st : engine.Snapshot()) {
     EXPECT_EQ(st.consecutive_failures, 0u) << st.conversation_id << ": " << st.last_error;
   }

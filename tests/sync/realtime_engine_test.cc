@@ -6,6 +6,7 @@
 #include "../engine/test_util.h"
 #include "loopback_backend.h"
 #include "sync/core/sync_engine.h"
+#include "tests/common/test_files.h"
 
 namespace tidings::sync {
 namespace {
@@ -181,6 +182,62 @@ TEST_F(RealtimeEngineTest, EstablishedGapFillsEveryConversationThenStopsPolling)
   }
   engine_->Stop();
   EXPECT_FALSE(backend_.Established()) << "Stop() stops the channel";
+}
+
+// Uploads "on a thread of their own" as the test says: under way until the
+// test calls Finish(), which marks them done and calls the engine's waker.
+class HeldUploads final : public AttachmentTransfers {
+ public:
+  Result<Progress> UploadFor(engine::Operation* op) override {
+    calls++;
+    if (!done) return Progress::kUnderWay;
+    for (auto& a : op->attachments) a.location = "bucket";
+    return Progress::kDone;
+  }
+  void AddUploadWaker(const void*, UploadWaker wake) override {
+    std::lock_guard<std::mutex> lock(mu);
+    waker = std::move(wake);
+  }
+  void RemoveUploadWaker(const void*) override {
+    std::lock_guard<std::mutex> lock(mu);
+    waker = nullptr;
+  }
+  void Finish(const std::string& conversation_id) {
+    done = true;
+    std::lock_guard<std::mutex> lock(mu);
+    if (waker) waker(conversation_id);
+  }
+  std::atomic<int> calls{0};
+  std::atomic<bool> done{false};
+
+ private:
+  std::mutex mu;
+  UploadWaker waker;  // REQUIRES: mu
+};
+
+// While the socket is healthy the schedule pushes a conversation with
+// pending entries until they go. One held by an upload under way is left to
+// the upload's waker instead: no push (and no outbox read) per wake for the
+// whole upload.
+TEST_F(RealtimeEngineTest, AConversationHeldByAnUploadWaitsForItsWaker) {
+  HeldUploads uploads;
+  ASSERT_TRUE(engine_->SetAttachmentTransfers(&uploads).ok());
+  StartWithTwoConversations();
+  ASSERT_TRUE(backend_.Established());
+  ASSERT_TRUE(Eventually([&] { return engine_->realtime().connected; }));
+  const std::string path = dir_ / "scan.pdf";
+  tidings::testing::WriteWholeFile(path, "%PDF scan");
+  engine::SendRequest with_file{.conversation_id = "a", .body = "the scan"};
+  with_file.attachments.push_back({.path = path, .name = "scan.pdf"});
+  auto scan = store_->Send(with_file);
+  ASSERT_TRUE(scan.ok()) << scan.status().ToString();
+  ASSERT_TRUE(Eventually([&] { return uploads.calls.load() > 0; }));
+  LetHoursPass(3);  // anything the schedule would push is due
+  EXPECT_EQ(uploads.calls.load(), 1) << "pushed again while the upload was under way";
+  uploads.Finish("a");
+  EXPECT_TRUE(
+      Eventually([&] { return store_->Get(scan->id)->state == engine::MessageState::kSent; }));
+  engine_->Stop();
 }
 
 TEST_F(RealtimeEngineTest, AChannelThatNeverComesUpIsReportedOnce) {

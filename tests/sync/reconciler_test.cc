@@ -951,12 +951,12 @@ TEST_F(ReconcilerAttachmentTest, DeletingAnUnpushedSendWithAFileParksNothing) {
 // wakes the conversation and answers its next push, which backs off as a
 // failure on the caller's thread would.
 TEST_F(ReconcilerAttachmentTest, AnUploadThatFailsOnTheUploadThreadAnswersTheNextPush) {
+  std::mutex mu;  // before the uploader: its thread's waker uses them
+  std::condition_variable cv;
+  std::vector<std::string> woken;
   auto objects = std::make_unique<MemoryObjects>();
   objects->put_error = Unavailable("S3 PutObject: HTTP 503");
   AttachmentSync uploader(&store_->sync_log(), std::move(objects), "bucket");
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<std::string> woken;
   uploader.AddUploadWaker(this, [&](const std::string& conversation_id) {
     std::lock_guard<std::mutex> lock(mu);
     woken.push_back(conversation_id);
