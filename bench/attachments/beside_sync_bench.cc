@@ -11,28 +11,26 @@
 #include <benchmark/benchmark.h>
 
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <memory>
-#include <random>
 #include <string>
 #include <thread>
 
+#include "bench/attachments/moto_s3.h"
 #include "engine/store.h"
 #include "loopback_backend.h"
 #include "sync/attachments/s3_object_store.h"
 #include "sync/core/attachment_sync.h"
 #include "sync/core/sync_engine.h"
 #include "tests/common/temp_dir.h"
-#include "tests/dynamodb/moto_fixture.h"
 #include "tests/engine/test_util.h"
 
 namespace {
 
 using namespace tidings;
-
-constexpr char kBucket[] = "tidings-bench";
+using bench::attachments::EnvMb;
+using bench::attachments::kBucket;
+using bench::attachments::WriteRandomFile;
 
 // Forwards to AttachmentSync but takes no waker: every upload runs on the
 // caller's thread, inside the round - the baseline.
@@ -47,10 +45,9 @@ class OnTheSyncThread final : public sync::AttachmentTransfers {
 };
 
 struct World {
-  testing::MotoServer moto;
+  bench::attachments::MotoS3 server;
   testing::TempDir dir;
   std::string file;
-  std::unique_ptr<s3::S3Client> admin;
 
   static World& Get() {
     static World* w = [] {
@@ -62,31 +59,10 @@ struct World {
     return *w;
   }
   bool Init() {
-    std::string why;
-    if (!moto.Start(kBucket, &why)) {
-      std::fprintf(stderr, "moto: %s\n", why.c_str());
-      return false;
-    }
-    auto made = s3::S3Client::Create(Config(), aws::StaticCredentials(moto.admin_credentials()));
-    if (!made.ok() || !(*made)->CreateBucket(kBucket).ok()) return false;
-    admin = std::move(*made);
-    const char* mb = std::getenv("TIDINGS_BENCH_ATTACHMENT_MB");
-    const size_t bytes = (mb != nullptr ? std::strtoull(mb, nullptr, 10) : 20) << 20;
+    if (!server.Start()) return false;
     file = dir.path() + "/scan.bin";
-    std::ofstream out(file, std::ios::binary);
-    std::mt19937_64 rng(42);
-    std::string block(1 << 20, '\0');
-    for (size_t done = 0; done < bytes; done += block.size()) {
-      for (auto& c : block) c = static_cast<char>(rng());
-      out.write(block.data(), static_cast<std::streamsize>(std::min(block.size(), bytes - done)));
-    }
+    WriteRandomFile(file, EnvMb("TIDINGS_BENCH_ATTACHMENT_MB", 20) << 20);
     return true;
-  }
-  s3::S3Config Config() {
-    s3::S3Config config;
-    config.endpoint = moto.endpoint();
-    config.region = "us-east-1";
-    return config;
   }
 };
 
@@ -109,7 +85,7 @@ void BM_TextBesideUpload(benchmark::State& state) {
   if (!opened.ok()) return state.SkipWithError(opened.status().ToString().c_str());
   std::unique_ptr<engine::Store> store = std::move(*opened);
   auto objects = attachments::S3ObjectStore::Create(
-      w.Config(), aws::StaticCredentials(w.moto.credentials()), kBucket);
+      w.server.Config(), aws::StaticCredentials(w.server.moto.credentials()), kBucket);
   if (!objects.ok()) return state.SkipWithError(objects.status().ToString().c_str());
   sync::AttachmentSync transfers(&store->sync_log(), std::move(*objects), kBucket);
   OnTheSyncThread baseline(&transfers);

@@ -15,44 +15,24 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
 #include <memory>
-#include <random>
 #include <string>
 
+#include "bench/attachments/moto_s3.h"
 #include "sync/attachments/s3_object_store.h"
 #include "sync/attachments/transfer.h"
 #include "tests/common/temp_dir.h"
-#include "tests/dynamodb/moto_fixture.h"
 
 namespace {
 
 using namespace tidings;
-
-constexpr char kBucket[] = "tidings-bench";
-
-size_t EnvMb(const char* name, size_t fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr ? std::strtoull(v, nullptr, 10) : fallback;
-}
-
-void WriteRandomFile(const std::string& path, size_t bytes) {
-  std::ofstream out(path, std::ios::binary);
-  std::mt19937_64 rng(42);
-  std::string block(1 << 20, '\0');
-  for (size_t done = 0; done < bytes; done += block.size()) {
-    for (size_t i = 0; i < block.size(); i += 8) {
-      const uint64_t v = rng();
-      std::memcpy(block.data() + i, &v, 8);
-    }
-    out.write(block.data(), static_cast<std::streamsize>(std::min(block.size(), bytes - done)));
-  }
-}
+using bench::attachments::EnvMb;
+using bench::attachments::kBucket;
+using bench::attachments::WriteRandomFile;
 
 // One moto server, one bucket, one plaintext file and its object, shared.
 struct World {
-  testing::MotoServer moto;
+  bench::attachments::MotoS3 server;
   testing::TempDir dir;
   std::string file;
   size_t bytes = 0;
@@ -77,14 +57,8 @@ struct World {
     return *w;
   }
   bool Init() {
-    std::string why;
-    if (!moto.Start(kBucket, &why)) {
-      std::fprintf(stderr, "moto: %s\n", why.c_str());
-      return false;
-    }
-    auto admin = Client(moto.admin_credentials());
-    if (admin == nullptr || !admin->CreateBucket(kBucket).ok()) return false;
-    store = Store(moto.credentials());
+    if (!server.Start()) return false;
+    store = Store(server.moto.credentials());
     bytes = EnvMb("TIDINGS_BENCH_ATTACHMENT_MB", 200) << 20;
     file = dir.path() + "/photo.bin";
     WriteRandomFile(file, bytes);
@@ -95,19 +69,10 @@ struct World {
     object = *imported;
     return store != nullptr;
   }
-  s3::S3Config Config() {
-    s3::S3Config config;
-    config.endpoint = moto.endpoint();
-    config.region = "us-east-1";
-    return config;
-  }
-  std::unique_ptr<s3::S3Client> Client(const aws::Credentials& c) {
-    auto made = s3::S3Client::Create(Config(), aws::StaticCredentials(c));
-    return made.ok() ? std::move(*made) : nullptr;
-  }
   // TIDINGS_BENCH_SIGN_PARTS=1: parts sent with their payload hash signed.
   std::unique_ptr<attachments::S3ObjectStore> Store(const aws::Credentials& c) {
-    auto made = attachments::S3ObjectStore::Create(Config(), aws::StaticCredentials(c), kBucket);
+    auto made =
+        attachments::S3ObjectStore::Create(server.Config(), aws::StaticCredentials(c), kBucket);
     if (!made.ok()) return nullptr;
     (*made)->set_sign_parts(EnvMb("TIDINGS_BENCH_SIGN_PARTS", 0) != 0);
     return std::move(*made);
@@ -186,10 +151,10 @@ double Boto3(World& w, const std::string& mode, const std::string& key, const st
   if (pid == 0) {
     ::dup2(fds[1], 1);
     ::close(fds[0]);
-    const aws::Credentials& c = w.moto.credentials();
+    const aws::Credentials& c = w.server.moto.credentials();
     ::setenv("AWS_ACCESS_KEY_ID", c.access_key_id.c_str(), 1);
     ::setenv("AWS_SECRET_ACCESS_KEY", std::string(c.secret_access_key.view()).c_str(), 1);
-    const std::string endpoint = w.moto.endpoint();
+    const std::string endpoint = w.server.moto.endpoint();
     ::execlp("python3", "python3", BOTO3_TRANSFER, mode.c_str(), endpoint.c_str(), kBucket,
              key.c_str(), path.c_str(), nullptr);
     ::_exit(127);
@@ -246,7 +211,7 @@ void BM_PeakRss(benchmark::State& state) {
       const std::string file = dir.path() + "/big.bin";
       WriteRandomFile(file, mb << 20);
       engine::AttachmentFiles files(dir.path() + "/attachments");
-      auto store = w.Store(w.moto.credentials());
+      auto store = w.Store(w.server.moto.credentials());
       rusage before{};
       ::getrusage(RUSAGE_SELF, &before);
       bool ok = files.Open().ok();

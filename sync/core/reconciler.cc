@@ -389,6 +389,7 @@ tidings::Status Reconciler::UploadAttachments(ConversationStatus& st,
       // other conversations go on; the upload's end wakes this one.
       due->resize(i);
       *hold = Hold::kUploading;
+      waiting_for_upload_.insert(st.conversation_id);
       return tidings::Status::Ok();
     }
     const tidings::Status& failed = up.status();
@@ -448,7 +449,6 @@ tidings::Status Reconciler::PushPlain(ConversationStatus& st) {
   TIDINGS_ASSIGN_OR_RETURN(std::vector<engine::OutboxEntry> due, DueEntries(conv, now, &read_full));
   Hold hold = Hold::kNone;
   TIDINGS_RETURN_IF_ERROR(UploadAttachments(st, &due, &hold));
-  if (hold == Hold::kUploading) waiting_for_upload_.insert(conv);
   if (due.empty()) {
     TIDINGS_RETURN_IF_ERROR(CountOutbox(st));
     return Save(st);

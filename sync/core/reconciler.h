@@ -285,6 +285,7 @@ class Reconciler {
     kNone,        // every due send's files are up
     kBackingOff,  // an upload failed transiently: the conversation backs off
     kUploading,   // under way on the transfers' thread, whose waker pushes next
+                  // (the conversation is marked: WaitsForUpload)
   };
   tidings::Status UploadAttachments(ConversationStatus& st, std::vector<engine::OutboxEntry>* due,
                                     Hold* hold);

@@ -176,7 +176,6 @@ tidings::Status Reconciler::PushSealed(ConversationStatus& st) {
   TIDINGS_RETURN_IF_ERROR(CarryLongBodies(&due));
   Hold hold = Hold::kNone;
   TIDINGS_RETURN_IF_ERROR(UploadAttachments(st, &due, &hold));
-  if (hold == Hold::kUploading) waiting_for_upload_.insert(conv);
 
   // The log exists remotely with every member able to read it.
   const std::string members = MemberList(*conversation, store_->user_id());

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "tests/api/api_test_util.h"
+#include "tests/common/eventually.h"
 #include "tidings/tidings_sync.h"
 
 namespace {
@@ -27,6 +28,7 @@ using tidings::apitest::kAppArn;
 using tidings::apitest::kKey;
 using tidings::apitest::kRefused;
 using tidings::apitest::TempDir;
+using tidings::testing::Eventually;
 
 constexpr const char kUserArn[] = "arn:aws:chime:us-east-1:123456789012:app-instance/app/user/me";
 
@@ -324,10 +326,7 @@ TEST_F(CSyncApiTest, StopAbandonsAHangingRequestAfterTheGraceAndCanStartAgain) {
     SCOPED_TRACE(round);
     const uint64_t before = requests();
     ASSERT_EQ(tidings_sync_start(sync, &e), TIDINGS_OK) << e.message;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (requests() < before + 2 && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    Eventually([&] { return requests() >= before + 2; }, std::chrono::seconds(10));
     ASSERT_GE(requests(), before + 2) << "both backends send a request that hangs";
     const auto stop_start = std::chrono::steady_clock::now();
     ASSERT_EQ(tidings_sync_stop(sync, &e), TIDINGS_OK);
@@ -428,9 +427,7 @@ TEST_F(CSyncApiTest, CredentialsFromTheAppTypingAndThePushChannelsStatus) {
   // Both backends sign with the app's credentials (the environment's are
   // set too, and not used): the callback is asked, once, then cached.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (app.calls.load() == 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  Eventually([&] { return app.calls.load() != 0; });
   EXPECT_EQ(app.calls.load(), 1) << "fetched once, kept while valid (no expiry given)";
   EXPECT_EQ(tidings_sync_typing(sync, "general", &e), TIDINGS_OK) << e.message;
   EXPECT_EQ(tidings_sync_typing(sync, "general", &e), TIDINGS_OK) << "rate-limited, not refused";
@@ -464,14 +461,10 @@ TEST_F(CSyncApiTest, CredentialsFromTheAppTypingAndThePushChannelsStatus) {
   ASSERT_EQ(tidings_sync_set_listener(sync, RealtimeEvents::Record, &events, &e), TIDINGS_OK);
   Send("general");
   ASSERT_EQ(tidings_sync_start(sync, &e), TIDINGS_OK) << e.message;
-  bool stopped = false;
-  const auto later = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!stopped && std::chrono::steady_clock::now() < later) {
-    stopped = events.All().find("0 chime UNAUTHENTICATED the app's AWS credentials callback") !=
-              std::string::npos;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_TRUE(stopped) << events.All();
+  EXPECT_TRUE(Eventually([&] {
+    return events.All().find("0 chime UNAUTHENTICATED the app's AWS credentials callback") !=
+           std::string::npos;
+  })) << events.All();
   tidings_sync_close(sync);
 }
 

@@ -21,11 +21,14 @@
 #include "sync/core/sync_engine.h"
 #include "sync/dynamodb/dynamodb_backend.h"
 #include "tests/attachments/transfer_test_util.h"
+#include "tests/common/eventually.h"
 #include "tests/dynamodb/moto_fixture.h"
 #include "tests/engine/test_util.h"
 
 namespace tidings::attachments {
 namespace {
+
+using tidings::testing::Eventually;
 
 constexpr char kTable[] = "tidings";
 constexpr char kBucket[] = "tidings-attachments-test";
@@ -269,19 +272,15 @@ TEST(AttachmentRoundTrip, ARunningSyncUploadsOnItsOwnThread) {
   ASSERT_TRUE(sent.ok()) << sent.status().ToString();
   auto text = a.store->Send({.conversation_id = "chat", .body = "sent it"});
   ASSERT_TRUE(text.ok());
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   auto is_sent = [&](const std::string& id) {
     return a.store->Get(id)->state == engine::MessageState::kSent;
   };
-  while (!is_sent(text->id) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  using std::chrono::milliseconds;
+  Eventually([&] { return is_sent(text->id); }, milliseconds(60'000), milliseconds(1));
   // Uploading on the sync thread, the round would push the file's send
   // first, its upload done, and the text after it.
   EXPECT_FALSE(is_sent(sent->id)) << "the text waited for the upload";
-  while (!is_sent(sent->id) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  Eventually([&] { return is_sent(sent->id); }, milliseconds(120'000), milliseconds(20));
   engine.Stop();
   ASSERT_TRUE(is_sent(text->id) && is_sent(sent->id));
   for (const auto& st : engine.Snapshot()) {

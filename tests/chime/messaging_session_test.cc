@@ -27,6 +27,7 @@
 #include "common/json_string.h"
 #include "sync/aws_protocol/sigv4.h"
 #include "sync/chime/chime_backend.h"
+#include "tests/common/eventually.h"
 
 namespace tidings::chime {
 namespace {
@@ -35,6 +36,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace ssl = asio::ssl;
 namespace websocket = beast::websocket;
+using tidings::testing::Eventually;
 using tcp = asio::ip::tcp;
 using Ws = websocket::stream<ssl::stream<tcp::socket>>;
 using namespace std::chrono_literals;
@@ -622,14 +624,10 @@ TEST_F(MessagingSessionTest, TheChimeBackendOwnsASessionMadeFromItsConfig) {
                   })
                   .ok());
   EXPECT_EQ((*backend)->StartRealtime(nullptr).code(), Code::kFailedPrecondition);
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  for (;;) {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      if (got.size() >= 2 || std::chrono::steady_clock::now() > deadline) break;
-    }
-    std::this_thread::sleep_for(5ms);
-  }
+  Eventually([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return got.size() >= 2;
+  });
   {
     std::lock_guard<std::mutex> lock(mu);
     ASSERT_EQ(got.size(), 2u);

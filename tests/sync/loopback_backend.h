@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "sim_backend.h"
 #include "sync/backend.h"
+#include "tests/common/eventually.h"
 
 namespace tidings::sync {
 
@@ -127,15 +128,6 @@ class LoopbackBackend : public Backend {
   std::chrono::steady_clock::time_point answered_at_;  // REQUIRES: wire_mu_
 };
 
-// Waits up to `limit` for `cond`.
-template <typename F>
-bool Eventually(F cond, std::chrono::milliseconds limit = 5000ms) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return cond();
-}
+using tidings::testing::Eventually;
 
 }  // namespace tidings::sync

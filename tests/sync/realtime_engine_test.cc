@@ -6,7 +6,6 @@
 #include "../engine/test_util.h"
 #include "loopback_backend.h"
 #include "sync/core/sync_engine.h"
-#include "tests/common/test_files.h"
 
 namespace tidings::sync {
 namespace {
@@ -225,11 +224,7 @@ TEST_F(RealtimeEngineTest, AConversationHeldByAnUploadWaitsForItsWaker) {
   StartWithTwoConversations();
   ASSERT_TRUE(backend_.Established());
   ASSERT_TRUE(Eventually([&] { return engine_->realtime().connected; }));
-  const std::string path = dir_ / "scan.pdf";
-  tidings::testing::WriteWholeFile(path, "%PDF scan");
-  engine::SendRequest with_file{.conversation_id = "a", .body = "the scan"};
-  with_file.attachments.push_back({.path = path, .name = "scan.pdf"});
-  auto scan = store_->Send(with_file);
+  auto scan = tidings::testing::SendWithFile(*store_, dir_.path(), "a", "the scan");
   ASSERT_TRUE(scan.ok()) << scan.status().ToString();
   ASSERT_TRUE(Eventually([&] { return uploads.calls.load() > 0; }));
   LetHoursPass(3);  // anything the schedule would push is due

@@ -24,6 +24,7 @@
 #include "sync/core/held_operations.h"
 #include "sync/core/read_ahead.h"
 #include "sync/wire/operation_codec.h"
+#include "tests/common/eventually.h"
 
 namespace tidings::sync {
 namespace {
@@ -780,15 +781,7 @@ class ScriptedUploader final : public AttachmentTransfers {
 // has it.
 void SendFile(engine::Store& store, const std::string& dir, const std::string& body,
               engine::Message* sent = nullptr) {
-  const std::string path = dir + "-" + body;
-  FILE* f = std::fopen(path.c_str(), "wb");
-  ASSERT_NE(f, nullptr);
-  std::fputs("file bytes", f);
-  std::fclose(f);
-  engine::SendRequest r{.conversation_id = "c", .body = body};
-  r.attachments.push_back({.path = path, .name = "a.pdf"});
-  auto m = store.Send(r);
-  std::remove(path.c_str());
+  auto m = testing::SendWithFile(store, dir, "c", body, "a.pdf", "file bytes");
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   if (sent) *sent = std::move(m).value();
 }
@@ -920,6 +913,7 @@ TEST(Classify, MapsCodesToDecisions) {
 namespace tidings::sync {
 namespace {
 
+using tidings::testing::Eventually;
 using tidings::testing::Gate;
 using tidings::testing::MemoryObjects;
 
@@ -1114,11 +1108,7 @@ TEST_F(ReconcilerAttachmentTest, AnAutomaticFetchDoesNotHoldUpTheRound) {
   gate.Open();
   EXPECT_TRUE(returned_meanwhile) << "AfterMerge waited for the download";
   merged.get();
-  const auto deadline = std::chrono::steady_clock::now() + kWait;
-  while (!store_->GetAttachment(received)->held() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  EXPECT_TRUE(store_->GetAttachment(received)->held());
+  EXPECT_TRUE(Eventually([&] { return store_->GetAttachment(received)->held(); }, kWait));
   transfers.RemoveUploadWaker(this);
 }
 

@@ -18,7 +18,6 @@
 #include "loopback_backend.h"
 #include "memory_objects.h"
 #include "sync/core/attachment_sync.h"
-#include "tests/common/test_files.h"
 
 namespace tidings::sync {
 namespace {
@@ -192,11 +191,7 @@ TEST_F(SyncEngineTest, AnUploadDoesNotHoldUpOtherConversations) {
   ASSERT_TRUE(store_->PutConversation("d", "chat", {"me", "them"}).ok());
   ASSERT_TRUE(engine_->Start().ok());
 
-  const std::string path = dir_ / "scan.pdf";
-  tidings::testing::WriteWholeFile(path, "%PDF scan");
-  engine::SendRequest with_file{.conversation_id = "c", .body = "the scan"};
-  with_file.attachments.push_back({.path = path, .name = "scan.pdf"});
-  auto scan = store_->Send(with_file);
+  auto scan = tidings::testing::SendWithFile(*store_, dir_.path(), "c", "the scan");
   ASSERT_TRUE(scan.ok()) << scan.status().ToString();
   auto after = store_->Send({.conversation_id = "c", .body = "after the scan"});
   ASSERT_TRUE(after.ok());
