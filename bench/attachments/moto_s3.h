@@ -4,6 +4,7 @@
 // CMakeLists.txt), as tests/dynamodb/moto_fixture.h does.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
