@@ -10,7 +10,7 @@ Cases: delivery over the socket (end-to-end and plaintext conversations); a
 500-message gap (100 when TIDINGS_SANITIZED=1) while B's socket is down (dropped by the fault switch, then
 refused until the gap is written), and while the emulator restarts; kill -9
 of B's daemon while its socket is up; a device whose clock is 20 minutes slow
-(libfaketime). Every case checks that B holds every message exactly once, in
+(libfaketime; not under the sanitizers). Every case checks that B holds every message exactly once, in
 the order A holds them."""
 import json
 import os
@@ -203,13 +203,17 @@ class RealtimeDelivery(tidings_unittest.TestCase):
         self.check(b.run(*b.g, "verify", check=False).returncode == 0, "B's store verifies")
 
     @unittest.skipUnless(libfaketime(), "libfaketime is missing")
+    # ASan's allocator reads the clock the first time it maps memory for a
+    # size class; preloaded, libfaketime answers that first call by setting
+    # itself up, which allocates, and when that allocation needs the same
+    # size class the process deadlocks at start (seen in one ASan build of
+    # two from the same source). The release build runs this case.
+    @unittest.skipIf(os.environ.get("TIDINGS_SANITIZED") == "1",
+                     "libfaketime can deadlock an ASan build's allocator at start")
     def test_a_clock_20_minutes_slow(self):
         # B's wall clock is 20 minutes behind; its monotonic clock is left
         # alone (timeouts and backoff stay true).
         self.env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
-        # libfaketime is preloaded ahead of an ASan build's runtime: allowed.
-        asan = os.environ.get("ASAN_OPTIONS", "")
-        self.env["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "verify_asan_link_order=0"
         slow = ["env", f"LD_PRELOAD={libfaketime()}", "FAKETIME=-20m"]
         a, b = self.pair(b_wrap=slow)
         for i in range(10):
