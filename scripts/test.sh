@@ -2,7 +2,9 @@
 # Installs what is missing, builds, and runs the whole test suite.
 #   scripts/test.sh              release build with debug info, in build/
 #   scripts/test.sh --sanitize   clang ASan + UBSan build of the tests and the
-#                                fuzz targets (smoke runs, label fuzz), in build-asan/
+#                                fuzz targets (smoke runs, label fuzz), in build-asan/;
+#                                every test but the long whole-system runs
+#                                (label long; TIDINGS_SOAK=1 runs them too)
 #   scripts/test.sh --tsan       clang ThreadSanitizer build of the engine, sync
 #                                and daemon tests, in build-tsan/
 # Long soak and fuzz runs are behind TIDINGS_SOAK=1 and scripts/fuzz.sh (see
@@ -13,6 +15,7 @@ bash scripts/setup.sh
 
 mode=${1:-}
 build_dir=build
+ctest_args=()
 # Line tables only (-g1): stack traces and sanitizer reports keep file and
 # line, and GCC compiles a unit 22 to 29 % faster than with full -g
 # (docs/TESTING.md, "CI time").
@@ -32,6 +35,11 @@ case "$mode" in
     export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
     export TIDINGS_SANITIZED=1
+    # The long whole-system runs (kill loops, the real-time and outage
+    # scenarios, the moto conformance suite...) drive the same code as the
+    # shorter end-to-end tests that run here; the release step runs them all
+    # (docs/TESTING.md, "CI time").
+    [[ "${TIDINGS_SOAK:-}" == 1 ]] || ctest_args+=(-LE long)
     ;;
   --tsan)
     build_dir=build-tsan
@@ -59,4 +67,5 @@ cmake --build "$build_dir" -j"$jobs"
 # A failed test runs once more (docs/TESTING.md says why it was added and
 # what closed that race); a real failure fails both runs, and CTest names
 # every test that needed the second.
-ctest --test-dir "$build_dir" --output-on-failure -j"$jobs" --timeout 900 --repeat until-pass:2
+ctest --test-dir "$build_dir" --output-on-failure -j"$jobs" --timeout 900 --repeat until-pass:2 \
+  ${ctest_args[@]+"${ctest_args[@]}"}

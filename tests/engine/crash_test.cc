@@ -1,6 +1,6 @@
 // Kill -9 a writer at random moments; every append it was told succeeded must
 // be there after reopen, and verify must pass. TIDINGS_CRASH_ITERATIONS
-// overrides the count (default 200; 60 under sanitizers, where each start is slower).
+// overrides the count (default 200; 30 under sanitizers, where each start is slower).
 // Then kill -9 a data-key rotation at random moments: the old or the new
 // store always opens, with every message (20 kills; 200 with TIDINGS_SOAK=1).
 #include <gtest/gtest.h>
@@ -22,7 +22,7 @@ namespace tidings::engine {
 namespace {
 
 TEST(CrashSafety, AcknowledgedAppendsSurviveSigkill) {
-  int iterations = std::getenv("TIDINGS_SANITIZED") ? 60 : 200;
+  int iterations = std::getenv("TIDINGS_SANITIZED") ? 30 : 200;
   if (const char* n = std::getenv("TIDINGS_CRASH_ITERATIONS")) iterations = std::atoi(n);
   unsigned seed =
       static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count());

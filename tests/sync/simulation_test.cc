@@ -9,7 +9,7 @@
 // read"), crashing between pages like any other pull.
 //
 //   TIDINGS_SIM_SEEDS=N   number of seeds (default 600 sealed and 300 plaintext;
-//                         100 and 50 under sanitizers; 10x with TIDINGS_SOAK=1)
+//                         50 and 25 under sanitizers; 10x with TIDINGS_SOAK=1)
 //   TIDINGS_SIM_SEED=S    replay exactly one seed
 //   TIDINGS_SIM_FIRST=S   start at seed S (soak runs beyond the regular ones)
 //   TIDINGS_SIM_SHARD=i/n run the i-th of n interleaved slices of the seeds
@@ -627,7 +627,7 @@ void RunSeeds(bool sealed) {
   // The defaults fit the CI budget (docs/TESTING.md, "CI time"); a soak run
   // covers ten times as many.
   const bool sanitized = std::getenv("TIDINGS_SANITIZED") != nullptr;
-  uint64_t seeds = sealed ? (sanitized ? 100 : 600) : (sanitized ? 50 : 300);
+  uint64_t seeds = sealed ? (sanitized ? 50 : 600) : (sanitized ? 25 : 300);
   if (std::getenv("TIDINGS_SOAK") != nullptr) seeds *= 10;
   if (const char* s = std::getenv("TIDINGS_SIM_SEEDS")) seeds = std::strtoull(s, nullptr, 10);
   uint64_t first = 1, shard = 0, shards = 1;
