@@ -12,7 +12,7 @@ PACKAGES=(
   libboost-dev libboost-system-dev
   libsqlite3-dev libsqlcipher-dev zlib1g-dev libtomlplusplus-dev
   libutf8proc-dev libstemmer-dev libexpat1-dev
-  clang-format faketime clang libclang-rt-14-dev
+  clang-format faketime clang libclang-rt-14-dev lld
 )
 
 missing=()
