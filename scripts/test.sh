@@ -4,7 +4,7 @@
 #   scripts/test.sh --sanitize   clang ASan + UBSan build of the tests and the
 #                                fuzz targets (smoke runs, label fuzz), in build-asan/;
 #                                every test but the long whole-system runs
-#                                (label long; TIDINGS_SOAK=1 runs them too)
+#                                (label long; TIDINGS_SANITIZE_LONG=1 runs them too)
 #   scripts/test.sh --tsan       clang ThreadSanitizer build of the engine, sync
 #                                and daemon tests, in build-tsan/
 # Long soak and fuzz runs are behind TIDINGS_SOAK=1 and scripts/fuzz.sh (see
@@ -39,7 +39,7 @@ case "$mode" in
     # scenarios, the moto conformance suite...) drive the same code as the
     # shorter end-to-end tests that run here; the release step runs them all
     # (docs/TESTING.md, "CI time").
-    [[ "${TIDINGS_SOAK:-}" == 1 ]] || ctest_args+=(-LE long)
+    [[ "${TIDINGS_SANITIZE_LONG:-}" == 1 ]] || ctest_args+=(-LE '^long$')
     ;;
   --tsan)
     build_dir=build-tsan

@@ -31,9 +31,10 @@ failed=()
 shards=$(nproc)
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
-# One gtest shard (GTEST_TOTAL_SHARDS) of a binary, its output in $logs/<i>.
+# One gtest shard (GTEST_TOTAL_SHARDS) of a binary, its output in $logs/<i>;
+# a hung shard is stopped after 900 s, CTest's limit in the other steps.
 shard() {
-  GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$2 "$build_dir/$1" --gtest_brief=1 \
+  GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$2 timeout 900 "$build_dir/$1" --gtest_brief=1 \
     >"$logs/$2" 2>&1
 }
 # Each binary runs as one shard per core, side by side. A shard that failed
