@@ -68,4 +68,4 @@ cmake --build "$build_dir" -j"$jobs"
 # what closed that race); a real failure fails both runs, and CTest names
 # every test that needed the second.
 ctest --test-dir "$build_dir" --output-on-failure -j"$jobs" --timeout 900 --repeat until-pass:2 \
-  ${ctest_args[@]+"${ctest_args[@]}"}
+  "${ctest_args[@]}"
